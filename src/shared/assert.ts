@@ -1,0 +1,16 @@
+/** Invariant checks. A failed assertion is a programming error, never user input. */
+export class AssertionError extends Error {
+  override name = 'AssertionError';
+}
+
+export function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new AssertionError(message);
+}
+
+export function assertSafeInteger(value: number, name: string): void {
+  assert(Number.isSafeInteger(value), `${name} must be a safe integer, got ${String(value)}`);
+}
+
+export function unreachable(value: never, message = 'unreachable'): never {
+  throw new AssertionError(`${message}: ${JSON.stringify(value)}`);
+}

@@ -1,0 +1,30 @@
+import type { Clock } from './clock.ts';
+import type { Executor } from './db.ts';
+import type { CommandContext } from './events.ts';
+import { newId } from './ids.ts';
+
+export interface AuditEntry {
+  /** Verb in past tense, module-prefixed: "auth.login", "auth.user_changed". */
+  action: string;
+  entityType: string;
+  entityId: string;
+  before?: unknown;
+  after?: unknown;
+}
+
+/** Record who did what to which record, before and after; call inside the change's transaction. */
+export async function audit(trx: Executor, clock: Clock, ctx: CommandContext, entry: AuditEntry): Promise<void> {
+  await trx.insertInto('audit_log').values({
+    id: newId(clock),
+    at: clock.now().toISOString(),
+    actor_id: ctx.actorId,
+    actor_label: ctx.actorLabel,
+    action: entry.action,
+    entity_type: entry.entityType,
+    entity_id: entry.entityId,
+    before_json: entry.before === undefined ? null : JSON.stringify(entry.before),
+    after_json: entry.after === undefined ? null : JSON.stringify(entry.after),
+    correlation_id: ctx.correlationId,
+    ip: ctx.ip,
+  }).execute();
+}

@@ -1,0 +1,252 @@
+/**
+ * Events that cannot be lost. A command appends its events to `outbox` inside its own
+ * transaction; the relay delivers them after commit (on kick) and on a timer, in order
+ * of appending. Each delivery runs in its own transaction that also records
+ * (event_id, handler) in `inbox`, so a redelivered event is handled once. A failing
+ * handler is retried with backoff and its error recorded; it blocks only its own later
+ * events (per-handler order is kept), never other handlers.
+ */
+import type { Logger } from 'pino';
+import { assert } from './assert.ts';
+import type { Bus } from './bus.ts';
+import type { Clock } from './clock.ts';
+import type { Db, Executor } from './db.ts';
+import { isUniqueViolation } from './db.ts';
+import type { CommandContext, EventEnvelope, EventMap } from './events.ts';
+import { newId } from './ids.ts';
+
+export interface OutboxRow {
+  seq: number;
+  id: string;
+  type: string;
+  version: number;
+  occurred_at: string;
+  correlation_id: string;
+  causation_id: string | null;
+  actor_id: string | null;
+  payload: string;
+  delivered_at: string | null;
+}
+
+const MAX_PAYLOAD_CHARS = 4_000_000;
+
+/** Append one event to the outbox in the caller's transaction. Returns the envelope. */
+export async function appendEvent<M extends EventMap, K extends keyof M & string>(
+  trx: Executor,
+  clock: Clock,
+  ctx: CommandContext,
+  type: K,
+  payload: M[K],
+  version = 1,
+): Promise<EventEnvelope<K, M[K]>> {
+  assert(/^[a-z]+\.[a-z0-9_]+$/.test(type), `event type ${type} must be module.snake_name`);
+  const json = JSON.stringify(payload);
+  assert(json.length <= MAX_PAYLOAD_CHARS, `event ${type} payload too large (${json.length} chars)`);
+  const envelope: EventEnvelope<K, M[K]> = {
+    id: newId(clock),
+    type,
+    version,
+    occurredAt: clock.now().toISOString(),
+    correlationId: ctx.correlationId,
+    causationId: ctx.causationId,
+    actorId: ctx.actorId,
+    payload,
+  };
+  await trx.insertInto('outbox').values({
+    id: envelope.id,
+    type,
+    version,
+    occurred_at: envelope.occurredAt,
+    correlation_id: envelope.correlationId,
+    causation_id: envelope.causationId,
+    actor_id: envelope.actorId,
+    payload: json,
+    delivered_at: null,
+  }).execute();
+  return envelope;
+}
+
+export function rowToEnvelope(row: OutboxRow): EventEnvelope {
+  return {
+    id: row.id,
+    type: row.type,
+    version: Number(row.version),
+    occurredAt: row.occurred_at,
+    correlationId: row.correlation_id,
+    causationId: row.causation_id,
+    actorId: row.actor_id,
+    payload: JSON.parse(row.payload) as unknown,
+  };
+}
+
+export interface RelayOptions {
+  db: Db;
+  bus: Bus<any>;
+  clock: Clock;
+  logger: Logger;
+  /** Events read per pass. */
+  batchSize?: number;
+  /** Timer period for the background pass. */
+  intervalMs?: number;
+  /** First retry delay; doubles per attempt up to maxBackoffMs. */
+  retryBaseMs?: number;
+  maxBackoffMs?: number;
+}
+
+export interface PassResult {
+  /** Handler deliveries that succeeded in this pass. */
+  handled: number;
+  /** Handler deliveries that failed in this pass. */
+  failed: number;
+  /** Events fully delivered (every handler done) in this pass. */
+  completed: number;
+  /** Events still pending after the pass. */
+  pending: number;
+}
+
+export interface Relay {
+  /** Run one pass now (serialised with any pass already running). */
+  runOnce(): Promise<PassResult>;
+  /** Ask for a pass soon; used after a command commits. */
+  kick(): void;
+  /** Passes until a pass delivers nothing more; for tests and the CLI. */
+  drain(maxPasses?: number): Promise<PassResult>;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export function createRelay(opts: RelayOptions): Relay {
+  const batchSize = opts.batchSize ?? 200;
+  const intervalMs = opts.intervalMs ?? 2_000;
+  const retryBaseMs = opts.retryBaseMs ?? 1_000;
+  const maxBackoffMs = opts.maxBackoffMs ?? 5 * 60_000;
+  assert(batchSize > 0 && batchSize <= 10_000, 'batchSize out of range');
+  const { db, bus, clock, logger } = opts;
+
+  let running: Promise<PassResult> | null = null;
+  let again = false;
+  let timer: NodeJS.Timeout | null = null;
+  let stopped = true;
+
+  async function pass(): Promise<PassResult> {
+    const now = clock.now();
+    const nowIso = now.toISOString();
+    const rows = (await db.selectFrom('outbox').selectAll()
+      .where('delivered_at', 'is', null)
+      .orderBy('seq').limit(batchSize).execute()) as OutboxRow[];
+    if (rows.length === 0) return { handled: 0, failed: 0, completed: 0, pending: 0 };
+    const ids = rows.map((r) => r.id);
+    const failures = await db.selectFrom('outbox_delivery').selectAll()
+      .where('event_id', 'in', ids).execute() as { event_id: string; handler: string; attempts: number; next_attempt_at: string }[];
+    const failureKey = new Map(failures.map((f) => [`${f.event_id}|${f.handler}`, f]));
+    const done = await db.selectFrom('inbox').select(['event_id', 'handler'])
+      .where('event_id', 'in', ids).execute() as { event_id: string; handler: string }[];
+    const doneKey = new Set(done.map((d) => `${d.event_id}|${d.handler}`));
+
+    const blocked = new Set<string>();
+    let handled = 0, failed = 0, completed = 0;
+    for (const row of rows) {
+      const subs = bus.subscriptionsFor(row.type);
+      let allDone = true;
+      for (const sub of subs) {
+        const key = `${row.id}|${sub.name}`;
+        if (doneKey.has(key)) continue;
+        if (blocked.has(sub.name)) { allDone = false; continue; }
+        const prior = failureKey.get(key);
+        if (prior && prior.next_attempt_at > nowIso) { blocked.add(sub.name); allDone = false; continue; }
+        const event = rowToEnvelope(row);
+        try {
+          await db.transaction().execute(async (trx) => {
+            await trx.insertInto('inbox').values({ event_id: row.id, handler: sub.name, handled_at: nowIso }).execute();
+            await sub.handle(event, {
+              trx,
+              command: { actorId: row.actor_id, actorLabel: `event:${row.type}`, correlationId: row.correlation_id, causationId: row.id, ip: null },
+            });
+          });
+          handled++;
+        } catch (err) {
+          if (isUniqueViolation(err) && await alreadyHandled(row.id, sub.name)) {
+            continue; // another relay (process) handled it first
+          }
+          failed++;
+          allDone = false;
+          blocked.add(sub.name);
+          const attempts = (prior?.attempts ?? 0) + 1;
+          const delay = Math.min(maxBackoffMs, retryBaseMs * 2 ** Math.min(attempts - 1, 20));
+          const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+          logger.warn({ eventId: row.id, type: row.type, handler: sub.name, attempts, err: message }, 'event handler failed; will retry');
+          await recordFailure(row.id, sub.name, attempts, message.slice(0, 4000), new Date(now.getTime() + delay).toISOString(), nowIso);
+        }
+      }
+      if (allDone) {
+        await db.updateTable('outbox').set({ delivered_at: nowIso }).where('id', '=', row.id).where('delivered_at', 'is', null).execute();
+        completed++;
+      }
+    }
+    const pendingRow = await db.selectFrom('outbox').select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('delivered_at', 'is', null).executeTakeFirstOrThrow();
+    return { handled, failed, completed, pending: Number(pendingRow.n) };
+  }
+
+  async function alreadyHandled(eventId: string, handler: string): Promise<boolean> {
+    const r = await db.selectFrom('inbox').select('event_id').where('event_id', '=', eventId).where('handler', '=', handler).executeTakeFirst();
+    return r !== undefined;
+  }
+
+  async function recordFailure(eventId: string, handler: string, attempts: number, error: string, nextAt: string, nowIso: string): Promise<void> {
+    await db.insertInto('outbox_delivery')
+      .values({ event_id: eventId, handler, attempts, last_error: error, last_attempt_at: nowIso, next_attempt_at: nextAt })
+      .onConflict((oc) => oc.columns(['event_id', 'handler']).doUpdateSet({ attempts, last_error: error, last_attempt_at: nowIso, next_attempt_at: nextAt }))
+      .execute();
+  }
+
+  async function runOnce(): Promise<PassResult> {
+    while (running) {
+      again = true;
+      await running.catch(() => undefined);
+    }
+    running = pass();
+    try {
+      return await running;
+    } finally {
+      running = null;
+    }
+  }
+
+  function kick(): void {
+    if (stopped) return;
+    if (running) { again = true; return; }
+    setImmediate(() => {
+      runOnce().then((r) => {
+        if (again && !stopped) { again = false; kick(); }
+        return r;
+      }).catch((err: unknown) => logger.error({ err }, 'outbox relay pass failed'));
+    });
+  }
+
+  return {
+    runOnce,
+    kick,
+    async drain(maxPasses = 1000) {
+      let last: PassResult = { handled: 0, failed: 0, completed: 0, pending: 0 };
+      for (let i = 0; i < maxPasses; i++) {
+        last = await runOnce();
+        if (last.handled === 0 && last.completed === 0) return last;
+      }
+      return last;
+    },
+    start() {
+      if (!stopped) return;
+      stopped = false;
+      timer = setInterval(() => kick(), intervalMs);
+      timer.unref();
+      kick();
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearInterval(timer);
+      timer = null;
+      if (running) await running.catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import pino from 'pino';
+import { eachDialect } from './support/db.ts';
+import { createBus } from '../src/shared/bus.ts';
+import { manualClock } from '../src/shared/clock.ts';
+import { systemContext } from '../src/shared/events.ts';
+import { appendEvent, createRelay } from '../src/shared/outbox.ts';
+
+type TestEvents = {
+  'test.thing_happened': { n: number };
+  'test.other_happened': { label: string };
+};
+
+const logger = pino({ level: 'silent' });
+const ctx = systemContext('corr-1', 'test');
+
+function setup(db: Parameters<Parameters<typeof eachDialect>[1]>[0]) {
+  const clock = manualClock('2026-01-01T00:00:00Z');
+  const bus = createBus<TestEvents>();
+  const relay = createRelay({ db: db.db, bus, clock, logger, retryBaseMs: 1000 });
+  return { clock, bus, relay };
+}
+
+eachDialect('an event appended in a rolled-back transaction is never delivered', async (db) => {
+  const { clock, bus, relay } = setup(db);
+  const seen: number[] = [];
+  bus.subscribe('test.thing_happened', 'test.recorder', async (e) => { seen.push(e.payload.n); });
+  await assert.rejects(db.db.transaction().execute(async (trx) => {
+    await appendEvent<TestEvents, 'test.thing_happened'>(trx, clock, ctx, 'test.thing_happened', { n: 1 });
+    throw new Error('command failed after appending');
+  }), /command failed/);
+  await db.db.transaction().execute(async (trx) => {
+    await appendEvent<TestEvents, 'test.thing_happened'>(trx, clock, ctx, 'test.thing_happened', { n: 2 });
+  });
+  const r = await relay.drain();
+  assert.deepEqual(seen, [2]);
+  assert.equal(r.pending, 0);
+  const rows = await db.db.selectFrom('outbox').select('payload').execute();
+  assert.equal(rows.length, 1, 'the rolled-back event left no row');
+});
+
+eachDialect('a failing handler is retried with its error recorded, and delivered once it succeeds', async (db) => {
+  const { clock, bus, relay } = setup(db);
+  let failuresLeft = 2;
+  const delivered: number[] = [];
+  const other: string[] = [];
+  bus.subscribe('test.thing_happened', 'test.flaky', async (e, { trx }) => {
+    // the handler's own write commits with its inbox record, or not at all
+    await trx.insertInto('app_setting').values({ key: `seen-${e.payload.n}`, value: 'x', updated_at: clock.now().toISOString() }).execute();
+    if (failuresLeft > 0) { failuresLeft--; throw new Error(`flaky failure ${failuresLeft}`); }
+    delivered.push(e.payload.n);
+  });
+  bus.subscribe('test.thing_happened', 'test.steady', async (e) => { other.push(String(e.payload.n)); });
+  await db.db.transaction().execute(async (trx) => {
+    await appendEvent<TestEvents, 'test.thing_happened'>(trx, clock, ctx, 'test.thing_happened', { n: 1 });
+    await appendEvent<TestEvents, 'test.thing_happened'>(trx, clock, ctx, 'test.thing_happened', { n: 2 });
+  });
+
+  let r = await relay.runOnce();
+  assert.equal(r.failed, 1);
+  assert.deepEqual(delivered, []);
+  assert.deepEqual(other, ['1', '2'], 'a failing handler does not hold up other handlers');
+  const failure = await db.db.selectFrom('outbox_delivery').selectAll().executeTakeFirstOrThrow();
+  assert.equal(failure.handler, 'test.flaky');
+  assert.equal(Number(failure.attempts), 1);
+  assert.match(failure.last_error, /flaky failure 1/);
+  assert.equal(failure.next_attempt_at, '2026-01-01T00:00:01.000Z');
+  const leaked = await db.db.selectFrom('app_setting').selectAll().execute();
+  assert.equal(leaked.length, 0, 'a failed handler leaves none of its writes');
+
+  r = await relay.runOnce();
+  assert.equal(r.failed, 0, 'not retried before its backoff elapses');
+  assert.equal(r.handled, 0);
+
+  clock.advanceMs(1000);
+  r = await relay.runOnce();
+  assert.equal(r.failed, 1);
+  const again = await db.db.selectFrom('outbox_delivery').selectAll().executeTakeFirstOrThrow();
+  assert.equal(Number(again.attempts), 2);
+  assert.equal(again.next_attempt_at, '2026-01-01T00:00:03.000Z', 'backoff doubles');
+
+  clock.advanceMs(2000);
+  r = await relay.drain();
+  assert.deepEqual(delivered, [1, 2], 'delivered in order once the handler succeeds');
+  assert.equal(r.pending, 0);
+  assert.deepEqual(other, ['1', '2'], 'the steady handler saw each event once');
+});
+
+eachDialect('a redelivered event is handled once', async (db) => {
+  const { clock, bus, relay } = setup(db);
+  let count = 0;
+  bus.subscribe('test.other_happened', 'test.counter', async () => { count++; });
+  await db.db.transaction().execute(async (trx) => {
+    await appendEvent<TestEvents, 'test.other_happened'>(trx, clock, ctx, 'test.other_happened', { label: 'a' });
+  });
+  await relay.drain();
+  assert.equal(count, 1);
+  // Simulate a redelivery: the relay crashed after handling but before marking delivered.
+  await db.db.updateTable('outbox').set({ delivered_at: null }).execute();
+  const r = await relay.drain();
+  assert.equal(count, 1, 'the inbox stops a second handling');
+  assert.equal(r.pending, 0);
+  // A second relay (another process) over the same database does nothing more.
+  const relay2 = createRelay({ db: db.db, bus, clock, logger });
+  await db.db.updateTable('outbox').set({ delivered_at: null }).execute();
+  await Promise.all([relay.drain(), relay2.drain()]);
+  assert.equal(count, 1);
+});
+
+eachDialect('events keep their envelope through the outbox', async (db) => {
+  const { clock, bus, relay } = setup(db);
+  const got: unknown[] = [];
+  bus.subscribe('test.other_happened', 'test.envelope', async (e) => { got.push(e); });
+  const sent = await db.db.transaction().execute((trx) =>
+    appendEvent<TestEvents, 'test.other_happened'>(trx, clock, { ...ctx, actorId: 'user-1', causationId: 'cause-1' }, 'test.other_happened', { label: 'ünïcode ✓' }));
+  await relay.drain();
+  assert.deepEqual(got, [sent]);
+});
