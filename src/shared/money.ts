@@ -56,7 +56,7 @@ export function subtract(a: Money, b: Money): Money {
 }
 
 export function negate(a: Money): Money {
-  return money(-a.amountMinor, a.currency);
+  return money(0 - a.amountMinor, a.currency);
 }
 
 export function sum(items: readonly Money[], currency: string): Money {
@@ -157,7 +157,7 @@ export function allocate(totalMinor: number, weights: readonly (number | bigint)
     const idx = remainders[i]!.index;
     parts[idx] = parts[idx]! + 1n;
   }
-  const result = parts.map((p) => (negative ? -Number(p) : Number(p)));
+  const result = parts.map((p) => Number(negative ? -p : p)); // bigint negation: no -0
   assert(sumMinor(result) === totalMinor, 'allocate: parts do not sum to total');
   return result;
 }

@@ -1,0 +1,56 @@
+/**
+ * The demo firm: deterministic for a given seed, so benchmarks and screenshots repeat.
+ * Staff accounts first; clients, matters and work in progress come from the matters
+ * module once it exists (see the README's roadmap).
+ */
+import type { Runtime } from '../main.ts';
+import { systemContext } from '../shared/events.ts';
+import type { Role } from '../shared/web/types.ts';
+import { createUser, listUsers } from '../web/auth/service.ts';
+
+export const DEMO_PASSWORD = 'lexbill-demo-2026';
+export const DEMO_ADMIN_EMAIL = 'admin@demo.lexbill.test';
+
+export interface DemoOptions {
+  matters: number;
+  entriesPerMatter: number;
+  seed: number;
+}
+
+export const DEMO_LIMITS = { matters: 100_000, entriesPerMatter: 10_000 } as const;
+
+/** A small, fast, seedable PRNG (mulberry32): the same seed gives the same firm. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const STAFF: readonly { email: string; name: string; role: Role }[] = [
+  { email: DEMO_ADMIN_EMAIL, name: 'Alex Admin', role: 'admin' },
+  { email: 'billing@demo.lexbill.test', name: 'Bea Billing', role: 'billing' },
+  { email: 'partner@demo.lexbill.test', name: 'Priya Partner', role: 'timekeeper' },
+  { email: 'associate@demo.lexbill.test', name: 'Sam Associate', role: 'timekeeper' },
+  { email: 'auditor@demo.lexbill.test', name: 'Riley Reader', role: 'readonly' },
+];
+
+export interface DemoResult { usersCreated: number }
+
+export async function seedDemo(rt: Runtime, opts: DemoOptions): Promise<DemoResult> {
+  if (!Number.isInteger(opts.matters) || opts.matters < 0 || opts.matters > DEMO_LIMITS.matters) throw new Error(`--matters must be 0..${DEMO_LIMITS.matters}`);
+  if (!Number.isInteger(opts.entriesPerMatter) || opts.entriesPerMatter < 0 || opts.entriesPerMatter > DEMO_LIMITS.entriesPerMatter) throw new Error(`--entries-per-matter must be 0..${DEMO_LIMITS.entriesPerMatter}`);
+  const ctx = systemContext(`seed-demo-${opts.seed}`, 'seed-demo');
+  const existing = new Set((await listUsers({ db: rt.database.db, clock: rt.clock })).map((u) => u.email));
+  let usersCreated = 0;
+  for (const s of STAFF) {
+    if (existing.has(s.email)) continue;
+    await createUser({ db: rt.database.db, clock: rt.clock }, ctx, { ...s, password: DEMO_PASSWORD });
+    usersCreated++;
+  }
+  return { usersCreated };
+}

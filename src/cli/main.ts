@@ -1,0 +1,166 @@
+/**
+ * The lexbill command line. `lexbill --help` lists the commands.
+ */
+import { parseArgs } from 'node:util';
+import { serve } from '@hono/node-server';
+import { loadConfig, openRuntime } from '../main.ts';
+import type { Runtime } from '../main.ts';
+import { migrateToLatest, openDatabase } from '../adapters/db/index.ts';
+import { systemContext } from '../shared/events.ts';
+import { ROLES } from '../shared/web/types.ts';
+import type { Role } from '../shared/web/types.ts';
+import { HttpError } from '../shared/web/errors.ts';
+import { createApiToken, createUser, listUsers, resetPassword } from '../web/auth/service.ts';
+import { DEMO_ADMIN_EMAIL, DEMO_PASSWORD, seedDemo } from './demo.ts';
+
+const HELP = `lexbill: legal billing
+
+Usage: lexbill <command> [options]
+
+  start                       migrate, seed the demo firm into an empty database, serve
+  serve                       serve the web app (PORT, HOST, DATABASE_URL)
+  migrate                     apply pending database migrations
+  seed-demo [--matters N] [--entries-per-matter M] [--seed S]
+                              add the deterministic demo firm
+  user add --email E --role R [--name NAME]
+                              create a staff account; password read from stdin
+  user reset-password --email E
+                              set a new password (read from stdin); ends the user's sessions
+  user token --email E [--label L]
+                              print a new API token for scripts (Authorization: Bearer ...)
+
+Roles: ${ROLES.join(', ')}
+Environment: DATABASE_URL (default sqlite:<install>/data/lexbill.db, or postgres://...),
+PORT (3000), HOST (127.0.0.1), LOG_LEVEL (info), COOKIE_SECURE, TRUST_PROXY.
+`;
+
+class UsageError extends Error {}
+
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write('Password (then Enter, Ctrl-D): ');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+function cliContext(label: string) {
+  return systemContext(`cli-${Date.now()}`, `cli:${label}`);
+}
+
+async function withRuntime<T>(fn: (rt: Runtime) => Promise<T>): Promise<T> {
+  const rt = await openRuntime(loadConfig(), {});
+  try { return await fn(rt); } finally { await rt.close(); }
+}
+
+async function serveApp(rt: Runtime, opts: { announceDemo: boolean }): Promise<void> {
+  const config = loadConfig();
+  rt.relay.start();
+  const server = serve({ fetch: rt.app.fetch, port: config.port, hostname: config.host }, (info) => {
+    const url = `http://${config.host}:${info.port}`;
+    console.log(`Lexbill is serving on ${url} (${rt.database.dialect})`);
+    if (opts.announceDemo) console.log(`Sign in as ${DEMO_ADMIN_EMAIL} with password ${DEMO_PASSWORD} (demo firm)`);
+  });
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      console.log('Shutting down');
+      server.close(() => resolve());
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await rt.close();
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  const sub = cmd === 'user' ? rest.shift() : undefined;
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      email: { type: 'string' }, role: { type: 'string' }, name: { type: 'string' }, label: { type: 'string' },
+      matters: { type: 'string' }, 'entries-per-matter': { type: 'string' }, seed: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  const int = (v: string | undefined, name: string, dflt: number): number => {
+    if (v === undefined) return dflt;
+    if (!/^\d+$/.test(v)) throw new UsageError(`--${name} must be a whole number`);
+    return Number(v);
+  };
+  if (!cmd || values.help || cmd === 'help' || cmd === '--help') { console.log(HELP); return 0; }
+  switch (cmd) {
+    case 'migrate': {
+      const d = openDatabase(loadConfig().databaseUrl);
+      try {
+        const applied = await migrateToLatest(d.db);
+        console.log(applied.length ? `Applied ${applied.length} migration(s): ${applied.join(', ')}` : 'Database is up to date');
+      } finally { await d.close(); }
+      return 0;
+    }
+    case 'serve': {
+      const rt = await openRuntime();
+      await serveApp(rt, { announceDemo: false });
+      return 0;
+    }
+    case 'start': {
+      const rt = await openRuntime();
+      const users = await listUsers({ db: rt.database.db, clock: rt.clock });
+      let demo = users.some((u) => u.email === DEMO_ADMIN_EMAIL);
+      if (users.length === 0) {
+        console.log('Empty database: seeding the demo firm');
+        await seedDemo(rt, { matters: 40, entriesPerMatter: 25, seed: 1 });
+        demo = true;
+      }
+      await serveApp(rt, { announceDemo: demo });
+      return 0;
+    }
+    case 'seed-demo': {
+      const opts = { matters: int(values.matters, 'matters', 40), entriesPerMatter: int(values['entries-per-matter'], 'entries-per-matter', 25), seed: int(values.seed, 'seed', 1) };
+      const r = await withRuntime((rt) => seedDemo(rt, opts));
+      console.log(`Demo firm seeded (seed ${opts.seed}): ${r.usersCreated} staff account(s) added. Sign in as ${DEMO_ADMIN_EMAIL} / ${DEMO_PASSWORD}`);
+      return 0;
+    }
+    case 'user': {
+      if (!values.email) throw new UsageError('--email is required');
+      const email = values.email;
+      if (sub === 'add') {
+        if (!values.role || !(ROLES as readonly string[]).includes(values.role)) throw new UsageError(`--role must be one of: ${ROLES.join(', ')}`);
+        const password = await readStdin();
+        const u = await withRuntime((rt) => createUser({ db: rt.database.db, clock: rt.clock }, cliContext('user-add'), {
+          email, role: values.role as Role, name: values.name ?? email.split('@')[0]!, password,
+        }));
+        console.log(`Created ${u.role} account ${u.email} (${u.id})`);
+        return 0;
+      }
+      if (sub === 'reset-password') {
+        const password = await readStdin();
+        await withRuntime((rt) => resetPassword({ db: rt.database.db, clock: rt.clock }, cliContext('reset-password'), email, password));
+        console.log(`Password changed for ${email}; their sessions were ended`);
+        return 0;
+      }
+      if (sub === 'token') {
+        const t = await withRuntime((rt) => createApiToken({ db: rt.database.db, clock: rt.clock }, cliContext('token'), email, values.label ?? 'cli'));
+        console.log(t.token);
+        return 0;
+      }
+      throw new UsageError(`unknown user command "${sub ?? ''}" (add, reset-password, token)`);
+    }
+    default:
+      throw new UsageError(`unknown command "${cmd}"`);
+  }
+}
+
+main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (err: unknown) => {
+  if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    console.error(`lexbill: ${(err as Error).message}\nRun "lexbill --help" for usage.`);
+    process.exitCode = 2;
+  } else if (err instanceof HttpError) {
+    const fields = Object.entries(err.fields).map(([k, v]) => `${k} ${v}`).join('; ');
+    console.error(`lexbill: ${fields || err.message}`);
+    process.exitCode = 1;
+  } else {
+    console.error(`lexbill: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  }
+});

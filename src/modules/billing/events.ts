@@ -1,0 +1,5 @@
+/**
+ * Events the billing module publishes: type name to payload (plain data: ids and primitives).
+ * Other modules may import these types (type-only) to subscribe.
+ */
+export type BillingEvents = {};

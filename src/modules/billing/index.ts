@@ -1,0 +1,12 @@
+import { Hono } from 'hono';
+import { allow } from '../../shared/web/guard.ts';
+import type { ModuleDeps, WebModule } from '../../shared/web/module.ts';
+import { render } from '../../shared/web/render.ts';
+import type { AppEnv } from '../../shared/web/types.ts';
+
+/** The billing module's public factory: its pages, API and event subscriptions. */
+export function createBillingModule(_deps: ModuleDeps): WebModule {
+  const pages = new Hono<AppEnv>();
+  pages.get('/', allow(['admin', 'billing', 'readonly']), (c) => render(c, 'billing/index.njk'));
+  return { name: 'billing', mount: '/billing', pages };
+}

@@ -1,0 +1,115 @@
+/**
+ * JSON API routes declared once: the typebox schemas validate input and also produce the
+ * OpenAPI document, so the documentation cannot drift from what the server accepts.
+ */
+import { Hono } from 'hono';
+import type { Context } from 'hono';
+import type { Static, TSchema } from 'typebox';
+import Type from 'typebox';
+import { HttpError } from './errors.ts';
+import { allow } from './guard.ts';
+import type { Audience } from './guard.ts';
+import type { AppEnv } from './types.ts';
+import { parseForm, parseWith } from './validate.ts';
+
+export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+export interface ApiSpec<B extends TSchema = TSchema, Q extends TSchema = TSchema, R extends TSchema = TSchema> {
+  method: HttpMethod;
+  /** Path under /api/v1, Hono style: `/clients/:id`. */
+  path: string;
+  summary: string;
+  tag: string;
+  audience: Audience;
+  body?: B;
+  query?: Q;
+  response: R;
+  /** Success status; 200 unless given. */
+  status?: 200 | 201 | 202 | 204;
+}
+
+export interface ApiRegistry {
+  readonly specs: ApiSpec[];
+  document(): Record<string, unknown>;
+}
+
+export const ErrorSchema = Type.Object({
+  error: Type.Object({
+    code: Type.String(),
+    message: Type.String(),
+    fields: Type.Record(Type.String(), Type.String()),
+  }),
+}, { $id: 'Error' });
+
+export function createApiRegistry(info: { title: string; version: string }): ApiRegistry {
+  const specs: ApiSpec[] = [];
+  return {
+    specs,
+    document() {
+      const paths: Record<string, Record<string, unknown>> = {};
+      for (const s of specs) {
+        const p = '/api/v1' + s.path.replace(/:([A-Za-z_]+)/g, '{$1}');
+        const params = [...s.path.matchAll(/:([A-Za-z_]+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+        const query = s.query ? Object.entries((s.query as { properties?: Record<string, unknown> }).properties ?? {}).map(([name, schema]) => ({
+          name, in: 'query', required: ((s.query as { required?: string[] }).required ?? []).includes(name), schema,
+        })) : [];
+        const ok = String(s.status ?? 200);
+        paths[p] ??= {};
+        paths[p][s.method] = {
+          summary: s.summary,
+          tags: [s.tag],
+          'x-roles': s.audience,
+          parameters: [...params, ...query],
+          ...(s.body ? { requestBody: { required: true, content: { 'application/json': { schema: s.body } } } } : {}),
+          responses: {
+            [ok]: ok === '204' ? { description: 'No content' } : { description: 'OK', content: { 'application/json': { schema: s.response } } },
+            default: { description: 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+          },
+          security: s.audience === 'public' ? [] : [{ bearer: [] }, { session: [] }],
+        };
+      }
+      return {
+        openapi: '3.1.0',
+        info,
+        paths,
+        components: {
+          schemas: { Error: ErrorSchema },
+          securitySchemes: {
+            bearer: { type: 'http', scheme: 'bearer', description: 'API token from `lexbill user token --email E`' },
+            session: { type: 'apiKey', in: 'cookie', name: 'lb_session', description: 'Browser session; unsafe methods also need the X-CSRF-Token header' },
+          },
+        },
+      };
+    },
+  };
+}
+
+export interface ApiInput<B extends TSchema, Q extends TSchema> {
+  body: Static<B>;
+  query: Static<Q>;
+}
+
+/** A sub-app of API routes, mounted by the shell at /api/v1. */
+export function createApi(registry: ApiRegistry) {
+  const app = new Hono<AppEnv>();
+  function route<B extends TSchema, Q extends TSchema, R extends TSchema>(
+    spec: ApiSpec<B, Q, R>,
+    handler: (c: Context<AppEnv>, input: ApiInput<B, Q>) => Promise<Static<R> | null>,
+  ): void {
+    registry.specs.push(spec as unknown as ApiSpec);
+    app.on(spec.method.toUpperCase(), spec.path, allow(spec.audience), async (c) => {
+      let body: unknown = undefined;
+      if (spec.body) {
+        const type = c.req.header('content-type') ?? '';
+        if (!type.includes('application/json')) throw new HttpError(415, 'unsupported_media_type', 'Send the body as application/json');
+        try { body = await c.req.json(); } catch { throw new HttpError(400, 'bad_json', 'The body is not valid JSON'); }
+        body = parseWith(spec.body, body);
+      }
+      const query = spec.query ? parseForm(spec.query, c.req.query()) : {};
+      const result = await handler(c, { body: body as Static<B>, query: query as Static<Q> });
+      if ((spec.status ?? 200) === 204 || result === null) return c.body(null, 204);
+      return c.json(result as object, (spec.status ?? 200) as 200 | 201 | 202);
+    });
+  }
+  return { app, route };
+}

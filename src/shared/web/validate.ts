@@ -1,0 +1,74 @@
+/** Input validation with typebox: every body, query and form goes through here. */
+import type { Static, TSchema } from 'typebox';
+import Value from 'typebox/value';
+import { invalid } from './errors.ts';
+
+function fieldName(instancePath: string): string {
+  return instancePath.replace(/^\//, '').replaceAll('/', '.') || '(body)';
+}
+
+function literalChoices(schema: TSchema | undefined): string[] | null {
+  const s = schema as { anyOf?: { const?: unknown }[] } | undefined;
+  if (!s?.anyOf || !s.anyOf.every((x) => 'const' in x)) return null;
+  return s.anyOf.map((x) => String(x.const));
+}
+
+function schemaAt(root: TSchema, path: string): TSchema | undefined {
+  let s: unknown = root;
+  for (const part of path.split('/').filter(Boolean)) {
+    const node = s as { properties?: Record<string, unknown>; items?: unknown } | undefined;
+    s = node?.properties?.[part] ?? node?.items;
+  }
+  return s as TSchema | undefined;
+}
+
+/** Map of field to a message a person can act on; empty when valid. */
+export function fieldErrors(schema: TSchema, value: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of Value.Errors(schema, value)) {
+    if (e.keyword === 'boolean' && e.message === 'schema is false') continue;
+    if (e.keyword === 'additionalProperties') {
+      for (const p of (e.params as { additionalProperties?: string[] }).additionalProperties ?? []) {
+        out[fieldName(`${e.instancePath}/${p}`)] ??= 'is not a known field';
+      }
+      continue;
+    }
+    if (e.keyword === 'required') {
+      for (const p of (e.params as { requiredProperties?: string[] }).requiredProperties ?? []) {
+        out[fieldName(`${e.instancePath}/${p}`)] ??= 'is required';
+      }
+      continue;
+    }
+    const field = fieldName(e.instancePath);
+    if (e.keyword === 'const') {
+      const choices = literalChoices(schemaAt(schema, e.instancePath));
+      if (choices) { out[field] = `must be one of: ${choices.join(', ')}`; continue; }
+    }
+    if (e.keyword === 'anyOf' && out[field]) continue;
+    const custom = (schemaAt(schema, e.instancePath) as { errorMessage?: string } | undefined)?.errorMessage;
+    out[field] ??= custom ?? e.message;
+  }
+  return out;
+}
+
+/** Validate a JSON body or other structured value; throws 422 naming each bad field. */
+export function parseWith<S extends TSchema>(schema: S, value: unknown): Static<S> {
+  const errors = fieldErrors(schema, value);
+  if (Object.keys(errors).length > 0) throw invalid(errors);
+  return value as Static<S>;
+}
+
+/**
+ * Validate form fields or query strings (all strings): empty strings become absent,
+ * then values are converted to the schema's types ("3" -> 3, "on" -> true) and checked.
+ */
+export function parseForm<S extends TSchema>(schema: S, raw: Record<string, unknown>): Static<S> {
+  const cleaned: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (k === '_csrf') continue;
+    if (typeof v === 'string' && v.trim() === '') continue;
+    cleaned[k] = v === 'on' ? true : typeof v === 'string' ? v.trim() : v;
+  }
+  const converted = Value.Convert(schema, cleaned);
+  return parseWith(schema, converted);
+}

@@ -1,0 +1,17 @@
+import nunjucks from 'nunjucks';
+import { formatMoney } from '../money.ts';
+
+/** The Nunjucks environment: autoescaping on, with money and date filters. */
+export function createViews(viewsDir: string, opts: { watch?: boolean } = {}): nunjucks.Environment {
+  const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(viewsDir, { noCache: opts.watch ?? false }), {
+    autoescape: true,
+    throwOnUndefined: false,
+    trimBlocks: true,
+    lstripBlocks: true,
+  });
+  env.addFilter('money', (amountMinor: unknown, currency: unknown = 'USD') =>
+    typeof amountMinor === 'number' ? formatMoney(amountMinor, String(currency)) : '');
+  env.addFilter('datetime', (iso: unknown) => (typeof iso === 'string' ? iso.replace('T', ' ').slice(0, 16) + ' UTC' : ''));
+  env.addFilter('json', (v: unknown) => JSON.stringify(v, null, 2));
+  return env;
+}

@@ -1,0 +1,288 @@
+/**
+ * The web shell: createApp(deps) returns the Hono app without listening, so tests call
+ * app.request(). Middleware order: request id and logging, security headers, static
+ * files, authentication (session cookie or API token), deny-by-default route guard,
+ * CSRF check for unsafe methods, then the routes of the shell and of each module.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Hono } from 'hono';
+import type { Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import { secureHeaders } from 'hono/secure-headers';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import type { Logger } from 'pino';
+import Type from 'typebox';
+import type { Clock } from '../shared/clock.ts';
+import type { Db, Dialect } from '../shared/db.ts';
+import { newId, newToken } from '../shared/ids.ts';
+import { createApi, createApiRegistry } from '../shared/web/api.ts';
+import type { ApiRegistry } from '../shared/web/api.ts';
+import { HttpError, errorBody } from '../shared/web/errors.ts';
+import { allow, declaredAudience, routeMatched } from '../shared/web/guard.ts';
+import type { WebModule } from '../shared/web/module.ts';
+import { isHtmx, render } from '../shared/web/render.ts';
+import type { AppEnv } from '../shared/web/types.ts';
+import { createViews } from '../shared/web/views.ts';
+import { adminRoutes, userApi } from './auth/routes.ts';
+import { API_TOKEN_PREFIX, login, logout, resolveApiToken, resolveSession } from './auth/service.ts';
+
+export interface AppConfig {
+  /** Set the Secure flag on cookies (serve over HTTPS). */
+  secureCookies: boolean;
+  /** Trust X-Forwarded-For for the client address (behind a reverse proxy). */
+  trustProxy: boolean;
+  /** Largest request body accepted. */
+  maxBodyBytes: number;
+}
+
+export interface AppDeps {
+  db: Db;
+  dialect: Dialect;
+  clock: Clock;
+  logger: Logger;
+  /** Server secret (from app_setting) for anonymous CSRF tokens. */
+  secret: string;
+  config: AppConfig;
+  modules: readonly WebModule[];
+  /** The registry the modules' APIs registered in. */
+  apiRegistry: ApiRegistry;
+  /** Outbox health for /healthz. */
+  outboxHealth(): Promise<{ pending: number; failing: number }>;
+  rootDir: string;
+}
+
+export const SESSION_COOKIE = 'lb_session';
+const PRE_COOKIE = 'lb_pre';
+const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+export function newApiRegistry(): ApiRegistry {
+  return createApiRegistry({ title: 'Lexbill API', version: '1' });
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+function clientIp(c: Context<AppEnv>, trustProxy: boolean): string | null {
+  if (trustProxy) {
+    const fwd = c.req.header('x-forwarded-for')?.split(',')[0]?.trim();
+    if (fwd) return fwd.slice(0, 64);
+  }
+  try {
+    return getConnInfo(c).remote.address ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function safeNext(next: unknown): string {
+  return typeof next === 'string' && next.startsWith('/') && !next.startsWith('//') && !next.includes('\\') ? next : '/';
+}
+
+export function createApp(deps: AppDeps): Hono<AppEnv> {
+  const { db, clock, logger, config } = deps;
+  const authDeps = { db, clock };
+  const views = createViews(join(deps.rootDir, 'views'));
+  const statics = new Map<string, { body: Buffer; type: string }>([
+    ['/static/htmx.min.js', { body: readFileSync(join(deps.rootDir, 'node_modules/htmx.org/dist/htmx.min.js')), type: 'text/javascript; charset=utf-8' }],
+    ['/static/app.js', { body: readFileSync(join(deps.rootDir, 'public/app.js')), type: 'text/javascript; charset=utf-8' }],
+    ['/static/app.css', { body: readFileSync(join(deps.rootDir, 'public/app.css')), type: 'text/css; charset=utf-8' }],
+  ]);
+  const anonCsrf = (pre: string): string => createHmac('sha256', deps.secret).update(`csrf:${pre}`).digest('base64url');
+
+  const app = new Hono<AppEnv>();
+
+  // Request id, logger and command context for every request.
+  app.use('*', async (c, next) => {
+    const given = c.req.header('x-request-id');
+    const requestId = given && /^[A-Za-z0-9._-]{8,80}$/.test(given) ? given : newId(clock);
+    const log = logger.child({ reqId: requestId });
+    c.set('requestId', requestId);
+    c.set('log', log);
+    c.set('views', views);
+    c.set('user', null);
+    c.set('authVia', null);
+    c.set('csrfToken', '');
+    c.set('command', { actorId: null, actorLabel: 'anonymous', correlationId: requestId, causationId: null, ip: clientIp(c, config.trustProxy) });
+    const started = performance.now();
+    await next();
+    c.header('X-Request-Id', requestId);
+    log.info({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) }, 'request');
+  });
+
+  app.use('*', secureHeaders({
+    contentSecurityPolicy: {
+      defaultSrc: ["'self'"], scriptSrc: ["'self'"], styleSrc: ["'self'"], imgSrc: ["'self'", 'data:'],
+      connectSrc: ["'self'"], formAction: ["'self'"], frameAncestors: ["'none'"], baseUri: ["'self'"], objectSrc: ["'none'"],
+    },
+    referrerPolicy: 'same-origin',
+    strictTransportSecurity: config.secureCookies ? 'max-age=31536000' : false,
+  }));
+  app.use('*', bodyLimit({ maxSize: config.maxBodyBytes, onError: () => { throw new HttpError(413, 'too_large', `Request body over ${config.maxBodyBytes} bytes`); } }));
+
+  app.get('/static/*', allow('public'), (c) => {
+    const f = statics.get(c.req.path);
+    if (!f) throw new HttpError(404, 'not_found', 'File not found');
+    c.header('Cache-Control', 'public, max-age=3600');
+    return c.body(new Uint8Array(f.body), 200, { 'Content-Type': f.type });
+  });
+
+  // Authentication: an API token (Bearer) or the session cookie.
+  app.use('*', async (c, next) => {
+    const authz = c.req.header('authorization');
+    if (authz?.startsWith('Bearer ')) {
+      const user = await resolveApiToken(authDeps, authz.slice(7).trim());
+      if (!user) throw new HttpError(401, 'unauthenticated', 'The API token is unknown or revoked');
+      c.set('user', user);
+      c.set('authVia', 'token');
+    } else {
+      const token = getCookie(c, SESSION_COOKIE);
+      const session = token ? await resolveSession(authDeps, token) : null;
+      if (session) {
+        c.set('user', session.user);
+        c.set('authVia', 'session');
+        c.set('csrfToken', session.csrfToken);
+      } else {
+        if (token) deleteCookie(c, SESSION_COOKIE, { path: '/' });
+        let pre = getCookie(c, PRE_COOKIE);
+        if (!pre || !/^[A-Za-z0-9_-]{20,80}$/.test(pre)) {
+          pre = newToken(24);
+          setCookie(c, PRE_COOKIE, pre, { httpOnly: true, sameSite: 'Lax', path: '/', secure: config.secureCookies });
+        }
+        c.set('csrfToken', anonCsrf(pre));
+      }
+    }
+    const user = c.get('user');
+    if (user) c.set('command', { ...c.get('command'), actorId: user.id, actorLabel: user.email });
+    await next();
+  });
+
+  // Deny by default: a matched route that declared no audience is refused before it runs.
+  app.use('*', async (c, next) => {
+    if (routeMatched(c) && declaredAudience(c) === null) {
+      c.get('log').error({ path: c.req.path, method: c.req.method }, 'route declares no roles; refused');
+      throw new HttpError(403, 'forbidden', 'This route declares no roles, so nobody may use it');
+    }
+    await next();
+  });
+
+  // CSRF: unsafe methods from a browser must echo the session's token (form field or header).
+  app.use('*', async (c, next) => {
+    if (UNSAFE.has(c.req.method) && c.get('authVia') !== 'token') {
+      let sent = c.req.header('x-csrf-token') ?? '';
+      if (!sent) {
+        const type = c.req.header('content-type') ?? '';
+        if (type.includes('application/x-www-form-urlencoded') || type.includes('multipart/form-data')) {
+          const body = await c.req.parseBody();
+          sent = typeof body._csrf === 'string' ? body._csrf : '';
+        }
+      }
+      const expected = c.get('csrfToken');
+      if (!expected || !sent || !safeEqual(sent, expected)) {
+        throw new HttpError(403, 'csrf_failed', 'The form had expired or did not come from this site. Reload the page and try again.');
+      }
+    }
+    await next();
+  });
+
+  /* ---------- shell routes ---------- */
+
+  app.get('/healthz', allow('public'), async (c) => {
+    try {
+      const started = performance.now();
+      await db.selectFrom('app_setting').select('key').limit(1).execute();
+      const outbox = await deps.outboxHealth();
+      return c.json({ status: 'ok', database: { dialect: deps.dialect, ms: Math.round(performance.now() - started) }, outbox });
+    } catch (err) {
+      c.get('log').error({ err }, 'health check failed');
+      return c.json({ status: 'error', database: 'unreachable' }, 503);
+    }
+  });
+
+  app.get('/login', allow('public'), (c) => {
+    if (c.get('user')) return c.redirect(safeNext(c.req.query('next')));
+    return render(c, 'auth/login.njk', { next: safeNext(c.req.query('next')) });
+  });
+
+  app.post('/login', allow('public'), async (c) => {
+    const body = await c.req.parseBody();
+    const email = typeof body.email === 'string' ? body.email : '';
+    const password = typeof body.password === 'string' ? body.password : '';
+    const next = safeNext(body.next);
+    if (!email || !password) {
+      return render(c, 'auth/login.njk', { next, email, error: 'Enter your email and password.' }, 422);
+    }
+    const result = await login(authDeps, {
+      email, password, ip: c.get('command').ip, userAgent: c.req.header('user-agent') ?? null,
+      previousSessionToken: getCookie(c, SESSION_COOKIE) ?? null, correlationId: c.get('requestId'),
+    });
+    if (!result.ok) {
+      if (result.reason === 'throttled') {
+        c.header('Retry-After', String(result.retryAfterSec ?? 900));
+        return render(c, 'auth/login.njk', { next, email, error: `Too many failed sign-ins. Try again in ${Math.ceil((result.retryAfterSec ?? 900) / 60)} minutes.` }, 429);
+      }
+      return render(c, 'auth/login.njk', { next, email, error: 'That email and password do not match an active account.' }, 401);
+    }
+    setCookie(c, SESSION_COOKIE, result.sessionToken, { httpOnly: true, sameSite: 'Lax', path: '/', secure: config.secureCookies });
+    deleteCookie(c, PRE_COOKIE, { path: '/' });
+    return c.redirect(next, 303);
+  });
+
+  app.post('/logout', allow('authenticated'), async (c) => {
+    const token = getCookie(c, SESSION_COOKIE);
+    if (token) await logout(authDeps, c.get('command'), token);
+    deleteCookie(c, SESSION_COOKIE, { path: '/' });
+    return c.redirect('/login', 303);
+  });
+
+  app.get('/', allow('authenticated'), (c) => render(c, 'home.njk', { modules: deps.modules.map((m) => m.name) }));
+
+  app.route('/admin', adminRoutes({ db, clock }));
+
+  const shellApi = createApi(deps.apiRegistry);
+  shellApi.route({
+    method: 'get', path: '/me', summary: 'The signed-in user', tag: 'auth', audience: 'authenticated',
+    response: Type.Object({ id: Type.String(), email: Type.String(), name: Type.String(), role: Type.String() }),
+  }, async (c) => {
+    const u = c.get('user')!;
+    return { id: u.id, email: u.email, name: u.name, role: u.role };
+  });
+  userApi(shellApi, { db, clock });
+  app.route('/api/v1', shellApi.app);
+  for (const m of deps.modules) {
+    app.route(m.mount, m.pages);
+    if (m.api) app.route('/api/v1', m.api);
+  }
+  app.get('/api/openapi.json', allow('public'), (c) => c.json(deps.apiRegistry.document()));
+
+  /* ---------- errors ---------- */
+
+  app.notFound((c) => {
+    if (c.req.path.startsWith('/api/')) return c.json(errorBody(new HttpError(404, 'not_found', `No API route ${c.req.method} ${c.req.path}`)), 404);
+    return render(c, isHtmx(c) ? 'errors/_error.njk' : 'errors/error.njk', { status: 404, title: 'Not found', message: 'There is no page at this address.' }, 404);
+  });
+
+  app.onError((err, c) => {
+    const wantsJson = c.req.path.startsWith('/api/') || c.get('authVia') === 'token' || (c.req.header('accept') ?? '').startsWith('application/json');
+    if (err instanceof HttpError) {
+      if (err.status === 401 && !wantsJson) {
+        if (isHtmx(c)) { c.header('HX-Redirect', '/login'); return c.body(null, 401); }
+        return c.redirect(`/login?next=${encodeURIComponent(c.req.path)}`, 303);
+      }
+      if (wantsJson) return c.json(errorBody(err), err.status);
+      return render(c, isHtmx(c) ? 'errors/_error.njk' : 'errors/error.njk', { status: err.status, title: err.code.replaceAll('_', ' '), message: err.message, fields: err.fields }, err.status as 400);
+    }
+    const log = c.get('log') ?? logger;
+    log.error({ err }, 'unhandled error');
+    const requestId = c.get('requestId') ?? '';
+    if (wantsJson) return c.json(errorBody(new HttpError(500, 'internal', `Something went wrong (request ${requestId})`)), 500);
+    return render(c, isHtmx(c) ? 'errors/_error.njk' : 'errors/error.njk', { status: 500, title: 'Something went wrong', message: `The error was logged with request id ${requestId}. Nothing was changed.` }, 500);
+  });
+
+  return app;
+}

@@ -1,0 +1,98 @@
+import { Hono } from 'hono';
+import Type from 'typebox';
+import type { createApi } from '../../shared/web/api.ts';
+import { HttpError } from '../../shared/web/errors.ts';
+import { allow } from '../../shared/web/guard.ts';
+import { page, render } from '../../shared/web/render.ts';
+import { ROLES } from '../../shared/web/types.ts';
+import type { AppEnv } from '../../shared/web/types.ts';
+import { parseForm } from '../../shared/web/validate.ts';
+import type { AuthDeps, UserView } from './service.ts';
+import { createUser, getUser, listUsers, updateUser } from './service.ts';
+
+const RoleSchema = Type.Union([Type.Literal('admin'), Type.Literal('billing'), Type.Literal('timekeeper'), Type.Literal('readonly')]);
+const NewUserSchema = Type.Object({
+  email: Type.String({ maxLength: 254 }),
+  name: Type.String({ minLength: 1, maxLength: 200 }),
+  role: RoleSchema,
+  password: Type.String({ minLength: 1, maxLength: 256 }),
+}, { additionalProperties: false });
+const UserChangeSchema = Type.Object({
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  role: Type.Optional(RoleSchema),
+  disabled: Type.Optional(Type.Boolean()),
+}, { additionalProperties: false });
+const UserSchema = Type.Object({
+  id: Type.String(), email: Type.String(), name: Type.String(), role: RoleSchema,
+  disabled: Type.Boolean(), createdAt: Type.String(), updatedAt: Type.String(),
+});
+const AuditQuery = Type.Object({
+  entityType: Type.Optional(Type.String({ maxLength: 50 })),
+  entityId: Type.Optional(Type.String({ maxLength: 100 })),
+  before: Type.Optional(Type.String({ maxLength: 40 })),
+}, { additionalProperties: false });
+
+interface AuditRow { id: string; at: string; actor_label: string; action: string; entity_type: string; entity_id: string; before_json: string | null; after_json: string | null; ip: string | null }
+
+export function adminRoutes(deps: AuthDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const admin = allow(['admin']);
+
+  app.get('/users', admin, async (c) => page(c, { page: 'admin/users.njk', fragment: 'admin/_users.njk' }, { users: await listUsers(deps), roles: ROLES }));
+
+  app.post('/users', admin, async (c) => {
+    const raw = await c.req.parseBody();
+    try {
+      const input = parseForm(NewUserSchema, raw);
+      await createUser(deps, c.get('command'), input);
+    } catch (err) {
+      if (err instanceof HttpError && err.status === 422) {
+        return page(c, { page: 'admin/users.njk', fragment: 'admin/_users.njk' }, { users: await listUsers(deps), roles: ROLES, form: raw, errors: err.fields }, 422);
+      }
+      throw err;
+    }
+    return c.redirect('/admin/users', 303);
+  });
+
+  app.get('/users/:id', admin, async (c) => {
+    const user = await getUser(deps, c.req.param('id'));
+    if (!user) throw new HttpError(404, 'not_found', 'User not found');
+    return render(c, 'admin/user.njk', { user, roles: ROLES });
+  });
+
+  app.post('/users/:id', admin, async (c) => {
+    const raw = await c.req.parseBody();
+    const user = await getUser(deps, c.req.param('id'));
+    if (!user) throw new HttpError(404, 'not_found', 'User not found');
+    try {
+      const input = parseForm(UserChangeSchema, { name: raw.name, role: raw.role, disabled: raw.disabled === 'on' || raw.disabled === 'true' ? 'true' : 'false' });
+      await updateUser(deps, c.get('command'), user.id, input);
+    } catch (err) {
+      if (err instanceof HttpError && err.status === 422) return render(c, 'admin/user.njk', { user: { ...user, ...raw }, roles: ROLES, errors: err.fields }, 422);
+      throw err;
+    }
+    return c.redirect('/admin/users', 303);
+  });
+
+  app.get('/audit', admin, async (c) => {
+    const q = parseForm(AuditQuery, c.req.query());
+    let query = deps.db.selectFrom('audit_log').selectAll().orderBy('at', 'desc').orderBy('id', 'desc').limit(100);
+    if (q.entityType) query = query.where('entity_type', '=', q.entityType);
+    if (q.entityId) query = query.where('entity_id', '=', q.entityId);
+    if (q.before) query = query.where('at', '<', q.before);
+    const rows = await query.execute() as AuditRow[];
+    return page(c, { page: 'admin/audit.njk', fragment: 'admin/_audit.njk' }, { rows, q, nextBefore: rows.length === 100 ? rows[rows.length - 1]!.at : null });
+  });
+
+  return app;
+}
+
+export function userApi(api: ReturnType<typeof createApi>, deps: AuthDeps): void {
+  const view = (u: UserView) => u;
+  api.route({ method: 'get', path: '/users', summary: 'List staff accounts', tag: 'auth', audience: ['admin'], response: Type.Object({ users: Type.Array(UserSchema) }) },
+    async () => ({ users: (await listUsers(deps)).map(view) }));
+  api.route({ method: 'post', path: '/users', summary: 'Create a staff account', tag: 'auth', audience: ['admin'], body: NewUserSchema, response: UserSchema, status: 201 },
+    async (c, { body }) => view(await createUser(deps, c.get('command'), body)));
+  api.route({ method: 'patch', path: '/users/:id', summary: 'Change a staff account (name, role, disabled)', tag: 'auth', audience: ['admin'], body: UserChangeSchema, response: UserSchema },
+    async (c, { body }) => view(await updateUser(deps, c.get('command'), c.req.param('id')!, body)));
+}

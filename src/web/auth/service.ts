@@ -1,0 +1,273 @@
+/**
+ * Staff accounts, sessions, API tokens and login throttling. Every state change runs in
+ * one transaction with its audit row. Session and token secrets are stored only as
+ * SHA-256 hashes, so a leaked database does not leak live sessions.
+ */
+import { createHash } from 'node:crypto';
+import { assert } from '../../shared/assert.ts';
+import { audit } from '../../shared/audit.ts';
+import type { Clock } from '../../shared/clock.ts';
+import type { Db, Executor } from '../../shared/db.ts';
+import { isUniqueViolation } from '../../shared/db.ts';
+import type { CommandContext } from '../../shared/events.ts';
+import { newId, newToken } from '../../shared/ids.ts';
+import { HttpError, invalid } from '../../shared/web/errors.ts';
+import { ROLES } from '../../shared/web/types.ts';
+import type { CurrentUser, Role } from '../../shared/web/types.ts';
+import { dummyHash, hashPassword, passwordProblem, verifyPassword } from './passwords.ts';
+
+export const SESSION_IDLE_MS = 30 * 60_000;
+export const SESSION_ABSOLUTE_MS = 12 * 60 * 60_000;
+/** Last-seen is written at most this often, so reads do not each cost a write. */
+const TOUCH_EVERY_MS = 30_000;
+
+export const THROTTLE = {
+  account: { maxFailures: 5, windowMs: 15 * 60_000, lockMs: 15 * 60_000 },
+  address: { maxFailures: 20, windowMs: 15 * 60_000, lockMs: 15 * 60_000 },
+} as const;
+
+export interface AuthDeps {
+  db: Db;
+  clock: Clock;
+}
+
+interface UserRow {
+  id: string; email: string; name: string; role: Role; password_hash: string;
+  disabled: number; created_at: string; updated_at: string; password_changed_at: string;
+}
+
+export const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
+export const normaliseEmail = (e: string): string => e.trim().toLowerCase();
+const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+function publicUser(r: UserRow): CurrentUser & { disabled: boolean; createdAt: string; updatedAt: string } {
+  return { id: r.id, email: r.email, name: r.name, role: r.role, disabled: Number(r.disabled) === 1, createdAt: r.created_at, updatedAt: r.updated_at };
+}
+export type UserView = ReturnType<typeof publicUser>;
+
+async function findUserByEmail(db: Executor, email: string): Promise<UserRow | undefined> {
+  return await db.selectFrom('auth_user').selectAll().where('email', '=', normaliseEmail(email)).executeTakeFirst() as UserRow | undefined;
+}
+
+async function findUser(db: Executor, id: string): Promise<UserRow | undefined> {
+  return await db.selectFrom('auth_user').selectAll().where('id', '=', id).executeTakeFirst() as UserRow | undefined;
+}
+
+export async function listUsers(deps: AuthDeps): Promise<UserView[]> {
+  const rows = await deps.db.selectFrom('auth_user').selectAll().orderBy('email').limit(1000).execute() as UserRow[];
+  return rows.map(publicUser);
+}
+
+export async function getUser(deps: AuthDeps, id: string): Promise<UserView | null> {
+  const r = await findUser(deps.db, id);
+  return r ? publicUser(r) : null;
+}
+
+function checkUserFields(input: { email?: string; name?: string; role?: string; password?: string }): void {
+  const fields: Record<string, string> = {};
+  if (input.email !== undefined && (!EMAIL_RE.test(input.email.trim()) || input.email.length > 254)) fields.email = 'must be an email address';
+  if (input.name !== undefined && (input.name.trim().length === 0 || input.name.length > 200)) fields.name = 'must be 1 to 200 characters';
+  if (input.role !== undefined && !(ROLES as readonly string[]).includes(input.role)) fields.role = `must be one of: ${ROLES.join(', ')}`;
+  if (input.password !== undefined) {
+    const p = passwordProblem(input.password);
+    if (p) fields.password = p;
+  }
+  if (Object.keys(fields).length) throw invalid(fields);
+}
+
+export async function createUser(deps: AuthDeps, ctx: CommandContext, input: { email: string; name: string; role: Role; password: string }): Promise<UserView> {
+  checkUserFields(input);
+  const hash = await hashPassword(input.password);
+  const now = deps.clock.now().toISOString();
+  const row: UserRow = {
+    id: newId(deps.clock), email: normaliseEmail(input.email), name: input.name.trim(), role: input.role,
+    password_hash: hash, disabled: 0, created_at: now, updated_at: now, password_changed_at: now,
+  };
+  try {
+    await deps.db.transaction().execute(async (trx) => {
+      await trx.insertInto('auth_user').values(row).execute();
+      await audit(trx, deps.clock, ctx, { action: 'auth.user_created', entityType: 'user', entityId: row.id, after: publicUser(row) });
+    });
+  } catch (err) {
+    if (isUniqueViolation(err)) throw invalid({ email: 'is already used by another account' });
+    throw err;
+  }
+  return publicUser(row);
+}
+
+export async function updateUser(deps: AuthDeps, ctx: CommandContext, id: string, input: { name?: string; role?: Role; disabled?: boolean }): Promise<UserView> {
+  checkUserFields(input);
+  return deps.db.transaction().execute(async (trx) => {
+    const before = await findUser(trx, id);
+    if (!before) throw new HttpError(404, 'not_found', 'User not found');
+    if (ctx.actorId === id && ((input.role && input.role !== 'admin' && before.role === 'admin') || input.disabled)) {
+      throw invalid({ role: 'you cannot remove your own admin role or disable yourself' });
+    }
+    const after: UserRow = {
+      ...before,
+      name: input.name?.trim() ?? before.name,
+      role: input.role ?? before.role,
+      disabled: input.disabled === undefined ? Number(before.disabled) : input.disabled ? 1 : 0,
+      updated_at: deps.clock.now().toISOString(),
+    };
+    if (before.role === 'admin' && (after.role !== 'admin' || after.disabled === 1)) {
+      const admins = await trx.selectFrom('auth_user').select('id').where('role', '=', 'admin').where('disabled', '=', 0).limit(2).execute();
+      if (admins.length < 2) throw invalid({ role: 'the last active admin cannot lose the admin role' });
+    }
+    await trx.updateTable('auth_user').set({ name: after.name, role: after.role, disabled: after.disabled, updated_at: after.updated_at }).where('id', '=', id).execute();
+    if (after.disabled === 1 || after.role !== before.role) {
+      await trx.deleteFrom('auth_session').where('user_id', '=', id).execute();
+    }
+    await audit(trx, deps.clock, ctx, { action: 'auth.user_changed', entityType: 'user', entityId: id, before: publicUser(before), after: publicUser(after) });
+    return publicUser(after);
+  });
+}
+
+export async function resetPassword(deps: AuthDeps, ctx: CommandContext, email: string, password: string): Promise<UserView> {
+  checkUserFields({ password });
+  const hash = await hashPassword(password);
+  return deps.db.transaction().execute(async (trx) => {
+    const user = await findUserByEmail(trx, email);
+    if (!user) throw invalid({ email: 'no account has this email' });
+    const now = deps.clock.now().toISOString();
+    await trx.updateTable('auth_user').set({ password_hash: hash, password_changed_at: now, updated_at: now }).where('id', '=', user.id).execute();
+    await trx.deleteFrom('auth_session').where('user_id', '=', user.id).execute();
+    await trx.deleteFrom('auth_throttle').where('key', '=', `acct:${user.email}`).execute();
+    await audit(trx, deps.clock, ctx, { action: 'auth.password_reset', entityType: 'user', entityId: user.id });
+    return publicUser(user);
+  });
+}
+
+/* ---------------- throttling ---------------- */
+
+interface ThrottleRow { key: string; failures: number; window_started_at: string; locked_until: string | null }
+
+async function lockedFor(db: Executor, key: string, now: Date): Promise<number> {
+  const r = await db.selectFrom('auth_throttle').selectAll().where('key', '=', key).executeTakeFirst() as ThrottleRow | undefined;
+  if (!r?.locked_until) return 0;
+  return Math.max(0, new Date(r.locked_until).getTime() - now.getTime());
+}
+
+async function recordFailure(db: Executor, key: string, now: Date, policy: { maxFailures: number; windowMs: number; lockMs: number }): Promise<void> {
+  const r = await db.selectFrom('auth_throttle').selectAll().where('key', '=', key).executeTakeFirst() as ThrottleRow | undefined;
+  const nowIso = now.toISOString();
+  const inWindow = r && now.getTime() - new Date(r.window_started_at).getTime() < policy.windowMs;
+  const failures = inWindow ? Number(r.failures) + 1 : 1;
+  const windowStart = inWindow ? r.window_started_at : nowIso;
+  const locked = failures >= policy.maxFailures ? new Date(now.getTime() + policy.lockMs).toISOString() : null;
+  if (r) {
+    await db.updateTable('auth_throttle').set({ failures, window_started_at: windowStart, locked_until: locked }).where('key', '=', key).execute();
+  } else {
+    await db.insertInto('auth_throttle').values({ key, failures, window_started_at: windowStart, locked_until: locked }).execute();
+  }
+}
+
+/* ---------------- login, sessions ---------------- */
+
+export type LoginResult =
+  | { ok: true; sessionToken: string; csrfToken: string; user: CurrentUser }
+  | { ok: false; reason: 'invalid' | 'throttled'; retryAfterSec?: number };
+
+export async function login(deps: AuthDeps, input: { email: string; password: string; ip: string | null; userAgent: string | null; previousSessionToken?: string | null; correlationId: string }): Promise<LoginResult> {
+  const now = deps.clock.now();
+  const email = normaliseEmail(input.email).slice(0, 254);
+  const acctKey = `acct:${email}`;
+  const ipKey = `ip:${input.ip ?? 'unknown'}`;
+  const ctx: CommandContext = { actorId: null, actorLabel: email || 'anonymous', correlationId: input.correlationId, causationId: null, ip: input.ip };
+  const wait = Math.max(await lockedFor(deps.db, acctKey, now), await lockedFor(deps.db, ipKey, now));
+  if (wait > 0) {
+    await deps.db.transaction().execute((trx) => audit(trx, deps.clock, ctx, { action: 'auth.login_throttled', entityType: 'login', entityId: email }));
+    return { ok: false, reason: 'throttled', retryAfterSec: Math.ceil(wait / 1000) };
+  }
+  const user = await findUserByEmail(deps.db, email);
+  const good = user && Number(user.disabled) === 0
+    ? await verifyPassword(input.password, user.password_hash)
+    : (await verifyPassword(input.password, await dummyHash()), false);
+  if (!good || !user) {
+    await deps.db.transaction().execute(async (trx) => {
+      await recordFailure(trx, acctKey, now, THROTTLE.account);
+      await recordFailure(trx, ipKey, now, THROTTLE.address);
+      await audit(trx, deps.clock, ctx, { action: 'auth.login_failed', entityType: 'login', entityId: email });
+    });
+    return { ok: false, reason: 'invalid' };
+  }
+  const sessionToken = newToken(32);
+  const csrfToken = newToken(32);
+  const nowIso = now.toISOString();
+  await deps.db.transaction().execute(async (trx) => {
+    // Rotate: whatever session the browser had is ended; a fresh id is issued.
+    if (input.previousSessionToken) await trx.deleteFrom('auth_session').where('id_hash', '=', sha256(input.previousSessionToken)).execute();
+    await trx.insertInto('auth_session').values({
+      id_hash: sha256(sessionToken), user_id: user.id, csrf_token: csrfToken, created_at: nowIso, last_seen_at: nowIso,
+      expires_at: new Date(now.getTime() + SESSION_ABSOLUTE_MS).toISOString(), ip: input.ip, user_agent: input.userAgent?.slice(0, 300) ?? null,
+    }).execute();
+    await trx.deleteFrom('auth_throttle').where('key', '=', acctKey).execute();
+    await trx.deleteFrom('auth_session').where('user_id', '=', user.id).where('expires_at', '<', nowIso).execute();
+    await audit(trx, deps.clock, { ...ctx, actorId: user.id }, { action: 'auth.login', entityType: 'user', entityId: user.id });
+  });
+  return { ok: true, sessionToken, csrfToken, user: publicUser(user) };
+}
+
+export interface ResolvedSession { user: CurrentUser; csrfToken: string; idHash: string }
+
+/** The live session for a cookie value, or null if unknown, idle too long or past its absolute limit. */
+export async function resolveSession(deps: AuthDeps, token: string): Promise<ResolvedSession | null> {
+  if (token.length < 20 || token.length > 100) return null;
+  const idHash = sha256(token);
+  const row = await deps.db.selectFrom('auth_session as s').innerJoin('auth_user as u', 'u.id', 's.user_id')
+    .select(['s.id_hash', 's.csrf_token', 's.last_seen_at', 's.expires_at', 'u.id', 'u.email', 'u.name', 'u.role', 'u.disabled'])
+    .where('s.id_hash', '=', idHash).executeTakeFirst() as
+    { id_hash: string; csrf_token: string; last_seen_at: string; expires_at: string; id: string; email: string; name: string; role: Role; disabled: number } | undefined;
+  if (!row) return null;
+  const now = deps.clock.now();
+  const idleFor = now.getTime() - new Date(row.last_seen_at).getTime();
+  if (Number(row.disabled) === 1 || idleFor >= SESSION_IDLE_MS || now.toISOString() >= row.expires_at) {
+    await deps.db.deleteFrom('auth_session').where('id_hash', '=', idHash).execute();
+    return null;
+  }
+  if (idleFor >= TOUCH_EVERY_MS) {
+    await deps.db.updateTable('auth_session').set({ last_seen_at: now.toISOString() }).where('id_hash', '=', idHash).execute();
+  }
+  return { user: { id: row.id, email: row.email, name: row.name, role: row.role }, csrfToken: row.csrf_token, idHash };
+}
+
+export async function logout(deps: AuthDeps, ctx: CommandContext, token: string): Promise<void> {
+  await deps.db.transaction().execute(async (trx) => {
+    const n = await trx.deleteFrom('auth_session').where('id_hash', '=', sha256(token)).executeTakeFirst();
+    if (Number(n.numDeletedRows) > 0 && ctx.actorId) {
+      await audit(trx, deps.clock, ctx, { action: 'auth.logout', entityType: 'user', entityId: ctx.actorId });
+    }
+  });
+}
+
+/* ---------------- API tokens ---------------- */
+
+export const API_TOKEN_PREFIX = 'lbt_';
+
+export async function createApiToken(deps: AuthDeps, ctx: CommandContext, email: string, label: string): Promise<{ token: string; id: string }> {
+  assert(label.length <= 200, 'label too long');
+  const token = API_TOKEN_PREFIX + newToken(32);
+  const id = newId(deps.clock);
+  await deps.db.transaction().execute(async (trx) => {
+    const user = await findUserByEmail(trx, email);
+    if (!user) throw invalid({ email: 'no account has this email' });
+    if (Number(user.disabled) === 1) throw invalid({ email: 'this account is disabled' });
+    await trx.insertInto('auth_api_token').values({ id, user_id: user.id, token_hash: sha256(token), label, created_at: deps.clock.now().toISOString(), last_used_at: null, revoked_at: null }).execute();
+    await audit(trx, deps.clock, ctx, { action: 'auth.api_token_created', entityType: 'user', entityId: user.id, after: { tokenId: id, label } });
+  });
+  return { token, id };
+}
+
+export async function resolveApiToken(deps: AuthDeps, token: string): Promise<CurrentUser | null> {
+  if (!token.startsWith(API_TOKEN_PREFIX) || token.length > 100) return null;
+  const row = await deps.db.selectFrom('auth_api_token as t').innerJoin('auth_user as u', 'u.id', 't.user_id')
+    .select(['t.id as token_id', 't.last_used_at', 'u.id', 'u.email', 'u.name', 'u.role', 'u.disabled'])
+    .where('t.token_hash', '=', sha256(token)).where('t.revoked_at', 'is', null).executeTakeFirst() as
+    { token_id: string; last_used_at: string | null; id: string; email: string; name: string; role: Role; disabled: number } | undefined;
+  if (!row || Number(row.disabled) === 1) return null;
+  const now = deps.clock.now();
+  if (!row.last_used_at || now.getTime() - new Date(row.last_used_at).getTime() > 60_000) {
+    await deps.db.updateTable('auth_api_token').set({ last_used_at: now.toISOString() }).where('id', '=', row.token_id).execute();
+  }
+  return { id: row.id, email: row.email, name: row.name, role: row.role };
+}
