@@ -117,6 +117,12 @@ export async function buildRuntime(database: Database, opts: { config?: Partial<
   };
 }
 
+/** Apply pending migrations to the configured database; returns the names applied. */
+export async function migrateDatabase(databaseUrl: string): Promise<string[]> {
+  const d = openDatabase(databaseUrl);
+  try { return await migrateToLatest(d.db); } finally { await d.close(); }
+}
+
 /** Open the configured database, migrate it, and build the runtime. */
 export async function openRuntime(config: RuntimeConfig = loadConfig(), opts: { clock?: Clock; logger?: Logger } = {}): Promise<Runtime> {
   const database = openDatabase(config.databaseUrl);

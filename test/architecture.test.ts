@@ -105,17 +105,18 @@ test('parseImports reads every import form, across lines, and skips comments and
   ].join('\n');
   assert.deepEqual(refs(source), [
     { specifier: './a.ts', typeOnly: false, kind: 'import' },
+    // inline `type` specifiers still leave `import {} from` at runtime: not type-only
     { specifier: './b.ts', typeOnly: true, kind: 'import' },
-    { specifier: './cd.ts', typeOnly: true, kind: 'import' },
+    { specifier: './cd.ts', typeOnly: false, kind: 'import' },
     { specifier: './ef.ts', typeOnly: false, kind: 'import' },
-    { specifier: './gh.ts', typeOnly: true, kind: 'import' },
+    { specifier: './gh.ts', typeOnly: false, kind: 'import' },
     { specifier: './ns.ts', typeOnly: false, kind: 'import' },
     { specifier: './tns.ts', typeOnly: true, kind: 'import' },
     { specifier: './def.ts', typeOnly: false, kind: 'import' },
     { specifier: './side.ts', typeOnly: false, kind: 'side-effect' },
     { specifier: './x.ts', typeOnly: false, kind: 'export-from' },
     { specifier: './y.ts', typeOnly: true, kind: 'export-from' },
-    { specifier: './z.ts', typeOnly: true, kind: 'export-from' },
+    { specifier: './z.ts', typeOnly: false, kind: 'export-from' },
     { specifier: './star.ts', typeOnly: false, kind: 'export-from' },
     { specifier: './all.ts', typeOnly: false, kind: 'export-from' },
     { specifier: './dyn.ts', typeOnly: false, kind: 'dynamic' },
@@ -248,7 +249,7 @@ test('allowed imports yield no violation', () => {
     'src/modules/billing/commands.ts': [
       "import type { MatterEvents } from '../matters/events.ts';",
       "export type { LedgerEvents } from '../ledger/events.ts';",
-      "import { type TrustEvents, type TrustDeposit } from '../trust/events.ts';",
+      "import type { TrustEvents, TrustDeposit } from '../trust/events.ts';",
       "import { Money } from '../../shared/money.ts';",
       "import { newId } from '../../shared/ids.ts';",
       "import { html } from '../../shared/web/html.ts';",

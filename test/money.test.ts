@@ -697,3 +697,14 @@ test('property: sum equals the exact integer sum; add/subtract are inverse', () 
     }),
   );
 });
+
+test('allocate: the plain-number fast path gives exactly the BigInt result', () => {
+  fc.assert(fc.property(
+    fc.integer({ min: -MAX_AMOUNT_MINOR, max: MAX_AMOUNT_MINOR }),
+    fc.array(fc.integer({ min: 0, max: 1_000_000 }), { minLength: 1, maxLength: 40 }).filter((ws) => ws.some((w) => w > 0)),
+    (total, weights) => {
+      // bigint weights force the BigInt path; plain numbers take the fast path when exact
+      assert.deepEqual(allocate(total, weights), allocate(total, weights.map(BigInt)));
+    },
+  ), { numRuns: 2000 });
+});

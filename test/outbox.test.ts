@@ -41,13 +41,13 @@ eachDialect('an event appended in a rolled-back transaction is never delivered',
 
 eachDialect('a failing handler is retried with its error recorded, and delivered once it succeeds', async (db) => {
   const { clock, bus, relay } = setup(db);
-  let failuresLeft = 2;
+  let failing = true;
   const delivered: number[] = [];
   const other: string[] = [];
   bus.subscribe('test.thing_happened', 'test.flaky', async (e, { trx }) => {
     // the handler's own write commits with its inbox record, or not at all
     await trx.insertInto('app_setting').values({ key: `seen-${e.payload.n}`, value: 'x', updated_at: clock.now().toISOString() }).execute();
-    if (failuresLeft > 0) { failuresLeft--; throw new Error(`flaky failure ${failuresLeft}`); }
+    if (failing && e.payload.n === 1) throw new Error('flaky failure on event 1');
     delivered.push(e.payload.n);
   });
   bus.subscribe('test.thing_happened', 'test.steady', async (e) => { other.push(String(e.payload.n)); });
@@ -63,7 +63,7 @@ eachDialect('a failing handler is retried with its error recorded, and delivered
   const failure = await db.db.selectFrom('outbox_delivery').selectAll().executeTakeFirstOrThrow();
   assert.equal(failure.handler, 'test.flaky');
   assert.equal(Number(failure.attempts), 1);
-  assert.match(failure.last_error, /flaky failure 1/);
+  assert.match(failure.last_error, /flaky failure on event 1/);
   assert.equal(failure.next_attempt_at, '2026-01-01T00:00:01.000Z');
   const leaked = await db.db.selectFrom('app_setting').selectAll().execute();
   assert.equal(leaked.length, 0, 'a failed handler leaves none of its writes');
@@ -79,6 +79,9 @@ eachDialect('a failing handler is retried with its error recorded, and delivered
   assert.equal(Number(again.attempts), 2);
   assert.equal(again.next_attempt_at, '2026-01-01T00:00:03.000Z', 'backoff doubles');
 
+  assert.deepEqual(delivered, [], 'event 2 waits behind event 1 for the same handler');
+
+  failing = false;
   clock.advanceMs(2000);
   r = await relay.drain();
   assert.deepEqual(delivered, [1, 2], 'delivered in order once the handler succeeds');
@@ -115,4 +118,45 @@ eachDialect('events keep their envelope through the outbox', async (db) => {
     appendEvent<TestEvents, 'test.other_happened'>(trx, clock, { ...ctx, actorId: 'user-1', causationId: 'cause-1' }, 'test.other_happened', { label: 'ünïcode ✓' }));
   await relay.drain();
   assert.deepEqual(got, [sent]);
+});
+
+eachDialect('a failure in the middle of a batch commits the events before it and holds the ones after', async (db) => {
+  const { clock, bus, relay } = setup(db);
+  let failOn: number | null = 3;
+  const seen: number[] = [];
+  bus.subscribe('test.thing_happened', 'test.batch', async (e, { trx }) => {
+    if (e.payload.n === failOn) throw new Error(`no ${e.payload.n}`);
+    await trx.insertInto('app_setting').values({ key: `n-${e.payload.n}`, value: String(e.payload.n), updated_at: clock.now().toISOString() }).execute();
+    seen.push(e.payload.n);
+  });
+  await db.db.transaction().execute(async (trx) => {
+    for (let n = 1; n <= 5; n++) await appendEvent<TestEvents, 'test.thing_happened'>(trx, clock, ctx, 'test.thing_happened', { n });
+  });
+  const r = await relay.runOnce();
+  assert.equal(r.failed, 1);
+  assert.equal(r.completed, 2);
+  const keys = (await db.db.selectFrom('app_setting').select('key').orderBy('key').execute()).map((x) => x.key);
+  assert.deepEqual(keys, ['n-1', 'n-2'], 'writes of the events before the failure are committed once');
+  const inbox = await db.db.selectFrom('inbox').select('event_id').execute();
+  assert.equal(inbox.length, 2);
+  failOn = null;
+  clock.advanceMs(1000);
+  await relay.drain();
+  const all = (await db.db.selectFrom('app_setting').select('key').orderBy('key').execute()).map((x) => x.key);
+  assert.deepEqual(all, ['n-1', 'n-2', 'n-3', 'n-4', 'n-5']);
+  assert.deepEqual(seen.filter((n) => n >= 3), [3, 4, 5], 'the held events follow in order');
+});
+
+eachDialect('a handler following two event types sees them in the order they were appended', async (db) => {
+  const { clock, bus, relay } = setup(db);
+  const order: string[] = [];
+  bus.subscribe('test.thing_happened', 'test.both', async (e) => { order.push(`t${e.payload.n}`); });
+  bus.subscribe('test.other_happened', 'test.both', async (e) => { order.push(e.payload.label); });
+  await db.db.transaction().execute(async (trx) => {
+    await appendEvent<TestEvents, 'test.thing_happened'>(trx, clock, ctx, 'test.thing_happened', { n: 1 });
+    await appendEvent<TestEvents, 'test.other_happened'>(trx, clock, ctx, 'test.other_happened', { label: 'o1' });
+    await appendEvent<TestEvents, 'test.thing_happened'>(trx, clock, ctx, 'test.thing_happened', { n: 2 });
+  });
+  await relay.drain();
+  assert.deepEqual(order, ['t1', 'o1', 't2']);
 });

@@ -3,9 +3,8 @@
  */
 import { parseArgs } from 'node:util';
 import { serve } from '@hono/node-server';
-import { loadConfig, openRuntime } from '../main.ts';
+import { loadConfig, migrateDatabase, openRuntime } from '../main.ts';
 import type { Runtime } from '../main.ts';
-import { migrateToLatest, openDatabase } from '../adapters/db/index.ts';
 import { systemContext } from '../shared/events.ts';
 import { ROLES } from '../shared/web/types.ts';
 import type { Role } from '../shared/web/types.ts';
@@ -91,11 +90,8 @@ async function main(argv: string[]): Promise<number> {
   if (!cmd || values.help || cmd === 'help' || cmd === '--help') { console.log(HELP); return 0; }
   switch (cmd) {
     case 'migrate': {
-      const d = openDatabase(loadConfig().databaseUrl);
-      try {
-        const applied = await migrateToLatest(d.db);
-        console.log(applied.length ? `Applied ${applied.length} migration(s): ${applied.join(', ')}` : 'Database is up to date');
-      } finally { await d.close(); }
+      const applied = await migrateDatabase(loadConfig().databaseUrl);
+      console.log(applied.length ? `Applied ${applied.length} migration(s): ${applied.join(', ')}` : 'Database is up to date');
       return 0;
     }
     case 'serve': {

@@ -132,6 +132,10 @@ export function allocate(totalMinor: number, weights: readonly (number | bigint)
   assertAmount(totalMinor, 'totalMinor');
   assert(weights.length > 0, 'allocate needs at least one weight');
   assert(weights.length <= 1_000_000, 'allocate: too many weights');
+  if (weights.every((w) => typeof w === 'number')) {
+    const fast = allocateExactNumber(totalMinor, weights as readonly number[]);
+    if (fast) return fast;
+  }
   const ws = weights.map((w) => {
     const b = typeof w === 'bigint' ? w : BigInt(checkWeight(w));
     assert(b >= 0n, 'allocate: weights must not be negative');
@@ -160,6 +164,50 @@ export function allocate(totalMinor: number, weights: readonly (number | bigint)
   const result = parts.map((p) => Number(negative ? -p : p)); // bigint negation: no -0
   assert(sumMinor(result) === totalMinor, 'allocate: parts do not sum to total');
   return result;
+}
+
+/**
+ * The same largest-remainder split in plain numbers, used when every product
+ * |total| x weight and the weight sum stay below 2^53 (so every step is exact).
+ * Returns null when the inputs are too large for that; allocate then uses BigInt.
+ */
+function allocateExactNumber(totalMinor: number, weights: readonly number[]): number[] | null {
+  let totalWeight = 0;
+  for (const w of weights) {
+    checkWeight(w);
+    assert(w >= 0, 'allocate: weights must not be negative');
+    totalWeight += w;
+  }
+  assert(totalWeight > 0, 'allocate: weights must not all be zero');
+  const t = Math.abs(totalMinor);
+  if (!Number.isSafeInteger(totalWeight) || t * totalWeight > Number.MAX_SAFE_INTEGER) return null;
+  const n = weights.length;
+  const parts = new Array<number>(n);
+  const rems = new Array<number>(n);
+  let allocated = 0;
+  for (let i = 0; i < n; i++) {
+    const product = t * weights[i]!;
+    const rem = product % totalWeight;
+    const p = (product - rem) / totalWeight;
+    parts[i] = p;
+    rems[i] = rem;
+    allocated += p;
+  }
+  let left = t - allocated;
+  assert(left >= 0 && left < n, 'allocate: remainder out of range');
+  if (left > 0) {
+    const order = Array.from({ length: n }, (_, i) => i);
+    order.sort((a, b) => (rems[a] === rems[b] ? a - b : rems[b]! - rems[a]!));
+    for (let i = 0; left > 0; i++, left--) parts[order[i]!]! += 1;
+  }
+  const negative = totalMinor < 0;
+  let check = 0;
+  for (let i = 0; i < n; i++) {
+    if (negative && parts[i] !== 0) parts[i] = -parts[i]!;
+    check += parts[i]!;
+  }
+  assert(check === totalMinor, 'allocate: parts do not sum to total');
+  return parts;
 }
 
 function checkWeight(w: number): number {

@@ -8,7 +8,7 @@
  */
 import type { Logger } from 'pino';
 import { assert } from './assert.ts';
-import type { Bus } from './bus.ts';
+import type { Bus, Subscription } from './bus.ts';
 import type { Clock } from './clock.ts';
 import type { Db, Executor } from './db.ts';
 import { isUniqueViolation } from './db.ts';
@@ -29,6 +29,8 @@ export interface OutboxRow {
 }
 
 const MAX_PAYLOAD_CHARS = 4_000_000;
+/** Events one handler takes in one transaction when none of them has failed before. */
+const HANDLER_CHUNK = 100;
 
 /** Append one event to the outbox in the caller's transaction. Returns the envelope. */
 export async function appendEvent<M extends EventMap, K extends keyof M & string>(
@@ -143,49 +145,69 @@ export function createRelay(opts: RelayOptions): Relay {
       .where('event_id', 'in', ids).execute() as { event_id: string; handler: string }[];
     const doneKey = new Set(done.map((d) => `${d.event_id}|${d.handler}`));
 
-    const blocked = new Set<string>();
-    let handled = 0, failed = 0, completed = 0;
+    // Work per handler, each handler's events in seq order (a handler may follow several types).
+    const queues = new Map<string, { row: OutboxRow; sub: Subscription }[]>();
     for (const row of rows) {
-      const subs = bus.subscriptionsFor(row.type);
-      let allDone = true;
-      for (const sub of subs) {
-        const key = `${row.id}|${sub.name}`;
-        if (doneKey.has(key)) continue;
-        if (blocked.has(sub.name)) { allDone = false; continue; }
-        const prior = failureKey.get(key);
-        if (prior && prior.next_attempt_at > nowIso) { blocked.add(sub.name); allDone = false; continue; }
-        const event = rowToEnvelope(row);
-        try {
-          await db.transaction().execute(async (trx) => {
-            await trx.insertInto('inbox').values({ event_id: row.id, handler: sub.name, handled_at: nowIso }).execute();
-            await sub.handle(event, {
-              trx,
-              command: { actorId: row.actor_id, actorLabel: `event:${row.type}`, correlationId: row.correlation_id, causationId: row.id, ip: null },
-            });
+      for (const sub of bus.subscriptionsFor(row.type)) {
+        if (doneKey.has(`${row.id}|${sub.name}`)) continue;
+        const q = queues.get(sub.name) ?? [];
+        q.push({ row, sub });
+        queues.set(sub.name, q);
+      }
+    }
+    let handled = 0, failed = 0;
+    const runChunk = async (chunk: { row: OutboxRow; sub: Subscription }[]): Promise<void> => {
+      await db.transaction().execute(async (trx) => {
+        await trx.insertInto('inbox').values(chunk.map(({ row, sub }) => ({ event_id: row.id, handler: sub.name, handled_at: nowIso }))).execute();
+        for (const { row, sub } of chunk) {
+          await sub.handle(rowToEnvelope(row), {
+            trx,
+            command: { actorId: row.actor_id, actorLabel: `event:${row.type}`, correlationId: row.correlation_id, causationId: row.id, ip: null },
           });
-          handled++;
+        }
+      });
+      for (const { row, sub } of chunk) doneKey.add(`${row.id}|${sub.name}`);
+      handled += chunk.length;
+    };
+    for (const [name, queue] of queues) {
+      let i = 0;
+      while (i < queue.length) {
+        const first = queue[i]!;
+        const prior = failureKey.get(`${first.row.id}|${name}`);
+        if (prior && prior.next_attempt_at > nowIso) break; // still backing off: later events wait
+        // A previously failed event runs alone; otherwise up to HANDLER_CHUNK in one transaction.
+        let j = i + 1;
+        if (!prior) while (j < queue.length && j - i < HANDLER_CHUNK && !failureKey.has(`${queue[j]!.row.id}|${name}`)) j++;
+        const chunk = queue.slice(i, j);
+        try {
+          await runChunk(chunk);
+          i = j;
+          continue;
         } catch (err) {
-          if (isUniqueViolation(err) && await alreadyHandled(row.id, sub.name)) {
-            continue; // another relay (process) handled it first
+          if (chunk.length === 1) {
+            if (isUniqueViolation(err) && await alreadyHandled(first.row.id, name)) { doneKey.add(`${first.row.id}|${name}`); i = j; continue; }
+            failed++;
+            const attempts = (prior?.attempts ?? 0) + 1;
+            const delay = Math.min(maxBackoffMs, retryBaseMs * 2 ** Math.min(attempts - 1, 20));
+            const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+            logger.warn({ eventId: first.row.id, type: first.row.type, handler: name, attempts, err: message }, 'event handler failed; will retry');
+            await recordFailure(first.row.id, name, Number(attempts), message.slice(0, 4000), new Date(now.getTime() + delay).toISOString(), nowIso);
+            break; // this handler's later events wait, to keep its order
           }
-          failed++;
-          allDone = false;
-          blocked.add(sub.name);
-          const attempts = (prior?.attempts ?? 0) + 1;
-          const delay = Math.min(maxBackoffMs, retryBaseMs * 2 ** Math.min(attempts - 1, 20));
-          const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-          logger.warn({ eventId: row.id, type: row.type, handler: sub.name, attempts, err: message }, 'event handler failed; will retry');
-          await recordFailure(row.id, sub.name, attempts, message.slice(0, 4000), new Date(now.getTime() + delay).toISOString(), nowIso);
+          // Find the failing event: replay the chunk one event per transaction.
+          failureKey.set(`${first.row.id}|${name}`, { event_id: first.row.id, handler: name, attempts: 0, next_attempt_at: '' });
+          for (let k = i + 1; k < j; k++) failureKey.set(`${queue[k]!.row.id}|${name}`, { event_id: queue[k]!.row.id, handler: name, attempts: 0, next_attempt_at: '' });
+          continue;
         }
       }
-      if (allDone) {
-        await db.updateTable('outbox').set({ delivered_at: nowIso }).where('id', '=', row.id).where('delivered_at', 'is', null).execute();
-        completed++;
-      }
+    }
+    const complete = rows.filter((row) => bus.subscriptionsFor(row.type).every((sub) => doneKey.has(`${row.id}|${sub.name}`))).map((r) => r.id);
+    for (let k = 0; k < complete.length; k += 500) {
+      await db.updateTable('outbox').set({ delivered_at: nowIso }).where('id', 'in', complete.slice(k, k + 500)).where('delivered_at', 'is', null).execute();
     }
     const pendingRow = await db.selectFrom('outbox').select((eb) => eb.fn.countAll<number>().as('n'))
       .where('delivered_at', 'is', null).executeTakeFirstOrThrow();
-    return { handled, failed, completed, pending: Number(pendingRow.n) };
+    return { handled, failed, completed: complete.length, pending: Number(pendingRow.n) };
   }
 
   async function alreadyHandled(eventId: string, handler: string): Promise<boolean> {

@@ -272,7 +272,7 @@ function parseImportAt(toks: readonly Token[], idx: number): ImportRef | undefin
   while (j < toks.length) {
     const t = toks[j]!;
     if (isId(t, 'from') && isStr(toks[j + 1])) {
-      const typeOnly = declTypeOnly || (!hasDefault && !hasNamespace && named.length > 0 && named.every(Boolean));
+      const typeOnly = declTypeOnly; // only `import type` is erased entirely under verbatimModuleSyntax
       return { specifier: toks[j + 1]!.value, typeOnly, kind: 'import', line };
     }
     if (isPunct(t, '{')) {
@@ -322,7 +322,7 @@ function parseExportAt(toks: readonly Token[], idx: number): ImportRef | undefin
     return undefined;
   }
   if (!isId(toks[j], 'from') || !isStr(toks[j + 1])) return undefined; // a local export list
-  const typeOnly = declTypeOnly || (named.length > 0 && named.every(Boolean));
+  const typeOnly = declTypeOnly;
   return { specifier: toks[j + 1]!.value, typeOnly, kind: 'export-from', line };
 }
 

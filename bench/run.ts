@@ -1,0 +1,145 @@
+/**
+ * Benchmarks (`npm run bench [-- --json FILE] [--runs N]`). Each figure is the median of
+ * several runs, printed beside a baseline measured in the same run so the ratio shows.
+ * SQLite uses a temporary file; Postgres a throwaway server on 127.0.0.1.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
+import pino from 'pino';
+import { migrateToLatest, openDatabase } from '../src/adapters/db/index.ts';
+import { createBus } from '../src/shared/bus.ts';
+import { systemClock } from '../src/shared/clock.ts';
+import type { Database } from '../src/shared/db.ts';
+import { systemContext } from '../src/shared/events.ts';
+import { allocate } from '../src/shared/money.ts';
+import { appendEvent, createRelay } from '../src/shared/outbox.ts';
+import { startPgServer } from '../scripts/pg-server.ts';
+
+const { values } = parseArgs({ options: { json: { type: 'string' }, runs: { type: 'string' } } });
+const RUNS = Number(values.runs ?? 5);
+const EVENTS = 20_000;
+const results: Record<string, unknown>[] = [];
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+async function timeMs(fn: () => Promise<void> | void): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+}
+
+function report(name: string, dialect: string, count: number, ms: number[], baselineMs: number[], baselineName: string): void {
+  const m = median(ms);
+  const b = median(baselineMs);
+  const perSec = Math.round(count / (m / 1000));
+  const basePerSec = Math.round(count / (b / 1000));
+  const rssMb = Math.round(process.memoryUsage().rss / 1e6);
+  console.log(`${name.padEnd(34)} ${dialect.padEnd(8)} ${String(perSec).padStart(9)}/s  median ${m.toFixed(0)} ms  | baseline (${baselineName}) ${basePerSec}/s  ratio ${(m / b).toFixed(2)}x  rss ${rssMb} MB`);
+  results.push({ name, dialect, count, runs: ms.length, medianMs: Math.round(m), perSecond: perSec, baselineName, baselineMedianMs: Math.round(b), baselinePerSecond: basePerSec, ratio: Number((m / b).toFixed(3)), rssMb });
+}
+
+async function outboxBench(open: () => Promise<{ database: Database; rawInsert: (n: number) => Promise<void>; cleanup: () => Promise<void> }>, dialect: string): Promise<void> {
+  const append: number[] = [];
+  const deliver: number[] = [];
+  const raw: number[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    const { database, rawInsert, cleanup } = await open();
+    try {
+      const bus = createBus();
+      let seen = 0;
+      bus.subscribe('bench.happened', 'bench.counter', async () => { seen++; });
+      const relay = createRelay({ db: database.db, bus, clock: systemClock, logger: pino({ level: 'silent' }), batchSize: 1000 });
+      const ctx = systemContext('bench');
+      append.push(await timeMs(async () => {
+        for (let i = 0; i < EVENTS; i += 1000) {
+          await database.db.transaction().execute(async (trx) => {
+            for (let j = i; j < i + 1000; j++) await appendEvent(trx, systemClock, ctx, 'bench.happened', { n: j });
+          });
+        }
+      }));
+      deliver.push(await timeMs(async () => { await relay.drain(10_000); }));
+      if (seen !== EVENTS) throw new Error(`delivered ${seen} of ${EVENTS}`);
+      raw.push(await timeMs(() => rawInsert(EVENTS)));
+    } finally {
+      await cleanup();
+    }
+  }
+  report('outbox append (1000 per tx)', dialect, EVENTS, append, raw, 'raw prepared inserts');
+  report('outbox relay delivery', dialect, EVENTS, deliver, raw, 'raw prepared inserts');
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'lexbill-bench-'));
+const pgServer = await startPgServer();
+try {
+  // Kernel: exact allocation of a bill's fees over 50 timekeepers.
+  {
+    const weights = Array.from({ length: 50 }, (_, i) => 1000 + i * 37);
+    const n = 200_000;
+    const ms: number[] = [];
+    const base: number[] = [];
+    for (let r = 0; r < RUNS; r++) {
+      ms.push(await timeMs(() => { for (let i = 0; i < n; i++) allocate(123_456_789 + i, weights); }));
+      base.push(await timeMs(() => { let s = 0; for (let i = 0; i < n; i++) for (const w of weights) s += Math.floor(((123_456_789 + i) * w) / 51_000); if (s < 0) throw new Error('x'); }));
+    }
+    report('allocate over 50 weights', 'memory', n, ms, base, 'float proportional split');
+  }
+
+  let k = 0;
+  await outboxBench(async () => {
+    const file = join(dir, `bench-${k++}.db`);
+    const database = openDatabase(`sqlite:${file}`);
+    await migrateToLatest(database.db);
+    return {
+      database,
+      async rawInsert(n) {
+        const rawDb = new BetterSqlite3(file);
+        rawDb.pragma('journal_mode = WAL');
+        rawDb.pragma('synchronous = FULL');
+        rawDb.exec('create table raw_bench (id text primary key, type text, payload text)');
+        const stmt = rawDb.prepare('insert into raw_bench values (?, ?, ?)');
+        const tx = rawDb.transaction((from: number) => { for (let j = from; j < from + 1000; j++) stmt.run(`id-${j}`, 'bench.happened', `{"n":${j}}`); });
+        for (let i = 0; i < n; i += 1000) tx(i);
+        rawDb.close();
+      },
+      cleanup: () => database.close(),
+    };
+  }, 'sqlite');
+
+  await outboxBench(async () => {
+    const name = `bench_${k++}`;
+    const admin = new pg.Client({ connectionString: pgServer.url });
+    await admin.connect();
+    await admin.query(`create database ${name}`);
+    await admin.end();
+    const url = pgServer.url.replace(/\/postgres$/, `/${name}`);
+    const database = openDatabase(url);
+    await migrateToLatest(database.db);
+    return {
+      database,
+      async rawInsert(n) {
+        const c = new pg.Client({ connectionString: url });
+        await c.connect();
+        await c.query('create table raw_bench (id text primary key, type text, payload text)');
+        for (let i = 0; i < n; i += 1000) {
+          await c.query('begin');
+          for (let j = i; j < i + 1000; j++) await c.query({ name: 'ins', text: 'insert into raw_bench values ($1, $2, $3)', values: [`id-${j}`, 'bench.happened', `{"n":${j}}`] });
+          await c.query('commit');
+        }
+        await c.end();
+      },
+      cleanup: () => database.close(),
+    };
+  }, 'postgres');
+} finally {
+  pgServer.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+if (values.json) writeFileSync(values.json, JSON.stringify({ runs: RUNS, results }, null, 2));
