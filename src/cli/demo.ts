@@ -1,9 +1,10 @@
 /**
  * The demo firm: deterministic for a given seed, so benchmarks and screenshots repeat.
- * Staff accounts first; clients, matters and work in progress come from the matters
- * module once it exists (see the README's roadmap).
+ * Staff accounts first; then timekeepers, clients, matters and work in progress from the
+ * matters module (`seedDemoFirm`), dated relative to the runtime clock's today.
  */
 import type { Runtime } from '../main.ts';
+import { createMattersCommands, seedDemoFirm } from '../modules/matters/index.ts';
 import { systemContext } from '../shared/events.ts';
 import type { Role } from '../shared/web/types.ts';
 import { createUser, listUsers } from '../web/auth/service.ts';
@@ -39,7 +40,16 @@ const STAFF: readonly { email: string; name: string; role: Role }[] = [
   { email: 'auditor@demo.lexbill.test', name: 'Riley Reader', role: 'readonly' },
 ];
 
-export interface DemoResult { usersCreated: number }
+export interface DemoResult {
+  usersCreated: number;
+  /** True when the demo firm's timekeepers already existed, so no matters were added. */
+  firmAlreadySeeded: boolean;
+  timekeepers: number;
+  clients: number;
+  matters: number;
+  timeEntries: number;
+  disbursements: number;
+}
 
 export async function seedDemo(rt: Runtime, opts: DemoOptions): Promise<DemoResult> {
   if (!Number.isInteger(opts.matters) || opts.matters < 0 || opts.matters > DEMO_LIMITS.matters) throw new Error(`--matters must be 0..${DEMO_LIMITS.matters}`);
@@ -52,5 +62,8 @@ export async function seedDemo(rt: Runtime, opts: DemoOptions): Promise<DemoResu
     await createUser({ db: rt.database.db, clock: rt.clock }, ctx, { ...s, password: DEMO_PASSWORD });
     usersCreated++;
   }
-  return { usersCreated };
+  const cmds = createMattersCommands({ db: rt.database.db, clock: rt.clock, relay: rt.relay });
+  const firm = await seedDemoFirm(cmds, { matters: opts.matters, entriesPerMatter: opts.entriesPerMatter, seed: opts.seed, random: prng, ctx });
+  const { alreadySeeded, ...counts } = firm;
+  return { usersCreated, firmAlreadySeeded: alreadySeeded, ...counts };
 }

@@ -114,7 +114,10 @@ async function main(argv: string[]): Promise<number> {
     case 'seed-demo': {
       const opts = { matters: int(values.matters, 'matters', 40), entriesPerMatter: int(values['entries-per-matter'], 'entries-per-matter', 25), seed: int(values.seed, 'seed', 1) };
       const r = await withRuntime((rt) => seedDemo(rt, opts));
-      console.log(`Demo firm seeded (seed ${opts.seed}): ${r.usersCreated} staff account(s) added. Sign in as ${DEMO_ADMIN_EMAIL} / ${DEMO_PASSWORD}`);
+      console.log(r.firmAlreadySeeded
+        ? `Demo firm already present: ${r.usersCreated} staff account(s) added, no matters added.`
+        : `Demo firm seeded (seed ${opts.seed}): ${r.usersCreated} staff accounts, ${r.timekeepers} timekeepers, ${r.clients} clients, ${r.matters} matters, ${r.timeEntries} time entries, ${r.disbursements} disbursements.`);
+      console.log(`Sign in as ${DEMO_ADMIN_EMAIL} / ${DEMO_PASSWORD}`);
       return 0;
     }
     case 'user': {

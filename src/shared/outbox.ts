@@ -118,7 +118,7 @@ export interface Relay {
 }
 
 export function createRelay(opts: RelayOptions): Relay {
-  const batchSize = opts.batchSize ?? 200;
+  const batchSize = opts.batchSize ?? 1000;
   const intervalMs = opts.intervalMs ?? 2_000;
   const retryBaseMs = opts.retryBaseMs ?? 1_000;
   const maxBackoffMs = opts.maxBackoffMs ?? 5 * 60_000;
@@ -240,7 +240,9 @@ export function createRelay(opts: RelayOptions): Relay {
     if (running) { again = true; return; }
     setImmediate(() => {
       runOnce().then((r) => {
-        if (again && !stopped) { again = false; kick(); }
+        // Keep going while there is a backlog this pass made progress on.
+        const backlog = r.pending > 0 && r.handled + r.completed > 0;
+        if ((again || backlog) && !stopped) { again = false; kick(); }
         return r;
       }).catch((err: unknown) => logger.error({ err }, 'outbox relay pass failed'));
     });

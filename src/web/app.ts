@@ -70,7 +70,8 @@ function safeEqual(a: string, b: string): boolean {
 
 function clientIp(c: Context<AppEnv>, trustProxy: boolean): string | null {
   if (trustProxy) {
-    const fwd = c.req.header('x-forwarded-for')?.split(',')[0]?.trim();
+    // The last entry is the one our proxy appended; earlier ones are whatever the client sent.
+    const fwd = c.req.header('x-forwarded-for')?.split(',').at(-1)?.trim();
     if (fwd) return fwd.slice(0, 64);
   }
   try {
@@ -268,7 +269,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
 
   app.onError((err, c) => {
-    const wantsJson = c.req.path.startsWith('/api/') || c.get('authVia') === 'token' || (c.req.header('accept') ?? '').startsWith('application/json');
+    const wantsJson = c.req.path.startsWith('/api/') || c.get('authVia') === 'token' || (c.req.header('authorization') ?? '').startsWith('Bearer ') || (c.req.header('accept') ?? '').startsWith('application/json');
     if (err instanceof HttpError) {
       if (err.status === 401 && !wantsJson) {
         if (isHtmx(c)) { c.header('HX-Redirect', '/login'); return c.body(null, 401); }

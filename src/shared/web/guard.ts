@@ -40,7 +40,16 @@ export function declaredAudience(c: Context): Audience | null {
   return null;
 }
 
-/** True when a real route (not only `use` middleware) matched the request. */
+/**
+ * True when a real route (not only `use` middleware) matched the request. Hono records
+ * both `use(...)` and `all(...)` as method ALL, so an ALL entry counts as a route when
+ * its path has no trailing wildcard or its handler cannot call next (an endpoint).
+ */
 export function routeMatched(c: Context): boolean {
-  return matchedRoutes(c).some((r) => r.method !== 'ALL');
+  return matchedRoutes(c).some((r) => {
+    if (r.method !== 'ALL') return true;
+    let h: Function = r.handler;
+    while ((h as unknown as Record<string, Function | undefined>)[COMPOSED]) h = (h as unknown as Record<string, Function>)[COMPOSED]!;
+    return !r.path.endsWith('*') || h.length < 2;
+  });
 }

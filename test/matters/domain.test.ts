@@ -1,0 +1,139 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AssertionError } from '../../src/shared/assert.ts';
+import {
+  advanceBillingDate, capStatus, disbursementAmountMinor, fileNumber, isIsoDate, parseFileNumber, resolveRate, roundMinutes,
+  standardRateOn, timeAmountMinor, validateClient, validateDisbursement, validateMatter, validateTimekeeper, validateTimeEntry,
+} from '../../src/modules/matters/domain.ts';
+import type { BillingCycle, MinuteRounding, RateInputs, ResolvedRate } from '../../src/modules/matters/domain.ts';
+
+const STANDARD = [
+  { effectiveFrom: '2026-01-01', rateMinor: 32_000 },
+  { effectiveFrom: '2025-01-01', rateMinor: 30_000 },
+  { effectiveFrom: '2025-07-01', rateMinor: 31_000 },
+];
+
+test('resolveRate: override with a reason, then matter, then client, then the standard rate on the work date', () => {
+  const base: RateInputs = { workDate: '2026-03-02', matterRateMinor: null, clientRateMinor: null, standardRates: STANDARD };
+  const cases: { name: string; input: Partial<RateInputs>; want: ResolvedRate | null }[] = [
+    { name: 'standard rate in effect', input: {}, want: { rateMinor: 32_000, source: 'timekeeper' } },
+    { name: 'the day a new rate starts', input: { workDate: '2026-01-01' }, want: { rateMinor: 32_000, source: 'timekeeper' } },
+    { name: 'the day before it starts', input: { workDate: '2025-12-31' }, want: { rateMinor: 31_000, source: 'timekeeper' } },
+    { name: 'rates given out of order', input: { workDate: '2025-06-30' }, want: { rateMinor: 30_000, source: 'timekeeper' } },
+    { name: 'before any standard rate', input: { workDate: '2024-12-31' }, want: null },
+    { name: 'no standard rates at all', input: { standardRates: [] }, want: null },
+    { name: 'client rate beats standard', input: { clientRateMinor: 28_000 }, want: { rateMinor: 28_000, source: 'client' } },
+    { name: 'client rate even before any standard rate', input: { clientRateMinor: 28_000, workDate: '2020-01-01' }, want: { rateMinor: 28_000, source: 'client' } },
+    { name: 'matter rate beats client', input: { clientRateMinor: 28_000, matterRateMinor: 25_000 }, want: { rateMinor: 25_000, source: 'matter' } },
+    { name: 'a zero matter rate is a rate', input: { clientRateMinor: 28_000, matterRateMinor: 0 }, want: { rateMinor: 0, source: 'matter' } },
+    {
+      name: 'override with a reason beats everything',
+      input: { matterRateMinor: 25_000, override: { rateMinor: 10_000, reason: 'Travel time' } },
+      want: { rateMinor: 10_000, source: 'override' },
+    },
+    {
+      name: 'override with a blank reason is ignored',
+      input: { matterRateMinor: 25_000, override: { rateMinor: 10_000, reason: '   ' } },
+      want: { rateMinor: 25_000, source: 'matter' },
+    },
+    { name: 'null override', input: { override: null }, want: { rateMinor: 32_000, source: 'timekeeper' } },
+  ];
+  for (const c of cases) assert.deepEqual(resolveRate({ ...base, ...c.input }), c.want, c.name);
+  assert.equal(standardRateOn(STANDARD, '2025-07-01')?.rateMinor, 31_000);
+});
+
+test('roundMinutes: up, nearest (half up) and down to the billing unit', () => {
+  const cases: [raw: number, unit: number, mode: MinuteRounding, want: number][] = [
+    [0, 6, 'up', 0], [1, 6, 'up', 6], [6, 6, 'up', 6], [7, 6, 'up', 12], [12, 6, 'up', 12], [13, 6, 'up', 18], [239, 6, 'up', 240],
+    [2, 6, 'nearest', 0], [3, 6, 'nearest', 6], [8, 6, 'nearest', 6], [9, 6, 'nearest', 12], [12, 6, 'nearest', 12],
+    [1, 6, 'down', 0], [11, 6, 'down', 6], [12, 6, 'down', 12],
+    [7, 15, 'nearest', 0], [8, 15, 'nearest', 15], [22, 15, 'nearest', 15], [23, 15, 'nearest', 30],
+    [61, 60, 'up', 120], [59, 1, 'up', 59], [1, 10, 'up', 10], [5, 10, 'nearest', 10], [4, 10, 'nearest', 0],
+  ];
+  for (const [raw, unit, mode, want] of cases) assert.equal(roundMinutes(raw, unit, mode), want, `${raw} min, ${unit}-minute units, ${mode}`);
+  assert.throws(() => roundMinutes(-1, 6, 'up'), AssertionError);
+  assert.throws(() => roundMinutes(1.5, 6, 'up'), AssertionError);
+  assert.throws(() => roundMinutes(5, 0, 'up'), AssertionError);
+});
+
+test('timeAmountMinor: rate x minutes / 60, rounded half up once', () => {
+  const cases: [minutes: number, rate: number, want: number][] = [
+    [6, 30_000, 3_000], [60, 32_500, 32_500], [42, 52_500, 36_750], [0, 50_000, 0],
+    [1, 100, 2], // 1.666...
+    [1, 90, 2], // 1.5 exactly: half up
+    [1, 30, 1], // 0.5
+    [1, 29, 0], // 0.483...
+    [7, 12_345, 1_440], // 1440.25
+    [18, 28_333, 8_500], // 8499.9
+    [1_440, 100_000_000, 2_400_000_000],
+  ];
+  for (const [minutes, rate, want] of cases) assert.equal(timeAmountMinor(minutes, rate), want, `${minutes} min at ${rate}`);
+  assert.throws(() => timeAmountMinor(-6, 100), AssertionError);
+  assert.throws(() => timeAmountMinor(6, -100), AssertionError);
+});
+
+test('disbursementAmountMinor: quantity in thousandths x unit cost, half up', () => {
+  const cases: [qty: number, unit: number, want: number][] = [
+    [1_000, 4_500, 4_500], [120_000, 15, 1_800], [12_500, 67, 838], [1_500, 333, 500], [1, 1, 0], [500, 1, 1], [2_000, 0, 0],
+  ];
+  for (const [qty, unit, want] of cases) assert.equal(disbursementAmountMinor(qty, unit), want, `${qty}/1000 x ${unit}`);
+  assert.throws(() => disbursementAmountMinor(0, 100), AssertionError);
+});
+
+test('fileNumber is client.matter and parses back', () => {
+  const cases: [client: number, matter: number, want: string][] = [[12, 8, '12.8'], [1, 1, '1.1'], [100, 10, '100.10'], [7, 123, '7.123']];
+  for (const [c, m, want] of cases) {
+    assert.equal(fileNumber(c, m), want);
+    assert.deepEqual(parseFileNumber(want), { clientNumber: c, matterNumber: m });
+  }
+  for (const bad of ['12', '12.08', '0.1', '1.0', '12.8.1', 'a.b', '']) assert.equal(parseFileNumber(bad), null, bad);
+  assert.throws(() => fileNumber(0, 1), AssertionError);
+  assert.throws(() => fileNumber(1, 0), AssertionError);
+  assert.throws(() => fileNumber(1.5, 1), AssertionError);
+});
+
+test('capStatus: under, at or over the WIP cap, with the distance', () => {
+  const cases: [wip: number, cap: number | null, want: ReturnType<typeof capStatus>][] = [
+    [123_456, null, { state: 'none', distanceMinor: null, mustBill: false }],
+    [0, 500_000, { state: 'under', distanceMinor: 500_000, mustBill: false }],
+    [499_999, 500_000, { state: 'under', distanceMinor: 1, mustBill: false }],
+    [500_000, 500_000, { state: 'at', distanceMinor: 0, mustBill: true }],
+    [500_001, 500_000, { state: 'over', distanceMinor: -1, mustBill: true }],
+    [1_250_000, 500_000, { state: 'over', distanceMinor: -750_000, mustBill: true }],
+  ];
+  for (const [wip, cap, want] of cases) assert.deepEqual(capStatus(wip, cap), want, `${wip} against ${cap}`);
+});
+
+test('advanceBillingDate moves one cycle, clamping to month ends', () => {
+  const cases: [date: string, cycle: BillingCycle, want: string | null][] = [
+    ['2026-01-31', 'MONTH', '2026-02-28'], ['2024-01-31', 'MONTH', '2024-02-29'], ['2026-12-15', 'MONTH', '2027-01-15'],
+    ['2026-11-30', 'QUARTER', '2027-02-28'], ['2026-08-31', 'HALF', '2027-02-28'], ['2024-02-29', 'YEAR', '2025-02-28'],
+    ['2026-12-29', 'WEEK', '2027-01-05'], ['2026-05-05', 'none', null],
+  ];
+  for (const [date, cycle, want] of cases) assert.equal(advanceBillingDate(date, cycle), want, `${date} + ${cycle}`);
+});
+
+test('validation names each bad field', () => {
+  assert.equal(isIsoDate('2026-02-29'), false);
+  assert.equal(isIsoDate('2028-02-29'), true);
+  const cases: [name: string, errors: Record<string, string>, fields: string[]][] = [
+    ['good timekeeper', validateTimekeeper({ initials: 'MH', name: 'Margaret', classification: 'partner' }), []],
+    ['bad timekeeper', validateTimekeeper({ initials: 'm h', name: ' ', classification: 'senior', ledesClassification: 'PARTNR' }), ['initials', 'name', 'classification', 'ledesClassification']],
+    ['good client', validateClient({ name: 'Acme', email: 'ap@acme.example' }), []],
+    ['bad client', validateClient({ name: '', email: 'not-an-email' }), ['name', 'email']],
+    ['good matter', validateMatter({ name: 'A v. B', billingCycle: 'MONTH', wipCapMinor: 500_000, currency: 'USD' }), []],
+    ['bad matter', validateMatter({ name: 'x', billingCycle: 'monthly', wipCapMinor: 0, currency: 'usd', timeUnitMinutes: 0, roundingMode: 'ceil', openedOn: '2026-13-01' }),
+      ['billingCycle', 'wipCapMinor', 'currency', 'timeUnitMinutes', 'roundingMode', 'openedOn']],
+    ['next billing date without a cycle', validateMatter({ name: 'x', nextBillingDate: '2026-01-01' }), ['nextBillingDate']],
+    ['good time entry', validateTimeEntry({ workDate: '2026-03-02', rawMinutes: 7, narrative: 'Draft complaint', taskCode: 'L210', activityCode: 'A103' }), []],
+    ['bad time entry', validateTimeEntry({ workDate: '2026-3-2', rawMinutes: 0, narrative: ' ', taskCode: 'L100', activityCode: 'E101', behaviour: 'show' }),
+      ['workDate', 'rawMinutes', 'narrative', 'taskCode', 'activityCode', 'behaviour']],
+    ['override needs a reason', validateTimeEntry({ workDate: '2026-03-02', rawMinutes: 6, narrative: 'x', override: { rateMinor: 100, reason: '' } }), ['override.reason']],
+    ['too long an entry', validateTimeEntry({ workDate: '2026-03-02', rawMinutes: 1441, narrative: 'x' }), ['rawMinutes']],
+    ['partial time entry', validateTimeEntry({ narrative: 'new words' }, { partial: true }), []],
+    ['good disbursement', validateDisbursement({ incurredOn: '2026-03-02', code: 'COURT', expenseCode: 'E112', unitCostMinor: 40_500, description: 'Filing fee' }), []],
+    ['bad disbursement', validateDisbursement({ incurredOn: 'yesterday', code: 'court fee', expenseCode: 'L110', quantityMilli: 0, unitCostMinor: -1, description: '' }),
+      ['incurredOn', 'code', 'expenseCode', 'quantityMilli', 'unitCostMinor', 'description']],
+  ];
+  for (const [name, errors, fields] of cases) assert.deepEqual(Object.keys(errors).sort(), [...fields].sort(), `${name}: ${JSON.stringify(errors)}`);
+});
