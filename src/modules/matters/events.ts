@@ -124,6 +124,117 @@ export interface WipDeleted {
   matterId: string;
 }
 
+/* ------------------------------------------------------------------------------------
+ * Billing options (seed 002) and firm billing settings. A matter's effective options are
+ * the firm's `matterDefaults` with the matter's overridden sections laid over them, key by
+ * top-level key ("Settings will automatically be inherited from Billing Settings").
+ * ---------------------------------------------------------------------------------- */
+
+export type BillingStatusMode = 'use_matter_status' | 'active' | 'closed';
+export type ApplyFundsTo = 'new_charges' | 'new_charges_and_ar';
+export type FundsAutomation = 'automatic' | 'manual';
+export type BillingArrangementName = 'hourly' | 'fixed_fee';
+/** What to bill when WIP is below / above the quote. */
+export type QuoteChoice = 'bill_quote' | 'quote_plus_wip' | 'wip_only';
+export type QuoteIncludes = 'fees' | 'fees_and_costs' | 'costs';
+export type FixedFeeMode = 'every_cycle' | 'custom_schedule';
+export type DiscountKind = 'none' | 'percentage' | 'fixed';
+export type FeeAllocationRule = 'pro_rata' | 'responsible' | 'selected';
+export type AdjustmentAllocationRule = 'original_split' | 'responsible' | 'selected';
+export type LedesFormatName = 'LEDES1998B' | 'LEDES1998BI';
+
+/** One instalment of a fixed-fee custom schedule. */
+export interface FixedFeeRow {
+  rowId: string;
+  amountMinor: number;
+  /** Populates the time entry created for the bill. */
+  description: string;
+  /** Bill on (or after) this date. */
+  billOn: string;
+  /** Must be billed on (or before) this step, free text such as "Filing". */
+  billOnStep: string | null;
+  /** Must be paid on (or before) this step. */
+  payOnStep: string | null;
+  /** Set once billed: the bill number, e.g. "12.8.3". */
+  invoiceNumber: string | null;
+}
+
+export interface MatterBillingOptions {
+  /** Billing on/off; cannot be turned off while billable or billed items remain. */
+  billingEnabled: boolean;
+  billingStatus: BillingStatusMode;
+  billTemplate: string;
+  /** Validated email addresses; empty means bills are not emailed. */
+  sendTo: string[];
+  /** Send to the client's email address instead of `sendTo`. */
+  useClientAddress: boolean;
+  emailTemplate: string;
+  /** 0 = do not print. */
+  copiesToPrint: 0 | 1 | 2;
+  customRatesEnabled: boolean;
+  generalRetainer: { enabled: boolean; toPay: ApplyFundsTo; automation: FundsAutomation };
+  retainerReplenishment: { enabled: boolean; minimumBalanceMinor: number; triggerMinor: number };
+  trust: { toPay: ApplyFundsTo; automation: FundsAutomation };
+  massBilling: { exclude: boolean; onlyExpenses: boolean };
+  arrangement: BillingArrangementName;
+  defaultTimeEntryBehaviour: EntryBehaviourName;
+  quote: { amountMinor: number | null; includes: QuoteIncludes; ifWipBelow: QuoteChoice; ifWipAbove: QuoteChoice };
+  feeReductions: { appearAsDiscount: boolean; hideLinePricing: boolean };
+  fixedFee: { mode: FixedFeeMode; schedule: FixedFeeRow[] };
+  discount: { kind: DiscountKind; percentBasisPoints: number; amountMinor: number };
+  feeAllocation: {
+    allocateFees: FeeAllocationRule;
+    feesTimekeeperId: string | null;
+    allocateAdjustments: AdjustmentAllocationRule;
+    adjustmentsTimekeeperId: string | null;
+    originationEnabled: boolean;
+    originatorTimekeeperId: string | null;
+    originationBasisPoints: number;
+  };
+  ebilling: { enabled: boolean; codeSet: string; format: LedesFormatName; clientLedesId: string; matterLedesId: string };
+}
+
+export type BillingOptionSection = keyof MatterBillingOptions;
+
+export interface TaxRate {
+  /** e.g. "GST", "VAT20", "EXEMPT". */
+  code: string;
+  name: string;
+  basisPoints: number;
+}
+
+export interface FirmBillingSettings {
+  currency: string;
+  taxRates: TaxRate[];
+  /** Tax code applied to fees unless an item says otherwise. */
+  defaultFeeTaxCode: string;
+  /** Round tax on each line, or once on the bill's taxable total per code. */
+  taxRounding: 'per_line' | 'per_bill';
+  paymentTermsDays: number;
+  timeUnitMinutes: number;
+  timeRounding: 'up' | 'nearest' | 'down';
+  generalRetainersEnabled: boolean;
+  /** Recording past a matter's WIP cap warns or is refused. */
+  wipCapPolicy: 'warn' | 'refuse';
+  interest: { enabled: boolean; annualRateBasisPoints: number; graceDays: number };
+  /** Posting into a period other than the current one warns or is refused (seed 004). */
+  postingOutsideCurrentPeriod: 'warn' | 'refuse';
+  /** What every matter inherits unless it overrides a section. */
+  matterDefaults: MatterBillingOptions;
+}
+
+export interface BillingOptionsChanged {
+  matterId: string;
+  /** The sections this matter overrides (others follow the firm's defaults). */
+  overridden: BillingOptionSection[];
+  /** The options now in force for the matter: what billing uses for future bills. */
+  effective: MatterBillingOptions;
+}
+
+export interface FirmSettingsChanged {
+  settings: FirmBillingSettings;
+}
+
 export type MattersEvents = {
   'matters.timekeeper_created': TimekeeperCreated;
   'matters.client_created': ClientCreated;
@@ -135,4 +246,8 @@ export type MattersEvents = {
   'matters.wip_updated': WipItem;
   /** An unbilled item was deleted. */
   'matters.wip_deleted': WipDeleted;
+  /** A matter's effective billing options changed (its own edit, or a firm default it inherits). */
+  'matters.billing_options_changed': BillingOptionsChanged;
+  /** The firm's billing settings changed. */
+  'matters.firm_settings_changed': FirmSettingsChanged;
 };

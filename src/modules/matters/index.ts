@@ -1,8 +1,7 @@
-import { Hono } from 'hono';
-import { allow } from '../../shared/web/guard.ts';
 import type { ModuleDeps, WebModule } from '../../shared/web/module.ts';
-import { render } from '../../shared/web/render.ts';
-import type { AppEnv } from '../../shared/web/types.ts';
+import { createMattersApi } from './api.ts';
+import { createMattersCommands } from './commands.ts';
+import { createMattersPages } from './routes.ts';
 
 export { createMattersCommands } from './commands.ts';
 export type {
@@ -13,8 +12,7 @@ export { seedDemoFirm } from './demo.ts';
 export type { DemoFirmOptions, DemoFirmResult } from './demo.ts';
 
 /** The matters module's public factory: its pages, API and event subscriptions. */
-export function createMattersModule(_deps: ModuleDeps): WebModule {
-  const pages = new Hono<AppEnv>();
-  pages.get('/', allow(['admin', 'billing', 'timekeeper', 'readonly']), (c) => render(c, 'matters/index.njk'));
-  return { name: 'matters', mount: '/matters', pages };
+export function createMattersModule(deps: ModuleDeps): WebModule {
+  const cmds = createMattersCommands({ db: deps.db, clock: deps.clock, relay: deps.relay });
+  return { name: 'matters', mount: '/matters', pages: createMattersPages(deps, cmds), api: createMattersApi(deps, cmds) };
 }
