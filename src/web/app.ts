@@ -93,6 +93,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     ['/static/htmx.min.js', { body: readFileSync(join(deps.rootDir, 'node_modules/htmx.org/dist/htmx.min.js')), type: 'text/javascript; charset=utf-8' }],
     ['/static/app.js', { body: readFileSync(join(deps.rootDir, 'public/app.js')), type: 'text/javascript; charset=utf-8' }],
     ['/static/app.css', { body: readFileSync(join(deps.rootDir, 'public/app.css')), type: 'text/css; charset=utf-8' }],
+    ['/static/favicon.svg', { body: readFileSync(join(deps.rootDir, 'public/favicon.svg')), type: 'image/svg+xml' }],
   ]);
   const anonCsrf = (pre: string): string => createHmac('sha256', deps.secret).update(`csrf:${pre}`).digest('base64url');
 
@@ -132,6 +133,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     c.header('Cache-Control', 'public, max-age=3600');
     return c.body(new Uint8Array(f.body), 200, { 'Content-Type': f.type });
   });
+
+  app.get('/favicon.ico', allow('public'), (c) => c.redirect('/static/favicon.svg', 301));
 
   // Authentication: an API token (Bearer) or the session cookie.
   app.use('*', async (c, next) => {

@@ -155,7 +155,7 @@ eachDialect('every route of the real app declares an audience, and only the expe
     assert.equal(audiences.get('GET /api/v1/me'), 'authenticated');
     assert.equal(audiences.get('POST /logout'), 'authenticated');
     const publicRoutes = [...audiences].filter(([, a]) => a === 'public').map(([k]) => k).sort();
-    assert.deepEqual(publicRoutes, ['GET /api/openapi.json', 'GET /healthz', 'GET /login', 'GET /static/*', 'POST /login']);
+    assert.deepEqual(publicRoutes, ['GET /api/openapi.json', 'GET /favicon.ico', 'GET /healthz', 'GET /login', 'GET /static/*', 'POST /login']);
 
     // The probe can tell: a bare handler has no audience.
     assert.equal(await audienceOf([{ method: 'GET', path: '/bare', handler: () => new Response('x') }]), null);

@@ -1,0 +1,47 @@
+/**
+ * Real Chromium (Debian's, through puppeteer-core) against the real app served on a free
+ * 127.0.0.1 port. Nothing leaves the machine: background networking is off.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serve } from '@hono/node-server';
+import puppeteer from 'puppeteer-core';
+import type { Browser } from 'puppeteer-core';
+import type { Runtime } from '../../src/main.ts';
+
+export const CHROMIUM_FLAGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
+  '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync',
+];
+
+export function chromiumPath(): string {
+  const p = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+  if (!existsSync(p)) throw new Error(`Chromium not found at ${p}: apt-get install -y chromium (npm test installs it as root)`);
+  return p;
+}
+
+export async function launchChromium(): Promise<{ browser: Browser; close(): Promise<void> }> {
+  const profile = mkdtempSync(join(tmpdir(), 'lexbill-chrome-'));
+  const browser = await puppeteer.launch({ executablePath: chromiumPath(), args: [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`], headless: true });
+  return {
+    browser,
+    async close() {
+      await browser.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Serve the runtime's app on 127.0.0.1 at a free port. */
+export async function serveRuntime(rt: Runtime): Promise<{ url: string; close(): Promise<void> }> {
+  return new Promise((resolve) => {
+    const server = serve({ fetch: rt.app.fetch, port: 0, hostname: '127.0.0.1' }, (info: AddressInfo) => {
+      resolve({
+        url: `http://127.0.0.1:${info.port}`,
+        close: () => new Promise<void>((done) => { server.close(() => done()); }),
+      });
+    });
+  });
+}
