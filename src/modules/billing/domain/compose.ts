@@ -1,0 +1,295 @@
+/**
+ * The bill composer as one pure function: from a matter's options, the firm's settings,
+ * the unbilled items and the clerk's choices, to the bill's lines, taxes, totals, fee
+ * allocation and retainer request. Order of work:
+ *   select items -> fixed fee or quote -> clerk's write-ups/downs -> discount -> interest
+ *   -> tax -> totals -> fee allocation -> retainer request -> due date.
+ * Invariants (asserted): the total is the sum of the lines plus tax; the allocation sums to
+ * the net fees; every selected item appears once.
+ */
+import { assert, assertSafeInteger } from '../../../shared/assert.ts';
+import { allocate, sumMinor } from '../../../shared/money.ts';
+import {
+  allocateFees, applyQuote, discountMinor, dueDate, dueScheduleRows, retainerRequestMinor, selectItems, taxLines, writeToTarget,
+} from './rules.ts';
+import type { AdjustmentAllocationRule, DiscountInput, FeeAllocationRule, QuoteChoice, QuoteIncludes, QuoteOutcome, SelectionFilters } from './rules.ts';
+
+export type ItemKind = 'time' | 'disbursement' | 'fixed_charge';
+
+export interface ComposeItem {
+  id: string;
+  kind: ItemKind;
+  date: string;
+  timekeeperId: string | null;
+  /** Disbursement code, or the fixed charge's charge type id. */
+  code: string | null;
+  description: string;
+  minutes: number | null;
+  rateMinor: number | null;
+  /** Recorded value. */
+  amountMinor: number;
+  behaviour: 'bill' | 'hide' | 'no_charge';
+  taxCode: string | null;
+}
+
+export interface ScheduleRow { rowId: string; amountMinor: number; description: string; billOn: string; invoiceNumber: string | null }
+
+export interface ComposeOptions {
+  arrangement: 'hourly' | 'fixed_fee';
+  quote: { amountMinor: number | null; includes: QuoteIncludes; ifWipBelow: QuoteChoice; ifWipAbove: QuoteChoice };
+  fixedFee: { mode: 'every_cycle' | 'custom_schedule'; schedule: ScheduleRow[] };
+  discount: DiscountInput;
+  feeReductions: { appearAsDiscount: boolean; hideLinePricing: boolean };
+  feeAllocation: {
+    allocateFees: FeeAllocationRule; feesTimekeeperId: string | null;
+    allocateAdjustments: AdjustmentAllocationRule; adjustmentsTimekeeperId: string | null;
+    originationEnabled: boolean; originatorTimekeeperId: string | null; originationBasisPoints: number;
+  };
+  retainerReplenishment: { enabled: boolean; minimumBalanceMinor: number; triggerMinor: number };
+  onlyExpenses: boolean;
+}
+
+export interface ComposeFirm {
+  taxRates: readonly { code: string; basisPoints: number }[];
+  defaultFeeTaxCode: string;
+  taxRounding: 'per_line' | 'per_bill';
+  paymentTermsDays: number;
+  /** Tax code for interest lines; EXEMPT when the firm has it, else the fee default. */
+  interestTaxCode?: string;
+}
+
+export interface AdHocLine { kind: 'fee' | 'disbursement'; description: string; amountMinor: number; taxCode: string | null; timekeeperId: string | null }
+
+export interface ComposeRequest {
+  invoiceDate: string;
+  upTo: string;
+  filters?: Pick<SelectionFilters, 'time' | 'disbursements'>;
+  /** Items toggled out of this bill (deferred). */
+  excludedIds?: readonly string[];
+  /** The clerk's write-up/down targets: per timekeeper (time) and per charge type (fixed charges). */
+  writeTo?: { timekeeper?: Readonly<Record<string, number>>; chargeType?: Readonly<Record<string, number>> };
+  /** Every-cycle fixed fee amount for this bill; defaults to the quote. */
+  fixedFeeAmountMinor?: number | null;
+  /** Apply the quote rules (mass billing always does, seed 001). Default true. */
+  applyQuote?: boolean;
+  /** Overrides the matter's discount for this bill (validUntil makes it time-sensitive). */
+  discount?: DiscountInput | null;
+  interestMinor?: number;
+  adHoc?: readonly AdHocLine[];
+  /** Retainer balance before this bill, and whether the retainer pays this bill. */
+  retainer?: { balanceMinor: number; appliesToBill: boolean } | null;
+}
+
+export interface ComposeMatter {
+  responsibleTimekeeperId: string;
+  currency: string;
+}
+
+export type LineKind = 'time' | 'disbursement' | 'fixed_charge' | 'fixed_fee' | 'quote_fee' | 'adhoc_fee' | 'adhoc_disbursement' | 'discount' | 'interest';
+
+export interface BillLine {
+  /** Stable within the bill: the item id, or kind:n for lines without an item. */
+  key: string;
+  itemId: string | null;
+  scheduleRowId: string | null;
+  kind: LineKind;
+  date: string;
+  timekeeperId: string | null;
+  code: string | null;
+  description: string;
+  minutes: number | null;
+  rateMinor: number | null;
+  recordedMinor: number;
+  amountMinor: number;
+  noCharge: boolean;
+  taxCode: string | null;
+  taxMinor: number;
+}
+
+export interface ComposedBill {
+  lines: BillLine[];
+  totals: {
+    feesMinor: number;
+    fixedChargesMinor: number;
+    disbursementsMinor: number;
+    discountMinor: number;
+    interestMinor: number;
+    taxMinor: number;
+    totalMinor: number;
+  };
+  /** What the clerk should know: the quote rule applied, schedule rows billed. */
+  quote: QuoteOutcome | null;
+  scheduleRowIds: string[];
+  feeAllocation: { timekeeperId: string; amountMinor: number }[];
+  /** Fees less their share of a discount line: what the fee allocation splits. */
+  netFeesMinor: number;
+  discount: { amountMinor: number; validUntil: string | null; undiscountedTotalMinor: number } | null;
+  hideLinePricing: boolean;
+  retainerRequestMinor: number;
+  dueDate: string;
+  itemIds: string[];
+}
+
+const LIMIT_ITEMS = 200_000;
+
+export function composeBill(matter: ComposeMatter, options: ComposeOptions, firm: ComposeFirm, items: readonly ComposeItem[], req: ComposeRequest): ComposedBill {
+  assert(items.length <= LIMIT_ITEMS, `a bill takes at most ${LIMIT_ITEMS} items`);
+  const taxBp = new Map(firm.taxRates.map((t) => [t.code, t.basisPoints]));
+  const taxCodeOf = (code: string | null): string => {
+    const c = code ?? firm.defaultFeeTaxCode;
+    assert(taxBp.has(c), `unknown tax code ${c}`);
+    return c;
+  };
+
+  const selected = selectItems(items, { upTo: req.upTo, ...req.filters, excludedIds: new Set(req.excludedIds ?? []), onlyExpenses: options.onlyExpenses });
+  const lines: BillLine[] = selected.map((it) => ({
+    key: it.id, itemId: it.id, scheduleRowId: null, kind: it.kind, date: it.date, timekeeperId: it.timekeeperId, code: it.code,
+    description: it.description, minutes: it.minutes, rateMinor: it.rateMinor, recordedMinor: it.amountMinor,
+    amountMinor: it.behaviour === 'no_charge' ? 0 : it.amountMinor, noCharge: it.behaviour === 'no_charge',
+    taxCode: taxCodeOf(it.taxCode), taxMinor: 0,
+  }));
+  const charged = (pred: (l: BillLine) => boolean) => lines.filter((l) => !l.noCharge && pred(l));
+  const isFee = (l: BillLine) => l.kind === 'time' || l.kind === 'fixed_charge';
+  let seq = 0;
+  const extra = (kind: LineKind, description: string, amountMinor: number, timekeeperId: string | null, taxCode: string | null, scheduleRowId: string | null = null): BillLine => ({
+    key: `${kind}:${++seq}`, itemId: null, scheduleRowId, kind, date: req.invoiceDate, timekeeperId, code: null, description,
+    minutes: null, rateMinor: null, recordedMinor: 0, amountMinor, noCharge: false, taxCode: taxCodeOf(taxCode), taxMinor: 0,
+  });
+
+  // Fixed fee, or the quote rules for hourly matters.
+  let quote: QuoteOutcome | null = null;
+  const scheduleRowIds: string[] = [];
+  if (options.arrangement === 'fixed_fee' && !options.onlyExpenses) {
+    let feeLines: { amountMinor: number; description: string; rowId: string | null }[];
+    if (options.fixedFee.mode === 'custom_schedule') {
+      feeLines = dueScheduleRows(options.fixedFee.schedule, req.invoiceDate).map((r) => ({ amountMinor: r.amountMinor, description: r.description || 'Fixed fee instalment', rowId: r.rowId }));
+    } else {
+      const amount = req.fixedFeeAmountMinor ?? options.quote.amountMinor ?? 0;
+      feeLines = amount > 0 ? [{ amountMinor: amount, description: 'Fixed fee', rowId: null }] : [];
+    }
+    const fixedTotal = sumMinor(feeLines.map((f) => f.amountMinor));
+    const time = charged((l) => l.kind === 'time');
+    if (time.length > 0) {
+      // The recorded time is written up or down to the fixed fee, keeping its proportions.
+      writeToTarget(time.map((l) => l.amountMinor), fixedTotal, time.map((l) => l.minutes ?? 0)).forEach((v, i) => { time[i]!.amountMinor = v; });
+      scheduleRowIds.push(...feeLines.flatMap((f) => (f.rowId ? [f.rowId] : [])));
+    } else {
+      for (const f of feeLines) {
+        lines.push(extra('fixed_fee', f.description, f.amountMinor, matter.responsibleTimekeeperId, null, f.rowId));
+        if (f.rowId) scheduleRowIds.push(f.rowId);
+      }
+    }
+  } else if (req.applyQuote !== false && options.quote.amountMinor !== null && !options.onlyExpenses) {
+    const fees = charged(isFee);
+    const costs = charged((l) => l.kind === 'disbursement');
+    quote = applyQuote({ ...options.quote, quoteMinor: options.quote.amountMinor, feesWipMinor: sumMinor(fees.map((l) => l.amountMinor)), costsWipMinor: sumMinor(costs.map((l) => l.amountMinor)) });
+    const compared = options.quote.includes === 'fees' ? fees : options.quote.includes === 'costs' ? costs : [...fees, ...costs];
+    if (quote.targetMinor !== quote.comparedWipMinor) {
+      if (compared.length > 0 && quote.comparedWipMinor > 0) {
+        writeToTarget(compared.map((l) => l.amountMinor), quote.targetMinor).forEach((v, i) => { compared[i]!.amountMinor = v; });
+      } else {
+        const kind: LineKind = options.quote.includes === 'costs' ? 'adhoc_disbursement' : 'quote_fee';
+        lines.push(extra(kind, 'As quoted', quote.targetMinor - quote.comparedWipMinor, kind === 'quote_fee' ? matter.responsibleTimekeeperId : null, null));
+      }
+    }
+  }
+
+  // The clerk's write-ups and write-downs, per timekeeper and per charge type (seed 003).
+  for (const [tk, target] of Object.entries(req.writeTo?.timekeeper ?? {})) {
+    assertSafeInteger(target, 'write-to target');
+    assert(target >= 0, 'a write-down cannot go below zero');
+    const group = charged((l) => l.kind === 'time' && l.timekeeperId === tk);
+    assert(group.length > 0, `no billable time for timekeeper ${tk} on this bill`);
+    writeToTarget(group.map((l) => l.amountMinor), target, group.map((l) => l.minutes ?? 0)).forEach((v, i) => { group[i]!.amountMinor = v; });
+  }
+  for (const [ct, target] of Object.entries(req.writeTo?.chargeType ?? {})) {
+    assertSafeInteger(target, 'write-to target');
+    assert(target >= 0, 'a write-down cannot go below zero');
+    const group = charged((l) => l.kind === 'fixed_charge' && l.code === ct);
+    assert(group.length > 0, `no fixed charges of type ${ct} on this bill`);
+    writeToTarget(group.map((l) => l.amountMinor), target).forEach((v, i) => { group[i]!.amountMinor = v; });
+  }
+
+  for (const a of req.adHoc ?? []) {
+    assertSafeInteger(a.amountMinor, 'ad hoc amount');
+    lines.push(extra(a.kind === 'fee' ? 'adhoc_fee' : 'adhoc_disbursement', a.description, a.amountMinor, a.kind === 'fee' ? (a.timekeeperId ?? matter.responsibleTimekeeperId) : null, a.taxCode));
+  }
+
+  // Discount: fees and products only, never disbursements (seed 003).
+  const discountable = lines.filter((l) => l.kind !== 'disbursement' && l.kind !== 'adhoc_disbursement' && !l.noCharge && l.amountMinor > 0);
+  const discountRule = req.discount === undefined || req.discount === null ? options.discount : req.discount;
+  const discountAmount = discountMinor(discountRule, sumMinor(discountable.map((l) => l.amountMinor)));
+  const discountShares = discountAmount > 0 ? allocate(discountAmount, discountable.map((l) => l.amountMinor)) : discountable.map(() => 0);
+  const shareOf = new Map(discountable.map((l, i) => [l.key, discountShares[i]!]));
+  const appearAsDiscount = options.feeReductions.appearAsDiscount || Boolean(discountRule.validUntil);
+  if (discountAmount > 0 && !appearAsDiscount) {
+    // Hidden in the line amounts: each discountable line is written down by its share.
+    for (const l of discountable) l.amountMinor -= shareOf.get(l.key)!;
+    shareOf.clear();
+  }
+
+  const interest = req.interestMinor ?? 0;
+  assert(Number.isSafeInteger(interest) && interest >= 0, 'interest must be a non-negative integer');
+  if (interest > 0) lines.push(extra('interest', 'Interest on overdue accounts', interest, null, firm.interestTaxCode ?? (taxBp.has('EXEMPT') ? 'EXEMPT' : null)));
+
+  // Tax on what is charged, net of any discount line's share.
+  const taxed = lines.map((l) => ({ amountMinor: l.amountMinor - (shareOf.get(l.key) ?? 0), taxBasisPoints: taxBp.get(l.taxCode!)!, taxCode: l.taxCode! }));
+  const netTax = taxLines(taxed, firm.taxRounding);
+  const grossTax = taxLines(lines.map((l) => ({ amountMinor: l.amountMinor, taxBasisPoints: taxBp.get(l.taxCode!)!, taxCode: l.taxCode! })), firm.taxRounding);
+  lines.forEach((l, i) => { l.taxMinor = grossTax[i]!; });
+  if (discountAmount > 0 && appearAsDiscount) {
+    const d = extra('discount', discountRule.validUntil ? `Discount if paid by ${discountRule.validUntil}` : 'Discount', -discountAmount, null, null);
+    d.taxCode = null;
+    d.taxMinor = sumMinor(netTax) - sumMinor(grossTax);
+    lines.push(d);
+  }
+
+  const sumKind = (...kinds: LineKind[]) => sumMinor(lines.filter((l) => kinds.includes(l.kind)).map((l) => l.amountMinor));
+  const totals = {
+    feesMinor: sumKind('time', 'fixed_fee', 'quote_fee', 'adhoc_fee'),
+    fixedChargesMinor: sumKind('fixed_charge'),
+    disbursementsMinor: sumKind('disbursement', 'adhoc_disbursement'),
+    discountMinor: 0 - sumKind('discount'),
+    interestMinor: sumKind('interest'),
+    taxMinor: sumMinor(lines.map((l) => l.taxMinor)),
+    totalMinor: 0,
+  };
+  totals.totalMinor = sumMinor(lines.map((l) => l.amountMinor)) + totals.taxMinor;
+  assert(totals.totalMinor === totals.feesMinor + totals.fixedChargesMinor + totals.disbursementsMinor - totals.discountMinor + totals.interestMinor + totals.taxMinor,
+    'bill total must equal its parts');
+
+  // Fee allocation of the net fees (after their share of a discount line).
+  const feeLines = lines.filter((l) => l.kind === 'time' || l.kind === 'fixed_fee' || l.kind === 'quote_fee' || l.kind === 'adhoc_fee');
+  const netFees = sumMinor(feeLines.map((l) => l.amountMinor - (shareOf.get(l.key) ?? 0)));
+  const work = new Map<string, number>();
+  for (const l of feeLines) if (l.kind === 'time' && l.timekeeperId && !l.noCharge) work.set(l.timekeeperId, (work.get(l.timekeeperId) ?? 0) + l.recordedMinor);
+  const fa = options.feeAllocation;
+  const allocation = allocateFees({
+    feesBilledMinor: netFees, workByTimekeeper: work, allocateFees: fa.allocateFees, allocateAdjustments: fa.allocateAdjustments,
+    responsibleTimekeeperId: matter.responsibleTimekeeperId, feesTimekeeperId: fa.feesTimekeeperId, adjustmentsTimekeeperId: fa.adjustmentsTimekeeperId,
+    origination: fa.originationEnabled && fa.originatorTimekeeperId ? { timekeeperId: fa.originatorTimekeeperId, basisPoints: fa.originationBasisPoints } : null,
+  });
+
+  // Retainer: after this bill is paid from it (if it pays), ask for a top-up when low.
+  let retainerRequest = 0;
+  if (req.retainer) {
+    const applied = req.retainer.appliesToBill ? Math.min(Math.max(0, req.retainer.balanceMinor), Math.max(0, totals.totalMinor)) : 0;
+    retainerRequest = retainerRequestMinor({ ...options.retainerReplenishment, balanceAfterMinor: req.retainer.balanceMinor - applied });
+  }
+
+  const itemIds = lines.flatMap((l) => (l.itemId ? [l.itemId] : []));
+  assert(new Set(itemIds).size === itemIds.length, 'an item appears once on a bill');
+  return {
+    lines,
+    totals,
+    quote,
+    scheduleRowIds,
+    feeAllocation: [...allocation.entries()].map(([timekeeperId, amountMinor]) => ({ timekeeperId, amountMinor })),
+    netFeesMinor: netFees,
+    discount: discountAmount > 0 ? { amountMinor: discountAmount, validUntil: discountRule.validUntil ?? null, undiscountedTotalMinor: totals.totalMinor + discountAmount - (sumMinor(netTax) - sumMinor(grossTax)) } : null,
+    hideLinePricing: options.feeReductions.hideLinePricing,
+    retainerRequestMinor: retainerRequest,
+    dueDate: dueDate(req.invoiceDate, firm.paymentTermsDays),
+    itemIds,
+  };
+}

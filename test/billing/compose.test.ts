@@ -1,0 +1,170 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { composeBill } from '../../src/modules/billing/domain/compose.ts';
+import type { ComposeFirm, ComposeItem, ComposeOptions, ComposeRequest } from '../../src/modules/billing/domain/compose.ts';
+
+const firm: ComposeFirm = { taxRates: [{ code: 'GST', basisPoints: 1_000 }, { code: 'EXEMPT', basisPoints: 0 }], defaultFeeTaxCode: 'GST', taxRounding: 'per_line', paymentTermsDays: 30 };
+const matter = { responsibleTimekeeperId: 'PP', currency: 'USD' };
+const options: ComposeOptions = {
+  arrangement: 'hourly',
+  quote: { amountMinor: null, includes: 'fees', ifWipBelow: 'wip_only', ifWipAbove: 'wip_only' },
+  fixedFee: { mode: 'every_cycle', schedule: [] },
+  discount: { kind: 'none', percentBasisPoints: 0, amountMinor: 0 },
+  feeReductions: { appearAsDiscount: false, hideLinePricing: false },
+  feeAllocation: { allocateFees: 'pro_rata', feesTimekeeperId: null, allocateAdjustments: 'original_split', adjustmentsTimekeeperId: null, originationEnabled: false, originatorTimekeeperId: null, originationBasisPoints: 0 },
+  retainerReplenishment: { enabled: false, minimumBalanceMinor: 0, triggerMinor: 0 },
+  onlyExpenses: false,
+};
+const time = (id: string, tk: string, minutes: number, rate: number, extra: Partial<ComposeItem> = {}): ComposeItem => ({
+  id, kind: 'time', date: '2026-01-10', timekeeperId: tk, code: null, description: `work ${id}`, minutes, rateMinor: rate,
+  amountMinor: Math.round((minutes * rate) / 60), behaviour: 'bill', taxCode: null, ...extra,
+});
+const disb = (id: string, amount: number, extra: Partial<ComposeItem> = {}): ComposeItem => ({
+  id, kind: 'disbursement', date: '2026-01-12', timekeeperId: null, code: 'COURT', description: `cost ${id}`, minutes: null, rateMinor: null,
+  amountMinor: amount, behaviour: 'bill', taxCode: 'EXEMPT', ...extra,
+});
+const req: ComposeRequest = { invoiceDate: '2026-01-31', upTo: '2026-01-31' };
+const opts = (o: Partial<ComposeOptions>): ComposeOptions => ({ ...options, ...o });
+const amounts = (b: ReturnType<typeof composeBill>) => Object.fromEntries(b.lines.map((l) => [l.key.includes(':') ? l.kind : l.key, l.amountMinor]));
+
+test('hourly bill: items, no-charge at zero, hidden never shown, tax per line, due date', () => {
+  const b = composeBill(matter, options, firm, [
+    time('t1', 'PP', 90, 35_000), time('t2', 'AA', 30, 20_000), time('t3', 'AA', 60, 20_000, { behaviour: 'no_charge' }),
+    time('t4', 'AA', 60, 20_000, { behaviour: 'hide' }), disb('d1', 12_345), time('late', 'PP', 60, 35_000, { date: '2026-02-01' }),
+  ], req);
+  assert.deepEqual(amounts(b), { t1: 52_500, t2: 10_000, t3: 0, d1: 12_345 });
+  assert.equal(b.lines.find((l) => l.key === 't3')!.noCharge, true);
+  assert.deepEqual(b.totals, { feesMinor: 62_500, fixedChargesMinor: 0, disbursementsMinor: 12_345, discountMinor: 0, interestMinor: 0, taxMinor: 6_250, totalMinor: 81_095 });
+  assert.equal(b.dueDate, '2026-03-02');
+  assert.deepEqual(b.itemIds.sort(), ['d1', 't1', 't2', 't3']);
+  assert.deepEqual(b.feeAllocation.sort((a, c) => a.timekeeperId.localeCompare(c.timekeeperId)), [{ timekeeperId: 'AA', amountMinor: 10_000 }, { timekeeperId: 'PP', amountMinor: 52_500 }]);
+});
+
+test('quote below WIP, bill the quote: fees written down pro rata; costs untouched', () => {
+  const b = composeBill(matter, opts({ quote: { amountMinor: 50_000, includes: 'fees', ifWipBelow: 'wip_only', ifWipAbove: 'bill_quote' } }), firm,
+    [time('t1', 'PP', 120, 30_000), time('t2', 'AA', 120, 20_000), disb('d1', 5_000)], req);
+  assert.deepEqual(amounts(b), { t1: 30_000, t2: 20_000, d1: 5_000 });
+  assert.equal(b.quote?.position, 'above');
+  assert.equal(b.totals.feesMinor, 50_000);
+  // the 50,000 write-down on 100,000 of work is split by original split
+  assert.deepEqual(Object.fromEntries(b.feeAllocation.map((a) => [a.timekeeperId, a.amountMinor])), { PP: 30_000, AA: 20_000 });
+});
+
+test('quote with no work recorded yet: an "As quoted" fee line for the responsible lawyer', () => {
+  const b = composeBill(matter, opts({ quote: { amountMinor: 80_000, includes: 'fees', ifWipBelow: 'bill_quote', ifWipAbove: 'wip_only' } }), firm, [disb('d1', 5_000)], req);
+  const q = b.lines.find((l) => l.kind === 'quote_fee')!;
+  assert.equal(q.amountMinor, 80_000);
+  assert.equal(q.timekeeperId, 'PP');
+  assert.equal(b.totals.feesMinor, 80_000);
+});
+
+test('fixed fee every cycle: recorded time written to the fixed fee; no time: a fixed-fee line', () => {
+  const ff = opts({ arrangement: 'fixed_fee', quote: { amountMinor: 100_000, includes: 'fees', ifWipBelow: 'bill_quote', ifWipAbove: 'bill_quote' } });
+  const withTime = composeBill(matter, ff, firm, [time('t1', 'PP', 60, 30_000), time('t2', 'AA', 60, 10_000)], req);
+  assert.deepEqual(amounts(withTime), { t1: 75_000, t2: 25_000 });
+  const noTime = composeBill(matter, ff, firm, [disb('d1', 1_000)], { ...req, fixedFeeAmountMinor: 90_000 });
+  assert.deepEqual(amounts(noTime), { d1: 1_000, fixed_fee: 90_000 });
+});
+
+test('fixed fee custom schedule: rows due by the invoice date are billed and reported', () => {
+  const ff = opts({ arrangement: 'fixed_fee', fixedFee: { mode: 'custom_schedule', schedule: [
+    { rowId: 'r1', amountMinor: 9_000, description: 'Instalment 1', billOn: '2026-01-01', invoiceNumber: '12.8.1' },
+    { rowId: 'r2', amountMinor: 9_000, description: 'Instalment 2', billOn: '2026-01-31', invoiceNumber: null },
+    { rowId: 'r3', amountMinor: 1_000, description: 'Instalment 3', billOn: '2026-02-28', invoiceNumber: null },
+  ] } });
+  const b = composeBill(matter, ff, firm, [], req);
+  assert.deepEqual(b.scheduleRowIds, ['r2']);
+  assert.deepEqual(b.lines.map((l) => [l.description, l.amountMinor, l.scheduleRowId]), [['Instalment 2', 9_000, 'r2']]);
+});
+
+test('discount: on fees and products only; as a line, hidden in the lines, or time-sensitive', () => {
+  const items = [time('t1', 'PP', 60, 30_000), time('t2', 'AA', 60, 10_000), disb('d1', 10_000)];
+  const pct = { kind: 'percentage' as const, percentBasisPoints: 1_000, amountMinor: 0 };
+  const asLine = composeBill(matter, opts({ discount: pct, feeReductions: { appearAsDiscount: true, hideLinePricing: false } }), firm, items, req);
+  assert.equal(asLine.totals.discountMinor, 4_000);
+  assert.equal(asLine.lines.find((l) => l.kind === 'discount')!.amountMinor, -4_000);
+  assert.equal(asLine.totals.taxMinor, 3_600, 'tax on the discounted fees');
+  assert.equal(asLine.totals.totalMinor, 40_000 + 10_000 - 4_000 + 3_600);
+  const hidden = composeBill(matter, opts({ discount: pct }), firm, items, req);
+  assert.deepEqual(amounts(hidden), { t1: 27_000, t2: 9_000, d1: 10_000 }, 'written into the fee lines, disbursements untouched');
+  assert.equal(hidden.totals.totalMinor, asLine.totals.totalMinor, 'same money either way');
+  const timed = composeBill(matter, options, firm, items, { ...req, discount: { ...pct, validUntil: '2026-02-14' } });
+  assert.equal(timed.discount?.validUntil, '2026-02-14');
+  assert.equal(timed.discount?.undiscountedTotalMinor, 40_000 + 10_000 + 4_000, 'what is due after the discount expires');
+  assert.match(timed.lines.find((l) => l.kind === 'discount')!.description, /if paid by 2026-02-14/);
+});
+
+test('the clerk writes a timekeeper up or down: that timekeeper\'s items keep their proportions', () => {
+  const b = composeBill(matter, options, firm, [time('t1', 'AA', 60, 10_000), time('t2', 'AA', 120, 10_000), time('t3', 'PP', 60, 30_000)], { ...req, writeTo: { timekeeper: { AA: 10_000 } } });
+  assert.deepEqual(amounts(b), { t1: 3_333, t2: 6_667, t3: 30_000 });
+  assert.throws(() => composeBill(matter, options, firm, [time('t1', 'AA', 60, 10_000)], { ...req, writeTo: { timekeeper: { ZZ: 1 } } }), /no billable time for timekeeper ZZ/);
+});
+
+test('retainer replenishment through the composer: seed 002 example', () => {
+  const o = opts({ retainerReplenishment: { enabled: true, minimumBalanceMinor: 500_000, triggerMinor: 300_000 } });
+  const b = composeBill(matter, o, { ...firm, defaultFeeTaxCode: 'EXEMPT' }, [time('t1', 'PP', 600, 35_000)], { ...req, retainer: { balanceMinor: 600_000, appliesToBill: true } });
+  assert.equal(b.totals.totalMinor, 350_000);
+  assert.equal(b.retainerRequestMinor, 250_000);
+});
+
+test('expenses only: only disbursements are billed', () => {
+  const b = composeBill(matter, opts({ onlyExpenses: true }), firm, [time('t1', 'PP', 60, 30_000), disb('d1', 2_000)], req);
+  assert.deepEqual(amounts(b), { d1: 2_000 });
+});
+
+const itemArb = fc.record({
+  kind: fc.constantFrom('time', 'disbursement', 'fixed_charge') as fc.Arbitrary<'time' | 'disbursement' | 'fixed_charge'>,
+  tk: fc.constantFrom('PP', 'AA', 'LC'),
+  minutes: fc.integer({ min: 0, max: 600 }),
+  amount: fc.integer({ min: 0, max: 5_000_000 }),
+  behaviour: fc.constantFrom('bill', 'bill', 'bill', 'hide', 'no_charge') as fc.Arbitrary<'bill' | 'hide' | 'no_charge'>,
+  day: fc.integer({ min: 1, max: 28 }),
+  tax: fc.constantFrom('GST', 'EXEMPT', null),
+});
+
+test('property: total = lines + tax, allocation = net fees, every item once, disbursements never discounted', () => {
+  fc.assert(fc.property(
+    fc.array(itemArb, { maxLength: 25 }),
+    fc.record({
+      quote: fc.option(fc.integer({ min: 0, max: 10_000_000 })),
+      includes: fc.constantFrom('fees', 'fees_and_costs', 'costs') as fc.Arbitrary<'fees' | 'fees_and_costs' | 'costs'>,
+      below: fc.constantFrom('bill_quote', 'quote_plus_wip', 'wip_only') as fc.Arbitrary<'bill_quote' | 'quote_plus_wip' | 'wip_only'>,
+      above: fc.constantFrom('bill_quote', 'quote_plus_wip', 'wip_only') as fc.Arbitrary<'bill_quote' | 'quote_plus_wip' | 'wip_only'>,
+      fixed: fc.boolean(),
+      discountBp: fc.integer({ min: 0, max: 10_000 }),
+      asLine: fc.boolean(),
+      perBill: fc.boolean(),
+      origination: fc.option(fc.integer({ min: 0, max: 5_000 })),
+      rule: fc.constantFrom('pro_rata', 'responsible', 'selected') as fc.Arbitrary<'pro_rata' | 'responsible' | 'selected'>,
+      adj: fc.constantFrom('original_split', 'responsible', 'selected') as fc.Arbitrary<'original_split' | 'responsible' | 'selected'>,
+    }),
+    (raw, o) => {
+      const items: ComposeItem[] = raw.map((r, i) => ({
+        id: `i${i}`, kind: r.kind, date: `2026-01-${String(r.day).padStart(2, '0')}`, timekeeperId: r.kind === 'time' ? r.tk : null,
+        code: r.kind === 'fixed_charge' ? 'LEASE' : r.kind === 'disbursement' ? 'COURT' : null, description: 'x',
+        minutes: r.kind === 'time' ? r.minutes : null, rateMinor: null, amountMinor: r.amount, behaviour: r.behaviour, taxCode: r.tax,
+      }));
+      const b = composeBill(matter, opts({
+        arrangement: o.fixed ? 'fixed_fee' : 'hourly',
+        quote: { amountMinor: o.quote, includes: o.includes, ifWipBelow: o.below, ifWipAbove: o.above },
+        discount: { kind: o.discountBp ? 'percentage' : 'none', percentBasisPoints: o.discountBp, amountMinor: 0 },
+        feeReductions: { appearAsDiscount: o.asLine, hideLinePricing: false },
+        feeAllocation: { allocateFees: o.rule, feesTimekeeperId: 'AA', allocateAdjustments: o.adj, adjustmentsTimekeeperId: 'LC', originationEnabled: o.origination !== null, originatorTimekeeperId: 'PP', originationBasisPoints: o.origination ?? 0 },
+      }), { ...firm, taxRounding: o.perBill ? 'per_bill' : 'per_line' }, items, { ...req, upTo: '2026-01-20' });
+      const linesSum = b.lines.reduce((a, l) => a + l.amountMinor + l.taxMinor, 0);
+      assert.equal(b.totals.totalMinor, linesSum, 'total is the sum of the lines and their tax');
+      const expectedIds = items.filter((i) => i.behaviour !== 'hide' && i.date <= '2026-01-20').map((i) => i.id).sort();
+      assert.deepEqual([...b.itemIds].sort(), expectedIds, 'every eligible item exactly once; hidden and later items never');
+      // Disbursements are never discounted; only a quote that includes costs may write them.
+      const quoteWritesCosts = !o.fixed && o.quote !== null && o.includes !== 'fees';
+      if (!quoteWritesCosts) for (const l of b.lines) if (l.kind === 'disbursement') assert.equal(l.amountMinor, l.noCharge ? 0 : items.find((i) => i.id === l.itemId)!.amountMinor, 'disbursements are never discounted or written');
+      for (const l of b.lines) if (l.noCharge) assert.equal(l.amountMinor, 0);
+      const alloc = b.feeAllocation.reduce((a, x) => a + x.amountMinor, 0);
+      assert.equal(alloc, b.netFeesMinor, 'allocation sums to the net fees');
+      const discountLine = b.lines.some((l) => l.kind === 'discount');
+      if (!discountLine) assert.equal(b.netFeesMinor, b.totals.feesMinor);
+      else assert.ok(b.netFeesMinor <= b.totals.feesMinor && b.totals.feesMinor - b.netFeesMinor <= b.totals.discountMinor, 'fees bear at most the whole discount');
+    },
+  ), { numRuns: 300 });
+});
