@@ -239,6 +239,7 @@ export function createRelay(opts: RelayOptions): Relay {
     if (stopped) return;
     if (running) { again = true; return; }
     setImmediate(() => {
+      if (stopped) return; // stop() may have come between the kick and now
       runOnce().then((r) => {
         // Keep going while there is a backlog this pass made progress on.
         const backlog = r.pending > 0 && r.handled + r.completed > 0;

@@ -9,13 +9,17 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => {
   return n;
 });
 
-export function openPostgres(url: string, opts: { poolSize?: number } = {}): Database {
+export function openPostgres(url: string, opts: { poolSize?: number; onIdleError?: (err: Error) => void } = {}): Database {
   const pool = new pg.Pool({
     connectionString: url,
     max: opts.poolSize ?? 10,
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 10_000,
   });
+  // An idle client whose connection the server ends (restart, admin command) emits
+  // 'error' on the pool; without a listener that would crash the process. The pool drops
+  // the client and the next query gets a fresh connection.
+  pool.on('error', (err) => { opts.onIdleError?.(err); });
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,

@@ -16,19 +16,28 @@ import type { CommandContext } from '../../shared/events.ts';
 import { newId } from '../../shared/ids.ts';
 import { appendEvent } from '../../shared/outbox.ts';
 import type { Relay } from '../../shared/outbox.ts';
+import { systemContext } from '../../shared/events.ts';
+import { formatMoney } from '../../shared/money.ts';
 import { conflict, invalid, notFound } from '../../shared/web/errors.ts';
 import {
-  advanceBillingDate, defaultLedesClassification, disbursementAmountMinor, fileNumber, QUANTITY_SCALE, resolveRate,
-  roundMinutes, timeAmountMinor, validateClient, validateDisbursement, validateMatter, validateRateMinor,
-  validateStandardRate, validateTimekeeper, validateTimeEntry,
+  advanceBillingDate, autoFillSchedule as fillSchedule, billingOffRefusal, capExcess, capStatus, changedSections,
+  defaultFirmSettings, defaultLedesClassification, disbursementAmountMinor, ebillingCodeErrors, effectiveOptions,
+  fileNumber, fixedChargeAmountMinor, isBillingOptionSection, isIsoDate, optionWarnings, overriddenAndInherited,
+  patchFirmSettings, patchSection, QUANTITY_SCALE, resolveRate, roundMinutes, scheduleChangeErrors, timeAmountMinor,
+  validateAutoFill, validateBillingOptions, validateChargeType, validateClient, validateContact, validateDisbursement,
+  validateFirmSettings, validateFixedCharge, validateMatter, validateParticipants, validateRateMinor, validateStandardRate,
+  validateTimekeeper, validateTimeEntry,
 } from './domain.ts';
 import type {
-  BillingCycle, EntryBehaviour, FieldErrors, LedesClassification, MinuteRounding, RateOverride, StandardRate,
-  TimekeeperClassification,
+  BillingCycle, BillingOptionsPatch, CapStatus, CodedItem, EntryBehaviour, FieldErrors, FirmSettingsPatch,
+  LedesClassification, MinuteRounding, RateOverride, StandardRate, TimekeeperClassification, UtbmsCode, WipStatus,
 } from './domain.ts';
-import type { DisbursementWip, MatterOpened, MattersEvents, TimeWip } from './events.ts';
+import type {
+  BillingOptionSection, ChargeTypeChanged, DisbursementWip, FirmBillingSettings, FixedChargeWip, FixedFeeRow,
+  MatterBillingOptions, MatterChanged, MatterOpened, MattersEvents, TimeWip,
+} from './events.ts';
 import * as store from './store.ts';
-import type { Client, Disbursement, Matter, TimeEntry, Timekeeper } from './store.ts';
+import type { ChargeType, Client, Contact, Disbursement, FixedCharge, Matter, StoredFirmSettings, TimeEntry, Timekeeper } from './store.ts';
 
 /** What the commands need; ModuleDeps satisfies it. */
 export interface MattersDeps {
@@ -131,17 +140,155 @@ export interface RecordDisbursementInput {
   behaviour?: EntryBehaviour;
 }
 
+export interface RecordFixedChargeInput {
+  matterId: string;
+  chargedOn: string;
+  chargeTypeId: string;
+  /** Integer thousandths of a unit; defaults to 1000 (one unit). */
+  quantityMilli?: number;
+  /** Defaults to the charge type's default price. */
+  unitPriceMinor?: number;
+  /** Defaults to the charge type's name. */
+  description?: string;
+  /** Defaults to the charge type's tax code (null: the firm's default fee tax code). */
+  taxCode?: string | null;
+  /** Default to the charge type's UTBMS codes. */
+  taskCode?: string | null;
+  activityCode?: string | null;
+  /** Defaults to bill. */
+  behaviour?: EntryBehaviour;
+  /** A product quoted for the matter rather than work recorded (seed 003); adds nothing to WIP. Defaults to false. */
+  quoted?: boolean;
+}
+
 export type UpdateTimeEntryInput = Partial<Omit<RecordTimeEntryInput, 'matterId'>>;
 export type UpdateDisbursementInput = Partial<Omit<RecordDisbursementInput, 'matterId'>>;
+export type UpdateFixedChargeInput = Partial<Omit<RecordFixedChargeInput, 'matterId' | 'chargeTypeId'>>;
 
 export interface RecordWipInput {
   timeEntries?: readonly RecordTimeEntryInput[];
   disbursements?: readonly RecordDisbursementInput[];
+  fixedCharges?: readonly RecordFixedChargeInput[];
 }
 
 export interface RecordWipResult {
   timeEntries: TimeEntry[];
   disbursements: Disbursement[];
+  fixedCharges: FixedCharge[];
+  /** WIP-cap warnings (firm policy 'warn'), one per matter now over its cap. */
+  warnings: string[];
+}
+
+/** One recorded item and the warnings recording it raised (e.g. the matter is now over its WIP cap). */
+export interface Recorded<T> {
+  item: T;
+  warnings: string[];
+}
+
+export interface UpdateTimekeeperInput {
+  name?: string;
+  classification?: TimekeeperClassification;
+  /** When the classification changes without this, a default LEDES code follows it. */
+  ledesClassification?: LedesClassification;
+  active?: boolean;
+}
+
+export interface UpdateClientInput {
+  name?: string;
+  email?: string | null;
+  address?: string | null;
+  taxId?: string | null;
+}
+
+export interface AddContactInput {
+  clientId: string;
+  name: string;
+  email?: string | null;
+  phone?: string | null;
+  address?: string | null;
+  /** What the contact is to the client, e.g. "Accounts payable". */
+  role?: string | null;
+}
+
+export type UpdateContactInput = Partial<Omit<AddContactInput, 'clientId'>>;
+
+export interface SetMatterParticipantsInput {
+  /** The contact bills go to; null: the client itself. Must be a contact of the matter's client. */
+  billablePartyContactId: string | null;
+  /** Replaces the matter's participants (contacts of the matter's client). */
+  participants: readonly { contactId: string; role: string }[];
+}
+
+export interface UpdateMatterInput {
+  name?: string;
+  practiceArea?: string | null;
+  responsibleTimekeeperId?: string;
+  billingTimekeeperId?: string;
+  originatingTimekeeperId?: string | null;
+  billingCycle?: BillingCycle;
+  /** Must be null with no cycle; switching to a cycle without one sets it one cycle after today. */
+  nextBillingDate?: string | null;
+  wipCapMinor?: number | null;
+  timeUnitMinutes?: number;
+  roundingMode?: MinuteRounding;
+  /** The same as the billing option defaultTimeEntryBehaviour (setting one sets the other). */
+  defaultBehaviour?: EntryBehaviour;
+}
+
+export interface SetBillingOptionsInput {
+  /** Sections to override; an object section is merged over the matter's current value of it. */
+  set?: BillingOptionsPatch;
+  /** Sections to stop overriding: they follow the firm's defaults again. */
+  inherit?: readonly BillingOptionSection[];
+}
+
+export interface BillingOptionsView {
+  effective: MatterBillingOptions;
+  overridden: BillingOptionSection[];
+  inherited: BillingOptionSection[];
+}
+
+export interface BillingOptionsResult extends BillingOptionsView {
+  /** Accepted, but worth saying (a schedule that differs from the quote, unbilled work without UTBMS codes...). */
+  warnings: string[];
+}
+
+export interface AutoFillScheduleInput {
+  /** The first instalment's amount: as many of these as fit in the quote, then the remainder. */
+  firstAmountMinor: number;
+  /** Defaults to the matter's next billing date (else today). */
+  startDate?: string;
+  description?: string;
+}
+
+export interface FirmSettingsResult {
+  settings: FirmBillingSettings;
+  /** Matters whose effective options changed because they inherit a changed default. */
+  mattersChanged: number;
+}
+
+export interface CreateChargeTypeInput {
+  code: string;
+  name: string;
+  defaultPriceMinor: number;
+  /** One of the firm's tax codes; null: the firm's default fee tax code. */
+  taxCode?: string | null;
+  taskCode?: string | null;
+  activityCode?: string | null;
+  active?: boolean;
+}
+
+export type UpdateChargeTypeInput = Partial<CreateChargeTypeInput>;
+
+export type WipKindName = 'time' | 'disbursement' | 'fixed_charge';
+
+export interface MatterCapStatus extends CapStatus {
+  matterId: string;
+  fileNumber: string;
+  currency: string;
+  wipMinor: number;
+  capMinor: number | null;
+  policy: FirmBillingSettings['wipCapPolicy'];
 }
 
 // ---------------------------------------------------------------------------------------
@@ -186,6 +333,41 @@ function disbursementWip(d: Disbursement, m: Matter): DisbursementWip {
     currency: m.currency, taxCode: d.taxCode, description: d.description, payee: d.payee, behaviour: d.behaviour, status: d.status,
   };
 }
+
+function fixedChargeWip(f: FixedCharge, m: Matter, t: ChargeType): FixedChargeWip {
+  return {
+    kind: 'fixed_charge', id: f.id, matterId: f.matterId, clientId: m.clientId, chargedOn: f.chargedOn, chargeTypeId: f.chargeTypeId,
+    chargeCode: t.code, chargeName: t.name, quantityMilli: f.quantityMilli, unitPriceMinor: f.unitPriceMinor, amountMinor: f.amountMinor,
+    currency: m.currency, taxCode: f.taxCode, taskCode: f.taskCode, activityCode: f.activityCode, description: f.description,
+    quoted: f.quoted, behaviour: f.behaviour, status: f.status,
+  };
+}
+
+function chargeTypeChanged(t: ChargeType): ChargeTypeChanged {
+  return {
+    chargeTypeId: t.id, code: t.code, name: t.name, defaultPriceMinor: t.defaultPriceMinor, taxCode: t.taxCode, taskCode: t.taskCode,
+    activityCode: t.activityCode, active: t.active, updatedAt: t.updatedAt,
+  };
+}
+
+/** The matter as matter_changed carries it: with its billable party's details and its participants. */
+function matterChanged(m: Matter, c: Client, contacts: ReadonlyMap<string, Contact>, participants: readonly store.Participant[]): MatterChanged {
+  const bp = m.billablePartyContactId === null ? undefined : contacts.get(m.billablePartyContactId);
+  return {
+    ...matterOpened(m, c),
+    closedOn: m.closedOn,
+    billableParty: bp
+      ? { kind: 'contact', contactId: bp.id, name: bp.name, email: bp.email, address: bp.address ?? c.address }
+      : { kind: 'client', contactId: null, name: c.name, email: c.email, address: c.address },
+    participants: participants.map((p) => {
+      const ct = contacts.get(p.contactId);
+      return { contactId: p.contactId, role: p.role, name: ct?.name ?? '', email: ct?.email ?? null };
+    }),
+    updatedAt: m.updatedAt,
+  };
+}
+
+const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
 function matterOpened(m: Matter, c: Client): MatterOpened {
   return {
@@ -355,16 +537,23 @@ export function createMattersCommands(deps: MattersDeps) {
 
     const openedOn = input.openedOn ?? isoDate(clock.now());
     const cycle = input.billingCycle ?? 'none';
+    const firm = (await loadFirm(trx)).settings;
+    const inheritedBehaviour = firm.matterDefaults.defaultTimeEntryBehaviour;
     const matterNumber = await store.nextNumber(trx, store.matterCounter(client.id));
     const at = now();
     const m: Matter = {
       id: newId(clock), clientId: client.id, matterNumber, fileNumber: fileNumber(client.clientNumber, matterNumber),
       name: input.name.trim(), status: 'open', ...roles, practiceArea: opt(input.practiceArea), openedOn, closedOn: null,
       billingCycle: cycle, nextBillingDate: cycle === 'none' ? null : (input.nextBillingDate ?? advanceBillingDate(openedOn, cycle)),
-      wipCapMinor: input.wipCapMinor ?? null, currency: input.currency ?? 'USD', timeUnitMinutes: input.timeUnitMinutes ?? 6,
-      roundingMode: input.roundingMode ?? 'up', defaultBehaviour: input.defaultBehaviour ?? 'bill', createdAt: at, updatedAt: at,
+      wipCapMinor: input.wipCapMinor ?? null, currency: input.currency ?? firm.currency, timeUnitMinutes: input.timeUnitMinutes ?? firm.timeUnitMinutes,
+      roundingMode: input.roundingMode ?? firm.timeRounding, defaultBehaviour: input.defaultBehaviour ?? inheritedBehaviour,
+      billablePartyContactId: null, createdAt: at, updatedAt: at,
     };
     await store.insertMatter(trx, m);
+    // A default behaviour other than the firm's is the matter's own billing option.
+    if (m.defaultBehaviour !== inheritedBehaviour) {
+      await store.saveOverrides(trx, [{ matterId: m.id, overrides: { defaultTimeEntryBehaviour: m.defaultBehaviour } }], at);
+    }
     await emit(trx, ctx, 'matters.matter_opened', matterOpened(m, client));
     await audit(trx, clock, ctx, { action: 'matters.matter_opened', entityType: 'matters_matter', entityId: m.id, after: m });
     return m;
@@ -426,10 +615,39 @@ export function createMattersCommands(deps: MattersDeps) {
     return true;
   }
 
-  /** Validate, price and build time entries and disbursements; throws one 422 for all bad fields. */
-  async function buildWip(trx: Tx, input: RecordWipInput, single: boolean): Promise<{ time: TimeEntry[]; disb: Disbursement[]; pricing: Pricing }> {
+  /** The firm's settings as stored, or the defaults (version 0) before anyone saved them. Never writes. */
+  async function loadFirm(trx: Executor): Promise<StoredFirmSettings> {
+    return await store.findFirmSettings(trx) ?? { settings: defaultFirmSettings(), version: 0, updatedAt: '' };
+  }
+
+  /** Each matter's effective e-billing section (firm default unless overridden). */
+  async function ebillingOf(trx: Executor, firm: FirmBillingSettings, matterIds: readonly string[]): Promise<Map<string, MatterBillingOptions['ebilling']>> {
+    const overrides = await store.overridesFor(trx, matterIds);
+    return new Map(matterIds.map((id) => [id, overrides.get(id)?.overrides.ebilling ?? firm.matterDefaults.ebilling]));
+  }
+
+  function codeErrors(item: CodedItem, ebilling: MatterBillingOptions['ebilling'] | undefined, m: Matter): FieldErrors {
+    return ebilling ? ebillingCodeErrors(item, ebilling, store.utbmsIndex(), m.fileNumber) : {};
+  }
+
+  interface BuiltWip {
+    time: TimeEntry[];
+    disb: Disbursement[];
+    fixed: FixedCharge[];
+    pricing: Pricing;
+    chargeTypes: Map<string, ChargeType>;
+    warnings: string[];
+  }
+
+  /**
+   * Validate, price and build time entries, disbursements and fixed charges; throws one 422
+   * for all bad fields. E-billed matters need UTBMS codes; a matter's WIP cap is then checked
+   * in item order (firm policy: warn, or refuse naming the item's `amount`).
+   */
+  async function buildWip(trx: Tx, input: RecordWipInput, single: boolean): Promise<BuiltWip> {
     const timeIn = input.timeEntries ?? [];
     const disbIn = input.disbursements ?? [];
+    const fixedIn = input.fixedCharges ?? [];
     const errors: FieldErrors = {};
     const prefixOf = (kind: string, i: number) => (single ? '' : `${kind}.${i}`);
     timeIn.forEach((t, i) => {
@@ -443,18 +661,32 @@ export function createMattersCommands(deps: MattersDeps) {
       requireId(e, 'matterId', d.matterId);
       Object.assign(errors, prefixed(prefixOf('disbursements', i), e));
     });
+    fixedIn.forEach((f, i) => {
+      const e = validateFixedCharge(f);
+      requireId(e, 'matterId', f.matterId);
+      Object.assign(errors, prefixed(prefixOf('fixedCharges', i), e));
+    });
     fail(errors);
 
-    const pricing = await loadPricing(trx, [...timeIn.map((t) => t.matterId), ...disbIn.map((d) => d.matterId)], timeIn.map((t) => t.timekeeperId));
+    const matterIds = [...timeIn.map((t) => t.matterId), ...disbIn.map((d) => d.matterId), ...fixedIn.map((f) => f.matterId)];
+    const pricing = await loadPricing(trx, matterIds, timeIn.map((t) => t.timekeeperId));
+    const chargeTypes = fixedIn.length > 0 ? await store.findChargeTypes(trx, fixedIn.map((f) => f.chargeTypeId)) : new Map<string, ChargeType>();
+    const firm = (await loadFirm(trx)).settings;
+    const ebilling = await ebillingOf(trx, firm, [...pricing.matters.keys()]);
     const at = now();
     const time: TimeEntry[] = [];
+    /** Position of each built item in its input list, for naming the item's fields. */
+    const timeAt: number[] = [];
     timeIn.forEach((t, i) => {
       const e: FieldErrors = {};
       const matter = pricing.matters.get(t.matterId);
       const tk = pricing.timekeepers.get(t.timekeeperId);
       if (!tk) e.timekeeperId = 'does not exist';
       else if (!tk.active) e.timekeeperId = `is inactive (${tk.initials})`;
-      if (checkMatterOpen(e, 'matterId', matter) && tk) {
+      if (checkMatterOpen(e, 'matterId', matter)) {
+        Object.assign(e, codeErrors({ kind: 'time', taskCode: t.taskCode, activityCode: t.activityCode }, ebilling.get(matter.id), matter));
+      }
+      if (matter && matter.status === 'open' && tk) {
         const override = t.override ?? null;
         const rate = priceTime(pricing, matter, t.timekeeperId, t.workDate, override);
         if (!rate) e.timekeeperId = noRate(t.workDate);
@@ -468,6 +700,7 @@ export function createMattersCommands(deps: MattersDeps) {
             taskCode: t.taskCode ?? null, activityCode: t.activityCode ?? null, behaviour: t.behaviour ?? matter.defaultBehaviour,
             status: 'unbilled', createdAt: at, updatedAt: at,
           });
+          timeAt.push(i);
         }
       }
       Object.assign(errors, prefixed(prefixOf('timeEntries', i), e));
@@ -477,6 +710,7 @@ export function createMattersCommands(deps: MattersDeps) {
       const e: FieldErrors = {};
       const matter = pricing.matters.get(d.matterId);
       if (checkMatterOpen(e, 'matterId', matter)) {
+        Object.assign(e, codeErrors({ kind: 'disbursement', expenseCode: d.expenseCode }, ebilling.get(matter.id), matter));
         const quantityMilli = d.quantityMilli ?? QUANTITY_SCALE;
         disb.push({
           id: newId(clock), matterId: matter.id, incurredOn: d.incurredOn, code: d.code, expenseCode: d.expenseCode ?? null,
@@ -487,39 +721,124 @@ export function createMattersCommands(deps: MattersDeps) {
       }
       Object.assign(errors, prefixed(prefixOf('disbursements', i), e));
     });
+    const taxCodes = firm.taxRates.map((r) => r.code);
+    const fixed: FixedCharge[] = [];
+    fixedIn.forEach((f, i) => {
+      const e: FieldErrors = {};
+      const matter = pricing.matters.get(f.matterId);
+      const type = chargeTypes.get(f.chargeTypeId);
+      if (!type) e.chargeTypeId = 'does not exist';
+      else if (!type.active) e.chargeTypeId = `is inactive (${type.code})`;
+      if (checkMatterOpen(e, 'matterId', matter) && type) {
+        const c = buildFixedCharge(f, type, matter, at);
+        Object.assign(e, taxCodeErrors(c.taxCode, taxCodes));
+        Object.assign(e, codeErrors({ kind: 'fixed_charge', taskCode: c.taskCode, activityCode: c.activityCode }, ebilling.get(matter.id), matter));
+        fixed.push(c);
+      }
+      Object.assign(errors, prefixed(prefixOf('fixedCharges', i), e));
+    });
     fail(errors);
-    return { time, disb, pricing };
+
+    // The WIP cap, item by item in recording order.
+    const capped = [...pricing.matters.values()].filter((m) => m.wipCapMinor !== null);
+    const warnings: string[] = [];
+    if (capped.length > 0) {
+      const running = await store.unbilledWipMinor(trx, capped.map((m) => m.id));
+      const over = new Map<string, string>();
+      const check = (matterId: string, added: number, field: string) => {
+        const m = pricing.matters.get(matterId)!;
+        if (added <= 0 || m.wipCapMinor === null) return;
+        const wip = (running.get(matterId) ?? 0) + added;
+        running.set(matterId, wip);
+        const excess = capExcess(wip, m.wipCapMinor, m.currency);
+        if (excess === null) return;
+        if (firm.wipCapPolicy === 'refuse') errors[field] = excess;
+        else {
+          over.set(matterId, `Matter ${m.fileNumber} is over its WIP cap: unbilled WIP is now ${formatMoney(wip, m.currency)}, `
+            + `over the cap of ${formatMoney(m.wipCapMinor, m.currency)}. Bill the matter.`);
+        }
+      };
+      const field = (kind: string, i: number) => (single ? 'amount' : `${kind}.${i}.amount`);
+      time.forEach((t, k) => check(t.matterId, t.behaviour === 'bill' ? t.amountMinor : 0, field('timeEntries', timeAt[k]!)));
+      disb.forEach((d, k) => check(d.matterId, d.behaviour === 'bill' ? d.amountMinor : 0, field('disbursements', k)));
+      fixed.forEach((f, k) => check(f.matterId, f.behaviour === 'bill' && !f.quoted ? f.amountMinor : 0, field('fixedCharges', k)));
+      fail(errors);
+      warnings.push(...over.values());
+    }
+    return { time, disb, fixed, pricing, chargeTypes, warnings };
+  }
+
+  function taxCodeErrors(taxCode: string | null, codes: readonly string[]): FieldErrors {
+    return taxCode !== null && !codes.includes(taxCode) ? { taxCode: `must be one of the firm's tax codes: ${codes.join(', ')}` } : {};
+  }
+
+  function buildFixedCharge(f: RecordFixedChargeInput, type: ChargeType, matter: Matter, at: string): FixedCharge {
+    const quantityMilli = f.quantityMilli ?? QUANTITY_SCALE;
+    const unitPriceMinor = f.unitPriceMinor ?? type.defaultPriceMinor;
+    return {
+      id: newId(clock), matterId: matter.id, chargeTypeId: type.id, chargedOn: f.chargedOn, quantityMilli, unitPriceMinor,
+      amountMinor: fixedChargeAmountMinor(quantityMilli, unitPriceMinor),
+      taxCode: f.taxCode !== undefined ? opt(f.taxCode) : type.taxCode,
+      taskCode: f.taskCode !== undefined ? f.taskCode : type.taskCode,
+      activityCode: f.activityCode !== undefined ? f.activityCode : type.activityCode,
+      description: f.description !== undefined ? f.description.trim() : type.name,
+      quoted: f.quoted ?? false, behaviour: f.behaviour ?? 'bill', status: 'unbilled', createdAt: at, updatedAt: at,
+    };
   }
 
   async function recordWip(trx: Tx, ctx: CommandContext, input: RecordWipInput, single = false): Promise<RecordWipResult> {
-    const { time, disb, pricing } = await buildWip(trx, input, single);
+    const { time, disb, fixed, pricing, chargeTypes, warnings } = await buildWip(trx, input, single);
     await store.insertTimeEntries(trx, time);
     await store.insertDisbursements(trx, disb);
+    await store.insertFixedCharges(trx, fixed);
     const matterOf = (id: string): Matter => pricing.matters.get(id)!;
     const events: PendingEvent<'matters.wip_recorded'>[] = [
       ...time.map((t) => ({ type: 'matters.wip_recorded' as const, payload: timeWip(t, matterOf(t.matterId)) })),
       ...disb.map((d) => ({ type: 'matters.wip_recorded' as const, payload: disbursementWip(d, matterOf(d.matterId)) })),
+      ...fixed.map((f) => ({ type: 'matters.wip_recorded' as const, payload: fixedChargeWip(f, matterOf(f.matterId), chargeTypes.get(f.chargeTypeId)!) })),
     ];
     const audits: AuditEntry[] = [
       ...time.map((t) => ({ action: 'matters.time_recorded', entityType: 'matters_time_entry', entityId: t.id, after: t })),
       ...disb.map((d) => ({ action: 'matters.disbursement_recorded', entityType: 'matters_disbursement', entityId: d.id, after: d })),
+      ...fixed.map((f) => ({ action: 'matters.fixed_charge_recorded', entityType: 'matters_fixed_charge', entityId: f.id, after: f })),
     ];
-    if (events.length === 1) {
-      await emit(trx, ctx, 'matters.wip_recorded', events[0]!.payload);
-      await audit(trx, clock, ctx, audits[0]!);
-    } else if (events.length > 1) {
-      await appendEventsBulk(trx, clock, ctx, events);
-      await auditBulk(trx, clock, ctx, audits);
-    }
-    return { timeEntries: time, disbursements: disb };
+    await emitMany(trx, ctx, events, audits);
+    return { timeEntries: time, disbursements: disb, fixedCharges: fixed, warnings };
+  }
+
+  /** Events and audit rows: single inserts for one, multi-row inserts for many. */
+  async function emitMany(trx: Tx, ctx: CommandContext, events: readonly PendingEvent[], audits: readonly AuditEntry[]): Promise<void> {
+    if (events.length === 1) await appendEvent<MattersEvents, EventName>(trx, clock, ctx, events[0]!.type, events[0]!.payload);
+    else if (events.length > 1) await appendEventsBulk(trx, clock, ctx, events);
+    if (audits.length === 1) await audit(trx, clock, ctx, audits[0]!);
+    else if (audits.length > 1) await auditBulk(trx, clock, ctx, audits);
+  }
+
+  async function recordTimeEntryChecked(trx: Tx, ctx: CommandContext, input: RecordTimeEntryInput): Promise<Recorded<TimeEntry>> {
+    const r = await recordWip(trx, ctx, { timeEntries: [input] }, true);
+    return { item: r.timeEntries[0]!, warnings: r.warnings };
+  }
+
+  async function recordDisbursementChecked(trx: Tx, ctx: CommandContext, input: RecordDisbursementInput): Promise<Recorded<Disbursement>> {
+    const r = await recordWip(trx, ctx, { disbursements: [input] }, true);
+    return { item: r.disbursements[0]!, warnings: r.warnings };
+  }
+
+  async function recordFixedChargeChecked(trx: Tx, ctx: CommandContext, input: RecordFixedChargeInput): Promise<Recorded<FixedCharge>> {
+    const r = await recordWip(trx, ctx, { fixedCharges: [input] }, true);
+    return { item: r.fixedCharges[0]!, warnings: r.warnings };
   }
 
   async function recordTimeEntry(trx: Tx, ctx: CommandContext, input: RecordTimeEntryInput): Promise<TimeEntry> {
-    return (await recordWip(trx, ctx, { timeEntries: [input] }, true)).timeEntries[0]!;
+    return (await recordTimeEntryChecked(trx, ctx, input)).item;
   }
 
   async function recordDisbursement(trx: Tx, ctx: CommandContext, input: RecordDisbursementInput): Promise<Disbursement> {
-    return (await recordWip(trx, ctx, { disbursements: [input] }, true)).disbursements[0]!;
+    return (await recordDisbursementChecked(trx, ctx, input)).item;
+  }
+
+  async function recordFixedCharge(trx: Tx, ctx: CommandContext, input: RecordFixedChargeInput): Promise<FixedCharge> {
+    return (await recordFixedChargeChecked(trx, ctx, input)).item;
   }
 
   const notEditable = (what: string, status: string) => conflict(`This ${what} is ${status}: only unbilled work can be changed`);
@@ -563,6 +882,7 @@ export function createMattersCommands(deps: MattersDeps) {
       behaviour: patch.behaviour ?? before.behaviour,
       updatedAt: now(),
     };
+    fail(await updateCodeErrors(trx, matter, { kind: 'time', taskCode: after.taskCode, activityCode: after.activityCode }));
     if (!await store.updateUnbilledTimeEntry(trx, after)) throw notEditable('time entry', 'no longer unbilled');
     await emit(trx, ctx, 'matters.wip_updated', timeWip(after, matter));
     await audit(trx, clock, ctx, { action: 'matters.time_updated', entityType: 'matters_time_entry', entityId: id, before, after });
@@ -590,6 +910,7 @@ export function createMattersCommands(deps: MattersDeps) {
       behaviour: patch.behaviour ?? before.behaviour,
       updatedAt: now(),
     };
+    fail(await updateCodeErrors(trx, matter, { kind: 'disbursement', expenseCode: after.expenseCode }));
     if (!await store.updateUnbilledDisbursement(trx, after)) throw notEditable('disbursement', 'no longer unbilled');
     await emit(trx, ctx, 'matters.wip_updated', disbursementWip(after, matter));
     await audit(trx, clock, ctx, { action: 'matters.disbursement_updated', entityType: 'matters_disbursement', entityId: id, before, after });
@@ -612,6 +933,708 @@ export function createMattersCommands(deps: MattersDeps) {
     await audit(trx, clock, ctx, { action: 'matters.disbursement_deleted', entityType: 'matters_disbursement', entityId: id, before });
   }
 
+  // ---- firm billing settings ----------------------------------------------------------
+
+  /** The stored settings; the defaults are saved (and announced to subscribers) the first time. */
+  async function ensureFirm(trx: Tx, ctx: CommandContext): Promise<StoredFirmSettings> {
+    const found = await store.findFirmSettings(trx);
+    if (found) return found;
+    const settings = defaultFirmSettings();
+    if (await store.insertFirmSettings(trx, settings, now())) {
+      await emit(trx, ctx, 'matters.firm_settings_changed', { settings });
+      await audit(trx, clock, ctx, { action: 'matters.firm_settings_created', entityType: 'matters_firm_settings', entityId: 'firm', after: settings });
+    }
+    const stored = await store.findFirmSettings(trx);
+    assert(stored, 'the firm settings row exists');
+    return stored;
+  }
+
+  const codeSets = (): string[] => [...store.utbmsIndex().taskSets.keys()];
+
+  function referencedTimekeepers(o: unknown): string[] {
+    const fa = (o as { feeAllocation?: Record<string, unknown> } | null)?.feeAllocation;
+    if (!fa || typeof fa !== 'object') return [];
+    return [fa.feesTimekeeperId, fa.adjustmentsTimekeeperId, fa.originatorTimekeeperId].filter((v): v is string => typeof v === 'string' && v !== '');
+  }
+
+  const listFiles = (files: readonly string[]): string => (files.length <= 5 ? files.join(', ') : `${files.slice(0, 5).join(', ')} and ${files.length - 5} more`);
+  const matterCount = (n: number): string => `${n} matter${n === 1 ? '' : 's'}`;
+
+  /**
+   * Change the firm's billing settings. Matters that inherit a changed default section get
+   * the new effective options (one billing_options_changed each, bulk-inserted); a change that
+   * would leave any of them with invalid options, or turn billing off where items remain, is
+   * refused naming them. Only future bills are affected.
+   */
+  async function updateFirmSettings(trx: Tx, ctx: CommandContext, patch: FirmSettingsPatch): Promise<FirmSettingsResult> {
+    if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) throw invalid({ settings: 'must be an object of billing settings' });
+    const stored = await ensureFirm(trx, ctx);
+    const before = stored.settings;
+    const after = patchFirmSettings(before, patch);
+    const timekeepers = new Set((await store.listTimekeepers(trx)).map((t) => t.id));
+    const timekeeperExists = (id: string) => timekeepers.has(id);
+    fail(validateFirmSettings(after, { timekeeperExists, codeSets: codeSets() }));
+    if (sameJson(before, after)) return { settings: before, mattersChanged: 0 };
+
+    const changed = changedSections(before.matterDefaults, after.matterDefaults);
+    const retainersOff = before.generalRetainersEnabled && !after.generalRetainersEnabled;
+    const affected: { id: string; overrides: Partial<MatterBillingOptions>; before: MatterBillingOptions; after: MatterBillingOptions }[] = [];
+    if (changed.length > 0 || retainersOff) {
+      const refs = await store.listMatterRefs(trx);
+      const overrides = await store.allOverrides(trx);
+      const octx = { timekeeperExists, codeSets: codeSets(), generalRetainersEnabled: after.generalRetainersEnabled, scope: 'matter' as const };
+      const problems = new Map<string, { files: string[]; message: string }>();
+      const problem = (key: string, file: string, message: string) => {
+        const p = problems.get(key) ?? { files: [], message };
+        p.files.push(file);
+        problems.set(key, p);
+      };
+      const fileOf = new Map(refs.map((r) => [r.id, r.fileNumber]));
+      for (const ref of refs) {
+        const ov = overrides.get(ref.id)?.overrides ?? {};
+        const inherits = changed.some((s) => ov[s] === undefined);
+        if (!inherits && !retainersOff) continue;
+        const newEff = effectiveOptions(after.matterDefaults, ov);
+        for (const [field, message] of Object.entries(validateBillingOptions(newEff, octx))) {
+          problem(field === 'generalRetainer.enabled' && retainersOff ? 'generalRetainersEnabled' : `matterDefaults.${field}`, ref.fileNumber, message);
+        }
+        if (inherits) affected.push({ id: ref.id, overrides: ov, before: effectiveOptions(before.matterDefaults, ov), after: newEff });
+      }
+      const turningOff = affected.filter((a) => a.before.billingEnabled && !a.after.billingEnabled);
+      if (turningOff.length > 0) {
+        const counts = await store.billingItemCounts(trx, turningOff.map((a) => a.id));
+        for (const a of turningOff) {
+          if (billingOffRefusal(counts.get(a.id)!) !== null) {
+            problem('matterDefaults.billingEnabled', fileOf.get(a.id)!, 'You can not turn billing off while there are any billable or billed items remaining');
+          }
+        }
+      }
+      if (problems.size > 0) {
+        const fields: FieldErrors = {};
+        for (const [key, p] of problems) {
+          fields[key] = key === 'generalRetainersEnabled'
+            ? `${matterCount(p.files.length)} still use a general retainer (${listFiles(p.files)}): turn it off on them first`
+            : `would leave ${matterCount(p.files.length)} that follow the firm's defaults with invalid billing options (${listFiles(p.files)}): ${p.message}`;
+        }
+        throw invalid(fields);
+      }
+    }
+
+    const at = now();
+    if (!await store.updateFirmSettings(trx, after, stored.version, at)) {
+      throw conflict('The billing settings were changed by someone else in the meantime: reload them and try again');
+    }
+    if (changed.includes('defaultTimeEntryBehaviour')) {
+      await store.setDefaultBehaviour(trx, affected.filter((a) => a.overrides.defaultTimeEntryBehaviour === undefined).map((a) => a.id),
+        after.matterDefaults.defaultTimeEntryBehaviour, at);
+    }
+    await emit(trx, ctx, 'matters.firm_settings_changed', { settings: after });
+    await audit(trx, clock, ctx, { action: 'matters.firm_settings_changed', entityType: 'matters_firm_settings', entityId: 'firm', before, after });
+    if (affected.length > 0) {
+      await appendEventsBulk(trx, clock, ctx, affected.map((a) => ({
+        type: 'matters.billing_options_changed' as const,
+        payload: { matterId: a.id, overridden: overriddenAndInherited(a.overrides).overridden, effective: a.after },
+      })));
+    }
+    return { settings: after, mattersChanged: affected.length };
+  }
+
+  // ---- matter billing options ---------------------------------------------------------
+
+  interface OptionsChange extends SetBillingOptionsInput {
+    matterId: string;
+  }
+
+  /** Fresh ids for schedule rows given without one (new rows from a form). */
+  function withRowIds(v: unknown): unknown {
+    if (typeof v !== 'object' || v === null || !Array.isArray((v as { schedule?: unknown }).schedule)) return v;
+    const f = v as { schedule: unknown[] };
+    return {
+      ...f,
+      schedule: f.schedule.map((r) => (typeof r === 'object' && r !== null && !(r as { rowId?: unknown }).rowId ? { ...r, rowId: newId(clock) } : r)),
+    };
+  }
+
+  /**
+   * Set or inherit option sections of one or many matters. Errors name `section.field`
+   * (prefixed `items.N.` for many). Billing cannot be turned off while billable or billed items
+   * remain; billed schedule instalments cannot change. Only future bills are affected.
+   */
+  async function applyOptions(trx: Tx, ctx: CommandContext, changes: readonly OptionsChange[], single: boolean): Promise<BillingOptionsResult[]> {
+    const errors: FieldErrors = {};
+    const pre = (i: number) => (single ? '' : `items.${i}`);
+    const seen = new Set<string>();
+    changes.forEach((c, i) => {
+      const e: FieldErrors = {};
+      if (!single) {
+        requireId(e, 'matterId', c.matterId);
+        if (seen.has(c.matterId)) e.matterId = 'is listed twice';
+        seen.add(c.matterId);
+      }
+      const set = c.set as Record<string, unknown> | undefined;
+      if (set !== undefined && (typeof set !== 'object' || set === null || Array.isArray(set))) e.set = 'must be an object of billing option sections';
+      else for (const k of Object.keys(set ?? {})) if (!isBillingOptionSection(k)) e[k] = 'is not a billing option';
+      if (c.inherit !== undefined) {
+        if (!Array.isArray(c.inherit)) e.inherit = 'must be a list of billing option sections';
+        else {
+          const unknown = c.inherit.filter((s) => !isBillingOptionSection(s));
+          if (unknown.length > 0) e.inherit = `lists unknown sections: ${unknown.join(', ')}`;
+          for (const s of c.inherit) if (set && typeof set === 'object' && set[s] !== undefined) e[s] = 'cannot be set and inherited at once';
+        }
+      }
+      Object.assign(errors, prefixed(pre(i), e));
+    });
+    fail(errors);
+    const matters = await store.findMatters(trx, changes.map((c) => c.matterId));
+    if (single && !matters.has(changes[0]!.matterId)) throw notFound('Matter');
+    changes.forEach((c, i) => { if (!matters.has(c.matterId)) errors[`${pre(i)}.matterId`] = 'does not exist'; });
+    fail(errors);
+
+    const firm = (await loadFirm(trx)).settings;
+    const stored = await store.overridesFor(trx, [...matters.keys()]);
+    const plans = changes.map((c) => {
+      const current = stored.get(c.matterId)?.overrides ?? {};
+      const before = effectiveOptions(firm.matterDefaults, current);
+      const next: Record<string, unknown> = { ...current };
+      for (const s of c.inherit ?? []) delete next[s];
+      for (const [k, v] of Object.entries(c.set ?? {})) {
+        if (v === undefined) continue;
+        const s = k as BillingOptionSection;
+        next[s] = patchSection(s, before[s], s === 'fixedFee' ? withRowIds(v) : v);
+      }
+      const overrides = next as Partial<MatterBillingOptions>;
+      return { matter: matters.get(c.matterId)!, current, overrides, before, after: effectiveOptions(firm.matterDefaults, overrides) };
+    });
+
+    const tks = await store.findTimekeepers(trx, plans.flatMap((p) => referencedTimekeepers(p.after)));
+    const octx = { timekeeperExists: (id: string) => tks.has(id), codeSets: codeSets(), generalRetainersEnabled: firm.generalRetainersEnabled, scope: 'matter' as const };
+    plans.forEach((p, i) => {
+      const e = validateBillingOptions(p.after, octx);
+      if (!Object.keys(e).some((k) => k.startsWith('fixedFee'))) {
+        Object.assign(e, scheduleChangeErrors(p.before.fixedFee.schedule, p.after.fixedFee.schedule, p.matter.currency));
+      }
+      Object.assign(errors, prefixed(pre(i), e));
+    });
+    fail(errors);
+    const turningOff = plans.filter((p) => p.before.billingEnabled && !p.after.billingEnabled);
+    if (turningOff.length > 0) {
+      const counts = await store.billingItemCounts(trx, turningOff.map((p) => p.matter.id));
+      plans.forEach((p, i) => {
+        if (!turningOff.includes(p)) return;
+        const refusal = billingOffRefusal(counts.get(p.matter.id)!);
+        if (refusal) Object.assign(errors, prefixed(pre(i), { billingEnabled: refusal }));
+      });
+      fail(errors);
+    }
+
+    const at = now();
+    const saved = plans.filter((p) => !sameJson(p.overrides, p.current));
+    await store.saveOverrides(trx, saved.map((p) => ({ matterId: p.matter.id, overrides: p.overrides })), at);
+    for (const behaviour of ['bill', 'hide', 'no_charge'] as const) {
+      const ids = plans.filter((p) => p.after.defaultTimeEntryBehaviour === behaviour && p.matter.defaultBehaviour !== behaviour).map((p) => p.matter.id);
+      if (ids.length > 0) await store.setDefaultBehaviour(trx, ids, behaviour, at);
+    }
+    const events: PendingEvent[] = [];
+    const audits: AuditEntry[] = [];
+    for (const p of saved) {
+      const { overridden } = overriddenAndInherited(p.overrides);
+      events.push({ type: 'matters.billing_options_changed', payload: { matterId: p.matter.id, overridden, effective: p.after } });
+      audits.push({ action: 'matters.billing_options_changed', entityType: 'matters_matter', entityId: p.matter.id, before: { overrides: p.current }, after: { overrides: p.overrides } });
+    }
+    await emitMany(trx, ctx, events, audits);
+
+    const results: BillingOptionsResult[] = [];
+    for (const p of plans) {
+      const warnings = optionWarnings(p.after, p.matter.currency);
+      if (p.after.ebilling.enabled && !p.before.ebilling.enabled) {
+        const n = await store.uncodedUnbilledCount(trx, p.matter.id);
+        if (n > 0) warnings.push(`${n} unbilled item${n === 1 ? '' : 's'} of ${p.matter.fileNumber} ${n === 1 ? 'has' : 'have'} no UTBMS codes: add them before e-billing.`);
+      }
+      results.push({ effective: p.after, ...overriddenAndInherited(p.overrides), warnings });
+    }
+    return results;
+  }
+
+  async function setBillingOptions(trx: Tx, ctx: CommandContext, matterId: string, input: SetBillingOptionsInput): Promise<BillingOptionsResult> {
+    return (await applyOptions(trx, ctx, [{ ...input, matterId }], true))[0]!;
+  }
+
+  async function optionsView(ex: Executor, matterId: string): Promise<BillingOptionsView> {
+    if (!await store.findMatter(ex, matterId)) throw notFound('Matter');
+    const firm = (await loadFirm(ex)).settings;
+    const overrides = (await store.findOverrides(ex, matterId))?.overrides ?? {};
+    return { effective: effectiveOptions(firm.matterDefaults, overrides), ...overriddenAndInherited(overrides) };
+  }
+
+  /**
+   * Seed 002's auto-fill on a matter: billed instalments stay; the rest of the quote is filled
+   * with rows of the first amount (and one for the remainder), a billing cycle apart.
+   */
+  async function autoFillSchedule(trx: Tx, ctx: CommandContext, matterId: string, input: AutoFillScheduleInput): Promise<BillingOptionsResult> {
+    const matter = await store.findMatter(trx, matterId);
+    if (!matter) throw notFound('Matter');
+    const firm = (await loadFirm(trx)).settings;
+    const eff = effectiveOptions(firm.matterDefaults, (await store.findOverrides(trx, matterId))?.overrides ?? {});
+    const billed = eff.fixedFee.schedule.filter((r) => r.invoiceNumber !== null);
+    const quote = eff.quote.amountMinor;
+    const left = quote === null ? null : quote - billed.reduce((a, r) => a + r.amountMinor, 0);
+    const e: FieldErrors = {};
+    if (left !== null && left <= 0) e.firstAmountMinor = 'nothing is left to schedule: billed instalments already cover the quote';
+    else Object.assign(e, validateAutoFill(left, input.firstAmountMinor));
+    if (input.startDate !== undefined && !isIsoDate(input.startDate)) e.startDate = 'must be a date (YYYY-MM-DD)';
+    if (input.description !== undefined && (typeof input.description !== 'string' || input.description.length > 1000)) e.description = 'must be text of at most 1000 characters';
+    fail(e);
+    const rows: FixedFeeRow[] = fillSchedule(left!, input.firstAmountMinor, {
+      startDate: input.startDate ?? matter.nextBillingDate ?? isoDate(clock.now()), cycle: matter.billingCycle,
+      description: input.description?.trim() || undefined, newRowId: () => newId(clock),
+    });
+    return setBillingOptions(trx, ctx, matterId, { set: { fixedFee: { mode: 'custom_schedule', schedule: [...billed, ...rows] } } });
+  }
+
+  /** Billing sets (or, when a bill is deleted or re-drafted, clears) a schedule instalment's invoice number. */
+  async function setScheduleInvoice(trx: Tx, ctx: CommandContext, matterId: string, rowId: string, invoiceNumber: string, mode: 'mark' | 'clear'): Promise<BillingOptionsView> {
+    const e: FieldErrors = {};
+    requireId(e, 'rowId', rowId);
+    if (typeof invoiceNumber !== 'string' || invoiceNumber.trim() === '') e.invoiceNumber = 'is required';
+    else if (invoiceNumber.length > 40) e.invoiceNumber = 'must be at most 40 characters';
+    fail(e);
+    const matter = await store.findMatter(trx, matterId);
+    if (!matter) throw notFound('Matter');
+    const ov = (await store.findOverrides(trx, matterId))?.overrides ?? {};
+    const schedule = ov.fixedFee?.schedule ?? [];
+    const index = schedule.findIndex((r) => r.rowId === rowId);
+    if (index < 0) throw notFound('Schedule instalment');
+    const row = schedule[index]!;
+    const number = invoiceNumber.trim();
+    if (mode === 'mark') {
+      if (row.invoiceNumber === number) return optionsView(trx, matterId);
+      if (row.invoiceNumber !== null) throw conflict(`This instalment is already billed on ${row.invoiceNumber}`);
+    } else {
+      if (row.invoiceNumber === null) return optionsView(trx, matterId);
+      if (row.invoiceNumber !== number) throw conflict(`This instalment is billed on ${row.invoiceNumber}, not ${number}`);
+    }
+    const changedRow: FixedFeeRow = { ...row, invoiceNumber: mode === 'mark' ? number : null };
+    const overrides: Partial<MatterBillingOptions> = { ...ov, fixedFee: { ...ov.fixedFee!, schedule: schedule.map((r, i) => (i === index ? changedRow : r)) } };
+    await store.saveOverrides(trx, [{ matterId, overrides }], now());
+    const view = await optionsView(trx, matterId);
+    await emit(trx, ctx, 'matters.billing_options_changed', { matterId, overridden: view.overridden, effective: view.effective });
+    await audit(trx, clock, ctx, {
+      action: mode === 'mark' ? 'matters.schedule_row_billed' : 'matters.schedule_row_unbilled', entityType: 'matters_matter', entityId: matterId,
+      before: row, after: changedRow,
+    });
+    return view;
+  }
+
+  // ---- clients, contacts, participants --------------------------------------------------
+
+  /** Matter snapshots as matter_changed carries them, taken at `at`. */
+  async function snapshots(ex: Executor, matters: readonly Matter[], at: string): Promise<MatterChanged[]> {
+    if (matters.length === 0) return [];
+    const clients = await store.findClients(ex, matters.map((m) => m.clientId));
+    const parts = await store.participantsOf(ex, matters.map((m) => m.id));
+    const contactIds = [
+      ...matters.map((m) => m.billablePartyContactId).filter((v): v is string => v !== null),
+      ...[...parts.values()].flat().map((p) => p.contactId),
+    ];
+    const contacts = await store.findContacts(ex, contactIds);
+    return matters.map((m) => ({ ...matterChanged(m, clients.get(m.clientId)!, contacts, parts.get(m.id) ?? []), updatedAt: at }));
+  }
+
+  async function emitMatterChanged(trx: Tx, ctx: CommandContext, matters: readonly Matter[]): Promise<MatterChanged[]> {
+    const snaps = await snapshots(trx, matters, now());
+    await emitMany(trx, ctx, snaps.map((p) => ({ type: 'matters.matter_changed' as const, payload: p })), []);
+    return snaps;
+  }
+
+  const contactChanged = (c: Contact, removed: boolean, at: string) => ({
+    contactId: c.id, clientId: c.clientId, name: c.name, email: c.email, phone: c.phone, address: c.address, role: c.role, removed, updatedAt: at,
+  });
+
+  async function updateClient(trx: Tx, ctx: CommandContext, clientId: string, patch: UpdateClientInput): Promise<Client> {
+    fail(validateClient(patch, { partial: true }));
+    const before = await store.findClient(trx, clientId);
+    if (!before) throw notFound('Client');
+    const after: Client = {
+      ...before,
+      name: patch.name !== undefined ? patch.name.trim() : before.name,
+      email: patch.email !== undefined ? opt(patch.email) : before.email,
+      address: patch.address !== undefined ? opt(patch.address) : before.address,
+      taxId: patch.taxId !== undefined ? opt(patch.taxId) : before.taxId,
+      updatedAt: now(),
+    };
+    if (sameJson({ ...before, updatedAt: '' }, { ...after, updatedAt: '' })) return before;
+    await store.updateClient(trx, after);
+    await emit(trx, ctx, 'matters.client_changed', {
+      clientId: after.id, clientNumber: after.clientNumber, name: after.name, email: after.email, address: after.address, taxId: after.taxId,
+      updatedAt: after.updatedAt,
+    });
+    await audit(trx, clock, ctx, { action: 'matters.client_changed', entityType: 'matters_client', entityId: clientId, before, after });
+    // Bills carry the client's name, and its email and address when it is the billable party.
+    if (before.name !== after.name || before.email !== after.email || before.address !== after.address) {
+      await emitMatterChanged(trx, ctx, await store.listMatters(trx, { clientId }));
+    }
+    return after;
+  }
+
+  async function addContact(trx: Tx, ctx: CommandContext, input: AddContactInput): Promise<Contact> {
+    const e = validateContact(input);
+    requireId(e, 'clientId', input.clientId);
+    fail(e);
+    if (!await store.findClient(trx, input.clientId)) throw invalid({ clientId: 'does not exist' });
+    const at = now();
+    const c: Contact = {
+      id: newId(clock), clientId: input.clientId, name: input.name.trim(), email: opt(input.email), phone: opt(input.phone),
+      address: opt(input.address), role: opt(input.role), createdAt: at, updatedAt: at,
+    };
+    await store.insertContacts(trx, [c]);
+    await emit(trx, ctx, 'matters.contact_changed', contactChanged(c, false, at));
+    await audit(trx, clock, ctx, { action: 'matters.contact_added', entityType: 'matters_contact', entityId: c.id, after: c });
+    return c;
+  }
+
+  async function updateContact(trx: Tx, ctx: CommandContext, contactId: string, patch: UpdateContactInput): Promise<Contact> {
+    const e = validateContact(patch, { partial: true });
+    if ((patch as { clientId?: unknown }).clientId !== undefined) e.clientId = 'cannot be changed';
+    fail(e);
+    const before = await store.findContact(trx, contactId);
+    if (!before) throw notFound('Contact');
+    const after: Contact = {
+      ...before,
+      name: patch.name !== undefined ? patch.name.trim() : before.name,
+      email: patch.email !== undefined ? opt(patch.email) : before.email,
+      phone: patch.phone !== undefined ? opt(patch.phone) : before.phone,
+      address: patch.address !== undefined ? opt(patch.address) : before.address,
+      role: patch.role !== undefined ? opt(patch.role) : before.role,
+      updatedAt: now(),
+    };
+    if (sameJson({ ...before, updatedAt: '' }, { ...after, updatedAt: '' })) return before;
+    await store.updateContact(trx, after);
+    await emit(trx, ctx, 'matters.contact_changed', contactChanged(after, false, after.updatedAt));
+    await audit(trx, clock, ctx, { action: 'matters.contact_changed', entityType: 'matters_contact', entityId: contactId, before, after });
+    const uses = await store.mattersUsingContact(trx, contactId);
+    const matters = await store.findMatters(trx, [...uses.billableParty, ...uses.participant]);
+    await emitMatterChanged(trx, ctx, [...matters.values()]);
+    return after;
+  }
+
+  async function removeContact(trx: Tx, ctx: CommandContext, contactId: string): Promise<void> {
+    const before = await store.findContact(trx, contactId);
+    if (!before) throw notFound('Contact');
+    const uses = await store.mattersUsingContact(trx, contactId);
+    if (uses.billableParty.length > 0) {
+      const files = [...(await store.findMatters(trx, uses.billableParty)).values()].map((m) => m.fileNumber).sort();
+      throw conflict(`${before.name} is the billable party of ${listFiles(files)}: choose another billable party there first`);
+    }
+    await store.deleteContact(trx, contactId);
+    await emit(trx, ctx, 'matters.contact_changed', contactChanged(before, true, now()));
+    await audit(trx, clock, ctx, { action: 'matters.contact_removed', entityType: 'matters_contact', entityId: contactId, before });
+    await emitMatterChanged(trx, ctx, [...(await store.findMatters(trx, uses.participant)).values()]);
+  }
+
+  /**
+   * Set the billable party and participants of one or many matters (errors prefixed
+   * `items.N.` for many). Contacts must belong to the matter's client.
+   */
+  async function applyParticipants(trx: Tx, ctx: CommandContext, items: readonly (SetMatterParticipantsInput & { matterId: string })[], single: boolean): Promise<MatterChanged[]> {
+    const errors: FieldErrors = {};
+    const pre = (i: number) => (single ? '' : `items.${i}`);
+    const seen = new Set<string>();
+    items.forEach((input, i) => {
+      const e = validateParticipants(input?.participants);
+      const bp = input?.billablePartyContactId;
+      if (bp !== null && (typeof bp !== 'string' || bp.trim() === '')) e.billablePartyContactId = 'must be a contact id, or null for the client itself';
+      if (!single && seen.has(input.matterId)) e.matterId = 'is listed twice';
+      seen.add(input.matterId);
+      Object.assign(errors, prefixed(pre(i), e));
+    });
+    fail(errors);
+    const matters = await store.findMatters(trx, items.map((i) => i.matterId));
+    if (single && !matters.has(items[0]!.matterId)) throw notFound('Matter');
+    const contacts = await store.findContacts(trx, items.flatMap((i) => [
+      ...(i.billablePartyContactId ? [i.billablePartyContactId] : []), ...i.participants.map((p) => p.contactId),
+    ]));
+    items.forEach((input, i) => {
+      const e: FieldErrors = {};
+      const matter = matters.get(input.matterId);
+      if (!matter) e.matterId = 'does not exist';
+      const refuse = (id: string): string | null => {
+        const c = contacts.get(id);
+        if (!c) return 'does not exist';
+        return !matter || c.clientId === matter.clientId ? null : "is not a contact of the matter's client";
+      };
+      const bp = input.billablePartyContactId;
+      const why = bp ? refuse(bp) : null;
+      if (why) e.billablePartyContactId = why;
+      input.participants.forEach((p, k) => {
+        const w = refuse(p.contactId);
+        if (w) e[`participants.${k}.contactId`] = w;
+      });
+      Object.assign(errors, prefixed(pre(i), e));
+    });
+    fail(errors);
+    const ids = items.map((i) => i.matterId);
+    const beforeParts = await store.participantsOf(trx, ids);
+    const at = now();
+    const afters = items.map((input) => ({ ...matters.get(input.matterId)!, billablePartyContactId: input.billablePartyContactId, updatedAt: at }));
+    await store.setBillableParties(trx, afters.map((m) => ({ matterId: m.id, contactId: m.billablePartyContactId })), at);
+    await store.replaceParticipantsMany(trx, items.map((i) => ({ matterId: i.matterId, participants: i.participants.map((p) => ({ contactId: p.contactId, role: p.role.trim() })) })));
+    const snaps = await emitMatterChanged(trx, ctx, afters);
+    await emitMany(trx, ctx, [], items.map((input) => ({
+      action: 'matters.participants_set', entityType: 'matters_matter', entityId: input.matterId,
+      before: { billablePartyContactId: matters.get(input.matterId)!.billablePartyContactId, participants: beforeParts.get(input.matterId) ?? [] },
+      after: { billablePartyContactId: input.billablePartyContactId, participants: input.participants },
+    })));
+    return snaps;
+  }
+
+  async function setMatterParticipants(trx: Tx, ctx: CommandContext, matterId: string, input: SetMatterParticipantsInput): Promise<MatterChanged> {
+    return (await applyParticipants(trx, ctx, [{ ...input, matterId }], true))[0]!;
+  }
+
+  // ---- matter details and lifecycle -----------------------------------------------------
+
+  async function updateMatter(trx: Tx, ctx: CommandContext, matterId: string, patch: UpdateMatterInput): Promise<Matter> {
+    const e = validateMatter(patch, { partial: true });
+    for (const k of ['currency', 'openedOn', 'clientId', 'status', 'closedOn'] as const) {
+      if ((patch as Record<string, unknown>)[k] !== undefined) e[k] = k === 'status' || k === 'closedOn' ? 'changes by closing or reopening the matter' : 'cannot be changed';
+    }
+    if (patch.responsibleTimekeeperId !== undefined) requireId(e, 'responsibleTimekeeperId', patch.responsibleTimekeeperId);
+    if (patch.billingTimekeeperId !== undefined) requireId(e, 'billingTimekeeperId', patch.billingTimekeeperId);
+    if (patch.originatingTimekeeperId !== undefined && patch.originatingTimekeeperId !== null) requireId(e, 'originatingTimekeeperId', patch.originatingTimekeeperId);
+    fail(e);
+    const before = await store.findMatter(trx, matterId);
+    if (!before) throw notFound('Matter');
+    const cycle = patch.billingCycle ?? before.billingCycle;
+    let nextBillingDate = patch.nextBillingDate !== undefined ? patch.nextBillingDate : before.nextBillingDate;
+    if (cycle === 'none') {
+      if (patch.nextBillingDate !== undefined && patch.nextBillingDate !== null) e.nextBillingDate = 'must be empty when the matter has no billing cycle';
+      nextBillingDate = null;
+    } else if (nextBillingDate === null) {
+      if (patch.nextBillingDate === null) e.nextBillingDate = 'is required when the matter has a billing cycle';
+      else nextBillingDate = advanceBillingDate(isoDate(clock.now()), cycle);
+    }
+    const roles = {
+      responsibleTimekeeperId: patch.responsibleTimekeeperId ?? before.responsibleTimekeeperId,
+      billingTimekeeperId: patch.billingTimekeeperId ?? before.billingTimekeeperId,
+      originatingTimekeeperId: patch.originatingTimekeeperId !== undefined ? patch.originatingTimekeeperId : before.originatingTimekeeperId,
+    };
+    const given = (['responsibleTimekeeperId', 'billingTimekeeperId', 'originatingTimekeeperId'] as const).filter((k) => patch[k] !== undefined && patch[k] !== null);
+    const tks = await store.findTimekeepers(trx, given.map((k) => roles[k]!));
+    for (const k of given) {
+      const tk = tks.get(roles[k]!);
+      if (!tk) e[k] = 'does not exist';
+      else if (!tk.active && k !== 'originatingTimekeeperId') e[k] = `is inactive (${tk.initials})`;
+    }
+    fail(e);
+    const after: Matter = {
+      ...before, ...roles,
+      name: patch.name !== undefined ? patch.name.trim() : before.name,
+      practiceArea: patch.practiceArea !== undefined ? opt(patch.practiceArea) : before.practiceArea,
+      billingCycle: cycle, nextBillingDate,
+      wipCapMinor: patch.wipCapMinor !== undefined ? patch.wipCapMinor : before.wipCapMinor,
+      timeUnitMinutes: patch.timeUnitMinutes ?? before.timeUnitMinutes,
+      roundingMode: patch.roundingMode ?? before.roundingMode,
+      updatedAt: now(),
+    };
+    const behaviourChanges = patch.defaultBehaviour !== undefined && patch.defaultBehaviour !== before.defaultBehaviour;
+    if (!behaviourChanges && sameJson({ ...before, updatedAt: '' }, { ...after, updatedAt: '' })) return before;
+    await store.updateMatter(trx, after);
+    // The default behaviour is also a billing option: set it there, which keeps the two in step.
+    if (behaviourChanges) await setBillingOptions(trx, ctx, matterId, { set: { defaultTimeEntryBehaviour: patch.defaultBehaviour! } });
+    const final = await store.findMatter(trx, matterId);
+    assert(final, 'the matter exists');
+    await emitMatterChanged(trx, ctx, [final]);
+    await audit(trx, clock, ctx, { action: 'matters.matter_changed', entityType: 'matters_matter', entityId: matterId, before, after: final });
+    return final;
+  }
+
+  async function closeMatter(trx: Tx, ctx: CommandContext, matterId: string, closedOn: string): Promise<Matter> {
+    if (!isIsoDate(closedOn)) throw invalid({ closedOn: 'must be a date (YYYY-MM-DD)' });
+    const before = await store.findMatter(trx, matterId);
+    if (!before) throw notFound('Matter');
+    if (before.status === 'closed') throw conflict(`Matter ${before.fileNumber} is already closed (on ${before.closedOn})`);
+    if (closedOn < before.openedOn) throw invalid({ closedOn: `must be on or after the opening date, ${before.openedOn}` });
+    const after: Matter = { ...before, status: 'closed', closedOn, updatedAt: now() };
+    await store.updateMatter(trx, after);
+    await emitMatterChanged(trx, ctx, [after]);
+    await audit(trx, clock, ctx, { action: 'matters.matter_closed', entityType: 'matters_matter', entityId: matterId, before, after });
+    return after;
+  }
+
+  async function reopenMatter(trx: Tx, ctx: CommandContext, matterId: string): Promise<Matter> {
+    const before = await store.findMatter(trx, matterId);
+    if (!before) throw notFound('Matter');
+    if (before.status === 'open') throw conflict(`Matter ${before.fileNumber} is open already`);
+    const after: Matter = { ...before, status: 'open', closedOn: null, updatedAt: now() };
+    await store.updateMatter(trx, after);
+    await emitMatterChanged(trx, ctx, [after]);
+    await audit(trx, clock, ctx, { action: 'matters.matter_reopened', entityType: 'matters_matter', entityId: matterId, before, after });
+    return after;
+  }
+
+  // ---- timekeepers ----------------------------------------------------------------------
+
+  async function updateTimekeeper(trx: Tx, ctx: CommandContext, timekeeperId: string, patch: UpdateTimekeeperInput): Promise<Timekeeper> {
+    fail(validateTimekeeper(patch, { partial: true }));
+    const before = await store.findTimekeeper(trx, timekeeperId);
+    if (!before) throw notFound('Timekeeper');
+    const classification = patch.classification ?? before.classification;
+    // A LEDES code that was the old classification's default follows the new classification.
+    const followsDefault = before.ledesClassification === defaultLedesClassification(before.classification);
+    const after: Timekeeper = {
+      ...before,
+      name: patch.name !== undefined ? patch.name.trim() : before.name,
+      classification,
+      ledesClassification: patch.ledesClassification ?? (followsDefault ? defaultLedesClassification(classification) : before.ledesClassification),
+      active: patch.active ?? before.active,
+      updatedAt: now(),
+    };
+    if (sameJson({ ...before, updatedAt: '' }, { ...after, updatedAt: '' })) return before;
+    await store.updateTimekeeper(trx, after);
+    await emit(trx, ctx, 'matters.timekeeper_changed', {
+      timekeeperId: after.id, initials: after.initials, name: after.name, classification: after.classification,
+      ledesClassification: after.ledesClassification, active: after.active, updatedAt: after.updatedAt,
+    });
+    await audit(trx, clock, ctx, { action: 'matters.timekeeper_changed', entityType: 'matters_timekeeper', entityId: timekeeperId, before, after });
+    return after;
+  }
+
+  // ---- charge types (products) ----------------------------------------------------------
+
+  async function createChargeType(trx: Tx, ctx: CommandContext, input: CreateChargeTypeInput): Promise<ChargeType> {
+    const e = validateChargeType(input);
+    const firm = (await loadFirm(trx)).settings;
+    if (!e.taxCode) Object.assign(e, taxCodeErrors(opt(input.taxCode), firm.taxRates.map((r) => r.code)));
+    fail(e);
+    if (await store.findChargeTypeByCode(trx, input.code)) throw invalid({ code: 'is already used by another charge type' });
+    const at = now();
+    const t: ChargeType = {
+      id: newId(clock), code: input.code, name: input.name.trim(), defaultPriceMinor: input.defaultPriceMinor, taxCode: opt(input.taxCode),
+      taskCode: input.taskCode ?? null, activityCode: input.activityCode ?? null, active: input.active ?? true, createdAt: at, updatedAt: at,
+    };
+    try {
+      await store.insertChargeType(trx, t);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw invalid({ code: 'is already used by another charge type' });
+      throw err;
+    }
+    await emit(trx, ctx, 'matters.charge_type_changed', chargeTypeChanged(t));
+    await audit(trx, clock, ctx, { action: 'matters.charge_type_created', entityType: 'matters_charge_type', entityId: t.id, after: t });
+    return t;
+  }
+
+  async function updateChargeType(trx: Tx, ctx: CommandContext, id: string, patch: UpdateChargeTypeInput): Promise<ChargeType> {
+    const e = validateChargeType(patch, { partial: true });
+    const firm = (await loadFirm(trx)).settings;
+    if (!e.taxCode && patch.taxCode !== undefined) Object.assign(e, taxCodeErrors(opt(patch.taxCode), firm.taxRates.map((r) => r.code)));
+    fail(e);
+    const before = await store.findChargeType(trx, id);
+    if (!before) throw notFound('Charge type');
+    if (patch.code !== undefined && patch.code !== before.code && await store.findChargeTypeByCode(trx, patch.code)) {
+      throw invalid({ code: 'is already used by another charge type' });
+    }
+    const after: ChargeType = {
+      ...before,
+      code: patch.code ?? before.code,
+      name: patch.name !== undefined ? patch.name.trim() : before.name,
+      defaultPriceMinor: patch.defaultPriceMinor ?? before.defaultPriceMinor,
+      taxCode: patch.taxCode !== undefined ? opt(patch.taxCode) : before.taxCode,
+      taskCode: patch.taskCode !== undefined ? patch.taskCode : before.taskCode,
+      activityCode: patch.activityCode !== undefined ? patch.activityCode : before.activityCode,
+      active: patch.active ?? before.active,
+      updatedAt: now(),
+    };
+    if (sameJson({ ...before, updatedAt: '' }, { ...after, updatedAt: '' })) return before;
+    await store.updateChargeType(trx, after);
+    await emit(trx, ctx, 'matters.charge_type_changed', chargeTypeChanged(after));
+    await audit(trx, clock, ctx, { action: 'matters.charge_type_changed', entityType: 'matters_charge_type', entityId: id, before, after });
+    return after;
+  }
+
+  /** An edited item of an e-billed matter must still carry its UTBMS codes. */
+  async function updateCodeErrors(trx: Tx, matter: Matter, item: CodedItem): Promise<FieldErrors> {
+    const firm = (await loadFirm(trx)).settings;
+    return codeErrors(item, (await ebillingOf(trx, firm, [matter.id])).get(matter.id), matter);
+  }
+
+  async function updateFixedCharge(trx: Tx, ctx: CommandContext, id: string, patch: UpdateFixedChargeInput): Promise<FixedCharge> {
+    const e = validateFixedCharge(patch, { partial: true });
+    if ((patch as { chargeTypeId?: unknown }).chargeTypeId !== undefined) e.chargeTypeId = 'cannot be changed: delete the charge and record another';
+    fail(e);
+    const before = await store.findFixedCharge(trx, id);
+    if (!before) throw notFound('Fixed charge');
+    if (before.status !== 'unbilled') throw notEditable('fixed charge', before.status);
+    const matter = await store.findMatter(trx, before.matterId);
+    const type = await store.findChargeType(trx, before.chargeTypeId);
+    assert(matter && type, 'a fixed charge has a matter and a charge type');
+    const quantityMilli = patch.quantityMilli ?? before.quantityMilli;
+    const unitPriceMinor = patch.unitPriceMinor ?? before.unitPriceMinor;
+    const after: FixedCharge = {
+      ...before,
+      chargedOn: patch.chargedOn ?? before.chargedOn,
+      quantityMilli, unitPriceMinor, amountMinor: fixedChargeAmountMinor(quantityMilli, unitPriceMinor),
+      taxCode: patch.taxCode !== undefined ? opt(patch.taxCode) : before.taxCode,
+      taskCode: patch.taskCode !== undefined ? patch.taskCode : before.taskCode,
+      activityCode: patch.activityCode !== undefined ? patch.activityCode : before.activityCode,
+      description: patch.description !== undefined ? patch.description.trim() : before.description,
+      behaviour: patch.behaviour ?? before.behaviour,
+      quoted: patch.quoted ?? before.quoted,
+      updatedAt: now(),
+    };
+    const firm = (await loadFirm(trx)).settings;
+    fail({
+      ...taxCodeErrors(after.taxCode, firm.taxRates.map((r) => r.code)),
+      ...await updateCodeErrors(trx, matter, { kind: 'fixed_charge', taskCode: after.taskCode, activityCode: after.activityCode }),
+    });
+    if (!await store.updateUnbilledFixedCharge(trx, after)) throw notEditable('fixed charge', 'no longer unbilled');
+    await emit(trx, ctx, 'matters.wip_updated', fixedChargeWip(after, matter, type));
+    await audit(trx, clock, ctx, { action: 'matters.fixed_charge_updated', entityType: 'matters_fixed_charge', entityId: id, before, after });
+    return after;
+  }
+
+  async function deleteFixedCharge(trx: Tx, ctx: CommandContext, id: string): Promise<void> {
+    const before = await store.findFixedCharge(trx, id);
+    if (!before) throw notFound('Fixed charge');
+    if (before.status !== 'unbilled' || !await store.deleteUnbilled(trx, 'matters_fixed_charge', id)) throw notEditable('fixed charge', before.status);
+    await emit(trx, ctx, 'matters.wip_deleted', { kind: 'fixed_charge', id, matterId: before.matterId });
+    await audit(trx, clock, ctx, { action: 'matters.fixed_charge_deleted', entityType: 'matters_fixed_charge', entityId: id, before });
+  }
+
+  /**
+   * Move WIP items to a status (billing drafted, billed or released them): what the billing-off
+   * rule and the WIP cap count. Each item's wip_updated event carries its new status.
+   */
+  async function setWipStatus(trx: Tx, ctx: CommandContext, items: readonly { kind: WipKindName; id: string }[], status: WipStatus): Promise<void> {
+    const ids = (k: WipKindName) => items.filter((i) => i.kind === k).map((i) => i.id);
+    const time = await store.findTimeEntries(trx, ids('time'));
+    const disb = await store.findDisbursements(trx, ids('disbursement'));
+    const fixed = await store.findFixedCharges(trx, ids('fixed_charge'));
+    const errors: FieldErrors = {};
+    items.forEach((it, i) => {
+      const found = it.kind === 'time' ? time.has(it.id) : it.kind === 'disbursement' ? disb.has(it.id) : it.kind === 'fixed_charge' ? fixed.has(it.id) : false;
+      if (!found) errors[`items.${i}`] = `no ${String(it.kind).replace('_', ' ')} ${it.id}`;
+    });
+    if (!['unbilled', 'draft', 'billed'].includes(status)) errors.status = 'must be one of: unbilled, draft, billed';
+    fail(errors);
+    const at = now();
+    await store.setWipStatus(trx, 'matters_time_entry', [...time.keys()], status, at);
+    await store.setWipStatus(trx, 'matters_disbursement', [...disb.keys()], status, at);
+    await store.setWipStatus(trx, 'matters_fixed_charge', [...fixed.keys()], status, at);
+    const matters = await store.findMatters(trx, [...time.values(), ...disb.values(), ...fixed.values()].map((x) => x.matterId));
+    const types = await store.findChargeTypes(trx, [...fixed.values()].map((f) => f.chargeTypeId));
+    const events: PendingEvent[] = [
+      ...[...time.values()].map((t) => ({ type: 'matters.wip_updated' as const, payload: timeWip({ ...t, status, updatedAt: at }, matters.get(t.matterId)!) })),
+      ...[...disb.values()].map((d) => ({ type: 'matters.wip_updated' as const, payload: disbursementWip({ ...d, status, updatedAt: at }, matters.get(d.matterId)!) })),
+      ...[...fixed.values()].map((f) => ({ type: 'matters.wip_updated' as const, payload: fixedChargeWip({ ...f, status, updatedAt: at }, matters.get(f.matterId)!, types.get(f.chargeTypeId)!) })),
+    ];
+    const audits: AuditEntry[] = [
+      ...[...time.values()].map((t) => ({ entityType: 'matters_time_entry', entityId: t.id, before: { status: t.status } })),
+      ...[...disb.values()].map((d) => ({ entityType: 'matters_disbursement', entityId: d.id, before: { status: d.status } })),
+      ...[...fixed.values()].map((f) => ({ entityType: 'matters_fixed_charge', entityId: f.id, before: { status: f.status } })),
+    ].map((a) => ({ ...a, action: 'matters.wip_status_set', after: { status } }));
+    await emitMany(trx, ctx, events, audits);
+  }
+
   /** The commands bound to one transaction. */
   function bind(trx: Tx) {
     return {
@@ -629,6 +1652,41 @@ export function createMattersCommands(deps: MattersDeps) {
       updateDisbursement: (ctx: CommandContext, id: string, patch: UpdateDisbursementInput) => updateDisbursement(trx, ctx, id, patch),
       deleteTimeEntry: (ctx: CommandContext, id: string) => deleteTimeEntry(trx, ctx, id),
       deleteDisbursement: (ctx: CommandContext, id: string) => deleteDisbursement(trx, ctx, id),
+      // Work in progress: fixed charges, warnings, statuses.
+      recordFixedCharge: (ctx: CommandContext, input: RecordFixedChargeInput) => recordFixedCharge(trx, ctx, input),
+      /** The same as recordTimeEntry, with the WIP-cap warnings (firm policy 'warn'). */
+      recordTimeEntryChecked: (ctx: CommandContext, input: RecordTimeEntryInput) => recordTimeEntryChecked(trx, ctx, input),
+      recordDisbursementChecked: (ctx: CommandContext, input: RecordDisbursementInput) => recordDisbursementChecked(trx, ctx, input),
+      recordFixedChargeChecked: (ctx: CommandContext, input: RecordFixedChargeInput) => recordFixedChargeChecked(trx, ctx, input),
+      updateFixedCharge: (ctx: CommandContext, id: string, patch: UpdateFixedChargeInput) => updateFixedCharge(trx, ctx, id, patch),
+      deleteFixedCharge: (ctx: CommandContext, id: string) => deleteFixedCharge(trx, ctx, id),
+      setWipStatus: (ctx: CommandContext, items: readonly { kind: WipKindName; id: string }[], status: WipStatus) => setWipStatus(trx, ctx, items, status),
+      // Firm settings and matter billing options.
+      ensureFirmSettings: (ctx: CommandContext) => ensureFirm(trx, ctx),
+      updateFirmSettings: (ctx: CommandContext, patch: FirmSettingsPatch) => updateFirmSettings(trx, ctx, patch),
+      setBillingOptions: (ctx: CommandContext, matterId: string, input: SetBillingOptionsInput) => setBillingOptions(trx, ctx, matterId, input),
+      /** Many matters at once (imports, seeding): multi-row writes; a 422 names fields as `items.3.discount.kind`. */
+      setBillingOptionsMany: (ctx: CommandContext, items: readonly (SetBillingOptionsInput & { matterId: string })[]) => applyOptions(trx, ctx, items, false),
+      autoFillSchedule: (ctx: CommandContext, matterId: string, input: AutoFillScheduleInput) => autoFillSchedule(trx, ctx, matterId, input),
+      markScheduleRowBilled: (ctx: CommandContext, matterId: string, rowId: string, invoiceNumber: string) =>
+        setScheduleInvoice(trx, ctx, matterId, rowId, invoiceNumber, 'mark'),
+      /** Undo markScheduleRowBilled when the bill is deleted or re-drafted (the invoice number must match). */
+      clearScheduleRowBilled: (ctx: CommandContext, matterId: string, rowId: string, invoiceNumber: string) =>
+        setScheduleInvoice(trx, ctx, matterId, rowId, invoiceNumber, 'clear'),
+      // Clients, contacts, participants, matters, timekeepers, charge types.
+      updateClient: (ctx: CommandContext, clientId: string, patch: UpdateClientInput) => updateClient(trx, ctx, clientId, patch),
+      addContact: (ctx: CommandContext, input: AddContactInput) => addContact(trx, ctx, input),
+      updateContact: (ctx: CommandContext, contactId: string, patch: UpdateContactInput) => updateContact(trx, ctx, contactId, patch),
+      removeContact: (ctx: CommandContext, contactId: string) => removeContact(trx, ctx, contactId),
+      setMatterParticipants: (ctx: CommandContext, matterId: string, input: SetMatterParticipantsInput) => setMatterParticipants(trx, ctx, matterId, input),
+      /** Many matters at once (imports, seeding); a 422 names fields as `items.3.participants.0.contactId`. */
+      setMatterParticipantsMany: (ctx: CommandContext, items: readonly (SetMatterParticipantsInput & { matterId: string })[]) => applyParticipants(trx, ctx, items, false),
+      updateMatter: (ctx: CommandContext, matterId: string, patch: UpdateMatterInput) => updateMatter(trx, ctx, matterId, patch),
+      closeMatter: (ctx: CommandContext, matterId: string, closedOn: string) => closeMatter(trx, ctx, matterId, closedOn),
+      reopenMatter: (ctx: CommandContext, matterId: string) => reopenMatter(trx, ctx, matterId),
+      updateTimekeeper: (ctx: CommandContext, timekeeperId: string, patch: UpdateTimekeeperInput) => updateTimekeeper(trx, ctx, timekeeperId, patch),
+      createChargeType: (ctx: CommandContext, input: CreateChargeTypeInput) => createChargeType(trx, ctx, input),
+      updateChargeType: (ctx: CommandContext, id: string, patch: UpdateChargeTypeInput) => updateChargeType(trx, ctx, id, patch),
     };
   }
   type Bound = ReturnType<typeof bind>;
@@ -657,6 +1715,31 @@ export function createMattersCommands(deps: MattersDeps) {
     updateDisbursement: own((tx) => tx.updateDisbursement),
     deleteTimeEntry: own((tx) => tx.deleteTimeEntry),
     deleteDisbursement: own((tx) => tx.deleteDisbursement),
+    recordFixedCharge: own((tx) => tx.recordFixedCharge),
+    recordTimeEntryChecked: own((tx) => tx.recordTimeEntryChecked),
+    recordDisbursementChecked: own((tx) => tx.recordDisbursementChecked),
+    recordFixedChargeChecked: own((tx) => tx.recordFixedChargeChecked),
+    updateFixedCharge: own((tx) => tx.updateFixedCharge),
+    deleteFixedCharge: own((tx) => tx.deleteFixedCharge),
+    setWipStatus: own((tx) => tx.setWipStatus),
+    updateFirmSettings: own((tx) => tx.updateFirmSettings),
+    setBillingOptions: own((tx) => tx.setBillingOptions),
+    setBillingOptionsMany: own((tx) => tx.setBillingOptionsMany),
+    autoFillSchedule: own((tx) => tx.autoFillSchedule),
+    markScheduleRowBilled: own((tx) => tx.markScheduleRowBilled),
+    clearScheduleRowBilled: own((tx) => tx.clearScheduleRowBilled),
+    updateClient: own((tx) => tx.updateClient),
+    addContact: own((tx) => tx.addContact),
+    updateContact: own((tx) => tx.updateContact),
+    removeContact: own((tx) => tx.removeContact),
+    setMatterParticipants: own((tx) => tx.setMatterParticipants),
+    setMatterParticipantsMany: own((tx) => tx.setMatterParticipantsMany),
+    updateMatter: own((tx) => tx.updateMatter),
+    closeMatter: own((tx) => tx.closeMatter),
+    reopenMatter: own((tx) => tx.reopenMatter),
+    updateTimekeeper: own((tx) => tx.updateTimekeeper),
+    createChargeType: own((tx) => tx.createChargeType),
+    updateChargeType: own((tx) => tx.updateChargeType),
     /** Run several commands in one transaction (seeding, imports): all or nothing. */
     batch: inTransaction,
     clock,
@@ -674,6 +1757,36 @@ export function createMattersCommands(deps: MattersDeps) {
     listTimeEntries: (matterId: string) => store.listTimeEntries(db, matterId),
     listDisbursements: (matterId: string) => store.listDisbursements(db, matterId),
     unbilledWipMinor: (matterIds: readonly string[]) => store.unbilledWipMinor(db, matterIds),
+    /** The firm's billing settings; the defaults are saved (and announced) on the first read. */
+    getFirmSettings: async (): Promise<FirmBillingSettings> => {
+      const found = await store.findFirmSettings(db);
+      if (found) return found.settings;
+      return (await inTransaction((tx) => tx.ensureFirmSettings(systemContext(`firm-settings-${newId(clock)}`, 'system')))).settings;
+    },
+    /** A matter's effective options and which sections it overrides or inherits. */
+    getBillingOptions: (matterId: string): Promise<BillingOptionsView> => optionsView(db, matterId),
+    /** Unbilled WIP against the matter's cap, for pages. */
+    capStatusFor: async (matterId: string): Promise<MatterCapStatus> => {
+      const m = await store.findMatter(db, matterId);
+      if (!m) throw notFound('Matter');
+      const wipMinor = (await store.unbilledWipMinor(db, [m.id])).get(m.id) ?? 0;
+      const policy = (await loadFirm(db)).settings.wipCapPolicy;
+      return { matterId: m.id, fileNumber: m.fileNumber, currency: m.currency, wipMinor, capMinor: m.wipCapMinor, policy, ...capStatus(wipMinor, m.wipCapMinor) };
+    },
+    /** UTBMS codes from reference/utbms.csv: all, or one code set (litigation, activity, expense). */
+    utbmsCodes: (codeSet?: string): UtbmsCode[] => store.utbmsIndex().codes.filter((c) => codeSet === undefined || c.codeSet === codeSet),
+    /** The matter as matter_changed carries it (billable party, participants). */
+    getMatterDetails: async (matterId: string): Promise<MatterChanged> => {
+      const m = await store.findMatter(db, matterId);
+      if (!m) throw notFound('Matter');
+      return (await snapshots(db, [m], m.updatedAt))[0]!;
+    },
+    findContact: (id: string) => store.findContact(db, id),
+    listContacts: (clientId: string) => store.listContacts(db, clientId),
+    findChargeType: (id: string) => store.findChargeType(db, id),
+    listChargeTypes: (opts: { activeOnly?: boolean } = {}) => store.listChargeTypes(db, opts),
+    findFixedCharge: (id: string) => store.findFixedCharge(db, id),
+    listFixedCharges: (matterId: string) => store.listFixedCharges(db, matterId),
   };
 }
 

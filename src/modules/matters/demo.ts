@@ -7,9 +7,13 @@
 import { isoDate } from '../../shared/clock.ts';
 import type { CommandContext } from '../../shared/events.ts';
 import { systemContext } from '../../shared/events.ts';
-import type { MattersCommands, RecordDisbursementInput, RecordTimeEntryInput } from './commands.ts';
-import { addDays, addMonths } from './domain.ts';
-import type { BillingCycle, EntryBehaviour, TimekeeperClassification } from './domain.ts';
+import type {
+  MattersCommands, RecordDisbursementInput, RecordFixedChargeInput, RecordTimeEntryInput, SetBillingOptionsInput,
+  SetMatterParticipantsInput,
+} from './commands.ts';
+import { addDays, addMonths, autoFillSchedule } from './domain.ts';
+import type { BillingCycle, BillingOptionsPatch, EntryBehaviour, TimekeeperClassification } from './domain.ts';
+import type { QuoteChoice, QuoteIncludes } from './events.ts';
 
 export interface DemoFirmOptions {
   matters: number;
@@ -20,6 +24,11 @@ export interface DemoFirmOptions {
   /** The firm's "today"; defaults to the commands' clock. Work is dated in the 180 days before it. */
   asOf?: string;
   ctx?: CommandContext;
+  /**
+   * Also record fixed charges (products) on some matters, and quoted products on a few.
+   * Off by default: it adds wip_recorded events beyond one per time entry and disbursement.
+   */
+  fixedCharges?: boolean;
 }
 
 export interface DemoFirmResult {
@@ -186,6 +195,18 @@ const DISBURSEMENTS: readonly DisbursementKind[] = [
 ];
 const DISBURSEMENT_WEIGHTS = [14, 18, 22, 10, 8, 12, 10, 6];
 
+/** The firm's products (seed 003): priced services billed as fixed charges. */
+export const DEMO_CHARGE_TYPES = [
+  { code: 'LEASE', name: 'Commercial lease review', defaultPriceMinor: 75_000, taxCode: null, taskCode: 'L120', activityCode: 'A104' },
+  { code: 'DEMAND', name: 'Demand letter', defaultPriceMinor: 35_000, taxCode: null, taskCode: 'L160', activityCode: 'A103' },
+  { code: 'NDA', name: 'Non-disclosure agreement review', defaultPriceMinor: 40_000, taxCode: null, taskCode: 'L120', activityCode: 'A104' },
+  { code: 'LITHOLD', name: 'Litigation hold notice and memo', defaultPriceMinor: 60_000, taxCode: null, taskCode: 'L140', activityCode: 'A103' },
+  { code: 'SUBPOENA', name: 'Subpoena preparation and service coordination', defaultPriceMinor: 45_000, taxCode: null, taskCode: 'L390', activityCode: 'A103' },
+  { code: 'BINDERS', name: 'Trial binder preparation (per set)', defaultPriceMinor: 12_500, taxCode: 'SALES', taskCode: 'L440', activityCode: 'A110' },
+] as const;
+
+const CONTACT_ROLES = ['General Counsel', 'Deputy General Counsel', 'Chief Financial Officer', 'Claims Manager', 'Director of Legal Operations'];
+
 // ---------------------------------------------------------------------------------------
 // The generator
 // ---------------------------------------------------------------------------------------
@@ -258,6 +279,11 @@ interface PlannedMatter {
 interface PlannedClient {
   name: string;
   short: string;
+  slug: string;
+  individual: boolean;
+  /** Set once created: the contacts bills go to (accounts payable) and who instructs (in-house counsel). */
+  contacts: { accountsPayable: string; instructing: string } | null;
+  ledesId: string | null;
   email: string;
   address: string;
   taxId: string | null;
@@ -293,6 +319,74 @@ export async function seedDemoFirm(cmds: MattersCommands, opts: DemoFirmOptions)
   });
   const result: DemoFirmResult = { ...none, timekeepers: tkIds.length };
 
+  // Billing setup. A second PRNG stream, derived from the seed, drives everything about
+  // billing (options, contacts, products), so the firm drawn from the first stream below is
+  // exactly what the seed always gave.
+  const bill = new Dice(opts.random((opts.seed ^ 0x5bd1e995) >>> 0));
+  const existingTypes = new Map((await cmds.listChargeTypes()).map((t) => [t.code, t.id]));
+  const chargeTypeIds = await cmds.batch(async (tx) => {
+    await tx.updateFirmSettings(ctx, { generalRetainersEnabled: true });
+    const ids: string[] = [];
+    for (const t of DEMO_CHARGE_TYPES) ids.push(existingTypes.get(t.code) ?? (await tx.createChargeType(ctx, { ...t })).id);
+    return ids;
+  });
+  const billPerson = (): [string, string] => [bill.pick(FIRST), bill.pick(LAST)];
+  const phone = (): string => `+1 ${bill.int(200, 989)} 555 ${String(bill.int(100, 199)).padStart(4, '0')}`;
+  /** Seed 002 in practice: each matter overrides a few sections and inherits the rest. */
+  const planOptions = (m: { fileNumber: string; nextBillingDate: string | null; billingCycle: BillingCycle }, pm: PlannedMatter,
+    client: PlannedClient, billTo: string | null): BillingOptionsPatch => {
+    const set: BillingOptionsPatch = {};
+    const roll = bill.float();
+    if (roll < 0.15) {
+      set.arrangement = 'fixed_fee';
+      if (bill.chance(0.6)) {
+        const quote = bill.int(10, 100) * 50_000;
+        set.quote = { amountMinor: quote, includes: 'fees', ifWipBelow: 'bill_quote', ifWipAbove: 'bill_quote' };
+        // Even instalments, or an uneven first amount that leaves a remainder row (seed 002's auto-fill).
+        const first = bill.chance(0.5) ? quote / bill.pick([4, 5, 10]) : Math.round((quote * bill.int(15, 35)) / 100 / 1_000) * 1_000;
+        const rows = autoFillSchedule(quote, first, { startDate: m.nextBillingDate ?? asOf, cycle: m.billingCycle });
+        set.fixedFee = { mode: 'custom_schedule', schedule: rows.map((r) => ({ ...r, rowId: '' })) };
+      } else {
+        set.quote = { amountMinor: bill.int(10, 60) * 10_000, includes: 'fees', ifWipBelow: 'bill_quote', ifWipAbove: bill.pick(['bill_quote', 'quote_plus_wip'] as const) };
+        set.fixedFee = { mode: 'every_cycle', schedule: [] };
+      }
+    } else if (roll < 0.35) {
+      set.quote = {
+        amountMinor: bill.int(20, 300) * 50_000,
+        includes: bill.pick<QuoteIncludes>(['fees', 'fees_and_costs', 'costs']),
+        ifWipBelow: bill.pick<QuoteChoice>(['bill_quote', 'quote_plus_wip', 'wip_only']),
+        ifWipAbove: bill.pick<QuoteChoice>(['bill_quote', 'quote_plus_wip', 'wip_only']),
+      };
+    }
+    if (bill.chance(0.1)) {
+      set.discount = bill.chance(0.6)
+        ? { kind: 'percentage', percentBasisPoints: bill.pick([500, 1_000, 1_500]), amountMinor: 0 }
+        : { kind: 'fixed', percentBasisPoints: 0, amountMinor: bill.pick([25_000, 50_000, 100_000]) };
+    }
+    if (bill.chance(0.06)) {
+      set.generalRetainer = { enabled: true, toPay: bill.pick(['new_charges', 'new_charges_and_ar'] as const), automation: 'automatic' };
+      set.retainerReplenishment = { enabled: true, minimumBalanceMinor: 500_000, triggerMinor: 300_000 };
+    }
+    if (bill.chance(0.05)) set.massBilling = { exclude: true, onlyExpenses: false };
+    else if (bill.chance(0.03)) set.massBilling = { exclude: false, onlyExpenses: true };
+    if (pm.originating !== pm.responsible || bill.chance(0.15)) {
+      set.feeAllocation = { originationEnabled: true, originatorTimekeeperId: tkIds[pm.originating]!, originationBasisPoints: bill.pick([1_000, 1_500, 2_000]) };
+    }
+    if (billTo !== null && bill.chance(0.6)) {
+      set.sendTo = [billTo];
+      set.useClientAddress = false;
+      set.copiesToPrint = 0;
+    }
+    if (bill.chance(0.05)) set.feeReductions = { hideLinePricing: true };
+    if (client.ledesId !== null) {
+      set.ebilling = {
+        enabled: true, codeSet: 'litigation', format: bill.chance(0.5) ? 'LEDES1998B' : 'LEDES1998BI',
+        clientLedesId: client.ledesId, matterLedesId: `LF-${m.fileNumber}`.slice(0, 20),
+      };
+    }
+    return set;
+  };
+
   // Plan clients and matters (all randomness is drawn in this fixed order).
   const clients: PlannedClient[] = [];
   const matters: PlannedMatter[] = [];
@@ -312,7 +406,7 @@ export async function seedDemoFirm(cmds: MattersCommands, opts: DemoFirmOptions)
     usedClientNames.add(name);
     const slug = short.toLowerCase().replace(/[^a-z]+/g, '');
     const client: PlannedClient = {
-      name, short,
+      name, short, slug, individual, contacts: null, ledesId: null,
       email: individual ? `${slug}${dice.int(1, 99)}@mail.example` : `accounts.payable@${slug}.example`,
       address: `${dice.int(10, 9999)} ${dice.pick(STREETS)}, ${dice.pick(CITIES)}`,
       taxId: individual ? null : `${dice.int(10, 99)}-${String(dice.int(0, 9_999_999)).padStart(7, '0')}`,
@@ -352,6 +446,7 @@ export async function seedDemoFirm(cmds: MattersCommands, opts: DemoFirmOptions)
     }
   }
 
+  let ebillingClientChosen = false;
   // Work in progress: one matter at a time, in fixed order, in chunks of about 2,000 items.
   const perChunk = Math.max(1, Math.min(200, Math.floor(2_000 / Math.max(1, opts.entriesPerMatter))));
   const disbursementsPerMatter = opts.entriesPerMatter === 0 ? 0 : Math.max(1, Math.round(opts.entriesPerMatter / 8));
@@ -361,6 +456,9 @@ export async function seedDemoFirm(cmds: MattersCommands, opts: DemoFirmOptions)
     await cmds.batch(async (tx) => {
       const time: RecordTimeEntryInput[] = [];
       const disbursements: RecordDisbursementInput[] = [];
+      const fixedCharges: RecordFixedChargeInput[] = [];
+      const optionItems: (SetBillingOptionsInput & { matterId: string })[] = [];
+      const participantItems: (SetMatterParticipantsInput & { matterId: string })[] = [];
       for (const pm of chunk) {
         const client = clients[pm.clientIndex]!;
         if (client.created === null) {
@@ -368,6 +466,23 @@ export async function seedDemoFirm(cmds: MattersCommands, opts: DemoFirmOptions)
           client.created = c.id;
           result.clients++;
           for (const r of client.rates) await tx.setClientRate(ctx, { clientId: c.id, timekeeperId: tkIds[r.tk]!, rateMinor: r.rateMinor });
+          if (!client.individual) {
+            const [apFirst, apLast] = billPerson();
+            const ap = await tx.addContact(ctx, {
+              clientId: c.id, name: `${apFirst} ${apLast}`, email: client.email, phone: phone(), role: 'Accounts Payable', address: client.address,
+            });
+            const [gcFirst, gcLast] = billPerson();
+            const gc = await tx.addContact(ctx, {
+              clientId: c.id, name: `${gcFirst} ${gcLast}`, email: `${gcFirst}.${gcLast}@${client.slug}.example`.toLowerCase(), phone: phone(),
+              role: bill.pick(CONTACT_ROLES),
+            });
+            client.contacts = { accountsPayable: ap.id, instructing: gc.id };
+            // The first corporate client e-bills (LEDES, UTBMS litigation codes).
+            if (!ebillingClientChosen) {
+              ebillingClientChosen = true;
+              client.ledesId = `CL-${client.slug.toUpperCase()}`.slice(0, 20);
+            }
+          }
         }
         const m = await tx.openMatter(ctx, {
           clientId: client.created, name: pm.name, practiceArea: pm.practiceArea, openedOn: pm.openedOn,
@@ -378,6 +493,28 @@ export async function seedDemoFirm(cmds: MattersCommands, opts: DemoFirmOptions)
         });
         result.matters++;
         if (pm.matterRate) await tx.setMatterRate(ctx, { matterId: m.id, timekeeperId: tkIds[pm.matterRate.tk]!, rateMinor: pm.matterRate.rateMinor });
+        if (client.contacts) {
+          // Most corporate bills go to accounts payable; the rest to the client itself.
+          participantItems.push({
+            matterId: m.id, billablePartyContactId: bill.chance(0.7) ? client.contacts.accountsPayable : null,
+            participants: [{ contactId: client.contacts.instructing, role: 'Instructing' }],
+          });
+        }
+        const set = planOptions(m, pm, client, client.email);
+        if (Object.keys(set).length > 0) optionItems.push({ matterId: m.id, set });
+        if (opts.fixedCharges && bill.chance(0.25)) {
+          const from = pm.openedOn > windowStart ? pm.openedOn : windowStart;
+          const span = Math.max(0, (Date.parse(asOf) - Date.parse(from)) / 86_400_000);
+          for (let k = bill.int(1, 2); k > 0; k--) {
+            const t = bill.int(0, DEMO_CHARGE_TYPES.length - 1);
+            let chargedOn = addDays(from, bill.int(0, span));
+            while (isWeekend(chargedOn)) chargedOn = addDays(chargedOn, -1);
+            fixedCharges.push({
+              matterId: m.id, chargedOn: chargedOn < from ? from : chargedOn, chargeTypeId: chargeTypeIds[t]!,
+              quantityMilli: DEMO_CHARGE_TYPES[t]!.code === 'BINDERS' ? bill.int(1, 4) * 1000 : 1000, quoted: bill.chance(0.15),
+            });
+          }
+        }
 
         const from = pm.openedOn > windowStart ? pm.openedOn : windowStart;
         const span = Math.max(0, (Date.parse(asOf) - Date.parse(from)) / 86_400_000);
@@ -410,7 +547,9 @@ export async function seedDemoFirm(cmds: MattersCommands, opts: DemoFirmOptions)
           });
         }
       }
-      const r = await tx.recordWip(ctx, { timeEntries: time, disbursements });
+      if (participantItems.length > 0) await tx.setMatterParticipantsMany(ctx, participantItems);
+      if (optionItems.length > 0) await tx.setBillingOptionsMany(ctx, optionItems);
+      const r = await tx.recordWip(ctx, { timeEntries: time, disbursements, fixedCharges });
       result.timeEntries += r.timeEntries.length;
       result.disbursements += r.disbursements.length;
     });

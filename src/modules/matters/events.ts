@@ -116,12 +116,118 @@ export interface DisbursementWip {
   status: WipStatusName;
 }
 
-export type WipItem = TimeWip | DisbursementWip;
-
-export interface WipDeleted {
-  kind: 'time' | 'disbursement';
+/**
+ * A fixed charge (a product or priced service, seed 003), e.g. "Lease review". Recorded
+ * charges are WIP like time; `quoted` charges are the products quoted/estimated for the
+ * matter: billing includes them in the bill's product set but they add nothing to WIP or
+ * to the WIP cap until billed.
+ */
+export interface FixedChargeWip {
+  kind: 'fixed_charge';
+  /** The fixed charge's id. */
   id: string;
   matterId: string;
+  clientId: string;
+  chargedOn: string;
+  chargeTypeId: string;
+  /** The charge type's code, e.g. LEASE. */
+  chargeCode: string;
+  chargeName: string;
+  /** Integer thousandths of a unit: 1.5 = 1500. */
+  quantityMilli: number;
+  unitPriceMinor: number;
+  /** quantity x unit price, rounded half up. */
+  amountMinor: number;
+  currency: string;
+  /** Null: the firm's default fee tax code. */
+  taxCode: string | null;
+  taskCode: string | null;
+  activityCode: string | null;
+  description: string;
+  quoted: boolean;
+  behaviour: EntryBehaviourName;
+  status: WipStatusName;
+}
+
+export type WipItem = TimeWip | DisbursementWip | FixedChargeWip;
+
+export interface WipDeleted {
+  kind: 'time' | 'disbursement' | 'fixed_charge';
+  id: string;
+  matterId: string;
+}
+
+/** A timekeeper's name, classification or active flag changed: the timekeeper as it now is. */
+export interface TimekeeperChanged extends TimekeeperCreated {
+  updatedAt: string;
+}
+
+/** A client's details changed: the client as it now is. */
+export interface ClientChanged {
+  clientId: string;
+  clientNumber: number;
+  name: string;
+  email: string | null;
+  address: string | null;
+  taxId: string | null;
+  updatedAt: string;
+}
+
+/** A client's contact was added, changed or removed (`removed` true: the last state). */
+export interface ContactChanged {
+  contactId: string;
+  clientId: string;
+  name: string;
+  email: string | null;
+  phone: string | null;
+  address: string | null;
+  /** What the contact is to the client, e.g. "Accounts payable", "General counsel". */
+  role: string | null;
+  removed: boolean;
+  updatedAt: string;
+}
+
+/** Who a matter's bills go to: one of the client's contacts, or the client itself. */
+export interface BillableParty {
+  kind: 'client' | 'contact';
+  /** Null when the client itself is the billable party. */
+  contactId: string | null;
+  name: string;
+  email: string | null;
+  address: string | null;
+}
+
+export interface MatterParticipantInfo {
+  contactId: string;
+  /** The contact's part in the matter, e.g. "Instructing", "Witness". */
+  role: string;
+  name: string;
+  email: string | null;
+}
+
+/**
+ * A matter changed (details, timekeepers, cycle, cap, status, billable party, participants,
+ * or the client/contact details its bills carry): the whole matter as it now is.
+ */
+export interface MatterChanged extends MatterOpened {
+  closedOn: string | null;
+  billableParty: BillableParty;
+  participants: MatterParticipantInfo[];
+  updatedAt: string;
+}
+
+/** A fixed-charge type (product) was created or changed. */
+export interface ChargeTypeChanged {
+  chargeTypeId: string;
+  code: string;
+  name: string;
+  /** Default unit price in minor units of the firm's currency. */
+  defaultPriceMinor: number;
+  taxCode: string | null;
+  taskCode: string | null;
+  activityCode: string | null;
+  active: boolean;
+  updatedAt: string;
 }
 
 /* ------------------------------------------------------------------------------------
@@ -240,7 +346,7 @@ export type MattersEvents = {
   'matters.client_created': ClientCreated;
   'matters.matter_opened': MatterOpened;
   'matters.rate_set': RateSet;
-  /** A time entry or disbursement was recorded (unbilled). */
+  /** A time entry, disbursement or fixed charge was recorded (unbilled). */
   'matters.wip_recorded': WipItem;
   /** An unbilled item changed: the payload is the whole item as it now is. */
   'matters.wip_updated': WipItem;
@@ -248,6 +354,11 @@ export type MattersEvents = {
   'matters.wip_deleted': WipDeleted;
   /** A matter's effective billing options changed (its own edit, or a firm default it inherits). */
   'matters.billing_options_changed': BillingOptionsChanged;
-  /** The firm's billing settings changed. */
+  /** The firm's billing settings changed (also published once when the defaults are first created). */
   'matters.firm_settings_changed': FirmSettingsChanged;
+  'matters.timekeeper_changed': TimekeeperChanged;
+  'matters.client_changed': ClientChanged;
+  'matters.contact_changed': ContactChanged;
+  'matters.matter_changed': MatterChanged;
+  'matters.charge_type_changed': ChargeTypeChanged;
 };

@@ -3,13 +3,17 @@
  * camelCase records; every function takes the executor (a transaction, or the root handle
  * for reads) so commands decide the transaction.
  */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { assert } from '../../shared/assert.ts';
 import type { Executor } from '../../shared/db.ts';
+import { indexUtbms, parseUtbmsCsv } from './domain.ts';
 import type {
   BillingCycle, EntryBehaviour, LedesClassification, MatterStatus, MinuteRounding, RateSource, StandardRate,
-  TimekeeperClassification, WipStatus,
+  TimekeeperClassification, UtbmsIndex, WipStatus,
 } from './domain.ts';
+import type { FirmBillingSettings, MatterBillingOptions } from './events.ts';
 
 // ---------------------------------------------------------------------------------------
 // Records
@@ -57,6 +61,8 @@ export interface Matter {
   timeUnitMinutes: number;
   roundingMode: MinuteRounding;
   defaultBehaviour: EntryBehaviour;
+  /** The contact bills go to; null: the client itself. */
+  billablePartyContactId: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -135,7 +141,8 @@ function toMatter(r: Row): Matter {
     openedOn: str(r.opened_on), closedOn: strOrNull(r.closed_on), billingCycle: str(r.billing_cycle) as BillingCycle,
     nextBillingDate: strOrNull(r.next_billing_date), wipCapMinor: numOrNull(r.wip_cap_minor), currency: str(r.currency),
     timeUnitMinutes: num(r.time_unit_minutes), roundingMode: str(r.rounding_mode) as MinuteRounding,
-    defaultBehaviour: str(r.default_behaviour) as EntryBehaviour, createdAt: str(r.created_at), updatedAt: str(r.updated_at),
+    defaultBehaviour: str(r.default_behaviour) as EntryBehaviour, billablePartyContactId: strOrNull(r.billable_party_contact_id),
+    createdAt: str(r.created_at), updatedAt: str(r.updated_at),
   };
 }
 
@@ -181,7 +188,8 @@ function matterRow(m: Matter): Row {
     originating_timekeeper_id: m.originatingTimekeeperId, practice_area: m.practiceArea, opened_on: m.openedOn,
     closed_on: m.closedOn, billing_cycle: m.billingCycle, next_billing_date: m.nextBillingDate, wip_cap_minor: m.wipCapMinor,
     currency: m.currency, time_unit_minutes: m.timeUnitMinutes, rounding_mode: m.roundingMode,
-    default_behaviour: m.defaultBehaviour, created_at: m.createdAt, updated_at: m.updatedAt,
+    default_behaviour: m.defaultBehaviour, billable_party_contact_id: m.billablePartyContactId,
+    created_at: m.createdAt, updated_at: m.updatedAt,
   };
 }
 
@@ -426,23 +434,470 @@ export async function updateUnbilledDisbursement(db: Executor, d: Disbursement):
   return Number(r.numUpdatedRows) === 1;
 }
 
-export async function deleteUnbilled(db: Executor, table: 'matters_time_entry' | 'matters_disbursement', id: string): Promise<boolean> {
+export const WIP_TABLES = ['matters_time_entry', 'matters_disbursement', 'matters_fixed_charge'] as const;
+export type WipTable = (typeof WIP_TABLES)[number];
+
+export async function deleteUnbilled(db: Executor, table: WipTable, id: string): Promise<boolean> {
   const r = await db.deleteFrom(table).where('id', '=', id).where('status', '=', 'unbilled').executeTakeFirst();
   return Number(r.numDeletedRows) === 1;
 }
 
-/** Unbilled billable WIP (behaviour `bill`) per matter, time and disbursements together. */
+/** Unbilled billable WIP (behaviour `bill`) per matter: time, disbursements and recorded (not quoted) fixed charges. */
 export async function unbilledWipMinor(db: Executor, matterIds: readonly string[]): Promise<Map<string, number>> {
   const out = new Map<string, number>(matterIds.map((id) => [id, 0]));
   const unique = [...new Set(matterIds)];
   for (let i = 0; i < unique.length; i += IN_CHUNK) {
     const ids = unique.slice(i, i + IN_CHUNK);
-    for (const table of ['matters_time_entry', 'matters_disbursement']) {
-      const rows = await db.selectFrom(table).select(['matter_id', sql<string>`sum(amount_minor)`.as('total')])
-        .where('matter_id', 'in', ids).where('status', '=', 'unbilled').where('behaviour', '=', 'bill')
-        .groupBy('matter_id').execute() as Row[];
+    for (const table of WIP_TABLES) {
+      let q = db.selectFrom(table).select(['matter_id', sql<string>`sum(amount_minor)`.as('total')])
+        .where('matter_id', 'in', ids).where('status', '=', 'unbilled').where('behaviour', '=', 'bill');
+      if (table === 'matters_fixed_charge') q = q.where('quoted', '=', 0);
+      const rows = await q.groupBy('matter_id').execute() as Row[];
       for (const r of rows) out.set(str(r.matter_id), (out.get(str(r.matter_id)) ?? 0) + num(r.total));
     }
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Record updates
+// ---------------------------------------------------------------------------------------
+
+export async function updateMatter(db: Executor, m: Matter): Promise<void> {
+  const { id: _id, created_at: _c, client_id: _cl, matter_number: _n, file_number: _f, ...set } = matterRow(m);
+  await db.updateTable('matters_matter').set(set).where('id', '=', m.id).execute();
+}
+
+export async function updateClient(db: Executor, c: Client): Promise<void> {
+  const { id: _id, created_at: _c, client_number: _n, ...set } = clientRow(c);
+  await db.updateTable('matters_client').set(set).where('id', '=', c.id).execute();
+}
+
+export async function updateTimekeeper(db: Executor, t: Timekeeper): Promise<void> {
+  const { id: _id, created_at: _c, initials: _i, ...set } = timekeeperRow(t);
+  await db.updateTable('matters_timekeeper').set(set).where('id', '=', t.id).execute();
+}
+
+/** Keep each matter's recording default in step with its effective billing options. */
+export async function setDefaultBehaviour(db: Executor, matterIds: readonly string[], behaviour: EntryBehaviour, at: string): Promise<void> {
+  for (let i = 0; i < matterIds.length; i += IN_CHUNK) {
+    await db.updateTable('matters_matter').set({ default_behaviour: behaviour, updated_at: at })
+      .where('id', 'in', matterIds.slice(i, i + IN_CHUNK)).execute();
+  }
+}
+
+/** Every matter's id, file number and client, in opening order (for firm-wide option changes). */
+export async function listMatterRefs(db: Executor): Promise<{ id: string; fileNumber: string; clientId: string }[]> {
+  const rows = await db.selectFrom('matters_matter').select(['id', 'file_number', 'client_id']).orderBy('created_at').orderBy('id').execute() as Row[];
+  return rows.map((r) => ({ id: str(r.id), fileNumber: str(r.file_number), clientId: str(r.client_id) }));
+}
+
+// ---------------------------------------------------------------------------------------
+// Firm billing settings (one row) and matter option overrides
+// ---------------------------------------------------------------------------------------
+
+export interface StoredFirmSettings {
+  settings: FirmBillingSettings;
+  version: number;
+  updatedAt: string;
+}
+
+const FIRM_ROW_ID = 'firm';
+
+function firmRow(s: FirmBillingSettings): Row {
+  return {
+    currency: s.currency, tax_rates_json: JSON.stringify(s.taxRates), default_fee_tax_code: s.defaultFeeTaxCode,
+    tax_rounding: s.taxRounding, payment_terms_days: s.paymentTermsDays, time_unit_minutes: s.timeUnitMinutes,
+    time_rounding: s.timeRounding, general_retainers_enabled: s.generalRetainersEnabled ? 1 : 0, wip_cap_policy: s.wipCapPolicy,
+    interest_json: JSON.stringify(s.interest), posting_outside_current_period: s.postingOutsideCurrentPeriod,
+    matter_defaults_json: JSON.stringify(s.matterDefaults),
+  };
+}
+
+function toFirmSettings(r: Row): StoredFirmSettings {
+  return {
+    settings: {
+      currency: str(r.currency),
+      taxRates: JSON.parse(str(r.tax_rates_json)) as FirmBillingSettings['taxRates'],
+      defaultFeeTaxCode: str(r.default_fee_tax_code),
+      taxRounding: str(r.tax_rounding) as FirmBillingSettings['taxRounding'],
+      paymentTermsDays: num(r.payment_terms_days),
+      timeUnitMinutes: num(r.time_unit_minutes),
+      timeRounding: str(r.time_rounding) as FirmBillingSettings['timeRounding'],
+      generalRetainersEnabled: num(r.general_retainers_enabled) === 1,
+      wipCapPolicy: str(r.wip_cap_policy) as FirmBillingSettings['wipCapPolicy'],
+      interest: JSON.parse(str(r.interest_json)) as FirmBillingSettings['interest'],
+      postingOutsideCurrentPeriod: str(r.posting_outside_current_period) as FirmBillingSettings['postingOutsideCurrentPeriod'],
+      matterDefaults: JSON.parse(str(r.matter_defaults_json)) as MatterBillingOptions,
+    },
+    version: num(r.version),
+    updatedAt: str(r.updated_at),
+  };
+}
+
+export async function findFirmSettings(db: Executor): Promise<StoredFirmSettings | null> {
+  const r = await db.selectFrom('matters_firm_settings').selectAll().where('id', '=', FIRM_ROW_ID).executeTakeFirst() as Row | undefined;
+  return r ? toFirmSettings(r) : null;
+}
+
+/** Insert the first settings row; false when another transaction got there first. */
+export async function insertFirmSettings(db: Executor, s: FirmBillingSettings, at: string): Promise<boolean> {
+  const r = await db.insertInto('matters_firm_settings').values({ id: FIRM_ROW_ID, ...firmRow(s), version: 1, updated_at: at })
+    .onConflict((oc) => oc.column('id').doNothing()).returning('id').executeTakeFirst();
+  return r !== undefined;
+}
+
+/** Replace the settings if still at `version`; false when someone else saved in between. */
+export async function updateFirmSettings(db: Executor, s: FirmBillingSettings, version: number, at: string): Promise<boolean> {
+  const r = await db.updateTable('matters_firm_settings').set({ ...firmRow(s), version: version + 1, updated_at: at })
+    .where('id', '=', FIRM_ROW_ID).where('version', '=', version).executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+export interface StoredOverrides {
+  overrides: Partial<MatterBillingOptions>;
+  version: number;
+  updatedAt: string;
+}
+
+function toOverrides(r: Row): StoredOverrides {
+  return { overrides: JSON.parse(str(r.overrides_json)) as Partial<MatterBillingOptions>, version: num(r.version), updatedAt: str(r.updated_at) };
+}
+
+export async function findOverrides(db: Executor, matterId: string): Promise<StoredOverrides | null> {
+  const r = await db.selectFrom('matters_matter_options').selectAll().where('matter_id', '=', matterId).executeTakeFirst() as Row | undefined;
+  return r ? toOverrides(r) : null;
+}
+
+/** Overrides of these matters (matters without a row inherit everything). */
+export async function overridesFor(db: Executor, matterIds: readonly string[]): Promise<Map<string, StoredOverrides>> {
+  const rows = await selectIn(db, 'matters_matter_options', 'matter_id', matterIds);
+  return new Map(rows.map((r) => [str(r.matter_id), toOverrides(r)]));
+}
+
+export async function allOverrides(db: Executor): Promise<Map<string, StoredOverrides>> {
+  const rows = await db.selectFrom('matters_matter_options').selectAll().execute() as Row[];
+  return new Map(rows.map((r) => [str(r.matter_id), toOverrides(r)]));
+}
+
+/** Write many matters' overrides (insert or replace), bumping each version. */
+export async function saveOverrides(db: Executor, items: readonly { matterId: string; overrides: Partial<MatterBillingOptions> }[], at: string): Promise<void> {
+  for (let i = 0; i < items.length; i += INSERT_CHUNK) {
+    const rows = items.slice(i, i + INSERT_CHUNK).map((x) => ({ matter_id: x.matterId, overrides_json: JSON.stringify(x.overrides), version: 1, updated_at: at }));
+    await db.insertInto('matters_matter_options').values(rows)
+      .onConflict((oc) => oc.column('matter_id').doUpdateSet({
+        overrides_json: sql`excluded.overrides_json`, updated_at: sql`excluded.updated_at`,
+        version: sql`matters_matter_options.version + 1`,
+      }))
+      .execute();
+  }
+}
+
+/**
+ * Items that stop billing being turned off (seed 002), per matter: billable ones (behaviour
+ * bill, unbilled or on a draft) and billed ones, over time, disbursements and fixed charges.
+ */
+export async function billingItemCounts(db: Executor, matterIds: readonly string[]): Promise<Map<string, { billable: number; billed: number }>> {
+  const out = new Map(matterIds.map((id) => [id, { billable: 0, billed: 0 }]));
+  const unique = [...new Set(matterIds)];
+  for (let i = 0; i < unique.length; i += IN_CHUNK) {
+    const ids = unique.slice(i, i + IN_CHUNK);
+    for (const table of WIP_TABLES) {
+      const rows = await db.selectFrom(table)
+        .select(['matter_id',
+          sql<string>`sum(case when status in ('unbilled', 'draft') and behaviour = 'bill' then 1 else 0 end)`.as('billable'),
+          sql<string>`sum(case when status = 'billed' then 1 else 0 end)`.as('billed')])
+        .where('matter_id', 'in', ids).groupBy('matter_id').execute() as Row[];
+      for (const r of rows) {
+        const c = out.get(str(r.matter_id))!;
+        c.billable += num(r.billable ?? 0);
+        c.billed += num(r.billed ?? 0);
+      }
+    }
+  }
+  return out;
+}
+
+/** Unbilled work of a matter with no UTBMS code where e-billing would need one. */
+export async function uncodedUnbilledCount(db: Executor, matterId: string): Promise<number> {
+  let n = 0;
+  for (const [table, where] of [
+    ['matters_time_entry', sql<boolean>`(task_code is null or activity_code is null)`],
+    ['matters_fixed_charge', sql<boolean>`(task_code is null or activity_code is null)`],
+    ['matters_disbursement', sql<boolean>`expense_code is null`],
+  ] as const) {
+    const r = await db.selectFrom(table).select(sql<string>`count(*)`.as('n'))
+      .where('matter_id', '=', matterId).where('status', '=', 'unbilled').where(where).executeTakeFirstOrThrow() as Row;
+    n += num(r.n);
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------
+// Contacts, participants and the billable party
+// ---------------------------------------------------------------------------------------
+
+export interface Contact {
+  id: string;
+  clientId: string;
+  name: string;
+  email: string | null;
+  phone: string | null;
+  address: string | null;
+  role: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface Participant {
+  contactId: string;
+  role: string;
+}
+
+function contactRow(c: Contact): Row {
+  return {
+    id: c.id, client_id: c.clientId, name: c.name, email: c.email, phone: c.phone, address: c.address, role: c.role,
+    created_at: c.createdAt, updated_at: c.updatedAt,
+  };
+}
+
+function toContact(r: Row): Contact {
+  return {
+    id: str(r.id), clientId: str(r.client_id), name: str(r.name), email: strOrNull(r.email), phone: strOrNull(r.phone),
+    address: strOrNull(r.address), role: strOrNull(r.role), createdAt: str(r.created_at), updatedAt: str(r.updated_at),
+  };
+}
+
+export async function insertContacts(db: Executor, contacts: readonly Contact[]): Promise<void> {
+  await insertMany(db, 'matters_contact', contacts.map(contactRow));
+}
+
+export async function findContact(db: Executor, id: string): Promise<Contact | null> {
+  const r = await db.selectFrom('matters_contact').selectAll().where('id', '=', id).executeTakeFirst() as Row | undefined;
+  return r ? toContact(r) : null;
+}
+
+export async function findContacts(db: Executor, ids: readonly string[]): Promise<Map<string, Contact>> {
+  const rows = await selectIn(db, 'matters_contact', 'id', ids);
+  return new Map(rows.map((r) => [str(r.id), toContact(r)]));
+}
+
+export async function listContacts(db: Executor, clientId: string): Promise<Contact[]> {
+  const rows = await db.selectFrom('matters_contact').selectAll().where('client_id', '=', clientId).orderBy('name').orderBy('id').execute() as Row[];
+  return rows.map(toContact);
+}
+
+export async function updateContact(db: Executor, c: Contact): Promise<void> {
+  const { id: _id, created_at: _c, client_id: _cl, ...set } = contactRow(c);
+  await db.updateTable('matters_contact').set(set).where('id', '=', c.id).execute();
+}
+
+export async function deleteContact(db: Executor, id: string): Promise<void> {
+  await db.deleteFrom('matters_matter_participant').where('contact_id', '=', id).execute();
+  await db.deleteFrom('matters_contact').where('id', '=', id).execute();
+}
+
+/** Participants per matter, in their given order. */
+export async function participantsOf(db: Executor, matterIds: readonly string[]): Promise<Map<string, Participant[]>> {
+  const rows = await selectIn(db, 'matters_matter_participant', 'matter_id', matterIds);
+  rows.sort((a, b) => num(a.position) - num(b.position));
+  const out = new Map<string, Participant[]>();
+  for (const r of rows) {
+    const list = out.get(str(r.matter_id)) ?? [];
+    list.push({ contactId: str(r.contact_id), role: str(r.role) });
+    out.set(str(r.matter_id), list);
+  }
+  return out;
+}
+
+/** Replace the participants of many matters (multi-row inserts). */
+export async function replaceParticipantsMany(db: Executor, items: readonly { matterId: string; participants: readonly Participant[] }[]): Promise<void> {
+  const ids = items.map((i) => i.matterId);
+  for (let i = 0; i < ids.length; i += IN_CHUNK) {
+    await db.deleteFrom('matters_matter_participant').where('matter_id', 'in', ids.slice(i, i + IN_CHUNK)).execute();
+  }
+  await insertMany(db, 'matters_matter_participant', items.flatMap((x) => x.participants.map((p, k) => ({
+    matter_id: x.matterId, contact_id: p.contactId, role: p.role, position: k,
+  }))));
+}
+
+/** Set many matters' billable party (null: the client itself), grouped into one update per contact. */
+export async function setBillableParties(db: Executor, items: readonly { matterId: string; contactId: string | null }[], at: string): Promise<void> {
+  const byContact = new Map<string | null, string[]>();
+  for (const x of items) byContact.set(x.contactId, [...(byContact.get(x.contactId) ?? []), x.matterId]);
+  for (const [contactId, ids] of byContact) {
+    for (let i = 0; i < ids.length; i += IN_CHUNK) {
+      await db.updateTable('matters_matter').set({ billable_party_contact_id: contactId, updated_at: at })
+        .where('id', 'in', ids.slice(i, i + IN_CHUNK)).execute();
+    }
+  }
+}
+
+/** Matters whose bills carry this contact's details: as billable party or participant. */
+export async function mattersUsingContact(db: Executor, contactId: string): Promise<{ billableParty: string[]; participant: string[] }> {
+  const bp = await db.selectFrom('matters_matter').select('id').where('billable_party_contact_id', '=', contactId).orderBy('id').execute() as Row[];
+  const pa = await db.selectFrom('matters_matter_participant').select('matter_id').where('contact_id', '=', contactId).orderBy('matter_id').execute() as Row[];
+  return { billableParty: bp.map((r) => str(r.id)), participant: pa.map((r) => str(r.matter_id)) };
+}
+
+/** Matters of a client whose billable party is the client itself. */
+export async function mattersBilledToClient(db: Executor, clientId: string): Promise<Matter[]> {
+  const rows = await db.selectFrom('matters_matter').selectAll().where('client_id', '=', clientId)
+    .where('billable_party_contact_id', 'is', null).orderBy('created_at').orderBy('id').execute() as Row[];
+  return rows.map(toMatter);
+}
+
+// ---------------------------------------------------------------------------------------
+// Charge types (products) and fixed charges
+// ---------------------------------------------------------------------------------------
+
+export interface ChargeType {
+  id: string;
+  code: string;
+  name: string;
+  defaultPriceMinor: number;
+  taxCode: string | null;
+  taskCode: string | null;
+  activityCode: string | null;
+  active: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface FixedCharge {
+  id: string;
+  matterId: string;
+  chargeTypeId: string;
+  chargedOn: string;
+  quantityMilli: number;
+  unitPriceMinor: number;
+  amountMinor: number;
+  taxCode: string | null;
+  taskCode: string | null;
+  activityCode: string | null;
+  description: string;
+  /** A product quoted/estimated for the matter rather than work recorded: adds nothing to WIP. */
+  quoted: boolean;
+  behaviour: EntryBehaviour;
+  status: WipStatus;
+  createdAt: string;
+  updatedAt: string;
+}
+
+function chargeTypeRow(c: ChargeType): Row {
+  return {
+    id: c.id, code: c.code, name: c.name, default_price_minor: c.defaultPriceMinor, tax_code: c.taxCode, task_code: c.taskCode,
+    activity_code: c.activityCode, active: c.active ? 1 : 0, created_at: c.createdAt, updated_at: c.updatedAt,
+  };
+}
+
+function toChargeType(r: Row): ChargeType {
+  return {
+    id: str(r.id), code: str(r.code), name: str(r.name), defaultPriceMinor: num(r.default_price_minor), taxCode: strOrNull(r.tax_code),
+    taskCode: strOrNull(r.task_code), activityCode: strOrNull(r.activity_code), active: num(r.active) === 1,
+    createdAt: str(r.created_at), updatedAt: str(r.updated_at),
+  };
+}
+
+function fixedChargeRow(f: FixedCharge): Row {
+  return {
+    id: f.id, matter_id: f.matterId, charge_type_id: f.chargeTypeId, charged_on: f.chargedOn, quantity_milli: f.quantityMilli,
+    unit_price_minor: f.unitPriceMinor, amount_minor: f.amountMinor, tax_code: f.taxCode, task_code: f.taskCode,
+    activity_code: f.activityCode, description: f.description, quoted: f.quoted ? 1 : 0, behaviour: f.behaviour, status: f.status,
+    created_at: f.createdAt, updated_at: f.updatedAt,
+  };
+}
+
+function toFixedCharge(r: Row): FixedCharge {
+  return {
+    id: str(r.id), matterId: str(r.matter_id), chargeTypeId: str(r.charge_type_id), chargedOn: str(r.charged_on),
+    quantityMilli: num(r.quantity_milli), unitPriceMinor: num(r.unit_price_minor), amountMinor: num(r.amount_minor),
+    taxCode: strOrNull(r.tax_code), taskCode: strOrNull(r.task_code), activityCode: strOrNull(r.activity_code),
+    description: str(r.description), quoted: num(r.quoted) === 1, behaviour: str(r.behaviour) as EntryBehaviour,
+    status: str(r.status) as WipStatus, createdAt: str(r.created_at), updatedAt: str(r.updated_at),
+  };
+}
+
+export async function insertChargeType(db: Executor, c: ChargeType): Promise<void> {
+  await db.insertInto('matters_charge_type').values(chargeTypeRow(c)).execute();
+}
+
+export async function updateChargeType(db: Executor, c: ChargeType): Promise<void> {
+  const { id: _id, created_at: _c, ...set } = chargeTypeRow(c);
+  await db.updateTable('matters_charge_type').set(set).where('id', '=', c.id).execute();
+}
+
+export async function findChargeType(db: Executor, id: string): Promise<ChargeType | null> {
+  const r = await db.selectFrom('matters_charge_type').selectAll().where('id', '=', id).executeTakeFirst() as Row | undefined;
+  return r ? toChargeType(r) : null;
+}
+
+export async function findChargeTypeByCode(db: Executor, code: string): Promise<ChargeType | null> {
+  const r = await db.selectFrom('matters_charge_type').selectAll().where('code', '=', code).executeTakeFirst() as Row | undefined;
+  return r ? toChargeType(r) : null;
+}
+
+export async function findChargeTypes(db: Executor, ids: readonly string[]): Promise<Map<string, ChargeType>> {
+  const rows = await selectIn(db, 'matters_charge_type', 'id', ids);
+  return new Map(rows.map((r) => [str(r.id), toChargeType(r)]));
+}
+
+export async function listChargeTypes(db: Executor, opts: { activeOnly?: boolean } = {}): Promise<ChargeType[]> {
+  let q = db.selectFrom('matters_charge_type').selectAll();
+  if (opts.activeOnly) q = q.where('active', '=', 1);
+  return (await q.orderBy('code').execute() as Row[]).map(toChargeType);
+}
+
+export async function insertFixedCharges(db: Executor, items: readonly FixedCharge[]): Promise<void> {
+  await insertMany(db, 'matters_fixed_charge', items.map(fixedChargeRow));
+}
+
+export async function findFixedCharge(db: Executor, id: string): Promise<FixedCharge | null> {
+  const r = await db.selectFrom('matters_fixed_charge').selectAll().where('id', '=', id).executeTakeFirst() as Row | undefined;
+  return r ? toFixedCharge(r) : null;
+}
+
+export async function listFixedCharges(db: Executor, matterId: string): Promise<FixedCharge[]> {
+  const rows = await db.selectFrom('matters_fixed_charge').selectAll().where('matter_id', '=', matterId)
+    .orderBy('charged_on').orderBy('id').execute() as Row[];
+  return rows.map(toFixedCharge);
+}
+
+export async function updateUnbilledFixedCharge(db: Executor, f: FixedCharge): Promise<boolean> {
+  const { id: _id, created_at: _c, status: _s, matter_id: _m, ...set } = fixedChargeRow(f);
+  const r = await db.updateTable('matters_fixed_charge').set(set).where('id', '=', f.id).where('status', '=', 'unbilled').executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+/** Move items to a WIP status (billing drafted, billed or released them). */
+export async function setWipStatus(db: Executor, table: WipTable, ids: readonly string[], status: WipStatus, at: string): Promise<void> {
+  for (let i = 0; i < ids.length; i += IN_CHUNK) {
+    await db.updateTable(table).set({ status, updated_at: at }).where('id', 'in', ids.slice(i, i + IN_CHUNK)).execute();
+  }
+}
+
+export async function findTimeEntries(db: Executor, ids: readonly string[]): Promise<Map<string, TimeEntry>> {
+  return new Map((await selectIn(db, 'matters_time_entry', 'id', ids)).map((r) => [str(r.id), toTimeEntry(r)]));
+}
+
+export async function findDisbursements(db: Executor, ids: readonly string[]): Promise<Map<string, Disbursement>> {
+  return new Map((await selectIn(db, 'matters_disbursement', 'id', ids)).map((r) => [str(r.id), toDisbursement(r)]));
+}
+
+export async function findFixedCharges(db: Executor, ids: readonly string[]): Promise<Map<string, FixedCharge>> {
+  return new Map((await selectIn(db, 'matters_fixed_charge', 'id', ids)).map((r) => [str(r.id), toFixedCharge(r)]));
+}
+
+// ---------------------------------------------------------------------------------------
+// UTBMS reference data (reference/utbms.csv, read once)
+// ---------------------------------------------------------------------------------------
+
+export const UTBMS_CSV_PATH = fileURLToPath(new URL('../../../reference/utbms.csv', import.meta.url));
+
+let utbms: UtbmsIndex | null = null;
+
+/** The UTBMS codes shipped in reference/utbms.csv, parsed and indexed on first use. */
+export function utbmsIndex(): UtbmsIndex {
+  utbms ??= indexUtbms(parseUtbmsCsv(readFileSync(UTBMS_CSV_PATH, 'utf8')));
+  return utbms;
 }

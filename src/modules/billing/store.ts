@@ -1,0 +1,536 @@
+/**
+ * Kysely queries on billing's own tables. Billing never reads matters' tables: the copy
+ * here (billing_timekeeper, billing_client, billing_matter, billing_firm_settings,
+ * billing_wip) is fed by matters' events (projections.ts); the bill composer reads only it.
+ *
+ * Every copied row carries the ordering key of the event that last wrote it
+ * (`source_version`, then `source_at`); a write whose key is older than the row's is
+ * ignored, so a repeated or late event never regresses the copy.
+ */
+import { sql } from 'kysely';
+import type { Executor } from '../../shared/db.ts';
+import type {
+  BillableParty, BillingOptionSection, EntryBehaviourName, FirmBillingSettings, MatterBillingOptions, MatterParticipantInfo,
+  WipStatusName,
+} from '../matters/events.ts';
+
+// ---------------------------------------------------------------------------------------
+// Rows
+// ---------------------------------------------------------------------------------------
+
+/** Where a copied row's data came from, and how new it is. */
+export interface SourceKey {
+  /** The entity's version when the payload carries one, else 0. */
+  readonly version: number;
+  /** The payload's updatedAt when present, else the event's occurredAt (ISO-8601). */
+  readonly at: string;
+  readonly eventId: string;
+}
+
+export interface TimekeeperCopyRow {
+  id: string;
+  initials: string;
+  name: string;
+  classification: string;
+  ledes_classification: string;
+  active: number;
+}
+
+export interface ClientCopyRow {
+  id: string;
+  client_number: number;
+  name: string;
+  email: string | null;
+  address: string | null;
+  tax_id: string | null;
+  details_json: string | null;
+  created_at: string | null;
+}
+
+export interface MatterCopyRow {
+  id: string;
+  client_id: string;
+  client_number: number;
+  client_name: string;
+  matter_number: number;
+  file_number: string;
+  name: string;
+  status: string;
+  practice_area: string | null;
+  opened_on: string;
+  closed_on: string | null;
+  responsible_timekeeper_id: string;
+  billing_timekeeper_id: string;
+  originating_timekeeper_id: string | null;
+  billing_cycle: string;
+  next_billing_date: string | null;
+  wip_cap_minor: number | null;
+  currency: string;
+  time_unit_minutes: number;
+  rounding_mode: string;
+  default_behaviour: string;
+  billable_party_id: string | null;
+  billable_party_json: string | null;
+  participants_json: string | null;
+}
+
+export type WipKind = 'time' | 'disbursement' | 'fixed_charge';
+
+export interface WipCopyRow {
+  id: string;
+  kind: WipKind;
+  matter_id: string;
+  client_id: string;
+  date: string;
+  timekeeper_id: string | null;
+  raw_minutes: number | null;
+  billed_minutes: number | null;
+  rate_minor: number | null;
+  rate_source: string | null;
+  override_reason: string | null;
+  quantity_milli: number | null;
+  unit_cost_minor: number | null;
+  amount_minor: number;
+  currency: string;
+  code: string | null;
+  charge_type_id: string | null;
+  charge_name: string | null;
+  quoted: 0 | 1;
+  task_code: string | null;
+  activity_code: string | null;
+  expense_code: string | null;
+  tax_code: string | null;
+  description: string;
+  payee: string | null;
+  behaviour: EntryBehaviourName;
+  matters_status: string;
+  payload_json: string;
+}
+
+/** The columns of a WIP row that describe the item (not bookkeeping): compared for conflicts. */
+export const WIP_CONTENT_COLUMNS = [
+  'kind', 'matter_id', 'client_id', 'date', 'timekeeper_id', 'raw_minutes', 'billed_minutes', 'rate_minor', 'rate_source',
+  'override_reason', 'quantity_milli', 'unit_cost_minor', 'amount_minor', 'currency', 'code', 'charge_type_id', 'charge_name',
+  'quoted', 'task_code', 'activity_code', 'expense_code', 'tax_code', 'description', 'payee', 'behaviour',
+] as const satisfies readonly (keyof WipCopyRow)[];
+
+// ---------------------------------------------------------------------------------------
+// Writes (used by the projections, always inside the handler's transaction)
+// ---------------------------------------------------------------------------------------
+
+type CopyTable =
+  | 'billing_timekeeper' | 'billing_client' | 'billing_contact' | 'billing_matter' | 'billing_wip' | 'billing_firm_settings'
+  | 'billing_charge_type';
+
+/**
+ * Insert the row, or update the listed columns of an existing row unless the row was
+ * written from a newer source (version, then time). Equal keys apply: events delivered in
+ * order within one millisecond must all land, and a true duplicate writes the same values.
+ * Returns true when the row now holds this source's data.
+ */
+export async function upsertIfNewer(
+  trx: Executor, table: CopyTable, values: object, updateColumns: readonly string[], key: SourceKey, copiedAt: string,
+): Promise<boolean> {
+  const row = { ...values, source_version: key.version, source_at: key.at, event_id: key.eventId, copied_at: copiedAt };
+  const cols = [...updateColumns, 'source_version', 'source_at', 'event_id', 'copied_at'];
+  const result = await trx.insertInto(table).values(row)
+    .onConflict((oc) => oc.column('id')
+      .doUpdateSet(Object.fromEntries(cols.map((c) => [c, sql.ref(`excluded.${c}`)])))
+      .where((eb) => eb.or([
+        eb(`${table}.source_version`, '<', key.version),
+        eb.and([eb(`${table}.source_version`, '=', key.version), eb(`${table}.source_at`, '<=', key.at)]),
+      ])))
+    .executeTakeFirst();
+  return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
+}
+
+/** The ordering key a row was last written from, or null when there is no row. */
+export async function sourceKeyOf(trx: Executor, table: CopyTable, id: string): Promise<SourceKey | null> {
+  const r = await trx.selectFrom(table).select(['source_version', 'source_at', 'event_id']).where('id', '=', id).executeTakeFirst() as
+    { source_version: number; source_at: string; event_id: string } | undefined;
+  return r ? { version: Number(r.source_version), at: r.source_at, eventId: r.event_id } : null;
+}
+
+/** True when `a` is older than `b` (so a write from `a` must not replace `b`). */
+export function isOlder(a: Pick<SourceKey, 'version' | 'at'>, b: Pick<SourceKey, 'version' | 'at'>): boolean {
+  return a.version < b.version || (a.version === b.version && a.at < b.at);
+}
+
+export type StoredWipRow = WipCopyRow & { bill_id: string | null; deleted_in_matters_at: string | null; source_version: number; source_at: string };
+
+export async function findWipRow(trx: Executor, id: string): Promise<StoredWipRow | null> {
+  const r = await trx.selectFrom('billing_wip').selectAll().where('id', '=', id).executeTakeFirst();
+  return (r as StoredWipRow | undefined) ?? null;
+}
+
+export async function isWipDeleted(trx: Executor, id: string): Promise<boolean> {
+  return (await trx.selectFrom('billing_wip_deleted').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
+}
+
+export async function recordWipDeleted(trx: Executor, t: { id: string; kind: string; matterId: string; deletedAt: string; eventId: string }): Promise<void> {
+  await trx.insertInto('billing_wip_deleted')
+    .values({ id: t.id, kind: t.kind, matter_id: t.matterId, deleted_at: t.deletedAt, event_id: t.eventId })
+    .onConflict((oc) => oc.column('id').doNothing())
+    .execute();
+}
+
+export interface CopyConflict {
+  id: string;
+  eventId: string;
+  eventType: string;
+  entityType: string;
+  entityId: string;
+  matterId: string | null;
+  billId: string | null;
+  reason: string;
+  detail: unknown;
+  detectedAt: string;
+  resolvedAt: string | null;
+}
+
+export async function insertConflict(trx: Executor, c: Omit<CopyConflict, 'resolvedAt'>): Promise<void> {
+  await trx.insertInto('billing_copy_conflict').values({
+    id: c.id, event_id: c.eventId, event_type: c.eventType, entity_type: c.entityType, entity_id: c.entityId, matter_id: c.matterId,
+    bill_id: c.billId, reason: c.reason, detail_json: c.detail === undefined ? null : JSON.stringify(c.detail), detected_at: c.detectedAt,
+    resolved_at: null,
+  }).execute();
+}
+
+// ---------------------------------------------------------------------------------------
+// Reads (for the bill composer)
+// ---------------------------------------------------------------------------------------
+
+export interface TimekeeperCopy {
+  id: string;
+  initials: string;
+  name: string;
+  classification: string;
+  ledesClassification: string;
+  active: boolean;
+}
+
+export interface ContactCopy {
+  id: string;
+  clientId: string;
+  name: string;
+  email: string | null;
+  phone: string | null;
+  address: string | null;
+  role: string | null;
+}
+
+export interface ClientCopy {
+  id: string;
+  clientNumber: number;
+  name: string;
+  email: string | null;
+  address: string | null;
+  taxId: string | null;
+  details: unknown;
+  /** The client's current contacts (removed ones left out), by name. */
+  contacts: ContactCopy[];
+}
+
+export interface ChargeTypeCopy {
+  id: string;
+  code: string;
+  name: string;
+  defaultPriceMinor: number;
+  taxCode: string | null;
+  taskCode: string | null;
+  activityCode: string | null;
+  active: boolean;
+}
+
+export interface MatterCopy {
+  id: string;
+  clientId: string;
+  clientNumber: number;
+  /** The client's current name (from billing's client copy, else as at opening). */
+  clientName: string;
+  client: ClientCopy | null;
+  matterNumber: number;
+  fileNumber: string;
+  name: string;
+  status: 'open' | 'closed';
+  practiceArea: string | null;
+  openedOn: string;
+  closedOn: string | null;
+  responsibleTimekeeperId: string;
+  billingTimekeeperId: string;
+  originatingTimekeeperId: string | null;
+  /** The copied timekeepers of the three roles, where billing has them. */
+  timekeepers: { responsible: TimekeeperCopy | null; billing: TimekeeperCopy | null; originating: TimekeeperCopy | null };
+  billingCycle: string;
+  nextBillingDate: string | null;
+  wipCapMinor: number | null;
+  currency: string;
+  timeUnitMinutes: number;
+  roundingMode: string;
+  /** Behaviour of new time entries: the effective option defaultTimeEntryBehaviour when known. */
+  defaultBehaviour: EntryBehaviourName;
+  /** The billable party's contact id (null: the client itself, or not yet known). */
+  billablePartyId: string | null;
+  /** Who the bills go to, once matters has said (matter_changed); null before. */
+  billableParty: BillableParty | null;
+  participants: MatterParticipantInfo[];
+  /** The effective options: the matter's own as matters last sent them, else the firm's defaults, else null. */
+  options: MatterBillingOptions | null;
+  optionsSource: 'matter' | 'firm_defaults' | 'none';
+  overridden: BillingOptionSection[];
+}
+
+export interface WipCopy {
+  id: string;
+  kind: WipKind;
+  matterId: string;
+  clientId: string;
+  date: string;
+  timekeeperId: string | null;
+  rawMinutes: number | null;
+  billedMinutes: number | null;
+  rateMinor: number | null;
+  rateSource: string | null;
+  overrideReason: string | null;
+  quantityMilli: number | null;
+  unitCostMinor: number | null;
+  amountMinor: number;
+  currency: string;
+  code: string | null;
+  chargeTypeId: string | null;
+  chargeName: string | null;
+  /** A quoted fixed charge: part of the bill's product set, adds nothing to WIP until billed. */
+  quoted: boolean;
+  taskCode: string | null;
+  activityCode: string | null;
+  expenseCode: string | null;
+  taxCode: string | null;
+  description: string;
+  payee: string | null;
+  behaviour: EntryBehaviourName;
+  mattersStatus: WipStatusName;
+  billId: string | null;
+  /** The whole payload last applied. */
+  payload: unknown;
+}
+
+const num = (v: unknown): number => Number(v);
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+const parse = (v: string | null): unknown => (v === null ? null : JSON.parse(v) as unknown);
+
+function toTimekeeper(r: Record<string, any>): TimekeeperCopy {
+  return { id: r.id, initials: r.initials, name: r.name, classification: r.classification, ledesClassification: r.ledes_classification, active: num(r.active) === 1 };
+}
+
+function toClient(r: Record<string, any>, contacts: ContactCopy[]): ClientCopy {
+  return {
+    id: r.id, clientNumber: num(r.client_number), name: r.name, email: r.email, address: r.address, taxId: r.tax_id,
+    details: parse(r.details_json), contacts,
+  };
+}
+
+function toContact(r: Record<string, any>): ContactCopy {
+  return { id: r.id, clientId: r.client_id, name: r.name, email: r.email, phone: r.phone, address: r.address, role: r.role };
+}
+
+function toChargeType(r: Record<string, any>): ChargeTypeCopy {
+  return {
+    id: r.id, code: r.code, name: r.name, defaultPriceMinor: num(r.default_price_minor), taxCode: r.tax_code, taskCode: r.task_code,
+    activityCode: r.activity_code, active: num(r.active) === 1,
+  };
+}
+
+export function toWipCopy(r: Record<string, any>): WipCopy {
+  return {
+    id: r.id, kind: r.kind, matterId: r.matter_id, clientId: r.client_id, date: r.date, timekeeperId: r.timekeeper_id,
+    rawMinutes: numOrNull(r.raw_minutes), billedMinutes: numOrNull(r.billed_minutes), rateMinor: numOrNull(r.rate_minor),
+    rateSource: r.rate_source, overrideReason: r.override_reason, quantityMilli: numOrNull(r.quantity_milli),
+    unitCostMinor: numOrNull(r.unit_cost_minor), amountMinor: num(r.amount_minor), currency: r.currency, code: r.code,
+    chargeTypeId: r.charge_type_id, chargeName: r.charge_name, quoted: num(r.quoted) === 1, taskCode: r.task_code, activityCode: r.activity_code, expenseCode: r.expense_code, taxCode: r.tax_code,
+    description: r.description, payee: r.payee, behaviour: r.behaviour, mattersStatus: r.matters_status, billId: r.bill_id,
+    payload: parse(r.payload_json),
+  };
+}
+
+export async function getFirmSettings(db: Executor): Promise<FirmBillingSettings | null> {
+  const r = await db.selectFrom('billing_firm_settings').select('settings_json').where('id', '=', 'firm').executeTakeFirst() as { settings_json: string } | undefined;
+  return r ? JSON.parse(r.settings_json) as FirmBillingSettings : null;
+}
+
+export async function getTimekeeperCopy(db: Executor, id: string): Promise<TimekeeperCopy | null> {
+  const r = await db.selectFrom('billing_timekeeper').selectAll().where('id', '=', id).executeTakeFirst();
+  return r ? toTimekeeper(r) : null;
+}
+
+export async function getClientCopy(db: Executor, id: string): Promise<ClientCopy | null> {
+  const r = await db.selectFrom('billing_client').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!r) return null;
+  const contacts = await db.selectFrom('billing_contact').selectAll().where('client_id', '=', id).where('removed', '=', 0)
+    .orderBy('name').orderBy('id').execute();
+  return toClient(r, contacts.map(toContact));
+}
+
+/** Fixed-charge types (products) billing knows, by code. */
+export async function listChargeTypes(db: Executor, opts: { activeOnly?: boolean } = {}): Promise<ChargeTypeCopy[]> {
+  let q = db.selectFrom('billing_charge_type').selectAll();
+  if (opts.activeOnly) q = q.where('active', '=', 1);
+  return (await q.orderBy('code').execute()).map(toChargeType);
+}
+
+/** Billing's copy of one matter, with its client, role timekeepers and effective options. */
+export async function getMatterCopy(db: Executor, matterId: string): Promise<MatterCopy | null> {
+  const r = await db.selectFrom('billing_matter').selectAll().where('id', '=', matterId).executeTakeFirst() as Record<string, any> | undefined;
+  if (!r) return null;
+  const client = await getClientCopy(db, r.client_id);
+  const tkIds = [r.responsible_timekeeper_id, r.billing_timekeeper_id, r.originating_timekeeper_id].filter((v): v is string => typeof v === 'string');
+  const tks = new Map((await db.selectFrom('billing_timekeeper').selectAll().where('id', 'in', tkIds).execute()).map((t) => [t.id as string, toTimekeeper(t)]));
+  let options = parse(r.options_json) as MatterBillingOptions | null;
+  let optionsSource: MatterCopy['optionsSource'] = options ? 'matter' : 'none';
+  if (!options) {
+    const firm = await getFirmSettings(db);
+    if (firm) { options = firm.matterDefaults; optionsSource = 'firm_defaults'; }
+  }
+  return {
+    id: r.id, clientId: r.client_id, clientNumber: num(r.client_number), clientName: client?.name ?? r.client_name, client,
+    matterNumber: num(r.matter_number), fileNumber: r.file_number, name: r.name, status: r.status, practiceArea: r.practice_area,
+    openedOn: r.opened_on, closedOn: r.closed_on, responsibleTimekeeperId: r.responsible_timekeeper_id,
+    billingTimekeeperId: r.billing_timekeeper_id, originatingTimekeeperId: r.originating_timekeeper_id,
+    timekeepers: {
+      responsible: tks.get(r.responsible_timekeeper_id) ?? null,
+      billing: tks.get(r.billing_timekeeper_id) ?? null,
+      originating: r.originating_timekeeper_id ? tks.get(r.originating_timekeeper_id) ?? null : null,
+    },
+    billingCycle: r.billing_cycle, nextBillingDate: r.next_billing_date, wipCapMinor: numOrNull(r.wip_cap_minor), currency: r.currency,
+    // Matters keeps the two as one setting but may change it through the options without a
+    // matter_changed, so the effective option wins over the copied column.
+    timeUnitMinutes: num(r.time_unit_minutes), roundingMode: r.rounding_mode,
+    defaultBehaviour: options?.defaultTimeEntryBehaviour ?? r.default_behaviour,
+    billablePartyId: r.billable_party_id, billableParty: parse(r.billable_party_json) as BillableParty | null,
+    participants: (parse(r.participants_json) as MatterParticipantInfo[] | null) ?? [],
+    options, optionsSource, overridden: (parse(r.overridden_json) as BillingOptionSection[] | null) ?? [],
+  };
+}
+
+/**
+ * A matter's WIP that is on no bill and that matters last reported unbilled, dated on or
+ * before `upTo` (inclusive, YYYY-MM-DD) when given; in date order, then kind, then id.
+ * Hidden and no-charge items, and quoted fixed charges (`quoted`), are included: the
+ * composer decides how to show them.
+ */
+export async function unbilledWip(db: Executor, matterId: string, upTo?: string): Promise<WipCopy[]> {
+  let q = db.selectFrom('billing_wip').selectAll()
+    .where('matter_id', '=', matterId)
+    .where('bill_id', 'is', null)
+    .where('matters_status', '=', 'unbilled');
+  if (upTo !== undefined) q = q.where('date', '<=', upTo);
+  const rows = await q.orderBy('date').orderBy('kind').orderBy('id').execute();
+  return rows.map(toWipCopy);
+}
+
+/** The WIP items on one bill (set by the composer). */
+export async function wipOnBill(db: Executor, billId: string): Promise<WipCopy[]> {
+  const rows = await db.selectFrom('billing_wip').selectAll().where('bill_id', '=', billId)
+    .orderBy('date').orderBy('kind').orderBy('id').execute();
+  return rows.map(toWipCopy);
+}
+
+export interface MatterBillingFilters {
+  /** Defaults to 'open'; 'any' for all. */
+  status?: 'open' | 'closed' | 'any';
+  clientId?: string;
+  responsibleTimekeeperId?: string;
+  billingTimekeeperId?: string;
+  billingCycle?: string;
+  /** Matters whose next billing date is on or before this date (matters with no date are left out). */
+  dueBy?: string;
+  /** Only matters with unbilled WIP dated on or before `upTo` (or any date). */
+  withUnbilledWip?: boolean;
+  /** Cut-off for the unbilled totals (inclusive). */
+  upTo?: string;
+  /** Leave out matters whose effective options exclude them from mass billing (default false). */
+  excludeMassBillingOptOuts?: boolean;
+}
+
+export interface MatterForBilling {
+  matterId: string;
+  clientId: string;
+  fileNumber: string;
+  name: string;
+  clientName: string;
+  status: 'open' | 'closed';
+  currency: string;
+  billingCycle: string;
+  nextBillingDate: string | null;
+  wipCapMinor: number | null;
+  responsibleTimekeeperId: string;
+  billingTimekeeperId: string;
+  /** Unbilled items on no bill (quoted fixed charges left out), up to the cut-off: count and billable totals (behaviour 'bill'). */
+  unbilledCount: number;
+  unbilledBillableMinor: number;
+  unbilledFeesMinor: number;
+  unbilledDisbursementsMinor: number;
+  /** True when the billable unbilled total reaches the WIP cap. */
+  overCap: boolean;
+  massBillingExcluded: boolean;
+}
+
+/** Matters for a billing run (mass billing, the due list): the copy only, ordered by client then matter number. */
+export async function listMattersForBilling(db: Executor, filters: MatterBillingFilters = {}): Promise<MatterForBilling[]> {
+  const status = filters.status ?? 'open';
+  let wip = db.selectFrom('billing_wip')
+    .select((eb) => [
+      'matter_id',
+      eb.fn.countAll<number>().as('n'),
+      sql<number>`coalesce(sum(case when behaviour = 'bill' then amount_minor else 0 end), 0)`.as('billable'),
+      sql<number>`coalesce(sum(case when behaviour = 'bill' and kind <> 'disbursement' then amount_minor else 0 end), 0)`.as('fees'),
+      sql<number>`coalesce(sum(case when behaviour = 'bill' and kind = 'disbursement' then amount_minor else 0 end), 0)`.as('disbursements'),
+    ])
+    .where('bill_id', 'is', null)
+    .where('matters_status', '=', 'unbilled')
+    .where('quoted', '=', 0);
+  if (filters.upTo !== undefined) wip = wip.where('date', '<=', filters.upTo);
+  let q = db.selectFrom('billing_matter as m')
+    .leftJoin(wip.groupBy('matter_id').as('w'), 'w.matter_id', 'm.id')
+    .leftJoin('billing_client as c', 'c.id', 'm.client_id')
+    .select([
+      'm.id', 'm.client_id', 'm.file_number', 'm.name', 'm.client_name', 'c.name as current_client_name', 'm.status', 'm.currency',
+      'm.billing_cycle', 'm.next_billing_date', 'm.wip_cap_minor', 'm.responsible_timekeeper_id', 'm.billing_timekeeper_id',
+      'm.options_json', 'm.client_number', 'm.matter_number', 'w.n', 'w.billable', 'w.fees', 'w.disbursements',
+    ]);
+  if (status !== 'any') q = q.where('m.status', '=', status);
+  if (filters.clientId) q = q.where('m.client_id', '=', filters.clientId);
+  if (filters.responsibleTimekeeperId) q = q.where('m.responsible_timekeeper_id', '=', filters.responsibleTimekeeperId);
+  if (filters.billingTimekeeperId) q = q.where('m.billing_timekeeper_id', '=', filters.billingTimekeeperId);
+  if (filters.billingCycle) q = q.where('m.billing_cycle', '=', filters.billingCycle);
+  if (filters.dueBy) q = q.where('m.next_billing_date', '<=', filters.dueBy);
+  if (filters.withUnbilledWip) q = q.where('w.n', '>', 0);
+  const rows = await q.orderBy('m.client_number').orderBy('m.matter_number').execute() as Record<string, any>[];
+  const firm = rows.some((r) => r.options_json === null) ? await getFirmSettings(db) : null;
+  const out: MatterForBilling[] = [];
+  for (const r of rows) {
+    const options = (parse(r.options_json) as MatterBillingOptions | null) ?? firm?.matterDefaults ?? null;
+    const massBillingExcluded = options?.massBilling?.exclude === true;
+    if (filters.excludeMassBillingOptOuts && massBillingExcluded) continue;
+    const billable = num(r.billable ?? 0);
+    const cap = numOrNull(r.wip_cap_minor);
+    out.push({
+      matterId: r.id, clientId: r.client_id, fileNumber: r.file_number, name: r.name, clientName: r.current_client_name ?? r.client_name,
+      status: r.status, currency: r.currency, billingCycle: r.billing_cycle, nextBillingDate: r.next_billing_date, wipCapMinor: cap,
+      responsibleTimekeeperId: r.responsible_timekeeper_id, billingTimekeeperId: r.billing_timekeeper_id,
+      unbilledCount: num(r.n ?? 0), unbilledBillableMinor: billable, unbilledFeesMinor: num(r.fees ?? 0),
+      unbilledDisbursementsMinor: num(r.disbursements ?? 0), overCap: cap !== null && billable >= cap, massBillingExcluded,
+    });
+  }
+  return out;
+}
+
+/** Conflicts the copy recorded and nobody has resolved yet, oldest first. */
+export async function openConflicts(db: Executor, filters: { matterId?: string } = {}): Promise<CopyConflict[]> {
+  let q = db.selectFrom('billing_copy_conflict').selectAll().where('resolved_at', 'is', null);
+  if (filters.matterId) q = q.where('matter_id', '=', filters.matterId);
+  const rows = await q.orderBy('detected_at').orderBy('id').execute() as Record<string, any>[];
+  return rows.map((r) => ({
+    id: r.id, eventId: r.event_id, eventType: r.event_type, entityType: r.entity_type, entityId: r.entity_id, matterId: r.matter_id,
+    billId: r.bill_id, reason: r.reason, detail: parse(r.detail_json), detectedAt: r.detected_at, resolvedAt: r.resolved_at,
+  }));
+}

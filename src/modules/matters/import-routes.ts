@@ -1,0 +1,127 @@
+/**
+ * The CSV import pages (a Hono sub-app; the matters pages mount it at /matters/import):
+ *
+ *   GET  /         choose the kind, upload a file or paste the CSV; the formats are listed
+ *   POST /preview  parse and check every row against the database (a dry run that rolls
+ *                  back); shows the rows and every rejected row with its column and reason
+ *   POST /apply    import it all in one transaction, or nothing (rejections shown again)
+ *
+ * The preview carries the CSV to the apply step in a hidden base64 field (exact bytes, no
+ * server-side state); the apply checks everything again.
+ */
+import type { Context } from 'hono';
+import { Hono } from 'hono';
+import { allow } from '../../shared/web/guard.ts';
+import type { ModuleDeps } from '../../shared/web/module.ts';
+import { render } from '../../shared/web/render.ts';
+import type { AppEnv } from '../../shared/web/types.ts';
+import type { MattersCommands } from './commands.ts';
+import {
+  createImportReads, decodeUtf8, IMPORT_FORMATS, IMPORT_KINDS, IMPORT_LIMITS, ImportFileError, isImportKind, runImport,
+} from './import.ts';
+import type { ImportKind, ImportOutcome } from './import.ts';
+
+/** Rows of the file shown in the preview table (every rejection is listed regardless). */
+const PREVIEW_ROWS = 200;
+/** Rejections listed on the page. */
+const LISTED_REJECTIONS = 1000;
+
+type ImportCommands = Pick<MattersCommands, 'batch' | 'listTimekeepers' | 'getFirmSettings'>;
+
+export function createImportPages(deps: Pick<ModuleDeps, 'db' | 'clock'>, cmds: ImportCommands): Hono<AppEnv> {
+  const pages = new Hono<AppEnv>();
+  const writers = allow(['admin', 'billing']);
+  const reads = createImportReads(deps.db, async () => (await cmds.getFirmSettings()).currency);
+  const formats = IMPORT_KINDS.map((k) => IMPORT_FORMATS[k]);
+  const common = { formats, kinds: IMPORT_KINDS, limits: { maxRows: IMPORT_LIMITS.maxRows, maxMb: IMPORT_LIMITS.maxBytes / (1024 * 1024) } };
+
+  // 413 is not among render's statuses; the response carries it all the same.
+  const formPage = (c: Context<AppEnv>, ctx: { kind?: string; csv?: string; error?: string }, status: 200 | 413 | 422 = 200) =>
+    render(c, 'matters/import.njk', { ...common, kind: ctx.kind ?? 'clients', csv: ctx.csv ?? '', error: ctx.error ?? null }, status as 422);
+
+  pages.get('/', writers, (c) => {
+    const k = c.req.query('kind');
+    return formPage(c, { kind: isImportKind(k) ? k : 'clients' });
+  });
+
+  /** The kind and CSV text of a submitted form: an uploaded file, pasted text, or the preview's base64. */
+  async function submitted(c: Context<AppEnv>): Promise<{ kind: ImportKind; text: string }> {
+    const body = await c.req.parseBody();
+    const kind = body.kind;
+    if (!isImportKind(kind)) throw new ImportFileError(`Choose what the file holds: ${IMPORT_KINDS.join(', ')}.`);
+    const file = body.file;
+    if (typeof body.payload === 'string' && body.payload !== '') {
+      return { kind, text: decodeUtf8(Buffer.from(body.payload, 'base64')) };
+    }
+    if (file instanceof File && file.size > 0) {
+      if (file.size > IMPORT_LIMITS.maxBytes) {
+        throw new ImportFileError(`The file is larger than ${common.limits.maxMb} MB, the limit: split it into several files.`, 413);
+      }
+      return { kind, text: decodeUtf8(await file.arrayBuffer()) };
+    }
+    if (typeof body.csv === 'string' && body.csv.trim() !== '') return { kind, text: body.csv };
+    throw new ImportFileError('Choose a CSV file to upload, or paste the CSV text.');
+  }
+
+  function previewContext(outcome: ImportOutcome, text: string) {
+    const { table } = outcome;
+    const byRow = new Map<number, Map<string | null, string>>();
+    for (const r of outcome.rejected) {
+      const m = byRow.get(r.row) ?? new Map<string | null, string>();
+      if (!m.has(r.field)) m.set(r.field, r.message);
+      byRow.set(r.row, m);
+    }
+    const created = new Map(outcome.created.map((x) => [x.row, x.reference]));
+    const shown = table.rows.slice(0, PREVIEW_ROWS).map((r) => {
+      const problems = byRow.get(r.row);
+      return {
+        row: r.row,
+        rejected: problems !== undefined,
+        rowProblem: problems?.get(null) ?? null,
+        reference: created.get(r.row) ?? null,
+        cells: table.columns.map((col) => ({ value: r.values[col] ?? '', error: problems?.get(col) ?? null })),
+      };
+    });
+    const rejectedRows = new Set(outcome.rejected.map((r) => r.row)).size;
+    return {
+      ...common, outcome, kind: outcome.kind, format: IMPORT_FORMATS[outcome.kind], columns: table.columns, shown,
+      moreRows: Math.max(0, table.rows.length - PREVIEW_ROWS), rejected: outcome.rejected.slice(0, LISTED_REJECTIONS),
+      moreRejected: Math.max(0, outcome.rejected.length - LISTED_REJECTIONS), rejectedRows,
+      payload: outcome.rejected.length === 0 ? Buffer.from(text, 'utf8').toString('base64') : null,
+    };
+  }
+
+  pages.post('/preview', writers, async (c) => {
+    let kind: string | undefined;
+    try {
+      const s = await submitted(c);
+      kind = s.kind;
+      const outcome = await runImport(cmds, reads, c.get('command'), s.kind, s.text, { dryRun: true });
+      return render(c, 'matters/import-preview.njk', previewContext(outcome, s.text));
+    } catch (err) {
+      if (err instanceof ImportFileError) return formPage(c, { kind, error: err.message }, err.status);
+      throw err;
+    }
+  });
+
+  pages.post('/apply', writers, async (c) => {
+    let kind: string | undefined;
+    try {
+      const s = await submitted(c);
+      kind = s.kind;
+      const outcome = await runImport(cmds, reads, c.get('command'), s.kind, s.text, { dryRun: false });
+      if (outcome.rejected.length > 0) {
+        return render(c, 'matters/import-preview.njk', { ...previewContext(outcome, s.text), applyFailed: true }, 422);
+      }
+      return render(c, 'matters/import-done.njk', {
+        ...common, outcome, kind: outcome.kind, format: IMPORT_FORMATS[outcome.kind],
+        created: outcome.created.slice(0, PREVIEW_ROWS), moreCreated: Math.max(0, outcome.created.length - PREVIEW_ROWS),
+      }, 201);
+    } catch (err) {
+      if (err instanceof ImportFileError) return formPage(c, { kind, error: err.message }, err.status);
+      throw err;
+    }
+  });
+
+  return pages;
+}
