@@ -63,7 +63,7 @@ export async function seedDemo(rt: Runtime, opts: DemoOptions): Promise<DemoResu
     usersCreated++;
   }
   const cmds = createMattersCommands({ db: rt.database.db, clock: rt.clock, relay: rt.relay });
-  const firm = await seedDemoFirm(cmds, { matters: opts.matters, entriesPerMatter: opts.entriesPerMatter, seed: opts.seed, random: prng, ctx });
+  const firm = await seedDemoFirm(cmds, { matters: opts.matters, entriesPerMatter: opts.entriesPerMatter, seed: opts.seed, random: prng, ctx, fixedCharges: true });
   const { alreadySeeded, ...counts } = firm;
   return { usersCreated, firmAlreadySeeded: alreadySeeded, ...counts };
 }
