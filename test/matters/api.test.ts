@@ -115,6 +115,12 @@ eachDialect('timekeepers and rates: effective-dated standard rates, client and m
 
     const cr = ok(await api.put(`/clients/${client.id}/rates/${tk.id}`, { rate: '310.50' }));
     assert.deepEqual(cr.rates.map((r: any) => [r.initials, r.rate]), [['MH', '310.50']]);
+    // A matter's own rate needs custom matter rates turned on for it (seed 002).
+    const off = await api.put(`/matters/${matter.id}/rates/${tk.id}`, { rate: '350.00' });
+    assert.equal(off.status, 422);
+    assert.match(off.json().error.fields.customRatesEnabled, /is off for \d+\.\d+: turn on custom matter rates/);
+    assert.deepEqual(ok(await api.get(`/matters/${matter.id}/rates`)).rates, []);
+    ok(await api.patch(`/matters/${matter.id}/billing-options`, { set: { customRatesEnabled: true } }));
     const mr = ok(await api.put(`/matters/${matter.id}/rates/${tk.id}`, { rate: '350.00' }));
     assert.deepEqual(mr.rates.map((r: any) => r.rate), ['350.00']);
     assert.equal(mr.currency, 'USD');

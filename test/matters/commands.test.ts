@@ -119,6 +119,11 @@ eachDialect('recordTimeEntry rounds the minutes and stores the resolved rate, so
   assert.deepEqual([byClient.rateMinor, byClient.rateSource, byClient.amountMinor], [28_000, 'client', 5_600]);
 
   await cmds.setMatterRate(ctx, { matterId: matter.id, timekeeperId: partner.id, rateMinor: 25_000 });
+  const customOff = await record('2026-02-03');
+  assert.deepEqual([customOff.rateMinor, customOff.rateSource], [28_000, 'client'], 'a matter rate applies only with custom matter rates on (seed 002)');
+  assert.deepEqual(await cmds.previewRate(matter.id, partner.id, '2026-02-03'), { rateMinor: 28_000, source: 'client' });
+  await cmds.setBillingOptions(ctx, matter.id, { set: { customRatesEnabled: true } });
+  assert.deepEqual(await cmds.previewRate(matter.id, partner.id, '2026-02-03'), { rateMinor: 25_000, source: 'matter' });
   const byMatter = await record('2026-02-03');
   assert.deepEqual([byMatter.rateMinor, byMatter.rateSource, byMatter.amountMinor], [25_000, 'matter', 5_000]);
 
@@ -136,7 +141,7 @@ eachDialect('recordTimeEntry rounds the minutes and stores the resolved rate, so
   assert.deepEqual(await cmds.findTimeEntry(overridden.id), overridden);
 
   const wip = (await events(db, 'matters.wip_recorded')).map((e) => e.payload);
-  assert.equal(wip.length, 6);
+  assert.equal(wip.length, 7);
   assert.deepEqual(wip[0], {
     kind: 'time', id: old.id, matterId: matter.id, clientId: client.id, timekeeperId: partner.id, workDate: '2025-12-31',
     rawMinutes: 7, billedMinutes: 12, rateMinor: 30_000, rateSource: 'timekeeper', overrideReason: null, amountMinor: 6_000,
@@ -150,7 +155,7 @@ eachDialect('recordTimeEntry rounds the minutes and stores the resolved rate, so
   assert.deepEqual([d.amountMinor, d.behaviour, d.status], [838, 'bill', 'unbilled']);
   const hidden = await record('2026-02-07', { behaviour: 'hide' });
   const total = (await cmds.unbilledWipMinor([matter.id])).get(matter.id);
-  assert.equal(total, 6_000 + 6_400 + 5_600 + 5_000 + 16_000 + 5_600 + 838, 'hidden work adds nothing to WIP');
+  assert.equal(total, 6_000 + 6_400 + 5_600 + 5_600 + 5_000 + 16_000 + 5_600 + 838, 'hidden work adds nothing to WIP');
   assert.equal(hidden.amountMinor, 5_600, 'a hidden entry still records its value');
 });
 

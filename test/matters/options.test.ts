@@ -198,7 +198,7 @@ eachDialect('a firm change that would leave inheriting matters with invalid opti
   const beforeAgain = await snapshot(db);
   const offAgain = await rejectsFields(cmds.updateFirmSettings(ctx, { generalRetainersEnabled: false, matterDefaults: { generalRetainer: { enabled: false } } }),
     ['generalRetainersEnabled', 'matterDefaults.retainerReplenishment.enabled']);
-  assert.match(offAgain.generalRetainersEnabled!, /1 matter still use a general retainer \(1\.2\)/);
+  assert.match(offAgain.generalRetainersEnabled!, /1 matter still uses a general retainer \(1\.2\)/);
   assert.deepEqual(await snapshot(db), beforeAgain, 'a refused firm change writes nothing');
 });
 

@@ -41,7 +41,7 @@ import type {
 } from './domain.ts';
 import {
   createImportReads, decodeUtf8, hoursText, IMPORT_FORMATS, IMPORT_KINDS, IMPORT_LIMITS, ImportFileError, isImportKind,
-  limited, minutesRangeError, moneyText, parseHoursText, parseMoneyText, parsePercentText, parseQuantityText, percentText, quantityText,
+  limited, minutesRangeError, moneyText, parseHoursText, parseMoneyText, parsePercentText, parseQuantityText, percentMessage, percentText, quantityText,
   runImport,
 } from './import.ts';
 import type { BillingOptionSection, FirmBillingSettings, MatterBillingOptions, MatterChanged } from './events.ts';
@@ -412,7 +412,7 @@ async function wireNamed<T>(fn: () => Promise<T>, prefixOf: (field: string) => s
   } catch (err) {
     if (err instanceof HttpError && err.status === 422 && Object.keys(err.fields).length > 0) {
       const fields: Record<string, string> = {};
-      for (const [k, v] of Object.entries(err.fields)) fields[wireField(k, prefixOf(k))] = v;
+      for (const [k, v] of Object.entries(err.fields)) fields[wireField(k, prefixOf(k))] = /basisPoints$/i.test(k) ? percentMessage(v) : v;
       throw invalid(fields, err.message.startsWith('Please correct') ? undefined : err.message);
     }
     throw err;
@@ -842,12 +842,16 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
       return ownerRatesOut('matters_matter_rate', m.id, m.currency);
     });
 
-  api.route({ method: 'put', path: '/matters/:id/rates/:timekeeperId', summary: 'Set the matter\'s rate for a timekeeper', tag: TAG, audience: WRITE, body: OwnerRateSet, response: OwnerRatesSchema },
+  api.route({ method: 'put', path: '/matters/:id/rates/:timekeeperId', summary: 'Set the matter\'s rate for a timekeeper (422 unless the matter turns custom matter rates on)', tag: TAG, audience: WRITE, body: OwnerRateSet, response: OwnerRatesSchema },
     async (c, { body }) => {
       const m = await matterOr404(param(c, 'id'));
       const tk = await timekeeperOr404(param(c, 'timekeeperId'));
       const errors: FieldErrors = {};
       const rateMinor = take(errors, 'rate', limited(parseMoneyText(body.rate, m.currency), LIMITS.rateMinor, m.currency));
+      // Seed 002: a matter's own rates apply only with custom matter rates turned on (as on the options page).
+      if (!(await cmds.getBillingOptions(m.id)).effective.customRatesEnabled) {
+        errors.customRatesEnabled = `is off for ${m.fileNumber}: turn on custom matter rates in its billing options first`;
+      }
       failIf(errors);
       await named({ rateMinor: 'rate' }, () => cmds.setMatterRate(ctxOf(c), { matterId: m.id, timekeeperId: tk.id, rateMinor: rateMinor! }));
       return ownerRatesOut('matters_matter_rate', m.id, m.currency);

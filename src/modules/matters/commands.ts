@@ -586,8 +586,13 @@ export function createMattersCommands(deps: MattersDeps) {
   async function loadPricing(trx: Executor, matterIds: readonly string[], timekeeperIds: readonly string[]) {
     const matters = await store.findMatters(trx, matterIds);
     const clientIds = [...new Set([...matters.values()].map((m) => m.clientId))];
+    // Matter rates apply only where the matter's "custom matter rates" option is on (seed 002).
+    const firmDefaults = (await loadFirm(trx)).settings.matterDefaults;
+    const overrides = await store.overridesFor(trx, [...matters.keys()]);
+    const customRates = new Set([...matters.keys()].filter((id) => effectiveOptions(firmDefaults, overrides.get(id)?.overrides ?? {}).customRatesEnabled));
     return {
       matters,
+      customRates,
       timekeepers: await store.findTimekeepers(trx, timekeeperIds),
       matterRates: await store.ownerRates(trx, 'matters_matter_rate', [...matters.keys()]),
       clientRates: await store.ownerRates(trx, 'matters_client_rate', clientIds),
@@ -599,7 +604,7 @@ export function createMattersCommands(deps: MattersDeps) {
   function priceTime(p: Pricing, matter: Matter, timekeeperId: string, workDate: string, override: RateOverride | null) {
     return resolveRate({
       workDate,
-      matterRateMinor: p.matterRates.get(`${matter.id}|${timekeeperId}`) ?? null,
+      matterRateMinor: p.customRates.has(matter.id) ? (p.matterRates.get(`${matter.id}|${timekeeperId}`) ?? null) : null,
       clientRateMinor: p.clientRates.get(`${matter.clientId}|${timekeeperId}`) ?? null,
       standardRates: p.standard.get(timekeeperId) ?? [],
       override,
@@ -1013,7 +1018,7 @@ export function createMattersCommands(deps: MattersDeps) {
         const fields: FieldErrors = {};
         for (const [key, p] of problems) {
           fields[key] = key === 'generalRetainersEnabled'
-            ? `${matterCount(p.files.length)} still use a general retainer (${listFiles(p.files)}): turn it off on them first`
+            ? `${matterCount(p.files.length)} ${p.files.length === 1 ? "still uses" : "still use"} a general retainer (${listFiles(p.files)}): turn it off on them first`
             : `would leave ${matterCount(p.files.length)} that follow the firm's defaults with invalid billing options (${listFiles(p.files)}): ${p.message}`;
         }
         throw invalid(fields);
@@ -1758,6 +1763,13 @@ export function createMattersCommands(deps: MattersDeps) {
     listDisbursements: (matterId: string) => store.listDisbursements(db, matterId),
     unbilledWipMinor: (matterIds: readonly string[]) => store.unbilledWipMinor(db, matterIds),
     /** The firm's billing settings; the defaults are saved (and announced) on the first read. */
+    /** The rate a time entry on this matter, by this timekeeper, on this date would get (null: none). */
+    previewRate: async (matterId: string, timekeeperId: string, workDate: string) => {
+      const pricing = await loadPricing(db, [matterId], [timekeeperId]);
+      const matter = pricing.matters.get(matterId);
+      if (!matter) throw notFound('Matter');
+      return priceTime(pricing, matter, timekeeperId, workDate, null);
+    },
     getFirmSettings: async (): Promise<FirmBillingSettings> => {
       const found = await store.findFirmSettings(db);
       if (found) return found.settings;

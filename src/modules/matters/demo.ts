@@ -500,7 +500,8 @@ export async function seedDemoFirm(cmds: MattersCommands, opts: DemoFirmOptions)
             participants: [{ contactId: client.contacts.instructing, role: 'Instructing' }],
           });
         }
-        const set = planOptions(m, pm, client, client.email);
+        // A matter with its own rate has custom matter rates turned on, or the rate would not apply.
+        const set = { ...planOptions(m, pm, client, client.email), ...(pm.matterRate ? { customRatesEnabled: true } : {}) };
         if (Object.keys(set).length > 0) optionItems.push({ matterId: m.id, set });
         if (opts.fixedCharges && bill.chance(0.25)) {
           const from = pm.openedOn > windowStart ? pm.openedOn : windowStart;

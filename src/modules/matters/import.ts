@@ -147,6 +147,13 @@ export function percentText(basisPoints: number): string {
   return `${neg ? '-' : ''}${Math.floor(a / 100)}${frac === '' ? '' : `.${frac}`}`;
 }
 
+/** A domain message about basis points, said in the percent that pages, API and CSV take ("between 0.01% and 100%"). */
+export function percentMessage(message: string): string {
+  return message
+    .replace(/between (\d+) and (\d+) basis points \(100 = 1%\)/, (_m, a: string, b: string) => `between ${percentText(Number(a))}% and ${percentText(Number(b))}%`)
+    .replace('a whole number of basis points (100 = 1%)', 'a percentage with at most 2 decimals, such as 12.5');
+}
+
 // ---------------------------------------------------------------------------------------
 // RFC 4180 parsing
 // ---------------------------------------------------------------------------------------

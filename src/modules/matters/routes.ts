@@ -24,10 +24,11 @@ import type { MattersCommands, UpdateDisbursementInput, UpdateFixedChargeInput, 
 import type { FirmSettingsPatch } from './domain.ts';
 import {
   BILLING_CYCLES, BILLING_OPTION_SECTIONS, capStatus, ENTRY_BEHAVIOURS, LEDES_CLASSIFICATIONS, MINUTE_ROUNDING,
-  optionWarnings, resolveRate, splitEmailList, TIMEKEEPER_CLASSIFICATIONS, UTBMS_ACTIVITIES, UTBMS_EXPENSES, UTBMS_TASKS,
+  optionWarnings, splitEmailList, TIMEKEEPER_CLASSIFICATIONS, UTBMS_ACTIVITIES, UTBMS_EXPENSES, UTBMS_TASKS,
 } from './domain.ts';
 import type { BillingOptionSection, FirmBillingSettings, FixedFeeRow, MatterBillingOptions } from './events.ts';
 import { createImportPages } from './import-routes.ts';
+import { percentMessage } from './import.ts';
 import * as q from './queries.ts';
 import type { Disbursement, FixedCharge, Matter, TimeEntry, Timekeeper } from './store.ts';
 
@@ -49,6 +50,8 @@ const ID = '{[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-f
 
 const BEHAVIOUR_LABELS: Record<string, string> = { bill: 'Bill', hide: 'Hide', no_charge: 'No charge' };
 const CYCLE_LABELS: Record<string, string> = { none: 'On demand', WEEK: 'Weekly', MONTH: 'Monthly', QUARTER: 'Quarterly', HALF: 'Half-yearly', YEAR: 'Yearly' };
+/** UTBMS/LEDES timekeeper classification codes (TIMEKEEPER_CLASSIFICATION in LEDES 1998B). */
+export const LEDES_LABELS: Record<string, string> = { PT: 'Partner', AS: 'Associate', OC: 'Of counsel', PL: 'Paralegal', LA: 'Legal assistant', OT: 'Other' };
 const RATE_SOURCE_LABELS: Record<string, string> = { matter: 'matter rate', client: 'client rate', timekeeper: 'standard rate', override: 'override' };
 const STATUS_REASONS: Record<string, string> = {
   draft: 'On a draft bill: delete or revert the draft to change it',
@@ -358,6 +361,24 @@ const list = (raw: RawAll, name: string): string[] => {
 };
 const one = (raw: RawAll, name: string): string => list(raw, name)[0]?.trim() ?? '';
 
+/**
+ * A checkbox: ticked ("on", as browsers send it, or "true") or not (absent, "", "off", "false").
+ * Anything else is named in `errors` rather than silently read as unticked.
+ */
+function checkbox(raw: RawAll, name: string, errors: Errors): boolean {
+  const v = one(raw, name).toLowerCase();
+  if (v === 'on' || v === 'true') return true;
+  if (v !== '' && v !== 'off' && v !== 'false') errors[name] = 'must be ticked or not (on or off)';
+  return false;
+}
+
+/** Errors with basis-point fields (discount.percentBasisPoints...) reworded in percent. */
+function inPercent(errors: Errors): Errors {
+  const out: Errors = {};
+  for (const [k, v] of Object.entries(errors)) out[k] = /basisPoints$/i.test(k) ? percentMessage(v) : v;
+  return out;
+}
+
 /** The schedule rows as typed (for re-rendering); billed rows as saved, whatever the form says. */
 function rowsFromForm(raw: RawAll, saved: readonly FixedFeeRow[], currency: string): RowView[] {
   const col = (k: string) => list(raw, `fixedFee.schedule.${k}`);
@@ -390,7 +411,7 @@ function formStrings(raw: RawAll): Record<string, string> {
  */
 export function groupFromForm(group: BoGroup, raw: RawAll, currency: string, saved: MatterBillingOptions): { values: Partial<MatterBillingOptions>; errors: Errors } {
   const errors: Errors = {};
-  const b = (name: string) => { const v = one(raw, name); return v === 'on' || v === 'true'; };
+  const b = (name: string) => checkbox(raw, name, errors);
   const s = (name: string) => one(raw, name);
   const idOrNull = (name: string) => s(name) || null;
   const money = (name: string, nullable: boolean): number | null => {
@@ -495,7 +516,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   };
   const common = (c: Context<AppEnv>) => ({
     can: can(c), behaviourLabels: BEHAVIOUR_LABELS, cycleLabels: CYCLE_LABELS, rateSourceLabels: RATE_SOURCE_LABELS,
-    statusReasons: STATUS_REASONS, behaviours: ENTRY_BEHAVIOURS, cycles: BILLING_CYCLES,
+    statusReasons: STATUS_REASONS, behaviours: ENTRY_BEHAVIOURS, cycles: BILLING_CYCLES, ledesLabels: LEDES_LABELS,
   });
 
   /** The UTBMS task code sets (from reference/utbms.csv), e.g. litigation. */
@@ -767,7 +788,11 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     const raw = await c.req.parseBody();
     const r = await attempt(async () => {
       const v = new FormErrors({ ...raw, active: raw.active === 'on' ? 'on' : 'false' }).parse(TimekeeperEditForm);
-      return cmds.updateTimekeeper(c.get('command'), timekeeperId, v);
+      // The form always carries the LEDES code; left as it was, it follows a new classification (PT -> AS) like the API.
+      const before = await cmds.findTimekeeper(timekeeperId);
+      const { ledesClassification, ...rest } = v;
+      const keep = before !== undefined && before !== null && ledesClassification === before.ledesClassification && v.classification !== before.classification;
+      return cmds.updateTimekeeper(c.get('command'), timekeeperId, keep ? rest : v);
     });
     if (!r.ok) return render(c, 'matters/timekeeper.njk', await timekeeperContext(c, timekeeperId, { editForm: formValues(raw), editErrors: r.errors }), r.status);
     return redirectAfterPost(c, `/matters/timekeepers/${timekeeperId}`);
@@ -862,11 +887,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     if (!fileNumber) message = 'Enter a file number to see the rate.';
     else if (!matter) message = `No matter ${fileNumber}.`;
     else if (/^\d{4}-\d{2}-\d{2}$/.test(workDate) && timekeeperId) {
-      const [mr, cr, sr] = await inOrder([
-        () => q.matterRates(db, { matterId: matter.id, timekeeperId }), () => q.clientRates(db, { clientId: matter.clientId, timekeeperId }),
-        () => q.standardRatesOf(db, timekeeperId),
-      ]);
-      const rate = resolveRate({ workDate, matterRateMinor: mr[0]?.rateMinor ?? null, clientRateMinor: cr[0]?.rateMinor ?? null, standardRates: sr });
+      const rate = await cmds.previewRate(matter.id, timekeeperId, workDate);
       if (rate) preview = { ...rate, currency: matter.currency };
       else message = `No rate on ${workDate} for this timekeeper.`;
     }
@@ -971,10 +992,68 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   }
 
   async function matterContext(c: Context<AppEnv>, matter: Matter, state: WipState = {}) {
-    const [client, wip] = await inOrder([() => cmds.findClient(matter.clientId), () => wipContext(c, matter, state)]);
-    return { ...wip, client, tkResponsible: wip.timekeepers.get(matter.responsibleTimekeeperId), tkBilling: wip.timekeepers.get(matter.billingTimekeeperId),
+    const [client, wip, parts] = await inOrder([() => cmds.findClient(matter.clientId), () => wipContext(c, matter, state), () => participantsContext(matter)]);
+    return { ...wip, ...parts, client, tkResponsible: wip.timekeepers.get(matter.responsibleTimekeeperId), tkBilling: wip.timekeepers.get(matter.billingTimekeeperId),
       tkOriginating: matter.originatingTimekeeperId ? wip.timekeepers.get(matter.originatingTimekeeperId) : null, closeOn: today() };
   }
+
+  // ---- one matter: billable party and participants --------------------------------------
+
+  interface ParticipantRow { contactId: string; role: string }
+  interface ParticipantsState { billablePartyContactId?: string; rows?: ParticipantRow[]; errors?: Errors; flash?: string | null; error?: string | null }
+
+  /** The billable party (the client or one of its contacts) and the participants, saved or as typed. */
+  async function participantsContext(matter: Matter, state: ParticipantsState = {}) {
+    const [details, contacts] = await inOrder([() => cmds.getMatterDetails(matter.id), () => cmds.listContacts(matter.clientId)]);
+    const rows = state.rows ?? details.participants.map((p) => ({ contactId: p.contactId, role: p.role }));
+    const errors = state.errors ?? {};
+    const known = ['billablePartyContactId', 'participants', ...[...rows, null].flatMap((_, i) => [`participants.${i}`, `participants.${i}.contactId`, `participants.${i}.role`])];
+    return {
+      parts: {
+        billableParty: details.billableParty, participants: details.participants, contacts,
+        form: { billablePartyContactId: state.billablePartyContactId ?? (details.billableParty.contactId ?? ''), rows },
+        errors, known, flash: state.flash ?? null, error: state.error ?? null,
+      },
+    };
+  }
+
+  const PARTICIPANTS_TEMPLATES = { page: 'matters/participants.njk', fragment: 'matters/_participants.njk' };
+
+  async function participantsResponse(c: Context<AppEnv>, matter: Matter, state: ParticipantsState, status: 200 | 409 | 422 = 200): Promise<Response> {
+    const client = await cmds.findClient(matter.clientId);
+    // For htmx the section comes with the matter header's "Bills go to" out of band.
+    return page(c, PARTICIPANTS_TEMPLATES, { ...common(c), matter, client, ...await participantsContext(matter, state), oob: isHtmx(c) }, status);
+  }
+
+  pages.get(`/:id${ID}/participants`, allow(READERS), async (c) => participantsResponse(c, await loadMatter(c.req.param('id')), {}));
+
+  /**
+   * Save the billable party and the participants. Rows left blank are ignored; "Remove" drops
+   * its row and saves the rest. A row's errors are named participants.N.contactId / .role.
+   */
+  pages.post(`/:id${ID}/participants`, allow(WRITERS), async (c) => {
+    const matter = await loadMatter(c.req.param('id'));
+    const raw = await c.req.parseBody({ all: true }) as RawAll;
+    const action = one(raw, '_action') || 'save';
+    const ids = list(raw, 'participants.contactId');
+    const roles = list(raw, 'participants.role');
+    let rows: ParticipantRow[] = ids.map((contactId, i) => ({ contactId: contactId.trim(), role: (roles[i] ?? '').trim() }));
+    if (action.startsWith('remove:')) {
+      const i = Number(action.slice('remove:'.length));
+      if (Number.isInteger(i) && i >= 0 && i < rows.length) rows = rows.filter((_, k) => k !== i);
+    }
+    rows = rows.filter((r) => r.contactId !== '' || r.role !== '');
+    const billablePartyContactId = one(raw, 'billablePartyContactId');
+    const r = await attempt(() => cmds.setMatterParticipants(c.get('command'), matter.id, {
+      billablePartyContactId: billablePartyContactId === '' ? null : billablePartyContactId, participants: rows,
+    }));
+    if (!r.ok) {
+      return participantsResponse(c, matter, { billablePartyContactId, rows, errors: r.errors, error: r.status === 409 ? r.message : null }, r.status);
+    }
+    if (!isHtmx(c)) return c.redirect(`/matters/${matter.id}#participants`, 303);
+    const n = r.value.participants.length;
+    return participantsResponse(c, matter, { flash: `Saved: bills go to ${r.value.billableParty.name}; ${n} participant${n === 1 ? '' : 's'}.` });
+  });
 
   /** The matter page, or for htmx the WIP section (with the header's cap out of band). */
   async function wipResponse(c: Context<AppEnv>, matter: Matter, state: WipState, status: 200 | 404 | 409 | 422 = 200): Promise<Response> {
@@ -1305,7 +1384,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       if (firstAmountMinor === null) return result;
       return tx.autoFillSchedule(c.get('command'), matter.id, { firstAmountMinor });
     }));
-    if (!r.ok) return optionsResponse(c, matter, group, { ...typed, errors: r.errors, error: r.status === 409 ? r.message : null }, r.status);
+    if (!r.ok) return optionsResponse(c, matter, group, { ...typed, errors: inPercent(r.errors), error: r.status === 409 ? r.message : null }, r.status);
     if (!isHtmx(c)) return c.redirect(`/matters/${matter.id}/billing-options#bo-${group}`, 303);
     const flash = firstAmountMinor !== null ? `Auto-filled: ${r.value.effective.fixedFee.schedule.length} instalments.` : 'Saved: this section is now overridden for this matter.';
     return optionsResponse(c, matter, group, { flash, warnings: r.value.warnings });
@@ -1401,11 +1480,11 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       paymentTermsDays: int('paymentTermsDays'),
       timeUnitMinutes: int('timeUnitMinutes'),
       timeRounding: one(raw, 'timeRounding') as FirmBillingSettings['timeRounding'],
-      generalRetainersEnabled: one(raw, 'generalRetainersEnabled') === 'on',
+      generalRetainersEnabled: checkbox(raw, 'generalRetainersEnabled', errors),
       wipCapPolicy: one(raw, 'wipCapPolicy') as FirmBillingSettings['wipCapPolicy'],
       postingOutsideCurrentPeriod: one(raw, 'postingOutsideCurrentPeriod') as FirmBillingSettings['postingOutsideCurrentPeriod'],
       interest: {
-        enabled: one(raw, 'interest.enabled') === 'on',
+        enabled: checkbox(raw, 'interest.enabled', errors),
         annualRateBasisPoints: pct('interest.annualRateBasisPoints', one(raw, 'interest.annualRateBasisPoints')),
         graceDays: int('interest.graceDays'),
       },
@@ -1413,7 +1492,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     const typed: GeneralState = { fv, taxRows };
     if (Object.keys(errors).length > 0) return page(c, SETTINGS_TEMPLATES, await settingsContext(c, { general: { ...typed, errors } }), 422);
     const r = await attempt(() => cmds.updateFirmSettings(c.get('command'), patch));
-    if (!r.ok) return page(c, SETTINGS_TEMPLATES, await settingsContext(c, { general: { ...typed, errors: r.errors, flash: r.status === 409 ? r.message : null } }), r.status);
+    if (!r.ok) return page(c, SETTINGS_TEMPLATES, await settingsContext(c, { general: { ...typed, errors: inPercent(r.errors), flash: r.status === 409 ? r.message : null } }), r.status);
     if (!isHtmx(c)) return c.redirect('/matters/settings#firm-general', 303);
     return page(c, SETTINGS_TEMPLATES, await settingsContext(c, { general: { flash: 'Saved.', mattersChanged: r.value.mattersChanged } }));
   });
@@ -1431,7 +1510,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       // The command names matter-default fields `matterDefaults.section.field`: show them by the section's inputs.
       const errs: Errors = {};
       for (const [k, v] of Object.entries(r.errors)) errs[k.replace(/^matterDefaults\./, '')] = v;
-      return page(c, templates, { ...await settingsContext(c, { group, groupState: { ...typed, errors: errs, error: r.status === 409 ? r.message : null } }), g: group }, r.status);
+      return page(c, templates, { ...await settingsContext(c, { group, groupState: { ...typed, errors: inPercent(errs), error: r.status === 409 ? r.message : null } }), g: group }, r.status);
     }
     if (!isHtmx(c)) return c.redirect(`/matters/settings#bo-${group}`, 303);
     const n = r.value.mattersChanged;
