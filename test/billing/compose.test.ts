@@ -76,6 +76,10 @@ test('fixed fee custom schedule: rows due by the invoice date are billed and rep
   const b = composeBill(matter, ff, firm, [], req);
   assert.deepEqual(b.scheduleRowIds, ['r2']);
   assert.deepEqual(b.lines.map((l) => [l.description, l.amountMinor, l.scheduleRowId]), [['Instalment 2', 9_000, 'r2']]);
+  // Nothing due yet: recorded time waits for the next instalment instead of being written off.
+  const early = composeBill(matter, ff, firm, [time('t1', 'PP', 60, 30_000, { date: '2025-12-20' }), disb('d1', 700, { date: '2025-12-21' })], { invoiceDate: '2025-12-31', upTo: '2025-12-31' });
+  assert.deepEqual(amounts(early), { d1: 700 });
+  assert.deepEqual(early.itemIds, ['d1']);
 });
 
 test('discount: on fees and products only; as a line, hidden in the lines, or time-sensitive', () => {
@@ -154,7 +158,8 @@ test('property: total = lines + tax, allocation = net fees, every item once, dis
       }), { ...firm, taxRounding: o.perBill ? 'per_bill' : 'per_line' }, items, { ...req, upTo: '2026-01-20' });
       const linesSum = b.lines.reduce((a, l) => a + l.amountMinor + l.taxMinor, 0);
       assert.equal(b.totals.totalMinor, linesSum, 'total is the sum of the lines and their tax');
-      const expectedIds = items.filter((i) => i.behaviour !== 'hide' && i.date <= '2026-01-20').map((i) => i.id).sort();
+      const fixedNothingDue = o.fixed && (o.quote ?? 0) === 0;
+      const expectedIds = items.filter((i) => i.behaviour !== 'hide' && i.date <= '2026-01-20' && !(fixedNothingDue && i.kind === 'time')).map((i) => i.id).sort();
       assert.deepEqual([...b.itemIds].sort(), expectedIds, 'every eligible item exactly once; hidden and later items never');
       // Disbursements are never discounted; only a quote that includes costs may write them.
       const quoteWritesCosts = !o.fixed && o.quote !== null && o.includes !== 'fees';

@@ -168,6 +168,11 @@ export function composeBill(matter: ComposeMatter, options: ComposeOptions, firm
       feeLines = amount > 0 ? [{ amountMinor: amount, description: 'Fixed fee', rowId: null }] : [];
     }
     const fixedTotal = sumMinor(feeLines.map((f) => f.amountMinor));
+    if (fixedTotal === 0) {
+      // No instalment due: recorded time waits for the bill that carries the next one,
+      // rather than being written off to nothing on this bill.
+      for (let i = lines.length - 1; i >= 0; i--) if (lines[i]!.kind === 'time') lines.splice(i, 1);
+    }
     const time = charged((l) => l.kind === 'time');
     if (time.length > 0) {
       // The recorded time is written up or down to the fixed fee, keeping its proportions.

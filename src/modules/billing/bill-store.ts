@@ -1,0 +1,307 @@
+/**
+ * Kysely queries on billing's bill tables: billing_bill, billing_bill_line,
+ * billing_bill_allocation, billing_matter_sequence, billing_retainer_balance, and the bill
+ * side of billing_wip (bill_id: which bill an item is on). Commands call these inside their
+ * transaction; reads take the root handle.
+ */
+import { sql } from 'kysely';
+import type { Executor } from '../../shared/db.ts';
+import { conflict } from '../../shared/web/errors.ts';
+import type { QuoteOutcome } from './domain/rules.ts';
+import type { BillRequest } from './domain/lifecycle.ts';
+import type { BillData, BillItemKindName, BillItemRef, BillLineData, BillLineKindName, BillStatusName } from './events.ts';
+import { toWipCopy } from './store.ts';
+import type { WipCopy } from './store.ts';
+
+/** A bill as billing keeps it: the event data plus the clerk's choices and the bill's history. */
+export interface Bill extends BillData {
+  onHold: boolean;
+  request: BillRequest;
+  quote: QuoteOutcome | null;
+  receiptsToReallocateMinor: number;
+  createdAt: string;
+  createdBy: string;
+  updatedAt: string;
+  approvedAt: string | null;
+  finalisedAt: string | null;
+  redraftedAt: string | null;
+  deletedAt: string | null;
+}
+
+const num = (v: unknown): number => Number(v);
+/** Allocations in one order everywhere (by timekeeper id, code-point order, whatever the database's collation). */
+export const byTimekeeper = (a: { timekeeperId: string }, b: { timekeeperId: string }): number => (a.timekeeperId < b.timekeeperId ? -1 : a.timekeeperId > b.timekeeperId ? 1 : 0);
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+// ---------------------------------------------------------------------------------------
+// Bills
+// ---------------------------------------------------------------------------------------
+
+/** The bill's own columns from the bill (lines and allocations are written separately). */
+function billColumns(b: Bill) {
+  return {
+    id: b.billId, matter_id: b.matterId, client_id: b.clientId, file_number: b.fileNumber, status: b.status, number: b.number,
+    sequence: b.sequence, invoice_date: b.invoiceDate, up_to: b.upTo, due_date: b.dueDate, currency: b.currency,
+    fees_minor: b.totals.feesMinor, fixed_charges_minor: b.totals.fixedChargesMinor, disbursements_minor: b.totals.disbursementsMinor,
+    discount_minor: b.totals.discountMinor, interest_minor: b.totals.interestMinor, tax_minor: b.totals.taxMinor,
+    total_minor: b.totals.totalMinor, net_fees_minor: b.totals.netFeesMinor, retainer_balance_minor: b.retainerBalanceMinor,
+    retainer_request_minor: b.retainerRequestMinor, discount_applied_minor: b.discount?.amountMinor ?? 0, discount_valid_until: b.discount?.validUntil ?? null,
+    undiscounted_total_minor: b.discount?.undiscountedTotalMinor ?? null, hide_line_pricing: b.hideLinePricing ? 1 : 0,
+    on_hold: b.onHold ? 1 : 0, batch_id: b.batchId, request_json: JSON.stringify(b.request),
+    quote_json: b.quote ? JSON.stringify(b.quote) : null, quote_reason: b.quote?.reason ?? null,
+    schedule_rows_json: JSON.stringify(b.scheduleRowIds), receipts_to_reallocate_minor: b.receiptsToReallocateMinor,
+    version: b.version, created_at: b.createdAt, created_by: b.createdBy, updated_at: b.updatedAt, approved_at: b.approvedAt,
+    finalised_at: b.finalisedAt, redrafted_at: b.redraftedAt, deleted_at: b.deletedAt,
+  };
+}
+
+/** Insert the bill's row (its lines come with replaceLines, once its items are claimed). */
+export async function insertBill(trx: Executor, b: Bill): Promise<void> {
+  await trx.insertInto('billing_bill').values(billColumns(b)).execute();
+}
+
+/**
+ * Write a changed bill if it is still at `expected` (status and version): the optimistic
+ * lock every transition takes first, so two clerks acting on one bill cannot both succeed
+ * (Postgres re-checks the condition once the other transaction commits).
+ */
+export async function updateBill(trx: Executor, b: Bill, expected: { status: BillStatusName; version: number }): Promise<void> {
+  const { id: _id, created_at: _c, created_by: _cb, ...cols } = billColumns(b);
+  const r = await trx.updateTable('billing_bill').set(cols)
+    .where('id', '=', b.billId).where('status', '=', expected.status).where('version', '=', expected.version)
+    .executeTakeFirst();
+  if (Number(r.numUpdatedRows) !== 1) throw conflict('The bill was changed by someone else meanwhile: reload it and try again');
+}
+
+/** Replace a bill's lines and fee allocation (a draft's are recomposed; a posted bill's never change). */
+export async function replaceLines(trx: Executor, b: Bill): Promise<void> {
+  await trx.deleteFrom('billing_bill_allocation').where('bill_id', '=', b.billId).execute();
+  await trx.deleteFrom('billing_bill_line').where('bill_id', '=', b.billId).execute();
+  const live = b.status === 'deleted' ? 0 : 1;
+  const rows = b.lines.map((l) => ({
+    bill_id: b.billId, line_no: l.lineNo, key: l.key, item_id: l.itemId, item_kind: l.itemKind, schedule_row_id: l.scheduleRowId,
+    kind: l.kind, date: l.date, timekeeper_id: l.timekeeperId, code: l.code, charge_type_id: l.chargeTypeId, description: l.description,
+    minutes: l.minutes, rate_minor: l.rateMinor, recorded_minor: l.recordedMinor, amount_minor: l.amountMinor, no_charge: l.noCharge ? 1 : 0,
+    tax_code: l.taxCode, tax_minor: l.taxMinor, task_code: l.taskCode, activity_code: l.activityCode, expense_code: l.expenseCode, live,
+  }));
+  for (let i = 0; i < rows.length; i += 200) await trx.insertInto('billing_bill_line').values(rows.slice(i, i + 200)).execute();
+  if (b.allocations.length > 0) {
+    await trx.insertInto('billing_bill_allocation')
+      .values(b.allocations.map((a) => ({ bill_id: b.billId, timekeeper_id: a.timekeeperId, amount_minor: a.amountMinor }))).execute();
+  }
+}
+
+/** A deleted bill's lines stay for the record but no longer hold their items. */
+export async function retireLines(trx: Executor, billId: string): Promise<void> {
+  await trx.updateTable('billing_bill_line').set({ live: 0 }).where('bill_id', '=', billId).execute();
+}
+
+function toLine(r: Record<string, any>): BillLineData {
+  return {
+    lineNo: num(r.line_no), key: r.key, kind: r.kind as BillLineKindName, itemId: r.item_id, itemKind: r.item_kind as BillItemKindName | null,
+    scheduleRowId: r.schedule_row_id, date: r.date, timekeeperId: r.timekeeper_id, code: r.code, chargeTypeId: r.charge_type_id,
+    description: r.description, minutes: numOrNull(r.minutes), rateMinor: numOrNull(r.rate_minor), recordedMinor: num(r.recorded_minor),
+    amountMinor: num(r.amount_minor), noCharge: num(r.no_charge) === 1, taxCode: r.tax_code, taxMinor: num(r.tax_minor),
+    taskCode: r.task_code, activityCode: r.activity_code, expenseCode: r.expense_code,
+  };
+}
+
+export function itemsOf(lines: readonly BillLineData[]): BillItemRef[] {
+  return lines.flatMap((l) => (l.itemId && l.itemKind ? [{ kind: l.itemKind, id: l.itemId }] : []));
+}
+
+function toBill(r: Record<string, any>, lines: BillLineData[], allocations: { timekeeperId: string; amountMinor: number }[]): Bill {
+  const discountMinor = num(r.discount_minor);
+  const applied = num(r.discount_applied_minor);
+  return {
+    billId: r.id, status: r.status, number: r.number, sequence: numOrNull(r.sequence), matterId: r.matter_id, clientId: r.client_id,
+    fileNumber: r.file_number, currency: r.currency, invoiceDate: r.invoice_date, upTo: r.up_to, dueDate: r.due_date, lines, allocations,
+    totals: {
+      feesMinor: num(r.fees_minor), fixedChargesMinor: num(r.fixed_charges_minor), disbursementsMinor: num(r.disbursements_minor),
+      discountMinor, interestMinor: num(r.interest_minor), taxMinor: num(r.tax_minor), totalMinor: num(r.total_minor),
+      netFeesMinor: num(r.net_fees_minor),
+    },
+    discount: applied > 0
+      ? { amountMinor: applied, validUntil: r.discount_valid_until, undiscountedTotalMinor: num(r.undiscounted_total_minor ?? num(r.total_minor) + discountMinor) }
+      : null,
+    retainerBalanceMinor: numOrNull(r.retainer_balance_minor), retainerRequestMinor: num(r.retainer_request_minor),
+    scheduleRowIds: JSON.parse(r.schedule_rows_json) as string[], items: itemsOf(lines), hideLinePricing: num(r.hide_line_pricing) === 1,
+    batchId: r.batch_id, version: num(r.version), onHold: num(r.on_hold) === 1, request: JSON.parse(r.request_json) as BillRequest,
+    quote: r.quote_json ? JSON.parse(r.quote_json) as QuoteOutcome : null, receiptsToReallocateMinor: num(r.receipts_to_reallocate_minor),
+    createdAt: r.created_at, createdBy: r.created_by, updatedAt: r.updated_at, approvedAt: r.approved_at, finalisedAt: r.finalised_at,
+    redraftedAt: r.redrafted_at, deletedAt: r.deleted_at,
+  };
+}
+
+async function billsFrom(ex: Executor, rows: Record<string, any>[]): Promise<Bill[]> {
+  if (rows.length === 0) return [];
+  const ids = rows.map((r) => r.id as string);
+  const lines = await ex.selectFrom('billing_bill_line').selectAll().where('bill_id', 'in', ids).orderBy('bill_id').orderBy('line_no').execute();
+  const allocs = await ex.selectFrom('billing_bill_allocation').selectAll().where('bill_id', 'in', ids).orderBy('bill_id').orderBy('timekeeper_id').execute();
+  const linesBy = new Map<string, BillLineData[]>();
+  for (const l of lines) linesBy.set(l.bill_id, [...(linesBy.get(l.bill_id) ?? []), toLine(l)]);
+  const allocBy = new Map<string, { timekeeperId: string; amountMinor: number }[]>();
+  for (const a of allocs) allocBy.set(a.bill_id, [...(allocBy.get(a.bill_id) ?? []), { timekeeperId: a.timekeeper_id, amountMinor: num(a.amount_minor) }]);
+  return rows.map((r) => toBill(r, linesBy.get(r.id) ?? [], (allocBy.get(r.id) ?? []).sort(byTimekeeper)));
+}
+
+export async function findBill(ex: Executor, id: string): Promise<Bill | null> {
+  const r = await ex.selectFrom('billing_bill').selectAll().where('id', '=', id).executeTakeFirst();
+  return r ? (await billsFrom(ex, [r]))[0]! : null;
+}
+
+/** A matter's bills, newest first (numbered by sequence, then drafts by creation). */
+export async function listBills(ex: Executor, matterId: string, opts: { includeDeleted?: boolean } = {}): Promise<Bill[]> {
+  let q = ex.selectFrom('billing_bill').selectAll().where('matter_id', '=', matterId);
+  if (!opts.includeDeleted) q = q.where('status', '<>', 'deleted');
+  const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').execute();
+  return billsFrom(ex, rows);
+}
+
+/** The matter's draft other than `exceptId`, as its number or id. */
+export async function otherDraft(ex: Executor, matterId: string, exceptId: string | null): Promise<{ id: string; number: string | null } | null> {
+  let q = ex.selectFrom('billing_bill').select(['id', 'number']).where('matter_id', '=', matterId).where('status', '=', 'draft');
+  if (exceptId) q = q.where('id', '<>', exceptId);
+  const r = await q.executeTakeFirst() as { id: string; number: string | null } | undefined;
+  return r ?? null;
+}
+
+/** The highest sequence among the matter's numbered bills that are not deleted. */
+export async function latestLiveSequence(ex: Executor, matterId: string): Promise<number | null> {
+  const r = await ex.selectFrom('billing_bill').select((eb) => eb.fn.max('sequence').as('s'))
+    .where('matter_id', '=', matterId).where('status', '<>', 'deleted').where('sequence', 'is not', null).executeTakeFirst() as { s: unknown } | undefined;
+  return numOrNull(r?.s ?? null);
+}
+
+/** Fixed-fee schedule rows on the matter's live bills other than `exceptId`: row id to the bill's number (or "draft"). */
+export async function scheduleRowsOnLiveBills(ex: Executor, matterId: string, exceptId: string | null): Promise<Map<string, string>> {
+  let q = ex.selectFrom('billing_bill').select(['id', 'number', 'schedule_rows_json']).where('matter_id', '=', matterId).where('status', '<>', 'deleted');
+  if (exceptId) q = q.where('id', '<>', exceptId);
+  const out = new Map<string, string>();
+  for (const r of await q.execute() as { id: string; number: string | null; schedule_rows_json: string }[]) {
+    for (const rowId of JSON.parse(r.schedule_rows_json) as string[]) out.set(rowId, r.number ?? `draft ${r.id}`);
+  }
+  return out;
+}
+
+/**
+ * The next bill sequence on a matter, taken for good in this transaction (the row is
+ * locked until commit on Postgres; SQLite write transactions are serialised).
+ */
+export async function takeSequence(trx: Executor, matterId: string): Promise<number> {
+  await trx.insertInto('billing_matter_sequence').values({ matter_id: matterId, last_sequence: 0 })
+    .onConflict((oc) => oc.column('matter_id').doNothing()).execute();
+  const r = await trx.updateTable('billing_matter_sequence').set({ last_sequence: sql`last_sequence + 1` })
+    .where('matter_id', '=', matterId).returning('last_sequence').executeTakeFirstOrThrow() as { last_sequence: unknown };
+  return num(r.last_sequence);
+}
+
+/**
+ * Receipts allocated to a bill. Receipts come with the ledger; until then every bill is
+ * unreceipted. The one place the delete and re-draft rules ask.
+ */
+export async function receiptsAllocatedMinor(_ex: Executor, _billId: string): Promise<number> {
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// Items on bills (billing_wip.bill_id)
+// ---------------------------------------------------------------------------------------
+
+export type BillItem = WipCopy & { deletedInMatters: boolean };
+
+/** The WIP items a bill holds (including any matters has deleted since). */
+export async function itemsOnBill(ex: Executor, billId: string): Promise<BillItem[]> {
+  const rows = await ex.selectFrom('billing_wip').selectAll().where('bill_id', '=', billId)
+    .orderBy('date').orderBy('kind').orderBy('id').execute();
+  return rows.map((r) => ({ ...toWipCopy(r), deletedInMatters: r.deleted_in_matters_at !== null }));
+}
+
+/**
+ * Put items on a bill. Only items on no bill are taken (`bill_id is null`, re-checked by
+ * Postgres after a concurrent claim commits); unless every item was taken the whole
+ * command is refused, naming the bill that holds them.
+ */
+export async function claimItems(trx: Executor, billId: string, ids: readonly string[]): Promise<void> {
+  for (let i = 0; i < ids.length; i += 500) {
+    const chunk = ids.slice(i, i + 500);
+    const r = await trx.updateTable('billing_wip').set({ bill_id: billId })
+      .where('id', 'in', chunk).where('bill_id', 'is', null).where('deleted_in_matters_at', 'is', null)
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) !== chunk.length) {
+      const held = await trx.selectFrom('billing_wip as w').leftJoin('billing_bill as b', 'b.id', 'w.bill_id')
+        .select(['w.id', 'w.bill_id', 'b.number']).where('w.id', 'in', chunk).where('w.bill_id', 'is not', null).where('w.bill_id', '<>', billId)
+        .execute() as { id: string; bill_id: string; number: string | null }[];
+      const holders = [...new Set(held.map((h) => h.number ?? `draft ${h.bill_id}`))];
+      throw conflict(holders.length > 0
+        ? `${held.length} item(s) are already on bill ${holders.join(', ')}: reload the composer`
+        : 'Some items are no longer available (changed or deleted in matters): reload the composer');
+    }
+  }
+}
+
+/**
+ * Take items off a bill: unbilled again. An item matters deleted while it was on the bill
+ * is dropped from the copy (the projection kept it only because the bill referred to it).
+ */
+export async function releaseItems(trx: Executor, billId: string, ids?: readonly string[]): Promise<void> {
+  if (ids && ids.length === 0) return;
+  const chunks = ids ? Array.from({ length: Math.ceil(ids.length / 500) }, (_, i) => ids.slice(i * 500, i * 500 + 500)) : [null];
+  for (const chunk of chunks) {
+    let del = trx.deleteFrom('billing_wip').where('bill_id', '=', billId).where('deleted_in_matters_at', 'is not', null);
+    let upd = trx.updateTable('billing_wip').set({ bill_id: null }).where('bill_id', '=', billId);
+    if (chunk) { del = del.where('id', 'in', chunk); upd = upd.where('id', 'in', chunk); }
+    await del.execute();
+    await upd.execute();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Copy conflicts on a bill
+// ---------------------------------------------------------------------------------------
+
+export async function openConflictCount(ex: Executor, billId: string): Promise<number> {
+  const r = await ex.selectFrom('billing_copy_conflict').select((eb) => eb.fn.countAll().as('n'))
+    .where('bill_id', '=', billId).where('resolved_at', 'is', null).executeTakeFirstOrThrow() as { n: unknown };
+  return num(r.n);
+}
+
+/** The bill was recomposed (or deleted): what matters changed is taken into account. */
+export async function resolveConflicts(trx: Executor, billId: string, at: string): Promise<void> {
+  await trx.updateTable('billing_copy_conflict').set({ resolved_at: at }).where('bill_id', '=', billId).where('resolved_at', 'is', null).execute();
+}
+
+// ---------------------------------------------------------------------------------------
+// Retainer balance (until the trust module owns retainers)
+// ---------------------------------------------------------------------------------------
+
+export interface RetainerBalance {
+  matterId: string;
+  balanceMinor: number;
+  currency: string;
+  asOf: string;
+  note: string | null;
+  version: number;
+  updatedAt: string;
+  updatedBy: string;
+}
+
+export async function findRetainerBalance(ex: Executor, matterId: string): Promise<RetainerBalance | null> {
+  const r = await ex.selectFrom('billing_retainer_balance').selectAll().where('matter_id', '=', matterId).executeTakeFirst();
+  return r ? {
+    matterId: r.matter_id, balanceMinor: num(r.balance_minor), currency: r.currency, asOf: r.as_of, note: r.note, version: num(r.version),
+    updatedAt: r.updated_at, updatedBy: r.updated_by,
+  } : null;
+}
+
+export async function saveRetainerBalance(trx: Executor, b: RetainerBalance): Promise<void> {
+  const row = {
+    matter_id: b.matterId, balance_minor: b.balanceMinor, currency: b.currency, as_of: b.asOf, note: b.note, version: b.version,
+    updated_at: b.updatedAt, updated_by: b.updatedBy,
+  };
+  await trx.insertInto('billing_retainer_balance').values(row)
+    .onConflict((oc) => oc.column('matter_id').doUpdateSet({
+      balance_minor: b.balanceMinor, currency: b.currency, as_of: b.asOf, note: b.note, version: b.version, updated_at: b.updatedAt, updated_by: b.updatedBy,
+    }))
+    .execute();
+}

@@ -1,0 +1,438 @@
+/**
+ * The life of a bill, one transaction per command: compose a draft from billing's copy of
+ * matters (the pure composer in domain/compose.ts), change it, delete it, approve it
+ * (numbered file.sequence, gapless), revert it, finalise it, re-draft it, delete a posted
+ * bill. Every command writes its rows, its audit row and its event in one transaction; the
+ * events carry the whole bill so the ledger, e-billing, trust and matters (which owns the
+ * items' status) need nothing else.
+ *
+ * Items: an item is on one live bill at most. The command claims its items with a
+ * conditional update (bill_id is null) and refuses unless it took them all; the database
+ * also keeps live bill lines unique per item and one draft per matter.
+ */
+import { AssertionError } from '../../shared/assert.ts';
+import { audit } from '../../shared/audit.ts';
+import type { Clock } from '../../shared/clock.ts';
+import type { Db, Executor, Tx } from '../../shared/db.ts';
+import { isUniqueViolation } from '../../shared/db.ts';
+import type { CommandContext } from '../../shared/events.ts';
+import { newId } from '../../shared/ids.ts';
+import { appendEvent } from '../../shared/outbox.ts';
+import type { Relay } from '../../shared/outbox.ts';
+import { conflict, invalid, notFound } from '../../shared/web/errors.ts';
+import type { FirmBillingSettings, MatterBillingOptions } from '../matters/events.ts';
+import * as bills from './bill-store.ts';
+import type { Bill, BillItem, RetainerBalance } from './bill-store.ts';
+import { composeBill } from './domain/compose.ts';
+import type { ComposeItem, ComposedBill } from './domain/compose.ts';
+import {
+  billingRefusals, composeFirm, composeOptions, composeRequest, isCalendarDate, requestErrors, retainerApplies, verdict, verdicts,
+} from './domain/lifecycle.ts';
+import type { BillAction, BillFacts, BillRequest, Verdict } from './domain/lifecycle.ts';
+import { billNumber } from './domain/rules.ts';
+import type { BillData, BillingEvents, BillItemRef, BillLineData } from './events.ts';
+import * as store from './store.ts';
+import type { MatterCopy, WipCopy } from './store.ts';
+
+export interface BillingDeps {
+  readonly db: Db;
+  readonly clock: Clock;
+  readonly relay: Pick<Relay, 'kick'>;
+}
+
+export interface DraftInput {
+  matterId: string;
+  invoiceDate: string;
+  upTo: string;
+  request?: BillRequest;
+  /** A mass-billing run. */
+  batchId?: string | null;
+}
+
+export interface DraftChange {
+  invoiceDate?: string;
+  upTo?: string;
+  /** Replaces the clerk's choices (omitted: keep them). */
+  request?: BillRequest;
+  /** Refuse (409) unless the draft is still at this version. */
+  expectedVersion?: number;
+}
+
+/** A composition without saving: what the composer page shows. */
+export interface Composition {
+  composed: ComposedBill;
+  lines: BillLineData[];
+  retainerBalanceMinor: number | null;
+  /** Every item the bill could take (unbilled up to the cut-off, plus the items on the draft), hidden ones left out. */
+  candidates: WipCopy[];
+  dueDate: string;
+}
+
+type EventName = keyof BillingEvents & string;
+
+/** The bill's event data (plain, without the bill's bookkeeping). */
+export function billData(b: Bill): BillData {
+  return {
+    billId: b.billId, status: b.status, number: b.number, sequence: b.sequence, matterId: b.matterId, clientId: b.clientId,
+    fileNumber: b.fileNumber, currency: b.currency, invoiceDate: b.invoiceDate, upTo: b.upTo, dueDate: b.dueDate,
+    lines: b.lines.map((l) => ({ ...l })), allocations: b.allocations.map((a) => ({ ...a })), totals: { ...b.totals },
+    discount: b.discount ? { ...b.discount } : null, retainerBalanceMinor: b.retainerBalanceMinor, retainerRequestMinor: b.retainerRequestMinor,
+    scheduleRowIds: [...b.scheduleRowIds], items: b.items.map((i) => ({ ...i })), hideLinePricing: b.hideLinePricing, batchId: b.batchId,
+    version: b.version,
+  };
+}
+
+/** What the audit log keeps of a bill: enough to see what changed without every line. */
+function auditView(b: Bill) {
+  return {
+    status: b.status, number: b.number, invoiceDate: b.invoiceDate, upTo: b.upTo, totals: b.totals, retainerRequestMinor: b.retainerRequestMinor,
+    items: b.items.length, lines: b.lines.length, onHold: b.onHold, version: b.version, request: b.request,
+  };
+}
+
+function toComposeItem(w: WipCopy): ComposeItem {
+  return {
+    id: w.id, kind: w.kind, date: w.date, timekeeperId: w.timekeeperId,
+    // The composer groups fixed charges by charge type for write-ups/downs.
+    code: w.kind === 'fixed_charge' ? w.chargeTypeId : w.code,
+    description: w.description, minutes: w.kind === 'time' ? w.billedMinutes : null, rateMinor: w.rateMinor, amountMinor: w.amountMinor,
+    behaviour: w.behaviour, taxCode: w.taxCode,
+  };
+}
+
+const diff = (a: readonly BillItemRef[], b: readonly BillItemRef[]): BillItemRef[] => {
+  const ids = new Set(b.map((x) => x.id));
+  return a.filter((x) => !ids.has(x.id));
+};
+
+export function createBillingCommands(deps: BillingDeps) {
+  const { db, clock } = deps;
+  const now = (): string => clock.now().toISOString();
+
+  function emit<K extends EventName>(trx: Tx, ctx: CommandContext, type: K, payload: BillingEvents[K]) {
+    return appendEvent<BillingEvents, K>(trx, clock, ctx, type, payload);
+  }
+
+  async function inTransaction<T>(fn: (trx: Tx) => Promise<T>): Promise<T> {
+    let result: T;
+    try {
+      result = await db.transaction().execute(fn);
+    } catch (err) {
+      const code = (err as { code?: string } | null)?.code;
+      if (code === '40P01' || code === '40001') throw conflict('Someone else changed the same bill or items at the same moment: try again');
+      if (isUniqueViolation(err)) {
+        const text = String((err as { message?: string }).message ?? '') + String((err as { constraint?: string }).constraint ?? '');
+        if (text.includes('one_draft') || text.includes('billing_bill.matter_id')) throw conflict('The matter already has a draft bill (another was saved at the same moment): change or delete it');
+        if (text.includes('live_item') || text.includes('billing_bill_line.item_id')) throw conflict('An item is already on another bill: reload the composer');
+        if (text.includes('number') || text.includes('sequence')) throw conflict('That bill number was just taken: try again');
+      }
+      throw err;
+    }
+    deps.relay.kick();
+    return result;
+  }
+
+  // ---- reading what a command needs ----------------------------------------------------
+
+  async function loadMatter(ex: Executor, matterId: string): Promise<{ matter: MatterCopy; options: MatterBillingOptions; firm: FirmBillingSettings }> {
+    const matter = await store.getMatterCopy(ex, matterId);
+    if (!matter) throw notFound('Matter');
+    const firm = await store.getFirmSettings(ex);
+    if (!firm) throw conflict('Billing has not received the firm\'s billing settings yet');
+    if (!matter.options) throw conflict('Billing has not received this matter\'s billing options yet');
+    return { matter, options: matter.options, firm };
+  }
+
+  /**
+   * Compose a bill from the copy: the unbilled items up to the cut-off plus the items the
+   * draft (billId) already holds, the matter's options with instalments on other live bills
+   * marked billed, the recorded retainer balance, and the clerk's choices.
+   */
+  async function compose(ex: Executor, m: { matter: MatterCopy; options: MatterBillingOptions; firm: FirmBillingSettings }, invoiceDate: string, upTo: string, request: BillRequest, billId: string | null): Promise<Composition> {
+    const errors = requestErrors(invoiceDate, upTo, request);
+    const taxCodes = new Set(m.firm.taxRates.map((t) => t.code));
+    (request.adHoc ?? []).forEach((a, i) => {
+      if (a.taxCode !== null && !taxCodes.has(a.taxCode)) errors[`adHoc.${i}.taxCode`] = `must be one of: ${[...taxCodes].join(', ')}`;
+    });
+    if (Object.keys(errors).length > 0) throw invalid(errors);
+
+    const onBill = billId ? (await bills.itemsOnBill(ex, billId)).filter((i) => !i.deletedInMatters) : [];
+    const unbilled = await store.unbilledWip(ex, m.matter.id, upTo);
+    const seen = new Set<string>();
+    const items: WipCopy[] = [];
+    for (const w of [...onBill, ...unbilled]) if (!seen.has(w.id)) { seen.add(w.id); items.push(w); }
+    items.sort((a, b) => (a.date === b.date ? (a.kind === b.kind ? a.id.localeCompare(b.id) : a.kind.localeCompare(b.kind)) : a.date.localeCompare(b.date)));
+
+    // Instalments on another live bill are billed, whatever matters has heard yet.
+    const taken = await bills.scheduleRowsOnLiveBills(ex, m.matter.id, billId);
+    const options = composeOptions(m.options);
+    options.fixedFee.schedule = options.fixedFee.schedule.map((r) => (r.invoiceNumber === null && taken.has(r.rowId) ? { ...r, invoiceNumber: taken.get(r.rowId)! } : r));
+
+    let retainer: { balanceMinor: number; appliesToBill: boolean } | null = null;
+    const applies = retainerApplies(m.firm, m.options, request.applyRetainer);
+    if (m.options.retainerReplenishment.enabled || applies) {
+      const balance = await bills.findRetainerBalance(ex, m.matter.id);
+      retainer = { balanceMinor: balance?.balanceMinor ?? 0, appliesToBill: applies };
+    }
+
+    let composed: ComposedBill;
+    try {
+      composed = composeBill({ responsibleTimekeeperId: m.matter.responsibleTimekeeperId, currency: m.matter.currency }, options, composeFirm(m.firm),
+        items.map(toComposeItem), composeRequest(invoiceDate, upTo, request, retainer));
+    } catch (err) {
+      // The composer asserts what the clerk asked for (a write-down below zero, a group with no items).
+      if (err instanceof AssertionError) throw invalid({ options: err.message }, `The bill cannot be composed: ${err.message}`);
+      throw err;
+    }
+    const byId = new Map(items.map((w) => [w.id, w]));
+    const lines: BillLineData[] = composed.lines.map((l, i) => {
+      const it = l.itemId ? byId.get(l.itemId) : undefined;
+      return {
+        lineNo: i + 1, key: l.key, kind: l.kind, itemId: l.itemId, itemKind: it?.kind ?? null, scheduleRowId: l.scheduleRowId, date: l.date,
+        timekeeperId: l.timekeeperId, code: it ? it.code : l.code, chargeTypeId: it?.chargeTypeId ?? null, description: l.description,
+        minutes: l.minutes, rateMinor: l.rateMinor, recordedMinor: l.recordedMinor, amountMinor: l.amountMinor, noCharge: l.noCharge,
+        taxCode: l.taxCode, taxMinor: l.taxMinor, taskCode: it?.taskCode ?? null, activityCode: it?.activityCode ?? null, expenseCode: it?.expenseCode ?? null,
+      };
+    });
+    return {
+      composed, lines, retainerBalanceMinor: retainer ? retainer.balanceMinor : null, candidates: items.filter((w) => w.behaviour !== 'hide'),
+      dueDate: composed.dueDate,
+    };
+  }
+
+  /** The bill's composed parts, laid over its identity and history. */
+  function withComposition(base: Bill, c: Composition, invoiceDate: string, upTo: string, request: BillRequest): Bill {
+    const t = c.composed.totals;
+    return {
+      ...base, invoiceDate, upTo, dueDate: c.dueDate, lines: c.lines, allocations: c.composed.feeAllocation.map((a) => ({ ...a })).sort(bills.byTimekeeper),
+      totals: { ...t, netFeesMinor: c.composed.netFeesMinor },
+      discount: c.composed.discount ? { ...c.composed.discount } : null,
+      retainerBalanceMinor: c.retainerBalanceMinor, retainerRequestMinor: c.composed.retainerRequestMinor,
+      scheduleRowIds: [...c.composed.scheduleRowIds], items: bills.itemsOf(c.lines), hideLinePricing: c.composed.hideLinePricing,
+      request, quote: c.composed.quote,
+    };
+  }
+
+  async function factsFor(ex: Executor, b: Bill): Promise<BillFacts> {
+    const matter = await store.getMatterCopy(ex, b.matterId);
+    const matterRefusals = !matter ? ['Billing has no copy of this matter'] : matter.options ? billingRefusals(matter.status, matter.options) : ['Billing has not received this matter\'s billing options yet'];
+    const other = await bills.otherDraft(ex, b.matterId, b.billId);
+    return {
+      status: b.status, number: b.number, sequence: b.sequence, onHold: b.onHold, lineCount: b.lines.length, totalMinor: b.totals.totalMinor,
+      openConflicts: await bills.openConflictCount(ex, b.billId), matterRefusals, otherDraft: other ? (other.number ?? 'an unnumbered draft') : null,
+      latestLiveSequence: await bills.latestLiveSequence(ex, b.matterId), receiptsMinor: await bills.receiptsAllocatedMinor(ex, b.billId),
+    };
+  }
+
+  /** Load a bill in the transaction and refuse (409, with the reason) unless the action is allowed now. */
+  async function loadFor(trx: Tx, billId: string, action: BillAction): Promise<Bill> {
+    const b = await bills.findBill(trx, billId);
+    if (!b) throw notFound('Bill');
+    const v = verdict(action, await factsFor(trx, b));
+    if (!v.allowed) throw conflict(v.reason!);
+    return b;
+  }
+
+  // ---- the commands ----------------------------------------------------------------------
+
+  async function createDraft(trx: Tx, ctx: CommandContext, input: DraftInput): Promise<Bill> {
+    const request = input.request ?? {};
+    const m = await loadMatter(trx, input.matterId);
+    const refusals = billingRefusals(m.matter.status, m.options);
+    if (refusals.length > 0) throw conflict(refusals.join('; '));
+    const other = await bills.otherDraft(trx, m.matter.id, null);
+    if (other) throw conflict(`The matter already has a draft bill${other.number ? ` (${other.number})` : ''}: change or delete it`);
+    const c = await compose(trx, m, input.invoiceDate, input.upTo, request, null);
+    if (c.lines.length === 0) throw conflict(`No billable items on or before ${input.upTo}`);
+    const at = now();
+    const base: Bill = {
+      billId: newId(clock), status: 'draft', number: null, sequence: null, matterId: m.matter.id, clientId: m.matter.clientId,
+      fileNumber: m.matter.fileNumber, currency: m.matter.currency, invoiceDate: input.invoiceDate, upTo: input.upTo, dueDate: c.dueDate,
+      lines: [], allocations: [], totals: { feesMinor: 0, fixedChargesMinor: 0, disbursementsMinor: 0, discountMinor: 0, interestMinor: 0, taxMinor: 0, totalMinor: 0, netFeesMinor: 0 },
+      discount: null, retainerBalanceMinor: null, retainerRequestMinor: 0, scheduleRowIds: [], items: [], hideLinePricing: false,
+      batchId: input.batchId ?? null, version: 1, onHold: false, request, quote: null, receiptsToReallocateMinor: 0, createdAt: at,
+      createdBy: ctx.actorLabel, updatedAt: at, approvedAt: null, finalisedAt: null, redraftedAt: null, deletedAt: null,
+    };
+    const bill = withComposition(base, c, input.invoiceDate, input.upTo, request);
+    // The bill row first (a concurrent draft on the matter fails on the one-draft index),
+    // then its items (a concurrent claim of any of them makes this one fail), then its lines.
+    await bills.insertBill(trx, bill);
+    await bills.claimItems(trx, bill.billId, bill.items.map((i) => i.id));
+    await bills.replaceLines(trx, bill);
+    await emit(trx, ctx, 'billing.bill_drafted', billData(bill));
+    await audit(trx, clock, ctx, { action: 'billing.bill_drafted', entityType: 'billing_bill', entityId: bill.billId, after: auditView(bill) });
+    return bill;
+  }
+
+  async function updateDraft(trx: Tx, ctx: CommandContext, billId: string, change: DraftChange): Promise<Bill> {
+    const before = await loadFor(trx, billId, 'edit');
+    if (change.expectedVersion !== undefined && change.expectedVersion !== before.version) {
+      throw conflict(`The draft was changed by someone else (version ${before.version}, you had ${change.expectedVersion}): reload it`);
+    }
+    const m = await loadMatter(trx, before.matterId);
+    const invoiceDate = change.invoiceDate ?? before.invoiceDate;
+    const upTo = change.upTo ?? before.upTo;
+    const request = change.request ?? before.request;
+    const c = await compose(trx, m, invoiceDate, upTo, request, billId);
+    if (c.lines.length === 0) throw conflict('The bill would have no lines: delete the draft instead');
+    const after = withComposition({ ...before, version: before.version + 1, updatedAt: now(), fileNumber: m.matter.fileNumber }, c, invoiceDate, upTo, request);
+    const held = await bills.itemsOnBill(trx, billId);
+    const heldRefs = held.map((h) => ({ kind: h.kind, id: h.id }));
+    const released = diff(heldRefs, after.items);
+    const added = diff(after.items, heldRefs);
+    await bills.updateBill(trx, after, { status: 'draft', version: before.version });
+    await bills.releaseItems(trx, billId, released.map((r) => r.id));
+    await bills.claimItems(trx, billId, added.map((a) => a.id));
+    await bills.replaceLines(trx, after);
+    await bills.resolveConflicts(trx, billId, now());
+    const gone = new Set(held.filter((h) => h.deletedInMatters).map((h) => h.id));
+    await emit(trx, ctx, 'billing.draft_updated', { ...billData(after), addedItems: added, releasedItems: released.filter((r) => !gone.has(r.id)) });
+    await audit(trx, clock, ctx, { action: 'billing.draft_updated', entityType: 'billing_bill', entityId: billId, before: auditView(before), after: auditView(after) });
+    return after;
+  }
+
+  /** Delete a draft (items unbilled again), or the most recent unreceipted approved/finalised bill (postings reversed). */
+  async function deleteBill(trx: Tx, ctx: CommandContext, billId: string, only?: 'draft'): Promise<Bill> {
+    const before = await loadFor(trx, billId, 'delete');
+    if (only === 'draft' && before.status !== 'draft') throw conflict(`Only a draft can be deleted here; this bill is ${before.status}`);
+    const at = now();
+    const after: Bill = { ...before, status: 'deleted', deletedAt: at, updatedAt: at, version: before.version + 1 };
+    await bills.updateBill(trx, after, { status: before.status, version: before.version });
+    const held = await bills.itemsOnBill(trx, billId);
+    const gone = new Set(held.filter((h) => h.deletedInMatters).map((h) => h.id));
+    const released = held.filter((h) => !gone.has(h.id)).map((h) => ({ kind: h.kind, id: h.id }));
+    await bills.releaseItems(trx, billId);
+    await bills.retireLines(trx, billId);
+    await bills.resolveConflicts(trx, billId, at);
+    if (before.status === 'draft') {
+      await emit(trx, ctx, 'billing.draft_deleted', {
+        billId, matterId: before.matterId, clientId: before.clientId, fileNumber: before.fileNumber, number: before.number, releasedItems: released,
+      });
+    } else {
+      await emit(trx, ctx, 'billing.bill_deleted', {
+        ...billData(after), previousStatus: before.status as 'approved' | 'finalised', reversed: billData(before), releasedItems: released,
+      });
+    }
+    await audit(trx, clock, ctx, { action: before.status === 'draft' ? 'billing.draft_deleted' : 'billing.bill_deleted', entityType: 'billing_bill', entityId: billId, before: auditView(before), after: auditView(after) });
+    return after;
+  }
+
+  async function approve(trx: Tx, ctx: CommandContext, billId: string): Promise<Bill> {
+    const before = await loadFor(trx, billId, 'approve');
+    let { number, sequence } = before;
+    if (sequence === null) {
+      sequence = await bills.takeSequence(trx, before.matterId);
+      number = billNumber(before.fileNumber, sequence);
+    }
+    const at = now();
+    const after: Bill = { ...before, status: 'approved', number, sequence, approvedAt: at, updatedAt: at, version: before.version + 1 };
+    await bills.updateBill(trx, after, { status: 'draft', version: before.version });
+    await emit(trx, ctx, 'billing.bill_approved', billData(after));
+    await audit(trx, clock, ctx, { action: 'billing.bill_approved', entityType: 'billing_bill', entityId: billId, before: auditView(before), after: auditView(after) });
+    return after;
+  }
+
+  async function revert(trx: Tx, ctx: CommandContext, billId: string): Promise<Bill> {
+    const before = await loadFor(trx, billId, 'revert');
+    const at = now();
+    const after: Bill = { ...before, status: 'draft', updatedAt: at, version: before.version + 1 };
+    await bills.updateBill(trx, after, { status: 'approved', version: before.version });
+    await emit(trx, ctx, 'billing.bill_reverted', { ...billData(after), reversed: billData(before) });
+    await audit(trx, clock, ctx, { action: 'billing.bill_reverted', entityType: 'billing_bill', entityId: billId, before: auditView(before), after: auditView(after) });
+    return after;
+  }
+
+  async function finalise(trx: Tx, ctx: CommandContext, billId: string): Promise<Bill> {
+    const before = await loadFor(trx, billId, 'finalise');
+    const at = now();
+    const after: Bill = { ...before, status: 'finalised', finalisedAt: at, updatedAt: at, version: before.version + 1 };
+    await bills.updateBill(trx, after, { status: 'approved', version: before.version });
+    await emit(trx, ctx, 'billing.bill_finalised', billData(after));
+    await audit(trx, clock, ctx, { action: 'billing.bill_finalised', entityType: 'billing_bill', entityId: billId, before: auditView(before), after: auditView(after) });
+    return after;
+  }
+
+  async function redraft(trx: Tx, ctx: CommandContext, billId: string): Promise<Bill> {
+    const before = await loadFor(trx, billId, 'redraft');
+    const at = now();
+    const receipts = await bills.receiptsAllocatedMinor(trx, billId);
+    const after: Bill = {
+      ...before, status: 'draft', redraftedAt: at, updatedAt: at, version: before.version + 1,
+      receiptsToReallocateMinor: before.receiptsToReallocateMinor + receipts,
+    };
+    await bills.updateBill(trx, after, { status: 'finalised', version: before.version });
+    await emit(trx, ctx, 'billing.bill_redrafted', { ...billData(after), reversed: billData(before), receiptsToReallocateMinor: after.receiptsToReallocateMinor });
+    await audit(trx, clock, ctx, { action: 'billing.bill_redrafted', entityType: 'billing_bill', entityId: billId, before: auditView(before), after: auditView(after) });
+    return after;
+  }
+
+  async function setOnHold(trx: Tx, ctx: CommandContext, billId: string, onHold: boolean): Promise<Bill> {
+    const before = await loadFor(trx, billId, 'hold');
+    if (before.onHold === onHold) return before;
+    const after: Bill = { ...before, onHold, updatedAt: now(), version: before.version + 1 };
+    await bills.updateBill(trx, after, { status: 'draft', version: before.version });
+    await audit(trx, clock, ctx, { action: onHold ? 'billing.bill_held' : 'billing.bill_released', entityType: 'billing_bill', entityId: billId, before: { onHold: before.onHold }, after: { onHold } });
+    return after;
+  }
+
+  async function setRetainerBalance(trx: Tx, ctx: CommandContext, matterId: string, input: { balanceMinor: number; asOf: string; note?: string | null }): Promise<RetainerBalance> {
+    const e: Record<string, string> = {};
+    if (!Number.isSafeInteger(input.balanceMinor)) e.balance = 'must be an amount';
+    if (!isCalendarDate(input.asOf)) e.asOf = 'must be a date (YYYY-MM-DD)';
+    if (input.note && input.note.length > 500) e.note = 'must be at most 500 characters';
+    if (Object.keys(e).length > 0) throw invalid(e);
+    const matter = await store.getMatterCopy(trx, matterId);
+    if (!matter) throw notFound('Matter');
+    const before = await bills.findRetainerBalance(trx, matterId);
+    const after: RetainerBalance = {
+      matterId, balanceMinor: input.balanceMinor, currency: matter.currency, asOf: input.asOf, note: input.note?.trim() || null,
+      version: (before?.version ?? 0) + 1, updatedAt: now(), updatedBy: ctx.actorLabel,
+    };
+    await bills.saveRetainerBalance(trx, after);
+    await audit(trx, clock, ctx, { action: 'billing.retainer_balance_set', entityType: 'billing_retainer_balance', entityId: matterId, before: before ?? undefined, after });
+    return after;
+  }
+
+  const own = <A extends unknown[], R>(fn: (trx: Tx, ctx: CommandContext, ...args: A) => Promise<R>) =>
+    (ctx: CommandContext, ...args: A): Promise<R> => inTransaction((trx) => fn(trx, ctx, ...args));
+
+  return {
+    createDraft: own(createDraft),
+    updateDraft: own(updateDraft),
+    /** Delete a draft only (409 for any other bill). */
+    deleteDraft: own((trx, ctx, billId: string) => deleteBill(trx, ctx, billId, 'draft')),
+    /** Delete a draft, or the matter's most recent unreceipted approved/finalised bill. */
+    deleteBill: own((trx, ctx, billId: string) => deleteBill(trx, ctx, billId)),
+    approve: own(approve),
+    revert: own(revert),
+    finalise: own(finalise),
+    redraft: own(redraft),
+    setOnHold: own(setOnHold),
+    setRetainerBalance: own(setRetainerBalance),
+    clock,
+
+    // Reads.
+    findBill: (id: string) => bills.findBill(db, id),
+    listBills: (matterId: string, opts: { includeDeleted?: boolean } = {}) => bills.listBills(db, matterId, opts),
+    /** Every action on the bill: allowed now, or why not. */
+    actionsFor: async (b: Bill): Promise<Record<BillAction, Verdict>> => verdicts(await factsFor(db, b)),
+    /** Compose without saving (the composer's live totals); billId: recompose that draft. */
+    preview: async (input: { matterId: string; invoiceDate: string; upTo: string; request?: BillRequest; billId?: string | null }): Promise<Composition> => {
+      const m = await loadMatter(db, input.matterId);
+      return compose(db, m, input.invoiceDate, input.upTo, input.request ?? {}, input.billId ?? null);
+    },
+    /** Why the matter cannot be billed now (empty: it can), and its draft if it has one. */
+    matterState: async (matterId: string) => {
+      const matter = await store.getMatterCopy(db, matterId);
+      if (!matter) return null;
+      return {
+        matter, refusals: matter.options ? billingRefusals(matter.status, matter.options) : ['Billing has not received this matter\'s billing options yet'],
+        draft: await bills.otherDraft(db, matterId, null), retainer: await bills.findRetainerBalance(db, matterId),
+      };
+    },
+    findRetainerBalance: (matterId: string) => bills.findRetainerBalance(db, matterId),
+    itemsOnBill: (billId: string): Promise<BillItem[]> => bills.itemsOnBill(db, billId),
+  };
+}
+
+export type BillingCommands = ReturnType<typeof createBillingCommands>;

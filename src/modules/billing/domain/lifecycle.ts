@@ -1,0 +1,229 @@
+/**
+ * The life of a bill as pure functions: what the clerk asked for (BillRequest) and how it
+ * becomes the composer's input, whether a matter can be billed, and which transitions a
+ * bill allows now (with the reason when not). The commands gather the facts and call these;
+ * the pages and the API show the same reasons.
+ *
+ *   draft --approve--> approved --finalise--> finalised
+ *     ^                  |                       |
+ *     +-----revert-------+                       |
+ *     +-----redraft------------------------------+
+ *   draft --delete--> deleted (items unbilled; a numbered draft is kept as a void bill)
+ *   approved/finalised --delete--> deleted (only the most recent, unreceipted bill)
+ */
+import { assert } from '../../../shared/assert.ts';
+import type { FirmBillingSettings, MatterBillingOptions } from '../../matters/events.ts';
+import type { BillStatusName } from '../events.ts';
+import type { AdHocLine, ComposeFirm, ComposeOptions, ComposeRequest } from './compose.ts';
+import type { DiscountInput } from './rules.ts';
+
+/** The clerk's choices for one bill, stored with it (request_json) and replayed on recomposition. */
+export interface BillRequest {
+  filters?: {
+    time?: { from?: string; to?: string; timekeeperIds?: string[] };
+    disbursements?: { from?: string; to?: string; codes?: string[] };
+  };
+  /** Items toggled out (deferred to a later bill). */
+  excludedIds?: string[];
+  /** Write-up/down targets in minor units: per timekeeper (time), per charge type id (fixed charges). */
+  writeTo?: { timekeeper?: Record<string, number>; chargeType?: Record<string, number> };
+  /** Every-cycle fixed fee for this bill (defaults to the quote). */
+  fixedFeeAmountMinor?: number | null;
+  /** Apply the matter's quote rules (default true). */
+  applyQuote?: boolean;
+  /** Overrides the matter's discount for this bill; validUntil makes it time-sensitive. */
+  discount?: DiscountInput | null;
+  /** Interest charged on this bill (manual). */
+  interestMinor?: number;
+  adHoc?: AdHocLine[];
+  /** Apply the general retainer to this bill (default: the matter's automation setting). */
+  applyRetainer?: boolean | null;
+}
+
+export const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
+
+export function isCalendarDate(s: unknown): s is string {
+  if (typeof s !== 'string' || !DATE_RE.test(s)) return false;
+  const ms = Date.parse(`${s}T00:00:00Z`);
+  return Number.isFinite(ms) && new Date(ms).toISOString().slice(0, 10) === s;
+}
+
+/** Field errors in the clerk's dates and choices, as `field: message` (empty when fine). */
+export function requestErrors(invoiceDate: string, upTo: string, r: BillRequest): Record<string, string> {
+  const e: Record<string, string> = {};
+  if (!isCalendarDate(invoiceDate)) e.invoiceDate = 'must be a date (YYYY-MM-DD)';
+  if (!isCalendarDate(upTo)) e.upTo = 'must be a date (YYYY-MM-DD)';
+  else if (isCalendarDate(invoiceDate) && upTo > invoiceDate) e.upTo = 'must be on or before the invoice date';
+  const dates: [string, string | undefined][] = [
+    ['filters.time.from', r.filters?.time?.from], ['filters.time.to', r.filters?.time?.to],
+    ['filters.disbursements.from', r.filters?.disbursements?.from], ['filters.disbursements.to', r.filters?.disbursements?.to],
+  ];
+  for (const [k, v] of dates) if (v !== undefined && !isCalendarDate(v)) e[k] = 'must be a date (YYYY-MM-DD)';
+  for (const [group, targets] of Object.entries(r.writeTo ?? {})) {
+    for (const [id, v] of Object.entries(targets ?? {})) {
+      if (!Number.isSafeInteger(v) || v < 0) e[`writeTo.${group}.${id}`] = 'must be an amount of zero or more';
+    }
+  }
+  if (r.fixedFeeAmountMinor !== undefined && r.fixedFeeAmountMinor !== null && (!Number.isSafeInteger(r.fixedFeeAmountMinor) || r.fixedFeeAmountMinor < 0)) {
+    e.fixedFeeAmount = 'must be an amount of zero or more';
+  }
+  if (r.interestMinor !== undefined && (!Number.isSafeInteger(r.interestMinor) || r.interestMinor < 0)) e.interest = 'must be an amount of zero or more';
+  const d = r.discount;
+  if (d) {
+    if (d.kind === 'percentage' && !(Number.isSafeInteger(d.percentBasisPoints) && d.percentBasisPoints >= 0 && d.percentBasisPoints <= 10_000)) {
+      e['discount.percent'] = 'must be between 0 and 100';
+    }
+    if (d.kind === 'fixed' && !(Number.isSafeInteger(d.amountMinor) && d.amountMinor >= 0)) e['discount.amount'] = 'must be an amount of zero or more';
+    if (d.validUntil !== undefined && d.validUntil !== null && !isCalendarDate(d.validUntil)) e['discount.validUntil'] = 'must be a date (YYYY-MM-DD)';
+    else if (d.validUntil && isCalendarDate(invoiceDate) && d.validUntil < invoiceDate) e['discount.validUntil'] = 'must be on or after the invoice date';
+  }
+  (r.adHoc ?? []).forEach((a, i) => {
+    if (!a.description || a.description.trim() === '') e[`adHoc.${i}.description`] = 'is required';
+    if (!Number.isSafeInteger(a.amountMinor)) e[`adHoc.${i}.amount`] = 'must be an amount';
+  });
+  return e;
+}
+
+/** Why a matter cannot be billed now (empty: it can). Seed 002: billing on/off and billing status. */
+export function billingRefusals(matterStatus: 'open' | 'closed', options: MatterBillingOptions): string[] {
+  const out: string[] = [];
+  if (!options.billingEnabled) out.push('Billing is turned off for this matter');
+  if (options.billingStatus === 'closed') out.push('The matter is closed for billing');
+  else if (options.billingStatus === 'use_matter_status' && matterStatus === 'closed') out.push('The matter is closed (its billing follows the matter status)');
+  return out;
+}
+
+/** The matter's options as the composer takes them. */
+export function composeOptions(o: MatterBillingOptions): ComposeOptions {
+  return {
+    arrangement: o.arrangement,
+    quote: { ...o.quote },
+    fixedFee: { mode: o.fixedFee.mode, schedule: o.fixedFee.schedule.map((r) => ({ rowId: r.rowId, amountMinor: r.amountMinor, description: r.description, billOn: r.billOn, invoiceNumber: r.invoiceNumber })) },
+    discount: { kind: o.discount.kind, percentBasisPoints: o.discount.percentBasisPoints, amountMinor: o.discount.amountMinor },
+    feeReductions: { ...o.feeReductions },
+    feeAllocation: { ...o.feeAllocation },
+    retainerReplenishment: { ...o.retainerReplenishment },
+    onlyExpenses: o.massBilling.onlyExpenses,
+  };
+}
+
+/** The firm's settings as the composer takes them. */
+export function composeFirm(s: FirmBillingSettings): ComposeFirm {
+  return {
+    taxRates: s.taxRates.map((t) => ({ code: t.code, basisPoints: t.basisPoints })),
+    defaultFeeTaxCode: s.defaultFeeTaxCode,
+    taxRounding: s.taxRounding,
+    paymentTermsDays: s.paymentTermsDays,
+  };
+}
+
+/** Whether the general retainer pays this bill: the firm and matter allow it, then the clerk or the matter's automation decide. */
+export function retainerApplies(firm: FirmBillingSettings, o: MatterBillingOptions, choice: boolean | null | undefined): boolean {
+  if (!firm.generalRetainersEnabled || !o.generalRetainer.enabled) return false;
+  if (choice === true || choice === false) return choice;
+  return o.generalRetainer.automation === 'automatic';
+}
+
+/** The composer's request from the clerk's choices and the dates. */
+export function composeRequest(invoiceDate: string, upTo: string, r: BillRequest, retainer: ComposeRequest['retainer']): ComposeRequest {
+  const filters: ComposeRequest['filters'] = {};
+  if (r.filters?.time) filters.time = { ...r.filters.time };
+  if (r.filters?.disbursements) filters.disbursements = { ...r.filters.disbursements };
+  return {
+    invoiceDate, upTo, filters,
+    excludedIds: r.excludedIds ?? [],
+    writeTo: { timekeeper: { ...(r.writeTo?.timekeeper ?? {}) }, chargeType: { ...(r.writeTo?.chargeType ?? {}) } },
+    fixedFeeAmountMinor: r.fixedFeeAmountMinor ?? null,
+    applyQuote: r.applyQuote ?? true,
+    discount: r.discount ?? null,
+    interestMinor: r.interestMinor ?? 0,
+    adHoc: r.adHoc ?? [],
+    retainer,
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Transitions
+// ---------------------------------------------------------------------------------------
+
+export const BILL_ACTIONS = ['edit', 'approve', 'revert', 'finalise', 'redraft', 'delete', 'hold'] as const;
+export type BillAction = (typeof BILL_ACTIONS)[number];
+
+export interface Verdict {
+  allowed: boolean;
+  /** Why not (null when allowed). */
+  reason: string | null;
+}
+
+/** What the commands know about a bill and its matter when deciding. */
+export interface BillFacts {
+  status: BillStatusName;
+  number: string | null;
+  sequence: number | null;
+  onHold: boolean;
+  lineCount: number;
+  totalMinor: number;
+  /** Items changed or deleted in matters while on the bill, not yet taken into account. */
+  openConflicts: number;
+  /** Reasons the matter cannot be billed now (billing off, closed for billing). */
+  matterRefusals: readonly string[];
+  /** Another draft on the same matter (a matter has one draft at most), by number or id. */
+  otherDraft: string | null;
+  /** The highest sequence among the matter's numbered bills that are not deleted. */
+  latestLiveSequence: number | null;
+  /** Receipts allocated to the bill (none until receipts exist). */
+  receiptsMinor: number;
+}
+
+const yes: Verdict = { allowed: true, reason: null };
+const no = (reason: string): Verdict => ({ allowed: false, reason });
+
+/** Whether one action is allowed now, and why not. */
+export function verdict(action: BillAction, f: BillFacts): Verdict {
+  const s = f.status;
+  if (s === 'deleted') return no(f.number ? `Bill ${f.number} was deleted: its number is void` : 'The draft was deleted');
+  switch (action) {
+    case 'edit':
+    case 'hold':
+      return s === 'draft' ? yes : no(`Only a draft can be changed; this bill is ${s}${s === 'approved' ? ': revert it to draft first' : s === 'finalised' ? ': re-draft it first' : ''}`);
+    case 'approve': {
+      if (s !== 'draft') return no(`Only a draft can be approved; this bill is ${s}`);
+      if (f.onHold) return no('The bill is on hold: release the hold to approve it');
+      if (f.matterRefusals.length > 0) return no(f.matterRefusals.join('; '));
+      if (f.openConflicts > 0) return no(`${f.openConflicts} item(s) changed or were deleted in matters since the draft was composed: save the draft again to recompose it`);
+      if (f.lineCount === 0) return no('The bill has no lines');
+      if (f.totalMinor < 0) return no('A bill cannot total less than zero');
+      return yes;
+    }
+    case 'revert':
+      if (s !== 'approved') return no(`Only an approved bill can be reverted to draft; this bill is ${s}`);
+      if (f.otherDraft) return no(`The matter already has a draft (${f.otherDraft}): approve or delete it first`);
+      return yes;
+    case 'finalise':
+      return s === 'approved' ? yes : no(`Only an approved bill can be finalised; this bill is ${s}`);
+    case 'redraft':
+      if (s !== 'finalised') return no(`Only a finalised bill can be re-drafted; this bill is ${s}`);
+      if (f.otherDraft) return no(`The matter already has a draft (${f.otherDraft}): approve or delete it first`);
+      return yes;
+    case 'delete':
+      if (s === 'draft') return yes;
+      return postedDeletion(f);
+  }
+}
+
+/**
+ * Seed 003: only the most recent, unreceipted bill may be deleted (later bills keep their
+ * numbers and their postings in order). The one place this rule lives.
+ */
+function postedDeletion(f: BillFacts): Verdict {
+  assert(f.sequence !== null, 'a posted bill has a sequence');
+  if (f.latestLiveSequence !== null && f.latestLiveSequence > f.sequence) {
+    return no('Only the most recent bill on the matter can be deleted: re-draft this one to change it');
+  }
+  if (f.receiptsMinor !== 0) return no('Receipts are allocated to this bill: re-draft it instead (receipts will be allocated again)');
+  return yes;
+}
+
+export function verdicts(f: BillFacts): Record<BillAction, Verdict> {
+  return Object.fromEntries(BILL_ACTIONS.map((a) => [a, verdict(a, f)])) as Record<BillAction, Verdict>;
+}

@@ -1,0 +1,467 @@
+/**
+ * The billing pages, mounted at /billing: the single-matter bill composer (choose dates and
+ * filters, see the lines grouped by timekeeper and charge type, write groups up or down,
+ * toggle items, add ad hoc lines, discount and interest; totals recalculate through an
+ * htmx preview that saves nothing), a matter's bills, and a bill page with the actions
+ * allowed now (and why the others are not).
+ *
+ * Forms work without JavaScript (303 after success; 409/422 re-render with the reason) and
+ * carry `_csrf`. Money is typed as decimal text and parsed exactly with parseAmount.
+ */
+import { Hono } from 'hono';
+import type { Context } from 'hono';
+import { isoDate } from '../../shared/clock.ts';
+import { MoneyParseError, parseAmount, toDecimalString } from '../../shared/money.ts';
+import { HttpError, notFound } from '../../shared/web/errors.ts';
+import { allow } from '../../shared/web/guard.ts';
+import type { ModuleDeps } from '../../shared/web/module.ts';
+import { isHtmx, render } from '../../shared/web/render.ts';
+import type { AppEnv, Role } from '../../shared/web/types.ts';
+import type { Bill } from './bill-store.ts';
+import type { BillingCommands, Composition } from './commands.ts';
+import type { BillAction, BillRequest, Verdict } from './domain/lifecycle.ts';
+import type { BillLineData } from './events.ts';
+import type { MatterCopy, TimekeeperCopy, WipCopy } from './store.ts';
+import { createBillingReads } from './reads.ts';
+
+const READERS: readonly Role[] = ['admin', 'billing', 'readonly'];
+const WRITERS: readonly Role[] = ['admin', 'billing'];
+/** Record ids are UUIDs. */
+const ID = '{[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}}';
+
+type Raw = Record<string, string | string[] | File>;
+type Errors = Record<string, string>;
+
+const STATUS_LABELS: Record<string, string> = { draft: 'Draft', approved: 'Approved', finalised: 'Finalised', deleted: 'Deleted' };
+const KIND_LABELS: Record<string, string> = {
+  time: 'Time', disbursement: 'Disbursement', fixed_charge: 'Fixed charge', fixed_fee: 'Fixed fee', quote_fee: 'As quoted',
+  adhoc_fee: 'Ad hoc fee', adhoc_disbursement: 'Ad hoc disbursement', discount: 'Discount', interest: 'Interest',
+};
+/** The actions worth explaining for each status (others are plainly not for it). */
+const RELEVANT: Record<string, BillAction[]> = {
+  draft: ['approve', 'delete'], approved: ['finalise', 'revert', 'delete'], finalised: ['redraft', 'delete'], deleted: [],
+};
+const ACTION_LABELS: Record<string, string> = { approve: 'Approve', revert: 'Revert to draft', finalise: 'Finalise', redraft: 'Re-draft', delete: 'Delete' };
+
+const str = (raw: Raw, name: string): string => {
+  const v = raw[name];
+  return typeof v === 'string' ? v.trim() : Array.isArray(v) && typeof v[0] === 'string' ? v[0].trim() : '';
+};
+const all = (raw: Raw, name: string): string[] => {
+  const v = raw[name];
+  return (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === 'string' && x.trim() !== '').map((x) => x.trim());
+};
+
+/** What the composer form says: dates, the clerk's choices, and the errors in them. */
+interface ComposerForm {
+  billId: string | null;
+  version: number | null;
+  invoiceDate: string;
+  upTo: string;
+  request: BillRequest;
+  /** The form's values as typed, to show them again. */
+  fv: Record<string, string>;
+  /** Every ad hoc row typed (with the blank one). */
+  adHoc: { kind: string; description: string; amount: string; taxCode: string }[];
+  errors: Errors;
+}
+
+function money(errors: Errors, name: string, text: string, currency: string): number | undefined {
+  if (text === '') return undefined;
+  try { return parseAmount(text, currency); } catch (e) {
+    if (e instanceof MoneyParseError) { errors[name] = e.message.replace(/^"[^"]*" /, ''); return undefined; }
+    throw e;
+  }
+}
+
+function percentBp(errors: Errors, name: string, text: string): number {
+  const m = /^(\d{1,3})(?:\.(\d{1,2}))?$/.exec(text);
+  if (!m) { errors[name] = 'must be a percentage such as 12.5'; return 0; }
+  const bp = Number(m[1]) * 100 + Number((m[2] ?? '').padEnd(2, '0'));
+  if (bp > 10_000) errors[name] = 'must be at most 100';
+  return bp;
+}
+
+/** The composer form as the clerk's BillRequest (field errors under the form's input names). */
+export function composerForm(raw: Raw, currency: string): ComposerForm {
+  const errors: Errors = {};
+  const fv: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw)) if (k !== '_csrf' && typeof v === 'string') fv[k] = v;
+  const request: BillRequest = {};
+  const time = { from: str(raw, 'timeFrom') || undefined, to: str(raw, 'timeTo') || undefined, timekeeperIds: all(raw, 'tk') };
+  const disb = { from: str(raw, 'disbFrom') || undefined, to: str(raw, 'disbTo') || undefined, codes: str(raw, 'disbCodes').split(/[\s,]+/).filter(Boolean).map((c) => c.toUpperCase()) };
+  const filters: NonNullable<BillRequest['filters']> = {};
+  if (time.from || time.to || time.timekeeperIds.length) filters.time = { ...(time.from ? { from: time.from } : {}), ...(time.to ? { to: time.to } : {}), ...(time.timekeeperIds.length ? { timekeeperIds: time.timekeeperIds } : {}) };
+  if (disb.from || disb.to || disb.codes.length) filters.disbursements = { ...(disb.from ? { from: disb.from } : {}), ...(disb.to ? { to: disb.to } : {}), ...(disb.codes.length ? { codes: disb.codes } : {}) };
+  if (filters.time || filters.disbursements) request.filters = filters;
+  fv.tk = time.timekeeperIds.join(',');
+  // Toggles: every item shown is listed (item); the ticked ones come back (include).
+  const shown = all(raw, 'item');
+  const included = new Set(all(raw, 'include'));
+  const kept = new Set(all(raw, 'excluded'));
+  const excluded = [...new Set([...shown.filter((id) => !included.has(id)), ...[...kept].filter((id) => !shown.includes(id))])];
+  if (excluded.length) request.excludedIds = excluded;
+  const writeTo: { timekeeper: Record<string, number>; chargeType: Record<string, number> } = { timekeeper: {}, chargeType: {} };
+  for (const [k, v] of Object.entries(raw)) {
+    if (typeof v !== 'string' || v.trim() === '') continue;
+    const m = /^wt_(tk|ct)_(.+)$/.exec(k);
+    if (!m) continue;
+    const amount = money(errors, k, v.trim(), currency);
+    if (amount !== undefined) writeTo[m[1] === 'tk' ? 'timekeeper' : 'chargeType'][m[2]!] = amount;
+  }
+  if (Object.keys(writeTo.timekeeper).length || Object.keys(writeTo.chargeType).length) request.writeTo = writeTo;
+  const ff = money(errors, 'fixedFee', str(raw, 'fixedFee'), currency);
+  if (ff !== undefined) request.fixedFeeAmountMinor = ff;
+  if (str(raw, 'applyQuote') === 'no') request.applyQuote = false;
+  const dk = str(raw, 'discountKind');
+  if (dk === 'none') request.discount = { kind: 'none', percentBasisPoints: 0, amountMinor: 0, validUntil: null };
+  else if (dk === 'percentage' || dk === 'fixed') {
+    const validUntil = str(raw, 'discountValidUntil') || null;
+    request.discount = dk === 'percentage'
+      ? { kind: 'percentage', percentBasisPoints: percentBp(errors, 'discountPercent', str(raw, 'discountPercent')), amountMinor: 0, validUntil }
+      : { kind: 'fixed', percentBasisPoints: 0, amountMinor: money(errors, 'discountAmount', str(raw, 'discountAmount'), currency) ?? (errors.discountAmount ??= 'is required for a fixed discount', 0), validUntil };
+  }
+  const interest = money(errors, 'interest', str(raw, 'interest'), currency);
+  if (interest !== undefined) request.interestMinor = interest;
+  const ar = str(raw, 'applyRetainer');
+  if (ar === 'yes' || ar === 'no') request.applyRetainer = ar === 'yes';
+  const adHocRows: ComposerForm['adHoc'] = [];
+  const adHoc: NonNullable<BillRequest['adHoc']> = [];
+  for (let i = 0; i < 200; i++) {
+    if (!(`adhoc_desc_${i}` in raw) && !(`adhoc_amount_${i}` in raw)) break;
+    const row = { kind: str(raw, `adhoc_kind_${i}`) || 'fee', description: str(raw, `adhoc_desc_${i}`), amount: str(raw, `adhoc_amount_${i}`), taxCode: str(raw, `adhoc_tax_${i}`) };
+    if (row.description === '' && row.amount === '') continue;
+    const n = adHocRows.length;
+    adHocRows.push(row);
+    if (row.description === '') errors[`adhoc_desc_${n}`] = 'is required';
+    const amount = row.amount === '' ? (errors[`adhoc_amount_${n}`] = 'is required', 0) : money(errors, `adhoc_amount_${n}`, row.amount, currency) ?? 0;
+    adHoc.push({ kind: row.kind === 'disbursement' ? 'disbursement' : 'fee', description: row.description, amountMinor: amount, taxCode: row.taxCode || null, timekeeperId: null });
+  }
+  if (adHoc.length) request.adHoc = adHoc;
+  const version = Number(str(raw, 'version'));
+  return {
+    billId: str(raw, 'billId') || null, version: Number.isSafeInteger(version) && version > 0 ? version : null,
+    invoiceDate: str(raw, 'invoiceDate'), upTo: str(raw, 'upTo'), request, fv, adHoc: adHocRows, errors,
+  };
+}
+
+/** A saved request as the composer form's values. */
+function formFromRequest(r: BillRequest, currency: string, dates: { invoiceDate: string; upTo: string }): { fv: Record<string, string>; adHoc: ComposerForm['adHoc'] } {
+  const d = (m: number) => toDecimalString(m, currency);
+  const fv: Record<string, string> = {
+    invoiceDate: dates.invoiceDate, upTo: dates.upTo,
+    timeFrom: r.filters?.time?.from ?? '', timeTo: r.filters?.time?.to ?? '', tk: (r.filters?.time?.timekeeperIds ?? []).join(','),
+    disbFrom: r.filters?.disbursements?.from ?? '', disbTo: r.filters?.disbursements?.to ?? '', disbCodes: (r.filters?.disbursements?.codes ?? []).join(', '),
+    fixedFee: r.fixedFeeAmountMinor === undefined || r.fixedFeeAmountMinor === null ? '' : d(r.fixedFeeAmountMinor),
+    applyQuote: r.applyQuote === false ? 'no' : 'yes',
+    discountKind: r.discount ? r.discount.kind : 'matter',
+    discountPercent: r.discount?.kind === 'percentage' ? String(r.discount.percentBasisPoints / 100) : '',
+    discountAmount: r.discount?.kind === 'fixed' ? d(r.discount.amountMinor) : '',
+    discountValidUntil: r.discount?.validUntil ?? '',
+    interest: r.interestMinor ? d(r.interestMinor) : '',
+    applyRetainer: r.applyRetainer === true ? 'yes' : r.applyRetainer === false ? 'no' : '',
+  };
+  for (const [tk, v] of Object.entries(r.writeTo?.timekeeper ?? {})) fv[`wt_tk_${tk}`] = d(v);
+  for (const [ct, v] of Object.entries(r.writeTo?.chargeType ?? {})) fv[`wt_ct_${ct}`] = d(v);
+  const adHoc = (r.adHoc ?? []).map((a) => ({ kind: a.kind, description: a.description, amount: d(a.amountMinor), taxCode: a.taxCode ?? '' }));
+  return { fv, adHoc };
+}
+
+/** Lines grouped as the clerk works with them: time by timekeeper, fixed charges by charge type, disbursements, the rest. */
+function groupLines(lines: readonly BillLineData[], tks: ReadonlyMap<string, TimekeeperCopy>, chargeNames: ReadonlyMap<string, string>) {
+  const time = new Map<string, { id: string; label: string; lines: BillLineData[]; amountMinor: number; recordedMinor: number; minutes: number }>();
+  const fixed = new Map<string, { id: string; label: string; lines: BillLineData[]; amountMinor: number; recordedMinor: number }>();
+  const disbursements: BillLineData[] = [];
+  const other: BillLineData[] = [];
+  for (const l of lines) {
+    if (l.kind === 'time' && l.timekeeperId) {
+      const g = time.get(l.timekeeperId) ?? { id: l.timekeeperId, label: tkLabel(tks.get(l.timekeeperId), l.timekeeperId), lines: [], amountMinor: 0, recordedMinor: 0, minutes: 0 };
+      g.lines.push(l); g.amountMinor += l.amountMinor; g.recordedMinor += l.noCharge ? 0 : l.recordedMinor; g.minutes += l.minutes ?? 0;
+      time.set(l.timekeeperId, g);
+    } else if (l.kind === 'fixed_charge' && l.chargeTypeId) {
+      const g = fixed.get(l.chargeTypeId) ?? { id: l.chargeTypeId, label: chargeNames.get(l.chargeTypeId) ?? l.code ?? l.chargeTypeId, lines: [], amountMinor: 0, recordedMinor: 0 };
+      g.lines.push(l); g.amountMinor += l.amountMinor; g.recordedMinor += l.noCharge ? 0 : l.recordedMinor;
+      fixed.set(l.chargeTypeId, g);
+    } else if (l.kind === 'disbursement') disbursements.push(l);
+    else other.push(l);
+  }
+  return { time: [...time.values()], fixed: [...fixed.values()], disbursements, other };
+}
+
+function tkLabel(t: TimekeeperCopy | undefined, id: string): string {
+  return t ? `${t.initials} ${t.name}` : id;
+}
+
+function hours(minutes: number): string {
+  const h = Math.floor(minutes / 60);
+  const m = minutes % 60;
+  return `${h}:${String(m).padStart(2, '0')}`;
+}
+
+export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hono<AppEnv> {
+  const pages = new Hono<AppEnv>();
+  const reads = createBillingReads(deps.db);
+  const today = (): string => isoDate(deps.clock.now());
+  const can = (c: Context<AppEnv>) => ({ write: WRITERS.includes(c.get('user')?.role as Role) });
+
+  async function matterOr404(id: string): Promise<MatterCopy> {
+    const m = await reads.getMatterCopy(id);
+    if (!m) throw notFound('Matter');
+    return m;
+  }
+  async function billOr404(id: string): Promise<Bill> {
+    const b = await cmds.findBill(id);
+    if (!b) throw notFound('Bill');
+    return b;
+  }
+  async function timekeepers(ids: Iterable<string>): Promise<Map<string, TimekeeperCopy>> {
+    const out = new Map<string, TimekeeperCopy>();
+    for (const id of new Set(ids)) {
+      const t = await reads.getTimekeeperCopy(id);
+      if (t) out.set(id, t);
+    }
+    return out;
+  }
+  async function chargeNames(): Promise<Map<string, string>> {
+    return new Map((await reads.listChargeTypes()).map((t) => [t.id, `${t.code} ${t.name}`]));
+  }
+
+  function redirectAfterPost(c: Context<AppEnv>, url: string): Response {
+    if (c.req.header('HX-Request') === 'true') {
+      c.header('HX-Redirect', url);
+      return c.body(null, 200);
+    }
+    return c.redirect(url, 303);
+  }
+
+  // ---- the composer ---------------------------------------------------------------------
+
+  interface ComposerState {
+    form: ComposerForm;
+    composition: Composition | null;
+    error: string | null;
+    flash?: string | null;
+  }
+
+  async function composerContext(c: Context<AppEnv>, matter: MatterCopy, s: ComposerState) {
+    const state = await cmds.matterState(matter.id);
+    const draft = state?.draft ?? null;
+    const p = s.composition;
+    const candidates = p?.candidates ?? [];
+    const tks = await timekeepers([
+      ...candidates.flatMap((w) => (w.timekeeperId ? [w.timekeeperId] : [])), ...(p?.lines ?? []).flatMap((l) => (l.timekeeperId ? [l.timekeeperId] : [])),
+      ...(p?.composed.feeAllocation ?? []).map((a) => a.timekeeperId), matter.responsibleTimekeeperId,
+    ]);
+    const names = await chargeNames();
+    const excluded = new Set(s.form.request.excludedIds ?? []);
+    const onBill = new Set((p?.lines ?? []).flatMap((l) => (l.itemId ? [l.itemId] : [])));
+    const firm = await reads.getFirmSettings();
+    return {
+      matter, refusals: state?.refusals ?? [], otherDraft: draft && draft.id !== s.form.billId ? draft : null, retainer: state?.retainer ?? null,
+      billId: s.form.billId, version: s.form.version, fv: s.form.fv, errors: s.form.errors, adHoc: [...s.form.adHoc, { kind: 'fee', description: '', amount: '', taxCode: '' }],
+      tkFilter: new Set((s.form.fv.tk ?? '').split(',').filter(Boolean)),
+      hiddenExcluded: [...excluded].filter((id) => !candidates.some((w) => w.id === id)),
+      error: s.error, flash: s.flash ?? null, can: can(c), preview: previewContext(matter, p, tks, names),
+      candidates: candidates.map((w: WipCopy) => ({
+        ...w, included: !excluded.has(w.id), onBill: onBill.has(w.id), tk: w.timekeeperId ? tkLabel(tks.get(w.timekeeperId), w.timekeeperId) : '',
+        chargeLabel: w.chargeTypeId ? names.get(w.chargeTypeId) ?? w.code : w.code,
+      })),
+      timekeeperOptions: [...tks.values()].sort((a, b) => a.initials.localeCompare(b.initials)),
+      taxCodes: firm?.taxRates.map((t) => t.code) ?? [], statusLabels: STATUS_LABELS,
+    };
+  }
+
+  function previewContext(matter: MatterCopy, p: Composition | null, tks: Map<string, TimekeeperCopy>, names: Map<string, string>) {
+    if (!p) return null;
+    const groups = groupLines(p.lines, tks, names);
+    return {
+      currency: matter.currency, totals: p.composed.totals, netFeesMinor: p.composed.netFeesMinor, discount: p.composed.discount, quote: p.composed.quote,
+      retainerRequestMinor: p.composed.retainerRequestMinor, retainerBalanceMinor: p.retainerBalanceMinor, hasRetainer: p.retainerBalanceMinor !== null, dueDate: p.dueDate,
+      groups: { ...groups, time: groups.time.map((g) => ({ ...g, hours: hours(g.minutes) })) }, lineCount: p.lines.length,
+      allocations: p.composed.feeAllocation.map((a) => ({ ...a, label: tkLabel(tks.get(a.timekeeperId), a.timekeeperId) })),
+      scheduleRowIds: p.composed.scheduleRowIds, hideLinePricing: p.composed.hideLinePricing, kindLabels: KIND_LABELS,
+    };
+  }
+
+  /**
+   * Compose for the page: a refusal or a bad choice comes back as the page's error, not an
+   * exception. Inputs that did not parse are left out of the composition (and shown with
+   * their errors), so the clerk still sees the bill while fixing them.
+   */
+  async function tryPreview(matterId: string, f: ComposerForm): Promise<{ composition: Composition | null; error: string | null; errors: Errors }> {
+    const formError = Object.keys(f.errors).length > 0 ? 'Please correct the highlighted fields' : null;
+    try {
+      const composition = await cmds.preview({ matterId, invoiceDate: f.invoiceDate, upTo: f.upTo, request: f.request, billId: f.billId });
+      return { composition, error: formError, errors: {} };
+    } catch (e) {
+      if (e instanceof HttpError && (e.status === 409 || e.status === 422)) return { composition: null, error: formError ?? e.message, errors: formFields(e.fields) };
+      throw e;
+    }
+  }
+
+  /** The commands' field names as the composer's inputs. */
+  function formFields(fields: Readonly<Record<string, string>>): Errors {
+    const out: Errors = {};
+    for (const [k, v] of Object.entries(fields)) {
+      const wt = /^writeTo\.(timekeeper|chargeType)\.(.+)$/.exec(k);
+      const ah = /^adHoc\.(\d+)\.(description|amount|taxCode)$/.exec(k);
+      const name = wt ? `wt_${wt[1] === 'timekeeper' ? 'tk' : 'ct'}_${wt[2]}`
+        : ah ? `adhoc_${{ description: 'desc', amount: 'amount', taxCode: 'tax' }[ah[2] as 'description']}_${ah[1]}`
+          : ({ 'discount.percent': 'discountPercent', 'discount.amount': 'discountAmount', 'discount.validUntil': 'discountValidUntil', fixedFeeAmount: 'fixedFee',
+            'filters.time.from': 'timeFrom', 'filters.time.to': 'timeTo', 'filters.disbursements.from': 'disbFrom', 'filters.disbursements.to': 'disbTo' } as Record<string, string>)[k] ?? k;
+      out[name] = v;
+    }
+    return out;
+  }
+
+  async function composerResponse(c: Context<AppEnv>, matter: MatterCopy, s: ComposerState, status: 200 | 409 | 422 = 200): Promise<Response> {
+    const ctx = await composerContext(c, matter, s);
+    if (isHtmx(c)) return render(c, 'billing/_composer_preview.njk', ctx, status);
+    return render(c, 'billing/compose.njk', ctx, status);
+  }
+
+  pages.get('/', allow(READERS), async (c) => {
+    const matters = await reads.listMattersForBilling({ withUnbilledWip: true });
+    return render(c, 'billing/index.njk', { matters, can: can(c) });
+  });
+
+  pages.get(`/matters/:matterId${ID}/compose`, allow(READERS), async (c) => {
+    const matter = await matterOr404(c.req.param('matterId'));
+    const billId = c.req.query('bill');
+    let form: ComposerForm;
+    if (billId) {
+      const b = await billOr404(billId);
+      if (b.matterId !== matter.id) throw notFound('Bill');
+      if (b.status !== 'draft') return c.redirect(`/billing/bills/${b.billId}`, 303);
+      const { fv, adHoc } = formFromRequest(b.request, matter.currency, b);
+      form = { billId: b.billId, version: b.version, invoiceDate: b.invoiceDate, upTo: b.upTo, request: b.request, fv, adHoc, errors: {} };
+    } else {
+      const invoiceDate = c.req.query('invoiceDate') ?? today();
+      const upTo = c.req.query('upTo') ?? invoiceDate;
+      const { fv, adHoc } = formFromRequest({}, matter.currency, { invoiceDate, upTo });
+      form = { billId: null, version: null, invoiceDate, upTo, request: {}, fv, adHoc, errors: {} };
+    }
+    const r = await tryPreview(matter.id, form);
+    return composerResponse(c, matter, { form: { ...form, errors: { ...form.errors, ...r.errors } }, composition: r.composition, error: r.error });
+  });
+
+  /** The live preview: recompose with the form's choices and return the totals and lines fragment; nothing is saved. */
+  pages.post(`/matters/:matterId${ID}/compose/preview`, allow(WRITERS), async (c) => {
+    const matter = await matterOr404(c.req.param('matterId'));
+    const form = composerForm(await c.req.parseBody({ all: true }) as Raw, matter.currency);
+    const r = await tryPreview(matter.id, form);
+    const ctx = await composerContext(c, matter, { form: { ...form, errors: { ...form.errors, ...r.errors } }, composition: r.composition, error: r.error });
+    return render(c, 'billing/_composer_preview.njk', ctx);
+  });
+
+  /** Save the draft (create, or recompose the draft being edited); `_action=preview` only recalculates (no JavaScript). */
+  pages.post(`/matters/:matterId${ID}/compose`, allow(WRITERS), async (c) => {
+    const matter = await matterOr404(c.req.param('matterId'));
+    const raw = await c.req.parseBody({ all: true }) as Raw;
+    const form = composerForm(raw, matter.currency);
+    if (str(raw, '_action') === 'preview' || Object.keys(form.errors).length > 0) {
+      const r = await tryPreview(matter.id, form);
+      const errors = { ...form.errors, ...r.errors };
+      return composerResponse(c, matter, { form: { ...form, errors }, composition: r.composition, error: r.error }, Object.keys(errors).length > 0 ? 422 : 200);
+    }
+    try {
+      const bill = form.billId
+        ? await cmds.updateDraft(c.get('command'), form.billId, { invoiceDate: form.invoiceDate, upTo: form.upTo, request: form.request, ...(form.version ? { expectedVersion: form.version } : {}) })
+        : await cmds.createDraft(c.get('command'), { matterId: matter.id, invoiceDate: form.invoiceDate, upTo: form.upTo, request: form.request });
+      return redirectAfterPost(c, `/billing/bills/${bill.billId}`);
+    } catch (e) {
+      if (!(e instanceof HttpError) || (e.status !== 409 && e.status !== 422)) throw e;
+      const r = await tryPreview(matter.id, form);
+      return composerResponse(c, matter, { form: { ...form, errors: { ...formFields(e.fields), ...r.errors } }, composition: r.composition, error: e.message }, e.status);
+    }
+  });
+
+  // ---- a matter's bills -----------------------------------------------------------------
+
+  async function billsContext(c: Context<AppEnv>, matter: MatterCopy, extra: Record<string, unknown> = {}) {
+    const list = await cmds.listBills(matter.id, { includeDeleted: true });
+    const state = await cmds.matterState(matter.id);
+    return {
+      matter, bills: list, statusLabels: STATUS_LABELS, can: can(c), refusals: state?.refusals ?? [], draft: state?.draft ?? null,
+      retainer: state?.retainer ?? null, retainerErrors: {},
+      retainerForm: { balance: state?.retainer ? toDecimalString(state.retainer.balanceMinor, state.retainer.currency) : '', asOf: today(), note: state?.retainer?.note ?? '' },
+      ...extra,
+    };
+  }
+
+  pages.get(`/matters/:matterId${ID}/bills`, allow(READERS), async (c) => {
+    const matter = await matterOr404(c.req.param('matterId'));
+    return render(c, 'billing/bills.njk', await billsContext(c, matter));
+  });
+
+  pages.post(`/matters/:matterId${ID}/retainer`, allow(WRITERS), async (c) => {
+    const matter = await matterOr404(c.req.param('matterId'));
+    const raw = await c.req.parseBody() as Raw;
+    const errors: Errors = {};
+    const balance = money(errors, 'balance', str(raw, 'balance'), matter.currency);
+    if (balance === undefined && !errors.balance) errors.balance = 'is required';
+    if (Object.keys(errors).length === 0) {
+      try {
+        await cmds.setRetainerBalance(c.get('command'), matter.id, { balanceMinor: balance!, asOf: str(raw, 'asOf'), note: str(raw, 'note') || null });
+        return redirectAfterPost(c, `/billing/matters/${matter.id}/bills`);
+      } catch (e) {
+        if (!(e instanceof HttpError) || e.status !== 422) throw e;
+        Object.assign(errors, e.fields);
+      }
+    }
+    const retainerForm = { balance: str(raw, 'balance'), asOf: str(raw, 'asOf'), note: str(raw, 'note') };
+    return render(c, 'billing/bills.njk', await billsContext(c, matter, { retainerForm, retainerErrors: errors }), 422);
+  });
+
+  // ---- a bill ---------------------------------------------------------------------------
+
+  async function billContext(c: Context<AppEnv>, b: Bill, extra: { error?: string | null; flash?: string | null } = {}) {
+    const matter = await reads.getMatterCopy(b.matterId);
+    const actions = await cmds.actionsFor(b);
+    const tks = await timekeepers([...b.lines.flatMap((l) => (l.timekeeperId ? [l.timekeeperId] : [])), ...b.allocations.map((a) => a.timekeeperId)]);
+    const groups = groupLines(b.lines, tks, await chargeNames());
+    const reasons = (RELEVANT[b.status] ?? []).flatMap((a) => (actions[a].allowed ? [] : [{ action: ACTION_LABELS[a], reason: actions[a].reason }]));
+    return {
+      bill: b, matter, actions, reasons, can: can(c), statusLabels: STATUS_LABELS, kindLabels: KIND_LABELS, currency: b.currency,
+      groups: { ...groups, time: groups.time.map((g) => ({ ...g, hours: hours(g.minutes) })) },
+      allocations: b.allocations.map((a) => ({ ...a, label: tkLabel(tks.get(a.timekeeperId), a.timekeeperId) })),
+      error: extra.error ?? null, flash: extra.flash ?? c.req.query('done') ?? null,
+    };
+  }
+
+  pages.get(`/bills/:id${ID}`, allow(READERS), async (c) => {
+    const b = await billOr404(c.req.param('id'));
+    return render(c, 'billing/bill.njk', await billContext(c, b));
+  });
+
+  pages.get(`/bills/:id${ID}/edit`, allow(READERS), async (c) => {
+    const b = await billOr404(c.req.param('id'));
+    return c.redirect(`/billing/matters/${b.matterId}/compose?bill=${b.billId}`, 303);
+  });
+
+  const transitions: Record<string, { run: (ctx: AppEnv['Variables']['command'], id: string, raw: Raw) => Promise<Bill>; done: string }> = {
+    approve: { run: (ctx, id) => cmds.approve(ctx, id), done: 'Approved' },
+    revert: { run: (ctx, id) => cmds.revert(ctx, id), done: 'Reverted to draft' },
+    finalise: { run: (ctx, id) => cmds.finalise(ctx, id), done: 'Finalised' },
+    redraft: { run: (ctx, id) => cmds.redraft(ctx, id), done: 'Re-drafted' },
+    delete: { run: (ctx, id) => cmds.deleteBill(ctx, id), done: 'Deleted' },
+    hold: { run: (ctx, id, raw) => cmds.setOnHold(ctx, id, str(raw, 'onHold') !== 'no'), done: 'Hold changed' },
+  };
+  for (const [name, t] of Object.entries(transitions)) {
+    pages.post(`/bills/:id${ID}/${name}`, allow(WRITERS), async (c) => {
+      const b = await billOr404(c.req.param('id'));
+      const raw = await c.req.parseBody() as Raw;
+      try {
+        const after = await t.run(c.get('command'), b.billId, raw);
+        return redirectAfterPost(c, `/billing/bills/${after.billId}?done=${encodeURIComponent(t.done)}`);
+      } catch (e) {
+        if (!(e instanceof HttpError) || (e.status !== 409 && e.status !== 422)) throw e;
+        return render(c, 'billing/bill.njk', await billContext(c, (await cmds.findBill(b.billId)) ?? b, { error: e.message }), e.status);
+      }
+    });
+  }
+
+  return pages;
+}
+
+export type { Verdict };

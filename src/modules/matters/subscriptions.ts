@@ -1,0 +1,150 @@
+/**
+ * Matters follows billing's bills: matters owns the WIP items' status (unbilled, draft,
+ * billed) and the fixed-fee schedule's invoice numbers, and billing tells it through
+ * events. One handler for every bill event, so they are applied in the order billing
+ * published them. Each runs in the relay's transaction for that delivery and writes only
+ * through matters' own commands bound to that transaction (setWipStatus and the schedule
+ * row marks emit matters.wip_updated / billing_options_changed in the same transaction).
+ *
+ *   bill_drafted                     -> items draft
+ *   draft_updated                    -> released items unbilled, added items draft
+ *   draft_deleted                    -> items unbilled
+ *   bill_approved, bill_finalised    -> items billed (billed on approval); schedule rows get the number
+ *   bill_reverted, bill_redrafted    -> items draft; schedule rows' number cleared
+ *   bill_deleted                     -> items unbilled; schedule rows' number cleared
+ *
+ * Every step is idempotent and skips what no longer applies (an item matters deleted, a
+ * schedule row already marked with another number), so a redelivery or an odd order never
+ * blocks the handler.
+ */
+import type { Logger } from 'pino';
+import type { Bus, HandlerContext } from '../../shared/bus.ts';
+import type { Clock } from '../../shared/clock.ts';
+import type { Db, Tx } from '../../shared/db.ts';
+import type { EventEnvelope } from '../../shared/events.ts';
+import type { BillingEvents, BillItemRef } from '../billing/events.ts';
+import { createMattersCommands } from './commands.ts';
+import * as store from './store.ts';
+
+/** Stable handler name (recorded in the inbox). */
+export const MATTERS_BILL_HANDLER = 'matters.follow_bills';
+
+type BillingType = keyof BillingEvents & string;
+type Envelope<K extends BillingType> = EventEnvelope<K, BillingEvents[K]>;
+type WipStatus = 'unbilled' | 'draft' | 'billed';
+
+interface FollowDeps {
+  clock: Clock;
+  logger: Logger;
+}
+
+/**
+ * The handler's transaction as a database whose `transaction()` runs in that same
+ * transaction: matters' commands, built over it, then write in the delivery's transaction.
+ */
+function sameTransaction(trx: Tx): Db {
+  return new Proxy(trx, {
+    get(target, prop) {
+      if (prop === 'transaction') return () => ({ execute: <T>(fn: (t: Tx) => Promise<T>) => fn(trx) });
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  }) as unknown as Db;
+}
+
+function follower(deps: FollowDeps) {
+  const logger = deps.logger.child({ module: 'matters', handler: MATTERS_BILL_HANDLER });
+
+  function commandsIn(ctx: HandlerContext) {
+    return createMattersCommands({ db: sameTransaction(ctx.trx), clock: deps.clock, relay: { kick() { /* the relay goes on after this delivery */ } } });
+  }
+
+  /** Move the items that still exist and are not already there to `status`. */
+  async function setStatus(ctx: HandlerContext, items: readonly BillItemRef[], status: WipStatus): Promise<void> {
+    if (items.length === 0) return;
+    const ids = (k: BillItemRef['kind']) => items.filter((i) => i.kind === k).map((i) => i.id);
+    const current = new Map<string, string>();
+    for (const [id, t] of await store.findTimeEntries(ctx.trx, ids('time'))) current.set(id, t.status);
+    for (const [id, d] of await store.findDisbursements(ctx.trx, ids('disbursement'))) current.set(id, d.status);
+    for (const [id, f] of await store.findFixedCharges(ctx.trx, ids('fixed_charge'))) current.set(id, f.status);
+    const missing = items.filter((i) => !current.has(i.id));
+    if (missing.length > 0) logger.info({ missing: missing.map((m) => m.id) }, 'bill items no longer in matters: skipped');
+    const todo = items.filter((i) => current.has(i.id) && current.get(i.id) !== status);
+    if (todo.length > 0) await commandsIn(ctx).setWipStatus(ctx.command, todo, status);
+  }
+
+  /** Mark (or clear) fixed-fee schedule rows with a bill number, where the matter's own schedule has them. */
+  async function scheduleRows(ctx: HandlerContext, matterId: string, rowIds: readonly string[], number: string | null, mode: 'mark' | 'clear'): Promise<void> {
+    if (rowIds.length === 0 || !number) return;
+    const cmds = commandsIn(ctx);
+    for (const rowId of rowIds) {
+      const view = await cmds.getBillingOptions(matterId);
+      const row = view.effective.fixedFee.schedule.find((r) => r.rowId === rowId);
+      if (!row || !view.overridden.includes('fixedFee')) {
+        logger.warn({ matterId, rowId, number }, 'schedule row not in the matter\'s own schedule: skipped');
+        continue;
+      }
+      if (mode === 'mark') {
+        if (row.invoiceNumber === number) continue;
+        if (row.invoiceNumber !== null) {
+          logger.warn({ matterId, rowId, number, billedOn: row.invoiceNumber }, 'schedule row already billed on another bill: left as it is');
+          continue;
+        }
+        await cmds.markScheduleRowBilled(ctx.command, matterId, rowId, number);
+      } else {
+        if (row.invoiceNumber !== number) continue;
+        await cmds.clearScheduleRowBilled(ctx.command, matterId, rowId, number);
+      }
+    }
+  }
+
+  return {
+    'billing.bill_drafted': async (e: Envelope<'billing.bill_drafted'>, ctx: HandlerContext) => {
+      await setStatus(ctx, e.payload.items, 'draft');
+    },
+    'billing.draft_updated': async (e: Envelope<'billing.draft_updated'>, ctx: HandlerContext) => {
+      await setStatus(ctx, e.payload.releasedItems, 'unbilled');
+      await setStatus(ctx, e.payload.addedItems, 'draft');
+    },
+    'billing.draft_deleted': async (e: Envelope<'billing.draft_deleted'>, ctx: HandlerContext) => {
+      await setStatus(ctx, e.payload.releasedItems, 'unbilled');
+    },
+    'billing.bill_approved': async (e: Envelope<'billing.bill_approved'>, ctx: HandlerContext) => {
+      await setStatus(ctx, e.payload.items, 'billed');
+      await scheduleRows(ctx, e.payload.matterId, e.payload.scheduleRowIds, e.payload.number, 'mark');
+    },
+    'billing.bill_finalised': async (e: Envelope<'billing.bill_finalised'>, ctx: HandlerContext) => {
+      await setStatus(ctx, e.payload.items, 'billed');
+      await scheduleRows(ctx, e.payload.matterId, e.payload.scheduleRowIds, e.payload.number, 'mark');
+    },
+    'billing.bill_reverted': async (e: Envelope<'billing.bill_reverted'>, ctx: HandlerContext) => {
+      await setStatus(ctx, e.payload.items, 'draft');
+      await scheduleRows(ctx, e.payload.matterId, e.payload.reversed.scheduleRowIds, e.payload.reversed.number, 'clear');
+    },
+    'billing.bill_redrafted': async (e: Envelope<'billing.bill_redrafted'>, ctx: HandlerContext) => {
+      await setStatus(ctx, e.payload.items, 'draft');
+      await scheduleRows(ctx, e.payload.matterId, e.payload.reversed.scheduleRowIds, e.payload.reversed.number, 'clear');
+    },
+    'billing.bill_deleted': async (e: Envelope<'billing.bill_deleted'>, ctx: HandlerContext) => {
+      await setStatus(ctx, e.payload.releasedItems, 'unbilled');
+      await scheduleRows(ctx, e.payload.matterId, e.payload.reversed.scheduleRowIds, e.payload.reversed.number, 'clear');
+    },
+  } satisfies { [K in BillingType]: (e: Envelope<K>, ctx: HandlerContext) => Promise<void> };
+}
+
+/** (event type, handler name) for every subscription matters makes to billing. */
+export function mattersBillSubscriptions(): Array<{ type: BillingType; handler: string }> {
+  const types: BillingType[] = [
+    'billing.bill_drafted', 'billing.draft_updated', 'billing.draft_deleted', 'billing.bill_approved', 'billing.bill_finalised',
+    'billing.bill_reverted', 'billing.bill_redrafted', 'billing.bill_deleted',
+  ];
+  return types.map((type) => ({ type, handler: MATTERS_BILL_HANDLER }));
+}
+
+/** Subscribe matters to every bill event, under one stable handler name. */
+export function registerMattersSubscriptions(bus: Bus<any>, deps: FollowDeps): void {
+  const handlers = follower(deps);
+  for (const { type, handler } of mattersBillSubscriptions()) {
+    bus.subscribe(type, handler, handlers[type] as (e: EventEnvelope, ctx: HandlerContext) => Promise<void>);
+  }
+}

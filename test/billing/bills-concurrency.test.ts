@@ -1,0 +1,160 @@
+/**
+ * Two composers saving drafts for the same matter at the same moment cannot both take the
+ * same WIP. On Postgres: two connection pools in this process, racing createDraft (and the
+ * item claim itself, with one transaction held open while the other tries). On SQLite: two
+ * separate processes on one database file (better-sqlite3 waits synchronously for the
+ * write lock, so a second connection must live in another process), and two composers
+ * sharing the app's one connection. Exactly one succeeds (or they split disjoint items);
+ * no item is ever on two bills.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openDatabase } from '../../src/adapters/db/index.ts';
+import { claimItems } from '../../src/modules/billing/bill-store.ts';
+import { createBillingCommands } from '../../src/modules/billing/index.ts';
+import { HttpError } from '../../src/shared/web/errors.ts';
+import { eachDialect, freshDatabase } from '../support/db.ts';
+import type { TestDb } from '../support/db.ts';
+import { assertBillInvariants, ctx, firm, setup, work } from './support.ts';
+
+type Outcome = { ok: true; billId: string; items: string[] } | { ok: false; status: number; message: string };
+
+async function settle(p: Promise<{ billId: string; items: { id: string }[] }>): Promise<Outcome> {
+  try {
+    const b = await p;
+    return { ok: true, billId: b.billId, items: b.items.map((i) => i.id) };
+  } catch (e) {
+    if (e instanceof HttpError) return { ok: false, status: e.status, message: e.message };
+    throw e;
+  }
+}
+
+/** Exactly one winner, or winners with disjoint items; losers refused with a 409 and a reason. */
+function assertOneWinner(outcomes: Outcome[], label: string): void {
+  const winners = outcomes.filter((o): o is Extract<Outcome, { ok: true }> => o.ok);
+  const losers = outcomes.filter((o): o is Extract<Outcome, { ok: false }> => !o.ok);
+  if (process.env.RACE_LOG) console.log(label, losers.map((l) => l.message));
+  assert.ok(winners.length >= 1, `${label}: someone wins (${JSON.stringify(outcomes)})`);
+  const items = winners.flatMap((w) => w.items);
+  assert.equal(new Set(items).size, items.length, `${label}: no item taken twice`);
+  assert.equal(winners.length, 1, `${label}: one draft per matter (${JSON.stringify(outcomes)})`);
+  for (const l of losers) {
+    assert.equal(l.status, 409, `${label}: ${l.message}`);
+    assert.match(l.message, /already has a draft|already on bill|no longer available|No billable items|at the same moment/, label);
+  }
+}
+
+type WithFirm = Awaited<ReturnType<typeof setup>> & { tks: Awaited<ReturnType<typeof firm>> };
+
+/** A matter with work, copied into billing (relay drained). */
+async function matterWithWork(s: WithFirm, name: string) {
+  const tks = s.tks;
+  const matter = await s.cmds.openMatter(ctx, { clientId: tks.client.id, name, responsibleTimekeeperId: tks.partner.id });
+  await work(s.cmds, matter.id, tks);
+  await s.drain();
+  return matter;
+}
+
+async function setupWithFirm(db: TestDb): Promise<WithFirm> {
+  const s = await setup(db);
+  return { ...s, tks: await firm(s.cmds) };
+}
+
+function race(url: string, matterId: string): Promise<Outcome>[] {
+  const children = [0, 1].map(() => spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'draft-racer.ts'), url, matterId, '2026-02-28', '2026-02-28'], {
+    cwd: join(import.meta.dirname, '..', '..'), stdio: ['pipe', 'pipe', 'inherit'],
+  }));
+  let ready = 0;
+  return children.map((child) => new Promise<Outcome>((resolve, reject) => {
+    let buf = '';
+    child.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const lines = buf.split('\n');
+      buf = lines.pop()!;
+      for (const line of lines) {
+        if (line === 'ready') {
+          // Both connected: tell both to go at once.
+          if (++ready === 2) for (const c of children) c.stdin.write('go\n');
+        } else if (line.startsWith('{')) resolve(JSON.parse(line) as Outcome);
+      }
+    });
+    child.on('exit', (code) => { if (code !== 0) reject(new Error(`racer exited with ${code}`)); });
+    child.on('error', reject);
+  }));
+}
+
+eachDialect('two composers drafting the same matter at once: one wins, no item on two bills', async (db) => {
+  if (db.dialect === 'postgres') {
+    const s = await setupWithFirm(db);
+    const second = openDatabase(db.url);
+    try {
+      const other = createBillingCommands({ db: second.db, clock: s.clock, relay: { kick() {} } });
+      const matters: string[] = [];
+      for (let round = 0; round < 8; round++) {
+        const matter = await matterWithWork(s, `Race ${round}`);
+        matters.push(matter.id);
+        const input = { matterId: matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' };
+        const outcomes = await Promise.all([settle(s.billing.createDraft(ctx, input)), settle(other.createDraft(ctx, input))]);
+        assertOneWinner(outcomes, `round ${round}`);
+      }
+      await assertBillInvariants(db.db, s.billing, matters);
+
+      // The claim itself: one transaction takes the items and is held open; the other's
+      // claim waits for it, then finds them taken and is refused.
+      const matter = await matterWithWork(s, 'Claim race');
+      const ids = (await s.reads.unbilledWip(matter.id)).map((w) => w.id);
+      let release!: () => void;
+      const gate = new Promise<void>((r) => { release = r; });
+      let claimed!: () => void;
+      const firstClaimed = new Promise<void>((r) => { claimed = r; });
+      const first = db.db.transaction().execute(async (trx) => {
+        await claimItems(trx, 'bill-one', ids);
+        claimed();
+        await gate;
+      });
+      await firstClaimed;
+      const secondClaim = second.db.transaction().execute((trx) => claimItems(trx, 'bill-two', ids.slice(1)));
+      const settledSecond = secondClaim.then(() => 'claimed', (e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 200));
+      release();
+      await first;
+      const result = await settledSecond;
+      assert.ok(result instanceof HttpError && result.status === 409, `the second claim is refused (${String(result)})`);
+      assert.match((result as HttpError).message, /already on bill draft bill-one/);
+      const held = await db.db.selectFrom('billing_wip').select('bill_id').where('id', 'in', ids).execute();
+      assert.deepEqual([...new Set(held.map((h) => h.bill_id))], ['bill-one']);
+    } finally {
+      await second.close();
+    }
+    return;
+  }
+
+  // SQLite: the app's one connection, two composers at once (transactions queue on it).
+  {
+    const s = await setupWithFirm(db);
+    const matter = await matterWithWork(s, 'Shared connection');
+    const input = { matterId: matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' };
+    assertOneWinner(await Promise.all([settle(s.billing.createDraft(ctx, input)), settle(s.billing.createDraft(ctx, input))]), 'one connection');
+    await assertBillInvariants(db.db, s.billing, [matter.id]);
+  }
+  // SQLite: two processes, two connections, one file.
+  const dir = mkdtempSync(join(tmpdir(), 'lexbill-race-'));
+  const file = await freshDatabase('sqlite', { file: join(dir, 'race.db') });
+  try {
+    const s = await setupWithFirm(file);
+    const matters: string[] = [];
+    for (let round = 0; round < 2; round++) {
+      const matter = await matterWithWork(s, `Race ${round}`);
+      matters.push(matter.id);
+      assertOneWinner(await Promise.all(race(file.url, matter.id)), `processes, round ${round}`);
+    }
+    await assertBillInvariants(file.db, s.billing, matters);
+    await s.rt.relay.stop();
+  } finally {
+    await file.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, { timeout: 120_000 });

@@ -1,0 +1,249 @@
+/**
+ * The bill composer and the life of a bill over HTTP, on both databases: the JSON API
+ * round trip (money as decimal strings, 422 naming the field, 409 with the reason, roles,
+ * the OpenAPI document) and the pages (composer preview through htmx updates the totals
+ * without saving; save the draft; approve; refusal reasons shown; forms carry _csrf).
+ */
+import assert from 'node:assert/strict';
+import { eachDialect } from '../support/db.ts';
+import { unescapeHtml, withApp } from '../support/app.ts';
+import type { Browser, Page, TestApp } from '../support/app.ts';
+import { createMattersCommands } from '../../src/modules/matters/index.ts';
+import { ctx, firm, work } from './support.ts';
+
+class Api {
+  constructor(private readonly b: Browser, private readonly token: string) {}
+  private get auth() { return { authorization: `Bearer ${this.token}` }; }
+  get(path: string): Promise<Page> { return this.b.get(`/api/v1${path}`, { ...this.auth, accept: 'application/json' }); }
+  post(path: string, body?: unknown): Promise<Page> {
+    return body === undefined
+      ? this.b.request('POST', `/api/v1${path}`, { headers: { ...this.auth, accept: 'application/json' } })
+      : this.b.postJson(`/api/v1${path}`, body, { headers: this.auth });
+  }
+  patch(path: string, body: unknown): Promise<Page> { return this.b.postJson(`/api/v1${path}`, body, { method: 'PATCH', headers: this.auth }); }
+  put(path: string, body: unknown): Promise<Page> { return this.b.postJson(`/api/v1${path}`, body, { method: 'PUT', headers: this.auth }); }
+  delete(path: string): Promise<Page> { return this.b.request('DELETE', `/api/v1${path}`, { headers: { ...this.auth, accept: 'application/json' } }); }
+}
+
+async function apiAs(t: TestApp, role: 'admin' | 'billing' | 'timekeeper' | 'readonly'): Promise<Api> {
+  const u = await t.user(role);
+  return new Api(t.browser(), await t.token(u.email));
+}
+
+function ok(res: Page, status = 200): any {
+  assert.equal(res.status, status, `${res.status}: ${res.text.slice(0, 2000)}`);
+  return res.status === 204 ? null : res.json();
+}
+function fields(res: Page): string[] {
+  assert.equal(res.status, 422, res.text);
+  return Object.keys(res.json().error.fields).sort();
+}
+function conflictOf(res: Page): string {
+  assert.equal(res.status, 409, res.text);
+  return res.json().error.message;
+}
+
+async function seed(t: TestApp) {
+  const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+  const f = await firm(cmds);
+  const w = await work(cmds, f.matter.id, f);
+  await t.runtime.relay.drain();
+  return { cmds, ...f, ...w };
+}
+
+eachDialect('API: compose a draft, read it, change it, carry it through its life; 422 names fields, 409 gives reasons', async (db) => {
+  await withApp(db, async (t) => {
+    const { matter, partner, associate, t1, t2, d2 } = await seed(t);
+    const api = await apiAs(t, 'billing');
+    const base = { matterId: matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' };
+
+    // Bad input: 422 naming each field, nothing written.
+    assert.deepEqual(fields(await api.post('/bills', { ...base, invoiceDate: 'soon' })), ['invoiceDate']);
+    assert.deepEqual(fields(await api.post('/bills', { ...base, upTo: '2026-03-31' })), ['upTo']);
+    assert.deepEqual(fields(await api.post('/bills', { ...base, options: { writeTo: { timekeepers: { [partner.id]: '12.345' } } } })), [`options.writeTo.timekeepers.${partner.id}`]);
+    assert.deepEqual(fields(await api.post('/bills', { ...base, options: { adHoc: [{ kind: 'fee', description: 'Urgency', amount: '10.00', taxCode: 'NOPE' }] } })), ['options.adHoc.0.taxCode']);
+    assert.deepEqual(fields(await api.post('/bills', { ...base, options: { discount: { kind: 'percentage' } } })), ['options.discount.percent']);
+    assert.deepEqual(fields(await api.post('/bills', { ...base, options: { bogus: true } })), ['options.bogus']);
+    assert.deepEqual(fields(await api.post('/bills', { ...base, options: { writeTo: { timekeepers: { nobody: '1.00' } } } })), ['options']);
+    assert.equal((await api.post('/bills', { ...base, matterId: 'nope' })).status, 404);
+    assert.equal((await db.db.selectFrom('billing_bill').selectAll().execute()).length, 0);
+
+    // Preview, then create: lines, totals, allocation, money as decimal strings.
+    const options = {
+      writeTo: { timekeepers: { [partner.id]: '500.00' } }, exclude: [d2.id],
+      discount: { kind: 'percentage', percent: '10', validUntil: '2026-03-14' }, interest: '12.34',
+      adHoc: [{ kind: 'fee', description: 'Urgency', amount: '50.00', taxCode: 'SALES' }],
+    };
+    const preview = ok(await api.post('/bills/preview', { ...base, options }));
+    const bill = ok(await api.post('/bills', { ...base, options }), 201);
+    assert.deepEqual(preview.totals, bill.totals, 'the preview is what is saved');
+    assert.deepEqual(bill.options, options, 'the choices come back as sent');
+    assert.deepEqual(bill.totals, {
+      fees: '850.00', fixedCharges: '0.00', disbursements: '350.00', discount: '85.00', interest: '12.34', tax: '3.71', total: '1131.05',
+      netFees: '765.00', retainerRequest: '0.00',
+    });
+    assert.deepEqual([bill.status, bill.number, bill.currency, bill.dueDate, bill.discount.validUntil, bill.version], ['draft', null, 'USD', '2026-03-30', '2026-03-14', 1]);
+    const line = bill.lines.find((l: any) => l.itemId === t1.id);
+    assert.deepEqual([line.kind, line.minutes, line.rate, line.recorded, line.amount, line.taskCode], ['time', 120, '300.00', '600.00', '500.00', 'L110']);
+    // The net fees (765.00) split pro rata to the recorded work (600.00 : 300.00).
+    assert.deepEqual(Object.fromEntries(bill.allocations.map((a: any) => [a.timekeeperId, a.amount])), { [partner.id]: '510.00', [associate.id]: '255.00' });
+    assert.deepEqual([bill.actions.approve, bill.actions.finalise.allowed], [{ allowed: true, reason: null }, false]);
+    assert.match(bill.actions.finalise.reason, /Only an approved bill can be finalised/);
+
+    // A second draft: 409 with the reason.
+    assert.match(conflictOf(await api.post('/bills', base)), /already has a draft/);
+    assert.deepEqual(ok(await api.get(`/bills/${bill.id}`)).lines, bill.lines);
+
+    // Change it: defer the associate, stale version refused.
+    assert.match(conflictOf(await api.patch(`/bills/${bill.id}`, { version: 9, options: {} })), /changed by someone else/);
+    const changed = ok(await api.patch(`/bills/${bill.id}`, { version: 1, options: { exclude: [t2.id] } }));
+    assert.deepEqual([changed.version, changed.lines.some((l: any) => l.itemId === t2.id), changed.totals.total], [2, false, '965.00'], 'new options replace the old: 600.00 + 350.00 + 15.00');
+
+    // Approve, revert, approve, finalise, redraft, delete.
+    const approved = ok(await api.post(`/bills/${bill.id}/approve`));
+    assert.deepEqual([approved.status, approved.number, approved.sequence], ['approved', '1.1.1', 1]);
+    assert.match(conflictOf(await api.post(`/bills/${bill.id}/approve`)), /Only a draft can be approved/);
+    assert.match(conflictOf(await api.patch(`/bills/${bill.id}`, { options: {} })), /revert it to draft first/);
+    assert.deepEqual([ok(await api.post(`/bills/${bill.id}/revert`)).status, ok(await api.post(`/bills/${bill.id}/approve`)).number], ['draft', '1.1.1']);
+    assert.equal(ok(await api.post(`/bills/${bill.id}/finalise`)).status, 'finalised');
+    const redrafted = ok(await api.post(`/bills/${bill.id}/redraft`));
+    assert.deepEqual([redrafted.status, redrafted.number, redrafted.receiptsToReallocate], ['draft', '1.1.1', '0.00']);
+    ok(await api.post(`/bills/${bill.id}/hold`, { onHold: true }));
+    assert.match(conflictOf(await api.post(`/bills/${bill.id}/approve`)), /on hold/);
+    const deleted = ok(await api.delete(`/bills/${bill.id}`));
+    assert.deepEqual([deleted.status, deleted.number], ['deleted', '1.1.1']);
+    assert.equal((await api.get('/bills/nope')).status, 404);
+
+    // The matter's bills; deleted ones on request.
+    assert.deepEqual(ok(await api.get(`/matters/${matter.id}/bills`)).items, []);
+    assert.deepEqual(ok(await api.get(`/matters/${matter.id}/bills?includeDeleted=true`)).items.map((b: any) => [b.number, b.status]), [['1.1.1', 'deleted']]);
+
+    // Retainer balance.
+    assert.equal((await api.get(`/matters/${matter.id}/retainer-balance`)).status, 404);
+    assert.deepEqual(fields(await api.put(`/matters/${matter.id}/retainer-balance`, { balance: 'lots', asOf: '2026-02-28' })), ['balance']);
+    const r = ok(await api.put(`/matters/${matter.id}/retainer-balance`, { balance: '6000.00', asOf: '2026-02-28' }));
+    assert.deepEqual([r.balance, r.version], ['6000.00', 1]);
+    assert.equal(ok(await api.get(`/matters/${matter.id}/retainer-balance`)).balance, '6000.00');
+
+    // Roles: readers read, only admin and billing write.
+    const reader = await apiAs(t, 'readonly');
+    assert.equal((await reader.get(`/bills/${bill.id}`)).status, 200);
+    assert.equal((await reader.post('/bills', base)).status, 403);
+    assert.equal((await reader.post(`/bills/${bill.id}/approve`)).status, 403);
+    const tk = await apiAs(t, 'timekeeper');
+    assert.equal((await tk.get(`/bills/${bill.id}`)).status, 403);
+
+    // The OpenAPI document lists the routes.
+    const doc = ok(await t.browser().get('/api/openapi.json'));
+    for (const p of ['/api/v1/bills', '/api/v1/bills/preview', '/api/v1/bills/{id}', '/api/v1/bills/{id}/approve', '/api/v1/bills/{id}/revert',
+      '/api/v1/bills/{id}/finalise', '/api/v1/bills/{id}/redraft', '/api/v1/matters/{id}/bills', '/api/v1/matters/{id}/retainer-balance']) {
+      assert.ok(doc.paths[p], `${p} documented`);
+    }
+    assert.ok(doc.paths['/api/v1/bills/{id}'].delete && doc.paths['/api/v1/bills/{id}'].patch);
+  });
+});
+
+/** Submit a form with repeated fields (item/include), carrying the last page's CSRF token. */
+function postForm(b: Browser, path: string, pairs: [string, string][], headers: Record<string, string> = {}): Promise<Page> {
+  const body = new URLSearchParams(pairs);
+  if (b.csrf) body.set('_csrf', b.csrf);
+  return b.request('POST', path, { headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: body.toString() });
+}
+
+const minorOf = (html: string, total: string): number => Number(new RegExp(`data-total="${total}" data-minor="(-?\\d+)"`).exec(html)?.[1]);
+
+eachDialect('pages: the composer previews totals through htmx without saving, saves a draft; the bill page approves and shows refusals', async (db) => {
+  await withApp(db, async (t) => {
+    const { matter, partner, t1, t2, d1, d2 } = await seed(t);
+    await t.user('billing', { email: 'clerk@firm.test' });
+    const b = t.browser();
+    assert.equal((await b.login('clerk@firm.test')).status, 303);
+
+    const page = await b.get(`/billing/matters/${matter.id}/compose?invoiceDate=2026-02-28`);
+    assert.equal(page.status, 200, page.text);
+    assert.match(page.text, /<form id="composer" method="post" action="\/billing\/matters\/[^"]+\/compose"/);
+    assert.match(page.text, /name="_csrf" value="[^"]+"/);
+    assert.match(page.text, /hx-post="\/billing\/matters\/[^"]+\/compose\/preview"/);
+    assert.equal(minorOf(page.text, 'total'), 60_000 + 30_000 + 35_000 + 1_500);
+    assert.match(page.text, new RegExp(`name="wt_tk_${partner.id}"`), 'a write-up/down input per timekeeper');
+
+    // The htmx preview: write the partner down, toggle the copies out; only the fragment comes back.
+    const items: [string, string][] = [t1.id, t2.id, d1.id, d2.id].map((id) => ['item', id]);
+    const includes: [string, string][] = [t1.id, t2.id, d1.id].map((id) => ['include', id]);
+    const form: [string, string][] = [['invoiceDate', '2026-02-28'], ['upTo', '2026-02-28'], ['applyQuote', 'yes'], ['discountKind', 'matter'], ...items, ...includes, [`wt_tk_${partner.id}`, '450.00']];
+    const preview = await postForm(b, `/billing/matters/${matter.id}/compose/preview`, form, { 'HX-Request': 'true' });
+    assert.equal(preview.status, 200, preview.text);
+    assert.ok(preview.text.trimStart().startsWith('<section id="composer-preview"'), 'the fragment alone');
+    assert.ok(!preview.text.includes('<html'), 'no page around it');
+    assert.equal(minorOf(preview.text, 'fees'), 45_000 + 30_000);
+    assert.equal(minorOf(preview.text, 'total'), 45_000 + 30_000 + 35_000);
+    assert.match(preview.text, new RegExp(`name="include" value="${d2.id}" aria-label="[^"]*">`), 'the copies are shown, unticked');
+    assert.equal((await db.db.selectFrom('billing_bill').selectAll().execute()).length, 0, 'the preview saves nothing');
+    // A bad amount comes back next to its input.
+    const bad = await postForm(b, `/billing/matters/${matter.id}/compose/preview`, [...form.filter(([k]) => !k.startsWith('wt_')), [`wt_tk_${partner.id}`, 'lots']], { 'HX-Request': 'true' });
+    assert.match(bad.text, new RegExp(`data-error-for="wt_tk_${partner.id}"`));
+
+    // Without JavaScript: Recalculate re-renders the page; Save creates the draft and redirects.
+    const recalculated = await postForm(b, `/billing/matters/${matter.id}/compose`, [...form, ['_action', 'preview']]);
+    assert.equal(recalculated.status, 200);
+    assert.equal(minorOf(recalculated.text, 'total'), 110_000);
+    const saved = await postForm(b, `/billing/matters/${matter.id}/compose`, form);
+    assert.equal(saved.status, 303, saved.text);
+    assert.match(saved.location ?? '', /^\/billing\/bills\/[0-9a-f-]{36}$/);
+    const bills = await db.db.selectFrom('billing_bill').select(['id', 'total_minor', 'status']).execute();
+    assert.equal(bills.length, 1);
+    assert.equal(Number(bills[0]!.total_minor), 110_000);
+    const billId = bills[0]!.id as string;
+
+    // The bill page: approve is offered; put on hold, the reason shows instead.
+    let billPage = await b.get(`/billing/bills/${billId}`);
+    assert.equal(billPage.status, 200);
+    assert.match(billPage.text, /data-action="approve"/);
+    assert.match(billPage.text, /data-action="delete"/);
+    assert.doesNotMatch(billPage.text, /data-action="finalise"/);
+    assert.equal((await b.post(`/billing/bills/${billId}/hold`, { onHold: 'yes' })).status, 303);
+    billPage = await b.get(`/billing/bills/${billId}`);
+    assert.doesNotMatch(billPage.text, /data-action="approve"/);
+    assert.match(unescapeHtml(billPage.text), /data-refused="Approve"><strong>Approve:<\/strong> The bill is on hold/);
+    const refusedPage = await b.post(`/billing/bills/${billId}/approve`, {});
+    assert.equal(refusedPage.status, 409);
+    assert.match(refusedPage.text, /data-refusal>The bill is on hold/);
+    assert.equal((await b.post(`/billing/bills/${billId}/hold`, { onHold: 'no' })).status, 303);
+
+    // Editing it reopens the composer with its choices.
+    const edit = await b.get(`/billing/matters/${matter.id}/compose?bill=${billId}`);
+    assert.match(edit.text, new RegExp(`name="billId" value="${billId}"`));
+    assert.match(edit.text, new RegExp(`name="wt_tk_${partner.id}" value="450.00"`));
+
+    // Approve: numbered, finalise and revert offered.
+    const approved = await b.post(`/billing/bills/${billId}/approve`, {});
+    assert.equal(approved.status, 303);
+    billPage = await b.get(approved.location!);
+    assert.match(billPage.text, /data-bill-number>1\.1\.1</);
+    assert.match(billPage.text, /data-action="finalise"/);
+    assert.match(billPage.text, /data-action="revert"/);
+    assert.doesNotMatch(billPage.text, /data-action="approve"/);
+    // Without the CSRF token a form post is refused.
+    assert.equal((await b.post(`/billing/bills/${billId}/finalise`, {}, { csrf: false })).status, 403);
+
+    // The matter's bills.
+    const list = await b.get(`/billing/matters/${matter.id}/bills`);
+    assert.match(list.text, /1\.1\.1/);
+    assert.match(list.text, /name="_csrf"/);
+    await t.runtime.relay.drain();
+    const statuses = await db.db.selectFrom('matters_time_entry').select(['id', 'status']).where('matter_id', '=', matter.id).execute();
+    assert.deepEqual(Object.fromEntries(statuses.map((s) => [s.id, s.status])), { [t1.id]: 'billed', [t2.id]: 'billed' });
+
+    // A reader sees the bill without the buttons and cannot post.
+    await t.user('readonly', { email: 'reader@firm.test' });
+    const r = t.browser();
+    await r.login('reader@firm.test');
+    const seen = await r.get(`/billing/bills/${billId}`);
+    assert.equal(seen.status, 200);
+    assert.doesNotMatch(seen.text, /data-action=/);
+    assert.equal((await r.post(`/billing/bills/${billId}/finalise`, {})).status, 403);
+    assert.equal((await r.get(`/billing/matters/${matter.id}/compose`)).status, 200);
+    assert.equal((await postForm(r, `/billing/matters/${matter.id}/compose/preview`, form)).status, 403);
+    void ctx;
+  });
+});
