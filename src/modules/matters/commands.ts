@@ -1643,6 +1643,8 @@ export function createMattersCommands(deps: MattersDeps) {
   /** The commands bound to one transaction. */
   function bind(trx: Tx) {
     return {
+      /** Read inside the transaction, seeing its own writes. */
+      getBillingOptions: (matterId: string) => optionsView(trx, matterId),
       createTimekeeper: (ctx: CommandContext, input: CreateTimekeeperInput) => createTimekeeper(trx, ctx, input),
       setTimekeeperRate: (ctx: CommandContext, input: SetTimekeeperRateInput) => setTimekeeperRate(trx, ctx, input),
       createClient: (ctx: CommandContext, input: CreateClientInput) => createClient(trx, ctx, input),
@@ -1747,6 +1749,8 @@ export function createMattersCommands(deps: MattersDeps) {
     updateChargeType: own((tx) => tx.updateChargeType),
     /** Run several commands in one transaction (seeding, imports): all or nothing. */
     batch: inTransaction,
+    /** The commands bound to a transaction someone else owns (an event handler's delivery). */
+    within: (trx: Tx) => bind(trx),
     clock,
     // Reads.
     findTimekeeper: (id: string) => store.findTimekeeper(db, id),

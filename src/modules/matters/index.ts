@@ -15,6 +15,6 @@ export type { DemoFirmOptions, DemoFirmResult } from './demo.ts';
 /** The matters module's public factory: its pages, API and event subscriptions. */
 export function createMattersModule(deps: ModuleDeps): WebModule {
   const cmds = createMattersCommands({ db: deps.db, clock: deps.clock, relay: deps.relay });
-  registerMattersSubscriptions(deps.bus, { clock: deps.clock, logger: deps.logger });
+  registerMattersSubscriptions(deps.bus, { clock: deps.clock, logger: deps.logger, commands: cmds });
   return { name: 'matters', mount: '/matters', pages: createMattersPages(deps, cmds), api: createMattersApi(deps, cmds) };
 }

@@ -20,10 +20,9 @@
 import type { Logger } from 'pino';
 import type { Bus, HandlerContext } from '../../shared/bus.ts';
 import type { Clock } from '../../shared/clock.ts';
-import type { Db, Tx } from '../../shared/db.ts';
 import type { EventEnvelope } from '../../shared/events.ts';
 import type { BillingEvents, BillItemRef } from '../billing/events.ts';
-import { createMattersCommands } from './commands.ts';
+import type { MattersCommands } from './commands.ts';
 import * as store from './store.ts';
 
 /** Stable handler name (recorded in the inbox). */
@@ -36,28 +35,13 @@ type WipStatus = 'unbilled' | 'draft' | 'billed';
 interface FollowDeps {
   clock: Clock;
   logger: Logger;
-}
-
-/**
- * The handler's transaction as a database whose `transaction()` runs in that same
- * transaction: matters' commands, built over it, then write in the delivery's transaction.
- */
-function sameTransaction(trx: Tx): Db {
-  return new Proxy(trx, {
-    get(target, prop) {
-      if (prop === 'transaction') return () => ({ execute: <T>(fn: (t: Tx) => Promise<T>) => fn(trx) });
-      const v = Reflect.get(target, prop, target) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  }) as unknown as Db;
+  commands: MattersCommands;
 }
 
 function follower(deps: FollowDeps) {
   const logger = deps.logger.child({ module: 'matters', handler: MATTERS_BILL_HANDLER });
 
-  function commandsIn(ctx: HandlerContext) {
-    return createMattersCommands({ db: sameTransaction(ctx.trx), clock: deps.clock, relay: { kick() { /* the relay goes on after this delivery */ } } });
-  }
+  const commandsIn = (ctx: HandlerContext) => deps.commands.within(ctx.trx);
 
   /** Move the items that still exist and are not already there to `status`. */
   async function setStatus(ctx: HandlerContext, items: readonly BillItemRef[], status: WipStatus): Promise<void> {
