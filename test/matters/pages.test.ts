@@ -364,3 +364,26 @@ eachDialect('inline WIP edits change the totals by the exact amount; billed and 
     assert.equal(other.status, 404);
   });
 });
+
+eachDialect('the matter page links to its bills and, for billing staff, to the composer', async (db) => {
+  await withApp(db, async ({ runtime, browser, user }) => {
+    const cmds = createMattersCommands({ db: db.db, clock: runtime.clock, relay: runtime.relay });
+    const ctx = systemContext('test', 'test');
+    const tk = await cmds.createTimekeeper(ctx, { initials: 'PP', name: 'Pat Partner', classification: 'partner' });
+    const client = await cmds.createClient(ctx, { name: 'Acme Ltd' });
+    const matter = await cmds.openMatter(ctx, { clientId: client.id, name: 'Acme v Road Runner', responsibleTimekeeperId: tk.id, billingTimekeeperId: tk.id, openedOn: '2026-01-05' });
+    await user('billing', { email: 'clerk@firm.test' });
+    const clerk = browser();
+    await clerk.login('clerk@firm.test');
+    const page = await clerk.get(`/matters/${matter.id}`);
+    assert.equal(page.status, 200);
+    assert.ok(page.text.includes(`href="/billing/matters/${matter.id}/compose"`), 'composer link');
+    assert.ok(page.text.includes(`href="/billing/matters/${matter.id}/bills"`), 'bills link');
+    await user('timekeeper', { email: 'tk@firm.test' });
+    const lawyer = browser();
+    await lawyer.login('tk@firm.test');
+    const seen = await lawyer.get(`/matters/${matter.id}`);
+    assert.equal(seen.status, 200);
+    assert.ok(!seen.text.includes('/billing/matters/'), 'timekeepers, who cannot use billing, get no billing links');
+  });
+});
