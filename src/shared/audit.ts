@@ -12,11 +12,10 @@ export interface AuditEntry {
   after?: unknown;
 }
 
-/** Record who did what to which record, before and after; call inside the change's transaction. */
-export async function audit(trx: Executor, clock: Clock, ctx: CommandContext, entry: AuditEntry): Promise<void> {
-  await trx.insertInto('audit_log').values({
+function auditRow(clock: Clock, ctx: CommandContext, entry: AuditEntry, at: string) {
+  return {
     id: newId(clock),
-    at: clock.now().toISOString(),
+    at,
     actor_id: ctx.actorId,
     actor_label: ctx.actorLabel,
     action: entry.action,
@@ -26,5 +25,17 @@ export async function audit(trx: Executor, clock: Clock, ctx: CommandContext, en
     after_json: entry.after === undefined ? null : JSON.stringify(entry.after),
     correlation_id: ctx.correlationId,
     ip: ctx.ip,
-  }).execute();
+  };
+}
+
+/** Record who did what to which record, before and after; call inside the change's transaction. */
+export async function audit(trx: Executor, clock: Clock, ctx: CommandContext, entry: AuditEntry): Promise<void> {
+  await trx.insertInto('audit_log').values(auditRow(clock, ctx, entry, clock.now().toISOString())).execute();
+}
+
+/** Many audit rows in multi-row inserts: exactly the rows `audit` writes. */
+export async function auditMany(trx: Executor, clock: Clock, ctx: CommandContext, entries: readonly AuditEntry[]): Promise<void> {
+  const at = clock.now().toISOString();
+  const rows = entries.map((e) => auditRow(clock, ctx, e, at));
+  for (let i = 0; i < rows.length; i += 500) await trx.insertInto('audit_log').values(rows.slice(i, i + 500)).execute();
 }

@@ -32,6 +32,21 @@ const MAX_PAYLOAD_CHARS = 4_000_000;
 /** Events one handler takes in one transaction when none of them has failed before. */
 const HANDLER_CHUNK = 100;
 
+function envelopeFor<K extends string, P>(clock: Clock, ctx: CommandContext, type: K, payload: P, version: number, occurredAt: string): { envelope: EventEnvelope<K, P>; row: Omit<OutboxRow, 'seq'> } {
+  assert(/^[a-z]+\.[a-z0-9_]+$/.test(type), `event type ${type} must be module.snake_name`);
+  const json = JSON.stringify(payload);
+  assert(json.length <= MAX_PAYLOAD_CHARS, `event ${type} payload too large (${json.length} chars)`);
+  const envelope: EventEnvelope<K, P> = {
+    id: newId(clock), type, version, occurredAt,
+    correlationId: ctx.correlationId, causationId: ctx.causationId, actorId: ctx.actorId, payload,
+  };
+  const row = {
+    id: envelope.id, type, version, occurred_at: occurredAt, correlation_id: envelope.correlationId,
+    causation_id: envelope.causationId, actor_id: envelope.actorId, payload: json, delivered_at: null,
+  };
+  return { envelope, row };
+}
+
 /** Append one event to the outbox in the caller's transaction. Returns the envelope. */
 export async function appendEvent<M extends EventMap, K extends keyof M & string>(
   trx: Executor,
@@ -41,31 +56,24 @@ export async function appendEvent<M extends EventMap, K extends keyof M & string
   payload: M[K],
   version = 1,
 ): Promise<EventEnvelope<K, M[K]>> {
-  assert(/^[a-z]+\.[a-z0-9_]+$/.test(type), `event type ${type} must be module.snake_name`);
-  const json = JSON.stringify(payload);
-  assert(json.length <= MAX_PAYLOAD_CHARS, `event ${type} payload too large (${json.length} chars)`);
-  const envelope: EventEnvelope<K, M[K]> = {
-    id: newId(clock),
-    type,
-    version,
-    occurredAt: clock.now().toISOString(),
-    correlationId: ctx.correlationId,
-    causationId: ctx.causationId,
-    actorId: ctx.actorId,
-    payload,
-  };
-  await trx.insertInto('outbox').values({
-    id: envelope.id,
-    type,
-    version,
-    occurred_at: envelope.occurredAt,
-    correlation_id: envelope.correlationId,
-    causation_id: envelope.causationId,
-    actor_id: envelope.actorId,
-    payload: json,
-    delivered_at: null,
-  }).execute();
+  const { envelope, row } = envelopeFor(clock, ctx, type, payload, version, clock.now().toISOString());
+  await trx.insertInto('outbox').values(row).execute();
   return envelope;
+}
+
+/**
+ * Append many events in multi-row inserts (bulk recording, seeding, imports): the same
+ * rows appendEvent writes, in the given order, sharing one occurredAt.
+ */
+export async function appendEvents(
+  trx: Executor,
+  clock: Clock,
+  ctx: CommandContext,
+  events: readonly { type: string; payload: unknown; version?: number }[],
+): Promise<void> {
+  const occurredAt = clock.now().toISOString();
+  const rows = events.map((e) => envelopeFor(clock, ctx, e.type, e.payload, e.version ?? 1, occurredAt).row);
+  for (let i = 0; i < rows.length; i += 500) await trx.insertInto('outbox').values(rows.slice(i, i + 500)).execute();
 }
 
 export function rowToEnvelope(row: OutboxRow): EventEnvelope {

@@ -6,7 +6,7 @@
  * `recordWip` records many items with multi-row inserts.
  */
 import { assert } from '../../shared/assert.ts';
-import { audit } from '../../shared/audit.ts';
+import { audit, auditMany } from '../../shared/audit.ts';
 import type { AuditEntry } from '../../shared/audit.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { isoDate } from '../../shared/clock.ts';
@@ -14,7 +14,7 @@ import type { Db, Executor, Tx } from '../../shared/db.ts';
 import { isUniqueViolation } from '../../shared/db.ts';
 import type { CommandContext } from '../../shared/events.ts';
 import { newId } from '../../shared/ids.ts';
-import { appendEvent } from '../../shared/outbox.ts';
+import { appendEvent, appendEvents } from '../../shared/outbox.ts';
 import type { Relay } from '../../shared/outbox.ts';
 import { systemContext } from '../../shared/events.ts';
 import { formatMoney } from '../../shared/money.ts';
@@ -385,34 +385,6 @@ type EventName = keyof MattersEvents & string;
 interface PendingEvent<K extends EventName = EventName> {
   type: K;
   payload: MattersEvents[K];
-}
-
-/**
- * Many events in one multi-row insert, in order. The rows are exactly what
- * `appendEvent` writes (same envelope); used by bulk recording, where one INSERT per event
- * would dominate the time.
- */
-async function appendEventsBulk(trx: Executor, clock: Clock, ctx: CommandContext, events: readonly PendingEvent[]): Promise<void> {
-  const occurredAt = clock.now().toISOString();
-  const rows = events.map((e) => {
-    assert(/^[a-z]+\.[a-z0-9_]+$/.test(e.type), `event type ${e.type} must be module.snake_name`);
-    return {
-      id: newId(clock), type: e.type, version: 1, occurred_at: occurredAt, correlation_id: ctx.correlationId,
-      causation_id: ctx.causationId, actor_id: ctx.actorId, payload: JSON.stringify(e.payload), delivered_at: null,
-    };
-  });
-  for (let i = 0; i < rows.length; i += 500) await trx.insertInto('outbox').values(rows.slice(i, i + 500)).execute();
-}
-
-/** Many audit rows in one multi-row insert; the rows are exactly what `audit` writes. */
-async function auditBulk(trx: Executor, clock: Clock, ctx: CommandContext, entries: readonly AuditEntry[]): Promise<void> {
-  const at = clock.now().toISOString();
-  const rows = entries.map((e) => ({
-    id: newId(clock), at, actor_id: ctx.actorId, actor_label: ctx.actorLabel, action: e.action, entity_type: e.entityType,
-    entity_id: e.entityId, before_json: e.before === undefined ? null : JSON.stringify(e.before),
-    after_json: e.after === undefined ? null : JSON.stringify(e.after), correlation_id: ctx.correlationId, ip: ctx.ip,
-  }));
-  for (let i = 0; i < rows.length; i += 500) await trx.insertInto('audit_log').values(rows.slice(i, i + 500)).execute();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -814,9 +786,9 @@ export function createMattersCommands(deps: MattersDeps) {
   /** Events and audit rows: single inserts for one, multi-row inserts for many. */
   async function emitMany(trx: Tx, ctx: CommandContext, events: readonly PendingEvent[], audits: readonly AuditEntry[]): Promise<void> {
     if (events.length === 1) await appendEvent<MattersEvents, EventName>(trx, clock, ctx, events[0]!.type, events[0]!.payload);
-    else if (events.length > 1) await appendEventsBulk(trx, clock, ctx, events);
+    else if (events.length > 1) await appendEvents(trx, clock, ctx, events);
     if (audits.length === 1) await audit(trx, clock, ctx, audits[0]!);
-    else if (audits.length > 1) await auditBulk(trx, clock, ctx, audits);
+    else if (audits.length > 1) await auditMany(trx, clock, ctx, audits);
   }
 
   async function recordTimeEntryChecked(trx: Tx, ctx: CommandContext, input: RecordTimeEntryInput): Promise<Recorded<TimeEntry>> {
@@ -1036,7 +1008,7 @@ export function createMattersCommands(deps: MattersDeps) {
     await emit(trx, ctx, 'matters.firm_settings_changed', { settings: after });
     await audit(trx, clock, ctx, { action: 'matters.firm_settings_changed', entityType: 'matters_firm_settings', entityId: 'firm', before, after });
     if (affected.length > 0) {
-      await appendEventsBulk(trx, clock, ctx, affected.map((a) => ({
+      await appendEvents(trx, clock, ctx, affected.map((a) => ({
         type: 'matters.billing_options_changed' as const,
         payload: { matterId: a.id, overridden: overriddenAndInherited(a.overrides).overridden, effective: a.after },
       })));

@@ -729,20 +729,7 @@ async function importTime(tx: Tx, ctx: CommandContext, refs: Refs, table: CsvTab
     inputs.push(input);
     rowsOf.push(row);
   }
-  if (inputs.length === 0) return [];
-  try {
-    const r = await tx.recordWip(ctx, { timeEntries: inputs });
-    r.timeEntries.forEach((t, i) => created.push({ row: rowsOf[i]!, id: t.id, reference: null }));
-    return r.warnings;
-  } catch (err) {
-    if (!(err instanceof HttpError) || err.status !== 422) throw err;
-    for (const [key, message] of Object.entries(err.fields)) {
-      const at = splitIndexed(key, 'timeEntries');
-      if (at && rowsOf[at.index] !== undefined) reject(rowsOf[at.index]!, { [TIME_FIELDS[at.field as keyof typeof TIME_FIELDS] ?? at.field]: message });
-      else reject(rowsOf[0]!, { '(row)': `${key} ${message}` });
-    }
-    return [];
-  }
+  return recordRows(tx, ctx, 'timeEntries', inputs, rowsOf, TIME_FIELDS, reject, created);
 }
 
 async function importDisbursements(tx: Tx, ctx: CommandContext, refs: Refs, table: CsvTable, reject: Reject, created: ImportOutcome['created']): Promise<string[]> {
@@ -779,16 +766,28 @@ async function importDisbursements(tx: Tx, ctx: CommandContext, refs: Refs, tabl
     inputs.push(input);
     rowsOf.push(row);
   }
+  return recordRows(tx, ctx, 'disbursements', inputs, rowsOf, DISBURSEMENT_FIELDS, reject, created);
+}
+
+/**
+ * Record the valid rows of one kind in one recordWip call; a 422 from the command is mapped
+ * back to spreadsheet rows and CSV column names (`timeEntries.3.narrative` -> row, narrative).
+ */
+async function recordRows<K extends 'timeEntries' | 'disbursements'>(
+  tx: Tx, ctx: CommandContext, kind: K,
+  inputs: K extends 'timeEntries' ? RecordTimeEntryInput[] : RecordDisbursementInput[],
+  rowsOf: readonly number[], columns: Readonly<Record<string, string>>, reject: Reject, created: ImportOutcome['created'],
+): Promise<string[]> {
   if (inputs.length === 0) return [];
   try {
-    const r = await tx.recordWip(ctx, { disbursements: inputs });
-    r.disbursements.forEach((d, i) => created.push({ row: rowsOf[i]!, id: d.id, reference: null }));
+    const r = await tx.recordWip(ctx, { [kind]: inputs });
+    r[kind].forEach((item, i) => created.push({ row: rowsOf[i]!, id: item.id, reference: null }));
     return r.warnings;
   } catch (err) {
     if (!(err instanceof HttpError) || err.status !== 422) throw err;
     for (const [key, message] of Object.entries(err.fields)) {
-      const at = splitIndexed(key, 'disbursements');
-      if (at && rowsOf[at.index] !== undefined) reject(rowsOf[at.index]!, { [DISBURSEMENT_FIELDS[at.field as keyof typeof DISBURSEMENT_FIELDS] ?? at.field]: message });
+      const at = splitIndexed(key, kind);
+      if (at && rowsOf[at.index] !== undefined) reject(rowsOf[at.index]!, { [columns[at.field] ?? at.field]: message });
       else reject(rowsOf[0]!, { '(row)': `${key} ${message}` });
     }
     return [];
