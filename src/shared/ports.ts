@@ -1,0 +1,71 @@
+/**
+ * Output ports: what modules ask of the swappable output adapters (src/adapters/pdf, mail,
+ * print). Modules depend on these interfaces only; main.ts picks the adapters from settings.
+ */
+
+export interface PdfRenderOptions {
+  /** Give up on one render after this long. */
+  timeoutMs?: number;
+  /** A4 unless told. */
+  format?: 'A4' | 'Letter';
+  landscape?: boolean;
+}
+
+/** Renders a self-contained HTML document (inline CSS, no network) to PDF bytes. */
+export interface PdfRenderer {
+  render(html: string, options?: PdfRenderOptions): Promise<Uint8Array>;
+  /** Close the browser; nothing of Chromium is left running afterwards. */
+  close(): Promise<void>;
+}
+
+export interface MailAttachment {
+  filename: string;
+  contentType: string;
+  content: Uint8Array;
+}
+
+export interface MailMessage {
+  /** Stable per logical message (an idempotency key): the Message-ID is derived from it. */
+  messageKey: string;
+  from: string;
+  to: readonly string[];
+  cc?: readonly string[];
+  replyTo?: string;
+  subject: string;
+  text: string;
+  html?: string;
+  attachments?: readonly MailAttachment[];
+}
+
+export interface MailReceipt {
+  messageId: string;
+  /** smtp: the server's reply; file-drop: the file written. */
+  detail: string;
+}
+
+export interface Mailer {
+  readonly kind: 'smtp' | 'file-drop';
+  send(message: MailMessage): Promise<MailReceipt>;
+  close(): Promise<void>;
+}
+
+export interface PrintJob {
+  /** Stable per logical job (an idempotency key): a job already written is not written again. */
+  jobKey: string;
+  /** The file name stem, e.g. the bill number. */
+  name: string;
+  pdf: Uint8Array;
+  copies: number;
+}
+
+export interface PrintOutput {
+  /** Writes the copies; returns the paths written (existing ones for a job already done). */
+  print(job: PrintJob): Promise<string[]>;
+}
+
+/** The outputs main.ts hands the modules. */
+export interface Outputs {
+  readonly pdf: PdfRenderer;
+  readonly mailer: Mailer;
+  readonly print: PrintOutput;
+}
