@@ -17,7 +17,10 @@ import type { Database } from '../src/shared/db.ts';
 import { systemContext } from '../src/shared/events.ts';
 import { allocate } from '../src/shared/money.ts';
 import { appendEvent, createRelay } from '../src/shared/outbox.ts';
+import { billingBench } from './billing.ts';
 import { startPgServer } from '../scripts/pg-server.ts';
+import { ledesBench } from './ledes.ts';
+import { productionBench } from './production.ts';
 
 const { values } = parseArgs({ options: { json: { type: 'string' }, runs: { type: 'string' } } });
 const RUNS = Number(values.runs ?? 5);
@@ -92,6 +95,12 @@ try {
     report('allocate over 50 weights', 'memory', n, ms, base, 'float proportional split');
   }
 
+  // E-billing: 100,000 LEDES 1998BI line items built and written (target: under one second).
+  {
+    const r = await ledesBench(RUNS, timeMs);
+    report('LEDES export (100k line items)', 'memory', r.count, r.ms, r.baselineMs, 'join pre-formatted lines');
+  }
+
   let k = 0;
   await outboxBench(async () => {
     const file = join(dir, `bench-${k++}.db`);
@@ -138,6 +147,12 @@ try {
       cleanup: () => database.close(),
     };
   }, 'postgres');
+
+  // Mass billing: draft 10,000 matters (~500,000 WIP items) and approve them (target: 100,000 items/s on SQLite).
+  await billingBench({ runs: RUNS, dir, pgUrl: pgServer.url, report });
+
+  // Bill production: 1,000 bills with PDFs, print files and file-drop mail (target: 30 s or less).
+  await productionBench({ runs: RUNS, dir, pgUrl: pgServer.url, timeMs, report });
 } finally {
   pgServer.stop();
   rmSync(dir, { recursive: true, force: true });

@@ -7,11 +7,13 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import type { Logger } from 'pino';
 import { migrateToLatest, openDatabase } from './adapters/db/index.ts';
+import { createOutputs, outputsConfigFromEnv } from './adapters/outputs.ts';
 import { createBus } from './shared/bus.ts';
 import type { Bus } from './shared/bus.ts';
 import { systemClock } from './shared/clock.ts';
 import type { Clock } from './shared/clock.ts';
 import type { Database } from './shared/db.ts';
+import type { Outputs } from './shared/ports.ts';
 import { isUniqueViolation } from './shared/db.ts';
 import type { EventMap } from './shared/events.ts';
 import { newToken } from './shared/ids.ts';
@@ -66,6 +68,8 @@ export interface Runtime {
   readonly relay: Relay;
   readonly app: ReturnType<typeof createApp>;
   readonly modules: readonly WebModule[];
+  /** PDF, mail and print outputs (built from the environment unless passed in). */
+  readonly outputs: Outputs;
   close(): Promise<void>;
 }
 
@@ -83,14 +87,16 @@ async function ensureSecret(database: Database, clock: Clock): Promise<string> {
 }
 
 /** Build the whole application over an open, migrated database. */
-export async function buildRuntime(database: Database, opts: { config?: Partial<RuntimeConfig>; clock?: Clock; logger?: Logger } = {}): Promise<Runtime> {
+export async function buildRuntime(database: Database, opts: { config?: Partial<RuntimeConfig>; clock?: Clock; logger?: Logger; outputs?: Outputs } = {}): Promise<Runtime> {
   const config = { ...loadConfig(), ...opts.config };
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? pino({ level: config.logLevel });
   const bus = createBus<AllEvents>();
   const relay = createRelay({ db: database.db, bus, clock, logger: logger.child({ component: 'relay' }) });
   const apiRegistry = newApiRegistry();
-  const deps: ModuleDeps = { db: database.db, dialect: database.dialect, clock, logger, bus, relay, apiRegistry };
+  // Lazy: nothing launches (Chromium) or connects (SMTP) until first used.
+  const outputs = opts.outputs ?? createOutputs(outputsConfigFromEnv(process.env, ROOT_DIR));
+  const deps: ModuleDeps = { db: database.db, dialect: database.dialect, clock, logger, bus, relay, apiRegistry, outputs };
   const modules = [
     createMattersModule(deps),
     createBillingModule(deps),
@@ -109,9 +115,10 @@ export async function buildRuntime(database: Database, opts: { config?: Partial<
     },
   });
   return {
-    database, clock, logger, bus, relay, app, modules,
+    database, clock, logger, bus, relay, app, modules, outputs,
     async close() {
       await relay.stop();
+      await outputs.close();
       await database.close();
     },
   };

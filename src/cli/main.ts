@@ -11,6 +11,9 @@ import type { Role } from '../shared/web/types.ts';
 import { HttpError } from '../shared/web/errors.ts';
 import { createApiToken, createUser, listUsers, resetPassword } from '../web/auth/service.ts';
 import { DEMO_ADMIN_EMAIL, DEMO_PASSWORD, seedDemo } from './demo.ts';
+import { LEDES_HELP, ledesCommand, LedesUsageError } from './ledes.ts';
+import { BILL_RUN_HELP, billRun, BillRunUsageError } from './bill-run.ts';
+import { REPORT_HELP, reportCommand, ReportUsageError } from './report.ts';
 
 const HELP = `lexbill: legal billing
 
@@ -21,12 +24,15 @@ Usage: lexbill <command> [options]
   migrate                     apply pending database migrations
   seed-demo [--matters N] [--entries-per-matter M] [--seed S]
                               add the deterministic demo firm
+${BILL_RUN_HELP}
   user add --email E --role R [--name NAME]
                               create a staff account; password read from stdin
   user reset-password --email E
                               set a new password (read from stdin); ends the user's sessions
   user token --email E [--label L]
                               print a new API token for scripts (Authorization: Bearer ...)
+${LEDES_HELP}
+${REPORT_HELP}
 
 Roles: ${ROLES.join(', ')}
 Environment: DATABASE_URL (default sqlite:<install>/data/lexbill.db, or postgres://...),
@@ -72,6 +78,15 @@ async function serveApp(rt: Runtime, opts: { announceDemo: boolean }): Promise<v
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd === 'bill-run' && !rest.includes('--help') && !rest.includes('-h')) {
+    try { return await withRuntime((rt) => billRun(rt, rest)); } catch (e) { throw e instanceof BillRunUsageError ? new UsageError(e.message) : e; }
+  }
+  if (cmd === 'ledes' && !rest.includes('--help') && !rest.includes('-h')) {
+    try { return await ledesCommand(rest, withRuntime); } catch (e) { throw e instanceof LedesUsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? new UsageError((e as Error).message) : e; }
+  }
+  if (cmd === 'report' && !rest.includes('--help') && !rest.includes('-h')) {
+    try { return await reportCommand(rest, withRuntime); } catch (e) { throw e instanceof ReportUsageError ? new UsageError(e.message) : e; }
+  }
   const sub = cmd === 'user' ? rest.shift() : undefined;
   const { values } = parseArgs({
     args: rest,

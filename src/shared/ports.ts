@@ -63,9 +63,22 @@ export interface PrintOutput {
   print(job: PrintJob): Promise<string[]>;
 }
 
+/** One line per active output, for the settings page (no secrets). */
+export interface OutputDescription {
+  readonly kind: 'pdf' | 'mail' | 'print';
+  readonly adapter: string;
+  readonly detail: string;
+}
+
 /** The outputs main.ts hands the modules. */
 export interface Outputs {
   readonly pdf: PdfRenderer;
   readonly mailer: Mailer;
   readonly print: PrintOutput;
+  /** The configured sender address (MAIL_FROM). */
+  readonly mailFrom: string;
+  /** What is configured, for display. */
+  describe(): readonly OutputDescription[];
+  /** Close all three (idempotent). Creating outputs must not start anything; this stops what use started. */
+  close(): Promise<void>;
 }

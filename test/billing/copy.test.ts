@@ -238,8 +238,11 @@ eachDialect('billing subscribes one handler per aggregate to every matters event
     ['matters.wip_recorded', 'billing.copy_wip'], ['matters.wip_updated', 'billing.copy_wip'], ['matters.wip_deleted', 'billing.copy_wip'],
   ].map(([type, handler]) => `${type}|${handler}`).sort();
   assert.deepEqual(billingSubscriptions().map((s) => `${s.type}|${s.handler}`).sort(), expected);
-  const onBus = rt.bus.subscriptions().filter((s) => s.name.startsWith('billing.')).map((s) => `${s.type}|${s.name}`).sort();
+  const billingOnBus = rt.bus.subscriptions().filter((s) => s.name.startsWith('billing.'));
+  const onBus = billingOnBus.filter((s) => s.type.startsWith('matters.')).map((s) => `${s.type}|${s.name}`).sort();
   assert.deepEqual(onBus, expected, 'createBillingModule subscribes them on the bus');
+  // Besides matters, billing follows only the ledger's bill balances (receipts, interest, discounts).
+  assert.deepEqual(billingOnBus.filter((s) => !s.type.startsWith('matters.')).map((s) => `${s.type}|${s.name}`), ['ledger.bill_balance_changed|billing.copy_bill_balance']);
   assert.deepEqual(Object.values(BILLING_HANDLERS).sort(), [...new Set(billingSubscriptions().map((s) => s.handler))].sort());
 });
 
@@ -408,10 +411,9 @@ eachDialect('billing options and firm settings land on the copy; older events ch
 
   // Options for a matter billing has never seen: the handler fails loudly and is retried.
   await publish(db, clock, 'matters.billing_options_changed', { matterId: 'unknown-matter', overridden: [], effective: second.effective });
-  const r = await rt.relay.runOnce();
-  assert.equal(r.failed, 1);
-  const failure = await db.db.selectFrom('outbox_delivery').selectAll().executeTakeFirstOrThrow();
-  assert.equal(failure.handler, 'billing.copy_matter');
+  await rt.relay.runOnce();
+  // (Other modules' copies may refuse it as well; this is about billing's.)
+  const failure = await db.db.selectFrom('outbox_delivery').selectAll().where('handler', '=', 'billing.copy_matter').executeTakeFirstOrThrow();
   assert.match(failure.last_error, /no copy of matter unknown-matter/);
 });
 

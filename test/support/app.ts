@@ -8,6 +8,7 @@ import pino from 'pino';
 import { buildRuntime } from '../../src/main.ts';
 import type { Runtime } from '../../src/main.ts';
 import { manualClock } from '../../src/shared/clock.ts';
+import type { Outputs } from '../../src/shared/ports.ts';
 import { systemContext } from '../../src/shared/events.ts';
 import type { Role } from '../../src/shared/web/types.ts';
 import { createApiToken, createUser } from '../../src/web/auth/service.ts';
@@ -152,10 +153,11 @@ export interface TestApp {
 }
 
 /** Build the real runtime over a test database, with a manual clock and silent logs. */
-export async function startApp(db: TestDb, opts: { start?: string } = {}): Promise<TestApp> {
+export async function startApp(db: TestDb, opts: { start?: string; outputs?: Outputs } = {}): Promise<TestApp> {
   const clock = manualClock(opts.start ?? START);
   const runtime = await buildRuntime(db, {
     clock,
+    ...(opts.outputs ? { outputs: opts.outputs } : {}),
     logger: pino({ level: 'silent' }),
     config: { trustProxy: true, secureCookies: false, maxBodyBytes: 1_000_000 },
   });
@@ -177,7 +179,7 @@ export async function startApp(db: TestDb, opts: { start?: string } = {}): Promi
 }
 
 /** Run fn with a started app, stopping it afterwards. */
-export async function withApp(db: TestDb, fn: (t: TestApp) => Promise<void>, opts: { start?: string } = {}): Promise<void> {
+export async function withApp(db: TestDb, fn: (t: TestApp) => Promise<void>, opts: { start?: string; outputs?: Outputs } = {}): Promise<void> {
   const t = await startApp(db, opts);
   try {
     await fn(t);

@@ -4,6 +4,7 @@
  * side of billing_wip (bill_id: which bill an item is on). Commands call these inside their
  * transaction; reads take the root handle.
  */
+import * as balances from './balances.ts';
 import { sql } from 'kysely';
 import type { Executor } from '../../shared/db.ts';
 import { conflict } from '../../shared/web/errors.ts';
@@ -38,7 +39,7 @@ const numOrNull = (v: unknown): number | null => (v === null || v === undefined 
 // ---------------------------------------------------------------------------------------
 
 /** The bill's own columns from the bill (lines and allocations are written separately). */
-function billColumns(b: Bill) {
+export function billColumns(b: Bill) {
   return {
     id: b.billId, matter_id: b.matterId, client_id: b.clientId, file_number: b.fileNumber, status: b.status, number: b.number,
     sequence: b.sequence, invoice_date: b.invoiceDate, up_to: b.upTo, due_date: b.dueDate, currency: b.currency,
@@ -73,17 +74,22 @@ export async function updateBill(trx: Executor, b: Bill, expected: { status: Bil
   if (Number(r.numUpdatedRows) !== 1) throw conflict('The bill was changed by someone else meanwhile: reload it and try again');
 }
 
-/** Replace a bill's lines and fee allocation (a draft's are recomposed; a posted bill's never change). */
-export async function replaceLines(trx: Executor, b: Bill): Promise<void> {
-  await trx.deleteFrom('billing_bill_allocation').where('bill_id', '=', b.billId).execute();
-  await trx.deleteFrom('billing_bill_line').where('bill_id', '=', b.billId).execute();
+/** The bill's line rows as stored (the bulk path in mass-commands.ts writes exactly these). */
+export function lineRows(b: Bill) {
   const live = b.status === 'deleted' ? 0 : 1;
-  const rows = b.lines.map((l) => ({
+  return b.lines.map((l) => ({
     bill_id: b.billId, line_no: l.lineNo, key: l.key, item_id: l.itemId, item_kind: l.itemKind, schedule_row_id: l.scheduleRowId,
     kind: l.kind, date: l.date, timekeeper_id: l.timekeeperId, code: l.code, charge_type_id: l.chargeTypeId, description: l.description,
     minutes: l.minutes, rate_minor: l.rateMinor, recorded_minor: l.recordedMinor, amount_minor: l.amountMinor, no_charge: l.noCharge ? 1 : 0,
     tax_code: l.taxCode, tax_minor: l.taxMinor, task_code: l.taskCode, activity_code: l.activityCode, expense_code: l.expenseCode, live,
   }));
+}
+
+/** Replace a bill's lines and fee allocation (a draft's are recomposed; a posted bill's never change). */
+export async function replaceLines(trx: Executor, b: Bill): Promise<void> {
+  await trx.deleteFrom('billing_bill_allocation').where('bill_id', '=', b.billId).execute();
+  await trx.deleteFrom('billing_bill_line').where('bill_id', '=', b.billId).execute();
+  const rows = lineRows(b);
   for (let i = 0; i < rows.length; i += 200) await trx.insertInto('billing_bill_line').values(rows.slice(i, i + 200)).execute();
   if (b.allocations.length > 0) {
     await trx.insertInto('billing_bill_allocation')
@@ -133,13 +139,16 @@ function toBill(r: Record<string, any>, lines: BillLineData[], allocations: { ti
   };
 }
 
-async function billsFrom(ex: Executor, rows: Record<string, any>[]): Promise<Bill[]> {
+export async function billsFrom(ex: Executor, rows: Record<string, any>[]): Promise<Bill[]> {
   if (rows.length === 0) return [];
   const ids = rows.map((r) => r.id as string);
   const lines = await ex.selectFrom('billing_bill_line').selectAll().where('bill_id', 'in', ids).orderBy('bill_id').orderBy('line_no').execute();
   const allocs = await ex.selectFrom('billing_bill_allocation').selectAll().where('bill_id', 'in', ids).orderBy('bill_id').orderBy('timekeeper_id').execute();
   const linesBy = new Map<string, BillLineData[]>();
-  for (const l of lines) linesBy.set(l.bill_id, [...(linesBy.get(l.bill_id) ?? []), toLine(l)]);
+  for (const l of lines) {
+    const list = linesBy.get(l.bill_id);
+    if (list) list.push(toLine(l)); else linesBy.set(l.bill_id, [toLine(l)]);
+  }
   const allocBy = new Map<string, { timekeeperId: string; amountMinor: number }[]>();
   for (const a of allocs) allocBy.set(a.bill_id, [...(allocBy.get(a.bill_id) ?? []), { timekeeperId: a.timekeeper_id, amountMinor: num(a.amount_minor) }]);
   return rows.map((r) => toBill(r, linesBy.get(r.id) ?? [], (allocBy.get(r.id) ?? []).sort(byTimekeeper)));
@@ -197,11 +206,11 @@ export async function takeSequence(trx: Executor, matterId: string): Promise<num
 }
 
 /**
- * Receipts allocated to a bill. Receipts come with the ledger; until then every bill is
- * unreceipted. The one place the delete and re-draft rules ask.
+ * Receipts allocated to a bill, from billing's copy of the ledger's bill balances
+ * (balances.ts). The one place the delete and re-draft rules ask.
  */
-export async function receiptsAllocatedMinor(_ex: Executor, _billId: string): Promise<number> {
-  return 0;
+export async function receiptsAllocatedMinor(ex: Executor, billId: string): Promise<number> {
+  return balances.receiptsAllocatedMinor(ex, billId);
 }
 
 // ---------------------------------------------------------------------------------------

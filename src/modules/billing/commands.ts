@@ -82,14 +82,6 @@ export function billData(b: Bill): BillData {
   };
 }
 
-/** What the audit log keeps of a bill: enough to see what changed without every line. */
-function auditView(b: Bill) {
-  return {
-    status: b.status, number: b.number, invoiceDate: b.invoiceDate, upTo: b.upTo, totals: b.totals, retainerRequestMinor: b.retainerRequestMinor,
-    items: b.items.length, lines: b.lines.length, onHold: b.onHold, version: b.version, request: b.request,
-  };
-}
-
 function toComposeItem(w: WipCopy): ComposeItem {
   return {
     id: w.id, kind: w.kind, date: w.date, timekeeperId: w.timekeeperId,
@@ -104,6 +96,125 @@ const diff = (a: readonly BillItemRef[], b: readonly BillItemRef[]): BillItemRef
   const ids = new Set(b.map((x) => x.id));
   return a.filter((x) => !ids.has(x.id));
 };
+
+/** A matter as a command composes it: billing's copy, its effective options and the firm's settings. */
+export interface LoadedMatter { matter: MatterCopy; options: MatterBillingOptions; firm: FirmBillingSettings }
+
+/** What a composition reads besides the matter (gathered one matter at a time, or for many at once by mass billing). */
+export interface ComposeSources {
+  /** Items the draft holds already (not deleted in matters). */
+  onBill: readonly WipCopy[];
+  /** The matter's unbilled items up to the cut-off. */
+  unbilled: readonly WipCopy[];
+  /** Fixed-fee schedule rows on the matter's other live bills: row id to number. */
+  taken: ReadonlyMap<string, string>;
+  /** The recorded retainer balance (0 when none); used only when the retainer applies. */
+  retainerBalanceMinor: number;
+}
+
+/** 422 unless the dates and the clerk's choices are valid for this matter. */
+export function requestCheck(m: LoadedMatter, invoiceDate: string, upTo: string, request: BillRequest): void {
+  const errors = requestErrors(invoiceDate, upTo, request);
+  const taxCodes = new Set(m.firm.taxRates.map((t) => t.code));
+  (request.adHoc ?? []).forEach((a, i) => {
+    if (a.taxCode !== null && !taxCodes.has(a.taxCode)) errors[`adHoc.${i}.taxCode`] = `must be one of: ${[...taxCodes].join(', ')}`;
+  });
+  if (Object.keys(errors).length > 0) throw invalid(errors);
+}
+
+/**
+ * The composition from what was read: the one place both the single-bill commands and mass
+ * billing turn a matter's copy into a bill, so both follow exactly the same rules.
+ */
+export function composeFrom(m: LoadedMatter, invoiceDate: string, upTo: string, request: BillRequest, src: ComposeSources): Composition {
+  const seen = new Set<string>();
+  const items: WipCopy[] = [];
+  for (const w of [...src.onBill, ...src.unbilled]) if (!seen.has(w.id)) { seen.add(w.id); items.push(w); }
+  items.sort((a, b) => (a.date === b.date ? (a.kind === b.kind ? a.id.localeCompare(b.id) : a.kind.localeCompare(b.kind)) : a.date.localeCompare(b.date)));
+
+  // Instalments on another live bill are billed, whatever matters has heard yet.
+  const options = composeOptions(m.options);
+  options.fixedFee.schedule = options.fixedFee.schedule.map((r) => (r.invoiceNumber === null && src.taken.has(r.rowId) ? { ...r, invoiceNumber: src.taken.get(r.rowId)! } : r));
+
+  let retainer: { balanceMinor: number; appliesToBill: boolean } | null = null;
+  const applies = retainerApplies(m.firm, m.options, request.applyRetainer);
+  if (m.options.retainerReplenishment.enabled || applies) retainer = { balanceMinor: src.retainerBalanceMinor, appliesToBill: applies };
+
+  const firm = composeFirm(m.firm);
+  if (request.paymentTermsDays !== undefined && request.paymentTermsDays !== null) firm.paymentTermsDays = request.paymentTermsDays;
+  let composed: ComposedBill;
+  try {
+    composed = composeBill({ responsibleTimekeeperId: m.matter.responsibleTimekeeperId, currency: m.matter.currency }, options, firm,
+      items.map(toComposeItem), composeRequest(invoiceDate, upTo, request, retainer));
+  } catch (err) {
+    // The composer asserts what the clerk asked for (a write-down below zero, a group with no items).
+    if (err instanceof AssertionError) throw invalid({ options: err.message }, `The bill cannot be composed: ${err.message}`);
+    throw err;
+  }
+  const byId = new Map(items.map((w) => [w.id, w]));
+  const lines: BillLineData[] = composed.lines.map((l, i) => {
+    const it = l.itemId ? byId.get(l.itemId) : undefined;
+    return {
+      lineNo: i + 1, key: l.key, kind: l.kind, itemId: l.itemId, itemKind: it?.kind ?? null, scheduleRowId: l.scheduleRowId, date: l.date,
+      timekeeperId: l.timekeeperId, code: it ? it.code : l.code, chargeTypeId: it?.chargeTypeId ?? null, description: l.description,
+      minutes: l.minutes, rateMinor: l.rateMinor, recordedMinor: l.recordedMinor, amountMinor: l.amountMinor, noCharge: l.noCharge,
+      taxCode: l.taxCode, taxMinor: l.taxMinor, taskCode: it?.taskCode ?? null, activityCode: it?.activityCode ?? null, expenseCode: it?.expenseCode ?? null,
+    };
+  });
+  return {
+    composed, lines, retainerBalanceMinor: retainer ? retainer.balanceMinor : null, candidates: items.filter((w) => w.behaviour !== 'hide'),
+    dueDate: composed.dueDate,
+  };
+}
+
+/** The bill's composed parts, laid over its identity and history. */
+export function withComposition(base: Bill, c: Composition, invoiceDate: string, upTo: string, request: BillRequest): Bill {
+  const t = c.composed.totals;
+  return {
+    ...base, invoiceDate, upTo, dueDate: c.dueDate, lines: c.lines, allocations: c.composed.feeAllocation.map((a) => ({ ...a })).sort(bills.byTimekeeper),
+    totals: { ...t, netFeesMinor: c.composed.netFeesMinor },
+    discount: c.composed.discount ? { ...c.composed.discount } : null,
+    retainerBalanceMinor: c.retainerBalanceMinor, retainerRequestMinor: c.composed.retainerRequestMinor,
+    scheduleRowIds: [...c.composed.scheduleRowIds], items: bills.itemsOf(c.lines), hideLinePricing: c.composed.hideLinePricing,
+    request, quote: c.composed.quote,
+  };
+}
+
+/** A new draft's bookkeeping before composition (createDraft and mass billing). */
+export function newDraftBase(billId: string, m: LoadedMatter, input: { invoiceDate: string; upTo: string; batchId?: string | null }, request: BillRequest, c: Composition, at: string, actorLabel: string): Bill {
+  return {
+    billId, status: 'draft', number: null, sequence: null, matterId: m.matter.id, clientId: m.matter.clientId,
+    fileNumber: m.matter.fileNumber, currency: m.matter.currency, invoiceDate: input.invoiceDate, upTo: input.upTo, dueDate: c.dueDate,
+    lines: [], allocations: [], totals: { feesMinor: 0, fixedChargesMinor: 0, disbursementsMinor: 0, discountMinor: 0, interestMinor: 0, taxMinor: 0, totalMinor: 0, netFeesMinor: 0 },
+    discount: null, retainerBalanceMinor: null, retainerRequestMinor: 0, scheduleRowIds: [], items: [], hideLinePricing: false,
+    batchId: input.batchId ?? null, version: 1, onHold: false, request, quote: null, receiptsToReallocateMinor: 0, createdAt: at,
+    createdBy: actorLabel, updatedAt: at, approvedAt: null, finalisedAt: null, redraftedAt: null, deletedAt: null,
+  };
+}
+
+/** Why a loaded matter cannot have a new draft now (the checks createDraft makes before composing), or null. */
+export function draftRefusal(m: LoadedMatter, otherDraftNumber: { number: string | null } | null): string | null {
+  const refusals = billingRefusals(m.matter.status, m.options);
+  if (refusals.length > 0) return refusals.join('; ');
+  if (otherDraftNumber) return `The matter already has a draft bill${otherDraftNumber.number ? ` (${otherDraftNumber.number})` : ''}: change or delete it`;
+  return null;
+}
+
+/** The matter as loadMatter gives it, or the reason it cannot be (404/409 text). */
+export function loadedMatter(matter: MatterCopy | null | undefined, firm: FirmBillingSettings | null): LoadedMatter | { status: 404 | 409; reason: string } {
+  if (!matter) return { status: 404, reason: 'Matter not found' };
+  if (!firm) return { status: 409, reason: 'Billing has not received the firm\'s billing settings yet' };
+  if (!matter.options) return { status: 409, reason: 'Billing has not received this matter\'s billing options yet' };
+  return { matter, options: matter.options, firm };
+}
+
+/** What the audit log keeps of a bill: enough to see what changed without every line. */
+export function auditView(b: Bill) {
+  return {
+    status: b.status, number: b.number, invoiceDate: b.invoiceDate, upTo: b.upTo, totals: b.totals, retainerRequestMinor: b.retainerRequestMinor,
+    items: b.items.length, lines: b.lines.length, onHold: b.onHold, version: b.version, request: b.request,
+  };
+}
 
 export function createBillingCommands(deps: BillingDeps) {
   const { db, clock } = deps;
@@ -134,13 +245,11 @@ export function createBillingCommands(deps: BillingDeps) {
 
   // ---- reading what a command needs ----------------------------------------------------
 
-  async function loadMatter(ex: Executor, matterId: string): Promise<{ matter: MatterCopy; options: MatterBillingOptions; firm: FirmBillingSettings }> {
+  async function loadMatter(ex: Executor, matterId: string): Promise<LoadedMatter> {
     const matter = await store.getMatterCopy(ex, matterId);
-    if (!matter) throw notFound('Matter');
-    const firm = await store.getFirmSettings(ex);
-    if (!firm) throw conflict('Billing has not received the firm\'s billing settings yet');
-    if (!matter.options) throw conflict('Billing has not received this matter\'s billing options yet');
-    return { matter, options: matter.options, firm };
+    const m = loadedMatter(matter, matter ? await store.getFirmSettings(ex) : null);
+    if ('reason' in m) throw m.status === 404 ? notFound('Matter') : conflict(m.reason);
+    return m;
   }
 
   /**
@@ -148,69 +257,14 @@ export function createBillingCommands(deps: BillingDeps) {
    * draft (billId) already holds, the matter's options with instalments on other live bills
    * marked billed, the recorded retainer balance, and the clerk's choices.
    */
-  async function compose(ex: Executor, m: { matter: MatterCopy; options: MatterBillingOptions; firm: FirmBillingSettings }, invoiceDate: string, upTo: string, request: BillRequest, billId: string | null): Promise<Composition> {
-    const errors = requestErrors(invoiceDate, upTo, request);
-    const taxCodes = new Set(m.firm.taxRates.map((t) => t.code));
-    (request.adHoc ?? []).forEach((a, i) => {
-      if (a.taxCode !== null && !taxCodes.has(a.taxCode)) errors[`adHoc.${i}.taxCode`] = `must be one of: ${[...taxCodes].join(', ')}`;
-    });
-    if (Object.keys(errors).length > 0) throw invalid(errors);
-
+  async function compose(ex: Executor, m: LoadedMatter, invoiceDate: string, upTo: string, request: BillRequest, billId: string | null): Promise<Composition> {
+    requestCheck(m, invoiceDate, upTo, request);
     const onBill = billId ? (await bills.itemsOnBill(ex, billId)).filter((i) => !i.deletedInMatters) : [];
     const unbilled = await store.unbilledWip(ex, m.matter.id, upTo);
-    const seen = new Set<string>();
-    const items: WipCopy[] = [];
-    for (const w of [...onBill, ...unbilled]) if (!seen.has(w.id)) { seen.add(w.id); items.push(w); }
-    items.sort((a, b) => (a.date === b.date ? (a.kind === b.kind ? a.id.localeCompare(b.id) : a.kind.localeCompare(b.kind)) : a.date.localeCompare(b.date)));
-
-    // Instalments on another live bill are billed, whatever matters has heard yet.
     const taken = await bills.scheduleRowsOnLiveBills(ex, m.matter.id, billId);
-    const options = composeOptions(m.options);
-    options.fixedFee.schedule = options.fixedFee.schedule.map((r) => (r.invoiceNumber === null && taken.has(r.rowId) ? { ...r, invoiceNumber: taken.get(r.rowId)! } : r));
-
-    let retainer: { balanceMinor: number; appliesToBill: boolean } | null = null;
-    const applies = retainerApplies(m.firm, m.options, request.applyRetainer);
-    if (m.options.retainerReplenishment.enabled || applies) {
-      const balance = await bills.findRetainerBalance(ex, m.matter.id);
-      retainer = { balanceMinor: balance?.balanceMinor ?? 0, appliesToBill: applies };
-    }
-
-    let composed: ComposedBill;
-    try {
-      composed = composeBill({ responsibleTimekeeperId: m.matter.responsibleTimekeeperId, currency: m.matter.currency }, options, composeFirm(m.firm),
-        items.map(toComposeItem), composeRequest(invoiceDate, upTo, request, retainer));
-    } catch (err) {
-      // The composer asserts what the clerk asked for (a write-down below zero, a group with no items).
-      if (err instanceof AssertionError) throw invalid({ options: err.message }, `The bill cannot be composed: ${err.message}`);
-      throw err;
-    }
-    const byId = new Map(items.map((w) => [w.id, w]));
-    const lines: BillLineData[] = composed.lines.map((l, i) => {
-      const it = l.itemId ? byId.get(l.itemId) : undefined;
-      return {
-        lineNo: i + 1, key: l.key, kind: l.kind, itemId: l.itemId, itemKind: it?.kind ?? null, scheduleRowId: l.scheduleRowId, date: l.date,
-        timekeeperId: l.timekeeperId, code: it ? it.code : l.code, chargeTypeId: it?.chargeTypeId ?? null, description: l.description,
-        minutes: l.minutes, rateMinor: l.rateMinor, recordedMinor: l.recordedMinor, amountMinor: l.amountMinor, noCharge: l.noCharge,
-        taxCode: l.taxCode, taxMinor: l.taxMinor, taskCode: it?.taskCode ?? null, activityCode: it?.activityCode ?? null, expenseCode: it?.expenseCode ?? null,
-      };
-    });
-    return {
-      composed, lines, retainerBalanceMinor: retainer ? retainer.balanceMinor : null, candidates: items.filter((w) => w.behaviour !== 'hide'),
-      dueDate: composed.dueDate,
-    };
-  }
-
-  /** The bill's composed parts, laid over its identity and history. */
-  function withComposition(base: Bill, c: Composition, invoiceDate: string, upTo: string, request: BillRequest): Bill {
-    const t = c.composed.totals;
-    return {
-      ...base, invoiceDate, upTo, dueDate: c.dueDate, lines: c.lines, allocations: c.composed.feeAllocation.map((a) => ({ ...a })).sort(bills.byTimekeeper),
-      totals: { ...t, netFeesMinor: c.composed.netFeesMinor },
-      discount: c.composed.discount ? { ...c.composed.discount } : null,
-      retainerBalanceMinor: c.retainerBalanceMinor, retainerRequestMinor: c.composed.retainerRequestMinor,
-      scheduleRowIds: [...c.composed.scheduleRowIds], items: bills.itemsOf(c.lines), hideLinePricing: c.composed.hideLinePricing,
-      request, quote: c.composed.quote,
-    };
+    const needsRetainer = m.options.retainerReplenishment.enabled || retainerApplies(m.firm, m.options, request.applyRetainer);
+    const balance = needsRetainer ? await bills.findRetainerBalance(ex, m.matter.id) : null;
+    return composeFrom(m, invoiceDate, upTo, request, { onBill, unbilled, taken, retainerBalanceMinor: balance?.balanceMinor ?? 0 });
   }
 
   async function factsFor(ex: Executor, b: Bill): Promise<BillFacts> {
@@ -238,21 +292,11 @@ export function createBillingCommands(deps: BillingDeps) {
   async function createDraft(trx: Tx, ctx: CommandContext, input: DraftInput): Promise<Bill> {
     const request = input.request ?? {};
     const m = await loadMatter(trx, input.matterId);
-    const refusals = billingRefusals(m.matter.status, m.options);
-    if (refusals.length > 0) throw conflict(refusals.join('; '));
-    const other = await bills.otherDraft(trx, m.matter.id, null);
-    if (other) throw conflict(`The matter already has a draft bill${other.number ? ` (${other.number})` : ''}: change or delete it`);
+    const refusal = draftRefusal(m, await bills.otherDraft(trx, m.matter.id, null));
+    if (refusal) throw conflict(refusal);
     const c = await compose(trx, m, input.invoiceDate, input.upTo, request, null);
     if (c.lines.length === 0) throw conflict(`No billable items on or before ${input.upTo}`);
-    const at = now();
-    const base: Bill = {
-      billId: newId(clock), status: 'draft', number: null, sequence: null, matterId: m.matter.id, clientId: m.matter.clientId,
-      fileNumber: m.matter.fileNumber, currency: m.matter.currency, invoiceDate: input.invoiceDate, upTo: input.upTo, dueDate: c.dueDate,
-      lines: [], allocations: [], totals: { feesMinor: 0, fixedChargesMinor: 0, disbursementsMinor: 0, discountMinor: 0, interestMinor: 0, taxMinor: 0, totalMinor: 0, netFeesMinor: 0 },
-      discount: null, retainerBalanceMinor: null, retainerRequestMinor: 0, scheduleRowIds: [], items: [], hideLinePricing: false,
-      batchId: input.batchId ?? null, version: 1, onHold: false, request, quote: null, receiptsToReallocateMinor: 0, createdAt: at,
-      createdBy: ctx.actorLabel, updatedAt: at, approvedAt: null, finalisedAt: null, redraftedAt: null, deletedAt: null,
-    };
+    const base = newDraftBase(newId(clock), m, input, request, c, now(), ctx.actorLabel);
     const bill = withComposition(base, c, input.invoiceDate, input.upTo, request);
     // The bill row first (a concurrent draft on the matter fails on the one-draft index),
     // then its items (a concurrent claim of any of them makes this one fail), then its lines.

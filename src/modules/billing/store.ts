@@ -8,6 +8,7 @@
  * ignored, so a repeated or late event never regresses the copy.
  */
 import { sql } from 'kysely';
+import type { SelectQueryBuilder } from 'kysely';
 import type { Executor } from '../../shared/db.ts';
 import type {
   BillableParty, BillingOptionSection, EntryBehaviourName, FirmBillingSettings, MatterBillingOptions, MatterParticipantInfo,
@@ -379,36 +380,107 @@ export async function listChargeTypes(db: Executor, opts: { activeOnly?: boolean
 
 /** Billing's copy of one matter, with its client, role timekeepers and effective options. */
 export async function getMatterCopy(db: Executor, matterId: string): Promise<MatterCopy | null> {
-  const r = await db.selectFrom('billing_matter').selectAll().where('id', '=', matterId).executeTakeFirst() as Record<string, any> | undefined;
-  if (!r) return null;
-  const client = await getClientCopy(db, r.client_id);
-  const tkIds = [r.responsible_timekeeper_id, r.billing_timekeeper_id, r.originating_timekeeper_id].filter((v): v is string => typeof v === 'string');
-  const tks = new Map((await db.selectFrom('billing_timekeeper').selectAll().where('id', 'in', tkIds).execute()).map((t) => [t.id as string, toTimekeeper(t)]));
-  let options = parse(r.options_json) as MatterBillingOptions | null;
-  let optionsSource: MatterCopy['optionsSource'] = options ? 'matter' : 'none';
-  if (!options) {
-    const firm = await getFirmSettings(db);
-    if (firm) { options = firm.matterDefaults; optionsSource = 'firm_defaults'; }
+  return (await getMatterCopies(db, [matterId])).get(matterId) ?? null;
+}
+
+/** The same as getMatterCopy for many matters at once (mass billing): a few queries, not a few per matter. */
+export async function getMatterCopies(db: Executor, matterIds: readonly string[], firmSettings?: FirmBillingSettings | null): Promise<Map<string, MatterCopy>> {
+  const out = new Map<string, MatterCopy>();
+  if (matterIds.length === 0) return out;
+  const rows: Record<string, any>[] = [];
+  for (let i = 0; i < matterIds.length; i += 500) {
+    rows.push(...await db.selectFrom('billing_matter').selectAll().where('id', 'in', matterIds.slice(i, i + 500)).execute() as Record<string, any>[]);
   }
+  if (rows.length === 0) return out;
+  const clientIds = [...new Set(rows.map((r) => r.client_id as string))];
+  const clients = new Map<string, ClientCopy>();
+  for (let i = 0; i < clientIds.length; i += 500) {
+    const chunk = clientIds.slice(i, i + 500);
+    const cs = await db.selectFrom('billing_client').selectAll().where('id', 'in', chunk).execute();
+    const contacts = await db.selectFrom('billing_contact').selectAll().where('client_id', 'in', chunk).where('removed', '=', 0)
+      .orderBy('name').orderBy('id').execute();
+    const byClient = new Map<string, ContactCopy[]>();
+    for (const ct of contacts) {
+      const list = byClient.get(ct.client_id);
+      if (list) list.push(toContact(ct)); else byClient.set(ct.client_id, [toContact(ct)]);
+    }
+    for (const c of cs) clients.set(c.id, toClient(c, byClient.get(c.id) ?? []));
+  }
+  const tkIds = [...new Set(rows.flatMap((r) => [r.responsible_timekeeper_id, r.billing_timekeeper_id, r.originating_timekeeper_id].filter((v): v is string => typeof v === 'string')))];
+  const tks = new Map<string, TimekeeperCopy>();
+  for (let i = 0; i < tkIds.length; i += 500) {
+    for (const t of await db.selectFrom('billing_timekeeper').selectAll().where('id', 'in', tkIds.slice(i, i + 500)).execute()) tks.set(t.id as string, toTimekeeper(t));
+  }
+  let firm: FirmBillingSettings | null | undefined = firmSettings;
+  for (const r of rows) {
+    const client = clients.get(r.client_id) ?? null;
+    let options = parse(r.options_json) as MatterBillingOptions | null;
+    let optionsSource: MatterCopy['optionsSource'] = options ? 'matter' : 'none';
+    if (!options) {
+      if (firm === undefined) firm = await getFirmSettings(db);
+      if (firm) { options = firm.matterDefaults; optionsSource = 'firm_defaults'; }
+    }
+    out.set(r.id, {
+      id: r.id, clientId: r.client_id, clientNumber: num(r.client_number), clientName: client?.name ?? r.client_name, client,
+      matterNumber: num(r.matter_number), fileNumber: r.file_number, name: r.name, status: r.status, practiceArea: r.practice_area,
+      openedOn: r.opened_on, closedOn: r.closed_on, responsibleTimekeeperId: r.responsible_timekeeper_id,
+      billingTimekeeperId: r.billing_timekeeper_id, originatingTimekeeperId: r.originating_timekeeper_id,
+      timekeepers: {
+        responsible: tks.get(r.responsible_timekeeper_id) ?? null,
+        billing: tks.get(r.billing_timekeeper_id) ?? null,
+        originating: r.originating_timekeeper_id ? tks.get(r.originating_timekeeper_id) ?? null : null,
+      },
+      billingCycle: r.billing_cycle, nextBillingDate: r.next_billing_date, wipCapMinor: numOrNull(r.wip_cap_minor), currency: r.currency,
+      // Matters keeps the two as one setting but may change it through the options without a
+      // matter_changed, so the effective option wins over the copied column.
+      timeUnitMinutes: num(r.time_unit_minutes), roundingMode: r.rounding_mode,
+      defaultBehaviour: options?.defaultTimeEntryBehaviour ?? r.default_behaviour,
+      billablePartyId: r.billable_party_id, billableParty: parse(r.billable_party_json) as BillableParty | null,
+      participants: (parse(r.participants_json) as MatterParticipantInfo[] | null) ?? [],
+      options, optionsSource, overridden: (parse(r.overridden_json) as BillingOptionSection[] | null) ?? [],
+    });
+  }
+  return out;
+}
+
+/** The WIP columns the composer (commands.ts composeFrom) and the bill lines read. */
+const COMPOSER_WIP_COLUMNS = [
+  'id', 'kind', 'matter_id', 'client_id', 'date', 'timekeeper_id', 'billed_minutes', 'rate_minor', 'amount_minor', 'currency', 'code', 'charge_type_id',
+  'quoted', 'task_code', 'activity_code', 'expense_code', 'tax_code', 'description', 'behaviour', 'matters_status',
+] as const;
+
+function toComposerWip(r: Record<string, any>): WipCopy {
   return {
-    id: r.id, clientId: r.client_id, clientNumber: num(r.client_number), clientName: client?.name ?? r.client_name, client,
-    matterNumber: num(r.matter_number), fileNumber: r.file_number, name: r.name, status: r.status, practiceArea: r.practice_area,
-    openedOn: r.opened_on, closedOn: r.closed_on, responsibleTimekeeperId: r.responsible_timekeeper_id,
-    billingTimekeeperId: r.billing_timekeeper_id, originatingTimekeeperId: r.originating_timekeeper_id,
-    timekeepers: {
-      responsible: tks.get(r.responsible_timekeeper_id) ?? null,
-      billing: tks.get(r.billing_timekeeper_id) ?? null,
-      originating: r.originating_timekeeper_id ? tks.get(r.originating_timekeeper_id) ?? null : null,
-    },
-    billingCycle: r.billing_cycle, nextBillingDate: r.next_billing_date, wipCapMinor: numOrNull(r.wip_cap_minor), currency: r.currency,
-    // Matters keeps the two as one setting but may change it through the options without a
-    // matter_changed, so the effective option wins over the copied column.
-    timeUnitMinutes: num(r.time_unit_minutes), roundingMode: r.rounding_mode,
-    defaultBehaviour: options?.defaultTimeEntryBehaviour ?? r.default_behaviour,
-    billablePartyId: r.billable_party_id, billableParty: parse(r.billable_party_json) as BillableParty | null,
-    participants: (parse(r.participants_json) as MatterParticipantInfo[] | null) ?? [],
-    options, optionsSource, overridden: (parse(r.overridden_json) as BillingOptionSection[] | null) ?? [],
+    id: r.id, kind: r.kind, matterId: r.matter_id, clientId: r.client_id, date: r.date, timekeeperId: r.timekeeper_id, rawMinutes: null,
+    billedMinutes: numOrNull(r.billed_minutes), rateMinor: numOrNull(r.rate_minor), rateSource: null, overrideReason: null, quantityMilli: null,
+    unitCostMinor: null, amountMinor: num(r.amount_minor), currency: r.currency, code: r.code, chargeTypeId: r.charge_type_id, chargeName: null,
+    quoted: num(r.quoted) === 1, taskCode: r.task_code, activityCode: r.activity_code, expenseCode: r.expense_code, taxCode: r.tax_code,
+    description: r.description, payee: null, behaviour: r.behaviour, mattersStatus: r.matters_status, billId: null, payload: null,
   };
+}
+
+/**
+ * Unbilled WIP of many matters (as unbilledWip for each), grouped by matter: one query per
+ * chunk of matters, each matter's items in date, kind, id order.
+ */
+export async function unbilledWipOf(db: Executor, matterIds: readonly string[], upTo?: string, opts: { payload?: boolean } = {}): Promise<Map<string, WipCopy[]>> {
+  const out = new Map<string, WipCopy[]>();
+  for (const id of matterIds) out.set(id, []);
+  // payload: false (mass billing composes only): just the columns the composer and the bill
+  // lines read; the others come back null (payload, rates' source, quantities, payee...).
+  const slim = opts.payload === false;
+  for (let i = 0; i < matterIds.length; i += 500) {
+    let q = (slim ? db.selectFrom('billing_wip').select([...COMPOSER_WIP_COLUMNS]) : db.selectFrom('billing_wip').selectAll()) as SelectQueryBuilder<any, 'billing_wip', any>;
+    q = q.where('matter_id', 'in', matterIds.slice(i, i + 500))
+      .where('bill_id', 'is', null)
+      .where('matters_status', '=', 'unbilled');
+    if (upTo !== undefined) q = q.where('date', '<=', upTo);
+    const rows = await q.execute() as Record<string, any>[];
+    for (const r of rows) out.get(r.matter_id)!.push(slim ? toComposerWip(r) : toWipCopy(r));
+  }
+  // The same order as unbilledWip's `order by date, kind, id` (ids compared as the database does: plain text).
+  for (const list of out.values()) list.sort((a, b) => (a.date !== b.date ? (a.date < b.date ? -1 : 1) : a.kind !== b.kind ? (a.kind < b.kind ? -1 : 1) : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return out;
 }
 
 /**

@@ -1,12 +1,18 @@
-import { Hono } from 'hono';
-import { allow } from '../../shared/web/guard.ts';
 import type { ModuleDeps, WebModule } from '../../shared/web/module.ts';
-import { render } from '../../shared/web/render.ts';
-import type { AppEnv } from '../../shared/web/types.ts';
+import { createLedgerApi } from './api.ts';
+import { createLedgerCommands } from './commands.ts';
+import { registerLedgerProjections } from './projections.ts';
+import { createLedgerPages } from './routes.ts';
+
+export { LEDGER_HANDLERS, ledgerSubscriptions } from './projections.ts';
+export { createLedgerCommands } from './commands.ts';
+export type { LedgerCommands, LedgerDeps, ReceiptInput, ReceiptResult } from './commands.ts';
+export { createLedgerReports, REPORT_NAMES, ReportParamError, reportToCsv } from './reports.ts';
+export type { Report, ReportName, ReportParams } from './reports.ts';
 
 /** The ledger module's public factory: its pages, API and event subscriptions. */
-export function createLedgerModule(_deps: ModuleDeps): WebModule {
-  const pages = new Hono<AppEnv>();
-  pages.get('/', allow(['admin', 'billing', 'readonly']), (c) => render(c, 'ledger/index.njk'));
-  return { name: 'ledger', mount: '/ledger', pages };
+export function createLedgerModule(deps: ModuleDeps): WebModule {
+  registerLedgerProjections(deps.bus, { clock: deps.clock, logger: deps.logger });
+  const cmds = createLedgerCommands({ db: deps.db, clock: deps.clock, relay: deps.relay });
+  return { name: 'ledger', mount: '/ledger', pages: createLedgerPages(deps, cmds), api: createLedgerApi(deps, cmds) };
 }

@@ -284,6 +284,8 @@ interface PlannedClient {
   /** Set once created: the contacts bills go to (accounts payable) and who instructs (in-house counsel). */
   contacts: { accountsPayable: string; instructing: string } | null;
   ledesId: string | null;
+  /** The first e-billing client draws its matters' LEDES format; later ones alternate (no draw). */
+  ledesFormatDrawn: boolean;
   email: string;
   address: string;
   taxId: string | null;
@@ -380,7 +382,9 @@ export async function seedDemoFirm(cmds: MattersCommands, opts: DemoFirmOptions)
     if (bill.chance(0.05)) set.feeReductions = { hideLinePricing: true };
     if (client.ledesId !== null) {
       set.ebilling = {
-        enabled: true, codeSet: 'litigation', format: bill.chance(0.5) ? 'LEDES1998B' : 'LEDES1998BI',
+        // The first e-billing client's format is drawn; later ones alternate by matter without a draw, so the rest of the demo stays as it was.
+        enabled: true, codeSet: 'litigation',
+        format: client.ledesFormatDrawn ? (bill.chance(0.5) ? 'LEDES1998B' : 'LEDES1998BI') : (Number(m.fileNumber.split('.')[1]) % 2 === 1 ? 'LEDES1998BI' : 'LEDES1998B'),
         clientLedesId: client.ledesId, matterLedesId: `LF-${m.fileNumber}`.slice(0, 20),
       };
     }
@@ -406,7 +410,7 @@ export async function seedDemoFirm(cmds: MattersCommands, opts: DemoFirmOptions)
     usedClientNames.add(name);
     const slug = short.toLowerCase().replace(/[^a-z]+/g, '');
     const client: PlannedClient = {
-      name, short, slug, individual, contacts: null, ledesId: null,
+      name, short, slug, individual, contacts: null, ledesId: null, ledesFormatDrawn: false,
       email: individual ? `${slug}${dice.int(1, 99)}@mail.example` : `accounts.payable@${slug}.example`,
       address: `${dice.int(10, 9999)} ${dice.pick(STREETS)}, ${dice.pick(CITIES)}`,
       taxId: individual ? null : `${dice.int(10, 99)}-${String(dice.int(0, 9_999_999)).padStart(7, '0')}`,
@@ -447,6 +451,7 @@ export async function seedDemoFirm(cmds: MattersCommands, opts: DemoFirmOptions)
   }
 
   let ebillingClientChosen = false;
+  let corporateAfterFirst = 0;
   // Work in progress: one matter at a time, in fixed order, in chunks of about 2,000 items.
   const perChunk = Math.max(1, Math.min(200, Math.floor(2_000 / Math.max(1, opts.entriesPerMatter))));
   const disbursementsPerMatter = opts.entriesPerMatter === 0 ? 0 : Math.max(1, Math.round(opts.entriesPerMatter / 8));
@@ -477,9 +482,12 @@ export async function seedDemoFirm(cmds: MattersCommands, opts: DemoFirmOptions)
               role: bill.pick(CONTACT_ROLES),
             });
             client.contacts = { accountsPayable: ap.id, instructing: gc.id };
-            // The first corporate client e-bills (LEDES, UTBMS litigation codes).
+            // The first corporate client e-bills (LEDES, UTBMS litigation codes), and every fourth one after it.
             if (!ebillingClientChosen) {
               ebillingClientChosen = true;
+              client.ledesId = `CL-${client.slug.toUpperCase()}`.slice(0, 20);
+              client.ledesFormatDrawn = true;
+            } else if (++corporateAfterFirst % 4 === 0) {
               client.ledesId = `CL-${client.slug.toUpperCase()}`.slice(0, 20);
             }
           }

@@ -14,6 +14,7 @@ import type { Bus } from '../bus.ts';
 import type { Clock } from '../clock.ts';
 import type { Db, Dialect } from '../db.ts';
 import type { Relay } from '../outbox.ts';
+import type { Outputs } from '../ports.ts';
 import type { ApiRegistry } from './api.ts';
 
 /** What main.ts hands every module factory. */
@@ -26,4 +27,6 @@ export interface ModuleDeps {
   /** Kick after a command commits so its events are delivered promptly. */
   readonly relay: Relay;
   readonly apiRegistry: ApiRegistry;
+  /** PDF rendering, mail and print (lazy: nothing starts until first used). */
+  readonly outputs: Outputs;
 }

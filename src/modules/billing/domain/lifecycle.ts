@@ -38,7 +38,15 @@ export interface BillRequest {
   adHoc?: AdHocLine[];
   /** Apply the general retainer to this bill (default: the matter's automation setting). */
   applyRetainer?: boolean | null;
+  /** This bill's template (default: the matter's billTemplate); set by a mass-billing run, changeable per bill. */
+  template?: string | null;
+  /** This bill's payment terms in days (default: the firm's): the due date is the invoice date plus these. */
+  paymentTermsDays?: number | null;
 }
+
+export const MAX_PAYMENT_TERMS_DAYS = 3650;
+/** A bill template's name (as the matter's billTemplate option). */
+export const MAX_TEMPLATE_CHARS = 100;
 
 export const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -76,6 +84,13 @@ export function requestErrors(invoiceDate: string, upTo: string, r: BillRequest)
     if (d.kind === 'fixed' && !(Number.isSafeInteger(d.amountMinor) && d.amountMinor >= 0)) e['discount.amount'] = 'must be an amount of zero or more';
     if (d.validUntil !== undefined && d.validUntil !== null && !isCalendarDate(d.validUntil)) e['discount.validUntil'] = 'must be a date (YYYY-MM-DD)';
     else if (d.validUntil && isCalendarDate(invoiceDate) && d.validUntil < invoiceDate) e['discount.validUntil'] = 'must be on or after the invoice date';
+  }
+  if (r.template !== undefined && r.template !== null && !(typeof r.template === 'string' && r.template.trim() !== '' && r.template.length <= MAX_TEMPLATE_CHARS)) {
+    e.template = `must be a template name of 1 to ${MAX_TEMPLATE_CHARS} characters`;
+  }
+  if (r.paymentTermsDays !== undefined && r.paymentTermsDays !== null
+    && !(Number.isSafeInteger(r.paymentTermsDays) && r.paymentTermsDays >= 0 && r.paymentTermsDays <= MAX_PAYMENT_TERMS_DAYS)) {
+    e.paymentTermsDays = `must be a whole number of days from 0 to ${MAX_PAYMENT_TERMS_DAYS}`;
   }
   (r.adHoc ?? []).forEach((a, i) => {
     if (!a.description || a.description.trim() === '') e[`adHoc.${i}.description`] = 'is required';

@@ -1,0 +1,189 @@
+/**
+ * Producing 1,000 bills (issue 5): final PDF rendered by Chromium and stored in the
+ * database, print files for the matters that ask for copies, file-drop email for those
+ * with send-to addresses, each bill finalised through the `finalise` command (its event
+ * delivered by the relay meanwhile). SQLite and Postgres; median of runs.
+ *
+ * Setup (not timed): the demo firm (seed-demo's `seedDemoFirm`) with enough matters, one
+ * draft each through the real composer, approved; between runs the bills are put back to
+ * approved and their production state cleared with plain SQL (bench-only shortcut).
+ *
+ * Baseline, same run, same Chromium settings: rendering one blank page, one at a time on a
+ * warm browser; the figure is the median per-page time x 1000.
+ * Memory: the Node process's peak RSS during the runs, and Chromium's own (the PSS of all its
+ * processes) at the end of a run, reported apart. At most MAX_RUNS runs per database.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import pino from 'pino';
+import { migrateToLatest, openDatabase } from '../src/adapters/db/index.ts';
+import { createFileDropMailer } from '../src/adapters/mail/file-drop.ts';
+import { createChromiumPdf } from '../src/adapters/pdf/chromium.ts';
+import type { ChromiumPdfRenderer } from '../src/adapters/pdf/chromium.ts';
+import { createFolderPrint } from '../src/adapters/print/folder.ts';
+import { prng } from '../src/cli/demo.ts';
+import { buildRuntime } from '../src/main.ts';
+import { createBillingCommands, createProduction } from '../src/modules/billing/index.ts';
+import { createMattersCommands, seedDemoFirm } from '../src/modules/matters/index.ts';
+import { manualClock } from '../src/shared/clock.ts';
+import type { Database } from '../src/shared/db.ts';
+import { systemContext } from '../src/shared/events.ts';
+import type { Outputs } from '../src/shared/ports.ts';
+
+export const PRODUCTION_BILLS = 1_000;
+/** Tuned on the 2-core machine: two tabs rendering while the other bills do their database work. */
+const POOL_SIZE = Number(process.env.BENCH_PDF_POOL ?? 2);
+const CONCURRENCY = Number(process.env.BENCH_PRODUCE_CONCURRENCY ?? 4);
+
+/** Each run produces 1,000 bills (about a minute here): at most this many runs per database. */
+const MAX_RUNS = 3;
+
+type Report = (name: string, dialect: string, count: number, ms: number[], baselineMs: number[], baselineName: string) => void;
+
+export interface ProductionBenchOptions {
+  runs: number;
+  dir: string;
+  pgUrl: string;
+  timeMs: (fn: () => Promise<void> | void) => Promise<number>;
+  report: Report;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/**
+ * Memory of every process of the Chromium whose profile directory is given (MB): the
+ * proportional set size (shared pages split between the processes sharing them), since a
+ * plain sum of RSS counts Chromium's shared memory once per process.
+ */
+function chromiumPssMb(profile: string | undefined): number {
+  if (!profile) return 0;
+  let kb = 0;
+  const out = execFileSync('ps', ['-eo', 'pid=,args=']).toString();
+  for (const line of out.split('\n')) {
+    if (!line.includes(profile)) continue;
+    const pid = line.trim().split(/\s+/)[0];
+    try {
+      const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+      kb += Number(m?.[1] ?? 0);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return Math.round(kb / 1024);
+}
+
+async function openSqlite(dir: string, name: string): Promise<Database> {
+  const d = openDatabase(`sqlite:${join(dir, `${name}.db`)}`);
+  await migrateToLatest(d.db);
+  return d;
+}
+
+async function openPostgres(pgUrl: string, name: string): Promise<Database> {
+  const admin = new pg.Client({ connectionString: pgUrl });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const d = openDatabase(pgUrl.replace(/\/postgres$/, `/${name}`));
+  await migrateToLatest(d.db);
+  return d;
+}
+
+async function benchDialect(o: ProductionBenchOptions, dialect: 'sqlite' | 'postgres', database: Database, pdf: ChromiumPdfRenderer): Promise<void> {
+  const out = join(o.dir, `production-${dialect}`);
+  const mailDir = join(out, 'mail');
+  const printDir = join(out, 'print');
+  const outputs: Outputs = {
+    pdf: { render: (html, opts) => pdf.render(html, opts), close: async () => undefined },
+    mailer: createFileDropMailer({ dir: mailDir }), print: createFolderPrint({ dir: printDir }), mailFrom: 'billing@bench.example',
+    describe: () => [], close: async () => undefined,
+  };
+  const logger = pino({ level: 'silent' });
+  const clock = manualClock('2026-06-30T09:00:00Z');
+  const rt = await buildRuntime(database, { clock, logger, outputs });
+  const ctx = systemContext(`bench-production-${dialect}`, 'bench');
+  try {
+    // Setup: the demo firm, one approved bill per matter until there are 1,000.
+    const matters = createMattersCommands({ db: database.db, clock, relay: rt.relay });
+    await seedDemoFirm(matters, { matters: Math.ceil(PRODUCTION_BILLS * 1.3), entriesPerMatter: 6, seed: 42, random: prng });
+    await rt.relay.drain(60_000);
+    const billing = createBillingCommands({ db: database.db, clock, relay: rt.relay });
+    const ids: string[] = [];
+    const candidates = await database.db.selectFrom('billing_matter').select('id').orderBy('file_number').execute() as { id: string }[];
+    for (const { id } of candidates) {
+      if (ids.length >= PRODUCTION_BILLS) break;
+      try {
+        const d = await billing.createDraft(ctx, { matterId: id, invoiceDate: '2026-06-30', upTo: '2026-06-30' });
+        ids.push((await billing.approve(ctx, d.billId)).billId);
+      } catch {
+        // Not billable (billing off, nothing to bill): the next matter.
+      }
+    }
+    if (ids.length < PRODUCTION_BILLS) throw new Error(`only ${ids.length} bills could be approved`);
+    await rt.relay.drain(60_000);
+    const production = createProduction({ db: database.db, clock, logger, outputs }, billing);
+
+    const ms: number[] = [];
+    let peakRss = 0;
+    let chromeRss = 0;
+    let printed = 0;
+    let mailed = 0;
+    for (let run = 0; run < Math.min(o.runs, MAX_RUNS); run++) {
+      // Back to approved, nothing produced (bench-only shortcut; the clock moves so the cycle is new).
+      clock.advanceMs(60_000);
+      const at = clock.now().toISOString();
+      for (let i = 0; i < ids.length; i += 500) {
+        await database.db.updateTable('billing_bill').set({ status: 'approved', finalised_at: null, approved_at: at }).where('id', 'in', ids.slice(i, i + 500)).execute();
+      }
+      for (const t of ['billing_bill_pdf', 'billing_bill_production', 'billing_production_run_item', 'billing_production_run']) await database.db.deleteFrom(t).execute();
+      rmSync(out, { recursive: true, force: true });
+      mkdirSync(out, { recursive: true });
+      await rt.relay.drain(60_000);
+
+      const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage().rss); }, 100);
+      let failed = 0;
+      ms.push(await o.timeMs(async () => {
+        const r = await production.produceBills(ctx, ids, { concurrency: CONCURRENCY });
+        failed = r.failed + r.busy;
+      }));
+      clearInterval(sampler);
+      chromeRss = Math.max(chromeRss, chromiumPssMb(pdf.profileDir()));
+      if (failed > 0) throw new Error(`${failed} bills failed`);
+      printed = readdirSync(printDir, { withFileTypes: true }).length;
+      mailed = readdirSync(mailDir).length;
+    }
+    const finalised = await database.db.selectFrom('billing_bill').select((eb) => eb.fn.countAll<number>().as('n')).where('id', 'in', ids.slice(0, 500)).where('status', '=', 'finalised').executeTakeFirstOrThrow();
+    if (Number(finalised.n) !== Math.min(500, ids.length)) throw new Error('bills were not finalised');
+
+    // Baseline: a blank page, one at a time, warm browser; median per page x 1000.
+    const blank: number[] = [];
+    for (let i = 0; i < 40; i++) blank.push(await o.timeMs(async () => { await pdf.render('<!doctype html><html><body></body></html>'); }));
+    const perPage = median(blank.slice(5));
+    o.report(`produce ${PRODUCTION_BILLS} bills (pdf+mail+print)`, dialect, PRODUCTION_BILLS, ms, [perPage * PRODUCTION_BILLS], 'blank page x1000');
+    console.log(`  ${dialect}: median ${(median(ms) / 1000).toFixed(1)} s for ${PRODUCTION_BILLS} bills (target <= 30 s); runs ${ms.map((m) => (m / 1000).toFixed(1)).join(', ')} s; `
+      + `pool ${POOL_SIZE} tabs, ${CONCURRENCY} bills at once; ${printed} print files, ${mailed} emails in the last run; `
+      + `peak Node RSS ${Math.round(peakRss / 1e6)} MB, Chromium PSS ${chromeRss} MB; blank page ${perPage.toFixed(1)} ms`);
+    const sample = readdirSync(mailDir)[0];
+    if (sample && !readFileSync(join(mailDir, sample), 'utf8').includes('application/pdf')) throw new Error('an email without its PDF');
+  } finally {
+    await rt.relay.stop();
+  }
+}
+
+/** Run the production benchmark on SQLite and Postgres (called from bench/run.ts). */
+export async function productionBench(o: ProductionBenchOptions): Promise<void> {
+  const pdf = createChromiumPdf({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', poolSize: POOL_SIZE, restartEvery: 2_000 });
+  try {
+    const sqlite = await openSqlite(o.dir, 'production');
+    try { await benchDialect(o, 'sqlite', sqlite, pdf); } finally { await sqlite.close(); }
+    const postgres = await openPostgres(o.pgUrl, 'bench_production');
+    try { await benchDialect(o, 'postgres', postgres, pdf); } finally { await postgres.close(); }
+  } finally {
+    await pdf.close();
+  }
+}

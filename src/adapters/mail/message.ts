@@ -1,0 +1,48 @@
+/**
+ * Shared by the mail adapters: turning a MailMessage into nodemailer's options with a
+ * Message-ID derived from the message key (so a resend of the same logical message carries
+ * the same Message-ID and the receiving side can drop the duplicate).
+ */
+import { createHash } from 'node:crypto';
+import type { SendMailOptions } from 'nodemailer';
+import type { MailMessage } from '../../shared/ports.ts';
+
+const MAX_RECIPIENTS = 100;
+const MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024;
+
+/** A filesystem- and header-safe token for a message key. */
+export function keyDigest(key: string): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 32);
+}
+
+function domainOf(address: string): string {
+  const m = /@([A-Za-z0-9.-]+)>?\s*$/.exec(address);
+  return m?.[1] ?? 'lexbill.invalid';
+}
+
+export function messageIdFor(message: MailMessage): string {
+  return `<${keyDigest(message.messageKey)}.lexbill@${domainOf(message.from)}>`;
+}
+
+export function toNodemailer(message: MailMessage): SendMailOptions {
+  if (!message.messageKey) throw new Error('messageKey is required');
+  if (message.to.length === 0) throw new Error('a message needs at least one recipient');
+  if (message.to.length + (message.cc?.length ?? 0) > MAX_RECIPIENTS) throw new Error(`at most ${MAX_RECIPIENTS} recipients`);
+  let total = 0;
+  for (const a of message.attachments ?? []) total += a.content.byteLength;
+  if (total > MAX_ATTACHMENT_BYTES) throw new Error(`attachments exceed ${MAX_ATTACHMENT_BYTES} bytes`);
+  return {
+    messageId: messageIdFor(message),
+    from: message.from,
+    to: [...message.to],
+    ...(message.cc && message.cc.length > 0 ? { cc: [...message.cc] } : {}),
+    ...(message.replyTo ? { replyTo: message.replyTo } : {}),
+    subject: message.subject,
+    text: message.text,
+    ...(message.html ? { html: message.html } : {}),
+    headers: { 'X-Lexbill-Message-Key': keyDigest(message.messageKey) },
+    attachments: (message.attachments ?? []).map((a) => ({
+      filename: a.filename, contentType: a.contentType, content: Buffer.from(a.content.buffer, a.content.byteOffset, a.content.byteLength),
+    })),
+  };
+}

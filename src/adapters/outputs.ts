@@ -1,0 +1,80 @@
+/**
+ * The output adapters picked from configuration (environment). Creating them starts
+ * nothing: Chromium launches on the first render, SMTP connects on the first send.
+ */
+import { join } from 'node:path';
+import type { OutputDescription, Outputs } from '../shared/ports.ts';
+import { createChromiumPdf } from './pdf/chromium.ts';
+import { createFileDropMailer } from './mail/file-drop.ts';
+import { createSmtpMailer } from './mail/smtp.ts';
+import { createFolderPrint } from './print/folder.ts';
+
+export interface OutputsConfig {
+  chromiumPath: string;
+  pdfPoolSize: number;
+  pdfTimeoutMs: number;
+  pdfRestartEvery: number;
+  pdfTagged: boolean;
+  mailTransport: 'smtp' | 'file-drop';
+  smtp: { host: string; port: number; secure: boolean; user?: string; pass?: string };
+  mailFrom: string;
+  mailDropDir: string;
+  printDir: string;
+}
+
+function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be an integer ${min}..${max}, got ${raw}`);
+  return n;
+}
+
+export function outputsConfigFromEnv(env: NodeJS.ProcessEnv, installDir: string): OutputsConfig {
+  const transport = env.MAIL_TRANSPORT ?? 'file-drop';
+  if (transport !== 'smtp' && transport !== 'file-drop') throw new Error(`MAIL_TRANSPORT must be smtp or file-drop, got ${transport}`);
+  const secure = env.SMTP_SECURE === '1' || env.SMTP_SECURE === 'true';
+  return {
+    chromiumPath: env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    pdfPoolSize: intFrom(env, 'PDF_POOL_SIZE', 2, 1, 16),
+    pdfTimeoutMs: intFrom(env, 'PDF_TIMEOUT_MS', 30_000, 1_000, 600_000),
+    pdfRestartEvery: intFrom(env, 'PDF_RESTART_EVERY', 500, 1, 1_000_000),
+    pdfTagged: env.PDF_TAGGED === '1' || env.PDF_TAGGED === 'true',
+    mailTransport: transport,
+    smtp: {
+      host: env.SMTP_HOST ?? '127.0.0.1',
+      port: intFrom(env, 'SMTP_PORT', secure ? 465 : 25, 1, 65535),
+      secure,
+      ...(env.SMTP_USER ? { user: env.SMTP_USER } : {}),
+      ...(env.SMTP_PASS ? { pass: env.SMTP_PASS } : {}),
+    },
+    mailFrom: env.MAIL_FROM ?? 'billing@lexbill.invalid',
+    mailDropDir: env.MAIL_DROP_DIR ?? join(installDir, 'data', 'mail-out'),
+    printDir: env.PRINT_DIR ?? join(installDir, 'data', 'print'),
+  };
+}
+
+export function createOutputs(config: OutputsConfig): Outputs {
+  const pdf = createChromiumPdf({
+    executablePath: config.chromiumPath, poolSize: config.pdfPoolSize, timeoutMs: config.pdfTimeoutMs, restartEvery: config.pdfRestartEvery,
+    tagged: config.pdfTagged,
+  });
+  const mailer = config.mailTransport === 'smtp' ? createSmtpMailer(config.smtp) : createFileDropMailer({ dir: config.mailDropDir });
+  const print = createFolderPrint({ dir: config.printDir });
+  const description: OutputDescription[] = [
+    { kind: 'pdf', adapter: 'chromium', detail: `${config.chromiumPath}, ${config.pdfPoolSize} tab(s), ${config.pdfTimeoutMs} ms timeout` },
+    config.mailTransport === 'smtp'
+      ? { kind: 'mail', adapter: 'smtp', detail: `${config.smtp.host}:${config.smtp.port}${config.smtp.secure ? ' (TLS)' : ''}${config.smtp.user ? `, user ${config.smtp.user}` : ''}, from ${config.mailFrom}` }
+      : { kind: 'mail', adapter: 'file-drop', detail: `${config.mailDropDir}, from ${config.mailFrom}` },
+    { kind: 'print', adapter: 'folder', detail: config.printDir },
+  ];
+  let closed: Promise<void> | null = null;
+  return {
+    pdf, mailer, print, mailFrom: config.mailFrom,
+    describe: () => description,
+    close() {
+      closed ??= Promise.allSettled([pdf.close(), mailer.close()]).then(() => undefined);
+      return closed;
+    },
+  };
+}

@@ -1,0 +1,230 @@
+/**
+ * PDF rendering with headless Chromium (puppeteer-core, the system's Chromium).
+ *
+ * - Lazy: nothing is launched until the first render.
+ * - One browser process at a time, reused; a bounded pool of tabs (pages) is kept open and
+ *   handed out to at most `poolSize` concurrent renders; further renders wait in a FIFO.
+ * - Every render has a timeout; a render that times out has its tab thrown away.
+ * - The browser is replaced after it crashes/disconnects (the next render launches a new one)
+ *   and after `restartEvery` renders (the old one is closed when its in-flight renders end),
+ *   which bounds memory growth.
+ * - close() closes every browser and SIGKILLs the process if a polite close does not finish.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import puppeteer from 'puppeteer-core';
+import type { Browser, Page } from 'puppeteer-core';
+import type { PdfRenderOptions, PdfRenderer } from '../../shared/ports.ts';
+
+export const CHROMIUM_PDF_FLAGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
+  '--disable-background-networking', '--disable-component-update', '--no-first-run',
+] as const;
+
+export interface ChromiumPdfOptions {
+  executablePath: string;
+  /** Concurrent renders (= open tabs). 1..16. */
+  poolSize?: number;
+  /** Default per-render timeout. */
+  timeoutMs?: number;
+  /** Replace the browser after this many renders. */
+  restartEvery?: number;
+  /** Give up launching after this long. */
+  launchTimeoutMs?: number;
+  /**
+   * Tagged (accessible) PDF: Chromium builds the structure tree, about 12% slower per bill
+   * here. Off unless asked (PDF_TAGGED=1).
+   */
+  tagged?: boolean;
+}
+
+interface Generation {
+  readonly id: number;
+  readonly browser: Browser;
+  readonly profileDir: string;
+  readonly idle: Page[];
+  renders: number;
+  inFlight: number;
+  retiring: boolean;
+  dead: boolean;
+  closed?: Promise<void>;
+}
+
+export interface ChromiumPdfRenderer extends PdfRenderer {
+  /** The PID of the current browser process, if one is running (for tests and diagnostics). */
+  pid(): number | undefined;
+  /** The current browser's profile directory (it names every process of that browser). */
+  profileDir(): string | undefined;
+  /** Renders done since creation. */
+  readonly stats: { renders: number; launches: number; crashes: number };
+}
+
+export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRenderer {
+  const poolSize = options.poolSize ?? 2;
+  const defaultTimeoutMs = options.timeoutMs ?? 30_000;
+  const restartEvery = options.restartEvery ?? 500;
+  const launchTimeoutMs = options.launchTimeoutMs ?? 30_000;
+  const tagged = options.tagged ?? false;
+  if (!Number.isInteger(poolSize) || poolSize < 1 || poolSize > 16) throw new Error(`poolSize must be 1..16, got ${poolSize}`);
+  if (!Number.isInteger(restartEvery) || restartEvery < 1) throw new Error(`restartEvery must be a positive integer, got ${restartEvery}`);
+
+  const stats = { renders: 0, launches: 0, crashes: 0 };
+  let current: Generation | null = null;
+  let launching: Promise<Generation> | null = null;
+  let generationSeq = 0;
+  let closing = false;
+  const all = new Set<Generation>();
+
+  // Semaphore over render slots.
+  let slotsFree = poolSize;
+  const waiters: Array<() => void> = [];
+  async function acquireSlot(): Promise<void> {
+    if (slotsFree > 0) { slotsFree--; return; }
+    await new Promise<void>((resolve) => waiters.push(resolve));
+  }
+  function releaseSlot(): void {
+    const next = waiters.shift();
+    if (next) next(); else slotsFree++;
+  }
+
+  async function launch(): Promise<Generation> {
+    const profileDir = mkdtempSync(join(tmpdir(), 'lexbill-pdf-'));
+    let browser: Browser;
+    try {
+      browser = await puppeteer.launch({
+        executablePath: options.executablePath,
+        headless: true,
+        args: [...CHROMIUM_PDF_FLAGS, `--user-data-dir=${profileDir}`],
+        timeout: launchTimeoutMs,
+        protocolTimeout: Math.max(defaultTimeoutMs * 2, 60_000),
+      });
+    } catch (err) {
+      rmSync(profileDir, { recursive: true, force: true });
+      throw err;
+    }
+    stats.launches++;
+    const gen: Generation = { id: ++generationSeq, browser, profileDir, idle: [], renders: 0, inFlight: 0, retiring: false, dead: false };
+    all.add(gen);
+    browser.on('disconnected', () => {
+      if (!gen.closed) stats.crashes++;
+      gen.dead = true;
+      if (current === gen) current = null;
+      void shutdown(gen);
+    });
+    return gen;
+  }
+
+  async function generation(): Promise<Generation> {
+    if (closing) throw new Error('PDF renderer is closed');
+    if (current && !current.dead && !current.retiring) return current;
+    if (!launching) {
+      launching = launch().then((g) => { current = g; return g; }).finally(() => { launching = null; });
+    }
+    return launching;
+  }
+
+  /** Close a generation's browser for good (once); kill the process if close hangs. */
+  function shutdown(gen: Generation): Promise<void> {
+    if (gen.closed) return gen.closed;
+    gen.dead = true;
+    gen.closed = (async () => {
+      const proc = gen.browser.process();
+      try {
+        await Promise.race([
+          gen.browser.close(),
+          new Promise((_, reject) => setTimeout(() => reject(new Error('close timeout')), 5_000).unref()),
+        ]);
+      } catch {
+        // fall through to the kill below
+      }
+      if (proc && proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGKILL');
+        await new Promise<void>((resolve) => {
+          if (proc.exitCode !== null || proc.signalCode !== null) resolve();
+          else { proc.once('exit', () => resolve()); setTimeout(resolve, 5_000).unref(); }
+        });
+      }
+      rmSync(gen.profileDir, { recursive: true, force: true });
+      all.delete(gen);
+    })();
+    return gen.closed;
+  }
+
+  /** A tab for documents: no scripts run in it (the documents are self-contained; nothing to fetch). */
+  async function newPage(gen: Generation): Promise<Page> {
+    const page = await gen.browser.newPage();
+    await page.setJavaScriptEnabled(false);
+    return page;
+  }
+
+  async function renderOnce(html: string, opts: PdfRenderOptions, timeoutMs: number): Promise<Uint8Array> {
+    const gen = await generation();
+    gen.inFlight++;
+    gen.renders++;
+    if (gen.renders >= restartEvery) gen.retiring = true;
+    let page: Page | undefined;
+    let pageOk = false;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      page = gen.idle.pop() ?? await newPage(gen);
+      const p = page;
+      const work = (async () => {
+        await p.setContent(html, { waitUntil: 'load', timeout: timeoutMs });
+        return p.pdf({
+          format: opts.format ?? 'A4', landscape: opts.landscape ?? false, printBackground: true,
+          preferCSSPageSize: true, timeout: timeoutMs, tagged,
+        });
+      })();
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`PDF render timed out after ${timeoutMs} ms`)), timeoutMs);
+      });
+      work.catch(() => undefined);
+      const bytes = await Promise.race([work, timeout]);
+      pageOk = true;
+      stats.renders++;
+      return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    } finally {
+      if (timer) clearTimeout(timer);
+      gen.inFlight--;
+      if (page) {
+        if (pageOk && !gen.dead && !gen.retiring && gen.idle.length < poolSize) gen.idle.push(page);
+        else page.close().catch(() => undefined);
+      }
+      if ((gen.retiring || gen.dead) && gen.inFlight === 0) void shutdown(gen);
+    }
+  }
+
+  function isCrash(err: unknown): boolean {
+    const msg = err instanceof Error ? err.message : String(err);
+    return /Target closed|Session closed|Connection closed|Protocol error|browser has disconnected|detached|crashed/i.test(msg);
+  }
+
+  return {
+    stats,
+    pid() { return current?.browser.process()?.pid ?? undefined; },
+    profileDir() { return current?.profileDir; },
+    async render(html, opts = {}) {
+      const timeoutMs = opts.timeoutMs ?? defaultTimeoutMs;
+      if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new Error(`timeoutMs must be a positive integer, got ${timeoutMs}`);
+      await acquireSlot();
+      try {
+        try {
+          return await renderOnce(html, opts, timeoutMs);
+        } catch (err) {
+          // The browser died under us: retry once on a fresh one.
+          if (closing || !isCrash(err)) throw err;
+          return await renderOnce(html, opts, timeoutMs);
+        }
+      } finally {
+        releaseSlot();
+      }
+    },
+    async close() {
+      closing = true;
+      if (launching) await launching.catch(() => undefined);
+      current = null;
+      await Promise.all([...all].map((g) => shutdown(g)));
+    },
+  };
+}

@@ -1,0 +1,127 @@
+/**
+ * `lexbill bill-run`: the monthly mass-billing run from the command line, for firms that
+ * schedule it. Delivers pending events first (so billing's copy of matters is current),
+ * creates ONE run with the filters (the same eligibility rules as the mass billing page),
+ * drafts every eligible matter, then optionally approves the drafts and produces them.
+ * Prints each matter billed or skipped, with the reason, and a summary line.
+ *
+ *   lexbill bill-run --invoice-date 2026-03-31 --up-to 2026-03-31 [--client ID] [--matter FILE]
+ *     [--responsible ID] [--billing-timekeeper ID] [--cycle C] [--next-from D] [--next-to D]
+ *     [--wip-cap matter|AMOUNT] [--time-from D] [--time-to D] [--time-timekeeper ID]
+ *     [--disb-from D] [--disb-to D] [--disb-code CODE] [--expenses-only]
+ *     [--template NAME] [--terms DAYS] [--run-id ID] [--approve] [--produce] [--json]
+ *
+ * Exit status: 0 when the run finished (matters skipped for a reason are not errors),
+ * 1 when something failed (a failed production counts), 2 for bad usage.
+ */
+import { parseArgs } from 'node:util';
+import type { Runtime } from '../main.ts';
+import { createBillingCommands, createMassBilling, produceBills } from '../modules/billing/index.ts';
+import { systemContext } from '../shared/events.ts';
+import { formatMoney, MoneyParseError, parseAmount } from '../shared/money.ts';
+
+export const BILL_RUN_HELP = `  bill-run --invoice-date D --up-to D [filters] [--approve] [--produce]
+                              draft every eligible matter in one batch (mass billing);
+                              filters: --client ID --matter FILE --responsible ID
+                              --billing-timekeeper ID --cycle C --next-from D --next-to D
+                              --wip-cap matter|AMOUNT --time-from D --time-to D
+                              --time-timekeeper ID --disb-from D --disb-to D --disb-code C
+                              --expenses-only; --template NAME --terms DAYS --run-id ID --json`;
+
+export class BillRunUsageError extends Error {}
+
+const OPTIONS = {
+  'invoice-date': { type: 'string' }, 'up-to': { type: 'string' }, client: { type: 'string' }, matter: { type: 'string' },
+  responsible: { type: 'string' }, 'billing-timekeeper': { type: 'string' }, cycle: { type: 'string' }, 'next-from': { type: 'string' },
+  'next-to': { type: 'string' }, 'wip-cap': { type: 'string' }, 'time-from': { type: 'string' }, 'time-to': { type: 'string' },
+  'time-timekeeper': { type: 'string' }, 'disb-from': { type: 'string' }, 'disb-to': { type: 'string' }, 'disb-code': { type: 'string' },
+  'expenses-only': { type: 'boolean' }, template: { type: 'string' }, terms: { type: 'string' }, 'run-id': { type: 'string' },
+  approve: { type: 'boolean' }, produce: { type: 'boolean' }, json: { type: 'boolean' },
+} as const;
+
+/** Run it; the lines go to `out` (stdout). Returns the exit status. */
+export async function billRun(rt: Runtime, args: string[], out: (line: string) => void = (l) => console.log(l)): Promise<number> {
+  const { values: v } = parseArgs({ args, options: OPTIONS, strict: true });
+  if (!v['invoice-date']) throw new BillRunUsageError('--invoice-date is required (YYYY-MM-DD)');
+  if (!v['up-to']) throw new BillRunUsageError('--up-to is required (YYYY-MM-DD)');
+  if (v.terms !== undefined && !/^\d{1,4}$/.test(v.terms)) throw new BillRunUsageError('--terms must be a whole number of days');
+  if (v.produce && !v.approve) throw new BillRunUsageError('--produce needs --approve (only approved bills are produced)');
+  const db = rt.database.db;
+  const ctx = systemContext(`cli-bill-run-${Date.now()}`, 'cli:bill-run');
+  const cmds = createBillingCommands({ db, clock: rt.clock, relay: rt.relay });
+  const mass = createMassBilling({ db, clock: rt.clock, relay: rt.relay }, cmds);
+  const firm = await db.selectFrom('billing_firm_settings').select('settings_json').where('id', '=', 'firm').executeTakeFirst() as { settings_json: string } | undefined;
+  await rt.relay.drain();
+  const currency = firm ? (JSON.parse(firm.settings_json) as { currency: string }).currency : 'USD';
+
+  let cap: { kind: 'matter' } | { kind: 'amount'; amountMinor: number } | undefined;
+  if (v['wip-cap'] === 'matter') cap = { kind: 'matter' };
+  else if (v['wip-cap'] !== undefined) {
+    try { cap = { kind: 'amount', amountMinor: parseAmount(v['wip-cap'], currency) }; } catch (e) {
+      if (e instanceof MoneyParseError) throw new BillRunUsageError(`--wip-cap must be "matter" or an amount (${e.message})`);
+      throw e;
+    }
+  }
+  let matterId: string | undefined;
+  if (v.matter) {
+    const r = await db.selectFrom('billing_matter').select('id').where('file_number', '=', v.matter).executeTakeFirst() as { id: string } | undefined;
+    if (!r) throw new BillRunUsageError(`--matter: no matter with file number ${v.matter}`);
+    matterId = r.id;
+  }
+  const filters = {
+    ...(v.client ? { clientId: v.client } : {}), ...(matterId ? { matterId } : {}),
+    ...(v.responsible ? { responsibleTimekeeperId: v.responsible } : {}), ...(v['billing-timekeeper'] ? { billingTimekeeperId: v['billing-timekeeper'] } : {}),
+    ...(v.cycle ? { billingCycle: v.cycle } : {}), ...(v['next-from'] ? { nextBillingFrom: v['next-from'] } : {}), ...(v['next-to'] ? { nextBillingTo: v['next-to'] } : {}),
+    ...(cap ? { cap } : {}),
+    ...(v['time-from'] || v['time-to'] || v['time-timekeeper'] ? { time: { ...(v['time-from'] ? { from: v['time-from'] } : {}), ...(v['time-to'] ? { to: v['time-to'] } : {}), ...(v['time-timekeeper'] ? { timekeeperId: v['time-timekeeper'] } : {}) } } : {}),
+    ...(v['disb-from'] || v['disb-to'] || v['disb-code'] ? { disbursements: { ...(v['disb-from'] ? { from: v['disb-from'] } : {}), ...(v['disb-to'] ? { to: v['disb-to'] } : {}), ...(v['disb-code'] ? { code: v['disb-code'].toUpperCase() } : {}) } } : {}),
+    ...(v['expenses-only'] ? { expensesOnly: true } : {}),
+  };
+
+  // What the filters leave out of an "all" run, and why (the run itself lists only eligible matters).
+  const notListed = (await mass.candidates({ ...filters, invoiceDate: v['invoice-date'], upTo: v['up-to'] })).filter((r) => !r.eligible);
+  const created = await mass.createRun(ctx, {
+    ...(v['run-id'] ? { id: v['run-id'] } : {}), invoiceDate: v['invoice-date'], upTo: v['up-to'], template: v.template ?? null,
+    paymentTermsDays: v.terms === undefined ? null : Number(v.terms), filters,
+  });
+  const run = created.status === 'done' ? created : await mass.runBatch(ctx, created.id);
+  const rows = await mass.batchRows(run.id, { limit: 1_000_000 });
+  const report: Record<string, unknown> = { runId: run.id, status: run.status, drafted: run.draftedCount, skipped: run.skippedCount, items: run.itemCount };
+  if (!v.json) {
+    out(`Bill run ${run.id}: invoice date ${run.invoiceDate}, up to ${run.upTo}`);
+    for (const r of rows) {
+      if (r.state === 'drafted') out(`billed   ${r.fileNumber ?? r.matterId}  ${r.itemCount} item(s)  ${formatMoney(r.totalMinor ?? 0, currency)}  bill ${r.billId}`);
+      else out(`skipped  ${r.fileNumber ?? r.matterId}  ${r.reason}`);
+    }
+    for (const r of notListed) out(`skipped  ${r.fileNumber}  ${r.reasons.map((x) => x.text).join('; ')}`);
+    out(`${run.draftedCount} drafted (${run.itemCount} items), ${run.skippedCount + notListed.length} skipped.`);
+  } else report.notEligible = notListed.map((r) => ({ matterId: r.matterId, fileNumber: r.fileNumber, reasons: r.reasons.map((x) => x.text) }));
+  if (v.json) report.matters = rows.map((r) => ({ matterId: r.matterId, fileNumber: r.fileNumber, state: r.state, billId: r.billId, items: r.itemCount, totalMinor: r.totalMinor, reason: r.reason }));
+
+  let status = run.status === 'done' ? 0 : 1;
+  if (v.approve) {
+    const billIds = rows.filter((r) => r.state === 'drafted' && r.billId).map((r) => r.billId!);
+    const approved = await mass.approveMany(ctx, billIds);
+    const ok = approved.filter((a) => a.ok);
+    if (!v.json) {
+      for (const a of approved) out(a.ok ? `approved ${a.number}` : `refused  ${a.billId}  ${a.reason}`);
+      out(`${ok.length} approved, ${approved.length - ok.length} refused.`);
+    }
+    report.approved = ok.length;
+    report.refused = approved.filter((a) => !a.ok).map((a) => ({ billId: a.billId, reason: (a as { reason: string }).reason }));
+    if (v.produce && ok.length > 0) {
+      await rt.relay.drain();
+      const produced = await produceBills({ db, clock: rt.clock, logger: rt.logger, relay: rt.relay, outputs: rt.outputs }, ctx, ok.map((a) => a.billId));
+      if (!v.json) {
+        for (const it of produced.items) out(it.outcome === 'done' ? `produced ${it.number ?? it.billId}` : `failed   ${it.number ?? it.billId}  ${it.error ?? it.outcome}`);
+        out(`${produced.done} produced, ${produced.failed} failed.`);
+      }
+      report.produced = produced.done;
+      report.productionFailed = produced.failed;
+      if (produced.failed > 0) status = 1;
+    }
+  }
+  await rt.relay.drain();
+  if (v.json) out(JSON.stringify(report));
+  return status;
+}

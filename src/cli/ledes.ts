@@ -1,0 +1,99 @@
+/**
+ * `lexbill ledes export --bills all-approved|NUMBER... [--format 1998B|1998BI] --out FILE [--per-bill]`
+ * `lexbill ledes validate FILE [--require-period] [--require-client-matter-id]`
+ *
+ * Export writes nothing when any bill is refused: it prints every offending line and how to
+ * fix it and exits 1. Validate prints every violation by line and field and exits 1 when
+ * there is one. Both exit 2 on a usage error.
+ */
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Runtime } from '../main.ts';
+import { createEbillingCommands, describeProblem, LedesRefusal, readLedes, utbmsCodes } from '../modules/ebilling/index.ts';
+import { systemContext } from '../shared/events.ts';
+import { formatMoney } from '../shared/money.ts';
+
+export const LEDES_HELP = `  ledes export --bills all-approved|NUMBER... [--format 1998B|1998BI] --out FILE [--per-bill]
+                              write approved bills as LEDES (format: each matter's, unless given);
+                              --per-bill writes one file per bill into the directory FILE
+  ledes validate FILE [--require-period] [--require-client-matter-id]
+                              check a LEDES 1998B/1998BI file: every violation by line and field`;
+
+export class LedesUsageError extends Error {}
+
+const MAX_FILE_BYTES = 200 * 1024 * 1024;
+
+function formatOf(v: string | undefined): 'LEDES1998B' | 'LEDES1998BI' | null {
+  if (v === undefined) return null;
+  const f = v.toUpperCase().replace(/^LEDES/, '');
+  if (f === '1998B') return 'LEDES1998B';
+  if (f === '1998BI' || f === '98BI') return 'LEDES1998BI';
+  throw new LedesUsageError('--format must be 1998B or 1998BI');
+}
+
+/** Validate a file without opening the database. */
+export function ledesValidate(args: string[], out: (s: string) => void = console.log): number {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: { 'require-period': { type: 'boolean' }, 'require-client-matter-id': { type: 'boolean' } } });
+  if (positionals.length !== 1) throw new LedesUsageError('ledes validate takes one FILE');
+  const file = positionals[0]!;
+  if (statSync(file).size > MAX_FILE_BYTES) throw new LedesUsageError(`${file} is larger than ${MAX_FILE_BYTES / 1024 / 1024} MB`);
+  const r = readLedes(readFileSync(file, 'utf8'), { codes: utbmsCodes(), requireBillingPeriod: values['require-period'], requireClientMatterId: values['require-client-matter-id'] });
+  for (const v of r.violations) out(`line ${v.line} ${v.field}: ${v.message}`);
+  if (r.moreViolations) out(`...and ${r.moreViolations} more violations`);
+  for (const i of r.invoices) {
+    const cur = i.currency ?? 'USD';
+    out(`invoice ${i.number}: ${i.lines.length} line(s), total ${formatMoney(i.totalMinor, cur)}${r.format === 'LEDES1998BI' ? `, tax ${formatMoney(i.taxMinor, cur)}` : ''}`);
+  }
+  out(r.valid ? `${file}: valid ${r.format}, ${r.invoices.length} invoice(s)` : `${file}: ${r.violations.length + r.moreViolations} violation(s)`);
+  return r.valid ? 0 : 1;
+}
+
+export async function ledesExport(rt: Runtime, args: string[], out: (s: string) => void = console.log, err: (s: string) => void = console.error): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args, allowPositionals: true, strict: true,
+    options: { bills: { type: 'string', multiple: true }, format: { type: 'string' }, out: { type: 'string' }, 'per-bill': { type: 'boolean' } },
+  });
+  const wanted = [...(values.bills ?? []), ...positionals];
+  if (wanted.length === 0) throw new LedesUsageError('--bills is required: all-approved, or bill numbers');
+  if (!values.out) throw new LedesUsageError('--out FILE is required');
+  const format = formatOf(values.format);
+  const cmds = createEbillingCommands({ db: rt.database.db, clock: rt.clock, relay: rt.relay });
+  await rt.relay.drain(); // bring e-billing's copy up to date with every committed bill event
+  let ids: string[];
+  if (wanted.length === 1 && wanted[0] === 'all-approved') {
+    ids = (await cmds.exportableBills({ status: 'approved', limit: 5_000 })).map((b) => b.billId);
+    if (ids.length === 0) { err('lexbill: no approved bills to export'); return 1; }
+  } else {
+    if (wanted.includes('all-approved')) throw new LedesUsageError('--bills all-approved cannot be mixed with bill numbers');
+    const byNumber = await cmds.billIdsByNumber(wanted);
+    const unknown = wanted.filter((n) => !byNumber.has(n));
+    if (unknown.length > 0) { err(`lexbill: no bill numbered ${unknown.join(', ')}`); return 1; }
+    ids = wanted.flatMap((n) => byNumber.get(n)!);
+  }
+  const perBill = values['per-bill'] === true;
+  try {
+    const { files } = await cmds.exportBills(systemContext(`cli-ledes-${Date.now()}`, 'cli:ledes-export'), { billIds: ids, format, mode: perBill ? 'per_bill' : 'single' });
+    if (perBill) {
+      mkdirSync(values.out, { recursive: true });
+      for (const f of files) writeFileSync(join(values.out, f.fileName), f.content);
+    } else writeFileSync(values.out, files[0]!.content);
+    for (const f of files) out(`${perBill ? join(values.out, f.fileName) : values.out}: ${f.format}, ${f.invoiceCount} invoice(s), ${f.lineCount} line(s), sha256 ${f.sha256}`);
+    return 0;
+  } catch (e) {
+    if (e instanceof LedesRefusal) {
+      err(`lexbill: no file was written; ${e.problems.length} problem(s) to fix first:`);
+      for (const p of e.problems) err(`  ${describeProblem(p)}`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+/** `lexbill ledes ...`: the one entry main.ts dispatches to. */
+export async function ledesCommand(args: string[], withRuntime: <T>(fn: (rt: Runtime) => Promise<T>) => Promise<T>): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === 'validate') return ledesValidate(rest);
+  if (sub === 'export') return withRuntime((rt) => ledesExport(rt, rest));
+  throw new LedesUsageError(`unknown ledes command "${sub ?? ''}" (export, validate)`);
+}

@@ -1,0 +1,48 @@
+/**
+ * `lexbill report NAME [--from D] [--to D] [--client ID] [--format csv|json]`: a ledger
+ * report on standard output (CSV by default), for scripts and spreadsheets.
+ */
+import { parseArgs } from 'node:util';
+import type { Runtime } from '../main.ts';
+import { createLedgerReports, REPORT_NAMES, ReportParamError, reportToCsv } from '../modules/ledger/index.ts';
+import type { ReportName } from '../modules/ledger/index.ts';
+
+export const REPORT_HELP = `  report NAME [--from D] [--to D] [--client ID] [--format csv|json]
+                              a ledger report on stdout; NAME: ${REPORT_NAMES.join(', ')}`;
+
+export class ReportUsageError extends Error {}
+
+type WithRuntime = <T>(fn: (rt: Runtime) => Promise<T>) => Promise<T>;
+
+/** Runs the command; returns the exit code. Output goes to `write` (stdout by default). */
+export async function reportCommand(args: string[], withRuntime: WithRuntime, write: (s: string) => void = (s) => { process.stdout.write(s); }): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args, allowPositionals: true, strict: true,
+      options: { from: { type: 'string' }, to: { type: 'string' }, client: { type: 'string' }, format: { type: 'string' } },
+    });
+  } catch (e) {
+    throw new ReportUsageError((e as Error).message);
+  }
+  const { values, positionals } = parsed;
+  const name = positionals[0];
+  if (!name || positionals.length > 1 || !(REPORT_NAMES as readonly string[]).includes(name)) {
+    throw new ReportUsageError(`report needs one NAME: ${REPORT_NAMES.join(', ')}`);
+  }
+  const format = values.format ?? 'csv';
+  if (format !== 'csv' && format !== 'json') throw new ReportUsageError('--format must be csv or json');
+  return withRuntime(async (rt) => {
+    // Deliver anything pending so the ledger has every posted bill.
+    await rt.relay.drain();
+    const reports = createLedgerReports(rt.database.db, rt.clock);
+    try {
+      const r = await reports.run(name as ReportName, { ...(values.from ? { from: values.from } : {}), ...(values.to ? { to: values.to } : {}), ...(values.client ? { clientId: values.client } : {}) });
+      write(format === 'csv' ? reportToCsv(r) : JSON.stringify(r, null, 2) + '\n');
+      return 0;
+    } catch (e) {
+      if (e instanceof ReportParamError) throw new ReportUsageError(Object.entries(e.fields).map(([k, v]) => `--${k} ${v}`).join('; '));
+      throw e;
+    }
+  });
+}

@@ -1,0 +1,88 @@
+/**
+ * Billing's copy of the debtors ledger's bill balances, fed by `ledger.bill_balance_changed`
+ * (handler `billing.copy_bill_balance`), and the interest charges the firm's policy makes on
+ * overdue bills (billing_interest_charge). Billing reads these to refuse deleting a receipted
+ * bill, to carry receipts to re-allocate on a re-draft, and to charge interest by policy.
+ *
+ * The ledger publishes a bill's balance events in order and the relay keeps that order per
+ * handler, so the latest event is the truth: the handler replaces the row.
+ */
+import type { Bus } from '../../shared/bus.ts';
+import type { Executor } from '../../shared/db.ts';
+import type { LedgerEvents } from '../ledger/events.ts';
+import type { InterestCharge, OverdueCandidate } from './domain/interest.ts';
+import { MAX_OVERDUE_BILLS } from './domain/interest.ts';
+
+export const BALANCE_HANDLER = 'billing.copy_bill_balance';
+
+export function registerBalanceProjection(bus: Bus<any>): void {
+  bus.subscribe('ledger.bill_balance_changed', BALANCE_HANDLER, async (event, ctx) => {
+    const p = (event as { payload: LedgerEvents['ledger.bill_balance_changed'] }).payload;
+    const row = {
+      matter_id: p.matterId, client_id: p.clientId, bill_number: p.billNumber, currency: p.currency,
+      total_minor: p.totalMinor, paid_minor: p.paidMinor, written_off_minor: p.writtenOffMinor, outstanding_minor: p.outstandingMinor,
+      last_receipt_on: p.lastReceiptOn, due_date: p.dueDate, discount_status: p.discountStatus, discount_valid_until: p.discountValidUntil, status: p.status, occurred_on: p.occurredOn, event_id: event.id,
+    };
+    await ctx.trx.insertInto('billing_bill_balance').values({ bill_id: p.billId, ...row })
+      .onConflict((oc) => oc.column('bill_id').doUpdateSet(row)).execute();
+  });
+}
+
+/** Receipts the ledger has allocated to the bill (0 when it has none, or none are known yet). */
+export async function receiptsAllocatedMinor(ex: Executor, billId: string): Promise<number> {
+  const r = await ex.selectFrom('billing_bill_balance').select('paid_minor').where('bill_id', '=', billId).where('status', '=', 'open').executeTakeFirst();
+  return r ? Number(r.paid_minor) : 0;
+}
+
+/**
+ * The matter's posted bills with a balance, due before the date, other than `exceptBillId`,
+ * each with the last day interest was charged on it by a live bill other than `exceptBillId`.
+ */
+export async function overdueCandidates(ex: Executor, matterId: string, beforeDate: string, exceptBillId: string | null): Promise<OverdueCandidate[]> {
+  let q = ex.selectFrom('billing_bill_balance as b')
+    .select(['b.bill_id', 'b.bill_number', 'b.due_date', 'b.outstanding_minor'])
+    .where('b.matter_id', '=', matterId).where('b.status', '=', 'open').where('b.outstanding_minor', '>', 0).where('b.due_date', '<', beforeDate)
+    .orderBy('b.due_date').orderBy('b.bill_id').limit(MAX_OVERDUE_BILLS);
+  if (exceptBillId) q = q.where('b.bill_id', '!=', exceptBillId);
+  const rows = await q.execute();
+  if (rows.length === 0) return [];
+  let cq = ex.selectFrom('billing_interest_charge as c').innerJoin('billing_bill as cb', 'cb.id', 'c.charging_bill_id')
+    .select(['c.overdue_bill_id', (eb) => eb.fn.max('c.through_date').as('through')])
+    .where('c.overdue_bill_id', 'in', rows.map((r) => r.bill_id)).where('cb.status', '!=', 'deleted')
+    .groupBy('c.overdue_bill_id');
+  if (exceptBillId) cq = cq.where('c.charging_bill_id', '!=', exceptBillId);
+  const charged = new Map((await cq.execute()).map((r) => [r.overdue_bill_id as string, r.through as string]));
+  return rows.map((r) => ({
+    billId: r.bill_id, billNumber: r.bill_number, dueDate: r.due_date, outstandingMinor: Number(r.outstanding_minor), chargedThrough: charged.get(r.bill_id) ?? null,
+  }));
+}
+
+/** Replace the interest charges a bill makes (on save of a draft; none when it charges no policy interest). */
+export async function replaceInterestCharges(ex: Executor, chargingBillId: string, charges: readonly InterestCharge[]): Promise<void> {
+  await ex.deleteFrom('billing_interest_charge').where('charging_bill_id', '=', chargingBillId).execute();
+  if (charges.length === 0) return;
+  await ex.insertInto('billing_interest_charge').values(charges.map((c) => ({
+    charging_bill_id: chargingBillId, overdue_bill_id: c.overdueBillId, overdue_bill_number: c.overdueBillNumber,
+    from_date: c.fromDate, through_date: c.throughDate, balance_minor: c.balanceMinor, amount_minor: c.amountMinor,
+  }))).execute();
+}
+
+/** The interest charges a bill makes. */
+export async function interestCharges(ex: Executor, chargingBillId: string): Promise<InterestCharge[]> {
+  const rows = await ex.selectFrom('billing_interest_charge').selectAll().where('charging_bill_id', '=', chargingBillId).orderBy('from_date').orderBy('overdue_bill_id').execute();
+  return rows.map((r) => ({
+    overdueBillId: r.overdue_bill_id, overdueBillNumber: r.overdue_bill_number, fromDate: r.from_date, throughDate: r.through_date,
+    balanceMinor: Number(r.balance_minor), amountMinor: Number(r.amount_minor),
+  }));
+}
+
+/** A posted bill of the matter whose time-sensitive discount has expired undecided (seed 003: ask whether it still applies). */
+export interface ExpiredDiscount { billId: string; billNumber: string; validUntil: string; outstandingMinor: number }
+
+/** The matter's open bills whose time-sensitive discount expired before the date and is neither honoured nor reversed. */
+export async function expiredDiscounts(ex: Executor, matterId: string, asOf: string): Promise<ExpiredDiscount[]> {
+  const rows = await ex.selectFrom('billing_bill_balance').select(['bill_id', 'bill_number', 'discount_valid_until', 'outstanding_minor'])
+    .where('matter_id', '=', matterId).where('status', '=', 'open').where('discount_status', '=', 'pending')
+    .where('discount_valid_until', '<', asOf).where('outstanding_minor', '>', 0).orderBy('discount_valid_until').limit(100).execute();
+  return rows.map((r) => ({ billId: r.bill_id, billNumber: r.bill_number, validUntil: r.discount_valid_until as string, outstandingMinor: Number(r.outstanding_minor) }));
+}

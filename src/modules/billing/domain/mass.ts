@@ -1,0 +1,107 @@
+/**
+ * Mass billing's selection rules as pure functions (seeds 001 and 004, issue 5): which
+ * matters a run offers, why a matter is not offered, the WIP-cap filter, when a fixed-fee
+ * row is due, and the words that explain what a row will bill. The store gathers the facts
+ * (mass-store.ts); the page, the API and the CLI show the same reasons.
+ *
+ * A matter is eligible when it has a client and a billable party, billing is on for it, it
+ * is active for billing, it has unbilled WIP or disbursements (or a fixed-fee row due),
+ * it has no bill in draft, and it is not excluded from mass billing. An excluded matter
+ * can still be hand-picked: picking it waives only the exclusion.
+ */
+import type { FixedFeeMode, MatterBillingOptions } from '../../matters/events.ts';
+import { billingRefusals } from './lifecycle.ts';
+import type { QuoteOutcome } from './rules.ts';
+
+export type MassReasonCode =
+  | 'no_options' | 'no_client' | 'no_billable_party' | 'billing_off' | 'not_active' | 'nothing_to_bill' | 'expenses_only_no_disbursements'
+  | 'has_draft' | 'excluded';
+
+export interface MassReason {
+  code: MassReasonCode;
+  text: string;
+}
+
+/** What the store knows about one matter for a run (counts under the run's filters and cut-off). */
+export interface MassFacts {
+  matterStatus: 'open' | 'closed';
+  /** The effective options (the matter's own or the firm's defaults); null: billing has not received them. */
+  options: Pick<MatterBillingOptions, 'billingEnabled' | 'billingStatus' | 'massBilling'> | null;
+  hasClient: boolean;
+  hasBillableParty: boolean;
+  /** Unbilled items on no bill, up to the cut-off and under the run's filters: fees (time and fixed charges) and disbursements. */
+  unbilledFeeItems: number;
+  unbilledDisbursementItems: number;
+  /** A fixed-fee instalment (or an every-cycle fixed fee) is due on the invoice date. */
+  fixedFeeDue: boolean;
+  /** The matter's draft, by number or "unnumbered" (null: none). */
+  draft: string | null;
+}
+
+/**
+ * Why the matter is not offered (empty: it is). `handPicked`: the user chose it by name,
+ * which waives the mass-billing exclusion and nothing else.
+ */
+export function massReasons(f: MassFacts, opts: { handPicked?: boolean } = {}): MassReason[] {
+  const out: MassReason[] = [];
+  if (!f.options) return [{ code: 'no_options', text: 'Billing has not received this matter\'s billing options yet' }];
+  if (!f.hasClient) out.push({ code: 'no_client', text: 'Billing has no copy of the matter\'s client yet' });
+  if (!f.hasBillableParty) out.push({ code: 'no_billable_party', text: 'The matter has no billable party yet' });
+  if (!f.options.billingEnabled) out.push({ code: 'billing_off', text: 'Billing is turned off for this matter' });
+  else {
+    const refusals = billingRefusals(f.matterStatus, f.options as MatterBillingOptions);
+    if (refusals.length > 0) out.push({ code: 'not_active', text: refusals.join('; ') });
+  }
+  const onlyExpenses = f.options.massBilling.onlyExpenses;
+  if (onlyExpenses) {
+    if (f.unbilledDisbursementItems === 0) out.push({ code: 'expenses_only_no_disbursements', text: 'The matter bills expenses only and has no unbilled disbursements up to the date' });
+  } else if (f.unbilledFeeItems + f.unbilledDisbursementItems === 0 && !f.fixedFeeDue) {
+    out.push({ code: 'nothing_to_bill', text: 'No unbilled WIP or disbursements up to the date, and no fixed-fee row due' });
+  }
+  if (f.draft !== null) out.push({ code: 'has_draft', text: `The matter already has a bill in draft (${f.draft})` });
+  if (f.options.massBilling.exclude && !opts.handPicked) out.push({ code: 'excluded', text: 'The matter is excluded from mass billing (it can still be picked by name)' });
+  return out;
+}
+
+export const isEligible = (f: MassFacts, opts: { handPicked?: boolean } = {}): boolean => massReasons(f, opts).length === 0;
+
+/**
+ * Seed 004's WIP-cap filter: "Default From Matters" keeps matters whose unbilled WIP is at
+ * or over their own cap (a matter with no cap is left out); "Or Specify" keeps matters whose
+ * unbilled WIP is at or over the amount given.
+ */
+export type CapFilter = { kind: 'none' } | { kind: 'matter' } | { kind: 'amount'; amountMinor: number };
+
+export function passesCap(filter: CapFilter, unbilledMinor: number, matterCapMinor: number | null): boolean {
+  if (filter.kind === 'none') return true;
+  if (filter.kind === 'matter') return matterCapMinor !== null && unbilledMinor >= matterCapMinor;
+  return unbilledMinor >= filter.amountMinor;
+}
+
+/**
+ * Whether a fixed fee falls due on this invoice date: an every-cycle fixed fee on a fixed-fee
+ * matter whose next billing date has come (or is not set); a custom-schedule row dated on or
+ * before the invoice date that no bill has taken (`taken`: row ids on live bills).
+ */
+export function fixedFeeDue(
+  o: { arrangement: string; fixedFee: { mode: FixedFeeMode; schedule: readonly { rowId: string; billOn: string; invoiceNumber: string | null }[] } },
+  invoiceDate: string, nextBillingDate: string | null, taken: ReadonlySet<string>,
+): boolean {
+  if (o.arrangement !== 'fixed_fee') return false;
+  if (o.fixedFee.mode === 'every_cycle') return nextBillingDate === null || nextBillingDate <= invoiceDate;
+  return o.fixedFee.schedule.some((r) => r.invoiceNumber === null && !taken.has(r.rowId) && r.billOn <= invoiceDate);
+}
+
+/** Why a row bills what it bills, in the clerk's words (seed 001: quote rules are applied without prompting). */
+export function billingExplanation(x: {
+  onlyExpenses: boolean; quote: QuoteOutcome | null; scheduleRows: number; fixedFeeEveryCycle: boolean; totalMinor: number; wipMinor: number;
+}): string {
+  const parts: string[] = [];
+  if (x.onlyExpenses) parts.push('Expenses only: fees stay unbilled');
+  if (x.scheduleRows > 0) parts.push(`${x.scheduleRows} fixed-fee instalment${x.scheduleRows === 1 ? '' : 's'} due`);
+  else if (x.fixedFeeEveryCycle) parts.push('Fixed fee for the cycle');
+  if (x.quote && x.quote.position !== 'none') parts.push(x.quote.reason);
+  if (parts.length === 0) parts.push(x.totalMinor === x.wipMinor ? 'Work in progress as recorded' : 'Work in progress, with the matter\'s discount, tax and no-charge items');
+  return parts.join('; ');
+}
+

@@ -1,0 +1,161 @@
+/**
+ * Bill and email templates, pure: the merge fields of email templates (substitution and
+ * validation), the built-in templates, choosing a bill layout for a bill, and who a bill is
+ * emailed to.
+ */
+import { formatMoney } from '../../../shared/money.ts';
+
+export type BillLayout = 'itemised' | 'total_only' | 'fixed_fee';
+export const BILL_LAYOUTS: readonly BillLayout[] = ['itemised', 'total_only', 'fixed_fee'];
+export const BILL_LAYOUT_LABELS: Record<BillLayout, string> = { itemised: 'Itemised bill', total_only: 'Total-only bill (no line pricing)', fixed_fee: 'Fixed-fee bill' };
+
+export interface BillTemplate {
+  name: string;
+  layout: BillLayout;
+  title: string;
+  footer: string;
+}
+
+export interface EmailTemplate {
+  name: string;
+  subject: string;
+  body: string;
+}
+
+export const TEMPLATE_LIMITS = { nameChars: 100, subjectChars: 200, bodyChars: 10_000, titleChars: 100, footerChars: 2_000 } as const;
+
+/** Built in: what a matter's billTemplate option names unless the firm stored its own. */
+export const DEFAULT_BILL_TEMPLATES: readonly BillTemplate[] = [
+  { name: 'standard', layout: 'itemised', title: 'Tax invoice', footer: '' },
+  { name: 'itemised', layout: 'itemised', title: 'Tax invoice', footer: '' },
+  { name: 'total-only', layout: 'total_only', title: 'Tax invoice', footer: '' },
+  { name: 'fixed-fee', layout: 'fixed_fee', title: 'Tax invoice', footer: '' },
+];
+
+export const DEFAULT_EMAIL_TEMPLATES: readonly EmailTemplate[] = [
+  {
+    name: 'standard',
+    subject: 'Invoice {{bill_number}} for {{matter}}',
+    body: 'Dear {{client}},\n\nPlease find attached our invoice {{bill_number}} for {{matter}}, for {{total}}, due on {{due_date}}.\n'
+      + '{{discount_description}}\n{{retainer_amount_due}}\n\nKind regards,\n{{firm}}',
+  },
+];
+
+/** The merge fields an email template may use. */
+export const MERGE_FIELDS = ['client', 'matter', 'file_number', 'bill_number', 'total', 'due_date', 'invoice_date', 'retainer_amount_due', 'discount_description', 'firm'] as const;
+export type MergeField = (typeof MERGE_FIELDS)[number];
+export const MERGE_FIELD_HELP: Record<MergeField, string> = {
+  client: 'the client\'s name', matter: 'the matter\'s name', file_number: 'the matter\'s file number', bill_number: 'the bill number (12.8.1)',
+  total: 'the bill total with currency', due_date: 'the due date', invoice_date: 'the invoice date',
+  retainer_amount_due: 'a sentence asking for the retainer top-up (empty when none)', discount_description: 'a sentence describing the discount (empty when none)',
+  firm: 'the firm\'s name',
+};
+
+const FIELD_RE = /\{\{\s*([a-z_]+)\s*\}\}/g;
+
+/** Unknown or malformed merge fields in a template text (empty: the text is fine). */
+export function mergeFieldErrors(text: string): string[] {
+  const errors: string[] = [];
+  for (const m of text.matchAll(FIELD_RE)) {
+    if (!(MERGE_FIELDS as readonly string[]).includes(m[1]!)) errors.push(`unknown merge field {{${m[1]}}}`);
+  }
+  const stray = text.replace(FIELD_RE, '').match(/\{\{|\}\}/);
+  if (stray) errors.push('a "{{" or "}}" that is not a merge field');
+  return errors;
+}
+
+/** Replace each {{field}} with its value (text, no markup); unknown fields are left as they are. */
+export function merge(text: string, values: Readonly<Record<MergeField, string>>): string {
+  return text.replace(FIELD_RE, (whole, name: string) => ((MERGE_FIELDS as readonly string[]).includes(name) ? values[name as MergeField] : whole));
+}
+
+/** Merge a template; blank lines left by empty fields collapse to one. */
+export function mergeEmail(t: EmailTemplate, values: Readonly<Record<MergeField, string>>): { subject: string; text: string } {
+  const subject = merge(t.subject, values).replace(/[\r\n]+/g, ' ').trim();
+  const text = merge(t.body, values).replace(/\n{3,}/g, '\n\n').trim() + '\n';
+  return { subject, text };
+}
+
+export interface TemplateErrors { [field: string]: string }
+
+export function emailTemplateErrors(t: EmailTemplate): TemplateErrors {
+  const e: TemplateErrors = {};
+  if (!/^[A-Za-z0-9 _.-]{1,100}$/.test(t.name)) e.name = 'must be 1 to 100 letters, digits, spaces, dots, dashes or underscores';
+  if (!t.subject.trim()) e.subject = 'is required';
+  else if (t.subject.length > TEMPLATE_LIMITS.subjectChars) e.subject = `must be at most ${TEMPLATE_LIMITS.subjectChars} characters`;
+  else if (mergeFieldErrors(t.subject).length > 0) e.subject = mergeFieldErrors(t.subject).join('; ');
+  if (!t.body.trim()) e.body = 'is required';
+  else if (t.body.length > TEMPLATE_LIMITS.bodyChars) e.body = `must be at most ${TEMPLATE_LIMITS.bodyChars} characters`;
+  else if (mergeFieldErrors(t.body).length > 0) e.body = mergeFieldErrors(t.body).join('; ');
+  return e;
+}
+
+export function billTemplateErrors(t: BillTemplate): TemplateErrors {
+  const e: TemplateErrors = {};
+  if (!/^[A-Za-z0-9 _.-]{1,100}$/.test(t.name)) e.name = 'must be 1 to 100 letters, digits, spaces, dots, dashes or underscores';
+  if (!(BILL_LAYOUTS as readonly string[]).includes(t.layout)) e.layout = `must be one of ${BILL_LAYOUTS.join(', ')}`;
+  if (!t.title.trim()) e.title = 'is required';
+  else if (t.title.length > TEMPLATE_LIMITS.titleChars) e.title = `must be at most ${TEMPLATE_LIMITS.titleChars} characters`;
+  if (t.footer.length > TEMPLATE_LIMITS.footerChars) e.footer = `must be at most ${TEMPLATE_LIMITS.footerChars} characters`;
+  return e;
+}
+
+/** Stored templates override the built-in ones of the same name. */
+export function withDefaults<T extends { name: string }>(defaults: readonly T[], stored: readonly T[]): T[] {
+  const byName = new Map(defaults.map((t) => [t.name, t]));
+  for (const t of stored) byName.set(t.name, t);
+  return [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** The template a matter's option names, else "standard", else the first. */
+export function pickTemplate<T extends { name: string }>(templates: readonly T[], name: string | null | undefined): T {
+  const t = templates.find((x) => x.name === name) ?? templates.find((x) => x.name === 'standard') ?? templates[0];
+  if (!t) throw new Error('no templates');
+  return t;
+}
+
+/** What a bill's PDF shows: the template's layout, but a bill that hides line pricing never shows it. */
+export function effectiveLayout(layout: BillLayout, bill: { hideLinePricing: boolean }): { layout: BillLayout; showLinePricing: boolean } {
+  return { layout, showLinePricing: layout === 'itemised' && !bill.hideLinePricing };
+}
+
+/** Who a bill is emailed to: the client's (billable party's) address, or the matter's send-to list; none means no email. */
+export function recipients(options: { sendTo: readonly string[]; useClientAddress: boolean } | null, client: { billablePartyEmail: string | null; clientEmail: string | null }): string[] {
+  if (!options) return [];
+  const list = options.useClientAddress ? [client.billablePartyEmail ?? client.clientEmail].filter((x): x is string => !!x) : [...options.sendTo];
+  const seen = new Set<string>();
+  return list.map((a) => a.trim()).filter((a) => {
+    const k = a.toLowerCase();
+    if (!a || seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+export interface MergeSource {
+  clientName: string;
+  matterName: string;
+  fileNumber: string;
+  number: string | null;
+  currency: string;
+  totalMinor: number;
+  dueDate: string;
+  invoiceDate: string;
+  retainerRequestMinor: number;
+  discount: { amountMinor: number; validUntil: string | null; undiscountedTotalMinor: number } | null;
+  firmName: string;
+}
+
+/** The merge values for a bill. Amounts are formatted from integer minor units. */
+export function mergeValues(s: MergeSource): Record<MergeField, string> {
+  const m = (v: number) => formatMoney(v, s.currency);
+  const discount = !s.discount || s.discount.amountMinor === 0 ? ''
+    : s.discount.validUntil
+      ? `A discount of ${m(s.discount.amountMinor)} applies if paid by ${s.discount.validUntil}; after that date ${m(s.discount.undiscountedTotalMinor)} is due.`
+      : `A discount of ${m(s.discount.amountMinor)} has been applied.`;
+  const retainer = s.retainerRequestMinor > 0 ? `Please also pay ${m(s.retainerRequestMinor)} to replenish your retainer.` : '';
+  return {
+    client: s.clientName, matter: s.matterName, file_number: s.fileNumber, bill_number: s.number ?? '(draft)', total: m(s.totalMinor),
+    due_date: s.dueDate, invoice_date: s.invoiceDate, retainer_amount_due: retainer, discount_description: discount, firm: s.firmName,
+  };
+}

@@ -1,0 +1,119 @@
+/**
+ * The draft bills page, mounted at /billing/drafts: every draft with its batch, bill,
+ * client, matter, fees, disbursements, tax, total and hold; sorted and filtered; select
+ * some or all (every draft under the filters). Approve (each refused with its reason: on
+ * hold, invalid), Preview (the PDF, served by the production pages), Delete (back to mass
+ * billing: items unbilled, no work deleted), put on hold or release, open in the composer,
+ * and modify a batch (seed 004: new invoice date, up-to date, template or terms for its
+ * drafts, or take bills out of it). Results come back per bill.
+ */
+import { Hono } from 'hono';
+import type { Context } from 'hono';
+import { HttpError, invalid } from '../../shared/web/errors.ts';
+import { allow } from '../../shared/web/guard.ts';
+import type { ModuleDeps } from '../../shared/web/module.ts';
+import { render } from '../../shared/web/render.ts';
+import type { AppEnv, Role } from '../../shared/web/types.ts';
+import type { MassBilling } from './mass-commands.ts';
+import { DRAFT_SORTS } from './mass-store.ts';
+import type { DraftFilters, DraftSort } from './mass-store.ts';
+
+const READERS: readonly Role[] = ['admin', 'billing', 'readonly'];
+const WRITERS: readonly Role[] = ['admin', 'billing'];
+const PAGE_ROWS = 200;
+const MAX_SELECTED = 100_000;
+
+type Raw = Record<string, string | string[] | File>;
+const first = (v: string | string[] | File | undefined): string => (typeof v === 'string' ? v.trim() : Array.isArray(v) && typeof v[0] === 'string' ? v[0].trim() : '');
+const all = (raw: Raw, name: string): string[] => {
+  const v = raw[name];
+  return (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === 'string' && x.trim() !== '').map((x) => x.trim());
+};
+
+/** The list's filters from the query string (or the action form's hidden copy). */
+export function draftFilters(raw: Raw): DraftFilters & { page: number } {
+  const sort = first(raw.sort);
+  const hold = first(raw.hold);
+  const page = Math.max(1, Math.min(10_000, Number(first(raw.page)) || 1));
+  return {
+    ...(first(raw.batch) ? { batchId: first(raw.batch) } : {}), ...(first(raw.q) ? { q: first(raw.q).slice(0, 100) } : {}),
+    ...(hold === 'yes' ? { onHold: true } : hold === 'no' ? { onHold: false } : {}),
+    sort: (sort in DRAFT_SORTS ? sort : 'matter') as DraftSort, dir: first(raw.dir) === 'desc' ? 'desc' : 'asc', page,
+  };
+}
+
+export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEnv> {
+  const pages = new Hono<AppEnv>();
+  const can = (c: Context<AppEnv>) => ({ write: WRITERS.includes(c.get('user')?.role as Role) });
+
+  async function listContext(c: Context<AppEnv>, raw: Raw, extra: Record<string, unknown> = {}) {
+    const f = draftFilters(raw);
+    const { rows, total } = await mass.listDrafts({ ...f, limit: PAGE_ROWS, offset: (f.page - 1) * PAGE_ROWS });
+    const batch = f.batchId ? await mass.findBatch(f.batchId) : null;
+    const qs = new URLSearchParams(Object.entries({ batch: f.batchId ?? '', q: f.q ?? '', hold: f.onHold === undefined ? '' : f.onHold ? 'yes' : 'no' }).filter(([, v]) => v !== '')).toString();
+    return {
+      rows, total, f, batch, qs, can: can(c), pages: Math.max(1, Math.ceil(total / PAGE_ROWS)), sorts: Object.keys(DRAFT_SORTS),
+      batches: await mass.listBatches({ limit: 50 }), results: null, ...extra,
+    };
+  }
+
+  pages.get('/', allow(READERS), async (c) => render(c, 'billing/drafts.njk', await listContext(c, c.req.query() as Raw)));
+
+  /** The bills an action applies to: the ticked ones, or every draft under the filters ("select all"). */
+  async function chosen(raw: Raw): Promise<string[]> {
+    if (first(raw.every) === 'yes') return mass.draftIds(draftFilters(raw));
+    const ids = all(raw, 'id');
+    if (ids.length > MAX_SELECTED) throw invalid({ id: `at most ${MAX_SELECTED} bills at once` });
+    return ids;
+  }
+
+  pages.post('/act', allow(WRITERS), async (c) => {
+    const raw = await c.req.parseBody({ all: true }) as Raw;
+    const action = first(raw.action);
+    const ctx = c.get('command');
+    const ids = await chosen(raw);
+    if (ids.length === 0) return render(c, 'billing/drafts.njk', await listContext(c, raw, { actionError: 'Select the bills first (or "all drafts listed")' }), 422);
+    let results: { billId: string; ok: boolean; reason?: string; number?: string }[];
+    switch (action) {
+      case 'approve': results = await mass.approveMany(ctx, ids); break;
+      case 'delete': results = await mass.deleteDrafts(ctx, ids); break;
+      case 'hold': results = await mass.holdDrafts(ctx, ids, true); break;
+      case 'release': results = await mass.holdDrafts(ctx, ids, false); break;
+      case 'remove': {
+        const batchId = first(raw.batch);
+        if (!batchId) return render(c, 'billing/drafts.njk', await listContext(c, raw, { actionError: 'Choose a batch first' }), 422);
+        results = await mass.removeFromBatch(ctx, batchId, ids);
+        break;
+      }
+      default:
+        return render(c, 'billing/drafts.njk', await listContext(c, raw, { actionError: 'Unknown action' }), 422);
+    }
+    const done = results.filter((r) => r.ok).length;
+    return render(c, 'billing/drafts.njk', await listContext(c, raw, { results: { action, done, refused: results.filter((r) => !r.ok) } }));
+  });
+
+  /** Modify a batch: dates, template or terms for its drafts (all of them, or the ticked ones). */
+  pages.post('/modify', allow(WRITERS), async (c) => {
+    const raw = await c.req.parseBody({ all: true }) as Raw;
+    const ids = first(raw.every) === 'yes' || all(raw, 'id').length === 0 ? await mass.draftIds(draftFilters(raw)) : await chosen(raw);
+    const change: Parameters<MassBilling['modifyDrafts']>[2] = {};
+    if (first(raw.newInvoiceDate)) change.invoiceDate = first(raw.newInvoiceDate);
+    if (first(raw.newUpTo)) change.upTo = first(raw.newUpTo);
+    if (first(raw.newTemplate)) change.template = first(raw.newTemplate);
+    const terms = first(raw.newTerms);
+    const errors: Record<string, string> = {};
+    if (terms) { if (/^\d{1,4}$/.test(terms)) change.paymentTermsDays = Number(terms); else errors.newTerms = 'must be a whole number of days'; }
+    if (Object.keys(change).length === 0 && !errors.newTerms) errors.newInvoiceDate = 'give a new invoice date, up-to date, template or terms';
+    if (Object.keys(errors).length) return render(c, 'billing/drafts.njk', await listContext(c, raw, { errors }), 422);
+    try {
+      const results = await mass.modifyDrafts(c.get('command'), ids, change);
+      return render(c, 'billing/drafts.njk', await listContext(c, raw, { results: { action: 'modify', done: results.filter((r) => r.ok).length, refused: results.filter((r) => !r.ok) } }));
+    } catch (e) {
+      if (!(e instanceof HttpError) || e.status !== 422) throw e;
+      const rename: Record<string, string> = { invoiceDate: 'newInvoiceDate', upTo: 'newUpTo', template: 'newTemplate', paymentTermsDays: 'newTerms' };
+      return render(c, 'billing/drafts.njk', await listContext(c, raw, { errors: Object.fromEntries(Object.entries(e.fields).map(([k, v]) => [rename[k] ?? k, v])) }), 422);
+    }
+  });
+
+  return pages;
+}

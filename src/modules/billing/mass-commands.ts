@@ -1,0 +1,593 @@
+/**
+ * Mass billing: the eligible list, runs ("batches") that draft many matters, and the bulk
+ * paths that draft and approve thousands of bills quickly.
+ *
+ * The bulk paths keep exactly the single-bill rules: they read the same copy (in a few
+ * queries per chunk of matters instead of a few per matter), compose with the same
+ * `composeFrom`, decide with the same `draftRefusal`/`verdict`, and write the same rows,
+ * audit rows and events (`billData`, `auditView`) as createDraft and approve, in one
+ * transaction per chunk. If a chunk meets a concurrent writer (Postgres: another process
+ * drafting the same matter or claiming the same item), the chunk rolls back and its matters
+ * go one by one through the single-bill commands, each skipping cleanly with the reason.
+ *
+ * A run is created with its matters listed (billing_batch_matter) and worked through in
+ * chunks; each chunk records its outcomes in the same transaction as its drafts, so a run
+ * interrupted by a crash resumes exactly where it stopped, and the page can poll progress.
+ */
+import { audit, auditMany } from '../../shared/audit.ts';
+import type { AuditEntry } from '../../shared/audit.ts';
+import type { Tx } from '../../shared/db.ts';
+import { isUniqueViolation } from '../../shared/db.ts';
+import type { CommandContext } from '../../shared/events.ts';
+import { newId } from '../../shared/ids.ts';
+import { appendEvents } from '../../shared/outbox.ts';
+import { conflict, HttpError, invalid, notFound } from '../../shared/web/errors.ts';
+import * as bills from './bill-store.ts';
+import type { Bill } from './bill-store.ts';
+import {
+  auditView, billData, composeFrom, draftRefusal, loadedMatter, newDraftBase, requestCheck, withComposition,
+} from './commands.ts';
+import type { BillingCommands, BillingDeps, Composition, LoadedMatter } from './commands.ts';
+import { billingRefusals, isCalendarDate, retainerApplies, verdict } from './domain/lifecycle.ts';
+import type { BillFacts, BillRequest } from './domain/lifecycle.ts';
+import { billingExplanation, fixedFeeDue, isEligible, massReasons, passesCap } from './domain/mass.ts';
+import type { MassFacts, MassReason } from './domain/mass.ts';
+import { billNumber } from './domain/rules.ts';
+import * as mass from './mass-store.ts';
+import type { Batch, MassCandidate, MassFilters } from './mass-store.ts';
+import { execRaw, insertRows, marks, selectRaw } from './mass-store.ts';
+import * as store from './store.ts';
+
+/** Matters per drafting transaction (about 50 items each in a busy firm: ~10,000 items). */
+export const DRAFT_CHUNK = 200;
+/** Bills per approving transaction. */
+export const APPROVE_CHUNK = 200;
+/** The most matters one run takes. */
+export const MAX_RUN_MATTERS = 50_000;
+
+export type DraftOutcome =
+  | { matterId: string; ok: true; bill: DraftSummary }
+  | { matterId: string; ok: false; reason: string };
+
+/** A drafted bill as a run reports it (the bill itself is in the database; runs keep no lines in memory). */
+export interface DraftSummary { billId: string; fileNumber: string; currency: string; totals: Bill['totals']; itemCount: number }
+const summary = (b: Bill): DraftSummary => ({ billId: b.billId, fileNumber: b.fileNumber, currency: b.currency, totals: { ...b.totals }, itemCount: b.items.length });
+
+export type ApproveOutcome = { billId: string; ok: true; number: string } | { billId: string; ok: false; reason: string };
+
+export interface MassRow extends MassCandidate {
+  eligible: boolean;
+  reasons: MassReason[];
+  fixedFeeDue: boolean;
+  /** Billable unbilled WIP (fees and disbursements) under the filters. */
+  wipMinor: number;
+  overCap: boolean;
+}
+
+export interface MassRowPreview {
+  totalMinor: number;
+  feesMinor: number;
+  disbursementsMinor: number;
+  quote: string | null;
+  why: string;
+  error: string | null;
+}
+
+export interface RunInput {
+  /** Idempotency key: the same id twice (a second click, a retried request) is the same run. */
+  id?: string;
+  invoiceDate: string;
+  upTo: string;
+  template?: string | null;
+  paymentTermsDays?: number | null;
+  filters?: Omit<MassFilters, 'invoiceDate' | 'upTo'>;
+  /** Bill these matters (hand-picked: an excluded matter may be among them); absent: every eligible matter under the filters. */
+  matterIds?: readonly string[];
+}
+
+const errText = (e: unknown): string => (e instanceof HttpError ? (Object.keys(e.fields).length ? `${e.message}: ${Object.entries(e.fields).map(([k, v]) => `${k} ${v}`).join('; ')}` : e.message) : String(e));
+
+function isRaceError(e: unknown): boolean {
+  if (e instanceof HttpError && e.status === 409) return true;
+  const code = (e as { code?: string } | null)?.code;
+  return isUniqueViolation(e) || code === '40P01' || code === '40001' || code === 'SQLITE_BUSY';
+}
+
+/** The request each bill of a run starts from: the run's template and terms (each changeable per bill later). */
+export function runRequest(input: { template?: string | null; paymentTermsDays?: number | null }, filters?: MassFilters | Omit<MassFilters, 'invoiceDate' | 'upTo'>): BillRequest {
+  const r: BillRequest = {};
+  if (input.template) r.template = input.template;
+  if (input.paymentTermsDays !== undefined && input.paymentTermsDays !== null) r.paymentTermsDays = input.paymentTermsDays;
+  const time = filters?.time;
+  const disb = filters?.disbursements;
+  const f: NonNullable<BillRequest['filters']> = {};
+  if (time && (time.from || time.to || time.timekeeperId)) f.time = { ...(time.from ? { from: time.from } : {}), ...(time.to ? { to: time.to } : {}), ...(time.timekeeperId ? { timekeeperIds: [time.timekeeperId] } : {}) };
+  if (disb && (disb.from || disb.to || disb.code)) f.disbursements = { ...(disb.from ? { from: disb.from } : {}), ...(disb.to ? { to: disb.to } : {}), ...(disb.code ? { codes: [disb.code] } : {}) };
+  if (f.time || f.disbursements) r.filters = f;
+  return r;
+}
+
+export function filterErrors(f: Partial<MassFilters>): Record<string, string> {
+  const e: Record<string, string> = {};
+  const dates: [string, string | undefined][] = [
+    ['invoiceDate', f.invoiceDate], ['upTo', f.upTo], ['nextBillingFrom', f.nextBillingFrom], ['nextBillingTo', f.nextBillingTo],
+    ['timeFrom', f.time?.from], ['timeTo', f.time?.to], ['disbFrom', f.disbursements?.from], ['disbTo', f.disbursements?.to],
+  ];
+  for (const [k, v] of dates) if (v !== undefined && v !== '' && !isCalendarDate(v)) e[k] = 'must be a date (YYYY-MM-DD)';
+  if (!e.invoiceDate && !e.upTo && f.invoiceDate && f.upTo && f.upTo > f.invoiceDate) e.upTo = 'must be on or before the invoice date';
+  if (f.cap?.kind === 'amount' && !(Number.isSafeInteger(f.cap.amountMinor) && f.cap.amountMinor >= 0)) e.capAmount = 'must be an amount of zero or more';
+  return e;
+}
+
+export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
+  const { db, clock } = deps;
+  const now = (): string => clock.now().toISOString();
+
+  // ---- the eligible list -----------------------------------------------------------------
+
+  function factsOf(c: MassCandidate, invoiceDate: string, taken: ReadonlySet<string>): MassFacts & { fixedFeeDue: boolean } {
+    const due = c.options ? fixedFeeDue(c.options, invoiceDate, c.nextBillingDate, taken) : false;
+    return {
+      matterStatus: c.status, options: c.options, hasClient: c.hasClient, hasBillableParty: c.hasBillableParty,
+      unbilledFeeItems: c.feeItems, unbilledDisbursementItems: c.disbursementItems, fixedFeeDue: due,
+      draft: c.draftId ? (c.draftNumber ?? 'unnumbered') : null,
+    };
+  }
+
+  /** Every matter under the filters, with whether a run would bill it and why not. */
+  async function candidates(f: MassFilters, opts: { matterIds?: readonly string[]; handPicked?: boolean } = {}): Promise<MassRow[]> {
+    const e = filterErrors(f);
+    if (Object.keys(e).length) throw invalid(e);
+    const list = await mass.massCandidates(db, f, { matterIds: opts.matterIds });
+    const withSchedule = list.filter((c) => c.options?.arrangement === 'fixed_fee' && c.options.fixedFee.mode === 'custom_schedule').map((c) => c.matterId);
+    const taken = await mass.takenScheduleRows(db, withSchedule);
+    const cap = f.cap ?? { kind: 'none' as const };
+    return list.map((c) => {
+      const facts = factsOf(c, f.invoiceDate, new Set(taken.get(c.matterId)?.keys() ?? []));
+      const wipMinor = c.feesMinor + c.disbursementsMinor;
+      const reasons = massReasons(facts, { handPicked: opts.handPicked });
+      const overCap = c.wipCapMinor !== null && wipMinor >= c.wipCapMinor;
+      return { ...c, eligible: reasons.length === 0, reasons, fixedFeeDue: facts.fixedFeeDue, wipMinor, overCap, capOk: passesCap(cap, wipMinor, c.wipCapMinor) };
+    }).filter((r) => r.capOk).map(({ capOk: _c, ...r }) => r);
+  }
+
+  /** The eligible matters under the filters (a page of them, and how many there are). */
+  async function eligible(f: MassFilters, opts: { limit?: number; offset?: number } = {}) {
+    const all = (await candidates(f)).filter((r) => r.eligible);
+    const offset = opts.offset ?? 0;
+    return { total: all.length, rows: all.slice(offset, offset + (opts.limit ?? all.length)), totals: { wipMinor: all.reduce((s, r) => s + r.wipMinor, 0) } };
+  }
+
+  /** Why a matter is not on the list (empty reasons: it is), looked up by id or file number. */
+  async function whyNot(f: MassFilters, matter: { id?: string; fileNumber?: string }) {
+    let id = matter.id;
+    if (!id && matter.fileNumber) {
+      const r = await db.selectFrom('billing_matter').select('id').where('file_number', '=', matter.fileNumber).executeTakeFirst() as { id: string } | undefined;
+      id = r?.id;
+    }
+    if (!id) return null;
+    const [row] = await candidates({ invoiceDate: f.invoiceDate, upTo: f.upTo }, { matterIds: [id] });
+    if (!row) return null;
+    // The run's own filters may leave it out too.
+    const filtered: string[] = [];
+    const [under] = await candidates(f, { matterIds: [id] });
+    if (!under) filtered.push('The filters chosen leave it out (client, matter, timekeeper, billing cycle, next billing date, WIP cap or expenses only)');
+    else if (under.feeItems + under.disbursementItems === 0 && row.feeItems + row.disbursementItems > 0 && !under.fixedFeeDue) filtered.push('The time or disbursement filters leave none of its items');
+    return { row, reasons: [...row.reasons.map((r) => r.text), ...filtered] };
+  }
+
+  /** What each row will bill and why: the composer run without saving, in bulk (quote rules applied, as a run does). */
+  async function previewRows(rows: readonly MassCandidate[], f: MassFilters, request: BillRequest): Promise<Map<string, MassRowPreview>> {
+    const out = new Map<string, MassRowPreview>();
+    const prepared = await prepare(db, rows.map((r) => r.matterId), f.upTo, request);
+    for (const r of rows) {
+      const p = prepared.get(r.matterId)!;
+      if ('reason' in p) { out.set(r.matterId, { totalMinor: 0, feesMinor: 0, disbursementsMinor: 0, quote: null, why: p.reason, error: p.reason }); continue; }
+      try {
+        const c = composeFrom(p.m, f.invoiceDate, f.upTo, request, p.sources);
+        const t = c.composed.totals;
+        out.set(r.matterId, {
+          totalMinor: t.totalMinor, feesMinor: t.feesMinor + t.fixedChargesMinor, disbursementsMinor: t.disbursementsMinor, quote: c.composed.quote?.reason ?? null,
+          why: billingExplanation({
+            onlyExpenses: p.m.options.massBilling.onlyExpenses, quote: c.composed.quote, scheduleRows: c.composed.scheduleRowIds.length,
+            fixedFeeEveryCycle: p.m.options.arrangement === 'fixed_fee' && p.m.options.fixedFee.mode === 'every_cycle', totalMinor: t.totalMinor,
+            wipMinor: r.feesMinor + r.disbursementsMinor,
+          }),
+          error: c.lines.length === 0 ? `No billable items on or before ${f.upTo}` : null,
+        });
+      } catch (e) {
+        out.set(r.matterId, { totalMinor: 0, feesMinor: 0, disbursementsMinor: 0, quote: null, why: errText(e), error: errText(e) });
+      }
+    }
+    return out;
+  }
+
+  // ---- bulk drafting ---------------------------------------------------------------------
+
+  type Prepared = { m: LoadedMatter; sources: Parameters<typeof composeFrom>[4]; draft: { id: string; number: string | null; batchId: string | null } | null } | { reason: string; draft?: { id: string; number: string | null; batchId: string | null } | null };
+
+  /** Everything createDraft reads, for many matters at once. */
+  async function prepare(ex: Parameters<typeof store.getFirmSettings>[0], matterIds: readonly string[], upTo: string, request: BillRequest): Promise<Map<string, Prepared>> {
+    const out = new Map<string, Prepared>();
+    if (matterIds.length === 0) return out;
+    const firm = await store.getFirmSettings(ex);
+    const copies = await store.getMatterCopies(ex, matterIds, firm);
+    const drafts = new Map<string, { id: string; number: string | null; batchId: string | null }>();
+    for (const r of await selectRaw<{ matter_id: string; id: string; number: string | null; batch_id: string | null }>(ex,
+      `select matter_id, id, number, batch_id from billing_bill where status = 'draft' and matter_id in (${marks(matterIds.length)})`, matterIds)) {
+      drafts.set(r.matter_id, { id: r.id, number: r.number, batchId: r.batch_id });
+    }
+    const loaded: LoadedMatter[] = [];
+    for (const id of matterIds) {
+      const m = loadedMatter(copies.get(id), firm);
+      if ('reason' in m) { out.set(id, { reason: m.reason }); continue; }
+      const draft = drafts.get(id) ?? null;
+      const refusal = draftRefusal(m, draft);
+      if (refusal) { out.set(id, { reason: refusal, draft }); continue; }
+      try { requestCheck(m, '2000-01-01', '2000-01-01', request); } catch (e) { out.set(id, { reason: errText(e) }); continue; }
+      loaded.push(m);
+    }
+    const ids = loaded.map((m) => m.matter.id);
+    const wip = await store.unbilledWipOf(ex, ids, upTo, { payload: false });
+    const taken = await mass.takenScheduleRows(ex, ids.filter((id) => (copies.get(id)!.options!.fixedFee.schedule.length ?? 0) > 0));
+    const needRetainer = loaded.filter((m) => m.options.retainerReplenishment.enabled || retainerApplies(m.firm, m.options, request.applyRetainer)).map((m) => m.matter.id);
+    const balances = new Map<string, number>();
+    if (needRetainer.length) {
+      for (const r of await selectRaw<{ matter_id: string; balance_minor: unknown }>(ex,
+        `select matter_id, balance_minor from billing_retainer_balance where matter_id in (${marks(needRetainer.length)})`, needRetainer)) balances.set(r.matter_id, Number(r.balance_minor));
+    }
+    for (const m of loaded) {
+      out.set(m.matter.id, {
+        m, draft: null,
+        sources: { onBill: [], unbilled: wip.get(m.matter.id) ?? [], taken: taken.get(m.matter.id) ?? new Map(), retainerBalanceMinor: balances.get(m.matter.id) ?? 0 },
+      });
+    }
+    return out;
+  }
+
+  /**
+   * Draft many matters in one transaction: the same checks, composition, rows, audit rows
+   * and events as createDraft for each. A matter that cannot be drafted is skipped with
+   * the reason createDraft would give. Throws (rolling back) only when a concurrent writer
+   * took a matter's draft slot or an item meanwhile.
+   */
+  async function draftChunk(trx: Tx, ctx: CommandContext, matterIds: readonly string[], input: { invoiceDate: string; upTo: string; request: BillRequest; batchId: string | null }): Promise<DraftOutcome[]> {
+    const prepared = await prepare(trx, matterIds, input.upTo, input.request);
+    const outcomes: DraftOutcome[] = [];
+    const made: Bill[] = [];
+    for (const id of matterIds) {
+      const p = prepared.get(id)!;
+      if ('reason' in p) {
+        // A draft this run made before (a resumed run): it counts as drafted.
+        if (input.batchId && p.draft && p.draft.batchId === input.batchId) {
+          const b = await bills.findBill(trx, p.draft.id);
+          if (b) { outcomes.push({ matterId: id, ok: true, bill: summary(b) }); continue; }
+        }
+        outcomes.push({ matterId: id, ok: false, reason: p.reason });
+        continue;
+      }
+      let c: Composition;
+      try {
+        requestCheck(p.m, input.invoiceDate, input.upTo, input.request);
+        c = composeFrom(p.m, input.invoiceDate, input.upTo, input.request, p.sources);
+      } catch (e) {
+        if (e instanceof HttpError) { outcomes.push({ matterId: id, ok: false, reason: errText(e) }); continue; }
+        throw e;
+      }
+      if (c.lines.length === 0) { outcomes.push({ matterId: id, ok: false, reason: `No billable items on or before ${input.upTo}` }); continue; }
+      const base = newDraftBase(newId(clock), p.m, input, input.request, c, now(), ctx.actorLabel);
+      const bill = withComposition(base, c, input.invoiceDate, input.upTo, input.request);
+      made.push(bill);
+      outcomes.push({ matterId: id, ok: true, bill: summary(bill) });
+    }
+    if (made.length === 0) return outcomes;
+    // The same writes as createDraft, many rows per statement: bills, item claims, lines, allocations.
+    await insertRows(trx, 'billing_bill', made.map(bills.billColumns));
+    // Claim the items as claimItems does (only items on no bill; all or nothing), many bills
+    // per statement: each item goes to its matter's draft, which is the bill just inserted
+    // (one draft per matter, by unique index).
+    const claims = made.flatMap((b) => b.items.map((i) => i.id));
+    for (let i = 0; i < claims.length; i += 20_000) {
+      const chunk = claims.slice(i, i + 20_000);
+      const n = await execRaw(trx, `update billing_wip set bill_id = (select b.id from billing_bill b where b.matter_id = billing_wip.matter_id and b.status = 'draft')
+        where id in (${marks(chunk.length)}) and bill_id is null and deleted_in_matters_at is null`, chunk);
+      if (n !== chunk.length) throw conflict('Some items were taken by another bill meanwhile');
+    }
+    await insertRows(trx, 'billing_bill_line', made.flatMap(bills.lineRows));
+    await insertRows(trx, 'billing_bill_allocation', made.flatMap((b) => b.allocations.map((a) => ({ bill_id: b.billId, timekeeper_id: a.timekeeperId, amount_minor: a.amountMinor }))));
+    await appendEvents(trx, clock, ctx, made.map((b) => ({ type: 'billing.bill_drafted', payload: billData(b) })));
+    await auditMany(trx, clock, ctx, made.map((b): AuditEntry => ({ action: 'billing.bill_drafted', entityType: 'billing_bill', entityId: b.billId, after: auditView(b) })));
+    return outcomes;
+  }
+
+  /**
+   * Draft many matters, a chunk per transaction. `onChunk` runs inside each chunk's
+   * transaction (a run records its outcomes there). A chunk that meets a concurrent writer
+   * is retried matter by matter through createDraft.
+   */
+  async function draftMatters(ctx: CommandContext, matterIds: readonly string[], input: { invoiceDate: string; upTo: string; request: BillRequest; batchId?: string | null },
+    opts: { chunk?: number; onChunk?: (trx: Tx, outcomes: DraftOutcome[]) => Promise<void> } = {}): Promise<DraftOutcome[]> {
+    const e = filterErrors({ invoiceDate: input.invoiceDate, upTo: input.upTo });
+    if (Object.keys(e).length) throw invalid(e);
+    const size = opts.chunk ?? DRAFT_CHUNK;
+    const all: DraftOutcome[] = [];
+    const full = { ...input, batchId: input.batchId ?? null };
+    for (let i = 0; i < matterIds.length; i += size) {
+      const chunk = matterIds.slice(i, i + size);
+      try {
+        const outcomes = await db.transaction().execute(async (trx) => {
+          const o = await draftChunk(trx, ctx, chunk, full);
+          if (opts.onChunk) await opts.onChunk(trx, o);
+          return o;
+        });
+        deps.relay.kick();
+        all.push(...outcomes);
+      } catch (err) {
+        if (!isRaceError(err)) throw err;
+        for (const matterId of chunk) {
+          let o: DraftOutcome;
+          try {
+            const bill = await cmds.createDraft(ctx, { matterId, invoiceDate: input.invoiceDate, upTo: input.upTo, request: input.request, batchId: full.batchId });
+            o = { matterId, ok: true, bill: summary(bill) };
+          } catch (e2) {
+            if (!(e2 instanceof HttpError)) throw e2;
+            o = { matterId, ok: false, reason: e2.message };
+          }
+          if (opts.onChunk) await db.transaction().execute((trx) => opts.onChunk!(trx, [o]));
+          all.push(o);
+        }
+      }
+    }
+    return all;
+  }
+
+
+  // ---- bulk approving --------------------------------------------------------------------
+
+  async function approveChunk(trx: Tx, ctx: CommandContext, billIds: readonly string[]): Promise<ApproveOutcome[]> {
+    const rows = await selectRaw<Record<string, any>>(trx, `select * from billing_bill where id in (${marks(billIds.length)})`, billIds);
+    const found = new Map((await bills.billsFrom(trx, rows)).map((b) => [b.billId, b]));
+    const matterIds = [...new Set([...found.values()].map((b) => b.matterId))];
+    const firm = await store.getFirmSettings(trx);
+    const copies = await store.getMatterCopies(trx, matterIds, firm);
+    const drafts = await selectRaw<{ matter_id: string; id: string; number: string | null }>(trx,
+      `select matter_id, id, number from billing_bill where status = 'draft' and matter_id in (${marks(matterIds.length)})`, matterIds);
+    const conflicts = new Map((await selectRaw<{ bill_id: string; n: unknown }>(trx,
+      `select bill_id, count(*) as n from billing_copy_conflict where resolved_at is null and bill_id in (${marks(billIds.length)}) group by bill_id`, billIds)).map((r) => [r.bill_id, Number(r.n)]));
+    const latest = new Map((await selectRaw<{ matter_id: string; s: unknown }>(trx,
+      `select matter_id, max(sequence) as s from billing_bill where status <> 'deleted' and sequence is not null and matter_id in (${marks(matterIds.length)}) group by matter_id`, matterIds)).map((r) => [r.matter_id, r.s === null ? null : Number(r.s)]));
+    const outcomes: ApproveOutcome[] = [];
+    const ok: Bill[] = [];
+    for (const id of billIds) {
+      const b = found.get(id);
+      if (!b) { outcomes.push({ billId: id, ok: false, reason: 'Bill not found' }); continue; }
+      const matter = copies.get(b.matterId);
+      const other = drafts.find((d) => d.matter_id === b.matterId && d.id !== b.billId);
+      const facts: BillFacts = {
+        status: b.status, number: b.number, sequence: b.sequence, onHold: b.onHold, lineCount: b.lines.length, totalMinor: b.totals.totalMinor,
+        openConflicts: conflicts.get(id) ?? 0,
+        matterRefusals: !matter ? ['Billing has no copy of this matter'] : matter.options ? billingRefusals(matter.status, matter.options) : ['Billing has not received this matter\'s billing options yet'],
+        otherDraft: other ? (other.number ?? 'an unnumbered draft') : null, latestLiveSequence: latest.get(b.matterId) ?? null,
+        receiptsMinor: await bills.receiptsAllocatedMinor(trx, id),
+      };
+      const v = verdict('approve', facts);
+      if (!v.allowed) { outcomes.push({ billId: id, ok: false, reason: v.reason! }); continue; }
+      ok.push(b);
+    }
+    if (ok.length === 0) return outcomes;
+    // Numbers: the next sequence of each matter, taken for good in this transaction (one draft per matter, so one each).
+    const needing = ok.filter((b) => b.sequence === null).map((b) => b.matterId);
+    const seq = new Map<string, number>();
+    if (needing.length) {
+      for (let i = 0; i < needing.length; i += 500) {
+        const chunk = needing.slice(i, i + 500);
+        await execRaw(trx, `insert into billing_matter_sequence (matter_id, last_sequence) values ${chunk.map(() => '(?, 0)').join(',')} on conflict (matter_id) do nothing`, chunk);
+        for (const r of await selectRaw<{ matter_id: string; last_sequence: unknown }>(trx,
+          `update billing_matter_sequence set last_sequence = last_sequence + 1 where matter_id in (${marks(chunk.length)}) returning matter_id, last_sequence`, chunk)) {
+          seq.set(r.matter_id, Number(r.last_sequence));
+        }
+      }
+    }
+    const at = now();
+    const approved: { before: Bill; after: Bill }[] = [];
+    for (const before of ok) {
+      let { number, sequence } = before;
+      if (sequence === null) {
+        sequence = seq.get(before.matterId)!;
+        number = billNumber(before.fileNumber, sequence);
+      }
+      const after: Bill = { ...before, status: 'approved', number, sequence, approvedAt: at, updatedAt: at, version: before.version + 1 };
+      const n = await execRaw(trx, `update billing_bill set status = 'approved', number = ?, sequence = ?, approved_at = ?, updated_at = ?, version = ?
+        where id = ? and status = 'draft' and version = ?`, [number, sequence, at, at, after.version, before.billId, before.version]);
+      if (n !== 1) throw conflict('The bill was changed by someone else meanwhile: reload it and try again');
+      approved.push({ before, after });
+      outcomes.push({ billId: before.billId, ok: true, number: number! });
+    }
+    await appendEvents(trx, clock, ctx, approved.map(({ after }) => ({ type: 'billing.bill_approved', payload: billData(after) })));
+    await auditMany(trx, clock, ctx, approved.map(({ before, after }): AuditEntry => ({ action: 'billing.bill_approved', entityType: 'billing_bill', entityId: after.billId, before: auditView(before), after: auditView(after) })));
+    // Keep the caller's order.
+    const order = new Map(billIds.map((id, i) => [id, i]));
+    return outcomes.sort((a, b) => order.get(a.billId)! - order.get(b.billId)!);
+  }
+
+  /** Approve many drafts, a chunk per transaction; each refused with the reason approve would give. */
+  async function approveMany(ctx: CommandContext, billIds: readonly string[], opts: { chunk?: number } = {}): Promise<ApproveOutcome[]> {
+    const ids = [...new Set(billIds)];
+    const size = opts.chunk ?? APPROVE_CHUNK;
+    const out: ApproveOutcome[] = [];
+    for (let i = 0; i < ids.length; i += size) {
+      const chunk = ids.slice(i, i + size);
+      try {
+        out.push(...await db.transaction().execute((trx) => approveChunk(trx, ctx, chunk)));
+        deps.relay.kick();
+      } catch (err) {
+        if (!isRaceError(err)) throw err;
+        for (const id of chunk) {
+          try {
+            const b = await cmds.approve(ctx, id);
+            out.push({ billId: id, ok: true, number: b.number! });
+          } catch (e2) {
+            if (!(e2 instanceof HttpError)) throw e2;
+            out.push({ billId: id, ok: false, reason: e2.message });
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Run a single-bill command on many bills, each in its own transaction, collecting refusals. */
+  async function eachBill<T>(ids: readonly string[], fn: (id: string) => Promise<T>): Promise<({ billId: string; ok: true } | { billId: string; ok: false; reason: string })[]> {
+    const out: ({ billId: string; ok: true } | { billId: string; ok: false; reason: string })[] = [];
+    for (const id of [...new Set(ids)]) {
+      try { await fn(id); out.push({ billId: id, ok: true }); } catch (e) {
+        if (!(e instanceof HttpError)) throw e;
+        out.push({ billId: id, ok: false, reason: e.message });
+      }
+    }
+    return out;
+  }
+
+  // ---- runs ------------------------------------------------------------------------------
+
+  /**
+   * Create a run: the matters it will bill (every eligible matter under the filters, or the
+   * ones picked), listed in one transaction. The same id twice returns the first run.
+   */
+  async function createRun(ctx: CommandContext, input: RunInput): Promise<Batch> {
+    const id = input.id ?? newId(clock);
+    if (!/^[0-9a-zA-Z-]{8,64}$/.test(id)) throw invalid({ id: 'must be 8 to 64 letters, digits or dashes' });
+    const existing = await mass.findBatch(db, id);
+    if (existing) return existing;
+    const f: MassFilters = { ...(input.filters ?? {}), invoiceDate: input.invoiceDate, upTo: input.upTo };
+    const request = runRequest(input, f);
+    const e = { ...filterErrors(f) };
+    if (input.template !== undefined && input.template !== null && (input.template.trim() === '' || input.template.length > 100)) e.template = 'must be a template name of 1 to 100 characters';
+    if (input.paymentTermsDays !== undefined && input.paymentTermsDays !== null && !(Number.isSafeInteger(input.paymentTermsDays) && input.paymentTermsDays >= 0 && input.paymentTermsDays <= 3650)) e.paymentTermsDays = 'must be a whole number of days from 0 to 3650';
+    if (input.matterIds && input.matterIds.length === 0) e.matterIds = 'choose at least one matter';
+    if (input.matterIds && input.matterIds.length > MAX_RUN_MATTERS) e.matterIds = `at most ${MAX_RUN_MATTERS} matters in one run`;
+    if (Object.keys(e).length) throw invalid(e);
+    const rows = input.matterIds
+      ? await candidates(f, { matterIds: [...new Set(input.matterIds)], handPicked: true })
+      : await candidates(f);
+    const chosen = rows.filter((r) => r.eligible);
+    if (chosen.length > MAX_RUN_MATTERS) throw invalid({ filters: `${chosen.length} matters: at most ${MAX_RUN_MATTERS} in one run; narrow the filters` });
+    const skippedUpFront = input.matterIds ? rows.filter((r) => !r.eligible) : [];
+    const missing = input.matterIds ? [...new Set(input.matterIds)].filter((mid) => !rows.some((r) => r.matterId === mid)) : [];
+    const at = now();
+    const total = chosen.length + skippedUpFront.length + missing.length;
+    const batch = await db.transaction().execute(async (trx) => {
+      const again = await mass.findBatch(trx, id);
+      if (again) return again;
+      await trx.insertInto('billing_batch').values({
+        id, status: 'pending', invoice_date: input.invoiceDate, up_to: input.upTo, template: input.template ?? null, payment_terms_days: input.paymentTermsDays ?? null,
+        mode: input.matterIds ? 'selected' : 'all', filters_json: JSON.stringify({ ...(input.filters ?? {}), request }), matter_count: total,
+        drafted_count: 0, skipped_count: skippedUpFront.length + missing.length, item_count: 0, error: null, created_at: at, created_by: ctx.actorLabel,
+        updated_at: at, finished_at: null,
+      }).execute();
+      let pos = 0;
+      await insertRows(trx, 'billing_batch_matter', [
+        ...chosen.map((r) => ({ batch_id: id, matter_id: r.matterId, position: pos++, state: 'pending', bill_id: null, item_count: 0, total_minor: null, reason: null, updated_at: at })),
+        ...skippedUpFront.map((r) => ({ batch_id: id, matter_id: r.matterId, position: pos++, state: 'skipped', bill_id: null, item_count: 0, total_minor: null, reason: r.reasons.map((x) => x.text).join('; '), updated_at: at })),
+        ...missing.map((mid) => ({ batch_id: id, matter_id: mid, position: pos++, state: 'skipped', bill_id: null, item_count: 0, total_minor: null, reason: 'Billing has no copy of this matter, or the filters leave it out', updated_at: at })),
+      ]);
+      await audit(trx, clock, ctx, { action: 'billing.bill_run_created', entityType: 'billing_batch', entityId: id, after: { invoiceDate: input.invoiceDate, upTo: input.upTo, template: input.template ?? null, paymentTermsDays: input.paymentTermsDays ?? null, mode: input.matterIds ? 'selected' : 'all', matters: total } });
+      return (await mass.findBatch(trx, id))!;
+    });
+    deps.relay.kick();
+    return batch;
+  }
+
+  /** Only one worker per run in this process; others (another process) are safe anyway (rows settle once). */
+  const running = new Map<string, Promise<Batch>>();
+
+  /** Work through a run's pending matters, a chunk per transaction, recording each outcome with its draft. */
+  function runBatch(ctx: CommandContext, batchId: string, opts: { chunk?: number } = {}): Promise<Batch> {
+    const current = running.get(batchId);
+    if (current) return current;
+    const p = (async () => {
+      const b = await mass.findBatch(db, batchId);
+      if (!b) throw notFound('Bill run');
+      const request = (b.filters as { request?: BillRequest }).request ?? runRequest(b);
+      await db.updateTable('billing_batch').set({ status: 'running', updated_at: now() }).where('id', '=', batchId).where('status', 'in', ['pending', 'running', 'failed']).execute();
+      try {
+        for (;;) {
+          const pending = await mass.pendingMatters(db, batchId, opts.chunk ?? DRAFT_CHUNK);
+          if (pending.length === 0) break;
+          await draftMatters(ctx, pending, { invoiceDate: b.invoiceDate, upTo: b.upTo, request, batchId }, {
+            chunk: opts.chunk ?? DRAFT_CHUNK,
+            onChunk: (trx, outcomes) => mass.settleRows(trx, batchId, outcomes.map((o) => (o.ok
+              ? { matterId: o.matterId, billId: o.bill.billId, itemCount: o.bill.itemCount, totalMinor: o.bill.totals.totalMinor, reason: null }
+              : { matterId: o.matterId, billId: null, itemCount: 0, totalMinor: null, reason: o.reason })), now()),
+          });
+        }
+        await db.transaction().execute(async (trx) => {
+          const n = await execRaw(trx, `update billing_batch set status = 'done', finished_at = ?, updated_at = ? where id = ? and status <> 'done'`, [now(), now(), batchId]);
+          if (n === 1) {
+            const done = (await mass.findBatch(trx, batchId))!;
+            await audit(trx, clock, ctx, { action: 'billing.bill_run_finished', entityType: 'billing_batch', entityId: batchId, after: { drafted: done.draftedCount, skipped: done.skippedCount, items: done.itemCount } });
+          }
+        });
+        deps.relay.kick();
+      } catch (err) {
+        await db.updateTable('billing_batch').set({ status: 'failed', error: String((err as Error).message ?? err).slice(0, 1000), updated_at: now() }).where('id', '=', batchId).execute();
+        throw err;
+      }
+      return (await mass.findBatch(db, batchId))!;
+    })().finally(() => running.delete(batchId));
+    running.set(batchId, p);
+    return p;
+  }
+
+  // ---- changing a batch's drafts (seed 004: modify a batch) -----------------------------
+
+  interface BatchChange { invoiceDate?: string; upTo?: string; template?: string | null; paymentTermsDays?: number | null }
+
+  /** Change every draft of a batch (or the chosen ones): new dates, template or terms, each recomposed through updateDraft. */
+  async function modifyDrafts(ctx: CommandContext, billIds: readonly string[], change: BatchChange) {
+    const e = filterErrors({ invoiceDate: change.invoiceDate, upTo: change.upTo });
+    if (change.paymentTermsDays !== undefined && change.paymentTermsDays !== null && !(Number.isSafeInteger(change.paymentTermsDays) && change.paymentTermsDays >= 0 && change.paymentTermsDays <= 3650)) e.paymentTermsDays = 'must be a whole number of days from 0 to 3650';
+    if (change.template !== undefined && change.template !== null && (change.template.trim() === '' || change.template.length > 100)) e.template = 'must be a template name of 1 to 100 characters';
+    if (Object.keys(e).length) throw invalid(e);
+    return eachBill(billIds, async (id) => {
+      const b = await cmds.findBill(id);
+      if (!b) throw notFound('Bill');
+      const request: BillRequest = { ...b.request };
+      if (change.template !== undefined) { if (change.template) request.template = change.template; else delete request.template; }
+      if (change.paymentTermsDays !== undefined) { if (change.paymentTermsDays !== null) request.paymentTermsDays = change.paymentTermsDays; else delete request.paymentTermsDays; }
+      return cmds.updateDraft(ctx, id, { ...(change.invoiceDate ? { invoiceDate: change.invoiceDate } : {}), ...(change.upTo ? { upTo: change.upTo } : {}), request, expectedVersion: b.version });
+    });
+  }
+
+  /** Take drafts out of their batch (they stay drafts). */
+  async function removeFromBatch(ctx: CommandContext, batchId: string, billIds: readonly string[]) {
+    return eachBill(billIds, (id) => db.transaction().execute(async (trx) => {
+      const b = await bills.findBill(trx, id);
+      if (!b) throw notFound('Bill');
+      if (b.batchId !== batchId) throw conflict('The bill is not in this batch');
+      if (b.status !== 'draft') throw conflict(`Only a draft can be taken out of its batch; this bill is ${b.status}`);
+      const after: Bill = { ...b, batchId: null, updatedAt: now(), version: b.version + 1 };
+      await bills.updateBill(trx, after, { status: 'draft', version: b.version });
+      await audit(trx, clock, ctx, { action: 'billing.bill_removed_from_batch', entityType: 'billing_bill', entityId: id, before: { batchId }, after: { batchId: null } });
+    }));
+  }
+
+  return {
+    candidates, eligible, whyNot, previewRows, draftMatters, approveMany, createRun, runBatch, modifyDrafts, removeFromBatch,
+    /** Start a run in the background (the page polls its status). Errors are recorded on the run. */
+    startRun(ctx: CommandContext, batchId: string, onError: (err: unknown) => void = () => {}): void {
+      runBatch(ctx, batchId).catch(onError);
+    },
+    isRunningHere: (batchId: string) => running.has(batchId),
+    deleteDrafts: (ctx: CommandContext, ids: readonly string[]) => eachBill(ids, (id) => cmds.deleteDraft(ctx, id)),
+    holdDrafts: (ctx: CommandContext, ids: readonly string[], onHold: boolean) => eachBill(ids, (id) => cmds.setOnHold(ctx, id, onHold)),
+    findBatch: (id: string) => mass.findBatch(db, id),
+    listBatches: (opts: { limit?: number } = {}) => mass.listBatches(db, opts),
+    batchRows: (id: string, opts: Parameters<typeof mass.batchRows>[2] = {}) => mass.batchRows(db, id, opts),
+    listDrafts: (f: mass.DraftFilters = {}) => mass.listDrafts(db, f),
+    draftIds: (f: mass.DraftFilters = {}) => mass.draftIds(db, f),
+    isEligible,
+  };
+}
+
+export type MassBilling = ReturnType<typeof createMassBilling>;

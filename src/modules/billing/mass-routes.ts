@@ -1,0 +1,215 @@
+/**
+ * The mass billing pages, mounted under /billing/mass: the run's dates, template and terms;
+ * seed 004's filters; the eligible list with WIP, disbursements, quote, what each row will
+ * bill and why (a page of rows at a time, composed without saving); a lookup that explains
+ * why a matter is not listed; Bill all / Bill selected with a confirmation step that
+ * creates ONE run, and the run's page with live progress (htmx polls the run's status
+ * stored in the database, so the user can leave and come back).
+ *
+ * Forms work without JavaScript and carry `_csrf`. A run's id is minted when the form is
+ * shown and travels with it, so a second click or a resubmitted form is the same run.
+ */
+import { Hono } from 'hono';
+import type { Context } from 'hono';
+import { isoDate } from '../../shared/clock.ts';
+import { newId } from '../../shared/ids.ts';
+import { MoneyParseError, parseAmount } from '../../shared/money.ts';
+import { HttpError, notFound } from '../../shared/web/errors.ts';
+import { allow } from '../../shared/web/guard.ts';
+import type { ModuleDeps } from '../../shared/web/module.ts';
+import { isHtmx, render } from '../../shared/web/render.ts';
+import type { AppEnv, Role } from '../../shared/web/types.ts';
+import type { CapFilter } from './domain/mass.ts';
+import type { MassBilling } from './mass-commands.ts';
+import { filterErrors, runRequest } from './mass-commands.ts';
+import type { MassFilters } from './mass-store.ts';
+import * as store from './store.ts';
+
+const READERS: readonly Role[] = ['admin', 'billing', 'readonly'];
+const WRITERS: readonly Role[] = ['admin', 'billing'];
+const ID = '{[0-9a-zA-Z-]{8,64}}';
+const PAGE_ROWS = 100;
+
+type Raw = Record<string, string | string[] | File>;
+
+const first = (v: string | string[] | File | undefined): string => (typeof v === 'string' ? v.trim() : Array.isArray(v) && typeof v[0] === 'string' ? v[0].trim() : '');
+const all = (raw: Raw, name: string): string[] => {
+  const v = raw[name];
+  return (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === 'string' && x.trim() !== '').map((x) => x.trim());
+};
+
+/** The form's fields (query string on GET, body on POST). */
+export const FILTER_FIELDS = [
+  'invoiceDate', 'upTo', 'template', 'terms', 'clientId', 'matter', 'responsible', 'billingTk', 'cycle', 'nextFrom', 'nextTo', 'cap', 'capAmount',
+  'timeFrom', 'timeTo', 'timeTk', 'disbFrom', 'disbTo', 'disbCode', 'expensesOnly',
+] as const;
+export type MassForm = Record<(typeof FILTER_FIELDS)[number], string>;
+
+export interface ParsedMassForm {
+  form: MassForm;
+  filters: MassFilters;
+  template: string | null;
+  paymentTermsDays: number | null;
+  errors: Record<string, string>;
+}
+
+/** The page's form as the run's filters, with field errors under the form's names. */
+export function parseMassForm(raw: Raw, today: string, currency: string, matterIdFor: (fileNumber: string) => string | null): ParsedMassForm {
+  const form = Object.fromEntries(FILTER_FIELDS.map((k) => [k, first(raw[k])])) as MassForm;
+  if (!form.invoiceDate) form.invoiceDate = today;
+  if (!form.upTo) form.upTo = form.invoiceDate;
+  const errors: Record<string, string> = {};
+  let cap: CapFilter = { kind: 'none' };
+  if (form.cap === 'matter') cap = { kind: 'matter' };
+  else if (form.cap === 'amount' || (form.cap === '' && form.capAmount !== '')) {
+    try { cap = { kind: 'amount', amountMinor: parseAmount(form.capAmount, currency) }; } catch (e) {
+      if (!(e instanceof MoneyParseError)) throw e;
+      errors.capAmount = form.capAmount === '' ? 'is required for a WIP amount' : e.message.replace(/^"[^"]*" /, '');
+    }
+  }
+  let matterId: string | undefined;
+  if (form.matter) {
+    const id = matterIdFor(form.matter);
+    if (!id) errors.matter = 'no matter with this file number';
+    else matterId = id;
+  }
+  const filters: MassFilters = {
+    invoiceDate: form.invoiceDate, upTo: form.upTo,
+    ...(form.clientId ? { clientId: form.clientId } : {}), ...(matterId ? { matterId } : {}),
+    ...(form.responsible ? { responsibleTimekeeperId: form.responsible } : {}), ...(form.billingTk ? { billingTimekeeperId: form.billingTk } : {}),
+    ...(form.cycle ? { billingCycle: form.cycle } : {}), ...(form.nextFrom ? { nextBillingFrom: form.nextFrom } : {}), ...(form.nextTo ? { nextBillingTo: form.nextTo } : {}),
+    ...(cap.kind !== 'none' ? { cap } : {}),
+    ...(form.timeFrom || form.timeTo || form.timeTk ? { time: { ...(form.timeFrom ? { from: form.timeFrom } : {}), ...(form.timeTo ? { to: form.timeTo } : {}), ...(form.timeTk ? { timekeeperId: form.timeTk } : {}) } } : {}),
+    ...(form.disbFrom || form.disbTo || form.disbCode ? { disbursements: { ...(form.disbFrom ? { from: form.disbFrom } : {}), ...(form.disbTo ? { to: form.disbTo } : {}), ...(form.disbCode ? { code: form.disbCode.toUpperCase() } : {}) } } : {}),
+    ...(form.expensesOnly === 'yes' ? { expensesOnly: true } : {}),
+  };
+  const fe = filterErrors(filters);
+  const rename: Record<string, string> = { nextBillingFrom: 'nextFrom', nextBillingTo: 'nextTo' };
+  for (const [k, v] of Object.entries(fe)) errors[rename[k] ?? k] = v;
+  let paymentTermsDays: number | null = null;
+  if (form.terms !== '') {
+    if (!/^\d{1,4}$/.test(form.terms) || Number(form.terms) > 3650) errors.terms = 'must be a whole number of days from 0 to 3650';
+    else paymentTermsDays = Number(form.terms);
+  }
+  if (form.template.length > 100) errors.template = 'must be at most 100 characters';
+  return { form, filters, template: form.template || null, paymentTermsDays, errors };
+}
+
+export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEnv> {
+  const pages = new Hono<AppEnv>();
+  const today = (): string => isoDate(deps.clock.now());
+  const can = (c: Context<AppEnv>) => ({ write: WRITERS.includes(c.get('user')?.role as Role) });
+
+  async function lookups() {
+    const firm = await store.getFirmSettings(deps.db);
+    const tks = await deps.db.selectFrom('billing_timekeeper').select(['id', 'initials', 'name']).where('active', '=', 1).orderBy('initials').execute();
+    const clients = await deps.db.selectFrom('billing_client').select(['id', 'client_number', 'name']).orderBy('name').limit(5000).execute();
+    const cycles = await deps.db.selectFrom('billing_matter').select('billing_cycle').distinct().orderBy('billing_cycle').execute();
+    return {
+      currency: firm?.currency ?? 'USD', paymentTermsDays: firm?.paymentTermsDays ?? 30,
+      timekeepers: tks.map((t) => [t.id, `${t.initials} ${t.name}`]), clients: clients.map((cl) => [cl.id, `${cl.client_number} ${cl.name}`]),
+      cycles: cycles.map((r) => r.billing_cycle as string),
+    };
+  }
+
+  async function parse(raw: Raw) {
+    const lk = await lookups();
+    const files = new Map<string, string | null>();
+    const fileNo = first(raw.matter);
+    if (fileNo) {
+      const r = await deps.db.selectFrom('billing_matter').select('id').where('file_number', '=', fileNo).executeTakeFirst() as { id: string } | undefined;
+      files.set(fileNo, r?.id ?? null);
+    }
+    return { lk, parsed: parseMassForm(raw, today(), lk.currency, (f) => files.get(f) ?? null) };
+  }
+
+  const query = (form: MassForm, extra: Record<string, string> = {}) =>
+    new URLSearchParams(Object.entries({ ...form, ...extra }).filter(([, v]) => v !== '')).toString();
+
+  async function listContext(c: Context<AppEnv>, raw: Raw, extra: Record<string, unknown> = {}) {
+    const { lk, parsed } = await parse(raw);
+    const pageNo = Math.max(1, Math.min(10_000, Number(first(raw.page)) || 1));
+    let list = { total: 0, rows: [] as Awaited<ReturnType<MassBilling['eligible']>>['rows'], totals: { wipMinor: 0 } };
+    let previews = new Map<string, unknown>();
+    if (Object.keys(parsed.errors).length === 0) {
+      list = await mass.eligible(parsed.filters, { limit: PAGE_ROWS, offset: (pageNo - 1) * PAGE_ROWS });
+      previews = await mass.previewRows(list.rows, parsed.filters, runRequest(parsed, parsed.filters));
+    }
+    const rows = list.rows.map((r) => ({ ...r, preview: previews.get(r.matterId) ?? null }));
+    return {
+      ...lk, form: parsed.form, errors: parsed.errors, rows, total: list.total, totals: list.totals, page: pageNo,
+      pages: Math.max(1, Math.ceil(list.total / PAGE_ROWS)), qs: query(parsed.form), runId: newId(deps.clock), can: can(c),
+      batches: await mass.listBatches({ limit: 10 }), fields: FILTER_FIELDS, ...extra,
+    };
+  }
+
+  pages.get('/', allow(READERS), async (c) => render(c, 'billing/mass.njk', await listContext(c, c.req.query() as Raw)));
+
+  /** Why is a matter not on the list? */
+  pages.get('/why', allow(READERS), async (c) => {
+    const raw = c.req.query() as Raw;
+    const { lk, parsed } = await parse({ ...raw, matter: '' });
+    const fileNumber = first(raw.lookup);
+    const found = fileNumber && Object.keys(parsed.errors).length === 0 ? await mass.whyNot(parsed.filters, { fileNumber }) : null;
+    const ctx = { ...lk, form: parsed.form, errors: parsed.errors, lookup: fileNumber, found, qs: query(parsed.form) };
+    return render(c, isHtmx(c) ? 'billing/_mass_why.njk' : 'billing/mass_why.njk', ctx);
+  });
+
+  /** Bill all / Bill selected: first a confirmation, then one run. */
+  pages.post('/runs', allow(WRITERS), async (c) => {
+    const raw = await c.req.parseBody({ all: true }) as Raw;
+    const { lk, parsed } = await parse(raw);
+    const runId = first(raw.runId) || newId(deps.clock);
+    const selected = first(raw.scope) === 'selected' ? all(raw, 'matterId') : undefined;
+    if (Object.keys(parsed.errors).length) return render(c, 'billing/mass.njk', await listContext(c, raw, { flash: null }), 422);
+    if (selected && selected.length === 0) {
+      return render(c, 'billing/mass.njk', await listContext(c, raw, { actionError: 'Tick the matters to bill, or use Bill all' }), 422);
+    }
+    if (first(raw.confirm) !== 'yes') {
+      const count = selected ? selected.length : (await mass.eligible(parsed.filters, { limit: 0 })).total;
+      return render(c, 'billing/mass_confirm.njk', { ...lk, form: parsed.form, fields: FILTER_FIELDS, runId, selected: selected ?? [], scope: selected ? 'selected' : 'all', count });
+    }
+    try {
+      const run = await mass.createRun(c.get('command'), {
+        id: runId, invoiceDate: parsed.filters.invoiceDate, upTo: parsed.filters.upTo, template: parsed.template, paymentTermsDays: parsed.paymentTermsDays,
+        filters: (({ invoiceDate: _i, upTo: _u, ...rest }) => rest)(parsed.filters), ...(selected ? { matterIds: selected } : {}),
+      });
+      if (run.status !== 'done') mass.startRun(c.get('command'), run.id, (err) => deps.logger.error({ err, batchId: run.id }, 'bill run failed'));
+      const url = `/billing/mass/runs/${run.id}`;
+      if (c.req.header('HX-Request') === 'true') { c.header('HX-Redirect', url); return c.body(null, 200); }
+      return c.redirect(url, 303);
+    } catch (e) {
+      if (!(e instanceof HttpError) || (e.status !== 409 && e.status !== 422)) throw e;
+      return render(c, 'billing/mass.njk', await listContext(c, raw, { actionError: e.message, errors: { ...parsed.errors, ...e.fields } }), e.status);
+    }
+  });
+
+  async function runContext(c: Context<AppEnv>, id: string) {
+    const run = await mass.findBatch(id);
+    if (!run) throw notFound('Bill run');
+    const skipped = await mass.batchRows(id, { state: 'skipped', limit: 500 });
+    const drafted = await mass.batchRows(id, { state: 'drafted', limit: 200 });
+    const settled = run.draftedCount + run.skippedCount;
+    const percent = run.matterCount === 0 ? 100 : Math.floor((settled * 100) / run.matterCount);
+    const stalled = (run.status === 'running' || run.status === 'pending' || run.status === 'failed') && !mass.isRunningHere(id);
+    const lk = await lookups();
+    return { run, skipped, drafted, percent, settled, stalled, live: run.status === 'running' || run.status === 'pending', can: can(c), currency: lk.currency };
+  }
+
+  pages.get(`/runs/:id${ID}`, allow(READERS), async (c) => {
+    const ctx = await runContext(c, c.req.param('id'));
+    return render(c, isHtmx(c) ? 'billing/_mass_run.njk' : 'billing/mass_run.njk', ctx);
+  });
+
+  /** Resume a run that stopped (the server restarted mid-run, or it failed). */
+  pages.post(`/runs/:id${ID}/resume`, allow(WRITERS), async (c) => {
+    const id = c.req.param('id');
+    const run = await mass.findBatch(id);
+    if (!run) throw notFound('Bill run');
+    if (run.status !== 'done') mass.startRun(c.get('command'), id, (err) => deps.logger.error({ err, batchId: id }, 'bill run failed'));
+    return c.redirect(`/billing/mass/runs/${id}`, 303);
+  });
+
+  return pages;
+}
+

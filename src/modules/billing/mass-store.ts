@@ -1,0 +1,407 @@
+/**
+ * Mass billing's queries on billing's own tables: the candidates for a run (billing's copy
+ * of matters with their unbilled totals under the run's filters), the runs ("batches") and
+ * their per-matter rows, the draft bills list, and the bulk writes the fast drafting and
+ * approving paths use (multi-row inserts through one compiled statement per chunk).
+ */
+import { CompiledQuery, sql } from 'kysely';
+import type { Executor } from '../../shared/db.ts';
+import type { MatterBillingOptions } from '../matters/events.ts';
+import type { CapFilter } from './domain/mass.ts';
+import { getFirmSettings } from './store.ts';
+
+const num = (v: unknown): number => Number(v);
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+// ---------------------------------------------------------------------------------------
+// Bulk writes
+// ---------------------------------------------------------------------------------------
+
+/** Parameters per statement: under SQLite's 32,766 and Postgres' 65,535. */
+const MAX_PARAMS = 30_000;
+const dialects = new WeakMap<object, 'pg' | 'sqlite'>();
+const sqlCache = new Map<string, string>();
+
+function placeholderStyle(ex: Executor): 'pg' | 'sqlite' {
+  const key = ex.getExecutor().adapter as object;
+  let d = dialects.get(key);
+  if (!d) {
+    d = ex.selectFrom('billing_batch').select('id').where('id', '=', 'x').compile().sql.includes('$1') ? 'pg' : 'sqlite';
+    dialects.set(key, d);
+  }
+  return d;
+}
+
+function insertSql(style: 'pg' | 'sqlite', table: string, cols: readonly string[], n: number): string {
+  const key = `${style}|${table}|${cols.join(',')}|${n}`;
+  let text = sqlCache.get(key);
+  if (!text) {
+    let p = 0;
+    const tuples: string[] = [];
+    for (let r = 0; r < n; r++) tuples.push(`(${cols.map(() => (style === 'pg' ? `$${++p}` : '?')).join(',')})`);
+    text = `insert into "${table}" (${cols.map((c) => `"${c}"`).join(',')}) values ${tuples.join(',')}`;
+    if (sqlCache.size > 200) sqlCache.clear();
+    sqlCache.set(key, text);
+  }
+  return text;
+}
+
+/** Insert rows (all with the same columns) in as few statements as the parameter limit allows. */
+export async function insertRows(ex: Executor, table: string, rows: readonly Record<string, unknown>[]): Promise<void> {
+  if (rows.length === 0) return;
+  const cols = Object.keys(rows[0]!);
+  const per = Math.max(1, Math.floor(MAX_PARAMS / cols.length));
+  const style = placeholderStyle(ex);
+  for (let i = 0; i < rows.length; i += per) {
+    const chunk = rows.slice(i, i + per);
+    const params: unknown[] = [];
+    for (const r of chunk) for (const c of cols) params.push(r[c] ?? null);
+    await ex.executeQuery(CompiledQuery.raw(insertSql(style, table, cols, chunk.length), params));
+  }
+}
+
+/** Run one statement written with `?` placeholders (rewritten to $n on Postgres); the rows changed. */
+export async function execRaw(ex: Executor, text: string, params: readonly unknown[]): Promise<number> {
+  let q = text;
+  if (placeholderStyle(ex) === 'pg') { let p = 0; q = text.replace(/\?/g, () => `$${++p}`); }
+  const r = await ex.executeQuery(CompiledQuery.raw(q, [...params]));
+  return Number(r.numAffectedRows ?? 0n);
+}
+
+/** A select written with `?` placeholders. */
+export async function selectRaw<T>(ex: Executor, text: string, params: readonly unknown[]): Promise<T[]> {
+  let q = text;
+  if (placeholderStyle(ex) === 'pg') { let p = 0; q = text.replace(/\?/g, () => `$${++p}`); }
+  return (await ex.executeQuery(CompiledQuery.raw(q, [...params]))).rows as T[];
+}
+
+export const marks = (n: number): string => Array.from({ length: n }, () => '?').join(',');
+
+// ---------------------------------------------------------------------------------------
+// Candidates for a run
+// ---------------------------------------------------------------------------------------
+
+/** Seed 004's filters, plus the run's dates. */
+export interface MassFilters {
+  invoiceDate: string;
+  upTo: string;
+  clientId?: string;
+  matterId?: string;
+  responsibleTimekeeperId?: string;
+  billingTimekeeperId?: string;
+  billingCycle?: string;
+  nextBillingFrom?: string;
+  nextBillingTo?: string;
+  cap?: CapFilter;
+  time?: { from?: string; to?: string; timekeeperId?: string };
+  disbursements?: { from?: string; to?: string; code?: string };
+  /** Only matters set to bill expenses only. */
+  expensesOnly?: boolean;
+}
+
+export interface MassCandidate {
+  matterId: string;
+  clientId: string;
+  clientNumber: number;
+  matterNumber: number;
+  fileNumber: string;
+  name: string;
+  clientName: string;
+  status: 'open' | 'closed';
+  currency: string;
+  billingCycle: string;
+  nextBillingDate: string | null;
+  wipCapMinor: number | null;
+  responsibleTimekeeperId: string;
+  billingTimekeeperId: string;
+  hasClient: boolean;
+  hasBillableParty: boolean;
+  options: MatterBillingOptions | null;
+  draftId: string | null;
+  draftNumber: string | null;
+  feeItems: number;
+  disbursementItems: number;
+  /** Billable (behaviour 'bill') unbilled amounts under the filters. */
+  feesMinor: number;
+  disbursementsMinor: number;
+}
+
+/** The item conditions of the run's time and disbursement filters (seed 004), on billing_wip. */
+function itemConditions(f: MassFilters): { text: string; params: unknown[] } {
+  const parts: string[] = ['w.bill_id is null', "w.matters_status = 'unbilled'", 'w.quoted = 0', 'w.date <= ?'];
+  const params: unknown[] = [f.upTo];
+  const t = f.time;
+  if (t && (t.from || t.to || t.timekeeperId)) {
+    const c: string[] = [];
+    if (t.from) { c.push('w.date >= ?'); params.push(t.from); }
+    if (t.to) { c.push('w.date <= ?'); params.push(t.to); }
+    if (t.timekeeperId) { c.push('w.timekeeper_id = ?'); params.push(t.timekeeperId); }
+    parts.push(`(w.kind <> 'time' or (${c.join(' and ')}))`);
+  }
+  const d = f.disbursements;
+  if (d && (d.from || d.to || d.code)) {
+    const c: string[] = [];
+    if (d.from) { c.push('w.date >= ?'); params.push(d.from); }
+    if (d.to) { c.push('w.date <= ?'); params.push(d.to); }
+    if (d.code) { c.push('w.code = ?'); params.push(d.code); }
+    parts.push(`(w.kind <> 'disbursement' or (${c.join(' and ')}))`);
+  }
+  return { text: parts.join(' and '), params };
+}
+
+/**
+ * Billing's copy of matters under the run's matter filters, with their unbilled items under
+ * the item filters, ordered by client then matter number. Eligibility is decided by the
+ * caller (domain/mass.ts). `matterIds`: only these.
+ */
+export async function massCandidates(ex: Executor, f: MassFilters, opts: { matterIds?: readonly string[]; limit?: number } = {}): Promise<MassCandidate[]> {
+  const items = itemConditions(f);
+  const where: string[] = [];
+  const params: unknown[] = [...items.params];
+  if (f.clientId) { where.push('m.client_id = ?'); params.push(f.clientId); }
+  if (f.matterId) { where.push('m.id = ?'); params.push(f.matterId); }
+  if (f.responsibleTimekeeperId) { where.push('m.responsible_timekeeper_id = ?'); params.push(f.responsibleTimekeeperId); }
+  if (f.billingTimekeeperId) { where.push('m.billing_timekeeper_id = ?'); params.push(f.billingTimekeeperId); }
+  if (f.billingCycle) { where.push('m.billing_cycle = ?'); params.push(f.billingCycle); }
+  if (f.nextBillingFrom) { where.push('m.next_billing_date >= ?'); params.push(f.nextBillingFrom); }
+  if (f.nextBillingTo) { where.push('m.next_billing_date <= ?'); params.push(f.nextBillingTo); }
+  if (opts.matterIds) {
+    if (opts.matterIds.length === 0) return [];
+    where.push(`m.id in (${marks(opts.matterIds.length)})`);
+    params.push(...opts.matterIds);
+  }
+  const text = `select m.id, m.client_id, m.client_number, m.matter_number, m.file_number, m.name, m.client_name, m.status, m.currency,
+      m.billing_cycle, m.next_billing_date, m.wip_cap_minor, m.responsible_timekeeper_id, m.billing_timekeeper_id, m.options_json,
+      m.billable_party_json, c.id as present_client_id, c.name as current_client_name, d.id as draft_id, d.number as draft_number,
+      w.fee_items, w.disbursement_items, w.fees, w.disbursements
+    from billing_matter m
+    left join billing_client c on c.id = m.client_id
+    left join billing_bill d on d.matter_id = m.id and d.status = 'draft'
+    left join (
+      select w.matter_id,
+        sum(case when w.kind <> 'disbursement' then 1 else 0 end) as fee_items,
+        sum(case when w.kind = 'disbursement' then 1 else 0 end) as disbursement_items,
+        sum(case when w.behaviour = 'bill' and w.kind <> 'disbursement' then w.amount_minor else 0 end) as fees,
+        sum(case when w.behaviour = 'bill' and w.kind = 'disbursement' then w.amount_minor else 0 end) as disbursements
+      from billing_wip w where ${items.text} group by w.matter_id
+    ) w on w.matter_id = m.id
+    ${where.length ? `where ${where.join(' and ')}` : ''}
+    order by m.client_number, m.matter_number, m.id
+    ${opts.limit ? `limit ${Math.floor(opts.limit)}` : ''}`;
+  const rows = await selectRaw<Record<string, any>>(ex, text, params);
+  const firm = rows.some((r) => r.options_json === null) ? await getFirmSettings(ex) : null;
+  const out: MassCandidate[] = [];
+  for (const r of rows) {
+    const options = r.options_json ? JSON.parse(r.options_json) as MatterBillingOptions : firm?.matterDefaults ?? null;
+    if (f.expensesOnly && !options?.massBilling.onlyExpenses) continue;
+    out.push({
+      matterId: r.id, clientId: r.client_id, clientNumber: num(r.client_number), matterNumber: num(r.matter_number), fileNumber: r.file_number,
+      name: r.name, clientName: r.current_client_name ?? r.client_name, status: r.status, currency: r.currency, billingCycle: r.billing_cycle,
+      nextBillingDate: r.next_billing_date, wipCapMinor: numOrNull(r.wip_cap_minor), responsibleTimekeeperId: r.responsible_timekeeper_id,
+      billingTimekeeperId: r.billing_timekeeper_id, hasClient: r.present_client_id !== null, hasBillableParty: r.billable_party_json !== null,
+      options, draftId: r.draft_id, draftNumber: r.draft_number, feeItems: num(r.fee_items ?? 0), disbursementItems: num(r.disbursement_items ?? 0),
+      feesMinor: num(r.fees ?? 0), disbursementsMinor: num(r.disbursements ?? 0),
+    });
+  }
+  return out;
+}
+
+/** Fixed-fee schedule rows on live bills, per matter (row ids). */
+export async function takenScheduleRows(ex: Executor, matterIds: readonly string[]): Promise<Map<string, Map<string, string>>> {
+  const out = new Map<string, Map<string, string>>();
+  for (let i = 0; i < matterIds.length; i += 500) {
+    const chunk = matterIds.slice(i, i + 500);
+    const rows = await selectRaw<{ matter_id: string; id: string; number: string | null; schedule_rows_json: string }>(ex,
+      `select matter_id, id, number, schedule_rows_json from billing_bill where status <> 'deleted' and schedule_rows_json <> '[]' and matter_id in (${marks(chunk.length)})`, chunk);
+    for (const r of rows) {
+      let m = out.get(r.matter_id);
+      if (!m) { m = new Map(); out.set(r.matter_id, m); }
+      for (const rowId of JSON.parse(r.schedule_rows_json) as string[]) m.set(rowId, r.number ?? `draft ${r.id}`);
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Runs
+// ---------------------------------------------------------------------------------------
+
+export type BatchStatus = 'pending' | 'running' | 'done' | 'failed';
+
+export interface Batch {
+  id: string;
+  status: BatchStatus;
+  invoiceDate: string;
+  upTo: string;
+  template: string | null;
+  paymentTermsDays: number | null;
+  mode: 'all' | 'selected';
+  filters: unknown;
+  matterCount: number;
+  draftedCount: number;
+  skippedCount: number;
+  itemCount: number;
+  error: string | null;
+  createdAt: string;
+  createdBy: string;
+  updatedAt: string;
+  finishedAt: string | null;
+}
+
+export interface BatchRow {
+  matterId: string;
+  position: number;
+  state: 'pending' | 'drafted' | 'skipped';
+  billId: string | null;
+  itemCount: number;
+  totalMinor: number | null;
+  reason: string | null;
+  fileNumber: string | null;
+  matterName: string | null;
+  clientName: string | null;
+}
+
+function toBatch(r: Record<string, any>): Batch {
+  return {
+    id: r.id, status: r.status, invoiceDate: r.invoice_date, upTo: r.up_to, template: r.template, paymentTermsDays: numOrNull(r.payment_terms_days),
+    mode: r.mode, filters: JSON.parse(r.filters_json) as unknown, matterCount: num(r.matter_count), draftedCount: num(r.drafted_count),
+    skippedCount: num(r.skipped_count), itemCount: num(r.item_count), error: r.error, createdAt: r.created_at, createdBy: r.created_by,
+    updatedAt: r.updated_at, finishedAt: r.finished_at,
+  };
+}
+
+export async function findBatch(ex: Executor, id: string): Promise<Batch | null> {
+  const r = await ex.selectFrom('billing_batch').selectAll().where('id', '=', id).executeTakeFirst();
+  return r ? toBatch(r) : null;
+}
+
+export async function listBatches(ex: Executor, opts: { limit?: number } = {}): Promise<Batch[]> {
+  const rows = await ex.selectFrom('billing_batch').selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(opts.limit ?? 50).execute();
+  return rows.map(toBatch);
+}
+
+export async function batchRows(ex: Executor, batchId: string, opts: { state?: BatchRow['state']; limit?: number; offset?: number } = {}): Promise<BatchRow[]> {
+  let q = ex.selectFrom('billing_batch_matter as r').leftJoin('billing_matter as m', 'm.id', 'r.matter_id')
+    .select(['r.matter_id', 'r.position', 'r.state', 'r.bill_id', 'r.item_count', 'r.total_minor', 'r.reason', 'm.file_number', 'm.name', 'm.client_name'])
+    .where('r.batch_id', '=', batchId);
+  if (opts.state) q = q.where('r.state', '=', opts.state);
+  const rows = await q.orderBy('r.position').limit(opts.limit ?? 1000).offset(opts.offset ?? 0).execute() as Record<string, any>[];
+  return rows.map((r) => ({
+    matterId: r.matter_id, position: num(r.position), state: r.state, billId: r.bill_id, itemCount: num(r.item_count), totalMinor: numOrNull(r.total_minor),
+    reason: r.reason, fileNumber: r.file_number, matterName: r.name, clientName: r.client_name,
+  }));
+}
+
+export async function pendingMatters(ex: Executor, batchId: string, limit: number): Promise<string[]> {
+  const rows = await ex.selectFrom('billing_batch_matter').select('matter_id').where('batch_id', '=', batchId).where('state', '=', 'pending')
+    .orderBy('position').limit(limit).execute() as { matter_id: string }[];
+  return rows.map((r) => r.matter_id);
+}
+
+/** Record outcomes of pending rows (a row already settled by another worker is left alone); bumps the run's counters by what changed. */
+export async function settleRows(trx: Executor, batchId: string, outcomes: readonly { matterId: string; billId: string | null; itemCount: number; totalMinor: number | null; reason: string | null }[], at: string): Promise<void> {
+  let drafted = 0;
+  let skipped = 0;
+  let items = 0;
+  for (const o of outcomes) {
+    const n = await execRaw(trx, `update billing_batch_matter set state = ?, bill_id = ?, item_count = ?, total_minor = ?, reason = ?, updated_at = ?
+      where batch_id = ? and matter_id = ? and state = 'pending'`,
+    [o.billId ? 'drafted' : 'skipped', o.billId, o.itemCount, o.totalMinor, o.billId ? null : o.reason, at, batchId, o.matterId]);
+    if (n === 1) { if (o.billId) { drafted++; items += o.itemCount; } else skipped++; }
+  }
+  await trx.updateTable('billing_batch').set({
+    drafted_count: sql`drafted_count + ${drafted}`, skipped_count: sql`skipped_count + ${skipped}`, item_count: sql`item_count + ${items}`, updated_at: at,
+  }).where('id', '=', batchId).execute();
+}
+
+// ---------------------------------------------------------------------------------------
+// Draft bills list
+// ---------------------------------------------------------------------------------------
+
+export interface DraftRow {
+  billId: string;
+  batchId: string | null;
+  number: string | null;
+  matterId: string;
+  fileNumber: string;
+  matterName: string | null;
+  clientId: string;
+  clientName: string | null;
+  invoiceDate: string;
+  upTo: string;
+  dueDate: string;
+  currency: string;
+  feesMinor: number;
+  fixedChargesMinor: number;
+  disbursementsMinor: number;
+  taxMinor: number;
+  totalMinor: number;
+  onHold: boolean;
+  conflicts: number;
+  template: string | null;
+  createdAt: string;
+}
+
+export const DRAFT_SORTS = {
+  batch: 'b.batch_id', bill: 'b.number', client: 'm.client_name', matter: 'b.file_number', fees: 'b.fees_minor', disbursements: 'b.disbursements_minor',
+  tax: 'b.tax_minor', total: 'b.total_minor', hold: 'b.on_hold', created: 'b.created_at', invoice: 'b.invoice_date',
+} as const;
+export type DraftSort = keyof typeof DRAFT_SORTS;
+
+export interface DraftFilters {
+  batchId?: string;
+  clientId?: string;
+  q?: string;
+  onHold?: boolean;
+  sort?: DraftSort;
+  dir?: 'asc' | 'desc';
+  limit?: number;
+  offset?: number;
+  ids?: readonly string[];
+}
+
+export async function listDrafts(ex: Executor, f: DraftFilters = {}): Promise<{ rows: DraftRow[]; total: number }> {
+  const where: string[] = ["b.status = 'draft'"];
+  const params: unknown[] = [];
+  if (f.batchId) { where.push('b.batch_id = ?'); params.push(f.batchId); }
+  if (f.clientId) { where.push('b.client_id = ?'); params.push(f.clientId); }
+  if (f.onHold !== undefined) { where.push('b.on_hold = ?'); params.push(f.onHold ? 1 : 0); }
+  if (f.q) {
+    where.push('(lower(b.file_number) like ? or lower(m.name) like ? or lower(m.client_name) like ?)');
+    const like = `%${f.q.toLowerCase().replace(/[%_\\]/g, '')}%`;
+    params.push(like, like, like);
+  }
+  if (f.ids) { if (f.ids.length === 0) return { rows: [], total: 0 }; where.push(`b.id in (${marks(f.ids.length)})`); params.push(...f.ids); }
+  const from = `from billing_bill b left join billing_matter m on m.id = b.matter_id where ${where.join(' and ')}`;
+  const total = num((await selectRaw<{ n: unknown }>(ex, `select count(*) as n ${from}`, params))[0]?.n ?? 0);
+  const sortCol = DRAFT_SORTS[f.sort ?? 'matter'] ?? DRAFT_SORTS.matter;
+  const dir = f.dir === 'desc' ? 'desc' : 'asc';
+  const rows = await selectRaw<Record<string, any>>(ex, `select b.id, b.batch_id, b.number, b.matter_id, b.file_number, m.name as matter_name, b.client_id,
+      m.client_name, b.invoice_date, b.up_to, b.due_date, b.currency, b.fees_minor, b.fixed_charges_minor, b.disbursements_minor, b.tax_minor,
+      b.total_minor, b.on_hold, b.request_json, b.created_at,
+      (select count(*) from billing_copy_conflict x where x.bill_id = b.id and x.resolved_at is null) as conflicts
+    ${from} order by ${sortCol} ${dir}, b.file_number, b.id limit ${Math.min(f.limit ?? 200, 5000)} offset ${Math.max(0, Math.floor(f.offset ?? 0))}`, params);
+  return {
+    total,
+    rows: rows.map((r) => ({
+      billId: r.id, batchId: r.batch_id, number: r.number, matterId: r.matter_id, fileNumber: r.file_number, matterName: r.matter_name,
+      clientId: r.client_id, clientName: r.client_name, invoiceDate: r.invoice_date, upTo: r.up_to, dueDate: r.due_date, currency: r.currency,
+      feesMinor: num(r.fees_minor), fixedChargesMinor: num(r.fixed_charges_minor), disbursementsMinor: num(r.disbursements_minor), taxMinor: num(r.tax_minor),
+      totalMinor: num(r.total_minor), onHold: num(r.on_hold) === 1, conflicts: num(r.conflicts), template: (JSON.parse(r.request_json) as { template?: string | null }).template ?? null,
+      createdAt: r.created_at,
+    })),
+  };
+}
+
+/** Ids of every draft under the filters (select all), capped. */
+export async function draftIds(ex: Executor, f: DraftFilters, cap = 100_000): Promise<string[]> {
+  const { rows } = await listDrafts(ex, { ...f, limit: Math.min(cap, 5000), offset: 0 });
+  if (rows.length < 5000) return rows.map((r) => r.billId);
+  const out: string[] = [];
+  for (let offset = 0; offset < cap; offset += 5000) {
+    const page = await listDrafts(ex, { ...f, limit: 5000, offset });
+    out.push(...page.rows.map((r) => r.billId));
+    if (page.rows.length < 5000) break;
+  }
+  return out;
+}

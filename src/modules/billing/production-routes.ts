@@ -1,0 +1,312 @@
+/**
+ * The bill production pages, mounted under /billing: the Bill Production page (approved
+ * bills; the toolbar offers exactly seed 000's choices for the selection), the produce
+ * confirmation and its progress (a run stored in the database, polled with htmx), revert to
+ * draft, the PDF of a bill (the stored final one, or a watermarked preview of any bill),
+ * email manually, and the output settings (letterhead, bill and email templates, the active
+ * outputs, a test email).
+ *
+ * The production list is a GET form: its buttons go (formaction) to confirmation pages that
+ * carry the CSRF token, to the e-billing export (GET /ebilling/export?bill=..) and to a new
+ * receipt (GET /ledger/receipts/new?bill=..).
+ */
+import { Hono } from 'hono';
+import type { Context } from 'hono';
+import { HttpError, notFound } from '../../shared/web/errors.ts';
+import { allow } from '../../shared/web/guard.ts';
+import { isHtmx, render } from '../../shared/web/render.ts';
+import type { AppEnv, Role } from '../../shared/web/types.ts';
+import type { BillingCommands } from './commands.ts';
+import { PRODUCTION_ACTION_LABELS, productionActions } from './domain/production.ts';
+import type { ProductionAction } from './domain/production.ts';
+import { BILL_LAYOUT_LABELS, BILL_LAYOUTS, MERGE_FIELD_HELP, MERGE_FIELDS } from './domain/templates.ts';
+import type { BillLayout } from './domain/templates.ts';
+import type { Production } from './production.ts';
+import type { ProductionRow } from './production-store.ts';
+import type { MatterBillingOptions } from '../matters/events.ts';
+
+const READERS: readonly Role[] = ['admin', 'billing', 'readonly'];
+const WRITERS: readonly Role[] = ['admin', 'billing'];
+const ID = '{[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}}';
+const ID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+const MAX_SELECTED = 10_000;
+
+type Raw = Record<string, string | string[] | File>;
+
+const str = (raw: Raw, name: string): string => {
+  const v = raw[name];
+  return typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : '';
+};
+const all = (raw: Raw, name: string): string[] => {
+  const v = raw[name];
+  return (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === 'string' && x.trim() !== '').map((x) => x.trim());
+};
+
+/** Selected bill ids from a query or form: ids only, each once, bounded. */
+function selectedIds(values: readonly string[]): string[] {
+  const ids = [...new Set(values.filter((v) => ID_RE.test(v)))];
+  if (ids.length > MAX_SELECTED) throw new HttpError(422, 'invalid', `At most ${MAX_SELECTED} bills at once`, { bill: `at most ${MAX_SELECTED}` });
+  if (values.some((v) => !ID_RE.test(v))) throw new HttpError(422, 'invalid', 'A selected bill id is not an id', { bill: 'must be bill ids' });
+  return ids;
+}
+
+/** Where a toolbar action goes (the list form is a GET form). */
+const ACTION_TARGETS: Record<ProductionAction, string> = {
+  produce_all: '/billing/production/produce', produce: '/billing/production/produce',
+  preview_all: '/billing/production/preview', preview: '/billing/production/preview',
+  revert_all: '/billing/production/revert', revert: '/billing/production/revert',
+  ebilling: '/ebilling/export', email_manually: '/billing/production/email', create_payment: '/ledger/receipts/new',
+};
+
+export function createProductionPages(cmds: BillingCommands, production: Production): Hono<AppEnv> {
+  const pages = new Hono<AppEnv>();
+  const canWrite = (c: Context<AppEnv>) => WRITERS.includes(c.get('user')?.role as Role);
+
+  function redirectAfterPost(c: Context<AppEnv>, url: string): Response {
+    if (c.req.header('HX-Request') === 'true') {
+      c.header('HX-Redirect', url);
+      return c.body(null, 200);
+    }
+    return c.redirect(url, 303);
+  }
+
+  function toolbar(selected: number, listed: number, write: boolean) {
+    return productionActions(selected, listed)
+      .filter((a) => write || a === 'preview' || a === 'preview_all' || a === 'ebilling')
+      .map((a) => ({ action: a, label: PRODUCTION_ACTION_LABELS[a], target: ACTION_TARGETS[a] }));
+  }
+
+  function optionsOf(row: ProductionRow, defaults: MatterBillingOptions | null): MatterBillingOptions | null {
+    return row.optionsJson ? JSON.parse(row.optionsJson) as MatterBillingOptions : defaults;
+  }
+
+  async function listContext(c: Context<AppEnv>, selected: readonly string[], extra: Record<string, unknown> = {}) {
+    const rows = await production.approvedBills();
+    const ids = rows.map((r) => r.billId);
+    const outcomes = await production.latestOutcomes(ids);
+    const states = await production.statesFor(ids);
+    const defaults = await production.firmDefaults();
+    const chosen = new Set(selected);
+    return {
+      bills: rows.map((r) => {
+        const o = optionsOf(r, defaults);
+        const failed = outcomes.get(r.billId);
+        return {
+          ...r, selected: chosen.has(r.billId), copies: o?.copiesToPrint ?? 0,
+          emails: o ? (o.useClientAddress ? 'client' : o.sendTo.join(', ')) : '',
+          failure: failed && (failed.outcome === 'failed' || failed.outcome === 'busy') ? failed.error : null,
+          state: states.get(r.billId) ?? null,
+        };
+      }),
+      toolbar: toolbar(selected.length, rows.length, canWrite(c)), selectedCount: selected.length, can: { write: canWrite(c) }, ...extra,
+    };
+  }
+
+  // ---- the production list ------------------------------------------------------------------
+
+  pages.get('/production', allow(READERS), async (c) => {
+    const selected = selectedIds(c.req.queries('bill') ?? []);
+    const ctx = await listContext(c, selected, { flash: c.req.query('done') ?? null });
+    return render(c, 'billing/production.njk', ctx);
+  });
+
+  /** The toolbar for a selection (htmx, on each checkbox change). */
+  pages.get('/production/toolbar', allow(READERS), async (c) => {
+    const selected = selectedIds(c.req.queries('bill') ?? []);
+    const listed = (await production.approvedBills()).length;
+    return render(c, 'billing/_production_toolbar.njk', { toolbar: toolbar(selected.length, listed, canWrite(c)), selectedCount: selected.length });
+  });
+
+  async function billsFor(selected: string[]) {
+    const rows = await production.approvedBills();
+    return selected.length === 0 ? rows : rows.filter((r) => selected.includes(r.billId));
+  }
+
+  // ---- produce -------------------------------------------------------------------------------
+
+  pages.get('/production/produce', allow(WRITERS), async (c) => {
+    const selected = selectedIds(c.req.queries('bill') ?? []);
+    const rows = await billsFor(selected);
+    const bills = [];
+    for (const r of rows.slice(0, 200)) {
+      const m = await cmds.matterState(r.matterId);
+      bills.push({ ...r, copies: m?.matter.options?.copiesToPrint ?? 0, to: production.recipientsFor(m?.matter ?? null) });
+    }
+    return render(c, 'billing/production_confirm.njk', {
+      rows, bills, more: Math.max(rows.length - bills.length, 0), all: selected.length === 0, outputs: production.describeOutputs(),
+    });
+  });
+
+  pages.post('/production/runs', allow(WRITERS), async (c) => {
+    const raw = await c.req.parseBody({ all: true }) as Raw;
+    let ids = selectedIds(all(raw, 'bill'));
+    if (ids.length === 0 && str(raw, 'all') === '1') ids = (await production.approvedBills()).map((r) => r.billId);
+    if (ids.length === 0) {
+      return render(c, 'billing/production.njk', await listContext(c, [], { error: 'There are no bills to produce' }), 422);
+    }
+    const runId = await production.startRun(c.get('command'), ids);
+    return redirectAfterPost(c, `/billing/production/runs/${runId}`);
+  });
+
+  pages.get(`/production/runs/:id${ID}`, allow(READERS), async (c) => {
+    const view = await production.runView(c.req.param('id'));
+    if (!view) throw notFound('Production run');
+    const ctx = { ...view, can: { write: canWrite(c) }, finished: view.run.status === 'done' };
+    if (isHtmx(c)) return render(c, 'billing/_production_progress.njk', ctx);
+    return render(c, 'billing/production_run.njk', ctx);
+  });
+
+  pages.post(`/production/runs/:id${ID}/resume`, allow(WRITERS), async (c) => {
+    const id = c.req.param('id');
+    await production.resumeRun(c.get('command'), id);
+    return redirectAfterPost(c, `/billing/production/runs/${id}`);
+  });
+
+  // ---- preview --------------------------------------------------------------------------------
+
+  pages.get('/production/preview', allow(READERS), async (c) => {
+    const selected = selectedIds(c.req.queries('bill') ?? []);
+    if (selected.length === 1) return c.redirect(`/billing/bills/${selected[0]}/pdf?preview=1`, 303);
+    const rows = await billsFor(selected);
+    return render(c, 'billing/production_preview.njk', { rows });
+  });
+
+  // ---- revert to draft --------------------------------------------------------------------------
+
+  pages.get('/production/revert', allow(WRITERS), async (c) => {
+    const selected = selectedIds(c.req.queries('bill') ?? []);
+    return render(c, 'billing/production_revert.njk', { rows: await billsFor(selected), all: selected.length === 0 });
+  });
+
+  pages.post('/production/revert', allow(WRITERS), async (c) => {
+    const raw = await c.req.parseBody({ all: true }) as Raw;
+    const ids = selectedIds(all(raw, 'bill'));
+    if (ids.length === 0) return render(c, 'billing/production.njk', await listContext(c, [], { error: 'Select the bills to revert' }), 422);
+    const failures: string[] = [];
+    let reverted = 0;
+    for (const id of ids) {
+      try {
+        await cmds.revert(c.get('command'), id);
+        reverted++;
+      } catch (e) {
+        if (!(e instanceof HttpError) || (e.status !== 409 && e.status !== 404)) throw e;
+        failures.push(`${id}: ${e.message}`);
+      }
+    }
+    if (failures.length > 0) {
+      return render(c, 'billing/production.njk', await listContext(c, [], { error: `Reverted ${reverted}; not reverted: ${failures.join('; ')}` }), 409);
+    }
+    return redirectAfterPost(c, `/billing/production?done=${encodeURIComponent(`Reverted ${reverted} bill${reverted === 1 ? '' : 's'} to draft`)}`);
+  });
+
+  // ---- email manually ------------------------------------------------------------------------------
+
+  pages.get('/production/email', allow(WRITERS), async (c) => {
+    const selected = selectedIds(c.req.queries('bill') ?? []);
+    if (selected.length !== 1) throw new HttpError(422, 'invalid', 'Email manually needs exactly one bill', { bill: 'select one bill' });
+    return c.redirect(`/billing/bills/${selected[0]}/email`, 303);
+  });
+
+  pages.get(`/bills/:id${ID}/email`, allow(WRITERS), async (c) => {
+    const d = await production.manualDraft(c.req.param('id'));
+    return render(c, 'billing/email_compose.njk', {
+      ...d, form: { to: d.to.join(', '), cc: '', subject: d.subject, text: d.text, key: d.key }, errors: {}, flash: c.req.query('done') ?? null,
+    });
+  });
+
+  pages.post(`/bills/:id${ID}/email`, allow(WRITERS), async (c) => {
+    const id = c.req.param('id');
+    const raw = await c.req.parseBody() as Raw;
+    const form = { key: str(raw, 'key'), to: str(raw, 'to'), cc: str(raw, 'cc'), subject: str(raw, 'subject'), text: str(raw, 'text') };
+    try {
+      await production.sendManual(c.get('command'), id, form);
+      return redirectAfterPost(c, `/billing/bills/${id}/email?done=${encodeURIComponent('Email sent')}`);
+    } catch (e) {
+      if (!(e instanceof HttpError) || (e.status !== 409 && e.status !== 422)) throw e;
+      const d = await production.manualDraft(id);
+      return render(c, 'billing/email_compose.njk', { ...d, form, errors: e.fields, error: e.message }, e.status);
+    }
+  });
+
+  // ---- the PDF ----------------------------------------------------------------------------------------
+
+  pages.get(`/bills/:id${ID}/pdf`, allow(READERS), async (c) => {
+    const id = c.req.param('id');
+    const preview = c.req.query('preview') === '1';
+    const out = preview ? await production.previewPdf(id) : await production.storedPdf(id);
+    if (!out) throw notFound('PDF (the bill has not been produced: use ?preview=1)');
+    c.header('Content-Type', 'application/pdf');
+    c.header('Content-Disposition', `inline; filename="${out.filename}"`);
+    c.header('Cache-Control', preview ? 'no-store' : 'private, max-age=0');
+    c.header('X-Content-Type-Options', 'nosniff');
+    return c.body(out.pdf.buffer.slice(out.pdf.byteOffset, out.pdf.byteOffset + out.pdf.byteLength) as ArrayBuffer, 200);
+  });
+
+  // ---- settings ------------------------------------------------------------------------------------------
+
+  async function settingsContext(c: Context<AppEnv>, extra: Record<string, unknown> = {}) {
+    const settings = await production.getSettings();
+    return {
+      settings, letterhead: settings, letterheadErrors: {}, billTemplates: await production.listBillTemplates(), emailTemplates: await production.listEmailTemplates(),
+      layouts: BILL_LAYOUTS.map((l) => ({ value: l, label: BILL_LAYOUT_LABELS[l] })), mergeFields: MERGE_FIELDS.map((f) => ({ name: f, help: MERGE_FIELD_HELP[f] })),
+      outputs: production.describeOutputs(), mailerKind: production.mailerKind(), can: { write: canWrite(c) },
+      billForm: { name: '', layout: 'itemised', title: 'Tax invoice', footer: '' }, billErrors: {},
+      emailForm: { name: '', subject: '', body: '' }, emailErrors: {}, testErrors: {}, testTo: '',
+      flash: c.req.query('done') ?? null, error: null, ...extra,
+    };
+  }
+
+  pages.get('/settings', allow(READERS), async (c) => render(c, 'billing/settings.njk', await settingsContext(c)));
+
+  async function settingsPost(c: Context<AppEnv>, run: () => Promise<string>, onError: (fields: Record<string, string>, message: string) => Record<string, unknown>): Promise<Response> {
+    try {
+      const done = await run();
+      return redirectAfterPost(c, `/billing/settings?done=${encodeURIComponent(done)}`);
+    } catch (e) {
+      if (!(e instanceof HttpError) || (e.status !== 409 && e.status !== 422)) throw e;
+      return render(c, 'billing/settings.njk', await settingsContext(c, { ...onError(e.fields ?? {}, e.message), error: e.message }), e.status);
+    }
+  }
+
+  pages.post('/settings/letterhead', allow(WRITERS), async (c) => {
+    const raw = await c.req.parseBody() as Raw;
+    const input = {
+      firmName: str(raw, 'firmName'), address: str(raw, 'address'), taxId: str(raw, 'taxId'), phone: str(raw, 'phone'), email: str(raw, 'email'),
+      mailFrom: str(raw, 'mailFrom'), paymentNote: str(raw, 'paymentNote'), expectedVersion: Number(str(raw, 'version') || '0'),
+    };
+    return settingsPost(c, async () => { await production.saveSettings(c.get('command'), input); return 'Letterhead saved'; },
+      (fields) => ({ letterhead: input, letterheadErrors: fields }));
+  });
+
+  pages.post('/settings/bill-templates', allow(WRITERS), async (c) => {
+    const raw = await c.req.parseBody() as Raw;
+    const t = { name: str(raw, 'name'), layout: str(raw, 'layout') as BillLayout, title: str(raw, 'title'), footer: str(raw, 'footer') };
+    return settingsPost(c, async () => { await production.saveBillTemplate(c.get('command'), t); return `Bill template ${t.name.trim()} saved`; },
+      (fields) => ({ billForm: t, billErrors: fields }));
+  });
+
+  pages.post('/settings/email-templates', allow(WRITERS), async (c) => {
+    const raw = await c.req.parseBody() as Raw;
+    const t = { name: str(raw, 'name'), subject: str(raw, 'subject'), body: str(raw, 'body') };
+    return settingsPost(c, async () => { await production.saveEmailTemplate(c.get('command'), t); return `Email template ${t.name.trim()} saved`; },
+      (fields) => ({ emailForm: t, emailErrors: fields }));
+  });
+
+  pages.post('/settings/test-email', allow(WRITERS), async (c) => {
+    const raw = await c.req.parseBody() as Raw;
+    const to = str(raw, 'to');
+    try {
+      const r = await production.sendTestEmail(c.get('command'), to);
+      return redirectAfterPost(c, `/billing/settings?done=${encodeURIComponent(`Test email sent (${r.detail || r.messageId})`)}`);
+    } catch (e) {
+      if (e instanceof HttpError && e.status === 422) {
+        return render(c, 'billing/settings.njk', await settingsContext(c, { testErrors: e.fields, testTo: to, error: e.message }), 422);
+      }
+      if (e instanceof HttpError) throw e;
+      // The transport refused: say so on the page (the settings are not at fault).
+      return render(c, 'billing/settings.njk', await settingsContext(c, { testTo: to, error: `The test email was not sent: ${(e as Error).message}` }), 409);
+    }
+  });
+
+  return pages;
+}

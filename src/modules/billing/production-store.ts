@@ -1,0 +1,315 @@
+/**
+ * Kysely queries for bill production on billing's own tables: billing_settings (letterhead),
+ * billing_bill_template, billing_email_template, billing_bill_pdf, billing_bill_production
+ * (per-bill step state and its lease), billing_production_run(_item), billing_manual_email;
+ * plus the approved-bills list the production page shows (billing_bill with billing's own
+ * matter copy).
+ */
+import type { Executor } from '../../shared/db.ts';
+import { DEFAULT_BILL_TEMPLATES, DEFAULT_EMAIL_TEMPLATES, withDefaults } from './domain/templates.ts';
+import type { BillLayout, BillTemplate, EmailTemplate } from './domain/templates.ts';
+
+const num = (v: unknown): number => Number(v);
+
+// ---- letterhead and settings -------------------------------------------------------------
+
+export interface BillingSettings {
+  firmName: string;
+  address: string;
+  taxId: string;
+  phone: string;
+  email: string;
+  /** Empty: the configured MAIL_FROM. */
+  mailFrom: string;
+  paymentNote: string;
+  version: number;
+  updatedAt: string | null;
+  updatedBy: string | null;
+}
+
+export const EMPTY_SETTINGS: BillingSettings = {
+  firmName: 'Your firm', address: '', taxId: '', phone: '', email: '', mailFrom: '', paymentNote: '', version: 0, updatedAt: null, updatedBy: null,
+};
+
+export async function getSettings(db: Executor): Promise<BillingSettings> {
+  const r = await db.selectFrom('billing_settings').selectAll().where('id', '=', 'firm').executeTakeFirst() as Record<string, any> | undefined;
+  if (!r) return { ...EMPTY_SETTINGS };
+  return {
+    firmName: r.firm_name, address: r.address, taxId: r.tax_id, phone: r.phone, email: r.email, mailFrom: r.mail_from, paymentNote: r.payment_note,
+    version: num(r.version), updatedAt: r.updated_at, updatedBy: r.updated_by,
+  };
+}
+
+/** Save the settings if still at `expectedVersion` (0: none yet); false when someone else saved first. */
+export async function saveSettings(trx: Executor, s: BillingSettings, expectedVersion: number): Promise<boolean> {
+  const cols = {
+    firm_name: s.firmName, address: s.address, tax_id: s.taxId, phone: s.phone, email: s.email, mail_from: s.mailFrom, payment_note: s.paymentNote,
+    version: s.version, updated_at: s.updatedAt!, updated_by: s.updatedBy!,
+  };
+  if (expectedVersion === 0) {
+    const r = await trx.insertInto('billing_settings').values({ id: 'firm', ...cols }).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
+  }
+  const r = await trx.updateTable('billing_settings').set(cols).where('id', '=', 'firm').where('version', '=', expectedVersion).executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+// ---- templates -----------------------------------------------------------------------------
+
+export async function listBillTemplates(db: Executor): Promise<BillTemplate[]> {
+  const rows = await db.selectFrom('billing_bill_template').selectAll().execute() as Record<string, any>[];
+  return withDefaults(DEFAULT_BILL_TEMPLATES, rows.map((r) => ({ name: r.name, layout: r.layout as BillLayout, title: r.title, footer: r.footer })));
+}
+
+export async function listEmailTemplates(db: Executor): Promise<EmailTemplate[]> {
+  const rows = await db.selectFrom('billing_email_template').selectAll().execute() as Record<string, any>[];
+  return withDefaults(DEFAULT_EMAIL_TEMPLATES, rows.map((r) => ({ name: r.name, subject: r.subject, body: r.body })));
+}
+
+export async function storedBillTemplate(db: Executor, name: string): Promise<(BillTemplate & { version: number }) | null> {
+  const r = await db.selectFrom('billing_bill_template').selectAll().where('name', '=', name).executeTakeFirst() as Record<string, any> | undefined;
+  return r ? { name: r.name, layout: r.layout, title: r.title, footer: r.footer, version: num(r.version) } : null;
+}
+
+export async function storedEmailTemplate(db: Executor, name: string): Promise<(EmailTemplate & { version: number }) | null> {
+  const r = await db.selectFrom('billing_email_template').selectAll().where('name', '=', name).executeTakeFirst() as Record<string, any> | undefined;
+  return r ? { name: r.name, subject: r.subject, body: r.body, version: num(r.version) } : null;
+}
+
+export async function saveBillTemplate(trx: Executor, t: BillTemplate, at: string): Promise<void> {
+  await trx.insertInto('billing_bill_template').values({ name: t.name, layout: t.layout, title: t.title, footer: t.footer, version: 1, updated_at: at })
+    .onConflict((oc) => oc.column('name').doUpdateSet((eb) => ({
+      layout: t.layout, title: t.title, footer: t.footer, updated_at: at, version: eb('billing_bill_template.version', '+', 1),
+    }))).execute();
+}
+
+export async function saveEmailTemplate(trx: Executor, t: EmailTemplate, at: string): Promise<void> {
+  await trx.insertInto('billing_email_template').values({ name: t.name, subject: t.subject, body: t.body, version: 1, updated_at: at })
+    .onConflict((oc) => oc.column('name').doUpdateSet((eb) => ({
+      subject: t.subject, body: t.body, updated_at: at, version: eb('billing_email_template.version', '+', 1),
+    }))).execute();
+}
+
+// ---- the final PDF -------------------------------------------------------------------------
+
+export interface StoredPdf {
+  billId: string;
+  cycle: string;
+  number: string;
+  template: string;
+  pdf: Uint8Array;
+  sizeBytes: number;
+  sha256: string;
+  createdAt: string;
+}
+
+export async function findPdf(db: Executor, billId: string): Promise<StoredPdf | null> {
+  const r = await db.selectFrom('billing_bill_pdf').selectAll().where('bill_id', '=', billId).executeTakeFirst() as Record<string, any> | undefined;
+  if (!r) return null;
+  const raw = r.pdf as Buffer | Uint8Array;
+  return {
+    billId: r.bill_id, cycle: r.cycle, number: r.number, template: r.template, pdf: new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength),
+    sizeBytes: num(r.size_bytes), sha256: r.sha256, createdAt: r.created_at,
+  };
+}
+
+/** Store (or replace, for a new approval cycle) a bill's final PDF. */
+export async function savePdf(trx: Executor, p: StoredPdf): Promise<void> {
+  const bytes = Buffer.from(p.pdf.buffer, p.pdf.byteOffset, p.pdf.byteLength);
+  const cols = { cycle: p.cycle, number: p.number, template: p.template, pdf: bytes, size_bytes: p.sizeBytes, sha256: p.sha256, created_at: p.createdAt };
+  await trx.insertInto('billing_bill_pdf').values({ bill_id: p.billId, ...cols })
+    .onConflict((oc) => oc.column('bill_id').doUpdateSet(cols)).execute();
+}
+
+// ---- per-bill production state and its lease ------------------------------------------------
+
+export interface ProductionState {
+  billId: string;
+  cycle: string;
+  claimToken: string | null;
+  claimedUntil: string | null;
+  attempts: number;
+  pdfStoredAt: string | null;
+  copies: number | null;
+  printedAt: string | null;
+  printDetail: string | null;
+  emailTo: string[] | null;
+  emailTriedAt: string | null;
+  emailedAt: string | null;
+  emailMessageId: string | null;
+  emailDetail: string | null;
+  finalisedAt: string | null;
+  lastError: string | null;
+  failedStep: string | null;
+  updatedAt: string;
+}
+
+function toState(r: Record<string, any>): ProductionState {
+  return {
+    billId: r.bill_id, cycle: r.cycle, claimToken: r.claim_token, claimedUntil: r.claimed_until, attempts: num(r.attempts),
+    pdfStoredAt: r.pdf_stored_at, copies: r.copies === null ? null : num(r.copies), printedAt: r.printed_at, printDetail: r.print_detail,
+    emailTo: r.email_to ? JSON.parse(r.email_to) as string[] : null, emailTriedAt: r.email_tried_at, emailedAt: r.emailed_at,
+    emailMessageId: r.email_message_id, emailDetail: r.email_detail, finalisedAt: r.finalised_at, lastError: r.last_error,
+    failedStep: r.failed_step, updatedAt: r.updated_at,
+  };
+}
+
+export async function findState(db: Executor, billId: string, cycle: string): Promise<ProductionState | null> {
+  const r = await db.selectFrom('billing_bill_production').selectAll().where('bill_id', '=', billId).where('cycle', '=', cycle).executeTakeFirst();
+  return r ? toState(r) : null;
+}
+
+/** The latest state of each bill (any cycle), for the lists. */
+export async function statesFor(db: Executor, billIds: readonly string[]): Promise<Map<string, ProductionState>> {
+  const out = new Map<string, ProductionState>();
+  for (let i = 0; i < billIds.length; i += 500) {
+    const rows = await db.selectFrom('billing_bill_production').selectAll().where('bill_id', 'in', billIds.slice(i, i + 500)).orderBy('updated_at').execute();
+    for (const r of rows) out.set(r.bill_id as string, toState(r));
+  }
+  return out;
+}
+
+/**
+ * Take the bill's lease for this cycle: create its state row if missing, then a conditional
+ * update that succeeds only when no live lease is held (Postgres re-checks the condition
+ * after a concurrent claim commits; SQLite serialises writers). Returns the state, or null
+ * when another process holds the bill.
+ */
+export async function claim(db: Executor, billId: string, cycle: string, token: string, now: string, until: string): Promise<ProductionState | null> {
+  await db.insertInto('billing_bill_production').values({ bill_id: billId, cycle, attempts: 0, updated_at: now })
+    .onConflict((oc) => oc.columns(['bill_id', 'cycle']).doNothing()).execute();
+  const r = await db.updateTable('billing_bill_production')
+    .set((eb) => ({ claim_token: token, claimed_until: until, attempts: eb('attempts', '+', 1), updated_at: now }))
+    .where('bill_id', '=', billId).where('cycle', '=', cycle)
+    .where((eb) => eb.or([eb('claim_token', 'is', null), eb('claimed_until', '<', now)]))
+    .executeTakeFirst();
+  if (Number(r.numUpdatedRows) !== 1) return null;
+  return findState(db, billId, cycle);
+}
+
+export type StepUpdate = Partial<{
+  pdf_stored_at: string; copies: number; printed_at: string; print_detail: string; email_to: string; email_tried_at: string;
+  emailed_at: string; email_message_id: string; email_detail: string; finalised_at: string; last_error: string | null; failed_step: string | null;
+  claimed_until: string;
+}>;
+
+/** Record a step, only while this process still holds the lease; false if it lost it. */
+export async function recordStep(db: Executor, billId: string, cycle: string, token: string, now: string, update: StepUpdate): Promise<boolean> {
+  const r = await db.updateTable('billing_bill_production').set({ ...update, updated_at: now })
+    .where('bill_id', '=', billId).where('cycle', '=', cycle).where('claim_token', '=', token).executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+export async function release(db: Executor, billId: string, cycle: string, token: string, now: string, update: StepUpdate = {}): Promise<void> {
+  await db.updateTable('billing_bill_production').set({ ...update, claim_token: null, claimed_until: null, updated_at: now })
+    .where('bill_id', '=', billId).where('cycle', '=', cycle).where('claim_token', '=', token).execute();
+}
+
+// ---- runs ------------------------------------------------------------------------------------
+
+export type RunOutcome = 'pending' | 'done' | 'failed' | 'busy';
+
+export interface RunItem {
+  billId: string;
+  position: number;
+  number: string | null;
+  outcome: RunOutcome;
+  error: string | null;
+  updatedAt: string;
+}
+
+export interface Run {
+  id: string;
+  createdAt: string;
+  createdBy: string;
+  total: number;
+  status: 'running' | 'done';
+  heartbeatAt: string;
+  finishedAt: string | null;
+}
+
+export async function insertRun(trx: Executor, run: Run, items: readonly { billId: string; number: string | null }[]): Promise<void> {
+  await trx.insertInto('billing_production_run').values({
+    id: run.id, created_at: run.createdAt, created_by: run.createdBy, total: run.total, status: run.status, heartbeat_at: run.heartbeatAt, finished_at: null,
+  }).execute();
+  const rows = items.map((it, i) => ({ run_id: run.id, bill_id: it.billId, position: i + 1, number: it.number, outcome: 'pending', error: null, updated_at: run.createdAt }));
+  for (let i = 0; i < rows.length; i += 200) await trx.insertInto('billing_production_run_item').values(rows.slice(i, i + 200)).execute();
+}
+
+export async function findRun(db: Executor, id: string): Promise<Run | null> {
+  const r = await db.selectFrom('billing_production_run').selectAll().where('id', '=', id).executeTakeFirst() as Record<string, any> | undefined;
+  return r ? {
+    id: r.id, createdAt: r.created_at, createdBy: r.created_by, total: num(r.total), status: r.status, heartbeatAt: r.heartbeat_at, finishedAt: r.finished_at,
+  } : null;
+}
+
+export async function runItems(db: Executor, runId: string): Promise<RunItem[]> {
+  const rows = await db.selectFrom('billing_production_run_item').selectAll().where('run_id', '=', runId).orderBy('position').execute() as Record<string, any>[];
+  return rows.map((r) => ({ billId: r.bill_id, position: num(r.position), number: r.number, outcome: r.outcome as RunOutcome, error: r.error, updatedAt: r.updated_at }));
+}
+
+export async function setItemOutcome(db: Executor, runId: string, billId: string, outcome: RunOutcome, error: string | null, at: string): Promise<void> {
+  await db.updateTable('billing_production_run_item').set({ outcome, error, updated_at: at }).where('run_id', '=', runId).where('bill_id', '=', billId).execute();
+}
+
+export async function heartbeat(db: Executor, runId: string, at: string): Promise<void> {
+  await db.updateTable('billing_production_run').set({ heartbeat_at: at }).where('id', '=', runId).execute();
+}
+
+export async function finishRun(db: Executor, runId: string, at: string): Promise<void> {
+  await db.updateTable('billing_production_run').set({ status: 'done', finished_at: at, heartbeat_at: at }).where('id', '=', runId).execute();
+}
+
+/** The latest outcome of each bill in any run (for the failures column). */
+export async function latestOutcomes(db: Executor, billIds: readonly string[]): Promise<Map<string, RunItem & { runId: string }>> {
+  const out = new Map<string, RunItem & { runId: string }>();
+  for (let i = 0; i < billIds.length; i += 500) {
+    const rows = await db.selectFrom('billing_production_run_item').selectAll().where('bill_id', 'in', billIds.slice(i, i + 500)).orderBy('updated_at').execute() as Record<string, any>[];
+    for (const r of rows) out.set(r.bill_id, { runId: r.run_id, billId: r.bill_id, position: num(r.position), number: r.number, outcome: r.outcome, error: r.error, updatedAt: r.updated_at });
+  }
+  return out;
+}
+
+// ---- the production list --------------------------------------------------------------------
+
+export interface ProductionRow {
+  billId: string;
+  number: string;
+  matterId: string;
+  fileNumber: string;
+  matterName: string;
+  clientName: string;
+  invoiceDate: string;
+  dueDate: string;
+  currency: string;
+  totalMinor: number;
+  approvedAt: string;
+  optionsJson: string | null;
+}
+
+/** Approved bills (what production offers), by number within invoice date. */
+export async function approvedBills(db: Executor, opts: { limit?: number; billIds?: readonly string[] } = {}): Promise<ProductionRow[]> {
+  let q = db.selectFrom('billing_bill as b').leftJoin('billing_matter as m', 'm.id', 'b.matter_id')
+    .select(['b.id', 'b.number', 'b.matter_id', 'b.file_number', 'b.invoice_date', 'b.due_date', 'b.currency', 'b.total_minor', 'b.approved_at',
+      'm.name as matter_name', 'm.client_name', 'm.options_json'])
+    .where('b.status', '=', 'approved');
+  if (opts.billIds) q = q.where('b.id', 'in', opts.billIds.length > 0 ? [...opts.billIds] : ['-']);
+  const rows = await q.orderBy('b.invoice_date').orderBy('b.file_number').orderBy('b.sequence').limit(opts.limit ?? 5_000).execute() as Record<string, any>[];
+  return rows.map((r) => ({
+    billId: r.id, number: r.number, matterId: r.matter_id, fileNumber: r.file_number, matterName: r.matter_name ?? '', clientName: r.client_name ?? '',
+    invoiceDate: r.invoice_date, dueDate: r.due_date, currency: r.currency, totalMinor: num(r.total_minor), approvedAt: r.approved_at, optionsJson: r.options_json,
+  }));
+}
+
+// ---- manual emails ----------------------------------------------------------------------------
+
+export async function recordManualEmail(trx: Executor, m: { id: string; billId: string; to: string[]; subject: string; messageId: string; detail: string; sentAt: string; sentBy: string }): Promise<void> {
+  await trx.insertInto('billing_manual_email').values({
+    id: m.id, bill_id: m.billId, to_json: JSON.stringify(m.to), subject: m.subject, message_id: m.messageId, detail: m.detail, sent_at: m.sentAt, sent_by: m.sentBy,
+  }).execute();
+}
+
+export async function manualEmails(db: Executor, billId: string): Promise<{ id: string; to: string[]; subject: string; sentAt: string; sentBy: string }[]> {
+  const rows = await db.selectFrom('billing_manual_email').selectAll().where('bill_id', '=', billId).orderBy('sent_at').execute() as Record<string, any>[];
+  return rows.map((r) => ({ id: r.id, to: JSON.parse(r.to_json), subject: r.subject, sentAt: r.sent_at, sentBy: r.sent_by }));
+}

@@ -1,0 +1,508 @@
+/**
+ * Bill production (seed 000): for each approved bill, render the final PDF and keep it with
+ * the bill, send the matter's copies to the print output, email it with the matter's email
+ * template to its send-to addresses, and finalise it (the existing `finalise` command).
+ *
+ * Idempotent per bill and approval (the cycle is the bill's approved_at): each step is
+ * recorded in billing_bill_production once done and never done again; a process first takes
+ * the bill's lease with a conditional update, so two processes never produce one bill at
+ * once (each recorded step renews the lease); a crashed process's lease runs out (LEASE_MS)
+ * and a retry finishes what is left.
+ * The print and mail adapters are idempotent by key too (a file already written is not
+ * written again; a resent email carries the same Message-ID), which covers the moment
+ * between an output and the row that records it.
+ *
+ * Also here: the PDF preview of any bill (watermarked), the letterhead and template
+ * settings, the manual email, and the test email.
+ */
+import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import { audit } from '../../shared/audit.ts';
+import type { Clock } from '../../shared/clock.ts';
+import type { Db } from '../../shared/db.ts';
+import type { CommandContext } from '../../shared/events.ts';
+import { newId, newToken } from '../../shared/ids.ts';
+import type { MailMessage, Outputs } from '../../shared/ports.ts';
+import { conflict, invalid, notFound } from '../../shared/web/errors.ts';
+import { createViews } from '../../shared/web/views.ts';
+import type { Bill } from './bill-store.ts';
+import type { BillingCommands } from './commands.ts';
+import { pdfFileName, printJobKey, productionMessageKey, remainingSteps } from './domain/production.ts';
+import type { ProductionStep } from './domain/production.ts';
+import {
+  billTemplateErrors, effectiveLayout, emailTemplateErrors, mergeEmail, mergeValues, pickTemplate, recipients,
+} from './domain/templates.ts';
+import type { BillTemplate, EmailTemplate } from './domain/templates.ts';
+import type { BillLineData } from './events.ts';
+import * as ps from './production-store.ts';
+import type { BillingSettings, Run, RunItem } from './production-store.ts';
+import * as store from './store.ts';
+import type { MatterCopy } from './store.ts';
+
+/** How long a process may hold a bill before another may take over (crash recovery). */
+export const LEASE_MS = 10 * 60_000;
+/** At most this many bills in one run. */
+export const MAX_RUN_BILLS = 10_000;
+const MAX_ERROR_CHARS = 500;
+const VIEWS_DIR = fileURLToPath(new URL('../../../views', import.meta.url));
+
+export interface ProductionDeps {
+  readonly db: Db;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly outputs: Outputs;
+}
+
+export interface ProduceOptions {
+  /** Bills worked on at once (each holds a Chromium tab while rendering). */
+  concurrency?: number;
+}
+
+export interface ProductionSummary {
+  runId: string;
+  total: number;
+  done: number;
+  failed: number;
+  busy: number;
+  items: RunItem[];
+}
+
+export interface RunView {
+  run: Run;
+  items: RunItem[];
+  counts: { pending: number; done: number; failed: number; busy: number };
+  /** Running, but no process has touched it for a while: it was interrupted. */
+  stale: boolean;
+}
+
+const KIND_LABELS: Record<string, string> = {
+  time: 'Professional fees', disbursement: 'Disbursement', fixed_charge: 'Fixed charge', fixed_fee: 'Fixed fee', quote_fee: 'As quoted',
+  adhoc_fee: 'Fee', adhoc_disbursement: 'Disbursement', discount: 'Discount', interest: 'Interest',
+};
+
+function hours(minutes: number | null): string {
+  if (minutes === null) return '';
+  return `${Math.floor(minutes / 60)}:${String(minutes % 60).padStart(2, '0')}`;
+}
+
+const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err)).slice(0, MAX_ERROR_CHARS);
+
+export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
+  const { db, clock, logger, outputs } = deps;
+  const views = createViews(VIEWS_DIR);
+  const now = (): string => clock.now().toISOString();
+  const leaseUntil = (): string => new Date(clock.now().getTime() + LEASE_MS).toISOString();
+  const processToken = newToken(12);
+  /** Runs this process is working on (a second start of one is ignored). */
+  const active = new Map<string, Promise<ProductionSummary>>();
+
+  // ---- rendering ---------------------------------------------------------------------------
+
+  async function billView(bill: Bill, matter: MatterCopy | null, opts: { watermark: string | null; settings?: BillingSettings; templates?: BillTemplate[] }) {
+    const settings = opts.settings ?? await ps.getSettings(db);
+    const templates = opts.templates ?? await ps.listBillTemplates(db);
+    const template = pickTemplate(templates, matter?.options?.billTemplate);
+    const { layout, showLinePricing } = effectiveLayout(template.layout, bill);
+    const tkIds = [...new Set(bill.lines.flatMap((l) => (l.timekeeperId ? [l.timekeeperId] : [])))];
+    const tks = new Map<string, string>();
+    for (const id of tkIds) {
+      const t = await store.getTimekeeperCopy(db, id);
+      if (t) tks.set(id, t.initials);
+    }
+    const line = (l: BillLineData) => ({
+      ...l, kindLabel: KIND_LABELS[l.kind] ?? l.kind, hours: hours(l.minutes), timekeeper: l.timekeeperId ? tks.get(l.timekeeperId) ?? '' : '',
+    });
+    const fees = bill.lines.filter((l) => l.kind === 'time' || l.kind === 'adhoc_fee' || l.kind === 'fixed_charge').map(line);
+    const fixed = bill.lines.filter((l) => l.kind === 'fixed_fee' || l.kind === 'quote_fee').map(line);
+    const disbursements = bill.lines.filter((l) => l.kind === 'disbursement' || l.kind === 'adhoc_disbursement').map(line);
+    const other = bill.lines.filter((l) => l.kind === 'discount' || l.kind === 'interest').map(line);
+    const party = matter?.billableParty;
+    // Fixed-fee instalments this bill takes (the matter's schedule rows; their work is written to them).
+    const schedule = matter?.options?.fixedFee.schedule ?? [];
+    const instalments = bill.scheduleRowIds.flatMap((id) => schedule.filter((r) => r.rowId === id).map((r) => ({ description: r.description, billOn: r.billOn, amountMinor: r.amountMinor })));
+    return {
+      template: layout, ctx: {
+        bill, settings, title: template.title, footer: template.footer, showLinePricing, watermark: opts.watermark, currency: bill.currency,
+        matter: matter ? { name: matter.name, fileNumber: matter.fileNumber } : { name: '', fileNumber: bill.fileNumber },
+        billTo: {
+          name: party?.name ?? matter?.clientName ?? '', address: party?.address ?? matter?.client?.address ?? '', taxId: matter?.client?.taxId ?? '',
+        },
+        fees, fixed, disbursements, other, instalments,
+        feeMinutes: fees.reduce((a, l) => a + (l.minutes ?? 0), 0),
+        feesHours: hours(fees.reduce((a, l) => a + (l.minutes ?? 0), 0)),
+        mergedDiscount: mergeValues({
+          clientName: '', matterName: '', fileNumber: '', number: bill.number, currency: bill.currency, totalMinor: bill.totals.totalMinor,
+          dueDate: bill.dueDate, invoiceDate: bill.invoiceDate, retainerRequestMinor: bill.retainerRequestMinor, discount: bill.discount, firmName: '',
+        }),
+      },
+    };
+  }
+
+  async function billHtml(bill: Bill, opts: { preview: boolean; settings?: BillingSettings; templates?: BillTemplate[]; matter?: MatterCopy | null }): Promise<{ html: string; template: string }> {
+    const matter = opts.matter !== undefined ? opts.matter : await store.getMatterCopy(db, bill.matterId);
+    const watermark = opts.preview ? (bill.status === 'draft' ? 'DRAFT' : 'PREVIEW') : null;
+    const v = await billView(bill, matter, { watermark, ...(opts.settings ? { settings: opts.settings } : {}), ...(opts.templates ? { templates: opts.templates } : {}) });
+    return { html: views.render(`billing/pdf/${v.template}.njk`, v.ctx), template: v.template };
+  }
+
+  /** A watermarked PDF of any bill (drafts too), rendered now and kept nowhere. */
+  async function previewPdf(billId: string): Promise<{ pdf: Uint8Array; filename: string }> {
+    const bill = await cmds.findBill(billId);
+    if (!bill || bill.status === 'deleted') throw notFound('Bill');
+    const { html } = await billHtml(bill, { preview: true });
+    return { pdf: await outputs.pdf.render(html), filename: pdfFileName(bill.number, bill.billId, true) };
+  }
+
+  /** The final PDF kept with the bill (null: not produced yet). */
+  async function storedPdf(billId: string): Promise<{ pdf: Uint8Array; filename: string; sha256: string } | null> {
+    const p = await ps.findPdf(db, billId);
+    return p ? { pdf: p.pdf, filename: pdfFileName(p.number, billId, false), sha256: p.sha256 } : null;
+  }
+
+  // ---- email -------------------------------------------------------------------------------
+
+  async function mailFrom(settings: BillingSettings): Promise<string> {
+    return settings.mailFrom.trim() || outputs.mailFrom;
+  }
+
+  function mergeFor(bill: Bill, matter: MatterCopy | null, settings: BillingSettings) {
+    return mergeValues({
+      clientName: matter?.billableParty?.name ?? matter?.clientName ?? '', matterName: matter?.name ?? '', fileNumber: bill.fileNumber,
+      number: bill.number, currency: bill.currency, totalMinor: bill.totals.totalMinor, dueDate: bill.dueDate, invoiceDate: bill.invoiceDate,
+      retainerRequestMinor: bill.retainerRequestMinor, discount: bill.discount, firmName: settings.firmName,
+    });
+  }
+
+  function recipientsFor(matter: MatterCopy | null): string[] {
+    return recipients(matter?.options ?? null, { billablePartyEmail: matter?.billableParty?.email ?? null, clientEmail: matter?.client?.email ?? null });
+  }
+
+  async function emailFor(bill: Bill, matter: MatterCopy | null, settings: BillingSettings, templates?: EmailTemplate[]): Promise<{ subject: string; text: string; template: string }> {
+    const t = pickTemplate(templates ?? await ps.listEmailTemplates(db), matter?.options?.emailTemplate);
+    return { ...mergeEmail(t, mergeFor(bill, matter, settings)), template: t.name };
+  }
+
+  // ---- producing one bill ---------------------------------------------------------------------
+
+  interface RunCache { settings: BillingSettings; billTemplates: BillTemplate[]; emailTemplates: EmailTemplate[] }
+
+  /** recorded: the run item's outcome is already written. */
+  type BillOutcome = { outcome: 'done' | 'failed' | 'busy'; error: string | null; recorded?: boolean };
+
+  async function produceOne(ctx: CommandContext, billId: string, cache: RunCache, runId: string | null): Promise<BillOutcome> {
+    const bill = await cmds.findBill(billId);
+    if (!bill) return { outcome: 'failed', error: 'No such bill' };
+    if (bill.status !== 'approved' && bill.status !== 'finalised') return { outcome: 'failed', error: `The bill is ${bill.status}, not approved` };
+    const cycle = bill.approvedAt;
+    if (!cycle) return { outcome: 'failed', error: 'The bill has no approval time' };
+    if (bill.status === 'finalised') {
+      const st = await ps.findState(db, billId, cycle);
+      if (!st || st.finalisedAt) return { outcome: 'done', error: null };
+    }
+    const token = `${processToken}:${newToken(6)}`;
+    const st = await db.transaction().execute((trx) => ps.claim(trx, billId, cycle, token, now(), leaseUntil()));
+    if (!st) return { outcome: 'busy', error: 'Another process is producing this bill' };
+    let step: ProductionStep = 'pdf';
+    let finalisedNow = false;
+    try {
+      const matter = await store.getMatterCopy(db, bill.matterId);
+      const copies = matter?.options?.copiesToPrint ?? 0;
+      const to = recipientsFor(matter);
+      const todo = remainingSteps({ pdfStored: st.pdfStoredAt !== null, printed: st.printedAt !== null, emailed: st.emailedAt !== null, finalised: st.finalisedAt !== null || bill.status === 'finalised' },
+        { copies, recipients: to.length });
+      let pdf: Uint8Array | null = null;
+      const number = bill.number!;
+      for (step of todo) {
+        if (step === 'pdf') {
+          const { html, template } = await billHtml(bill, { preview: false, settings: cache.settings, templates: cache.billTemplates, matter });
+          const bytes = await outputs.pdf.render(html);
+          const sha256 = createHash('sha256').update(bytes).digest('hex');
+          const at = now();
+          await db.transaction().execute(async (trx) => {
+            await ps.savePdf(trx, { billId, cycle, number, template, pdf: bytes, sizeBytes: bytes.byteLength, sha256, createdAt: at });
+            if (!await ps.recordStep(trx, billId, cycle, token, at, { pdf_stored_at: at, claimed_until: leaseUntil() })) throw conflict('Lost the bill to another process');
+            await audit(trx, clock, ctx, { action: 'billing.bill_pdf_stored', entityType: 'billing_bill', entityId: billId, after: { number, cycle, template, sizeBytes: bytes.byteLength, sha256 } });
+          });
+          pdf = bytes;
+          continue;
+        }
+        if (!pdf) {
+          const stored = await ps.findPdf(db, billId);
+          if (!stored || stored.cycle !== cycle) throw new Error('The stored PDF is missing');
+          pdf = stored.pdf;
+        }
+        if (step === 'print') {
+          const paths = await outputs.print.print({ jobKey: printJobKey(billId, cycle), name: number, pdf, copies });
+          const at = now();
+          await db.transaction().execute(async (trx) => {
+            if (!await ps.recordStep(trx, billId, cycle, token, at, { printed_at: at, copies, print_detail: paths.join('\n'), claimed_until: leaseUntil() })) throw conflict('Lost the bill to another process');
+            await audit(trx, clock, ctx, { action: 'billing.bill_printed', entityType: 'billing_bill', entityId: billId, after: { number, copies, paths } });
+          });
+        } else if (step === 'email') {
+          const mail = await emailFor(bill, matter, cache.settings, cache.emailTemplates);
+          // Recorded before the send: a crash mid-send leaves a trace (the retry resends with the same Message-ID).
+          if (!await ps.recordStep(db, billId, cycle, token, now(), { email_tried_at: now(), email_to: JSON.stringify(to), claimed_until: leaseUntil() })) throw conflict('Lost the bill to another process');
+          const receipt = await outputs.mailer.send({
+            messageKey: productionMessageKey(billId, cycle), from: await mailFrom(cache.settings), to,
+            ...(cache.settings.email ? { replyTo: cache.settings.email } : {}),
+            subject: mail.subject, text: mail.text,
+            attachments: [{ filename: pdfFileName(number, billId, false), contentType: 'application/pdf', content: pdf }],
+          });
+          const at = now();
+          await db.transaction().execute(async (trx) => {
+            if (!await ps.recordStep(trx, billId, cycle, token, at, { emailed_at: at, email_message_id: receipt.messageId, email_detail: receipt.detail.slice(0, 1000) })) {
+              throw conflict('Lost the bill to another process');
+            }
+            await audit(trx, clock, ctx, { action: 'billing.bill_emailed', entityType: 'billing_bill', entityId: billId, after: { number, to, subject: mail.subject, template: mail.template, messageId: receipt.messageId, transport: outputs.mailer.kind } });
+          });
+        } else {
+          const fresh = await cmds.findBill(billId);
+          if (fresh?.status === 'approved') await cmds.finalise(ctx, billId);
+          else if (fresh?.status !== 'finalised') throw conflict(`The bill is ${fresh?.status ?? 'gone'} now, not approved`);
+          finalisedNow = true;
+        }
+      }
+      // The last step recorded with the release and the run's outcome in one commit. (Finalised
+      // meanwhile by hand, the finalise step was not needed: the state says so too.)
+      const done = finalisedNow || (st.finalisedAt === null && !todo.includes('finalise')) ? { finalised_at: now() } : {};
+      await db.transaction().execute(async (trx) => {
+        await ps.release(trx, billId, cycle, token, now(), { last_error: null, failed_step: null, ...done });
+        if (runId) await ps.setItemOutcome(trx, runId, billId, 'done', null, now());
+      });
+      return { outcome: 'done', error: null, recorded: true };
+    } catch (err) {
+      const message = `${step}: ${errorText(err)}`;
+      logger.warn({ err, billId, step }, 'bill production step failed');
+      await ps.release(db, billId, cycle, token, now(), { last_error: message, failed_step: step }).catch(() => undefined);
+      return { outcome: 'failed', error: message };
+    }
+  }
+
+  // ---- runs ---------------------------------------------------------------------------------
+
+  /** Create a run over the given bills (approved ones; others are recorded as failed with the reason). */
+  async function createRun(ctx: CommandContext, billIds: readonly string[]): Promise<string> {
+    const ids = [...new Set(billIds)];
+    if (ids.length === 0) throw invalid({ bill: 'select at least one bill' }, 'No bills to produce');
+    if (ids.length > MAX_RUN_BILLS) throw invalid({ bill: `at most ${MAX_RUN_BILLS} bills in one run` });
+    const rows = new Map((await ps.approvedBills(db, { billIds: ids, limit: MAX_RUN_BILLS })).map((r) => [r.billId, r]));
+    const at = now();
+    const run: Run = { id: newId(clock), createdAt: at, createdBy: ctx.actorLabel, total: ids.length, status: 'running', heartbeatAt: at, finishedAt: null };
+    await db.transaction().execute(async (trx) => {
+      await ps.insertRun(trx, run, ids.map((id) => ({ billId: id, number: rows.get(id)?.number ?? null })));
+      await audit(trx, clock, ctx, { action: 'billing.production_started', entityType: 'billing_production_run', entityId: run.id, after: { total: ids.length } });
+    });
+    return run.id;
+  }
+
+  async function processRun(ctx: CommandContext, runId: string, opts: ProduceOptions = {}): Promise<ProductionSummary> {
+    const existing = active.get(runId);
+    if (existing) return existing;
+    const p = (async () => {
+      const concurrency = Math.min(Math.max(opts.concurrency ?? 3, 1), 16);
+      const items = (await ps.runItems(db, runId)).filter((i) => i.outcome === 'pending' || i.outcome === 'busy');
+      const cache: RunCache = { settings: await ps.getSettings(db), billTemplates: await ps.listBillTemplates(db), emailTemplates: await ps.listEmailTemplates(db) };
+      let next = 0;
+      let lastBeat = 0;
+      const worker = async () => {
+        while (next < items.length) {
+          const item = items[next++]!;
+          let r: BillOutcome;
+          try {
+            r = await produceOne(ctx, item.billId, cache, runId);
+          } catch (err) {
+            r = { outcome: 'failed', error: errorText(err) };
+          }
+          if (!r.recorded) await ps.setItemOutcome(db, runId, item.billId, r.outcome, r.error, now());
+          if (Date.now() - lastBeat > 2_000) {
+            lastBeat = Date.now();
+            await ps.heartbeat(db, runId, now());
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(items.length, 1)) }, worker));
+      await ps.finishRun(db, runId, now());
+      const all = await ps.runItems(db, runId);
+      return {
+        runId, total: all.length, items: all,
+        done: all.filter((i) => i.outcome === 'done').length, failed: all.filter((i) => i.outcome === 'failed').length, busy: all.filter((i) => i.outcome === 'busy').length,
+      };
+    })().finally(() => active.delete(runId));
+    active.set(runId, p);
+    return p;
+  }
+
+  /** Produce these bills now (the CLI's and tests' entry): a run, worked to its end. */
+  async function produceBills(ctx: CommandContext, billIds: readonly string[], opts: ProduceOptions = {}): Promise<ProductionSummary> {
+    const runId = await createRun(ctx, billIds);
+    return processRun(ctx, runId, opts);
+  }
+
+  /** Start a run and work it in the background (the page polls runView). */
+  async function startRun(ctx: CommandContext, billIds: readonly string[], opts: ProduceOptions = {}): Promise<string> {
+    const runId = await createRun(ctx, billIds);
+    processRun(ctx, runId, opts).catch((err) => logger.error({ err, runId }, 'production run failed'));
+    return runId;
+  }
+
+  /** Resume a run left unfinished (its process stopped): the bills still pending or busy. */
+  async function resumeRun(ctx: CommandContext, runId: string, opts: ProduceOptions = {}): Promise<void> {
+    const run = await ps.findRun(db, runId);
+    if (!run) throw notFound('Production run');
+    processRun(ctx, runId, opts).catch((err) => logger.error({ err, runId }, 'production run failed'));
+  }
+
+  async function runView(runId: string): Promise<RunView | null> {
+    const run = await ps.findRun(db, runId);
+    if (!run) return null;
+    const items = await ps.runItems(db, runId);
+    const counts = { pending: 0, done: 0, failed: 0, busy: 0 };
+    for (const i of items) counts[i.outcome]++;
+    const stale = run.status === 'running' && !active.has(runId) && clock.now().getTime() - Date.parse(run.heartbeatAt) > 60_000;
+    return { run, items, counts, stale };
+  }
+
+  // ---- settings ------------------------------------------------------------------------------
+
+  async function saveSettings(ctx: CommandContext, input: Omit<BillingSettings, 'version' | 'updatedAt' | 'updatedBy'> & { expectedVersion: number }): Promise<BillingSettings> {
+    const e: Record<string, string> = {};
+    const limits: [keyof typeof input, number, boolean][] = [
+      ['firmName', 200, true], ['address', 1_000, false], ['taxId', 100, false], ['phone', 100, false], ['email', 254, false], ['mailFrom', 254, false], ['paymentNote', 2_000, false],
+    ];
+    for (const [k, max, required] of limits) {
+      const v = String(input[k] ?? '');
+      if (required && !v.trim()) e[k] = 'is required';
+      else if (v.length > max) e[k] = `must be at most ${max} characters`;
+    }
+    const emailRe = /^[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+$/;
+    if (input.email && !emailRe.test(input.email) && !e.email) e.email = 'must be an email address';
+    if (input.mailFrom && !emailRe.test(input.mailFrom.replace(/^.*<(.+)>\s*$/, '$1')) && !e.mailFrom) e.mailFrom = 'must be an email address (or Name <address>)';
+    if (Object.keys(e).length > 0) throw invalid(e);
+    return db.transaction().execute(async (trx) => {
+      const before = await ps.getSettings(trx);
+      const after: BillingSettings = {
+        firmName: input.firmName.trim(), address: input.address.trim(), taxId: input.taxId.trim(), phone: input.phone.trim(), email: input.email.trim(),
+        mailFrom: input.mailFrom.trim(), paymentNote: input.paymentNote.trim(), version: before.version + 1, updatedAt: now(), updatedBy: ctx.actorLabel,
+      };
+      if (before.version !== input.expectedVersion || !await ps.saveSettings(trx, after, before.version)) {
+        throw conflict('The settings were changed by someone else meanwhile: reload and try again');
+      }
+      await audit(trx, clock, ctx, { action: 'billing.settings_changed', entityType: 'billing_settings', entityId: 'firm', before, after });
+      return after;
+    });
+  }
+
+  async function saveBillTemplate(ctx: CommandContext, t: BillTemplate): Promise<void> {
+    const clean = { name: t.name.trim(), layout: t.layout, title: t.title.trim(), footer: t.footer.trim() };
+    const e = billTemplateErrors(clean);
+    if (Object.keys(e).length > 0) throw invalid(e);
+    await db.transaction().execute(async (trx) => {
+      const before = await ps.storedBillTemplate(trx, clean.name);
+      await ps.saveBillTemplate(trx, clean, now());
+      await audit(trx, clock, ctx, { action: 'billing.bill_template_saved', entityType: 'billing_bill_template', entityId: clean.name, before: before ?? undefined, after: clean });
+    });
+  }
+
+  async function saveEmailTemplate(ctx: CommandContext, t: EmailTemplate): Promise<void> {
+    const clean = { name: t.name.trim(), subject: t.subject.trim(), body: t.body.replace(/\r\n/g, '\n') };
+    const e = emailTemplateErrors(clean);
+    if (Object.keys(e).length > 0) throw invalid(e);
+    await db.transaction().execute(async (trx) => {
+      const before = await ps.storedEmailTemplate(trx, clean.name);
+      await ps.saveEmailTemplate(trx, clean, now());
+      await audit(trx, clock, ctx, { action: 'billing.email_template_saved', entityType: 'billing_email_template', entityId: clean.name, before: before ?? undefined, after: clean });
+    });
+  }
+
+  const EMAIL_RE = /^[^\s@<>,;]+@[^\s@<>,;]+\.[^\s@<>,;]+$/;
+  function parseAddresses(text: string, field: string): string[] {
+    const list = text.split(/[,;\s]+/).map((s) => s.trim()).filter(Boolean);
+    if (list.length === 0) throw invalid({ [field]: 'give at least one email address' });
+    if (list.length > 50) throw invalid({ [field]: 'at most 50 addresses' });
+    const bad = list.filter((a) => !EMAIL_RE.test(a));
+    if (bad.length > 0) throw invalid({ [field]: `not an email address: ${bad.join(', ')}` });
+    return list;
+  }
+
+  /** Send a test email through the configured transport (recorded in the audit log). */
+  async function sendTestEmail(ctx: CommandContext, toText: string): Promise<{ messageId: string; detail: string }> {
+    const to = parseAddresses(toText, 'to');
+    const settings = await ps.getSettings(db);
+    const key = `test:${newId(clock)}`;
+    const receipt = await outputs.mailer.send({
+      messageKey: key, from: await mailFrom(settings), to, subject: `Lexbill test email from ${settings.firmName}`,
+      text: `This is a test email from Lexbill (${outputs.mailer.kind} transport).\n`,
+    });
+    await db.transaction().execute((trx) => audit(trx, clock, ctx, { action: 'billing.test_email_sent', entityType: 'billing_settings', entityId: 'mail', after: { to, messageId: receipt.messageId, transport: outputs.mailer.kind } }));
+    return receipt;
+  }
+
+  // ---- email manually -------------------------------------------------------------------------
+
+  /** The compose page's starting point: the matter's template merged, its send-to addresses, a key for this one message. */
+  async function manualDraft(billId: string) {
+    const bill = await cmds.findBill(billId);
+    if (!bill || bill.status === 'deleted') throw notFound('Bill');
+    const matter = await store.getMatterCopy(db, bill.matterId);
+    const settings = await ps.getSettings(db);
+    const mail = await emailFor(bill, matter, settings);
+    return { bill, matter, to: recipientsFor(matter), subject: mail.subject, text: mail.text, key: newId(clock), hasStoredPdf: (await ps.findPdf(db, billId)) !== null, sent: await ps.manualEmails(db, billId) };
+  }
+
+  async function sendManual(ctx: CommandContext, billId: string, input: { key: string; to: string; cc: string; subject: string; text: string }): Promise<{ messageId: string }> {
+    const e: Record<string, string> = {};
+    if (!/^[0-9a-f-]{36}$/i.test(input.key)) e.key = 'is missing: reload the page';
+    if (!input.subject.trim()) e.subject = 'is required';
+    else if (input.subject.length > 200) e.subject = 'must be at most 200 characters';
+    if (!input.text.trim()) e.text = 'is required';
+    else if (input.text.length > 20_000) e.text = 'must be at most 20000 characters';
+    let to: string[] = [];
+    let cc: string[] = [];
+    try { to = parseAddresses(input.to, 'to'); } catch (err) { e.to = (err as { fields?: Record<string, string> }).fields?.to ?? 'is invalid'; }
+    if (input.cc.trim()) {
+      try { cc = parseAddresses(input.cc, 'cc'); } catch (err) { e.cc = (err as { fields?: Record<string, string> }).fields?.cc ?? 'is invalid'; }
+    }
+    if (Object.keys(e).length > 0) throw invalid(e);
+    const bill = await cmds.findBill(billId);
+    if (!bill || bill.status === 'deleted') throw notFound('Bill');
+    if (bill.status === 'draft') throw conflict('A draft cannot be emailed: approve it first (Preview shows it)');
+    const already = (await ps.manualEmails(db, billId)).find((m) => m.id === input.key);
+    if (already) return { messageId: '' };
+    const stored = await ps.findPdf(db, billId);
+    const pdf = stored?.pdf ?? await outputs.pdf.render((await billHtml(bill, { preview: false })).html);
+    const settings = await ps.getSettings(db);
+    const message: MailMessage = {
+      messageKey: `manual:${input.key}`, from: await mailFrom(settings), to, ...(cc.length > 0 ? { cc } : {}),
+      ...(settings.email ? { replyTo: settings.email } : {}), subject: input.subject.trim(), text: input.text,
+      attachments: [{ filename: pdfFileName(bill.number, billId, false), contentType: 'application/pdf', content: pdf }],
+    };
+    const receipt = await outputs.mailer.send(message);
+    const at = now();
+    await db.transaction().execute(async (trx) => {
+      await ps.recordManualEmail(trx, { id: input.key, billId, to: [...to, ...cc], subject: message.subject, messageId: receipt.messageId, detail: receipt.detail.slice(0, 1000), sentAt: at, sentBy: ctx.actorLabel });
+      await audit(trx, clock, ctx, { action: 'billing.bill_emailed_manually', entityType: 'billing_bill', entityId: billId, after: { number: bill.number, to, cc, subject: message.subject, messageId: receipt.messageId } });
+    });
+    return { messageId: receipt.messageId };
+  }
+
+  return {
+    produceBills, startRun, resumeRun, runView, createRun, processRun,
+    previewPdf, storedPdf, billHtml,
+    saveSettings, saveBillTemplate, saveEmailTemplate, sendTestEmail,
+    manualDraft, sendManual,
+    getSettings: () => ps.getSettings(db),
+    listBillTemplates: () => ps.listBillTemplates(db),
+    listEmailTemplates: () => ps.listEmailTemplates(db),
+    approvedBills: (opts: { limit?: number } = {}) => ps.approvedBills(db, opts),
+    statesFor: (ids: readonly string[]) => ps.statesFor(db, ids),
+    latestOutcomes: (ids: readonly string[]) => ps.latestOutcomes(db, ids),
+    describeOutputs: () => outputs.describe(),
+    /** The options a matter without its own has (the firm's defaults). */
+    firmDefaults: async () => (await store.getFirmSettings(db))?.matterDefaults ?? null,
+    mailerKind: () => outputs.mailer.kind,
+    recipientsFor,
+  };
+}
+
+export type Production = ReturnType<typeof createProduction>;

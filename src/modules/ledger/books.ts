@@ -1,0 +1,350 @@
+/**
+ * The books: posting journals and moving bill balances, inside the caller's transaction.
+ * Used by the ledger's commands (receipts, write-offs, discounts) and by its event handlers
+ * (bill postings), so both post the same way:
+ *  - a journal is asserted balanced before it is written, checked again as written, numbered
+ *    by prefix (BJ000001), posted once per source key (a second post of the same source
+ *    returns the first), and announced (`ledger.journal_posted`) in the same transaction;
+ *  - every change to a bill's balance publishes `ledger.bill_balance_changed` in the same
+ *    transaction.
+ */
+import { assert } from '../../shared/assert.ts';
+import { audit } from '../../shared/audit.ts';
+import type { Clock } from '../../shared/clock.ts';
+import { isoDate } from '../../shared/clock.ts';
+import type { Tx } from '../../shared/db.ts';
+import type { CommandContext } from '../../shared/events.ts';
+import { newId } from '../../shared/ids.ts';
+import { appendEvent } from '../../shared/outbox.ts';
+import { conflict } from '../../shared/web/errors.ts';
+import type { BillData } from '../billing/events.ts';
+import {
+  allocateReceipt, assertBalanced, billPosting, checkPosting, discountReversal, eventPeriod, periodOf, reverseLines,
+} from './domain.ts';
+import type { AccountRef, PostingLine } from './domain.ts';
+import type { LedgerEvents } from './events.ts';
+import * as store from './store.ts';
+import type { Account, Allocation, JournalRow, LedgerBill, Receipt } from './store.ts';
+
+export interface Books {
+  readonly trx: Tx;
+  readonly clock: Clock;
+  readonly ctx: CommandContext;
+}
+
+export type Prefix = 'BJ' | 'RJ' | 'AJ' | 'WJ' | 'DJ';
+
+export interface BookLine extends PostingLine {
+  /** Set for lines copied from a stored journal (reversals): the account as posted. */
+  accountId?: string;
+  clientId?: string | null;
+  matterId?: string | null;
+}
+
+export interface JournalInput {
+  prefix: Prefix;
+  sourceKey: string;
+  sourceType: string;
+  date: string;
+  memo: string;
+  currency: string;
+  lines: readonly BookLine[];
+  /** event: never refused (a closed period moves it on, with a note); command: refused per seed 004. */
+  mode: 'event' | 'command';
+  confirmOutsidePeriod?: boolean;
+  billId?: string | null;
+  receiptId?: string | null;
+  clientId?: string | null;
+  matterId?: string | null;
+  reversesJournalId?: string | null;
+  eventId?: string | null;
+}
+
+const emit = <K extends keyof LedgerEvents & string>(b: Books, type: K, payload: LedgerEvents[K]) => appendEvent<LedgerEvents, K>(b.trx, b.clock, b.ctx, type, payload);
+
+export const today = (clock: Clock): string => isoDate(clock.now());
+
+// ---- settings --------------------------------------------------------------------------
+
+export interface PeriodSettings {
+  current: string;
+  closed: Set<string>;
+  policy: 'warn' | 'refuse';
+  currency: string;
+  writeOffLimitMinor: number;
+}
+
+export async function periodSettings(b: Pick<Books, 'trx' | 'clock'>): Promise<PeriodSettings> {
+  const current = (await store.getSetting(b.trx, 'current_period')) ?? periodOf(today(b.clock));
+  const firm = JSON.parse((await store.getSetting(b.trx, 'firm')) ?? '{}') as { postingOutsideCurrentPeriod?: 'warn' | 'refuse'; currency?: string };
+  const limit = Number((await store.getSetting(b.trx, 'write_off_limit_minor')) ?? 5_000);
+  return { current, closed: await store.closedPeriods(b.trx), policy: firm.postingOutsideCurrentPeriod ?? 'warn', currency: firm.currency ?? 'USD', writeOffLimitMinor: limit };
+}
+
+/** Refuse (409) a person's posting into a closed period, or outside the current one when the firm refuses (or it is not confirmed). */
+export async function checkCommandDate(b: Books, date: string, confirmed: boolean): Promise<string | null> {
+  const s = await periodSettings(b);
+  const c = checkPosting(date, s.current, s.closed, s.policy, confirmed);
+  if (!c.ok) throw conflict(c.reason);
+  return c.warning;
+}
+
+// ---- accounts --------------------------------------------------------------------------
+
+/** The account a reference posts to; a timekeeper's or charge type's sub-account is opened on first use. */
+export async function accountFor(b: Pick<Books, 'trx' | 'clock'>, ref: AccountRef): Promise<Account> {
+  const at = b.clock.now().toISOString();
+  if (ref.role === 'fee_timekeeper' || ref.role === 'fixed_charge_type') {
+    const isTk = ref.role === 'fee_timekeeper';
+    const key = isTk ? ref.timekeeperId : ref.chargeTypeId;
+    const found = await store.findAccountBy(b.trx, isTk ? 'timekeeper_id' : 'charge_type_id', key);
+    if (found) return found;
+    const parent = isTk ? '4000' : '4100';
+    const seq = await store.nextValue(b.trx, `account:${parent}`);
+    const label = isTk ? await timekeeperLabel(b.trx, key) : await chargeTypeLabel(b.trx, key);
+    const a: Account = {
+      id: newId(b.clock), code: `${parent}.${String(seq).padStart(3, '0')}`, name: isTk ? `Professional fees: ${label}` : `Fixed charges: ${label}`,
+      type: 'income', role: ref.role, parentCode: parent, timekeeperId: isTk ? key : null, chargeTypeId: isTk ? null : key, active: true,
+    };
+    await store.insertAccount(b.trx, a, at);
+    return a;
+  }
+  const found = await store.findAccountBy(b.trx, 'role', ref.role);
+  assert(found, `the chart of accounts has no ${ref.role} account`);
+  return found;
+}
+
+async function timekeeperLabel(trx: Tx, id: string): Promise<string> {
+  const r = await trx.selectFrom('ledger_timekeeper').select(['initials', 'name']).where('id', '=', id).executeTakeFirst() as { initials: string; name: string } | undefined;
+  return r ? `${r.initials} ${r.name}` : `timekeeper ${id.slice(0, 8)}`;
+}
+
+async function chargeTypeLabel(trx: Tx, id: string): Promise<string> {
+  const r = await trx.selectFrom('ledger_charge_type').select(['code', 'name']).where('id', '=', id).executeTakeFirst() as { code: string; name: string } | undefined;
+  return r ? `${r.code} ${r.name}` : `charge type ${id.slice(0, 8)}`;
+}
+
+// ---- journals --------------------------------------------------------------------------
+
+/** Post a journal once per source key; returns it (and whether this call created it). */
+export async function postJournal(b: Books, j: JournalInput): Promise<{ journal: JournalRow; created: boolean }> {
+  const existing = await store.findJournalBySource(b.trx, j.sourceKey);
+  if (existing) return { journal: existing, created: false };
+  assertBalanced(j.lines, `${j.prefix} ${j.memo}`);
+  let period: string;
+  let note: string | null;
+  if (j.mode === 'event') {
+    const s = await periodSettings(b);
+    ({ period, note } = eventPeriod(j.date, s.current, s.closed));
+  } else {
+    note = await checkCommandDate(b, j.date, j.confirmOutsidePeriod ?? false);
+    period = periodOf(j.date);
+  }
+  const id = newId(b.clock);
+  const number = `${j.prefix}${String(await store.nextValue(b.trx, `journal:${j.prefix}`)).padStart(6, '0')}`;
+  // Moved out of a closed period: its lines count from the first day of the period it went to,
+  // so reports by date never change a closed period; the header keeps its own date and the note.
+  const lineDate = periodOf(j.date) === period ? j.date : `${period}-01`;
+  const rows: store.JournalLineRow[] = [];
+  for (const [i, l] of j.lines.entries()) {
+    const accountId = l.accountId ?? (await accountFor(b, l.account)).id;
+    rows.push({
+      journalId: id, lineNo: i + 1, accountId, debitMinor: l.amountMinor > 0 ? l.amountMinor : 0, creditMinor: l.amountMinor < 0 ? 0 - l.amountMinor : 0,
+      date: lineDate, memo: l.memo.slice(0, 500), billId: l.billId ?? null, clientId: l.clientId ?? j.clientId ?? null, matterId: l.matterId ?? j.matterId ?? null,
+      timekeeperId: l.timekeeperId ?? null,
+    });
+  }
+  const totalMinor = rows.reduce((a, r) => a + r.debitMinor, 0);
+  const journal: JournalRow = {
+    id, number, prefix: j.prefix, sourceKey: j.sourceKey, sourceType: j.sourceType, date: j.date, period, memo: j.memo.slice(0, 500), note,
+    currency: j.currency, totalMinor, billId: j.billId ?? null, receiptId: j.receiptId ?? null, clientId: j.clientId ?? null, matterId: j.matterId ?? null,
+    reversesJournalId: j.reversesJournalId ?? null, eventId: j.eventId ?? null, postedAt: b.clock.now().toISOString(), postedBy: b.ctx.actorLabel,
+  };
+  await store.insertJournal(b.trx, journal, rows);
+  const written = await store.journalSums(b.trx, id);
+  assert(written.debit === written.credit && written.debit === totalMinor, `journal ${number} was not written balanced`);
+  await emit(b, 'ledger.journal_posted', {
+    journalId: id, number, prefix: j.prefix, date: j.date, period, memo: journal.memo, currency: j.currency, totalMinor, billId: journal.billId,
+    receiptId: journal.receiptId, reversesJournalId: journal.reversesJournalId, note,
+  });
+  await audit(b.trx, b.clock, b.ctx, { action: 'ledger.journal_posted', entityType: 'ledger_journal', entityId: id, after: { number, sourceKey: j.sourceKey, date: j.date, period, totalMinor, note } });
+  return { journal, created: true };
+}
+
+/** Post the exact reversal of a stored journal (once: a journal is reversed at most once). */
+export async function reverseJournal(b: Books, journalId: string, r: { sourceKey: string; sourceType: string; date: string; memo: string; mode: 'event' | 'command'; eventId?: string | null; confirmOutsidePeriod?: boolean }): Promise<JournalRow | null> {
+  const original = await store.findJournal(b.trx, journalId);
+  assert(original, `no journal ${journalId}`);
+  if (await store.isReversed(b.trx, journalId)) return null;
+  const lines = await store.journalLines(b.trx, journalId);
+  const book: BookLine[] = reverseLines(lines.map((l) => ({
+    account: { role: 'debtors' }, accountId: l.accountId, amountMinor: l.debitMinor - l.creditMinor, memo: l.memo, billId: l.billId,
+    timekeeperId: l.timekeeperId, clientId: l.clientId, matterId: l.matterId,
+  }))).map((l) => l as BookLine);
+  const { journal } = await postJournal(b, {
+    prefix: original.prefix as Prefix, sourceKey: r.sourceKey, sourceType: r.sourceType, date: r.date, memo: r.memo, currency: original.currency, lines: book,
+    mode: r.mode, confirmOutsidePeriod: r.confirmOutsidePeriod, billId: original.billId, receiptId: original.receiptId, clientId: original.clientId,
+    matterId: original.matterId, reversesJournalId: journalId, eventId: r.eventId ?? null,
+  });
+  return journal;
+}
+
+// ---- bills -----------------------------------------------------------------------------
+
+export async function emitBalance(b: Books, bill: LedgerBill, occurredOn: string): Promise<void> {
+  const open = bill.status === 'open';
+  const totalMinor = open ? bill.totalMinor + bill.discountReversedMinor : 0;
+  await emit(b, 'ledger.bill_balance_changed', {
+    billId: bill.id, matterId: bill.matterId, clientId: bill.clientId, billNumber: bill.number, currency: bill.currency, totalMinor,
+    paidMinor: open ? bill.paidMinor : 0,
+    discountTakenMinor: open && (bill.discountStatus === 'pending' || bill.discountStatus === 'honoured' || bill.discountStatus === 'none') ? bill.discountDebtorsMinor : 0,
+    writtenOffMinor: open ? bill.writtenOffMinor : 0, outstandingMinor: store.outstandingOf(bill), lastReceiptOn: bill.lastReceiptOn,
+    discountStatus: bill.discountStatus, discountValidUntil: bill.discountValidUntil, status: bill.status, dueDate: bill.dueDate, occurredOn,
+  });
+}
+
+async function saveAndEmit(b: Books, bill: LedgerBill, occurredOn: string): Promise<void> {
+  bill.updatedAt = b.clock.now().toISOString();
+  assert(store.outstandingOf(bill) >= 0 || bill.totalMinor < 0, `bill ${bill.number}: outstanding cannot go below zero`);
+  await store.saveBill(b.trx, bill);
+  await emitBalance(b, bill, occurredOn);
+}
+
+/** billing.bill_approved: post the billing journal (BJ) and open the bill on the debtors ledger. */
+export async function postBill(b: Books, eventId: string, data: BillData): Promise<void> {
+  await store.lockClientBills(b.trx, data.clientId);
+  const existing = await store.findBill(b.trx, data.billId);
+  if (existing?.status === 'open') return; // already posted: a bill is posted once until its postings are reversed
+  assert(data.number !== null, 'an approved bill has a number');
+  const posting = billPosting(data);
+  let journalId: string | null = null;
+  if (posting.lines.length > 0) {
+    const { journal } = await postJournal(b, {
+      prefix: 'BJ', sourceKey: `${eventId}:bill`, sourceType: 'billing.bill_approved', date: data.invoiceDate, memo: `Bill ${data.number}`,
+      currency: data.currency, lines: posting.lines, mode: 'event', billId: data.billId, clientId: data.clientId, matterId: data.matterId, eventId,
+    });
+    journalId = journal.id;
+  }
+  const timeSensitive = data.discount !== null && data.discount.validUntil !== null && posting.discountDebtorsMinor !== 0;
+  const bill: LedgerBill = {
+    id: data.billId, matterId: data.matterId, clientId: data.clientId, fileNumber: data.fileNumber, number: data.number, currency: data.currency,
+    status: 'open', produced: data.status === 'finalised', invoiceDate: data.invoiceDate, dueDate: data.dueDate, feesMinor: data.totals.feesMinor,
+    fixedChargesMinor: data.totals.fixedChargesMinor, disbursementsMinor: data.totals.disbursementsMinor, interestMinor: data.totals.interestMinor,
+    taxMinor: data.totals.taxMinor, discountMinor: data.totals.discountMinor, totalMinor: data.totals.totalMinor,
+    discountDebtorsMinor: posting.discountDebtorsMinor, discountValidUntil: timeSensitive ? data.discount!.validUntil : null,
+    discountStatus: timeSensitive ? 'pending' : 'none', discountReversedMinor: 0, paidMinor: 0, writtenOffMinor: 0, lastReceiptOn: null,
+    postingJournalId: journalId, linesJson: JSON.stringify({ lines: data.lines, allocations: data.allocations }), updatedAt: '',
+  };
+  await markItems(b, data);
+  await saveAndEmit(b, bill, data.invoiceDate);
+  // Funds released when the bill was re-drafted go back to it, from the same receipts' credit.
+  const released = existing ? (await store.allocations(b.trx, { billId: data.billId })).filter((a) => a.releaseReason === 'bill_reversed') : [];
+  for (const receiptId of [...new Set(released.map((a) => a.receiptId))]) {
+    const receipt = await store.findReceipt(b.trx, receiptId);
+    if (!receipt || receipt.status !== 'posted' || receipt.unallocatedMinor === 0) continue;
+    const want = released.filter((a) => a.receiptId === receiptId).reduce((s, a) => s + a.amountMinor, 0);
+    const already = (await store.allocations(b.trx, { billId: data.billId, receiptId, live: true })).reduce((s, a) => s + a.amountMinor, 0);
+    const current = (await store.findBill(b.trx, data.billId))!;
+    const amount = Math.min(want - already, receipt.unallocatedMinor, store.outstandingOf(current));
+    if (amount > 0) await allocateFromCredit(b, receipt, current, amount, data.invoiceDate, `${eventId}:reallocate:${receiptId}`, 'event');
+  }
+}
+
+async function markItems(b: Books, data: BillData): Promise<void> {
+  for (const i of data.items) {
+    await b.trx.insertInto('ledger_wip_billed').values({ item_id: i.id, bill_id: data.billId })
+      .onConflict((oc) => oc.column('item_id').doUpdateSet({ bill_id: data.billId })).execute();
+  }
+}
+
+/** billing.bill_finalised: the bill was produced (no posting: it was posted on approval). */
+export async function markProduced(b: Books, data: BillData): Promise<void> {
+  const bill = await store.findBill(b.trx, data.billId);
+  if (!bill || bill.status !== 'open' || bill.produced) return;
+  await store.saveBill(b.trx, { ...bill, produced: true, updatedAt: b.clock.now().toISOString() });
+}
+
+/**
+ * billing.bill_reverted / bill_redrafted / bill_deleted: undo everything on the bill, exactly:
+ * its receipts are released to the receipts' credit (to allocate again), its write-offs and
+ * discount reversals are reversed, and its billing journal is reversed. Dated the event's day.
+ */
+export async function reverseBill(b: Books, eventId: string, eventType: string, data: BillData, reversed: BillData, on: string): Promise<void> {
+  await store.lockClientBills(b.trx, data.clientId);
+  const bill = await store.findBill(b.trx, data.billId);
+  if (!bill || bill.status !== 'open') return;
+  const why = eventType.replace('billing.bill_', '');
+  for (const a of await store.allocations(b.trx, { billId: bill.id, live: true })) {
+    await releaseAllocation(b, a, bill, on, `${eventId}:release:${a.id}`, 'bill_reversed', 'event');
+  }
+  const journals = await b.trx.selectFrom('ledger_journal').select(['id', 'prefix', 'number']).where('bill_id', '=', bill.id)
+    .where('prefix', 'in', ['BJ', 'DJ', 'WJ']).where('reverses_journal_id', 'is', null).orderBy('posted_at', 'desc').orderBy('number', 'desc').execute() as { id: string; prefix: string; number: string }[];
+  for (const j of journals) {
+    const r = await reverseJournal(b, j.id, { sourceKey: `${eventId}:reverse:${j.id}`, sourceType: eventType, date: on, memo: `Reversal of ${j.number} (bill ${reversed.number ?? bill.number} ${why})`, mode: 'event', eventId });
+    if (r && j.prefix === 'WJ') {
+      await b.trx.updateTable('ledger_write_off').set({ reversal_journal_id: r.id }).where('journal_id', '=', j.id).execute();
+    }
+  }
+  await b.trx.deleteFrom('ledger_wip_billed').where('bill_id', '=', bill.id).execute();
+  const after: LedgerBill = { ...bill, status: 'reversed', paidMinor: 0, writtenOffMinor: 0, discountReversedMinor: 0 };
+  await saveAndEmit(b, after, on);
+}
+
+// ---- receipts and allocations -------------------------------------------------------------
+
+/** Release a live allocation: the money goes back to the receipt's credit (AJ: debit debtors, credit unallocated). */
+export async function releaseAllocation(b: Books, a: Allocation, bill: LedgerBill, on: string, sourceKey: string, reason: string, mode: 'event' | 'command'): Promise<void> {
+  const { journal } = await postJournal(b, {
+    prefix: 'AJ', sourceKey, sourceType: 'ledger.allocation_released', date: on, memo: `Receipt allocation to bill ${bill.number} released`,
+    currency: bill.currency, mode, billId: bill.id, receiptId: a.receiptId, clientId: bill.clientId, matterId: bill.matterId,
+    lines: [
+      { account: { role: 'debtors' }, amountMinor: a.amountMinor, memo: `Bill ${bill.number}: allocation released`, billId: bill.id },
+      { account: { role: 'unallocated' }, amountMinor: 0 - a.amountMinor, memo: 'Receipt credit' },
+    ],
+  });
+  await store.releaseAllocation(b.trx, a.id, on, journal.id, reason);
+  const receipt = await store.findReceipt(b.trx, a.receiptId);
+  assert(receipt, 'allocation without receipt');
+  await store.updateReceipt(b.trx, receipt.id, { unallocatedMinor: receipt.unallocatedMinor + a.amountMinor });
+  bill.paidMinor -= a.amountMinor;
+}
+
+/** Allocate part of a receipt's credit to a bill (AJ: debit unallocated, credit debtors). */
+export async function allocateFromCredit(b: Books, receipt: Receipt, bill: LedgerBill, amountMinor: number, on: string, sourceKey: string, mode: 'event' | 'command'): Promise<void> {
+  assert(amountMinor > 0 && amountMinor <= receipt.unallocatedMinor, 'allocation exceeds the receipt\'s credit');
+  assert(amountMinor <= store.outstandingOf(bill), 'allocation exceeds the bill\'s outstanding');
+  const { journal, created } = await postJournal(b, {
+    prefix: 'AJ', sourceKey, sourceType: 'ledger.credit_allocated', date: on, memo: `Receipt ${receipt.number} credit to bill ${bill.number}`,
+    currency: bill.currency, mode, billId: bill.id, receiptId: receipt.id, clientId: bill.clientId, matterId: bill.matterId,
+    lines: [
+      { account: { role: 'unallocated' }, amountMinor, memo: `Receipt ${receipt.number} credit` },
+      { account: { role: 'debtors' }, amountMinor: 0 - amountMinor, memo: `Bill ${bill.number}: receipt ${receipt.number}`, billId: bill.id },
+    ],
+  });
+  if (!created) return;
+  await store.insertAllocation(b.trx, { id: newId(b.clock), receiptId: receipt.id, billId: bill.id, amountMinor, allocatedOn: on, journalId: journal.id, releasedOn: null, releaseJournalId: null, releaseReason: null });
+  await store.updateReceipt(b.trx, receipt.id, { unallocatedMinor: receipt.unallocatedMinor - amountMinor });
+  receipt.unallocatedMinor -= amountMinor;
+  bill.paidMinor += amountMinor;
+  if (bill.lastReceiptOn === null || bill.lastReceiptOn < receipt.receivedOn) bill.lastReceiptOn = receipt.receivedOn;
+  if (bill.discountStatus === 'pending' && store.outstandingOf(bill) === 0) bill.discountStatus = 'honoured';
+  await saveAndEmit(b, bill, on);
+}
+
+/** Reverse a bill's time-sensitive discount (DJ: debit debtors, credit discounts allowed and tax payable). */
+export async function reverseDiscount(b: Books, bill: LedgerBill, on: string, sourceKey: string, mode: 'event' | 'command', confirm = false): Promise<void> {
+  assert(bill.status === 'open' && bill.discountStatus !== 'reversed' && bill.discountStatus !== 'none', 'no discount to reverse');
+  const posted = JSON.parse(bill.linesJson) as { lines: BillData['lines'] };
+  const discountLines = posted.lines.filter((l) => l.kind === 'discount');
+  const discountMinor = 0 - discountLines.reduce((s, l) => s + l.amountMinor, 0);
+  const taxMinor = 0 - discountLines.reduce((s, l) => s + l.taxMinor, 0);
+  assert(discountMinor + taxMinor === bill.discountDebtorsMinor, 'discount on debtors must match the bill');
+  await postJournal(b, {
+    prefix: 'DJ', sourceKey, sourceType: 'ledger.discount_reversed', date: on, memo: `Discount on bill ${bill.number} reversed`, currency: bill.currency,
+    lines: discountReversal(bill.id, discountMinor, taxMinor), mode, confirmOutsidePeriod: confirm, billId: bill.id, clientId: bill.clientId, matterId: bill.matterId,
+  });
+  bill.discountStatus = 'reversed';
+  bill.discountReversedMinor = bill.discountDebtorsMinor;
+}
+
+export { allocateReceipt };

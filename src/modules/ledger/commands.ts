@@ -1,0 +1,455 @@
+/**
+ * The ledger's use cases, one transaction each (rows + journals + audit row + events):
+ * receipts (against a bill or on account, allocated in the chosen order, overpayments held
+ * as credit, time-sensitive discounts honoured or reversed), allocating credit, reversing a
+ * receipt, writing off small balances, deciding a bill's discount, periods and the chart.
+ *
+ * Input is validated first; bad input is a 422 naming the field and changes nothing. A
+ * refusal (closed period, outside the current period when the firm refuses or it is not
+ * confirmed, more than is outstanding) is a 409 with the reason.
+ */
+import { sql } from 'kysely';
+import { audit } from '../../shared/audit.ts';
+import type { Clock } from '../../shared/clock.ts';
+import type { Db, Tx } from '../../shared/db.ts';
+import { isUniqueViolation } from '../../shared/db.ts';
+import type { CommandContext } from '../../shared/events.ts';
+import { newId } from '../../shared/ids.ts';
+import { MAX_AMOUNT_MINOR } from '../../shared/money.ts';
+import { appendEvent } from '../../shared/outbox.ts';
+import type { Relay } from '../../shared/outbox.ts';
+import { conflict, invalid, notFound } from '../../shared/web/errors.ts';
+import {
+  allocateFromCredit, checkCommandDate, emitBalance, periodSettings, postJournal, releaseAllocation, reverseDiscount, today,
+} from './books.ts';
+import type { Books, BookLine } from './books.ts';
+import { ALLOCATION_ORDERS, allocateReceipt, allocationSequence, discountDecision, isDate, isPeriod } from './domain.ts';
+import type { AllocationOrder, DiscountChoice } from './domain.ts';
+import type { LedgerEvents } from './events.ts';
+import * as store from './store.ts';
+import type { Account, LedgerBill, Receipt } from './store.ts';
+
+export interface LedgerDeps {
+  readonly db: Db;
+  readonly clock: Clock;
+  readonly relay: Pick<Relay, 'kick'>;
+}
+
+export interface ReceiptInput {
+  /** Idempotency key: a receipt id already recorded returns that receipt. */
+  receiptId?: string;
+  clientId?: string | null;
+  billId?: string | null;
+  receivedOn: string;
+  amountMinor: number;
+  method?: string;
+  reference?: string | null;
+  order?: AllocationOrder;
+  /** What to do with a time-sensitive discount (auto: reverse it when expired). */
+  discount?: DiscountChoice;
+  confirmOutsidePeriod?: boolean;
+}
+
+export interface ReceiptResult {
+  receipt: Receipt;
+  allocations: { billId: string; amountMinor: number }[];
+  discountsReversed: string[];
+  warning: string | null;
+}
+
+const METHODS = ['bank_transfer', 'cheque', 'card', 'cash', 'trust_transfer', 'other'] as const;
+export const RECEIPT_METHODS: readonly string[] = METHODS;
+const ID_RE = /^[0-9a-zA-Z-]{1,64}$/;
+
+export function createLedgerCommands(deps: LedgerDeps) {
+  const { db, clock } = deps;
+
+  async function inTransaction<T>(fn: (trx: Tx) => Promise<T>): Promise<T> {
+    const r = await db.transaction().execute(fn);
+    deps.relay.kick();
+    return r;
+  }
+  const booksOf = (trx: Tx, ctx: CommandContext): Books => ({ trx, clock, ctx });
+  const emit = <K extends keyof LedgerEvents & string>(b: Books, type: K, payload: LedgerEvents[K]) => appendEvent<LedgerEvents, K>(b.trx, clock, b.ctx, type, payload);
+
+  async function openBills(trx: Tx, clientId: string): Promise<LedgerBill[]> {
+    return (await store.listBills(trx, { clientId, status: 'open' }));
+  }
+
+  async function recordReceipt(trx: Tx, ctx: CommandContext, input: ReceiptInput): Promise<ReceiptResult> {
+    const e: Record<string, string> = {};
+    if (!Number.isSafeInteger(input.amountMinor) || input.amountMinor <= 0) e.amount = 'must be more than zero';
+    else if (input.amountMinor > MAX_AMOUNT_MINOR) e.amount = 'is too large';
+    if (!isDate(input.receivedOn)) e.receivedOn = 'must be a date (YYYY-MM-DD)';
+    const order = input.order ?? (input.billId ? 'this_bill_first' : 'oldest_first');
+    if (!ALLOCATION_ORDERS.includes(order)) e.order = `must be one of: ${ALLOCATION_ORDERS.join(', ')}`;
+    const method = input.method ?? 'bank_transfer';
+    if (!(METHODS as readonly string[]).includes(method)) e.method = `must be one of: ${METHODS.join(', ')}`;
+    if (input.reference && input.reference.length > 200) e.reference = 'must be at most 200 characters';
+    if (input.receiptId !== undefined && !ID_RE.test(input.receiptId)) e.receiptId = 'must be an id';
+    const choice = input.discount ?? 'auto';
+    if (!['auto', 'honour', 'reverse'].includes(choice)) e.discount = 'must be one of: auto, honour, reverse';
+    let bill: LedgerBill | null = null;
+    if (input.billId) {
+      bill = await store.findBill(trx, input.billId);
+      if (!bill) e.billId = 'is not a bill on the debtors ledger';
+      else if (bill.status !== 'open') e.billId = 'is not open on the debtors ledger (its postings were reversed)';
+    }
+    const clientId = input.clientId ?? bill?.clientId ?? null;
+    if (!clientId) e.clientId = 'is required (or give a bill)';
+    else if (bill && bill.clientId !== clientId) e.clientId = 'is not the bill\'s client';
+    else if (!bill && !(await trx.selectFrom('ledger_client').select('id').where('id', '=', clientId).executeTakeFirst())) e.clientId = 'is not a known client';
+    if ((order === 'this_bill_first' || order === 'this_bill_only') && !input.billId) e.order = 'needs a bill';
+    if (Object.keys(e).length > 0) throw invalid(e);
+    await store.lockClientBills(trx, clientId!);
+    const receiptId = input.receiptId ?? newId(clock);
+    const already = await store.findReceipt(trx, receiptId);
+    if (already) {
+      const allocs = await store.allocations(trx, { receiptId });
+      return { receipt: already, allocations: allocs.map((a) => ({ billId: a.billId, amountMinor: a.amountMinor })), discountsReversed: [], warning: null };
+    }
+    const b = booksOf(trx, ctx);
+    const warning = await checkCommandDate(b, input.receivedOn, input.confirmOutsidePeriod ?? false);
+    const settings = await periodSettings(b);
+    const currency = bill?.currency ?? settings.currency;
+    // Bills in the receipt's currency only.
+    const open = (await openBills(trx, clientId!)).filter((x) => x.currency === currency);
+    if (input.billId && !open.some((x) => x.id === input.billId)) throw conflict('The bill\'s postings were reversed meanwhile: reload');
+    const byId = new Map(open.map((x) => [x.id, x]));
+    // Walk the bills in order; a time-sensitive discount is decided as each bill is reached.
+    let left = input.amountMinor;
+    const allocs: { billId: string; amountMinor: number }[] = [];
+    const discountsReversed: string[] = [];
+    const seq = allocationSequence(open.map((x) => ({ billId: x.id, invoiceDate: x.invoiceDate, number: x.number, outstandingMinor: store.outstandingOf(x) })), order, input.billId ?? null);
+    const touched = new Set<string>();
+    for (const s of seq) {
+      if (left === 0) break;
+      const lb = byId.get(s.billId)!;
+      const d = discountDecision(lb.discountStatus, lb.discountValidUntil, input.receivedOn, choice);
+      if (d === 'reverse') {
+        await reverseDiscount(b, lb, input.receivedOn, `receipt:${receiptId}:discount:${lb.id}`, 'command', input.confirmOutsidePeriod ?? false);
+        discountsReversed.push(lb.id);
+        touched.add(lb.id);
+      } else if (d === 'honour') {
+        lb.discountStatus = 'honoured';
+        touched.add(lb.id);
+      }
+      const { allocations } = allocateReceipt(left, [{ ...s, outstandingMinor: store.outstandingOf(lb) }]);
+      for (const a of allocations) {
+        allocs.push(a);
+        left -= a.amountMinor;
+        lb.paidMinor += a.amountMinor;
+        if (lb.lastReceiptOn === null || lb.lastReceiptOn < input.receivedOn) lb.lastReceiptOn = input.receivedOn;
+        if (lb.discountStatus === 'pending' && store.outstandingOf(lb) === 0) lb.discountStatus = 'honoured';
+        touched.add(lb.id);
+      }
+    }
+    const number = `R${String(await store.nextValue(trx, 'receipt')).padStart(6, '0')}`;
+    const lines: BookLine[] = [{ account: { role: 'office_bank' }, amountMinor: input.amountMinor, memo: `Receipt ${number}` }];
+    for (const a of allocs) {
+      const lb = byId.get(a.billId)!;
+      lines.push({ account: { role: 'debtors' }, amountMinor: 0 - a.amountMinor, memo: `Bill ${lb.number}: receipt ${number}`, billId: lb.id, matterId: lb.matterId });
+    }
+    if (left > 0) lines.push({ account: { role: 'unallocated' }, amountMinor: 0 - left, memo: `Receipt ${number}: unallocated credit` });
+    const { journal } = await postJournal(b, {
+      prefix: 'RJ', sourceKey: `receipt:${receiptId}`, sourceType: 'ledger.receipt_recorded', date: input.receivedOn, memo: `Receipt ${number}${input.reference ? ` (${input.reference})` : ''}`,
+      currency, lines, mode: 'command', confirmOutsidePeriod: input.confirmOutsidePeriod ?? false, receiptId, clientId, billId: null,
+    });
+    const receipt: Receipt = {
+      id: receiptId, number, clientId: clientId!, billId: input.billId ?? null, receivedOn: input.receivedOn, amountMinor: input.amountMinor, currency,
+      method, reference: input.reference?.trim() || null, allocationOrder: order, unallocatedMinor: left, status: 'posted', journalId: journal.id,
+      reversalJournalId: null, reversedOn: null, reversalReason: null, createdAt: clock.now().toISOString(), createdBy: ctx.actorLabel,
+    };
+    try {
+      await store.insertReceipt(trx, receipt);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw conflict('That receipt was recorded at the same moment by another request: reload');
+      throw err;
+    }
+    for (const a of allocs) {
+      await store.insertAllocation(trx, { id: newId(clock), receiptId, billId: a.billId, amountMinor: a.amountMinor, allocatedOn: input.receivedOn, journalId: journal.id, releasedOn: null, releaseJournalId: null, releaseReason: null });
+    }
+    for (const id of touched) {
+      const lb = byId.get(id)!;
+      lb.updatedAt = clock.now().toISOString();
+      await store.saveBill(trx, lb);
+      await emitBalance(b, lb, input.receivedOn);
+    }
+    await emit(b, 'ledger.receipt_recorded', {
+      receiptId, number, clientId: clientId!, billId: receipt.billId, receivedOn: receipt.receivedOn, amountMinor: receipt.amountMinor, currency,
+      allocations: allocs, unallocatedMinor: left,
+    });
+    await audit(trx, clock, ctx, { action: 'ledger.receipt_recorded', entityType: 'ledger_receipt', entityId: receiptId, after: { ...receipt, allocations: allocs, discountsReversed } });
+    return { receipt, allocations: allocs, discountsReversed, warning };
+  }
+
+  /** Allocate a receipt's unallocated credit to the client's open bills (a chosen bill first, or oldest first). */
+  async function allocateCredit(trx: Tx, ctx: CommandContext, input: { receiptId: string; billId?: string | null; order?: AllocationOrder; on?: string; confirmOutsidePeriod?: boolean }): Promise<Receipt> {
+    const found = await store.findReceipt(trx, input.receiptId);
+    if (!found) throw notFound('Receipt');
+    await store.lockClientBills(trx, found.clientId);
+    await store.lockReceipt(trx, found.id);
+    const receipt = (await store.findReceipt(trx, input.receiptId))!;
+    if (receipt.status !== 'posted') throw conflict('The receipt was reversed');
+    if (receipt.unallocatedMinor === 0) throw conflict('The receipt has no unallocated credit');
+    const on = input.on ?? today(clock);
+    if (!isDate(on)) throw invalid({ on: 'must be a date (YYYY-MM-DD)' });
+    const order = input.order ?? (input.billId ? 'this_bill_first' : 'oldest_first');
+    if (!ALLOCATION_ORDERS.includes(order) || order === 'on_account') throw invalid({ order: 'must be this_bill_first, this_bill_only or oldest_first' });
+    if ((order === 'this_bill_first' || order === 'this_bill_only') && !input.billId) throw invalid({ billId: 'is required for this order' });
+    const b = booksOf(trx, ctx);
+    await checkCommandDate(b, on, input.confirmOutsidePeriod ?? false);
+    const open = (await openBills(trx, receipt.clientId)).filter((x) => x.currency === receipt.currency);
+    if (input.billId && !open.some((x) => x.id === input.billId)) throw invalid({ billId: 'is not an open bill of the receipt\'s client' });
+    const byId = new Map(open.map((x) => [x.id, x]));
+    const seq = allocationSequence(open.map((x) => ({ billId: x.id, invoiceDate: x.invoiceDate, number: x.number, outstandingMinor: store.outstandingOf(x) })), order, input.billId ?? null);
+    const { allocations } = allocateReceipt(receipt.unallocatedMinor, seq);
+    if (allocations.length === 0) throw conflict('No open bill of the client has anything outstanding');
+    for (const a of allocations) {
+      await allocateFromCredit(b, receipt, byId.get(a.billId)!, a.amountMinor, on, `allocate:${newId(clock)}`, 'command');
+    }
+    await audit(trx, clock, ctx, { action: 'ledger.credit_allocated', entityType: 'ledger_receipt', entityId: receipt.id, after: { allocations, on } });
+    return (await store.findReceipt(trx, receipt.id))!;
+  }
+
+  /** Reverse a receipt: its allocations are released and the money taken back out of the bank (RJ reversal). */
+  async function reverseReceipt(trx: Tx, ctx: CommandContext, input: { receiptId: string; on?: string; reason: string; confirmOutsidePeriod?: boolean }): Promise<Receipt> {
+    const e: Record<string, string> = {};
+    const reason = (input.reason ?? '').trim();
+    if (reason === '') e.reason = 'is required (e.g. "Cheque dishonoured")';
+    else if (reason.length > 500) e.reason = 'must be at most 500 characters';
+    const on = input.on ?? today(clock);
+    if (!isDate(on)) e.on = 'must be a date (YYYY-MM-DD)';
+    if (Object.keys(e).length) throw invalid(e);
+    const found = await store.findReceipt(trx, input.receiptId);
+    if (!found) throw notFound('Receipt');
+    await store.lockClientBills(trx, found.clientId);
+    await store.lockReceipt(trx, found.id);
+    const receipt = (await store.findReceipt(trx, input.receiptId))!;
+    if (receipt.status === 'reversed') throw conflict(`Receipt ${receipt.number} was already reversed`);
+    const b = booksOf(trx, ctx);
+    const live = await store.allocations(trx, { receiptId: receipt.id, live: true });
+    const lines: BookLine[] = [{ account: { role: 'office_bank' }, amountMinor: 0 - receipt.amountMinor, memo: `Receipt ${receipt.number} reversed` }];
+    const bills = new Map<string, LedgerBill>();
+    for (const a of live) {
+      const lb = bills.get(a.billId) ?? (await store.findBill(trx, a.billId))!;
+      bills.set(lb.id, lb);
+      lines.push({ account: { role: 'debtors' }, amountMinor: a.amountMinor, memo: `Bill ${lb.number}: receipt ${receipt.number} reversed`, billId: lb.id, matterId: lb.matterId });
+    }
+    if (receipt.unallocatedMinor > 0) lines.push({ account: { role: 'unallocated' }, amountMinor: receipt.unallocatedMinor, memo: `Receipt ${receipt.number} credit reversed` });
+    const { journal } = await postJournal(b, {
+      prefix: 'RJ', sourceKey: `receipt-reversal:${receipt.id}`, sourceType: 'ledger.receipt_reversed', date: on, memo: `Reversal of receipt ${receipt.number}: ${reason}`,
+      currency: receipt.currency, lines, mode: 'command', confirmOutsidePeriod: input.confirmOutsidePeriod ?? false, receiptId: receipt.id, clientId: receipt.clientId,
+      reversesJournalId: null,
+    });
+    for (const a of live) {
+      await store.releaseAllocation(trx, a.id, on, journal.id, 'receipt_reversed');
+      const lb = bills.get(a.billId)!;
+      lb.paidMinor -= a.amountMinor;
+    }
+    for (const lb of bills.values()) {
+      const others = (await store.allocations(trx, { billId: lb.id, live: true })).map((a) => a.allocatedOn).sort();
+      lb.lastReceiptOn = others.at(-1) ?? null;
+      lb.updatedAt = clock.now().toISOString();
+      await store.saveBill(trx, lb);
+      await emitBalance(b, lb, on);
+    }
+    await store.updateReceipt(trx, receipt.id, { unallocatedMinor: 0, status: 'reversed', reversalJournalId: journal.id, reversedOn: on, reversalReason: reason });
+    await emit(b, 'ledger.receipt_reversed', { receiptId: receipt.id, number: receipt.number, clientId: receipt.clientId, reversedOn: on, amountMinor: receipt.amountMinor, currency: receipt.currency, reason });
+    await audit(trx, clock, ctx, { action: 'ledger.receipt_reversed', entityType: 'ledger_receipt', entityId: receipt.id, before: receipt, after: { status: 'reversed', on, reason } });
+    return (await store.findReceipt(trx, receipt.id))!;
+  }
+
+  async function writeOffOne(trx: Tx, ctx: CommandContext, bill: LedgerBill, amountMinor: number, on: string, reason: string, confirm: boolean): Promise<void> {
+    const b = booksOf(trx, ctx);
+    const id = newId(clock);
+    const { journal } = await postJournal(b, {
+      prefix: 'WJ', sourceKey: `write-off:${id}`, sourceType: 'ledger.written_off', date: on, memo: `Write-off on bill ${bill.number}: ${reason}`, currency: bill.currency,
+      mode: 'command', confirmOutsidePeriod: confirm, billId: bill.id, clientId: bill.clientId, matterId: bill.matterId,
+      lines: [
+        { account: { role: 'write_offs' }, amountMinor, memo: `Bill ${bill.number} written off` },
+        { account: { role: 'debtors' }, amountMinor: 0 - amountMinor, memo: `Bill ${bill.number} written off`, billId: bill.id },
+      ],
+    });
+    await store.insertWriteOff(trx, { id, billId: bill.id, amountMinor, writtenOffOn: on, reason, journalId: journal.id, reversalJournalId: null, createdAt: clock.now().toISOString(), createdBy: ctx.actorLabel });
+    bill.writtenOffMinor += amountMinor;
+    bill.updatedAt = clock.now().toISOString();
+    await store.saveBill(trx, bill);
+    await emitBalance(b, bill, on);
+    await audit(trx, clock, ctx, { action: 'ledger.written_off', entityType: 'ledger_bill', entityId: bill.id, after: { amountMinor, on, reason, journal: journal.number } });
+  }
+
+  function writeOffInput(input: { on?: string; reason?: string }) {
+    const e: Record<string, string> = {};
+    const on = input.on ?? today(clock);
+    if (!isDate(on)) e.on = 'must be a date (YYYY-MM-DD)';
+    const reason = (input.reason ?? '').trim() || 'Small balance written off';
+    if (reason.length > 500) e.reason = 'must be at most 500 characters';
+    return { on, reason, e };
+  }
+
+  /** Write off a bill's small balance (default: all of it), up to the firm's write-off limit. */
+  async function writeOff(trx: Tx, ctx: CommandContext, input: { billId: string; amountMinor?: number; on?: string; reason?: string; confirmOutsidePeriod?: boolean }) {
+    const { on, reason, e } = writeOffInput(input);
+    await store.lockBill(trx, input.billId);
+    const bill = await store.findBill(trx, input.billId);
+    if (!bill) throw notFound('Bill');
+    const outstanding = store.outstandingOf(bill);
+    const amount = input.amountMinor ?? outstanding;
+    if (!Number.isSafeInteger(amount) || amount <= 0) e.amount = 'must be more than zero';
+    if (Object.keys(e).length) throw invalid(e);
+    if (bill.status !== 'open') throw conflict('The bill\'s postings were reversed: nothing to write off');
+    if (amount > outstanding) throw conflict(`Only ${outstanding} is outstanding on bill ${bill.number}`);
+    const s = await periodSettings(booksOf(trx, ctx));
+    if (amount > s.writeOffLimitMinor) throw conflict(`Write-offs are limited to small balances (at most ${s.writeOffLimitMinor} minor units); this is ${amount}`);
+    await writeOffOne(trx, ctx, bill, amount, on, reason, input.confirmOutsidePeriod ?? false);
+    return bill;
+  }
+
+  /** Write off every open bill whose outstanding balance is above zero and at most maxMinor. */
+  async function writeOffSmallBalances(trx: Tx, ctx: CommandContext, input: { maxMinor: number; on?: string; reason?: string; confirmOutsidePeriod?: boolean }) {
+    const { on, reason, e } = writeOffInput(input);
+    if (!Number.isSafeInteger(input.maxMinor) || input.maxMinor <= 0) e.max = 'must be more than zero';
+    if (Object.keys(e).length) throw invalid(e);
+    const s = await periodSettings(booksOf(trx, ctx));
+    if (input.maxMinor > s.writeOffLimitMinor) throw conflict(`Write-offs are limited to ${s.writeOffLimitMinor} minor units per bill`);
+    const done: LedgerBill[] = [];
+    await trx.updateTable('ledger_bill').set({ updated_at: sql`updated_at` }).where('status', '=', 'open').execute();
+    for (const bill of await store.listBills(trx, { status: 'open' })) {
+      const o = store.outstandingOf(bill);
+      if (o > 0 && o <= input.maxMinor) {
+        await writeOffOne(trx, ctx, bill, o, on, reason, input.confirmOutsidePeriod ?? false);
+        done.push(bill);
+      }
+    }
+    return done;
+  }
+
+  /** Seed 003 way 2: decide a bill's time-sensitive discount (reverse it, or honour it). */
+  async function decideDiscount(trx: Tx, ctx: CommandContext, input: { billId: string; decision: 'honour' | 'reverse'; on?: string; confirmOutsidePeriod?: boolean }) {
+    const on = input.on ?? today(clock);
+    if (!isDate(on)) throw invalid({ on: 'must be a date (YYYY-MM-DD)' });
+    if (input.decision !== 'honour' && input.decision !== 'reverse') throw invalid({ decision: 'must be honour or reverse' });
+    await store.lockBill(trx, input.billId);
+    const bill = await store.findBill(trx, input.billId);
+    if (!bill) throw notFound('Bill');
+    if (bill.status !== 'open') throw conflict('The bill\'s postings were reversed');
+    if (bill.discountStatus === 'none') throw conflict(`Bill ${bill.number} has no time-sensitive discount`);
+    if (bill.discountStatus === 'reversed') throw conflict(`The discount on bill ${bill.number} was already reversed`);
+    const b = booksOf(trx, ctx);
+    const before = { ...bill };
+    if (input.decision === 'reverse') await reverseDiscount(b, bill, on, `discount:${bill.id}:${newId(clock)}`, 'command', input.confirmOutsidePeriod ?? false);
+    else {
+      if (bill.discountStatus === 'honoured') throw conflict(`The discount on bill ${bill.number} is already honoured`);
+      bill.discountStatus = 'honoured';
+    }
+    bill.updatedAt = clock.now().toISOString();
+    await store.saveBill(trx, bill);
+    await emitBalance(b, bill, on);
+    await audit(trx, clock, ctx, { action: input.decision === 'reverse' ? 'ledger.discount_reversed' : 'ledger.discount_honoured', entityType: 'ledger_bill', entityId: bill.id, before: { discountStatus: before.discountStatus }, after: { discountStatus: bill.discountStatus, on } });
+    return bill;
+  }
+
+  async function setPeriod(trx: Tx, ctx: CommandContext, input: { period: string; status: 'open' | 'closed' }) {
+    if (!isPeriod(input.period)) throw invalid({ period: 'must be a month (YYYY-MM)' });
+    if (input.status !== 'open' && input.status !== 'closed') throw invalid({ status: 'must be open or closed' });
+    const s = await periodSettings({ trx, clock });
+    if (input.status === 'closed' && input.period === s.current) throw conflict('The current period cannot be closed: move the current period on first');
+    const before = s.closed.has(input.period) ? 'closed' : 'open';
+    await store.setPeriodStatus(trx, input.period, input.status, clock.now().toISOString(), ctx.actorLabel);
+    await audit(trx, clock, ctx, { action: input.status === 'closed' ? 'ledger.period_closed' : 'ledger.period_opened', entityType: 'ledger_period', entityId: input.period, before: { status: before }, after: { status: input.status } });
+  }
+
+  async function setCurrentPeriod(trx: Tx, ctx: CommandContext, period: string) {
+    if (!isPeriod(period)) throw invalid({ period: 'must be a month (YYYY-MM)' });
+    const s = await periodSettings({ trx, clock });
+    if (s.closed.has(period)) throw conflict(`The period ${period} is closed: open it first`);
+    await store.setSetting(trx, 'current_period', period, clock.now().toISOString());
+    await audit(trx, clock, ctx, { action: 'ledger.current_period_set', entityType: 'ledger_setting', entityId: 'current_period', before: { period: s.current }, after: { period } });
+  }
+
+  async function setWriteOffLimit(trx: Tx, ctx: CommandContext, limitMinor: number) {
+    if (!Number.isSafeInteger(limitMinor) || limitMinor < 0 || limitMinor > MAX_AMOUNT_MINOR) throw invalid({ limit: 'must be an amount of zero or more' });
+    const before = (await periodSettings({ trx, clock })).writeOffLimitMinor;
+    await store.setSetting(trx, 'write_off_limit_minor', String(limitMinor), clock.now().toISOString());
+    await audit(trx, clock, ctx, { action: 'ledger.write_off_limit_set', entityType: 'ledger_setting', entityId: 'write_off_limit_minor', before: { limitMinor: before }, after: { limitMinor } });
+  }
+
+  async function changeAccount(trx: Tx, ctx: CommandContext, id: string, change: { name?: string; code?: string; active?: boolean }) {
+    const a = await store.findAccount(trx, id);
+    if (!a) throw notFound('Account');
+    const e: Record<string, string> = {};
+    if (change.name !== undefined && (change.name.trim() === '' || change.name.length > 120)) e.name = 'must be 1 to 120 characters';
+    if (change.code !== undefined && !/^[0-9A-Za-z.-]{1,20}$/.test(change.code)) e.code = 'must be 1 to 20 letters, digits, dots or dashes';
+    if (Object.keys(e).length) throw invalid(e);
+    if (change.active === false && ['office_bank', 'debtors', 'unallocated', 'tax_payable', 'fees', 'fixed_charges', 'disbursements', 'interest', 'discounts', 'write_offs'].includes(a.role)) {
+      throw conflict('The ledger posts to this account: it cannot be made inactive');
+    }
+    try {
+      await store.updateAccount(trx, id, { ...change, ...(change.name ? { name: change.name.trim() } : {}) }, clock.now().toISOString());
+    } catch (err) {
+      if (isUniqueViolation(err)) throw invalid({ code: 'is already used by another account' });
+      throw err;
+    }
+    await audit(trx, clock, ctx, { action: 'ledger.account_changed', entityType: 'ledger_account', entityId: id, before: a, after: { ...a, ...change } });
+    return (await store.findAccount(trx, id))!;
+  }
+
+  async function addAccount(trx: Tx, ctx: CommandContext, input: { code: string; name: string; type: Account['type'] }) {
+    const e: Record<string, string> = {};
+    if (!/^[0-9A-Za-z.-]{1,20}$/.test(input.code ?? '')) e.code = 'must be 1 to 20 letters, digits, dots or dashes';
+    if (!input.name || input.name.trim() === '' || input.name.length > 120) e.name = 'must be 1 to 120 characters';
+    if (!['asset', 'liability', 'equity', 'income', 'expense'].includes(input.type)) e.type = 'must be asset, liability, equity, income or expense';
+    if (Object.keys(e).length) throw invalid(e);
+    const a: Account = { id: newId(clock), code: input.code, name: input.name.trim(), type: input.type, role: 'other', parentCode: null, timekeeperId: null, chargeTypeId: null, active: true };
+    try {
+      await store.insertAccount(trx, a, clock.now().toISOString());
+    } catch (err) {
+      if (isUniqueViolation(err)) throw invalid({ code: 'is already used by another account' });
+      throw err;
+    }
+    await audit(trx, clock, ctx, { action: 'ledger.account_added', entityType: 'ledger_account', entityId: a.id, after: a });
+    return a;
+  }
+
+  const own = <A extends unknown[], R>(fn: (trx: Tx, ctx: CommandContext, ...args: A) => Promise<R>) =>
+    (ctx: CommandContext, ...args: A): Promise<R> => inTransaction((trx) => fn(trx, ctx, ...args));
+
+  return {
+    recordReceipt: own(recordReceipt),
+    allocateCredit: own(allocateCredit),
+    reverseReceipt: own(reverseReceipt),
+    writeOff: own(writeOff),
+    writeOffSmallBalances: own(writeOffSmallBalances),
+    decideDiscount: own(decideDiscount),
+    setPeriod: own(setPeriod),
+    setCurrentPeriod: own(setCurrentPeriod),
+    setWriteOffLimit: own(setWriteOffLimit),
+    changeAccount: own(changeAccount),
+    addAccount: own(addAccount),
+    /** Release a live allocation by hand (to re-allocate it elsewhere). */
+    releaseAllocation: own(async (trx, ctx, allocationId: string, on?: string, confirmOutsidePeriod?: boolean) => {
+      const date = on ?? today(clock);
+      if (!isDate(date)) throw invalid({ on: 'must be a date (YYYY-MM-DD)' });
+      const first = await store.findAllocation(trx, allocationId);
+      if (!first) throw notFound('Allocation');
+      await store.lockBill(trx, first.billId);
+      await store.lockReceipt(trx, first.receiptId);
+      const alloc = (await store.findAllocation(trx, allocationId))!;
+      if (alloc.releasedOn !== null) throw conflict(`The allocation was already released on ${alloc.releasedOn}`);
+      const bill = await store.findBill(trx, alloc.billId);
+      if (!bill || bill.status !== 'open') throw conflict('The bill\'s postings were reversed');
+      const b = booksOf(trx, ctx);
+      await checkCommandDate(b, date, confirmOutsidePeriod ?? false);
+      await releaseAllocation(b, alloc, bill, date, `release:${allocationId}`, 'released', 'command');
+      bill.updatedAt = clock.now().toISOString();
+      await store.saveBill(trx, bill);
+      await emitBalance(b, bill, date);
+      await audit(trx, clock, ctx, { action: 'ledger.allocation_released', entityType: 'ledger_allocation', entityId: allocationId, before: alloc, after: { releasedOn: date } });
+    }),
+    clock,
+    db,
+  };
+}
+
+export type LedgerCommands = ReturnType<typeof createLedgerCommands>;

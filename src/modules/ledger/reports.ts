@@ -1,0 +1,318 @@
+/**
+ * The ledger's reports, each one table (columns and rows) plus totals, notes and an optional
+ * chart, so the same report is a page, a CSV file, a PDF, a JSON API answer and a CLI output:
+ *  - trial-balance: every account's balance at a date; debits equal credits;
+ *  - gl-detail: every journal line between two dates, per account with running balances;
+ *  - aged-debtors: what each client owes at a date, by age of bill (current, 30, 60, 90, 120+),
+ *    from the debtors lines of the journals (so it is right for any past date), with a chart;
+ *  - debtor-statement: per client, each file's outstanding balance and the total payable;
+ *  - debtor-breakdown: the open bills by file with products, disbursements, interest and other items;
+ *  - fee-allocation: fee income per timekeeper by period, and fees on the matters each originated;
+ *  - wip-by-timekeeper: unbilled work at a date per timekeeper, with a chart.
+ */
+import { assert } from '../../shared/assert.ts';
+import type { Clock } from '../../shared/clock.ts';
+import { isoDate } from '../../shared/clock.ts';
+import type { Executor } from '../../shared/db.ts';
+import { toDecimalString } from '../../shared/money.ts';
+import { barChart } from './charts.ts';
+import { AGE_BUCKETS, AGE_LABELS, ageBucket, compareNumbers, isDate, periodOf } from './domain.ts';
+import type { AgeBucket } from './domain.ts';
+import * as store from './store.ts';
+
+export const REPORT_NAMES = ['trial-balance', 'gl-detail', 'aged-debtors', 'debtor-statement', 'debtor-breakdown', 'fee-allocation', 'wip-by-timekeeper'] as const;
+export type ReportName = (typeof REPORT_NAMES)[number];
+export const REPORT_TITLES: Record<ReportName, string> = {
+  'trial-balance': 'Trial balance', 'gl-detail': 'General ledger detail', 'aged-debtors': 'Aged debtors', 'debtor-statement': 'Debtor statement',
+  'debtor-breakdown': 'Debtor breakdown', 'fee-allocation': 'Fee allocation and origination', 'wip-by-timekeeper': 'WIP by timekeeper',
+};
+
+export interface ReportParams {
+  from?: string;
+  to?: string;
+  clientId?: string;
+}
+
+export type Cell = string | number | null;
+
+export interface ReportColumn {
+  key: string;
+  label: string;
+  kind: 'text' | 'money' | 'number' | 'date';
+}
+
+export interface Report {
+  name: ReportName;
+  title: string;
+  /** What the report covers, in words. */
+  subtitle: string;
+  params: { from: string | null; to: string; clientId: string | null };
+  currency: string;
+  columns: ReportColumn[];
+  rows: Record<string, Cell>[];
+  totals: Record<string, Cell> | null;
+  notes: string[];
+  /** Server-rendered SVG. */
+  chartSvg: string | null;
+}
+
+/** Rows a report returns at most (a page, a file); beyond that it says so in its notes. */
+export const MAX_REPORT_ROWS = 50_000;
+
+export class ReportParamError extends Error {
+  constructor(readonly fields: Record<string, string>) { super(Object.entries(fields).map(([k, v]) => `${k} ${v}`).join('; ')); }
+}
+
+export function isReportName(s: string): s is ReportName {
+  return (REPORT_NAMES as readonly string[]).includes(s);
+}
+
+const money = (kind: 'money', key: string, label: string): ReportColumn => ({ key, label, kind });
+const text = (key: string, label: string): ReportColumn => ({ key, label, kind: 'text' });
+
+function sumBy<T>(rows: readonly T[], f: (r: T) => number): number {
+  let s = 0;
+  for (const r of rows) s += f(r);
+  return s;
+}
+
+export function createLedgerReports(db: Executor, clock: Clock) {
+  async function currency(): Promise<string> {
+    const firm = JSON.parse((await store.getSetting(db, 'firm')) ?? '{}') as { currency?: string };
+    return firm.currency ?? 'USD';
+  }
+
+  function checkParams(p: ReportParams): { from: string | null; to: string } {
+    const e: Record<string, string> = {};
+    if (p.from !== undefined && !isDate(p.from)) e.from = 'must be a date (YYYY-MM-DD)';
+    if (p.to !== undefined && !isDate(p.to)) e.to = 'must be a date (YYYY-MM-DD)';
+    if (p.from && p.to && isDate(p.from) && isDate(p.to) && p.from > p.to) e.from = 'must be on or before to';
+    if (p.clientId !== undefined && !/^[0-9a-zA-Z-]{1,64}$/.test(p.clientId)) e.client = 'must be a client id';
+    if (Object.keys(e).length) throw new ReportParamError(e);
+    return { from: p.from ?? null, to: p.to ?? isoDate(clock.now()) };
+  }
+
+  async function debtorsAccountId(): Promise<string> {
+    const a = await store.findAccountBy(db, 'role', 'debtors');
+    assert(a, 'no debtors account');
+    return a.id;
+  }
+
+  const builders: Record<ReportName, (p: { from: string | null; to: string; clientId: string | null }, cur: string) => Promise<Omit<Report, 'name' | 'title' | 'params' | 'currency'>>> = {
+    async 'trial-balance'(p) {
+      const accounts = await store.listAccounts(db);
+      const bal = await store.accountBalances(db, { to: p.to });
+      const rows = accounts.flatMap((a) => {
+        const b = bal.get(a.id);
+        if (!b) return [];
+        const net = b.debit - b.credit;
+        if (net === 0 && b.debit === 0) return [];
+        return [{ code: a.code, account: a.name, type: a.type, debit: net > 0 ? net : 0, credit: net < 0 ? 0 - net : 0 }];
+      });
+      const debit = sumBy(rows, (r) => r.debit);
+      const credit = sumBy(rows, (r) => r.credit);
+      return {
+        subtitle: `As at ${p.to}`, columns: [text('code', 'Code'), text('account', 'Account'), text('type', 'Type'), money('money', 'debit', 'Debit'), money('money', 'credit', 'Credit')],
+        rows, totals: { code: '', account: 'Total', type: '', debit, credit }, notes: [debit === credit ? 'Debits equal credits.' : `OUT OF BALANCE by ${debit - credit}`], chartSvg: null,
+      };
+    },
+
+    async 'gl-detail'(p) {
+      const accounts = new Map((await store.listAccounts(db)).map((a) => [a.id, a]));
+      const from = p.from ?? `${p.to.slice(0, 7)}-01`;
+      const before = new Date(Date.parse(`${from}T00:00:00Z`) - 86_400_000).toISOString().slice(0, 10);
+      const opening = await store.accountBalances(db, { to: before });
+      const lines = await store.linesBetween(db, { from, to: p.to, limit: MAX_REPORT_ROWS + 1 });
+      const rows: Record<string, Cell>[] = [];
+      const running = new Map<string, number>();
+      const ordered = [...lines].sort((a, b) => {
+        const ca = accounts.get(a.accountId)!.code;
+        const cb = accounts.get(b.accountId)!.code;
+        return ca < cb ? -1 : ca > cb ? 1 : a.date < b.date ? -1 : a.date > b.date ? 1 : a.number < b.number ? -1 : a.number > b.number ? 1 : a.lineNo - b.lineNo;
+      });
+      for (const l of ordered.slice(0, MAX_REPORT_ROWS)) {
+        const a = accounts.get(l.accountId)!;
+        if (!running.has(a.id)) {
+          const o = opening.get(a.id);
+          const ob = o ? o.debit - o.credit : 0;
+          running.set(a.id, ob);
+          rows.push({ code: a.code, account: a.name, date: from, journal: '', memo: 'Opening balance', debit: null, credit: null, balance: ob });
+        }
+        const bal = running.get(a.id)! + l.debitMinor - l.creditMinor;
+        running.set(a.id, bal);
+        rows.push({ code: a.code, account: a.name, date: l.date, journal: l.number, memo: l.memo, debit: l.debitMinor || null, credit: l.creditMinor || null, balance: bal });
+      }
+      return {
+        subtitle: `${from} to ${p.to}`,
+        columns: [text('code', 'Code'), text('account', 'Account'), { key: 'date', label: 'Date', kind: 'date' }, text('journal', 'Journal'), text('memo', 'Memo'), money('money', 'debit', 'Debit'), money('money', 'credit', 'Credit'), money('money', 'balance', 'Balance')],
+        rows, totals: { code: '', account: 'Total', date: '', journal: '', memo: '', debit: sumBy(ordered, (l) => l.debitMinor), credit: sumBy(ordered, (l) => l.creditMinor), balance: null },
+        notes: lines.length > MAX_REPORT_ROWS ? [`Only the first ${MAX_REPORT_ROWS} lines are shown: narrow the dates`] : [], chartSvg: null,
+      };
+    },
+
+    async 'aged-debtors'(p, cur) {
+      const byBill = await store.debtorsByBill(db, await debtorsAccountId(), p.to);
+      const bills = new Map((await store.listBills(db, p.clientId ? { clientId: p.clientId } : {})).map((b) => [b.id, b]));
+      const names = await store.namesOf(db);
+      const perClient = new Map<string, Record<AgeBucket, number>>();
+      for (const [billId, amount] of byBill) {
+        const b = bills.get(billId);
+        if (!b || amount === 0) continue;
+        const row = perClient.get(b.clientId) ?? { current: 0, d30: 0, d60: 0, d90: 0, d120: 0 };
+        row[ageBucket(b.invoiceDate, p.to)] += amount;
+        perClient.set(b.clientId, row);
+      }
+      const rows = [...perClient.entries()].map(([clientId, r]) => {
+        const c = names.clients.get(clientId);
+        return { client: c ? `${c.number} ${c.name}` : clientId, ...r, total: sumBy(AGE_BUCKETS, (k) => r[k]) };
+      }).sort((a, b) => (a.client < b.client ? -1 : 1));
+      const totals: Record<string, Cell> = { client: 'Total', total: sumBy(rows, (r) => r.total) };
+      for (const k of AGE_BUCKETS) totals[k] = sumBy(rows, (r) => r[k]);
+      return {
+        subtitle: `As at ${p.to}, aged by invoice date`,
+        columns: [text('client', 'Client'), ...AGE_BUCKETS.map((k) => money('money', k, AGE_LABELS[k])), money('money', 'total', 'Total')],
+        rows, totals, notes: [],
+        chartSvg: barChart(`Debtors by age at ${p.to}`, AGE_BUCKETS.map((k) => ({ label: AGE_LABELS[k], value: Number(totals[k]), display: toDecimalString(Number(totals[k]), cur) }))),
+      };
+    },
+
+    async 'debtor-statement'(p, cur) {
+      const names = await store.namesOf(db);
+      const bills = (await store.listBills(db, { status: 'open', ...(p.clientId ? { clientId: p.clientId } : {}) })).filter((b) => store.outstandingOf(b) !== 0);
+      const perFile = new Map<string, { clientId: string; matterId: string; file: string; bills: string[]; outstanding: number; oldest: string }>();
+      for (const b of bills) {
+        const k = b.matterId;
+        const r = perFile.get(k) ?? { clientId: b.clientId, matterId: b.matterId, file: b.fileNumber, bills: [], outstanding: 0, oldest: b.invoiceDate };
+        r.bills.push(b.number);
+        r.outstanding += store.outstandingOf(b);
+        if (b.invoiceDate < r.oldest) r.oldest = b.invoiceDate;
+        perFile.set(k, r);
+      }
+      const rows = [...perFile.values()].sort((a, b) => compareNumbers(a.file, b.file)).map((r) => {
+        const c = names.clients.get(r.clientId);
+        return { client: c ? `${c.number} ${c.name}` : r.clientId, file: r.file, matter: names.matters.get(r.matterId)?.name ?? '', bills: r.bills.sort(compareNumbers).join(' '), oldest: r.oldest, outstanding: r.outstanding };
+      });
+      const credit = sumBy(await store.listReceipts(db, { withCredit: true, limit: 100_000, ...(p.clientId ? { clientId: p.clientId } : {}) }), (r) => r.unallocatedMinor);
+      const total = sumBy(rows, (r) => r.outstanding);
+      const client = p.clientId ? names.clients.get(p.clientId) : null;
+      return {
+        subtitle: `${client ? `${client.number} ${client.name}${client.address ? `, ${client.address.replace(/\n/g, ', ')}` : ''}` : 'All clients'}, as at ${p.to}`,
+        columns: [text('client', 'Client'), text('file', 'File'), text('matter', 'Matter'), text('bills', 'Bills'), { key: 'oldest', label: 'Oldest bill', kind: 'date' }, money('money', 'outstanding', 'Outstanding')],
+        rows, totals: { client: 'Total payable', file: '', matter: '', bills: '', oldest: '', outstanding: total },
+        notes: credit > 0 ? [`Unallocated credit held: ${toDecimalString(credit, cur)} (to be applied to the balances above)`] : [], chartSvg: null,
+      };
+    },
+
+    async 'debtor-breakdown'(p) {
+      const names = await store.namesOf(db);
+      const bills = (await store.listBills(db, { status: 'open', ...(p.clientId ? { clientId: p.clientId } : {}) })).filter((b) => store.outstandingOf(b) !== 0)
+        .sort((a, b) => compareNumbers(a.fileNumber, b.fileNumber) || compareNumbers(a.number, b.number));
+      const rows = bills.map((b) => ({
+        file: b.fileNumber, matter: names.matters.get(b.matterId)?.name ?? '', bill: b.number, date: b.invoiceDate,
+        products: b.feesMinor + b.fixedChargesMinor, disbursements: b.disbursementsMinor, interest: b.interestMinor,
+        other: b.taxMinor - b.discountMinor + b.discountReversedMinor, total: b.totalMinor + b.discountReversedMinor,
+        received: b.paidMinor + b.writtenOffMinor, outstanding: store.outstandingOf(b),
+      }));
+      const totals: Record<string, Cell> = { file: 'Total', matter: '', bill: '', date: '' };
+      for (const k of ['products', 'disbursements', 'interest', 'other', 'total', 'received', 'outstanding'] as const) totals[k] = sumBy(rows, (r) => r[k]);
+      return {
+        subtitle: `Open bills by file${p.clientId ? ` for ${names.clients.get(p.clientId)?.name ?? p.clientId}` : ''}, as at ${p.to}`,
+        columns: [text('file', 'File'), text('matter', 'Matter'), text('bill', 'Bill'), { key: 'date', label: 'Date', kind: 'date' }, money('money', 'products', 'Products (fees, charges)'),
+          money('money', 'disbursements', 'Disbursements'), money('money', 'interest', 'Interest'), money('money', 'other', 'Other (tax, discount)'), money('money', 'total', 'Total'),
+          money('money', 'received', 'Received, written off'), money('money', 'outstanding', 'Outstanding')],
+        rows, totals, notes: [], chartSvg: null,
+      };
+    },
+
+    async 'fee-allocation'(p) {
+      const from = p.from ?? `${p.to.slice(0, 4)}-01-01`;
+      const accounts = await store.listAccounts(db);
+      const feeAccounts = new Set(accounts.filter((a) => a.role === 'fee_timekeeper' || a.role === 'fees').map((a) => a.id));
+      const names = await store.namesOf(db);
+      const lines = (await store.linesBetween(db, { from, to: p.to, limit: 1_000_000 })).filter((l) => feeAccounts.has(l.accountId));
+      const key = (period: string, tk: string) => `${period}|${tk}`;
+      const agg = new Map<string, { period: string; tk: string; earned: number; originated: number }>();
+      const bump = (period: string, tk: string, field: 'earned' | 'originated', v: number) => {
+        const r = agg.get(key(period, tk)) ?? { period, tk, earned: 0, originated: 0 };
+        r[field] += v;
+        agg.set(key(period, tk), r);
+      };
+      for (const l of lines) {
+        const v = l.creditMinor - l.debitMinor;
+        const period = periodOf(l.date);
+        bump(period, l.timekeeperId ?? '(unallocated)', 'earned', v);
+        const originator = l.matterId ? names.matters.get(l.matterId)?.originatingTimekeeperId : null;
+        if (originator) bump(period, originator, 'originated', v);
+      }
+      const rows = [...agg.values()].map((r) => {
+        const t = names.timekeepers.get(r.tk);
+        return { period: r.period, timekeeper: t ? `${t.initials} ${t.name}` : r.tk, earned: r.earned, originated: r.originated };
+      }).sort((a, b) => (a.period < b.period ? -1 : a.period > b.period ? 1 : a.timekeeper < b.timekeeper ? -1 : a.timekeeper > b.timekeeper ? 1 : 0));
+      return {
+        subtitle: `${from} to ${p.to}: fee income credited to each timekeeper (the bills' fee allocation, with origination shares) and fees on the matters each originated`,
+        columns: [text('period', 'Period'), text('timekeeper', 'Timekeeper'), money('money', 'earned', 'Fees allocated'), money('money', 'originated', 'Fees on matters originated')],
+        rows, totals: { period: 'Total', timekeeper: '', earned: sumBy(rows, (r) => r.earned), originated: sumBy(rows, (r) => r.originated) }, notes: [], chartSvg: null,
+      };
+    },
+
+    async 'wip-by-timekeeper'(p, cur) {
+      const names = await store.namesOf(db);
+      const items = (await store.unbilledWip(db, p.to)).filter((w) => !p.clientId || w.clientId === p.clientId);
+      const agg = new Map<string, { label: string; minutes: number; value: number; items: number; oldest: string }>();
+      for (const w of items) {
+        const k = w.kind === 'time' ? (w.timekeeperId ?? '?') : `~${w.kind}`;
+        const t = w.timekeeperId ? names.timekeepers.get(w.timekeeperId) : null;
+        const label = w.kind === 'time' ? (t ? `${t.initials} ${t.name}` : (w.timekeeperId ?? '?')) : w.kind === 'disbursement' ? 'Disbursements' : 'Fixed charges';
+        const r = agg.get(k) ?? { label, minutes: 0, value: 0, items: 0, oldest: w.date };
+        r.minutes += w.minutes ?? 0;
+        r.value += w.amountMinor;
+        r.items += 1;
+        if (w.date < r.oldest) r.oldest = w.date;
+        agg.set(k, r);
+      }
+      const rows = [...agg.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, r]) => ({
+        timekeeper: r.label, hours: `${Math.floor(r.minutes / 60)}:${String(r.minutes % 60).padStart(2, '0')}`, items: r.items, oldest: r.oldest, value: r.value,
+      }));
+      const timeRows = rows.filter((r) => r.timekeeper !== 'Disbursements' && r.timekeeper !== 'Fixed charges');
+      return {
+        subtitle: `Unbilled work recorded up to ${p.to} (items on no approved or finalised bill)`,
+        columns: [text('timekeeper', 'Timekeeper'), text('hours', 'Hours'), { key: 'items', label: 'Items', kind: 'number' }, { key: 'oldest', label: 'Oldest', kind: 'date' }, money('money', 'value', 'Value')],
+        rows, totals: { timekeeper: 'Total', hours: '', items: sumBy(rows, (r) => r.items), oldest: '', value: sumBy(rows, (r) => r.value) }, notes: [],
+        chartSvg: barChart(`Unbilled time by timekeeper at ${p.to}`, timeRows.map((r) => ({ label: r.timekeeper, value: r.value, display: toDecimalString(r.value, cur) }))),
+      };
+    },
+  };
+
+  return {
+    async run(name: ReportName, params: ReportParams): Promise<Report> {
+      const p = checkParams(params);
+      const cur = await currency();
+      const built = await builders[name]({ ...p, clientId: params.clientId ?? null }, cur);
+      return { name, title: REPORT_TITLES[name], params: { ...p, clientId: params.clientId ?? null }, currency: cur, ...built };
+    },
+  };
+}
+
+export type LedgerReports = ReturnType<typeof createLedgerReports>;
+
+function csvCell(v: Cell): string {
+  if (v === null) return '';
+  const s = String(v);
+  // Cells that a spreadsheet would run as a formula are quoted with a leading apostrophe.
+  const safe = /^[=+\-@\t\r]/.test(s) && !/^-?\d+(\.\d+)?$/.test(s) ? `'${s}` : s;
+  return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+}
+
+/** A cell as text: money as a decimal string in the report's currency. */
+export function cellText(r: Report, c: ReportColumn, v: Cell): string {
+  if (v === null || v === undefined) return '';
+  if (c.kind === 'money' && typeof v === 'number') return toDecimalString(v, r.currency);
+  return String(v);
+}
+
+export function reportToCsv(r: Report): string {
+  const out = [r.columns.map((c) => csvCell(c.label)).join(',')];
+  for (const row of r.rows) out.push(r.columns.map((c) => csvCell(cellText(r, c, row[c.key] ?? null))).join(','));
+  if (r.totals) out.push(r.columns.map((c) => csvCell(cellText(r, c, r.totals![c.key] ?? null))).join(','));
+  return out.join('\r\n') + '\r\n';
+}

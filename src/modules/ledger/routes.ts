@@ -1,0 +1,411 @@
+/**
+ * The ledger pages, mounted at /ledger: overview, chart of accounts (admin page), periods,
+ * journals, receipts (new receipt against a bill: Bill Production's "Create payment" links
+ * to /ledger/receipts/new?bill=BILL_ID), a bill on the debtors ledger (write-off, discount
+ * decision), a client's account (credit to allocate), and the reports (page, CSV, PDF).
+ *
+ * Forms work without JavaScript (303 after success; 409/422 re-render with the reason) and
+ * carry `_csrf`. Money is typed as decimal text and parsed exactly with parseAmount.
+ */
+import { Hono } from 'hono';
+import type { Context } from 'hono';
+import { isoDate } from '../../shared/clock.ts';
+import { MoneyParseError, parseAmount, toDecimalString } from '../../shared/money.ts';
+import { HttpError, invalid, notFound } from '../../shared/web/errors.ts';
+import { allow } from '../../shared/web/guard.ts';
+import type { ModuleDeps } from '../../shared/web/module.ts';
+import { render } from '../../shared/web/render.ts';
+import type { AppEnv, Role } from '../../shared/web/types.ts';
+import { periodSettings } from './books.ts';
+import type { LedgerCommands } from './commands.ts';
+import { RECEIPT_METHODS } from './commands.ts';
+import { AGE_LABELS } from './domain.ts';
+import type { AllocationOrder, DiscountChoice } from './domain.ts';
+import { cellText, createLedgerReports, isReportName, REPORT_NAMES, REPORT_TITLES, ReportParamError, reportToCsv } from './reports.ts';
+import type { Report } from './reports.ts';
+import * as store from './store.ts';
+import type { LedgerBill } from './store.ts';
+
+const READERS: readonly Role[] = ['admin', 'billing', 'readonly'];
+const WRITERS: readonly Role[] = ['admin', 'billing'];
+const ADMIN: readonly Role[] = ['admin'];
+const ID = '{[0-9a-zA-Z-]{1,64}}';
+
+type Raw = Record<string, string | File>;
+const str = (raw: Raw, k: string): string => (typeof raw[k] === 'string' ? (raw[k] as string).trim() : '');
+
+const ORDER_LABELS: Record<AllocationOrder, string> = {
+  this_bill_first: 'This bill first, then the oldest', oldest_first: 'Oldest bill first', this_bill_only: 'This bill only (rest held as credit)', on_account: 'On account (held as credit)',
+};
+
+function moneyField(errors: Record<string, string>, name: string, text: string, currency: string): number | undefined {
+  if (text === '') { errors[name] = 'is required'; return undefined; }
+  try { return parseAmount(text, currency); } catch (e) {
+    if (e instanceof MoneyParseError) { errors[name] = e.message.replace(/^"[^"]*" /, ''); return undefined; }
+    throw e;
+  }
+}
+
+export function billView(b: LedgerBill) {
+  return { ...b, outstandingMinor: store.outstandingOf(b), totalNowMinor: b.totalMinor + b.discountReversedMinor };
+}
+
+/** A self-contained HTML document (inline CSS, no network) for the PDF renderer. */
+export function reportHtml(r: Report, generatedAt: string): string {
+  const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+  const head = r.columns.map((c) => `<th class="${c.kind}">${esc(c.label)}</th>`).join('');
+  const row = (cells: Record<string, unknown>, cls = '') => `<tr class="${cls}">${r.columns.map((c) => `<td class="${c.kind}">${esc(cellText(r, c, (cells[c.key] ?? null) as string | number | null))}</td>`).join('')}</tr>`;
+  return `<!doctype html><html><head><meta charset="utf-8"><title>${esc(r.title)}</title><style>
+body{font-family:sans-serif;font-size:10pt;margin:1.5cm}h1{font-size:16pt;margin:0}p.sub{color:#444;margin:.2em 0 1em}
+table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ccc;padding:3px 5px;text-align:left}td.money,th.money,td.number,th.number{text-align:right}
+tr.total td{font-weight:bold;border-top:2px solid #000}.notes{margin-top:1em}svg{margin:1em 0}</style></head><body>
+<h1>${esc(r.title)}</h1><p class="sub">${esc(r.subtitle)} · ${esc(r.currency)} · generated ${esc(generatedAt)}</p>
+${r.chartSvg ?? ''}
+<table><thead><tr>${head}</tr></thead><tbody>${r.rows.map((x) => row(x)).join('')}${r.totals ? row(r.totals, 'total') : ''}</tbody></table>
+${r.notes.length ? `<div class="notes">${r.notes.map((n) => `<p>${esc(n)}</p>`).join('')}</div>` : ''}
+</body></html>`;
+}
+
+export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<AppEnv> {
+  const pages = new Hono<AppEnv>();
+  const db = deps.db;
+  const reports = createLedgerReports(db, deps.clock);
+  const today = (): string => isoDate(deps.clock.now());
+  const can = (c: Context<AppEnv>) => ({ write: WRITERS.includes(c.get('user')?.role as Role), admin: c.get('user')?.role === 'admin' });
+  const settings = () => db.transaction().execute((trx) => periodSettings({ trx, clock: deps.clock }));
+
+  function done(c: Context<AppEnv>, url: string): Response {
+    if (c.req.header('HX-Request') === 'true') {
+      c.header('HX-Redirect', url);
+      return c.body(null, 200);
+    }
+    return c.redirect(url, 303);
+  }
+  const refusal = (e: unknown): e is HttpError => e instanceof HttpError && (e.status === 409 || e.status === 422 || e.status === 404);
+
+  // ---- overview --------------------------------------------------------------------------
+
+  pages.get('/', allow(READERS), async (c) => {
+    const s = await settings();
+    const accounts = await store.listAccounts(db);
+    const bal = await store.accountBalances(db);
+    const of = (role: string) => { const a = accounts.find((x) => x.role === role); const b = a ? bal.get(a.id) : undefined; return b ? b.debit - b.credit : 0; };
+    const open = await store.listBills(db, { status: 'open' });
+    const pending = open.filter((b) => b.discountStatus === 'pending' && b.discountValidUntil !== null && b.discountValidUntil < today()).map(billView);
+    const names = await store.namesOf(db);
+    return render(c, 'ledger/index.njk', {
+      s, closedList: [...s.closed].sort(), currency: s.currency, debtorsMinor: of('debtors'), creditMinor: 0 - of('unallocated'), bankMinor: of('office_bank'),
+      openBills: open.filter((b) => store.outstandingOf(b) !== 0).length, pending, noted: await store.notedJournals(db, 50),
+      recent: await store.listJournals(db, { limit: 10 }), reports: REPORT_NAMES.map((n) => ({ name: n, title: REPORT_TITLES[n] })),
+      clients: (await store.listClients(db)).slice(0, 500), names, can: can(c),
+    });
+  });
+
+  // ---- chart of accounts -----------------------------------------------------------------
+
+  async function accountsPage(c: Context<AppEnv>, extra: { errors?: Record<string, string>; error?: string | null; fv?: Record<string, string> } = {}, status: 200 | 409 | 422 = 200) {
+    const accounts = await store.listAccounts(db);
+    const bal = await store.accountBalances(db);
+    const s = await settings();
+    return render(c, 'ledger/accounts.njk', {
+      accounts: accounts.map((a) => ({ ...a, balanceMinor: (bal.get(a.id)?.debit ?? 0) - (bal.get(a.id)?.credit ?? 0) })), currency: s.currency,
+      can: can(c), errors: extra.errors ?? {}, error: extra.error ?? null, fv: extra.fv ?? {},
+    }, status);
+  }
+  pages.get('/accounts', allow(READERS), (c) => accountsPage(c));
+  pages.post('/accounts', allow(ADMIN), async (c) => {
+    const raw = await c.req.parseBody() as Raw;
+    try {
+      await cmds.addAccount(c.get('command'), { code: str(raw, 'code'), name: str(raw, 'name'), type: str(raw, 'type') as 'asset' });
+      return done(c, '/ledger/accounts');
+    } catch (e) {
+      if (refusal(e)) return accountsPage(c, { errors: { ...e.fields }, error: e.message, fv: { code: str(raw, 'code'), name: str(raw, 'name'), type: str(raw, 'type') } }, e.status as 409 | 422);
+      throw e;
+    }
+  });
+  pages.post(`/accounts/:id${ID}`, allow(ADMIN), async (c) => {
+    const raw = await c.req.parseBody() as Raw;
+    try {
+      await cmds.changeAccount(c.get('command'), c.req.param('id'), {
+        ...(str(raw, 'name') ? { name: str(raw, 'name') } : {}), ...(str(raw, 'code') ? { code: str(raw, 'code') } : {}),
+        ...(str(raw, 'active') ? { active: str(raw, 'active') === 'yes' } : {}),
+      });
+      return done(c, '/ledger/accounts');
+    } catch (e) {
+      if (refusal(e)) return accountsPage(c, { errors: { ...e.fields }, error: e.message }, (e.status === 404 ? 422 : e.status) as 409 | 422);
+      throw e;
+    }
+  });
+
+  // ---- periods ---------------------------------------------------------------------------
+
+  async function periodsPage(c: Context<AppEnv>, error: string | null = null, status: 200 | 409 | 422 = 200) {
+    const s = await settings();
+    const activity = await store.periodActivity(db);
+    const rows = await store.listPeriodRows(db);
+    const all = new Set<string>([...activity.keys(), ...rows.map((r) => r.period), s.current]);
+    const periods = [...all].sort().reverse().map((p) => ({
+      period: p, closed: s.closed.has(p), current: p === s.current, journals: activity.get(p)?.journals ?? 0, totalMinor: activity.get(p)?.totalMinor ?? 0,
+      changed: rows.find((r) => r.period === p) ?? null,
+    }));
+    return render(c, 'ledger/periods.njk', { s, periods, noted: await store.notedJournals(db, 200), error, can: can(c), writeOffLimit: toDecimalString(s.writeOffLimitMinor, s.currency) }, status);
+  }
+  pages.get('/periods', allow(READERS), (c) => periodsPage(c));
+  pages.post('/periods', allow(ADMIN), async (c) => {
+    const raw = await c.req.parseBody() as Raw;
+    try {
+      if (str(raw, 'action') === 'current') await cmds.setCurrentPeriod(c.get('command'), str(raw, 'period'));
+      else if (str(raw, 'action') === 'write-off-limit') {
+        const s = await settings();
+        const e: Record<string, string> = {};
+        const v = moneyField(e, 'limit', str(raw, 'limit'), s.currency);
+        if (v === undefined) throw invalid(e);
+        await cmds.setWriteOffLimit(c.get('command'), v);
+      } else await cmds.setPeriod(c.get('command'), { period: str(raw, 'period'), status: str(raw, 'action') === 'open' ? 'open' : 'closed' });
+      return done(c, '/ledger/periods');
+    } catch (e) {
+      if (refusal(e)) return periodsPage(c, `${e.message}${Object.keys(e.fields).length ? `: ${Object.entries(e.fields).map(([k, v]) => `${k} ${v}`).join('; ')}` : ''}`, (e.status === 404 ? 422 : e.status) as 409 | 422);
+      throw e;
+    }
+  });
+
+  // ---- journals --------------------------------------------------------------------------
+
+  pages.get('/journals', allow(READERS), async (c) => {
+    const q = c.req.query();
+    const page = Math.max(0, Math.min(10_000, Number(q.page ?? 0) || 0));
+    const prefix = ['BJ', 'RJ', 'AJ', 'WJ', 'DJ'].includes(q.prefix ?? '') ? q.prefix : undefined;
+    const journals = await store.listJournals(db, { limit: 100, offset: page * 100, ...(prefix ? { prefix } : {}) });
+    return render(c, 'ledger/journals.njk', { journals, prefix: prefix ?? '', page });
+  });
+  pages.get(`/journals/:id${ID}`, allow(READERS), async (c) => {
+    const j = await store.findJournal(db, c.req.param('id'));
+    if (!j) throw notFound('Journal');
+    const accounts = new Map((await store.listAccounts(db)).map((a) => [a.id, a]));
+    const lines = (await store.journalLines(db, j.id)).map((l) => ({ ...l, account: accounts.get(l.accountId) }));
+    const reversedBy = (await db.selectFrom('ledger_journal').select(['id', 'number']).where('reverses_journal_id', '=', j.id).executeTakeFirst()) ?? null;
+    const reverses = j.reversesJournalId ? await store.findJournal(db, j.reversesJournalId) : null;
+    return render(c, 'ledger/journal.njk', { j, lines, reversedBy, reverses });
+  });
+
+  // ---- receipts --------------------------------------------------------------------------
+
+  pages.get('/receipts', allow(READERS), async (c) => {
+    const receipts = await store.listReceipts(db, { limit: 200 });
+    const names = await store.namesOf(db);
+    return render(c, 'ledger/receipts.njk', { receipts, names, can: can(c) });
+  });
+
+  async function receiptForm(c: Context<AppEnv>, fv: Record<string, string>, extra: { errors?: Record<string, string>; error?: string | null } = {}, status: 200 | 404 | 409 | 422 = 200) {
+    const s = await settings();
+    const bill = fv.bill ? await store.findBill(db, fv.bill) : null;
+    const clientId = bill?.clientId ?? fv.client ?? '';
+    const names = await store.namesOf(db);
+    const open = clientId ? (await store.listBills(db, { clientId, status: 'open' })).filter((b) => store.outstandingOf(b) > 0).map(billView) : [];
+    return render(c, 'ledger/receipt_new.njk', {
+      fv: { receivedOn: today(), order: bill ? 'this_bill_first' : 'oldest_first', discount: 'auto', method: 'bank_transfer', ...fv, client: clientId },
+      bill: bill ? billView(bill) : null, client: clientId ? names.clients.get(clientId) ?? null : null, clients: await store.listClients(db), open,
+      orders: Object.entries(ORDER_LABELS), methods: RECEIPT_METHODS, s, currency: bill?.currency ?? s.currency, errors: extra.errors ?? {}, error: extra.error ?? null,
+      today: today(),
+    }, status);
+  }
+  pages.get('/receipts/new', allow(WRITERS), async (c) => {
+    const q = c.req.query();
+    // Bill Production's toolbar sends the selected bills as bill=..&bill=..: one receipt is for one bill.
+    const selected = (c.req.queries('bill') ?? []).filter((b) => b !== '');
+    const billId = selected[0];
+    if (billId && !(await store.findBill(db, billId))) {
+      return receiptForm(c, {}, { error: 'That bill is not on the debtors ledger yet (it posts when it is approved; reload in a moment)' }, 404);
+    }
+    return receiptForm(c, { ...(billId ? { bill: billId } : {}), ...(q.client ? { client: q.client } : {}) },
+      selected.length > 1 ? { error: `${selected.length} bills were selected: this receipt is for the first; record the others one by one, or a receipt on account allocated oldest first` } : {});
+  });
+  pages.post('/receipts', allow(WRITERS), async (c) => {
+    const raw = await c.req.parseBody() as Raw;
+    const fv: Record<string, string> = {};
+    for (const k of ['bill', 'client', 'receivedOn', 'amount', 'method', 'reference', 'order', 'discount', 'confirm', 'receiptId']) fv[k] = str(raw, k);
+    const s = await settings();
+    const bill = fv.bill ? await store.findBill(db, fv.bill) : null;
+    const errors: Record<string, string> = {};
+    const amount = moneyField(errors, 'amount', fv.amount!, bill?.currency ?? s.currency);
+    try {
+      if (amount === undefined) throw invalid(errors);
+      const r = await cmds.recordReceipt(c.get('command'), {
+        ...(fv.receiptId ? { receiptId: fv.receiptId } : {}), billId: fv.bill || null, clientId: fv.client || null, receivedOn: fv.receivedOn!, amountMinor: amount,
+        method: fv.method || 'bank_transfer', reference: fv.reference || null, order: (fv.order || undefined) as AllocationOrder | undefined,
+        discount: (fv.discount || 'auto') as DiscountChoice, confirmOutsidePeriod: fv.confirm === 'on' || fv.confirm === 'yes' || fv.confirm === 'true',
+      });
+      return done(c, `/ledger/receipts/${r.receipt.id}`);
+    } catch (e) {
+      if (refusal(e)) {
+        const fieldMap: Record<string, string> = { billId: 'bill', clientId: 'client' };
+        const errs = Object.fromEntries(Object.entries(e.fields).map(([k, v]) => [fieldMap[k] ?? k, v]));
+        return receiptForm(c, fv, { errors: { ...errors, ...errs }, error: e.message }, (e.status === 404 ? 422 : e.status) as 409 | 422);
+      }
+      throw e;
+    }
+  });
+
+  async function receiptPage(c: Context<AppEnv>, id: string, error: string | null = null, status: 200 | 409 | 422 = 200) {
+    const r = await store.findReceipt(db, id);
+    if (!r) throw notFound('Receipt');
+    const allocs = await store.allocations(db, { receiptId: id });
+    const bills = new Map<string, LedgerBill>();
+    for (const a of allocs) { const b = await store.findBill(db, a.billId); if (b) bills.set(b.id, b); }
+    const names = await store.namesOf(db);
+    const open = (await store.listBills(db, { clientId: r.clientId, status: 'open' })).filter((b) => store.outstandingOf(b) > 0).map(billView);
+    return render(c, 'ledger/receipt.njk', {
+      r, allocs: allocs.map((a) => ({ ...a, bill: bills.get(a.billId) })), client: names.clients.get(r.clientId) ?? null, open, can: can(c), error, today: today(),
+      journal: await store.findJournal(db, r.journalId), reversal: r.reversalJournalId ? await store.findJournal(db, r.reversalJournalId) : null,
+    }, status);
+  }
+  pages.get(`/receipts/:id${ID}`, allow(READERS), (c) => receiptPage(c, c.req.param('id')));
+  pages.post(`/receipts/:id${ID}/reverse`, allow(WRITERS), async (c) => {
+    const raw = await c.req.parseBody() as Raw;
+    try {
+      await cmds.reverseReceipt(c.get('command'), { receiptId: c.req.param('id'), reason: str(raw, 'reason'), on: str(raw, 'on') || undefined, confirmOutsidePeriod: str(raw, 'confirm') !== '' });
+      return done(c, `/ledger/receipts/${c.req.param('id')}`);
+    } catch (e) {
+      if (refusal(e) && e.status !== 404) return receiptPage(c, c.req.param('id'), `${e.message}${Object.keys(e.fields).length ? `: ${Object.entries(e.fields).map(([k, v]) => `${k} ${v}`).join('; ')}` : ''}`, e.status as 409 | 422);
+      throw e;
+    }
+  });
+  pages.post(`/receipts/:id${ID}/allocate`, allow(WRITERS), async (c) => {
+    const raw = await c.req.parseBody() as Raw;
+    try {
+      await cmds.allocateCredit(c.get('command'), {
+        receiptId: c.req.param('id'), billId: str(raw, 'bill') || null, order: (str(raw, 'order') || undefined) as AllocationOrder | undefined,
+        on: str(raw, 'on') || undefined, confirmOutsidePeriod: str(raw, 'confirm') !== '',
+      });
+      return done(c, `/ledger/receipts/${c.req.param('id')}`);
+    } catch (e) {
+      if (refusal(e) && e.status !== 404) return receiptPage(c, c.req.param('id'), `${e.message}${Object.keys(e.fields).length ? `: ${Object.entries(e.fields).map(([k, v]) => `${k} ${v}`).join('; ')}` : ''}`, e.status as 409 | 422);
+      throw e;
+    }
+  });
+
+  pages.post(`/allocations/:id${ID}/release`, allow(WRITERS), async (c) => {
+    const raw = await c.req.parseBody() as Raw;
+    const a = await db.selectFrom('ledger_allocation').select(['receipt_id']).where('id', '=', c.req.param('id')).executeTakeFirst() as { receipt_id: string } | undefined;
+    if (!a) throw notFound('Allocation');
+    try {
+      await cmds.releaseAllocation(c.get('command'), c.req.param('id'), str(raw, 'on') || undefined);
+      return done(c, `/ledger/receipts/${a.receipt_id}`);
+    } catch (e) {
+      if (refusal(e) && e.status !== 404) return receiptPage(c, a.receipt_id, e.message, e.status as 409 | 422);
+      throw e;
+    }
+  });
+
+  // ---- a bill on the debtors ledger --------------------------------------------------------
+
+  async function billPage(c: Context<AppEnv>, id: string, error: string | null = null, status: 200 | 409 | 422 = 200) {
+    const b = await store.findBill(db, id);
+    if (!b) throw notFound('Bill');
+    const s = await settings();
+    const names = await store.namesOf(db);
+    const allocs = await store.allocations(db, { billId: id });
+    const receipts = new Map<string, string>();
+    for (const a of allocs) { const r = await store.findReceipt(db, a.receiptId); if (r) receipts.set(r.id, r.number); }
+    return render(c, 'ledger/bill.njk', {
+      b: billView(b), client: names.clients.get(b.clientId) ?? null, matter: names.matters.get(b.matterId) ?? null, allocs: allocs.map((a) => ({ ...a, receipt: receipts.get(a.receiptId) })),
+      writeOffs: await store.writeOffs(db, id), journals: await store.listJournals(db, { billId: id, limit: 200 }), can: can(c), error, today: today(),
+      writeOffLimitMinor: s.writeOffLimitMinor, expired: b.discountValidUntil !== null && b.discountValidUntil < today(),
+    }, status);
+  }
+  pages.get(`/bills/:id${ID}`, allow(READERS), (c) => billPage(c, c.req.param('id')));
+  pages.post(`/bills/:id${ID}/write-off`, allow(WRITERS), async (c) => {
+    const raw = await c.req.parseBody() as Raw;
+    const b = await store.findBill(db, c.req.param('id'));
+    if (!b) throw notFound('Bill');
+    try {
+      const e: Record<string, string> = {};
+      const amount = str(raw, 'amount') ? moneyField(e, 'amount', str(raw, 'amount'), b.currency) : undefined;
+      if (Object.keys(e).length) throw invalid(e);
+      await cmds.writeOff(c.get('command'), { billId: b.id, ...(amount !== undefined ? { amountMinor: amount } : {}), on: str(raw, 'on') || undefined, reason: str(raw, 'reason') || undefined, confirmOutsidePeriod: str(raw, 'confirm') !== '' });
+      return done(c, `/ledger/bills/${b.id}`);
+    } catch (e) {
+      if (refusal(e)) return billPage(c, b.id, `${e.message}${Object.keys(e.fields).length ? `: ${Object.entries(e.fields).map(([k, v]) => `${k} ${v}`).join('; ')}` : ''}`, (e.status === 404 ? 422 : e.status) as 409 | 422);
+      throw e;
+    }
+  });
+  pages.post(`/bills/:id${ID}/discount`, allow(WRITERS), async (c) => {
+    const raw = await c.req.parseBody() as Raw;
+    try {
+      await cmds.decideDiscount(c.get('command'), { billId: c.req.param('id'), decision: str(raw, 'decision') as 'honour', on: str(raw, 'on') || undefined, confirmOutsidePeriod: str(raw, 'confirm') !== '' });
+      return done(c, `/ledger/bills/${c.req.param('id')}`);
+    } catch (e) {
+      if (refusal(e) && e.status !== 404) return billPage(c, c.req.param('id'), `${e.message}${Object.keys(e.fields).length ? `: ${Object.entries(e.fields).map(([k, v]) => `${k} ${v}`).join('; ')}` : ''}`, e.status as 409 | 422);
+      throw e;
+    }
+  });
+
+  // ---- a client's account ----------------------------------------------------------------
+
+  pages.get(`/clients/:id${ID}`, allow(READERS), async (c) => {
+    const id = c.req.param('id');
+    const names = await store.namesOf(db);
+    const client = names.clients.get(id);
+    if (!client) throw notFound('Client');
+    const bills = (await store.listBills(db, { clientId: id })).map(billView);
+    const receipts = await store.listReceipts(db, { clientId: id, limit: 500 });
+    const s = await settings();
+    return render(c, 'ledger/client.njk', {
+      id, client, bills, receipts, currency: s.currency, names, can: can(c),
+      outstandingMinor: bills.reduce((a, b) => a + b.outstandingMinor, 0), creditMinor: receipts.filter((r) => r.status === 'posted').reduce((a, r) => a + r.unallocatedMinor, 0),
+    });
+  });
+
+  // ---- bulk write-off of small balances ------------------------------------------------------
+
+  pages.post('/write-offs', allow(WRITERS), async (c) => {
+    const raw = await c.req.parseBody() as Raw;
+    const s = await settings();
+    const e: Record<string, string> = {};
+    const max = moneyField(e, 'max', str(raw, 'max'), s.currency);
+    try {
+      if (max === undefined) throw invalid(e);
+      await cmds.writeOffSmallBalances(c.get('command'), { maxMinor: max, on: str(raw, 'on') || undefined, reason: str(raw, 'reason') || undefined, confirmOutsidePeriod: str(raw, 'confirm') !== '' });
+      return done(c, '/ledger/reports/aged-debtors');
+    } catch (err) {
+      if (refusal(err)) return periodsPage(c, `${err.message}${Object.keys(err.fields).length ? `: ${Object.entries(err.fields).map(([k, v]) => `${k} ${v}`).join('; ')}` : ''}`, (err.status === 404 ? 422 : err.status) as 409 | 422);
+      throw err;
+    }
+  });
+
+  // ---- reports ---------------------------------------------------------------------------
+
+  pages.get('/reports', allow(READERS), (c) => render(c, 'ledger/reports.njk', { reports: REPORT_NAMES.map((n) => ({ name: n, title: REPORT_TITLES[n] })) }));
+  pages.get('/reports/:name', allow(READERS), async (c) => {
+    const name = c.req.param('name');
+    if (!isReportName(name)) throw notFound('Report');
+    const q = c.req.query();
+    let r: Report;
+    try {
+      r = await reports.run(name, { ...(q.from ? { from: q.from } : {}), ...(q.to ? { to: q.to } : {}), ...(q.client ? { clientId: q.client } : {}) });
+    } catch (e) {
+      if (e instanceof ReportParamError) throw invalid(e.fields);
+      throw e;
+    }
+    const file = `${name}-${r.params.to}`;
+    if (q.format === 'csv') {
+      c.header('Content-Type', 'text/csv; charset=utf-8');
+      c.header('Content-Disposition', `attachment; filename="${file}.csv"`);
+      return c.body(reportToCsv(r));
+    }
+    if (q.format === 'pdf') {
+      const pdf = await deps.outputs.pdf.render(reportHtml(r, deps.clock.now().toISOString()), { landscape: r.columns.length > 6, timeoutMs: 60_000 });
+      c.header('Content-Type', 'application/pdf');
+      c.header('Content-Disposition', `attachment; filename="${file}.pdf"`);
+      return c.body(pdf as Uint8Array<ArrayBuffer>);
+    }
+    const qs = new URLSearchParams({ ...(q.from ? { from: q.from } : {}), ...(q.to ? { to: q.to } : {}), ...(q.client ? { client: q.client } : {}) }).toString();
+    return render(c, 'ledger/report.njk', {
+      r, qs, clients: await store.listClients(db), ageLabels: AGE_LABELS,
+      cells: r.rows.map((row) => r.columns.map((col) => ({ kind: col.kind, text: cellText(r, col, row[col.key] ?? null) }))),
+      totals: r.totals ? r.columns.map((col) => ({ kind: col.kind, text: cellText(r, col, r.totals![col.key] ?? null) })) : null,
+    });
+  });
+
+  return pages;
+}

@@ -1,0 +1,527 @@
+/**
+ * Kysely queries on the ledger's own tables (ledger_*). Nothing here reads another
+ * module's tables.
+ */
+import { sql } from 'kysely';
+import type { Executor } from '../../shared/db.ts';
+
+export type AccountRole = 'office_bank' | 'debtors' | 'unallocated' | 'tax_payable' | 'fees' | 'fee_timekeeper' | 'fixed_charges' | 'fixed_charge_type' | 'disbursements' | 'interest' | 'discounts' | 'write_offs' | 'other';
+export type AccountType = 'asset' | 'liability' | 'equity' | 'income' | 'expense';
+
+export interface Account {
+  id: string;
+  code: string;
+  name: string;
+  type: AccountType;
+  role: AccountRole;
+  parentCode: string | null;
+  timekeeperId: string | null;
+  chargeTypeId: string | null;
+  active: boolean;
+}
+
+const n = (v: unknown): number => Number(v ?? 0);
+
+function toAccount(r: Record<string, unknown>): Account {
+  return {
+    id: String(r.id), code: String(r.code), name: String(r.name), type: r.type as AccountType, role: r.role as AccountRole,
+    parentCode: (r.parent_code as string | null) ?? null, timekeeperId: (r.timekeeper_id as string | null) ?? null,
+    chargeTypeId: (r.charge_type_id as string | null) ?? null, active: n(r.active) === 1,
+  };
+}
+
+export async function listAccounts(ex: Executor): Promise<Account[]> {
+  return (await ex.selectFrom('ledger_account').selectAll().orderBy('code').execute()).map(toAccount);
+}
+
+export async function findAccount(ex: Executor, id: string): Promise<Account | null> {
+  const r = await ex.selectFrom('ledger_account').selectAll().where('id', '=', id).executeTakeFirst();
+  return r ? toAccount(r) : null;
+}
+
+export async function findAccountBy(ex: Executor, col: 'role' | 'timekeeper_id' | 'charge_type_id' | 'code', value: string): Promise<Account | null> {
+  const r = await ex.selectFrom('ledger_account').selectAll().where(col, '=', value).orderBy('code').executeTakeFirst();
+  return r ? toAccount(r) : null;
+}
+
+export async function insertAccount(ex: Executor, a: Account, at: string): Promise<void> {
+  await ex.insertInto('ledger_account').values({
+    id: a.id, code: a.code, name: a.name, type: a.type, role: a.role, parent_code: a.parentCode, timekeeper_id: a.timekeeperId,
+    charge_type_id: a.chargeTypeId, active: a.active ? 1 : 0, created_at: at, updated_at: at,
+  }).execute();
+}
+
+export async function updateAccount(ex: Executor, id: string, change: { name?: string; code?: string; active?: boolean }, at: string): Promise<void> {
+  await ex.updateTable('ledger_account').set({
+    ...(change.name !== undefined ? { name: change.name } : {}), ...(change.code !== undefined ? { code: change.code } : {}),
+    ...(change.active !== undefined ? { active: change.active ? 1 : 0 } : {}), updated_at: at,
+  }).where('id', '=', id).execute();
+}
+
+/** Next value of a named counter (journal prefixes, sub-account codes, receipt numbers), inside the caller's transaction. */
+export async function nextValue(ex: Executor, name: string): Promise<number> {
+  const r = await ex.insertInto('ledger_sequence').values({ name, last_value: 1 })
+    .onConflict((oc) => oc.column('name').doUpdateSet({ last_value: sql`ledger_sequence.last_value + 1` }))
+    .returning('last_value').executeTakeFirstOrThrow() as { last_value: unknown };
+  return n(r.last_value);
+}
+
+// ---- settings and periods --------------------------------------------------------------
+
+export async function getSetting(ex: Executor, key: string): Promise<string | null> {
+  const r = await ex.selectFrom('ledger_setting').select('value').where('key', '=', key).executeTakeFirst() as { value: string } | undefined;
+  return r?.value ?? null;
+}
+
+export async function setSetting(ex: Executor, key: string, value: string, at: string): Promise<void> {
+  await ex.insertInto('ledger_setting').values({ key, value, updated_at: at })
+    .onConflict((oc) => oc.column('key').doUpdateSet({ value, updated_at: at })).execute();
+}
+
+export async function closedPeriods(ex: Executor): Promise<Set<string>> {
+  const rows = await ex.selectFrom('ledger_period').select('period').where('status', '=', 'closed').execute() as { period: string }[];
+  return new Set(rows.map((r) => r.period));
+}
+
+export async function listPeriodRows(ex: Executor): Promise<{ period: string; status: string; changedAt: string; changedBy: string }[]> {
+  const rows = await ex.selectFrom('ledger_period').selectAll().orderBy('period', 'desc').execute();
+  return rows.map((r) => ({ period: String(r.period), status: String(r.status), changedAt: String(r.changed_at), changedBy: String(r.changed_by) }));
+}
+
+export async function setPeriodStatus(ex: Executor, period: string, status: 'open' | 'closed', at: string, by: string): Promise<void> {
+  await ex.insertInto('ledger_period').values({ period, status, changed_at: at, changed_by: by })
+    .onConflict((oc) => oc.column('period').doUpdateSet({ status, changed_at: at, changed_by: by })).execute();
+}
+
+/** Journal counts and totals per period. */
+export async function periodActivity(ex: Executor): Promise<Map<string, { journals: number; totalMinor: number }>> {
+  const rows = await ex.selectFrom('ledger_journal').select(['period'])
+    .select((eb) => [eb.fn.countAll<number>().as('c'), eb.fn.sum<number>('total_debit_minor').as('t')])
+    .groupBy('period').execute() as { period: string; c: unknown; t: unknown }[];
+  return new Map(rows.map((r) => [r.period, { journals: n(r.c), totalMinor: n(r.t) }]));
+}
+
+// ---- journals --------------------------------------------------------------------------
+
+export interface JournalRow {
+  id: string;
+  number: string;
+  prefix: string;
+  sourceKey: string;
+  sourceType: string;
+  date: string;
+  period: string;
+  memo: string;
+  note: string | null;
+  currency: string;
+  totalMinor: number;
+  billId: string | null;
+  receiptId: string | null;
+  clientId: string | null;
+  matterId: string | null;
+  reversesJournalId: string | null;
+  eventId: string | null;
+  postedAt: string;
+  postedBy: string;
+}
+
+export interface JournalLineRow {
+  journalId: string;
+  lineNo: number;
+  accountId: string;
+  debitMinor: number;
+  creditMinor: number;
+  date: string;
+  memo: string;
+  billId: string | null;
+  clientId: string | null;
+  matterId: string | null;
+  timekeeperId: string | null;
+}
+
+function toJournal(r: Record<string, unknown>): JournalRow {
+  return {
+    id: String(r.id), number: String(r.number), prefix: String(r.prefix), sourceKey: String(r.source_key), sourceType: String(r.source_type),
+    date: String(r.date), period: String(r.period), memo: String(r.memo), note: (r.note as string | null) ?? null, currency: String(r.currency),
+    totalMinor: n(r.total_debit_minor), billId: (r.bill_id as string | null) ?? null, receiptId: (r.receipt_id as string | null) ?? null,
+    clientId: (r.client_id as string | null) ?? null, matterId: (r.matter_id as string | null) ?? null,
+    reversesJournalId: (r.reverses_journal_id as string | null) ?? null, eventId: (r.event_id as string | null) ?? null,
+    postedAt: String(r.posted_at), postedBy: String(r.posted_by),
+  };
+}
+
+function toLine(r: Record<string, unknown>): JournalLineRow {
+  return {
+    journalId: String(r.journal_id), lineNo: n(r.line_no), accountId: String(r.account_id), debitMinor: n(r.debit_minor), creditMinor: n(r.credit_minor),
+    date: String(r.date), memo: String(r.memo), billId: (r.bill_id as string | null) ?? null, clientId: (r.client_id as string | null) ?? null,
+    matterId: (r.matter_id as string | null) ?? null, timekeeperId: (r.timekeeper_id as string | null) ?? null,
+  };
+}
+
+export async function findJournalBySource(ex: Executor, sourceKey: string): Promise<JournalRow | null> {
+  const r = await ex.selectFrom('ledger_journal').selectAll().where('source_key', '=', sourceKey).executeTakeFirst();
+  return r ? toJournal(r) : null;
+}
+
+export async function findJournal(ex: Executor, id: string): Promise<JournalRow | null> {
+  const r = await ex.selectFrom('ledger_journal').selectAll().where('id', '=', id).executeTakeFirst();
+  return r ? toJournal(r) : null;
+}
+
+export async function journalLines(ex: Executor, journalId: string): Promise<JournalLineRow[]> {
+  return (await ex.selectFrom('ledger_journal_line').selectAll().where('journal_id', '=', journalId).orderBy('line_no').execute()).map(toLine);
+}
+
+export async function insertJournal(ex: Executor, j: JournalRow, lines: readonly JournalLineRow[]): Promise<void> {
+  await ex.insertInto('ledger_journal').values({
+    id: j.id, number: j.number, prefix: j.prefix, source_key: j.sourceKey, source_type: j.sourceType, date: j.date, period: j.period,
+    memo: j.memo, note: j.note, currency: j.currency, total_debit_minor: j.totalMinor, total_credit_minor: lines.reduce((a, l) => a + l.creditMinor, 0),
+    bill_id: j.billId, receipt_id: j.receiptId, client_id: j.clientId, matter_id: j.matterId, reverses_journal_id: j.reversesJournalId,
+    event_id: j.eventId, posted_at: j.postedAt, posted_by: j.postedBy,
+  }).execute();
+  for (let i = 0; i < lines.length; i += 200) {
+    await ex.insertInto('ledger_journal_line').values(lines.slice(i, i + 200).map((l) => ({
+      journal_id: l.journalId, line_no: l.lineNo, account_id: l.accountId, debit_minor: l.debitMinor, credit_minor: l.creditMinor, date: l.date,
+      memo: l.memo, bill_id: l.billId, client_id: l.clientId, matter_id: l.matterId, timekeeper_id: l.timekeeperId,
+    }))).execute();
+  }
+}
+
+/** Debits and credits as stored for a journal (to check what was written). */
+export async function journalSums(ex: Executor, journalId: string): Promise<{ debit: number; credit: number }> {
+  const r = await ex.selectFrom('ledger_journal_line').where('journal_id', '=', journalId)
+    .select((eb) => [eb.fn.sum<number>('debit_minor').as('d'), eb.fn.sum<number>('credit_minor').as('c')]).executeTakeFirstOrThrow() as { d: unknown; c: unknown };
+  return { debit: n(r.d), credit: n(r.c) };
+}
+
+export async function listJournals(ex: Executor, f: { from?: string; to?: string; prefix?: string; billId?: string; limit: number; offset?: number }): Promise<JournalRow[]> {
+  let q = ex.selectFrom('ledger_journal').selectAll();
+  if (f.from) q = q.where('date', '>=', f.from);
+  if (f.to) q = q.where('date', '<=', f.to);
+  if (f.prefix) q = q.where('prefix', '=', f.prefix);
+  if (f.billId) q = q.where('bill_id', '=', f.billId);
+  return (await q.orderBy('posted_at', 'desc').orderBy('number', 'desc').limit(f.limit).offset(f.offset ?? 0).execute()).map(toJournal);
+}
+
+export async function notedJournals(ex: Executor, limit: number): Promise<JournalRow[]> {
+  return (await ex.selectFrom('ledger_journal').selectAll().where('note', 'like', 'Dated % in closed period %').orderBy('posted_at', 'desc').limit(limit).execute()).map(toJournal);
+}
+
+export async function isReversed(ex: Executor, journalId: string): Promise<boolean> {
+  return (await ex.selectFrom('ledger_journal').select('id').where('reverses_journal_id', '=', journalId).executeTakeFirst()) !== undefined;
+}
+
+/** Balance (debits - credits) per account, optionally up to a date and/or from one. */
+export async function accountBalances(ex: Executor, f: { from?: string; to?: string } = {}): Promise<Map<string, { debit: number; credit: number }>> {
+  let q = ex.selectFrom('ledger_journal_line').select('account_id')
+    .select((eb) => [eb.fn.sum<number>('debit_minor').as('d'), eb.fn.sum<number>('credit_minor').as('c')]);
+  if (f.from) q = q.where('date', '>=', f.from);
+  if (f.to) q = q.where('date', '<=', f.to);
+  const rows = await q.groupBy('account_id').execute() as { account_id: string; d: unknown; c: unknown }[];
+  return new Map(rows.map((r) => [r.account_id, { debit: n(r.d), credit: n(r.c) }]));
+}
+
+export async function linesBetween(ex: Executor, f: { from?: string; to?: string; accountId?: string; limit: number }) {
+  let q = ex.selectFrom('ledger_journal_line as l').innerJoin('ledger_journal as j', 'j.id', 'l.journal_id')
+    .select(['l.journal_id', 'l.line_no', 'l.account_id', 'l.debit_minor', 'l.credit_minor', 'l.date', 'l.memo', 'l.bill_id', 'l.client_id', 'l.matter_id', 'l.timekeeper_id', 'j.number', 'j.period']);
+  if (f.from) q = q.where('l.date', '>=', f.from);
+  if (f.to) q = q.where('l.date', '<=', f.to);
+  if (f.accountId) q = q.where('l.account_id', '=', f.accountId);
+  const rows = await q.orderBy('l.account_id').orderBy('l.date').orderBy('j.number').orderBy('l.line_no').limit(f.limit).execute();
+  return rows.map((r) => ({ ...toLine(r), number: String(r.number), period: String(r.period) }));
+}
+
+/** Debtors (debit - credit) per bill, up to a date: the debtors ledger from the journals. */
+export async function debtorsByBill(ex: Executor, debtorsAccountId: string, asOf?: string): Promise<Map<string, number>> {
+  let q = ex.selectFrom('ledger_journal_line').select('bill_id')
+    .select((eb) => [eb.fn.sum<number>('debit_minor').as('d'), eb.fn.sum<number>('credit_minor').as('c')])
+    .where('account_id', '=', debtorsAccountId);
+  if (asOf) q = q.where('date', '<=', asOf);
+  const rows = await q.groupBy('bill_id').execute() as { bill_id: string | null; d: unknown; c: unknown }[];
+  return new Map(rows.map((r) => [r.bill_id ?? '', n(r.d) - n(r.c)]));
+}
+
+// ---- locks -----------------------------------------------------------------------------
+
+/**
+ * Row locks taken first in a transaction that changes balances, so concurrent receipts,
+ * allocations and bill reversals on the same client run one after the other. A no-op
+ * update locks the rows on PostgreSQL; SQLite write transactions are serialised already.
+ */
+export async function lockClientBills(ex: Executor, clientId: string): Promise<void> {
+  await ex.updateTable('ledger_bill').set({ updated_at: sql`updated_at` }).where('client_id', '=', clientId).execute();
+}
+
+export async function lockBill(ex: Executor, billId: string): Promise<void> {
+  await ex.updateTable('ledger_bill').set({ updated_at: sql`updated_at` }).where('id', '=', billId).execute();
+}
+
+export async function lockReceipt(ex: Executor, receiptId: string): Promise<void> {
+  await ex.updateTable('ledger_receipt').set({ status: sql`status` }).where('id', '=', receiptId).execute();
+}
+
+// ---- bills, receipts, allocations, write-offs -------------------------------------------
+
+export interface LedgerBill {
+  id: string;
+  matterId: string;
+  clientId: string;
+  fileNumber: string;
+  number: string;
+  currency: string;
+  status: 'open' | 'reversed';
+  produced: boolean;
+  invoiceDate: string;
+  dueDate: string;
+  feesMinor: number;
+  fixedChargesMinor: number;
+  disbursementsMinor: number;
+  interestMinor: number;
+  taxMinor: number;
+  discountMinor: number;
+  totalMinor: number;
+  discountDebtorsMinor: number;
+  discountValidUntil: string | null;
+  discountStatus: 'none' | 'pending' | 'honoured' | 'reversed';
+  discountReversedMinor: number;
+  paidMinor: number;
+  writtenOffMinor: number;
+  lastReceiptOn: string | null;
+  postingJournalId: string | null;
+  linesJson: string;
+  updatedAt: string;
+}
+
+export function outstandingOf(b: Pick<LedgerBill, 'status' | 'totalMinor' | 'discountReversedMinor' | 'paidMinor' | 'writtenOffMinor'>): number {
+  if (b.status !== 'open') return 0;
+  return b.totalMinor + b.discountReversedMinor - b.paidMinor - b.writtenOffMinor;
+}
+
+function toBill(r: Record<string, unknown>): LedgerBill {
+  return {
+    id: String(r.id), matterId: String(r.matter_id), clientId: String(r.client_id), fileNumber: String(r.file_number), number: String(r.number),
+    currency: String(r.currency), status: r.status as LedgerBill['status'], produced: n(r.produced) === 1, invoiceDate: String(r.invoice_date),
+    dueDate: String(r.due_date), feesMinor: n(r.fees_minor), fixedChargesMinor: n(r.fixed_charges_minor), disbursementsMinor: n(r.disbursements_minor),
+    interestMinor: n(r.interest_minor), taxMinor: n(r.tax_minor), discountMinor: n(r.discount_minor), totalMinor: n(r.total_minor),
+    discountDebtorsMinor: n(r.discount_debtors_minor), discountValidUntil: (r.discount_valid_until as string | null) ?? null,
+    discountStatus: r.discount_status as LedgerBill['discountStatus'], discountReversedMinor: n(r.discount_reversed_minor), paidMinor: n(r.paid_minor),
+    writtenOffMinor: n(r.written_off_minor), lastReceiptOn: (r.last_receipt_on as string | null) ?? null,
+    postingJournalId: (r.posting_journal_id as string | null) ?? null, linesJson: String(r.lines_json), updatedAt: String(r.updated_at),
+  };
+}
+
+function billColumns(b: LedgerBill) {
+  return {
+    matter_id: b.matterId, client_id: b.clientId, file_number: b.fileNumber, number: b.number, currency: b.currency, status: b.status,
+    produced: b.produced ? 1 : 0, invoice_date: b.invoiceDate, due_date: b.dueDate, fees_minor: b.feesMinor, fixed_charges_minor: b.fixedChargesMinor,
+    disbursements_minor: b.disbursementsMinor, interest_minor: b.interestMinor, tax_minor: b.taxMinor, discount_minor: b.discountMinor,
+    total_minor: b.totalMinor, discount_debtors_minor: b.discountDebtorsMinor, discount_valid_until: b.discountValidUntil,
+    discount_status: b.discountStatus, discount_reversed_minor: b.discountReversedMinor, paid_minor: b.paidMinor, written_off_minor: b.writtenOffMinor,
+    last_receipt_on: b.lastReceiptOn, posting_journal_id: b.postingJournalId, lines_json: b.linesJson, updated_at: b.updatedAt,
+  };
+}
+
+export async function saveBill(ex: Executor, b: LedgerBill): Promise<void> {
+  const cols = billColumns(b);
+  await ex.insertInto('ledger_bill').values({ id: b.id, ...cols }).onConflict((oc) => oc.column('id').doUpdateSet(cols)).execute();
+}
+
+export async function findBill(ex: Executor, id: string): Promise<LedgerBill | null> {
+  const r = await ex.selectFrom('ledger_bill').selectAll().where('id', '=', id).executeTakeFirst();
+  return r ? toBill(r) : null;
+}
+
+export async function listBills(ex: Executor, f: { clientId?: string; matterId?: string; status?: 'open' | 'reversed'; limit?: number } = {}): Promise<LedgerBill[]> {
+  let q = ex.selectFrom('ledger_bill').selectAll();
+  if (f.clientId) q = q.where('client_id', '=', f.clientId);
+  if (f.matterId) q = q.where('matter_id', '=', f.matterId);
+  if (f.status) q = q.where('status', '=', f.status);
+  return (await q.orderBy('invoice_date').orderBy('number').limit(f.limit ?? 100_000).execute()).map(toBill);
+}
+
+export interface Receipt {
+  id: string;
+  number: string;
+  clientId: string;
+  billId: string | null;
+  receivedOn: string;
+  amountMinor: number;
+  currency: string;
+  method: string;
+  reference: string | null;
+  allocationOrder: string;
+  unallocatedMinor: number;
+  status: 'posted' | 'reversed';
+  journalId: string;
+  reversalJournalId: string | null;
+  reversedOn: string | null;
+  reversalReason: string | null;
+  createdAt: string;
+  createdBy: string;
+}
+
+function toReceipt(r: Record<string, unknown>): Receipt {
+  return {
+    id: String(r.id), number: String(r.number), clientId: String(r.client_id), billId: (r.bill_id as string | null) ?? null, receivedOn: String(r.received_on),
+    amountMinor: n(r.amount_minor), currency: String(r.currency), method: String(r.method), reference: (r.reference as string | null) ?? null,
+    allocationOrder: String(r.allocation_order), unallocatedMinor: n(r.unallocated_minor), status: r.status as Receipt['status'], journalId: String(r.journal_id),
+    reversalJournalId: (r.reversal_journal_id as string | null) ?? null, reversedOn: (r.reversed_on as string | null) ?? null,
+    reversalReason: (r.reversal_reason as string | null) ?? null, createdAt: String(r.created_at), createdBy: String(r.created_by),
+  };
+}
+
+export async function insertReceipt(ex: Executor, r: Receipt): Promise<void> {
+  await ex.insertInto('ledger_receipt').values({
+    id: r.id, number: r.number, client_id: r.clientId, bill_id: r.billId, received_on: r.receivedOn, amount_minor: r.amountMinor, currency: r.currency,
+    method: r.method, reference: r.reference, allocation_order: r.allocationOrder, unallocated_minor: r.unallocatedMinor, status: r.status,
+    journal_id: r.journalId, reversal_journal_id: r.reversalJournalId, reversed_on: r.reversedOn, reversal_reason: r.reversalReason,
+    created_at: r.createdAt, created_by: r.createdBy,
+  }).execute();
+}
+
+export async function updateReceipt(ex: Executor, id: string, set: { unallocatedMinor?: number; status?: 'reversed'; reversalJournalId?: string; reversedOn?: string; reversalReason?: string }): Promise<void> {
+  await ex.updateTable('ledger_receipt').set({
+    ...(set.unallocatedMinor !== undefined ? { unallocated_minor: set.unallocatedMinor } : {}),
+    ...(set.status ? { status: set.status } : {}),
+    ...(set.reversalJournalId ? { reversal_journal_id: set.reversalJournalId } : {}),
+    ...(set.reversedOn ? { reversed_on: set.reversedOn } : {}),
+    ...(set.reversalReason ? { reversal_reason: set.reversalReason } : {}),
+  }).where('id', '=', id).execute();
+}
+
+export async function findReceipt(ex: Executor, id: string): Promise<Receipt | null> {
+  const r = await ex.selectFrom('ledger_receipt').selectAll().where('id', '=', id).executeTakeFirst();
+  return r ? toReceipt(r) : null;
+}
+
+export async function listReceipts(ex: Executor, f: { clientId?: string; withCredit?: boolean; limit: number }): Promise<Receipt[]> {
+  let q = ex.selectFrom('ledger_receipt').selectAll();
+  if (f.clientId) q = q.where('client_id', '=', f.clientId);
+  if (f.withCredit) q = q.where('unallocated_minor', '>', 0).where('status', '=', 'posted');
+  return (await q.orderBy('received_on', 'desc').orderBy('number', 'desc').limit(f.limit).execute()).map(toReceipt);
+}
+
+export interface Allocation {
+  id: string;
+  receiptId: string;
+  billId: string;
+  amountMinor: number;
+  allocatedOn: string;
+  journalId: string;
+  releasedOn: string | null;
+  releaseJournalId: string | null;
+  releaseReason: string | null;
+}
+
+function toAllocation(r: Record<string, unknown>): Allocation {
+  return {
+    id: String(r.id), receiptId: String(r.receipt_id), billId: String(r.bill_id), amountMinor: n(r.amount_minor), allocatedOn: String(r.allocated_on),
+    journalId: String(r.journal_id), releasedOn: (r.released_on as string | null) ?? null, releaseJournalId: (r.release_journal_id as string | null) ?? null,
+    releaseReason: (r.release_reason as string | null) ?? null,
+  };
+}
+
+export async function insertAllocation(ex: Executor, a: Allocation): Promise<void> {
+  await ex.insertInto('ledger_allocation').values({
+    id: a.id, receipt_id: a.receiptId, bill_id: a.billId, amount_minor: a.amountMinor, allocated_on: a.allocatedOn, journal_id: a.journalId,
+    released_on: null, release_journal_id: null, release_reason: null,
+  }).execute();
+}
+
+export async function releaseAllocation(ex: Executor, id: string, on: string, journalId: string, reason: string): Promise<void> {
+  const r = await ex.updateTable('ledger_allocation').set({ released_on: on, release_journal_id: journalId, release_reason: reason })
+    .where('id', '=', id).where('released_on', 'is', null).executeTakeFirst();
+  if (Number(r.numUpdatedRows) !== 1) throw new Error(`allocation ${id} was already released`);
+}
+
+export async function findAllocation(ex: Executor, id: string): Promise<Allocation | null> {
+  const r = await ex.selectFrom('ledger_allocation').selectAll().where('id', '=', id).executeTakeFirst();
+  return r ? toAllocation(r) : null;
+}
+
+export async function allocations(ex: Executor, f: { billId?: string; receiptId?: string; live?: boolean }): Promise<Allocation[]> {
+  let q = ex.selectFrom('ledger_allocation').selectAll();
+  if (f.billId) q = q.where('bill_id', '=', f.billId);
+  if (f.receiptId) q = q.where('receipt_id', '=', f.receiptId);
+  if (f.live) q = q.where('released_on', 'is', null);
+  return (await q.orderBy('allocated_on').orderBy('id').execute()).map(toAllocation);
+}
+
+export interface WriteOff {
+  id: string;
+  billId: string;
+  amountMinor: number;
+  writtenOffOn: string;
+  reason: string;
+  journalId: string;
+  reversalJournalId: string | null;
+  createdAt: string;
+  createdBy: string;
+}
+
+export async function insertWriteOff(ex: Executor, w: WriteOff): Promise<void> {
+  await ex.insertInto('ledger_write_off').values({
+    id: w.id, bill_id: w.billId, amount_minor: w.amountMinor, written_off_on: w.writtenOffOn, reason: w.reason, journal_id: w.journalId,
+    reversal_journal_id: null, created_at: w.createdAt, created_by: w.createdBy,
+  }).execute();
+}
+
+export async function writeOffs(ex: Executor, billId: string, live = false): Promise<WriteOff[]> {
+  let q = ex.selectFrom('ledger_write_off').selectAll().where('bill_id', '=', billId);
+  if (live) q = q.where('reversal_journal_id', 'is', null);
+  return (await q.orderBy('created_at').execute()).map((r) => ({
+    id: String(r.id), billId: String(r.bill_id), amountMinor: n(r.amount_minor), writtenOffOn: String(r.written_off_on), reason: String(r.reason),
+    journalId: String(r.journal_id), reversalJournalId: (r.reversal_journal_id as string | null) ?? null, createdAt: String(r.created_at), createdBy: String(r.created_by),
+  }));
+}
+
+export async function markWriteOffReversed(ex: Executor, id: string, journalId: string): Promise<void> {
+  await ex.updateTable('ledger_write_off').set({ reversal_journal_id: journalId }).where('id', '=', id).execute();
+}
+
+// ---- copies of matters -------------------------------------------------------------------
+
+export type CopyTable = 'ledger_timekeeper' | 'ledger_client' | 'ledger_matter' | 'ledger_charge_type' | 'ledger_wip';
+
+/** Insert, or update when the event is as new as the row or newer (a late older event changes nothing). */
+export async function upsertCopy(ex: Executor, table: CopyTable, values: Record<string, unknown>, sourceAt: string): Promise<boolean> {
+  const row = { ...values, source_at: sourceAt };
+  const cols = Object.keys(row).filter((k) => k !== 'id');
+  const r = await ex.insertInto(table).values(row)
+    .onConflict((oc) => oc.column('id').doUpdateSet(Object.fromEntries(cols.map((c) => [c, sql.ref(`excluded.${c}`)])))
+      .where(`${table}.source_at`, '<=', sourceAt))
+    .executeTakeFirst();
+  return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
+}
+
+export async function namesOf(ex: Executor) {
+  const tks = await ex.selectFrom('ledger_timekeeper').selectAll().execute();
+  const clients = await ex.selectFrom('ledger_client').selectAll().execute();
+  const matters = await ex.selectFrom('ledger_matter').selectAll().execute();
+  return {
+    timekeepers: new Map(tks.map((t) => [String(t.id), { initials: String(t.initials), name: String(t.name) }])),
+    clients: new Map(clients.map((c) => [String(c.id), { number: n(c.client_number), name: String(c.name), email: (c.email as string | null) ?? null, address: (c.address as string | null) ?? null }])),
+    matters: new Map(matters.map((m) => [String(m.id), {
+      clientId: String(m.client_id), fileNumber: String(m.file_number), name: String(m.name), responsibleTimekeeperId: String(m.responsible_timekeeper_id),
+      originatingTimekeeperId: (m.originating_timekeeper_id as string | null) ?? null,
+    }])),
+  };
+}
+
+export async function listClients(ex: Executor): Promise<{ id: string; number: number; name: string }[]> {
+  const rows = await ex.selectFrom('ledger_client').select(['id', 'client_number', 'name']).orderBy('client_number').execute();
+  return rows.map((r) => ({ id: String(r.id), number: n(r.client_number), name: String(r.name) }));
+}
+
+export async function unbilledWip(ex: Executor, asOf?: string) {
+  let q = ex.selectFrom('ledger_wip as w').leftJoin('ledger_wip_billed as b', 'b.item_id', 'w.id')
+    .select(['w.id', 'w.kind', 'w.matter_id', 'w.client_id', 'w.timekeeper_id', 'w.date', 'w.minutes', 'w.amount_minor', 'w.currency', 'w.behaviour'])
+    .where('b.item_id', 'is', null).where('w.deleted', '=', 0).where('w.behaviour', '!=', 'hide');
+  if (asOf) q = q.where('w.date', '<=', asOf);
+  const rows = await q.orderBy('w.date').execute();
+  return rows.map((r) => ({
+    id: String(r.id), kind: String(r.kind), matterId: String(r.matter_id), clientId: String(r.client_id), timekeeperId: (r.timekeeper_id as string | null) ?? null,
+    date: String(r.date), minutes: r.minutes === null ? null : n(r.minutes), amountMinor: r.behaviour === 'no_charge' ? 0 : n(r.amount_minor),
+    currency: String(r.currency), behaviour: String(r.behaviour),
+  }));
+}

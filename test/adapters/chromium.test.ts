@@ -1,0 +1,107 @@
+/**
+ * The Chromium PDF adapter against the real Chromium: lazy launch, a bounded pool reused,
+ * a timeout per render, recovery after the browser is killed, replacement every N renders,
+ * and nothing left running after close().
+ */
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { test } from 'node:test';
+import { createChromiumPdf } from '../../src/adapters/pdf/chromium.ts';
+import { chromiumPath } from '../support/browser.ts';
+import { alive, chromiumWithProfile, pdfText } from './pdf.ts';
+
+const doc = (text: string) => `<!doctype html><html><head><meta charset="utf-8"><style>body{font-family:sans-serif}</style></head><body><h1>${text}</h1></body></html>`;
+
+async function waitGone(pids: number[], profile: string): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    if (pids.every((p) => !alive(p)) && chromiumWithProfile(profile).length === 0) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test('creating the renderer launches nothing; renders share one browser and a bounded pool', async () => {
+  const pdf = createChromiumPdf({ executablePath: chromiumPath(), poolSize: 2 });
+  try {
+    assert.equal(pdf.pid(), undefined, 'nothing launched before the first render');
+    assert.equal(pdf.stats.launches, 0);
+    const outs = await Promise.all(Array.from({ length: 6 }, (_, i) => pdf.render(doc(`Invoice 12.8.${i + 1}`))));
+    for (const [i, bytes] of outs.entries()) {
+      assert.equal(Buffer.from(bytes.subarray(0, 5)).toString(), '%PDF-');
+      assert.match(pdfText(bytes), new RegExp(`Invoice 12\\.8\\.${i + 1}`));
+    }
+    assert.equal(pdf.stats.launches, 1, 'one browser for every render');
+    assert.equal(pdf.stats.renders, 6);
+  } finally {
+    await pdf.close();
+  }
+});
+
+test('a render that takes too long fails with a timeout and the next one works', async () => {
+  // A local server that accepts the request for an image and never answers.
+  const hung = createServer(() => undefined);
+  await new Promise<void>((r) => hung.listen(0, '127.0.0.1', () => r()));
+  const port = (hung.address() as AddressInfo).port;
+  const pdf = createChromiumPdf({ executablePath: chromiumPath(), poolSize: 1 });
+  try {
+    await assert.rejects(pdf.render(`<!doctype html><img src="http://127.0.0.1:${port}/never.png">`, { timeoutMs: 1_500 }), /timed out|Timeout/i);
+    const ok = await pdf.render(doc('After the timeout'));
+    assert.match(pdfText(ok), /After the timeout/);
+  } finally {
+    await pdf.close();
+    hung.closeAllConnections();
+    await new Promise<void>((r) => hung.close(() => r()));
+  }
+});
+
+test('after the browser is killed the next render launches a new one and works', async () => {
+  const pdf = createChromiumPdf({ executablePath: chromiumPath(), poolSize: 2 });
+  try {
+    await pdf.render(doc('Before the crash'));
+    const pid = pdf.pid();
+    assert.ok(pid, 'a browser is running');
+    process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 50 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+    const after = await pdf.render(doc('After the crash'));
+    assert.match(pdfText(after), /After the crash/);
+    assert.equal(pdf.stats.launches, 2, 'a second browser was launched');
+    assert.notEqual(pdf.pid(), pid);
+  } finally {
+    await pdf.close();
+  }
+});
+
+test('the browser is replaced every N renders and the old one exits', async () => {
+  const pdf = createChromiumPdf({ executablePath: chromiumPath(), poolSize: 1, restartEvery: 3 });
+  const seen: { pid: number; profile: string }[] = [];
+  try {
+    for (let i = 0; i < 7; i++) {
+      await pdf.render(doc(`Render ${i}`));
+      const pid = pdf.pid();
+      if (pid && !seen.some((s) => s.pid === pid)) seen.push({ pid, profile: pdf.profileDir()! });
+    }
+    assert.equal(pdf.stats.launches, 3, '7 renders at 3 per browser take 3 browsers');
+    const retired = seen.filter((s) => s.pid !== pdf.pid());
+    assert.ok(retired.length >= 1);
+    for (const r of retired) {
+      await waitGone([r.pid], r.profile);
+      assert.equal(alive(r.pid), false, `retired browser ${r.pid} exited`);
+    }
+  } finally {
+    await pdf.close();
+  }
+});
+
+test('close() leaves no Chromium process running', async () => {
+  const pdf = createChromiumPdf({ executablePath: chromiumPath(), poolSize: 3 });
+  await Promise.all([pdf.render(doc('a')), pdf.render(doc('b')), pdf.render(doc('c'))]);
+  const pid = pdf.pid()!;
+  const profile = pdf.profileDir()!;
+  const family = chromiumWithProfile(profile);
+  assert.ok(family.length >= 2, `the browser runs several processes (${family.length})`);
+  await pdf.close();
+  await waitGone([pid, ...family], profile);
+  assert.deepEqual(chromiumWithProfile(profile), [], 'no process of that browser is left');
+  for (const p of family) assert.equal(alive(p), false, `process ${p} exited`);
+  await assert.rejects(pdf.render(doc('x')), /closed/);
+});

@@ -1,0 +1,148 @@
+/**
+ * Mail over a real SMTP server on 127.0.0.1, mail as .eml files in a real folder, and the
+ * print folder: atomic writes, one file per message key / job key however often retried.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { createFileDropMailer } from '../../src/adapters/mail/file-drop.ts';
+import { createSmtpMailer } from '../../src/adapters/mail/smtp.ts';
+import { createOutputs, outputsConfigFromEnv } from '../../src/adapters/outputs.ts';
+import { createFolderPrint } from '../../src/adapters/print/folder.ts';
+import type { MailMessage } from '../../src/shared/ports.ts';
+import { attachmentOf, startSmtp } from './smtp.ts';
+
+const pdfBytes = new TextEncoder().encode('%PDF-1.4\n% a tiny stand-in document\n%%EOF\n');
+const message = (key: string, over: Partial<MailMessage> = {}): MailMessage => ({
+  messageKey: key, from: 'Billing <billing@firm.example>', to: ['ap@northwind.example'], subject: 'Invoice 1.1.1', text: 'Please find attached.',
+  attachments: [{ filename: 'bill-1.1.1.pdf', contentType: 'application/pdf', content: pdfBytes }], ...over,
+});
+
+function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'lexbill-out-'));
+}
+
+test('smtp: the server receives the message with its attachment and a Message-ID from the key', async () => {
+  const smtp = await startSmtp();
+  const mailer = createSmtpMailer({ host: '127.0.0.1', port: smtp.port, secure: false, timeoutMs: 5_000 });
+  try {
+    const r1 = await mailer.send(message('bill:1:production'));
+    const r2 = await mailer.send(message('bill:1:production'));
+    assert.equal(r1.messageId, r2.messageId, 'the same key gives the same Message-ID (a receiver can drop the resend)');
+    const r3 = await mailer.send(message('bill:2:production', { to: ['a@x.example', 'b@x.example'], cc: ['c@x.example'] }));
+    assert.notEqual(r3.messageId, r1.messageId);
+    assert.equal(smtp.messages.length, 3);
+    const first = smtp.messages[0]!;
+    assert.deepEqual(first.to, ['ap@northwind.example']);
+    assert.equal(first.from, 'billing@firm.example');
+    assert.match(first.raw, /Subject: Invoice 1\.1\.1/);
+    assert.ok(first.raw.includes(`Message-ID: ${r1.messageId}`));
+    const att = attachmentOf(first.raw);
+    assert.ok(att, 'a PDF attachment');
+    assert.equal(att.filename, 'bill-1.1.1.pdf');
+    assert.deepEqual(new Uint8Array(att.bytes), pdfBytes);
+    assert.deepEqual(smtp.messages[2]!.to.sort(), ['a@x.example', 'b@x.example', 'c@x.example']);
+  } finally {
+    await mailer.close();
+    await smtp.close();
+  }
+});
+
+test('smtp: a refusal is an error (so production records the failure) and a retry gets through', async () => {
+  const smtp = await startSmtp({ failFirst: 1 });
+  const mailer = createSmtpMailer({ host: '127.0.0.1', port: smtp.port, secure: false, timeoutMs: 5_000 });
+  try {
+    await assert.rejects(mailer.send(message('k1')), /451|Try again/);
+    await mailer.send(message('k1'));
+    assert.equal(smtp.messages.length, 1);
+  } finally {
+    await mailer.close();
+    await smtp.close();
+  }
+});
+
+test('smtp: nothing listening is an error, not a hang', async () => {
+  const smtp = await startSmtp();
+  const port = smtp.port;
+  await smtp.close();
+  const mailer = createSmtpMailer({ host: '127.0.0.1', port, secure: false, timeoutMs: 2_000 });
+  try {
+    await assert.rejects(mailer.send(message('k')), /ECONNREFUSED|connect/i);
+  } finally {
+    await mailer.close();
+  }
+});
+
+test('file-drop: one .eml per message key, written whole, a retry writes nothing new', async () => {
+  const dir = tempDir();
+  const mailer = createFileDropMailer({ dir: join(dir, 'mail-out') });
+  try {
+    const r1 = await mailer.send(message('bill:1:production'));
+    const r2 = await mailer.send(message('bill:1:production', { subject: 'changed' }));
+    assert.equal(r1.detail, r2.detail, 'the retry found the file');
+    await mailer.send(message('bill:2:production'));
+    const files = readdirSync(join(dir, 'mail-out'));
+    assert.equal(files.length, 2, `no temp files left: ${files.join(', ')}`);
+    assert.ok(files.every((f) => f.endsWith('.eml')));
+    const eml = readFileSync(r1.detail, 'utf8');
+    assert.match(eml, /Subject: Invoice 1\.1\.1/, 'the first write stands');
+    assert.ok(eml.includes(`Message-ID: ${r1.messageId}`));
+    assert.deepEqual(new Uint8Array(attachmentOf(eml)!.bytes), pdfBytes);
+  } finally {
+    await mailer.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('file-drop: concurrent sends of one key leave one file', async () => {
+  const dir = tempDir();
+  const mailer = createFileDropMailer({ dir });
+  try {
+    await Promise.all(Array.from({ length: 8 }, () => mailer.send(message('same'))));
+    assert.deepEqual(readdirSync(dir).filter((f) => !f.endsWith('.eml')), []);
+    assert.equal(readdirSync(dir).length, 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('print folder: one PDF per copy, named by the job, idempotent, nothing partial', async () => {
+  const dir = tempDir();
+  const print = createFolderPrint({ dir: join(dir, 'print') });
+  try {
+    const p1 = await print.print({ jobKey: 'bill:1:print', name: '12.8.1', pdf: pdfBytes, copies: 2 });
+    assert.equal(p1.length, 2);
+    const p2 = await print.print({ jobKey: 'bill:1:print', name: '12.8.1', pdf: pdfBytes, copies: 2 });
+    assert.deepEqual(p2, p1, 'a retry returns the same files');
+    await print.print({ jobKey: 'bill:2:print', name: '12.8.2', pdf: pdfBytes, copies: 1 });
+    const files = readdirSync(join(dir, 'print')).sort();
+    assert.equal(files.length, 3, files.join(', '));
+    assert.ok(files.every((f) => /^12\.8\.[12]-[0-9a-f]{12}-copy\dof\d\.pdf$/.test(f)), files.join(', '));
+    assert.deepEqual(new Uint8Array(readFileSync(p1[0]!)), pdfBytes);
+    await assert.rejects(print.print({ jobKey: 'x', name: 'x', pdf: pdfBytes, copies: 0 }), /copies/);
+    await assert.rejects(print.print({ jobKey: 'x', name: 'x', pdf: pdfBytes, copies: 21 }), /copies/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('outputs from the environment: defaults, smtp settings, bad values refused; creating them starts nothing', async () => {
+  const c = outputsConfigFromEnv({}, '/opt/lexbill');
+  assert.equal(c.mailTransport, 'file-drop');
+  assert.equal(c.mailDropDir, '/opt/lexbill/data/mail-out');
+  assert.equal(c.printDir, '/opt/lexbill/data/print');
+  assert.equal(c.chromiumPath, '/usr/bin/chromium');
+  const s = outputsConfigFromEnv({ MAIL_TRANSPORT: 'smtp', SMTP_HOST: 'mail.firm.example', SMTP_PORT: '587', SMTP_USER: 'u', SMTP_PASS: 'p', MAIL_FROM: 'b@firm.example' }, '/x');
+  assert.deepEqual(s.smtp, { host: 'mail.firm.example', port: 587, secure: false, user: 'u', pass: 'p' });
+  assert.equal(s.mailFrom, 'b@firm.example');
+  assert.throws(() => outputsConfigFromEnv({ MAIL_TRANSPORT: 'pigeon' }, '/x'), /MAIL_TRANSPORT/);
+  assert.throws(() => outputsConfigFromEnv({ SMTP_PORT: '70000' }, '/x'), /SMTP_PORT/);
+  const outputs = createOutputs(s);
+  assert.equal(outputs.mailer.kind, 'smtp');
+  assert.ok(outputs.describe().some((d) => d.kind === 'mail' && d.detail.includes('mail.firm.example:587')));
+  assert.ok(!outputs.describe().some((d) => d.detail.includes('p,') || d.detail.endsWith(' p')), 'no password shown');
+  await outputs.close();
+  await outputs.close();
+});

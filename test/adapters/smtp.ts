@@ -1,0 +1,55 @@
+/** A real SMTP server (npm smtp-server) on 127.0.0.1 that keeps every message it receives. */
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+
+export interface Received {
+  from: string;
+  to: string[];
+  raw: string;
+}
+
+export async function startSmtp(opts: { failFirst?: number } = {}): Promise<{ port: number; messages: Received[]; close(): Promise<void> }> {
+  const messages: Received[] = [];
+  let failures = opts.failFirst ?? 0;
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    size: 30 * 1024 * 1024,
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        if (failures > 0) {
+          failures--;
+          const err = new Error('Try again later') as Error & { responseCode: number };
+          err.responseCode = 451;
+          callback(err);
+          return;
+        }
+        messages.push({
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          to: session.envelope.rcptTo.map((r) => r.address),
+          raw: Buffer.concat(chunks).toString('utf8'),
+        });
+        callback();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.server.address() as AddressInfo).port;
+  return { port, messages, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+/** The decoded bytes of the first attachment of a raw MIME message (base64 parts). */
+export function attachmentOf(raw: string, contentType = 'application/pdf'): { filename: string; bytes: Buffer } | null {
+  const boundary = /boundary="?([^";\r\n]+)"?/i.exec(raw)?.[1];
+  if (!boundary) return null;
+  for (const part of raw.split(`--${boundary}`)) {
+    if (!part.toLowerCase().includes(`content-type: ${contentType}`)) continue;
+    const [head, ...body] = part.split(/\r?\n\r?\n/);
+    const filename = /filename="?([^";\r\n]+)"?/i.exec(head ?? '')?.[1] ?? '';
+    return { filename, bytes: Buffer.from(body.join('\n').replace(/[\r\n\s-]/g, ''), 'base64') };
+  }
+  return null;
+}

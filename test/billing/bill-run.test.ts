@@ -1,0 +1,82 @@
+/**
+ * `bin/lexbill bill-run` on both databases: the demo firm billed from the command line,
+ * each matter billed or skipped with the reason, the same run id twice is one run, then
+ * --approve numbers the drafts (a bill on hold is refused with its reason).
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { DIALECTS, freshDatabase } from '../support/db.ts';
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'lexbill');
+
+for (const dialect of DIALECTS) {
+  test(`bin/lexbill bill-run drafts the eligible matters in one batch and approves them [${dialect}]`, { timeout: 240_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lexbill-billrun-'));
+    const db = await freshDatabase(dialect, { file: join(dir, 'cli.db') });
+    const run = (args: string[]) => {
+      const r = spawnSync(BIN, args, { cwd: dir, encoding: 'utf8', env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent' } });
+      return { code: r.status, out: r.stdout, err: r.stderr };
+    };
+    try {
+      let r = run(['seed-demo', '--matters', '12', '--entries-per-matter', '4', '--seed', '3']);
+      assert.equal(r.code, 0, r.err);
+
+      r = run(['bill-run', '--up-to', '2026-01-01']);
+      assert.equal(r.code, 2);
+      assert.match(r.err, /--invoice-date is required/);
+      r = run(['bill-run', '--invoice-date', '2026-01-01', '--up-to', '2026-02-01']);
+      assert.equal(r.code, 1);
+      assert.match(r.err, /upTo must be on or before the invoice date/);
+      assert.equal((await db.db.selectFrom('billing_batch').select('id').execute()).length, 0, 'a refused run changes nothing');
+
+      const today = new Date().toISOString().slice(0, 10);
+      r = run(['bill-run', '--invoice-date', today, '--up-to', today, '--terms', '10', '--run-id', 'cli-run-0001']);
+      assert.equal(r.code, 0, r.err);
+      const billed = r.out.split('\n').filter((l) => l.startsWith('billed'));
+      const skipped = r.out.split('\n').filter((l) => l.startsWith('skipped'));
+      assert.ok(billed.length >= 5, r.out);
+      assert.equal(billed.length + skipped.length, 12, 'every matter is billed or skipped with a reason');
+      for (const l of skipped) assert.match(l, /skipped\s+\S+\s+\S/, 'a reason');
+      assert.match(r.out, new RegExp(`${billed.length} drafted \\(\\d+ items\\), ${skipped.length} skipped\\.`));
+      const drafts = await db.db.selectFrom('billing_bill').select(['id', 'batch_id', 'due_date', 'invoice_date']).where('status', '=', 'draft').execute();
+      assert.equal(drafts.length, billed.length);
+      assert.ok(drafts.every((d) => d.batch_id === 'cli-run-0001'));
+      const due = new Date(Date.parse(`${today}T00:00:00Z`) + 10 * 86_400_000).toISOString().slice(0, 10);
+      assert.ok(drafts.every((d) => d.due_date === due), 'terms of the run');
+      // Matters heard of the drafts (the CLI delivers the events before it exits).
+      const pending = await db.db.selectFrom('outbox').select('id').where('delivered_at', 'is', null).execute();
+      assert.equal(pending.length, 0);
+
+      // The same run id again: the same run, nothing drafted twice; --approve approves its drafts, one on hold refused.
+      await db.db.updateTable('billing_bill').set({ on_hold: 1 }).where('id', '=', drafts[0]!.id as string).execute();
+      r = run(['bill-run', '--invoice-date', today, '--up-to', today, '--run-id', 'cli-run-0001', '--approve', '--json']);
+      assert.equal(r.code, 0, r.err);
+      const again = JSON.parse(r.out.trim().split('\n').pop()!) as { runId: string; drafted: number; approved: number; refused: { billId: string; reason: string }[] };
+      assert.equal(again.runId, 'cli-run-0001');
+      assert.equal(again.drafted, billed.length);
+      assert.equal(again.approved, billed.length - 1);
+      assert.deepEqual(again.refused.map((x) => x.billId), [drafts[0]!.id]);
+      assert.match(again.refused[0]!.reason, /on hold/);
+      const approved = await db.db.selectFrom('billing_bill').select(['number', 'file_number']).where('status', '=', 'approved').execute();
+      assert.equal(approved.length, billed.length - 1);
+      assert.ok(approved.every((b) => b.number === `${b.file_number}.1`));
+      assert.equal((await db.db.selectFrom('billing_bill').select('id').execute()).length, billed.length, 'nothing drafted twice');
+
+      // A new run: every matter billed has a bill already (draft or approved) or nothing left.
+      r = run(['bill-run', '--invoice-date', today, '--up-to', today]);
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.out, /0 drafted/);
+      assert.match(r.out, /already has a bill in draft/);
+      r = run(['bill-run', '--invoice-date', today, '--up-to', today, '--matter', '99.99']);
+      assert.equal(r.code, 2);
+      assert.match(r.err, /no matter with file number 99\.99/);
+    } finally {
+      await db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}

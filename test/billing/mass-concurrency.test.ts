@@ -1,0 +1,90 @@
+/**
+ * "Concurrent Bill all from two processes bills each item once" (issue 5), on both
+ * databases: two processes, each with its own connection, each create their own run over
+ * every eligible matter of the demo firm and work it through at the same moment. Every
+ * matter ends with one draft, every item is on one bill at most, the two runs' drafted
+ * matters are disjoint and cover the list, and each matter the loser did not bill is
+ * skipped with the reason (it already has a draft). Then matters hears of every draft.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { prng } from '../../src/cli/demo.ts';
+import { createMassBilling } from '../../src/modules/billing/mass-commands.ts';
+import { seedDemoFirm } from '../../src/modules/matters/index.ts';
+import { eachDialect, freshDatabase } from '../support/db.ts';
+import { ctx, setup } from './support.ts';
+
+type RacerOut = { ok: true; runId: string; status: string; matterCount: number; drafted: number; skipped: number; bills: string[]; reasons: string[] } | { ok: false; message: string };
+
+function race(url: string, n: number, args: string[]): Promise<RacerOut>[] {
+  const children = Array.from({ length: n }, () => spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'mass-racer.ts'), url, ...args], {
+    cwd: join(import.meta.dirname, '..', '..'), stdio: ['pipe', 'pipe', 'inherit'],
+  }));
+  let ready = 0;
+  return children.map((child) => new Promise<RacerOut>((resolve, reject) => {
+    let buf = '';
+    child.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const lines = buf.split('\n');
+      buf = lines.pop()!;
+      for (const line of lines) {
+        if (line === 'ready') { if (++ready === n) for (const c of children) c.stdin.write('go\n'); }
+        else if (line.startsWith('{')) resolve(JSON.parse(line) as RacerOut);
+      }
+    });
+    child.on('exit', (code) => { if (code !== 0) reject(new Error(`racer exited with ${code}`)); });
+    child.on('error', reject);
+  }));
+}
+
+eachDialect('concurrent Bill all from two processes bills each item once', async (db) => {
+  // SQLite: a file both processes open; Postgres: the test database itself.
+  const dir = mkdtempSync(join(tmpdir(), 'lexbill-mass-race-'));
+  const target = db.dialect === 'sqlite' ? await freshDatabase('sqlite', { file: join(dir, 'race.db') }) : db;
+  try {
+    const s = await setup(target, { start: '2026-03-02T09:00:00Z' });
+    await seedDemoFirm(s.cmds, { matters: 40, entriesPerMatter: 5, seed: 11, random: prng, ctx, fixedCharges: true, asOf: '2026-03-01' });
+    await s.drain();
+    const mass = createMassBilling({ db: target.db, clock: s.clock, relay: s.rt.relay }, s.billing);
+    const eligible = (await mass.candidates({ invoiceDate: '2026-03-01', upTo: '2026-03-01' })).filter((r) => r.eligible).map((r) => r.matterId);
+    assert.ok(eligible.length >= 25, `eligible ${eligible.length}`);
+
+    // Small chunks so the two runs interleave many times.
+    const outs = await Promise.all(race(target.url, 2, ['2026-03-01', '2026-03-01', '4']));
+    for (const o of outs) assert.ok(o.ok, JSON.stringify(o));
+    const [a, b] = outs as Extract<RacerOut, { ok: true }>[];
+    if (process.env.RACE_LOG) console.log(db.dialect, a!.drafted, a!.skipped, b!.drafted, b!.skipped, [...new Set([...a!.reasons, ...b!.reasons])]);
+    for (const o of [a!, b!]) {
+      assert.equal(o.status, 'done');
+      assert.equal(o.drafted + o.skipped, o.matterCount);
+      for (const r of o.reasons) assert.match(r, /already has a (bill in )?draft|No billable items|taken by another bill|at the same moment/, r);
+    }
+    // Together the two runs drafted each eligible matter exactly once.
+    const drafts = await target.db.selectFrom('billing_bill').select(['id', 'matter_id', 'batch_id']).where('status', '=', 'draft').execute();
+    assert.equal(drafts.length, eligible.length, 'one draft per eligible matter');
+    assert.equal(new Set(drafts.map((d) => d.matter_id)).size, drafts.length);
+    assert.deepEqual(new Set([...a!.bills, ...b!.bills]), new Set(drafts.map((d) => d.id as string)));
+    assert.equal(a!.bills.filter((id) => b!.bills.includes(id)).length, 0, 'no bill in both runs');
+    assert.equal(a!.drafted + b!.drafted, eligible.length);
+    // No item on two bills: the claim column and the live lines agree.
+    const lines = await target.db.selectFrom('billing_bill_line').select(['item_id', 'bill_id']).where('item_id', 'is not', null).where('live', '=', 1).execute();
+    assert.equal(new Set(lines.map((l) => l.item_id)).size, lines.length, 'each item on one live line');
+    const claimed = await target.db.selectFrom('billing_wip').select(['id', 'bill_id']).where('bill_id', 'is not', null).execute();
+    const byItem = new Map(claimed.map((w) => [w.id as string, w.bill_id as string]));
+    for (const l of lines) assert.equal(byItem.get(l.item_id as string), l.bill_id, 'the item is claimed by the bill whose line holds it');
+    // Each process's audit and events: one bill_drafted event per draft, no more.
+    const events = await target.db.selectFrom('outbox').select('payload').where('type', '=', 'billing.bill_drafted').execute();
+    assert.equal(events.length, drafts.length);
+    // Matters hears of every draft once: every item on a draft is "draft" in matters.
+    await s.drain();
+    const statuses = await target.db.selectFrom('matters_time_entry').select(['id', 'status']).where('id', 'in', lines.map((l) => l.item_id as string)).execute();
+    assert.ok(statuses.length > 0 && statuses.every((t) => t.status !== 'unbilled'), 'matters marks the items');
+    await s.rt.relay.stop();
+  } finally {
+    if (target !== db) await target.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, { timeout: 300_000 });

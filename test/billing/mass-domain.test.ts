@@ -1,0 +1,113 @@
+/**
+ * Mass billing's selection rules (domain/mass.ts), table-driven from issue 5 and seeds
+ * 001/004, plus properties: an eligible matter has no reason against it; hand-picking waives
+ * the exclusion and nothing else; the cap filter is monotonic in the WIP.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { billingExplanation, fixedFeeDue, isEligible, massReasons, passesCap } from '../../src/modules/billing/domain/mass.ts';
+import type { MassFacts } from '../../src/modules/billing/domain/mass.ts';
+
+const opts = (o: Partial<{ billingEnabled: boolean; billingStatus: 'active' | 'closed' | 'use_matter_status'; exclude: boolean; onlyExpenses: boolean }> = {}) => ({
+  billingEnabled: o.billingEnabled ?? true, billingStatus: o.billingStatus ?? 'active',
+  massBilling: { exclude: o.exclude ?? false, onlyExpenses: o.onlyExpenses ?? false },
+}) as MassFacts['options'];
+
+const base: MassFacts = {
+  matterStatus: 'open', options: opts(), hasClient: true, hasBillableParty: true, unbilledFeeItems: 3, unbilledDisbursementItems: 1, fixedFeeDue: false, draft: null,
+};
+
+test('eligibility: issue 5\'s rules, one at a time', () => {
+  const cases: { name: string; facts: Partial<MassFacts>; handPicked?: boolean; codes: string[] }[] = [
+    { name: 'a matter with unbilled work is eligible', facts: {}, codes: [] },
+    { name: 'billing has not received its options', facts: { options: null }, codes: ['no_options'] },
+    { name: 'no client copy', facts: { hasClient: false }, codes: ['no_client'] },
+    { name: 'no billable party', facts: { hasBillableParty: false }, codes: ['no_billable_party'] },
+    { name: 'billing turned off (not billable)', facts: { options: opts({ billingEnabled: false }) }, codes: ['billing_off'] },
+    { name: 'closed for billing (not active)', facts: { options: opts({ billingStatus: 'closed' }) }, codes: ['not_active'] },
+    { name: 'billing follows the matter status: closed matter', facts: { matterStatus: 'closed', options: opts({ billingStatus: 'use_matter_status' }) }, codes: ['not_active'] },
+    { name: 'billing follows the matter status: open matter', facts: { options: opts({ billingStatus: 'use_matter_status' }) }, codes: [] },
+    { name: 'an active-for-billing matter that is closed is still billable', facts: { matterStatus: 'closed', options: opts({ billingStatus: 'active' }) }, codes: [] },
+    { name: 'nothing unbilled, no fixed fee due', facts: { unbilledFeeItems: 0, unbilledDisbursementItems: 0 }, codes: ['nothing_to_bill'] },
+    { name: 'only disbursements unbilled', facts: { unbilledFeeItems: 0 }, codes: [] },
+    { name: 'nothing unbilled but a fixed-fee row is due', facts: { unbilledFeeItems: 0, unbilledDisbursementItems: 0, fixedFeeDue: true }, codes: [] },
+    { name: 'a bill in draft already', facts: { draft: '12.8.3' }, codes: ['has_draft'] },
+    { name: 'excluded from mass billing', facts: { options: opts({ exclude: true }) }, codes: ['excluded'] },
+    { name: 'excluded but hand-picked', facts: { options: opts({ exclude: true }) }, handPicked: true, codes: [] },
+    { name: 'hand-picking waives only the exclusion', facts: { options: opts({ exclude: true }), draft: 'unnumbered' }, handPicked: true, codes: ['has_draft'] },
+    { name: 'expenses only with disbursements', facts: { options: opts({ onlyExpenses: true }) }, codes: [] },
+    { name: 'expenses only with fees but no disbursements', facts: { options: opts({ onlyExpenses: true }), unbilledDisbursementItems: 0 }, codes: ['expenses_only_no_disbursements'] },
+    { name: 'every reason at once', facts: { hasClient: false, hasBillableParty: false, options: opts({ billingEnabled: false, exclude: true }), unbilledFeeItems: 0, unbilledDisbursementItems: 0, draft: 'x' }, codes: ['no_client', 'no_billable_party', 'billing_off', 'nothing_to_bill', 'has_draft', 'excluded'] },
+  ];
+  for (const c of cases) {
+    const reasons = massReasons({ ...base, ...c.facts }, { handPicked: c.handPicked });
+    assert.deepEqual(reasons.map((r) => r.code), c.codes, c.name);
+    assert.equal(isEligible({ ...base, ...c.facts }, { handPicked: c.handPicked }), c.codes.length === 0, c.name);
+    for (const r of reasons) assert.ok(r.text.length > 10, `${c.name}: a reason in words`);
+  }
+});
+
+test('seed 004\'s WIP cap: "Default From Matters" or "Or Specify" an amount, at or over', () => {
+  const cases: { name: string; filter: Parameters<typeof passesCap>[0]; wip: number; cap: number | null; want: boolean }[] = [
+    { name: 'no cap filter keeps everything', filter: { kind: 'none' }, wip: 0, cap: null, want: true },
+    { name: 'seed: cap $500.00 reached', filter: { kind: 'matter' }, wip: 50_000, cap: 50_000, want: true },
+    { name: 'over the cap', filter: { kind: 'matter' }, wip: 50_001, cap: 50_000, want: true },
+    { name: 'under the cap', filter: { kind: 'matter' }, wip: 49_999, cap: 50_000, want: false },
+    { name: 'a matter without a cap is left out', filter: { kind: 'matter' }, wip: 10_000_000, cap: null, want: false },
+    { name: 'specified amount reached', filter: { kind: 'amount', amountMinor: 50_000 }, wip: 50_000, cap: null, want: true },
+    { name: 'specified amount ignores the matter cap', filter: { kind: 'amount', amountMinor: 50_000 }, wip: 40_000, cap: 10_000, want: false },
+  ];
+  for (const c of cases) assert.equal(passesCap(c.filter, c.wip, c.cap), c.want, c.name);
+});
+
+test('fixed fee due on the invoice date', () => {
+  const row = (rowId: string, billOn: string, invoiceNumber: string | null = null) => ({ rowId, billOn, invoiceNumber });
+  const custom = (rows: ReturnType<typeof row>[]) => ({ arrangement: 'fixed_fee', fixedFee: { mode: 'custom_schedule' as const, schedule: rows } });
+  const cases: { name: string; o: Parameters<typeof fixedFeeDue>[0]; date: string; next: string | null; taken?: string[]; want: boolean }[] = [
+    { name: 'hourly matters have no fixed fee', o: { arrangement: 'hourly', fixedFee: { mode: 'every_cycle', schedule: [] } }, date: '2026-03-31', next: null, want: false },
+    { name: 'every cycle, next billing date reached', o: { arrangement: 'fixed_fee', fixedFee: { mode: 'every_cycle', schedule: [] } }, date: '2026-03-31', next: '2026-03-31', want: true },
+    { name: 'every cycle, next billing date later', o: { arrangement: 'fixed_fee', fixedFee: { mode: 'every_cycle', schedule: [] } }, date: '2026-03-31', next: '2026-04-30', want: false },
+    { name: 'every cycle, no next billing date', o: { arrangement: 'fixed_fee', fixedFee: { mode: 'every_cycle', schedule: [] } }, date: '2026-03-31', next: null, want: true },
+    { name: 'a schedule row dated on the invoice date', o: custom([row('a', '2026-03-31')]), date: '2026-03-31', next: null, want: true },
+    { name: 'a schedule row dated later', o: custom([row('a', '2026-04-01')]), date: '2026-03-31', next: null, want: false },
+    { name: 'a row billed already (invoice number)', o: custom([row('a', '2026-01-31', '1.1.1')]), date: '2026-03-31', next: null, want: false },
+    { name: 'a row on another live bill', o: custom([row('a', '2026-01-31')]), date: '2026-03-31', next: null, taken: ['a'], want: false },
+    { name: 'one of several rows still due', o: custom([row('a', '2026-01-31', '1.1.1'), row('b', '2026-02-28')]), date: '2026-03-31', next: null, want: true },
+  ];
+  for (const c of cases) assert.equal(fixedFeeDue(c.o, c.date, c.next, new Set(c.taken ?? [])), c.want, c.name);
+});
+
+test('why a row bills what it bills (seed 001: quote rules applied without prompting)', () => {
+  const q = { comparedWipMinor: 100, position: 'below' as const, choice: 'bill_quote' as const, targetMinor: 500, reason: 'Work in progress is below the quote: bill the quoted amount' };
+  assert.equal(billingExplanation({ onlyExpenses: false, quote: q, scheduleRows: 0, fixedFeeEveryCycle: false, totalMinor: 500, wipMinor: 100 }), q.reason);
+  assert.equal(billingExplanation({ onlyExpenses: false, quote: null, scheduleRows: 2, fixedFeeEveryCycle: false, totalMinor: 500, wipMinor: 0 }), '2 fixed-fee instalments due');
+  assert.equal(billingExplanation({ onlyExpenses: true, quote: null, scheduleRows: 0, fixedFeeEveryCycle: false, totalMinor: 80, wipMinor: 80 }), 'Expenses only: fees stay unbilled');
+  assert.equal(billingExplanation({ onlyExpenses: false, quote: null, scheduleRows: 0, fixedFeeEveryCycle: false, totalMinor: 100, wipMinor: 100 }), 'Work in progress as recorded');
+  assert.match(billingExplanation({ onlyExpenses: false, quote: null, scheduleRows: 0, fixedFeeEveryCycle: true, totalMinor: 100, wipMinor: 0 }), /Fixed fee for the cycle/);
+});
+
+test('properties: eligible means no reason; hand-picking waives only the exclusion; the cap is monotonic', () => {
+  const facts = fc.record({
+    matterStatus: fc.constantFrom('open' as const, 'closed' as const),
+    options: fc.option(fc.record({
+      billingEnabled: fc.boolean(), billingStatus: fc.constantFrom('active' as const, 'closed' as const, 'use_matter_status' as const),
+      massBilling: fc.record({ exclude: fc.boolean(), onlyExpenses: fc.boolean() }),
+    }), { nil: null }),
+    hasClient: fc.boolean(), hasBillableParty: fc.boolean(), unbilledFeeItems: fc.nat(5), unbilledDisbursementItems: fc.nat(5), fixedFeeDue: fc.boolean(),
+    draft: fc.option(fc.constant('1.1.1'), { nil: null }),
+  }) as fc.Arbitrary<MassFacts>;
+  fc.assert(fc.property(facts, (f) => {
+    const plain = massReasons(f).map((r) => r.code);
+    const picked = massReasons(f, { handPicked: true }).map((r) => r.code);
+    assert.deepEqual(picked, plain.filter((c) => c !== 'excluded'));
+    assert.equal(isEligible(f), plain.length === 0);
+    if (f.draft !== null && f.options) assert.ok(plain.includes('has_draft'));
+  }));
+  fc.assert(fc.property(fc.nat(10_000_000), fc.nat(10_000_000), fc.option(fc.nat(10_000_000), { nil: null }), fc.nat(10_000_000), (a, b, cap, amount) => {
+    const [lo, hi] = a <= b ? [a, b] : [b, a];
+    for (const filter of [{ kind: 'matter' as const }, { kind: 'amount' as const, amountMinor: amount }]) {
+      if (passesCap(filter, lo, cap)) assert.ok(passesCap(filter, hi, cap), 'more WIP never leaves the cap filter');
+    }
+  }));
+});

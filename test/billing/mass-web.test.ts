@@ -1,0 +1,219 @@
+/**
+ * Mass billing and the draft bills page over HTTP, on both databases: the eligible list
+ * with what each row will bill and why, the "why not listed" lookup, field errors, Bill
+ * selected with its confirmation creating one run, the run's page polled until done (the
+ * same form posted twice is one run), the drafts page (sort, filter, approve with reasons,
+ * hold, delete back to mass billing, modify a batch), roles and CSRF; and the JSON API
+ * (POST /bill-runs, GET /bill-runs/{id}, POST /bills/approve).
+ */
+import assert from 'node:assert/strict';
+import { prng } from '../../src/cli/demo.ts';
+import { seedDemoFirm } from '../../src/modules/matters/index.ts';
+import { createMattersCommands } from '../../src/modules/matters/index.ts';
+import { eachDialect } from '../support/db.ts';
+import { unescapeHtml, withApp } from '../support/app.ts';
+import type { Browser, Page, TestApp } from '../support/app.ts';
+import { ctx } from './support.ts';
+
+const DATE = '2026-03-01';
+
+async function seed(t: TestApp) {
+  const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+  await seedDemoFirm(cmds, { matters: 16, entriesPerMatter: 3, seed: 5, random: prng, ctx, fixedCharges: true, asOf: DATE });
+  await t.runtime.relay.drain();
+}
+
+function ok(res: Page, status = 200): string {
+  assert.equal(res.status, status, `${res.status}: ${res.text.slice(0, 1500)}`);
+  return unescapeHtml(res.text);
+}
+
+/** Post a form with repeated fields (e.g. several matterId). */
+function postMany(b: Browser, path: string, pairs: [string, string][]): Promise<Page> {
+  const body = new URLSearchParams([...pairs, ['_csrf', b.csrf ?? '']]).toString();
+  return b.request('POST', path, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+}
+
+async function waitForRun(b: Browser, url: string): Promise<string> {
+  for (let i = 0; i < 400; i++) {
+    const page = await b.get(url, { 'hx-request': 'true' });
+    const html = ok(page);
+    assert.match(page.headers.get('vary') ?? '', /HX-Request/);
+    if (/data-status="done"/.test(html)) return html;
+    assert.doesNotMatch(html, /data-status="failed"/, html);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail('the run did not finish');
+}
+
+eachDialect('mass billing page: list, lookup, confirm, one run with live progress; drafts page: approve, hold, delete, modify', async (db) => {
+  await withApp(db, async (t) => {
+    await seed(t);
+    const clerk = await t.user('billing');
+    const b = t.browser();
+    await b.login(clerk.email);
+    const q = `invoiceDate=${DATE}&upTo=${DATE}`;
+
+    // The list: rows with WIP, disbursements, quote, what will be billed and why, and the composer.
+    let html = ok(await b.get(`/billing/mass?${q}`));
+    const count = Number(/id="eligible-count" data-count="(\d+)"/.exec(html)![1]);
+    assert.ok(count >= 8, `eligible ${count}`);
+    const rowIds = [...html.matchAll(/<tr id="mass-([0-9a-f-]{36})"/g)].map((m) => m[1]!);
+    assert.equal(rowIds.length, count);
+    assert.match(html, /class="num will-bill" data-minor="\d+"/);
+    assert.match(html, /Work in progress|quote|Fixed fee|instalment/);
+    assert.match(html, /href="\/billing\/matters\/[0-9a-f-]{36}\/compose/);
+    assert.match(html, /name="_csrf"/);
+
+    // Field errors name the field; nothing is created.
+    html = ok(await b.get(`/billing/mass?invoiceDate=2026-02-30&upTo=${DATE}`), 200);
+    assert.match(html, /data-error-for="invoiceDate"/);
+    html = ok(await b.get(`/billing/mass?${q}&cap=amount&capAmount=12.345`));
+    assert.match(html, /data-error-for="capAmount"/);
+    // Filters: an amount nobody reaches leaves nothing; the matter's own cap keeps only matters at or over it.
+    html = ok(await b.get(`/billing/mass?${q}&cap=amount&capAmount=99999999`));
+    assert.match(html, /data-count="0"/);
+
+    // Why is a matter not listed? (The hx request answers with the fragment.)
+    const all = await t.db.db.selectFrom('billing_matter').select(['id', 'file_number']).execute();
+    const missing = all.find((m) => !rowIds.includes(m.id as string))!;
+    html = ok(await b.get(`/billing/mass/why?${q}&lookup=${missing.file_number}`, { 'hx-request': 'true' }));
+    assert.match(html, /data-reason/);
+    assert.doesNotMatch(html, /<html/);
+    html = ok(await b.get(`/billing/mass/why?${q}&lookup=999.999`));
+    assert.match(html, /no matter with file number 999\.999/);
+
+    // Readonly users see the list but cannot bill; a POST without the CSRF token is refused.
+    const reader = await t.user('readonly');
+    const rb = t.browser('203.0.113.20');
+    await rb.login(reader.email);
+    html = ok(await rb.get(`/billing/mass?${q}`));
+    assert.doesNotMatch(html, /data-action="bill-all"/);
+    assert.equal((await rb.post('/billing/mass/runs', { invoiceDate: DATE, upTo: DATE, scope: 'all', confirm: 'yes' })).status, 403);
+    assert.equal((await b.post('/billing/mass/runs', { invoiceDate: DATE, upTo: DATE, scope: 'all' }, { csrf: false })).status, 403);
+
+    // Bill selected: the confirmation first (nothing created), then one run.
+    await b.get(`/billing/mass?${q}`);
+    const runId = /name="runId" value="([^"]+)"/.exec(b.last!.text)![1]!;
+    const picked = rowIds.slice(0, 3);
+    html = ok(await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['terms', '21'], ['runId', runId], ['scope', 'selected'], ...picked.map((id): [string, string] => ['matterId', id])]));
+    assert.match(html, /Bill 3 matter\(s\)\?/);
+    assert.equal((await t.db.db.selectFrom('billing_batch').select('id').execute()).length, 0, 'nothing before the confirmation');
+    const confirm: [string, string][] = [['invoiceDate', DATE], ['upTo', DATE], ['terms', '21'], ['runId', runId], ['scope', 'selected'], ['confirm', 'yes'], ...picked.map((id): [string, string] => ['matterId', id])];
+    let res = await postMany(b, '/billing/mass/runs', confirm);
+    assert.equal(res.status, 303, res.text);
+    assert.equal(res.location, `/billing/mass/runs/${runId}`);
+    // A second click (the same form again) is the same run.
+    res = await postMany(b, '/billing/mass/runs', confirm);
+    assert.equal(res.location, `/billing/mass/runs/${runId}`);
+    html = await waitForRun(b, `/billing/mass/runs/${runId}`);
+    assert.match(html, /3 of 3 matter\(s\)/);
+    assert.equal((await t.db.db.selectFrom('billing_batch').select('id').execute()).length, 1, 'one run');
+    html = ok(await b.get(`/billing/mass/runs/${runId}`));
+    assert.match(html, /Review the drafts/);
+    let drafts = await t.db.db.selectFrom('billing_bill').select(['id', 'matter_id', 'due_date', 'batch_id']).where('status', '=', 'draft').execute();
+    assert.equal(drafts.length, 3);
+    assert.ok(drafts.every((d) => d.batch_id === runId && d.due_date === '2026-03-22'));
+    // Billed matters leave the list.
+    html = ok(await b.get(`/billing/mass?${q}`));
+    assert.equal(Number(/data-count="(\d+)"/.exec(html)![1]), count - 3);
+
+    // Bill all: the rest, in one more run.
+    await b.get(`/billing/mass?${q}`);
+    const runAll = /name="runId" value="([^"]+)"/.exec(b.last!.text)![1]!;
+    res = await b.post('/billing/mass/runs', { invoiceDate: DATE, upTo: DATE, runId: runAll, scope: 'all', confirm: 'yes' });
+    assert.equal(res.status, 303, res.text);
+    await waitForRun(b, `/billing/mass/runs/${runAll}`);
+    drafts = await t.db.db.selectFrom('billing_bill').select(['id', 'matter_id', 'due_date', 'batch_id']).where('status', '=', 'draft').execute();
+    assert.equal(drafts.length, count);
+
+    // Drafts page: the batch's drafts with the columns; sorted by total descending.
+    html = ok(await b.get(`/billing/drafts?batch=${runId}&sort=total&dir=desc`));
+    assert.match(html, /data-count="3"/);
+    const totals = [...html.matchAll(/<td class="num" data-minor="(-?\d+)">[^<]*<\/td>\s*<td>/g)].map((m) => Number(m[1]));
+    assert.deepEqual(totals, [...totals].sort((x, y) => y - x));
+    assert.match(html, /\/billing\/bills\/[0-9a-f-]{36}\/pdf\?preview=1/);
+    assert.match(html, /compose\?bill=/);
+    const [first, second, third] = [...html.matchAll(/data-bill="([0-9a-f-]{36})"/g)].map((m) => m[1]!);
+
+    // Hold one, then approve the whole batch: the held one is refused with its reason.
+    html = ok(await b.post('/billing/drafts/act', { id: first!, action: 'hold', batch: runId }));
+    assert.match(html, /data-done="1"/);
+    html = ok(await b.post('/billing/drafts/act', { every: 'yes', action: 'approve', batch: runId }));
+    assert.match(html, /data-done="2" data-refused="1"/);
+    assert.match(html, new RegExp(`data-refused="${first}">.*on hold`, 's'));
+    const approved = await t.db.db.selectFrom('billing_bill').select(['id', 'number', 'file_number']).where('status', '=', 'approved').execute();
+    assert.deepEqual(new Set(approved.map((a) => a.id)), new Set([second, third]));
+    assert.ok(approved.every((a) => a.number === `${a.file_number}.1`));
+
+    // Modify the batch: a new invoice date and terms for its (remaining) drafts.
+    html = ok(await b.post('/billing/drafts/modify', { batch: runId, every: 'yes', newInvoiceDate: '2026-03-02', newTerms: '5' }));
+    assert.match(html, /data-done="1"/);
+    const changed = await t.db.db.selectFrom('billing_bill').select(['invoice_date', 'due_date']).where('id', '=', first!).executeTakeFirstOrThrow();
+    assert.deepEqual(changed, { invoice_date: '2026-03-02', due_date: '2026-03-07' });
+    html = ok(await b.post('/billing/drafts/modify', { batch: runId, every: 'yes', newTerms: 'soon' }), 422);
+    assert.match(html, /data-error-for="newTerms"/);
+
+    // Delete: back to mass billing (items unbilled, the work kept).
+    const matterOfFirst = drafts.find((d) => d.id === first)!.matter_id as string;
+    html = ok(await b.post('/billing/drafts/act', { id: first!, action: 'delete', batch: runId }));
+    assert.match(html, /data-done="1"/);
+    await t.runtime.relay.drain();
+    html = ok(await b.get(`/billing/mass?${q}`));
+    assert.match(html, new RegExp(`id="mass-${matterOfFirst}"`));
+    const work = await t.db.db.selectFrom('billing_wip').select('id').where('matter_id', '=', matterOfFirst).execute();
+    assert.ok(work.length > 0, 'no work deleted');
+  });
+}, { timeout: 300_000 });
+
+eachDialect('API: POST /bill-runs, GET /bill-runs/{id}, POST /bills/approve', async (db) => {
+  await withApp(db, async (t) => {
+    await seed(t);
+    const clerk = await t.user('billing');
+    const token = await t.token(clerk.email);
+    const b = t.browser();
+    const auth = { authorization: `Bearer ${token}` };
+    const post = (path: string, body: unknown) => b.postJson(`/api/v1${path}`, body, { headers: auth });
+
+    let res = await post('/bill-runs', { invoiceDate: 'soon', upTo: DATE, filters: { wipCap: '1.2345' } });
+    assert.equal(res.status, 422, res.text);
+    assert.deepEqual(Object.keys(res.json().error.fields).sort(), ['filters.wipCap', 'invoiceDate']);
+    res = await post('/bill-runs', { invoiceDate: DATE, upTo: '2026-03-05' });
+    assert.equal(res.status, 422);
+    assert.deepEqual(Object.keys(res.json().error.fields), ['upTo']);
+
+    res = await post('/bill-runs', { id: 'api-run-0001', invoiceDate: DATE, upTo: DATE, paymentTermsDays: 7, wait: true });
+    assert.equal(res.status, 202, res.text);
+    const run = res.json();
+    assert.equal(run.status, 'done');
+    assert.ok(run.draftedCount >= 8);
+    assert.equal(run.matters.length, run.matterCount);
+    const drafted = run.matters.filter((m: { state: string }) => m.state === 'drafted');
+    assert.ok(drafted.every((m: { total: string }) => /^-?\d+\.\d{2}$/.test(m.total)));
+    // Idempotent: the same id is the same run.
+    res = await post('/bill-runs', { id: 'api-run-0001', invoiceDate: DATE, upTo: DATE, wait: true });
+    assert.equal(res.json().draftedCount, run.draftedCount);
+    res = await b.get('/api/v1/bill-runs/api-run-0001', { ...auth, accept: 'application/json' });
+    assert.equal(res.status, 200);
+    assert.equal(res.json().id, 'api-run-0001');
+    assert.equal((await b.get('/api/v1/bill-runs/nope-nope-nope', { ...auth, accept: 'application/json' })).status, 404);
+
+    const ids = drafted.map((m: { billId: string }) => m.billId);
+    await b.postJson(`/api/v1/bills/${ids[0]}/hold`, { onHold: true }, { headers: auth });
+    res = await post('/bills/approve', { billIds: [...ids, 'not-a-bill'] });
+    assert.equal(res.status, 200, res.text);
+    const out = res.json();
+    assert.equal(out.approved, ids.length - 1);
+    assert.equal(out.refused, 2);
+    assert.match(out.results.find((r: { billId: string }) => r.billId === ids[0]).reason, /on hold/);
+    assert.match(out.results.find((r: { billId: string }) => r.billId === 'not-a-bill').reason, /not found/);
+
+    // Roles: readonly may read a run, not create one or approve.
+    const reader = await t.user('readonly');
+    const rt = await t.token(reader.email);
+    assert.equal((await b.postJson('/api/v1/bill-runs', { invoiceDate: DATE, upTo: DATE }, { headers: { authorization: `Bearer ${rt}` } })).status, 403);
+    assert.equal((await b.get('/api/v1/bill-runs/api-run-0001', { authorization: `Bearer ${rt}`, accept: 'application/json' })).status, 200);
+    const doc = (await b.get('/api/openapi.json')).json();
+    assert.ok(doc.paths['/api/v1/bill-runs'] && doc.paths['/api/v1/bill-runs/{id}'] && doc.paths['/api/v1/bills/approve']);
+  });
+}, { timeout: 300_000 });

@@ -1,0 +1,125 @@
+/**
+ * The pure production rules: seed 000's choices for a selection (table), the steps a bill
+ * still needs (table + property: a done step never comes back, an unwanted one never
+ * runs), email merge fields (the seeds' fields; validation), recipients and layouts.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { pdfFileName, printJobKey, productionActions, productionMessageKey, remainingSteps } from '../../src/modules/billing/domain/production.ts';
+import {
+  DEFAULT_EMAIL_TEMPLATES, effectiveLayout, emailTemplateErrors, merge, mergeEmail, mergeFieldErrors, mergeValues, MERGE_FIELDS, pickTemplate, recipients, withDefaults,
+} from '../../src/modules/billing/domain/templates.ts';
+
+test('the production toolbar offers exactly seed 000\'s choices', () => {
+  const table: [selected: number, listed: number, expected: string[]][] = [
+    [0, 5, ['produce_all', 'preview_all', 'revert_all']],
+    [0, 0, []],
+    [1, 5, ['produce', 'preview', 'ebilling', 'revert', 'email_manually', 'create_payment']],
+    [1, 1, ['produce', 'preview', 'ebilling', 'revert', 'email_manually', 'create_payment']],
+    [2, 5, ['produce', 'preview', 'ebilling', 'revert']],
+    [5, 5, ['produce', 'preview', 'ebilling', 'revert']],
+    [1000, 1000, ['produce', 'preview', 'ebilling', 'revert']],
+  ];
+  for (const [selected, listed, expected] of table) assert.deepEqual(productionActions(selected, listed), expected, `${selected} of ${listed}`);
+  assert.throws(() => productionActions(-1, 3), RangeError);
+  assert.throws(() => productionActions(1.5, 3), RangeError);
+});
+
+test('remaining steps: done ones are skipped, unwanted print/email are skipped, order is pdf, print, email, finalise', () => {
+  const none = { pdfStored: false, printed: false, emailed: false, finalised: false };
+  const table: [Parameters<typeof remainingSteps>[0], { copies: number; recipients: number }, string[]][] = [
+    [none, { copies: 2, recipients: 1 }, ['pdf', 'print', 'email', 'finalise']],
+    [none, { copies: 0, recipients: 0 }, ['pdf', 'finalise']],
+    [{ ...none, pdfStored: true, printed: true }, { copies: 2, recipients: 2 }, ['email', 'finalise']],
+    [{ pdfStored: true, printed: true, emailed: true, finalised: false }, { copies: 1, recipients: 1 }, ['finalise']],
+    [{ pdfStored: true, printed: true, emailed: true, finalised: true }, { copies: 1, recipients: 1 }, []],
+    [{ ...none, pdfStored: true }, { copies: 1, recipients: 0 }, ['print', 'finalise']],
+  ];
+  for (const [state, wants, expected] of table) assert.deepEqual(remainingSteps(state, wants), expected);
+});
+
+test('property: a step done or not wanted never runs, every other step does, in order', () => {
+  const order = ['pdf', 'print', 'email', 'finalise'];
+  fc.assert(fc.property(fc.boolean(), fc.boolean(), fc.boolean(), fc.boolean(), fc.nat(2), fc.nat(5), (pdfStored, printed, emailed, finalised, copies, rcpt) => {
+    const steps = remainingSteps({ pdfStored, printed, emailed, finalised }, { copies, recipients: rcpt });
+    assert.equal(steps.includes('pdf'), !pdfStored);
+    assert.equal(steps.includes('print'), !printed && copies > 0);
+    assert.equal(steps.includes('email'), !emailed && rcpt > 0);
+    assert.equal(steps.includes('finalise'), !finalised);
+    assert.deepEqual(steps, [...steps].sort((a, b) => order.indexOf(a) - order.indexOf(b)));
+  }));
+});
+
+test('output keys are stable per bill and approval, and differ across approvals', () => {
+  assert.equal(printJobKey('b1', '2026-03-02T09:00:00.000Z'), printJobKey('b1', '2026-03-02T09:00:00.000Z'));
+  assert.notEqual(productionMessageKey('b1', '2026-03-02T09:00:00.000Z'), productionMessageKey('b1', '2026-03-05T09:00:00.000Z'));
+  assert.notEqual(productionMessageKey('b1', 'c'), productionMessageKey('b2', 'c'));
+  assert.equal(pdfFileName('12.8.1', 'x', false), 'bill-12.8.1.pdf');
+  assert.equal(pdfFileName(null, '0190aabb-cc', true), 'PREVIEW-bill-draft-0190aabb.pdf');
+  assert.equal(pdfFileName('a/b"c', 'x', false), 'bill-a_b_c.pdf');
+});
+
+const SOURCE = {
+  clientName: 'Northwind Logistics Inc.', matterName: 'Northwind v. Kestrel', fileNumber: '12.8', number: '12.8.1', currency: 'USD',
+  totalMinor: 123_456, dueDate: '2026-03-31', invoiceDate: '2026-03-01', retainerRequestMinor: 0, discount: null, firmName: 'Holloway & Stern',
+};
+
+test('merge fields: every field from the issue, amounts from minor units, sentences only when they apply', () => {
+  const v = mergeValues(SOURCE);
+  assert.deepEqual(Object.keys(v).sort(), [...MERGE_FIELDS].sort());
+  const table: [string, string][] = [
+    ['{{client}}', 'Northwind Logistics Inc.'], ['{{ matter }}', 'Northwind v. Kestrel'], ['{{bill_number}}', '12.8.1'], ['{{total}}', '$1,234.56'],
+    ['{{due_date}}', '2026-03-31'], ['{{retainer_amount_due}}', ''], ['{{discount_description}}', ''], ['{{file_number}}', '12.8'], ['{{firm}}', 'Holloway & Stern'],
+  ];
+  for (const [t, want] of table) assert.equal(merge(t, v), want, t);
+  const withBoth = mergeValues({ ...SOURCE, retainerRequestMinor: 50_000, discount: { amountMinor: 10_000, validUntil: '2026-03-15', undiscountedTotalMinor: 133_456 } });
+  assert.equal(withBoth.retainer_amount_due, 'Please also pay $500.00 to replenish your retainer.');
+  assert.equal(withBoth.discount_description, 'A discount of $100.00 applies if paid by 2026-03-15; after that date $1,334.56 is due.');
+  assert.equal(mergeValues({ ...SOURCE, discount: { amountMinor: 2_500, validUntil: null, undiscountedTotalMinor: 125_956 } }).discount_description, 'A discount of $25.00 has been applied.');
+  const m = mergeEmail(DEFAULT_EMAIL_TEMPLATES[0]!, v);
+  assert.equal(m.subject, 'Invoice 12.8.1 for Northwind v. Kestrel');
+  assert.ok(m.text.includes('$1,234.56') && m.text.includes('2026-03-31') && !/\n\n\n/.test(m.text));
+  assert.equal(merge('{{nope}}', v), '{{nope}}', 'unknown fields stay visible');
+  assert.equal(mergeEmail({ name: 'x', subject: 'A\n{{client}}', body: 'b' }, v).subject, 'A Northwind Logistics Inc.', 'no header injection through the subject');
+});
+
+test('property: merging leaves no known merge field behind and never changes text without fields', () => {
+  const v = mergeValues(SOURCE);
+  fc.assert(fc.property(fc.array(fc.oneof(fc.constantFrom(...MERGE_FIELDS.map((f) => `{{${f}}}`)), fc.string().filter((s) => !s.includes('{') && !s.includes('}')))), (parts) => {
+    const out = merge(parts.join(''), v);
+    for (const f of MERGE_FIELDS) assert.ok(!out.includes(`{{${f}}}`));
+    if (parts.every((p) => !p.startsWith('{{'))) assert.equal(out, parts.join(''));
+  }));
+});
+
+test('template validation names the field and the bad merge field', () => {
+  assert.deepEqual(mergeFieldErrors('Hi {{client}} {{clinet}}'), ['unknown merge field {{clinet}}']);
+  assert.deepEqual(mergeFieldErrors('Hi {{ client'), ['a "{{" or "}}" that is not a merge field']);
+  assert.deepEqual(emailTemplateErrors({ name: 'standard', subject: 'Invoice {{bill_number}}', body: 'Dear {{client}}' }), {});
+  const e = emailTemplateErrors({ name: '', subject: '', body: '{{total_due}}' });
+  assert.deepEqual(Object.keys(e).sort(), ['body', 'name', 'subject']);
+  assert.match(e.body!, /total_due/);
+  assert.match(emailTemplateErrors({ name: 'x', subject: 'x'.repeat(201), body: 'b' }).subject!, /200/);
+});
+
+test('recipients: the send-to list, or the client\'s address, or nobody', () => {
+  const client = { billablePartyEmail: 'ap@northwind.example', clientEmail: 'info@northwind.example' };
+  assert.deepEqual(recipients({ sendTo: ['a@x.example', 'A@x.example ', 'b@x.example'], useClientAddress: false }, client), ['a@x.example', 'b@x.example']);
+  assert.deepEqual(recipients({ sendTo: ['a@x.example'], useClientAddress: true }, client), ['ap@northwind.example']);
+  assert.deepEqual(recipients({ sendTo: [], useClientAddress: true }, { billablePartyEmail: null, clientEmail: 'info@northwind.example' }), ['info@northwind.example']);
+  assert.deepEqual(recipients({ sendTo: [], useClientAddress: true }, { billablePartyEmail: null, clientEmail: null }), []);
+  assert.deepEqual(recipients({ sendTo: [], useClientAddress: false }, client), []);
+  assert.deepEqual(recipients(null, client), []);
+});
+
+test('templates: a stored one overrides the built-in one; the matter\'s name picks; hidden line pricing always wins', () => {
+  const all = withDefaults([{ name: 'standard', v: 1 }, { name: 'total-only', v: 1 }], [{ name: 'standard', v: 2 }, { name: 'firm', v: 3 }]);
+  assert.deepEqual(all.map((t) => `${t.name}:${t.v}`), ['firm:3', 'standard:2', 'total-only:1']);
+  assert.equal(pickTemplate(all, 'firm').v, 3);
+  assert.equal(pickTemplate(all, 'unknown').name, 'standard');
+  assert.equal(pickTemplate(all, null).name, 'standard');
+  assert.deepEqual(effectiveLayout('itemised', { hideLinePricing: false }), { layout: 'itemised', showLinePricing: true });
+  assert.deepEqual(effectiveLayout('itemised', { hideLinePricing: true }), { layout: 'itemised', showLinePricing: false });
+  assert.deepEqual(effectiveLayout('total_only', { hideLinePricing: false }), { layout: 'total_only', showLinePricing: false });
+});

@@ -1,0 +1,107 @@
+/**
+ * Shared by the production tests: the runtime with real outputs in temp folders (one real
+ * Chromium shared by the tests of a file), approved bills made through the real matters and
+ * billing commands, and readers of what the outputs wrote.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { createChromiumPdf } from '../../src/adapters/pdf/chromium.ts';
+import type { ChromiumPdfRenderer } from '../../src/adapters/pdf/chromium.ts';
+import { createFileDropMailer } from '../../src/adapters/mail/file-drop.ts';
+import { createSmtpMailer } from '../../src/adapters/mail/smtp.ts';
+import { createFolderPrint } from '../../src/adapters/print/folder.ts';
+import { buildRuntime } from '../../src/main.ts';
+import { createBillingCommands, createProduction } from '../../src/modules/billing/index.ts';
+import type { Bill } from '../../src/modules/billing/index.ts';
+import { createMattersCommands } from '../../src/modules/matters/index.ts';
+import type { MattersCommands } from '../../src/modules/matters/index.ts';
+import { manualClock } from '../../src/shared/clock.ts';
+import type { Mailer, Outputs } from '../../src/shared/ports.ts';
+import { chromiumPath } from '../support/browser.ts';
+import type { TestDb } from '../support/db.ts';
+import { ctx, firm, work } from './support.ts';
+
+export const logger = pino({ level: 'silent' });
+
+let shared: ChromiumPdfRenderer | null = null;
+/** One Chromium for the whole test file (close it with closeSharedPdf in an after hook). */
+export function sharedPdf(): ChromiumPdfRenderer {
+  shared ??= createChromiumPdf({ executablePath: chromiumPath(), poolSize: 2 });
+  return shared;
+}
+export async function closeSharedPdf(): Promise<void> {
+  await shared?.close();
+  shared = null;
+}
+
+export interface OutputDirs { root: string; mail: string; print: string }
+
+export function outputDirs(): OutputDirs {
+  const root = mkdtempSync(join(tmpdir(), 'lexbill-prod-'));
+  return { root, mail: join(root, 'mail-out'), print: join(root, 'print') };
+}
+
+/** Real outputs: the shared Chromium, file-drop mail (or SMTP on 127.0.0.1), a print folder. */
+export function testOutputs(dirs: OutputDirs, opts: { smtpPort?: number } = {}): Outputs {
+  const mailer: Mailer = opts.smtpPort
+    ? createSmtpMailer({ host: '127.0.0.1', port: opts.smtpPort, secure: false, timeoutMs: 5_000 })
+    : createFileDropMailer({ dir: dirs.mail });
+  const pdf = sharedPdf();
+  return {
+    // The shared browser outlives one runtime.
+    pdf: { render: (html, o) => pdf.render(html, o), close: async () => undefined },
+    mailer, print: createFolderPrint({ dir: dirs.print }), mailFrom: 'Billing <billing@firm.example>',
+    describe: () => [{ kind: 'mail', adapter: mailer.kind, detail: opts.smtpPort ? `127.0.0.1:${opts.smtpPort}` : dirs.mail }],
+    close: () => mailer.close(),
+  };
+}
+
+export function filesIn(dir: string): string[] {
+  try { return readdirSync(dir).sort(); } catch { return []; }
+}
+export function readEml(dir: string): string[] {
+  return filesIn(dir).filter((f) => f.endsWith('.eml')).map((f) => readFileSync(join(dir, f), 'utf8'));
+}
+export function removeDirs(dirs: OutputDirs): void {
+  rmSync(dirs.root, { recursive: true, force: true });
+}
+
+/** The runtime over the test database with these outputs, the commands, and production. */
+export async function productionSetup(db: TestDb, outputs: Outputs) {
+  const clock = manualClock('2026-03-02T09:00:00Z');
+  const rt = await buildRuntime(db, { clock, logger, outputs });
+  const matters = createMattersCommands({ db: db.db, clock, relay: rt.relay });
+  const billing = createBillingCommands({ db: db.db, clock, relay: rt.relay });
+  const production = createProduction({ db: db.db, clock, logger, outputs }, billing);
+  const drain = async () => { await rt.relay.drain(); };
+  return { clock, rt, matters, billing, production, drain, stop: () => rt.relay.stop() };
+}
+
+export type ProductionSetup = Awaited<ReturnType<typeof productionSetup>>;
+
+/**
+ * `count` matters of one client, each with work and the given billing options, each with one
+ * approved bill. Returns the bills (approved, numbered).
+ */
+export async function approvedBills(s: ProductionSetup, count: number, options: Parameters<MattersCommands['setBillingOptions']>[2]['set'] = {}): Promise<Bill[]> {
+  const f = await firm(s.matters);
+  const matterIds = [f.matter.id];
+  for (let i = 1; i < count; i++) {
+    const m = await s.matters.openMatter(ctx, { clientId: f.client.id, name: `Northwind matter ${i + 1}`, responsibleTimekeeperId: f.partner.id, openedOn: '2025-06-01', billingCycle: 'MONTH' });
+    matterIds.push(m.id);
+  }
+  for (const id of matterIds) {
+    await work(s.matters, id, f);
+    if (Object.keys(options).length > 0) await s.matters.setBillingOptions(ctx, id, { set: options });
+  }
+  await s.drain();
+  const bills: Bill[] = [];
+  for (const id of matterIds) {
+    const d = await s.billing.createDraft(ctx, { matterId: id, invoiceDate: '2026-03-01', upTo: '2026-02-28' });
+    bills.push(await s.billing.approve(ctx, d.billId));
+  }
+  await s.drain();
+  return bills;
+}

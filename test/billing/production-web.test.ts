@@ -1,0 +1,148 @@
+/**
+ * The bill production pages over HTTP on both databases: the toolbar's choices per
+ * selection and role, produce with confirmation and progress (a run in the database), the
+ * stored PDF and the watermarked preview, revert to draft, email manually, the settings
+ * (letterhead shown on the PDF, email template validation, the test email), and CSRF.
+ */
+import assert from 'node:assert/strict';
+import { after } from 'node:test';
+import { createBillingCommands } from '../../src/modules/billing/index.ts';
+import { createMattersCommands } from '../../src/modules/matters/index.ts';
+import { eachDialect } from '../support/db.ts';
+import { unescapeHtml, withApp } from '../support/app.ts';
+import type { Browser, Page, TestApp } from '../support/app.ts';
+import { pdfText } from '../adapters/pdf.ts';
+import { attachmentOf } from '../adapters/smtp.ts';
+import { approvedBills, closeSharedPdf, filesIn, outputDirs, readEml, removeDirs, testOutputs } from './production-support.ts';
+import type { ProductionSetup } from './production-support.ts';
+
+after(closeSharedPdf);
+
+function postMany(b: Browser, path: string, pairs: [string, string][], csrf = true): Promise<Page> {
+  const body = new URLSearchParams(pairs);
+  if (csrf && b.csrf) body.append('_csrf', b.csrf);
+  return b.request('POST', path, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: body.toString() });
+}
+const actionsOn = (html: string): string[] => [...html.matchAll(/data-action="([a-z_]+)"/g)].map((m) => m[1]!);
+
+async function fetchPdf(t: TestApp, b: Browser, path: string): Promise<{ status: number; type: string; bytes: Uint8Array }> {
+  const res = await t.app.request(`http://lexbill.test${path}`, { headers: { cookie: [...b.cookies].map(([k, v]) => `${k}=${v}`).join('; '), 'x-forwarded-for': b.ip } });
+  return { status: res.status, type: res.headers.get('content-type') ?? '', bytes: new Uint8Array(await res.arrayBuffer()) };
+}
+
+function setupFrom(t: TestApp): ProductionSetup {
+  const matters = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+  const billing = createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+  return { clock: t.clock, rt: t.runtime, matters, billing, drain: async () => { await t.runtime.relay.drain(); } } as unknown as ProductionSetup;
+}
+
+eachDialect('bill production pages: choices, produce with progress, PDFs, revert, email manually, settings', async (db) => {
+  const dirs = outputDirs();
+  await withApp(db, async (t) => {
+    const [a, b] = await approvedBills(setupFrom(t), 2, { copiesToPrint: 1, useClientAddress: false, sendTo: ['ap@northwind.example'] });
+    await t.user('billing');
+    await t.user('readonly');
+    const clerk = t.browser();
+    assert.equal((await clerk.login('billing@firm.test')).status, 303);
+
+    // The list and seed 000's choices.
+    const list = await clerk.get('/billing/production');
+    assert.equal(list.status, 200);
+    assert.ok(list.text.includes(a!.number!) && list.text.includes(b!.number!));
+    assert.deepEqual(actionsOn(list.text), ['produce_all', 'preview_all', 'revert_all']);
+    const one = await clerk.get(`/billing/production/toolbar?bill=${a!.billId}`, { 'HX-Request': 'true' });
+    assert.deepEqual(actionsOn(one.text), ['produce', 'preview', 'ebilling', 'revert', 'email_manually', 'create_payment']);
+    assert.ok(one.text.includes('formaction="/ebilling/export"') && one.text.includes('formaction="/ledger/receipts/new"'));
+    const two = await clerk.get(`/billing/production/toolbar?bill=${a!.billId}&bill=${b!.billId}`, { 'HX-Request': 'true' });
+    assert.deepEqual(actionsOn(two.text), ['produce', 'preview', 'ebilling', 'revert']);
+    assert.equal((await clerk.get('/billing/production/toolbar?bill=not-an-id')).status, 422);
+    const reader = t.browser();
+    await reader.login('readonly@firm.test');
+    assert.deepEqual(actionsOn((await reader.get(`/billing/production/toolbar?bill=${a!.billId}`)).text), ['preview', 'ebilling'], 'read-only staff only look');
+    assert.equal((await reader.get(`/billing/production/produce?bill=${a!.billId}`)).status, 403);
+
+    // Produce one: confirmation, then a run whose progress the page polls.
+    const confirm = await clerk.get(`/billing/production/produce?bill=${a!.billId}`);
+    assert.equal(confirm.status, 200);
+    assert.ok(confirm.text.includes('ap@northwind.example') && confirm.text.includes('data-action="confirm-produce"'));
+    assert.equal((await postMany(clerk, '/billing/production/runs', [['bill', a!.billId]], false)).status, 403, 'CSRF token required');
+    const started = await postMany(clerk, '/billing/production/runs', [['bill', a!.billId]]);
+    assert.equal(started.status, 303);
+    const runUrl = started.location!;
+    assert.match(runUrl, /^\/billing\/production\/runs\/[0-9a-f-]{36}$/);
+    let progress: Page | null = null;
+    for (let i = 0; i < 200; i++) {
+      progress = await clerk.get(runUrl, { 'HX-Request': 'true' });
+      if (progress.text.includes('data-status="done"')) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(progress!.text.includes('data-status="done"') && progress!.text.includes('data-done="1"'), progress!.text);
+    assert.ok(!progress!.text.includes('hx-trigger="every 1s"'), 'polling stops once finished');
+    assert.equal((await clerk.get('/billing/production')).text.includes(a!.number!), false, 'a produced bill leaves the list');
+    assert.equal(filesIn(dirs.print).length, 1);
+
+    const finalPdf = await fetchPdf(t, clerk, `/billing/bills/${a!.billId}/pdf`);
+    assert.equal(finalPdf.status, 200);
+    assert.equal(finalPdf.type, 'application/pdf');
+    assert.ok(pdfText(finalPdf.bytes).includes(a!.number!));
+    assert.equal((await fetchPdf(t, clerk, `/billing/bills/${b!.billId}/pdf`)).status, 404, 'not produced yet');
+    const preview = await fetchPdf(t, clerk, `/billing/bills/${b!.billId}/pdf?preview=1`);
+    assert.equal(preview.status, 200);
+    assert.match(pdfText(preview.bytes), /PREVIEW/);
+    assert.equal((await fetchPdf(t, reader, `/billing/bills/${b!.billId}/pdf?preview=1`)).status, 200, 'readers may preview');
+
+    // Letterhead from the settings page shows on the bill.
+    const settings = await clerk.get('/billing/settings');
+    assert.equal(settings.status, 200);
+    assert.ok(settings.text.includes('data-output="mail"'));
+    const badLetterhead = await clerk.post('/billing/settings/letterhead', { firmName: 'Holloway & Stern LLP', email: 'not-an-email', version: '0' });
+    assert.equal(badLetterhead.status, 422);
+    assert.match(unescapeHtml(badLetterhead.text), /must be an email address/);
+    assert.equal((await clerk.post('/billing/settings/letterhead', { firmName: 'Holloway & Stern LLP', address: '1 Court St\nSpringfield', taxId: 'EIN 12-3456789', phone: '', email: 'accounts@holloway.example', mailFrom: '', paymentNote: 'Wire to account 123', version: '0' })).status, 303);
+    assert.equal((await clerk.post('/billing/settings/letterhead', { firmName: 'Stale', version: '0' })).status, 409, 'a stale form is refused');
+    const lettered = pdfText((await fetchPdf(t, clerk, `/billing/bills/${b!.billId}/pdf?preview=1`)).bytes);
+    assert.ok(lettered.includes('Holloway & Stern LLP') && lettered.includes('EIN 12-3456789') && lettered.includes('Wire to account 123'), lettered);
+
+    // Email templates: unknown merge fields refused naming the field; a good one saved.
+    await clerk.get('/billing/settings');
+    const badTemplate = await clerk.post('/billing/settings/email-templates', { name: 'standard', subject: 'Bill {{bill_number}}', body: 'Pay {{amount}}' });
+    assert.equal(badTemplate.status, 422);
+    assert.match(unescapeHtml(badTemplate.text), /unknown merge field \{\{amount\}\}/);
+    assert.equal((await clerk.post('/billing/settings/email-templates', { name: 'standard', subject: 'Bill {{bill_number}} ({{total}})', body: 'Dear {{client}}, see attached. Due {{due_date}}.' })).status, 303);
+    assert.equal((await clerk.post('/billing/settings/bill-templates', { name: 'total-only', layout: 'total_only', title: 'Statement of account', footer: 'Thank you' })).status, 303);
+
+    // Revert the other one to draft from production; its preview says DRAFT.
+    assert.equal((await clerk.get(`/billing/production/revert?bill=${b!.billId}`)).status, 200);
+    const reverted = await postMany(clerk, '/billing/production/revert', [['bill', b!.billId]]);
+    assert.equal(reverted.status, 303);
+    assert.equal((await t.runtime.database.db.selectFrom('billing_bill').select('status').where('id', '=', b!.billId).executeTakeFirstOrThrow()).status, 'draft');
+    assert.match(pdfText((await fetchPdf(t, clerk, `/billing/bills/${b!.billId}/pdf?preview=1`)).bytes), /DRAFT/);
+
+    // Email manually: prefilled from the (new) template, PDF attached, a double submit sends once.
+    const compose = await clerk.get(`/billing/bills/${a!.billId}/email`);
+    assert.equal(compose.status, 200);
+    const key = /name="key" value="([^"]+)"/.exec(compose.text)![1]!;
+    const subject = unescapeHtml(/name="subject" value="([^"]*)"/.exec(compose.text)![1]!);
+    assert.equal(subject, `Bill ${a!.number} ($${(a!.totals.totalMinor / 100).toFixed(2).replace(/\B(?=(\d{3})+(?!\d))/g, ',')})`);
+    assert.equal((await clerk.post(`/billing/bills/${a!.billId}/email`, { key, to: 'nope', cc: '', subject, text: 'x' })).status, 422);
+    const form = { key, to: 'ap@northwind.example', cc: 'partner@holloway.example', subject, text: 'Dear Northwind, our bill is attached.' };
+    assert.equal((await clerk.post(`/billing/bills/${a!.billId}/email`, form)).status, 303);
+    assert.equal((await clerk.post(`/billing/bills/${a!.billId}/email`, form)).status, 303);
+    const mails = readEml(dirs.mail);
+    assert.equal(mails.length, 2, 'the production email and one manual email');
+    const manual = mails.find((m) => m.includes('our bill is attached'))!;
+    assert.match(manual, /Cc: partner@holloway\.example/);
+    assert.deepEqual(new Uint8Array(attachmentOf(manual)!.bytes), finalPdf.bytes, 'the produced PDF is attached');
+
+    // The test email.
+    await clerk.get('/billing/settings');
+    assert.equal((await clerk.post('/billing/settings/test-email', { to: 'not an address' })).status, 422);
+    assert.equal((await clerk.post('/billing/settings/test-email', { to: 'it@holloway.example' })).status, 303);
+    assert.equal(readEml(dirs.mail).length, 3);
+    const audit = await t.runtime.database.db.selectFrom('audit_log').select('action').where('action', 'like', 'billing.%').execute();
+    for (const action of ['billing.settings_changed', 'billing.email_template_saved', 'billing.bill_template_saved', 'billing.bill_emailed_manually', 'billing.test_email_sent', 'billing.production_started']) {
+      assert.ok(audit.some((r) => r.action === action), `audited: ${action}`);
+    }
+  }, { outputs: testOutputs(dirs) });
+  removeDirs(dirs);
+});

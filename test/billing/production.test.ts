@@ -1,0 +1,249 @@
+/**
+ * Bill production over the real runtime on both databases: the final PDF stored with the
+ * bill (pdftotext shows its number and total), the matter's copies in the print folder, the
+ * email with the PDF attached (file-drop and a real SMTP server), the bill finalised; and
+ * idempotency: a failed send retried prints once and mails once, a crashed process's lease
+ * runs out, two producers at once send each bill once.
+ */
+import assert from 'node:assert/strict';
+import { after } from 'node:test';
+import { LEASE_MS, createProduction } from '../../src/modules/billing/index.ts';
+import { formatMoney } from '../../src/shared/money.ts';
+import { eachDialect } from '../support/db.ts';
+import type { TestDb } from '../support/db.ts';
+import { attachmentOf, startSmtp } from '../adapters/smtp.ts';
+import { pdfText } from '../adapters/pdf.ts';
+import { ctx, firm, work } from './support.ts';
+import {
+  approvedBills, closeSharedPdf, filesIn, logger, outputDirs, productionSetup, readEml, removeDirs, testOutputs,
+} from './production-support.ts';
+
+after(closeSharedPdf);
+
+const SEND = { copiesToPrint: 2 as const, useClientAddress: false, sendTo: ['ap@northwind.example', 'cfo@northwind.example'] };
+
+async function auditCount(db: TestDb, action: string, billId: string): Promise<number> {
+  const r = await db.db.selectFrom('audit_log').select((eb) => eb.fn.countAll<number>().as('n')).where('action', '=', action).where('entity_id', '=', billId).executeTakeFirstOrThrow();
+  return Number(r.n);
+}
+
+eachDialect('producing a bill stores its PDF, prints its copies, emails it (file-drop) and finalises it', async (db) => {
+  const dirs = outputDirs();
+  const s = await productionSetup(db, testOutputs(dirs));
+  try {
+    const [bill] = await approvedBills(s, 1, SEND);
+    assert.ok(bill?.number);
+    const summary = await s.production.produceBills(ctx, [bill.billId]);
+    assert.equal(summary.done, 1, JSON.stringify(summary.items));
+    assert.equal(summary.failed, 0);
+
+    const after = (await s.billing.findBill(bill.billId))!;
+    assert.equal(after.status, 'finalised');
+    const stored = await s.production.storedPdf(bill.billId);
+    assert.ok(stored, 'the final PDF is kept with the bill');
+    const text = pdfText(stored.pdf);
+    assert.ok(text.includes(bill.number), `the PDF shows the bill number ${bill.number}`);
+    assert.ok(text.includes(formatMoney(bill.totals.totalMinor, bill.currency)), `the PDF shows the total ${formatMoney(bill.totals.totalMinor, bill.currency)}`);
+    assert.ok(!/PREVIEW|DRAFT/.test(text), 'no watermark on the final PDF');
+
+    const printed = filesIn(dirs.print);
+    assert.equal(printed.length, 2, `two copies: ${printed.join(', ')}`);
+    const mails = readEml(dirs.mail);
+    assert.equal(mails.length, 1);
+    assert.match(mails[0]!, /To: ap@northwind\.example, cfo@northwind\.example/);
+    assert.ok(mails[0]!.includes(`Subject: Invoice ${bill.number} for Northwind v. Kestrel`));
+    const att = attachmentOf(mails[0]!);
+    assert.ok(att);
+    assert.deepEqual(new Uint8Array(att.bytes), stored.pdf, 'the email carries the stored PDF');
+
+    const state = await db.db.selectFrom('billing_bill_production').selectAll().where('bill_id', '=', bill.billId).executeTakeFirstOrThrow();
+    for (const k of ['pdf_stored_at', 'printed_at', 'emailed_at', 'finalised_at']) assert.ok(state[k], `${k} recorded`);
+    assert.equal(state.claim_token, null, 'the lease is released');
+    const finalised = await db.db.selectFrom('outbox').select('type').where('type', '=', 'billing.bill_finalised').execute();
+    assert.equal(finalised.length, 1, 'finalise published its event');
+
+    // Producing it again does nothing more.
+    const again = await s.production.produceBills(ctx, [bill.billId]);
+    assert.equal(again.done, 1);
+    assert.equal(filesIn(dirs.print).length, 2);
+    assert.equal(readEml(dirs.mail).length, 1);
+    assert.equal(await auditCount(db, 'billing.bill_emailed', bill.billId), 1);
+    assert.equal(await auditCount(db, 'billing.bill_finalised', bill.billId), 1);
+  } finally {
+    await s.stop();
+    removeDirs(dirs);
+  }
+});
+
+eachDialect('no copies and no send-to: nothing printed or mailed, still stored and finalised; a draft is refused per bill', async (db) => {
+  const dirs = outputDirs();
+  const s = await productionSetup(db, testOutputs(dirs));
+  try {
+    const [a, b] = await approvedBills(s, 2, { copiesToPrint: 0, useClientAddress: false, sendTo: [] });
+    await s.billing.revert(ctx, b!.billId);
+    const summary = await s.production.produceBills(ctx, [a!.billId, b!.billId]);
+    assert.equal(summary.done, 1);
+    assert.equal(summary.failed, 1);
+    assert.match(summary.items.find((i) => i.billId === b!.billId)!.error ?? '', /draft, not approved/);
+    assert.deepEqual(filesIn(dirs.print), []);
+    assert.deepEqual(filesIn(dirs.mail), []);
+    assert.equal((await s.billing.findBill(a!.billId))!.status, 'finalised');
+    assert.equal((await s.billing.findBill(b!.billId))!.status, 'draft');
+    assert.ok(await s.production.storedPdf(a!.billId));
+  } finally {
+    await s.stop();
+    removeDirs(dirs);
+  }
+});
+
+eachDialect('a send refused by the SMTP server is shown per bill; the retry prints nothing again and mails once', async (db) => {
+  const smtp = await startSmtp({ failFirst: 1 });
+  const dirs = outputDirs();
+  const outputs = testOutputs(dirs, { smtpPort: smtp.port });
+  const s = await productionSetup(db, outputs);
+  try {
+    const [bill] = await approvedBills(s, 1, SEND);
+    const first = await s.production.produceBills(ctx, [bill!.billId]);
+    assert.equal(first.failed, 1);
+    assert.match(first.items[0]!.error ?? '', /^email: .*(451|Try again)/);
+    assert.equal((await s.billing.findBill(bill!.billId))!.status, 'approved', 'not finalised while the email is owed');
+    assert.equal(filesIn(dirs.print).length, 2, 'printed before the email failed');
+    assert.equal(smtp.messages.length, 0);
+    const st = await db.db.selectFrom('billing_bill_production').selectAll().where('bill_id', '=', bill!.billId).executeTakeFirstOrThrow();
+    assert.equal(st.failed_step, 'email');
+    assert.ok(st.printed_at && st.pdf_stored_at && !st.emailed_at && !st.finalised_at);
+
+    const retry = await s.production.produceBills(ctx, [bill!.billId]);
+    assert.equal(retry.done, 1, JSON.stringify(retry.items));
+    assert.equal(smtp.messages.length, 1, 'mailed once');
+    assert.deepEqual(smtp.messages[0]!.to.sort(), ['ap@northwind.example', 'cfo@northwind.example']);
+    const att = attachmentOf(smtp.messages[0]!.raw);
+    assert.ok(att, 'the PDF is attached');
+    const text = pdfText(att.bytes);
+    assert.ok(text.includes(bill!.number!) && text.includes(formatMoney(bill!.totals.totalMinor, bill!.currency)));
+    assert.equal(filesIn(dirs.print).length, 2, 'printed once');
+    assert.equal(await auditCount(db, 'billing.bill_printed', bill!.billId), 1);
+    assert.equal(await auditCount(db, 'billing.bill_pdf_stored', bill!.billId), 1, 'the PDF was rendered once');
+    assert.equal(await auditCount(db, 'billing.bill_emailed', bill!.billId), 1);
+    assert.equal((await s.billing.findBill(bill!.billId))!.status, 'finalised');
+  } finally {
+    await s.stop();
+    await outputs.close();
+    await smtp.close();
+    removeDirs(dirs);
+  }
+});
+
+eachDialect('a process that died holding a bill: others leave it until its lease runs out, then finish it once', async (db) => {
+  const dirs = outputDirs();
+  const s = await productionSetup(db, testOutputs(dirs));
+  try {
+    const [bill] = await approvedBills(s, 1, SEND);
+    const cycle = bill!.approvedAt!;
+    // The dead process had taken the bill and printed it, then died before recording more.
+    const at = s.clock.now().toISOString();
+    await db.db.insertInto('billing_bill_production').values({
+      bill_id: bill!.billId, cycle, claim_token: 'dead-process', claimed_until: new Date(s.clock.now().getTime() + LEASE_MS).toISOString(),
+      attempts: 1, updated_at: at,
+    }).execute();
+    const busy = await s.production.produceBills(ctx, [bill!.billId]);
+    assert.equal(busy.busy, 1, 'held by another process');
+    assert.deepEqual(filesIn(dirs.mail), []);
+    assert.equal((await s.billing.findBill(bill!.billId))!.status, 'approved');
+
+    s.clock.advanceMs(LEASE_MS + 1_000);
+    const done = await s.production.produceBills(ctx, [bill!.billId]);
+    assert.equal(done.done, 1);
+    assert.equal(readEml(dirs.mail).length, 1);
+    assert.equal(filesIn(dirs.print).length, 2);
+    assert.equal((await s.billing.findBill(bill!.billId))!.status, 'finalised');
+  } finally {
+    await s.stop();
+    removeDirs(dirs);
+  }
+});
+
+eachDialect('two producers at once (each with its own leases) send, print and finalise each bill once', async (db) => {
+  const smtp = await startSmtp();
+  const dirs = outputDirs();
+  const outputs = testOutputs(dirs, { smtpPort: smtp.port });
+  const s = await productionSetup(db, outputs);
+  try {
+    const bills = await approvedBills(s, 4, SEND);
+    const ids = bills.map((b) => b.billId);
+    const other = createProduction({ db: db.db, clock: s.clock, logger, outputs }, s.billing);
+    const [r1, r2] = await Promise.all([s.production.produceBills(ctx, ids), other.produceBills(ctx, [...ids].reverse())]);
+    // Each bill was done by one of them; the other found it busy or already done.
+    for (const id of ids) {
+      const outcomes = [r1, r2].map((r) => r.items.find((i) => i.billId === id)!.outcome);
+      assert.ok(outcomes.includes('done'), `${id}: ${outcomes.join(', ')}`);
+      assert.ok(outcomes.every((o) => o === 'done' || o === 'busy'), `${id}: ${outcomes.join(', ')}`);
+    }
+    // A retry of whatever was busy completes nothing twice.
+    await s.production.produceBills(ctx, ids);
+    assert.equal(smtp.messages.length, 4, 'one email per bill');
+    assert.equal(new Set(smtp.messages.map((m) => /Message-ID: (\S+)/i.exec(m.raw)?.[1])).size, 4);
+    assert.equal(filesIn(dirs.print).length, 8, 'two copies per bill');
+    for (const id of ids) {
+      assert.equal((await s.billing.findBill(id))!.status, 'finalised');
+      assert.equal(await auditCount(db, 'billing.bill_finalised', id), 1);
+      assert.equal(await auditCount(db, 'billing.bill_emailed', id), 1);
+    }
+  } finally {
+    await s.stop();
+    await outputs.close();
+    await smtp.close();
+    removeDirs(dirs);
+  }
+});
+
+eachDialect('the matter\'s bill template picks the PDF: itemised, total-only (no line pricing), fixed fee', async (db) => {
+  const dirs = outputDirs();
+  const s = await productionSetup(db, testOutputs(dirs));
+  try {
+    const f = await firm(s.matters);
+    const open = (name: string) => s.matters.openMatter(ctx, { clientId: f.client.id, name, responsibleTimekeeperId: f.partner.id, openedOn: '2025-06-01', billingCycle: 'MONTH' });
+    const itemised = f.matter;
+    const totalOnly = await open('Kestrel appeal');
+    const fixed = await open('Northwind lease review');
+    const quiet = { copiesToPrint: 0 as const, sendTo: [], useClientAddress: false };
+    await s.matters.setBillingOptions(ctx, itemised.id, { set: { ...quiet, billTemplate: 'standard' } });
+    await s.matters.setBillingOptions(ctx, totalOnly.id, { set: { ...quiet, billTemplate: 'total-only' } });
+    await s.matters.setBillingOptions(ctx, fixed.id, { set: {
+      ...quiet, billTemplate: 'fixed-fee', arrangement: 'fixed_fee', quote: { amountMinor: 100_000 },
+      fixedFee: { mode: 'custom_schedule', schedule: [
+        { rowId: 'r1', amountMinor: 40_000, description: 'Lease review: first instalment', billOn: '2026-02-01', billOnStep: null, payOnStep: null, invoiceNumber: null },
+      ] },
+    } });
+    await work(s.matters, itemised.id, f);
+    await work(s.matters, totalOnly.id, f);
+    await s.matters.recordTimeEntry(ctx, { matterId: fixed.id, timekeeperId: f.partner.id, workDate: '2026-02-10', rawMinutes: 30, narrative: 'Review the lease' });
+    await s.drain();
+    const bills = [];
+    for (const m of [itemised, totalOnly, fixed]) {
+      const d = await s.billing.createDraft(ctx, { matterId: m.id, invoiceDate: '2026-03-01', upTo: '2026-02-28' });
+      bills.push(await s.billing.approve(ctx, d.billId));
+    }
+    await s.drain();
+    const r = await s.production.produceBills(ctx, bills.map((b) => b.billId));
+    assert.equal(r.done, 3, JSON.stringify(r.items));
+    const [a, b, c] = await Promise.all(bills.map(async (bill) => pdfText((await s.production.storedPdf(bill.billId))!.pdf)));
+    const money = (minor: number) => formatMoney(minor, 'USD');
+    // Itemised: each line's price.
+    assert.ok(a!.includes('Hearing') && a!.includes(money(60_000)) && a!.includes(money(30_000)) && a!.includes(money(bills[0]!.totals.totalMinor)), a);
+    // Total-only: the work listed, no line's price, the totals.
+    assert.ok(b!.includes('Hearing') && b!.includes('Research'), b);
+    assert.ok(!b!.includes(money(60_000)) && !b!.includes(money(30_000)) && !b!.includes(money(35_000)), `no line pricing: ${b}`);
+    assert.ok(b!.includes(money(bills[1]!.totals.totalMinor)) && b!.includes('Total time: 3:30 hours'), b);
+    // Fixed fee: the instalment and its amount.
+    assert.ok(c!.includes('Fixed fee') && c!.includes('Lease review: first instalment') && c!.includes(money(40_000)), c);
+    assert.ok(c!.includes(bills[2]!.number!) && c!.includes(money(bills[2]!.totals.totalMinor)), c);
+    const templates = await db.db.selectFrom('billing_bill_pdf').select(['bill_id', 'template']).execute();
+    assert.deepEqual(Object.fromEntries(templates.map((t) => [t.bill_id, t.template])), {
+      [bills[0]!.billId]: 'itemised', [bills[1]!.billId]: 'total_only', [bills[2]!.billId]: 'fixed_fee',
+    });
+  } finally {
+    await s.stop();
+    removeDirs(dirs);
+  }
+});

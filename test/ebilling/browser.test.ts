@@ -1,0 +1,85 @@
+/**
+ * E-billing in real Chromium, on both databases: from the e-billing page pick a bill, export
+ * it in the matter's format (refused: the list of problems, no file), choose 1998BI, get the
+ * kept file; upload a file to the validate page and see its violations by line and field.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { eachDialect } from '../support/db.ts';
+import { PASSWORD, startApp } from '../support/app.ts';
+import { launchChromium, serveRuntime } from '../support/browser.ts';
+import { createBillingCommands } from '../../src/modules/billing/index.ts';
+import { createEbillingCommands } from '../../src/modules/ebilling/index.ts';
+import { createMattersCommands } from '../../src/modules/matters/index.ts';
+import { ctx, firm } from '../billing/support.ts';
+import { settings } from './support.ts';
+
+eachDialect('in Chromium: pick a bill, see why 1998B is refused, export 1998BI, validate an uploaded file', async (db) => {
+  const t = await startApp(db);
+  const server = await serveRuntime(t.runtime);
+  const chrome = await launchChromium();
+  const dir = mkdtempSync(join(tmpdir(), 'lexbill-ledes-ui-'));
+  try {
+    const relay = t.runtime.relay;
+    const cmds = createMattersCommands({ db: db.db, clock: t.clock, relay });
+    const billing = createBillingCommands({ db: db.db, clock: t.clock, relay });
+    const { partner, matter } = await firm(cmds);
+    await cmds.setBillingOptions(ctx, matter.id, { set: { ebilling: { enabled: true, codeSet: 'litigation', format: 'LEDES1998B', clientLedesId: 'NW-001', matterLedesId: 'NW-M-77' } } });
+    await cmds.recordTimeEntry(ctx, { matterId: matter.id, timekeeperId: partner.id, workDate: '2026-02-10', rawMinutes: 120, narrative: 'Hearing', taskCode: 'L450', activityCode: 'A109' });
+    await cmds.recordDisbursement(ctx, { matterId: matter.id, incurredOn: '2026-02-20', code: 'COPY', expenseCode: 'E101', quantityMilli: 100_000, unitCostMinor: 15, taxCode: 'SALES', description: 'Copies' });
+    await relay.drain();
+    const bill = await billing.approve(ctx, (await billing.createDraft(ctx, { matterId: matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' })).billId);
+    await relay.drain();
+    await createEbillingCommands({ db: db.db, clock: t.clock, relay }).saveSettings(ctx, settings(), 0);
+    await t.user('billing', { email: 'clerk@firm.test' });
+
+    const page = await chrome.browser.newPage();
+    const problems: string[] = [];
+    page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+    page.on('pageerror', (e) => problems.push(String(e)));
+    await page.goto(`${server.url}/login`);
+    await page.type('input[name=email]', 'clerk@firm.test');
+    await page.type('input[name=password]', PASSWORD);
+    await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+
+    await page.goto(`${server.url}/ebilling`);
+    await page.click(`input[name="bill"][value="${bill.billId}"]`);
+    await Promise.all([page.waitForNavigation(), page.click('#pick-bills button[type=submit]')]);
+    assert.match(page.url(), new RegExp(`/ebilling/export\\?bill=${bill.billId}$`));
+    assert.equal(await page.$eval(`input[name="bill"][value="${bill.billId}"]`, (e) => (e as unknown as { checked: boolean }).checked), true);
+
+    // The matter says 1998B, which cannot carry the copies' tax: refused, listed, no file.
+    await Promise.all([page.waitForNavigation(), page.click('#export-form button[type=submit]')]);
+    const listed = await page.$$eval('[data-problem]', (rows) => rows.map((r) => [r.getAttribute('data-field'), r.textContent ?? '']));
+    assert.equal(listed.length, 1);
+    assert.equal(listed[0]![0], 'INVOICE_TOTAL');
+    assert.match(listed[0]![1], /export it as LEDES 1998BI/);
+    assert.equal((await db.db.selectFrom('ebilling_export').select('id').execute()).length, 0);
+
+    await page.select('select[name="format"]', 'LEDES1998BI');
+    await Promise.all([page.waitForNavigation(), page.click('#export-form button[type=submit]')]);
+    const href = await page.$eval('#exports a[download]', (a) => a.getAttribute('href'));
+    assert.match(href ?? '', /^\/ebilling\/exports\/[0-9a-f-]{36}$/);
+    const content = await page.evaluate(async (u) => (await fetch(u)).text(), href!);
+    assert.ok(content.startsWith('LEDES98BI V2[]\n'));
+
+    // Upload a damaged copy to the validate page.
+    const file = join(dir, 'damaged.txt');
+    writeFileSync(file, content.replace('|F|2.00|', '|F|2.0O|'));
+    await page.goto(`${server.url}/ebilling/validate`);
+    const input = await page.$('input[type=file]');
+    await (input as unknown as { uploadFile(p: string): Promise<void> }).uploadFile(file);
+    await Promise.all([page.waitForNavigation(), page.click('#validate-form button[type=submit]')]);
+    const violations = await page.$$eval('[data-violation]', (rows) => rows.map((r) => [r.getAttribute('data-line'), r.getAttribute('data-field')]));
+    assert.deepEqual(violations, [['3', 'LINE_ITEM_NUMBER_OF_UNITS']]);
+    assert.match(await page.$eval('#result h2', (e) => e.textContent ?? ''), /damaged\.txt: 1 violation/);
+    assert.deepEqual(problems.filter((p) => !/status of 4\d\d/.test(p)), [], 'no console errors, no CSP violations');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await chrome.close();
+    await server.close();
+    await t.close();
+  }
+}, { timeout: 120_000 });

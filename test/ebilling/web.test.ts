@@ -1,0 +1,143 @@
+/**
+ * E-billing over HTTP on both databases: the JSON API (settings, export by bill number, the
+ * 422 listing every offending line, kept files, validation, roles) and the pages (export
+ * from GET /ebilling/export?bill=ID as the Bill Production page links, refusal list, the
+ * download, the validate page, the settings page), with CSRF-carrying forms.
+ */
+import assert from 'node:assert/strict';
+import { eachDialect } from '../support/db.ts';
+import { withApp } from '../support/app.ts';
+import type { Browser, Page } from '../support/app.ts';
+import { createBillingCommands } from '../../src/modules/billing/index.ts';
+import { createMattersCommands } from '../../src/modules/matters/index.ts';
+import { readLedes } from '../../src/modules/ebilling/domain/reader.ts';
+import { ctx, firm } from '../billing/support.ts';
+import { codes } from './support.ts';
+
+function postForm(b: Browser, path: string, pairs: [string, string][]): Promise<Page> {
+  const body = new URLSearchParams(pairs);
+  if (b.csrf) body.set('_csrf', b.csrf);
+  return b.request('POST', path, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: body.toString() });
+}
+
+const SETTINGS = {
+  lawFirmId: '24-6437381', lawFirmName: 'Holloway & Stern LLP', address1: '1 Main St', address2: '', city: 'Springfield', region: 'IL', postcode: '62701',
+  country: 'USA', clientCountry: 'USA', invoiceDescription: 'Professional services: {matter}', classificationStyle: 'words', noChargeLines: 'include',
+  requireClientMatterId: true, accountType: 'O', defaultTaskCode: '', defaultActivityCode: '', defaultExpenseCode: '',
+};
+
+eachDialect('API and pages: settings, export by number, refusals listed by line, kept files, validation, roles', async (db) => {
+  await withApp(db, async (t) => {
+    const relay = t.runtime.relay;
+    const cmds = createMattersCommands({ db: db.db, clock: t.clock, relay });
+    const billing = createBillingCommands({ db: db.db, clock: t.clock, relay });
+    const { partner, matter } = await firm(cmds);
+    await cmds.setBillingOptions(ctx, matter.id, { set: { ebilling: { enabled: true, codeSet: 'litigation', format: 'LEDES1998B', clientLedesId: 'NW-001', matterLedesId: 'NW-M-77' } } });
+    await cmds.recordTimeEntry(ctx, { matterId: matter.id, timekeeperId: partner.id, workDate: '2026-02-10', rawMinutes: 120, narrative: 'Hearing', taskCode: 'L450', activityCode: 'A109' });
+    await cmds.recordDisbursement(ctx, { matterId: matter.id, incurredOn: '2026-02-20', code: 'COPY', expenseCode: 'E101', quantityMilli: 100_000, unitCostMinor: 15, taxCode: 'SALES', description: 'Copies' });
+    await relay.drain();
+    const bill = await billing.approve(ctx, (await billing.createDraft(ctx, { matterId: matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' })).billId);
+    await relay.drain();
+
+    const clerk = await t.user('billing', { email: 'clerk@firm.test' });
+    const reader = await t.user('readonly', { email: 'reader@firm.test' });
+    const api = t.browser();
+    const auth = { authorization: `Bearer ${await t.token(clerk.email)}` };
+    const readAuth = { authorization: `Bearer ${await t.token(reader.email)}` };
+
+    // Settings: 422 naming the field, then saved at version 1.
+    let res = await api.postJson('/api/v1/ledes/settings', { ...SETTINGS, country: 'US', version: 0 }, { method: 'PUT', headers: auth });
+    assert.equal(res.status, 422, res.text);
+    assert.deepEqual(Object.keys(res.json().error.fields), ['country']);
+    res = await api.postJson('/api/v1/ledes/settings', { ...SETTINGS, version: 0 }, { method: 'PUT', headers: auth });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json().version, 1);
+    res = await api.postJson('/api/v1/ledes/settings', { ...SETTINGS, version: 0 }, { method: 'PUT', headers: auth });
+    assert.equal(res.status, 409, 'a stale version is refused');
+
+    // 1998B cannot carry the copies' sales tax: 422 naming the bill and field, no file.
+    res = await api.postJson('/api/v1/ledes/exports', { billNumbers: [bill.number], format: 'LEDES1998B' }, { headers: auth });
+    assert.equal(res.status, 422, res.text);
+    assert.deepEqual(Object.keys(res.json().error.fields), [`bills.${bill.number}.INVOICE_TOTAL`]);
+    assert.match(res.json().error.fields[`bills.${bill.number}.INVOICE_TOTAL`], /Fix: export it as LEDES 1998BI/);
+    assert.equal((await db.db.selectFrom('ebilling_export').select('id').execute()).length, 0);
+    res = await api.postJson('/api/v1/ledes/exports', { billNumbers: [bill.number], format: 'LEDES1998BI' }, { headers: readAuth });
+    assert.equal(res.status, 403, 'read-only staff cannot export');
+    res = await api.postJson('/api/v1/ledes/exports', { billNumbers: ['99.9.9'] }, { headers: auth });
+    assert.deepEqual(Object.keys(res.json().error.fields), ['billNumbers']);
+
+    res = await api.postJson('/api/v1/ledes/exports', { billNumbers: [bill.number], format: 'LEDES1998BI' }, { headers: auth });
+    assert.equal(res.status, 201, res.text);
+    const exported = res.json().exports[0];
+    assert.equal(exported.bills[0].total, (bill.totals.totalMinor / 100).toFixed(2));
+    const read = readLedes(exported.content, { codes });
+    assert.deepEqual(read.violations, []);
+    assert.equal(read.invoices[0]!.totalMinor, bill.totals.totalMinor);
+    res = await api.get(`/api/v1/ledes/exports?bill=${bill.billId}`, { ...readAuth, accept: 'application/json' });
+    assert.deepEqual(res.json().exports.map((e: { id: string }) => e.id), [exported.id]);
+
+    // Validation through the API: a broken total is reported by line and field.
+    const fileLines = (exported.content as string).split('\n');
+    const fieldsOf3 = fileLines[2]!.split('|');
+    fieldsOf3[4] = '1.00'; // INVOICE_TOTAL of the first line item
+    fileLines[2] = fieldsOf3.join('|');
+    const broken = fileLines.join('\n');
+    res = await api.postJson('/api/v1/ledes/validate', { content: broken }, { headers: readAuth });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json().valid, false);
+    assert.ok(res.json().violations.some((v: { line: number; field: string }) => v.line === 3 && v.field === 'INVOICE_TOTAL'), JSON.stringify(res.json().violations));
+
+    // OpenAPI documents the routes.
+    const doc = (await api.get('/api/openapi.json')).json();
+    for (const p of ['/api/v1/ledes/exports', '/api/v1/ledes/exports/{id}', '/api/v1/ledes/validate', '/api/v1/ledes/settings', '/api/v1/ledes/code-sets']) assert.ok(doc.paths[p], p);
+
+    // Pages, as the clerk: the Bill Production page's link preselects the bill.
+    const b = t.browser();
+    assert.equal((await b.login(clerk.email)).status, 303);
+    let page = await b.get(`/ebilling/export?bill=${bill.billId}`);
+    assert.equal(page.status, 200, page.text);
+    assert.match(page.text, new RegExp(`name="bill" value="${bill.billId}" id="b-${bill.billId}" checked`));
+    assert.match(page.text, /name="_csrf" value="[^"]+"/);
+    page = await postForm(b, '/ebilling/export', [['bill', bill.billId], ['format', 'LEDES1998B'], ['mode', 'single']]);
+    assert.equal(page.status, 422);
+    assert.match(page.text, /data-problem data-bill="[^"]+" data-field="INVOICE_TOTAL"/);
+    assert.match(page.text, /No file was written/);
+    page = await postForm(b, '/ebilling/export', [['bill', bill.billId], ['format', 'LEDES1998BI'], ['mode', 'per_bill']]);
+    assert.equal(page.status, 201, page.text);
+    const id = /href="\/ebilling\/exports\/([0-9a-f-]{36})"/.exec(page.text)![1]!;
+    const download = await b.get(`/ebilling/exports/${id}`);
+    assert.equal(download.status, 200);
+    assert.match(download.headers.get('content-disposition') ?? '', /attachment; filename="LEDES98BI_/);
+    assert.deepEqual(readLedes(download.text, { codes }).violations, []);
+    page = await b.get(`/ebilling/bills/${bill.billId}`);
+    assert.equal((page.text.match(/id="export-/g) ?? []).length, 2, 'both kept files listed with the bill');
+    page = await b.get('/ebilling');
+    assert.match(page.text, new RegExp(`id="bill-${bill.billId}"`));
+
+    // The validate page reports every violation by line and field.
+    for (const path of ['/ebilling/validate', '/ebilling/codes', '/ebilling/settings']) assert.equal((await b.get(path)).status, 200, path);
+    assert.match((await b.get('/ebilling/codes')).text, /L110[\s\S]*Fact Investigation\/Development/);
+    assert.match((await b.get('/ebilling/settings')).text, /name="lawFirmId" id="s-lawFirmId" value="24-6437381"/);
+    await b.get('/ebilling/validate');
+    page = await postForm(b, '/ebilling/validate', [['content', download.text.replace('LEDES98BI V2[]', 'LEDES98BI[]')]]);
+    assert.equal(page.status, 422);
+    assert.match(page.text, /data-violation data-line="1" data-field="header"/);
+    page = await postForm(b, '/ebilling/validate', [['content', download.text]]);
+    assert.equal(page.status, 200);
+    assert.match(page.text, /data-valid="yes"/);
+
+    // The settings page: a bad country is named; nothing changes.
+    await b.get('/ebilling/settings');
+    page = await postForm(b, '/ebilling/settings', [...Object.entries({ ...SETTINGS, country: 'usa1', requireClientMatterId: 'on' }).map(([k, v]) => [k, String(v)] as [string, string]), ['version', '1']]);
+    assert.equal(page.status, 422);
+    assert.match(page.text, /data-error="country"/);
+    const csrfless = await b.request('POST', '/ebilling/settings', { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'lawFirmId=x&version=1' });
+    assert.equal(csrfless.status, 403, 'forms need the CSRF token');
+
+    // Read-only staff see the pages but cannot post exports.
+    const r = t.browser();
+    await r.login(reader.email);
+    assert.equal((await r.get('/ebilling/export')).status, 200);
+    assert.equal((await postForm(r, '/ebilling/export', [['bill', bill.billId]])).status, 403);
+  });
+});

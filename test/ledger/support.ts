@@ -1,0 +1,111 @@
+/**
+ * Shared setup for the ledger tests: the real runtime (bus, relay, every module), the REAL
+ * matters and billing commands to make bills, and the ledger's commands. Tests read the
+ * ledger's tables (and billing's, only to compare) to check what happened.
+ */
+import assert from 'node:assert/strict';
+import { createLedgerCommands, createLedgerReports } from '../../src/modules/ledger/index.ts';
+import type { Executor } from '../../src/shared/db.ts';
+import type { TestDb } from '../support/db.ts';
+import { setup as billingSetup } from '../billing/support.ts';
+
+export { ctx, firm, refused, work } from '../billing/support.ts';
+
+export async function setup(db: TestDb, opts: { start?: string } = {}) {
+  const s = await billingSetup(db, opts);
+  const ledger = createLedgerCommands({ db: db.db, clock: s.clock, relay: s.rt.relay });
+  const reports = createLedgerReports(db.db, s.clock);
+  return { ...s, ledger, reports };
+}
+
+export type LedgerSetup = Awaited<ReturnType<typeof setup>>;
+
+const n = (v: unknown) => Number(v ?? 0);
+
+export interface JournalView {
+  number: string;
+  date: string;
+  period: string;
+  note: string | null;
+  lines: [string, number, number, string | null][];
+}
+
+/** Journals as a bookkeeper reads them: number, date, period, and [account code, debit, credit, bill] lines. */
+export async function journals(db: Executor, where: { billId?: string; prefix?: string } = {}): Promise<JournalView[]> {
+  let q = db.selectFrom('ledger_journal').selectAll();
+  if (where.billId) q = q.where('bill_id', '=', where.billId);
+  if (where.prefix) q = q.where('prefix', '=', where.prefix);
+  const js = await q.orderBy('number').execute();
+  const out: JournalView[] = [];
+  for (const j of js) {
+    const lines = await db.selectFrom('ledger_journal_line as l').innerJoin('ledger_account as a', 'a.id', 'l.account_id')
+      .select(['a.code', 'l.debit_minor', 'l.credit_minor', 'l.bill_id']).where('l.journal_id', '=', j.id).orderBy('l.line_no').execute();
+    out.push({ number: String(j.number), date: String(j.date), period: String(j.period), note: (j.note as string | null) ?? null, lines: lines.map((l) => [String(l.code), n(l.debit_minor), n(l.credit_minor), (l.bill_id as string | null) ?? null]) });
+  }
+  return out;
+}
+
+export async function balanceOf(db: Executor, code: string): Promise<number> {
+  const r = await db.selectFrom('ledger_journal_line as l').innerJoin('ledger_account as a', 'a.id', 'l.account_id').where('a.code', '=', code)
+    .select((eb) => [eb.fn.sum<number>('l.debit_minor').as('d'), eb.fn.sum<number>('l.credit_minor').as('c')]).executeTakeFirstOrThrow() as { d: unknown; c: unknown };
+  return n(r.d) - n(r.c);
+}
+
+/**
+ * The ledger's invariants, from its tables:
+ *  - every journal balances (lines and header), and so does the whole ledger (trial balance);
+ *  - debtors control = the sum of open bills' outstanding, and per bill the debtors lines equal its outstanding;
+ *  - office bank = receipts less reversed ones; unallocated receipts = the receipts' credit;
+ *  - every receipt's credit = its amount less its live allocations; every bill's paid = its live allocations;
+ *  - journals are unique per source and a journal is reversed at most once (the database says so too).
+ * With `billing`, also: the open bills are exactly billing's approved and finalised bills, at the same totals.
+ */
+export async function assertLedgerInvariants(db: Executor, opts: { billing?: boolean } = {}): Promise<void> {
+  const js = await db.selectFrom('ledger_journal').select(['id', 'number', 'total_debit_minor', 'total_credit_minor']).execute();
+  const sums = await db.selectFrom('ledger_journal_line').select('journal_id')
+    .select((eb) => [eb.fn.sum<number>('debit_minor').as('d'), eb.fn.sum<number>('credit_minor').as('c')]).groupBy('journal_id').execute();
+  const byJ = new Map(sums.map((s) => [String(s.journal_id), { d: n(s.d), c: n(s.c) }]));
+  for (const j of js) {
+    const s = byJ.get(String(j.id));
+    assert.ok(s, `journal ${j.number} has lines`);
+    assert.equal(s.d, s.c, `journal ${j.number} balances`);
+    assert.equal(n(j.total_debit_minor), s.d, `journal ${j.number} header matches its lines`);
+  }
+  const all = await db.selectFrom('ledger_journal_line').select((eb) => [eb.fn.sum<number>('debit_minor').as('d'), eb.fn.sum<number>('credit_minor').as('c')]).executeTakeFirstOrThrow();
+  assert.equal(n(all.d), n(all.c), 'the trial balance balances');
+  const bills = await db.selectFrom('ledger_bill').selectAll().execute();
+  const outstanding = (b: Record<string, unknown>) => b.status === 'open' ? n(b.total_minor) + n(b.discount_reversed_minor) - n(b.paid_minor) - n(b.written_off_minor) : 0;
+  const debtors = await balanceOf(db, '1100');
+  assert.equal(debtors, bills.reduce((s, b) => s + outstanding(b), 0), 'debtors control = the sum of open bills\' outstanding');
+  const perBill = await db.selectFrom('ledger_journal_line as l').innerJoin('ledger_account as a', 'a.id', 'l.account_id').where('a.code', '=', '1100')
+    .select('l.bill_id').select((eb) => [eb.fn.sum<number>('l.debit_minor').as('d'), eb.fn.sum<number>('l.credit_minor').as('c')]).groupBy('l.bill_id').execute();
+  const debtorsOf = new Map(perBill.map((r) => [String(r.bill_id), n(r.d) - n(r.c)]));
+  for (const b of bills) {
+    assert.equal(debtorsOf.get(String(b.id)) ?? 0, outstanding(b), `bill ${b.number}: its debtors lines equal its outstanding`);
+    assert.ok(outstanding(b) >= 0, `bill ${b.number} is not overpaid`);
+    const live = await db.selectFrom('ledger_allocation').select((eb) => eb.fn.sum<number>('amount_minor').as('s')).where('bill_id', '=', String(b.id)).where('released_on', 'is', null).executeTakeFirstOrThrow();
+    assert.equal(b.status === 'open' ? n(b.paid_minor) : 0, n(live.s), `bill ${b.number}: paid = its live allocations`);
+  }
+  const receipts = await db.selectFrom('ledger_receipt').selectAll().execute();
+  let credit = 0;
+  let bank = 0;
+  for (const r of receipts) {
+    const live = await db.selectFrom('ledger_allocation').select((eb) => eb.fn.sum<number>('amount_minor').as('s')).where('receipt_id', '=', String(r.id)).where('released_on', 'is', null).executeTakeFirstOrThrow();
+    if (r.status === 'posted') {
+      assert.equal(n(r.unallocated_minor), n(r.amount_minor) - n(live.s), `receipt ${r.number}: credit = amount - live allocations`);
+      credit += n(r.unallocated_minor);
+      bank += n(r.amount_minor);
+    } else {
+      assert.equal(n(live.s), 0, `reversed receipt ${r.number} has no live allocation`);
+      assert.equal(n(r.unallocated_minor), 0);
+    }
+  }
+  assert.equal(await balanceOf(db, '2100'), 0 - credit, 'unallocated receipts = the receipts\' credit');
+  assert.equal(await balanceOf(db, '1000'), bank, 'office bank = the receipts not reversed');
+  if (opts.billing) {
+    const posted = await db.selectFrom('billing_bill').select(['id', 'total_minor', 'number']).where('status', 'in', ['approved', 'finalised']).execute();
+    const open = bills.filter((b) => b.status === 'open');
+    assert.deepEqual(open.map((b) => String(b.id)).sort(), posted.map((b) => String(b.id)).sort(), 'the open bills are billing\'s posted bills');
+    for (const p of posted) assert.equal(n(open.find((b) => b.id === p.id)!.total_minor), n(p.total_minor), `bill ${p.number} posted at its total`);
+  }
+}
