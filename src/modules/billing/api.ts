@@ -69,7 +69,8 @@ const OptionsSchema = Type.Object({
     amount: Type.Optional(Money('Fixed discount')),
     validUntil: Type.Optional(Nullable(IsoDate('Time-sensitive: valid if paid by this date'))),
   }, { additionalProperties: false, description: 'Overrides the matter\'s discount for this bill; null: the matter\'s' }))),
-  interest: Type.Optional(Money('Interest charged on this bill')),
+  interest: Type.Optional(Money('Interest charged on this bill by hand (even 0: the firm\'s interest policy is then not applied)')),
+  interestByPolicy: Type.Optional(Nullable(Type.Boolean({ description: 'Charge interest on the matter\'s overdue bills by the firm\'s policy (default: yes when the policy is on and no manual amount is given)' }))),
   adHoc: Type.Optional(Type.Array(Type.Object({
     kind: literals(['fee', 'disbursement'] as const),
     description: Type.String({ minLength: 1, maxLength: 500 }),
@@ -168,6 +169,7 @@ export function requestFromApi(o: ApiOptions | undefined, currency: string): Bil
     }
   }
   if (o.interest !== undefined) r.interestMinor = money(o.interest, 'options.interest');
+  if (o.interestByPolicy !== undefined) r.interestByPolicy = o.interestByPolicy;
   if (o.adHoc) {
     r.adHoc = o.adHoc.map((a, i) => ({
       kind: a.kind, description: a.description.trim(), amountMinor: money(a.amount, `options.adHoc.${i}.amount`), taxCode: a.taxCode ?? null,
@@ -207,7 +209,8 @@ export function requestToApi(r: BillRequest, currency: string): ApiOptions {
       ...(r.discount.validUntil ? { validUntil: r.discount.validUntil } : {}),
     };
   }
-  if (r.interestMinor) o.interest = d(r.interestMinor);
+  if (r.interestMinor !== undefined) o.interest = d(r.interestMinor);
+  if (r.interestByPolicy !== undefined && r.interestByPolicy !== null) o.interestByPolicy = r.interestByPolicy;
   if (r.adHoc?.length) {
     o.adHoc = r.adHoc.map((a) => ({
       kind: a.kind, description: a.description, amount: d(a.amountMinor), ...(a.taxCode !== null ? { taxCode: a.taxCode } : {}),
@@ -286,6 +289,11 @@ function previewOut(matterId: string, currency: string, invoiceDate: string, upT
       retainerBalanceMinor: p.retainerBalanceMinor, discount: p.composed.discount, quote: p.composed.quote, scheduleRowIds: p.composed.scheduleRowIds,
       hideLinePricing: p.composed.hideLinePricing,
     }),
+    interestCharges: p.interestCharges.map((ic) => ({
+      overdueBillId: ic.overdueBillId, overdueBillNumber: ic.overdueBillNumber, from: ic.fromDate, through: ic.throughDate,
+      balance: dec(ic.balanceMinor, currency), amount: dec(ic.amountMinor, currency),
+    })),
+    expiredDiscounts: p.expiredDiscounts.map((e) => ({ billId: e.billId, billNumber: e.billNumber, validUntil: e.validUntil, outstanding: dec(e.outstandingMinor, currency) })),
   };
 }
 

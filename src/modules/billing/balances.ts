@@ -86,3 +86,14 @@ export async function expiredDiscounts(ex: Executor, matterId: string, asOf: str
     .where('discount_valid_until', '<', asOf).where('outstanding_minor', '>', 0).orderBy('discount_valid_until').limit(100).execute();
   return rows.map((r) => ({ billId: r.bill_id, billNumber: r.bill_number, validUntil: r.discount_valid_until as string, outstandingMinor: Number(r.outstanding_minor) }));
 }
+
+/** Of the given matters, those with any posted bill on the ledger (the only ones that can owe interest or have a discount to decide). */
+export async function mattersWithBalances(ex: Executor, matterIds: readonly string[]): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (let i = 0; i < matterIds.length; i += 1_000) {
+    const chunk = matterIds.slice(i, i + 1_000);
+    const rows = await ex.selectFrom('billing_bill_balance').select('matter_id').distinct().where('matter_id', 'in', chunk).where('status', '=', 'open').execute();
+    for (const r of rows) out.add(r.matter_id as string);
+  }
+  return out;
+}

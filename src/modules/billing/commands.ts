@@ -21,6 +21,8 @@ import { appendEvent } from '../../shared/outbox.ts';
 import type { Relay } from '../../shared/outbox.ts';
 import { conflict, invalid, notFound } from '../../shared/web/errors.ts';
 import type { FirmBillingSettings, MatterBillingOptions } from '../matters/events.ts';
+import * as balances from './balances.ts';
+import type { ExpiredDiscount } from './balances.ts';
 import * as bills from './bill-store.ts';
 import type { Bill, BillItem, RetainerBalance } from './bill-store.ts';
 import { composeBill } from './domain/compose.ts';
@@ -29,6 +31,8 @@ import {
   billingRefusals, composeFirm, composeOptions, composeRequest, isCalendarDate, requestErrors, retainerApplies, verdict, verdicts,
 } from './domain/lifecycle.ts';
 import type { BillAction, BillFacts, BillRequest, Verdict } from './domain/lifecycle.ts';
+import { interestTotalMinor, policyInterest } from './domain/interest.ts';
+import type { InterestCharge, OverdueCandidate } from './domain/interest.ts';
 import { billNumber } from './domain/rules.ts';
 import type { BillData, BillingEvents, BillItemRef, BillLineData } from './events.ts';
 import * as store from './store.ts';
@@ -66,6 +70,10 @@ export interface Composition {
   /** Every item the bill could take (unbilled up to the cut-off, plus the items on the draft), hidden ones left out. */
   candidates: WipCopy[];
   dueDate: string;
+  /** The interest the firm's policy charges on the matter's overdue bills (empty: none, or charged by hand). */
+  interestCharges: InterestCharge[];
+  /** Open bills of the matter whose time-sensitive discount has expired undecided: the clerk is asked to decide (ledger). */
+  expiredDiscounts: ExpiredDiscount[];
 }
 
 type EventName = keyof BillingEvents & string;
@@ -110,6 +118,22 @@ export interface ComposeSources {
   taken: ReadonlyMap<string, string>;
   /** The recorded retainer balance (0 when none); used only when the retainer applies. */
   retainerBalanceMinor: number;
+  /** The matter's overdue bills (billing's copy of the ledger's balances), for interest by the firm's policy. */
+  overdue?: readonly OverdueCandidate[];
+  /** The matter's bills whose time-sensitive discount expired undecided (seed 003: ask whether it still applies). */
+  expiredDiscounts?: readonly ExpiredDiscount[];
+}
+
+/** Whether the firm's interest policy applies to this bill: on, and the clerk gave no manual amount or turned it off. */
+export function interestPolicyApplies(m: LoadedMatter, request: BillRequest): boolean {
+  return m.firm.interest.enabled && request.interestMinor === undefined && request.interestByPolicy !== false;
+}
+
+function interestDescription(charges: readonly InterestCharge[], annualRateBasisPoints: number): string {
+  const pct = `${Math.floor(annualRateBasisPoints / 100)}.${String(annualRateBasisPoints % 100).padStart(2, '0')}%`;
+  const each = charges.map((c) => `${c.overdueBillNumber} (${c.fromDate} to ${c.throughDate})`);
+  const shown = each.length > 5 ? [...each.slice(0, 5), `and ${each.length - 5} more`] : each;
+  return `Interest at ${pct} a year on overdue bill${charges.length === 1 ? '' : 's'} ${shown.join(', ')}`;
 }
 
 /** 422 unless the dates and the clerk's choices are valid for this matter. */
@@ -143,9 +167,16 @@ export function composeFrom(m: LoadedMatter, invoiceDate: string, upTo: string, 
   const firm = composeFirm(m.firm);
   if (request.paymentTermsDays !== undefined && request.paymentTermsDays !== null) firm.paymentTermsDays = request.paymentTermsDays;
   let composed: ComposedBill;
+  let interestCharges: InterestCharge[] = [];
   try {
+    const creq = composeRequest(invoiceDate, upTo, request, retainer);
+    if (interestPolicyApplies(m, request)) {
+      interestCharges = policyInterest(m.firm.interest, src.overdue ?? [], invoiceDate);
+      creq.interestMinor = interestTotalMinor(interestCharges);
+      if (interestCharges.length > 0) creq.interestDescription = interestDescription(interestCharges, m.firm.interest.annualRateBasisPoints);
+    }
     composed = composeBill({ responsibleTimekeeperId: m.matter.responsibleTimekeeperId, currency: m.matter.currency }, options, firm,
-      items.map(toComposeItem), composeRequest(invoiceDate, upTo, request, retainer));
+      items.map(toComposeItem), creq);
   } catch (err) {
     // The composer asserts what the clerk asked for (a write-down below zero, a group with no items).
     if (err instanceof AssertionError) throw invalid({ options: err.message }, `The bill cannot be composed: ${err.message}`);
@@ -163,7 +194,7 @@ export function composeFrom(m: LoadedMatter, invoiceDate: string, upTo: string, 
   });
   return {
     composed, lines, retainerBalanceMinor: retainer ? retainer.balanceMinor : null, candidates: items.filter((w) => w.behaviour !== 'hide'),
-    dueDate: composed.dueDate,
+    dueDate: composed.dueDate, interestCharges, expiredDiscounts: [...(src.expiredDiscounts ?? [])],
   };
 }
 
@@ -264,7 +295,9 @@ export function createBillingCommands(deps: BillingDeps) {
     const taken = await bills.scheduleRowsOnLiveBills(ex, m.matter.id, billId);
     const needsRetainer = m.options.retainerReplenishment.enabled || retainerApplies(m.firm, m.options, request.applyRetainer);
     const balance = needsRetainer ? await bills.findRetainerBalance(ex, m.matter.id) : null;
-    return composeFrom(m, invoiceDate, upTo, request, { onBill, unbilled, taken, retainerBalanceMinor: balance?.balanceMinor ?? 0 });
+    const overdue = interestPolicyApplies(m, request) && isCalendarDate(invoiceDate) ? await balances.overdueCandidates(ex, m.matter.id, invoiceDate, billId) : [];
+    const expiredDiscounts = isCalendarDate(invoiceDate) ? await balances.expiredDiscounts(ex, m.matter.id, invoiceDate) : [];
+    return composeFrom(m, invoiceDate, upTo, request, { onBill, unbilled, taken, retainerBalanceMinor: balance?.balanceMinor ?? 0, overdue, expiredDiscounts });
   }
 
   async function factsFor(ex: Executor, b: Bill): Promise<BillFacts> {
@@ -303,6 +336,7 @@ export function createBillingCommands(deps: BillingDeps) {
     await bills.insertBill(trx, bill);
     await bills.claimItems(trx, bill.billId, bill.items.map((i) => i.id));
     await bills.replaceLines(trx, bill);
+    await balances.replaceInterestCharges(trx, bill.billId, c.interestCharges);
     await emit(trx, ctx, 'billing.bill_drafted', billData(bill));
     await audit(trx, clock, ctx, { action: 'billing.bill_drafted', entityType: 'billing_bill', entityId: bill.billId, after: auditView(bill) });
     return bill;
@@ -328,6 +362,7 @@ export function createBillingCommands(deps: BillingDeps) {
     await bills.releaseItems(trx, billId, released.map((r) => r.id));
     await bills.claimItems(trx, billId, added.map((a) => a.id));
     await bills.replaceLines(trx, after);
+    await balances.replaceInterestCharges(trx, billId, c.interestCharges);
     await bills.resolveConflicts(trx, billId, now());
     const gone = new Set(held.filter((h) => h.deletedInMatters).map((h) => h.id));
     await emit(trx, ctx, 'billing.draft_updated', { ...billData(after), addedItems: added, releasedItems: released.filter((r) => !gone.has(r.id)) });

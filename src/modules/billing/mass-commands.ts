@@ -22,16 +22,18 @@ import type { CommandContext } from '../../shared/events.ts';
 import { newId } from '../../shared/ids.ts';
 import { appendEvents } from '../../shared/outbox.ts';
 import { conflict, HttpError, invalid, notFound } from '../../shared/web/errors.ts';
+import * as billBalances from './balances.ts';
 import * as bills from './bill-store.ts';
 import type { Bill } from './bill-store.ts';
 import {
-  auditView, billData, composeFrom, draftRefusal, loadedMatter, newDraftBase, requestCheck, withComposition,
+  auditView, billData, composeFrom, draftRefusal, interestPolicyApplies, loadedMatter, newDraftBase, requestCheck, withComposition,
 } from './commands.ts';
 import type { BillingCommands, BillingDeps, Composition, LoadedMatter } from './commands.ts';
 import { billingRefusals, isCalendarDate, retainerApplies, verdict } from './domain/lifecycle.ts';
 import type { BillFacts, BillRequest } from './domain/lifecycle.ts';
 import { billingExplanation, fixedFeeDue, isEligible, massReasons, passesCap } from './domain/mass.ts';
 import type { MassFacts, MassReason } from './domain/mass.ts';
+import type { InterestCharge } from './domain/interest.ts';
 import { billNumber } from './domain/rules.ts';
 import * as mass from './mass-store.ts';
 import type { Batch, MassCandidate, MassFilters } from './mass-store.ts';
@@ -179,7 +181,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
   /** What each row will bill and why: the composer run without saving, in bulk (quote rules applied, as a run does). */
   async function previewRows(rows: readonly MassCandidate[], f: MassFilters, request: BillRequest): Promise<Map<string, MassRowPreview>> {
     const out = new Map<string, MassRowPreview>();
-    const prepared = await prepare(db, rows.map((r) => r.matterId), f.upTo, request);
+    const prepared = await prepare(db, rows.map((r) => r.matterId), f.upTo, request, f.invoiceDate);
     for (const r of rows) {
       const p = prepared.get(r.matterId)!;
       if ('reason' in p) { out.set(r.matterId, { totalMinor: 0, feesMinor: 0, disbursementsMinor: 0, quote: null, why: p.reason, error: p.reason }); continue; }
@@ -207,7 +209,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
   type Prepared = { m: LoadedMatter; sources: Parameters<typeof composeFrom>[4]; draft: { id: string; number: string | null; batchId: string | null } | null } | { reason: string; draft?: { id: string; number: string | null; batchId: string | null } | null };
 
   /** Everything createDraft reads, for many matters at once. */
-  async function prepare(ex: Parameters<typeof store.getFirmSettings>[0], matterIds: readonly string[], upTo: string, request: BillRequest): Promise<Map<string, Prepared>> {
+  async function prepare(ex: Parameters<typeof store.getFirmSettings>[0], matterIds: readonly string[], upTo: string, request: BillRequest, invoiceDate: string): Promise<Map<string, Prepared>> {
     const out = new Map<string, Prepared>();
     if (matterIds.length === 0) return out;
     const firm = await store.getFirmSettings(ex);
@@ -236,10 +238,15 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       for (const r of await selectRaw<{ matter_id: string; balance_minor: unknown }>(ex,
         `select matter_id, balance_minor from billing_retainer_balance where matter_id in (${marks(needRetainer.length)})`, needRetainer)) balances.set(r.matter_id, Number(r.balance_minor));
     }
+    // Interest by the firm's policy, and expired time-sensitive discounts: only matters with posted bills have either.
+    const posted = await billBalances.mattersWithBalances(ex, loaded.map((m) => m.matter.id));
     for (const m of loaded) {
+      const hasBalances = posted.has(m.matter.id);
+      const overdue = hasBalances && interestPolicyApplies(m, request) ? await billBalances.overdueCandidates(ex, m.matter.id, invoiceDate, null) : [];
+      const expiredDiscounts = hasBalances ? await billBalances.expiredDiscounts(ex, m.matter.id, invoiceDate) : [];
       out.set(m.matter.id, {
         m, draft: null,
-        sources: { onBill: [], unbilled: wip.get(m.matter.id) ?? [], taken: taken.get(m.matter.id) ?? new Map(), retainerBalanceMinor: balances.get(m.matter.id) ?? 0 },
+        sources: { onBill: [], unbilled: wip.get(m.matter.id) ?? [], taken: taken.get(m.matter.id) ?? new Map(), retainerBalanceMinor: balances.get(m.matter.id) ?? 0, overdue, expiredDiscounts },
       });
     }
     return out;
@@ -252,9 +259,10 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
    * took a matter's draft slot or an item meanwhile.
    */
   async function draftChunk(trx: Tx, ctx: CommandContext, matterIds: readonly string[], input: { invoiceDate: string; upTo: string; request: BillRequest; batchId: string | null }): Promise<DraftOutcome[]> {
-    const prepared = await prepare(trx, matterIds, input.upTo, input.request);
+    const prepared = await prepare(trx, matterIds, input.upTo, input.request, input.invoiceDate);
     const outcomes: DraftOutcome[] = [];
     const made: Bill[] = [];
+    const charges: [string, InterestCharge[]][] = [];
     for (const id of matterIds) {
       const p = prepared.get(id)!;
       if ('reason' in p) {
@@ -278,6 +286,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       const base = newDraftBase(newId(clock), p.m, input, input.request, c, now(), ctx.actorLabel);
       const bill = withComposition(base, c, input.invoiceDate, input.upTo, input.request);
       made.push(bill);
+      if (c.interestCharges.length > 0) charges.push([bill.billId, c.interestCharges]);
       outcomes.push({ matterId: id, ok: true, bill: summary(bill) });
     }
     if (made.length === 0) return outcomes;
@@ -294,6 +303,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       if (n !== chunk.length) throw conflict('Some items were taken by another bill meanwhile');
     }
     await insertRows(trx, 'billing_bill_line', made.flatMap(bills.lineRows));
+    for (const [billId, cs] of charges) await billBalances.replaceInterestCharges(trx, billId, cs);
     await insertRows(trx, 'billing_bill_allocation', made.flatMap((b) => b.allocations.map((a) => ({ bill_id: b.billId, timekeeper_id: a.timekeeperId, amount_minor: a.amountMinor }))));
     await appendEvents(trx, clock, ctx, made.map((b) => ({ type: 'billing.bill_drafted', payload: billData(b) })));
     await auditMany(trx, clock, ctx, made.map((b): AuditEntry => ({ action: 'billing.bill_drafted', entityType: 'billing_bill', entityId: b.billId, after: auditView(b) })));

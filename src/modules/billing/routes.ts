@@ -123,6 +123,8 @@ export function composerForm(raw: Raw, currency: string): ComposerForm {
   }
   const interest = money(errors, 'interest', str(raw, 'interest'), currency);
   if (interest !== undefined) request.interestMinor = interest;
+  const ip = str(raw, 'interestByPolicy');
+  if (ip === 'yes' || ip === 'no') request.interestByPolicy = ip === 'yes';
   const ar = str(raw, 'applyRetainer');
   if (ar === 'yes' || ar === 'no') request.applyRetainer = ar === 'yes';
   const adHocRows: ComposerForm['adHoc'] = [];
@@ -158,7 +160,8 @@ function formFromRequest(r: BillRequest, currency: string, dates: { invoiceDate:
     discountPercent: r.discount?.kind === 'percentage' ? String(r.discount.percentBasisPoints / 100) : '',
     discountAmount: r.discount?.kind === 'fixed' ? d(r.discount.amountMinor) : '',
     discountValidUntil: r.discount?.validUntil ?? '',
-    interest: r.interestMinor ? d(r.interestMinor) : '',
+    interest: r.interestMinor !== undefined ? d(r.interestMinor) : '',
+    interestByPolicy: r.interestByPolicy === true ? 'yes' : r.interestByPolicy === false ? 'no' : '',
     applyRetainer: r.applyRetainer === true ? 'yes' : r.applyRetainer === false ? 'no' : '',
   };
   for (const [tk, v] of Object.entries(r.writeTo?.timekeeper ?? {})) fv[`wt_tk_${tk}`] = d(v);
@@ -280,6 +283,7 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
       groups: { ...groups, time: groups.time.map((g) => ({ ...g, hours: hours(g.minutes) })) }, lineCount: p.lines.length,
       allocations: p.composed.feeAllocation.map((a) => ({ ...a, label: tkLabel(tks.get(a.timekeeperId), a.timekeeperId) })),
       scheduleRowIds: p.composed.scheduleRowIds, hideLinePricing: p.composed.hideLinePricing, kindLabels: KIND_LABELS,
+      interestCharges: p.interestCharges, expiredDiscounts: p.expiredDiscounts,
     };
   }
 

@@ -75,6 +75,8 @@ export interface ComposeRequest {
   /** Overrides the matter's discount for this bill (validUntil makes it time-sensitive). */
   discount?: DiscountInput | null;
   interestMinor?: number;
+  /** The interest line's text (default: "Interest on overdue accounts"). */
+  interestDescription?: string;
   adHoc?: readonly AdHocLine[];
   /** Retainer balance before this bill, and whether the retainer pays this bill. */
   retainer?: { balanceMinor: number; appliesToBill: boolean } | null;
@@ -235,7 +237,7 @@ export function composeBill(matter: ComposeMatter, options: ComposeOptions, firm
 
   const interest = req.interestMinor ?? 0;
   assert(Number.isSafeInteger(interest) && interest >= 0, 'interest must be a non-negative integer');
-  if (interest > 0) lines.push(extra('interest', 'Interest on overdue accounts', interest, null, firm.interestTaxCode ?? (taxBp.has('EXEMPT') ? 'EXEMPT' : null)));
+  if (interest > 0) lines.push(extra('interest', req.interestDescription ?? 'Interest on overdue accounts', interest, null, firm.interestTaxCode ?? (taxBp.has('EXEMPT') ? 'EXEMPT' : null)));
 
   // Tax on what is charged, net of any discount line's share.
   const taxed = lines.map((l) => ({ amountMinor: l.amountMinor - (shareOf.get(l.key) ?? 0), taxBasisPoints: taxBp.get(l.taxCode!)!, taxCode: l.taxCode! }));

@@ -33,8 +33,13 @@ export interface BillRequest {
   applyQuote?: boolean;
   /** Overrides the matter's discount for this bill; validUntil makes it time-sensitive. */
   discount?: DiscountInput | null;
-  /** Interest charged on this bill (manual). */
+  /** Interest charged on this bill by hand; when given (even 0), the firm's interest policy is not applied. */
   interestMinor?: number;
+  /**
+   * Charge interest on the matter's overdue bills by the firm's policy (domain/interest.ts).
+   * Default: yes when the firm's policy is on and no manual amount is given.
+   */
+  interestByPolicy?: boolean | null;
   adHoc?: AdHocLine[];
   /** Apply the general retainer to this bill (default: the matter's automation setting). */
   applyRetainer?: boolean | null;
@@ -76,6 +81,7 @@ export function requestErrors(invoiceDate: string, upTo: string, r: BillRequest)
     e.fixedFeeAmount = 'must be an amount of zero or more';
   }
   if (r.interestMinor !== undefined && (!Number.isSafeInteger(r.interestMinor) || r.interestMinor < 0)) e.interest = 'must be an amount of zero or more';
+  if (r.interestByPolicy !== undefined && r.interestByPolicy !== null && typeof r.interestByPolicy !== 'boolean') e.interestByPolicy = 'must be true or false';
   const d = r.discount;
   if (d) {
     if (d.kind === 'percentage' && !(Number.isSafeInteger(d.percentBasisPoints) && d.percentBasisPoints >= 0 && d.percentBasisPoints <= 10_000)) {
