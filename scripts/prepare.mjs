@@ -45,6 +45,9 @@ function postgresBin() {
 const missing = [];
 if (!chromiumPath()) missing.push('chromium');
 if (wantPostgres && !postgresBin()) missing.push('postgresql');
+// Bill PDFs are set in DejaVu Sans; Chromium installed without recommends may bring no fonts.
+if (!existsSync('/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf')) missing.push('fonts-dejavu-core');
+if (wantPostgres && !existsSync('/usr/bin/pdftotext')) missing.push('poppler-utils');
 if (missing.length) {
   const cmd = `apt-get update && apt-get install -y --no-install-recommends ${missing.join(' ')}`;
   if (!isRoot) {
