@@ -55,10 +55,13 @@ async function withRss<T>(fn: () => Promise<T>): Promise<{ result: T; peakMb: nu
   }
 }
 
-async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; result: T }> {
+/** Wall time of `fn`, and the CPU time this process spent meanwhile (user + system; SQLite works in-process, so its work counts; waiting on disk or on Postgres does not). */
+async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; cpuMs: number; result: T }> {
   const t = performance.now();
+  const cpu = process.cpuUsage();
   const result = await fn();
-  return { ms: performance.now() - t, result };
+  const used = process.cpuUsage(cpu);
+  return { ms: performance.now() - t, cpuMs: (used.user + used.system) / 1000, result };
 }
 
 /** The seeded firm as a SQLite file, made once and cached. */
@@ -146,6 +149,10 @@ interface RunFigures {
   peakMb: number;
   /** Events still pending after the drafting events were delivered (matters' per-item follow-ups). */
   followUps: number;
+  /** CPU time of this process in each phase (steadier than wall time on a shared machine). */
+  draftCpuMs: number;
+  deliverCpuMs: number;
+  approveCpuMs: number;
 }
 
 /** One run on an open copy of the firm: draft all, deliver, approve all; and the raw baselines. */
@@ -188,7 +195,10 @@ async function oneRun(database: Database, rawInsert: (rows: number) => Promise<n
       if (refused > 0) throw new Error(`${refused} bills refused approval`);
       const afterApprove = await Promise.all(['outbox', 'audit_log', 'billing_matter_sequence'].map(count));
       const approveRows = afterApprove.reduce((s, n, i) => s + n - beforeApprove[i]!, 0) + ids.length;
-      return { items: draft.result.itemCount, bills: ids.length, draftMs: draft.ms, deliverMs: deliver.ms, approveMs: approve.ms, draftRows, approveRows, followUps };
+      return {
+        items: draft.result.itemCount, bills: ids.length, draftMs: draft.ms, deliverMs: deliver.ms, approveMs: approve.ms, draftRows, approveRows, followUps,
+        draftCpuMs: draft.cpuMs, deliverCpuMs: deliver.cpuMs, approveCpuMs: approve.cpuMs,
+      };
     });
     const rawDraftMs = await rawInsert(fig.draftRows);
     const rawApproveMs = await rawInsert(fig.approveRows);
@@ -250,6 +260,8 @@ function summarise(dialect: string, runs: RunFigures[], report: Report): void {
   report('  + relay delivers drafting events', dialect, items, runs.map((r) => r.deliverMs), runs.map((r) => r.rawDraftMs), 'raw inserts, as above');
   report('  drafting incl. delivery', dialect, items, runs.map((r) => r.draftMs + r.deliverMs), runs.map((r) => r.rawDraftMs), 'raw inserts, as above');
   report(`approve ${bills} bills (items)`, dialect, items, runs.map((r) => r.approveMs), runs.map((r) => r.rawApproveMs), `raw inserts of the ${runs[0]!.approveRows} rows written`);
+  const cpu = (f: (r: RunFigures) => number) => Math.round(runs.map(f).sort((a, b) => a - b)[Math.floor(runs.length / 2)]!);
+  console.log(`  ${dialect}: CPU time of this process (median): drafting ${cpu((r) => r.draftCpuMs)} ms, delivery ${cpu((r) => r.deliverCpuMs)} ms, approving ${cpu((r) => r.approveCpuMs)} ms`);
   console.log(`  ${dialect}: ${bills} bills, ${items} items; peak RSS during drafting, delivery and approving: ${Math.max(...runs.map((r) => r.peakMb))} MB; follow-up events left to the relay: ${runs[0]!.followUps}`);
 }
 

@@ -14,8 +14,11 @@
  * processes) at the end of a run, reported apart. At most MAX_RUNS runs per database.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 import pg from 'pg';
 import pino from 'pino';
 import { migrateToLatest, openDatabase } from '../src/adapters/db/index.ts';
@@ -27,6 +30,7 @@ import { prng } from '../src/cli/demo.ts';
 import { buildRuntime } from '../src/main.ts';
 import { createBillingCommands, createProduction } from '../src/modules/billing/index.ts';
 import { createMattersCommands, seedDemoFirm } from '../src/modules/matters/index.ts';
+import { startPgServer } from '../scripts/pg-server.ts';
 import { manualClock } from '../src/shared/clock.ts';
 import type { Database } from '../src/shared/db.ts';
 import { systemContext } from '../src/shared/events.ts';
@@ -186,4 +190,32 @@ export async function productionBench(o: ProductionBenchOptions): Promise<void> 
   } finally {
     await pdf.close();
   }
+}
+
+/**
+ * Alone: `node --import tsx bench/production.ts [--runs N] [--json FILE]` runs only this
+ * benchmark (a throwaway Postgres on 127.0.0.1, SQLite in a temp folder), for tuning it.
+ */
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { values } = parseArgs({ options: { runs: { type: 'string' }, json: { type: 'string' } } });
+  const runs = Number(values.runs ?? MAX_RUNS);
+  const results: Record<string, unknown>[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'lexbill-bench-production-'));
+  const pgServer = await startPgServer();
+  try {
+    await productionBench({
+      runs, dir, pgUrl: pgServer.url,
+      timeMs: async (fn) => { const t = performance.now(); await fn(); return performance.now() - t; },
+      report: (name, dialect, count, ms, baselineMs, baselineName) => {
+        const m = median(ms);
+        const b = median(baselineMs);
+        console.log(`${name.padEnd(34)} ${dialect.padEnd(8)} median ${(m / 1000).toFixed(1)} s | baseline (${baselineName}) ${(b / 1000).toFixed(1)} s  ratio ${(m / b).toFixed(2)}x`);
+        results.push({ name, dialect, count, runs: ms.length, medianMs: Math.round(m), runsMs: ms.map(Math.round), baselineName, baselineMedianMs: Math.round(b), ratio: Number((m / b).toFixed(3)) });
+      },
+    });
+  } finally {
+    pgServer.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  if (values.json) writeFileSync(values.json, JSON.stringify({ runs, results }, null, 2));
 }

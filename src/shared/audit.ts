@@ -2,6 +2,9 @@ import type { Clock } from './clock.ts';
 import type { Executor } from './db.ts';
 import type { CommandContext } from './events.ts';
 import { newId } from './ids.ts';
+import { insertMany, newIds } from './outbox.ts';
+
+const AUDIT_COLUMNS = ['id', 'at', 'actor_id', 'actor_label', 'action', 'entity_type', 'entity_id', 'before_json', 'after_json', 'correlation_id', 'ip'] as const;
 
 export interface AuditEntry {
   /** Verb in past tense, module-prefixed: "auth.login", "auth.user_changed". */
@@ -12,9 +15,9 @@ export interface AuditEntry {
   after?: unknown;
 }
 
-function auditRow(clock: Clock, ctx: CommandContext, entry: AuditEntry, at: string) {
+function auditRow(clock: Clock, ctx: CommandContext, entry: AuditEntry, at: string, id: string = newId(clock)) {
   return {
-    id: newId(clock),
+    id,
     at,
     actor_id: ctx.actorId,
     actor_label: ctx.actorLabel,
@@ -36,6 +39,7 @@ export async function audit(trx: Executor, clock: Clock, ctx: CommandContext, en
 /** Many audit rows in multi-row inserts: exactly the rows `audit` writes. */
 export async function auditMany(trx: Executor, clock: Clock, ctx: CommandContext, entries: readonly AuditEntry[]): Promise<void> {
   const at = clock.now().toISOString();
-  const rows = entries.map((e) => auditRow(clock, ctx, e, at));
-  for (let i = 0; i < rows.length; i += 500) await trx.insertInto('audit_log').values(rows.slice(i, i + 500)).execute();
+  const ids = newIds(clock, entries.length);
+  const rows = entries.map((e, i) => auditRow(clock, ctx, e, at, ids[i]!));
+  await insertMany(trx, 'audit_log', AUDIT_COLUMNS, rows);
 }

@@ -305,7 +305,8 @@ eachDialect('billing copies timekeepers, the client, the matter and its WIP from
     ['MONTH', '2025-07-01', 500_000, 'USD', 6, 'up', 'bill'],
   );
   assert.equal(m.optionsSource, 'firm_defaults', 'no options of its own yet: the firm defaults apply');
-  assert.equal(m.billableParty, null);
+  // Opened billed to the client itself, with the client's details (no matter_changed needed).
+  assert.deepEqual(m.billableParty, { kind: 'client', contactId: null, name: 'Northwind Logistics Inc.', email: 'ap@northwind.example', address: '1 Harbour Rd' });
   assert.equal(await reads.getMatterCopy('no-such-matter'), null);
 
   // The WIP, field by field (assertCopyMatchesMatters compared every column with matters).

@@ -32,6 +32,12 @@ test('eligibility: issue 5\'s rules, one at a time', () => {
     { name: 'nothing unbilled, no fixed fee due', facts: { unbilledFeeItems: 0, unbilledDisbursementItems: 0 }, codes: ['nothing_to_bill'] },
     { name: 'only disbursements unbilled', facts: { unbilledFeeItems: 0 }, codes: [] },
     { name: 'nothing unbilled but a fixed-fee row is due', facts: { unbilledFeeItems: 0, unbilledDisbursementItems: 0, fixedFeeDue: true }, codes: [] },
+    // Fixed fee: time waits for an instalment; fixed charges and disbursements still bill.
+    { name: 'fixed fee, no instalment due, only time unbilled', facts: { options: { ...opts()!, arrangement: 'fixed_fee' }, unbilledFeeItems: 3, unbilledTimeItems: 3, unbilledDisbursementItems: 0 }, codes: ['nothing_to_bill'] },
+    { name: 'fixed fee, no instalment due, a fixed charge unbilled', facts: { options: { ...opts()!, arrangement: 'fixed_fee' }, unbilledFeeItems: 3, unbilledTimeItems: 2, unbilledDisbursementItems: 0 }, codes: [] },
+    { name: 'fixed fee, no instalment due, a disbursement unbilled', facts: { options: { ...opts()!, arrangement: 'fixed_fee' }, unbilledFeeItems: 3, unbilledTimeItems: 3 }, codes: [] },
+    { name: 'fixed fee with an instalment due bills its time too', facts: { options: { ...opts()!, arrangement: 'fixed_fee' }, unbilledFeeItems: 3, unbilledTimeItems: 3, unbilledDisbursementItems: 0, fixedFeeDue: true }, codes: [] },
+    { name: 'hourly: time alone is billable', facts: { options: { ...opts()!, arrangement: 'hourly' }, unbilledFeeItems: 3, unbilledTimeItems: 3, unbilledDisbursementItems: 0 }, codes: [] },
     { name: 'a bill in draft already', facts: { draft: '12.8.3' }, codes: ['has_draft'] },
     { name: 'excluded from mass billing', facts: { options: opts({ exclude: true }) }, codes: ['excluded'] },
     { name: 'excluded but hand-picked', facts: { options: opts({ exclude: true }) }, handPicked: true, codes: [] },

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { pdfFileName, printJobKey, productionActions, productionMessageKey, remainingSteps } from '../../src/modules/billing/domain/production.ts';
 import {
-  DEFAULT_EMAIL_TEMPLATES, effectiveLayout, emailTemplateErrors, merge, mergeEmail, mergeFieldErrors, mergeValues, MERGE_FIELDS, pickTemplate, recipients, withDefaults,
+  billTemplateFor, DEFAULT_EMAIL_TEMPLATES, effectiveLayout, emailTemplateErrors, merge, mergeEmail, mergeFieldErrors, mergeValues, MERGE_FIELDS, pickTemplate, recipients, withDefaults,
 } from '../../src/modules/billing/domain/templates.ts';
 
 test('the production toolbar offers exactly seed 000\'s choices', () => {
@@ -119,6 +119,12 @@ test('templates: a stored one overrides the built-in one; the matter\'s name pic
   assert.equal(pickTemplate(all, 'firm').v, 3);
   assert.equal(pickTemplate(all, 'unknown').name, 'standard');
   assert.equal(pickTemplate(all, null).name, 'standard');
+  // The bill's own template (mass billing, composer) wins when the firm has it; else the matter's.
+  const table: [bill: string | null | undefined, matter: string | null | undefined, expected: string][] = [
+    ['total-only', 'firm', 'total-only'], [undefined, 'firm', 'firm'], [null, 'total-only', 'total-only'], ['', 'firm', 'firm'],
+    ['  ', 'firm', 'firm'], ['unknown', 'firm', 'firm'], ['unknown', 'unknown', 'standard'], ['firm', null, 'firm'], [' firm ', 'standard', 'firm'],
+  ];
+  for (const [bill, matter, expected] of table) assert.equal(billTemplateFor(all, bill, matter).name, expected, `bill ${bill}, matter ${matter}`);
   assert.deepEqual(effectiveLayout('itemised', { hideLinePricing: false }), { layout: 'itemised', showLinePricing: true });
   assert.deepEqual(effectiveLayout('itemised', { hideLinePricing: true }), { layout: 'itemised', showLinePricing: false });
   assert.deepEqual(effectiveLayout('total_only', { hideLinePricing: false }), { layout: 'total_only', showLinePricing: false });

@@ -247,3 +247,73 @@ eachDialect('the matter\'s bill template picks the PDF: itemised, total-only (no
     removeDirs(dirs);
   }
 });
+
+eachDialect('a bill\'s own template (set by mass billing or the composer) picks its PDF over the matter\'s', async (db) => {
+  const dirs = outputDirs();
+  const s = await productionSetup(db, testOutputs(dirs));
+  try {
+    const f = await firm(s.matters);
+    const open = (name: string) => s.matters.openMatter(ctx, { clientId: f.client.id, name, responsibleTimekeeperId: f.partner.id, openedOn: '2025-06-01', billingCycle: 'MONTH' });
+    const matters = [f.matter, await open('Kestrel appeal'), await open('Northwind lease review')];
+    // Every matter asks for the total-only bill.
+    for (const m of matters) {
+      await s.matters.setBillingOptions(ctx, m.id, { set: { copiesToPrint: 0, sendTo: [], useClientAddress: false, billTemplate: 'total-only' } });
+      await work(s.matters, m.id, f);
+    }
+    await s.drain();
+    // The first bill names the itemised template itself; the second names none; the third one the firm does not have.
+    const requests = [{ template: 'itemised' }, {}, { template: 'no-such-template' }];
+    const bills = [];
+    for (const [i, m] of matters.entries()) {
+      const d = await s.billing.createDraft(ctx, { matterId: m.id, invoiceDate: '2026-03-01', upTo: '2026-02-28', request: requests[i]! });
+      bills.push(await s.billing.approve(ctx, d.billId));
+    }
+    await s.drain();
+    const r = await s.production.produceBills(ctx, bills.map((b) => b.billId));
+    assert.equal(r.done, 3, JSON.stringify(r.items));
+    const money = (minor: number) => formatMoney(minor, 'USD');
+    const [own, matterOnes, unknown] = await Promise.all(bills.map(async (bill) => pdfText((await s.production.storedPdf(bill.billId))!.pdf)));
+    // Itemised: line prices shown.
+    assert.ok(own!.includes('Hearing') && own!.includes(money(60_000)) && own!.includes(money(30_000)), own);
+    // The matter's total-only template: the work, no line prices, the total time.
+    for (const text of [matterOnes!, unknown!]) {
+      assert.ok(text.includes('Hearing') && text.includes('Total time: 3:30 hours'), text);
+      assert.ok(!text.includes(money(60_000)) && !text.includes(money(30_000)), `no line pricing: ${text}`);
+    }
+    const templates = await db.db.selectFrom('billing_bill_pdf').select(['bill_id', 'template']).execute();
+    assert.deepEqual(Object.fromEntries(templates.map((t) => [t.bill_id, t.template])), {
+      [bills[0]!.billId]: 'itemised', [bills[1]!.billId]: 'total_only', [bills[2]!.billId]: 'total_only',
+    });
+  } finally {
+    await s.stop();
+    removeDirs(dirs);
+  }
+});
+
+eachDialect('two producers claiming batches of bills in opposite orders: no deadlock, each bill produced once', async (db) => {
+  const dirs = outputDirs();
+  const s = await productionSetup(db, testOutputs(dirs));
+  try {
+    const bills = await approvedBills(s, 4, { copiesToPrint: 1, useClientAddress: false, sendTo: ['ap@northwind.example'] });
+    const ids = bills.map((b) => b.billId);
+    const other = createProduction({ db: db.db, clock: s.clock, logger, outputs: testOutputs(dirs) }, s.billing);
+    // One worker each: each claims the same four bills in one transaction, in opposite orders.
+    for (let round = 0; round < 3; round++) {
+      const [r1, r2] = await Promise.all([s.production.produceBills(ctx, ids, { concurrency: 1 }), other.produceBills(ctx, [...ids].reverse(), { concurrency: 1 })]);
+      for (const r of [r1, r2]) assert.equal(r.failed, 0, JSON.stringify(r.items.filter((i) => i.outcome === 'failed')));
+    }
+    await s.production.produceBills(ctx, ids);
+    assert.equal(readEml(dirs.mail).length, 4, 'one email per bill');
+    assert.equal(filesIn(dirs.print).length, 4, 'one copy per bill');
+    for (const id of ids) {
+      assert.equal((await s.billing.findBill(id))!.status, 'finalised');
+      assert.equal(await auditCount(db, 'billing.bill_pdf_stored', id), 1);
+      assert.equal(await auditCount(db, 'billing.bill_emailed', id), 1);
+    }
+    const leases = await db.db.selectFrom('billing_bill_production').select('claim_token').where('claim_token', 'is not', null).execute();
+    assert.equal(leases.length, 0, 'every lease released');
+  } finally {
+    await s.stop();
+    removeDirs(dirs);
+  }
+});

@@ -90,6 +90,22 @@ export function billData(b: Bill): BillData {
   };
 }
 
+/**
+ * The same data as billData, sharing the bill's arrays and objects instead of copying them:
+ * for an event payload that is serialised at once and never kept (bulk paths), where the
+ * copies of every line would only be garbage. Serialises to exactly billData's JSON.
+ */
+export function billDataView(b: Bill): BillData {
+  return {
+    billId: b.billId, status: b.status, number: b.number, sequence: b.sequence, matterId: b.matterId, clientId: b.clientId,
+    fileNumber: b.fileNumber, currency: b.currency, invoiceDate: b.invoiceDate, upTo: b.upTo, dueDate: b.dueDate,
+    lines: b.lines, allocations: b.allocations, totals: b.totals,
+    discount: b.discount, retainerBalanceMinor: b.retainerBalanceMinor, retainerRequestMinor: b.retainerRequestMinor,
+    scheduleRowIds: b.scheduleRowIds, items: b.items, hideLinePricing: b.hideLinePricing, batchId: b.batchId,
+    version: b.version,
+  };
+}
+
 function toComposeItem(w: WipCopy): ComposeItem {
   return {
     id: w.id, kind: w.kind, date: w.date, timekeeperId: w.timekeeperId,

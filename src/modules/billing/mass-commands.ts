@@ -26,7 +26,7 @@ import * as billBalances from './balances.ts';
 import * as bills from './bill-store.ts';
 import type { Bill } from './bill-store.ts';
 import {
-  auditView, billData, composeFrom, draftRefusal, interestPolicyApplies, loadedMatter, newDraftBase, requestCheck, withComposition,
+  auditView, billDataView, composeFrom, draftRefusal, interestPolicyApplies, loadedMatter, newDraftBase, requestCheck, withComposition,
 } from './commands.ts';
 import type { BillingCommands, BillingDeps, Composition, LoadedMatter } from './commands.ts';
 import { billingRefusals, isCalendarDate, retainerApplies, verdict } from './domain/lifecycle.ts';
@@ -131,7 +131,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     const due = c.options ? fixedFeeDue(c.options, invoiceDate, c.nextBillingDate, taken) : false;
     return {
       matterStatus: c.status, options: c.options, hasClient: c.hasClient, hasBillableParty: c.hasBillableParty,
-      unbilledFeeItems: c.feeItems, unbilledDisbursementItems: c.disbursementItems, fixedFeeDue: due,
+      unbilledFeeItems: c.feeItems, unbilledTimeItems: c.timeItems, unbilledDisbursementItems: c.disbursementItems, fixedFeeDue: due,
       draft: c.draftId ? (c.draftNumber ?? 'unnumbered') : null,
     };
   }
@@ -305,7 +305,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     await insertRows(trx, 'billing_bill_line', made.flatMap(bills.lineRows));
     for (const [billId, cs] of charges) await billBalances.replaceInterestCharges(trx, billId, cs);
     await insertRows(trx, 'billing_bill_allocation', made.flatMap((b) => b.allocations.map((a) => ({ bill_id: b.billId, timekeeper_id: a.timekeeperId, amount_minor: a.amountMinor }))));
-    await appendEvents(trx, clock, ctx, made.map((b) => ({ type: 'billing.bill_drafted', payload: billData(b) })));
+    await appendEvents(trx, clock, ctx, made.map((b) => ({ type: 'billing.bill_drafted', payload: billDataView(b) })));
     await auditMany(trx, clock, ctx, made.map((b): AuditEntry => ({ action: 'billing.bill_drafted', entityType: 'billing_bill', entityId: b.billId, after: auditView(b) })));
     return outcomes;
   }
@@ -366,6 +366,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       `select bill_id, count(*) as n from billing_copy_conflict where resolved_at is null and bill_id in (${marks(billIds.length)}) group by bill_id`, billIds)).map((r) => [r.bill_id, Number(r.n)]));
     const latest = new Map((await selectRaw<{ matter_id: string; s: unknown }>(trx,
       `select matter_id, max(sequence) as s from billing_bill where status <> 'deleted' and sequence is not null and matter_id in (${marks(matterIds.length)}) group by matter_id`, matterIds)).map((r) => [r.matter_id, r.s === null ? null : Number(r.s)]));
+    // Receipts allocated to each bill (as bills.receiptsAllocatedMinor, for the whole chunk in one query).
+    const receipts = await mass.receiptsAllocated(trx, billIds);
     const outcomes: ApproveOutcome[] = [];
     const ok: Bill[] = [];
     for (const id of billIds) {
@@ -378,7 +380,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
         openConflicts: conflicts.get(id) ?? 0,
         matterRefusals: !matter ? ['Billing has no copy of this matter'] : matter.options ? billingRefusals(matter.status, matter.options) : ['Billing has not received this matter\'s billing options yet'],
         otherDraft: other ? (other.number ?? 'an unnumbered draft') : null, latestLiveSequence: latest.get(b.matterId) ?? null,
-        receiptsMinor: await bills.receiptsAllocatedMinor(trx, id),
+        receiptsMinor: receipts.get(id) ?? 0,
       };
       const v = verdict('approve', facts);
       if (!v.allowed) { outcomes.push({ billId: id, ok: false, reason: v.reason! }); continue; }
@@ -407,13 +409,23 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
         number = billNumber(before.fileNumber, sequence);
       }
       const after: Bill = { ...before, status: 'approved', number, sequence, approvedAt: at, updatedAt: at, version: before.version + 1 };
-      const n = await execRaw(trx, `update billing_bill set status = 'approved', number = ?, sequence = ?, approved_at = ?, updated_at = ?, version = ?
-        where id = ? and status = 'draft' and version = ?`, [number, sequence, at, at, after.version, before.billId, before.version]);
-      if (n !== 1) throw conflict('The bill was changed by someone else meanwhile: reload it and try again');
       approved.push({ before, after });
       outcomes.push({ billId: before.billId, ok: true, number: number! });
     }
-    await appendEvents(trx, clock, ctx, approved.map(({ after }) => ({ type: 'billing.bill_approved', payload: billData(after) })));
+    // Each bill moves only if it is still the draft at the version read (the optimistic lock
+    // updateBill takes), many bills per statement; any bill changed meanwhile refuses the chunk.
+    for (let i = 0; i < approved.length; i += 1_000) {
+      const part = approved.slice(i, i + 1_000);
+      const params: unknown[] = [];
+      for (const { before, after } of part) params.push(after.billId, after.number, after.sequence, after.version, before.version);
+      const moved = await selectRaw<{ id: string }>(trx,
+        `with v (id, number, sequence, version, expected) as (values ${part.map(() => '(?, ?, cast(? as integer), cast(? as integer), cast(? as integer))').join(',')})
+        update billing_bill set status = 'approved', number = v.number, sequence = v.sequence, approved_at = ?, updated_at = ?, version = v.version
+        from v where billing_bill.id = v.id and billing_bill.status = 'draft' and billing_bill.version = v.expected
+        returning billing_bill.id`, [...params, at, at]);
+      if (moved.length !== part.length) throw conflict('The bill was changed by someone else meanwhile: reload it and try again');
+    }
+    await appendEvents(trx, clock, ctx, approved.map(({ after }) => ({ type: 'billing.bill_approved', payload: billDataView(after) })));
     await auditMany(trx, clock, ctx, approved.map(({ before, after }): AuditEntry => ({ action: 'billing.bill_approved', entityType: 'billing_bill', entityId: after.billId, before: auditView(before), after: auditView(after) })));
     // Keep the caller's order.
     const order = new Map(billIds.map((id, i) => [id, i]));

@@ -77,6 +77,17 @@ export async function selectRaw<T>(ex: Executor, text: string, params: readonly 
 
 export const marks = (n: number): string => Array.from({ length: n }, () => '?').join(',');
 
+/** Receipts allocated to each of the bills, from billing's copy of the ledger's bill balances (as balances.receiptsAllocatedMinor; absent: 0). */
+export async function receiptsAllocated(ex: Executor, billIds: readonly string[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (let i = 0; i < billIds.length; i += 1_000) {
+    const chunk = billIds.slice(i, i + 1_000);
+    for (const r of await selectRaw<{ bill_id: string; paid_minor: unknown }>(ex,
+      `select bill_id, paid_minor from billing_bill_balance where status = 'open' and bill_id in (${marks(chunk.length)})`, chunk)) out.set(r.bill_id, Number(r.paid_minor));
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------
 // Candidates for a run
 // ---------------------------------------------------------------------------------------
@@ -119,7 +130,9 @@ export interface MassCandidate {
   options: MatterBillingOptions | null;
   draftId: string | null;
   draftNumber: string | null;
+  /** Chargeable (behaviour "bill") unbilled items: fees (time and fixed charges), of them time, and disbursements. */
   feeItems: number;
+  timeItems: number;
   disbursementItems: number;
   /** Billable (behaviour 'bill') unbilled amounts under the filters. */
   feesMinor: number;
@@ -128,7 +141,8 @@ export interface MassCandidate {
 
 /** The item conditions of the run's time and disbursement filters (seed 004), on billing_wip. */
 function itemConditions(f: MassFilters): { text: string; params: unknown[] } {
-  const parts: string[] = ['w.bill_id is null', "w.matters_status = 'unbilled'", 'w.quoted = 0', 'w.date <= ?'];
+  // Hidden items are never billed, so they never make a matter billable (seed 003 behaviours).
+  const parts: string[] = ['w.bill_id is null', "w.matters_status = 'unbilled'", 'w.quoted = 0', "w.behaviour <> 'hide'", 'w.date <= ?'];
   const params: unknown[] = [f.upTo];
   const t = f.time;
   if (t && (t.from || t.to || t.timekeeperId)) {
@@ -173,14 +187,15 @@ export async function massCandidates(ex: Executor, f: MassFilters, opts: { matte
   const text = `select m.id, m.client_id, m.client_number, m.matter_number, m.file_number, m.name, m.client_name, m.status, m.currency,
       m.billing_cycle, m.next_billing_date, m.wip_cap_minor, m.responsible_timekeeper_id, m.billing_timekeeper_id, m.options_json,
       m.billable_party_json, c.id as present_client_id, c.name as current_client_name, d.id as draft_id, d.number as draft_number,
-      w.fee_items, w.disbursement_items, w.fees, w.disbursements
+      w.fee_items, w.time_items, w.disbursement_items, w.fees, w.disbursements
     from billing_matter m
     left join billing_client c on c.id = m.client_id
     left join billing_bill d on d.matter_id = m.id and d.status = 'draft'
     left join (
       select w.matter_id,
-        sum(case when w.kind <> 'disbursement' then 1 else 0 end) as fee_items,
-        sum(case when w.kind = 'disbursement' then 1 else 0 end) as disbursement_items,
+        sum(case when w.behaviour = 'bill' and w.kind <> 'disbursement' then 1 else 0 end) as fee_items,
+        sum(case when w.behaviour = 'bill' and w.kind = 'time' then 1 else 0 end) as time_items,
+        sum(case when w.behaviour = 'bill' and w.kind = 'disbursement' then 1 else 0 end) as disbursement_items,
         sum(case when w.behaviour = 'bill' and w.kind <> 'disbursement' then w.amount_minor else 0 end) as fees,
         sum(case when w.behaviour = 'bill' and w.kind = 'disbursement' then w.amount_minor else 0 end) as disbursements
       from billing_wip w where ${items.text} group by w.matter_id
@@ -199,7 +214,7 @@ export async function massCandidates(ex: Executor, f: MassFilters, opts: { matte
       name: r.name, clientName: r.current_client_name ?? r.client_name, status: r.status, currency: r.currency, billingCycle: r.billing_cycle,
       nextBillingDate: r.next_billing_date, wipCapMinor: numOrNull(r.wip_cap_minor), responsibleTimekeeperId: r.responsible_timekeeper_id,
       billingTimekeeperId: r.billing_timekeeper_id, hasClient: r.present_client_id !== null, hasBillableParty: r.billable_party_json !== null,
-      options, draftId: r.draft_id, draftNumber: r.draft_number, feeItems: num(r.fee_items ?? 0), disbursementItems: num(r.disbursement_items ?? 0),
+      options, draftId: r.draft_id, draftNumber: r.draft_number, feeItems: num(r.fee_items ?? 0), timeItems: num(r.time_items ?? 0), disbursementItems: num(r.disbursement_items ?? 0),
       feesMinor: num(r.fees ?? 0), disbursementsMinor: num(r.disbursements ?? 0),
     });
   }
@@ -303,11 +318,22 @@ export async function settleRows(trx: Executor, batchId: string, outcomes: reado
   let drafted = 0;
   let skipped = 0;
   let items = 0;
-  for (const o of outcomes) {
-    const n = await execRaw(trx, `update billing_batch_matter set state = ?, bill_id = ?, item_count = ?, total_minor = ?, reason = ?, updated_at = ?
-      where batch_id = ? and matter_id = ? and state = 'pending'`,
-    [o.billId ? 'drafted' : 'skipped', o.billId, o.itemCount, o.totalMinor, o.billId ? null : o.reason, at, batchId, o.matterId]);
-    if (n === 1) { if (o.billId) { drafted++; items += o.itemCount; } else skipped++; }
+  // One statement per 1,000 outcomes (the first outcome of a matter counts, as one update per outcome would).
+  const seen = new Set<string>();
+  const unique = outcomes.filter((o) => !seen.has(o.matterId) && (seen.add(o.matterId), true));
+  for (let i = 0; i < unique.length; i += 1_000) {
+    const chunk = unique.slice(i, i + 1_000);
+    const params: unknown[] = [];
+    for (const o of chunk) params.push(o.matterId, o.billId ? 'drafted' : 'skipped', o.billId, o.itemCount, o.totalMinor, o.billId ? null : o.reason);
+    const settled = new Set((await selectRaw<{ matter_id: string }>(trx,
+      `with v (matter_id, state, bill_id, item_count, total_minor, reason) as (values ${chunk.map(() => '(?, ?, ?, cast(? as integer), cast(? as bigint), ?)').join(',')})
+      update billing_batch_matter set state = v.state, bill_id = v.bill_id, item_count = v.item_count, total_minor = v.total_minor, reason = v.reason, updated_at = ?
+      from v where billing_batch_matter.batch_id = ? and billing_batch_matter.matter_id = v.matter_id and billing_batch_matter.state = 'pending'
+      returning billing_batch_matter.matter_id`, [...params, at, batchId])).map((r) => r.matter_id));
+    for (const o of chunk) {
+      if (!settled.has(o.matterId)) continue;
+      if (o.billId) { drafted++; items += o.itemCount; } else skipped++;
+    }
   }
   await trx.updateTable('billing_batch').set({
     drafted_count: sql`drafted_count + ${drafted}`, skipped_count: sql`skipped_count + ${skipped}`, item_count: sql`item_count + ${items}`, updated_at: at,

@@ -23,7 +23,7 @@ import type { Bus, HandlerContext } from '../../shared/bus.ts';
 import type { Clock } from '../../shared/clock.ts';
 import type { EventEnvelope } from '../../shared/events.ts';
 import { newId } from '../../shared/ids.ts';
-import type { MattersEvents, WipItem } from '../matters/events.ts';
+import type { BillableParty, MattersEvents, WipItem } from '../matters/events.ts';
 import * as store from './store.ts';
 import type { SourceKey, WipCopyRow } from './store.ts';
 
@@ -170,7 +170,12 @@ async function copyMatter(event: MattersEnvelope<'matters.matter_opened' | 'matt
       closed_on: p.closedOn, billable_party_id: p.billableParty.contactId, billable_party_json: JSON.stringify(p.billableParty),
       participants_json: JSON.stringify(p.participants),
     }
-    : { closed_on: null };
+    // A matter is opened with the client itself as its billable party (matters sets a contact
+    // later, with matter_changed); the client's contact details are in billing_client.
+    : {
+      closed_on: null, billable_party_id: null,
+      billable_party_json: JSON.stringify({ kind: 'client', contactId: null, name: p.clientName, email: null, address: null } satisfies BillableParty),
+    };
   const values = {
     id: p.matterId, client_id: p.clientId, client_number: p.clientNumber, client_name: p.clientName, matter_number: p.matterNumber,
     file_number: p.fileNumber, name: p.name, status: p.status, practice_area: p.practiceArea, opened_on: p.openedOn,

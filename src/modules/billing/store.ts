@@ -384,6 +384,16 @@ export async function getMatterCopy(db: Executor, matterId: string): Promise<Mat
 }
 
 /** The same as getMatterCopy for many matters at once (mass billing): a few queries, not a few per matter. */
+/**
+ * The matter's billable party: a contact as matters last described it, or the client itself
+ * with the client's current details (a matter is opened billed to its client; matter_opened
+ * does not describe the client, billing's client copy does).
+ */
+function billablePartyOf(party: BillableParty | null, client: ClientCopy | null): BillableParty | null {
+  if (party === null || party.kind !== 'client' || client === null) return party;
+  return { kind: 'client', contactId: null, name: client.name, email: client.email, address: client.address };
+}
+
 export async function getMatterCopies(db: Executor, matterIds: readonly string[], firmSettings?: FirmBillingSettings | null): Promise<Map<string, MatterCopy>> {
   const out = new Map<string, MatterCopy>();
   if (matterIds.length === 0) return out;
@@ -435,7 +445,7 @@ export async function getMatterCopies(db: Executor, matterIds: readonly string[]
       // matter_changed, so the effective option wins over the copied column.
       timeUnitMinutes: num(r.time_unit_minutes), roundingMode: r.rounding_mode,
       defaultBehaviour: options?.defaultTimeEntryBehaviour ?? r.default_behaviour,
-      billablePartyId: r.billable_party_id, billableParty: parse(r.billable_party_json) as BillableParty | null,
+      billablePartyId: r.billable_party_id, billableParty: billablePartyOf(parse(r.billable_party_json) as BillableParty | null, client),
       participants: (parse(r.participants_json) as MatterParticipantInfo[] | null) ?? [],
       options, optionsSource, overridden: (parse(r.overridden_json) as BillingOptionSection[] | null) ?? [],
     });

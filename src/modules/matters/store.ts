@@ -876,6 +876,17 @@ export async function setWipStatus(db: Executor, table: WipTable, ids: readonly 
   }
 }
 
+/** The status of each of the items that exist (one column read: for callers that need only the status). */
+export async function wipStatuses(db: Executor, table: WipTable, ids: readonly string[]): Promise<Map<string, string>> {
+  const unique = [...new Set(ids)];
+  const out = new Map<string, string>();
+  for (let i = 0; i < unique.length; i += IN_CHUNK) {
+    const rows = await db.selectFrom(table).select(['id', 'status']).where('id', 'in', unique.slice(i, i + IN_CHUNK)).execute() as Row[];
+    for (const r of rows) out.set(str(r.id), str(r.status));
+  }
+  return out;
+}
+
 export async function findTimeEntries(db: Executor, ids: readonly string[]): Promise<Map<string, TimeEntry>> {
   return new Map((await selectIn(db, 'matters_time_entry', 'id', ids)).map((r) => [str(r.id), toTimeEntry(r)]));
 }

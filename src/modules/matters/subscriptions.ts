@@ -48,9 +48,9 @@ function follower(deps: FollowDeps) {
     if (items.length === 0) return;
     const ids = (k: BillItemRef['kind']) => items.filter((i) => i.kind === k).map((i) => i.id);
     const current = new Map<string, string>();
-    for (const [id, t] of await store.findTimeEntries(ctx.trx, ids('time'))) current.set(id, t.status);
-    for (const [id, d] of await store.findDisbursements(ctx.trx, ids('disbursement'))) current.set(id, d.status);
-    for (const [id, f] of await store.findFixedCharges(ctx.trx, ids('fixed_charge'))) current.set(id, f.status);
+    for (const [id, s] of await store.wipStatuses(ctx.trx, 'matters_time_entry', ids('time'))) current.set(id, s);
+    for (const [id, s] of await store.wipStatuses(ctx.trx, 'matters_disbursement', ids('disbursement'))) current.set(id, s);
+    for (const [id, s] of await store.wipStatuses(ctx.trx, 'matters_fixed_charge', ids('fixed_charge'))) current.set(id, s);
     const missing = items.filter((i) => !current.has(i.id));
     if (missing.length > 0) logger.info({ missing: missing.map((m) => m.id) }, 'bill items no longer in matters: skipped');
     const todo = items.filter((i) => current.has(i.id) && current.get(i.id) !== status);

@@ -26,11 +26,17 @@ export interface MassReason {
 export interface MassFacts {
   matterStatus: 'open' | 'closed';
   /** The effective options (the matter's own or the firm's defaults); null: billing has not received them. */
-  options: Pick<MatterBillingOptions, 'billingEnabled' | 'billingStatus' | 'massBilling'> | null;
+  options: (Pick<MatterBillingOptions, 'billingEnabled' | 'billingStatus' | 'massBilling'> & Partial<Pick<MatterBillingOptions, 'arrangement'>>) | null;
   hasClient: boolean;
   hasBillableParty: boolean;
-  /** Unbilled items on no bill, up to the cut-off and under the run's filters: fees (time and fixed charges) and disbursements. */
+  /**
+   * Chargeable unbilled items on no bill, up to the cut-off and under the run's filters: fees
+   * (time and fixed charges) and disbursements. Hidden and no-charge items never make a matter
+   * billable on their own (they go on the next bill that charges something).
+   */
   unbilledFeeItems: number;
+  /** Of the fee items, time entries: on a fixed-fee matter they wait for an instalment (default 0). */
+  unbilledTimeItems?: number;
   unbilledDisbursementItems: number;
   /** A fixed-fee instalment (or an every-cycle fixed fee) is due on the invoice date. */
   fixedFeeDue: boolean;
@@ -55,12 +61,20 @@ export function massReasons(f: MassFacts, opts: { handPicked?: boolean } = {}): 
   const onlyExpenses = f.options.massBilling.onlyExpenses;
   if (onlyExpenses) {
     if (f.unbilledDisbursementItems === 0) out.push({ code: 'expenses_only_no_disbursements', text: 'The matter bills expenses only and has no unbilled disbursements up to the date' });
-  } else if (f.unbilledFeeItems + f.unbilledDisbursementItems === 0 && !f.fixedFeeDue) {
-    out.push({ code: 'nothing_to_bill', text: 'No unbilled WIP or disbursements up to the date, and no fixed-fee row due' });
+  } else if (chargeableFeeItems(f) + f.unbilledDisbursementItems === 0 && !f.fixedFeeDue) {
+    out.push({ code: 'nothing_to_bill', text: f.options.arrangement === 'fixed_fee' && f.unbilledFeeItems > 0
+      ? 'Fixed fee with no instalment due: its time waits for the next instalment, and there are no chargeable disbursements or fixed charges'
+      : 'No chargeable unbilled WIP or disbursements up to the date, and no fixed-fee row due' });
   }
   if (f.draft !== null) out.push({ code: 'has_draft', text: `The matter already has a bill in draft (${f.draft})` });
   if (f.options.massBilling.exclude && !opts.handPicked) out.push({ code: 'excluded', text: 'The matter is excluded from mass billing (it can still be picked by name)' });
   return out;
+}
+
+/** Fee items that can carry a bill: on a fixed-fee matter with no instalment due, time waits (the composer holds it back). */
+function chargeableFeeItems(f: MassFacts): number {
+  if (f.options?.arrangement === 'fixed_fee' && !f.fixedFeeDue) return f.unbilledFeeItems - (f.unbilledTimeItems ?? 0);
+  return f.unbilledFeeItems;
 }
 
 export const isEligible = (f: MassFacts, opts: { handPicked?: boolean } = {}): boolean => massReasons(f, opts).length === 0;

@@ -114,6 +114,15 @@ export function pickTemplate<T extends { name: string }>(templates: readonly T[]
   return t;
 }
 
+/**
+ * A bill's template: the one its own request names (a mass-billing run or the composer set it)
+ * when the firm has it, else the matter's billTemplate option, else "standard", else the first.
+ */
+export function billTemplateFor<T extends { name: string }>(templates: readonly T[], billTemplate: string | null | undefined, matterTemplate: string | null | undefined): T {
+  const own = billTemplate?.trim() ? templates.find((x) => x.name === billTemplate.trim()) : undefined;
+  return own ?? pickTemplate(templates, matterTemplate);
+}
+
 /** What a bill's PDF shows: the template's layout, but a bill that hides line pricing never shows it. */
 export function effectiveLayout(layout: BillLayout, bill: { hideLinePricing: boolean }): { layout: BillLayout; showLinePricing: boolean } {
   return { layout, showLinePricing: layout === 'itemised' && !bill.hideLinePricing };
