@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { manualClock } from '../src/shared/clock.ts';
-import { isId, newId, newToken } from '../src/shared/ids.ts';
+import { isId, newId, newIds, newToken } from '../src/shared/ids.ts';
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -140,4 +140,21 @@ test('newToken values are unique', () => {
   const tokens = new Set<string>();
   for (let i = 0; i < 10_000; i++) tokens.add(newToken());
   assert.equal(tokens.size, 10_000);
+});
+
+test('newIds: n distinct UUIDv7 ids in newId\'s format, carrying the clock\'s millisecond, across the 4,096 draw boundary', () => {
+  fc.assert(fc.property(fc.integer({ min: 0, max: 9_000 }), fc.integer({ min: 0, max: 2 ** 47 }), (n, ms) => {
+    const clock = manualClock(new Date(ms));
+    const ids = newIds(clock, n);
+    assert.equal(ids.length, n);
+    assert.equal(new Set(ids).size, n, 'distinct');
+    const prefix = ms.toString(16).padStart(12, '0');
+    for (const id of ids) {
+      assert.match(id, UUID_V7);
+      assert.ok(isId(id));
+      assert.equal(id.replace(/-/g, '').slice(0, 12), prefix, 'the first 48 bits are the millisecond');
+    }
+    const single = newId(clock);
+    assert.equal(single.replace(/-/g, '').slice(0, 12), prefix, 'newId agrees');
+  }), { numRuns: 40 });
 });

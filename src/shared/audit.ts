@@ -2,7 +2,8 @@ import type { Clock } from './clock.ts';
 import type { Executor } from './db.ts';
 import type { CommandContext } from './events.ts';
 import { newId } from './ids.ts';
-import { insertMany, newIds } from './outbox.ts';
+import { newIds } from './ids.ts';
+import { insertMany } from './sql.ts';
 
 const AUDIT_COLUMNS = ['id', 'at', 'actor_id', 'actor_label', 'action', 'entity_type', 'entity_id', 'before_json', 'after_json', 'correlation_id', 'ip'] as const;
 

@@ -6,8 +6,6 @@
  * handler is retried with backoff and its error recorded; it blocks only its own later
  * events (per-handler order is kept), never other handlers.
  */
-import { randomBytes } from 'node:crypto';
-import { CompiledQuery } from 'kysely';
 import type { Logger } from 'pino';
 import { assert } from './assert.ts';
 import type { Bus, Subscription } from './bus.ts';
@@ -15,7 +13,8 @@ import type { Clock } from './clock.ts';
 import type { Db, Executor } from './db.ts';
 import { isUniqueViolation } from './db.ts';
 import type { CommandContext, EventEnvelope, EventMap } from './events.ts';
-import { newId } from './ids.ts';
+import { newId, newIds } from './ids.ts';
+import { insertMany } from './sql.ts';
 
 export interface OutboxRow {
   seq: number;
@@ -80,87 +79,8 @@ export async function appendEvents(
   await insertMany(trx, 'outbox', OUTBOX_COLUMNS, rows);
 }
 
-/**
- * `n` ids as newId makes them (time-ordered UUIDv7 text: the clock's millisecond, version
- * and variant bits, the rest random), from one clock reading and one random draw per 4,096
- * ids instead of one of each per id: for the bulk writers here and in audit.ts.
- */
-export function newIds(clock: Clock, n: number): string[] {
-  const out: string[] = [];
-  const ms = clock.now().getTime();
-  assert(Number.isSafeInteger(ms) && ms >= 0 && ms < 2 ** 48, 'clock time out of range for an id');
-  for (let done = 0; done < n; done += 4_096) {
-    const k = Math.min(4_096, n - done);
-    const b = randomBytes(16 * k);
-    for (let j = 0; j < k; j++) {
-      const o = 16 * j;
-      let t = ms;
-      for (let i = 5; i >= 0; i--) { b[o + i] = t % 256; t = Math.floor(t / 256); }
-      b[o + 6] = (b[o + 6]! & 0x0f) | 0x70;
-      b[o + 8] = (b[o + 8]! & 0x3f) | 0x80;
-      const h = b.toString('hex', o, o + 16);
-      out.push(`${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`);
-    }
-  }
-  return out;
-}
 
 const OUTBOX_COLUMNS = ['id', 'type', 'version', 'occurred_at', 'correlation_id', 'causation_id', 'actor_id', 'payload', 'delivered_at'] as const;
-
-// ---------------------------------------------------------------------------------------
-// Bulk inserts: the SQL text of a multi-row insert built once per (table, columns, rows)
-// and run as a compiled query, instead of building and compiling a query tree per call.
-// ---------------------------------------------------------------------------------------
-
-/** Parameters per statement: under SQLite's 32,766 and Postgres' 65,535. */
-const MAX_BOUND_PARAMS = 30_000;
-/** The most rows one statement takes (bounds the SQL text kept in the cache). */
-const MAX_ROWS_PER_INSERT = 1_000;
-const placeholderStyles = new WeakMap<object, 'pg' | 'sqlite'>();
-const insertTexts = new Map<string, string>();
-
-function placeholderStyle(ex: Executor): 'pg' | 'sqlite' {
-  const key = ex.getExecutor().adapter as object;
-  let style = placeholderStyles.get(key);
-  if (!style) {
-    style = ex.selectFrom('outbox').select('id').where('id', '=', 'x').compile().sql.includes('$1') ? 'pg' : 'sqlite';
-    placeholderStyles.set(key, style);
-  }
-  return style;
-}
-
-function insertText(style: 'pg' | 'sqlite', table: string, cols: readonly string[], n: number): string {
-  const key = `${style}|${table}|${cols.join(',')}|${n}`;
-  let text = insertTexts.get(key);
-  if (!text) {
-    let p = 0;
-    const tuples: string[] = [];
-    for (let r = 0; r < n; r++) tuples.push(`(${cols.map(() => (style === 'pg' ? `$${++p}` : '?')).join(',')})`);
-    text = `insert into "${table}" (${cols.map((c) => `"${c}"`).join(',')}) values ${tuples.join(',')}`;
-    if (insertTexts.size > 100) insertTexts.clear();
-    insertTexts.set(key, text);
-  }
-  return text;
-}
-
-/**
- * Insert rows into `table` (the given columns of each row; undefined is stored as null) in
- * as few multi-row statements as the parameter limits allow, in the given order.
- */
-export async function insertMany(ex: Executor, table: string, cols: readonly string[], rows: readonly Record<string, unknown>[]): Promise<void> {
-  if (rows.length === 0) return;
-  const per = Math.max(1, Math.min(MAX_ROWS_PER_INSERT, Math.floor(MAX_BOUND_PARAMS / cols.length)));
-  const style = placeholderStyle(ex);
-  for (let i = 0; i < rows.length; i += per) {
-    const end = Math.min(rows.length, i + per);
-    const params: unknown[] = [];
-    for (let r = i; r < end; r++) {
-      const row = rows[r]!;
-      for (const c of cols) params.push(row[c] ?? null);
-    }
-    await ex.executeQuery(CompiledQuery.raw(insertText(style, table, cols, end - i), params));
-  }
-}
 
 export function rowToEnvelope(row: OutboxRow): EventEnvelope {
   return {

@@ -4,8 +4,9 @@
  * their per-matter rows, the draft bills list, and the bulk writes the fast drafting and
  * approving paths use (multi-row inserts through one compiled statement per chunk).
  */
-import { CompiledQuery, sql } from 'kysely';
+import { sql } from 'kysely';
 import type { Executor } from '../../shared/db.ts';
+import { insertMany, selectRaw, marks, execRaw } from '../../shared/sql.ts';
 import type { MatterBillingOptions } from '../matters/events.ts';
 import type { CapFilter } from './domain/mass.ts';
 import { getFirmSettings } from './store.ts';
@@ -14,68 +15,16 @@ const num = (v: unknown): number => Number(v);
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
 // ---------------------------------------------------------------------------------------
-// Bulk writes
+// Bulk writes (the kernel's raw multi-row statements, src/shared/sql.ts)
 // ---------------------------------------------------------------------------------------
 
-/** Parameters per statement: under SQLite's 32,766 and Postgres' 65,535. */
-const MAX_PARAMS = 30_000;
-const dialects = new WeakMap<object, 'pg' | 'sqlite'>();
-const sqlCache = new Map<string, string>();
-
-function placeholderStyle(ex: Executor): 'pg' | 'sqlite' {
-  const key = ex.getExecutor().adapter as object;
-  let d = dialects.get(key);
-  if (!d) {
-    d = ex.selectFrom('billing_batch').select('id').where('id', '=', 'x').compile().sql.includes('$1') ? 'pg' : 'sqlite';
-    dialects.set(key, d);
-  }
-  return d;
-}
-
-function insertSql(style: 'pg' | 'sqlite', table: string, cols: readonly string[], n: number): string {
-  const key = `${style}|${table}|${cols.join(',')}|${n}`;
-  let text = sqlCache.get(key);
-  if (!text) {
-    let p = 0;
-    const tuples: string[] = [];
-    for (let r = 0; r < n; r++) tuples.push(`(${cols.map(() => (style === 'pg' ? `$${++p}` : '?')).join(',')})`);
-    text = `insert into "${table}" (${cols.map((c) => `"${c}"`).join(',')}) values ${tuples.join(',')}`;
-    if (sqlCache.size > 200) sqlCache.clear();
-    sqlCache.set(key, text);
-  }
-  return text;
-}
+export { execRaw, marks, selectRaw } from '../../shared/sql.ts';
 
 /** Insert rows (all with the same columns) in as few statements as the parameter limit allows. */
 export async function insertRows(ex: Executor, table: string, rows: readonly Record<string, unknown>[]): Promise<void> {
   if (rows.length === 0) return;
-  const cols = Object.keys(rows[0]!);
-  const per = Math.max(1, Math.floor(MAX_PARAMS / cols.length));
-  const style = placeholderStyle(ex);
-  for (let i = 0; i < rows.length; i += per) {
-    const chunk = rows.slice(i, i + per);
-    const params: unknown[] = [];
-    for (const r of chunk) for (const c of cols) params.push(r[c] ?? null);
-    await ex.executeQuery(CompiledQuery.raw(insertSql(style, table, cols, chunk.length), params));
-  }
+  await insertMany(ex, table, Object.keys(rows[0]!), rows);
 }
-
-/** Run one statement written with `?` placeholders (rewritten to $n on Postgres); the rows changed. */
-export async function execRaw(ex: Executor, text: string, params: readonly unknown[]): Promise<number> {
-  let q = text;
-  if (placeholderStyle(ex) === 'pg') { let p = 0; q = text.replace(/\?/g, () => `$${++p}`); }
-  const r = await ex.executeQuery(CompiledQuery.raw(q, [...params]));
-  return Number(r.numAffectedRows ?? 0n);
-}
-
-/** A select written with `?` placeholders. */
-export async function selectRaw<T>(ex: Executor, text: string, params: readonly unknown[]): Promise<T[]> {
-  let q = text;
-  if (placeholderStyle(ex) === 'pg') { let p = 0; q = text.replace(/\?/g, () => `$${++p}`); }
-  return (await ex.executeQuery(CompiledQuery.raw(q, [...params]))).rows as T[];
-}
-
-export const marks = (n: number): string => Array.from({ length: n }, () => '?').join(',');
 
 /** Receipts allocated to each of the bills, from billing's copy of the ledger's bill balances (as balances.receiptsAllocatedMinor; absent: 0). */
 export async function receiptsAllocated(ex: Executor, billIds: readonly string[]): Promise<Map<string, number>> {

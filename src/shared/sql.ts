@@ -1,0 +1,81 @@
+/**
+ * Raw statements for the bulk paths (the outbox, the audit log, mass billing): SQL text
+ * built once and run as compiled queries, with `?` placeholders rewritten for Postgres.
+ * Kysely builds everything else; these exist because building and compiling a query tree
+ * per chunk is a measurable cost when a run writes hundreds of thousands of rows.
+ */
+import { CompiledQuery } from 'kysely';
+import type { Executor } from './db.ts';
+
+// ---------------------------------------------------------------------------------------
+// Bulk inserts: the SQL text of a multi-row insert built once per (table, columns, rows)
+// and run as a compiled query, instead of building and compiling a query tree per call.
+// ---------------------------------------------------------------------------------------
+
+/** Parameters per statement: under SQLite's 32,766 and Postgres' 65,535. */
+const MAX_BOUND_PARAMS = 30_000;
+/** The most rows one statement takes (bounds the SQL text kept in the cache). */
+const MAX_ROWS_PER_INSERT = 1_000;
+const placeholderStyles = new WeakMap<object, 'pg' | 'sqlite'>();
+const insertTexts = new Map<string, string>();
+
+function placeholderStyle(ex: Executor): 'pg' | 'sqlite' {
+  const key = ex.getExecutor().adapter as object;
+  let style = placeholderStyles.get(key);
+  if (!style) {
+    style = ex.selectFrom('any_table').select('id').where('id', '=', 'x').compile().sql.includes('$1') ? 'pg' : 'sqlite';
+    placeholderStyles.set(key, style);
+  }
+  return style;
+}
+
+function insertText(style: 'pg' | 'sqlite', table: string, cols: readonly string[], n: number): string {
+  const key = `${style}|${table}|${cols.join(',')}|${n}`;
+  let text = insertTexts.get(key);
+  if (!text) {
+    let p = 0;
+    const tuples: string[] = [];
+    for (let r = 0; r < n; r++) tuples.push(`(${cols.map(() => (style === 'pg' ? `$${++p}` : '?')).join(',')})`);
+    text = `insert into "${table}" (${cols.map((c) => `"${c}"`).join(',')}) values ${tuples.join(',')}`;
+    if (insertTexts.size > 100) insertTexts.clear();
+    insertTexts.set(key, text);
+  }
+  return text;
+}
+
+/**
+ * Insert rows into `table` (the given columns of each row; undefined is stored as null) in
+ * as few multi-row statements as the parameter limits allow, in the given order.
+ */
+export async function insertMany(ex: Executor, table: string, cols: readonly string[], rows: readonly Record<string, unknown>[]): Promise<void> {
+  if (rows.length === 0) return;
+  const per = Math.max(1, Math.min(MAX_ROWS_PER_INSERT, Math.floor(MAX_BOUND_PARAMS / cols.length)));
+  const style = placeholderStyle(ex);
+  for (let i = 0; i < rows.length; i += per) {
+    const end = Math.min(rows.length, i + per);
+    const params: unknown[] = [];
+    for (let r = i; r < end; r++) {
+      const row = rows[r]!;
+      for (const c of cols) params.push(row[c] ?? null);
+    }
+    await ex.executeQuery(CompiledQuery.raw(insertText(style, table, cols, end - i), params));
+  }
+}
+
+/** Run one statement written with `?` placeholders (rewritten to $n on Postgres); the rows changed. */
+export async function execRaw(ex: Executor, text: string, params: readonly unknown[]): Promise<number> {
+  let q = text;
+  if (placeholderStyle(ex) === 'pg') { let p = 0; q = text.replace(/\?/g, () => `$${++p}`); }
+  const r = await ex.executeQuery(CompiledQuery.raw(q, [...params]));
+  return Number(r.numAffectedRows ?? 0n);
+}
+
+/** A select written with `?` placeholders. */
+export async function selectRaw<T>(ex: Executor, text: string, params: readonly unknown[]): Promise<T[]> {
+  let q = text;
+  if (placeholderStyle(ex) === 'pg') { let p = 0; q = text.replace(/\?/g, () => `$${++p}`); }
+  return (await ex.executeQuery(CompiledQuery.raw(q, [...params]))).rows as T[];
+}
+
+export const marks = (n: number): string => Array.from({ length: n }, () => '?').join(',');
+
