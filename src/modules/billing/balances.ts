@@ -34,27 +34,52 @@ export async function receiptsAllocatedMinor(ex: Executor, billId: string): Prom
   return r ? Number(r.paid_minor) : 0;
 }
 
+/** Matters per query in the batch reads below. */
+const CHUNK = 500;
+
+function groupBy<T>(rows: readonly T[], key: (r: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const r of rows) {
+    const k = key(r);
+    const list = out.get(k);
+    if (list) list.push(r); else out.set(k, [r]);
+  }
+  return out;
+}
+
 /**
- * The matter's posted bills with a balance, due before the date, other than `exceptBillId`,
- * each with the last day interest was charged on it by a live bill other than `exceptBillId`.
+ * For each matter, its posted bills with a balance due before the date (other than
+ * `exceptBillId`), oldest due first, each with the last day interest was charged on it by a
+ * live bill other than `exceptBillId`. Two queries per 500 matters, however many there are.
  */
+export async function overdueCandidatesOf(ex: Executor, matterIds: readonly string[], beforeDate: string, exceptBillId: string | null): Promise<Map<string, OverdueCandidate[]>> {
+  const out = new Map<string, OverdueCandidate[]>();
+  for (let i = 0; i < matterIds.length; i += CHUNK) {
+    let q = ex.selectFrom('billing_bill_balance as b')
+      .select(['b.matter_id', 'b.bill_id', 'b.bill_number', 'b.due_date', 'b.outstanding_minor'])
+      .where('b.matter_id', 'in', matterIds.slice(i, i + CHUNK)).where('b.status', '=', 'open').where('b.outstanding_minor', '>', 0).where('b.due_date', '<', beforeDate)
+      .orderBy('b.matter_id').orderBy('b.due_date').orderBy('b.bill_id');
+    if (exceptBillId) q = q.where('b.bill_id', '!=', exceptBillId);
+    const rows = await q.execute();
+    if (rows.length === 0) continue;
+    let cq = ex.selectFrom('billing_interest_charge as c').innerJoin('billing_bill as cb', 'cb.id', 'c.charging_bill_id')
+      .select(['c.overdue_bill_id', (eb) => eb.fn.max('c.through_date').as('through')])
+      .where('c.overdue_bill_id', 'in', rows.map((r) => r.bill_id)).where('cb.status', '!=', 'deleted')
+      .groupBy('c.overdue_bill_id');
+    if (exceptBillId) cq = cq.where('c.charging_bill_id', '!=', exceptBillId);
+    const charged = new Map((await cq.execute()).map((r) => [r.overdue_bill_id as string, r.through as string]));
+    for (const [matterId, bills] of groupBy(rows, (r) => r.matter_id as string)) {
+      out.set(matterId, bills.slice(0, MAX_OVERDUE_BILLS).map((r) => ({
+        billId: r.bill_id, billNumber: r.bill_number, dueDate: r.due_date, outstandingMinor: Number(r.outstanding_minor), chargedThrough: charged.get(r.bill_id) ?? null,
+      })));
+    }
+  }
+  return out;
+}
+
+/** One matter's overdue bills (overdueCandidatesOf for one). */
 export async function overdueCandidates(ex: Executor, matterId: string, beforeDate: string, exceptBillId: string | null): Promise<OverdueCandidate[]> {
-  let q = ex.selectFrom('billing_bill_balance as b')
-    .select(['b.bill_id', 'b.bill_number', 'b.due_date', 'b.outstanding_minor'])
-    .where('b.matter_id', '=', matterId).where('b.status', '=', 'open').where('b.outstanding_minor', '>', 0).where('b.due_date', '<', beforeDate)
-    .orderBy('b.due_date').orderBy('b.bill_id').limit(MAX_OVERDUE_BILLS);
-  if (exceptBillId) q = q.where('b.bill_id', '!=', exceptBillId);
-  const rows = await q.execute();
-  if (rows.length === 0) return [];
-  let cq = ex.selectFrom('billing_interest_charge as c').innerJoin('billing_bill as cb', 'cb.id', 'c.charging_bill_id')
-    .select(['c.overdue_bill_id', (eb) => eb.fn.max('c.through_date').as('through')])
-    .where('c.overdue_bill_id', 'in', rows.map((r) => r.bill_id)).where('cb.status', '!=', 'deleted')
-    .groupBy('c.overdue_bill_id');
-  if (exceptBillId) cq = cq.where('c.charging_bill_id', '!=', exceptBillId);
-  const charged = new Map((await cq.execute()).map((r) => [r.overdue_bill_id as string, r.through as string]));
-  return rows.map((r) => ({
-    billId: r.bill_id, billNumber: r.bill_number, dueDate: r.due_date, outstandingMinor: Number(r.outstanding_minor), chargedThrough: charged.get(r.bill_id) ?? null,
-  }));
+  return (await overdueCandidatesOf(ex, [matterId], beforeDate, exceptBillId)).get(matterId) ?? [];
 }
 
 /** Replace the interest charges a bill makes (on save of a draft; none when it charges no policy interest). */
@@ -67,33 +92,24 @@ export async function replaceInterestCharges(ex: Executor, chargingBillId: strin
   }))).execute();
 }
 
-/** The interest charges a bill makes. */
-export async function interestCharges(ex: Executor, chargingBillId: string): Promise<InterestCharge[]> {
-  const rows = await ex.selectFrom('billing_interest_charge').selectAll().where('charging_bill_id', '=', chargingBillId).orderBy('from_date').orderBy('overdue_bill_id').execute();
-  return rows.map((r) => ({
-    overdueBillId: r.overdue_bill_id, overdueBillNumber: r.overdue_bill_number, fromDate: r.from_date, throughDate: r.through_date,
-    balanceMinor: Number(r.balance_minor), amountMinor: Number(r.amount_minor),
-  }));
-}
-
 /** A posted bill of the matter whose time-sensitive discount has expired undecided (seed 003: ask whether it still applies). */
 export interface ExpiredDiscount { billId: string; billNumber: string; validUntil: string; outstandingMinor: number }
 
-/** The matter's open bills whose time-sensitive discount expired before the date and is neither honoured nor reversed. */
-export async function expiredDiscounts(ex: Executor, matterId: string, asOf: string): Promise<ExpiredDiscount[]> {
-  const rows = await ex.selectFrom('billing_bill_balance').select(['bill_id', 'bill_number', 'discount_valid_until', 'outstanding_minor'])
-    .where('matter_id', '=', matterId).where('status', '=', 'open').where('discount_status', '=', 'pending')
-    .where('discount_valid_until', '<', asOf).where('outstanding_minor', '>', 0).orderBy('discount_valid_until').limit(100).execute();
-  return rows.map((r) => ({ billId: r.bill_id, billNumber: r.bill_number, validUntil: r.discount_valid_until as string, outstandingMinor: Number(r.outstanding_minor) }));
-}
-
-/** Of the given matters, those with any posted bill on the ledger (the only ones that can owe interest or have a discount to decide). */
-export async function mattersWithBalances(ex: Executor, matterIds: readonly string[]): Promise<Set<string>> {
-  const out = new Set<string>();
-  for (let i = 0; i < matterIds.length; i += 1_000) {
-    const chunk = matterIds.slice(i, i + 1_000);
-    const rows = await ex.selectFrom('billing_bill_balance').select('matter_id').distinct().where('matter_id', 'in', chunk).where('status', '=', 'open').execute();
-    for (const r of rows) out.add(r.matter_id as string);
+/** For each matter, its open bills whose time-sensitive discount expired before the date, still unpaid and neither honoured nor reversed. */
+export async function expiredDiscountsOf(ex: Executor, matterIds: readonly string[], asOf: string): Promise<Map<string, ExpiredDiscount[]>> {
+  const out = new Map<string, ExpiredDiscount[]>();
+  for (let i = 0; i < matterIds.length; i += CHUNK) {
+    const rows = await ex.selectFrom('billing_bill_balance').select(['matter_id', 'bill_id', 'bill_number', 'discount_valid_until', 'outstanding_minor'])
+      .where('matter_id', 'in', matterIds.slice(i, i + CHUNK)).where('status', '=', 'open').where('discount_status', '=', 'pending')
+      .where('discount_valid_until', '<', asOf).where('outstanding_minor', '>', 0).orderBy('matter_id').orderBy('discount_valid_until').orderBy('bill_id').execute();
+    for (const [matterId, bills] of groupBy(rows, (r) => r.matter_id as string)) {
+      out.set(matterId, bills.slice(0, 100).map((r) => ({ billId: r.bill_id, billNumber: r.bill_number, validUntil: r.discount_valid_until as string, outstandingMinor: Number(r.outstanding_minor) })));
+    }
   }
   return out;
+}
+
+/** One matter's expired, undecided discounts (expiredDiscountsOf for one). */
+export async function expiredDiscounts(ex: Executor, matterId: string, asOf: string): Promise<ExpiredDiscount[]> {
+  return (await expiredDiscountsOf(ex, [matterId], asOf)).get(matterId) ?? [];
 }

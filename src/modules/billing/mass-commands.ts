@@ -238,15 +238,16 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       for (const r of await selectRaw<{ matter_id: string; balance_minor: unknown }>(ex,
         `select matter_id, balance_minor from billing_retainer_balance where matter_id in (${marks(needRetainer.length)})`, needRetainer)) balances.set(r.matter_id, Number(r.balance_minor));
     }
-    // Interest by the firm's policy, and expired time-sensitive discounts: only matters with posted bills have either.
-    const posted = await billBalances.mattersWithBalances(ex, loaded.map((m) => m.matter.id));
+    // Interest by the firm's policy, and expired time-sensitive discounts: a few queries for the chunk.
+    const policyIds = loaded.filter((m) => interestPolicyApplies(m, request)).map((m) => m.matter.id);
+    const overdue = await billBalances.overdueCandidatesOf(ex, policyIds, invoiceDate, null);
+    const expired = await billBalances.expiredDiscountsOf(ex, loaded.map((m) => m.matter.id), invoiceDate);
     for (const m of loaded) {
-      const hasBalances = posted.has(m.matter.id);
-      const overdue = hasBalances && interestPolicyApplies(m, request) ? await billBalances.overdueCandidates(ex, m.matter.id, invoiceDate, null) : [];
-      const expiredDiscounts = hasBalances ? await billBalances.expiredDiscounts(ex, m.matter.id, invoiceDate) : [];
+      const overdueOf = overdue.get(m.matter.id) ?? [];
+      const expiredDiscounts = expired.get(m.matter.id) ?? [];
       out.set(m.matter.id, {
         m, draft: null,
-        sources: { onBill: [], unbilled: wip.get(m.matter.id) ?? [], taken: taken.get(m.matter.id) ?? new Map(), retainerBalanceMinor: balances.get(m.matter.id) ?? 0, overdue, expiredDiscounts },
+        sources: { onBill: [], unbilled: wip.get(m.matter.id) ?? [], taken: taken.get(m.matter.id) ?? new Map(), retainerBalanceMinor: balances.get(m.matter.id) ?? 0, overdue: overdueOf, expiredDiscounts },
       });
     }
     return out;
