@@ -11,7 +11,8 @@
  * each run copies that file. Postgres gets the same rows copied into a template database
  * once per bench, and each run is `create database ... template` of it.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -68,8 +69,11 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; cpuMs: numb
 export async function seededTemplate(matters: number, entries: number): Promise<string> {
   const cache = process.env.LEXBILL_BENCH_CACHE ?? join(tmpdir(), 'lexbill-bench-cache');
   mkdirSync(cache, { recursive: true });
-  const migrations = readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.ts')).sort().pop()!.replace(/\.ts$/, '');
-  const file = join(cache, `firm-${matters}x${entries}-seed1-${migrations}.db`);
+  // Keyed by the migrations' contents (and the seeder's), so a changed schema or seeder never reuses a stale firm.
+  const hash = createHash('sha256');
+  for (const f of readdirSync(MIGRATIONS_DIR).filter((x) => x.endsWith('.ts')).sort()) hash.update(f).update(readFileSync(join(MIGRATIONS_DIR, f)));
+  hash.update(readFileSync(join(import.meta.dirname, '..', 'src', 'cli', 'demo.ts')));
+  const file = join(cache, `firm-${matters}x${entries}-seed1-${hash.digest('hex').slice(0, 16)}.db`);
   if (existsSync(file)) return file;
   const building = `${file}.building`;
   rmSync(building, { force: true });

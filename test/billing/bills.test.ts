@@ -39,11 +39,11 @@ eachDialect('a draft is composed from the copy: lines, totals, allocation; matte
   const filing = bill.lines.find((l) => l.itemId === d1.id)!;
   assert.deepEqual([filing.code, filing.expenseCode, filing.taxCode], ['COURT', 'E112', 'EXEMPT']);
 
-  // The event carries the whole bill; matters marks the items draft and keeps the late one unbilled.
+  // The event carries the bill without its lines (a draft's lines are billing's own); matters marks the items draft and keeps the late one unbilled.
   const [drafted] = await eventsOf(db.db, 'billing.bill_drafted');
   assert.deepEqual(drafted, {
     billId: bill.billId, status: 'draft', number: null, sequence: null, matterId: matter.id, clientId: matter.clientId, fileNumber: '1.1',
-    currency: 'USD', invoiceDate: '2026-02-28', upTo: '2026-02-28', dueDate: '2026-03-30', lines: bill.lines, allocations: bill.allocations,
+    currency: 'USD', invoiceDate: '2026-02-28', upTo: '2026-02-28', dueDate: '2026-03-30', allocations: bill.allocations,
     totals: bill.totals, discount: null, retainerBalanceMinor: null, retainerRequestMinor: 0, scheduleRowIds: [], items: bill.items,
     hideLinePricing: false, batchId: null, version: 1,
   });

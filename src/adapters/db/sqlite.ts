@@ -16,6 +16,45 @@ class ImmediateSqliteDriver extends SqliteDriver {
   }
 }
 
+/** SQL starting with this comment returns its rows as arrays of column values, in select order (see sql.ts selectArrays). */
+export const ARRAY_ROWS_MARK = '/*arrays*/';
+/** Prepared statements kept per connection (most recently used; each is SQL text and SQLite's compiled program). */
+const STATEMENT_CACHE_SIZE = 256;
+
+/**
+ * The better-sqlite3 handle as Kysely's driver sees it, with a cache of prepared statements:
+ * Kysely prepares every query afresh, and parsing a bulk statement (thousands of
+ * placeholders) costs more than running it. A streamed query gets its own statement, so a
+ * cached one is never busy when the next query wants it.
+ */
+function cachingDatabase(raw: BetterSqlite3.Database) {
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  const statement = (text: string): BetterSqlite3.Statement => {
+    let st = cache.get(text);
+    if (st) {
+      cache.delete(text);
+    } else {
+      st = raw.prepare(text);
+      if (text.startsWith(ARRAY_ROWS_MARK) && st.reader) st.raw(true);
+      if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+    }
+    cache.set(text, st);
+    return st;
+  };
+  return {
+    close: () => { cache.clear(); raw.close(); },
+    prepare(text: string) {
+      const st = statement(text);
+      return {
+        reader: st.reader,
+        all: (params: readonly unknown[]) => st.all(params),
+        run: (params: readonly unknown[]) => st.run(params),
+        iterate: (params: readonly unknown[]) => raw.prepare(text).iterate(params),
+      };
+    },
+  };
+}
+
 export function openSqlite(path: string, opts: { busyTimeoutMs?: number } = {}): Database {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const raw = new BetterSqlite3(path);
@@ -25,7 +64,7 @@ export function openSqlite(path: string, opts: { busyTimeoutMs?: number } = {}):
   raw.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 10_000}`);
   const dialect: KyselyDialect = {
     createAdapter: () => new SqliteAdapter(),
-    createDriver: (): Driver => new ImmediateSqliteDriver({ database: raw }),
+    createDriver: (): Driver => new ImmediateSqliteDriver({ database: cachingDatabase(raw) }),
     createIntrospector: (db) => new SqliteIntrospector(db),
     createQueryCompiler: () => new SqliteQueryCompiler(),
   };

@@ -7,6 +7,7 @@
 import * as balances from './balances.ts';
 import { sql } from 'kysely';
 import type { Executor } from '../../shared/db.ts';
+import { marks, selectArrays } from '../../shared/sql.ts';
 import { conflict } from '../../shared/web/errors.ts';
 import type { QuoteOutcome } from './domain/rules.ts';
 import type { BillRequest } from './domain/lifecycle.ts';
@@ -102,13 +103,19 @@ export async function retireLines(trx: Executor, billId: string): Promise<void> 
   await trx.updateTable('billing_bill_line').set({ live: 0 }).where('bill_id', '=', billId).execute();
 }
 
-function toLine(r: Record<string, any>): BillLineData {
+/** The line columns read back, in the order toLine takes them (rows as arrays: a bulk approve reads hundreds of thousands). */
+const LINE_COLUMNS = [
+  'bill_id', 'line_no', 'key', 'kind', 'item_id', 'item_kind', 'schedule_row_id', 'date', 'timekeeper_id', 'code', 'charge_type_id', 'description',
+  'minutes', 'rate_minor', 'recorded_minor', 'amount_minor', 'no_charge', 'tax_code', 'tax_minor', 'task_code', 'activity_code', 'expense_code',
+] as const;
+
+function toLine(r: readonly unknown[]): BillLineData {
   return {
-    lineNo: num(r.line_no), key: r.key, kind: r.kind as BillLineKindName, itemId: r.item_id, itemKind: r.item_kind as BillItemKindName | null,
-    scheduleRowId: r.schedule_row_id, date: r.date, timekeeperId: r.timekeeper_id, code: r.code, chargeTypeId: r.charge_type_id,
-    description: r.description, minutes: numOrNull(r.minutes), rateMinor: numOrNull(r.rate_minor), recordedMinor: num(r.recorded_minor),
-    amountMinor: num(r.amount_minor), noCharge: num(r.no_charge) === 1, taxCode: r.tax_code, taxMinor: num(r.tax_minor),
-    taskCode: r.task_code, activityCode: r.activity_code, expenseCode: r.expense_code,
+    lineNo: num(r[1]), key: r[2] as string, kind: r[3] as BillLineKindName, itemId: r[4] as string | null, itemKind: r[5] as BillItemKindName | null,
+    scheduleRowId: r[6] as string | null, date: r[7] as string, timekeeperId: r[8] as string | null, code: r[9] as string | null,
+    chargeTypeId: r[10] as string | null, description: r[11] as string, minutes: numOrNull(r[12]), rateMinor: numOrNull(r[13]),
+    recordedMinor: num(r[14]), amountMinor: num(r[15]), noCharge: num(r[16]) === 1, taxCode: r[17] as string | null, taxMinor: num(r[18]),
+    taskCode: r[19] as string | null, activityCode: r[20] as string | null, expenseCode: r[21] as string | null,
   };
 }
 
@@ -142,13 +149,17 @@ function toBill(r: Record<string, any>, lines: BillLineData[], allocations: { ti
 export async function billsFrom(ex: Executor, rows: Record<string, any>[]): Promise<Bill[]> {
   if (rows.length === 0) return [];
   const ids = rows.map((r) => r.id as string);
-  const lines = await ex.selectFrom('billing_bill_line').selectAll().where('bill_id', 'in', ids).orderBy('bill_id').orderBy('line_no').execute();
-  const allocs = await ex.selectFrom('billing_bill_allocation').selectAll().where('bill_id', 'in', ids).orderBy('bill_id').orderBy('timekeeper_id').execute();
   const linesBy = new Map<string, BillLineData[]>();
-  for (const l of lines) {
-    const list = linesBy.get(l.bill_id);
-    if (list) list.push(toLine(l)); else linesBy.set(l.bill_id, [toLine(l)]);
+  for (let i = 0; i < ids.length; i += 500) {
+    const chunk = ids.slice(i, i + 500);
+    const lines = await selectArrays(ex, `select ${LINE_COLUMNS.join(', ')} from billing_bill_line where bill_id in (${marks(chunk.length)}) order by bill_id, line_no`, chunk);
+    for (const l of lines) {
+      const billId = l[0] as string;
+      const list = linesBy.get(billId);
+      if (list) list.push(toLine(l)); else linesBy.set(billId, [toLine(l)]);
+    }
   }
+  const allocs = await ex.selectFrom('billing_bill_allocation').selectAll().where('bill_id', 'in', ids).orderBy('bill_id').orderBy('timekeeper_id').execute();
   const allocBy = new Map<string, { timekeeperId: string; amountMinor: number }[]>();
   for (const a of allocs) allocBy.set(a.bill_id, [...(allocBy.get(a.bill_id) ?? []), { timekeeperId: a.timekeeper_id, amountMinor: num(a.amount_minor) }]);
   return rows.map((r) => toBill(r, linesBy.get(r.id) ?? [], (allocBy.get(r.id) ?? []).sort(byTimekeeper)));

@@ -34,7 +34,7 @@ import type { BillAction, BillFacts, BillRequest, Verdict } from './domain/lifec
 import { interestTotalMinor, policyInterest } from './domain/interest.ts';
 import type { InterestCharge, OverdueCandidate } from './domain/interest.ts';
 import { billNumber } from './domain/rules.ts';
-import type { BillData, BillingEvents, BillItemRef, BillLineData } from './events.ts';
+import type { BillData, BillDrafted, BillingEvents, BillItemRef, BillLineData } from './events.ts';
 import * as store from './store.ts';
 import type { MatterCopy, WipCopy } from './store.ts';
 
@@ -88,6 +88,12 @@ export function billData(b: Bill): BillData {
     scheduleRowIds: [...b.scheduleRowIds], items: b.items.map((i) => ({ ...i })), hideLinePricing: b.hideLinePricing, batchId: b.batchId,
     version: b.version,
   };
+}
+
+/** The bill_drafted payload: the bill without its lines (see events.ts BillDrafted); shares the bill's arrays (serialised at once, never kept). */
+export function draftedData(b: Bill): BillDrafted {
+  const { lines: _lines, ...rest } = billDataView(b);
+  return rest;
 }
 
 /**
@@ -353,7 +359,7 @@ export function createBillingCommands(deps: BillingDeps) {
     await bills.claimItems(trx, bill.billId, bill.items.map((i) => i.id));
     await bills.replaceLines(trx, bill);
     await balances.replaceInterestCharges(trx, bill.billId, c.interestCharges);
-    await emit(trx, ctx, 'billing.bill_drafted', billData(bill));
+    await emit(trx, ctx, 'billing.bill_drafted', draftedData(bill));
     await audit(trx, clock, ctx, { action: 'billing.bill_drafted', entityType: 'billing_bill', entityId: bill.billId, after: auditView(bill) });
     return bill;
   }

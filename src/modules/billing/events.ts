@@ -97,6 +97,13 @@ export interface BillData {
   version: number;
 }
 
+/**
+ * A draft was composed: the bill without its lines. A draft's lines are billing's own
+ * business until it is approved (bill_approved carries them); what others need of a draft is
+ * its items (matters marks them draft), its totals and its allocations.
+ */
+export type BillDrafted = Omit<BillData, 'lines'>;
+
 /** A draft changed: the bill as it now is, and the items that came on and went off it. */
 export interface DraftUpdated extends BillData {
   addedItems: BillItemRef[];
@@ -136,7 +143,7 @@ export interface BillDeleted extends BillData {
 
 export type BillingEvents = {
   /** A draft was composed: its items are on it (matters: status draft). */
-  'billing.bill_drafted': BillData;
+  'billing.bill_drafted': BillDrafted;
   /** A draft was recomposed. */
   'billing.draft_updated': DraftUpdated;
   'billing.draft_deleted': DraftDeleted;

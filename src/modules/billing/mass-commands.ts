@@ -26,7 +26,7 @@ import * as billBalances from './balances.ts';
 import * as bills from './bill-store.ts';
 import type { Bill } from './bill-store.ts';
 import {
-  auditView, billDataView, composeFrom, draftRefusal, interestPolicyApplies, loadedMatter, newDraftBase, requestCheck, withComposition,
+  auditView, billDataView, composeFrom, draftedData, draftRefusal, interestPolicyApplies, loadedMatter, newDraftBase, requestCheck, withComposition,
 } from './commands.ts';
 import type { BillingCommands, BillingDeps, Composition, LoadedMatter } from './commands.ts';
 import { billingRefusals, isCalendarDate, retainerApplies, verdict } from './domain/lifecycle.ts';
@@ -306,7 +306,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     await insertRows(trx, 'billing_bill_line', made.flatMap(bills.lineRows));
     for (const [billId, cs] of charges) await billBalances.replaceInterestCharges(trx, billId, cs);
     await insertRows(trx, 'billing_bill_allocation', made.flatMap((b) => b.allocations.map((a) => ({ bill_id: b.billId, timekeeper_id: a.timekeeperId, amount_minor: a.amountMinor }))));
-    await appendEvents(trx, clock, ctx, made.map((b) => ({ type: 'billing.bill_drafted', payload: billDataView(b) })));
+    await appendEvents(trx, clock, ctx, made.map((b) => ({ type: 'billing.bill_drafted', payload: draftedData(b) })));
     await auditMany(trx, clock, ctx, made.map((b): AuditEntry => ({ action: 'billing.bill_drafted', entityType: 'billing_bill', entityId: b.billId, after: auditView(b) })));
     return outcomes;
   }

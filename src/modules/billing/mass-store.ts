@@ -268,6 +268,8 @@ export async function settleRows(trx: Executor, batchId: string, outcomes: reado
   let skipped = 0;
   let items = 0;
   // One statement per 1,000 outcomes (the first outcome of a matter counts, as one update per outcome would).
+  // \`state || ''\` keeps the planner off the (batch_id, state) index, which would scan every
+  // pending row of the run for each outcome; the primary key finds each row directly.
   const seen = new Set<string>();
   const unique = outcomes.filter((o) => !seen.has(o.matterId) && (seen.add(o.matterId), true));
   for (let i = 0; i < unique.length; i += 1_000) {
@@ -277,7 +279,7 @@ export async function settleRows(trx: Executor, batchId: string, outcomes: reado
     const settled = new Set((await selectRaw<{ matter_id: string }>(trx,
       `with v (matter_id, state, bill_id, item_count, total_minor, reason) as (values ${chunk.map(() => '(?, ?, ?, cast(? as integer), cast(? as bigint), ?)').join(',')})
       update billing_batch_matter set state = v.state, bill_id = v.bill_id, item_count = v.item_count, total_minor = v.total_minor, reason = v.reason, updated_at = ?
-      from v where billing_batch_matter.batch_id = ? and billing_batch_matter.matter_id = v.matter_id and billing_batch_matter.state = 'pending'
+      from v where billing_batch_matter.batch_id = ? and billing_batch_matter.matter_id = v.matter_id and billing_batch_matter.state || '' = 'pending'
       returning billing_batch_matter.matter_id`, [...params, at, batchId])).map((r) => r.matter_id));
     for (const o of chunk) {
       if (!settled.has(o.matterId)) continue;

@@ -8,8 +8,8 @@
  * ignored, so a repeated or late event never regresses the copy.
  */
 import { sql } from 'kysely';
-import type { SelectQueryBuilder } from 'kysely';
 import type { Executor } from '../../shared/db.ts';
+import { marks, selectArrays } from '../../shared/sql.ts';
 import type {
   BillableParty, BillingOptionSection, EntryBehaviourName, FirmBillingSettings, MatterBillingOptions, MatterParticipantInfo,
   WipStatusName,
@@ -459,13 +459,15 @@ const COMPOSER_WIP_COLUMNS = [
   'quoted', 'task_code', 'activity_code', 'expense_code', 'tax_code', 'description', 'behaviour', 'matters_status',
 ] as const;
 
-function toComposerWip(r: Record<string, any>): WipCopy {
+/** A row of COMPOSER_WIP_COLUMNS, as an array in that order (selectArrays), as a WipCopy (the columns not read are null). */
+function toComposerWip(r: readonly unknown[]): WipCopy {
   return {
-    id: r.id, kind: r.kind, matterId: r.matter_id, clientId: r.client_id, date: r.date, timekeeperId: r.timekeeper_id, rawMinutes: null,
-    billedMinutes: numOrNull(r.billed_minutes), rateMinor: numOrNull(r.rate_minor), rateSource: null, overrideReason: null, quantityMilli: null,
-    unitCostMinor: null, amountMinor: num(r.amount_minor), currency: r.currency, code: r.code, chargeTypeId: r.charge_type_id, chargeName: null,
-    quoted: num(r.quoted) === 1, taskCode: r.task_code, activityCode: r.activity_code, expenseCode: r.expense_code, taxCode: r.tax_code,
-    description: r.description, payee: null, behaviour: r.behaviour, mattersStatus: r.matters_status, billId: null, payload: null,
+    id: r[0] as string, kind: r[1] as WipCopy['kind'], matterId: r[2] as string, clientId: r[3] as string, date: r[4] as string,
+    timekeeperId: r[5] as string | null, rawMinutes: null, billedMinutes: numOrNull(r[6]), rateMinor: numOrNull(r[7]), rateSource: null,
+    overrideReason: null, quantityMilli: null, unitCostMinor: null, amountMinor: num(r[8]), currency: r[9] as string, code: r[10] as string | null,
+    chargeTypeId: r[11] as string | null, chargeName: null, quoted: num(r[12]) === 1, taskCode: r[13] as string | null,
+    activityCode: r[14] as string | null, expenseCode: r[15] as string | null, taxCode: r[16] as string | null, description: r[17] as string,
+    payee: null, behaviour: r[18] as WipCopy['behaviour'], mattersStatus: r[19] as WipCopy['mattersStatus'], billId: null, payload: null,
   };
 }
 
@@ -480,13 +482,19 @@ export async function unbilledWipOf(db: Executor, matterIds: readonly string[], 
   // lines read; the others come back null (payload, rates' source, quantities, payee...).
   const slim = opts.payload === false;
   for (let i = 0; i < matterIds.length; i += 500) {
-    let q = (slim ? db.selectFrom('billing_wip').select([...COMPOSER_WIP_COLUMNS]) : db.selectFrom('billing_wip').selectAll()) as SelectQueryBuilder<any, 'billing_wip', any>;
-    q = q.where('matter_id', 'in', matterIds.slice(i, i + 500))
+    const chunk = matterIds.slice(i, i + 500);
+    if (slim) {
+      const rows = await selectArrays(db, `select ${COMPOSER_WIP_COLUMNS.join(', ')} from billing_wip
+        where matter_id in (${marks(chunk.length)}) and bill_id is null and matters_status = 'unbilled'${upTo !== undefined ? ' and date <= ?' : ''}`,
+      upTo !== undefined ? [...chunk, upTo] : chunk);
+      for (const r of rows) out.get(r[2] as string)!.push(toComposerWip(r));
+      continue;
+    }
+    let q = db.selectFrom('billing_wip').selectAll().where('matter_id', 'in', chunk)
       .where('bill_id', 'is', null)
       .where('matters_status', '=', 'unbilled');
     if (upTo !== undefined) q = q.where('date', '<=', upTo);
-    const rows = await q.execute() as Record<string, any>[];
-    for (const r of rows) out.get(r.matter_id)!.push(slim ? toComposerWip(r) : toWipCopy(r));
+    for (const r of await q.execute()) out.get(r.matter_id)!.push(toWipCopy(r));
   }
   // The same order as unbilledWip's `order by date, kind, id` (ids compared as the database does: plain text).
   for (const list of out.values()) list.sort((a, b) => (a.date !== b.date ? (a.date < b.date ? -1 : 1) : a.kind !== b.kind ? (a.kind < b.kind ? -1 : 1) : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
