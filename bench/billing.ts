@@ -43,14 +43,25 @@ export interface BillingBenchOptions {
 const silent = pino({ level: 'silent' });
 const MIGRATIONS_DIR = join(import.meta.dirname, '..', 'migrations');
 
-/** Peak resident memory while `fn` runs, sampled every 25 ms. */
-async function withRss<T>(fn: () => Promise<T>): Promise<{ result: T; peakMb: number }> {
+/**
+ * Peak resident memory while `fn` runs, sampled every 25 ms (the bulk paths yield to the
+ * event loop between transactions, so the sampler runs on SQLite too), overall and per phase
+ * (`fn` names the phase it is in).
+ */
+async function withRss<T>(fn: (phase: (name: string) => void) => Promise<T>): Promise<{ result: T; peakMb: number; phasesMb: Record<string, number> }> {
   let peak = process.memoryUsage().rss;
-  const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 25);
+  const phases: Record<string, number> = {};
+  let current = 'start';
+  const sample = () => {
+    const rss = process.memoryUsage().rss;
+    peak = Math.max(peak, rss);
+    phases[current] = Math.max(phases[current] ?? 0, rss);
+  };
+  const timer = setInterval(sample, 25);
   try {
-    const result = await fn();
-    peak = Math.max(peak, process.memoryUsage().rss);
-    return { result, peakMb: Math.round(peak / 1e6) };
+    const result = await fn((name) => { sample(); current = name; sample(); });
+    sample();
+    return { result, peakMb: Math.round(peak / 1e6), phasesMb: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Math.round(v / 1e6)])) };
   } finally {
     clearInterval(timer);
   }
@@ -151,6 +162,8 @@ interface RunFigures {
   rawDraftMs: number;
   rawApproveMs: number;
   peakMb: number;
+  /** Peak RSS per phase (MB). */
+  phasesMb: Record<string, number>;
   /** Events still pending after the drafting events were delivered (matters' per-item follow-ups). */
   followUps: number;
   /** CPU time of this process in each phase (steadier than wall time on a shared machine). */
@@ -172,21 +185,23 @@ async function oneRun(database: Database, rawInsert: (rows: number) => Promise<n
     const count = async (table: string) => Number(((await db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()) as { n: unknown }).n);
     const tables = ['billing_bill', 'billing_bill_line', 'billing_bill_allocation', 'outbox', 'audit_log', 'billing_batch_matter'];
     const before = await Promise.all(tables.map(count));
-    const { result: fig, peakMb } = await withRss(async () => {
+    const { result: fig, peakMb, phasesMb } = await withRss(async (phase) => {
       // Drafting: one run over every eligible matter (the list is part of it).
+      phase('drafting');
       const draft = await timed(async () => {
         const run = await mass.createRun(ctx, { invoiceDate: date, upTo: date });
         return mass.runBatch(ctx, run.id);
       });
       if (draft.result.status !== 'done') throw new Error(`run ${draft.result.status}: ${draft.result.error}`);
       const after = await Promise.all(tables.map(count));
-      // Rows the drafting wrote, plus the WIP rows it claimed (updated).
-      const draftRows = after.reduce((s, n, i) => s + n - before[i]!, 0) + draft.result.itemCount;
+      // Rows the drafting wrote (a bill's live lines hold its items: no WIP row is updated).
+      const draftRows = after.reduce((s, n, i) => s + n - before[i]!, 0);
       // The relay delivering the drafting events: matters marks each bill's items as on a
       // draft. (Matters then publishes one wip_updated per item for billing's copy: that
       // follow-up is matters' and the copy's work, counted apart below, not in this figure.)
       const undelivered = async () => Number(((await db.selectFrom('outbox').select((eb) => eb.fn.countAll().as('n'))
         .where('type', '=', 'billing.bill_drafted').where('delivered_at', 'is', null).executeTakeFirstOrThrow()) as { n: unknown }).n);
+      phase('delivery');
       const deliver = await timed(async () => {
         for (let pass = 0; pass < 100_000 && (await undelivered()) > 0; pass++) await rt.relay.runOnce();
       });
@@ -194,6 +209,7 @@ async function oneRun(database: Database, rawInsert: (rows: number) => Promise<n
       const followUps = Number(((await db.selectFrom('outbox').select((eb) => eb.fn.countAll().as('n')).where('delivered_at', 'is', null).executeTakeFirstOrThrow()) as { n: unknown }).n);
       const ids = (await db.selectFrom('billing_bill').select('id').where('batch_id', '=', draft.result.id).execute()).map((r) => r.id as string);
       const beforeApprove = await Promise.all(['outbox', 'audit_log', 'billing_matter_sequence'].map(count));
+      phase('approving');
       const approve = await timed(() => mass.approveMany(ctx, ids));
       const refused = approve.result.filter((a) => !a.ok).length;
       if (refused > 0) throw new Error(`${refused} bills refused approval`);
@@ -206,7 +222,7 @@ async function oneRun(database: Database, rawInsert: (rows: number) => Promise<n
     });
     const rawDraftMs = await rawInsert(fig.draftRows);
     const rawApproveMs = await rawInsert(fig.approveRows);
-    return { ...fig, rawDraftMs, rawApproveMs, peakMb };
+    return { ...fig, rawDraftMs, rawApproveMs, peakMb, phasesMb };
   } finally {
     await rt.close();
   }
@@ -266,7 +282,7 @@ function summarise(dialect: string, runs: RunFigures[], report: Report): void {
   report(`approve ${bills} bills (items)`, dialect, items, runs.map((r) => r.approveMs), runs.map((r) => r.rawApproveMs), `raw inserts of the ${runs[0]!.approveRows} rows written`);
   const cpu = (f: (r: RunFigures) => number) => Math.round(runs.map(f).sort((a, b) => a - b)[Math.floor(runs.length / 2)]!);
   console.log(`  ${dialect}: CPU time of this process (median): drafting ${cpu((r) => r.draftCpuMs)} ms, delivery ${cpu((r) => r.deliverCpuMs)} ms, approving ${cpu((r) => r.approveCpuMs)} ms`);
-  console.log(`  ${dialect}: ${bills} bills, ${items} items; peak RSS during drafting, delivery and approving: ${Math.max(...runs.map((r) => r.peakMb))} MB; follow-up events left to the relay: ${runs[0]!.followUps}`);
+  console.log(`  ${dialect}: ${bills} bills, ${items} items; peak RSS during drafting, delivery and approving: ${Math.max(...runs.map((r) => r.peakMb))} MB (${['drafting', 'delivery', 'approving'].map((p) => `${p} ${Math.max(...runs.map((r) => r.phasesMb[p] ?? 0))}`).join(', ')}); follow-up events left to the relay: ${runs[0]!.followUps}`);
 }
 
 export async function billingBench(o: BillingBenchOptions): Promise<void> {

@@ -52,6 +52,8 @@ export interface ProductionBenchOptions {
   pgUrl: string;
   timeMs: (fn: () => Promise<void> | void) => Promise<number>;
   report: Report;
+  /** Only these databases (default both). */
+  dialects?: readonly ('sqlite' | 'postgres')[];
 }
 
 function median(xs: number[]): number {
@@ -183,28 +185,34 @@ async function benchDialect(o: ProductionBenchOptions, dialect: 'sqlite' | 'post
 export async function productionBench(o: ProductionBenchOptions): Promise<void> {
   const pdf = createChromiumPdf({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', poolSize: POOL_SIZE, restartEvery: 2_000 });
   try {
-    const sqlite = await openSqlite(o.dir, 'production');
-    try { await benchDialect(o, 'sqlite', sqlite, pdf); } finally { await sqlite.close(); }
-    const postgres = await openPostgres(o.pgUrl, 'bench_production');
-    try { await benchDialect(o, 'postgres', postgres, pdf); } finally { await postgres.close(); }
+    const dialects = o.dialects ?? ['sqlite', 'postgres'];
+    if (dialects.includes('sqlite')) {
+      const sqlite = await openSqlite(o.dir, 'production');
+      try { await benchDialect(o, 'sqlite', sqlite, pdf); } finally { await sqlite.close(); }
+    }
+    if (dialects.includes('postgres')) {
+      const postgres = await openPostgres(o.pgUrl, 'bench_production');
+      try { await benchDialect(o, 'postgres', postgres, pdf); } finally { await postgres.close(); }
+    }
   } finally {
     await pdf.close();
   }
 }
 
 /**
- * Alone: `node --import tsx bench/production.ts [--runs N] [--json FILE]` runs only this
+ * Alone: `node --import tsx bench/production.ts [--runs N] [--json FILE] [--only sqlite|postgres]` runs only this
  * benchmark (a throwaway Postgres on 127.0.0.1, SQLite in a temp folder), for tuning it.
  */
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const { values } = parseArgs({ options: { runs: { type: 'string' }, json: { type: 'string' } } });
+  const { values } = parseArgs({ options: { runs: { type: 'string' }, json: { type: 'string' }, only: { type: 'string' } } });
+  if (values.only !== undefined && values.only !== 'sqlite' && values.only !== 'postgres') throw new Error('--only takes sqlite or postgres');
   const runs = Number(values.runs ?? MAX_RUNS);
   const results: Record<string, unknown>[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'lexbill-bench-production-'));
   const pgServer = await startPgServer();
   try {
     await productionBench({
-      runs, dir, pgUrl: pgServer.url,
+      runs, dir, pgUrl: pgServer.url, ...(values.only ? { dialects: [values.only as 'sqlite' | 'postgres'] } : {}),
       timeMs: async (fn) => { const t = performance.now(); await fn(); return performance.now() - t; },
       report: (name, dialect, count, ms, baselineMs, baselineName) => {
         const m = median(ms);

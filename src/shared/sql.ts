@@ -62,6 +62,16 @@ export async function insertMany(ex: Executor, table: string, cols: readonly str
   }
 }
 
+/**
+ * True when the database runs one write transaction at a time (SQLite: write transactions
+ * begin IMMEDIATE), so what a write transaction read cannot be changed by anyone else before
+ * it commits; false on Postgres (read committed: another transaction's commit shows in the
+ * next statement). Bulk writers use it to skip re-checks that only a concurrent writer needs.
+ */
+export function writersSerialised(ex: Executor): boolean {
+  return placeholderStyle(ex) === 'sqlite';
+}
+
 /** Run one statement written with `?` placeholders (rewritten to $n on Postgres); the rows changed. */
 export async function execRaw(ex: Executor, text: string, params: readonly unknown[]): Promise<number> {
   let q = text;
@@ -77,8 +87,8 @@ export async function selectRaw<T>(ex: Executor, text: string, params: readonly 
   return (await ex.executeQuery(CompiledQuery.raw(q, [...params]))).rows as T[];
 }
 
-/** Marks SQL whose rows SQLite returns as arrays (the SQLite adapter's ARRAY_ROWS_MARK). */
-const ARRAY_ROWS_MARK = '/*arrays*/';
+/** SQL starting with this comment gets its rows as arrays of column values, in select order (the SQLite adapter honours it). */
+export const ARRAY_ROWS_MARK = '/*arrays*/';
 
 /**
  * A select written with `?` placeholders whose rows come back as arrays of the selected

@@ -15,6 +15,8 @@ import { join } from 'node:path';
 import { openDatabase } from '../../src/adapters/db/index.ts';
 import { claimItems } from '../../src/modules/billing/bill-store.ts';
 import { createBillingCommands } from '../../src/modules/billing/index.ts';
+import { isUniqueViolation } from '../../src/shared/db.ts';
+import type { Tx } from '../../src/shared/db.ts';
 import { HttpError } from '../../src/shared/web/errors.ts';
 import { eachDialect, freshDatabase } from '../support/db.ts';
 import type { TestDb } from '../support/db.ts';
@@ -56,6 +58,26 @@ async function matterWithWork(s: WithFirm, name: string) {
   await work(s.cmds, matter.id, tks);
   await s.drain();
   return matter;
+}
+
+/**
+ * What a bill's commands do to take items, at the store level: check them free
+ * (claimItems), then hold them with live lines of the bill (an approved bill row, numbered
+ * `sequence`, so two such bills can exist on one matter).
+ */
+async function takeItems(trx: Tx, billId: string, sequence: number, matter: { id: string; clientId: string; fileNumber: string }, ids: readonly string[]): Promise<void> {
+  const at = '2026-03-02T09:00:00.000Z';
+  await trx.insertInto('billing_bill').values({
+    id: billId, matter_id: matter.id, client_id: matter.clientId, file_number: matter.fileNumber, status: 'approved', number: `${matter.fileNumber}.${sequence}`, sequence, approved_at: at, invoice_date: '2026-02-28', up_to: '2026-02-28',
+    due_date: '2026-03-30', currency: 'USD', fees_minor: 0, fixed_charges_minor: 0, disbursements_minor: 0, discount_minor: 0, interest_minor: 0, tax_minor: 0,
+    total_minor: 0, net_fees_minor: 0, retainer_request_minor: 0, hide_line_pricing: 0, request_json: '{}', schedule_rows_json: '[]', version: 1,
+    created_at: at, created_by: 'test', updated_at: at,
+  }).execute();
+  await claimItems(trx, billId, ids);
+  await trx.insertInto('billing_bill_line').values(ids.map((id, i) => ({
+    bill_id: billId, line_no: i + 1, key: id, item_id: id, item_kind: 'time', kind: 'time', date: '2026-02-10', description: 'taken',
+    recorded_minor: 0, amount_minor: 0, no_charge: 0, tax_minor: 0, live: 1,
+  }))).execute();
 }
 
 async function setupWithFirm(db: TestDb): Promise<WithFirm> {
@@ -102,8 +124,9 @@ eachDialect('two composers drafting the same matter at once: one wins, no item o
       }
       await assertBillInvariants(db.db, s.billing, matters);
 
-      // The claim itself: one transaction takes the items and is held open; the other's
-      // claim waits for it, then finds them taken and is refused.
+      // Taking items: one transaction puts them on its bill's lines and is held open; the
+      // other, having checked them free (it cannot see the first's lines yet), inserts its
+      // lines, waits for the first, then is refused by the unique index on live lines.
       const matter = await matterWithWork(s, 'Claim race');
       const ids = (await s.reads.unbilledWip(matter.id)).map((w) => w.id);
       let release!: () => void;
@@ -111,21 +134,25 @@ eachDialect('two composers drafting the same matter at once: one wins, no item o
       let claimed!: () => void;
       const firstClaimed = new Promise<void>((r) => { claimed = r; });
       const first = db.db.transaction().execute(async (trx) => {
-        await claimItems(trx, 'bill-one', ids);
+        await takeItems(trx, 'bill-one', 901, matter, ids);
         claimed();
         await gate;
       });
       await firstClaimed;
-      const secondClaim = second.db.transaction().execute((trx) => claimItems(trx, 'bill-two', ids.slice(1)));
+      const secondClaim = second.db.transaction().execute((trx) => takeItems(trx, 'bill-two', 902, matter, ids.slice(1)));
       const settledSecond = secondClaim.then(() => 'claimed', (e: unknown) => e);
       await new Promise((r) => setTimeout(r, 200));
       release();
       await first;
       const result = await settledSecond;
-      assert.ok(result instanceof HttpError && result.status === 409, `the second claim is refused (${String(result)})`);
-      assert.match((result as HttpError).message, /already on bill draft bill-one/);
-      const held = await db.db.selectFrom('billing_wip').select('bill_id').where('id', 'in', ids).execute();
+      assert.ok(isUniqueViolation(result), `the second bill's lines are refused (${String(result)})`);
+      const held = await db.db.selectFrom('billing_bill_line').select(['item_id', 'bill_id']).where('item_id', 'in', ids).where('live', '=', 1).execute();
       assert.deepEqual([...new Set(held.map((h) => h.bill_id))], ['bill-one']);
+      assert.equal(held.length, ids.length);
+      // Once the first has committed, the check itself names the bill that holds them.
+      const late = await second.db.transaction().execute((trx) => claimItems(trx, 'bill-three', ids)).then(() => null, (e: unknown) => e);
+      assert.ok(late instanceof HttpError && late.status === 409, `a later check is refused (${String(late)})`);
+      assert.match((late as HttpError).message, new RegExp(`already on bill ${matter.fileNumber.replace('.', '\\.')}\\.901`));
     } finally {
       await second.close();
     }

@@ -17,6 +17,7 @@ import { eachDialect } from '../support/db.ts';
 import type { Bill } from '../../src/modules/billing/index.ts';
 import { HttpError } from '../../src/shared/web/errors.ts';
 import { assertBillInvariants, ctx, firm, mattersStatus, setup } from './support.ts';
+import { holderColumn } from '../../src/modules/billing/store.ts';
 
 const dayArb = fc.integer({ min: 1, max: 28 }).map((d) => `2026-02-${String(d).padStart(2, '0')}`);
 const wipArb = fc.oneof(
@@ -123,7 +124,7 @@ eachDialect('property: items are never on two live bills nor lost; totals and al
       // bill or on one live bill) and matters' statuses follow the bills.
       await s.drain();
       await assertBillInvariants(db.db, s.billing, matters);
-      const copy = await db.db.selectFrom('billing_wip').select(['id', 'bill_id']).where('matter_id', 'in', matters).execute() as { id: string; bill_id: string | null }[];
+      const copy = await db.db.selectFrom('billing_wip').select(['id', holderColumn()]).where('matter_id', 'in', matters).execute() as { id: string; bill_id: string | null }[];
       assert.deepEqual(copy.map((c) => c.id).sort(), [...recorded].sort(), 'every recorded item is still there');
       const status = new Map<string, string>();
       for (const m of matters) for (const b of await s.billing.listBills(m)) for (const i of b.items) status.set(i.id, b.status === 'draft' ? 'draft' : 'billed');

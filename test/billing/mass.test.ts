@@ -14,6 +14,7 @@ import { systemContext } from '../../src/shared/events.ts';
 import { eachDialect } from '../support/db.ts';
 import type { TestDb } from '../support/db.ts';
 import { ctx, mattersStatus, setup } from './support.ts';
+import { holderColumn } from '../../src/modules/billing/store.ts';
 
 /** Live bills with their lines, allocations, items, and the events and audit rows one phase (correlation id) wrote. */
 async function snapshot(db: Executor, eventType: string, action: string, correlationId: string, opts: { number?: boolean } = {}) {
@@ -29,7 +30,8 @@ async function snapshot(db: Executor, eventType: string, action: string, correla
     .sort((a, b) => order.get(a.payload.billId)! - order.get(b.payload.billId)!);
   const audits = (await db.selectFrom('audit_log').select(['action', 'entity_type', 'entity_id', 'before_json', 'after_json', 'actor_label', 'correlation_id', 'at'])
     .where('action', '=', action).where('correlation_id', '=', correlationId).execute()).sort((a, b) => order.get(a.entity_id as string)! - order.get(b.entity_id as string)!);
-  const wip = ids.length ? await db.selectFrom('billing_wip').select(['id', 'bill_id']).where('bill_id', 'in', ids).orderBy('id').execute() : [];
+  // The items each bill holds (its live lines), as the copy has them.
+  const wip = ids.length ? await db.selectFrom('billing_wip').select(['id', holderColumn()]).where('id', 'in', db.selectFrom('billing_bill_line').select('item_id').where('bill_id', 'in', ids).where('live', '=', 1)).orderBy('id').execute() : [];
   let text = JSON.stringify({ bills, lines, allocs, events, audits, wip: wip.map((w) => [w.id, order.get(w.bill_id as string)]) });
   // Bill ids differ between phases: each becomes its position.
   for (const [id, i] of order) text = text.split(id).join(`bill#${i}`);

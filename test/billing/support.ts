@@ -8,6 +8,7 @@ import pino from 'pino';
 import { buildRuntime } from '../../src/main.ts';
 import { createBillingCommands, createBillingReads } from '../../src/modules/billing/index.ts';
 import type { Bill, BillingCommands } from '../../src/modules/billing/index.ts';
+import { holderColumn } from '../../src/modules/billing/store.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import type { MattersCommands } from '../../src/modules/matters/index.ts';
 import { manualClock } from '../../src/shared/clock.ts';
@@ -87,13 +88,14 @@ export async function mattersStatus(db: Executor, ids: readonly string[]): Promi
 
 /**
  * The invariants of bills and items, checked against the tables:
- *  - every item is on no bill, or on exactly one live bill (its bill_id; its one live line);
+ *  - every item is on no bill, or on exactly one live bill (its one live line), and an item
+ *    on a bill is kept in billing's copy;
  *  - a live bill's totals are the sum of its lines and their taxes, and its allocations
- *    sum to its net fees; its items are exactly the items whose bill_id names it;
+ *    sum to its net fees; its items are exactly the items its live lines hold;
  *  - numbers are gapless per matter (1..n, deleted bills keep theirs) and never reused.
  */
 export async function assertBillInvariants(db: Executor, billing: BillingCommands, matterIds: readonly string[]): Promise<void> {
-  const wip = await db.selectFrom('billing_wip').select(['id', 'bill_id', 'matter_id']).where('matter_id', 'in', matterIds).execute() as { id: string; bill_id: string | null; matter_id: string }[];
+  const wipRows = await db.selectFrom('billing_wip').select(['id', 'matter_id']).where('matter_id', 'in', matterIds).execute() as { id: string; matter_id: string }[];
   const liveLines = await db.selectFrom('billing_bill_line as l').innerJoin('billing_bill as b', 'b.id', 'l.bill_id')
     .select(['l.item_id', 'l.bill_id', 'b.status', 'l.live']).where('b.matter_id', 'in', matterIds).where('l.item_id', 'is not', null).execute() as { item_id: string; bill_id: string; status: string; live: number }[];
   const liveByItem = new Map<string, string[]>();
@@ -101,11 +103,15 @@ export async function assertBillInvariants(db: Executor, billing: BillingCommand
     assert.equal(Number(l.live) === 1, l.status !== 'deleted', 'a line is live exactly while its bill is not deleted');
     if (l.status !== 'deleted') liveByItem.set(l.item_id, [...(liveByItem.get(l.item_id) ?? []), l.bill_id]);
   }
-  for (const w of wip) {
-    const bills = liveByItem.get(w.id) ?? [];
-    assert.ok(bills.length <= 1, `item ${w.id} is on ${bills.length} live bills`);
-    assert.equal(w.bill_id ?? null, bills[0] ?? null, `item ${w.id}: bill_id and its live line agree`);
+  const copied = new Set(wipRows.map((w) => w.id));
+  for (const [itemId, bills] of liveByItem) {
+    assert.ok(bills.length <= 1, `item ${itemId} is on ${bills.length} live bills`);
+    assert.ok(copied.has(itemId), `item ${itemId} on bill ${bills[0]} is kept in billing's copy`);
   }
+  // Each item with the bill holding it (its one live line), as billing reads it.
+  const wip = wipRows.map((w) => ({ ...w, bill_id: liveByItem.get(w.id)?.[0] ?? null }));
+  const read = new Map((await db.selectFrom('billing_wip').select(['id', holderColumn()]).where('matter_id', 'in', matterIds).execute() as { id: string; bill_id: string | null }[]).map((r) => [r.id, r.bill_id]));
+  for (const w of wip) assert.equal(read.get(w.id), w.bill_id, `item ${w.id}: the holder billing reads is its live line's bill`);
   for (const matterId of matterIds) {
     const all: Bill[] = await billing.listBills(matterId, { includeDeleted: true });
     for (const b of all) {

@@ -4,6 +4,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { CompiledQuery, Kysely, SqliteAdapter, SqliteDriver, SqliteIntrospector, SqliteQueryCompiler } from 'kysely';
 import type { DatabaseConnection, Dialect as KyselyDialect, Driver } from 'kysely';
 import type { Database } from '../../shared/db.ts';
+import { ARRAY_ROWS_MARK } from '../../shared/sql.ts';
 
 /**
  * SQLite through better-sqlite3: WAL, synchronous=FULL (a committed bill survives power
@@ -16,41 +17,19 @@ class ImmediateSqliteDriver extends SqliteDriver {
   }
 }
 
-/** SQL starting with this comment returns its rows as arrays of column values, in select order (see sql.ts selectArrays). */
-export const ARRAY_ROWS_MARK = '/*arrays*/';
-/** Prepared statements kept per connection (most recently used; each is SQL text and SQLite's compiled program). */
-const STATEMENT_CACHE_SIZE = 256;
-
 /**
- * The better-sqlite3 handle as Kysely's driver sees it, with a cache of prepared statements:
- * Kysely prepares every query afresh, and parsing a bulk statement (thousands of
- * placeholders) costs more than running it. A streamed query gets its own statement, so a
- * cached one is never busy when the next query wants it.
+ * The better-sqlite3 handle as Kysely's driver sees it, except that SQL marked with
+ * ARRAY_ROWS_MARK returns its rows as arrays. (Keeping bulk statements prepared was tried
+ * here: each costs megabytes of resident memory, and the benchmark could not tell the
+ * parsing saved from noise.)
  */
-function cachingDatabase(raw: BetterSqlite3.Database) {
-  const cache = new Map<string, BetterSqlite3.Statement>();
-  const statement = (text: string): BetterSqlite3.Statement => {
-    let st = cache.get(text);
-    if (st) {
-      cache.delete(text);
-    } else {
-      st = raw.prepare(text);
-      if (text.startsWith(ARRAY_ROWS_MARK) && st.reader) st.raw(true);
-      if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
-    }
-    cache.set(text, st);
-    return st;
-  };
+function sqliteHandle(raw: BetterSqlite3.Database) {
   return {
-    close: () => { cache.clear(); raw.close(); },
+    close: () => raw.close(),
     prepare(text: string) {
-      const st = statement(text);
-      return {
-        reader: st.reader,
-        all: (params: readonly unknown[]) => st.all(params),
-        run: (params: readonly unknown[]) => st.run(params),
-        iterate: (params: readonly unknown[]) => raw.prepare(text).iterate(params),
-      };
+      const st = raw.prepare(text);
+      if (text.startsWith(ARRAY_ROWS_MARK) && st.reader) st.raw(true);
+      return st;
     },
   };
 }
@@ -64,7 +43,7 @@ export function openSqlite(path: string, opts: { busyTimeoutMs?: number } = {}):
   raw.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 10_000}`);
   const dialect: KyselyDialect = {
     createAdapter: () => new SqliteAdapter(),
-    createDriver: (): Driver => new ImmediateSqliteDriver({ database: cachingDatabase(raw) }),
+    createDriver: (): Driver => new ImmediateSqliteDriver({ database: sqliteHandle(raw) }),
     createIntrospector: (db) => new SqliteIntrospector(db),
     createQueryCompiler: () => new SqliteQueryCompiler(),
   };

@@ -1,7 +1,7 @@
 /**
- * Kysely queries on billing's bill tables: billing_bill, billing_bill_line,
- * billing_bill_allocation, billing_matter_sequence, billing_retainer_balance, and the bill
- * side of billing_wip (bill_id: which bill an item is on). Commands call these inside their
+ * Kysely queries on billing's bill tables: billing_bill, billing_bill_line (whose live lines
+ * say which bill holds which WIP item), billing_bill_allocation, billing_matter_sequence,
+ * billing_retainer_balance. Commands call these inside their
  * transaction; reads take the root handle.
  */
 import * as balances from './balances.ts';
@@ -225,33 +225,42 @@ export async function receiptsAllocatedMinor(ex: Executor, billId: string): Prom
 }
 
 // ---------------------------------------------------------------------------------------
-// Items on bills (billing_wip.bill_id)
+// Items on bills: a bill holds an item by its live line for it (billing_bill_line.item_id,
+// unique among live lines; lines of deleted bills are kept with live = 0)
 // ---------------------------------------------------------------------------------------
 
 export type BillItem = WipCopy & { deletedInMatters: boolean };
 
+/** The ids of the items on a bill's live lines. */
+const liveItemsOf = (ex: Executor, billId: string) => ex.selectFrom('billing_bill_line').select('item_id')
+  .where('bill_id', '=', billId).where('live', '=', 1).where('item_id', 'is not', null);
+
 /** The WIP items a bill holds (including any matters has deleted since). */
 export async function itemsOnBill(ex: Executor, billId: string): Promise<BillItem[]> {
-  const rows = await ex.selectFrom('billing_wip').selectAll().where('bill_id', '=', billId)
+  const rows = await ex.selectFrom('billing_wip').selectAll().select(sql<string>`${billId}`.as('bill_id'))
+    .where('id', 'in', liveItemsOf(ex, billId))
     .orderBy('date').orderBy('kind').orderBy('id').execute();
   return rows.map((r) => ({ ...toWipCopy(r), deletedInMatters: r.deleted_in_matters_at !== null }));
 }
 
 /**
- * Put items on a bill. Only items on no bill are taken (`bill_id is null`, re-checked by
- * Postgres after a concurrent claim commits); unless every item was taken the whole
- * command is refused, naming the bill that holds them.
+ * Check that items can go on the bill: each is in the copy, not deleted in matters, and
+ * held by no other bill's live line; otherwise the whole command is refused, naming the
+ * bills that hold them. The bill's lines (replaceLines, next in the same transaction) then
+ * take them, and the unique index on live lines' items settles a race with another bill
+ * (Postgres makes the second insert wait for the first transaction, then refuses it).
  */
 export async function claimItems(trx: Executor, billId: string, ids: readonly string[]): Promise<void> {
   for (let i = 0; i < ids.length; i += 500) {
     const chunk = ids.slice(i, i + 500);
-    const r = await trx.updateTable('billing_wip').set({ bill_id: billId })
-      .where('id', 'in', chunk).where('bill_id', 'is', null).where('deleted_in_matters_at', 'is', null)
-      .executeTakeFirst();
-    if (Number(r.numUpdatedRows) !== chunk.length) {
-      const held = await trx.selectFrom('billing_wip as w').leftJoin('billing_bill as b', 'b.id', 'w.bill_id')
-        .select(['w.id', 'w.bill_id', 'b.number']).where('w.id', 'in', chunk).where('w.bill_id', 'is not', null).where('w.bill_id', '<>', billId)
-        .execute() as { id: string; bill_id: string; number: string | null }[];
+    const rows = await trx.selectFrom('billing_wip as w')
+      .leftJoin('billing_bill_line as l', (j) => j.onRef('l.item_id', '=', 'w.id').on('l.live', '=', 1))
+      .leftJoin('billing_bill as b', 'b.id', 'l.bill_id')
+      .select(['w.id', 'w.deleted_in_matters_at', 'l.bill_id', 'b.number']).where('w.id', 'in', chunk)
+      .execute() as { id: string; deleted_in_matters_at: string | null; bill_id: string | null; number: string | null }[];
+    const held = rows.filter((r) => r.bill_id !== null && r.bill_id !== billId);
+    const free = rows.filter((r) => r.deleted_in_matters_at === null && (r.bill_id === null || r.bill_id === billId));
+    if (free.length !== new Set(chunk).size) {
       const holders = [...new Set(held.map((h) => h.number ?? `draft ${h.bill_id}`))];
       throw conflict(holders.length > 0
         ? `${held.length} item(s) are already on bill ${holders.join(', ')}: reload the composer`
@@ -261,18 +270,18 @@ export async function claimItems(trx: Executor, billId: string, ids: readonly st
 }
 
 /**
- * Take items off a bill: unbilled again. An item matters deleted while it was on the bill
- * is dropped from the copy (the projection kept it only because the bill referred to it).
+ * Take items off a bill (all of them without ids), before its lines are replaced or
+ * retired: an item matters deleted while it was on the bill is dropped from the copy (the
+ * projection kept it only because the bill referred to it). The others are unbilled again
+ * once no live line holds them.
  */
 export async function releaseItems(trx: Executor, billId: string, ids?: readonly string[]): Promise<void> {
   if (ids && ids.length === 0) return;
   const chunks = ids ? Array.from({ length: Math.ceil(ids.length / 500) }, (_, i) => ids.slice(i * 500, i * 500 + 500)) : [null];
   for (const chunk of chunks) {
-    let del = trx.deleteFrom('billing_wip').where('bill_id', '=', billId).where('deleted_in_matters_at', 'is not', null);
-    let upd = trx.updateTable('billing_wip').set({ bill_id: null }).where('bill_id', '=', billId);
-    if (chunk) { del = del.where('id', 'in', chunk); upd = upd.where('id', 'in', chunk); }
+    let del = trx.deleteFrom('billing_wip').where('id', 'in', liveItemsOf(trx, billId)).where('deleted_in_matters_at', 'is not', null);
+    if (chunk) del = del.where('id', 'in', chunk);
     await del.execute();
-    await upd.execute();
   }
 }
 

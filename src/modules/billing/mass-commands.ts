@@ -14,6 +14,7 @@
  * chunks; each chunk records its outcomes in the same transaction as its drafts, so a run
  * interrupted by a crash resumes exactly where it stopped, and the page can poll progress.
  */
+import { setImmediate as setImmediatePromise } from 'node:timers/promises';
 import { audit, auditMany } from '../../shared/audit.ts';
 import type { AuditEntry } from '../../shared/audit.ts';
 import type { Tx } from '../../shared/db.ts';
@@ -38,6 +39,7 @@ import { billNumber } from './domain/rules.ts';
 import * as mass from './mass-store.ts';
 import type { Batch, MassCandidate, MassFilters } from './mass-store.ts';
 import { execRaw, insertRows, marks, selectRaw } from './mass-store.ts';
+import { writersSerialised } from '../../shared/sql.ts';
 import * as store from './store.ts';
 
 /** Matters per drafting transaction (about 50 items each in a busy firm: ~10,000 items). */
@@ -293,17 +295,17 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     if (made.length === 0) return outcomes;
     // The same writes as createDraft, many rows per statement: bills, item claims, lines, allocations.
     await insertRows(trx, 'billing_bill', made.map(bills.billColumns));
-    // Claim the items as claimItems does (only items on no bill; all or nothing), many bills
-    // per statement: each item goes to its matter's draft, which is the bill just inserted
-    // (one draft per matter, by unique index).
-    const claims = made.flatMap((b) => b.items.map((i) => i.id));
-    for (let i = 0; i < claims.length; i += 20_000) {
-      const chunk = claims.slice(i, i + 20_000);
-      const n = await execRaw(trx, `update billing_wip set bill_id = (select b.id from billing_bill b where b.matter_id = billing_wip.matter_id and b.status = 'draft')
-        where id in (${marks(chunk.length)}) and bill_id is null and deleted_in_matters_at is null`, chunk);
-      if (n !== chunk.length) throw conflict('Some items were taken by another bill meanwhile');
-    }
+    // The lines take the items (unique among live lines: an item another bill took meanwhile
+    // fails the insert and the chunk goes matter by matter). As claimItems checks, each item
+    // must still be in the copy and not deleted in matters: on Postgres another transaction
+    // may have changed that since the chunk read it (on SQLite nothing can).
     await insertRows(trx, 'billing_bill_line', made.flatMap(bills.lineRows));
+    const claims = writersSerialised(trx) ? [] : made.flatMap((b) => b.items.map((i) => i.id));
+    for (let i = 0; i < claims.length; i += 10_000) {
+      const chunk = claims.slice(i, i + 10_000);
+      const [row] = await selectRaw<{ n: unknown }>(trx, `select count(*) as n from billing_wip where id in (${marks(chunk.length)}) and deleted_in_matters_at is null`, chunk);
+      if (Number(row!.n) !== chunk.length) throw conflict('Some items were changed or deleted in matters meanwhile');
+    }
     for (const [billId, cs] of charges) await billBalances.replaceInterestCharges(trx, billId, cs);
     await insertRows(trx, 'billing_bill_allocation', made.flatMap((b) => b.allocations.map((a) => ({ bill_id: b.billId, timekeeper_id: a.timekeeperId, amount_minor: a.amountMinor }))));
     await appendEvents(trx, clock, ctx, made.map((b) => ({ type: 'billing.bill_drafted', payload: draftedData(b) })));
@@ -324,6 +326,9 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     const all: DraftOutcome[] = [];
     const full = { ...input, batchId: input.batchId ?? null };
     for (let i = 0; i < matterIds.length; i += size) {
+      // Let the server answer requests (the run's progress page) between chunks: on SQLite a
+      // chunk runs without ever leaving the microtask queue.
+      if (i > 0) await setImmediatePromise();
       const chunk = matterIds.slice(i, i + size);
       try {
         const outcomes = await db.transaction().execute(async (trx) => {
@@ -439,6 +444,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     const size = opts.chunk ?? APPROVE_CHUNK;
     const out: ApproveOutcome[] = [];
     for (let i = 0; i < ids.length; i += size) {
+      if (i > 0) await setImmediatePromise();
       const chunk = ids.slice(i, i + size);
       try {
         out.push(...await db.transaction().execute((trx) => approveChunk(trx, ctx, chunk)));

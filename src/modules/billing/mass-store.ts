@@ -91,7 +91,7 @@ export interface MassCandidate {
 /** The item conditions of the run's time and disbursement filters (seed 004), on billing_wip. */
 function itemConditions(f: MassFilters): { text: string; params: unknown[] } {
   // Hidden items are never billed, so they never make a matter billable (seed 003 behaviours).
-  const parts: string[] = ['w.bill_id is null', "w.matters_status = 'unbilled'", 'w.quoted = 0', "w.behaviour <> 'hide'", 'w.date <= ?'];
+  const parts: string[] = ["w.matters_status = 'unbilled'", 'not exists (select 1 from billing_bill_line l where l.item_id = w.id and l.live = 1)', 'w.quoted = 0', "w.behaviour <> 'hide'", 'w.date <= ?'];
   const params: unknown[] = [f.upTo];
   const t = f.time;
   if (t && (t.from || t.to || t.timekeeperId)) {

@@ -157,10 +157,23 @@ export function isOlder(a: Pick<SourceKey, 'version' | 'at'>, b: Pick<SourceKey,
   return a.version < b.version || (a.version === b.version && a.at < b.at);
 }
 
+/** A row of the copy as stored, with the bill holding it (holderColumn). */
 export type StoredWipRow = WipCopyRow & { bill_id: string | null; deleted_in_matters_at: string | null; source_version: number; source_at: string };
 
+/**
+ * Which bill holds an item is its live bill line (billing_bill_line.item_id, unique among
+ * live lines): the one record of it, enforced by the database. These are that rule as SQL
+ * on billing_wip (unaliased).
+ */
+const LIVE_LINE_OF_ITEM = 'select 1 from billing_bill_line l where l.item_id = billing_wip.id and l.live = 1';
+/** The bill holding the item, or null: a column for selects on billing_wip. */
+export const holderColumn = () => sql<string | null>`(select l.bill_id from billing_bill_line l where l.item_id = billing_wip.id and l.live = 1)`.as('bill_id');
+/** Unbilled: matters reports it unbilled (the literal lets the planner use billing_wip_open_idx) and no live line holds it. */
+export const OPEN_WIP_SQL = `matters_status = 'unbilled' and not exists (${LIVE_LINE_OF_ITEM})`;
+const openWip = () => sql<boolean>`${sql.raw(OPEN_WIP_SQL)}`;
+
 export async function findWipRow(trx: Executor, id: string): Promise<StoredWipRow | null> {
-  const r = await trx.selectFrom('billing_wip').selectAll().where('id', '=', id).executeTakeFirst();
+  const r = await trx.selectFrom('billing_wip').selectAll('billing_wip').select(holderColumn()).where('id', '=', id).executeTakeFirst();
   return (r as StoredWipRow | undefined) ?? null;
 }
 
@@ -485,14 +498,12 @@ export async function unbilledWipOf(db: Executor, matterIds: readonly string[], 
     const chunk = matterIds.slice(i, i + 500);
     if (slim) {
       const rows = await selectArrays(db, `select ${COMPOSER_WIP_COLUMNS.join(', ')} from billing_wip
-        where matter_id in (${marks(chunk.length)}) and bill_id is null and matters_status = 'unbilled'${upTo !== undefined ? ' and date <= ?' : ''}`,
+        where matter_id in (${marks(chunk.length)}) and ${OPEN_WIP_SQL}${upTo !== undefined ? ' and date <= ?' : ''}`,
       upTo !== undefined ? [...chunk, upTo] : chunk);
       for (const r of rows) out.get(r[2] as string)!.push(toComposerWip(r));
       continue;
     }
-    let q = db.selectFrom('billing_wip').selectAll().where('matter_id', 'in', chunk)
-      .where('bill_id', 'is', null)
-      .where('matters_status', '=', 'unbilled');
+    let q = db.selectFrom('billing_wip').selectAll().select(sql<null>`null`.as('bill_id')).where('matter_id', 'in', chunk).where(openWip());
     if (upTo !== undefined) q = q.where('date', '<=', upTo);
     for (const r of await q.execute()) out.get(r.matter_id)!.push(toWipCopy(r));
   }
@@ -508,10 +519,9 @@ export async function unbilledWipOf(db: Executor, matterIds: readonly string[], 
  * composer decides how to show them.
  */
 export async function unbilledWip(db: Executor, matterId: string, upTo?: string): Promise<WipCopy[]> {
-  let q = db.selectFrom('billing_wip').selectAll()
+  let q = db.selectFrom('billing_wip').selectAll().select(sql<null>`null`.as('bill_id'))
     .where('matter_id', '=', matterId)
-    .where('bill_id', 'is', null)
-    .where('matters_status', '=', 'unbilled');
+    .where(openWip());
   if (upTo !== undefined) q = q.where('date', '<=', upTo);
   const rows = await q.orderBy('date').orderBy('kind').orderBy('id').execute();
   return rows.map(toWipCopy);
@@ -519,7 +529,8 @@ export async function unbilledWip(db: Executor, matterId: string, upTo?: string)
 
 /** The WIP items on one bill (set by the composer). */
 export async function wipOnBill(db: Executor, billId: string): Promise<WipCopy[]> {
-  const rows = await db.selectFrom('billing_wip').selectAll().where('bill_id', '=', billId)
+  const rows = await db.selectFrom('billing_wip').selectAll().select(sql<string>`${billId}`.as('bill_id'))
+    .where('id', 'in', db.selectFrom('billing_bill_line').select('item_id').where('bill_id', '=', billId).where('live', '=', 1))
     .orderBy('date').orderBy('kind').orderBy('id').execute();
   return rows.map(toWipCopy);
 }
@@ -575,8 +586,7 @@ export async function listMattersForBilling(db: Executor, filters: MatterBilling
       sql<number>`coalesce(sum(case when behaviour = 'bill' and kind <> 'disbursement' then amount_minor else 0 end), 0)`.as('fees'),
       sql<number>`coalesce(sum(case when behaviour = 'bill' and kind = 'disbursement' then amount_minor else 0 end), 0)`.as('disbursements'),
     ])
-    .where('bill_id', 'is', null)
-    .where('matters_status', '=', 'unbilled')
+    .where(openWip())
     .where('quoted', '=', 0);
   if (filters.upTo !== undefined) wip = wip.where('date', '<=', filters.upTo);
   let q = db.selectFrom('billing_matter as m')
