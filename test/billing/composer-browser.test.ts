@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { eachDialect } from '../support/db.ts';
 import { PASSWORD, startApp } from '../support/app.ts';
-import { launchChromium, serveRuntime } from '../support/browser.ts';
+import { launchChromium, serveRuntime, signIn } from '../support/browser.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { firm, work } from './support.ts';
 
@@ -27,10 +27,7 @@ eachDialect('in Chromium: the composer recomposes totals in place, saves a draft
     const previews: string[] = [];
     page.on('request', (r) => { if (r.method() === 'POST' && r.url().endsWith('/compose/preview')) previews.push(r.headers()['x-csrf-token'] ?? ''); });
 
-    await page.goto(`${server.url}/login`);
-    await page.type('input[name=email]', 'clerk@firm.test');
-    await page.type('input[name=password]', PASSWORD);
-    await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+    await signIn(page, server.url, 'clerk@firm.test', PASSWORD);
     await page.goto(`${server.url}/billing/matters/${matter.id}/compose?invoiceDate=2026-02-28`);
     await page.waitForFunction("typeof window.htmx !== 'undefined'");
     const total = () => page.$eval('[data-total="total"]', (e) => Number(e.getAttribute('data-minor')));

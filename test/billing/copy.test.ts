@@ -236,6 +236,7 @@ eachDialect('billing subscribes one handler per aggregate to every matters event
     ['matters.billing_options_changed', 'billing.copy_matter'],
     ['matters.firm_settings_changed', 'billing.copy_firm_settings'], ['matters.charge_type_changed', 'billing.copy_charge_type'],
     ['matters.wip_recorded', 'billing.copy_wip'], ['matters.wip_updated', 'billing.copy_wip'], ['matters.wip_deleted', 'billing.copy_wip'],
+    ['matters.wip_status_changed', 'billing.copy_wip'],
   ].map(([type, handler]) => `${type}|${handler}`).sort();
   assert.deepEqual(billingSubscriptions().map((s) => `${s.type}|${s.handler}`).sort(), expected);
   const billingOnBus = rt.bus.subscriptions().filter((s) => s.name.startsWith('billing.'));

@@ -22,7 +22,7 @@ import type { MattersCommands } from '../../src/modules/matters/index.ts';
 import { formatMoney, parseAmount } from '../../src/shared/money.ts';
 import { eachDialect } from '../support/db.ts';
 import { startApp } from '../support/app.ts';
-import { launchChromium, serveRuntime } from '../support/browser.ts';
+import { launchChromium, serveRuntime, signIn } from '../support/browser.ts';
 import { pdfText } from '../adapters/pdf.ts';
 import { attachmentOf, startSmtp } from '../adapters/smtp.ts';
 import { closeSharedPdf, filesIn, outputDirs, removeDirs, testOutputs } from './production-support.ts';
@@ -127,11 +127,7 @@ eachDialect('the monthly billing run in Chromium: mass billing, approve, produce
     page.on('pageerror', (e) => problems.push(String(e)));
 
     // Sign in as the demo firm's billing clerk.
-    await page.goto(`${server.url}/login`);
-    await page.type('input[name=email]', CLERK);
-    await page.type('input[name=password]', DEMO_PASSWORD);
-    await click(page, 'button[type=submit]');
-    assert.doesNotMatch(page.url(), /\/login/);
+    await signIn(page, server.url, CLERK, DEMO_PASSWORD);
 
     // The billing index leads to the run's pages.
     await page.goto(`${server.url}/billing`);

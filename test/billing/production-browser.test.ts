@@ -11,7 +11,7 @@ import { createBillingCommands } from '../../src/modules/billing/index.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { eachDialect } from '../support/db.ts';
 import { PASSWORD, startApp } from '../support/app.ts';
-import { launchChromium, serveRuntime } from '../support/browser.ts';
+import { launchChromium, serveRuntime, signIn } from '../support/browser.ts';
 import { pdfText } from '../adapters/pdf.ts';
 import { attachmentOf, startSmtp } from '../adapters/smtp.ts';
 import { approvedBills, closeSharedPdf, filesIn, outputDirs, removeDirs, testOutputs } from './production-support.ts';
@@ -38,10 +38,7 @@ eachDialect('in Chromium: select one bill, produce it, the SMTP server gets the 
     page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
     page.on('pageerror', (e) => problems.push(String(e)));
 
-    await page.goto(`${server.url}/login`);
-    await page.type('input[name=email]', 'clerk@firm.test');
-    await page.type('input[name=password]', PASSWORD);
-    await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+    await signIn(page, server.url, 'clerk@firm.test', PASSWORD);
     await page.goto(`${server.url}/billing/production`);
     await page.waitForFunction("typeof window.htmx !== 'undefined'");
     const actions = () => page.$$eval('#production-toolbar [data-action]', (els) => els.map((e) => e.getAttribute('data-action')));

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eachDialect } from '../support/db.ts';
 import { PASSWORD, startApp } from '../support/app.ts';
-import { launchChromium, serveRuntime } from '../support/browser.ts';
+import { launchChromium, serveRuntime, signIn } from '../support/browser.ts';
 import { createBillingCommands } from '../../src/modules/billing/index.ts';
 import { createEbillingCommands } from '../../src/modules/ebilling/index.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
@@ -39,10 +39,7 @@ eachDialect('in Chromium: pick a bill, see why 1998B is refused, export 1998BI, 
     const problems: string[] = [];
     page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
     page.on('pageerror', (e) => problems.push(String(e)));
-    await page.goto(`${server.url}/login`);
-    await page.type('input[name=email]', 'clerk@firm.test');
-    await page.type('input[name=password]', PASSWORD);
-    await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+    await signIn(page, server.url, 'clerk@firm.test', PASSWORD);
 
     await page.goto(`${server.url}/ebilling`);
     await page.click(`input[name="bill"][value="${bill.billId}"]`);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createBillingCommands } from '../../src/modules/billing/index.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { PASSWORD, startApp } from '../support/app.ts';
-import { launchChromium, serveRuntime } from '../support/browser.ts';
+import { launchChromium, serveRuntime, signIn } from '../support/browser.ts';
 import { eachDialect } from '../support/db.ts';
 import { ctx, firm, work } from './support.ts';
 
@@ -31,10 +31,7 @@ eachDialect('in Chromium: create payment for a bill, record it, see the balance 
     page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
     page.on('pageerror', (e) => problems.push(String(e)));
 
-    await page.goto(`${server.url}/login`);
-    await page.type('input[name=email]', 'clerk@firm.test');
-    await page.type('input[name=password]', PASSWORD);
-    await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+    await signIn(page, server.url, 'clerk@firm.test', PASSWORD);
 
     await page.goto(`${server.url}/ledger/receipts/new?bill=${bill.billId}`);
     assert.match(await page.$eval('#bill', (e) => e.textContent ?? ''), /1\.1\.1/);

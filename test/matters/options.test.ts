@@ -228,8 +228,8 @@ eachDialect('billing cannot be turned off while billable or billed items remain,
   assert.match(firmOff['matterDefaults.billingEnabled']!, /1 matter .*\(1\.1\).*billable or billed items remaining/);
   // Another matter without items may still be turned off on its own.
   await cmds.setBillingOptions(ctx, other!.id, { set: { billingEnabled: false } });
-  const statuses = await events(db, 'matters.wip_updated');
-  assert.deepEqual(statuses.map((e) => [e.kind, e.status]), [['time', 'billed'], ['disbursement', 'draft']]);
+  const statuses = await events(db, 'matters.wip_status_changed');
+  assert.deepEqual(statuses.map((e) => [e.status, e.items.map((i) => [i.kind, i.id, i.matterId])]), [['billed', [['time', t1.id, matter.id]]], ['draft', [['disbursement', d.id, matter.id]]]]);
 });
 
 eachDialect('fixed-fee schedule: auto-fill, billed instalments protected, differences reported', async (db) => {

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import puppeteer from 'puppeteer-core';
-import type { Browser } from 'puppeteer-core';
+import type { Browser, Page } from 'puppeteer-core';
+import assert from 'node:assert/strict';
 import type { Runtime } from '../../src/main.ts';
 
 export const CHROMIUM_FLAGS = [
@@ -44,4 +45,13 @@ export async function serveRuntime(rt: Runtime): Promise<{ url: string; close():
       });
     });
   });
+}
+
+/** Sign in through the login page as a user would, and check the app let them in. */
+export async function signIn(page: Page, baseUrl: string, email: string, password: string): Promise<void> {
+  await page.goto(`${baseUrl}/login`);
+  await page.type('input[name=email]', email);
+  await page.type('input[name=password]', password);
+  await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+  assert.doesNotMatch(page.url(), /\/login/, `signed in as ${email}`);
 }

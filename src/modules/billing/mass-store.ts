@@ -10,6 +10,7 @@ import { insertMany, selectRaw, marks, execRaw } from '../../shared/sql.ts';
 import type { MatterBillingOptions } from '../matters/events.ts';
 import type { CapFilter } from './domain/mass.ts';
 import { getFirmSettings } from './store.ts';
+import type { MatterBillingSummary } from './store.ts';
 
 const num = (v: unknown): number => Number(v);
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
@@ -59,21 +60,9 @@ export interface MassFilters {
   expensesOnly?: boolean;
 }
 
-export interface MassCandidate {
-  matterId: string;
-  clientId: string;
+export interface MassCandidate extends MatterBillingSummary {
   clientNumber: number;
   matterNumber: number;
-  fileNumber: string;
-  name: string;
-  clientName: string;
-  status: 'open' | 'closed';
-  currency: string;
-  billingCycle: string;
-  nextBillingDate: string | null;
-  wipCapMinor: number | null;
-  responsibleTimekeeperId: string;
-  billingTimekeeperId: string;
   hasClient: boolean;
   hasBillableParty: boolean;
   options: MatterBillingOptions | null;

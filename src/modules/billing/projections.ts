@@ -236,6 +236,23 @@ async function copyWip(event: MattersEnvelope<'matters.wip_recorded' | 'matters.
   await store.upsertIfNewer(ctx.trx, 'billing_wip', row, columnsOf(row), key, copiedAt(ctx));
 }
 
+/**
+ * Items moved to a billing status together: the status of each copied row, where the row is
+ * not newer than the event (the same ordering rule as upsertIfNewer) and matters has not
+ * deleted the item. Nothing else of an item changes with its status.
+ */
+async function copyWipStatus(event: MattersEnvelope<'matters.wip_status_changed'>, ctx: ProjectionContext): Promise<void> {
+  const key = sourceKey(event);
+  const ids = event.payload.items.map((i) => i.id);
+  for (let i = 0; i < ids.length; i += 500) {
+    await ctx.trx.updateTable('billing_wip')
+      .set({ matters_status: event.payload.status, source_version: key.version, source_at: key.at, event_id: key.eventId, copied_at: copiedAt(ctx) })
+      .where('id', 'in', ids.slice(i, i + 500)).where('deleted_in_matters_at', 'is', null)
+      .where((eb) => eb.or([eb('source_version', '<', key.version), eb.and([eb('source_version', '=', key.version), eb('source_at', '<=', key.at)])]))
+      .execute();
+  }
+}
+
 function sameValue(a: unknown, b: unknown): boolean {
   if (a === null || a === undefined || b === null || b === undefined) return (a ?? null) === (b ?? null);
   return typeof a === 'number' || typeof b === 'number' ? Number(a) === Number(b) : String(a) === String(b);
@@ -272,6 +289,7 @@ export const PROJECTIONS = {
   'matters.wip_recorded': { handler: BILLING_HANDLERS.wip, apply: copyWip },
   'matters.wip_updated': { handler: BILLING_HANDLERS.wip, apply: copyWip },
   'matters.wip_deleted': { handler: BILLING_HANDLERS.wip, apply: deleteWip },
+  'matters.wip_status_changed': { handler: BILLING_HANDLERS.wip, apply: copyWipStatus },
 } as const satisfies Projections;
 
 /** (event type, handler name) for every subscription billing makes. */

@@ -552,7 +552,8 @@ export interface MatterBillingFilters {
   excludeMassBillingOptOuts?: boolean;
 }
 
-export interface MatterForBilling {
+/** A matter of billing's copy as billing lists show it (the due list, mass billing). */
+export interface MatterBillingSummary {
   matterId: string;
   clientId: string;
   fileNumber: string;
@@ -565,6 +566,9 @@ export interface MatterForBilling {
   wipCapMinor: number | null;
   responsibleTimekeeperId: string;
   billingTimekeeperId: string;
+}
+
+export interface MatterForBilling extends MatterBillingSummary {
   /** Unbilled items on no bill (quoted fixed charges left out), up to the cut-off: count and billable totals (behaviour 'bill'). */
   unbilledCount: number;
   unbilledBillableMinor: number;

@@ -1597,13 +1597,13 @@ export function createMattersCommands(deps: MattersDeps) {
     await store.setWipStatus(trx, 'matters_time_entry', [...time.keys()], status, at);
     await store.setWipStatus(trx, 'matters_disbursement', [...disb.keys()], status, at);
     await store.setWipStatus(trx, 'matters_fixed_charge', [...fixed.keys()], status, at);
-    const matters = await store.findMatters(trx, [...time.values(), ...disb.values(), ...fixed.values()].map((x) => x.matterId));
-    const types = await store.findChargeTypes(trx, [...fixed.values()].map((f) => f.chargeTypeId));
-    const events: PendingEvent[] = [
-      ...[...time.values()].map((t) => ({ type: 'matters.wip_updated' as const, payload: timeWip({ ...t, status, updatedAt: at }, matters.get(t.matterId)!) })),
-      ...[...disb.values()].map((d) => ({ type: 'matters.wip_updated' as const, payload: disbursementWip({ ...d, status, updatedAt: at }, matters.get(d.matterId)!) })),
-      ...[...fixed.values()].map((f) => ({ type: 'matters.wip_updated' as const, payload: fixedChargeWip({ ...f, status, updatedAt: at }, matters.get(f.matterId)!, types.get(f.chargeTypeId)!) })),
+    const moved = [
+      ...[...time.values()].map((t) => ({ kind: 'time' as const, id: t.id, matterId: t.matterId })),
+      ...[...disb.values()].map((d) => ({ kind: 'disbursement' as const, id: d.id, matterId: d.matterId })),
+      ...[...fixed.values()].map((f) => ({ kind: 'fixed_charge' as const, id: f.id, matterId: f.matterId })),
     ];
+    // One event for the lot (a bill's items move together); an audit row per item.
+    const events: PendingEvent[] = moved.length > 0 ? [{ type: 'matters.wip_status_changed', payload: { status, items: moved } }] : [];
     const audits: AuditEntry[] = [
       ...[...time.values()].map((t) => ({ entityType: 'matters_time_entry', entityId: t.id, before: { status: t.status } })),
       ...[...disb.values()].map((d) => ({ entityType: 'matters_disbursement', entityId: d.id, before: { status: d.status } })),

@@ -157,6 +157,16 @@ export interface WipDeleted {
   matterId: string;
 }
 
+/**
+ * Items moved to a billing status together (billing put them on a draft, approved the bill,
+ * released them): one event for all of them, since nothing else of the items changed. The
+ * items' other fields are as last published (wip_recorded / wip_updated).
+ */
+export interface WipStatusChanged {
+  status: WipStatusName;
+  items: { kind: 'time' | 'disbursement' | 'fixed_charge'; id: string; matterId: string }[];
+}
+
 /** A timekeeper's name, classification or active flag changed: the timekeeper as it now is. */
 export interface TimekeeperChanged extends TimekeeperCreated {
   updatedAt: string;
@@ -352,6 +362,8 @@ export type MattersEvents = {
   'matters.wip_updated': WipItem;
   /** An unbilled item was deleted. */
   'matters.wip_deleted': WipDeleted;
+  /** Items moved to a billing status (unbilled, draft, billed), many at once. */
+  'matters.wip_status_changed': WipStatusChanged;
   /** A matter's effective billing options changed (its own edit, or a firm default it inherits). */
   'matters.billing_options_changed': BillingOptionsChanged;
   /** The firm's billing settings changed (also published once when the defaults are first created). */
