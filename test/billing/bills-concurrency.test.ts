@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase } from '../../src/adapters/db/index.ts';
-import { claimItems } from '../../src/modules/billing/bill-store.ts';
+import { checkItemsFree } from '../../src/modules/billing/bill-store.ts';
 import { createBillingCommands } from '../../src/modules/billing/index.ts';
 import { isUniqueViolation } from '../../src/shared/db.ts';
 import type { Tx } from '../../src/shared/db.ts';
@@ -62,7 +62,7 @@ async function matterWithWork(s: WithFirm, name: string) {
 
 /**
  * What a bill's commands do to take items, at the store level: check them free
- * (claimItems), then hold them with live lines of the bill (an approved bill row, numbered
+ * (checkItemsFree), then hold them with live lines of the bill (an approved bill row, numbered
  * `sequence`, so two such bills can exist on one matter).
  */
 async function takeItems(trx: Tx, billId: string, sequence: number, matter: { id: string; clientId: string; fileNumber: string }, ids: readonly string[]): Promise<void> {
@@ -73,7 +73,7 @@ async function takeItems(trx: Tx, billId: string, sequence: number, matter: { id
     total_minor: 0, net_fees_minor: 0, retainer_request_minor: 0, hide_line_pricing: 0, request_json: '{}', schedule_rows_json: '[]', version: 1,
     created_at: at, created_by: 'test', updated_at: at,
   }).execute();
-  await claimItems(trx, billId, ids);
+  await checkItemsFree(trx, billId, ids);
   await trx.insertInto('billing_bill_line').values(ids.map((id, i) => ({
     bill_id: billId, line_no: i + 1, key: id, item_id: id, item_kind: 'time', kind: 'time', date: '2026-02-10', description: 'taken',
     recorded_minor: 0, amount_minor: 0, no_charge: 0, tax_minor: 0, live: 1,
@@ -150,7 +150,7 @@ eachDialect('two composers drafting the same matter at once: one wins, no item o
       assert.deepEqual([...new Set(held.map((h) => h.bill_id))], ['bill-one']);
       assert.equal(held.length, ids.length);
       // Once the first has committed, the check itself names the bill that holds them.
-      const late = await second.db.transaction().execute((trx) => claimItems(trx, 'bill-three', ids)).then(() => null, (e: unknown) => e);
+      const late = await second.db.transaction().execute((trx) => checkItemsFree(trx, 'bill-three', ids)).then(() => null, (e: unknown) => e);
       assert.ok(late instanceof HttpError && late.status === 409, `a later check is refused (${String(late)})`);
       assert.match((late as HttpError).message, new RegExp(`already on bill ${matter.fileNumber.replace('.', '\\.')}\\.901`));
     } finally {

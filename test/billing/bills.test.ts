@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { eachDialect } from '../support/db.ts';
 import type { BillingEvents } from '../../src/modules/billing/events.ts';
-import { claimItems } from '../../src/modules/billing/bill-store.ts';
+import { checkItemsFree } from '../../src/modules/billing/bill-store.ts';
 import { MATTERS_BILL_HANDLER, mattersBillSubscriptions } from '../../src/modules/matters/subscriptions.ts';
 import { assertBillInvariants, ctx, firm, mattersStatus, refused, setup, work } from './support.ts';
 
@@ -340,7 +340,7 @@ eachDialect('claiming items is conditional: an item held by another bill is refu
   await s.drain();
   const bill = await s.billing.createDraft(ctx, { matterId: matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28', request: { excludedIds: [t2.id] } });
   await s.billing.approve(ctx, bill.billId);
-  const e = await refused(db.db.transaction().execute((trx) => claimItems(trx, 'other-bill', [t2.id, t1.id])));
+  const e = await refused(db.db.transaction().execute((trx) => checkItemsFree(trx, 'other-bill', [t2.id, t1.id])));
   assert.match(e.message, /1 item\(s\) are already on bill 1\.1\.1/);
   const holding = await db.db.selectFrom('billing_bill_line').select('bill_id').where('item_id', '=', t2.id).where('live', '=', 1).execute();
   assert.deepEqual(holding, [], 'nothing taken');

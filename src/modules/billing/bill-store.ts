@@ -250,7 +250,7 @@ export async function itemsOnBill(ex: Executor, billId: string): Promise<BillIte
  * take them, and the unique index on live lines' items settles a race with another bill
  * (Postgres makes the second insert wait for the first transaction, then refuses it).
  */
-export async function claimItems(trx: Executor, billId: string, ids: readonly string[]): Promise<void> {
+export async function checkItemsFree(trx: Executor, billId: string, ids: readonly string[]): Promise<void> {
   for (let i = 0; i < ids.length; i += 500) {
     const chunk = ids.slice(i, i + 500);
     const rows = await trx.selectFrom('billing_wip as w')

@@ -3,12 +3,12 @@
  * matters (the pure composer in domain/compose.ts), change it, delete it, approve it
  * (numbered file.sequence, gapless), revert it, finalise it, re-draft it, delete a posted
  * bill. Every command writes its rows, its audit row and its event in one transaction; the
- * events carry the whole bill so the ledger, e-billing, trust and matters (which owns the
- * items' status) need nothing else.
+ * events carry the whole bill (a draft's without its lines) so the ledger, e-billing, trust
+ * and matters (which owns the items' status) need nothing else.
  *
- * Items: an item is on one live bill at most. The command claims its items with a
- * conditional update (bill_id is null) and refuses unless it took them all; the database
- * also keeps live bill lines unique per item and one draft per matter.
+ * Items: an item is on one live bill at most: the bill's live line for it holds it, unique
+ * among live lines (database-enforced). A command checks its items free first (checkItemsFree,
+ * to refuse naming the holding bill); the database keeps one draft per matter too.
  */
 import { AssertionError } from '../../shared/assert.ts';
 import { audit } from '../../shared/audit.ts';
@@ -354,9 +354,10 @@ export function createBillingCommands(deps: BillingDeps) {
     const base = newDraftBase(newId(clock), m, input, request, c, now(), ctx.actorLabel);
     const bill = withComposition(base, c, input.invoiceDate, input.upTo, request);
     // The bill row first (a concurrent draft on the matter fails on the one-draft index),
-    // then its items (a concurrent claim of any of them makes this one fail), then its lines.
+    // then its items checked free, then its lines, which take them (a concurrent bill taking
+    // any of them makes this one fail on the live-line index).
     await bills.insertBill(trx, bill);
-    await bills.claimItems(trx, bill.billId, bill.items.map((i) => i.id));
+    await bills.checkItemsFree(trx, bill.billId, bill.items.map((i) => i.id));
     await bills.replaceLines(trx, bill);
     await balances.replaceInterestCharges(trx, bill.billId, c.interestCharges);
     await emit(trx, ctx, 'billing.bill_drafted', draftedData(bill));
@@ -382,7 +383,7 @@ export function createBillingCommands(deps: BillingDeps) {
     const added = diff(after.items, heldRefs);
     await bills.updateBill(trx, after, { status: 'draft', version: before.version });
     await bills.releaseItems(trx, billId, released.map((r) => r.id));
-    await bills.claimItems(trx, billId, added.map((a) => a.id));
+    await bills.checkItemsFree(trx, billId, added.map((a) => a.id));
     await bills.replaceLines(trx, after);
     await balances.replaceInterestCharges(trx, billId, c.interestCharges);
     await bills.resolveConflicts(trx, billId, now());

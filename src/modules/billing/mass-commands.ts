@@ -7,7 +7,7 @@
  * `composeFrom`, decide with the same `draftRefusal`/`verdict`, and write the same rows,
  * audit rows and events (`billData`, `auditView`) as createDraft and approve, in one
  * transaction per chunk. If a chunk meets a concurrent writer (Postgres: another process
- * drafting the same matter or claiming the same item), the chunk rolls back and its matters
+ * drafting the same matter or taking the same item), the chunk rolls back and its matters
  * go one by one through the single-bill commands, each skipping cleanly with the reason.
  *
  * A run is created with its matters listed (billing_batch_matter) and worked through in
@@ -18,6 +18,7 @@ import { setImmediate as setImmediatePromise } from 'node:timers/promises';
 import { audit, auditMany } from '../../shared/audit.ts';
 import type { AuditEntry } from '../../shared/audit.ts';
 import type { Tx } from '../../shared/db.ts';
+import { writersSerialised } from '../../shared/sql.ts';
 import { isUniqueViolation } from '../../shared/db.ts';
 import type { CommandContext } from '../../shared/events.ts';
 import { newId } from '../../shared/ids.ts';
@@ -39,7 +40,6 @@ import { billNumber } from './domain/rules.ts';
 import * as mass from './mass-store.ts';
 import type { Batch, MassCandidate, MassFilters } from './mass-store.ts';
 import { execRaw, insertRows, marks, selectRaw } from './mass-store.ts';
-import { writersSerialised } from '../../shared/sql.ts';
 import * as store from './store.ts';
 
 /** Matters per drafting transaction (about 50 items each in a busy firm: ~10,000 items). */
@@ -293,10 +293,10 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       outcomes.push({ matterId: id, ok: true, bill: summary(bill) });
     }
     if (made.length === 0) return outcomes;
-    // The same writes as createDraft, many rows per statement: bills, item claims, lines, allocations.
+    // The same writes as createDraft, many rows per statement: bills, lines (holding the items), allocations.
     await insertRows(trx, 'billing_bill', made.map(bills.billColumns));
     // The lines take the items (unique among live lines: an item another bill took meanwhile
-    // fails the insert and the chunk goes matter by matter). As claimItems checks, each item
+    // fails the insert and the chunk goes matter by matter). As checkItemsFree checks, each item
     // must still be in the copy and not deleted in matters: on Postgres another transaction
     // may have changed that since the chunk read it (on SQLite nothing can).
     await insertRows(trx, 'billing_bill_line', made.flatMap(bills.lineRows));

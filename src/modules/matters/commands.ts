@@ -1579,7 +1579,7 @@ export function createMattersCommands(deps: MattersDeps) {
 
   /**
    * Move WIP items to a status (billing drafted, billed or released them): what the billing-off
-   * rule and the WIP cap count. Each item's wip_updated event carries its new status.
+   * rule and the WIP cap count. One wip_status_changed event names them all.
    */
   async function setWipStatus(trx: Tx, ctx: CommandContext, items: readonly { kind: WipKindName; id: string }[], status: WipStatus): Promise<void> {
     const ids = (k: WipKindName) => items.filter((i) => i.kind === k).map((i) => i.id);
