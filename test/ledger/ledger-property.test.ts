@@ -195,5 +195,7 @@ eachDialect('property: the books balance, debtors equal open bills, nothing post
     ]]],
   });
   if (process.env.LEDGER_STATS) console.log(JSON.stringify(stats));
-  assert.ok(stats.receipts >= 5 && stats.approved >= 5 && stats.closedRefusals >= 1 && stats.redeliveries >= 1, `the runs did things (${JSON.stringify(stats)})`);
+  // Not vacuous: the example above alone approves three bills; random runs add more or fewer
+  // (the runs are unseeded, so a bound above the example's would fail now and then).
+  assert.ok(stats.receipts >= 5 && stats.approved >= 3 && stats.closedRefusals >= 1 && stats.redeliveries >= 1, `the runs did things (${JSON.stringify(stats)})`);
 }, { timeout: 900_000 });

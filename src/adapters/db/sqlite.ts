@@ -17,19 +17,39 @@ class ImmediateSqliteDriver extends SqliteDriver {
   }
 }
 
+/** Statements kept prepared: only short SQL (the app's ordinary queries, parsed again and again). */
+const KEPT_SQL_MAX_CHARS = 4_000;
+const KEPT_STATEMENTS = 500;
+
 /**
- * The better-sqlite3 handle as Kysely's driver sees it, except that SQL marked with
- * ARRAY_ROWS_MARK returns its rows as arrays. (Keeping bulk statements prepared was tried
- * here: each costs megabytes of resident memory, and the benchmark could not tell the
- * parsing saved from noise.)
+ * The better-sqlite3 handle as Kysely's driver sees it, with two differences. SQL marked with
+ * ARRAY_ROWS_MARK returns its rows as arrays. And short statements stay prepared (the most
+ * recently used KEPT_STATEMENTS): Kysely prepares every query afresh, and on the paths that
+ * run many small transactions (producing bills, the relay) parsing was the largest single
+ * cost. Bulk statements (thousands of placeholders) are not kept: each would hold megabytes.
+ * A kept statement is never busy when asked for again: the driver runs one query at a time,
+ * and a streamed (iterated) query gets a statement of its own.
  */
 function sqliteHandle(raw: BetterSqlite3.Database) {
+  const kept = new Map<string, BetterSqlite3.Statement>();
+  const prepare = (text: string): BetterSqlite3.Statement => {
+    const st = raw.prepare(text);
+    if (text.startsWith(ARRAY_ROWS_MARK) && st.reader) st.raw(true);
+    return st;
+  };
   return {
-    close: () => raw.close(),
+    close: () => { kept.clear(); raw.close(); },
     prepare(text: string) {
-      const st = raw.prepare(text);
-      if (text.startsWith(ARRAY_ROWS_MARK) && st.reader) st.raw(true);
-      return st;
+      if (text.length > KEPT_SQL_MAX_CHARS) return prepare(text);
+      let st = kept.get(text);
+      if (st) kept.delete(text);
+      else {
+        st = prepare(text);
+        if (kept.size >= KEPT_STATEMENTS) kept.delete(kept.keys().next().value!);
+      }
+      kept.set(text, st);
+      const statement = st;
+      return { reader: statement.reader, all: (p: unknown[]) => statement.all(p), run: (p: unknown[]) => statement.run(p), iterate: (p: unknown[]) => prepare(text).iterate(p) };
     },
   };
 }
