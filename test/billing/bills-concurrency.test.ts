@@ -20,7 +20,7 @@ import type { Tx } from '../../src/shared/db.ts';
 import { HttpError } from '../../src/shared/web/errors.ts';
 import { eachDialect, freshDatabase } from '../support/db.ts';
 import type { TestDb } from '../support/db.ts';
-import { assertBillInvariants, ctx, firm, setup, work } from './support.ts';
+import { assertBillInvariants, ctx, firm, insertTestBill, liveLines, setup, work } from './support.ts';
 
 type Outcome = { ok: true; billId: string; items: string[] } | { ok: false; status: number; message: string };
 
@@ -66,18 +66,9 @@ async function matterWithWork(s: WithFirm, name: string) {
  * `sequence`, so two such bills can exist on one matter).
  */
 async function takeItems(trx: Tx, billId: string, sequence: number, matter: { id: string; clientId: string; fileNumber: string }, ids: readonly string[]): Promise<void> {
-  const at = '2026-03-02T09:00:00.000Z';
-  await trx.insertInto('billing_bill').values({
-    id: billId, matter_id: matter.id, client_id: matter.clientId, file_number: matter.fileNumber, status: 'approved', number: `${matter.fileNumber}.${sequence}`, sequence, approved_at: at, invoice_date: '2026-02-28', up_to: '2026-02-28',
-    due_date: '2026-03-30', currency: 'USD', fees_minor: 0, fixed_charges_minor: 0, disbursements_minor: 0, discount_minor: 0, interest_minor: 0, tax_minor: 0,
-    total_minor: 0, net_fees_minor: 0, retainer_request_minor: 0, hide_line_pricing: 0, request_json: '{}', schedule_rows_json: '[]', version: 1,
-    created_at: at, created_by: 'test', updated_at: at,
-  }).execute();
+  await insertTestBill(trx, billId, matter, { status: 'approved', sequence });
   await checkItemsFree(trx, billId, ids);
-  await trx.insertInto('billing_bill_line').values(ids.map((id, i) => ({
-    bill_id: billId, line_no: i + 1, key: id, item_id: id, item_kind: 'time', kind: 'time', date: '2026-02-10', description: 'taken',
-    recorded_minor: 0, amount_minor: 0, no_charge: 0, tax_minor: 0, live: 1,
-  }))).execute();
+  await liveLines(trx, billId, ids.map((id) => ({ kind: 'time' as const, id })));
 }
 
 async function setupWithFirm(db: TestDb): Promise<WithFirm> {

@@ -21,6 +21,7 @@ import type { Executor } from '../../src/shared/db.ts';
 import { systemContext } from '../../src/shared/events.ts';
 import { newId } from '../../src/shared/ids.ts';
 import { appendEvent } from '../../src/shared/outbox.ts';
+import { insertTestBill, liveLines } from './support.ts';
 
 // Compile-time: every matters event is either copied by billing or listed as ignored. When
 // matters adds an event, this names it until billing decides what to do with it.
@@ -607,17 +608,8 @@ eachDialect('an item on a bill is kept when matters changes or deletes it, and t
   const free = await cmds.recordTimeEntry(ctx, { matterId: matter.id, timekeeperId: partner.id, workDate: '2026-02-11', rawMinutes: 6, narrative: 'Note' });
   await drain();
   // A draft bill takes two items (its live lines hold them) before matters hears of it.
-  const at = '2026-03-02T09:00:00.000Z';
-  await db.db.insertInto('billing_bill').values({
-    id: 'bill-1', matter_id: matter.id, client_id: matter.clientId, file_number: matter.fileNumber, status: 'draft', invoice_date: '2026-02-28', up_to: '2026-02-28',
-    due_date: '2026-03-30', currency: 'USD', fees_minor: 0, fixed_charges_minor: 0, disbursements_minor: 0, discount_minor: 0, interest_minor: 0, tax_minor: 0,
-    total_minor: 0, net_fees_minor: 0, retainer_request_minor: 0, hide_line_pricing: 0, request_json: '{}', schedule_rows_json: '[]', version: 1,
-    created_at: at, created_by: 'test', updated_at: at,
-  }).execute();
-  await db.db.insertInto('billing_bill_line').values([t, d].map((item, i) => ({
-    bill_id: 'bill-1', line_no: i + 1, key: item.id, item_id: item.id, item_kind: i === 0 ? 'time' : 'disbursement', kind: i === 0 ? 'time' : 'disbursement',
-    date: '2026-02-10', description: 'on the bill', recorded_minor: 0, amount_minor: 0, no_charge: 0, tax_minor: 0, live: 1,
-  }))).execute();
+  await insertTestBill(db.db, 'bill-1', matter);
+  await liveLines(db.db, 'bill-1', [{ kind: 'time', id: t.id }, { kind: 'disbursement', id: d.id }]);
   assert.deepEqual((await reads.unbilledWip(matter.id)).map((w) => w.id), [free.id]);
 
   clock.advanceMs(1_000);
@@ -801,7 +793,9 @@ eachDialect('property: after any matters commands and a drain, billing_wip is ex
       'the composer is offered exactly the unbilled items',
     );
   }), { numRuns: Number(process.env.BILLING_PROPERTY_RUNS ?? 25) });
-  assert.ok(recorded > 25, `the runs recorded work (${recorded} items)`);
+  // Not vacuous. The runs are unseeded: 25 runs of 1 to 25 commands record ~100 items on
+  // average, and once recorded only 22 (a bound of 25 failed now and then).
+  assert.ok(recorded >= 10, `the runs recorded work (${recorded} items)`);
   assert.ok(replayed > 0, `some runs replayed old events (runs ${run}, recorded ${recorded})`);
   await assertCopyMatchesMatters(db, cmds, reads);
 }, { timeout: 300_000 });

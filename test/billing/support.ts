@@ -77,6 +77,32 @@ export async function refused(p: Promise<unknown>, status: 404 | 409 | 422 = 409
 }
 
 /** Matters' status of WIP items, by id. */
+/**
+ * A bill row written directly, for store-level tests that need a bill without composing one
+ * (a posted status needs `sequence`: its number is file.sequence); liveLines then puts items
+ * on it.
+ */
+export async function insertTestBill(
+  db: Executor, billId: string, matter: { id: string; clientId: string; fileNumber: string }, opts: { status?: 'draft' | 'approved'; sequence?: number } = {},
+): Promise<void> {
+  const at = '2026-03-02T09:00:00.000Z';
+  const numbered = opts.sequence !== undefined ? { number: `${matter.fileNumber}.${opts.sequence}`, sequence: opts.sequence, approved_at: at } : {};
+  await db.insertInto('billing_bill').values({
+    id: billId, matter_id: matter.id, client_id: matter.clientId, file_number: matter.fileNumber, status: opts.status ?? 'draft', ...numbered,
+    invoice_date: '2026-02-28', up_to: '2026-02-28', due_date: '2026-03-30', currency: 'USD', fees_minor: 0, fixed_charges_minor: 0, disbursements_minor: 0,
+    discount_minor: 0, interest_minor: 0, tax_minor: 0, total_minor: 0, net_fees_minor: 0, retainer_request_minor: 0, hide_line_pricing: 0,
+    request_json: '{}', schedule_rows_json: '[]', version: 1, created_at: at, created_by: 'test', updated_at: at,
+  }).execute();
+}
+
+/** Live lines of the bill holding `items` (what a bill's lines do once its commands checked them free). */
+export async function liveLines(db: Executor, billId: string, items: readonly { kind: 'time' | 'disbursement' | 'fixed_charge'; id: string }[]): Promise<void> {
+  await db.insertInto('billing_bill_line').values(items.map((item, i) => ({
+    bill_id: billId, line_no: i + 1, key: item.id, item_id: item.id, item_kind: item.kind, kind: item.kind, date: '2026-02-10', description: 'on the bill',
+    recorded_minor: 0, amount_minor: 0, no_charge: 0, tax_minor: 0, live: 1,
+  }))).execute();
+}
+
 export async function mattersStatus(db: Executor, ids: readonly string[]): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const table of ['matters_time_entry', 'matters_disbursement', 'matters_fixed_charge']) {
