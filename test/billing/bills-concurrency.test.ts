@@ -8,7 +8,6 @@
  * no item is ever on two bills.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +17,7 @@ import { createBillingCommands } from '../../src/modules/billing/index.ts';
 import { isUniqueViolation } from '../../src/shared/db.ts';
 import type { Tx } from '../../src/shared/db.ts';
 import { HttpError } from '../../src/shared/web/errors.ts';
+import { raceProcesses } from '../support/race.ts';
 import { eachDialect, freshDatabase } from '../support/db.ts';
 import type { TestDb } from '../support/db.ts';
 import { assertBillInvariants, ctx, firm, insertTestBill, liveLines, setup, work } from './support.ts';
@@ -76,28 +76,9 @@ async function setupWithFirm(db: TestDb): Promise<WithFirm> {
   return { ...s, tks: await firm(s.cmds) };
 }
 
-function race(url: string, matterId: string): Promise<Outcome>[] {
-  const children = [0, 1].map(() => spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'draft-racer.ts'), url, matterId, '2026-02-28', '2026-02-28'], {
-    cwd: join(import.meta.dirname, '..', '..'), stdio: ['pipe', 'pipe', 'inherit'],
-  }));
-  let ready = 0;
-  return children.map((child) => new Promise<Outcome>((resolve, reject) => {
-    let buf = '';
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const lines = buf.split('\n');
-      buf = lines.pop()!;
-      for (const line of lines) {
-        if (line === 'ready') {
-          // Both connected: tell both to go at once.
-          if (++ready === 2) for (const c of children) c.stdin.write('go\n');
-        } else if (line.startsWith('{')) resolve(JSON.parse(line) as Outcome);
-      }
-    });
-    child.on('exit', (code) => { if (code !== 0) reject(new Error(`racer exited with ${code}`)); });
-    child.on('error', reject);
-  }));
-}
+/** Two processes drafting the same matter, told to go at once. */
+const race = (url: string, matterId: string): Promise<Outcome>[] =>
+  raceProcesses<Outcome>(join(import.meta.dirname, 'draft-racer.ts'), 2, [url, matterId, '2026-02-28', '2026-02-28']);
 
 eachDialect('two composers drafting the same matter at once: one wins, no item on two bills', async (db) => {
   if (db.dialect === 'postgres') {

@@ -7,38 +7,19 @@
  * skipped with the reason (it already has a draft). Then matters hears of every draft.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prng } from '../../src/cli/demo.ts';
 import { createMassBilling } from '../../src/modules/billing/mass-commands.ts';
 import { seedDemoFirm } from '../../src/modules/matters/index.ts';
+import { raceProcesses } from '../support/race.ts';
 import { eachDialect, freshDatabase } from '../support/db.ts';
 import { ctx, setup } from './support.ts';
 
 type RacerOut = { ok: true; runId: string; status: string; matterCount: number; drafted: number; skipped: number; bills: string[]; reasons: string[] } | { ok: false; message: string };
 
-function race(url: string, n: number, args: string[]): Promise<RacerOut>[] {
-  const children = Array.from({ length: n }, () => spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'mass-racer.ts'), url, ...args], {
-    cwd: join(import.meta.dirname, '..', '..'), stdio: ['pipe', 'pipe', 'inherit'],
-  }));
-  let ready = 0;
-  return children.map((child) => new Promise<RacerOut>((resolve, reject) => {
-    let buf = '';
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const lines = buf.split('\n');
-      buf = lines.pop()!;
-      for (const line of lines) {
-        if (line === 'ready') { if (++ready === n) for (const c of children) c.stdin.write('go\n'); }
-        else if (line.startsWith('{')) resolve(JSON.parse(line) as RacerOut);
-      }
-    });
-    child.on('exit', (code) => { if (code !== 0) reject(new Error(`racer exited with ${code}`)); });
-    child.on('error', reject);
-  }));
-}
+const race = (url: string, n: number, args: string[]): Promise<RacerOut>[] => raceProcesses<RacerOut>(join(import.meta.dirname, 'mass-racer.ts'), n, [url, ...args]);
 
 eachDialect('concurrent Bill all from two processes bills each item once', async (db) => {
   // SQLite: a file both processes open; Postgres: the test database itself.

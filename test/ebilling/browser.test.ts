@@ -10,11 +10,9 @@ import { join } from 'node:path';
 import { eachDialect } from '../support/db.ts';
 import { PASSWORD, startApp } from '../support/app.ts';
 import { launchChromium, serveRuntime, signIn } from '../support/browser.ts';
-import { createBillingCommands } from '../../src/modules/billing/index.ts';
 import { createEbillingCommands } from '../../src/modules/ebilling/index.ts';
-import { createMattersCommands } from '../../src/modules/matters/index.ts';
-import { ctx, firm } from '../billing/support.ts';
-import { settings } from './support.ts';
+import { ctx } from '../billing/support.ts';
+import { approvedEbilledBill, settings } from './support.ts';
 
 eachDialect('in Chromium: pick a bill, see why 1998B is refused, export 1998BI, validate an uploaded file', async (db) => {
   const t = await startApp(db);
@@ -23,15 +21,7 @@ eachDialect('in Chromium: pick a bill, see why 1998B is refused, export 1998BI, 
   const dir = mkdtempSync(join(tmpdir(), 'lexbill-ledes-ui-'));
   try {
     const relay = t.runtime.relay;
-    const cmds = createMattersCommands({ db: db.db, clock: t.clock, relay });
-    const billing = createBillingCommands({ db: db.db, clock: t.clock, relay });
-    const { partner, matter } = await firm(cmds);
-    await cmds.setBillingOptions(ctx, matter.id, { set: { ebilling: { enabled: true, codeSet: 'litigation', format: 'LEDES1998B', clientLedesId: 'NW-001', matterLedesId: 'NW-M-77' } } });
-    await cmds.recordTimeEntry(ctx, { matterId: matter.id, timekeeperId: partner.id, workDate: '2026-02-10', rawMinutes: 120, narrative: 'Hearing', taskCode: 'L450', activityCode: 'A109' });
-    await cmds.recordDisbursement(ctx, { matterId: matter.id, incurredOn: '2026-02-20', code: 'COPY', expenseCode: 'E101', quantityMilli: 100_000, unitCostMinor: 15, taxCode: 'SALES', description: 'Copies' });
-    await relay.drain();
-    const bill = await billing.approve(ctx, (await billing.createDraft(ctx, { matterId: matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' })).billId);
-    await relay.drain();
+    const bill = await approvedEbilledBill(db, t);
     await createEbillingCommands({ db: db.db, clock: t.clock, relay }).saveSettings(ctx, settings(), 0);
     await t.user('billing', { email: 'clerk@firm.test' });
 

@@ -1,8 +1,14 @@
 /**
- * Bills as billing's events carry them, built by hand for the pure LEDES tests, and the
- * UTBMS codes shipped in reference/utbms.csv.
+ * Bills as billing's events carry them, built by hand for the pure LEDES tests, the UTBMS
+ * codes shipped in reference/utbms.csv, and a real e-billed bill for the page tests.
  */
 import { readFileSync } from 'node:fs';
+import { createBillingCommands } from '../../src/modules/billing/index.ts';
+import type { Bill } from '../../src/modules/billing/index.ts';
+import { createMattersCommands } from '../../src/modules/matters/index.ts';
+import type { TestApp } from '../support/app.ts';
+import type { TestDb } from '../support/db.ts';
+import { ctx, firm } from '../billing/support.ts';
 import type { BillData, BillLineData } from '../../src/modules/billing/events.ts';
 import { defaultLedesSettings } from '../../src/modules/ebilling/domain/export.ts';
 import type { BillFacts, LedesSettings, TimekeeperFacts } from '../../src/modules/ebilling/domain/export.ts';
@@ -59,4 +65,23 @@ export function facts(b: BillData, over: Partial<Omit<BillFacts, 'bill'>> = {}):
     taxRates: new Map([['EXEMPT', 0], ['SALES', 825], ['VAT', 2000]]),
     ...over,
   };
+}
+
+/**
+ * Through the real commands: the test firm's matter e-billed in LEDES 1998B with litigation
+ * codes, two hours of the partner's time and copies recorded, drafted and approved for
+ * 2026-02-28, every event delivered.
+ */
+export async function approvedEbilledBill(db: TestDb, t: TestApp): Promise<Bill> {
+  const relay = t.runtime.relay;
+  const cmds = createMattersCommands({ db: db.db, clock: t.clock, relay });
+  const billing = createBillingCommands({ db: db.db, clock: t.clock, relay });
+  const { partner, matter } = await firm(cmds);
+  await cmds.setBillingOptions(ctx, matter.id, { set: { ebilling: { enabled: true, codeSet: 'litigation', format: 'LEDES1998B', clientLedesId: 'NW-001', matterLedesId: 'NW-M-77' } } });
+  await cmds.recordTimeEntry(ctx, { matterId: matter.id, timekeeperId: partner.id, workDate: '2026-02-10', rawMinutes: 120, narrative: 'Hearing', taskCode: 'L450', activityCode: 'A109' });
+  await cmds.recordDisbursement(ctx, { matterId: matter.id, incurredOn: '2026-02-20', code: 'COPY', expenseCode: 'E101', quantityMilli: 100_000, unitCostMinor: 15, taxCode: 'SALES', description: 'Copies' });
+  await relay.drain();
+  const bill = await billing.approve(ctx, (await billing.createDraft(ctx, { matterId: matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' })).billId);
+  await relay.drain();
+  return bill;
 }

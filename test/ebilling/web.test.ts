@@ -8,11 +8,8 @@ import assert from 'node:assert/strict';
 import { eachDialect } from '../support/db.ts';
 import { withApp } from '../support/app.ts';
 import type { Browser, Page } from '../support/app.ts';
-import { createBillingCommands } from '../../src/modules/billing/index.ts';
-import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { readLedes } from '../../src/modules/ebilling/domain/reader.ts';
-import { ctx, firm } from '../billing/support.ts';
-import { codes } from './support.ts';
+import { approvedEbilledBill, codes } from './support.ts';
 
 function postForm(b: Browser, path: string, pairs: [string, string][]): Promise<Page> {
   const body = new URLSearchParams(pairs);
@@ -28,16 +25,7 @@ const SETTINGS = {
 
 eachDialect('API and pages: settings, export by number, refusals listed by line, kept files, validation, roles', async (db) => {
   await withApp(db, async (t) => {
-    const relay = t.runtime.relay;
-    const cmds = createMattersCommands({ db: db.db, clock: t.clock, relay });
-    const billing = createBillingCommands({ db: db.db, clock: t.clock, relay });
-    const { partner, matter } = await firm(cmds);
-    await cmds.setBillingOptions(ctx, matter.id, { set: { ebilling: { enabled: true, codeSet: 'litigation', format: 'LEDES1998B', clientLedesId: 'NW-001', matterLedesId: 'NW-M-77' } } });
-    await cmds.recordTimeEntry(ctx, { matterId: matter.id, timekeeperId: partner.id, workDate: '2026-02-10', rawMinutes: 120, narrative: 'Hearing', taskCode: 'L450', activityCode: 'A109' });
-    await cmds.recordDisbursement(ctx, { matterId: matter.id, incurredOn: '2026-02-20', code: 'COPY', expenseCode: 'E101', quantityMilli: 100_000, unitCostMinor: 15, taxCode: 'SALES', description: 'Copies' });
-    await relay.drain();
-    const bill = await billing.approve(ctx, (await billing.createDraft(ctx, { matterId: matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' })).billId);
-    await relay.drain();
+    const bill = await approvedEbilledBill(db, t);
 
     const clerk = await t.user('billing', { email: 'clerk@firm.test' });
     const reader = await t.user('readonly', { email: 'reader@firm.test' });

@@ -21,11 +21,12 @@
 import type { Logger } from 'pino';
 import type { Bus, HandlerContext } from '../../shared/bus.ts';
 import type { Clock } from '../../shared/clock.ts';
+import { isOlder, rowNotNewerThan, sourceKey, upsertIfNewer } from '../../shared/copies.ts';
 import type { EventEnvelope } from '../../shared/events.ts';
 import { newId } from '../../shared/ids.ts';
 import type { BillableParty, MattersEvents, WipItem } from '../matters/events.ts';
 import * as store from './store.ts';
-import type { SourceKey, WipCopyRow } from './store.ts';
+import type { WipCopyRow } from './store.ts';
 
 /** Stable handler names: recorded in the inbox, so renaming one makes undelivered events run again under the new name. */
 export const BILLING_HANDLERS = {
@@ -63,18 +64,9 @@ type Projections = { [K in MattersType]?: Projection<K> };
 // ---------------------------------------------------------------------------------------
 
 /** The ordering key of an event: payload version (else 0), then payload updatedAt (else occurredAt). */
-export function sourceKey(event: EventEnvelope): SourceKey {
-  const p = (event.payload ?? {}) as Record<string, unknown>;
-  const version = typeof p.version === 'number' && Number.isSafeInteger(p.version) ? p.version : 0;
-  const at = typeof p.updatedAt === 'string' && p.updatedAt !== '' ? p.updatedAt : event.occurredAt;
-  return { version, at, eventId: event.id };
-}
 
 const copiedAt = (ctx: ProjectionContext): string => ctx.clock.now().toISOString();
 
-function columnsOf(values: object): string[] {
-  return Object.keys(values).filter((k) => k !== 'id');
-}
 
 /** One WIP item as billing_wip columns. A new kind is one more case here. */
 export function wipRow(item: WipItem): WipCopyRow {
@@ -131,7 +123,7 @@ async function copyTimekeeper(event: MattersEnvelope<'matters.timekeeper_created
     id: p.timekeeperId, initials: p.initials, name: p.name, classification: p.classification,
     ledes_classification: p.ledesClassification, active: p.active ? 1 : 0,
   };
-  await store.upsertIfNewer(ctx.trx, 'billing_timekeeper', values, columnsOf(values), sourceKey(event), copiedAt(ctx));
+  await upsertIfNewer(ctx.trx, 'billing_timekeeper', values, sourceKey(event), copiedAt(ctx));
 }
 
 async function copyClient(event: MattersEnvelope<'matters.client_created' | 'matters.client_changed'>, ctx: ProjectionContext): Promise<void> {
@@ -141,7 +133,7 @@ async function copyClient(event: MattersEnvelope<'matters.client_created' | 'mat
     // A change event has no creation time: keep the one copied (null if billing never saw the creation).
     ...('createdAt' in p ? { created_at: p.createdAt } : {}),
   };
-  await store.upsertIfNewer(ctx.trx, 'billing_client', values, columnsOf(values), sourceKey(event), copiedAt(ctx));
+  await upsertIfNewer(ctx.trx, 'billing_client', values, sourceKey(event), copiedAt(ctx));
 }
 
 async function copyContact(event: MattersEnvelope<'matters.contact_changed'>, ctx: ProjectionContext): Promise<void> {
@@ -150,7 +142,7 @@ async function copyContact(event: MattersEnvelope<'matters.contact_changed'>, ct
     id: p.contactId, client_id: p.clientId, name: p.name, email: p.email, phone: p.phone, address: p.address, role: p.role,
     removed: p.removed ? 1 : 0,
   };
-  await store.upsertIfNewer(ctx.trx, 'billing_contact', values, columnsOf(values), sourceKey(event), copiedAt(ctx));
+  await upsertIfNewer(ctx.trx, 'billing_contact', values, sourceKey(event), copiedAt(ctx));
 }
 
 async function copyChargeType(event: MattersEnvelope<'matters.charge_type_changed'>, ctx: ProjectionContext): Promise<void> {
@@ -159,7 +151,7 @@ async function copyChargeType(event: MattersEnvelope<'matters.charge_type_change
     id: p.chargeTypeId, code: p.code, name: p.name, default_price_minor: p.defaultPriceMinor, tax_code: p.taxCode,
     task_code: p.taskCode, activity_code: p.activityCode, active: p.active ? 1 : 0,
   };
-  await store.upsertIfNewer(ctx.trx, 'billing_charge_type', values, columnsOf(values), sourceKey(event), copiedAt(ctx));
+  await upsertIfNewer(ctx.trx, 'billing_charge_type', values, sourceKey(event), copiedAt(ctx));
 }
 
 async function copyMatter(event: MattersEnvelope<'matters.matter_opened' | 'matters.matter_changed'>, ctx: ProjectionContext): Promise<void> {
@@ -184,7 +176,7 @@ async function copyMatter(event: MattersEnvelope<'matters.matter_opened' | 'matt
     wip_cap_minor: p.wipCapMinor, currency: p.currency, time_unit_minutes: p.timeUnitMinutes, rounding_mode: p.roundingMode,
     default_behaviour: p.defaultBehaviour, ...changed,
   };
-  await store.upsertIfNewer(ctx.trx, 'billing_matter', values, columnsOf(values), sourceKey(event), copiedAt(ctx));
+  await upsertIfNewer(ctx.trx, 'billing_matter', values, sourceKey(event), copiedAt(ctx));
 }
 
 async function copyBillingOptions(event: MattersEnvelope<'matters.billing_options_changed'>, ctx: ProjectionContext): Promise<void> {
@@ -211,7 +203,7 @@ async function copyBillingOptions(event: MattersEnvelope<'matters.billing_option
 
 async function copyFirmSettings(event: MattersEnvelope<'matters.firm_settings_changed'>, ctx: ProjectionContext): Promise<void> {
   const values = { id: 'firm', settings_json: JSON.stringify(event.payload.settings) };
-  await store.upsertIfNewer(ctx.trx, 'billing_firm_settings', values, columnsOf(values), sourceKey(event), copiedAt(ctx));
+  await upsertIfNewer(ctx.trx, 'billing_firm_settings', values, sourceKey(event), copiedAt(ctx));
 }
 
 async function copyWip(event: MattersEnvelope<'matters.wip_recorded' | 'matters.wip_updated'>, ctx: ProjectionContext): Promise<void> {
@@ -224,7 +216,7 @@ async function copyWip(event: MattersEnvelope<'matters.wip_recorded' | 'matters.
   }
   const row = wipRow(item);
   const key = sourceKey(event);
-  if (existing?.bill_id && !store.isOlder(key, { version: Number(existing.source_version), at: existing.source_at })) {
+  if (existing?.bill_id && !isOlder(key, { version: Number(existing.source_version), at: existing.source_at })) {
     const changed = store.WIP_CONTENT_COLUMNS.filter((c) => !sameValue(existing[c], row[c]));
     if (changed.length > 0) {
       await conflict(ctx, event, {
@@ -233,7 +225,7 @@ async function copyWip(event: MattersEnvelope<'matters.wip_recorded' | 'matters.
       });
     }
   }
-  await store.upsertIfNewer(ctx.trx, 'billing_wip', row, columnsOf(row), key, copiedAt(ctx));
+  await upsertIfNewer(ctx.trx, 'billing_wip', row, key, copiedAt(ctx));
 }
 
 /**
@@ -248,7 +240,7 @@ async function copyWipStatus(event: MattersEnvelope<'matters.wip_status_changed'
     await ctx.trx.updateTable('billing_wip')
       .set({ matters_status: event.payload.status, source_version: key.version, source_at: key.at, event_id: key.eventId, copied_at: copiedAt(ctx) })
       .where('id', 'in', ids.slice(i, i + 500)).where('deleted_in_matters_at', 'is', null)
-      .where((eb) => eb.or([eb('source_version', '<', key.version), eb.and([eb('source_version', '=', key.version), eb('source_at', '<=', key.at)])]))
+      .where(rowNotNewerThan('billing_wip', key))
       .execute();
   }
 }

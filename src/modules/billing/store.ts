@@ -8,6 +8,7 @@
  * ignored, so a repeated or late event never regresses the copy.
  */
 import { sql } from 'kysely';
+import type { SourceKey } from '../../shared/copies.ts';
 import type { Executor } from '../../shared/db.ts';
 import { marks, selectArrays } from '../../shared/sql.ts';
 import type {
@@ -18,15 +19,6 @@ import type {
 // ---------------------------------------------------------------------------------------
 // Rows
 // ---------------------------------------------------------------------------------------
-
-/** Where a copied row's data came from, and how new it is. */
-export interface SourceKey {
-  /** The entity's version when the payload carries one, else 0. */
-  readonly version: number;
-  /** The payload's updatedAt when present, else the event's occurredAt (ISO-8601). */
-  readonly at: string;
-  readonly eventId: string;
-}
 
 export interface TimekeeperCopyRow {
   id: string;
@@ -123,38 +115,11 @@ type CopyTable =
   | 'billing_timekeeper' | 'billing_client' | 'billing_contact' | 'billing_matter' | 'billing_wip' | 'billing_firm_settings'
   | 'billing_charge_type';
 
-/**
- * Insert the row, or update the listed columns of an existing row unless the row was
- * written from a newer source (version, then time). Equal keys apply: events delivered in
- * order within one millisecond must all land, and a true duplicate writes the same values.
- * Returns true when the row now holds this source's data.
- */
-export async function upsertIfNewer(
-  trx: Executor, table: CopyTable, values: object, updateColumns: readonly string[], key: SourceKey, copiedAt: string,
-): Promise<boolean> {
-  const row = { ...values, source_version: key.version, source_at: key.at, event_id: key.eventId, copied_at: copiedAt };
-  const cols = [...updateColumns, 'source_version', 'source_at', 'event_id', 'copied_at'];
-  const result = await trx.insertInto(table).values(row)
-    .onConflict((oc) => oc.column('id')
-      .doUpdateSet(Object.fromEntries(cols.map((c) => [c, sql.ref(`excluded.${c}`)])))
-      .where((eb) => eb.or([
-        eb(`${table}.source_version`, '<', key.version),
-        eb.and([eb(`${table}.source_version`, '=', key.version), eb(`${table}.source_at`, '<=', key.at)]),
-      ])))
-    .executeTakeFirst();
-  return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
-}
-
 /** The ordering key a row was last written from, or null when there is no row. */
 export async function sourceKeyOf(trx: Executor, table: CopyTable, id: string): Promise<SourceKey | null> {
   const r = await trx.selectFrom(table).select(['source_version', 'source_at', 'event_id']).where('id', '=', id).executeTakeFirst() as
     { source_version: number; source_at: string; event_id: string } | undefined;
   return r ? { version: Number(r.source_version), at: r.source_at, eventId: r.event_id } : null;
-}
-
-/** True when `a` is older than `b` (so a write from `a` must not replace `b`). */
-export function isOlder(a: Pick<SourceKey, 'version' | 'at'>, b: Pick<SourceKey, 'version' | 'at'>): boolean {
-  return a.version < b.version || (a.version === b.version && a.at < b.at);
 }
 
 /** A row of the copy as stored, with the bill holding it (holderColumn). */

@@ -16,7 +16,7 @@ import type { EventEnvelope } from '../../shared/events.ts';
 import type { BillData, BillingEvents } from '../billing/events.ts';
 import type { MattersEvents } from '../matters/events.ts';
 import * as store from './store.ts';
-import type { SourceKey } from './store.ts';
+import { sourceKey, upsertIfNewer } from '../../shared/copies.ts';
 
 export const EBILLING_HANDLERS = {
   timekeeper: 'ebilling.copy_timekeeper',
@@ -31,28 +31,22 @@ type AllEvents = MattersEvents & BillingEvents;
 type Envelope<K extends keyof AllEvents & string> = EventEnvelope<K, AllEvents[K]>;
 interface Ctx extends HandlerContext { readonly clock: Clock; readonly logger: Logger }
 
-export function sourceKey(event: EventEnvelope): SourceKey {
-  const p = (event.payload ?? {}) as Record<string, unknown>;
-  const version = typeof p.version === 'number' && Number.isSafeInteger(p.version) ? p.version : 0;
-  const at = typeof p.updatedAt === 'string' && p.updatedAt !== '' ? p.updatedAt : event.occurredAt;
-  return { version, at, eventId: event.id };
-}
 
 const now = (ctx: Ctx): string => ctx.clock.now().toISOString();
 
 async function copyTimekeeper(e: Envelope<'matters.timekeeper_created' | 'matters.timekeeper_changed'>, ctx: Ctx): Promise<void> {
   const p = e.payload;
-  await store.upsertIfNewer(ctx.trx, 'ebilling_timekeeper', { id: p.timekeeperId, initials: p.initials, name: p.name, ledes_classification: p.ledesClassification }, sourceKey(e), now(ctx));
+  await upsertIfNewer(ctx.trx, 'ebilling_timekeeper', { id: p.timekeeperId, initials: p.initials, name: p.name, ledes_classification: p.ledesClassification }, sourceKey(e), now(ctx));
 }
 
 async function copyClient(e: Envelope<'matters.client_created' | 'matters.client_changed'>, ctx: Ctx): Promise<void> {
   const p = e.payload;
-  await store.upsertIfNewer(ctx.trx, 'ebilling_client', { id: p.clientId, name: p.name, address: p.address, tax_id: p.taxId }, sourceKey(e), now(ctx));
+  await upsertIfNewer(ctx.trx, 'ebilling_client', { id: p.clientId, name: p.name, address: p.address, tax_id: p.taxId }, sourceKey(e), now(ctx));
 }
 
 async function copyMatter(e: Envelope<'matters.matter_opened' | 'matters.matter_changed'>, ctx: Ctx): Promise<void> {
   const p = e.payload;
-  await store.upsertIfNewer(ctx.trx, 'ebilling_matter', {
+  await upsertIfNewer(ctx.trx, 'ebilling_matter', {
     id: p.matterId, client_id: p.clientId, file_number: p.fileNumber, name: p.name, responsible_timekeeper_id: p.responsibleTimekeeperId,
     billing_timekeeper_id: p.billingTimekeeperId, currency: p.currency,
   }, sourceKey(e), now(ctx));
@@ -78,14 +72,14 @@ async function copyOptions(e: Envelope<'matters.billing_options_changed'>, ctx: 
 
 async function copyFirmSettings(e: Envelope<'matters.firm_settings_changed'>, ctx: Ctx): Promise<void> {
   const rates = e.payload.settings.taxRates.map((t) => ({ code: t.code, basisPoints: t.basisPoints }));
-  await store.upsertIfNewer(ctx.trx, 'ebilling_firm_tax', { id: 'firm', tax_rates_json: JSON.stringify(rates) }, sourceKey(e), now(ctx));
+  await upsertIfNewer(ctx.trx, 'ebilling_firm_tax', { id: 'firm', tax_rates_json: JSON.stringify(rates) }, sourceKey(e), now(ctx));
 }
 
 async function copyWip(e: Envelope<'matters.wip_recorded' | 'matters.wip_updated'>, ctx: Ctx): Promise<void> {
   const item = e.payload;
   if (item.kind === 'time') return; // time carries minutes and rate on the bill line itself
   const unitCost = item.kind === 'disbursement' ? item.unitCostMinor : item.unitPriceMinor;
-  await store.upsertIfNewer(ctx.trx, 'ebilling_item', {
+  await upsertIfNewer(ctx.trx, 'ebilling_item', {
     id: item.id, kind: item.kind, matter_id: item.matterId, quantity_milli: item.quantityMilli, unit_cost_minor: unitCost,
   }, sourceKey(e), now(ctx));
 }
@@ -99,7 +93,7 @@ async function copyBill(e: Envelope<'billing.bill_approved' | 'billing.bill_fina
     discount: p.discount, retainerBalanceMinor: p.retainerBalanceMinor, retainerRequestMinor: p.retainerRequestMinor, scheduleRowIds: p.scheduleRowIds,
     items: p.items, hideLinePricing: p.hideLinePricing, batchId: p.batchId, version: p.version,
   };
-  await store.upsertIfNewer(ctx.trx, 'ebilling_bill', {
+  await upsertIfNewer(ctx.trx, 'ebilling_bill', {
     id: bill.billId, matter_id: bill.matterId, client_id: bill.clientId, file_number: bill.fileNumber, status: bill.status, number: bill.number,
     invoice_date: bill.invoiceDate, currency: bill.currency, total_minor: bill.totals.totalMinor, line_count: bill.lines.length, bill_json: JSON.stringify(bill),
   }, sourceKey(e), now(ctx));

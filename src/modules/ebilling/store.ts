@@ -29,22 +29,7 @@ export function utbmsCodes(): UtbmsCodes {
 // Copies, ordered by the source event
 // ---------------------------------------------------------------------------------------
 
-export interface SourceKey { version: number; at: string; eventId: string }
-
-/**
- * Insert the row, or update it when the event is as new as the row or newer (version, then
- * time). An older or repeated event changes nothing it should not.
- */
-export async function upsertIfNewer(trx: Executor, table: string, values: Record<string, unknown>, key: SourceKey, copiedAt: string): Promise<void> {
-  const row = { ...values, source_version: key.version, source_at: key.at, event_id: key.eventId, copied_at: copiedAt };
-  const update = Object.fromEntries(Object.keys(row).filter((k) => k !== 'id').map((k) => [k, sql.ref(`excluded.${k}`)]));
-  await trx.insertInto(table).values(row)
-    .onConflict((oc) => oc.column('id').doUpdateSet(update).where((eb) => eb.or([
-      eb(`${table}.source_version` as any, '<', key.version),
-      eb.and([eb(`${table}.source_version` as any, '=', key.version), eb(`${table}.source_at` as any, '<=', key.at)]),
-    ])))
-    .execute();
-}
+// (upsertIfNewer and the ordering key: src/shared/copies.ts)
 
 // ---------------------------------------------------------------------------------------
 // Reads for an export
