@@ -3,6 +3,7 @@
  * WIP caps and input validation. No I/O; money goes through src/shared/money.ts.
  */
 import { assert, assertSafeInteger } from '../../shared/assert.ts';
+import { csvLineFields } from '../../shared/csv.ts';
 import { formatMoney, isCurrencyCode, MAX_AMOUNT_MINOR, mulDiv, sumMinor } from '../../shared/money.ts';
 import type {
   AdjustmentAllocationRule, ApplyFundsTo, BillingArrangementName, BillingOptionSection, BillingStatusMode, DiscountKind,
@@ -1061,33 +1062,13 @@ export interface UtbmsCode {
   readonly name: string;
 }
 
-/** One CSV line to fields: commas separate, double quotes quote, "" is a quote. */
-function csvFields(line: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i]!;
-    if (quoted) {
-      if (ch === '"' && line[i + 1] === '"') { cur += '"'; i++; }
-      else if (ch === '"') quoted = false;
-      else cur += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ',') { out.push(cur); cur = ''; }
-    else cur += ch;
-  }
-  assert(!quoted, `unterminated quote in CSV line: ${line}`);
-  out.push(cur);
-  return out;
-}
-
 /** Parse reference/utbms.csv (header code_set,kind,code,parent,name). Throws on a malformed file. */
 export function parseUtbmsCsv(textIn: string): UtbmsCode[] {
   const lines = textIn.replace(/^\ufeff/, '').split(/\r?\n/).filter((l) => l.trim() !== '');
   assert(lines.length > 0 && lines[0]!.trim() === 'code_set,kind,code,parent,name', 'utbms.csv must start with the header code_set,kind,code,parent,name');
   const seen = new Set<string>();
   return lines.slice(1).map((line, i) => {
-    const f = csvFields(line);
+    const f = csvLineFields(line, `utbms.csv line ${i + 2}`);
     assert(f.length === 5, `utbms.csv line ${i + 2}: expected 5 fields, got ${f.length}`);
     const [codeSet, kind, code, parent, name] = f as [string, string, string, string, string];
     assert((UTBMS_KINDS as readonly string[]).includes(kind), `utbms.csv line ${i + 2}: unknown kind ${kind}`);

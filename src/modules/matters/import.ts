@@ -225,11 +225,6 @@ export function parseCsv(input: string, opts: { maxRecords?: number } = {}): str
   return records;
 }
 
-/** Quote a value for CSV output when it needs it. */
-export function csvField(value: string): string {
-  return /[",\r\n]/.test(value) || /^\s|\s$/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
-}
-
 // ---------------------------------------------------------------------------------------
 // Formats
 // ---------------------------------------------------------------------------------------

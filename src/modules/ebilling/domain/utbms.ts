@@ -4,6 +4,7 @@
  * (header code_set,kind,code,parent,name). Pure: the store reads the file.
  */
 import { assert } from '../../../shared/assert.ts';
+import { csvLineFields } from '../../../shared/csv.ts';
 
 export type UtbmsKind = 'phase' | 'task' | 'activity' | 'expense';
 
@@ -24,22 +25,6 @@ export interface UtbmsCodes {
   readonly names: ReadonlyMap<string, string>;
 }
 
-function fields(line: string, lineNo: number): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i]!;
-    if (quoted) {
-      if (ch === '"' && line[i + 1] === '"') { cur += '"'; i++; } else if (ch === '"') quoted = false; else cur += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ',') { out.push(cur); cur = ''; } else cur += ch;
-  }
-  assert(!quoted, `utbms.csv line ${lineNo}: unterminated quote`);
-  out.push(cur);
-  return out;
-}
-
 const KINDS: readonly string[] = ['phase', 'task', 'activity', 'expense'];
 
 export function parseUtbms(text: string): UtbmsCodes {
@@ -49,7 +34,7 @@ export function parseUtbms(text: string): UtbmsCodes {
   const entries: UtbmsEntry[] = [];
   const seen = new Set<string>();
   lines.slice(1).forEach((line, i) => {
-    const f = fields(line, i + 2);
+    const f = csvLineFields(line, `utbms.csv line ${i + 2}`);
     assert(f.length === 5, `utbms.csv line ${i + 2}: expected 5 fields`);
     const [codeSet, kind, code, parent, name] = f as [string, string, string, string, string];
     assert(KINDS.includes(kind), `utbms.csv line ${i + 2}: unknown kind ${kind}`);
