@@ -44,20 +44,45 @@ function insertText(style: 'pg' | 'sqlite', table: string, cols: readonly string
 }
 
 /**
- * Insert rows into `table` (the given columns of each row; undefined is stored as null) in
- * as few multi-row statements as the parameter limits allow, in the given order.
+ * Insert rows into `table` (the given columns of each row; undefined is stored as null), in
+ * the given order: see insertTuples.
  */
 export async function insertMany(ex: Executor, table: string, cols: readonly string[], rows: readonly Record<string, unknown>[]): Promise<void> {
   if (rows.length === 0) return;
-  const per = Math.max(1, Math.min(MAX_ROWS_PER_INSERT, Math.floor(MAX_BOUND_PARAMS / cols.length)));
+  const tuples: unknown[][] = new Array(rows.length);
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r]!;
+    const t: unknown[] = new Array(cols.length);
+    for (let c = 0; c < cols.length; c++) t[c] = row[cols[c]!] ?? null;
+    tuples[r] = t;
+  }
+  await insertTuples(ex, table, cols, tuples);
+}
+
+/**
+ * Insert rows given as arrays of the columns' values (in `cols` order; undefined is stored
+ * as null), in the given order. SQLite: one single-row statement, kept prepared, run once
+ * per row by the adapter (EACH_ROW_MARK), since parsing a statement of thousands of
+ * placeholders costs more than stepping a prepared one thousands of times in-process.
+ * Postgres: as few multi-row statements as the parameter limits allow (each a round trip).
+ */
+export async function insertTuples(ex: Executor, table: string, cols: readonly string[], tuples: readonly (readonly unknown[])[]): Promise<void> {
+  if (tuples.length === 0) return;
+  for (const t of tuples) if (t.length !== cols.length) throw new Error(`insertTuples ${table}: a row of ${t.length} values for ${cols.length} columns`);
   const style = placeholderStyle(ex);
-  for (let i = 0; i < rows.length; i += per) {
-    const end = Math.min(rows.length, i + per);
-    const params: unknown[] = [];
-    for (let r = i; r < end; r++) {
-      const row = rows[r]!;
-      for (const c of cols) params.push(row[c] ?? null);
+  if (style === 'sqlite') {
+    const text = EACH_ROW_MARK + insertText(style, table, cols, 1);
+    for (let i = 0; i < tuples.length; i += MAX_ROWS_PER_EACH) {
+      const part = tuples.slice(i, i + MAX_ROWS_PER_EACH).map((t) => (t.includes(undefined) ? t.map((v) => v ?? null) : t));
+      await ex.executeQuery(CompiledQuery.raw(text, part));
     }
+    return;
+  }
+  const per = Math.max(1, Math.min(MAX_ROWS_PER_INSERT, Math.floor(MAX_BOUND_PARAMS / cols.length)));
+  for (let i = 0; i < tuples.length; i += per) {
+    const end = Math.min(tuples.length, i + per);
+    const params: unknown[] = [];
+    for (let r = i; r < end; r++) for (const v of tuples[r]!) params.push(v ?? null);
     await ex.executeQuery(CompiledQuery.raw(insertText(style, table, cols, end - i), params));
   }
 }
@@ -86,6 +111,15 @@ export async function selectRaw<T>(ex: Executor, text: string, params: readonly 
   if (placeholderStyle(ex) === 'pg') { let p = 0; q = text.replace(/\?/g, () => `$${++p}`); }
   return (await ex.executeQuery(CompiledQuery.raw(q, [...params]))).rows as T[];
 }
+
+/**
+ * SQL starting with this comment is a single-row statement (no result rows) whose
+ * parameters are rows, each an array of that statement's parameters: the SQLite adapter
+ * runs it once per row.
+ */
+export const EACH_ROW_MARK = '/*each-row*/';
+/** The most rows one EACH_ROW_MARK call takes (bounds the parameter array built for it). */
+const MAX_ROWS_PER_EACH = 5_000;
 
 /** SQL starting with this comment gets its rows as arrays of column values, in select order (the SQLite adapter honours it). */
 export const ARRAY_ROWS_MARK = '/*arrays*/';

@@ -176,7 +176,7 @@ export function composeFrom(m: LoadedMatter, invoiceDate: string, upTo: string, 
   const seen = new Set<string>();
   const items: WipCopy[] = [];
   for (const w of [...src.onBill, ...src.unbilled]) if (!seen.has(w.id)) { seen.add(w.id); items.push(w); }
-  items.sort((a, b) => (a.date === b.date ? (a.kind === b.kind ? a.id.localeCompare(b.id) : a.kind.localeCompare(b.kind)) : a.date.localeCompare(b.date)));
+  items.sort(store.wipOrder);
 
   // Instalments on another live bill are billed, whatever matters has heard yet.
   const options = composeOptions(m.options);

@@ -18,7 +18,7 @@ import { setImmediate as setImmediatePromise } from 'node:timers/promises';
 import { audit, auditMany } from '../../shared/audit.ts';
 import type { AuditEntry } from '../../shared/audit.ts';
 import type { Tx } from '../../shared/db.ts';
-import { writersSerialised } from '../../shared/sql.ts';
+import { insertTuples, writersSerialised } from '../../shared/sql.ts';
 import { isUniqueViolation } from '../../shared/db.ts';
 import type { CommandContext } from '../../shared/events.ts';
 import { newId } from '../../shared/ids.ts';
@@ -299,7 +299,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     // fails the insert and the chunk goes matter by matter). As checkItemsFree checks, each item
     // must still be in the copy and not deleted in matters: on Postgres another transaction
     // may have changed that since the chunk read it (on SQLite nothing can).
-    await insertRows(trx, 'billing_bill_line', made.flatMap(bills.lineRows));
+    await insertTuples(trx, 'billing_bill_line', bills.LINE_INSERT_COLUMNS, made.flatMap(bills.lineTuples));
     const claims = writersSerialised(trx) ? [] : made.flatMap((b) => b.items.map((i) => i.id));
     for (let i = 0; i < claims.length; i += 10_000) {
       const chunk = claims.slice(i, i + 10_000);

@@ -472,9 +472,15 @@ export async function unbilledWipOf(db: Executor, matterIds: readonly string[], 
     if (upTo !== undefined) q = q.where('date', '<=', upTo);
     for (const r of await q.execute()) out.get(r.matter_id)!.push(toWipCopy(r));
   }
-  // The same order as unbilledWip's `order by date, kind, id` (ids compared as the database does: plain text).
-  for (const list of out.values()) list.sort((a, b) => (a.date !== b.date ? (a.date < b.date ? -1 : 1) : a.kind !== b.kind ? (a.kind < b.kind ? -1 : 1) : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  for (const list of out.values()) list.sort(wipOrder);
   return out;
+}
+
+/** unbilledWip's `order by date, kind, id`, with text compared by code unit (as SQLite does; ids, dates and kinds are ASCII). */
+export function wipOrder(a: { date: string; kind: string; id: string }, b: { date: string; kind: string; id: string }): number {
+  if (a.date !== b.date) return a.date < b.date ? -1 : 1;
+  if (a.kind !== b.kind) return a.kind < b.kind ? -1 : 1;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
 /**

@@ -122,7 +122,11 @@ export function taxLines(lines: readonly TaxableLine[], rounding: 'per_line' | '
   if (rounding === 'per_line') return lines.map((l) => percentOf(l.amountMinor, l.taxBasisPoints, mode));
   const out = lines.map(() => 0);
   const byCode = new Map<string, number[]>();
-  lines.forEach((l, i) => { const k = `${l.taxCode}|${l.taxBasisPoints}`; byCode.set(k, [...(byCode.get(k) ?? []), i]); });
+  lines.forEach((l, i) => {
+    const k = `${l.taxCode}|${l.taxBasisPoints}`;
+    const idx = byCode.get(k);
+    if (idx) idx.push(i); else byCode.set(k, [i]);
+  });
   for (const idx of byCode.values()) {
     const taxable = sumMinor(idx.map((i) => lines[i]!.amountMinor));
     const tax = percentOf(taxable, lines[idx[0]!]!.taxBasisPoints, mode);
