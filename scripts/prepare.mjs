@@ -45,7 +45,10 @@ function postgresBin() {
 const missing = [];
 if (!chromiumPath()) missing.push('chromium');
 if (wantPostgres && !postgresBin()) missing.push('postgresql');
-// Bill PDFs are set in DejaVu Sans; Chromium installed without recommends may bring no fonts.
+// Bill PDFs are set in Liberation Sans (metric-compatible with Arial, and about half the cost
+// of DejaVu Sans to embed in each PDF), with DejaVu Sans for any character it lacks; Chromium
+// installed without recommends may bring no fonts.
+if (!existsSync('/usr/share/fonts/truetype/liberation2/LiberationSans-Regular.ttf')) missing.push('fonts-liberation2');
 if (!existsSync('/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf')) missing.push('fonts-dejavu-core');
 if (wantPostgres && !existsSync('/usr/bin/pdftotext')) missing.push('poppler-utils');
 if (missing.length) {

@@ -15,6 +15,8 @@ export interface OutputsConfig {
   pdfTimeoutMs: number;
   pdfRestartEvery: number;
   pdfTagged: boolean;
+  /** Chromium as one process (see ChromiumPdfOptions.singleProcess). */
+  pdfSingleProcess: boolean;
   mailTransport: 'smtp' | 'file-drop';
   smtp: { host: string; port: number; secure: boolean; user?: string; pass?: string };
   mailFrom: string;
@@ -40,6 +42,7 @@ export function outputsConfigFromEnv(env: NodeJS.ProcessEnv, installDir: string)
     pdfTimeoutMs: intFrom(env, 'PDF_TIMEOUT_MS', 30_000, 1_000, 600_000),
     pdfRestartEvery: intFrom(env, 'PDF_RESTART_EVERY', 500, 1, 1_000_000),
     pdfTagged: env.PDF_TAGGED === '1' || env.PDF_TAGGED === 'true',
+    pdfSingleProcess: !(env.PDF_SINGLE_PROCESS === '0' || env.PDF_SINGLE_PROCESS === 'false'),
     mailTransport: transport,
     smtp: {
       host: env.SMTP_HOST ?? '127.0.0.1',
@@ -57,12 +60,12 @@ export function outputsConfigFromEnv(env: NodeJS.ProcessEnv, installDir: string)
 export function createOutputs(config: OutputsConfig): Outputs {
   const pdf = createChromiumPdf({
     executablePath: config.chromiumPath, poolSize: config.pdfPoolSize, timeoutMs: config.pdfTimeoutMs, restartEvery: config.pdfRestartEvery,
-    tagged: config.pdfTagged,
+    tagged: config.pdfTagged, singleProcess: config.pdfSingleProcess,
   });
   const mailer = config.mailTransport === 'smtp' ? createSmtpMailer(config.smtp) : createFileDropMailer({ dir: config.mailDropDir });
   const print = createFolderPrint({ dir: config.printDir });
   const description: OutputDescription[] = [
-    { kind: 'pdf', adapter: 'chromium', detail: `${config.chromiumPath}, ${config.pdfPoolSize} tab(s), ${config.pdfTimeoutMs} ms timeout` },
+    { kind: 'pdf', adapter: 'chromium', detail: `${config.chromiumPath}, ${config.pdfPoolSize} tab(s), ${config.pdfTimeoutMs} ms timeout${config.pdfSingleProcess ? '' : ', multi-process'}` },
     config.mailTransport === 'smtp'
       ? { kind: 'mail', adapter: 'smtp', detail: `${config.smtp.host}:${config.smtp.port}${config.smtp.secure ? ' (TLS)' : ''}${config.smtp.user ? `, user ${config.smtp.user}` : ''}, from ${config.mailFrom}` }
       : { kind: 'mail', adapter: 'file-drop', detail: `${config.mailDropDir}, from ${config.mailFrom}` },

@@ -1,7 +1,8 @@
 /**
  * The Chromium PDF adapter against the real Chromium: lazy launch, a bounded pool reused,
  * a timeout per render, recovery after the browser is killed, replacement every N renders,
- * and nothing left running after close().
+ * one process by default (or Chromium's own process model when asked), and nothing left
+ * running after close().
  */
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
@@ -9,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { createChromiumPdf } from '../../src/adapters/pdf/chromium.ts';
 import { chromiumPath } from '../support/browser.ts';
+import { execFileSync } from 'node:child_process';
 import { alive, chromiumWithProfile, pdfText } from './pdf.ts';
 
 const doc = (text: string) => `<!doctype html><html><head><meta charset="utf-8"><style>body{font-family:sans-serif}</style></head><body><h1>${text}</h1></body></html>`;
@@ -47,6 +49,8 @@ test('a render that takes too long fails with a timeout and the next one works',
     await assert.rejects(pdf.render(`<!doctype html><img src="http://127.0.0.1:${port}/never.png">`, { timeoutMs: 1_500 }), /timed out|Timeout/i);
     const ok = await pdf.render(doc('After the timeout'));
     assert.match(pdfText(ok), /After the timeout/);
+    // One process renders every tab, so the browser that timed out is replaced.
+    assert.equal(pdf.stats.launches, 2, 'a fresh browser after the timeout');
   } finally {
     await pdf.close();
     hung.closeAllConnections();
@@ -104,4 +108,29 @@ test('close() leaves no Chromium process running', async () => {
   assert.deepEqual(chromiumWithProfile(profile), [], 'no process of that browser is left');
   for (const p of family) assert.equal(alive(p), false, `process ${p} exited`);
   await assert.rejects(pdf.render(doc('x')), /closed/);
+});
+
+/** The kinds of process (--type=..., or browser) running with this profile directory. */
+function processTypes(profile: string): string[] {
+  return execFileSync('ps', ['-eo', 'pid=,args=']).toString().split('\n').filter((l) => l.includes(profile))
+    .map((l) => /--type=([a-z-]+)/.exec(l)?.[1] ?? 'browser');
+}
+
+test('Chromium runs as one process by default (no renderer or print-compositor process), and as several when asked', async () => {
+  for (const singleProcess of [undefined, false]) {
+    const pdf = createChromiumPdf({ executablePath: chromiumPath(), poolSize: 2, ...(singleProcess === undefined ? {} : { singleProcess }) });
+    try {
+      const outs = await Promise.all([pdf.render(doc('Invoice 9.1.1')), pdf.render(doc('Invoice 9.1.2'))]);
+      assert.match(pdfText(outs[0]!), /Invoice 9\.1\.1/);
+      assert.match(pdfText(outs[1]!), /Invoice 9\.1\.2/);
+      const types = processTypes(pdf.profileDir()!);
+      if (singleProcess === undefined) {
+        assert.ok(!types.includes('renderer') && !types.includes('utility'), `single process: ${types.join(' ')}`);
+      } else {
+        assert.ok(types.includes('renderer'), `renderer processes when multi-process: ${types.join(' ')}`);
+      }
+    } finally {
+      await pdf.close();
+    }
+  }
 });

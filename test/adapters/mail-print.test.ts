@@ -134,6 +134,8 @@ test('outputs from the environment: defaults, smtp settings, bad values refused;
   assert.equal(c.mailDropDir, '/opt/lexbill/data/mail-out');
   assert.equal(c.printDir, '/opt/lexbill/data/print');
   assert.equal(c.chromiumPath, '/usr/bin/chromium');
+  assert.equal(c.pdfSingleProcess, true);
+  assert.equal(outputsConfigFromEnv({ PDF_SINGLE_PROCESS: '0' }, '/x').pdfSingleProcess, false);
   const s = outputsConfigFromEnv({ MAIL_TRANSPORT: 'smtp', SMTP_HOST: 'mail.firm.example', SMTP_PORT: '587', SMTP_USER: 'u', SMTP_PASS: 'p', MAIL_FROM: 'b@firm.example' }, '/x');
   assert.deepEqual(s.smtp, { host: 'mail.firm.example', port: 587, secure: false, user: 'u', pass: 'p' });
   assert.equal(s.mailFrom, 'b@firm.example');

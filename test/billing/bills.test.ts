@@ -74,6 +74,7 @@ eachDialect('every transition and its refusals, with reasons', async (db) => {
 
   type Step = { name: string; run: () => Promise<unknown>; refused?: RegExp; status?: 404 | 409 | 422 };
   let billId = '';
+  let readBeforeRevert: Awaited<ReturnType<typeof B.approve>> | null = null;
   const steps: Step[] = [
     { name: 'billing off', run: () => B.createDraft(ctx, { matterId: off.id, ...dates }), refused: /Billing is turned off/ },
     { name: 'closed for billing', run: () => B.createDraft(ctx, { matterId: closed.id, ...dates }), refused: /closed for billing/ },
@@ -92,13 +93,16 @@ eachDialect('every transition and its refusals, with reasons', async (db) => {
     { name: 'release', run: () => B.setOnHold(ctx, billId, false) },
     { name: 'update with a stale version', run: () => B.updateDraft(ctx, billId, { expectedVersion: 1 }), refused: /changed by someone else/ },
     { name: 'toggle an item out', run: () => B.updateDraft(ctx, billId, { request: { excludedIds: [t2.id] } }) },
-    { name: 'approve', run: () => B.approve(ctx, billId) },
+    { name: 'approve', run: async () => { readBeforeRevert = await B.approve(ctx, billId); } },
     { name: 'approve twice', run: () => B.approve(ctx, billId), refused: /Only a draft can be approved; this bill is approved/ },
     { name: 'edit an approved bill', run: () => B.updateDraft(ctx, billId, {}), refused: /revert it to draft first/ },
     { name: 'redraft an approved bill', run: () => B.redraft(ctx, billId), refused: /Only a finalised bill/ },
     { name: 'revert', run: () => B.revert(ctx, billId) },
     { name: 'approve again', run: () => B.approve(ctx, billId) },
+    // Production finalises the bill as it read it: approved again since, that read is stale.
+    { name: 'finalise as read before the revert', run: () => B.finaliseRead(ctx, readBeforeRevert!), refused: /changed by someone else/ },
     { name: 'finalise', run: () => B.finalise(ctx, billId) },
+    { name: 'finalise as read once finalised', run: async () => B.finaliseRead(ctx, (await B.findBill(billId))!), refused: /this bill is finalised/ },
     { name: 'finalise twice', run: () => B.finalise(ctx, billId), refused: /this bill is finalised/ },
     { name: 'edit a finalised bill', run: () => B.updateDraft(ctx, billId, {}), refused: /re-draft it first/ },
     { name: 'a second bill for the deferred item', run: () => B.createDraft(ctx, { matterId: matter.id, ...dates }) },

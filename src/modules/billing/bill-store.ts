@@ -174,6 +174,13 @@ export async function findBill(ex: Executor, id: string): Promise<Bill | null> {
   return r ? (await billsFrom(ex, [r]))[0]! : null;
 }
 
+/** Several bills by id, in two queries (absent ids are left out). */
+export async function findBills(ex: Executor, ids: readonly string[]): Promise<Map<string, Bill>> {
+  if (ids.length === 0) return new Map();
+  const rows = await ex.selectFrom('billing_bill').selectAll().where('id', 'in', [...ids]).execute();
+  return new Map((await billsFrom(ex, rows)).map((b) => [b.billId, b]));
+}
+
 /** A matter's bills, newest first (numbered by sequence, then drafts by creation). */
 export async function listBills(ex: Executor, matterId: string, opts: { includeDeleted?: boolean } = {}): Promise<Bill[]> {
   let q = ex.selectFrom('billing_bill').selectAll().where('matter_id', '=', matterId);

@@ -28,7 +28,7 @@ import type { Bill, BillItem, RetainerBalance } from './bill-store.ts';
 import { composeBill } from './domain/compose.ts';
 import type { ComposeItem, ComposedBill } from './domain/compose.ts';
 import {
-  billingRefusals, composeFirm, composeOptions, composeRequest, isCalendarDate, requestErrors, retainerApplies, verdict, verdicts,
+  billingRefusals, composeFirm, finaliseRefusal, composeOptions, composeRequest, isCalendarDate, requestErrors, retainerApplies, verdict, verdicts,
 } from './domain/lifecycle.ts';
 import type { BillAction, BillFacts, BillRequest, Verdict } from './domain/lifecycle.ts';
 import { interestTotalMinor, policyInterest } from './domain/interest.ts';
@@ -445,12 +445,22 @@ export function createBillingCommands(deps: BillingDeps) {
   }
 
   async function finalise(trx: Tx, ctx: CommandContext, billId: string): Promise<Bill> {
-    const before = await loadFor(trx, billId, 'finalise');
+    return finaliseRead(trx, ctx, await loadFor(trx, billId, 'finalise'));
+  }
+
+  /**
+   * Finalise a bill as the caller last read it (bill production read it when it took the
+   * bill): finalising depends on the status alone, and the update is refused (409) unless the
+   * bill is still approved at that version, so nothing need be read again.
+   */
+  async function finaliseRead(trx: Tx, ctx: CommandContext, before: Bill): Promise<Bill> {
+    const refusal = finaliseRefusal(before.status);
+    if (refusal) throw conflict(refusal);
     const at = now();
     const after: Bill = { ...before, status: 'finalised', finalisedAt: at, updatedAt: at, version: before.version + 1 };
     await bills.updateBill(trx, after, { status: 'approved', version: before.version });
     await emit(trx, ctx, 'billing.bill_finalised', billData(after));
-    await audit(trx, clock, ctx, { action: 'billing.bill_finalised', entityType: 'billing_bill', entityId: billId, before: auditView(before), after: auditView(after) });
+    await audit(trx, clock, ctx, { action: 'billing.bill_finalised', entityType: 'billing_bill', entityId: before.billId, before: auditView(before), after: auditView(after) });
     return after;
   }
 
@@ -508,6 +518,7 @@ export function createBillingCommands(deps: BillingDeps) {
     approve: own(approve),
     revert: own(revert),
     finalise: own(finalise),
+    finaliseRead: own(finaliseRead),
     redraft: own(redraft),
     setOnHold: own(setOnHold),
     setRetainerBalance: own(setRetainerBalance),
@@ -515,6 +526,8 @@ export function createBillingCommands(deps: BillingDeps) {
 
     // Reads.
     findBill: (id: string) => bills.findBill(db, id),
+    /** Several bills at once (absent ids left out). */
+    findBills: (ids: readonly string[]) => bills.findBills(db, ids),
     listBills: (matterId: string, opts: { includeDeleted?: boolean } = {}) => bills.listBills(db, matterId, opts),
     /** Every action on the bill: allowed now, or why not. */
     actionsFor: async (b: Bill): Promise<Record<BillAction, Verdict>> => verdicts(await factsFor(db, b)),

@@ -217,8 +217,8 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
   interface BillOutcome { outcome: 'done' | 'failed' | 'busy'; error: string | null }
   interface Release { billId: string; cycle: string; token: string; update: ps.StepUpdate; outcome: BillOutcome }
 
-  /** A claimed bill: its lease is held with `token`; `st` is its state when claimed. */
-  interface Claimed { bill: Bill; cycle: string; token: string; st: ps.ProductionState }
+  /** A claimed bill: its lease is held with `token`; `st` is its state when claimed; its matter as billing's copy had it then. */
+  interface Claimed { bill: Bill; cycle: string; token: string; st: ps.ProductionState; matter: MatterCopy | null }
 
   const lost = () => conflict('Lost the bill to another process');
 
@@ -229,8 +229,9 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
   async function claimBatch(billIds: readonly string[]): Promise<{ claimed: Claimed[]; settled: { billId: string; outcome: BillOutcome }[] }> {
     const settled: { billId: string; outcome: BillOutcome }[] = [];
     const wanted: { bill: Bill; cycle: string }[] = [];
+    const found = await cmds.findBills(billIds);
     for (const billId of billIds) {
-      const bill = await cmds.findBill(billId);
+      const bill = found.get(billId);
       if (!bill) { settled.push({ billId, outcome: { outcome: 'failed', error: 'No such bill' } }); continue; }
       if (bill.status !== 'approved' && bill.status !== 'finalised') { settled.push({ billId, outcome: { outcome: 'failed', error: `The bill is ${bill.status}, not approved` } }); continue; }
       const cycle = bill.approvedAt;
@@ -245,9 +246,10 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     const states = wanted.length === 0 ? new Map<string, ps.ProductionState>()
       : await db.transaction().execute((trx) => ps.claimMany(trx, wanted.map((w) => ({ billId: w.bill.billId, cycle: w.cycle })), token, now(), leaseUntil()));
     const claimed: Claimed[] = [];
+    const matters = await store.getMatterCopies(db, [...new Set(wanted.filter((w) => states.has(w.bill.billId)).map((w) => w.bill.matterId))]);
     for (const w of wanted) {
       const st = states.get(w.bill.billId);
-      if (st) claimed.push({ ...w, token, st });
+      if (st) claimed.push({ ...w, token, st, matter: matters.get(w.bill.matterId) ?? null });
       else settled.push({ billId: w.bill.billId, outcome: { outcome: 'busy', error: 'Another process is producing this bill' } });
     }
     return { claimed, settled };
@@ -259,11 +261,10 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
    * what its state row gets when the lease is released (the caller releases leases in batches).
    */
   async function produceClaimed(ctx: CommandContext, c: Claimed, cache: RunCache): Promise<Release> {
-    const { bill, cycle, token, st } = c;
+    const { bill, cycle, token, st, matter } = c;
     const billId = bill.billId;
     let step: ProductionStep = 'pdf';
     try {
-      const matter = await store.getMatterCopy(db, bill.matterId);
       const copies = matter?.options?.copiesToPrint ?? 0;
       const to = recipientsFor(matter);
       const todo = remainingSteps({ pdfStored: st.pdfStoredAt !== null, printed: st.printedAt !== null, emailed: st.emailedAt !== null, finalised: st.finalisedAt !== null || bill.status === 'finalised' },
@@ -334,7 +335,8 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       if (todo.includes('finalise')) {
         step = 'finalise';
         try {
-          await cmds.finalise(ctx, billId);
+          // The bill as claimed: refused if anyone changed it since (then read afresh below).
+          await cmds.finaliseRead(ctx, bill);
         } catch (err) {
           // Finalised meanwhile (by hand, or by another process): done; anything else is a failure.
           const fresh = await cmds.findBill(billId);

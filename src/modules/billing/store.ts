@@ -361,7 +361,6 @@ export async function getMatterCopy(db: Executor, matterId: string): Promise<Mat
   return (await getMatterCopies(db, [matterId])).get(matterId) ?? null;
 }
 
-/** The same as getMatterCopy for many matters at once (mass billing): a few queries, not a few per matter. */
 /**
  * The matter's billable party: a contact as matters last described it, or the client itself
  * with the client's current details (a matter is opened billed to its client; matter_opened
@@ -372,6 +371,7 @@ function billablePartyOf(party: BillableParty | null, client: ClientCopy | null)
   return { kind: 'client', contactId: null, name: client.name, email: client.email, address: client.address };
 }
 
+/** The same as getMatterCopy for many matters at once (mass billing): a few queries, not a few per matter. */
 export async function getMatterCopies(db: Executor, matterIds: readonly string[], firmSettings?: FirmBillingSettings | null): Promise<Map<string, MatterCopy>> {
   const out = new Map<string, MatterCopy>();
   if (matterIds.length === 0) return out;

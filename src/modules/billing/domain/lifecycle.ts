@@ -199,6 +199,12 @@ export interface BillFacts {
 const yes: Verdict = { allowed: true, reason: null };
 const no = (reason: string): Verdict => ({ allowed: false, reason });
 
+/** Why a bill in this status cannot be finalised, or null: finalising depends on the status alone. */
+export function finaliseRefusal(s: BillStatusName): string | null {
+  if (s === 'deleted') return 'The bill was deleted';
+  return s === 'approved' ? null : `Only an approved bill can be finalised; this bill is ${s}`;
+}
+
 /** Whether one action is allowed now, and why not. */
 export function verdict(action: BillAction, f: BillFacts): Verdict {
   const s = f.status;
@@ -220,8 +226,10 @@ export function verdict(action: BillAction, f: BillFacts): Verdict {
       if (s !== 'approved') return no(`Only an approved bill can be reverted to draft; this bill is ${s}`);
       if (f.otherDraft) return no(`The matter already has a draft (${f.otherDraft}): approve or delete it first`);
       return yes;
-    case 'finalise':
-      return s === 'approved' ? yes : no(`Only an approved bill can be finalised; this bill is ${s}`);
+    case 'finalise': {
+      const refusal = finaliseRefusal(s);
+      return refusal ? no(refusal) : yes;
+    }
     case 'redraft':
       if (s !== 'finalised') return no(`Only a finalised bill can be re-drafted; this bill is ${s}`);
       if (f.otherDraft) return no(`The matter already has a draft (${f.otherDraft}): approve or delete it first`);
