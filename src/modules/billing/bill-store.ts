@@ -75,8 +75,7 @@ export async function updateBill(trx: Executor, b: Bill, expected: { status: Bil
   if (Number(r.numUpdatedRows) !== 1) throw conflict('The bill was changed by someone else meanwhile: reload it and try again');
 }
 
-/** The bill's line rows as stored (the bulk path in mass-commands.ts writes exactly these). */
-/** billing_bill_line's columns, in the order lineTuples gives their values. */
+/** billing_bill_line's columns, in the order lineTuples gives their values (createDraft's replaceLines and mass billing write the same rows). */
 export const LINE_INSERT_COLUMNS = [
   'bill_id', 'line_no', 'key', 'item_id', 'item_kind', 'schedule_row_id', 'kind', 'date', 'timekeeper_id', 'code', 'charge_type_id', 'description',
   'minutes', 'rate_minor', 'recorded_minor', 'amount_minor', 'no_charge', 'tax_code', 'tax_minor', 'task_code', 'activity_code', 'expense_code', 'live',
