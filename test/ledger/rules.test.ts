@@ -210,7 +210,7 @@ test('property: any bill posts balanced and leaves exactly its total on debtors'
       const p = billPosting(bill(lines, allocations, { feesMinor, fixedChargesMinor: 0, disbursementsMinor: disb, discountMinor: discount, interestMinor: interest, taxMinor: tax, totalMinor: total, netFeesMinor: net }));
       assert.equal(p.lines.reduce((s, l) => s + l.amountMinor, 0), 0);
       assert.equal(p.lines.filter((l) => l.account.role === 'debtors').reduce((s, l) => s + l.amountMinor, 0), total);
-      const feeCredit = -p.lines.filter((l) => l.account.role === 'fee_timekeeper' || l.account.role === 'fees').reduce((s, l) => s + l.amountMinor, 0);
+      const feeCredit = 0 - p.lines.filter((l) => l.account.role === 'fee_timekeeper' || l.account.role === 'fees').reduce((s, l) => s + l.amountMinor, 0);
       assert.equal(feeCredit, feesMinor, 'fees post gross');
     },
   ));
