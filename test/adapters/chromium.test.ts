@@ -10,8 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { createChromiumPdf } from '../../src/adapters/pdf/chromium.ts';
 import { chromiumPath } from '../support/browser.ts';
-import { execFileSync } from 'node:child_process';
-import { alive, chromiumWithProfile, pdfText } from './pdf.ts';
+import { alive, chromiumProcessTypes, chromiumWithProfile, pdfText } from './pdf.ts';
 
 const doc = (text: string) => `<!doctype html><html><head><meta charset="utf-8"><style>body{font-family:sans-serif}</style></head><body><h1>${text}</h1></body></html>`;
 
@@ -110,12 +109,6 @@ test('close() leaves no Chromium process running', async () => {
   await assert.rejects(pdf.render(doc('x')), /closed/);
 });
 
-/** The kinds of process (--type=..., or browser) running with this profile directory. */
-function processTypes(profile: string): string[] {
-  return execFileSync('ps', ['-eo', 'pid=,args=']).toString().split('\n').filter((l) => l.includes(profile))
-    .map((l) => /--type=([a-z-]+)/.exec(l)?.[1] ?? 'browser');
-}
-
 test('Chromium runs as one process by default (no renderer or print-compositor process), and as several when asked', async () => {
   for (const singleProcess of [undefined, false]) {
     const pdf = createChromiumPdf({ executablePath: chromiumPath(), poolSize: 2, ...(singleProcess === undefined ? {} : { singleProcess }) });
@@ -123,7 +116,7 @@ test('Chromium runs as one process by default (no renderer or print-compositor p
       const outs = await Promise.all([pdf.render(doc('Invoice 9.1.1')), pdf.render(doc('Invoice 9.1.2'))]);
       assert.match(pdfText(outs[0]!), /Invoice 9\.1\.1/);
       assert.match(pdfText(outs[1]!), /Invoice 9\.1\.2/);
-      const types = processTypes(pdf.profileDir()!);
+      const types = chromiumProcessTypes(pdf.profileDir()!);
       if (singleProcess === undefined) {
         assert.ok(!types.includes('renderer') && !types.includes('utility'), `single process: ${types.join(' ')}`);
       } else {

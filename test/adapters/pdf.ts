@@ -20,12 +20,24 @@ export function alive(pid: number): boolean {
   }
 }
 
-/** PIDs of Chromium processes whose command line names this profile directory. */
-export function chromiumWithProfile(profileFragment: string): number[] {
+/** The Chromium processes whose command line names this profile directory: PID and kind (its --type, or "browser"). */
+function chromiumProcesses(profileFragment: string): { pid: number; type: string }[] {
+  let out: string;
   try {
-    const out = execFileSync('ps', ['-eo', 'pid=,args=']).toString();
-    return out.split('\n').filter((l) => l.includes(profileFragment) && /chrom/i.test(l)).map((l) => Number(l.trim().split(/\s+/)[0]));
+    out = execFileSync('ps', ['-eo', 'pid=,args=']).toString();
   } catch {
     return [];
   }
+  return out.split('\n').filter((l) => l.includes(profileFragment) && /chrom/i.test(l))
+    .map((l) => ({ pid: Number(l.trim().split(/\s+/)[0]), type: /--type=([a-z-]+)/.exec(l)?.[1] ?? 'browser' }));
+}
+
+/** PIDs of Chromium processes whose command line names this profile directory. */
+export function chromiumWithProfile(profileFragment: string): number[] {
+  return chromiumProcesses(profileFragment).map((p) => p.pid);
+}
+
+/** The kinds of those processes (renderer, utility, zygote, browser...). */
+export function chromiumProcessTypes(profileFragment: string): string[] {
+  return chromiumProcesses(profileFragment).map((p) => p.type);
 }
