@@ -88,6 +88,23 @@ export async function insertTuples(ex: Executor, table: string, cols: readonly s
 }
 
 /**
+ * SQLite only: one statement (positional `?`) run once per row of `rows`, in-process
+ * (EACH_ROW_MARK); the rows it changed, summed. For bulk updates: stepping a kept
+ * single-row UPDATE is far cheaper there than an UPDATE ... FROM (VALUES ...) of many rows
+ * (200 bills approved: 1.2 ms against 67 ms).
+ */
+export async function runEachRow(ex: Executor, text: string, rows: readonly (readonly unknown[])[]): Promise<number> {
+  if (placeholderStyle(ex) !== 'sqlite') throw new Error('runEachRow runs on SQLite only');
+  let changed = 0;
+  for (let i = 0; i < rows.length; i += MAX_ROWS_PER_EACH) {
+    const part = rows.slice(i, i + MAX_ROWS_PER_EACH).map((t) => (t.includes(undefined) ? t.map((v) => v ?? null) : t));
+    const r = await ex.executeQuery(CompiledQuery.raw(EACH_ROW_MARK + text, part));
+    changed += Number(r.numAffectedRows ?? 0n);
+  }
+  return changed;
+}
+
+/**
  * True when the database runs one write transaction at a time (SQLite: write transactions
  * begin IMMEDIATE), so what a write transaction read cannot be changed by anyone else before
  * it commits; false on Postgres (read committed: another transaction's commit shows in the

@@ -6,6 +6,7 @@
  */
 import * as balances from './balances.ts';
 import { sql } from 'kysely';
+import { assert } from '../../shared/assert.ts';
 import type { Executor } from '../../shared/db.ts';
 import { insertTuples, marks, selectArrays } from '../../shared/sql.ts';
 import { conflict } from '../../shared/web/errors.ts';
@@ -106,19 +107,35 @@ export async function retireLines(trx: Executor, billId: string): Promise<void> 
   await trx.updateTable('billing_bill_line').set({ live: 0 }).where('bill_id', '=', billId).execute();
 }
 
-/** The line columns read back, in the order toLine takes them (rows as arrays: a bulk approve reads hundreds of thousands). */
+/**
+ * The line columns read back, in the order toLine takes them (rows as arrays: a bulk approve
+ * reads hundreds of thousands), as 16 result columns: better-sqlite3 builds rows of 18 or
+ * more columns on a slower path (see store.ts COMPOSER_WIP_COLUMNS). So the never-null
+ * integers come as one 'n:n:n:n:n' text, the kinds as 'kind:item kind' ('-' for none) and
+ * the date with the description (a date holds no ':'). Each named: Postgres would name
+ * them all ?column?, and rows read by name lose all but one.
+ */
 const LINE_COLUMNS = [
-  'bill_id', 'line_no', 'key', 'kind', 'item_id', 'item_kind', 'schedule_row_id', 'date', 'timekeeper_id', 'code', 'charge_type_id', 'description',
-  'minutes', 'rate_minor', 'recorded_minor', 'amount_minor', 'no_charge', 'tax_code', 'tax_minor', 'task_code', 'activity_code', 'expense_code',
+  'bill_id', 'key', "kind || ':' || coalesce(item_kind, '-') as kinds", 'item_id', 'schedule_row_id', "date || ':' || description as dated", 'timekeeper_id', 'code',
+  'charge_type_id', 'minutes', 'rate_minor', "line_no || ':' || recorded_minor || ':' || amount_minor || ':' || tax_minor || ':' || no_charge as ints",
+  'tax_code', 'task_code', 'activity_code', 'expense_code',
 ] as const;
 
 function toLine(r: readonly unknown[]): BillLineData {
+  const kinds = r[2] as string;
+  const k = kinds.indexOf(':');
+  const dated = r[5] as string;
+  const d = dated.indexOf(':');
+  const ints = (r[11] as string).split(':');
+  assert(k > 0 && d === 10 && ints.length === 5, 'a bill line read back in its packed form');
+  const itemKind = kinds.slice(k + 1);
   return {
-    lineNo: num(r[1]), key: r[2] as string, kind: r[3] as BillLineKindName, itemId: r[4] as string | null, itemKind: r[5] as BillItemKindName | null,
-    scheduleRowId: r[6] as string | null, date: r[7] as string, timekeeperId: r[8] as string | null, code: r[9] as string | null,
-    chargeTypeId: r[10] as string | null, description: r[11] as string, minutes: numOrNull(r[12]), rateMinor: numOrNull(r[13]),
-    recordedMinor: num(r[14]), amountMinor: num(r[15]), noCharge: num(r[16]) === 1, taxCode: r[17] as string | null, taxMinor: num(r[18]),
-    taskCode: r[19] as string | null, activityCode: r[20] as string | null, expenseCode: r[21] as string | null,
+    lineNo: num(ints[0]), key: r[1] as string, kind: kinds.slice(0, k) as BillLineKindName, itemId: r[3] as string | null,
+    itemKind: itemKind === '-' ? null : itemKind as BillItemKindName,
+    scheduleRowId: r[4] as string | null, date: dated.slice(0, d), timekeeperId: r[6] as string | null, code: r[7] as string | null,
+    chargeTypeId: r[8] as string | null, description: dated.slice(d + 1), minutes: numOrNull(r[9]), rateMinor: numOrNull(r[10]),
+    recordedMinor: num(ints[1]), amountMinor: num(ints[2]), noCharge: num(ints[4]) === 1, taxCode: r[12] as string | null, taxMinor: num(ints[3]),
+    taskCode: r[13] as string | null, activityCode: r[14] as string | null, expenseCode: r[15] as string | null,
   };
 }
 

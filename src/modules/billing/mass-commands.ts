@@ -18,7 +18,7 @@ import { setImmediate as setImmediatePromise } from 'node:timers/promises';
 import { audit, auditMany } from '../../shared/audit.ts';
 import type { AuditEntry } from '../../shared/audit.ts';
 import type { Tx } from '../../shared/db.ts';
-import { insertTuples, writersSerialised } from '../../shared/sql.ts';
+import { insertTuples, runEachRow, writersSerialised } from '../../shared/sql.ts';
 import { isUniqueViolation } from '../../shared/db.ts';
 import type { CommandContext } from '../../shared/events.ts';
 import { newId } from '../../shared/ids.ts';
@@ -419,17 +419,26 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       outcomes.push({ billId: before.billId, ok: true, number: number! });
     }
     // Each bill moves only if it is still the draft at the version read (the optimistic lock
-    // updateBill takes), many bills per statement; any bill changed meanwhile refuses the chunk.
-    for (let i = 0; i < approved.length; i += 1_000) {
-      const part = approved.slice(i, i + 1_000);
-      const params: unknown[] = [];
-      for (const { before, after } of part) params.push(after.billId, after.number, after.sequence, after.version, before.version);
-      const moved = await selectRaw<{ id: string }>(trx,
-        `with v (id, number, sequence, version, expected) as (values ${part.map(() => '(?, ?, cast(? as integer), cast(? as integer), cast(? as integer))').join(',')})
-        update billing_bill set status = 'approved', number = v.number, sequence = v.sequence, approved_at = ?, updated_at = ?, version = v.version
-        from v where billing_bill.id = v.id and billing_bill.status = 'draft' and billing_bill.version = v.expected
-        returning billing_bill.id`, [...params, at, at]);
-      if (moved.length !== part.length) throw conflict('The bill was changed by someone else meanwhile: reload it and try again');
+    // updateBill takes); any bill changed meanwhile refuses the chunk. SQLite: a kept one-bill
+    // UPDATE stepped per bill (its UPDATE ... FROM took 50 times as long); Postgres: many
+    // bills per statement (each statement a round trip).
+    if (writersSerialised(trx)) {
+      const moved = await runEachRow(trx,
+        `update billing_bill set status = 'approved', number = ?, sequence = ?, approved_at = ?, updated_at = ?, version = ? where id = ? and status = 'draft' and version = ?`,
+        approved.map(({ before, after }) => [after.number, after.sequence, at, at, after.version, after.billId, before.version]));
+      if (moved !== approved.length) throw conflict('The bill was changed by someone else meanwhile: reload it and try again');
+    } else {
+      for (let i = 0; i < approved.length; i += 1_000) {
+        const part = approved.slice(i, i + 1_000);
+        const params: unknown[] = [];
+        for (const { before, after } of part) params.push(after.billId, after.number, after.sequence, after.version, before.version);
+        const moved = await selectRaw<{ id: string }>(trx,
+          `with v (id, number, sequence, version, expected) as (values ${part.map(() => '(?, ?, cast(? as integer), cast(? as integer), cast(? as integer))').join(',')})
+          update billing_bill set status = 'approved', number = v.number, sequence = v.sequence, approved_at = ?, updated_at = ?, version = v.version
+          from v where billing_bill.id = v.id and billing_bill.status = 'draft' and billing_bill.version = v.expected
+          returning billing_bill.id`, [...params, at, at]);
+        if (moved.length !== part.length) throw conflict('The bill was changed by someone else meanwhile: reload it and try again');
+      }
     }
     await appendEvents(trx, clock, ctx, approved.map(({ after }) => ({ type: 'billing.bill_approved', payload: billDataView(after) })));
     await auditMany(trx, clock, ctx, approved.map(({ before, after }): AuditEntry => ({ action: 'billing.bill_approved', entityType: 'billing_bill', entityId: after.billId, before: auditView(before), after: auditView(after) })));
