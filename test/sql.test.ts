@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { sql } from 'kysely';
 import { eachDialect } from './support/db.ts';
-import { insertMany, insertTuples, selectArrays } from '../src/shared/sql.ts';
+import { insertMany, insertTuples, runEachRow, selectArrays } from '../src/shared/sql.ts';
 
 // The bulk-write helper the outbox, the audit log and mass billing share: on SQLite one
 // prepared single-row statement run per row by the adapter, on Postgres multi-row statements.
@@ -40,4 +40,20 @@ eachDialect('insertTuples refuses a row of the wrong width before writing anythi
   await db.db.transaction().execute((trx) => insertTuples(trx, 'sql_helper_t', ['id', 'n', 'note'], [['a', 1, undefined], ['b', 2, 'x']]));
   const got = await selectArrays(db.db, 'select id, n, note from sql_helper_t order by id', []);
   assert.deepEqual(got.map((r) => [r[0], Number(r[1]), r[2]]), [['a', 1, null], ['b', 2, 'x']]);
+});
+
+eachDialect('runEachRow (SQLite) steps one statement per row and counts the rows it changed; Postgres refuses it', async (db) => {
+  await scratchTable(db);
+  await db.db.transaction().execute((trx) => insertTuples(trx, 'sql_helper_t', ['id', 'n', 'note'], Array.from({ length: 7_000 }, (_, i) => [`r${i}`, i, null])));
+  // A version-locked update: a row changes only where n is still what was read.
+  const rows = Array.from({ length: 7_000 }, (_, i) => [`moved ${i}`, `r${i}`, i % 3 === 0 ? -1 : i]);
+  const update = 'update sql_helper_t set note = ? where id = ? and n = ?';
+  if (db.dialect === 'postgres') {
+    await assert.rejects(db.db.transaction().execute((trx) => runEachRow(trx, update, rows)), /SQLite only/);
+    return;
+  }
+  const changed = await db.db.transaction().execute((trx) => runEachRow(trx, update, rows));
+  assert.equal(changed, rows.filter((r) => r[2] !== -1).length, 'across more than one call (5,000 rows each)');
+  const got = await selectArrays(db.db, 'select id, note from sql_helper_t where id in (?, ?, ?)', ['r0', 'r1', 'r6999']);
+  assert.deepEqual(new Map(got.map((r) => [r[0], r[1]])), new Map([['r0', null], ['r1', 'moved 1'], ['r6999', null]]));
 });

@@ -71,11 +71,7 @@ export async function insertTuples(ex: Executor, table: string, cols: readonly s
   for (const t of tuples) if (t.length !== cols.length) throw new Error(`insertTuples ${table}: a row of ${t.length} values for ${cols.length} columns`);
   const style = placeholderStyle(ex);
   if (style === 'sqlite') {
-    const text = EACH_ROW_MARK + insertText(style, table, cols, 1);
-    for (let i = 0; i < tuples.length; i += MAX_ROWS_PER_EACH) {
-      const part = tuples.slice(i, i + MAX_ROWS_PER_EACH).map((t) => (t.includes(undefined) ? t.map((v) => v ?? null) : t));
-      await ex.executeQuery(CompiledQuery.raw(text, part));
-    }
+    await runEachRow(ex, insertText(style, table, cols, 1), tuples);
     return;
   }
   const per = Math.max(1, Math.min(MAX_ROWS_PER_INSERT, Math.floor(MAX_BOUND_PARAMS / cols.length)));
