@@ -2,7 +2,7 @@
  * Money in integer minor units (cents) with an ISO 4217 currency. No floats are used in
  * arithmetic: products and quotients go through BigInt and are rounded by an explicit mode.
  */
-import { assert, assertSafeInteger } from './assert.ts';
+import { assert, AssertionError, assertSafeInteger } from './assert.ts';
 
 export type RoundingMode = 'half_up' | 'half_even' | 'half_down' | 'up' | 'down' | 'ceiling' | 'floor';
 export const ROUNDING_MODES: readonly RoundingMode[] = ['half_up', 'half_even', 'half_down', 'up', 'down', 'ceiling', 'floor'];
@@ -38,7 +38,7 @@ export function money(amountMinor: number, currency: string): Money {
 
 export function assertAmount(amountMinor: number, name = 'amountMinor'): void {
   assertSafeInteger(amountMinor, name);
-  assert(Math.abs(amountMinor) <= MAX_AMOUNT_MINOR, `${name} ${amountMinor} exceeds the limit of ${MAX_AMOUNT_MINOR}`);
+  if (Math.abs(amountMinor) > MAX_AMOUNT_MINOR) throw new AssertionError(`${name} ${amountMinor} exceeds the limit of ${MAX_AMOUNT_MINOR}`);
 }
 
 function sameCurrency(a: Money, b: Money): void {

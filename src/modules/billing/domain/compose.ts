@@ -7,7 +7,7 @@
  * Invariants (asserted): the total is the sum of the lines plus tax; the allocation sums to
  * the net fees; every selected item appears once.
  */
-import { assert, assertSafeInteger } from '../../../shared/assert.ts';
+import { assert, AssertionError, assertSafeInteger } from '../../../shared/assert.ts';
 import { allocate, sumMinor } from '../../../shared/money.ts';
 import {
   allocateFees, applyQuote, discountMinor, dueDate, dueScheduleRows, retainerRequestMinor, selectItems, taxLines, writeToTarget,
@@ -139,7 +139,7 @@ export function composeBill(matter: ComposeMatter, options: ComposeOptions, firm
   const taxBp = new Map(firm.taxRates.map((t) => [t.code, t.basisPoints]));
   const taxCodeOf = (code: string | null): string => {
     const c = code ?? firm.defaultFeeTaxCode;
-    assert(taxBp.has(c), `unknown tax code ${c}`);
+    if (!taxBp.has(c)) throw new AssertionError(`unknown tax code ${c}`);
     return c;
   };
 
@@ -226,8 +226,9 @@ export function composeBill(matter: ComposeMatter, options: ComposeOptions, firm
   const discountable = lines.filter((l) => l.kind !== 'disbursement' && l.kind !== 'adhoc_disbursement' && !l.noCharge && l.amountMinor > 0);
   const discountRule = req.discount === undefined || req.discount === null ? options.discount : req.discount;
   const discountAmount = discountMinor(discountRule, sumMinor(discountable.map((l) => l.amountMinor)));
-  const discountShares = discountAmount > 0 ? allocate(discountAmount, discountable.map((l) => l.amountMinor)) : discountable.map(() => 0);
-  const shareOf = new Map(discountable.map((l, i) => [l.key, discountShares[i]!]));
+  // Each discountable line's share of the discount (none without one: lines not in it have 0).
+  const shareOf = new Map<string, number>();
+  if (discountAmount > 0) allocate(discountAmount, discountable.map((l) => l.amountMinor)).forEach((share, i) => shareOf.set(discountable[i]!.key, share));
   const appearAsDiscount = options.feeReductions.appearAsDiscount || Boolean(discountRule.validUntil);
   if (discountAmount > 0 && !appearAsDiscount) {
     // Hidden in the line amounts: each discountable line is written down by its share.
@@ -240,9 +241,10 @@ export function composeBill(matter: ComposeMatter, options: ComposeOptions, firm
   if (interest > 0) lines.push(extra('interest', req.interestDescription ?? 'Interest on overdue accounts', interest, null, firm.interestTaxCode ?? (taxBp.has('EXEMPT') ? 'EXEMPT' : null)));
 
   // Tax on what is charged, net of any discount line's share.
-  const taxed = lines.map((l) => ({ amountMinor: l.amountMinor - (shareOf.get(l.key) ?? 0), taxBasisPoints: taxBp.get(l.taxCode!)!, taxCode: l.taxCode! }));
-  const netTax = taxLines(taxed, firm.taxRounding);
   const grossTax = taxLines(lines.map((l) => ({ amountMinor: l.amountMinor, taxBasisPoints: taxBp.get(l.taxCode!)!, taxCode: l.taxCode! })), firm.taxRounding);
+  // With no discount line sharing the amounts, the net tax is the gross tax.
+  const netTax = shareOf.size === 0 ? grossTax
+    : taxLines(lines.map((l) => ({ amountMinor: l.amountMinor - (shareOf.get(l.key) ?? 0), taxBasisPoints: taxBp.get(l.taxCode!)!, taxCode: l.taxCode! })), firm.taxRounding);
   lines.forEach((l, i) => { l.taxMinor = grossTax[i]!; });
   if (discountAmount > 0 && appearAsDiscount) {
     const d = extra('discount', discountRule.validUntil ? `Discount if paid by ${discountRule.validUntil}` : 'Discount', -discountAmount, null, null);
@@ -251,7 +253,13 @@ export function composeBill(matter: ComposeMatter, options: ComposeOptions, firm
     lines.push(d);
   }
 
-  const sumKind = (...kinds: LineKind[]) => sumMinor(lines.filter((l) => kinds.includes(l.kind)).map((l) => l.amountMinor));
+  // Amounts by line kind, one pass (sumMinor asserts each sum stays a safe integer).
+  const amountsOf = new Map<LineKind, number[]>();
+  for (const l of lines) {
+    const list = amountsOf.get(l.kind);
+    if (list) list.push(l.amountMinor); else amountsOf.set(l.kind, [l.amountMinor]);
+  }
+  const sumKind = (...kinds: LineKind[]) => sumMinor(kinds.flatMap((k) => amountsOf.get(k) ?? []));
   const totals = {
     feesMinor: sumKind('time', 'fixed_fee', 'quote_fee', 'adhoc_fee'),
     fixedChargesMinor: sumKind('fixed_charge'),
