@@ -11,7 +11,7 @@
  * Baseline, same run, same Chromium settings: rendering one blank page, one at a time on a
  * warm browser; the figure is the median per-page time x 1000.
  * Memory: the Node process's peak RSS during the runs, and Chromium's own (the PSS of all its
- * processes) at the end of a run, reported apart. At most MAX_RUNS runs per database.
+ * processes, sampled every second of a run), reported apart. At most MAX_RUNS runs per database.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,6 +23,7 @@ import pg from 'pg';
 import pino from 'pino';
 import { migrateToLatest, openDatabase } from '../src/adapters/db/index.ts';
 import { createFileDropMailer } from '../src/adapters/mail/file-drop.ts';
+import { outputsConfigFromEnv } from '../src/adapters/outputs.ts';
 import { createChromiumPdf } from '../src/adapters/pdf/chromium.ts';
 import type { ChromiumPdfRenderer } from '../src/adapters/pdf/chromium.ts';
 import { createFolderPrint } from '../src/adapters/print/folder.ts';
@@ -40,6 +41,8 @@ export const PRODUCTION_BILLS = 1_000;
 /** Tuned on the 2-core machine: two tabs rendering while the other bills do their database work. */
 const POOL_SIZE = Number(process.env.BENCH_PDF_POOL ?? 2);
 const CONCURRENCY = Number(process.env.BENCH_PRODUCE_CONCURRENCY ?? 4);
+/** The app's own PDF settings (the same PDF_* variables, see the README), but the pool size. */
+const PDF = outputsConfigFromEnv(process.env, tmpdir());
 
 /** Each run produces 1,000 bills (about a minute here): at most this many runs per database. */
 const MAX_RUNS = 3;
@@ -152,12 +155,15 @@ async function benchDialect(o: ProductionBenchOptions, dialect: 'sqlite' | 'post
       await rt.relay.drain(60_000);
 
       const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage().rss); }, 100);
+      // Chromium's memory through the run (its browser is replaced every PDF_RESTART_EVERY renders).
+      const chromeSampler = setInterval(() => { chromeRss = Math.max(chromeRss, chromiumPssMb(pdf.profileDir())); }, 1_000);
       let failed = 0;
       ms.push(await o.timeMs(async () => {
         const r = await production.produceBills(ctx, ids, { concurrency: CONCURRENCY });
         failed = r.failed + r.busy;
       }));
       clearInterval(sampler);
+      clearInterval(chromeSampler);
       chromeRss = Math.max(chromeRss, chromiumPssMb(pdf.profileDir()));
       if (failed > 0) throw new Error(`${failed} bills failed`);
       printed = readdirSync(printDir, { withFileTypes: true }).length;
@@ -172,7 +178,7 @@ async function benchDialect(o: ProductionBenchOptions, dialect: 'sqlite' | 'post
     const perPage = median(blank.slice(5));
     o.report(`produce ${PRODUCTION_BILLS} bills (pdf+mail+print)`, dialect, PRODUCTION_BILLS, ms, [perPage * PRODUCTION_BILLS], 'blank page x1000');
     console.log(`  ${dialect}: median ${(median(ms) / 1000).toFixed(1)} s for ${PRODUCTION_BILLS} bills (target <= 30 s); runs ${ms.map((m) => (m / 1000).toFixed(1)).join(', ')} s; `
-      + `pool ${POOL_SIZE} tabs, ${CONCURRENCY} bills at once; ${printed} print files, ${mailed} emails in the last run; `
+      + `pool ${POOL_SIZE} tabs, browser replaced every ${PDF.pdfRestartEvery} renders, ${CONCURRENCY} bills at once; ${printed} print files, ${mailed} emails in the last run; `
       + `peak Node RSS ${Math.round(peakRss / 1e6)} MB, Chromium PSS ${chromeRss} MB; blank page ${perPage.toFixed(1)} ms`);
     const sample = readdirSync(mailDir)[0];
     if (sample && !readFileSync(join(mailDir, sample), 'utf8').includes('application/pdf')) throw new Error('an email without its PDF');
@@ -183,7 +189,9 @@ async function benchDialect(o: ProductionBenchOptions, dialect: 'sqlite' | 'post
 
 /** Run the production benchmark on SQLite and Postgres (called from bench/run.ts). */
 export async function productionBench(o: ProductionBenchOptions): Promise<void> {
-  const pdf = createChromiumPdf({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', poolSize: POOL_SIZE, restartEvery: 2_000 });
+  const pdf = createChromiumPdf({
+    executablePath: PDF.chromiumPath, poolSize: POOL_SIZE, timeoutMs: PDF.pdfTimeoutMs, restartEvery: PDF.pdfRestartEvery, tagged: PDF.pdfTagged, singleProcess: PDF.pdfSingleProcess,
+  });
   try {
     const dialects = o.dialects ?? ['sqlite', 'postgres'];
     if (dialects.includes('sqlite')) {

@@ -1,8 +1,8 @@
 /**
  * The Chromium PDF adapter against the real Chromium: lazy launch, a bounded pool reused,
  * a timeout per render, recovery after the browser is killed, replacement every N renders,
- * one process by default (or Chromium's own process model when asked), and nothing left
- * running after close().
+ * one process by default (or Chromium's own process model when asked), caches dropped every
+ * N renders, and nothing left running after close().
  */
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
@@ -36,6 +36,20 @@ test('creating the renderer launches nothing; renders share one browser and a bo
   } finally {
     await pdf.close();
   }
+});
+
+test('every purgeEvery renders the browser is told to drop its caches, and renders go on working', async () => {
+  const pdf = createChromiumPdf({ executablePath: chromiumPath(), poolSize: 2, purgeEvery: 3 });
+  try {
+    for (let i = 0; i < 9; i++) assert.match(pdfText(await pdf.render(doc(`Bill ${i}`))), new RegExp(`Bill ${i}`));
+    // The signal is not waited for by the render that sends it.
+    for (let i = 0; i < 50 && pdf.stats.purges < 3; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(pdf.stats.purges, 3, 'after renders 3, 6 and 9');
+    assert.equal(pdf.stats.launches, 1);
+  } finally {
+    await pdf.close();
+  }
+  assert.throws(() => createChromiumPdf({ executablePath: chromiumPath(), purgeEvery: 0 }), /purgeEvery must be a positive integer/);
 });
 
 test('a render that takes too long fails with a timeout and the next one works', async () => {

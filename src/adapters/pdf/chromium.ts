@@ -33,6 +33,13 @@ export interface ChromiumPdfOptions {
   /** Give up launching after this long. */
   launchTimeoutMs?: number;
   /**
+   * Every this many renders, tell the browser its memory is critically low, so it drops its
+   * caches (default 50). A browser rendering bills otherwise keeps growing: 300 one-page
+   * documents took it from 300 MB to 530 MB (proportional set size); with the signal every 50
+   * it stayed at 335 MB, at no measurable cost per render.
+   */
+  purgeEvery?: number;
+  /**
    * Tagged (accessible) PDF: Chromium builds the structure tree, about 12% slower per bill
    * here. Off unless asked (PDF_TAGGED=1).
    */
@@ -76,20 +83,22 @@ export interface ChromiumPdfRenderer extends PdfRenderer {
   /** The current browser's profile directory (it names every process of that browser). */
   profileDir(): string | undefined;
   /** Renders done since creation. */
-  readonly stats: { renders: number; launches: number; crashes: number };
+  readonly stats: { renders: number; launches: number; crashes: number; purges: number };
 }
 
 export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRenderer {
   const poolSize = options.poolSize ?? 2;
   const defaultTimeoutMs = options.timeoutMs ?? 30_000;
   const restartEvery = options.restartEvery ?? 500;
+  const purgeEvery = options.purgeEvery ?? 50;
   const launchTimeoutMs = options.launchTimeoutMs ?? 30_000;
   const tagged = options.tagged ?? false;
   const singleProcess = options.singleProcess ?? true;
   if (!Number.isInteger(poolSize) || poolSize < 1 || poolSize > 16) throw new Error(`poolSize must be 1..16, got ${poolSize}`);
   if (!Number.isInteger(restartEvery) || restartEvery < 1) throw new Error(`restartEvery must be a positive integer, got ${restartEvery}`);
+  if (!Number.isInteger(purgeEvery) || purgeEvery < 1) throw new Error(`purgeEvery must be a positive integer, got ${purgeEvery}`);
 
-  const stats = { renders: 0, launches: 0, crashes: 0 };
+  const stats = { renders: 0, launches: 0, crashes: 0, purges: 0 };
   let current: Generation | null = null;
   let launching: Promise<Generation> | null = null;
   let generationSeq = 0;
@@ -228,6 +237,10 @@ export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRende
       }
       pageOk = true;
       stats.renders++;
+      if (gen.renders % purgeEvery === 0) {
+        // A hint, not part of the render: not waited for, and a refusal changes nothing.
+        tab.session.send('Memory.simulatePressureNotification', { level: 'critical' }).then(() => { stats.purges++; }, () => undefined);
+      }
       return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     } finally {
       if (timer) clearTimeout(timer);
