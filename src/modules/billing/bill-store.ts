@@ -13,7 +13,7 @@ import { conflict } from '../../shared/web/errors.ts';
 import type { QuoteOutcome } from './domain/rules.ts';
 import type { BillRequest } from './domain/lifecycle.ts';
 import type { BillData, BillItemKindName, BillItemRef, BillLineData, BillLineKindName, BillStatusName } from './events.ts';
-import { toWipCopy } from './store.ts';
+import { pair, toWipCopy } from './store.ts';
 import type { WipCopy } from './store.ts';
 
 /** A bill as billing keeps it: the event data plus the clerk's choices and the bill's history. */
@@ -122,18 +122,16 @@ const LINE_COLUMNS = [
 ] as const;
 
 function toLine(r: readonly unknown[]): BillLineData {
-  const kinds = r[2] as string;
-  const k = kinds.indexOf(':');
+  const [kind, itemKind] = pair(r[2]);
+  // The description may hold ':' itself: the date is the first 10 characters.
   const dated = r[5] as string;
-  const d = dated.indexOf(':');
   const ints = (r[11] as string).split(':');
-  assert(k > 0 && d === 10 && ints.length === 5, 'a bill line read back in its packed form');
-  const itemKind = kinds.slice(k + 1);
+  assert(dated[10] === ':' && ints.length === 5, 'a bill line read back in its packed form');
   return {
-    lineNo: num(ints[0]), key: r[1] as string, kind: kinds.slice(0, k) as BillLineKindName, itemId: r[3] as string | null,
+    lineNo: num(ints[0]), key: r[1] as string, kind: kind as BillLineKindName, itemId: r[3] as string | null,
     itemKind: itemKind === '-' ? null : itemKind as BillItemKindName,
-    scheduleRowId: r[4] as string | null, date: dated.slice(0, d), timekeeperId: r[6] as string | null, code: r[7] as string | null,
-    chargeTypeId: r[8] as string | null, description: dated.slice(d + 1), minutes: numOrNull(r[9]), rateMinor: numOrNull(r[10]),
+    scheduleRowId: r[4] as string | null, date: dated.slice(0, 10), timekeeperId: r[6] as string | null, code: r[7] as string | null,
+    chargeTypeId: r[8] as string | null, description: dated.slice(11), minutes: numOrNull(r[9]), rateMinor: numOrNull(r[10]),
     recordedMinor: num(ints[1]), amountMinor: num(ints[2]), noCharge: num(ints[4]) === 1, taxCode: r[12] as string | null, taxMinor: num(ints[3]),
     taskCode: r[13] as string | null, activityCode: r[14] as string | null, expenseCode: r[15] as string | null,
   };

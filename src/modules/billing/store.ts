@@ -448,8 +448,8 @@ const COMPOSER_WIP_COLUMNS = [
 const SLOW_ROW_COLUMNS = 18;
 assert(COMPOSER_WIP_COLUMNS.length < SLOW_ROW_COLUMNS, 'the composer reads at most 17 columns of an item');
 
-/** The two halves of a 'a:b' pair of COMPOSER_WIP_COLUMNS. */
-function pair(v: unknown): [string, string] {
+/** The two halves of a packed 'a:b' column (COMPOSER_WIP_COLUMNS, bill-store's LINE_COLUMNS). */
+export function pair(v: unknown): [string, string] {
   const s = v as string;
   const at = s.indexOf(':');
   assert(at > 0 && at === s.lastIndexOf(':'), 'a joined pair holds one separator');
