@@ -1583,9 +1583,10 @@ export function createMattersCommands(deps: MattersDeps) {
    */
   async function setWipStatus(trx: Tx, ctx: CommandContext, items: readonly { kind: WipKindName; id: string }[], status: WipStatus): Promise<void> {
     const ids = (k: WipKindName) => items.filter((i) => i.kind === k).map((i) => i.id);
-    const time = await store.findTimeEntries(trx, ids('time'));
-    const disb = await store.findDisbursements(trx, ids('disbursement'));
-    const fixed = await store.findFixedCharges(trx, ids('fixed_charge'));
+    // Only what moving them needs (a bill's worth of items, or a whole mass-billing run's).
+    const time = await store.wipHeads(trx, 'matters_time_entry', ids('time'));
+    const disb = await store.wipHeads(trx, 'matters_disbursement', ids('disbursement'));
+    const fixed = await store.wipHeads(trx, 'matters_fixed_charge', ids('fixed_charge'));
     const errors: FieldErrors = {};
     items.forEach((it, i) => {
       const found = it.kind === 'time' ? time.has(it.id) : it.kind === 'disbursement' ? disb.has(it.id) : it.kind === 'fixed_charge' ? fixed.has(it.id) : false;

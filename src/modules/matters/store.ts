@@ -876,23 +876,20 @@ export async function setWipStatus(db: Executor, table: WipTable, ids: readonly 
   }
 }
 
-/** The status of each of the items that exist (one column read: for callers that need only the status). */
-export async function wipStatuses(db: Executor, table: WipTable, ids: readonly string[]): Promise<Map<string, string>> {
+/** The status and matter of each of the items that exist (three columns read: for callers that need no more). */
+export async function wipHeads(db: Executor, table: WipTable, ids: readonly string[]): Promise<Map<string, { id: string; status: WipStatus; matterId: string }>> {
   const unique = [...new Set(ids)];
-  const out = new Map<string, string>();
+  const out = new Map<string, { id: string; status: WipStatus; matterId: string }>();
   for (let i = 0; i < unique.length; i += IN_CHUNK) {
-    const rows = await db.selectFrom(table).select(['id', 'status']).where('id', 'in', unique.slice(i, i + IN_CHUNK)).execute() as Row[];
-    for (const r of rows) out.set(str(r.id), str(r.status));
+    const rows = await db.selectFrom(table).select(['id', 'status', 'matter_id']).where('id', 'in', unique.slice(i, i + IN_CHUNK)).execute() as Row[];
+    for (const r of rows) out.set(str(r.id), { id: str(r.id), status: str(r.status) as WipStatus, matterId: str(r.matter_id) });
   }
   return out;
 }
 
-export async function findTimeEntries(db: Executor, ids: readonly string[]): Promise<Map<string, TimeEntry>> {
-  return new Map((await selectIn(db, 'matters_time_entry', 'id', ids)).map((r) => [str(r.id), toTimeEntry(r)]));
-}
-
-export async function findDisbursements(db: Executor, ids: readonly string[]): Promise<Map<string, Disbursement>> {
-  return new Map((await selectIn(db, 'matters_disbursement', 'id', ids)).map((r) => [str(r.id), toDisbursement(r)]));
+/** The status of each of the items that exist. */
+export async function wipStatuses(db: Executor, table: WipTable, ids: readonly string[]): Promise<Map<string, string>> {
+  return new Map([...(await wipHeads(db, table, ids))].map(([id, h]) => [id, h.status]));
 }
 
 export async function findFixedCharges(db: Executor, ids: readonly string[]): Promise<Map<string, FixedCharge>> {
