@@ -277,3 +277,33 @@ eachDialect('only unbilled work can be edited or deleted', async (db) => {
   const deleted = await events(db, 'matters.wip_deleted');
   assert.deepEqual(deleted.map((e) => e.payload), [{ kind: 'time', id: t.id, matterId: matter.id }]);
 });
+
+eachDialect('setWipStatus refuses items not in matters; for the bill follower (leaveAlone) it skips them and the items already there, naming the missing', async (db) => {
+  const { cmds } = setup(db);
+  const { partner, matter } = await firm(cmds);
+  const entry = (workDate: string) => cmds.recordTimeEntry(ctx, { matterId: matter.id, timekeeperId: partner.id, workDate, rawMinutes: 60, narrative: 'Review', taskCode: 'L210', activityCode: 'A103' });
+  const t1 = await entry('2026-02-02');
+  const t2 = await entry('2026-02-03');
+  const gone = { kind: 'time' as const, id: '00000000-0000-7000-8000-000000000000' };
+  const statusOf = async (id: string) => (await db.db.selectFrom('matters_time_entry').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status;
+  const auditsOf = async (id: string) => (await db.db.selectFrom('audit_log').select('id').where('action', '=', 'matters.wip_status_set').where('entity_id', '=', id).execute()).length;
+
+  // A command call naming an item matters does not have changes nothing.
+  await rejectsFields(cmds.setWipStatus(ctx, [{ kind: 'time', id: t1.id }, gone], 'draft'), ['items.1']);
+  assert.equal(await statusOf(t1.id), 'unbilled');
+  assert.deepEqual(await cmds.setWipStatus(ctx, [{ kind: 'time', id: t1.id }], 'draft'), { missing: [] });
+  assert.equal(await auditsOf(t1.id), 1);
+
+  // The follower: t1 is draft already (left alone: no second audit row, not in the event), t2 moves, the unknown item is named.
+  const before = (await db.db.selectFrom('outbox').select('id').where('type', '=', 'matters.wip_status_changed').execute()).length;
+  assert.deepEqual(await cmds.setWipStatus(ctx, [{ kind: 'time', id: t1.id }, { kind: 'time', id: t2.id }, gone], 'draft', { leaveAlone: true }), { missing: [gone] });
+  assert.deepEqual([await statusOf(t1.id), await statusOf(t2.id)], ['draft', 'draft']);
+  assert.deepEqual([await auditsOf(t1.id), await auditsOf(t2.id)], [1, 1]);
+  const events = await db.db.selectFrom('outbox').select('payload').where('type', '=', 'matters.wip_status_changed').orderBy('seq').execute();
+  assert.equal(events.length, before + 1);
+  const payload = JSON.parse(String(events.at(-1)!.payload)) as MattersEvents['matters.wip_status_changed'];
+  assert.deepEqual(payload.items.map((i) => i.id), [t2.id]);
+  // Nothing left to move: no event at all.
+  assert.deepEqual(await cmds.setWipStatus(ctx, [{ kind: 'time', id: t2.id }], 'draft', { leaveAlone: true }), { missing: [] });
+  assert.equal((await db.db.selectFrom('outbox').select('id').where('type', '=', 'matters.wip_status_changed').execute()).length, before + 1);
+});

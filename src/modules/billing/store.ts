@@ -432,7 +432,6 @@ export async function getMatterCopies(db: Executor, matterIds: readonly string[]
   return out;
 }
 
-/** The WIP columns the composer (commands.ts composeFrom) and the bill lines read. */
 /**
  * What the composer and the bill lines read of an unbilled item, as at most 17 result
  * columns: better-sqlite3 builds a row of 18 or more columns on a slower path (564,000

@@ -1579,38 +1579,52 @@ export function createMattersCommands(deps: MattersDeps) {
 
   /**
    * Move WIP items to a status (billing drafted, billed or released them): what the billing-off
-   * rule and the WIP cap count. One wip_status_changed event names them all.
+   * rule and the WIP cap count. One wip_status_changed event names them all. Items that are
+   * not in matters are refused; `leaveAlone` (the bill follower, which must never block on
+   * an item deleted meanwhile) instead skips them, and the items already at that status, and
+   * returns the ones not found. One read of the items either way.
    */
-  async function setWipStatus(trx: Tx, ctx: CommandContext, items: readonly { kind: WipKindName; id: string }[], status: WipStatus): Promise<void> {
+  async function setWipStatus(trx: Tx, ctx: CommandContext, items: readonly { kind: WipKindName; id: string }[], status: WipStatus,
+    opts: { leaveAlone?: boolean } = {}): Promise<{ missing: { kind: WipKindName; id: string }[] }> {
     const ids = (k: WipKindName) => items.filter((i) => i.kind === k).map((i) => i.id);
     // Only what moving them needs (a bill's worth of items, or a whole mass-billing run's).
-    const time = await store.wipHeads(trx, 'matters_time_entry', ids('time'));
-    const disb = await store.wipHeads(trx, 'matters_disbursement', ids('disbursement'));
-    const fixed = await store.wipHeads(trx, 'matters_fixed_charge', ids('fixed_charge'));
+    const found = {
+      time: await store.wipHeads(trx, 'matters_time_entry', ids('time')),
+      disbursement: await store.wipHeads(trx, 'matters_disbursement', ids('disbursement')),
+      fixed_charge: await store.wipHeads(trx, 'matters_fixed_charge', ids('fixed_charge')),
+    };
     const errors: FieldErrors = {};
+    const missing: { kind: WipKindName; id: string }[] = [];
     items.forEach((it, i) => {
-      const found = it.kind === 'time' ? time.has(it.id) : it.kind === 'disbursement' ? disb.has(it.id) : it.kind === 'fixed_charge' ? fixed.has(it.id) : false;
-      if (!found) errors[`items.${i}`] = `no ${String(it.kind).replace('_', ' ')} ${it.id}`;
+      if (it.kind === 'time' || it.kind === 'disbursement' || it.kind === 'fixed_charge' ? found[it.kind].has(it.id) : false) return;
+      if (opts.leaveAlone) missing.push(it);
+      else errors[`items.${i}`] = `no ${String(it.kind).replace('_', ' ')} ${it.id}`;
     });
     if (!['unbilled', 'draft', 'billed'].includes(status)) errors.status = 'must be one of: unbilled, draft, billed';
     fail(errors);
+    const moving = (heads: Map<string, { id: string; status: WipStatus; matterId: string }>) =>
+      [...heads.values()].filter((h) => !opts.leaveAlone || h.status !== status);
+    const time = moving(found.time);
+    const disb = moving(found.disbursement);
+    const fixed = moving(found.fixed_charge);
     const at = now();
-    await store.setWipStatus(trx, 'matters_time_entry', [...time.keys()], status, at);
-    await store.setWipStatus(trx, 'matters_disbursement', [...disb.keys()], status, at);
-    await store.setWipStatus(trx, 'matters_fixed_charge', [...fixed.keys()], status, at);
+    await store.setWipStatus(trx, 'matters_time_entry', time.map((t) => t.id), status, at);
+    await store.setWipStatus(trx, 'matters_disbursement', disb.map((d) => d.id), status, at);
+    await store.setWipStatus(trx, 'matters_fixed_charge', fixed.map((f) => f.id), status, at);
     const moved = [
-      ...[...time.values()].map((t) => ({ kind: 'time' as const, id: t.id, matterId: t.matterId })),
-      ...[...disb.values()].map((d) => ({ kind: 'disbursement' as const, id: d.id, matterId: d.matterId })),
-      ...[...fixed.values()].map((f) => ({ kind: 'fixed_charge' as const, id: f.id, matterId: f.matterId })),
+      ...time.map((t) => ({ kind: 'time' as const, id: t.id, matterId: t.matterId })),
+      ...disb.map((d) => ({ kind: 'disbursement' as const, id: d.id, matterId: d.matterId })),
+      ...fixed.map((f) => ({ kind: 'fixed_charge' as const, id: f.id, matterId: f.matterId })),
     ];
     // One event for the lot (a bill's items move together); an audit row per item.
     const events: PendingEvent[] = moved.length > 0 ? [{ type: 'matters.wip_status_changed', payload: { status, items: moved } }] : [];
     const audits: AuditEntry[] = [
-      ...[...time.values()].map((t) => ({ entityType: 'matters_time_entry', entityId: t.id, before: { status: t.status } })),
-      ...[...disb.values()].map((d) => ({ entityType: 'matters_disbursement', entityId: d.id, before: { status: d.status } })),
-      ...[...fixed.values()].map((f) => ({ entityType: 'matters_fixed_charge', entityId: f.id, before: { status: f.status } })),
+      ...time.map((t) => ({ entityType: 'matters_time_entry', entityId: t.id, before: { status: t.status } })),
+      ...disb.map((d) => ({ entityType: 'matters_disbursement', entityId: d.id, before: { status: d.status } })),
+      ...fixed.map((f) => ({ entityType: 'matters_fixed_charge', entityId: f.id, before: { status: f.status } })),
     ].map((a) => ({ ...a, action: 'matters.wip_status_set', after: { status } }));
     await emitMany(trx, ctx, events, audits);
+    return { missing };
   }
 
   /** The commands bound to one transaction. */
@@ -1640,7 +1654,7 @@ export function createMattersCommands(deps: MattersDeps) {
       recordFixedChargeChecked: (ctx: CommandContext, input: RecordFixedChargeInput) => recordFixedChargeChecked(trx, ctx, input),
       updateFixedCharge: (ctx: CommandContext, id: string, patch: UpdateFixedChargeInput) => updateFixedCharge(trx, ctx, id, patch),
       deleteFixedCharge: (ctx: CommandContext, id: string) => deleteFixedCharge(trx, ctx, id),
-      setWipStatus: (ctx: CommandContext, items: readonly { kind: WipKindName; id: string }[], status: WipStatus) => setWipStatus(trx, ctx, items, status),
+      setWipStatus: (ctx: CommandContext, items: readonly { kind: WipKindName; id: string }[], status: WipStatus, opts?: { leaveAlone?: boolean }) => setWipStatus(trx, ctx, items, status, opts),
       // Firm settings and matter billing options.
       ensureFirmSettings: (ctx: CommandContext) => ensureFirm(trx, ctx),
       updateFirmSettings: (ctx: CommandContext, patch: FirmSettingsPatch) => updateFirmSettings(trx, ctx, patch),

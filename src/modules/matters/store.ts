@@ -887,11 +887,6 @@ export async function wipHeads(db: Executor, table: WipTable, ids: readonly stri
   return out;
 }
 
-/** The status of each of the items that exist. */
-export async function wipStatuses(db: Executor, table: WipTable, ids: readonly string[]): Promise<Map<string, string>> {
-  return new Map([...(await wipHeads(db, table, ids))].map(([id, h]) => [id, h.status]));
-}
-
 export async function findFixedCharges(db: Executor, ids: readonly string[]): Promise<Map<string, FixedCharge>> {
   return new Map((await selectIn(db, 'matters_fixed_charge', 'id', ids)).map((r) => [str(r.id), toFixedCharge(r)]));
 }

@@ -23,7 +23,6 @@ import type { Clock } from '../../shared/clock.ts';
 import type { EventEnvelope } from '../../shared/events.ts';
 import type { BillingEvents, BillItemRef } from '../billing/events.ts';
 import type { MattersCommands } from './commands.ts';
-import * as store from './store.ts';
 
 /** Stable handler name (recorded in the inbox). */
 export const MATTERS_BILL_HANDLER = 'matters.follow_bills';
@@ -46,15 +45,8 @@ function follower(deps: FollowDeps) {
   /** Move the items that still exist and are not already there to `status`. */
   async function setStatus(ctx: HandlerContext, items: readonly BillItemRef[], status: WipStatus): Promise<void> {
     if (items.length === 0) return;
-    const ids = (k: BillItemRef['kind']) => items.filter((i) => i.kind === k).map((i) => i.id);
-    const current = new Map<string, string>();
-    for (const [id, s] of await store.wipStatuses(ctx.trx, 'matters_time_entry', ids('time'))) current.set(id, s);
-    for (const [id, s] of await store.wipStatuses(ctx.trx, 'matters_disbursement', ids('disbursement'))) current.set(id, s);
-    for (const [id, s] of await store.wipStatuses(ctx.trx, 'matters_fixed_charge', ids('fixed_charge'))) current.set(id, s);
-    const missing = items.filter((i) => !current.has(i.id));
+    const { missing } = await commandsIn(ctx).setWipStatus(ctx.command, items, status, { leaveAlone: true });
     if (missing.length > 0) logger.info({ missing: missing.map((m) => m.id) }, 'bill items no longer in matters: skipped');
-    const todo = items.filter((i) => current.has(i.id) && current.get(i.id) !== status);
-    if (todo.length > 0) await commandsIn(ctx).setWipStatus(ctx.command, todo, status);
   }
 
   /** Mark (or clear) fixed-fee schedule rows with a bill number, where the matter's own schedule has them. */
