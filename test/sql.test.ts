@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { sql } from 'kysely';
 import { eachDialect } from './support/db.ts';
-import { insertMany, insertTuples, runEachRow, selectArrays } from '../src/shared/sql.ts';
+import { insertMany, insertTuples, marks, pgArray, runEachRow, selectArrays } from '../src/shared/sql.ts';
 
 // The bulk-write helper the outbox, the audit log and mass billing share: on SQLite one
-// prepared single-row statement run per row by the adapter, on Postgres multi-row statements.
+// prepared single-row statement run per row by the adapter, on Postgres one array per column.
 
 async function scratchTable(db: Parameters<Parameters<typeof eachDialect>[1]>[0]) {
   await sql`create table sql_helper_t (id text primary key, n bigint not null, note text)`.execute(db.db);
@@ -56,4 +56,58 @@ eachDialect('runEachRow (SQLite) steps one statement per row and counts the rows
   assert.equal(changed, rows.filter((r) => r[2] !== -1).length, 'across more than one call (5,000 rows each)');
   const got = await selectArrays(db.db, 'select id, note from sql_helper_t where id in (?, ?, ?)', ['r0', 'r1', 'r6999']);
   assert.deepEqual(new Map(got.map((r) => [r[0], r[1]])), new Map([['r0', null], ['r1', 'moved 1'], ['r6999', null]]));
+});
+
+// Values a bill line, an audit row or an event can hold, written and read back exactly: on
+// Postgres they travel inside array literals (quoting and escaping), on SQLite as bound values.
+const AWKWARD = [
+  '', ' ', 'NULL', 'null', '"', '\\', '\\"', '""', 'a,b', '{a}', '{}', '(x)', 'tab\there', 'line\nbreak', 'carriage\r\n',
+  'trailing space ', ' leading', 'ünïcödé', 'emoji 🧾 bill', 'e\u0301', '{"json": "with \\"quotes\\" and \\\\ slashes"}', "it's", 'x'.repeat(5_000),
+];
+
+eachDialect('insertTuples writes awkward text, extreme numbers and nulls back exactly, in order, across statements', async (db) => {
+  if (db.dialect === 'postgres') await sql`create table sql_helper_r (seq serial primary key, id text not null unique, n bigint, k integer, note text)`.execute(db.db);
+  else await sql`create table sql_helper_r (seq integer primary key autoincrement, id text not null unique, n bigint, k integer, note text)`.execute(db.db);
+  const numbers = [0, -1, 1, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, 123_456_789_012, null];
+  // 11,000 rows: more than two Postgres statements (5,000 rows each) and two SQLite calls.
+  const rows = Array.from({ length: 11_000 }, (_, i) => [
+    `id-${String(10_999 - i).padStart(5, '0')}`, numbers[i % numbers.length], i % 5 === 0 ? undefined : (i % 2 === 0 ? -i : i), AWKWARD[i % (AWKWARD.length + 1)] ?? null,
+  ]);
+  await db.db.transaction().execute((trx) => insertTuples(trx, 'sql_helper_r', ['id', 'n', 'k', 'note'], rows));
+  const got = await selectArrays(db.db, 'select seq, id, n, k, note from sql_helper_r order by seq', []);
+  assert.equal(got.length, rows.length);
+  // Serial numbers follow the order the rows were given (ids run the other way, so a sort by id would show).
+  for (let i = 0; i < rows.length; i++) {
+    const [, id, n, k, note] = got[i]!;
+    const want = rows[i]!;
+    assert.deepEqual([id, n === null ? null : Number(n), k === null ? null : Number(k), note], [want[0], want[1], want[2] ?? null, want[3]], `row ${i}`);
+  }
+  assert.ok(got.every((r, i) => i === 0 || Number(r[0]) > Number(got[i - 1]![0])));
+  for (const text of AWKWARD) {
+    const [[count]] = await selectArrays(db.db, 'select count(*) from sql_helper_r where note = ?', [text]) as [[unknown]];
+    assert.equal(Number(count), rows.filter((r) => r[3] === text).length, JSON.stringify(text).slice(0, 40));
+  }
+});
+
+eachDialect('insertTuples refuses a value that is not text, a number or null, and writes nothing', async (db) => {
+  await scratchTable(db);
+  await assert.rejects(db.db.transaction().execute((trx) => insertTuples(trx, 'sql_helper_t', ['id', 'n', 'note'], [['a', 1, null], ['b', 2, { not: 'text' }]])),
+    db.dialect === 'postgres' ? /sql_helper_t\.note: a object value/ : /./);
+  const [[count]] = await selectArrays(db.db, 'select count(*) from sql_helper_t', []) as [[unknown]];
+  assert.equal(Number(count), 0);
+});
+
+eachDialect('pgArray passes a list as one Postgres array parameter that matches the same values as an IN list', async (db) => {
+  await scratchTable(db);
+  const ids = [...AWKWARD.map((t, i) => `${i}:${t}`), 'plain', 'x'.repeat(300)];
+  await db.db.transaction().execute((trx) => insertTuples(trx, 'sql_helper_t', ['id', 'n', 'note'], ids.map((id, i) => [id, i, null])));
+  const probe = [...ids.filter((_, i) => i % 2 === 0), 'missing', '"missing"', 'NULL'];
+  const want = ids.filter((_, i) => i % 2 === 0).sort();
+  const viaIn = (await selectArrays(db.db, `select id from sql_helper_t where id in (${marks(probe.length)})`, probe)).map((r) => r[0]).sort();
+  assert.deepEqual(viaIn, want);
+  if (db.dialect === 'postgres') {
+    const viaArray = (await selectArrays(db.db, 'select id from sql_helper_t where id = any(?::text[])', [pgArray(probe)])).map((r) => r[0]).sort();
+    assert.deepEqual(viaArray, want);
+    assert.deepEqual(pgArray(['a"b', null, 7, 'c\\d']), '{"a\\"b",NULL,7,"c\\\\d"}');
+  }
 });

@@ -15,6 +15,10 @@ export function openPostgres(url: string, opts: { poolSize?: number; onIdleError
     max: opts.poolSize ?? 10,
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 10_000,
+    // No JIT compilation: the planner's estimates put the bulk queries of a bill run past
+    // jit_above_cost though they run in milliseconds, and compiling them took longer than
+    // running them (a chunk's unbilled WIP: 3.5 ms compiling, 23 ms in all; 41 ms with it).
+    options: '-c jit=off',
   });
   // An idle client whose connection the server ends (restart, admin command) emits
   // 'error' on the pool; without a listener that would crash the process. The pool drops

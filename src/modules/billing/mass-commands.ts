@@ -18,7 +18,7 @@ import { setImmediate as setImmediatePromise } from 'node:timers/promises';
 import { audit, auditMany } from '../../shared/audit.ts';
 import type { AuditEntry } from '../../shared/audit.ts';
 import type { Tx } from '../../shared/db.ts';
-import { insertTuples, runEachRow, writersSerialised } from '../../shared/sql.ts';
+import { insertTuples, pgArray, runEachRow, writersSerialised } from '../../shared/sql.ts';
 import { isUniqueViolation } from '../../shared/db.ts';
 import type { CommandContext } from '../../shared/events.ts';
 import { newId } from '../../shared/ids.ts';
@@ -301,9 +301,9 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     // may have changed that since the chunk read it (on SQLite nothing can).
     await insertTuples(trx, 'billing_bill_line', bills.LINE_INSERT_COLUMNS, made.flatMap(bills.lineTuples));
     const claims = writersSerialised(trx) ? [] : made.flatMap((b) => b.items.map((i) => i.id));
-    for (let i = 0; i < claims.length; i += 10_000) {
-      const chunk = claims.slice(i, i + 10_000);
-      const [row] = await selectRaw<{ n: unknown }>(trx, `select count(*) as n from billing_wip where id in (${marks(chunk.length)}) and deleted_in_matters_at is null`, chunk);
+    for (let i = 0; i < claims.length; i += 50_000) {
+      const chunk = claims.slice(i, i + 50_000);
+      const [row] = await selectRaw<{ n: unknown }>(trx, 'select count(*) as n from billing_wip where id = any(?::text[]) and deleted_in_matters_at is null', [pgArray(chunk)]);
       if (Number(row!.n) !== chunk.length) throw conflict('Some items were changed or deleted in matters meanwhile');
     }
     for (const [billId, cs] of charges) await billBalances.replaceInterestCharges(trx, billId, cs);

@@ -131,11 +131,18 @@ export type StoredWipRow = WipCopyRow & { bill_id: string | null; deleted_in_mat
  * live lines): the one record of it, enforced by the database. These are that rule as SQL
  * on billing_wip (unaliased).
  */
-const LIVE_LINE_OF_ITEM = 'select 1 from billing_bill_line l where l.item_id = billing_wip.id and l.live = 1';
+const LIVE_LINE_OF_ITEM = 'select 1 from billing_bill_line l where l.item_id = billing_wip.id and l.live = 1 limit 1';
 /** The bill holding the item, or null: a column for selects on billing_wip. */
 export const holderColumn = () => sql<string | null>`(select l.bill_id from billing_bill_line l where l.item_id = billing_wip.id and l.live = 1)`.as('bill_id');
-/** Unbilled: matters reports it unbilled (the literal lets the planner use billing_wip_open_idx) and no live line holds it. */
-export const OPEN_WIP_SQL = `matters_status = 'unbilled' and not exists (${LIVE_LINE_OF_ITEM})`;
+/**
+ * Unbilled: matters reports it unbilled (the literal lets the planner use billing_wip_open_idx)
+ * and no live line holds it. The second test is a scalar subquery, not `not exists`, so that
+ * it stays one probe of billing_bill_line_live_item_uq per item: Postgres turns `not exists`
+ * into an anti-join, and while a bill run grows billing_bill_line faster than its statistics
+ * follow it chose a hash anti-join that read every live line once per chunk (a run of 10,000
+ * matters: 50 ms a chunk at the start, 260 ms at the end; 7.3 s in all, 3.1 s as a probe).
+ */
+export const OPEN_WIP_SQL = `matters_status = 'unbilled' and (${LIVE_LINE_OF_ITEM}) is null`;
 const openWip = () => sql<boolean>`${sql.raw(OPEN_WIP_SQL)}`;
 
 export async function findWipRow(trx: Executor, id: string): Promise<StoredWipRow | null> {
