@@ -160,3 +160,60 @@ eachDialect('a handler following two event types sees them in the order they wer
   await relay.drain();
   assert.deepEqual(order, ['t1', 'o1', 't2']);
 });
+
+eachDialect('a run of one subscription goes to its handleMany in order, each event with its own causation; single events and other types to handle', async (db) => {
+  const { clock, bus, relay } = setup(db);
+  const calls: string[] = [];
+  const causes: string[] = [];
+  bus.subscribe('test.thing_happened', 'test.many', async (e, c) => { calls.push(`one:${e.payload.n}`); causes.push(c.command.causationId!); },
+    async (events, trx) => {
+      calls.push(`many:${events.map(({ event }) => event.payload.n).join(',')}`);
+      for (const { event, command } of events) {
+        causes.push(command.causationId!);
+        await trx.insertInto('app_setting').values({ key: `m-${event.payload.n}`, value: command.causationId!, updated_at: clock.now().toISOString() }).execute();
+      }
+    });
+  bus.subscribe('test.other_happened', 'test.many', async (e) => { calls.push(`other:${e.payload.label}`); });
+  await db.db.transaction().execute(async (trx) => {
+    for (const n of [1, 2, 3]) await appendEvent<TestEvents, 'test.thing_happened'>(trx, clock, ctx, 'test.thing_happened', { n });
+    await appendEvent<TestEvents, 'test.other_happened'>(trx, clock, ctx, 'test.other_happened', { label: 'o' });
+    await appendEvent<TestEvents, 'test.thing_happened'>(trx, clock, ctx, 'test.thing_happened', { n: 4 });
+    for (const n of [5, 6]) await appendEvent<TestEvents, 'test.thing_happened'>(trx, clock, ctx, 'test.thing_happened', { n });
+  });
+  await relay.drain();
+  // o breaks the run; 4, 5 and 6 after it are a run again.
+  assert.deepEqual(calls, ['many:1,2,3', 'other:o', 'many:4,5,6']);
+  const ids = (await db.db.selectFrom('outbox').select(['id', 'payload']).where('type', '=', 'test.thing_happened').orderBy('seq').execute()).map((r) => r.id);
+  assert.deepEqual(causes, ids, 'each event handled under its own causation');
+  const written = await db.db.selectFrom('app_setting').select(['key', 'value']).where('key', 'like', 'm-%').orderBy('key').execute();
+  assert.deepEqual(written.map((w) => w.value), ids);
+  assert.equal((await db.db.selectFrom('inbox').select('event_id').where('handler', '=', 'test.many').execute()).length, 7);
+});
+
+eachDialect('a run whose handleMany fails is replayed one event at a time through handle: the good ones commit, the bad one is held', async (db) => {
+  const { clock, bus, relay } = setup(db);
+  let bad: number | null = 2;
+  const single: number[] = [];
+  bus.subscribe('test.thing_happened', 'test.many', async (e, { trx }) => {
+    if (e.payload.n === bad) throw new Error(`no ${e.payload.n}`);
+    await trx.insertInto('app_setting').values({ key: `s-${e.payload.n}`, value: 'one', updated_at: clock.now().toISOString() }).execute();
+    single.push(e.payload.n);
+  }, async (events, trx) => {
+    for (const { event } of events) {
+      if (event.payload.n === bad) throw new Error(`no ${event.payload.n}`);
+      await trx.insertInto('app_setting').values({ key: `s-${event.payload.n}`, value: 'many', updated_at: clock.now().toISOString() }).execute();
+    }
+  });
+  await db.db.transaction().execute(async (trx) => {
+    for (const n of [1, 2, 3]) await appendEvent<TestEvents, 'test.thing_happened'>(trx, clock, ctx, 'test.thing_happened', { n });
+  });
+  const r = await relay.runOnce();
+  assert.equal(r.failed, 1);
+  assert.deepEqual(single, [1], 'the run rolled back whole; 1 went alone, 2 failed alone, 3 waits behind it');
+  assert.deepEqual((await db.db.selectFrom('app_setting').select(['key', 'value']).where('key', 'like', 's-%').execute()).map((x) => [x.key, x.value]), [['s-1', 'one']]);
+  bad = null;
+  clock.advanceMs(1000);
+  await relay.drain();
+  const all = (await db.db.selectFrom('app_setting').select('key').where('key', 'like', 's-%').orderBy('key').execute()).map((x) => x.key);
+  assert.deepEqual(all, ['s-1', 's-2', 's-3']);
+});

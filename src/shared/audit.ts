@@ -39,8 +39,13 @@ export async function audit(trx: Executor, clock: Clock, ctx: CommandContext, en
 
 /** Many audit rows in multi-row inserts: exactly the rows `audit` writes. */
 export async function auditMany(trx: Executor, clock: Clock, ctx: CommandContext, entries: readonly AuditEntry[]): Promise<void> {
+  await auditEach(trx, clock, entries.map((entry) => ({ ctx, entry })));
+}
+
+/** auditMany with each row's own context (a handler taking many events: each row under the event it handled). */
+export async function auditEach(trx: Executor, clock: Clock, rows: readonly { ctx: CommandContext; entry: AuditEntry }[]): Promise<void> {
+  if (rows.length === 0) return;
   const at = clock.now().toISOString();
-  const ids = newIds(clock, entries.length);
-  const rows = entries.map((e, i) => auditRow(clock, ctx, e, at, ids[i]!));
-  await insertMany(trx, 'audit_log', AUDIT_COLUMNS, rows);
+  const ids = newIds(clock, rows.length);
+  await insertMany(trx, 'audit_log', AUDIT_COLUMNS, rows.map((r, i) => auditRow(clock, r.ctx, r.entry, at, ids[i]!)));
 }

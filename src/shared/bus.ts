@@ -11,11 +11,20 @@ export interface HandlerContext {
 
 export type Handler<E extends EventEnvelope = EventEnvelope> = (event: E, ctx: HandlerContext) => Promise<void>;
 
+/**
+ * Consecutive events of one type, in order, in one transaction: it must have exactly the
+ * effect of `handle` on each in turn (each event's own context for what it writes), only
+ * in fewer statements. The relay uses it for runs of two or more; a run that fails is
+ * replayed one event at a time through `handle`.
+ */
+export type ManyHandler<E extends EventEnvelope = EventEnvelope> = (events: readonly { event: E; command: CommandContext }[], trx: Tx) => Promise<void>;
+
 export interface Subscription {
   readonly type: string;
   /** Stable name, recorded in the inbox: renaming a handler redelivers history to it. */
   readonly name: string;
   readonly handle: Handler;
+  readonly handleMany?: ManyHandler;
 }
 
 /**
@@ -23,7 +32,7 @@ export interface Subscription {
  * directly; events go through the outbox and the relay delivers them after commit.
  */
 export interface Bus<M extends EventMap = EventMap> {
-  subscribe<K extends keyof M & string>(type: K, name: string, handle: Handler<EventEnvelope<K, M[K]>>): void;
+  subscribe<K extends keyof M & string>(type: K, name: string, handle: Handler<EventEnvelope<K, M[K]>>, handleMany?: ManyHandler<EventEnvelope<K, M[K]>>): void;
   subscriptionsFor(type: string): readonly Subscription[];
   subscriptions(): readonly Subscription[];
 }
@@ -32,13 +41,13 @@ export function createBus<M extends EventMap = EventMap>(): Bus<M> {
   const byType = new Map<string, Subscription[]>();
   const names = new Set<string>();
   return {
-    subscribe(type, name, handle) {
+    subscribe(type, name, handle, handleMany) {
       assert(/^[a-z][a-z0-9_.:-]{0,99}$/.test(name), `invalid handler name ${name}`);
       const key = `${type}|${name}`;
       assert(!names.has(key), `handler ${name} already subscribed to ${type}`);
       names.add(key);
       const list = byType.get(type) ?? [];
-      list.push({ type, name, handle: handle as Handler });
+      list.push({ type, name, handle: handle as Handler, ...(handleMany ? { handleMany: handleMany as ManyHandler } : {}) });
       byType.set(type, list);
     },
     subscriptionsFor(type) {

@@ -72,10 +72,19 @@ export async function appendEvents(
   ctx: CommandContext,
   events: readonly { type: string; payload: unknown; version?: number }[],
 ): Promise<void> {
+  await appendEventsEach(trx, clock, events.map((e) => ({ ...e, ctx })));
+}
+
+/** appendEvents with each event's own context (a handler taking many events: each caused by its own). */
+export async function appendEventsEach(
+  trx: Executor,
+  clock: Clock,
+  events: readonly { ctx: CommandContext; type: string; payload: unknown; version?: number }[],
+): Promise<void> {
   if (events.length === 0) return;
   const occurredAt = clock.now().toISOString();
   const ids = newIds(clock, events.length);
-  const rows = events.map((e, i) => envelopeFor(clock, ctx, e.type, e.payload, e.version ?? 1, occurredAt, ids[i]!).row);
+  const rows = events.map((e, i) => envelopeFor(clock, e.ctx, e.type, e.payload, e.version ?? 1, occurredAt, ids[i]!).row);
   await insertMany(trx, 'outbox', OUTBOX_COLUMNS, rows);
 }
 
@@ -173,11 +182,19 @@ export function createRelay(opts: RelayOptions): Relay {
     const runChunk = async (chunk: { row: OutboxRow; sub: Subscription }[]): Promise<void> => {
       await db.transaction().execute(async (trx) => {
         await trx.insertInto('inbox').values(chunk.map(({ row, sub }) => ({ event_id: row.id, handler: sub.name, handled_at: nowIso }))).execute();
-        for (const { row, sub } of chunk) {
-          await sub.handle(rowToEnvelope(row), {
-            trx,
-            command: { actorId: row.actor_id, actorLabel: `event:${row.type}`, correlationId: row.correlation_id, causationId: row.id, ip: null },
-          });
+        const commandFor = (row: OutboxRow): CommandContext =>
+          ({ actorId: row.actor_id, actorLabel: `event:${row.type}`, correlationId: row.correlation_id, causationId: row.id, ip: null });
+        for (let k = 0; k < chunk.length;) {
+          const { row, sub } = chunk[k]!;
+          // A run of the same subscription goes to its handleMany, when it has one.
+          let m = k + 1;
+          if (sub.handleMany) while (m < chunk.length && chunk[m]!.sub === sub) m++;
+          if (m - k > 1) {
+            await sub.handleMany!(chunk.slice(k, m).map((c) => ({ event: rowToEnvelope(c.row), command: commandFor(c.row) })), trx);
+          } else {
+            await sub.handle(rowToEnvelope(row), { trx, command: commandFor(row) });
+          }
+          k = m;
         }
       });
       for (const { row, sub } of chunk) doneKey.add(`${row.id}|${sub.name}`);

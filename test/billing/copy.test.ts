@@ -799,3 +799,33 @@ eachDialect('property: after any matters commands and a drain, billing_wip is ex
   assert.ok(replayed > 0, `some runs replayed old events (runs ${run}, recorded ${recorded})`);
   await assertCopyMatchesMatters(db, cmds, reads);
 }, { timeout: 300_000 });
+
+eachDialect('a run of status changes delivered together lands as one by one: an item changed twice in the run keeps the later change', async (db) => {
+  const { cmds, drain } = await setup(db);
+  const { partner, matter } = await firm(cmds);
+  const items = [];
+  for (let i = 0; i < 6; i++) {
+    const t = await cmds.recordTimeEntry(ctx, { matterId: matter.id, timekeeperId: partner.id, workDate: `2026-02-1${i}`, rawMinutes: 30 + i, narrative: `Work ${i}` });
+    items.push({ kind: 'time' as const, id: t.id });
+  }
+  await drain();
+  // Several moves before the relay runs: one pass takes them as one run of events.
+  await cmds.setWipStatus(ctx, items.slice(0, 4), 'draft');
+  await cmds.setWipStatus(ctx, [items[1]!], 'unbilled');
+  await cmds.setWipStatus(ctx, [items[2]!, items[4]!], 'billed');
+  await cmds.setWipStatus(ctx, [items[1]!, items[5]!], 'draft');
+  await cmds.setWipStatus(ctx, [items[5]!], 'unbilled');
+  const changes = (await db.db.selectFrom('outbox').select(['id', 'payload']).where('type', '=', 'matters.wip_status_changed').orderBy('seq').execute())
+    .map((e) => ({ id: e.id, payload: JSON.parse(String(e.payload)) as MattersEvents['matters.wip_status_changed'] }));
+  assert.equal(changes.length, 5);
+  await drain();
+  const rows = await db.db.selectFrom('billing_wip').select(['id', 'matters_status', 'event_id']).where('id', 'in', items.map((i) => i.id)).execute();
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const want = ['draft', 'draft', 'billed', 'draft', 'billed', 'unbilled'];
+  for (const [i, it] of items.entries()) {
+    const last = changes.filter((c) => c.payload.items.some((x) => x.id === it.id)).at(-1)!;
+    assert.deepEqual([byId.get(it.id)!.matters_status, byId.get(it.id)!.event_id], [want[i], last.id], `item ${i}`);
+    const inMatters = (await db.db.selectFrom('matters_time_entry').select('status').where('id', '=', it.id).executeTakeFirstOrThrow()).status;
+    assert.equal(inMatters, want[i], `matters agrees on item ${i}`);
+  }
+});

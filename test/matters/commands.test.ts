@@ -307,3 +307,65 @@ eachDialect('setWipStatus refuses items not in matters; for the bill follower (l
   assert.deepEqual(await cmds.setWipStatus(ctx, [{ kind: 'time', id: t2.id }], 'draft', { leaveAlone: true }), { missing: [] });
   assert.equal((await db.db.selectFrom('outbox').select('id').where('type', '=', 'matters.wip_status_changed').execute()).length, before + 1);
 });
+
+eachDialect('setWipStatusMany has exactly the effect of one setWipStatus per move in turn: statuses, events with each move\'s causation, audit rows', async (db) => {
+  const { cmds } = setup(db);
+  const gone = { kind: 'time' as const, id: '00000000-0000-7000-8000-000000000000' };
+  // Two copies of the same items: one moved one call at a time, the other in one call.
+  const { partner, matter } = await firm(cmds);
+  async function items() {
+    const time = [];
+    for (let i = 0; i < 5; i++) {
+      time.push(await cmds.recordTimeEntry(ctx, { matterId: matter.id, timekeeperId: partner.id, workDate: `2026-02-0${i + 1}`, rawMinutes: 30 + i, narrative: `Work ${i}`, taskCode: 'L210', activityCode: 'A103' }));
+    }
+    const d = await cmds.recordDisbursement(ctx, { matterId: matter.id, incurredOn: '2026-02-03', code: 'COURT', unitCostMinor: 12_000, description: 'Filing fee', expenseCode: 'E112' });
+    const refs = [...time.map((t) => ({ kind: 'time' as const, id: t.id })), { kind: 'disbursement' as const, id: d.id }];
+    await cmds.setWipStatus(ctx, [refs[4]!], 'draft'); // already where the moves take it
+    return refs;
+  }
+  const a = await items();
+  const b = await items();
+  const cause = (n: number) => ({ ...ctx, correlationId: `corr-move-${n}`, causationId: `cause-${n}` });
+  // Overlapping moves: 1 moves i0 and i1 (and names a missing item); 2 repeats i1, adds i2, the
+  // disbursement and i4 (already draft); 3 names i3 twice and i0 again; 4 moves nothing.
+  const plan = (r: typeof a) => [
+    { ctx: cause(1), items: [r[0]!, r[1]!, gone] },
+    { ctx: cause(2), items: [r[1]!, r[2]!, r[5]!, r[4]!] },
+    { ctx: cause(3), items: [r[3]!, r[3]!, r[0]!] },
+    { ctx: cause(4), items: [r[2]!] },
+  ];
+  const one: { missing: unknown[] }[] = [];
+  for (const m of plan(a)) one.push(await cmds.setWipStatus(m.ctx, m.items, 'draft', { leaveAlone: true }));
+  const many = await db.db.transaction().execute((trx) => cmds.within(trx).setWipStatusMany(plan(b), 'draft', { leaveAlone: true }));
+  assert.deepEqual(many, one);
+  assert.deepEqual(one.map((r) => r.missing.length), [1, 0, 0, 0]);
+
+  // Everything written about each copy, with its items named by position.
+  async function written(refs: typeof a) {
+    const pos = new Map(refs.map((r, i) => [r.id, i]));
+    const statuses = [];
+    for (const r of refs) {
+      const table = r.kind === 'time' ? 'matters_time_entry' : 'matters_disbursement';
+      statuses.push((await db.db.selectFrom(table).select('status').where('id', '=', r.id).executeTakeFirstOrThrow()).status);
+    }
+    const events = (await db.db.selectFrom('outbox').select(['payload', 'causation_id', 'correlation_id']).where('type', '=', 'matters.wip_status_changed').orderBy('seq').execute())
+      .map((e) => ({ ...JSON.parse(String(e.payload)) as MattersEvents['matters.wip_status_changed'], causation: e.causation_id, correlation: e.correlation_id }))
+      .filter((e) => e.items.every((i) => pos.has(i.id)))
+      .map((e) => ({ status: e.status, items: e.items.map((i) => `${i.kind}:${pos.get(i.id)}`), causation: e.causation, correlation: e.correlation }));
+    const audits = (await db.db.selectFrom('audit_log').select(['entity_id', 'entity_type', 'before_json', 'after_json', 'correlation_id']).where('action', '=', 'matters.wip_status_set').execute())
+      .filter((x) => pos.has(String(x.entity_id)))
+      .map((x) => `${x.entity_type}:${pos.get(String(x.entity_id))} ${x.before_json}->${x.after_json} ${x.correlation_id}`).sort();
+    return { statuses, events, audits };
+  }
+  const wa = await written(a);
+  const wb = await written(b);
+  assert.deepEqual(wb, wa);
+  assert.deepEqual(wa.statuses, ['draft', 'draft', 'draft', 'draft', 'draft', 'draft']);
+  assert.deepEqual(wa.events.map((e) => [e.causation, e.items]), [
+    [null, ['time:4']],
+    ['cause-1', ['time:0', 'time:1']],
+    ['cause-2', ['time:2', 'disbursement:5']],
+    ['cause-3', ['time:3']],
+  ]);
+  assert.equal(wa.audits.length, 6, 'one audit row per item moved (the setup move included), none for items left alone');
+});

@@ -6,7 +6,7 @@
  * `recordWip` records many items with multi-row inserts.
  */
 import { assert } from '../../shared/assert.ts';
-import { audit, auditMany } from '../../shared/audit.ts';
+import { audit, auditEach, auditMany } from '../../shared/audit.ts';
 import type { AuditEntry } from '../../shared/audit.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { isoDate } from '../../shared/clock.ts';
@@ -14,7 +14,7 @@ import type { Db, Executor, Tx } from '../../shared/db.ts';
 import { isUniqueViolation } from '../../shared/db.ts';
 import type { CommandContext } from '../../shared/events.ts';
 import { newId } from '../../shared/ids.ts';
-import { appendEvent, appendEvents } from '../../shared/outbox.ts';
+import { appendEvent, appendEvents, appendEventsEach } from '../../shared/outbox.ts';
 import type { Relay } from '../../shared/outbox.ts';
 import { systemContext } from '../../shared/events.ts';
 import { formatMoney } from '../../shared/money.ts';
@@ -1586,45 +1586,70 @@ export function createMattersCommands(deps: MattersDeps) {
    */
   async function setWipStatus(trx: Tx, ctx: CommandContext, items: readonly { kind: WipKindName; id: string }[], status: WipStatus,
     opts: { leaveAlone?: boolean } = {}): Promise<{ missing: { kind: WipKindName; id: string }[] }> {
-    const ids = (k: WipKindName) => items.filter((i) => i.kind === k).map((i) => i.id);
+    const [result] = await setWipStatusMany(trx, [{ ctx, items }], status, opts);
+    return result!;
+  }
+
+  /**
+   * setWipStatus for several moves in turn (the bill follower taking a run of bills' events
+   * at once), each under its own context: the same rows, events and audit rows as one
+   * setWipStatus per move in that order (an item a move has just moved counts as at that
+   * status for the next), read and written in a few statements for all of them.
+   */
+  async function setWipStatusMany(trx: Tx, moves: readonly { ctx: CommandContext; items: readonly { kind: WipKindName; id: string }[] }[], status: WipStatus,
+    opts: { leaveAlone?: boolean } = {}): Promise<{ missing: { kind: WipKindName; id: string }[] }[]> {
+    assert(moves.length === 1 || opts.leaveAlone === true, 'several moves at once only leave alone what is missing');
+    const all = moves.flatMap((m) => m.items);
+    const ids = (k: WipKindName) => all.filter((i) => i.kind === k).map((i) => i.id);
     // Only what moving them needs (a bill's worth of items, or a whole mass-billing run's).
     const found = {
       time: await store.wipHeads(trx, 'matters_time_entry', ids('time')),
       disbursement: await store.wipHeads(trx, 'matters_disbursement', ids('disbursement')),
       fixed_charge: await store.wipHeads(trx, 'matters_fixed_charge', ids('fixed_charge')),
     };
+    const headOf = (it: { kind: WipKindName; id: string }) =>
+      (it.kind === 'time' || it.kind === 'disbursement' || it.kind === 'fixed_charge' ? found[it.kind].get(it.id) : undefined);
     const errors: FieldErrors = {};
-    const missing: { kind: WipKindName; id: string }[] = [];
-    items.forEach((it, i) => {
-      if (it.kind === 'time' || it.kind === 'disbursement' || it.kind === 'fixed_charge' ? found[it.kind].has(it.id) : false) return;
-      if (opts.leaveAlone) missing.push(it);
-      else errors[`items.${i}`] = `no ${String(it.kind).replace('_', ' ')} ${it.id}`;
-    });
+    if (!opts.leaveAlone) moves[0]!.items.forEach((it, i) => { if (!headOf(it)) errors[`items.${i}`] = `no ${String(it.kind).replace('_', ' ')} ${it.id}`; });
     if (!['unbilled', 'draft', 'billed'].includes(status)) errors.status = 'must be one of: unbilled, draft, billed';
     fail(errors);
-    const moving = (heads: Map<string, { id: string; status: WipStatus; matterId: string }>) =>
-      [...heads.values()].filter((h) => !opts.leaveAlone || h.status !== status);
-    const time = moving(found.time);
-    const disb = moving(found.disbursement);
-    const fixed = moving(found.fixed_charge);
+    // Each move in turn against the statuses as the moves before it left them.
+    const current = new Map<string, WipStatus>();
+    const tableOf = { time: 'matters_time_entry', disbursement: 'matters_disbursement', fixed_charge: 'matters_fixed_charge' } as const;
+    const moving = { time: [] as string[], disbursement: [] as string[], fixed_charge: [] as string[] };
+    const events: { ctx: CommandContext; type: string; payload: unknown }[] = [];
+    const audits: { ctx: CommandContext; entry: AuditEntry }[] = [];
+    const results: { missing: { kind: WipKindName; id: string }[] }[] = [];
+    for (const move of moves) {
+      const missing: { kind: WipKindName; id: string }[] = [];
+      const moved: { kind: 'time' | 'disbursement' | 'fixed_charge'; id: string; matterId: string }[] = [];
+      const seen = new Set<string>();
+      for (const it of move.items) {
+        const head = headOf(it);
+        if (!head) { missing.push(it); continue; }
+        const kind = it.kind as 'time' | 'disbursement' | 'fixed_charge';
+        const key = `${kind}:${it.id}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const before = current.get(key) ?? head.status;
+        if (opts.leaveAlone && before === status) continue;
+        current.set(key, status);
+        moving[kind].push(it.id);
+        moved.push({ kind, id: it.id, matterId: head.matterId });
+        audits.push({ ctx: move.ctx, entry: { action: 'matters.wip_status_set', entityType: tableOf[kind], entityId: it.id, before: { status: before }, after: { status } } });
+      }
+      // One event for the lot (a bill's items move together); an audit row per item.
+      if (moved.length > 0) {
+        const byKind = (k: string) => moved.filter((m) => m.kind === k);
+        events.push({ ctx: move.ctx, type: 'matters.wip_status_changed', payload: { status, items: [...byKind('time'), ...byKind('disbursement'), ...byKind('fixed_charge')] } });
+      }
+      results.push({ missing });
+    }
     const at = now();
-    await store.setWipStatus(trx, 'matters_time_entry', time.map((t) => t.id), status, at);
-    await store.setWipStatus(trx, 'matters_disbursement', disb.map((d) => d.id), status, at);
-    await store.setWipStatus(trx, 'matters_fixed_charge', fixed.map((f) => f.id), status, at);
-    const moved = [
-      ...time.map((t) => ({ kind: 'time' as const, id: t.id, matterId: t.matterId })),
-      ...disb.map((d) => ({ kind: 'disbursement' as const, id: d.id, matterId: d.matterId })),
-      ...fixed.map((f) => ({ kind: 'fixed_charge' as const, id: f.id, matterId: f.matterId })),
-    ];
-    // One event for the lot (a bill's items move together); an audit row per item.
-    const events: PendingEvent[] = moved.length > 0 ? [{ type: 'matters.wip_status_changed', payload: { status, items: moved } }] : [];
-    const audits: AuditEntry[] = [
-      ...time.map((t) => ({ entityType: 'matters_time_entry', entityId: t.id, before: { status: t.status } })),
-      ...disb.map((d) => ({ entityType: 'matters_disbursement', entityId: d.id, before: { status: d.status } })),
-      ...fixed.map((f) => ({ entityType: 'matters_fixed_charge', entityId: f.id, before: { status: f.status } })),
-    ].map((a) => ({ ...a, action: 'matters.wip_status_set', after: { status } }));
-    await emitMany(trx, ctx, events, audits);
-    return { missing };
+    for (const kind of ['time', 'disbursement', 'fixed_charge'] as const) await store.setWipStatus(trx, tableOf[kind], [...new Set(moving[kind])], status, at);
+    await appendEventsEach(trx, clock, events);
+    await auditEach(trx, clock, audits);
+    return results;
   }
 
   /** The commands bound to one transaction. */
@@ -1655,6 +1680,9 @@ export function createMattersCommands(deps: MattersDeps) {
       updateFixedCharge: (ctx: CommandContext, id: string, patch: UpdateFixedChargeInput) => updateFixedCharge(trx, ctx, id, patch),
       deleteFixedCharge: (ctx: CommandContext, id: string) => deleteFixedCharge(trx, ctx, id),
       setWipStatus: (ctx: CommandContext, items: readonly { kind: WipKindName; id: string }[], status: WipStatus, opts?: { leaveAlone?: boolean }) => setWipStatus(trx, ctx, items, status, opts),
+      /** Several setWipStatus moves in turn, each under its own context, in a few statements (the bill follower). */
+      setWipStatusMany: (moves: readonly { ctx: CommandContext; items: readonly { kind: WipKindName; id: string }[] }[], status: WipStatus, opts: { leaveAlone: true }) =>
+        setWipStatusMany(trx, moves, status, opts),
       // Firm settings and matter billing options.
       ensureFirmSettings: (ctx: CommandContext) => ensureFirm(trx, ctx),
       updateFirmSettings: (ctx: CommandContext, patch: FirmSettingsPatch) => updateFirmSettings(trx, ctx, patch),

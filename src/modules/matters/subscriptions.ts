@@ -15,10 +15,12 @@
  *
  * Every step is idempotent and skips what no longer applies (an item matters deleted, a
  * schedule row already marked with another number), so a redelivery or an odd order never
- * blocks the handler.
+ * blocks the handler. A run of drafted, approved or finalised bills (a bill run publishes
+ * thousands) is taken in one go (the bus's handleMany, setWipStatusMany): the same rows,
+ * events and audit rows, each under the event that caused it, in a few statements.
  */
 import type { Logger } from 'pino';
-import type { Bus, HandlerContext } from '../../shared/bus.ts';
+import type { Bus, HandlerContext, ManyHandler } from '../../shared/bus.ts';
 import type { Clock } from '../../shared/clock.ts';
 import type { EventEnvelope } from '../../shared/events.ts';
 import type { BillingEvents, BillItemRef } from '../billing/events.ts';
@@ -74,7 +76,23 @@ function follower(deps: FollowDeps) {
     }
   }
 
-  return {
+  /**
+   * A run of events that each move their items to `status` (a bill run's drafts, or its
+   * approvals), as one setWipStatusMany: the same effect as handling them one by one.
+   * `after` runs for each event in turn once the items have moved (schedule rows, which
+   * the item statuses do not touch).
+   */
+  function many<K extends BillingType>(itemsOf: (e: Envelope<K>) => readonly BillItemRef[], status: WipStatus,
+    after?: (e: Envelope<K>, ctx: HandlerContext) => Promise<void>): ManyHandler<Envelope<K>> {
+    return async (events, trx) => {
+      const results = await deps.commands.within(trx).setWipStatusMany(events.map(({ event, command }) => ({ ctx: command, items: itemsOf(event) })), status, { leaveAlone: true });
+      const missing = results.flatMap((r) => r.missing);
+      if (missing.length > 0) logger.info({ missing: missing.map((m) => m.id) }, 'bill items no longer in matters: skipped');
+      if (after) for (const { event, command } of events) await after(event, { trx, command });
+    };
+  }
+
+  const handlers = {
     'billing.bill_drafted': async (e: Envelope<'billing.bill_drafted'>, ctx: HandlerContext) => {
       await setStatus(ctx, e.payload.items, 'draft');
     },
@@ -106,6 +124,16 @@ function follower(deps: FollowDeps) {
       await scheduleRows(ctx, e.payload.matterId, e.payload.reversed.scheduleRowIds, e.payload.reversed.number, 'clear');
     },
   } satisfies { [K in BillingType]: (e: Envelope<K>, ctx: HandlerContext) => Promise<void> };
+
+  const markApproved = (e: Envelope<'billing.bill_approved'> | Envelope<'billing.bill_finalised'>, ctx: HandlerContext) =>
+    scheduleRows(ctx, e.payload.matterId, e.payload.scheduleRowIds, e.payload.number, 'mark');
+  // Runs of the events a bill run publishes by the thousand.
+  const manyHandlers: { [K in BillingType]?: ManyHandler<Envelope<K>> } = {
+    'billing.bill_drafted': many<'billing.bill_drafted'>((e) => e.payload.items, 'draft'),
+    'billing.bill_approved': many<'billing.bill_approved'>((e) => e.payload.items, 'billed', markApproved),
+    'billing.bill_finalised': many<'billing.bill_finalised'>((e) => e.payload.items, 'billed', markApproved),
+  };
+  return { handlers, manyHandlers };
 }
 
 /** (event type, handler name) for every subscription matters makes to billing. */
@@ -119,8 +147,8 @@ export function mattersBillSubscriptions(): Array<{ type: BillingType; handler: 
 
 /** Subscribe matters to every bill event, under one stable handler name. */
 export function registerMattersSubscriptions(bus: Bus<any>, deps: FollowDeps): void {
-  const handlers = follower(deps);
+  const { handlers, manyHandlers } = follower(deps);
   for (const { type, handler } of mattersBillSubscriptions()) {
-    bus.subscribe(type, handler, handlers[type] as (e: EventEnvelope, ctx: HandlerContext) => Promise<void>);
+    bus.subscribe(type, handler, handlers[type] as (e: EventEnvelope, ctx: HandlerContext) => Promise<void>, manyHandlers[type] as ManyHandler | undefined);
   }
 }
