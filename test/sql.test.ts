@@ -65,27 +65,30 @@ const AWKWARD = [
   'trailing space ', ' leading', 'ünïcödé', 'emoji 🧾 bill', 'e\u0301', '{"json": "with \\"quotes\\" and \\\\ slashes"}', "it's", 'x'.repeat(5_000),
 ];
 
-eachDialect('insertTuples writes awkward text, extreme numbers and nulls back exactly, in order, across statements', async (db) => {
-  if (db.dialect === 'postgres') await sql`create table sql_helper_r (seq serial primary key, id text not null unique, n bigint, k integer, note text)`.execute(db.db);
-  else await sql`create table sql_helper_r (seq integer primary key autoincrement, id text not null unique, n bigint, k integer, note text)`.execute(db.db);
-  const numbers = [0, -1, 1, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, 123_456_789_012, null];
-  // 11,000 rows: more than two Postgres statements (5,000 rows each) and two SQLite calls.
-  const rows = Array.from({ length: 11_000 }, (_, i) => [
-    `id-${String(10_999 - i).padStart(5, '0')}`, numbers[i % numbers.length], i % 5 === 0 ? undefined : (i % 2 === 0 ? -i : i), AWKWARD[i % (AWKWARD.length + 1)] ?? null,
-  ]);
-  await db.db.transaction().execute((trx) => insertTuples(trx, 'sql_helper_r', ['id', 'n', 'k', 'note'], rows));
-  const got = await selectArrays(db.db, 'select seq, id, n, k, note from sql_helper_r order by seq', []);
-  assert.equal(got.length, rows.length);
-  // Serial numbers follow the order the rows were given (ids run the other way, so a sort by id would show).
-  for (let i = 0; i < rows.length; i++) {
-    const [, id, n, k, note] = got[i]!;
-    const want = rows[i]!;
-    assert.deepEqual([id, n === null ? null : Number(n), k === null ? null : Number(k), note], [want[0], want[1], want[2] ?? null, want[3]], `row ${i}`);
-  }
-  assert.ok(got.every((r, i) => i === 0 || Number(r[0]) > Number(got[i - 1]![0])));
-  for (const text of AWKWARD) {
-    const [[count]] = await selectArrays(db.db, 'select count(*) from sql_helper_r where note = ?', [text]) as [[unknown]];
-    assert.equal(Number(count), rows.filter((r) => r[3] === text).length, JSON.stringify(text).slice(0, 40));
+eachDialect('insertTuples writes awkward text, extreme numbers and nulls back exactly, in order, across statements (short rows and rows with long text)', async (db) => {
+  // Postgres sends short rows as arrays and rows holding a text over 1,000 characters as VALUES parameters: both ways here.
+  for (const [table, texts] of [['sql_helper_short', AWKWARD.filter((t) => t.length <= 1_000)], ['sql_helper_long', AWKWARD]] as const) {
+    if (db.dialect === 'postgres') await sql.raw(`create table ${table} (seq serial primary key, id text not null unique, n bigint, k integer, note text)`).execute(db.db);
+    else await sql.raw(`create table ${table} (seq integer primary key autoincrement, id text not null unique, n bigint, k integer, note text)`).execute(db.db);
+    const numbers = [0, -1, 1, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, 123_456_789_012, null];
+    // 11,000 rows: more than two Postgres statements either way, and two SQLite calls.
+    const rows = Array.from({ length: 11_000 }, (_, i) => [
+      `id-${String(10_999 - i).padStart(5, '0')}`, numbers[i % numbers.length], i % 5 === 0 ? undefined : (i % 2 === 0 ? -i : i), texts[i % (texts.length + 1)] ?? null,
+    ]);
+    await db.db.transaction().execute((trx) => insertTuples(trx, table, ['id', 'n', 'k', 'note'], rows));
+    const got = await selectArrays(db.db, `select seq, id, n, k, note from ${table} order by seq`, []);
+    assert.equal(got.length, rows.length);
+    // Serial numbers follow the order the rows were given (ids run the other way, so a sort by id would show).
+    for (let i = 0; i < rows.length; i++) {
+      const [, id, n, k, note] = got[i]!;
+      const want = rows[i]!;
+      assert.deepEqual([id, n === null ? null : Number(n), k === null ? null : Number(k), note], [want[0], want[1], want[2] ?? null, want[3]], `${table} row ${i}`);
+    }
+    assert.ok(got.every((r, i) => i === 0 || Number(r[0]) > Number(got[i - 1]![0])));
+    for (const text of texts) {
+      const [[count]] = await selectArrays(db.db, `select count(*) from ${table} where note = ?`, [text]) as [[unknown]];
+      assert.equal(Number(count), rows.filter((r) => r[3] === text).length, `${table} ${JSON.stringify(text).slice(0, 40)}`);
+    }
   }
 });
 
