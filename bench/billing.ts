@@ -116,7 +116,7 @@ export async function seededTemplate(matters: number, entries: number): Promise<
  * except the history of seeding: the delivered events, the inbox and the audit log, which
  * drafting and approving never read.
  */
-export async function copyToPostgres(sqliteFile: string, url: string): Promise<void> {
+async function copyToPostgres(sqliteFile: string, url: string): Promise<void> {
   const src = new BetterSqlite3(sqliteFile, { readonly: true });
   const c = new pg.Client({ connectionString: url });
   await c.connect();

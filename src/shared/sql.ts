@@ -25,12 +25,15 @@ function placeholderStyle(ex: Executor): 'pg' | 'sqlite' {
   return style;
 }
 
-/** SQLite: the single-row insert the adapter runs once per row (kept prepared). */
-function insertText(table: string, cols: readonly string[]): string {
-  const key = `${table}|${cols.join(',')}`;
+/** `insert into t (cols) values (...), ...` for n rows: `?` placeholders (SQLite) or `$1...` (Postgres), built once per shape. */
+function valuesInsertText(style: 'pg' | 'sqlite', table: string, cols: readonly string[], n: number): string {
+  const key = `${style}|${table}|${cols.join(',')}|${n}`;
   let text = insertTexts.get(key);
   if (!text) {
-    text = `insert into "${table}" (${cols.map((c) => `"${c}"`).join(',')}) values (${cols.map(() => '?').join(',')})`;
+    let p = 0;
+    const rows: string[] = [];
+    for (let r = 0; r < n; r++) rows.push(`(${cols.map(() => (style === 'pg' ? `$${++p}` : '?')).join(',')})`);
+    text = `insert into "${table}" (${cols.map((c) => `"${c}"`).join(',')}) values ${rows.join(',')}`;
     if (insertTexts.size > 100) insertTexts.clear();
     insertTexts.set(key, text);
   }
@@ -66,7 +69,7 @@ export async function insertTuples(ex: Executor, table: string, cols: readonly s
   for (const t of tuples) if (t.length !== cols.length) throw new Error(`insertTuples ${table}: a row of ${t.length} values for ${cols.length} columns`);
   const style = placeholderStyle(ex);
   if (style === 'sqlite') {
-    await runEachRow(ex, insertText(table, cols), tuples);
+    await runEachRow(ex, valuesInsertText(style, table, cols, 1), tuples);
     return;
   }
   // Postgres, rows holding long text (event payloads, audit snapshots of whole bills): each
@@ -79,7 +82,7 @@ export async function insertTuples(ex: Executor, table: string, cols: readonly s
       const end = Math.min(tuples.length, i + per);
       const params: unknown[] = [];
       for (let r = i; r < end; r++) for (const v of tuples[r]!) params.push(v ?? null);
-      await ex.executeQuery(CompiledQuery.raw(valuesInsertText(table, cols, end - i), params));
+      await ex.executeQuery(CompiledQuery.raw(valuesInsertText(style, table, cols, end - i), params));
     }
     return;
   }
@@ -108,19 +111,6 @@ const LONG_TEXT_CHARS = 1_000;
 const MAX_ROWS_PER_VALUES = 1_000;
 const MAX_PARAMS_PER_VALUES = 30_000;
 
-function valuesInsertText(table: string, cols: readonly string[], n: number): string {
-  const key = `values|${table}|${cols.join(',')}|${n}`;
-  let text = insertTexts.get(key);
-  if (!text) {
-    let p = 0;
-    const rows: string[] = [];
-    for (let r = 0; r < n; r++) rows.push(`(${cols.map(() => `$${++p}`).join(',')})`);
-    text = `insert into "${table}" (${cols.map((c) => `"${c}"`).join(',')}) values ${rows.join(',')}`;
-    if (insertTexts.size > 100) insertTexts.clear();
-    insertTexts.set(key, text);
-  }
-  return text;
-}
 const unnestTexts = new Map<string, Promise<string>>();
 
 /**
