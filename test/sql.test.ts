@@ -95,7 +95,8 @@ eachDialect('insertTuples writes awkward text, extreme numbers and nulls back ex
 eachDialect('insertTuples refuses a value that is not text, a number or null, and writes nothing', async (db) => {
   await scratchTable(db);
   await assert.rejects(db.db.transaction().execute((trx) => insertTuples(trx, 'sql_helper_t', ['id', 'n', 'note'], [['a', 1, null], ['b', 2, { not: 'text' }]])),
-    db.dialect === 'postgres' ? /sql_helper_t\.note: a object value/ : /./);
+    // Postgres names the column; better-sqlite3 reads an object as named parameters and refuses the statement.
+    db.dialect === 'postgres' ? /insertTuples sql_helper_t\.note: a object value/ : /Too few parameter values/);
   const [[count]] = await selectArrays(db.db, 'select count(*) from sql_helper_t', []) as [[unknown]];
   assert.equal(Number(count), 0);
 });

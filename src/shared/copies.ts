@@ -34,6 +34,7 @@ export function isOlder(a: Pick<SourceKey, 'version' | 'at'>, b: Pick<SourceKey,
  * duplicate writes the same values).
  */
 export function rowNotNewerThan(table: string, key: Pick<SourceKey, 'version' | 'at'>) {
+  // The same rule as notNewerSql, with the key's values bound.
   const version = sql.ref(`${table}.source_version`);
   return sql<boolean>`(${version} < ${key.version} or (${version} = ${key.version} and ${sql.ref(`${table}.source_at`)} <= ${key.at}))`;
 }
@@ -49,4 +50,13 @@ export async function upsertIfNewer(trx: Executor, table: string, values: object
     .onConflict((oc) => oc.column('id').doUpdateSet(update).where(rowNotNewerThan(table, key)))
     .executeTakeFirst();
   return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
+}
+
+/**
+ * rowNotNewerThan as SQL text over expressions, for bulk statements that take each row's key
+ * from their parameters: `row` names the copied row's columns, `key` the key's expressions
+ * (each used as written: pass `?` and bind the values in order version, version, at).
+ */
+export function notNewerSql(row: { version: string; at: string }, key: { version: string; at: string }): string {
+  return `(${row.version} < ${key.version} or (${row.version} = ${key.version} and ${row.at} <= ${key.at}))`;
 }

@@ -21,7 +21,7 @@
 import type { Logger } from 'pino';
 import type { Bus, HandlerContext } from '../../shared/bus.ts';
 import type { Clock } from '../../shared/clock.ts';
-import { isOlder, rowNotNewerThan, sourceKey, upsertIfNewer } from '../../shared/copies.ts';
+import { isOlder, notNewerSql, rowNotNewerThan, sourceKey, upsertIfNewer } from '../../shared/copies.ts';
 import type { Tx } from '../../shared/db.ts';
 import type { EventEnvelope } from '../../shared/events.ts';
 import { execRaw, pgArray, runEachRow, writersSerialised } from '../../shared/sql.ts';
@@ -255,34 +255,33 @@ async function copyWipStatus(event: MattersEnvelope<'matters.wip_status_changed'
  */
 async function copyWipStatusMany(events: readonly { event: MattersEnvelope<'matters.wip_status_changed'> }[], trx: Tx, clock: Clock): Promise<void> {
   const at = clock.now().toISOString();
-  const rows: (string | number)[][] = [];
+  const rows: { id: string; status: string; version: number; at: string; eventId: string }[] = [];
   for (const { event } of events) {
     const key = sourceKey(event);
-    for (const item of event.payload.items) rows.push([item.id, event.payload.status, key.version, key.at, key.eventId]);
+    for (const item of event.payload.items) rows.push({ id: item.id, status: event.payload.status, version: key.version, at: key.at, eventId: key.eventId });
   }
   if (writersSerialised(trx)) {
     await runEachRow(trx, `update billing_wip set matters_status = ?, source_version = ?, source_at = ?, event_id = ?, copied_at = ?
-      where id = ? and deleted_in_matters_at is null and (source_version < ? or (source_version = ? and source_at <= ?))`,
-    rows.map(([id, status, version, keyAt, eventId]) => [status!, version!, keyAt!, eventId!, at, id!, version!, version!, keyAt!]));
+      where id = ? and deleted_in_matters_at is null and ${notNewerSql({ version: 'source_version', at: 'source_at' }, { version: '?', at: '?' })}`,
+    rows.map((r) => [r.status, r.version, r.at, r.eventId, at, r.id, r.version, r.version, r.at]));
     return;
   }
   const MAX_ROWS = 5_000;
-  let stretch: (string | number)[][] = [];
-  const seen = new Set<string | number>();
+  let stretch: typeof rows = [];
+  const seen = new Set<string>();
   const flush = async () => {
     if (stretch.length === 0) return;
-    const col = (i: number) => pgArray(stretch.map((r) => r[i]!));
     await execRaw(trx, `update billing_wip w set matters_status = v.status, source_version = v.version, source_at = v.at, event_id = v.event_id, copied_at = ?
       from unnest(?::text[], ?::text[], ?::bigint[], ?::text[], ?::text[]) as v(id, status, version, at, event_id)
-      where w.id = v.id and w.deleted_in_matters_at is null and (w.source_version < v.version or (w.source_version = v.version and w.source_at <= v.at))`,
-    [at, col(0), col(1), col(2), col(3), col(4)]);
+      where w.id = v.id and w.deleted_in_matters_at is null and ${notNewerSql({ version: 'w.source_version', at: 'w.source_at' }, { version: 'v.version', at: 'v.at' })}`,
+    [at, pgArray(stretch.map((r) => r.id)), pgArray(stretch.map((r) => r.status)), pgArray(stretch.map((r) => r.version)), pgArray(stretch.map((r) => r.at)), pgArray(stretch.map((r) => r.eventId))]);
     stretch = [];
     seen.clear();
   };
   for (const r of rows) {
-    if (seen.has(r[0]!) || stretch.length >= MAX_ROWS) await flush();
+    if (seen.has(r.id) || stretch.length >= MAX_ROWS) await flush();
     stretch.push(r);
-    seen.add(r[0]!);
+    seen.add(r.id);
   }
   await flush();
 }
