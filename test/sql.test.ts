@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { sql } from 'kysely';
 import { eachDialect } from './support/db.ts';
-import { insertMany, insertTuples, marks, pgArray, runEachRow, selectArrays } from '../src/shared/sql.ts';
+import { insertMany, insertTuples, marks, pgArray, runEachRow, selectArrays, selectColumns } from '../src/shared/sql.ts';
 
 // The bulk-write helper the outbox, the audit log and mass billing share: on SQLite one
 // prepared single-row statement run per row by the adapter, on Postgres one array per column.
@@ -114,4 +114,19 @@ eachDialect('pgArray passes a list as one Postgres array parameter that matches 
     assert.deepEqual(viaArray, want);
     assert.deepEqual(pgArray(['a"b', null, 7, 'c\\d']), '{"a\\"b",NULL,7,"c\\\\d"}');
   }
+});
+
+eachDialect('selectColumns (SQLite: as JSON) reads awkward text, extreme integers and nulls exactly as selectArrays does; no rows is an empty list', async (db) => {
+  await scratchTable(db);
+  const numbers = [0, -1, 1, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, 123_456_789_012];
+  const rows = AWKWARD.flatMap((t, i) => [[`a${i}`, numbers[i % numbers.length], t], [`b${i}`, -i, null]]);
+  await db.db.transaction().execute((trx) => insertTuples(trx, 'sql_helper_t', ['id', 'n', 'note'], rows));
+  const viaJson = await selectColumns(db.db, ['id', 'n', 'note', "id || ':' || coalesce(note, '-')"], 'from sql_helper_t where n <= ?', [Number.MAX_SAFE_INTEGER]);
+  const viaRows = await selectArrays(db.db, "select id, n, note, id || ':' || coalesce(note, '-') as joined from sql_helper_t", []);
+  const byId = (a: unknown[][]) => a.map((r) => [r[0], Number(r[1]), r[2], r[3]]).sort((x, y) => String(x[0]).localeCompare(String(y[0])));
+  assert.equal(viaJson.length, rows.length);
+  assert.deepEqual(byId(viaJson), byId(viaRows));
+  // Integers come back as numbers.
+  assert.ok(viaJson.every((r) => typeof r[1] === 'number'));
+  assert.deepEqual(await selectColumns(db.db, ['id'], 'from sql_helper_t where n > ?', [Number.MAX_SAFE_INTEGER]), []);
 });

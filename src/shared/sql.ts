@@ -6,6 +6,7 @@
  */
 import { CompiledQuery } from 'kysely';
 import type { Executor } from './db.ts';
+import { assert } from './assert.ts';
 
 // ---------------------------------------------------------------------------------------
 // Bulk inserts: the SQL text built once per (table, columns) and run as a compiled query,
@@ -238,6 +239,24 @@ export async function selectArrays(ex: Executor, text: string, params: readonly 
     return (await selectRaw<Record<string, unknown>>(ex, text, params)).map((r) => Object.values(r));
   }
   return (await ex.executeQuery(CompiledQuery.raw(ARRAY_ROWS_MARK + text, [...params]))).rows as unknown[][];
+}
+
+/**
+ * A select whose rows come back as arrays of `exprs`' values, in order: for reads of hundreds
+ * of thousands of rows. On SQLite the database builds one JSON text (an array of arrays) that
+ * JSON.parse reads: better-sqlite3 builds each value of each row through the native boundary
+ * (564,000 unbilled items of 19 columns: 2.4 s as rows, 1.3 s as JSON, 0.5 s of it the query).
+ * On Postgres, rows (selectArrays): json_agg cost the server more than it saved the client
+ * (a 10,000-matter bill run 0.8 s slower). `from` is the rest of the statement ("from ...
+ * where ..."); expressions give text, integers within 2^53 or null; no row order is promised.
+ */
+export async function selectColumns(ex: Executor, exprs: readonly string[], from: string, params: readonly unknown[]): Promise<unknown[][]> {
+  assert(exprs.length > 0, 'a select names at least one expression');
+  if (placeholderStyle(ex) === 'pg') return selectArrays(ex, `select ${exprs.map((e, i) => `${e} as c${i}`).join(', ')} ${from}`, params);
+  const [row] = await selectRaw<{ rows_json: string }>(ex, `select json_group_array(json_array(${exprs.join(', ')})) as rows_json ${from}`, params);
+  const rows = JSON.parse(row!.rows_json) as unknown;
+  assert(Array.isArray(rows), 'a JSON select returns an array');
+  return rows as unknown[][];
 }
 
 export const marks = (n: number): string => Array.from({ length: n }, () => '?').join(',');

@@ -11,7 +11,7 @@ import { sql } from 'kysely';
 import { assert } from '../../shared/assert.ts';
 import type { SourceKey } from '../../shared/copies.ts';
 import type { Executor } from '../../shared/db.ts';
-import { marks, selectArrays } from '../../shared/sql.ts';
+import { marks, selectColumns } from '../../shared/sql.ts';
 import type {
   BillableParty, BillingOptionSection, EntryBehaviourName, FirmBillingSettings, MatterBillingOptions, MatterParticipantInfo,
   WipStatusName,
@@ -440,21 +440,15 @@ export async function getMatterCopies(db: Executor, matterIds: readonly string[]
 }
 
 /**
- * What the composer and the bill lines read of an unbilled item, as at most 17 result
- * columns: better-sqlite3 builds a row of 18 or more columns on a slower path (564,000
- * items: 1.3 s as 17 columns, 2.1 s as 18 or 20). So two pairs of never-null columns come
- * joined by ':' (kinds, behaviours, ids and currency codes hold none), and matters_status
- * is not read: the query keeps to 'unbilled' (OPEN_WIP_SQL). The pairs are named (Postgres
- * would call both ?column?).
+ * What the composer and the bill lines read of an unbilled item (matters_status is not read:
+ * the query keeps to 'unbilled', OPEN_WIP_SQL), read through selectColumns (as one JSON text on SQLite).
  */
 const COMPOSER_WIP_COLUMNS = [
-  'id', "kind || ':' || behaviour as kind_behaviour", 'matter_id', "client_id || ':' || currency as client_currency", 'date', 'timekeeper_id', 'billed_minutes', 'rate_minor', 'amount_minor',
+  'id', 'kind', 'behaviour', 'matter_id', 'client_id', 'currency', 'date', 'timekeeper_id', 'billed_minutes', 'rate_minor', 'amount_minor',
   'code', 'charge_type_id', 'quoted', 'task_code', 'activity_code', 'expense_code', 'tax_code', 'description',
 ] as const;
-const SLOW_ROW_COLUMNS = 18;
-assert(COMPOSER_WIP_COLUMNS.length < SLOW_ROW_COLUMNS, 'the composer reads at most 17 columns of an item');
 
-/** The two halves of a packed 'a:b' column (COMPOSER_WIP_COLUMNS, bill-store's LINE_COLUMNS). */
+/** The two halves of a packed 'a:b' column (bill-store's LINE_COLUMNS). */
 export function pair(v: unknown): [string, string] {
   const s = v as string;
   const at = s.indexOf(':');
@@ -462,17 +456,21 @@ export function pair(v: unknown): [string, string] {
   return [s.slice(0, at), s.slice(at + 1)];
 }
 
-/** A row of COMPOSER_WIP_COLUMNS, as an array in that order (selectArrays), as a WipCopy (the columns not read are null). */
+const safeInteger = (v: unknown): number => {
+  assert(Number.isSafeInteger(v), 'an amount read as JSON is a safe integer');
+  return v as number;
+};
+const safeIntegerOrNull = (v: unknown): number | null => (v === null ? null : safeInteger(v));
+
+/** A row of COMPOSER_WIP_COLUMNS, as an array in that order, as a WipCopy (the columns not read are null). */
 function toComposerWip(r: readonly unknown[]): WipCopy {
-  const [kind, behaviour] = pair(r[1]);
-  const [clientId, currency] = pair(r[3]);
   return {
-    id: r[0] as string, kind: kind as WipCopy['kind'], matterId: r[2] as string, clientId, date: r[4] as string,
-    timekeeperId: r[5] as string | null, rawMinutes: null, billedMinutes: numOrNull(r[6]), rateMinor: numOrNull(r[7]), rateSource: null,
-    overrideReason: null, quantityMilli: null, unitCostMinor: null, amountMinor: num(r[8]), currency, code: r[9] as string | null,
-    chargeTypeId: r[10] as string | null, chargeName: null, quoted: num(r[11]) === 1, taskCode: r[12] as string | null,
-    activityCode: r[13] as string | null, expenseCode: r[14] as string | null, taxCode: r[15] as string | null, description: r[16] as string,
-    payee: null, behaviour: behaviour as WipCopy['behaviour'], mattersStatus: 'unbilled', billId: null, payload: null,
+    id: r[0] as string, kind: r[1] as WipCopy['kind'], matterId: r[3] as string, clientId: r[4] as string, date: r[6] as string,
+    timekeeperId: r[7] as string | null, rawMinutes: null, billedMinutes: safeIntegerOrNull(r[8]), rateMinor: safeIntegerOrNull(r[9]), rateSource: null,
+    overrideReason: null, quantityMilli: null, unitCostMinor: null, amountMinor: safeInteger(r[10]), currency: r[5] as string, code: r[11] as string | null,
+    chargeTypeId: r[12] as string | null, chargeName: null, quoted: r[13] === 1, taskCode: r[14] as string | null,
+    activityCode: r[15] as string | null, expenseCode: r[16] as string | null, taxCode: r[17] as string | null, description: r[18] as string,
+    payee: null, behaviour: r[2] as WipCopy['behaviour'], mattersStatus: 'unbilled', billId: null, payload: null,
   };
 }
 
@@ -489,10 +487,10 @@ export async function unbilledWipOf(db: Executor, matterIds: readonly string[], 
   for (let i = 0; i < matterIds.length; i += 500) {
     const chunk = matterIds.slice(i, i + 500);
     if (slim) {
-      const rows = await selectArrays(db, `select ${COMPOSER_WIP_COLUMNS.join(', ')} from billing_wip
+      const rows = await selectColumns(db, COMPOSER_WIP_COLUMNS, `from billing_wip
         where matter_id in (${marks(chunk.length)}) and ${OPEN_WIP_SQL}${upTo !== undefined ? ' and date <= ?' : ''}`,
       upTo !== undefined ? [...chunk, upTo] : chunk);
-      for (const r of rows) out.get(r[2] as string)!.push(toComposerWip(r));
+      for (const r of rows) out.get(r[3] as string)!.push(toComposerWip(r));
       continue;
     }
     let q = db.selectFrom('billing_wip').selectAll().select(sql<null>`null`.as('bill_id')).where('matter_id', 'in', chunk).where(openWip());
