@@ -6,14 +6,13 @@
  */
 import * as balances from './balances.ts';
 import { sql } from 'kysely';
-import { assert } from '../../shared/assert.ts';
 import type { Executor } from '../../shared/db.ts';
-import { insertTuples, marks, selectArrays } from '../../shared/sql.ts';
+import { insertTuples, marks, selectColumns } from '../../shared/sql.ts';
 import { conflict } from '../../shared/web/errors.ts';
 import type { QuoteOutcome } from './domain/rules.ts';
 import type { BillRequest } from './domain/lifecycle.ts';
 import type { BillData, BillItemKindName, BillItemRef, BillLineData, BillLineKindName, BillStatusName } from './events.ts';
-import { pair, toWipCopy } from './store.ts';
+import { toWipCopy } from './store.ts';
 import type { WipCopy } from './store.ts';
 
 /** A bill as billing keeps it: the event data plus the clerk's choices and the bill's history. */
@@ -107,35 +106,23 @@ export async function retireLines(trx: Executor, billId: string): Promise<void> 
   await trx.updateTable('billing_bill_line').set({ live: 0 }).where('bill_id', '=', billId).execute();
 }
 
-/**
- * The line columns read back, in the order toLine takes them (rows as arrays: a bulk approve
- * reads hundreds of thousands), as 16 result columns: better-sqlite3 builds rows of 18 or
- * more columns on a slower path (see store.ts COMPOSER_WIP_COLUMNS). So the never-null
- * integers come as one 'n:n:n:n:n' text, the kinds as 'kind:item kind' ('-' for none) and
- * the date with the description (a date holds no ':'). Each named: Postgres would name
- * them all ?column?, and rows read by name lose all but one.
- */
+/** The line columns read back, in the order toLine takes them (through selectColumns: a bulk approve reads hundreds of thousands). */
 const LINE_COLUMNS = [
-  'bill_id', 'key', "kind || ':' || coalesce(item_kind, '-') as kinds", 'item_id', 'schedule_row_id', "date || ':' || description as dated", 'timekeeper_id', 'code',
-  'charge_type_id', 'minutes', 'rate_minor', "line_no || ':' || recorded_minor || ':' || amount_minor || ':' || tax_minor || ':' || no_charge as ints",
-  'tax_code', 'task_code', 'activity_code', 'expense_code',
+  'bill_id', 'line_no', 'key', 'kind', 'item_kind', 'item_id', 'schedule_row_id', 'date', 'description', 'timekeeper_id', 'code', 'charge_type_id',
+  'minutes', 'rate_minor', 'recorded_minor', 'amount_minor', 'tax_minor', 'no_charge', 'tax_code', 'task_code', 'activity_code', 'expense_code',
 ] as const;
 
 function toLine(r: readonly unknown[]): BillLineData {
-  const [kind, itemKind] = pair(r[2]);
-  // The description may hold ':' itself: the date is the first 10 characters.
-  const dated = r[5] as string;
-  const ints = (r[11] as string).split(':');
-  assert(dated[10] === ':' && ints.length === 5, 'a bill line read back in its packed form');
   return {
-    lineNo: num(ints[0]), key: r[1] as string, kind: kind as BillLineKindName, itemId: r[3] as string | null,
-    itemKind: itemKind === '-' ? null : itemKind as BillItemKindName,
-    scheduleRowId: r[4] as string | null, date: dated.slice(0, 10), timekeeperId: r[6] as string | null, code: r[7] as string | null,
-    chargeTypeId: r[8] as string | null, description: dated.slice(11), minutes: numOrNull(r[9]), rateMinor: numOrNull(r[10]),
-    recordedMinor: num(ints[1]), amountMinor: num(ints[2]), noCharge: num(ints[4]) === 1, taxCode: r[12] as string | null, taxMinor: num(ints[3]),
-    taskCode: r[13] as string | null, activityCode: r[14] as string | null, expenseCode: r[15] as string | null,
+    lineNo: num(r[1]), key: r[2] as string, kind: r[3] as BillLineKindName, itemId: r[5] as string | null, itemKind: r[4] as BillItemKindName | null,
+    scheduleRowId: r[6] as string | null, date: r[7] as string, timekeeperId: r[9] as string | null, code: r[10] as string | null,
+    chargeTypeId: r[11] as string | null, description: r[8] as string, minutes: numOrNull(r[12]), rateMinor: numOrNull(r[13]),
+    recordedMinor: num(r[14]), amountMinor: num(r[15]), noCharge: num(r[17]) === 1, taxCode: r[18] as string | null, taxMinor: num(r[16]),
+    taskCode: r[19] as string | null, activityCode: r[20] as string | null, expenseCode: r[21] as string | null,
   };
 }
+
+const byLineNo = (a: BillLineData, b: BillLineData): number => a.lineNo - b.lineNo;
 
 export function itemsOf(lines: readonly BillLineData[]): BillItemRef[] {
   return lines.flatMap((l) => (l.itemId && l.itemKind ? [{ kind: l.itemKind, id: l.itemId }] : []));
@@ -170,13 +157,14 @@ export async function billsFrom(ex: Executor, rows: Record<string, any>[]): Prom
   const linesBy = new Map<string, BillLineData[]>();
   for (let i = 0; i < ids.length; i += 500) {
     const chunk = ids.slice(i, i + 500);
-    const lines = await selectArrays(ex, `select ${LINE_COLUMNS.join(', ')} from billing_bill_line where bill_id in (${marks(chunk.length)}) order by bill_id, line_no`, chunk);
+    const lines = await selectColumns(ex, LINE_COLUMNS, `from billing_bill_line where bill_id in (${marks(chunk.length)})`, chunk);
     for (const l of lines) {
       const billId = l[0] as string;
       const list = linesBy.get(billId);
       if (list) list.push(toLine(l)); else linesBy.set(billId, [toLine(l)]);
     }
   }
+  for (const list of linesBy.values()) list.sort(byLineNo);
   const allocs = await ex.selectFrom('billing_bill_allocation').selectAll().where('bill_id', 'in', ids).orderBy('bill_id').orderBy('timekeeper_id').execute();
   const allocBy = new Map<string, { timekeeperId: string; amountMinor: number }[]>();
   for (const a of allocs) allocBy.set(a.bill_id, [...(allocBy.get(a.bill_id) ?? []), { timekeeperId: a.timekeeper_id, amountMinor: num(a.amount_minor) }]);

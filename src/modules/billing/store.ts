@@ -448,14 +448,6 @@ const COMPOSER_WIP_COLUMNS = [
   'code', 'charge_type_id', 'quoted', 'task_code', 'activity_code', 'expense_code', 'tax_code', 'description',
 ] as const;
 
-/** The two halves of a packed 'a:b' column (bill-store's LINE_COLUMNS). */
-export function pair(v: unknown): [string, string] {
-  const s = v as string;
-  const at = s.indexOf(':');
-  assert(at > 0 && at === s.lastIndexOf(':'), 'a joined pair holds one separator');
-  return [s.slice(0, at), s.slice(at + 1)];
-}
-
 const safeInteger = (v: unknown): number => {
   assert(Number.isSafeInteger(v), 'an amount read as JSON is a safe integer');
   return v as number;
