@@ -7,7 +7,7 @@
  *
  * The firm is seeded ONCE with the demo seeder (seed-demo: matters' commands, then the relay
  * delivering every event into billing's copy) and kept as a SQLite file in a cache folder
- * (LEXBILL_BENCH_CACHE, default <tmp>/lexbill-bench-cache), keyed by size and migrations;
+ * (LEXBILL_BENCH_CACHE, default <tmp>/lexbill-bench-cache), keyed by size, migrations, seeder and page size;
  * each run copies that file. Postgres gets the same rows copied into a template database
  * once per bench, and each run is `create database ... template` of it.
  */
@@ -21,6 +21,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import pino from 'pino';
 import { migrateToLatest, openDatabase } from '../src/adapters/db/index.ts';
+import { SQLITE_PAGE_BYTES } from '../src/adapters/db/sqlite.ts';
 import { seedDemo } from '../src/cli/demo.ts';
 import { buildRuntime } from '../src/main.ts';
 import { createBillingCommands, createMassBilling } from '../src/modules/billing/index.ts';
@@ -85,6 +86,8 @@ export async function seededTemplate(matters: number, entries: number): Promise<
   const hash = createHash('sha256');
   for (const f of readdirSync(MIGRATIONS_DIR).filter((x) => x.endsWith('.ts')).sort()) hash.update(f).update(readFileSync(join(MIGRATIONS_DIR, f)));
   hash.update(readFileSync(join(import.meta.dirname, '..', 'src', 'cli', 'demo.ts')));
+  // A template made with another page size would measure another layout than a new database gets.
+  hash.update(`page_size ${SQLITE_PAGE_BYTES}`);
   const file = join(cache, `firm-${matters}x${entries}-seed1-${hash.digest('hex').slice(0, 16)}.db`);
   if (existsSync(file)) return file;
   const building = `${file}.building`;

@@ -20,8 +20,15 @@ class ImmediateSqliteDriver extends SqliteDriver {
 /** Statements kept prepared: only short SQL (the app's ordinary queries, parsed again and again). */
 const KEPT_SQL_MAX_CHARS = 4_000;
 const KEPT_STATEMENTS = 500;
-/** Pages of WAL (4 KiB each) after which a commit checkpoints: 64 MB. */
-const WAL_AUTOCHECKPOINT_PAGES = 16_384;
+/**
+ * Page size of a new database. 16 KiB rather than SQLite's 4 KiB: bill lines, audit rows and
+ * events are written by the hundred thousand, and on the mass billing benchmark (10,000
+ * matters, 469,666 items; medians of 5 runs each, alternating) drafting took 7.26 s against
+ * 7.67 s, delivering its events 8.08 s against 8.47 s and approving 3.95 s against 4.26 s. An existing database keeps its page size (VACUUM outside WAL mode converts it).
+ */
+export const SQLITE_PAGE_BYTES = 16_384;
+/** Bytes of WAL after which a commit checkpoints: 64 MB. */
+const WAL_AUTOCHECKPOINT_BYTES = 64 * 1024 * 1024;
 
 /**
  * The better-sqlite3 handle as Kysely's driver sees it, with three differences. SQL marked with
@@ -81,13 +88,15 @@ function sqliteHandle(raw: BetterSqlite3.Database) {
 export function openSqlite(path: string, opts: { busyTimeoutMs?: number } = {}): Database {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const raw = new BetterSqlite3(path);
+  // Takes effect only while the database is empty (before WAL mode and the first table).
+  raw.pragma(`page_size = ${SQLITE_PAGE_BYTES}`);
   raw.pragma('journal_mode = WAL');
   raw.pragma('synchronous = FULL');
   raw.pragma('foreign_keys = ON');
-  // Copy the WAL back into the database every 64 MB instead of every 4 MB (the default): a
+  // Copy the WAL back into the database every 64 MB instead of every 1,000 pages (the default): a
   // bulk transaction (a chunk of a bill run) writes megabytes, and checkpointing after nearly
   // every commit wrote the same hot index pages to the database file again and again.
-  raw.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
+  raw.pragma(`wal_autocheckpoint = ${Math.ceil(WAL_AUTOCHECKPOINT_BYTES / (raw.pragma('page_size', { simple: true }) as number))}`);
   raw.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 10_000}`);
   const dialect: KyselyDialect = {
     createAdapter: () => new SqliteAdapter(),
