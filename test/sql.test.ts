@@ -130,3 +130,8 @@ eachDialect('selectColumns (SQLite: as JSON) reads awkward text, extreme integer
   assert.ok(viaJson.every((r) => typeof r[1] === 'number'));
   assert.deepEqual(await selectColumns(db.db, ['id'], 'from sql_helper_t where n > ?', [Number.MAX_SAFE_INTEGER]), []);
 });
+
+eachDialect('selectColumns refuses a grouped query (on SQLite it would aggregate the groups into one row)', async (db) => {
+  await scratchTable(db);
+  await assert.rejects(selectColumns(db.db, ['n', 'count(*)'], 'from sql_helper_t group by n', []), /reads rows, not groups/);
+});

@@ -252,6 +252,8 @@ export async function selectArrays(ex: Executor, text: string, params: readonly 
  */
 export async function selectColumns(ex: Executor, exprs: readonly string[], from: string, params: readonly unknown[]): Promise<unknown[][]> {
   assert(exprs.length > 0, 'a select names at least one expression');
+  // On SQLite the expressions are aggregated into one row: a grouped query would give one row per group.
+  assert(!/\bgroup\s+by\b/i.test(from), 'selectColumns reads rows, not groups');
   if (placeholderStyle(ex) === 'pg') return selectArrays(ex, `select ${exprs.map((e, i) => `${e} as c${i}`).join(', ')} ${from}`, params);
   const [row] = await selectRaw<{ rows_json: string }>(ex, `select json_group_array(json_array(${exprs.join(', ')})) as rows_json ${from}`, params);
   const rows = JSON.parse(row!.rows_json) as unknown;

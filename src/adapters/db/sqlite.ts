@@ -24,7 +24,8 @@ const KEPT_STATEMENTS = 500;
  * Page size of a new database. 16 KiB rather than SQLite's 4 KiB: bill lines, audit rows and
  * events are written by the hundred thousand, and on the mass billing benchmark (10,000
  * matters, 469,666 items; medians of 5 runs each, alternating) drafting took 7.26 s against
- * 7.67 s, delivering its events 8.08 s against 8.47 s and approving 3.95 s against 4.26 s. An existing database keeps its page size (VACUUM outside WAL mode converts it).
+ * 7.67 s, delivering its events 8.08 s against 8.47 s and approving 3.95 s against 4.26 s.
+ * An existing database keeps its page size (VACUUM outside WAL mode converts it).
  */
 export const SQLITE_PAGE_BYTES = 16_384;
 /** Bytes of WAL after which a commit checkpoints: 64 MB. */

@@ -12,7 +12,7 @@ import { conflict } from '../../shared/web/errors.ts';
 import type { QuoteOutcome } from './domain/rules.ts';
 import type { BillRequest } from './domain/lifecycle.ts';
 import type { BillData, BillItemKindName, BillItemRef, BillLineData, BillLineKindName, BillStatusName } from './events.ts';
-import { toWipCopy } from './store.ts';
+import { safeInteger, safeIntegerOrNull, toWipCopy } from './store.ts';
 import type { WipCopy } from './store.ts';
 
 /** A bill as billing keeps it: the event data plus the clerk's choices and the bill's history. */
@@ -114,10 +114,10 @@ const LINE_COLUMNS = [
 
 function toLine(r: readonly unknown[]): BillLineData {
   return {
-    lineNo: num(r[1]), key: r[2] as string, kind: r[3] as BillLineKindName, itemId: r[5] as string | null, itemKind: r[4] as BillItemKindName | null,
+    lineNo: safeInteger(r[1]), key: r[2] as string, kind: r[3] as BillLineKindName, itemId: r[5] as string | null, itemKind: r[4] as BillItemKindName | null,
     scheduleRowId: r[6] as string | null, date: r[7] as string, timekeeperId: r[9] as string | null, code: r[10] as string | null,
-    chargeTypeId: r[11] as string | null, description: r[8] as string, minutes: numOrNull(r[12]), rateMinor: numOrNull(r[13]),
-    recordedMinor: num(r[14]), amountMinor: num(r[15]), noCharge: num(r[17]) === 1, taxCode: r[18] as string | null, taxMinor: num(r[16]),
+    chargeTypeId: r[11] as string | null, description: r[8] as string, minutes: safeIntegerOrNull(r[12]), rateMinor: safeIntegerOrNull(r[13]),
+    recordedMinor: safeInteger(r[14]), amountMinor: safeInteger(r[15]), noCharge: r[17] === 1, taxCode: r[18] as string | null, taxMinor: safeInteger(r[16]),
     taskCode: r[19] as string | null, activityCode: r[20] as string | null, expenseCode: r[21] as string | null,
   };
 }

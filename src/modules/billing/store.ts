@@ -448,11 +448,12 @@ const COMPOSER_WIP_COLUMNS = [
   'code', 'charge_type_id', 'quoted', 'task_code', 'activity_code', 'expense_code', 'tax_code', 'description',
 ] as const;
 
-const safeInteger = (v: unknown): number => {
-  assert(Number.isSafeInteger(v), 'an amount read as JSON is a safe integer');
+/** An integer column read in bulk (selectColumns): JSON gives numbers, and one past 2^53 would have lost digits. */
+export const safeInteger = (v: unknown): number => {
+  assert(Number.isSafeInteger(v), 'an integer read in bulk is a safe integer');
   return v as number;
 };
-const safeIntegerOrNull = (v: unknown): number | null => (v === null ? null : safeInteger(v));
+export const safeIntegerOrNull = (v: unknown): number | null => (v === null ? null : safeInteger(v));
 
 /** A row of COMPOSER_WIP_COLUMNS, as an array in that order, as a WipCopy (the columns not read are null). */
 function toComposerWip(r: readonly unknown[]): WipCopy {
