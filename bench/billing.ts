@@ -50,20 +50,22 @@ const MIGRATIONS_DIR = join(import.meta.dirname, '..', 'migrations');
  * event loop between transactions, so the sampler runs on SQLite too), overall and per phase
  * (`fn` names the phase it is in).
  */
-async function withRss<T>(fn: (phase: (name: string) => void) => Promise<T>): Promise<{ result: T; peakMb: number; phasesMb: Record<string, number> }> {
+async function withRss<T>(fn: (phase: (name: string) => void) => Promise<T>): Promise<{ result: T; peakMb: number; phasesMb: Record<string, number>; peakHeapMb: number }> {
   let peak = process.memoryUsage().rss;
+  // V8's heap (used and reserved) at the peak sample: the rest of RSS is native memory.
+  let peakHeap = process.memoryUsage().heapTotal;
   const phases: Record<string, number> = {};
   let current = 'start';
   const sample = () => {
-    const rss = process.memoryUsage().rss;
-    peak = Math.max(peak, rss);
-    phases[current] = Math.max(phases[current] ?? 0, rss);
+    const m = process.memoryUsage();
+    if (m.rss > peak) { peak = m.rss; peakHeap = m.heapTotal; }
+    phases[current] = Math.max(phases[current] ?? 0, m.rss);
   };
   const timer = setInterval(sample, 25);
   try {
     const result = await fn((name) => { sample(); current = name; sample(); });
     sample();
-    return { result, peakMb: Math.round(peak / 1e6), phasesMb: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Math.round(v / 1e6)])) };
+    return { result, peakMb: Math.round(peak / 1e6), peakHeapMb: Math.round(peakHeap / 1e6), phasesMb: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Math.round(v / 1e6)])) };
   } finally {
     clearInterval(timer);
   }
@@ -166,6 +168,8 @@ interface RunFigures {
   rawDraftMs: number;
   rawApproveMs: number;
   peakMb: number;
+  /** V8's heap (heapTotal, MB) when RSS peaked. */
+  peakHeapMb: number;
   /** Peak RSS per phase (MB). */
   phasesMb: Record<string, number>;
   /** Events still pending after the drafting events were delivered (matters' per-item follow-ups). */
@@ -189,7 +193,7 @@ async function oneRun(database: Database, rawInsert: (rows: number) => Promise<n
     const count = async (table: string) => Number(((await db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()) as { n: unknown }).n);
     const tables = ['billing_bill', 'billing_bill_line', 'billing_bill_allocation', 'outbox', 'audit_log', 'billing_batch_matter'];
     const before = await Promise.all(tables.map(count));
-    const { result: fig, peakMb, phasesMb } = await withRss(async (phase) => {
+    const { result: fig, peakMb, peakHeapMb, phasesMb } = await withRss(async (phase) => {
       // Drafting: one run over every eligible matter (the list is part of it).
       phase('drafting');
       const draft = await timed(async () => {
@@ -226,7 +230,7 @@ async function oneRun(database: Database, rawInsert: (rows: number) => Promise<n
     });
     const rawDraftMs = await rawInsert(fig.draftRows);
     const rawApproveMs = await rawInsert(fig.approveRows);
-    return { ...fig, rawDraftMs, rawApproveMs, peakMb, phasesMb };
+    return { ...fig, rawDraftMs, rawApproveMs, peakMb, peakHeapMb, phasesMb };
   } finally {
     await rt.close();
   }
@@ -286,7 +290,7 @@ function summarise(dialect: string, runs: RunFigures[], report: Report): void {
   report(`approve ${bills} bills (items)`, dialect, items, runs.map((r) => r.approveMs), runs.map((r) => r.rawApproveMs), `raw inserts of the ${runs[0]!.approveRows} rows written`);
   const cpu = (f: (r: RunFigures) => number) => Math.round(runs.map(f).sort((a, b) => a - b)[Math.floor(runs.length / 2)]!);
   console.log(`  ${dialect}: CPU time of this process (median): drafting ${cpu((r) => r.draftCpuMs)} ms, delivery ${cpu((r) => r.deliverCpuMs)} ms, approving ${cpu((r) => r.approveCpuMs)} ms`);
-  console.log(`  ${dialect}: ${bills} bills, ${items} items; peak RSS during drafting, delivery and approving: ${Math.max(...runs.map((r) => r.peakMb))} MB (${['drafting', 'delivery', 'approving'].map((p) => `${p} ${Math.max(...runs.map((r) => r.phasesMb[p] ?? 0))}`).join(', ')}; each run's peak ${runs.map((r) => r.peakMb).join(', ')}); follow-up events left to the relay: ${runs[0]!.followUps}`);
+  console.log(`  ${dialect}: ${bills} bills, ${items} items; peak RSS during drafting, delivery and approving: ${Math.max(...runs.map((r) => r.peakMb))} MB (${['drafting', 'delivery', 'approving'].map((p) => `${p} ${Math.max(...runs.map((r) => r.phasesMb[p] ?? 0))}`).join(', ')}; each run's peak ${runs.map((r) => `${r.peakMb} (V8 heap ${r.peakHeapMb})`).join(', ')}); follow-up events left to the relay: ${runs[0]!.followUps}`);
 }
 
 export async function billingBench(o: BillingBenchOptions): Promise<void> {
