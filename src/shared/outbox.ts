@@ -179,11 +179,12 @@ export function createRelay(opts: RelayOptions): Relay {
       }
     }
     let handled = 0, failed = 0;
+    // Each event is handled under its own causation.
+    const commandFor = (row: OutboxRow): CommandContext =>
+      ({ actorId: row.actor_id, actorLabel: `event:${row.type}`, correlationId: row.correlation_id, causationId: row.id, ip: null });
     const runChunk = async (chunk: { row: OutboxRow; sub: Subscription }[]): Promise<void> => {
       await db.transaction().execute(async (trx) => {
         await trx.insertInto('inbox').values(chunk.map(({ row, sub }) => ({ event_id: row.id, handler: sub.name, handled_at: nowIso }))).execute();
-        const commandFor = (row: OutboxRow): CommandContext =>
-          ({ actorId: row.actor_id, actorLabel: `event:${row.type}`, correlationId: row.correlation_id, causationId: row.id, ip: null });
         for (let k = 0; k < chunk.length;) {
           const { row, sub } = chunk[k]!;
           // A run of the same subscription goes to its handleMany, when it has one.

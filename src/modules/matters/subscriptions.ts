@@ -92,6 +92,10 @@ function follower(deps: FollowDeps) {
     };
   }
 
+  /** An approved or finalised bill's fixed-fee schedule rows get its number. */
+  const markApproved = (e: Envelope<'billing.bill_approved'> | Envelope<'billing.bill_finalised'>, ctx: HandlerContext) =>
+    scheduleRows(ctx, e.payload.matterId, e.payload.scheduleRowIds, e.payload.number, 'mark');
+
   const handlers = {
     'billing.bill_drafted': async (e: Envelope<'billing.bill_drafted'>, ctx: HandlerContext) => {
       await setStatus(ctx, e.payload.items, 'draft');
@@ -105,11 +109,11 @@ function follower(deps: FollowDeps) {
     },
     'billing.bill_approved': async (e: Envelope<'billing.bill_approved'>, ctx: HandlerContext) => {
       await setStatus(ctx, e.payload.items, 'billed');
-      await scheduleRows(ctx, e.payload.matterId, e.payload.scheduleRowIds, e.payload.number, 'mark');
+      await markApproved(e, ctx);
     },
     'billing.bill_finalised': async (e: Envelope<'billing.bill_finalised'>, ctx: HandlerContext) => {
       await setStatus(ctx, e.payload.items, 'billed');
-      await scheduleRows(ctx, e.payload.matterId, e.payload.scheduleRowIds, e.payload.number, 'mark');
+      await markApproved(e, ctx);
     },
     'billing.bill_reverted': async (e: Envelope<'billing.bill_reverted'>, ctx: HandlerContext) => {
       await setStatus(ctx, e.payload.items, 'draft');
@@ -125,8 +129,6 @@ function follower(deps: FollowDeps) {
     },
   } satisfies { [K in BillingType]: (e: Envelope<K>, ctx: HandlerContext) => Promise<void> };
 
-  const markApproved = (e: Envelope<'billing.bill_approved'> | Envelope<'billing.bill_finalised'>, ctx: HandlerContext) =>
-    scheduleRows(ctx, e.payload.matterId, e.payload.scheduleRowIds, e.payload.number, 'mark');
   // Runs of the events a bill run publishes by the thousand.
   const manyHandlers: { [K in BillingType]?: ManyHandler<Envelope<K>> } = {
     'billing.bill_drafted': many<'billing.bill_drafted'>((e) => e.payload.items, 'draft'),
