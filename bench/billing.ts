@@ -38,6 +38,8 @@ export interface BillingBenchOptions {
   /** A Postgres server's URL (…/postgres), or null to skip Postgres. */
   pgUrl: string | null;
   report: Report;
+  /** Which databases to run on (default both; Postgres only with pgUrl). */
+  dialects?: readonly ('sqlite' | 'postgres')[];
   matters?: number;
   entriesPerMatter?: number;
 }
@@ -297,9 +299,10 @@ export async function billingBench(o: BillingBenchOptions): Promise<void> {
   const matters = o.matters ?? 10_000;
   const entries = o.entriesPerMatter ?? 50;
   const template = await seededTemplate(matters, entries);
+  const dialects = o.dialects ?? ['sqlite', 'postgres'];
 
   const sqliteRuns: RunFigures[] = [];
-  for (let run = 0; run < o.runs; run++) {
+  for (let run = 0; run < (dialects.includes('sqlite') ? o.runs : 0); run++) {
     const file = join(o.dir, `billing-${run}.db`);
     copyFileSync(template, file);
     const database = openDatabase(`sqlite:${file}`);
@@ -315,9 +318,9 @@ export async function billingBench(o: BillingBenchOptions): Promise<void> {
       for (const f of [file, `${file}-wal`, `${file}-shm`, join(o.dir, `raw-${run}.db`), join(o.dir, `raw-${run}.db-wal`), join(o.dir, `raw-${run}.db-shm`)]) rmSync(f, { force: true });
     }
   }
-  summarise('sqlite', sqliteRuns, o.report);
+  if (sqliteRuns.length > 0) summarise('sqlite', sqliteRuns, o.report);
 
-  if (!o.pgUrl) return;
+  if (!o.pgUrl || !dialects.includes('postgres')) return;
   const admin = new pg.Client({ connectionString: o.pgUrl });
   await admin.connect();
   try {
@@ -353,14 +356,16 @@ export async function billingBench(o: BillingBenchOptions): Promise<void> {
   }
 }
 
-// `node --import tsx bench/billing.ts [--matters N] [--entries M] [--runs R]`: this bench alone.
+// `node --import tsx bench/billing.ts [--matters N] [--entries M] [--runs R] [--no-pg | --only sqlite|postgres]`: this bench alone.
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { parseArgs } = await import('node:util');
   const { mkdtempSync } = await import('node:fs');
   const { startPgServer } = await import('../scripts/pg-server.ts');
-  const { values } = parseArgs({ options: { matters: { type: 'string' }, entries: { type: 'string' }, runs: { type: 'string' }, 'no-pg': { type: 'boolean' } } });
+  const { values } = parseArgs({ options: { matters: { type: 'string' }, entries: { type: 'string' }, runs: { type: 'string' }, 'no-pg': { type: 'boolean' }, only: { type: 'string' } } });
+  if (values.only !== undefined && values.only !== 'sqlite' && values.only !== 'postgres') throw new Error('--only takes sqlite or postgres');
+  const only = values.only as 'sqlite' | 'postgres' | undefined;
   const dir = mkdtempSync(join(tmpdir(), 'lexbill-billing-bench-'));
-  const server = values['no-pg'] ? null : await startPgServer();
+  const server = values['no-pg'] || only === 'sqlite' ? null : await startPgServer();
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { server?.stop(); rmSync(dir, { recursive: true, force: true }); process.exit(130); });
   const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = Math.floor(s.length / 2); return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
   const report: Report = (name, dialect, count, ms, base, baseName) => {
@@ -369,7 +374,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.log(`${name.padEnd(36)} ${dialect.padEnd(8)} ${String(Math.round(count / (m / 1000))).padStart(9)}/s  median ${m.toFixed(0)} ms | baseline (${baseName}) ${Math.round(count / (b / 1000))}/s ratio ${(m / b).toFixed(2)}x rss ${Math.round(process.memoryUsage().rss / 1e6)} MB`);
   };
   try {
-    await billingBench({ runs: Number(values.runs ?? 3), dir, pgUrl: server?.url ?? null, report, matters: Number(values.matters ?? 10_000), entriesPerMatter: Number(values.entries ?? 50) });
+    await billingBench({ runs: Number(values.runs ?? 3), dir, pgUrl: server?.url ?? null, report, ...(only ? { dialects: [only] } : {}), matters: Number(values.matters ?? 10_000), entriesPerMatter: Number(values.entries ?? 50) });
   } finally {
     server?.stop();
     rmSync(dir, { recursive: true, force: true });

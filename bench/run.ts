@@ -2,7 +2,13 @@
  * Benchmarks (`npm run bench [-- --json FILE] [--runs N]`). Each figure is the median of
  * several runs, printed beside a baseline measured in the same run so the ratio shows.
  * SQLite uses a temporary file; Postgres a throwaway server on 127.0.0.1.
+ *
+ * Each part runs in a Node process of its own (this file again, with --part), the way a
+ * firm's server runs one database: resident memory measured for Postgres bill runs is then
+ * theirs, not what three SQLite runs (or the LEDES export) left behind in the same process.
  */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,8 +28,15 @@ import { startPgServer } from '../scripts/pg-server.ts';
 import { ledesBench } from './ledes.ts';
 import { productionBench } from './production.ts';
 
-const { values } = parseArgs({ options: { json: { type: 'string' }, runs: { type: 'string' } } });
+const { values } = parseArgs({
+  options: {
+    json: { type: 'string' }, runs: { type: 'string' },
+    // Internal: the orchestrator starts each part with these.
+    part: { type: 'string' }, 'pg-url': { type: 'string' }, dir: { type: 'string' }, out: { type: 'string' },
+  },
+});
 const RUNS = Number(values.runs ?? 5);
+if (!Number.isInteger(RUNS) || RUNS < 1 || RUNS > 50) throw new Error('--runs takes a whole number from 1 to 50');
 const EVENTS = 20_000;
 const results: Record<string, unknown>[] = [];
 
@@ -79,11 +92,10 @@ async function outboxBench(open: () => Promise<{ database: Database; rawInsert: 
   report('outbox relay delivery', dialect, EVENTS, deliver, raw, 'raw prepared inserts');
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'lexbill-bench-'));
-const pgServer = await startPgServer();
-try {
-  // Kernel: exact allocation of a bill's fees over 50 timekeepers.
-  {
+/** The parts, in the order they run; each in its own process. */
+const PARTS: Record<string, (dir: string, pgUrl: string) => Promise<void>> = {
+  // Kernel: exact allocation of a bill's fees over 50 timekeepers; e-billing: 100,000 LEDES 1998BI line items built and written (target: under one second).
+  kernels: async () => {
     const weights = Array.from({ length: 50 }, (_, i) => 1000 + i * 37);
     const n = 200_000;
     const ms: number[] = [];
@@ -93,68 +105,87 @@ try {
       base.push(await timeMs(() => { let s = 0; for (let i = 0; i < n; i++) for (const w of weights) s += Math.floor(((123_456_789 + i) * w) / 51_000); if (s < 0) throw new Error('x'); }));
     }
     report('allocate over 50 weights', 'memory', n, ms, base, 'float proportional split');
-  }
-
-  // E-billing: 100,000 LEDES 1998BI line items built and written (target: under one second).
-  {
     const r = await ledesBench(RUNS, timeMs);
     report('LEDES export (100k line items)', 'memory', r.count, r.ms, r.baselineMs, 'join pre-formatted lines');
-  }
-
-  let k = 0;
-  await outboxBench(async () => {
-    const file = join(dir, `bench-${k++}.db`);
-    const database = openDatabase(`sqlite:${file}`);
-    await migrateToLatest(database.db);
-    return {
-      database,
-      async rawInsert(n) {
-        const rawDb = new BetterSqlite3(file);
-        rawDb.pragma('journal_mode = WAL');
-        rawDb.pragma('synchronous = FULL');
-        rawDb.exec('create table raw_bench (id text primary key, type text, payload text)');
-        const stmt = rawDb.prepare('insert into raw_bench values (?, ?, ?)');
-        const tx = rawDb.transaction((from: number) => { for (let j = from; j < from + 1000; j++) stmt.run(`id-${j}`, 'bench.happened', `{"n":${j}}`); });
-        for (let i = 0; i < n; i += 1000) tx(i);
-        rawDb.close();
-      },
-      cleanup: () => database.close(),
-    };
-  }, 'sqlite');
-
-  await outboxBench(async () => {
-    const name = `bench_${k++}`;
-    const admin = new pg.Client({ connectionString: pgServer.url });
-    await admin.connect();
-    await admin.query(`create database ${name}`);
-    await admin.end();
-    const url = pgServer.url.replace(/\/postgres$/, `/${name}`);
-    const database = openDatabase(url);
-    await migrateToLatest(database.db);
-    return {
-      database,
-      async rawInsert(n) {
-        const c = new pg.Client({ connectionString: url });
-        await c.connect();
-        await c.query('create table raw_bench (id text primary key, type text, payload text)');
-        for (let i = 0; i < n; i += 1000) {
-          await c.query('begin');
-          for (let j = i; j < i + 1000; j++) await c.query({ name: 'ins', text: 'insert into raw_bench values ($1, $2, $3)', values: [`id-${j}`, 'bench.happened', `{"n":${j}}`] });
-          await c.query('commit');
-        }
-        await c.end();
-      },
-      cleanup: () => database.close(),
-    };
-  }, 'postgres');
-
+  },
+  'outbox-sqlite': async (dir) => {
+    let k = 0;
+    await outboxBench(async () => {
+      const file = join(dir, `bench-${k++}.db`);
+      const database = openDatabase(`sqlite:${file}`);
+      await migrateToLatest(database.db);
+      return {
+        database,
+        async rawInsert(n) {
+          const rawDb = new BetterSqlite3(file);
+          rawDb.pragma('journal_mode = WAL');
+          rawDb.pragma('synchronous = FULL');
+          rawDb.exec('create table raw_bench (id text primary key, type text, payload text)');
+          const stmt = rawDb.prepare('insert into raw_bench values (?, ?, ?)');
+          const tx = rawDb.transaction((from: number) => { for (let j = from; j < from + 1000; j++) stmt.run(`id-${j}`, 'bench.happened', `{"n":${j}}`); });
+          for (let i = 0; i < n; i += 1000) tx(i);
+          rawDb.close();
+        },
+        cleanup: () => database.close(),
+      };
+    }, 'sqlite');
+  },
+  'outbox-postgres': async (_dir, pgUrl) => {
+    let k = 0;
+    await outboxBench(async () => {
+      const name = `bench_${process.pid}_${k++}`;
+      const admin = new pg.Client({ connectionString: pgUrl });
+      await admin.connect();
+      await admin.query(`create database ${name}`);
+      await admin.end();
+      const url = pgUrl.replace(/\/postgres$/, `/${name}`);
+      const database = openDatabase(url);
+      await migrateToLatest(database.db);
+      return {
+        database,
+        async rawInsert(n) {
+          const c = new pg.Client({ connectionString: url });
+          await c.connect();
+          await c.query('create table raw_bench (id text primary key, type text, payload text)');
+          for (let i = 0; i < n; i += 1000) {
+            await c.query('begin');
+            for (let j = i; j < i + 1000; j++) await c.query({ name: 'ins', text: 'insert into raw_bench values ($1, $2, $3)', values: [`id-${j}`, 'bench.happened', `{"n":${j}}`] });
+            await c.query('commit');
+          }
+          await c.end();
+        },
+        cleanup: () => database.close(),
+      };
+    }, 'postgres');
+  },
   // Mass billing: draft 10,000 matters (~500,000 WIP items) and approve them (target: 100,000 items/s on SQLite).
-  await billingBench({ runs: RUNS, dir, pgUrl: pgServer.url, report });
-
+  'billing-sqlite': (dir, pgUrl) => billingBench({ runs: RUNS, dir, pgUrl, report, dialects: ['sqlite'] }),
+  'billing-postgres': (dir, pgUrl) => billingBench({ runs: RUNS, dir, pgUrl, report, dialects: ['postgres'] }),
   // Bill production: 1,000 bills with PDFs, print files and file-drop mail (target: 30 s or less).
-  await productionBench({ runs: RUNS, dir, pgUrl: pgServer.url, timeMs, report });
-} finally {
-  pgServer.stop();
-  rmSync(dir, { recursive: true, force: true });
+  'production-sqlite': (dir, pgUrl) => productionBench({ runs: RUNS, dir, pgUrl, timeMs, report, dialects: ['sqlite'] }),
+  'production-postgres': (dir, pgUrl) => productionBench({ runs: RUNS, dir, pgUrl, timeMs, report, dialects: ['postgres'] }),
+};
+
+if (values.part !== undefined) {
+  // One part, started by the orchestrator below: its figures go to --out as JSON.
+  const part = PARTS[values.part];
+  if (!part || !values.dir || !values['pg-url'] || !values.out) throw new Error(`--part takes one of ${Object.keys(PARTS).join(', ')}, with --dir, --pg-url and --out`);
+  await part(values.dir, values['pg-url']);
+  writeFileSync(values.out, JSON.stringify(results));
+} else {
+  const dir = mkdtempSync(join(tmpdir(), 'lexbill-bench-'));
+  const pgServer = await startPgServer();
+  const all: unknown[] = [];
+  try {
+    for (const name of Object.keys(PARTS)) {
+      const out = join(dir, `${name}.json`);
+      const child = spawnSync(process.execPath, [...process.execArgv, import.meta.filename, '--part', name, '--runs', String(RUNS), '--dir', dir, '--pg-url', pgServer.url, '--out', out], { stdio: 'inherit' });
+      if (child.status !== 0) throw new Error(`benchmark part ${name} failed (exit ${child.status ?? child.signal})`);
+      all.push(...(JSON.parse(readFileSync(out, 'utf8')) as unknown[]));
+    }
+  } finally {
+    pgServer.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  if (values.json) writeFileSync(values.json, JSON.stringify({ runs: RUNS, results: all }, null, 2));
 }
-if (values.json) writeFileSync(values.json, JSON.stringify({ runs: RUNS, results }, null, 2));

@@ -135,3 +135,16 @@ eachDialect('selectColumns refuses a grouped query (on SQLite it would aggregate
   await scratchTable(db);
   await assert.rejects(selectColumns(db.db, ['n', 'count(*)'], 'from sql_helper_t group by n', []), /reads rows, not groups/);
 });
+
+eachDialect('selectArrays returns every selected column in select order, even columns of the same name, inside and outside a transaction', async (db) => {
+  await scratchTable(db);
+  await db.db.transaction().execute((trx) => insertTuples(trx, 'sql_helper_t', ['id', 'n', 'note'], [['a', 1, 'x'], ['b', 2, null]]));
+  // Rows built as objects would keep one value per name: both n's must be there.
+  const got = await selectArrays(db.db, 'select t.n, t.id, u.n, t.note from sql_helper_t t join sql_helper_t u on u.id = t.id order by t.id', []);
+  assert.deepEqual(got.map((r) => [Number(r[0]), r[1], Number(r[2]), r[3]]), [[1, 'a', 1, 'x'], [2, 'b', 2, null]]);
+  const inTx = await db.db.transaction().execute((trx) => selectArrays(trx, 'select id, id from sql_helper_t where n = ?', [2]));
+  assert.deepEqual(inTx, [['b', 'b']]);
+  // The same connections still give objects to every other query.
+  const objects = await db.db.selectFrom('sql_helper_t').select(['id', 'n']).orderBy('id').execute();
+  assert.deepEqual(objects.map((o) => ({ id: o.id, n: Number(o.n) })), [{ id: 'a', n: 1 }, { id: 'b', n: 2 }]);
+});

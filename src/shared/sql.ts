@@ -225,20 +225,21 @@ export const EACH_ROW_MARK = '/*each-row*/';
 /** The most rows one EACH_ROW_MARK call takes (bounds the parameter array built for it). */
 const MAX_ROWS_PER_EACH = 5_000;
 
-/** SQL starting with this comment gets its rows as arrays of column values, in select order (the SQLite adapter honours it). */
+/** SQL starting with this comment gets its rows as arrays of column values, in select order (both database adapters honour it). */
 export const ARRAY_ROWS_MARK = '/*arrays*/';
 
 /**
  * A select written with `?` placeholders whose rows come back as arrays of the selected
  * columns, in select order: for reads of hundreds of thousands of rows, where building an
- * object per row is a measurable share of the read. (SQLite returns arrays directly;
- * Postgres rows are turned into arrays, so select distinct column names.)
+ * object per row is a measurable share of the read. Both adapters honour ARRAY_ROWS_MARK
+ * (better-sqlite3's raw mode, pg's rowMode 'array'), so no object is built per row.
  */
 export async function selectArrays(ex: Executor, text: string, params: readonly unknown[]): Promise<unknown[][]> {
-  if (placeholderStyle(ex) === 'pg') {
-    return (await selectRaw<Record<string, unknown>>(ex, text, params)).map((r) => Object.values(r));
-  }
-  return (await ex.executeQuery(CompiledQuery.raw(ARRAY_ROWS_MARK + text, [...params]))).rows as unknown[][];
+  let q = text;
+  if (placeholderStyle(ex) === 'pg') { let p = 0; q = text.replace(/\?/g, () => `$${++p}`); }
+  const rows = (await ex.executeQuery(CompiledQuery.raw(ARRAY_ROWS_MARK + q, [...params]))).rows;
+  assert(rows.every(Array.isArray), 'a select marked for array rows returns arrays');
+  return rows as unknown[][];
 }
 
 /**
@@ -254,7 +255,7 @@ export async function selectColumns(ex: Executor, exprs: readonly string[], from
   assert(exprs.length > 0, 'a select names at least one expression');
   // On SQLite the expressions are aggregated into one row: a grouped query would give one row per group.
   assert(!/\bgroup\s+by\b/i.test(from), 'selectColumns reads rows, not groups');
-  if (placeholderStyle(ex) === 'pg') return selectArrays(ex, `select ${exprs.map((e, i) => `${e} as c${i}`).join(', ')} ${from}`, params);
+  if (placeholderStyle(ex) === 'pg') return selectArrays(ex, `select ${exprs.join(', ')} ${from}`, params);
   const [row] = await selectRaw<{ rows_json: string }>(ex, `select json_group_array(json_array(${exprs.join(', ')})) as rows_json ${from}`, params);
   const rows = JSON.parse(row!.rows_json) as unknown;
   assert(Array.isArray(rows), 'a JSON select returns an array');

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Database } from '../../shared/db.ts';
+import { ARRAY_ROWS_MARK } from '../../shared/sql.ts';
 
 // int8 (count(*), bigint columns) arrives as text; parse it, refusing anything not exact.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => {
@@ -9,8 +10,24 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => {
   return n;
 });
 
+/**
+ * A pg client that returns the rows of SQL marked ARRAY_ROWS_MARK as arrays of column values
+ * (pg's rowMode 'array'): bulk reads build no object per row (a bill run reads 564,000 items).
+ */
+class ArrayRowsClient extends pg.Client {
+  // pg's query has many overloads; only (text, values) with the mark is changed.
+  override query(...args: unknown[]): any {
+    const [text, values] = args;
+    if (typeof text === 'string' && text.startsWith(ARRAY_ROWS_MARK) && args.length <= 2) {
+      return super.query({ text, values: values as unknown[] | undefined, rowMode: 'array' });
+    }
+    return (super.query as (...a: unknown[]) => unknown)(...args);
+  }
+}
+
 export function openPostgres(url: string, opts: { poolSize?: number; onIdleError?: (err: Error) => void } = {}): Database {
   const pool = new pg.Pool({
+    Client: ArrayRowsClient,
     connectionString: url,
     max: opts.poolSize ?? 10,
     idleTimeoutMillis: 30_000,
