@@ -292,7 +292,7 @@ function summarise(dialect: string, runs: RunFigures[], report: Report): void {
   report(`approve ${bills} bills (items)`, dialect, items, runs.map((r) => r.approveMs), runs.map((r) => r.rawApproveMs), `raw inserts of the ${runs[0]!.approveRows} rows written`);
   const cpu = (f: (r: RunFigures) => number) => Math.round(runs.map(f).sort((a, b) => a - b)[Math.floor(runs.length / 2)]!);
   console.log(`  ${dialect}: CPU time of this process (median): drafting ${cpu((r) => r.draftCpuMs)} ms, delivery ${cpu((r) => r.deliverCpuMs)} ms, approving ${cpu((r) => r.approveCpuMs)} ms`);
-  console.log(`  ${dialect}: ${bills} bills, ${items} items; peak RSS during drafting, delivery and approving: ${Math.max(...runs.map((r) => r.peakMb))} MB (${['drafting', 'delivery', 'approving'].map((p) => `${p} ${Math.max(...runs.map((r) => r.phasesMb[p] ?? 0))}`).join(', ')}; each run's peak ${runs.map((r) => `${r.peakMb} (V8 heap ${r.peakHeapMb})`).join(', ')}); follow-up events left to the relay: ${runs[0]!.followUps}`);
+  console.log(`  ${dialect}: ${bills} bills, ${items} items; peak RSS during drafting, delivery and approving: ${Math.max(...runs.map((r) => r.peakMb))} MB (${['drafting', 'delivery', 'approving'].map((p) => `${p} ${Math.max(...runs.map((r) => r.phasesMb[p] ?? 0))}`).join(', ')}; each run's peak ${runs.map((r) => `${r.peakMb} (V8 heap ${r.peakHeapMb})`).join(', ')}); follow-up events left to the relay: ${runs[0]!.followUps}; MALLOC_ARENA_MAX ${process.env.MALLOC_ARENA_MAX ?? 'unset (glibc default)'}`);
 }
 
 export async function billingBench(o: BillingBenchOptions): Promise<void> {
