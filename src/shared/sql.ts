@@ -201,19 +201,22 @@ export function writersSerialised(ex: Executor): boolean {
   return placeholderStyle(ex) === 'sqlite';
 }
 
+/** SQL written with `?` placeholders, as the database takes it (Postgres numbers them: $1, $2...). */
+function placeholders(ex: Executor, text: string): string {
+  if (placeholderStyle(ex) !== 'pg') return text;
+  let p = 0;
+  return text.replace(/\?/g, () => `$${++p}`);
+}
+
 /** Run one statement written with `?` placeholders (rewritten to $n on Postgres); the rows changed. */
 export async function execRaw(ex: Executor, text: string, params: readonly unknown[]): Promise<number> {
-  let q = text;
-  if (placeholderStyle(ex) === 'pg') { let p = 0; q = text.replace(/\?/g, () => `$${++p}`); }
-  const r = await ex.executeQuery(CompiledQuery.raw(q, [...params]));
+  const r = await ex.executeQuery(CompiledQuery.raw(placeholders(ex, text), [...params]));
   return Number(r.numAffectedRows ?? 0n);
 }
 
 /** A select written with `?` placeholders. */
 export async function selectRaw<T>(ex: Executor, text: string, params: readonly unknown[]): Promise<T[]> {
-  let q = text;
-  if (placeholderStyle(ex) === 'pg') { let p = 0; q = text.replace(/\?/g, () => `$${++p}`); }
-  return (await ex.executeQuery(CompiledQuery.raw(q, [...params]))).rows as T[];
+  return (await ex.executeQuery(CompiledQuery.raw(placeholders(ex, text), [...params]))).rows as T[];
 }
 
 /**
@@ -235,9 +238,7 @@ export const ARRAY_ROWS_MARK = '/*arrays*/';
  * (better-sqlite3's raw mode, pg's rowMode 'array'), so no object is built per row.
  */
 export async function selectArrays(ex: Executor, text: string, params: readonly unknown[]): Promise<unknown[][]> {
-  let q = text;
-  if (placeholderStyle(ex) === 'pg') { let p = 0; q = text.replace(/\?/g, () => `$${++p}`); }
-  const rows = (await ex.executeQuery(CompiledQuery.raw(ARRAY_ROWS_MARK + q, [...params]))).rows;
+  const rows = (await ex.executeQuery(CompiledQuery.raw(ARRAY_ROWS_MARK + placeholders(ex, text), [...params]))).rows;
   assert(rows.every(Array.isArray), 'a select marked for array rows returns arrays');
   return rows as unknown[][];
 }
