@@ -207,6 +207,7 @@ test('refusals: every offending line and field, with how to fix it (table)', () 
     { name: 'no law firm id', f: facts(bill([line()])), s: { lawFirmId: '' }, expect: [[null, 'LAW_FIRM_ID', /no LEDES law firm id/, /e-billing settings page/]] },
     { name: 'tax cannot be carried by 1998B', f: facts(bill([line({ taxCode: 'SALES', taxMinor: 5_775 })])), expect: [[null, 'INVOICE_TOTAL', /tax of 57.75, which LEDES 1998B cannot carry/, /LEDES 1998BI/]] },
     { name: '1998B states no currency: a 0-decimal currency goes as 1998BI', f: facts(bill([line({ rateMinor: 35_000, recordedMinor: 70_000 })], { currency: 'JPY' })), expect: [[null, 'INVOICE_TOTAL', /JPY amounts have 0 decimals/, /1998BI/]] },
+    { name: 'only no-charge lines, no-charge lines omitted: nothing to send', f: facts(bill([line({ noCharge: true, amountMinor: 0 })])), s: { noChargeLines: 'omit' }, expect: [[null, 'bill', /no lines to send/, /add work/]] },
     { name: '1998BI needs the firm country', f: facts(bill([line()])), format: 'LEDES1998BI', s: { country: '' }, expect: [[null, 'LAW_FIRM_COUNTRY', /no ISO 3166 alpha-3 country/, /settings page/]] },
     {
       name: '1998BI: a discount whose tax spans two rates',
@@ -313,12 +314,20 @@ test('property: export then read back gives the bill\'s totals, line totals sum 
         const [, q, cost] = l.itemId!.split('-');
         return [l.itemId!, { id: l.itemId!, quantityMilli: Number(q), unitCostMinor: Number(cost) }] as const;
       })));
-      for (const b of bills) invoices.push(ok(facts(b, { items }), format, s));
+      // A bill whose every line is no-charge, with no-charge lines omitted, has nothing to
+      // send: it is refused (and left out of the file), never written as an empty invoice.
+      const sendable = (b: (typeof bills)[number]) => b.lines.some((l) => !(omitNoCharge && l.noCharge));
+      for (const b of bills.filter((x) => !sendable(x))) {
+        assert.deepEqual(refused(facts(b, { items }), format, s).map((p) => [p.field, p.message]), [['bill', 'bill has no lines to send']]);
+      }
+      const sent = bills.filter(sendable);
+      if (sent.length === 0) return;
+      for (const b of sent) invoices.push(ok(facts(b, { items }), format, s));
       const text = writeLedes(format, invoices, s);
       const read = readLedes(text, { codes });
       assert.deepEqual(read.violations, []);
-      assert.equal(read.invoices.length, bills.length);
-      bills.forEach((b, i) => {
+      assert.equal(read.invoices.length, sent.length);
+      sent.forEach((b, i) => {
         const inv = read.invoices[i]!;
         assert.equal(inv.number, b.number);
         assert.equal(inv.totalMinor, b.totals.totalMinor);
