@@ -44,6 +44,13 @@ import * as store from './store.ts';
 
 /** Matters per drafting transaction (about 50 items each in a busy firm: ~10,000 items). */
 export const DRAFT_CHUNK = 200;
+/**
+ * Drafting transactions a run keeps in flight at once on Postgres, each on its own chunk of
+ * matters (SQLite runs one write transaction at a time). Chunks hold disjoint matters, so
+ * they write disjoint rows; the run's progress row is the one they share, updated last in
+ * each. While one chunk waits on the server the other composes.
+ */
+export const PG_DRAFT_LANES = 2;
 /** Bills per approving transaction. */
 export const APPROVE_CHUNK = 200;
 /** The most matters one run takes. */
@@ -549,15 +556,23 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       const request = (b.filters as { request?: BillRequest }).request ?? runRequest(b);
       await db.updateTable('billing_batch').set({ status: 'running', updated_at: now() }).where('id', '=', batchId).where('status', 'in', ['pending', 'running', 'failed']).execute();
       try {
+        const size = opts.chunk ?? DRAFT_CHUNK;
+        const lanes = writersSerialised(db) ? 1 : PG_DRAFT_LANES;
+        const draftPart = (part: string[]) => draftMatters(ctx, part, { invoiceDate: b.invoiceDate, upTo: b.upTo, request, batchId }, {
+          chunk: size,
+          onChunk: (trx, outcomes) => mass.settleRows(trx, batchId, outcomes.map((o) => (o.ok
+            ? { matterId: o.matterId, billId: o.bill.billId, itemCount: o.bill.itemCount, totalMinor: o.bill.totals.totalMinor, reason: null }
+            : { matterId: o.matterId, billId: null, itemCount: 0, totalMinor: null, reason: o.reason })), now()),
+        });
         for (;;) {
-          const pending = await mass.pendingMatters(db, batchId, opts.chunk ?? DRAFT_CHUNK);
+          const pending = await mass.pendingMatters(db, batchId, size * lanes);
           if (pending.length === 0) break;
-          await draftMatters(ctx, pending, { invoiceDate: b.invoiceDate, upTo: b.upTo, request, batchId }, {
-            chunk: opts.chunk ?? DRAFT_CHUNK,
-            onChunk: (trx, outcomes) => mass.settleRows(trx, batchId, outcomes.map((o) => (o.ok
-              ? { matterId: o.matterId, billId: o.bill.billId, itemCount: o.bill.itemCount, totalMinor: o.bill.totals.totalMinor, reason: null }
-              : { matterId: o.matterId, billId: null, itemCount: 0, totalMinor: null, reason: o.reason })), now()),
-          });
+          const parts: string[][] = [];
+          for (let i = 0; i < pending.length; i += size) parts.push(pending.slice(i, i + size));
+          // Every part settles before the next read of pending matters (or before failing).
+          const settled = await Promise.allSettled(parts.map(draftPart));
+          const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+          if (failed) throw failed.reason;
         }
         await db.transaction().execute(async (trx) => {
           const n = await execRaw(trx, `update billing_batch set status = 'done', finished_at = ?, updated_at = ? where id = ? and status <> 'done'`, [now(), now(), batchId]);
