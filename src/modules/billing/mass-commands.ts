@@ -45,10 +45,10 @@ import * as store from './store.ts';
 /** Matters per drafting transaction (about 50 items each in a busy firm: ~10,000 items). */
 export const DRAFT_CHUNK = 200;
 /**
- * Drafting transactions a run keeps in flight at once on Postgres, each on its own chunk of
- * matters (SQLite runs one write transaction at a time). Chunks hold disjoint matters, so
- * they write disjoint rows; the run's progress row is the one they share, updated last in
- * each. While one chunk waits on the server the other composes.
+ * Drafting (and approving) transactions kept in flight at once on Postgres, each on its own
+ * chunk of matters (SQLite runs one write transaction at a time). Chunks hold disjoint
+ * matters, so they write disjoint rows; a run's progress row is the one they share, updated
+ * last in each. While one chunk waits on the server the other composes.
  */
 export const PG_DRAFT_LANES = 2;
 /** Bills per approving transaction. */
@@ -458,15 +458,14 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
   async function approveMany(ctx: CommandContext, billIds: readonly string[], opts: { chunk?: number } = {}): Promise<ApproveOutcome[]> {
     const ids = [...new Set(billIds)];
     const size = opts.chunk ?? APPROVE_CHUNK;
-    const out: ApproveOutcome[] = [];
-    for (let i = 0; i < ids.length; i += size) {
-      if (i > 0) await setImmediatePromise();
-      const chunk = ids.slice(i, i + size);
+    async function approvePart(chunk: string[]): Promise<ApproveOutcome[]> {
       try {
-        out.push(...await db.transaction().execute((trx) => approveChunk(trx, ctx, chunk)));
+        const outcomes = await db.transaction().execute((trx) => approveChunk(trx, ctx, chunk));
         deps.relay.kick();
+        return outcomes;
       } catch (err) {
         if (!isRaceError(err)) throw err;
+        const out: ApproveOutcome[] = [];
         for (const id of chunk) {
           try {
             const b = await cmds.approve(ctx, id);
@@ -476,7 +475,21 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
             out.push({ billId: id, ok: false, reason: e2.message });
           }
         }
+        return out;
       }
+    }
+    // As drafting: on Postgres two chunks in flight (a matter has one draft, so the chunks'
+    // bills, sequences and rows are disjoint); on SQLite one at a time.
+    const lanes = writersSerialised(db) ? 1 : PG_DRAFT_LANES;
+    const out: ApproveOutcome[] = [];
+    for (let i = 0; i < ids.length; i += size * lanes) {
+      if (i > 0) await setImmediatePromise();
+      const parts: string[][] = [];
+      for (let j = i; j < Math.min(ids.length, i + size * lanes); j += size) parts.push(ids.slice(j, Math.min(ids.length, j + size, i + size * lanes)));
+      const settled = await Promise.allSettled(parts.map(approvePart));
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      for (const r of settled) if (r.status === 'fulfilled') out.push(...r.value);
     }
     return out;
   }
