@@ -15,6 +15,7 @@
  * interrupted by a crash resumes exactly where it stopped, and the page can poll progress.
  */
 import { setImmediate as setImmediatePromise } from 'node:timers/promises';
+import { assert } from '../../shared/assert.ts';
 import { audit, auditMany } from '../../shared/audit.ts';
 import type { AuditEntry } from '../../shared/audit.ts';
 import type { Tx } from '../../shared/db.ts';
@@ -51,6 +52,21 @@ export const DRAFT_CHUNK = 200;
  * last in each. While one chunk waits on the server the other composes.
  */
 export const PG_DRAFT_LANES = 2;
+
+/**
+ * `fn` on consecutive parts of `items` (`size` each), all at once; the results in part order.
+ * Every part settles before the first failure is thrown, so none is left running.
+ */
+async function inParts<T, R>(items: readonly T[], size: number, fn: (part: T[]) => Promise<R>): Promise<R[]> {
+  assert(Number.isSafeInteger(size) && size >= 1, 'a part holds at least one item');
+  const parts: T[][] = [];
+  for (let i = 0; i < items.length; i += size) parts.push(items.slice(i, i + size));
+  const settled = await Promise.allSettled(parts.map(fn));
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<R>).value);
+}
+
 /** Bills per approving transaction. */
 export const APPROVE_CHUNK = 200;
 /** The most matters one run takes. */
@@ -480,16 +496,11 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     }
     // As drafting: on Postgres two chunks in flight (a matter has one draft, so the chunks'
     // bills, sequences and rows are disjoint); on SQLite one at a time.
-    const lanes = writersSerialised(db) ? 1 : PG_DRAFT_LANES;
+    const step = size * (writersSerialised(db) ? 1 : PG_DRAFT_LANES);
     const out: ApproveOutcome[] = [];
-    for (let i = 0; i < ids.length; i += size * lanes) {
+    for (let i = 0; i < ids.length; i += step) {
       if (i > 0) await setImmediatePromise();
-      const parts: string[][] = [];
-      for (let j = i; j < Math.min(ids.length, i + size * lanes); j += size) parts.push(ids.slice(j, Math.min(ids.length, j + size, i + size * lanes)));
-      const settled = await Promise.allSettled(parts.map(approvePart));
-      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason;
-      for (const r of settled) if (r.status === 'fulfilled') out.push(...r.value);
+      for (const outcomes of await inParts(ids.slice(i, i + step), size, approvePart)) out.push(...outcomes);
     }
     return out;
   }
@@ -580,12 +591,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
         for (;;) {
           const pending = await mass.pendingMatters(db, batchId, size * lanes);
           if (pending.length === 0) break;
-          const parts: string[][] = [];
-          for (let i = 0; i < pending.length; i += size) parts.push(pending.slice(i, i + size));
           // Every part settles before the next read of pending matters (or before failing).
-          const settled = await Promise.allSettled(parts.map(draftPart));
-          const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-          if (failed) throw failed.reason;
+          await inParts(pending, size, draftPart);
         }
         await db.transaction().execute(async (trx) => {
           const n = await execRaw(trx, `update billing_batch set status = 'done', finished_at = ?, updated_at = ? where id = ? and status <> 'done'`, [now(), now(), batchId]);
