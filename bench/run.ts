@@ -8,8 +8,7 @@
  * theirs, not what three SQLite runs (or the LEDES export) left behind in the same process.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -175,6 +174,8 @@ if (values.part !== undefined) {
 } else {
   const dir = mkdtempSync(join(tmpdir(), 'lexbill-bench-'));
   const pgServer = await startPgServer();
+  // Ctrl-C reaches the running part too; the server and the scratch folder go with us.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { pgServer.stop(); rmSync(dir, { recursive: true, force: true }); process.exit(130); });
   const all: unknown[] = [];
   try {
     for (const name of Object.keys(PARTS)) {
