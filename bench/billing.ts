@@ -356,16 +356,16 @@ export async function billingBench(o: BillingBenchOptions): Promise<void> {
   }
 }
 
-// `node --import tsx bench/billing.ts [--matters N] [--entries M] [--runs R] [--no-pg | --only sqlite|postgres]`: this bench alone.
+// `node --import tsx bench/billing.ts [--matters N] [--entries M] [--runs R] [--only sqlite|postgres]`: this bench alone.
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { parseArgs } = await import('node:util');
   const { mkdtempSync } = await import('node:fs');
   const { startPgServer } = await import('../scripts/pg-server.ts');
-  const { values } = parseArgs({ options: { matters: { type: 'string' }, entries: { type: 'string' }, runs: { type: 'string' }, 'no-pg': { type: 'boolean' }, only: { type: 'string' } } });
+  const { values } = parseArgs({ options: { matters: { type: 'string' }, entries: { type: 'string' }, runs: { type: 'string' }, only: { type: 'string' } } });
   if (values.only !== undefined && values.only !== 'sqlite' && values.only !== 'postgres') throw new Error('--only takes sqlite or postgres');
   const only = values.only as 'sqlite' | 'postgres' | undefined;
   const dir = mkdtempSync(join(tmpdir(), 'lexbill-billing-bench-'));
-  const server = values['no-pg'] || only === 'sqlite' ? null : await startPgServer();
+  const server = only === 'sqlite' ? null : await startPgServer();
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { server?.stop(); rmSync(dir, { recursive: true, force: true }); process.exit(130); });
   const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = Math.floor(s.length / 2); return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
   const report: Report = (name, dialect, count, ms, base, baseName) => {

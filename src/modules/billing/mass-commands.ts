@@ -149,6 +149,8 @@ export function filterErrors(f: Partial<MassFilters>): Record<string, string> {
 export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
   const { db, clock } = deps;
   const now = (): string => clock.now().toISOString();
+  /** Chunk transactions kept in flight by a run or a bulk approve (see PG_DRAFT_LANES). */
+  const lanes = writersSerialised(db) ? 1 : PG_DRAFT_LANES;
 
   // ---- the eligible list -----------------------------------------------------------------
 
@@ -496,7 +498,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     }
     // As drafting: on Postgres two chunks in flight (a matter has one draft, so the chunks'
     // bills, sequences and rows are disjoint); on SQLite one at a time.
-    const step = size * (writersSerialised(db) ? 1 : PG_DRAFT_LANES);
+    const step = size * lanes;
     const out: ApproveOutcome[] = [];
     for (let i = 0; i < ids.length; i += step) {
       if (i > 0) await setImmediatePromise();
@@ -581,7 +583,6 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       await db.updateTable('billing_batch').set({ status: 'running', updated_at: now() }).where('id', '=', batchId).where('status', 'in', ['pending', 'running', 'failed']).execute();
       try {
         const size = opts.chunk ?? DRAFT_CHUNK;
-        const lanes = writersSerialised(db) ? 1 : PG_DRAFT_LANES;
         const draftPart = (part: string[]) => draftMatters(ctx, part, { invoiceDate: b.invoiceDate, upTo: b.upTo, request, batchId }, {
           chunk: size,
           onChunk: (trx, outcomes) => mass.settleRows(trx, batchId, outcomes.map((o) => (o.ok
