@@ -146,3 +146,62 @@ eachDialect('bill production pages: choices, produce with progress, PDFs, revert
   }, { outputs: testOutputs(dirs) });
   removeDirs(dirs);
 });
+
+eachDialect('bill production: Edit options opens the matter\'s billing options; what is saved there is what the bill is produced with (seed 001)', async (db) => {
+  const dirs = outputDirs();
+  await withApp(db, async (t) => {
+    const [a] = await approvedBills(setupFrom(t), 1, { copiesToPrint: 2, useClientAddress: false, sendTo: ['ap@northwind.example'] });
+    await t.user('billing');
+    const clerk = t.browser();
+    assert.equal((await clerk.login('billing@firm.test')).status, 303);
+    const rowOf = (html: string) => new RegExp(`<tr data-bill="${a!.billId}">([\\s\\S]*?)</tr>`).exec(html)![1]!;
+
+    const list = await clerk.get('/billing/production');
+    const row = rowOf(list.text);
+    assert.ok(row.includes('ap@northwind.example') && />2</.test(row), row);
+    const href = /<a href="([^"]+)" data-edit-options>Edit options<\/a>/.exec(row)![1]!;
+    assert.equal(href, `/matters/${a!.matterId}/billing-options?back=%2Fbilling%2Fproduction#bo-matter-billing`);
+
+    // The options page offers the way back, and its forms keep it.
+    const page = await clerk.get(href.replace(/#.*$/, ''));
+    assert.equal(page.status, 200);
+    assert.match(page.text, /<a href="\/billing\/production" data-back>Back to bill production<\/a>/);
+    assert.ok(page.text.includes(`action="/matters/${a!.matterId}/billing-options/matter-billing?back=%2Fbilling%2Fproduction"`));
+    for (const bad of ['https://evil.example/', '//evil.example/x', '/\\evil.example', 'javascript:alert(1)', '/billing/production?x=1']) {
+      const p = await clerk.get(`/matters/${a!.matterId}/billing-options?back=${encodeURIComponent(bad)}`);
+      assert.equal(p.status, 200);
+      assert.ok(!p.text.includes('data-back') && !p.text.includes('?back='), `not a way back: ${bad}`);
+    }
+
+    // Bad input changes nothing and keeps the way back.
+    const fields = { billingEnabled: 'on', billingStatus: 'active', billTemplate: 'standard', emailTemplate: 'standard' };
+    const bad = await clerk.post(`/matters/${a!.matterId}/billing-options/matter-billing?back=%2Fbilling%2Fproduction`, { ...fields, sendTo: 'not an address', copiesToPrint: '0' });
+    assert.equal(bad.status, 422);
+    assert.ok(bad.text.includes('data-back'));
+    await t.runtime.relay.drain();
+    assert.ok(rowOf((await clerk.get('/billing/production')).text).includes('ap@northwind.example'), 'nothing changed');
+
+    // No printing and no email for this matter: saved, back to production (no JavaScript: a redirect that keeps the way back).
+    const saved = await clerk.post(`/matters/${a!.matterId}/billing-options/matter-billing?back=%2Fbilling%2Fproduction`, { ...fields, sendTo: '', copiesToPrint: '0' });
+    assert.equal(saved.status, 303);
+    assert.equal(saved.location, `/matters/${a!.matterId}/billing-options?back=%2Fbilling%2Fproduction#bo-matter-billing`);
+    await t.runtime.relay.drain();
+    const changed = rowOf((await clerk.get('/billing/production')).text);
+    assert.ok(!changed.includes('ap@northwind.example') && />none</.test(changed), changed);
+
+    // Produced with the new options: finalised, its PDF stored, nothing printed, nothing emailed.
+    const started = await clerk.post('/billing/production/runs', { bill: a!.billId });
+    assert.equal(started.status, 303);
+    let progress = '';
+    for (let i = 0; i < 200 && !progress.includes('data-status="done"'); i++) {
+      progress = (await clerk.get(started.location!, { 'HX-Request': 'true' })).text;
+      if (!progress.includes('data-status="done"')) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(progress.includes('data-done="1"'), progress);
+    assert.equal((await t.runtime.database.db.selectFrom('billing_bill').select('status').where('id', '=', a!.billId).executeTakeFirstOrThrow()).status, 'finalised');
+    assert.equal(filesIn(dirs.print).length, 0, 'no copies printed');
+    assert.equal(readEml(dirs.mail).length, 0, 'no email sent');
+    assert.equal((await fetchPdf(t, clerk, `/billing/bills/${a!.billId}/pdf`)).status, 200, 'the final PDF is stored');
+  }, { outputs: testOutputs(dirs) });
+  removeDirs(dirs);
+});

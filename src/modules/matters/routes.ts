@@ -1296,6 +1296,17 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     };
   }
 
+  const BACK_LABELS: Record<string, string> = { '/billing/production': 'bill production', '/billing/drafts': 'draft bills', '/billing/mass': 'mass billing' };
+  /**
+   * The page to go back to after editing a matter's billing options (bill production links
+   * here with `?back=/billing/production`): a path on this site, or none.
+   */
+  function backOf(c: Context<AppEnv>): { back: string | null; backLabel: string | null; backQuery: string } {
+    const v = c.req.query('back') ?? '';
+    const back = /^\/(?![/\\])[A-Za-z0-9/_.~-]{0,200}$/.test(v) ? v : null;
+    return { back, backLabel: back ? (BACK_LABELS[back] ?? 'the previous page') : null, backQuery: back ? `?back=${encodeURIComponent(back)}` : '' };
+  }
+
   /** Everything the billing options page shows; `overrides` replaces one group's state (a failed save...). */
   async function optionsContext(c: Context<AppEnv>, matter: Matter, overrides: Partial<Record<BoGroup, GroupOverride>> = {}) {
     const [view, firm, client, tks] = await inOrder([
@@ -1318,7 +1329,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       ...common(c), matter, matterId: matter.id, clientId: matter.clientId, currency: matter.currency, clientEmail: client?.email ?? '',
       groups: BO_GROUP_KEYS, groupStates, scope: 'matter', base: `/matters/${matter.id}/billing-options`,
       timekeeperList: tks.filter((t) => t.active), codeSets: codeSets(), generalRetainersEnabled: firm.generalRetainersEnabled,
-      rateRows, effective: view.effective,
+      rateRows, effective: view.effective, ...backOf(c),
     };
   }
 
@@ -1385,7 +1396,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       return tx.autoFillSchedule(c.get('command'), matter.id, { firstAmountMinor });
     }));
     if (!r.ok) return optionsResponse(c, matter, group, { ...typed, errors: inPercent(r.errors), error: r.status === 409 ? r.message : null }, r.status);
-    if (!isHtmx(c)) return c.redirect(`/matters/${matter.id}/billing-options#bo-${group}`, 303);
+    if (!isHtmx(c)) return c.redirect(`/matters/${matter.id}/billing-options${backOf(c).backQuery}#bo-${group}`, 303);
     const flash = firstAmountMinor !== null ? `Auto-filled: ${r.value.effective.fixedFee.schedule.length} instalments.` : 'Saved: this section is now overridden for this matter.';
     return optionsResponse(c, matter, group, { flash, warnings: r.value.warnings });
   });
@@ -1395,7 +1406,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     const group = groupParam(c);
     const r = await attempt(() => cmds.setBillingOptions(c.get('command'), matter.id, { inherit: [...BO_GROUPS[group].keys] }));
     if (!r.ok) return optionsResponse(c, matter, group, { errors: r.errors, error: r.status === 409 ? r.message : Object.values(r.errors).join('; ') }, r.status);
-    if (!isHtmx(c)) return c.redirect(`/matters/${matter.id}/billing-options#bo-${group}`, 303);
+    if (!isHtmx(c)) return c.redirect(`/matters/${matter.id}/billing-options${backOf(c).backQuery}#bo-${group}`, 303);
     return optionsResponse(c, matter, group, { flash: "Now following the firm's default.", warnings: r.value.warnings });
   });
 
