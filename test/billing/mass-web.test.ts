@@ -17,9 +17,9 @@ import { ctx } from './support.ts';
 
 const DATE = '2026-03-01';
 
-async function seed(t: TestApp) {
+async function seed(t: TestApp, size: { matters: number; entriesPerMatter: number } = { matters: 16, entriesPerMatter: 3 }) {
   const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
-  await seedDemoFirm(cmds, { matters: 16, entriesPerMatter: 3, seed: 5, random: prng, ctx, fixedCharges: true, asOf: DATE });
+  await seedDemoFirm(cmds, { ...size, seed: 5, random: prng, ctx, fixedCharges: true, asOf: DATE });
   await t.runtime.relay.drain();
 }
 
@@ -163,6 +163,107 @@ eachDialect('mass billing page: list, lookup, confirm, one run with live progres
     assert.match(html, new RegExp(`id="mass-${matterOfFirst}"`));
     const work = await t.db.db.selectFrom('billing_wip').select('id').where('matter_id', '=', matterOfFirst).execute();
     assert.ok(work.length > 0, 'no work deleted');
+  });
+}, { timeout: 300_000 });
+
+/** A form as the page renders it: its hidden fields (what a browser submits besides what the clerk fills in). */
+function hiddenFieldsOf(html: string, formStart: RegExp): [string, string][] {
+  const at = html.search(formStart);
+  assert.ok(at >= 0, `no form ${formStart}`);
+  const form = html.slice(at, html.indexOf('</form>', at));
+  return [...form.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1]!, unescapeHtml(m[2]!)]);
+}
+
+eachDialect('drafts page: the list keeps its filters and sort, and "all drafts listed" acts on the drafts listed only (the forms as rendered)', async (db) => {
+  await withApp(db, async (t) => {
+    await seed(t, { matters: 32, entriesPerMatter: 2 }); // clients numbered past 10
+    const clerk = await t.user('billing');
+    const b = t.browser();
+    await b.login(clerk.email);
+    const q = `invoiceDate=${DATE}&upTo=${DATE}`;
+    const rowIds = [...ok(await b.get(`/billing/mass?${q}`)).matchAll(/<tr id="mass-([0-9a-f-]{36})"/g)].map((m) => m[1]!);
+    assert.ok(rowIds.length >= 6);
+    // Two runs: three matters, then two others.
+    const runs: string[] = [];
+    for (const picked of [rowIds.slice(0, 3), rowIds.slice(3, 5)]) {
+      await b.get(`/billing/mass?${q}`);
+      const runId = /name="runId" value="([^"]+)"/.exec(b.last!.text)![1]!;
+      const res = await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['runId', runId], ['scope', 'selected'], ['confirm', 'yes'], ...picked.map((id): [string, string] => ['matterId', id])]);
+      assert.equal(res.status, 303, res.text);
+      await waitForRun(b, `/billing/mass/runs/${runId}`);
+      runs.push(runId);
+    }
+    const [run1, run2] = runs as [string, string];
+    const drafts = async () => t.db.db.selectFrom('billing_bill').select(['id', 'batch_id', 'file_number', 'on_hold', 'due_date']).where('status', '=', 'draft').execute();
+    assert.equal((await drafts()).length, 5);
+
+    // One batch, by total ascending: the filter form shows what is chosen, the Total heading
+    // offers the other direction, and the action form carries the batch.
+    let html = ok(await b.get(`/billing/drafts?batch=${run1}&sort=total&dir=asc`));
+    assert.match(html, /data-count="3"/);
+    assert.match(html, new RegExp(`<option value="${run1}" selected>`));
+    assert.match(html, /<option value="total" selected>total<\/option>/);
+    assert.match(html, /<option value="asc">ascending<\/option><option value="desc">descending<\/option>/);
+    assert.match(html, new RegExp(`href="/billing/drafts\\?batch=${run1}&sort=total&dir=desc">Total<`));
+    assert.match(html, /data-action="remove"/, 'a batch listed can have drafts taken out of it');
+    const actionForm = hiddenFieldsOf(html, /<form method="post" action="\/billing\/drafts\/act"/);
+    assert.deepEqual(actionForm.filter(([k]) => k !== '_csrf'), [['batch', run1]]);
+
+    // "All 3 drafts listed", put on hold: the three of this batch, none of the other.
+    html = ok(await postMany(b, '/billing/drafts/act', [...actionForm.filter(([k]) => k !== '_csrf'), ['every', 'yes'], ['action', 'hold']]));
+    assert.match(html, /data-done="3"/);
+    let now = await drafts();
+    assert.deepEqual(now.filter((d) => Number(d.on_hold) === 1).map((d) => d.batch_id), [run1, run1, run1]);
+
+    // A search: the box keeps it, the hold filter too, and "all drafts listed" is the one found.
+    const target = now.find((d) => d.batch_id === run2)!;
+    html = ok(await b.get(`/billing/drafts?q=${encodeURIComponent(target.file_number as string)}&hold=no`));
+    assert.match(html, /data-count="1"/);
+    assert.match(html, new RegExp(`type="search" name="q" value="${String(target.file_number).replace('.', '\\.')}"`));
+    assert.match(html, /<option value="no" selected>Not on hold<\/option>/);
+    const found = hiddenFieldsOf(html, /<form method="post" action="\/billing\/drafts\/act"/).filter(([k]) => k !== '_csrf');
+    assert.deepEqual(found, [['q', target.file_number], ['hold', 'no']]);
+    html = ok(await postMany(b, '/billing/drafts/act', [...found, ['every', 'yes'], ['action', 'hold']]));
+    assert.match(html, /data-done="1"/);
+    now = await drafts();
+    assert.deepEqual(now.filter((d) => Number(d.on_hold) === 1).map((d) => d.id).sort(), [...now.filter((d) => d.batch_id === run1).map((d) => d.id), target.id].sort());
+
+    // Modify this batch (as its form is rendered): new terms for the other run's drafts only.
+    html = ok(await b.get(`/billing/drafts?batch=${run2}`));
+    const modifyForm = hiddenFieldsOf(html, /<form method="post" action="\/billing\/drafts\/modify"/).filter(([k]) => k !== '_csrf');
+    assert.deepEqual(modifyForm, [['every', 'yes'], ['batch', run2]]);
+    const before = new Map(now.map((d) => [d.id, d.due_date]));
+    html = ok(await postMany(b, '/billing/drafts/modify', [...modifyForm, ['newTerms', '7']]));
+    assert.match(html, /data-done="2"/);
+    for (const d of await drafts()) {
+      if (d.batch_id === run2) assert.equal(d.due_date, '2026-03-08');
+      else assert.equal(d.due_date, before.get(d.id), 'the other batch is unchanged');
+    }
+
+    // Bill the rest; the list (by matter, the default) runs in file number order, 2.1 before 10.1,
+    // and the batch column says when each batch ran.
+    await b.get(`/billing/mass?${q}`);
+    const rest = /name="runId" value="([^"]+)"/.exec(b.last!.text)![1]!;
+    assert.equal((await b.post('/billing/mass/runs', { invoiceDate: DATE, upTo: DATE, runId: rest, scope: 'all', confirm: 'yes' })).status, 303);
+    await waitForRun(b, `/billing/mass/runs/${rest}`);
+    html = ok(await b.get('/billing/drafts'));
+    const listed = [...html.matchAll(/<span class="file-no">([0-9.]+)<\/span>/g)].map((m) => m[1]!);
+    const numeric = (f: string) => f.split('.').map(Number) as [number, number];
+    assert.ok(listed.some((f) => numeric(f)[0] >= 10) && listed.some((f) => numeric(f)[0] < 10), `file numbers either side of 10: ${listed.join(' ')}`);
+    assert.deepEqual(listed, [...listed].sort((x, y) => numeric(x)[0] - numeric(y)[0] || numeric(x)[1] - numeric(y)[1]));
+    assert.equal(listed.length, (await drafts()).length);
+    assert.doesNotMatch(html, /title="Batch [0-9a-f-]{36}">[0-9a-f]{8}-/, 'batches shown by when they ran, not by id');
+    // Approved, they wait in bill production in the same order.
+    html = ok(await postMany(b, '/billing/drafts/act', [['every', 'yes'], ['action', 'approve']]));
+    assert.match(html, /data-refused="4"/, 'the four on hold stay drafts');
+    html = ok(await b.get('/billing/production'));
+    const producing = [...html.matchAll(/<td>([0-9.]+) [^<]*<\/td>\s*<td>[^<]*<\/td>\s*<td>\d{4}-/g)].map((m) => m[1]!);
+    assert.equal(producing.length, listed.length - 4);
+    assert.deepEqual(producing, [...producing].sort((x, y) => numeric(x)[0] - numeric(y)[0] || numeric(x)[1] - numeric(y)[1]));
+    assert.ok(producing.some((f) => numeric(f)[0] >= 10));
+    // A sort that is not one of the list's is the default one, not an error.
+    assert.equal((await b.get('/billing/drafts?sort=constructor')).status, 200);
+    assert.equal((await b.get('/billing/drafts?sort=__proto__&dir=sideways')).status, 200);
   });
 }, { timeout: 300_000 });
 

@@ -38,7 +38,7 @@ export function draftFilters(raw: Raw): DraftFilters & { page: number } {
   return {
     ...(first(raw.batch) ? { batchId: first(raw.batch) } : {}), ...(first(raw.q) ? { q: first(raw.q).slice(0, 100) } : {}),
     ...(hold === 'yes' ? { onHold: true } : hold === 'no' ? { onHold: false } : {}),
-    sort: (sort in DRAFT_SORTS ? sort : 'matter') as DraftSort, dir: first(raw.dir) === 'desc' ? 'desc' : 'asc', page,
+    sort: (Object.hasOwn(DRAFT_SORTS, sort) ? sort : 'matter') as DraftSort, dir: first(raw.dir) === 'desc' ? 'desc' : 'asc', page,
   };
 }
 

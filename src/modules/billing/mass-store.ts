@@ -306,11 +306,17 @@ export interface DraftRow {
   conflicts: number;
   template: string | null;
   createdAt: string;
+  /** When the draft's batch (bill run) was created; null for a draft made on its own. */
+  batchCreatedAt: string | null;
 }
 
+/**
+ * The drafts list's sorts, each the columns it orders by. File numbers sort as numbers
+ * (client, then matter: 2.1 before 10.1), as the matter lists do; a batch by when it ran.
+ */
 export const DRAFT_SORTS = {
-  batch: 'b.batch_id', bill: 'b.number', client: 'm.client_name', matter: 'b.file_number', fees: 'b.fees_minor', disbursements: 'b.disbursements_minor',
-  tax: 'b.tax_minor', total: 'b.total_minor', hold: 'b.on_hold', created: 'b.created_at', invoice: 'b.invoice_date',
+  batch: ['bt.created_at', 'b.batch_id'], bill: ['b.number'], client: ['m.client_name'], matter: ['m.client_number', 'm.matter_number'], fees: ['b.fees_minor'],
+  disbursements: ['b.disbursements_minor'], tax: ['b.tax_minor'], total: ['b.total_minor'], hold: ['b.on_hold'], created: ['b.created_at'], invoice: ['b.invoice_date'],
 } as const;
 export type DraftSort = keyof typeof DRAFT_SORTS;
 
@@ -338,15 +344,15 @@ export async function listDrafts(ex: Executor, f: DraftFilters = {}): Promise<{ 
     params.push(like, like, like);
   }
   if (f.ids) { if (f.ids.length === 0) return { rows: [], total: 0 }; where.push(`b.id in (${marks(f.ids.length)})`); params.push(...f.ids); }
-  const from = `from billing_bill b left join billing_matter m on m.id = b.matter_id where ${where.join(' and ')}`;
+  const from = `from billing_bill b left join billing_matter m on m.id = b.matter_id left join billing_batch bt on bt.id = b.batch_id where ${where.join(' and ')}`;
   const total = num((await selectRaw<{ n: unknown }>(ex, `select count(*) as n ${from}`, params))[0]?.n ?? 0);
-  const sortCol = DRAFT_SORTS[f.sort ?? 'matter'] ?? DRAFT_SORTS.matter;
   const dir = f.dir === 'desc' ? 'desc' : 'asc';
+  const order = (DRAFT_SORTS[f.sort ?? 'matter'] ?? DRAFT_SORTS.matter).map((col) => `${col} ${dir}`).join(', ');
   const rows = await selectRaw<Record<string, any>>(ex, `select b.id, b.batch_id, b.number, b.matter_id, b.file_number, m.name as matter_name, b.client_id,
       m.client_name, b.invoice_date, b.up_to, b.due_date, b.currency, b.fees_minor, b.fixed_charges_minor, b.disbursements_minor, b.tax_minor,
-      b.total_minor, b.on_hold, b.request_json, b.created_at,
+      b.total_minor, b.on_hold, b.request_json, b.created_at, bt.created_at as batch_created_at,
       (select count(*) from billing_copy_conflict x where x.bill_id = b.id and x.resolved_at is null) as conflicts
-    ${from} order by ${sortCol} ${dir}, b.file_number, b.id limit ${Math.min(f.limit ?? 200, 5000)} offset ${Math.max(0, Math.floor(f.offset ?? 0))}`, params);
+    ${from} order by ${order}, m.client_number, m.matter_number, b.id limit ${Math.min(f.limit ?? 200, 5000)} offset ${Math.max(0, Math.floor(f.offset ?? 0))}`, params);
   return {
     total,
     rows: rows.map((r) => ({
@@ -354,7 +360,7 @@ export async function listDrafts(ex: Executor, f: DraftFilters = {}): Promise<{ 
       clientId: r.client_id, clientName: r.client_name, invoiceDate: r.invoice_date, upTo: r.up_to, dueDate: r.due_date, currency: r.currency,
       feesMinor: num(r.fees_minor), fixedChargesMinor: num(r.fixed_charges_minor), disbursementsMinor: num(r.disbursements_minor), taxMinor: num(r.tax_minor),
       totalMinor: num(r.total_minor), onHold: num(r.on_hold) === 1, conflicts: num(r.conflicts), template: (JSON.parse(r.request_json) as { template?: string | null }).template ?? null,
-      createdAt: r.created_at,
+      createdAt: r.created_at, batchCreatedAt: r.batch_created_at ?? null,
     })),
   };
 }
