@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
 import { createBillingCommands } from '../../src/modules/billing/index.ts';
+import { PRODUCTION_LIST_ROWS } from '../../src/modules/billing/production-routes.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { eachDialect } from '../support/db.ts';
 import { unescapeHtml, withApp } from '../support/app.ts';
@@ -205,3 +206,39 @@ eachDialect('bill production: Edit options opens the matter\'s billing options; 
   }, { outputs: testOutputs(dirs) });
   removeDirs(dirs);
 });
+
+eachDialect('bill production with more approved bills than the list shows: the page says so, and Produce all takes them all (up to a run\'s limit)', async (db) => {
+  await withApp(db, async (t) => {
+    const [a, b] = await approvedBills(setupFrom(t), 2);
+    // 5,000 more approved bills: copies of one (the list shows 5,000; nothing here is produced).
+    const kdb = t.runtime.database.db;
+    const template = await kdb.selectFrom('billing_bill').selectAll().where('id', '=', a!.billId).executeTakeFirstOrThrow() as Record<string, unknown>;
+    const extra = 5_000;
+    const copyId = (n: number) => `ffffffff-ffff-7fff-8fff-${n.toString(16).padStart(12, '0')}`;
+    for (let i = 0; i < extra; i += 500) {
+      const rows = Array.from({ length: Math.min(500, extra - i) }, (_, j) => ({
+        ...template, id: copyId(i + j), number: `${template.number}.c${i + j}`, sequence: 1_000 + i + j,
+      }));
+      await kdb.insertInto('billing_bill').values(rows).execute();
+    }
+    await t.user('billing');
+    const clerk = t.browser();
+    assert.equal((await clerk.login('billing@firm.test')).status, 303);
+
+    const list = await clerk.get('/billing/production');
+    assert.equal(list.status, 200);
+    assert.match(list.text, new RegExp(`data-shown="${PRODUCTION_LIST_ROWS}" data-total="${extra + 2}"`));
+    assert.equal([...list.text.matchAll(/<tr data-bill="/g)].length, PRODUCTION_LIST_ROWS);
+    // Nothing selected: Produce all is every approved bill, not only those shown.
+    const all = await clerk.get('/billing/production/produce');
+    assert.equal(all.status, 200);
+    assert.match(all.text, new RegExp(`<h1>Produce ${extra + 2} bills</h1>`));
+    assert.doesNotMatch(all.text, /data-total=/, 'no more than one run takes');
+    // A selected bill is found even when the list does not show it (a bookmarked link).
+    const last = copyId(extra - 1);
+    const one = await clerk.get(`/billing/production/produce?bill=${last}`);
+    assert.match(one.text, /<h1>Produce 1 bill<\/h1>/);
+    assert.ok(one.text.includes(`name="bill" value="${last}"`));
+    assert.match((await clerk.get(`/billing/production/produce?bill=${b!.billId}`)).text, /<h1>Produce 1 bill<\/h1>/);
+  });
+}, { timeout: 300_000 });

@@ -21,6 +21,7 @@ import { PRODUCTION_ACTION_LABELS, productionActions } from './domain/production
 import type { ProductionAction } from './domain/production.ts';
 import { BILL_LAYOUT_LABELS, BILL_LAYOUTS, MERGE_FIELD_HELP, MERGE_FIELDS } from './domain/templates.ts';
 import type { BillLayout } from './domain/templates.ts';
+import { MAX_RUN_BILLS } from './production.ts';
 import type { Production } from './production.ts';
 import type { ProductionRow } from './production-store.ts';
 import type { MatterBillingOptions } from '../matters/events.ts';
@@ -43,6 +44,9 @@ const all = (raw: Raw, name: string): string[] => {
 };
 
 /** Selected bill ids from a query or form: ids only, each once, bounded. */
+/** Bills the production list shows (a run takes up to MAX_RUN_BILLS: "Produce all" is not limited to those shown). */
+export const PRODUCTION_LIST_ROWS = 5_000;
+
 function selectedIds(values: readonly string[]): string[] {
   const ids = [...new Set(values.filter((v) => ID_RE.test(v)))];
   if (ids.length > MAX_SELECTED) throw new HttpError(422, 'invalid', `At most ${MAX_SELECTED} bills at once`, { bill: `at most ${MAX_SELECTED}` });
@@ -81,7 +85,8 @@ export function createProductionPages(cmds: BillingCommands, production: Product
   }
 
   async function listContext(c: Context<AppEnv>, selected: readonly string[], extra: Record<string, unknown> = {}) {
-    const rows = await production.approvedBills();
+    const rows = await production.approvedBills({ limit: PRODUCTION_LIST_ROWS });
+    const total = await production.countApproved();
     const ids = rows.map((r) => r.billId);
     const outcomes = await production.latestOutcomes(ids);
     const states = await production.statesFor(ids);
@@ -98,7 +103,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
           state: states.get(r.billId) ?? null,
         };
       }),
-      toolbar: toolbar(selected.length, rows.length, canWrite(c)), selectedCount: selected.length, can: { write: canWrite(c) }, ...extra,
+      total, toolbar: toolbar(selected.length, rows.length, canWrite(c)), selectedCount: selected.length, can: { write: canWrite(c) }, ...extra,
     };
   }
 
@@ -117,9 +122,9 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     return render(c, 'billing/_production_toolbar.njk', { toolbar: toolbar(selected.length, listed, canWrite(c)), selectedCount: selected.length });
   });
 
+  /** The selected approved bills, or with none selected every one (as many as one run takes). */
   async function billsFor(selected: string[]) {
-    const rows = await production.approvedBills();
-    return selected.length === 0 ? rows : rows.filter((r) => selected.includes(r.billId));
+    return production.approvedBills(selected.length === 0 ? { limit: MAX_RUN_BILLS } : { billIds: selected, limit: MAX_RUN_BILLS });
   }
 
   // ---- produce -------------------------------------------------------------------------------
@@ -134,13 +139,14 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     }
     return render(c, 'billing/production_confirm.njk', {
       rows, bills, more: Math.max(rows.length - bills.length, 0), all: selected.length === 0, outputs: production.describeOutputs(),
+      total: selected.length === 0 ? await production.countApproved() : rows.length, maxRun: MAX_RUN_BILLS,
     });
   });
 
   pages.post('/production/runs', allow(WRITERS), async (c) => {
     const raw = await c.req.parseBody({ all: true }) as Raw;
     let ids = selectedIds(all(raw, 'bill'));
-    if (ids.length === 0 && str(raw, 'all') === '1') ids = (await production.approvedBills()).map((r) => r.billId);
+    if (ids.length === 0 && str(raw, 'all') === '1') ids = (await billsFor([])).map((r) => r.billId);
     if (ids.length === 0) {
       return render(c, 'billing/production.njk', await listContext(c, [], { error: 'There are no bills to produce' }), 422);
     }

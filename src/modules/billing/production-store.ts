@@ -305,6 +305,12 @@ export interface ProductionRow {
   optionsJson: string | null;
 }
 
+/** How many approved bills wait for production. */
+export async function countApproved(db: Executor): Promise<number> {
+  const row = await db.selectFrom('billing_bill').select((eb) => eb.fn.countAll().as('n')).where('status', '=', 'approved').executeTakeFirst();
+  return num(row?.n ?? 0);
+}
+
 /** Approved bills (what production offers), by file number within invoice date. */
 export async function approvedBills(db: Executor, opts: { limit?: number; billIds?: readonly string[] } = {}): Promise<ProductionRow[]> {
   let q = db.selectFrom('billing_bill as b').leftJoin('billing_matter as m', 'm.id', 'b.matter_id')
