@@ -247,3 +247,61 @@ eachDialect('pages: the composer previews totals through htmx without saving, sa
     void ctx;
   });
 });
+
+eachDialect('composer: a write-up/down survives a refused preview and a refused save; below zero is refused at its input; read-only staff get a read-only composer', async (db) => {
+  await withApp(db, async (t) => {
+    const { matter, partner, t1, t2, d1, d2 } = await seed(t);
+    await t.user('billing', { email: 'clerk@firm.test' });
+    const b = t.browser();
+    assert.equal((await b.login('clerk@firm.test')).status, 303);
+    await b.get(`/billing/matters/${matter.id}/compose?invoiceDate=2026-02-28`);
+    const items: [string, string][] = [t1.id, t2.id, d1.id, d2.id].flatMap((id): [string, string][] => [['item', id], ['include', id]]);
+    const wt = `wt_tk_${partner.id}`;
+    const form = (invoiceDate: string, amount: string): [string, string][] => [['invoiceDate', invoiceDate], ['upTo', '2026-02-28'], ['applyQuote', 'yes'], ['discountKind', 'matter'], ...items, [wt, amount]];
+    const savedRequest = async () => JSON.parse(String((await db.db.selectFrom('billing_bill').select('request_json').executeTakeFirstOrThrow()).request_json)) as { writeTo?: { timekeeper: Record<string, number> } };
+
+    // A bad invoice date: the bill cannot be shown, the typed write-down stays in the page.
+    const refused = await postForm(b, `/billing/matters/${matter.id}/compose`, form('2026-02-3', '450.00'));
+    assert.equal(refused.status, 422);
+    assert.match(refused.text, new RegExp(`<input type="text" inputmode="decimal" name="${wt}" value="450.00"`));
+    assert.match(refused.text, /id="composer-kept-write-to"/);
+    // The same through htmx (a date cleared mid-edit).
+    const hx = await postForm(b, `/billing/matters/${matter.id}/compose/preview`, form('', '450.00'), { 'HX-Request': 'true' });
+    assert.match(hx.text, new RegExp(`name="${wt}" value="450.00"`));
+    // Corrected and saved: the write-down is on the draft.
+    assert.equal((await postForm(b, `/billing/matters/${matter.id}/compose`, form('2026-02-28', '450.00'))).status, 303);
+    assert.deepEqual((await savedRequest()).writeTo?.timekeeper, { [partner.id]: 45_000 });
+    const billId = String((await db.db.selectFrom('billing_bill').select('id').executeTakeFirstOrThrow()).id);
+    const version = /name="version" value="(\d+)"/.exec((await b.get(`/billing/matters/${matter.id}/compose?bill=${billId}`)).text)![1]!;
+    const editing = (invoiceDate: string, amount: string): [string, string][] => [['billId', billId], ['version', version], ...form(invoiceDate, amount)];
+    // Editing the draft: a refused save keeps it, and the draft keeps it too.
+    const again = await postForm(b, `/billing/matters/${matter.id}/compose`, editing('2026-13-01', '450.00'));
+    assert.equal(again.status, 422);
+    assert.match(again.text, new RegExp(`name="${wt}" value="450.00"`));
+    assert.deepEqual((await savedRequest()).writeTo?.timekeeper, { [partner.id]: 45_000 });
+
+    // Below zero: refused at its input, the rest of the bill still shown, nothing saved.
+    const negative = await postForm(b, `/billing/matters/${matter.id}/compose`, editing('2026-02-28', '-100'));
+    assert.equal(negative.status, 422);
+    assert.match(unescapeHtml(negative.text), new RegExp(`data-error-for="${wt}">must be an amount of zero or more`));
+    assert.match(negative.text, /data-minor/, 'the bill is still composed');
+    assert.deepEqual((await savedRequest()).writeTo?.timekeeper, { [partner.id]: 45_000 });
+
+    // A negative retainer balance is refused (the money held cannot be below nothing).
+    const retainer = await b.post(`/billing/matters/${matter.id}/retainer`, { balance: '-10.00', asOf: '2026-02-28', note: '' });
+    assert.equal(retainer.status, 422, retainer.text.slice(0, 500));
+    assert.match(unescapeHtml(retainer.text), /zero or more/);
+
+    // Read-only staff: a notice, every input disabled, no live preview to post to.
+    await t.user('readonly', { email: 'reader@firm.test' });
+    const r = t.browser();
+    await r.login('reader@firm.test');
+    const ro = await r.get(`/billing/matters/${matter.id}/compose?bill=${billId}`);
+    assert.equal(ro.status, 200);
+    assert.match(ro.text, /data-read-only/);
+    assert.match(ro.text, /<fieldset class="plain" disabled>/);
+    assert.doesNotMatch(ro.text, /hx-post=/);
+    const clerkView = await b.get(`/billing/matters/${matter.id}/compose?bill=${billId}`);
+    assert.doesNotMatch(clerkView.text, /data-read-only|<fieldset class="plain" disabled>/);
+  });
+});

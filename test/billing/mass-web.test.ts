@@ -73,6 +73,9 @@ eachDialect('mass billing page: list, lookup, confirm, one run with live progres
     // Filters: an amount nobody reaches leaves nothing; the matter's own cap keeps only matters at or over it.
     html = ok(await b.get(`/billing/mass?${q}&cap=amount&capAmount=99999999`));
     assert.match(html, /data-count="0"/);
+    // A page past the end shows the last page, not an empty list beside a count.
+    html = ok(await b.get(`/billing/mass?${q}&page=1000000000`));
+    assert.equal([...html.matchAll(/<tr id="mass-/g)].length, count);
 
     // Why is a matter not listed? (The hx request answers with the fragment.)
     const all = await t.db.db.selectFrom('billing_matter').select(['id', 'file_number']).execute();
@@ -98,6 +101,7 @@ eachDialect('mass billing page: list, lookup, confirm, one run with live progres
     const picked = rowIds.slice(0, 3);
     html = ok(await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['terms', '21'], ['runId', runId], ['scope', 'selected'], ...picked.map((id): [string, string] => ['matterId', id])]));
     assert.match(html, /Bill 3 matter\(s\)\?/);
+    assert.match(html, /<a href="\/billing\/mass\?[^"]*invoiceDate=2026-03-01[^"]*terms=21[^"]*" data-action="cancel">Cancel<\/a>/, 'Cancel keeps the choices');
     assert.equal((await t.db.db.selectFrom('billing_batch').select('id').execute()).length, 0, 'nothing before the confirmation');
     const confirm: [string, string][] = [['invoiceDate', DATE], ['upTo', DATE], ['terms', '21'], ['runId', runId], ['scope', 'selected'], ['confirm', 'yes'], ...picked.map((id): [string, string] => ['matterId', id])];
     let res = await postMany(b, '/billing/mass/runs', confirm);

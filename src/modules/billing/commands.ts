@@ -490,6 +490,7 @@ export function createBillingCommands(deps: BillingDeps) {
   async function setRetainerBalance(trx: Tx, ctx: CommandContext, matterId: string, input: { balanceMinor: number; asOf: string; note?: string | null }): Promise<RetainerBalance> {
     const e: Record<string, string> = {};
     if (!Number.isSafeInteger(input.balanceMinor)) e.balance = 'must be an amount';
+    else if (input.balanceMinor < 0) e.balance = 'must be an amount of zero or more (money held cannot be below nothing)';
     if (!isCalendarDate(input.asOf)) e.asOf = 'must be a date (YYYY-MM-DD)';
     if (input.note && input.note.length > 500) e.note = 'must be at most 500 characters';
     if (Object.keys(e).length > 0) throw invalid(e);

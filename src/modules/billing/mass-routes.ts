@@ -128,11 +128,17 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
 
   async function listContext(c: Context<AppEnv>, raw: Raw, extra: Record<string, unknown> = {}) {
     const { lk, parsed } = await parse(raw);
-    const pageNo = Math.max(1, Math.min(10_000, Number(first(raw.page)) || 1));
+    let pageNo = Math.max(1, Math.min(10_000, Number(first(raw.page)) || 1));
     let list = { total: 0, rows: [] as Awaited<ReturnType<MassBilling['eligible']>>['rows'], totals: { wipMinor: 0 } };
     let previews = new Map<string, unknown>();
     if (Object.keys(parsed.errors).length === 0) {
       list = await mass.eligible(parsed.filters, { limit: PAGE_ROWS, offset: (pageNo - 1) * PAGE_ROWS });
+      // A page past the end (an old link, fewer matters now): the last page.
+      const last = Math.max(1, Math.ceil(list.total / PAGE_ROWS));
+      if (pageNo > last) {
+        pageNo = last;
+        list = await mass.eligible(parsed.filters, { limit: PAGE_ROWS, offset: (pageNo - 1) * PAGE_ROWS });
+      }
       previews = await mass.previewRows(list.rows, parsed.filters, runRequest(parsed, parsed.filters));
     }
     const rows = list.rows.map((r) => ({ ...r, preview: previews.get(r.matterId) ?? null }));
@@ -167,7 +173,7 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     }
     if (first(raw.confirm) !== 'yes') {
       const count = selected ? selected.length : (await mass.eligible(parsed.filters, { limit: 0 })).total;
-      return render(c, 'billing/mass_confirm.njk', { ...lk, form: parsed.form, fields: FILTER_FIELDS, runId, selected: selected ?? [], scope: selected ? 'selected' : 'all', count });
+      return render(c, 'billing/mass_confirm.njk', { ...lk, form: parsed.form, fields: FILTER_FIELDS, runId, selected: selected ?? [], scope: selected ? 'selected' : 'all', count, qs: query(parsed.form) });
     }
     try {
       const run = await mass.createRun(c.get('command'), {

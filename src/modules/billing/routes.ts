@@ -107,7 +107,8 @@ export function composerForm(raw: Raw, currency: string): ComposerForm {
     const m = /^wt_(tk|ct)_(.+)$/.exec(k);
     if (!m) continue;
     const amount = money(errors, k, v.trim(), currency);
-    if (amount !== undefined) writeTo[m[1] === 'tk' ? 'timekeeper' : 'chargeType'][m[2]!] = amount;
+    if (amount !== undefined && amount < 0) errors[k] = 'must be an amount of zero or more (a write-down goes no lower than nothing)';
+    else if (amount !== undefined) writeTo[m[1] === 'tk' ? 'timekeeper' : 'chargeType'][m[2]!] = amount;
   }
   if (Object.keys(writeTo.timekeeper).length || Object.keys(writeTo.chargeType).length) request.writeTo = writeTo;
   const ff = money(errors, 'fixedFee', str(raw, 'fixedFee'), currency);
@@ -251,9 +252,17 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     const draft = state?.draft ?? null;
     const p = s.composition;
     const candidates = p?.candidates ?? [];
+    // Write-up/down amounts typed in (or saved on the draft), by input name: without a
+    // composition (a refused preview) their inputs are not in the bill's groups, so they are
+    // shown on their own, keeping the values and any errors, and a save does not drop them.
+    const typedWriteTo = Object.entries(s.form.fv).flatMap(([name, value]) => {
+      const m = /^wt_(tk|ct)_(.+)$/.exec(name);
+      return m && value.trim() !== '' ? [{ name, kind: m[1] as 'tk' | 'ct', id: m[2]!, value }] : [];
+    });
     const tks = await timekeepers([
       ...candidates.flatMap((w) => (w.timekeeperId ? [w.timekeeperId] : [])), ...(p?.lines ?? []).flatMap((l) => (l.timekeeperId ? [l.timekeeperId] : [])),
       ...(p?.composed.feeAllocation ?? []).map((a) => a.timekeeperId), matter.responsibleTimekeeperId,
+      ...typedWriteTo.filter((w) => w.kind === 'tk').map((w) => w.id),
     ]);
     const names = await chargeNames();
     const excluded = new Set(s.form.request.excludedIds ?? []);
@@ -265,6 +274,7 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
       tkFilter: new Set((s.form.fv.tk ?? '').split(',').filter(Boolean)),
       hiddenExcluded: [...excluded].filter((id) => !candidates.some((w) => w.id === id)),
       error: s.error, flash: s.flash ?? null, can: can(c), preview: previewContext(matter, p, tks, names),
+      keptWriteTo: p ? [] : typedWriteTo.map((w) => ({ ...w, label: w.kind === 'tk' ? tkLabel(tks.get(w.id), w.id) : names.get(w.id) ?? w.id })),
       candidates: candidates.map((w: WipCopy) => ({
         ...w, included: !excluded.has(w.id), onBill: onBill.has(w.id), tk: w.timekeeperId ? tkLabel(tks.get(w.timekeeperId), w.timekeeperId) : '',
         chargeLabel: w.chargeTypeId ? names.get(w.chargeTypeId) ?? w.code : w.code,
