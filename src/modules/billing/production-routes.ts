@@ -43,10 +43,10 @@ const all = (raw: Raw, name: string): string[] => {
   return (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === 'string' && x.trim() !== '').map((x) => x.trim());
 };
 
-/** Selected bill ids from a query or form: ids only, each once, bounded. */
 /** Bills the production list shows (a run takes up to MAX_RUN_BILLS: "Produce all" is not limited to those shown). */
 export const PRODUCTION_LIST_ROWS = 5_000;
 
+/** Selected bill ids from a query or form: ids only, each once, bounded. */
 function selectedIds(values: readonly string[]): string[] {
   const ids = [...new Set(values.filter((v) => ID_RE.test(v)))];
   if (ids.length > MAX_SELECTED) throw new HttpError(422, 'invalid', `At most ${MAX_SELECTED} bills at once`, { bill: `at most ${MAX_SELECTED}` });
