@@ -19,6 +19,7 @@ import type { Runtime } from '../main.ts';
 import { createBillingCommands, createMassBilling, produceBills } from '../modules/billing/index.ts';
 import { systemContext } from '../shared/events.ts';
 import { formatMoney, MoneyParseError, parseAmount } from '../shared/money.ts';
+import { HttpError } from '../shared/web/errors.ts';
 
 export const BILL_RUN_HELP = `  bill-run --invoice-date D --up-to D [filters] [--approve] [--produce]
                               draft every eligible matter in one batch (mass billing);
@@ -29,6 +30,19 @@ export const BILL_RUN_HELP = `  bill-run --invoice-date D --up-to D [filters] [-
                               --expenses-only; --template NAME --terms DAYS --run-id ID --json`;
 
 export class BillRunUsageError extends Error {}
+
+/** The run's field names as this command's options (for messages about bad choices). */
+const OPTION_OF: Record<string, string> = {
+  invoiceDate: '--invoice-date', upTo: '--up-to', clientId: '--client', responsibleTimekeeperId: '--responsible', billingTimekeeperId: '--billing-timekeeper',
+  billingCycle: '--cycle', nextBillingFrom: '--next-from', nextBillingTo: '--next-to', capAmount: '--wip-cap', timeFrom: '--time-from', timeTo: '--time-to',
+  timeTimekeeperId: '--time-timekeeper', disbFrom: '--disb-from', disbTo: '--disb-to', template: '--template', paymentTermsDays: '--terms', id: '--run-id',
+};
+
+/** A refused choice (422) as a usage error naming the options; anything else unchanged. */
+function asUsage(e: unknown): unknown {
+  if (!(e instanceof HttpError) || e.status !== 422 || Object.keys(e.fields).length === 0) return e;
+  return new BillRunUsageError(Object.entries(e.fields).map(([k, v]) => `${OPTION_OF[k] ?? k} ${v}`).join('; '));
+}
 
 const OPTIONS = {
   'invoice-date': { type: 'string' }, 'up-to': { type: 'string' }, client: { type: 'string' }, matter: { type: 'string' },
@@ -79,11 +93,17 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
   };
 
   // What the filters leave out of an "all" run, and why (the run itself lists only eligible matters).
-  const notListed = (await mass.candidates({ ...filters, invoiceDate: v['invoice-date'], upTo: v['up-to'] })).filter((r) => !r.eligible);
-  const created = await mass.createRun(ctx, {
-    ...(v['run-id'] ? { id: v['run-id'] } : {}), invoiceDate: v['invoice-date'], upTo: v['up-to'], template: v.template ?? null,
-    paymentTermsDays: v.terms === undefined ? null : Number(v.terms), filters,
-  });
+  let notListed: Awaited<ReturnType<typeof mass.candidates>>;
+  let created: Awaited<ReturnType<typeof mass.createRun>>;
+  try {
+    notListed = (await mass.candidates({ ...filters, invoiceDate: v['invoice-date'], upTo: v['up-to'] })).filter((r) => !r.eligible);
+    created = await mass.createRun(ctx, {
+      ...(v['run-id'] ? { id: v['run-id'] } : {}), invoiceDate: v['invoice-date'], upTo: v['up-to'], template: v.template ?? null,
+      paymentTermsDays: v.terms === undefined ? null : Number(v.terms), filters,
+    });
+  } catch (e) {
+    throw asUsage(e);
+  }
   const run = created.status === 'done' ? created : await mass.runBatch(ctx, created.id);
   const rows = await mass.batchRows(run.id, { limit: 1_000_000 });
   const report: Record<string, unknown> = { runId: run.id, status: run.status, drafted: run.draftedCount, skipped: run.skippedCount, items: run.itemCount };

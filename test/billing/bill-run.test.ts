@@ -29,8 +29,24 @@ for (const dialect of DIALECTS) {
       assert.equal(r.code, 2);
       assert.match(r.err, /--invoice-date is required/);
       r = run(['bill-run', '--invoice-date', '2026-01-01', '--up-to', '2026-02-01']);
-      assert.equal(r.code, 1);
-      assert.match(r.err, /upTo must be on or before the invoice date/);
+      assert.equal(r.code, 2);
+      assert.match(r.err, /--up-to must be on or before the invoice date/);
+      // Choices naming nothing billing knows, or a range ending before it starts: refused
+      // naming the option (a scheduled run must not quietly bill nothing, or use another template).
+      // (Each refusal names every bad option at once: two runs cover them all.)
+      const refusals: [string[], RegExp[]][] = [
+        [['--next-from', '2026-12-01', '--next-to', '2026-01-01', '--time-from', '2026-01-02', '--time-to', '2026-01-01', '--disb-from', '2026-01-02', '--disb-to', '2026-01-01'],
+          [/--next-to must be on or after the next billing date from \(2026-12-01\)/, /--time-to must be on or after the date from \(2026-01-02\)/, /--disb-to must be on or after the date from/]],
+        [['--cycle', 'nonsense', '--client', 'nope', '--responsible', 'nope', '--time-timekeeper', 'nope', '--template', 'nope'],
+          [/--cycle no matter has billing cycle "nonsense" \(cycles in use: [A-Z]/, /--client no client with id nope/, /--responsible no timekeeper with id nope/,
+            /--time-timekeeper no timekeeper with id nope/, /--template no bill template named "nope" \(templates: [a-z]/]],
+      ];
+      for (const [args, messages] of refusals) {
+        r = run(['bill-run', '--invoice-date', '2026-01-01', '--up-to', '2026-01-01', ...args]);
+        assert.equal(r.code, 2, `${args.join(' ')}: ${r.out} ${r.err}`);
+        for (const m of messages) assert.match(r.err, m);
+        assert.doesNotMatch(r.err, /\n\s+at /, 'no stack trace');
+      }
       assert.equal((await db.db.selectFrom('billing_batch').select('id').execute()).length, 0, 'a refused run changes nothing');
 
       const today = new Date().toISOString().slice(0, 10);

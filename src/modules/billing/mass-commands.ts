@@ -39,6 +39,7 @@ import type { MassFacts, MassReason } from './domain/mass.ts';
 import type { InterestCharge } from './domain/interest.ts';
 import { billNumber } from './domain/rules.ts';
 import * as mass from './mass-store.ts';
+import { listBillTemplates } from './production-store.ts';
 import type { Batch, MassCandidate, MassFilters } from './mass-store.ts';
 import { execRaw, insertRows, marks, selectRaw } from './mass-store.ts';
 import * as store from './store.ts';
@@ -142,6 +143,11 @@ export function filterErrors(f: Partial<MassFilters>): Record<string, string> {
   ];
   for (const [k, v] of dates) if (v !== undefined && v !== '' && !isCalendarDate(v)) e[k] = 'must be a date (YYYY-MM-DD)';
   if (!e.invoiceDate && !e.upTo && f.invoiceDate && f.upTo && f.upTo > f.invoiceDate) e.upTo = 'must be on or before the invoice date';
+  // A range that ends before it starts selects nothing: say so rather than bill nothing.
+  const ranges: [string, string, string | undefined, string | undefined][] = [
+    ['nextBillingFrom', 'nextBillingTo', f.nextBillingFrom, f.nextBillingTo], ['timeFrom', 'timeTo', f.time?.from, f.time?.to], ['disbFrom', 'disbTo', f.disbursements?.from, f.disbursements?.to],
+  ];
+  for (const [from, to, a, b] of ranges) if (!e[from] && !e[to] && a && b && b < a) e[to] = `must be on or after the ${from === 'nextBillingFrom' ? 'next billing date from' : 'date from'} (${a})`;
   if (f.cap?.kind === 'amount' && !(Number.isSafeInteger(f.cap.amountMinor) && f.cap.amountMinor >= 0)) e.capAmount = 'must be an amount of zero or more';
   return e;
 }
@@ -525,6 +531,29 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
    * Create a run: the matters it will bill (every eligible matter under the filters, or the
    * ones picked), listed in one transaction. The same id twice returns the first run.
    */
+  /**
+   * Choices that name something billing does not know (a client, a timekeeper, a billing
+   * cycle no matter has, a bill template): a run with them would bill nothing, or bill with
+   * another template than the one asked for, so it is refused naming the choice.
+   */
+  async function unknownChoices(f: MassFilters, template: string | null): Promise<Record<string, string>> {
+    const e: Record<string, string> = {};
+    if (f.clientId && !(await db.selectFrom('billing_client').select('id').where('id', '=', f.clientId).executeTakeFirst())) e.clientId = `no client with id ${f.clientId}`;
+    const tks: [string, string | undefined][] = [['responsibleTimekeeperId', f.responsibleTimekeeperId], ['billingTimekeeperId', f.billingTimekeeperId], ['timeTimekeeperId', f.time?.timekeeperId]];
+    for (const [k, id] of tks) {
+      if (id && !(await db.selectFrom('billing_timekeeper').select('id').where('id', '=', id).executeTakeFirst())) e[k] = `no timekeeper with id ${id}`;
+    }
+    if (f.billingCycle) {
+      const cycles = (await db.selectFrom('billing_matter').select('billing_cycle').distinct().orderBy('billing_cycle').execute()).map((r) => String(r.billing_cycle));
+      if (!cycles.includes(f.billingCycle)) e.billingCycle = `no matter has billing cycle "${f.billingCycle}" (cycles in use: ${cycles.join(', ') || 'none'})`;
+    }
+    if (template !== null && template.trim() !== '') {
+      const names = (await listBillTemplates(db)).map((t) => t.name);
+      if (!names.includes(template.trim())) e.template = `no bill template named "${template}" (templates: ${names.join(', ')})`;
+    }
+    return e;
+  }
+
   async function createRun(ctx: CommandContext, input: RunInput): Promise<Batch> {
     const id = input.id ?? newId(clock);
     if (!/^[0-9a-zA-Z-]{8,64}$/.test(id)) throw invalid({ id: 'must be 8 to 64 letters, digits or dashes' });
@@ -537,6 +566,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     if (input.paymentTermsDays !== undefined && input.paymentTermsDays !== null && !(Number.isSafeInteger(input.paymentTermsDays) && input.paymentTermsDays >= 0 && input.paymentTermsDays <= 3650)) e.paymentTermsDays = 'must be a whole number of days from 0 to 3650';
     if (input.matterIds && input.matterIds.length === 0) e.matterIds = 'choose at least one matter';
     if (input.matterIds && input.matterIds.length > MAX_RUN_MATTERS) e.matterIds = `at most ${MAX_RUN_MATTERS} matters in one run`;
+    if (Object.keys(e).length === 0) Object.assign(e, await unknownChoices(f, input.template ?? null));
     if (Object.keys(e).length) throw invalid(e);
     const rows = input.matterIds
       ? await candidates(f, { matterIds: [...new Set(input.matterIds)], handPicked: true })

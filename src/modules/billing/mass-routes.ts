@@ -44,6 +44,10 @@ export const FILTER_FIELDS = [
   'timeFrom', 'timeTo', 'timeTk', 'disbFrom', 'disbTo', 'disbCode', 'expensesOnly',
 ] as const;
 export type MassForm = Record<(typeof FILTER_FIELDS)[number], string>;
+/** The mass-billing commands' field names as this form's inputs. */
+const FORM_FIELD_OF: Record<string, string> = {
+  nextBillingFrom: 'nextFrom', nextBillingTo: 'nextTo', responsibleTimekeeperId: 'responsible', billingTimekeeperId: 'billingTk', timeTimekeeperId: 'timeTk', billingCycle: 'cycle',
+};
 
 export interface ParsedMassForm {
   form: MassForm;
@@ -84,8 +88,7 @@ export function parseMassForm(raw: Raw, today: string, currency: string, matterI
     ...(form.expensesOnly === 'yes' ? { expensesOnly: true } : {}),
   };
   const fe = filterErrors(filters);
-  const rename: Record<string, string> = { nextBillingFrom: 'nextFrom', nextBillingTo: 'nextTo' };
-  for (const [k, v] of Object.entries(fe)) errors[rename[k] ?? k] = v;
+  for (const [k, v] of Object.entries(fe)) errors[FORM_FIELD_OF[k] ?? k] = v;
   let paymentTermsDays: number | null = null;
   if (form.terms !== '') {
     if (!/^\d{1,4}$/.test(form.terms) || Number(form.terms) > 3650) errors.terms = 'must be a whole number of days from 0 to 3650';
@@ -186,7 +189,8 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       return c.redirect(url, 303);
     } catch (e) {
       if (!(e instanceof HttpError) || (e.status !== 409 && e.status !== 422)) throw e;
-      return render(c, 'billing/mass.njk', await listContext(c, raw, { actionError: e.message, errors: { ...parsed.errors, ...e.fields } }), e.status);
+      const fields = Object.fromEntries(Object.entries(e.fields).map(([k, v]) => [FORM_FIELD_OF[k] ?? k, v]));
+      return render(c, 'billing/mass.njk', await listContext(c, raw, { actionError: e.message, errors: { ...parsed.errors, ...fields } }), e.status);
     }
   });
 
