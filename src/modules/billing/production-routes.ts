@@ -98,7 +98,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
         const failed = outcomes.get(r.billId);
         return {
           ...r, selected: chosen.has(r.billId), copies: o?.copiesToPrint ?? 0,
-          emails: o ? (o.useClientAddress ? 'client' : o.sendTo.join(', ')) : '',
+          emails: o ? (o.useClientAddress ? "the client's address" : o.sendTo.join(', ')) : '',
           failure: failed && (failed.outcome === 'failed' || failed.outcome === 'busy') ? failed.error : null,
           state: states.get(r.billId) ?? null,
         };
