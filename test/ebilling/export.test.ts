@@ -139,8 +139,8 @@ eachDialect('refusals on real bills: work recorded before e-billing was on, and 
   assert.ok(Object.keys(r.fields).includes(`bills.${a.number}.lines.${uncodedLine}.LINE_ITEM_TASK_CODE`));
   assert.equal(await count(db, 'ebilling_export'), 0);
   // Bad requests name their field.
-  await assert.rejects(E.exportBills(ctx, { billIds: [], mode: 'single' }), (e: unknown) => e instanceof HttpError && e.status === 422 && 'bills' in e.fields);
-  await assert.rejects(E.exportBills(ctx, { billIds: ['01937a4e-0000-7000-8000-00000000abcd'], mode: 'single' }), (e: unknown) => e instanceof HttpError && /not known to e-billing/.test(e.fields.bills ?? ''));
+  await assert.rejects(E.exportBills(ctx, { billIds: [], mode: 'single' }), (e: unknown) => e instanceof HttpError && e.status === 422 && 'billIds' in e.fields);
+  await assert.rejects(E.exportBills(ctx, { billIds: ['01937a4e-0000-7000-8000-00000000abcd'], mode: 'single' }), (e: unknown) => e instanceof HttpError && /not known to e-billing/.test(e.fields.billIds ?? ''));
   await assert.rejects(E.exportBills(ctx, { billIds: [a.billId], mode: 'zip' as never }), (e: unknown) => e instanceof HttpError && 'mode' in e.fields);
 });
 

@@ -129,3 +129,26 @@ eachDialect('API and pages: settings, export by number, refusals listed by line,
     assert.equal((await postForm(r, '/ebilling/export', [['bill', bill.billId]])).status, 403);
   });
 });
+
+eachDialect('export errors name the caller\'s own field: billIds in the API, bills on the page', async (db) => {
+  await withApp(db, async (t) => {
+    const clerk = await t.user('billing', { email: 'clerk@firm.test' });
+    const api = t.browser();
+    const auth = { authorization: `Bearer ${await t.token(clerk.email)}` };
+    let res = await api.postJson('/api/v1/ledes/exports', { billIds: ['nope'] }, { headers: auth });
+    assert.equal(res.status, 422, res.text);
+    assert.deepEqual(res.json().error.fields, { billIds: 'must be bill ids' });
+    res = await api.postJson('/api/v1/ledes/exports', { billIds: ['01937a4e-0000-7000-8000-00000000abcd'] }, { headers: auth });
+    assert.equal(res.status, 422, res.text);
+    assert.deepEqual(Object.keys(res.json().error.fields), ['billIds']);
+    assert.match(res.json().error.fields.billIds, /not known to e-billing/);
+
+    const page = t.browser();
+    await page.login(clerk.email);
+    await page.get('/ebilling/export');
+    const p = await postForm(page, '/ebilling/export', [['mode', 'single']]);
+    assert.equal(p.status, 422);
+    assert.match(p.text, /data-error="bills">bills choose at least one bill/);
+    assert.equal((await db.db.selectFrom('ebilling_export').select('id').execute()).length, 0);
+  });
+});

@@ -73,9 +73,10 @@ export function createEbillingCommands(deps: EbillingDeps) {
   async function exportBills(ctx: CommandContext, req: ExportRequest): Promise<{ files: ExportFile[]; replayed: boolean }> {
     const errors: Record<string, string> = {};
     const ids = [...new Set(req.billIds)];
-    if (ids.length === 0) errors.bills = 'choose at least one bill';
-    else if (ids.length > EXPORT_LIMITS.bills) errors.bills = `at most ${EXPORT_LIMITS.bills} bills per export`;
-    else if (!ids.every(isId)) errors.bills = 'must be bill ids';
+    // Errors name the request's own fields (billIds, format, mode, requestId); a page maps them to its form's.
+    if (ids.length === 0) errors.billIds = 'choose at least one bill';
+    else if (ids.length > EXPORT_LIMITS.bills) errors.billIds = `at most ${EXPORT_LIMITS.bills} bills per export`;
+    else if (!ids.every(isId)) errors.billIds = 'must be bill ids';
     if (req.format != null && !isLedesFormat(req.format)) errors.format = 'must be LEDES1998B or LEDES1998BI';
     if (req.mode !== 'single' && req.mode !== 'per_bill') errors.mode = 'must be single or per_bill';
     if (req.requestId != null && !isId(req.requestId)) errors.requestId = 'must be a UUID';
@@ -89,7 +90,7 @@ export function createEbillingCommands(deps: EbillingDeps) {
     const files = await inTransaction(async (trx) => {
       const facts = await store.billFacts(trx, ids);
       const missing = ids.filter((id) => !facts.has(id));
-      if (missing.length > 0) throw invalid({ bills: `${missing.length} bill${missing.length === 1 ? ' is' : 's are'} not known to e-billing (approve them first): ${missing.slice(0, 5).join(', ')}` });
+      if (missing.length > 0) throw invalid({ billIds: `${missing.length} bill${missing.length === 1 ? ' is' : 's are'} not known to e-billing (approve them first): ${missing.slice(0, 5).join(', ')}` });
       const { settings } = await store.loadSettings(trx);
       const codes = store.utbmsCodes();
       const problems: Problem[] = [];

@@ -89,7 +89,8 @@ export function createEbillingPages(_deps: ModuleDeps, cmds: EbillingCommands): 
       return render(c, 'ebilling/exported.njk', { files, formats: FORMAT_LABELS }, 201);
     } catch (e) {
       if (e instanceof LedesRefusal) return exportPage(c, form, { problems: e.problems.map((p) => ({ ...p, text: describeProblem(p) })) }, 422);
-      if (e instanceof HttpError && e.status === 422) return exportPage(c, form, { errors: e.fields }, 422);
+      // The command names its request's fields; this form's bill checkboxes are "bills".
+      if (e instanceof HttpError && e.status === 422) return exportPage(c, form, { errors: Object.fromEntries(Object.entries(e.fields).map(([k, v]) => [k === 'billIds' ? 'bills' : k, v])) }, 422);
       throw e;
     }
   });

@@ -124,7 +124,10 @@ export function createLedgerApi(deps: ModuleDeps, cmds: LedgerCommands): Hono<Ap
 
   route({
     method: 'get', path: '/reports/:name', summary: `A ledger report as JSON rows (${REPORT_NAMES.join(', ')})`, tag: TAG, audience: READ,
-    query: Type.Object({ from: Type.Optional(IsoDate()), to: Type.Optional(IsoDate()), client: Type.Optional(Id) }, { additionalProperties: false }),
+    query: Type.Object({
+      from: Type.Optional(IsoDate()), to: Type.Optional(IsoDate()),
+      client: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[0-9a-zA-Z-]+$', errorMessage: 'must be an id', description: 'One client\'s figures: aged-debtors, debtor-statement, debtor-breakdown, fee-allocation and wip-by-timekeeper; trial-balance and gl-detail are firm-wide and refuse it (422)' })),
+    }, { additionalProperties: false }),
     response: ReportOut,
   }, async (c, { query }) => {
     const name = c.req.param('name')!;

@@ -293,10 +293,10 @@ export async function reverseBill(b: Books, eventId: string, eventType: string, 
 // ---- receipts and allocations -------------------------------------------------------------
 
 /** Release a live allocation: the money goes back to the receipt's credit (AJ: debit debtors, credit unallocated). */
-export async function releaseAllocation(b: Books, a: Allocation, bill: LedgerBill, on: string, sourceKey: string, reason: string, mode: 'event' | 'command'): Promise<void> {
+export async function releaseAllocation(b: Books, a: Allocation, bill: LedgerBill, on: string, sourceKey: string, reason: string, mode: 'event' | 'command', confirmOutsidePeriod = false): Promise<void> {
   const { journal } = await postJournal(b, {
     prefix: 'AJ', sourceKey, sourceType: 'ledger.allocation_released', date: on, memo: `Receipt allocation to bill ${bill.number} released`,
-    currency: bill.currency, mode, billId: bill.id, receiptId: a.receiptId, clientId: bill.clientId, matterId: bill.matterId,
+    currency: bill.currency, mode, confirmOutsidePeriod, billId: bill.id, receiptId: a.receiptId, clientId: bill.clientId, matterId: bill.matterId,
     lines: [
       { account: { role: 'debtors' }, amountMinor: a.amountMinor, memo: `Bill ${bill.number}: allocation released`, billId: bill.id },
       { account: { role: 'unallocated' }, amountMinor: 0 - a.amountMinor, memo: 'Receipt credit' },
@@ -310,12 +310,12 @@ export async function releaseAllocation(b: Books, a: Allocation, bill: LedgerBil
 }
 
 /** Allocate part of a receipt's credit to a bill (AJ: debit unallocated, credit debtors). */
-export async function allocateFromCredit(b: Books, receipt: Receipt, bill: LedgerBill, amountMinor: number, on: string, sourceKey: string, mode: 'event' | 'command'): Promise<void> {
+export async function allocateFromCredit(b: Books, receipt: Receipt, bill: LedgerBill, amountMinor: number, on: string, sourceKey: string, mode: 'event' | 'command', confirmOutsidePeriod = false): Promise<void> {
   assert(amountMinor > 0 && amountMinor <= receipt.unallocatedMinor, 'allocation exceeds the receipt\'s credit');
   assert(amountMinor <= store.outstandingOf(bill), 'allocation exceeds the bill\'s outstanding');
   const { journal, created } = await postJournal(b, {
     prefix: 'AJ', sourceKey, sourceType: 'ledger.credit_allocated', date: on, memo: `Receipt ${receipt.number} credit to bill ${bill.number}`,
-    currency: bill.currency, mode, billId: bill.id, receiptId: receipt.id, clientId: bill.clientId, matterId: bill.matterId,
+    currency: bill.currency, mode, confirmOutsidePeriod, billId: bill.id, receiptId: receipt.id, clientId: bill.clientId, matterId: bill.matterId,
     lines: [
       { account: { role: 'unallocated' }, amountMinor, memo: `Receipt ${receipt.number} credit` },
       { account: { role: 'debtors' }, amountMinor: 0 - amountMinor, memo: `Bill ${bill.number}: receipt ${receipt.number}`, billId: bill.id },

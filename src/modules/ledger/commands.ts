@@ -15,7 +15,7 @@ import type { Db, Tx } from '../../shared/db.ts';
 import { isUniqueViolation } from '../../shared/db.ts';
 import type { CommandContext } from '../../shared/events.ts';
 import { newId } from '../../shared/ids.ts';
-import { MAX_AMOUNT_MINOR } from '../../shared/money.ts';
+import { formatMoney, MAX_AMOUNT_MINOR } from '../../shared/money.ts';
 import { appendEvent } from '../../shared/outbox.ts';
 import type { Relay } from '../../shared/outbox.ts';
 import { conflict, invalid, notFound } from '../../shared/web/errors.ts';
@@ -96,7 +96,8 @@ export function createLedgerCommands(deps: LedgerDeps) {
       else if (bill.status !== 'open') e.billId = 'is not open on the debtors ledger (its postings were reversed)';
     }
     const clientId = input.clientId ?? bill?.clientId ?? null;
-    if (!clientId) e.clientId = 'is required (or give a bill)';
+    // A bill that was given but is wrong is the problem to name; the client comes from a good bill.
+    if (!clientId) { if (!input.billId) e.clientId = 'is required (or give a bill)'; }
     else if (bill && bill.clientId !== clientId) e.clientId = 'is not the bill\'s client';
     else if (!bill && !(await trx.selectFrom('ledger_client').select('id').where('id', '=', clientId).executeTakeFirst())) e.clientId = 'is not a known client';
     if ((order === 'this_bill_first' || order === 'this_bill_only') && !input.billId) e.order = 'needs a bill';
@@ -206,7 +207,7 @@ export function createLedgerCommands(deps: LedgerDeps) {
     const { allocations } = allocateReceipt(receipt.unallocatedMinor, seq);
     if (allocations.length === 0) throw conflict('No open bill of the client has anything outstanding');
     for (const a of allocations) {
-      await allocateFromCredit(b, receipt, byId.get(a.billId)!, a.amountMinor, on, `allocate:${newId(clock)}`, 'command');
+      await allocateFromCredit(b, receipt, byId.get(a.billId)!, a.amountMinor, on, `allocate:${newId(clock)}`, 'command', input.confirmOutsidePeriod ?? false);
     }
     await audit(trx, clock, ctx, { action: 'ledger.credit_allocated', entityType: 'ledger_receipt', entityId: receipt.id, after: { allocations, on } });
     return (await store.findReceipt(trx, receipt.id))!;
@@ -299,9 +300,9 @@ export function createLedgerCommands(deps: LedgerDeps) {
     if (!Number.isSafeInteger(amount) || amount <= 0) e.amount = 'must be more than zero';
     if (Object.keys(e).length) throw invalid(e);
     if (bill.status !== 'open') throw conflict('The bill\'s postings were reversed: nothing to write off');
-    if (amount > outstanding) throw conflict(`Only ${outstanding} is outstanding on bill ${bill.number}`);
+    if (amount > outstanding) throw conflict(`Only ${formatMoney(outstanding, bill.currency)} is outstanding on bill ${bill.number}`);
     const s = await periodSettings(booksOf(trx, ctx));
-    if (amount > s.writeOffLimitMinor) throw conflict(`Write-offs are limited to small balances (at most ${s.writeOffLimitMinor} minor units); this is ${amount}`);
+    if (amount > s.writeOffLimitMinor) throw conflict(`Write-offs are limited to small balances (at most ${formatMoney(s.writeOffLimitMinor, bill.currency)} per bill); this is ${formatMoney(amount, bill.currency)}`);
     await writeOffOne(trx, ctx, bill, amount, on, reason, input.confirmOutsidePeriod ?? false);
     return bill;
   }
@@ -312,7 +313,7 @@ export function createLedgerCommands(deps: LedgerDeps) {
     if (!Number.isSafeInteger(input.maxMinor) || input.maxMinor <= 0) e.max = 'must be more than zero';
     if (Object.keys(e).length) throw invalid(e);
     const s = await periodSettings(booksOf(trx, ctx));
-    if (input.maxMinor > s.writeOffLimitMinor) throw conflict(`Write-offs are limited to ${s.writeOffLimitMinor} minor units per bill`);
+    if (input.maxMinor > s.writeOffLimitMinor) throw conflict(`Write-offs are limited to ${formatMoney(s.writeOffLimitMinor, s.currency)} per bill`);
     const done: LedgerBill[] = [];
     await trx.updateTable('ledger_bill').set({ updated_at: sql`updated_at` }).where('status', '=', 'open').execute();
     for (const bill of await store.listBills(trx, { status: 'open' })) {
@@ -441,7 +442,7 @@ export function createLedgerCommands(deps: LedgerDeps) {
       if (!bill || bill.status !== 'open') throw conflict('The bill\'s postings were reversed');
       const b = booksOf(trx, ctx);
       await checkCommandDate(b, date, confirmOutsidePeriod ?? false);
-      await releaseAllocation(b, alloc, bill, date, `release:${allocationId}`, 'released', 'command');
+      await releaseAllocation(b, alloc, bill, date, `release:${allocationId}`, 'released', 'command', confirmOutsidePeriod ?? false);
       bill.updatedAt = clock.now().toISOString();
       await store.saveBill(trx, bill);
       await emitBalance(b, bill, date);

@@ -5,16 +5,19 @@
  *  - gl-detail: every journal line between two dates, per account with running balances;
  *  - aged-debtors: what each client owes at a date, by age of bill (current, 30, 60, 90, 120+),
  *    from the debtors lines of the journals (so it is right for any past date), with a chart;
- *  - debtor-statement: per client, each file's outstanding balance and the total payable;
- *  - debtor-breakdown: the open bills by file with products, disbursements, interest and other items;
+ *  - debtor-statement: per client, each file's balance owed at a date and the total payable,
+ *    from the same debtors lines as aged-debtors (so the two and the trial balance agree);
+ *  - debtor-breakdown: the bills owing at a date by file with products, disbursements, interest and other items;
  *  - fee-allocation: fee income per timekeeper by period, and fees on the matters each originated;
  *  - wip-by-timekeeper: unbilled work at a date per timekeeper, with a chart.
+ * A client filter applies to the debtors, fee and WIP reports; the trial balance and GL detail
+ * are firm-wide and refuse one (REPORT_TAKES_CLIENT).
  */
 import { assert } from '../../shared/assert.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { isoDate } from '../../shared/clock.ts';
 import type { Executor } from '../../shared/db.ts';
-import { toDecimalString } from '../../shared/money.ts';
+import { formatMoney, toDecimalString } from '../../shared/money.ts';
 import { barChart } from './charts.ts';
 import { AGE_BUCKETS, AGE_LABELS, ageBucket, compareNumbers, isDate, periodOf } from './domain.ts';
 import type { AgeBucket } from './domain.ts';
@@ -63,6 +66,14 @@ export class ReportParamError extends Error {
   constructor(readonly fields: Record<string, string>) { super(Object.entries(fields).map(([k, v]) => `${k} ${v}`).join('; ')); }
 }
 
+/**
+ * The reports a client filter applies to. The trial balance and the GL detail are the firm's
+ * books (every account, balancing): a client's slice of them would not balance, so they refuse one.
+ */
+export const REPORT_TAKES_CLIENT: Readonly<Record<ReportName, boolean>> = {
+  'trial-balance': false, 'gl-detail': false, 'aged-debtors': true, 'debtor-statement': true, 'debtor-breakdown': true, 'fee-allocation': true, 'wip-by-timekeeper': true,
+};
+
 export function isReportName(s: string): s is ReportName {
   return (REPORT_NAMES as readonly string[]).includes(s);
 }
@@ -82,12 +93,13 @@ export function createLedgerReports(db: Executor, clock: Clock) {
     return firm.currency ?? 'USD';
   }
 
-  function checkParams(p: ReportParams): { from: string | null; to: string } {
+  function checkParams(name: ReportName, p: ReportParams): { from: string | null; to: string } {
     const e: Record<string, string> = {};
     if (p.from !== undefined && !isDate(p.from)) e.from = 'must be a date (YYYY-MM-DD)';
     if (p.to !== undefined && !isDate(p.to)) e.to = 'must be a date (YYYY-MM-DD)';
     if (p.from && p.to && isDate(p.from) && isDate(p.to) && p.from > p.to) e.from = 'must be on or before to';
-    if (p.clientId !== undefined && !/^[0-9a-zA-Z-]{1,64}$/.test(p.clientId)) e.client = 'must be a client id';
+    if (p.clientId !== undefined && !REPORT_TAKES_CLIENT[name]) e.client = `is not a filter of the ${REPORT_TITLES[name].toLowerCase()}: it covers the whole firm`;
+    else if (p.clientId !== undefined && !/^[0-9a-zA-Z-]{1,64}$/.test(p.clientId)) e.client = 'must be a client id';
     if (Object.keys(e).length) throw new ReportParamError(e);
     return { from: p.from ?? null, to: p.to ?? isoDate(clock.now()) };
   }
@@ -98,8 +110,22 @@ export function createLedgerReports(db: Executor, clock: Clock) {
     return a.id;
   }
 
+  /**
+   * The bills that owed something at a date, with what the debtors ledger said of each then
+   * (bills posted on or before it, less receipts, credits and write-offs dated on or before it):
+   * the same journal lines the aged debtors and the trial balance's debtors sum.
+   */
+  async function billsOwingAt(to: string, clientId: string | null) {
+    const asAt = await store.debtorsByBillAsAt(db, await debtorsAccountId(), to);
+    const bills = await store.listBills(db, clientId ? { clientId } : {});
+    return bills.flatMap((b) => {
+      const d = asAt.get(b.id);
+      return d && d.outstandingMinor !== 0 ? [{ b, d }] : [];
+    });
+  }
+
   const builders: Record<ReportName, (p: { from: string | null; to: string; clientId: string | null }, cur: string) => Promise<Omit<Report, 'name' | 'title' | 'params' | 'currency'>>> = {
-    async 'trial-balance'(p) {
+    async 'trial-balance'(p, cur) {
       const accounts = await store.listAccounts(db);
       const bal = await store.accountBalances(db, { to: p.to });
       const rows = accounts.flatMap((a) => {
@@ -113,34 +139,46 @@ export function createLedgerReports(db: Executor, clock: Clock) {
       const credit = sumBy(rows, (r) => r.credit);
       return {
         subtitle: `As at ${p.to}`, columns: [text('code', 'Code'), text('account', 'Account'), text('type', 'Type'), money('money', 'debit', 'Debit'), money('money', 'credit', 'Credit')],
-        rows, totals: { code: '', account: 'Total', type: '', debit, credit }, notes: [debit === credit ? 'Debits equal credits.' : `OUT OF BALANCE by ${debit - credit}`], chartSvg: null,
+        rows, totals: { code: '', account: 'Total', type: '', debit, credit }, notes: [debit === credit ? 'Debits equal credits.' : `OUT OF BALANCE by ${formatMoney(debit - credit, cur)}`], chartSvg: null,
       };
     },
 
     async 'gl-detail'(p) {
-      const accounts = new Map((await store.listAccounts(db)).map((a) => [a.id, a]));
+      const accounts = (await store.listAccounts(db)).sort((a, b) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
+      const byId = new Map(accounts.map((a) => [a.id, a]));
       const from = p.from ?? `${p.to.slice(0, 7)}-01`;
       const before = new Date(Date.parse(`${from}T00:00:00Z`) - 86_400_000).toISOString().slice(0, 10);
       const opening = await store.accountBalances(db, { to: before });
+      const closing = await store.accountBalances(db, { to: p.to });
+      const net = (m: Map<string, { debit: number; credit: number }>, id: string) => { const b = m.get(id); return b ? b.debit - b.credit : 0; };
       const lines = await store.linesBetween(db, { from, to: p.to, limit: MAX_REPORT_ROWS + 1 });
-      const rows: Record<string, Cell>[] = [];
-      const running = new Map<string, number>();
       const ordered = [...lines].sort((a, b) => {
-        const ca = accounts.get(a.accountId)!.code;
-        const cb = accounts.get(b.accountId)!.code;
+        const ca = byId.get(a.accountId)!.code;
+        const cb = byId.get(b.accountId)!.code;
         return ca < cb ? -1 : ca > cb ? 1 : a.date < b.date ? -1 : a.date > b.date ? 1 : a.number < b.number ? -1 : a.number > b.number ? 1 : a.lineNo - b.lineNo;
       });
+      const perAccount = new Map<string, typeof ordered>();
       for (const l of ordered.slice(0, MAX_REPORT_ROWS)) {
-        const a = accounts.get(l.accountId)!;
-        if (!running.has(a.id)) {
-          const o = opening.get(a.id);
-          const ob = o ? o.debit - o.credit : 0;
-          running.set(a.id, ob);
-          rows.push({ code: a.code, account: a.name, date: from, journal: '', memo: 'Opening balance', debit: null, credit: null, balance: ob });
+        const list = perAccount.get(l.accountId) ?? [];
+        list.push(l);
+        perAccount.set(l.accountId, list);
+      }
+      // Every account with a balance at either end or a line between: its opening balance, its
+      // lines with the running balance, and its closing balance (read from the books, so it is
+      // right even when the lines are cut short).
+      const rows: Record<string, Cell>[] = [];
+      for (const a of accounts) {
+        const own = perAccount.get(a.id) ?? [];
+        const ob = net(opening, a.id);
+        const cb = net(closing, a.id);
+        if (own.length === 0 && ob === 0 && cb === 0) continue;
+        rows.push({ code: a.code, account: a.name, date: from, journal: '', memo: 'Opening balance', debit: null, credit: null, balance: ob });
+        let bal = ob;
+        for (const l of own) {
+          bal += l.debitMinor - l.creditMinor;
+          rows.push({ code: a.code, account: a.name, date: l.date, journal: l.number, memo: l.memo, debit: l.debitMinor || null, credit: l.creditMinor || null, balance: bal });
         }
-        const bal = running.get(a.id)! + l.debitMinor - l.creditMinor;
-        running.set(a.id, bal);
-        rows.push({ code: a.code, account: a.name, date: l.date, journal: l.number, memo: l.memo, debit: l.debitMinor || null, credit: l.creditMinor || null, balance: bal });
+        rows.push({ code: a.code, account: a.name, date: p.to, journal: '', memo: 'Closing balance', debit: null, credit: null, balance: cb });
       }
       return {
         subtitle: `${from} to ${p.to}`,
@@ -178,13 +216,13 @@ export function createLedgerReports(db: Executor, clock: Clock) {
 
     async 'debtor-statement'(p, cur) {
       const names = await store.namesOf(db);
-      const bills = (await store.listBills(db, { status: 'open', ...(p.clientId ? { clientId: p.clientId } : {}) })).filter((b) => store.outstandingOf(b) !== 0);
+      const owing = await billsOwingAt(p.to, p.clientId);
       const perFile = new Map<string, { clientId: string; matterId: string; file: string; bills: string[]; outstanding: number; oldest: string }>();
-      for (const b of bills) {
+      for (const { b, d } of owing) {
         const k = b.matterId;
         const r = perFile.get(k) ?? { clientId: b.clientId, matterId: b.matterId, file: b.fileNumber, bills: [], outstanding: 0, oldest: b.invoiceDate };
         r.bills.push(b.number);
-        r.outstanding += store.outstandingOf(b);
+        r.outstanding += d.outstandingMinor;
         if (b.invoiceDate < r.oldest) r.oldest = b.invoiceDate;
         perFile.set(k, r);
       }
@@ -192,7 +230,10 @@ export function createLedgerReports(db: Executor, clock: Clock) {
         const c = names.clients.get(r.clientId);
         return { client: c ? `${c.number} ${c.name}` : r.clientId, file: r.file, matter: names.matters.get(r.matterId)?.name ?? '', bills: r.bills.sort(compareNumbers).join(' '), oldest: r.oldest, outstanding: r.outstanding };
       });
-      const credit = sumBy(await store.listReceipts(db, { withCredit: true, limit: 100_000, ...(p.clientId ? { clientId: p.clientId } : {}) }), (r) => r.unallocatedMinor);
+      // Credit held at the date: the unallocated receipts account's lines up to it (credit is negative).
+      const unallocated = await store.findAccountBy(db, 'role', 'unallocated');
+      const held = unallocated ? await store.balanceByClient(db, unallocated.id, p.to, p.clientId ?? undefined) : new Map<string, number>();
+      const credit = 0 - sumBy([...held.values()], (v) => v);
       const total = sumBy(rows, (r) => r.outstanding);
       const client = p.clientId ? names.clients.get(p.clientId) : null;
       return {
@@ -205,18 +246,18 @@ export function createLedgerReports(db: Executor, clock: Clock) {
 
     async 'debtor-breakdown'(p) {
       const names = await store.namesOf(db);
-      const bills = (await store.listBills(db, { status: 'open', ...(p.clientId ? { clientId: p.clientId } : {}) })).filter((b) => store.outstandingOf(b) !== 0)
-        .sort((a, b) => compareNumbers(a.fileNumber, b.fileNumber) || compareNumbers(a.number, b.number));
-      const rows = bills.map((b) => ({
+      const owing = (await billsOwingAt(p.to, p.clientId))
+        .sort((x, y) => compareNumbers(x.b.fileNumber, y.b.fileNumber) || compareNumbers(x.b.number, y.b.number));
+      const rows = owing.map(({ b, d }) => ({
         file: b.fileNumber, matter: names.matters.get(b.matterId)?.name ?? '', bill: b.number, date: b.invoiceDate,
         products: b.feesMinor + b.fixedChargesMinor, disbursements: b.disbursementsMinor, interest: b.interestMinor,
-        other: b.taxMinor - b.discountMinor + b.discountReversedMinor, total: b.totalMinor + b.discountReversedMinor,
-        received: b.paidMinor + b.writtenOffMinor, outstanding: store.outstandingOf(b),
+        other: b.taxMinor - b.discountMinor + d.discountReversedMinor, total: d.billedMinor + d.discountReversedMinor,
+        received: d.receivedMinor, outstanding: d.outstandingMinor,
       }));
       const totals: Record<string, Cell> = { file: 'Total', matter: '', bill: '', date: '' };
       for (const k of ['products', 'disbursements', 'interest', 'other', 'total', 'received', 'outstanding'] as const) totals[k] = sumBy(rows, (r) => r[k]);
       return {
-        subtitle: `Open bills by file${p.clientId ? ` for ${names.clients.get(p.clientId)?.name ?? p.clientId}` : ''}, as at ${p.to}`,
+        subtitle: `Bills owing by file${p.clientId ? ` for ${names.clients.get(p.clientId)?.name ?? p.clientId}` : ''}, as at ${p.to}`,
         columns: [text('file', 'File'), text('matter', 'Matter'), text('bill', 'Bill'), { key: 'date', label: 'Date', kind: 'date' }, money('money', 'products', 'Products (fees, charges)'),
           money('money', 'disbursements', 'Disbursements'), money('money', 'interest', 'Interest'), money('money', 'other', 'Other (tax, discount)'), money('money', 'total', 'Total'),
           money('money', 'received', 'Received, written off'), money('money', 'outstanding', 'Outstanding')],
@@ -229,7 +270,7 @@ export function createLedgerReports(db: Executor, clock: Clock) {
       const accounts = await store.listAccounts(db);
       const feeAccounts = new Set(accounts.filter((a) => a.role === 'fee_timekeeper' || a.role === 'fees').map((a) => a.id));
       const names = await store.namesOf(db);
-      const lines = (await store.linesBetween(db, { from, to: p.to, limit: 1_000_000 })).filter((l) => feeAccounts.has(l.accountId));
+      const lines = (await store.linesBetween(db, { from, to: p.to, limit: 1_000_000, ...(p.clientId ? { clientId: p.clientId } : {}) })).filter((l) => feeAccounts.has(l.accountId));
       const key = (period: string, tk: string) => `${period}|${tk}`;
       const agg = new Map<string, { period: string; tk: string; earned: number; originated: number }>();
       const bump = (period: string, tk: string, field: 'earned' | 'originated', v: number) => {
@@ -249,7 +290,7 @@ export function createLedgerReports(db: Executor, clock: Clock) {
         return { period: r.period, timekeeper: t ? `${t.initials} ${t.name}` : r.tk, earned: r.earned, originated: r.originated };
       }).sort((a, b) => (a.period < b.period ? -1 : a.period > b.period ? 1 : a.timekeeper < b.timekeeper ? -1 : a.timekeeper > b.timekeeper ? 1 : 0));
       return {
-        subtitle: `${from} to ${p.to}: fee income credited to each timekeeper (the bills' fee allocation, with origination shares) and fees on the matters each originated`,
+        subtitle: `${from} to ${p.to}${p.clientId ? ` for ${names.clients.get(p.clientId)?.name ?? p.clientId}` : ''}: fee income credited to each timekeeper (the bills' fee allocation, with origination shares) and fees on the matters each originated`,
         columns: [text('period', 'Period'), text('timekeeper', 'Timekeeper'), money('money', 'earned', 'Fees allocated'), money('money', 'originated', 'Fees on matters originated')],
         rows, totals: { period: 'Total', timekeeper: '', earned: sumBy(rows, (r) => r.earned), originated: sumBy(rows, (r) => r.originated) }, notes: [], chartSvg: null,
       };
@@ -285,7 +326,7 @@ export function createLedgerReports(db: Executor, clock: Clock) {
 
   return {
     async run(name: ReportName, params: ReportParams): Promise<Report> {
-      const p = checkParams(params);
+      const p = checkParams(name, params);
       const cur = await currency();
       const built = await builders[name]({ ...p, clientId: params.clientId ?? null }, cur);
       return { name, title: REPORT_TITLES[name], params: { ...p, clientId: params.clientId ?? null }, currency: cur, ...built };

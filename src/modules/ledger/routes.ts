@@ -4,7 +4,8 @@
  * to /ledger/receipts/new?bill=BILL_ID), a bill on the debtors ledger (write-off, discount
  * decision), a client's account (credit to allocate), and the reports (page, CSV, PDF).
  *
- * Forms work without JavaScript (303 after success; 409/422 re-render with the reason) and
+ * Forms work without JavaScript (303 after success; 409/422 re-render with the reason, what was
+ * typed, and each error at its field) and
  * carry `_csrf`. Money is typed as decimal text and parsed exactly with parseAmount.
  */
 import { Hono } from 'hono';
@@ -21,7 +22,7 @@ import type { LedgerCommands } from './commands.ts';
 import { RECEIPT_METHODS } from './commands.ts';
 import { AGE_LABELS } from './domain.ts';
 import type { AllocationOrder, DiscountChoice } from './domain.ts';
-import { cellText, createLedgerReports, isReportName, REPORT_NAMES, REPORT_TITLES, ReportParamError, reportToCsv } from './reports.ts';
+import { cellText, createLedgerReports, isReportName, REPORT_NAMES, REPORT_TAKES_CLIENT, REPORT_TITLES, ReportParamError, reportToCsv } from './reports.ts';
 import type { Report } from './reports.ts';
 import * as store from './store.ts';
 import type { LedgerBill } from './store.ts';
@@ -44,6 +45,13 @@ function moneyField(errors: Record<string, string>, name: string, text: string, 
     if (e instanceof MoneyParseError) { errors[name] = e.message.replace(/^"[^"]*" /, ''); return undefined; }
     throw e;
   }
+}
+
+/** What a page shows again after a refused form: the reason, field errors, and the submitted values (`form` names which form). */
+interface Shown {
+  error?: string | null;
+  errors?: Record<string, string>;
+  fv?: Record<string, string>;
 }
 
 export function billView(b: LedgerBill) {
@@ -82,6 +90,11 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     return c.redirect(url, 303);
   }
   const refusal = (e: unknown): e is HttpError => e instanceof HttpError && (e.status === 409 || e.status === 422 || e.status === 404);
+  /** A refused form shown again: the reason, each field's error under the form's own name for it, and what was typed. */
+  const refused = (e: HttpError, fv: Record<string, string>, names: Record<string, string> = {}): Shown => ({
+    error: e.message, errors: Object.fromEntries(Object.entries(e.fields).map(([k, v]) => [names[k] ?? k, v])), fv,
+  });
+  const refusedStatus = (e: HttpError) => (e.status === 404 ? 422 : e.status) as 409 | 422;
 
   // ---- overview --------------------------------------------------------------------------
 
@@ -139,7 +152,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
 
   // ---- periods ---------------------------------------------------------------------------
 
-  async function periodsPage(c: Context<AppEnv>, error: string | null = null, status: 200 | 409 | 422 = 200) {
+  async function periodsPage(c: Context<AppEnv>, shown: Shown = {}, status: 200 | 409 | 422 = 200) {
     const s = await settings();
     const activity = await store.periodActivity(db);
     const rows = await store.listPeriodRows(db);
@@ -148,23 +161,39 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
       period: p, closed: s.closed.has(p), current: p === s.current, journals: activity.get(p)?.journals ?? 0, totalMinor: activity.get(p)?.totalMinor ?? 0,
       changed: rows.find((r) => r.period === p) ?? null,
     }));
-    return render(c, 'ledger/periods.njk', { s, periods, noted: await store.notedJournals(db, 200), error, can: can(c), writeOffLimit: toDecimalString(s.writeOffLimitMinor, s.currency) }, status);
+    return render(c, 'ledger/periods.njk', {
+      s, periods, noted: await store.notedJournals(db, 200), error: shown.error ?? null, errors: shown.errors ?? {}, fv: shown.fv ?? {}, can: can(c),
+      writeOffLimit: toDecimalString(s.writeOffLimitMinor, s.currency),
+    }, status);
   }
   pages.get('/periods', allow(READERS), (c) => periodsPage(c));
   pages.post('/periods', allow(ADMIN), async (c) => {
     const raw = await c.req.parseBody() as Raw;
+    const action = str(raw, 'action');
+    const fv = { form: action === 'write-off-limit' ? 'limit' : 'periods', action, period: str(raw, 'period'), limit: str(raw, 'limit') };
     try {
-      if (str(raw, 'action') === 'current') await cmds.setCurrentPeriod(c.get('command'), str(raw, 'period'));
-      else if (str(raw, 'action') === 'write-off-limit') {
-        const s = await settings();
-        const e: Record<string, string> = {};
-        const v = moneyField(e, 'limit', str(raw, 'limit'), s.currency);
-        if (v === undefined) throw invalid(e);
-        await cmds.setWriteOffLimit(c.get('command'), v);
-      } else await cmds.setPeriod(c.get('command'), { period: str(raw, 'period'), status: str(raw, 'action') === 'open' ? 'open' : 'closed' });
+      switch (action) {
+        case 'current':
+          await cmds.setCurrentPeriod(c.get('command'), fv.period);
+          break;
+        case 'write-off-limit': {
+          const s = await settings();
+          const e: Record<string, string> = {};
+          const v = moneyField(e, 'limit', fv.limit, s.currency);
+          if (v === undefined) throw invalid(e);
+          await cmds.setWriteOffLimit(c.get('command'), v);
+          break;
+        }
+        case 'open':
+        case 'close':
+          await cmds.setPeriod(c.get('command'), { period: fv.period, status: action === 'open' ? 'open' : 'closed' });
+          break;
+        default:
+          throw invalid({ action: 'must be close, open, current or write-off-limit' });
+      }
       return done(c, '/ledger/periods');
     } catch (e) {
-      if (refusal(e)) return periodsPage(c, `${e.message}${Object.keys(e.fields).length ? `: ${Object.entries(e.fields).map(([k, v]) => `${k} ${v}`).join('; ')}` : ''}`, (e.status === 404 ? 422 : e.status) as 409 | 422);
+      if (refusal(e)) return periodsPage(c, refused(e, fv), refusedStatus(e));
       throw e;
     }
   });
@@ -246,7 +275,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     }
   });
 
-  async function receiptPage(c: Context<AppEnv>, id: string, error: string | null = null, status: 200 | 409 | 422 = 200) {
+  async function receiptPage(c: Context<AppEnv>, id: string, shown: Shown = {}, status: 200 | 409 | 422 = 200) {
     const r = await store.findReceipt(db, id);
     if (!r) throw notFound('Receipt');
     const allocs = await store.allocations(db, { receiptId: id });
@@ -255,31 +284,34 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const names = await store.namesOf(db);
     const open = (await store.listBills(db, { clientId: r.clientId, status: 'open' })).filter((b) => store.outstandingOf(b) > 0).map(billView);
     return render(c, 'ledger/receipt.njk', {
-      r, allocs: allocs.map((a) => ({ ...a, bill: bills.get(a.billId) })), client: names.clients.get(r.clientId) ?? null, open, can: can(c), error, today: today(),
+      r, allocs: allocs.map((a) => ({ ...a, bill: bills.get(a.billId) })), client: names.clients.get(r.clientId) ?? null, open, can: can(c), today: today(),
+      error: shown.error ?? null, errors: shown.errors ?? {}, fv: shown.fv ?? {},
       journal: await store.findJournal(db, r.journalId), reversal: r.reversalJournalId ? await store.findJournal(db, r.reversalJournalId) : null,
     }, status);
   }
   pages.get(`/receipts/:id${ID}`, allow(READERS), (c) => receiptPage(c, c.req.param('id')));
   pages.post(`/receipts/:id${ID}/reverse`, allow(WRITERS), async (c) => {
     const raw = await c.req.parseBody() as Raw;
+    const fv = { form: 'reverse', reason: str(raw, 'reason'), on: str(raw, 'on'), confirm: str(raw, 'confirm') };
     try {
-      await cmds.reverseReceipt(c.get('command'), { receiptId: c.req.param('id'), reason: str(raw, 'reason'), on: str(raw, 'on') || undefined, confirmOutsidePeriod: str(raw, 'confirm') !== '' });
+      await cmds.reverseReceipt(c.get('command'), { receiptId: c.req.param('id'), reason: fv.reason, on: fv.on || undefined, confirmOutsidePeriod: fv.confirm !== '' });
       return done(c, `/ledger/receipts/${c.req.param('id')}`);
     } catch (e) {
-      if (refusal(e) && e.status !== 404) return receiptPage(c, c.req.param('id'), `${e.message}${Object.keys(e.fields).length ? `: ${Object.entries(e.fields).map(([k, v]) => `${k} ${v}`).join('; ')}` : ''}`, e.status as 409 | 422);
+      if (refusal(e) && e.status !== 404) return receiptPage(c, c.req.param('id'), refused(e, fv), refusedStatus(e));
       throw e;
     }
   });
   pages.post(`/receipts/:id${ID}/allocate`, allow(WRITERS), async (c) => {
     const raw = await c.req.parseBody() as Raw;
+    const fv = { form: 'allocate', bill: str(raw, 'bill'), order: str(raw, 'order'), on: str(raw, 'on'), confirm: str(raw, 'confirm') };
     try {
       await cmds.allocateCredit(c.get('command'), {
-        receiptId: c.req.param('id'), billId: str(raw, 'bill') || null, order: (str(raw, 'order') || undefined) as AllocationOrder | undefined,
-        on: str(raw, 'on') || undefined, confirmOutsidePeriod: str(raw, 'confirm') !== '',
+        receiptId: c.req.param('id'), billId: fv.bill || null, order: (fv.order || undefined) as AllocationOrder | undefined,
+        on: fv.on || undefined, confirmOutsidePeriod: fv.confirm !== '',
       });
       return done(c, `/ledger/receipts/${c.req.param('id')}`);
     } catch (e) {
-      if (refusal(e) && e.status !== 404) return receiptPage(c, c.req.param('id'), `${e.message}${Object.keys(e.fields).length ? `: ${Object.entries(e.fields).map(([k, v]) => `${k} ${v}`).join('; ')}` : ''}`, e.status as 409 | 422);
+      if (refusal(e) && e.status !== 404) return receiptPage(c, c.req.param('id'), refused(e, fv, { billId: 'bill' }), refusedStatus(e));
       throw e;
     }
   });
@@ -288,18 +320,19 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const raw = await c.req.parseBody() as Raw;
     const a = await db.selectFrom('ledger_allocation').select(['receipt_id']).where('id', '=', c.req.param('id')).executeTakeFirst() as { receipt_id: string } | undefined;
     if (!a) throw notFound('Allocation');
+    const fv = { form: 'release', allocation: c.req.param('id'), on: str(raw, 'on'), confirm: str(raw, 'confirm') };
     try {
-      await cmds.releaseAllocation(c.get('command'), c.req.param('id'), str(raw, 'on') || undefined);
+      await cmds.releaseAllocation(c.get('command'), c.req.param('id'), fv.on || undefined, fv.confirm !== '');
       return done(c, `/ledger/receipts/${a.receipt_id}`);
     } catch (e) {
-      if (refusal(e) && e.status !== 404) return receiptPage(c, a.receipt_id, e.message, e.status as 409 | 422);
+      if (refusal(e) && e.status !== 404) return receiptPage(c, a.receipt_id, refused(e, fv), refusedStatus(e));
       throw e;
     }
   });
 
   // ---- a bill on the debtors ledger --------------------------------------------------------
 
-  async function billPage(c: Context<AppEnv>, id: string, error: string | null = null, status: 200 | 409 | 422 = 200) {
+  async function billPage(c: Context<AppEnv>, id: string, shown: Shown = {}, status: 200 | 409 | 422 = 200) {
     const b = await store.findBill(db, id);
     if (!b) throw notFound('Bill');
     const s = await settings();
@@ -309,7 +342,8 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     for (const a of allocs) { const r = await store.findReceipt(db, a.receiptId); if (r) receipts.set(r.id, r.number); }
     return render(c, 'ledger/bill.njk', {
       b: billView(b), client: names.clients.get(b.clientId) ?? null, matter: names.matters.get(b.matterId) ?? null, allocs: allocs.map((a) => ({ ...a, receipt: receipts.get(a.receiptId) })),
-      writeOffs: await store.writeOffs(db, id), journals: await store.listJournals(db, { billId: id, limit: 200 }), can: can(c), error, today: today(),
+      writeOffs: await store.writeOffs(db, id), journals: await store.listJournals(db, { billId: id, limit: 200 }), can: can(c), today: today(),
+      error: shown.error ?? null, errors: shown.errors ?? {}, fv: shown.fv ?? {},
       writeOffLimitMinor: s.writeOffLimitMinor, expired: b.discountValidUntil !== null && b.discountValidUntil < today(),
     }, status);
   }
@@ -318,24 +352,26 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const raw = await c.req.parseBody() as Raw;
     const b = await store.findBill(db, c.req.param('id'));
     if (!b) throw notFound('Bill');
+    const fv = { form: 'write-off', amount: str(raw, 'amount'), on: str(raw, 'on'), reason: str(raw, 'reason'), confirm: str(raw, 'confirm') };
     try {
       const e: Record<string, string> = {};
-      const amount = str(raw, 'amount') ? moneyField(e, 'amount', str(raw, 'amount'), b.currency) : undefined;
+      const amount = fv.amount ? moneyField(e, 'amount', fv.amount, b.currency) : undefined;
       if (Object.keys(e).length) throw invalid(e);
-      await cmds.writeOff(c.get('command'), { billId: b.id, ...(amount !== undefined ? { amountMinor: amount } : {}), on: str(raw, 'on') || undefined, reason: str(raw, 'reason') || undefined, confirmOutsidePeriod: str(raw, 'confirm') !== '' });
+      await cmds.writeOff(c.get('command'), { billId: b.id, ...(amount !== undefined ? { amountMinor: amount } : {}), on: fv.on || undefined, reason: fv.reason || undefined, confirmOutsidePeriod: fv.confirm !== '' });
       return done(c, `/ledger/bills/${b.id}`);
     } catch (e) {
-      if (refusal(e)) return billPage(c, b.id, `${e.message}${Object.keys(e.fields).length ? `: ${Object.entries(e.fields).map(([k, v]) => `${k} ${v}`).join('; ')}` : ''}`, (e.status === 404 ? 422 : e.status) as 409 | 422);
+      if (refusal(e)) return billPage(c, b.id, refused(e, fv), refusedStatus(e));
       throw e;
     }
   });
   pages.post(`/bills/:id${ID}/discount`, allow(WRITERS), async (c) => {
     const raw = await c.req.parseBody() as Raw;
+    const fv = { form: 'discount', decision: str(raw, 'decision'), on: str(raw, 'on'), confirm: str(raw, 'confirm') };
     try {
-      await cmds.decideDiscount(c.get('command'), { billId: c.req.param('id'), decision: str(raw, 'decision') as 'honour', on: str(raw, 'on') || undefined, confirmOutsidePeriod: str(raw, 'confirm') !== '' });
+      await cmds.decideDiscount(c.get('command'), { billId: c.req.param('id'), decision: fv.decision as 'honour', on: fv.on || undefined, confirmOutsidePeriod: fv.confirm !== '' });
       return done(c, `/ledger/bills/${c.req.param('id')}`);
     } catch (e) {
-      if (refusal(e) && e.status !== 404) return billPage(c, c.req.param('id'), `${e.message}${Object.keys(e.fields).length ? `: ${Object.entries(e.fields).map(([k, v]) => `${k} ${v}`).join('; ')}` : ''}`, e.status as 409 | 422);
+      if (refusal(e) && e.status !== 404) return billPage(c, c.req.param('id'), refused(e, fv), refusedStatus(e));
       throw e;
     }
   });
@@ -361,14 +397,15 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
   pages.post('/write-offs', allow(WRITERS), async (c) => {
     const raw = await c.req.parseBody() as Raw;
     const s = await settings();
+    const fv = { form: 'write-offs', max: str(raw, 'max'), on: str(raw, 'on'), reason: str(raw, 'reason'), confirm: str(raw, 'confirm') };
     const e: Record<string, string> = {};
-    const max = moneyField(e, 'max', str(raw, 'max'), s.currency);
+    const max = moneyField(e, 'max', fv.max, s.currency);
     try {
       if (max === undefined) throw invalid(e);
-      await cmds.writeOffSmallBalances(c.get('command'), { maxMinor: max, on: str(raw, 'on') || undefined, reason: str(raw, 'reason') || undefined, confirmOutsidePeriod: str(raw, 'confirm') !== '' });
+      await cmds.writeOffSmallBalances(c.get('command'), { maxMinor: max, on: fv.on || undefined, reason: fv.reason || undefined, confirmOutsidePeriod: fv.confirm !== '' });
       return done(c, '/ledger/reports/aged-debtors');
     } catch (err) {
-      if (refusal(err)) return periodsPage(c, `${err.message}${Object.keys(err.fields).length ? `: ${Object.entries(err.fields).map(([k, v]) => `${k} ${v}`).join('; ')}` : ''}`, (err.status === 404 ? 422 : err.status) as 409 | 422);
+      if (refusal(err)) return periodsPage(c, refused(err, fv), refusedStatus(err));
       throw err;
     }
   });
@@ -380,12 +417,18 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const name = c.req.param('name');
     if (!isReportName(name)) throw notFound('Report');
     const q = c.req.query();
+    const takesClient = REPORT_TAKES_CLIENT[name];
+    const qs = new URLSearchParams({ ...(q.from ? { from: q.from } : {}), ...(q.to ? { to: q.to } : {}), ...(q.client ? { client: q.client } : {}) }).toString();
     let r: Report;
     try {
       r = await reports.run(name, { ...(q.from ? { from: q.from } : {}), ...(q.to ? { to: q.to } : {}), ...(q.client ? { clientId: q.client } : {}) });
     } catch (e) {
-      if (e instanceof ReportParamError) throw invalid(e.fields);
-      throw e;
+      if (!(e instanceof ReportParamError)) throw e;
+      // The report page again, its form holding what was asked, each bad parameter named.
+      return render(c, 'ledger/report.njk', {
+        r: { name, title: REPORT_TITLES[name], subtitle: '', currency: '', params: { from: q.from ?? null, to: q.to ?? '', clientId: q.client ?? null }, columns: [], rows: [], totals: null, notes: [], chartSvg: null },
+        qs, takesClient, clients: takesClient ? await store.listClients(db) : [], errors: e.fields, error: `Please correct: ${Object.keys(e.fields).join(', ')}`, cells: [], totals: null,
+      }, 422);
     }
     const file = `${name}-${r.params.to}`;
     if (q.format === 'csv') {
@@ -399,9 +442,8 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
       c.header('Content-Disposition', `attachment; filename="${file}.pdf"`);
       return c.body(pdf as Uint8Array<ArrayBuffer>);
     }
-    const qs = new URLSearchParams({ ...(q.from ? { from: q.from } : {}), ...(q.to ? { to: q.to } : {}), ...(q.client ? { client: q.client } : {}) }).toString();
     return render(c, 'ledger/report.njk', {
-      r, qs, clients: await store.listClients(db), ageLabels: AGE_LABELS,
+      r, qs, takesClient, clients: takesClient ? await store.listClients(db) : [], ageLabels: AGE_LABELS, errors: {}, error: null,
       cells: r.rows.map((row) => r.columns.map((col) => ({ kind: col.kind, text: cellText(r, col, row[col.key] ?? null) }))),
       totals: r.totals ? r.columns.map((col) => ({ kind: col.kind, text: cellText(r, col, r.totals![col.key] ?? null) })) : null,
     });

@@ -221,12 +221,13 @@ export async function accountBalances(ex: Executor, f: { from?: string; to?: str
   return new Map(rows.map((r) => [r.account_id, { debit: n(r.d), credit: n(r.c) }]));
 }
 
-export async function linesBetween(ex: Executor, f: { from?: string; to?: string; accountId?: string; limit: number }) {
+export async function linesBetween(ex: Executor, f: { from?: string; to?: string; accountId?: string; clientId?: string; limit: number }) {
   let q = ex.selectFrom('ledger_journal_line as l').innerJoin('ledger_journal as j', 'j.id', 'l.journal_id')
     .select(['l.journal_id', 'l.line_no', 'l.account_id', 'l.debit_minor', 'l.credit_minor', 'l.date', 'l.memo', 'l.bill_id', 'l.client_id', 'l.matter_id', 'l.timekeeper_id', 'j.number', 'j.period']);
   if (f.from) q = q.where('l.date', '>=', f.from);
   if (f.to) q = q.where('l.date', '<=', f.to);
   if (f.accountId) q = q.where('l.account_id', '=', f.accountId);
+  if (f.clientId) q = q.where('l.client_id', '=', f.clientId);
   const rows = await q.orderBy('l.account_id').orderBy('l.date').orderBy('j.number').orderBy('l.line_no').limit(f.limit).execute();
   return rows.map((r) => ({ ...toLine(r), number: String(r.number), period: String(r.period) }));
 }
@@ -239,6 +240,50 @@ export async function debtorsByBill(ex: Executor, debtorsAccountId: string, asOf
   if (asOf) q = q.where('date', '<=', asOf);
   const rows = await q.groupBy('bill_id').execute() as { bill_id: string | null; d: unknown; c: unknown }[];
   return new Map(rows.map((r) => [r.bill_id ?? '', n(r.d) - n(r.c)]));
+}
+
+export interface BillDebtorsAsAt {
+  /** Posted by the bill's billing journals (BJ: the bill, its discount, and any reversal of them). */
+  billedMinor: number;
+  /** Discount reversals (DJ). */
+  discountReversedMinor: number;
+  /** Receipts, allocations and releases (RJ, AJ) and write-offs (WJ), as a positive amount taken off. */
+  receivedMinor: number;
+  /** What the bill owed: billed + discount reversed - received. */
+  outstandingMinor: number;
+}
+
+/**
+ * Each bill's debtors lines up to a date, split by the kind of journal: what the debtors
+ * ledger said about the bill as at that date (the same lines `debtorsByBill` sums).
+ */
+export async function debtorsByBillAsAt(ex: Executor, debtorsAccountId: string, asOf: string): Promise<Map<string, BillDebtorsAsAt>> {
+  const rows = await ex.selectFrom('ledger_journal_line as l').innerJoin('ledger_journal as j', 'j.id', 'l.journal_id')
+    .select(['l.bill_id', 'j.prefix'])
+    .select((eb) => [eb.fn.sum<number>('l.debit_minor').as('d'), eb.fn.sum<number>('l.credit_minor').as('c')])
+    .where('l.account_id', '=', debtorsAccountId).where('l.bill_id', 'is not', null).where('l.date', '<=', asOf)
+    .groupBy(['l.bill_id', 'j.prefix']).execute() as { bill_id: string; prefix: string; d: unknown; c: unknown }[];
+  const out = new Map<string, BillDebtorsAsAt>();
+  for (const r of rows) {
+    const b = out.get(r.bill_id) ?? { billedMinor: 0, discountReversedMinor: 0, receivedMinor: 0, outstandingMinor: 0 };
+    const net = n(r.d) - n(r.c);
+    if (r.prefix === 'BJ') b.billedMinor += net;
+    else if (r.prefix === 'DJ') b.discountReversedMinor += net;
+    else b.receivedMinor -= net;
+    b.outstandingMinor += net;
+    out.set(r.bill_id, b);
+  }
+  return out;
+}
+
+/** An account's balance (debits - credits) up to a date, per client (lines without a client under ''). */
+export async function balanceByClient(ex: Executor, accountId: string, asOf: string, clientId?: string): Promise<Map<string, number>> {
+  let q = ex.selectFrom('ledger_journal_line').select('client_id')
+    .select((eb) => [eb.fn.sum<number>('debit_minor').as('d'), eb.fn.sum<number>('credit_minor').as('c')])
+    .where('account_id', '=', accountId).where('date', '<=', asOf);
+  if (clientId) q = q.where('client_id', '=', clientId);
+  const rows = await q.groupBy('client_id').execute() as { client_id: string | null; d: unknown; c: unknown }[];
+  return new Map(rows.map((r) => [r.client_id ?? '', n(r.d) - n(r.c)]));
 }
 
 // ---- locks -----------------------------------------------------------------------------
