@@ -152,6 +152,16 @@ eachDialect('refused ledger forms keep what was typed and show the error at its 
     assert.match(p.text, /<form method="get" action="\/ledger\/reports\/gl-detail" class="filters" id="params">/);
     assert.match(p.text, /name="from" value="2026-04-01" aria-invalid="true"/);
     assert.match(p.text, /data-error-for="from">must be on or before to/);
+    // A report as at a date asks for that date only (no From it would ignore); a range report asks for both.
+    for (const name of ['trial-balance', 'aged-debtors', 'debtor-statement', 'debtor-breakdown', 'wip-by-timekeeper']) {
+      p = await admin.get(`/ledger/reports/${name}?to=2026-03-01`);
+      assert.equal(p.status, 200, name);
+      assert.doesNotMatch(p.text, /name="from"/, name);
+      assert.match(p.text, /<label>As at <input type="date" name="to" value="2026-03-01"/, name);
+    }
+    p = await admin.get('/ledger/reports/fee-allocation?from=2026-01-01&to=2026-03-01');
+    assert.match(p.text, /<label>From <input type="date" name="from" value="2026-01-01"/);
+    assert.match(p.text, /<label>To <input type="date" name="to" value="2026-03-01"/);
     await assertLedgerInvariants(db.db, { billing: true });
   });
 }, { timeout: 180_000 });

@@ -74,6 +74,11 @@ export const REPORT_TAKES_CLIENT: Readonly<Record<ReportName, boolean>> = {
   'trial-balance': false, 'gl-detail': false, 'aged-debtors': true, 'debtor-statement': true, 'debtor-breakdown': true, 'fee-allocation': true, 'wip-by-timekeeper': true,
 };
 
+/** The reports over a range of dates (from, to); the others are as at a date (to) and take no from. */
+export const REPORT_TAKES_FROM: Readonly<Record<ReportName, boolean>> = {
+  'trial-balance': false, 'gl-detail': true, 'aged-debtors': false, 'debtor-statement': false, 'debtor-breakdown': false, 'fee-allocation': true, 'wip-by-timekeeper': false,
+};
+
 export function isReportName(s: string): s is ReportName {
   return (REPORT_NAMES as readonly string[]).includes(s);
 }

@@ -22,7 +22,7 @@ import type { LedgerCommands } from './commands.ts';
 import { RECEIPT_METHODS } from './commands.ts';
 import { AGE_LABELS } from './domain.ts';
 import type { AllocationOrder, DiscountChoice } from './domain.ts';
-import { cellText, createLedgerReports, isReportName, REPORT_NAMES, REPORT_TAKES_CLIENT, REPORT_TITLES, ReportParamError, reportToCsv } from './reports.ts';
+import { cellText, createLedgerReports, isReportName, REPORT_NAMES, REPORT_TAKES_CLIENT, REPORT_TAKES_FROM, REPORT_TITLES, ReportParamError, reportToCsv } from './reports.ts';
 import type { Report } from './reports.ts';
 import * as store from './store.ts';
 import type { LedgerBill } from './store.ts';
@@ -418,6 +418,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     if (!isReportName(name)) throw notFound('Report');
     const q = c.req.query();
     const takesClient = REPORT_TAKES_CLIENT[name];
+    const takesFrom = REPORT_TAKES_FROM[name];
     const qs = new URLSearchParams({ ...(q.from ? { from: q.from } : {}), ...(q.to ? { to: q.to } : {}), ...(q.client ? { client: q.client } : {}) }).toString();
     let r: Report;
     try {
@@ -427,7 +428,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
       // The report page again, its form holding what was asked, each bad parameter named.
       return render(c, 'ledger/report.njk', {
         r: { name, title: REPORT_TITLES[name], subtitle: '', currency: '', params: { from: q.from ?? null, to: q.to ?? '', clientId: q.client ?? null }, columns: [], rows: [], totals: null, notes: [], chartSvg: null },
-        qs, takesClient, clients: takesClient ? await store.listClients(db) : [], errors: e.fields, error: `Please correct: ${Object.keys(e.fields).join(', ')}`, cells: [], totals: null,
+        qs, takesClient, takesFrom, clients: takesClient ? await store.listClients(db) : [], errors: e.fields, error: `Please correct: ${Object.keys(e.fields).join(', ')}`, cells: [], totals: null,
       }, 422);
     }
     const file = `${name}-${r.params.to}`;
@@ -443,7 +444,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
       return c.body(pdf as Uint8Array<ArrayBuffer>);
     }
     return render(c, 'ledger/report.njk', {
-      r, qs, takesClient, clients: takesClient ? await store.listClients(db) : [], ageLabels: AGE_LABELS, errors: {}, error: null,
+      r, qs, takesClient, takesFrom, clients: takesClient ? await store.listClients(db) : [], ageLabels: AGE_LABELS, errors: {}, error: null,
       cells: r.rows.map((row) => r.columns.map((col) => ({ kind: col.kind, text: cellText(r, col, row[col.key] ?? null) }))),
       totals: r.totals ? r.columns.map((col) => ({ kind: col.kind, text: cellText(r, col, r.totals![col.key] ?? null) })) : null,
     });
