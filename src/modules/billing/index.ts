@@ -10,7 +10,6 @@ import { createBillingPages } from './routes.ts';
 import { createProduction } from './production.ts';
 import type { ProduceOptions, ProductionSummary } from './production.ts';
 import { createProductionPages } from './production-routes.ts';
-import { approvedBills } from './production-store.ts';
 import { createMassBilling } from './mass-commands.ts';
 import { createMassPages } from './mass-routes.ts';
 import { createDraftsPages } from './drafts-routes.ts';
@@ -43,11 +42,6 @@ type ProduceDeps = Pick<ModuleDeps, 'db' | 'clock' | 'logger' | 'relay' | 'outpu
 export async function produceBills(deps: ProduceDeps, ctx: CommandContext, billIds: readonly string[], opts: ProduceOptions = {}): Promise<ProductionSummary> {
   const cmds = createBillingCommands({ db: deps.db, clock: deps.clock, relay: deps.relay });
   return createProduction({ db: deps.db, clock: deps.clock, logger: deps.logger, outputs: deps.outputs }, cmds).produceBills(ctx, billIds, opts);
-}
-
-/** The ids of the approved bills waiting for production (oldest invoice date first). */
-export async function approvedBillIds(deps: Pick<ModuleDeps, 'db'>, opts: { limit?: number } = {}): Promise<string[]> {
-  return (await approvedBills(deps.db, opts)).map((r) => r.billId);
 }
 
 /** The billing module's public factory: its pages, API and event subscriptions. */
