@@ -371,6 +371,32 @@ function intIn(errors: FieldErrors, field: string, v: unknown, min: number, max:
   if (v < min || v > max) errors[field] = `must be between ${min} and ${max}`;
 }
 
+/**
+ * An amount in minor units within [min, max]. The message never quotes minor units, which
+ * nobody types: each surface (pages, API, CSV) parses the decimal text and checks the limit
+ * in the currency first, naming it there (`must be at most 1000000.00`); this is the backstop.
+ */
+function amountIn(errors: FieldErrors, field: string, v: unknown, min: number, max: number, opts: { required: boolean }): void {
+  if (v === undefined || v === null) {
+    if (opts.required) errors[field] = 'is required';
+    return;
+  }
+  if (!isInt(v)) { errors[field] = 'must be a whole number of minor units (cents)'; return; }
+  if (v < min) errors[field] = min <= 0 ? 'must not be negative' : 'must be more than 0';
+  else if (v > max) errors[field] = 'is too large';
+}
+
+/** A quantity in thousandths (1000 = 1 unit), its limits said in units as typed: "must be at most 1000000". */
+function quantityIn(errors: FieldErrors, field: string, v: unknown, opts: { required: boolean }): void {
+  if (v === undefined || v === null) {
+    if (opts.required) errors[field] = 'is required';
+    return;
+  }
+  if (!isInt(v)) { errors[field] = 'must be a number with at most 3 decimal places'; return; }
+  if (v < 1) errors[field] = 'must be more than 0';
+  else if (v > LIMITS.quantityMilli) errors[field] = `must be at most ${LIMITS.quantityMilli / QUANTITY_SCALE}`;
+}
+
 function date(errors: FieldErrors, field: string, v: unknown, opts: { required: boolean }): void {
   if (v === undefined || v === null) {
     if (opts.required) errors[field] = 'is required';
@@ -416,7 +442,7 @@ export function validateTimekeeper(i: TimekeeperFields, opts: { partial?: boolea
 
 export function validateRateMinor(errors: FieldErrors, field: string, v: unknown, opts: { nullable: boolean }): void {
   if (v === null && opts.nullable) return;
-  intIn(errors, field, v, 0, LIMITS.rateMinor, { required: true });
+  amountIn(errors, field, v, 0, LIMITS.rateMinor, { required: true });
 }
 
 export function validateStandardRate(i: { effectiveFrom?: unknown; rateMinor?: unknown }): FieldErrors {
@@ -457,7 +483,7 @@ export function validateMatter(i: MatterFields, opts: { partial?: boolean } = {}
   if (!opts.partial && !e.billingCycle && !e.nextBillingDate) {
     if (cycle === 'none' && i.nextBillingDate !== undefined && i.nextBillingDate !== null) e.nextBillingDate = 'must be empty when the matter has no billing cycle';
   }
-  intIn(e, 'wipCapMinor', i.wipCapMinor, 1, LIMITS.wipCapMinor, { required: false });
+  amountIn(e, 'wipCapMinor', i.wipCapMinor, 1, LIMITS.wipCapMinor, { required: false });
   if (i.currency !== undefined && (typeof i.currency !== 'string' || !isCurrencyCode(i.currency))) e.currency = 'must be a three-letter currency code such as USD';
   intIn(e, 'timeUnitMinutes', i.timeUnitMinutes, 1, 60, { required: false });
   choice(e, 'roundingMode', MINUTE_ROUNDING, i.roundingMode, { required: false });
@@ -475,6 +501,7 @@ export function validateTimeEntry(i: TimeEntryFields, opts: { partial?: boolean 
   const e: FieldErrors = {};
   date(e, 'workDate', i.workDate, { required });
   intIn(e, 'rawMinutes', i.rawMinutes, 1, LIMITS.rawMinutes, { required });
+  if (e.rawMinutes?.startsWith('must be between')) e.rawMinutes = `must be between 1 minute and ${LIMITS.rawMinutes / 60} hours`;
   text(e, 'narrative', i.narrative, { required, max: LIMITS.narrativeChars });
   if (opts.partial && typeof i.narrative === 'string' && i.narrative.trim() === '') e.narrative = 'is required';
   code(e, 'taskCode', i.taskCode, isTaskCode, 'task');
@@ -506,8 +533,8 @@ export function validateDisbursement(i: DisbursementFields, opts: { partial?: bo
     else if (!/^[A-Z0-9][A-Z0-9_-]{0,19}$/.test(i.code)) e.code = 'must be up to 20 capital letters, digits, - or _';
   }
   code(e, 'expenseCode', i.expenseCode, isExpenseCode, 'expense');
-  intIn(e, 'quantityMilli', i.quantityMilli, 1, LIMITS.quantityMilli, { required: false });
-  intIn(e, 'unitCostMinor', i.unitCostMinor, 0, LIMITS.unitCostMinor, { required });
+  quantityIn(e, 'quantityMilli', i.quantityMilli, { required: false });
+  amountIn(e, 'unitCostMinor', i.unitCostMinor, 0, LIMITS.unitCostMinor, { required });
   text(e, 'taxCode', i.taxCode, { required: false, max: 20 });
   text(e, 'description', i.description, { required, max: LIMITS.narrativeChars });
   if (opts.partial && typeof i.description === 'string' && i.description.trim() === '') e.description = 'is required';
@@ -1184,7 +1211,7 @@ export function validateChargeType(i: ChargeTypeFields, opts: { partial?: boolea
   }
   text(e, 'name', i.name, { required, max: LIMITS.nameChars });
   if (opts.partial && typeof i.name === 'string' && i.name.trim() === '') e.name = 'is required';
-  intIn(e, 'defaultPriceMinor', i.defaultPriceMinor, 0, LIMITS.unitCostMinor, { required });
+  amountIn(e, 'defaultPriceMinor', i.defaultPriceMinor, 0, LIMITS.unitCostMinor, { required });
   text(e, 'taxCode', i.taxCode, { required: false, max: 20 });
   code(e, 'taskCode', i.taskCode, isTaskCode, 'task');
   code(e, 'activityCode', i.activityCode, isActivityCode, 'activity');
@@ -1204,8 +1231,8 @@ export function validateFixedCharge(i: FixedChargeFields, opts: { partial?: bool
   if (i.chargeTypeId !== undefined || required) {
     if (typeof i.chargeTypeId !== 'string' || i.chargeTypeId.trim() === '') e.chargeTypeId = 'is required';
   }
-  intIn(e, 'quantityMilli', i.quantityMilli, 1, LIMITS.quantityMilli, { required: false });
-  intIn(e, 'unitPriceMinor', i.unitPriceMinor, 0, LIMITS.unitCostMinor, { required: false });
+  quantityIn(e, 'quantityMilli', i.quantityMilli, { required: false });
+  amountIn(e, 'unitPriceMinor', i.unitPriceMinor, 0, LIMITS.unitCostMinor, { required: false });
   text(e, 'description', i.description, { required: false, max: LIMITS.narrativeChars });
   if (typeof i.description === 'string' && i.description.trim() === '') e.description = 'must not be blank (leave it out to use the charge type name)';
   text(e, 'taxCode', i.taxCode, { required: false, max: 20 });

@@ -44,9 +44,23 @@ export function createImportPages(deps: Pick<ModuleDeps, 'db' | 'clock'>, cmds: 
     return formPage(c, { kind: isImportKind(k) ? k : 'clients' });
   });
 
+  type Body = Awaited<ReturnType<Context<AppEnv>['req']['parseBody']>>;
+
+  /**
+   * What the form is shown again with when the file is refused: the kind chosen and the CSV
+   * text sent (pasted, or the text the preview carried), so nothing typed or chosen is lost.
+   */
+  function typed(body: Body): { kind?: string; csv?: string } {
+    const kind = isImportKind(body.kind) ? body.kind : undefined;
+    if (typeof body.csv === 'string' && body.csv !== '') return { kind, csv: body.csv };
+    if (typeof body.payload === 'string' && body.payload !== '') {
+      try { return { kind, csv: decodeUtf8(Buffer.from(body.payload, 'base64')) }; } catch { return { kind }; }
+    }
+    return { kind };
+  }
+
   /** The kind and CSV text of a submitted form: an uploaded file, pasted text, or the preview's base64. */
-  async function submitted(c: Context<AppEnv>): Promise<{ kind: ImportKind; text: string }> {
-    const body = await c.req.parseBody();
+  async function submitted(body: Body): Promise<{ kind: ImportKind; text: string }> {
     const kind = body.kind;
     if (!isImportKind(kind)) throw new ImportFileError(`Choose what the file holds: ${IMPORT_KINDS.join(', ')}.`);
     const file = body.file;
@@ -92,23 +106,21 @@ export function createImportPages(deps: Pick<ModuleDeps, 'db' | 'clock'>, cmds: 
   }
 
   pages.post('/preview', writers, async (c) => {
-    let kind: string | undefined;
+    const body = await c.req.parseBody();
     try {
-      const s = await submitted(c);
-      kind = s.kind;
+      const s = await submitted(body);
       const outcome = await runImport(cmds, reads, c.get('command'), s.kind, s.text, { dryRun: true });
       return render(c, 'matters/import-preview.njk', previewContext(outcome, s.text));
     } catch (err) {
-      if (err instanceof ImportFileError) return formPage(c, { kind, error: err.message }, err.status);
+      if (err instanceof ImportFileError) return formPage(c, { ...typed(body), error: err.message }, err.status);
       throw err;
     }
   });
 
   pages.post('/apply', writers, async (c) => {
-    let kind: string | undefined;
+    const body = await c.req.parseBody();
     try {
-      const s = await submitted(c);
-      kind = s.kind;
+      const s = await submitted(body);
       const outcome = await runImport(cmds, reads, c.get('command'), s.kind, s.text, { dryRun: false });
       if (outcome.rejected.length > 0) {
         return render(c, 'matters/import-preview.njk', { ...previewContext(outcome, s.text), applyFailed: true }, 422);
@@ -118,7 +130,7 @@ export function createImportPages(deps: Pick<ModuleDeps, 'db' | 'clock'>, cmds: 
         created: outcome.created.slice(0, PREVIEW_ROWS), moreCreated: Math.max(0, outcome.created.length - PREVIEW_ROWS),
       }, 201);
     } catch (err) {
-      if (err instanceof ImportFileError) return formPage(c, { kind, error: err.message }, err.status);
+      if (err instanceof ImportFileError) return formPage(c, { ...typed(body), error: err.message }, err.status);
       throw err;
     }
   });

@@ -13,7 +13,7 @@ import type { Context } from 'hono';
 import Type from 'typebox';
 import type { Static, TSchema } from 'typebox';
 import { isoDate } from '../../shared/clock.ts';
-import { MoneyParseError, parseAmount, sumMinor, toDecimalString } from '../../shared/money.ts';
+import { formatMoney, MAX_AMOUNT_MINOR, MoneyParseError, parseAmount, sumMinor, toDecimalString } from '../../shared/money.ts';
 import { HttpError, invalid, notFound } from '../../shared/web/errors.ts';
 import { allow } from '../../shared/web/guard.ts';
 import type { ModuleDeps } from '../../shared/web/module.ts';
@@ -23,12 +23,12 @@ import { parseForm } from '../../shared/web/validate.ts';
 import type { MattersCommands, UpdateDisbursementInput, UpdateFixedChargeInput, UpdateTimeEntryInput } from './commands.ts';
 import type { FirmSettingsPatch } from './domain.ts';
 import {
-  BILLING_CYCLES, BILLING_OPTION_SECTIONS, capStatus, ENTRY_BEHAVIOURS, LEDES_CLASSIFICATIONS, MINUTE_ROUNDING,
+  BILLING_CYCLES, BILLING_OPTION_SECTIONS, capStatus, ENTRY_BEHAVIOURS, LEDES_CLASSIFICATIONS, LIMITS, MINUTE_ROUNDING,
   optionWarnings, splitEmailList, TIMEKEEPER_CLASSIFICATIONS, UTBMS_ACTIVITIES, UTBMS_EXPENSES, UTBMS_TASKS,
 } from './domain.ts';
 import type { BillingOptionSection, FirmBillingSettings, FixedFeeRow, MatterBillingOptions } from './events.ts';
 import { createImportPages } from './import-routes.ts';
-import { percentMessage } from './import.ts';
+import { parseQuantityText, percentMessage } from './import.ts';
 import * as q from './queries.ts';
 import type { Disbursement, FixedCharge, Matter, TimeEntry, Timekeeper } from './store.ts';
 
@@ -125,36 +125,52 @@ export function formatHoursTotal(minutes: number): string {
   return exact ? s : `${Math.floor(minutes / 60)}:${String(minutes % 60).padStart(2, '0')}`;
 }
 
+/** Null when `minor` is within [min, max], else the message with the limit in `currency` ("must be at most $1,000,000.00"). */
+export function amountRangeError(minor: number, currency: string, min: number, max: number): string | null {
+  if (minor < min) return min <= 0 ? 'must not be negative' : min === 1 ? 'must be more than 0' : `must be at least ${formatMoney(min, currency)}`;
+  if (minor > max) return `must be at most ${formatMoney(max, currency)}`;
+  return null;
+}
+
 class FormErrors {
   readonly errors: Errors = {};
   constructor(readonly raw: Raw) {}
 
-  money(name: string, currency: string, opts: { required?: boolean } = {}): number | null | undefined {
+  /**
+   * An amount typed in `currency`, to minor units, checked against [min, max] minor units
+   * (default 0 to the largest amount) with the limit said in the currency, as typed.
+   */
+  money(name: string, currency: string, opts: { required?: boolean; min?: number; max?: number } = {}): number | null | undefined {
     const v = rawString(this.raw, name);
     if (v === '') {
       if (opts.required) this.errors[name] = 'is required';
       return null;
     }
+    let minor: number;
     try {
-      return parseAmount(v, currency);
+      minor = parseAmount(v, currency);
     } catch (e) {
       if (e instanceof MoneyParseError) { this.errors[name] = e.message.replace(/^"[^"]*" /, ''); return undefined; }
       throw e;
     }
+    const problem = amountRangeError(minor, currency, opts.min ?? 0, opts.max ?? MAX_AMOUNT_MINOR);
+    if (problem) { this.errors[name] = problem; return undefined; }
+    return minor;
+  }
+
+  /** A quantity typed as a decimal ("2.5") to thousandths; blank is undefined (the default of 1). */
+  quantity(name: string): number | undefined {
+    const v = rawString(this.raw, name);
+    if (v === '') return undefined;
+    const r = parseQuantityText(v);
+    if (!r.ok) { this.errors[name] = r.error; return undefined; }
+    return r.value;
   }
 
   hours(name: string, opts: { required?: boolean } = {}): number | undefined {
     const v = rawString(this.raw, name);
     if (v === '') { if (opts.required) this.errors[name] = 'is required'; return undefined; }
     const r = parseHours(v);
-    if (typeof r === 'string') { this.errors[name] = r; return undefined; }
-    return r;
-  }
-
-  scaled(name: string, scale: number): number | undefined {
-    const v = rawString(this.raw, name);
-    if (v === '') return undefined;
-    const r = parseScaled(v, scale);
     if (typeof r === 'string') { this.errors[name] = r; return undefined; }
     return r;
   }
@@ -532,51 +548,79 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
 
   // ---- matters list ---------------------------------------------------------------------
 
+  /** The list's filters (inputs of the filter form), each with its error slot. */
+  const MATTER_FILTERS = ['q', 'status', 'timekeeperId', 'billingCycle', 'nextFrom', 'nextTo', 'cap', 'wipAtLeast', 'offset'] as const;
+
+  /**
+   * The matters list. A filter that cannot be read is named next to its input and left out
+   * (the list shows what the other filters give), never an error page in place of the list.
+   */
   async function matterList(c: Context<AppEnv>) {
-    const fe = new FormErrors(c.req.query());
-    const wipAtLeastMinor = fe.money('wipAtLeast', 'USD') ?? undefined;
-    const f = fe.parse(MatterSearch);
+    const query = c.req.query();
+    const currency = (await cmds.getFirmSettings()).currency;
+    const fe = new FormErrors(query);
+    const wipAtLeastMinor = fe.money('wipAtLeast', currency) ?? undefined;
+    const errors: Errors = {};
+    let f: Static<typeof MatterSearch>;
+    try {
+      f = parseForm(MatterSearch, query);
+    } catch (e) {
+      if (!(e instanceof HttpError) || e.status !== 422) throw e;
+      Object.assign(errors, e.fields);
+      f = parseForm(MatterSearch, Object.fromEntries(Object.entries(query).filter(([k]) => !Object.hasOwn(e.fields, k))));
+    }
+    Object.assign(errors, fe.errors);
     const offset = f.offset ?? 0;
     const status = f.status === 'all' ? undefined : (f.status ?? 'open');
     const result = await q.searchMatters(db, {
       q: f.q, status, timekeeperId: f.timekeeperId, billingCycle: f.billingCycle, nextFrom: f.nextFrom, nextTo: f.nextTo,
       atCap: f.cap === 'reached', wipAtLeastMinor, limit: PAGE_SIZE, offset,
     });
+    // The filters applied: the address of the list shown (paging, the address bar).
     const params = {
       q: f.q, status: f.status, timekeeperId: f.timekeeperId, billingCycle: f.billingCycle, nextFrom: f.nextFrom, nextTo: f.nextTo,
-      cap: f.cap, wipAtLeast: f.wipAtLeast,
+      cap: f.cap, wipAtLeast: errors.wipAtLeast ? undefined : f.wipAtLeast,
     };
     const rows = result.rows.map((r) => ({ ...r, cap: capStatus(r.wipMinor, r.wipCapMinor) }));
     return {
-      ...common(c), rows, f: { ...params, status: f.status ?? 'open' }, timekeepers: await cmds.listTimekeepers(),
-      pager: pager('/matters', params, result.total, offset, PAGE_SIZE),
+      ...common(c), rows, f: { ...params, wipAtLeast: f.wipAtLeast, status: f.status ?? 'open' }, timekeepers: await cmds.listTimekeepers(),
+      pager: pager('/matters', params, result.total, offset, PAGE_SIZE), errors, filterFields: MATTER_FILTERS, oob: isHtmx(c),
+      url: `/matters${queryString({ ...params, offset: offset || undefined })}`,
     };
   }
 
-  pages.get('/', allow(READERS), async (c) =>
-    page(c, { page: 'matters/index.njk', fragment: 'matters/_matters.njk' }, await matterList(c)));
+  pages.get('/', allow(READERS), async (c) => {
+    const list = await matterList(c);
+    // htmx swaps only the list: the address bar follows the filters, so a reload or a shared link keeps them.
+    if (isHtmx(c)) c.header('HX-Replace-Url', list.url);
+    return page(c, { page: 'matters/index.njk', fragment: 'matters/_matters.njk' }, list, Object.keys(list.errors).length > 0 ? 422 : 200);
+  });
 
   // ---- open a matter --------------------------------------------------------------------
+
+  /** The firm's currency: standard and client rates are in it, and a new matter starts in it. */
+  const firmCurrency = async (): Promise<string> => (await cmds.getFirmSettings()).currency;
 
   async function openMatterContext(c: Context<AppEnv>, form: Record<string, string>, errors: Errors = {}) {
     return {
       ...common(c), form, errors, clients: await q.clientChoices(db), timekeepers: (await cmds.listTimekeepers()).filter((t) => t.active),
-      roundings: MINUTE_ROUNDING,
+      roundings: MINUTE_ROUNDING, firmCurrency: await firmCurrency(),
     };
   }
 
   pages.get('/new', allow(WRITERS), async (c) => {
     const clientId = c.req.query('clientId') ?? '';
     return page(c, { page: 'matters/new.njk', fragment: 'matters/_open_form.njk' },
-      await openMatterContext(c, { clientId, openedOn: today(), billingCycle: 'MONTH' }));
+      await openMatterContext(c, { clientId, openedOn: today(), billingCycle: 'MONTH', currency: await firmCurrency() }));
   });
 
   pages.post('/', allow(WRITERS), async (c) => {
     const raw = await c.req.parseBody();
-    const currency = /^[A-Z]{3}$/.test(rawString(raw, 'currency')) ? rawString(raw, 'currency') : 'USD';
+    // The matter's currency: as typed, else (blank) the firm's, which the command gives it too.
+    const currency = /^[A-Z]{3}$/.test(rawString(raw, 'currency')) ? rawString(raw, 'currency') : await firmCurrency();
     const r = await attempt(async () => {
       const fe = new FormErrors(raw);
-      const wipCapMinor = fe.money('wipCap', currency);
+      const wipCapMinor = fe.money('wipCap', currency, { min: 1, max: LIMITS.wipCapMinor });
       const v = fe.parse(MatterForm);
       const { wipCap: _w, ...rest } = v;
       return cmds.openMatter(c.get('command'), {
@@ -624,7 +668,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     const matters = await q.searchMatters(db, { clientId, limit: 500, offset: 0 });
     return {
       ...common(c), client, matters: matters.rows, rates: await q.clientRates(db, { clientId }), contacts: await cmds.listContacts(clientId),
-      timekeepers: await cmds.listTimekeepers(), rateForm: {}, rateErrors: {}, contactForm: {}, contactErrors: {}, editContact: null,
+      timekeepers: await cmds.listTimekeepers(), firmCurrency: await firmCurrency(), rateForm: {}, rateErrors: {}, contactForm: {}, contactErrors: {}, editContact: null,
       editForm: { name: client.name, email: client.email ?? '', address: client.address ?? '', taxId: client.taxId ?? '' }, editErrors: {},
       ...extra,
     };
@@ -638,7 +682,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     const raw = await c.req.parseBody();
     const r = await attempt(async () => {
       const fe = new FormErrors({ ...raw, clientId });
-      const rateMinor = fe.money('rate', 'USD');
+      const rateMinor = fe.money('rate', await firmCurrency(), { max: LIMITS.rateMinor });
       const v = fe.parse(ClientRateForm);
       return cmds.setClientRate(c.get('command'), { clientId, timekeeperId: v.timekeeperId, rateMinor: rateMinor ?? null });
     }, { rateMinor: 'rate' });
@@ -653,7 +697,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     const tks = (await cmds.listTimekeepers()).map((t) => ({ ...t, rate: current.get(t.id) ?? null }));
     return {
       ...common(c), timekeepers: tks, classifications: TIMEKEEPER_CLASSIFICATIONS, ledesClassifications: LEDES_CLASSIFICATIONS,
-      form: { classification: 'associate' }, errors: {}, ...extra,
+      firmCurrency: await firmCurrency(), form: { classification: 'associate' }, errors: {}, ...extra,
     };
   }
 
@@ -678,7 +722,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     if (!tk) throw notFound('Timekeeper');
     return {
       ...common(c), tk, rates: await q.standardRatesOf(db, id), clientRates: await q.clientRates(db, { timekeeperId: id }),
-      matterRates: await q.matterRates(db, { timekeeperId: id }), clients: await q.clientChoices(db),
+      matterRates: await q.matterRates(db, { timekeeperId: id }), clients: await q.clientChoices(db), firmCurrency: await firmCurrency(),
       rateForm: { effectiveFrom: today() }, rateErrors: {}, clientRateForm: {}, clientRateErrors: {}, matterRateForm: {}, matterRateErrors: {},
       editForm: { name: tk.name, classification: tk.classification, ledesClassification: tk.ledesClassification, active: tk.active ? 'on' : '' }, editErrors: {},
       classifications: TIMEKEEPER_CLASSIFICATIONS, ledesClassifications: LEDES_CLASSIFICATIONS,
@@ -694,7 +738,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     const raw = await c.req.parseBody();
     const r = await attempt(async () => {
       const fe = new FormErrors(raw);
-      const rateMinor = fe.money('rate', 'USD', { required: true });
+      const rateMinor = fe.money('rate', await firmCurrency(), { required: true, max: LIMITS.rateMinor });
       const v = fe.parse(StandardRateForm);
       return cmds.setTimekeeperRate(c.get('command'), { timekeeperId, effectiveFrom: v.effectiveFrom, rateMinor: rateMinor! });
     }, { rateMinor: 'rate' });
@@ -707,7 +751,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     const raw = await c.req.parseBody();
     const r = await attempt(async () => {
       const fe = new FormErrors({ ...raw, timekeeperId });
-      const rateMinor = fe.money('rate', 'USD');
+      const rateMinor = fe.money('rate', await firmCurrency(), { max: LIMITS.rateMinor });
       const v = fe.parse(ClientRateForm);
       return cmds.setClientRate(c.get('command'), { clientId: v.clientId, timekeeperId, rateMinor: rateMinor ?? null });
     }, { rateMinor: 'rate' });
@@ -727,7 +771,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
         throw invalid({ fileNumber: `has custom matter rates turned off: turn them on in ${matter.fileNumber}'s billing options first` });
       }
       const fe2 = new FormErrors(raw);
-      const rateMinor = fe2.money('rate', matter.currency);
+      const rateMinor = fe2.money('rate', matter.currency, { max: LIMITS.rateMinor });
       if (Object.keys(fe2.errors).length) throw invalid(fe2.errors);
       return cmds.setMatterRate(c.get('command'), { matterId: matter.id, timekeeperId, rateMinor: rateMinor ?? null });
     }, { rateMinor: 'rate', matterId: 'fileNumber' });
@@ -812,7 +856,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   async function chargeTypeInput(raw: Raw) {
     const firm = await cmds.getFirmSettings();
     const fe = new FormErrors({ ...raw, code: rawString(raw, 'code').toUpperCase() });
-    const defaultPriceMinor = fe.money('defaultPrice', firm.currency, { required: true });
+    const defaultPriceMinor = fe.money('defaultPrice', firm.currency, { required: true, max: LIMITS.unitCostMinor });
     const v = fe.parse(ChargeTypeForm);
     return {
       code: v.code, name: v.name, defaultPriceMinor: defaultPriceMinor!, taxCode: v.taxCode ?? null, taskCode: v.taskCode ?? null,
@@ -1080,7 +1124,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   function timeInput(raw: Raw, currency: string) {
     const fe = new FormErrors(raw);
     const rawMinutes = fe.hours('hours', { required: true });
-    const overrideRateMinor = fe.money('overrideRate', currency);
+    const overrideRateMinor = fe.money('overrideRate', currency, { max: LIMITS.rateMinor });
     const v = fe.parse(TimeForm);
     const override = overrideRateMinor !== null && overrideRateMinor !== undefined ? { rateMinor: overrideRateMinor, reason: v.overrideReason ?? '' } : null;
     if (override && !override.reason) throw invalid({ overrideReason: 'is required when overriding the rate' });
@@ -1090,27 +1134,46 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     };
   }
 
-  function disbursementInput(raw: Raw, currency: string) {
+  /**
+   * Recording (`edit` false) fills what the form leaves out with the defaults. Editing changes
+   * only what the form offers: a field the form does not carry (a disbursement's tax code)
+   * stays as it is, and a blank choice clears it (null).
+   */
+  const offered = (raw: Raw, name: string): boolean => Object.hasOwn(raw, name);
+
+  function disbursementInput(raw: Raw, currency: string, edit = false) {
     const fe = new FormErrors({ ...raw, code: rawString(raw, 'code').toUpperCase() });
-    const unitCostMinor = fe.money('unitCost', currency, { required: true });
-    const quantityMilli = fe.scaled('quantity', 3);
+    const unitCostMinor = fe.money('unitCost', currency, { required: true, max: LIMITS.unitCostMinor });
+    const quantityMilli = fe.quantity('quantity');
     const v = fe.parse(DisbursementForm);
+    const keep = (name: string) => edit && !offered(raw, name);
     return {
-      incurredOn: v.incurredOn, code: v.code, expenseCode: v.expenseCode ?? null, quantityMilli: quantityMilli ?? 1000,
-      unitCostMinor: unitCostMinor!, description: v.description, payee: v.payee ?? null, taxCode: v.taxCode ?? null, behaviour: v.behaviour ?? ('bill' as const),
+      incurredOn: v.incurredOn, code: v.code, unitCostMinor: unitCostMinor!, description: v.description,
+      expenseCode: keep('expenseCode') ? undefined : v.expenseCode ?? null,
+      quantityMilli: keep('quantity') ? undefined : quantityMilli ?? 1000,
+      payee: keep('payee') ? undefined : v.payee ?? null,
+      taxCode: keep('taxCode') ? undefined : v.taxCode ?? null,
+      behaviour: keep('behaviour') ? undefined : v.behaviour ?? ('bill' as const),
     };
   }
 
-  function fixedInput(raw: Raw, currency: string) {
+  function fixedInput(raw: Raw, currency: string, edit = false) {
     const fe = new FormErrors(raw);
-    const unitPriceMinor = fe.money('unitPrice', currency);
-    const quantityMilli = fe.scaled('quantity', 3);
+    const unitPriceMinor = fe.money('unitPrice', currency, { max: LIMITS.unitCostMinor });
+    const quantityMilli = fe.quantity('quantity');
     const v = fe.parse(FixedChargeForm);
+    const keep = (name: string) => edit && !offered(raw, name);
+    // A blank task or activity takes the charge type's code when recording, and clears the item's when editing.
+    const code = (name: 'taskCode' | 'activityCode') => (keep(name) ? undefined : edit ? v[name] ?? null : v[name]);
     return {
-      chargeTypeId: v.chargeTypeId ?? '', chargedOn: v.chargedOn, quantityMilli: quantityMilli ?? 1000,
+      chargeTypeId: v.chargeTypeId ?? '', chargedOn: v.chargedOn,
+      quantityMilli: keep('quantity') ? undefined : quantityMilli ?? 1000,
       ...(unitPriceMinor !== null && unitPriceMinor !== undefined ? { unitPriceMinor } : {}),
       ...(v.description ? { description: v.description } : {}),
-      taskCode: v.taskCode, activityCode: v.activityCode, behaviour: v.behaviour ?? ('bill' as const), quoted: v.quoted ?? false,
+      taskCode: code('taskCode'), activityCode: code('activityCode'),
+      behaviour: keep('behaviour') ? undefined : v.behaviour ?? ('bill' as const),
+      // An unticked checkbox is absent from the form: the edit row always has it.
+      quoted: v.quoted ?? false,
     };
   }
 
@@ -1186,10 +1249,10 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
           return cmds.updateTimeEntry(c.get('command'), item.id, patch);
         }
         if (kind === 'disbursement') {
-          const input = disbursementInput(raw, matter.currency);
+          const input = disbursementInput(raw, matter.currency, true);
           return cmds.updateDisbursement(c.get('command'), item.id, changed(input, item as Disbursement) as UpdateDisbursementInput);
         }
-        const { chargeTypeId: _t, ...input } = fixedInput(raw, matter.currency);
+        const { chargeTypeId: _t, ...input } = fixedInput(raw, matter.currency, true);
         return cmds.updateFixedCharge(c.get('command'), item.id, changed(input, item as FixedCharge) as UpdateFixedChargeInput);
       }, fields);
       if (!r.ok) {
@@ -1234,7 +1297,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     const raw = await c.req.parseBody();
     const r = await attempt(async () => {
       const fe = new FormErrors(raw);
-      const wipCapMinor = fe.money('wipCap', matter.currency);
+      const wipCapMinor = fe.money('wipCap', matter.currency, { min: 1, max: LIMITS.wipCapMinor });
       const v = fe.parse(EditMatterForm);
       const { wipCap: _w, ...rest } = v;
       return cmds.updateMatter(c.get('command'), matter.id, {
@@ -1276,7 +1339,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   }
 
   /** What the section template needs for one group: values (saved, or as typed), errors, inherited/overridden. */
-  function groupState(group: BoGroup, effective: MatterBillingOptions, overridden: readonly BillingOptionSection[], currency: string, o: GroupOverride = {}) {
+  function groupState(scope: 'matter' | 'firm', group: BoGroup, effective: MatterBillingOptions, overridden: readonly BillingOptionSection[], currency: string, o: GroupOverride = {}) {
     const saved = optionsToForm(effective, currency);
     const fv = o.fv ?? saved.fv;
     const rows = o.rows ?? saved.rows;
@@ -1291,7 +1354,8 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       fv, rows, errors: o.errors ?? {}, flash: o.flash ?? null, error: o.error ?? null,
       warnings: o.warnings ?? (group === 'arrangement' ? optionWarnings(effective, currency) : []),
       known: groupFieldNames(group, fv, rows.length), scheduleTotal,
-      showRates: group === 'custom-rates' && effective.customRatesEnabled,
+      // The matter's own rates: only a matter's page has them (the firm's defaults have no matter to post to).
+      showRates: scope === 'matter' && group === 'custom-rates' && effective.customRatesEnabled,
       rateForm: o.rateForm ?? {}, rateErrors: o.rateErrors ?? {},
     };
   }
@@ -1313,7 +1377,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       () => cmds.getBillingOptions(matter.id), () => cmds.getFirmSettings(), () => cmds.findClient(matter.clientId), () => cmds.listTimekeepers(),
     ]);
     const groupStates: Record<string, ReturnType<typeof groupState>> = {};
-    for (const g of BO_GROUP_KEYS) groupStates[g] = groupState(g, view.effective, view.overridden, matter.currency, overrides[g]);
+    for (const g of BO_GROUP_KEYS) groupStates[g] = groupState('matter', g, view.effective, view.overridden, matter.currency, overrides[g]);
     let rateRows: { initials: string; name: string; standardMinor: number | null; clientMinor: number | null; matterMinor: number | null }[] = [];
     if (view.effective.customRatesEnabled) {
       const [standard, clientR, matterR] = await inOrder([
@@ -1326,7 +1390,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       }));
     }
     return {
-      ...common(c), matter, matterId: matter.id, clientId: matter.clientId, currency: matter.currency, clientEmail: client?.email ?? '',
+      ...common(c), matter, matterId: matter.id, clientId: matter.clientId, currency: matter.currency, firmCurrency: firm.currency, clientEmail: client?.email ?? '',
       groups: BO_GROUP_KEYS, groupStates, scope: 'matter', base: `/matters/${matter.id}/billing-options`,
       timekeeperList: tks.filter((t) => t.active), codeSets: codeSets(), generalRetainersEnabled: firm.generalRetainersEnabled,
       rateRows, effective: view.effective, ...backOf(c),
@@ -1418,7 +1482,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       const { effective } = await cmds.getBillingOptions(matter.id);
       if (!effective.customRatesEnabled) throw invalid({ customRatesEnabled: 'is off for this matter: turn on custom matter rates first' });
       const fe = new FormErrors({ ...raw, matterId: matter.id });
-      const rateMinor = fe.money('rate', matter.currency);
+      const rateMinor = fe.money('rate', matter.currency, { max: LIMITS.rateMinor });
       const v = fe.parse(MatterRateForm);
       return cmds.setMatterRate(c.get('command'), { matterId: matter.id, timekeeperId: v.timekeeperId, rateMinor: rateMinor ?? null });
     }, { rateMinor: 'rate' });
@@ -1426,12 +1490,14 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       const off = r.errors.customRatesEnabled;
       return optionsResponse(c, matter, 'custom-rates', { rateForm: formValues(raw), rateErrors: r.errors, errors: off ? { customRatesEnabled: off } : {} }, r.status);
     }
-    return redirectAfterPost(c, `/matters/${matter.id}/billing-options#bo-custom-rates`);
+    return redirectAfterPost(c, `/matters/${matter.id}/billing-options${backOf(c).backQuery}#bo-custom-rates`);
   });
 
   // ---- firm billing settings ------------------------------------------------------------
 
-  interface GeneralState { fv?: Record<string, string>; taxRows?: { code: string; name: string; rate: string }[]; errors?: Errors; flash?: string | null; mattersChanged?: number }
+  /** A tax row of the form; `saved` is the code the row had when the page was shown ('' for a new row). */
+  interface TaxRow { code: string; name: string; rate: string; saved: string }
+  interface GeneralState { fv?: Record<string, string>; taxRows?: TaxRow[]; errors?: Errors; flash?: string | null; mattersChanged?: number }
 
   function generalState(s: FirmBillingSettings, o: GeneralState = {}) {
     const fv: Record<string, string> = o.fv ?? {
@@ -1440,7 +1506,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       wipCapPolicy: s.wipCapPolicy, postingOutsideCurrentPeriod: s.postingOutsideCurrentPeriod, 'interest.enabled': s.interest.enabled ? 'on' : '',
       'interest.annualRateBasisPoints': percentText(s.interest.annualRateBasisPoints), 'interest.graceDays': String(s.interest.graceDays),
     };
-    const taxRows = [...(o.taxRows ?? s.taxRates.map((t) => ({ code: t.code, name: t.name, rate: percentText(t.basisPoints) }))), { code: '', name: '', rate: '' }];
+    const taxRows: TaxRow[] = [...(o.taxRows ?? s.taxRates.map((t) => ({ code: t.code, name: t.name, rate: percentText(t.basisPoints), saved: t.code }))), { code: '', name: '', rate: '', saved: '' }];
     const errors = o.errors ?? {};
     const known = [...Object.keys(fv), 'taxRates', 'generalRetainersEnabled', 'interest.enabled', ...taxRows.flatMap((_, i) => [`taxRates.${i}`, `taxRates.${i}.code`, `taxRates.${i}.name`, `taxRates.${i}.basisPoints`])];
     return { fv, taxRows, errors, flash: o.flash ?? null, mattersChanged: o.mattersChanged ?? 0, known };
@@ -1449,13 +1515,13 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   async function settingsContext(c: Context<AppEnv>, o: { general?: GeneralState; group?: BoGroup; groupState?: GroupOverride } = {}) {
     const [settings, tks] = await inOrder([() => cmds.getFirmSettings(), () => cmds.listTimekeepers()]);
     const groupStates: Record<string, ReturnType<typeof groupState>> = {};
-    for (const g of BO_GROUP_KEYS) groupStates[g] = groupState(g, settings.matterDefaults, [], settings.currency, o.group === g ? o.groupState : undefined);
+    for (const g of BO_GROUP_KEYS) groupStates[g] = groupState('firm', g, settings.matterDefaults, [], settings.currency, o.group === g ? o.groupState : undefined);
     const base = common(c);
     return {
       ...base, can: { ...base.can, write: base.can.admin }, settings, general: generalState(settings, o.general),
       groups: BO_GROUP_KEYS, groupStates, scope: 'firm', base: '/matters/settings/defaults',
       timekeeperList: tks.filter((t) => t.active), codeSets: codeSets(), generalRetainersEnabled: settings.generalRetainersEnabled,
-      clientEmail: '', rateRows: [], currency: settings.currency,
+      clientEmail: '', rateRows: [], currency: settings.currency, firmCurrency: settings.currency,
     };
   }
 
@@ -1469,9 +1535,12 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     const codes = list(raw, 'taxRates.code');
     const names = list(raw, 'taxRates.name');
     const rates = list(raw, 'taxRates.basisPoints');
-    const taxRows = codes.map((code, i) => ({ code: code.trim().toUpperCase(), name: names[i]?.trim() ?? '', rate: rates[i]?.trim() ?? '' }))
-      .filter((r) => r.code !== '' || r.name !== '' || r.rate !== '');
+    const saved = list(raw, 'taxRates.saved');
     const errors: Errors = {};
+    // "Clear a row's code to remove it": a saved row whose code is cleared is dropped. A new row
+    // (the page showed it blank) with a name or rate but no code is kept, so its code is named as missing.
+    const taxRows: TaxRow[] = codes.map((code, i) => ({ code: code.trim().toUpperCase(), name: names[i]?.trim() ?? '', rate: rates[i]?.trim() ?? '', saved: saved[i]?.trim().toUpperCase() ?? '' }))
+      .filter((r) => r.code !== '' || (saved.length === codes.length && r.saved === '' && (r.name !== '' || r.rate !== '')));
     const pct = (name: string, text: string): number => {
       if (text === '') return 0;
       const r = parseScaled(text, 2);
