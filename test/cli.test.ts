@@ -51,8 +51,34 @@ for (const dialect of DIALECTS) {
       assert.equal(r.code, 0, r.err);
       const after = await db.db.selectFrom('auth_user').select('password_hash').where('email', '=', 'clerk@firm.test').executeTakeFirstOrThrow();
       assert.notEqual(after.password_hash, before);
+      // The reset revoked the token issued under the old password, in the same transaction.
+      assert.equal(await resolveApiToken({ db: db.db, clock: systemClock }, token), null, 'the reset revoked the token');
       const actions = (await db.db.selectFrom('audit_log').select('action').orderBy('at').execute()).map((a) => a.action);
-      assert.deepEqual(actions.filter((a) => a.startsWith('auth.')), ['auth.user_created', 'auth.api_token_created', 'auth.password_reset']);
+      assert.deepEqual(actions.filter((a) => a.startsWith('auth.')).slice(0, 2), ['auth.user_created', 'auth.api_token_created']);
+      assert.deepEqual(actions.filter((a) => a.startsWith('auth.')).slice(2).sort(), ['auth.api_tokens_revoked', 'auth.password_reset']);
+
+      // revoke-tokens ends every live token of the user, and says how many.
+      const t1 = run(['user', 'token', '--email', 'clerk@firm.test', '--label', 'one']).out.trim();
+      const t2 = run(['user', 'token', '--email', 'clerk@firm.test', '--label', 'two']).out.trim();
+      assert.equal((await resolveApiToken({ db: db.db, clock: systemClock }, t1))?.email, 'clerk@firm.test');
+      r = run(['user', 'revoke-tokens', '--email', 'Clerk@Firm.test']);
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.out, /Revoked 2 API token\(s\) for clerk@firm\.test/);
+      for (const t of [t1, t2]) assert.equal(await resolveApiToken({ db: db.db, clock: systemClock }, t), null);
+      const live = await db.db.selectFrom('auth_api_token').select('id').where('revoked_at', 'is', null).execute();
+      assert.equal(live.length, 0, 'no live token is left');
+      const revoked = await db.db.selectFrom('audit_log').select(['actor_label', 'after_json']).where('action', '=', 'auth.api_tokens_revoked').execute();
+      assert.equal(revoked.length, 2);
+      assert.ok(revoked.some((x) => x.actor_label === 'cli:revoke-tokens' && JSON.parse(x.after_json as string).tokenIds.length === 2));
+      r = run(['user', 'revoke-tokens', '--email', 'clerk@firm.test']);
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.out, /Revoked 0 API token\(s\)/);
+      r = run(['user', 'revoke-tokens', '--email', 'nobody@firm.test']);
+      assert.equal(r.code, 1);
+      assert.match(r.err, /email no account has this email/);
+      r = run(['user', 'revoke-tokens']);
+      assert.equal(r.code, 2);
+      assert.match(r.err, /--email is required/);
 
       r = run(['seed-demo', '--matters', '3', '--entries-per-matter', '2', '--seed', '5']);
       assert.equal(r.code, 0, r.err);
@@ -71,6 +97,7 @@ for (const dialect of DIALECTS) {
       r = run(['--help']);
       assert.equal(r.code, 0);
       assert.match(r.out, /user token --email E/);
+      assert.match(r.out, /user revoke-tokens --email E/);
       r = run(['frobnicate']);
       assert.equal(r.code, 2);
       assert.match(r.err, /unknown command "frobnicate"/);

@@ -9,7 +9,7 @@ import { systemContext } from '../shared/events.ts';
 import { ROLES } from '../shared/web/types.ts';
 import type { Role } from '../shared/web/types.ts';
 import { HttpError } from '../shared/web/errors.ts';
-import { createApiToken, createUser, listUsers, resetPassword } from '../web/auth/service.ts';
+import { createApiToken, createUser, listUsers, resetPassword, revokeApiTokens } from '../web/auth/service.ts';
 import { DEMO_ADMIN_EMAIL, DEMO_PASSWORD, seedDemo } from './demo.ts';
 import { LEDES_HELP, ledesCommand, LedesUsageError } from './ledes.ts';
 import { BILL_RUN_HELP, billRun, BillRunUsageError } from './bill-run.ts';
@@ -28,9 +28,12 @@ ${BILL_RUN_HELP}
   user add --email E --role R [--name NAME]
                               create a staff account; password read from stdin
   user reset-password --email E
-                              set a new password (read from stdin); ends the user's sessions
+                              set a new password (read from stdin); ends the user's
+                              sessions and revokes their API tokens
   user token --email E [--label L]
                               print a new API token for scripts (Authorization: Bearer ...)
+  user revoke-tokens --email E
+                              revoke every API token of the user
 ${LEDES_HELP}
 ${REPORT_HELP}
 
@@ -150,7 +153,12 @@ async function main(argv: string[]): Promise<number> {
       if (sub === 'reset-password') {
         const password = await readStdin();
         await withRuntime((rt) => resetPassword({ db: rt.database.db, clock: rt.clock }, cliContext('reset-password'), email, password));
-        console.log(`Password changed for ${email}; their sessions were ended`);
+        console.log(`Password changed for ${email}; their sessions were ended and their API tokens revoked`);
+        return 0;
+      }
+      if (sub === 'revoke-tokens') {
+        const r = await withRuntime((rt) => revokeApiTokens({ db: rt.database.db, clock: rt.clock }, cliContext('revoke-tokens'), { email }));
+        console.log(`Revoked ${r.revoked} API token(s) for ${r.user.email}`);
         return 0;
       }
       if (sub === 'token') {
@@ -158,7 +166,7 @@ async function main(argv: string[]): Promise<number> {
         console.log(t.token);
         return 0;
       }
-      throw new UsageError(`unknown user command "${sub ?? ''}" (add, reset-password, token)`);
+      throw new UsageError(`unknown user command "${sub ?? ''}" (add, reset-password, token, revoke-tokens)`);
     }
     default:
       throw new UsageError(`unknown command "${cmd}"`);

@@ -81,8 +81,30 @@ function clientIp(c: Context<AppEnv>, trustProxy: boolean): string | null {
   }
 }
 
-function safeNext(next: unknown): string {
-  return typeof next === 'string' && next.startsWith('/') && !next.startsWith('//') && !next.includes('\\') ? next : '/';
+/** Printable ASCII without spaces, starting with one "/" not followed by "/" or "\\". */
+const PLAIN_PATH = /^\/(?![/\\])[\x21-\x7e]*$/;
+const NEXT_BASE = 'http://lexbill.invalid';
+const MAX_NEXT = 2000;
+
+/**
+ * Where to send a browser after signing in: a plain path on this site, else "/".
+ * Browsers drop tabs and newlines from URLs and read "\\" as "/" in a path, so anything
+ * with a control character, a space, or a backslash in its path could turn into
+ * "//host" on the way; it is refused rather than cleaned. The result is what the URL
+ * parser resolves, so it is printable ASCII and always a valid Location header.
+ */
+export function safeNext(next: unknown): string {
+  if (typeof next !== 'string' || next.length > MAX_NEXT || !PLAIN_PATH.test(next)) return '/';
+  if (next.split(/[?#]/, 1)[0]!.includes('\\')) return '/';
+  let url: URL;
+  try {
+    url = new URL(next, NEXT_BASE);
+  } catch {
+    return '/';
+  }
+  if (url.origin !== NEXT_BASE) return '/';
+  const path = url.pathname + url.search + url.hash;
+  return PLAIN_PATH.test(path) ? path : '/';
 }
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
@@ -176,8 +198,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
 
   // CSRF: unsafe methods from a browser must echo the session's token (form field or header).
+  // Signing out with no live session changes nothing (there is nothing to end), so it needs
+  // no token: an expired session's "Sign out" lands on the login page instead of a 403.
   app.use('*', async (c, next) => {
-    if (UNSAFE.has(c.req.method) && c.get('authVia') !== 'token') {
+    const signOutWithoutSession = c.req.method === 'POST' && c.req.path === '/logout' && c.get('authVia') === null;
+    if (UNSAFE.has(c.req.method) && c.get('authVia') !== 'token' && !signOutWithoutSession) {
       let sent = c.req.header('x-csrf-token') ?? '';
       if (!sent) {
         const type = c.req.header('content-type') ?? '';
@@ -237,9 +262,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     return c.redirect(next, 303);
   });
 
-  app.post('/logout', allow('authenticated'), async (c) => {
+  // Public so that a browser whose session already ended is simply sent to sign in again;
+  // a live session is ended only with its CSRF token (checked above).
+  app.post('/logout', allow('public'), async (c) => {
     const token = getCookie(c, SESSION_COOKIE);
-    if (token) await logout(authDeps, c.get('command'), token);
+    if (token && c.get('authVia') === 'session') await logout(authDeps, c.get('command'), token);
     deleteCookie(c, SESSION_COOKIE, { path: '/' });
     return c.redirect('/login', 303);
   });
@@ -276,7 +303,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     if (err instanceof HttpError) {
       if (err.status === 401 && !wantsJson) {
         if (isHtmx(c)) { c.header('HX-Redirect', '/login'); return c.body(null, 401); }
-        return c.redirect(`/login?next=${encodeURIComponent(c.req.path)}`, 303);
+        // Back to the page asked for after signing in, query string included.
+        const asked = new URL(c.req.url);
+        return c.redirect(`/login?next=${encodeURIComponent(safeNext(asked.pathname + asked.search))}`, 303);
       }
       if (wantsJson) return c.json(errorBody(err), err.status);
       return render(c, isHtmx(c) ? 'errors/_error.njk' : 'errors/error.njk', { status: err.status, title: err.code.replaceAll('_', ' '), message: err.message, fields: err.fields }, err.status as 400);

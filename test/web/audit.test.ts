@@ -3,6 +3,7 @@
  * and the admin audit page shows it.
  */
 import assert from 'node:assert/strict';
+import { audit } from '../../src/shared/audit.ts';
 import { eachDialect } from '../support/db.ts';
 import { unescapeHtml, withApp } from '../support/app.ts';
 
@@ -89,5 +90,76 @@ eachDialect('a change through the admin form is audit-logged too, and a refused 
     const after = JSON.parse(rows[0]!.after_json!);
     assert.deepEqual([before.role, before.disabled], ['readonly', false]);
     assert.deepEqual([after.role, after.disabled], ['timekeeper', true]);
+  });
+});
+
+/** Follow the page's "Older" link (the plain href), returning its href and hx-get. */
+function olderLink(html: string): { href: string; hxGet: string } | null {
+  const m = /<a href="([^"]*)" hx-get="([^"]*)"[^>]*>Older<\/a>/.exec(html);
+  return m ? { href: unescapeHtml(m[1]!), hxGet: unescapeHtml(m[2]!) } : null;
+}
+const rowIds = (html: string): string[] => [...html.matchAll(/<td>probe (p-\d+)<\/td>/g)].map((m) => m[1]!);
+
+eachDialect('"Older" reaches every audit row exactly once, even when hundreds share one timestamp', async (db) => {
+  await withApp(db, async ({ browser, user, clock }) => {
+    const admin = await user('admin');
+    const ctx = { actorId: null, actorLabel: 'test', correlationId: 'audit-paging', causationId: null, ip: null };
+    // 250 rows in one millisecond, then 30 a minute later: three pages of 100 and the rest.
+    await db.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < 250; i++) await audit(trx, clock, ctx, { action: 'test.probe', entityType: 'probe', entityId: `p-${i}` });
+    });
+    clock.advanceMs(60_000);
+    await db.db.transaction().execute(async (trx) => {
+      for (let i = 250; i < 280; i++) await audit(trx, clock, ctx, { action: 'test.probe', entityType: 'probe', entityId: `p-${i}` });
+    });
+    const b = browser();
+    await b.login(admin.email);
+    for (const hx of [false, true]) {
+      const seen: string[] = [];
+      let url: string | null = '/admin/audit?entityType=probe';
+      let pages = 0;
+      while (url) {
+        const page = await b.get(url, hx ? { 'hx-request': 'true' } : {});
+        assert.equal(page.status, 200, url);
+        seen.push(...rowIds(page.text));
+        const link = olderLink(page.text);
+        url = link ? (hx ? link.hxGet : link.href) : null;
+        assert.ok(++pages <= 4, 'no endless paging');
+      }
+      assert.equal(pages, 3);
+      assert.equal(seen.length, 280, `${hx ? 'htmx' : 'plain'}: every row was shown`);
+      assert.equal(new Set(seen).size, 280, 'and each once');
+      assert.deepEqual(seen.slice(0, 30).sort(), Array.from({ length: 30 }, (_, i) => `p-${250 + i}`).sort(), 'newest first');
+    }
+  });
+});
+
+eachDialect('"Older" keeps the audit filters with JavaScript on and off: the same URL for both', async (db) => {
+  await withApp(db, async ({ browser, user, clock }) => {
+    const admin = await user('admin');
+    const ctx = { actorId: null, actorLabel: 'test', correlationId: 'audit-filters', causationId: null, ip: null };
+    await db.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < 220; i++) {
+        clock.advanceMs(1000);
+        await audit(trx, clock, ctx, { action: 'test.probe', entityType: 'probe', entityId: i % 2 ? 'p-1' : 'p-0' });
+        await audit(trx, clock, ctx, { action: 'test.other', entityType: 'other', entityId: 'p-1' });
+      }
+    });
+    const b = browser();
+    await b.login(admin.email);
+    for (const hx of [false, true]) {
+      const first = await b.get('/admin/audit?entityType=probe&entityId=p-1', hx ? { 'hx-request': 'true' } : {});
+      assert.equal(first.status, 200);
+      const link = olderLink(first.text);
+      assert.ok(link, 'there is an older page');
+      assert.equal(link.hxGet, link.href, 'htmx and the plain link ask for the same page');
+      const url = new URL(link.href, 'http://x');
+      assert.equal(url.searchParams.get('entityType'), 'probe');
+      assert.equal(url.searchParams.get('entityId'), 'p-1');
+      const older = await b.get(hx ? link.hxGet : link.href, hx ? { 'hx-request': 'true' } : {});
+      assert.equal(older.status, 200);
+      assert.doesNotMatch(older.text, /<td>other /, 'the filter still applies on the older page');
+      assert.doesNotMatch(older.text, /<td>probe p-0<\/td>/);
+    }
   });
 });

@@ -170,9 +170,11 @@ eachDialect('every route of the real app declares an audience, and only the expe
     assert.deepEqual(audiences.get('GET /admin/users'), ['admin']);
     assert.deepEqual(audiences.get('PATCH /api/v1/users/:id'), ['admin']);
     assert.equal(audiences.get('GET /api/v1/me'), 'authenticated');
-    assert.equal(audiences.get('POST /logout'), 'authenticated');
+    // Signing out is public so that a browser whose session already ended lands on /login
+    // (a live session is still ended only with its CSRF token: test/web/redirects.test.ts).
+    assert.equal(audiences.get('POST /logout'), 'public');
     const publicRoutes = [...audiences].filter(([, a]) => a === 'public').map(([k]) => k).sort();
-    assert.deepEqual(publicRoutes, ['GET /api/openapi.json', 'GET /favicon.ico', 'GET /healthz', 'GET /login', 'GET /static/*', 'POST /login']);
+    assert.deepEqual(publicRoutes, ['GET /api/openapi.json', 'GET /favicon.ico', 'GET /healthz', 'GET /login', 'GET /static/*', 'POST /login', 'POST /logout']);
 
     // The probe can tell: a bare handler has no audience.
     assert.equal(await audienceOf([{ method: 'GET', path: '/bare', handler: () => new Response('x') }]), null);

@@ -59,13 +59,27 @@ export function parseWith<S extends TSchema>(schema: S, value: unknown): Static<
 }
 
 /**
- * Validate form fields or query strings (all strings): empty strings become absent,
- * then values are converted to the schema's types ("3" -> 3, "on" -> true) and checked.
+ * A password field (its name says so): kept exactly as typed, because login and the CLI
+ * take passwords as typed too; a password that differs only in spaces is another password.
+ */
+export function isPasswordField(name: string): boolean {
+  return /password/i.test(name);
+}
+
+/**
+ * Validate form fields or query strings (all strings): values are trimmed and empty ones
+ * become absent, except password fields, which are kept exactly as typed (only an empty
+ * one is absent); then values are converted to the schema's types ("3" -> 3, "on" -> true)
+ * and checked.
  */
 export function parseForm<S extends TSchema>(schema: S, raw: Record<string, unknown>): Static<S> {
   const cleaned: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(raw)) {
     if (k === '_csrf') continue;
+    if (typeof v === 'string' && isPasswordField(k)) {
+      if (v !== '') cleaned[k] = v;
+      continue;
+    }
     if (typeof v === 'string' && v.trim() === '') continue;
     cleaned[k] = v === 'on' ? true : typeof v === 'string' ? v.trim() : v;
   }

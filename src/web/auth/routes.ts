@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import type { Context } from 'hono';
 import Type from 'typebox';
 import type { createApi } from '../../shared/web/api.ts';
 import { HttpError } from '../../shared/web/errors.ts';
@@ -8,7 +9,7 @@ import { ROLES } from '../../shared/web/types.ts';
 import type { AppEnv } from '../../shared/web/types.ts';
 import { parseForm } from '../../shared/web/validate.ts';
 import type { AuthDeps, UserView } from './service.ts';
-import { createUser, getUser, listUsers, updateUser } from './service.ts';
+import { createUser, getUser, listLiveApiTokens, listUsers, revokeApiTokens, updateUser } from './service.ts';
 
 const RoleSchema = Type.Union([Type.Literal('admin'), Type.Literal('billing'), Type.Literal('timekeeper'), Type.Literal('readonly')]);
 const NewUserSchema = Type.Object({
@@ -22,6 +23,12 @@ const UserChangeSchema = Type.Object({
   role: Type.Optional(RoleSchema),
   disabled: Type.Optional(Type.Boolean()),
 }, { additionalProperties: false });
+/** The edit form always carries name and role: an emptied name is refused, not ignored. */
+const UserFormSchema = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 200 }),
+  role: RoleSchema,
+  disabled: Type.Boolean(),
+}, { additionalProperties: false });
 const UserSchema = Type.Object({
   id: Type.String(), email: Type.String(), name: Type.String(), role: RoleSchema,
   disabled: Type.Boolean(), createdAt: Type.String(), updatedAt: Type.String(),
@@ -29,8 +36,21 @@ const UserSchema = Type.Object({
 const AuditQuery = Type.Object({
   entityType: Type.Optional(Type.String({ maxLength: 50 })),
   entityId: Type.Optional(Type.String({ maxLength: 100 })),
+  /** The cursor: the last row shown (its time and id); older rows follow it. */
   before: Type.Optional(Type.String({ maxLength: 40 })),
+  beforeId: Type.Optional(Type.String({ maxLength: 100 })),
 }, { additionalProperties: false });
+const AUDIT_PAGE = 100;
+
+/** The audit page's URL for a filter and cursor: one URL for the plain link and for htmx. */
+function auditUrl(q: { entityType?: string | undefined; entityId?: string | undefined }, cursor: { at: string; id: string }): string {
+  const p = new URLSearchParams();
+  if (q.entityType) p.set('entityType', q.entityType);
+  if (q.entityId) p.set('entityId', q.entityId);
+  p.set('before', cursor.at);
+  p.set('beforeId', cursor.id);
+  return `/admin/audit?${p.toString()}`;
+}
 
 interface AuditRow { id: string; at: string; actor_label: string; action: string; entity_type: string; entity_id: string; before_json: string | null; after_json: string | null; ip: string | null }
 
@@ -54,34 +74,59 @@ export function adminRoutes(deps: AuthDeps): Hono<AppEnv> {
     return c.redirect('/admin/users', 303);
   });
 
+  const userPage = async (c: Context<AppEnv>, user: UserView, extra: Record<string, unknown> = {}, status: 200 | 422 = 200) =>
+    render(c, 'admin/user.njk', { user, roles: ROLES, tokens: await listLiveApiTokens(deps, user.id), ...extra }, status);
+
   app.get('/users/:id', admin, async (c) => {
     const user = await getUser(deps, c.req.param('id'));
     if (!user) throw new HttpError(404, 'not_found', 'User not found');
-    return render(c, 'admin/user.njk', { user, roles: ROLES });
+    return userPage(c, user);
   });
 
   app.post('/users/:id', admin, async (c) => {
     const raw = await c.req.parseBody();
     const user = await getUser(deps, c.req.param('id'));
     if (!user) throw new HttpError(404, 'not_found', 'User not found');
+    const submitted = {
+      name: typeof raw.name === 'string' ? raw.name : undefined,
+      role: typeof raw.role === 'string' ? raw.role : undefined,
+      disabled: raw.disabled === 'on' || raw.disabled === 'true',
+    };
     try {
-      const input = parseForm(UserChangeSchema, { name: raw.name, role: raw.role, disabled: raw.disabled === 'on' || raw.disabled === 'true' ? 'true' : 'false' });
+      const input = parseForm(UserFormSchema, { name: submitted.name, role: submitted.role, disabled: submitted.disabled ? 'true' : 'false' });
       await updateUser(deps, c.get('command'), user.id, input);
     } catch (err) {
-      if (err instanceof HttpError && err.status === 422) return render(c, 'admin/user.njk', { user: { ...user, ...raw }, roles: ROLES, errors: err.fields }, 422);
+      if (err instanceof HttpError && err.status === 422) {
+        // Show what was submitted (an unticked box included), on the stored account's id and email.
+        const shown = { ...user, name: submitted.name ?? '', role: submitted.role ?? '', disabled: submitted.disabled };
+        return userPage(c, user, { user: shown, errors: err.fields }, 422);
+      }
       throw err;
     }
     return c.redirect('/admin/users', 303);
   });
 
+  app.post('/users/:id/revoke-tokens', admin, async (c) => {
+    const { user } = await revokeApiTokens(deps, c.get('command'), { userId: c.req.param('id') });
+    return c.redirect(`/admin/users/${encodeURIComponent(user.id)}`, 303);
+  });
+
   app.get('/audit', admin, async (c) => {
     const q = parseForm(AuditQuery, c.req.query());
-    let query = deps.db.selectFrom('audit_log').selectAll().orderBy('at', 'desc').orderBy('id', 'desc').limit(100);
+    let query = deps.db.selectFrom('audit_log').selectAll().orderBy('at', 'desc').orderBy('id', 'desc').limit(AUDIT_PAGE);
     if (q.entityType) query = query.where('entity_type', '=', q.entityType);
     if (q.entityId) query = query.where('entity_id', '=', q.entityId);
-    if (q.before) query = query.where('at', '<', q.before);
+    // Rows after the cursor in (at, id) order, so rows sharing a time are neither skipped nor repeated.
+    const before = q.before;
+    const beforeId = q.beforeId;
+    if (before !== undefined && beforeId !== undefined) {
+      query = query.where((eb) => eb.or([eb('at', '<', before), eb.and([eb('at', '=', before), eb('id', '<', beforeId)])]));
+    } else if (before !== undefined) {
+      query = query.where('at', '<', before);
+    }
     const rows = await query.execute() as AuditRow[];
-    return page(c, { page: 'admin/audit.njk', fragment: 'admin/_audit.njk' }, { rows, q, nextBefore: rows.length === 100 ? rows[rows.length - 1]!.at : null });
+    const last = rows.length === AUDIT_PAGE ? rows[rows.length - 1]! : null;
+    return page(c, { page: 'admin/audit.njk', fragment: 'admin/_audit.njk' }, { rows, q, olderUrl: last ? auditUrl(q, last) : null });
   });
 
   return app;

@@ -110,15 +110,20 @@ export async function updateUser(deps: AuthDeps, ctx: CommandContext, id: string
       disabled: input.disabled === undefined ? Number(before.disabled) : input.disabled ? 1 : 0,
       updated_at: deps.clock.now().toISOString(),
     };
-    if (before.role === 'admin' && (after.role !== 'admin' || after.disabled === 1)) {
-      const admins = await trx.selectFrom('auth_user').select('id').where('role', '=', 'admin').where('disabled', '=', 0).limit(2).execute();
-      if (admins.length < 2) throw invalid({ role: 'the last active admin cannot lose the admin role' });
+    // Only a change that takes away the last active admin is refused: a disabled admin is
+    // not counted and may be edited, demoted or left disabled freely.
+    const activeAdmin = (u: UserRow) => u.role === 'admin' && Number(u.disabled) === 0;
+    if (activeAdmin(before) && !activeAdmin(after)) {
+      const others = await trx.selectFrom('auth_user').select('id').where('role', '=', 'admin').where('disabled', '=', 0).where('id', '!=', id).limit(1).execute();
+      if (others.length === 0) throw invalid({ role: 'the last active admin cannot lose the admin role or be disabled' });
     }
     await trx.updateTable('auth_user').set({ name: after.name, role: after.role, disabled: after.disabled, updated_at: after.updated_at }).where('id', '=', id).execute();
     if (after.disabled === 1 || after.role !== before.role) {
       await trx.deleteFrom('auth_session').where('user_id', '=', id).execute();
     }
     await audit(trx, deps.clock, ctx, { action: 'auth.user_changed', entityType: 'user', entityId: id, before: publicUser(before), after: publicUser(after) });
+    // Disabling ends the account's API tokens for good: enabling it again does not revive them.
+    if (after.disabled === 1 && Number(before.disabled) === 0) await revokeTokensOf(trx, deps.clock, ctx, id, 'user_disabled');
     return publicUser(after);
   });
 }
@@ -134,6 +139,8 @@ export async function resetPassword(deps: AuthDeps, ctx: CommandContext, email: 
     await trx.deleteFrom('auth_session').where('user_id', '=', user.id).execute();
     await trx.deleteFrom('auth_throttle').where('key', '=', `acct:${user.email}`).execute();
     await audit(trx, deps.clock, ctx, { action: 'auth.password_reset', entityType: 'user', entityId: user.id });
+    // Tokens issued under the old password end with it.
+    await revokeTokensOf(trx, deps.clock, ctx, user.id, 'password_reset');
     return publicUser(user);
   });
 }
@@ -256,6 +263,44 @@ export async function createApiToken(deps: AuthDeps, ctx: CommandContext, email:
     await audit(trx, deps.clock, ctx, { action: 'auth.api_token_created', entityType: 'user', entityId: user.id, after: { tokenId: id, label } });
   });
   return { token, id };
+}
+
+export type TokenRevocationReason = 'revoked' | 'password_reset' | 'user_disabled';
+
+/**
+ * Set revoked_at on every live token of the user (inside the caller's transaction) and
+ * audit-log which ones; returns their ids. Nothing is logged when none was live.
+ */
+async function revokeTokensOf(trx: Executor, clock: Clock, ctx: CommandContext, userId: string, reason: TokenRevocationReason): Promise<string[]> {
+  const live = await trx.selectFrom('auth_api_token').select('id').where('user_id', '=', userId).where('revoked_at', 'is', null).orderBy('id').execute() as { id: string }[];
+  if (live.length === 0) return [];
+  const tokenIds = live.map((t) => t.id);
+  await trx.updateTable('auth_api_token').set({ revoked_at: clock.now().toISOString() }).where('id', 'in', tokenIds).where('revoked_at', 'is', null).execute();
+  await audit(trx, clock, ctx, { action: 'auth.api_tokens_revoked', entityType: 'user', entityId: userId, after: { tokenIds, reason } });
+  return tokenIds;
+}
+
+/** Revoke every live API token of one account (by email or id); returns how many. */
+export async function revokeApiTokens(deps: AuthDeps, ctx: CommandContext, who: { email: string } | { userId: string }): Promise<{ user: UserView; revoked: number }> {
+  return deps.db.transaction().execute(async (trx) => {
+    const user = 'email' in who ? await findUserByEmail(trx, who.email) : await findUser(trx, who.userId);
+    if (!user) {
+      if ('email' in who) throw invalid({ email: 'no account has this email' });
+      throw new HttpError(404, 'not_found', 'User not found');
+    }
+    const ids = await revokeTokensOf(trx, deps.clock, ctx, user.id, 'revoked');
+    return { user: publicUser(user), revoked: ids.length };
+  });
+}
+
+export interface ApiTokenView { id: string; label: string; createdAt: string; lastUsedAt: string | null }
+
+/** The account's live (unrevoked) API tokens, newest first; never the secret. */
+export async function listLiveApiTokens(deps: AuthDeps, userId: string): Promise<ApiTokenView[]> {
+  const rows = await deps.db.selectFrom('auth_api_token').select(['id', 'label', 'created_at', 'last_used_at'])
+    .where('user_id', '=', userId).where('revoked_at', 'is', null).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(1000).execute() as
+    { id: string; label: string; created_at: string; last_used_at: string | null }[];
+  return rows.map((r) => ({ id: r.id, label: r.label, createdAt: r.created_at, lastUsedAt: r.last_used_at }));
 }
 
 export async function resolveApiToken(deps: AuthDeps, token: string): Promise<CurrentUser | null> {
