@@ -160,3 +160,29 @@ eachDialect('the home page offers only the areas the role may open, as the navig
     }
   });
 });
+
+eachDialect('two admins demoting each other at the same moment: one change wins, an active admin always remains', async (db) => {
+  await withApp(db, async ({ user, clock }) => {
+    const deps = { db: db.db, clock };
+    const a = await user('admin', { email: 'a@firm.test', name: 'A Admin' });
+    const b = await user('admin', { email: 'b@firm.test', name: 'B Admin' });
+    // The seeded admin of the test firm steps down first, so A and B are the only active admins.
+    for (const u of await db.db.selectFrom('auth_user').select('id').where('role', '=', 'admin').where('id', 'not in', [a.id, b.id]).execute()) {
+      await updateUser(deps, systemContext('setup', 'cli'), u.id as string, { role: 'billing' });
+    }
+    for (let round = 0; round < 15; round++) {
+      const results = await Promise.allSettled([
+        updateUser(deps, systemContext(`r${round}a`, 'cli'), a.id, { role: 'billing' }),
+        updateUser(deps, systemContext(`r${round}b`, 'cli'), b.id, { role: 'billing' }),
+      ]);
+      const active = await db.db.selectFrom('auth_user').select('id').where('role', '=', 'admin').where('disabled', '=', 0).execute();
+      assert.equal(active.length, 1, `round ${round}: one active admin is left`);
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1, `round ${round}: one change wins`);
+      const refused = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')!;
+      assert.match(String((refused.reason as { fields?: Record<string, string> }).fields?.role), /last active admin/);
+      // Both admins again for the next round.
+      const demoted = [a.id, b.id].find((id) => !active.some((x) => x.id === id))!;
+      await updateUser(deps, systemContext(`r${round}c`, 'cli'), demoted, { role: 'admin' });
+    }
+  });
+});

@@ -9,6 +9,7 @@ import { audit } from '../../shared/audit.ts';
 import type { Clock } from '../../shared/clock.ts';
 import type { Db, Executor } from '../../shared/db.ts';
 import { isUniqueViolation } from '../../shared/db.ts';
+import { writersSerialised } from '../../shared/sql.ts';
 import type { CommandContext } from '../../shared/events.ts';
 import { newId, newToken } from '../../shared/ids.ts';
 import { HttpError, invalid } from '../../shared/web/errors.ts';
@@ -114,7 +115,13 @@ export async function updateUser(deps: AuthDeps, ctx: CommandContext, id: string
     // not counted and may be edited, demoted or left disabled freely.
     const activeAdmin = (u: UserRow) => u.role === 'admin' && Number(u.disabled) === 0;
     if (activeAdmin(before) && !activeAdmin(after)) {
-      const others = await trx.selectFrom('auth_user').select('id').where('role', '=', 'admin').where('disabled', '=', 0).where('id', '!=', id).limit(1).execute();
+      // Postgres: lock the active admins (in id order, so two such changes queue rather than
+      // deadlock) before counting them, so two admins demoting each other at once cannot both
+      // succeed; the second sees the first's change once it holds the locks. SQLite runs one
+      // write transaction at a time already.
+      let admins = trx.selectFrom('auth_user').select('id').where('role', '=', 'admin').where('disabled', '=', 0).orderBy('id');
+      if (!writersSerialised(trx)) admins = admins.forUpdate();
+      const others = (await admins.execute()).filter((u) => u.id !== id);
       if (others.length === 0) throw invalid({ role: 'the last active admin cannot lose the admin role or be disabled' });
     }
     await trx.updateTable('auth_user').set({ name: after.name, role: after.role, disabled: after.disabled, updated_at: after.updated_at }).where('id', '=', id).execute();
