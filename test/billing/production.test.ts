@@ -317,3 +317,58 @@ eachDialect('two producers claiming batches of bills in opposite orders: no dead
     removeDirs(dirs);
   }
 });
+
+eachDialect('bill PDFs: the bill-to block, notes and footer keep their lines; a fixed fee written from time says so; the fixed-fee layout hides line prices when the matter does; dates are whole', async (db) => {
+  const dirs = outputDirs();
+  const s = await productionSetup(db, testOutputs(dirs));
+  try {
+    const f = await firm(s.matters);
+    const client = await s.matters.createClient(ctx, { name: 'Harbour Freight Ltd', email: 'ap@harbour.example', address: '1 Quay Road\nPortsmouth PO1 2AB', taxId: 'GB123456789' });
+    const open = (name: string) => s.matters.openMatter(ctx, { clientId: client.id, name, responsibleTimekeeperId: f.partner.id, openedOn: '2025-06-01', billingCycle: 'MONTH' });
+    const writtenToFee = await open('Harbour lease review');
+    const hidden = await open('Harbour dispute');
+    const quiet = { copiesToPrint: 0 as const, sendTo: [], useClientAddress: false };
+    // Every cycle a fixed fee of 1,000.00; the recorded time is written to it.
+    await s.matters.setBillingOptions(ctx, writtenToFee.id, { set: {
+      ...quiet, billTemplate: 'fixed-fee', arrangement: 'fixed_fee', quote: { amountMinor: 100_000 }, fixedFee: { mode: 'every_cycle', schedule: [] },
+    } });
+    // The fixed-fee layout on a matter that hides line pricing.
+    await s.matters.setBillingOptions(ctx, hidden.id, { set: { ...quiet, billTemplate: 'fixed-fee', feeReductions: { appearAsDiscount: false, hideLinePricing: true } } });
+    await work(s.matters, writtenToFee.id, f);
+    await work(s.matters, hidden.id, f);
+    const settings = await s.production.getSettings();
+    await s.production.saveSettings(ctx, { ...settings, firmName: 'Holloway & Stern LLP', paymentNote: 'Wire to account 123', expectedVersion: settings.version });
+    await s.production.saveBillTemplate(ctx, { name: 'fixed-fee', layout: 'fixed_fee', title: 'Tax invoice', footer: 'Thank you for instructing us' });
+    await s.drain();
+    const bills = [];
+    for (const m of [writtenToFee, hidden]) {
+      const d = await s.billing.createDraft(ctx, { matterId: m.id, invoiceDate: '2026-03-01', upTo: '2026-02-28' });
+      bills.push(await s.billing.approve(ctx, d.billId));
+    }
+    await s.drain();
+    const r = await s.production.produceBills(ctx, bills.map((b) => b.billId));
+    assert.equal(r.done, 2, JSON.stringify(r.items));
+    const [a, b] = await Promise.all(bills.map(async (bill) => pdfText((await s.production.storedPdf(bill.billId))!.pdf)));
+    const money = (minor: number) => formatMoney(minor, 'USD');
+    const lineOf = (text: string, needle: string) => text.split('\n').find((l) => l.includes(needle)) ?? '';
+    for (const text of [a!, b!]) {
+      // Name, each address line and the tax id on lines of their own (pdftotext -layout keeps the lines).
+      assert.doesNotMatch(lineOf(text, 'Harbour Freight Ltd'), /Quay Road|GB123456789/, text);
+      assert.doesNotMatch(lineOf(text, '1 Quay Road'), /Portsmouth|Tax id/, text);
+      assert.match(text, /Tax id GB123456789/);
+      assert.doesNotMatch(lineOf(text, 'Wire to account 123'), /Thank you/, text);
+      assert.match(text, /Thank you for instructing us/);
+      assert.match(lineOf(text, 'Hearing'), /2026-02-10/, 'the date is on the line, not broken across two');
+    }
+    // The fixed fee written from the time: said so, with its amount; the work listed without prices.
+    assert.doesNotMatch(a!, /No fixed-fee instalment is billed/);
+    assert.match(a!, new RegExp(`The fixed fee of ${money(100_000).replace(/[$.]/g, '\\$&')}: the work below, written to the fee`));
+    assert.equal(bills[0]!.totals.feesMinor, 100_000);
+    // Hidden line pricing: no disbursement's price (35,000.00 filing fee, 15.00 copies), the totals still there.
+    assert.ok(b!.includes('Filing fee') && !b!.includes(money(35_000)) && !b!.includes(money(60_000)), b);
+    assert.ok(b!.includes(money(bills[1]!.totals.totalMinor)), b);
+  } finally {
+    await s.stop();
+    removeDirs(dirs);
+  }
+});

@@ -30,6 +30,7 @@ import type { Clock } from '../../shared/clock.ts';
 import type { Db, Executor } from '../../shared/db.ts';
 import type { CommandContext } from '../../shared/events.ts';
 import { newId, newToken } from '../../shared/ids.ts';
+import { sumMinor } from '../../shared/money.ts';
 import type { MailMessage, Outputs } from '../../shared/ports.ts';
 import { conflict, invalid, notFound } from '../../shared/web/errors.ts';
 import { createViews } from '../../shared/web/views.ts';
@@ -139,6 +140,11 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     // Fixed-fee instalments this bill takes (the matter's schedule rows; their work is written to them).
     const schedule = matter?.options?.fixedFee.schedule ?? [];
     const instalments = bill.scheduleRowIds.flatMap((id) => schedule.filter((r) => r.rowId === id).map((r) => ({ description: r.description, billOn: r.billOn, amountMinor: r.amountMinor })));
+    // A fixed fee billed by writing the recorded time to it (the composer adds no fixed-fee line
+    // then): the fee is what that time now bills.
+    const timeLines = bill.lines.filter((l) => l.kind === 'time');
+    const feeWrittenToFixed = matter?.options?.arrangement === 'fixed_fee' && instalments.length === 0 && fixed.length === 0 && timeLines.length > 0;
+    const fixedFeeMinor = feeWrittenToFixed ? sumMinor(timeLines.filter((l) => !l.noCharge).map((l) => l.amountMinor)) : 0;
     return {
       template: layout, ctx: {
         bill, settings, title: template.title, footer: template.footer, showLinePricing, watermark: opts.watermark, currency: bill.currency,
@@ -146,7 +152,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         billTo: {
           name: party?.name ?? matter?.clientName ?? '', address: party?.address ?? matter?.client?.address ?? '', taxId: matter?.client?.taxId ?? '',
         },
-        fees, fixed, disbursements, other, instalments,
+        fees, fixed, disbursements, other, instalments, feeWrittenToFixed, fixedFeeMinor,
         feeMinutes: fees.reduce((a, l) => a + (l.minutes ?? 0), 0),
         feesHours: hours(fees.reduce((a, l) => a + (l.minutes ?? 0), 0)),
         mergedDiscount: mergeValues({
