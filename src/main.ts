@@ -8,6 +8,8 @@ import pino from 'pino';
 import type { Logger } from 'pino';
 import { migrateToLatest, openDatabase } from './adapters/db/index.ts';
 import { createOutputs, outputsConfigFromEnv } from './adapters/outputs.ts';
+// `lexbill copy-database` (SQLite to PostgreSQL): the CLI reaches adapters only through this file.
+export { copyDatabase, CopyRefusedError, maskUrl } from './adapters/db/copy.ts';
 import { createBus } from './shared/bus.ts';
 import type { Bus } from './shared/bus.ts';
 import { systemClock } from './shared/clock.ts';

@@ -3,7 +3,7 @@
  */
 import { parseArgs } from 'node:util';
 import { serve } from '@hono/node-server';
-import { loadConfig, migrateDatabase, openRuntime } from '../main.ts';
+import { copyDatabase, CopyRefusedError, DEFAULT_DATABASE_URL, loadConfig, maskUrl, migrateDatabase, openRuntime } from '../main.ts';
 import type { Runtime } from '../main.ts';
 import { systemContext } from '../shared/events.ts';
 import { ROLES } from '../shared/web/types.ts';
@@ -22,6 +22,10 @@ Usage: lexbill <command> [options]
   start                       migrate, seed the demo firm into an empty database, serve
   serve                       serve the web app (PORT, HOST, DATABASE_URL)
   migrate                     apply pending database migrations
+  copy-database --to postgres://... [--from sqlite:PATH]
+                              copy the whole firm from SQLite (default: DATABASE_URL if
+                              sqlite:, else the default file) into an empty PostgreSQL
+                              database, all or nothing; stop the server first
   seed-demo [--matters N] [--entries-per-matter M] [--seed S]
                               add the deterministic demo firm
 ${BILL_RUN_HELP}
@@ -79,6 +83,31 @@ async function serveApp(rt: Runtime, opts: { announceDemo: boolean }): Promise<v
   await rt.close();
 }
 
+/** `copy-database --to postgres://... [--from sqlite:PATH]`: SQLite to an empty PostgreSQL database. */
+async function copyDatabaseCommand(args: string[]): Promise<number> {
+  let values: { to?: string; from?: string };
+  try {
+    ({ values } = parseArgs({ args, options: { to: { type: 'string' }, from: { type: 'string' } }, strict: true, allowPositionals: false }));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (!values.to) throw new UsageError('copy-database needs --to postgres://user:pass@host/db (an empty database)');
+  if (!/^postgres(ql)?:\/\//.test(values.to)) throw new UsageError(`--to must be a postgres:// URL (got "${maskUrl(values.to)}")`);
+  const configured = loadConfig().databaseUrl;
+  const from = values.from ?? (configured.startsWith('sqlite:') ? configured : DEFAULT_DATABASE_URL);
+  if (!from.startsWith('sqlite:')) throw new UsageError(`--from must be a sqlite: URL (got "${maskUrl(from)}")`);
+  console.log(`Copying ${from} to ${maskUrl(values.to)}`);
+  try {
+    const r = await copyDatabase({ from, to: values.to, log: (line) => console.log(line) });
+    console.log(`Copied ${r.rows} row(s) in ${r.tables.length} table(s), verified, in one transaction.`);
+    console.log(`Now set DATABASE_URL=${maskUrl(values.to)} and run lexbill serve.`);
+    return 0;
+  } catch (e) {
+    if (e instanceof CopyRefusedError) { console.error(`lexbill: copy refused, no data copied: ${e.message}`); return 1; }
+    throw e;
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (cmd === 'bill-run' && !rest.includes('--help') && !rest.includes('-h')) {
@@ -87,6 +116,7 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'ledes' && !rest.includes('--help') && !rest.includes('-h')) {
     try { return await ledesCommand(rest, withRuntime); } catch (e) { throw e instanceof LedesUsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? new UsageError((e as Error).message) : e; }
   }
+  if (cmd === 'copy-database' && !rest.includes('--help') && !rest.includes('-h')) return copyDatabaseCommand(rest);
   if (cmd === 'report' && !rest.includes('--help') && !rest.includes('-h')) {
     try { return await reportCommand(rest, withRuntime); } catch (e) { throw e instanceof ReportUsageError ? new UsageError(e.message) : e; }
   }
