@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { eachDialect } from '../support/db.ts';
 import { PASSWORD, startApp } from '../support/app.ts';
-import { launchChromium, serveRuntime, signIn } from '../support/browser.ts';
+import { launchChromium, serveRuntime, signIn, watchedPage } from '../support/browser.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { firm, work } from './support.ts';
 
@@ -20,10 +20,7 @@ eachDialect('in Chromium: the composer recomposes totals in place, saves a draft
     const { matter, partner, d2 } = await (async () => { const f = await firm(cmds); return { ...f, ...await work(cmds, f.matter.id, f) }; })();
     await t.runtime.relay.drain();
     await t.user('billing', { email: 'clerk@firm.test' });
-    const page = await chrome.browser.newPage();
-    const problems: string[] = [];
-    page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
-    page.on('pageerror', (e) => problems.push(String(e)));
+    const { page, problems } = await watchedPage(chrome.browser);
     const previews: string[] = [];
     page.on('request', (r) => { if (r.method() === 'POST' && r.url().endsWith('/compose/preview')) previews.push(r.headers()['x-csrf-token'] ?? ''); });
 

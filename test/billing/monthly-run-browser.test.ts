@@ -22,7 +22,7 @@ import type { MattersCommands } from '../../src/modules/matters/index.ts';
 import { formatMoney, parseAmount } from '../../src/shared/money.ts';
 import { eachDialect } from '../support/db.ts';
 import { startApp } from '../support/app.ts';
-import { launchChromium, serveRuntime, signIn } from '../support/browser.ts';
+import { launchChromium, serveRuntime, signIn, watchedPage } from '../support/browser.ts';
 import { pdfText } from '../adapters/pdf.ts';
 import { attachmentOf, startSmtp } from '../adapters/smtp.ts';
 import { closeSharedPdf, filesIn, outputDirs, removeDirs, testOutputs } from './production-support.ts';
@@ -121,10 +121,7 @@ eachDialect('the monthly billing run in Chromium: mass billing, approve, produce
     assert.ok(expected.excluded.length > 0, 'the demo seed has a matter excluded from mass billing');
     assert.ok(expected.eligible.size >= 8, `eligible ${expected.eligible.size}`);
 
-    const page = await chrome.browser.newPage();
-    const problems: string[] = [];
-    page.on('console', (msg) => { if (msg.type() === 'error') problems.push(msg.text()); });
-    page.on('pageerror', (e) => problems.push(String(e)));
+    const { page, problems } = await watchedPage(chrome.browser);
 
     // Sign in as the demo firm's billing clerk.
     await signIn(page, server.url, CLERK, DEMO_PASSWORD);

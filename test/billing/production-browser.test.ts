@@ -11,7 +11,7 @@ import { createBillingCommands } from '../../src/modules/billing/index.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { eachDialect } from '../support/db.ts';
 import { PASSWORD, startApp } from '../support/app.ts';
-import { launchChromium, serveRuntime, signIn } from '../support/browser.ts';
+import { launchChromium, serveRuntime, signIn, watchedPage } from '../support/browser.ts';
 import { pdfText } from '../adapters/pdf.ts';
 import { attachmentOf, startSmtp } from '../adapters/smtp.ts';
 import { approvedBills, closeSharedPdf, filesIn, outputDirs, removeDirs, testOutputs } from './production-support.ts';
@@ -33,10 +33,7 @@ eachDialect('in Chromium: select one bill, produce it, the SMTP server gets the 
     } as unknown as ProductionSetup;
     const [a, b] = await approvedBills(s, 2, { copiesToPrint: 1, useClientAddress: false, sendTo: ['ap@northwind.example'] });
     await t.user('billing', { email: 'clerk@firm.test' });
-    const page = await chrome.browser.newPage();
-    const problems: string[] = [];
-    page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
-    page.on('pageerror', (e) => problems.push(String(e)));
+    const { page, problems } = await watchedPage(chrome.browser);
 
     await signIn(page, server.url, 'clerk@firm.test', PASSWORD);
     await page.goto(`${server.url}/billing/production`);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { eachDialect } from '../support/db.ts';
 import { PASSWORD, startApp } from '../support/app.ts';
-import { launchChromium, serveRuntime } from '../support/browser.ts';
+import { launchChromium, serveRuntime, watchedPage } from '../support/browser.ts';
 
 eachDialect('in Chromium: sign in, then an htmx form posts with the CSRF header under the CSP', async (db) => {
   const t = await startApp(db);
@@ -9,10 +9,7 @@ eachDialect('in Chromium: sign in, then an htmx form posts with the CSRF header 
   const chrome = await launchChromium();
   try {
     await t.user('admin', { email: 'boss@firm.test', name: 'Bo Boss' });
-    const page = await chrome.browser.newPage();
-    const problems: string[] = [];
-    page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
-    page.on('pageerror', (e) => problems.push(String(e)));
+    const { page, problems } = await watchedPage(chrome.browser);
     const htmxPosts: string[] = [];
     page.on('request', (r) => { if (r.method() === 'POST' && r.headers()['hx-request'] === 'true') htmxPosts.push(r.headers()['x-csrf-token'] ?? ''); });
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eachDialect } from '../support/db.ts';
 import { PASSWORD, startApp } from '../support/app.ts';
-import { launchChromium, serveRuntime, signIn } from '../support/browser.ts';
+import { launchChromium, serveRuntime, signIn, watchedPage } from '../support/browser.ts';
 import { createEbillingCommands } from '../../src/modules/ebilling/index.ts';
 import { ctx } from '../billing/support.ts';
 import { approvedEbilledBill, settings } from './support.ts';
@@ -25,10 +25,7 @@ eachDialect('in Chromium: pick a bill, see why 1998B is refused, export 1998BI, 
     await createEbillingCommands({ db: db.db, clock: t.clock, relay }).saveSettings(ctx, settings(), 0);
     await t.user('billing', { email: 'clerk@firm.test' });
 
-    const page = await chrome.browser.newPage();
-    const problems: string[] = [];
-    page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
-    page.on('pageerror', (e) => problems.push(String(e)));
+    const { page, problems } = await watchedPage(chrome.browser);
     await signIn(page, server.url, 'clerk@firm.test', PASSWORD);
 
     await page.goto(`${server.url}/ebilling`);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createBillingCommands } from '../../src/modules/billing/index.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { PASSWORD, startApp } from '../support/app.ts';
-import { launchChromium, serveRuntime, signIn } from '../support/browser.ts';
+import { launchChromium, serveRuntime, signIn, watchedPage } from '../support/browser.ts';
 import { eachDialect } from '../support/db.ts';
 import { ctx, firm, work } from './support.ts';
 
@@ -26,10 +26,7 @@ eachDialect('in Chromium: create payment for a bill, record it, see the balance 
     const bill = await billing.approve(ctx, draft.billId);
     await t.runtime.relay.drain();
     await t.user('billing', { email: 'clerk@firm.test' });
-    const page = await chrome.browser.newPage();
-    const problems: string[] = [];
-    page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
-    page.on('pageerror', (e) => problems.push(String(e)));
+    const { page, problems } = await watchedPage(chrome.browser);
 
     await signIn(page, server.url, 'clerk@firm.test', PASSWORD);
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { systemContext } from '../../src/shared/events.ts';
 import { PASSWORD, startApp } from '../support/app.ts';
-import { launchChromium, serveRuntime, signIn } from '../support/browser.ts';
+import { launchChromium, serveRuntime, signIn, watchedPage } from '../support/browser.ts';
 import { eachDialect } from '../support/db.ts';
 
 const ctx = systemContext('list-browser-test', 'test');
@@ -26,10 +26,7 @@ eachDialect('in Chromium: a bad "WIP at least" is named by its input, the list s
     await cmds.recordTimeEntry(ctx, { matterId: kestrel.id, timekeeperId: mh.id, workDate: '2026-02-27', rawMinutes: 60, narrative: 'Draft complaint' });
     await t.user('billing', { email: 'clerk@firm.test' });
 
-    const page = await chrome.browser.newPage();
-    const problems: string[] = [];
-    page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
-    page.on('pageerror', (e) => problems.push(String(e)));
+    const { page, problems } = await watchedPage(chrome.browser);
     await signIn(page, server.url, 'clerk@firm.test', PASSWORD);
     await page.goto(`${server.url}/matters`);
     const names = () => page.$$eval('#matters tbody tr td:nth-child(2)', (tds) => tds.map((td) => td.textContent?.trim() ?? ''));

@@ -55,3 +55,15 @@ export async function signIn(page: Page, baseUrl: string, email: string, passwor
   await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
   assert.doesNotMatch(page.url(), /\/login/, `signed in as ${email}`);
 }
+
+/**
+ * A new tab that collects what a user would never see but a test must: console errors and
+ * uncaught page errors (CSP violations among them). Tests end with `problems` empty.
+ */
+export async function watchedPage(browser: Browser): Promise<{ page: Page; problems: string[] }> {
+  const page = await browser.newPage();
+  const problems: string[] = [];
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+  page.on('pageerror', (e) => problems.push(String(e)));
+  return { page, problems };
+}
