@@ -305,3 +305,64 @@ eachDialect('composer: a write-up/down survives a refused preview and a refused 
     assert.doesNotMatch(clerkView.text, /data-read-only|<fieldset class="plain" disabled>/);
   });
 });
+
+eachDialect('bill page: an action on a bill another tab changed meanwhile is refused, so Delete on a draft never voids the bill just approved', async (db) => {
+  await withApp(db, async (t) => {
+    const { matter } = await seed(t);
+    await t.user('billing', { email: 'clerk@firm.test' });
+    const a = t.browser();
+    const b = t.browser();
+    assert.equal((await a.login('clerk@firm.test')).status, 303);
+    assert.equal((await b.login('clerk@firm.test')).status, 303);
+    const draftOf = async () => {
+      await a.get(`/billing/matters/${matter.id}/compose?invoiceDate=2026-02-28`);
+      const saved = await postForm(a, `/billing/matters/${matter.id}/compose`, [['invoiceDate', '2026-02-28'], ['upTo', '2026-02-28']]);
+      assert.equal(saved.status, 303, saved.text.slice(0, 500));
+      return saved.location!.split('/').pop()!;
+    };
+    const versionOn = (html: string, action: string) => new RegExp(`action="/billing/bills/[^"]+/${action}"[^>]*>\\s*<input type="hidden" name="_csrf" value="[^"]*"><input type="hidden" name="version" value="(\\d+)"`).exec(html)?.[1];
+    const status = async (id: string) => (await db.db.selectFrom('billing_bill').select(['status', 'number']).where('id', '=', id).executeTakeFirstOrThrow()) as { status: string; number: string | null };
+
+    // Two tabs on the same draft: A approves; B's Delete (from the page as it was) is refused.
+    let id = await draftOf();
+    const pageA = await a.get(`/billing/bills/${id}`);
+    const pageB = await b.get(`/billing/bills/${id}`);
+    const v = versionOn(pageB.text, 'delete');
+    assert.ok(v && versionOn(pageA.text, 'approve') === v, 'the forms carry the version shown');
+    assert.equal((await a.post(`/billing/bills/${id}/approve`, { version: versionOn(pageA.text, 'approve')! })).status, 303);
+    const refused = await b.post(`/billing/bills/${id}/delete`, { version: v! });
+    assert.equal(refused.status, 409);
+    assert.match(unescapeHtml(refused.text), /changed after the page was opened \(it is now approved, 1\.1\.1\)/);
+    assert.deepEqual(await status(id), { status: 'approved', number: '1.1.1' }, 'approved, not voided');
+    // A current page acts as before.
+    const fresh = await b.get(`/billing/bills/${id}`);
+    assert.equal((await b.post(`/billing/bills/${id}/revert`, { version: versionOn(fresh.text, 'revert')! })).status, 303);
+    assert.equal((await status(id)).status, 'draft');
+    // Hold from a stale page is refused too.
+    const stale = await a.get(`/billing/bills/${id}`);
+    assert.equal((await b.post(`/billing/bills/${id}/hold`, { version: versionOn(stale.text, 'hold')!, onHold: 'yes' })).status, 303);
+    assert.equal((await a.post(`/billing/bills/${id}/hold`, { version: versionOn(stale.text, 'hold')!, onHold: 'yes' })).status, 409);
+
+    // Both at once, five times over: one wins; a deleted bill is always one that was never approved.
+    for (let round = 0; round < 5; round++) {
+      if (round > 0) {
+        const s = await status(id);
+        if (s.status === 'approved') await b.post(`/billing/bills/${id}/revert`, {});
+        if (s.status !== 'deleted') await b.post(`/billing/bills/${id}/delete`, {});
+        id = await draftOf();
+      } else {
+        await b.post(`/billing/bills/${id}/hold`, { onHold: 'no' });
+      }
+      const page = await a.get(`/billing/bills/${id}`);
+      const ver = versionOn(page.text, 'approve')!;
+      const [approved, deleted] = await Promise.all([
+        a.post(`/billing/bills/${id}/approve`, { version: ver }),
+        b.post(`/billing/bills/${id}/delete`, { version: ver }),
+      ]);
+      assert.deepEqual([approved.status, deleted.status].sort(), [303, 409], `round ${round}: one of the two`);
+      const s = await status(id);
+      if (s.status === 'deleted') assert.equal(deleted.status, 303);
+      else assert.equal(s.status, 'approved');
+    }
+  });
+});

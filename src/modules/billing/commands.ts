@@ -334,9 +334,19 @@ export function createBillingCommands(deps: BillingDeps) {
   }
 
   /** Load a bill in the transaction and refuse (409, with the reason) unless the action is allowed now. */
-  async function loadFor(trx: Tx, billId: string, action: BillAction): Promise<Bill> {
+  /**
+   * The bill, if `action` is allowed on it now. With `expectedVersion` (the version the clerk's
+   * page showed) a bill changed since is refused (409): the command then updates the bill
+   * only at the version read here (updateBill's guard), so another tab's approve, delete or
+   * edit in between cannot be acted over (a Delete clicked on a draft never voids the bill
+   * another tab just approved).
+   */
+  async function loadFor(trx: Tx, billId: string, action: BillAction, expectedVersion?: number): Promise<Bill> {
     const b = await bills.findBill(trx, billId);
     if (!b) throw notFound('Bill');
+    if (expectedVersion !== undefined && b.version !== expectedVersion) {
+      throw conflict(`This bill changed after the page was opened (it is now ${b.status === 'draft' ? 'a draft' : b.status}${b.number ? `, ${b.number}` : ''}): look at it again before acting`);
+    }
     const v = verdict(action, await factsFor(trx, b));
     if (!v.allowed) throw conflict(v.reason!);
     return b;
@@ -394,8 +404,8 @@ export function createBillingCommands(deps: BillingDeps) {
   }
 
   /** Delete a draft (items unbilled again), or the most recent unreceipted approved/finalised bill (postings reversed). */
-  async function deleteBill(trx: Tx, ctx: CommandContext, billId: string, only?: 'draft'): Promise<Bill> {
-    const before = await loadFor(trx, billId, 'delete');
+  async function deleteBill(trx: Tx, ctx: CommandContext, billId: string, only?: 'draft', expectedVersion?: number): Promise<Bill> {
+    const before = await loadFor(trx, billId, 'delete', expectedVersion);
     if (only === 'draft' && before.status !== 'draft') throw conflict(`Only a draft can be deleted here; this bill is ${before.status}`);
     const at = now();
     const after: Bill = { ...before, status: 'deleted', deletedAt: at, updatedAt: at, version: before.version + 1 };
@@ -419,8 +429,8 @@ export function createBillingCommands(deps: BillingDeps) {
     return after;
   }
 
-  async function approve(trx: Tx, ctx: CommandContext, billId: string): Promise<Bill> {
-    const before = await loadFor(trx, billId, 'approve');
+  async function approve(trx: Tx, ctx: CommandContext, billId: string, expectedVersion?: number): Promise<Bill> {
+    const before = await loadFor(trx, billId, 'approve', expectedVersion);
     let { number, sequence } = before;
     if (sequence === null) {
       sequence = await bills.takeSequence(trx, before.matterId);
@@ -434,8 +444,8 @@ export function createBillingCommands(deps: BillingDeps) {
     return after;
   }
 
-  async function revert(trx: Tx, ctx: CommandContext, billId: string): Promise<Bill> {
-    const before = await loadFor(trx, billId, 'revert');
+  async function revert(trx: Tx, ctx: CommandContext, billId: string, expectedVersion?: number): Promise<Bill> {
+    const before = await loadFor(trx, billId, 'revert', expectedVersion);
     const at = now();
     const after: Bill = { ...before, status: 'draft', updatedAt: at, version: before.version + 1 };
     await bills.updateBill(trx, after, { status: 'approved', version: before.version });
@@ -444,8 +454,8 @@ export function createBillingCommands(deps: BillingDeps) {
     return after;
   }
 
-  async function finalise(trx: Tx, ctx: CommandContext, billId: string): Promise<Bill> {
-    return finaliseRead(trx, ctx, await loadFor(trx, billId, 'finalise'));
+  async function finalise(trx: Tx, ctx: CommandContext, billId: string, expectedVersion?: number): Promise<Bill> {
+    return finaliseRead(trx, ctx, await loadFor(trx, billId, 'finalise', expectedVersion));
   }
 
   /**
@@ -464,8 +474,8 @@ export function createBillingCommands(deps: BillingDeps) {
     return after;
   }
 
-  async function redraft(trx: Tx, ctx: CommandContext, billId: string): Promise<Bill> {
-    const before = await loadFor(trx, billId, 'redraft');
+  async function redraft(trx: Tx, ctx: CommandContext, billId: string, expectedVersion?: number): Promise<Bill> {
+    const before = await loadFor(trx, billId, 'redraft', expectedVersion);
     const at = now();
     const receipts = await bills.receiptsAllocatedMinor(trx, billId);
     const after: Bill = {
@@ -478,8 +488,8 @@ export function createBillingCommands(deps: BillingDeps) {
     return after;
   }
 
-  async function setOnHold(trx: Tx, ctx: CommandContext, billId: string, onHold: boolean): Promise<Bill> {
-    const before = await loadFor(trx, billId, 'hold');
+  async function setOnHold(trx: Tx, ctx: CommandContext, billId: string, onHold: boolean, expectedVersion?: number): Promise<Bill> {
+    const before = await loadFor(trx, billId, 'hold', expectedVersion);
     if (before.onHold === onHold) return before;
     const after: Bill = { ...before, onHold, updatedAt: now(), version: before.version + 1 };
     await bills.updateBill(trx, after, { status: 'draft', version: before.version });
@@ -515,7 +525,7 @@ export function createBillingCommands(deps: BillingDeps) {
     /** Delete a draft only (409 for any other bill). */
     deleteDraft: own((trx, ctx, billId: string) => deleteBill(trx, ctx, billId, 'draft')),
     /** Delete a draft, or the matter's most recent unreceipted approved/finalised bill. */
-    deleteBill: own((trx, ctx, billId: string) => deleteBill(trx, ctx, billId)),
+    deleteBill: own((trx, ctx, billId: string, expectedVersion?: number) => deleteBill(trx, ctx, billId, undefined, expectedVersion)),
     approve: own(approve),
     revert: own(revert),
     finalise: own(finalise),

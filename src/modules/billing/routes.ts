@@ -453,13 +453,16 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     return c.redirect(`/billing/matters/${b.matterId}/compose?bill=${b.billId}`, 303);
   });
 
+  // The bill page's forms carry the version they showed: acting on a bill another tab has
+  // changed meanwhile is refused (409) instead of, say, voiding a bill just approved.
+  const seen = (raw: Raw): number | undefined => (/^\d{1,9}$/.test(str(raw, 'version')) ? Number(str(raw, 'version')) : undefined);
   const transitions: Record<string, { run: (ctx: AppEnv['Variables']['command'], id: string, raw: Raw) => Promise<Bill>; done: string }> = {
-    approve: { run: (ctx, id) => cmds.approve(ctx, id), done: 'Approved' },
-    revert: { run: (ctx, id) => cmds.revert(ctx, id), done: 'Reverted to draft' },
-    finalise: { run: (ctx, id) => cmds.finalise(ctx, id), done: 'Finalised' },
-    redraft: { run: (ctx, id) => cmds.redraft(ctx, id), done: 'Re-drafted' },
-    delete: { run: (ctx, id) => cmds.deleteBill(ctx, id), done: 'Deleted' },
-    hold: { run: (ctx, id, raw) => cmds.setOnHold(ctx, id, str(raw, 'onHold') !== 'no'), done: 'Hold changed' },
+    approve: { run: (ctx, id, raw) => cmds.approve(ctx, id, seen(raw)), done: 'Approved' },
+    revert: { run: (ctx, id, raw) => cmds.revert(ctx, id, seen(raw)), done: 'Reverted to draft' },
+    finalise: { run: (ctx, id, raw) => cmds.finalise(ctx, id, seen(raw)), done: 'Finalised' },
+    redraft: { run: (ctx, id, raw) => cmds.redraft(ctx, id, seen(raw)), done: 'Re-drafted' },
+    delete: { run: (ctx, id, raw) => cmds.deleteBill(ctx, id, seen(raw)), done: 'Deleted' },
+    hold: { run: (ctx, id, raw) => cmds.setOnHold(ctx, id, str(raw, 'onHold') !== 'no', seen(raw)), done: 'Hold changed' },
   };
   for (const [name, t] of Object.entries(transitions)) {
     pages.post(`/bills/:id${ID}/${name}`, allow(WRITERS), async (c) => {
