@@ -28,6 +28,7 @@ import type { Logger } from 'pino';
 import { audit } from '../../shared/audit.ts';
 import type { Clock } from '../../shared/clock.ts';
 import type { Db, Executor } from '../../shared/db.ts';
+import { isUniqueViolation } from '../../shared/db.ts';
 import type { CommandContext } from '../../shared/events.ts';
 import { newId, newToken } from '../../shared/ids.ts';
 import { sumMinor } from '../../shared/money.ts';
@@ -570,7 +571,23 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     return { bill, matter, to: recipientsFor(matter), subject: mail.subject, text: mail.text, key: newId(clock), hasStoredPdf: (await ps.findPdf(db, billId)) !== null, sent: await ps.manualEmails(db, billId) };
   }
 
+  /** Manual emails being sent by this process, by the compose form's key. */
+  const sending = new Map<string, Promise<{ messageId: string }>>();
+
+  /**
+   * Email a bill as the clerk composed it, once per compose form (its key): a repeat of the
+   * form (a second click, a resubmit, the same form posted several times at once) waits for
+   * the first and sends nothing more.
+   */
   async function sendManual(ctx: CommandContext, billId: string, input: { key: string; to: string; cc: string; subject: string; text: string }): Promise<{ messageId: string }> {
+    const inFlight = sending.get(input.key);
+    if (inFlight) { await inFlight; return { messageId: '' }; }
+    const p = sendManualOnce(ctx, billId, input);
+    sending.set(input.key, p);
+    try { return await p; } finally { sending.delete(input.key); }
+  }
+
+  async function sendManualOnce(ctx: CommandContext, billId: string, input: { key: string; to: string; cc: string; subject: string; text: string }): Promise<{ messageId: string }> {
     const e: Record<string, string> = {};
     if (!/^[0-9a-f-]{36}$/i.test(input.key)) e.key = 'is missing: reload the page';
     if (!input.subject.trim()) e.subject = 'is required';
@@ -599,10 +616,16 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     };
     const receipt = await outputs.mailer.send(message);
     const at = now();
-    await db.transaction().execute(async (trx) => {
-      await ps.recordManualEmail(trx, { id: input.key, billId, to: [...to, ...cc], subject: message.subject, messageId: receipt.messageId, detail: receipt.detail.slice(0, 1000), sentAt: at, sentBy: ctx.actorLabel });
-      await audit(trx, clock, ctx, { action: 'billing.bill_emailed_manually', entityType: 'billing_bill', entityId: billId, after: { number: bill.number, to, cc, subject: message.subject, messageId: receipt.messageId } });
-    });
+    try {
+      await db.transaction().execute(async (trx) => {
+        await ps.recordManualEmail(trx, { id: input.key, billId, to: [...to, ...cc], subject: message.subject, messageId: receipt.messageId, detail: receipt.detail.slice(0, 1000), sentAt: at, sentBy: ctx.actorLabel });
+        await audit(trx, clock, ctx, { action: 'billing.bill_emailed_manually', entityType: 'billing_bill', entityId: billId, after: { number: bill.number, to, cc, subject: message.subject, messageId: receipt.messageId } });
+      });
+    } catch (err) {
+      // Another server process sent the same form at the same moment and recorded it first.
+      if (isUniqueViolation(err)) return { messageId: '' };
+      throw err;
+    }
     return { messageId: receipt.messageId };
   }
 
