@@ -76,6 +76,15 @@ export function createLedgerCommands(deps: LedgerDeps) {
     return (await store.listBills(trx, { clientId, status: 'open' }));
   }
 
+  /** A receipt id already recorded: the same receipt again is that receipt; a different one under its id is refused. */
+  async function sameReceipt(trx: Tx, already: Receipt, input: ReceiptInput): Promise<ReceiptResult> {
+    if (already.amountMinor !== input.amountMinor || (input.billId ?? null) !== already.billId || (input.clientId && input.clientId !== already.clientId)) {
+      throw conflict(`Receipt ${already.number} was already recorded under this id for ${formatMoney(already.amountMinor, already.currency)}: reload to record another`);
+    }
+    const allocs = await store.allocations(trx, { receiptId: already.id });
+    return { receipt: already, allocations: allocs.map((a) => ({ billId: a.billId, amountMinor: a.amountMinor })), discountsReversed: [], warning: null };
+  }
+
   async function recordReceipt(trx: Tx, ctx: CommandContext, input: ReceiptInput): Promise<ReceiptResult> {
     const e: Record<string, string> = {};
     if (!Number.isSafeInteger(input.amountMinor) || input.amountMinor <= 0) e.amount = 'must be more than zero';
@@ -102,13 +111,13 @@ export function createLedgerCommands(deps: LedgerDeps) {
     else if (!bill && !(await trx.selectFrom('ledger_client').select('id').where('id', '=', clientId).executeTakeFirst())) e.clientId = 'is not a known client';
     if ((order === 'this_bill_first' || order === 'this_bill_only') && !input.billId) e.order = 'needs a bill';
     if (Object.keys(e).length > 0) throw invalid(e);
+    // Receipts of one client are recorded one at a time (its bills' rows are locked), so a
+    // repeat of the same receipt id waits for the first and then finds it; the receipt's
+    // primary key (and its journal's unique source key) catch any that slip past.
     await store.lockClientBills(trx, clientId!);
     const receiptId = input.receiptId ?? newId(clock);
     const already = await store.findReceipt(trx, receiptId);
-    if (already) {
-      const allocs = await store.allocations(trx, { receiptId });
-      return { receipt: already, allocations: allocs.map((a) => ({ billId: a.billId, amountMinor: a.amountMinor })), discountsReversed: [], warning: null };
-    }
+    if (already) return sameReceipt(trx, already, input);
     const b = booksOf(trx, ctx);
     const warning = await checkCommandDate(b, input.receivedOn, input.confirmOutsidePeriod ?? false);
     const settings = await periodSettings(b);
@@ -261,9 +270,9 @@ export function createLedgerCommands(deps: LedgerDeps) {
     return (await store.findReceipt(trx, receipt.id))!;
   }
 
-  async function writeOffOne(trx: Tx, ctx: CommandContext, bill: LedgerBill, amountMinor: number, on: string, reason: string, confirm: boolean): Promise<void> {
+  async function writeOffOne(trx: Tx, ctx: CommandContext, bill: LedgerBill, amountMinor: number, on: string, reason: string, confirm: boolean, writeOffId?: string): Promise<void> {
     const b = booksOf(trx, ctx);
-    const id = newId(clock);
+    const id = writeOffId ?? newId(clock);
     const { journal } = await postJournal(b, {
       prefix: 'WJ', sourceKey: `write-off:${id}`, sourceType: 'ledger.written_off', date: on, memo: `Write-off on bill ${bill.number}: ${reason}`, currency: bill.currency,
       mode: 'command', confirmOutsidePeriod: confirm, billId: bill.id, clientId: bill.clientId, matterId: bill.matterId,
@@ -289,12 +298,37 @@ export function createLedgerCommands(deps: LedgerDeps) {
     return { on, reason, e };
   }
 
-  /** Write off a bill's small balance (default: all of it), up to the firm's write-off limit. */
-  async function writeOff(trx: Tx, ctx: CommandContext, input: { billId: string; amountMinor?: number; on?: string; reason?: string; confirmOutsidePeriod?: boolean }) {
+  /**
+   * The per-bill write-off limit is cumulative: everything written off the bill's current
+   * posting (`writtenOffMinor`, reset when the bill's postings are reversed) plus this amount.
+   * Callers hold the bill's row lock, so parallel write-offs are checked one after another.
+   */
+  function writeOffRefusal(bill: LedgerBill, amount: number, limitMinor: number): string | null {
+    if (bill.writtenOffMinor + amount <= limitMinor) return null;
+    const limit = formatMoney(limitMinor, bill.currency);
+    if (bill.writtenOffMinor === 0) return `Write-offs are limited to small balances (at most ${limit} per bill); this is ${formatMoney(amount, bill.currency)}`;
+    const left = Math.max(0, limitMinor - bill.writtenOffMinor);
+    return `Write-offs are limited to small balances (at most ${limit} per bill, in all); ${formatMoney(bill.writtenOffMinor, bill.currency)} of bill ${bill.number} is already written off, so at most ${formatMoney(left, bill.currency)} more; this is ${formatMoney(amount, bill.currency)}`;
+  }
+
+  /** Write off a bill's small balance (default: all of it), up to the firm's write-off limit per bill (all its write-offs together). */
+  async function writeOff(trx: Tx, ctx: CommandContext, input: { billId: string; writeOffId?: string; amountMinor?: number; on?: string; reason?: string; confirmOutsidePeriod?: boolean }) {
     const { on, reason, e } = writeOffInput(input);
+    if (input.writeOffId !== undefined && !ID_RE.test(input.writeOffId)) e.writeOffId = 'must be an id';
+    // The bill's row lock: write-offs (and receipts) of one bill go one at a time.
     await store.lockBill(trx, input.billId);
     const bill = await store.findBill(trx, input.billId);
     if (!bill) throw notFound('Bill');
+    if (input.writeOffId !== undefined && Object.keys(e).length === 0) {
+      // Idempotency key: the same write-off again (a repeated form) is the one already made.
+      const already = await trx.selectFrom('ledger_write_off').select(['bill_id', 'amount_minor']).where('id', '=', input.writeOffId).executeTakeFirst();
+      if (already) {
+        if (String(already.bill_id) !== bill.id || (input.amountMinor !== undefined && Number(already.amount_minor) !== input.amountMinor)) {
+          throw conflict('A different write-off was already made under this id: reload to write off again');
+        }
+        return bill;
+      }
+    }
     const outstanding = store.outstandingOf(bill);
     const amount = input.amountMinor ?? outstanding;
     if (!Number.isSafeInteger(amount) || amount <= 0) e.amount = 'must be more than zero';
@@ -302,8 +336,9 @@ export function createLedgerCommands(deps: LedgerDeps) {
     if (bill.status !== 'open') throw conflict('The bill\'s postings were reversed: nothing to write off');
     if (amount > outstanding) throw conflict(`Only ${formatMoney(outstanding, bill.currency)} is outstanding on bill ${bill.number}`);
     const s = await periodSettings(booksOf(trx, ctx));
-    if (amount > s.writeOffLimitMinor) throw conflict(`Write-offs are limited to small balances (at most ${formatMoney(s.writeOffLimitMinor, bill.currency)} per bill); this is ${formatMoney(amount, bill.currency)}`);
-    await writeOffOne(trx, ctx, bill, amount, on, reason, input.confirmOutsidePeriod ?? false);
+    const refusal = writeOffRefusal(bill, amount, s.writeOffLimitMinor);
+    if (refusal) throw conflict(refusal);
+    await writeOffOne(trx, ctx, bill, amount, on, reason, input.confirmOutsidePeriod ?? false, input.writeOffId);
     return bill;
   }
 
@@ -318,7 +353,8 @@ export function createLedgerCommands(deps: LedgerDeps) {
     await trx.updateTable('ledger_bill').set({ updated_at: sql`updated_at` }).where('status', '=', 'open').execute();
     for (const bill of await store.listBills(trx, { status: 'open' })) {
       const o = store.outstandingOf(bill);
-      if (o > 0 && o <= input.maxMinor) {
+      // The same cumulative limit as one write-off: a bill already partly written off takes only what is left of it.
+      if (o > 0 && o <= input.maxMinor && bill.writtenOffMinor + o <= s.writeOffLimitMinor) {
         await writeOffOne(trx, ctx, bill, o, on, reason, input.confirmOutsidePeriod ?? false);
         done.push(bill);
       }
@@ -417,7 +453,21 @@ export function createLedgerCommands(deps: LedgerDeps) {
     (ctx: CommandContext, ...args: A): Promise<R> => inTransaction((trx) => fn(trx, ctx, ...args));
 
   return {
-    recordReceipt: own(recordReceipt),
+    /**
+     * With a receipt id, a repeat racing the first past the client lock (a client with no
+     * bills has no rows to lock) hits the receipt's unique keys and rolls back; it is then
+     * answered, in a fresh transaction, with the receipt the first recorded.
+     */
+    recordReceipt: async (ctx: CommandContext, input: ReceiptInput): Promise<ReceiptResult> => {
+      try {
+        return await inTransaction((trx) => recordReceipt(trx, ctx, input));
+      } catch (err) {
+        if (input.receiptId === undefined || !ID_RE.test(input.receiptId)) throw err;
+        const already = await store.findReceipt(db, input.receiptId);
+        if (!already) throw err;
+        return inTransaction((trx) => sameReceipt(trx, already, input));
+      }
+    },
     allocateCredit: own(allocateCredit),
     reverseReceipt: own(reverseReceipt),
     writeOff: own(writeOff),

@@ -11,6 +11,7 @@
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { isoDate } from '../../shared/clock.ts';
+import { newId } from '../../shared/ids.ts';
 import { MoneyParseError, parseAmount, toDecimalString } from '../../shared/money.ts';
 import { HttpError, invalid, notFound } from '../../shared/web/errors.ts';
 import { allow } from '../../shared/web/guard.ts';
@@ -232,7 +233,9 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const names = await store.namesOf(db);
     const open = clientId ? (await store.listBills(db, { clientId, status: 'open' })).filter((b) => store.outstandingOf(b) > 0).map(billView) : [];
     return render(c, 'ledger/receipt_new.njk', {
-      fv: { receivedOn: today(), order: bill ? 'this_bill_first' : 'oldest_first', discount: 'auto', method: 'bank_transfer', ...fv, client: clientId },
+      // A fresh idempotency key each time the form is shown, kept when it is shown again after
+      // a refusal: submitting the same form twice (or five times at once) is one receipt.
+      fv: { receivedOn: today(), order: bill ? 'this_bill_first' : 'oldest_first', discount: 'auto', method: 'bank_transfer', ...fv, client: clientId, receiptId: fv.receiptId || newId(deps.clock) },
       bill: bill ? billView(bill) : null, client: clientId ? names.clients.get(clientId) ?? null : null, clients: await store.listClients(db), open,
       orders: Object.entries(ORDER_LABELS), methods: RECEIPT_METHODS, s, currency: bill?.currency ?? s.currency, errors: extra.errors ?? {}, error: extra.error ?? null,
       today: today(),
@@ -344,7 +347,10 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
       b: billView(b), client: names.clients.get(b.clientId) ?? null, matter: names.matters.get(b.matterId) ?? null, allocs: allocs.map((a) => ({ ...a, receipt: receipts.get(a.receiptId) })),
       writeOffs: await store.writeOffs(db, id), journals: await store.listJournals(db, { billId: id, limit: 200 }), can: can(c), today: today(),
       error: shown.error ?? null, errors: shown.errors ?? {}, fv: shown.fv ?? {},
-      writeOffLimitMinor: s.writeOffLimitMinor, expired: b.discountValidUntil !== null && b.discountValidUntil < today(),
+      writeOffLimitMinor: s.writeOffLimitMinor, writeOffLeftMinor: Math.max(0, s.writeOffLimitMinor - (b.status === 'open' ? b.writtenOffMinor : 0)),
+      // The write-off form's idempotency key: fresh when shown, kept when shown again after a refusal.
+      writeOffId: (shown.fv as Record<string, string> | undefined)?.writeOffId || newId(deps.clock),
+      expired: b.discountValidUntil !== null && b.discountValidUntil < today(),
     }, status);
   }
   pages.get(`/bills/:id${ID}`, allow(READERS), (c) => billPage(c, c.req.param('id')));
@@ -352,12 +358,12 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const raw = await c.req.parseBody() as Raw;
     const b = await store.findBill(db, c.req.param('id'));
     if (!b) throw notFound('Bill');
-    const fv = { form: 'write-off', amount: str(raw, 'amount'), on: str(raw, 'on'), reason: str(raw, 'reason'), confirm: str(raw, 'confirm') };
+    const fv = { form: 'write-off', amount: str(raw, 'amount'), on: str(raw, 'on'), reason: str(raw, 'reason'), confirm: str(raw, 'confirm'), writeOffId: str(raw, 'writeOffId') };
     try {
       const e: Record<string, string> = {};
       const amount = fv.amount ? moneyField(e, 'amount', fv.amount, b.currency) : undefined;
       if (Object.keys(e).length) throw invalid(e);
-      await cmds.writeOff(c.get('command'), { billId: b.id, ...(amount !== undefined ? { amountMinor: amount } : {}), on: fv.on || undefined, reason: fv.reason || undefined, confirmOutsidePeriod: fv.confirm !== '' });
+      await cmds.writeOff(c.get('command'), { billId: b.id, ...(fv.writeOffId ? { writeOffId: fv.writeOffId } : {}), ...(amount !== undefined ? { amountMinor: amount } : {}), on: fv.on || undefined, reason: fv.reason || undefined, confirmOutsidePeriod: fv.confirm !== '' });
       return done(c, `/ledger/bills/${b.id}`);
     } catch (e) {
       if (refusal(e)) return billPage(c, b.id, refused(e, fv), refusedStatus(e));
