@@ -10,6 +10,7 @@
  * carry the CSRF token, to the e-billing export (GET /ebilling/export?bill=..) and to a new
  * receipt (GET /ledger/receipts/new?bill=..).
  */
+import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { HttpError, notFound } from '../../shared/web/errors.ts';
@@ -139,7 +140,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     }
     return render(c, 'billing/production_confirm.njk', {
       rows, bills, more: Math.max(rows.length - bills.length, 0), all: selected.length === 0, outputs: production.describeOutputs(),
-      total: selected.length === 0 ? await production.countApproved() : rows.length, maxRun: MAX_RUN_BILLS,
+      total: selected.length === 0 ? await production.countApproved() : rows.length, maxRun: MAX_RUN_BILLS, runId: randomUUID(),
     });
   });
 
@@ -150,7 +151,9 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     if (ids.length === 0) {
       return render(c, 'billing/production.njk', await listContext(c, [], { error: 'There are no bills to produce' }), 422);
     }
-    const runId = await production.startRun(c.get('command'), ids);
+    // The confirmation's run id: the same confirmation posted again (or at once) is the same run.
+    const key = str(raw, 'runId');
+    const runId = await production.startRun(c.get('command'), ids, key ? { runId: key } : {});
     return redirectAfterPost(c, `/billing/production/runs/${runId}`);
   });
 

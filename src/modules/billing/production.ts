@@ -364,18 +364,30 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
   // ---- runs ---------------------------------------------------------------------------------
 
   /** Create a run over the given bills (approved ones; others are recorded as failed with the reason). */
-  async function createRun(ctx: CommandContext, billIds: readonly string[]): Promise<string> {
+  /**
+   * A run over these bills. `runId` (the confirmation form's) makes it idempotent: the same
+   * confirmation posted again, or several times at once, is the same run (started once).
+   */
+  async function createRun(ctx: CommandContext, billIds: readonly string[], runId?: string): Promise<{ id: string; created: boolean }> {
+    if (runId !== undefined && !/^[0-9a-f-]{36}$/i.test(runId)) throw invalid({ runId: 'is not a run id: reload the page' });
+    if (runId !== undefined && await ps.findRun(db, runId)) return { id: runId, created: false };
     const ids = [...new Set(billIds)];
     if (ids.length === 0) throw invalid({ bill: 'select at least one bill' }, 'No bills to produce');
     if (ids.length > MAX_RUN_BILLS) throw invalid({ bill: `at most ${MAX_RUN_BILLS} bills in one run` });
     const rows = new Map((await ps.approvedBills(db, { billIds: ids, limit: MAX_RUN_BILLS })).map((r) => [r.billId, r]));
     const at = now();
-    const run: Run = { id: newId(clock), createdAt: at, createdBy: ctx.actorLabel, total: ids.length, status: 'running', heartbeatAt: at, finishedAt: null };
-    await db.transaction().execute(async (trx) => {
-      await ps.insertRun(trx, run, ids.map((id) => ({ billId: id, number: rows.get(id)?.number ?? null })));
-      await audit(trx, clock, ctx, { action: 'billing.production_started', entityType: 'billing_production_run', entityId: run.id, after: { total: ids.length } });
-    });
-    return run.id;
+    const run: Run = { id: runId ?? newId(clock), createdAt: at, createdBy: ctx.actorLabel, total: ids.length, status: 'running', heartbeatAt: at, finishedAt: null };
+    try {
+      await db.transaction().execute(async (trx) => {
+        await ps.insertRun(trx, run, ids.map((id) => ({ billId: id, number: rows.get(id)?.number ?? null })));
+        await audit(trx, clock, ctx, { action: 'billing.production_started', entityType: 'billing_production_run', entityId: run.id, after: { total: ids.length } });
+      });
+    } catch (err) {
+      // The same confirmation posted at the same moment: the other post created the run.
+      if (runId !== undefined && isUniqueViolation(err)) return { id: runId, created: false };
+      throw err;
+    }
+    return { id: run.id, created: true };
   }
 
   async function processRun(ctx: CommandContext, runId: string, opts: ProduceOptions = {}): Promise<ProductionSummary> {
@@ -456,14 +468,15 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
 
   /** Produce these bills now (the CLI's and tests' entry): a run, worked to its end. */
   async function produceBills(ctx: CommandContext, billIds: readonly string[], opts: ProduceOptions = {}): Promise<ProductionSummary> {
-    const runId = await createRun(ctx, billIds);
+    const { id: runId } = await createRun(ctx, billIds);
     return processRun(ctx, runId, opts);
   }
 
   /** Start a run and work it in the background (the page polls runView). */
-  async function startRun(ctx: CommandContext, billIds: readonly string[], opts: ProduceOptions = {}): Promise<string> {
-    const runId = await createRun(ctx, billIds);
-    processRun(ctx, runId, opts).catch((err) => logger.error({ err, runId }, 'production run failed'));
+  async function startRun(ctx: CommandContext, billIds: readonly string[], opts: ProduceOptions & { runId?: string } = {}): Promise<string> {
+    const { runId: key, ...produce } = opts;
+    const { id: runId, created } = await createRun(ctx, billIds, key);
+    if (created) processRun(ctx, runId, produce).catch((err) => logger.error({ err, runId }, 'production run failed'));
     return runId;
   }
 
