@@ -13,7 +13,7 @@ import { toDecimalString } from '../../src/shared/money.ts';
 import type { Page, TestApp } from '../support/app.ts';
 import { unescapeHtml, withApp } from '../support/app.ts';
 import { eachDialect } from '../support/db.ts';
-import { assertLedgerInvariants, ctx, firm, work } from './support.ts';
+import { assertLedgerInvariants, billedWithAdmin, ctx } from './support.ts';
 
 /** The HTML of the one form posting to `action`. */
 function form(p: Page, action: string): string {
@@ -22,27 +22,12 @@ function form(p: Page, action: string): string {
   return m[0];
 }
 
-async function billed(t: TestApp) {
-  const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
-  const billing = createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
-  const f = await firm(cmds);
-  await work(cmds, f.matter.id, f);
-  await t.runtime.relay.drain();
-  const draft = await billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' });
-  const bill = await billing.approve(ctx, draft.billId);
-  await t.runtime.relay.drain();
-  await t.user('admin');
-  const admin = t.browser();
-  await admin.login('admin@firm.test');
-  await admin.get('/ledger'); // the signed-in session's CSRF token
-  return { f, bill, admin };
-}
 
 const count = async (t: TestApp, table: 'ledger_journal' | 'ledger_period' | 'audit_log') => (await t.db.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n;
 
 eachDialect('release to credit and allocate outside the current period: a date and a confirm box, passed through', async (db) => {
   await withApp(db, async (t) => {
-    const { bill, admin } = await billed(t);
+    const { bill, admin } = await billedWithAdmin(t);
     let p = await admin.post('/ledger/receipts', { bill: bill.billId, receivedOn: '2026-03-05', amount: '100.00', order: 'this_bill_first', discount: 'auto' });
     assert.equal(p.status, 303);
     const receiptUrl = p.location!;
@@ -82,7 +67,7 @@ eachDialect('release to credit and allocate outside the current period: a date a
 
 eachDialect('refused ledger forms keep what was typed and show the error at its field; an unknown periods action is refused', async (db) => {
   await withApp(db, async (t) => {
-    const { bill, admin } = await billed(t);
+    const { bill, admin } = await billedWithAdmin(t);
     const total = bill.totals.totalMinor;
     // Paid all but 30.00, within the 50.00 write-off limit.
     let p = await admin.post('/ledger/receipts', { bill: bill.billId, receivedOn: '2026-03-05', amount: toDecimalString(total - 3_000, 'USD'), order: 'this_bill_first' });
@@ -168,7 +153,7 @@ eachDialect('refused ledger forms keep what was typed and show the error at its 
 
 eachDialect('reports: a client filter only where it applies (page and API refuse it, naming client); the statement API is as at its date', async (db) => {
   await withApp(db, async (t) => {
-    const { f, bill, admin } = await billed(t);
+    const { f, bill, admin } = await billedWithAdmin(t);
     let p = await admin.post('/ledger/receipts', { bill: bill.billId, receivedOn: '2026-03-05', amount: '200.00', order: 'this_bill_first' });
     assert.equal(p.status, 303);
     for (const name of ['trial-balance', 'gl-detail']) {
@@ -215,7 +200,7 @@ eachDialect('reports: a client filter only where it applies (page and API refuse
 
 eachDialect('a bill page shows a discount row only when the bill has a discount', async (db) => {
   await withApp(db, async (t) => {
-    const { f, bill, admin } = await billed(t);
+    const { f, bill, admin } = await billedWithAdmin(t);
     let p = await admin.get(`/ledger/bills/${bill.billId}`);
     assert.equal(p.status, 200);
     assert.doesNotMatch(p.text, /<th>Discount<\/th>/);

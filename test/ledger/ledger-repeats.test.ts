@@ -7,29 +7,13 @@
  * small balances keeps to the same limit).
  */
 import assert from 'node:assert/strict';
-import { createBillingCommands } from '../../src/modules/billing/index.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { toDecimalString } from '../../src/shared/money.ts';
 import type { Page, TestApp } from '../support/app.ts';
 import { unescapeHtml, withApp } from '../support/app.ts';
 import { eachDialect } from '../support/db.ts';
-import { assertLedgerInvariants, ctx, firm, refused, work } from './support.ts';
+import { assertLedgerInvariants, billedWithAdmin, ctx, refused } from './support.ts';
 
-async function billed(t: TestApp) {
-  const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
-  const billing = createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
-  const f = await firm(cmds);
-  await work(cmds, f.matter.id, f);
-  await t.runtime.relay.drain();
-  const draft = await billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' });
-  const bill = await billing.approve(ctx, draft.billId);
-  await t.runtime.relay.drain();
-  await t.user('admin');
-  const admin = t.browser();
-  await admin.login('admin@firm.test');
-  await admin.get('/ledger');
-  return { f, bill, admin };
-}
 
 const hidden = (p: Page, name: string): string => {
   const m = new RegExp(`<input type="hidden" name="${name}" value="([^"]*)">`).exec(p.text);
@@ -52,7 +36,7 @@ const audits = async (t: TestApp, action: string) =>
 
 eachDialect('the receipt form posted twice, or five times at once, records one receipt', async (db) => {
   await withApp(db, async (t) => {
-    const { bill, admin } = await billed(t);
+    const { bill, admin } = await billedWithAdmin(t);
     const before = await billRow(t, bill.billId);
 
     // One load of the form; the same POST twice, then five at once: one receipt, one RJ journal.
@@ -104,7 +88,7 @@ eachDialect('the receipt form posted twice, or five times at once, records one r
 
 eachDialect('write-offs: a repeated form is one write-off, and the limit is per bill in all, under concurrency', async (db) => {
   await withApp(db, async (t) => {
-    const { bill, admin } = await billed(t);
+    const { bill, admin } = await billedWithAdmin(t);
     // Leave $10.00 outstanding; the limit is $3.50 per bill.
     const open = (await billRow(t, bill.billId)).outstanding;
     let p = await admin.post('/ledger/receipts', { bill: bill.billId, receivedOn: '2026-03-05', amount: toDecimalString(open - 1_000, 'USD'), order: 'this_bill_first', discount: 'auto' });
@@ -177,7 +161,7 @@ eachDialect('write-offs: a repeated form is one write-off, and the limit is per 
 
 eachDialect('commands: one receipt id in five parallel calls is one receipt (a client without bills too); the write-off limit counts the bill\'s earlier write-offs', async (db) => {
   await withApp(db, async (t) => {
-    const { f, bill } = await billed(t);
+    const { f, bill } = await billedWithAdmin(t);
     const { createLedgerCommands } = await import('../../src/modules/ledger/commands.ts');
     const ledger = createLedgerCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
     const matters = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });

@@ -8,6 +8,10 @@ import { createLedgerCommands, createLedgerReports } from '../../src/modules/led
 import type { Executor } from '../../src/shared/db.ts';
 import type { TestDb } from '../support/db.ts';
 import { setup as billingSetup } from '../billing/support.ts';
+import { ctx as billingCtx, firm as billingFirm, work as billingWork } from '../billing/support.ts';
+import { createBillingCommands } from '../../src/modules/billing/index.ts';
+import { createMattersCommands } from '../../src/modules/matters/index.ts';
+import type { TestApp } from '../support/app.ts';
 
 export { ctx, firm, refused, work } from '../billing/support.ts';
 
@@ -108,4 +112,24 @@ export async function assertLedgerInvariants(db: Executor, opts: { billing?: boo
     assert.deepEqual(open.map((b) => String(b.id)).sort(), posted.map((b) => String(b.id)).sort(), 'the open bills are billing\'s posted bills');
     for (const p of posted) assert.equal(n(open.find((b) => b.id === p.id)!.total_minor), n(p.total_minor), `bill ${p.number} posted at its total`);
   }
+}
+
+/**
+ * For the ledger's page tests: a firm with work, one bill approved (so on the debtors ledger),
+ * and an admin signed in with the session's CSRF token.
+ */
+export async function billedWithAdmin(t: TestApp) {
+  const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+  const billing = createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+  const f = await billingFirm(cmds);
+  await billingWork(cmds, f.matter.id, f);
+  await t.runtime.relay.drain();
+  const draft = await billing.createDraft(billingCtx, { matterId: f.matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' });
+  const bill = await billing.approve(billingCtx, draft.billId);
+  await t.runtime.relay.drain();
+  await t.user('admin');
+  const admin = t.browser();
+  await admin.login('admin@firm.test');
+  await admin.get('/ledger'); // the signed-in session's CSRF token
+  return { f, bill, admin };
 }
