@@ -74,6 +74,8 @@ export function settingsErrors(s: LedesSettings, codes: UtbmsCodes): SettingsErr
     else if (FORBIDDEN_CHARS.test(v)) e[k] = 'must not contain |, [, ] or line breaks (LEDES)';
   };
   textField('lawFirmId', MAX_ID_CHARS, true);
+  // LEDES refuses an id with spaces at either end; refuse it here rather than at export.
+  if (!e.lawFirmId && typeof s.lawFirmId === 'string' && s.lawFirmId !== s.lawFirmId.trim()) e.lawFirmId = 'must not start or end with a space (LEDES)';
   textField('lawFirmName', 200, true);
   for (const k of ['address1', 'address2', 'city', 'region'] as const) textField(k, 200);
   textField('postcode', 20);
@@ -267,6 +269,16 @@ export function buildInvoice(facts: BillFacts, format: LedesFormat, settings: Le
   for (const [field, value, fix] of idChecks) {
     if (value.length > MAX_ID_CHARS) problem(null, field, `"${value}" is ${value.length} characters; LEDES allows ${MAX_ID_CHARS}`, fix);
     if (FORBIDDEN_CHARS.test(value)) problem(null, field, `"${cleanText(value)}" contains |, [, ] or a line break`, fix);
+  }
+  // LEDES refuses a value with spaces at either end (the validator would fail the file).
+  const edgeChecks: [LedesColumn, string, string][] = [
+    ['CLIENT_ID', clientLedesId, `remove the spaces around the client LEDES id in matter ${lawFirmMatterId}'s e-billing options`],
+    ['LAW_FIRM_MATTER_ID', lawFirmMatterId, `remove the spaces around matter ${lawFirmMatterId.trim()}'s number`],
+    ['CLIENT_MATTER_ID', clientMatterId, `remove the spaces around the client matter id in matter ${lawFirmMatterId}'s e-billing options`],
+    ['LAW_FIRM_ID', settings.lawFirmId, 'remove the spaces around the law firm id on the e-billing settings page'],
+  ];
+  for (const [field, value, fix] of edgeChecks) {
+    if (value !== '' && value !== value.trim()) problem(null, field, `${JSON.stringify(value)} has leading or trailing spaces`, fix);
   }
 
   const codeSet = eb?.codeSet ?? '';

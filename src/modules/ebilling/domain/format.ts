@@ -156,14 +156,37 @@ export function extendedMinor(units: Decimal, unitCost: Decimal, exponent: numbe
   return divideRound(product, 10n ** BigInt(scale - exponent), 'half_up');
 }
 
-/** "Margaret Holloway" -> { last: 'Holloway', first: 'Margaret' }; "Ann de la Cruz" -> last 'de la Cruz'. */
+/** Generational and professional suffixes that stay with the last name ("Smith Jr."). */
+const NAME_SUFFIX = /^(jr|sr|ii|iii|iv|vi|vii|viii|esq|phd|md|cpa|qc|kc)\.?$/i;
+
+/**
+ * "Margaret Holloway" -> { last: 'Holloway', first: 'Margaret' }; "Ann de la Cruz" -> last 'de la Cruz';
+ * "Robert Smith Jr." and "Robert Smith, Jr." -> last 'Smith Jr.'; a name already written
+ * "Last, First" ("Smith, Robert", "Smith Jr., Robert") is taken as it is written.
+ */
 export function splitName(name: string): { first: string; last: string } {
-  const parts = cleanText(name).split(' ').filter(Boolean);
-  if (parts.length <= 1) return { first: '', last: parts[0] ?? '' };
+  const clean = cleanText(name);
+  const comma = clean.indexOf(',');
+  if (comma >= 0) {
+    const before = clean.slice(0, comma).trim();
+    const after = clean.slice(comma + 1).replace(/,/g, ' ').replace(/ {2,}/g, ' ').trim();
+    const afterParts = after.split(' ').filter(Boolean);
+    // "Robert Smith, Jr.": only suffixes after the comma, so the name is "First Last Suffix".
+    if (afterParts.length > 0 && afterParts.every((p) => NAME_SUFFIX.test(p))) {
+      const { first, last } = splitName(before);
+      return { first, last: [last, ...afterParts].filter(Boolean).join(' ') };
+    }
+    if (before === '') return splitName(after);
+    return { first: after, last: before };
+  }
+  const parts = clean.split(' ').filter(Boolean);
+  const suffixes: string[] = [];
+  while (parts.length > 2 && NAME_SUFFIX.test(parts[parts.length - 1]!)) suffixes.unshift(parts.pop()!);
+  if (parts.length <= 1) return { first: '', last: [...parts, ...suffixes].join(' ') };
   // Lower-case particles (van, de, von, da, di, le, la, du) belong to the last name.
   let i = parts.length - 1;
   while (i > 1 && /^[a-z]/.test(parts[i - 1]!)) i--;
-  return { first: parts.slice(0, i).join(' '), last: parts.slice(i).join(' ') };
+  return { first: parts.slice(0, i).join(' '), last: [...parts.slice(i), ...suffixes].join(' ') };
 }
 
 /** TIMEKEEPER_NAME: "Last, First". */

@@ -90,8 +90,14 @@ const REQUIRED: readonly LedesColumn[] = [
 const REQUIRED_BI: readonly LedesColumn[] = [
   ...REQUIRED, 'INVOICE_TAX_TOTAL', 'INVOICE_NET_TOTAL', 'INVOICE_CURRENCY', 'ACCOUNT_TYPE', 'LAW_FIRM_COUNTRY', 'LINE_ITEM_TAX_RATE', 'LINE_ITEM_TAX_TOTAL',
 ];
-const AMOUNT_COLUMNS: readonly LedesColumn[] = ['INVOICE_TOTAL', 'LINE_ITEM_ADJUSTMENT_AMOUNT', 'LINE_ITEM_TOTAL', 'LINE_ITEM_UNIT_COST'];
+// Money in the currency's decimals. LINE_ITEM_UNIT_COST is not among them: the spec asks only
+// for digits, one "." and an optional leading "-" (a rate of 0.125 is valid); the line total
+// (units x unit cost, rounded once) carries the currency's decimals.
+const AMOUNT_COLUMNS: readonly LedesColumn[] = ['INVOICE_TOTAL', 'LINE_ITEM_ADJUSTMENT_AMOUNT', 'LINE_ITEM_TOTAL'];
 const AMOUNT_COLUMNS_BI: readonly LedesColumn[] = [...AMOUNT_COLUMNS, 'INVOICE_TAX_TOTAL', 'INVOICE_NET_TOTAL', 'LINE_ITEM_TAX_TOTAL', 'INVOICE_REPORTED_TAX_TOTAL'];
+/** Line breaks other than the "\n" that ends a line; the spec has them removed from values. */
+// eslint-disable-next-line no-control-regex
+const LINE_BREAK = /[\r\u000b\u000c\u0085\u2028\u2029]/;
 const COUNTRY_COLUMNS: readonly LedesColumn[] = ['LAW_FIRM_COUNTRY', 'CLIENT_COUNTRY'];
 const MAX_FILE_CHARS = 200_000_000;
 
@@ -152,6 +158,7 @@ export function readLedes(text: string, opts: ReadOptions = {}): ReadResult {
     for (const c of columns) {
       const v = get(c);
       if (v.includes('[') || v.includes(']')) violate(n, c, 'must not contain [ or ]');
+      if (LINE_BREAK.test(v)) violate(n, c, 'must not contain a line break (CR, U+0085, U+2028, U+2029, VT or FF)');
       if (v !== v.trim()) violate(n, c, 'has leading or trailing spaces');
     }
     for (const c of required) if (get(c) === '') violate(n, c, 'is required');
@@ -189,7 +196,8 @@ export function readLedes(text: string, opts: ReadOptions = {}): ReadResult {
       minor.set(c, Number(m));
     }
     const units = decimalOf(get('LINE_ITEM_NUMBER_OF_UNITS'), n, 'LINE_ITEM_NUMBER_OF_UNITS', violate);
-    const cost = get('LINE_ITEM_UNIT_COST') === '' ? null : parseDecimal(get('LINE_ITEM_UNIT_COST')); // reported with the amounts above
+    const cost = decimalOf(get('LINE_ITEM_UNIT_COST'), n, 'LINE_ITEM_UNIT_COST', violate);
+    if (cost && (cost.value > 10n ** BigInt(15 - exponent + cost.scale) || cost.value < -(10n ** BigInt(15 - exponent + cost.scale)))) violate(n, 'LINE_ITEM_UNIT_COST', 'is too large');
     let taxRate: Decimal | null = null;
     if (bi) {
       taxRate = decimalOf(get('LINE_ITEM_TAX_RATE'), n, 'LINE_ITEM_TAX_RATE', violate);
