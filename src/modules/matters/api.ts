@@ -163,12 +163,14 @@ const TimeEntryCreate = Type.Object({
   behaviour: Type.Optional(Behaviour), rate: Type.Optional(Money('A rate for this entry only (an override), matter currency')),
   rateReason: Type.Optional(Text(LIMITS.textChars, { description: 'Required with rate' })),
 }, { additionalProperties: false });
+/** Optional optimistic concurrency: the change applies only while the row is still at this version (else 409). */
+const ExpectedVersion = Type.Optional(Type.Integer({ minimum: 1, description: 'Apply only if the record is still at this version (else 409: changed by someone else)' }));
 const TimeEntryChange = Type.Object({
   timekeeperId: Type.Optional(Id), workDate: Type.Optional(IsoDate()), hours: Type.Optional(Hours),
   minutes: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.rawMinutes })), narrative: Type.Optional(Text(LIMITS.narrativeChars)),
   taskCode: Type.Optional(NullableText(10)), activityCode: Type.Optional(NullableText(10)), behaviour: Type.Optional(Behaviour),
   rate: Type.Optional(Nullable(Money('Override rate; null returns to the resolved rate'), `${MONEY_MESSAGE} or null`)),
-  rateReason: Type.Optional(Text(LIMITS.textChars)),
+  rateReason: Type.Optional(Text(LIMITS.textChars)), expectedVersion: ExpectedVersion,
 }, { additionalProperties: false });
 const WipQuery = Type.Object({
   matterId: Type.Optional(Type.String({ maxLength: 64 })), timekeeperId: Type.Optional(Type.String({ maxLength: 64 })),
@@ -195,7 +197,7 @@ const DisbursementChange = Type.Object({
   incurredOn: Type.Optional(IsoDate()), code: Type.Optional(Text(20, { minLength: 1 })), expenseCode: Type.Optional(NullableText(10)),
   quantity: Type.Optional(Quantity), unitCost: Type.Optional(Money('Cost of one unit, matter currency')),
   taxCode: Type.Optional(NullableText(20)), description: Type.Optional(Text(LIMITS.narrativeChars)),
-  payee: Type.Optional(NullableText(LIMITS.nameChars)), behaviour: Type.Optional(Behaviour),
+  payee: Type.Optional(NullableText(LIMITS.nameChars)), behaviour: Type.Optional(Behaviour), expectedVersion: ExpectedVersion,
 }, { additionalProperties: false });
 
 const SearchQuery = Type.Object({ q: Type.Optional(Type.String({ maxLength: 200, description: 'Contains (name, email) or number' })), ...PagingQuery }, { additionalProperties: false });
@@ -232,7 +234,7 @@ const MatterChange = Type.Object({
   billingCycle: Type.Optional(literals(BILLING_CYCLES)), nextBillingDate: Type.Optional(Nullable(IsoDate(), 'must be a date (YYYY-MM-DD) or null')),
   wipCap: Type.Optional(Nullable(Money('WIP at which the matter must be billed, matter currency'), `${MONEY_MESSAGE} or null`)),
   timeUnitMinutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 60 })), roundingMode: Type.Optional(literals(MINUTE_ROUNDING)),
-  defaultBehaviour: Type.Optional(Behaviour),
+  defaultBehaviour: Type.Optional(Behaviour), expectedVersion: ExpectedVersion,
 }, { additionalProperties: false });
 const CloseBody = Type.Object({ closedOn: Type.Optional(IsoDate('Defaults to today')) }, { additionalProperties: false });
 
@@ -287,7 +289,7 @@ const FixedChargeFields = {
   activityCode: Type.Optional(NullableText(10)), behaviour: Type.Optional(Behaviour), quoted: Type.Optional(Type.Boolean()),
 };
 const FixedChargeCreate = Type.Object({ matterId: Id, chargedOn: IsoDate(), chargeTypeId: Id, ...FixedChargeFields }, { additionalProperties: false });
-const FixedChargeChange = Type.Object({ chargedOn: Type.Optional(IsoDate()), ...FixedChargeFields }, { additionalProperties: false });
+const FixedChargeChange = Type.Object({ chargedOn: Type.Optional(IsoDate()), ...FixedChargeFields, expectedVersion: ExpectedVersion }, { additionalProperties: false });
 const Warnings = { warnings: Type.Array(Type.String({ description: 'e.g. the matter is now over its WIP cap' })) };
 
 // ---------------------------------------------------------------------------------------
@@ -977,7 +979,7 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
       else patch.override = { rateMinor: before.rateMinor, reason: body.rateReason };
     }
     failIf(errors);
-    const t = await named({ ...TIME_FIELD_NAMES, rawMinutes: field }, () => cmds.updateTimeEntry(ctxOf(c), before.id, patch));
+    const t = await named({ ...TIME_FIELD_NAMES, rawMinutes: field }, () => cmds.updateTimeEntry(ctxOf(c), before.id, patch, body.expectedVersion));
     return timeView(t, m);
   });
 
@@ -1044,7 +1046,7 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
       if (body.payee !== undefined) patch.payee = body.payee;
       if (body.behaviour !== undefined) patch.behaviour = body.behaviour as EntryBehaviour;
       failIf(errors);
-      const d = await named(DISBURSEMENT_FIELD_NAMES, () => cmds.updateDisbursement(ctxOf(c), before.id, patch));
+      const d = await named(DISBURSEMENT_FIELD_NAMES, () => cmds.updateDisbursement(ctxOf(c), before.id, patch, body.expectedVersion));
       return disbursementView(d, m);
     });
 
@@ -1107,7 +1109,7 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
     async (c, { body }) => {
       const m = await matterOr404(param(c, 'id'));
       const errors: FieldErrors = {};
-      const { wipCap, ...rest } = body;
+      const { wipCap, expectedVersion, ...rest } = body;
       const patch: UpdateMatterInput = {
         ...rest, billingCycle: rest.billingCycle as BillingCycle | undefined, roundingMode: rest.roundingMode as MinuteRounding | undefined,
         defaultBehaviour: rest.defaultBehaviour as EntryBehaviour | undefined,
@@ -1116,7 +1118,7 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
       if (wipCap === null) patch.wipCapMinor = null;
       else if (wipCap !== undefined) patch.wipCapMinor = take(errors, 'wipCap', limited(parseMoneyText(wipCap, m.currency), LIMITS.wipCapMinor, m.currency, 1));
       failIf(errors);
-      return matterDetail(await named(MATTER_FIELD_NAMES, () => cmds.updateMatter(ctxOf(c), m.id, patch)));
+      return matterDetail(await named(MATTER_FIELD_NAMES, () => cmds.updateMatter(ctxOf(c), m.id, patch, expectedVersion)));
     });
 
   api.route({ method: 'post', path: '/matters/:id/close', summary: 'Close a matter (409 when closed already); body {} or {"closedOn": "YYYY-MM-DD"}', tag: TAG, audience: WRITE, body: CloseBody, response: MatterDetailSchema },
@@ -1299,10 +1301,10 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
       const errors: FieldErrors = {};
       const amounts = fixedAmounts(errors, body, m.currency);
       failIf(errors);
-      const { quantity: _q, unitPrice: _u, ...rest } = body;
+      const { quantity: _q, unitPrice: _u, expectedVersion, ...rest } = body;
       const patch: UpdateFixedChargeInput = { ...rest, ...amounts, behaviour: rest.behaviour as EntryBehaviour | undefined };
       for (const k of Object.keys(patch) as (keyof UpdateFixedChargeInput)[]) if (patch[k] === undefined) delete patch[k];
-      return fixedChargeView(await named(FIXED_FIELDS, () => cmds.updateFixedCharge(ctxOf(c), before.id, patch)), m);
+      return fixedChargeView(await named(FIXED_FIELDS, () => cmds.updateFixedCharge(ctxOf(c), before.id, patch, expectedVersion)), m);
     });
 
   api.route({ method: 'delete', path: '/fixed-charges/:id', summary: 'Delete an unbilled fixed charge (409 once it is on a bill)', tag: TAG, audience: WIP_WRITE, response: Type.Null(), status: 204 },

@@ -819,14 +819,36 @@ export function createMattersCommands(deps: MattersDeps) {
   }
 
   const notEditable = (what: string, status: string) => conflict(`This ${what} is ${status}: only unbilled work can be changed`);
+  const stale = (what: string) => conflict(`This ${what} was changed by someone else since you opened it: reload to see their changes, then make yours again`);
 
-  async function updateTimeEntry(trx: Tx, ctx: CommandContext, id: string, patch: UpdateTimeEntryInput): Promise<TimeEntry> {
+  /**
+   * Optimistic concurrency: with an `expectedVersion`, refuse (409) a row that has moved on.
+   * This early check gives the message; the UPDATE itself is guarded by the version too, so
+   * an edit committed between this read and the write is still caught.
+   */
+  async function checkVersion(trx: Tx, table: store.VersionedTable, id: string, what: string, expectedVersion: number | undefined): Promise<void> {
+    if (expectedVersion === undefined) return;
+    if (!Number.isSafeInteger(expectedVersion) || expectedVersion < 1) throw invalid({ expectedVersion: 'must be a whole number of 1 or more' });
+    const current = await store.findVersion(trx, table, id);
+    if (current !== null && current !== expectedVersion) throw stale(what);
+  }
+
+  /** A guarded WIP update changed nothing: either the item left unbilled or (with a version) someone else saved first. */
+  async function wipNotUpdated(trx: Tx, table: store.WipTable, id: string, what: string, expectedVersion: number | undefined): Promise<never> {
+    const heads = await store.wipHeads(trx, table, [id]);
+    const status = heads.get(id)?.status;
+    if (expectedVersion !== undefined && status === 'unbilled') throw stale(what);
+    throw notEditable(what, 'no longer unbilled');
+  }
+
+  async function updateTimeEntry(trx: Tx, ctx: CommandContext, id: string, patch: UpdateTimeEntryInput, expectedVersion?: number): Promise<TimeEntry> {
     const errors = validateTimeEntry(patch, { partial: true });
     if (patch.timekeeperId !== undefined) requireId(errors, 'timekeeperId', patch.timekeeperId);
     fail(errors);
     const before = await store.findTimeEntry(trx, id);
     if (!before) throw notFound('Time entry');
     if (before.status !== 'unbilled') throw notEditable('time entry', before.status);
+    await checkVersion(trx, 'matters_time_entry', id, 'time entry', expectedVersion);
     const timekeeperId = patch.timekeeperId ?? before.timekeeperId;
     const pricing = await loadPricing(trx, [before.matterId], [timekeeperId]);
     const matter = pricing.matters.get(before.matterId);
@@ -860,17 +882,18 @@ export function createMattersCommands(deps: MattersDeps) {
       updatedAt: now(),
     };
     fail(await updateCodeErrors(trx, matter, { kind: 'time', taskCode: after.taskCode, activityCode: after.activityCode }));
-    if (!await store.updateUnbilledTimeEntry(trx, after)) throw notEditable('time entry', 'no longer unbilled');
+    if (!await store.updateUnbilledTimeEntry(trx, after, expectedVersion)) await wipNotUpdated(trx, 'matters_time_entry', id, 'time entry', expectedVersion);
     await emit(trx, ctx, 'matters.wip_updated', timeWip(after, matter));
     await audit(trx, clock, ctx, { action: 'matters.time_updated', entityType: 'matters_time_entry', entityId: id, before, after });
     return after;
   }
 
-  async function updateDisbursement(trx: Tx, ctx: CommandContext, id: string, patch: UpdateDisbursementInput): Promise<Disbursement> {
+  async function updateDisbursement(trx: Tx, ctx: CommandContext, id: string, patch: UpdateDisbursementInput, expectedVersion?: number): Promise<Disbursement> {
     fail(validateDisbursement(patch, { partial: true }));
     const before = await store.findDisbursement(trx, id);
     if (!before) throw notFound('Disbursement');
     if (before.status !== 'unbilled') throw notEditable('disbursement', before.status);
+    await checkVersion(trx, 'matters_disbursement', id, 'disbursement', expectedVersion);
     const matter = await store.findMatter(trx, before.matterId);
     assert(matter, 'a disbursement has a matter');
     const quantityMilli = patch.quantityMilli ?? before.quantityMilli;
@@ -888,7 +911,7 @@ export function createMattersCommands(deps: MattersDeps) {
       updatedAt: now(),
     };
     fail(await updateCodeErrors(trx, matter, { kind: 'disbursement', expenseCode: after.expenseCode }));
-    if (!await store.updateUnbilledDisbursement(trx, after)) throw notEditable('disbursement', 'no longer unbilled');
+    if (!await store.updateUnbilledDisbursement(trx, after, expectedVersion)) await wipNotUpdated(trx, 'matters_disbursement', id, 'disbursement', expectedVersion);
     await emit(trx, ctx, 'matters.wip_updated', disbursementWip(after, matter));
     await audit(trx, clock, ctx, { action: 'matters.disbursement_updated', entityType: 'matters_disbursement', entityId: id, before, after });
     return after;
@@ -1370,7 +1393,7 @@ export function createMattersCommands(deps: MattersDeps) {
 
   // ---- matter details and lifecycle -----------------------------------------------------
 
-  async function updateMatter(trx: Tx, ctx: CommandContext, matterId: string, patch: UpdateMatterInput): Promise<Matter> {
+  async function updateMatter(trx: Tx, ctx: CommandContext, matterId: string, patch: UpdateMatterInput, expectedVersion?: number): Promise<Matter> {
     const e = validateMatter(patch, { partial: true });
     for (const k of ['currency', 'openedOn', 'clientId', 'status', 'closedOn'] as const) {
       if ((patch as Record<string, unknown>)[k] !== undefined) e[k] = k === 'status' || k === 'closedOn' ? 'changes by closing or reopening the matter' : 'cannot be changed';
@@ -1381,6 +1404,7 @@ export function createMattersCommands(deps: MattersDeps) {
     fail(e);
     const before = await store.findMatter(trx, matterId);
     if (!before) throw notFound('Matter');
+    await checkVersion(trx, 'matters_matter', matterId, 'matter', expectedVersion);
     const cycle = patch.billingCycle ?? before.billingCycle;
     let nextBillingDate = patch.nextBillingDate !== undefined ? patch.nextBillingDate : before.nextBillingDate;
     if (cycle === 'none') {
@@ -1415,7 +1439,7 @@ export function createMattersCommands(deps: MattersDeps) {
     };
     const behaviourChanges = patch.defaultBehaviour !== undefined && patch.defaultBehaviour !== before.defaultBehaviour;
     if (!behaviourChanges && sameJson({ ...before, updatedAt: '' }, { ...after, updatedAt: '' })) return before;
-    await store.updateMatter(trx, after);
+    if (!await store.updateMatter(trx, after, expectedVersion)) throw stale('matter');
     // The default behaviour is also a billing option: set it there, which keeps the two in step.
     if (behaviourChanges) await setBillingOptions(trx, ctx, matterId, { set: { defaultTimeEntryBehaviour: patch.defaultBehaviour! } });
     const final = await store.findMatter(trx, matterId);
@@ -1534,13 +1558,14 @@ export function createMattersCommands(deps: MattersDeps) {
     return codeErrors(item, (await ebillingOf(trx, firm, [matter.id])).get(matter.id), matter);
   }
 
-  async function updateFixedCharge(trx: Tx, ctx: CommandContext, id: string, patch: UpdateFixedChargeInput): Promise<FixedCharge> {
+  async function updateFixedCharge(trx: Tx, ctx: CommandContext, id: string, patch: UpdateFixedChargeInput, expectedVersion?: number): Promise<FixedCharge> {
     const e = validateFixedCharge(patch, { partial: true });
     if ((patch as { chargeTypeId?: unknown }).chargeTypeId !== undefined) e.chargeTypeId = 'cannot be changed: delete the charge and record another';
     fail(e);
     const before = await store.findFixedCharge(trx, id);
     if (!before) throw notFound('Fixed charge');
     if (before.status !== 'unbilled') throw notEditable('fixed charge', before.status);
+    await checkVersion(trx, 'matters_fixed_charge', id, 'fixed charge', expectedVersion);
     const matter = await store.findMatter(trx, before.matterId);
     const type = await store.findChargeType(trx, before.chargeTypeId);
     assert(matter && type, 'a fixed charge has a matter and a charge type');
@@ -1563,7 +1588,7 @@ export function createMattersCommands(deps: MattersDeps) {
       ...taxCodeErrors(after.taxCode, firm.taxRates.map((r) => r.code)),
       ...await updateCodeErrors(trx, matter, { kind: 'fixed_charge', taskCode: after.taskCode, activityCode: after.activityCode }),
     });
-    if (!await store.updateUnbilledFixedCharge(trx, after)) throw notEditable('fixed charge', 'no longer unbilled');
+    if (!await store.updateUnbilledFixedCharge(trx, after, expectedVersion)) await wipNotUpdated(trx, 'matters_fixed_charge', id, 'fixed charge', expectedVersion);
     await emit(trx, ctx, 'matters.wip_updated', fixedChargeWip(after, matter, type));
     await audit(trx, clock, ctx, { action: 'matters.fixed_charge_updated', entityType: 'matters_fixed_charge', entityId: id, before, after });
     return after;
@@ -1667,8 +1692,8 @@ export function createMattersCommands(deps: MattersDeps) {
       recordDisbursement: (ctx: CommandContext, input: RecordDisbursementInput) => recordDisbursement(trx, ctx, input),
       /** Many items at once: multi-row inserts; a 422 names fields as `timeEntries.3.narrative`. */
       recordWip: (ctx: CommandContext, input: RecordWipInput) => recordWip(trx, ctx, input),
-      updateTimeEntry: (ctx: CommandContext, id: string, patch: UpdateTimeEntryInput) => updateTimeEntry(trx, ctx, id, patch),
-      updateDisbursement: (ctx: CommandContext, id: string, patch: UpdateDisbursementInput) => updateDisbursement(trx, ctx, id, patch),
+      updateTimeEntry: (ctx: CommandContext, id: string, patch: UpdateTimeEntryInput, expectedVersion?: number) => updateTimeEntry(trx, ctx, id, patch, expectedVersion),
+      updateDisbursement: (ctx: CommandContext, id: string, patch: UpdateDisbursementInput, expectedVersion?: number) => updateDisbursement(trx, ctx, id, patch, expectedVersion),
       deleteTimeEntry: (ctx: CommandContext, id: string) => deleteTimeEntry(trx, ctx, id),
       deleteDisbursement: (ctx: CommandContext, id: string) => deleteDisbursement(trx, ctx, id),
       // Work in progress: fixed charges, warnings, statuses.
@@ -1677,7 +1702,7 @@ export function createMattersCommands(deps: MattersDeps) {
       recordTimeEntryChecked: (ctx: CommandContext, input: RecordTimeEntryInput) => recordTimeEntryChecked(trx, ctx, input),
       recordDisbursementChecked: (ctx: CommandContext, input: RecordDisbursementInput) => recordDisbursementChecked(trx, ctx, input),
       recordFixedChargeChecked: (ctx: CommandContext, input: RecordFixedChargeInput) => recordFixedChargeChecked(trx, ctx, input),
-      updateFixedCharge: (ctx: CommandContext, id: string, patch: UpdateFixedChargeInput) => updateFixedCharge(trx, ctx, id, patch),
+      updateFixedCharge: (ctx: CommandContext, id: string, patch: UpdateFixedChargeInput, expectedVersion?: number) => updateFixedCharge(trx, ctx, id, patch, expectedVersion),
       deleteFixedCharge: (ctx: CommandContext, id: string) => deleteFixedCharge(trx, ctx, id),
       setWipStatus: (ctx: CommandContext, items: readonly { kind: WipKindName; id: string }[], status: WipStatus, opts?: { leaveAlone?: boolean }) => setWipStatus(trx, ctx, items, status, opts),
       /** Several setWipStatus moves in turn, each under its own context, in a few statements (the bill follower). */
@@ -1703,7 +1728,7 @@ export function createMattersCommands(deps: MattersDeps) {
       setMatterParticipants: (ctx: CommandContext, matterId: string, input: SetMatterParticipantsInput) => setMatterParticipants(trx, ctx, matterId, input),
       /** Many matters at once (imports, seeding); a 422 names fields as `items.3.participants.0.contactId`. */
       setMatterParticipantsMany: (ctx: CommandContext, items: readonly (SetMatterParticipantsInput & { matterId: string })[]) => applyParticipants(trx, ctx, items, false),
-      updateMatter: (ctx: CommandContext, matterId: string, patch: UpdateMatterInput) => updateMatter(trx, ctx, matterId, patch),
+      updateMatter: (ctx: CommandContext, matterId: string, patch: UpdateMatterInput, expectedVersion?: number) => updateMatter(trx, ctx, matterId, patch, expectedVersion),
       closeMatter: (ctx: CommandContext, matterId: string, closedOn: string) => closeMatter(trx, ctx, matterId, closedOn),
       reopenMatter: (ctx: CommandContext, matterId: string) => reopenMatter(trx, ctx, matterId),
       updateTimekeeper: (ctx: CommandContext, timekeeperId: string, patch: UpdateTimekeeperInput) => updateTimekeeper(trx, ctx, timekeeperId, patch),
@@ -1777,6 +1802,8 @@ export function createMattersCommands(deps: MattersDeps) {
     findMatterByFileNumber: (fileNumberText: string) => store.findMatterByFileNumber(db, fileNumberText),
     listMatters: (opts: { clientId?: string } = {}) => store.listMatters(db, opts),
     findTimeEntry: (id: string) => store.findTimeEntry(db, id),
+    /** A matter's or item's version (bumped on every update), for an edit form's optimistic concurrency check. */
+    findVersion: (table: store.VersionedTable, id: string) => store.findVersion(db, table, id),
     findDisbursement: (id: string) => store.findDisbursement(db, id),
     listTimeEntries: (matterId: string) => store.listTimeEntries(db, matterId),
     listDisbursements: (matterId: string) => store.listDisbursements(db, matterId),

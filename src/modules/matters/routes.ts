@@ -30,7 +30,7 @@ import type { BillingOptionSection, FirmBillingSettings, FixedFeeRow, MatterBill
 import { createImportPages } from './import-routes.ts';
 import { parseQuantityText, percentMessage } from './import.ts';
 import * as q from './queries.ts';
-import type { Disbursement, FixedCharge, Matter, TimeEntry, Timekeeper } from './store.ts';
+import type { Disbursement, FixedCharge, Matter, TimeEntry, Timekeeper, VersionedTable } from './store.ts';
 
 // ---------------------------------------------------------------------------------------
 // Roles
@@ -1216,6 +1216,17 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     return patch as Partial<T>;
   }
 
+  const VERSIONED: Record<WipKind, VersionedTable> = { time: 'matters_time_entry', disbursement: 'matters_disbursement', fixed: 'matters_fixed_charge' };
+
+  /**
+   * The version an edit form was opened at (its hidden `version`), for the update command's
+   * optimistic concurrency check; undefined when the form carries none (an older page).
+   */
+  function formVersion(raw: Raw): number | undefined {
+    const v = rawString(raw, 'version').trim();
+    return v === '' ? undefined : /^\d{1,9}$/.test(v) ? Number(v) : 0;
+  }
+
   const KINDS: Record<WipKind, { seg: string; fields: Record<string, string>; label: string }> = {
     time: { seg: 'time', fields: TIME_FIELDS, label: 'Time entry' },
     disbursement: { seg: 'disbursements', fields: DISB_FIELDS, label: 'Disbursement' },
@@ -1227,36 +1238,44 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
 
     pages.get(`/:id${ID}/${seg}/:eid${ID}/edit`, allow(ENTRY), async (c) => {
       const matter = await loadMatter(c.req.param('id'));
+      // The version is read before the item: should an edit land in between, the form is stale and refused, never silently applied.
+      const version = await cmds.findVersion(VERSIONED[kind], c.req.param('eid'));
       const item = await itemOf(matter, kind, c.req.param('eid'));
       if (item.status !== 'unbilled') return wipResponse(c, matter, { error: STATUS_REASONS[item.status] ?? 'This item cannot be changed' }, 409);
       const form = kind === 'time' ? timeForm(item as TimeEntry, matter.currency)
         : kind === 'disbursement' ? disbursementForm(item as Disbursement, matter.currency) : fixedForm(item as FixedCharge, matter.currency);
-      return wipResponse(c, matter, { editing: { kind, id: item.id, form, errors: {} } });
+      return wipResponse(c, matter, { editing: { kind, id: item.id, form: { ...form, version: String(version ?? '') }, errors: {} } });
     });
 
     pages.post(`/:id${ID}/${seg}/:eid${ID}`, allow(ENTRY), async (c) => {
       const matter = await loadMatter(c.req.param('id'));
       const item = await itemOf(matter, kind, c.req.param('eid'));
       const raw = await c.req.parseBody();
+      const expectedVersion = formVersion(raw);
+      const { version: _v, ...typed } = raw;
       const r = await attempt(async () => {
         if (kind === 'time') {
-          const { override, ...input } = timeInput(raw, matter.currency);
+          const { override, ...input } = timeInput(typed, matter.currency);
           const before = item as TimeEntry;
           const patch: UpdateTimeEntryInput = changed({ ...input, narrative: input.narrative.trim() }, before);
           const wasOverride = before.rateSource === 'override';
           if (override && (!wasOverride || override.rateMinor !== before.rateMinor || override.reason.trim() !== before.overrideReason)) patch.override = override;
           else if (!override && wasOverride) patch.override = null;
-          return cmds.updateTimeEntry(c.get('command'), item.id, patch);
+          return cmds.updateTimeEntry(c.get('command'), item.id, patch, expectedVersion);
         }
         if (kind === 'disbursement') {
-          const input = disbursementInput(raw, matter.currency, true);
-          return cmds.updateDisbursement(c.get('command'), item.id, changed(input, item as Disbursement) as UpdateDisbursementInput);
+          const input = disbursementInput(typed, matter.currency, true);
+          return cmds.updateDisbursement(c.get('command'), item.id, changed(input, item as Disbursement) as UpdateDisbursementInput, expectedVersion);
         }
-        const { chargeTypeId: _t, ...input } = fixedInput(raw, matter.currency, true);
-        return cmds.updateFixedCharge(c.get('command'), item.id, changed(input, item as FixedCharge) as UpdateFixedChargeInput);
+        const { chargeTypeId: _t, ...input } = fixedInput(typed, matter.currency, true);
+        return cmds.updateFixedCharge(c.get('command'), item.id, changed(input, item as FixedCharge) as UpdateFixedChargeInput, expectedVersion);
       }, fields);
       if (!r.ok) {
-        if (r.status === 409) return wipResponse(c, matter, { error: r.message }, 409);
+        if (r.status === 409) {
+          // Still editable (someone else saved first): the form again with what was typed, to reload and redo.
+          const still = (await itemOf(matter, kind, item.id).catch(() => null))?.status === 'unbilled';
+          return wipResponse(c, matter, { error: r.message, editing: still ? { kind, id: item.id, form: formValues(raw), errors: {} } : null }, 409);
+        }
         return wipResponse(c, matter, { editing: { kind, id: item.id, form: formValues(raw), errors: r.errors } }, 422);
       }
       return wipDone(c, matter, `${label} saved.`);
@@ -1275,7 +1294,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
 
   // ---- one matter: edit, close, reopen --------------------------------------------------
 
-  async function editMatterContext(c: Context<AppEnv>, matter: Matter, form?: Record<string, string>, errors: Errors = {}) {
+  async function editMatterContext(c: Context<AppEnv>, matter: Matter, form?: Record<string, string>, errors: Errors = {}, version?: number | null) {
     return {
       ...common(c), matter, client: await cmds.findClient(matter.clientId), errors, roundings: MINUTE_ROUNDING,
       timekeepers: (await cmds.listTimekeepers()).filter((t) => t.active || [matter.responsibleTimekeeperId, matter.billingTimekeeperId, matter.originatingTimekeeperId].includes(t.id)),
@@ -1285,25 +1304,30 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
         billingCycle: matter.billingCycle, nextBillingDate: matter.nextBillingDate ?? '',
         wipCap: matter.wipCapMinor === null ? '' : toDecimalString(matter.wipCapMinor, matter.currency),
         defaultBehaviour: matter.defaultBehaviour, timeUnitMinutes: String(matter.timeUnitMinutes), roundingMode: matter.roundingMode,
+        version: String(version ?? ''),
       },
     };
   }
 
-  pages.get(`/:id${ID}/edit`, allow(WRITERS), async (c) =>
-    render(c, 'matters/edit.njk', await editMatterContext(c, await loadMatter(c.req.param('id')))));
+  pages.get(`/:id${ID}/edit`, allow(WRITERS), async (c) => {
+    // The version before the matter: an edit landing in between makes the form stale (refused), never silently applied.
+    const version = await cmds.findVersion('matters_matter', c.req.param('id'));
+    return render(c, 'matters/edit.njk', await editMatterContext(c, await loadMatter(c.req.param('id')), undefined, {}, version));
+  });
 
   pages.post(`/:id${ID}/edit`, allow(WRITERS), async (c) => {
     const matter = await loadMatter(c.req.param('id'));
     const raw = await c.req.parseBody();
+    const { version: _v, ...typed } = raw;
     const r = await attempt(async () => {
-      const fe = new FormErrors(raw);
+      const fe = new FormErrors(typed);
       const wipCapMinor = fe.money('wipCap', matter.currency, { min: 1, max: LIMITS.wipCapMinor });
       const v = fe.parse(EditMatterForm);
       const { wipCap: _w, ...rest } = v;
       return cmds.updateMatter(c.get('command'), matter.id, {
         ...rest, practiceArea: v.practiceArea ?? null, originatingTimekeeperId: v.originatingTimekeeperId ?? null,
         nextBillingDate: v.nextBillingDate ?? null, wipCapMinor: wipCapMinor ?? null,
-      });
+      }, formVersion(raw));
     }, { wipCapMinor: 'wipCap' });
     if (!r.ok) return render(c, 'matters/edit.njk', await editMatterContext(c, matter, formValues(raw), r.status === 409 ? { matter: r.message } : r.errors), r.status);
     return redirectAfterPost(c, `/matters/${matter.id}`);

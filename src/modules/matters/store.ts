@@ -422,15 +422,19 @@ export async function listDisbursements(db: Executor, matterId: string): Promise
  * Replace an unbilled time entry. Returns false (and changes nothing) when the entry is no
  * longer unbilled: the status check and the write are one statement.
  */
-export async function updateUnbilledTimeEntry(db: Executor, t: TimeEntry): Promise<boolean> {
+export async function updateUnbilledTimeEntry(db: Executor, t: TimeEntry, expectedVersion?: number): Promise<boolean> {
   const { id: _id, created_at: _c, status: _s, matter_id: _m, ...set } = timeEntryRow(t);
-  const r = await db.updateTable('matters_time_entry').set(set).where('id', '=', t.id).where('status', '=', 'unbilled').executeTakeFirst();
+  let q = db.updateTable('matters_time_entry').set({ ...set, version: sql`version + 1` }).where('id', '=', t.id).where('status', '=', 'unbilled');
+  if (expectedVersion !== undefined) q = q.where('version', '=', expectedVersion);
+  const r = await q.executeTakeFirst();
   return Number(r.numUpdatedRows) === 1;
 }
 
-export async function updateUnbilledDisbursement(db: Executor, d: Disbursement): Promise<boolean> {
+export async function updateUnbilledDisbursement(db: Executor, d: Disbursement, expectedVersion?: number): Promise<boolean> {
   const { id: _id, created_at: _c, status: _s, matter_id: _m, ...set } = disbursementRow(d);
-  const r = await db.updateTable('matters_disbursement').set(set).where('id', '=', d.id).where('status', '=', 'unbilled').executeTakeFirst();
+  let q = db.updateTable('matters_disbursement').set({ ...set, version: sql`version + 1` }).where('id', '=', d.id).where('status', '=', 'unbilled');
+  if (expectedVersion !== undefined) q = q.where('version', '=', expectedVersion);
+  const r = await q.executeTakeFirst();
   return Number(r.numUpdatedRows) === 1;
 }
 
@@ -463,9 +467,25 @@ export async function unbilledWipMinor(db: Executor, matterIds: readonly string[
 // Record updates
 // ---------------------------------------------------------------------------------------
 
-export async function updateMatter(db: Executor, m: Matter): Promise<void> {
+/**
+ * Replace a matter, bumping its version. With `expectedVersion`, only while the row is still
+ * at that version (one statement, so a concurrent edit cannot slip in): false when it is not.
+ */
+export async function updateMatter(db: Executor, m: Matter, expectedVersion?: number): Promise<boolean> {
   const { id: _id, created_at: _c, client_id: _cl, matter_number: _n, file_number: _f, ...set } = matterRow(m);
-  await db.updateTable('matters_matter').set(set).where('id', '=', m.id).execute();
+  let q = db.updateTable('matters_matter').set({ ...set, version: sql`version + 1` }).where('id', '=', m.id);
+  if (expectedVersion !== undefined) q = q.where('version', '=', expectedVersion);
+  const r = await q.executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+export const VERSIONED_TABLES = ['matters_matter', 'matters_time_entry', 'matters_disbursement', 'matters_fixed_charge'] as const;
+export type VersionedTable = (typeof VERSIONED_TABLES)[number];
+
+/** A row's version (bumped on every update), or null when there is no such row. */
+export async function findVersion(db: Executor, table: VersionedTable, id: string): Promise<number | null> {
+  const r = await db.selectFrom(table).select('version').where('id', '=', id).executeTakeFirst() as Row | undefined;
+  return r ? num(r.version) : null;
 }
 
 export async function updateClient(db: Executor, c: Client): Promise<void> {
@@ -481,7 +501,7 @@ export async function updateTimekeeper(db: Executor, t: Timekeeper): Promise<voi
 /** Keep each matter's recording default in step with its effective billing options. */
 export async function setDefaultBehaviour(db: Executor, matterIds: readonly string[], behaviour: EntryBehaviour, at: string): Promise<void> {
   for (let i = 0; i < matterIds.length; i += IN_CHUNK) {
-    await db.updateTable('matters_matter').set({ default_behaviour: behaviour, updated_at: at })
+    await db.updateTable('matters_matter').set({ default_behaviour: behaviour, updated_at: at, version: sql`version + 1` })
       .where('id', 'in', matterIds.slice(i, i + IN_CHUNK)).execute();
   }
 }
@@ -727,7 +747,7 @@ export async function setBillableParties(db: Executor, items: readonly { matterI
   for (const x of items) byContact.set(x.contactId, [...(byContact.get(x.contactId) ?? []), x.matterId]);
   for (const [contactId, ids] of byContact) {
     for (let i = 0; i < ids.length; i += IN_CHUNK) {
-      await db.updateTable('matters_matter').set({ billable_party_contact_id: contactId, updated_at: at })
+      await db.updateTable('matters_matter').set({ billable_party_contact_id: contactId, updated_at: at, version: sql`version + 1` })
         .where('id', 'in', ids.slice(i, i + IN_CHUNK)).execute();
     }
   }
@@ -863,16 +883,18 @@ export async function listFixedCharges(db: Executor, matterId: string): Promise<
   return rows.map(toFixedCharge);
 }
 
-export async function updateUnbilledFixedCharge(db: Executor, f: FixedCharge): Promise<boolean> {
+export async function updateUnbilledFixedCharge(db: Executor, f: FixedCharge, expectedVersion?: number): Promise<boolean> {
   const { id: _id, created_at: _c, status: _s, matter_id: _m, ...set } = fixedChargeRow(f);
-  const r = await db.updateTable('matters_fixed_charge').set(set).where('id', '=', f.id).where('status', '=', 'unbilled').executeTakeFirst();
+  let q = db.updateTable('matters_fixed_charge').set({ ...set, version: sql`version + 1` }).where('id', '=', f.id).where('status', '=', 'unbilled');
+  if (expectedVersion !== undefined) q = q.where('version', '=', expectedVersion);
+  const r = await q.executeTakeFirst();
   return Number(r.numUpdatedRows) === 1;
 }
 
 /** Move items to a WIP status (billing drafted, billed or released them). */
 export async function setWipStatus(db: Executor, table: WipTable, ids: readonly string[], status: WipStatus, at: string): Promise<void> {
   for (let i = 0; i < ids.length; i += IN_CHUNK) {
-    await db.updateTable(table).set({ status, updated_at: at }).where('id', 'in', ids.slice(i, i + IN_CHUNK)).execute();
+    await db.updateTable(table).set({ status, updated_at: at, version: sql`version + 1` }).where('id', 'in', ids.slice(i, i + IN_CHUNK)).execute();
   }
 }
 
