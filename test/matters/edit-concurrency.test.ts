@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { systemContext } from '../../src/shared/events.ts';
 import { HttpError } from '../../src/shared/web/errors.ts';
-import { unescapeHtml, withApp } from '../support/app.ts';
+import { formFields, unescapeHtml, withApp } from '../support/app.ts';
 import type { Browser, TestApp } from '../support/app.ts';
 import { eachDialect } from '../support/db.ts';
 import type { TestDb } from '../support/db.ts';
@@ -36,23 +36,6 @@ async function signedIn(t: TestApp): Promise<Browser> {
   return b;
 }
 
-/** The fields a browser would send for the form `formId` (inputs with form="formId"). */
-function formFields(html: string, formId: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const attr = (tag: string, name: string) => new RegExp(`\\s${name}="([^"]*)"`).exec(tag)?.[1];
-  for (const m of html.matchAll(/<(input|select|textarea)\b([^>]*)>([\s\S]*?<\/\1>)?/g)) {
-    const [, kind, attrs, body = ''] = m;
-    const name = attr(attrs!, 'name');
-    if (!name || attr(attrs!, 'form') !== formId) continue;
-    if (kind === 'input') {
-      const type = attr(attrs!, 'type') ?? 'text';
-      if (type === 'checkbox') { if (/\schecked\b/.test(attrs!)) out[name] = 'on'; continue; }
-      out[name] = unescapeHtml(attr(attrs!, 'value') ?? '');
-    } else if (kind === 'textarea') out[name] = unescapeHtml(body.replace(/<\/textarea>$/, ''));
-    else out[name] = unescapeHtml(/<option value="([^"]*)"[^>]*\sselected/.exec(body)?.[1] ?? /<option value="([^"]*)"/.exec(body)?.[1] ?? '');
-  }
-  return out;
-}
 
 async function auditCount(t: TestApp, action: string): Promise<number> {
   const r = await t.db.db.selectFrom('audit_log').select((eb) => eb.fn.countAll().as('n')).where('action', '=', action).executeTakeFirstOrThrow() as { n: number | string };

@@ -11,7 +11,7 @@ import { standardRatesOf } from '../../src/modules/matters/queries.ts';
 import { validateDisbursement, validateFixedCharge, validateStandardRate } from '../../src/modules/matters/domain.ts';
 import { systemContext } from '../../src/shared/events.ts';
 import type { Role } from '../../src/shared/web/types.ts';
-import { unescapeHtml, withApp } from '../support/app.ts';
+import { formFields, unescapeHtml, withApp } from '../support/app.ts';
 import type { Browser, Page, TestApp } from '../support/app.ts';
 import { eachDialect } from '../support/db.ts';
 
@@ -44,23 +44,6 @@ function fieldError(p: Page | string, field: string): string {
   return unescapeHtml(m[1]!.trim());
 }
 
-/** The fields a browser would send for the form `formId` (inputs anywhere with form="formId", and inside it). */
-function formFields(html: string, formId: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const attr = (tag: string, name: string) => new RegExp(`\\s${name}="([^"]*)"`).exec(tag)?.[1];
-  for (const m of html.matchAll(/<(input|select|textarea)\b([^>]*)>([\s\S]*?<\/\1>)?/g)) {
-    const [, kind, attrs, body = ''] = m;
-    const name = attr(attrs!, 'name');
-    if (!name || attr(attrs!, 'form') !== formId) continue;
-    if (kind === 'input') {
-      const type = attr(attrs!, 'type') ?? 'text';
-      if (type === 'checkbox') { if (/\schecked\b/.test(attrs!)) out[name] = 'on'; continue; }
-      out[name] = unescapeHtml(attr(attrs!, 'value') ?? '');
-    } else if (kind === 'textarea') out[name] = unescapeHtml(body.replace(/<\/textarea>$/, ''));
-    else out[name] = unescapeHtml(/<option value="([^"]*)"[^>]*\sselected/.exec(body)?.[1] ?? /<option value="([^"]*)"/.exec(body)?.[1] ?? '');
-  }
-  return out;
-}
 
 function post(b: Browser, path: string, pairs: [string, string][]): Promise<Page> {
   return b.request('POST', path, {

@@ -187,3 +187,21 @@ export async function withApp(db: TestDb, fn: (t: TestApp) => Promise<void>, opt
     await t.close();
   }
 }
+
+/** The fields a browser would send for the form `formId` (its inputs, selects and textareas carrying form="formId"). */
+export function formFields(html: string, formId: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const attr = (tag: string, name: string) => new RegExp(`\\s${name}="([^"]*)"`).exec(tag)?.[1];
+  for (const m of html.matchAll(/<(input|select|textarea)\b([^>]*)>([\s\S]*?<\/\1>)?/g)) {
+    const [, kind, attrs, body = ''] = m;
+    const name = attr(attrs!, 'name');
+    if (!name || attr(attrs!, 'form') !== formId) continue;
+    if (kind === 'input') {
+      const type = attr(attrs!, 'type') ?? 'text';
+      if (type === 'checkbox') { if (/\schecked\b/.test(attrs!)) out[name] = 'on'; continue; }
+      out[name] = unescapeHtml(attr(attrs!, 'value') ?? '');
+    } else if (kind === 'textarea') out[name] = unescapeHtml(body.replace(/<\/textarea>$/, ''));
+    else out[name] = unescapeHtml(/<option value="([^"]*)"[^>]*\sselected/.exec(body)?.[1] ?? /<option value="([^"]*)"/.exec(body)?.[1] ?? '');
+  }
+  return out;
+}
