@@ -5,26 +5,17 @@
  * SVG drawn by the server and visible without any script; no console errors or CSP reports.
  */
 import assert from 'node:assert/strict';
-import { createBillingCommands } from '../../src/modules/billing/index.ts';
-import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { PASSWORD, startApp } from '../support/app.ts';
 import { launchChromium, serveRuntime, signIn, watchedPage } from '../support/browser.ts';
 import { eachDialect } from '../support/db.ts';
-import { ctx, firm, work } from './support.ts';
+import { approvedBill } from './support.ts';
 
 eachDialect('in Chromium: create payment for a bill, record it, see the balance and the aged debtors chart', async (db) => {
   const t = await startApp(db);
   const server = await serveRuntime(t.runtime);
   const chrome = await launchChromium();
   try {
-    const cmds = createMattersCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
-    const billing = createBillingCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
-    const f = await firm(cmds);
-    await work(cmds, f.matter.id, f);
-    await t.runtime.relay.drain();
-    const draft = await billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' });
-    const bill = await billing.approve(ctx, draft.billId);
-    await t.runtime.relay.drain();
+    const { bill } = await approvedBill({ db: db.db, clock: t.clock, relay: t.runtime.relay });
     await t.user('billing', { email: 'clerk@firm.test' });
     const { page, problems } = await watchedPage(chrome.browser);
 

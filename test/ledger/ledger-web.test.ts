@@ -12,26 +12,17 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
 import { buildRuntime } from '../../src/main.ts';
-import { createBillingCommands } from '../../src/modules/billing/index.ts';
-import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { manualClock } from '../../src/shared/clock.ts';
 import { toDecimalString } from '../../src/shared/money.ts';
 import { pdfText } from '../adapters/pdf.ts';
 import { unescapeHtml, withApp } from '../support/app.ts';
 import { DIALECTS, eachDialect, freshDatabase } from '../support/db.ts';
-import { ctx, firm, work } from './support.ts';
+import { approvedBill } from './support.ts';
 
 eachDialect('pages: create payment for a bill, errors, roles, periods, chart, reports with CSV and PDF; the JSON API', async (db) => {
   await withApp(db, async (t) => {
     try {
-      const cmds = createMattersCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
-      const billing = createBillingCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
-      const f = await firm(cmds);
-      await work(cmds, f.matter.id, f);
-      await t.runtime.relay.drain();
-      const draft = await billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' });
-      const bill = await billing.approve(ctx, draft.billId);
-      await t.runtime.relay.drain();
+      const { f, bill, billing } = await approvedBill({ db: db.db, clock: t.clock, relay: t.runtime.relay });
       await t.user('admin');
       await t.user('readonly');
       const admin = t.browser();
@@ -169,14 +160,7 @@ for (const dialect of DIALECTS) {
     try {
       const clock = manualClock('2026-03-02T09:00:00Z');
       const rt = await buildRuntime(db, { clock, logger: pino({ level: 'silent' }) });
-      const cmds = createMattersCommands({ db: db.db, clock, relay: rt.relay });
-      const billing = createBillingCommands({ db: db.db, clock, relay: rt.relay });
-      const f = await firm(cmds);
-      await work(cmds, f.matter.id, f);
-      await rt.relay.drain();
-      const d = await billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' });
-      const bill = await billing.approve(ctx, d.billId);
-      await rt.relay.drain();
+      const { bill } = await approvedBill({ db: db.db, clock, relay: rt.relay });
       await rt.relay.stop();
       await rt.outputs.close();
       const run = (args: string[]) => spawnSync(BIN, args, { cwd: dir, encoding: 'utf8', env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent' } });

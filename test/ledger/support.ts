@@ -12,6 +12,7 @@ import { ctx as billingCtx, firm as billingFirm, work as billingWork } from '../
 import { createBillingCommands } from '../../src/modules/billing/index.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import type { TestApp } from '../support/app.ts';
+import type { Relay } from '../../src/shared/outbox.ts';
 
 export { ctx, firm, refused, work } from '../billing/support.ts';
 
@@ -115,18 +116,25 @@ export async function assertLedgerInvariants(db: Executor, opts: { billing?: boo
 }
 
 /**
- * For the ledger's page tests: a firm with work, one bill approved (so on the debtors ledger),
- * and an admin signed in with the session's CSRF token.
+ * A firm with work and one bill approved (so on the debtors ledger), through the real matters
+ * and billing commands, every event delivered; `rt` is the runtime (its database, clock, relay).
  */
-export async function billedWithAdmin(t: TestApp) {
-  const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
-  const billing = createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+export async function approvedBill(rt: { db: Executor & Parameters<typeof createMattersCommands>[0]['db']; clock: Parameters<typeof createMattersCommands>[0]['clock']; relay: Relay }) {
+  const deps = { db: rt.db, clock: rt.clock, relay: rt.relay };
+  const cmds = createMattersCommands(deps);
+  const billing = createBillingCommands(deps);
   const f = await billingFirm(cmds);
   await billingWork(cmds, f.matter.id, f);
-  await t.runtime.relay.drain();
+  await rt.relay.drain();
   const draft = await billing.createDraft(billingCtx, { matterId: f.matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' });
   const bill = await billing.approve(billingCtx, draft.billId);
-  await t.runtime.relay.drain();
+  await rt.relay.drain();
+  return { f, bill, billing };
+}
+
+/** For the ledger's page tests: approvedBill, and an admin signed in with the session's CSRF token. */
+export async function billedWithAdmin(t: TestApp) {
+  const { f, bill } = await approvedBill({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
   await t.user('admin');
   const admin = t.browser();
   await admin.login('admin@firm.test');
