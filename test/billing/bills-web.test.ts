@@ -306,6 +306,68 @@ eachDialect('composer: a write-up/down survives a refused preview and a refused 
   });
 });
 
+eachDialect('composer: each bill\'s template and payment terms (chosen from the firm\'s templates; an unknown one or terms past a year refused at the field)', async (db) => {
+  await withApp(db, async (t) => {
+    const { matter, t1, t2, d1, d2 } = await seed(t);
+    await t.user('billing', { email: 'clerk@firm.test' });
+    const b = t.browser();
+    assert.equal((await b.login('clerk@firm.test')).status, 303);
+    const page = await b.get(`/billing/matters/${matter.id}/compose?invoiceDate=2026-02-28`);
+    // The choice lists the firm's templates, blank first (the matter's own).
+    const options = [...unescapeHtml(/<select name="template"[^>]*>([\s\S]*?)<\/select>/.exec(page.text)![1]!).matchAll(/<option value="([^"]*)"/g)].map((m) => m[1]);
+    assert.deepEqual(options, ['', 'fixed-fee', 'itemised', 'standard', 'total-only']);
+    assert.match(unescapeHtml(page.text), /<option value="" selected>The matter's \(standard\)<\/option>/);
+    const items: [string, string][] = [t1.id, t2.id, d1.id, d2.id].flatMap((id): [string, string][] => [['item', id], ['include', id]]);
+    const form = (template: string, terms: string): [string, string][] => [['invoiceDate', '2026-02-28'], ['upTo', '2026-02-28'], ['applyQuote', 'yes'], ['discountKind', 'matter'], ...items, ['template', template], ['paymentTermsDays', terms]];
+    const bills = () => db.db.selectFrom('billing_bill').select(['id', 'request_json', 'due_date']).execute();
+
+    // Refused at their fields, nothing saved, what was typed kept.
+    const unknown = await postForm(b, `/billing/matters/${matter.id}/compose`, form('letterhead-2019', '14'));
+    assert.equal(unknown.status, 422);
+    assert.match(unescapeHtml(unknown.text), /data-error-for="template">no bill template named "letterhead-2019"/);
+    assert.match(unescapeHtml(unknown.text), /<option value="letterhead-2019" selected>letterhead-2019 \(not a bill template\)<\/option>/);
+    const terms = await postForm(b, `/billing/matters/${matter.id}/compose`, form('total-only', '400'));
+    assert.equal(terms.status, 422);
+    assert.match(unescapeHtml(terms.text), /data-error-for="paymentTermsDays">must be a whole number of days from 0 to 365/);
+    assert.match(terms.text, /name="paymentTermsDays" value="400"/);
+    assert.equal((await bills()).length, 0);
+
+    // Saved: the draft keeps both; its due date follows the terms; reopening shows them.
+    assert.equal((await postForm(b, `/billing/matters/${matter.id}/compose`, form('total-only', '14'))).status, 303);
+    const [saved] = await bills();
+    assert.deepEqual(JSON.parse(String(saved!.request_json)), { template: 'total-only', paymentTermsDays: 14 });
+    assert.equal(saved!.due_date, '2026-03-14');
+    const reopened = unescapeHtml((await b.get(`/billing/matters/${matter.id}/compose?bill=${saved!.id}`)).text);
+    assert.match(reopened, /<option value="total-only" selected>total-only<\/option>/);
+    assert.match(reopened, /name="paymentTermsDays" value="14"/);
+    const billPage = unescapeHtml((await b.get(`/billing/bills/${saved!.id}`)).text);
+    assert.match(billPage, /2026-03-14 <span class="hint">\(14 days, chosen for this bill\)/);
+    assert.match(billPage, /<dd data-template>total-only <span class="hint">\(chosen for this bill\)/);
+
+    // The drafts page changes the template of the drafts listed from the same list; an unknown one is refused naming it.
+    const drafts = await b.get('/billing/drafts');
+    assert.match(unescapeHtml(drafts.text), /<select name="newTemplate"[^>]*>\s*<option value="" selected>Unchanged<\/option><option value="fixed-fee">/);
+    const bad = await b.post('/billing/drafts/modify', { every: 'yes', newTemplate: 'nope', newTerms: '7' });
+    assert.equal(bad.status, 422);
+    assert.match(unescapeHtml(bad.text), /data-error-for="newTemplate">no bill template named "nope"/);
+    assert.match(bad.text, /name="newTerms" value="7"/, 'what was typed is kept');
+    assert.equal(JSON.parse(String((await bills())[0]!.request_json)).template, 'total-only', 'unchanged');
+    const tooLong = await b.post('/billing/drafts/modify', { every: 'yes', newTerms: '400' });
+    assert.equal(tooLong.status, 422);
+    assert.match(unescapeHtml(tooLong.text), /data-error-for="newTerms">must be a whole number of days from 0 to 365/);
+    const changed = await b.post('/billing/drafts/modify', { every: 'yes', newTemplate: 'itemised' });
+    assert.equal(changed.status, 200);
+    assert.equal(JSON.parse(String((await bills())[0]!.request_json)).template, 'itemised');
+
+    // The mass billing page offers the same list for the run.
+    const massPage = unescapeHtml((await b.get('/billing/mass')).text);
+    assert.match(massPage, /<select name="template"[^>]*>\s*<option value="" selected>Each matter's own<\/option><option value="fixed-fee">/);
+    const massBad = await b.get('/billing/mass?terms=400');
+    assert.equal(massBad.status, 200);
+    assert.match(unescapeHtml(massBad.text), /data-error-for="terms">must be a whole number of days from 0 to 365/);
+  });
+});
+
 eachDialect('bill page: an action on a bill another tab changed meanwhile is refused, so Delete on a draft never voids the bill just approved', async (db) => {
   await withApp(db, async (t) => {
     const { matter } = await seed(t);

@@ -267,6 +267,31 @@ eachDialect('the composer\'s choices: write-ups and downs, toggles, discount, in
   assert.deepEqual(await s.billing.findBill(bill.billId), hidden, 'stored exactly as composed');
 });
 
+eachDialect('a bill template the firm does not have is refused when drafting, recomposing and previewing (a run refuses it too)', async (db) => {
+  const s = await setup(db);
+  const { partner, associate, matter } = await firm(s.cmds);
+  await work(s.cmds, matter.id, { partner, associate });
+  await s.drain();
+  const at = { matterId: matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' };
+  const e = await refused(s.billing.createDraft(ctx, { ...at, request: { template: 'no-such-template' } }), 422);
+  assert.match(e.fields.template!, /^no bill template named "no-such-template" \(templates: .*itemised.*\)$/);
+  assert.equal((await db.db.selectFrom('billing_bill').select('id').execute()).length, 0, 'nothing drafted');
+  await refused(s.billing.preview({ ...at, request: { template: 'nope' } }), 422);
+  // A known name (spaces around it are the same name) is kept with the draft.
+  const bill = await s.billing.createDraft(ctx, { ...at, request: { template: ' total-only ' } });
+  assert.equal(bill.request.template, ' total-only ');
+  const e2 = await refused(s.billing.updateDraft(ctx, bill.billId, { request: { template: 'nope' } }), 422);
+  assert.ok(e2.fields.template);
+  assert.equal((await s.billing.findBill(bill.billId))!.version, bill.version, 'the draft is unchanged');
+  // A draft whose own template is no longer known (stored before templates were checked) can still be recomposed.
+  await db.db.updateTable('billing_bill').set({ request_json: JSON.stringify({ template: 'retired' }) }).where('id', '=', bill.billId).execute();
+  const again = await s.billing.updateDraft(ctx, bill.billId, { invoiceDate: '2026-03-01' });
+  assert.equal(again.request.template, 'retired');
+  await s.billing.preview({ ...at, request: { template: 'retired' }, billId: bill.billId });
+  const ok = await s.billing.updateDraft(ctx, bill.billId, { request: { template: 'itemised' } });
+  assert.equal(ok.request.template, 'itemised');
+});
+
 eachDialect('items changed or deleted in matters while on a draft block approval until the draft is recomposed', async (db) => {
   const s = await setup(db);
   const { partner, associate, matter } = await firm(s.cmds);

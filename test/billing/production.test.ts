@@ -263,11 +263,18 @@ eachDialect('a bill\'s own template (set by mass billing or the composer) picks 
     await s.drain();
     // The first bill names the itemised template itself; the second names none; the third one the firm does not have.
     const requests = [{ template: 'itemised' }, {}, { template: 'no-such-template' }];
+    // Drafting refuses a template the firm does not have, naming the field and the templates there are.
+    const refusedDraft = await s.billing.createDraft(ctx, { matterId: matters[2]!.id, invoiceDate: '2026-03-01', upTo: '2026-02-28', request: requests[2]! }).then(() => null, (e: unknown) => e);
+    assert.equal((refusedDraft as { status?: number })?.status, 422);
+    assert.match((refusedDraft as { fields: Record<string, string> }).fields.template!, /^no bill template named "no-such-template" \(templates: .*itemised/);
+    assert.equal((await db.db.selectFrom('billing_bill').select('id').where('matter_id', '=', matters[2]!.id).execute()).length, 0, 'nothing drafted');
     const bills = [];
     for (const [i, m] of matters.entries()) {
-      const d = await s.billing.createDraft(ctx, { matterId: m.id, invoiceDate: '2026-03-01', upTo: '2026-02-28', request: requests[i]! });
+      const d = await s.billing.createDraft(ctx, { matterId: m.id, invoiceDate: '2026-03-01', upTo: '2026-02-28', request: i === 2 ? {} : requests[i]! });
       bills.push(await s.billing.approve(ctx, d.billId));
     }
+    // A bill stored before templates were checked may still name one the firm does not have: its PDF uses the matter's.
+    await db.db.updateTable('billing_bill').set({ request_json: JSON.stringify(requests[2]) }).where('id', '=', bills[2]!.billId).execute();
     await s.drain();
     const r = await s.production.produceBills(ctx, bills.map((b) => b.billId));
     assert.equal(r.done, 3, JSON.stringify(r.items));

@@ -35,6 +35,7 @@ import { interestTotalMinor, policyInterest } from './domain/interest.ts';
 import type { InterestCharge, OverdueCandidate } from './domain/interest.ts';
 import { billNumber } from './domain/rules.ts';
 import type { BillData, BillDrafted, BillingEvents, BillItemRef, BillLineData } from './events.ts';
+import { listBillTemplates } from './production-store.ts';
 import * as store from './store.ts';
 import type { MatterCopy, WipCopy } from './store.ts';
 
@@ -352,11 +353,24 @@ export function createBillingCommands(deps: BillingDeps) {
     return b;
   }
 
+  /**
+   * A bill template the clerk names must be one the firm has (as a bill run checks): an
+   * unknown name would quietly print the bill with the matter's template. The draft's own
+   * template (`kept`) stays allowed even if it has since been removed.
+   */
+  async function checkTemplate(ex: Executor, request: BillRequest, kept?: string | null): Promise<void> {
+    const name = request.template?.trim();
+    if (!name || name === kept?.trim()) return;
+    const names = (await listBillTemplates(ex)).map((t) => t.name);
+    if (!names.includes(name)) throw invalid({ template: `no bill template named "${request.template}" (templates: ${names.join(', ')})` });
+  }
+
   // ---- the commands ----------------------------------------------------------------------
 
   async function createDraft(trx: Tx, ctx: CommandContext, input: DraftInput): Promise<Bill> {
     const request = input.request ?? {};
     const m = await loadMatter(trx, input.matterId);
+    await checkTemplate(trx, request);
     const refusal = draftRefusal(m, await bills.otherDraft(trx, m.matter.id, null));
     if (refusal) throw conflict(refusal);
     const c = await compose(trx, m, input.invoiceDate, input.upTo, request, null);
@@ -384,6 +398,7 @@ export function createBillingCommands(deps: BillingDeps) {
     const invoiceDate = change.invoiceDate ?? before.invoiceDate;
     const upTo = change.upTo ?? before.upTo;
     const request = change.request ?? before.request;
+    await checkTemplate(trx, request, before.request.template);
     const c = await compose(trx, m, invoiceDate, upTo, request, billId);
     if (c.lines.length === 0) throw conflict('The bill would have no lines: delete the draft instead');
     const after = withComposition({ ...before, version: before.version + 1, updatedAt: now(), fileNumber: m.matter.fileNumber }, c, invoiceDate, upTo, request);
@@ -545,6 +560,8 @@ export function createBillingCommands(deps: BillingDeps) {
     /** Compose without saving (the composer's live totals); billId: recompose that draft. */
     preview: async (input: { matterId: string; invoiceDate: string; upTo: string; request?: BillRequest; billId?: string | null }): Promise<Composition> => {
       const m = await loadMatter(db, input.matterId);
+      const own = input.billId ? await bills.findBill(db, input.billId) : null;
+      await checkTemplate(db, input.request ?? {}, own?.request.template);
       return compose(db, m, input.invoiceDate, input.upTo, input.request ?? {}, input.billId ?? null);
     },
     /** Why the matter cannot be billed now (empty: it can), and its draft if it has one. */
@@ -557,6 +574,8 @@ export function createBillingCommands(deps: BillingDeps) {
       };
     },
     findRetainerBalance: (matterId: string) => bills.findRetainerBalance(db, matterId),
+    /** The bill templates a draft may name. */
+    billTemplateNames: async (): Promise<string[]> => (await listBillTemplates(db)).map((t) => t.name),
     itemsOnBill: (billId: string): Promise<BillItem[]> => bills.itemsOnBill(db, billId),
   };
 }

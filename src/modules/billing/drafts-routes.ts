@@ -14,6 +14,7 @@ import { allow } from '../../shared/web/guard.ts';
 import type { ModuleDeps } from '../../shared/web/module.ts';
 import { render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
+import { templateChoices } from './domain/templates.ts';
 import type { MassBilling } from './mass-commands.ts';
 import { DRAFT_SORTS } from './mass-store.ts';
 import type { DraftFilters, DraftSort } from './mass-store.ts';
@@ -53,7 +54,10 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
     const qs = new URLSearchParams(Object.entries({ batch: f.batchId ?? '', q: f.q ?? '', hold: f.onHold === undefined ? '' : f.onHold ? 'yes' : 'no' }).filter(([, v]) => v !== '')).toString();
     return {
       rows, total, f, batch, qs, can: can(c), pages: Math.max(1, Math.ceil(total / PAGE_ROWS)), sorts: Object.keys(DRAFT_SORTS),
-      batches: await mass.listBatches({ limit: 50 }), results: null, ...extra,
+      batches: await mass.listBatches({ limit: 50 }), results: null,
+      templateOptions: templateChoices(await mass.billTemplateNames(), first(raw.newTemplate), 'Unchanged'),
+      // What the modify form was sent (kept when it is shown again with its errors).
+      modify: { newInvoiceDate: first(raw.newInvoiceDate) ?? '', newUpTo: first(raw.newUpTo) ?? '', newTemplate: first(raw.newTemplate) ?? '', newTerms: first(raw.newTerms) ?? '' }, ...extra,
     };
   }
 

@@ -14,6 +14,7 @@ import { createApi } from '../../shared/web/api.ts';
 import { invalid, notFound } from '../../shared/web/errors.ts';
 import type { ModuleDeps } from '../../shared/web/module.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
+import { MAX_PAYMENT_TERMS_DAYS } from './domain/lifecycle.ts';
 import type { CapFilter } from './domain/mass.ts';
 import type { MassBilling } from './mass-commands.ts';
 import { MAX_RUN_MATTERS } from './mass-commands.ts';
@@ -32,7 +33,7 @@ const RunBody = Type.Object({
   invoiceDate: IsoDate('Invoice date; the due date is this plus the payment terms'),
   upTo: IsoDate('Cut-off for fees and disbursements (inclusive)'),
   template: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 100 }), Type.Null()], { description: 'Bill template for the run (default: each matter\'s)' })),
-  paymentTermsDays: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 3650 }), Type.Null()], { description: 'Payment terms for the run (default: the firm\'s)' })),
+  paymentTermsDays: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: MAX_PAYMENT_TERMS_DAYS }), Type.Null()], { description: 'Payment terms for the run (default: the firm\'s)' })),
   matterIds: Type.Optional(Type.Array(Id, { minItems: 1, maxItems: MAX_RUN_MATTERS, description: 'Bill these matters (hand-picked: an excluded matter may be among them); absent: every eligible matter under the filters' })),
   filters: Type.Optional(Type.Object({
     clientId: Type.Optional(Id), matterId: Type.Optional(Id),

@@ -32,7 +32,7 @@ import {
   auditView, billDataView, composeFrom, draftedData, draftRefusal, interestPolicyApplies, loadedMatter, newDraftBase, requestCheck, withComposition,
 } from './commands.ts';
 import type { BillingCommands, BillingDeps, Composition, LoadedMatter } from './commands.ts';
-import { billingRefusals, isCalendarDate, retainerApplies, verdict } from './domain/lifecycle.ts';
+import { billingRefusals, isCalendarDate, MAX_PAYMENT_TERMS_DAYS, retainerApplies, verdict } from './domain/lifecycle.ts';
 import type { BillFacts, BillRequest } from './domain/lifecycle.ts';
 import { billingExplanation, fixedFeeDue, isEligible, massReasons, passesCap } from './domain/mass.ts';
 import type { MassFacts, MassReason } from './domain/mass.ts';
@@ -536,6 +536,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
    * cycle no matter has, a bill template): a run with them would bill nothing, or bill with
    * another template than the one asked for, so it is refused naming the choice.
    */
+  const billTemplateNames = async (): Promise<string[]> => (await listBillTemplates(db)).map((t) => t.name);
+
   async function unknownChoices(f: MassFilters, template: string | null): Promise<Record<string, string>> {
     const e: Record<string, string> = {};
     if (f.clientId && !(await db.selectFrom('billing_client').select('id').where('id', '=', f.clientId).executeTakeFirst())) e.clientId = `no client with id ${f.clientId}`;
@@ -548,7 +550,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       if (!cycles.includes(f.billingCycle)) e.billingCycle = `no matter has billing cycle "${f.billingCycle}" (cycles in use: ${cycles.join(', ') || 'none'})`;
     }
     if (template !== null && template.trim() !== '') {
-      const names = (await listBillTemplates(db)).map((t) => t.name);
+      const names = await billTemplateNames();
       if (!names.includes(template.trim())) e.template = `no bill template named "${template}" (templates: ${names.join(', ')})`;
     }
     return e;
@@ -563,7 +565,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     const request = runRequest(input, f);
     const e = { ...filterErrors(f) };
     if (input.template !== undefined && input.template !== null && (input.template.trim() === '' || input.template.length > 100)) e.template = 'must be a template name of 1 to 100 characters';
-    if (input.paymentTermsDays !== undefined && input.paymentTermsDays !== null && !(Number.isSafeInteger(input.paymentTermsDays) && input.paymentTermsDays >= 0 && input.paymentTermsDays <= 3650)) e.paymentTermsDays = 'must be a whole number of days from 0 to 3650';
+    if (input.paymentTermsDays !== undefined && input.paymentTermsDays !== null && !(Number.isSafeInteger(input.paymentTermsDays) && input.paymentTermsDays >= 0 && input.paymentTermsDays <= MAX_PAYMENT_TERMS_DAYS)) e.paymentTermsDays = `must be a whole number of days from 0 to ${MAX_PAYMENT_TERMS_DAYS}`;
     if (input.matterIds && input.matterIds.length === 0) e.matterIds = 'choose at least one matter';
     if (input.matterIds && input.matterIds.length > MAX_RUN_MATTERS) e.matterIds = `at most ${MAX_RUN_MATTERS} matters in one run`;
     if (Object.keys(e).length === 0) Object.assign(e, await unknownChoices(f, input.template ?? null));
@@ -650,8 +652,12 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
   /** Change every draft of a batch (or the chosen ones): new dates, template or terms, each recomposed through updateDraft. */
   async function modifyDrafts(ctx: CommandContext, billIds: readonly string[], change: BatchChange) {
     const e = filterErrors({ invoiceDate: change.invoiceDate, upTo: change.upTo });
-    if (change.paymentTermsDays !== undefined && change.paymentTermsDays !== null && !(Number.isSafeInteger(change.paymentTermsDays) && change.paymentTermsDays >= 0 && change.paymentTermsDays <= 3650)) e.paymentTermsDays = 'must be a whole number of days from 0 to 3650';
+    if (change.paymentTermsDays !== undefined && change.paymentTermsDays !== null && !(Number.isSafeInteger(change.paymentTermsDays) && change.paymentTermsDays >= 0 && change.paymentTermsDays <= MAX_PAYMENT_TERMS_DAYS)) e.paymentTermsDays = `must be a whole number of days from 0 to ${MAX_PAYMENT_TERMS_DAYS}`;
     if (change.template !== undefined && change.template !== null && (change.template.trim() === '' || change.template.length > 100)) e.template = 'must be a template name of 1 to 100 characters';
+    else if (change.template) {
+      const names = await billTemplateNames();
+      if (!names.includes(change.template.trim())) e.template = `no bill template named "${change.template}" (templates: ${names.join(', ')})`;
+    }
     if (Object.keys(e).length) throw invalid(e);
     return eachBill(billIds, async (id) => {
       const b = await cmds.findBill(id);
@@ -683,6 +689,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       runBatch(ctx, batchId).catch(onError);
     },
     isRunningHere: (batchId: string) => running.has(batchId),
+    /** The bill templates a run or a draft may name. */
+    billTemplateNames,
     deleteDrafts: (ctx: CommandContext, ids: readonly string[]) => eachBill(ids, (id) => cmds.deleteDraft(ctx, id)),
     holdDrafts: (ctx: CommandContext, ids: readonly string[], onHold: boolean) => eachBill(ids, (id) => cmds.setOnHold(ctx, id, onHold)),
     findBatch: (id: string) => mass.findBatch(db, id),

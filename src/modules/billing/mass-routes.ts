@@ -19,7 +19,9 @@ import { allow } from '../../shared/web/guard.ts';
 import type { ModuleDeps } from '../../shared/web/module.ts';
 import { isHtmx, render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
+import { MAX_PAYMENT_TERMS_DAYS } from './domain/lifecycle.ts';
 import type { CapFilter } from './domain/mass.ts';
+import { templateChoices } from './domain/templates.ts';
 import type { MassBilling } from './mass-commands.ts';
 import { filterErrors, runRequest } from './mass-commands.ts';
 import type { MassFilters } from './mass-store.ts';
@@ -91,7 +93,7 @@ export function parseMassForm(raw: Raw, today: string, currency: string, matterI
   for (const [k, v] of Object.entries(fe)) errors[FORM_FIELD_OF[k] ?? k] = v;
   let paymentTermsDays: number | null = null;
   if (form.terms !== '') {
-    if (!/^\d{1,4}$/.test(form.terms) || Number(form.terms) > 3650) errors.terms = 'must be a whole number of days from 0 to 3650';
+    if (!/^\d{1,4}$/.test(form.terms) || Number(form.terms) > MAX_PAYMENT_TERMS_DAYS) errors.terms = `must be a whole number of days from 0 to ${MAX_PAYMENT_TERMS_DAYS}`;
     else paymentTermsDays = Number(form.terms);
   }
   if (form.template.length > 100) errors.template = 'must be at most 100 characters';
@@ -148,7 +150,8 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     return {
       ...lk, form: parsed.form, errors: parsed.errors, rows, total: list.total, totals: list.totals, page: pageNo,
       pages: Math.max(1, Math.ceil(list.total / PAGE_ROWS)), qs: query(parsed.form), runId: newId(deps.clock), can: can(c),
-      batches: await mass.listBatches({ limit: 10 }), fields: FILTER_FIELDS, ...extra,
+      batches: await mass.listBatches({ limit: 10 }), fields: FILTER_FIELDS,
+      templateOptions: templateChoices(await mass.billTemplateNames(), parsed.form.template, "Each matter's own"), ...extra,
     };
   }
 

@@ -19,7 +19,9 @@ import { isHtmx, render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import type { Bill } from './bill-store.ts';
 import type { BillingCommands, Composition } from './commands.ts';
+import { MAX_PAYMENT_TERMS_DAYS } from './domain/lifecycle.ts';
 import type { BillAction, BillRequest, Verdict } from './domain/lifecycle.ts';
+import { templateChoices } from './domain/templates.ts';
 import type { BillLineData } from './events.ts';
 import type { MatterCopy, TimekeeperCopy, WipCopy } from './store.ts';
 import { createBillingReads } from './reads.ts';
@@ -128,6 +130,14 @@ export function composerForm(raw: Raw, currency: string): ComposerForm {
   if (ip === 'yes' || ip === 'no') request.interestByPolicy = ip === 'yes';
   const ar = str(raw, 'applyRetainer');
   if (ar === 'yes' || ar === 'no') request.applyRetainer = ar === 'yes';
+  // This bill's template and terms (blank: the matter's template, the firm's terms).
+  const template = str(raw, 'template');
+  if (template !== '') request.template = template;
+  const terms = str(raw, 'paymentTermsDays');
+  if (terms !== '') {
+    if (!/^\d{1,4}$/.test(terms) || Number(terms) > MAX_PAYMENT_TERMS_DAYS) errors.paymentTermsDays = `must be a whole number of days from 0 to ${MAX_PAYMENT_TERMS_DAYS}`;
+    else request.paymentTermsDays = Number(terms);
+  }
   const adHocRows: ComposerForm['adHoc'] = [];
   const adHoc: NonNullable<BillRequest['adHoc']> = [];
   for (let i = 0; i < 200; i++) {
@@ -164,6 +174,7 @@ function formFromRequest(r: BillRequest, currency: string, dates: { invoiceDate:
     interest: r.interestMinor !== undefined ? d(r.interestMinor) : '',
     interestByPolicy: r.interestByPolicy === true ? 'yes' : r.interestByPolicy === false ? 'no' : '',
     applyRetainer: r.applyRetainer === true ? 'yes' : r.applyRetainer === false ? 'no' : '',
+    template: r.template ?? '', paymentTermsDays: r.paymentTermsDays === undefined || r.paymentTermsDays === null ? '' : String(r.paymentTermsDays),
   };
   for (const [tk, v] of Object.entries(r.writeTo?.timekeeper ?? {})) fv[`wt_tk_${tk}`] = d(v);
   for (const [ct, v] of Object.entries(r.writeTo?.chargeType ?? {})) fv[`wt_ct_${ct}`] = d(v);
@@ -281,6 +292,9 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
       })),
       timekeeperOptions: [...tks.values()].sort((a, b) => a.initials.localeCompare(b.initials)),
       taxCodes: firm?.taxRates.map((t) => t.code) ?? [], statusLabels: STATUS_LABELS,
+      templateOptions: templateChoices(await cmds.billTemplateNames(), s.form.fv.template,
+        `The matter's (${matter.options?.billTemplate ?? 'standard'})`),
+      firmTermsDays: firm?.paymentTermsDays ?? null,
     };
   }
 
@@ -440,6 +454,8 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
       groups: { ...groups, time: groups.time.map((g) => ({ ...g, hours: hours(g.minutes) })) },
       allocations: b.allocations.map((a) => ({ ...a, label: tkLabel(tks.get(a.timekeeperId), a.timekeeperId) })),
       error: extra.error ?? null, flash: extra.flash ?? c.req.query('done') ?? null,
+      // The template its PDF uses: its own (the composer or the run chose it), else the matter's.
+      template: b.request.template?.trim() || null, matterTemplate: matter?.options?.billTemplate ?? null,
     };
   }
 

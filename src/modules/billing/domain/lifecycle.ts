@@ -49,7 +49,8 @@ export interface BillRequest {
   paymentTermsDays?: number | null;
 }
 
-export const MAX_PAYMENT_TERMS_DAYS = 3650;
+/** Payment terms a bill or run may set: as the firm settings allow (and `dueDate` asserts). */
+export const MAX_PAYMENT_TERMS_DAYS = 365;
 /** A bill template's name (as the matter's billTemplate option). */
 export const MAX_TEMPLATE_CHARS = 100;
 

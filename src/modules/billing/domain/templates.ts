@@ -168,3 +168,14 @@ export function mergeValues(s: MergeSource): Record<MergeField, string> {
     due_date: s.dueDate, invoice_date: s.invoiceDate, retainer_amount_due: retainer, discount_description: discount, firm: s.firmName,
   };
 }
+
+/**
+ * The options of a bill-template choice: "blank" first (the matter's own, or unchanged), then
+ * the firm's templates. A current value that is not one of them stays listed (marked), so the
+ * form sends what it shows and the refusal names it, rather than quietly showing another.
+ */
+export function templateChoices(names: readonly string[], current: string | null | undefined, blankLabel: string): [string, string][] {
+  const out: [string, string][] = [['', blankLabel], ...names.map((n): [string, string] => [n, n])];
+  if (current && current.trim() !== '' && !names.includes(current.trim()) && !names.includes(current)) out.push([current, `${current} (not a bill template)`]);
+  return out;
+}
