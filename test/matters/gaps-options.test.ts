@@ -458,6 +458,8 @@ function optionCases(f: Firm): OptionCase[] {
         { json: { ebilling: { format: 'LEDES2000' } }, field: 'set.ebilling.format', message: /must be one of: LEDES1998B, LEDES1998BI/ },
         { json: { ebilling: { clientLedesId: 'x'.repeat(21) } }, field: 'set.ebilling.clientLedesId', message: /20 characters/ },
         { json: { ebilling: { matterLedesId: '' } }, field: 'set.ebilling.matterLedesId', message: /is required when e-billing is on/ },
+        { json: { ebilling: { clientLedesId: ' NW-002' } }, field: 'set.ebilling.clientLedesId', message: /must not start or end with a space/ },
+        { json: { ebilling: { matterLedesId: 'M-7 ' } }, field: 'set.ebilling.matterLedesId', message: /must not start or end with a space/ },
       ],
     },
   ];

@@ -860,6 +860,8 @@ export function validateBillingOptions(input: unknown, c: OptionsContext): Field
       if (typeof v !== 'string') e[field] = 'must be text';
       else if (v.trim() === '') { if (on) e[field] = `is required when e-billing is on: the ${label} id the client's e-billing platform knows`; }
       else if (v.length > OPTION_LIMITS.ledesIdChars) e[field] = `must be at most ${OPTION_LIMITS.ledesIdChars} characters (LEDES)`;
+      // The e-billing platform matches ids exactly, and an export refuses one with edge spaces.
+      else if (v !== v.trim()) e[field] = 'must not start or end with a space (LEDES ids are matched exactly)';
       else if (LEDES_FORBIDDEN.test(v)) e[field] = 'must not contain |, [, ] or line breaks (LEDES)';
     }
   });
