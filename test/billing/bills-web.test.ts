@@ -339,7 +339,9 @@ eachDialect('composer: each bill\'s template and payment terms (chosen from the 
     assert.equal(saved!.due_date, '2026-03-14');
     const reopened = unescapeHtml((await b.get(`/billing/matters/${matter.id}/compose?bill=${saved!.id}`)).text);
     assert.match(reopened, /<option value="total-only" selected>total-only<\/option>/);
-    assert.match(reopened, /name="paymentTermsDays" value="14"/);
+    assert.match(reopened, /name="paymentTermsDays" value="14" inputmode="numeric" list="payment-terms"/);
+    // The usual terms are offered (a drop-down in the browser), any other number may be typed.
+    assert.match(unescapeHtml(reopened), /<datalist id="payment-terms"><option value="0" label="Due on receipt"><\/option><option value="7" label="7 days">/);
     const billPage = unescapeHtml((await b.get(`/billing/bills/${saved!.id}`)).text);
     assert.match(billPage, /2026-03-14 <span class="hint">\(14 days, chosen for this bill\)/);
     assert.match(billPage, /<dd data-template>total-only <span class="hint">\(chosen for this bill\)/);
@@ -361,6 +363,8 @@ eachDialect('composer: each bill\'s template and payment terms (chosen from the 
 
     // The mass billing page offers the same list for the run.
     const massPage = unescapeHtml((await b.get('/billing/mass')).text);
+    assert.match(massPage, /name="terms" value="" inputmode="numeric" list="payment-terms"/);
+    assert.match(massPage, /<datalist id="payment-terms">/);
     assert.match(massPage, /<select name="template"[^>]*>\s*<option value="" selected>Each matter's own<\/option><option value="fixed-fee">/);
     const massBad = await b.get('/billing/mass?terms=400');
     assert.equal(massBad.status, 200);
