@@ -56,3 +56,18 @@ test('the check catches a shadowed context variable', () => {
     'f.batchId is not a macro of billing/_macros.njk (an import named f hides a context variable of that name)',
   ]);
 });
+
+test('a bill run\'s or a production\'s page reloads itself without JavaScript while it runs here, and only then', async () => {
+  const { createViews } = await import('../../src/shared/web/views.ts');
+  const views = createViews(VIEWS);
+  const REFRESH = /<noscript><meta http-equiv="refresh" content="3" data-no-js-refresh><\/noscript>/;
+  const run = { id: 'r1', status: 'running', createdAt: '2026-03-01T10:00:00Z', invoiceDate: '2026-03-01', upTo: '2026-03-01', template: null, paymentTermsDays: null, matterCount: 10, draftedCount: 2, skippedCount: 0 };
+  const mass = (over: Record<string, unknown>) => views.render('billing/mass_run.njk', { run, skipped: [], drafted: [], percent: 20, settled: 2, stalled: false, live: true, can: { write: true }, currency: 'USD', csrfToken: 't', ...over });
+  assert.match(mass({}), REFRESH);
+  assert.doesNotMatch(mass({ stalled: true }), REFRESH, 'a stalled run waits for the clerk to resume it');
+  assert.doesNotMatch(mass({ live: false, run: { ...run, status: 'done' } }), REFRESH);
+  const production = (over: Record<string, unknown>) => views.render('billing/production_run.njk', { run: { id: 'p1', items: [] }, finished: false, stale: false, can: { write: true }, csrfToken: 't', ...over });
+  assert.match(production({}), REFRESH);
+  assert.doesNotMatch(production({ finished: true }), REFRESH);
+  assert.doesNotMatch(production({ stale: true }), REFRESH);
+});
