@@ -88,6 +88,13 @@ const PageFields = { total: Type.Integer(), limit: Type.Integer(), offset: Type.
 const page = <T extends TSchema>(item: T) => Type.Object({ items: Type.Array(item), ...PageFields });
 
 const Stamps = { createdAt: Type.String(), updatedAt: Type.String() };
+/** A matter's or an item's version, read with its data: send it back as `expectedVersion` to change it. */
+const Version = { version: Type.Integer({ minimum: 1, description: 'Bumped on every change; send it back as expectedVersion so a change made meanwhile is not overwritten (409)' }) };
+/** The id to record an item under: the same id again is the same item (idempotency key). */
+const ItemKey = Type.Optional(Type.String({
+  pattern: '^[0-9a-zA-Z-]{8,64}$', errorMessage: 'must be 8 to 64 letters, digits or dashes',
+  description: 'Idempotency key: the new item\'s id. The same id again returns the item already recorded (a retried request records once); an id of another matter\'s item or of another kind is 409',
+}));
 
 const ClientSchema = Type.Object({
   id: Type.String(), clientNumber: Type.Integer(), name: Type.String(), email: Nullable(Type.String()),
@@ -110,7 +117,7 @@ const MatterSchema = Type.Object({
   responsibleTimekeeperId: Type.String(), billingTimekeeperId: Type.String(), originatingTimekeeperId: Nullable(Type.String()),
   billingCycle: literals(BILLING_CYCLES), nextBillingDate: Nullable(Type.String()), wipCap: Nullable(Type.String()),
   currency: Type.String(), timeUnitMinutes: Type.Integer(), roundingMode: literals(MINUTE_ROUNDING), defaultBehaviour: Behaviour,
-  ...Stamps,
+  ...Version, ...Stamps,
 });
 const WipTotalsSchema = Type.Object({
   time: Type.String({ description: 'Unbilled billable time' }), disbursements: Type.String({ description: 'Unbilled billable disbursements' }),
@@ -154,10 +161,10 @@ const TimeEntrySchema = Type.Object({
   minutes: Type.Integer({ description: 'Minutes recorded' }), hours: Type.String(), billedMinutes: Type.Integer({ description: 'Rounded to the matter time unit; what is charged' }),
   billedHours: Type.String(), rate: Type.String(), rateSource: literals(['matter', 'client', 'timekeeper', 'override']),
   rateReason: Nullable(Type.String()), amount: Type.String(), currency: Type.String(), narrative: Type.String(),
-  taskCode: Nullable(Type.String()), activityCode: Nullable(Type.String()), behaviour: Behaviour, status: literals(WIP_STATUSES), ...Stamps,
+  taskCode: Nullable(Type.String()), activityCode: Nullable(Type.String()), behaviour: Behaviour, status: literals(WIP_STATUSES), ...Version, ...Stamps,
 });
 const TimeEntryCreate = Type.Object({
-  matterId: Id, timekeeperId: Id, workDate: IsoDate(), hours: Type.Optional(Hours),
+  id: ItemKey, matterId: Id, timekeeperId: Id, workDate: IsoDate(), hours: Type.Optional(Hours),
   minutes: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.rawMinutes, description: 'Instead of hours' })),
   narrative: Text(LIMITS.narrativeChars), taskCode: Type.Optional(NullableText(10)), activityCode: Type.Optional(NullableText(10)),
   behaviour: Type.Optional(Behaviour), rate: Type.Optional(Money('A rate for this entry only (an override), matter currency')),
@@ -186,10 +193,10 @@ const DisbursementSchema = Type.Object({
   id: Type.String(), matterId: Type.String(), fileNumber: Type.String(), incurredOn: Type.String(), code: Type.String(),
   expenseCode: Nullable(Type.String()), quantity: Type.String(), unitCost: Type.String(), amount: Type.String(), currency: Type.String(),
   taxCode: Nullable(Type.String()), description: Type.String(), payee: Nullable(Type.String()), behaviour: Behaviour,
-  status: literals(WIP_STATUSES), ...Stamps,
+  status: literals(WIP_STATUSES), ...Version, ...Stamps,
 });
 const DisbursementCreate = Type.Object({
-  matterId: Id, incurredOn: IsoDate(), code: Text(20, { minLength: 1 }), expenseCode: Type.Optional(NullableText(10)),
+  id: ItemKey, matterId: Id, incurredOn: IsoDate(), code: Text(20, { minLength: 1 }), expenseCode: Type.Optional(NullableText(10)),
   quantity: Type.Optional(Quantity), unitCost: Money('Cost of one unit, matter currency'), taxCode: Type.Optional(NullableText(20)),
   description: Text(LIMITS.narrativeChars), payee: Type.Optional(NullableText(LIMITS.nameChars)), behaviour: Type.Optional(Behaviour),
 }, { additionalProperties: false });
@@ -281,14 +288,14 @@ const FixedChargeSchema = Type.Object({
   quantity: Type.String(), unitPrice: Type.String(), amount: Type.String(), currency: Type.String(), taxCode: Nullable(Type.String()),
   taskCode: Nullable(Type.String()), activityCode: Nullable(Type.String()), description: Type.String(),
   quoted: Type.Boolean({ description: 'Quoted for the matter rather than work recorded: adds nothing to WIP' }), behaviour: Behaviour,
-  status: literals(WIP_STATUSES), ...Stamps,
+  status: literals(WIP_STATUSES), ...Version, ...Stamps,
 });
 const FixedChargeFields = {
   quantity: Type.Optional(Quantity), unitPrice: Type.Optional(Money('Defaults to the charge type price')),
   description: Type.Optional(Text(LIMITS.narrativeChars)), taxCode: Type.Optional(NullableText(20)), taskCode: Type.Optional(NullableText(10)),
   activityCode: Type.Optional(NullableText(10)), behaviour: Type.Optional(Behaviour), quoted: Type.Optional(Type.Boolean()),
 };
-const FixedChargeCreate = Type.Object({ matterId: Id, chargedOn: IsoDate(), chargeTypeId: Id, ...FixedChargeFields }, { additionalProperties: false });
+const FixedChargeCreate = Type.Object({ id: ItemKey, matterId: Id, chargedOn: IsoDate(), chargeTypeId: Id, ...FixedChargeFields }, { additionalProperties: false });
 const FixedChargeChange = Type.Object({ chargedOn: Type.Optional(IsoDate()), ...FixedChargeFields, expectedVersion: ExpectedVersion }, { additionalProperties: false });
 const Warnings = { warnings: Type.Array(Type.String({ description: 'e.g. the matter is now over its WIP cap' })) };
 
@@ -511,7 +518,7 @@ const clientView = (c: Client) => ({
   id: c.id, clientNumber: c.clientNumber, name: c.name, email: c.email, address: c.address, taxId: c.taxId, createdAt: c.createdAt, updatedAt: c.updatedAt,
 });
 
-function matterView(m: Matter, client: { clientNumber: number; name: string }) {
+function matterView(m: Matter, client: { clientNumber: number; name: string }, version: number) {
   return {
     id: m.id, clientId: m.clientId, clientNumber: client.clientNumber, clientName: client.name, matterNumber: m.matterNumber,
     fileNumber: m.fileNumber, name: m.name, status: m.status, practiceArea: m.practiceArea, openedOn: m.openedOn, closedOn: m.closedOn,
@@ -519,7 +526,7 @@ function matterView(m: Matter, client: { clientNumber: number; name: string }) {
     originatingTimekeeperId: m.originatingTimekeeperId, billingCycle: m.billingCycle, nextBillingDate: m.nextBillingDate,
     wipCap: m.wipCapMinor === null ? null : moneyText(m.wipCapMinor, m.currency), currency: m.currency,
     timeUnitMinutes: m.timeUnitMinutes, roundingMode: m.roundingMode, defaultBehaviour: m.defaultBehaviour,
-    createdAt: m.createdAt, updatedAt: m.updatedAt,
+    version, createdAt: m.createdAt, updatedAt: m.updatedAt,
   };
 }
 
@@ -528,22 +535,22 @@ const timekeeperView = (t: Timekeeper, currentRateMinor: number | null, currency
   active: t.active, currentRate: currentRateMinor === null ? null : moneyText(currentRateMinor, currency), createdAt: t.createdAt, updatedAt: t.updatedAt,
 });
 
-function timeView(t: TimeEntry, m: { currency: string; fileNumber: string }) {
+function timeView(t: TimeEntry, m: { currency: string; fileNumber: string }, version: number) {
   return {
     id: t.id, matterId: t.matterId, fileNumber: m.fileNumber, timekeeperId: t.timekeeperId, workDate: t.workDate,
     minutes: t.rawMinutes, hours: hoursText(t.rawMinutes), billedMinutes: t.billedMinutes, billedHours: hoursText(t.billedMinutes),
     rate: moneyText(t.rateMinor, m.currency), rateSource: t.rateSource, rateReason: t.overrideReason,
     amount: moneyText(t.amountMinor, m.currency), currency: m.currency, narrative: t.narrative, taskCode: t.taskCode,
-    activityCode: t.activityCode, behaviour: t.behaviour, status: t.status, createdAt: t.createdAt, updatedAt: t.updatedAt,
+    activityCode: t.activityCode, behaviour: t.behaviour, status: t.status, version, createdAt: t.createdAt, updatedAt: t.updatedAt,
   };
 }
 
-function disbursementView(d: Disbursement, m: { currency: string; fileNumber: string }) {
+function disbursementView(d: Disbursement, m: { currency: string; fileNumber: string }, version: number) {
   return {
     id: d.id, matterId: d.matterId, fileNumber: m.fileNumber, incurredOn: d.incurredOn, code: d.code, expenseCode: d.expenseCode,
     quantity: quantityText(d.quantityMilli), unitCost: moneyText(d.unitCostMinor, m.currency), amount: moneyText(d.amountMinor, m.currency),
     currency: m.currency, taxCode: d.taxCode, description: d.description, payee: d.payee, behaviour: d.behaviour, status: d.status,
-    createdAt: d.createdAt, updatedAt: d.updatedAt,
+    version, createdAt: d.createdAt, updatedAt: d.updatedAt,
   };
 }
 
@@ -669,15 +676,26 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
     if (!t) throw notFound('Timekeeper');
     return t;
   }
-  async function matterOut(m: Matter) {
-    const client = await cmds.findClient(m.clientId);
-    return matterView(m, client ?? { clientNumber: 0, name: '' });
+  /**
+   * A matter's or an item's row and its version, read together (404 when it is gone): what a
+   * response carries, so the version a client sends back describes the data it was shown.
+   */
+  async function versioned<T extends store.VersionedTable>(table: T, id: string, what: string) {
+    const v = (await store.findWithVersions(db, table, [id])).get(id);
+    if (!v) throw notFound(what);
+    return v;
   }
-  async function matterDetail(m: Matter) {
+  async function matterOut(m: Matter, version: number) {
+    const client = await cmds.findClient(m.clientId);
+    return matterView(m, client ?? { clientNumber: 0, name: '' }, version);
+  }
+  /** The matter as it is now (read again with its version), its WIP totals and cap. */
+  async function matterDetail(given: Matter) {
+    const { row: m, version } = await versioned('matters_matter', given.id, 'Matter');
     const wip = await wipTotals(m.id);
     const cap = capStatus(wip.totalMinor, m.wipCapMinor);
     return {
-      ...await matterOut(m),
+      ...await matterOut(m, version),
       wip: {
         time: moneyText(wip.timeMinor, m.currency), disbursements: moneyText(wip.disbMinor, m.currency),
         fixedCharges: moneyText(wip.fixedMinor, m.currency), total: moneyText(wip.totalMinor, m.currency),
@@ -882,7 +900,8 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
         .orderBy('c.client_number').orderBy('m.matter_number').limit(limit).offset(offset).execute() as Row[];
       const clients = new Map(rows.map((r) => [String(r.id), { clientNumber: int(r.c_client_number), name: String(r.c_name) }]));
       const ids = idsOf(rows);
-      return { items: inOrder(ids, await store.findMatters(db, ids)).map((m) => matterView(m, clients.get(m.id)!)), total, limit, offset };
+      const found = await store.findWithVersions(db, 'matters_matter', ids);
+      return { items: inOrder(ids, found).map((v) => matterView(v.row, clients.get(v.row.id)!, v.version)), total, limit, offset };
     });
 
   api.route({ method: 'post', path: '/matters', summary: 'Open a matter for a client (numbered client.matter)', tag: TAG, audience: WRITE, body: MatterCreate, response: MatterDetailSchema, status: 201 },
@@ -918,7 +937,7 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
       const total = await countOf(base);
       const rows = await base.selectAll('t').select(['m.currency as m_currency', 'm.file_number as m_file_number'])
         .orderBy('t.work_date', 'desc').orderBy('t.id', 'desc').limit(limit).offset(offset).execute() as Row[];
-      return { items: rows.map((r) => timeView(rowToTime(r), { currency: String(r.m_currency), fileNumber: String(r.m_file_number) })), total, limit, offset };
+      return { items: rows.map((r) => timeView(rowToTime(r), { currency: String(r.m_currency), fileNumber: String(r.m_file_number) }, int(r.version))), total, limit, offset };
     });
 
   api.route({ method: 'post', path: '/time-entries', summary: 'Record time (hours as "1.5" or minutes); priced from matter, client or standard rates unless a rate is given', tag: TAG, audience: WIP_WRITE,
@@ -936,18 +955,18 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
     } else if (body.rateReason !== undefined && body.rate === undefined) errors.rate = 'is required with rateReason';
     failIf(errors);
     const r = await named({ ...TIME_FIELD_NAMES, rawMinutes: field }, () => cmds.recordTimeEntryChecked(ctxOf(c), {
-      matterId: body.matterId, timekeeperId: body.timekeeperId, workDate: body.workDate, rawMinutes: minutes!, narrative: body.narrative,
+      ...(body.id !== undefined ? { id: body.id } : {}), matterId: body.matterId, timekeeperId: body.timekeeperId, workDate: body.workDate, rawMinutes: minutes!, narrative: body.narrative,
       taskCode: body.taskCode ?? null, activityCode: body.activityCode ?? null,
       ...(body.behaviour ? { behaviour: body.behaviour as EntryBehaviour } : {}), override,
     }));
-    return { ...timeView(r.item, { currency: matter!.currency, fileNumber: matter!.fileNumber }), warnings: r.warnings };
+    const v = await versioned('matters_time_entry', r.item.id, 'Time entry');
+    return { ...timeView(v.row, { currency: matter!.currency, fileNumber: matter!.fileNumber }, v.version), warnings: r.warnings };
   });
 
   api.route({ method: 'get', path: '/time-entries/:id', summary: 'One time entry', tag: TAG, audience: READ, response: TimeEntrySchema },
     async (c) => {
-      const t = await cmds.findTimeEntry(param(c, 'id'));
-      if (!t) throw notFound('Time entry');
-      return timeView(t, await matterRef(t.matterId));
+      const v = await versioned('matters_time_entry', param(c, 'id'), 'Time entry');
+      return timeView(v.row, await matterRef(v.row.matterId), v.version);
     });
 
   api.route({ method: 'patch', path: '/time-entries/:id', summary: 'Change an unbilled time entry (409 once it is on a bill)', tag: TAG, audience: WIP_WRITE,
@@ -979,8 +998,9 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
       else patch.override = { rateMinor: before.rateMinor, reason: body.rateReason };
     }
     failIf(errors);
-    const t = await named({ ...TIME_FIELD_NAMES, rawMinutes: field }, () => cmds.updateTimeEntry(ctxOf(c), before.id, patch, body.expectedVersion));
-    return timeView(t, m);
+    await named({ ...TIME_FIELD_NAMES, rawMinutes: field }, () => cmds.updateTimeEntry(ctxOf(c), before.id, patch, body.expectedVersion));
+    const v = await versioned('matters_time_entry', before.id, 'Time entry');
+    return timeView(v.row, m, v.version);
   });
 
   api.route({ method: 'delete', path: '/time-entries/:id', summary: 'Delete an unbilled time entry (409 once it is on a bill)', tag: TAG, audience: WIP_WRITE, response: Type.Null(), status: 204 },
@@ -1002,7 +1022,7 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
       const total = await countOf(base);
       const rows = await base.selectAll('d').select(['m.currency as m_currency', 'm.file_number as m_file_number'])
         .orderBy('d.incurred_on', 'desc').orderBy('d.id', 'desc').limit(limit).offset(offset).execute() as Row[];
-      return { items: rows.map((r) => disbursementView(rowToDisbursement(r), { currency: String(r.m_currency), fileNumber: String(r.m_file_number) })), total, limit, offset };
+      return { items: rows.map((r) => disbursementView(rowToDisbursement(r), { currency: String(r.m_currency), fileNumber: String(r.m_file_number) }, int(r.version))), total, limit, offset };
     });
 
   api.route({ method: 'post', path: '/disbursements', summary: 'Record a disbursement (quantity x unit cost)', tag: TAG, audience: WIP_WRITE, body: DisbursementCreate,
@@ -1015,18 +1035,18 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
       const unitCostMinor = matter ? take(errors, 'unitCost', limited(parseMoneyText(body.unitCost, matter.currency), LIMITS.unitCostMinor, matter.currency)) : undefined;
       failIf(errors);
       const r = await named(DISBURSEMENT_FIELD_NAMES, () => cmds.recordDisbursementChecked(ctxOf(c), {
-        matterId: body.matterId, incurredOn: body.incurredOn, code: body.code, expenseCode: body.expenseCode ?? null,
+        ...(body.id !== undefined ? { id: body.id } : {}), matterId: body.matterId, incurredOn: body.incurredOn, code: body.code, expenseCode: body.expenseCode ?? null,
         ...(quantityMilli !== undefined ? { quantityMilli } : {}), unitCostMinor: unitCostMinor!, taxCode: body.taxCode ?? null,
         description: body.description, payee: body.payee ?? null, ...(body.behaviour ? { behaviour: body.behaviour as EntryBehaviour } : {}),
       }));
-      return { ...disbursementView(r.item, { currency: matter!.currency, fileNumber: matter!.fileNumber }), warnings: r.warnings };
+      const v = await versioned('matters_disbursement', r.item.id, 'Disbursement');
+      return { ...disbursementView(v.row, { currency: matter!.currency, fileNumber: matter!.fileNumber }, v.version), warnings: r.warnings };
     });
 
   api.route({ method: 'get', path: '/disbursements/:id', summary: 'One disbursement', tag: TAG, audience: READ, response: DisbursementSchema },
     async (c) => {
-      const d = await cmds.findDisbursement(param(c, 'id'));
-      if (!d) throw notFound('Disbursement');
-      return disbursementView(d, await matterRef(d.matterId));
+      const v = await versioned('matters_disbursement', param(c, 'id'), 'Disbursement');
+      return disbursementView(v.row, await matterRef(v.row.matterId), v.version);
     });
 
   api.route({ method: 'patch', path: '/disbursements/:id', summary: 'Change an unbilled disbursement (409 once it is on a bill)', tag: TAG, audience: WIP_WRITE, body: DisbursementChange, response: DisbursementSchema },
@@ -1046,8 +1066,9 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
       if (body.payee !== undefined) patch.payee = body.payee;
       if (body.behaviour !== undefined) patch.behaviour = body.behaviour as EntryBehaviour;
       failIf(errors);
-      const d = await named(DISBURSEMENT_FIELD_NAMES, () => cmds.updateDisbursement(ctxOf(c), before.id, patch, body.expectedVersion));
-      return disbursementView(d, m);
+      await named(DISBURSEMENT_FIELD_NAMES, () => cmds.updateDisbursement(ctxOf(c), before.id, patch, body.expectedVersion));
+      const v = await versioned('matters_disbursement', before.id, 'Disbursement');
+      return disbursementView(v.row, m, v.version);
     });
 
   api.route({ method: 'delete', path: '/disbursements/:id', summary: 'Delete an unbilled disbursement (409 once it is on a bill)', tag: TAG, audience: WIP_WRITE, response: Type.Null(), status: 204 },
@@ -1239,12 +1260,12 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
       return chargeTypeView(await named(CHARGE_TYPE_FIELDS, () => cmds.updateChargeType(ctxOf(c), t.id, patch)), currency);
     });
 
-  function fixedChargeView(f: FixedCharge, m: { currency: string; fileNumber: string }) {
+  function fixedChargeView(f: FixedCharge, m: { currency: string; fileNumber: string }, version: number) {
     return {
       id: f.id, matterId: f.matterId, fileNumber: m.fileNumber, chargeTypeId: f.chargeTypeId, chargedOn: f.chargedOn,
       quantity: quantityText(f.quantityMilli), unitPrice: moneyText(f.unitPriceMinor, m.currency), amount: moneyText(f.amountMinor, m.currency),
       currency: m.currency, taxCode: f.taxCode, taskCode: f.taskCode, activityCode: f.activityCode, description: f.description,
-      quoted: f.quoted, behaviour: f.behaviour, status: f.status, createdAt: f.createdAt, updatedAt: f.updatedAt,
+      quoted: f.quoted, behaviour: f.behaviour, status: f.status, version, createdAt: f.createdAt, updatedAt: f.updatedAt,
     };
   }
   const FIXED_FIELDS = { quantityMilli: 'quantity', unitPriceMinor: 'unitPrice' } as const;
@@ -1270,7 +1291,8 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
         .orderBy('f.charged_on', 'desc').orderBy('f.id', 'desc').limit(limit).offset(offset).execute() as Row[];
       const refs = new Map(rows.map((r) => [String(r.id), { currency: String(r.m_currency), fileNumber: String(r.m_file_number) }]));
       const ids = idsOf(rows);
-      return { items: inOrder(ids, await store.findFixedCharges(db, ids)).map((f) => fixedChargeView(f, refs.get(f.id)!)), total, limit, offset };
+      const found = await store.findWithVersions(db, 'matters_fixed_charge', ids);
+      return { items: inOrder(ids, found).map((v) => fixedChargeView(v.row, refs.get(v.row.id)!, v.version)), total, limit, offset };
     });
 
   api.route({ method: 'post', path: '/fixed-charges', summary: 'Record a fixed charge of a charge type (price defaults to the type\'s)', tag: TAG, audience: WIP_WRITE,
@@ -1283,14 +1305,14 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
     failIf(errors);
     const { quantity: _q, unitPrice: _u, ...rest } = body;
     const r = await named(FIXED_FIELDS, () => cmds.recordFixedChargeChecked(ctxOf(c), { ...rest, ...amounts, behaviour: rest.behaviour as EntryBehaviour | undefined }));
-    return { ...fixedChargeView(r.item, { currency: matter!.currency, fileNumber: matter!.fileNumber }), warnings: r.warnings };
+    const v = await versioned('matters_fixed_charge', r.item.id, 'Fixed charge');
+    return { ...fixedChargeView(v.row, { currency: matter!.currency, fileNumber: matter!.fileNumber }, v.version), warnings: r.warnings };
   });
 
   api.route({ method: 'get', path: '/fixed-charges/:id', summary: 'One fixed charge', tag: TAG, audience: READ, response: FixedChargeSchema },
     async (c) => {
-      const f = await cmds.findFixedCharge(param(c, 'id'));
-      if (!f) throw notFound('Fixed charge');
-      return fixedChargeView(f, await matterRef(f.matterId));
+      const v = await versioned('matters_fixed_charge', param(c, 'id'), 'Fixed charge');
+      return fixedChargeView(v.row, await matterRef(v.row.matterId), v.version);
     });
 
   api.route({ method: 'patch', path: '/fixed-charges/:id', summary: 'Change an unbilled fixed charge (409 once it is on a bill)', tag: TAG, audience: WIP_WRITE, body: FixedChargeChange, response: FixedChargeSchema },
@@ -1304,7 +1326,9 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
       const { quantity: _q, unitPrice: _u, expectedVersion, ...rest } = body;
       const patch: UpdateFixedChargeInput = { ...rest, ...amounts, behaviour: rest.behaviour as EntryBehaviour | undefined };
       for (const k of Object.keys(patch) as (keyof UpdateFixedChargeInput)[]) if (patch[k] === undefined) delete patch[k];
-      return fixedChargeView(await named(FIXED_FIELDS, () => cmds.updateFixedCharge(ctxOf(c), before.id, patch, expectedVersion)), m);
+      await named(FIXED_FIELDS, () => cmds.updateFixedCharge(ctxOf(c), before.id, patch, expectedVersion));
+      const v = await versioned('matters_fixed_charge', before.id, 'Fixed charge');
+      return fixedChargeView(v.row, m, v.version);
     });
 
   api.route({ method: 'delete', path: '/fixed-charges/:id', summary: 'Delete an unbilled fixed charge (409 once it is on a bill)', tag: TAG, audience: WIP_WRITE, response: Type.Null(), status: 204 },

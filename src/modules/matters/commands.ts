@@ -18,7 +18,7 @@ import { appendEvent, appendEvents, appendEventsEach } from '../../shared/outbox
 import type { Relay } from '../../shared/outbox.ts';
 import { systemContext } from '../../shared/events.ts';
 import { formatMoney } from '../../shared/money.ts';
-import { conflict, invalid, notFound } from '../../shared/web/errors.ts';
+import { conflict, HttpError, invalid, notFound } from '../../shared/web/errors.ts';
 import {
   advanceBillingDate, autoFillSchedule as fillSchedule, billingOffRefusal, capExcess, capStatus, changedSections,
   defaultFirmSettings, defaultLedesClassification, disbursementAmountMinor, ebillingCodeErrors, effectiveOptions,
@@ -112,6 +112,12 @@ export interface SetMatterRateInput {
 }
 
 export interface RecordTimeEntryInput {
+  /**
+   * Idempotency key: the item's id (8 to 64 letters, digits or dashes; default a new one).
+   * An id already recorded for this matter returns that item unchanged; one of another
+   * matter or another kind is refused (409 naming `id`).
+   */
+  id?: string;
   matterId: string;
   timekeeperId: string;
   workDate: string;
@@ -126,6 +132,8 @@ export interface RecordTimeEntryInput {
 }
 
 export interface RecordDisbursementInput {
+  /** Idempotency key, as for a time entry. */
+  id?: string;
   matterId: string;
   incurredOn: string;
   code: string;
@@ -141,6 +149,8 @@ export interface RecordDisbursementInput {
 }
 
 export interface RecordFixedChargeInput {
+  /** Idempotency key, as for a time entry. */
+  id?: string;
   matterId: string;
   chargedOn: string;
   chargeTypeId: string;
@@ -161,9 +171,9 @@ export interface RecordFixedChargeInput {
   quoted?: boolean;
 }
 
-export type UpdateTimeEntryInput = Partial<Omit<RecordTimeEntryInput, 'matterId'>>;
-export type UpdateDisbursementInput = Partial<Omit<RecordDisbursementInput, 'matterId'>>;
-export type UpdateFixedChargeInput = Partial<Omit<RecordFixedChargeInput, 'matterId' | 'chargeTypeId'>>;
+export type UpdateTimeEntryInput = Partial<Omit<RecordTimeEntryInput, 'id' | 'matterId'>>;
+export type UpdateDisbursementInput = Partial<Omit<RecordDisbursementInput, 'id' | 'matterId'>>;
+export type UpdateFixedChargeInput = Partial<Omit<RecordFixedChargeInput, 'id' | 'matterId' | 'chargeTypeId'>>;
 
 export interface RecordWipInput {
   timeEntries?: readonly RecordTimeEntryInput[];
@@ -302,6 +312,10 @@ function fail(errors: FieldErrors): void {
 function requireId(errors: FieldErrors, field: string, v: unknown): void {
   if (typeof v !== 'string' || v.trim() === '') errors[field] = 'is required';
 }
+
+/** The shape of a caller-given item id (an idempotency key), as billing's run ids. */
+const ITEM_ID_RE = /^[0-9a-zA-Z-]{8,64}$/;
+const ITEM_ID_MESSAGE = 'must be 8 to 64 letters, digits or dashes';
 
 /** Optional text: trimmed, empty becomes null. */
 function opt(v: string | null | undefined): string | null {
@@ -608,18 +622,58 @@ export function createMattersCommands(deps: MattersDeps) {
   }
 
   interface BuiltWip {
+    /** The new items, to insert. */
     time: TimeEntry[];
     disb: Disbursement[];
     fixed: FixedCharge[];
+    /** Each input's item, in input order: the new one, or the one already recorded under its id. */
+    all: { time: TimeEntry[]; disb: Disbursement[]; fixed: FixedCharge[] };
     pricing: Pricing;
     chargeTypes: Map<string, ChargeType>;
     warnings: string[];
   }
 
   /**
+   * Inputs whose id (idempotency key) is already recorded, by input position: the same kind
+   * on the same matter is that item, taken as it is (a repeated or parallel post of one
+   * form); an id of another matter's item or of another kind is refused (409 naming `id`).
+   */
+  async function alreadyRecorded(trx: Tx, input: { timeIn: readonly RecordTimeEntryInput[]; disbIn: readonly RecordDisbursementInput[]; fixedIn: readonly RecordFixedChargeInput[] }, single: boolean) {
+    const out = { time: new Map<number, TimeEntry>(), disb: new Map<number, Disbursement>(), fixed: new Map<number, FixedCharge>() };
+    const ids = [...input.timeIn, ...input.disbIn, ...input.fixedIn].flatMap((x) => (x.id === undefined ? [] : [x.id]));
+    if (ids.length === 0) return out;
+    const found = await store.findWipByIds(trx, ids);
+    const labels: Record<WipKindName, string> = { time: 'time entry', disbursement: 'disbursement', fixed_charge: 'fixed charge' };
+    const conflicts: FieldErrors = {};
+    const messages: string[] = [];
+    const check = <T extends { matterId: string }>(kind: WipKindName, list: string, inputs: readonly { id?: string; matterId: string }[], own: ReadonlyMap<string, T>, into: Map<number, T>) => {
+      inputs.forEach((x, i) => {
+        if (x.id === undefined) return;
+        const field = single ? 'id' : `${list}.${i}.id`;
+        const same = own.get(x.id);
+        let problem: string | null = null;
+        if (same) {
+          if (same.matterId === x.matterId) into.set(i, same);
+          else problem = `is the id of a ${labels[kind]} recorded on another matter`;
+        } else {
+          const other = (['time', 'disbursement', 'fixed_charge'] as const).find((k) => k !== kind && found[k].has(x.id!));
+          if (other) problem = `is the id of a ${labels[other]} already recorded`;
+        }
+        if (problem) { conflicts[field] = problem; messages.push(`${field} ${problem}`); }
+      });
+    };
+    check('time', 'timeEntries', input.timeIn, found.time, out.time);
+    check('disbursement', 'disbursements', input.disbIn, found.disbursement, out.disb);
+    check('fixed_charge', 'fixedCharges', input.fixedIn, found.fixed_charge, out.fixed);
+    if (messages.length > 0) throw new HttpError(409, 'conflict', `Already used: ${messages.join('; ')}. Reload the form to record a new item`, conflicts);
+    return out;
+  }
+
+  /**
    * Validate, price and build time entries, disbursements and fixed charges; throws one 422
-   * for all bad fields. E-billed matters need UTBMS codes; a matter's WIP cap is then checked
-   * in item order (firm policy: warn, or refuse naming the item's `amount`).
+   * for all bad fields. An item given an id already recorded is that item (nothing built or
+   * checked again: see alreadyRecorded). E-billed matters need UTBMS codes; a matter's WIP
+   * cap is then checked in item order (firm policy: warn, or refuse naming the item's `amount`).
    */
   async function buildWip(trx: Tx, input: RecordWipInput, single: boolean): Promise<BuiltWip> {
     const timeIn = input.timeEntries ?? [];
@@ -627,27 +681,42 @@ export function createMattersCommands(deps: MattersDeps) {
     const fixedIn = input.fixedCharges ?? [];
     const errors: FieldErrors = {};
     const prefixOf = (kind: string, i: number) => (single ? '' : `${kind}.${i}`);
+    const keys = new Set<string>();
+    const checkKey = (e: FieldErrors, id: unknown) => {
+      if (id === undefined) return;
+      if (typeof id !== 'string' || !ITEM_ID_RE.test(id)) e.id = ITEM_ID_MESSAGE;
+      else if (keys.has(id)) e.id = 'is given to another item of the same request';
+      else keys.add(id);
+    };
     timeIn.forEach((t, i) => {
       const e = validateTimeEntry(t);
       requireId(e, 'matterId', t.matterId);
       requireId(e, 'timekeeperId', t.timekeeperId);
+      checkKey(e, t.id);
       Object.assign(errors, prefixed(prefixOf('timeEntries', i), e));
     });
     disbIn.forEach((d, i) => {
       const e = validateDisbursement(d);
       requireId(e, 'matterId', d.matterId);
+      checkKey(e, d.id);
       Object.assign(errors, prefixed(prefixOf('disbursements', i), e));
     });
     fixedIn.forEach((f, i) => {
       const e = validateFixedCharge(f);
       requireId(e, 'matterId', f.matterId);
+      checkKey(e, f.id);
       Object.assign(errors, prefixed(prefixOf('fixedCharges', i), e));
     });
     fail(errors);
 
-    const matterIds = [...timeIn.map((t) => t.matterId), ...disbIn.map((d) => d.matterId), ...fixedIn.map((f) => f.matterId)];
-    const pricing = await loadPricing(trx, matterIds, timeIn.map((t) => t.timekeeperId));
-    const chargeTypes = fixedIn.length > 0 ? await store.findChargeTypes(trx, fixedIn.map((f) => f.chargeTypeId)) : new Map<string, ChargeType>();
+    const recorded = await alreadyRecorded(trx, { timeIn, disbIn, fixedIn }, single);
+    const fresh = <T>(xs: readonly T[], done: ReadonlyMap<number, unknown>) => (done.size === 0 ? xs : xs.filter((_, i) => !done.has(i)));
+    const newTime = fresh(timeIn, recorded.time);
+    const newDisb = fresh(disbIn, recorded.disb);
+    const newFixed = fresh(fixedIn, recorded.fixed);
+    const matterIds = [...newTime.map((t) => t.matterId), ...newDisb.map((d) => d.matterId), ...newFixed.map((f) => f.matterId)];
+    const pricing = await loadPricing(trx, matterIds, newTime.map((t) => t.timekeeperId));
+    const chargeTypes = newFixed.length > 0 ? await store.findChargeTypes(trx, newFixed.map((f) => f.chargeTypeId)) : new Map<string, ChargeType>();
     const firm = (await loadFirm(trx)).settings;
     const ebilling = await ebillingOf(trx, firm, [...pricing.matters.keys()]);
     const at = now();
@@ -655,6 +724,7 @@ export function createMattersCommands(deps: MattersDeps) {
     /** Position of each built item in its input list, for naming the item's fields. */
     const timeAt: number[] = [];
     timeIn.forEach((t, i) => {
+      if (recorded.time.has(i)) return;
       const e: FieldErrors = {};
       const matter = pricing.matters.get(t.matterId);
       const tk = pricing.timekeepers.get(t.timekeeperId);
@@ -670,7 +740,7 @@ export function createMattersCommands(deps: MattersDeps) {
         else {
           const billedMinutes = roundMinutes(t.rawMinutes, matter.timeUnitMinutes, matter.roundingMode);
           time.push({
-            id: newId(clock), matterId: matter.id, timekeeperId: t.timekeeperId, workDate: t.workDate, rawMinutes: t.rawMinutes,
+            id: t.id ?? newId(clock), matterId: matter.id, timekeeperId: t.timekeeperId, workDate: t.workDate, rawMinutes: t.rawMinutes,
             billedMinutes, rateMinor: rate.rateMinor, rateSource: rate.source,
             overrideReason: rate.source === 'override' ? override!.reason.trim() : null,
             amountMinor: timeAmountMinor(billedMinutes, rate.rateMinor), narrative: t.narrative.trim(),
@@ -683,24 +753,29 @@ export function createMattersCommands(deps: MattersDeps) {
       Object.assign(errors, prefixed(prefixOf('timeEntries', i), e));
     });
     const disb: Disbursement[] = [];
+    const disbAt: number[] = [];
     disbIn.forEach((d, i) => {
+      if (recorded.disb.has(i)) return;
       const e: FieldErrors = {};
       const matter = pricing.matters.get(d.matterId);
       if (checkMatterOpen(e, 'matterId', matter)) {
         Object.assign(e, codeErrors({ kind: 'disbursement', expenseCode: d.expenseCode }, ebilling.get(matter.id), matter));
         const quantityMilli = d.quantityMilli ?? QUANTITY_SCALE;
         disb.push({
-          id: newId(clock), matterId: matter.id, incurredOn: d.incurredOn, code: d.code, expenseCode: d.expenseCode ?? null,
+          id: d.id ?? newId(clock), matterId: matter.id, incurredOn: d.incurredOn, code: d.code, expenseCode: d.expenseCode ?? null,
           quantityMilli, unitCostMinor: d.unitCostMinor, amountMinor: disbursementAmountMinor(quantityMilli, d.unitCostMinor),
           taxCode: opt(d.taxCode), description: d.description.trim(), payee: opt(d.payee), behaviour: d.behaviour ?? 'bill',
           status: 'unbilled', createdAt: at, updatedAt: at,
         });
+        disbAt.push(i);
       }
       Object.assign(errors, prefixed(prefixOf('disbursements', i), e));
     });
     const taxCodes = firm.taxRates.map((r) => r.code);
     const fixed: FixedCharge[] = [];
+    const fixedAt: number[] = [];
     fixedIn.forEach((f, i) => {
+      if (recorded.fixed.has(i)) return;
       const e: FieldErrors = {};
       const matter = pricing.matters.get(f.matterId);
       const type = chargeTypes.get(f.chargeTypeId);
@@ -711,6 +786,7 @@ export function createMattersCommands(deps: MattersDeps) {
         Object.assign(e, taxCodeErrors(c.taxCode, taxCodes));
         Object.assign(e, codeErrors({ kind: 'fixed_charge', taskCode: c.taskCode, activityCode: c.activityCode }, ebilling.get(matter.id), matter));
         fixed.push(c);
+        fixedAt.push(i);
       }
       Object.assign(errors, prefixed(prefixOf('fixedCharges', i), e));
     });
@@ -737,12 +813,19 @@ export function createMattersCommands(deps: MattersDeps) {
       };
       const field = (kind: string, i: number) => (single ? 'amount' : `${kind}.${i}.amount`);
       time.forEach((t, k) => check(t.matterId, t.behaviour === 'bill' ? t.amountMinor : 0, field('timeEntries', timeAt[k]!)));
-      disb.forEach((d, k) => check(d.matterId, d.behaviour === 'bill' ? d.amountMinor : 0, field('disbursements', k)));
-      fixed.forEach((f, k) => check(f.matterId, f.behaviour === 'bill' && !f.quoted ? f.amountMinor : 0, field('fixedCharges', k)));
+      disb.forEach((d, k) => check(d.matterId, d.behaviour === 'bill' ? d.amountMinor : 0, field('disbursements', disbAt[k]!)));
+      fixed.forEach((f, k) => check(f.matterId, f.behaviour === 'bill' && !f.quoted ? f.amountMinor : 0, field('fixedCharges', fixedAt[k]!)));
       fail(errors);
       warnings.push(...over.values());
     }
-    return { time, disb, fixed, pricing, chargeTypes, warnings };
+    /** Each input's item in input order: the one already recorded, else the next one built. */
+    const merged = <T>(n: number, done: ReadonlyMap<number, T>, built: readonly T[]): T[] => {
+      if (done.size === 0) return [...built];
+      let k = 0;
+      return Array.from({ length: n }, (_, i) => done.get(i) ?? built[k++]!);
+    };
+    const all = { time: merged(timeIn.length, recorded.time, time), disb: merged(disbIn.length, recorded.disb, disb), fixed: merged(fixedIn.length, recorded.fixed, fixed) };
+    return { time, disb, fixed, all, pricing, chargeTypes, warnings };
   }
 
   function taxCodeErrors(taxCode: string | null, codes: readonly string[]): FieldErrors {
@@ -753,7 +836,7 @@ export function createMattersCommands(deps: MattersDeps) {
     const quantityMilli = f.quantityMilli ?? QUANTITY_SCALE;
     const unitPriceMinor = f.unitPriceMinor ?? type.defaultPriceMinor;
     return {
-      id: newId(clock), matterId: matter.id, chargeTypeId: type.id, chargedOn: f.chargedOn, quantityMilli, unitPriceMinor,
+      id: f.id ?? newId(clock), matterId: matter.id, chargeTypeId: type.id, chargedOn: f.chargedOn, quantityMilli, unitPriceMinor,
       amountMinor: fixedChargeAmountMinor(quantityMilli, unitPriceMinor),
       taxCode: f.taxCode !== undefined ? opt(f.taxCode) : type.taxCode,
       taskCode: f.taskCode !== undefined ? f.taskCode : type.taskCode,
@@ -764,7 +847,8 @@ export function createMattersCommands(deps: MattersDeps) {
   }
 
   async function recordWip(trx: Tx, ctx: CommandContext, input: RecordWipInput, single = false): Promise<RecordWipResult> {
-    const { time, disb, fixed, pricing, chargeTypes, warnings } = await buildWip(trx, input, single);
+    const { time, disb, fixed, all, pricing, chargeTypes, warnings } = await buildWip(trx, input, single);
+    // Only new items are written: one already recorded under its id is returned as it is (no event, no audit row).
     await store.insertTimeEntries(trx, time);
     await store.insertDisbursements(trx, disb);
     await store.insertFixedCharges(trx, fixed);
@@ -780,7 +864,7 @@ export function createMattersCommands(deps: MattersDeps) {
       ...fixed.map((f) => ({ action: 'matters.fixed_charge_recorded', entityType: 'matters_fixed_charge', entityId: f.id, after: f })),
     ];
     await emitMany(trx, ctx, events, audits);
-    return { timeEntries: time, disbursements: disb, fixedCharges: fixed, warnings };
+    return { timeEntries: all.time, disbursements: all.disb, fixedCharges: all.fixed, warnings };
   }
 
   /** Events and audit rows: single inserts for one, multi-row inserts for many. */
@@ -1748,6 +1832,25 @@ export function createMattersCommands(deps: MattersDeps) {
   const own = <A extends unknown[], R>(pick: (tx: Bound) => (...args: A) => Promise<R>) =>
     (...args: A): Promise<R> => inTransaction((tx) => pick(tx)(...args));
 
+  /**
+   * A recording command in its own transaction. Items given an id (an idempotency key) that
+   * a parallel request records at the same moment: both find the id free, the second insert
+   * hits the primary key (Postgres waits for the first to commit) and its transaction rolls
+   * back; the command then runs again in a fresh one, which finds the row that won and returns
+   * it (or refuses it, 409, as of another matter or kind). SQLite runs one write at a time.
+   */
+  const recording = <I, R>(pick: (tx: Bound) => (ctx: CommandContext, input: I) => Promise<R>, keyed: (input: I) => boolean) =>
+    async (ctx: CommandContext, input: I): Promise<R> => {
+      try {
+        return await inTransaction((tx) => pick(tx)(ctx, input));
+      } catch (err) {
+        if (!isUniqueViolation(err) || !keyed(input)) throw err;
+        return inTransaction((tx) => pick(tx)(ctx, input));
+      }
+    };
+  const hasId = (x: { id?: string }) => x.id !== undefined;
+  const anyId = (x: RecordWipInput) => [...x.timeEntries ?? [], ...x.disbursements ?? [], ...x.fixedCharges ?? []].some(hasId);
+
   return {
     createTimekeeper: own((tx) => tx.createTimekeeper),
     setTimekeeperRate: own((tx) => tx.setTimekeeperRate),
@@ -1755,17 +1858,17 @@ export function createMattersCommands(deps: MattersDeps) {
     setClientRate: own((tx) => tx.setClientRate),
     openMatter: own((tx) => tx.openMatter),
     setMatterRate: own((tx) => tx.setMatterRate),
-    recordTimeEntry: own((tx) => tx.recordTimeEntry),
-    recordDisbursement: own((tx) => tx.recordDisbursement),
-    recordWip: own((tx) => tx.recordWip),
+    recordTimeEntry: recording((tx) => tx.recordTimeEntry, hasId),
+    recordDisbursement: recording((tx) => tx.recordDisbursement, hasId),
+    recordWip: recording((tx) => tx.recordWip, anyId),
     updateTimeEntry: own((tx) => tx.updateTimeEntry),
     updateDisbursement: own((tx) => tx.updateDisbursement),
     deleteTimeEntry: own((tx) => tx.deleteTimeEntry),
     deleteDisbursement: own((tx) => tx.deleteDisbursement),
-    recordFixedCharge: own((tx) => tx.recordFixedCharge),
-    recordTimeEntryChecked: own((tx) => tx.recordTimeEntryChecked),
-    recordDisbursementChecked: own((tx) => tx.recordDisbursementChecked),
-    recordFixedChargeChecked: own((tx) => tx.recordFixedChargeChecked),
+    recordFixedCharge: recording((tx) => tx.recordFixedCharge, hasId),
+    recordTimeEntryChecked: recording((tx) => tx.recordTimeEntryChecked, hasId),
+    recordDisbursementChecked: recording((tx) => tx.recordDisbursementChecked, hasId),
+    recordFixedChargeChecked: recording((tx) => tx.recordFixedChargeChecked, hasId),
     updateFixedCharge: own((tx) => tx.updateFixedCharge),
     deleteFixedCharge: own((tx) => tx.deleteFixedCharge),
     setWipStatus: own((tx) => tx.setWipStatus),

@@ -13,6 +13,7 @@ import type { Context } from 'hono';
 import Type from 'typebox';
 import type { Static, TSchema } from 'typebox';
 import { isoDate } from '../../shared/clock.ts';
+import { newId } from '../../shared/ids.ts';
 import { formatMoney, MAX_AMOUNT_MINOR, MoneyParseError, parseAmount, sumMinor, toDecimalString } from '../../shared/money.ts';
 import { HttpError, invalid, notFound } from '../../shared/web/errors.ts';
 import { allow } from '../../shared/web/guard.ts';
@@ -47,6 +48,8 @@ const ADMIN: readonly Role[] = ['admin'];
 const PAGE_SIZE = 25;
 /** Record ids are UUIDs; the pattern keeps /matters/clients and friends from matching /:id. */
 const ID = '{[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}}';
+/** A time entry's, disbursement's or fixed charge's id: a UUID, or the id an API client recorded it under (8 to 64 letters, digits or dashes). */
+const ITEM_ID = '{[0-9a-zA-Z-]{8,64}}';
 
 const BEHAVIOUR_LABELS: Record<string, string> = { bill: 'Bill', hide: 'Hide', no_charge: 'No charge' };
 const CYCLE_LABELS: Record<string, string> = { none: 'On demand', WEEK: 'Weekly', MONTH: 'Monthly', QUARTER: 'Quarterly', HALF: 'Half-yearly', YEAR: 'Yearly' };
@@ -202,7 +205,8 @@ async function attempt<T>(fn: () => Promise<T>, map: Record<string, string> = {}
     return { ok: true, value: await fn() };
   } catch (e) {
     if (e instanceof HttpError && e.status === 422) return { ok: false, errors: { ...renamed(e, map).fields }, status: 422, message: e.message };
-    if (e instanceof HttpError && e.status === 409) return { ok: false, errors: {}, status: 409, message: e.message };
+    // A 409 may name a field too (a create form's id already used for another item).
+    if (e instanceof HttpError && e.status === 409) return { ok: false, errors: { ...renamed(e, map).fields }, status: 409, message: e.message };
     throw e;
   }
 }
@@ -212,6 +216,17 @@ function formValues(raw: Raw): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(raw)) if (k !== '_csrf' && typeof v === 'string') out[k] = v;
   return out;
+}
+
+/**
+ * A create form's idempotency key (its hidden `id`) and the other fields. The key is the new
+ * item's id: the same form posted twice, or five times at once, records one item. A form
+ * without one (an older page) records a new item each time.
+ */
+function withoutKey(raw: Raw): { id: string | undefined; fields: Raw } {
+  const { id: _id, ...fields } = raw;
+  const id = rawString(raw, 'id').trim();
+  return { id: id === '' ? undefined : id, fields };
 }
 
 /** After a successful post: 303 for a plain form, HX-Redirect for htmx (fetch would follow a 303 and swap the page). */
@@ -519,6 +534,12 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   const { db } = deps;
   const pages = new Hono<AppEnv>();
   const today = () => isoDate(deps.clock.now());
+  /**
+   * A create form's hidden id (idempotency key): fresh each time the form is shown, kept when
+   * it is shown again after a refusal (so the corrected form still records one item), and
+   * fresh again when the refusal is about the id itself.
+   */
+  const formKey = (form: Record<string, string> | undefined, errors: Errors = {}): string => (form?.id && !errors.id ? form.id : newId(deps.clock));
 
   /** Flags the templates use to show or hide actions. */
   const can = (c: Context<AppEnv>) => {
@@ -890,6 +911,8 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     return {
       ...common(c), timekeepers: tks, tk, entries, ...await codesFor(null),
       form: { workDate: today(), timekeeperId: tk?.id ?? '' }, errors: {}, ...extra, recorded,
+      // The quick-entry form's id (see formKey): kept when a refused form is shown again.
+      formId: formKey(extra.form as Record<string, string> | undefined, extra.errors as Errors | undefined),
     };
   }
 
@@ -898,14 +921,15 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
 
   pages.post('/time', allow(ENTRY), async (c) => {
     const raw = await c.req.parseBody();
+    const { id, fields } = withoutKey(raw);
     const r = await attempt(async () => {
-      const fe = new FormErrors(raw);
+      const fe = new FormErrors(fields);
       const rawMinutes = fe.hours('hours', { required: true });
       const v = fe.parse(QuickTimeForm);
       const matter = await cmds.findMatterByFileNumber(v.fileNumber);
       if (!matter) throw invalid({ fileNumber: 'is not a matter file number' });
       return cmds.recordTimeEntryChecked(c.get('command'), {
-        matterId: matter.id, timekeeperId: v.timekeeperId, workDate: v.workDate, rawMinutes: rawMinutes!, narrative: v.narrative,
+        id, matterId: matter.id, timekeeperId: v.timekeeperId, workDate: v.workDate, rawMinutes: rawMinutes!, narrative: v.narrative,
         taskCode: v.taskCode ?? null, activityCode: v.activityCode ?? null, behaviour: v.behaviour,
       });
     }, { ...TIME_FIELDS, matterId: 'fileNumber' });
@@ -1015,6 +1039,10 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     const types = new Map(chargeTypes.map((t) => [t.id, t]));
     const billedFixed = fixed.filter((f) => f.status === 'billed').length;
     const defaultType = chargeTypes.find((t) => t.active);
+    const adding = (kind: WipKind, blank: Record<string, string>): Record<string, string> => {
+      const refused = state.adding?.kind === kind ? state.adding : null;
+      return refused ? { ...refused.form, id: formKey(refused.form, refused.errors) } : { ...blank, id: formKey(undefined) };
+    };
     return {
       ...common(c), matter, timekeepers: tks, activeTimekeepers: activeTks, ...codes,
       time: visible(time).map((e) => ({ ...e, hours: formatHours(e.billedMinutes), rawHours: formatHours(e.rawMinutes), tk: tks.get(e.timekeeperId) })),
@@ -1023,13 +1051,12 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       chargeTypes: chargeTypes.filter((t) => t.active),
       totals: { ...totals, hours: formatHoursTotal(totals.minutes), billableHours: formatHoursTotal(totals.billableMinutes) },
       cap, billedCount: (counts.billed ?? 0) + billedFixed,
-      newTime: state.adding?.kind === 'time' ? state.adding.form : {
-        timekeeperId: own?.id ?? matter.responsibleTimekeeperId, workDate: today(), behaviour: matter.defaultBehaviour,
-      },
+      // Each add row's form carries its id (see formKey): the refused one keeps its own.
+      newTime: adding('time', { timekeeperId: own?.id ?? matter.responsibleTimekeeperId, workDate: today(), behaviour: matter.defaultBehaviour }),
       newTimeErrors: state.adding?.kind === 'time' ? state.adding.errors : {},
-      newDisb: state.adding?.kind === 'disbursement' ? state.adding.form : { incurredOn: today(), quantity: '1', behaviour: 'bill' },
+      newDisb: adding('disbursement', { incurredOn: today(), quantity: '1', behaviour: 'bill' }),
       newDisbErrors: state.adding?.kind === 'disbursement' ? state.adding.errors : {},
-      newFixed: state.adding?.kind === 'fixed' ? state.adding.form : { chargedOn: today(), quantity: '1', behaviour: 'bill', chargeTypeId: defaultType?.id ?? '' },
+      newFixed: adding('fixed', { chargedOn: today(), quantity: '1', behaviour: 'bill', chargeTypeId: defaultType?.id ?? '' }),
       newFixedErrors: state.adding?.kind === 'fixed' ? state.adding.errors : {},
       editing: state.editing ?? null, flash: state.flash ?? null, error: state.error ?? null, warnings: state.warnings ?? [],
     };
@@ -1180,7 +1207,8 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   pages.post(`/:id${ID}/time`, allow(ENTRY), async (c) => {
     const matter = await loadMatter(c.req.param('id'));
     const raw = await c.req.parseBody();
-    const r = await attempt(() => cmds.recordTimeEntryChecked(c.get('command'), { matterId: matter.id, ...timeInput(raw, matter.currency) }), TIME_FIELDS);
+    const { id, fields } = withoutKey(raw);
+    const r = await attempt(() => cmds.recordTimeEntryChecked(c.get('command'), { id, matterId: matter.id, ...timeInput(fields, matter.currency) }), TIME_FIELDS);
     if (!r.ok) return wipResponse(c, matter, { adding: { kind: 'time', form: formValues(raw), errors: r.errors }, error: r.status === 409 ? r.message : null }, r.status);
     const e = r.value.item;
     return wipDone(c, matter, `Recorded ${formatHours(e.billedMinutes)} h at ${toDecimalString(e.rateMinor, matter.currency)}/h (${RATE_SOURCE_LABELS[e.rateSource]}).`, r.value.warnings);
@@ -1189,7 +1217,8 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   pages.post(`/:id${ID}/disbursements`, allow(ENTRY), async (c) => {
     const matter = await loadMatter(c.req.param('id'));
     const raw = await c.req.parseBody();
-    const r = await attempt(() => cmds.recordDisbursementChecked(c.get('command'), { matterId: matter.id, ...disbursementInput(raw, matter.currency) }), DISB_FIELDS);
+    const { id, fields } = withoutKey(raw);
+    const r = await attempt(() => cmds.recordDisbursementChecked(c.get('command'), { id, matterId: matter.id, ...disbursementInput(fields, matter.currency) }), DISB_FIELDS);
     if (!r.ok) return wipResponse(c, matter, { adding: { kind: 'disbursement', form: formValues(raw), errors: r.errors }, error: r.status === 409 ? r.message : null }, r.status);
     return wipDone(c, matter, 'Disbursement recorded.', r.value.warnings);
   });
@@ -1197,7 +1226,8 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   pages.post(`/:id${ID}/fixed-charges`, allow(ENTRY), async (c) => {
     const matter = await loadMatter(c.req.param('id'));
     const raw = await c.req.parseBody();
-    const r = await attempt(() => cmds.recordFixedChargeChecked(c.get('command'), { matterId: matter.id, ...fixedInput(raw, matter.currency) }), FIXED_FIELDS);
+    const { id, fields } = withoutKey(raw);
+    const r = await attempt(() => cmds.recordFixedChargeChecked(c.get('command'), { id, matterId: matter.id, ...fixedInput(fields, matter.currency) }), FIXED_FIELDS);
     if (!r.ok) return wipResponse(c, matter, { adding: { kind: 'fixed', form: formValues(raw), errors: r.errors }, error: r.status === 409 ? r.message : null }, r.status);
     return wipDone(c, matter, 'Fixed charge recorded.', r.value.warnings);
   });
@@ -1236,7 +1266,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   for (const kind of ['time', 'disbursement', 'fixed'] as const) {
     const { seg, fields, label } = KINDS[kind];
 
-    pages.get(`/:id${ID}/${seg}/:eid${ID}/edit`, allow(ENTRY), async (c) => {
+    pages.get(`/:id${ID}/${seg}/:eid${ITEM_ID}/edit`, allow(ENTRY), async (c) => {
       const matter = await loadMatter(c.req.param('id'));
       // The version is read before the item: should an edit land in between, the form is stale and refused, never silently applied.
       const version = await cmds.findVersion(VERSIONED[kind], c.req.param('eid'));
@@ -1247,7 +1277,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       return wipResponse(c, matter, { editing: { kind, id: item.id, form: { ...form, version: String(version ?? '') }, errors: {} } });
     });
 
-    pages.post(`/:id${ID}/${seg}/:eid${ID}`, allow(ENTRY), async (c) => {
+    pages.post(`/:id${ID}/${seg}/:eid${ITEM_ID}`, allow(ENTRY), async (c) => {
       const matter = await loadMatter(c.req.param('id'));
       const item = await itemOf(matter, kind, c.req.param('eid'));
       const raw = await c.req.parseBody();
@@ -1281,7 +1311,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       return wipDone(c, matter, `${label} saved.`);
     });
 
-    pages.post(`/:id${ID}/${seg}/:eid${ID}/delete`, allow(ENTRY), async (c) => {
+    pages.post(`/:id${ID}/${seg}/:eid${ITEM_ID}/delete`, allow(ENTRY), async (c) => {
       const matter = await loadMatter(c.req.param('id'));
       const item = await itemOf(matter, kind, c.req.param('eid'));
       const ctx = c.get('command');

@@ -488,6 +488,31 @@ export async function findVersion(db: Executor, table: VersionedTable, id: strin
   return r ? num(r.version) : null;
 }
 
+interface VersionedRecords { matters_matter: Matter; matters_time_entry: TimeEntry; matters_disbursement: Disbursement; matters_fixed_charge: FixedCharge }
+const VERSIONED_READERS: { [T in VersionedTable]: (r: Row) => VersionedRecords[T] } = {
+  matters_matter: toMatter, matters_time_entry: toTimeEntry, matters_disbursement: toDisbursement, matters_fixed_charge: toFixedCharge,
+};
+
+/**
+ * Rows with the version each was read at, both from the same statement (so the version always
+ * describes the data beside it): what the JSON API returns for a client to send back as
+ * `expectedVersion`. Ids not found are absent.
+ */
+export async function findWithVersions<T extends VersionedTable>(db: Executor, table: T, ids: readonly string[]): Promise<Map<string, { row: VersionedRecords[T]; version: number }>> {
+  const to = VERSIONED_READERS[table];
+  return new Map((await selectIn(db, table, 'id', ids)).map((r) => [str(r.id), { row: to(r), version: num(r.version) }]));
+}
+
+/** Work in progress of every kind with these ids (an idempotency key names one item of one kind). */
+export async function findWipByIds(db: Executor, ids: readonly string[]): Promise<{ time: Map<string, TimeEntry>; disbursement: Map<string, Disbursement>; fixed_charge: Map<string, FixedCharge> }> {
+  if (ids.length === 0) return { time: new Map(), disbursement: new Map(), fixed_charge: new Map() };
+  return {
+    time: new Map((await selectIn(db, 'matters_time_entry', 'id', ids)).map((r) => [str(r.id), toTimeEntry(r)])),
+    disbursement: new Map((await selectIn(db, 'matters_disbursement', 'id', ids)).map((r) => [str(r.id), toDisbursement(r)])),
+    fixed_charge: new Map((await selectIn(db, 'matters_fixed_charge', 'id', ids)).map((r) => [str(r.id), toFixedCharge(r)])),
+  };
+}
+
 export async function updateClient(db: Executor, c: Client): Promise<void> {
   const { id: _id, created_at: _c, client_number: _n, ...set } = clientRow(c);
   await db.updateTable('matters_client').set(set).where('id', '=', c.id).execute();
