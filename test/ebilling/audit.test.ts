@@ -42,14 +42,20 @@ test('1. ids with spaces at either end: refused with the bill and field named, n
   assert.deepEqual(settingsErrors(settings({ lawFirmId: '12-3456789' }), codes), {});
 });
 
-eachDialect('1. real bill: client ids saved with spaces are refused at export, a spaced law firm id is refused when saved', async (db) => {
+eachDialect('1. real bill: client ids with spaces are refused when saved in matters and, saved before that check, at export; a spaced law firm id is refused when saved', async (db) => {
   const s = await setup(db);
   const { partner, matter } = await firm(s.cmds);
   const E = createEbillingCommands({ db: db.db, clock: s.clock, relay: s.rt.relay });
   await assert.rejects(E.saveSettings(ctx, settings({ lawFirmId: '12-3456789 ' }), 0),
     (e: unknown) => e instanceof HttpError && e.status === 422 && /space/.test(e.fields.lawFirmId ?? ''));
   await E.saveSettings(ctx, settings(), 0);
-  await s.cmds.setBillingOptions(ctx, matter.id, { set: { ebilling: { enabled: true, codeSet: 'litigation', format: 'LEDES1998B', clientLedesId: 'CL-AUDIT1 ', matterLedesId: ' CM-1' } } });
+  const spaced = { enabled: true, codeSet: 'litigation', format: 'LEDES1998B' as const, clientLedesId: 'CL-AUDIT1 ', matterLedesId: ' CM-1' };
+  await assert.rejects(s.cmds.setBillingOptions(ctx, matter.id, { set: { ebilling: spaced } }),
+    (e: unknown) => e instanceof HttpError && e.status === 422 && /start or end with a space/.test(e.fields['ebilling.clientLedesId'] ?? '') && /start or end with a space/.test(e.fields['ebilling.matterLedesId'] ?? ''));
+  await s.cmds.setBillingOptions(ctx, matter.id, { set: { ebilling: { ...spaced, clientLedesId: 'CL-AUDIT1', matterLedesId: 'CM-1' } } });
+  await s.drain();
+  // Ids saved before matters checked them: e-billing's copy holds them as they were.
+  await db.db.updateTable('ebilling_matter').set({ ebilling_json: JSON.stringify(spaced) }).where('id', '=', matter.id).execute();
   await s.cmds.recordTimeEntry(ctx, { matterId: matter.id, timekeeperId: partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Advice', taskCode: 'L110', activityCode: 'A101' });
   await s.drain();
   const b = await s.billing.approve(ctx, (await s.billing.createDraft(ctx, { matterId: matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' })).billId);
