@@ -5,20 +5,15 @@
  * the same version at once: exactly one wins.
  */
 import assert from 'node:assert/strict';
-import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { systemContext } from '../../src/shared/events.ts';
 import { HttpError } from '../../src/shared/web/errors.ts';
 import { formFields, unescapeHtml, withApp } from '../support/app.ts';
 import type { Browser, TestApp } from '../support/app.ts';
 import { eachDialect } from '../support/db.ts';
-import type { TestDb } from '../support/db.ts';
+import { mattersCommands as commands } from './support.ts';
 
 const ctx = systemContext('edit-concurrency-test', 'test');
 const STALE = /changed by someone else since you opened it: reload/;
-
-function commands(db: TestDb, t?: TestApp) {
-  return createMattersCommands({ db: db.db, clock: t?.clock ?? { now: () => new Date('2026-03-02T10:00:00Z') } as never, relay: { kick: () => undefined } });
-}
 
 async function firm(cmds: ReturnType<typeof commands>) {
   const mh = await cmds.createTimekeeper(ctx, { initials: 'MH', name: 'Margaret Holloway', classification: 'partner' });
