@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { pdfFileName, printJobKey, productionActions, productionMessageKey, remainingSteps } from '../../src/modules/billing/domain/production.ts';
 import {
-  billTemplateFor, DEFAULT_EMAIL_TEMPLATES, effectiveLayout, emailTemplateErrors, merge, mergeEmail, mergeFieldErrors, mergeValues, MERGE_FIELDS, pickTemplate, recipients, withDefaults,
+  billTemplateFor, DEFAULT_EMAIL_TEMPLATES, effectiveLayout, emailTemplateErrors, merge, mergeEmail, mergeFieldErrors, mergeValues, MERGE_FIELDS, pickTemplate, recipients, templateChoices, unknownTemplate, withDefaults,
 } from '../../src/modules/billing/domain/templates.ts';
 
 test('the production toolbar offers exactly seed 000\'s choices', () => {
@@ -128,4 +128,17 @@ test('templates: a stored one overrides the built-in one; the matter\'s name pic
   assert.deepEqual(effectiveLayout('itemised', { hideLinePricing: false }), { layout: 'itemised', showLinePricing: true });
   assert.deepEqual(effectiveLayout('itemised', { hideLinePricing: true }), { layout: 'itemised', showLinePricing: false });
   assert.deepEqual(effectiveLayout('total_only', { hideLinePricing: false }), { layout: 'total_only', showLinePricing: false });
+});
+
+test('a bill template name: blank or one of the firm\'s is fine, any other is refused naming the templates; the choice list keeps an unknown current value, marked', () => {
+  const names = ['fixed-fee', 'itemised', 'standard'];
+  const table: [name: string | null | undefined, refusal: string | null][] = [
+    [undefined, null], [null, null], ['', null], ['  ', null], ['itemised', null], [' itemised ', null],
+    ['Itemised', 'no bill template named "Itemised" (templates: fixed-fee, itemised, standard)'],
+    ['letterhead-2019', 'no bill template named "letterhead-2019" (templates: fixed-fee, itemised, standard)'],
+  ];
+  for (const [name, refusal] of table) assert.equal(unknownTemplate(name, names), refusal, String(name));
+  assert.deepEqual(templateChoices(names, 'standard', 'The matter\'s'), [['', 'The matter\'s'], ['fixed-fee', 'fixed-fee'], ['itemised', 'itemised'], ['standard', 'standard']]);
+  assert.deepEqual(templateChoices(names, '', 'Unchanged').length, 4);
+  assert.deepEqual(templateChoices(names, 'old', 'Unchanged').at(-1), ['old', 'old (not a bill template)']);
 });

@@ -26,6 +26,7 @@ import type { ExpiredDiscount } from './balances.ts';
 import * as bills from './bill-store.ts';
 import type { Bill, BillItem, RetainerBalance } from './bill-store.ts';
 import { composeBill } from './domain/compose.ts';
+import { unknownTemplate } from './domain/templates.ts';
 import type { ComposeItem, ComposedBill } from './domain/compose.ts';
 import {
   billingRefusals, composeFirm, finaliseRefusal, composeOptions, composeRequest, isCalendarDate, requestErrors, retainerApplies, verdict, verdicts,
@@ -361,8 +362,8 @@ export function createBillingCommands(deps: BillingDeps) {
   async function checkTemplate(ex: Executor, request: BillRequest, kept?: string | null): Promise<void> {
     const name = request.template?.trim();
     if (!name || name === kept?.trim()) return;
-    const names = (await listBillTemplates(ex)).map((t) => t.name);
-    if (!names.includes(name)) throw invalid({ template: `no bill template named "${request.template}" (templates: ${names.join(', ')})` });
+    const refusal = unknownTemplate(request.template, (await listBillTemplates(ex)).map((t) => t.name));
+    if (refusal) throw invalid({ template: refusal });
   }
 
   // ---- the commands ----------------------------------------------------------------------

@@ -38,8 +38,8 @@ import { billingExplanation, fixedFeeDue, isEligible, massReasons, passesCap } f
 import type { MassFacts, MassReason } from './domain/mass.ts';
 import type { InterestCharge } from './domain/interest.ts';
 import { billNumber } from './domain/rules.ts';
+import { unknownTemplate } from './domain/templates.ts';
 import * as mass from './mass-store.ts';
-import { listBillTemplates } from './production-store.ts';
 import type { Batch, MassCandidate, MassFilters } from './mass-store.ts';
 import { execRaw, insertRows, marks, selectRaw } from './mass-store.ts';
 import * as store from './store.ts';
@@ -536,8 +536,6 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
    * cycle no matter has, a bill template): a run with them would bill nothing, or bill with
    * another template than the one asked for, so it is refused naming the choice.
    */
-  const billTemplateNames = async (): Promise<string[]> => (await listBillTemplates(db)).map((t) => t.name);
-
   async function unknownChoices(f: MassFilters, template: string | null): Promise<Record<string, string>> {
     const e: Record<string, string> = {};
     if (f.clientId && !(await db.selectFrom('billing_client').select('id').where('id', '=', f.clientId).executeTakeFirst())) e.clientId = `no client with id ${f.clientId}`;
@@ -550,8 +548,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       if (!cycles.includes(f.billingCycle)) e.billingCycle = `no matter has billing cycle "${f.billingCycle}" (cycles in use: ${cycles.join(', ') || 'none'})`;
     }
     if (template !== null && template.trim() !== '') {
-      const names = await billTemplateNames();
-      if (!names.includes(template.trim())) e.template = `no bill template named "${template}" (templates: ${names.join(', ')})`;
+      const refusal = unknownTemplate(template, await cmds.billTemplateNames());
+      if (refusal) e.template = refusal;
     }
     return e;
   }
@@ -655,8 +653,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     if (change.paymentTermsDays !== undefined && change.paymentTermsDays !== null && !(Number.isSafeInteger(change.paymentTermsDays) && change.paymentTermsDays >= 0 && change.paymentTermsDays <= MAX_PAYMENT_TERMS_DAYS)) e.paymentTermsDays = `must be a whole number of days from 0 to ${MAX_PAYMENT_TERMS_DAYS}`;
     if (change.template !== undefined && change.template !== null && (change.template.trim() === '' || change.template.length > 100)) e.template = 'must be a template name of 1 to 100 characters';
     else if (change.template) {
-      const names = await billTemplateNames();
-      if (!names.includes(change.template.trim())) e.template = `no bill template named "${change.template}" (templates: ${names.join(', ')})`;
+      const refusal = unknownTemplate(change.template, await cmds.billTemplateNames());
+      if (refusal) e.template = refusal;
     }
     if (Object.keys(e).length) throw invalid(e);
     return eachBill(billIds, async (id) => {
@@ -690,7 +688,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     },
     isRunningHere: (batchId: string) => running.has(batchId),
     /** The bill templates a run or a draft may name. */
-    billTemplateNames,
+    billTemplateNames: cmds.billTemplateNames,
     deleteDrafts: (ctx: CommandContext, ids: readonly string[]) => eachBill(ids, (id) => cmds.deleteDraft(ctx, id)),
     holdDrafts: (ctx: CommandContext, ids: readonly string[], onHold: boolean) => eachBill(ids, (id) => cmds.setOnHold(ctx, id, onHold)),
     findBatch: (id: string) => mass.findBatch(db, id),

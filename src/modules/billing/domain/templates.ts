@@ -179,3 +179,9 @@ export function templateChoices(names: readonly string[], current: string | null
   if (current && current.trim() !== '' && !names.includes(current.trim()) && !names.includes(current)) out.push([current, `${current} (not a bill template)`]);
   return out;
 }
+
+/** Why a bill template name cannot be used (null: blank, or one of the firm's `names`). */
+export function unknownTemplate(name: string | null | undefined, names: readonly string[]): string | null {
+  const n = name?.trim();
+  return !n || names.includes(n) ? null : `no bill template named "${name}" (templates: ${names.join(', ')})`;
+}
