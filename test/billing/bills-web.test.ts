@@ -65,6 +65,10 @@ eachDialect('API: compose a draft, read it, change it, carry it through its life
     assert.deepEqual(fields(await api.post('/bills', { ...base, options: { discount: { kind: 'percentage' } } })), ['options.discount.percent']);
     assert.deepEqual(fields(await api.post('/bills', { ...base, options: { bogus: true } })), ['options.bogus']);
     assert.deepEqual(fields(await api.post('/bills', { ...base, options: { writeTo: { timekeepers: { nobody: '1.00' } } } })), ['options']);
+    const noTemplate = await api.post('/bills', { ...base, options: { template: 'letterhead-2019' } });
+    assert.deepEqual(fields(noTemplate), ['options.template']);
+    assert.match(noTemplate.json().error.fields['options.template'], /^no bill template named "letterhead-2019" \(templates: /);
+    assert.deepEqual(fields(await api.post('/bills', { ...base, options: { paymentTermsDays: 400 } })), ['options.paymentTermsDays']);
     assert.equal((await api.post('/bills', { ...base, matterId: 'nope' })).status, 404);
     assert.equal((await db.db.selectFrom('billing_bill').selectAll().execute()).length, 0);
 
@@ -72,7 +76,7 @@ eachDialect('API: compose a draft, read it, change it, carry it through its life
     const options = {
       writeTo: { timekeepers: { [partner.id]: '500.00' } }, exclude: [d2.id],
       discount: { kind: 'percentage', percent: '10', validUntil: '2026-03-14' }, interest: '12.34',
-      adHoc: [{ kind: 'fee', description: 'Urgency', amount: '50.00', taxCode: 'SALES' }],
+      adHoc: [{ kind: 'fee', description: 'Urgency', amount: '50.00', taxCode: 'SALES' }], template: 'total-only', paymentTermsDays: 14,
     };
     const preview = ok(await api.post('/bills/preview', { ...base, options }));
     const bill = ok(await api.post('/bills', { ...base, options }), 201);
@@ -82,7 +86,7 @@ eachDialect('API: compose a draft, read it, change it, carry it through its life
       fees: '850.00', fixedCharges: '0.00', disbursements: '350.00', discount: '85.00', interest: '12.34', tax: '3.71', total: '1131.05',
       netFees: '765.00', retainerRequest: '0.00',
     });
-    assert.deepEqual([bill.status, bill.number, bill.currency, bill.dueDate, bill.discount.validUntil, bill.version], ['draft', null, 'USD', '2026-03-30', '2026-03-14', 1]);
+    assert.deepEqual([bill.status, bill.number, bill.currency, bill.dueDate, bill.discount.validUntil, bill.version], ['draft', null, 'USD', '2026-03-14', '2026-03-14', 1], 'due in the 14 days chosen');
     const line = bill.lines.find((l: any) => l.itemId === t1.id);
     assert.deepEqual([line.kind, line.minutes, line.rate, line.recorded, line.amount, line.taskCode], ['time', 120, '300.00', '600.00', '500.00', 'L110']);
     // The net fees (765.00) split pro rata to the recorded work (600.00 : 300.00).

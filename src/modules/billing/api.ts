@@ -22,7 +22,7 @@ import type { ModuleDeps } from '../../shared/web/module.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import type { Bill } from './bill-store.ts';
 import type { BillingCommands, Composition } from './commands.ts';
-import { BILL_ACTIONS } from './domain/lifecycle.ts';
+import { BILL_ACTIONS, MAX_PAYMENT_TERMS_DAYS } from './domain/lifecycle.ts';
 import type { BillAction, BillRequest, Verdict } from './domain/lifecycle.ts';
 import type { BillLineData } from './events.ts';
 
@@ -79,6 +79,8 @@ const OptionsSchema = Type.Object({
     timekeeperId: Type.Optional(Nullable(Id)),
   }, { additionalProperties: false }), { maxItems: 200 })),
   applyRetainer: Type.Optional(Nullable(Type.Boolean({ description: 'Apply the general retainer (default: the matter\'s automation)' }))),
+  template: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 100, description: 'This bill\'s template, one of the firm\'s (default: the matter\'s)' }))),
+  paymentTermsDays: Type.Optional(Nullable(Type.Integer({ minimum: 0, maximum: MAX_PAYMENT_TERMS_DAYS, description: 'This bill\'s payment terms in days (default: the firm\'s)' }))),
 }, { additionalProperties: false });
 type ApiOptions = Static<typeof OptionsSchema>;
 
@@ -177,6 +179,8 @@ export function requestFromApi(o: ApiOptions | undefined, currency: string): Bil
     }));
   }
   if (o.applyRetainer !== undefined) r.applyRetainer = o.applyRetainer;
+  if (o.template !== undefined && o.template !== null) r.template = o.template;
+  if (o.paymentTermsDays !== undefined && o.paymentTermsDays !== null) r.paymentTermsDays = o.paymentTermsDays;
   if (Object.keys(errors).length > 0) throw invalid(errors);
   return r;
 }
@@ -218,13 +222,15 @@ export function requestToApi(r: BillRequest, currency: string): ApiOptions {
     }));
   }
   if (r.applyRetainer !== undefined && r.applyRetainer !== null) o.applyRetainer = r.applyRetainer;
+  if (r.template) o.template = r.template;
+  if (r.paymentTermsDays !== undefined && r.paymentTermsDays !== null) o.paymentTermsDays = r.paymentTermsDays;
   return o;
 }
 
 /** The commands' field names (BillRequest) as the API's (`options.*`). */
 const FIELD_MAP: [RegExp, string][] = [
   [/^writeTo\.timekeeper\./, 'options.writeTo.timekeepers.'], [/^writeTo\.chargeType\./, 'options.writeTo.chargeTypes.'],
-  [/^fixedFeeAmount$/, 'options.fixedFee'], [/^(filters|discount|adHoc|interest|options)\b/, 'options.$1'],
+  [/^fixedFeeAmount$/, 'options.fixedFee'], [/^(filters|discount|adHoc|interest|options|template|paymentTermsDays)\b/, 'options.$1'],
 ];
 export function apiFields(err: unknown): unknown {
   if (!(err instanceof HttpError) || err.status !== 422) return err;
