@@ -243,6 +243,13 @@ eachDialect('drafts page: the list keeps its filters and sort, and "all drafts l
       if (d.batch_id === run2) assert.equal(d.due_date, '2026-03-08');
       else assert.equal(d.due_date, before.get(d.id), 'the other batch is unchanged');
     }
+    // Modify the drafts listed under the hold filter: the ones not on hold only (its form carries the filter).
+    html = ok(await b.get('/billing/drafts?hold=no'));
+    const notHeld = hiddenFieldsOf(html, /<form method="post" action="\/billing\/drafts\/modify"/).filter(([k]) => k !== '_csrf');
+    assert.deepEqual(notHeld, [['every', 'yes'], ['hold', 'no']]);
+    const dueBefore = new Map((await drafts()).map((d) => [d.id, d.due_date]));
+    html = ok(await postMany(b, '/billing/drafts/modify', [...notHeld, ['newTerms', '21']]));
+    for (const d of await drafts()) assert.equal(d.due_date, Number(d.on_hold) === 1 ? dueBefore.get(d.id) : '2026-03-22', `${d.file_number} on hold ${d.on_hold}`);
 
     // Bill the rest; the list (by matter, the default) runs in file number order, 2.1 before 10.1,
     // and the batch column says when each batch ran.
@@ -260,6 +267,10 @@ eachDialect('drafts page: the list keeps its filters and sort, and "all drafts l
     // Approved, they wait in bill production in the same order.
     html = ok(await postMany(b, '/billing/drafts/act', [['every', 'yes'], ['action', 'approve']]));
     assert.match(html, /data-refused="4"/, 'the four on hold stay drafts');
+    // Each refused bill is named by its file number, not its id.
+    const refusedNames = [...html.matchAll(/<li data-refused="[^"]+"><a href="[^"]+">([^<]+)<\/a>: ([^<]+)<\/li>/g)].map((m) => [m[1], m[2]]);
+    assert.equal(refusedNames.length, 4);
+    for (const [name, reason] of refusedNames) { assert.match(name!, /^\d+\.\d+ draft$/); assert.match(reason!, /on hold/); }
     html = ok(await b.get('/billing/production'));
     const producing = [...html.matchAll(/<td>([0-9.]+) [^<]*<\/td>\s*<td>[^<]*<\/td>\s*<td>\d{4}-/g)].map((m) => m[1]!);
     assert.equal(producing.length, listed.length - 4);
@@ -270,6 +281,35 @@ eachDialect('drafts page: the list keeps its filters and sort, and "all drafts l
     assert.equal((await b.get('/billing/drafts?sort=__proto__&dir=sideways')).status, 200);
   });
 }, { timeout: 300_000 });
+
+eachDialect('a matter excluded from mass billing is not listed, but naming it in the Matter filter picks it by name: listed and billed', async (db) => {
+  await withApp(db, async (t) => {
+    await seed(t, { matters: 6, entriesPerMatter: 2 });
+    const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+    const clerk = await t.user('billing');
+    const b = t.browser();
+    await b.login(clerk.email);
+    const q = `invoiceDate=${DATE}&upTo=${DATE}`;
+    const listedIds = async (extra = '') => [...ok(await b.get(`/billing/mass?${q}${extra}`)).matchAll(/<tr id="mass-([0-9a-f-]{36})"/g)].map((m) => m[1]!);
+    const all = await listedIds();
+    assert.ok(all.length >= 3);
+    const target = all[1]!;
+    await cmds.setBillingOptions(ctx, target, { set: { massBilling: { exclude: true, onlyExpenses: false } } });
+    await t.runtime.relay.drain();
+    const fileNumber = String((await t.db.db.selectFrom('billing_matter').select('file_number').where('id', '=', target).executeTakeFirstOrThrow()).file_number);
+    assert.ok(!(await listedIds()).includes(target), 'not on the list');
+    assert.match(ok(await b.get(`/billing/mass/why?${q}&lookup=${fileNumber}`)), /excluded from mass billing \(it can still be picked by name\)/);
+    // Named in the Matter filter: listed, and Bill all under that filter drafts it.
+    assert.deepEqual(await listedIds(`&matter=${fileNumber}`), [target]);
+    await b.get(`/billing/mass?${q}&matter=${fileNumber}`);
+    const runId = /name="runId" value="([^"]+)"/.exec(b.last!.text)![1]!;
+    const res = await b.post('/billing/mass/runs', { invoiceDate: DATE, upTo: DATE, matter: fileNumber, runId, scope: 'all', confirm: 'yes' });
+    assert.equal(res.status, 303, res.text);
+    await waitForRun(b, `/billing/mass/runs/${runId}`);
+    const drafted = await t.db.db.selectFrom('billing_bill').select(['matter_id', 'batch_id']).where('status', '=', 'draft').execute();
+    assert.deepEqual(drafted.map((d) => [d.matter_id, d.batch_id]), [[target, runId]]);
+  });
+});
 
 eachDialect('API: POST /bill-runs, GET /bill-runs/{id}, POST /bills/approve', async (db) => {
   await withApp(db, async (t) => {

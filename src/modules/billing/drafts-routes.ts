@@ -61,6 +61,12 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
     };
   }
 
+  /** Refused bills named as the clerk knows them (file number), not by id. */
+  async function labelled<T extends { billId: string }>(refused: T[]): Promise<(T & { label: string })[]> {
+    const labels = await mass.billLabels(refused.map((r) => r.billId));
+    return refused.map((r) => ({ ...r, label: labels.get(r.billId) ?? r.billId }));
+  }
+
   pages.get('/', allow(READERS), async (c) => render(c, 'billing/drafts.njk', await listContext(c, c.req.query() as Raw)));
 
   /** The bills an action applies to: the ticked ones, or every draft under the filters ("select all"). */
@@ -93,7 +99,7 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
         return render(c, 'billing/drafts.njk', await listContext(c, raw, { actionError: 'Unknown action' }), 422);
     }
     const done = results.filter((r) => r.ok).length;
-    return render(c, 'billing/drafts.njk', await listContext(c, raw, { results: { action, done, refused: results.filter((r) => !r.ok) } }));
+    return render(c, 'billing/drafts.njk', await listContext(c, raw, { results: { action, done, refused: await labelled(results.filter((r) => !r.ok)) } }));
   });
 
   /** Modify a batch: dates, template or terms for its drafts (all of them, or the ticked ones). */
@@ -111,7 +117,7 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
     if (Object.keys(errors).length) return render(c, 'billing/drafts.njk', await listContext(c, raw, { errors }), 422);
     try {
       const results = await mass.modifyDrafts(c.get('command'), ids, change);
-      return render(c, 'billing/drafts.njk', await listContext(c, raw, { results: { action: 'modify', done: results.filter((r) => r.ok).length, refused: results.filter((r) => !r.ok) } }));
+      return render(c, 'billing/drafts.njk', await listContext(c, raw, { results: { action: 'modify', done: results.filter((r) => r.ok).length, refused: await labelled(results.filter((r) => !r.ok)) } }));
     } catch (e) {
       if (!(e instanceof HttpError) || e.status !== 422) throw e;
       const rename: Record<string, string> = { invoiceDate: 'newInvoiceDate', upTo: 'newUpTo', template: 'newTemplate', paymentTermsDays: 'newTerms' };

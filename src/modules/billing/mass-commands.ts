@@ -180,7 +180,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     return list.map((c) => {
       const facts = factsOf(c, f.invoiceDate, new Set(taken.get(c.matterId)?.keys() ?? []));
       const wipMinor = c.feesMinor + c.disbursementsMinor;
-      const reasons = massReasons(facts, { handPicked: opts.handPicked });
+      // Naming one matter in the filters is picking it by name: an excluded matter can be billed so.
+      const reasons = massReasons(facts, { handPicked: opts.handPicked || Boolean(f.matterId) });
       const overCap = c.wipCapMinor !== null && wipMinor >= c.wipCapMinor;
       return { ...c, eligible: reasons.length === 0, reasons, fixedFeeDue: facts.fixedFeeDue, wipMinor, overCap, capOk: passesCap(cap, wipMinor, c.wipCapMinor) };
     }).filter((r) => r.capOk).map(({ capOk: _c, ...r }) => r);
@@ -689,6 +690,9 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     isRunningHere: (batchId: string) => running.has(batchId),
     /** The bill templates a run or a draft may name. */
     billTemplateNames: cmds.billTemplateNames,
+    /** How a clerk knows each bill: its file number, and its number once it has one. */
+    billLabels: async (ids: readonly string[]): Promise<Map<string, string>> =>
+      new Map([...(await cmds.findBills(ids)).values()].map((b) => [b.billId, `${b.fileNumber}${b.number ? ` (${b.number})` : ' draft'}`])),
     deleteDrafts: (ctx: CommandContext, ids: readonly string[]) => eachBill(ids, (id) => cmds.deleteDraft(ctx, id)),
     holdDrafts: (ctx: CommandContext, ids: readonly string[], onHold: boolean) => eachBill(ids, (id) => cmds.setOnHold(ctx, id, onHold)),
     findBatch: (id: string) => mass.findBatch(db, id),
