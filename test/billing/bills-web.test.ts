@@ -110,6 +110,12 @@ eachDialect('API: compose a draft, read it, change it, carry it through its life
     assert.match(conflictOf(await api.patch(`/bills/${bill.id}`, { options: {} })), /revert it to draft first/);
     assert.deepEqual([ok(await api.post(`/bills/${bill.id}/revert`)).status, ok(await api.post(`/bills/${bill.id}/approve`)).number], ['draft', '1.1.1']);
     assert.equal(ok(await api.post(`/bills/${bill.id}/finalise`)).status, 'finalised');
+    // Finalised through the API without production: its page says so and offers the preview, not a produced PDF that is not there.
+    const clerk = t.browser();
+    await clerk.login((await t.user('billing', { email: 'page-clerk@firm.test' })).email);
+    const finalisedPage = unescapeHtml((await clerk.get(`/billing/bills/${bill.id}`)).text);
+    assert.match(finalisedPage, new RegExp(`<a href="/billing/bills/${bill.id}/pdf\\?preview=1" data-pdf="preview">Preview \\(PDF\\)</a> <span class="hint">\\(finalised without being produced`));
+    assert.doesNotMatch(finalisedPage, /data-pdf="final"/);
     const redrafted = ok(await api.post(`/bills/${bill.id}/redraft`));
     assert.deepEqual([redrafted.status, redrafted.number, redrafted.receiptsToReallocate], ['draft', '1.1.1', '0.00']);
     ok(await api.post(`/bills/${bill.id}/hold`, { onHold: true }));
@@ -224,11 +230,18 @@ eachDialect('pages: the composer previews totals through htmx without saving, sa
     assert.equal(approved.status, 303);
     billPage = await b.get(approved.location!);
     assert.match(billPage.text, /data-bill-number>1\.1\.1</);
-    assert.match(billPage.text, /data-action="finalise"/);
+    // Finalising is producing (seed 000): the page links to production's confirmation for this bill, and no form finalises it bare.
+    assert.match(billPage.text, new RegExp(`<a class="button" href="/billing/production/produce\\?bill=${billId}" data-action="produce">`));
+    assert.doesNotMatch(billPage.text, /data-action="finalise"/);
+    assert.equal((await b.post(`/billing/bills/${billId}/finalise`, {})).status, 404);
+    assert.equal((await db.db.selectFrom('billing_bill').select('status').where('id', '=', billId).executeTakeFirstOrThrow()).status, 'approved');
+    const confirm = await b.get(`/billing/production/produce?bill=${billId}`);
+    assert.equal(confirm.status, 200);
+    assert.match(confirm.text, /1\.1\.1/);
     assert.match(billPage.text, /data-action="revert"/);
     assert.doesNotMatch(billPage.text, /data-action="approve"/);
     // Without the CSRF token a form post is refused.
-    assert.equal((await b.post(`/billing/bills/${billId}/finalise`, {}, { csrf: false })).status, 403);
+    assert.equal((await b.post(`/billing/bills/${billId}/revert`, {}, { csrf: false })).status, 403);
 
     // The matter's bills.
     const list = await b.get(`/billing/matters/${matter.id}/bills`);
@@ -245,7 +258,7 @@ eachDialect('pages: the composer previews totals through htmx without saving, sa
     const seen = await r.get(`/billing/bills/${billId}`);
     assert.equal(seen.status, 200);
     assert.doesNotMatch(seen.text, /data-action=/);
-    assert.equal((await r.post(`/billing/bills/${billId}/finalise`, {})).status, 403);
+    assert.equal((await r.post(`/billing/bills/${billId}/revert`, {})).status, 403);
     assert.equal((await r.get(`/billing/matters/${matter.id}/compose`)).status, 200);
     assert.equal((await postForm(r, `/billing/matters/${matter.id}/compose/preview`, form)).status, 403);
     void ctx;

@@ -339,3 +339,8 @@ export async function manualEmails(db: Executor, billId: string): Promise<{ id: 
   const rows = await db.selectFrom('billing_manual_email').selectAll().where('bill_id', '=', billId).orderBy('sent_at').execute() as Record<string, any>[];
   return rows.map((r) => ({ id: r.id, to: JSON.parse(r.to_json), subject: r.subject, sentAt: r.sent_at, sentBy: r.sent_by }));
 }
+
+/** Whether production stored the bill's final PDF. */
+export async function hasStoredPdf(db: Executor, billId: string): Promise<boolean> {
+  return (await db.selectFrom('billing_bill_pdf').select('bill_id').where('bill_id', '=', billId).executeTakeFirst()) !== undefined;
+}

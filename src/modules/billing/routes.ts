@@ -24,6 +24,7 @@ import type { BillAction, BillRequest, Verdict } from './domain/lifecycle.ts';
 import { templateChoices } from './domain/templates.ts';
 import type { BillLineData } from './events.ts';
 import type { MatterCopy, TimekeeperCopy, WipCopy } from './store.ts';
+import { hasStoredPdf } from './production-store.ts';
 import { createBillingReads } from './reads.ts';
 
 const READERS: readonly Role[] = ['admin', 'billing', 'readonly'];
@@ -456,6 +457,8 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
       error: extra.error ?? null, flash: extra.flash ?? c.req.query('done') ?? null,
       // The template its PDF uses: its own (the composer or the run chose it), else the matter's.
       template: b.request.template?.trim() || null, matterTemplate: matter?.options?.billTemplate ?? null,
+      // A finalised bill has its produced PDF, unless it was finalised through the API without production.
+      produced: b.status === 'finalised' && await hasStoredPdf(deps.db, b.billId),
     };
   }
 
@@ -471,11 +474,12 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
 
   // The bill page's forms carry the version they showed: acting on a bill another tab has
   // changed meanwhile is refused (409) instead of, say, voiding a bill just approved.
+  // An approved bill is finalised by producing it (PDF stored, printed, emailed: the bill
+  // page links to production's confirmation), never bare from a page.
   const seen = (raw: Raw): number | undefined => (/^\d{1,9}$/.test(str(raw, 'version')) ? Number(str(raw, 'version')) : undefined);
   const transitions: Record<string, { run: (ctx: AppEnv['Variables']['command'], id: string, raw: Raw) => Promise<Bill>; done: string }> = {
     approve: { run: (ctx, id, raw) => cmds.approve(ctx, id, seen(raw)), done: 'Approved' },
     revert: { run: (ctx, id, raw) => cmds.revert(ctx, id, seen(raw)), done: 'Reverted to draft' },
-    finalise: { run: (ctx, id, raw) => cmds.finalise(ctx, id, seen(raw)), done: 'Finalised' },
     redraft: { run: (ctx, id, raw) => cmds.redraft(ctx, id, seen(raw)), done: 'Re-drafted' },
     delete: { run: (ctx, id, raw) => cmds.deleteBill(ctx, id, seen(raw)), done: 'Deleted' },
     hold: { run: (ctx, id, raw) => cmds.setOnHold(ctx, id, str(raw, 'onHold') !== 'no', seen(raw)), done: 'Hold changed' },
