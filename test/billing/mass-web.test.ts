@@ -311,6 +311,32 @@ eachDialect('a matter excluded from mass billing is not listed, but naming it in
   });
 });
 
+eachDialect('a mass billing row\'s Composer link opens the bill the row says will be billed: the run\'s template, terms and time filter carried', async (db) => {
+  await withApp(db, async (t) => {
+    await seed(t, { matters: 6, entriesPerMatter: 4 });
+    const clerk = await t.user('billing');
+    const b = t.browser();
+    await b.login(clerk.email);
+    const tks = (await t.db.db.selectFrom('billing_timekeeper').select('id').orderBy('id').execute()).map((r) => String(r.id));
+    let checked = 0;
+    for (const tk of tks) {
+      const html = ok(await b.get(`/billing/mass?invoiceDate=${DATE}&upTo=${DATE}&template=total-only&terms=7&timeTk=${tk}`));
+      for (const m of html.matchAll(/data-minor="(\d+)">[^<]*<\/td>\s*<td class="why">[^<]*(?:<small[^>]*>[^<]*<\/small>)?<\/td>\s*<td><a href="([^"]+)" data-compose>/g)) {
+        const [, willBill, href] = m as unknown as [string, string, string];
+        assert.match(href, new RegExp(`\\?invoiceDate=${DATE}&upTo=${DATE}&template=total-only&paymentTermsDays=7&tk=${tk}$`));
+        const composer = ok(await b.get(href));
+        assert.equal(Number(/data-total="total" data-minor="(-?\d+)"/.exec(composer)![1]), Number(willBill), `${href}: the composer's total is the row's`);
+        assert.match(composer, /<option value="total-only" selected>total-only<\/option>/);
+        assert.match(composer, /name="paymentTermsDays" value="7"/);
+        assert.match(composer, new RegExp(`<input type="checkbox" name="tk" value="${tk}" checked>`), /Only these timekeepers[\s\S]{0,600}/.exec(composer)?.[0]);
+        checked++;
+      }
+      if (checked >= 2) break;
+    }
+    assert.ok(checked >= 2, `rows checked: ${checked}`);
+  });
+});
+
 eachDialect('API: POST /bill-runs, GET /bill-runs/{id}, POST /bills/approve', async (db) => {
   await withApp(db, async (t) => {
     await seed(t);

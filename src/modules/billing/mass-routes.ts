@@ -128,6 +128,16 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     return { lk, parsed: parseMassForm(raw, today(), lk.currency, (f) => files.get(f) ?? null) };
   }
 
+  /**
+   * A row's link to the composer carries the run's choices that shape the bill (dates,
+   * template, terms, the time and disbursement filters), so it opens on the bill the row
+   * says will be billed (seed 001: open the bills to make last-minute changes).
+   */
+  const composerQuery = (form: MassForm): string => new URLSearchParams(Object.entries({
+    invoiceDate: form.invoiceDate, upTo: form.upTo, template: form.template, paymentTermsDays: form.terms,
+    timeFrom: form.timeFrom, timeTo: form.timeTo, tk: form.timeTk, disbFrom: form.disbFrom, disbTo: form.disbTo, disbCodes: form.disbCode,
+  }).filter(([, v]) => v !== '')).toString();
+
   const query = (form: MassForm, extra: Record<string, string> = {}) =>
     new URLSearchParams(Object.entries({ ...form, ...extra }).filter(([, v]) => v !== '')).toString();
 
@@ -151,7 +161,8 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       ...lk, form: parsed.form, errors: parsed.errors, rows, total: list.total, totals: list.totals, page: pageNo,
       pages: Math.max(1, Math.ceil(list.total / PAGE_ROWS)), qs: query(parsed.form), runId: newId(deps.clock), can: can(c),
       batches: await mass.listBatches({ limit: 10 }), fields: FILTER_FIELDS,
-      templateOptions: templateChoices(await mass.billTemplateNames(), parsed.form.template, "Each matter's own"), ...extra,
+      templateOptions: templateChoices(await mass.billTemplateNames(), parsed.form.template, "Each matter's own"),
+      composeQs: composerQuery(parsed.form), ...extra,
     };
   }
 

@@ -275,6 +275,8 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
       ...candidates.flatMap((w) => (w.timekeeperId ? [w.timekeeperId] : [])), ...(p?.lines ?? []).flatMap((l) => (l.timekeeperId ? [l.timekeeperId] : [])),
       ...(p?.composed.feeAllocation ?? []).map((a) => a.timekeeperId), matter.responsibleTimekeeperId,
       ...typedWriteTo.filter((w) => w.kind === 'tk').map((w) => w.id),
+      // The timekeepers the time filter names, even with no time here: their boxes stay ticked, so a save keeps the filter.
+      ...(s.form.request.filters?.time?.timekeeperIds ?? []),
     ]);
     const names = await chargeNames();
     const excluded = new Set(s.form.request.excludedIds ?? []);
@@ -367,8 +369,12 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     } else {
       const invoiceDate = c.req.query('invoiceDate') ?? today();
       const upTo = c.req.query('upTo') ?? invoiceDate;
-      const { fv, adHoc } = formFromRequest({}, matter.currency, { invoiceDate, upTo });
-      form = { billId: null, version: null, invoiceDate, upTo, request: {}, fv, adHoc, errors: {} };
+      // Choices given in the address (a mass billing row's link: template, terms, time and
+      // disbursement filters) start the bill; the rest is the matter's.
+      const query: Raw = Object.fromEntries(Object.entries(c.req.queries()).map(([k, v]) => [k, v.length === 1 ? v[0]! : v]));
+      const given = composerForm({ ...query, invoiceDate, upTo }, matter.currency);
+      const { fv, adHoc } = formFromRequest(given.request, matter.currency, { invoiceDate, upTo });
+      form = { billId: null, version: null, invoiceDate, upTo, request: given.request, fv, adHoc, errors: given.errors };
     }
     const r = await tryPreview(matter.id, form);
     return composerResponse(c, matter, { form: { ...form, errors: { ...form.errors, ...r.errors } }, composition: r.composition, error: r.error });
