@@ -250,6 +250,16 @@ eachDialect('drafts page: the list keeps its filters and sort, and "all drafts l
     const dueBefore = new Map((await drafts()).map((d) => [d.id, d.due_date]));
     html = ok(await postMany(b, '/billing/drafts/modify', [...notHeld, ['newTerms', '21']]));
     for (const d of await drafts()) assert.equal(d.due_date, Number(d.on_hold) === 1 ? dueBefore.get(d.id) : '2026-03-22', `${d.file_number} on hold ${d.on_hold}`);
+    // Preview the selected drafts (seed 001): one opens its PDF; all of a batch listed are listed by file number, each a PDF.
+    const one = (await drafts())[0]!;
+    const single = await postMany(b, '/billing/drafts/act', [['id', String(one.id)], ['action', 'preview']]);
+    assert.equal(single.status, 303);
+    assert.equal(single.location, `/billing/bills/${one.id}/pdf?preview=1`);
+    html = ok(await postMany(b, '/billing/drafts/act', [['batch', run1], ['every', 'yes'], ['action', 'preview']]));
+    const previews = [...html.matchAll(/<a href="\/billing\/bills\/([0-9a-f-]{36})\/pdf\?preview=1" target="_blank" rel="noopener" data-preview="[^"]+">([^<]+)<\/a>/g)].map((m) => [m[1], m[2]]);
+    assert.deepEqual(previews.map(([id]) => id).sort(), (await drafts()).filter((d) => d.batch_id === run1).map((d) => String(d.id)).sort());
+    for (const [id, label] of previews) assert.equal(label, `${(await drafts()).find((d) => d.id === id)!.file_number} draft`);
+    assert.match(html, /<h1>Preview 3 draft bills<\/h1>/);
 
     // Bill the rest; the list (by matter, the default) runs in file number order, 2.1 before 10.1,
     // and the batch column says when each batch ran.

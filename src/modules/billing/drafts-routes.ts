@@ -61,6 +61,9 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
     };
   }
 
+  /** Draft PDFs listed by one Preview (each is rendered when opened). */
+  const PREVIEW_LINKS = 500;
+
   /** Refused bills named as the clerk knows them (file number), not by id. */
   async function labelled<T extends { billId: string }>(refused: T[]): Promise<(T & { label: string })[]> {
     const labels = await mass.billLabels(refused.map((r) => r.billId));
@@ -83,6 +86,15 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
     const ctx = c.get('command');
     const ids = await chosen(raw);
     if (ids.length === 0) return render(c, 'billing/drafts.njk', await listContext(c, raw, { actionError: 'Select the bills first (or "all drafts listed")' }), 422);
+    if (action === 'preview') {
+      // Seed 001: "Click Preview to generate a PDF preview of the selected bills": one opens
+      // its PDF, several are listed (each a PDF), up to PREVIEW_LINKS of them.
+      if (ids.length === 1) return c.redirect(`/billing/bills/${ids[0]}/pdf?preview=1`, 303);
+      const labels = await mass.billLabels(ids.slice(0, PREVIEW_LINKS));
+      return render(c, 'billing/drafts_preview.njk', {
+        rows: ids.slice(0, PREVIEW_LINKS).map((id) => ({ billId: id, label: labels.get(id) ?? id })), total: ids.length, more: Math.max(ids.length - PREVIEW_LINKS, 0),
+      });
+    }
     let results: { billId: string; ok: boolean; reason?: string; number?: string }[];
     switch (action) {
       case 'approve': results = await mass.approveMany(ctx, ids); break;
