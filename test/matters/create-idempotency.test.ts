@@ -230,6 +230,16 @@ eachDialect('the record commands take an optional id: the same id again is the s
   }
   await assert.rejects(cmds.recordWip(ctx, { timeEntries: [{ ...time, id: 'twice-0001' }, { ...time, id: 'twice-0001' }] }), refusal(422, 'timeEntries.1.id'));
   assert.equal((await cmds.listTimeEntries(f.matter.id)).length, 2, 'nothing recorded by the refusals');
+
+  // One id created as two kinds at once (each kind has its own table): one is recorded, the other refused.
+  for (let round = 0; round < 5; round++) {
+    const id = `kinds-race-${round}000`;
+    const both = await Promise.allSettled([cmds.recordTimeEntry(ctx, { ...time, id }), cmds.recordDisbursement(ctx, { ...disb, id }), cmds.recordFixedCharge(ctx, { ...fixed, id })]);
+    assert.equal(both.filter((r) => r.status === 'fulfilled').length, 1, `round ${round}: ${both.map((r) => (r.status === 'rejected' ? String(r.reason) : 'ok')).join(' | ')}`);
+    for (const r of both) if (r.status === 'rejected') assert.ok(r.reason instanceof HttpError && r.reason.status === 409, String(r.reason));
+    const rows = (await Promise.all(['matters_time_entry', 'matters_disbursement', 'matters_fixed_charge'].map((tb) => db.db.selectFrom(tb).select('id').where('id', '=', id).execute()))).flat();
+    assert.equal(rows.length, 1, `round ${round}: one row for the id`);
+  }
 });
 
 eachDialect('the JSON API: an id posted twice (or five times at once) is one item; another matter\'s id is 409; a bad one 422', async (db) => {

@@ -642,6 +642,7 @@ export function createMattersCommands(deps: MattersDeps) {
     const out = { time: new Map<number, TimeEntry>(), disb: new Map<number, Disbursement>(), fixed: new Map<number, FixedCharge>() };
     const ids = [...input.timeIn, ...input.disbIn, ...input.fixedIn].flatMap((x) => (x.id === undefined ? [] : [x.id]));
     if (ids.length === 0) return out;
+    await store.lockItemIds(trx, ids);
     const found = await store.findWipByIds(trx, ids);
     const labels: Record<WipKindName, string> = { time: 'time entry', disbursement: 'disbursement', fixed_charge: 'fixed charge' };
     const conflicts: FieldErrors = {};

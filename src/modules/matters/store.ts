@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { assert } from '../../shared/assert.ts';
 import type { Executor } from '../../shared/db.ts';
+import { writersSerialised } from '../../shared/sql.ts';
 import { indexUtbms, parseUtbmsCsv } from './domain.ts';
 import type {
   BillingCycle, EntryBehaviour, LedesClassification, MatterStatus, MinuteRounding, RateSource, StandardRate,
@@ -504,6 +505,21 @@ export async function findWithVersions<T extends VersionedTable>(db: Executor, t
 }
 
 /** Work in progress of every kind with these ids (an idempotency key names one item of one kind). */
+/** The first key of the Postgres advisory locks taken on caller-given item ids. */
+const ITEM_ID_LOCK_CLASS = 7_301;
+
+/**
+ * Lock caller-given item ids until the transaction ends (Postgres). Each kind's table has its
+ * own primary key, so two transactions creating one id as different kinds would both succeed;
+ * with the lock the second waits and then sees the first's row. Taken in order (no deadlock
+ * between two callers' lists). SQLite runs one writer at a time: nothing to take.
+ */
+export async function lockItemIds(trx: Executor, ids: readonly string[]): Promise<void> {
+  if (!writersSerialised(trx)) {
+    for (const id of [...new Set(ids)].sort()) await sql`select pg_advisory_xact_lock(${ITEM_ID_LOCK_CLASS}, hashtext(${id}))`.execute(trx);
+  }
+}
+
 export async function findWipByIds(db: Executor, ids: readonly string[]): Promise<{ time: Map<string, TimeEntry>; disbursement: Map<string, Disbursement>; fixed_charge: Map<string, FixedCharge> }> {
   if (ids.length === 0) return { time: new Map(), disbursement: new Map(), fixed_charge: new Map() };
   return {
