@@ -50,13 +50,19 @@ const FORMS: Record<Kind, { fid: string; seg: string; typed: Record<string, stri
 async function rowsOf(t: TestApp, kind: Kind, matterId: string): Promise<{ id: string }[]> {
   return await t.db.db.selectFrom(TABLE[kind]).select('id').where('matter_id', '=', matterId).orderBy('id').execute() as { id: string }[];
 }
-async function audits(t: TestApp, action: string): Promise<number> {
-  const r = await t.db.db.selectFrom('audit_log').select((eb) => eb.fn.countAll().as('n')).where('action', '=', action).executeTakeFirstOrThrow() as { n: number | string };
+/** Rows of the audit log with this action, or events of the outbox with this type. */
+async function countOf(ex: TestApp['db']['db'], table: 'audit_log' | 'outbox', value: string): Promise<number> {
+  const r = await ex.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).where(table === 'audit_log' ? 'action' : 'type', '=', value).executeTakeFirstOrThrow() as { n: number | string };
   return Number(r.n);
 }
-async function events(t: TestApp, type: string): Promise<number> {
-  const r = await t.db.db.selectFrom('outbox').select((eb) => eb.fn.countAll().as('n')).where('type', '=', type).executeTakeFirstOrThrow() as { n: number | string };
-  return Number(r.n);
+
+/** A fresh firm's matter page, signed in as a clerk; `shown(kind)` is that add form's fields as the page renders them. */
+async function matterPage(db: Parameters<typeof commands>[0], t: TestApp) {
+  const f = await firm(commands(db, t));
+  const b = await signedIn(t);
+  const url = `/matters/${f.matter.id}`;
+  const shown = async (kind: Kind) => formFields((await b.get(url)).text, FORMS[kind].fid);
+  return { f, b, url, shown };
 }
 /** The quick-entry form's hidden id (the form has no id attribute: its inputs are inside it). */
 const quickId = (p: Page): string => {
@@ -67,13 +73,11 @@ const quickId = (p: Page): string => {
 
 eachDialect('each add form of the matter page posted twice, or five times at once, records one item', async (db) => {
   await withApp(db, async (t) => {
-    const f = await firm(commands(db, t));
-    const b = await signedIn(t);
-    const url = `/matters/${f.matter.id}`;
+    const { f, b, url, shown: showForm } = await matterPage(db, t);
     for (const kind of ['time', 'disbursement', 'fixed'] as const) {
       const { fid, seg, typed } = FORMS[kind];
-      const eventsBefore = await events(t, 'matters.wip_recorded');
-      const shown = formFields((await b.get(url)).text, fid);
+      const eventsBefore = await countOf(t.db.db, 'outbox', 'matters.wip_recorded');
+      const shown = await showForm(kind);
       assert.match(shown.id ?? '', /^[0-9a-zA-Z-]{8,64}$/, `${kind}: the form carries an id`);
       const form = { ...shown, ...typed };
 
@@ -86,7 +90,7 @@ eachDialect('each add form of the matter page posted twice, or five times at onc
 
       // A fresh load of the form is a fresh id; its first post is five requests at once
       // (plain and htmx): every one answers as a success, and they record one item.
-      const fresh = formFields((await b.get(url)).text, fid);
+      const fresh = await showForm(kind);
       assert.ok(fresh.id && fresh.id !== shown.id, `${kind}: a fresh id each time the form is shown`);
       const five = await Promise.all([
         ...[1, 2, 3].map(() => b.post(`${url}/${seg}`, { ...fresh, ...typed })),
@@ -94,8 +98,8 @@ eachDialect('each add form of the matter page posted twice, or five times at onc
       ]);
       assert.deepEqual(five.map((r) => r.status), [303, 303, 303, 200, 200], five.map((r) => r.text.slice(0, 300)).join('\n'));
       assert.deepEqual((await rowsOf(t, kind, f.matter.id)).map((r) => r.id).sort(), [shown.id, fresh.id].sort(), `${kind}: two forms, two items`);
-      assert.equal(await audits(t, RECORDED[kind]), kind === 'time' ? 3 : 2, `${kind}: one audit row per item (time: and the fixture's)`);
-      assert.equal(await events(t, 'matters.wip_recorded'), eventsBefore + 2, `${kind}: one event per item`);
+      assert.equal(await countOf(t.db.db, 'audit_log', RECORDED[kind]), kind === 'time' ? 3 : 2, `${kind}: one audit row per item (time: and the fixture's)`);
+      assert.equal(await countOf(t.db.db, 'outbox', 'matters.wip_recorded'), eventsBefore + 2, `${kind}: one event per item`);
 
       // The htmx fragment after a success carries a fresh id, for the next item.
       const fragment = formFields(five[3]!.text, fid);
@@ -136,12 +140,10 @@ eachDialect('the quick time entry form posted twice, or five times at once, reco
 
 eachDialect('a refused add form is shown again with its id; the corrected form then records once', async (db) => {
   await withApp(db, async (t) => {
-    const f = await firm(commands(db, t));
-    const b = await signedIn(t);
-    const url = `/matters/${f.matter.id}`;
+    const { f, b, url, shown: showForm } = await matterPage(db, t);
     for (const kind of ['time', 'disbursement', 'fixed'] as const) {
       const { fid, seg, typed } = FORMS[kind];
-      const shown = formFields((await b.get(url)).text, fid);
+      const shown = await showForm(kind);
       const wrong: Record<string, string> = kind === 'time' ? { hours: 'soon' } : kind === 'disbursement' ? { unitCost: '3.505' } : { quantity: 'two' };
       for (const headers of [{}, HX]) {
         const refused = await b.post(`${url}/${seg}`, { ...shown, ...typed, ...wrong }, { headers });
@@ -167,12 +169,10 @@ eachDialect('a refused add form is shown again with its id; the corrected form t
 
 eachDialect('an add form posted with the id of another matter\'s item is refused (409 naming id), with a fresh id to record anew', async (db) => {
   await withApp(db, async (t) => {
-    const f = await firm(commands(db, t));
-    const b = await signedIn(t);
-    const url = `/matters/${f.matter.id}`;
+    const { f, b, url, shown: showForm } = await matterPage(db, t);
     for (const kind of ['time', 'disbursement', 'fixed'] as const) {
       const { fid, seg, typed } = FORMS[kind];
-      const shown = formFields((await b.get(url)).text, fid);
+      const shown = await showForm(kind);
       const r = await b.post(`${url}/${seg}`, { ...shown, ...typed, id: f.elsewhere.id });
       assert.equal(r.status, 409, `${kind}: ${r.text.slice(0, 300)}`);
       assert.match(r.text, /data-error-for="id"/, `${kind}: the refusal names the id`);
@@ -196,7 +196,7 @@ eachDialect('the record commands take an optional id: the same id again is the s
   const time = { matterId: f.matter.id, timekeeperId: f.mh.id, workDate: '2026-03-01', rawMinutes: 45, narrative: 'Research' };
   const disb = { matterId: f.matter.id, incurredOn: '2026-03-01', code: 'COURT', unitCostMinor: 35_000, description: 'Filing fee' };
   const fixed = { matterId: f.matter.id, chargedOn: '2026-03-01', chargeTypeId: f.type.id };
-  const audit = async (action: string) => Number((await db.db.selectFrom('audit_log').select((eb) => eb.fn.countAll().as('n')).where('action', '=', action).executeTakeFirstOrThrow() as { n: number | string }).n);
+  const audit = (action: string) => countOf(db.db, 'audit_log', action);
 
   const a = await cmds.recordTimeEntry(ctx, { ...time, id: 'entry-0001' });
   assert.equal(a.id, 'entry-0001');

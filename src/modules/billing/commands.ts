@@ -357,13 +357,12 @@ export function createBillingCommands(deps: BillingDeps) {
   /**
    * A bill template the clerk names must be one the firm has (as a bill run checks): an
    * unknown name would quietly print the bill with the matter's template. The draft's own
-   * template (`kept`) stays allowed even if it has since been removed.
+   * template (`kept`, read only when the name is not one of the firm's) stays allowed even if
+   * it has since been removed.
    */
-  async function checkTemplate(ex: Executor, request: BillRequest, kept?: string | null): Promise<void> {
-    const name = request.template?.trim();
-    if (!name || name === kept?.trim()) return;
+  async function checkTemplate(ex: Executor, request: BillRequest, kept?: () => Promise<string | null | undefined>): Promise<void> {
     const refusal = unknownTemplate(request.template, (await listBillTemplates(ex)).map((t) => t.name));
-    if (refusal) throw invalid({ template: refusal });
+    if (refusal && (!kept || request.template!.trim() !== (await kept())?.trim())) throw invalid({ template: refusal });
   }
 
   // ---- the commands ----------------------------------------------------------------------
@@ -399,7 +398,7 @@ export function createBillingCommands(deps: BillingDeps) {
     const invoiceDate = change.invoiceDate ?? before.invoiceDate;
     const upTo = change.upTo ?? before.upTo;
     const request = change.request ?? before.request;
-    await checkTemplate(trx, request, before.request.template);
+    await checkTemplate(trx, request, async () => before.request.template);
     const c = await compose(trx, m, invoiceDate, upTo, request, billId);
     if (c.lines.length === 0) throw conflict('The bill would have no lines: delete the draft instead');
     const after = withComposition({ ...before, version: before.version + 1, updatedAt: now(), fileNumber: m.matter.fileNumber }, c, invoiceDate, upTo, request);
@@ -561,8 +560,8 @@ export function createBillingCommands(deps: BillingDeps) {
     /** Compose without saving (the composer's live totals); billId: recompose that draft. */
     preview: async (input: { matterId: string; invoiceDate: string; upTo: string; request?: BillRequest; billId?: string | null }): Promise<Composition> => {
       const m = await loadMatter(db, input.matterId);
-      const own = input.billId ? await bills.findBill(db, input.billId) : null;
-      await checkTemplate(db, input.request ?? {}, own?.request.template);
+      const billId = input.billId;
+      await checkTemplate(db, input.request ?? {}, billId ? async () => (await bills.findBill(db, billId))?.request.template : undefined);
       return compose(db, m, input.invoiceDate, input.upTo, input.request ?? {}, input.billId ?? null);
     },
     /** Why the matter cannot be billed now (empty: it can), and its draft if it has one. */

@@ -57,7 +57,7 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
       batches: await mass.listBatches({ limit: 50 }), results: null,
       templateOptions: templateChoices(await mass.billTemplateNames(), first(raw.newTemplate), 'Unchanged'),
       // What the modify form was sent (kept when it is shown again with its errors).
-      modify: { newInvoiceDate: first(raw.newInvoiceDate) ?? '', newUpTo: first(raw.newUpTo) ?? '', newTemplate: first(raw.newTemplate) ?? '', newTerms: first(raw.newTerms) ?? '' }, ...extra,
+      modify: { newInvoiceDate: first(raw.newInvoiceDate), newUpTo: first(raw.newUpTo), newTemplate: first(raw.newTemplate), newTerms: first(raw.newTerms) }, ...extra,
     };
   }
 

@@ -691,8 +691,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     /** The bill templates a run or a draft may name. */
     billTemplateNames: cmds.billTemplateNames,
     /** How a clerk knows each bill: its file number, and its number once it has one. */
-    billLabels: async (ids: readonly string[]): Promise<Map<string, string>> =>
-      new Map([...(await cmds.findBills(ids)).values()].map((b) => [b.billId, `${b.fileNumber}${b.number ? ` (${b.number})` : ' draft'}`])),
+    billLabels: (ids: readonly string[]) => mass.billLabels(db, ids),
     deleteDrafts: (ctx: CommandContext, ids: readonly string[]) => eachBill(ids, (id) => cmds.deleteDraft(ctx, id)),
     holdDrafts: (ctx: CommandContext, ids: readonly string[], onHold: boolean) => eachBill(ids, (id) => cmds.setOnHold(ctx, id, onHold)),
     findBatch: (id: string) => mass.findBatch(db, id),

@@ -38,6 +38,17 @@ export async function receiptsAllocated(ex: Executor, billIds: readonly string[]
   return out;
 }
 
+/** How a clerk knows each bill: its file number, and its number once it has one (read by the 1,000, no lines). */
+export async function billLabels(ex: Executor, billIds: readonly string[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (let i = 0; i < billIds.length; i += 1_000) {
+    const chunk = billIds.slice(i, i + 1_000);
+    for (const r of await selectRaw<{ id: string; file_number: string; number: string | null }>(ex,
+      `select id, file_number, number from billing_bill where id in (${marks(chunk.length)})`, chunk)) out.set(r.id, `${r.file_number}${r.number ? ` (${r.number})` : ' draft'}`);
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------
 // Candidates for a run
 // ---------------------------------------------------------------------------------------

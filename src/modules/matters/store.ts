@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { assert } from '../../shared/assert.ts';
 import type { Executor } from '../../shared/db.ts';
-import { writersSerialised } from '../../shared/sql.ts';
+import { pgArray, writersSerialised } from '../../shared/sql.ts';
 import { indexUtbms, parseUtbmsCsv } from './domain.ts';
 import type {
   BillingCycle, EntryBehaviour, LedesClassification, MatterStatus, MinuteRounding, RateSource, StandardRate,
@@ -515,9 +515,9 @@ const ITEM_ID_LOCK_CLASS = 7_301;
  * between two callers' lists). SQLite runs one writer at a time: nothing to take.
  */
 export async function lockItemIds(trx: Executor, ids: readonly string[]): Promise<void> {
-  if (!writersSerialised(trx)) {
-    for (const id of [...new Set(ids)].sort()) await sql`select pg_advisory_xact_lock(${ITEM_ID_LOCK_CLASS}, hashtext(${id}))`.execute(trx);
-  }
+  if (ids.length === 0 || writersSerialised(trx)) return;
+  const sorted = [...new Set(ids)].sort();
+  await sql`select pg_advisory_xact_lock(${ITEM_ID_LOCK_CLASS}, hashtext(s.id)) from (select id from unnest(${pgArray(sorted)}::text[]) as u(id) order by id) as s`.execute(trx);
 }
 
 export async function findWipByIds(db: Executor, ids: readonly string[]): Promise<{ time: Map<string, TimeEntry>; disbursement: Map<string, Disbursement>; fixed_charge: Map<string, FixedCharge> }> {
