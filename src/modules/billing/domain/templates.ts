@@ -176,7 +176,7 @@ export function mergeValues(s: MergeSource): Record<MergeField, string> {
  */
 export function templateChoices(names: readonly string[], current: string | null | undefined, blankLabel: string): [string, string][] {
   const out: [string, string][] = [['', blankLabel], ...names.map((n): [string, string] => [n, n])];
-  if (current && current.trim() !== '' && !names.includes(current.trim()) && !names.includes(current)) out.push([current, `${current} (not a bill template)`]);
+  if (current && current.trim() !== '' && !names.includes(current.trim())) out.push([current, `${current} (not a bill template)`]);
   return out;
 }
 
