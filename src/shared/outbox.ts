@@ -33,9 +33,9 @@ const MAX_PAYLOAD_CHARS = 4_000_000;
 /** Events one handler takes in one transaction when none of them has failed before. */
 const HANDLER_CHUNK = 100;
 
-function envelopeFor<K extends string, P>(clock: Clock, ctx: CommandContext, type: K, payload: P, version: number, occurredAt: string, id: string = newId(clock)): { envelope: EventEnvelope<K, P>; row: Omit<OutboxRow, 'seq'> } {
+function envelopeFor<K extends string, P>(clock: Clock, ctx: CommandContext, type: K, payload: P, version: number, occurredAt: string, id: string = newId(clock), payloadJson?: string): { envelope: EventEnvelope<K, P>; row: Omit<OutboxRow, 'seq'> } {
   assert(/^[a-z]+\.[a-z0-9_]+$/.test(type), `event type ${type} must be module.snake_name`);
-  const json = JSON.stringify(payload);
+  const json = payloadJson ?? JSON.stringify(payload);
   assert(json.length <= MAX_PAYLOAD_CHARS, `event ${type} payload too large (${json.length} chars)`);
   const envelope: EventEnvelope<K, P> = {
     id, type, version, occurredAt,
@@ -64,13 +64,14 @@ export async function appendEvent<M extends EventMap, K extends keyof M & string
 
 /**
  * Append many events in multi-row inserts (bulk recording, seeding, imports): the same
- * rows appendEvent writes, in the given order, sharing one occurredAt.
+ * rows appendEvent writes, in the given order, sharing one occurredAt. A payload may come
+ * as its JSON already (`payloadJson`: built by the database, as bulk approving does).
  */
 export async function appendEvents(
   trx: Executor,
   clock: Clock,
   ctx: CommandContext,
-  events: readonly { type: string; payload: unknown; version?: number }[],
+  events: readonly ({ type: string; version?: number } & ({ payload: unknown } | { payloadJson: string }))[],
 ): Promise<void> {
   await appendEventsEach(trx, clock, events.map((e) => ({ ...e, ctx })));
 }
@@ -79,12 +80,14 @@ export async function appendEvents(
 export async function appendEventsEach(
   trx: Executor,
   clock: Clock,
-  events: readonly { ctx: CommandContext; type: string; payload: unknown; version?: number }[],
+  events: readonly ({ ctx: CommandContext; type: string; version?: number } & ({ payload: unknown } | { payloadJson: string }))[],
 ): Promise<void> {
   if (events.length === 0) return;
   const occurredAt = clock.now().toISOString();
   const ids = newIds(clock, events.length);
-  const rows = events.map((e, i) => envelopeFor(clock, e.ctx, e.type, e.payload, e.version ?? 1, occurredAt, ids[i]!).row);
+  const rows = events.map((e, i) => ('payloadJson' in e
+    ? envelopeFor(clock, e.ctx, e.type, null, e.version ?? 1, occurredAt, ids[i]!, e.payloadJson)
+    : envelopeFor(clock, e.ctx, e.type, e.payload, e.version ?? 1, occurredAt, ids[i]!)).row);
   await insertMany(trx, 'outbox', OUTBOX_COLUMNS, rows);
 }
 

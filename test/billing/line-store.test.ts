@@ -1,12 +1,15 @@
 /**
  * billing_bill_line as stored and read back: the database's own checks on a line's values
  * (written for SQLite in OR form by migration 20261203_0400, the same rules as Postgres's
- * lists), and lines read back whole through the packed columns bill-store reads them in.
+ * lists), and lines read back whole through the packed columns bill-store reads them in;
+ * and the same lines as the JSON the database builds for bulk approving's events.
  */
 import assert from 'node:assert/strict';
 import { sql } from 'kysely';
 import { eachDialect } from '../support/db.ts';
-import { findBill } from '../../src/modules/billing/bill-store.ts';
+import fc from 'fast-check';
+import { billDataJson, billsWithLineJson, findBill } from '../../src/modules/billing/bill-store.ts';
+import { billData } from '../../src/modules/billing/commands.ts';
 import { firm, insertTestBill, setup } from './support.ts';
 
 const line = (lineNo: number, over: Record<string, unknown> = {}) => ({
@@ -66,4 +69,48 @@ eachDialect('bill lines read back exactly as written, whatever their description
     [4, 'fixed:row-1', 'fixed_fee', null, null, 'row-1', '2026-02-10', 'Stage 1 – ünïcode ✓ and a:colon', 0, 0, 0, false, null, null, null, null, null, null, null, null],
   ]);
   assert.deepEqual(bill.items, [{ kind: 'time', id: 'item-1' }, { kind: 'disbursement', id: 'item-3' }]);
+});
+
+// Descriptions with everything JSON must escape (quotes, backslashes, control characters) and text it must not mangle.
+const textArb = fc.oneof(
+  fc.string({ unit: 'grapheme', maxLength: 12 }),
+  fc.string({ unit: fc.constantFrom('"', '\\', '\n', '\r', '\t', '\u0001', '\u001f', '\u007f', '\u2028', '/', '<', 'é', '✓', '😀', 'a', ' '), maxLength: 12 }),
+);
+const lineArb = fc.record({
+  kind: fc.constantFrom('time', 'disbursement', 'fixed_charge', 'fixed_fee', 'adhoc_fee', 'discount', 'interest'),
+  holds: fc.boolean(), description: textArb, noCharge: fc.boolean(),
+  amountMinor: fc.integer({ min: -1_000_000_000, max: 9_007_199_254_740 }), minutes: fc.option(fc.integer({ min: 0, max: 6_000 }), { nil: null }),
+  code: fc.option(fc.constantFrom('E101', 'COURT', 'x"y'), { nil: null }),
+});
+
+eachDialect('the lines and items the database gives as JSON are exactly the lines read back, and the event built from them is billData', async (db) => {
+  const s = await billFor(db);
+  let run = 0;
+  await fc.assert(fc.asyncProperty(fc.array(lineArb, { maxLength: 6 }), async (gen) => {
+    run++;
+    await db.db.deleteFrom('billing_bill_line').where('bill_id', '=', 'bill-lines').execute();
+    const rows = gen.map((g, i) => {
+      const holds = g.holds && ['time', 'disbursement', 'fixed_charge'].includes(g.kind);
+      const itemId = holds ? `item-${run}-${i}` : null;
+      return line(i + 1, {
+        kind: g.kind, item_id: itemId, item_kind: holds ? g.kind : null, key: itemId ?? `${g.kind}:${i}`, description: g.description, no_charge: g.noCharge ? 1 : 0,
+        recorded_minor: g.amountMinor, amount_minor: g.amountMinor, minutes: g.minutes, rate_minor: g.minutes === null ? null : 30_000, code: g.code,
+        timekeeper_id: g.kind === 'time' ? 'tk-1' : null,
+      });
+    });
+    // Stored out of line order: both readers put them in line order.
+    if (rows.length) await db.db.insertInto('billing_bill_line').values([...rows].reverse()).execute();
+    const bill = (await findBill(db.db, 'bill-lines'))!;
+    const row = await db.db.selectFrom('billing_bill').selectAll().where('id', '=', 'bill-lines').executeTakeFirstOrThrow();
+    const [read] = await billsWithLineJson(db.db, [row]);
+    assert.deepEqual(JSON.parse(read!.lines.linesJson), JSON.parse(JSON.stringify(bill.lines)));
+    assert.deepEqual(JSON.parse(read!.lines.itemsJson), bill.items);
+    assert.deepEqual([read!.lines.lineCount, read!.lines.itemCount], [bill.lines.length, bill.items.length]);
+    const built = billDataJson(read!.head, read!.lines);
+    assert.deepEqual(JSON.parse(built), JSON.parse(JSON.stringify(billData(bill))));
+    // The same keys in the same order; on SQLite the very same text.
+    assert.deepEqual(Object.keys(JSON.parse(built) as object), Object.keys(billData(bill)));
+    if (db.dialect === 'sqlite') assert.equal(built, JSON.stringify(billData(bill)));
+  }), { numRuns: 60 });
+  await s.rt.relay.stop();
 });

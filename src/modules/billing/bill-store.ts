@@ -7,7 +7,7 @@
 import * as balances from './balances.ts';
 import { sql } from 'kysely';
 import type { Executor } from '../../shared/db.ts';
-import { insertTuples, marks, selectColumns } from '../../shared/sql.ts';
+import { insertTuples, marks, selectColumns, selectRaw, writersSerialised } from '../../shared/sql.ts';
 import { conflict } from '../../shared/web/errors.ts';
 import type { QuoteOutcome } from './domain/rules.ts';
 import type { BillRequest } from './domain/lifecycle.ts';
@@ -129,11 +129,19 @@ export function itemsOf(lines: readonly BillLineData[]): BillItemRef[] {
 }
 
 function toBill(r: Record<string, any>, lines: BillLineData[], allocations: { timekeeperId: string; amountMinor: number }[]): Bill {
+  const head = toBillHead(r, allocations);
+  return { ...head, lines, items: itemsOf(lines) };
+}
+
+/** A bill without its lines and items (they stay in the database: see billsWithLineJson). */
+export type BillHead = Omit<Bill, 'lines' | 'items'>;
+
+function toBillHead(r: Record<string, any>, allocations: { timekeeperId: string; amountMinor: number }[]): BillHead {
   const discountMinor = num(r.discount_minor);
   const applied = num(r.discount_applied_minor);
   return {
     billId: r.id, status: r.status, number: r.number, sequence: numOrNull(r.sequence), matterId: r.matter_id, clientId: r.client_id,
-    fileNumber: r.file_number, currency: r.currency, invoiceDate: r.invoice_date, upTo: r.up_to, dueDate: r.due_date, lines, allocations,
+    fileNumber: r.file_number, currency: r.currency, invoiceDate: r.invoice_date, upTo: r.up_to, dueDate: r.due_date, allocations,
     totals: {
       feesMinor: num(r.fees_minor), fixedChargesMinor: num(r.fixed_charges_minor), disbursementsMinor: num(r.disbursements_minor),
       discountMinor, interestMinor: num(r.interest_minor), taxMinor: num(r.tax_minor), totalMinor: num(r.total_minor),
@@ -143,12 +151,84 @@ function toBill(r: Record<string, any>, lines: BillLineData[], allocations: { ti
       ? { amountMinor: applied, validUntil: r.discount_valid_until, undiscountedTotalMinor: num(r.undiscounted_total_minor ?? num(r.total_minor) + discountMinor) }
       : null,
     retainerBalanceMinor: numOrNull(r.retainer_balance_minor), retainerRequestMinor: num(r.retainer_request_minor),
-    scheduleRowIds: JSON.parse(r.schedule_rows_json) as string[], items: itemsOf(lines), hideLinePricing: num(r.hide_line_pricing) === 1,
+    scheduleRowIds: JSON.parse(r.schedule_rows_json) as string[], hideLinePricing: num(r.hide_line_pricing) === 1,
     batchId: r.batch_id, version: num(r.version), onHold: num(r.on_hold) === 1, request: JSON.parse(r.request_json) as BillRequest,
     quote: r.quote_json ? JSON.parse(r.quote_json) as QuoteOutcome : null, receiptsToReallocateMinor: num(r.receipts_to_reallocate_minor),
     createdAt: r.created_at, createdBy: r.created_by, updatedAt: r.updated_at, approvedAt: r.approved_at, finalisedAt: r.finalised_at,
     redraftedAt: r.redrafted_at, deletedAt: r.deleted_at,
   };
+}
+
+/** The bills' allocations, by bill, in byTimekeeper order. */
+async function allocationsOf(ex: Executor, ids: readonly string[]): Promise<Map<string, { timekeeperId: string; amountMinor: number }[]>> {
+  const allocBy = new Map<string, { timekeeperId: string; amountMinor: number }[]>();
+  for (let i = 0; i < ids.length; i += 500) {
+    const chunk = ids.slice(i, i + 500);
+    const allocs = await ex.selectFrom('billing_bill_allocation').selectAll().where('bill_id', 'in', chunk).execute();
+    for (const a of allocs) {
+      const entry = { timekeeperId: a.timekeeper_id as string, amountMinor: num(a.amount_minor) };
+      const list = allocBy.get(a.bill_id);
+      if (list) list.push(entry); else allocBy.set(a.bill_id, [entry]);
+    }
+  }
+  for (const list of allocBy.values()) list.sort(byTimekeeper);
+  return allocBy;
+}
+
+/** A bill's lines and items as JSON (exactly what JSON.parse(JSON.stringify(billData(b).lines)) and `.items` give), with their counts. */
+export interface LineJson { linesJson: string; itemsJson: string; lineCount: number; itemCount: number }
+
+/**
+ * Bills without their lines as objects: each bill's lines and items come as the JSON an
+ * event payload carries, built by the database (approving thousands of bills builds no
+ * object per line and serialises none). Lines in line order; items are the lines holding
+ * an item, in line order (itemsOf). Postgres spaces its JSON differently; the values are the same.
+ */
+export async function billsWithLineJson(ex: Executor, rows: Record<string, any>[]): Promise<{ head: BillHead; lines: LineJson }[]> {
+  if (rows.length === 0) return [];
+  const ids = rows.map((r) => r.id as string);
+  const pg = !writersSerialised(ex);
+  const fields = (noCharge: string) => [
+    `'lineNo', line_no`, `'key', key`, `'kind', kind`, `'itemId', item_id`, `'itemKind', item_kind`, `'scheduleRowId', schedule_row_id`, `'date', date`,
+    `'timekeeperId', timekeeper_id`, `'code', code`, `'chargeTypeId', charge_type_id`, `'description', description`, `'minutes', minutes`,
+    `'rateMinor', rate_minor`, `'recordedMinor', recorded_minor`, `'amountMinor', amount_minor`, `'noCharge', ${noCharge}`, `'taxCode', tax_code`,
+    `'taxMinor', tax_minor`, `'taskCode', task_code`, `'activityCode', activity_code`, `'expenseCode', expense_code`,
+  ].join(', ');
+  const held = 'item_id is not null and item_kind is not null';
+  const select = pg
+    ? `select bill_id, count(*) as line_count, count(*) filter (where ${held}) as item_count,
+        json_agg(json_build_object(${fields('no_charge = 1')}) order by line_no)::text as lines_json,
+        coalesce(json_agg(json_build_object('kind', item_kind, 'id', item_id) order by line_no) filter (where ${held}), '[]'::json)::text as items_json`
+    : `select bill_id, count(*) as line_count, count(*) filter (where ${held}) as item_count,
+        json_group_array(json_object(${fields(`json(case when no_charge = 1 then 'true' else 'false' end)`)}) order by line_no) as lines_json,
+        json_group_array(json_object('kind', item_kind, 'id', item_id) order by line_no) filter (where ${held}) as items_json`;
+  const byBill = new Map<string, LineJson>();
+  for (let i = 0; i < ids.length; i += 500) {
+    const chunk = ids.slice(i, i + 500);
+    for (const r of await selectRaw<{ bill_id: string; line_count: unknown; item_count: unknown; lines_json: string; items_json: string | null }>(ex,
+      `${select} from billing_bill_line where bill_id in (${marks(chunk.length)}) group by bill_id`, chunk)) {
+      byBill.set(r.bill_id, { linesJson: r.lines_json, itemsJson: r.items_json ?? '[]', lineCount: num(r.line_count), itemCount: num(r.item_count) });
+    }
+  }
+  const allocBy = await allocationsOf(ex, ids);
+  return rows.map((r) => ({ head: toBillHead(r, allocBy.get(r.id) ?? []), lines: byBill.get(r.id) ?? { linesJson: '[]', itemsJson: '[]', lineCount: 0, itemCount: 0 } }));
+}
+
+/**
+ * billData's JSON (the payload of bill events) from a bill whose lines and items are JSON
+ * already: the same keys in the same order, the lines and items spliced in.
+ */
+export function billDataJson(b: BillHead, lines: LineJson): string {
+  const head = JSON.stringify({
+    billId: b.billId, status: b.status, number: b.number, sequence: b.sequence, matterId: b.matterId, clientId: b.clientId,
+    fileNumber: b.fileNumber, currency: b.currency, invoiceDate: b.invoiceDate, upTo: b.upTo, dueDate: b.dueDate,
+  });
+  const mid = JSON.stringify({
+    allocations: b.allocations, totals: b.totals, discount: b.discount, retainerBalanceMinor: b.retainerBalanceMinor,
+    retainerRequestMinor: b.retainerRequestMinor, scheduleRowIds: b.scheduleRowIds,
+  });
+  const tail = JSON.stringify({ hideLinePricing: b.hideLinePricing, batchId: b.batchId, version: b.version });
+  return `${head.slice(0, -1)},"lines":${lines.linesJson},${mid.slice(1, -1)},"items":${lines.itemsJson},${tail.slice(1)}`;
 }
 
 export async function billsFrom(ex: Executor, rows: Record<string, any>[]): Promise<Bill[]> {

@@ -265,9 +265,14 @@ export function loadedMatter(matter: MatterCopy | null | undefined, firm: FirmBi
 
 /** What the audit log keeps of a bill: enough to see what changed without every line. */
 export function auditView(b: Bill) {
+  return auditViewOf(b, { items: b.items.length, lines: b.lines.length });
+}
+
+/** auditView of a bill whose lines were not read as objects (bulk approving): their counts given. */
+export function auditViewOf(b: Omit<Bill, 'lines' | 'items'>, counts: { items: number; lines: number }) {
   return {
     status: b.status, number: b.number, invoiceDate: b.invoiceDate, upTo: b.upTo, totals: b.totals, retainerRequestMinor: b.retainerRequestMinor,
-    items: b.items.length, lines: b.lines.length, onHold: b.onHold, version: b.version, request: b.request,
+    items: counts.items, lines: counts.lines, onHold: b.onHold, version: b.version, request: b.request,
   };
 }
 

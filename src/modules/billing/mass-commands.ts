@@ -27,9 +27,9 @@ import { appendEvents } from '../../shared/outbox.ts';
 import { conflict, HttpError, invalid, notFound } from '../../shared/web/errors.ts';
 import * as billBalances from './balances.ts';
 import * as bills from './bill-store.ts';
-import type { Bill } from './bill-store.ts';
+import type { Bill, BillHead, LineJson } from './bill-store.ts';
 import {
-  auditView, billDataView, composeFrom, draftedData, draftRefusal, interestPolicyApplies, loadedMatter, newDraftBase, requestCheck, withComposition,
+  auditView, auditViewOf, billDataView, composeFrom, draftedData, draftRefusal, interestPolicyApplies, loadedMatter, newDraftBase, requestCheck, withComposition,
 } from './commands.ts';
 import type { BillingCommands, BillingDeps, Composition, LoadedMatter } from './commands.ts';
 import { billingRefusals, isCalendarDate, MAX_PAYMENT_TERMS_DAYS, retainerApplies, verdict } from './domain/lifecycle.ts';
@@ -394,8 +394,9 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
 
   async function approveChunk(trx: Tx, ctx: CommandContext, billIds: readonly string[]): Promise<ApproveOutcome[]> {
     const rows = await selectRaw<Record<string, any>>(trx, `select * from billing_bill where id in (${marks(billIds.length)})`, billIds);
-    const found = new Map((await bills.billsFrom(trx, rows)).map((b) => [b.billId, b]));
-    const matterIds = [...new Set([...found.values()].map((b) => b.matterId))];
+    // The lines stay JSON, built by the database, from the read to the event (no object per line).
+    const found = new Map((await bills.billsWithLineJson(trx, rows)).map((b) => [b.head.billId, b]));
+    const matterIds = [...new Set([...found.values()].map((b) => b.head.matterId))];
     const firm = await store.getFirmSettings(trx);
     const copies = await store.getMatterCopies(trx, matterIds, firm);
     const drafts = await selectRaw<{ matter_id: string; id: string; number: string | null }>(trx,
@@ -407,14 +408,15 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     // Receipts allocated to each bill (as bills.receiptsAllocatedMinor, for the whole chunk in one query).
     const receipts = await mass.receiptsAllocated(trx, billIds);
     const outcomes: ApproveOutcome[] = [];
-    const ok: Bill[] = [];
+    const ok: { head: BillHead; lines: LineJson }[] = [];
     for (const id of billIds) {
-      const b = found.get(id);
-      if (!b) { outcomes.push({ billId: id, ok: false, reason: 'Bill not found' }); continue; }
+      const read = found.get(id);
+      if (!read) { outcomes.push({ billId: id, ok: false, reason: 'Bill not found' }); continue; }
+      const b = read.head;
       const matter = copies.get(b.matterId);
       const other = drafts.find((d) => d.matter_id === b.matterId && d.id !== b.billId);
       const facts: BillFacts = {
-        status: b.status, number: b.number, sequence: b.sequence, onHold: b.onHold, lineCount: b.lines.length, totalMinor: b.totals.totalMinor,
+        status: b.status, number: b.number, sequence: b.sequence, onHold: b.onHold, lineCount: read.lines.lineCount, totalMinor: b.totals.totalMinor,
         openConflicts: conflicts.get(id) ?? 0,
         matterRefusals: !matter ? ['Billing has no copy of this matter'] : matter.options ? billingRefusals(matter.status, matter.options) : ['Billing has not received this matter\'s billing options yet'],
         otherDraft: other ? (other.number ?? 'an unnumbered draft') : null, latestLiveSequence: latest.get(b.matterId) ?? null,
@@ -422,11 +424,11 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       };
       const v = verdict('approve', facts);
       if (!v.allowed) { outcomes.push({ billId: id, ok: false, reason: v.reason! }); continue; }
-      ok.push(b);
+      ok.push(read);
     }
     if (ok.length === 0) return outcomes;
     // Numbers: the next sequence of each matter, taken for good in this transaction (one draft per matter, so one each).
-    const needing = ok.filter((b) => b.sequence === null).map((b) => b.matterId);
+    const needing = ok.filter((b) => b.head.sequence === null).map((b) => b.head.matterId);
     const seq = new Map<string, number>();
     if (needing.length) {
       for (let i = 0; i < needing.length; i += 500) {
@@ -439,15 +441,15 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       }
     }
     const at = now();
-    const approved: { before: Bill; after: Bill }[] = [];
-    for (const before of ok) {
+    const approved: { before: BillHead; after: BillHead; lines: LineJson }[] = [];
+    for (const { head: before, lines } of ok) {
       let { number, sequence } = before;
       if (sequence === null) {
         sequence = seq.get(before.matterId)!;
         number = billNumber(before.fileNumber, sequence);
       }
-      const after: Bill = { ...before, status: 'approved', number, sequence, approvedAt: at, updatedAt: at, version: before.version + 1 };
-      approved.push({ before, after });
+      const after: BillHead = { ...before, status: 'approved', number, sequence, approvedAt: at, updatedAt: at, version: before.version + 1 };
+      approved.push({ before, after, lines });
       outcomes.push({ billId: before.billId, ok: true, number: number! });
     }
     // Each bill moves only if it is still the draft at the version read (the optimistic lock
@@ -472,8 +474,11 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
         if (moved.length !== part.length) throw conflict('The bill was changed by someone else meanwhile: reload it and try again');
       }
     }
-    await appendEvents(trx, clock, ctx, approved.map(({ after }) => ({ type: 'billing.bill_approved', payload: billDataView(after) })));
-    await auditMany(trx, clock, ctx, approved.map(({ before, after }): AuditEntry => ({ action: 'billing.bill_approved', entityType: 'billing_bill', entityId: after.billId, before: auditView(before), after: auditView(after) })));
+    await appendEvents(trx, clock, ctx, approved.map(({ after, lines }) => ({ type: 'billing.bill_approved', payloadJson: bills.billDataJson(after, lines) })));
+    await auditMany(trx, clock, ctx, approved.map(({ before, after, lines }): AuditEntry => {
+      const counts = { items: lines.itemCount, lines: lines.lineCount };
+      return { action: 'billing.bill_approved', entityType: 'billing_bill', entityId: after.billId, before: auditViewOf(before, counts), after: auditViewOf(after, counts) };
+    }));
     // Keep the caller's order.
     const order = new Map(billIds.map((id, i) => [id, i]));
     return outcomes.sort((a, b) => order.get(a.billId)! - order.get(b.billId)!);
