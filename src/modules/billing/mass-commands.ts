@@ -29,7 +29,7 @@ import * as billBalances from './balances.ts';
 import * as bills from './bill-store.ts';
 import type { Bill, BillHead, LineJson } from './bill-store.ts';
 import {
-  auditView, auditViewOf, billDataView, composeFrom, draftedData, draftRefusal, interestPolicyApplies, loadedMatter, newDraftBase, requestCheck, withComposition,
+  auditView, auditViewOf, composeFrom, draftedData, draftRefusal, interestPolicyApplies, loadedMatter, newDraftBase, requestCheck, withComposition,
 } from './commands.ts';
 import type { BillingCommands, BillingDeps, Composition, LoadedMatter } from './commands.ts';
 import { billingRefusals, isCalendarDate, MAX_PAYMENT_TERMS_DAYS, retainerApplies, verdict } from './domain/lifecycle.ts';
