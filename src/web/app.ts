@@ -27,7 +27,7 @@ import { isHtmx, render } from '../shared/web/render.ts';
 import type { AppEnv } from '../shared/web/types.ts';
 import { createViews } from '../shared/web/views.ts';
 import { adminRoutes, userApi } from './auth/routes.ts';
-import { API_TOKEN_PREFIX, login, logout, resolveApiToken, resolveSession } from './auth/service.ts';
+import { login, logout, resolveApiToken, resolveSession } from './auth/service.ts';
 
 export interface AppConfig {
   /** Set the Secure flag on cookies (serve over HTTPS). */

@@ -6,7 +6,7 @@
  */
 import { sql } from 'kysely';
 import type { Executor } from '../../shared/db.ts';
-import { insertMany, selectRaw, marks, execRaw } from '../../shared/sql.ts';
+import { insertMany, selectRaw, marks } from '../../shared/sql.ts';
 import type { MatterBillingOptions } from '../matters/events.ts';
 import type { CapFilter } from './domain/mass.ts';
 import { getFirmSettings } from './store.ts';

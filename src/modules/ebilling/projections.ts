@@ -15,7 +15,6 @@ import type { Clock } from '../../shared/clock.ts';
 import type { EventEnvelope } from '../../shared/events.ts';
 import type { BillData, BillingEvents } from '../billing/events.ts';
 import type { MattersEvents } from '../matters/events.ts';
-import * as store from './store.ts';
 import { sourceKey, upsertIfNewer } from '../../shared/copies.ts';
 
 export const EBILLING_HANDLERS = {

@@ -4,7 +4,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { sql } from 'kysely';
 import type { Executor } from '../../shared/db.ts';
 import type { BillData } from '../billing/events.ts';
 import type { LedesClassificationCode } from '../matters/events.ts';
