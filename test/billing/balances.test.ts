@@ -98,3 +98,38 @@ eachDialect('an expired, undecided time-sensitive discount is raised when the ne
   const after = await s.billing.preview({ matterId: t.matter.id, invoiceDate: '2026-04-01', upTo: '2026-03-31' });
   assert.deepEqual(after.expiredDiscounts.map((x) => [x.billId, x.billNumber, x.validUntil]), [[b1.billId, number1, '2026-03-16']]);
 });
+
+eachDialect('a receipted bill back in draft (re-drafted or reverted) is still not deleted; approved again, its receipt is back on it', async (db) => {
+  const s = await ledgerSetup(db);
+  const t = await firm(s.cmds);
+  await work(s.cmds, t.matter.id, t);
+  await s.drain();
+  const b1 = await s.billing.createDraft(ctx, { matterId: t.matter.id, invoiceDate: '2026-03-02', upTo: '2026-02-28' });
+  const number1 = (await s.billing.approve(ctx, b1.billId)).number!;
+  await s.billing.finalise(ctx, b1.billId);
+  await s.drain();
+  await s.ledger.recordReceipt(ctx, { billId: b1.billId, receivedOn: '2026-03-02', amountMinor: 10_000 });
+  await s.drain();
+  // Seed 003: only the most recent, unreceipted bill may be deleted; going back to draft is no way round it.
+  const steps = [
+    { back: () => s.billing.redraft(ctx, b1.billId), then: () => s.billing.approve(ctx, b1.billId) },
+    { back: () => s.billing.revert(ctx, b1.billId), then: async () => { await s.billing.approve(ctx, b1.billId); return s.billing.finalise(ctx, b1.billId); } },
+  ];
+  for (const [i, step] of steps.entries()) {
+    const draft = await step.back();
+    assert.deepEqual([draft.status, draft.number, draft.receiptsToReallocateMinor], ['draft', number1, 10_000], `step ${i}: the receipt waits to go back on`);
+    await s.drain();
+    const refusal = await refused(s.billing.deleteBill(ctx, b1.billId));
+    assert.match(refusal.message, /Receipts were allocated to this bill before it went back to draft: approve it again/, `step ${i}`);
+    assert.equal((await s.billing.actionsFor((await s.billing.findBill(b1.billId))!)).delete.allowed, false, `step ${i}: no Delete offered`);
+    await step.then();
+    await s.drain();
+    const again = (await s.billing.findBill(b1.billId))!;
+    assert.deepEqual([again.number, again.receiptsToReallocateMinor], [number1, 0], `step ${i}: approved again, nothing left to reallocate`);
+    assert.match((await refused(s.billing.deleteBill(ctx, b1.billId))).message, /Receipts are allocated to this bill/, `step ${i}: the receipt is back on the bill`);
+  }
+  // The bill as the books see it: still paid 100.00 of its total.
+  const ledgerBill = await db.db.selectFrom('ledger_bill').select(['paid_minor', 'status']).where('id', '=', b1.billId).executeTakeFirstOrThrow();
+  assert.deepEqual([Number(ledgerBill.paid_minor), ledgerBill.status], [10_000, 'open']);
+  await s.rt.relay.stop();
+});

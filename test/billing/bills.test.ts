@@ -131,6 +131,10 @@ eachDialect('every transition and its refusals, with reasons', async (db) => {
   assert.deepEqual([actions.redraft.allowed, actions.delete.allowed, actions.approve.allowed], [true, false, false]);
   // Re-draft the first (postings reversed, receipts to re-allocate recorded), delete the second.
   await B.redraft(ctx, billId);
+  // Back in draft, 1.1.1 is still not the most recent bill: re-drafting is no way round seed 003's rule.
+  const notLatest = await refused(B.deleteBill(ctx, billId));
+  assert.match(notLatest.message, /Only the most recent bill on the matter can be deleted: change this draft and approve it again/);
+  assert.equal((await B.actionsFor((await B.findBill(billId))!)).delete.allowed, false, 'the page offers no Delete either');
   const redrafted = (await eventsOf(db.db, 'billing.bill_redrafted'))[0]!;
   assert.deepEqual([redrafted.status, redrafted.reversed.status, redrafted.reversed.number, redrafted.receiptsToReallocateMinor], ['draft', 'finalised', '1.1.1', 0]);
   assert.deepEqual(redrafted.reversed.lines, first.lines, 'the exact reversal data');

@@ -337,6 +337,7 @@ export function createBillingCommands(deps: BillingDeps) {
       status: b.status, number: b.number, sequence: b.sequence, onHold: b.onHold, lineCount: b.lines.length, totalMinor: b.totals.totalMinor,
       openConflicts: await bills.openConflictCount(ex, b.billId), matterRefusals, otherDraft: other ? (other.number ?? 'an unnumbered draft') : null,
       latestLiveSequence: await bills.latestLiveSequence(ex, b.matterId), receiptsMinor: await bills.receiptsAllocatedMinor(ex, b.billId),
+      receiptsToReallocateMinor: b.receiptsToReallocateMinor,
     };
   }
 
@@ -457,7 +458,8 @@ export function createBillingCommands(deps: BillingDeps) {
       number = billNumber(before.fileNumber, sequence);
     }
     const at = now();
-    const after: Bill = { ...before, status: 'approved', number, sequence, approvedAt: at, updatedAt: at, version: before.version + 1 };
+    // The receipts a re-draft or revert took off go back on in the ledger as it posts the bill: none left to reallocate.
+    const after: Bill = { ...before, status: 'approved', number, sequence, approvedAt: at, updatedAt: at, version: before.version + 1, receiptsToReallocateMinor: 0 };
     await bills.updateBill(trx, after, { status: 'draft', version: before.version });
     await emit(trx, ctx, 'billing.bill_approved', billData(after));
     await audit(trx, clock, ctx, { action: 'billing.bill_approved', entityType: 'billing_bill', entityId: billId, before: auditView(before), after: auditView(after) });
@@ -467,7 +469,9 @@ export function createBillingCommands(deps: BillingDeps) {
   async function revert(trx: Tx, ctx: CommandContext, billId: string, expectedVersion?: number): Promise<Bill> {
     const before = await loadFor(trx, billId, 'revert', expectedVersion);
     const at = now();
-    const after: Bill = { ...before, status: 'draft', updatedAt: at, version: before.version + 1 };
+    // As a re-draft: the ledger releases the bill's receipts, to allocate them again when it is approved.
+    const receipts = await bills.receiptsAllocatedMinor(trx, billId);
+    const after: Bill = { ...before, status: 'draft', updatedAt: at, version: before.version + 1, receiptsToReallocateMinor: before.receiptsToReallocateMinor + receipts };
     await bills.updateBill(trx, after, { status: 'approved', version: before.version });
     await emit(trx, ctx, 'billing.bill_reverted', { ...billData(after), reversed: billData(before) });
     await audit(trx, clock, ctx, { action: 'billing.bill_reverted', entityType: 'billing_bill', entityId: billId, before: auditView(before), after: auditView(after) });

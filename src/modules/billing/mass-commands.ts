@@ -420,7 +420,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
         openConflicts: conflicts.get(id) ?? 0,
         matterRefusals: !matter ? ['Billing has no copy of this matter'] : matter.options ? billingRefusals(matter.status, matter.options) : ['Billing has not received this matter\'s billing options yet'],
         otherDraft: other ? (other.number ?? 'an unnumbered draft') : null, latestLiveSequence: latest.get(b.matterId) ?? null,
-        receiptsMinor: receipts.get(id) ?? 0,
+        receiptsMinor: receipts.get(id) ?? 0, receiptsToReallocateMinor: b.receiptsToReallocateMinor,
       };
       const v = verdict('approve', facts);
       if (!v.allowed) { outcomes.push({ billId: id, ok: false, reason: v.reason! }); continue; }
@@ -448,7 +448,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
         sequence = seq.get(before.matterId)!;
         number = billNumber(before.fileNumber, sequence);
       }
-      const after: BillHead = { ...before, status: 'approved', number, sequence, approvedAt: at, updatedAt: at, version: before.version + 1 };
+      const after: BillHead = { ...before, status: 'approved', number, sequence, approvedAt: at, updatedAt: at, version: before.version + 1, receiptsToReallocateMinor: 0 };
       approved.push({ before, after, lines });
       outcomes.push({ billId: before.billId, ok: true, number: number! });
     }
@@ -458,7 +458,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     // bills per statement (each statement a round trip).
     if (writersSerialised(trx)) {
       const moved = await runEachRow(trx,
-        `update billing_bill set status = 'approved', number = ?, sequence = ?, approved_at = ?, updated_at = ?, version = ? where id = ? and status = 'draft' and version = ?`,
+        `update billing_bill set status = 'approved', number = ?, sequence = ?, approved_at = ?, updated_at = ?, version = ?, receipts_to_reallocate_minor = 0 where id = ? and status = 'draft' and version = ?`,
         approved.map(({ before, after }) => [after.number, after.sequence, at, at, after.version, after.billId, before.version]));
       if (moved !== approved.length) throw conflict('The bill was changed by someone else meanwhile: reload it and try again');
     } else {
@@ -468,7 +468,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
         for (const { before, after } of part) params.push(after.billId, after.number, after.sequence, after.version, before.version);
         const moved = await selectRaw<{ id: string }>(trx,
           `with v (id, number, sequence, version, expected) as (values ${part.map(() => '(?, ?, cast(? as integer), cast(? as integer), cast(? as integer))').join(',')})
-          update billing_bill set status = 'approved', number = v.number, sequence = v.sequence, approved_at = ?, updated_at = ?, version = v.version
+          update billing_bill set status = 'approved', number = v.number, sequence = v.sequence, approved_at = ?, updated_at = ?, version = v.version, receipts_to_reallocate_minor = 0
           from v where billing_bill.id = v.id and billing_bill.status = 'draft' and billing_bill.version = v.expected
           returning billing_bill.id`, [...params, at, at]);
         if (moved.length !== part.length) throw conflict('The bill was changed by someone else meanwhile: reload it and try again');

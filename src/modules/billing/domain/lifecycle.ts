@@ -195,6 +195,8 @@ export interface BillFacts {
   latestLiveSequence: number | null;
   /** Receipts allocated to the bill (none until receipts exist). */
   receiptsMinor: number;
+  /** A draft's receipts that a re-draft or revert took off, to go back on it when it is approved again (0 once approved). */
+  receiptsToReallocateMinor: number;
 }
 
 const yes: Verdict = { allowed: true, reason: null };
@@ -236,21 +238,25 @@ export function verdict(action: BillAction, f: BillFacts): Verdict {
       if (f.otherDraft) return no(`The matter already has a draft (${f.otherDraft}): approve or delete it first`);
       return yes;
     case 'delete':
-      if (s === 'draft') return yes;
+      // A draft that was never approved uses no number; one that was (re-drafted or reverted) is still that numbered bill.
+      if (s === 'draft' && f.sequence === null) return yes;
       return postedDeletion(f);
   }
 }
 
 /**
  * Seed 003: only the most recent, unreceipted bill may be deleted (later bills keep their
- * numbers and their postings in order). The one place this rule lives.
+ * numbers and their postings in order). The one place this rule lives: it holds for a
+ * numbered bill back in draft too (re-drafted or reverted), so neither is a way round it.
  */
 function postedDeletion(f: BillFacts): Verdict {
-  assert(f.sequence !== null, 'a posted bill has a sequence');
+  assert(f.sequence !== null, 'a numbered bill has a sequence');
+  const draft = f.status === 'draft';
   if (f.latestLiveSequence !== null && f.latestLiveSequence > f.sequence) {
-    return no('Only the most recent bill on the matter can be deleted: re-draft this one to change it');
+    return no(`Only the most recent bill on the matter can be deleted: ${draft ? 'change this draft and approve it again' : 're-draft this one to change it'}`);
   }
   if (f.receiptsMinor !== 0) return no('Receipts are allocated to this bill: re-draft it instead (receipts will be allocated again)');
+  if (draft && f.receiptsToReallocateMinor !== 0) return no('Receipts were allocated to this bill before it went back to draft: approve it again (they will be allocated to it again)');
   return yes;
 }
 
