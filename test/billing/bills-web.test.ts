@@ -449,3 +449,36 @@ eachDialect('bill page: an action on a bill another tab changed meanwhile is ref
     }
   });
 });
+
+eachDialect('a fixed-fee instalment\'s "Inv #" on the matter\'s billing options opens the bill it was billed on (by number); an unknown number is 404', async (db) => {
+  await withApp(db, async (t) => {
+    const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+    const { matter } = await firm(cmds);
+    await cmds.setBillingOptions(ctx, matter.id, {
+      set: {
+        arrangement: 'fixed_fee', quote: { amountMinor: 100_000 },
+        fixedFee: { mode: 'custom_schedule', schedule: [
+          { rowId: 'r1', amountMinor: 40_000, description: 'Instalment 1', billOn: '2026-02-01', billOnStep: null, payOnStep: null, invoiceNumber: null },
+        ] },
+      },
+    });
+    await t.runtime.relay.drain();
+    const api = await apiAs(t, 'billing');
+    const draft = ok(await api.post('/bills', { matterId: matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' }), 201);
+    ok(await api.post(`/bills/${draft.id}/approve`, {}));
+    await t.runtime.relay.drain();
+    await t.user('billing', { email: 'clerk@firm.test' });
+    const b = t.browser();
+    await b.login('clerk@firm.test');
+    const options = await b.get(`/matters/${matter.id}/billing-options`);
+    assert.equal(options.status, 200);
+    const href = /<a href="([^"]+)">1\.1\.1<\/a>/.exec(options.text)?.[1];
+    assert.equal(href, '/billing/bills/by-number/1.1.1', 'the instalment links to its invoice');
+    const go = await b.get(href!);
+    assert.deepEqual([go.status, go.location], [303, `/billing/bills/${draft.id}`]);
+    const bill = await b.get(go.location!);
+    assert.equal(bill.status, 200);
+    assert.match(bill.text, /1\.1\.1/);
+    assert.equal((await b.get('/billing/bills/by-number/9.9.9')).status, 404);
+  });
+});

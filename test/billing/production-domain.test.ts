@@ -106,7 +106,9 @@ test('template validation names the field and the bad merge field', () => {
 test('recipients: the send-to list, or the client\'s address, or nobody', () => {
   const client = { billablePartyEmail: 'ap@northwind.example', clientEmail: 'info@northwind.example' };
   assert.deepEqual(recipients({ sendTo: ['a@x.example', 'A@x.example ', 'b@x.example'], useClientAddress: false }, client), ['a@x.example', 'b@x.example']);
-  assert.deepEqual(recipients({ sendTo: ['a@x.example'], useClientAddress: true }, client), ['ap@northwind.example']);
+  // The client's address and the typed ones, each once (seed 002: the box populates the address field; typed addresses are never dropped).
+  assert.deepEqual(recipients({ sendTo: ['a@x.example'], useClientAddress: true }, client), ['ap@northwind.example', 'a@x.example']);
+  assert.deepEqual(recipients({ sendTo: ['AP@northwind.example', 'b@x.example'], useClientAddress: true }, client), ['ap@northwind.example', 'b@x.example']);
   assert.deepEqual(recipients({ sendTo: [], useClientAddress: true }, { billablePartyEmail: null, clientEmail: 'info@northwind.example' }), ['info@northwind.example']);
   assert.deepEqual(recipients({ sendTo: [], useClientAddress: true }, { billablePartyEmail: null, clientEmail: null }), []);
   assert.deepEqual(recipients({ sendTo: [], useClientAddress: false }, client), []);

@@ -251,6 +251,12 @@ export async function billsFrom(ex: Executor, rows: Record<string, any>[]): Prom
   return rows.map((r) => toBill(r, linesBy.get(r.id) ?? [], (allocBy.get(r.id) ?? []).sort(byTimekeeper)));
 }
 
+/** The id of the bill with this number (numbers are unique; a void one still names its deleted bill). */
+export async function billIdByNumber(ex: Executor, number: string): Promise<string | null> {
+  const r = await ex.selectFrom('billing_bill').select('id').where('number', '=', number).executeTakeFirst() as { id: string } | undefined;
+  return r?.id ?? null;
+}
+
 export async function findBill(ex: Executor, id: string): Promise<Bill | null> {
   const r = await ex.selectFrom('billing_bill').selectAll().where('id', '=', id).executeTakeFirst();
   return r ? (await billsFrom(ex, [r]))[0]! : null;

@@ -1,4 +1,5 @@
 import type { Executor } from '../../shared/db.ts';
+import * as bills from './bill-store.ts';
 import * as store from './store.ts';
 import type { MatterBillingFilters } from './store.ts';
 
@@ -14,6 +15,7 @@ export function createBillingReads(db: Executor) {
     getTimekeeperCopy: (id: string) => store.getTimekeeperCopy(db, id),
     listChargeTypes: (opts: { activeOnly?: boolean } = {}) => store.listChargeTypes(db, opts),
     openConflicts: (filters: { matterId?: string } = {}) => store.openConflicts(db, filters),
+    billIdByNumber: (number: string) => bills.billIdByNumber(db, number),
   };
 }
 

@@ -468,7 +468,15 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     };
   }
 
-  pages.get(`/bills/:id${ID}`, allow(READERS), async (c) => {
+  // A bill by its number (12.8.1): other pages know bills by number, e.g. a fixed-fee schedule's "Inv #".
+  pages.get('/bills/by-number/:number', allow(READERS), async (c) => {
+    const number = c.req.param('number');
+    const id = number.length <= 100 ? await reads.billIdByNumber(number) : null;
+    if (!id) throw notFound(`Bill ${number.slice(0, 100)}`);
+    return c.redirect(`/billing/bills/${id}`, 303);
+  });
+
+    pages.get(`/bills/:id${ID}`, allow(READERS), async (c) => {
     const b = await billOr404(c.req.param('id'));
     return render(c, 'billing/bill.njk', await billContext(c, b));
   });

@@ -282,7 +282,7 @@ export interface MatterBillingOptions {
   billTemplate: string;
   /** Validated email addresses; empty means bills are not emailed. */
   sendTo: string[];
-  /** Send to the client's email address instead of `sendTo`. */
+  /** Send to the client's email address too (with every address of `sendTo`). */
   useClientAddress: boolean;
   emailTemplate: string;
   /** 0 = do not print. */

@@ -128,10 +128,15 @@ export function effectiveLayout(layout: BillLayout, bill: { hideLinePricing: boo
   return { layout, showLinePricing: layout === 'itemised' && !bill.hideLinePricing };
 }
 
-/** Who a bill is emailed to: the client's (billable party's) address, or the matter's send-to list; none means no email. */
+/**
+ * Who a bill is emailed to: the client's (billable party's) address when the matter uses it,
+ * and every address of the matter's send-to list (seed 002: the box populates the address
+ * field; addresses typed there are never dropped), each once; none means no email.
+ */
 export function recipients(options: { sendTo: readonly string[]; useClientAddress: boolean } | null, client: { billablePartyEmail: string | null; clientEmail: string | null }): string[] {
   if (!options) return [];
-  const list = options.useClientAddress ? [client.billablePartyEmail ?? client.clientEmail].filter((x): x is string => !!x) : [...options.sendTo];
+  const own = options.useClientAddress ? [client.billablePartyEmail ?? client.clientEmail].filter((x): x is string => !!x) : [];
+  const list = [...own, ...options.sendTo];
   const seen = new Set<string>();
   return list.map((a) => a.trim()).filter((a) => {
     const k = a.toLowerCase();
