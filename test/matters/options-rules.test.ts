@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { AssertionError } from '../../src/shared/assert.ts';
 import {
-  autoFillSchedule, billingOffRefusal, capExcess, changedSections, defaultFirmSettings, defaultMatterOptions, ebillingCodeErrors,
+  autoFillSchedule, billingOffRefusal, scheduleItemCounts, withScheduleItems, capExcess, changedSections, defaultFirmSettings, defaultMatterOptions, ebillingCodeErrors,
   effectiveOptions, indexUtbms, nthBillingDate, optionWarnings, overriddenAndInherited, parseUtbmsCsv, patchFirmSettings, patchSection,
   scheduleChangeErrors, splitEmailList, UTBMS_ACTIVITIES, UTBMS_EXPENSES, UTBMS_PHASES, UTBMS_TASKS, validateAutoFill,
   validateBillingOptions, validateFirmSettings,
@@ -194,6 +194,22 @@ test('billing off: refused with the seed reason and the counts while items remai
     [0, 1, 'You can not turn this off while there are any billable or billed items remaining (1 billed item)'],
   ];
   for (const [billable, billed, want] of cases) assert.equal(billingOffRefusal({ billable, billed }), want);
+});
+
+test('billing off: a custom schedule\'s instalments count, unbilled ones only while the schedule bills', () => {
+  const row = (invoiceNumber: string | null) => ({ rowId: 'r', amountMinor: 100, description: 'i', billOn: '2026-01-01', billOnStep: null, payOnStep: null, invoiceNumber });
+  const base = defaultMatterOptions();
+  const cases: [arrangement: 'hourly' | 'fixed_fee', mode: 'every_cycle' | 'custom_schedule', numbers: (string | null)[], want: { billable: number; billed: number }][] = [
+    ['fixed_fee', 'custom_schedule', [], { billable: 0, billed: 0 }],
+    ['fixed_fee', 'custom_schedule', [null, null, '1.1.1'], { billable: 2, billed: 1 }],
+    ['fixed_fee', 'every_cycle', [null, '1.1.1'], { billable: 0, billed: 1 }],
+    ['hourly', 'custom_schedule', [null, '1.1.1', '1.1.2'], { billable: 0, billed: 2 }],
+  ];
+  for (const [arrangement, mode, numbers, want] of cases) {
+    const o = { ...base, arrangement, fixedFee: { ...base.fixedFee, mode, schedule: numbers.map(row) } };
+    assert.deepEqual(scheduleItemCounts(o), want, JSON.stringify([arrangement, mode, numbers]));
+    assert.deepEqual(withScheduleItems({ billable: 3, billed: 4 }, o), { billable: 3 + want.billable, billed: 4 + want.billed });
+  }
 });
 
 test('firm settings: defaults are valid; bad values are named, matter defaults under matterDefaults.', () => {

@@ -232,6 +232,30 @@ eachDialect('billing cannot be turned off while billable or billed items remain,
   assert.deepEqual(statuses.map((e) => [e.status, e.items.map((i) => [i.kind, i.id, i.matterId])]), [['billed', [['time', t1.id, matter.id]]], ['draft', [['disbursement', d.id, matter.id]]]]);
 });
 
+eachDialect('billing cannot be turned off while a custom schedule has instalments to bill or billed (seed 002: they are items too)', async (db) => {
+  const { cmds } = setup(db);
+  const { matter } = await firm(cmds);
+  const row = (n: number) => ({ rowId: `r${n}`, amountMinor: 25_000, description: `Instalment ${n}`, billOn: `2026-0${n}-01`, billOnStep: null, payOnStep: null, invoiceNumber: null });
+  await cmds.setBillingOptions(ctx, matter.id, { set: { arrangement: 'fixed_fee', quote: { amountMinor: 50_000 }, fixedFee: { mode: 'custom_schedule', schedule: [row(1), row(2)] } } });
+  const before = await snapshot(db);
+  const two = await rejectsFields(cmds.setBillingOptions(ctx, matter.id, { set: { billingEnabled: false } }), ['billingEnabled']);
+  assert.equal(two.billingEnabled, 'You can not turn this off while there are any billable or billed items remaining (2 billable items not yet billed)');
+  assert.deepEqual(await snapshot(db), before, 'refused: nothing written');
+  await cmds.markScheduleRowBilled(ctx, matter.id, 'r1', '1.1.1');
+  const one = await rejectsFields(cmds.setBillingOptions(ctx, matter.id, { set: { billingEnabled: false } }), ['billingEnabled']);
+  assert.match(one.billingEnabled!, /\(1 billable item not yet billed and 1 billed item\)$/);
+  // The firm default turning billing off is refused for it too.
+  const firmOff = await rejectsFields(cmds.updateFirmSettings(ctx, { matterDefaults: { billingEnabled: false } }), ['matterDefaults.billingEnabled']);
+  assert.match(firmOff['matterDefaults.billingEnabled']!, /\(1\.1\)/);
+  // Billed on an hourly arrangement now, the instalment billed still counts; the unbilled one no longer bills.
+  await cmds.setBillingOptions(ctx, matter.id, { set: { arrangement: 'hourly' } });
+  const billed = await rejectsFields(cmds.setBillingOptions(ctx, matter.id, { set: { billingEnabled: false } }), ['billingEnabled']);
+  assert.match(billed.billingEnabled!, /\(1 billed item\)$/);
+  // Once the bill is gone (deleted: the instalment unmarked), nothing remains: billing goes off.
+  await cmds.clearScheduleRowBilled(ctx, matter.id, 'r1', '1.1.1');
+  assert.equal((await cmds.setBillingOptions(ctx, matter.id, { set: { billingEnabled: false } })).effective.billingEnabled, false);
+});
+
 eachDialect('fixed-fee schedule: auto-fill, billed instalments protected, differences reported', async (db) => {
   const { cmds, clock } = setup(db);
   const { matter } = await firm(cmds);

@@ -20,7 +20,7 @@ import { systemContext } from '../../shared/events.ts';
 import { formatMoney } from '../../shared/money.ts';
 import { conflict, HttpError, invalid, notFound } from '../../shared/web/errors.ts';
 import {
-  advanceBillingDate, autoFillSchedule as fillSchedule, billingOffRefusal, capExcess, capStatus, changedSections,
+  advanceBillingDate, autoFillSchedule as fillSchedule, billingOffRefusal, withScheduleItems, capExcess, capStatus, changedSections,
   defaultFirmSettings, defaultLedesClassification, disbursementAmountMinor, ebillingCodeErrors, effectiveOptions,
   fileNumber, fixedChargeAmountMinor, isBillingOptionSection, isIsoDate, optionWarnings, overriddenAndInherited,
   patchFirmSettings, patchSection, QUANTITY_SCALE, resolveRate, roundMinutes, scheduleChangeErrors, timeAmountMinor,
@@ -1089,7 +1089,7 @@ export function createMattersCommands(deps: MattersDeps) {
       if (turningOff.length > 0) {
         const counts = await store.billingItemCounts(trx, turningOff.map((a) => a.id));
         for (const a of turningOff) {
-          if (billingOffRefusal(counts.get(a.id)!) !== null) {
+          if (billingOffRefusal(withScheduleItems(counts.get(a.id)!, a.after)) !== null) {
             problem('matterDefaults.billingEnabled', fileOf.get(a.id)!, 'You can not turn billing off while there are any billable or billed items remaining');
           }
         }
@@ -1206,7 +1206,7 @@ export function createMattersCommands(deps: MattersDeps) {
       const counts = await store.billingItemCounts(trx, turningOff.map((p) => p.matter.id));
       plans.forEach((p, i) => {
         if (!turningOff.includes(p)) return;
-        const refusal = billingOffRefusal(counts.get(p.matter.id)!);
+        const refusal = billingOffRefusal(withScheduleItems(counts.get(p.matter.id)!, p.after));
         if (refusal) Object.assign(errors, prefixed(pre(i), { billingEnabled: refusal }));
       });
       fail(errors);

@@ -935,6 +935,24 @@ export function optionWarnings(o: MatterBillingOptions, currency: string): strin
 }
 
 /** The seed's reason, with the counts, or null when billing may be turned off. */
+/**
+ * Seed 002 counts a custom schedule's instalments among a matter's items: the ones not yet
+ * billed are billable while the schedule bills the matter (fixed fee, custom schedule), the
+ * billed ones are billed items whatever the arrangement now is.
+ */
+export function scheduleItemCounts(o: Pick<MatterBillingOptions, 'arrangement' | 'fixedFee'>): { billable: number; billed: number } {
+  const rows = o.fixedFee.schedule;
+  const billed = rows.filter((r) => r.invoiceNumber !== null).length;
+  const billable = o.arrangement === 'fixed_fee' && o.fixedFee.mode === 'custom_schedule' ? rows.length - billed : 0;
+  return { billable, billed };
+}
+
+/** Add a matter's schedule instalments (scheduleItemCounts) to its WIP item counts. */
+export function withScheduleItems(counts: { billable: number; billed: number }, o: Pick<MatterBillingOptions, 'arrangement' | 'fixedFee'>): { billable: number; billed: number } {
+  const s = scheduleItemCounts(o);
+  return { billable: counts.billable + s.billable, billed: counts.billed + s.billed };
+}
+
 export function billingOffRefusal(counts: { billable: number; billed: number }): string | null {
   if (counts.billable === 0 && counts.billed === 0) return null;
   const parts: string[] = [];
