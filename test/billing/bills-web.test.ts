@@ -479,6 +479,9 @@ eachDialect('a fixed-fee instalment\'s "Inv #" on the matter\'s billing options 
     const bill = await b.get(go.location!);
     assert.equal(bill.status, 200);
     assert.match(bill.text, /1\.1\.1/);
+    // The bill page leads to the bill in the books (its balance, receipts, a time-sensitive discount's decision: seed 003).
+    assert.match(bill.text, new RegExp(`<a href="/ledger/bills/${draft.id}" data-ledger-link>Balance and receipts in the ledger</a>`));
+    assert.equal((await b.get(`/ledger/bills/${draft.id}`)).status, 200);
     assert.equal((await b.get('/billing/bills/by-number/9.9.9')).status, 404);
   });
 });
