@@ -216,5 +216,42 @@ eachDialect('a bill page shows a discount row only when the bill has a discount'
     await t.runtime.relay.drain();
     p = await admin.get(`/ledger/bills/${discounted.billId}`);
     assert.match(p.text, /<tr><th>Discount<\/th><td class="num">-\$30\.00 \(if paid by 2026-03-31: pending\)<\/td><\/tr>/);
+    const minorOf = (text: string, id: string) => Number(new RegExp(`id="${id}"[^>]*data-minor="(-?\\d+)"|data-minor="(-?\\d+)"[^>]*id="${id}"`).exec(text)?.slice(1).find((x) => x !== undefined) ?? NaN);
+    const outstandingBefore = minorOf(p.text, 'outstanding');
+    assert.doesNotMatch(p.text, /id="forecast"/, 'no forecast before the discount expires');
+
+    // Seed 003: past its expiry, undecided, the debtor balance is forecast at the undiscounted amount; the books are unchanged.
+    t.clock.set('2026-04-02T09:00:00Z');
+    await admin.login('admin@firm.test'); // a month on: a new session
+    await admin.get('/ledger');
+    const row = await db.db.selectFrom('ledger_bill').select(['discount_debtors_minor']).where('id', '=', discounted.billId).executeTakeFirstOrThrow();
+    const back = Number(row.discount_debtors_minor);
+    assert.ok(back >= 3_000, 'the discount and its tax');
+    p = await admin.get(`/ledger/bills/${discounted.billId}`);
+    assert.equal(p.status, 200, p.text.slice(0, 3000));
+    assert.deepEqual([minorOf(p.text, 'outstanding'), minorOf(p.text, 'forecast')], [outstandingBefore, outstandingBefore + back], p.text.slice(p.text.indexOf('Outstanding') - 200, p.text.indexOf('Outstanding') + 800));
+    const clientPage = await admin.get(`/ledger/clients/${f.client.id}`);
+    assert.equal(minorOf(clientPage.text, 'forecast'), minorOf(clientPage.text, 'outstanding') + back);
+    await t.user('billing', { email: 'statements@firm.test' });
+    const auth = { authorization: `Bearer ${await t.token('statements@firm.test')}` };
+    const report = async (to: string) => {
+      const r = await t.browser().request('GET', `/api/v1/reports/debtor-statement?to=${to}&client=${f.client.id}`, { headers: auth });
+      assert.equal(r.status, 200, r.text.slice(0, 500));
+      return r.json() as { columns: { key: string }[]; totals: Record<string, string>; notes: string[] };
+    };
+    const st = await report('2026-04-02');
+    assert.ok(st.columns.some((c) => c.key === 'forecast'), JSON.stringify(st.columns));
+    assert.equal(Math.round(Number(st.totals.forecast) * 100) - Math.round(Number(st.totals.outstanding) * 100), back);
+    assert.match(st.notes.join(' '), /Forecast: .* of time-sensitive discounts expired by 2026-04-02 and not yet decided is counted back/);
+    // As at a date before the expiry there is nothing to forecast.
+    const earlier = await report('2026-03-15');
+    assert.ok(!earlier.columns.some((c) => c.key === 'forecast'));
+
+    // Reversed, the books owe what was forecast, and there is no forecast left.
+    const reversed = await admin.post(`/ledger/bills/${discounted.billId}/discount`, { on: '2026-04-02', decision: 'reverse' });
+    assert.ok([200, 303].includes(reversed.status), reversed.text.slice(0, 500));
+    p = await admin.get(`/ledger/bills/${discounted.billId}`);
+    assert.equal(minorOf(p.text, 'outstanding'), outstandingBefore + back);
+    assert.doesNotMatch(p.text, /id="forecast"/);
   });
 }, { timeout: 180_000 });

@@ -222,19 +222,25 @@ export function createLedgerReports(db: Executor, clock: Clock) {
     async 'debtor-statement'(p, cur) {
       const names = await store.namesOf(db);
       const owing = await billsOwingAt(p.to, p.clientId);
-      const perFile = new Map<string, { clientId: string; matterId: string; file: string; bills: string[]; outstanding: number; oldest: string }>();
+      const perFile = new Map<string, { clientId: string; matterId: string; file: string; bills: string[]; outstanding: number; expired: number; oldest: string }>();
       for (const { b, d } of owing) {
         const k = b.matterId;
-        const r = perFile.get(k) ?? { clientId: b.clientId, matterId: b.matterId, file: b.fileNumber, bills: [], outstanding: 0, oldest: b.invoiceDate };
+        const r = perFile.get(k) ?? { clientId: b.clientId, matterId: b.matterId, file: b.fileNumber, bills: [], outstanding: 0, expired: 0, oldest: b.invoiceDate };
         r.bills.push(b.number);
         r.outstanding += d.outstandingMinor;
+        // Seed 003: a time-sensitive discount expired by the date and still undecided is forecast back on the balance.
+        r.expired += store.expiredDiscountMinor(b, p.to);
         if (b.invoiceDate < r.oldest) r.oldest = b.invoiceDate;
         perFile.set(k, r);
       }
       const rows = [...perFile.values()].sort((a, b) => compareNumbers(a.file, b.file)).map((r) => {
         const c = names.clients.get(r.clientId);
-        return { client: c ? `${c.number} ${c.name}` : r.clientId, file: r.file, matter: names.matters.get(r.matterId)?.name ?? '', bills: r.bills.sort(compareNumbers).join(' '), oldest: r.oldest, outstanding: r.outstanding };
+        return {
+          client: c ? `${c.number} ${c.name}` : r.clientId, file: r.file, matter: names.matters.get(r.matterId)?.name ?? '', bills: r.bills.sort(compareNumbers).join(' '), oldest: r.oldest,
+          outstanding: r.outstanding, forecast: r.outstanding + r.expired,
+        };
       });
+      const expired = sumBy(rows, (r) => r.forecast - r.outstanding);
       // Credit held at the date: the unallocated receipts account's lines up to it (credit is negative).
       const unallocated = await store.findAccountBy(db, 'role', 'unallocated');
       const held = unallocated ? await store.balanceByClient(db, unallocated.id, p.to, p.clientId ?? undefined) : new Map<string, number>();
@@ -243,9 +249,16 @@ export function createLedgerReports(db: Executor, clock: Clock) {
       const client = p.clientId ? names.clients.get(p.clientId) : null;
       return {
         subtitle: `${client ? `${client.number} ${client.name}${client.address ? `, ${client.address.replace(/\n/g, ', ')}` : ''}` : 'All clients'}, as at ${p.to}`,
-        columns: [text('client', 'Client'), text('file', 'File'), text('matter', 'Matter'), text('bills', 'Bills'), { key: 'oldest', label: 'Oldest bill', kind: 'date' }, money('money', 'outstanding', 'Outstanding')],
-        rows, totals: { client: 'Total payable', file: '', matter: '', bills: '', oldest: '', outstanding: total },
-        notes: credit > 0 ? [`Unallocated credit held: ${toDecimalString(credit, cur)} (to be applied to the balances above)`] : [], chartSvg: null,
+        columns: [
+          text('client', 'Client'), text('file', 'File'), text('matter', 'Matter'), text('bills', 'Bills'), { key: 'oldest', label: 'Oldest bill', kind: 'date' }, money('money', 'outstanding', 'Outstanding'),
+          ...(expired !== 0 ? [money('money', 'forecast', 'Forecast')] : []),
+        ],
+        rows: expired !== 0 ? rows : rows.map(({ forecast: _f, ...r }) => r),
+        totals: { client: 'Total payable', file: '', matter: '', bills: '', oldest: '', outstanding: total, ...(expired !== 0 ? { forecast: total + expired } : {}) },
+        notes: [
+          ...(expired !== 0 ? [`Forecast: ${toDecimalString(expired, cur)} of time-sensitive discounts expired by ${p.to} and not yet decided is counted back (the books change only when each is decided)`] : []),
+          ...(credit > 0 ? [`Unallocated credit held: ${toDecimalString(credit, cur)} (to be applied to the balances above)`] : []),
+        ], chartSvg: null,
       };
     },
 

@@ -55,8 +55,11 @@ interface Shown {
   fv?: Record<string, string>;
 }
 
-export function billView(b: LedgerBill) {
-  return { ...b, outstandingMinor: store.outstandingOf(b), totalNowMinor: b.totalMinor + b.discountReversedMinor };
+export function billView(b: LedgerBill, asOf?: string) {
+  const outstandingMinor = store.outstandingOf(b);
+  // The forecast (seed 003): an expired, undecided discount counted back; the books are unchanged.
+  const expiredDiscountMinor = asOf === undefined ? 0 : store.expiredDiscountMinor(b, asOf);
+  return { ...b, outstandingMinor, totalNowMinor: b.totalMinor + b.discountReversedMinor, expiredDiscountMinor, forecastMinor: outstandingMinor + expiredDiscountMinor };
 }
 
 /** A self-contained HTML document (inline CSS, no network) for the PDF renderer. */
@@ -105,7 +108,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const bal = await store.accountBalances(db);
     const of = (role: string) => { const a = accounts.find((x) => x.role === role); const b = a ? bal.get(a.id) : undefined; return b ? b.debit - b.credit : 0; };
     const open = await store.listBills(db, { status: 'open' });
-    const pending = open.filter((b) => b.discountStatus === 'pending' && b.discountValidUntil !== null && b.discountValidUntil < today()).map(billView);
+    const pending = open.filter((b) => b.discountStatus === 'pending' && b.discountValidUntil !== null && b.discountValidUntil < today()).map((b) => billView(b, today()));
     const names = await store.namesOf(db);
     return render(c, 'ledger/index.njk', {
       s, closedList: [...s.closed].sort(), currency: s.currency, debtorsMinor: of('debtors'), creditMinor: 0 - of('unallocated'), bankMinor: of('office_bank'),
@@ -231,12 +234,12 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const bill = fv.bill ? await store.findBill(db, fv.bill) : null;
     const clientId = bill?.clientId ?? fv.client ?? '';
     const names = await store.namesOf(db);
-    const open = clientId ? (await store.listBills(db, { clientId, status: 'open' })).filter((b) => store.outstandingOf(b) > 0).map(billView) : [];
+    const open = clientId ? (await store.listBills(db, { clientId, status: 'open' })).filter((b) => store.outstandingOf(b) > 0).map((b) => billView(b, today())) : [];
     return render(c, 'ledger/receipt_new.njk', {
       // A fresh idempotency key each time the form is shown, kept when it is shown again after
       // a refusal: submitting the same form twice (or five times at once) is one receipt.
       fv: { receivedOn: today(), order: bill ? 'this_bill_first' : 'oldest_first', discount: 'auto', method: 'bank_transfer', ...fv, client: clientId, receiptId: fv.receiptId || newId(deps.clock) },
-      bill: bill ? billView(bill) : null, client: clientId ? names.clients.get(clientId) ?? null : null, clients: await store.listClients(db), open,
+      bill: bill ? billView(bill, today()) : null, client: clientId ? names.clients.get(clientId) ?? null : null, clients: await store.listClients(db), open,
       orders: Object.entries(ORDER_LABELS), methods: RECEIPT_METHODS, s, currency: bill?.currency ?? s.currency, errors: extra.errors ?? {}, error: extra.error ?? null,
       today: today(),
     }, status);
@@ -285,7 +288,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const bills = new Map<string, LedgerBill>();
     for (const a of allocs) { const b = await store.findBill(db, a.billId); if (b) bills.set(b.id, b); }
     const names = await store.namesOf(db);
-    const open = (await store.listBills(db, { clientId: r.clientId, status: 'open' })).filter((b) => store.outstandingOf(b) > 0).map(billView);
+    const open = (await store.listBills(db, { clientId: r.clientId, status: 'open' })).filter((b) => store.outstandingOf(b) > 0).map((b) => billView(b, today()));
     return render(c, 'ledger/receipt.njk', {
       r, allocs: allocs.map((a) => ({ ...a, bill: bills.get(a.billId) })), client: names.clients.get(r.clientId) ?? null, open, can: can(c), today: today(),
       error: shown.error ?? null, errors: shown.errors ?? {}, fv: shown.fv ?? {},
@@ -344,7 +347,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const receipts = new Map<string, string>();
     for (const a of allocs) { const r = await store.findReceipt(db, a.receiptId); if (r) receipts.set(r.id, r.number); }
     return render(c, 'ledger/bill.njk', {
-      b: billView(b), client: names.clients.get(b.clientId) ?? null, matter: names.matters.get(b.matterId) ?? null, allocs: allocs.map((a) => ({ ...a, receipt: receipts.get(a.receiptId) })),
+      b: billView(b, today()), client: names.clients.get(b.clientId) ?? null, matter: names.matters.get(b.matterId) ?? null, allocs: allocs.map((a) => ({ ...a, receipt: receipts.get(a.receiptId) })),
       writeOffs: await store.writeOffs(db, id), journals: await store.listJournals(db, { billId: id, limit: 200 }), can: can(c), today: today(),
       error: shown.error ?? null, errors: shown.errors ?? {}, fv: shown.fv ?? {},
       writeOffLimitMinor: s.writeOffLimitMinor, writeOffLeftMinor: Math.max(0, s.writeOffLimitMinor - (b.status === 'open' ? b.writtenOffMinor : 0)),
@@ -389,12 +392,14 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const names = await store.namesOf(db);
     const client = names.clients.get(id);
     if (!client) throw notFound('Client');
-    const bills = (await store.listBills(db, { clientId: id })).map(billView);
+    const asOf = today();
+    const bills = (await store.listBills(db, { clientId: id })).map((b) => billView(b, asOf));
     const receipts = await store.listReceipts(db, { clientId: id, limit: 500 });
     const s = await settings();
     return render(c, 'ledger/client.njk', {
-      id, client, bills, receipts, currency: s.currency, names, can: can(c),
+      id, client, bills, receipts, currency: s.currency, names, can: can(c), asOf,
       outstandingMinor: bills.reduce((a, b) => a + b.outstandingMinor, 0), creditMinor: receipts.filter((r) => r.status === 'posted').reduce((a, r) => a + r.unallocatedMinor, 0),
+      forecastMinor: bills.reduce((a, b) => a + b.forecastMinor, 0),
     });
   });
 

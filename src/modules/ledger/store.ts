@@ -337,6 +337,15 @@ export interface LedgerBill {
   updatedAt: string;
 }
 
+/**
+ * Seed 003: once a time-sensitive discount has expired undecided, the debtor balance is
+ * forecast at the undiscounted amount; the books change only when the discount is decided
+ * (a receipt, Reverse or Honour, the next bill's prompt). The amount counted back on `asOf`.
+ */
+export function expiredDiscountMinor(b: Pick<LedgerBill, 'status' | 'discountStatus' | 'discountValidUntil' | 'discountDebtorsMinor'>, asOf: string): number {
+  return b.status === 'open' && b.discountStatus === 'pending' && b.discountValidUntil !== null && b.discountValidUntil < asOf ? b.discountDebtorsMinor : 0;
+}
+
 export function outstandingOf(b: Pick<LedgerBill, 'status' | 'totalMinor' | 'discountReversedMinor' | 'paidMinor' | 'writtenOffMinor'>): number {
   if (b.status !== 'open') return 0;
   return b.totalMinor + b.discountReversedMinor - b.paidMinor - b.writtenOffMinor;
