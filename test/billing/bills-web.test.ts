@@ -482,6 +482,12 @@ eachDialect('a fixed-fee instalment\'s "Inv #" on the matter\'s billing options 
     // The bill page leads to the bill in the books (its balance, receipts, a time-sensitive discount's decision: seed 003).
     assert.match(bill.text, new RegExp(`<a href="/ledger/bills/${draft.id}" data-ledger-link>Balance and receipts in the ledger</a>`));
     assert.equal((await b.get(`/ledger/bills/${draft.id}`)).status, 200);
+    // A matter template the firm does not have is said on the bill page before production refuses it.
+    assert.doesNotMatch(bill.text, /data-template-missing/);
+    await cmds.setBillingOptions(ctx, matter.id, { set: { billTemplate: 'total only' } });
+    await t.runtime.relay.drain();
+    const warned = await b.get(go.location!);
+    assert.match(unescapeHtml(warned.text), /<span class="field-error" data-template-missing>The matter's bill template "total only" is not one of the firm's/);
     assert.equal((await b.get('/billing/bills/by-number/9.9.9')).status, 404);
   });
 });

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { pdfFileName, printJobKey, productionActions, productionMessageKey, remainingSteps } from '../../src/modules/billing/domain/production.ts';
 import {
-  billTemplateFor, DEFAULT_EMAIL_TEMPLATES, effectiveLayout, emailTemplateErrors, merge, mergeEmail, mergeFieldErrors, mergeValues, MERGE_FIELDS, pickTemplate, recipients, templateChoices, unknownTemplate, withDefaults,
+  billTemplateFor, DEFAULT_EMAIL_TEMPLATES, effectiveLayout, emailTemplateErrors, merge, mergeEmail, mergeFieldErrors, mergeValues, MERGE_FIELDS, pickTemplate, recipients, templateChoices, unknownTemplate, withDefaults, missingTemplate,
 } from '../../src/modules/billing/domain/templates.ts';
 
 test('the production toolbar offers exactly seed 000\'s choices', () => {
@@ -143,4 +143,26 @@ test('a bill template name: blank or one of the firm\'s is fine, any other is re
   assert.deepEqual(templateChoices(names, 'standard', 'The matter\'s'), [['', 'The matter\'s'], ['fixed-fee', 'fixed-fee'], ['itemised', 'itemised'], ['standard', 'standard']]);
   assert.deepEqual(templateChoices(names, '', 'Unchanged').length, 4);
   assert.deepEqual(templateChoices(names, 'old', 'Unchanged').at(-1), ['old', 'old (not a bill template)']);
+});
+
+test('a template name that is not one of the firm\'s stops production of the bill, naming it; none named is the standard one', () => {
+  const firm = [{ name: 'standard' }, { name: 'total-only' }, { name: 'fixed-fee' }];
+  const cases: [kind: 'bill' | 'email', billTemplate: string | null, matterTemplate: string | null, want: RegExp | null][] = [
+    ['bill', null, null, null],
+    ['bill', null, '', null],
+    ['bill', null, 'total-only', null],
+    ['bill', '  ', 'total-only', null],
+    ['bill', 'fixed-fee', 'total only', null],
+    ['bill', null, 'total only', /^The matter's bill template "total only" is not one of the firm's \(standard, total-only, fixed-fee\): choose one in the matter's billing options/],
+    // A bill's own name the firm does not have (stored before names were checked) gives way to the matter's, as the PDF does.
+    ['bill', 'letterhead-2019', 'standard', null],
+    ['bill', 'letterhead-2019', 'total only', /^The matter's bill template "total only"/],
+    ['email', null, 'reminder', /^The matter's email template "reminder"/],
+    ['email', null, ' total-only ', null],
+  ];
+  for (const [kind, billTemplate, matterTemplate, want] of cases) {
+    const got = missingTemplate(firm, kind, billTemplate, matterTemplate);
+    if (want === null) assert.equal(got, null, JSON.stringify([billTemplate, matterTemplate]));
+    else assert.match(got ?? '', want, JSON.stringify([billTemplate, matterTemplate]));
+  }
 });

@@ -379,3 +379,33 @@ eachDialect('bill PDFs: the bill-to block, notes and footer keep their lines; a 
     removeDirs(dirs);
   }
 });
+
+eachDialect('a matter naming a bill or email template the firm does not have: its bill is not produced, the reason names the template; put right, the retry produces it', async (db) => {
+  const dirs = outputDirs();
+  const s = await productionSetup(db, testOutputs(dirs));
+  try {
+    const [bill] = await approvedBills(s, 1, { copiesToPrint: 0, billTemplate: 'total only' });
+    const first = await s.production.produceBills(ctx, [bill!.billId]);
+    assert.equal(first.failed, 1, JSON.stringify(first.items));
+    assert.match(first.items[0]!.error ?? '', /^pdf: The matter's bill template "total only" is not one of the firm's/);
+    assert.equal((await s.billing.findBill(bill!.billId))!.status, 'approved', 'not finalised');
+    assert.deepEqual([await s.production.storedPdf(bill!.billId), filesIn(dirs.mail)], [null, []], 'nothing stored or sent');
+    // The template put right, the email template wrong: the PDF is made, the email refused.
+    await s.matters.setBillingOptions(ctx, bill!.matterId, { set: { billTemplate: 'total-only', emailTemplate: 'reminder' } });
+    await s.drain();
+    const second = await s.production.produceBills(ctx, [bill!.billId]);
+    assert.match(second.items[0]!.error ?? '', /^email: The matter's email template "reminder" is not one of the firm's/);
+    assert.deepEqual(filesIn(dirs.mail), []);
+    await s.matters.setBillingOptions(ctx, bill!.matterId, { inherit: ['emailTemplate'] });
+    await s.drain();
+    const third = await s.production.produceBills(ctx, [bill!.billId]);
+    assert.equal(third.done, 1, JSON.stringify(third.items));
+    assert.equal((await s.billing.findBill(bill!.billId))!.status, 'finalised');
+    const pdf = await db.db.selectFrom('billing_bill_pdf').select('template').where('bill_id', '=', bill!.billId).executeTakeFirstOrThrow();
+    assert.equal(pdf.template, 'total_only', 'the template asked for, not the standard one');
+    assert.equal(filesIn(dirs.mail).length, 1, 'mailed once');
+  } finally {
+    await s.stop();
+    removeDirs(dirs);
+  }
+});

@@ -40,7 +40,7 @@ import type { BillingCommands } from './commands.ts';
 import { pdfFileName, printJobKey, productionMessageKey, remainingSteps } from './domain/production.ts';
 import type { ProductionStep } from './domain/production.ts';
 import {
-  billTemplateErrors, billTemplateFor, effectiveLayout, emailTemplateErrors, mergeEmail, mergeValues, pickTemplate, recipients,
+  billTemplateErrors, billTemplateFor, effectiveLayout, emailTemplateErrors, mergeEmail, mergeValues, missingTemplate, pickTemplate, recipients,
 } from './domain/templates.ts';
 import type { BillTemplate, EmailTemplate } from './domain/templates.ts';
 import type { BillLineData } from './events.ts';
@@ -293,6 +293,8 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         : Promise.resolve());
       if (todo.includes('pdf')) {
         step = 'pdf';
+        const noTemplate = missingTemplate(cache.billTemplates, 'bill', bill.request.template, matter?.options?.billTemplate);
+        if (noTemplate) throw conflict(noTemplate);
         const { html, template } = await billHtml(bill, { preview: false, settings: cache.settings, templates: cache.billTemplates, matter, initials: cache.initials });
         const bytes = await outputs.pdf.render(html);
         const sha256 = createHash('sha256').update(bytes).digest('hex');
@@ -325,6 +327,8 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       }
       if (wantEmail) {
         step = 'email';
+        const noEmailTemplate = missingTemplate(cache.emailTemplates, 'email', null, matter?.options?.emailTemplate);
+        if (noEmailTemplate) throw conflict(noEmailTemplate);
         const mail = await emailFor(bill, matter, cache.settings, cache.emailTemplates);
         const receipt = await outputs.mailer.send({
           messageKey: productionMessageKey(billId, cycle), from: await mailFrom(cache.settings), to,

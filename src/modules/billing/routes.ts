@@ -21,7 +21,7 @@ import type { Bill } from './bill-store.ts';
 import type { BillingCommands, Composition } from './commands.ts';
 import { MAX_PAYMENT_TERMS_DAYS } from './domain/lifecycle.ts';
 import type { BillAction, BillRequest, Verdict } from './domain/lifecycle.ts';
-import { templateChoices } from './domain/templates.ts';
+import { missingTemplate, templateChoices } from './domain/templates.ts';
 import type { BillLineData } from './events.ts';
 import type { MatterCopy, TimekeeperCopy, WipCopy } from './store.ts';
 import { hasStoredPdf } from './production-store.ts';
@@ -463,6 +463,9 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
       error: extra.error ?? null, flash: extra.flash ?? c.req.query('done') ?? null,
       // The template its PDF uses: its own (the composer or the run chose it), else the matter's.
       template: b.request.template?.trim() || null, matterTemplate: matter?.options?.billTemplate ?? null,
+      // A name that is not one of the firm's templates: production refuses the bill until it is put right (said here first).
+      templateMissing: b.status === 'deleted' || b.status === 'finalised' ? null
+        : missingTemplate((await cmds.billTemplateNames()).map((name) => ({ name })), 'bill', b.request.template, matter?.options?.billTemplate ?? null),
       // A finalised bill has its produced PDF, unless it was finalised through the API without production.
       produced: b.status === 'finalised' && await hasStoredPdf(deps.db, b.billId),
     };

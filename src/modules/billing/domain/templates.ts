@@ -123,6 +123,23 @@ export function billTemplateFor<T extends { name: string }>(templates: readonly 
   return own ?? pickTemplate(templates, matterTemplate);
 }
 
+/**
+ * Why a bill cannot be produced with the template it would get: the name its matter gives (the
+ * bill naming none of the firm's itself) is not one of the firm's templates. Producing would silently use
+ * another (an itemised bill, line prices and all, for a matter meant to get a total-only one),
+ * so production refuses the bill, naming the template, until the name is put right. A matter
+ * naming none gets the standard template by design. Null: fine.
+ */
+export function missingTemplate(templates: readonly { name: string }[], kind: 'bill' | 'email', billTemplate: string | null | undefined, matterTemplate: string | null | undefined): string | null {
+  const names = templates.map((t) => t.name);
+  // As billTemplateFor: the bill's own name when the firm has it (one it does not have, stored before names were checked, gives way to the matter's).
+  const own = billTemplate?.trim();
+  if (own && names.includes(own)) return null;
+  const matter = matterTemplate?.trim();
+  if (!matter || names.includes(matter)) return null;
+  return `The matter's ${kind} template "${matter}" is not one of the firm's (${names.join(', ')}): choose one in the matter's billing options, then produce the bill again`;
+}
+
 /** What a bill's PDF shows: the template's layout, but a bill that hides line pricing never shows it. */
 export function effectiveLayout(layout: BillLayout, bill: { hideLinePricing: boolean }): { layout: BillLayout; showLinePricing: boolean } {
   return { layout, showLinePricing: layout === 'itemised' && !bill.hideLinePricing };
