@@ -182,6 +182,39 @@ eachDialect('time-sensitive discounts: honoured when paid in time, reversed on a
   await assertLedgerInvariants(db.db, { billing: true });
 });
 
+eachDialect('a discount honoured stays honoured when the bill is re-drafted and approved again with the same discount; a changed discount is undecided again', async (db) => {
+  const s = await setup(db);
+  const t = await firm(s.cmds);
+  await s.cmds.recordTimeEntry(ctx, { matterId: t.matter.id, timekeeperId: t.partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Advice' });
+  await s.drain();
+  const bill = await billFor(s, t.matter.id, { discountBp: 1_000, validUntil: '2026-03-14' });
+  await s.ledger.decideDiscount(ctx, { billId: bill.billId, decision: 'honour', on: '2026-03-20' });
+  assert.equal((await lastBalance(s, bill.billId)).discountStatus, 'honoured');
+  // Re-drafted and approved again unchanged: the decision stands.
+  await s.billing.finalise(ctx, bill.billId);
+  await s.billing.redraft(ctx, bill.billId);
+  await s.billing.approve(ctx, bill.billId);
+  await s.drain();
+  assert.equal((await lastBalance(s, bill.billId)).discountStatus, 'honoured');
+  // Reverted and approved with another discount (20%): a new discount, undecided.
+  await s.billing.revert(ctx, bill.billId);
+  const draft = (await s.billing.findBill(bill.billId))!;
+  await s.billing.updateDraft(ctx, bill.billId, { request: { ...draft.request, discount: { kind: 'percentage', percentBasisPoints: 2_000, amountMinor: 0, validUntil: '2026-03-14' } }, expectedVersion: draft.version });
+  await s.billing.approve(ctx, bill.billId);
+  await s.drain();
+  assert.equal((await lastBalance(s, bill.billId)).discountStatus, 'pending');
+  // Honoured again, then re-drafted and approved again: a late receipt does not reverse it.
+  await s.ledger.decideDiscount(ctx, { billId: bill.billId, decision: 'honour', on: '2026-03-21' });
+  await s.billing.finalise(ctx, bill.billId);
+  await s.billing.redraft(ctx, bill.billId);
+  await s.billing.approve(ctx, bill.billId);
+  await s.drain();
+  const late = await s.ledger.recordReceipt(ctx, { billId: bill.billId, receivedOn: '2026-03-25', amountMinor: 24_000, order: 'this_bill_only' });
+  assert.deepEqual(late.discountsReversed, [], 'the honoured discount is not reversed');
+  assert.deepEqual(await lastBalance(s, bill.billId).then((b) => [b.outstandingMinor, b.discountStatus]), [0, 'honoured']);
+  await assertLedgerInvariants(db.db, { billing: true });
+});
+
 eachDialect('periods: a closed period refuses postings; events land in the next open one with a note; outside-current warns or refuses', async (db) => {
   const s = await setup(db);
   const t = await firm(s.cmds);

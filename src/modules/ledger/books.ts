@@ -226,13 +226,17 @@ export async function postBill(b: Books, eventId: string, data: BillData): Promi
     journalId = journal.id;
   }
   const timeSensitive = data.discount !== null && data.discount.validUntil !== null && posting.discountDebtorsMinor !== 0;
+  // The discount honoured before the bill was re-drafted or reverted stays honoured when the bill comes back with the same
+  // discount: the decision was made once (seed 003), and a receipt after the expiry would otherwise reverse it by default.
+  const honoured = timeSensitive && existing !== null && existing.discountStatus === 'honoured'
+    && existing.discountValidUntil === data.discount!.validUntil && existing.discountDebtorsMinor === posting.discountDebtorsMinor;
   const bill: LedgerBill = {
     id: data.billId, matterId: data.matterId, clientId: data.clientId, fileNumber: data.fileNumber, number: data.number, currency: data.currency,
     status: 'open', produced: data.status === 'finalised', invoiceDate: data.invoiceDate, dueDate: data.dueDate, feesMinor: data.totals.feesMinor,
     fixedChargesMinor: data.totals.fixedChargesMinor, disbursementsMinor: data.totals.disbursementsMinor, interestMinor: data.totals.interestMinor,
     taxMinor: data.totals.taxMinor, discountMinor: data.totals.discountMinor, totalMinor: data.totals.totalMinor,
     discountDebtorsMinor: posting.discountDebtorsMinor, discountValidUntil: timeSensitive ? data.discount!.validUntil : null,
-    discountStatus: timeSensitive ? 'pending' : 'none', discountReversedMinor: 0, paidMinor: 0, writtenOffMinor: 0, lastReceiptOn: null,
+    discountStatus: timeSensitive ? (honoured ? 'honoured' : 'pending') : 'none', discountReversedMinor: 0, paidMinor: 0, writtenOffMinor: 0, lastReceiptOn: null,
     postingJournalId: journalId, linesJson: JSON.stringify({ lines: data.lines, allocations: data.allocations }), updatedAt: '',
   };
   await markItems(b, data);
