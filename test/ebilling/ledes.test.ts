@@ -184,6 +184,19 @@ test('several invoices in one file, each with its own total; text cleaned', () =
   assert.ok(text.split('\n').slice(0, -1).every((l) => l.endsWith('[]')));
 });
 
+test('INVOICE_DESCRIPTION: the matter\'s name as written, whatever it holds ($& and $\' are text)', () => {
+  const names: [template: string, name: string, want: string][] = [
+    ['Professional services: {matter}', 'Smith $& Sons v. Jones $\' appeal', 'Professional services: Smith $& Sons v. Jones $\' appeal'],
+    ['Matter {matter} - fees', 'Re: O\'Brien $` estate $$', 'Matter Re: O\'Brien $` estate $$ - fees'],
+    ['', 'Plain name', 'Plain name'],
+  ];
+  for (const [template, name, want] of names) {
+    const f = facts(bill([line()]));
+    const invoice = ok({ ...f, matter: { ...f.matter!, name } }, 'LEDES1998B', settings({ invoiceDescription: template }));
+    assert.equal(roundTrip([invoice], 'LEDES1998B').rows[0]!.INVOICE_DESCRIPTION, want, template);
+  }
+});
+
 test('refusals: every offending line and field, with how to fix it (table)', () => {
   const noCodes = { taskCode: null, activityCode: null };
   const adhoc = line({ kind: 'adhoc_fee', itemId: null, itemKind: null, minutes: null, rateMinor: null, recordedMinor: 0, amountMinor: 10_000, ...noCodes });

@@ -390,7 +390,8 @@ export function buildInvoice(facts: BillFacts, format: LedesFormat, settings: Le
     invoice: {
       billId: bill.billId, format, currency: bill.currency, exponent, invoiceDate: bill.invoiceDate, number: bill.number!, clientId: clientLedesId,
       lawFirmMatterId, clientMatterId, startDate: dates[0]!, endDate,
-      description: cleanText(settings.invoiceDescription.replaceAll('{matter}', matter!.name) || matter!.name),
+      // A function, not a string: `$&`, `$'` and `` $` `` in a matter's name are text, not replacement patterns.
+      description: cleanText(settings.invoiceDescription.replaceAll('{matter}', () => matter!.name) || matter!.name),
       lawFirmId: settings.lawFirmId, matterName: cleanText(matter!.name), clientTaxId: cleanText(client?.taxId ?? ''),
       clientName: cleanText(client?.name ?? ''), clientAddress: cleanText(client?.address ?? ''), totalMinor, taxMinor, lines,
     },
