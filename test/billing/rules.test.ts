@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { percentOf } from '../../src/shared/money.ts';
 import {
   addDays, allocateFees, applyQuote, billNumber, discountMinor, dueDate, dueScheduleRows, overdueInterestMinor,
   retainerRequestMinor, selectItems, taxLines, writeToTarget,
@@ -92,6 +93,25 @@ test('tax per line and per bill', () => {
       const taxable = idx.reduce((a, i) => a + ls[i]!.amountMinor, 0);
       assert.equal(idx.reduce((a, i) => a + perBill[i]!, 0), Math.round((taxable * bp) / 10_000 + 1e-9), 'per-bill tax is the rounded tax of the code total');
     }
+  }));
+});
+
+test('tax per bill with a credit line at the same rate: each line keeps its own sign, the total is the bill\'s', () => {
+  const vat = (amountMinor: number) => ({ amountMinor, taxBasisPoints: 2_000, taxCode: 'VAT' });
+  // 1,000.00 of fees and a 200.00 credit at 20%: 200.00 and -40.00 (shared by size, the credit got +26.67 and the fee 133.33).
+  assert.deepEqual(taxLines([vat(100_000), vat(-20_000)], 'per_bill'), [20_000, -4_000]);
+  // 3.33 + 3.33 - 0.01 at 10% = 6.65 -> 0.67 once: the rounding unit goes to the largest line.
+  assert.deepEqual(taxLines([{ amountMinor: 333, taxBasisPoints: 1_000, taxCode: 'G' }, { amountMinor: 333, taxBasisPoints: 1_000, taxCode: 'G' }, { amountMinor: -1, taxBasisPoints: 1_000, taxCode: 'G' }], 'per_bill'), [34, 33, 0]);
+  fc.assert(fc.property(fc.array(fc.integer({ min: -5_000_000, max: 10_000_000 }), { minLength: 2, maxLength: 12 }), fc.constantFrom(500, 1_000, 2_000, 825), (amounts, bp) => {
+    fc.pre(amounts.some((a) => a > 0) && amounts.some((a) => a < 0));
+    const ls = amounts.map((amountMinor) => ({ amountMinor, taxBasisPoints: bp, taxCode: 'T' }));
+    const perBill = taxLines(ls, 'per_bill');
+    const perLine = taxLines(ls, 'per_line');
+    assert.equal(perBill.reduce((a, b) => a + b, 0), percentOf(amounts.reduce((a, b) => a + b, 0), bp, 'half_up'), 'the total is the rounded tax of the total');
+    perBill.forEach((t, i) => {
+      assert.ok(Math.abs(t - perLine[i]!) <= 1, `line ${i}: within a unit of its own tax (${t} against ${perLine[i]})`);
+      assert.ok(t * amounts[i]! >= 0 || Math.abs(t) <= 1, `line ${i}: a credit's tax is a credit`);
+    });
   }));
 });
 

@@ -129,9 +129,27 @@ export function taxLines(lines: readonly TaxableLine[], rounding: 'per_line' | '
   });
   for (const idx of byCode.values()) {
     const taxable = sumMinor(idx.map((i) => lines[i]!.amountMinor));
-    const tax = percentOf(taxable, lines[idx[0]!]!.taxBasisPoints, mode);
+    const bp = lines[idx[0]!]!.taxBasisPoints;
+    const tax = percentOf(taxable, bp, mode);
+    const amounts = idx.map((i) => lines[i]!.amountMinor);
+    if (amounts.some((a) => a > 0) && amounts.some((a) => a < 0)) {
+      // Charges and credits at one rate (a credit line on the bill): each line's own tax, with
+      // its sign, and the bill's rounding difference spread a unit at a time over the largest
+      // lines (shares of the total by size would give a credit a charge's tax).
+      const own = amounts.map((a) => percentOf(a, bp, mode));
+      let diff = tax - sumMinor(own);
+      const order = idx.map((_, k) => k).sort((a, b) => Math.abs(amounts[b]!) - Math.abs(amounts[a]!) || a - b);
+      assert(Math.abs(diff) <= order.length, 'the bill\'s rounding differs from its lines\' by at most a unit a line');
+      for (let k = 0; diff !== 0; k = (k + 1) % order.length) {
+        const step = diff > 0 ? 1 : -1;
+        own[order[k]!]! += step;
+        diff -= step;
+      }
+      idx.forEach((i, k) => { out[i] = own[k]!; });
+      continue;
+    }
     if (tax === 0) continue;
-    const weights = idx.map((i) => Math.abs(lines[i]!.amountMinor));
+    const weights = amounts.map((a) => Math.abs(a));
     const parts = weights.some((w) => w > 0) ? allocate(tax, weights) : allocate(tax, weights.map(() => 1));
     idx.forEach((i, k) => { out[i] = parts[k]!; });
   }
