@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AssertionError } from '../../src/shared/assert.ts';
 import {
-  advanceBillingDate, capStatus, disbursementAmountMinor, fileNumber, isIsoDate, parseFileNumber, resolveRate, roundMinutes,
+  advanceBillingDate, nextBillingDateAfter, capStatus, disbursementAmountMinor, fileNumber, isIsoDate, parseFileNumber, resolveRate, roundMinutes,
   standardRateOn, timeAmountMinor, validateClient, validateDisbursement, validateMatter, validateTimekeeper, validateTimeEntry,
 } from '../../src/modules/matters/domain.ts';
 import type { BillingCycle, MinuteRounding, RateInputs, ResolvedRate } from '../../src/modules/matters/domain.ts';
@@ -111,6 +111,25 @@ test('advanceBillingDate moves one cycle, clamping to month ends', () => {
     ['2026-12-29', 'WEEK', '2027-01-05'], ['2026-05-05', 'none', null],
   ];
   for (const [date, cycle, want] of cases) assert.equal(advanceBillingDate(date, cycle), want, `${date} + ${cycle}`);
+});
+
+test('nextBillingDateAfter: past the bill\'s date by whole cycles from the current date; unchanged when already past it', () => {
+  const cases: [current: string | null, cycle: BillingCycle, billedOn: string, want: string | null][] = [
+    ['2026-03-01', 'QUARTER', '2026-03-01', '2026-06-01'], // billed on the day: the next quarter
+    ['2026-03-01', 'QUARTER', '2026-03-05', '2026-06-01'],
+    ['2026-03-01', 'QUARTER', '2026-09-15', '2026-12-01'], // several cycles late: the first date after the bill
+    ['2026-03-01', 'QUARTER', '2026-02-20', '2026-03-01'], // billed early: the date stands
+    ['2026-01-31', 'MONTH', '2026-02-28', '2026-03-31'], // counted from the 31st: month ends kept (not 2026-03-28)
+    ['2026-01-31', 'MONTH', '2026-01-31', '2026-02-28'],
+    ['2026-12-29', 'WEEK', '2027-01-12', '2027-01-19'],
+    ['2024-02-29', 'YEAR', '2024-03-01', '2025-02-28'],
+    [null, 'MONTH', '2026-03-05', null], ['2026-03-01', 'none', '2026-03-05', '2026-03-01'],
+  ];
+  for (const [current, cycle, billedOn, want] of cases) {
+    const next = nextBillingDateAfter(current, cycle, billedOn);
+    assert.equal(next, want, `${current} ${cycle} billed ${billedOn}`);
+    assert.equal(nextBillingDateAfter(next, cycle, billedOn), next, 'the same bill again moves nothing');
+  }
 });
 
 test('validation names each bad field', () => {

@@ -20,7 +20,7 @@ import { systemContext } from '../../shared/events.ts';
 import { formatMoney } from '../../shared/money.ts';
 import { conflict, HttpError, invalid, notFound } from '../../shared/web/errors.ts';
 import {
-  advanceBillingDate, autoFillSchedule as fillSchedule, billingOffRefusal, withScheduleItems, capExcess, capStatus, changedSections,
+  advanceBillingDate, nextBillingDateAfter, autoFillSchedule as fillSchedule, billingOffRefusal, withScheduleItems, capExcess, capStatus, changedSections,
   defaultFirmSettings, defaultLedesClassification, disbursementAmountMinor, ebillingCodeErrors, effectiveOptions,
   fileNumber, fixedChargeAmountMinor, isBillingOptionSection, isIsoDate, optionWarnings, overriddenAndInherited,
   patchFirmSettings, patchSection, QUANTITY_SCALE, resolveRate, roundMinutes, scheduleChangeErrors, timeAmountMinor,
@@ -1534,6 +1534,26 @@ export function createMattersCommands(deps: MattersDeps) {
     return final;
   }
 
+  /**
+   * A bill dated `billedOn` was approved on the matter: its next billing date moves past it by
+   * whole cycles (nextBillingDateAfter), so the matter is not due again, nor its every-cycle
+   * fixed fee billed again, until the next cycle. Idempotent (the bill follower may see an
+   * approval twice, or a re-approval); a matter gone or not moved changes nothing.
+   */
+  async function advanceNextBillingDate(trx: Tx, ctx: CommandContext, matterId: string, billedOn: string): Promise<Matter | null> {
+    const before = await store.findMatter(trx, matterId);
+    if (!before) return null;
+    const next = nextBillingDateAfter(before.nextBillingDate, before.billingCycle, billedOn);
+    if (next === before.nextBillingDate) return before;
+    const after: Matter = { ...before, nextBillingDate: next, updatedAt: now() };
+    if (!await store.updateMatter(trx, after)) throw stale('matter');
+    const final = await store.findMatter(trx, matterId);
+    assert(final, 'the matter exists');
+    await emitMatterChanged(trx, ctx, [final]);
+    await audit(trx, clock, ctx, { action: 'matters.next_billing_date_advanced', entityType: 'matters_matter', entityId: matterId, before: { nextBillingDate: before.nextBillingDate }, after: { nextBillingDate: next, billedOn } });
+    return final;
+  }
+
   async function closeMatter(trx: Tx, ctx: CommandContext, matterId: string, closedOn: string): Promise<Matter> {
     if (!isIsoDate(closedOn)) throw invalid({ closedOn: 'must be a date (YYYY-MM-DD)' });
     const before = await store.findMatter(trx, matterId);
@@ -1802,6 +1822,8 @@ export function createMattersCommands(deps: MattersDeps) {
       autoFillSchedule: (ctx: CommandContext, matterId: string, input: AutoFillScheduleInput) => autoFillSchedule(trx, ctx, matterId, input),
       markScheduleRowBilled: (ctx: CommandContext, matterId: string, rowId: string, invoiceNumber: string) =>
         setScheduleInvoice(trx, ctx, matterId, rowId, invoiceNumber, 'mark'),
+      /** A bill dated `billedOn` was approved: the matter's next billing date moves past it (the bill follower). */
+      advanceNextBillingDate: (ctx: CommandContext, matterId: string, billedOn: string) => advanceNextBillingDate(trx, ctx, matterId, billedOn),
       /** Undo markScheduleRowBilled when the bill is deleted or re-drafted (the invoice number must match). */
       clearScheduleRowBilled: (ctx: CommandContext, matterId: string, rowId: string, invoiceNumber: string) =>
         setScheduleInvoice(trx, ctx, matterId, rowId, invoiceNumber, 'clear'),

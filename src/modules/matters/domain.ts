@@ -2,7 +2,7 @@
  * The matters domain: pure rules for rates, time rounding, WIP amounts, file numbers,
  * WIP caps and input validation. No I/O; money goes through src/shared/money.ts.
  */
-import { assert, assertSafeInteger } from '../../shared/assert.ts';
+import { assert, AssertionError, assertSafeInteger } from '../../shared/assert.ts';
 import { csvLineFields } from '../../shared/csv.ts';
 import { formatMoney, isCurrencyCode, MAX_AMOUNT_MINOR, mulDiv, sumMinor } from '../../shared/money.ts';
 import type {
@@ -188,6 +188,27 @@ export function advanceBillingDate(date: string, cycle: BillingCycle): string | 
     case 'HALF': return addMonths(date, 6);
     case 'YEAR': return addMonths(date, 12);
   }
+}
+
+/** The most cycles a next billing date moves at once (a century of weeks): a bound, never reached by real dates. */
+const MAX_CYCLES_ADVANCED = 5_300;
+
+/**
+ * The matter's next billing date once a bill dated `billedOn` is approved: the first date of
+ * its cycle (counted from the current next billing date, so a 31st stays a month end) after
+ * `billedOn`; unchanged when that date is already after it (billed early, or the same bill
+ * approved again) or the matter has no cycle. Same inputs, same answer: approving again does
+ * not move it twice.
+ */
+export function nextBillingDateAfter(current: string | null, cycle: BillingCycle, billedOn: string): string | null {
+  assert(isIsoDate(billedOn), `invalid date ${billedOn}`);
+  if (current === null || cycle === 'none' || current > billedOn) return current;
+  const months = { WEEK: 0, MONTH: 1, QUARTER: 3, HALF: 6, YEAR: 12 }[cycle];
+  for (let k = 1; k <= MAX_CYCLES_ADVANCED; k++) {
+    const d = months === 0 ? addDays(current, 7 * k) : addMonths(current, months * k);
+    if (d > billedOn) return d;
+  }
+  throw new AssertionError(`the next billing date ${current} is over ${MAX_CYCLES_ADVANCED} cycles before ${billedOn}`);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -92,9 +92,14 @@ function follower(deps: FollowDeps) {
     };
   }
 
-  /** An approved or finalised bill's fixed-fee schedule rows get its number. */
-  const markApproved = (e: Envelope<'billing.bill_approved'> | Envelope<'billing.bill_finalised'>, ctx: HandlerContext) =>
-    scheduleRows(ctx, e.payload.matterId, e.payload.scheduleRowIds, e.payload.number, 'mark');
+  /**
+   * An approved or finalised bill's fixed-fee schedule rows get its number, and the matter's
+   * next billing date moves past the bill's date (once: the same date again moves nothing).
+   */
+  const markApproved = async (e: Envelope<'billing.bill_approved'> | Envelope<'billing.bill_finalised'>, ctx: HandlerContext) => {
+    await scheduleRows(ctx, e.payload.matterId, e.payload.scheduleRowIds, e.payload.number, 'mark');
+    await commandsIn(ctx).advanceNextBillingDate(ctx.command, e.payload.matterId, e.payload.invoiceDate);
+  };
 
   const handlers = {
     'billing.bill_drafted': async (e: Envelope<'billing.bill_drafted'>, ctx: HandlerContext) => {
