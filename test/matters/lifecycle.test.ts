@@ -215,6 +215,25 @@ eachDialect("WIP cap: over the cap warns under the firm's 'warn' policy and is r
   assert.equal(warned.warnings.length, 1, 'one warning per matter');
   assert.match(warned.warnings[0]!, /\$1,150\.00, over the cap of \$1,120\.00/);
   assert.deepEqual(warned.fixedCharges, []);
+
+  // Editing is no way round a refusing cap: hidden work turned to bill, more time, a dearer
+  // disbursement or product are refused as recording them would be; what adds nothing passes.
+  await cmds.updateMatter(ctx, matter.id, { wipCapMinor: 120_000 });
+  await cmds.updateFirmSettings(ctx, { wipCapPolicy: 'refuse' });
+  const hidden = await cmds.recordTimeEntry(ctx, { ...entry, rawMinutes: 600, behaviour: 'hide' });
+  assert.match((await rejectsFields(cmds.updateTimeEntry(ctx, hidden.id, { behaviour: 'bill' }), ['behaviour'])).behaviour!, /would take WIP to \$4,150\.00, over the cap of \$1,200\.00/);
+  const small = await cmds.recordTimeEntry(ctx, { ...entry, rawMinutes: 6, behaviour: 'hide' });
+  await cmds.updateTimeEntry(ctx, small.id, { behaviour: 'bill' }); // 1,150.00 + 30.00: under the cap
+  assert.match((await rejectsFields(cmds.updateTimeEntry(ctx, small.id, { rawMinutes: 60 }), ['amount'])).amount!, /\$1,450\.00/);
+  const copy = await cmds.recordDisbursement(ctx, { matterId: matter.id, incurredOn: '2026-03-02', code: 'COPY', unitCostMinor: 100, description: 'Copy' });
+  await rejectsFields(cmds.updateDisbursement(ctx, copy.id, { unitCostMinor: 10_000 }), ['amount']);
+  const nda = await cmds.recordFixedCharge(ctx, { matterId: matter.id, chargedOn: '2026-03-02', chargeTypeId: product.id, quoted: true });
+  await rejectsFields(cmds.updateFixedCharge(ctx, nda.id, { quoted: false }), ['amount']);
+  // Less, or nothing billable: fine.
+  await cmds.updateTimeEntry(ctx, small.id, { narrative: 'Call (re-worded)' });
+  await cmds.updateDisbursement(ctx, copy.id, { unitCostMinor: 50 });
+  await cmds.updateTimeEntry(ctx, hidden.id, { rawMinutes: 900 });
+  assert.equal((await cmds.capStatusFor(matter.id)).wipMinor, 118_050);
 });
 
 eachDialect('the demo firm mixes billing options, contacts, products and fixed charges, deterministically', async (db) => {

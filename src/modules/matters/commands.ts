@@ -926,6 +926,21 @@ export function createMattersCommands(deps: MattersDeps) {
     throw notEditable(what, 'no longer unbilled');
   }
 
+  /**
+   * Seed 004's WIP cap on an edit: an item whose change adds billable WIP (more time, a higher
+   * cost, hidden or no-charge turned to bill) is refused, as recording it would be, when the
+   * firm refuses work over the cap. `counted`: what the item adds to the cap's WIP before and
+   * after the edit. The field named is the behaviour when that is what changed, else the amount.
+   */
+  async function capOnEdit(trx: Tx, matter: Matter, counted: { before: number; after: number }, behaviourChanged: boolean): Promise<void> {
+    if (matter.wipCapMinor === null || counted.after <= counted.before) return;
+    const firm = (await loadFirm(trx)).settings;
+    if (firm.wipCapPolicy !== 'refuse') return;
+    const wip = ((await store.unbilledWipMinor(trx, [matter.id])).get(matter.id) ?? 0) - counted.before + counted.after;
+    const excess = capExcess(wip, matter.wipCapMinor, matter.currency);
+    if (excess) throw invalid({ [behaviourChanged ? 'behaviour' : 'amount']: excess });
+  }
+
   async function updateTimeEntry(trx: Tx, ctx: CommandContext, id: string, patch: UpdateTimeEntryInput, expectedVersion?: number): Promise<TimeEntry> {
     const errors = validateTimeEntry(patch, { partial: true });
     if (patch.timekeeperId !== undefined) requireId(errors, 'timekeeperId', patch.timekeeperId);
@@ -967,6 +982,7 @@ export function createMattersCommands(deps: MattersDeps) {
       updatedAt: now(),
     };
     fail(await updateCodeErrors(trx, matter, { kind: 'time', taskCode: after.taskCode, activityCode: after.activityCode }));
+    await capOnEdit(trx, matter, { before: before.behaviour === 'bill' ? before.amountMinor : 0, after: after.behaviour === 'bill' ? after.amountMinor : 0 }, after.behaviour !== before.behaviour);
     if (!await store.updateUnbilledTimeEntry(trx, after, expectedVersion)) await wipNotUpdated(trx, 'matters_time_entry', id, 'time entry', expectedVersion);
     await emit(trx, ctx, 'matters.wip_updated', timeWip(after, matter));
     await audit(trx, clock, ctx, { action: 'matters.time_updated', entityType: 'matters_time_entry', entityId: id, before, after });
@@ -996,6 +1012,7 @@ export function createMattersCommands(deps: MattersDeps) {
       updatedAt: now(),
     };
     fail(await updateCodeErrors(trx, matter, { kind: 'disbursement', expenseCode: after.expenseCode }));
+    await capOnEdit(trx, matter, { before: before.behaviour === 'bill' ? before.amountMinor : 0, after: after.behaviour === 'bill' ? after.amountMinor : 0 }, after.behaviour !== before.behaviour);
     if (!await store.updateUnbilledDisbursement(trx, after, expectedVersion)) await wipNotUpdated(trx, 'matters_disbursement', id, 'disbursement', expectedVersion);
     await emit(trx, ctx, 'matters.wip_updated', disbursementWip(after, matter));
     await audit(trx, clock, ctx, { action: 'matters.disbursement_updated', entityType: 'matters_disbursement', entityId: id, before, after });
@@ -1693,6 +1710,8 @@ export function createMattersCommands(deps: MattersDeps) {
       ...taxCodeErrors(after.taxCode, firm.taxRates.map((r) => r.code)),
       ...await updateCodeErrors(trx, matter, { kind: 'fixed_charge', taskCode: after.taskCode, activityCode: after.activityCode }),
     });
+    const counts = (f: FixedCharge) => (f.behaviour === 'bill' && !f.quoted ? f.amountMinor : 0);
+    await capOnEdit(trx, matter, { before: counts(before), after: counts(after) }, after.behaviour !== before.behaviour);
     if (!await store.updateUnbilledFixedCharge(trx, after, expectedVersion)) await wipNotUpdated(trx, 'matters_fixed_charge', id, 'fixed charge', expectedVersion);
     await emit(trx, ctx, 'matters.wip_updated', fixedChargeWip(after, matter, type));
     await audit(trx, clock, ctx, { action: 'matters.fixed_charge_updated', entityType: 'matters_fixed_charge', entityId: id, before, after });
