@@ -227,6 +227,12 @@ test('refusals: every offending line and field, with how to fix it (table)', () 
       f: facts(bill([line({ taxCode: 'VAT', taxMinor: 14_000 }), line({ taxCode: 'SALES', taxMinor: 5_775 }), line({ kind: 'discount', itemId: null, itemKind: null, timekeeperId: null, minutes: null, rateMinor: null, recordedMinor: 0, amountMinor: -14_000, taxCode: null, taxMinor: -1_977, taskCode: null, activityCode: null })])),
       format: 'LEDES1998BI', expect: [[3, 'LINE_ITEM_TAX_RATE', /spans 2 tax rates/, /within the lines/]],
     },
+    {
+      // 10% off 700.00 taxed at 20% and 700.00 exempt: the discount's -140.00 carries -14.00 of tax, which 0.20 does not state.
+      name: '1998BI: a discount over taxed and exempt fees',
+      f: facts(bill([line({ taxCode: 'VAT', taxMinor: 14_000 }), line({ taxCode: 'EXEMPT', taxMinor: 0 }), line({ kind: 'discount', itemId: null, itemKind: null, timekeeperId: null, minutes: null, rateMinor: null, recordedMinor: 0, amountMinor: -14_000, taxCode: null, taxMinor: -1_400, taskCode: null, activityCode: null })])),
+      format: 'LEDES1998BI', expect: [[3, 'LINE_ITEM_TAX_RATE', /spans 2 tax rates/, /within the lines/]],
+    },
   ];
   for (const c of cases) {
     const problems = refused(c.f, c.format ?? 'LEDES1998B', settings(c.s));

@@ -20,6 +20,9 @@ import {
 import type { LedesColumn, LedesFormat, LineType } from './format.ts';
 import type { UtbmsCodes } from './utbms.ts';
 
+/** The line kinds a bill's discount is shared over (the composer discounts fees and products, never disbursements or interest). */
+const DISCOUNTED_KINDS: ReadonlySet<string> = new Set(['time', 'fixed_charge', 'fixed_fee', 'quote_fee', 'adhoc_fee']);
+
 // ---------------------------------------------------------------------------------------
 // Settings: the firm's LEDES identity and export choices (ebilling_settings)
 // ---------------------------------------------------------------------------------------
@@ -290,6 +293,10 @@ export function buildInvoice(facts: BillFacts, format: LedesFormat, settings: Le
   const lines: LedesLine[] = [];
   const feeTaxCodes = new Set<string>();
   for (const l of bill.lines) if (lineType(l.kind) === 'F' && l.amountMinor > 0 && l.taxCode && (facts.taxRates.get(l.taxCode) ?? 0) > 0) feeTaxCodes.add(l.taxCode);
+  // The rates of the lines a discount is shared over (the composer's: fees and products charged), exempt ones too: a
+  // discount over taxed and exempt fees carries tax on its taxed share only, which no single LINE_ITEM_TAX_RATE states.
+  const discountedRates = new Set<number>();
+  for (const l of bill.lines) if (DISCOUNTED_KINDS.has(l.kind) && !l.noCharge && l.amountMinor > 0) discountedRates.add(l.taxCode ? (facts.taxRates.get(l.taxCode) ?? -1) : 0);
 
   const tkCache = new Map<string, { id: string; name: string; first: string; last: string; classification: string }>();
   for (const l of bill.lines) {
@@ -352,8 +359,8 @@ export function buildInvoice(facts: BillFacts, format: LedesFormat, settings: Le
     if (format === 'LEDES1998BI') {
       let code = l.taxCode;
       if (l.kind === 'discount' && code === null && l.taxMinor !== 0) {
-        if (feeTaxCodes.size === 1) code = [...feeTaxCodes][0]!;
-        else problem(at, 'LINE_ITEM_TAX_RATE', `the discount's tax (${amountText(l.taxMinor, exponent)}) spans ${feeTaxCodes.size} tax rates; LEDES 1998BI carries one tax per line`,
+        if (feeTaxCodes.size === 1 && discountedRates.size === 1) code = [...feeTaxCodes][0]!;
+        else problem(at, 'LINE_ITEM_TAX_RATE', `the discount's tax (${amountText(l.taxMinor, exponent)}) spans ${Math.max(feeTaxCodes.size, discountedRates.size)} tax rates; LEDES 1998BI carries one tax per line`,
           'show the discount within the lines (fee reductions not as a discount), or tax the discounted fees at one rate');
       }
       if (code !== null) {
