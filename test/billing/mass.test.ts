@@ -205,3 +205,22 @@ eachDialect('an approved bill moves its matter\'s next billing date past it: an 
   assert.deepEqual(audits.map((a) => [JSON.parse(a.before_json as string).nextBillingDate, JSON.parse(a.after_json as string).nextBillingDate]), [['2026-03-01', '2026-06-01']]);
   await s.rt.relay.stop();
 });
+
+eachDialect('seed 004\'s WIP cap filter measures all the matter\'s unbilled WIP, not just what the cut-off leaves', async (db) => {
+  const s = await setup(db, { start: '2026-03-10T09:00:00Z' });
+  const { matter, partner } = await firm(s.cmds);
+  await s.cmds.updateMatter(ctx, matter.id, { wipCapMinor: 100_000 });
+  // 600.00 before the cut-off, 600.00 after it: 1,200.00 unbilled, over the 1,000.00 cap.
+  await s.cmds.recordTimeEntry(ctx, { matterId: matter.id, timekeeperId: partner.id, workDate: '2026-02-10', rawMinutes: 120, narrative: 'Before' });
+  await s.cmds.recordTimeEntry(ctx, { matterId: matter.id, timekeeperId: partner.id, workDate: '2026-03-05', rawMinutes: 120, narrative: 'After' });
+  await s.drain();
+  const m = createMassBilling({ db: db.db, clock: s.clock, relay: s.rt.relay }, s.billing);
+  const listed = async (cap: NonNullable<Parameters<typeof m.candidates>[0]['cap']>) =>
+    (await m.candidates({ invoiceDate: '2026-03-10', upTo: '2026-02-28', cap })).filter((r) => r.matterId === matter.id).map((r) => [r.wipMinor, r.overCap]);
+  assert.deepEqual(await listed({ kind: 'matter' }), [[60_000, true]], 'over its own cap: listed, the run bills 600.00 to the cut-off');
+  assert.deepEqual(await listed({ kind: 'amount', amountMinor: 110_000 }), [[60_000, true]]);
+  assert.deepEqual(await listed({ kind: 'amount', amountMinor: 130_000 }), []);
+  // Without a cap filter nothing changes: the row shows what the run would bill.
+  assert.deepEqual((await m.candidates({ invoiceDate: '2026-03-10', upTo: '2026-02-28' })).filter((r) => r.matterId === matter.id).map((r) => r.wipMinor), [60_000]);
+  await s.rt.relay.stop();
+});

@@ -182,8 +182,10 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       const wipMinor = c.feesMinor + c.disbursementsMinor;
       // Naming one matter in the filters is picking it by name: an excluded matter can be billed so.
       const reasons = massReasons(facts, { handPicked: opts.handPicked || Boolean(f.matterId) });
-      const overCap = c.wipCapMinor !== null && wipMinor >= c.wipCapMinor;
-      return { ...c, eligible: reasons.length === 0, reasons, fixedFeeDue: facts.fixedFeeDue, wipMinor, overCap, capOk: passesCap(cap, wipMinor, c.wipCapMinor) };
+      // The cap is measured on all the matter's unbilled WIP when the filter read it (seed 004), else on what the run bills.
+      const capWipMinor = c.unbilledTotalMinor ?? wipMinor;
+      const overCap = c.wipCapMinor !== null && capWipMinor >= c.wipCapMinor;
+      return { ...c, eligible: reasons.length === 0, reasons, fixedFeeDue: facts.fixedFeeDue, wipMinor, overCap, capOk: passesCap(cap, capWipMinor, c.wipCapMinor) };
     }).filter((r) => r.capOk).map(({ capOk: _c, ...r }) => r);
   }
 

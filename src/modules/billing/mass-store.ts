@@ -86,6 +86,8 @@ export interface MassCandidate extends MatterBillingSummary {
   /** Billable (behaviour 'bill') unbilled amounts under the filters. */
   feesMinor: number;
   disbursementsMinor: number;
+  /** All the matter's billable unbilled WIP, whatever its date (seed 004's cap filter measures this); null when no cap filter asked for it. */
+  unbilledTotalMinor: number | null;
 }
 
 /** The item conditions of the run's time and disbursement filters (seed 004), on billing_wip. */
@@ -133,10 +135,13 @@ export async function massCandidates(ex: Executor, f: MassFilters, opts: { matte
     where.push(`m.id in (${marks(opts.matterIds.length)})`);
     params.push(...opts.matterIds);
   }
+  // Seed 004's cap filter compares the cap with all the matter's unbilled WIP (as the matter's own cap status does), not just
+  // what the run's cut-off and item filters leave; read only when asked for (it is another pass over the WIP copy).
+  const withTotal = f.cap !== undefined && f.cap.kind !== 'none';
   const text = `select m.id, m.client_id, m.client_number, m.matter_number, m.file_number, m.name, m.client_name, m.status, m.currency,
       m.billing_cycle, m.next_billing_date, m.wip_cap_minor, m.responsible_timekeeper_id, m.billing_timekeeper_id, m.options_json,
       m.billable_party_json, c.id as present_client_id, c.name as current_client_name, d.id as draft_id, d.number as draft_number,
-      w.fee_items, w.time_items, w.disbursement_items, w.fees, w.disbursements
+      w.fee_items, w.time_items, w.disbursement_items, w.fees, w.disbursements${withTotal ? ', t.unbilled_total' : ''}
     from billing_matter m
     left join billing_client c on c.id = m.client_id
     left join billing_bill d on d.matter_id = m.id and d.status = 'draft'
@@ -149,6 +154,11 @@ export async function massCandidates(ex: Executor, f: MassFilters, opts: { matte
         sum(case when w.behaviour = 'bill' and w.kind = 'disbursement' then w.amount_minor else 0 end) as disbursements
       from billing_wip w where ${items.text} group by w.matter_id
     ) w on w.matter_id = m.id
+    ${withTotal ? `left join (
+      select w.matter_id, sum(w.amount_minor) as unbilled_total from billing_wip w
+      where w.matters_status = 'unbilled' and not exists (select 1 from billing_bill_line l where l.item_id = w.id and l.live = 1) and w.quoted = 0 and w.behaviour = 'bill'
+      group by w.matter_id
+    ) t on t.matter_id = m.id` : ''}
     ${where.length ? `where ${where.join(' and ')}` : ''}
     order by m.client_number, m.matter_number, m.id
     ${opts.limit ? `limit ${Math.floor(opts.limit)}` : ''}`;
@@ -164,7 +174,7 @@ export async function massCandidates(ex: Executor, f: MassFilters, opts: { matte
       nextBillingDate: r.next_billing_date, wipCapMinor: numOrNull(r.wip_cap_minor), responsibleTimekeeperId: r.responsible_timekeeper_id,
       billingTimekeeperId: r.billing_timekeeper_id, hasClient: r.present_client_id !== null, hasBillableParty: r.billable_party_json !== null,
       options, draftId: r.draft_id, draftNumber: r.draft_number, feeItems: num(r.fee_items ?? 0), timeItems: num(r.time_items ?? 0), disbursementItems: num(r.disbursement_items ?? 0),
-      feesMinor: num(r.fees ?? 0), disbursementsMinor: num(r.disbursements ?? 0),
+      feesMinor: num(r.fees ?? 0), disbursementsMinor: num(r.disbursements ?? 0), unbilledTotalMinor: withTotal ? num(r.unbilled_total ?? 0) : null,
     });
   }
   return out;
