@@ -245,10 +245,8 @@ export async function billsFrom(ex: Executor, rows: Record<string, any>[]): Prom
     }
   }
   for (const list of linesBy.values()) list.sort(byLineNo);
-  const allocs = await ex.selectFrom('billing_bill_allocation').selectAll().where('bill_id', 'in', ids).orderBy('bill_id').orderBy('timekeeper_id').execute();
-  const allocBy = new Map<string, { timekeeperId: string; amountMinor: number }[]>();
-  for (const a of allocs) allocBy.set(a.bill_id, [...(allocBy.get(a.bill_id) ?? []), { timekeeperId: a.timekeeper_id, amountMinor: num(a.amount_minor) }]);
-  return rows.map((r) => toBill(r, linesBy.get(r.id) ?? [], (allocBy.get(r.id) ?? []).sort(byTimekeeper)));
+  const allocBy = await allocationsOf(ex, ids);
+  return rows.map((r) => toBill(r, linesBy.get(r.id) ?? [], allocBy.get(r.id) ?? []));
 }
 
 /** The id of the bill with this number (numbers are unique; a void one still names its deleted bill). */

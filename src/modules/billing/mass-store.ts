@@ -9,7 +9,7 @@ import type { Executor } from '../../shared/db.ts';
 import { insertMany, selectRaw, marks } from '../../shared/sql.ts';
 import type { MatterBillingOptions } from '../matters/events.ts';
 import type { CapFilter } from './domain/mass.ts';
-import { getFirmSettings } from './store.ts';
+import { getFirmSettings, OPEN_WIP_SQL } from './store.ts';
 import type { MatterBillingSummary } from './store.ts';
 
 const num = (v: unknown): number => Number(v);
@@ -155,9 +155,9 @@ export async function massCandidates(ex: Executor, f: MassFilters, opts: { matte
       from billing_wip w where ${items.text} group by w.matter_id
     ) w on w.matter_id = m.id
     ${withTotal ? `left join (
-      select w.matter_id, sum(w.amount_minor) as unbilled_total from billing_wip w
-      where w.matters_status = 'unbilled' and not exists (select 1 from billing_bill_line l where l.item_id = w.id and l.live = 1) and w.quoted = 0 and w.behaviour = 'bill'
-      group by w.matter_id
+      select matter_id, sum(amount_minor) as unbilled_total from billing_wip
+      where ${OPEN_WIP_SQL} and quoted = 0 and behaviour = 'bill'
+      group by matter_id
     ) t on t.matter_id = m.id` : ''}
     ${where.length ? `where ${where.join(' and ')}` : ''}
     order by m.client_number, m.matter_number, m.id
