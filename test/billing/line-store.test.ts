@@ -2,7 +2,7 @@
  * billing_bill_line as stored and read back: the database's own checks on a line's values
  * (written for SQLite in OR form by migration 20261203_0400, the same rules as Postgres's
  * lists), and lines read back whole through the packed columns bill-store reads them in;
- * and the same lines as the JSON the database builds for bulk approving's events.
+ * and the same lines as the JSON bulk approving's events carry (SQLite builds it).
  */
 import assert from 'node:assert/strict';
 import { sql } from 'kysely';
@@ -108,9 +108,8 @@ eachDialect('the lines and items the database gives as JSON are exactly the line
     assert.deepEqual([read!.lines.lineCount, read!.lines.itemCount], [bill.lines.length, bill.items.length]);
     const built = billDataJson(read!.head, read!.lines);
     assert.deepEqual(JSON.parse(built), JSON.parse(JSON.stringify(billData(bill))));
-    // The same keys in the same order; on SQLite the very same text.
-    assert.deepEqual(Object.keys(JSON.parse(built) as object), Object.keys(billData(bill)));
-    if (db.dialect === 'sqlite') assert.equal(built, JSON.stringify(billData(bill)));
+    // The very same text (SQLite builds it, Postgres serialises the lines it read): keys in the same order.
+    assert.equal(built, JSON.stringify(billData(bill)));
   }), { numRuns: 60 });
   await s.rt.relay.stop();
 });

@@ -180,27 +180,30 @@ export interface LineJson { linesJson: string; itemsJson: string; lineCount: num
 
 /**
  * Bills without their lines as objects: each bill's lines and items come as the JSON an
- * event payload carries, built by the database (approving thousands of bills builds no
- * object per line and serialises none). Lines in line order; items are the lines holding
- * an item, in line order (itemsOf). Postgres spaces its JSON differently; the values are the same.
+ * event payload carries. SQLite builds it (approving thousands of bills builds no object per
+ * line and serialises none); Postgres reads the lines and they are serialised here. Lines in
+ * line order; items are the lines holding an item, in line order (itemsOf).
  */
 export async function billsWithLineJson(ex: Executor, rows: Record<string, any>[]): Promise<{ head: BillHead; lines: LineJson }[]> {
   if (rows.length === 0) return [];
+  if (!writersSerialised(ex)) {
+    // Postgres: building the JSON costs the server (on the same machine) more than it saves here (approving 469,666
+    // items took 8.5 s against 6.9 s), so the lines are read as arrays and serialised here, once.
+    return (await billsFrom(ex, rows)).map(({ lines, items, ...head }) => ({
+      head, lines: { linesJson: JSON.stringify(lines), itemsJson: JSON.stringify(items), lineCount: lines.length, itemCount: items.length },
+    }));
+  }
   const ids = rows.map((r) => r.id as string);
-  const pg = !writersSerialised(ex);
-  const fields = (noCharge: string) => [
+  // One JSON object per line, keys in BillLineData's order (noCharge a JSON boolean), in line order.
+  const line = [
     `'lineNo', line_no`, `'key', key`, `'kind', kind`, `'itemId', item_id`, `'itemKind', item_kind`, `'scheduleRowId', schedule_row_id`, `'date', date`,
     `'timekeeperId', timekeeper_id`, `'code', code`, `'chargeTypeId', charge_type_id`, `'description', description`, `'minutes', minutes`,
-    `'rateMinor', rate_minor`, `'recordedMinor', recorded_minor`, `'amountMinor', amount_minor`, `'noCharge', ${noCharge}`, `'taxCode', tax_code`,
-    `'taxMinor', tax_minor`, `'taskCode', task_code`, `'activityCode', activity_code`, `'expenseCode', expense_code`,
+    `'rateMinor', rate_minor`, `'recordedMinor', recorded_minor`, `'amountMinor', amount_minor`, `'noCharge', json(case when no_charge = 1 then 'true' else 'false' end)`,
+    `'taxCode', tax_code`, `'taxMinor', tax_minor`, `'taskCode', task_code`, `'activityCode', activity_code`, `'expenseCode', expense_code`,
   ].join(', ');
   const held = 'item_id is not null and item_kind is not null';
-  const select = pg
-    ? `select bill_id, count(*) as line_count, count(*) filter (where ${held}) as item_count,
-        json_agg(json_build_object(${fields('no_charge = 1')}) order by line_no)::text as lines_json,
-        coalesce(json_agg(json_build_object('kind', item_kind, 'id', item_id) order by line_no) filter (where ${held}), '[]'::json)::text as items_json`
-    : `select bill_id, count(*) as line_count, count(*) filter (where ${held}) as item_count,
-        json_group_array(json_object(${fields(`json(case when no_charge = 1 then 'true' else 'false' end)`)}) order by line_no) as lines_json,
+  const select = `select bill_id, count(*) as line_count, count(*) filter (where ${held}) as item_count,
+        json_group_array(json_object(${line}) order by line_no) as lines_json,
         json_group_array(json_object('kind', item_kind, 'id', item_id) order by line_no) filter (where ${held}) as items_json`;
   const byBill = new Map<string, LineJson>();
   for (let i = 0; i < ids.length; i += 500) {
