@@ -179,20 +179,25 @@ eachDialect('a run: eligible list and reasons, one batch, each matter once, resu
 
 eachDialect('an approved bill moves its matter\'s next billing date past it: an every-cycle fixed fee is due once a cycle, not on every run', async (db) => {
   const s = await setup(db, { start: '2026-03-02T09:00:00Z' });
-  const { matter } = await firm(s.cmds);
-  await s.cmds.updateMatter(ctx, matter.id, { billingCycle: 'QUARTER', nextBillingDate: '2026-03-01' });
-  await s.cmds.setBillingOptions(ctx, matter.id, { set: { arrangement: 'fixed_fee', quote: { amountMinor: 270_000 }, fixedFee: { mode: 'every_cycle', schedule: [] } } });
+  const { matter, partner } = await firm(s.cmds);
+  const other = await s.cmds.openMatter(ctx, { clientId: matter.clientId, name: 'Second', responsibleTimekeeperId: partner.id, openedOn: '2025-06-01' });
+  for (const id of [matter.id, other.id]) {
+    await s.cmds.updateMatter(ctx, id, { billingCycle: 'QUARTER', nextBillingDate: '2026-03-01' });
+    await s.cmds.setBillingOptions(ctx, id, { set: { arrangement: 'fixed_fee', quote: { amountMinor: 270_000 }, fixedFee: { mode: 'every_cycle', schedule: [] } } });
+  }
   await s.drain();
   const m = createMassBilling({ db: db.db, clock: s.clock, relay: s.rt.relay }, s.billing);
   const row = async (invoiceDate: string) => (await m.candidates({ invoiceDate, upTo: invoiceDate })).find((r) => r.matterId === matter.id)!;
   const nextDate = async () => [(await db.db.selectFrom('matters_matter').select('next_billing_date').where('id', '=', matter.id).executeTakeFirstOrThrow()).next_billing_date, (await db.db.selectFrom('billing_matter').select('next_billing_date').where('id', '=', matter.id).executeTakeFirstOrThrow()).next_billing_date];
   assert.deepEqual([(await row('2026-03-05')).eligible, (await row('2026-03-05')).fixedFeeDue], [true, true], 'the quarter\'s fee is due');
-  const [drafted] = await m.draftMatters(ctx, [matter.id], { invoiceDate: '2026-03-05', upTo: '2026-03-05', request: {} });
-  assert.ok(drafted!.ok);
-  const billId = (drafted as { bill: { billId: string } }).bill.billId;
-  await s.billing.approve(ctx, billId);
+  // Both approved in bulk, their events delivered together: each matter moves once.
+  const drafted = await m.draftMatters(ctx, [matter.id, other.id], { invoiceDate: '2026-03-05', upTo: '2026-03-05', request: {} });
+  assert.ok(drafted.every((d) => d.ok));
+  const [billId, otherBillId] = drafted.map((d) => (d as { bill: { billId: string } }).bill.billId) as [string, string];
+  assert.ok((await m.approveMany(ctx, [billId, otherBillId])).every((a) => a.ok));
   await s.drain();
   assert.deepEqual(await nextDate(), ['2026-06-01', '2026-06-01'], 'matters and billing\'s copy: the next quarter');
+  assert.equal((await db.db.selectFrom('matters_matter').select('next_billing_date').where('id', '=', other.id).executeTakeFirstOrThrow()).next_billing_date, '2026-06-01');
   // A month on, nothing is due; the next quarter, the fee is due again.
   assert.deepEqual([(await row('2026-04-05')).eligible, (await row('2026-04-05')).fixedFeeDue], [false, false]);
   assert.equal((await row('2026-06-02')).fixedFeeDue, true);
@@ -202,7 +207,7 @@ eachDialect('an approved bill moves its matter\'s next billing date past it: an 
   await s.drain();
   assert.deepEqual(await nextDate(), ['2026-06-01', '2026-06-01']);
   const audits = await db.db.selectFrom('audit_log').select(['before_json', 'after_json']).where('action', '=', 'matters.next_billing_date_advanced').execute();
-  assert.deepEqual(audits.map((a) => [JSON.parse(a.before_json as string).nextBillingDate, JSON.parse(a.after_json as string).nextBillingDate]), [['2026-03-01', '2026-06-01']]);
+  assert.deepEqual(audits.map((a) => [JSON.parse(a.before_json as string).nextBillingDate, JSON.parse(a.after_json as string).nextBillingDate]), [['2026-03-01', '2026-06-01'], ['2026-03-01', '2026-06-01']], 'once per matter');
   await s.rt.relay.stop();
 });
 

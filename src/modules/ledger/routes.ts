@@ -55,10 +55,10 @@ interface Shown {
   fv?: Record<string, string>;
 }
 
-export function billView(b: LedgerBill, asOf?: string) {
+export function billView(b: LedgerBill, asOf: string) {
   const outstandingMinor = store.outstandingOf(b);
   // The forecast (seed 003): an expired, undecided discount counted back; the books are unchanged.
-  const expiredDiscountMinor = asOf === undefined ? 0 : store.expiredDiscountMinor(b, asOf);
+  const expiredDiscountMinor = store.expiredDiscountMinor(b, asOf);
   return { ...b, outstandingMinor, totalNowMinor: b.totalMinor + b.discountReversedMinor, expiredDiscountMinor, forecastMinor: outstandingMinor + expiredDiscountMinor };
 }
 
@@ -108,7 +108,8 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const bal = await store.accountBalances(db);
     const of = (role: string) => { const a = accounts.find((x) => x.role === role); const b = a ? bal.get(a.id) : undefined; return b ? b.debit - b.credit : 0; };
     const open = await store.listBills(db, { status: 'open' });
-    const pending = open.filter((b) => b.discountStatus === 'pending' && b.discountValidUntil !== null && b.discountValidUntil < today()).map((b) => billView(b, today()));
+    const asOf = today();
+    const pending = open.filter((b) => store.expiredDiscountMinor(b, asOf) !== 0).map((b) => billView(b, asOf));
     const names = await store.namesOf(db);
     return render(c, 'ledger/index.njk', {
       s, closedList: [...s.closed].sort(), currency: s.currency, debtorsMinor: of('debtors'), creditMinor: 0 - of('unallocated'), bankMinor: of('office_bank'),

@@ -932,9 +932,9 @@ export function createMattersCommands(deps: MattersDeps) {
    * firm refuses work over the cap. `counted`: what the item adds to the cap's WIP before and
    * after the edit. The field named is the behaviour when that is what changed, else the amount.
    */
-  async function capOnEdit(trx: Tx, matter: Matter, counted: { before: number; after: number }, behaviourChanged: boolean): Promise<void> {
+  async function capOnEdit(trx: Tx, matter: Matter, counted: { before: number; after: number }, behaviourChanged: boolean, loaded?: FirmBillingSettings): Promise<void> {
     if (matter.wipCapMinor === null || counted.after <= counted.before) return;
-    const firm = (await loadFirm(trx)).settings;
+    const firm = loaded ?? (await loadFirm(trx)).settings;
     if (firm.wipCapPolicy !== 'refuse') return;
     const wip = ((await store.unbilledWipMinor(trx, [matter.id])).get(matter.id) ?? 0) - counted.before + counted.after;
     const excess = capExcess(wip, matter.wipCapMinor, matter.currency);
@@ -1552,23 +1552,31 @@ export function createMattersCommands(deps: MattersDeps) {
   }
 
   /**
-   * A bill dated `billedOn` was approved on the matter: its next billing date moves past it by
-   * whole cycles (nextBillingDateAfter), so the matter is not due again, nor its every-cycle
-   * fixed fee billed again, until the next cycle. Idempotent (the bill follower may see an
-   * approval twice, or a re-approval); a matter gone or not moved changes nothing.
+   * Bills were approved (`billedOn`, their dates): each matter's next billing date moves past
+   * its bill's date by whole cycles (nextBillingDateAfter), so the matter is not due again, nor
+   * its every-cycle fixed fee billed again, until the next cycle. One read for all the matters
+   * (a bill run's approvals arrive by the thousand); only a matter that moves is written,
+   * announced and audited, under the context of the approval that moved it. Idempotent (the
+   * bill follower may see an approval twice, or a re-approval); a matter gone is skipped.
    */
-  async function advanceNextBillingDate(trx: Tx, ctx: CommandContext, matterId: string, billedOn: string): Promise<Matter | null> {
-    const before = await store.findMatter(trx, matterId);
-    if (!before) return null;
-    const next = nextBillingDateAfter(before.nextBillingDate, before.billingCycle, billedOn);
-    if (next === before.nextBillingDate) return before;
-    const after: Matter = { ...before, nextBillingDate: next, updatedAt: now() };
-    if (!await store.updateMatter(trx, after)) throw stale('matter');
-    const final = await store.findMatter(trx, matterId);
-    assert(final, 'the matter exists');
-    await emitMatterChanged(trx, ctx, [final]);
-    await audit(trx, clock, ctx, { action: 'matters.next_billing_date_advanced', entityType: 'matters_matter', entityId: matterId, before: { nextBillingDate: before.nextBillingDate }, after: { nextBillingDate: next, billedOn } });
-    return final;
+  async function advanceNextBillingDates(trx: Tx, moves: readonly { ctx: CommandContext; matterId: string; billedOn: string }[]): Promise<void> {
+    if (moves.length === 0) return;
+    const found = await store.findMatters(trx, [...new Set(moves.map((m) => m.matterId))]);
+    const moved = new Map<string, { before: Matter; after: Matter; ctx: CommandContext; billedOn: string }>();
+    for (const { ctx, matterId, billedOn } of moves) {
+      const current = moved.get(matterId)?.after ?? found.get(matterId);
+      if (!current) continue;
+      const next = nextBillingDateAfter(current.nextBillingDate, current.billingCycle, billedOn);
+      if (next === current.nextBillingDate) continue;
+      moved.set(matterId, { before: moved.get(matterId)?.before ?? current, after: { ...current, nextBillingDate: next, updatedAt: now() }, ctx, billedOn });
+    }
+    for (const { before, after, ctx, billedOn } of moved.values()) {
+      if (!await store.updateMatter(trx, after)) throw stale('matter');
+      const final = await store.findMatter(trx, after.id);
+      assert(final, 'the matter exists');
+      await emitMatterChanged(trx, ctx, [final]);
+      await audit(trx, clock, ctx, { action: 'matters.next_billing_date_advanced', entityType: 'matters_matter', entityId: after.id, before: { nextBillingDate: before.nextBillingDate }, after: { nextBillingDate: after.nextBillingDate, billedOn } });
+    }
   }
 
   async function closeMatter(trx: Tx, ctx: CommandContext, matterId: string, closedOn: string): Promise<Matter> {
@@ -1711,7 +1719,7 @@ export function createMattersCommands(deps: MattersDeps) {
       ...await updateCodeErrors(trx, matter, { kind: 'fixed_charge', taskCode: after.taskCode, activityCode: after.activityCode }),
     });
     const counts = (f: FixedCharge) => (f.behaviour === 'bill' && !f.quoted ? f.amountMinor : 0);
-    await capOnEdit(trx, matter, { before: counts(before), after: counts(after) }, after.behaviour !== before.behaviour);
+    await capOnEdit(trx, matter, { before: counts(before), after: counts(after) }, after.behaviour !== before.behaviour, firm);
     if (!await store.updateUnbilledFixedCharge(trx, after, expectedVersion)) await wipNotUpdated(trx, 'matters_fixed_charge', id, 'fixed charge', expectedVersion);
     await emit(trx, ctx, 'matters.wip_updated', fixedChargeWip(after, matter, type));
     await audit(trx, clock, ctx, { action: 'matters.fixed_charge_updated', entityType: 'matters_fixed_charge', entityId: id, before, after });
@@ -1841,8 +1849,8 @@ export function createMattersCommands(deps: MattersDeps) {
       autoFillSchedule: (ctx: CommandContext, matterId: string, input: AutoFillScheduleInput) => autoFillSchedule(trx, ctx, matterId, input),
       markScheduleRowBilled: (ctx: CommandContext, matterId: string, rowId: string, invoiceNumber: string) =>
         setScheduleInvoice(trx, ctx, matterId, rowId, invoiceNumber, 'mark'),
-      /** A bill dated `billedOn` was approved: the matter's next billing date moves past it (the bill follower). */
-      advanceNextBillingDate: (ctx: CommandContext, matterId: string, billedOn: string) => advanceNextBillingDate(trx, ctx, matterId, billedOn),
+      /** Bills were approved: each matter's next billing date moves past its bill's date (the bill follower, one approval or a run's). */
+      advanceNextBillingDates: (moves: readonly { ctx: CommandContext; matterId: string; billedOn: string }[]) => advanceNextBillingDates(trx, moves),
       /** Undo markScheduleRowBilled when the bill is deleted or re-drafted (the invoice number must match). */
       clearScheduleRowBilled: (ctx: CommandContext, matterId: string, rowId: string, invoiceNumber: string) =>
         setScheduleInvoice(trx, ctx, matterId, rowId, invoiceNumber, 'clear'),

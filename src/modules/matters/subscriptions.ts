@@ -80,15 +80,18 @@ function follower(deps: FollowDeps) {
    * A run of events that each move their items to `status` (a bill run's drafts, or its
    * approvals), as one setWipStatusMany: the same effect as handling them one by one.
    * `after` runs for each event in turn once the items have moved (schedule rows, which
-   * the item statuses do not touch).
+   * the item statuses do not touch); `dated` gives each event's matter and bill date, and the
+   * matters' next billing dates move for the whole run at once.
    */
   function many<K extends BillingType>(itemsOf: (e: Envelope<K>) => readonly BillItemRef[], status: WipStatus,
-    after?: (e: Envelope<K>, ctx: HandlerContext) => Promise<void>): ManyHandler<Envelope<K>> {
+    after?: (e: Envelope<K>, ctx: HandlerContext) => Promise<void>, dated?: (e: Envelope<K>) => { matterId: string; billedOn: string }): ManyHandler<Envelope<K>> {
     return async (events, trx) => {
-      const results = await deps.commands.within(trx).setWipStatusMany(events.map(({ event, command }) => ({ ctx: command, items: itemsOf(event) })), status, { leaveAlone: true });
+      const cmds = deps.commands.within(trx);
+      const results = await cmds.setWipStatusMany(events.map(({ event, command }) => ({ ctx: command, items: itemsOf(event) })), status, { leaveAlone: true });
       const missing = results.flatMap((r) => r.missing);
       if (missing.length > 0) logger.info({ missing: missing.map((m) => m.id) }, 'bill items no longer in matters: skipped');
       if (after) for (const { event, command } of events) await after(event, { trx, command });
+      if (dated) await cmds.advanceNextBillingDates(events.map(({ event, command }) => ({ ctx: command, ...dated(event) })));
     };
   }
 
@@ -96,9 +99,12 @@ function follower(deps: FollowDeps) {
    * An approved or finalised bill's fixed-fee schedule rows get its number, and the matter's
    * next billing date moves past the bill's date (once: the same date again moves nothing).
    */
-  const markApproved = async (e: Envelope<'billing.bill_approved'> | Envelope<'billing.bill_finalised'>, ctx: HandlerContext) => {
-    await scheduleRows(ctx, e.payload.matterId, e.payload.scheduleRowIds, e.payload.number, 'mark');
-    await commandsIn(ctx).advanceNextBillingDate(ctx.command, e.payload.matterId, e.payload.invoiceDate);
+  const markApproved = (e: Envelope<'billing.bill_approved'> | Envelope<'billing.bill_finalised'>, ctx: HandlerContext) =>
+    scheduleRows(ctx, e.payload.matterId, e.payload.scheduleRowIds, e.payload.number, 'mark');
+  const billedOn = (e: Envelope<'billing.bill_approved'> | Envelope<'billing.bill_finalised'>) => ({ matterId: e.payload.matterId, billedOn: e.payload.invoiceDate });
+  const approved = async (e: Envelope<'billing.bill_approved'> | Envelope<'billing.bill_finalised'>, ctx: HandlerContext) => {
+    await markApproved(e, ctx);
+    await commandsIn(ctx).advanceNextBillingDates([{ ctx: ctx.command, ...billedOn(e) }]);
   };
 
   const handlers = {
@@ -114,11 +120,11 @@ function follower(deps: FollowDeps) {
     },
     'billing.bill_approved': async (e: Envelope<'billing.bill_approved'>, ctx: HandlerContext) => {
       await setStatus(ctx, e.payload.items, 'billed');
-      await markApproved(e, ctx);
+      await approved(e, ctx);
     },
     'billing.bill_finalised': async (e: Envelope<'billing.bill_finalised'>, ctx: HandlerContext) => {
       await setStatus(ctx, e.payload.items, 'billed');
-      await markApproved(e, ctx);
+      await approved(e, ctx);
     },
     'billing.bill_reverted': async (e: Envelope<'billing.bill_reverted'>, ctx: HandlerContext) => {
       await setStatus(ctx, e.payload.items, 'draft');
@@ -137,8 +143,8 @@ function follower(deps: FollowDeps) {
   // Runs of the events a bill run publishes by the thousand.
   const manyHandlers: { [K in BillingType]?: ManyHandler<Envelope<K>> } = {
     'billing.bill_drafted': many<'billing.bill_drafted'>((e) => e.payload.items, 'draft'),
-    'billing.bill_approved': many<'billing.bill_approved'>((e) => e.payload.items, 'billed', markApproved),
-    'billing.bill_finalised': many<'billing.bill_finalised'>((e) => e.payload.items, 'billed', markApproved),
+    'billing.bill_approved': many<'billing.bill_approved'>((e) => e.payload.items, 'billed', markApproved, billedOn),
+    'billing.bill_finalised': many<'billing.bill_finalised'>((e) => e.payload.items, 'billed', markApproved, billedOn),
   };
   return { handlers, manyHandlers };
 }
