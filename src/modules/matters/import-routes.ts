@@ -7,17 +7,23 @@
  *   POST /apply    import it all in one transaction, or nothing (rejections shown again)
  *
  * The preview carries the CSV to the apply step in a hidden base64 field (exact bytes, no
- * server-side state); the apply checks everything again.
+ * server-side state); the apply checks everything again. Each preview also renders a fresh
+ * import id (hidden `importId`): the apply records it (matters_import) in its transaction,
+ * so "Apply" pressed twice, or posted twice at once, imports once; the repeat is answered
+ * with the first apply's page, saying it was already applied. An apply without an id (a
+ * preview page shown before ids existed) imports as before.
  */
 import type { Context } from 'hono';
 import { Hono } from 'hono';
+import { newId } from '../../shared/ids.ts';
+import { HttpError } from '../../shared/web/errors.ts';
 import { allow } from '../../shared/web/guard.ts';
 import type { ModuleDeps } from '../../shared/web/module.ts';
 import { render } from '../../shared/web/render.ts';
 import type { AppEnv } from '../../shared/web/types.ts';
 import type { MattersCommands } from './commands.ts';
 import {
-  createImportReads, decodeUtf8, IMPORT_FORMATS, IMPORT_KINDS, IMPORT_LIMITS, ImportFileError, isImportKind, runImport,
+  createImportLog, createImportReads, decodeUtf8, IMPORT_FORMATS, IMPORT_KINDS, IMPORT_LIMITS, ImportFileError, isImportKind, runImport,
 } from './import.ts';
 import type { ImportKind, ImportOutcome } from './import.ts';
 
@@ -26,17 +32,18 @@ const PREVIEW_ROWS = 200;
 /** Rejections listed on the page. */
 const LISTED_REJECTIONS = 1000;
 
-type ImportCommands = Pick<MattersCommands, 'batch' | 'listTimekeepers' | 'getFirmSettings'>;
+type ImportCommands = Pick<MattersCommands, 'batch' | 'within' | 'listTimekeepers' | 'getFirmSettings'>;
 
-export function createImportPages(deps: Pick<ModuleDeps, 'db' | 'clock'>, cmds: ImportCommands): Hono<AppEnv> {
+export function createImportPages(deps: Pick<ModuleDeps, 'db' | 'clock' | 'relay'>, cmds: ImportCommands): Hono<AppEnv> {
   const pages = new Hono<AppEnv>();
   const writers = allow(['admin', 'billing']);
   const reads = createImportReads(deps.db, async () => (await cmds.getFirmSettings()).currency);
+  const log = createImportLog(deps, cmds);
   const formats = IMPORT_KINDS.map((k) => IMPORT_FORMATS[k]);
   const common = { formats, kinds: IMPORT_KINDS, limits: { maxRows: IMPORT_LIMITS.maxRows, maxMb: IMPORT_LIMITS.maxBytes / (1024 * 1024) } };
 
   // 413 is not among render's statuses; the response carries it all the same.
-  const formPage = (c: Context<AppEnv>, ctx: { kind?: string; csv?: string; error?: string }, status: 200 | 413 | 422 = 200) =>
+  const formPage = (c: Context<AppEnv>, ctx: { kind?: string; csv?: string; error?: string }, status: 200 | 409 | 413 | 422 = 200) =>
     render(c, 'matters/import.njk', { ...common, kind: ctx.kind ?? 'clients', csv: ctx.csv ?? '', error: ctx.error ?? null }, status as 422);
 
   pages.get('/', writers, (c) => {
@@ -102,6 +109,8 @@ export function createImportPages(deps: Pick<ModuleDeps, 'db' | 'clock'>, cmds: 
       moreRows: Math.max(0, table.rows.length - PREVIEW_ROWS), rejected: outcome.rejected.slice(0, LISTED_REJECTIONS),
       moreRejected: Math.max(0, outcome.rejected.length - LISTED_REJECTIONS), rejectedRows,
       payload: outcome.rejected.length === 0 ? Buffer.from(text, 'utf8').toString('base64') : null,
+      // This preview's import id: the apply form sends it back, so the file is applied once.
+      importId: newId(deps.clock),
     };
   }
 
@@ -121,16 +130,22 @@ export function createImportPages(deps: Pick<ModuleDeps, 'db' | 'clock'>, cmds: 
     const body = await c.req.parseBody();
     try {
       const s = await submitted(body);
-      const outcome = await runImport(cmds, reads, c.get('command'), s.kind, s.text, { dryRun: false });
+      const importId = typeof body.importId === 'string' ? body.importId : undefined;
+      const outcome = await runImport(cmds, reads, c.get('command'), s.kind, s.text, { dryRun: false, importId, log });
       if (outcome.rejected.length > 0) {
         return render(c, 'matters/import-preview.njk', { ...previewContext(outcome, s.text), applyFailed: true }, 422);
       }
+      // A repeat of an applied import gets the first apply's page (and status), saying so.
       return render(c, 'matters/import-done.njk', {
-        ...common, outcome, kind: outcome.kind, format: IMPORT_FORMATS[outcome.kind],
+        ...common, outcome, kind: outcome.kind, format: IMPORT_FORMATS[outcome.kind], alreadyApplied: outcome.alreadyApplied ?? null,
         created: outcome.created.slice(0, PREVIEW_ROWS), moreCreated: Math.max(0, outcome.created.length - PREVIEW_ROWS),
       }, 201);
     } catch (err) {
       if (err instanceof ImportFileError) return formPage(c, { ...typed(body), error: err.message }, err.status);
+      // The import id malformed (422) or already used for another file (409): say so on the form.
+      if (err instanceof HttpError && err.fields.importId !== undefined && (err.status === 409 || err.status === 422)) {
+        return formPage(c, { ...typed(body), error: `Import id ${err.fields.importId}.` }, err.status);
+      }
       throw err;
     }
   });

@@ -15,13 +15,24 @@
  *
  * Row numbers count the header as row 1, as a spreadsheet shows them.
  *
+ * An apply may carry an import id (the preview page renders a fresh one into its apply
+ * form): it is recorded in `matters_import` inside the apply's transaction, so the same
+ * preview applied twice, one after the other or at once, imports once. The repeat writes
+ * nothing and is answered with the first apply's outcome (`alreadyApplied` set); on
+ * Postgres a parallel repeat waits on the id's primary key, loses, and is answered the
+ * same way. An apply without an id imports each time, as before.
+ *
  * The decimal text helpers at the top (amounts, hours, quantities, percentages) are also
  * what the JSON API uses: exact conversion to integers, never through a float.
  */
-import type { Executor } from '../../shared/db.ts';
+import { createHash } from 'node:crypto';
+import { audit } from '../../shared/audit.ts';
+import type { Clock } from '../../shared/clock.ts';
+import type { Db, Executor, Tx as DbTx } from '../../shared/db.ts';
+import { isUniqueViolation } from '../../shared/db.ts';
 import type { CommandContext } from '../../shared/events.ts';
 import { currencyExponent, isCurrencyCode, MoneyParseError, parseAmount, toDecimalString } from '../../shared/money.ts';
-import { HttpError } from '../../shared/web/errors.ts';
+import { HttpError, invalid } from '../../shared/web/errors.ts';
 import type { MattersCommands, RecordDisbursementInput, RecordTimeEntryInput } from './commands.ts';
 import {
   BILLING_CYCLES, ENTRY_BEHAVIOURS, isIsoDate, LIMITS, QUANTITY_SCALE, validateClient, validateDisbursement, validateMatter,
@@ -492,6 +503,8 @@ export interface ImportOutcome {
   warnings: string[];
   /** The table, for the preview page. */
   table: CsvTable;
+  /** Set when this import id was already applied: the outcome is that apply's, nothing more was written. */
+  alreadyApplied?: { at: string; by: string } | null;
 }
 
 /** Thrown inside the batch to roll it back; carries the outcome out. */
@@ -520,8 +533,16 @@ export interface ImportReads {
  */
 export async function runImport(
   cmds: Lookups, reads: ImportReads, ctx: CommandContext, kind: ImportKind, text: string,
-  opts: { dryRun: boolean; maxRows?: number; maxBytes?: number },
+  opts: {
+    dryRun: boolean; maxRows?: number; maxBytes?: number;
+    /** The import's id (idempotency key): applied once; ignored by a dry run. Needs `log`. */
+    importId?: string;
+    log?: ImportLog;
+  },
 ): Promise<ImportOutcome> {
+  const importId = opts.dryRun ? undefined : importIdOf(opts.importId);
+  const log = opts.log;
+  if (importId !== undefined && !log) throw new Error('runImport: an import id needs the import log');
   const maxBytes = opts.maxBytes ?? IMPORT_LIMITS.maxBytes;
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > maxBytes) {
@@ -537,23 +558,41 @@ export async function runImport(
   };
   const created: ImportOutcome['created'] = [];
   const warnings: string[] = [];
+  const total = table.rows.length + table.problems.length;
+  const sha256 = createHash('sha256').update(text, 'utf8').digest('hex');
+  const applied = { kind, sha256, table };
+  if (importId !== undefined) {
+    const prior = await log!.find(importId);
+    if (prior) return replay(prior, applied);
+  }
 
   // What rows refer to is read before the transaction: on SQLite the transaction holds the
   // only connection, and the commands check every reference again inside it anyway.
   const refs = await loadRefs(kind, table, cmds, reads);
-  const work = async (tx: Parameters<Parameters<Lookups['batch']>[0]>[0]): Promise<void> => {
+  const work = async (tx: Parameters<Parameters<Lookups['batch']>[0]>[0], trx?: DbTx): Promise<void> => {
+    // The id first: a parallel apply of the same id waits here (Postgres) until this one ends.
+    if (importId !== undefined) await log!.begin(trx!, ctx, { id: importId, kind, sha256, rows: total });
     if (kind === 'clients') await importClients(tx, ctx, table, reject, created, rejected);
     else if (kind === 'matters') await importMatters(tx, ctx, refs, table, reject, created, rejected);
     else if (kind === 'time-entries') warnings.push(...await importTime(tx, ctx, refs, table, reject, created));
     else warnings.push(...await importDisbursements(tx, ctx, refs, table, reject, created));
     if (opts.dryRun || rejected.length > 0) throw new Rollback();
+    if (importId !== undefined) {
+      await log!.finish(trx!, ctx, importId, { kind, sha256, rows: total, accepted: total, imported: table.rows.length, created, warnings });
+    }
   };
   let committed = false;
   try {
-    await cmds.batch(work);
+    if (importId !== undefined) await log!.transaction((tx, trx) => work(tx, trx));
+    else await cmds.batch((tx) => work(tx));
     committed = true;
   } catch (err) {
     if (!(err instanceof Rollback)) {
+      if (importId !== undefined && isUniqueViolation(err)) {
+        // Another apply of this id committed first (it held the key; this one waited and lost).
+        const prior = await log!.find(importId);
+        if (prior) return replay(prior, applied);
+      }
       if (err instanceof HttpError) throw err;
       // Anything else (a database refusal) imports nothing either; say so with the reason.
       throw new ImportFileError(`Nothing was imported: the database refused the file (${(err as Error).message}).`, 422);
@@ -561,11 +600,102 @@ export async function runImport(
   }
   rejected.sort((a, b) => a.row - b.row);
   const rejectedRows = new Set(rejected.map((r) => r.row));
-  const total = table.rows.length + table.problems.length;
   return {
     kind, dryRun: opts.dryRun, rows: total, accepted: total - rejectedRows.size, rejected,
     imported: committed ? table.rows.length : 0, created: rejected.length ? created.filter((c) => !rejectedRows.has(c.row)) : created,
     warnings: rejected.length ? [] : warnings, table,
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// The import log: each import id applied once
+// ---------------------------------------------------------------------------------------
+
+/** The shape of an import id, as the matters item ids (idempotency keys). */
+const IMPORT_ID_RE = /^[0-9a-zA-Z-]{8,64}$/;
+
+/** The given import id, trimmed; none when absent or empty; a 422 naming `importId` when malformed. */
+function importIdOf(v: unknown): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  const id = typeof v === 'string' ? v.trim() : v;
+  if (id === '') return undefined;
+  if (typeof id !== 'string' || !IMPORT_ID_RE.test(id)) throw invalid({ importId: 'must be 8 to 64 letters, digits or dashes' });
+  return id;
+}
+
+/** An import as applied, from `matters_import`. */
+export interface AppliedImport {
+  id: string;
+  kind: ImportKind;
+  /** Of the CSV text applied. */
+  sha256: string;
+  rows: number;
+  accepted: number;
+  imported: number;
+  created: ImportOutcome['created'];
+  warnings: string[];
+  actorLabel: string;
+  appliedAt: string;
+}
+
+type AppliedResult = Pick<AppliedImport, 'kind' | 'sha256' | 'rows' | 'accepted' | 'imported' | 'created' | 'warnings'>;
+
+export interface ImportLog {
+  /** Run `fn` in one transaction: the matters commands bound to it, and the transaction. Kicks the relay after commit. */
+  transaction<T>(fn: (tx: Tx, trx: DbTx) => Promise<T>): Promise<T>;
+  /** The import applied under this id, if any (committed). */
+  find(id: string): Promise<AppliedImport | undefined>;
+  /** Take the id inside the apply's transaction (the primary key lets one apply through). */
+  begin(trx: DbTx, ctx: CommandContext, rec: { id: string; kind: ImportKind; sha256: string; rows: number }): Promise<void>;
+  /** Record the apply's outcome and audit it, in the same transaction. */
+  finish(trx: DbTx, ctx: CommandContext, id: string, result: AppliedResult): Promise<void>;
+}
+
+/** The log of applied imports over `matters_import`. */
+export function createImportLog(deps: { db: Db; clock: Clock; relay?: { kick(): void } }, cmds: Pick<MattersCommands, 'within'>): ImportLog {
+  const { db, clock } = deps;
+  return {
+    async transaction(fn) {
+      const result = await db.transaction().execute((trx) => fn(cmds.within(trx), trx));
+      deps.relay?.kick();
+      return result;
+    },
+    async find(id) {
+      const r = await db.selectFrom('matters_import').selectAll().where('id', '=', id).executeTakeFirst() as Record<string, unknown> | undefined;
+      if (!r) return undefined;
+      const result = JSON.parse(String(r.result)) as { accepted: number; created: ImportOutcome['created']; warnings: string[] };
+      return {
+        id: String(r.id), kind: r.kind as ImportKind, sha256: String(r.sha256), rows: Number(r.row_count), accepted: result.accepted,
+        imported: Number(r.imported), created: result.created, warnings: result.warnings, actorLabel: String(r.actor_label), appliedAt: String(r.created_at),
+      };
+    },
+    async begin(trx, ctx, rec) {
+      await trx.insertInto('matters_import').values({
+        id: rec.id, kind: rec.kind, sha256: rec.sha256, row_count: rec.rows, imported: 0, result: '{}',
+        actor_id: ctx.actorId, actor_label: ctx.actorLabel, created_at: clock.now().toISOString(),
+      }).execute();
+    },
+    async finish(trx, ctx, id, r) {
+      await trx.updateTable('matters_import')
+        .set({ imported: r.imported, result: JSON.stringify({ accepted: r.accepted, created: r.created, warnings: r.warnings }) })
+        .where('id', '=', id).execute();
+      await audit(trx, clock, ctx, {
+        action: 'matters.import_applied', entityType: 'matters_import', entityId: id,
+        after: { kind: r.kind, sha256: r.sha256, rows: r.rows, imported: r.imported },
+      });
+    },
+  };
+}
+
+/** A repeat of an applied import: the first apply's outcome; the id with another file or kind is a 409 naming `importId`. */
+function replay(prior: AppliedImport, now: { kind: ImportKind; sha256: string; table: CsvTable }): ImportOutcome {
+  if (prior.kind !== now.kind || prior.sha256 !== now.sha256) {
+    const message = `is the id of another import (${prior.kind}, applied ${prior.appliedAt}): preview the file again to import it`;
+    throw new HttpError(409, 'conflict', `Already used: importId ${message}`, { importId: message });
+  }
+  return {
+    kind: prior.kind, dryRun: false, rows: prior.rows, accepted: prior.accepted, rejected: [], imported: prior.imported,
+    created: prior.created, warnings: prior.warnings, table: now.table, alreadyApplied: { at: prior.appliedAt, by: prior.actorLabel },
   };
 }
 
