@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { composeBill } from '../../src/modules/billing/domain/compose.ts';
+import { composeBill, discountShares } from '../../src/modules/billing/domain/compose.ts';
+import type { QuoteChoice } from '../../src/modules/billing/domain/rules.ts';
 import type { ComposeFirm, ComposeItem, ComposeOptions, ComposeRequest } from '../../src/modules/billing/domain/compose.ts';
 
 const firm: ComposeFirm = { taxRates: [{ code: 'GST', basisPoints: 1_000 }, { code: 'EXEMPT', basisPoints: 0 }], defaultFeeTaxCode: 'GST', taxRounding: 'per_line', paymentTermsDays: 30 };
@@ -51,6 +52,67 @@ test('quote below WIP, bill the quote: fees written down pro rata; costs untouch
   assert.deepEqual(Object.fromEntries(b.feeAllocation.map((a) => [a.timekeeperId, a.amountMinor])), { PP: 30_000, AA: 20_000 });
 });
 
+test('a quote that includes costs leaves each disbursement at what was paid: the fees carry the difference, or a line of its own', () => {
+  const items = [time('t1', 'PP', 120, 30_000), time('t2', 'AA', 60, 20_000), disb('d1', 4_817), disb('d2', 112_114)];
+  const cases: { includes: 'fees_and_costs' | 'costs'; quote: number; below: QuoteChoice; above: QuoteChoice; expect: Record<string, number> }[] = [
+    // fees 80,000 + costs 116,931 = 196,931 below a 250,000 quote: billed 250,000, the 53,069 on the fees (60,000 : 20,000).
+    { includes: 'fees_and_costs', quote: 250_000, below: 'bill_quote', above: 'wip_only', expect: { t1: 99_802, t2: 33_267, d1: 4_817, d2: 112_114 } },
+    // above a 150,000 quote: fees written down by 46,931 to 33,069.
+    { includes: 'fees_and_costs', quote: 150_000, below: 'wip_only', above: 'bill_quote', expect: { t1: 24_802, t2: 8_267, d1: 4_817, d2: 112_114 } },
+    // a quote below the costs alone: fees to nothing would not reach it, so a negative "As quoted" fee line carries it.
+    { includes: 'fees_and_costs', quote: 100_000, below: 'wip_only', above: 'bill_quote', expect: { t1: 60_000, t2: 20_000, d1: 4_817, d2: 112_114, quote_fee: -96_931 } },
+    // costs only: an "As quoted" cost line for the difference; the fees as recorded.
+    { includes: 'costs', quote: 150_000, below: 'bill_quote', above: 'wip_only', expect: { t1: 60_000, t2: 20_000, d1: 4_817, d2: 112_114, adhoc_disbursement: 33_069 } },
+  ];
+  for (const c of cases) {
+    const b = composeBill(matter, opts({ quote: { amountMinor: c.quote, includes: c.includes, ifWipBelow: c.below, ifWipAbove: c.above } }), { ...firm, defaultFeeTaxCode: 'EXEMPT' }, items, req);
+    assert.deepEqual(amounts(b), c.expect, `${c.includes} ${c.quote}`);
+    assert.equal(b.totals.totalMinor, c.quote + (c.includes === 'costs' ? 80_000 : 0), `${c.includes} ${c.quote}: the quote is billed`);
+  }
+});
+
+test('a discount is taken on fees net of credits: never more than they come to, each line bearing the same fraction', () => {
+  const credit = { adHoc: [{ kind: 'fee' as const, description: 'Credit', amountMinor: -200_000, taxCode: 'EXEMPT', timekeeperId: null }] };
+  const items = [time('t1', 'PP', 600, 30_000), time('t2', 'AA', 600, 24_500), disb('d1', 186_036)];
+  const exempt = { ...firm, defaultFeeTaxCode: 'EXEMPT' };
+  // 10% of 545,000 less the 200,000 credit: 34,500, not 54,500.
+  const pct = composeBill(matter, opts({ discount: { kind: 'percentage', percentBasisPoints: 1_000, amountMinor: 0 }, feeReductions: { appearAsDiscount: true, hideLinePricing: false } }), exempt, items, { ...req, ...credit });
+  assert.equal(pct.totals.discountMinor, 34_500);
+  assert.equal(pct.netFeesMinor, 345_000 - 34_500);
+  assert.equal(pct.totals.totalMinor, 345_000 - 34_500 + 186_036);
+  // A fixed discount larger than the net fees stops at them: the disbursements are still due in full.
+  const fixed = composeBill(matter, opts({ discount: { kind: 'fixed', percentBasisPoints: 0, amountMinor: 455_450 }, feeReductions: { appearAsDiscount: true, hideLinePricing: false } }), exempt, items, { ...req, ...credit });
+  assert.equal(fixed.totals.discountMinor, 345_000);
+  assert.equal(fixed.totals.totalMinor, 186_036);
+  assert.equal(fixed.netFeesMinor, 0);
+  for (const a of fixed.feeAllocation) assert.ok(a.amountMinor >= 0, 'no timekeeper is allocated a negative fee');
+  // Hidden in the lines: every line keeps its sign, written down by the same fraction.
+  const hidden = composeBill(matter, opts({ discount: { kind: 'percentage', percentBasisPoints: 1_000, amountMinor: 0 } }), exempt, items, { ...req, ...credit });
+  assert.deepEqual(amounts(hidden), { t1: 270_000, t2: 220_500, d1: 186_036, adhoc_fee: -180_000 });
+  assert.equal(hidden.totals.totalMinor, 345_000 - 34_500 + 186_036);
+});
+
+test('discountShares: signed lines bear the same fraction; the shares sum to the discount', () => {
+  assert.deepEqual(discountShares(34_500, [300_000, 245_000, -200_000]), [30_000, 24_500, -20_000]);
+  assert.deepEqual(discountShares(3, [1, 1, 1]), [1, 1, 1]);
+  assert.deepEqual(discountShares(2, [1, 1, 1]), [1, 1, 0], "units left go to the first of equal remainders");
+  assert.deepEqual(discountShares(1, [3, -1]), [2, -1], 'exact shares 1.5 and -0.5: the unit left goes to the first of equal remainders');
+  fc.assert(fc.property(fc.array(fc.integer({ min: -5_000_000, max: 5_000_000 }), { minLength: 1, maxLength: 20 }), fc.integer({ min: 0, max: 10_000 }), (amounts, bp) => {
+    const net = amounts.reduce((a, b) => a + b, 0);
+    fc.pre(net > 0);
+    const d = Math.floor((net * bp) / 10_000);
+    const shares = discountShares(d, amounts);
+    assert.equal(shares.reduce((a, b) => a + b, 0), d, 'the shares sum to the discount');
+    shares.forEach((s, i) => {
+      const a = amounts[i]!;
+      assert.ok(Math.abs(s - (d * a) / net) < 1, 'each share within a unit of its exact fraction');
+      if (a === 0) assert.equal(s, 0, 'a zero line bears nothing');
+      assert.ok(Math.abs(s) <= Math.abs(a), 'no share larger than its line');
+      assert.ok(a >= 0 ? s >= 0 : s <= 0, 'a credit bears a negative share');
+    });
+  }), { numRuns: 500 });
+});
+
 test('quote with no work recorded yet: an "As quoted" fee line for the responsible lawyer', () => {
   const b = composeBill(matter, opts({ quote: { amountMinor: 80_000, includes: 'fees', ifWipBelow: 'bill_quote', ifWipAbove: 'wip_only' } }), firm, [disb('d1', 5_000)], req);
   const q = b.lines.find((l) => l.kind === 'quote_fee')!;
@@ -93,6 +155,8 @@ test('discount: on fees and products only; as a line, hidden in the lines, or ti
   const hidden = composeBill(matter, opts({ discount: pct }), firm, items, req);
   assert.deepEqual(amounts(hidden), { t1: 27_000, t2: 9_000, d1: 10_000 }, 'written into the fee lines, disbursements untouched');
   assert.equal(hidden.totals.totalMinor, asLine.totals.totalMinor, 'same money either way');
+  assert.equal(hidden.discount, null, 'not announced as a discount (seed 002: it appears as one only with "Appear as discount"), so the bill and email say nothing of it');
+  assert.deepEqual(asLine.discount && [asLine.discount.amountMinor, asLine.discount.validUntil], [4_000, null]);
   const timed = composeBill(matter, options, firm, items, { ...req, discount: { ...pct, validUntil: '2026-02-14' } });
   assert.equal(timed.discount?.validUntil, '2026-02-14');
   assert.equal(timed.discount?.undiscountedTotalMinor, 40_000 + 10_000 + 4_000, 'what is due after the discount expires');
@@ -161,9 +225,15 @@ test('property: total = lines + tax, allocation = net fees, every item once, dis
       const fixedNothingDue = o.fixed && (o.quote ?? 0) === 0;
       const expectedIds = items.filter((i) => i.behaviour !== 'hide' && i.date <= '2026-01-20' && !(fixedNothingDue && i.kind === 'time')).map((i) => i.id).sort();
       assert.deepEqual([...b.itemIds].sort(), expectedIds, 'every eligible item exactly once; hidden and later items never');
-      // Disbursements are never discounted; only a quote that includes costs may write them.
-      const quoteWritesCosts = !o.fixed && o.quote !== null && o.includes !== 'fees';
-      if (!quoteWritesCosts) for (const l of b.lines) if (l.kind === 'disbursement') assert.equal(l.amountMinor, l.noCharge ? 0 : items.find((i) => i.id === l.itemId)!.amountMinor, 'disbursements are never discounted or written');
+      // Disbursements are billed at what was paid: never discounted, and never written by a quote (even one that includes costs).
+      for (const l of b.lines) if (l.kind === 'disbursement') assert.equal(l.amountMinor, l.noCharge ? 0 : items.find((i) => i.id === l.itemId)!.amountMinor, 'disbursements are never discounted or written');
+      // A quote brings what it covers to its target: fees, costs, or both.
+      if (!o.fixed && o.quote !== null && b.quote) {
+        const covered = b.lines.filter((l) => !l.noCharge && (o.includes === 'costs' ? l.kind === 'disbursement' || l.kind === 'adhoc_disbursement'
+          : o.includes === 'fees' ? l.kind === 'time' || l.kind === 'fixed_charge' || l.kind === 'quote_fee'
+            : l.kind !== 'discount'));
+        if (!b.lines.some((l) => l.kind === 'discount') && o.discountBp === 0) assert.equal(covered.reduce((a, l) => a + l.amountMinor, 0), b.quote.targetMinor, 'the quote rule\'s amount is billed');
+      }
       for (const l of b.lines) if (l.noCharge) assert.equal(l.amountMinor, 0);
       const alloc = b.feeAllocation.reduce((a, x) => a + x.amountMinor, 0);
       assert.equal(alloc, b.netFeesMinor, 'allocation sums to the net fees');

@@ -107,6 +107,40 @@ test('posting: a discount hidden in the line amounts posts no discount lines; a 
   ]);
 });
 
+test('posting: fees go to the timekeepers even when the allocation cannot carry the discount share (a 100% discount; a write-down allocated to one timekeeper)', () => {
+  // A 100% discount as a line: nothing is left to allocate, so the fees go back by each timekeeper's fee lines.
+  const full = bill([
+    line('time', 30_000, 0, { timekeeperId: 'tk-A' }),
+    line('time', 10_000, 0, { timekeeperId: 'tk-B' }),
+    line('quote_fee', 7_000, 0, { timekeeperId: 'tk-A' }),
+    line('discount', -47_000, 0),
+  ], [],
+  { feesMinor: 47_000, fixedChargesMinor: 0, disbursementsMinor: 0, discountMinor: 47_000, interestMinor: 0, taxMinor: 0, totalMinor: 0, netFeesMinor: 0 },
+  { amountMinor: 47_000, validUntil: null, undiscountedTotalMinor: 47_000 });
+  assert.deepEqual(table(billPosting(full).lines), [
+    ['debtors', 47_000, 0],
+    ['fee_timekeeper:tk-A', 0, 37_000],
+    ['fee_timekeeper:tk-B', 0, 10_000],
+    ['discounts', 47_000, 0],
+    ['debtors', 0, 47_000],
+  ]);
+  // A write-down allocated to C (C's share negative): the 60.00 discount share goes back to A and B (50 : 25), who were allocated fees.
+  const mixed = bill([
+    line('time', 40_000, 0, { timekeeperId: 'tk-A' }),
+    line('time', 20_000, 0, { timekeeperId: 'tk-B' }),
+    line('discount', -6_000, 0),
+  ], [{ timekeeperId: 'tk-A', amountMinor: 50_000 }, { timekeeperId: 'tk-B', amountMinor: 25_000 }, { timekeeperId: 'tk-C', amountMinor: -21_000 }],
+  { feesMinor: 60_000, fixedChargesMinor: 0, disbursementsMinor: 0, discountMinor: 6_000, interestMinor: 0, taxMinor: 0, totalMinor: 54_000, netFeesMinor: 54_000 });
+  assert.deepEqual(table(billPosting(mixed).lines), [
+    ['debtors', 60_000, 0],
+    ['fee_timekeeper:tk-A', 0, 54_000],
+    ['fee_timekeeper:tk-B', 0, 27_000],
+    ['fee_timekeeper:tk-C', 21_000, 0],
+    ['discounts', 6_000, 0],
+    ['debtors', 0, 6_000],
+  ]);
+});
+
 test('posting: a bill whose parts do not add up is refused (asserted before anything is written)', () => {
   const b = bill([line('time', 10_000, 0, { timekeeperId: 'tk-A' })], [{ timekeeperId: 'tk-A', amountMinor: 9_000 }],
     { feesMinor: 10_000, fixedChargesMinor: 0, disbursementsMinor: 0, discountMinor: 0, interestMinor: 0, taxMinor: 0, totalMinor: 10_000, netFeesMinor: 10_000 });

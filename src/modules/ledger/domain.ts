@@ -94,11 +94,26 @@ export function billPosting(bill: BillData): BillPosting {
   const allocated = sumMinor(bill.allocations.map((a) => a.amountMinor));
   assert(allocated === t.netFeesMinor, 'the fee allocation must sum to the net fees');
   const feeDiscountShare = t.feesMinor - t.netFeesMinor;
-  const weights = bill.allocations.map((a) => a.amountMinor);
-  const canSpread = feeDiscountShare !== 0 && weights.length > 0 && weights.every((w) => w >= 0) && weights.some((w) => w > 0);
-  const addBack = canSpread ? allocate(feeDiscountShare, weights) : weights.map(() => 0);
-  bill.allocations.forEach((a, i) => credit({ role: 'fee_timekeeper', timekeeperId: a.timekeeperId }, a.amountMinor + addBack[i]!, 'Professional fees', a.timekeeperId));
-  if (!canSpread) credit({ role: 'fees' }, feeDiscountShare, 'Professional fees (discounted share)');
+  // Each timekeeper's fees: the allocation, plus the discount's fee share added back pro rata
+  // to it. Where the allocation cannot carry that (a 100% discount leaves nothing allocated;
+  // a write-down allocated to one timekeeper makes a share negative), the share goes by the
+  // positive allocations, else by each timekeeper's fee lines; only fees no timekeeper
+  // recorded go to the general fees account.
+  const byTimekeeper = new Map<string, number>();
+  for (const a of bill.allocations) byTimekeeper.set(a.timekeeperId, (byTimekeeper.get(a.timekeeperId) ?? 0) + a.amountMinor);
+  let unplaced = feeDiscountShare;
+  if (feeDiscountShare !== 0) {
+    const positive = bill.allocations.filter((a) => a.amountMinor > 0).map((a) => [a.timekeeperId, a.amountMinor] as const);
+    const worked = new Map<string, number>();
+    for (const l of feeLines) if (l.timekeeperId && l.amountMinor > 0) worked.set(l.timekeeperId, (worked.get(l.timekeeperId) ?? 0) + l.amountMinor);
+    const weights = positive.length > 0 ? positive : [...worked];
+    if (weights.length > 0) {
+      allocate(feeDiscountShare, weights.map(([, w]) => w)).forEach((v, i) => byTimekeeper.set(weights[i]![0], (byTimekeeper.get(weights[i]![0]) ?? 0) + v));
+      unplaced = 0;
+    }
+  }
+  for (const [timekeeperId, amountMinor] of byTimekeeper) credit({ role: 'fee_timekeeper', timekeeperId }, amountMinor, 'Professional fees', timekeeperId);
+  credit({ role: 'fees' }, unplaced, 'Professional fees (discounted share)');
   // Fixed charges per charge type.
   for (const l of bill.lines.filter((x) => x.kind === 'fixed_charge')) {
     credit(l.chargeTypeId ? { role: 'fixed_charge_type', chargeTypeId: l.chargeTypeId } : { role: 'fixed_charges' }, l.amountMinor, 'Fixed charges');

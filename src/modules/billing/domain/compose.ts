@@ -8,7 +8,7 @@
  * the net fees; every selected item appears once.
  */
 import { assert, AssertionError, assertSafeInteger } from '../../../shared/assert.ts';
-import { allocate, sumMinor } from '../../../shared/money.ts';
+import { sumMinor } from '../../../shared/money.ts';
 import {
   allocateFees, applyQuote, discountMinor, dueDate, dueScheduleRows, retainerRequestMinor, selectItems, taxLines, writeToTarget,
 } from './rules.ts';
@@ -134,6 +134,33 @@ export interface ComposedBill {
 
 const LIMIT_ITEMS = 200_000;
 
+/**
+ * A discount spread over lines that may include credits: each line's share is the same
+ * fraction (discount / net) of its amount, so a credit bears a negative share and no line
+ * changes sign. The shares sum to the discount exactly; each is within a unit of its exact
+ * value and never larger in size than its line.
+ */
+export function discountShares(discountMinor: number, amountsMinor: readonly number[]): number[] {
+  const net = sumMinor(amountsMinor);
+  assert(Number.isSafeInteger(discountMinor) && discountMinor >= 0 && discountMinor <= net, 'a discount is between zero and the net of what it discounts');
+  if (discountMinor === 0) return amountsMinor.map(() => 0);
+  // Largest remainder on the signed exact shares discount * amount / net: each share is the
+  // floor of its exact value or one more, the ones with the largest remainders taking the units left.
+  const d = BigInt(discountMinor);
+  const n = BigInt(net);
+  const floors = amountsMinor.map((a) => {
+    const x = d * BigInt(a);
+    const q = x / n;
+    return x % n < 0n ? q - 1n : q;
+  });
+  const rems = amountsMinor.map((a, i) => d * BigInt(a) - floors[i]! * n);
+  let left = d - floors.reduce((s, q) => s + q, 0n);
+  assert(left >= 0n && left < BigInt(amountsMinor.length), 'discount shares: remainder out of range');
+  const order = amountsMinor.map((_, i) => i).sort((i, j) => (rems[i] === rems[j] ? i - j : rems[i]! > rems[j]! ? -1 : 1));
+  for (let k = 0; left > 0n; k++, left--) floors[order[k]!] = floors[order[k]!]! + 1n;
+  return floors.map((q) => Number(q));
+}
+
 export function composeBill(matter: ComposeMatter, options: ComposeOptions, firm: ComposeFirm, items: readonly ComposeItem[], req: ComposeRequest): ComposedBill {
   assert(items.length <= LIMIT_ITEMS, `a bill takes at most ${LIMIT_ITEMS} items`);
   const taxBp = new Map(firm.taxRates.map((t) => [t.code, t.basisPoints]));
@@ -190,13 +217,19 @@ export function composeBill(matter: ComposeMatter, options: ComposeOptions, firm
     const fees = charged(isFee);
     const costs = charged((l) => l.kind === 'disbursement');
     quote = applyQuote({ ...options.quote, quoteMinor: options.quote.amountMinor, feesWipMinor: sumMinor(fees.map((l) => l.amountMinor)), costsWipMinor: sumMinor(costs.map((l) => l.amountMinor)) });
-    const compared = options.quote.includes === 'fees' ? fees : options.quote.includes === 'costs' ? costs : [...fees, ...costs];
-    if (quote.targetMinor !== quote.comparedWipMinor) {
-      if (compared.length > 0 && quote.comparedWipMinor > 0) {
-        writeToTarget(compared.map((l) => l.amountMinor), quote.targetMinor).forEach((v, i) => { compared[i]!.amountMinor = v; });
+    // The quote is compared with what it includes, but disbursements stay at what was paid
+    // (they are costs recovered, not the firm's charges): the difference is written over the
+    // fee lines, or, where there are none to carry it (or it would take them below zero), it
+    // is a line of its own: a fee line, or for a quote of costs only an "As quoted" cost line.
+    const differenceMinor = quote.targetMinor - quote.comparedWipMinor;
+    if (differenceMinor !== 0) {
+      const feesWipMinor = sumMinor(fees.map((l) => l.amountMinor));
+      const feesTargetMinor = feesWipMinor + differenceMinor;
+      if (options.quote.includes !== 'costs' && fees.length > 0 && feesWipMinor > 0 && feesTargetMinor >= 0) {
+        writeToTarget(fees.map((l) => l.amountMinor), feesTargetMinor).forEach((v, i) => { fees[i]!.amountMinor = v; });
       } else {
         const kind: LineKind = options.quote.includes === 'costs' ? 'adhoc_disbursement' : 'quote_fee';
-        lines.push(extra(kind, 'As quoted', quote.targetMinor - quote.comparedWipMinor, kind === 'quote_fee' ? matter.responsibleTimekeeperId : null, null));
+        lines.push(extra(kind, 'As quoted', differenceMinor, kind === 'quote_fee' ? matter.responsibleTimekeeperId : null, null));
       }
     }
   }
@@ -222,13 +255,15 @@ export function composeBill(matter: ComposeMatter, options: ComposeOptions, firm
     lines.push(extra(a.kind === 'fee' ? 'adhoc_fee' : 'adhoc_disbursement', a.description, a.amountMinor, a.kind === 'fee' ? (a.timekeeperId ?? matter.responsibleTimekeeperId) : null, a.taxCode));
   }
 
-  // Discount: fees and products only, never disbursements (seed 003).
-  const discountable = lines.filter((l) => l.kind !== 'disbursement' && l.kind !== 'adhoc_disbursement' && !l.noCharge && l.amountMinor > 0);
+  // Discount: fees and products only, never disbursements (seed 003). It is taken on what
+  // they come to net of any credits among them (a negative ad hoc fee), so it never exceeds
+  // what the client is charged for them, and every line bears the same fraction of it.
+  const discountable = lines.filter((l) => l.kind !== 'disbursement' && l.kind !== 'adhoc_disbursement' && !l.noCharge && l.amountMinor !== 0);
   const discountRule = req.discount === undefined || req.discount === null ? options.discount : req.discount;
-  const discountAmount = discountMinor(discountRule, sumMinor(discountable.map((l) => l.amountMinor)));
+  const discountAmount = discountMinor(discountRule, Math.max(0, sumMinor(discountable.map((l) => l.amountMinor))));
   // Each discountable line's share of the discount (none without one: lines not in it have 0).
   const shareOf = new Map<string, number>();
-  if (discountAmount > 0) allocate(discountAmount, discountable.map((l) => l.amountMinor)).forEach((share, i) => shareOf.set(discountable[i]!.key, share));
+  if (discountAmount > 0) discountShares(discountAmount, discountable.map((l) => l.amountMinor)).forEach((share, i) => shareOf.set(discountable[i]!.key, share));
   const appearAsDiscount = options.feeReductions.appearAsDiscount || Boolean(discountRule.validUntil);
   if (discountAmount > 0 && !appearAsDiscount) {
     // Hidden in the line amounts: each discountable line is written down by its share.
@@ -301,7 +336,9 @@ export function composeBill(matter: ComposeMatter, options: ComposeOptions, firm
     scheduleRowIds,
     feeAllocation: [...allocation.entries()].map(([timekeeperId, amountMinor]) => ({ timekeeperId, amountMinor })),
     netFeesMinor: netFees,
-    discount: discountAmount > 0 ? { amountMinor: discountAmount, validUntil: discountRule.validUntil ?? null, undiscountedTotalMinor: totals.totalMinor + discountAmount - (sumMinor(netTax) - sumMinor(grossTax)) } : null,
+    // A discount written into the line amounts ("Appear as discount" off, seed 002) is not
+    // announced as one: the bill shows the reduced amounts only.
+    discount: discountAmount > 0 && appearAsDiscount ? { amountMinor: discountAmount, validUntil: discountRule.validUntil ?? null, undiscountedTotalMinor: totals.totalMinor + discountAmount - (sumMinor(netTax) - sumMinor(grossTax)) } : null,
     hideLinePricing: options.feeReductions.hideLinePricing,
     retainerRequestMinor: retainerRequest,
     dueDate: dueDate(req.invoiceDate, firm.paymentTermsDays),
