@@ -1,6 +1,7 @@
 /**
  * The Chromium PDF adapter against the real Chromium: lazy launch, a bounded pool reused,
- * a timeout per render, recovery after the browser is killed, replacement every N renders,
+ * a timeout per render, recovery after the browser is killed, replacement every N renders
+ * and by age,
  * one process by default (or Chromium's own process model when asked), caches dropped every
  * N renders, and nothing left running after close().
  */
@@ -107,6 +108,25 @@ test('the browser is replaced every N renders and the old one exits', async () =
   } finally {
     await pdf.close();
   }
+});
+
+test('a browser older than maxAgeMs is retired before the next render (a single-process Chromium stops answering about three minutes after launch)', async () => {
+  const pdf = createChromiumPdf({ executablePath: chromiumPath(), poolSize: 1, maxAgeMs: 1_000 });
+  try {
+    await pdf.render(doc('First'));
+    const first = { pid: pdf.pid()!, profile: pdf.profileDir()! };
+    await pdf.render(doc('Second, still young'));
+    assert.equal(pdf.pid(), first.pid, 'a young browser is reused');
+    await new Promise((r) => setTimeout(r, 1_200));
+    assert.ok(pdfText(await pdf.render(doc('Third'))).includes('Third'));
+    assert.notEqual(pdf.pid(), first.pid, 'the old browser was replaced');
+    assert.deepEqual([pdf.stats.launches, pdf.stats.retiredByAge, pdf.stats.crashes], [2, 1, 0]);
+    await waitGone([first.pid], first.profile);
+    assert.equal(alive(first.pid), false, 'the retired browser exited');
+  } finally {
+    await pdf.close();
+  }
+  assert.throws(() => createChromiumPdf({ executablePath: chromiumPath(), maxAgeMs: 10 }), /maxAgeMs must be at least 1000/);
 });
 
 test('close() leaves no Chromium process running', async () => {

@@ -53,6 +53,14 @@ export interface ChromiumPdfOptions {
    * tab of a single process). PDF_SINGLE_PROCESS=0 turns it off.
    */
   singleProcess?: boolean;
+  /**
+   * A browser is retired (a new one launched for the next render, the old closed once its
+   * renders finish) when it is this old: Debian's Chromium in --single-process mode stops
+   * answering about three minutes after it starts (renders every 20 s: fine until 161 s, stuck
+   * at 181 s), so each browser is kept under that. Default 120 s; a launch costs well under a
+   * second.
+   */
+  maxAgeMs?: number;
 }
 
 /** Paper sizes in inches (what Chromium's printToPDF takes). */
@@ -70,6 +78,8 @@ interface Generation {
   readonly browser: Browser;
   readonly profileDir: string;
   readonly idle: Tab[];
+  /** performance.now() at launch. */
+  readonly launchedAt: number;
   renders: number;
   inFlight: number;
   retiring: boolean;
@@ -83,7 +93,7 @@ export interface ChromiumPdfRenderer extends PdfRenderer {
   /** The current browser's profile directory (it names every process of that browser). */
   profileDir(): string | undefined;
   /** Renders done since creation. */
-  readonly stats: { renders: number; launches: number; crashes: number; purges: number };
+  readonly stats: { renders: number; launches: number; crashes: number; purges: number; retiredByAge: number };
 }
 
 export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRenderer {
@@ -94,11 +104,13 @@ export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRende
   const launchTimeoutMs = options.launchTimeoutMs ?? 30_000;
   const tagged = options.tagged ?? false;
   const singleProcess = options.singleProcess ?? true;
+  const maxAgeMs = options.maxAgeMs ?? 120_000;
+  if (!Number.isInteger(maxAgeMs) || maxAgeMs < 1_000) throw new Error(`maxAgeMs must be at least 1000, got ${maxAgeMs}`);
   if (!Number.isInteger(poolSize) || poolSize < 1 || poolSize > 16) throw new Error(`poolSize must be 1..16, got ${poolSize}`);
   if (!Number.isInteger(restartEvery) || restartEvery < 1) throw new Error(`restartEvery must be a positive integer, got ${restartEvery}`);
   if (!Number.isInteger(purgeEvery) || purgeEvery < 1) throw new Error(`purgeEvery must be a positive integer, got ${purgeEvery}`);
 
-  const stats = { renders: 0, launches: 0, crashes: 0, purges: 0 };
+  const stats = { renders: 0, launches: 0, crashes: 0, purges: 0, retiredByAge: 0 };
   let current: Generation | null = null;
   let launching: Promise<Generation> | null = null;
   let generationSeq = 0;
@@ -133,7 +145,7 @@ export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRende
       throw err;
     }
     stats.launches++;
-    const gen: Generation = { id: ++generationSeq, browser, profileDir, idle: [], renders: 0, inFlight: 0, retiring: false, dead: false };
+    const gen: Generation = { id: ++generationSeq, browser, profileDir, idle: [], launchedAt: performance.now(), renders: 0, inFlight: 0, retiring: false, dead: false };
     all.add(gen);
     browser.on('disconnected', () => {
       if (!gen.closed) stats.crashes++;
@@ -146,6 +158,12 @@ export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRende
 
   async function generation(): Promise<Generation> {
     if (closing) throw new Error('PDF renderer is closed');
+    if (current && !current.dead && !current.retiring && performance.now() - current.launchedAt >= maxAgeMs) {
+      // Old enough to retire: closed once its renders in flight finish; the next render launches anew.
+      current.retiring = true;
+      stats.retiredByAge++;
+      if (current.inFlight === 0) void shutdown(current);
+    }
     if (current && !current.dead && !current.retiring) return current;
     if (!launching) {
       launching = launch().then((g) => { current = g; return g; }).finally(() => { launching = null; });
