@@ -121,24 +121,32 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
   let status = run.status === 'done' ? 0 : 1;
   if (v.approve) {
     const billIds = rows.filter((r) => r.state === 'drafted' && r.billId).map((r) => r.billId!);
-    const approved = await mass.approveMany(ctx, billIds);
+    // A run retried (the same --run-id, after a crash, say) finds some of its bills approved
+    // already: they are not approved again, and --produce still produces them (production
+    // skips what was done), so no bill of the run is left unproduced.
+    const current = await cmds.findBills(billIds);
+    const already = billIds.filter((id) => current.get(id)?.status === 'approved' || current.get(id)?.status === 'finalised');
+    const approved = await mass.approveMany(ctx, billIds.filter((id) => !already.includes(id)));
     const ok = approved.filter((a) => a.ok);
     if (!v.json) {
+      for (const id of already) out(`approved ${current.get(id)!.number} (already)`);
       for (const a of approved) out(a.ok ? `approved ${a.number}` : `refused  ${a.billId}  ${a.reason}`);
-      out(`${ok.length} approved, ${approved.length - ok.length} refused.`);
+      out(`${ok.length} approved${already.length ? ` (and ${already.length} approved before)` : ''}, ${approved.length - ok.length} refused.`);
     }
     report.approved = ok.length;
+    report.alreadyApproved = already.length;
     report.refused = approved.filter((a) => !a.ok).map((a) => ({ billId: a.billId, reason: (a as { reason: string }).reason }));
-    if (v.produce && ok.length > 0) {
+    const toProduce = [...already, ...ok.map((a) => a.billId)];
+    if (v.produce && toProduce.length > 0) {
       await rt.relay.drain();
-      const produced = await produceBills({ db, clock: rt.clock, logger: rt.logger, relay: rt.relay, outputs: rt.outputs }, ctx, ok.map((a) => a.billId));
+      const produced = await produceBills({ db, clock: rt.clock, logger: rt.logger, relay: rt.relay, outputs: rt.outputs }, ctx, toProduce);
       if (!v.json) {
         for (const it of produced.items) out(it.outcome === 'done' ? `produced ${it.number ?? it.billId}` : `failed   ${it.number ?? it.billId}  ${it.error ?? it.outcome}`);
         out(`${produced.done} produced, ${produced.failed} failed.`);
       }
       report.produced = produced.done;
       report.productionFailed = produced.failed;
-      if (produced.failed > 0) status = 1;
+      if (produced.failed > 0 || produced.busy > 0) status = 1;
     }
   }
   await rt.relay.drain();

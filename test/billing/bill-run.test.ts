@@ -1,7 +1,8 @@
 /**
  * `bin/lexbill bill-run` on both databases: the demo firm billed from the command line,
  * each matter billed or skipped with the reason, the same run id twice is one run, then
- * --approve numbers the drafts (a bill on hold is refused with its reason).
+ * --approve numbers the drafts (a bill on hold is refused with its reason), and the run
+ * retried with --produce produces the bills it approved before.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -81,6 +82,14 @@ for (const dialect of DIALECTS) {
       assert.equal(approved.length, billed.length - 1);
       assert.ok(approved.every((b) => b.number === `${b.file_number}.1`));
       assert.equal((await db.db.selectFrom('billing_bill').select('id').execute()).length, billed.length, 'nothing drafted twice');
+
+      // Retried with --produce (as after a crash once the bills were approved): the bills the run
+      // approved before are produced, not refused as "not a draft", and the run says so.
+      r = run(['bill-run', '--invoice-date', today, '--up-to', today, '--run-id', 'cli-run-0001', '--approve', '--produce', '--json']);
+      assert.equal(r.code, 0, r.err);
+      const retried = JSON.parse(r.out.trim().split('\n').pop()!) as { approved: number; alreadyApproved: number; refused: unknown[]; produced: number; productionFailed: number };
+      assert.deepEqual([retried.approved, retried.alreadyApproved, retried.refused.length, retried.produced, retried.productionFailed], [0, billed.length - 1, 1, billed.length - 1, 0]);
+      assert.equal((await db.db.selectFrom('billing_bill').select('id').where('status', '=', 'finalised').execute()).length, billed.length - 1);
 
       // A new run: every matter billed has a bill already (draft or approved) or nothing left.
       r = run(['bill-run', '--invoice-date', today, '--up-to', today]);
