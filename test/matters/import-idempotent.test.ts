@@ -149,3 +149,27 @@ eachDialect('five parallel applies of one clients preview create each client onc
     assert.equal(five.filter(already).length, 4);
   });
 });
+
+eachDialect('the import API takes an id: the same id posted twice at once or again imports once, and says it was applied before', async (db) => {
+  await withApp(db, async (t) => {
+    const { matterId, fileNumber } = await firm(t);
+    const u = await t.user('billing', { email: 'api-importer@firm.test' });
+    const token = await t.token(u.email);
+    const b = t.browser();
+    const post = (query: string, csv: string) => b.postJson(`/api/v1/imports/disbursements${query}`, { csv }, { headers: { authorization: `Bearer ${token}` } });
+    const csv = `file_number,date,code,quantity,unit_cost,description,payee\n${fileNumber},2026-12-01,COURT,1,275.00,API filing fee,County Court\n`;
+    const both = await Promise.all([1, 2].map(() => post('?id=api-import-0001', csv)));
+    for (const r of both) assert.equal(r.status, 201, r.text);
+    assert.equal(both.filter((r) => r.json().alreadyApplied).length, 1, 'one of the two says it was applied before');
+    const again = await post('?id=api-import-0001', csv);
+    assert.equal(again.status, 201);
+    assert.ok(again.json().alreadyApplied);
+    assert.deepEqual(again.json().created, both[0]!.json().created, 'the first outcome');
+    assert.equal(await countWhere(t, 'matters_disbursement', 'matter_id', matterId), 1);
+    // Without an id, as before: each post imports.
+    assert.equal((await post('', csv)).status, 201);
+    assert.equal(await countWhere(t, 'matters_disbursement', 'matter_id', matterId), 2);
+    const long = await post(`?id=${'x'.repeat(65)}`, csv);
+    assert.deepEqual([long.status, Object.keys(long.json().error.fields ?? {})], [422, ['id']], 'an id over 64 characters is refused, naming it');
+  });
+});

@@ -40,7 +40,7 @@ import type {
   BillingCycle, BillingOptionsPatch, EntryBehaviour, FieldErrors, FirmSettingsPatch, LedesClassification, MinuteRounding, RateOverride, TimekeeperClassification,
 } from './domain.ts';
 import {
-  createImportReads, decodeUtf8, hoursText, IMPORT_FORMATS, IMPORT_KINDS, IMPORT_LIMITS, ImportFileError, isImportKind,
+  createImportLog, createImportReads, decodeUtf8, hoursText, IMPORT_FORMATS, IMPORT_KINDS, IMPORT_LIMITS, ImportFileError, isImportKind,
   limited, minutesRangeError, moneyText, parseHoursText, parseMoneyText, parsePercentText, parseQuantityText, percentMessage, percentText, quantityText,
   runImport,
 } from './import.ts';
@@ -219,9 +219,13 @@ const ImportResultSchema = Type.Object({
   rejected: Type.Array(RejectionSchema),
   created: Type.Array(Type.Object({ row: Type.Integer(), id: Type.String(), reference: Nullable(Type.String({ description: 'Client number or file number' })) })),
   warnings: Type.Array(Type.String({ description: 'e.g. a matter is now over its WIP cap' })),
+  alreadyApplied: Type.Optional(Type.Object({ at: Type.String(), by: Type.String() }, { description: 'This id was applied before: nothing more was imported; the first outcome is returned' })),
 });
 const ImportBody = Type.Object({ csv: Type.String({ description: 'The CSV text (or send the file itself as text/csv)' }) }, { additionalProperties: false });
-const ImportQuery = Type.Object({ dryRun: Type.Optional(Type.Boolean({ description: 'Check only; nothing is written (default false)' })) }, { additionalProperties: false });
+const ImportQuery = Type.Object({
+  dryRun: Type.Optional(Type.Boolean({ description: 'Check only; nothing is written (default false)' })),
+  id: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'An id for this import (idempotency key): the same id again imports nothing more and returns the first outcome' })),
+}, { additionalProperties: false });
 
 // ---------------------------------------------------------------------------------------
 // Changes, contacts, participants, charge types and fixed charges
@@ -1349,11 +1353,12 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
   };
   deps.apiRegistry.specs.push(importSpec);
   const reads = createImportReads(db, firmCurrency);
+  const importLog = createImportLog(deps, cmds);
 
   api.app.post('/imports/:kind', allow(WRITE), async (c) => {
     const kind = param(c, 'kind');
     if (!isImportKind(kind)) throw new HttpError(404, 'not_found', `No import of "${kind}": use one of ${IMPORT_KINDS.join(', ')}`);
-    const { dryRun } = parseForm(ImportQuery, c.req.query());
+    const { dryRun, id: importId } = parseForm(ImportQuery, c.req.query());
     const type = (c.req.header('content-type') ?? '').toLowerCase();
     let text: string;
     try {
@@ -1366,7 +1371,7 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
       } else {
         throw new HttpError(415, 'unsupported_media_type', 'Send the CSV as text/csv, or JSON {"csv": "..."}');
       }
-      const outcome = await runImport(cmds, reads, ctxOf(c), kind, text, { dryRun: dryRun ?? false });
+      const outcome = await runImport(cmds, reads, ctxOf(c), kind, text, { dryRun: dryRun ?? false, ...(importId ? { importId, log: importLog } : {}) });
       const result = importResult(outcome);
       if (!outcome.dryRun && outcome.rejected.length > 0) {
         const fields: Record<string, string> = {};
@@ -1390,5 +1395,8 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
 }
 
 function importResult(o: ImportOutcome) {
-  return { kind: o.kind, dryRun: o.dryRun, rows: o.rows, accepted: o.accepted, imported: o.imported, rejected: o.rejected, created: o.created, warnings: o.warnings };
+  return {
+    kind: o.kind, dryRun: o.dryRun, rows: o.rows, accepted: o.accepted, imported: o.imported, rejected: o.rejected, created: o.created, warnings: o.warnings,
+    ...(o.alreadyApplied ? { alreadyApplied: o.alreadyApplied } : {}),
+  };
 }
