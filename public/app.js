@@ -5,3 +5,22 @@ document.addEventListener('htmx:config:request', (evt) => {
   const request = evt.detail && evt.detail.ctx && evt.detail.ctx.request;
   if (token && request) request.headers['X-CSRF-Token'] = token;
 });
+
+// Mass billing: Bill all / Bill selected bill what the list shows, with the choices it was
+// listed under. A choice changed above and not yet shown would not be used, so the buttons
+// wait until "Show matters" lists the matters again.
+function massChoicesChanged(evt) {
+  const target = evt.target;
+  if (!target || !target.closest || !target.closest('#mass-filters')) return;
+  const run = document.getElementById('mass-run');
+  if (!run || run.querySelector('[data-stale]')) return;
+  for (const b of run.querySelectorAll('button[name="scope"]')) b.disabled = true;
+  const note = document.createElement('p');
+  note.className = 'notice';
+  note.setAttribute('role', 'status');
+  note.setAttribute('data-stale', '');
+  note.textContent = 'Your choices changed: press "Show matters" to list the matters under them before billing.';
+  run.prepend(note);
+}
+document.addEventListener('input', massChoicesChanged);
+document.addEventListener('change', massChoicesChanged);

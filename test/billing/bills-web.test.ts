@@ -10,6 +10,11 @@ import { unescapeHtml, withApp } from '../support/app.ts';
 import type { Browser, Page, TestApp } from '../support/app.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { ctx, firm, work } from './support.ts';
+import { closeSharedPdf, outputDirs, removeDirs, testOutputs } from './production-support.ts';
+import { readdirSync } from 'node:fs';
+import { after } from 'node:test';
+
+after(closeSharedPdf);
 
 class Api {
   constructor(private readonly b: Browser, private readonly token: string) {}
@@ -52,6 +57,7 @@ async function seed(t: TestApp) {
 }
 
 eachDialect('API: compose a draft, read it, change it, carry it through its life; 422 names fields, 409 gives reasons', async (db) => {
+  const dirs = outputDirs();
   await withApp(db, async (t) => {
     const { matter, partner, associate, t1, t2, d2 } = await seed(t);
     const api = await apiAs(t, 'billing');
@@ -109,13 +115,15 @@ eachDialect('API: compose a draft, read it, change it, carry it through its life
     assert.match(conflictOf(await api.post(`/bills/${bill.id}/approve`)), /Only a draft can be approved/);
     assert.match(conflictOf(await api.patch(`/bills/${bill.id}`, { options: {} })), /revert it to draft first/);
     assert.deepEqual([ok(await api.post(`/bills/${bill.id}/revert`)).status, ok(await api.post(`/bills/${bill.id}/approve`)).number], ['draft', '1.1.1']);
+    // Finalising through the API produces the bill (PDF stored, printed, emailed), as the pages do: never a bare status change.
     assert.equal(ok(await api.post(`/bills/${bill.id}/finalise`)).status, 'finalised');
-    // Finalised through the API without production: its page says so and offers the preview, not a produced PDF that is not there.
+    assert.equal(ok(await api.post(`/bills/${bill.id}/finalise`)).status, 'finalised', 'again: produced once, nothing sent twice');
     const clerk = t.browser();
     await clerk.login((await t.user('billing', { email: 'page-clerk@firm.test' })).email);
     const finalisedPage = unescapeHtml((await clerk.get(`/billing/bills/${bill.id}`)).text);
-    assert.match(finalisedPage, new RegExp(`<a href="/billing/bills/${bill.id}/pdf\\?preview=1" data-pdf="preview">Preview \\(PDF\\)</a> <span class="hint">\\(finalised without being produced`));
-    assert.doesNotMatch(finalisedPage, /data-pdf="final"/);
+    assert.match(finalisedPage, /data-pdf="final"/, 'the produced PDF is kept with the bill');
+    assert.equal((await t.db.db.selectFrom('billing_bill_pdf').select('bill_id').where('bill_id', '=', bill.id).execute()).length, 1);
+    assert.equal(readdirSync(dirs.mail).length, 1, 'emailed once');
     const redrafted = ok(await api.post(`/bills/${bill.id}/redraft`));
     assert.deepEqual([redrafted.status, redrafted.number, redrafted.receiptsToReallocate], ['draft', '1.1.1', '0.00']);
     ok(await api.post(`/bills/${bill.id}/hold`, { onHold: true }));
@@ -150,7 +158,8 @@ eachDialect('API: compose a draft, read it, change it, carry it through its life
       assert.ok(doc.paths[p], `${p} documented`);
     }
     assert.ok(doc.paths['/api/v1/bills/{id}'].delete && doc.paths['/api/v1/bills/{id}'].patch);
-  });
+  }, { outputs: testOutputs(dirs) });
+  removeDirs(dirs);
 });
 
 /** Submit a form with repeated fields (item/include), carrying the last page's CSRF token. */
@@ -159,6 +168,9 @@ function postForm(b: Browser, path: string, pairs: [string, string][], headers: 
   if (b.csrf) body.set('_csrf', b.csrf);
   return b.request('POST', path, { headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: body.toString() });
 }
+
+/** The version a bill page's forms carry (every action form sends the one the page showed). */
+const versionOf = (html: string): string => /name="version" value="(\d+)"/.exec(html)![1]!;
 
 const minorOf = (html: string, total: string): number => Number(new RegExp(`data-total="${total}" data-minor="(-?\\d+)"`).exec(html)?.[1]);
 
@@ -211,14 +223,14 @@ eachDialect('pages: the composer previews totals through htmx without saving, sa
     assert.match(billPage.text, /data-action="approve"/);
     assert.match(billPage.text, /data-action="delete"/);
     assert.doesNotMatch(billPage.text, /data-action="finalise"/);
-    assert.equal((await b.post(`/billing/bills/${billId}/hold`, { onHold: 'yes' })).status, 303);
+    assert.equal((await b.post(`/billing/bills/${billId}/hold`, { version: versionOf(billPage.text), onHold: 'yes' })).status, 303);
     billPage = await b.get(`/billing/bills/${billId}`);
     assert.doesNotMatch(billPage.text, /data-action="approve"/);
     assert.match(unescapeHtml(billPage.text), /data-refused="Approve"><strong>Approve:<\/strong> The bill is on hold/);
-    const refusedPage = await b.post(`/billing/bills/${billId}/approve`, {});
+    const refusedPage = await b.post(`/billing/bills/${billId}/approve`, { version: versionOf(billPage.text) });
     assert.equal(refusedPage.status, 409);
     assert.match(refusedPage.text, /data-refusal>The bill is on hold/);
-    assert.equal((await b.post(`/billing/bills/${billId}/hold`, { onHold: 'no' })).status, 303);
+    assert.equal((await b.post(`/billing/bills/${billId}/hold`, { version: versionOf(billPage.text), onHold: 'no' })).status, 303);
 
     // Editing it reopens the composer with its choices.
     const edit = await b.get(`/billing/matters/${matter.id}/compose?bill=${billId}`);
@@ -226,7 +238,7 @@ eachDialect('pages: the composer previews totals through htmx without saving, sa
     assert.match(edit.text, new RegExp(`name="wt_tk_${partner.id}" value="450.00"`));
 
     // Approve: numbered, finalise and revert offered.
-    const approved = await b.post(`/billing/bills/${billId}/approve`, {});
+    const approved = await b.post(`/billing/bills/${billId}/approve`, { version: versionOf((await b.get(`/billing/bills/${billId}`)).text) });
     assert.equal(approved.status, 303);
     billPage = await b.get(approved.location!);
     assert.match(billPage.text, /data-bill-number>1\.1\.1</);
@@ -430,11 +442,11 @@ eachDialect('bill page: an action on a bill another tab changed meanwhile is ref
     for (let round = 0; round < 5; round++) {
       if (round > 0) {
         const s = await status(id);
-        if (s.status === 'approved') await b.post(`/billing/bills/${id}/revert`, {});
-        if (s.status !== 'deleted') await b.post(`/billing/bills/${id}/delete`, {});
+        if (s.status === 'approved') await b.post(`/billing/bills/${id}/revert`, { version: versionOf((await b.get(`/billing/bills/${id}`)).text) });
+        if (s.status !== 'deleted') await b.post(`/billing/bills/${id}/delete`, { version: versionOf((await b.get(`/billing/bills/${id}`)).text) });
         id = await draftOf();
       } else {
-        await b.post(`/billing/bills/${id}/hold`, { onHold: 'no' });
+        await b.post(`/billing/bills/${id}/hold`, { version: versionOf((await b.get(`/billing/bills/${id}`)).text), onHold: 'no' });
       }
       const page = await a.get(`/billing/bills/${id}`);
       const ver = versionOn(page.text, 'approve')!;
@@ -489,5 +501,93 @@ eachDialect('a fixed-fee instalment\'s "Inv #" on the matter\'s billing options 
     const warned = await b.get(go.location!);
     assert.match(unescapeHtml(warned.text), /<span class="field-error" data-template-missing>The matter's bill template "total only" is not one of the firm's/);
     assert.equal((await b.get('/billing/bills/by-number/9.9.9')).status, 404);
+  });
+});
+
+eachDialect('bill page and composer: a missing or malformed version, hold choice, discount kind or percentage is refused naming the field (422) and changes nothing', async (db) => {
+  await withApp(db, async (t) => {
+    const { matter } = await seed(t);
+    await t.user('billing', { email: 'clerk@firm.test' });
+    const b = t.browser();
+    assert.equal((await b.login('clerk@firm.test')).status, 303);
+    const composeUrl = `/billing/matters/${matter.id}/compose`;
+    const base: [string, string][] = [['invoiceDate', '2026-02-28'], ['upTo', '2026-02-28']];
+    const count = async (table: 'audit_log' | 'outbox' | 'billing_bill' | 'ledger_journal') => Number((await db.db.selectFrom(table).select((e) => e.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+    const snapshot = async () => {
+      await t.runtime.relay.drain();
+      const bills = await db.db.selectFrom('billing_bill').select(['id', 'status', 'number', 'version', 'on_hold', 'request_json']).orderBy('id').execute();
+      return { bills: bills.map((r) => ({ ...r, on_hold: Number(r.on_hold), version: Number(r.version) })), audit: await count('audit_log'), outbox: await count('outbox'), journals: await count('ledger_journal') };
+    };
+    /** A 422 page naming exactly these fields, with the reason shown. */
+    const refusedNaming = (res: Page, names: string[]) => {
+      assert.equal(res.status, 422, res.text.slice(0, 800));
+      const named = [...res.text.matchAll(/data-error-for="([^"]+)"/g)].map((m) => m[1]!);
+      for (const n of names) assert.ok(named.includes(n), `names ${n} (named: ${named.join(', ')})`);
+    };
+
+    // Bad choices on a new bill: refused at their fields, no draft created.
+    await b.get(`${composeUrl}?invoiceDate=2026-02-28`);
+    const before0 = await snapshot();
+    refusedNaming(await postForm(b, composeUrl, [...base, ['discountKind', 'bogus']]), ['discountKind']);
+    refusedNaming(await postForm(b, composeUrl, [...base, ['discountKind', 'percentage'], ['discountPercent', '12,5']]), ['discountPercent']);
+    refusedNaming(await postForm(b, composeUrl, [...base, ['discountKind', 'matter'], ['discountPercent', 'abc']]), ['discountPercent']);
+    refusedNaming(await postForm(b, composeUrl, [...base, ['applyQuote', 'maybe']]), ['applyQuote']);
+    refusedNaming(await postForm(b, composeUrl, [...base, ['interestByPolicy', 'perhaps'], ['applyRetainer', 'sometimes']]), ['interestByPolicy', 'applyRetainer']);
+    refusedNaming(await postForm(b, composeUrl, [...base, ['adhoc_kind_0', 'gift'], ['adhoc_desc_0', 'Urgency'], ['adhoc_amount_0', '10.00']]), ['adhoc_kind_0']);
+    refusedNaming(await postForm(b, composeUrl, [...base, ['version', 'abc']]), ['version']);
+    assert.deepEqual(await snapshot(), before0, 'no draft, no audit row, no event');
+
+    // A draft, changed once (version 2), as two tabs see it.
+    const created = await postForm(b, composeUrl, base);
+    assert.equal(created.status, 303, created.text.slice(0, 500));
+    const billId = created.location!.split('/').pop()!;
+    const tabA = await b.get(`${composeUrl}?bill=${billId}`);
+    const v1 = versionOf(tabA.text);
+    const adhoc: [string, string][] = [['adhoc_kind_0', 'fee'], ['adhoc_desc_0', 'Urgency'], ['adhoc_amount_0', '50.00']];
+    assert.equal((await postForm(b, composeUrl, [['billId', billId], ['version', v1], ...base, ...adhoc])).status, 303, 'tab A adds an ad hoc line');
+    const draft = await snapshot();
+    assert.equal(draft.bills[0]!.version, Number(v1) + 1);
+    assert.match(String(draft.bills[0]!.request_json), /Urgency/);
+    // Tab B (still at v1, or with its version mangled or dropped) cannot overwrite it.
+    assert.equal((await postForm(b, composeUrl, [['billId', billId], ['version', v1], ...base])).status, 409, 'stale: refused as before');
+    for (const version of ['abc', '0', '-1', '2.5', '']) {
+      const res = await postForm(b, composeUrl, [['billId', billId], ...(version === '' ? [] : [['version', version] as [string, string]]), ...base]);
+      refusedNaming(res, ['version']);
+      assert.match(unescapeHtml(res.text), /data-error-for="version"><strong>version<\/strong> (must be the version number|is required)/);
+    }
+    refusedNaming(await postForm(b, composeUrl, [['billId', billId], ['version', String(Number(v1) + 1)], ...base, ...adhoc, ['discountKind', 'bogus']]), ['discountKind']);
+    assert.deepEqual(await snapshot(), draft, 'the draft keeps its ad hoc line and version; no audit row');
+
+    // Approve it: numbered, version moved on.
+    const page = await b.get(`/billing/bills/${billId}`);
+    assert.equal((await b.post(`/billing/bills/${billId}/approve`, { version: versionOf(page.text) })).status, 303);
+    const approved = await snapshot();
+    assert.deepEqual([approved.bills[0]!.status, approved.bills[0]!.number], ['approved', '1.1.1']);
+    assert.ok(approved.journals > draft.journals, 'approval posted');
+
+    // A stale version is 409 as before; a malformed or missing one is 422 naming version, never "Deleted".
+    assert.equal((await b.post(`/billing/bills/${billId}/delete`, { version: String(approved.bills[0]!.version - 1) })).status, 409);
+    for (const action of ['delete', 'revert', 'approve', 'redraft']) {
+      for (const body of [{ version: 'abc' }, { version: '' }, {}, { version: '1e1' }] as Record<string, string>[]) {
+        const res = await b.post(`/billing/bills/${billId}/${action}`, body);
+        refusedNaming(res, ['version']);
+        assert.doesNotMatch(res.text, /Deleted|Reverted/);
+      }
+    }
+    // Hold: version checked, and only yes or no.
+    refusedNaming(await b.post(`/billing/bills/${billId}/hold`, { version: 'abc', onHold: 'yes' }), ['version']);
+    refusedNaming(await b.post(`/billing/bills/${billId}/hold`, { onHold: 'yes' }), ['version']);
+    const current = String(approved.bills[0]!.version);
+    for (const onHold of ['banana', 'YES', 'true', '']) refusedNaming(await b.post(`/billing/bills/${billId}/hold`, { version: current, onHold }), ['onHold']);
+    refusedNaming(await b.post(`/billing/bills/${billId}/hold`, { version: current }), ['onHold']);
+    refusedNaming(await b.post(`/billing/bills/${billId}/hold`, { version: 'x', onHold: 'banana' }), ['version', 'onHold']);
+    assert.deepEqual(await snapshot(), approved, 'still approved, same version, postings not reversed, no audit row');
+
+    // The page's own forms still act (they carry the version, and yes/no).
+    const reverted = await b.post(`/billing/bills/${billId}/revert`, { version: versionOf((await b.get(`/billing/bills/${billId}`)).text) });
+    assert.equal(reverted.status, 303, reverted.text.slice(0, 800));
+    const held = await b.post(`/billing/bills/${billId}/hold`, { version: versionOf((await b.get(`/billing/bills/${billId}`)).text), onHold: 'yes' });
+    assert.equal(held.status, 303, held.text.slice(0, 800));
+    assert.deepEqual([(await snapshot()).bills[0]!.status, (await snapshot()).bills[0]!.on_hold], ['draft', 1]);
   });
 });

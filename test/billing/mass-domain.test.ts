@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { billingExplanation, fixedFeeDue, isEligible, massReasons, passesCap } from '../../src/modules/billing/domain/mass.ts';
+import { billingExplanation, fixedFeeDue, cycleFeeDue, isEligible, massReasons, passesCap } from '../../src/modules/billing/domain/mass.ts';
 import type { MassFacts } from '../../src/modules/billing/domain/mass.ts';
 
 const opts = (o: Partial<{ billingEnabled: boolean; billingStatus: 'active' | 'closed' | 'use_matter_status'; exclude: boolean; onlyExpenses: boolean }> = {}) => ({
@@ -44,7 +44,8 @@ test('eligibility: issue 5\'s rules, one at a time', () => {
     { name: 'hand-picking waives only the exclusion', facts: { options: opts({ exclude: true }), draft: 'unnumbered' }, handPicked: true, codes: ['has_draft'] },
     { name: 'expenses only with disbursements', facts: { options: opts({ onlyExpenses: true }) }, codes: [] },
     { name: 'expenses only with fees but no disbursements', facts: { options: opts({ onlyExpenses: true }), unbilledDisbursementItems: 0 }, codes: ['expenses_only_no_disbursements'] },
-    { name: 'every reason at once', facts: { hasClient: false, hasBillableParty: false, options: opts({ billingEnabled: false, exclude: true }), unbilledFeeItems: 0, unbilledDisbursementItems: 0, draft: 'x' }, codes: ['no_client', 'no_billable_party', 'billing_off', 'nothing_to_bill', 'has_draft', 'excluded'] },
+    { name: 'every reason at once', facts: { hasClient: false, hasBillableParty: false, options: opts({ billingEnabled: false, exclude: true }), unbilledFeeItems: 0, unbilledDisbursementItems: 0 }, codes: ['no_client', 'no_billable_party', 'billing_off', 'nothing_to_bill', 'excluded'] },
+    { name: 'a draft holding all the work: the draft is the reason, not "nothing to bill"', facts: { unbilledFeeItems: 0, unbilledDisbursementItems: 0, draft: '12.8.3' }, codes: ['has_draft'] },
   ];
   for (const c of cases) {
     const reasons = massReasons({ ...base, ...c.facts }, { handPicked: c.handPicked });
@@ -70,18 +71,29 @@ test('seed 004\'s WIP cap: "Default From Matters" or "Or Specify" an amount, at 
 test('fixed fee due on the invoice date', () => {
   const row = (rowId: string, billOn: string, invoiceNumber: string | null = null) => ({ rowId, billOn, invoiceNumber });
   const custom = (rows: ReturnType<typeof row>[]) => ({ arrangement: 'fixed_fee', fixedFee: { mode: 'custom_schedule' as const, schedule: rows } });
-  const cases: { name: string; o: Parameters<typeof fixedFeeDue>[0]; date: string; next: string | null; taken?: string[]; want: boolean }[] = [
+  const cases: { name: string; o: Parameters<typeof fixedFeeDue>[0]; date: string; next: string | null; cycle?: string; taken?: string[]; want: boolean }[] = [
     { name: 'hourly matters have no fixed fee', o: { arrangement: 'hourly', fixedFee: { mode: 'every_cycle', schedule: [] } }, date: '2026-03-31', next: null, want: false },
     { name: 'every cycle, next billing date reached', o: { arrangement: 'fixed_fee', fixedFee: { mode: 'every_cycle', schedule: [] } }, date: '2026-03-31', next: '2026-03-31', want: true },
     { name: 'every cycle, next billing date later', o: { arrangement: 'fixed_fee', fixedFee: { mode: 'every_cycle', schedule: [] } }, date: '2026-03-31', next: '2026-04-30', want: false },
     { name: 'every cycle, no next billing date', o: { arrangement: 'fixed_fee', fixedFee: { mode: 'every_cycle', schedule: [] } }, date: '2026-03-31', next: null, want: true },
+    { name: 'every cycle with no billing cycle: never due on its own (it rides on bills made for work)', o: { arrangement: 'fixed_fee', fixedFee: { mode: 'every_cycle', schedule: [] } }, date: '2026-03-31', next: null, cycle: 'none', want: false },
+    { name: 'every cycle with no billing cycle, even with a date reached', o: { arrangement: 'fixed_fee', fixedFee: { mode: 'every_cycle', schedule: [] } }, date: '2026-03-31', next: '2026-03-01', cycle: 'none', want: false },
     { name: 'a schedule row dated on the invoice date', o: custom([row('a', '2026-03-31')]), date: '2026-03-31', next: null, want: true },
     { name: 'a schedule row dated later', o: custom([row('a', '2026-04-01')]), date: '2026-03-31', next: null, want: false },
     { name: 'a row billed already (invoice number)', o: custom([row('a', '2026-01-31', '1.1.1')]), date: '2026-03-31', next: null, want: false },
     { name: 'a row on another live bill', o: custom([row('a', '2026-01-31')]), date: '2026-03-31', next: null, taken: ['a'], want: false },
     { name: 'one of several rows still due', o: custom([row('a', '2026-01-31', '1.1.1'), row('b', '2026-02-28')]), date: '2026-03-31', next: null, want: true },
   ];
-  for (const c of cases) assert.equal(fixedFeeDue(c.o, c.date, c.next, new Set(c.taken ?? [])), c.want, c.name);
+  for (const c of cases) assert.equal(fixedFeeDue(c.o, c.date, c.cycle ?? 'MONTH', c.next, new Set(c.taken ?? [])), c.want, c.name);
+});
+
+test('the every-cycle fixed fee rides on the bill of the cycle: every bill with no cycle; the first with no date; none earlier in the cycle', () => {
+  const cases: [cycle: string, next: string | null, invoiceDate: string, want: boolean][] = [
+    ['none', null, '2026-03-31', true], ['none', '2026-05-01', '2026-03-31', true],
+    ['MONTH', null, '2026-03-31', true], ['MONTH', '2026-03-31', '2026-03-31', true], ['MONTH', '2026-03-01', '2026-03-31', true],
+    ['MONTH', '2026-04-30', '2026-03-31', false], ['QUARTER', '2026-04-01', '2026-03-31', false],
+  ];
+  for (const [cycle, next, date, want] of cases) assert.equal(cycleFeeDue(cycle, next, date), want, `${cycle} ${next} ${date}`);
 });
 
 test('why a row bills what it bills (seed 001: quote rules applied without prompting)', () => {
@@ -91,6 +103,8 @@ test('why a row bills what it bills (seed 001: quote rules applied without promp
   assert.equal(billingExplanation({ onlyExpenses: true, quote: null, scheduleRows: 0, fixedFeeEveryCycle: false, totalMinor: 80, wipMinor: 80 }), 'Expenses only: fees stay unbilled');
   assert.equal(billingExplanation({ onlyExpenses: false, quote: null, scheduleRows: 0, fixedFeeEveryCycle: false, totalMinor: 100, wipMinor: 100 }), 'Work in progress as recorded');
   assert.match(billingExplanation({ onlyExpenses: false, quote: null, scheduleRows: 0, fixedFeeEveryCycle: true, totalMinor: 100, wipMinor: 0 }), /Fixed fee for the cycle/);
+  assert.equal(billingExplanation({ onlyExpenses: false, quote: null, scheduleRows: 0, fixedFeeEveryCycle: false, totalMinor: 89_986, wipMinor: 605_136, timeWaits: true }),
+    'No fixed-fee instalment due: the recorded time waits for the next one; costs billed');
 });
 
 test('properties: eligible means no reason; hand-picking waives only the exclusion; the cap is monotonic', () => {

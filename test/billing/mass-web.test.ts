@@ -155,6 +155,9 @@ eachDialect('mass billing page: list, lookup, confirm, one run with live progres
     assert.match(html, /data-done="1"/);
     const changed = await t.db.db.selectFrom('billing_bill').select(['invoice_date', 'due_date']).where('id', '=', first!).executeTakeFirstOrThrow();
     assert.deepEqual(changed, { invoice_date: '2026-03-02', due_date: '2026-03-07' });
+    // An invoice date before the drafts' up-to date: each draft refused, in words (not "Please correct: upTo").
+    html = ok(await b.post('/billing/drafts/modify', { batch: runId, every: 'yes', newInvoiceDate: '2026-02-20' }));
+    assert.match(html, new RegExp(`data-refused="${first}">.*?</a>: Up-to date must be on or before the invoice date</li>`));
     html = ok(await b.post('/billing/drafts/modify', { batch: runId, every: 'yes', newTerms: 'soon' }), 422);
     assert.match(html, /data-error-for="newTerms"/);
 
@@ -396,5 +399,67 @@ eachDialect('API: POST /bill-runs, GET /bill-runs/{id}, POST /bills/approve', as
     assert.equal((await b.get('/api/v1/bill-runs/api-run-0001', { authorization: `Bearer ${rt}`, accept: 'application/json' })).status, 200);
     const doc = (await b.get('/api/openapi.json')).json();
     assert.ok(doc.paths['/api/v1/bill-runs'] && doc.paths['/api/v1/bill-runs/{id}'] && doc.paths['/api/v1/bills/approve']);
+  });
+}, { timeout: 300_000 });
+
+eachDialect('bill runs: hand-picked ids billing has no copy of (a bill id as matterId) are refused naming matterIds, nothing created; known but ineligible matters are still taken; an unknown scope is refused', async (db) => {
+  await withApp(db, async (t) => {
+    await seed(t);
+    const clerk = await t.user('billing');
+    const token = await t.token(clerk.email);
+    const auth = { authorization: `Bearer ${token}` };
+    const b = t.browser();
+    await b.login(clerk.email);
+    const api = (body: unknown) => b.postJson('/api/v1/bill-runs', body, { headers: auth });
+
+    const html = ok(await b.get(`/billing/mass?invoiceDate=${DATE}&upTo=${DATE}`));
+    const rowIds = [...html.matchAll(/<tr id="mass-([0-9a-f-]{36})"/g)].map((m) => m[1]!);
+    assert.ok(rowIds.length >= 3, `eligible ${rowIds.length}`);
+    // A draft on the first matter: its id is a bill's, and the matter is now known to billing but not eligible.
+    const draft = await b.postJson('/api/v1/bills', { matterId: rowIds[0], invoiceDate: DATE, upTo: DATE }, { headers: auth });
+    assert.equal(draft.status, 201, draft.text);
+    const billId = draft.json().id as string;
+    await t.runtime.relay.drain();
+
+    const count = async (table: 'billing_batch' | 'billing_batch_matter' | 'audit_log' | 'outbox') => Number((await db.db.selectFrom(table).select((e) => e.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+    const counts = async () => ({ batches: await count('billing_batch'), rows: await count('billing_batch_matter'), audit: await count('audit_log'), outbox: await count('outbox') });
+    const before = await counts();
+    assert.equal(before.batches, 0);
+
+    // The page: refused at the confirmation and at the run, listing the unknown ids (and not the known one).
+    const picked = (ids: string[], extra: [string, string][] = []): [string, string][] => [['invoiceDate', DATE], ['upTo', DATE], ['runId', 'run-unknown-0001'], ['scope', 'selected'], ...extra, ...ids.map((id): [string, string] => ['matterId', id])];
+    for (const extra of [[['confirm', 'yes']], []] as [string, string][][]) {
+      const res = await postMany(b, '/billing/mass/runs', picked([rowIds[1]!, billId, 'not-a-matter-0001'], extra));
+      const text = unescapeHtml(res.text);
+      assert.equal(res.status, 422, text.slice(0, 800));
+      const named = /data-error-for="matterIds"><strong>matterIds<\/strong> ([^<]*)</.exec(text)?.[1] ?? '';
+      assert.match(named, new RegExp(`billing has no matter with ids ${billId}, not-a-matter-0001`));
+      assert.ok(!named.includes(rowIds[1]!), 'a matter billing knows is not listed');
+    }
+    // An unknown scope is not "Bill all".
+    for (const scope of ['bogus', '']) {
+      const res = await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['runId', 'run-unknown-0002'], ['scope', scope], ['confirm', 'yes']]);
+      assert.equal(res.status, 422, res.text.slice(0, 800));
+      assert.match(res.text, /data-error-for="scope"/);
+    }
+    // The API: 422 naming matterIds with the unknown id.
+    let res = await api({ id: 'api-unknown-0001', invoiceDate: DATE, upTo: DATE, matterIds: [rowIds[1], billId], wait: true });
+    assert.equal(res.status, 422, res.text);
+    assert.deepEqual(Object.keys(res.json().error.fields), ['matterIds']);
+    assert.equal(res.json().error.fields.matterIds, `billing has no matter with id ${billId}`);
+    assert.deepEqual(await counts(), before, 'no run, no batch rows, no audit row, no event');
+    assert.equal((await b.get('/api/v1/bill-runs/api-unknown-0001', { ...auth, accept: 'application/json' })).status, 404);
+
+    // Hand-picked matters billing knows are taken, an ineligible one skipped with its reason.
+    res = await api({ id: 'api-known-0001', invoiceDate: DATE, upTo: DATE, matterIds: [rowIds[0], rowIds[1]], wait: true });
+    assert.equal(res.status, 202, res.text);
+    const run = res.json();
+    const state = (id: string) => run.matters.find((m: { matterId: string }) => m.matterId === id);
+    assert.equal(state(rowIds[0]!).state, 'skipped');
+    assert.ok(state(rowIds[0]!).reason, 'skipped with its reason');
+    assert.equal(state(rowIds[1]!).state, 'drafted');
+    const page = await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['runId', 'run-known-0001'], ['scope', 'selected'], ['confirm', 'yes'], ['matterId', rowIds[2]!]]);
+    assert.equal(page.status, 303, page.text.slice(0, 800));
+    await waitForRun(b, '/billing/mass/runs/run-known-0001');
   });
 }, { timeout: 300_000 });

@@ -211,6 +211,51 @@ eachDialect('an approved bill moves its matter\'s next billing date past it: an 
   await s.rt.relay.stop();
 });
 
+eachDialect('an every-cycle fixed fee is billed once a cycle: not again on a bill made later in the cycle, nor on its own with no cycle', async (db) => {
+  const s = await setup(db, { start: '2026-03-02T09:00:00Z' });
+  const { matter, partner } = await firm(s.cmds);
+  const noCycle = await s.cmds.openMatter(ctx, { clientId: matter.clientId, name: 'No cycle', responsibleTimekeeperId: partner.id, openedOn: '2025-06-01' });
+  // A monthly cycle, and no cycle at all.
+  await s.cmds.updateMatter(ctx, matter.id, { billingCycle: 'MONTH' });
+  for (const id of [matter.id, noCycle.id]) {
+    await s.cmds.setBillingOptions(ctx, id, { set: { arrangement: 'fixed_fee', quote: { amountMinor: 270_000 }, fixedFee: { mode: 'every_cycle', schedule: [] } } });
+    await s.cmds.recordTimeEntry(ctx, { matterId: id, timekeeperId: partner.id, workDate: '2026-03-02', rawMinutes: 60, narrative: 'Advice' });
+  }
+  await s.drain();
+  const m = createMassBilling({ db: db.db, clock: s.clock, relay: s.rt.relay }, s.billing);
+  const run = async (date: string) => {
+    const ids = (await m.candidates({ invoiceDate: date, upTo: date })).filter((r) => r.eligible).map((r) => r.matterId).filter((id) => id === matter.id || id === noCycle.id);
+    const drafted = await m.draftMatters(ctx, ids, { invoiceDate: date, upTo: date, request: {} });
+    const billIds = drafted.flatMap((d) => (d.ok ? [d.bill.billId] : []));
+    assert.ok((await m.approveMany(ctx, billIds)).every((a) => a.ok));
+    await s.drain();
+    const rows = billIds.length === 0 ? [] : await db.db.selectFrom('billing_bill').select(['matter_id', 'fees_minor', 'total_minor', 'request_json']).where('id', 'in', billIds).execute();
+    return Object.fromEntries(rows.map((r) => [r.matter_id === matter.id ? 'monthly' : 'none', Number(r.fees_minor)]));
+  };
+  // The first run bills both fees (the recorded hour written to the fee).
+  assert.deepEqual(await run('2026-03-05'), { monthly: 270_000, none: 270_000 });
+  // Approving moved the monthly matter's next billing date (set by matters with the cycle) past the bill.
+  assert.equal((await db.db.selectFrom('matters_matter').select('next_billing_date').where('id', '=', matter.id).executeTakeFirstOrThrow()).next_billing_date, '2026-04-01');
+  // The same day again: nothing is due (no work, and no fee on its own), so nothing is billed twice.
+  assert.deepEqual(await run('2026-03-05'), {});
+  // Costs recorded mid-cycle: the monthly matter's bill carries them without the month's fee again
+  // (its request says 0.00, for the clerk to change); with no cycle, each bill carries the fee (seed 002).
+  for (const id of [matter.id, noCycle.id]) await s.cmds.recordDisbursement(ctx, { matterId: id, incurredOn: '2026-03-10', code: 'COURT', unitCostMinor: 15_000, taxCode: 'EXEMPT', description: 'Filing fee' });
+  await s.cmds.recordTimeEntry(ctx, { matterId: matter.id, timekeeperId: partner.id, workDate: '2026-03-11', rawMinutes: 30, narrative: 'Mid-cycle call' });
+  await s.drain();
+  // The list says why the monthly matter bills only its costs, and what it will bill.
+  const f12 = { invoiceDate: '2026-03-12', upTo: '2026-03-12' };
+  const row12 = (await m.candidates(f12)).find((r) => r.matterId === matter.id)!;
+  const preview12 = (await m.previewRows([row12], f12, {})).get(matter.id)!;
+  assert.deepEqual([preview12.totalMinor, preview12.why], [15_000, 'No fixed-fee instalment due: the recorded time waits for the next one; costs billed']);
+  assert.deepEqual(await run('2026-03-12'), { monthly: 0, none: 270_000 });
+  const monthlyDraft = await db.db.selectFrom('billing_bill').select('request_json').where('matter_id', '=', matter.id).orderBy('created_at', 'desc').executeTakeFirstOrThrow();
+  assert.equal(JSON.parse(monthlyDraft.request_json as string).fixedFeeAmountMinor, 0);
+  // The next month's bill carries the fee again (the waiting call written to it).
+  assert.deepEqual(await run('2026-04-06'), { monthly: 270_000 });
+  await s.rt.relay.stop();
+});
+
 eachDialect('seed 004\'s WIP cap filter measures all the matter\'s unbilled WIP, not just what the cut-off leaves', async (db) => {
   const s = await setup(db, { start: '2026-03-10T09:00:00Z' });
   const { matter, partner } = await firm(s.cmds);

@@ -67,11 +67,15 @@ async function expectedEligible(m: MattersCommands, invoiceDate: string, upTo: s
     const time = (await m.listTimeEntries(matter.id)).filter((e) => open(e) && e.workDate <= upTo).length;
     const charges = (await m.listFixedCharges(matter.id)).filter((c) => open(c) && !c.quoted && c.chargedOn <= upTo).length;
     const disbursements = (await m.listDisbursements(matter.id)).filter((d) => open(d) && d.incurredOn <= upTo).length;
+    // An every-cycle fee is due on its own when its cycle has come (with no cycle it rides on
+    // bills made for work: the time is written to it).
+    const cycleCome = matter.nextBillingDate === null || matter.nextBillingDate <= invoiceDate;
     const fixedFeeDue = o.arrangement === 'fixed_fee' && (o.fixedFee.mode === 'every_cycle'
-      ? matter.nextBillingDate === null || matter.nextBillingDate <= invoiceDate
+      ? matter.billingCycle !== 'none' && cycleCome
       : o.fixedFee.schedule.some((r) => r.invoiceNumber === null && r.billOn <= invoiceDate));
+    const feeRides = o.arrangement === 'fixed_fee' && o.fixedFee.mode === 'every_cycle' && (matter.billingCycle === 'none' || cycleCome);
     // A fixed-fee matter's time waits for its next instalment.
-    const fees = o.arrangement === 'fixed_fee' && !fixedFeeDue ? charges : time + charges;
+    const fees = o.arrangement === 'fixed_fee' && !fixedFeeDue && !feeRides ? charges : time + charges;
     const work = o.massBilling.onlyExpenses ? disbursements > 0 : fees + disbursements > 0 || fixedFeeDue;
     if (active && !o.massBilling.exclude && details.billableParty !== null && work) eligible.add(matter.fileNumber);
   }
@@ -147,8 +151,17 @@ eachDialect('the monthly billing run in Chromium: mass billing, approve, produce
     await page.click('#why-lookup button[type=submit]');
     await page.waitForFunction("/excluded from mass billing/.test(document.querySelector('#why-result').textContent)", { timeout: WAIT_MS });
 
+    // A run choice changed but not shown yet: the run buttons wait for "Show matters" (they bill what is listed).
+    await page.$eval('#mass-filters input[name=invoiceDate]', (el: any) => { el.value = '2031-01-31'; el.dispatchEvent(new Event('input', { bubbles: true })); });
+    assert.deepEqual(await page.$$eval('#mass-run button[name=scope]', (els) => els.map((e: any) => Boolean(e.disabled))), [true, true]);
+    assert.match(await page.$eval('#mass-run [data-stale]', (e) => e.textContent ?? ''), /Show matters/);
+    await setDate(page, '#mass-filters input[name=invoiceDate]', INVOICE_DATE);
+    await click(page, '#mass-filters button[type=submit]');
+    assert.deepEqual(await page.$$eval('#mass-run button[name=scope]', (els) => els.map((e: any) => Boolean(e.disabled))), [false, false]);
+
     // Bill all → the confirmation → one run, polled until done.
     await click(page, '#mass-run button[data-action="bill-all"]');
+    assert.match(await page.$eval('#confirm-text', (e) => e.textContent ?? ''), new RegExp(`invoice date ${INVOICE_DATE}, fees and disbursements up to ${UP_TO}, each matter's own bill template, each matter's payment terms`));
     assert.match(await page.$eval('h1', (e) => e.textContent ?? ''), new RegExp(`Bill ${expected.eligible.size} matter\\(s\\)\\?`));
     assert.equal(await db.db.selectFrom('billing_batch').select('id').executeTakeFirst(), undefined, 'nothing before the confirmation');
     await click(page, '#mass-confirm button[data-action="confirm"]');

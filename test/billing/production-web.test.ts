@@ -254,3 +254,23 @@ eachDialect('bill production with more approved bills than the list shows: the p
     assert.match((await clerk.get(`/billing/production/produce?bill=${b!.billId}`)).text, /<h1>Produce 1 bill<\/h1>/);
   });
 }, { timeout: 300_000 });
+
+eachDialect('the production list says where each bill will be emailed: the client\'s address and every typed address, each once; a refused revert names the bill', async (db) => {
+  const dirs = outputDirs();
+  await withApp(db, async (t) => {
+    const [bill] = await approvedBills(setupFrom(t), 1, { copiesToPrint: 0, useClientAddress: true, sendTo: ['ap@northwind.example', 'AP@northwind.example', 'cfo@northwind.example'] });
+    await t.user('billing');
+    const clerk = t.browser();
+    await clerk.login('billing@firm.test');
+    const list = unescapeHtml((await clerk.get('/billing/production')).text);
+    assert.match(list, /<td>the client's address, ap@northwind\.example, cfo@northwind\.example<\/td>/);
+    // A revert refused (the bill is being produced by another process) names the bill by its number.
+    await t.db.db.insertInto('billing_bill_production').values({
+      bill_id: bill!.billId, cycle: bill!.approvedAt!, claim_token: 'other-process', claimed_until: new Date(t.clock.now().getTime() + 60_000).toISOString(), attempts: 1, updated_at: t.clock.now().toISOString(),
+    }).execute();
+    const refused = await postMany(clerk, '/billing/production/revert', [['bill', bill!.billId]]);
+    assert.equal(refused.status, 409);
+    assert.ok(unescapeHtml(refused.text).includes(`Reverted 0; not reverted: ${bill!.number}: The bill is being produced now`), refused.text);
+  }, { outputs: testOutputs(dirs) });
+  removeDirs(dirs);
+});

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
 import { LEASE_MS, createProduction } from '../../src/modules/billing/index.ts';
+import { claimMany } from '../../src/modules/billing/production-store.ts';
 import { formatMoney } from '../../src/shared/money.ts';
 import { eachDialect } from '../support/db.ts';
 import type { TestDb } from '../support/db.ts';
@@ -157,6 +158,43 @@ eachDialect('a process that died holding a bill: others leave it until its lease
     assert.equal(readEml(dirs.mail).length, 1);
     assert.equal(filesIn(dirs.print).length, 2);
     assert.equal((await s.billing.findBill(bill!.billId))!.status, 'finalised');
+  } finally {
+    await s.stop();
+    removeDirs(dirs);
+  }
+});
+
+eachDialect('a bill being produced cannot be reverted or deleted under the producer; a bill reverted after production read it is not claimed', async (db) => {
+  const dirs = outputDirs();
+  const s = await productionSetup(db, testOutputs(dirs));
+  try {
+    const [bill, other] = await approvedBills(s, 2, SEND);
+    const cycle = bill!.approvedAt!;
+    // A producer (another process) holds the bill: it may be emailing it now.
+    await db.db.insertInto('billing_bill_production').values({
+      bill_id: bill!.billId, cycle, claim_token: 'other-process', claimed_until: new Date(s.clock.now().getTime() + LEASE_MS).toISOString(),
+      attempts: 1, updated_at: s.clock.now().toISOString(),
+    }).execute();
+    await assert.rejects(s.billing.revert(ctx, bill!.billId), /being produced now/);
+    await assert.rejects(s.billing.deleteBill(ctx, bill!.billId), /being produced now/);
+    const held = (await s.billing.findBill(bill!.billId))!;
+    assert.deepEqual([held.status, held.version], ['approved', bill!.version], 'nothing changed');
+    assert.equal(await auditCount(db, 'billing.bill_reverted', bill!.billId), 0);
+    assert.equal(await auditCount(db, 'billing.bill_deleted', bill!.billId), 0);
+    // Its lease run out (the producer died): the bill can be reverted.
+    s.clock.advanceMs(LEASE_MS + 1_000);
+    assert.equal((await s.billing.revert(ctx, bill!.billId)).status, 'draft');
+
+    // Production read the other bill as approved; a revert committed before it claimed the bill:
+    // the claim lets it go (no lease left behind), so it is not emailed as a draft.
+    const otherCycle = other!.approvedAt!;
+    await s.billing.revert(ctx, other!.billId);
+    const now = s.clock.now().toISOString();
+    const claimed = await db.db.transaction().execute((trx) => claimMany(trx, [{ billId: other!.billId, cycle: otherCycle }], 'late-claim', now, new Date(s.clock.now().getTime() + LEASE_MS).toISOString()));
+    assert.equal(claimed.size, 0);
+    const leases = await db.db.selectFrom('billing_bill_production').select('bill_id').where('claim_token', '=', 'late-claim').execute();
+    assert.deepEqual(leases, []);
+    assert.deepEqual(filesIn(dirs.mail), []);
   } finally {
     await s.stop();
     removeDirs(dirs);

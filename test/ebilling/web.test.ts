@@ -10,6 +10,8 @@ import { withApp } from '../support/app.ts';
 import type { Browser, Page } from '../support/app.ts';
 import { readLedes } from '../../src/modules/ebilling/domain/reader.ts';
 import { approvedEbilledBill, codes } from './support.ts';
+import { createMattersCommands } from '../../src/modules/matters/index.ts';
+import { ctx } from '../billing/support.ts';
 
 function postForm(b: Browser, path: string, pairs: [string, string][]): Promise<Page> {
   const body = new URLSearchParams(pairs);
@@ -150,5 +152,40 @@ eachDialect('export errors name the caller\'s own field: billIds in the API, bil
     assert.equal(p.status, 422);
     assert.match(p.text, /data-error="bills">bills choose at least one bill/);
     assert.equal((await db.db.selectFrom('ebilling_export').select('id').execute()).length, 0);
+  });
+});
+
+eachDialect('export page: a format (or mode) that is not one offered is refused naming it (422), never exported in the matter\'s own format', async (db) => {
+  await withApp(db, async (t) => {
+    const bill = await approvedEbilledBill(db, t);
+    const clerk = await t.user('billing', { email: 'clerk@firm.test' });
+    const auth = { authorization: `Bearer ${await t.token(clerk.email)}` };
+    const api = t.browser();
+    assert.equal((await api.postJson('/api/v1/ledes/settings', { ...SETTINGS, version: 0 }, { method: 'PUT', headers: auth })).status, 200);
+    // The matter's own format exports this bill cleanly (1998BI carries its tax), so a fallback would succeed.
+    const cmds = createMattersCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
+    await cmds.setBillingOptions(ctx, bill.matterId, { set: { ebilling: { enabled: true, codeSet: 'litigation', format: 'LEDES1998BI', clientLedesId: 'NW-001', matterLedesId: 'NW-M-77' } } });
+    await t.runtime.relay.drain();
+    const count = async (table: 'audit_log' | 'outbox' | 'ebilling_export') => Number((await db.db.selectFrom(table).select((e) => e.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+    const b = t.browser();
+    assert.equal((await b.login(clerk.email)).status, 303);
+    await b.get(`/ebilling/export?bill=${bill.billId}`);
+    const before = { audit: await count('audit_log'), outbox: await count('outbox'), exports: await count('ebilling_export') };
+    assert.equal(before.exports, 0);
+    for (const format of ['BOGUS', 'ledes1998bi', 'LEDES1998']) {
+      const page = await postForm(b, '/ebilling/export', [['bill', bill.billId], ['format', format], ['mode', 'single']]);
+      assert.equal(page.status, 422, page.text.slice(0, 500));
+      assert.match(page.text, /data-error="format">format must be one of: LEDES1998B, LEDES1998BI/);
+      assert.match(page.text, new RegExp(`name="bill" value="${bill.billId}" id="b-${bill.billId}" checked`), 'the choice is kept');
+    }
+    const mode = await postForm(b, '/ebilling/export', [['bill', bill.billId], ['format', 'LEDES1998BI'], ['mode', 'every']]);
+    assert.equal(mode.status, 422);
+    assert.match(mode.text, /data-error="mode">mode must be single or per_bill/);
+    assert.deepEqual({ audit: await count('audit_log'), outbox: await count('outbox'), exports: await count('ebilling_export') }, before, 'no file, no audit row, no event');
+
+    // Blank is the matter's own format, as before.
+    const own = await postForm(b, '/ebilling/export', [['bill', bill.billId], ['format', ''], ['mode', 'single']]);
+    assert.equal(own.status, 201, own.text.slice(0, 500));
+    assert.equal(await count('ebilling_export'), 1);
   });
 });

@@ -123,7 +123,8 @@ test('nextBillingDateAfter: past the bill\'s date by whole cycles from the curre
     ['2026-01-31', 'MONTH', '2026-01-31', '2026-02-28'],
     ['2026-12-29', 'WEEK', '2027-01-12', '2027-01-19'],
     ['2024-02-29', 'YEAR', '2024-03-01', '2025-02-28'],
-    [null, 'MONTH', '2026-03-05', null], ['2026-03-01', 'none', '2026-03-05', '2026-03-01'],
+    [null, 'MONTH', '2026-03-05', '2026-04-05'], // no date yet: one cycle after the bill (so a bill run does not bill it again)
+    [null, 'none', '2026-03-05', null], ['2026-03-01', 'none', '2026-03-05', '2026-03-01'],
   ];
   for (const [current, cycle, billedOn, want] of cases) {
     const next = nextBillingDateAfter(current, cycle, billedOn);

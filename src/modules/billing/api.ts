@@ -17,7 +17,7 @@ import type { Static, TSchema } from 'typebox';
 import type { CommandContext } from '../../shared/events.ts';
 import { MoneyParseError, parseAmount, toDecimalString } from '../../shared/money.ts';
 import { createApi } from '../../shared/web/api.ts';
-import { HttpError, invalid, notFound } from '../../shared/web/errors.ts';
+import { HttpError, conflict, invalid, notFound } from '../../shared/web/errors.ts';
 import type { ModuleDeps } from '../../shared/web/module.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import type { Bill } from './bill-store.ts';
@@ -25,6 +25,7 @@ import type { BillingCommands, Composition } from './commands.ts';
 import { BILL_ACTIONS, MAX_PAYMENT_TERMS_DAYS } from './domain/lifecycle.ts';
 import type { BillAction, BillRequest, Verdict } from './domain/lifecycle.ts';
 import type { BillLineData } from './events.ts';
+import type { Production } from './production.ts';
 
 const READ: readonly Role[] = ['admin', 'billing', 'readonly'];
 const WRITE: readonly Role[] = ['admin', 'billing'];
@@ -307,7 +308,7 @@ function previewOut(matterId: string, currency: string, invoiceDate: string, upT
 // The API
 // ---------------------------------------------------------------------------------------
 
-export function createBillingApi(deps: ModuleDeps, cmds: BillingCommands): Hono<AppEnv> {
+export function createBillingApi(deps: ModuleDeps, cmds: BillingCommands, production: Pick<Production, 'produceBills'>): Hono<AppEnv> {
   const api = createApi(deps.apiRegistry);
   const ctxOf = (c: Context<AppEnv>): CommandContext => c.get('command');
   const param = (c: Context<AppEnv>, name: string): string => c.req.param(name) ?? '';
@@ -358,16 +359,26 @@ export function createBillingApi(deps: ModuleDeps, cmds: BillingCommands): Hono<
       return out(await run(() => cmds.updateDraft(ctxOf(c), b.billId, change)));
     });
 
-  const transitions: [string, 'approve' | 'revert' | 'finalise' | 'redraft', string][] = [
+  const transitions: [string, 'approve' | 'revert' | 'redraft', string][] = [
     ['approve', 'approve', 'Approve a draft: numbered file.sequence and posted'],
     ['revert', 'revert', 'Revert an approved bill to draft (its postings undone; it keeps its number)'],
-    ['finalise', 'finalise', 'Finalise an approved bill (produced and locked)'],
     ['redraft', 'redraft', 'Re-draft a finalised bill (its postings reversed)'],
   ];
   for (const [path, action, summary] of transitions) {
     api.route({ method: 'post', path: `/bills/:id/${path}`, summary, tag: TAG, audience: WRITE, response: BillSchema },
       async (c) => out(await run(() => cmds[action](ctxOf(c), param(c, 'id')))));
   }
+  // Finalising is producing (as on the pages): the PDF stored, the matter's copies printed, the
+  // email sent, then the bill finalised; never a bare status change that leaves a bill unsent.
+  api.route({ method: 'post', path: '/bills/:id/finalise', summary: 'Produce an approved bill (PDF stored, printed, emailed) and finalise it; idempotent', tag: TAG, audience: WRITE, response: BillSchema },
+    async (c) => {
+      const b = await billOr404(param(c, 'id'));
+      if (b.status !== 'approved' && b.status !== 'finalised') throw conflict(`Only an approved bill can be finalised; this bill is ${b.status}`);
+      const summary = await production.produceBills(ctxOf(c), [b.billId]);
+      const item = summary.items.find((i) => i.billId === b.billId);
+      if (!item || item.outcome !== 'done') throw conflict(`The bill was not produced: ${item?.error ?? 'another process is producing it'}`);
+      return out(await billOr404(b.billId));
+    });
 
   api.route({ method: 'post', path: '/bills/:id/hold', summary: 'Put a draft on hold (it cannot be approved) or release it', tag: TAG, audience: WRITE, body: HoldBody, response: BillSchema },
     async (c, { body }) => out(await run(() => cmds.setOnHold(ctxOf(c), param(c, 'id'), body.onHold))));

@@ -33,10 +33,11 @@ import {
 } from './domain/lifecycle.ts';
 import type { BillAction, BillFacts, BillRequest, Verdict } from './domain/lifecycle.ts';
 import { interestTotalMinor, policyInterest } from './domain/interest.ts';
+import { cycleFeeDue } from './domain/mass.ts';
 import type { InterestCharge, OverdueCandidate } from './domain/interest.ts';
 import { billNumber } from './domain/rules.ts';
 import type { BillData, BillDrafted, BillingEvents, BillItemRef, BillLineData } from './events.ts';
-import { listBillTemplates } from './production-store.ts';
+import * as ps from './production-store.ts';
 import * as store from './store.ts';
 import type { MatterCopy, WipCopy } from './store.ts';
 
@@ -174,6 +175,21 @@ export function requestCheck(m: LoadedMatter, invoiceDate: string, upTo: string,
  * The composition from what was read: the one place both the single-bill commands and mass
  * billing turn a matter's copy into a bill, so both follow exactly the same rules.
  */
+/**
+ * A new bill's request, with a matter's every-cycle fixed fee left off when this is not the
+ * cycle's bill (cycleFeeDue: the bill of the cycle has been approved and the next billing
+ * date is later). It is written into the bill's request (the composer shows the fee as 0.00,
+ * to change), so editing or re-drafting the bill later keeps what was decided when it was
+ * made. A fee the clerk gives for the bill stands.
+ */
+export function withCycleFee(m: LoadedMatter, invoiceDate: string, request: BillRequest): BillRequest {
+  const o = m.options;
+  if (o.arrangement !== 'fixed_fee' || o.fixedFee.mode !== 'every_cycle') return request;
+  if (request.fixedFeeAmountMinor !== undefined && request.fixedFeeAmountMinor !== null) return request;
+  if (cycleFeeDue(m.matter.billingCycle, m.matter.nextBillingDate, invoiceDate)) return request;
+  return { ...request, fixedFeeAmountMinor: 0 };
+}
+
 export function composeFrom(m: LoadedMatter, invoiceDate: string, upTo: string, request: BillRequest, src: ComposeSources): Composition {
   const seen = new Set<string>();
   const items: WipCopy[] = [];
@@ -367,15 +383,25 @@ export function createBillingCommands(deps: BillingDeps) {
    * it has since been removed.
    */
   async function checkTemplate(ex: Executor, request: BillRequest, kept?: () => Promise<string | null | undefined>): Promise<void> {
-    const refusal = unknownTemplate(request.template, (await listBillTemplates(ex)).map((t) => t.name));
+    const refusal = unknownTemplate(request.template, (await ps.listBillTemplates(ex)).map((t) => t.name));
     if (refusal && (!kept || request.template!.trim() !== (await kept())?.trim())) throw invalid({ template: refusal });
+  }
+
+  /**
+   * Refuse (409, rolling back) a change that takes a bill out of approved or finalised while a
+   * production run holds it: it may be printing or emailing the bill, which would then go out
+   * under a number that is a draft again. Called after the bill's row is updated, so on
+   * Postgres a claim that committed meanwhile is seen (see claimMany).
+   */
+  async function refuseWhileProduced(trx: Tx, billId: string): Promise<void> {
+    if (await ps.beingProduced(trx, billId, now())) throw conflict('The bill is being produced now (its PDF, print copies and email): wait for production to finish, then try again');
   }
 
   // ---- the commands ----------------------------------------------------------------------
 
   async function createDraft(trx: Tx, ctx: CommandContext, input: DraftInput): Promise<Bill> {
-    const request = input.request ?? {};
     const m = await loadMatter(trx, input.matterId);
+    const request = withCycleFee(m, input.invoiceDate, input.request ?? {});
     await checkTemplate(trx, request);
     const refusal = draftRefusal(m, await bills.otherDraft(trx, m.matter.id, null));
     if (refusal) throw conflict(refusal);
@@ -431,6 +457,7 @@ export function createBillingCommands(deps: BillingDeps) {
     const at = now();
     const after: Bill = { ...before, status: 'deleted', deletedAt: at, updatedAt: at, version: before.version + 1 };
     await bills.updateBill(trx, after, { status: before.status, version: before.version });
+    if (before.status !== 'draft') await refuseWhileProduced(trx, billId);
     const held = await bills.itemsOnBill(trx, billId);
     const gone = new Set(held.filter((h) => h.deletedInMatters).map((h) => h.id));
     const released = held.filter((h) => !gone.has(h.id)).map((h) => ({ kind: h.kind, id: h.id }));
@@ -473,6 +500,7 @@ export function createBillingCommands(deps: BillingDeps) {
     const receipts = await bills.receiptsAllocatedMinor(trx, billId);
     const after: Bill = { ...before, status: 'draft', updatedAt: at, version: before.version + 1, receiptsToReallocateMinor: before.receiptsToReallocateMinor + receipts };
     await bills.updateBill(trx, after, { status: 'approved', version: before.version });
+    await refuseWhileProduced(trx, billId);
     await emit(trx, ctx, 'billing.bill_reverted', { ...billData(after), reversed: billData(before) });
     await audit(trx, clock, ctx, { action: 'billing.bill_reverted', entityType: 'billing_bill', entityId: billId, before: auditView(before), after: auditView(after) });
     return after;
@@ -507,6 +535,7 @@ export function createBillingCommands(deps: BillingDeps) {
       receiptsToReallocateMinor: before.receiptsToReallocateMinor + receipts,
     };
     await bills.updateBill(trx, after, { status: 'finalised', version: before.version });
+    await refuseWhileProduced(trx, billId);
     await emit(trx, ctx, 'billing.bill_redrafted', { ...billData(after), reversed: billData(before), receiptsToReallocateMinor: after.receiptsToReallocateMinor });
     await audit(trx, clock, ctx, { action: 'billing.bill_redrafted', entityType: 'billing_bill', entityId: billId, before: auditView(before), after: auditView(after) });
     return after;
@@ -571,7 +600,9 @@ export function createBillingCommands(deps: BillingDeps) {
       const m = await loadMatter(db, input.matterId);
       const billId = input.billId;
       await checkTemplate(db, input.request ?? {}, billId ? async () => (await bills.findBill(db, billId))?.request.template : undefined);
-      return compose(db, m, input.invoiceDate, input.upTo, input.request ?? {}, input.billId ?? null);
+      // A new bill is composed as createDraft will make it (the every-cycle fee by its cycle).
+      const request = billId ? input.request ?? {} : withCycleFee(m, input.invoiceDate, input.request ?? {});
+      return compose(db, m, input.invoiceDate, input.upTo, request, billId ?? null);
     },
     /** Why the matter cannot be billed now (empty: it can), and its draft if it has one. */
     matterState: async (matterId: string) => {
@@ -584,7 +615,7 @@ export function createBillingCommands(deps: BillingDeps) {
     },
     findRetainerBalance: (matterId: string) => bills.findRetainerBalance(db, matterId),
     /** The bill templates a draft may name. */
-    billTemplateNames: async (): Promise<string[]> => (await listBillTemplates(db)).map((t) => t.name),
+    billTemplateNames: async (): Promise<string[]> => (await ps.listBillTemplates(db)).map((t) => t.name),
     itemsOnBill: (billId: string): Promise<BillItem[]> => bills.itemsOnBill(db, billId),
   };
 }

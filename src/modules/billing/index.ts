@@ -58,6 +58,6 @@ export function createBillingModule(deps: ModuleDeps): WebModule {
   pages.route('/', createBillingPages(deps, cmds));
   const api = new Hono<AppEnv>();
   api.route('/', createMassApi(deps, mass));
-  api.route('/', createBillingApi(deps, cmds));
+  api.route('/', createBillingApi(deps, cmds, production));
   return { name: 'billing', mount: '/billing', pages, api };
 }

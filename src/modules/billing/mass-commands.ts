@@ -29,12 +29,12 @@ import * as billBalances from './balances.ts';
 import * as bills from './bill-store.ts';
 import type { Bill, BillHead, LineJson } from './bill-store.ts';
 import {
-  auditView, auditViewOf, composeFrom, draftedData, draftRefusal, interestPolicyApplies, loadedMatter, newDraftBase, requestCheck, withComposition,
+  auditView, auditViewOf, composeFrom, draftedData, draftRefusal, interestPolicyApplies, loadedMatter, newDraftBase, requestCheck, withComposition, withCycleFee,
 } from './commands.ts';
 import type { BillingCommands, BillingDeps, Composition, LoadedMatter } from './commands.ts';
 import { billingRefusals, isCalendarDate, MAX_PAYMENT_TERMS_DAYS, retainerApplies, verdict } from './domain/lifecycle.ts';
 import type { BillFacts, BillRequest } from './domain/lifecycle.ts';
-import { billingExplanation, fixedFeeDue, isEligible, massReasons, passesCap } from './domain/mass.ts';
+import { billingExplanation, cycleFeeDue, fixedFeeDue, isEligible, massReasons, passesCap } from './domain/mass.ts';
 import type { MassFacts, MassReason } from './domain/mass.ts';
 import type { InterestCharge } from './domain/interest.ts';
 import { billNumber } from './domain/rules.ts';
@@ -115,6 +115,17 @@ export interface RunInput {
 
 const errText = (e: unknown): string => (e instanceof HttpError ? (Object.keys(e.fields).length ? `${e.message}: ${Object.entries(e.fields).map(([k, v]) => `${k} ${v}`).join('; ')}` : e.message) : String(e));
 
+/** Names a clerk knows for the fields a bill's change is refused on. */
+const FIELD_LABELS: Record<string, string> = {
+  invoiceDate: 'Invoice date', upTo: 'Up-to date', paymentTermsDays: 'Payment terms', template: 'Bill template', fixedFeeAmount: 'Fixed fee',
+};
+
+/** A refusal in a clerk's words: each field's message under its label (not just "Please correct: upTo"). */
+function refusalText(e: HttpError): string {
+  const fields = Object.entries(e.fields);
+  return fields.length ? fields.map(([k, v]) => `${FIELD_LABELS[k] ?? k} ${v}`).join('; ') : e.message;
+}
+
 function isRaceError(e: unknown): boolean {
   if (e instanceof HttpError && e.status === 409) return true;
   const code = (e as { code?: string } | null)?.code;
@@ -161,8 +172,10 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
   // ---- the eligible list -----------------------------------------------------------------
 
   function factsOf(c: MassCandidate, invoiceDate: string, taken: ReadonlySet<string>): MassFacts & { fixedFeeDue: boolean } {
-    const due = c.options ? fixedFeeDue(c.options, invoiceDate, c.nextBillingDate, taken) : false;
+    const due = c.options ? fixedFeeDue(c.options, invoiceDate, c.billingCycle, c.nextBillingDate, taken) : false;
+    const cycleFeeOnBill = c.options?.arrangement === 'fixed_fee' && c.options.fixedFee.mode === 'every_cycle' && cycleFeeDue(c.billingCycle, c.nextBillingDate, invoiceDate);
     return {
+      cycleFeeOnBill,
       matterStatus: c.status, options: c.options, hasClient: c.hasClient, hasBillableParty: c.hasBillableParty,
       unbilledFeeItems: c.feeItems, unbilledTimeItems: c.timeItems, unbilledDisbursementItems: c.disbursementItems, fixedFeeDue: due,
       draft: c.draftId ? (c.draftNumber ?? 'unnumbered') : null,
@@ -222,13 +235,15 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       const p = prepared.get(r.matterId)!;
       if ('reason' in p) { out.set(r.matterId, { totalMinor: 0, feesMinor: 0, disbursementsMinor: 0, quote: null, why: p.reason, error: p.reason }); continue; }
       try {
-        const c = composeFrom(p.m, f.invoiceDate, f.upTo, request, p.sources);
+        const rowRequest = withCycleFee(p.m, f.invoiceDate, request);
+        const c = composeFrom(p.m, f.invoiceDate, f.upTo, rowRequest, p.sources);
         const t = c.composed.totals;
         out.set(r.matterId, {
           totalMinor: t.totalMinor, feesMinor: t.feesMinor + t.fixedChargesMinor, disbursementsMinor: t.disbursementsMinor, quote: c.composed.quote?.reason ?? null,
           why: billingExplanation({
             onlyExpenses: p.m.options.massBilling.onlyExpenses, quote: c.composed.quote, scheduleRows: c.composed.scheduleRowIds.length,
-            fixedFeeEveryCycle: p.m.options.arrangement === 'fixed_fee' && p.m.options.fixedFee.mode === 'every_cycle', totalMinor: t.totalMinor,
+            fixedFeeEveryCycle: p.m.options.arrangement === 'fixed_fee' && p.m.options.fixedFee.mode === 'every_cycle' && rowRequest.fixedFeeAmountMinor !== 0, totalMinor: t.totalMinor,
+            timeWaits: p.m.options.arrangement === 'fixed_fee' && !p.m.options.massBilling.onlyExpenses && r.timeItems > 0 && !c.lines.some((l) => l.kind === 'time' || l.kind === 'fixed_fee'),
             wipMinor: r.feesMinor + r.disbursementsMinor,
           }),
           error: c.lines.length === 0 ? `No billable items on or before ${f.upTo}` : null,
@@ -312,16 +327,17 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
         continue;
       }
       let c: Composition;
+      const request = withCycleFee(p.m, input.invoiceDate, input.request);
       try {
-        requestCheck(p.m, input.invoiceDate, input.upTo, input.request);
-        c = composeFrom(p.m, input.invoiceDate, input.upTo, input.request, p.sources);
+        requestCheck(p.m, input.invoiceDate, input.upTo, request);
+        c = composeFrom(p.m, input.invoiceDate, input.upTo, request, p.sources);
       } catch (e) {
         if (e instanceof HttpError) { outcomes.push({ matterId: id, ok: false, reason: errText(e) }); continue; }
         throw e;
       }
       if (c.lines.length === 0) { outcomes.push({ matterId: id, ok: false, reason: `No billable items on or before ${input.upTo}` }); continue; }
-      const base = newDraftBase(newId(clock), p.m, input, input.request, c, now(), ctx.actorLabel);
-      const bill = withComposition(base, c, input.invoiceDate, input.upTo, input.request);
+      const base = newDraftBase(newId(clock), p.m, input, request, c, now(), ctx.actorLabel);
+      const bill = withComposition(base, c, input.invoiceDate, input.upTo, request);
       made.push(bill);
       if (c.interestCharges.length > 0) charges.push([bill.billId, c.interestCharges]);
       outcomes.push({ matterId: id, ok: true, bill: summary(bill) });
@@ -527,7 +543,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     for (const id of [...new Set(ids)]) {
       try { await fn(id); out.push({ billId: id, ok: true }); } catch (e) {
         if (!(e instanceof HttpError)) throw e;
-        out.push({ billId: id, ok: false, reason: e.message });
+        out.push({ billId: id, ok: false, reason: refusalText(e) });
       }
     }
     return out;
@@ -562,6 +578,17 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     return e;
   }
 
+  /** The ids among these that are not matters billing has a copy of, in the order given. */
+  async function unknownMatterIds(ids: readonly string[]): Promise<string[]> {
+    const wanted = [...new Set(ids)];
+    const known = new Set<string>();
+    for (let i = 0; i < wanted.length; i += 1000) {
+      const part = wanted.slice(i, i + 1000);
+      for (const r of await db.selectFrom('billing_matter').select('id').where('id', 'in', part).execute()) known.add(String(r.id));
+    }
+    return wanted.filter((id) => !known.has(id));
+  }
+
   async function createRun(ctx: CommandContext, input: RunInput): Promise<Batch> {
     const id = input.id ?? newId(clock);
     if (!/^[0-9a-zA-Z-]{8,64}$/.test(id)) throw invalid({ id: 'must be 8 to 64 letters, digits or dashes' });
@@ -575,6 +602,16 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     if (input.matterIds && input.matterIds.length === 0) e.matterIds = 'choose at least one matter';
     if (input.matterIds && input.matterIds.length > MAX_RUN_MATTERS) e.matterIds = `at most ${MAX_RUN_MATTERS} matters in one run`;
     if (Object.keys(e).length === 0) Object.assign(e, await unknownChoices(f, input.template ?? null));
+    // Hand-picked ids billing has no copy of (a bill's id, a typo) are refused, listing them:
+    // a run of them would bill nothing. A matter billing knows is taken even if not eligible
+    // (hand-picked), and skipped with its reason.
+    if (Object.keys(e).length === 0 && input.matterIds) {
+      const unknown = await unknownMatterIds(input.matterIds);
+      if (unknown.length) {
+        const shown = unknown.slice(0, 20).join(', ') + (unknown.length > 20 ? ` and ${unknown.length - 20} more` : '');
+        e.matterIds = `billing has no matter with ${unknown.length === 1 ? 'id' : 'ids'} ${shown}`;
+      }
+    }
     if (Object.keys(e).length) throw invalid(e);
     const rows = input.matterIds
       ? await candidates(f, { matterIds: [...new Set(input.matterIds)], handPicked: true })

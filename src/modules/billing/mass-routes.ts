@@ -183,10 +183,29 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     const raw = await c.req.parseBody({ all: true }) as Raw;
     const { lk, parsed } = await parse(raw);
     const runId = first(raw.runId) || newId(deps.clock);
-    const selected = first(raw.scope) === 'selected' ? all(raw, 'matterId') : undefined;
+    const scope = first(raw.scope);
+    const selected = scope === 'selected' ? all(raw, 'matterId') : undefined;
     if (Object.keys(parsed.errors).length) return render(c, 'billing/mass.njk', await listContext(c, raw, { flash: null }), 422);
+    // Bill all or Bill selected, nothing else: an unknown scope is not read as "all".
+    if (scope !== 'all' && scope !== 'selected') {
+      const why = scope === '' ? 'is required (all or selected)' : 'must be all or selected';
+      return render(c, 'billing/mass.njk', await listContext(c, raw, { actionError: `scope ${why}`, errors: { scope: why } }), 422);
+    }
     if (selected && selected.length === 0) {
       return render(c, 'billing/mass.njk', await listContext(c, raw, { actionError: 'Tick the matters to bill, or use Bill all' }), 422);
+    }
+    // Ids billing has no copy of are refused before the confirmation, listing them (the run would refuse them too).
+    if (selected) {
+      const known = new Set<string>();
+      const wanted = [...new Set(selected)];
+      for (let i = 0; i < wanted.length; i += 1000) {
+        for (const r of await deps.db.selectFrom('billing_matter').select('id').where('id', 'in', wanted.slice(i, i + 1000)).execute()) known.add(String(r.id));
+      }
+      const unknown = wanted.filter((id) => !known.has(id));
+      if (unknown.length) {
+        const why = `billing has no matter with ${unknown.length === 1 ? 'id' : 'ids'} ${unknown.slice(0, 20).join(', ')}${unknown.length > 20 ? ` and ${unknown.length - 20} more` : ''}`;
+        return render(c, 'billing/mass.njk', await listContext(c, raw, { actionError: `matterIds ${why}`, errors: { matterIds: why } }), 422);
+      }
     }
     if (first(raw.confirm) !== 'yes') {
       const count = selected ? selected.length : (await mass.eligible(parsed.filters, { limit: 0 })).total;

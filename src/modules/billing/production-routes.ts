@@ -20,7 +20,7 @@ import type { AppEnv, Role } from '../../shared/web/types.ts';
 import type { BillingCommands } from './commands.ts';
 import { PRODUCTION_ACTION_LABELS, productionActions } from './domain/production.ts';
 import type { ProductionAction } from './domain/production.ts';
-import { BILL_LAYOUT_LABELS, BILL_LAYOUTS, MERGE_FIELD_HELP, MERGE_FIELDS } from './domain/templates.ts';
+import { BILL_LAYOUT_LABELS, BILL_LAYOUTS, MERGE_FIELD_HELP, MERGE_FIELDS, recipients } from './domain/templates.ts';
 import type { BillLayout } from './domain/templates.ts';
 import { MAX_RUN_BILLS } from './production.ts';
 import type { Production } from './production.ts';
@@ -99,7 +99,8 @@ export function createProductionPages(cmds: BillingCommands, production: Product
         const failed = outcomes.get(r.billId);
         return {
           ...r, selected: chosen.has(r.billId), copies: o?.copiesToPrint ?? 0,
-          emails: o ? (o.useClientAddress ? "the client's address" : o.sendTo.join(', ')) : '',
+          // The client's address (when the matter uses it) and every typed address, each once: where production sends it.
+          emails: o ? [...(o.useClientAddress ? ["the client's address"] : []), ...recipients({ sendTo: o.sendTo, useClientAddress: false }, { billablePartyEmail: null, clientEmail: null })].join(', ') : '',
           failure: failed && (failed.outcome === 'failed' || failed.outcome === 'busy') ? failed.error : null,
           state: states.get(r.billId) ?? null,
         };
@@ -193,13 +194,16 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     if (ids.length === 0) return render(c, 'billing/production.njk', await listContext(c, [], { error: 'Select the bills to revert' }), 422);
     const failures: string[] = [];
     let reverted = 0;
+    // Refusals name each bill as the clerk knows it (its number), not by id.
+    const labels = new Map((await cmds.findBills(ids)).entries());
+    const label = (id: string) => labels.get(id)?.number ?? (labels.get(id) ? `the ${labels.get(id)!.fileNumber} draft` : id);
     for (const id of ids) {
       try {
         await cmds.revert(c.get('command'), id);
         reverted++;
       } catch (e) {
         if (!(e instanceof HttpError) || (e.status !== 409 && e.status !== 404)) throw e;
-        failures.push(`${id}: ${e.message}`);
+        failures.push(`${label(id)}: ${e.message}`);
       }
     }
     if (failures.length > 0) {

@@ -6,6 +6,7 @@
  * matter copy).
  */
 import type { Executor } from '../../shared/db.ts';
+import { writersSerialised } from '../../shared/sql.ts';
 import { DEFAULT_BILL_TEMPLATES, DEFAULT_EMAIL_TEMPLATES, withDefaults } from './domain/templates.ts';
 import type { BillLayout, BillTemplate, EmailTemplate } from './domain/templates.ts';
 
@@ -200,9 +201,34 @@ export async function claimMany(trx: Executor, entries: readonly { billId: strin
       .execute();
   }
   const cycles = new Map(entries.map((e) => [e.billId, e.cycle]));
-  const rows = await trx.selectFrom('billing_bill_production').selectAll().where('bill_id', 'in', [...cycles.keys()]).where('claim_token', '=', token).execute();
-  for (const r of rows) if (cycles.get(r.bill_id as string) === r.cycle) out.set(r.bill_id as string, toState(r));
+  // Each bill must still be the approved (or finalised) bill of its cycle: one reverted,
+  // re-drafted or deleted since the caller read it is let go. The bill rows are locked
+  // (Postgres) so a revert either commits before this read (and is seen) or waits for this
+  // commit and then finds the lease (revert, redraft and delete refuse a bill being produced).
+  const ids = [...cycles.keys()];
+  const current = new Set<string>();
+  for (let i = 0; i < ids.length; i += 500) {
+    const part = ids.slice(i, i + 500);
+    const q = trx.selectFrom('billing_bill').select(['id', 'status', 'approved_at']).where('id', 'in', part);
+    for (const b of await (writersSerialised(trx) ? q : q.forUpdate()).execute()) {
+      if ((b.status === 'approved' || b.status === 'finalised') && b.approved_at === cycles.get(b.id as string)) current.add(b.id as string);
+    }
+  }
+  const gone = ids.filter((id) => !current.has(id));
+  for (const billId of gone) {
+    await trx.updateTable('billing_bill_production').set({ claim_token: null, claimed_until: null, updated_at: now })
+      .where('bill_id', '=', billId).where('cycle', '=', cycles.get(billId)!).where('claim_token', '=', token).execute();
+  }
+  const rows = await trx.selectFrom('billing_bill_production').selectAll().where('bill_id', 'in', ids).where('claim_token', '=', token).execute();
+  for (const r of rows) if (cycles.get(r.bill_id as string) === r.cycle && current.has(r.bill_id as string)) out.set(r.bill_id as string, toState(r));
   return out;
+}
+
+/** Whether a process holds the bill's production lease now (any cycle): it may be printing or emailing it. */
+export async function beingProduced(db: Executor, billId: string, now: string): Promise<boolean> {
+  const r = await db.selectFrom('billing_bill_production').select('bill_id').where('bill_id', '=', billId)
+    .where('claim_token', 'is not', null).where('claimed_until', '>=', now).executeTakeFirst();
+  return r !== undefined;
 }
 
 export type StepUpdate = Partial<{

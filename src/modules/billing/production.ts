@@ -244,8 +244,10 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       const cycle = bill.approvedAt;
       if (!cycle) { settled.push({ billId, outcome: { outcome: 'failed', error: 'The bill has no approval time' } }); continue; }
       if (bill.status === 'finalised') {
+        // Produced in this cycle: done. A bill finalised some other way (no production state)
+        // still gets its PDF, copies and email; it is not finalised again.
         const st = await ps.findState(db, billId, cycle);
-        if (!st || st.finalisedAt) { settled.push({ billId, outcome: { outcome: 'done', error: null } }); continue; }
+        if (st?.finalisedAt) { settled.push({ billId, outcome: { outcome: 'done', error: null } }); continue; }
       }
       wanted.push({ bill, cycle });
     }
@@ -254,10 +256,15 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       : await db.transaction().execute((trx) => ps.claimMany(trx, wanted.map((w) => ({ billId: w.bill.billId, cycle: w.cycle })), token, now(), leaseUntil()));
     const claimed: Claimed[] = [];
     const matters = await store.getMatterCopies(db, [...new Set(wanted.filter((w) => states.has(w.bill.billId)).map((w) => w.bill.matterId))]);
+    // A bill not claimed is held by another process, or was reverted, re-drafted or deleted since it was read.
+    const missed = wanted.filter((w) => !states.has(w.bill.billId)).map((w) => w.bill.billId);
+    const reread = missed.length ? await cmds.findBills(missed) : new Map<string, Bill>();
     for (const w of wanted) {
       const st = states.get(w.bill.billId);
-      if (st) claimed.push({ ...w, token, st, matter: matters.get(w.bill.matterId) ?? null });
-      else settled.push({ billId: w.bill.billId, outcome: { outcome: 'busy', error: 'Another process is producing this bill' } });
+      if (st) { claimed.push({ ...w, token, st, matter: matters.get(w.bill.matterId) ?? null }); continue; }
+      const b = reread.get(w.bill.billId);
+      if (b && (b.status === 'approved' || b.status === 'finalised') && b.approvedAt === w.cycle) settled.push({ billId: w.bill.billId, outcome: { outcome: 'busy', error: 'Another process is producing this bill' } });
+      else settled.push({ billId: w.bill.billId, outcome: { outcome: 'failed', error: `The bill is ${b ? b.status : 'gone'} now, not the approved bill it was when production began` } });
     }
     return { claimed, settled };
   }

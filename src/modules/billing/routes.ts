@@ -12,7 +12,7 @@ import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { isoDate } from '../../shared/clock.ts';
 import { MoneyParseError, parseAmount, toDecimalString } from '../../shared/money.ts';
-import { HttpError, notFound } from '../../shared/web/errors.ts';
+import { HttpError, invalid, notFound } from '../../shared/web/errors.ts';
 import { allow } from '../../shared/web/guard.ts';
 import type { ModuleDeps } from '../../shared/web/module.ts';
 import { isHtmx, render } from '../../shared/web/render.ts';
@@ -77,6 +77,34 @@ function money(errors: Errors, name: string, text: string, currency: string): nu
   }
 }
 
+const DISCOUNT_KINDS = ['matter', 'none', 'percentage', 'fixed'] as const;
+const VERSION_MALFORMED = 'must be the version number the page showed (a whole number from 1): reload the bill and try again';
+const VERSION_MISSING = 'is required (the version number the page showed): reload the bill and try again';
+
+/** A bill version as a form sends it: a whole number from 1, else null. */
+function versionNumber(text: string): number | null {
+  if (!/^\d{1,15}$/.test(text)) return null;
+  const n = Number(text);
+  return Number.isSafeInteger(n) && n > 0 ? n : null;
+}
+
+/**
+ * A bill page's action form: the version the page showed (required, a version number) and,
+ * for the hold form, "yes" or "no". A form without its version, or with a field that does
+ * not parse, is refused naming each such field (422), so it can never act on a bill another
+ * tab has changed meanwhile, nor read a choice it does not offer as "yes".
+ */
+export function billActionForm(raw: Raw, opts: { hold?: boolean } = {}): { version: number; onHold: boolean } {
+  const errors: Errors = {};
+  const text = str(raw, 'version');
+  const version = versionNumber(text);
+  if (version === null) errors.version = text === '' ? VERSION_MISSING : VERSION_MALFORMED;
+  const hold = str(raw, 'onHold');
+  if (opts.hold && hold !== 'yes' && hold !== 'no') errors.onHold = hold === '' ? 'is required (yes or no)' : 'must be yes or no';
+  if (Object.keys(errors).length) throw invalid(errors, Object.entries(errors).map(([k, v]) => `${k} ${v}`).join('; '));
+  return { version: version!, onHold: hold === 'yes' };
+}
+
 function percentBp(errors: Errors, name: string, text: string): number {
   const m = /^(\d{1,3})(?:\.(\d{1,2}))?$/.exec(text);
   if (!m) { errors[name] = 'must be a percentage such as 12.5'; return 0; }
@@ -116,20 +144,31 @@ export function composerForm(raw: Raw, currency: string): ComposerForm {
   if (Object.keys(writeTo.timekeeper).length || Object.keys(writeTo.chargeType).length) request.writeTo = writeTo;
   const ff = money(errors, 'fixedFee', str(raw, 'fixedFee'), currency);
   if (ff !== undefined) request.fixedFeeAmountMinor = ff;
-  if (str(raw, 'applyQuote') === 'no') request.applyQuote = false;
-  const dk = str(raw, 'discountKind');
+  // A choice the form does not offer is refused at its field, never read as the default.
+  const choice = (name: string, allowed: readonly string[]): string => {
+    const v = str(raw, name);
+    if (v !== '' && !allowed.includes(v)) errors[name] = `must be one of: ${allowed.join(', ')}`;
+    return v;
+  };
+  if (choice('applyQuote', ['yes', 'no']) === 'no') request.applyQuote = false;
+  const dk = choice('discountKind', DISCOUNT_KINDS);
+  // A percentage or amount typed is checked whatever the kind chosen: a malformed one is not quietly dropped.
+  const percentText = str(raw, 'discountPercent');
+  const percent = percentText !== '' || dk === 'percentage' ? percentBp(errors, 'discountPercent', percentText) : 0;
+  const amountText = str(raw, 'discountAmount');
+  const amount = money(errors, 'discountAmount', amountText, currency);
   if (dk === 'none') request.discount = { kind: 'none', percentBasisPoints: 0, amountMinor: 0, validUntil: null };
   else if (dk === 'percentage' || dk === 'fixed') {
     const validUntil = str(raw, 'discountValidUntil') || null;
     request.discount = dk === 'percentage'
-      ? { kind: 'percentage', percentBasisPoints: percentBp(errors, 'discountPercent', str(raw, 'discountPercent')), amountMinor: 0, validUntil }
-      : { kind: 'fixed', percentBasisPoints: 0, amountMinor: money(errors, 'discountAmount', str(raw, 'discountAmount'), currency) ?? (errors.discountAmount ??= 'is required for a fixed discount', 0), validUntil };
+      ? { kind: 'percentage', percentBasisPoints: percent, amountMinor: 0, validUntil }
+      : { kind: 'fixed', percentBasisPoints: 0, amountMinor: amount ?? (errors.discountAmount ??= 'is required for a fixed discount', 0), validUntil };
   }
   const interest = money(errors, 'interest', str(raw, 'interest'), currency);
   if (interest !== undefined) request.interestMinor = interest;
-  const ip = str(raw, 'interestByPolicy');
+  const ip = choice('interestByPolicy', ['yes', 'no']);
   if (ip === 'yes' || ip === 'no') request.interestByPolicy = ip === 'yes';
-  const ar = str(raw, 'applyRetainer');
+  const ar = choice('applyRetainer', ['yes', 'no']);
   if (ar === 'yes' || ar === 'no') request.applyRetainer = ar === 'yes';
   // This bill's template and terms (blank: the matter's template, the firm's terms).
   const template = str(raw, 'template');
@@ -147,14 +186,21 @@ export function composerForm(raw: Raw, currency: string): ComposerForm {
     if (row.description === '' && row.amount === '') continue;
     const n = adHocRows.length;
     adHocRows.push(row);
+    if (row.kind !== 'fee' && row.kind !== 'disbursement') errors[`adhoc_kind_${n}`] = 'must be one of: fee, disbursement';
     if (row.description === '') errors[`adhoc_desc_${n}`] = 'is required';
     const amount = row.amount === '' ? (errors[`adhoc_amount_${n}`] = 'is required', 0) : money(errors, `adhoc_amount_${n}`, row.amount, currency) ?? 0;
     adHoc.push({ kind: row.kind === 'disbursement' ? 'disbursement' : 'fee', description: row.description, amountMinor: amount, taxCode: row.taxCode || null, timekeeperId: null });
   }
   if (adHoc.length) request.adHoc = adHoc;
-  const version = Number(str(raw, 'version'));
+  // The draft being edited is saved only over the version the form showed: without it (or
+  // with one that is not a version number) another tab's newer draft would be overwritten.
+  const billId = str(raw, 'billId') || null;
+  const versionText = str(raw, 'version');
+  const version = versionText === '' ? null : versionNumber(versionText);
+  if (versionText !== '' && version === null) errors.version = VERSION_MALFORMED;
+  else if (billId !== null && version === null) errors.version = VERSION_MISSING;
   return {
-    billId: str(raw, 'billId') || null, version: Number.isSafeInteger(version) && version > 0 ? version : null,
+    billId, version,
     invoiceDate: str(raw, 'invoiceDate'), upTo: str(raw, 'upTo'), request, fv, adHoc: adHocRows, errors,
   };
 }
@@ -401,7 +447,7 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     }
     try {
       const bill = form.billId
-        ? await cmds.updateDraft(c.get('command'), form.billId, { invoiceDate: form.invoiceDate, upTo: form.upTo, request: form.request, ...(form.version ? { expectedVersion: form.version } : {}) })
+        ? await cmds.updateDraft(c.get('command'), form.billId, { invoiceDate: form.invoiceDate, upTo: form.upTo, request: form.request, expectedVersion: form.version! })
         : await cmds.createDraft(c.get('command'), { matterId: matter.id, invoiceDate: form.invoiceDate, upTo: form.upTo, request: form.request });
       return redirectAfterPost(c, `/billing/bills/${bill.billId}`);
     } catch (e) {
@@ -450,7 +496,7 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
 
   // ---- a bill ---------------------------------------------------------------------------
 
-  async function billContext(c: Context<AppEnv>, b: Bill, extra: { error?: string | null; flash?: string | null } = {}) {
+  async function billContext(c: Context<AppEnv>, b: Bill, extra: { error?: string | null; errors?: Readonly<Record<string, string>>; flash?: string | null } = {}) {
     const matter = await reads.getMatterCopy(b.matterId);
     const actions = await cmds.actionsFor(b);
     const tks = await timekeepers([...b.lines.flatMap((l) => (l.timekeeperId ? [l.timekeeperId] : [])), ...b.allocations.map((a) => a.timekeeperId)]);
@@ -460,7 +506,7 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
       bill: b, matter, actions, reasons, can: can(c), statusLabels: STATUS_LABELS, kindLabels: KIND_LABELS, currency: b.currency,
       groups: { ...groups, time: groups.time.map((g) => ({ ...g, hours: hours(g.minutes) })) },
       allocations: b.allocations.map((a) => ({ ...a, label: tkLabel(tks.get(a.timekeeperId), a.timekeeperId) })),
-      error: extra.error ?? null, flash: extra.flash ?? c.req.query('done') ?? null,
+      error: extra.error ?? null, errors: extra.errors ?? {}, flash: extra.flash ?? c.req.query('done') ?? null,
       // The template its PDF uses: its own (the composer or the run chose it), else the matter's.
       template: b.request.template?.trim() || null, matterTemplate: matter?.options?.billTemplate ?? null,
       // A name that is not one of the firm's templates: production refuses the bill until it is put right (said here first).
@@ -493,13 +539,20 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
   // changed meanwhile is refused (409) instead of, say, voiding a bill just approved.
   // An approved bill is finalised by producing it (PDF stored, printed, emailed: the bill
   // page links to production's confirmation), never bare from a page.
-  const seen = (raw: Raw): number | undefined => (/^\d{1,9}$/.test(str(raw, 'version')) ? Number(str(raw, 'version')) : undefined);
+  // A form without its version, or with one (or a hold choice) that does not parse, is
+  // refused naming the field (422) before anything is done.
   const transitions: Record<string, { run: (ctx: AppEnv['Variables']['command'], id: string, raw: Raw) => Promise<Bill>; done: string }> = {
-    approve: { run: (ctx, id, raw) => cmds.approve(ctx, id, seen(raw)), done: 'Approved' },
-    revert: { run: (ctx, id, raw) => cmds.revert(ctx, id, seen(raw)), done: 'Reverted to draft' },
-    redraft: { run: (ctx, id, raw) => cmds.redraft(ctx, id, seen(raw)), done: 'Re-drafted' },
-    delete: { run: (ctx, id, raw) => cmds.deleteBill(ctx, id, seen(raw)), done: 'Deleted' },
-    hold: { run: (ctx, id, raw) => cmds.setOnHold(ctx, id, str(raw, 'onHold') !== 'no', seen(raw)), done: 'Hold changed' },
+    approve: { run: (ctx, id, raw) => cmds.approve(ctx, id, billActionForm(raw).version), done: 'Approved' },
+    revert: { run: (ctx, id, raw) => cmds.revert(ctx, id, billActionForm(raw).version), done: 'Reverted to draft' },
+    redraft: { run: (ctx, id, raw) => cmds.redraft(ctx, id, billActionForm(raw).version), done: 'Re-drafted' },
+    delete: { run: (ctx, id, raw) => cmds.deleteBill(ctx, id, billActionForm(raw).version), done: 'Deleted' },
+    hold: {
+      run: (ctx, id, raw) => {
+        const f = billActionForm(raw, { hold: true });
+        return cmds.setOnHold(ctx, id, f.onHold, f.version);
+      },
+      done: 'Hold changed',
+    },
   };
   for (const [name, t] of Object.entries(transitions)) {
     pages.post(`/bills/:id${ID}/${name}`, allow(WRITERS), async (c) => {
@@ -510,7 +563,7 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
         return redirectAfterPost(c, `/billing/bills/${after.billId}?done=${encodeURIComponent(t.done)}`);
       } catch (e) {
         if (!(e instanceof HttpError) || (e.status !== 409 && e.status !== 422)) throw e;
-        return render(c, 'billing/bill.njk', await billContext(c, (await cmds.findBill(b.billId)) ?? b, { error: e.message }), e.status);
+        return render(c, 'billing/bill.njk', await billContext(c, (await cmds.findBill(b.billId)) ?? b, { error: e.message, errors: e.status === 422 ? e.fields : {} }), e.status);
       }
     });
   }

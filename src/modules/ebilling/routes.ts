@@ -82,6 +82,13 @@ export function createEbillingPages(_deps: ModuleDeps, cmds: EbillingCommands): 
   pages.post('/export', allow(WRITERS), async (c) => {
     const raw = await c.req.parseBody({ all: true }) as Raw;
     const form = { billIds: [...new Set(all(raw, 'bill'))], format: str(raw, 'format'), mode: (str(raw, 'mode') === 'per_bill' ? 'per_bill' : 'single') as ExportMode };
+    // Blank format: each matter's own; anything else must be a LEDES format the page offers
+    // (a typo is refused at its field, never exported in another format). Likewise the mode.
+    const errors: Record<string, string> = {};
+    if (form.format !== '' && !isLedesFormat(form.format)) errors.format = `must be one of: ${LEDES_FORMATS.join(', ')} (or blank for each matter's own)`;
+    const mode = str(raw, 'mode');
+    if (mode !== '' && mode !== 'single' && mode !== 'per_bill') errors.mode = 'must be single or per_bill';
+    if (Object.keys(errors).length) return exportPage(c, form, { errors }, 422);
     try {
       const { files } = await cmds.exportBills(c.get('command'), {
         billIds: form.billIds, format: isLedesFormat(form.format) ? form.format : null, mode: form.mode, requestId: str(raw, 'requestId') || null,

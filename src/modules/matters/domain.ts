@@ -196,16 +196,18 @@ const MAX_CYCLES_ADVANCED = 5_300;
 /**
  * The matter's next billing date once a bill dated `billedOn` is approved: the first date of
  * its cycle (counted from the current next billing date, so a 31st stays a month end) after
- * `billedOn`; unchanged when that date is already after it (billed early, or the same bill
- * approved again) or the matter has no cycle. Same inputs, same answer: approving again does
- * not move it twice.
+ * `billedOn` (with no date yet, one cycle after `billedOn`); unchanged when that date is
+ * already after it (billed early, or the same bill approved again) or the matter has no
+ * cycle. Same inputs, same answer: approving again does not move it twice.
  */
 export function nextBillingDateAfter(current: string | null, cycle: BillingCycle, billedOn: string): string | null {
   assert(isIsoDate(billedOn), `invalid date ${billedOn}`);
-  if (current === null || cycle === 'none' || current > billedOn) return current;
+  if (cycle === 'none' || (current !== null && current > billedOn)) return current;
+  // With no date yet, the cycles are counted from the bill's own date.
+  const from = current ?? billedOn;
   const months = { WEEK: 0, MONTH: 1, QUARTER: 3, HALF: 6, YEAR: 12 }[cycle];
   for (let k = 1; k <= MAX_CYCLES_ADVANCED; k++) {
-    const d = months === 0 ? addDays(current, 7 * k) : addMonths(current, months * k);
+    const d = months === 0 ? addDays(from, 7 * k) : addMonths(from, months * k);
     if (d > billedOn) return d;
   }
   throw new AssertionError(`the next billing date ${current} is over ${MAX_CYCLES_ADVANCED} cycles before ${billedOn}`);

@@ -38,8 +38,14 @@ export interface MassFacts {
   /** Of the fee items, time entries: on a fixed-fee matter they wait for an instalment (default 0). */
   unbilledTimeItems?: number;
   unbilledDisbursementItems: number;
-  /** A fixed-fee instalment (or an every-cycle fixed fee) is due on the invoice date. */
+  /** A fixed-fee instalment (or an every-cycle fixed fee) is due on the invoice date: the matter is billable for it alone. */
   fixedFeeDue: boolean;
+  /**
+   * A bill made now would carry the matter's every-cycle fixed fee though it is not due on its
+   * own (a matter with no billing cycle: the fee rides on each bill), so its time is written to
+   * the fee rather than waiting. Default false.
+   */
+  cycleFeeOnBill?: boolean;
   /** The matter's draft, by number or "unnumbered" (null: none). */
   draft: string | null;
 }
@@ -61,7 +67,8 @@ export function massReasons(f: MassFacts, opts: { handPicked?: boolean } = {}): 
   const onlyExpenses = f.options.massBilling.onlyExpenses;
   if (onlyExpenses) {
     if (f.unbilledDisbursementItems === 0) out.push({ code: 'expenses_only_no_disbursements', text: 'The matter bills expenses only and has no unbilled disbursements up to the date' });
-  } else if (chargeableFeeItems(f) + f.unbilledDisbursementItems === 0 && !f.fixedFeeDue) {
+  } else if (f.draft === null && chargeableFeeItems(f) + f.unbilledDisbursementItems === 0 && !f.fixedFeeDue) {
+    // (A matter with a draft has its work on the draft: that, not "nothing to bill", is why.)
     out.push({ code: 'nothing_to_bill', text: f.options.arrangement === 'fixed_fee' && f.unbilledFeeItems > 0
       ? 'Fixed fee with no instalment due: its time waits for the next instalment, and there are no chargeable disbursements or fixed charges'
       : 'No chargeable unbilled WIP or disbursements up to the date, and no fixed-fee row due' });
@@ -73,7 +80,7 @@ export function massReasons(f: MassFacts, opts: { handPicked?: boolean } = {}): 
 
 /** Fee items that can carry a bill: on a fixed-fee matter with no instalment due, time waits (the composer holds it back). */
 function chargeableFeeItems(f: MassFacts): number {
-  if (f.options?.arrangement === 'fixed_fee' && !f.fixedFeeDue) return f.unbilledFeeItems - (f.unbilledTimeItems ?? 0);
+  if (f.options?.arrangement === 'fixed_fee' && !f.fixedFeeDue && !f.cycleFeeOnBill) return f.unbilledFeeItems - (f.unbilledTimeItems ?? 0);
   return f.unbilledFeeItems;
 }
 
@@ -93,27 +100,43 @@ export function passesCap(filter: CapFilter, unbilledMinor: number, matterCapMin
 }
 
 /**
- * Whether a fixed fee falls due on this invoice date: an every-cycle fixed fee on a fixed-fee
- * matter whose next billing date has come (or is not set); a custom-schedule row dated on or
- * before the invoice date that no bill has taken (`taken`: row ids on live bills).
+ * Whether a bill dated `invoiceDate` carries a matter's every-cycle fixed fee (seed 002: "each
+ * bill created will inherit the quoted amount"). With no billing cycle, every bill does. With
+ * one, the bill of the cycle does: on or after the next billing date, or the first bill when
+ * no date is set (approving it sets the date a cycle on). A bill made earlier in the cycle
+ * (for costs recorded since, say) does not bill the cycle's fee again; the clerk can still
+ * give the fee for that bill.
+ */
+export function cycleFeeDue(billingCycle: string, nextBillingDate: string | null, invoiceDate: string): boolean {
+  return billingCycle === 'none' || nextBillingDate === null || nextBillingDate <= invoiceDate;
+}
+
+/**
+ * Whether a fixed fee falls due on this invoice date, making the matter billable on its own:
+ * an every-cycle fixed fee whose cycle has come (cycleFeeDue; with no cycle the fee rides on
+ * bills made for work, never alone, or every run would bill it again); a custom-schedule row
+ * dated on or before the invoice date that no bill has taken (`taken`: row ids on live bills).
  */
 export function fixedFeeDue(
   o: { arrangement: string; fixedFee: { mode: FixedFeeMode; schedule: readonly { rowId: string; billOn: string; invoiceNumber: string | null }[] } },
-  invoiceDate: string, nextBillingDate: string | null, taken: ReadonlySet<string>,
+  invoiceDate: string, billingCycle: string, nextBillingDate: string | null, taken: ReadonlySet<string>,
 ): boolean {
   if (o.arrangement !== 'fixed_fee') return false;
-  if (o.fixedFee.mode === 'every_cycle') return nextBillingDate === null || nextBillingDate <= invoiceDate;
+  if (o.fixedFee.mode === 'every_cycle') return billingCycle !== 'none' && cycleFeeDue(billingCycle, nextBillingDate, invoiceDate);
   return o.fixedFee.schedule.some((r) => r.invoiceNumber === null && !taken.has(r.rowId) && r.billOn <= invoiceDate);
 }
 
 /** Why a row bills what it bills, in the clerk's words (seed 001: quote rules are applied without prompting). */
 export function billingExplanation(x: {
   onlyExpenses: boolean; quote: QuoteOutcome | null; scheduleRows: number; fixedFeeEveryCycle: boolean; totalMinor: number; wipMinor: number;
+  /** A fixed-fee matter with no fee on this bill: its recorded time waits for the next instalment or cycle. Default false. */
+  timeWaits?: boolean;
 }): string {
   const parts: string[] = [];
   if (x.onlyExpenses) parts.push('Expenses only: fees stay unbilled');
   if (x.scheduleRows > 0) parts.push(`${x.scheduleRows} fixed-fee instalment${x.scheduleRows === 1 ? '' : 's'} due`);
   else if (x.fixedFeeEveryCycle) parts.push('Fixed fee for the cycle');
+  else if (x.timeWaits) parts.push('No fixed-fee instalment due: the recorded time waits for the next one; costs billed');
   if (x.quote && x.quote.position !== 'none') parts.push(x.quote.reason);
   if (parts.length === 0) parts.push(x.totalMinor === x.wipMinor ? 'Work in progress as recorded' : 'Work in progress, with the matter\'s discount, tax and no-charge items');
   return parts.join('; ');
