@@ -726,7 +726,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
   }
 
   return {
-    candidates, eligible, whyNot, previewRows, draftMatters, approveMany, createRun, runBatch, modifyDrafts, removeFromBatch,
+    candidates, eligible, whyNot, previewRows, draftMatters, approveMany, createRun, runBatch, modifyDrafts, removeFromBatch, unknownMatterIds,
     /** Start a run in the background (the page polls its status). Errors are recorded on the run. */
     startRun(ctx: CommandContext, batchId: string, onError: (err: unknown) => void = () => {}): void {
       runBatch(ctx, batchId).catch(onError);

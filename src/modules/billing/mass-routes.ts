@@ -196,12 +196,7 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     }
     // Ids billing has no copy of are refused before the confirmation, listing them (the run would refuse them too).
     if (selected) {
-      const known = new Set<string>();
-      const wanted = [...new Set(selected)];
-      for (let i = 0; i < wanted.length; i += 1000) {
-        for (const r of await deps.db.selectFrom('billing_matter').select('id').where('id', 'in', wanted.slice(i, i + 1000)).execute()) known.add(String(r.id));
-      }
-      const unknown = wanted.filter((id) => !known.has(id));
+      const unknown = await mass.unknownMatterIds(selected);
       if (unknown.length) {
         const why = `billing has no matter with ${unknown.length === 1 ? 'id' : 'ids'} ${unknown.slice(0, 20).join(', ')}${unknown.length > 20 ? ` and ${unknown.length - 20} more` : ''}`;
         return render(c, 'billing/mass.njk', await listContext(c, raw, { actionError: `matterIds ${why}`, errors: { matterIds: why } }), 422);
