@@ -33,7 +33,7 @@ import {
 } from './domain/lifecycle.ts';
 import type { BillAction, BillFacts, BillRequest, Verdict } from './domain/lifecycle.ts';
 import { interestTotalMinor, policyInterest } from './domain/interest.ts';
-import { cycleFeeDue } from './domain/mass.ts';
+import { everyCycleFeeOnBill } from './domain/mass.ts';
 import type { InterestCharge, OverdueCandidate } from './domain/interest.ts';
 import { billNumber } from './domain/rules.ts';
 import type { BillData, BillDrafted, BillingEvents, BillItemRef, BillLineData } from './events.ts';
@@ -186,7 +186,7 @@ export function withCycleFee(m: LoadedMatter, invoiceDate: string, request: Bill
   const o = m.options;
   if (o.arrangement !== 'fixed_fee' || o.fixedFee.mode !== 'every_cycle') return request;
   if (request.fixedFeeAmountMinor !== undefined && request.fixedFeeAmountMinor !== null) return request;
-  if (cycleFeeDue(m.matter.billingCycle, m.matter.nextBillingDate, invoiceDate)) return request;
+  if (everyCycleFeeOnBill(o, m.matter.billingCycle, m.matter.nextBillingDate, invoiceDate)) return request;
   return { ...request, fixedFeeAmountMinor: 0 };
 }
 

@@ -34,7 +34,7 @@ import {
 import type { BillingCommands, BillingDeps, Composition, LoadedMatter } from './commands.ts';
 import { billingRefusals, isCalendarDate, MAX_PAYMENT_TERMS_DAYS, retainerApplies, verdict } from './domain/lifecycle.ts';
 import type { BillFacts, BillRequest } from './domain/lifecycle.ts';
-import { billingExplanation, cycleFeeDue, fixedFeeDue, isEligible, massReasons, passesCap } from './domain/mass.ts';
+import { billingExplanation, everyCycleFeeOnBill, fixedFeeDue, isEligible, massReasons, passesCap } from './domain/mass.ts';
 import type { MassFacts, MassReason } from './domain/mass.ts';
 import type { InterestCharge } from './domain/interest.ts';
 import { billNumber } from './domain/rules.ts';
@@ -113,8 +113,6 @@ export interface RunInput {
   matterIds?: readonly string[];
 }
 
-const errText = (e: unknown): string => (e instanceof HttpError ? (Object.keys(e.fields).length ? `${e.message}: ${Object.entries(e.fields).map(([k, v]) => `${k} ${v}`).join('; ')}` : e.message) : String(e));
-
 /** Names a clerk knows for the fields a bill's change is refused on. */
 const FIELD_LABELS: Record<string, string> = {
   invoiceDate: 'Invoice date', upTo: 'Up-to date', paymentTermsDays: 'Payment terms', template: 'Bill template', fixedFeeAmount: 'Fixed fee',
@@ -125,6 +123,9 @@ function refusalText(e: HttpError): string {
   const fields = Object.entries(e.fields);
   return fields.length ? fields.map(([k, v]) => `${FIELD_LABELS[k] ?? k} ${v}`).join('; ') : e.message;
 }
+
+/** A skip or refusal reason: an HttpError in the clerk's words, anything else as it says. */
+const errText = (e: unknown): string => (e instanceof HttpError ? refusalText(e) : String(e));
 
 function isRaceError(e: unknown): boolean {
   if (e instanceof HttpError && e.status === 409) return true;
@@ -173,7 +174,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
 
   function factsOf(c: MassCandidate, invoiceDate: string, taken: ReadonlySet<string>): MassFacts & { fixedFeeDue: boolean } {
     const due = c.options ? fixedFeeDue(c.options, invoiceDate, c.billingCycle, c.nextBillingDate, taken) : false;
-    const cycleFeeOnBill = c.options?.arrangement === 'fixed_fee' && c.options.fixedFee.mode === 'every_cycle' && cycleFeeDue(c.billingCycle, c.nextBillingDate, invoiceDate);
+    const cycleFeeOnBill = c.options ? everyCycleFeeOnBill(c.options, c.billingCycle, c.nextBillingDate, invoiceDate) : false;
     return {
       cycleFeeOnBill,
       matterStatus: c.status, options: c.options, hasClient: c.hasClient, hasBillableParty: c.hasBillableParty,
@@ -578,15 +579,21 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     return e;
   }
 
-  /** The ids among these that are not matters billing has a copy of, in the order given. */
-  async function unknownMatterIds(ids: readonly string[]): Promise<string[]> {
+  /**
+   * Why these hand-picked ids cannot be billed: the ids (the first 20) that are not matters
+   * billing has a copy of; null when every one is. For the run and the page that confirms it.
+   */
+  async function unknownMattersRefusal(ids: readonly string[]): Promise<string | null> {
     const wanted = [...new Set(ids)];
     const known = new Set<string>();
     for (let i = 0; i < wanted.length; i += 1000) {
       const part = wanted.slice(i, i + 1000);
       for (const r of await db.selectFrom('billing_matter').select('id').where('id', 'in', part).execute()) known.add(String(r.id));
     }
-    return wanted.filter((id) => !known.has(id));
+    const unknown = wanted.filter((id) => !known.has(id));
+    if (unknown.length === 0) return null;
+    const shown = unknown.slice(0, 20).join(', ') + (unknown.length > 20 ? ` and ${unknown.length - 20} more` : '');
+    return `billing has no matter with ${unknown.length === 1 ? 'id' : 'ids'} ${shown}`;
   }
 
   async function createRun(ctx: CommandContext, input: RunInput): Promise<Batch> {
@@ -606,11 +613,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     // a run of them would bill nothing. A matter billing knows is taken even if not eligible
     // (hand-picked), and skipped with its reason.
     if (Object.keys(e).length === 0 && input.matterIds) {
-      const unknown = await unknownMatterIds(input.matterIds);
-      if (unknown.length) {
-        const shown = unknown.slice(0, 20).join(', ') + (unknown.length > 20 ? ` and ${unknown.length - 20} more` : '');
-        e.matterIds = `billing has no matter with ${unknown.length === 1 ? 'id' : 'ids'} ${shown}`;
-      }
+      const refusal = await unknownMattersRefusal(input.matterIds);
+      if (refusal) e.matterIds = refusal;
     }
     if (Object.keys(e).length) throw invalid(e);
     const rows = input.matterIds
@@ -726,7 +730,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
   }
 
   return {
-    candidates, eligible, whyNot, previewRows, draftMatters, approveMany, createRun, runBatch, modifyDrafts, removeFromBatch, unknownMatterIds,
+    candidates, eligible, whyNot, previewRows, draftMatters, approveMany, createRun, runBatch, modifyDrafts, removeFromBatch, unknownMattersRefusal,
     /** Start a run in the background (the page polls its status). Errors are recorded on the run. */
     startRun(ctx: CommandContext, batchId: string, onError: (err: unknown) => void = () => {}): void {
       runBatch(ctx, batchId).catch(onError);

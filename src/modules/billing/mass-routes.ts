@@ -196,11 +196,8 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     }
     // Ids billing has no copy of are refused before the confirmation, listing them (the run would refuse them too).
     if (selected) {
-      const unknown = await mass.unknownMatterIds(selected);
-      if (unknown.length) {
-        const why = `billing has no matter with ${unknown.length === 1 ? 'id' : 'ids'} ${unknown.slice(0, 20).join(', ')}${unknown.length > 20 ? ` and ${unknown.length - 20} more` : ''}`;
-        return render(c, 'billing/mass.njk', await listContext(c, raw, { actionError: `matterIds ${why}`, errors: { matterIds: why } }), 422);
-      }
+      const why = await mass.unknownMattersRefusal(selected);
+      if (why) return render(c, 'billing/mass.njk', await listContext(c, raw, { actionError: `matterIds ${why}`, errors: { matterIds: why } }), 422);
     }
     if (first(raw.confirm) !== 'yes') {
       const count = selected ? selected.length : (await mass.eligible(parsed.filters, { limit: 0 })).total;

@@ -195,8 +195,11 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const failures: string[] = [];
     let reverted = 0;
     // Refusals name each bill as the clerk knows it (its number), not by id.
-    const labels = new Map((await cmds.findBills(ids)).entries());
-    const label = (id: string) => labels.get(id)?.number ?? (labels.get(id) ? `the ${labels.get(id)!.fileNumber} draft` : id);
+    const found = await cmds.findBills(ids);
+    const label = (id: string) => {
+      const b = found.get(id);
+      return b ? b.number ?? `the ${b.fileNumber} draft` : id;
+    };
     for (const id of ids) {
       try {
         await cmds.revert(c.get('command'), id);

@@ -111,6 +111,13 @@ export function cycleFeeDue(billingCycle: string, nextBillingDate: string | null
   return billingCycle === 'none' || nextBillingDate === null || nextBillingDate <= invoiceDate;
 }
 
+/** Whether a bill dated `invoiceDate` on this matter carries an every-cycle fixed fee (none for other arrangements). */
+export function everyCycleFeeOnBill(
+  o: { arrangement: string; fixedFee: { mode: FixedFeeMode } }, billingCycle: string, nextBillingDate: string | null, invoiceDate: string,
+): boolean {
+  return o.arrangement === 'fixed_fee' && o.fixedFee.mode === 'every_cycle' && cycleFeeDue(billingCycle, nextBillingDate, invoiceDate);
+}
+
 /**
  * Whether a fixed fee falls due on this invoice date, making the matter billable on its own:
  * an every-cycle fixed fee whose cycle has come (cycleFeeDue; with no cycle the fee rides on
