@@ -159,7 +159,7 @@ eachDialect('mass billing page: list, lookup, confirm, one run with live progres
     html = ok(await b.post('/billing/drafts/modify', { batch: runId, every: 'yes', newInvoiceDate: '2026-02-20' }));
     assert.match(html, new RegExp(`data-refused="${first}">.*?</a>: Up-to date must be on or before the invoice date</li>`));
     html = ok(await b.post('/billing/drafts/modify', { batch: runId, every: 'yes', newTerms: 'soon' }), 422);
-    assert.match(html, /data-error-for="newTerms"/);
+    assert.match(html, /data-error-for="newTerms"><strong>Payment terms<\/strong> must be a whole number of days/);
 
     // Delete: back to mass billing (items unbilled, the work kept).
     const matterOfFirst = drafts.find((d) => d.id === first)!.matter_id as string;
@@ -432,15 +432,18 @@ eachDialect('bill runs: hand-picked ids billing has no copy of (a bill id as mat
       const res = await postMany(b, '/billing/mass/runs', picked([rowIds[1]!, billId, 'not-a-matter-0001'], extra));
       const text = unescapeHtml(res.text);
       assert.equal(res.status, 422, text.slice(0, 800));
-      const named = /data-error-for="matterIds"><strong>matterIds<\/strong> ([^<]*)</.exec(text)?.[1] ?? '';
+      const named = /data-error-for="matterIds"><strong>Matters<\/strong> ([^<]*)</.exec(text)?.[1] ?? '';
       assert.match(named, new RegExp(`billing has no matter with ids ${billId}, not-a-matter-0001`));
       assert.ok(!named.includes(rowIds[1]!), 'a matter billing knows is not listed');
+      // The refusal above the form says it in the page's words, not the field's internal name.
+      assert.match(text, /data-refusal>Matters: billing has no matter with ids /);
     }
     // An unknown scope is not "Bill all".
     for (const scope of ['bogus', '']) {
       const res = await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['runId', 'run-unknown-0002'], ['scope', scope], ['confirm', 'yes']]);
       assert.equal(res.status, 422, res.text.slice(0, 800));
-      assert.match(res.text, /data-error-for="scope"/);
+      assert.match(res.text, /data-error-for="scope"><strong>Bill<\/strong> /);
+      assert.doesNotMatch(res.text, /data-refusal>scope /);
     }
     // The API: 422 naming matterIds with the unknown id.
     let res = await api({ id: 'api-unknown-0001', invoiceDate: DATE, upTo: DATE, matterIds: [rowIds[1], billId], wait: true });

@@ -126,6 +126,27 @@ eachDialect('a run: eligible list and reasons, one batch, each matter once, resu
     const why = await m.whyNot(f, { fileNumber: excluded[0]!.fileNumber });
     assert.ok(why && why.reasons.some((r) => /excluded from mass billing/.test(r)));
   }
+  // An eligible matter left out by the run's filters: the lookup names each filter that does it, and only those.
+  {
+    const target = eligible[0]!;
+    const otherCycle = target.billingCycle === 'MONTH' ? 'QUARTER' : 'MONTH';
+    const otherClient = rows.find((r) => r.clientId !== target.clientId)!;
+    const table: [Record<string, unknown>, RegExp[]][] = [
+      [{ billingCycle: otherCycle }, [/^The Billing cycle filter leaves it out \(its cycle is \w+, not \w+\)$/]],
+      [{ clientId: otherClient.clientId }, [/^The Client filter/]],
+      [{ clientId: otherClient.clientId, billingCycle: otherCycle }, [/^The Client filter/, /^The Billing cycle filter/]],
+      [{ clientId: target.clientId, billingCycle: otherCycle }, [/^The Billing cycle filter/]],
+      [{ nextBillingFrom: '2999-01-01' }, [/^The Next billing date filter leaves it out \(/]],
+      [{ cap: { kind: 'amount', amountMinor: target.wipMinor + 1 } }, [/^The WIP cap filter leaves it out \(its unbilled WIP is under the amount given\)$/]],
+    ];
+    for (const [filters, expected] of table) {
+      const why = await m.whyNot({ ...f, ...filters }, { id: target.matterId });
+      assert.ok(why, JSON.stringify(filters));
+      assert.equal(why.reasons.length, expected.length, JSON.stringify([filters, why.reasons]));
+      expected.forEach((re, i) => assert.match(why.reasons[i]!, re));
+    }
+    assert.deepEqual((await m.whyNot({ ...f, clientId: target.clientId }, { id: target.matterId }))!.reasons, [], 'a filter that keeps it: no reason');
+  }
 
   // Bill all: one batch; a second create with the same id is the same run.
   const run = await m.createRun(ctx, { id: 'run-00000001', ...f, paymentTermsDays: 30 });

@@ -223,9 +223,34 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     // The run's own filters may leave it out too.
     const filtered: string[] = [];
     const [under] = await candidates(f, { matterIds: [id] });
-    if (!under) filtered.push('The filters chosen leave it out (client, matter, timekeeper, billing cycle, next billing date, WIP cap or expenses only)');
+    if (!under) filtered.push(...await filtersLeavingOut(f, row));
     else if (under.feeItems + under.disbursementItems === 0 && row.feeItems + row.disbursementItems > 0 && !under.fixedFeeDue) filtered.push('The time or disbursement filters leave none of its items');
     return { row, reasons: [...row.reasons.map((r) => r.text), ...filtered] };
+  }
+
+  /**
+   * Which of the run's matter filters leave this matter out, each named with the matter's
+   * own value beside the filter's (tried one at a time: a lookup of one matter).
+   */
+  async function filtersLeavingOut(f: MassFilters, row: MassRow): Promise<string[]> {
+    const id = row.matterId;
+    const dates = { invoiceDate: f.invoiceDate, upTo: f.upTo };
+    const tests: [MassFilters, string][] = [];
+    if (f.clientId) tests.push([{ ...dates, clientId: f.clientId }, 'The Client filter leaves it out (it is another client\'s matter)']);
+    if (f.matterId) tests.push([{ ...dates, matterId: f.matterId }, 'The Matter filter names another matter']);
+    if (f.responsibleTimekeeperId) tests.push([{ ...dates, responsibleTimekeeperId: f.responsibleTimekeeperId }, 'The Responsible timekeeper filter leaves it out (another timekeeper is responsible)']);
+    if (f.billingTimekeeperId) tests.push([{ ...dates, billingTimekeeperId: f.billingTimekeeperId }, 'The Billing timekeeper filter leaves it out (another timekeeper bills it)']);
+    if (f.billingCycle) tests.push([{ ...dates, billingCycle: f.billingCycle }, `The Billing cycle filter leaves it out (its cycle is ${row.billingCycle}, not ${f.billingCycle})`]);
+    if (f.nextBillingFrom || f.nextBillingTo) {
+      tests.push([{ ...dates, ...(f.nextBillingFrom ? { nextBillingFrom: f.nextBillingFrom } : {}), ...(f.nextBillingTo ? { nextBillingTo: f.nextBillingTo } : {}) },
+        `The Next billing date filter leaves it out (${row.nextBillingDate ? `its next billing date, ${row.nextBillingDate}, is` : 'it has no next billing date:'} outside ${f.nextBillingFrom ?? 'any date'} to ${f.nextBillingTo ?? 'any date'})`]);
+    }
+    if (f.cap && f.cap.kind !== 'none') tests.push([{ ...dates, cap: f.cap }, f.cap.kind === 'matter' ? 'The WIP cap filter leaves it out (its unbilled WIP is under its cap, or it has no cap)' : 'The WIP cap filter leaves it out (its unbilled WIP is under the amount given)']);
+    if (f.expensesOnly) tests.push([{ ...dates, expensesOnly: true }, 'The expenses-only filter leaves it out (it is not set to bill expenses only)']);
+    const out: string[] = [];
+    for (const [filters, text] of tests) if ((await candidates(filters, { matterIds: [id] })).length === 0) out.push(text);
+    // Each filter alone keeps it, yet all together do not: say so rather than nothing.
+    return out.length > 0 ? out : ['The filters chosen, taken together, leave it out'];
   }
 
   /** What each row will bill and why: the composer run without saving, in bulk (quote rules applied, as a run does). */

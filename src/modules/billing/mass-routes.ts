@@ -51,6 +51,20 @@ const FORM_FIELD_OF: Record<string, string> = {
   nextBillingFrom: 'nextFrom', nextBillingTo: 'nextTo', responsibleTimekeeperId: 'responsible', billingTimekeeperId: 'billingTk', timeTimekeeperId: 'timeTk', billingCycle: 'cycle',
 };
 
+/** The form's fields as the page labels them, for a refusal shown above the form. */
+const FORM_LABELS: Record<string, string> = {
+  invoiceDate: 'Invoice date', upTo: 'Invoice up to', template: 'Bill template', terms: 'Payment terms', clientId: 'Client', matter: 'Matter',
+  responsible: 'Responsible timekeeper', billingTk: 'Billing timekeeper', cycle: 'Billing cycle', nextFrom: 'Next billing date from',
+  nextTo: 'Next billing date to', cap: 'WIP cap', capAmount: 'WIP amount', timeFrom: 'Time dated from', timeTo: 'Time dated to', timeTk: 'Time timekeeper',
+  disbFrom: 'Disbursements dated from', disbTo: 'Disbursements dated to', disbCode: 'Disbursement code', expensesOnly: 'Expenses only',
+  scope: 'Bill', matterIds: 'Matters', filters: 'Filters', id: 'Run', paymentTermsDays: 'Payment terms',
+};
+
+/** Field errors as one sentence a clerk can read: each under the label the page shows for it. */
+export function labelledErrors(errors: Record<string, string>): string {
+  return Object.entries(errors).map(([k, v]) => `${FORM_LABELS[k] ?? k}: ${v}`).join('; ');
+}
+
 export interface ParsedMassForm {
   form: MassForm;
   filters: MassFilters;
@@ -160,7 +174,7 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     return {
       ...lk, form: parsed.form, errors: parsed.errors, rows, total: list.total, totals: list.totals, page: pageNo,
       pages: Math.max(1, Math.ceil(list.total / PAGE_ROWS)), qs: query(parsed.form), runId: newId(deps.clock), can: can(c),
-      batches: await mass.listBatches({ limit: 10 }), fields: FILTER_FIELDS,
+      batches: await mass.listBatches({ limit: 10 }), fields: FILTER_FIELDS, fieldLabels: FORM_LABELS,
       templateOptions: templateChoices(await mass.billTemplateNames(), parsed.form.template, "Each matter's own"),
       composeQs: composerQuery(parsed.form), ...extra,
     };
@@ -189,7 +203,7 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     // Bill all or Bill selected, nothing else: an unknown scope is not read as "all".
     if (scope !== 'all' && scope !== 'selected') {
       const why = scope === '' ? 'is required (all or selected)' : 'must be all or selected';
-      return render(c, 'billing/mass.njk', await listContext(c, raw, { actionError: `scope ${why}`, errors: { scope: why } }), 422);
+      return render(c, 'billing/mass.njk', await listContext(c, raw, { actionError: labelledErrors({ scope: why }), errors: { scope: why } }), 422);
     }
     if (selected && selected.length === 0) {
       return render(c, 'billing/mass.njk', await listContext(c, raw, { actionError: 'Tick the matters to bill, or use Bill all' }), 422);
@@ -197,7 +211,7 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     // Ids billing has no copy of are refused before the confirmation, listing them (the run would refuse them too).
     if (selected) {
       const why = await mass.unknownMattersRefusal(selected);
-      if (why) return render(c, 'billing/mass.njk', await listContext(c, raw, { actionError: `matterIds ${why}`, errors: { matterIds: why } }), 422);
+      if (why) return render(c, 'billing/mass.njk', await listContext(c, raw, { actionError: labelledErrors({ matterIds: why }), errors: { matterIds: why } }), 422);
     }
     if (first(raw.confirm) !== 'yes') {
       const count = selected ? selected.length : (await mass.eligible(parsed.filters, { limit: 0 })).total;
@@ -215,7 +229,7 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     } catch (e) {
       if (!(e instanceof HttpError) || (e.status !== 409 && e.status !== 422)) throw e;
       const fields = Object.fromEntries(Object.entries(e.fields).map(([k, v]) => [FORM_FIELD_OF[k] ?? k, v]));
-      return render(c, 'billing/mass.njk', await listContext(c, raw, { actionError: e.message, errors: { ...parsed.errors, ...fields } }), e.status);
+      return render(c, 'billing/mass.njk', await listContext(c, raw, { actionError: Object.keys(fields).length ? labelledErrors(fields) : e.message, errors: { ...parsed.errors, ...fields } }), e.status);
     }
   });
 
