@@ -235,6 +235,34 @@ eachDialect('firm settings: everyone reads, only admin changes; inheriting matte
   });
 });
 
+eachDialect('the WIP cap counts work on a draft bill: drafting makes no room under a refusing cap, and deleting the draft leaves the matter where it was', async (db) => {
+  await withApp(db, async (t) => {
+    const admin = await apiAs(t, 'admin');
+    const billing = await apiAs(t, 'billing');
+    const { tk, matter } = await firm(billing);
+    ok(await admin.patch('/settings/billing', { wipCapPolicy: 'refuse' }));
+    const hour = { matterId: matter.id, timekeeperId: tk.id, workDate: '2026-03-02', hours: '1', narrative: 'Review the file' };
+    ok(await billing.post('/time-entries', hour), 201);
+    await t.runtime.relay.drain();
+    const draft = ok(await billing.post('/bills', { matterId: matter.id, invoiceDate: '2026-03-31', upTo: '2026-03-31' }), 201);
+    await t.runtime.relay.drain();
+    // The 300.00 is on the draft, not billed: the cap (500.00) still counts it.
+    assert.deepEqual(ok(await billing.get(`/matters/${matter.id}`)).cap, { cap: '500.00', state: 'under', distance: '200.00', mustBill: false, policy: 'refuse' });
+    // Hours at 300.00 against 500.00, with the draft's 300.00 counted: 600.00 no; 450.00 yes; 510.00 no; 480.00 yes; 510.00 no.
+    const table: [string, number][] = [['1', 422], ['0.5', 201], ['0.2', 422], ['0.1', 201], ['0.1', 422]];
+    for (const [hours, status] of table) {
+      const res = await billing.post('/time-entries', { ...hour, hours });
+      assert.equal(res.status, status, `${hours} h: ${res.text}`);
+      if (status === 422) assert.match(Object.values(res.json().error.fields).join(' '), /cap/);
+    }
+    assert.deepEqual(ok(await billing.get(`/matters/${matter.id}`)).cap, { cap: '500.00', state: 'under', distance: '20.00', mustBill: false, policy: 'refuse' });
+    // Deleting the draft puts its item back: the matter is where it was (under its cap, not over it).
+    ok(await billing.delete(`/bills/${draft.id}`));
+    await t.runtime.relay.drain();
+    assert.deepEqual(ok(await billing.get(`/matters/${matter.id}`)).cap, { cap: '500.00', state: 'under', distance: '20.00', mustBill: false, policy: 'refuse' });
+  });
+});
+
 eachDialect('charge types and fixed charges: decimal prices, list, change, delete, 409 once billed', async (db) => {
   await withApp(db, async (t) => {
     const api = await apiAs(t, 'billing');

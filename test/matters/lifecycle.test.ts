@@ -187,7 +187,7 @@ eachDialect("WIP cap: over the cap warns under the firm's 'warn' policy and is r
   assert.deepEqual((await cmds.recordDisbursementChecked(ctx, { matterId: matter.id, incurredOn: '2026-03-02', code: 'COURT', unitCostMinor: 10_000, description: 'Fee' })).warnings, []);
   assert.equal((await cmds.capStatusFor(matter.id)).state, 'at');
   const over = await cmds.recordTimeEntryChecked(ctx, { ...entry, rawMinutes: 6 });
-  assert.deepEqual(over.warnings, ['Matter 1.1 is over its WIP cap: unbilled WIP is now $1,030.00, over the cap of $1,000.00. Bill the matter.']);
+  assert.deepEqual(over.warnings, ['Matter 1.1 is over its WIP cap: WIP not yet billed (unbilled or on a draft) is now $1,030.00, over the cap of $1,000.00. Bill the matter.']);
   assert.equal((await cmds.recordTimeEntry(ctx, { ...entry, rawMinutes: 6 })).amountMinor, 3_000, 'the plain command still records under warn');
   assert.deepEqual((await cmds.capStatusFor(matter.id)).state, 'over');
 

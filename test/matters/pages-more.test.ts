@@ -93,7 +93,7 @@ eachDialect('recording past the WIP cap warns with the firm policy "warn" and is
     const entry = { timekeeperId: f.mh.id, workDate: '2026-03-01', narrative: 'Trial preparation', behaviour: 'bill' };
     const warned = await b.post(`/matters/${f.matter.id}/time`, { ...entry, hours: '2' }, { headers: { 'hx-request': 'true' } });
     assert.equal(warned.status, 200);
-    assert.match(unescapeHtml(warned.text), /over its WIP cap: unbilled WIP is now \$640\.00, over the cap of \$500\.00/);
+    assert.match(unescapeHtml(warned.text), /over its WIP cap: WIP not yet billed \(unbilled or on a draft\) is now \$640\.00, over the cap of \$500\.00/);
     assert.match(warned.text, /data-cap-state="over"/);
     assert.match(warned.text, /\$140\.00 over the cap of \$500\.00/);
 

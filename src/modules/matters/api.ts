@@ -697,7 +697,7 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
   async function matterDetail(given: Matter) {
     const { row: m, version } = await versioned('matters_matter', given.id, 'Matter');
     const wip = await wipTotals(m.id);
-    const cap = capStatus(wip.totalMinor, m.wipCapMinor);
+    const cap = capStatus((await cmds.capStatusFor(m.id)).wipMinor, m.wipCapMinor);
     return {
       ...await matterOut(m, version),
       wip: {

@@ -797,7 +797,7 @@ export function createMattersCommands(deps: MattersDeps) {
     const capped = [...pricing.matters.values()].filter((m) => m.wipCapMinor !== null);
     const warnings: string[] = [];
     if (capped.length > 0) {
-      const running = await store.unbilledWipMinor(trx, capped.map((m) => m.id));
+      const running = await store.capWipMinor(trx, capped.map((m) => m.id));
       const over = new Map<string, string>();
       const check = (matterId: string, added: number, field: string) => {
         const m = pricing.matters.get(matterId)!;
@@ -808,7 +808,7 @@ export function createMattersCommands(deps: MattersDeps) {
         if (excess === null) return;
         if (firm.wipCapPolicy === 'refuse') errors[field] = excess;
         else {
-          over.set(matterId, `Matter ${m.fileNumber} is over its WIP cap: unbilled WIP is now ${formatMoney(wip, m.currency)}, `
+          over.set(matterId, `Matter ${m.fileNumber} is over its WIP cap: WIP not yet billed (unbilled or on a draft) is now ${formatMoney(wip, m.currency)}, `
             + `over the cap of ${formatMoney(m.wipCapMinor, m.currency)}. Bill the matter.`);
         }
       };
@@ -936,7 +936,7 @@ export function createMattersCommands(deps: MattersDeps) {
     if (matter.wipCapMinor === null || counted.after <= counted.before) return;
     const firm = loaded ?? (await loadFirm(trx)).settings;
     if (firm.wipCapPolicy !== 'refuse') return;
-    const wip = ((await store.unbilledWipMinor(trx, [matter.id])).get(matter.id) ?? 0) - counted.before + counted.after;
+    const wip = ((await store.capWipMinor(trx, [matter.id])).get(matter.id) ?? 0) - counted.before + counted.after;
     const excess = capExcess(wip, matter.wipCapMinor, matter.currency);
     if (excess) throw invalid({ [behaviourChanged ? 'behaviour' : 'amount']: excess });
   }
@@ -1976,11 +1976,11 @@ export function createMattersCommands(deps: MattersDeps) {
     },
     /** A matter's effective options and which sections it overrides or inherits. */
     getBillingOptions: (matterId: string): Promise<BillingOptionsView> => optionsView(db, matterId),
-    /** Unbilled WIP against the matter's cap, for pages. */
+    /** WIP not yet billed (unbilled or on a draft) against the matter's cap, for pages. */
     capStatusFor: async (matterId: string): Promise<MatterCapStatus> => {
       const m = await store.findMatter(db, matterId);
       if (!m) throw notFound('Matter');
-      const wipMinor = (await store.unbilledWipMinor(db, [m.id])).get(m.id) ?? 0;
+      const wipMinor = (await store.capWipMinor(db, [m.id])).get(m.id) ?? 0;
       const policy = (await loadFirm(db)).settings.wipCapPolicy;
       return { matterId: m.id, fileNumber: m.fileNumber, currency: m.currency, wipMinor, capMinor: m.wipCapMinor, policy, ...capStatus(wipMinor, m.wipCapMinor) };
     },

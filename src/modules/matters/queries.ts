@@ -114,10 +114,13 @@ export interface MatterFilters {
   wipAtLeastMinor?: number | undefined;
 }
 
-/** A matter's unbilled billable WIP (time, disbursements, fixed charges not merely quoted), in SQL. */
-const wipSql = sql<number>`(coalesce((select sum(wt.amount_minor) from matters_time_entry wt where wt.matter_id = m.id and wt.status = 'unbilled' and wt.behaviour = 'bill'), 0)
-  + coalesce((select sum(wd.amount_minor) from matters_disbursement wd where wd.matter_id = m.id and wd.status = 'unbilled' and wd.behaviour = 'bill'), 0)
-  + coalesce((select sum(wf.amount_minor) from matters_fixed_charge wf where wf.matter_id = m.id and wf.status = 'unbilled' and wf.behaviour = 'bill' and wf.quoted = 0), 0))`;
+/**
+ * What a matter's WIP cap measures, in SQL: billable WIP (time, disbursements, fixed charges not
+ * merely quoted) not yet billed, unbilled or on a draft bill (as store.capWipMinor).
+ */
+const wipSql = sql<number>`(coalesce((select sum(wt.amount_minor) from matters_time_entry wt where wt.matter_id = m.id and wt.status in ('unbilled', 'draft') and wt.behaviour = 'bill'), 0)
+  + coalesce((select sum(wd.amount_minor) from matters_disbursement wd where wd.matter_id = m.id and wd.status in ('unbilled', 'draft') and wd.behaviour = 'bill'), 0)
+  + coalesce((select sum(wf.amount_minor) from matters_fixed_charge wf where wf.matter_id = m.id and wf.status in ('unbilled', 'draft') and wf.behaviour = 'bill' and wf.quoted = 0), 0))`;
 
 export interface MatterListRow {
   id: string;
@@ -135,6 +138,8 @@ export interface MatterListRow {
   currency: string;
   /** Unbilled billable WIP (behaviour bill): time, disbursements, fixed charges. */
   wipMinor: number;
+  /** What the WIP cap measures: billable WIP unbilled or on a draft bill. */
+  capWipMinor: number;
 }
 
 /** Matters matching the search (name, file number, client name or number) and filters. */
@@ -164,24 +169,25 @@ export async function searchMatters(db: Executor, f: MatterFilters & Paging): Pr
     't.initials', 't.name as tk_name', 'm.billing_cycle', 'm.next_billing_date', 'm.wip_cap_minor', 'm.currency',
   ]).orderBy('c.client_number').orderBy('m.matter_number').limit(f.limit).offset(f.offset).execute() as Row[];
   const wip = await billableWip(db, rows.map((r) => str(r.id)));
+  const capWip = await billableWip(db, rows.map((r) => str(r.id)), ['unbilled', 'draft']);
   return {
     rows: rows.map((r) => ({
       id: str(r.id), fileNumber: str(r.file_number), name: str(r.name), status: str(r.status), clientId: str(r.client_id),
       clientNumber: num(r.client_number), clientName: str(r.client_name), responsibleInitials: str(r.initials),
       responsibleName: str(r.tk_name), billingCycle: str(r.billing_cycle), nextBillingDate: strOrNull(r.next_billing_date),
-      wipCapMinor: numOrNull(r.wip_cap_minor), currency: str(r.currency), wipMinor: wip.get(str(r.id)) ?? 0,
+      wipCapMinor: numOrNull(r.wip_cap_minor), currency: str(r.currency), wipMinor: wip.get(str(r.id)) ?? 0, capWipMinor: capWip.get(str(r.id)) ?? 0,
     })),
     total: num(totalRow?.n ?? 0), limit: f.limit, offset: f.offset,
   };
 }
 
-/** Unbilled billable WIP per matter (time, disbursements and fixed charges with behaviour `bill`; quoted charges add nothing). */
-export async function billableWip(db: Executor, matterIds: readonly string[]): Promise<Map<string, number>> {
+/** Billable WIP per matter with these statuses (unbilled, by default): time, disbursements and fixed charges with behaviour `bill`; quoted charges add nothing. */
+export async function billableWip(db: Executor, matterIds: readonly string[], statuses: readonly string[] = ['unbilled']): Promise<Map<string, number>> {
   const out = new Map<string, number>(matterIds.map((id) => [id, 0]));
   if (matterIds.length === 0) return out;
   for (const table of ['matters_time_entry', 'matters_disbursement', 'matters_fixed_charge']) {
     let query = db.selectFrom(table).select(['matter_id', sql<string>`sum(amount_minor)`.as('total')])
-      .where('matter_id', 'in', [...new Set(matterIds)]).where('status', '=', 'unbilled').where('behaviour', '=', 'bill');
+      .where('matter_id', 'in', [...new Set(matterIds)]).where('status', 'in', [...statuses]).where('behaviour', '=', 'bill');
     if (table === 'matters_fixed_charge') query = query.where('quoted', '=', 0);
     const rows = await query.groupBy('matter_id').execute() as Row[];
     for (const r of rows) out.set(str(r.matter_id), sumMinor([out.get(str(r.matter_id)) ?? 0, num(r.total)]));
@@ -222,6 +228,8 @@ export interface WipTotals {
   noChargeMinor: number;
   /** Unbilled items of each kind. */
   count: number;
+  /** What the WIP cap measures: the billable total of items unbilled or on a draft bill. */
+  capWipMinor: number;
 }
 
 /**
@@ -250,6 +258,7 @@ export function wipTotals(
     totalMinor: sumMinor([feesMinor, disbursementsMinor, fixedChargesMinor]),
     hiddenMinor: by('hide'), noChargeMinor: by('no_charge'),
     count: t.length + d.length + f.length,
+    capWipMinor: sumMinor([...time, ...disbursements, ...fixedCharges].filter((x) => (x.status === 'unbilled' || x.status === 'draft') && x.behaviour === 'bill').map((x) => x.amountMinor)),
   };
 }
 

@@ -602,7 +602,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       q: f.q, status: f.status, timekeeperId: f.timekeeperId, billingCycle: f.billingCycle, nextFrom: f.nextFrom, nextTo: f.nextTo,
       cap: f.cap, wipAtLeast: errors.wipAtLeast ? undefined : f.wipAtLeast,
     };
-    const rows = result.rows.map((r) => ({ ...r, cap: capStatus(r.wipMinor, r.wipCapMinor) }));
+    const rows = result.rows.map((r) => ({ ...r, cap: capStatus(r.capWipMinor, r.wipCapMinor) }));
     return {
       ...common(c), rows, f: { ...params, wipAtLeast: f.wipAtLeast, status: f.status ?? 'open' }, timekeepers: await cmds.listTimekeepers(),
       pager: pager('/matters', params, result.total, offset, PAGE_SIZE), errors, filterFields: MATTER_FILTERS, oob: isHtmx(c),
@@ -1033,7 +1033,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     ]);
     const visible = <T extends { status: string }>(xs: T[]) => xs.filter((x) => x.status !== 'billed');
     const totals = q.wipTotals(time, disbursements, fixed.filter((f) => !f.quoted));
-    const cap = capStatus(totals.totalMinor, matter.wipCapMinor);
+    const cap = capStatus(totals.capWipMinor, matter.wipCapMinor);
     const activeTks = [...tks.values()].filter((t) => t.active);
     const own = ownTimekeeper(c, activeTks);
     const types = new Map(chargeTypes.map((t) => [t.id, t]));

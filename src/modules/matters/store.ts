@@ -449,13 +449,29 @@ export async function deleteUnbilled(db: Executor, table: WipTable, id: string):
 
 /** Unbilled billable WIP (behaviour `bill`) per matter: time, disbursements and recorded (not quoted) fixed charges. */
 export async function unbilledWipMinor(db: Executor, matterIds: readonly string[]): Promise<Map<string, number>> {
+  return billableWipMinor(db, matterIds, ['unbilled']);
+}
+
+/**
+ * What the WIP cap measures, per matter: billable WIP not yet billed, unbilled or on a draft
+ * bill (seed 004: the WIP "must be billed" before more is posted). A draft is not a bill, and
+ * deleting it puts its items back, so drafting must make no room under the cap.
+ */
+export async function capWipMinor(db: Executor, matterIds: readonly string[]): Promise<Map<string, number>> {
+  return billableWipMinor(db, matterIds, CAP_WIP_STATUSES);
+}
+
+/** The item statuses the WIP cap counts (not yet on an approved bill). */
+export const CAP_WIP_STATUSES = ['unbilled', 'draft'] as const;
+
+async function billableWipMinor(db: Executor, matterIds: readonly string[], statuses: readonly string[]): Promise<Map<string, number>> {
   const out = new Map<string, number>(matterIds.map((id) => [id, 0]));
   const unique = [...new Set(matterIds)];
   for (let i = 0; i < unique.length; i += IN_CHUNK) {
     const ids = unique.slice(i, i + IN_CHUNK);
     for (const table of WIP_TABLES) {
       let q = db.selectFrom(table).select(['matter_id', sql<string>`sum(amount_minor)`.as('total')])
-        .where('matter_id', 'in', ids).where('status', '=', 'unbilled').where('behaviour', '=', 'bill');
+        .where('matter_id', 'in', ids).where('status', 'in', [...statuses]).where('behaviour', '=', 'bill');
       if (table === 'matters_fixed_charge') q = q.where('quoted', '=', 0);
       const rows = await q.groupBy('matter_id').execute() as Row[];
       for (const r of rows) out.set(str(r.matter_id), (out.get(str(r.matter_id)) ?? 0) + num(r.total));
