@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { eachDialect } from '../support/db.ts';
-import { assertLedgerInvariants, balanceOf, ctx, firm, journals, refused, setup, work } from './support.ts';
+import { assertBooksAsAt, assertLedgerInvariants, balanceOf, ctx, firm, journals, refused, setup, work } from './support.ts';
 import type { LedgerSetup } from './support.ts';
 
 async function billFor(s: LedgerSetup, matterId: string, opts: { validUntil?: string; discountBp?: number; invoiceDate?: string } = {}) {
@@ -127,19 +127,50 @@ eachDialect('write-offs of small balances; re-drafting releases receipts and pos
   const receipt = await db.db.selectFrom('ledger_receipt').select('unallocated_minor').where('id', '=', r.receipt.id).executeTakeFirstOrThrow();
   assert.equal(Number(receipt.unallocated_minor), total - 300);
   assert.equal(await balanceOf(db.db, '1100'), 0);
-  // The reversals, dated the day of the re-draft: the release (AJ), the write-off's and the billing journal's.
+  // The undoing, dated as what it undoes (revert un-posts): the billing journal's reversal on
+  // its date, the write-off's on its date, the release (AJ) on the day the money was allocated.
   const bj = await journals(db.db, { prefix: 'BJ' });
   assert.equal(bj.length, 2);
   assert.deepEqual(bj[1]!.lines, bj[0]!.lines.map(([a, d, c, b]) => [a, c, d, b]), 'the exact reversal');
-  assert.equal(bj[1]!.date, '2026-03-12');
+  assert.equal(bj[1]!.date, bj[0]!.date);
+  assert.deepEqual((await journals(db.db, { prefix: 'WJ' })).map((j) => j.date), ['2026-03-11', '2026-03-11']);
+  assert.deepEqual((await journals(db.db, { prefix: 'AJ' })).map((j) => j.date), ['2026-03-10']);
   await assertLedgerInvariants(db.db, { billing: true });
+  const dates = [bj[0]!.date, '2026-03-09', '2026-03-10', '2026-03-11', '2026-03-12', '2026-03-13'];
+  await assertBooksAsAt(db.db, dates);
 
-  // Approved again: the released money goes back to it from the receipt's credit.
+  // Approved again: the released money goes back to it from the receipt's credit, dated when
+  // it was first allocated (not before the money came in), so every date counts the bill once.
   await s.billing.approve(ctx, id);
   await s.drain();
   const back = await lastBalance(s, id);
   assert.deepEqual([back.status, back.paidMinor, back.outstandingMinor], ['open', total - 300, 300]);
+  assert.deepEqual((await journals(db.db, { prefix: 'AJ' })).map((j) => j.date), ['2026-03-10', '2026-03-10']);
   await assertLedgerInvariants(db.db, { billing: true });
+  await assertBooksAsAt(db.db, dates);
+
+  // A second receipt pays the rest (3.00 of its 500.00; 497.00 stays credit). Reverted and
+  // approved twice more, the second time with 800.00 more on the bill: each time exactly what
+  // the last reversal released comes back, never more (the receipt's other credit is the
+  // client's, not to be taken without an instruction).
+  const more = await s.ledger.recordReceipt(ctx, { billId: id, receivedOn: '2026-03-12', amountMinor: 50_000, order: 'this_bill_only' });
+  assert.deepEqual(more.allocations, [{ billId: id, amountMinor: 300 }]);
+  for (const [day, extraMinor] of [['2026-03-13', 0], ['2026-03-14', 80_000]] as const) {
+    s.clock.set(`${day}T09:00:00Z`);
+    await s.billing.revert(ctx, id);
+    await s.drain();
+    if (extraMinor > 0) {
+      await s.billing.updateDraft(ctx, id, { request: { adHoc: [{ kind: 'disbursement', description: 'Courier', amountMinor: extraMinor, taxCode: null, timekeeperId: null }] } });
+    }
+    await s.billing.approve(ctx, id);
+    await s.drain();
+    const again = await lastBalance(s, id);
+    assert.deepEqual([again.totalMinor, again.paidMinor, again.outstandingMinor], [total + extraMinor, total, extraMinor], day);
+    const credit = await db.db.selectFrom('ledger_receipt').select('unallocated_minor').where('id', '=', more.receipt.id).executeTakeFirstOrThrow();
+    assert.equal(Number(credit.unallocated_minor), 49_700, `${day}: the second receipt's other credit is untouched`);
+    await assertLedgerInvariants(db.db, { billing: true });
+    await assertBooksAsAt(db.db, [...dates, day]);
+  }
 });
 
 eachDialect('time-sensitive discounts: honoured when paid in time, reversed on a late receipt, reversed or honoured by decision', async (db) => {
@@ -179,6 +210,53 @@ eachDialect('time-sensitive discounts: honoured when paid in time, reversed on a
   const honoured = await s.ledger.recordReceipt(ctx, { billId: b4.billId, receivedOn: '2026-03-25', amountMinor: 27_000, order: 'this_bill_only', discount: 'honour' });
   assert.deepEqual(honoured.discountsReversed, []);
   assert.deepEqual(await lastBalance(s, b4.billId).then((b) => [b.outstandingMinor, b.discountStatus]), [0, 'honoured']);
+  await assertLedgerInvariants(db.db, { billing: true });
+});
+
+eachDialect('a discount reversed stays reversed when the bill is reverted and approved again; a dishonoured receipt puts an honoured discount back to pending; no date before the money', async (db) => {
+  const s = await setup(db);
+  const t = await firm(s.cmds);
+  const m2 = await s.cmds.openMatter(ctx, { clientId: t.client.id, name: 'Second', responsibleTimekeeperId: t.partner.id, openedOn: '2025-06-01' });
+  for (const m of [t.matter.id, m2.id]) await s.cmds.recordTimeEntry(ctx, { matterId: m, timekeeperId: t.partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Advice' });
+  await s.drain();
+  // 300.00 of fees, 10% off if paid by 14 March.
+  const late = await billFor(s, t.matter.id, { discountBp: 1_000, validUntil: '2026-03-14' });
+  const r = await s.ledger.recordReceipt(ctx, { billId: late.billId, receivedOn: '2026-03-20', amountMinor: 30_000, order: 'this_bill_only' });
+  assert.deepEqual(r.discountsReversed, [late.billId]);
+  s.clock.set('2026-03-21T09:00:00Z');
+  await s.billing.revert(ctx, late.billId);
+  await s.drain();
+  await assertBooksAsAt(db.db, ['2026-02-28', '2026-03-14', '2026-03-20', '2026-03-21']);
+  await s.billing.approve(ctx, late.billId);
+  await s.drain();
+  // As before the revert: the discount reversed (again, on the day it was), the full 300.00 paid, nothing left over.
+  let bal = await lastBalance(s, late.billId);
+  assert.deepEqual([bal.totalMinor, bal.paidMinor, bal.outstandingMinor, bal.discountStatus], [30_000, 30_000, 0, 'reversed']);
+  const receipt = await db.db.selectFrom('ledger_receipt').select('unallocated_minor').where('id', '=', r.receipt.id).executeTakeFirstOrThrow();
+  assert.equal(Number(receipt.unallocated_minor), 0, 'no discount refunded to the client\'s credit');
+  assert.deepEqual((await journals(db.db, { billId: late.billId, prefix: 'DJ' })).map((j) => j.date), ['2026-03-20', '2026-03-20', '2026-03-20']);
+  await assertLedgerInvariants(db.db, { billing: true });
+  await assertBooksAsAt(db.db, ['2026-02-28', '2026-03-14', '2026-03-20', '2026-03-21']);
+
+  // Paid in time, honoured; the cheque is dishonoured: the bill is unpaid and its discount undecided again,
+  // so a receipt after the date reverses it (not settled at the discounted total).
+  const b2 = await billFor(s, m2.id, { discountBp: 1_000, validUntil: '2026-03-14' });
+  const paid = await s.ledger.recordReceipt(ctx, { billId: b2.billId, receivedOn: '2026-03-10', amountMinor: 27_000, order: 'this_bill_only' });
+  assert.equal((await lastBalance(s, b2.billId)).discountStatus, 'honoured');
+  // Dates before the money came in are refused, naming the field; nothing changes.
+  await refused(s.ledger.reverseReceipt(ctx, { receiptId: paid.receipt.id, on: '2026-03-09', reason: 'Cheque dishonoured' }), 422);
+  const alloc = await db.db.selectFrom('ledger_allocation').select('id').where('receipt_id', '=', paid.receipt.id).executeTakeFirstOrThrow();
+  await refused(s.ledger.releaseAllocation(ctx, String(alloc.id), '2026-03-09'), 422);
+  await s.ledger.reverseReceipt(ctx, { receiptId: paid.receipt.id, on: '2026-03-16', reason: 'Cheque dishonoured' });
+  bal = await lastBalance(s, b2.billId);
+  assert.deepEqual([bal.outstandingMinor, bal.discountStatus], [27_000, 'pending']);
+  const again = await s.ledger.recordReceipt(ctx, { billId: b2.billId, receivedOn: '2026-03-28', amountMinor: 30_000, order: 'this_bill_only' });
+  assert.deepEqual(again.discountsReversed, [b2.billId]);
+  bal = await lastBalance(s, b2.billId);
+  assert.deepEqual([bal.totalMinor, bal.paidMinor, bal.outstandingMinor, bal.discountStatus], [30_000, 30_000, 0, 'reversed']);
+  // Credit cannot be allocated before the receipt's date.
+  const credit = await s.ledger.recordReceipt(ctx, { clientId: t.client.id, receivedOn: '2026-03-29', amountMinor: 1_000, order: 'on_account' });
+  await refused(s.ledger.allocateCredit(ctx, { receiptId: credit.receipt.id, on: '2026-03-28' }), 422);
   await assertLedgerInvariants(db.db, { billing: true });
 });
 

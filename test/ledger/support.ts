@@ -116,6 +116,33 @@ export async function assertLedgerInvariants(db: Executor, opts: { billing?: boo
 }
 
 /**
+ * The books as at each date (journal lines dated on or before it), the way reports read them:
+ * no bill's debtors below zero or above the largest total it was ever posted at (a bill counted
+ * twice, or paid before it was posted), and the receipts' unallocated credit never below zero
+ * (money allocated twice, or before it was received).
+ */
+export async function assertBooksAsAt(db: Executor, dates: readonly string[]): Promise<void> {
+  const lines = await db.selectFrom('ledger_journal_line as l').innerJoin('ledger_account as a', 'a.id', 'l.account_id')
+    .innerJoin('ledger_journal as j', 'j.id', 'l.journal_id')
+    .select(['a.code', 'l.date', 'l.debit_minor', 'l.credit_minor', 'l.bill_id', 'j.prefix', 'j.number']).execute();
+  const postedAt = new Map<string, number>();
+  for (const l of lines) {
+    if (l.code === '1100' && l.prefix === 'BJ' && l.bill_id) postedAt.set(String(l.bill_id), Math.max(postedAt.get(String(l.bill_id)) ?? 0, n(l.debit_minor)));
+  }
+  for (const d of dates) {
+    const upTo = lines.filter((l) => String(l.date) <= d);
+    const perBill = new Map<string, number>();
+    for (const l of upTo.filter((x) => x.code === '1100' && x.bill_id)) perBill.set(String(l.bill_id), (perBill.get(String(l.bill_id)) ?? 0) + n(l.debit_minor) - n(l.credit_minor));
+    for (const [bill, v] of perBill) {
+      assert.ok(v >= 0, `as at ${d}: bill ${bill} has debtors ${v}, below zero`);
+      assert.ok(v <= (postedAt.get(bill) ?? 0), `as at ${d}: bill ${bill} has debtors ${v}, over its posted total ${postedAt.get(bill)}`);
+    }
+    const credit = upTo.filter((x) => x.code === '2100').reduce((s, l) => s + n(l.credit_minor) - n(l.debit_minor), 0);
+    assert.ok(credit >= 0, `as at ${d}: unallocated receipts ${credit}, below zero`);
+  }
+}
+
+/**
  * A firm with work and one bill approved (so on the debtors ledger), through the real matters
  * and billing commands, every event delivered; `rt` is the runtime (its database, clock, relay).
  */

@@ -226,10 +226,13 @@ export async function postBill(b: Books, eventId: string, data: BillData): Promi
     journalId = journal.id;
   }
   const timeSensitive = data.discount !== null && data.discount.validUntil !== null && posting.discountDebtorsMinor !== 0;
-  // The discount honoured before the bill was re-drafted or reverted stays honoured when the bill comes back with the same
-  // discount: the decision was made once (seed 003), and a receipt after the expiry would otherwise reverse it by default.
-  const honoured = timeSensitive && existing !== null && existing.discountStatus === 'honoured'
-    && existing.discountValidUntil === data.discount!.validUntil && existing.discountDebtorsMinor === posting.discountDebtorsMinor;
+  // A time-sensitive discount decided before the bill was re-drafted or reverted keeps that decision when the bill comes back
+  // with the same discount (seed 003: decided once): honoured stays honoured (a receipt after the expiry would otherwise
+  // reverse it by default), and reversed is reversed again (else the re-allocated money would settle the discounted total).
+  const sameDiscount = timeSensitive && existing !== null && existing.discountValidUntil === data.discount!.validUntil
+    && existing.discountDebtorsMinor === posting.discountDebtorsMinor;
+  const honoured = sameDiscount && existing!.discountStatus === 'honoured';
+  const reversedBefore = sameDiscount && existing!.discountStatus === 'reversed';
   const bill: LedgerBill = {
     id: data.billId, matterId: data.matterId, clientId: data.clientId, fileNumber: data.fileNumber, number: data.number, currency: data.currency,
     status: 'open', produced: data.status === 'finalised', invoiceDate: data.invoiceDate, dueDate: data.dueDate, feesMinor: data.totals.feesMinor,
@@ -240,18 +243,51 @@ export async function postBill(b: Books, eventId: string, data: BillData): Promi
     postingJournalId: journalId, linesJson: JSON.stringify({ lines: data.lines, allocations: data.allocations }), updatedAt: '',
   };
   await markItems(b, data);
-  await saveAndEmit(b, bill, data.invoiceDate);
-  // Funds released when the bill was re-drafted go back to it, from the same receipts' credit.
-  const released = existing ? (await store.allocations(b.trx, { billId: data.billId })).filter((a) => a.releaseReason === 'bill_reversed') : [];
-  for (const receiptId of [...new Set(released.map((a) => a.receiptId))]) {
-    const receipt = await store.findReceipt(b.trx, receiptId);
-    if (!receipt || receipt.status !== 'posted' || receipt.unallocatedMinor === 0) continue;
-    const want = released.filter((a) => a.receiptId === receiptId).reduce((s, a) => s + a.amountMinor, 0);
-    const already = (await store.allocations(b.trx, { billId: data.billId, receiptId, live: true })).reduce((s, a) => s + a.amountMinor, 0);
-    const current = (await store.findBill(b.trx, data.billId))!;
-    const amount = Math.min(want - already, receipt.unallocatedMinor, store.outstandingOf(current));
-    if (amount > 0) await allocateFromCredit(b, receipt, current, amount, data.invoiceDate, `${eventId}:reallocate:${receiptId}`, 'event');
+  if (reversedBefore) {
+    // Again as it was: dated as the discount's last reversal was (never before the bill).
+    const last = await lastDiscountReversal(b, data.billId);
+    const on = last !== null && last > data.invoiceDate ? last : data.invoiceDate;
+    await reverseDiscount(b, bill, on, `${eventId}:discount`, 'event');
   }
+  await saveAndEmit(b, bill, data.invoiceDate);
+  // The money released when the bill was last re-drafted or reverted goes back to it, from the same receipts' credit:
+  // only what that reversal released (earlier cycles' releases were re-allocated and released again since), dated no
+  // earlier than the receipt, the allocation it restores, or the bill's own date.
+  for (const r of await lastReleased(b, data.billId)) {
+    const receipt = await store.findReceipt(b.trx, r.receiptId);
+    if (!receipt || receipt.status !== 'posted' || receipt.unallocatedMinor === 0) continue;
+    const current = (await store.findBill(b.trx, data.billId))!;
+    const amount = Math.min(r.amountMinor, receipt.unallocatedMinor, store.outstandingOf(current));
+    const on = [receipt.receivedOn, r.allocatedOn, data.invoiceDate].sort().at(-1)!;
+    if (amount > 0) await allocateFromCredit(b, receipt, current, amount, on, `${eventId}:reallocate:${r.receiptId}`, 'event');
+  }
+}
+
+/** What the bill's last reversal released, per receipt (amount, and the latest date it had been allocated on). */
+async function lastReleased(b: Books, billId: string): Promise<{ receiptId: string; amountMinor: number; allocatedOn: string }[]> {
+  const rows = await b.trx.selectFrom('ledger_allocation as a').innerJoin('ledger_journal as j', 'j.id', 'a.release_journal_id')
+    .select(['a.receipt_id', 'a.amount_minor', 'a.allocated_on', 'j.source_key', 'j.number'])
+    .where('a.bill_id', '=', billId).where('a.release_reason', '=', 'bill_reversed').execute() as { receipt_id: string; amount_minor: unknown; allocated_on: string; source_key: string; number: string }[];
+  if (rows.length === 0) return [];
+  // One reversal releases every live allocation at once, under its event (source key `<event id>:release:<allocation>`):
+  // the latest reversal's are those of the event with the highest journal number.
+  const eventOf = (r: { source_key: string }) => r.source_key.slice(0, r.source_key.indexOf(':release:'));
+  const latest = eventOf(rows.reduce((m, r) => (r.number > m.number ? r : m)));
+  const out = new Map<string, { receiptId: string; amountMinor: number; allocatedOn: string }>();
+  for (const r of rows.filter((x) => eventOf(x) === latest)) {
+    const o = out.get(r.receipt_id) ?? { receiptId: r.receipt_id, amountMinor: 0, allocatedOn: r.allocated_on };
+    o.amountMinor += Number(r.amount_minor);
+    if (r.allocated_on > o.allocatedOn) o.allocatedOn = r.allocated_on;
+    out.set(r.receipt_id, o);
+  }
+  return [...out.values()];
+}
+
+/** The date of the bill's latest discount reversal (DJ) that is not itself a reversal; null when there is none. */
+async function lastDiscountReversal(b: Books, billId: string): Promise<string | null> {
+  const r = await b.trx.selectFrom('ledger_journal').select(['date']).where('bill_id', '=', billId).where('prefix', '=', 'DJ')
+    .where('reverses_journal_id', 'is', null).orderBy('number', 'desc').limit(1).executeTakeFirst() as { date: string } | undefined;
+  return r?.date ?? null;
 }
 
 async function markItems(b: Books, data: BillData): Promise<void> {
@@ -271,7 +307,11 @@ export async function markProduced(b: Books, data: BillData): Promise<void> {
 /**
  * billing.bill_reverted / bill_redrafted / bill_deleted: undo everything on the bill, exactly:
  * its receipts are released to the receipts' credit (to allocate again), its write-offs and
- * discount reversals are reversed, and its billing journal is reversed. Dated the event's day.
+ * discount reversals are reversed, and its billing journal is reversed. "Revert un-posts"
+ * (DOMAIN.md): each undoing is dated as what it undoes was (a journal's reversal on the
+ * journal's date, an allocation's release on the day it was allocated), so at every date the
+ * books show the bill once or not at all, never its old posting beside a re-approved one. A
+ * date in a closed period moves to the first open one, as every event's posting does.
  */
 export async function reverseBill(b: Books, eventId: string, eventType: string, data: BillData, reversed: BillData, on: string): Promise<void> {
   await store.lockClientBills(b.trx, data.clientId);
@@ -279,12 +319,12 @@ export async function reverseBill(b: Books, eventId: string, eventType: string, 
   if (!bill || bill.status !== 'open') return;
   const why = eventType.replace('billing.bill_', '');
   for (const a of await store.allocations(b.trx, { billId: bill.id, live: true })) {
-    await releaseAllocation(b, a, bill, on, `${eventId}:release:${a.id}`, 'bill_reversed', 'event');
+    await releaseAllocation(b, a, bill, a.allocatedOn, `${eventId}:release:${a.id}`, 'bill_reversed', 'event');
   }
-  const journals = await b.trx.selectFrom('ledger_journal').select(['id', 'prefix', 'number']).where('bill_id', '=', bill.id)
-    .where('prefix', 'in', ['BJ', 'DJ', 'WJ']).where('reverses_journal_id', 'is', null).orderBy('posted_at', 'desc').orderBy('number', 'desc').execute() as { id: string; prefix: string; number: string }[];
+  const journals = await b.trx.selectFrom('ledger_journal').select(['id', 'prefix', 'number', 'date']).where('bill_id', '=', bill.id)
+    .where('prefix', 'in', ['BJ', 'DJ', 'WJ']).where('reverses_journal_id', 'is', null).orderBy('posted_at', 'desc').orderBy('number', 'desc').execute() as { id: string; prefix: string; number: string; date: string }[];
   for (const j of journals) {
-    const r = await reverseJournal(b, j.id, { sourceKey: `${eventId}:reverse:${j.id}`, sourceType: eventType, date: on, memo: `Reversal of ${j.number} (bill ${reversed.number ?? bill.number} ${why})`, mode: 'event', eventId });
+    const r = await reverseJournal(b, j.id, { sourceKey: `${eventId}:reverse:${j.id}`, sourceType: eventType, date: j.date, memo: `Reversal of ${j.number} (bill ${reversed.number ?? bill.number} ${why})`, mode: 'event', eventId });
     if (r && j.prefix === 'WJ') {
       await b.trx.updateTable('ledger_write_off').set({ reversal_journal_id: r.id }).where('journal_id', '=', j.id).execute();
     }
@@ -315,6 +355,12 @@ export async function releaseAllocation(b: Books, a: Allocation, bill: LedgerBil
 
 /** Allocate part of a receipt's credit to a bill (AJ: debit unallocated, credit debtors). */
 export async function allocateFromCredit(b: Books, receipt: Receipt, bill: LedgerBill, amountMinor: number, on: string, sourceKey: string, mode: 'event' | 'command', confirmOutsidePeriod = false): Promise<void> {
+  if (await store.findJournalBySource(b.trx, sourceKey)) return; // allocated already (the same source again)
+  // Credit applied after a time-sensitive discount expired: the discount is reversed first, as a
+  // receipt's allocation assumes unless told otherwise (seed 003); the credit then pays the full amount.
+  if (bill.discountStatus === 'pending' && bill.discountValidUntil !== null && on > bill.discountValidUntil) {
+    await reverseDiscount(b, bill, on, `${sourceKey}:discount`, mode, confirmOutsidePeriod);
+  }
   assert(amountMinor > 0 && amountMinor <= receipt.unallocatedMinor, 'allocation exceeds the receipt\'s credit');
   assert(amountMinor <= store.outstandingOf(bill), 'allocation exceeds the bill\'s outstanding');
   const { journal, created } = await postJournal(b, {

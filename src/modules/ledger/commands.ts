@@ -72,6 +72,17 @@ export function createLedgerCommands(deps: LedgerDeps) {
   const booksOf = (trx: Tx, ctx: CommandContext): Books => ({ trx, clock, ctx });
   const emit = <K extends keyof LedgerEvents & string>(b: Books, type: K, payload: LedgerEvents[K]) => appendEvent<LedgerEvents, K>(b.trx, clock, b.ctx, type, payload);
 
+  /**
+   * A time-sensitive discount honoured because the bill was paid in time is pending again once
+   * that money is taken back (a dishonoured cheque, a released allocation): the discount's date
+   * rule applies to the next payment (seed 003: valid if paid within the time).
+   */
+  const latest = (a: string, b: string): string => (a > b ? a : b);
+
+  function unhonourUnpaid(bill: LedgerBill): void {
+    if (bill.discountStatus === 'honoured' && store.outstandingOf(bill) > 0) bill.discountStatus = 'pending';
+  }
+
   async function openBills(trx: Tx, clientId: string): Promise<LedgerBill[]> {
     return (await store.listBills(trx, { clientId, status: 'open' }));
   }
@@ -202,8 +213,10 @@ export function createLedgerCommands(deps: LedgerDeps) {
     const receipt = (await store.findReceipt(trx, input.receiptId))!;
     if (receipt.status !== 'posted') throw conflict('The receipt was reversed');
     if (receipt.unallocatedMinor === 0) throw conflict('The receipt has no unallocated credit');
-    const on = input.on ?? today(clock);
+    const on = input.on ?? latest(today(clock), receipt.receivedOn);
     if (!isDate(on)) throw invalid({ on: 'must be a date (YYYY-MM-DD)' });
+    // Money cannot pay a bill before it was received.
+    if (on < receipt.receivedOn) throw invalid({ on: `must be on or after the receipt's date (${receipt.receivedOn})` });
     const order = input.order ?? (input.billId ? 'this_bill_first' : 'oldest_first');
     if (!ALLOCATION_ORDERS.includes(order) || order === 'on_account') throw invalid({ order: 'must be this_bill_first, this_bill_only or oldest_first' });
     if ((order === 'this_bill_first' || order === 'this_bill_only') && !input.billId) throw invalid({ billId: 'is required for this order' });
@@ -228,8 +241,7 @@ export function createLedgerCommands(deps: LedgerDeps) {
     const reason = (input.reason ?? '').trim();
     if (reason === '') e.reason = 'is required (e.g. "Cheque dishonoured")';
     else if (reason.length > 500) e.reason = 'must be at most 500 characters';
-    const on = input.on ?? today(clock);
-    if (!isDate(on)) e.on = 'must be a date (YYYY-MM-DD)';
+    if (input.on !== undefined && !isDate(input.on)) e.on = 'must be a date (YYYY-MM-DD)';
     if (Object.keys(e).length) throw invalid(e);
     const found = await store.findReceipt(trx, input.receiptId);
     if (!found) throw notFound('Receipt');
@@ -237,6 +249,9 @@ export function createLedgerCommands(deps: LedgerDeps) {
     await store.lockReceipt(trx, found.id);
     const receipt = (await store.findReceipt(trx, input.receiptId))!;
     if (receipt.status === 'reversed') throw conflict(`Receipt ${receipt.number} was already reversed`);
+    // Today, unless the receipt is dated later (entered ahead of its date).
+    const on = input.on ?? latest(today(clock), receipt.receivedOn);
+    if (on < receipt.receivedOn) throw invalid({ on: `must be on or after the receipt's date (${receipt.receivedOn})` });
     const b = booksOf(trx, ctx);
     const live = await store.allocations(trx, { receiptId: receipt.id, live: true });
     const lines: BookLine[] = [{ account: { role: 'office_bank' }, amountMinor: 0 - receipt.amountMinor, memo: `Receipt ${receipt.number} reversed` }];
@@ -260,6 +275,7 @@ export function createLedgerCommands(deps: LedgerDeps) {
     for (const lb of bills.values()) {
       const others = (await store.allocations(trx, { billId: lb.id, live: true })).map((a) => a.allocatedOn).sort();
       lb.lastReceiptOn = others.at(-1) ?? null;
+      unhonourUnpaid(lb);
       lb.updatedAt = clock.now().toISOString();
       await store.saveBill(trx, lb);
       await emitBalance(b, lb, on);
@@ -480,19 +496,22 @@ export function createLedgerCommands(deps: LedgerDeps) {
     addAccount: own(addAccount),
     /** Release a live allocation by hand (to re-allocate it elsewhere). */
     releaseAllocation: own(async (trx, ctx, allocationId: string, on?: string, confirmOutsidePeriod?: boolean) => {
-      const date = on ?? today(clock);
-      if (!isDate(date)) throw invalid({ on: 'must be a date (YYYY-MM-DD)' });
+      if (on !== undefined && !isDate(on)) throw invalid({ on: 'must be a date (YYYY-MM-DD)' });
       const first = await store.findAllocation(trx, allocationId);
       if (!first) throw notFound('Allocation');
       await store.lockBill(trx, first.billId);
       await store.lockReceipt(trx, first.receiptId);
       const alloc = (await store.findAllocation(trx, allocationId))!;
       if (alloc.releasedOn !== null) throw conflict(`The allocation was already released on ${alloc.releasedOn}`);
+      // Today, unless the allocation is dated later (a receipt entered ahead of its date).
+      const date = on ?? latest(today(clock), alloc.allocatedOn);
+      if (date < alloc.allocatedOn) throw invalid({ on: `must be on or after the day it was allocated (${alloc.allocatedOn})` });
       const bill = await store.findBill(trx, alloc.billId);
       if (!bill || bill.status !== 'open') throw conflict('The bill\'s postings were reversed');
       const b = booksOf(trx, ctx);
       await checkCommandDate(b, date, confirmOutsidePeriod ?? false);
       await releaseAllocation(b, alloc, bill, date, `release:${allocationId}`, 'released', 'command', confirmOutsidePeriod ?? false);
+      unhonourUnpaid(bill);
       bill.updatedAt = clock.now().toISOString();
       await store.saveBill(trx, bill);
       await emitBalance(b, bill, date);
