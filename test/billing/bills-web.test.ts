@@ -535,6 +535,11 @@ eachDialect('bill page and composer: a missing or malformed version, hold choice
     refusedNaming(await postForm(b, composeUrl, [...base, ['interestByPolicy', 'perhaps'], ['applyRetainer', 'sometimes']]), ['interestByPolicy', 'applyRetainer']);
     refusedNaming(await postForm(b, composeUrl, [...base, ['adhoc_kind_0', 'gift'], ['adhoc_desc_0', 'Urgency'], ['adhoc_amount_0', '10.00']]), ['adhoc_kind_0']);
     refusedNaming(await postForm(b, composeUrl, [...base, ['version', 'abc']]), ['version']);
+    // An ad hoc line that takes the bill below zero: refused at that line, in words (no internal field name), no draft.
+    const negative = await postForm(b, composeUrl, [...base, ['adhoc_kind_0', 'fee'], ['adhoc_desc_0', 'Credit'], ['adhoc_amount_0', '-100000.00']]);
+    refusedNaming(negative, ['adhoc_amount_0']);
+    assert.match(unescapeHtml(negative.text), /data-error-for="adhoc_amount_0">[^<]*takes the bill's total below zero \(-?\$/);
+    assert.doesNotMatch(negative.text, /adHoc\.0/);
     assert.deepEqual(await snapshot(), before0, 'no draft, no audit row, no event');
 
     // A draft, changed once (version 2), as two tabs see it.

@@ -85,6 +85,13 @@ eachDialect('mass billing page: list, lookup, confirm, one run with live progres
     assert.doesNotMatch(html, /<html/);
     html = ok(await b.get(`/billing/mass/why?${q}&lookup=999.999`));
     assert.match(html, /no matter with file number 999\.999/);
+    // A date that cannot be read is named (422), not answered as "no such matter".
+    for (const bad of ['invoiceDate=2026-02-30', 'upTo=04/12/2026']) {
+      const res = await b.get(`/billing/mass/why?${bad.startsWith('upTo') ? `invoiceDate=${DATE}` : `upTo=${DATE}`}&${bad}&lookup=${missing.file_number}`);
+      assert.equal(res.status, 422, bad);
+      assert.match(unescapeHtml(res.text), new RegExp(`data-error-for="${bad.split('=')[0]}"><strong>(Invoice date|Invoice up to)</strong> must be a date`));
+      assert.doesNotMatch(res.text, /Billing has no matter with file number/);
+    }
 
     // Readonly users see the list but cannot bill; a POST without the CSRF token is refused.
     const reader = await t.user('readonly');

@@ -20,6 +20,7 @@ import { newId } from '../../shared/ids.ts';
 import { appendEvent } from '../../shared/outbox.ts';
 import type { Relay } from '../../shared/outbox.ts';
 import { conflict, invalid, notFound } from '../../shared/web/errors.ts';
+import { formatMoney } from '../../shared/money.ts';
 import type { FirmBillingSettings, MatterBillingOptions } from '../matters/events.ts';
 import * as balances from './balances.ts';
 import type { ExpiredDiscount } from './balances.ts';
@@ -221,6 +222,13 @@ export function composeFrom(m: LoadedMatter, invoiceDate: string, upTo: string, 
     // The composer asserts what the clerk asked for (a write-down below zero, a group with no items).
     if (err instanceof AssertionError) throw invalid({ options: err.message }, `The bill cannot be composed: ${err.message}`);
     throw err;
+  }
+  // A bill never totals less than zero (approval refuses it): a draft that would is refused
+  // now, naming the ad hoc line that takes it there, so nothing is drafted and no item moves.
+  if (composed.totals.totalMinor < 0) {
+    const negative = (request.adHoc ?? []).findIndex((a) => a.amountMinor < 0);
+    const why = `takes the bill's total below zero (${formatMoney(composed.totals.totalMinor, m.matter.currency)})`;
+    throw invalid(negative >= 0 ? { [`adHoc.${negative}.amount`]: why } : { options: `The options chosen ${why}` }, `A bill cannot total less than zero: this one would be ${formatMoney(composed.totals.totalMinor, m.matter.currency)}`);
   }
   const byId = new Map(items.map((w) => [w.id, w]));
   const lines: BillLineData[] = composed.lines.map((l, i) => {

@@ -188,8 +188,9 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     const { lk, parsed } = await parse({ ...raw, matter: '' });
     const fileNumber = first(raw.lookup);
     const found = fileNumber && Object.keys(parsed.errors).length === 0 ? await mass.whyNot(parsed.filters, { fileNumber }) : null;
-    const ctx = { ...lk, form: parsed.form, errors: parsed.errors, lookup: fileNumber, found, qs: query(parsed.form) };
-    return render(c, isHtmx(c) ? 'billing/_mass_why.njk' : 'billing/mass_why.njk', ctx);
+    const ctx = { ...lk, form: parsed.form, errors: parsed.errors, fieldLabels: FORM_LABELS, lookup: fileNumber, found, qs: query(parsed.form) };
+    // Choices that cannot be read (a date like 2026-02-30) are named, not answered as "no such matter".
+    return render(c, isHtmx(c) ? 'billing/_mass_why.njk' : 'billing/mass_why.njk', ctx, Object.keys(parsed.errors).length > 0 ? 422 : 200);
   });
 
   /** Bill all / Bill selected: first a confirmation, then one run. */

@@ -13,7 +13,7 @@ import type { Context } from 'hono';
 import { isoDate } from '../../shared/clock.ts';
 import { newId } from '../../shared/ids.ts';
 import { MoneyParseError, parseAmount, toDecimalString } from '../../shared/money.ts';
-import { HttpError, invalid, notFound } from '../../shared/web/errors.ts';
+import { HttpError, fieldLabel, invalid, notFound } from '../../shared/web/errors.ts';
 import { allow } from '../../shared/web/guard.ts';
 import type { ModuleDeps } from '../../shared/web/module.ts';
 import { render } from '../../shared/web/render.ts';
@@ -440,7 +440,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
       // The report page again, its form holding what was asked, each bad parameter named.
       return render(c, 'ledger/report.njk', {
         r: { name, title: REPORT_TITLES[name], subtitle: '', currency: '', params: { from: q.from ?? null, to: q.to ?? '', clientId: q.client ?? null }, columns: [], rows: [], totals: null, notes: [], chartSvg: null },
-        qs, takesClient, takesFrom, clients: takesClient ? await store.listClients(db) : [], errors: e.fields, error: `Please correct: ${Object.keys(e.fields).join(', ')}`, cells: [], totals: null,
+        qs, takesClient, takesFrom, clients: takesClient ? await store.listClients(db) : [], errors: e.fields, error: `Please correct: ${Object.keys(e.fields).map(fieldLabel).join(', ')}`, cells: [], totals: null,
       }, 422);
     }
     const file = `${name}-${r.params.to}`;

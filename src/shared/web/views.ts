@@ -1,5 +1,6 @@
 import nunjucks from 'nunjucks';
 import { formatMoney } from '../money.ts';
+import { fieldLabel } from './errors.ts';
 
 /** The Nunjucks environment: autoescaping on, with money and date filters. */
 export function createViews(viewsDir: string, opts: { watch?: boolean } = {}): nunjucks.Environment {
@@ -13,5 +14,7 @@ export function createViews(viewsDir: string, opts: { watch?: boolean } = {}): n
     typeof amountMinor === 'number' ? formatMoney(amountMinor, String(currency)) : '');
   env.addFilter('datetime', (iso: unknown) => (typeof iso === 'string' ? iso.replace('T', ' ').slice(0, 16) + ' UTC' : ''));
   env.addFilter('json', (v: unknown) => JSON.stringify(v, null, 2));
+  /** A field path in words (see fieldLabel), for error lists. */
+  env.addFilter('fieldLabel', (k: unknown) => fieldLabel(String(k)));
   return env;
 }
