@@ -222,13 +222,33 @@ eachDialect('an approved bill moves its matter\'s next billing date past it: an 
   // A month on, nothing is due; the next quarter, the fee is due again.
   assert.deepEqual([(await row('2026-04-05')).eligible, (await row('2026-04-05')).fixedFeeDue], [false, false]);
   assert.equal((await row('2026-06-02')).fixedFeeDue, true);
-  // The same bill reverted and approved again does not move the date twice.
+  // The same bill reverted: the date goes back (the quarter's bill is gone); approved again, it moves once more.
   await s.billing.revert(ctx, billId);
+  await s.drain();
+  assert.deepEqual(await nextDate(), ['2026-03-01', '2026-03-01'], 'reverted: the quarter is due again');
   await s.billing.approve(ctx, billId);
   await s.drain();
   assert.deepEqual(await nextDate(), ['2026-06-01', '2026-06-01']);
-  const audits = await db.db.selectFrom('audit_log').select(['before_json', 'after_json']).where('action', '=', 'matters.next_billing_date_advanced').execute();
-  assert.deepEqual(audits.map((a) => [JSON.parse(a.before_json as string).nextBillingDate, JSON.parse(a.after_json as string).nextBillingDate]), [['2026-03-01', '2026-06-01'], ['2026-03-01', '2026-06-01']], 'once per matter');
+  const moves = async (action: string) => (await db.db.selectFrom('audit_log').select(['before_json', 'after_json']).where('action', '=', action).where('entity_id', '=', matter.id).orderBy('at').execute())
+    .map((a) => [JSON.parse(a.before_json as string).nextBillingDate, JSON.parse(a.after_json as string).nextBillingDate]);
+  assert.deepEqual(await moves('matters.next_billing_date_advanced'), [['2026-03-01', '2026-06-01'], ['2026-03-01', '2026-06-01']]);
+  assert.deepEqual(await moves('matters.next_billing_date_restored'), [['2026-06-01', '2026-03-01']]);
+  // Reverted and deleted: the date goes back and stays back, so the quarter's fee is billed (not lost).
+  await s.billing.revert(ctx, billId);
+  await s.drain();
+  await s.billing.deleteBill(ctx, billId);
+  await s.drain();
+  assert.deepEqual(await nextDate(), ['2026-03-01', '2026-03-01']);
+  assert.deepEqual([(await row('2026-03-05')).eligible, (await row('2026-03-05')).fixedFeeDue], [true, true], 'the quarter\'s fee is due again');
+  const again = await m.draftMatters(ctx, [matter.id], { invoiceDate: '2026-03-05', upTo: '2026-03-05', request: {} });
+  assert.equal((again[0] as { bill: { totals: { totalMinor: number } } }).bill.totals.totalMinor, 270_000);
+  // A bill moved later by another bill is not put back by the first one's deletion.
+  await s.billing.revert(ctx, otherBillId);
+  await s.drain();
+  await s.cmds.updateMatter(ctx, other.id, { nextBillingDate: '2026-09-01' });
+  await s.billing.deleteBill(ctx, otherBillId);
+  await s.drain();
+  assert.equal((await db.db.selectFrom('matters_matter').select('next_billing_date').where('id', '=', other.id).executeTakeFirstOrThrow()).next_billing_date, '2026-09-01', 'set by a person since: left alone');
   await s.rt.relay.stop();
 });
 

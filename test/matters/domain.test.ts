@@ -133,6 +133,29 @@ test('nextBillingDateAfter: past the bill\'s date by whole cycles from the curre
   }
 });
 
+test('nextBillingDateAfter keeps the day a person set (anchorDay): bill after bill, a month end stays a month end and the 30th stays the 30th', () => {
+  // [anchor day, cycle, the dates set by successive bills, each billed on its own next billing date]
+  const chains: [anchor: number | null, cycle: BillingCycle, dates: string[]][] = [
+    [31, 'MONTH', ['2026-01-31', '2026-02-28', '2026-03-31', '2026-04-30', '2026-05-31']],
+    [30, 'MONTH', ['2026-01-30', '2026-02-28', '2026-03-30', '2026-04-30', '2026-05-30']],
+    [29, 'YEAR', ['2024-02-29', '2025-02-28', '2026-02-28', '2027-02-28', '2028-02-29']],
+    [31, 'QUARTER', ['2026-08-31', '2026-11-30', '2027-02-28', '2027-05-31', '2027-08-31']],
+    [15, 'MONTH', ['2026-01-15', '2026-02-15', '2026-03-15']],
+    // No anchor (a matter from before anchors): counted from the stored date, as before.
+    [null, 'MONTH', ['2026-01-31', '2026-02-28', '2026-03-28']],
+    [31, 'WEEK', ['2026-01-31', '2026-02-07', '2026-02-14']],
+  ];
+  for (const [anchor, cycle, dates] of chains) {
+    for (let i = 0; i + 1 < dates.length; i++) {
+      assert.equal(nextBillingDateAfter(dates[i]!, cycle, dates[i]!, anchor), dates[i + 1], `${cycle} anchored on ${anchor}: after ${dates[i]}`);
+    }
+  }
+  // Several cycles late, anchored: the first anchored date after the bill.
+  assert.equal(nextBillingDateAfter('2026-01-31', 'MONTH', '2026-04-02', 31), '2026-04-30');
+  // No date yet: one cycle after the bill, whatever the anchor.
+  assert.equal(nextBillingDateAfter(null, 'MONTH', '2026-03-05', 31), '2026-04-05');
+});
+
 test('validation names each bad field', () => {
   assert.equal(isIsoDate('2026-02-29'), false);
   assert.equal(isIsoDate('2028-02-29'), true);

@@ -536,6 +536,7 @@ export function createMattersCommands(deps: MattersDeps) {
       billablePartyContactId: null, createdAt: at, updatedAt: at,
     };
     await store.insertMatter(trx, m);
+    await store.setBillingAnchor(trx, m.id, m.nextBillingDate);
     // A default behaviour other than the firm's is the matter's own billing option.
     if (m.defaultBehaviour !== inheritedBehaviour) {
       await store.saveOverrides(trx, [{ matterId: m.id, overrides: { defaultTimeEntryBehaviour: m.defaultBehaviour } }], at);
@@ -1542,6 +1543,8 @@ export function createMattersCommands(deps: MattersDeps) {
     const behaviourChanges = patch.defaultBehaviour !== undefined && patch.defaultBehaviour !== before.defaultBehaviour;
     if (!behaviourChanges && sameJson({ ...before, updatedAt: '' }, { ...after, updatedAt: '' })) return before;
     if (!await store.updateMatter(trx, after, expectedVersion)) throw stale('matter');
+    // A date a person sets (or a new cycle) sets the day of month later dates keep.
+    if (after.nextBillingDate !== before.nextBillingDate || after.billingCycle !== before.billingCycle) await store.setBillingAnchor(trx, matterId, after.nextBillingDate);
     // The default behaviour is also a billing option: set it there, which keeps the two in step.
     if (behaviourChanges) await setBillingOptions(trx, ctx, matterId, { set: { defaultTimeEntryBehaviour: patch.defaultBehaviour! } });
     const final = await store.findMatter(trx, matterId);
@@ -1559,24 +1562,46 @@ export function createMattersCommands(deps: MattersDeps) {
    * announced and audited, under the context of the approval that moved it. Idempotent (the
    * bill follower may see an approval twice, or a re-approval); a matter gone is skipped.
    */
-  async function advanceNextBillingDates(trx: Tx, moves: readonly { ctx: CommandContext; matterId: string; billedOn: string }[]): Promise<void> {
+  async function advanceNextBillingDates(trx: Tx, moves: readonly { ctx: CommandContext; matterId: string; billId: string; billedOn: string }[]): Promise<void> {
     if (moves.length === 0) return;
-    const found = await store.findMatters(trx, [...new Set(moves.map((m) => m.matterId))]);
-    const moved = new Map<string, { before: Matter; after: Matter; ctx: CommandContext; billedOn: string }>();
-    for (const { ctx, matterId, billedOn } of moves) {
+    const ids = [...new Set(moves.map((m) => m.matterId))];
+    const found = await store.findMatters(trx, ids);
+    const anchors = await store.billingAnchors(trx, ids);
+    const moved = new Map<string, { before: Matter; after: Matter; ctx: CommandContext; billedOn: string; billId: string }>();
+    for (const { ctx, matterId, billId, billedOn } of moves) {
       const current = moved.get(matterId)?.after ?? found.get(matterId);
       if (!current) continue;
-      const next = nextBillingDateAfter(current.nextBillingDate, current.billingCycle, billedOn);
-      if (next === current.nextBillingDate) continue;
-      moved.set(matterId, { before: moved.get(matterId)?.before ?? current, after: { ...current, nextBillingDate: next, updatedAt: now() }, ctx, billedOn });
+      const next = nextBillingDateAfter(current.nextBillingDate, current.billingCycle, billedOn, anchors.get(matterId) ?? null);
+      if (next === current.nextBillingDate || next === null) continue;
+      await store.recordBillingDateMove(trx, { billId, matterId, beforeDate: current.nextBillingDate, afterDate: next }, now());
+      moved.set(matterId, { before: moved.get(matterId)?.before ?? current, after: { ...current, nextBillingDate: next, updatedAt: now() }, ctx, billedOn, billId });
     }
-    for (const { before, after, ctx, billedOn } of moved.values()) {
+    for (const { before, after, ctx, billedOn, billId } of moved.values()) {
       if (!await store.updateMatter(trx, after)) throw stale('matter');
       const final = await store.findMatter(trx, after.id);
       assert(final, 'the matter exists');
       await emitMatterChanged(trx, ctx, [final]);
-      await audit(trx, clock, ctx, { action: 'matters.next_billing_date_advanced', entityType: 'matters_matter', entityId: after.id, before: { nextBillingDate: before.nextBillingDate }, after: { nextBillingDate: after.nextBillingDate, billedOn } });
+      await audit(trx, clock, ctx, { action: 'matters.next_billing_date_advanced', entityType: 'matters_matter', entityId: after.id, before: { nextBillingDate: before.nextBillingDate }, after: { nextBillingDate: after.nextBillingDate, billedOn, billId } });
     }
+  }
+
+  /**
+   * A bill was reverted, re-drafted or deleted: the next billing date its approval moved goes
+   * back, unless something has moved it since (a later bill, a person): the cycle's bill is gone,
+   * so the matter is due again and its every-cycle fixed fee is billed once, not never.
+   * Idempotent (the move is taken once).
+   */
+  async function restoreNextBillingDate(trx: Tx, ctx: CommandContext, billId: string): Promise<void> {
+    const move = await store.takeBillingDateMove(trx, billId);
+    if (!move) return;
+    const current = await store.findMatter(trx, move.matterId);
+    if (!current || current.nextBillingDate !== move.afterDate) return;
+    const after: Matter = { ...current, nextBillingDate: move.beforeDate, updatedAt: now() };
+    if (!await store.updateMatter(trx, after)) throw stale('matter');
+    const final = await store.findMatter(trx, after.id);
+    assert(final, 'the matter exists');
+    await emitMatterChanged(trx, ctx, [final]);
+    await audit(trx, clock, ctx, { action: 'matters.next_billing_date_restored', entityType: 'matters_matter', entityId: after.id, before: { nextBillingDate: current.nextBillingDate }, after: { nextBillingDate: move.beforeDate, billId } });
   }
 
   async function closeMatter(trx: Tx, ctx: CommandContext, matterId: string, closedOn: string): Promise<Matter> {
@@ -1850,7 +1875,8 @@ export function createMattersCommands(deps: MattersDeps) {
       markScheduleRowBilled: (ctx: CommandContext, matterId: string, rowId: string, invoiceNumber: string) =>
         setScheduleInvoice(trx, ctx, matterId, rowId, invoiceNumber, 'mark'),
       /** Bills were approved: each matter's next billing date moves past its bill's date (the bill follower, one approval or a run's). */
-      advanceNextBillingDates: (moves: readonly { ctx: CommandContext; matterId: string; billedOn: string }[]) => advanceNextBillingDates(trx, moves),
+      advanceNextBillingDates: (moves: readonly { ctx: CommandContext; matterId: string; billId: string; billedOn: string }[]) => advanceNextBillingDates(trx, moves),
+      restoreNextBillingDate: (ctx: CommandContext, billId: string) => restoreNextBillingDate(trx, ctx, billId),
       /** Undo markScheduleRowBilled when the bill is deleted or re-drafted (the invoice number must match). */
       clearScheduleRowBilled: (ctx: CommandContext, matterId: string, rowId: string, invoiceNumber: string) =>
         setScheduleInvoice(trx, ctx, matterId, rowId, invoiceNumber, 'clear'),

@@ -172,6 +172,13 @@ export function addMonths(date: string, months: number): string {
   return `${String(year).padStart(4, '0')}-${String(month1).padStart(2, '0')}-${String(day).padStart(2, '0')}`;
 }
 
+/** The date moved to `day` of its month (the month's last day when shorter); unchanged when day is null. */
+export function onDay(date: string, day: number | null): string {
+  if (day === null) return date;
+  const [y, m] = date.split('-').map(Number) as [number, number, number];
+  return `${date.slice(0, 8)}${String(Math.min(day, daysInMonth(y, m))).padStart(2, '0')}`;
+}
+
 export function addDays(date: string, days: number): string {
   assert(isIsoDate(date), `invalid date ${date}`);
   assertSafeInteger(days, 'days');
@@ -195,19 +202,21 @@ const MAX_CYCLES_ADVANCED = 5_300;
 
 /**
  * The matter's next billing date once a bill dated `billedOn` is approved: the first date of
- * its cycle (counted from the current next billing date, so a 31st stays a month end) after
+ * its cycle (counted from the current next billing date, on `anchorDay`, the day of month a
+ * person set, so 31 Jan -> 28 Feb -> 31 Mar rather than 28 Mar from then on) after
  * `billedOn` (with no date yet, one cycle after `billedOn`); unchanged when that date is
  * already after it (billed early, or the same bill approved again) or the matter has no
  * cycle. Same inputs, same answer: approving again does not move it twice.
  */
-export function nextBillingDateAfter(current: string | null, cycle: BillingCycle, billedOn: string): string | null {
+export function nextBillingDateAfter(current: string | null, cycle: BillingCycle, billedOn: string, anchorDay: number | null = null): string | null {
   assert(isIsoDate(billedOn), `invalid date ${billedOn}`);
+  assert(anchorDay === null || (Number.isSafeInteger(anchorDay) && anchorDay >= 1 && anchorDay <= 31), 'an anchor day is a day of the month');
   if (cycle === 'none' || (current !== null && current > billedOn)) return current;
   // With no date yet, the cycles are counted from the bill's own date.
   const from = current ?? billedOn;
   const months = { WEEK: 0, MONTH: 1, QUARTER: 3, HALF: 6, YEAR: 12 }[cycle];
   for (let k = 1; k <= MAX_CYCLES_ADVANCED; k++) {
-    const d = months === 0 ? addDays(from, 7 * k) : addMonths(from, months * k);
+    const d = months === 0 ? addDays(from, 7 * k) : onDay(addMonths(from, months * k), current === null ? null : anchorDay);
     if (d > billedOn) return d;
   }
   throw new AssertionError(`the next billing date ${current} is over ${MAX_CYCLES_ADVANCED} cycles before ${billedOn}`);

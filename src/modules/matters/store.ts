@@ -339,6 +339,35 @@ export async function insertMatter(db: Executor, m: Matter): Promise<void> {
   await db.insertInto('matters_matter').values(matterRow(m)).execute();
 }
 
+/** Keep the day of month of a next billing date a person set (null: no date), for advancing by months. */
+export async function setBillingAnchor(db: Executor, matterId: string, date: string | null): Promise<void> {
+  await db.updateTable('matters_matter').set({ billing_anchor_day: date === null ? null : Number(date.slice(8, 10)) }).where('id', '=', matterId).execute();
+}
+
+export async function billingAnchors(db: Executor, matterIds: readonly string[]): Promise<Map<string, number | null>> {
+  const out = new Map<string, number | null>();
+  for (let i = 0; i < matterIds.length; i += IN_CHUNK) {
+    const rows = await db.selectFrom('matters_matter').select(['id', 'billing_anchor_day']).where('id', 'in', matterIds.slice(i, i + IN_CHUNK)).execute() as Row[];
+    for (const r of rows) out.set(str(r.id), numOrNull(r.billing_anchor_day));
+  }
+  return out;
+}
+
+export interface BillingDateMove { billId: string; matterId: string; beforeDate: string | null; afterDate: string }
+
+/** What an approved bill did to its matter's next billing date (one row per bill: the latest approval's). */
+export async function recordBillingDateMove(db: Executor, m: BillingDateMove, at: string): Promise<void> {
+  await db.insertInto('matters_billing_date_move').values({ bill_id: m.billId, matter_id: m.matterId, before_date: m.beforeDate, after_date: m.afterDate, moved_at: at })
+    .onConflict((oc) => oc.column('bill_id').doUpdateSet({ matter_id: m.matterId, before_date: m.beforeDate, after_date: m.afterDate, moved_at: at })).execute();
+}
+
+export async function takeBillingDateMove(db: Executor, billId: string): Promise<BillingDateMove | null> {
+  const r = await db.selectFrom('matters_billing_date_move').selectAll().where('bill_id', '=', billId).executeTakeFirst() as Row | undefined;
+  if (!r) return null;
+  await db.deleteFrom('matters_billing_date_move').where('bill_id', '=', billId).execute();
+  return { billId: str(r.bill_id), matterId: str(r.matter_id), beforeDate: strOrNull(r.before_date), afterDate: str(r.after_date) };
+}
+
 export async function findMatter(db: Executor, id: string): Promise<Matter | null> {
   const r = await db.selectFrom('matters_matter').selectAll().where('id', '=', id).executeTakeFirst() as Row | undefined;
   return r ? toMatter(r) : null;

@@ -84,7 +84,7 @@ function follower(deps: FollowDeps) {
    * matters' next billing dates move for the whole run at once.
    */
   function many<K extends BillingType>(itemsOf: (e: Envelope<K>) => readonly BillItemRef[], status: WipStatus,
-    after?: (e: Envelope<K>, ctx: HandlerContext) => Promise<void>, dated?: (e: Envelope<K>) => { matterId: string; billedOn: string }): ManyHandler<Envelope<K>> {
+    after?: (e: Envelope<K>, ctx: HandlerContext) => Promise<void>, dated?: (e: Envelope<K>) => { matterId: string; billId: string; billedOn: string }): ManyHandler<Envelope<K>> {
     return async (events, trx) => {
       const cmds = deps.commands.within(trx);
       const results = await cmds.setWipStatusMany(events.map(({ event, command }) => ({ ctx: command, items: itemsOf(event) })), status, { leaveAlone: true });
@@ -101,7 +101,7 @@ function follower(deps: FollowDeps) {
    */
   const markApproved = (e: Envelope<'billing.bill_approved'> | Envelope<'billing.bill_finalised'>, ctx: HandlerContext) =>
     scheduleRows(ctx, e.payload.matterId, e.payload.scheduleRowIds, e.payload.number, 'mark');
-  const billedOn = (e: Envelope<'billing.bill_approved'> | Envelope<'billing.bill_finalised'>) => ({ matterId: e.payload.matterId, billedOn: e.payload.invoiceDate });
+  const billedOn = (e: Envelope<'billing.bill_approved'> | Envelope<'billing.bill_finalised'>) => ({ matterId: e.payload.matterId, billId: e.payload.billId, billedOn: e.payload.invoiceDate });
   const approved = async (e: Envelope<'billing.bill_approved'> | Envelope<'billing.bill_finalised'>, ctx: HandlerContext) => {
     await markApproved(e, ctx);
     await commandsIn(ctx).advanceNextBillingDates([{ ctx: ctx.command, ...billedOn(e) }]);
@@ -129,14 +129,17 @@ function follower(deps: FollowDeps) {
     'billing.bill_reverted': async (e: Envelope<'billing.bill_reverted'>, ctx: HandlerContext) => {
       await setStatus(ctx, e.payload.items, 'draft');
       await scheduleRows(ctx, e.payload.matterId, e.payload.reversed.scheduleRowIds, e.payload.reversed.number, 'clear');
+      await commandsIn(ctx).restoreNextBillingDate(ctx.command, e.payload.billId);
     },
     'billing.bill_redrafted': async (e: Envelope<'billing.bill_redrafted'>, ctx: HandlerContext) => {
       await setStatus(ctx, e.payload.items, 'draft');
       await scheduleRows(ctx, e.payload.matterId, e.payload.reversed.scheduleRowIds, e.payload.reversed.number, 'clear');
+      await commandsIn(ctx).restoreNextBillingDate(ctx.command, e.payload.billId);
     },
     'billing.bill_deleted': async (e: Envelope<'billing.bill_deleted'>, ctx: HandlerContext) => {
       await setStatus(ctx, e.payload.releasedItems, 'unbilled');
       await scheduleRows(ctx, e.payload.matterId, e.payload.reversed.scheduleRowIds, e.payload.reversed.number, 'clear');
+      await commandsIn(ctx).restoreNextBillingDate(ctx.command, e.payload.billId);
     },
   } satisfies { [K in BillingType]: (e: Envelope<K>, ctx: HandlerContext) => Promise<void> };
 
