@@ -207,7 +207,9 @@ eachDialect('one file or one per bill: mixed formats and currencies are refused 
   await s.cmds.setBillingOptions(ctx, matter.id, on('LEDES1998B', 'M-1'));
   await s.cmds.setBillingOptions(ctx, euro.id, on('LEDES1998BI', 'M-2'));
   for (const m of [matter.id, euro.id]) {
-    await s.cmds.recordTimeEntry(ctx, { matterId: m, timekeeperId: partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Advice', taskCode: 'L110', activityCode: 'A101' });
+    // The firm's rates are in USD: the euro matter's time is priced by an agreed euro rate.
+    await s.cmds.recordTimeEntry(ctx, { matterId: m, timekeeperId: partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Advice', taskCode: 'L110', activityCode: 'A101',
+      ...(m === euro.id ? { override: { rateMinor: 28_000, reason: 'Agreed euro rate' } } : {}) });
   }
   await s.drain();
   const dates = { invoiceDate: '2026-02-28', upTo: '2026-02-28' };

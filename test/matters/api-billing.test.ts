@@ -263,6 +263,34 @@ eachDialect('the WIP cap counts work on a draft bill: drafting makes no room und
   });
 });
 
+eachDialect('a matter billed in another currency takes no firm-currency rate or price: its own rate or an override, and a fixed charge\'s price given', async (db) => {
+  await withApp(db, async (t) => {
+    const api = await apiAs(t, 'billing');
+    const { tk, client } = await firm(api);
+    const type = ok(await api.post('/charge-types', { code: 'LEASE', name: 'Lease review', defaultPrice: '750.00' }), 201);
+    ok(await api.put(`/clients/${client.id}/rates/${tk.id}`, { rate: '310.50' }));
+    const jpy = ok(await api.post('/matters', { clientId: client.id, name: 'Tokyo lease', responsibleTimekeeperId: tk.id, openedOn: '2025-06-01', currency: 'JPY' }), 201);
+    const entry = { matterId: jpy.id, timekeeperId: tk.id, workDate: '2026-03-02', hours: '1', narrative: 'Review the lease' };
+    // USD 300.00 standard and 310.50 client rates are not read as yen: refused, naming the timekeeper and what to do.
+    const refused = await api.post('/time-entries', entry);
+    assert.equal(refused.status, 422, refused.text);
+    assert.match(refused.json().error.fields.timekeeperId, /has no rate in JPY: the firm's standard and client rates are in USD/);
+    const charge = await api.post('/fixed-charges', { matterId: jpy.id, chargeTypeId: type.id, chargedOn: '2026-03-02' });
+    assert.equal(charge.status, 422, charge.text);
+    assert.match(charge.json().error.fields.unitPrice, /is required: LEASE's default price is in USD and matter \d+\.\d+ bills in JPY/);
+    // An override, a matter rate in yen, a price given: priced in yen.
+    assert.equal(ok(await api.post('/time-entries', { ...entry, rate: '45000', rateReason: 'Agreed yen rate' }), 201).amount, '45000');
+    ok(await api.patch(`/matters/${jpy.id}/billing-options`, { set: { customRatesEnabled: true } }));
+    ok(await api.put(`/matters/${jpy.id}/rates/${tk.id}`, { rate: '42000' }));
+    const priced = ok(await api.post('/time-entries', entry), 201);
+    assert.deepEqual([priced.rate, priced.rateSource, priced.amount, priced.currency], ['42000', 'matter', '42000', 'JPY']);
+    assert.equal(ok(await api.post('/fixed-charges', { matterId: jpy.id, chargeTypeId: type.id, chargedOn: '2026-03-02', unitPrice: '110000' }), 201).amount, '110000');
+    // The firm's own currency is priced as before.
+    const usd = ok(await api.post('/matters', { clientId: client.id, name: 'Domestic', responsibleTimekeeperId: tk.id, openedOn: '2025-06-01' }), 201);
+    assert.deepEqual(ok(await api.post('/time-entries', { ...entry, matterId: usd.id }), 201).amount, '310.50');
+  });
+});
+
 eachDialect('charge types and fixed charges: decimal prices, list, change, delete, 409 once billed', async (db) => {
   await withApp(db, async (t) => {
     const api = await apiAs(t, 'billing');

@@ -574,12 +574,15 @@ export function createMattersCommands(deps: MattersDeps) {
     const matters = await store.findMatters(trx, matterIds);
     const clientIds = [...new Set([...matters.values()].map((m) => m.clientId))];
     // Matter rates apply only where the matter's "custom matter rates" option is on (seed 002).
-    const firmDefaults = (await loadFirm(trx)).settings.matterDefaults;
+    const firmSettings = (await loadFirm(trx)).settings;
+    const firmDefaults = firmSettings.matterDefaults;
     const overrides = await store.overridesFor(trx, [...matters.keys()]);
     const customRates = new Set([...matters.keys()].filter((id) => effectiveOptions(firmDefaults, overrides.get(id)?.overrides ?? {}).customRatesEnabled));
     return {
       matters,
       customRates,
+      /** Standard and client rates are in this currency: they price only matters billed in it. */
+      firmCurrency: firmSettings.currency,
       timekeepers: await store.findTimekeepers(trx, timekeeperIds),
       matterRates: await store.ownerRates(trx, 'matters_matter_rate', [...matters.keys()]),
       clientRates: await store.ownerRates(trx, 'matters_client_rate', clientIds),
@@ -589,17 +592,21 @@ export function createMattersCommands(deps: MattersDeps) {
   type Pricing = Awaited<ReturnType<typeof loadPricing>>;
 
   function priceTime(p: Pricing, matter: Matter, timekeeperId: string, workDate: string, override: RateOverride | null) {
+    // A matter billed in another currency than the firm's takes no firm-currency rate (its minor
+    // units would be read as the matter's): only its own matter rate or an override prices it.
+    const firmCurrency = matter.currency === p.firmCurrency;
     return resolveRate({
       workDate,
       matterRateMinor: p.customRates.has(matter.id) ? (p.matterRates.get(`${matter.id}|${timekeeperId}`) ?? null) : null,
-      clientRateMinor: p.clientRates.get(`${matter.clientId}|${timekeeperId}`) ?? null,
-      standardRates: p.standard.get(timekeeperId) ?? [],
+      clientRateMinor: firmCurrency ? (p.clientRates.get(`${matter.clientId}|${timekeeperId}`) ?? null) : null,
+      standardRates: firmCurrency ? (p.standard.get(timekeeperId) ?? []) : [],
       override,
     });
   }
 
-  const noRate = (workDate: string) =>
-    `has no rate on ${workDate}: set a standard rate effective on or before that date, or give an override rate with a reason`;
+  const noRate = (workDate: string, matter: Matter, p: Pricing) => (matter.currency === p.firmCurrency
+    ? `has no rate on ${workDate}: set a standard rate effective on or before that date, or give an override rate with a reason`
+    : `has no rate in ${matter.currency}: the firm's standard and client rates are in ${p.firmCurrency}, so matter ${matter.fileNumber} needs its own rate for this timekeeper (custom matter rates) or an override rate with a reason`);
 
   function checkMatterOpen(errors: FieldErrors, field: string, m: Matter | undefined): m is Matter {
     if (!m) { errors[field] = 'does not exist'; return false; }
@@ -738,7 +745,7 @@ export function createMattersCommands(deps: MattersDeps) {
       if (matter && matter.status === 'open' && tk) {
         const override = t.override ?? null;
         const rate = priceTime(pricing, matter, t.timekeeperId, t.workDate, override);
-        if (!rate) e.timekeeperId = noRate(t.workDate);
+        if (!rate) e.timekeeperId = noRate(t.workDate, matter, pricing);
         else {
           const billedMinutes = roundMinutes(t.rawMinutes, matter.timeUnitMinutes, matter.roundingMode);
           time.push({
@@ -783,7 +790,10 @@ export function createMattersCommands(deps: MattersDeps) {
       const type = chargeTypes.get(f.chargeTypeId);
       if (!type) e.chargeTypeId = 'does not exist';
       else if (!type.active) e.chargeTypeId = `is inactive (${type.code})`;
-      if (checkMatterOpen(e, 'matterId', matter) && type) {
+      if (checkMatterOpen(e, 'matterId', matter) && type && f.unitPriceMinor === undefined && matter.currency !== firm.currency) {
+        // The charge type's default price is in the firm's currency: a matter in another one needs the price given.
+        e.unitPrice = `is required: ${type.code}'s default price is in ${firm.currency} and matter ${matter.fileNumber} bills in ${matter.currency}`;
+      } else if (matter && matter.status === 'open' && type) {
         const c = buildFixedCharge(f, type, matter, at);
         Object.assign(e, taxCodeErrors(c.taxCode, taxCodes));
         Object.assign(e, codeErrors({ kind: 'fixed_charge', taskCode: c.taskCode, activityCode: c.activityCode }, ebilling.get(matter.id), matter));
@@ -966,7 +976,7 @@ export function createMattersCommands(deps: MattersDeps) {
       const override = patch.override !== undefined ? patch.override
         : before.rateSource === 'override' ? { rateMinor: before.rateMinor, reason: before.overrideReason ?? '' } : null;
       const rate = priceTime(pricing, matter, timekeeperId, workDate, override);
-      if (!rate) throw invalid({ timekeeperId: noRate(workDate) });
+      if (!rate) throw invalid({ timekeeperId: noRate(workDate, matter, pricing) });
       rateMinor = rate.rateMinor;
       rateSource = rate.source;
       overrideReason = rate.source === 'override' ? override!.reason.trim() : null;
