@@ -130,7 +130,10 @@ export function createLedgerCommands(deps: LedgerDeps) {
     const already = await store.findReceipt(trx, receiptId);
     if (already) return sameReceipt(trx, already, input);
     const b = booksOf(trx, ctx);
-    const warning = await checkCommandDate(b, input.receivedOn, input.confirmOutsidePeriod ?? false);
+    const periodWarning = await checkCommandDate(b, input.receivedOn, input.confirmOutsidePeriod ?? false);
+    // Dated ahead (a post-dated cheque): the bills show it paid now, the reports from its date.
+    const ahead = input.receivedOn > today(clock) ? `Dated ${input.receivedOn}, after today: reports as at an earlier date do not count it` : null;
+    const warning = [periodWarning, ahead].filter((w) => w !== null).join('; ') || null;
     const settings = await periodSettings(b);
     const currency = bill?.currency ?? settings.currency;
     // Bills in the receipt's currency only.

@@ -105,14 +105,17 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
   pages.get('/', allow(READERS), async (c) => {
     const s = await settings();
     const accounts = await store.listAccounts(db);
-    const bal = await store.accountBalances(db);
-    const of = (role: string) => { const a = accounts.find((x) => x.role === role); const b = a ? bal.get(a.id) : undefined; return b ? b.debit - b.credit : 0; };
-    const open = await store.listBills(db, { status: 'open' });
+    // As at today, as the reports read the books by default (a bill dated ahead counts from its date).
     const asOf = today();
+    const bal = await store.accountBalances(db, { to: asOf });
+    const all = await store.accountBalances(db);
+    const of = (role: string, m = bal) => { const a = accounts.find((x) => x.role === role); const b = a ? m.get(a.id) : undefined; return b ? b.debit - b.credit : 0; };
+    const open = await store.listBills(db, { status: 'open' });
     const pending = open.filter((b) => store.expiredDiscountMinor(b, asOf) !== 0).map((b) => billView(b, asOf));
     const names = await store.namesOf(db);
     return render(c, 'ledger/index.njk', {
-      s, closedList: [...s.closed].sort(), currency: s.currency, debtorsMinor: of('debtors'), creditMinor: 0 - of('unallocated'), bankMinor: of('office_bank'),
+      s, closedList: [...s.closed].sort(), currency: s.currency, debtorsMinor: of('debtors'), creditMinor: 0 - of('unallocated'), bankMinor: of('office_bank'), asOf,
+      laterDebtorsMinor: of('debtors', all) - of('debtors'),
       openBills: open.filter((b) => store.outstandingOf(b) !== 0).length, pending, noted: await store.notedJournals(db, 50),
       recent: await store.listJournals(db, { limit: 10 }), reports: REPORT_NAMES.map((n) => ({ name: n, title: REPORT_TITLES[n] })),
       clients: (await store.listClients(db)).slice(0, 500), names, can: can(c),
