@@ -535,6 +535,10 @@ eachDialect('bill page and composer: a missing or malformed version, hold choice
     refusedNaming(await postForm(b, composeUrl, [...base, ['interestByPolicy', 'perhaps'], ['applyRetainer', 'sometimes']]), ['interestByPolicy', 'applyRetainer']);
     refusedNaming(await postForm(b, composeUrl, [...base, ['adhoc_kind_0', 'gift'], ['adhoc_desc_0', 'Urgency'], ['adhoc_amount_0', '10.00']]), ['adhoc_kind_0']);
     refusedNaming(await postForm(b, composeUrl, [...base, ['version', 'abc']]), ['version']);
+    // A valid-until date that is no date, or with no discount chosen here to time; an ad hoc description past 4,000 characters.
+    refusedNaming(await postForm(b, composeUrl, [...base, ['discountKind', 'matter'], ['discountValidUntil', '2026-02-30']]), ['discountValidUntil']);
+    refusedNaming(await postForm(b, composeUrl, [...base, ['discountKind', 'matter'], ['discountValidUntil', '2026-03-31']]), ['discountValidUntil']);
+    refusedNaming(await postForm(b, composeUrl, [...base, ['adhoc_kind_0', 'fee'], ['adhoc_desc_0', 'x'.repeat(4_001)], ['adhoc_amount_0', '10.00']]), ['adhoc_desc_0']);
     // An ad hoc line that takes the bill below zero: refused at that line, in words (no internal field name), no draft.
     const negative = await postForm(b, composeUrl, [...base, ['adhoc_kind_0', 'fee'], ['adhoc_desc_0', 'Credit'], ['adhoc_amount_0', '-100000.00']]);
     refusedNaming(negative, ['adhoc_amount_0']);

@@ -143,6 +143,13 @@ eachDialect('mass billing page: list, lookup, confirm, one run with live progres
     assert.match(html, /data-count="3"/);
     const totals = [...html.matchAll(/<td class="num" data-minor="(-?\d+)">[^<]*<\/td>\s*<td>/g)].map((m) => Number(m[1]));
     assert.deepEqual(totals, [...totals].sort((x, y) => y - x));
+    // Each row adds up: fees + disbursements - discount + interest + tax = total.
+    for (const row of html.split('<tr id="draft-').slice(1)) {
+      const cells = [...row.split('</tr>')[0]!.matchAll(/<td class="num" data-minor="(-?\d+)"/g)].map((m) => Number(m[1]));
+      assert.equal(cells.length, 6, row.slice(0, 300));
+      const [fees, disbursements, discount, interest, tax, total] = cells as [number, number, number, number, number, number];
+      assert.equal(fees + disbursements + discount + interest + tax, total, row.slice(0, 300));
+    }
     assert.match(html, /\/billing\/bills\/[0-9a-f-]{36}\/pdf\?preview=1/);
     assert.match(html, /compose\?bill=/);
     const [first, second, third] = [...html.matchAll(/data-bill="([0-9a-f-]{36})"/g)].map((m) => m[1]!);

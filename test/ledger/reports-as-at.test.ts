@@ -153,3 +153,20 @@ eachDialect('money in messages is money: write-off refusals and an out-of-balanc
   const tb = await s.reports.run('trial-balance', { to: '2026-03-31' });
   assert.deepEqual(tb.notes, ['OUT OF BALANCE by $12.34']);
 });
+
+eachDialect('aged debtors lists clients by client number (2 before 10), on the page\'s rows and in the same order as the CSV takes them', async (db) => {
+  const s = await setup(db);
+  const t = await firm(s.cmds);
+  // Clients 2 to 11 (client 1 is the firm's first), each with one bill: numbers that sort differently as text.
+  for (let i = 2; i <= 11; i++) {
+    const client = await s.cmds.createClient(ctx, { name: `Client ${i}`, email: `ap${i}@example.test` });
+    const matter = await s.cmds.openMatter(ctx, { clientId: client.id, name: `Matter ${i}`, responsibleTimekeeperId: t.partner.id, openedOn: '2025-06-01' });
+    await s.cmds.recordTimeEntry(ctx, { matterId: matter.id, timekeeperId: t.partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Advice' });
+    await s.drain();
+    await s.billing.approve(ctx, (await s.billing.createDraft(ctx, { matterId: matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' })).billId);
+  }
+  await s.drain();
+  const aged = await s.reports.run('aged-debtors', { to: '2026-03-31' });
+  const numbers = aged.rows.map((r) => Number(String(r.client).split(' ')[0]));
+  assert.deepEqual(numbers, [2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+});

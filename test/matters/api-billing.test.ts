@@ -248,6 +248,12 @@ eachDialect('the WIP cap counts work on a draft bill: drafting makes no room und
     await t.runtime.relay.drain();
     // The 300.00 is on the draft, not billed: the cap (500.00) still counts it.
     assert.deepEqual(ok(await billing.get(`/matters/${matter.id}`)).cap, { cap: '500.00', state: 'under', distance: '200.00', mustBill: false, policy: 'refuse' });
+    // The matter's page says where it is: no unbilled WIP, 300.00 on draft bills.
+    const page = t.browser();
+    await page.login((await t.user('readonly')).email);
+    const html = (await page.get(`/matters/${matter.id}`)).text;
+    assert.match(html, /data-total="wip" data-minor="0"/);
+    assert.match(html, /data-total="on-drafts" data-minor="30000"/);
     // Hours at 300.00 against 500.00, with the draft's 300.00 counted: 600.00 no; 450.00 yes; 510.00 no; 480.00 yes; 510.00 no.
     const table: [string, number][] = [['1', 422], ['0.5', 201], ['0.2', 422], ['0.1', 201], ['0.1', 422]];
     for (const [hours, status] of table) {

@@ -321,6 +321,9 @@ export interface DraftRow {
   feesMinor: number;
   fixedChargesMinor: number;
   disbursementsMinor: number;
+  /** The bill's discount (a positive amount, taken off) and interest: with fees, disbursements and tax, the total. */
+  discountMinor: number;
+  interestMinor: number;
   taxMinor: number;
   totalMinor: number;
   onHold: boolean;
@@ -337,7 +340,7 @@ export interface DraftRow {
  */
 export const DRAFT_SORTS = {
   batch: ['bt.created_at', 'b.batch_id'], bill: ['b.number'], client: ['m.client_name'], matter: ['m.client_number', 'm.matter_number'], fees: ['b.fees_minor'],
-  disbursements: ['b.disbursements_minor'], tax: ['b.tax_minor'], total: ['b.total_minor'], hold: ['b.on_hold'], created: ['b.created_at'], invoice: ['b.invoice_date'],
+  disbursements: ['b.disbursements_minor'], discount: ['b.discount_minor'], interest: ['b.interest_minor'], tax: ['b.tax_minor'], total: ['b.total_minor'], hold: ['b.on_hold'], created: ['b.created_at'], invoice: ['b.invoice_date'],
 } as const;
 export type DraftSort = keyof typeof DRAFT_SORTS;
 
@@ -370,7 +373,7 @@ export async function listDrafts(ex: Executor, f: DraftFilters = {}): Promise<{ 
   const dir = f.dir === 'desc' ? 'desc' : 'asc';
   const order = (DRAFT_SORTS[f.sort ?? 'matter'] ?? DRAFT_SORTS.matter).map((col) => `${col} ${dir}`).join(', ');
   const rows = await selectRaw<Record<string, any>>(ex, `select b.id, b.batch_id, b.number, b.matter_id, b.file_number, m.name as matter_name, b.client_id,
-      m.client_name, b.invoice_date, b.up_to, b.due_date, b.currency, b.fees_minor, b.fixed_charges_minor, b.disbursements_minor, b.tax_minor,
+      m.client_name, b.invoice_date, b.up_to, b.due_date, b.currency, b.fees_minor, b.fixed_charges_minor, b.disbursements_minor, b.discount_minor, b.interest_minor, b.tax_minor,
       b.total_minor, b.on_hold, b.request_json, b.created_at, bt.created_at as batch_created_at,
       (select count(*) from billing_copy_conflict x where x.bill_id = b.id and x.resolved_at is null) as conflicts
     ${from} order by ${order}, m.client_number, m.matter_number, b.id limit ${Math.min(f.limit ?? 200, 5000)} offset ${Math.max(0, Math.floor(f.offset ?? 0))}`, params);
@@ -380,7 +383,7 @@ export async function listDrafts(ex: Executor, f: DraftFilters = {}): Promise<{ 
       billId: r.id, batchId: r.batch_id, number: r.number, matterId: r.matter_id, fileNumber: r.file_number, matterName: r.matter_name,
       clientId: r.client_id, clientName: r.client_name, invoiceDate: r.invoice_date, upTo: r.up_to, dueDate: r.due_date, currency: r.currency,
       feesMinor: num(r.fees_minor), fixedChargesMinor: num(r.fixed_charges_minor), disbursementsMinor: num(r.disbursements_minor), taxMinor: num(r.tax_minor),
-      totalMinor: num(r.total_minor), onHold: num(r.on_hold) === 1, conflicts: num(r.conflicts), template: (JSON.parse(r.request_json) as { template?: string | null }).template ?? null,
+      discountMinor: num(r.discount_minor), interestMinor: num(r.interest_minor), totalMinor: num(r.total_minor), onHold: num(r.on_hold) === 1, conflicts: num(r.conflicts), template: (JSON.parse(r.request_json) as { template?: string | null }).template ?? null,
       createdAt: r.created_at, batchCreatedAt: r.batch_created_at ?? null,
     })),
   };

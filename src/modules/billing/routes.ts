@@ -19,7 +19,7 @@ import { isHtmx, render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import type { Bill } from './bill-store.ts';
 import type { BillingCommands, Composition } from './commands.ts';
-import { MAX_PAYMENT_TERMS_DAYS } from './domain/lifecycle.ts';
+import { isCalendarDate, MAX_ADHOC_DESCRIPTION_CHARS, MAX_PAYMENT_TERMS_DAYS } from './domain/lifecycle.ts';
 import type { BillAction, BillRequest, Verdict } from './domain/lifecycle.ts';
 import { missingTemplate, templateChoices } from './domain/templates.ts';
 import type { BillLineData } from './events.ts';
@@ -157,6 +157,10 @@ export function composerForm(raw: Raw, currency: string): ComposerForm {
   const percent = percentText !== '' || dk === 'percentage' ? percentBp(errors, 'discountPercent', percentText) : 0;
   const amountText = str(raw, 'discountAmount');
   const amount = money(errors, 'discountAmount', amountText, currency);
+  // A valid-until date typed is checked whatever the kind too; with "as the matter says" or none it would have no discount to time.
+  const validText = str(raw, 'discountValidUntil');
+  if (validText !== '' && !isCalendarDate(validText)) errors.discountValidUntil = 'must be a date (YYYY-MM-DD)';
+  else if (validText !== '' && dk !== 'percentage' && dk !== 'fixed') errors.discountValidUntil = 'applies to a percentage or fixed discount chosen here: choose one, or clear the date';
   if (dk === 'none') request.discount = { kind: 'none', percentBasisPoints: 0, amountMinor: 0, validUntil: null };
   else if (dk === 'percentage' || dk === 'fixed') {
     const validUntil = str(raw, 'discountValidUntil') || null;
@@ -188,6 +192,7 @@ export function composerForm(raw: Raw, currency: string): ComposerForm {
     adHocRows.push(row);
     if (row.kind !== 'fee' && row.kind !== 'disbursement') errors[`adhoc_kind_${n}`] = 'must be one of: fee, disbursement';
     if (row.description === '') errors[`adhoc_desc_${n}`] = 'is required';
+    else if (row.description.length > MAX_ADHOC_DESCRIPTION_CHARS) errors[`adhoc_desc_${n}`] = `must be at most ${MAX_ADHOC_DESCRIPTION_CHARS} characters`;
     const amount = row.amount === '' ? (errors[`adhoc_amount_${n}`] = 'is required', 0) : money(errors, `adhoc_amount_${n}`, row.amount, currency) ?? 0;
     adHoc.push({ kind: row.kind === 'disbursement' ? 'disbursement' : 'fee', description: row.description, amountMinor: amount, taxCode: row.taxCode || null, timekeeperId: null });
   }

@@ -205,10 +205,11 @@ export function createLedgerReports(db: Executor, clock: Clock) {
         row[ageBucket(b.invoiceDate, p.to)] += amount;
         perClient.set(b.clientId, row);
       }
+      // By client number (2 before 10), then name.
       const rows = [...perClient.entries()].map(([clientId, r]) => {
         const c = names.clients.get(clientId);
-        return { client: c ? `${c.number} ${c.name}` : clientId, ...r, total: sumBy(AGE_BUCKETS, (k) => r[k]) };
-      }).sort((a, b) => (a.client < b.client ? -1 : 1));
+        return { clientNumber: c ? Number(c.number) : Number.MAX_SAFE_INTEGER, client: c ? `${c.number} ${c.name}` : clientId, ...r, total: sumBy(AGE_BUCKETS, (k) => r[k]) };
+      }).sort((a, b) => a.clientNumber - b.clientNumber || (a.client < b.client ? -1 : a.client > b.client ? 1 : 0)).map(({ clientNumber: _n, ...r }) => r);
       const totals: Record<string, Cell> = { client: 'Total', total: sumBy(rows, (r) => r.total) };
       for (const k of AGE_BUCKETS) totals[k] = sumBy(rows, (r) => r[k]);
       return {

@@ -62,6 +62,9 @@ export function isCalendarDate(s: unknown): s is string {
   return Number.isFinite(ms) && new Date(ms).toISOString().slice(0, 10) === s;
 }
 
+/** An ad hoc line's description, at most (as a time entry's narrative). */
+export const MAX_ADHOC_DESCRIPTION_CHARS = 4_000;
+
 /** Field errors in the clerk's dates and choices, as `field: message` (empty when fine). */
 export function requestErrors(invoiceDate: string, upTo: string, r: BillRequest): Record<string, string> {
   const e: Record<string, string> = {};
@@ -101,6 +104,7 @@ export function requestErrors(invoiceDate: string, upTo: string, r: BillRequest)
   }
   (r.adHoc ?? []).forEach((a, i) => {
     if (!a.description || a.description.trim() === '') e[`adHoc.${i}.description`] = 'is required';
+    else if (a.description.length > MAX_ADHOC_DESCRIPTION_CHARS) e[`adHoc.${i}.description`] = `must be at most ${MAX_ADHOC_DESCRIPTION_CHARS} characters`;
     if (!Number.isSafeInteger(a.amountMinor)) e[`adHoc.${i}.amount`] = 'must be an amount';
   });
   return e;
