@@ -163,6 +163,39 @@ test('discount: on fees and products only; as a line, hidden in the lines, or ti
   assert.match(timed.lines.find((l) => l.kind === 'discount')!.description, /if paid by 2026-02-14/);
 });
 
+test('a discount over fees taxed at different rates: one discount line per tax code, each with the tax it saves at that rate, summing exactly', () => {
+  // 10% off 700.00 taxed at GST 10% and 300.00 exempt: -70.00 (GST, saving 7.00) and -30.00 (EXEMPT).
+  const items = [time('t1', 'PP', 120, 35_000), time('t2', 'AA', 60, 30_000, { taxCode: 'EXEMPT' }), disb('d1', 10_000)];
+  const pct = { kind: 'percentage' as const, percentBasisPoints: 1_000, amountMinor: 0 };
+  for (const taxRounding of ['per_line', 'per_bill'] as const) {
+    const b = composeBill(matter, opts({ discount: pct, feeReductions: { appearAsDiscount: true, hideLinePricing: false } }), { ...firm, taxRounding }, items, req);
+    const discounts = b.lines.filter((l) => l.kind === 'discount').map((l) => [l.description, l.amountMinor, l.taxCode, l.taxMinor]);
+    assert.deepEqual(discounts, [['Discount (EXEMPT)', -3_000, 'EXEMPT', 0], ['Discount (GST)', -7_000, 'GST', -700]], taxRounding);
+    assert.equal(b.totals.discountMinor, 10_000);
+    assert.equal(b.totals.taxMinor, 7_000 - 700);
+    assert.equal(b.totals.totalMinor, 100_000 + 10_000 - 10_000 + 6_300);
+  }
+  // Over one rate it stays one line (no code of its own), as before.
+  const one = composeBill(matter, opts({ discount: pct, feeReductions: { appearAsDiscount: true, hideLinePricing: false } }), firm, [time('t1', 'PP', 60, 30_000), time('t2', 'AA', 60, 10_000)], req);
+  assert.deepEqual(one.lines.filter((l) => l.kind === 'discount').map((l) => [l.description, l.amountMinor, l.taxCode, l.taxMinor]), [['Discount', -4_000, null, -400]]);
+});
+
+test('property: discount lines sum to the discount and to the tax it saves, whatever the rates and rounding', () => {
+  fc.assert(fc.property(
+    fc.array(fc.record({ minutes: fc.integer({ min: 1, max: 600 }), rate: fc.integer({ min: 1, max: 100_000 }), exempt: fc.boolean() }), { minLength: 1, maxLength: 12 }),
+    fc.integer({ min: 1, max: 10_000 }), fc.constantFrom('per_line' as const, 'per_bill' as const),
+    (rows, bp, taxRounding) => {
+      const items = rows.map((r, i) => time(`t${i}`, i % 2 ? 'AA' : 'PP', r.minutes, r.rate, r.exempt ? { taxCode: 'EXEMPT' } : {}));
+      const b = composeBill(matter, opts({ discount: { kind: 'percentage', percentBasisPoints: bp, amountMinor: 0 }, feeReductions: { appearAsDiscount: true, hideLinePricing: false } }), { ...firm, taxRounding }, items, req);
+      const d = b.lines.filter((l) => l.kind === 'discount');
+      assert.equal(0 - d.reduce((s2, l) => s2 + l.amountMinor, 0), b.totals.discountMinor);
+      assert.equal(b.lines.reduce((s2, l) => s2 + l.taxMinor, 0), b.totals.taxMinor);
+      assert.equal(b.lines.reduce((s2, l) => s2 + l.amountMinor + l.taxMinor, 0), b.totals.totalMinor);
+      assert.ok(new Set(d.map((l) => l.taxCode)).size === d.length, 'one line per code');
+    },
+  ), { numRuns: 300 });
+});
+
 test('the clerk writes a timekeeper up or down: that timekeeper\'s items keep their proportions', () => {
   const b = composeBill(matter, options, firm, [time('t1', 'AA', 60, 10_000), time('t2', 'AA', 120, 10_000), time('t3', 'PP', 60, 30_000)], { ...req, writeTo: { timekeeper: { AA: 10_000 } } });
   assert.deepEqual(amounts(b), { t1: 3_333, t2: 6_667, t3: 30_000 });

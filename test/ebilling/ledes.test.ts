@@ -142,6 +142,21 @@ test('hidden items are not on the bill, and line pricing hidden on the PDF still
   assert.equal(rows[0]!.LINE_ITEM_UNIT_COST, '350.00');
 });
 
+test('1998BI: a discount over fees at two tax rates, as the composer writes it (one discount line per tax code), goes out with each line at its own rate', () => {
+  // 10% off 700.00 taxed at VAT 20% and 300.00 exempt: -70.00 saving 14.00 of VAT, and -30.00 exempt.
+  const taxed = line({ amountMinor: 70_000, taxCode: 'VAT', taxMinor: 14_000 });
+  const exempt = line({ timekeeperId: 'tk-a', minutes: 90, rateMinor: 20_000, recordedMinor: 30_000, amountMinor: 30_000, taxCode: 'EXEMPT', taxMinor: 0 });
+  const discount = (amountMinor: number, taxCode: string, taxMinor: number) => line({ kind: 'discount', itemId: null, itemKind: null, timekeeperId: null, minutes: null, rateMinor: null, recordedMinor: 0, amountMinor, taskCode: null, activityCode: null, taxCode, taxMinor });
+  const b = bill([taxed, exempt, discount(-3_000, 'EXEMPT', 0), discount(-7_000, 'VAT', -1_400)], { currency: 'GBP' });
+  const { rows, read } = roundTrip([ok(facts(b), 'LEDES1998BI')], 'LEDES1998BI');
+  assert.deepEqual(rows.slice(2).map((r) => [r['EXP/FEE/INV_ADJ_TYPE'], r.LINE_ITEM_ADJUSTMENT_AMOUNT, r.LINE_ITEM_TAX_RATE, r.LINE_ITEM_TAX_TOTAL, r.LINE_ITEM_TAX_TYPE, r.LINE_ITEM_TOTAL]), [
+    ['IF', '-30.00', '0.00', '0.00', 'EXEMPT', '-30.00'],
+    ['IF', '-70.00', '0.20', '-14.00', 'VAT', '-84.00'],
+  ]);
+  assert.equal(read.invoices[0]!.totalMinor, b.totals.totalMinor);
+  assert.equal(read.invoices[0]!.taxMinor, b.totals.taxMinor);
+});
+
 test('1998BI: tax per line, totals include tax, net and reported tax, currency and firm/client blocks', () => {
   const fees = line({ amountMinor: 70_000, taxCode: 'VAT', taxMinor: 14_000 });
   const assoc = line({ timekeeperId: 'tk-a', minutes: 90, rateMinor: 20_000, recordedMinor: 30_000, amountMinor: 27_000, taxCode: 'VAT', taxMinor: 5_400 });

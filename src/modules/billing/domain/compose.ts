@@ -282,10 +282,35 @@ export function composeBill(matter: ComposeMatter, options: ComposeOptions, firm
     : taxLines(lines.map((l) => ({ amountMinor: l.amountMinor - (shareOf.get(l.key) ?? 0), taxBasisPoints: taxBp.get(l.taxCode!)!, taxCode: l.taxCode! })), firm.taxRounding);
   lines.forEach((l, i) => { l.taxMinor = grossTax[i]!; });
   if (discountAmount > 0 && appearAsDiscount) {
-    const d = extra('discount', discountRule.validUntil ? `Discount if paid by ${discountRule.validUntil}` : 'Discount', -discountAmount, null, null);
-    d.taxCode = null;
-    d.taxMinor = sumMinor(netTax) - sumMinor(grossTax);
-    lines.push(d);
+    const label = discountRule.validUntil ? `Discount if paid by ${discountRule.validUntil}` : 'Discount';
+    // The discount's share and the tax it saves, per tax code of the lines it discounts. Over
+    // one code it is one line; over several, one line per code, so each line carries one tax
+    // rate (as LEDES 1998BI and a VAT return need) and the lines sum to the discount exactly.
+    const perCode = new Map<string, { shareMinor: number; taxMinor: number }>();
+    lines.forEach((l, i) => {
+      const shareMinor = shareOf.get(l.key) ?? 0;
+      const taxMinor = netTax[i]! - grossTax[i]!;
+      if (shareMinor === 0 && taxMinor === 0) return;
+      const c = perCode.get(l.taxCode!) ?? { shareMinor: 0, taxMinor: 0 };
+      c.shareMinor += shareMinor;
+      c.taxMinor += taxMinor;
+      perCode.set(l.taxCode!, c);
+    });
+    if (perCode.size <= 1) {
+      const d = extra('discount', label, -discountAmount, null, null);
+      d.taxCode = null;
+      d.taxMinor = sumMinor(netTax) - sumMinor(grossTax);
+      lines.push(d);
+    } else {
+      for (const code of [...perCode.keys()].sort()) {
+        const c = perCode.get(code)!;
+        const d = extra('discount', `${label} (${code})`, -c.shareMinor, null, code);
+        d.taxMinor = c.taxMinor;
+        lines.push(d);
+      }
+    }
+    assert(sumMinor(lines.filter((l) => l.kind === 'discount').map((l) => l.amountMinor)) === -discountAmount, 'the discount lines sum to the discount');
+    assert(sumMinor(lines.filter((l) => l.kind === 'discount').map((l) => l.taxMinor)) === sumMinor(netTax) - sumMinor(grossTax), 'the discount lines carry the tax it saves');
   }
 
   // Amounts by line kind, one pass (sumMinor asserts each sum stays a safe integer).
