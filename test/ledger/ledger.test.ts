@@ -311,9 +311,9 @@ eachDialect('periods: a closed period refuses postings; events land in the next 
   assert.equal((await s.reports.run('trial-balance', { to: '2026-02-28' })).rows.length, 0);
   // A receipt dated in the closed period is refused, and nothing is written.
   const before = (await journals(db.db)).length;
-  const e = await refused(s.ledger.recordReceipt(ctx, { billId: bill.billId, receivedOn: '2026-02-27', amountMinor: 100 }), 409);
+  const e = await refused(s.ledger.recordReceipt(ctx, { billId: bill.billId, receivedOn: '2026-02-28', amountMinor: 100 }), 409);
   assert.match(e.message, /2026-02 is closed/);
-  await refused(s.ledger.writeOff(ctx, { billId: bill.billId, amountMinor: 100, on: '2026-02-27' }), 409);
+  await refused(s.ledger.writeOff(ctx, { billId: bill.billId, amountMinor: 100, on: '2026-02-28' }), 409);
   assert.equal((await journals(db.db)).length, before);
   // Outside the current period (March): the firm warns, so it needs confirming...
   await refused(s.ledger.recordReceipt(ctx, { billId: bill.billId, receivedOn: '2026-04-02', amountMinor: 100 }), 409);
@@ -326,7 +326,10 @@ eachDialect('periods: a closed period refuses postings; events land in the next 
   // Reopened, the period takes postings again (and moving the current period on works).
   await s.ledger.setPeriod(ctx, { period: '2026-02', status: 'open' });
   await s.ledger.setCurrentPeriod(ctx, '2026-02');
-  await s.ledger.recordReceipt(ctx, { billId: bill.billId, receivedOn: '2026-02-27', amountMinor: 100 });
+  await s.ledger.recordReceipt(ctx, { billId: bill.billId, receivedOn: '2026-02-28', amountMinor: 100 });
+  // Before the bill's own date, money does not pay it nor is it written off (named, 422).
+  assert.match(JSON.stringify((await refused(s.ledger.recordReceipt(ctx, { billId: bill.billId, receivedOn: '2026-02-27', amountMinor: 100 }), 422)).fields), /before bill [\d.]+'s date \(2026-02-28\)/);
+  await refused(s.ledger.writeOff(ctx, { billId: bill.billId, amountMinor: 100, on: '2026-02-27' }), 422);
   await assertLedgerInvariants(db.db, { billing: true });
 });
 

@@ -8,6 +8,7 @@
  *  - every change to a bill's balance publishes `ledger.bill_balance_changed` in the same
  *    transaction.
  */
+import { sql } from 'kysely';
 import { assert } from '../../shared/assert.ts';
 import { audit } from '../../shared/audit.ts';
 import type { Clock } from '../../shared/clock.ts';
@@ -19,7 +20,7 @@ import { appendEvent } from '../../shared/outbox.ts';
 import { conflict } from '../../shared/web/errors.ts';
 import type { BillData } from '../billing/events.ts';
 import {
-  allocateReceipt, assertBalanced, billPosting, checkPosting, discountReversal, eventPeriod, periodOf, reverseLines,
+  allocateReceipt, assertBalanced, billPosting, checkPosting, creditFloorFrom, discountReversal, eventPeriod, firstOpenPeriod, periodOf, reverseLines,
 } from './domain.ts';
 import type { AccountRef, PostingLine } from './domain.ts';
 import type { LedgerEvents } from './events.ts';
@@ -239,7 +240,8 @@ export async function postBill(b: Books, eventId: string, data: BillData): Promi
     fixedChargesMinor: data.totals.fixedChargesMinor, disbursementsMinor: data.totals.disbursementsMinor, interestMinor: data.totals.interestMinor,
     taxMinor: data.totals.taxMinor, discountMinor: data.totals.discountMinor, totalMinor: data.totals.totalMinor,
     discountDebtorsMinor: posting.discountDebtorsMinor, discountValidUntil: timeSensitive ? data.discount!.validUntil : null,
-    discountStatus: timeSensitive ? (honoured ? 'honoured' : 'pending') : 'none', discountReversedMinor: 0, paidMinor: 0, writtenOffMinor: 0, lastReceiptOn: null,
+    discountStatus: timeSensitive ? (honoured ? 'honoured' : 'pending') : 'none', discountDecided: honoured && existing!.discountDecided,
+    discountReversedMinor: 0, paidMinor: 0, writtenOffMinor: 0, lastReceiptOn: null,
     postingJournalId: journalId, linesJson: JSON.stringify({ lines: data.lines, allocations: data.allocations }), updatedAt: '',
   };
   await markItems(b, data);
@@ -252,29 +254,51 @@ export async function postBill(b: Books, eventId: string, data: BillData): Promi
   await saveAndEmit(b, bill, data.invoiceDate);
   // The money released when the bill was last re-drafted or reverted goes back to it, from the same receipts' credit:
   // only what that reversal released (earlier cycles' releases were re-allocated and released again since), dated no
-  // earlier than the receipt, the allocation it restores, or the bill's own date.
+  // earlier than the receipt, the allocation it restores, or the bill's own date, and never on a day that money was
+  // paying another bill (then on the day it last came back).
   for (const r of await lastReleased(b, data.billId)) {
     const receipt = await store.findReceipt(b.trx, r.receiptId);
     if (!receipt || receipt.status !== 'posted' || receipt.unallocatedMinor === 0) continue;
     const current = (await store.findBill(b.trx, data.billId))!;
     const amount = Math.min(r.amountMinor, receipt.unallocatedMinor, store.outstandingOf(current));
-    const on = [receipt.receivedOn, r.allocatedOn, data.invoiceDate].sort().at(-1)!;
-    if (amount > 0) await allocateFromCredit(b, receipt, current, amount, on, `${eventId}:reallocate:${r.receiptId}`, 'event');
+    if (amount <= 0) continue;
+    const allocs = await store.allocations(b.trx, { receiptId: receipt.id });
+    let on = [receipt.receivedOn, r.allocatedOn, data.invoiceDate].sort().at(-1)!;
+    if (creditFloorFrom(receipt.amountMinor, allocs, on) < amount) {
+      on = [on, ...allocs.flatMap((a) => [a.allocatedOn, ...(a.releasedOn ? [a.releasedOn] : [])])].sort().at(-1)!;
+    }
+    await allocateFromCredit(b, receipt, current, amount, on, `${eventId}:reallocate:${r.receiptId}`, 'event');
   }
+  // Honoured by payment, but that payment did not all come back: undecided again.
+  const after = (await store.findBill(b.trx, data.billId))!;
+  if (unhonourUnpaid(after)) await saveAndEmit(b, after, data.invoiceDate);
 }
 
-/** What the bill's last reversal released, per receipt (amount, and the latest date it had been allocated on). */
+/**
+ * A time-sensitive discount honoured because the bill was paid in time is pending again once
+ * the bill is no longer paid (a dishonoured cheque, a released allocation, a bill approved
+ * again without all its money): the date rule applies to the next payment (seed 003: valid if
+ * paid within the time). A person's decision to honour it stands. True when it changed.
+ */
+export function unhonourUnpaid(bill: LedgerBill): boolean {
+  if (bill.discountStatus !== 'honoured' || bill.discountDecided || store.outstandingOf(bill) <= 0) return false;
+  bill.discountStatus = 'pending';
+  return true;
+}
+
+/** What the bill's last reversal (revert, re-draft or delete) released, per receipt (amount, and the latest date it had been allocated on). */
 async function lastReleased(b: Books, billId: string): Promise<{ receiptId: string; amountMinor: number; allocatedOn: string }[]> {
+  // Every reversal reverses the billing journal, under its event (source key `<event id>:reverse:<journal>`): the latest is the last reversal.
+  const last = await b.trx.selectFrom('ledger_journal').select(['source_key']).where('bill_id', '=', billId).where('prefix', '=', 'BJ')
+    .where('reverses_journal_id', 'is not', null).orderBy(sql`length(number)`, 'desc').orderBy('number', 'desc').limit(1).executeTakeFirst() as { source_key: string } | undefined;
+  if (!last || !last.source_key.includes(':reverse:')) return [];
+  const eventId = last.source_key.slice(0, last.source_key.indexOf(':reverse:'));
   const rows = await b.trx.selectFrom('ledger_allocation as a').innerJoin('ledger_journal as j', 'j.id', 'a.release_journal_id')
-    .select(['a.receipt_id', 'a.amount_minor', 'a.allocated_on', 'j.source_key', 'j.number'])
-    .where('a.bill_id', '=', billId).where('a.release_reason', '=', 'bill_reversed').execute() as { receipt_id: string; amount_minor: unknown; allocated_on: string; source_key: string; number: string }[];
-  if (rows.length === 0) return [];
-  // One reversal releases every live allocation at once, under its event (source key `<event id>:release:<allocation>`):
-  // the latest reversal's are those of the event with the highest journal number.
-  const eventOf = (r: { source_key: string }) => r.source_key.slice(0, r.source_key.indexOf(':release:'));
-  const latest = eventOf(rows.reduce((m, r) => (r.number > m.number ? r : m)));
+    .select(['a.receipt_id', 'a.amount_minor', 'a.allocated_on'])
+    .where('a.bill_id', '=', billId).where('a.release_reason', '=', 'bill_reversed').where('j.source_key', 'like', `${eventId}:release:%`)
+    .execute() as { receipt_id: string; amount_minor: unknown; allocated_on: string }[];
   const out = new Map<string, { receiptId: string; amountMinor: number; allocatedOn: string }>();
-  for (const r of rows.filter((x) => eventOf(x) === latest)) {
+  for (const r of rows) {
     const o = out.get(r.receipt_id) ?? { receiptId: r.receipt_id, amountMinor: 0, allocatedOn: r.allocated_on };
     o.amountMinor += Number(r.amount_minor);
     if (r.allocated_on > o.allocatedOn) o.allocatedOn = r.allocated_on;
@@ -286,7 +310,7 @@ async function lastReleased(b: Books, billId: string): Promise<{ receiptId: stri
 /** The date of the bill's latest discount reversal (DJ) that is not itself a reversal; null when there is none. */
 async function lastDiscountReversal(b: Books, billId: string): Promise<string | null> {
   const r = await b.trx.selectFrom('ledger_journal').select(['date']).where('bill_id', '=', billId).where('prefix', '=', 'DJ')
-    .where('reverses_journal_id', 'is', null).orderBy('number', 'desc').limit(1).executeTakeFirst() as { date: string } | undefined;
+    .where('reverses_journal_id', 'is', null).orderBy(sql`length(number)`, 'desc').orderBy('number', 'desc').limit(1).executeTakeFirst() as { date: string } | undefined;
   return r?.date ?? null;
 }
 
@@ -318,13 +342,37 @@ export async function reverseBill(b: Books, eventId: string, eventType: string, 
   const bill = await store.findBill(b.trx, data.billId);
   if (!bill || bill.status !== 'open') return;
   const why = eventType.replace('billing.bill_', '');
-  for (const a of await store.allocations(b.trx, { billId: bill.id, live: true })) {
-    await releaseAllocation(b, a, bill, a.allocatedOn, `${eventId}:release:${a.id}`, 'bill_reversed', 'event');
+  const live = await store.allocations(b.trx, { billId: bill.id, live: true });
+  const journals = await b.trx.selectFrom('ledger_journal').select(['id', 'prefix', 'number']).where('bill_id', '=', bill.id)
+    .where('prefix', 'in', ['BJ', 'DJ', 'WJ']).where('reverses_journal_id', 'is', null).orderBy('posted_at', 'desc').orderBy('number', 'desc').execute() as { id: string; prefix: string; number: string }[];
+  // Each piece is undone on the date its lines count from (a journal moved out of a closed period counts from the period it went to).
+  const lineDate = async (journalId: string): Promise<string> => {
+    const r = await b.trx.selectFrom('ledger_journal_line').select((eb) => eb.fn.min<string>('date').as('d')).where('journal_id', '=', journalId).executeTakeFirstOrThrow() as { d: string | null };
+    assert(r.d !== null, `journal ${journalId} has lines`);
+    return r.d;
+  };
+  const pieces: ({ kind: 'allocation'; a: Allocation; date: string } | { kind: 'journal'; j: (typeof journals)[number]; date: string })[] = [];
+  for (const a of live) pieces.push({ kind: 'allocation', a, date: await lineDate(a.journalId) });
+  for (const j of journals) pieces.push({ kind: 'journal', j, date: await lineDate(j.id) });
+  // A piece in a closed period cannot be undone there: it is undone on the first day of the next open period, and so is
+  // every piece before that day (else the books would show, for a while, part of the bill undone and part not).
+  const s = await periodSettings(b);
+  let movedTo: string | null = null;
+  for (const p of pieces) {
+    const period = periodOf(p.date);
+    if (!s.closed.has(period)) continue;
+    const to = `${firstOpenPeriod(period, s.closed)}-01`;
+    if (movedTo === null || to > movedTo) movedTo = to;
   }
-  const journals = await b.trx.selectFrom('ledger_journal').select(['id', 'prefix', 'number', 'date']).where('bill_id', '=', bill.id)
-    .where('prefix', 'in', ['BJ', 'DJ', 'WJ']).where('reverses_journal_id', 'is', null).orderBy('posted_at', 'desc').orderBy('number', 'desc').execute() as { id: string; prefix: string; number: string; date: string }[];
-  for (const j of journals) {
-    const r = await reverseJournal(b, j.id, { sourceKey: `${eventId}:reverse:${j.id}`, sourceType: eventType, date: j.date, memo: `Reversal of ${j.number} (bill ${reversed.number ?? bill.number} ${why})`, mode: 'event', eventId });
+  const dateFor = (d: string): string => (movedTo !== null && d < movedTo ? movedTo : d);
+  for (const p of pieces) {
+    if (p.kind !== 'allocation') continue;
+    await releaseAllocation(b, p.a, bill, dateFor(p.date), `${eventId}:release:${p.a.id}`, 'bill_reversed', 'event');
+  }
+  for (const p of pieces) {
+    if (p.kind !== 'journal') continue;
+    const j = p.j;
+    const r = await reverseJournal(b, j.id, { sourceKey: `${eventId}:reverse:${j.id}`, sourceType: eventType, date: dateFor(p.date), memo: `Reversal of ${j.number} (bill ${reversed.number ?? bill.number} ${why})`, mode: 'event', eventId });
     if (r && j.prefix === 'WJ') {
       await b.trx.updateTable('ledger_write_off').set({ reversal_journal_id: r.id }).where('journal_id', '=', j.id).execute();
     }

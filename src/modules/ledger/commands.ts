@@ -20,10 +20,10 @@ import { appendEvent } from '../../shared/outbox.ts';
 import type { Relay } from '../../shared/outbox.ts';
 import { conflict, invalid, notFound } from '../../shared/web/errors.ts';
 import {
-  allocateFromCredit, checkCommandDate, emitBalance, periodSettings, postJournal, releaseAllocation, reverseDiscount, today,
+  allocateFromCredit, checkCommandDate, emitBalance, periodSettings, postJournal, releaseAllocation, reverseDiscount, today, unhonourUnpaid,
 } from './books.ts';
 import type { Books, BookLine } from './books.ts';
-import { ALLOCATION_ORDERS, allocateReceipt, allocationSequence, discountDecision, isDate, isPeriod } from './domain.ts';
+import { ALLOCATION_ORDERS, allocateReceipt, allocationSequence, creditFloorFrom, discountDecision, isDate, isPeriod } from './domain.ts';
 import type { AllocationOrder, DiscountChoice } from './domain.ts';
 import type { LedgerEvents } from './events.ts';
 import * as store from './store.ts';
@@ -72,16 +72,7 @@ export function createLedgerCommands(deps: LedgerDeps) {
   const booksOf = (trx: Tx, ctx: CommandContext): Books => ({ trx, clock, ctx });
   const emit = <K extends keyof LedgerEvents & string>(b: Books, type: K, payload: LedgerEvents[K]) => appendEvent<LedgerEvents, K>(b.trx, clock, b.ctx, type, payload);
 
-  /**
-   * A time-sensitive discount honoured because the bill was paid in time is pending again once
-   * that money is taken back (a dishonoured cheque, a released allocation): the discount's date
-   * rule applies to the next payment (seed 003: valid if paid within the time).
-   */
   const latest = (a: string, b: string): string => (a > b ? a : b);
-
-  function unhonourUnpaid(bill: LedgerBill): void {
-    if (bill.discountStatus === 'honoured' && store.outstandingOf(bill) > 0) bill.discountStatus = 'pending';
-  }
 
   async function openBills(trx: Tx, clientId: string): Promise<LedgerBill[]> {
     return (await store.listBills(trx, { clientId, status: 'open' }));
@@ -137,8 +128,14 @@ export function createLedgerCommands(deps: LedgerDeps) {
     const settings = await periodSettings(b);
     const currency = bill?.currency ?? settings.currency;
     // Bills in the receipt's currency only.
-    const open = (await openBills(trx, clientId!)).filter((x) => x.currency === currency);
-    if (input.billId && !open.some((x) => x.id === input.billId)) throw conflict('The bill\'s postings were reversed meanwhile: reload');
+    const all = (await openBills(trx, clientId!)).filter((x) => x.currency === currency);
+    if (input.billId && !all.some((x) => x.id === input.billId)) throw conflict('The bill\'s postings were reversed meanwhile: reload');
+    // Money received before a bill's date does not pay that bill (it waits on account for it).
+    const named = input.billId ? all.find((x) => x.id === input.billId)! : null;
+    if (named && input.receivedOn < named.invoiceDate && order !== 'on_account') {
+      throw invalid({ receivedOn: `is before bill ${named.number}'s date (${named.invoiceDate}): record it on account and allocate it on or after that date` });
+    }
+    const open = all.filter((x) => x.invoiceDate <= input.receivedOn);
     const byId = new Map(open.map((x) => [x.id, x]));
     // Walk the bills in order; a time-sensitive discount is decided as each bill is reached.
     let left = input.amountMinor;
@@ -156,6 +153,7 @@ export function createLedgerCommands(deps: LedgerDeps) {
         touched.add(lb.id);
       } else if (d === 'honour') {
         lb.discountStatus = 'honoured';
+        lb.discountDecided = true;
         touched.add(lb.id);
       }
       const { allocations } = allocateReceipt(left, [{ ...s, outstandingMinor: store.outstandingOf(lb) }]);
@@ -225,11 +223,18 @@ export function createLedgerCommands(deps: LedgerDeps) {
     if ((order === 'this_bill_first' || order === 'this_bill_only') && !input.billId) throw invalid({ billId: 'is required for this order' });
     const b = booksOf(trx, ctx);
     await checkCommandDate(b, on, input.confirmOutsidePeriod ?? false);
-    const open = (await openBills(trx, receipt.clientId)).filter((x) => x.currency === receipt.currency);
-    if (input.billId && !open.some((x) => x.id === input.billId)) throw invalid({ billId: 'is not an open bill of the receipt\'s client' });
+    const all = (await openBills(trx, receipt.clientId)).filter((x) => x.currency === receipt.currency);
+    if (input.billId && !all.some((x) => x.id === input.billId)) throw invalid({ billId: 'is not an open bill of the receipt\'s client' });
+    // A bill is paid no earlier than its own date.
+    const named = input.billId ? all.find((x) => x.id === input.billId)! : null;
+    if (named && on < named.invoiceDate) throw invalid({ on: `must be on or after bill ${named.number}'s date (${named.invoiceDate})` });
+    const open = all.filter((x) => x.invoiceDate <= on);
+    // No more than the credit stood at on that day and every day since (else that money would pay two bills for a while).
+    const floor = creditFloorFrom(receipt.amountMinor, await store.allocations(trx, { receiptId: receipt.id }), on);
+    if (floor <= 0) throw invalid({ on: `the receipt's credit was in use on ${on}: choose the day it came back or later` });
     const byId = new Map(open.map((x) => [x.id, x]));
     const seq = allocationSequence(open.map((x) => ({ billId: x.id, invoiceDate: x.invoiceDate, number: x.number, outstandingMinor: store.outstandingOf(x) })), order, input.billId ?? null);
-    const { allocations } = allocateReceipt(receipt.unallocatedMinor, seq);
+    const { allocations } = allocateReceipt(Math.min(receipt.unallocatedMinor, floor), seq);
     if (allocations.length === 0) throw conflict('No open bill of the client has anything outstanding');
     for (const a of allocations) {
       await allocateFromCredit(b, receipt, byId.get(a.billId)!, a.amountMinor, on, `allocate:${newId(clock)}`, 'command', input.confirmOutsidePeriod ?? false);
@@ -257,6 +262,9 @@ export function createLedgerCommands(deps: LedgerDeps) {
     if (on < receipt.receivedOn) throw invalid({ on: `must be on or after the receipt's date (${receipt.receivedOn})` });
     const b = booksOf(trx, ctx);
     const live = await store.allocations(trx, { receiptId: receipt.id, live: true });
+    // Not before its money went to the bills it pays: those bills would owe it twice for a while.
+    const lastAllocated = live.map((a) => a.allocatedOn).sort().at(-1);
+    if (lastAllocated !== undefined && on < lastAllocated) throw invalid({ on: `must be on or after ${lastAllocated}, when the receipt last paid a bill` });
     const lines: BookLine[] = [{ account: { role: 'office_bank' }, amountMinor: 0 - receipt.amountMinor, memo: `Receipt ${receipt.number} reversed` }];
     const bills = new Map<string, LedgerBill>();
     for (const a of live) {
@@ -353,6 +361,7 @@ export function createLedgerCommands(deps: LedgerDeps) {
     if (!Number.isSafeInteger(amount) || amount <= 0) e.amount = 'must be more than zero';
     if (Object.keys(e).length) throw invalid(e);
     if (bill.status !== 'open') throw conflict('The bill\'s postings were reversed: nothing to write off');
+    if (on < bill.invoiceDate) throw invalid({ on: `must be on or after the bill's date (${bill.invoiceDate})` });
     if (amount > outstanding) throw conflict(`Only ${formatMoney(outstanding, bill.currency)} is outstanding on bill ${bill.number}`);
     const s = await periodSettings(booksOf(trx, ctx));
     const refusal = writeOffRefusal(bill, amount, s.writeOffLimitMinor);
@@ -373,7 +382,7 @@ export function createLedgerCommands(deps: LedgerDeps) {
     for (const bill of await store.listBills(trx, { status: 'open' })) {
       const o = store.outstandingOf(bill);
       // The same cumulative limit as one write-off: a bill already partly written off takes only what is left of it.
-      if (o > 0 && o <= input.maxMinor && bill.writtenOffMinor + o <= s.writeOffLimitMinor) {
+      if (o > 0 && o <= input.maxMinor && bill.writtenOffMinor + o <= s.writeOffLimitMinor && bill.invoiceDate <= on) {
         await writeOffOne(trx, ctx, bill, o, on, reason, input.confirmOutsidePeriod ?? false);
         done.push(bill);
       }
@@ -392,12 +401,14 @@ export function createLedgerCommands(deps: LedgerDeps) {
     if (bill.status !== 'open') throw conflict('The bill\'s postings were reversed');
     if (bill.discountStatus === 'none') throw conflict(`Bill ${bill.number} has no time-sensitive discount`);
     if (bill.discountStatus === 'reversed') throw conflict(`The discount on bill ${bill.number} was already reversed`);
+    if (on < bill.invoiceDate) throw invalid({ on: `must be on or after the bill's date (${bill.invoiceDate})` });
     const b = booksOf(trx, ctx);
     const before = { ...bill };
     if (input.decision === 'reverse') await reverseDiscount(b, bill, on, `discount:${bill.id}:${newId(clock)}`, 'command', input.confirmOutsidePeriod ?? false);
     else {
       if (bill.discountStatus === 'honoured') throw conflict(`The discount on bill ${bill.number} is already honoured`);
       bill.discountStatus = 'honoured';
+      bill.discountDecided = true;
     }
     bill.updatedAt = clock.now().toISOString();
     await store.saveBill(trx, bill);

@@ -220,6 +220,18 @@ export type DiscountChoice = 'auto' | 'honour' | 'reverse';
  * What a receipt does to a bill's time-sensitive discount (seed 003, way 1): paid on or before
  * the date, it stands; after it, the receipt screen assumes it is reversed unless told to honour it.
  */
+/**
+ * The least a receipt's unallocated credit stands at, on `from` or any later date, given its
+ * allocations (each taking its amount on `allocatedOn` and, once released, giving it back on
+ * `releasedOn`). Money can be allocated on `from` only up to this: a smaller credit on some
+ * later day would mean the same money paying two bills then.
+ */
+export function creditFloorFrom(amountMinor: number, allocations: readonly { amountMinor: number; allocatedOn: string; releasedOn: string | null }[], from: string): number {
+  const at = (t: string) => allocations.reduce((s, a) => s - (a.allocatedOn <= t ? a.amountMinor : 0) + (a.releasedOn !== null && a.releasedOn <= t ? a.amountMinor : 0), amountMinor);
+  const days = [from, ...allocations.flatMap((a) => [a.allocatedOn, ...(a.releasedOn ? [a.releasedOn] : [])]).filter((d) => d > from)];
+  return Math.min(...days.map(at));
+}
+
 export function discountDecision(status: 'none' | 'pending' | 'honoured' | 'reversed', validUntil: string | null, receivedOn: string, choice: DiscountChoice): 'keep' | 'reverse' | 'honour' {
   if (status !== 'pending' || validUntil === null) return 'keep';
   if (choice === 'reverse') return 'reverse';

@@ -328,6 +328,8 @@ export interface LedgerBill {
   discountDebtorsMinor: number;
   discountValidUntil: string | null;
   discountStatus: 'none' | 'pending' | 'honoured' | 'reversed';
+  /** True when a person decided the discount (honoured by decision); false when payment in time honoured it. */
+  discountDecided: boolean;
   discountReversedMinor: number;
   paidMinor: number;
   writtenOffMinor: number;
@@ -358,7 +360,7 @@ function toBill(r: Record<string, unknown>): LedgerBill {
     dueDate: String(r.due_date), feesMinor: n(r.fees_minor), fixedChargesMinor: n(r.fixed_charges_minor), disbursementsMinor: n(r.disbursements_minor),
     interestMinor: n(r.interest_minor), taxMinor: n(r.tax_minor), discountMinor: n(r.discount_minor), totalMinor: n(r.total_minor),
     discountDebtorsMinor: n(r.discount_debtors_minor), discountValidUntil: (r.discount_valid_until as string | null) ?? null,
-    discountStatus: r.discount_status as LedgerBill['discountStatus'], discountReversedMinor: n(r.discount_reversed_minor), paidMinor: n(r.paid_minor),
+    discountStatus: r.discount_status as LedgerBill['discountStatus'], discountDecided: n(r.discount_decided) === 1, discountReversedMinor: n(r.discount_reversed_minor), paidMinor: n(r.paid_minor),
     writtenOffMinor: n(r.written_off_minor), lastReceiptOn: (r.last_receipt_on as string | null) ?? null,
     postingJournalId: (r.posting_journal_id as string | null) ?? null, linesJson: String(r.lines_json), updatedAt: String(r.updated_at),
   };
@@ -370,7 +372,7 @@ function billColumns(b: LedgerBill) {
     produced: b.produced ? 1 : 0, invoice_date: b.invoiceDate, due_date: b.dueDate, fees_minor: b.feesMinor, fixed_charges_minor: b.fixedChargesMinor,
     disbursements_minor: b.disbursementsMinor, interest_minor: b.interestMinor, tax_minor: b.taxMinor, discount_minor: b.discountMinor,
     total_minor: b.totalMinor, discount_debtors_minor: b.discountDebtorsMinor, discount_valid_until: b.discountValidUntil,
-    discount_status: b.discountStatus, discount_reversed_minor: b.discountReversedMinor, paid_minor: b.paidMinor, written_off_minor: b.writtenOffMinor,
+    discount_status: b.discountStatus, discount_decided: b.discountDecided ? 1 : 0, discount_reversed_minor: b.discountReversedMinor, paid_minor: b.paidMinor, written_off_minor: b.writtenOffMinor,
     last_receipt_on: b.lastReceiptOn, posting_journal_id: b.postingJournalId, lines_json: b.linesJson, updated_at: b.updatedAt,
   };
 }
