@@ -447,3 +447,56 @@ eachDialect('a matter naming a bill or email template the firm does not have: it
     removeDirs(dirs);
   }
 });
+
+eachDialect('the bill\'s sections add up to its totals: a rate only beside hours at that rate, fixed charges priced in their own section, a fixed-fee instalment at what the bill charges for it', async (db) => {
+  const dirs = outputDirs();
+  const s = await productionSetup(db, testOutputs(dirs));
+  try {
+    const f = await firm(s.matters);
+    const quiet = { copiesToPrint: 0 as const, sendTo: [], useClientAddress: false };
+    const lease = await s.matters.createChargeType(ctx, { code: 'LEASE', name: 'Lease review', defaultPriceMinor: 75_000 });
+    // Itemised: 2 h partner (600.00) written down to 500.00, 1.5 h associate at 200.00 (300.00), a fixed charge of 750.00.
+    await s.matters.setBillingOptions(ctx, f.matter.id, { set: { ...quiet } });
+    await work(s.matters, f.matter.id, f);
+    await s.matters.recordFixedCharge(ctx, { matterId: f.matter.id, chargeTypeId: lease.id, chargedOn: '2026-02-15' });
+    // Fixed fee on a schedule (instalment of 1,000.00 due 1 March), a 10% discount written into the lines, a fixed charge on top.
+    const ff = await s.matters.openMatter(ctx, { clientId: f.client.id, name: 'Fixed fee matter', responsibleTimekeeperId: f.partner.id, openedOn: '2025-06-01', billingCycle: 'MONTH' });
+    await s.matters.setBillingOptions(ctx, ff.id, { set: {
+      ...quiet, billTemplate: 'fixed-fee', arrangement: 'fixed_fee', quote: { amountMinor: 100_000 }, discount: { kind: 'percentage', percentBasisPoints: 1_000, amountMinor: 0 },
+      feeReductions: { appearAsDiscount: false, hideLinePricing: false },
+      fixedFee: { mode: 'custom_schedule', schedule: [{ rowId: 'row-1', amountMinor: 100_000, description: 'Instalment 1', billOn: '2026-03-01', invoiceNumber: null }] },
+    } });
+    await s.matters.recordTimeEntry(ctx, { matterId: ff.id, timekeeperId: f.partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Drafting' });
+    await s.matters.recordFixedCharge(ctx, { matterId: ff.id, chargeTypeId: lease.id, chargedOn: '2026-02-15' });
+    await s.production.saveBillTemplate(ctx, { name: 'fixed-fee', layout: 'fixed_fee', title: 'Tax invoice', footer: '' });
+    await s.drain();
+    const itemised = await s.billing.approve(ctx, (await s.billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-03-01', upTo: '2026-02-28', request: { writeTo: { timekeeper: { [f.partner.id]: 50_000 } } } })).billId);
+    const fixedFee = await s.billing.approve(ctx, (await s.billing.createDraft(ctx, { matterId: ff.id, invoiceDate: '2026-03-01', upTo: '2026-02-28' })).billId);
+    await s.drain();
+    const money = (minor: number) => formatMoney(minor, 'USD');
+    const section = (html: string, title: string) => html.split(`<h2>${title}</h2>`)[1]?.split('</table>')[0] ?? '';
+    const amountsIn = (part: string) => [...part.matchAll(/<td class="num">(\$[\d,]+\.\d\d)\*?<\/td><\/tr>/g)].map((m) => Number(m[1]!.replace(/[$,]/g, '')) * 100);
+
+    const a = (await s.production.billHtml(itemised, { preview: false })).html;
+    const services = section(a, 'Professional services');
+    // The written-down line: its amount, marked, and no rate beside it; the associate's line: hours at the rate.
+    assert.match(services, new RegExp(`<td class="num">2:00</td><td class="num"></td><td class="num">${money(50_000).replace(/[$.]/g, '\\$&')}\\*</td>`));
+    assert.match(services, new RegExp(`<td class="num">1:30</td><td class="num">${money(20_000).replace(/[$.]/g, '\\$&')}</td><td class="num">${money(30_000).replace(/[$.]/g, '\\$&')}</td>`));
+    assert.match(a, /\* Written up or down from the time recorded/);
+    assert.equal(amountsIn(services).reduce((x, y) => x + y, 0), itemised.totals.feesMinor, 'the services add up to Professional fees');
+    assert.deepEqual(amountsIn(section(a, 'Fixed charges')), [itemised.totals.fixedChargesMinor]);
+    assert.equal(itemised.totals.fixedChargesMinor, 75_000);
+
+    const b = (await s.production.billHtml(fixedFee, { preview: false })).html;
+    // The instalment at the schedule's 1,000.00, the 10% written into the fee shown apart, and what this bill charges for it.
+    assert.match(b, new RegExp(`data-adjustment>-?${money(-10_000).replace(/[$.]/g, '\\$&')}<`));
+    assert.match(b, new RegExp(`data-fixed-fee>${money(fixedFee.totals.feesMinor).replace(/[$.]/g, '\\$&')}<`));
+    assert.equal(fixedFee.totals.feesMinor, 90_000);
+    // The fixed charge priced in its own section, not listed unpriced under the work the fee covers.
+    assert.doesNotMatch(section(b, 'Work covered'), /Lease review/);
+    assert.deepEqual(amountsIn(section(b, 'Fixed charges')), [fixedFee.totals.fixedChargesMinor]);
+  } finally {
+    await s.stop();
+    removeDirs(dirs);
+  }
+});

@@ -130,22 +130,42 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       }
       if (initials !== null) tks.set(id, initials);
     }
-    const line = (l: BillLineData) => ({
-      ...l, kindLabel: KIND_LABELS[l.kind] ?? l.kind, hours: hours(l.minutes), timekeeper: l.timekeeperId ? tks.get(l.timekeeperId) ?? '' : '',
-    });
-    const fees = bill.lines.filter((l) => l.kind === 'time' || l.kind === 'adhoc_fee' || l.kind === 'fixed_charge').map(line);
+    const line = (l: BillLineData) => {
+      // The rate shows only beside an amount that is the hours at that rate: a line written up or
+      // down (by the clerk, a quote or a fixed fee) shows its amount, marked, not a product that is not it.
+      const adjusted = !l.noCharge && l.rateMinor !== null && l.amountMinor !== l.recordedMinor;
+      return {
+        ...l, kindLabel: KIND_LABELS[l.kind] ?? l.kind, hours: hours(l.minutes), timekeeper: l.timekeeperId ? tks.get(l.timekeeperId) ?? '' : '',
+        rateShownMinor: adjusted ? null : l.rateMinor, adjusted,
+      };
+    };
+    // Sections that add up to the totals below them: professional fees (fixed fees, then the
+    // services: time and ad hoc fees), fixed charges, disbursements, adjustments.
+    const fees = bill.lines.filter((l) => l.kind === 'time' || l.kind === 'adhoc_fee').map(line);
+    const charges = bill.lines.filter((l) => l.kind === 'fixed_charge').map(line);
     const fixed = bill.lines.filter((l) => l.kind === 'fixed_fee' || l.kind === 'quote_fee').map(line);
     const disbursements = bill.lines.filter((l) => l.kind === 'disbursement' || l.kind === 'adhoc_disbursement').map(line);
     const other = bill.lines.filter((l) => l.kind === 'discount' || l.kind === 'interest').map(line);
     const party = matter?.billableParty;
-    // Fixed-fee instalments this bill takes (the matter's schedule rows; their work is written to them).
-    const schedule = matter?.options?.fixedFee.schedule ?? [];
-    const instalments = bill.scheduleRowIds.flatMap((id) => schedule.filter((r) => r.rowId === id).map((r) => ({ description: r.description, billOn: r.billOn, amountMinor: r.amountMinor })));
+    // Fixed-fee instalments this bill takes: each at the amount the bill charges for it (its fixed-fee
+    // line), or, where its recorded time was written to the instalments, at the schedule's amount with
+    // the difference the bill made (a discount written into the lines, a write-down) shown apart.
+    const schedule = new Map((matter?.options?.fixedFee.schedule ?? []).map((r) => [r.rowId, r]));
+    const feeLineOf = new Map(bill.lines.filter((l) => l.kind === 'fixed_fee' && l.scheduleRowId !== null).map((l) => [l.scheduleRowId!, l]));
+    const instalments = bill.scheduleRowIds.map((id) => {
+      const r = schedule.get(id);
+      const l = feeLineOf.get(id);
+      return { description: l?.description ?? r?.description ?? 'Fixed fee instalment', billOn: r?.billOn ?? '', amountMinor: l ? l.amountMinor : (r?.amountMinor ?? 0) };
+    });
     // A fixed fee billed by writing the recorded time to it (the composer adds no fixed-fee line
     // then): the fee is what that time now bills.
     const timeLines = bill.lines.filter((l) => l.kind === 'time');
+    const timeFeeMinor = sumMinor(timeLines.filter((l) => !l.noCharge).map((l) => l.amountMinor));
     const feeWrittenToFixed = matter?.options?.arrangement === 'fixed_fee' && instalments.length === 0 && fixed.length === 0 && timeLines.length > 0;
-    const fixedFeeMinor = feeWrittenToFixed ? sumMinor(timeLines.filter((l) => !l.noCharge).map((l) => l.amountMinor)) : 0;
+    const fixedFeeMinor = feeWrittenToFixed ? timeFeeMinor : 0;
+    const instalmentsFromTime = instalments.length > 0 && feeLineOf.size === 0;
+    const instalmentsBilledMinor = instalmentsFromTime ? timeFeeMinor : sumMinor(instalments.map((i) => i.amountMinor));
+    const instalmentsAdjustmentMinor = instalmentsBilledMinor - sumMinor(instalments.map((i) => i.amountMinor));
     return {
       template: layout, ctx: {
         bill, settings, title: template.title, footer: template.footer, showLinePricing, watermark: opts.watermark, currency: bill.currency,
@@ -153,7 +173,10 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         billTo: {
           name: party?.name ?? matter?.clientName ?? '', address: party?.address ?? matter?.client?.address ?? '', taxId: matter?.client?.taxId ?? '',
         },
-        fees, fixed, disbursements, other, instalments, feeWrittenToFixed, fixedFeeMinor,
+        fees, charges, fixed, disbursements, other, instalments, instalmentsBilledMinor, instalmentsAdjustmentMinor, feeWrittenToFixed, fixedFeeMinor,
+        anyAdjusted: [...fees, ...charges].some((l) => l.adjusted),
+        // The fixed-fee layout: the time the fee covers, apart from fees charged on top of it.
+        workCovered: fees.filter((l) => l.kind === 'time'), otherFees: fees.filter((l) => l.kind !== 'time'),
         feeMinutes: fees.reduce((a, l) => a + (l.minutes ?? 0), 0),
         feesHours: hours(fees.reduce((a, l) => a + (l.minutes ?? 0), 0)),
         mergedDiscount: mergeValues({
