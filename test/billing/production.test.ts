@@ -464,7 +464,7 @@ eachDialect('the bill\'s sections add up to its totals: a rate only beside hours
     await s.matters.setBillingOptions(ctx, ff.id, { set: {
       ...quiet, billTemplate: 'fixed-fee', arrangement: 'fixed_fee', quote: { amountMinor: 100_000 }, discount: { kind: 'percentage', percentBasisPoints: 1_000, amountMinor: 0 },
       feeReductions: { appearAsDiscount: false, hideLinePricing: false },
-      fixedFee: { mode: 'custom_schedule', schedule: [{ rowId: 'row-1', amountMinor: 100_000, description: 'Instalment 1', billOn: '2026-03-01', invoiceNumber: null }] },
+      fixedFee: { mode: 'custom_schedule', schedule: [{ rowId: 'row-1', amountMinor: 100_000, description: 'Instalment 1', billOn: '2026-03-01', billOnStep: null, payOnStep: null, invoiceNumber: null }] },
     } });
     await s.matters.recordTimeEntry(ctx, { matterId: ff.id, timekeeperId: f.partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Drafting' });
     await s.matters.recordFixedCharge(ctx, { matterId: ff.id, chargeTypeId: lease.id, chargedOn: '2026-02-15' });
