@@ -26,7 +26,8 @@ export const BILL_RUN_HELP = `  bill-run --invoice-date D --up-to D [filters] [-
                               filters: --client ID --matter FILE --responsible ID
                               --billing-timekeeper ID --cycle C --next-from D --next-to D
                               --wip-cap matter|AMOUNT --time-from D --time-to D
-                              --time-timekeeper ID --disb-from D --disb-to D --disb-code C
+                              --time-timekeeper ID --time-cap matter|AMOUNT
+                              --disb-from D --disb-to D --disb-code C
                               --expenses-only; --template NAME --terms DAYS --run-id ID --json`;
 
 export class BillRunUsageError extends Error {}
@@ -35,7 +36,7 @@ export class BillRunUsageError extends Error {}
 const OPTION_OF: Record<string, string> = {
   invoiceDate: '--invoice-date', upTo: '--up-to', clientId: '--client', responsibleTimekeeperId: '--responsible', billingTimekeeperId: '--billing-timekeeper',
   billingCycle: '--cycle', nextBillingFrom: '--next-from', nextBillingTo: '--next-to', capAmount: '--wip-cap', timeFrom: '--time-from', timeTo: '--time-to',
-  timeTimekeeperId: '--time-timekeeper', disbFrom: '--disb-from', disbTo: '--disb-to', template: '--template', paymentTermsDays: '--terms', id: '--run-id',
+  timeTimekeeperId: '--time-timekeeper', timeCapAmount: '--time-cap', disbFrom: '--disb-from', disbTo: '--disb-to', template: '--template', paymentTermsDays: '--terms', id: '--run-id',
 };
 
 /** A refused choice (422) as a usage error naming the options; anything else unchanged. */
@@ -48,7 +49,7 @@ const OPTIONS = {
   'invoice-date': { type: 'string' }, 'up-to': { type: 'string' }, client: { type: 'string' }, matter: { type: 'string' },
   responsible: { type: 'string' }, 'billing-timekeeper': { type: 'string' }, cycle: { type: 'string' }, 'next-from': { type: 'string' },
   'next-to': { type: 'string' }, 'wip-cap': { type: 'string' }, 'time-from': { type: 'string' }, 'time-to': { type: 'string' },
-  'time-timekeeper': { type: 'string' }, 'disb-from': { type: 'string' }, 'disb-to': { type: 'string' }, 'disb-code': { type: 'string' },
+  'time-timekeeper': { type: 'string' }, 'time-cap': { type: 'string' }, 'disb-from': { type: 'string' }, 'disb-to': { type: 'string' }, 'disb-code': { type: 'string' },
   'expenses-only': { type: 'boolean' }, template: { type: 'string' }, terms: { type: 'string' }, 'run-id': { type: 'string' },
   approve: { type: 'boolean' }, produce: { type: 'boolean' }, json: { type: 'boolean' },
 } as const;
@@ -76,6 +77,14 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
       throw e;
     }
   }
+  let timeCap: { kind: 'matter' } | { kind: 'amount'; amountMinor: number } | undefined;
+  if (v['time-cap'] === 'matter') timeCap = { kind: 'matter' };
+  else if (v['time-cap'] !== undefined) {
+    try { timeCap = { kind: 'amount', amountMinor: parseAmount(v['time-cap'], currency) }; } catch (e) {
+      if (e instanceof MoneyParseError) throw new BillRunUsageError(`--time-cap must be "matter" or an amount (${e.message})`);
+      throw e;
+    }
+  }
   let matterId: string | undefined;
   if (v.matter) {
     const r = await db.selectFrom('billing_matter').select('id').where('file_number', '=', v.matter).executeTakeFirst() as { id: string } | undefined;
@@ -87,7 +96,7 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
     ...(v.responsible ? { responsibleTimekeeperId: v.responsible } : {}), ...(v['billing-timekeeper'] ? { billingTimekeeperId: v['billing-timekeeper'] } : {}),
     ...(v.cycle ? { billingCycle: v.cycle } : {}), ...(v['next-from'] ? { nextBillingFrom: v['next-from'] } : {}), ...(v['next-to'] ? { nextBillingTo: v['next-to'] } : {}),
     ...(cap ? { cap } : {}),
-    ...(v['time-from'] || v['time-to'] || v['time-timekeeper'] ? { time: { ...(v['time-from'] ? { from: v['time-from'] } : {}), ...(v['time-to'] ? { to: v['time-to'] } : {}), ...(v['time-timekeeper'] ? { timekeeperId: v['time-timekeeper'] } : {}) } } : {}),
+    ...(v['time-from'] || v['time-to'] || v['time-timekeeper'] || timeCap ? { time: { ...(v['time-from'] ? { from: v['time-from'] } : {}), ...(v['time-to'] ? { to: v['time-to'] } : {}), ...(v['time-timekeeper'] ? { timekeeperId: v['time-timekeeper'] } : {}), ...(timeCap ? { cap: timeCap } : {}) } } : {}),
     ...(v['disb-from'] || v['disb-to'] || v['disb-code'] ? { disbursements: { ...(v['disb-from'] ? { from: v['disb-from'] } : {}), ...(v['disb-to'] ? { to: v['disb-to'] } : {}), ...(v['disb-code'] ? { code: v['disb-code'].toUpperCase() } : {}) } } : {}),
     ...(v['expenses-only'] ? { expensesOnly: true } : {}),
   };

@@ -66,9 +66,9 @@ eachDialect('mass billing page: list, lookup, confirm, one run with live progres
     assert.match(html, /name="_csrf"/);
 
     // Field errors name the field; nothing is created.
-    html = ok(await b.get(`/billing/mass?invoiceDate=2026-02-30&upTo=${DATE}`), 200);
+    html = ok(await b.get(`/billing/mass?invoiceDate=2026-02-30&upTo=${DATE}`), 422);
     assert.match(html, /data-error-for="invoiceDate"/);
-    html = ok(await b.get(`/billing/mass?${q}&cap=amount&capAmount=12.345`));
+    html = ok(await b.get(`/billing/mass?${q}&cap=amount&capAmount=12.345`), 422);
     assert.match(html, /data-error-for="capAmount"/);
     // Filters: an amount nobody reaches leaves nothing; the matter's own cap keeps only matters at or over it.
     html = ok(await b.get(`/billing/mass?${q}&cap=amount&capAmount=99999999`));
@@ -364,6 +364,33 @@ eachDialect('a mass billing row\'s Composer link opens the bill the row says wil
   });
 });
 
+eachDialect('time "To a cap" on the page: refused naming the amount when it is no amount; a row whose time waits links to the composer with that time toggled out, at the row\'s total', async (db) => {
+  await withApp(db, async (t) => {
+    await seed(t, { matters: 6, entriesPerMatter: 4 });
+    const clerk = await t.user('billing');
+    const b = t.browser();
+    await b.login(clerk.email);
+    const bad = await b.get(`/billing/mass?invoiceDate=${DATE}&upTo=${DATE}&timeCap=amount&timeCapAmount=lots`);
+    assert.equal(bad.status, 422);
+    assert.match(unescapeHtml(bad.text), /data-error-for="timeCapAmount"/);
+    // An amount no matter's time reaches: every row's time waits; the rows left bill their costs.
+    const html = ok(await b.get(`/billing/mass?invoiceDate=${DATE}&upTo=${DATE}&timeCap=amount&timeCapAmount=99999999.00`));
+    let checked = 0;
+    for (const m of html.matchAll(/data-minor="(\d+)">[^<]*<\/td>\s*<td class="why">([^<]*)(?:<small[^>]*>[^<]*<\/small>)?<\/td>\s*<td><a href="([^"]+)" data-compose>/g)) {
+      const [, willBill, why, href] = m as unknown as [string, string, string, string];
+      const waiting = [...unescapeHtml(href).matchAll(/[?&]excluded=([^&]+)/g)].map((x) => x[1]!);
+      if (waiting.length === 0) continue;
+      assert.match(why, /Time not at the cap chosen: it waits/);
+      const composer = ok(await b.get(unescapeHtml(href)));
+      assert.equal(Number(/data-total="total" data-minor="(-?\d+)"/.exec(composer)![1]), Number(willBill), `${href}: the composer's total is the row's`);
+      const kinds = await t.db.db.selectFrom('billing_wip').select('kind').where('id', 'in', waiting).execute();
+      assert.ok(kinds.every((k) => k.kind === 'time'), 'only time is toggled out');
+      checked++;
+    }
+    assert.ok(checked >= 1, `rows checked: ${checked}`);
+  });
+});
+
 eachDialect('API: POST /bill-runs, GET /bill-runs/{id}, POST /bills/approve', async (db) => {
   await withApp(db, async (t) => {
     await seed(t);
@@ -376,6 +403,9 @@ eachDialect('API: POST /bill-runs, GET /bill-runs/{id}, POST /bills/approve', as
     let res = await post('/bill-runs', { invoiceDate: 'soon', upTo: DATE, filters: { wipCap: '1.2345' } });
     assert.equal(res.status, 422, res.text);
     assert.deepEqual(Object.keys(res.json().error.fields).sort(), ['filters.wipCap', 'invoiceDate']);
+    res = await post('/bill-runs', { invoiceDate: DATE, upTo: DATE, filters: { time: { cap: 'lots' } } });
+    assert.equal(res.status, 422, res.text);
+    assert.deepEqual(Object.keys(res.json().error.fields), ['filters.time.cap']);
     res = await post('/bill-runs', { invoiceDate: DATE, upTo: '2026-03-05' });
     assert.equal(res.status, 422);
     assert.deepEqual(Object.keys(res.json().error.fields), ['upTo']);

@@ -315,3 +315,52 @@ eachDialect('seed 004\'s WIP cap filter measures all the matter\'s unbilled WIP,
   assert.deepEqual((await m.candidates({ invoiceDate: '2026-03-10', upTo: '2026-02-28' })).filter((r) => r.matterId === matter.id).map((r) => r.wipMinor), [60_000]);
   await s.rt.relay.stop();
 });
+
+eachDialect('seed 004\'s time "To a cap": only the time of matters at their cap (or with that much unbilled time) is billed; the rest waits, toggled out, while their costs are billed', async (db) => {
+  const s = await setup(db, { start: '2026-03-02T09:00:00Z' });
+  const { partner, client } = await firm(s.cmds);
+  const open = (name: string, wipCapMinor: number | null) => s.cmds.openMatter(ctx, { clientId: client.id, name, responsibleTimekeeperId: partner.id, openedOn: '2025-06-01', billingCycle: 'MONTH', ...(wipCapMinor !== null ? { wipCapMinor } : {}) });
+  // At cap: 2 h at 300.00 (600.00) and 100.00 of costs against a 500.00 cap. Under: 1 h (300.00) and 50.00 against 5,000.00. No cap: 1 h only.
+  const atCap = await open('At cap', 50_000);
+  const under = await open('Under cap', 500_000);
+  const noCap = await open('No cap', null);
+  const time = async (matterId: string, rawMinutes: number) => s.cmds.recordTimeEntry(ctx, { matterId, timekeeperId: partner.id, workDate: '2026-02-10', rawMinutes, narrative: 'Advice' });
+  const cost = (matterId: string, unitCostMinor: number) => s.cmds.recordDisbursement(ctx, { matterId, incurredOn: '2026-02-12', code: 'COURT', unitCostMinor, taxCode: 'EXEMPT', description: 'Filing fee' });
+  const atCapTime = await time(atCap.id, 120);
+  await cost(atCap.id, 10_000);
+  const underTime = await time(under.id, 60);
+  await cost(under.id, 5_000);
+  await time(noCap.id, 60);
+  await s.drain();
+  const m = createMassBilling({ db: db.db, clock: s.clock, relay: s.rt.relay }, s.billing);
+  const dates = { invoiceDate: '2026-03-01', upTo: '2026-03-01' };
+  const table: [name: string, cap: { kind: 'matter' } | { kind: 'amount'; amountMinor: number }, timeBilled: string[]][] = [
+    ['the matter\'s own cap', { kind: 'matter' }, [atCap.id]],
+    ['500.00 of unbilled time', { kind: 'amount', amountMinor: 50_000 }, [atCap.id]],
+    ['300.00 of unbilled time', { kind: 'amount', amountMinor: 30_000 }, [atCap.id, under.id, noCap.id]],
+  ];
+  for (const [name, cap, timeBilled] of table) {
+    const f = { ...dates, time: { cap } };
+    const rows = await m.candidates(f);
+    const eligible = rows.filter((r) => r.eligible).map((r) => r.matterId).sort();
+    // A matter with nothing but waiting time is not listed; the others are, their costs at least.
+    const expected = [atCap.id, under.id, ...(timeBilled.includes(noCap.id) ? [noCap.id] : [])].sort();
+    assert.deepEqual(eligible, expected, name);
+    const previews = await m.previewRows(rows.filter((r) => r.eligible), f, {});
+    for (const id of expected) assert.equal(previews.get(id)!.timeWaits.length > 0, !timeBilled.includes(id), `${name}: ${id}`);
+  }
+  // A run under the matter's own cap: the at-cap matter's time billed; the other's time toggled out (it waits), its costs billed.
+  const run = await m.createRun(ctx, { ...dates, filters: { time: { cap: { kind: 'matter' } } } });
+  assert.equal((await m.runBatch(ctx, run.id)).status, 'done');
+  await s.drain();
+  const billOf = async (matterId: string) => (await s.billing.findBill((await db.db.selectFrom('billing_bill').select('id').where('matter_id', '=', matterId).where('status', '=', 'draft').executeTakeFirstOrThrow()).id as string))!;
+  const a = await billOf(atCap.id);
+  assert.ok(a.lines.some((l) => l.itemId === atCapTime.id));
+  assert.equal(a.totals.totalMinor, 60_000 + 10_000);
+  const u = await billOf(under.id);
+  assert.deepEqual(u.lines.map((l) => l.kind), ['disbursement']);
+  assert.deepEqual(u.request.excludedIds, [underTime.id], 'kept in the draft\'s request: the composer shows it toggled out');
+  assert.equal((await mattersStatus(db.db, [underTime.id]))[underTime.id], 'unbilled', 'the waiting time is still unbilled');
+  assert.equal(await db.db.selectFrom('billing_bill').select('id').where('matter_id', '=', noCap.id).executeTakeFirst(), undefined, 'nothing drafted for time alone under the cap');
+  await s.rt.relay.stop();
+});

@@ -41,7 +41,10 @@ const RunBody = Type.Object({
     billingCycle: Type.Optional(Type.String({ maxLength: 20 })),
     nextBillingFrom: Type.Optional(IsoDate()), nextBillingTo: Type.Optional(IsoDate()),
     wipCap: Type.Optional(Type.Union([Type.Literal('matter'), Money('At or over this amount of unbilled WIP')], { description: '"matter": at or over the matter\'s own cap; or an amount' })),
-    time: Type.Optional(Type.Object({ from: Type.Optional(IsoDate()), to: Type.Optional(IsoDate()), timekeeperId: Type.Optional(Id) }, { additionalProperties: false })),
+    time: Type.Optional(Type.Object({
+      from: Type.Optional(IsoDate()), to: Type.Optional(IsoDate()), timekeeperId: Type.Optional(Id),
+      cap: Type.Optional(Type.Union([Type.Literal('matter'), Money('Only the time of matters with at least this much unbilled time')], { description: 'Seed 004 "To a cap": "matter": only the time of matters whose unbilled WIP has reached their own cap; or an amount of unbilled time; the other matters\' time waits' })),
+    }, { additionalProperties: false })),
     disbursements: Type.Optional(Type.Object({ from: Type.Optional(IsoDate()), to: Type.Optional(IsoDate()), code: Type.Optional(Type.String({ maxLength: 20 })) }, { additionalProperties: false })),
     expensesOnly: Type.Optional(Type.Boolean({ description: 'Only matters set to bill expenses only' })),
   }, { additionalProperties: false })),
@@ -97,11 +100,22 @@ export function createMassApi(deps: ModuleDeps, mass: MassBilling): Hono<AppEnv>
           throw e;
         }
       }
-      const { wipCap: _w, ...rest } = f;
+      let timeCap: CapFilter | undefined;
+      if (f.time?.cap === 'matter') timeCap = { kind: 'matter' };
+      else if (f.time?.cap !== undefined) {
+        const currency = (await store.getFirmSettings(deps.db))?.currency ?? 'USD';
+        try { timeCap = { kind: 'amount', amountMinor: parseAmount(f.time.cap, currency) }; } catch (e) {
+          if (e instanceof MoneyParseError) throw invalid({ 'filters.time.cap': e.message.replace(/^"[^"]*" /, '') });
+          throw e;
+        }
+      }
+      const { wipCap: _w, time, ...rest } = f;
+      const { cap: _c, ...timeRest } = time ?? {};
+      const timeFilter = time ? { time: { ...timeRest, ...(timeCap ? { cap: timeCap } : {}) } } : {};
       const ctx = c.get('command');
       const run = await mass.createRun(ctx, {
         ...(body.id ? { id: body.id } : {}), invoiceDate: body.invoiceDate, upTo: body.upTo, template: body.template ?? null,
-        paymentTermsDays: body.paymentTermsDays ?? null, filters: { ...rest, ...(cap ? { cap } : {}) }, ...(body.matterIds ? { matterIds: body.matterIds } : {}),
+        paymentTermsDays: body.paymentTermsDays ?? null, filters: { ...rest, ...timeFilter, ...(cap ? { cap } : {}) }, ...(body.matterIds ? { matterIds: body.matterIds } : {}),
       });
       if (run.status !== 'done') {
         if (body.wait) await mass.runBatch(ctx, run.id);

@@ -35,7 +35,7 @@ import type { BillingCommands, BillingDeps, Composition, LoadedMatter } from './
 import { billingRefusals, isCalendarDate, MAX_PAYMENT_TERMS_DAYS, retainerApplies, verdict } from './domain/lifecycle.ts';
 import type { BillFacts, BillRequest } from './domain/lifecycle.ts';
 import { billingExplanation, everyCycleFeeOnBill, fixedFeeDue, isEligible, massReasons, passesCap } from './domain/mass.ts';
-import type { MassFacts, MassReason } from './domain/mass.ts';
+import type { CapFilter, MassFacts, MassReason } from './domain/mass.ts';
 import type { InterestCharge } from './domain/interest.ts';
 import { billNumber } from './domain/rules.ts';
 import { unknownTemplate } from './domain/templates.ts';
@@ -99,6 +99,8 @@ export interface MassRowPreview {
   quote: string | null;
   why: string;
   error: string | null;
+  /** Time a "To a cap" time filter leaves out of this matter's bill (toggled out: it waits). */
+  timeWaits: string[];
 }
 
 export interface RunInput {
@@ -147,6 +149,16 @@ export function runRequest(input: { template?: string | null; paymentTermsDays?:
   return r;
 }
 
+/**
+ * A matter's request with the time a "To a cap" time filter leaves out toggled out of its bill
+ * (seed 004: only the time of matters at their cap is billed; the rest waits, unbilled, for a
+ * later bill). Kept in the draft's request, so the composer shows those items toggled out.
+ */
+export function withTimeWaiting(request: BillRequest, timeWaits: readonly string[]): BillRequest {
+  if (timeWaits.length === 0) return request;
+  return { ...request, excludedIds: [...new Set([...(request.excludedIds ?? []), ...timeWaits])] };
+}
+
 export function filterErrors(f: Partial<MassFilters>): Record<string, string> {
   const e: Record<string, string> = {};
   const dates: [string, string | undefined][] = [
@@ -161,6 +173,8 @@ export function filterErrors(f: Partial<MassFilters>): Record<string, string> {
   ];
   for (const [from, to, a, b] of ranges) if (!e[from] && !e[to] && a && b && b < a) e[to] = `must be on or after the ${from === 'nextBillingFrom' ? 'next billing date from' : 'date from'} (${a})`;
   if (f.cap?.kind === 'amount' && !(Number.isSafeInteger(f.cap.amountMinor) && f.cap.amountMinor >= 0)) e.capAmount = 'must be an amount of zero or more';
+  const tc = f.time?.cap;
+  if (tc?.kind === 'amount' && !(Number.isSafeInteger(tc.amountMinor) && tc.amountMinor >= 0)) e.timeCapAmount = 'must be an amount of zero or more';
   return e;
 }
 
@@ -256,12 +270,12 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
   /** What each row will bill and why: the composer run without saving, in bulk (quote rules applied, as a run does). */
   async function previewRows(rows: readonly MassCandidate[], f: MassFilters, request: BillRequest): Promise<Map<string, MassRowPreview>> {
     const out = new Map<string, MassRowPreview>();
-    const prepared = await prepare(db, rows.map((r) => r.matterId), f.upTo, request, f.invoiceDate);
+    const prepared = await prepare(db, rows.map((r) => r.matterId), f.upTo, request, f.invoiceDate, f.time?.cap);
     for (const r of rows) {
       const p = prepared.get(r.matterId)!;
-      if ('reason' in p) { out.set(r.matterId, { totalMinor: 0, feesMinor: 0, disbursementsMinor: 0, quote: null, why: p.reason, error: p.reason }); continue; }
+      if ('reason' in p) { out.set(r.matterId, { totalMinor: 0, feesMinor: 0, disbursementsMinor: 0, quote: null, why: p.reason, error: p.reason, timeWaits: [] }); continue; }
       try {
-        const rowRequest = withCycleFee(p.m, f.invoiceDate, request);
+        const rowRequest = withTimeWaiting(withCycleFee(p.m, f.invoiceDate, request), p.timeWaits);
         const c = composeFrom(p.m, f.invoiceDate, f.upTo, rowRequest, p.sources);
         const t = c.composed.totals;
         out.set(r.matterId, {
@@ -270,12 +284,13 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
             onlyExpenses: p.m.options.massBilling.onlyExpenses, quote: c.composed.quote, scheduleRows: c.composed.scheduleRowIds.length,
             fixedFeeEveryCycle: p.m.options.arrangement === 'fixed_fee' && p.m.options.fixedFee.mode === 'every_cycle' && rowRequest.fixedFeeAmountMinor !== 0, totalMinor: t.totalMinor,
             timeWaits: p.m.options.arrangement === 'fixed_fee' && !p.m.options.massBilling.onlyExpenses && r.timeItems > 0 && !c.lines.some((l) => l.kind === 'time' || l.kind === 'fixed_fee'),
-            wipMinor: r.feesMinor + r.disbursementsMinor,
+            wipMinor: r.feesMinor + r.disbursementsMinor, timeUnderCap: p.timeWaits.length > 0,
           }),
           error: c.lines.length === 0 ? `No billable items on or before ${f.upTo}` : null,
+          timeWaits: p.timeWaits,
         });
       } catch (e) {
-        out.set(r.matterId, { totalMinor: 0, feesMinor: 0, disbursementsMinor: 0, quote: null, why: errText(e), error: errText(e) });
+        out.set(r.matterId, { totalMinor: 0, feesMinor: 0, disbursementsMinor: 0, quote: null, why: errText(e), error: errText(e), timeWaits: p.timeWaits });
       }
     }
     return out;
@@ -283,10 +298,11 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
 
   // ---- bulk drafting ---------------------------------------------------------------------
 
-  type Prepared = { m: LoadedMatter; sources: Parameters<typeof composeFrom>[4]; draft: { id: string; number: string | null; batchId: string | null } | null } | { reason: string; draft?: { id: string; number: string | null; batchId: string | null } | null };
+  /** `timeWaits`: the matter's unbilled time a "To a cap" time filter leaves out (toggled out of its bill: it waits). */
+  type Prepared = { m: LoadedMatter; sources: Parameters<typeof composeFrom>[4]; draft: { id: string; number: string | null; batchId: string | null } | null; timeWaits: string[] } | { reason: string; draft?: { id: string; number: string | null; batchId: string | null } | null };
 
   /** Everything createDraft reads, for many matters at once. */
-  async function prepare(ex: Parameters<typeof store.getFirmSettings>[0], matterIds: readonly string[], upTo: string, request: BillRequest, invoiceDate: string): Promise<Map<string, Prepared>> {
+  async function prepare(ex: Parameters<typeof store.getFirmSettings>[0], matterIds: readonly string[], upTo: string, request: BillRequest, invoiceDate: string, timeCap?: CapFilter): Promise<Map<string, Prepared>> {
     const out = new Map<string, Prepared>();
     if (matterIds.length === 0) return out;
     const firm = await store.getFirmSettings(ex);
@@ -319,11 +335,13 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     const policyIds = loaded.filter((m) => interestPolicyApplies(m, request)).map((m) => m.matter.id);
     const overdue = await billBalances.overdueCandidatesOf(ex, policyIds, invoiceDate, null);
     const expired = await billBalances.expiredDiscountsOf(ex, loaded.map((m) => m.matter.id), invoiceDate);
+    const timeThrough = await mass.timeCapMatters(ex, loaded.map((m) => m.matter.id), timeCap);
     for (const m of loaded) {
       const overdueOf = overdue.get(m.matter.id) ?? [];
       const expiredDiscounts = expired.get(m.matter.id) ?? [];
+      const timeWaits = timeThrough.has(m.matter.id) ? [] : (wip.get(m.matter.id) ?? []).filter((w) => w.kind === 'time').map((w) => w.id);
       out.set(m.matter.id, {
-        m, draft: null,
+        m, draft: null, timeWaits,
         sources: { onBill: [], unbilled: wip.get(m.matter.id) ?? [], taken: taken.get(m.matter.id) ?? new Map(), retainerBalanceMinor: balances.get(m.matter.id) ?? 0, overdue: overdueOf, expiredDiscounts },
       });
     }
@@ -336,8 +354,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
    * the reason createDraft would give. Throws (rolling back) only when a concurrent writer
    * took a matter's draft slot or an item meanwhile.
    */
-  async function draftChunk(trx: Tx, ctx: CommandContext, matterIds: readonly string[], input: { invoiceDate: string; upTo: string; request: BillRequest; batchId: string | null }): Promise<DraftOutcome[]> {
-    const prepared = await prepare(trx, matterIds, input.upTo, input.request, input.invoiceDate);
+  async function draftChunk(trx: Tx, ctx: CommandContext, matterIds: readonly string[], input: { invoiceDate: string; upTo: string; request: BillRequest; batchId: string | null; timeCap?: CapFilter }): Promise<DraftOutcome[]> {
+    const prepared = await prepare(trx, matterIds, input.upTo, input.request, input.invoiceDate, input.timeCap);
     const outcomes: DraftOutcome[] = [];
     const made: Bill[] = [];
     const charges: [string, InterestCharge[]][] = [];
@@ -353,7 +371,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
         continue;
       }
       let c: Composition;
-      const request = withCycleFee(p.m, input.invoiceDate, input.request);
+      const request = withTimeWaiting(withCycleFee(p.m, input.invoiceDate, input.request), p.timeWaits);
       try {
         requestCheck(p.m, input.invoiceDate, input.upTo, request);
         c = composeFrom(p.m, input.invoiceDate, input.upTo, request, p.sources);
@@ -394,7 +412,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
    * transaction (a run records its outcomes there). A chunk that meets a concurrent writer
    * is retried matter by matter through createDraft.
    */
-  async function draftMatters(ctx: CommandContext, matterIds: readonly string[], input: { invoiceDate: string; upTo: string; request: BillRequest; batchId?: string | null },
+  async function draftMatters(ctx: CommandContext, matterIds: readonly string[], input: { invoiceDate: string; upTo: string; request: BillRequest; batchId?: string | null; timeCap?: CapFilter },
     opts: { chunk?: number; onChunk?: (trx: Tx, outcomes: DraftOutcome[]) => Promise<void> } = {}): Promise<DraftOutcome[]> {
     const e = filterErrors({ invoiceDate: input.invoiceDate, upTo: input.upTo });
     if (Object.keys(e).length) throw invalid(e);
@@ -419,7 +437,10 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
         for (const matterId of chunk) {
           let o: DraftOutcome;
           try {
-            const bill = await cmds.createDraft(ctx, { matterId, invoiceDate: input.invoiceDate, upTo: input.upTo, request: input.request, batchId: full.batchId });
+            // The same request the chunk would have made for it (its time toggled out when a time cap leaves it out).
+            const p = (await prepare(db, [matterId], input.upTo, input.request, input.invoiceDate, input.timeCap)).get(matterId)!;
+            const request = 'reason' in p ? input.request : withTimeWaiting(input.request, p.timeWaits);
+            const bill = await cmds.createDraft(ctx, { matterId, invoiceDate: input.invoiceDate, upTo: input.upTo, request, batchId: full.batchId });
             o = { matterId, ok: true, bill: summary(bill) };
           } catch (e2) {
             if (!(e2 instanceof HttpError)) throw e2;
@@ -687,7 +708,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       await db.updateTable('billing_batch').set({ status: 'running', updated_at: now() }).where('id', '=', batchId).where('status', 'in', ['pending', 'running', 'failed']).execute();
       try {
         const size = opts.chunk ?? DRAFT_CHUNK;
-        const draftPart = (part: string[]) => draftMatters(ctx, part, { invoiceDate: b.invoiceDate, upTo: b.upTo, request, batchId }, {
+        const timeCap = (b.filters as { time?: { cap?: CapFilter } }).time?.cap;
+        const draftPart = (part: string[]) => draftMatters(ctx, part, { invoiceDate: b.invoiceDate, upTo: b.upTo, request, batchId, ...(timeCap ? { timeCap } : {}) }, {
           chunk: size,
           onChunk: (trx, outcomes) => mass.settleRows(trx, batchId, outcomes.map((o) => (o.ok
             ? { matterId: o.matterId, billId: o.bill.billId, itemCount: o.bill.itemCount, totalMinor: o.bill.totals.totalMinor, reason: null }

@@ -43,7 +43,7 @@ const all = (raw: Raw, name: string): string[] => {
 /** The form's fields (query string on GET, body on POST). */
 export const FILTER_FIELDS = [
   'invoiceDate', 'upTo', 'template', 'terms', 'clientId', 'matter', 'responsible', 'billingTk', 'cycle', 'nextFrom', 'nextTo', 'cap', 'capAmount',
-  'timeFrom', 'timeTo', 'timeTk', 'disbFrom', 'disbTo', 'disbCode', 'expensesOnly',
+  'timeFrom', 'timeTo', 'timeTk', 'timeCap', 'timeCapAmount', 'disbFrom', 'disbTo', 'disbCode', 'expensesOnly',
 ] as const;
 export type MassForm = Record<(typeof FILTER_FIELDS)[number], string>;
 /** The mass-billing commands' field names as this form's inputs. */
@@ -56,6 +56,7 @@ const FORM_LABELS: Record<string, string> = {
   invoiceDate: 'Invoice date', upTo: 'Invoice up to', template: 'Bill template', terms: 'Payment terms', clientId: 'Client', matter: 'Matter',
   responsible: 'Responsible timekeeper', billingTk: 'Billing timekeeper', cycle: 'Billing cycle', nextFrom: 'Next billing date from',
   nextTo: 'Next billing date to', cap: 'WIP cap', capAmount: 'WIP amount', timeFrom: 'Time dated from', timeTo: 'Time dated to', timeTk: 'Time timekeeper',
+  timeCap: 'Time to a cap', timeCapAmount: 'Unbilled time amount',
   disbFrom: 'Disbursements dated from', disbTo: 'Disbursements dated to', disbCode: 'Disbursement code', expensesOnly: 'Expenses only',
   scope: 'Bill', matterIds: 'Matters', filters: 'Filters', id: 'Run', paymentTermsDays: 'Payment terms',
 };
@@ -87,6 +88,15 @@ export function parseMassForm(raw: Raw, today: string, currency: string, matterI
       errors.capAmount = form.capAmount === '' ? 'is required for a WIP amount' : e.message.replace(/^"[^"]*" /, '');
     }
   }
+  // Seed 004's time "To a cap": the matter's own cap, or an amount of unbilled time.
+  let timeCap: CapFilter = { kind: 'none' };
+  if (form.timeCap === 'matter') timeCap = { kind: 'matter' };
+  else if (form.timeCap === 'amount' || (form.timeCap === '' && form.timeCapAmount !== '')) {
+    try { timeCap = { kind: 'amount', amountMinor: parseAmount(form.timeCapAmount, currency) }; } catch (e) {
+      if (!(e instanceof MoneyParseError)) throw e;
+      errors.timeCapAmount = form.timeCapAmount === '' ? 'is required for an amount of time' : e.message.replace(/^"[^"]*" /, '');
+    }
+  } else if (form.timeCap !== '') errors.timeCap = 'must be the matter\'s cap or an amount';
   let matterId: string | undefined;
   if (form.matter) {
     const id = matterIdFor(form.matter);
@@ -99,7 +109,7 @@ export function parseMassForm(raw: Raw, today: string, currency: string, matterI
     ...(form.responsible ? { responsibleTimekeeperId: form.responsible } : {}), ...(form.billingTk ? { billingTimekeeperId: form.billingTk } : {}),
     ...(form.cycle ? { billingCycle: form.cycle } : {}), ...(form.nextFrom ? { nextBillingFrom: form.nextFrom } : {}), ...(form.nextTo ? { nextBillingTo: form.nextTo } : {}),
     ...(cap.kind !== 'none' ? { cap } : {}),
-    ...(form.timeFrom || form.timeTo || form.timeTk ? { time: { ...(form.timeFrom ? { from: form.timeFrom } : {}), ...(form.timeTo ? { to: form.timeTo } : {}), ...(form.timeTk ? { timekeeperId: form.timeTk } : {}) } } : {}),
+    ...(form.timeFrom || form.timeTo || form.timeTk || timeCap.kind !== 'none' ? { time: { ...(form.timeFrom ? { from: form.timeFrom } : {}), ...(form.timeTo ? { to: form.timeTo } : {}), ...(form.timeTk ? { timekeeperId: form.timeTk } : {}), ...(timeCap.kind !== 'none' ? { cap: timeCap } : {}) } } : {}),
     ...(form.disbFrom || form.disbTo || form.disbCode ? { disbursements: { ...(form.disbFrom ? { from: form.disbFrom } : {}), ...(form.disbTo ? { to: form.disbTo } : {}), ...(form.disbCode ? { code: form.disbCode.toUpperCase() } : {}) } } : {}),
     ...(form.expensesOnly === 'yes' ? { expensesOnly: true } : {}),
   };
@@ -180,7 +190,11 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     };
   }
 
-  pages.get('/', allow(READERS), async (c) => render(c, 'billing/mass.njk', await listContext(c, c.req.query() as Raw)));
+  pages.get('/', allow(READERS), async (c) => {
+    const ctx = await listContext(c, c.req.query() as Raw);
+    // Choices that cannot be read are named on the page (422), not listed as if they were not there.
+    return render(c, 'billing/mass.njk', ctx, Object.keys(ctx.errors).length > 0 ? 422 : 200);
+  });
 
   /** Why is a matter not on the list? */
   pages.get('/why', allow(READERS), async (c) => {

@@ -65,7 +65,12 @@ export interface MassFilters {
   nextBillingFrom?: string;
   nextBillingTo?: string;
   cap?: CapFilter;
-  time?: { from?: string; to?: string; timekeeperId?: string };
+  /**
+   * Seed 004's time selection. `cap` ("To a cap"): the time of only those matters whose unbilled
+   * WIP has reached their own WIP cap ("default from matter"), or whose unbilled time comes to at
+   * least an amount ("or specify"); the other matters' time waits (their other items do not).
+   */
+  time?: { from?: string; to?: string; timekeeperId?: string; cap?: CapFilter };
   disbursements?: { from?: string; to?: string; code?: string };
   /** Only matters set to bill expenses only. */
   expensesOnly?: boolean;
@@ -96,6 +101,11 @@ function itemConditions(f: MassFilters): { text: string; params: unknown[] } {
   const parts: string[] = ["w.matters_status = 'unbilled'", 'not exists (select 1 from billing_bill_line l where l.item_id = w.id and l.live = 1)', 'w.quoted = 0', "w.behaviour <> 'hide'", 'w.date <= ?'];
   const params: unknown[] = [f.upTo];
   const t = f.time;
+  if (t?.cap && t.cap.kind !== 'none') {
+    const q = timeCapSql(t.cap);
+    parts.push(`(w.kind <> 'time' or w.matter_id in (${q.text}))`);
+    params.push(...q.params);
+  }
   if (t && (t.from || t.to || t.timekeeperId)) {
     const c: string[] = [];
     if (t.from) { c.push('w.date >= ?'); params.push(t.from); }
@@ -112,6 +122,38 @@ function itemConditions(f: MassFilters): { text: string; params: unknown[] } {
     parts.push(`(w.kind <> 'disbursement' or (${c.join(' and ')}))`);
   }
   return { text: parts.join(' and '), params };
+}
+
+/**
+ * The matters whose time seed 004's "To a cap" lets through, as SQL (a subquery of matter ids):
+ * all the matter's unbilled billable WIP, whatever its date, at or over its own WIP cap (as the
+ * matter filter measures it); or its unbilled billable time at or over the amount.
+ */
+function timeCapSql(cap: Exclude<CapFilter, { kind: 'none' }>): { text: string; params: unknown[] } {
+  if (cap.kind === 'matter') {
+    return {
+      text: `select billing_wip.matter_id from billing_wip join billing_matter cm on cm.id = billing_wip.matter_id
+        where ${OPEN_WIP_SQL} and billing_wip.quoted = 0 and billing_wip.behaviour = 'bill' and cm.wip_cap_minor is not null
+        group by billing_wip.matter_id, cm.wip_cap_minor having sum(billing_wip.amount_minor) >= cm.wip_cap_minor`,
+      params: [],
+    };
+  }
+  return {
+    text: `select matter_id from billing_wip where ${OPEN_WIP_SQL} and kind = 'time' and behaviour = 'bill' group by matter_id having sum(amount_minor) >= ?`,
+    params: [cap.amountMinor],
+  };
+}
+
+/** Of these matters, the ones whose time a "To a cap" time filter lets through (all of them without one). */
+export async function timeCapMatters(ex: Executor, matterIds: readonly string[], cap: CapFilter | undefined): Promise<Set<string>> {
+  if (!cap || cap.kind === 'none') return new Set(matterIds);
+  const q = timeCapSql(cap);
+  const out = new Set<string>();
+  for (let i = 0; i < matterIds.length; i += 500) {
+    const chunk = matterIds.slice(i, i + 500);
+    for (const r of await selectRaw<{ matter_id: string }>(ex, `select matter_id from (${q.text}) passing where matter_id in (${marks(chunk.length)})`, [...q.params, ...chunk])) out.add(r.matter_id);
+  }
+  return out;
 }
 
 /**

@@ -138,9 +138,12 @@ export function billingExplanation(x: {
   onlyExpenses: boolean; quote: QuoteOutcome | null; scheduleRows: number; fixedFeeEveryCycle: boolean; totalMinor: number; wipMinor: number;
   /** A fixed-fee matter with no fee on this bill: its recorded time waits for the next instalment or cycle. Default false. */
   timeWaits?: boolean;
+  /** The run's time "To a cap" leaves this matter's time out: it waits for a later bill. Default false. */
+  timeUnderCap?: boolean;
 }): string {
   const parts: string[] = [];
   if (x.onlyExpenses) parts.push('Expenses only: fees stay unbilled');
+  if (x.timeUnderCap) parts.push('Time not at the cap chosen: it waits for a later bill');
   if (x.scheduleRows > 0) parts.push(`${x.scheduleRows} fixed-fee instalment${x.scheduleRows === 1 ? '' : 's'} due`);
   else if (x.fixedFeeEveryCycle) parts.push('Fixed fee for the cycle');
   else if (x.timeWaits) parts.push('No fixed-fee instalment due: the recorded time waits for the next one; costs billed');
