@@ -16,9 +16,9 @@
  */
 import { parseArgs } from 'node:util';
 import type { Runtime } from '../main.ts';
-import { createBillingCommands, createMassBilling, produceBills } from '../modules/billing/index.ts';
+import { capChoice, createBillingCommands, createMassBilling, produceBills } from '../modules/billing/index.ts';
 import { systemContext } from '../shared/events.ts';
-import { formatMoney, MoneyParseError, parseAmount } from '../shared/money.ts';
+import { formatMoney } from '../shared/money.ts';
 import { HttpError } from '../shared/web/errors.ts';
 
 export const BILL_RUN_HELP = `  bill-run --invoice-date D --up-to D [filters] [--approve] [--produce]
@@ -69,22 +69,12 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
   await rt.relay.drain();
   const currency = firm ? (JSON.parse(firm.settings_json) as { currency: string }).currency : 'USD';
 
-  let cap: { kind: 'matter' } | { kind: 'amount'; amountMinor: number } | undefined;
-  if (v['wip-cap'] === 'matter') cap = { kind: 'matter' };
-  else if (v['wip-cap'] !== undefined) {
-    try { cap = { kind: 'amount', amountMinor: parseAmount(v['wip-cap'], currency) }; } catch (e) {
-      if (e instanceof MoneyParseError) throw new BillRunUsageError(`--wip-cap must be "matter" or an amount (${e.message})`);
-      throw e;
-    }
-  }
-  let timeCap: { kind: 'matter' } | { kind: 'amount'; amountMinor: number } | undefined;
-  if (v['time-cap'] === 'matter') timeCap = { kind: 'matter' };
-  else if (v['time-cap'] !== undefined) {
-    try { timeCap = { kind: 'amount', amountMinor: parseAmount(v['time-cap'], currency) }; } catch (e) {
-      if (e instanceof MoneyParseError) throw new BillRunUsageError(`--time-cap must be "matter" or an amount (${e.message})`);
-      throw e;
-    }
-  }
+  const wipCap = capChoice(v['wip-cap'], currency);
+  if (wipCap.error) throw new BillRunUsageError(`--wip-cap must be "matter" or an amount (${wipCap.error})`);
+  const timeChoice = capChoice(v['time-cap'], currency);
+  if (timeChoice.error) throw new BillRunUsageError(`--time-cap must be "matter" or an amount (${timeChoice.error})`);
+  const cap = wipCap.cap;
+  const timeCap = timeChoice.cap;
   let matterId: string | undefined;
   if (v.matter) {
     const r = await db.selectFrom('billing_matter').select('id').where('file_number', '=', v.matter).executeTakeFirst() as { id: string } | undefined;

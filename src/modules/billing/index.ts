@@ -29,7 +29,7 @@ export type { BillAction, BillRequest, Verdict } from './domain/lifecycle.ts';
 export { createProduction, LEASE_MS } from './production.ts';
 export type { Production, ProductionDeps, ProduceOptions, ProductionSummary, RunView } from './production.ts';
 export { productionActions } from './domain/production.ts';
-export { createMassBilling } from './mass-commands.ts';
+export { capChoice, createMassBilling } from './mass-commands.ts';
 export type { MassBilling, DraftOutcome, ApproveOutcome, RunInput } from './mass-commands.ts';
 export type { ProductionAction } from './domain/production.ts';
 

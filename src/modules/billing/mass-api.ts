@@ -9,15 +9,14 @@
  */
 import type { Context, Hono } from 'hono';
 import Type from 'typebox';
-import { MoneyParseError, parseAmount, toDecimalString } from '../../shared/money.ts';
+import { toDecimalString } from '../../shared/money.ts';
 import { createApi } from '../../shared/web/api.ts';
 import { invalid, notFound } from '../../shared/web/errors.ts';
 import type { ModuleDeps } from '../../shared/web/module.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import { MAX_PAYMENT_TERMS_DAYS } from './domain/lifecycle.ts';
-import type { CapFilter } from './domain/mass.ts';
 import type { MassBilling } from './mass-commands.ts';
-import { MAX_RUN_MATTERS } from './mass-commands.ts';
+import { capChoice, MAX_RUN_MATTERS } from './mass-commands.ts';
 import * as store from './store.ts';
 
 const READ: readonly Role[] = ['admin', 'billing', 'readonly'];
@@ -91,24 +90,13 @@ export function createMassApi(deps: ModuleDeps, mass: MassBilling): Hono<AppEnv>
   api.route({ method: 'post', path: '/bill-runs', summary: 'Create a mass-billing run (one draft batch) from filters or a selection, and start it', tag: TAG, audience: WRITE, body: RunBody, response: RunSchema, status: 202 },
     async (c, { body }) => {
       const f = body.filters ?? {};
-      let cap: CapFilter | undefined;
-      if (f.wipCap === 'matter') cap = { kind: 'matter' };
-      else if (f.wipCap !== undefined) {
-        const currency = (await store.getFirmSettings(deps.db))?.currency ?? 'USD';
-        try { cap = { kind: 'amount', amountMinor: parseAmount(f.wipCap, currency) }; } catch (e) {
-          if (e instanceof MoneyParseError) throw invalid({ 'filters.wipCap': e.message.replace(/^"[^"]*" /, '') });
-          throw e;
-        }
-      }
-      let timeCap: CapFilter | undefined;
-      if (f.time?.cap === 'matter') timeCap = { kind: 'matter' };
-      else if (f.time?.cap !== undefined) {
-        const currency = (await store.getFirmSettings(deps.db))?.currency ?? 'USD';
-        try { timeCap = { kind: 'amount', amountMinor: parseAmount(f.time.cap, currency) }; } catch (e) {
-          if (e instanceof MoneyParseError) throw invalid({ 'filters.time.cap': e.message.replace(/^"[^"]*" /, '') });
-          throw e;
-        }
-      }
+      const currency = (await store.getFirmSettings(deps.db))?.currency ?? 'USD';
+      const wip = capChoice(f.wipCap, currency);
+      const tc = capChoice(f.time?.cap, currency);
+      const errors = { ...(wip.error ? { 'filters.wipCap': wip.error } : {}), ...(tc.error ? { 'filters.time.cap': tc.error } : {}) };
+      if (Object.keys(errors).length) throw invalid(errors);
+      const cap = wip.cap;
+      const timeCap = tc.cap;
       const { wipCap: _w, time, ...rest } = f;
       const { cap: _c, ...timeRest } = time ?? {};
       const timeFilter = time ? { time: { ...timeRest, ...(timeCap ? { cap: timeCap } : {}) } } : {};

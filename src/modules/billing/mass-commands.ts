@@ -23,6 +23,7 @@ import { insertTuples, pgArray, runEachRow, writersSerialised } from '../../shar
 import { isUniqueViolation } from '../../shared/db.ts';
 import type { CommandContext } from '../../shared/events.ts';
 import { newId } from '../../shared/ids.ts';
+import { MoneyParseError, parseAmount } from '../../shared/money.ts';
 import { appendEvents } from '../../shared/outbox.ts';
 import { conflict, HttpError, invalid, notFound } from '../../shared/web/errors.ts';
 import * as billBalances from './balances.ts';
@@ -147,6 +148,22 @@ export function runRequest(input: { template?: string | null; paymentTermsDays?:
   if (disb && (disb.from || disb.to || disb.code)) f.disbursements = { ...(disb.from ? { from: disb.from } : {}), ...(disb.to ? { to: disb.to } : {}), ...(disb.code ? { codes: [disb.code] } : {}) };
   if (f.time || f.disbursements) r.filters = f;
   return r;
+}
+
+/**
+ * A cap as typed in a run's choices (seed 004's WIP cap and time "To a cap"): "matter" (the
+ * matter's own cap) or an amount in `currency`; nothing for an empty choice; else why it is
+ * no choice (for the page, the API or the CLI to name its own field).
+ */
+export function capChoice(text: string | undefined, currency: string): { cap?: CapFilter; error?: string } {
+  if (text === undefined || text === '') return {};
+  if (text === 'matter') return { cap: { kind: 'matter' } };
+  try {
+    return { cap: { kind: 'amount', amountMinor: parseAmount(text, currency) } };
+  } catch (e) {
+    if (e instanceof MoneyParseError) return { error: e.message.replace(/^"[^"]*" /, '') };
+    throw e;
+  }
 }
 
 /**

@@ -13,7 +13,6 @@ import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { isoDate } from '../../shared/clock.ts';
 import { newId } from '../../shared/ids.ts';
-import { MoneyParseError, parseAmount } from '../../shared/money.ts';
 import { HttpError, notFound } from '../../shared/web/errors.ts';
 import { allow } from '../../shared/web/guard.ts';
 import type { ModuleDeps } from '../../shared/web/module.ts';
@@ -23,7 +22,7 @@ import { MAX_PAYMENT_TERMS_DAYS } from './domain/lifecycle.ts';
 import type { CapFilter } from './domain/mass.ts';
 import { templateChoices } from './domain/templates.ts';
 import type { MassBilling } from './mass-commands.ts';
-import { filterErrors, runRequest } from './mass-commands.ts';
+import { capChoice, filterErrors, runRequest } from './mass-commands.ts';
 import type { MassFilters } from './mass-store.ts';
 import * as store from './store.ts';
 
@@ -80,23 +79,18 @@ export function parseMassForm(raw: Raw, today: string, currency: string, matterI
   if (!form.invoiceDate) form.invoiceDate = today;
   if (!form.upTo) form.upTo = form.invoiceDate;
   const errors: Record<string, string> = {};
-  let cap: CapFilter = { kind: 'none' };
-  if (form.cap === 'matter') cap = { kind: 'matter' };
-  else if (form.cap === 'amount' || (form.cap === '' && form.capAmount !== '')) {
-    try { cap = { kind: 'amount', amountMinor: parseAmount(form.capAmount, currency) }; } catch (e) {
-      if (!(e instanceof MoneyParseError)) throw e;
-      errors.capAmount = form.capAmount === '' ? 'is required for a WIP amount' : e.message.replace(/^"[^"]*" /, '');
-    }
-  }
-  // Seed 004's time "To a cap": the matter's own cap, or an amount of unbilled time.
-  let timeCap: CapFilter = { kind: 'none' };
-  if (form.timeCap === 'matter') timeCap = { kind: 'matter' };
-  else if (form.timeCap === 'amount' || (form.timeCap === '' && form.timeCapAmount !== '')) {
-    try { timeCap = { kind: 'amount', amountMinor: parseAmount(form.timeCapAmount, currency) }; } catch (e) {
-      if (!(e instanceof MoneyParseError)) throw e;
-      errors.timeCapAmount = form.timeCapAmount === '' ? 'is required for an amount of time' : e.message.replace(/^"[^"]*" /, '');
-    }
-  } else if (form.timeCap !== '') errors.timeCap = 'must be the matter\'s cap or an amount';
+  // Seed 004's WIP cap and time "To a cap": a select (the matter's own cap, or an amount) and the amount.
+  const capOf = (choice: string, amount: string, amountField: string, required: string): CapFilter => {
+    if (choice === 'matter') return { kind: 'matter' };
+    if (choice !== 'amount' && !(choice === '' && amount !== '')) return { kind: 'none' };
+    if (amount === '') { errors[amountField] = required; return { kind: 'none' }; }
+    const c = capChoice(amount, currency);
+    if (c.error) errors[amountField] = c.error;
+    return c.cap ?? { kind: 'none' };
+  };
+  const cap = capOf(form.cap, form.capAmount, 'capAmount', 'is required for a WIP amount');
+  const timeCap = capOf(form.timeCap, form.timeCapAmount, 'timeCapAmount', 'is required for an amount of time');
+  if (!['', 'matter', 'amount'].includes(form.timeCap)) errors.timeCap = 'must be the matter\'s cap or an amount';
   let matterId: string | undefined;
   if (form.matter) {
     const id = matterIdFor(form.matter);
