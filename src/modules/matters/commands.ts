@@ -1578,14 +1578,16 @@ export function createMattersCommands(deps: MattersDeps) {
     const found = await store.findMatters(trx, ids);
     const anchors = await store.billingAnchors(trx, ids);
     const moved = new Map<string, { before: Matter; after: Matter; ctx: CommandContext; billedOn: string; billId: string }>();
+    const dateMoves: store.BillingDateMove[] = [];
     for (const { ctx, matterId, billId, billedOn } of moves) {
       const current = moved.get(matterId)?.after ?? found.get(matterId);
       if (!current) continue;
       const next = nextBillingDateAfter(current.nextBillingDate, current.billingCycle, billedOn, anchors.get(matterId) ?? null);
       if (next === current.nextBillingDate || next === null) continue;
-      await store.recordBillingDateMove(trx, { billId, matterId, beforeDate: current.nextBillingDate, afterDate: next }, now());
+      dateMoves.push({ billId, matterId, beforeDate: current.nextBillingDate, afterDate: next });
       moved.set(matterId, { before: moved.get(matterId)?.before ?? current, after: { ...current, nextBillingDate: next, updatedAt: now() }, ctx, billedOn, billId });
     }
+    await store.recordBillingDateMoves(trx, dateMoves, now());
     for (const { before, after, ctx, billedOn, billId } of moved.values()) {
       if (!await store.updateMatter(trx, after)) throw stale('matter');
       const final = await store.findMatter(trx, after.id);

@@ -355,10 +355,17 @@ export async function billingAnchors(db: Executor, matterIds: readonly string[])
 
 export interface BillingDateMove { billId: string; matterId: string; beforeDate: string | null; afterDate: string }
 
-/** What an approved bill did to its matter's next billing date (one row per bill: the latest approval's). */
-export async function recordBillingDateMove(db: Executor, m: BillingDateMove, at: string): Promise<void> {
-  await db.insertInto('matters_billing_date_move').values({ bill_id: m.billId, matter_id: m.matterId, before_date: m.beforeDate, after_date: m.afterDate, moved_at: at })
-    .onConflict((oc) => oc.column('bill_id').doUpdateSet({ matter_id: m.matterId, before_date: m.beforeDate, after_date: m.afterDate, moved_at: at })).execute();
+/** What approved bills did to their matters' next billing dates (one row per bill: its latest approval's), in a few statements. */
+export async function recordBillingDateMoves(db: Executor, moves: readonly BillingDateMove[], at: string): Promise<void> {
+  // One row per bill in a statement (an upsert may not touch a row twice): the last move of a bill wins.
+  const byBill = new Map(moves.map((m) => [m.billId, m]));
+  const rows = [...byBill.values()].map((m) => ({ bill_id: m.billId, matter_id: m.matterId, before_date: m.beforeDate, after_date: m.afterDate, moved_at: at }));
+  for (let i = 0; i < rows.length; i += 500) {
+    await db.insertInto('matters_billing_date_move').values(rows.slice(i, i + 500))
+      .onConflict((oc) => oc.column('bill_id').doUpdateSet((eb) => ({
+        matter_id: eb.ref('excluded.matter_id'), before_date: eb.ref('excluded.before_date'), after_date: eb.ref('excluded.after_date'), moved_at: eb.ref('excluded.moved_at'),
+      }))).execute();
+  }
 }
 
 export async function takeBillingDateMove(db: Executor, billId: string): Promise<BillingDateMove | null> {
