@@ -69,6 +69,8 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
   await rt.relay.drain();
   const currency = firm ? (JSON.parse(firm.settings_json) as { currency: string }).currency : 'USD';
 
+  // An option given empty (an unset variable in a script) is a mistake, not "no cap": refused, never a run over everything.
+  for (const o of ['wip-cap', 'time-cap'] as const) if (v[o] !== undefined && v[o].trim() === '') throw new BillRunUsageError(`--${o} must be "matter" or an amount (it was given empty)`);
   const wipCap = capChoice(v['wip-cap'], currency);
   if (wipCap.error) throw new BillRunUsageError(`--wip-cap must be "matter" or an amount (${wipCap.error})`);
   const timeChoice = capChoice(v['time-cap'], currency);

@@ -42,6 +42,8 @@ for (const dialect of DIALECTS) {
           [/--cycle no matter has billing cycle "nonsense" \(cycles in use: [A-Z]/, /--client no client with id nope/, /--responsible no timekeeper with id nope/,
             /--time-timekeeper no timekeeper with id nope/, /--template no bill template named "nope" \(templates: [a-z]/]],
         [['--time-cap', 'lots'], [/--time-cap must be "matter" or an amount/]],
+        [['--time-cap', '', '--wip-cap', ' '], [/--wip-cap must be "matter" or an amount \(it was given empty\)/]],
+        [['--time-cap', ''], [/--time-cap must be "matter" or an amount \(it was given empty\)/]],
       ];
       for (const [args, messages] of refusals) {
         r = run(['bill-run', '--invoice-date', '2026-01-01', '--up-to', '2026-01-01', ...args]);

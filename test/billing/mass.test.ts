@@ -349,6 +349,11 @@ eachDialect('seed 004\'s time "To a cap": only the time of matters at their cap 
     const previews = await m.previewRows(rows.filter((r) => r.eligible), f, {});
     for (const id of expected) assert.equal(previews.get(id)!.timeWaits.length > 0, !timeBilled.includes(id), `${name}: ${id}`);
   }
+  // The matter with only time, left out by the cap: the lookup names that filter.
+  const why = await m.whyNot({ ...dates, time: { cap: { kind: 'matter' } } }, { id: noCap.id });
+  assert.deepEqual(why!.reasons, ['The time "To a cap" filter leaves its time out (its unbilled WIP is under its own cap, or it has none)']);
+  const whyDisb = await m.whyNot({ ...dates, disbursements: { code: 'NONE' }, time: { cap: { kind: 'amount', amountMinor: 99_999_900 } } }, { id: under.id });
+  assert.deepEqual(whyDisb!.reasons, ['The time "To a cap" filter leaves its time out (its unbilled time is under the amount given)', 'The disbursement filters (dates, code) leave none of its disbursements']);
   // A run under the matter's own cap: the at-cap matter's time billed; the other's time toggled out (it waits), its costs billed.
   const run = await m.createRun(ctx, { ...dates, filters: { time: { cap: { kind: 'matter' } } } });
   assert.equal((await m.runBatch(ctx, run.id)).status, 'done');
@@ -362,5 +367,31 @@ eachDialect('seed 004\'s time "To a cap": only the time of matters at their cap 
   assert.deepEqual(u.request.excludedIds, [underTime.id], 'kept in the draft\'s request: the composer shows it toggled out');
   assert.equal((await mattersStatus(db.db, [underTime.id]))[underTime.id], 'unbilled', 'the waiting time is still unbilled');
   assert.equal(await db.db.selectFrom('billing_bill').select('id').where('matter_id', '=', noCap.id).executeTakeFirst(), undefined, 'nothing drafted for time alone under the cap');
+  await s.rt.relay.stop();
+});
+
+eachDialect('a next billing date keeps the day a person set through approvals and a change of cycle alone (31 Jan -> 28 Feb -> QUARTER -> 31 May)', async (db) => {
+  const s = await setup(db, { start: '2026-01-31T09:00:00Z' });
+  const { matter, partner } = await firm(s.cmds);
+  await s.cmds.updateMatter(ctx, matter.id, { billingCycle: 'MONTH', nextBillingDate: '2026-01-31' });
+  const next = async () => (await db.db.selectFrom('matters_matter').select('next_billing_date').where('id', '=', matter.id).executeTakeFirstOrThrow()).next_billing_date;
+  const billOn = async (date: string) => {
+    await s.cmds.recordTimeEntry(ctx, { matterId: matter.id, timekeeperId: partner.id, workDate: date, rawMinutes: 60, narrative: 'Advice' });
+    await s.drain();
+    await s.billing.approve(ctx, (await s.billing.createDraft(ctx, { matterId: matter.id, invoiceDate: date, upTo: date })).billId);
+    await s.drain();
+  };
+  await billOn('2026-01-31');
+  assert.equal(await next(), '2026-02-28');
+  // The cycle changed, the date left as it is: the 31st a person set is still the day kept.
+  await s.cmds.updateMatter(ctx, matter.id, { billingCycle: 'QUARTER' });
+  s.clock.set('2026-03-01T09:00:00Z');
+  await billOn('2026-03-01');
+  assert.equal(await next(), '2026-05-31');
+  // A date a person sets is the new day kept.
+  await s.cmds.updateMatter(ctx, matter.id, { nextBillingDate: '2026-06-15' });
+  s.clock.set('2026-06-15T09:00:00Z');
+  await billOn('2026-06-15');
+  assert.equal(await next(), '2026-09-15');
   await s.rt.relay.stop();
 });

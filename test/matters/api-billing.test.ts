@@ -254,6 +254,10 @@ eachDialect('the WIP cap counts work on a draft bill: drafting makes no room und
     const html = (await page.get(`/matters/${matter.id}`)).text;
     assert.match(html, /data-total="wip" data-minor="0"/);
     assert.match(html, /data-total="on-drafts" data-minor="30000"/);
+    // The matters list: "WIP at least" reads the Unbilled WIP column beside it (none here); the at-cap filter, the cap's measure.
+    const listed = async (q: string) => (await page.get(`/matters?${q}`)).text.includes(`/matters/${matter.id}"`);
+    assert.equal(await listed('wipAtLeast=100.00'), false, 'no unbilled WIP: not "at least 100.00"');
+    assert.equal(await listed('wipAtLeast=0.00'), true);
     // Hours at 300.00 against 500.00, with the draft's 300.00 counted: 600.00 no; 450.00 yes; 510.00 no; 480.00 yes; 510.00 no.
     const table: [string, number][] = [['1', 422], ['0.5', 201], ['0.2', 422], ['0.1', 201], ['0.1', 422]];
     for (const [hours, status] of table) {
@@ -291,6 +295,12 @@ eachDialect('a matter billed in another currency takes no firm-currency rate or 
     const priced = ok(await api.post('/time-entries', entry), 201);
     assert.deepEqual([priced.rate, priced.rateSource, priced.amount, priced.currency], ['42000', 'matter', '42000', 'JPY']);
     assert.equal(ok(await api.post('/fixed-charges', { matterId: jpy.id, chargeTypeId: type.id, chargedOn: '2026-03-02', unitPrice: '110000' }), 201).amount, '110000');
+    // The matter's page offers the charge type at its firm-currency price, asking for a price in yen (not showing USD as yen).
+    const page = t.browser();
+    await page.login((await t.user('admin')).email);
+    const html = (await page.get(`/matters/${jpy.id}`)).text;
+    assert.match(html, /LEASE Lease review \(\$750\.00: give a price in JPY\)/);
+    assert.match(html, /name="unitPrice"[^>]*placeholder="required"/);
     // The firm's own currency is priced as before.
     const usd = ok(await api.post('/matters', { clientId: client.id, name: 'Domestic', responsibleTimekeeperId: tk.id, openedOn: '2025-06-01' }), 201);
     assert.deepEqual(ok(await api.post('/time-entries', { ...entry, matterId: usd.id }), 201).amount, '310.50');

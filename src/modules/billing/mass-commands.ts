@@ -255,7 +255,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     const filtered: string[] = [];
     const [under] = await candidates(f, { matterIds: [id] });
     if (!under) filtered.push(...await filtersLeavingOut(f, row));
-    else if (under.feeItems + under.disbursementItems === 0 && row.feeItems + row.disbursementItems > 0 && !under.fixedFeeDue) filtered.push('The time or disbursement filters leave none of its items');
+    else if (under.feeItems + under.disbursementItems === 0 && row.feeItems + row.disbursementItems > 0 && !under.fixedFeeDue) filtered.push(...await itemFiltersLeavingOut(f, row));
     return { row, reasons: [...row.reasons.map((r) => r.text), ...filtered] };
   }
 
@@ -282,6 +282,20 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     for (const [filters, text] of tests) if ((await candidates(filters, { matterIds: [id] })).length === 0) out.push(text);
     // Each filter alone keeps it, yet all together do not: say so rather than nothing.
     return out.length > 0 ? out : ['The filters chosen, taken together, leave it out'];
+  }
+
+  /** Which of the run's item filters leave none of this matter's items, each named (tried one at a time). */
+  async function itemFiltersLeavingOut(f: MassFilters, row: MassRow): Promise<string[]> {
+    const dates = { invoiceDate: f.invoiceDate, upTo: f.upTo };
+    const alone = async (filters: MassFilters) => (await candidates(filters, { matterIds: [row.matterId] }))[0];
+    const out: string[] = [];
+    const { cap, ...timeRest } = f.time ?? {};
+    if (cap && cap.kind !== 'none' && row.timeItems > 0 && (await alone({ ...dates, time: { cap } }))?.timeItems === 0) {
+      out.push(cap.kind === 'matter' ? 'The time "To a cap" filter leaves its time out (its unbilled WIP is under its own cap, or it has none)' : 'The time "To a cap" filter leaves its time out (its unbilled time is under the amount given)');
+    }
+    if (Object.keys(timeRest).length > 0 && row.timeItems > 0 && (await alone({ ...dates, time: timeRest }))?.timeItems === 0) out.push('The time filters (dates, timekeeper) leave none of its time');
+    if (f.disbursements && row.disbursementItems > 0 && (await alone({ ...dates, disbursements: f.disbursements }))?.disbursementItems === 0) out.push('The disbursement filters (dates, code) leave none of its disbursements');
+    return out.length > 0 ? out : ['The time and disbursement filters, taken together, leave none of its items'];
   }
 
   /** What each row will bill and why: the composer run without saving, in bulk (quote rules applied, as a run does). */

@@ -1553,8 +1553,10 @@ export function createMattersCommands(deps: MattersDeps) {
     const behaviourChanges = patch.defaultBehaviour !== undefined && patch.defaultBehaviour !== before.defaultBehaviour;
     if (!behaviourChanges && sameJson({ ...before, updatedAt: '' }, { ...after, updatedAt: '' })) return before;
     if (!await store.updateMatter(trx, after, expectedVersion)) throw stale('matter');
-    // A date a person sets (or a new cycle) sets the day of month later dates keep.
-    if (after.nextBillingDate !== before.nextBillingDate || after.billingCycle !== before.billingCycle) await store.setBillingAnchor(trx, matterId, after.nextBillingDate);
+    // A date a person sets sets the day of month later dates keep (a new cycle alone keeps it: the date it shows may be a short month's end).
+    if (after.nextBillingDate !== before.nextBillingDate && (patch.nextBillingDate !== undefined || before.nextBillingDate === null || after.nextBillingDate === null)) {
+      await store.setBillingAnchor(trx, matterId, after.nextBillingDate);
+    }
     // The default behaviour is also a billing option: set it there, which keeps the two in step.
     if (behaviourChanges) await setBillingOptions(trx, ctx, matterId, { set: { defaultTimeEntryBehaviour: patch.defaultBehaviour! } });
     const final = await store.findMatter(trx, matterId);

@@ -115,12 +115,18 @@ export interface MatterFilters {
 }
 
 /**
- * What a matter's WIP cap measures, in SQL: billable WIP (time, disbursements, fixed charges not
- * merely quoted) not yet billed, unbilled or on a draft bill (as store.capWipMinor).
+ * A matter's billable WIP (time, disbursements, fixed charges not merely quoted) with these
+ * statuses, in SQL: unbilled for "WIP at least" (the list's Unbilled WIP column), unbilled and
+ * on draft bills for the WIP cap (as store.capWipMinor measures it).
  */
-const wipSql = sql<number>`(coalesce((select sum(wt.amount_minor) from matters_time_entry wt where wt.matter_id = m.id and wt.status in ('unbilled', 'draft') and wt.behaviour = 'bill'), 0)
-  + coalesce((select sum(wd.amount_minor) from matters_disbursement wd where wd.matter_id = m.id and wd.status in ('unbilled', 'draft') and wd.behaviour = 'bill'), 0)
-  + coalesce((select sum(wf.amount_minor) from matters_fixed_charge wf where wf.matter_id = m.id and wf.status in ('unbilled', 'draft') and wf.behaviour = 'bill' and wf.quoted = 0), 0))`;
+const wipSqlOf = (statuses: readonly string[]) => {
+  const st = sql.join(statuses.map((x) => sql`${x}`));
+  return sql<number>`(coalesce((select sum(wt.amount_minor) from matters_time_entry wt where wt.matter_id = m.id and wt.status in (${st}) and wt.behaviour = 'bill'), 0)
+  + coalesce((select sum(wd.amount_minor) from matters_disbursement wd where wd.matter_id = m.id and wd.status in (${st}) and wd.behaviour = 'bill'), 0)
+  + coalesce((select sum(wf.amount_minor) from matters_fixed_charge wf where wf.matter_id = m.id and wf.status in (${st}) and wf.behaviour = 'bill' and wf.quoted = 0), 0))`;
+};
+const capWipSql = wipSqlOf(['unbilled', 'draft']);
+const unbilledWipSql = wipSqlOf(['unbilled']);
 
 export interface MatterListRow {
   id: string;
@@ -161,8 +167,8 @@ export async function searchMatters(db: Executor, f: MatterFilters & Paging): Pr
   if (f.clientId) base = base.where('m.client_id', '=', f.clientId);
   if (f.nextFrom) base = base.where('m.next_billing_date', '>=', f.nextFrom);
   if (f.nextTo) base = base.where('m.next_billing_date', '<=', f.nextTo);
-  if (f.atCap) base = base.where('m.wip_cap_minor', 'is not', null).where(sql<boolean>`${wipSql} >= m.wip_cap_minor`);
-  if (f.wipAtLeastMinor !== undefined) base = base.where(sql<boolean>`${wipSql} >= ${f.wipAtLeastMinor}`);
+  if (f.atCap) base = base.where('m.wip_cap_minor', 'is not', null).where(sql<boolean>`${capWipSql} >= m.wip_cap_minor`);
+  if (f.wipAtLeastMinor !== undefined) base = base.where(sql<boolean>`${unbilledWipSql} >= ${f.wipAtLeastMinor}`);
   const totalRow = await base.select(sql<string>`count(*)`.as('n')).executeTakeFirst() as Row | undefined;
   const rows = await base.select([
     'm.id', 'm.file_number', 'm.name', 'm.status', 'm.client_id', 'c.client_number', 'c.name as client_name',

@@ -1044,7 +1044,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       return refused ? { ...refused.form, id: formKey(refused.form, refused.errors) } : { ...blank, id: formKey(undefined) };
     };
     return {
-      ...common(c), matter, timekeepers: tks, activeTimekeepers: activeTks, ...codes,
+      ...common(c), matter, timekeepers: tks, activeTimekeepers: activeTks, ...codes, firmCurrency: await firmCurrency(),
       time: visible(time).map((e) => ({ ...e, hours: formatHours(e.billedMinutes), rawHours: formatHours(e.rawMinutes), tk: tks.get(e.timekeeperId) })),
       disbursements: visible(disbursements).map((d) => ({ ...d, quantity: quantityText(d.quantityMilli) })),
       fixedCharges: visible(fixed).map((f) => ({ ...f, quantity: quantityText(f.quantityMilli), type: types.get(f.chargeTypeId) })),
