@@ -532,6 +532,7 @@ eachDialect('bill page and composer: a missing or malformed version, hold choice
     refusedNaming(await postForm(b, composeUrl, [...base, ['discountKind', 'percentage'], ['discountPercent', '12,5']]), ['discountPercent']);
     refusedNaming(await postForm(b, composeUrl, [...base, ['discountKind', 'matter'], ['discountPercent', 'abc']]), ['discountPercent']);
     refusedNaming(await postForm(b, composeUrl, [...base, ['applyQuote', 'maybe']]), ['applyQuote']);
+    refusedNaming(await postForm(b, composeUrl, [...base, ['noTime', 'maybe']]), ['noTime']);
     refusedNaming(await postForm(b, composeUrl, [...base, ['interestByPolicy', 'perhaps'], ['applyRetainer', 'sometimes']]), ['interestByPolicy', 'applyRetainer']);
     refusedNaming(await postForm(b, composeUrl, [...base, ['adhoc_kind_0', 'gift'], ['adhoc_desc_0', 'Urgency'], ['adhoc_amount_0', '10.00']]), ['adhoc_kind_0']);
     refusedNaming(await postForm(b, composeUrl, [...base, ['version', 'abc']]), ['version']);

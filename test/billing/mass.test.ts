@@ -347,7 +347,7 @@ eachDialect('seed 004\'s time "To a cap": only the time of matters at their cap 
     const expected = [atCap.id, under.id, ...(timeBilled.includes(noCap.id) ? [noCap.id] : [])].sort();
     assert.deepEqual(eligible, expected, name);
     const previews = await m.previewRows(rows.filter((r) => r.eligible), f, {});
-    for (const id of expected) assert.equal(previews.get(id)!.timeWaits.length > 0, !timeBilled.includes(id), `${name}: ${id}`);
+    for (const id of expected) assert.equal(previews.get(id)!.timeWaits, !timeBilled.includes(id), `${name}: ${id}`);
   }
   // The matter with only time, left out by the cap: the lookup names that filter.
   const why = await m.whyNot({ ...dates, time: { cap: { kind: 'matter' } } }, { id: noCap.id });
@@ -364,8 +364,14 @@ eachDialect('seed 004\'s time "To a cap": only the time of matters at their cap 
   assert.equal(a.totals.totalMinor, 60_000 + 10_000);
   const u = await billOf(under.id);
   assert.deepEqual(u.lines.map((l) => l.kind), ['disbursement']);
-  assert.deepEqual(u.request.excludedIds, [underTime.id], 'kept in the draft\'s request: the composer shows it toggled out');
+  assert.equal(u.request.filters?.time?.none, true, 'kept in the draft\'s request: the composer shows "Leave time off this bill"');
   assert.equal((await mattersStatus(db.db, [underTime.id]))[underTime.id], 'unbilled', 'the waiting time is still unbilled');
+  // Time recorded later, the draft recomposed (a batch change): it waits too.
+  const later = await time(under.id, 30);
+  await s.drain();
+  const recomposed = await s.billing.updateDraft(ctx, u.billId, { invoiceDate: '2026-03-02', expectedVersion: u.version });
+  assert.deepEqual(recomposed.lines.map((l) => l.kind), ['disbursement']);
+  assert.equal((await mattersStatus(db.db, [later.id]))[later.id], 'unbilled');
   assert.equal(await db.db.selectFrom('billing_bill').select('id').where('matter_id', '=', noCap.id).executeTakeFirst(), undefined, 'nothing drafted for time alone under the cap');
   await s.rt.relay.stop();
 });

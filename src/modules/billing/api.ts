@@ -51,6 +51,7 @@ const OptionsSchema = Type.Object({
     time: Type.Optional(Type.Object({
       from: Type.Optional(IsoDate()), to: Type.Optional(IsoDate()),
       timekeeperIds: Type.Optional(Type.Array(Id, { maxItems: 500, description: 'Only these timekeepers\' time' })),
+      none: Type.Optional(Type.Boolean({ description: 'No time on this bill (it waits for a later one)' })),
     }, { additionalProperties: false })),
     disbursements: Type.Optional(Type.Object({
       from: Type.Optional(IsoDate()), to: Type.Optional(IsoDate()),

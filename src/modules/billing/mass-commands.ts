@@ -100,8 +100,8 @@ export interface MassRowPreview {
   quote: string | null;
   why: string;
   error: string | null;
-  /** Time a "To a cap" time filter leaves out of this matter's bill (toggled out: it waits). */
-  timeWaits: string[];
+  /** A "To a cap" time filter leaves this matter's time off its bill (it waits). */
+  timeWaits: boolean;
 }
 
 export interface RunInput {
@@ -167,13 +167,14 @@ export function capChoice(text: string | undefined, currency: string): { cap?: C
 }
 
 /**
- * A matter's request with the time a "To a cap" time filter leaves out toggled out of its bill
- * (seed 004: only the time of matters at their cap is billed; the rest waits, unbilled, for a
- * later bill). Kept in the draft's request, so the composer shows those items toggled out.
+ * A matter's request when a "To a cap" time filter leaves it out (seed 004: only the time of
+ * matters at their cap is billed): no time on its bill (`filters.time.none`), so its time waits,
+ * unbilled, for a later bill, and so does time recorded later when the draft is recomposed. Kept
+ * in the draft's request; the composer shows it as "Leave time off this bill".
  */
-export function withTimeWaiting(request: BillRequest, timeWaits: readonly string[]): BillRequest {
-  if (timeWaits.length === 0) return request;
-  return { ...request, excludedIds: [...new Set([...(request.excludedIds ?? []), ...timeWaits])] };
+export function withTimeWaiting(request: BillRequest, timeWaits: boolean): BillRequest {
+  if (!timeWaits) return request;
+  return { ...request, filters: { ...request.filters, time: { ...request.filters?.time, none: true } } };
 }
 
 export function filterErrors(f: Partial<MassFilters>): Record<string, string> {
@@ -304,7 +305,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     const prepared = await prepare(db, rows.map((r) => r.matterId), f.upTo, request, f.invoiceDate, f.time?.cap);
     for (const r of rows) {
       const p = prepared.get(r.matterId)!;
-      if ('reason' in p) { out.set(r.matterId, { totalMinor: 0, feesMinor: 0, disbursementsMinor: 0, quote: null, why: p.reason, error: p.reason, timeWaits: [] }); continue; }
+      if ('reason' in p) { out.set(r.matterId, { totalMinor: 0, feesMinor: 0, disbursementsMinor: 0, quote: null, why: p.reason, error: p.reason, timeWaits: false }); continue; }
       try {
         const rowRequest = withTimeWaiting(withCycleFee(p.m, f.invoiceDate, request), p.timeWaits);
         const c = composeFrom(p.m, f.invoiceDate, f.upTo, rowRequest, p.sources);
@@ -315,7 +316,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
             onlyExpenses: p.m.options.massBilling.onlyExpenses, quote: c.composed.quote, scheduleRows: c.composed.scheduleRowIds.length,
             fixedFeeEveryCycle: p.m.options.arrangement === 'fixed_fee' && p.m.options.fixedFee.mode === 'every_cycle' && rowRequest.fixedFeeAmountMinor !== 0, totalMinor: t.totalMinor,
             timeWaits: p.m.options.arrangement === 'fixed_fee' && !p.m.options.massBilling.onlyExpenses && r.timeItems > 0 && !c.lines.some((l) => l.kind === 'time' || l.kind === 'fixed_fee'),
-            wipMinor: r.feesMinor + r.disbursementsMinor, timeUnderCap: p.timeWaits.length > 0,
+            wipMinor: r.feesMinor + r.disbursementsMinor, timeUnderCap: p.timeWaits && p.sources.unbilled.some((w) => w.kind === 'time'),
           }),
           error: c.lines.length === 0 ? `No billable items on or before ${f.upTo}` : null,
           timeWaits: p.timeWaits,
@@ -329,8 +330,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
 
   // ---- bulk drafting ---------------------------------------------------------------------
 
-  /** `timeWaits`: the matter's unbilled time a "To a cap" time filter leaves out (toggled out of its bill: it waits). */
-  type Prepared = { m: LoadedMatter; sources: Parameters<typeof composeFrom>[4]; draft: { id: string; number: string | null; batchId: string | null } | null; timeWaits: string[] } | { reason: string; draft?: { id: string; number: string | null; batchId: string | null } | null };
+  /** `timeWaits`: a "To a cap" time filter leaves the matter's time out (none on its bill: it waits). */
+  type Prepared = { m: LoadedMatter; sources: Parameters<typeof composeFrom>[4]; draft: { id: string; number: string | null; batchId: string | null } | null; timeWaits: boolean } | { reason: string; draft?: { id: string; number: string | null; batchId: string | null } | null };
 
   /** Everything createDraft reads, for many matters at once. */
   async function prepare(ex: Parameters<typeof store.getFirmSettings>[0], matterIds: readonly string[], upTo: string, request: BillRequest, invoiceDate: string, timeCap?: CapFilter): Promise<Map<string, Prepared>> {
@@ -370,7 +371,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     for (const m of loaded) {
       const overdueOf = overdue.get(m.matter.id) ?? [];
       const expiredDiscounts = expired.get(m.matter.id) ?? [];
-      const timeWaits = timeThrough.has(m.matter.id) ? [] : (wip.get(m.matter.id) ?? []).filter((w) => w.kind === 'time').map((w) => w.id);
+      // A matter the cap leaves out: its bill takes no time, now or when it is recomposed later.
+      const timeWaits = !timeThrough.has(m.matter.id);
       out.set(m.matter.id, {
         m, draft: null, timeWaits,
         sources: { onBill: [], unbilled: wip.get(m.matter.id) ?? [], taken: taken.get(m.matter.id) ?? new Map(), retainerBalanceMinor: balances.get(m.matter.id) ?? 0, overdue: overdueOf, expiredDiscounts },

@@ -122,7 +122,11 @@ export function composerForm(raw: Raw, currency: string): ComposerForm {
   const time = { from: str(raw, 'timeFrom') || undefined, to: str(raw, 'timeTo') || undefined, timekeeperIds: all(raw, 'tk') };
   const disb = { from: str(raw, 'disbFrom') || undefined, to: str(raw, 'disbTo') || undefined, codes: str(raw, 'disbCodes').split(/[\s,]+/).filter(Boolean).map((c) => c.toUpperCase()) };
   const filters: NonNullable<BillRequest['filters']> = {};
-  if (time.from || time.to || time.timekeeperIds.length) filters.time = { ...(time.from ? { from: time.from } : {}), ...(time.to ? { to: time.to } : {}), ...(time.timekeeperIds.length ? { timekeeperIds: time.timekeeperIds } : {}) };
+  const noTime = str(raw, 'noTime');
+  if (noTime !== '' && noTime !== 'yes') errors.noTime = 'must be yes or left unticked';
+  if (time.from || time.to || time.timekeeperIds.length || noTime === 'yes') {
+    filters.time = { ...(time.from ? { from: time.from } : {}), ...(time.to ? { to: time.to } : {}), ...(time.timekeeperIds.length ? { timekeeperIds: time.timekeeperIds } : {}), ...(noTime === 'yes' ? { none: true } : {}) };
+  }
   if (disb.from || disb.to || disb.codes.length) filters.disbursements = { ...(disb.from ? { from: disb.from } : {}), ...(disb.to ? { to: disb.to } : {}), ...(disb.codes.length ? { codes: disb.codes } : {}) };
   if (filters.time || filters.disbursements) request.filters = filters;
   fv.tk = time.timekeeperIds.join(',');
@@ -215,7 +219,7 @@ function formFromRequest(r: BillRequest, currency: string, dates: { invoiceDate:
   const d = (m: number) => toDecimalString(m, currency);
   const fv: Record<string, string> = {
     invoiceDate: dates.invoiceDate, upTo: dates.upTo,
-    timeFrom: r.filters?.time?.from ?? '', timeTo: r.filters?.time?.to ?? '', tk: (r.filters?.time?.timekeeperIds ?? []).join(','),
+    timeFrom: r.filters?.time?.from ?? '', timeTo: r.filters?.time?.to ?? '', tk: (r.filters?.time?.timekeeperIds ?? []).join(','), noTime: r.filters?.time?.none ? 'yes' : '',
     disbFrom: r.filters?.disbursements?.from ?? '', disbTo: r.filters?.disbursements?.to ?? '', disbCodes: (r.filters?.disbursements?.codes ?? []).join(', '),
     fixedFee: r.fixedFeeAmountMinor === undefined || r.fixedFeeAmountMinor === null ? '' : d(r.fixedFeeAmountMinor),
     applyQuote: r.applyQuote === false ? 'no' : 'yes',

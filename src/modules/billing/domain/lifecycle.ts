@@ -20,7 +20,8 @@ import type { DiscountInput } from './rules.ts';
 /** The clerk's choices for one bill, stored with it (request_json) and replayed on recomposition. */
 export interface BillRequest {
   filters?: {
-    time?: { from?: string; to?: string; timekeeperIds?: string[] };
+    /** none: no time on this bill (it waits: a run's time "To a cap" left the matter out). */
+    time?: { from?: string; to?: string; timekeeperIds?: string[]; none?: boolean };
     disbursements?: { from?: string; to?: string; codes?: string[] };
   };
   /** Items toggled out (deferred to a later bill). */

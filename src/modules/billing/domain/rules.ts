@@ -303,7 +303,8 @@ export interface SelectableItem {
 
 export interface SelectionFilters {
   upTo: string;
-  time?: { from?: string; to?: string; timekeeperIds?: readonly string[] };
+  /** none: no time on this bill (a run's time "To a cap" left the matter out: its time waits). */
+  time?: { from?: string; to?: string; timekeeperIds?: readonly string[]; none?: boolean };
   disbursements?: { from?: string; to?: string; codes?: readonly string[] };
   /** Items toggled out (deferred to a later bill). */
   excludedIds?: ReadonlySet<string>;
@@ -329,6 +330,7 @@ export function selectItems<T extends SelectableItem>(items: readonly T[], f: Se
     if (f.onlyExpenses) return false;
     if (it.kind === 'time') {
       const tf = f.time;
+      if (tf?.none) return false;
       return within(it.date, tf?.from, tf?.to) && (!tf?.timekeeperIds?.length || (it.timekeeperId !== null && tf.timekeeperIds.includes(it.timekeeperId)));
     }
     return true;
