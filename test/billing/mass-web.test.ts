@@ -386,6 +386,15 @@ eachDialect('time "To a cap" on the page: refused naming the amount when it is n
       checked++;
     }
     assert.ok(checked >= 1, `rows checked: ${checked}`);
+    // A template the firm does not have is named on the page at once (422), not at the run's last step.
+    const noTemplate = await b.get(`/billing/mass?invoiceDate=${DATE}&upTo=${DATE}&template=nope`);
+    assert.equal(noTemplate.status, 422);
+    assert.match(unescapeHtml(noTemplate.text), /data-error-for="template"><strong>Bill template<\/strong> /);
+    // The confirmation says what the cap does to the run.
+    await b.get(`/billing/mass?invoiceDate=${DATE}&upTo=${DATE}&timeCap=matter`);
+    const confirm = await b.post('/billing/mass/runs', { invoiceDate: DATE, upTo: DATE, timeCap: 'matter', scope: 'all' });
+    assert.match(unescapeHtml(confirm.text), /Time is billed only for matters at their WIP cap; the others' time waits\./);
+    assert.match(confirm.text, /name="timeCap" value="matter"/);
   });
 });
 

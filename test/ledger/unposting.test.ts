@@ -123,6 +123,10 @@ eachDialect('money is not reversed before it paid, nor paid to a bill before the
   await s.drain();
   const credit = await s.ledger.recordReceipt(ctx, { clientId: t.client.id, receivedOn: '2026-03-10', amountMinor: 10_000, order: 'on_account' });
   await refused(s.ledger.allocateCredit(ctx, { receiptId: credit.receipt.id, billId: late.billId, order: 'this_bill_only', on: '2026-03-10' }), 422);
+  // A day before every bill still owing is named as such (422 on the date).
+  const early = await s.ledger.recordReceipt(ctx, { clientId: t.client.id, receivedOn: '2026-02-20', amountMinor: 1_000, order: 'on_account', confirmOutsidePeriod: true });
+  const e2 = await refused(s.ledger.allocateCredit(ctx, { receiptId: early.receipt.id, order: 'oldest_first', on: '2026-02-25', confirmOutsidePeriod: true }), 422);
+  assert.match(e2.fields.on ?? '', /before every bill with something outstanding \(the earliest is dated 2026-02-28\)/);
   // Oldest first on 10 March takes the bills of that date or before (A), not the later one.
   await s.ledger.allocateCredit(ctx, { receiptId: credit.receipt.id, order: 'oldest_first', on: '2026-03-10' });
   assert.deepEqual((await live(s, late.billId)).length, 0);

@@ -20,7 +20,7 @@ import { isHtmx, render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import { MAX_PAYMENT_TERMS_DAYS } from './domain/lifecycle.ts';
 import type { CapFilter } from './domain/mass.ts';
-import { templateChoices } from './domain/templates.ts';
+import { templateChoices, unknownTemplate } from './domain/templates.ts';
 import type { MassBilling } from './mass-commands.ts';
 import { capChoice, filterErrors, runRequest } from './mass-commands.ts';
 import type { MassFilters } from './mass-store.ts';
@@ -143,7 +143,13 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       const r = await deps.db.selectFrom('billing_matter').select('id').where('file_number', '=', fileNo).executeTakeFirst() as { id: string } | undefined;
       files.set(fileNo, r?.id ?? null);
     }
-    return { lk, parsed: parseMassForm(raw, today(), lk.currency, (f) => files.get(f) ?? null) };
+    const parsed = parseMassForm(raw, today(), lk.currency, (f) => files.get(f) ?? null);
+    // A template the firm does not have is named now, not at the run's last step.
+    if (parsed.template && !parsed.errors.template) {
+      const refusal = unknownTemplate(parsed.template, await mass.billTemplateNames());
+      if (refusal) parsed.errors.template = refusal;
+    }
+    return { lk, parsed };
   }
 
   /**

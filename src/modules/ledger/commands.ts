@@ -235,7 +235,12 @@ export function createLedgerCommands(deps: LedgerDeps) {
     const byId = new Map(open.map((x) => [x.id, x]));
     const seq = allocationSequence(open.map((x) => ({ billId: x.id, invoiceDate: x.invoiceDate, number: x.number, outstandingMinor: store.outstandingOf(x) })), order, input.billId ?? null);
     const { allocations } = allocateReceipt(Math.min(receipt.unallocatedMinor, floor), seq);
-    if (allocations.length === 0) throw conflict('No open bill of the client has anything outstanding');
+    if (allocations.length === 0) {
+      // Bills owing, all dated after the day chosen: say so, naming the date to use.
+      const later = all.filter((x) => store.outstandingOf(x) > 0).map((x) => x.invoiceDate).sort()[0];
+      if (later !== undefined) throw invalid({ on: `is before every bill with something outstanding (the earliest is dated ${later}): allocate on or after that date` });
+      throw conflict('No open bill of the client has anything outstanding');
+    }
     for (const a of allocations) {
       await allocateFromCredit(b, receipt, byId.get(a.billId)!, a.amountMinor, on, `allocate:${newId(clock)}`, 'command', input.confirmOutsidePeriod ?? false);
     }
