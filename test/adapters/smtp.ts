@@ -8,7 +8,8 @@ export interface Received {
   raw: string;
 }
 
-export async function startSmtp(opts: { failFirst?: number } = {}): Promise<{ port: number; messages: Received[]; close(): Promise<void> }> {
+/** `beforeReply`: awaited before the server answers a message's DATA (a slow server). */
+export async function startSmtp(opts: { failFirst?: number; beforeReply?: () => Promise<void> } = {}): Promise<{ port: number; messages: Received[]; close(): Promise<void> }> {
   const messages: Received[] = [];
   let failures = opts.failFirst ?? 0;
   const server = new SMTPServer({
@@ -19,7 +20,8 @@ export async function startSmtp(opts: { failFirst?: number } = {}): Promise<{ po
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
+      stream.on('end', async () => {
+        if (opts.beforeReply) await opts.beforeReply();
         if (failures > 0) {
           failures--;
           const err = new Error('Try again later') as Error & { responseCode: number };

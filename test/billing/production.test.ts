@@ -135,6 +135,49 @@ eachDialect('a send refused by the SMTP server is shown per bill; the retry prin
   }
 });
 
+eachDialect('a bill whose email waits on a slow SMTP server keeps its lease: no other process takes it over, and the run stays alive', async (db) => {
+  const dirs = outputDirs();
+  let arrived!: () => void;
+  const arrival = new Promise<void>((r) => { arrived = r; });
+  let release!: () => void;
+  const released = new Promise<void>((r) => { release = r; });
+  const smtp = await startSmtp({ beforeReply: async () => { arrived(); await released; } });
+  const s = await productionSetup(db, testOutputs(dirs, { smtpPort: smtp.port }));
+  try {
+    const [bill] = await approvedBills(s, 1, SEND);
+    const cycle = bill!.approvedAt!;
+    const producing = s.production.produceBills(ctx, [bill!.billId], { leaseRenewMs: 25 });
+    await arrival;
+    // The server has had the message for three lease lengths: the lease taken at the claim is long past.
+    s.clock.advanceMs(3 * LEASE_MS);
+    const state = () => db.db.selectFrom('billing_bill_production').select(['claim_token', 'claimed_until']).where('bill_id', '=', bill!.billId).executeTakeFirstOrThrow();
+    let renewed = false;
+    for (let i = 0; i < 400 && !renewed; i++) {
+      const st = await state();
+      renewed = st.claim_token !== null && Date.parse(st.claimed_until as string) > s.clock.now().getTime();
+      if (!renewed) await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.ok(renewed, 'the producing process renewed its lease while the email waited');
+    const now = s.clock.now().toISOString();
+    const taken = await db.db.transaction().execute((trx) => claimMany(trx, [{ billId: bill!.billId, cycle }], 'other-process', now, new Date(s.clock.now().getTime() + LEASE_MS).toISOString()));
+    assert.equal(taken.size, 0, 'another process cannot take the bill');
+    await assert.rejects(s.billing.revert(ctx, bill!.billId), /being produced now/);
+    const run = await db.db.selectFrom('billing_production_run').select('heartbeat_at').executeTakeFirstOrThrow();
+    assert.equal(run.heartbeat_at, now, 'the run beats while its bill waits (it is not shown as interrupted)');
+    release();
+    const summary = await producing;
+    assert.equal(summary.done, 1, JSON.stringify(summary.items));
+    assert.equal(smtp.messages.length, 1, 'emailed once');
+    assert.equal((await state()).claim_token, null, 'the lease is released at the end');
+    assert.equal((await s.billing.findBill(bill!.billId))!.status, 'finalised');
+  } finally {
+    release();
+    await s.stop();
+    await smtp.close();
+    removeDirs(dirs);
+  }
+});
+
 eachDialect('a process that died holding a bill: others leave it until its lease runs out, then finish it once', async (db) => {
   const dirs = outputDirs();
   const s = await productionSetup(db, testOutputs(dirs));

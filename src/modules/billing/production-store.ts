@@ -237,6 +237,14 @@ export type StepUpdate = Partial<{
   claimed_until: string;
 }>;
 
+/** Extend the leases still held with these tokens to `until` (one lost meanwhile is left alone). */
+export async function renewLeases(trx: Executor, leases: readonly { billId: string; cycle: string; token: string }[], now: string, until: string): Promise<void> {
+  for (const l of leases) {
+    await trx.updateTable('billing_bill_production').set({ claimed_until: until, updated_at: now })
+      .where('bill_id', '=', l.billId).where('cycle', '=', l.cycle).where('claim_token', '=', l.token).execute();
+  }
+}
+
 /** Record a step, only while this process still holds the lease; false if it lost it. */
 export async function recordStep(db: Executor, billId: string, cycle: string, token: string, now: string, update: StepUpdate): Promise<boolean> {
   const r = await db.updateTable('billing_bill_production').set({ ...update, updated_at: now })

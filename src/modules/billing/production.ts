@@ -6,8 +6,9 @@
  * Idempotent per bill and approval (the cycle is the bill's approved_at): each step is
  * recorded in billing_bill_production once done and never done again; a process first takes
  * the bill's lease with a conditional update, so two processes never produce one bill at
- * once (each recorded step renews the lease); a crashed process's lease runs out (LEASE_MS)
- * and a retry finishes what is left.
+ * once; while a process holds bills it renews their leases every LEASE_RENEW_MS (however long
+ * a render or an SMTP server takes), so a crashed process's bills are free again within
+ * LEASE_MS and a retry finishes what is left.
  * The print and mail adapters are idempotent by key too (a file already written is not
  * written again; a resent email carries the same Message-ID), which covers the moment
  * between an output and the row that records it.
@@ -25,6 +26,7 @@
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
+import { assert } from '../../shared/assert.ts';
 import { audit } from '../../shared/audit.ts';
 import type { Clock } from '../../shared/clock.ts';
 import type { Db, Executor } from '../../shared/db.ts';
@@ -49,8 +51,13 @@ import type { BillingSettings, Run, RunItem } from './production-store.ts';
 import * as store from './store.ts';
 import type { MatterCopy } from './store.ts';
 
-/** How long a process may hold a bill before another may take over (crash recovery). */
-export const LEASE_MS = 10 * 60_000;
+/**
+ * How long a bill's lease lasts unless renewed: after a crash, the bills the dead process held
+ * show "busy" (and cannot be reverted) for at most this long.
+ */
+export const LEASE_MS = 2 * 60_000;
+/** How often a running production renews the leases it holds (well inside LEASE_MS: a slow commit or a busy event loop must not let one lapse). */
+export const LEASE_RENEW_MS = 20_000;
 /** At most this many bills in one run. */
 export const MAX_RUN_BILLS = 10_000;
 const MAX_ERROR_CHARS = 500;
@@ -72,6 +79,8 @@ export interface ProductionDeps {
 export interface ProduceOptions {
   /** Bills worked on at once (each holds a Chromium tab while rendering). */
   concurrency?: number;
+  /** How often the held leases are renewed (tests shorten it; default LEASE_RENEW_MS). */
+  leaseRenewMs?: number;
 }
 
 export interface ProductionSummary {
@@ -455,10 +464,35 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         return flushing;
       };
       const settle = (billId: string, outcome: BillOutcome, release: Release | null) => {
+        held.delete(billId);
         queued.push({ billId, outcome, release });
         if (queued.length >= RELEASE_BATCH) void flush();
         else timer ??= setTimeout(() => { timer = null; void flush(); }, RELEASE_DELAY_MS);
       };
+      // The leases this run holds, renewed on a timer (with the run's heartbeat) until released:
+      // a bill whose email waits minutes on a slow SMTP server is not taken over meanwhile.
+      const held = new Map<string, { billId: string; cycle: string; token: string }>();
+      let renewing: Promise<void> | null = null;
+      const renew = () => {
+        renewing ??= (async () => {
+          try {
+            const leases = [...held.values()];
+            await db.transaction().execute(async (trx) => {
+              const at = now();
+              if (leases.length > 0) await ps.renewLeases(trx, leases, at, leaseUntil());
+              await ps.heartbeat(trx, runId, at);
+            });
+          } catch (err) {
+            logger.warn({ err, runId }, 'renewing production leases failed (retried at the next beat)');
+          } finally {
+            renewing = null;
+          }
+        })();
+      };
+      const renewMs = opts.leaseRenewMs ?? LEASE_RENEW_MS;
+      assert(Number.isSafeInteger(renewMs) && renewMs >= 1 && renewMs < LEASE_MS / 2, 'leases are renewed well inside their length');
+      const renewTimer = setInterval(renew, renewMs);
+      renewTimer.unref();
       let next = 0;
       let lastBeat = 0;
       const workers = Math.min(concurrency, Math.max(items.length, 1));
@@ -472,6 +506,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
           try {
             const r = await claimBatch(batch);
             claimed = r.claimed;
+            for (const c of claimed) held.set(c.bill.billId, { billId: c.bill.billId, cycle: c.cycle, token: c.token });
             for (const s of r.settled) settle(s.billId, s.outcome, null);
           } catch (err) {
             for (const billId of batch) settle(billId, { outcome: 'failed', error: errorText(err) }, null);
@@ -486,8 +521,13 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
           }
         }
       };
-      await Promise.all(Array.from({ length: workers }, worker));
-      await flush();
+      try {
+        await Promise.all(Array.from({ length: workers }, worker));
+        await flush();
+      } finally {
+        clearInterval(renewTimer);
+        await renewing;
+      }
       if (flushError) throw flushError;
       await ps.finishRun(db, runId, now());
       const all = await ps.runItems(db, runId);
