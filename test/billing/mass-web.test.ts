@@ -277,6 +277,10 @@ eachDialect('drafts page: the list keeps its filters and sort, and "all drafts l
     assert.deepEqual(previews.map(([id]) => id).sort(), (await drafts()).filter((d) => d.batch_id === run1).map((d) => String(d.id)).sort());
     for (const [id, label] of previews) assert.equal(label, `${(await drafts()).find((d) => d.id === id)!.file_number} draft`);
     assert.match(html, /<h1>Preview 3 draft bills<\/h1>/);
+    const allThree = /href="([^"]+)"[^>]*data-preview-pdf="1-3">All 3 in one PDF</.exec(html);
+    assert.ok(allThree, 'one PDF of the three');
+    const combined = await b.get(unescapeHtml(allThree[1]!));
+    assert.equal(combined.status, 200);
 
     // Bill the rest; the list (by matter, the default) runs in file number order, 2.1 before 10.1,
     // and the batch column says when each batch ran.

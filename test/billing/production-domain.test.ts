@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { pdfFileName, printJobKey, productionActions, productionMessageKey, remainingSteps } from '../../src/modules/billing/domain/production.ts';
+import { combineBillDocuments, PREVIEW_PDF_BILLS, pdfFileName, previewPdfGroups, printJobKey, productionActions, productionMessageKey, remainingSteps } from '../../src/modules/billing/domain/production.ts';
 import {
   billTemplateFor, DEFAULT_EMAIL_TEMPLATES, effectiveLayout, emailTemplateErrors, merge, mergeEmail, mergeFieldErrors, mergeValues, MERGE_FIELDS, pickTemplate, recipients, templateChoices, unknownTemplate, withDefaults, missingTemplate,
 } from '../../src/modules/billing/domain/templates.ts';
@@ -165,4 +165,34 @@ test('a template name that is not one of the firm\'s stops production of the bil
     if (want === null) assert.equal(got, null, JSON.stringify([billTemplate, matterTemplate]));
     else assert.match(got ?? '', want, JSON.stringify([billTemplate, matterTemplate]));
   }
+});
+
+test('several bills previewed as one PDF: groups of PREVIEW_PDF_BILLS in order, each bill on new pages, the watermark once', () => {
+  const ids = (n: number) => Array.from({ length: n }, (_, i) => `bill-${i}`);
+  const table: [count: number, ranges: [number, number][]][] = [
+    [0, []], [1, [[1, 1]]], [2, [[1, 2]]], [PREVIEW_PDF_BILLS, [[1, PREVIEW_PDF_BILLS]]],
+    [PREVIEW_PDF_BILLS + 1, [[1, PREVIEW_PDF_BILLS], [PREVIEW_PDF_BILLS + 1, PREVIEW_PDF_BILLS + 1]]],
+    [2 * PREVIEW_PDF_BILLS + 3, [[1, PREVIEW_PDF_BILLS], [PREVIEW_PDF_BILLS + 1, 2 * PREVIEW_PDF_BILLS], [2 * PREVIEW_PDF_BILLS + 1, 2 * PREVIEW_PDF_BILLS + 3]]],
+  ];
+  for (const [count, ranges] of table) {
+    const groups = previewPdfGroups(ids(count));
+    assert.deepEqual(groups.map((g) => [g.from, g.to]), ranges, `${count} bills`);
+    // Every bill is in exactly one link, in order.
+    const linked = groups.flatMap((g) => new URL(g.href, 'http://x').searchParams.getAll('bill'));
+    assert.deepEqual(linked, ids(count));
+    for (const g of groups) assert.ok(g.href.startsWith('/billing/bills/preview.pdf?'));
+  }
+  const doc = (n: string, mark: string) => `<!doctype html>\n<html><head><title>${n}</title><style>body{}</style></head>\n<body>\n<div class="watermark">${mark}</div>\n<div class="banner">${mark}: not the final bill</div><p>Bill ${n}</p>\n</body>\n</html>`;
+  const one = combineBillDocuments([doc('A', 'PREVIEW'), doc('B', 'PREVIEW'), doc('C', 'PREVIEW')]);
+  assert.equal(one.match(/<div class="watermark">/g)?.length, 1, 'the fixed watermark once');
+  assert.equal(one.match(/not the final bill/g)?.length, 3, 'each bill keeps its banner');
+  assert.equal(one.match(/break-before: page/g)?.length, 2, 'bills after the first start a new page');
+  assert.ok(one.indexOf('Bill A') < one.indexOf('Bill B') && one.indexOf('Bill B') < one.indexOf('Bill C'), 'in the order given');
+  assert.equal(one.match(/<head>/g)?.length, 1);
+  assert.match(one, /<title>A<\/title>/);
+  const mixed = combineBillDocuments([doc('A', 'DRAFT'), doc('B', 'PREVIEW')]);
+  assert.equal(mixed.match(/<div class="watermark" style="position: absolute; top: 90mm">/g)?.length, 2, 'different marks each stay on their own bill');
+  assert.equal(mixed.match(/<div class="watermark">/g), null, 'no mark fixed on every page');
+  assert.throws(() => combineBillDocuments([]));
+  assert.throws(() => combineBillDocuments(ids(PREVIEW_PDF_BILLS + 1).map((n) => doc(n, 'DRAFT'))));
 });

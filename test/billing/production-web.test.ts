@@ -91,6 +91,24 @@ eachDialect('bill production pages: choices, produce with progress, PDFs, revert
     assert.equal(preview.status, 200);
     assert.match(pdfText(preview.bytes), /PREVIEW/);
     assert.equal((await fetchPdf(t, reader, `/billing/bills/${b!.billId}/pdf?preview=1`)).status, 200, 'readers may preview');
+    // Preview of several bills: one PDF of all of them, each bill on pages of its own.
+    const listedPreview = await reader.get(`/billing/production/preview?bill=${b!.billId}&bill=${a!.billId}`);
+    assert.equal(listedPreview.status, 200);
+    // (a is produced now: the page lists the approved one; the combined PDF takes any bill.)
+    const link = /<a class="button" href="([^"]+)"[^>]*data-preview-pdf="1-1">Open its PDF<\/a>/.exec(listedPreview.text);
+    assert.ok(link && unescapeHtml(link[1]!) === `/billing/bills/preview.pdf?bill=${b!.billId}`, listedPreview.text);
+    const combined = await fetchPdf(t, reader, `/billing/bills/preview.pdf?bill=${b!.billId}&bill=${a!.billId}`);
+    assert.equal(combined.status, 200);
+    assert.equal(combined.type, 'application/pdf');
+    const pages = pdfText(combined.bytes).split('\f');
+    const onPage = (n: string) => pages.findIndex((p) => p.includes(n));
+    assert.ok(onPage(b!.number!) >= 0 && onPage(a!.number!) > onPage(b!.number!), `${b!.number} then ${a!.number}, each on its own pages`);
+    assert.ok(!pages[onPage(a!.number!)]!.includes(b!.number!), 'the second bill starts a new page');
+    assert.match(pages.join(''), /PREVIEW/);
+    assert.equal((await fetchPdf(t, reader, `/billing/bills/preview.pdf?bill=${a!.billId}&bill=not-an-id`)).status, 422, 'ids only');
+    assert.equal((await fetchPdf(t, reader, `/billing/bills/preview.pdf`)).status, 422, 'at least one bill');
+    assert.equal((await fetchPdf(t, reader, `/billing/bills/preview.pdf?${Array.from({ length: 26 }, (_, i) => `bill=00000000-0000-4000-8000-${String(i).padStart(12, '0')}`).join('&')}`)).status, 422, 'at most 25 in one PDF');
+    assert.equal((await fetchPdf(t, reader, `/billing/bills/preview.pdf?bill=00000000-0000-4000-8000-000000000000`)).status, 404, 'an unknown bill');
 
     // Letterhead from the settings page shows on the bill.
     const settings = await clerk.get('/billing/settings');

@@ -14,6 +14,7 @@ import { allow } from '../../shared/web/guard.ts';
 import type { ModuleDeps } from '../../shared/web/module.ts';
 import { render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
+import { previewPdfGroups } from './domain/production.ts';
 import { templateChoices } from './domain/templates.ts';
 import type { MassBilling } from './mass-commands.ts';
 import { DRAFT_SORTS } from './mass-store.ts';
@@ -92,6 +93,7 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
       if (ids.length === 1) return c.redirect(`/billing/bills/${ids[0]}/pdf?preview=1`, 303);
       const labels = await mass.billLabels(ids.slice(0, PREVIEW_LINKS));
       return render(c, 'billing/drafts_preview.njk', {
+        groups: previewPdfGroups(ids.slice(0, PREVIEW_LINKS)),
         rows: ids.slice(0, PREVIEW_LINKS).map((id) => ({ billId: id, label: labels.get(id) ?? id })), total: ids.length, more: Math.max(ids.length - PREVIEW_LINKS, 0),
       });
     }

@@ -18,7 +18,7 @@ import { allow } from '../../shared/web/guard.ts';
 import { isHtmx, render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import type { BillingCommands } from './commands.ts';
-import { PRODUCTION_ACTION_LABELS, productionActions } from './domain/production.ts';
+import { PRODUCTION_ACTION_LABELS, previewPdfGroups, productionActions } from './domain/production.ts';
 import type { ProductionAction } from './domain/production.ts';
 import { BILL_LAYOUT_LABELS, BILL_LAYOUTS, MERGE_FIELD_HELP, MERGE_FIELDS, recipients } from './domain/templates.ts';
 import type { BillLayout } from './domain/templates.ts';
@@ -178,7 +178,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const selected = selectedIds(c.req.queries('bill') ?? []);
     if (selected.length === 1) return c.redirect(`/billing/bills/${selected[0]}/pdf?preview=1`, 303);
     const rows = await billsFor(selected);
-    return render(c, 'billing/production_preview.njk', { rows });
+    return render(c, 'billing/production_preview.njk', { rows, groups: previewPdfGroups(rows.map((r) => r.billId)) });
   });
 
   // ---- revert to draft --------------------------------------------------------------------------
@@ -245,6 +245,16 @@ export function createProductionPages(cmds: BillingCommands, production: Product
   });
 
   // ---- the PDF ----------------------------------------------------------------------------------------
+
+  // Several bills' previews as one PDF (the preview pages link groups of them).
+  pages.get('/bills/preview.pdf', allow(READERS), async (c) => {
+    const out = await production.previewPdfOf(selectedIds(c.req.queries('bill') ?? []));
+    c.header('Content-Type', 'application/pdf');
+    c.header('Content-Disposition', `inline; filename="${out.filename}"`);
+    c.header('Cache-Control', 'no-store');
+    c.header('X-Content-Type-Options', 'nosniff');
+    return c.body(out.pdf.buffer.slice(out.pdf.byteOffset, out.pdf.byteOffset + out.pdf.byteLength) as ArrayBuffer, 200);
+  });
 
   pages.get(`/bills/:id${ID}/pdf`, allow(READERS), async (c) => {
     const id = c.req.param('id');

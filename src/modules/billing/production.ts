@@ -39,7 +39,7 @@ import { conflict, invalid, notFound } from '../../shared/web/errors.ts';
 import { createViews } from '../../shared/web/views.ts';
 import type { Bill } from './bill-store.ts';
 import type { BillingCommands } from './commands.ts';
-import { pdfFileName, printJobKey, productionMessageKey, remainingSteps } from './domain/production.ts';
+import { PREVIEW_PDF_BILLS, combineBillDocuments, combinedPreviewFileName, pdfFileName, printJobKey, productionMessageKey, remainingSteps } from './domain/production.ts';
 import type { ProductionStep } from './domain/production.ts';
 import {
   billTemplateErrors, billTemplateFor, effectiveLayout, emailTemplateErrors, mergeEmail, mergeValues, missingTemplate, pickTemplate, recipients,
@@ -214,6 +214,24 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
   }
 
   /** The final PDF kept with the bill (null: not produced yet). */
+  /**
+   * One watermarked PDF of several bills (up to PREVIEW_PDF_BILLS), each starting on a new
+   * page, in the order given: "Preview" of several bills is one download.
+   */
+  async function previewPdfOf(billIds: readonly string[]): Promise<{ pdf: Uint8Array; filename: string }> {
+    const ids = [...new Set(billIds)];
+    if (ids.length === 0 || ids.length > PREVIEW_PDF_BILLS) throw invalid({ bill: `choose 1 to ${PREVIEW_PDF_BILLS} bills for one PDF` });
+    const found = await cmds.findBills(ids);
+    const gone = ids.filter((id) => { const b = found.get(id); return !b || b.status === 'deleted'; });
+    if (gone.length > 0) throw notFound(gone.length === 1 ? 'Bill' : `${gone.length} of the bills`);
+    const settings = await ps.getSettings(db);
+    const templates = await ps.listBillTemplates(db);
+    const initials = new Map<string, string | null>();
+    const docs: string[] = [];
+    for (const id of ids) docs.push((await billHtml(found.get(id)!, { preview: true, settings, templates, initials })).html);
+    return { pdf: await outputs.pdf.render(combineBillDocuments(docs)), filename: combinedPreviewFileName(ids.length) };
+  }
+
   async function storedPdf(billId: string): Promise<{ pdf: Uint8Array; filename: string; sha256: string } | null> {
     const p = await ps.findPdf(db, billId);
     return p ? { pdf: p.pdf, filename: pdfFileName(p.number, billId, false), sha256: p.sha256 } : null;
@@ -718,7 +736,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
 
   return {
     produceBills, startRun, resumeRun, runView, createRun, processRun,
-    previewPdf, storedPdf, billHtml,
+    previewPdf, previewPdfOf, storedPdf, billHtml,
     saveSettings, saveBillTemplate, saveEmailTemplate, sendTestEmail,
     manualDraft, sendManual,
     getSettings: () => ps.getSettings(db),

@@ -3,6 +3,7 @@
  * (seed 000), which steps a bill still needs, and the idempotency keys of its outputs.
  */
 
+import { assert } from '../../../shared/assert.ts';
 export type ProductionAction = 'produce_all' | 'preview_all' | 'revert_all' | 'produce' | 'preview' | 'ebilling' | 'revert' | 'email_manually' | 'create_payment';
 
 export const PRODUCTION_ACTION_LABELS: Record<ProductionAction, string> = {
@@ -57,4 +58,49 @@ export function productionMessageKey(billId: string, cycle: string): string {
 export function pdfFileName(number: string | null, billId: string, preview: boolean): string {
   const stem = (number ?? `draft-${billId.slice(0, 8)}`).replace(/[^A-Za-z0-9._-]+/g, '_');
   return `${preview ? 'PREVIEW-' : ''}bill-${stem}.pdf`;
+}
+
+/** Bills in one combined preview PDF (one Chromium render within its timeout); a larger selection is offered in groups of this many. */
+export const PREVIEW_PDF_BILLS = 25;
+
+/**
+ * Several bills' documents as one, for one preview PDF: the first document's head (every bill
+ * template shares it), each bill's body on new pages, and each watermark once (it is fixed
+ * in place, so it shows on every page; the same one repeated would darken).
+ */
+export function combineBillDocuments(docs: readonly string[]): string {
+  assert(docs.length >= 1 && docs.length <= PREVIEW_PDF_BILLS, 'one to PREVIEW_PDF_BILLS documents');
+  const head = /<head>[\s\S]*?<\/head>/.exec(docs[0]!);
+  assert(head !== null, 'a bill document has a head');
+  const seen = new Set<string>();
+  // Bills watermarked differently (a draft and an approved bill): each mark stays on its own bill's first page.
+  const marks = new Set(docs.flatMap((d) => [...d.matchAll(/<div class="watermark">([^<]*)<\/div>/g)].map((m) => m[1]!)));
+  const bodies = docs.map((doc, i) => {
+    const body = /<body>([\s\S]*)<\/body>/.exec(doc);
+    assert(body !== null, 'a bill document has a body');
+    const once = body[1]!.replace(/<div class="watermark">([^<]*)<\/div>/g, (all, text: string) => {
+      if (marks.size > 1) return `<div class="watermark" style="position: absolute; top: 90mm">${text}</div>`;
+      if (seen.has(text)) return '';
+      seen.add(text);
+      return all;
+    });
+    return `<section class="bill-document" style="position: relative${i > 0 ? '; break-before: page' : ''}">${once}</section>`;
+  });
+  return `<!doctype html>\n<html lang="en">\n${head[0]}\n<body>\n${bodies.join('\n')}\n</body>\n</html>\n`;
+}
+
+/** The file name of a combined preview. */
+export function combinedPreviewFileName(count: number): string {
+  assert(Number.isSafeInteger(count) && count >= 1, 'at least one bill');
+  return `PREVIEW-${count}-bills.pdf`;
+}
+
+/** Links to the combined preview PDFs of these bills, PREVIEW_PDF_BILLS per PDF, in order. */
+export function previewPdfGroups(billIds: readonly string[]): { href: string; from: number; to: number }[] {
+  const out: { href: string; from: number; to: number }[] = [];
+  for (let i = 0; i < billIds.length; i += PREVIEW_PDF_BILLS) {
+    const part = billIds.slice(i, i + PREVIEW_PDF_BILLS);
+    out.push({ href: `/billing/bills/preview.pdf?${part.map((id) => `bill=${encodeURIComponent(id)}`).join('&')}`, from: i + 1, to: i + part.length });
+  }
+  return out;
 }
