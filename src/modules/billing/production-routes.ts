@@ -47,6 +47,15 @@ const all = (raw: Raw, name: string): string[] => {
 /** Bills the production list shows (a run takes up to MAX_RUN_BILLS: "Produce all" is not limited to those shown). */
 export const PRODUCTION_LIST_ROWS = 5_000;
 
+/** A PDF shown in the browser (inline), named. */
+function pdfResponse(c: Context<AppEnv>, out: { pdf: Uint8Array; filename: string }, cacheControl: string): Response {
+  c.header('Content-Type', 'application/pdf');
+  c.header('Content-Disposition', `inline; filename="${out.filename}"`);
+  c.header('Cache-Control', cacheControl);
+  c.header('X-Content-Type-Options', 'nosniff');
+  return c.body(out.pdf.buffer.slice(out.pdf.byteOffset, out.pdf.byteOffset + out.pdf.byteLength) as ArrayBuffer, 200);
+}
+
 /** Selected bill ids from a query or form: ids only, each once, bounded. */
 function selectedIds(values: readonly string[]): string[] {
   const ids = [...new Set(values.filter((v) => ID_RE.test(v)))];
@@ -248,12 +257,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
 
   // Several bills' previews as one PDF (the preview pages link groups of them).
   pages.get('/bills/preview.pdf', allow(READERS), async (c) => {
-    const out = await production.previewPdfOf(selectedIds(c.req.queries('bill') ?? []));
-    c.header('Content-Type', 'application/pdf');
-    c.header('Content-Disposition', `inline; filename="${out.filename}"`);
-    c.header('Cache-Control', 'no-store');
-    c.header('X-Content-Type-Options', 'nosniff');
-    return c.body(out.pdf.buffer.slice(out.pdf.byteOffset, out.pdf.byteOffset + out.pdf.byteLength) as ArrayBuffer, 200);
+    return pdfResponse(c, await production.previewPdfOf(selectedIds(c.req.queries('bill') ?? [])), 'no-store');
   });
 
   pages.get(`/bills/:id${ID}/pdf`, allow(READERS), async (c) => {
@@ -261,11 +265,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const preview = c.req.query('preview') === '1';
     const out = preview ? await production.previewPdf(id) : await production.storedPdf(id);
     if (!out) throw notFound('PDF (the bill has not been produced: use ?preview=1)');
-    c.header('Content-Type', 'application/pdf');
-    c.header('Content-Disposition', `inline; filename="${out.filename}"`);
-    c.header('Cache-Control', preview ? 'no-store' : 'private, max-age=0');
-    c.header('X-Content-Type-Options', 'nosniff');
-    return c.body(out.pdf.buffer.slice(out.pdf.byteOffset, out.pdf.byteOffset + out.pdf.byteLength) as ArrayBuffer, 200);
+    return pdfResponse(c, out, preview ? 'no-store' : 'private, max-age=0');
   });
 
   // ---- settings ------------------------------------------------------------------------------------------

@@ -237,11 +237,14 @@ export type StepUpdate = Partial<{
   claimed_until: string;
 }>;
 
-/** Extend the leases still held with these tokens to `until` (one lost meanwhile is left alone). */
-export async function renewLeases(trx: Executor, leases: readonly { billId: string; cycle: string; token: string }[], now: string, until: string): Promise<void> {
-  for (const l of leases) {
+/** Extend the leases still held with these tokens to `until` (one lost meanwhile is left alone): one update per claim token. */
+export async function renewLeases(trx: Executor, leases: readonly { billId: string; token: string }[], now: string, until: string): Promise<void> {
+  const byToken = new Map<string, string[]>();
+  for (const l of leases) byToken.set(l.token, [...(byToken.get(l.token) ?? []), l.billId]);
+  for (const [token, billIds] of byToken) {
+    // A token is one claim's: only the rows that claim took (each bill's current cycle) carry it.
     await trx.updateTable('billing_bill_production').set({ claimed_until: until, updated_at: now })
-      .where('bill_id', '=', l.billId).where('cycle', '=', l.cycle).where('claim_token', '=', l.token).execute();
+      .where('claim_token', '=', token).where('bill_id', 'in', billIds).execute();
   }
 }
 

@@ -213,7 +213,6 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     return { pdf: await outputs.pdf.render(html), filename: pdfFileName(bill.number, bill.billId, true) };
   }
 
-  /** The final PDF kept with the bill (null: not produced yet). */
   /**
    * One watermarked PDF of several bills (up to PREVIEW_PDF_BILLS), each starting on a new
    * page, in the order given: "Preview" of several bills is one download.
@@ -232,6 +231,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     return { pdf: await outputs.pdf.render(combineBillDocuments(docs)), filename: combinedPreviewFileName(ids.length) };
   }
 
+  /** The final PDF kept with the bill (null: not produced yet). */
   async function storedPdf(billId: string): Promise<{ pdf: Uint8Array; filename: string; sha256: string } | null> {
     const p = await ps.findPdf(db, billId);
     return p ? { pdf: p.pdf, filename: pdfFileName(p.number, billId, false), sha256: p.sha256 } : null;
@@ -487,7 +487,8 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         if (queued.length >= RELEASE_BATCH) void flush();
         else timer ??= setTimeout(() => { timer = null; void flush(); }, RELEASE_DELAY_MS);
       };
-      // The leases this run holds, renewed on a timer (with the run's heartbeat) until released:
+      // The leases this run holds, renewed on a timer until released, and the run's heartbeat (a run
+      // not beaten for a minute shows as interrupted):
       // a bill whose email waits minutes on a slow SMTP server is not taken over meanwhile.
       const held = new Map<string, { billId: string; cycle: string; token: string }>();
       let renewing: Promise<void> | null = null;
@@ -512,7 +513,6 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       const renewTimer = setInterval(renew, renewMs);
       renewTimer.unref();
       let next = 0;
-      let lastBeat = 0;
       const workers = Math.min(concurrency, Math.max(items.length, 1));
       const worker = async () => {
         while (next < items.length) {
@@ -532,10 +532,6 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
           for (const c of claimed) {
             const r = await produceClaimed(ctx, c, cache);
             settle(c.bill.billId, r.outcome, r);
-          }
-          if (Date.now() - lastBeat > 2_000) {
-            lastBeat = Date.now();
-            await ps.heartbeat(db, runId, now());
           }
         }
       };
