@@ -7,6 +7,7 @@
  * (POST /bill-runs, GET /bill-runs/{id}, POST /bills/approve).
  */
 import assert from 'node:assert/strict';
+import { after } from 'node:test';
 import { prng } from '../../src/cli/demo.ts';
 import { seedDemoFirm } from '../../src/modules/matters/index.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
@@ -14,6 +15,10 @@ import { eachDialect } from '../support/db.ts';
 import { unescapeHtml, withApp } from '../support/app.ts';
 import type { Browser, Page, TestApp } from '../support/app.ts';
 import { ctx } from './support.ts';
+import { closeSharedPdf, outputDirs, removeDirs, testOutputs } from './production-support.ts';
+
+// The preview PDFs render on one shared Chromium, closed when the file's tests end.
+after(closeSharedPdf);
 
 const DATE = '2026-03-01';
 
@@ -196,6 +201,8 @@ function hiddenFieldsOf(html: string, formStart: RegExp): [string, string][] {
 }
 
 eachDialect('drafts page: the list keeps its filters and sort, and "all drafts listed" acts on the drafts listed only (the forms as rendered)', async (db) => {
+  const dirs = outputDirs();
+  try {
   await withApp(db, async (t) => {
     await seed(t, { matters: 32, entriesPerMatter: 2 }); // clients numbered past 10
     const clerk = await t.user('billing');
@@ -310,7 +317,10 @@ eachDialect('drafts page: the list keeps its filters and sort, and "all drafts l
     // A sort that is not one of the list's is the default one, not an error.
     assert.equal((await b.get('/billing/drafts?sort=constructor')).status, 200);
     assert.equal((await b.get('/billing/drafts?sort=__proto__&dir=sideways')).status, 200);
-  });
+  }, { outputs: testOutputs(dirs) });
+  } finally {
+    removeDirs(dirs);
+  }
 }, { timeout: 300_000 });
 
 eachDialect('a matter excluded from mass billing is not listed, but naming it in the Matter filter picks it by name: listed and billed', async (db) => {
