@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { combineBillDocuments, PREVIEW_PDF_BILLS, pdfFileName, previewPdfGroups, printJobKey, productionActions, productionMessageKey, remainingSteps } from '../../src/modules/billing/domain/production.ts';
+import { combineBillDocuments, manualEmailKey, PREVIEW_PDF_BILLS, pdfFileName, previewPdfGroups, printJobKey, productionActions, productionMessageKey, remainingSteps } from '../../src/modules/billing/domain/production.ts';
 import {
-  billTemplateFor, DEFAULT_EMAIL_TEMPLATES, effectiveLayout, emailTemplateErrors, merge, mergeEmail, mergeFieldErrors, mergeValues, MERGE_FIELDS, pickTemplate, recipients, templateChoices, unknownTemplate, withDefaults, missingTemplate,
+  billTemplateFor, DEFAULT_EMAIL_TEMPLATES, effectiveLayout, emailTemplateErrors, merge, mergeEmail, mergeFieldErrors, mergeValues, MERGE_FIELDS, missingClientAddress, pickTemplate, recipients, templateChoices, unknownTemplate, withDefaults, missingTemplate,
 } from '../../src/modules/billing/domain/templates.ts';
 
 test('the production toolbar offers exactly seed 000\'s choices', () => {
@@ -113,6 +113,39 @@ test('recipients: the send-to list, or the client\'s address, or nobody', () => 
   assert.deepEqual(recipients({ sendTo: [], useClientAddress: true }, { billablePartyEmail: null, clientEmail: null }), []);
   assert.deepEqual(recipients({ sendTo: [], useClientAddress: false }, client), []);
   assert.deepEqual(recipients(null, client), []);
+});
+
+test('a warning when the matter sends to the client\'s address and the client has none', () => {
+  const table: [options: { useClientAddress: boolean } | null, billablePartyEmail: string | null, clientEmail: string | null, warned: boolean][] = [
+    [{ useClientAddress: true }, null, null, true],
+    [{ useClientAddress: true }, '  ', null, true],
+    [{ useClientAddress: true }, null, 'info@northwind.example', false],
+    [{ useClientAddress: true }, 'ap@northwind.example', null, false],
+    [{ useClientAddress: false }, null, null, false],
+    [null, null, null, false],
+  ];
+  for (const [options, billablePartyEmail, clientEmail, warned] of table) {
+    assert.equal(missingClientAddress(options, { billablePartyEmail, clientEmail }) !== null, warned, JSON.stringify([options, billablePartyEmail, clientEmail]));
+  }
+});
+
+test('a manual email\'s key: the same form, bill and content is one message; anything changed is another', () => {
+  const form = '0f8e4a52-1c5b-4a8e-9a3b-7c2d1e0f9a11';
+  const bill = '0192a7b0-0000-7000-8000-000000000001';
+  const m = { to: ['ap@northwind.example'], cc: [], subject: 'Your bill', text: 'Attached.' };
+  const key = manualEmailKey(form, bill, m);
+  assert.equal(manualEmailKey(form, bill, { ...m, to: ['AP@northwind.example'] }), key, 'addresses compare without case');
+  const changed = [
+    manualEmailKey('1f8e4a52-1c5b-4a8e-9a3b-7c2d1e0f9a11', bill, m),
+    manualEmailKey(form, '0192a7b0-0000-7000-8000-000000000002', m),
+    manualEmailKey(form, bill, { ...m, to: ['cfo@northwind.example'] }),
+    manualEmailKey(form, bill, { ...m, cc: ['ap@northwind.example'] }),
+    manualEmailKey(form, bill, { ...m, subject: 'Your bill (corrected)' }),
+    manualEmailKey(form, bill, { ...m, text: 'Attached, corrected.' }),
+  ];
+  assert.equal(new Set([key, ...changed]).size, changed.length + 1);
+  // Moving text between fields is not the same message.
+  assert.notEqual(manualEmailKey(form, bill, { ...m, subject: 'a', text: 'bc' }), manualEmailKey(form, bill, { ...m, subject: 'ab', text: 'c' }));
 });
 
 test('templates: a stored one overrides the built-in one; the matter\'s name picks; hidden line pricing always wins', () => {

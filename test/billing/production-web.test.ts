@@ -15,6 +15,7 @@ import type { Browser, Page, TestApp } from '../support/app.ts';
 import { pdfText } from '../adapters/pdf.ts';
 import { attachmentOf } from '../adapters/smtp.ts';
 import { approvedBills, closeSharedPdf, filesIn, outputDirs, readEml, removeDirs, testOutputs } from './production-support.ts';
+import { ctx } from './support.ts';
 import type { ProductionSetup } from './production-support.ts';
 
 after(closeSharedPdf);
@@ -154,7 +155,10 @@ eachDialect('bill production pages: choices, produce with progress, PDFs, revert
     const posts = await Promise.all([1, 2, 3].map(() => clerk.post(`/billing/bills/${a!.billId}/email`, form2)));
     assert.deepEqual(posts.map((p) => p.status), [303, 303, 303]);
     assert.equal(readEml(dirs.mail).filter((m) => m.includes('clicked thrice')).length, 1);
-    const mails = readEml(dirs.mail).filter((m) => !m.includes('clicked thrice'));
+    // The same form, corrected after sending (Back, edit, send): another message, sent.
+    assert.equal((await clerk.post(`/billing/bills/${a!.billId}/email`, { ...form2, text: 'Corrected: sent once more.' })).status, 303);
+    assert.equal(readEml(dirs.mail).filter((m) => m.includes('Corrected: sent once more.')).length, 1, 'the corrected form is sent');
+    const mails = readEml(dirs.mail).filter((m) => !m.includes('clicked thrice') && !m.includes('Corrected: sent once more.'));
     assert.equal(mails.length, 2, 'the production email and one manual email');
     const manual = mails.find((m) => m.includes('our bill is attached'))!;
     assert.match(manual, /Cc: partner@holloway\.example/);
@@ -164,7 +168,7 @@ eachDialect('bill production pages: choices, produce with progress, PDFs, revert
     await clerk.get('/billing/settings');
     assert.equal((await clerk.post('/billing/settings/test-email', { to: 'not an address' })).status, 422);
     assert.equal((await clerk.post('/billing/settings/test-email', { to: 'it@holloway.example' })).status, 303);
-    assert.equal(readEml(dirs.mail).length, 4, "the two before, the one of the three at once, and the test email");
+    assert.equal(readEml(dirs.mail).length, 5, "the two before, the one of the three at once, the corrected one, and the test email");
     const audit = await t.runtime.database.db.selectFrom('audit_log').select('action').where('action', 'like', 'billing.%').execute();
     for (const action of ['billing.settings_changed', 'billing.email_template_saved', 'billing.bill_template_saved', 'billing.bill_emailed_manually', 'billing.test_email_sent', 'billing.production_started']) {
       assert.ok(audit.some((r) => r.action === action), `audited: ${action}`);
@@ -281,7 +285,8 @@ eachDialect('the production list says where each bill will be emailed: the clien
     const clerk = t.browser();
     await clerk.login('billing@firm.test');
     const list = unescapeHtml((await clerk.get('/billing/production')).text);
-    assert.match(list, /<td>the client's address, ap@northwind\.example, cfo@northwind\.example<\/td>/);
+    // The client's address (ap@northwind.example) and the typed ones, each once.
+    assert.match(list, /<td>ap@northwind\.example, cfo@northwind\.example<\/td>/);
     // A revert refused (the bill is being produced by another process) names the bill by its number.
     await t.db.db.insertInto('billing_bill_production').values({
       bill_id: bill!.billId, cycle: bill!.approvedAt!, claim_token: 'other-process', claimed_until: new Date(t.clock.now().getTime() + 60_000).toISOString(), attempts: 1, updated_at: t.clock.now().toISOString(),
@@ -289,6 +294,64 @@ eachDialect('the production list says where each bill will be emailed: the clien
     const refused = await postMany(clerk, '/billing/production/revert', [['bill', bill!.billId]]);
     assert.equal(refused.status, 409);
     assert.ok(unescapeHtml(refused.text).includes(`Reverted 0; not reverted: ${bill!.number}: The bill is being produced now`), refused.text);
+  }, { outputs: testOutputs(dirs) });
+  removeDirs(dirs);
+});
+
+eachDialect('"Produce all" produces the bills its confirmation listed, not one approved after; a client without an email address is warned of; a compose form posted for another bill is that bill\'s message', async (db) => {
+  const dirs = outputDirs();
+  await withApp(db, async (t) => {
+    const s = setupFrom(t);
+    const [a, b, c] = await approvedBills(s, 3, { copiesToPrint: 0, useClientAddress: true, sendTo: [] });
+    // The third is a draft when the confirmation is shown, and approved again before it is confirmed.
+    await s.billing.revert(ctx, c!.billId);
+    // The client has no email address now: its bills go nowhere, and both pages say so before producing.
+    const matters = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+    const { client_id: clientId } = await t.db.db.selectFrom('billing_matter').select('client_id').where('id', '=', a!.matterId).executeTakeFirstOrThrow();
+    await matters.updateClient(ctx, clientId, { email: null });
+    await t.runtime.relay.drain();
+    await t.user('billing');
+    const clerk = t.browser();
+    await clerk.login('billing@firm.test');
+    const list = unescapeHtml((await clerk.get('/billing/production')).text);
+    assert.doesNotMatch(list, /the client's address/);
+    assert.equal([...list.matchAll(/<td>none <span class="warning">\(The client has no email address\)<\/span><\/td>/g)].length, 2, list);
+
+    // Email manually: a form's key posted for the other bill is that bill's own message.
+    const compose = await clerk.get(`/billing/bills/${a!.billId}/email`);
+    const key = /name="key" value="([^"]+)"/.exec(compose.text)![1]!;
+    const form = { key, to: 'ap@northwind.example', cc: '', subject: 'Your bill', text: 'Attached.' };
+    assert.equal((await clerk.post(`/billing/bills/${a!.billId}/email`, form)).status, 303);
+    assert.equal((await clerk.post(`/billing/bills/${b!.billId}/email`, form)).status, 303);
+    const sent = readEml(dirs.mail).filter((m) => m.includes('Subject: Your bill'));
+    assert.equal(sent.length, 2, 'one message for each bill');
+    assert.deepEqual(sent.map((m) => /filename="?([^";\r\n]+)/.exec(m)![1]).sort(), [`bill-${a!.number}.pdf`, `bill-${b!.number}.pdf`].sort());
+
+    // Produce all: the confirmation lists the two bills and warns that neither is emailed.
+    const confirm = await clerk.get('/billing/production/produce');
+    assert.equal(confirm.status, 200);
+    const text = unescapeHtml(confirm.text);
+    assert.match(text, /2 bills go to the client's email address, but the client has none/);
+    assert.equal([...text.matchAll(/: not emailed at all<\/li>/g)].length, 2);
+    const posted = [...confirm.text.matchAll(/<input type="hidden" name="([a-zA-Z_]+)" value="([^"]*)">/g)].map((m) => [m[1]!, m[2]!] as [string, string]);
+    assert.deepEqual(posted.filter(([k]) => k === 'bill').map(([, v]) => v).sort(), [a!.billId, b!.billId].sort());
+    assert.ok(!posted.some(([k]) => k === 'all'));
+    // The third bill approved after the confirmation was shown.
+    t.clock.advanceMs(60_000);
+    await s.billing.approve(ctx, c!.billId);
+    await t.runtime.relay.drain();
+    const started = await postMany(clerk, '/billing/production/runs', posted.filter(([k]) => k !== '_csrf'));
+    assert.equal(started.status, 303);
+    let progress: Page | null = null;
+    for (let i = 0; i < 200; i++) {
+      progress = await clerk.get(started.location!, { 'HX-Request': 'true' });
+      if (progress.text.includes('data-status="done"')) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(progress!.text.includes('data-done="2"'), progress!.text);
+    const status = async (id: string) => (await t.db.db.selectFrom('billing_bill').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status;
+    assert.deepEqual([await status(a!.billId), await status(b!.billId), await status(c!.billId)], ['finalised', 'finalised', 'approved']);
+    assert.equal(readEml(dirs.mail).length, 2, 'production emailed neither bill (no address): only the two manual emails');
   }, { outputs: testOutputs(dirs) });
   removeDirs(dirs);
 });

@@ -543,3 +543,69 @@ eachDialect('the bill\'s sections add up to its totals: a rate only beside hours
     removeDirs(dirs);
   }
 });
+
+eachDialect('a produced bill re-drafted, changed and approved again has no final PDF until it is produced again; a deleted bill has none', async (db) => {
+  const dirs = outputDirs();
+  const s = await productionSetup(db, testOutputs(dirs));
+  try {
+    const [bill, other] = await approvedBills(s, 2, { copiesToPrint: 0, useClientAddress: false, sendTo: [] });
+    assert.equal((await s.production.produceBills(ctx, [bill!.billId, other!.billId])).done, 2);
+    await s.drain();
+    const first = await s.production.storedPdf(bill!.billId);
+    assert.ok(first && pdfText(first.pdf).includes(formatMoney(bill!.totals.totalMinor, 'USD')));
+
+    const redrafted = await s.billing.redraft(ctx, bill!.billId);
+    await s.drain();
+    assert.equal(await s.production.storedPdf(bill!.billId), null, 'a draft has no final PDF');
+    const changed = await s.billing.updateDraft(ctx, bill!.billId, { request: { ...redrafted.request, discount: { kind: 'percentage', percentBasisPoints: 5000, amountMinor: 0 } } });
+    assert.ok(changed.totals.totalMinor < bill!.totals.totalMinor);
+    s.clock.advanceMs(60_000);
+    const again = await s.billing.approve(ctx, bill!.billId);
+    await s.drain();
+    assert.equal(await s.production.storedPdf(bill!.billId), null, 'the old PDF is not this approval\'s');
+    const draft = await s.production.manualDraft(bill!.billId);
+    assert.equal(draft.hasStoredPdf, false, 'email manually attaches the bill rendered now');
+
+    assert.equal((await s.production.produceBills(ctx, [bill!.billId])).done, 1);
+    const second = await s.production.storedPdf(bill!.billId);
+    const text = pdfText(second!.pdf);
+    assert.ok(text.includes(formatMoney(again.totals.totalMinor, 'USD')) && !text.includes(formatMoney(bill!.totals.totalMinor, 'USD')), text);
+
+    // The most recent bill of its matter, deleted: its PDF goes with it.
+    await s.billing.redraft(ctx, other!.billId);
+    await s.billing.deleteBill(ctx, other!.billId);
+    await s.drain();
+    await assert.rejects(s.production.storedPdf(other!.billId), (e: Error & { status?: number }) => e.status === 404);
+  } finally {
+    await s.stop();
+    removeDirs(dirs);
+  }
+});
+
+eachDialect('a matter that hides line pricing: no layout prices the adjustments\' lines (interest, a discount); the totals show them once', async (db) => {
+  const dirs = outputDirs();
+  const s = await productionSetup(db, testOutputs(dirs));
+  try {
+    const f = await firm(s.matters);
+    await s.matters.setBillingOptions(ctx, f.matter.id, { set: {
+      copiesToPrint: 0, sendTo: [], useClientAddress: false, billTemplate: 'standard',
+      feeReductions: { appearAsDiscount: true, hideLinePricing: true }, discount: { kind: 'percentage', percentBasisPoints: 1000, amountMinor: 0 },
+    } });
+    await work(s.matters, f.matter.id, f);
+    await s.drain();
+    for (const template of ['itemised', 'fixed-fee', 'total-only']) {
+      const d = await s.billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-03-01', upTo: '2026-02-28', request: { template, interestMinor: 1_234 } });
+      assert.equal(d.hideLinePricing, true);
+      assert.ok(d.totals.discountMinor > 0);
+      const text = pdfText((await s.production.previewPdf(d.billId)).pdf);
+      const count = (needle: string) => text.split(needle).length - 1;
+      assert.equal(count(formatMoney(1_234, 'USD')), 1, `${template}: interest only in the totals\n${text}`);
+      assert.equal(count(formatMoney(d.totals.discountMinor, 'USD')), 2, `${template}: the discount in the totals and its note only\n${text}`);
+      await s.billing.deleteDraft(ctx, d.billId);
+      await s.drain();
+    }
+  } finally {
+    await s.stop();
+    removeDirs(dirs);
+  }
+});

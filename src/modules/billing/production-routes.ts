@@ -20,7 +20,7 @@ import type { AppEnv, Role } from '../../shared/web/types.ts';
 import type { BillingCommands } from './commands.ts';
 import { PRODUCTION_ACTION_LABELS, previewPdfGroups, productionActions } from './domain/production.ts';
 import type { ProductionAction } from './domain/production.ts';
-import { BILL_LAYOUT_LABELS, BILL_LAYOUTS, MERGE_FIELD_HELP, MERGE_FIELDS, recipients } from './domain/templates.ts';
+import { BILL_LAYOUT_LABELS, BILL_LAYOUTS, MERGE_FIELD_HELP, MERGE_FIELDS } from './domain/templates.ts';
 import type { BillLayout } from './domain/templates.ts';
 import { MAX_RUN_BILLS } from './production.ts';
 import type { Production } from './production.ts';
@@ -101,15 +101,17 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const outcomes = await production.latestOutcomes(ids);
     const states = await production.statesFor(ids);
     const defaults = await production.firmDefaults();
+    // Where production sends each bill: the client's address (when the matter uses it and there is one) and every typed address.
+    const targets = await production.emailTargets(rows.map((r) => r.matterId));
     const chosen = new Set(selected);
     return {
       bills: rows.map((r) => {
         const o = optionsOf(r, defaults);
         const failed = outcomes.get(r.billId);
+        const target = targets.get(r.matterId);
         return {
           ...r, selected: chosen.has(r.billId), copies: o?.copiesToPrint ?? 0,
-          // The client's address (when the matter uses it) and every typed address, each once: where production sends it.
-          emails: o ? [...(o.useClientAddress ? ["the client's address"] : []), ...recipients({ sendTo: o.sendTo, useClientAddress: false }, { billablePartyEmail: null, clientEmail: null })].join(', ') : '',
+          emails: target?.to.join(', ') ?? '', emailWarning: target?.warning ?? null,
           failure: failed && (failed.outcome === 'failed' || failed.outcome === 'busy') ? failed.error : null,
           state: states.get(r.billId) ?? null,
         };
@@ -144,22 +146,26 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const selected = selectedIds(c.req.queries('bill') ?? []);
     const rows = await billsFor(selected);
     const bills = [];
+    const targets = await production.emailTargets(rows.map((r) => r.matterId));
     for (const r of rows.slice(0, 200)) {
       const m = await cmds.matterState(r.matterId);
-      bills.push({ ...r, copies: m?.matter.options?.copiesToPrint ?? 0, to: production.recipientsFor(m?.matter ?? null) });
+      const target = targets.get(r.matterId);
+      bills.push({ ...r, copies: m?.matter.options?.copiesToPrint ?? 0, to: target?.to ?? [], emailWarning: target?.warning ?? null });
     }
+    // Every bill of the run whose client has no address (not only those shown): each is finalised without that email.
+    const unaddressed = rows.filter((r) => targets.get(r.matterId)?.warning).map((r) => ({ number: r.number, fileNumber: r.fileNumber, otherAddresses: targets.get(r.matterId)!.to.length }));
     return render(c, 'billing/production_confirm.njk', {
-      rows, bills, more: Math.max(rows.length - bills.length, 0), all: selected.length === 0, outputs: production.describeOutputs(),
+      rows, bills, unaddressed, more: Math.max(rows.length - bills.length, 0), all: selected.length === 0, outputs: production.describeOutputs(),
       total: selected.length === 0 ? await production.countApproved() : rows.length, maxRun: MAX_RUN_BILLS, runId: randomUUID(),
     });
   });
 
   pages.post('/production/runs', allow(WRITERS), async (c) => {
     const raw = await c.req.parseBody({ all: true }) as Raw;
-    let ids = selectedIds(all(raw, 'bill'));
-    if (ids.length === 0 && str(raw, 'all') === '1') ids = (await billsFor([])).map((r) => r.billId);
+    // The bills the confirmation listed (as Revert all): "Produce all" is every bill shown when it was confirmed.
+    const ids = selectedIds(all(raw, 'bill'));
     if (ids.length === 0) {
-      return render(c, 'billing/production.njk', await listContext(c, [], { error: 'There are no bills to produce' }), 422);
+      return render(c, 'billing/production.njk', await listContext(c, [], { error: 'Select the bills to produce' }), 422);
     }
     // The confirmation's run id: the same confirmation posted again (or at once) is the same run.
     const key = str(raw, 'runId');

@@ -377,7 +377,8 @@ export async function manualEmails(db: Executor, billId: string): Promise<{ id: 
   return rows.map((r) => ({ id: r.id, to: JSON.parse(r.to_json), subject: r.subject, sentAt: r.sent_at, sentBy: r.sent_by }));
 }
 
-/** Whether production stored the bill's final PDF. */
-export async function hasStoredPdf(db: Executor, billId: string): Promise<boolean> {
-  return (await db.selectFrom('billing_bill_pdf').select('bill_id').where('bill_id', '=', billId).executeTakeFirst()) !== undefined;
+/** Whether production stored the bill's final PDF for this approval (cycle: the bill's approved_at). */
+export async function hasStoredPdf(db: Executor, billId: string, cycle: string | null): Promise<boolean> {
+  if (!cycle) return false;
+  return (await db.selectFrom('billing_bill_pdf').select('bill_id').where('bill_id', '=', billId).where('cycle', '=', cycle).executeTakeFirst()) !== undefined;
 }

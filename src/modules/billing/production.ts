@@ -39,10 +39,10 @@ import { conflict, invalid, notFound } from '../../shared/web/errors.ts';
 import { createViews } from '../../shared/web/views.ts';
 import type { Bill } from './bill-store.ts';
 import type { BillingCommands } from './commands.ts';
-import { PREVIEW_PDF_BILLS, combineBillDocuments, combinedPreviewFileName, pdfFileName, printJobKey, productionMessageKey, remainingSteps } from './domain/production.ts';
+import { PREVIEW_PDF_BILLS, combineBillDocuments, combinedPreviewFileName, manualEmailKey, pdfFileName, printJobKey, productionMessageKey, remainingSteps } from './domain/production.ts';
 import type { ProductionStep } from './domain/production.ts';
 import {
-  billTemplateErrors, billTemplateFor, effectiveLayout, emailTemplateErrors, mergeEmail, mergeValues, missingTemplate, pickTemplate, recipients,
+  billTemplateErrors, billTemplateFor, effectiveLayout, emailTemplateErrors, mergeEmail, mergeValues, missingClientAddress, missingTemplate, pickTemplate, recipients,
 } from './domain/templates.ts';
 import type { BillTemplate, EmailTemplate } from './domain/templates.ts';
 import type { BillLineData } from './events.ts';
@@ -231,9 +231,22 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     return { pdf: await outputs.pdf.render(combineBillDocuments(docs)), filename: combinedPreviewFileName(ids.length) };
   }
 
-  /** The final PDF kept with the bill (null: not produced yet). */
+  /**
+   * The final PDF of the bill as it stands: produced for its current approval. A bill
+   * re-drafted (and perhaps changed and approved again) or deleted keeps the old PDF's row
+   * until it is produced again, but that PDF is no longer the bill's.
+   */
+  async function currentPdf(bill: Bill): Promise<ps.StoredPdf | null> {
+    if ((bill.status !== 'approved' && bill.status !== 'finalised') || !bill.approvedAt) return null;
+    const p = await ps.findPdf(db, bill.billId);
+    return p && p.cycle === bill.approvedAt ? p : null;
+  }
+
+  /** The final PDF kept with the bill (null: not produced for its current approval). */
   async function storedPdf(billId: string): Promise<{ pdf: Uint8Array; filename: string; sha256: string } | null> {
-    const p = await ps.findPdf(db, billId);
+    const bill = await cmds.findBill(billId);
+    if (!bill || bill.status === 'deleted') throw notFound('Bill');
+    const p = await currentPdf(bill);
     return p ? { pdf: p.pdf, filename: pdfFileName(p.number, billId, false), sha256: p.sha256 } : null;
   }
 
@@ -251,8 +264,26 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     });
   }
 
+  function addressesOf(matter: MatterCopy | null) {
+    return { billablePartyEmail: matter?.billableParty?.email ?? null, clientEmail: matter?.client?.email ?? null };
+  }
+
   function recipientsFor(matter: MatterCopy | null): string[] {
-    return recipients(matter?.options ?? null, { billablePartyEmail: matter?.billableParty?.email ?? null, clientEmail: matter?.client?.email ?? null });
+    return recipients(matter?.options ?? null, addressesOf(matter));
+  }
+
+  /**
+   * Where production emails each matter's bills (its options, or the firm's defaults), and a
+   * warning when the matter uses the client's address and the client has none.
+   */
+  async function emailTargets(matterIds: readonly string[]): Promise<Map<string, { to: string[]; warning: string | null }>> {
+    const copies = await store.getMatterCopies(db, [...new Set(matterIds)]);
+    const out = new Map<string, { to: string[]; warning: string | null }>();
+    for (const id of matterIds) {
+      const m = copies.get(id) ?? null;
+      out.set(id, { to: recipientsFor(m), warning: missingClientAddress(m?.options ?? null, addressesOf(m)) });
+    }
+    return out;
   }
 
   async function emailFor(bill: Bill, matter: MatterCopy | null, settings: BillingSettings, templates?: EmailTemplate[]): Promise<{ subject: string; text: string; template: string }> {
@@ -669,7 +700,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     const matter = await store.getMatterCopy(db, bill.matterId);
     const settings = await ps.getSettings(db);
     const mail = await emailFor(bill, matter, settings);
-    return { bill, matter, to: recipientsFor(matter), subject: mail.subject, text: mail.text, key: newId(clock), hasStoredPdf: (await ps.findPdf(db, billId)) !== null, sent: await ps.manualEmails(db, billId) };
+    return { bill, matter, to: recipientsFor(matter), subject: mail.subject, text: mail.text, key: newId(clock), hasStoredPdf: (await currentPdf(bill)) !== null, sent: await ps.manualEmails(db, billId) };
   }
 
   /** Manual emails being sent by this process, by the compose form's key. */
@@ -681,14 +712,16 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
    * the first and sends nothing more.
    */
   async function sendManual(ctx: CommandContext, billId: string, input: { key: string; to: string; cc: string; subject: string; text: string }): Promise<{ messageId: string }> {
-    const inFlight = sending.get(input.key);
+    const message = checkedManual(billId, input);
+    const inFlight = sending.get(message.key);
     if (inFlight) { await inFlight; return { messageId: '' }; }
-    const p = sendManualOnce(ctx, billId, input);
-    sending.set(input.key, p);
-    try { return await p; } finally { sending.delete(input.key); }
+    const p = sendManualOnce(ctx, billId, message);
+    sending.set(message.key, p);
+    try { return await p; } finally { sending.delete(message.key); }
   }
 
-  async function sendManualOnce(ctx: CommandContext, billId: string, input: { key: string; to: string; cc: string; subject: string; text: string }): Promise<{ messageId: string }> {
+  /** The compose form checked, with its message key (the form, the bill and the content). */
+  function checkedManual(billId: string, input: { key: string; to: string; cc: string; subject: string; text: string }) {
     const e: Record<string, string> = {};
     if (!/^[0-9a-f-]{36}$/i.test(input.key)) e.key = 'is missing: reload the page';
     if (!input.subject.trim()) e.subject = 'is required';
@@ -702,17 +735,23 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       try { cc = parseAddresses(input.cc, 'cc'); } catch (err) { e.cc = (err as { fields?: Record<string, string> }).fields?.cc ?? 'is invalid'; }
     }
     if (Object.keys(e).length > 0) throw invalid(e);
+    const subject = input.subject.trim();
+    return { key: manualEmailKey(input.key, billId, { to, cc, subject, text: input.text }), to, cc, subject, text: input.text };
+  }
+
+  async function sendManualOnce(ctx: CommandContext, billId: string, input: { key: string; to: string[]; cc: string[]; subject: string; text: string }): Promise<{ messageId: string }> {
+    const { to, cc } = input;
     const bill = await cmds.findBill(billId);
     if (!bill || bill.status === 'deleted') throw notFound('Bill');
     if (bill.status === 'draft') throw conflict('A draft cannot be emailed: approve it first (Preview shows it)');
     const already = (await ps.manualEmails(db, billId)).find((m) => m.id === input.key);
     if (already) return { messageId: '' };
-    const stored = await ps.findPdf(db, billId);
+    const stored = await currentPdf(bill);
     const pdf = stored?.pdf ?? await outputs.pdf.render((await billHtml(bill, { preview: false })).html);
     const settings = await ps.getSettings(db);
     const message: MailMessage = {
       messageKey: `manual:${input.key}`, from: await mailFrom(settings), to, ...(cc.length > 0 ? { cc } : {}),
-      ...(settings.email ? { replyTo: settings.email } : {}), subject: input.subject.trim(), text: input.text,
+      ...(settings.email ? { replyTo: settings.email } : {}), subject: input.subject, text: input.text,
       attachments: [{ filename: pdfFileName(bill.number, billId, false), contentType: 'application/pdf', content: pdf }],
     };
     const receipt = await outputs.mailer.send(message);
@@ -742,6 +781,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     countApproved: () => ps.countApproved(db),
     statesFor: (ids: readonly string[]) => ps.statesFor(db, ids),
     latestOutcomes: (ids: readonly string[]) => ps.latestOutcomes(db, ids),
+    emailTargets,
     describeOutputs: () => outputs.describe(),
     /** The options a matter without its own has (the firm's defaults). */
     firmDefaults: async () => (await store.getFirmSettings(db))?.matterDefaults ?? null,

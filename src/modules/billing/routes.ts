@@ -522,7 +522,7 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
       templateMissing: b.status === 'deleted' || b.status === 'finalised' ? null
         : missingTemplate((await cmds.billTemplateNames()).map((name) => ({ name })), 'bill', b.request.template, matter?.options?.billTemplate ?? null),
       // A finalised bill has its produced PDF, unless it was finalised through the API without production.
-      produced: b.status === 'finalised' && await hasStoredPdf(deps.db, b.billId),
+      produced: b.status === 'finalised' && await hasStoredPdf(deps.db, b.billId, b.approvedAt),
     };
   }
 

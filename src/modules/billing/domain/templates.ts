@@ -163,6 +163,17 @@ export function recipients(options: { sendTo: readonly string[]; useClientAddres
   });
 }
 
+/**
+ * A warning when a matter sends its bills to the client's address and neither the billable
+ * party nor the client has one (production then emails the bill to its other addresses, or
+ * to nobody), else null.
+ */
+export function missingClientAddress(options: { useClientAddress: boolean } | null, client: { billablePartyEmail: string | null; clientEmail: string | null }): string | null {
+  if (!options?.useClientAddress) return null;
+  if ((client.billablePartyEmail ?? client.clientEmail ?? '').trim()) return null;
+  return 'The client has no email address';
+}
+
 export interface MergeSource {
   clientName: string;
   matterName: string;
