@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { approvalTime } from '../../src/modules/billing/domain/lifecycle.ts';
 import { combineBillDocuments, manualEmailKey, PREVIEW_PDF_BILLS, pdfFileName, previewPdfGroups, printJobKey, productionActions, productionMessageKey, remainingSteps } from '../../src/modules/billing/domain/production.ts';
 import {
   billTemplateFor, DEFAULT_EMAIL_TEMPLATES, effectiveLayout, emailTemplateErrors, merge, mergeEmail, mergeFieldErrors, mergeValues, MERGE_FIELDS, missingClientAddress, pickTemplate, recipients, templateChoices, unknownTemplate, withDefaults, missingTemplate,
@@ -228,4 +229,23 @@ test('several bills previewed as one PDF: groups of PREVIEW_PDF_BILLS in order, 
   assert.equal(mixed.match(/<div class="watermark">/g), null, 'no mark fixed on every page');
   assert.throws(() => combineBillDocuments([]));
   assert.throws(() => combineBillDocuments(ids(PREVIEW_PDF_BILLS + 1).map((n) => doc(n, 'DRAFT'))));
+});
+
+test('an approval\'s time (production\'s key for its outputs) is later than the bill\'s last approval, even when the clock has not moved', () => {
+  const table: [now: string, previous: string | null, expected: string][] = [
+    ['2026-03-02T09:00:00.000Z', null, '2026-03-02T09:00:00.000Z'],
+    ['2026-03-02T09:00:05.000Z', '2026-03-02T09:00:00.000Z', '2026-03-02T09:00:05.000Z'],
+    ['2026-03-02T09:00:00.000Z', '2026-03-02T09:00:00.000Z', '2026-03-02T09:00:00.001Z'],
+    ['2026-03-02T08:00:00.000Z', '2026-03-02T09:00:00.000Z', '2026-03-02T09:00:00.001Z'],
+  ];
+  for (const [now, previous, expected] of table) assert.equal(approvalTime(now, previous), expected, `${now} after ${previous}`);
+  const min = Date.parse('2020-01-01T00:00:00Z');
+  const max = Date.parse('2040-01-01T00:00:00Z');
+  fc.assert(fc.property(fc.integer({ min, max }), fc.option(fc.integer({ min, max })), (nowMs, previousMs) => {
+    const now = new Date(nowMs).toISOString();
+    const previous = previousMs === null ? null : new Date(previousMs).toISOString();
+    const at = approvalTime(now, previous);
+    assert.ok(at >= now);
+    if (previous !== null) assert.ok(at > previous);
+  }));
 });

@@ -31,6 +31,7 @@ import { unknownTemplate } from './domain/templates.ts';
 import type { ComposeItem, ComposedBill } from './domain/compose.ts';
 import {
   billingRefusals, composeFirm, finaliseRefusal, composeOptions, composeRequest, isCalendarDate, requestErrors, retainerApplies, verdict, verdicts,
+  approvalTime,
 } from './domain/lifecycle.ts';
 import type { BillAction, BillFacts, BillRequest, Verdict } from './domain/lifecycle.ts';
 import { interestTotalMinor, policyInterest } from './domain/interest.ts';
@@ -492,7 +493,7 @@ export function createBillingCommands(deps: BillingDeps) {
       sequence = await bills.takeSequence(trx, before.matterId);
       number = billNumber(before.fileNumber, sequence);
     }
-    const at = now();
+    const at = approvalTime(now(), before.approvedAt);
     // The receipts a re-draft or revert took off go back on in the ledger as it posts the bill: none left to reallocate.
     const after: Bill = { ...before, status: 'approved', number, sequence, approvedAt: at, updatedAt: at, version: before.version + 1, receiptsToReallocateMinor: 0 };
     await bills.updateBill(trx, after, { status: 'draft', version: before.version });

@@ -33,7 +33,7 @@ import {
   auditView, auditViewOf, composeFrom, draftedData, draftRefusal, interestPolicyApplies, loadedMatter, newDraftBase, requestCheck, withComposition, withCycleFee,
 } from './commands.ts';
 import type { BillingCommands, BillingDeps, Composition, LoadedMatter } from './commands.ts';
-import { billingRefusals, isCalendarDate, MAX_PAYMENT_TERMS_DAYS, retainerApplies, verdict } from './domain/lifecycle.ts';
+import { approvalTime, billingRefusals, isCalendarDate, MAX_PAYMENT_TERMS_DAYS, retainerApplies, verdict } from './domain/lifecycle.ts';
 import type { BillFacts, BillRequest } from './domain/lifecycle.ts';
 import { billingExplanation, everyCycleFeeOnBill, fixedFeeDue, isEligible, massReasons, passesCap } from './domain/mass.ts';
 import type { CapFilter, MassFacts, MassReason } from './domain/mass.ts';
@@ -546,7 +546,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
         sequence = seq.get(before.matterId)!;
         number = billNumber(before.fileNumber, sequence);
       }
-      const after: BillHead = { ...before, status: 'approved', number, sequence, approvedAt: at, updatedAt: at, version: before.version + 1, receiptsToReallocateMinor: 0 };
+      const approvedAt = approvalTime(at, before.approvedAt);
+      const after: BillHead = { ...before, status: 'approved', number, sequence, approvedAt, updatedAt: approvedAt, version: before.version + 1, receiptsToReallocateMinor: 0 };
       approved.push({ before, after, lines });
       outcomes.push({ billId: before.billId, ok: true, number: number! });
     }

@@ -208,6 +208,21 @@ const yes: Verdict = { allowed: true, reason: null };
 const no = (reason: string): Verdict => ({ allowed: false, reason });
 
 /** Why a bill in this status cannot be finalised, or null: finalising depends on the status alone. */
+/**
+ * The approval time of a bill approved now: the clock's, or a millisecond after its last
+ * approval when the clock has not moved past it (approved, re-drafted and approved again
+ * within one millisecond, or a clock set back). Production keys a bill's outputs by this
+ * time: two approvals must never share one, or the second would count as produced.
+ */
+export function approvalTime(nowIso: string, previousApprovedAt: string | null): string {
+  const nowMs = Date.parse(nowIso);
+  assert(Number.isFinite(nowMs), `approvalTime: not a time: ${nowIso}`);
+  if (previousApprovedAt === null) return nowIso;
+  const previousMs = Date.parse(previousApprovedAt);
+  assert(Number.isFinite(previousMs), `approvalTime: not a time: ${previousApprovedAt}`);
+  return nowMs > previousMs ? nowIso : new Date(previousMs + 1).toISOString();
+}
+
 export function finaliseRefusal(s: BillStatusName): string | null {
   if (s === 'deleted') return 'The bill was deleted';
   return s === 'approved' ? null : `Only an approved bill can be finalised; this bill is ${s}`;
