@@ -36,12 +36,15 @@ export class BillRunUsageError extends Error {}
 const OPTION_OF: Record<string, string> = {
   invoiceDate: '--invoice-date', upTo: '--up-to', clientId: '--client', responsibleTimekeeperId: '--responsible', billingTimekeeperId: '--billing-timekeeper',
   billingCycle: '--cycle', nextBillingFrom: '--next-from', nextBillingTo: '--next-to', capAmount: '--wip-cap', timeFrom: '--time-from', timeTo: '--time-to',
-  timeTimekeeperId: '--time-timekeeper', timeCapAmount: '--time-cap', disbFrom: '--disb-from', disbTo: '--disb-to', template: '--template', paymentTermsDays: '--terms', id: '--run-id',
+  timeTimekeeperId: '--time-timekeeper', timeCapAmount: '--time-cap', disbFrom: '--disb-from', disbTo: '--disb-to', disbCode: '--disb-code', template: '--template', paymentTermsDays: '--terms', id: '--run-id',
 };
 
-/** A refused choice (422) as a usage error naming the options; anything else unchanged. */
+/**
+ * A refused choice (422, or a 409 naming a choice: a --run-id already used for another run)
+ * as a usage error naming the options; anything else unchanged.
+ */
 function asUsage(e: unknown): unknown {
-  if (!(e instanceof HttpError) || e.status !== 422 || Object.keys(e.fields).length === 0) return e;
+  if (!(e instanceof HttpError) || (e.status !== 422 && e.status !== 409) || Object.keys(e.fields).length === 0) return e;
   return new BillRunUsageError(Object.entries(e.fields).map(([k, v]) => `${OPTION_OF[k] ?? k} ${v}`).join('; '));
 }
 
@@ -54,11 +57,26 @@ const OPTIONS = {
   approve: { type: 'boolean' }, produce: { type: 'boolean' }, json: { type: 'boolean' },
 } as const;
 
+/**
+ * Options given empty (an unset variable in a scheduled script: `--client "$CLIENT"`), named:
+ * an empty filter is a mistake, never "no filter" (which would bill the whole firm), and an
+ * empty --run-id is not "a new run". Null when none is.
+ */
+export function emptyOptions(v: Record<string, string | boolean | undefined>): string | null {
+  const empty = Object.keys(OPTIONS).filter((k) => { const x = v[k]; return typeof x === 'string' && x.trim() === ''; });
+  if (empty.length === 0) return null;
+  return empty.map((k) => (k === 'wip-cap' || k === 'time-cap'
+    ? `--${k} must be "matter" or an amount (it was given empty)`
+    : `--${k} must have a value (it was given empty; leave the option out instead)`)).join('; ');
+}
+
 /** Run it; the lines go to `out` (stdout). Returns the exit status. */
 export async function billRun(rt: Runtime, args: string[], out: (line: string) => void = (l) => console.log(l)): Promise<number> {
   const { values: v } = parseArgs({ args, options: OPTIONS, strict: true });
   if (!v['invoice-date']) throw new BillRunUsageError('--invoice-date is required (YYYY-MM-DD)');
   if (!v['up-to']) throw new BillRunUsageError('--up-to is required (YYYY-MM-DD)');
+  const empty = emptyOptions(v);
+  if (empty) throw new BillRunUsageError(empty);
   if (v.terms !== undefined && !/^\d{1,4}$/.test(v.terms)) throw new BillRunUsageError('--terms must be a whole number of days');
   if (v.produce && !v.approve) throw new BillRunUsageError('--produce needs --approve (only approved bills are produced)');
   const db = rt.database.db;
@@ -69,8 +87,6 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
   await rt.relay.drain();
   const currency = firm ? (JSON.parse(firm.settings_json) as { currency: string }).currency : 'USD';
 
-  // An option given empty (an unset variable in a script) is a mistake, not "no cap": refused, never a run over everything.
-  for (const o of ['wip-cap', 'time-cap'] as const) if (v[o] !== undefined && v[o].trim() === '') throw new BillRunUsageError(`--${o} must be "matter" or an amount (it was given empty)`);
   const wipCap = capChoice(v['wip-cap'], currency);
   if (wipCap.error) throw new BillRunUsageError(`--wip-cap must be "matter" or an amount (${wipCap.error})`);
   const timeChoice = capChoice(v['time-cap'], currency);
@@ -107,17 +123,22 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
   }
   const run = created.status === 'done' ? created : await mass.runBatch(ctx, created.id);
   const rows = await mass.batchRows(run.id, { limit: 1_000_000 });
+  // A run given again (the same --run-id) lists its own matters: one it drafted now "has a
+  // draft" under the filters, but is reported once, as the run's, not also as left out.
+  const inRun = new Set(rows.map((r) => r.matterId));
+  const leftOut = notListed.filter((r) => !inRun.has(r.matterId));
   const report: Record<string, unknown> = { runId: run.id, status: run.status, drafted: run.draftedCount, skipped: run.skippedCount, items: run.itemCount };
   if (!v.json) {
     out(`Bill run ${run.id}: invoice date ${run.invoiceDate}, up to ${run.upTo}`);
     for (const r of rows) {
-      if (r.state === 'drafted') out(`billed   ${r.fileNumber ?? r.matterId}  ${r.itemCount} item(s)  ${formatMoney(r.totalMinor ?? 0, currency)}  bill ${r.billId}`);
+      // Each bill's total in its own currency (its matter's), not the firm's.
+      if (r.state === 'drafted') out(`billed   ${r.fileNumber ?? r.matterId}  ${r.itemCount} item(s)  ${formatMoney(r.totalMinor ?? 0, r.currency ?? currency)}  bill ${r.billId}`);
       else out(`skipped  ${r.fileNumber ?? r.matterId}  ${r.reason}`);
     }
-    for (const r of notListed) out(`skipped  ${r.fileNumber}  ${r.reasons.map((x) => x.text).join('; ')}`);
-    out(`${run.draftedCount} drafted (${run.itemCount} items), ${run.skippedCount + notListed.length} skipped.`);
-  } else report.notEligible = notListed.map((r) => ({ matterId: r.matterId, fileNumber: r.fileNumber, reasons: r.reasons.map((x) => x.text) }));
-  if (v.json) report.matters = rows.map((r) => ({ matterId: r.matterId, fileNumber: r.fileNumber, state: r.state, billId: r.billId, items: r.itemCount, totalMinor: r.totalMinor, reason: r.reason }));
+    for (const r of leftOut) out(`skipped  ${r.fileNumber}  ${r.reasons.map((x) => x.text).join('; ')}`);
+    out(`${run.draftedCount} drafted (${run.itemCount} items), ${run.skippedCount + leftOut.length} skipped.`);
+  } else report.notEligible = leftOut.map((r) => ({ matterId: r.matterId, fileNumber: r.fileNumber, reasons: r.reasons.map((x) => x.text) }));
+  if (v.json) report.matters = rows.map((r) => ({ matterId: r.matterId, fileNumber: r.fileNumber, state: r.state, billId: r.billId, items: r.itemCount, totalMinor: r.totalMinor, currency: r.totalMinor === null ? null : r.currency ?? currency, reason: r.reason }));
 
   let status = run.status === 'done' ? 0 : 1;
   if (v.approve) {

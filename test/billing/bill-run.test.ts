@@ -38,9 +38,14 @@ for (const dialect of DIALECTS) {
       const refusals: [string[], RegExp[]][] = [
         [['--next-from', '2026-12-01', '--next-to', '2026-01-01', '--time-from', '2026-01-02', '--time-to', '2026-01-01', '--disb-from', '2026-01-02', '--disb-to', '2026-01-01'],
           [/--next-to must be on or after the next billing date from \(2026-12-01\)/, /--time-to must be on or after the date from \(2026-01-02\)/, /--disb-to must be on or after the date from/]],
-        [['--cycle', 'nonsense', '--client', 'nope', '--responsible', 'nope', '--time-timekeeper', 'nope', '--template', 'nope'],
+        [['--cycle', 'nonsense', '--client', 'nope', '--responsible', 'nope', '--time-timekeeper', 'nope', '--template', 'nope', '--disb-code', 'corut'],
           [/--cycle no matter has billing cycle "nonsense" \(cycles in use: [A-Z]/, /--client no client with id nope/, /--responsible no timekeeper with id nope/,
-            /--time-timekeeper no timekeeper with id nope/, /--template no bill template named "nope" \(templates: [a-z]/]],
+            /--time-timekeeper no timekeeper with id nope/, /--template no bill template named "nope" \(templates: [a-z]/,
+            /--disb-code no disbursement has code "CORUT" \(codes in use: [A-Z]/]],
+        // Filters given empty (an unset variable in a scheduled script) are refused, each named: never a run over the whole firm.
+        [['--client', '', '--matter', '', '--responsible', '', '--billing-timekeeper', '', '--cycle', '', '--time-timekeeper', '', '--disb-code', ' ', '--next-from', '', '--run-id', ''],
+          ['client', 'matter', 'responsible', 'billing-timekeeper', 'cycle', 'time-timekeeper', 'disb-code', 'next-from', 'run-id']
+            .map((o) => new RegExp(`--${o} must have a value \\(it was given empty; leave the option out instead\\)`))],
         [['--time-cap', 'lots'], [/--time-cap must be "matter" or an amount/]],
         [['--time-cap', '', '--wip-cap', ' '], [/--wip-cap must be "matter" or an amount \(it was given empty\)/]],
         [['--time-cap', ''], [/--time-cap must be "matter" or an amount \(it was given empty\)/]],
@@ -62,6 +67,16 @@ for (const dialect of DIALECTS) {
       assert.equal(billed.length + skipped.length, 12, 'every matter is billed or skipped with a reason');
       for (const l of skipped) assert.match(l, /skipped\s+\S+\s+\S/, 'a reason');
       assert.match(r.out, new RegExp(`${billed.length} drafted \\(\\d+ items\\), ${skipped.length} skipped\\.`));
+      // The same run given again (a retried scheduled job): the same lines; a matter this run drafted is billed, not also "skipped: has a draft".
+      r = run(['bill-run', '--invoice-date', today, '--up-to', today, '--terms', '10', '--run-id', 'cli-run-0001']);
+      assert.equal(r.code, 0, r.err);
+      assert.deepEqual(r.out.split('\n').filter((l) => l.startsWith('billed')), billed);
+      assert.deepEqual(r.out.split('\n').filter((l) => l.startsWith('skipped')).sort(), [...skipped].sort(), r.out);
+      assert.match(r.out, new RegExp(`${billed.length} drafted \\(\\d+ items\\), ${skipped.length} skipped\\.`));
+      // The run id with other choices is another run's id: refused (usage), nothing billed.
+      r = run(['bill-run', '--invoice-date', today, '--up-to', today, '--terms', '11', '--run-id', 'cli-run-0001']);
+      assert.equal(r.code, 2, r.out + r.err);
+      assert.match(r.err, /--run-id was already used for another bill run \(invoice date /);
       const drafts = await db.db.selectFrom('billing_bill').select(['id', 'batch_id', 'due_date', 'invoice_date']).where('status', '=', 'draft').execute();
       assert.equal(drafts.length, billed.length);
       assert.ok(drafts.every((d) => d.batch_id === 'cli-run-0001'));
@@ -73,7 +88,7 @@ for (const dialect of DIALECTS) {
 
       // The same run id again: the same run, nothing drafted twice; --approve approves its drafts, one on hold refused.
       await db.db.updateTable('billing_bill').set({ on_hold: 1 }).where('id', '=', drafts[0]!.id as string).execute();
-      r = run(['bill-run', '--invoice-date', today, '--up-to', today, '--run-id', 'cli-run-0001', '--approve', '--json']);
+      r = run(['bill-run', '--invoice-date', today, '--up-to', today, '--terms', '10', '--run-id', 'cli-run-0001', '--approve', '--json']);
       assert.equal(r.code, 0, r.err);
       const again = JSON.parse(r.out.trim().split('\n').pop()!) as { runId: string; drafted: number; approved: number; refused: { billId: string; reason: string }[] };
       assert.equal(again.runId, 'cli-run-0001');
@@ -88,7 +103,7 @@ for (const dialect of DIALECTS) {
 
       // Retried with --produce (as after a crash once the bills were approved): the bills the run
       // approved before are produced, not refused as "not a draft", and the run says so.
-      r = run(['bill-run', '--invoice-date', today, '--up-to', today, '--run-id', 'cli-run-0001', '--approve', '--produce', '--json']);
+      r = run(['bill-run', '--invoice-date', today, '--up-to', today, '--terms', '10', '--run-id', 'cli-run-0001', '--approve', '--produce', '--json']);
       assert.equal(r.code, 0, r.err);
       const retried = JSON.parse(r.out.trim().split('\n').pop()!) as { approved: number; alreadyApproved: number; refused: unknown[]; produced: number; productionFailed: number };
       assert.deepEqual([retried.approved, retried.alreadyApproved, retried.refused.length, retried.produced, retried.productionFailed], [0, billed.length - 1, 1, billed.length - 1, 0]);

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { eachDialect } from '../support/db.ts';
 import { unescapeHtml, withApp } from '../support/app.ts';
 import type { Browser, Page, TestApp } from '../support/app.ts';
+import { createBillingCommands } from '../../src/modules/billing/index.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { ctx, firm, work } from './support.ts';
 import { closeSharedPdf, outputDirs, removeDirs, testOutputs } from './production-support.ts';
@@ -378,15 +379,16 @@ eachDialect('composer: each bill\'s template and payment terms (chosen from the 
     // The drafts page changes the template of the drafts listed from the same list; an unknown one is refused naming it.
     const drafts = await b.get('/billing/drafts');
     assert.match(unescapeHtml(drafts.text), /<select name="newTemplate"[^>]*>\s*<option value="" selected>Unchanged<\/option><option value="fixed-fee">/);
-    const bad = await b.post('/billing/drafts/modify', { every: 'yes', newTemplate: 'nope', newTerms: '7' });
+    const listing = /name="listing" value="([^"]+)"/.exec(drafts.text)![1]!;
+    const bad = await b.post('/billing/drafts/modify', { every: 'yes', listing, newTemplate: 'nope', newTerms: '7' });
     assert.equal(bad.status, 422);
     assert.match(unescapeHtml(bad.text), /data-error-for="newTemplate">no bill template named "nope"/);
     assert.match(bad.text, /name="newTerms" value="7"/, 'what was typed is kept');
     assert.equal(JSON.parse(String((await bills())[0]!.request_json)).template, 'total-only', 'unchanged');
-    const tooLong = await b.post('/billing/drafts/modify', { every: 'yes', newTerms: '400' });
+    const tooLong = await b.post('/billing/drafts/modify', { every: 'yes', listing, newTerms: '400' });
     assert.equal(tooLong.status, 422);
     assert.match(unescapeHtml(tooLong.text), /data-error-for="newTerms">must be a whole number of days from 0 to 365/);
-    const changed = await b.post('/billing/drafts/modify', { every: 'yes', newTemplate: 'itemised' });
+    const changed = await b.post('/billing/drafts/modify', { every: 'yes', listing, newTemplate: 'itemised' });
     assert.equal(changed.status, 200);
     assert.equal(JSON.parse(String((await bills())[0]!.request_json)).template, 'itemised');
 
@@ -599,5 +601,69 @@ eachDialect('bill page and composer: a missing or malformed version, hold choice
     const held = await b.post(`/billing/bills/${billId}/hold`, { version: versionOf((await b.get(`/billing/bills/${billId}`)).text), onHold: 'yes' });
     assert.equal(held.status, 303, held.text.slice(0, 800));
     assert.deepEqual([(await snapshot()).bills[0]!.status, (await snapshot()).bills[0]!.on_hold], ['draft', 1]);
+  });
+});
+
+eachDialect('drafts page: "all drafts listed" is the drafts the page showed; a draft added or changed since stops the action (409, nothing done); a ticked draft changed since is refused, the others approved', async (db) => {
+  await withApp(db, async (t) => {
+    const { cmds, client, partner, associate, matter } = await seed(t);
+    const billing = createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+    const open = async (name: string) => {
+      const m = await cmds.openMatter(ctx, { clientId: client.id, name, responsibleTimekeeperId: partner.id, openedOn: '2025-06-01', billingCycle: 'MONTH' });
+      await work(cmds, m.id, { partner, associate });
+      return m;
+    };
+    const second = await open('Northwind lease review');
+    const third = await open('Northwind customs appeal');
+    await t.runtime.relay.drain();
+    const draft = (matterId: string) => billing.createDraft(ctx, { matterId, invoiceDate: '2026-03-01', upTo: '2026-02-28' });
+    const a = await draft(matter.id);
+    const b2 = await draft(second.id);
+    await t.runtime.relay.drain();
+    const statuses = async () => (await db.db.selectFrom('billing_bill').select(['id', 'status']).execute()).map((r) => r.status).sort();
+    const listingOf = (html: string) => /name="listing" value="([^"]+)"/.exec(html)![1]!;
+
+    await t.user('billing', { email: 'clerk@firm.test' });
+    const clerk = t.browser();
+    assert.equal((await clerk.login('clerk@firm.test')).status, 303);
+    const page = await clerk.get('/billing/drafts');
+    const listing = listingOf(page.text);
+    assert.ok(page.text.includes(`value="${a.billId}@${a.version}"`), 'a ticked draft posts the version the list showed');
+
+    // A third draft made after the page was shown: "approve all listed" would approve it unseen.
+    const c3 = await draft(third.id);
+    await t.runtime.relay.drain();
+    const stale = await postForm(clerk, '/billing/drafts/act', [['every', 'yes'], ['listing', listing], ['action', 'approve']]);
+    assert.equal(stale.status, 409);
+    assert.match(unescapeHtml(stale.text), /The drafts listed have changed since the page was shown/);
+    assert.deepEqual(await statuses(), ['draft', 'draft', 'draft'], 'nothing approved');
+    const modifyStale = await postForm(clerk, '/billing/drafts/modify', [['every', 'yes'], ['listing', listing], ['newTerms', '7']]);
+    assert.equal(modifyStale.status, 409);
+    assert.equal((await db.db.selectFrom('billing_bill').select('due_date').where('id', '=', c3.billId).executeTakeFirstOrThrow()).due_date, c3.dueDate, 'nothing changed');
+    // Without the page's stamp: refused, naming the field.
+    const missing = await postForm(clerk, '/billing/drafts/act', [['every', 'yes'], ['action', 'hold']]);
+    assert.equal(missing.status, 422);
+    assert.match(missing.text, /data-error-for="listing"|listing/);
+    assert.equal(await db.db.selectFrom('billing_bill').select('id').where('on_hold', '=', 1).executeTakeFirst(), undefined);
+
+    // Ticked drafts: one recomposed after the list showed it is refused with the reason; the other is approved.
+    const shown = await clerk.get('/billing/drafts');
+    const versionOf = (id: string) => new RegExp(`value="${id}@(\\d+)"`).exec(shown.text)![1]!;
+    const aShown = versionOf(a.billId);
+    await billing.updateDraft(ctx, a.billId, { request: { ...a.request, interestMinor: 500 } });
+    const ticked = await postForm(clerk, '/billing/drafts/act', [['id', `${a.billId}@${aShown}`], ['id', `${b2.billId}@${versionOf(b2.billId)}`], ['action', 'approve']]);
+    assert.equal(ticked.status, 200);
+    assert.match(ticked.text, /data-done="1" data-refused="1"/);
+    assert.match(unescapeHtml(ticked.text), new RegExp(`data-refused="${a.billId}">.*It changed after the list was shown`));
+    const byId = async (id: string) => (await db.db.selectFrom('billing_bill').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status;
+    assert.deepEqual([await byId(a.billId), await byId(b2.billId)], ['draft', 'approved']);
+    assert.equal((await postForm(clerk, '/billing/drafts/act', [['id', `${a.billId}@x`], ['action', 'approve']])).status, 422, 'a malformed id is refused');
+
+    // The current list's stamp: every draft it lists is approved.
+    const fresh = listingOf((await clerk.get('/billing/drafts')).text);
+    const approved = await postForm(clerk, '/billing/drafts/act', [['every', 'yes'], ['listing', fresh], ['action', 'approve']]);
+    assert.equal(approved.status, 200);
+    assert.match(approved.text, /data-done="2" data-refused="0"/);
+    assert.deepEqual(await statuses(), ['approved', 'approved', 'approved']);
   });
 });

@@ -6,8 +6,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { billingExplanation, fixedFeeDue, cycleFeeDue, isEligible, massReasons, passesCap } from '../../src/modules/billing/domain/mass.ts';
+import { billingExplanation, fixedFeeDue, cycleFeeDue, isEligible, massReasons, parseListedDraft, passesCap } from '../../src/modules/billing/domain/mass.ts';
 import type { MassFacts } from '../../src/modules/billing/domain/mass.ts';
+import { listingStamp } from '../../src/modules/billing/drafts-routes.ts';
 
 const opts = (o: Partial<{ billingEnabled: boolean; billingStatus: 'active' | 'closed' | 'use_matter_status'; exclude: boolean; onlyExpenses: boolean }> = {}) => ({
   billingEnabled: o.billingEnabled ?? true, billingStatus: o.billingStatus ?? 'active',
@@ -130,4 +131,27 @@ test('properties: eligible means no reason; hand-picking waives only the exclusi
       if (passesCap(filter, lo, cap)) assert.ok(passesCap(filter, hi, cap), 'more WIP never leaves the cap filter');
     }
   }));
+});
+
+test('the drafts list\'s stamp: the same drafts and versions in any order are one stamp; a draft added, removed or changed is another', () => {
+  const a = { id: '0192a7b0-0000-7000-8000-000000000001', version: 1 };
+  const b = { id: '0192a7b0-0000-7000-8000-000000000002', version: 3 };
+  const c = { id: '0192a7b0-0000-7000-8000-000000000003', version: 1 };
+  const stamp = listingStamp([a, b]);
+  assert.equal(listingStamp([b, a]), stamp);
+  const others = [listingStamp([a]), listingStamp([a, b, c]), listingStamp([a, { ...b, version: 4 }]), listingStamp([a, c]), listingStamp([])];
+  assert.equal(new Set([stamp, ...others]).size, others.length + 1);
+  fc.assert(fc.property(fc.uniqueArray(fc.record({ id: fc.uuid(), version: fc.nat(1000) }), { selector: (d) => d.id, maxLength: 20 }), (drafts) => {
+    assert.equal(listingStamp([...drafts].reverse()), listingStamp(drafts));
+  }));
+});
+
+test('a ticked draft as the list posts it: an id, or id@version; anything else is not one', () => {
+  const id = '0192A7B0-0000-7000-8000-000000000001';
+  const table: [string, { id: string; version: number | null } | null][] = [
+    [id, { id: id.toLowerCase(), version: null }],
+    [`${id}@7`, { id: id.toLowerCase(), version: 7 }],
+    [`${id}@`, null], [`${id}@x`, null], [`${id}@-1`, null], ['not-an-id@1', null], ['', null], [`${id}@1234567890`, null],
+  ];
+  for (const [value, expected] of table) assert.deepEqual(parseListedDraft(value), expected, value);
 });

@@ -28,6 +28,9 @@ async function seed(t: TestApp, size: { matters: number; entriesPerMatter: numbe
   await t.runtime.relay.drain();
 }
 
+/** The stamp of the drafts a drafts page listed (its forms post it with "all drafts listed"). */
+const listingOf = (html: string): string => /name="listing" value="([^"]+)"/.exec(html)![1]!;
+
 function ok(res: Page, status = 200): string {
   assert.equal(res.status, status, `${res.status}: ${res.text.slice(0, 1500)}`);
   return unescapeHtml(res.text);
@@ -162,7 +165,7 @@ eachDialect('mass billing page: list, lookup, confirm, one run with live progres
     // Hold one, then approve the whole batch: the held one is refused with its reason.
     html = ok(await b.post('/billing/drafts/act', { id: first!, action: 'hold', batch: runId }));
     assert.match(html, /data-done="1"/);
-    html = ok(await b.post('/billing/drafts/act', { every: 'yes', action: 'approve', batch: runId }));
+    html = ok(await b.post('/billing/drafts/act', { every: 'yes', listing: listingOf(html), action: 'approve', batch: runId }));
     assert.match(html, /data-done="2" data-refused="1"/);
     assert.match(html, new RegExp(`data-refused="${first}">.*on hold`, 's'));
     const approved = await t.db.db.selectFrom('billing_bill').select(['id', 'number', 'file_number']).where('status', '=', 'approved').execute();
@@ -170,14 +173,14 @@ eachDialect('mass billing page: list, lookup, confirm, one run with live progres
     assert.ok(approved.every((a) => a.number === `${a.file_number}.1`));
 
     // Modify the batch: a new invoice date and terms for its (remaining) drafts.
-    html = ok(await b.post('/billing/drafts/modify', { batch: runId, every: 'yes', newInvoiceDate: '2026-03-02', newTerms: '5' }));
+    html = ok(await b.post('/billing/drafts/modify', { batch: runId, every: 'yes', listing: listingOf(html), newInvoiceDate: '2026-03-02', newTerms: '5' }));
     assert.match(html, /data-done="1"/);
     const changed = await t.db.db.selectFrom('billing_bill').select(['invoice_date', 'due_date']).where('id', '=', first!).executeTakeFirstOrThrow();
     assert.deepEqual(changed, { invoice_date: '2026-03-02', due_date: '2026-03-07' });
     // An invoice date before the drafts' up-to date: each draft refused, in words (not "Please correct: upTo").
-    html = ok(await b.post('/billing/drafts/modify', { batch: runId, every: 'yes', newInvoiceDate: '2026-02-20' }));
+    html = ok(await b.post('/billing/drafts/modify', { batch: runId, every: 'yes', listing: listingOf(html), newInvoiceDate: '2026-02-20' }));
     assert.match(html, new RegExp(`data-refused="${first}">.*?</a>: Up-to date must be on or before the invoice date</li>`));
-    html = ok(await b.post('/billing/drafts/modify', { batch: runId, every: 'yes', newTerms: 'soon' }), 422);
+    html = ok(await b.post('/billing/drafts/modify', { batch: runId, every: 'yes', listing: listingOf(html), newTerms: 'soon' }), 422);
     assert.match(html, /data-error-for="newTerms"><strong>Payment terms<\/strong> must be a whole number of days/);
 
     // Delete: back to mass billing (items unbilled, the work kept).
@@ -235,7 +238,8 @@ eachDialect('drafts page: the list keeps its filters and sort, and "all drafts l
     assert.match(html, new RegExp(`href="/billing/drafts\\?batch=${run1}&sort=total&dir=desc">Total<`));
     assert.match(html, /data-action="remove"/, 'a batch listed can have drafts taken out of it');
     const actionForm = hiddenFieldsOf(html, /<form method="post" action="\/billing\/drafts\/act"/);
-    assert.deepEqual(actionForm.filter(([k]) => k !== '_csrf'), [['batch', run1]]);
+    assert.deepEqual(actionForm.filter(([k]) => k !== '_csrf' && k !== 'listing'), [['batch', run1]]);
+    assert.equal(actionForm.find(([k]) => k === 'listing')?.[1], listingOf(html), 'the form says which drafts it listed');
 
     // "All 3 drafts listed", put on hold: the three of this batch, none of the other.
     html = ok(await postMany(b, '/billing/drafts/act', [...actionForm.filter(([k]) => k !== '_csrf'), ['every', 'yes'], ['action', 'hold']]));
@@ -250,7 +254,7 @@ eachDialect('drafts page: the list keeps its filters and sort, and "all drafts l
     assert.match(html, new RegExp(`type="search" name="q" value="${String(target.file_number).replace('.', '\\.')}"`));
     assert.match(html, /<option value="no" selected>Not on hold<\/option>/);
     const found = hiddenFieldsOf(html, /<form method="post" action="\/billing\/drafts\/act"/).filter(([k]) => k !== '_csrf');
-    assert.deepEqual(found, [['q', target.file_number], ['hold', 'no']]);
+    assert.deepEqual(found.filter(([k]) => k !== 'listing'), [['q', target.file_number], ['hold', 'no']]);
     html = ok(await postMany(b, '/billing/drafts/act', [...found, ['every', 'yes'], ['action', 'hold']]));
     assert.match(html, /data-done="1"/);
     now = await drafts();
@@ -259,7 +263,7 @@ eachDialect('drafts page: the list keeps its filters and sort, and "all drafts l
     // Modify this batch (as its form is rendered): new terms for the other run's drafts only.
     html = ok(await b.get(`/billing/drafts?batch=${run2}`));
     const modifyForm = hiddenFieldsOf(html, /<form method="post" action="\/billing\/drafts\/modify"/).filter(([k]) => k !== '_csrf');
-    assert.deepEqual(modifyForm, [['every', 'yes'], ['batch', run2]]);
+    assert.deepEqual(modifyForm.filter(([k]) => k !== 'listing'), [['every', 'yes'], ['batch', run2]]);
     const before = new Map(now.map((d) => [d.id, d.due_date]));
     html = ok(await postMany(b, '/billing/drafts/modify', [...modifyForm, ['newTerms', '7']]));
     assert.match(html, /data-done="2"/);
@@ -270,7 +274,7 @@ eachDialect('drafts page: the list keeps its filters and sort, and "all drafts l
     // Modify the drafts listed under the hold filter: the ones not on hold only (its form carries the filter).
     html = ok(await b.get('/billing/drafts?hold=no'));
     const notHeld = hiddenFieldsOf(html, /<form method="post" action="\/billing\/drafts\/modify"/).filter(([k]) => k !== '_csrf');
-    assert.deepEqual(notHeld, [['every', 'yes'], ['hold', 'no']]);
+    assert.deepEqual(notHeld.filter(([k]) => k !== 'listing'), [['every', 'yes'], ['hold', 'no']]);
     const dueBefore = new Map((await drafts()).map((d) => [d.id, d.due_date]));
     html = ok(await postMany(b, '/billing/drafts/modify', [...notHeld, ['newTerms', '21']]));
     for (const d of await drafts()) assert.equal(d.due_date, Number(d.on_hold) === 1 ? dueBefore.get(d.id) : '2026-03-22', `${d.file_number} on hold ${d.on_hold}`);
@@ -303,7 +307,7 @@ eachDialect('drafts page: the list keeps its filters and sort, and "all drafts l
     assert.equal(listed.length, (await drafts()).length);
     assert.doesNotMatch(html, /title="Batch [0-9a-f-]{36}">[0-9a-f]{8}-/, 'batches shown by when they ran, not by id');
     // Approved, they wait in bill production in the same order.
-    html = ok(await postMany(b, '/billing/drafts/act', [['every', 'yes'], ['action', 'approve']]));
+    html = ok(await postMany(b, '/billing/drafts/act', [['every', 'yes'], ['listing', listingOf(html)], ['action', 'approve']]));
     assert.match(html, /data-refused="4"/, 'the four on hold stay drafts');
     // Each refused bill is named by its file number, not its id.
     const refusedNames = [...html.matchAll(/<li data-refused="[^"]+"><a href="[^"]+">([^<]+)<\/a>: ([^<]+)<\/li>/g)].map((m) => [m[1], m[2]]);
@@ -439,9 +443,12 @@ eachDialect('API: POST /bill-runs, GET /bill-runs/{id}, POST /bills/approve', as
     assert.equal(run.matters.length, run.matterCount);
     const drafted = run.matters.filter((m: { state: string }) => m.state === 'drafted');
     assert.ok(drafted.every((m: { total: string }) => /^-?\d+\.\d{2}$/.test(m.total)));
-    // Idempotent: the same id is the same run.
-    res = await post('/bill-runs', { id: 'api-run-0001', invoiceDate: DATE, upTo: DATE, wait: true });
+    // Idempotent: the same id with the same choices is the same run; with other choices it is refused (409 naming id).
+    res = await post('/bill-runs', { id: 'api-run-0001', invoiceDate: DATE, upTo: DATE, paymentTermsDays: 7, wait: true });
     assert.equal(res.json().draftedCount, run.draftedCount);
+    res = await post('/bill-runs', { id: 'api-run-0001', invoiceDate: DATE, upTo: DATE, wait: true });
+    assert.equal(res.status, 409, res.text);
+    assert.deepEqual(Object.keys(res.json().error.fields), ['id']);
     res = await b.get('/api/v1/bill-runs/api-run-0001', { ...auth, accept: 'application/json' });
     assert.equal(res.status, 200);
     assert.equal(res.json().id, 'api-run-0001');

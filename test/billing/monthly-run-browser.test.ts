@@ -180,7 +180,7 @@ eachDialect('the monthly billing run in Chromium: mass billing, approve, produce
     assert.equal(await page.$eval('#drafts-total', (e) => e.getAttribute('data-count')), String(drafts.length));
     const held = (await page.$$eval('#drafts tr[data-bill]', (els) => els.map((e) => e.getAttribute('data-bill')!))).pop()!;
     assert.notEqual(drafts.find((d) => d.id === held)?.file_number, quiet.fileNumber, 'the quiet matter\'s bill is produced');
-    await page.click(`#drafts input[name="id"][value="${held}"]`);
+    await page.click(`#drafts input[name="id"][value^="${held}@"]`);
     await click(page, '#drafts-form button[data-action="hold"]');
     assert.equal(await page.$eval('#results', (e) => e.getAttribute('data-done')), '1');
     await page.click('#select-every');

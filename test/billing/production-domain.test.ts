@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { approvalTime } from '../../src/modules/billing/domain/lifecycle.ts';
-import { combineBillDocuments, manualEmailKey, PREVIEW_PDF_BILLS, pdfFileName, previewPdfGroups, printJobKey, productionActions, productionMessageKey, remainingSteps } from '../../src/modules/billing/domain/production.ts';
+import { manualEmailKey } from '../../src/modules/billing/production.ts';
+import { combineBillDocuments, PREVIEW_PDF_BILLS, pdfFileName, previewPdfGroups, printJobKey, productionActions, productionMessageKey, remainingSteps } from '../../src/modules/billing/domain/production.ts';
 import {
   billTemplateFor, DEFAULT_EMAIL_TEMPLATES, effectiveLayout, emailTemplateErrors, merge, mergeEmail, mergeFieldErrors, mergeValues, MERGE_FIELDS, missingClientAddress, pickTemplate, recipients, templateChoices, unknownTemplate, withDefaults, missingTemplate,
 } from '../../src/modules/billing/domain/templates.ts';

@@ -65,6 +65,12 @@ export interface DraftChange {
   request?: BillRequest;
   /** Refuse (409) unless the draft is still at this version. */
   expectedVersion?: number;
+  /**
+   * A batch change of the invoice date (mass billing's Modify batch): the every-cycle fixed
+   * fee is decided again for the new date, as a run drafting on that date would decide it
+   * (withCycleFeeFor), unless the bill carries a fee the clerk gave.
+   */
+  redecideCycleFee?: boolean;
 }
 
 /** A composition without saving: what the composer page shows. */
@@ -190,6 +196,22 @@ export function withCycleFee(m: LoadedMatter, invoiceDate: string, request: Bill
   if (request.fixedFeeAmountMinor !== undefined && request.fixedFeeAmountMinor !== null) return request;
   if (everyCycleFeeOnBill(o, m.matter.billingCycle, m.matter.nextBillingDate, invoiceDate)) return request;
   return { ...request, fixedFeeAmountMinor: 0 };
+}
+
+/**
+ * A draft's request moved from one invoice date to another: the every-cycle fixed fee decided
+ * again for the new date, as withCycleFee decides it for a new bill. What was decided for the
+ * old date (the fee on, or left off as 0 when that was not the cycle's bill) is dropped first;
+ * a fee the clerk gave (any other amount, or 0 on the cycle's bill) stands.
+ */
+export function withCycleFeeFor(m: LoadedMatter, fromDate: string, toDate: string, request: BillRequest): BillRequest {
+  const o = m.options;
+  if (o.arrangement !== 'fixed_fee' || o.fixedFee.mode !== 'every_cycle' || fromDate === toDate) return request;
+  const fee = request.fixedFeeAmountMinor;
+  const given = fee !== undefined && fee !== null;
+  if (given && !(fee === 0 && !everyCycleFeeOnBill(o, m.matter.billingCycle, m.matter.nextBillingDate, fromDate))) return request;
+  const { fixedFeeAmountMinor: _decided, ...rest } = request;
+  return withCycleFee(m, toDate, rest);
 }
 
 export function composeFrom(m: LoadedMatter, invoiceDate: string, upTo: string, request: BillRequest, src: ComposeSources): Composition {
@@ -438,7 +460,9 @@ export function createBillingCommands(deps: BillingDeps) {
     const m = await loadMatter(trx, before.matterId);
     const invoiceDate = change.invoiceDate ?? before.invoiceDate;
     const upTo = change.upTo ?? before.upTo;
-    const request = change.request ?? before.request;
+    const kept = change.request ?? before.request;
+    // Modify batch: the fee's decision follows the new invoice date (read with the matter, in this transaction).
+    const request = change.redecideCycleFee ? withCycleFeeFor(m, before.invoiceDate, invoiceDate, kept) : kept;
     await checkTemplate(trx, request, async () => before.request.template);
     const c = await compose(trx, m, invoiceDate, upTo, request, billId);
     if (c.lines.length === 0) throw conflict('The bill would have no lines: delete the draft instead');

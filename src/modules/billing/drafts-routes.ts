@@ -7,6 +7,7 @@
  * and modify a batch (seed 004: new invoice date, up-to date, template or terms for its
  * drafts, or take bills out of it). Results come back per bill.
  */
+import { createHash } from 'node:crypto';
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { HttpError, invalid } from '../../shared/web/errors.ts';
@@ -14,6 +15,7 @@ import { allow } from '../../shared/web/guard.ts';
 import type { ModuleDeps } from '../../shared/web/module.ts';
 import { render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
+import { parseListedDraft } from './domain/mass.ts';
 import { previewPdfGroups } from './domain/production.ts';
 import { templateChoices } from './domain/templates.ts';
 import type { MassBilling } from './mass-commands.ts';
@@ -44,6 +46,24 @@ export function draftFilters(raw: Raw): DraftFilters & { page: number } {
   };
 }
 
+/**
+ * A stamp of the drafts a list showed: each draft and its version, in any order. An action on
+ * "all drafts listed" carries the stamp the page showed; a different stamp now means a draft
+ * was added, changed or taken away since, and the action would touch drafts nobody reviewed.
+ */
+export function listingStamp(drafts: readonly { id: string; version: number }[]): string {
+  const h = createHash('sha256');
+  for (const d of [...drafts].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) h.update(`${d.id}:${d.version};`);
+  return `${drafts.length}.${h.digest('hex').slice(0, 32)}`;
+}
+
+/** The filters that choose the drafts (not their order or page): what "all drafts listed" covers. */
+function listFilters(f: DraftFilters): DraftFilters {
+  return { ...(f.batchId ? { batchId: f.batchId } : {}), ...(f.q ? { q: f.q } : {}), ...(f.onHold !== undefined ? { onHold: f.onHold } : {}) };
+}
+
+const LISTING_CHANGED = 'The drafts listed have changed since the page was shown (a draft was added, changed or taken away): nothing was done. The list below is current: check it and try again.';
+
 export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEnv> {
   const pages = new Hono<AppEnv>();
   const can = (c: Context<AppEnv>) => ({ write: WRITERS.includes(c.get('user')?.role as Role) });
@@ -52,9 +72,11 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
     const f = draftFilters(raw);
     const { rows, total } = await mass.listDrafts({ ...f, limit: PAGE_ROWS, offset: (f.page - 1) * PAGE_ROWS });
     const batch = f.batchId ? await mass.findBatch(f.batchId) : null;
+    // What "all drafts listed" means on this page: these drafts as they are now (see chosen).
+    const listing = total > 0 ? listingStamp(await mass.draftVersions(listFilters(f))) : '';
     const qs = new URLSearchParams(Object.entries({ batch: f.batchId ?? '', q: f.q ?? '', hold: f.onHold === undefined ? '' : f.onHold ? 'yes' : 'no' }).filter(([, v]) => v !== '')).toString();
     return {
-      rows, total, f, batch, qs, can: can(c), pages: Math.max(1, Math.ceil(total / PAGE_ROWS)), sorts: Object.keys(DRAFT_SORTS),
+      rows, total, f, batch, qs, listing, can: can(c), pages: Math.max(1, Math.ceil(total / PAGE_ROWS)), sorts: Object.keys(DRAFT_SORTS),
       batches: await mass.listBatches({ limit: 50 }), results: null,
       templateOptions: templateChoices(await mass.billTemplateNames(), first(raw.newTemplate), 'Unchanged'),
       // What the modify form was sent (kept when it is shown again with its errors).
@@ -73,19 +95,48 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
 
   pages.get('/', allow(READERS), async (c) => render(c, 'billing/drafts.njk', await listContext(c, c.req.query() as Raw)));
 
-  /** The bills an action applies to: the ticked ones, or every draft under the filters ("select all"). */
-  async function chosen(raw: Raw): Promise<string[]> {
-    if (first(raw.every) === 'yes') return mass.draftIds(draftFilters(raw));
-    const ids = all(raw, 'id');
-    if (ids.length > MAX_SELECTED) throw invalid({ id: `at most ${MAX_SELECTED} bills at once` });
-    return ids;
+  /**
+   * The bills an action applies to, with the versions the list showed: the ticked ones
+   * (`id@version`), or every draft under the filters ("all drafts listed"), which must still
+   * be the drafts the page listed (its stamp): a draft added, changed or taken away since
+   * would be acted on unseen, so nothing is done (409) and the current list is shown.
+   */
+  async function chosen(raw: Raw, opts: { readOnly?: boolean; everyWhenNoneTicked?: boolean } = {}): Promise<{ ids: string[]; versions: Map<string, number> }> {
+    const ticked = all(raw, 'id');
+    if (first(raw.every) === 'yes' || (opts.everyWhenNoneTicked && ticked.length === 0)) {
+      const drafts = await mass.draftVersions(listFilters(draftFilters(raw)));
+      if (!opts.readOnly) {
+        const posted = first(raw.listing);
+        if (!posted) throw invalid({ listing: 'is missing: reload the page' }, 'The page did not say which drafts it listed: reload it and try again');
+        if (drafts.length > 0 && posted !== listingStamp(drafts)) throw new HttpError(409, 'conflict', LISTING_CHANGED);
+      }
+      return { ids: drafts.map((d) => d.id), versions: new Map(drafts.map((d) => [d.id, d.version])) };
+    }
+    if (ticked.length > MAX_SELECTED) throw invalid({ id: `at most ${MAX_SELECTED} bills at once` });
+    const versions = new Map<string, number>();
+    const ids: string[] = [];
+    for (const value of ticked) {
+      const d = parseListedDraft(value);
+      if (!d) throw invalid({ id: 'must be draft bill ids' }, 'A selected bill is not a bill id');
+      ids.push(d.id);
+      if (d.version !== null) versions.set(d.id, d.version);
+    }
+    return { ids, versions };
+  }
+
+  /** The action refused as a whole: the list shown again, current, with the reason. */
+  async function refused(c: Context<AppEnv>, raw: Raw, e: unknown): Promise<Response> {
+    if (!(e instanceof HttpError) || (e.status !== 409 && e.status !== 422)) throw e;
+    return render(c, 'billing/drafts.njk', await listContext(c, raw, { actionError: e.message, errors: e.fields ?? {} }), e.status);
   }
 
   pages.post('/act', allow(WRITERS), async (c) => {
     const raw = await c.req.parseBody({ all: true }) as Raw;
     const action = first(raw.action);
     const ctx = c.get('command');
-    const ids = await chosen(raw);
+    let picked: Awaited<ReturnType<typeof chosen>>;
+    try { picked = await chosen(raw, { readOnly: action === 'preview' }); } catch (e) { return refused(c, raw, e); }
+    const { ids, versions } = picked;
     if (ids.length === 0) return render(c, 'billing/drafts.njk', await listContext(c, raw, { actionError: 'Select the bills first (or "all drafts listed")' }), 422);
     if (action === 'preview') {
       // Seed 001: "Click Preview to generate a PDF preview of the selected bills": one opens
@@ -99,7 +150,7 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
     }
     let results: { billId: string; ok: boolean; reason?: string; number?: string }[];
     switch (action) {
-      case 'approve': results = await mass.approveMany(ctx, ids); break;
+      case 'approve': results = await mass.approveMany(ctx, ids, { expectedVersions: versions }); break;
       case 'delete': results = await mass.deleteDrafts(ctx, ids); break;
       case 'hold': results = await mass.holdDrafts(ctx, ids, true); break;
       case 'release': results = await mass.holdDrafts(ctx, ids, false); break;
@@ -119,7 +170,8 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
   /** Modify a batch: dates, template or terms for its drafts (all of them, or the ticked ones). */
   pages.post('/modify', allow(WRITERS), async (c) => {
     const raw = await c.req.parseBody({ all: true }) as Raw;
-    const ids = first(raw.every) === 'yes' || all(raw, 'id').length === 0 ? await mass.draftIds(draftFilters(raw)) : await chosen(raw);
+    let ids: string[];
+    try { ids = (await chosen(raw, { everyWhenNoneTicked: true })).ids; } catch (e) { return refused(c, raw, e); }
     const change: Parameters<MassBilling['modifyDrafts']>[2] = {};
     if (first(raw.newInvoiceDate)) change.invoiceDate = first(raw.newInvoiceDate);
     if (first(raw.newUpTo)) change.upTo = first(raw.newUpTo);

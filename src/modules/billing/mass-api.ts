@@ -5,7 +5,7 @@
  *                          it to the end first. `id` is an idempotency key.
  *   GET  /bill-runs/{id}   the run: status, counters, each matter's outcome (bill or reason)
  *   POST /bills/approve    approve many drafts at once; each refused with its reason
- * Money is a decimal string in the firm's currency; dates are YYYY-MM-DD.
+ * Money is a decimal string in the currency beside it (each bill's, which is its matter's); dates are YYYY-MM-DD.
  */
 import type { Context, Hono } from 'hono';
 import Type from 'typebox';
@@ -37,14 +37,15 @@ const RunBody = Type.Object({
   filters: Type.Optional(Type.Object({
     clientId: Type.Optional(Id), matterId: Type.Optional(Id),
     responsibleTimekeeperId: Type.Optional(Id), billingTimekeeperId: Type.Optional(Id),
-    billingCycle: Type.Optional(Type.String({ maxLength: 20 })),
+    // Given empty, a filter is a mistake, not "no filter" (a run over the whole firm): refused.
+    billingCycle: Type.Optional(Type.String({ minLength: 1, maxLength: 20, errorMessage: 'must be a billing cycle' })),
     nextBillingFrom: Type.Optional(IsoDate()), nextBillingTo: Type.Optional(IsoDate()),
     wipCap: Type.Optional(Type.Union([Type.Literal('matter'), Money('At or over this amount of unbilled WIP')], { description: '"matter": at or over the matter\'s own cap; or an amount' })),
     time: Type.Optional(Type.Object({
       from: Type.Optional(IsoDate()), to: Type.Optional(IsoDate()), timekeeperId: Type.Optional(Id),
       cap: Type.Optional(Type.Union([Type.Literal('matter'), Money('Only the time of matters with at least this much unbilled time')], { description: 'Seed 004 "To a cap": "matter": only the time of matters whose unbilled WIP has reached their own cap; or an amount of unbilled time; the other matters\' time waits' })),
     }, { additionalProperties: false })),
-    disbursements: Type.Optional(Type.Object({ from: Type.Optional(IsoDate()), to: Type.Optional(IsoDate()), code: Type.Optional(Type.String({ maxLength: 20 })) }, { additionalProperties: false })),
+    disbursements: Type.Optional(Type.Object({ from: Type.Optional(IsoDate()), to: Type.Optional(IsoDate()), code: Type.Optional(Type.String({ minLength: 1, maxLength: 20, errorMessage: 'must be a disbursement code' })) }, { additionalProperties: false })),
     expensesOnly: Type.Optional(Type.Boolean({ description: 'Only matters set to bill expenses only' })),
   }, { additionalProperties: false })),
   wait: Type.Optional(Type.Boolean({ description: 'Run to the end before answering (default: start it and answer at once)' })),
@@ -57,7 +58,9 @@ const RunSchema = Type.Object({
   error: Type.Union([Type.String(), Type.Null()]), createdAt: Type.String(), finishedAt: Type.Union([Type.String(), Type.Null()]),
   matters: Type.Array(Type.Object({
     matterId: Type.String(), fileNumber: Type.Union([Type.String(), Type.Null()]), state: Type.String({ description: 'pending, drafted or skipped' }),
-    billId: Type.Union([Type.String(), Type.Null()]), itemCount: Type.Integer(), total: Type.Union([Type.String(), Type.Null()]), reason: Type.Union([Type.String(), Type.Null()]),
+    billId: Type.Union([Type.String(), Type.Null()]), itemCount: Type.Integer(),
+    total: Type.Union([Type.String(), Type.Null()], { description: 'The bill\'s total, in `currency`' }),
+    currency: Type.Union([Type.String(), Type.Null()], { description: 'The bill\'s currency (its matter\'s), ISO 4217' }), reason: Type.Union([Type.String(), Type.Null()]),
   })),
 });
 
@@ -74,7 +77,7 @@ export function createMassApi(deps: ModuleDeps, mass: MassBilling): Hono<AppEnv>
   async function runOut(id: string) {
     const b = await mass.findBatch(id);
     if (!b) throw notFound('Bill run');
-    const currency = (await store.getFirmSettings(deps.db))?.currency ?? 'USD';
+    const firmCurrency = (await store.getFirmSettings(deps.db))?.currency ?? 'USD';
     const rows = await mass.batchRows(id, { limit: MAX_RUN_MATTERS });
     return {
       id: b.id, status: b.status, invoiceDate: b.invoiceDate, upTo: b.upTo, template: b.template, paymentTermsDays: b.paymentTermsDays, mode: b.mode,
@@ -82,7 +85,8 @@ export function createMassApi(deps: ModuleDeps, mass: MassBilling): Hono<AppEnv>
       createdAt: b.createdAt, finishedAt: b.finishedAt,
       matters: rows.map((r) => ({
         matterId: r.matterId, fileNumber: r.fileNumber, state: r.state, billId: r.billId, itemCount: r.itemCount,
-        total: r.totalMinor === null ? null : toDecimalString(r.totalMinor, currency), reason: r.reason,
+        // Each bill's total in its own currency (a yen bill's minor units are yen, not cents).
+        total: r.totalMinor === null ? null : toDecimalString(r.totalMinor, r.currency ?? firmCurrency), currency: r.totalMinor === null ? null : r.currency ?? firmCurrency, reason: r.reason,
       })),
     };
   }

@@ -18,7 +18,7 @@ import { setImmediate as setImmediatePromise } from 'node:timers/promises';
 import { assert } from '../../shared/assert.ts';
 import { audit, auditMany } from '../../shared/audit.ts';
 import type { AuditEntry } from '../../shared/audit.ts';
-import type { Tx } from '../../shared/db.ts';
+import type { Executor, Tx } from '../../shared/db.ts';
 import { insertTuples, pgArray, runEachRow, writersSerialised } from '../../shared/sql.ts';
 import { isUniqueViolation } from '../../shared/db.ts';
 import type { CommandContext } from '../../shared/events.ts';
@@ -47,6 +47,9 @@ import * as store from './store.ts';
 
 /** Matters per drafting transaction (about 50 items each in a busy firm: ~10,000 items). */
 export const DRAFT_CHUNK = 200;
+
+/** Why a draft ticked on a list is not approved: it changed after the list was shown. */
+export const CHANGED_SINCE_LISTED = 'It changed after the list was shown (recomposed or edited): review it and approve again';
 /**
  * Drafting (and approving) transactions kept in flight at once on Postgres, each on its own
  * chunk of matters (SQLite runs one write transaction at a time). Chunks hold disjoint
@@ -93,6 +96,16 @@ export interface MassRow extends MassCandidate {
   overCap: boolean;
 }
 
+/** Unbilled WIP of many matters in one currency (minor units of that currency). */
+export interface WipTotal { currency: string; wipMinor: number }
+
+/** Each currency's WIP, summed apart (in currency code order). */
+export function wipByCurrency(rows: readonly { currency: string; wipMinor: number }[]): WipTotal[] {
+  const by = new Map<string, number>();
+  for (const r of rows) by.set(r.currency, (by.get(r.currency) ?? 0) + r.wipMinor);
+  return [...by.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([currency, wipMinor]) => ({ currency, wipMinor }));
+}
+
 export interface MassRowPreview {
   totalMinor: number;
   feesMinor: number;
@@ -115,6 +128,19 @@ export interface RunInput {
   /** Bill these matters (hand-picked: an excluded matter may be among them); absent: every eligible matter under the filters. */
   matterIds?: readonly string[];
 }
+
+/** JSON with every object's keys in order: the same choices however they were built. */
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** A run as a clerk tells it apart: its dates and how many matters it took. */
+const runSummary = (b: Batch): string => `invoice date ${b.invoiceDate}, up to ${b.upTo}, ${b.mode === 'selected' ? `${b.matterCount} matter(s) picked` : `every eligible matter under its filters (${b.matterCount})`}`;
 
 /** Names a clerk knows for the fields a bill's change is refused on. */
 const FIELD_LABELS: Record<string, string> = {
@@ -235,11 +261,14 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     }).filter((r) => r.capOk).map(({ capOk: _c, ...r }) => r);
   }
 
-  /** The eligible matters under the filters (a page of them, and how many there are). */
-  async function eligible(f: MassFilters, opts: { limit?: number; offset?: number } = {}) {
+  /**
+   * The eligible matters under the filters (a page of them, and how many there are), and their
+   * WIP totalled per currency (each matter's WIP is in its own currency: yen never adds to dollars).
+   */
+  async function eligible(f: MassFilters, opts: { limit?: number; offset?: number } = {}): Promise<{ total: number; rows: MassRow[]; totals: { wip: WipTotal[] } }> {
     const all = (await candidates(f)).filter((r) => r.eligible);
     const offset = opts.offset ?? 0;
-    return { total: all.length, rows: all.slice(offset, offset + (opts.limit ?? all.length)), totals: { wipMinor: all.reduce((s, r) => s + r.wipMinor, 0) } };
+    return { total: all.length, rows: all.slice(offset, offset + (opts.limit ?? all.length)), totals: { wip: wipByCurrency(all) } };
   }
 
   /** Why a matter is not on the list (empty reasons: it is), looked up by id or file number. */
@@ -490,7 +519,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
 
   // ---- bulk approving --------------------------------------------------------------------
 
-  async function approveChunk(trx: Tx, ctx: CommandContext, billIds: readonly string[]): Promise<ApproveOutcome[]> {
+  /** `expected`: the version each bill had where the clerk reviewed it (a list); a bill changed since is refused. */
+  async function approveChunk(trx: Tx, ctx: CommandContext, billIds: readonly string[], expected?: ReadonlyMap<string, number>): Promise<ApproveOutcome[]> {
     const rows = await selectRaw<Record<string, any>>(trx, `select * from billing_bill where id in (${marks(billIds.length)})`, billIds);
     // The lines stay JSON, built by the database, from the read to the event (no object per line).
     const found = new Map((await bills.billsWithLineJson(trx, rows)).map((b) => [b.head.billId, b]));
@@ -511,6 +541,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       const read = found.get(id);
       if (!read) { outcomes.push({ billId: id, ok: false, reason: 'Bill not found' }); continue; }
       const b = read.head;
+      const reviewed = expected?.get(id);
+      if (reviewed !== undefined && reviewed !== b.version && b.status === 'draft') { outcomes.push({ billId: id, ok: false, reason: CHANGED_SINCE_LISTED }); continue; }
       const matter = copies.get(b.matterId);
       const other = drafts.find((d) => d.matter_id === b.matterId && d.id !== b.billId);
       const facts: BillFacts = {
@@ -584,12 +616,17 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
   }
 
   /** Approve many drafts, a chunk per transaction; each refused with the reason approve would give. */
-  async function approveMany(ctx: CommandContext, billIds: readonly string[], opts: { chunk?: number } = {}): Promise<ApproveOutcome[]> {
+  /**
+   * Approve many drafts, a chunk per transaction. `expectedVersions`: the versions a list
+   * showed (a draft recomposed or changed since it was reviewed is refused, not approved).
+   */
+  async function approveMany(ctx: CommandContext, billIds: readonly string[], opts: { chunk?: number; expectedVersions?: ReadonlyMap<string, number> } = {}): Promise<ApproveOutcome[]> {
     const ids = [...new Set(billIds)];
     const size = opts.chunk ?? APPROVE_CHUNK;
+    const expected = opts.expectedVersions;
     async function approvePart(chunk: string[]): Promise<ApproveOutcome[]> {
       try {
-        const outcomes = await db.transaction().execute((trx) => approveChunk(trx, ctx, chunk));
+        const outcomes = await db.transaction().execute((trx) => approveChunk(trx, ctx, chunk, expected));
         deps.relay.kick();
         return outcomes;
       } catch (err) {
@@ -597,7 +634,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
         const out: ApproveOutcome[] = [];
         for (const id of chunk) {
           try {
-            const b = await cmds.approve(ctx, id);
+            const b = await cmds.approve(ctx, id, expected?.get(id));
             out.push({ billId: id, ok: true, number: b.number! });
           } catch (e2) {
             if (!(e2 instanceof HttpError)) throw e2;
@@ -638,7 +675,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
    */
   /**
    * Choices that name something billing does not know (a client, a timekeeper, a billing
-   * cycle no matter has, a bill template): a run with them would bill nothing, or bill with
+   * cycle no matter has, a disbursement code no disbursement has, a bill template): a run
+   * with them would bill nothing, leave every disbursement off, or bill with
    * another template than the one asked for, so it is refused naming the choice.
    */
   async function unknownChoices(f: MassFilters, template: string | null): Promise<Record<string, string>> {
@@ -651,6 +689,12 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     if (f.billingCycle) {
       const cycles = (await db.selectFrom('billing_matter').select('billing_cycle').distinct().orderBy('billing_cycle').execute()).map((r) => String(r.billing_cycle));
       if (!cycles.includes(f.billingCycle)) e.billingCycle = `no matter has billing cycle "${f.billingCycle}" (cycles in use: ${cycles.join(', ') || 'none'})`;
+    }
+    // A code no disbursement has (a typo) would leave every disbursement off every bill.
+    const code = f.disbursements?.code;
+    if (code && !(await db.selectFrom('billing_wip').select('id').where('kind', '=', 'disbursement').where('code', '=', code).limit(1).executeTakeFirst())) {
+      const codes = (await db.selectFrom('billing_wip').select('code').distinct().where('kind', '=', 'disbursement').where('code', 'is not', null).orderBy('code').limit(21).execute()).map((r) => String(r.code));
+      e.disbCode = `no disbursement has code "${code}" (codes in use: ${codes.slice(0, 20).join(', ') || 'none'}${codes.length > 20 ? ', …' : ''})`;
     }
     if (template !== null && template.trim() !== '') {
       const refusal = unknownTemplate(template, await cmds.billTemplateNames());
@@ -676,11 +720,34 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     return `billing has no matter with ${unknown.length === 1 ? 'id' : 'ids'} ${shown}`;
   }
 
+  /**
+   * A run id given again: the same run when it asks for the same (a second click, a retried
+   * request: idempotent), else a 409 naming `id` (Back to the list, other matters ticked, and
+   * the form's run id sent again would otherwise show the earlier run and bill nothing new).
+   * The same: the same dates, template, terms, filters, and (hand-picked) the same matters.
+   */
+  async function sameRunOrRefuse(ex: Executor, existing: Batch, input: RunInput): Promise<Batch> {
+    const { request: _r, ...storedFilters } = existing.filters as Record<string, unknown>;
+    let same = existing.invoiceDate === input.invoiceDate && existing.upTo === input.upTo
+      && existing.template === (input.template ?? null) && existing.paymentTermsDays === (input.paymentTermsDays ?? null)
+      && existing.mode === (input.matterIds ? 'selected' : 'all')
+      && canonicalJson(storedFilters) === canonicalJson(JSON.parse(JSON.stringify(input.filters ?? {})) as unknown);
+    if (same && input.matterIds) {
+      const listed = new Set((await ex.selectFrom('billing_batch_matter').select('matter_id').where('batch_id', '=', existing.id).execute()).map((r) => String(r.matter_id)));
+      const asked = new Set(input.matterIds);
+      same = listed.size === asked.size && [...asked].every((m) => listed.has(m));
+    }
+    if (same) return existing;
+    throw new HttpError(409, 'conflict', `Bill run ${existing.id} was already made, for other choices (${runSummary(existing)}): nothing was billed now. Start again from the list for a new run`, {
+      id: `was already used for another bill run (${runSummary(existing)}); choose again to bill with a new run id`,
+    });
+  }
+
   async function createRun(ctx: CommandContext, input: RunInput): Promise<Batch> {
     const id = input.id ?? newId(clock);
     if (!/^[0-9a-zA-Z-]{8,64}$/.test(id)) throw invalid({ id: 'must be 8 to 64 letters, digits or dashes' });
     const existing = await mass.findBatch(db, id);
-    if (existing) return existing;
+    if (existing) return sameRunOrRefuse(db, existing, input);
     const f: MassFilters = { ...(input.filters ?? {}), invoiceDate: input.invoiceDate, upTo: input.upTo };
     const request = runRequest(input, f);
     const e = { ...filterErrors(f) };
@@ -708,7 +775,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     const total = chosen.length + skippedUpFront.length + missing.length;
     const batch = await db.transaction().execute(async (trx) => {
       const again = await mass.findBatch(trx, id);
-      if (again) return again;
+      if (again) return sameRunOrRefuse(trx, again, input);
       await trx.insertInto('billing_batch').values({
         id, status: 'pending', invoice_date: input.invoiceDate, up_to: input.upTo, template: input.template ?? null, payment_terms_days: input.paymentTermsDays ?? null,
         mode: input.matterIds ? 'selected' : 'all', filters_json: JSON.stringify({ ...(input.filters ?? {}), request }), matter_count: total,
@@ -793,7 +860,10 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       const request: BillRequest = { ...b.request };
       if (change.template !== undefined) { if (change.template) request.template = change.template; else delete request.template; }
       if (change.paymentTermsDays !== undefined) { if (change.paymentTermsDays !== null) request.paymentTermsDays = change.paymentTermsDays; else delete request.paymentTermsDays; }
-      return cmds.updateDraft(ctx, id, { ...(change.invoiceDate ? { invoiceDate: change.invoiceDate } : {}), ...(change.upTo ? { upTo: change.upTo } : {}), request, expectedVersion: b.version });
+      // A new invoice date decides the every-cycle fixed fee again, as a run drafting on it would (draftChunk's withCycleFee).
+      return cmds.updateDraft(ctx, id, {
+        ...(change.invoiceDate ? { invoiceDate: change.invoiceDate, redecideCycleFee: true } : {}), ...(change.upTo ? { upTo: change.upTo } : {}), request, expectedVersion: b.version,
+      });
     });
   }
 
@@ -812,6 +882,11 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
 
   return {
     candidates, eligible, whyNot, previewRows, draftMatters, approveMany, createRun, runBatch, modifyDrafts, removeFromBatch, unknownMattersRefusal,
+    /** Before a run is confirmed: 409 when its id names a run made for other choices; nothing when the id is new or the run the same. */
+    async checkRunId(input: RunInput): Promise<void> {
+      const existing = input.id ? await mass.findBatch(db, input.id) : null;
+      if (existing) await sameRunOrRefuse(db, existing, input);
+    },
     /** Start a run in the background (the page polls its status). Errors are recorded on the run. */
     startRun(ctx: CommandContext, batchId: string, onError: (err: unknown) => void = () => {}): void {
       runBatch(ctx, batchId).catch(onError);
@@ -828,6 +903,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     batchRows: (id: string, opts: Parameters<typeof mass.batchRows>[2] = {}) => mass.batchRows(db, id, opts),
     listDrafts: (f: mass.DraftFilters = {}) => mass.listDrafts(db, f),
     draftIds: (f: mass.DraftFilters = {}) => mass.draftIds(db, f),
+    draftVersions: (f: mass.DraftFilters = {}) => mass.draftVersions(db, f),
     isEligible,
   };
 }

@@ -7,7 +7,9 @@
  * stored in the database, so the user can leave and come back).
  *
  * Forms work without JavaScript and carry `_csrf`. A run's id is minted when the form is
- * shown and travels with it, so a second click or a resubmitted form is the same run.
+ * shown and travels with it, so a second click or a resubmitted form is the same run; the id
+ * sent with other choices (Back, other matters ticked) is refused (409), the list shown again
+ * with a fresh id, and the form pages are not kept by the browser (no-store).
  */
 import { Hono } from 'hono';
 import type { Context } from 'hono';
@@ -21,7 +23,7 @@ import type { AppEnv, Role } from '../../shared/web/types.ts';
 import { MAX_PAYMENT_TERMS_DAYS } from './domain/lifecycle.ts';
 import type { CapFilter } from './domain/mass.ts';
 import { templateChoices, unknownTemplate } from './domain/templates.ts';
-import type { MassBilling } from './mass-commands.ts';
+import type { MassBilling, RunInput } from './mass-commands.ts';
 import { capChoice, filterErrors, runRequest } from './mass-commands.ts';
 import type { MassFilters } from './mass-store.ts';
 import * as store from './store.ts';
@@ -80,17 +82,18 @@ export function parseMassForm(raw: Raw, today: string, currency: string, matterI
   if (!form.upTo) form.upTo = form.invoiceDate;
   const errors: Record<string, string> = {};
   // Seed 004's WIP cap and time "To a cap": a select (the matter's own cap, or an amount) and the amount.
-  const capOf = (choice: string, amount: string, amountField: string, required: string): CapFilter => {
+  // A choice the select does not offer ("Matter", "yes") is named, not read as "Any WIP" (which would bill every matter).
+  const capOf = (choice: string, amount: string, choiceField: string, amountField: string, required: string): CapFilter => {
     if (choice === 'matter') return { kind: 'matter' };
-    if (choice !== 'amount' && !(choice === '' && amount !== '')) return { kind: 'none' };
+    if (choice !== '' && choice !== 'amount') { errors[choiceField] = 'must be the matter\'s cap or an amount'; return { kind: 'none' }; }
+    if (choice === '' && amount === '') return { kind: 'none' };
     if (amount === '') { errors[amountField] = required; return { kind: 'none' }; }
     const c = capChoice(amount, currency);
     if (c.error) errors[amountField] = c.error;
     return c.cap ?? { kind: 'none' };
   };
-  const cap = capOf(form.cap, form.capAmount, 'capAmount', 'is required for a WIP amount');
-  const timeCap = capOf(form.timeCap, form.timeCapAmount, 'timeCapAmount', 'is required for an amount of time');
-  if (!['', 'matter', 'amount'].includes(form.timeCap)) errors.timeCap = 'must be the matter\'s cap or an amount';
+  const cap = capOf(form.cap, form.capAmount, 'cap', 'capAmount', 'is required for a WIP amount');
+  const timeCap = capOf(form.timeCap, form.timeCapAmount, 'timeCap', 'timeCapAmount', 'is required for an amount of time');
   let matterId: string | undefined;
   if (form.matter) {
     const id = matterIdFor(form.matter);
@@ -168,7 +171,7 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
   async function listContext(c: Context<AppEnv>, raw: Raw, extra: Record<string, unknown> = {}) {
     const { lk, parsed } = await parse(raw);
     let pageNo = Math.max(1, Math.min(10_000, Number(first(raw.page)) || 1));
-    let list = { total: 0, rows: [] as Awaited<ReturnType<MassBilling['eligible']>>['rows'], totals: { wipMinor: 0 } };
+    let list: Awaited<ReturnType<MassBilling['eligible']>> = { total: 0, rows: [], totals: { wip: [] } };
     let previews = new Map<string, unknown>();
     if (Object.keys(parsed.errors).length === 0) {
       list = await mass.eligible(parsed.filters, { limit: PAGE_ROWS, offset: (pageNo - 1) * PAGE_ROWS });
@@ -190,7 +193,14 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     };
   }
 
+  /**
+   * The form pages carry a run id minted for them: never kept by the browser, so going Back
+   * fetches the page again with a fresh run id (a kept page would send its used id again).
+   */
+  const noStore = (c: Context<AppEnv>): void => { c.header('Cache-Control', 'no-store'); };
+
   pages.get('/', allow(READERS), async (c) => {
+    noStore(c);
     const ctx = await listContext(c, c.req.query() as Raw);
     // Choices that cannot be read are named on the page (422), not listed as if they were not there.
     return render(c, 'billing/mass.njk', ctx, Object.keys(ctx.errors).length > 0 ? 422 : 200);
@@ -209,6 +219,7 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
 
   /** Bill all / Bill selected: first a confirmation, then one run. */
   pages.post('/runs', allow(WRITERS), async (c) => {
+    noStore(c);
     const raw = await c.req.parseBody({ all: true }) as Raw;
     const { lk, parsed } = await parse(raw);
     const runId = first(raw.runId) || newId(deps.clock);
@@ -228,23 +239,31 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       const why = await mass.unknownMattersRefusal(selected);
       if (why) return render(c, 'billing/mass.njk', await listContext(c, raw, { actionError: labelledErrors({ matterIds: why }), errors: { matterIds: why } }), 422);
     }
+    const input: RunInput = {
+      id: runId, invoiceDate: parsed.filters.invoiceDate, upTo: parsed.filters.upTo, template: parsed.template, paymentTermsDays: parsed.paymentTermsDays,
+      filters: (({ invoiceDate: _i, upTo: _u, ...rest }) => rest)(parsed.filters), ...(selected ? { matterIds: selected } : {}),
+    };
+    /** A refused run: the list again (with a fresh run id), the reason above it, and a link to the earlier run its id named. */
+    const refusedRun = async (e: unknown): Promise<Response> => {
+      if (!(e instanceof HttpError) || (e.status !== 409 && e.status !== 422)) throw e;
+      const fields = Object.fromEntries(Object.entries(e.fields).map(([k, v]) => [FORM_FIELD_OF[k] ?? k, v]));
+      const usedRun = e.status === 409 && fields.id ? runId : null;
+      return render(c, 'billing/mass.njk', await listContext(c, raw, { actionError: Object.keys(fields).length ? labelledErrors(fields) : e.message, errors: { ...parsed.errors, ...fields }, usedRun }), e.status);
+    };
     if (first(raw.confirm) !== 'yes') {
+      // A run id already used for other choices (the list page kept by the browser, Back): refused before the confirmation.
+      try { await mass.checkRunId(input); } catch (e) { return refusedRun(e); }
       const count = selected ? selected.length : (await mass.eligible(parsed.filters, { limit: 0 })).total;
       return render(c, 'billing/mass_confirm.njk', { ...lk, form: parsed.form, fields: FILTER_FIELDS, runId, selected: selected ?? [], scope: selected ? 'selected' : 'all', count, qs: query(parsed.form) });
     }
     try {
-      const run = await mass.createRun(c.get('command'), {
-        id: runId, invoiceDate: parsed.filters.invoiceDate, upTo: parsed.filters.upTo, template: parsed.template, paymentTermsDays: parsed.paymentTermsDays,
-        filters: (({ invoiceDate: _i, upTo: _u, ...rest }) => rest)(parsed.filters), ...(selected ? { matterIds: selected } : {}),
-      });
+      const run = await mass.createRun(c.get('command'), input);
       if (run.status !== 'done') mass.startRun(c.get('command'), run.id, (err) => deps.logger.error({ err, batchId: run.id }, 'bill run failed'));
       const url = `/billing/mass/runs/${run.id}`;
       if (c.req.header('HX-Request') === 'true') { c.header('HX-Redirect', url); return c.body(null, 200); }
       return c.redirect(url, 303);
     } catch (e) {
-      if (!(e instanceof HttpError) || (e.status !== 409 && e.status !== 422)) throw e;
-      const fields = Object.fromEntries(Object.entries(e.fields).map(([k, v]) => [FORM_FIELD_OF[k] ?? k, v]));
-      return render(c, 'billing/mass.njk', await listContext(c, raw, { actionError: Object.keys(fields).length ? labelledErrors(fields) : e.message, errors: { ...parsed.errors, ...fields } }), e.status);
+      return refusedRun(e);
     }
   });
 

@@ -275,6 +275,8 @@ export interface BatchRow {
   fileNumber: string | null;
   matterName: string | null;
   clientName: string | null;
+  /** The currency of totalMinor: the bill's, else the matter's (null: billing has no copy of the matter). */
+  currency: string | null;
 }
 
 function toBatch(r: Record<string, any>): Batch {
@@ -297,14 +299,14 @@ export async function listBatches(ex: Executor, opts: { limit?: number } = {}): 
 }
 
 export async function batchRows(ex: Executor, batchId: string, opts: { state?: BatchRow['state']; limit?: number; offset?: number } = {}): Promise<BatchRow[]> {
-  let q = ex.selectFrom('billing_batch_matter as r').leftJoin('billing_matter as m', 'm.id', 'r.matter_id')
-    .select(['r.matter_id', 'r.position', 'r.state', 'r.bill_id', 'r.item_count', 'r.total_minor', 'r.reason', 'm.file_number', 'm.name', 'm.client_name'])
+  let q = ex.selectFrom('billing_batch_matter as r').leftJoin('billing_matter as m', 'm.id', 'r.matter_id').leftJoin('billing_bill as b', 'b.id', 'r.bill_id')
+    .select(['r.matter_id', 'r.position', 'r.state', 'r.bill_id', 'r.item_count', 'r.total_minor', 'r.reason', 'm.file_number', 'm.name', 'm.client_name', 'b.currency as bill_currency', 'm.currency as matter_currency'])
     .where('r.batch_id', '=', batchId);
   if (opts.state) q = q.where('r.state', '=', opts.state);
   const rows = await q.orderBy('r.position').limit(opts.limit ?? 1000).offset(opts.offset ?? 0).execute() as Record<string, any>[];
   return rows.map((r) => ({
     matterId: r.matter_id, position: num(r.position), state: r.state, billId: r.bill_id, itemCount: num(r.item_count), totalMinor: numOrNull(r.total_minor),
-    reason: r.reason, fileNumber: r.file_number, matterName: r.name, clientName: r.client_name,
+    reason: r.reason, fileNumber: r.file_number, matterName: r.name, clientName: r.client_name, currency: r.bill_currency ?? r.matter_currency ?? null,
   }));
 }
 
@@ -372,6 +374,8 @@ export interface DraftRow {
   conflicts: number;
   template: string | null;
   createdAt: string;
+  /** The draft's version (each change adds one): what the list showed. */
+  version: number;
   /** When the draft's batch (bill run) was created; null for a draft made on its own. */
   batchCreatedAt: string | null;
 }
@@ -416,7 +420,7 @@ export async function listDrafts(ex: Executor, f: DraftFilters = {}): Promise<{ 
   const order = (DRAFT_SORTS[f.sort ?? 'matter'] ?? DRAFT_SORTS.matter).map((col) => `${col} ${dir}`).join(', ');
   const rows = await selectRaw<Record<string, any>>(ex, `select b.id, b.batch_id, b.number, b.matter_id, b.file_number, m.name as matter_name, b.client_id,
       m.client_name, b.invoice_date, b.up_to, b.due_date, b.currency, b.fees_minor, b.fixed_charges_minor, b.disbursements_minor, b.discount_minor, b.interest_minor, b.tax_minor,
-      b.total_minor, b.on_hold, b.request_json, b.created_at, bt.created_at as batch_created_at,
+      b.total_minor, b.on_hold, b.request_json, b.created_at, b.version, bt.created_at as batch_created_at,
       (select count(*) from billing_copy_conflict x where x.bill_id = b.id and x.resolved_at is null) as conflicts
     ${from} order by ${order}, m.client_number, m.matter_number, b.id limit ${Math.min(f.limit ?? 200, 5000)} offset ${Math.max(0, Math.floor(f.offset ?? 0))}`, params);
   return {
@@ -426,19 +430,22 @@ export async function listDrafts(ex: Executor, f: DraftFilters = {}): Promise<{ 
       clientId: r.client_id, clientName: r.client_name, invoiceDate: r.invoice_date, upTo: r.up_to, dueDate: r.due_date, currency: r.currency,
       feesMinor: num(r.fees_minor), fixedChargesMinor: num(r.fixed_charges_minor), disbursementsMinor: num(r.disbursements_minor), taxMinor: num(r.tax_minor),
       discountMinor: num(r.discount_minor), interestMinor: num(r.interest_minor), totalMinor: num(r.total_minor), onHold: num(r.on_hold) === 1, conflicts: num(r.conflicts), template: (JSON.parse(r.request_json) as { template?: string | null }).template ?? null,
-      createdAt: r.created_at, batchCreatedAt: r.batch_created_at ?? null,
+      createdAt: r.created_at, version: num(r.version), batchCreatedAt: r.batch_created_at ?? null,
     })),
   };
 }
 
 /** Ids of every draft under the filters (select all), capped. */
 export async function draftIds(ex: Executor, f: DraftFilters, cap = 100_000): Promise<string[]> {
-  const { rows } = await listDrafts(ex, { ...f, limit: Math.min(cap, 5000), offset: 0 });
-  if (rows.length < 5000) return rows.map((r) => r.billId);
-  const out: string[] = [];
+  return (await draftVersions(ex, f, cap)).map((d) => d.id);
+}
+
+/** Every draft under the filters with its version (select all, and the list's stamp), capped. */
+export async function draftVersions(ex: Executor, f: DraftFilters, cap = 100_000): Promise<{ id: string; version: number }[]> {
+  const out: { id: string; version: number }[] = [];
   for (let offset = 0; offset < cap; offset += 5000) {
-    const page = await listDrafts(ex, { ...f, limit: 5000, offset });
-    out.push(...page.rows.map((r) => r.billId));
+    const page = await listDrafts(ex, { ...f, limit: Math.min(5000, cap - offset), offset });
+    out.push(...page.rows.map((r) => ({ id: r.billId, version: r.version })));
     if (page.rows.length < 5000) break;
   }
   return out;

@@ -39,7 +39,7 @@ import { conflict, invalid, notFound } from '../../shared/web/errors.ts';
 import { createViews } from '../../shared/web/views.ts';
 import type { Bill } from './bill-store.ts';
 import type { BillingCommands } from './commands.ts';
-import { PREVIEW_PDF_BILLS, combineBillDocuments, combinedPreviewFileName, manualEmailKey, pdfFileName, printJobKey, productionMessageKey, remainingSteps } from './domain/production.ts';
+import { PREVIEW_PDF_BILLS, combineBillDocuments, combinedPreviewFileName, pdfFileName, printJobKey, productionMessageKey, remainingSteps } from './domain/production.ts';
 import type { ProductionStep } from './domain/production.ts';
 import {
   billTemplateErrors, billTemplateFor, effectiveLayout, emailTemplateErrors, mergeEmail, mergeValues, missingClientAddress, missingTemplate, pickTemplate, recipients,
@@ -111,6 +111,18 @@ function hours(minutes: number | null): string {
 }
 
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err)).slice(0, MAX_ERROR_CHARS);
+
+/**
+ * A manually composed email's key: the compose form's key, the bill and what was composed.
+ * The same form posted again (a second click, a resubmit) is the same message, sent once;
+ * the form changed after sending (Back, corrected, sent again) or posted for another bill is
+ * another message.
+ */
+export function manualEmailKey(formKey: string, billId: string, m: { to: readonly string[]; cc: readonly string[]; subject: string; text: string }): string {
+  assert(formKey.length > 0 && billId.length > 0, 'manualEmailKey needs the form key and the bill');
+  const content = JSON.stringify([billId, m.to.map((a) => a.toLowerCase()), m.cc.map((a) => a.toLowerCase()), m.subject, m.text]);
+  return `${formKey}.${createHash('sha256').update(content).digest('hex').slice(0, 32)}`;
+}
 
 export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
   const { db, clock, logger, outputs } = deps;

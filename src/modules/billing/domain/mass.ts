@@ -152,3 +152,13 @@ export function billingExplanation(x: {
   return parts.join('; ');
 }
 
+
+/**
+ * A ticked draft as a list posts it: its id, or its id and the version the list showed
+ * (`id@version`). Null: not that shape.
+ */
+export function parseListedDraft(value: string): { id: string; version: number | null } | null {
+  const m = /^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})(?:@(\d{1,9}))?$/.exec(value);
+  if (!m) return null;
+  return { id: m[1]!.toLowerCase(), version: m[2] === undefined ? null : Number(m[2]) };
+}

@@ -3,7 +3,6 @@
  * (seed 000), which steps a bill still needs, and the idempotency keys of its outputs.
  */
 
-import { createHash } from 'node:crypto';
 import { assert } from '../../../shared/assert.ts';
 export type ProductionAction = 'produce_all' | 'preview_all' | 'revert_all' | 'produce' | 'preview' | 'ebilling' | 'revert' | 'email_manually' | 'create_payment';
 
@@ -53,18 +52,6 @@ export function printJobKey(billId: string, cycle: string): string {
 /** The production email's key (its Message-ID derives from it). */
 export function productionMessageKey(billId: string, cycle: string): string {
   return `bill:${billId}:${cycle}:production-email`;
-}
-
-/**
- * A manually composed email's key: the compose form's key, the bill and what was composed.
- * The same form posted again (a second click, a resubmit) is the same message, sent once;
- * the form changed after sending (Back, corrected, sent again) or posted for another bill is
- * another message.
- */
-export function manualEmailKey(formKey: string, billId: string, m: { to: readonly string[]; cc: readonly string[]; subject: string; text: string }): string {
-  assert(formKey.length > 0 && billId.length > 0, 'manualEmailKey needs the form key and the bill');
-  const content = JSON.stringify([billId, m.to.map((a) => a.toLowerCase()), m.cc.map((a) => a.toLowerCase()), m.subject, m.text]);
-  return `${formKey}.${createHash('sha256').update(content).digest('hex').slice(0, 32)}`;
 }
 
 /** A file name for a bill's PDF: the number with anything odd replaced. */

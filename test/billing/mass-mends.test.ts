@@ -1,0 +1,277 @@
+/**
+ * Mass billing mends from the audit, on both databases: Modify batch decides the every-cycle
+ * fixed fee again for the new invoice date; foreign-currency bills are shown in their own
+ * currency (list totals per currency, run page, API, bill-run); a WIP cap choice or a
+ * disbursement code that names nothing is refused naming the field; a run id given again with
+ * other choices is refused (409) while the same choices are the same run, and the form pages
+ * are not kept by the browser.
+ */
+import assert from 'node:assert/strict';
+import { billRun } from '../../src/cli/bill-run.ts';
+import { createBillingCommands } from '../../src/modules/billing/commands.ts';
+import { createMassBilling } from '../../src/modules/billing/mass-commands.ts';
+import { createMattersCommands } from '../../src/modules/matters/index.ts';
+import type { MattersCommands } from '../../src/modules/matters/index.ts';
+import { HttpError } from '../../src/shared/web/errors.ts';
+import { unescapeHtml, withApp } from '../support/app.ts';
+import type { Browser, Page, TestApp } from '../support/app.ts';
+import { eachDialect } from '../support/db.ts';
+import { ctx, firm, setup } from './support.ts';
+
+const DATE = '2026-03-01';
+
+function ok(res: Page, status = 200): string {
+  assert.equal(res.status, status, `${res.status}: ${res.text.slice(0, 1500)}`);
+  return unescapeHtml(res.text);
+}
+
+function postMany(b: Browser, path: string, pairs: [string, string][]): Promise<Page> {
+  const body = new URLSearchParams([...pairs, ['_csrf', b.csrf ?? '']]).toString();
+  return b.request('POST', path, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+}
+
+async function waitForRun(b: Browser, id: string): Promise<string> {
+  for (let i = 0; i < 400; i++) {
+    const html = ok(await b.get(`/billing/mass/runs/${id}`));
+    if (/data-status="done"/.test(html)) return html;
+    assert.doesNotMatch(html, /data-status="failed"/, html);
+    await new Promise((r) => setTimeout(r, 30));
+  }
+  assert.fail('the run did not finish');
+}
+
+/** The app's firm (USD) with its matters, a billing clerk signed in. */
+async function webFirm(t: TestApp) {
+  const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+  const f = await firm(cmds);
+  const clerk = await t.user('billing');
+  const b = t.browser();
+  await b.login(clerk.email);
+  return { cmds, f, b, clerk };
+}
+
+const filingFee = (cmds: MattersCommands, matterId: string, unitCostMinor: number, code = 'COURT') =>
+  cmds.recordDisbursement(ctx, { matterId, incurredOn: '2026-02-12', code, unitCostMinor, taxCode: 'EXEMPT', description: 'Filing fee' });
+
+eachDialect('modify batch: a new invoice date decides the every-cycle fixed fee again, as a run drafting on that date would', async (db) => {
+  const s = await setup(db);
+  const f = await firm(s.cmds);
+  const m = createMassBilling({ db: db.db, clock: s.clock, relay: s.rt.relay }, s.billing);
+  // Monthly fixed fees of 1,000.00, the cycle's bill due on 31 March; a filing fee each to bill.
+  const fixedFee = async (name: string) => {
+    const matter = await s.cmds.openMatter(ctx, { clientId: f.client.id, name, responsibleTimekeeperId: f.partner.id, openedOn: '2025-06-01', billingCycle: 'MONTH', nextBillingDate: '2026-03-31' });
+    await s.cmds.setBillingOptions(ctx, matter.id, { set: { arrangement: 'fixed_fee', quote: { amountMinor: 100_000 }, fixedFee: { mode: 'every_cycle', schedule: [] } } });
+    await filingFee(s.cmds, matter.id, 5_000);
+    return matter;
+  };
+  const early = await fixedFee('Drafted on 1 March, moved to 31 March');
+  const cycle = await fixedFee('Drafted on 31 March, moved to 1 March');
+  const given = await fixedFee('A fee the clerk gave');
+  await s.drain();
+  const run = async (id: string, invoiceDate: string, matterIds: string[]) => {
+    await m.createRun(ctx, { id, invoiceDate, upTo: invoiceDate, matterIds });
+    assert.equal((await m.runBatch(ctx, id)).draftedCount, matterIds.length);
+    await s.drain();
+  };
+  await run('ff-run-0301', '2026-03-01', [early.id, given.id]);
+  await run('ff-run-0331', '2026-03-31', [cycle.id]);
+  const bill = async (matterId: string) => {
+    const r = await db.db.selectFrom('billing_bill').select(['id']).where('matter_id', '=', matterId).where('status', '<>', 'deleted').orderBy('created_at', 'desc').executeTakeFirstOrThrow();
+    return (await s.billing.findBill(r.id as string))!;
+  };
+  assert.deepEqual([(await bill(early.id)).totals.feesMinor, (await bill(early.id)).request.fixedFeeAmountMinor], [0, 0], 'not the cycle\'s bill: the fee is left off');
+  assert.equal((await bill(cycle.id)).totals.feesMinor, 100_000);
+  // The clerk gives one draft a fee of its own (500.00).
+  const g = await bill(given.id);
+  await s.billing.updateDraft(ctx, g.billId, { request: { ...g.request, fixedFeeAmountMinor: 50_000 }, expectedVersion: g.version });
+
+  // Modify batch: the 1 March drafts move to 31 March (the cycle's date), the 31 March draft to 1 March.
+  let out = await m.modifyDrafts(ctx, [(await bill(early.id)).billId, (await bill(given.id)).billId], { invoiceDate: '2026-03-31' });
+  assert.ok(out.every((o) => o.ok), JSON.stringify(out));
+  out = await m.modifyDrafts(ctx, [(await bill(cycle.id)).billId], { invoiceDate: '2026-03-01', upTo: '2026-03-01' });
+  assert.ok(out.every((o) => o.ok), JSON.stringify(out));
+  await s.drain();
+  const moved = await bill(early.id);
+  assert.equal(moved.invoiceDate, '2026-03-31');
+  assert.equal(moved.totals.feesMinor, 100_000, 'now the cycle\'s bill: it carries the fee, as a run on 31 March would');
+  assert.equal(moved.request.fixedFeeAmountMinor, undefined);
+  const back = await bill(cycle.id);
+  assert.equal(back.invoiceDate, '2026-03-01');
+  assert.deepEqual([back.totals.feesMinor, back.request.fixedFeeAmountMinor], [0, 0], 'no longer the cycle\'s bill: the fee waits for it');
+  assert.equal((await bill(given.id)).totals.feesMinor, 50_000, 'a fee the clerk gave stands');
+
+  // Approved: the fee is billed once a cycle. The 31 March bill moves its matter's date a cycle on;
+  // the 1 March bill leaves it, so the cycle's run bills March's fee, once.
+  const approved = await m.approveMany(ctx, [moved.billId, back.billId]);
+  assert.ok(approved.every((a) => a.ok), JSON.stringify(approved));
+  await s.drain();
+  const next = async (id: string) => (await db.db.selectFrom('matters_matter').select('next_billing_date').where('id', '=', id).executeTakeFirstOrThrow()).next_billing_date;
+  assert.equal(await next(early.id), '2026-04-30');
+  assert.equal(await next(cycle.id), '2026-03-31');
+  await run('ff-run-0331b', '2026-03-31', [cycle.id]);
+  const fees = (await db.db.selectFrom('billing_bill').select(['invoice_date', 'fees_minor']).where('matter_id', '=', cycle.id).where('status', '<>', 'deleted').orderBy('invoice_date').execute())
+    .map((r) => [r.invoice_date, Number(r.fees_minor)]);
+  assert.deepEqual(fees, [['2026-03-01', 0], ['2026-03-31', 100_000]]);
+  await s.rt.relay.stop();
+});
+
+eachDialect('foreign-currency bills: WIP totalled per currency; the run page, the API and bill-run show each bill in its own currency', async (db) => {
+  await withApp(db, async (t) => {
+    const { cmds, f, b, clerk } = await webFirm(t);
+    const yen = async (name: string, amount: number) => {
+      const matter = await cmds.openMatter(ctx, { clientId: f.client.id, name, responsibleTimekeeperId: f.partner.id, openedOn: '2025-06-01', billingCycle: 'MONTH', currency: 'JPY' });
+      await filingFee(cmds, matter.id, amount);
+      return matter;
+    };
+    const tokyo = await yen('Tokyo arbitration', 12_345);
+    const osaka = await yen('Osaka lease', 20_000);
+    await filingFee(cmds, f.matter.id, 10_000);
+    await t.runtime.relay.drain();
+    const mass = createMassBilling({ db: db.db, clock: t.clock, relay: t.runtime.relay }, createBillingCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay }));
+
+    // The list: yen never adds to dollars.
+    const list = await mass.eligible({ invoiceDate: DATE, upTo: DATE });
+    assert.deepEqual(list.totals.wip, [{ currency: 'JPY', wipMinor: 32_345 }, { currency: 'USD', wipMinor: 10_000 }]);
+    let html = ok(await b.get(`/billing/mass?invoiceDate=${DATE}&upTo=${DATE}`));
+    const wip = /<span id="eligible-wip">([\s\S]*?)<\/span>\./.exec(html)![1]!;
+    assert.equal(wip.replace(/<[^>]+>/g, ''), '¥32,345, $100.00');
+    assert.match(wip, /data-currency="JPY" data-minor="32345"/);
+    assert.match(wip, /data-currency="USD" data-minor="10000"/);
+
+    // A run of the Tokyo and the dollar matter: the run page shows each bill in its currency.
+    const runId = /name="runId" value="([^"]+)"/.exec(html)![1]!;
+    const res = await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['runId', runId], ['scope', 'selected'], ['matterId', tokyo.id], ['matterId', f.matter.id], ['confirm', 'yes']]);
+    assert.equal(res.status, 303, res.text);
+    html = await waitForRun(b, runId);
+    const row = (id: string) => html.split(`<tr data-matter="${id}">`)[1]!.split('</tr>')[0]!;
+    assert.match(row(tokyo.id), /<td class="num" data-currency="JPY" data-minor="12345">¥12,345<\/td>/);
+    assert.match(row(f.matter.id), /<td class="num" data-currency="USD" data-minor="10000">\$100\.00<\/td>/);
+
+    // The API: each total a decimal in its bill's currency, the currency beside it.
+    const token = await t.token(clerk.email);
+    const api = await b.get(`/api/v1/bill-runs/${runId}`, { authorization: `Bearer ${token}`, accept: 'application/json' });
+    assert.equal(api.status, 200, api.text);
+    const totals = Object.fromEntries((api.json().matters as { matterId: string; total: string; currency: string }[]).map((x) => [x.matterId, [x.total, x.currency]]));
+    assert.deepEqual(totals, { [tokyo.id]: ['12345', 'JPY'], [f.matter.id]: ['100.00', 'USD'] });
+
+    // bill-run (as bin/lexbill runs it): the Osaka bill in yen.
+    const lines: string[] = [];
+    assert.equal(await billRun(t.runtime, ['--invoice-date', DATE, '--up-to', DATE, '--matter', osaka.fileNumber], (l) => lines.push(l)), 0);
+    assert.ok(lines.some((l) => new RegExp(`^billed\\s+${osaka.fileNumber.replace('.', '\\.')}\\s+1 item\\(s\\)\\s+¥20,000\\s+bill `).test(l)), lines.join('\n'));
+    const json: string[] = [];
+    await billRun(t.runtime, ['--invoice-date', DATE, '--up-to', DATE, '--run-id', runId.slice(0, 8) + '-json', '--matter', tokyo.fileNumber, '--json'], (l) => json.push(l));
+    assert.equal(JSON.parse(json.pop()!).drafted, 0, 'the Tokyo matter has its draft');
+  });
+});
+
+eachDialect('mass billing choices: a WIP cap choice the form does not offer, or a disbursement code no disbursement has, is refused naming the field; nothing is billed', async (db) => {
+  await withApp(db, async (t) => {
+    const { cmds, f, b, clerk } = await webFirm(t);
+    await cmds.updateMatter(ctx, f.matter.id, { wipCapMinor: 100_000 });
+    await filingFee(cmds, f.matter.id, 10_000);
+    await filingFee(cmds, f.matter.id, 1_500, 'COPY');
+    await t.runtime.relay.drain();
+    const q = `invoiceDate=${DATE}&upTo=${DATE}`;
+    const nothing = async () => {
+      assert.equal((await db.db.selectFrom('billing_batch').select('id').execute()).length, 0, 'no run');
+      assert.equal((await db.db.selectFrom('billing_bill').select('id').execute()).length, 0, 'no bill');
+    };
+
+    // The WIP cap: "matter" (under its cap: not listed), "amount", or nothing; anything else is named.
+    assert.match(ok(await b.get(`/billing/mass?${q}&cap=matter`)), /data-count="0"/);
+    for (const cap of ['Matter', 'yes']) {
+      const html = ok(await b.get(`/billing/mass?${q}&cap=${cap}`), 422);
+      assert.match(html, /data-error-for="cap"><strong>WIP cap<\/strong> must be the matter's cap or an amount/);
+      assert.doesNotMatch(html, /data-error-for="capAmount"/);
+    }
+    let html = ok(await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['cap', 'Matter'], ['runId', 'cap-choice-0001'], ['scope', 'all'], ['confirm', 'yes']]), 422);
+    assert.match(html, /data-error-for="cap"/);
+    await nothing();
+
+    // A disbursement code no disbursement has (a typo) would leave every disbursement off: refused, naming the codes in use.
+    html = ok(await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['disbCode', 'corut'], ['runId', 'disb-code-0001'], ['scope', 'all'], ['confirm', 'yes']]), 422);
+    assert.match(html, /data-refusal>Disbursement code: no disbursement has code "CORUT" \(codes in use: COPY, COURT\)/);
+    assert.match(html, /data-error-for="disbCode"/);
+    await nothing();
+    const token = await t.token(clerk.email);
+    const api = await b.postJson('/api/v1/bill-runs', { id: 'disb-code-0002', invoiceDate: DATE, upTo: DATE, filters: { disbursements: { code: 'CORUT' } }, wait: true }, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(api.status, 422, api.text);
+    assert.deepEqual(Object.keys(api.json().error.fields), ['disbCode']);
+    // Given empty, a filter is no filter at all: refused too, never a run over every matter or disbursement.
+    for (const filters of [{ disbursements: { code: '' } }, { billingCycle: '' }]) {
+      const res = await b.postJson('/api/v1/bill-runs', { id: 'empty-filter-0001', invoiceDate: DATE, upTo: DATE, filters, wait: true }, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(res.status, 422, res.text);
+      assert.deepEqual(Object.keys(res.json().error.fields), [Object.keys(filters)[0] === 'billingCycle' ? 'filters.billingCycle' : 'filters.disbursements.code']);
+    }
+    await nothing();
+    // A code in use is taken: only its disbursements are billed.
+    const res = await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['disbCode', 'copy'], ['runId', 'disb-code-0003'], ['scope', 'all'], ['confirm', 'yes']]);
+    assert.equal(res.status, 303, res.text);
+    await waitForRun(b, 'disb-code-0003');
+    assert.deepEqual((await db.db.selectFrom('billing_bill').select('disbursements_minor').execute()).map((r) => Number(r.disbursements_minor)), [1_500]);
+  });
+});
+
+eachDialect('a run id given again: the same choices are the same run, other choices are refused (409) with a fresh form; the form pages are not kept', async (db) => {
+  await withApp(db, async (t) => {
+    const { cmds, f, b, clerk } = await webFirm(t);
+    const other = await cmds.openMatter(ctx, { clientId: f.client.id, name: 'Matter B', responsibleTimekeeperId: f.partner.id, openedOn: '2025-06-01', billingCycle: 'MONTH' });
+    for (const id of [f.matter.id, other.id]) await filingFee(cmds, id, 10_000);
+    await t.runtime.relay.drain();
+    const base: [string, string][] = [['invoiceDate', DATE], ['upTo', DATE]];
+
+    // The list and the confirmation are not kept by the browser: Back fetches a fresh run id.
+    let res = await b.get(`/billing/mass?invoiceDate=${DATE}&upTo=${DATE}`);
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    const runId = /name="runId" value="([^"]+)"/.exec(res.text)![1]!;
+    const pick = (id: string, extra: [string, string][] = []): [string, string][] => [...base, ['runId', runId], ['scope', 'selected'], ['matterId', id], ...extra];
+    res = await postMany(b, '/billing/mass/runs', pick(f.matter.id));
+    assert.match(ok(res), /Bill 1 matter\(s\)\?/);
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    res = await postMany(b, '/billing/mass/runs', pick(f.matter.id, [['confirm', 'yes']]));
+    assert.equal(res.status, 303, res.text);
+    await waitForRun(b, runId);
+    // A double click (the same form again) is the same run.
+    res = await postMany(b, '/billing/mass/runs', pick(f.matter.id, [['confirm', 'yes']]));
+    assert.equal(res.location, `/billing/mass/runs/${runId}`);
+
+    // Back to the list as the browser had it (the same run id), matter B ticked: refused before the
+    // confirmation and at it, with a link to the earlier run and a form with a new run id.
+    for (const extra of [[], [['confirm', 'yes']]] as [string, string][][]) {
+      res = await postMany(b, '/billing/mass/runs', pick(other.id, extra));
+      const html = ok(res, 409);
+      assert.match(html, new RegExp(`data-refusal>Run: was already used for another bill run \\(invoice date ${DATE}, up to ${DATE}, 1 matter\\(s\\) picked\\)`));
+      assert.match(html, new RegExp(`<a href="/billing/mass/runs/${runId}" data-action="earlier-run">`));
+      const fresh = /name="runId" value="([^"]+)"/.exec(html)![1]!;
+      assert.notEqual(fresh, runId);
+      assert.equal(res.headers.get('cache-control'), 'no-store');
+    }
+    // Other dates or terms under the same id are other choices too.
+    assert.equal((await postMany(b, '/billing/mass/runs', pick(f.matter.id, [['terms', '7'], ['confirm', 'yes']]))).status, 409);
+    assert.equal((await postMany(b, '/billing/mass/runs', [...base, ['runId', runId], ['scope', 'all'], ['confirm', 'yes']])).status, 409);
+    const drafts = await db.db.selectFrom('billing_bill').select(['matter_id', 'batch_id']).execute();
+    assert.deepEqual(drafts.map((d) => [d.matter_id, d.batch_id]), [[f.matter.id, runId]], 'nothing billed by a refused run');
+    assert.equal((await db.db.selectFrom('billing_batch_matter').select('matter_id').where('batch_id', '=', runId).execute()).length, 1);
+
+    // With the fresh form's run id, B is billed.
+    const html = ok(await b.get(`/billing/mass?invoiceDate=${DATE}&upTo=${DATE}`));
+    const next = /name="runId" value="([^"]+)"/.exec(html)![1]!;
+    res = await postMany(b, '/billing/mass/runs', [...base, ['runId', next], ['scope', 'selected'], ['matterId', other.id], ['confirm', 'yes']]);
+    assert.equal(res.status, 303, res.text);
+    await waitForRun(b, next);
+    assert.equal((await db.db.selectFrom('billing_bill').select('id').where('matter_id', '=', other.id).execute()).length, 1);
+
+    // The command itself: the same choices however built (keys in another order) are the same run.
+    const mass = createMassBilling({ db: db.db, clock: t.clock, relay: t.runtime.relay }, createBillingCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay }));
+    const filters = { disbursements: { from: '2026-01-01', code: 'COURT' }, clientId: f.client.id };
+    const first = await mass.createRun(ctx, { id: 'cmd-run-0001', invoiceDate: DATE, upTo: DATE, filters, paymentTermsDays: 10 });
+    const again = await mass.createRun(ctx, { id: 'cmd-run-0001', upTo: DATE, invoiceDate: DATE, paymentTermsDays: 10, filters: { clientId: f.client.id, disbursements: { code: 'COURT', from: '2026-01-01' } } });
+    assert.equal(again.createdAt, first.createdAt);
+    const e = await mass.createRun(ctx, { id: 'cmd-run-0001', invoiceDate: DATE, upTo: DATE, filters: { ...filters, disbursements: { code: 'COURT' } }, paymentTermsDays: 10 }).then(() => null, (x: unknown) => x);
+    assert.ok(e instanceof HttpError && e.status === 409 && e.fields.id, String(e));
+    const token = await t.token(clerk.email);
+    const api = await b.postJson('/api/v1/bill-runs', { id: 'cmd-run-0001', invoiceDate: DATE, upTo: DATE, paymentTermsDays: 10 }, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(api.status, 409, api.text);
+    assert.equal(api.json().error.code, 'conflict');
+  });
+});
