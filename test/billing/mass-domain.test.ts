@@ -57,7 +57,7 @@ test('eligibility: issue 5\'s rules, one at a time', () => {
 });
 
 test('seed 004\'s WIP cap: "Default From Matters" or "Or Specify" an amount, at or over', () => {
-  const cases: { name: string; filter: Parameters<typeof passesCap>[0]; wip: number; cap: number | null; want: boolean }[] = [
+  const cases: { name: string; filter: Parameters<typeof passesCap>[0]; wip: number; cap: number | null; want: boolean; currency?: string }[] = [
     { name: 'no cap filter keeps everything', filter: { kind: 'none' }, wip: 0, cap: null, want: true },
     { name: 'seed: cap $500.00 reached', filter: { kind: 'matter' }, wip: 50_000, cap: 50_000, want: true },
     { name: 'over the cap', filter: { kind: 'matter' }, wip: 50_001, cap: 50_000, want: true },
@@ -65,8 +65,12 @@ test('seed 004\'s WIP cap: "Default From Matters" or "Or Specify" an amount, at 
     { name: 'a matter without a cap is left out', filter: { kind: 'matter' }, wip: 10_000_000, cap: null, want: false },
     { name: 'specified amount reached', filter: { kind: 'amount', amountMinor: 50_000 }, wip: 50_000, cap: null, want: true },
     { name: 'specified amount ignores the matter cap', filter: { kind: 'amount', amountMinor: 50_000 }, wip: 40_000, cap: 10_000, want: false },
+    { name: 'an amount in the matter\'s currency', filter: { kind: 'amount', amountMinor: 50_000, currency: 'USD' }, wip: 50_000, cap: null, want: true },
+    // $500.00 typed (50,000 cents) is not 50,000 yen: a matter billed in yen is not measured against dollars.
+    { name: 'an amount in another currency leaves the matter out', filter: { kind: 'amount', amountMinor: 50_000, currency: 'USD' }, wip: 9_000_000, cap: null, want: false, currency: 'JPY' },
+    { name: 'the matter\'s own cap is in its own currency', filter: { kind: 'matter' }, wip: 60_000, cap: 50_000, want: true, currency: 'JPY' },
   ];
-  for (const c of cases) assert.equal(passesCap(c.filter, c.wip, c.cap), c.want, c.name);
+  for (const c of cases) assert.equal(passesCap(c.filter, c.wip, c.cap, c.currency ?? 'USD'), c.want, c.name);
 });
 
 test('fixed fee due on the invoice date', () => {
@@ -128,7 +132,7 @@ test('properties: eligible means no reason; hand-picking waives only the exclusi
   fc.assert(fc.property(fc.nat(10_000_000), fc.nat(10_000_000), fc.option(fc.nat(10_000_000), { nil: null }), fc.nat(10_000_000), (a, b, cap, amount) => {
     const [lo, hi] = a <= b ? [a, b] : [b, a];
     for (const filter of [{ kind: 'matter' as const }, { kind: 'amount' as const, amountMinor: amount }]) {
-      if (passesCap(filter, lo, cap)) assert.ok(passesCap(filter, hi, cap), 'more WIP never leaves the cap filter');
+      if (passesCap(filter, lo, cap, 'USD')) assert.ok(passesCap(filter, hi, cap, 'USD'), 'more WIP never leaves the cap filter');
     }
   }));
 });

@@ -275,3 +275,33 @@ eachDialect('a run id given again: the same choices are the same run, other choi
     assert.equal(api.json().error.code, 'conflict');
   });
 });
+
+eachDialect('an amount cap is in the firm\'s currency: a matter billed in yen is not measured against dollars (listed neither for the WIP cap nor for time "To a cap"), and "why not listed" says so', async (db) => {
+  await withApp(db, async (t) => {
+    const { cmds, f, b } = await webFirm(t);
+    // 90,000 yen of WIP: over 200.00 as a number of minor units (20,000), but yen are not cents.
+    const tokyo = await cmds.openMatter(ctx, { clientId: f.client.id, name: 'Tokyo arbitration', responsibleTimekeeperId: f.partner.id, openedOn: '2025-06-01', billingCycle: 'MONTH', currency: 'JPY' });
+    await filingFee(cmds, tokyo.id, 90_000);
+    // Ten hours at 30,000 yen an hour (a rate in the matter's currency).
+    await cmds.recordTimeEntry(ctx, { matterId: tokyo.id, timekeeperId: f.partner.id, workDate: '2026-02-10', rawMinutes: 600, narrative: 'Hearing', override: { rateMinor: 30_000, reason: 'Agreed yen rate' } });
+    await filingFee(cmds, f.matter.id, 30_000);
+    await cmds.recordTimeEntry(ctx, { matterId: f.matter.id, timekeeperId: f.partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Call' });
+    await t.runtime.relay.drain();
+    const q = `invoiceDate=${DATE}&upTo=${DATE}`;
+    const listed = (html: string) => [...html.matchAll(/<tr[^>]*data-matter="([0-9a-f-]{36})"/g)].map((m) => m[1]!);
+
+    assert.deepEqual(listed(ok(await b.get(`/billing/mass?${q}`))).sort(), [f.matter.id, tokyo.id].sort());
+    let html = ok(await b.get(`/billing/mass?${q}&cap=amount&capAmount=200.00`));
+    assert.deepEqual(listed(html), [f.matter.id], 'the dollar matter is over $200.00; the yen matter is not compared');
+    assert.match(html, /WIP amount \(USD\)/);
+    html = ok(await b.get(`/billing/mass/why?${q}&cap=amount&capAmount=200.00&lookup=${tokyo.fileNumber}`));
+    assert.match(html, /the matter is billed in JPY; the amount given is in USD/);
+
+    // Time "To a cap" by amount: the yen matter's time is not let through either.
+    const mass = createMassBilling({ db: db.db, clock: t.clock, relay: t.runtime.relay }, createBillingCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay }));
+    const rows = await mass.previewRows((await mass.candidates({ invoiceDate: DATE, upTo: DATE })).filter((r) => r.eligible),
+      { invoiceDate: DATE, upTo: DATE, time: { cap: { kind: 'amount', amountMinor: 10_000, currency: 'USD' } } }, {});
+    assert.equal(rows.get(tokyo.id)!.timeWaits, true, 'the yen matter\'s time waits');
+    assert.equal(rows.get(f.matter.id)!.timeWaits, false, 'the dollar matter has $300.00 of time, over $100.00');
+  });
+});

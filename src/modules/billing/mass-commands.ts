@@ -142,6 +142,12 @@ function canonicalJson(v: unknown): string {
 /** A run as a clerk tells it apart: its dates and how many matters it took. */
 const runSummary = (b: Batch): string => `invoice date ${b.invoiceDate}, up to ${b.upTo}, ${b.mode === 'selected' ? `${b.matterCount} matter(s) picked` : `every eligible matter under its filters (${b.matterCount})`}`;
 
+/** Why an amount cap leaves a matter out when the matter is billed in another currency, else null. */
+function otherCurrency(cap: CapFilter, matterCurrency: string, what = 'The WIP cap filter leaves it out'): string | null {
+  if (cap.kind !== 'amount' || cap.currency === undefined || cap.currency === matterCurrency) return null;
+  return `${what} (the matter is billed in ${matterCurrency}; the amount given is in ${cap.currency}, and amounts in two currencies are not compared)`;
+}
+
 /** Names a clerk knows for the fields a bill's change is refused on. */
 const FIELD_LABELS: Record<string, string> = {
   invoiceDate: 'Invoice date', upTo: 'Up-to date', paymentTermsDays: 'Payment terms', template: 'Bill template', fixedFeeAmount: 'Fixed fee',
@@ -185,7 +191,7 @@ export function capChoice(text: string | undefined, currency: string): { cap?: C
   if (text === undefined || text === '') return {};
   if (text === 'matter') return { cap: { kind: 'matter' } };
   try {
-    return { cap: { kind: 'amount', amountMinor: parseAmount(text, currency) } };
+    return { cap: { kind: 'amount', amountMinor: parseAmount(text, currency), currency } };
   } catch (e) {
     if (e instanceof MoneyParseError) return { error: e.message.replace(/^"[^"]*" /, '') };
     throw e;
@@ -257,7 +263,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       // The cap is measured on all the matter's unbilled WIP when the filter read it (seed 004), else on what the run bills.
       const capWipMinor = c.unbilledTotalMinor ?? wipMinor;
       const overCap = c.wipCapMinor !== null && capWipMinor >= c.wipCapMinor;
-      return { ...c, eligible: reasons.length === 0, reasons, fixedFeeDue: facts.fixedFeeDue, wipMinor, overCap, capOk: passesCap(cap, capWipMinor, c.wipCapMinor) };
+      return { ...c, eligible: reasons.length === 0, reasons, fixedFeeDue: facts.fixedFeeDue, wipMinor, overCap, capOk: passesCap(cap, capWipMinor, c.wipCapMinor, c.currency) };
     }).filter((r) => r.capOk).map(({ capOk: _c, ...r }) => r);
   }
 
@@ -306,7 +312,10 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       tests.push([{ ...dates, ...(f.nextBillingFrom ? { nextBillingFrom: f.nextBillingFrom } : {}), ...(f.nextBillingTo ? { nextBillingTo: f.nextBillingTo } : {}) },
         `The Next billing date filter leaves it out (${row.nextBillingDate ? `its next billing date, ${row.nextBillingDate}, is` : 'it has no next billing date:'} outside ${f.nextBillingFrom ?? 'any date'} to ${f.nextBillingTo ?? 'any date'})`]);
     }
-    if (f.cap && f.cap.kind !== 'none') tests.push([{ ...dates, cap: f.cap }, f.cap.kind === 'matter' ? 'The WIP cap filter leaves it out (its unbilled WIP is under its cap, or it has no cap)' : 'The WIP cap filter leaves it out (its unbilled WIP is under the amount given)']);
+    if (f.cap && f.cap.kind !== 'none') {
+      tests.push([{ ...dates, cap: f.cap }, f.cap.kind === 'matter' ? 'The WIP cap filter leaves it out (its unbilled WIP is under its cap, or it has no cap)'
+        : otherCurrency(f.cap, row.currency) ?? 'The WIP cap filter leaves it out (its unbilled WIP is under the amount given)']);
+    }
     if (f.expensesOnly) tests.push([{ ...dates, expensesOnly: true }, 'The expenses-only filter leaves it out (it is not set to bill expenses only)']);
     const out: string[] = [];
     for (const [filters, text] of tests) if ((await candidates(filters, { matterIds: [id] })).length === 0) out.push(text);
@@ -321,7 +330,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     const out: string[] = [];
     const { cap, ...timeRest } = f.time ?? {};
     if (cap && cap.kind !== 'none' && row.timeItems > 0 && (await alone({ ...dates, time: { cap } }))?.timeItems === 0) {
-      out.push(cap.kind === 'matter' ? 'The time "To a cap" filter leaves its time out (its unbilled WIP is under its own cap, or it has none)' : 'The time "To a cap" filter leaves its time out (its unbilled time is under the amount given)');
+      out.push(cap.kind === 'matter' ? 'The time "To a cap" filter leaves its time out (its unbilled WIP is under its own cap, or it has none)'
+        : otherCurrency(cap, row.currency, 'The time "To a cap" filter leaves its time out') ?? 'The time "To a cap" filter leaves its time out (its unbilled time is under the amount given)');
     }
     if (Object.keys(timeRest).length > 0 && row.timeItems > 0 && (await alone({ ...dates, time: timeRest }))?.timeItems === 0) out.push('The time filters (dates, timekeeper) leave none of its time');
     if (f.disbursements && row.disbursementItems > 0 && (await alone({ ...dates, disbursements: f.disbursements }))?.disbursementItems === 0) out.push('The disbursement filters (dates, code) leave none of its disbursements');

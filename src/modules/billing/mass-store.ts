@@ -138,6 +138,15 @@ function timeCapSql(cap: Exclude<CapFilter, { kind: 'none' }>): { text: string; 
       params: [],
     };
   }
+  // An amount is in one currency: a matter billed in another is not measured against it (see CapFilter).
+  if (cap.currency !== undefined) {
+    return {
+      text: `select billing_wip.matter_id from billing_wip join billing_matter cm on cm.id = billing_wip.matter_id
+        where ${OPEN_WIP_SQL} and billing_wip.kind = 'time' and billing_wip.behaviour = 'bill' and cm.currency = ?
+        group by billing_wip.matter_id having sum(billing_wip.amount_minor) >= ?`,
+      params: [cap.currency, cap.amountMinor],
+    };
+  }
   return {
     text: `select matter_id from billing_wip where ${OPEN_WIP_SQL} and kind = 'time' and behaviour = 'bill' group by matter_id having sum(amount_minor) >= ?`,
     params: [cap.amountMinor],

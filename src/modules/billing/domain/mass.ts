@@ -91,11 +91,19 @@ export const isEligible = (f: MassFacts, opts: { handPicked?: boolean } = {}): b
  * or over their own cap (a matter with no cap is left out); "Or Specify" keeps matters whose
  * unbilled WIP is at or over the amount given.
  */
-export type CapFilter = { kind: 'none' } | { kind: 'matter' } | { kind: 'amount'; amountMinor: number };
+/**
+ * Seed 004's WIP cap filter: none, the matter's own cap, or an amount. An amount is in one
+ * currency (the firm's, as typed): a matter billed in another currency is never measured
+ * against it (there is no exchange rate to compare yen with dollars), so it is left out.
+ * `currency` is absent only in runs stored before amounts carried one: those compare as they did.
+ */
+export type CapFilter = { kind: 'none' } | { kind: 'matter' } | { kind: 'amount'; amountMinor: number; currency?: string };
 
-export function passesCap(filter: CapFilter, unbilledMinor: number, matterCapMinor: number | null): boolean {
+/** Whether a matter passes the cap filter: its unbilled WIP (minor units of `matterCurrency`) at or over the cap. */
+export function passesCap(filter: CapFilter, unbilledMinor: number, matterCapMinor: number | null, matterCurrency: string): boolean {
   if (filter.kind === 'none') return true;
   if (filter.kind === 'matter') return matterCapMinor !== null && unbilledMinor >= matterCapMinor;
+  if (filter.currency !== undefined && filter.currency !== matterCurrency) return false;
   return unbilledMinor >= filter.amountMinor;
 }
 
