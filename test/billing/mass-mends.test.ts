@@ -13,22 +13,14 @@ import { createMassBilling } from '../../src/modules/billing/mass-commands.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import type { MattersCommands } from '../../src/modules/matters/index.ts';
 import { HttpError } from '../../src/shared/web/errors.ts';
-import { unescapeHtml, withApp } from '../support/app.ts';
-import type { Browser, Page, TestApp } from '../support/app.ts';
+import { withApp } from '../support/app.ts';
+import type { Browser, TestApp } from '../support/app.ts';
 import { eachDialect } from '../support/db.ts';
+import { ok, postMany } from './web-support.ts';
 import { ctx, firm, setup } from './support.ts';
 
 const DATE = '2026-03-01';
 
-function ok(res: Page, status = 200): string {
-  assert.equal(res.status, status, `${res.status}: ${res.text.slice(0, 1500)}`);
-  return unescapeHtml(res.text);
-}
-
-function postMany(b: Browser, path: string, pairs: [string, string][]): Promise<Page> {
-  const body = new URLSearchParams([...pairs, ['_csrf', b.csrf ?? '']]).toString();
-  return b.request('POST', path, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
-}
 
 async function waitForRun(b: Browser, id: string): Promise<string> {
   for (let i = 0; i < 400; i++) {

@@ -12,6 +12,7 @@ import { prng } from '../../src/cli/demo.ts';
 import { seedDemoFirm } from '../../src/modules/matters/index.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { eachDialect } from '../support/db.ts';
+import { ok, postMany } from './web-support.ts';
 import { unescapeHtml, withApp } from '../support/app.ts';
 import type { Browser, Page, TestApp } from '../support/app.ts';
 import { ctx } from './support.ts';
@@ -31,16 +32,6 @@ async function seed(t: TestApp, size: { matters: number; entriesPerMatter: numbe
 /** The stamp of the drafts a drafts page listed (its forms post it with "all drafts listed"). */
 const listingOf = (html: string): string => /name="listing" value="([^"]+)"/.exec(html)![1]!;
 
-function ok(res: Page, status = 200): string {
-  assert.equal(res.status, status, `${res.status}: ${res.text.slice(0, 1500)}`);
-  return unescapeHtml(res.text);
-}
-
-/** Post a form with repeated fields (e.g. several matterId). */
-function postMany(b: Browser, path: string, pairs: [string, string][]): Promise<Page> {
-  const body = new URLSearchParams([...pairs, ['_csrf', b.csrf ?? '']]).toString();
-  return b.request('POST', path, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
-}
 
 async function waitForRun(b: Browser, url: string): Promise<string> {
   for (let i = 0; i < 400; i++) {
