@@ -276,3 +276,22 @@ test('property: total = lines + tax, allocation = net fees, every item once, dis
     },
   ), { numRuns: 300 });
 });
+
+test('an ad hoc fee given a timekeeper is their work in the fee allocation; one without is an adjustment split by the matter\'s rule', () => {
+  const adHoc = (amountMinor: number, timekeeperId: string | null) => ({ kind: 'fee' as const, description: 'Urgency surcharge', amountMinor, taxCode: 'EXEMPT', timekeeperId });
+  const alloc = (b: ReturnType<typeof composeBill>) => Object.fromEntries(b.feeAllocation.filter((a) => a.amountMinor !== 0).map((a) => [a.timekeeperId, a.amountMinor]));
+  const work = [time('t1', 'PP', 60, 30_000)];
+  const table: [name: string, o: Partial<ComposeOptions['feeAllocation']>, adHocs: ReturnType<typeof adHoc>[], expected: Record<string, number>][] = [
+    ['pro rata: AA\'s ad hoc fee is AA\'s', {}, [adHoc(20_000, 'AA')], { PP: 30_000, AA: 20_000 }],
+    ['pro rata: without a timekeeper it follows the recorded work', {}, [adHoc(20_000, null)], { PP: 50_000 }],
+    ['adjustments to LC: AA\'s ad hoc fee is still AA\'s work', { allocateAdjustments: 'selected', adjustmentsTimekeeperId: 'LC' }, [adHoc(20_000, 'AA')], { PP: 30_000, AA: 20_000 }],
+    ['adjustments to LC: one without a timekeeper is LC\'s', { allocateAdjustments: 'selected', adjustmentsTimekeeperId: 'LC' }, [adHoc(20_000, null)], { PP: 30_000, LC: 20_000 }],
+    ['all fees to the responsible timekeeper', { allocateFees: 'responsible' }, [adHoc(20_000, 'AA')], { PP: 50_000 }],
+    ['a credit given to PP lessens PP\'s work', {}, [adHoc(-10_000, 'PP'), adHoc(20_000, 'AA')], { PP: 20_000, AA: 20_000 }],
+  ];
+  for (const [name, fa, adHocs, expected] of table) {
+    const b = composeBill(matter, opts({ feeAllocation: { ...options.feeAllocation, ...fa } }), firm, work, { ...req, adHoc: adHocs });
+    assert.deepEqual(alloc(b), expected, name);
+    assert.equal(b.feeAllocation.reduce((s, a) => s + a.amountMinor, 0), b.totals.feesMinor, `${name}: the allocation sums to the fees`);
+  }
+});

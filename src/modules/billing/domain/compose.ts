@@ -250,9 +250,14 @@ export function composeBill(matter: ComposeMatter, options: ComposeOptions, firm
     writeToTarget(group.map((l) => l.amountMinor), target).forEach((v, i) => { group[i]!.amountMinor = v; });
   }
 
+  // An ad hoc fee given a timekeeper is that timekeeper's work for the fee allocation (as their
+  // time is); one without is an adjustment, split by the matter's adjustment rule.
+  const adHocWork = new Set<string>();
   for (const a of req.adHoc ?? []) {
     assertSafeInteger(a.amountMinor, 'ad hoc amount');
-    lines.push(extra(a.kind === 'fee' ? 'adhoc_fee' : 'adhoc_disbursement', a.description, a.amountMinor, a.kind === 'fee' ? (a.timekeeperId ?? matter.responsibleTimekeeperId) : null, a.taxCode));
+    const line = extra(a.kind === 'fee' ? 'adhoc_fee' : 'adhoc_disbursement', a.description, a.amountMinor, a.kind === 'fee' ? (a.timekeeperId ?? matter.responsibleTimekeeperId) : null, a.taxCode);
+    lines.push(line);
+    if (a.kind === 'fee' && a.timekeeperId) adHocWork.add(line.key);
   }
 
   // Discount: fees and products only, never disbursements (seed 003). It is taken on what
@@ -337,7 +342,11 @@ export function composeBill(matter: ComposeMatter, options: ComposeOptions, firm
   const feeLines = lines.filter((l) => l.kind === 'time' || l.kind === 'fixed_fee' || l.kind === 'quote_fee' || l.kind === 'adhoc_fee');
   const netFees = sumMinor(feeLines.map((l) => l.amountMinor - (shareOf.get(l.key) ?? 0)));
   const work = new Map<string, number>();
-  for (const l of feeLines) if (l.kind === 'time' && l.timekeeperId && !l.noCharge) work.set(l.timekeeperId, (work.get(l.timekeeperId) ?? 0) + l.recordedMinor);
+  for (const l of feeLines) {
+    if (!l.timekeeperId || l.noCharge) continue;
+    if (l.kind === 'time') work.set(l.timekeeperId, (work.get(l.timekeeperId) ?? 0) + l.recordedMinor);
+    else if (l.kind === 'adhoc_fee' && adHocWork.has(l.key)) work.set(l.timekeeperId, (work.get(l.timekeeperId) ?? 0) + l.amountMinor);
+  }
   const fa = options.feeAllocation;
   const allocation = allocateFees({
     feesBilledMinor: netFees, workByTimekeeper: work, allocateFees: fa.allocateFees, allocateAdjustments: fa.allocateAdjustments,
