@@ -6,8 +6,10 @@
  * N renders, and nothing left running after close().
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { createChromiumPdf } from '../../src/adapters/pdf/chromium.ts';
 import { chromiumPath } from '../support/browser.ts';
@@ -159,5 +161,124 @@ test('Chromium runs as one process by default (no renderer or print-compositor p
     } finally {
       await pdf.close();
     }
+  }
+});
+
+/** A local server whose images answer (404) only after `delayMs`: a render that takes a while. */
+async function slowServer(delayMs: number) {
+  const server = createServer((_req, res) => { setTimeout(() => { res.writeHead(404); res.end(); }, delayMs).unref(); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: async () => { server.closeAllConnections(); await new Promise<void>((r) => server.close(() => r())); },
+  };
+}
+
+test('a browser killed mid-render: that render is retried at once on a new browser, not failed as a timeout after waiting it out', async () => {
+  const slow = await slowServer(1_500);
+  const pdf = createChromiumPdf({ executablePath: chromiumPath(), poolSize: 2 });
+  try {
+    await pdf.render(doc('Warm up'));
+    const pid = pdf.pid()!;
+    const started = performance.now();
+    const rendering = pdf.render(`<!doctype html><h1>Killed mid-render</h1><img src="http://127.0.0.1:${slow.port}/slow.png">`, { timeoutMs: 20_000 });
+    await new Promise((r) => setTimeout(r, 300));
+    process.kill(pid, 'SIGKILL');
+    const bytes = await rendering;
+    assert.match(pdfText(bytes), /Killed mid-render/);
+    assert.ok(performance.now() - started < 10_000, `served by the new browser without waiting for the timeout (${Math.round(performance.now() - started)} ms)`);
+    assert.deepEqual([pdf.stats.launches, pdf.stats.crashes], [2, 1]);
+    assert.notEqual(pdf.pid(), pid);
+  } finally {
+    await pdf.close();
+    await slow.close();
+  }
+});
+
+test('close() with a render in flight: the render fails at once and no Chromium is left', async () => {
+  const slow = await slowServer(30_000);
+  const pdf = createChromiumPdf({ executablePath: chromiumPath(), poolSize: 1 });
+  try {
+    await pdf.render(doc('Warm up'));
+    const pid = pdf.pid()!;
+    const profile = pdf.profileDir()!;
+    const rendering = pdf.render(`<!doctype html><img src="http://127.0.0.1:${slow.port}/never.png">`, { timeoutMs: 25_000 });
+    rendering.catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    const started = performance.now();
+    await pdf.close();
+    await assert.rejects(rendering, /disconnected|closed/i);
+    assert.ok(performance.now() - started < 10_000, `the render did not wait out its timeout (${Math.round(performance.now() - started)} ms)`);
+    await waitGone([pid], profile);
+    assert.equal(alive(pid), false);
+    assert.deepEqual(chromiumWithProfile(profile), []);
+  } finally {
+    await pdf.close();
+    await slow.close();
+  }
+});
+
+test('the timeout covers taking a tab: a browser that stops answering fails the render in time, and the next render gets a new browser', async () => {
+  const pdf = createChromiumPdf({ executablePath: chromiumPath(), poolSize: 2 });
+  let stopped: number | undefined;
+  try {
+    await pdf.render(doc('Warm up'));
+    stopped = pdf.pid()!;
+    process.kill(stopped, 'SIGSTOP');
+    const started = performance.now();
+    // The pool holds one idle tab: the second render has to open one in the stopped browser.
+    const results = await Promise.allSettled([pdf.render(doc('One'), { timeoutMs: 1_500 }), pdf.render(doc('Two'), { timeoutMs: 1_500 })]);
+    const took = performance.now() - started;
+    assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected']);
+    for (const r of results) assert.match(String((r as PromiseRejectedResult).reason), /timed out/);
+    assert.ok(took < 10_000, `both renders failed within their timeout, not the protocol's (${Math.round(took)} ms)`);
+    assert.match(pdfText(await pdf.render(doc('After the hang'))), /After the hang/);
+    assert.notEqual(pdf.pid(), stopped);
+  } finally {
+    // close() kills the stopped browser (its polite close cannot answer); this one is ours, by PID.
+    await pdf.close();
+    if (stopped && alive(stopped)) process.kill(stopped, 'SIGKILL');
+  }
+});
+
+/** Start chromium-child.ts; resolves with its browser's PID and profile once it has rendered. */
+async function startChild() {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'chromium-child.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  for (let i = 0; i < 300 && !out.includes('\n'); i++) await new Promise((r) => setTimeout(r, 100));
+  const browser = JSON.parse(out.split('\n')[0]!) as { pid: number; profile: string };
+  return { child, browser, exited, output: () => out };
+}
+
+test('a Node process that dies abruptly (SIGKILL) leaves no Chromium running', async () => {
+  const { child, browser, exited } = await startChild();
+  try {
+    assert.ok(alive(browser.pid));
+    child.kill('SIGKILL');
+    await exited;
+    await waitGone([browser.pid], browser.profile);
+    assert.equal(alive(browser.pid), false, 'the browser exited with its parent');
+    assert.deepEqual(chromiumWithProfile(browser.profile), []);
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    // Only this test's browser, by the PIDs its profile names.
+    for (const pid of chromiumWithProfile(browser.profile)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  }
+});
+
+test('SIGINT is the app\'s to handle: its shutdown runs and closes Chromium (the process is not exited under it)', async () => {
+  const { child, browser, exited, output } = await startChild();
+  try {
+    child.kill('SIGINT');
+    const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running'), 15_000))]);
+    assert.equal(code, 0, `the app's handler exited the process (${code}): ${output()}`);
+    assert.match(output(), /closed by the app/);
+    await waitGone([browser.pid], browser.profile);
+    assert.equal(alive(browser.pid), false);
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const pid of chromiumWithProfile(browser.profile)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
   }
 });

@@ -3,14 +3,14 @@
  * print folder: atomic writes, one file per message key / job key however often retried.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { createFileDropMailer } from '../../src/adapters/mail/file-drop.ts';
+import { createFileDropMailer, emlRecordFor, MAIL_JOURNAL } from '../../src/adapters/mail/file-drop.ts';
 import { createSmtpMailer } from '../../src/adapters/mail/smtp.ts';
 import { createOutputs, outputsConfigFromEnv } from '../../src/adapters/outputs.ts';
-import { createFolderPrint } from '../../src/adapters/print/folder.ts';
+import { createFolderPrint, PRINT_JOURNAL, printRecordFor } from '../../src/adapters/print/folder.ts';
 import type { MailMessage } from '../../src/shared/ports.ts';
 import { attachmentOf, startSmtp } from './smtp.ts';
 
@@ -83,7 +83,7 @@ test('file-drop: one .eml per message key, written whole, a retry writes nothing
     const r2 = await mailer.send(message('bill:1:production', { subject: 'changed' }));
     assert.equal(r1.detail, r2.detail, 'the retry found the file');
     await mailer.send(message('bill:2:production'));
-    const files = readdirSync(join(dir, 'mail-out'));
+    const files = readdirSync(join(dir, 'mail-out')).filter((f) => f !== MAIL_JOURNAL);
     assert.equal(files.length, 2, `no temp files left: ${files.join(', ')}`);
     assert.ok(files.every((f) => f.endsWith('.eml')));
     const eml = readFileSync(r1.detail, 'utf8');
@@ -101,9 +101,34 @@ test('file-drop: concurrent sends of one key leave one file', async () => {
   const mailer = createFileDropMailer({ dir });
   try {
     await Promise.all(Array.from({ length: 8 }, () => mailer.send(message('same'))));
-    assert.deepEqual(readdirSync(dir).filter((f) => !f.endsWith('.eml')), []);
-    assert.equal(readdirSync(dir).length, 1);
+    assert.deepEqual(readdirSync(dir).filter((f) => !f.endsWith('.eml') && f !== MAIL_JOURNAL), []);
+    assert.deepEqual(readdirSync(join(dir, MAIL_JOURNAL)).filter((f) => f.endsWith('.tmp')), []);
+    assert.equal(readdirSync(dir).filter((f) => f.endsWith('.eml')).length, 1);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('file-drop: a pickup service that takes the .eml away does not get the message again on a retry', async () => {
+  const dir = tempDir();
+  const mailer = createFileDropMailer({ dir });
+  try {
+    const first = await mailer.send(message('bill:1:2026-03-02T09:00:00.000Z:production-email'));
+    // The pickup service sends the file and removes it; production crashed before recording the send.
+    unlinkSync(first.detail);
+    const retry = await mailer.send(message('bill:1:2026-03-02T09:00:00.000Z:production-email'));
+    assert.equal(retry.messageId, first.messageId);
+    assert.deepEqual(readdirSync(dir).filter((f) => !f.startsWith('.')), [], 'not handed over twice');
+    // A message whose file was written but whose record was not (a crash in between): found, not written twice, recorded now.
+    const other = await mailer.send(message('bill:2:2026-03-02T09:00:00.000Z:production-email'));
+    unlinkSync(emlRecordFor(dir, 'bill:2:2026-03-02T09:00:00.000Z:production-email'));
+    assert.equal((await mailer.send(message('bill:2:2026-03-02T09:00:00.000Z:production-email', { subject: 'changed' }))).detail, other.detail);
+    assert.match(readFileSync(other.detail, 'utf8'), /Subject: Invoice 1\.1\.1/, 'the first write stands');
+    unlinkSync(other.detail);
+    await mailer.send(message('bill:2:2026-03-02T09:00:00.000Z:production-email'));
+    assert.deepEqual(readdirSync(dir).filter((f) => !f.startsWith('.')), []);
+  } finally {
+    await mailer.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -117,13 +142,61 @@ test('print folder: one PDF per copy, named by the job, idempotent, nothing part
     const p2 = await print.print({ jobKey: 'bill:1:print', name: '12.8.1', pdf: pdfBytes, copies: 2 });
     assert.deepEqual(p2, p1, 'a retry returns the same files');
     await print.print({ jobKey: 'bill:2:print', name: '12.8.2', pdf: pdfBytes, copies: 1 });
-    const files = readdirSync(join(dir, 'print')).sort();
+    const files = readdirSync(join(dir, 'print')).filter((f) => f !== PRINT_JOURNAL).sort();
     assert.equal(files.length, 3, files.join(', '));
     assert.ok(files.every((f) => /^12\.8\.[12]-[0-9a-f]{12}-copy\dof\d\.pdf$/.test(f)), files.join(', '));
     assert.deepEqual(new Uint8Array(readFileSync(p1[0]!)), pdfBytes);
     await assert.rejects(print.print({ jobKey: 'x', name: 'x', pdf: pdfBytes, copies: 0 }), /copies/);
     await assert.rejects(print.print({ jobKey: 'x', name: 'x', pdf: pdfBytes, copies: 21 }), /copies/);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('print folder: a print server that takes the copies away does not get them again on a retry, and a copy not yet written is not skipped', async () => {
+  const dir = tempDir();
+  const print = createFolderPrint({ dir });
+  const job = { jobKey: 'bill:1:2026-03-02T09:00:00.000Z:print', name: '12.8.1', pdf: pdfBytes, copies: 2 };
+  try {
+    const paths = await print.print(job);
+    // The print server prints each file and removes it.
+    for (const p of paths) unlinkSync(p);
+    // Production crashed before recording the copies: the retry must not print them again.
+    assert.deepEqual(await print.print(job), paths);
+    assert.deepEqual(readdirSync(dir).filter((f) => !f.startsWith('.')), [], 'no copy written twice');
+    // A crash after the first copy: only the second is written by the retry.
+    const other = { ...job, jobKey: 'bill:2:2026-03-02T09:00:00.000Z:print', name: '12.8.2' };
+    const otherPaths = await print.print(other);
+    for (const p of otherPaths) unlinkSync(p);
+    unlinkSync(printRecordFor(dir, other.jobKey, 2));
+    await print.print(other);
+    assert.deepEqual(readdirSync(dir).filter((f) => !f.startsWith('.')), [otherPaths[1]!.slice(dir.length + 1)], 'the copy never written is written');
+    assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.tmp')), []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('print folder: a watcher sees only whole PDFs under their final names (temp files are hidden dot-names in the same folder)', async () => {
+  const dir = tempDir();
+  const print = createFolderPrint({ dir });
+  const big = new Uint8Array(8 * 1024 * 1024).fill(0x41);
+  big.set(pdfBytes.subarray(0, 8));
+  const seen: string[] = [];
+  const partial: string[] = [];
+  const watcher = watch(dir, (_event, name) => {
+    if (!name || name.startsWith('.')) return;
+    seen.push(name);
+    try { if (readFileSync(join(dir, name)).byteLength !== big.byteLength) partial.push(name); } catch { /* not there (yet) */ }
+  });
+  try {
+    await print.print({ jobKey: 'bill:big:print', name: '12.8.9', pdf: big, copies: 3 });
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(seen.length >= 3, seen.join(', '));
+    assert.ok(seen.every((n) => /^12\.8\.9-[0-9a-f]{12}-copy[123]of3\.pdf$/.test(n)), `only final names: ${[...new Set(seen)].join(', ')}`);
+    assert.deepEqual(partial, [], 'no half-written PDF seen');
+  } finally {
+    watcher.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -10,7 +10,7 @@ import { approvalTime } from '../../src/modules/billing/domain/lifecycle.ts';
 import { manualEmailKey } from '../../src/modules/billing/production.ts';
 import { combineBillDocuments, PREVIEW_PDF_BILLS, pdfFileName, previewPdfGroups, printJobKey, productionActions, productionMessageKey, remainingSteps } from '../../src/modules/billing/domain/production.ts';
 import {
-  billTemplateFor, DEFAULT_EMAIL_TEMPLATES, effectiveLayout, emailTemplateErrors, merge, mergeEmail, mergeFieldErrors, mergeValues, MERGE_FIELDS, missingClientAddress, pickTemplate, recipients, templateChoices, unknownTemplate, withDefaults, missingTemplate,
+  billTemplateFor, DEFAULT_EMAIL_TEMPLATES, effectiveLayout, emailTemplateErrors, merge, mergeEmail, mergeMoney, mergeFieldErrors, mergeValues, MERGE_FIELDS, missingClientAddress, pickTemplate, recipients, templateChoices, unknownTemplate, withDefaults, missingTemplate,
 } from '../../src/modules/billing/domain/templates.ts';
 
 test('the production toolbar offers exactly seed 000\'s choices', () => {
@@ -84,6 +84,30 @@ test('merge fields: every field from the issue, amounts from minor units, senten
   assert.ok(m.text.includes('$1,234.56') && m.text.includes('2026-03-31') && !/\n\n\n/.test(m.text));
   assert.equal(merge('{{nope}}', v), '{{nope}}', 'unknown fields stay visible');
   assert.equal(mergeEmail({ name: 'x', subject: 'A\n{{client}}', body: 'b' }, v).subject, 'A Northwind Logistics Inc.', 'no header injection through the subject');
+});
+
+test('merge fields in other currencies: a dollar other than the US one is named, exponents and negatives as the currency has them; markup stays plain text', () => {
+  const table: [currency: string, totalMinor: number, want: string][] = [
+    ['USD', 123_456, '$1,234.56'], ['CAD', 123_456, 'CA$1,234.56'], ['AUD', 123_456, 'A$1,234.56'], ['NZD', -123_456, '-NZ$1,234.56'],
+    ['EUR', 123_456, '€1,234.56'], ['GBP', -5, '-£0.05'], ['JPY', 1_234_567, '¥1,234,567'], ['KWD', 1_234_567, 'KWD 1,234.567'], ['CHF', 100, 'CHF 1.00'],
+  ];
+  for (const [currency, totalMinor, want] of table) {
+    assert.equal(mergeMoney(totalMinor, currency), want, currency);
+    assert.equal(mergeValues({ ...SOURCE, currency, totalMinor }).total, want, currency);
+  }
+  const cad = mergeValues({ ...SOURCE, currency: 'CAD', retainerRequestMinor: 50_000, discount: { amountMinor: 10_000, validUntil: null, undiscountedTotalMinor: 133_456 } });
+  assert.equal(cad.retainer_amount_due, 'Please also pay CA$500.00 to replenish your retainer.');
+  assert.equal(cad.discount_description, 'A discount of CA$100.00 has been applied.');
+  // No discount, a zero discount, no retainer request: empty sentences, and no blank lines left in the email.
+  for (const discount of [null, { amountMinor: 0, validUntil: null, undiscountedTotalMinor: 123_456 }]) {
+    const v = mergeValues({ ...SOURCE, discount, retainerRequestMinor: 0 });
+    assert.deepEqual([v.discount_description, v.retainer_amount_due], ['', '']);
+    assert.ok(!/\n\n\n/.test(mergeEmail(DEFAULT_EMAIL_TEMPLATES[0]!, v).text));
+  }
+  // A plain-text email: names go in as they are, no HTML entities.
+  const m = mergeEmail({ name: 'x', subject: 'Invoice for {{client}}', body: 'Dear {{client}}, re {{matter}}' }, mergeValues({ ...SOURCE, clientName: 'A & B <Ltd>', matterName: 'Smith "Jr" v. O\'Neil' }));
+  assert.equal(m.subject, 'Invoice for A & B <Ltd>');
+  assert.equal(m.text, 'Dear A & B <Ltd>, re Smith "Jr" v. O\'Neil\n');
 });
 
 test('property: merging leaves no known merge field behind and never changes text without fields', () => {

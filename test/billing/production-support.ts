@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { createChromiumPdf } from '../../src/adapters/pdf/chromium.ts';
 import type { ChromiumPdfRenderer } from '../../src/adapters/pdf/chromium.ts';
-import { createFileDropMailer } from '../../src/adapters/mail/file-drop.ts';
+import { createFileDropMailer, MAIL_JOURNAL } from '../../src/adapters/mail/file-drop.ts';
 import { createSmtpMailer } from '../../src/adapters/mail/smtp.ts';
-import { createFolderPrint } from '../../src/adapters/print/folder.ts';
+import { createFolderPrint, PRINT_JOURNAL } from '../../src/adapters/print/folder.ts';
 import { buildRuntime } from '../../src/main.ts';
 import { createBillingCommands, createProduction } from '../../src/modules/billing/index.ts';
 import type { Bill } from '../../src/modules/billing/index.ts';
@@ -58,8 +58,9 @@ export function testOutputs(dirs: OutputDirs, opts: { smtpPort?: number } = {}):
   };
 }
 
+/** The files in an output folder, as its watcher sees them (not the hidden journal of what was written). */
 export function filesIn(dir: string): string[] {
-  try { return readdirSync(dir).sort(); } catch { return []; }
+  try { return readdirSync(dir).filter((f) => f !== PRINT_JOURNAL && f !== MAIL_JOURNAL).sort(); } catch { return []; }
 }
 export function readEml(dir: string): string[] {
   return filesIn(dir).filter((f) => f.endsWith('.eml')).map((f) => readFileSync(join(dir, f), 'utf8'));

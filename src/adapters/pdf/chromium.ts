@@ -8,7 +8,9 @@
  * - The browser is replaced after it crashes/disconnects (the next render launches a new one)
  *   and after `restartEvery` renders (the old one is closed when its in-flight renders end),
  *   which bounds memory growth.
- * - close() closes every browser and SIGKILLs the process if a polite close does not finish.
+ * - close() closes every browser and SIGKILLs the process if a polite close does not finish;
+ *   the browser also exits by itself when this process dies (DevTools over a pipe), and signals
+ *   to this process are the app's to handle (its shutdown calls close()).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -84,6 +86,8 @@ interface Generation {
   inFlight: number;
   retiring: boolean;
   dead: boolean;
+  /** Rejects when the browser disconnects (crashed, killed or closed): a render in flight fails at once. */
+  readonly lost: Promise<never>;
   closed?: Promise<void>;
 }
 
@@ -139,18 +143,32 @@ export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRende
         args: [...CHROMIUM_PDF_FLAGS, ...(singleProcess ? ['--single-process'] : []), `--user-data-dir=${profileDir}`],
         timeout: launchTimeoutMs,
         protocolTimeout: Math.max(defaultTimeoutMs * 2, 60_000),
+        // DevTools over a pipe: Chromium exits when the pipe closes, so a Node process that dies
+        // however abruptly (killed, out of memory) leaves no browser running.
+        pipe: true,
+        // Stopping Chromium is the app's: Runtime.close() closes it after the app's own shutdown.
+        // (Puppeteer's SIGINT handler would kill it and exit the process at once, mid-shutdown.)
+        handleSIGINT: false,
+        handleSIGTERM: false,
+        handleSIGHUP: false,
       });
     } catch (err) {
       rmSync(profileDir, { recursive: true, force: true });
       throw err;
     }
     stats.launches++;
-    const gen: Generation = { id: ++generationSeq, browser, profileDir, idle: [], launchedAt: performance.now(), renders: 0, inFlight: 0, retiring: false, dead: false };
+    let markLost!: (err: Error) => void;
+    const lost = new Promise<never>((_, reject) => { markLost = reject; });
+    lost.catch(() => undefined);
+    const gen: Generation = { id: ++generationSeq, browser, profileDir, idle: [], launchedAt: performance.now(), renders: 0, inFlight: 0, retiring: false, dead: false, lost };
     all.add(gen);
     browser.on('disconnected', () => {
       if (!gen.closed) stats.crashes++;
       gen.dead = true;
       if (current === gen) current = null;
+      // A render waiting on this browser (for its document's load event, say) would otherwise
+      // wait out its whole timeout and fail as a timeout, never retried on a fresh browser.
+      markLost(new Error('PDF render failed: the browser has disconnected'));
       void shutdown(gen);
     });
     return gen;
@@ -237,35 +255,45 @@ export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRende
     if (gen.renders >= restartEvery) gen.retiring = true;
     let tab: Tab | undefined;
     let pageOk = false;
+    let settled = false;
     let timer: NodeJS.Timeout | undefined;
     try {
-      tab = gen.idle.pop() ?? await newTab(gen);
-      const work = print(tab, html, opts);
+      // Taking a tab is part of the render: a browser that stops answering hangs at newPage too.
+      const work = (async () => {
+        const t = gen.idle.pop() ?? await newTab(gen);
+        // A tab that arrives after the render gave up is nobody's: close it.
+        if (settled) { t.page.close().catch(() => undefined); throw new Error('PDF render abandoned'); }
+        tab = t;
+        return print(t, html, opts);
+      })();
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`PDF render timed out after ${timeoutMs} ms`)), timeoutMs);
       });
       work.catch(() => undefined);
       let bytes: Awaited<typeof work>;
       try {
-        bytes = await Promise.race([work, timeout]);
+        bytes = await Promise.race([work, timeout, gen.lost]);
       } catch (err) {
         // One process renders every tab: a document still being worked on holds the others too.
-        if (singleProcess) gen.retiring = true;
+        // A browser that failed like a crashed one is not handed the retry either.
+        if (singleProcess || isCrash(err)) gen.retiring = true;
         throw err;
       }
       pageOk = true;
       stats.renders++;
       if (gen.renders % purgeEvery === 0) {
         // A hint, not part of the render: not waited for, and a refusal changes nothing.
-        tab.session.send('Memory.simulatePressureNotification', { level: 'critical' }).then(() => { stats.purges++; }, () => undefined);
+        tab!.session.send('Memory.simulatePressureNotification', { level: 'critical' }).then(() => { stats.purges++; }, () => undefined);
       }
       return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     } finally {
+      settled = true;
       if (timer) clearTimeout(timer);
       gen.inFlight--;
-      if (tab) {
-        if (pageOk && !gen.dead && !gen.retiring && gen.idle.length < poolSize) gen.idle.push(tab);
-        else tab.page.close().catch(() => undefined);
+      const t = tab as Tab | undefined;
+      if (t) {
+        if (pageOk && !gen.dead && !gen.retiring && gen.idle.length < poolSize) gen.idle.push(t);
+        else t.page.close().catch(() => undefined);
       }
       if ((gen.retiring || gen.dead) && gen.inFlight === 0) void shutdown(gen);
     }

@@ -1,15 +1,23 @@
 /**
  * Printing by dropping PDF files into a folder a print server watches (one file per copy).
- * Files are named from the job key, written to a hidden temp file in the same folder and
- * renamed into place (a watcher never sees half a file); a job whose files exist is not
- * written again.
+ * Files are named from the job key, written to a hidden temp file in the same folder (synced
+ * to disk) and renamed into place, so a watcher never sees half a file.
+ *
+ * A print server takes the files it prints away, so a copy's file being gone does not mean it
+ * was never written: each copy written is also recorded in a hidden journal folder
+ * (`.lexbill-printed`, beside the copies; watchers ignore dot names), and a copy whose file or
+ * record exists is not written again. A retry after a crash between writing the copies and
+ * recording them prints no copy twice and skips none.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { exists, writeAtomically } from '../files.ts';
 import { join } from 'node:path';
 import type { PrintOutput } from '../../shared/ports.ts';
 
 export const MAX_COPIES = 20;
+/** The hidden folder (inside the print folder) recording the copies written. */
+export const PRINT_JOURNAL = '.lexbill-printed';
 
 function safeStem(name: string): string {
   const s = name.normalize('NFKD').replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+/, '').slice(0, 60);
@@ -22,30 +30,27 @@ export function printPathsFor(dir: string, job: { jobKey: string; name: string; 
   return Array.from({ length: job.copies }, (_, i) => join(dir, `${stem}-${digest}-copy${i + 1}of${job.copies}.pdf`));
 }
 
-async function exists(path: string): Promise<boolean> {
-  try { await stat(path); return true; } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
+/** The journal record of a job's copy number `copy` (1-based). */
+export function printRecordFor(dir: string, jobKey: string, copy: number): string {
+  return join(dir, PRINT_JOURNAL, `${createHash('sha256').update(jobKey).digest('hex').slice(0, 32)}-copy${copy}`);
 }
+
+
 
 export function createFolderPrint(options: { dir: string }): PrintOutput {
   return {
     async print(job) {
       if (!job.jobKey) throw new Error('jobKey is required');
       if (!Number.isInteger(job.copies) || job.copies < 1 || job.copies > MAX_COPIES) throw new Error(`copies must be 1..${MAX_COPIES}, got ${job.copies}`);
-      await mkdir(options.dir, { recursive: true });
+      await mkdir(join(options.dir, PRINT_JOURNAL), { recursive: true });
       const paths = printPathsFor(options.dir, job);
-      for (const path of paths) {
-        if (await exists(path)) continue;
-        const tmp = join(options.dir, `.print-${randomBytes(6).toString('hex')}.tmp`);
-        try {
-          await writeFile(tmp, job.pdf, { flag: 'wx' });
-          await rename(tmp, path);
-        } catch (err) {
-          await unlink(tmp).catch(() => undefined);
-          throw err;
+      for (const [i, path] of paths.entries()) {
+        const record = printRecordFor(options.dir, job.jobKey, i + 1);
+        if (await exists(record)) continue;
+        if (!await exists(path)) {
+          await writeAtomically(path, join(options.dir, `.print-${randomBytes(6).toString('hex')}.tmp`), job.pdf);
         }
+        await writeAtomically(record, join(options.dir, PRINT_JOURNAL, `.${randomBytes(6).toString('hex')}.tmp`), new TextEncoder().encode(`${path}\n`));
       }
       return paths;
     },

@@ -188,9 +188,22 @@ export interface MergeSource {
   firmName: string;
 }
 
+/**
+ * "$" alone reads as the US dollar: in an email (no currency column beside it) the other dollars
+ * say which they are.
+ */
+const DOLLAR_PREFIXES: Readonly<Record<string, string>> = { CAD: 'CA$', AUD: 'A$', NZD: 'NZ$' };
+
+/** An amount for an email: as on the bill, but a dollar other than the US one named (CA$1,234.56). */
+export function mergeMoney(amountMinor: number, currency: string): string {
+  const prefix = DOLLAR_PREFIXES[currency];
+  if (!prefix) return formatMoney(amountMinor, currency);
+  return `${amountMinor < 0 ? '-' : ''}${prefix}${formatMoney(Math.abs(amountMinor), currency, { symbol: false })}`;
+}
+
 /** The merge values for a bill. Amounts are formatted from integer minor units. */
 export function mergeValues(s: MergeSource): Record<MergeField, string> {
-  const m = (v: number) => formatMoney(v, s.currency);
+  const m = (v: number) => mergeMoney(v, s.currency);
   const discount = !s.discount || s.discount.amountMinor === 0 ? ''
     : s.discount.validUntil
       ? `A discount of ${m(s.discount.amountMinor)} applies if paid by ${s.discount.validUntil}; after that date ${m(s.discount.undiscountedTotalMinor)} is due.`

@@ -1,0 +1,51 @@
+/**
+ * The bill PDF's content as pdftotext reads it, on both databases: whatever a narrative,
+ * description or name holds is shown whole and as text (a long word wraps rather than running
+ * off the page with the amount columns; markup is escaped, not interpreted), and a bill in a
+ * currency other than the US dollar says which.
+ */
+import assert from 'node:assert/strict';
+import { after } from 'node:test';
+import { eachDialect } from '../support/db.ts';
+import { pdfText } from '../adapters/pdf.ts';
+import { ctx, firm } from './support.ts';
+import { closeSharedPdf, outputDirs, productionSetup, removeDirs, testOutputs } from './production-support.ts';
+
+after(closeSharedPdf);
+
+const LONG_WORD = `https://docs.example.invalid/${'exhibit-bundle-volume'.repeat(10)}/END-OF-LINK`;
+
+eachDialect('a bill PDF shows every narrative and description whole, its amounts, and markup as text; a CAD bill names its currency', async (db) => {
+  const dirs = outputDirs();
+  const s = await productionSetup(db, testOutputs(dirs));
+  try {
+    const f = await firm(s.matters);
+    const m = await s.matters.openMatter(ctx, {
+      clientId: f.client.id, name: 'Acme <b>Holdings</b> & "Sons"', responsibleTimekeeperId: f.partner.id, openedOn: '2025-06-01', billingCycle: 'MONTH', currency: 'CAD',
+    });
+    const override = { rateMinor: 25_000, reason: 'agreed rate' };
+    await s.matters.recordTimeEntry(ctx, { matterId: m.id, timekeeperId: f.partner.id, workDate: '2026-02-10', rawMinutes: 60, override, narrative: `Reviewed <script>alert(1)</script><i>tagged</i> bundle at ${LONG_WORD}` });
+    await s.matters.recordTimeEntry(ctx, { matterId: m.id, timekeeperId: f.partner.id, workDate: '2026-02-11', rawMinutes: 30, override, narrative: 'Call with client\nFollow-up letter' });
+    await s.matters.recordDisbursement(ctx, { matterId: m.id, incurredOn: '2026-02-12', code: 'COURT', unitCostMinor: 35_000, taxCode: 'EXEMPT', description: `${'X'.repeat(150)}TAIL` });
+    await s.drain();
+    const d = await s.billing.createDraft(ctx, { matterId: m.id, invoiceDate: '2026-03-01', upTo: '2026-02-28' });
+    await s.billing.approve(ctx, d.billId);
+    await s.drain();
+    const produced = await s.production.produceBills(ctx, [d.billId]);
+    assert.equal(produced.done, 1, JSON.stringify(produced.items));
+    const text = pdfText((await s.production.storedPdf(d.billId))!.pdf);
+    // The text as one string, without the amounts pdftotext sets beside a wrapped line's first row.
+    const flat = text.replace(/\s+/g, '').replace(/\$[\d,]+\.\d\d/g, '');
+    assert.ok(flat.includes(LONG_WORD), `the long link whole (wrapped, not cut off):\n${text}`);
+    assert.ok(flat.includes(`${'X'.repeat(150)}TAIL`), 'the long description whole');
+    for (const amount of ['$250.00', '$125.00', '$350.00']) assert.ok(text.includes(amount), `the line amount ${amount} is on the page:\n${text}`);
+    assert.ok(text.includes('<script>alert(1)</script><i>tagged</i>'), 'markup in a narrative shows as text');
+    assert.ok(text.includes('Acme <b>Holdings</b> & "Sons"'), 'markup in a matter name shows as text');
+    assert.match(text, /Call with client[^\n]*\n\s*Follow-up letter/, 'a narrative keeps its line breaks');
+    assert.match(text, /Currency\s+CAD/, 'the currency by its code');
+    assert.match(text, /\bMH\s+(Reviewed|Call)/, 'the narrow columns keep their text on one line');
+  } finally {
+    await s.stop();
+    removeDirs(dirs);
+  }
+});
