@@ -9,6 +9,9 @@ import fc from 'fast-check';
 import { billingExplanation, fixedFeeDue, cycleFeeDue, isEligible, massReasons, parseListedDraft, passesCap } from '../../src/modules/billing/domain/mass.ts';
 import type { MassFacts } from '../../src/modules/billing/domain/mass.ts';
 import { listingStamp } from '../../src/modules/billing/drafts-routes.ts';
+import { foreignDefaultsRefusal } from '../../src/modules/billing/domain/lifecycle.ts';
+import { defaultMatterOptions } from '../../src/modules/matters/domain.ts';
+import type { MatterBillingOptions } from '../../src/modules/matters/events.ts';
 
 const opts = (o: Partial<{ billingEnabled: boolean; billingStatus: 'active' | 'closed' | 'use_matter_status'; exclude: boolean; onlyExpenses: boolean }> = {}) => ({
   billingEnabled: o.billingEnabled ?? true, billingStatus: o.billingStatus ?? 'active',
@@ -158,4 +161,25 @@ test('a ticked draft as the list posts it: an id, or id@version; anything else i
     [`${id}@`, null], [`${id}@x`, null], [`${id}@-1`, null], ['not-an-id@1', null], ['', null], [`${id}@1234567890`, null],
   ];
   for (const [value, expected] of table) assert.deepEqual(parseListedDraft(value), expected, value);
+});
+
+test('amounts a matter in another currency takes from the firm\'s defaults are refused, naming each; its own, or any in the firm\'s currency, are not', () => {
+  const base = defaultMatterOptions();
+  const amounts: MatterBillingOptions = {
+    ...base, quote: { ...base.quote, amountMinor: 100_000 }, discount: { kind: 'fixed', percentBasisPoints: 0, amountMinor: 5_000 },
+    retainerReplenishment: { enabled: true, minimumBalanceMinor: 50_000, triggerMinor: 20_000 },
+  };
+  const all = () => true;
+  const table: [name: string, o: MatterBillingOptions, inherited: (s: string) => boolean, currency: string, expected: RegExp | null][] = [
+    ['the firm\'s currency: nothing to convert', amounts, all, 'USD', null],
+    ['no amounts in the defaults', base, all, 'JPY', null],
+    ['a percentage discount is no amount', { ...base, discount: { kind: 'percentage', percentBasisPoints: 1_000, amountMinor: 0 } }, all, 'JPY', null],
+    ['each inherited amount named', amounts, all, 'JPY', /^The matter bills in JPY, but its quoted amount, fixed discount and retainer replenishment amounts come from the firm's defaults, in USD: set them/],
+    ['the sections it sets itself are its own', amounts, (s) => s !== 'quote' && s !== 'retainerReplenishment', 'EUR', /^The matter bills in EUR, but its fixed discount comes from the firm's defaults, in USD: set it on the matter's own billing options, in EUR$/],
+    ['every amount section its own', amounts, () => false, 'JPY', null],
+  ];
+  for (const [name, o, inherited, currency, expected] of table) {
+    const r = foreignDefaultsRefusal(o, inherited as (s: keyof MatterBillingOptions) => boolean, currency, 'USD');
+    if (expected === null) assert.equal(r, null, name); else assert.match(r ?? '', expected, name);
+  }
 });

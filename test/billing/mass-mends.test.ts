@@ -297,3 +297,33 @@ eachDialect('an amount cap is in the firm\'s currency: a matter billed in yen is
     assert.equal(rows.get(f.matter.id)!.timeWaits, false, 'the dollar matter has $300.00 of time, over $100.00');
   });
 });
+
+eachDialect('a matter billed in another currency is not billed on amounts it takes from the firm\'s defaults (a $50.00 default discount is not 5,000 yen): refused with the reason until it sets them itself', async (db) => {
+  await withApp(db, async (t) => {
+    const { cmds, f, b } = await webFirm(t);
+    await cmds.updateFirmSettings(ctx, { matterDefaults: { discount: { kind: 'fixed', percentBasisPoints: 0, amountMinor: 5_000 } } });
+    const tokyo = await cmds.openMatter(ctx, { clientId: f.client.id, name: 'Tokyo arbitration', responsibleTimekeeperId: f.partner.id, openedOn: '2025-06-01', billingCycle: 'MONTH', currency: 'JPY' });
+    await cmds.recordTimeEntry(ctx, { matterId: tokyo.id, timekeeperId: f.partner.id, workDate: '2026-02-10', rawMinutes: 600, narrative: 'Hearing', override: { rateMinor: 30_000, reason: 'Agreed yen rate' } });
+    await cmds.recordTimeEntry(ctx, { matterId: f.matter.id, timekeeperId: f.partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Call' });
+    await t.runtime.relay.drain();
+    const billing = createBillingCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
+    const q = `invoiceDate=${DATE}&upTo=${DATE}`;
+    const listed = (html: string) => [...html.matchAll(/<tr[^>]*data-matter="([0-9a-f-]{36})"/g)].map((m) => m[1]!);
+    const reason = /The matter bills in JPY, but its fixed discount comes from the firm's defaults, in USD: set it on the matter's own billing options, in JPY/;
+
+    assert.deepEqual(listed(ok(await b.get(`/billing/mass?${q}`))), [f.matter.id], 'the yen matter is not offered');
+    assert.match(ok(await b.get(`/billing/mass/why?${q}&lookup=${tokyo.fileNumber}`)), reason);
+    await assert.rejects(billing.createDraft(ctx, { matterId: tokyo.id, invoiceDate: DATE, upTo: DATE }), (e: HttpError) => e.status === 409 && reason.test(e.message));
+    // The dollar matter takes the default discount as it is.
+    const usd = await billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: DATE, upTo: DATE });
+    assert.equal(usd.totals.discountMinor, 5_000);
+
+    // Its own discount, in yen: billed, with that discount and no other.
+    await cmds.setBillingOptions(ctx, tokyo.id, { set: { discount: { kind: 'fixed', percentBasisPoints: 0, amountMinor: 3_000 } } });
+    await t.runtime.relay.drain();
+    assert.deepEqual(listed(ok(await b.get(`/billing/mass?${q}`))), [tokyo.id], 'offered now (the dollar matter has its draft)');
+    const yen = await billing.createDraft(ctx, { matterId: tokyo.id, invoiceDate: DATE, upTo: DATE });
+    assert.equal(yen.currency, 'JPY');
+    assert.equal(yen.totals.discountMinor, 3_000);
+  });
+});

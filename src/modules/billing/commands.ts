@@ -21,7 +21,7 @@ import { appendEvent } from '../../shared/outbox.ts';
 import type { Relay } from '../../shared/outbox.ts';
 import { conflict, invalid, notFound } from '../../shared/web/errors.ts';
 import { formatMoney } from '../../shared/money.ts';
-import type { FirmBillingSettings, MatterBillingOptions } from '../matters/events.ts';
+import type { BillingOptionSection, FirmBillingSettings, MatterBillingOptions } from '../matters/events.ts';
 import * as balances from './balances.ts';
 import type { ExpiredDiscount } from './balances.ts';
 import * as bills from './bill-store.ts';
@@ -31,7 +31,7 @@ import { unknownTemplate } from './domain/templates.ts';
 import type { ComposeItem, ComposedBill } from './domain/compose.ts';
 import {
   billingRefusals, composeFirm, finaliseRefusal, composeOptions, composeRequest, isCalendarDate, requestErrors, retainerApplies, verdict, verdicts,
-  approvalTime,
+  approvalTime, foreignDefaultsRefusal,
 } from './domain/lifecycle.ts';
 import type { BillAction, BillFacts, BillRequest, Verdict } from './domain/lifecycle.ts';
 import { interestTotalMinor, policyInterest } from './domain/interest.ts';
@@ -307,7 +307,16 @@ export function loadedMatter(matter: MatterCopy | null | undefined, firm: FirmBi
   if (!matter) return { status: 404, reason: 'Matter not found' };
   if (!firm) return { status: 409, reason: 'Billing has not received the firm\'s billing settings yet' };
   if (!matter.options) return { status: 409, reason: 'Billing has not received this matter\'s billing options yet' };
+  const foreign = foreignDefaultsOf(matter, firm.currency);
+  if (foreign) return { status: 409, reason: foreign };
   return { matter, options: matter.options, firm };
+}
+
+/** foreignDefaultsRefusal for billing's copy of a matter (its own options, or the firm's defaults it falls back to). */
+export function foreignDefaultsOf(matter: Pick<MatterCopy, 'options' | 'optionsSource' | 'overridden' | 'currency'>, firmCurrency: string): string | null {
+  if (!matter.options) return null;
+  const inherited = (section: BillingOptionSection) => matter.optionsSource === 'firm_defaults' || !matter.overridden.includes(section);
+  return foreignDefaultsRefusal(matter.options, inherited, matter.currency, firmCurrency);
 }
 
 /** What the audit log keeps of a bill: enough to see what changed without every line. */

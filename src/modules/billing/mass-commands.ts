@@ -30,7 +30,7 @@ import * as billBalances from './balances.ts';
 import * as bills from './bill-store.ts';
 import type { Bill, BillHead, LineJson } from './bill-store.ts';
 import {
-  auditView, auditViewOf, composeFrom, draftedData, draftRefusal, interestPolicyApplies, loadedMatter, newDraftBase, requestCheck, withComposition, withCycleFee,
+  auditView, auditViewOf, composeFrom, draftedData, draftRefusal, foreignDefaultsOf, interestPolicyApplies, loadedMatter, newDraftBase, requestCheck, withComposition, withCycleFee,
 } from './commands.ts';
 import type { BillingCommands, BillingDeps, Composition, LoadedMatter } from './commands.ts';
 import { approvalTime, billingRefusals, isCalendarDate, MAX_PAYMENT_TERMS_DAYS, retainerApplies, verdict } from './domain/lifecycle.ts';
@@ -236,7 +236,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
 
   // ---- the eligible list -----------------------------------------------------------------
 
-  function factsOf(c: MassCandidate, invoiceDate: string, taken: ReadonlySet<string>): MassFacts & { fixedFeeDue: boolean } {
+  function factsOf(c: MassCandidate, invoiceDate: string, taken: ReadonlySet<string>, firmCurrency: string | null): MassFacts & { fixedFeeDue: boolean } {
     const due = c.options ? fixedFeeDue(c.options, invoiceDate, c.billingCycle, c.nextBillingDate, taken) : false;
     const cycleFeeOnBill = c.options ? everyCycleFeeOnBill(c.options, c.billingCycle, c.nextBillingDate, invoiceDate) : false;
     return {
@@ -244,6 +244,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       matterStatus: c.status, options: c.options, hasClient: c.hasClient, hasBillableParty: c.hasBillableParty,
       unbilledFeeItems: c.feeItems, unbilledTimeItems: c.timeItems, unbilledDisbursementItems: c.disbursementItems, fixedFeeDue: due,
       draft: c.draftId ? (c.draftNumber ?? 'unnumbered') : null,
+      foreignDefaults: firmCurrency === null ? null : foreignDefaultsOf(c, firmCurrency),
     };
   }
 
@@ -255,8 +256,9 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     const withSchedule = list.filter((c) => c.options?.arrangement === 'fixed_fee' && c.options.fixedFee.mode === 'custom_schedule').map((c) => c.matterId);
     const taken = await mass.takenScheduleRows(db, withSchedule);
     const cap = f.cap ?? { kind: 'none' as const };
+    const firmCurrency = (await store.getFirmSettings(db))?.currency ?? null;
     return list.map((c) => {
-      const facts = factsOf(c, f.invoiceDate, new Set(taken.get(c.matterId)?.keys() ?? []));
+      const facts = factsOf(c, f.invoiceDate, new Set(taken.get(c.matterId)?.keys() ?? []), firmCurrency);
       const wipMinor = c.feesMinor + c.disbursementsMinor;
       // Naming one matter in the filters is picking it by name: an excluded matter can be billed so.
       const reasons = massReasons(facts, { handPicked: opts.handPicked || Boolean(f.matterId) });

@@ -7,7 +7,7 @@
 import { sql } from 'kysely';
 import type { Executor } from '../../shared/db.ts';
 import { insertMany, selectRaw, marks } from '../../shared/sql.ts';
-import type { MatterBillingOptions } from '../matters/events.ts';
+import type { BillingOptionSection, MatterBillingOptions } from '../matters/events.ts';
 import type { CapFilter } from './domain/mass.ts';
 import { getFirmSettings, OPEN_WIP_SQL } from './store.ts';
 import type { MatterBillingSummary } from './store.ts';
@@ -82,6 +82,9 @@ export interface MassCandidate extends MatterBillingSummary {
   hasClient: boolean;
   hasBillableParty: boolean;
   options: MatterBillingOptions | null;
+  /** Where the options come from, and the sections the matter sets itself (as billing's copy of a matter says). */
+  optionsSource: 'matter' | 'firm_defaults' | 'none';
+  overridden: BillingOptionSection[];
   draftId: string | null;
   draftNumber: string | null;
   /** Chargeable (behaviour "bill") unbilled items: fees (time and fixed charges), of them time, and disbursements. */
@@ -190,7 +193,7 @@ export async function massCandidates(ex: Executor, f: MassFilters, opts: { matte
   // what the run's cut-off and item filters leave; read only when asked for (it is another pass over the WIP copy).
   const withTotal = f.cap !== undefined && f.cap.kind !== 'none';
   const text = `select m.id, m.client_id, m.client_number, m.matter_number, m.file_number, m.name, m.client_name, m.status, m.currency,
-      m.billing_cycle, m.next_billing_date, m.wip_cap_minor, m.responsible_timekeeper_id, m.billing_timekeeper_id, m.options_json,
+      m.billing_cycle, m.next_billing_date, m.wip_cap_minor, m.responsible_timekeeper_id, m.billing_timekeeper_id, m.options_json, m.overridden_json,
       m.billable_party_json, c.id as present_client_id, c.name as current_client_name, d.id as draft_id, d.number as draft_number,
       w.fee_items, w.time_items, w.disbursement_items, w.fees, w.disbursements${withTotal ? ', t.unbilled_total' : ''}
     from billing_matter m
@@ -224,7 +227,8 @@ export async function massCandidates(ex: Executor, f: MassFilters, opts: { matte
       name: r.name, clientName: r.current_client_name ?? r.client_name, status: r.status, currency: r.currency, billingCycle: r.billing_cycle,
       nextBillingDate: r.next_billing_date, wipCapMinor: numOrNull(r.wip_cap_minor), responsibleTimekeeperId: r.responsible_timekeeper_id,
       billingTimekeeperId: r.billing_timekeeper_id, hasClient: r.present_client_id !== null, hasBillableParty: r.billable_party_json !== null,
-      options, draftId: r.draft_id, draftNumber: r.draft_number, feeItems: num(r.fee_items ?? 0), timeItems: num(r.time_items ?? 0), disbursementItems: num(r.disbursement_items ?? 0),
+      options, optionsSource: r.options_json ? 'matter' : options ? 'firm_defaults' : 'none', overridden: r.overridden_json ? JSON.parse(r.overridden_json) as BillingOptionSection[] : [],
+      draftId: r.draft_id, draftNumber: r.draft_number, feeItems: num(r.fee_items ?? 0), timeItems: num(r.time_items ?? 0), disbursementItems: num(r.disbursement_items ?? 0),
       feesMinor: num(r.fees ?? 0), disbursementsMinor: num(r.disbursements ?? 0), unbilledTotalMinor: withTotal ? num(r.unbilled_total ?? 0) : null,
     });
   }

@@ -12,7 +12,7 @@
  *   approved/finalised --delete--> deleted (only the most recent, unreceipted bill)
  */
 import { assert } from '../../../shared/assert.ts';
-import type { FirmBillingSettings, MatterBillingOptions } from '../../matters/events.ts';
+import type { BillingOptionSection, FirmBillingSettings, MatterBillingOptions } from '../../matters/events.ts';
 import type { BillStatusName } from '../events.ts';
 import type { AdHocLine, ComposeFirm, ComposeOptions, ComposeRequest } from './compose.ts';
 import type { DiscountInput } from './rules.ts';
@@ -112,6 +112,29 @@ export function requestErrors(invoiceDate: string, upTo: string, r: BillRequest)
 }
 
 /** Why a matter cannot be billed now (empty: it can). Seed 002: billing on/off and billing status. */
+/** The option sections that carry an amount of money, with what a clerk calls them. */
+const AMOUNT_SECTIONS: readonly [BillingOptionSection, string, (o: MatterBillingOptions) => boolean][] = [
+  ['quote', 'quoted amount', (o) => (o.quote.amountMinor ?? 0) !== 0],
+  ['fixedFee', 'fixed-fee schedule', (o) => o.fixedFee.schedule.some((r) => r.amountMinor !== 0)],
+  ['discount', 'fixed discount', (o) => o.discount.kind === 'fixed' && o.discount.amountMinor !== 0],
+  ['retainerReplenishment', 'retainer replenishment amounts', (o) => o.retainerReplenishment.enabled && (o.retainerReplenishment.minimumBalanceMinor !== 0 || o.retainerReplenishment.triggerMinor !== 0)],
+];
+
+/**
+ * Why a matter billed in another currency than the firm's cannot be billed on its options:
+ * a section it takes from the firm's defaults carries an amount, and that amount is in the
+ * firm's currency (a $50.00 default discount would otherwise take 5,000 yen off). Null when
+ * the matter bills in the firm's currency, or sets every such section itself.
+ * `inherited`: whether the matter takes that section from the firm's defaults.
+ */
+export function foreignDefaultsRefusal(o: MatterBillingOptions, inherited: (section: BillingOptionSection) => boolean, matterCurrency: string, firmCurrency: string): string | null {
+  if (matterCurrency === firmCurrency) return null;
+  const taken = AMOUNT_SECTIONS.filter(([section, , carries]) => inherited(section) && carries(o)).map(([, label]) => label);
+  if (taken.length === 0) return null;
+  const list = taken.length === 1 ? taken[0]! : `${taken.slice(0, -1).join(', ')} and ${taken[taken.length - 1]}`;
+  return `The matter bills in ${matterCurrency}, but its ${list} ${taken.length === 1 ? 'comes' : 'come'} from the firm's defaults, in ${firmCurrency}: set ${taken.length === 1 ? 'it' : 'them'} on the matter's own billing options, in ${matterCurrency}`;
+}
+
 export function billingRefusals(matterStatus: 'open' | 'closed', options: MatterBillingOptions): string[] {
   const out: string[] = [];
   if (!options.billingEnabled) out.push('Billing is turned off for this matter');

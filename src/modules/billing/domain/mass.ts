@@ -15,7 +15,7 @@ import type { QuoteOutcome } from './rules.ts';
 
 export type MassReasonCode =
   | 'no_options' | 'no_client' | 'no_billable_party' | 'billing_off' | 'not_active' | 'nothing_to_bill' | 'expenses_only_no_disbursements'
-  | 'has_draft' | 'excluded';
+  | 'has_draft' | 'excluded' | 'foreign_defaults';
 
 export interface MassReason {
   code: MassReasonCode;
@@ -48,6 +48,8 @@ export interface MassFacts {
   cycleFeeOnBill?: boolean;
   /** The matter's draft, by number or "unnumbered" (null: none). */
   draft: string | null;
+  /** Why its options cannot bill it in its currency (amounts taken from the firm's defaults: foreignDefaultsRefusal), or null. */
+  foreignDefaults?: string | null;
 }
 
 /**
@@ -64,6 +66,7 @@ export function massReasons(f: MassFacts, opts: { handPicked?: boolean } = {}): 
     const refusals = billingRefusals(f.matterStatus, f.options as MatterBillingOptions);
     if (refusals.length > 0) out.push({ code: 'not_active', text: refusals.join('; ') });
   }
+  if (f.foreignDefaults) out.push({ code: 'foreign_defaults', text: f.foreignDefaults });
   const onlyExpenses = f.options.massBilling.onlyExpenses;
   if (onlyExpenses) {
     if (f.unbilledDisbursementItems === 0) out.push({ code: 'expenses_only_no_disbursements', text: 'The matter bills expenses only and has no unbilled disbursements up to the date' });
