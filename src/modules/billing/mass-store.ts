@@ -415,7 +415,8 @@ export interface DraftFilters {
   ids?: readonly string[];
 }
 
-export async function listDrafts(ex: Executor, f: DraftFilters = {}): Promise<{ rows: DraftRow[]; total: number }> {
+/** The drafts list's FROM and WHERE for the filters (null: no draft can match). */
+function draftsFrom(f: DraftFilters): { from: string; params: unknown[] } | null {
   const where: string[] = ["b.status = 'draft'"];
   const params: unknown[] = [];
   if (f.batchId) { where.push('b.batch_id = ?'); params.push(f.batchId); }
@@ -426,8 +427,14 @@ export async function listDrafts(ex: Executor, f: DraftFilters = {}): Promise<{ 
     const like = `%${f.q.toLowerCase().replace(/[%_\\]/g, '')}%`;
     params.push(like, like, like);
   }
-  if (f.ids) { if (f.ids.length === 0) return { rows: [], total: 0 }; where.push(`b.id in (${marks(f.ids.length)})`); params.push(...f.ids); }
-  const from = `from billing_bill b left join billing_matter m on m.id = b.matter_id left join billing_batch bt on bt.id = b.batch_id where ${where.join(' and ')}`;
+  if (f.ids) { if (f.ids.length === 0) return null; where.push(`b.id in (${marks(f.ids.length)})`); params.push(...f.ids); }
+  return { from: `from billing_bill b left join billing_matter m on m.id = b.matter_id left join billing_batch bt on bt.id = b.batch_id where ${where.join(' and ')}`, params };
+}
+
+export async function listDrafts(ex: Executor, f: DraftFilters = {}): Promise<{ rows: DraftRow[]; total: number }> {
+  const q = draftsFrom(f);
+  if (!q) return { rows: [], total: 0 };
+  const { from, params } = q;
   const total = num((await selectRaw<{ n: unknown }>(ex, `select count(*) as n ${from}`, params))[0]?.n ?? 0);
   const dir = f.dir === 'desc' ? 'desc' : 'asc';
   const order = (DRAFT_SORTS[f.sort ?? 'matter'] ?? DRAFT_SORTS.matter).map((col) => `${col} ${dir}`).join(', ');
@@ -453,13 +460,15 @@ export async function draftIds(ex: Executor, f: DraftFilters, cap = 100_000): Pr
   return (await draftVersions(ex, f, cap)).map((d) => d.id);
 }
 
-/** Every draft under the filters with its version (select all, and the list's stamp), capped. */
+/**
+ * Every draft under the filters with its version (select all, and the list's stamp), capped:
+ * one narrow query in the list's order (each page of the list computes the stamp).
+ */
 export async function draftVersions(ex: Executor, f: DraftFilters, cap = 100_000): Promise<{ id: string; version: number }[]> {
-  const out: { id: string; version: number }[] = [];
-  for (let offset = 0; offset < cap; offset += 5000) {
-    const page = await listDrafts(ex, { ...f, limit: Math.min(5000, cap - offset), offset });
-    out.push(...page.rows.map((r) => ({ id: r.billId, version: r.version })));
-    if (page.rows.length < 5000) break;
-  }
-  return out;
+  const q = draftsFrom(f);
+  if (!q) return [];
+  const dir = f.dir === 'desc' ? 'desc' : 'asc';
+  const order = (DRAFT_SORTS[f.sort ?? 'matter'] ?? DRAFT_SORTS.matter).map((col) => `${col} ${dir}`).join(', ');
+  const rows = await selectRaw<{ id: string; version: unknown }>(ex, `select b.id, b.version ${q.from} order by ${order}, m.client_number, m.matter_number, b.id limit ${Math.floor(cap)}`, q.params);
+  return rows.map((r) => ({ id: r.id, version: num(r.version) }));
 }

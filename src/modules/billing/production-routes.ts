@@ -24,8 +24,6 @@ import { BILL_LAYOUT_LABELS, BILL_LAYOUTS, MERGE_FIELD_HELP, MERGE_FIELDS } from
 import type { BillLayout } from './domain/templates.ts';
 import { MAX_RUN_BILLS } from './production.ts';
 import type { Production } from './production.ts';
-import type { ProductionRow } from './production-store.ts';
-import type { MatterBillingOptions } from '../matters/events.ts';
 
 const READERS: readonly Role[] = ['admin', 'billing', 'readonly'];
 const WRITERS: readonly Role[] = ['admin', 'billing'];
@@ -90,9 +88,6 @@ export function createProductionPages(cmds: BillingCommands, production: Product
       .map((a) => ({ action: a, label: PRODUCTION_ACTION_LABELS[a], target: ACTION_TARGETS[a] }));
   }
 
-  function optionsOf(row: ProductionRow, defaults: MatterBillingOptions | null): MatterBillingOptions | null {
-    return row.optionsJson ? JSON.parse(row.optionsJson) as MatterBillingOptions : defaults;
-  }
 
   async function listContext(c: Context<AppEnv>, selected: readonly string[], extra: Record<string, unknown> = {}) {
     const rows = await production.approvedBills({ limit: PRODUCTION_LIST_ROWS });
@@ -100,17 +95,15 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const ids = rows.map((r) => r.billId);
     const outcomes = await production.latestOutcomes(ids);
     const states = await production.statesFor(ids);
-    const defaults = await production.firmDefaults();
     // Where production sends each bill: the client's address (when the matter uses it and there is one) and every typed address.
     const targets = await production.emailTargets(rows.map((r) => r.matterId));
     const chosen = new Set(selected);
     return {
       bills: rows.map((r) => {
-        const o = optionsOf(r, defaults);
         const failed = outcomes.get(r.billId);
         const target = targets.get(r.matterId);
         return {
-          ...r, selected: chosen.has(r.billId), copies: o?.copiesToPrint ?? 0,
+          ...r, selected: chosen.has(r.billId), copies: target?.copies ?? 0,
           emails: target?.to.join(', ') ?? '', emailWarning: target?.warning ?? null,
           failure: failed && (failed.outcome === 'failed' || failed.outcome === 'busy') ? failed.error : null,
           state: states.get(r.billId) ?? null,
@@ -148,9 +141,8 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const bills = [];
     const targets = await production.emailTargets(rows.map((r) => r.matterId));
     for (const r of rows.slice(0, 200)) {
-      const m = await cmds.matterState(r.matterId);
       const target = targets.get(r.matterId);
-      bills.push({ ...r, copies: m?.matter.options?.copiesToPrint ?? 0, to: target?.to ?? [], emailWarning: target?.warning ?? null });
+      bills.push({ ...r, copies: target?.copies ?? 0, to: target?.to ?? [], emailWarning: target?.warning ?? null });
     }
     // Every bill of the run whose client has no address (not only those shown): each is finalised without that email.
     const unaddressed = rows.filter((r) => targets.get(r.matterId)?.warning).map((r) => ({ number: r.number, fileNumber: r.fileNumber, otherAddresses: targets.get(r.matterId)!.to.length }));

@@ -339,7 +339,6 @@ export interface ProductionRow {
   currency: string;
   totalMinor: number;
   approvedAt: string;
-  optionsJson: string | null;
 }
 
 /** How many approved bills wait for production. */
@@ -352,7 +351,7 @@ export async function countApproved(db: Executor): Promise<number> {
 export async function approvedBills(db: Executor, opts: { limit?: number; billIds?: readonly string[] } = {}): Promise<ProductionRow[]> {
   let q = db.selectFrom('billing_bill as b').leftJoin('billing_matter as m', 'm.id', 'b.matter_id')
     .select(['b.id', 'b.number', 'b.matter_id', 'b.file_number', 'b.invoice_date', 'b.due_date', 'b.currency', 'b.total_minor', 'b.approved_at',
-      'm.name as matter_name', 'm.client_name', 'm.options_json'])
+      'm.name as matter_name', 'm.client_name'])
     .where('b.status', '=', 'approved');
   if (opts.billIds) q = q.where('b.id', 'in', opts.billIds.length > 0 ? [...opts.billIds] : ['-']);
   // File numbers in number order (2.1 before 10.1), as the other billing lists.
@@ -360,7 +359,7 @@ export async function approvedBills(db: Executor, opts: { limit?: number; billId
     .limit(opts.limit ?? 5_000).execute() as Record<string, any>[];
   return rows.map((r) => ({
     billId: r.id, number: r.number, matterId: r.matter_id, fileNumber: r.file_number, matterName: r.matter_name ?? '', clientName: r.client_name ?? '',
-    invoiceDate: r.invoice_date, dueDate: r.due_date, currency: r.currency, totalMinor: num(r.total_minor), approvedAt: r.approved_at, optionsJson: r.options_json,
+    invoiceDate: r.invoice_date, dueDate: r.due_date, currency: r.currency, totalMinor: num(r.total_minor), approvedAt: r.approved_at,
   }));
 }
 

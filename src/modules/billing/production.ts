@@ -285,15 +285,16 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
   }
 
   /**
-   * Where production emails each matter's bills (its options, or the firm's defaults), and a
-   * warning when the matter uses the client's address and the client has none.
+   * Where production emails each matter's bills (its options, or the firm's defaults), a
+   * warning when the matter uses the client's address and the client has none, and the copies
+   * it prints: for many bills in a few queries.
    */
-  async function emailTargets(matterIds: readonly string[]): Promise<Map<string, { to: string[]; warning: string | null }>> {
+  async function emailTargets(matterIds: readonly string[]): Promise<Map<string, { to: string[]; warning: string | null; copies: number }>> {
     const copies = await store.getMatterCopies(db, [...new Set(matterIds)]);
-    const out = new Map<string, { to: string[]; warning: string | null }>();
+    const out = new Map<string, { to: string[]; warning: string | null; copies: number }>();
     for (const id of matterIds) {
       const m = copies.get(id) ?? null;
-      out.set(id, { to: recipientsFor(m), warning: missingClientAddress(m?.options ?? null, addressesOf(m)) });
+      out.set(id, { to: recipientsFor(m), warning: missingClientAddress(m?.options ?? null, addressesOf(m)), copies: m?.options?.copiesToPrint ?? 0 });
     }
     return out;
   }
@@ -795,8 +796,6 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     latestOutcomes: (ids: readonly string[]) => ps.latestOutcomes(db, ids),
     emailTargets,
     describeOutputs: () => outputs.describe(),
-    /** The options a matter without its own has (the firm's defaults). */
-    firmDefaults: async () => (await store.getFirmSettings(db))?.matterDefaults ?? null,
     mailerKind: () => outputs.mailer.kind,
     recipientsFor,
   };
