@@ -255,11 +255,17 @@ export function toDecimalString(amountMinor: number, currency: string): string {
 
 const SYMBOLS: Readonly<Record<string, string>> = { USD: '$', AUD: '$', NZD: '$', CAD: '$', GBP: '£', EUR: '€', JPY: '¥' };
 
-/** Display form with thousands separators: "$1,234.56", "-$12.00". */
-export function formatMoney(amountMinor: number, currency: string, opts: { symbol?: boolean } = {}): string {
+/** The dollars other than the US one, named where a page or bill may be read beside US dollars. */
+const NAMED_DOLLARS: Readonly<Record<string, string>> = { CAD: 'CA$', AUD: 'A$', NZD: 'NZ$' };
+
+/**
+ * Display form with thousands separators: "$1,234.56", "-$12.00". `named`: a dollar other
+ * than the US one is named ("CA$1,234.56"), as bills and their emails show amounts.
+ */
+export function formatMoney(amountMinor: number, currency: string, opts: { symbol?: boolean; named?: boolean } = {}): string {
   const plain = toDecimalString(Math.abs(amountMinor), currency);
   const [whole, frac] = plain.split('.');
   const grouped = whole!.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-  const symbol = opts.symbol === false ? '' : (SYMBOLS[currency] ?? `${currency} `);
+  const symbol = opts.symbol === false ? '' : ((opts.named ? NAMED_DOLLARS[currency] : undefined) ?? SYMBOLS[currency] ?? `${currency} `);
   return `${amountMinor < 0 ? '-' : ''}${symbol}${grouped}${frac !== undefined ? '.' + frac : ''}`;
 }

@@ -2,7 +2,7 @@
  * The bill PDF's content as pdftotext reads it, on both databases: whatever a narrative,
  * description or name holds is shown whole and as text (a long word wraps rather than running
  * off the page with the amount columns; markup is escaped, not interpreted), and a bill in a
- * currency other than the US dollar says which.
+ * currency other than the US dollar says which (its code, and CA$, A$ or NZ$ on every amount).
  */
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
@@ -15,7 +15,7 @@ after(closeSharedPdf);
 
 const LONG_WORD = `https://docs.example.invalid/${'exhibit-bundle-volume'.repeat(10)}/END-OF-LINK`;
 
-eachDialect('a bill PDF shows every narrative and description whole, its amounts, and markup as text; a CAD bill names its currency', async (db) => {
+eachDialect('a bill PDF shows every narrative and description whole, its amounts, and markup as text; a CAD bill names its currency and its amounts are in CA$', async (db) => {
   const dirs = outputDirs();
   const s = await productionSetup(db, testOutputs(dirs));
   try {
@@ -35,10 +35,13 @@ eachDialect('a bill PDF shows every narrative and description whole, its amounts
     assert.equal(produced.done, 1, JSON.stringify(produced.items));
     const text = pdfText((await s.production.storedPdf(d.billId))!.pdf);
     // The text as one string, without the amounts pdftotext sets beside a wrapped line's first row.
-    const flat = text.replace(/\s+/g, '').replace(/\$[\d,]+\.\d\d/g, '');
+    const flat = text.replace(/\s+/g, '').replace(/(CA)?\$[\d,]+\.\d\d/g, '');
     assert.ok(flat.includes(LONG_WORD), `the long link whole (wrapped, not cut off):\n${text}`);
     assert.ok(flat.includes(`${'X'.repeat(150)}TAIL`), 'the long description whole');
-    for (const amount of ['$250.00', '$125.00', '$350.00']) assert.ok(text.includes(amount), `the line amount ${amount} is on the page:\n${text}`);
+    for (const amount of ['CA$250.00', 'CA$125.00', 'CA$350.00']) assert.ok(text.includes(amount), `the line amount ${amount} is on the page:\n${text}`);
+    // Every amount names the Canadian dollar, as the bill's email does: a bare "$" reads as US dollars.
+    assert.deepEqual(text.match(/(?<!CA)\$\d/g), null, `no amount in bare dollars:\n${text}`);
+    assert.match(text, /Total due\s+CA\$/, 'the total in Canadian dollars');
     assert.ok(text.includes('<script>alert(1)</script><i>tagged</i>'), 'markup in a narrative shows as text');
     assert.ok(text.includes('Acme <b>Holdings</b> & "Sons"'), 'markup in a matter name shows as text');
     assert.match(text, /Call with client[^\n]*\n\s*Follow-up letter/, 'a narrative keeps its line breaks');

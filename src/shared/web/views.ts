@@ -12,6 +12,9 @@ export function createViews(viewsDir: string, opts: { watch?: boolean } = {}): n
   });
   env.addFilter('money', (amountMinor: unknown, currency: unknown = 'USD') =>
     typeof amountMinor === 'number' ? formatMoney(amountMinor, String(currency)) : '');
+  /** An amount on a bill (its PDF): a dollar other than the US one named, as the bill's email names it. */
+  env.addFilter('billMoney', (amountMinor: unknown, currency: unknown = 'USD') =>
+    typeof amountMinor === 'number' ? formatMoney(amountMinor, String(currency), { named: true }) : '');
   env.addFilter('datetime', (iso: unknown) => (typeof iso === 'string' ? iso.replace('T', ' ').slice(0, 16) + ' UTC' : ''));
   env.addFilter('json', (v: unknown) => JSON.stringify(v, null, 2));
   /** A field path in words (see fieldLabel), for error lists. */

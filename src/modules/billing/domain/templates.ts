@@ -189,16 +189,11 @@ export interface MergeSource {
 }
 
 /**
- * "$" alone reads as the US dollar: in an email (no currency column beside it) the other dollars
- * say which they are.
+ * An amount for an email, as on the bill: "$" alone reads as the US dollar, so the other
+ * dollars say which they are (CA$1,234.56).
  */
-const DOLLAR_PREFIXES: Readonly<Record<string, string>> = { CAD: 'CA$', AUD: 'A$', NZD: 'NZ$' };
-
-/** An amount for an email: as on the bill, but a dollar other than the US one named (CA$1,234.56). */
 export function mergeMoney(amountMinor: number, currency: string): string {
-  const prefix = DOLLAR_PREFIXES[currency];
-  if (!prefix) return formatMoney(amountMinor, currency);
-  return `${amountMinor < 0 ? '-' : ''}${prefix}${formatMoney(Math.abs(amountMinor), currency, { symbol: false })}`;
+  return formatMoney(amountMinor, currency, { named: true });
 }
 
 /** The merge values for a bill. Amounts are formatted from integer minor units. */
