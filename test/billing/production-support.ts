@@ -13,7 +13,7 @@ import { createFileDropMailer, MAIL_JOURNAL } from '../../src/adapters/mail/file
 import { createSmtpMailer } from '../../src/adapters/mail/smtp.ts';
 import { createFolderPrint, PRINT_JOURNAL } from '../../src/adapters/print/folder.ts';
 import { buildRuntime } from '../../src/main.ts';
-import { createBillingCommands, createProduction } from '../../src/modules/billing/index.ts';
+import { createBillingCommands, createMassBilling, createProduction } from '../../src/modules/billing/index.ts';
 import type { Bill } from '../../src/modules/billing/index.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import type { MattersCommands } from '../../src/modules/matters/index.ts';
@@ -69,15 +69,16 @@ export function removeDirs(dirs: OutputDirs): void {
   rmSync(dirs.root, { recursive: true, force: true });
 }
 
-/** The runtime over the test database with these outputs, the commands, and production. */
+/** The runtime over the test database with these outputs, the commands (one bill at a time and mass billing's), and production. */
 export async function productionSetup(db: TestDb, outputs: Outputs) {
   const clock = manualClock('2026-03-02T09:00:00Z');
   const rt = await buildRuntime(db, { clock, logger, outputs });
   const matters = createMattersCommands({ db: db.db, clock, relay: rt.relay });
   const billing = createBillingCommands({ db: db.db, clock, relay: rt.relay });
   const production = createProduction({ db: db.db, clock, logger, outputs }, billing);
+  const mass = createMassBilling({ db: db.db, clock, relay: rt.relay }, billing);
   const drain = async () => { await rt.relay.drain(); };
-  return { clock, rt, matters, billing, production, drain, stop: () => rt.relay.stop() };
+  return { clock, rt, matters, billing, mass, production, drain, stop: () => rt.relay.stop() };
 }
 
 export type ProductionSetup = Awaited<ReturnType<typeof productionSetup>>;

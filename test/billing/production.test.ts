@@ -583,6 +583,41 @@ eachDialect('a produced bill re-drafted, changed and approved again has no final
   }
 });
 
+eachDialect('a bill re-approved from the draft bills page (approve many) at the instant of its previous approval is an approval of its own: produced again, emailed and printed again, with the new PDF', async (db) => {
+  const dirs = outputDirs();
+  const s = await productionSetup(db, testOutputs(dirs));
+  try {
+    const [bill] = await approvedBills(s, 1, { copiesToPrint: 1, useClientAddress: false, sendTo: ['ap@northwind.example'] });
+    assert.equal((await s.production.produceBills(ctx, [bill!.billId])).done, 1);
+    await s.drain();
+    const redrafted = await s.billing.redraft(ctx, bill!.billId);
+    await s.drain();
+    const changed = await s.billing.updateDraft(ctx, bill!.billId, { request: { ...redrafted.request, discount: { kind: 'percentage', percentBasisPoints: 5000, amountMinor: 0 } } });
+    assert.ok(changed.totals.totalMinor < bill!.totals.totalMinor);
+    // The clock has not moved since the first approval: the bulk approval still takes a later time of its own.
+    const [outcome] = await s.mass.approveMany(ctx, [bill!.billId]);
+    assert.equal(outcome?.ok, true, JSON.stringify(outcome));
+    await s.drain();
+    const again = (await s.billing.findBill(bill!.billId))!;
+    assert.equal(again.status, 'approved');
+    assert.ok(again.approvedAt! > bill!.approvedAt!, `${again.approvedAt} after ${bill!.approvedAt}`);
+    const row = await db.db.selectFrom('billing_bill').select(['approved_at', 'updated_at']).where('id', '=', bill!.billId).executeTakeFirstOrThrow();
+    assert.equal(row.approved_at, again.approvedAt, 'the stored approval time is the one the bill and its event carry');
+    assert.equal(await s.production.storedPdf(bill!.billId), null, 'the old PDF is not this approval\'s');
+
+    const second = await s.production.produceBills(ctx, [bill!.billId]);
+    assert.equal(second.done, 1, JSON.stringify(second.items));
+    assert.equal((await s.billing.findBill(bill!.billId))!.status, 'finalised');
+    const text = pdfText((await s.production.storedPdf(bill!.billId))!.pdf);
+    assert.ok(text.includes(formatMoney(changed.totals.totalMinor, 'USD')) && !text.includes(formatMoney(bill!.totals.totalMinor, 'USD')), text);
+    assert.equal(readEml(dirs.mail).length, 2, 'emailed once for each approval');
+    assert.equal(filesIn(dirs.print).length, 2, 'one copy printed for each approval');
+  } finally {
+    await s.stop();
+    removeDirs(dirs);
+  }
+});
+
 eachDialect('a matter that hides line pricing: no layout prices the adjustments\' lines (interest, a discount); the totals show them once', async (db) => {
   const dirs = outputDirs();
   const s = await productionSetup(db, testOutputs(dirs));

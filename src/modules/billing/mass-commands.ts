@@ -602,18 +602,19 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     if (writersSerialised(trx)) {
       const moved = await runEachRow(trx,
         `update billing_bill set status = 'approved', number = ?, sequence = ?, approved_at = ?, updated_at = ?, version = ?, receipts_to_reallocate_minor = 0 where id = ? and status = 'draft' and version = ?`,
-        approved.map(({ before, after }) => [after.number, after.sequence, at, at, after.version, after.billId, before.version]));
+        approved.map(({ before, after }) => [after.number, after.sequence, after.approvedAt, after.updatedAt, after.version, after.billId, before.version]));
       if (moved !== approved.length) throw conflict('The bill was changed by someone else meanwhile: reload it and try again');
     } else {
       for (let i = 0; i < approved.length; i += 1_000) {
         const part = approved.slice(i, i + 1_000);
         const params: unknown[] = [];
-        for (const { before, after } of part) params.push(after.billId, after.number, after.sequence, after.version, before.version);
+        for (const { before, after } of part) params.push(after.billId, after.number, after.sequence, after.version, before.version, after.approvedAt);
+        // Each bill's own approval time (approvalTime: later than its previous approval, the key of its outputs).
         const moved = await selectRaw<{ id: string }>(trx,
-          `with v (id, number, sequence, version, expected) as (values ${part.map(() => '(?, ?, cast(? as integer), cast(? as integer), cast(? as integer))').join(',')})
-          update billing_bill set status = 'approved', number = v.number, sequence = v.sequence, approved_at = ?, updated_at = ?, version = v.version, receipts_to_reallocate_minor = 0
+          `with v (id, number, sequence, version, expected, approved_at) as (values ${part.map(() => '(?, ?, cast(? as integer), cast(? as integer), cast(? as integer), ?)').join(',')})
+          update billing_bill set status = 'approved', number = v.number, sequence = v.sequence, approved_at = v.approved_at, updated_at = v.approved_at, version = v.version, receipts_to_reallocate_minor = 0
           from v where billing_bill.id = v.id and billing_bill.status = 'draft' and billing_bill.version = v.expected
-          returning billing_bill.id`, [...params, at, at]);
+          returning billing_bill.id`, params);
         if (moved.length !== part.length) throw conflict('The bill was changed by someone else meanwhile: reload it and try again');
       }
     }
