@@ -9,7 +9,8 @@ import fc from 'fast-check';
 import { billingExplanation, fixedFeeDue, cycleFeeDue, isEligible, massReasons, parseListedDraft, passesCap } from '../../src/modules/billing/domain/mass.ts';
 import type { MassFacts } from '../../src/modules/billing/domain/mass.ts';
 import { listingStamp } from '../../src/modules/billing/drafts-routes.ts';
-import { foreignDefaultsRefusal } from '../../src/modules/billing/domain/lifecycle.ts';
+import { foreignDefaultsRefusal, invoiceDateRangeError } from '../../src/modules/billing/domain/lifecycle.ts';
+import { addDays } from '../../src/modules/billing/domain/rules.ts';
 import { defaultMatterOptions } from '../../src/modules/matters/domain.ts';
 import type { MatterBillingOptions } from '../../src/modules/matters/events.ts';
 
@@ -182,4 +183,34 @@ test('amounts a matter in another currency takes from the firm\'s defaults are r
     const r = foreignDefaultsRefusal(o, inherited as (s: keyof MatterBillingOptions) => boolean, currency, 'USD');
     if (expected === null) assert.equal(r, null, name); else assert.match(r ?? '', expected, name);
   }
+});
+
+test('an invoice date is at most 366 days after today and at most 10 years before it: a mistyped year is refused', () => {
+  const cases: [string, string, RegExp | null][] = [
+    ['2026-12-04', '2026-12-04', null],
+    ['2027-12-05', '2026-12-04', null],
+    ['2027-12-06', '2026-12-04', /on or before 2027-12-05/],
+    ['3026-12-04', '2026-12-04', /on or before 2027-12-05 \(at most 366 days after today\)/],
+    ['9999-12-31', '2026-12-04', /on or before 2027-12-05/],
+    ['2016-12-04', '2026-12-04', null],
+    ['2016-12-03', '2026-12-04', /on or after 2016-12-04 \(at most 10 years before today\)/],
+    ['1026-12-04', '2026-12-04', /on or after 2016-12-04/],
+    // Today a leap day: ten years before is the 28th (there is no 29 February then).
+    ['2018-02-28', '2028-02-29', null],
+    ['2018-02-27', '2028-02-29', /on or after 2018-02-28/],
+  ];
+  for (const [date, today, want] of cases) {
+    const got = invoiceDateRangeError(date, today);
+    if (want === null) assert.equal(got, null, `${date} on ${today}`);
+    else assert.match(got ?? '', want, `${date} on ${today}`);
+  }
+  // Every date from today to 366 days on is taken; the next is not.
+  fc.assert(fc.property(fc.integer({ min: 0, max: 4_000 }), fc.integer({ min: -4_000, max: 400 }), (todayOffset, ahead) => {
+    const today = addDays('2020-01-01', todayOffset);
+    const date = addDays(today, ahead);
+    const err = invoiceDateRangeError(date, today);
+    if (ahead > 366) return err !== null && err.startsWith('must be on or before');
+    if (ahead >= 0) return err === null;
+    return err === null || (err.startsWith('must be on or after') && ahead < -3_640);
+  }));
 });

@@ -327,3 +327,45 @@ eachDialect('a matter billed in another currency is not billed on amounts it tak
     assert.equal(yen.totals.discountMinor, 3_000);
   });
 });
+
+eachDialect('an invoice date with a mistyped year (3026, 1026) is refused naming the field wherever a bill is dated: the mass billing page and its run, the API, one draft, a draft changed, modify batch; nothing is billed', async (db) => {
+  await withApp(db, async (t) => {
+    const { cmds, f, b, clerk } = await webFirm(t);
+    await filingFee(cmds, f.matter.id, 10_000);
+    await t.runtime.relay.drain();
+    const count = async (table: string) => (await db.db.selectFrom(table as 'billing_bill').select('id').execute()).length;
+    const nothing = async () => {
+      assert.equal(await count('billing_batch'), 0, 'no run');
+      assert.equal(await count('billing_bill'), 0, 'no bill');
+    };
+    // The app's clock reads 2026-03-02: a bill may be dated 2016-03-02 to 2027-03-03.
+    for (const date of ['3026-03-01', '2027-03-04', '1026-03-01', '2016-03-01']) {
+      const html = ok(await b.get(`/billing/mass?invoiceDate=${date}&upTo=${DATE}`), 422);
+      assert.match(html, /data-error-for="invoiceDate"[^>]*>(<strong>[^<]*<\/strong>)? ?must be on or (before|after)/, html.slice(0, 2000));
+      assert.match(ok(await postMany(b, '/billing/mass/runs', [['invoiceDate', date], ['upTo', DATE], ['runId', `far-date-${date}`], ['scope', 'all'], ['confirm', 'yes']]), 422), /data-error-for="invoiceDate"/);
+    }
+    await nothing();
+    const token = await t.token(clerk.email);
+    const auth = { headers: { authorization: `Bearer ${token}` } };
+    const run = await b.postJson('/api/v1/bill-runs', { id: 'far-date-api-1', invoiceDate: '3026-03-01', upTo: DATE, wait: true }, auth);
+    assert.equal(run.status, 422, run.text);
+    assert.deepEqual(Object.keys(run.json().error.fields), ['invoiceDate']);
+    const one = await b.postJson('/api/v1/bills', { matterId: f.matter.id, invoiceDate: '3026-03-01', upTo: DATE }, auth);
+    assert.equal(one.status, 422, one.text);
+    assert.deepEqual(Object.keys(one.json().error.fields), ['invoiceDate']);
+    await nothing();
+
+    // A draft dated in range, then moved out of it: refused, the draft as it was.
+    const billing = createBillingCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
+    const mass = createMassBilling({ db: db.db, clock: t.clock, relay: t.runtime.relay }, billing);
+    const edge = await billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2027-03-03', upTo: DATE });
+    await billing.deleteDraft(ctx, edge.billId);
+    await t.runtime.relay.drain();
+    const d = await billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: DATE, upTo: DATE });
+    await assert.rejects(billing.updateDraft(ctx, d.billId, { invoiceDate: '3026-03-01' }), (e: unknown) => e instanceof HttpError && e.status === 422 && Object.keys(e.fields).join() === 'invoiceDate');
+    await assert.rejects(mass.modifyDrafts(ctx, [d.billId], { invoiceDate: '3026-03-01' }), (e: unknown) => e instanceof HttpError && e.status === 422 && Object.keys(e.fields).join() === 'invoiceDate');
+    const after = (await billing.findBill(d.billId))!;
+    assert.equal(after.invoiceDate, DATE);
+    assert.equal(after.version, d.version);
+  });
+});

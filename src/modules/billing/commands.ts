@@ -12,6 +12,7 @@
  */
 import { AssertionError } from '../../shared/assert.ts';
 import { audit } from '../../shared/audit.ts';
+import { isoDate } from '../../shared/clock.ts';
 import type { Clock } from '../../shared/clock.ts';
 import type { Db, Executor, Tx } from '../../shared/db.ts';
 import { isUniqueViolation } from '../../shared/db.ts';
@@ -31,7 +32,7 @@ import { unknownTemplate } from './domain/templates.ts';
 import type { ComposeItem, ComposedBill } from './domain/compose.ts';
 import {
   billingRefusals, composeFirm, finaliseRefusal, composeOptions, composeRequest, isCalendarDate, requestErrors, retainerApplies, verdict, verdicts,
-  approvalTime, foreignDefaultsRefusal,
+  approvalTime, foreignDefaultsRefusal, invoiceDateRangeError,
 } from './domain/lifecycle.ts';
 import type { BillAction, BillFacts, BillRequest, Verdict } from './domain/lifecycle.ts';
 import { interestTotalMinor, policyInterest } from './domain/interest.ts';
@@ -439,7 +440,14 @@ export function createBillingCommands(deps: BillingDeps) {
 
   // ---- the commands ----------------------------------------------------------------------
 
+  /** Refuse (422) an invoice date out of the range a bill may be dated in (invoiceDateRangeError), given or changed to. */
+  function checkInvoiceDateRange(invoiceDate: string): void {
+    const range = isCalendarDate(invoiceDate) ? invoiceDateRangeError(invoiceDate, isoDate(clock.now())) : null;
+    if (range) throw invalid({ invoiceDate: range });
+  }
+
   async function createDraft(trx: Tx, ctx: CommandContext, input: DraftInput): Promise<Bill> {
+    checkInvoiceDateRange(input.invoiceDate);
     const m = await loadMatter(trx, input.matterId);
     const request = withCycleFee(m, input.invoiceDate, input.request ?? {});
     await checkTemplate(trx, request);
@@ -468,6 +476,8 @@ export function createBillingCommands(deps: BillingDeps) {
     }
     const m = await loadMatter(trx, before.matterId);
     const invoiceDate = change.invoiceDate ?? before.invoiceDate;
+    // A draft keeps the date it has; a new one must be in range.
+    if (invoiceDate !== before.invoiceDate) checkInvoiceDateRange(invoiceDate);
     const upTo = change.upTo ?? before.upTo;
     const kept = change.request ?? before.request;
     // Modify batch: the fee's decision follows the new invoice date (read with the matter, in this transaction).

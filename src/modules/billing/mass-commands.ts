@@ -22,6 +22,7 @@ import type { Executor, Tx } from '../../shared/db.ts';
 import { insertTuples, pgArray, runEachRow, writersSerialised } from '../../shared/sql.ts';
 import { isUniqueViolation } from '../../shared/db.ts';
 import type { CommandContext } from '../../shared/events.ts';
+import { isoDate } from '../../shared/clock.ts';
 import { newId } from '../../shared/ids.ts';
 import { MoneyParseError, parseAmount } from '../../shared/money.ts';
 import { appendEvents } from '../../shared/outbox.ts';
@@ -33,7 +34,7 @@ import {
   auditView, auditViewOf, composeFrom, draftedData, draftRefusal, foreignDefaultsOf, interestPolicyApplies, loadedMatter, newDraftBase, requestCheck, withComposition, withCycleFee,
 } from './commands.ts';
 import type { BillingCommands, BillingDeps, Composition, LoadedMatter } from './commands.ts';
-import { approvalTime, billingRefusals, isCalendarDate, MAX_PAYMENT_TERMS_DAYS, retainerApplies, verdict } from './domain/lifecycle.ts';
+import { approvalTime, billingRefusals, invoiceDateRangeError, isCalendarDate, MAX_PAYMENT_TERMS_DAYS, retainerApplies, verdict } from './domain/lifecycle.ts';
 import type { BillFacts, BillRequest } from './domain/lifecycle.ts';
 import { billingExplanation, everyCycleFeeOnBill, fixedFeeDue, isEligible, massReasons, passesCap } from './domain/mass.ts';
 import type { CapFilter, MassFacts, MassReason } from './domain/mass.ts';
@@ -209,13 +210,15 @@ export function withTimeWaiting(request: BillRequest, timeWaits: boolean): BillR
   return { ...request, filters: { ...request.filters, time: { ...request.filters?.time, none: true } } };
 }
 
-export function filterErrors(f: Partial<MassFilters>): Record<string, string> {
+export function filterErrors(f: Partial<MassFilters>, today: string): Record<string, string> {
   const e: Record<string, string> = {};
   const dates: [string, string | undefined][] = [
     ['invoiceDate', f.invoiceDate], ['upTo', f.upTo], ['nextBillingFrom', f.nextBillingFrom], ['nextBillingTo', f.nextBillingTo],
     ['timeFrom', f.time?.from], ['timeTo', f.time?.to], ['disbFrom', f.disbursements?.from], ['disbTo', f.disbursements?.to],
   ];
   for (const [k, v] of dates) if (v !== undefined && v !== '' && !isCalendarDate(v)) e[k] = 'must be a date (YYYY-MM-DD)';
+  const range = !e.invoiceDate && f.invoiceDate ? invoiceDateRangeError(f.invoiceDate, today) : null;
+  if (range) e.invoiceDate = range;
   if (!e.invoiceDate && !e.upTo && f.invoiceDate && f.upTo && f.upTo > f.invoiceDate) e.upTo = 'must be on or before the invoice date';
   // A range that ends before it starts selects nothing: say so rather than bill nothing.
   const ranges: [string, string, string | undefined, string | undefined][] = [
@@ -231,6 +234,7 @@ export function filterErrors(f: Partial<MassFilters>): Record<string, string> {
 export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
   const { db, clock } = deps;
   const now = (): string => clock.now().toISOString();
+  const today = (): string => isoDate(clock.now());
   /** Chunk transactions kept in flight by a run or a bulk approve (see PG_DRAFT_LANES). */
   const lanes = writersSerialised(db) ? 1 : PG_DRAFT_LANES;
 
@@ -250,7 +254,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
 
   /** Every matter under the filters, with whether a run would bill it and why not. */
   async function candidates(f: MassFilters, opts: { matterIds?: readonly string[]; handPicked?: boolean } = {}): Promise<MassRow[]> {
-    const e = filterErrors(f);
+    const e = filterErrors(f, today());
     if (Object.keys(e).length) throw invalid(e);
     const list = await mass.massCandidates(db, f, { matterIds: opts.matterIds });
     const withSchedule = list.filter((c) => c.options?.arrangement === 'fixed_fee' && c.options.fixedFee.mode === 'custom_schedule').map((c) => c.matterId);
@@ -488,7 +492,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
    */
   async function draftMatters(ctx: CommandContext, matterIds: readonly string[], input: { invoiceDate: string; upTo: string; request: BillRequest; batchId?: string | null; timeCap?: CapFilter },
     opts: { chunk?: number; onChunk?: (trx: Tx, outcomes: DraftOutcome[]) => Promise<void> } = {}): Promise<DraftOutcome[]> {
-    const e = filterErrors({ invoiceDate: input.invoiceDate, upTo: input.upTo });
+    const e = filterErrors({ invoiceDate: input.invoiceDate, upTo: input.upTo }, today());
     if (Object.keys(e).length) throw invalid(e);
     const size = opts.chunk ?? DRAFT_CHUNK;
     const all: DraftOutcome[] = [];
@@ -763,7 +767,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     if (existing) return sameRunOrRefuse(db, existing, input);
     const f: MassFilters = { ...(input.filters ?? {}), invoiceDate: input.invoiceDate, upTo: input.upTo };
     const request = runRequest(input, f);
-    const e = { ...filterErrors(f) };
+    const e = { ...filterErrors(f, today()) };
     if (input.template !== undefined && input.template !== null && (input.template.trim() === '' || input.template.length > 100)) e.template = 'must be a template name of 1 to 100 characters';
     if (input.paymentTermsDays !== undefined && input.paymentTermsDays !== null && !(Number.isSafeInteger(input.paymentTermsDays) && input.paymentTermsDays >= 0 && input.paymentTermsDays <= MAX_PAYMENT_TERMS_DAYS)) e.paymentTermsDays = `must be a whole number of days from 0 to ${MAX_PAYMENT_TERMS_DAYS}`;
     if (input.matterIds && input.matterIds.length === 0) e.matterIds = 'choose at least one matter';
@@ -859,7 +863,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
 
   /** Change every draft of a batch (or the chosen ones): new dates, template or terms, each recomposed through updateDraft. */
   async function modifyDrafts(ctx: CommandContext, billIds: readonly string[], change: BatchChange) {
-    const e = filterErrors({ invoiceDate: change.invoiceDate, upTo: change.upTo });
+    const e = filterErrors({ invoiceDate: change.invoiceDate, upTo: change.upTo }, today());
     if (change.paymentTermsDays !== undefined && change.paymentTermsDays !== null && !(Number.isSafeInteger(change.paymentTermsDays) && change.paymentTermsDays >= 0 && change.paymentTermsDays <= MAX_PAYMENT_TERMS_DAYS)) e.paymentTermsDays = `must be a whole number of days from 0 to ${MAX_PAYMENT_TERMS_DAYS}`;
     if (change.template !== undefined && change.template !== null && (change.template.trim() === '' || change.template.length > 100)) e.template = 'must be a template name of 1 to 100 characters';
     else if (change.template) {

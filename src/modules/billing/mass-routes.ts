@@ -110,7 +110,7 @@ export function parseMassForm(raw: Raw, today: string, currency: string, matterI
     ...(form.disbFrom || form.disbTo || form.disbCode ? { disbursements: { ...(form.disbFrom ? { from: form.disbFrom } : {}), ...(form.disbTo ? { to: form.disbTo } : {}), ...(form.disbCode ? { code: form.disbCode.toUpperCase() } : {}) } } : {}),
     ...(form.expensesOnly === 'yes' ? { expensesOnly: true } : {}),
   };
-  const fe = filterErrors(filters);
+  const fe = filterErrors(filters, today);
   for (const [k, v] of Object.entries(fe)) errors[FORM_FIELD_OF[k] ?? k] = v;
   let paymentTermsDays: number | null = null;
   if (form.terms !== '') {

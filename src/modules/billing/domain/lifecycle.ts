@@ -16,6 +16,7 @@ import type { BillingOptionSection, FirmBillingSettings, MatterBillingOptions } 
 import type { BillStatusName } from '../events.ts';
 import type { AdHocLine, ComposeFirm, ComposeOptions, ComposeRequest } from './compose.ts';
 import type { DiscountInput } from './rules.ts';
+import { addDays } from './rules.ts';
 
 /** The clerk's choices for one bill, stored with it (request_json) and replayed on recomposition. */
 export interface BillRequest {
@@ -61,6 +62,25 @@ export function isCalendarDate(s: unknown): s is string {
   if (typeof s !== 'string' || !DATE_RE.test(s)) return false;
   const ms = Date.parse(`${s}T00:00:00Z`);
   return Number.isFinite(ms) && new Date(ms).toISOString().slice(0, 10) === s;
+}
+
+/** A bill is dated at most this many days after today (a month-end run prepared early; not a mistyped year). */
+export const MAX_INVOICE_DAYS_AHEAD = 366;
+/** ... and at most this many years before today (a late bill; not a mistyped century). */
+export const MAX_INVOICE_YEARS_BEHIND = 10;
+
+/**
+ * Why an invoice date (a calendar date) is out of the range a bill may be dated in, relative
+ * to today, or null. A typed year off by a thousand would date the bill, its due date and the
+ * matter's next billing date centuries away (and stop the matter's billing cycle from moving).
+ */
+export function invoiceDateRangeError(invoiceDate: string, today: string): string | null {
+  assert(isCalendarDate(invoiceDate) && isCalendarDate(today), 'invoice date and today are calendar dates');
+  const latest = addDays(today, MAX_INVOICE_DAYS_AHEAD);
+  if (invoiceDate > latest) return `must be on or before ${latest} (at most ${MAX_INVOICE_DAYS_AHEAD} days after today)`;
+  const earliest = `${String(Number(today.slice(0, 4)) - MAX_INVOICE_YEARS_BEHIND).padStart(4, '0')}${today.slice(4)}`.replace(/-02-29$/, '-02-28');
+  if (invoiceDate < earliest) return `must be on or after ${earliest} (at most ${MAX_INVOICE_YEARS_BEHIND} years before today)`;
+  return null;
 }
 
 /** An ad hoc line's description, at most (as a time entry's narrative). */
