@@ -81,6 +81,8 @@ export interface Composition {
   retainerBalanceMinor: number | null;
   /** Every item the bill could take (unbilled up to the cut-off, plus the items on the draft), hidden ones left out. */
   candidates: WipCopy[];
+  /** Every item read for the composition, hidden ones too, by id: what the bill's lines were composed from (checked again as the bill takes them). */
+  itemsRead: ReadonlyMap<string, WipCopy>;
   dueDate: string;
   /** The interest the firm's policy charges on the matter's overdue bills (empty: none, or charged by hand). */
   interestCharges: InterestCharge[];
@@ -265,7 +267,7 @@ export function composeFrom(m: LoadedMatter, invoiceDate: string, upTo: string, 
     };
   });
   return {
-    composed, lines, retainerBalanceMinor: retainer ? retainer.balanceMinor : null, candidates: items.filter((w) => w.behaviour !== 'hide'),
+    composed, lines, retainerBalanceMinor: retainer ? retainer.balanceMinor : null, candidates: items.filter((w) => w.behaviour !== 'hide'), itemsRead: byId,
     dueDate: composed.dueDate, interestCharges, expiredDiscounts: [...(src.expiredDiscounts ?? [])],
   };
 }
@@ -462,6 +464,7 @@ export function createBillingCommands(deps: BillingDeps) {
     // any of them makes this one fail on the live-line index).
     await bills.insertBill(trx, bill);
     await bills.checkItemsFree(trx, bill.billId, bill.items.map((i) => i.id));
+    await store.lockItemsAsComposed(trx, bill.items.map((i) => c.itemsRead.get(i.id)!));
     await bills.replaceLines(trx, bill);
     await balances.replaceInterestCharges(trx, bill.billId, c.interestCharges);
     await emit(trx, ctx, 'billing.bill_drafted', draftedData(bill));
@@ -493,6 +496,7 @@ export function createBillingCommands(deps: BillingDeps) {
     await bills.updateBill(trx, after, { status: 'draft', version: before.version });
     await bills.releaseItems(trx, billId, released.map((r) => r.id));
     await bills.checkItemsFree(trx, billId, added.map((a) => a.id));
+    await store.lockItemsAsComposed(trx, added.map((a) => c.itemsRead.get(a.id)!));
     await bills.replaceLines(trx, after);
     await balances.replaceInterestCharges(trx, billId, c.interestCharges);
     await bills.resolveConflicts(trx, billId, now());

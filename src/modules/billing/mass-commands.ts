@@ -19,7 +19,7 @@ import { assert } from '../../shared/assert.ts';
 import { audit, auditMany } from '../../shared/audit.ts';
 import type { AuditEntry } from '../../shared/audit.ts';
 import type { Executor, Tx } from '../../shared/db.ts';
-import { insertTuples, pgArray, runEachRow, writersSerialised } from '../../shared/sql.ts';
+import { insertTuples, runEachRow, writersSerialised } from '../../shared/sql.ts';
 import { isUniqueViolation } from '../../shared/db.ts';
 import type { CommandContext } from '../../shared/events.ts';
 import { isoDate } from '../../shared/clock.ts';
@@ -45,6 +45,7 @@ import * as mass from './mass-store.ts';
 import type { Batch, MassCandidate, MassFilters } from './mass-store.ts';
 import { execRaw, insertRows, marks, selectRaw } from './mass-store.ts';
 import * as store from './store.ts';
+import type { WipCopy } from './store.ts';
 
 /** Matters per drafting transaction (about 50 items each in a busy firm: ~10,000 items). */
 export const DRAFT_CHUNK = 200;
@@ -437,6 +438,9 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     const outcomes: DraftOutcome[] = [];
     const made: Bill[] = [];
     const charges: [string, InterestCharge[]][] = [];
+    // Postgres: the items the bills take, as read for their compositions (checked again under lock below).
+    const taken: WipCopy[] = [];
+    const serialised = writersSerialised(trx);
     for (const id of matterIds) {
       const p = prepared.get(id)!;
       if ('reason' in p) {
@@ -461,6 +465,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       const base = newDraftBase(newId(clock), p.m, input, request, c, now(), ctx.actorLabel);
       const bill = withComposition(base, c, input.invoiceDate, input.upTo, request);
       made.push(bill);
+      if (!serialised) for (const i of bill.items) taken.push(c.itemsRead.get(i.id)!);
       if (c.interestCharges.length > 0) charges.push([bill.billId, c.interestCharges]);
       outcomes.push({ matterId: id, ok: true, bill: summary(bill) });
     }
@@ -468,16 +473,11 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     // The same writes as createDraft, many rows per statement: bills, lines (holding the items), allocations.
     await insertRows(trx, 'billing_bill', made.map(bills.billColumns));
     // The lines take the items (unique among live lines: an item another bill took meanwhile
-    // fails the insert and the chunk goes matter by matter). As checkItemsFree checks, each item
-    // must still be in the copy and not deleted in matters: on Postgres another transaction
-    // may have changed that since the chunk read it (on SQLite nothing can).
+    // fails the insert and the chunk goes matter by matter). On Postgres each item must also
+    // still be as the chunk read it, not deleted in matters (lockItemsAsComposed; on SQLite
+    // nothing can change it meanwhile).
     await insertTuples(trx, 'billing_bill_line', bills.LINE_INSERT_COLUMNS, made.flatMap(bills.lineTuples));
-    const claims = writersSerialised(trx) ? [] : made.flatMap((b) => b.items.map((i) => i.id));
-    for (let i = 0; i < claims.length; i += 50_000) {
-      const chunk = claims.slice(i, i + 50_000);
-      const [row] = await selectRaw<{ n: unknown }>(trx, 'select count(*) as n from billing_wip where id = any(?::text[]) and deleted_in_matters_at is null', [pgArray(chunk)]);
-      if (Number(row!.n) !== chunk.length) throw conflict('Some items were changed or deleted in matters meanwhile');
-    }
+    await store.lockItemsAsComposed(trx, taken);
     for (const [billId, cs] of charges) await billBalances.replaceInterestCharges(trx, billId, cs);
     await insertRows(trx, 'billing_bill_allocation', made.flatMap((b) => b.allocations.map((a) => ({ bill_id: b.billId, timekeeper_id: a.timekeeperId, amount_minor: a.amountMinor }))));
     await appendEvents(trx, clock, ctx, made.map((b) => ({ type: 'billing.bill_drafted', payload: draftedData(b) })));

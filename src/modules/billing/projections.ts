@@ -210,6 +210,8 @@ async function copyFirmSettings(event: MattersEnvelope<'matters.firm_settings_ch
 
 async function copyWip(event: MattersEnvelope<'matters.wip_recorded' | 'matters.wip_updated'>, ctx: ProjectionContext): Promise<void> {
   const item = event.payload;
+  // Postgres: the row locked first, so a bill taking the item meanwhile is seen (store.lockItemsAsComposed).
+  await store.lockWipRow(ctx.trx, item.id);
   const existing = await store.findWipRow(ctx.trx, item.id);
   // Deleted in matters: a kept row (it was on a bill) is flagged; otherwise only the tombstone is left.
   if (existing ? existing.deleted_in_matters_at !== null : await store.isWipDeleted(ctx.trx, item.id)) {
@@ -293,6 +295,7 @@ function sameValue(a: unknown, b: unknown): boolean {
 
 async function deleteWip(event: MattersEnvelope<'matters.wip_deleted'>, ctx: ProjectionContext): Promise<void> {
   const p = event.payload;
+  await store.lockWipRow(ctx.trx, p.id);
   const existing = await store.findWipRow(ctx.trx, p.id);
   await store.recordWipDeleted(ctx.trx, { id: p.id, kind: p.kind, matterId: p.matterId, deletedAt: event.occurredAt, eventId: event.id });
   if (!existing || existing.deleted_in_matters_at !== null) return; // gone, or already flagged

@@ -11,7 +11,8 @@ import { sql } from 'kysely';
 import { assert } from '../../shared/assert.ts';
 import type { SourceKey } from '../../shared/copies.ts';
 import type { Executor } from '../../shared/db.ts';
-import { marks, selectColumns } from '../../shared/sql.ts';
+import { marks, pgArray, selectArrays, selectColumns, writersSerialised } from '../../shared/sql.ts';
+import { conflict } from '../../shared/web/errors.ts';
 import type {
   BillableParty, BillingOptionSection, EntryBehaviourName, FirmBillingSettings, MatterBillingOptions, MatterParticipantInfo,
   WipStatusName,
@@ -465,6 +466,54 @@ function toComposerWip(r: readonly unknown[]): WipCopy {
     activityCode: r[15] as string | null, expenseCode: r[16] as string | null, taxCode: r[17] as string | null, description: r[18] as string,
     payee: null, behaviour: r[2] as WipCopy['behaviour'], mattersStatus: 'unbilled', billId: null, payload: null,
   };
+}
+
+/** The fields a composition reads of an item (toComposerWip's): the ones a bill's lines are made from. */
+const COMPOSED_FIELDS = [
+  'id', 'kind', 'behaviour', 'matterId', 'clientId', 'currency', 'date', 'timekeeperId', 'billedMinutes', 'rateMinor', 'amountMinor',
+  'code', 'chargeTypeId', 'quoted', 'taskCode', 'activityCode', 'expenseCode', 'taxCode', 'description',
+] as const satisfies readonly (keyof WipCopy)[];
+
+/** The most items one locking read names (bounds its array parameter). */
+const MAX_LOCK_ITEMS = 10_000;
+
+/**
+ * On Postgres, where writers run side by side: lock the copy's rows of the items a bill is
+ * taking (FOR SHARE, until the transaction ends) and refuse (409, rolling back) unless each
+ * is still there, not deleted in matters, and as the bill was composed from it. The bill was
+ * composed from rows read before; a change matters sent meanwhile was copied by a projection
+ * that could not see this bill's uncommitted lines, so it recorded no conflict: the check
+ * here catches it. Once locked, a later change waits for this transaction, and its
+ * projection (lockWipRow first) then sees the bill's lines and records the conflict.
+ * SQLite runs one writer at a time: nothing can change between the read and the write.
+ */
+export async function lockItemsAsComposed(trx: Executor, items: readonly WipCopy[]): Promise<void> {
+  if (writersSerialised(trx) || items.length === 0) return;
+  for (const it of items) assert(it !== undefined, 'every item a bill takes was read for its composition');
+  const sorted = [...items].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  for (let i = 0; i < sorted.length; i += MAX_LOCK_ITEMS) {
+    const part = sorted.slice(i, i + MAX_LOCK_ITEMS);
+    // In id order, so two bills locking overlapping items wait on each other rather than deadlock.
+    const rows = await selectArrays(trx, `select ${COMPOSER_WIP_COLUMNS.join(', ')} from billing_wip
+      where id = any(?::text[]) and deleted_in_matters_at is null order by id for share`, [pgArray(part.map((w) => w.id))]);
+    const now = new Map(rows.map((r) => { const w = toComposerWip(r); return [w.id, w]; }));
+    for (const was of part) {
+      const is = now.get(was.id);
+      if (!is || COMPOSED_FIELDS.some((f) => is[f] !== was[f])) {
+        throw conflict('Some items were changed or deleted in matters while the bill was being made: try again (the bill will be made from them as they are now)');
+      }
+    }
+  }
+}
+
+/**
+ * On Postgres: lock an item's copied row before reading which bill holds it (a projection
+ * changing or deleting the item), so a bill taking the item meanwhile (lockItemsAsComposed)
+ * has either committed, and its lines are seen, or not yet locked it, and will see the change.
+ */
+export async function lockWipRow(trx: Executor, id: string): Promise<void> {
+  if (writersSerialised(trx)) return;
+  await selectArrays(trx, 'select id from billing_wip where id = ? for update', [id]);
 }
 
 /**

@@ -1,0 +1,136 @@
+/**
+ * A WIP item changed or deleted in matters while a bill is being made of it: the bill is never
+ * approved at a value matters no longer holds. Postgres runs writers side by side, so a second
+ * server (its own connections and relay) changes the items while the drafting transaction is
+ * open: the change waits for the bill's lock on the items and is then recorded as a conflict on
+ * the bill; a change committed between the bill's read and its lock refuses the bill (409), to
+ * be made again from the items as they are. SQLite runs one writer at a time: a second
+ * connection cannot write while the drafting transaction is open, so the change comes after it,
+ * with the same outcome.
+ */
+import assert from 'node:assert/strict';
+import { sql } from 'kysely';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openDatabase } from '../../src/adapters/db/index.ts';
+import { openSqlite } from '../../src/adapters/db/sqlite.ts';
+import { buildRuntime } from '../../src/main.ts';
+import { createBillingCommands, createMassBilling } from '../../src/modules/billing/index.ts';
+import * as store from '../../src/modules/billing/store.ts';
+import { createMattersCommands } from '../../src/modules/matters/index.ts';
+import type { Clock } from '../../src/shared/clock.ts';
+import { HttpError } from '../../src/shared/web/errors.ts';
+import { eachDialect, freshDatabase } from '../support/db.ts';
+import type { TestDb } from '../support/db.ts';
+import { ctx, firm, logger, setup, work } from './support.ts';
+
+const isPostgres = (db: TestDb) => !db.url.startsWith('sqlite:');
+
+/** A second server on the same database: its own connections, matters commands and relay. */
+async function secondServer(db: TestDb, clock: Clock) {
+  const database = openDatabase(db.url);
+  const rt = await buildRuntime(database, { clock, logger });
+  const cmds = createMattersCommands({ db: database.db, clock, relay: rt.relay });
+  return { cmds, drain: () => rt.relay.drain(), close: async () => { await rt.relay.stop(); await database.close(); } };
+}
+
+eachDialect('items changed and deleted in matters while a bill run drafts them: the bill records the conflicts and is not approved until recomposed from them as they are', async (db) => {
+  const s = await setup(db);
+  // SQLite: the app's one connection (an in-memory database has no other); the change comes after the drafting transaction.
+  const other = isPostgres(db) ? await secondServer(db, s.clock) : { cmds: s.cmds, drain: () => s.rt.relay.drain(), close: async () => undefined };
+  try {
+    const f = await firm(s.cmds);
+    const w = await work(s.cmds, f.matter.id, f);
+    await s.drain();
+    const mass = createMassBilling({ db: db.db, clock: s.clock, relay: s.rt.relay }, s.billing);
+    let delivering: Promise<unknown> | null = null;
+    const change = async () => {
+      await other.cmds.updateTimeEntry(ctx, w.t1.id, { rawMinutes: 600 });
+      await other.cmds.deleteTimeEntry(ctx, w.t2.id);
+      // The second server's relay copies the changes to billing: on Postgres it waits for the bill's lock on the items.
+      delivering = other.drain();
+    };
+    // Postgres: hold the drafting transaction open until the copy of the changes has been made, or is waiting for a lock.
+    const copiedOrWaiting = async () => {
+      for (let i = 0; i < 250; i++) {
+        const done = await Promise.race([delivering!.then(() => true), new Promise((r) => setTimeout(r, 20)).then(() => false)]);
+        if (done) return;
+        const waiting = await sql<{ n: string }>`select count(*) as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`.execute(db.db);
+        if (Number(waiting.rows[0]!.n) > 0) return;
+      }
+      assert.fail('the second server neither copied the changes nor waited for a lock');
+    };
+    const [outcome] = await mass.draftMatters(ctx, [f.matter.id], { invoiceDate: '2026-03-01', upTo: '2026-02-28', request: {} }, {
+      // Inside the drafting transaction, its lines written: only Postgres lets another server write now.
+      onChunk: async () => { if (isPostgres(db)) { await change(); await copiedOrWaiting(); } },
+    });
+    if (!isPostgres(db)) await change();
+    await delivering;
+    assert.ok(outcome?.ok, JSON.stringify(outcome));
+    const billId = outcome.bill.billId;
+    await s.drain();
+    const drafted = (await s.billing.findBill(billId))!;
+    assert.equal(drafted.lines.find((l) => l.itemId === w.t1.id)?.minutes, 120, 'drafted from the items as read');
+
+    const conflicts = await db.db.selectFrom('billing_copy_conflict').select(['entity_id', 'reason']).where('bill_id', '=', billId).where('resolved_at', 'is', null).orderBy('reason').execute();
+    assert.deepEqual(conflicts.map((c) => [c.entity_id, c.reason]), [[w.t1.id, 'changed_while_on_bill'], [w.t2.id, 'deleted_while_on_bill']]);
+    const [refusal] = await mass.approveMany(ctx, [billId]);
+    assert.equal(refusal?.ok, false, 'not approved while matters disagrees with its lines');
+
+    // Recomposed: the changed entry at its new time, the deleted one gone; then it is approved.
+    const again = await s.billing.updateDraft(ctx, billId, {});
+    assert.equal(again.lines.find((l) => l.itemId === w.t1.id)?.minutes, 600);
+    assert.equal(again.lines.some((l) => l.itemId === w.t2.id), false);
+    const [approved] = await mass.approveMany(ctx, [billId]);
+    assert.equal(approved?.ok, true, JSON.stringify(approved));
+  } finally {
+    await other.close();
+    await s.rt.relay.stop();
+  }
+});
+
+eachDialect('a bill takes its items only as it read them: an item changed or deleted since is refused (409) on Postgres; on SQLite no other writer can change it meanwhile', async (db) => {
+  if (!isPostgres(db)) {
+    // The premise: while a bill's transaction is open, another connection's write is refused, not interleaved.
+    const dir = mkdtempSync(join(tmpdir(), 'lexbill-wip-race-'));
+    const file = join(dir, 'firm.db');
+    const first = await freshDatabase('sqlite', { file });
+    const second = openSqlite(file, { busyTimeoutMs: 0 });
+    try {
+      await first.db.transaction().execute(async (trx) => {
+        await trx.updateTable('billing_batch').set({ updated_at: 'x' }).where('id', '=', 'none').execute();
+        await assert.rejects(second.db.transaction().execute((t2) => t2.updateTable('billing_batch').set({ updated_at: 'y' }).where('id', '=', 'none').execute()),
+          (e: Error & { code?: string }) => e.code === 'SQLITE_BUSY');
+      });
+    } finally {
+      await second.close();
+      await first.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return;
+  }
+  const s = await setup(db);
+  const other = await secondServer(db, s.clock);
+  try {
+    const f = await firm(s.cmds);
+    const w = await work(s.cmds, f.matter.id, f);
+    await s.drain();
+    const read = await store.unbilledWip(db.db, f.matter.id, '2026-02-28');
+    assert.equal(read.length, 4);
+    // As read: taken.
+    await db.db.transaction().execute((trx) => store.lockItemsAsComposed(trx, read));
+    await other.cmds.updateTimeEntry(ctx, w.t1.id, { rawMinutes: 600 });
+    await other.drain();
+    const stale = db.db.transaction().execute((trx) => store.lockItemsAsComposed(trx, read));
+    await assert.rejects(stale, (e: unknown) => e instanceof HttpError && e.status === 409 && /changed or deleted in matters/.test(e.message));
+    const fresh = await store.unbilledWip(db.db, f.matter.id, '2026-02-28');
+    await db.db.transaction().execute((trx) => store.lockItemsAsComposed(trx, fresh));
+    await other.cmds.deleteTimeEntry(ctx, w.t2.id);
+    await other.drain();
+    await assert.rejects(db.db.transaction().execute((trx) => store.lockItemsAsComposed(trx, fresh)), (e: unknown) => e instanceof HttpError && e.status === 409);
+  } finally {
+    await other.close();
+    await s.rt.relay.stop();
+  }
+});
