@@ -667,3 +667,74 @@ eachDialect('drafts page: "all drafts listed" is the drafts the page showed; a d
     assert.deepEqual(await statuses(), ['approved', 'approved', 'approved']);
   });
 });
+
+eachDialect('drafts page: a ticked draft changed since the list showed it is not deleted, held, released or modified (refused with the reason), the others are; sorting by Fees follows the column (fees and fixed charges)', async (db) => {
+  await withApp(db, async (t) => {
+    const { cmds, client, partner, associate, matter } = await seed(t);
+    const billing = createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+    const open = async (name: string) => {
+      const m = await cmds.openMatter(ctx, { clientId: client.id, name, responsibleTimekeeperId: partner.id, openedOn: '2025-06-01', billingCycle: 'MONTH' });
+      await work(cmds, m.id, { partner, associate });
+      return m;
+    };
+    const second = await open('Northwind lease review');
+    await t.runtime.relay.drain();
+    const a = await billing.createDraft(ctx, { matterId: matter.id, invoiceDate: '2026-03-01', upTo: '2026-02-28' });
+    const b2 = await billing.createDraft(ctx, { matterId: second.id, invoiceDate: '2026-03-01', upTo: '2026-02-28' });
+    await t.runtime.relay.drain();
+    await t.user('billing', { email: 'clerk@firm.test' });
+    const clerk = t.browser();
+    assert.equal((await clerk.login('clerk@firm.test')).status, 303);
+    const row = async (id: string) => db.db.selectFrom('billing_bill').select(['status', 'on_hold', 'version', 'due_date', 'total_minor']).where('id', '=', id).executeTakeFirstOrThrow();
+
+    for (const [action, field] of [['hold', 'on_hold'], ['release', 'on_hold'], ['delete', 'status']] as const) {
+      const shown = await clerk.get('/billing/drafts');
+      const versionOf = (id: string) => new RegExp(`value="${id}@(\\d+)"`).exec(shown.text)![1]!;
+      const [aShown, bShown] = [versionOf(a.billId), versionOf(b2.billId)];
+      // Another clerk adds a line to the first draft after the list was shown.
+      const current = (await billing.findBill(a.billId))!;
+      await billing.updateDraft(ctx, a.billId, { request: { ...current.request, adHoc: [...(current.request.adHoc ?? []), { kind: 'fee', description: `Added before ${action}`, amountMinor: 25_000, taxCode: null, timekeeperId: null }] } });
+      const before = await row(a.billId);
+      const res = await postForm(clerk, '/billing/drafts/act', [['id', `${a.billId}@${aShown}`], ['id', `${b2.billId}@${bShown}`], ['action', action]]);
+      assert.equal(res.status, 200, res.text);
+      assert.match(res.text, /data-done="1" data-refused="1"/, `${action}: one done, one refused`);
+      assert.match(unescapeHtml(res.text), new RegExp(`data-refused="${a.billId}">.*It changed after the list was shown`), action);
+      assert.deepEqual(await row(a.billId), before, `${action}: the changed draft as it was`);
+      const other = await row(b2.billId);
+      assert.equal(action === 'delete' ? other.status : String(other[field]), action === 'delete' ? 'deleted' : action === 'hold' ? '1' : '0', `${action}: the unchanged draft acted on`);
+    }
+
+    // Modify batch, ticked: the changed draft keeps its terms.
+    await t.runtime.relay.drain();
+    const again = await billing.createDraft(ctx, { matterId: second.id, invoiceDate: '2026-03-01', upTo: '2026-02-28' });
+    const shown = await clerk.get('/billing/drafts');
+    const versionOf = (id: string) => new RegExp(`value="${id}@(\\d+)"`).exec(shown.text)![1]!;
+    const [aShown, cShown] = [versionOf(a.billId), versionOf(again.billId)];
+    await billing.setOnHold(ctx, a.billId, true);
+    await billing.setOnHold(ctx, a.billId, false);
+    const before = await row(a.billId);
+    const modified = await postForm(clerk, '/billing/drafts/modify', [['id', `${a.billId}@${aShown}`], ['id', `${again.billId}@${cShown}`], ['newTerms', '7']]);
+    assert.equal(modified.status, 200, modified.text);
+    assert.match(modified.text, /data-done="1" data-refused="1"/);
+    assert.deepEqual(await row(a.billId), before);
+    assert.equal((await row(again.billId)).due_date, '2026-03-08');
+
+    // The Fees column is fees and fixed charges: sorting by it follows what it shows.
+    const charge = await cmds.createChargeType(ctx, { code: 'SEARCH', name: 'Title search', defaultPriceMinor: 2_000_000, taxCode: null });
+    const third = await cmds.openMatter(ctx, { clientId: client.id, name: 'Northwind title search', responsibleTimekeeperId: partner.id, openedOn: '2025-06-01', billingCycle: 'MONTH' });
+    await cmds.recordFixedCharge(ctx, { matterId: third.id, chargedOn: '2026-02-15', chargeTypeId: charge.id });
+    await t.runtime.relay.drain();
+    const onlyCharges = await billing.createDraft(ctx, { matterId: third.id, invoiceDate: '2026-03-01', upTo: '2026-02-28' });
+    assert.equal(onlyCharges.totals.feesMinor, 0);
+    assert.equal(onlyCharges.totals.fixedChargesMinor, 2_000_000);
+    for (const dir of ['asc', 'desc']) {
+      const page = await clerk.get(`/billing/drafts?sort=fees&dir=${dir}`);
+      const shownFees = [...page.text.matchAll(/<td class="num" data-minor="(-?\d+)">/g)].map((m) => Number(m[1]));
+      assert.ok(shownFees.length >= 3, page.text.slice(0, 500));
+      const column = shownFees.filter((_, i) => i % 4 === 0); // each row: fees, disbursements, tax, total (discount and interest carry data-col)
+      const sorted = [...column].sort((x, y) => (dir === 'asc' ? x - y : y - x));
+      assert.deepEqual(column, sorted, `sorted ${dir} by the Fees column`);
+      assert.equal(column[dir === 'asc' ? column.length - 1 : 0], 2_000_000);
+    }
+  });
+});

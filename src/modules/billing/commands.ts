@@ -92,6 +92,9 @@ export interface Composition {
 
 type EventName = keyof BillingEvents & string;
 
+/** How a command refusing a bill changed since the clerk's page showed it (expectedVersion) begins its reason. */
+export const CHANGED_SINCE_OPENED = 'This bill changed after the page was opened';
+
 /** The bill's event data (plain, without the bill's bookkeeping). */
 export function billData(b: Bill): BillData {
   return {
@@ -412,7 +415,7 @@ export function createBillingCommands(deps: BillingDeps) {
     const b = await bills.findBill(trx, billId);
     if (!b) throw notFound('Bill');
     if (expectedVersion !== undefined && b.version !== expectedVersion) {
-      throw conflict(`This bill changed after the page was opened (it is now ${b.status === 'draft' ? 'a draft' : b.status}${b.number ? `, ${b.number}` : ''}): look at it again before acting`);
+      throw conflict(`${CHANGED_SINCE_OPENED} (it is now ${b.status === 'draft' ? 'a draft' : b.status}${b.number ? `, ${b.number}` : ''}): look at it again before acting`);
     }
     const v = verdict(action, await factsFor(trx, b));
     if (!v.allowed) throw conflict(v.reason!);
@@ -632,7 +635,7 @@ export function createBillingCommands(deps: BillingDeps) {
     createDraft: own(createDraft),
     updateDraft: own(updateDraft),
     /** Delete a draft only (409 for any other bill). */
-    deleteDraft: own((trx, ctx, billId: string) => deleteBill(trx, ctx, billId, 'draft')),
+    deleteDraft: own((trx, ctx, billId: string, expectedVersion?: number) => deleteBill(trx, ctx, billId, 'draft', expectedVersion)),
     /** Delete a draft, or the matter's most recent unreceipted approved/finalised bill. */
     deleteBill: own((trx, ctx, billId: string, expectedVersion?: number) => deleteBill(trx, ctx, billId, undefined, expectedVersion)),
     approve: own(approve),

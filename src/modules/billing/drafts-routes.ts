@@ -151,9 +151,9 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
     let results: { billId: string; ok: boolean; reason?: string; number?: string }[];
     switch (action) {
       case 'approve': results = await mass.approveMany(ctx, ids, { expectedVersions: versions }); break;
-      case 'delete': results = await mass.deleteDrafts(ctx, ids); break;
-      case 'hold': results = await mass.holdDrafts(ctx, ids, true); break;
-      case 'release': results = await mass.holdDrafts(ctx, ids, false); break;
+      case 'delete': results = await mass.deleteDrafts(ctx, ids, versions); break;
+      case 'hold': results = await mass.holdDrafts(ctx, ids, true, versions); break;
+      case 'release': results = await mass.holdDrafts(ctx, ids, false, versions); break;
       case 'remove': {
         const batchId = first(raw.batch);
         if (!batchId) return render(c, 'billing/drafts.njk', await listContext(c, raw, { actionError: 'Choose a batch first' }), 422);
@@ -170,8 +170,9 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
   /** Modify a batch: dates, template or terms for its drafts (all of them, or the ticked ones). */
   pages.post('/modify', allow(WRITERS), async (c) => {
     const raw = await c.req.parseBody({ all: true }) as Raw;
-    let ids: string[];
-    try { ids = (await chosen(raw, { everyWhenNoneTicked: true })).ids; } catch (e) { return refused(c, raw, e); }
+    let picked: Awaited<ReturnType<typeof chosen>>;
+    try { picked = await chosen(raw, { everyWhenNoneTicked: true }); } catch (e) { return refused(c, raw, e); }
+    const { ids, versions } = picked;
     const change: Parameters<MassBilling['modifyDrafts']>[2] = {};
     if (first(raw.newInvoiceDate)) change.invoiceDate = first(raw.newInvoiceDate);
     if (first(raw.newUpTo)) change.upTo = first(raw.newUpTo);
@@ -182,7 +183,7 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
     if (Object.keys(change).length === 0 && !errors.newTerms) errors.newInvoiceDate = 'give a new invoice date, up-to date, template or terms';
     if (Object.keys(errors).length) return render(c, 'billing/drafts.njk', await listContext(c, raw, { errors }), 422);
     try {
-      const results = await mass.modifyDrafts(c.get('command'), ids, change);
+      const results = await mass.modifyDrafts(c.get('command'), ids, change, versions);
       return render(c, 'billing/drafts.njk', await listContext(c, raw, { results: { action: 'modify', done: results.filter((r) => r.ok).length, refused: await labelled(results.filter((r) => !r.ok)) } }));
     } catch (e) {
       if (!(e instanceof HttpError) || e.status !== 422) throw e;

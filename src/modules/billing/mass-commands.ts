@@ -31,7 +31,7 @@ import * as billBalances from './balances.ts';
 import * as bills from './bill-store.ts';
 import type { Bill, BillHead, LineJson } from './bill-store.ts';
 import {
-  auditView, auditViewOf, composeFrom, draftedData, draftRefusal, foreignDefaultsOf, interestPolicyApplies, loadedMatter, newDraftBase, requestCheck, withComposition, withCycleFee,
+  auditView, auditViewOf, CHANGED_SINCE_OPENED, composeFrom, draftedData, draftRefusal, foreignDefaultsOf, interestPolicyApplies, loadedMatter, newDraftBase, requestCheck, withComposition, withCycleFee,
 } from './commands.ts';
 import type { BillingCommands, BillingDeps, Composition, LoadedMatter } from './commands.ts';
 import { approvalTime, billingRefusals, invoiceDateRangeError, isCalendarDate, MAX_PAYMENT_TERMS_DAYS, retainerApplies, verdict } from './domain/lifecycle.ts';
@@ -862,7 +862,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
   interface BatchChange { invoiceDate?: string; upTo?: string; template?: string | null; paymentTermsDays?: number | null }
 
   /** Change every draft of a batch (or the chosen ones): new dates, template or terms, each recomposed through updateDraft. */
-  async function modifyDrafts(ctx: CommandContext, billIds: readonly string[], change: BatchChange) {
+  async function modifyDrafts(ctx: CommandContext, billIds: readonly string[], change: BatchChange, expected?: ReadonlyMap<string, number>) {
     const e = filterErrors({ invoiceDate: change.invoiceDate, upTo: change.upTo }, today());
     if (change.paymentTermsDays !== undefined && change.paymentTermsDays !== null && !(Number.isSafeInteger(change.paymentTermsDays) && change.paymentTermsDays >= 0 && change.paymentTermsDays <= MAX_PAYMENT_TERMS_DAYS)) e.paymentTermsDays = `must be a whole number of days from 0 to ${MAX_PAYMENT_TERMS_DAYS}`;
     if (change.template !== undefined && change.template !== null && (change.template.trim() === '' || change.template.length > 100)) e.template = 'must be a template name of 1 to 100 characters';
@@ -874,6 +874,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     return eachBill(billIds, async (id) => {
       const b = await cmds.findBill(id);
       if (!b) throw notFound('Bill');
+      const listed = expected?.get(id);
+      if (listed !== undefined && listed !== b.version && b.status === 'draft') throw conflict(CHANGED_SINCE_LISTED);
       const request: BillRequest = { ...b.request };
       if (change.template !== undefined) { if (change.template) request.template = change.template; else delete request.template; }
       if (change.paymentTermsDays !== undefined) { if (change.paymentTermsDays !== null) request.paymentTermsDays = change.paymentTermsDays; else delete request.paymentTermsDays; }
@@ -882,6 +884,16 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
         ...(change.invoiceDate ? { invoiceDate: change.invoiceDate, redecideCycleFee: true } : {}), ...(change.upTo ? { upTo: change.upTo } : {}), request, expectedVersion: b.version,
       });
     });
+  }
+
+  /** A draft changed since a list showed it is refused with the list's words (CHANGED_SINCE_LISTED), as approving it is. */
+  async function listedOrRefuse<T>(p: Promise<T>): Promise<T> {
+    try {
+      return await p;
+    } catch (e) {
+      if (e instanceof HttpError && e.status === 409 && e.message.startsWith(CHANGED_SINCE_OPENED)) throw conflict(CHANGED_SINCE_LISTED);
+      throw e;
+    }
   }
 
   /** Take drafts out of their batch (they stay drafts). */
@@ -913,8 +925,11 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     billTemplateNames: cmds.billTemplateNames,
     /** How a clerk knows each bill: its file number, and its number once it has one. */
     billLabels: (ids: readonly string[]) => mass.billLabels(db, ids),
-    deleteDrafts: (ctx: CommandContext, ids: readonly string[]) => eachBill(ids, (id) => cmds.deleteDraft(ctx, id)),
-    holdDrafts: (ctx: CommandContext, ids: readonly string[], onHold: boolean) => eachBill(ids, (id) => cmds.setOnHold(ctx, id, onHold)),
+    /** `expected`: the version each draft had where the clerk chose it (a list); one changed since is refused, not deleted. */
+    deleteDrafts: (ctx: CommandContext, ids: readonly string[], expected?: ReadonlyMap<string, number>) =>
+      eachBill(ids, (id) => listedOrRefuse(cmds.deleteDraft(ctx, id, expected?.get(id)))),
+    holdDrafts: (ctx: CommandContext, ids: readonly string[], onHold: boolean, expected?: ReadonlyMap<string, number>) =>
+      eachBill(ids, (id) => listedOrRefuse(cmds.setOnHold(ctx, id, onHold, expected?.get(id)))),
     findBatch: (id: string) => mass.findBatch(db, id),
     listBatches: (opts: { limit?: number } = {}) => mass.listBatches(db, opts),
     batchRows: (id: string, opts: Parameters<typeof mass.batchRows>[2] = {}) => mass.batchRows(db, id, opts),

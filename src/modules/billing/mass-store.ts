@@ -398,7 +398,9 @@ export interface DraftRow {
  * (client, then matter: 2.1 before 10.1), as the matter lists do; a batch by when it ran.
  */
 export const DRAFT_SORTS = {
-  batch: ['bt.created_at', 'b.batch_id'], bill: ['b.number'], client: ['m.client_name'], matter: ['m.client_number', 'm.matter_number'], fees: ['b.fees_minor'],
+  batch: ['bt.created_at', 'b.batch_id'], bill: ['b.number'], client: ['m.client_name'], matter: ['m.client_number', 'm.matter_number'],
+  // The Fees column shows fees and fixed charges together: sorted by what it shows.
+  fees: ['(b.fees_minor + b.fixed_charges_minor)'],
   disbursements: ['b.disbursements_minor'], discount: ['b.discount_minor'], interest: ['b.interest_minor'], tax: ['b.tax_minor'], total: ['b.total_minor'], hold: ['b.on_hold'], created: ['b.created_at'], invoice: ['b.invoice_date'],
 } as const;
 export type DraftSort = keyof typeof DRAFT_SORTS;
