@@ -182,7 +182,7 @@ eachDialect('mass billing choices: a WIP cap choice the form does not offer, or 
 
     // A disbursement code no disbursement has (a typo) would leave every disbursement off: refused, naming the codes in use.
     html = ok(await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['disbCode', 'corut'], ['runId', 'disb-code-0001'], ['scope', 'all'], ['confirm', 'yes']]), 422);
-    assert.match(html, /data-refusal>Disbursement code: no disbursement has code "CORUT" \(codes in use: COPY, COURT\)/);
+    assert.match(html, /data-error-for="disbCode">no disbursement has code "CORUT" \(codes in use: COPY, COURT\)/);
     assert.match(html, /data-error-for="disbCode"/);
     await nothing();
     const token = await t.token(clerk.email);
@@ -367,5 +367,28 @@ eachDialect('an invoice date with a mistyped year (3026, 1026) is refused naming
     const after = (await billing.findBill(d.billId))!;
     assert.equal(after.invoiceDate, DATE);
     assert.equal(after.version, d.version);
+  });
+});
+
+eachDialect('the mass billing list names a client, timekeeper or cycle the firm does not have, and an expenses-only value the checkbox does not send (422), rather than listing every matter unfiltered', async (db) => {
+  await withApp(db, async (t) => {
+    const { cmds, f, b } = await webFirm(t);
+    await filingFee(cmds, f.matter.id, 10_000);
+    await t.runtime.relay.drain();
+    const q = `invoiceDate=${DATE}&upTo=${DATE}`;
+    const ghost = '11111111-2222-7333-8444-555555555555';
+    for (const [field, value, words] of [
+      ['clientId', ghost, /no client with id/], ['responsible', ghost, /no timekeeper with id/], ['billingTk', ghost, /no timekeeper with id/],
+      ['timeTk', ghost, /no timekeeper with id/], ['cycle', 'FORTNIGHT', /no matter has billing cycle "FORTNIGHT" \(cycles in use: MONTH\)/], ['expensesOnly', 'maybe', /must be ticked/],
+    ] as const) {
+      const html = ok(await b.get(`/billing/mass?${q}&${field}=${value}`), 422);
+      assert.match(html, new RegExp(`<span class="field-error" data-error-for="${field}">`), field);
+      assert.match(html, words, field);
+      assert.match(html, /data-count="0"/, `${field}: nothing listed`);
+    }
+    // The same choices, known: listed.
+    for (const [field, value] of [['clientId', f.client.id], ['responsible', f.partner.id], ['timeTk', f.partner.id], ['cycle', 'MONTH']] as const) {
+      assert.match(ok(await b.get(`/billing/mass?${q}&${field}=${value}`)), /data-count="1"/, field);
+    }
   });
 });

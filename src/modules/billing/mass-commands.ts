@@ -910,7 +910,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
   }
 
   return {
-    candidates, eligible, whyNot, previewRows, draftMatters, approveMany, createRun, runBatch, modifyDrafts, removeFromBatch, unknownMattersRefusal,
+    candidates, eligible, whyNot, previewRows, draftMatters, approveMany, createRun, runBatch, modifyDrafts, removeFromBatch, unknownMattersRefusal, unknownChoices,
     /** Before a run is confirmed: 409 when its id names a run made for other choices; nothing when the id is new or the run the same. */
     async checkRunId(input: RunInput): Promise<void> {
       const existing = input.id ? await mass.findBatch(db, input.id) : null;

@@ -22,7 +22,7 @@ import { isHtmx, render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import { MAX_PAYMENT_TERMS_DAYS } from './domain/lifecycle.ts';
 import type { CapFilter } from './domain/mass.ts';
-import { templateChoices, unknownTemplate } from './domain/templates.ts';
+import { templateChoices } from './domain/templates.ts';
 import type { MassBilling, RunInput } from './mass-commands.ts';
 import { capChoice, filterErrors, runRequest } from './mass-commands.ts';
 import type { MassFilters } from './mass-store.ts';
@@ -110,6 +110,8 @@ export function parseMassForm(raw: Raw, today: string, currency: string, matterI
     ...(form.disbFrom || form.disbTo || form.disbCode ? { disbursements: { ...(form.disbFrom ? { from: form.disbFrom } : {}), ...(form.disbTo ? { to: form.disbTo } : {}), ...(form.disbCode ? { code: form.disbCode.toUpperCase() } : {}) } } : {}),
     ...(form.expensesOnly === 'yes' ? { expensesOnly: true } : {}),
   };
+  // A choice the checkbox does not offer is named, not read as "no filter".
+  if (form.expensesOnly !== '' && form.expensesOnly !== 'yes') errors.expensesOnly = 'must be ticked (yes) or left out';
   const fe = filterErrors(filters, today);
   for (const [k, v] of Object.entries(fe)) errors[FORM_FIELD_OF[k] ?? k] = v;
   let paymentTermsDays: number | null = null;
@@ -147,11 +149,10 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       files.set(fileNo, r?.id ?? null);
     }
     const parsed = parseMassForm(raw, today(), lk.currency, (f) => files.get(f) ?? null);
-    // A template the firm does not have is named now, not at the run's last step.
-    if (parsed.template && !parsed.errors.template) {
-      const refusal = unknownTemplate(parsed.template, await mass.billTemplateNames());
-      if (refusal) parsed.errors.template = refusal;
-    }
+    // A client, timekeeper, cycle, disbursement code or template the firm does not have is
+    // named now, on the list as on the run (an unknown time timekeeper would list every matter
+    // with its time held back).
+    for (const [k, v] of Object.entries(await mass.unknownChoices(parsed.filters, parsed.template))) parsed.errors[FORM_FIELD_OF[k] ?? k] ??= v;
     return { lk, parsed };
   }
 
