@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { AssertionError } from '../../src/shared/assert.ts';
 import {
-  advanceBillingDate, nextBillingDateAfter, capStatus, disbursementAmountMinor, fileNumber, isIsoDate, parseFileNumber, resolveRate, roundMinutes,
+  addDays, addMonths, advanceBillingDate, nextBillingDateAfter, onDay, capStatus, disbursementAmountMinor, fileNumber, isIsoDate, parseFileNumber, resolveRate, roundMinutes,
   standardRateOn, timeAmountMinor, validateClient, validateDisbursement, validateMatter, validateTimekeeper, validateTimeEntry,
 } from '../../src/modules/matters/domain.ts';
 import type { BillingCycle, MinuteRounding, RateInputs, ResolvedRate } from '../../src/modules/matters/domain.ts';
@@ -125,11 +126,34 @@ test('nextBillingDateAfter: past the bill\'s date by whole cycles from the curre
     ['2024-02-29', 'YEAR', '2024-03-01', '2025-02-28'],
     [null, 'MONTH', '2026-03-05', '2026-04-05'], // no date yet: one cycle after the bill (so a bill run does not bill it again)
     [null, 'none', '2026-03-05', null], ['2026-03-01', 'none', '2026-03-05', '2026-03-01'],
+    // A year typed 1026 for 2026: a thousand years of cycles, computed (it was refused past 5,300 cycles, holding up every later event).
+    ['1026-03-02', 'WEEK', '2026-12-04', '2026-12-10'],
+    ['1026-03-31', 'MONTH', '2026-12-04', '2026-12-31'],
   ];
   for (const [current, cycle, billedOn, want] of cases) {
     const next = nextBillingDateAfter(current, cycle, billedOn);
     assert.equal(next, want, `${current} ${cycle} billed ${billedOn}`);
     assert.equal(nextBillingDateAfter(next, cycle, billedOn), next, 'the same bill again moves nothing');
+  }
+});
+
+test('nextBillingDateAfter is the first cycle date after the bill, as counting cycle by cycle finds it, however far apart the dates', () => {
+  const byCounting = (current: string, months: number, billedOn: string, anchor: number | null): string => {
+    for (let k = 1; ; k++) {
+      const d = months === 0 ? addDays(current, 7 * k) : onDay(addMonths(current, months * k), anchor);
+      if (d > billedOn) return d;
+    }
+  };
+  const day = fc.integer({ min: 0, max: 365 * 1200 }).map((n) => addDays('0900-01-01', n));
+  fc.assert(fc.property(day, fc.integer({ min: 0, max: 365 * 3 }), fc.constantFrom<BillingCycle>('WEEK', 'MONTH', 'QUARTER', 'HALF', 'YEAR'), fc.option(fc.integer({ min: 1, max: 31 })), (current, laterDays, cycle, anchor) => {
+    const billedOn = addDays(current, laterDays);
+    const months = { WEEK: 0, MONTH: 1, QUARTER: 3, HALF: 6, YEAR: 12 }[cycle as Exclude<BillingCycle, 'none'>];
+    assert.equal(nextBillingDateAfter(current, cycle, billedOn, anchor), byCounting(current, months, billedOn, anchor));
+  }), { numRuns: 2_000 });
+  // Centuries apart (a mistyped year), each cycle.
+  for (const cycle of ['WEEK', 'MONTH', 'QUARTER', 'HALF', 'YEAR'] as const) {
+    const months = { WEEK: 0, MONTH: 1, QUARTER: 3, HALF: 6, YEAR: 12 }[cycle];
+    assert.equal(nextBillingDateAfter('1026-01-31', cycle, '2026-12-04', 31), byCounting('1026-01-31', months, '2026-12-04', 31), cycle);
   }
 });
 

@@ -197,16 +197,16 @@ export function advanceBillingDate(date: string, cycle: BillingCycle): string | 
   }
 }
 
-/** The most cycles a next billing date moves at once (a century of weeks): a bound, never reached by real dates. */
-const MAX_CYCLES_ADVANCED = 5_300;
-
 /**
  * The matter's next billing date once a bill dated `billedOn` is approved: the first date of
  * its cycle (counted from the current next billing date, on `anchorDay`, the day of month a
  * person set, so 31 Jan -> 28 Feb -> 31 Mar rather than 28 Mar from then on) after
  * `billedOn` (with no date yet, one cycle after `billedOn`); unchanged when that date is
  * already after it (billed early, or the same bill approved again) or the matter has no
- * cycle. Same inputs, same answer: approving again does not move it twice.
+ * cycle. Same inputs, same answer: approving again does not move it twice. However far
+ * behind the current date is (a year typed 1026 for 2026), the answer is computed, not
+ * counted cycle by cycle: a limit there refused the approval's event for ever, and every
+ * event after it waited.
  */
 export function nextBillingDateAfter(current: string | null, cycle: BillingCycle, billedOn: string, anchorDay: number | null = null): string | null {
   assert(isIsoDate(billedOn), `invalid date ${billedOn}`);
@@ -215,11 +215,21 @@ export function nextBillingDateAfter(current: string | null, cycle: BillingCycle
   // With no date yet, the cycles are counted from the bill's own date.
   const from = current ?? billedOn;
   const months = { WEEK: 0, MONTH: 1, QUARTER: 3, HALF: 6, YEAR: 12 }[cycle];
-  for (let k = 1; k <= MAX_CYCLES_ADVANCED; k++) {
-    const d = months === 0 ? addDays(from, 7 * k) : onDay(addMonths(from, months * k), current === null ? null : anchorDay);
+  const at = (k: number) => (months === 0 ? addDays(from, 7 * k) : onDay(addMonths(from, months * k), current === null ? null : anchorDay));
+  // The fewest whole cycles that pass the bill's date: the estimate is that or one short
+  // (a date in the bill's own month may fall before or after it).
+  let k: number;
+  if (months === 0) {
+    k = Math.floor((Date.parse(`${billedOn}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / (7 * 86_400_000)) + 1;
+  } else {
+    const monthsApart = (Number(billedOn.slice(0, 4)) - Number(from.slice(0, 4))) * 12 + (Number(billedOn.slice(5, 7)) - Number(from.slice(5, 7)));
+    k = Math.floor(monthsApart / months);
+  }
+  for (let n = Math.max(1, k); n <= Math.max(1, k) + 1; n++) {
+    const d = at(n);
     if (d > billedOn) return d;
   }
-  throw new AssertionError(`the next billing date ${current} is over ${MAX_CYCLES_ADVANCED} cycles before ${billedOn}`);
+  throw new AssertionError(`no cycle of ${cycle} from ${from} passes ${billedOn}`);
 }
 
 // ---------------------------------------------------------------------------------------
