@@ -134,3 +134,45 @@ eachDialect('a bill takes its items only as it read them: an item changed or del
     await s.rt.relay.stop();
   }
 });
+
+eachDialect('approving holds the bills\' items still while it reads their conflicts: a change copied meanwhile waits for the approval on Postgres and is then recorded against the bill; one copied before refuses the approval', async (db) => {
+  const s = await setup(db);
+  const other = isPostgres(db) ? await secondServer(db, s.clock) : { cmds: s.cmds, drain: () => s.rt.relay.drain(), close: async () => undefined };
+  try {
+    const f = await firm(s.cmds);
+    const w = await work(s.cmds, f.matter.id, f);
+    await s.drain();
+    const mass = createMassBilling({ db: db.db, clock: s.clock, relay: s.rt.relay }, s.billing);
+    // Matters has not heard of the draft yet (its event not delivered): it still lets the entry be changed.
+    const d = await s.billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-03-01', upTo: '2026-02-28' });
+    const openConflicts = async () => (await db.db.selectFrom('billing_copy_conflict').select('reason').where('bill_id', '=', d.billId).where('resolved_at', 'is', null).execute()).map((r) => r.reason);
+    if (isPostgres(db)) {
+      let delivering: Promise<unknown> | null = null;
+      await db.db.transaction().execute(async (trx) => {
+        await store.lockItemsOfBills(trx, [d.billId]);
+        await other.cmds.updateTimeEntry(ctx, w.t1.id, { rawMinutes: 600 });
+        delivering = other.drain();
+        // The copy waits for the lock (it would otherwise have recorded the conflict by now, unseen by this transaction's read).
+        let waited = false;
+        for (let i = 0; i < 250 && !waited; i++) {
+          await new Promise((r) => setTimeout(r, 20));
+          const n = await sql<{ n: string }>`select count(*) as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`.execute(db.db);
+          waited = Number(n.rows[0]!.n) > 0;
+        }
+        assert.ok(waited, 'the copy of the change waits for the approving transaction');
+        assert.deepEqual(await openConflicts(), [], 'nothing recorded while the approval holds the items');
+      });
+      await delivering;
+      assert.deepEqual(await openConflicts(), ['changed_while_on_bill'], 'recorded once the approval let go');
+    } else {
+      await other.cmds.updateTimeEntry(ctx, w.t1.id, { rawMinutes: 600 });
+      await other.drain();
+      assert.deepEqual(await openConflicts(), ['changed_while_on_bill']);
+    }
+    const [refused] = await mass.approveMany(ctx, [d.billId]);
+    assert.equal(refused?.ok, false, 'a bill with a conflict is not approved');
+  } finally {
+    await other.close();
+    await s.rt.relay.stop();
+  }
+});

@@ -507,6 +507,22 @@ export async function lockItemsAsComposed(trx: Executor, items: readonly WipCopy
 }
 
 /**
+ * On Postgres: lock the copied rows of the items these bills hold (FOR SHARE, until the
+ * transaction ends), before an approval reads the bills' open conflicts: a change to an item
+ * copied meanwhile has either committed its conflict, and the approval sees it and refuses,
+ * or waits for the approval, and is then recorded against the approved bill as any change
+ * after approval is. Without the lock a conflict committed between the read and the approval
+ * would let the bill be approved at a value matters no longer holds.
+ */
+export async function lockItemsOfBills(trx: Executor, billIds: readonly string[]): Promise<void> {
+  if (writersSerialised(trx) || billIds.length === 0) return;
+  for (let i = 0; i < billIds.length; i += MAX_LOCK_ITEMS) {
+    await selectArrays(trx, `select w.id from billing_wip w join billing_bill_line l on l.item_id = w.id
+      where l.bill_id = any(?::text[]) and l.live = 1 order by w.id for share of w`, [pgArray(billIds.slice(i, i + MAX_LOCK_ITEMS))]);
+  }
+}
+
+/**
  * On Postgres: lock an item's copied row before reading which bill holds it (a projection
  * changing or deleting the item), so a bill taking the item meanwhile (lockItemsAsComposed)
  * has either committed, and its lines are seen, or not yet locked it, and will see the change.
