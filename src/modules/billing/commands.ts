@@ -36,7 +36,8 @@ import {
 } from './domain/lifecycle.ts';
 import type { BillAction, BillFacts, BillRequest, Verdict } from './domain/lifecycle.ts';
 import { interestTotalMinor, policyInterest } from './domain/interest.ts';
-import { everyCycleFeeOnBill } from './domain/mass.ts';
+import { everyCycleFeeOnBill, fixedFeeDue, hasSomethingToBill } from './domain/mass.ts';
+import type { BillContent } from './domain/mass.ts';
 import type { InterestCharge, OverdueCandidate } from './domain/interest.ts';
 import { billNumber } from './domain/rules.ts';
 import type { BillData, BillDrafted, BillingEvents, BillItemRef, BillLineData } from './events.ts';
@@ -300,6 +301,42 @@ export function newDraftBase(billId: string, m: LoadedMatter, input: { invoiceDa
   };
 }
 
+/**
+ * What a new bill's composition has to bill on its own, in mass billing's terms (hasSomethingToBill):
+ * its chargeable items; a fixed fee due on its own (a schedule row, an every-cycle fee whose cycle
+ * has come, or a fee `given` by the clerk); the ad hoc lines the clerk gave. Interest is not
+ * counted here: alone, it makes an interest-only bill (interestOnlyRequest). `given`: the request
+ * as the clerk sent it (before withCycleFee decided the fee).
+ */
+export function composedContent(m: LoadedMatter, invoiceDate: string, given: BillRequest, c: Composition): BillContent {
+  const lines = c.composed.lines;
+  const feeLine = lines.some((l) => l.kind === 'fixed_fee' && l.scheduleRowId === null && l.amountMinor !== 0);
+  const feeGiven = given.fixedFeeAmountMinor !== undefined && given.fixedFeeAmountMinor !== null && given.fixedFeeAmountMinor > 0;
+  const cycleFeeDue = m.options.fixedFee.mode === 'every_cycle' && fixedFeeDue(m.options, invoiceDate, m.matter.billingCycle, m.matter.nextBillingDate, new Set());
+  return {
+    chargeableItems: lines.filter((l) => l.itemId !== null && !l.noCharge).length,
+    fixedFeeDue: c.composed.scheduleRowIds.length > 0 || (feeLine && (feeGiven || cycleFeeDue)),
+    clerkLines: (given.adHoc ?? []).filter((a) => a.amountMinor !== 0).length,
+  };
+}
+
+/**
+ * A new bill with nothing of its own to bill but interest (by the firm's policy on the matter's
+ * overdue bills, or charged by hand): drafted, as the clerk asked for it (seed 003: interest
+ * "automatically calculated according to the practice policy or charged manually"), but as
+ * interest only: what rides on a bill made for work (an every-cycle fee with no billing cycle,
+ * the quote's amount) is left off, and the request says so, so editing the draft keeps it.
+ * Null: no interest, nothing to draft.
+ */
+export function interestOnlyRequest(request: BillRequest, c: Composition): BillRequest | null {
+  if (c.composed.totals.interestMinor <= 0) return null;
+  const out: BillRequest = { ...request };
+  if (c.composed.lines.some((l) => l.kind === 'fixed_fee' && l.scheduleRowId === null)) out.fixedFeeAmountMinor = 0;
+  const q = c.composed.quote;
+  if (q && q.targetMinor !== q.comparedWipMinor) out.applyQuote = false;
+  return out;
+}
+
 /** Why a loaded matter cannot have a new draft now (the checks createDraft makes before composing), or null. */
 export function draftRefusal(m: LoadedMatter, otherDraftNumber: { number: string | null } | null): string | null {
   const refusals = billingRefusals(m.matter.status, m.options);
@@ -454,12 +491,20 @@ export function createBillingCommands(deps: BillingDeps) {
   async function createDraft(trx: Tx, ctx: CommandContext, input: DraftInput): Promise<Bill> {
     checkInvoiceDateRange(input.invoiceDate);
     const m = await loadMatter(trx, input.matterId);
-    const request = withCycleFee(m, input.invoiceDate, input.request ?? {});
+    let request = withCycleFee(m, input.invoiceDate, input.request ?? {});
     await checkTemplate(trx, request);
     const refusal = draftRefusal(m, await bills.otherDraft(trx, m.matter.id, null));
     if (refusal) throw conflict(refusal);
-    const c = await compose(trx, m, input.invoiceDate, input.upTo, request, null);
+    let c = await compose(trx, m, input.invoiceDate, input.upTo, request, null);
     if (c.lines.length === 0) throw conflict(`No billable items on or before ${input.upTo}`);
+    // Mass billing's rule (hasSomethingToBill): a quote, a fee riding on bills made for work, or
+    // no-charge items never make a bill alone; interest (by policy or by hand) makes an interest-only one.
+    if (!hasSomethingToBill(composedContent(m, input.invoiceDate, input.request ?? {}, c))) {
+      const interestOnly = interestOnlyRequest(request, c);
+      if (!interestOnly) throw conflict(`No billable items on or before ${input.upTo}: no chargeable WIP or disbursements, and no fixed-fee instalment or cycle's fee due`);
+      request = interestOnly;
+      c = await compose(trx, m, input.invoiceDate, input.upTo, request, null);
+    }
     const base = newDraftBase(newId(clock), m, input, request, c, now(), ctx.actorLabel);
     const bill = withComposition(base, c, input.invoiceDate, input.upTo, request);
     // The bill row first (a concurrent draft on the matter fails on the one-draft index),

@@ -10,7 +10,7 @@
 import { assert, AssertionError, assertSafeInteger } from '../../../shared/assert.ts';
 import { sumMinor } from '../../../shared/money.ts';
 import {
-  allocateFees, applyQuote, discountMinor, dueDate, dueScheduleRows, retainerRequestMinor, selectItems, taxLines, writeToTarget,
+  allocateFees, applyQuote, discountMinor, dueDate, dueScheduleRows, retainerRequestMinor, selectItems, splitByTaxCode, taxLines, writeToTarget,
 } from './rules.ts';
 import type { AdjustmentAllocationRule, DiscountInput, FeeAllocationRule, QuoteChoice, QuoteIncludes, QuoteOutcome, SelectionFilters } from './rules.ts';
 
@@ -229,7 +229,18 @@ export function composeBill(matter: ComposeMatter, options: ComposeOptions, firm
         writeToTarget(fees.map((l) => l.amountMinor), feesTargetMinor).forEach((v, i) => { fees[i]!.amountMinor = v; });
       } else {
         const kind: LineKind = options.quote.includes === 'costs' ? 'adhoc_disbursement' : 'quote_fee';
-        lines.push(extra(kind, 'As quoted', differenceMinor, kind === 'quote_fee' ? matter.responsibleTimekeeperId : null, null));
+        // The line stands for a change to the lines it adjusts, so it is taxed as they are: split
+        // over their tax codes pro rata, one "As quoted" line per code. It adjusts the costs (a
+        // quote of costs), or for a quote of fees and costs that even fees at nothing would not
+        // reach, the fees and costs together. A line with nothing to adjust is new charges: a fee
+        // (or for a quote of costs, a cost) at the firm's default fee tax code.
+        const adjusted = options.quote.includes === 'costs' ? costs
+          : options.quote.includes === 'fees_and_costs' && differenceMinor < 0 ? [...fees, ...costs] : [];
+        const parts = splitByTaxCode(differenceMinor, adjusted.map((l) => ({ taxCode: l.taxCode!, amountMinor: l.amountMinor })), taxCodeOf(null));
+        for (const p of parts) {
+          lines.push(extra(kind, parts.length === 1 ? 'As quoted' : `As quoted (${p.taxCode})`, p.amountMinor, kind === 'quote_fee' ? matter.responsibleTimekeeperId : null, p.taxCode));
+        }
+        assert(sumMinor(parts.map((p) => p.amountMinor)) === differenceMinor, 'the "As quoted" lines sum to the difference');
       }
     }
   }

@@ -70,7 +70,7 @@ export function massReasons(f: MassFacts, opts: { handPicked?: boolean } = {}): 
   const onlyExpenses = f.options.massBilling.onlyExpenses;
   if (onlyExpenses) {
     if (f.unbilledDisbursementItems === 0) out.push({ code: 'expenses_only_no_disbursements', text: 'The matter bills expenses only and has no unbilled disbursements up to the date' });
-  } else if (f.draft === null && chargeableFeeItems(f) + f.unbilledDisbursementItems === 0 && !f.fixedFeeDue) {
+  } else if (f.draft === null && !hasSomethingToBill({ chargeableItems: chargeableFeeItems(f) + f.unbilledDisbursementItems, fixedFeeDue: f.fixedFeeDue })) {
     // (A matter with a draft has its work on the draft: that, not "nothing to bill", is why.)
     out.push({ code: 'nothing_to_bill', text: f.options.arrangement === 'fixed_fee' && f.unbilledFeeItems > 0
       ? 'Fixed fee with no instalment due: its time waits for the next instalment, and there are no chargeable disbursements or fixed charges'
@@ -79,6 +79,28 @@ export function massReasons(f: MassFacts, opts: { handPicked?: boolean } = {}): 
   if (f.draft !== null) out.push({ code: 'has_draft', text: `The matter already has a bill in draft (${f.draft})` });
   if (f.options.massBilling.exclude && !opts.handPicked) out.push({ code: 'excluded', text: 'The matter is excluded from mass billing (it can still be picked by name)' });
   return out;
+}
+
+/**
+ * What a bill has to bill on its own: seed 001 bills a matter that "has work in progress or any
+ * disbursements to be billed", and seed 002 keeps a no-charge entry out of WIP. So: chargeable
+ * items (behaviour "bill"), a fixed fee due on its own (a schedule row, or an every-cycle fee whose
+ * cycle has come: fixedFeeDue; or a fee the clerk gave for the bill), or lines the clerk built for
+ * the bill (ad hoc lines: seed 003's items "added at the point of billing"). A quote's amount, an
+ * every-cycle fee on a matter with no cycle (it rides on bills made for work), no-charge items and
+ * interest never make a bill on their own (the composer drafts interest alone as an interest-only
+ * bill, a clerk's deliberate act; a run does not). Mass billing (massReasons) and the composer
+ * (createDraft) decide by this one rule.
+ */
+export interface BillContent {
+  chargeableItems: number;
+  fixedFeeDue: boolean;
+  /** Lines the clerk built for this bill (a run builds none). Default 0. */
+  clerkLines?: number;
+}
+
+export function hasSomethingToBill(c: BillContent): boolean {
+  return c.chargeableItems > 0 || c.fixedFeeDue || (c.clerkLines ?? 0) > 0;
 }
 
 /** Fee items that can carry a bill: on a fixed-fee matter with no instalment due, time waits (the composer holds it back). */

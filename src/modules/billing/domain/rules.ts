@@ -56,6 +56,25 @@ export function applyQuote(input: {
   return { comparedWipMinor: compared, position, choice, targetMinor, reason: `Work in progress is ${position} the quote: ${words}` };
 }
 
+/**
+ * An adjustment that stands for a change to other lines (the "As quoted" difference when no
+ * fee line can carry it) split over those lines' tax codes, pro rata to what each code's lines
+ * come to, so each part is taxed as the lines it adjusts are. Parts sum to the adjustment
+ * exactly (largest remainder); a part that comes to zero is left out; codes in sorted order.
+ * With nothing to weigh it by (no lines, or none netting above zero) it is one part at `fallbackCode`.
+ */
+export function splitByTaxCode(adjustmentMinor: number, lines: readonly { taxCode: string; amountMinor: number }[], fallbackCode: string): { taxCode: string; amountMinor: number }[] {
+  assertSafeInteger(adjustmentMinor, 'adjustmentMinor');
+  const byCode = new Map<string, number>();
+  // Weighed by what each code's lines come to; a code whose lines net to nothing or less (credits) takes no part.
+  for (const l of lines) byCode.set(l.taxCode, sumMinor([byCode.get(l.taxCode) ?? 0, l.amountMinor]));
+  const codes = [...byCode.keys()].filter((c) => byCode.get(c)! > 0).sort();
+  if (adjustmentMinor === 0) return [];
+  if (codes.length === 0) return [{ taxCode: fallbackCode, amountMinor: adjustmentMinor }];
+  const parts = allocate(adjustmentMinor, codes.map((c) => byCode.get(c)!));
+  return codes.map((taxCode, i) => ({ taxCode, amountMinor: parts[i]! })).filter((p) => p.amountMinor !== 0);
+}
+
 /* ------------------------- write up / write down ------------------------- */
 
 /**
