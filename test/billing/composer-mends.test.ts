@@ -233,6 +233,8 @@ eachDialect('the composer refuses what mass billing skips: a fixed fee with no c
   for (const m of all) {
     const e = await refused(s.billing.createDraft(ctx, { matterId: m.id, ...dates }));
     assert.match(e.message, /^No billable items on or before 2026-03-01/);
+    // The composer's preview says so too, rather than showing a bill that saving refuses.
+    assert.match((await refused(s.billing.preview({ matterId: m.id, ...dates }))).message, /^No billable items on or before 2026-03-01/, `preview of ${m.id}`);
   }
   assert.deepEqual(await db.db.selectFrom('billing_bill').select('id').execute(), [], 'nothing drafted');
 
@@ -295,7 +297,10 @@ eachDialect('interest alone makes an interest-only draft in the composer (a fee 
 
   // The composer drafts the interest by policy alone: 90 days at 10% on each old bill, nothing riding on it.
   for (const m of overdue) {
+    // The preview is the bill saving makes: interest only.
+    const previewed = await s.billing.preview({ matterId: m.id, ...dates });
     const b = await s.billing.createDraft(ctx, { matterId: m.id, ...dates });
+    assert.deepEqual(previewed.lines.map((l) => [l.kind, l.amountMinor]), b.lines.map((l) => [l.kind, l.amountMinor]), `preview of ${m.id}`);
     const interest = Math.floor((old.get(m.id)! * 1_000 * 90 * 2 + 10_000 * 365) / (2 * 10_000 * 365));
     assert.deepEqual(b.lines.map((l) => [l.kind, l.amountMinor]), [['interest', interest]], m.id);
     assert.equal(b.totals.totalMinor, interest);

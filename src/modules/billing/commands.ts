@@ -488,6 +488,21 @@ export function createBillingCommands(deps: BillingDeps) {
     if (range) throw invalid({ invoiceDate: range });
   }
 
+  /**
+   * A new bill's composition, as createDraft makes it and the composer previews it: refused
+   * (409) with nothing to bill; by mass billing's rule (hasSomethingToBill) a quote, a fee
+   * riding on bills made for work, or no-charge items never make a bill alone; interest (by
+   * policy or by hand) makes an interest-only one (its request says so).
+   */
+  async function newBillComposition(ex: Executor, m: LoadedMatter, input: { invoiceDate: string; upTo: string; request?: BillRequest }, request: BillRequest): Promise<{ request: BillRequest; c: Composition }> {
+    const c = await compose(ex, m, input.invoiceDate, input.upTo, request, null);
+    if (c.lines.length === 0) throw conflict(`No billable items on or before ${input.upTo}`);
+    if (hasSomethingToBill(composedContent(m, input.invoiceDate, input.request ?? {}, c))) return { request, c };
+    const interestOnly = interestOnlyRequest(request, c);
+    if (!interestOnly) throw conflict(`No billable items on or before ${input.upTo}: no chargeable WIP or disbursements, and no fixed-fee instalment or cycle's fee due`);
+    return { request: interestOnly, c: await compose(ex, m, input.invoiceDate, input.upTo, interestOnly, null) };
+  }
+
   async function createDraft(trx: Tx, ctx: CommandContext, input: DraftInput): Promise<Bill> {
     checkInvoiceDateRange(input.invoiceDate);
     const m = await loadMatter(trx, input.matterId);
@@ -495,16 +510,8 @@ export function createBillingCommands(deps: BillingDeps) {
     await checkTemplate(trx, request);
     const refusal = draftRefusal(m, await bills.otherDraft(trx, m.matter.id, null));
     if (refusal) throw conflict(refusal);
-    let c = await compose(trx, m, input.invoiceDate, input.upTo, request, null);
-    if (c.lines.length === 0) throw conflict(`No billable items on or before ${input.upTo}`);
-    // Mass billing's rule (hasSomethingToBill): a quote, a fee riding on bills made for work, or
-    // no-charge items never make a bill alone; interest (by policy or by hand) makes an interest-only one.
-    if (!hasSomethingToBill(composedContent(m, input.invoiceDate, input.request ?? {}, c))) {
-      const interestOnly = interestOnlyRequest(request, c);
-      if (!interestOnly) throw conflict(`No billable items on or before ${input.upTo}: no chargeable WIP or disbursements, and no fixed-fee instalment or cycle's fee due`);
-      request = interestOnly;
-      c = await compose(trx, m, input.invoiceDate, input.upTo, request, null);
-    }
+    let c: Composition;
+    ({ request, c } = await newBillComposition(trx, m, input, request));
     const base = newDraftBase(newId(clock), m, input, request, c, now(), ctx.actorLabel);
     const bill = withComposition(base, c, input.invoiceDate, input.upTo, request);
     // The bill row first (a concurrent draft on the matter fails on the one-draft index),
@@ -706,9 +713,9 @@ export function createBillingCommands(deps: BillingDeps) {
       const m = await loadMatter(db, input.matterId);
       const billId = input.billId;
       await checkTemplate(db, input.request ?? {}, billId ? async () => (await bills.findBill(db, billId))?.request.template : undefined);
-      // A new bill is composed as createDraft will make it (the every-cycle fee by its cycle).
-      const request = billId ? input.request ?? {} : withCycleFee(m, input.invoiceDate, input.request ?? {});
-      return compose(db, m, input.invoiceDate, input.upTo, request, billId ?? null);
+      if (billId) return compose(db, m, input.invoiceDate, input.upTo, input.request ?? {}, billId);
+      // A new bill is composed as createDraft will make it (the every-cycle fee by its cycle; refused with nothing to bill; interest alone, interest only).
+      return (await newBillComposition(db, m, input, withCycleFee(m, input.invoiceDate, input.request ?? {}))).c;
     },
     /** Why the matter cannot be billed now (empty: it can), and its draft if it has one. */
     matterState: async (matterId: string) => {
