@@ -494,9 +494,14 @@ export function createBillingCommands(deps: BillingDeps) {
    * riding on bills made for work, or no-charge items never make a bill alone; interest (by
    * policy or by hand) makes an interest-only one (its request says so).
    */
-  async function newBillComposition(ex: Executor, m: LoadedMatter, input: { invoiceDate: string; upTo: string; request?: BillRequest }, request: BillRequest): Promise<{ request: BillRequest; c: Composition }> {
+  async function newBillComposition(ex: Executor, m: LoadedMatter, input: { invoiceDate: string; upTo: string; request?: BillRequest }, request: BillRequest,
+    opts: { preview?: boolean } = {}): Promise<{ request: BillRequest; c: Composition }> {
     const c = await compose(ex, m, input.invoiceDate, input.upTo, request, null);
-    if (c.lines.length === 0) throw conflict(`No billable items on or before ${input.upTo}`);
+    if (c.lines.length === 0) {
+      // The composer shows an empty bill (with what it has to say: expired discounts to decide); saving it is refused.
+      if (opts.preview) return { request, c };
+      throw conflict(`No billable items on or before ${input.upTo}`);
+    }
     if (hasSomethingToBill(composedContent(m, input.invoiceDate, input.request ?? {}, c))) return { request, c };
     const interestOnly = interestOnlyRequest(request, c);
     if (!interestOnly) throw conflict(`No billable items on or before ${input.upTo}: no chargeable WIP or disbursements, and no fixed-fee instalment or cycle's fee due`);
@@ -715,7 +720,7 @@ export function createBillingCommands(deps: BillingDeps) {
       await checkTemplate(db, input.request ?? {}, billId ? async () => (await bills.findBill(db, billId))?.request.template : undefined);
       if (billId) return compose(db, m, input.invoiceDate, input.upTo, input.request ?? {}, billId);
       // A new bill is composed as createDraft will make it (the every-cycle fee by its cycle; refused with nothing to bill; interest alone, interest only).
-      return (await newBillComposition(db, m, input, withCycleFee(m, input.invoiceDate, input.request ?? {}))).c;
+      return (await newBillComposition(db, m, input, withCycleFee(m, input.invoiceDate, input.request ?? {}), { preview: true })).c;
     },
     /** Why the matter cannot be billed now (empty: it can), and its draft if it has one. */
     matterState: async (matterId: string) => {
