@@ -5,8 +5,10 @@
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import pino from 'pino';
+import { SMTPServer } from 'smtp-server';
 import { createChromiumPdf } from '../../src/adapters/pdf/chromium.ts';
 import type { ChromiumPdfRenderer } from '../../src/adapters/pdf/chromium.ts';
 import { createFileDropMailer, MAIL_JOURNAL } from '../../src/adapters/mail/file-drop.ts';
@@ -106,4 +108,42 @@ export async function approvedBills(s: ProductionSetup, count: number, options: 
   }
   await s.drain();
   return bills;
+}
+
+/**
+ * A real SMTP server (smtp-server on 127.0.0.1) that keeps each message as its data arrives, then
+ * answers as `reply` says for it: at once, refused with a code, or late (after the client's timeout).
+ */
+export async function scriptedSmtp(reply: (raw: string) => { code?: number; delayMs?: number }) {
+  const received: { subject: string; messageId: string; raw: string }[] = [];
+  const server = new SMTPServer({
+    authOptional: true, disabledCommands: ['STARTTLS'], logger: false, size: 30 * 1024 * 1024,
+    onData(stream, _session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        const raw = Buffer.concat(chunks).toString('utf8');
+        const how = reply(raw);
+        if (how.code) {
+          const err = new Error('Try again later') as Error & { responseCode: number };
+          err.responseCode = how.code;
+          callback(err);
+          return;
+        }
+        received.push({ subject: /^Subject: (.*)$/m.exec(raw)?.[1]?.trim() ?? '', messageId: /^Message-ID: (.*)$/im.exec(raw)?.[1]?.trim() ?? '', raw });
+        if (how.delayMs) setTimeout(() => callback(), how.delayMs);
+        else callback();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.server.address() as AddressInfo).port;
+  return { port, received, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+/** Outputs sending over SMTP on 127.0.0.1 with a short client timeout (the server's late answers outlast it). */
+export function smtpOutputs(dirs: OutputDirs, port: number, timeoutMs: number): Outputs {
+  const base = testOutputs(dirs);
+  const mailer = createSmtpMailer({ host: '127.0.0.1', port, secure: false, timeoutMs });
+  return { ...base, mailer, close: () => mailer.close() };
 }

@@ -14,8 +14,8 @@ import { unescapeHtml, withApp } from '../support/app.ts';
 import type { Browser, Page, TestApp } from '../support/app.ts';
 import { pdfText } from '../adapters/pdf.ts';
 import { attachmentOf } from '../adapters/smtp.ts';
-import { approvedBills, closeSharedPdf, filesIn, outputDirs, readEml, removeDirs, testOutputs } from './production-support.ts';
-import { ctx } from './support.ts';
+import { approvedBills, closeSharedPdf, filesIn, outputDirs, readEml, removeDirs, scriptedSmtp, smtpOutputs, testOutputs } from './production-support.ts';
+import { ctx, work } from './support.ts';
 import type { ProductionSetup } from './production-support.ts';
 
 after(closeSharedPdf);
@@ -353,5 +353,127 @@ eachDialect('"Produce all" produces the bills its confirmation listed, not one a
     assert.deepEqual([await status(a!.billId), await status(b!.billId), await status(c!.billId)], ['finalised', 'finalised', 'approved']);
     assert.equal(readEml(dirs.mail).length, 2, 'production emailed neither bill (no address): only the two manual emails');
   }, { outputs: testOutputs(dirs) });
+  removeDirs(dirs);
+});
+
+eachDialect('producing ids of no bill, or of a bill never approved, is refused naming the bill field and the bills, and writes nothing; a bill approved when listed and reverted since still fails in the run', async (db) => {
+  const dirs = outputDirs();
+  await withApp(db, async (t) => {
+    const s = setupFrom(t);
+    const [a, b] = await approvedBills(s, 2, { copiesToPrint: 0, useClientAddress: false, sendTo: [] });
+    // A draft never approved: more work on the first matter, drafted.
+    const tks = await t.db.db.selectFrom('matters_timekeeper').select(['id', 'initials']).execute();
+    const tk = (initials: string) => ({ id: tks.find((r) => r.initials === initials)!.id as string });
+    await work(s.matters, a!.matterId, { partner: tk('MH'), associate: tk('JS') });
+    await t.runtime.relay.drain();
+    const draft = await s.billing.createDraft(ctx, { matterId: a!.matterId, invoiceDate: '2026-03-01', upTo: '2026-02-28' });
+    assert.equal(draft.number, null);
+    await t.user('billing');
+    const clerk = t.browser();
+    await clerk.login('billing@firm.test');
+    await clerk.get('/billing/production');
+    const rows = async () => {
+      const n = async (table: string) => Number((await t.db.db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+      return { runs: await n('billing_production_run'), items: await n('billing_production_run_item'), audit: await n('audit_log'), states: await n('billing_bill_production') };
+    };
+    const before = await rows();
+    const unknown = '11111111-2222-3333-4444-555555555555';
+    for (const [label, ids, expected] of [
+      ['an unknown id', [unknown], [unknown]],
+      ['a draft never approved', [draft.billId], [draft.billId, draft.fileNumber]],
+      ['an approved bill with an unknown id and a draft', [b!.billId, unknown, draft.billId], [unknown, draft.billId]],
+    ] as [string, string[], string[]][]) {
+      const r = await postMany(clerk, '/billing/production/runs', [...ids.map((id): [string, string] => ['bill', id]), ['runId', crypto.randomUUID()]]);
+      assert.equal(r.status, 422, `${label}: ${r.status} ${r.location ?? ''}`);
+      const text = unescapeHtml(r.text);
+      assert.match(text, /Nothing was produced/, label);
+      for (const e of expected) assert.ok(text.includes(e), `${label}: names ${e}\n${text.slice(0, 2000)}`);
+      assert.deepEqual(await rows(), before, `${label}: nothing written`);
+    }
+    assert.equal((await s.billing.findBill(b!.billId))!.status, 'approved', 'the approved bill posted with them was not produced either');
+
+    // A bill approved when the confirmation listed it and reverted before Confirm: the run produces the other and shows it failed.
+    const confirm = await clerk.get(`/billing/production/produce?bill=${a!.billId}&bill=${b!.billId}`);
+    const posted = [...confirm.text.matchAll(/<input type="hidden" name="([a-zA-Z_]+)" value="([^"]*)">/g)].map((m) => [m[1]!, m[2]!] as [string, string]);
+    await s.billing.deleteDraft(ctx, draft.billId);
+    await s.billing.revert(ctx, a!.billId);
+    await t.runtime.relay.drain();
+    const started = await postMany(clerk, '/billing/production/runs', posted.filter(([k]) => k !== '_csrf'));
+    assert.equal(started.status, 303);
+    let progress: Page | null = null;
+    for (let i = 0; i < 200; i++) {
+      progress = await clerk.get(started.location!, { 'HX-Request': 'true' });
+      if (progress.text.includes('data-status="done"')) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(progress!.text.includes('data-done="1"') && progress!.text.includes('data-failed="1"'), progress!.text);
+    assert.match(unescapeHtml(progress!.text), /The bill is draft, not approved/);
+  }, { outputs: testOutputs(dirs) });
+  removeDirs(dirs);
+});
+
+eachDialect('a bill whose email the SMTP server did not confirm: the run page says it may have been sent and offers Send again and Mark as sent instead of Retry; the choice is recorded once and finishes the bill', async (db) => {
+  let late = true;
+  const smtp = await scriptedSmtp(() => (late ? { delayMs: 1_500 } : {}));
+  const dirs = outputDirs();
+  const outputs = smtpOutputs(dirs, smtp.port, 400);
+  await withApp(db, async (t) => {
+    const [a, b] = await approvedBills(setupFrom(t), 2, { copiesToPrint: 0, useClientAddress: false, sendTo: ['ap@northwind.example'] });
+    await t.user('billing');
+    const clerk = t.browser();
+    await clerk.login('billing@firm.test');
+    await clerk.get('/billing/production');
+    const waitDone = async (url: string): Promise<string> => {
+      let page: Page | null = null;
+      for (let i = 0; i < 200; i++) {
+        page = await clerk.get(url, { 'HX-Request': 'true' });
+        if (page.text.includes('data-status="done"')) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return unescapeHtml(page!.text);
+    };
+    const started = await postMany(clerk, '/billing/production/runs', [['bill', a!.billId], ['bill', b!.billId], ['runId', crypto.randomUUID()]]);
+    assert.equal(started.status, 303);
+    const run = await waitDone(started.location!);
+    assert.ok(run.includes('data-failed="2"'), run);
+    assert.match(run, /may have been sent \(the mail server did not confirm it/);
+    assert.equal([...run.matchAll(/data-email-unconfirmed/g)].length, 2, 'each bill offers the choice');
+    assert.doesNotMatch(run, /data-action="retry"/, 'no plain Retry for an email that may have gone');
+    assert.equal(smtp.received.length, 2);
+    late = false;
+    await new Promise((r) => setTimeout(r, 1_600));
+    const list = unescapeHtml((await clerk.get('/billing/production')).text);
+    assert.equal([...list.matchAll(/data-decide-email/g)].length, 2, 'the list links each to its decision');
+
+    const formFor = (html: string, billId: string) => {
+      const m = new RegExp(`action="/billing/production/bills/${billId}/email-decision"[^>]*>\\s*<input type="hidden" name="_csrf" value="[^"]*"><input type="hidden" name="runId" value="([^"]+)">`).exec(html);
+      assert.ok(m, html);
+      return m[1]!;
+    };
+    const keyA = formFor(run, a!.billId);
+    const keyB = formFor(run, b!.billId);
+    assert.equal((await postMany(clerk, `/billing/production/bills/${a!.billId}/email-decision`, [['choice', 'maybe'], ['runId', keyA]])).status, 422);
+    const marked = await postMany(clerk, `/billing/production/bills/${a!.billId}/email-decision`, [['choice', 'mark_sent'], ['runId', keyA]]);
+    assert.equal(marked.status, 303);
+    assert.equal(marked.location, `/billing/production/runs/${keyA}`);
+    const again = await postMany(clerk, `/billing/production/bills/${a!.billId}/email-decision`, [['choice', 'mark_sent'], ['runId', keyA]]);
+    assert.equal(again.location, marked.location, 'the same form posted again is the same decision');
+    assert.ok((await waitDone(marked.location!)).includes('data-done="1"'));
+    const resent = await postMany(clerk, `/billing/production/bills/${b!.billId}/email-decision`, [['choice', 'resend'], ['runId', keyB]]);
+    assert.equal(resent.status, 303);
+    assert.ok((await waitDone(resent.location!)).includes('data-done="1"'));
+    // Deciding again from an old page: refused, nothing changes.
+    const stale = await postMany(clerk, `/billing/production/bills/${b!.billId}/email-decision`, [['choice', 'mark_sent'], ['runId', crypto.randomUUID()]]);
+    assert.equal(stale.status, 409);
+    const status = async (id: string) => (await t.db.db.selectFrom('billing_bill').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status;
+    assert.deepEqual([await status(a!.billId), await status(b!.billId)], ['finalised', 'finalised']);
+    const subjects = smtp.received.map((m) => m.subject);
+    assert.equal(subjects.filter((x) => x.includes(a!.number!)).length, 1, 'marked as sent: not sent again');
+    assert.equal(subjects.filter((x) => x.includes(b!.number!)).length, 2, 'sent again as chosen');
+    const audits = async (action: string) => (await t.db.db.selectFrom('audit_log').select('id').where('action', '=', action).execute()).length;
+    assert.equal(await audits('billing.bill_email_marked_sent'), 1);
+    assert.equal(await audits('billing.bill_email_resend_chosen'), 1);
+  }, { outputs });
+  await smtp.close();
   removeDirs(dirs);
 });

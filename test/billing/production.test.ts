@@ -6,8 +6,16 @@
  * runs out, two producers at once send each bill once.
  */
 import assert from 'node:assert/strict';
-import { after } from 'node:test';
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { after, test } from 'node:test';
+import { openDatabase } from '../../src/adapters/db/index.ts';
+import { createSmtpMailer } from '../../src/adapters/mail/smtp.ts';
 import { LEASE_MS, createProduction } from '../../src/modules/billing/index.ts';
+import { mailMayHaveGone } from '../../src/modules/billing/domain/production.ts';
+import { EMAIL_UNCONFIRMED, manualEmailKey } from '../../src/modules/billing/production.ts';
+import type { HttpError } from '../../src/shared/web/errors.ts';
 import { claimMany } from '../../src/modules/billing/production-store.ts';
 import { formatMoney } from '../../src/shared/money.ts';
 import { eachDialect } from '../support/db.ts';
@@ -16,7 +24,7 @@ import { attachmentOf, startSmtp } from '../adapters/smtp.ts';
 import { pdfText } from '../adapters/pdf.ts';
 import { ctx, firm, work } from './support.ts';
 import {
-  approvedBills, closeSharedPdf, filesIn, logger, outputDirs, productionSetup, readEml, removeDirs, testOutputs,
+  approvedBills, closeSharedPdf, filesIn, logger, outputDirs, productionSetup, readEml, removeDirs, scriptedSmtp, smtpOutputs, testOutputs,
 } from './production-support.ts';
 
 after(closeSharedPdf);
@@ -643,5 +651,222 @@ eachDialect('a matter that hides line pricing: no layout prices the adjustments\
   } finally {
     await s.stop();
     removeDirs(dirs);
+  }
+});
+
+eachDialect('the same "Email manually" form posted to two server processes at once is sent once over SMTP', async (db) => {
+  // The server takes a moment to answer, so both posts are in flight together.
+  const smtp = await scriptedSmtp(() => ({ delayMs: 300 }));
+  const dirs = outputDirs();
+  const outputs = testOutputs(dirs, { smtpPort: smtp.port });
+  const s = await productionSetup(db, outputs);
+  // The second process: its own production (its own in-flight guard), on its own connections where the database has them.
+  const second = db.dialect === 'postgres' ? openDatabase(db.url) : null;
+  try {
+    const [bill] = await approvedBills(s, 1, SEND);
+    const other = createProduction({ db: second?.db ?? db.db, clock: s.clock, logger, outputs }, s.billing);
+    const form = { key: randomUUID(), to: 'ap@northwind.example', cc: '', subject: 'Your invoice', text: 'Please find it attached.' };
+    const results = await Promise.allSettled([s.production.sendManual(ctx, bill!.billId, form), other.sendManual(ctx, bill!.billId, form)]);
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled'], JSON.stringify(results.map((r) => (r.status === 'rejected' ? String(r.reason) : ''))));
+    assert.equal(smtp.received.length, 1, 'one message reached the server');
+    // The same form posted again later, to either process: nothing more.
+    await s.production.sendManual(ctx, bill!.billId, form);
+    await other.sendManual(ctx, bill!.billId, form);
+    assert.equal(smtp.received.length, 1);
+    assert.equal((await db.db.selectFrom('billing_manual_email').select('id').execute()).length, 1);
+    assert.equal(await auditCount(db, 'billing.bill_emailed_manually', bill!.billId), 1);
+    assert.deepEqual(await db.db.selectFrom('billing_manual_email_claim').selectAll().execute(), [], 'no claim is left behind');
+    // Another form (the page reloaded) is another message.
+    await other.sendManual(ctx, bill!.billId, { ...form, key: randomUUID() });
+    assert.equal(smtp.received.length, 2);
+  } finally {
+    await s.stop();
+    await second?.close();
+    await outputs.close();
+    await smtp.close();
+    removeDirs(dirs);
+  }
+});
+
+eachDialect('a manual email the server did not confirm, or whose sender stopped mid-send, is not sent again by the same form; a fresh form sends it; a refused one is sent when posted again', async (db) => {
+  let mode: 'late' | 'refuse' | 'ok' = 'late';
+  const smtp = await scriptedSmtp(() => (mode === 'late' ? { delayMs: 1_500 } : mode === 'refuse' ? { code: 451 } : {}));
+  const dirs = outputDirs();
+  const outputs = smtpOutputs(dirs, smtp.port, 400);
+  const s = await productionSetup(db, outputs);
+  try {
+    const [bill] = await approvedBills(s, 1, SEND);
+    const form = { key: randomUUID(), to: 'ap@northwind.example', cc: '', subject: 'Your invoice', text: 'Please find it attached.' };
+    await assert.rejects(s.production.sendManual(ctx, bill!.billId, form), (e: HttpError) => e.status === 409 && e.code === EMAIL_UNCONFIRMED && /may have been sent/.test(e.message));
+    assert.equal(smtp.received.length, 1, 'the server took it');
+    mode = 'ok';
+    await new Promise((r) => setTimeout(r, 1_600));
+    await assert.rejects(s.production.sendManual(ctx, bill!.billId, form), (e: HttpError) => e.code === EMAIL_UNCONFIRMED, 'the same form posted again');
+    assert.equal(smtp.received.length, 1, 'not sent again');
+    assert.equal(await auditCount(db, 'billing.bill_email_unconfirmed', bill!.billId), 1);
+    await s.production.sendManual(ctx, bill!.billId, { ...form, key: randomUUID() });
+    assert.equal(smtp.received.length, 2, 'a fresh form is the clerk sending it again');
+
+    // A sender that stopped mid-send: its claim is left; once its lease has run out the form is refused, not sent.
+    const stopped = { ...form, key: randomUUID(), subject: 'Stopped' };
+    const key = manualEmailKey(stopped.key, bill!.billId, { to: [stopped.to], cc: [], subject: stopped.subject, text: stopped.text });
+    await db.db.insertInto('billing_manual_email_claim').values({
+      id: key, bill_id: bill!.billId, token: 'dead-process', state: 'sending', claimed_until: new Date(s.clock.now().getTime() + LEASE_MS).toISOString(), created_at: s.clock.now().toISOString(),
+    }).execute();
+    s.clock.advanceMs(LEASE_MS + 1_000);
+    await assert.rejects(s.production.sendManual(ctx, bill!.billId, stopped), (e: HttpError) => e.code === EMAIL_UNCONFIRMED);
+    assert.equal(smtp.received.length, 2);
+
+    // Refused for certain (451): nothing went; the same form posted again sends it.
+    mode = 'refuse';
+    const refused = { ...form, key: randomUUID(), subject: 'Refused first' };
+    await assert.rejects(s.production.sendManual(ctx, bill!.billId, refused), (e: Error & { code?: string }) => e.code !== EMAIL_UNCONFIRMED && /451|Try again/.test(e.message));
+    mode = 'ok';
+    await s.production.sendManual(ctx, bill!.billId, refused);
+    assert.equal(smtp.received.filter((m) => m.subject === 'Refused first').length, 1);
+  } finally {
+    await s.stop();
+    await outputs.close();
+    await smtp.close();
+    removeDirs(dirs);
+  }
+});
+
+eachDialect('an email the SMTP server took but did not confirm in time is shown as maybe sent and not resent by a retry; the clerk sends it again or marks it sent; a refused one is resent by the retry', async (db) => {
+  // Per bill (by the subject's number): the first send of two bills is answered too late, one is refused (451), the fourth goes.
+  let first = true;
+  const smtp = await scriptedSmtp((raw) => {
+    if (!first) return {};
+    if (/Subject: Invoice 1\.(1|2)\.1 /.test(raw)) return { delayMs: 1_500 };
+    if (/Subject: Invoice 1\.3\.1 /.test(raw)) return { code: 451 };
+    return {};
+  });
+  const dirs = outputDirs();
+  const outputs = smtpOutputs(dirs, smtp.port, 400);
+  const s = await productionSetup(db, outputs);
+  const sentFor = (number: string) => smtp.received.filter((m) => m.subject.startsWith(`Invoice ${number} `));
+  try {
+    const bills = await approvedBills(s, 4, { copiesToPrint: 1, useClientAddress: false, sendTo: ['ap@northwind.example'] });
+    const [late1, late2, refused, fine] = [...bills].sort((x, y) => x.number!.localeCompare(y.number!));
+    assert.deepEqual([late1, late2, refused, fine].map((b) => b!.number), ['1.1.1', '1.2.1', '1.3.1', '1.4.1']);
+    const run1 = await s.production.produceBills(ctx, bills.map((b) => b.billId), { concurrency: 2 });
+    const item = (r: typeof run1, id: string) => r.items.find((i) => i.billId === id)!;
+    for (const b of [late1, late2]) {
+      assert.equal(item(run1, b!.billId).outcome, 'failed');
+      assert.match(item(run1, b!.billId).error ?? '', /^email: may have been sent \(the mail server did not confirm it/);
+      assert.equal(sentFor(b!.number!).length, 1, 'the server took it');
+    }
+    assert.match(item(run1, refused!.billId).error ?? '', /^email: .*451/);
+    assert.equal(item(run1, fine!.billId).outcome, 'done');
+    first = false;
+    await new Promise((r) => setTimeout(r, 1_600));
+    s.clock.advanceMs(60_000);
+
+    // A plain retry: the refused bill is sent and finalised; the unconfirmed ones are not sent again.
+    const retry = await s.production.produceBills(ctx, [late1!.billId, late2!.billId, refused!.billId]);
+    assert.equal(item(retry, refused!.billId).outcome, 'done', JSON.stringify(retry.items));
+    assert.equal(sentFor(refused!.number!).length, 1);
+    for (const b of [late1, late2]) {
+      assert.equal(item(retry, b!.billId).outcome, 'failed');
+      assert.match(item(retry, b!.billId).error ?? '', /may have been sent .*not sent again/);
+      assert.equal(sentFor(b!.number!).length, 1, `${b!.number} not resent by the retry`);
+      assert.equal((await s.billing.findBill(b!.billId))!.status, 'approved');
+      assert.equal(await auditCount(db, 'billing.bill_email_unconfirmed', b!.billId), 1);
+    }
+    const view = (await s.production.runView(retry.runId))!;
+    assert.deepEqual(view.items.filter((i) => i.emailUnconfirmed).map((i) => i.billId).sort(), [late1!.billId, late2!.billId].sort());
+
+    // The clerk marks one as sent: produced without sending; sends the other again: sent once more (same Message-ID).
+    await s.production.decideUnconfirmedEmail(ctx, late1!.billId, 'mark_sent');
+    await s.production.decideUnconfirmedEmail(ctx, late2!.billId, 'resend');
+    await assert.rejects(s.production.decideUnconfirmedEmail(ctx, late2!.billId, 'mark_sent'), /no unconfirmed send/, 'decided once');
+    const last = await s.production.produceBills(ctx, [late1!.billId, late2!.billId]);
+    assert.equal(last.done, 2, JSON.stringify(last.items));
+    assert.equal(sentFor(late1!.number!).length, 1, 'marked as sent: not sent again');
+    assert.equal(sentFor(late2!.number!).length, 2, 'sent again as the clerk chose');
+    assert.equal(new Set(sentFor(late2!.number!).map((m) => m.messageId)).size, 1, 'the same Message-ID');
+    assert.equal(await auditCount(db, 'billing.bill_email_marked_sent', late1!.billId), 1);
+    assert.equal(await auditCount(db, 'billing.bill_email_resend_chosen', late2!.billId), 1);
+    for (const b of bills) assert.equal((await s.billing.findBill(b.billId))!.status, 'finalised');
+    assert.equal(filesIn(dirs.print).length, 4, 'each bill printed once');
+  } finally {
+    await s.stop();
+    await outputs.close();
+    await smtp.close();
+    removeDirs(dirs);
+  }
+});
+
+eachDialect('a process that stopped while emailing a bill over SMTP: the retry does not send it again but shows it may have been sent', async (db) => {
+  const smtp = await scriptedSmtp(() => ({}));
+  const dirs = outputDirs();
+  const outputs = smtpOutputs(dirs, smtp.port, 5_000);
+  const s = await productionSetup(db, outputs);
+  try {
+    const [bill] = await approvedBills(s, 1, { copiesToPrint: 0, useClientAddress: false, sendTo: ['ap@northwind.example'] });
+    const cycle = bill!.approvedAt!;
+    // The dead process stored the PDF, recorded the send as tried, and died holding the bill.
+    const pdf = new TextEncoder().encode('%PDF-1.4 stored\n%%EOF');
+    const at = s.clock.now().toISOString();
+    await db.db.insertInto('billing_bill_pdf').values({ bill_id: bill!.billId, cycle, number: bill!.number, template: 'itemised', pdf: Buffer.from(pdf), size_bytes: pdf.length, sha256: 'x', created_at: at }).execute();
+    await db.db.insertInto('billing_bill_production').values({
+      bill_id: bill!.billId, cycle, claim_token: 'dead-process', claimed_until: new Date(s.clock.now().getTime() + LEASE_MS).toISOString(),
+      attempts: 1, pdf_stored_at: at, email_tried_at: at, email_to: JSON.stringify(['ap@northwind.example']), updated_at: at,
+    }).execute();
+    s.clock.advanceMs(LEASE_MS + 1_000);
+    const r = await s.production.produceBills(ctx, [bill!.billId]);
+    assert.equal(r.failed, 1, JSON.stringify(r.items));
+    assert.match(r.items[0]!.error ?? '', /may have been sent \(an earlier attempt stopped while sending it\)/);
+    assert.equal(smtp.received.length, 0);
+    assert.equal((await s.billing.findBill(bill!.billId))!.status, 'approved');
+    await s.production.decideUnconfirmedEmail(ctx, bill!.billId, 'resend');
+    assert.equal((await s.production.produceBills(ctx, [bill!.billId])).done, 1);
+    assert.equal(smtp.received.length, 1);
+  } finally {
+    await s.stop();
+    await outputs.close();
+    await smtp.close();
+    removeDirs(dirs);
+  }
+});
+
+test('which failed SMTP sends may have delivered the message: a late answer after the data may have; a refusal or a refused connection has not', async () => {
+  const message = { messageKey: 'test:classify', from: 'billing@firm.example', to: ['ap@northwind.example'], subject: 'Classify', text: 'x' };
+  const failureOf = async (port: number, timeoutMs = 400): Promise<unknown> => {
+    const mailer = createSmtpMailer({ host: '127.0.0.1', port, secure: false, timeoutMs });
+    try {
+      await mailer.send(message);
+      return null;
+    } catch (err) {
+      return err;
+    } finally {
+      await mailer.close();
+    }
+  };
+  // Refused (451) and taken but answered late, by a real server.
+  let how: { code?: number; delayMs?: number } = { code: 451 };
+  const smtp = await scriptedSmtp(() => how);
+  // A port nobody listens on.
+  const closed = createServer();
+  await new Promise<void>((r) => closed.listen(0, '127.0.0.1', () => r()));
+  const closedPort = (closed.address() as AddressInfo).port;
+  await new Promise<void>((r) => closed.close(() => r()));
+  try {
+    const refused = await failureOf(smtp.port);
+    assert.ok(refused, 'the 451 failed the send');
+    assert.equal(mailMayHaveGone('smtp', refused), false, 'a refusal the server answered');
+    how = { delayMs: 1_500 };
+    const late = await failureOf(smtp.port);
+    assert.ok(late, 'the late answer failed the send');
+    assert.equal(smtp.received.length, 1, 'the server had the message');
+    assert.equal(mailMayHaveGone('smtp', late), true, 'taken, answered too late');
+    const noConnection = await failureOf(closedPort);
+    assert.ok(noConnection);
+    assert.equal(mailMayHaveGone('smtp', noConnection), false, 'connection refused');
+    assert.equal(mailMayHaveGone('file-drop', late), false, 'file-drop writes a message once by its key');
+    assert.equal(mailMayHaveGone('smtp', new Error('something unknown')), true, 'an error it cannot read is taken as maybe sent');
+  } finally {
+    await new Promise((r) => setTimeout(r, 1_600));
+    await smtp.close();
   }
 });

@@ -22,7 +22,7 @@ import { PRODUCTION_ACTION_LABELS, previewPdfGroups, productionActions } from '.
 import type { ProductionAction } from './domain/production.ts';
 import { BILL_LAYOUT_LABELS, BILL_LAYOUTS, MERGE_FIELD_HELP, MERGE_FIELDS } from './domain/templates.ts';
 import type { BillLayout } from './domain/templates.ts';
-import { MAX_RUN_BILLS } from './production.ts';
+import { EMAIL_UNCONFIRMED, MAX_RUN_BILLS } from './production.ts';
 import type { Production } from './production.ts';
 
 const READERS: readonly Role[] = ['admin', 'billing', 'readonly'];
@@ -106,6 +106,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
           ...r, selected: chosen.has(r.billId), copies: target?.copies ?? 0,
           emails: target?.to.join(', ') ?? '', emailWarning: target?.warning ?? null,
           failure: failed && (failed.outcome === 'failed' || failed.outcome === 'busy') ? failed.error : null,
+          failureRun: failed && failed.outcome === 'failed' ? failed.runId : null,
           state: states.get(r.billId) ?? null,
         };
       }),
@@ -161,7 +162,14 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     }
     // The confirmation's run id: the same confirmation posted again (or at once) is the same run.
     const key = str(raw, 'runId');
-    const runId = await production.startRun(c.get('command'), ids, key ? { runId: key } : {});
+    let runId: string;
+    try {
+      runId = await production.startRun(c.get('command'), ids, key ? { runId: key } : {});
+    } catch (e) {
+      // Ids of no bill, or bills never approved: refused whole, nothing written (the list shows why).
+      if (!(e instanceof HttpError) || e.status !== 422) throw e;
+      return render(c, 'billing/production.njk', await listContext(c, [], { error: e.message, errors: e.fields }), 422);
+    }
     return redirectAfterPost(c, `/billing/production/runs/${runId}`);
   });
 
@@ -177,6 +185,31 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const id = c.req.param('id');
     await production.resumeRun(c.get('command'), id);
     return redirectAfterPost(c, `/billing/production/runs/${id}`);
+  });
+
+  /**
+   * A bill whose email may have been sent (the mail server did not confirm it): the clerk sends it
+   * again or marks it as sent, then a run (the form's key: the same form posted again is that
+   * run) finishes the bill.
+   */
+  pages.post(`/production/bills/:id${ID}/email-decision`, allow(WRITERS), async (c) => {
+    const id = c.req.param('id');
+    const raw = await c.req.parseBody() as Raw;
+    const choice = str(raw, 'choice');
+    const key = str(raw, 'runId');
+    if (choice !== 'resend' && choice !== 'mark_sent') throw new HttpError(422, 'invalid', 'Choose Send again or Mark as sent', { choice: 'must be resend or mark_sent' });
+    if (!ID_RE.test(key)) throw new HttpError(422, 'invalid', 'The form has no key: reload the page', { runId: 'is missing: reload the page' });
+    if (await production.findRun(key)) return redirectAfterPost(c, `/billing/production/runs/${key}`);
+    try {
+      await production.decideUnconfirmedEmail(c.get('command'), id, choice);
+    } catch (e) {
+      if (!(e instanceof HttpError) || e.status !== 409) throw e;
+      // Posted twice at once: the other post decided and started the run.
+      if (await production.findRun(key)) return redirectAfterPost(c, `/billing/production/runs/${key}`);
+      return render(c, 'billing/production.njk', await listContext(c, [], { error: e.message }), 409);
+    }
+    const runId = await production.startRun(c.get('command'), [id], { runId: key });
+    return redirectAfterPost(c, `/billing/production/runs/${runId}`);
   });
 
   // ---- preview --------------------------------------------------------------------------------
@@ -247,7 +280,9 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     } catch (e) {
       if (!(e instanceof HttpError) || (e.status !== 409 && e.status !== 422)) throw e;
       const d = await production.manualDraft(id);
-      return render(c, 'billing/email_compose.njk', { ...d, form, errors: e.fields, error: e.message }, e.status);
+      // An email that may have been sent: Send on this page again is a new message (a fresh key), sent only when the clerk chooses.
+      const shown = e.code === EMAIL_UNCONFIRMED ? { ...form, key: d.key } : form;
+      return render(c, 'billing/email_compose.njk', { ...d, form: shown, errors: e.fields, error: e.message, unconfirmed: e.code === EMAIL_UNCONFIRMED }, e.status);
     }
   });
 

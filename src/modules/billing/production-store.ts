@@ -1,7 +1,8 @@
 /**
  * Kysely queries for bill production on billing's own tables: billing_settings (letterhead),
  * billing_bill_template, billing_email_template, billing_bill_pdf, billing_bill_production
- * (per-bill step state and its lease), billing_production_run(_item), billing_manual_email;
+ * (per-bill step state and its lease), billing_production_run(_item), billing_manual_email and
+ * its claims (billing_manual_email_claim);
  * plus the approved-bills list the production page shows (billing_bill with billing's own
  * matter copy).
  */
@@ -139,6 +140,8 @@ export interface ProductionState {
   emailedAt: string | null;
   emailMessageId: string | null;
   emailDetail: string | null;
+  /** The email was handed to the mail server, which did not confirm it: it may have been sent (a clerk decides). */
+  emailUnconfirmedAt: string | null;
   finalisedAt: string | null;
   lastError: string | null;
   failedStep: string | null;
@@ -150,7 +153,7 @@ function toState(r: Record<string, any>): ProductionState {
     billId: r.bill_id, cycle: r.cycle, claimToken: r.claim_token, claimedUntil: r.claimed_until, attempts: num(r.attempts),
     pdfStoredAt: r.pdf_stored_at, copies: r.copies === null ? null : num(r.copies), printedAt: r.printed_at, printDetail: r.print_detail,
     emailTo: r.email_to ? JSON.parse(r.email_to) as string[] : null, emailTriedAt: r.email_tried_at, emailedAt: r.emailed_at,
-    emailMessageId: r.email_message_id, emailDetail: r.email_detail, finalisedAt: r.finalised_at, lastError: r.last_error,
+    emailMessageId: r.email_message_id, emailDetail: r.email_detail, emailUnconfirmedAt: r.email_unconfirmed_at ?? null, finalisedAt: r.finalised_at, lastError: r.last_error,
     failedStep: r.failed_step, updatedAt: r.updated_at,
   };
 }
@@ -232,7 +235,7 @@ export async function beingProduced(db: Executor, billId: string, now: string): 
 }
 
 export type StepUpdate = Partial<{
-  pdf_stored_at: string; copies: number; printed_at: string; print_detail: string; email_to: string; email_tried_at: string;
+  pdf_stored_at: string; copies: number; printed_at: string; print_detail: string; email_to: string; email_tried_at: string | null; email_unconfirmed_at: string | null;
   emailed_at: string; email_message_id: string; email_detail: string; finalised_at: string; last_error: string | null; failed_step: string | null;
   claimed_until: string;
 }>;
@@ -374,6 +377,68 @@ export async function recordManualEmail(trx: Executor, m: { id: string; billId: 
 export async function manualEmails(db: Executor, billId: string): Promise<{ id: string; to: string[]; subject: string; sentAt: string; sentBy: string }[]> {
   const rows = await db.selectFrom('billing_manual_email').selectAll().where('bill_id', '=', billId).orderBy('sent_at').execute() as Record<string, any>[];
   return rows.map((r) => ({ id: r.id, to: JSON.parse(r.to_json), subject: r.subject, sentAt: r.sent_at, sentBy: r.sent_by }));
+}
+
+/**
+ * The decision on an email whose outcome is unknown (email_unconfirmed_at set, not emailed):
+ * `update` applied only while that is still so and no process holds the bill's lease. False
+ * when there was nothing to decide (decided meanwhile, or the bill is being produced).
+ */
+export async function decideUnconfirmedEmail(trx: Executor, billId: string, cycle: string, now: string, update: StepUpdate): Promise<boolean> {
+  const r = await trx.updateTable('billing_bill_production').set({ ...update, updated_at: now })
+    .where('bill_id', '=', billId).where('cycle', '=', cycle)
+    .where('email_unconfirmed_at', 'is not', null).where('emailed_at', 'is', null)
+    .where((eb) => eb.or([eb('claim_token', 'is', null), eb('claimed_until', '<', now)]))
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+// ---- manual email claims -------------------------------------------------------------------------
+
+/** Whether the manual email with this key was recorded as sent. */
+export async function manualEmailSent(db: Executor, id: string): Promise<boolean> {
+  return (await db.selectFrom('billing_manual_email').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
+}
+
+/**
+ * Claim a manual email before sending it (call in its own transaction and commit it first):
+ * 'claimed' when this token now holds it, 'sent' when it was recorded as sent (nothing is
+ * claimed then), 'busy' when another sender holds it, 'unconfirmed' when an earlier send's
+ * outcome is unknown: the server did not confirm it, or its sender stopped mid-send (its lease
+ * ran out). An unconfirmed email is not sent again by posting the same form.
+ */
+export async function claimManualEmail(trx: Executor, c: { id: string; billId: string; token: string; now: string; until: string }): Promise<'claimed' | 'sent' | 'busy' | 'unconfirmed'> {
+  const inserted = await trx.insertInto('billing_manual_email_claim')
+    .values({ id: c.id, bill_id: c.billId, token: c.token, state: 'sending', claimed_until: c.until, created_at: c.now })
+    .onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst();
+  const mine = Number(inserted.numInsertedOrUpdatedRows ?? 0) === 1;
+  // Read after the claim: a sender that recorded the email and dropped its claim has committed by now.
+  if (await manualEmailSent(trx, c.id)) {
+    if (mine) await trx.deleteFrom('billing_manual_email_claim').where('id', '=', c.id).where('token', '=', c.token).execute();
+    return 'sent';
+  }
+  if (mine) return 'claimed';
+  const held = await trx.selectFrom('billing_manual_email_claim').select(['state', 'claimed_until']).where('id', '=', c.id).executeTakeFirst();
+  // Let go meanwhile (its send failed for certain): the caller tries again.
+  if (!held) return 'busy';
+  return held.state === 'unconfirmed' || (held.claimed_until as string) < c.now ? 'unconfirmed' : 'busy';
+}
+
+/** The claim's send ended without a confirmation: the email may have been sent. */
+export async function markManualEmailUnconfirmed(db: Executor, id: string, token: string): Promise<void> {
+  await db.updateTable('billing_manual_email_claim').set({ state: 'unconfirmed' }).where('id', '=', id).where('token', '=', token).execute();
+}
+
+/** Extend a held manual email claim; false when it is no longer this token's. */
+export async function renewManualEmailClaim(db: Executor, id: string, token: string, until: string): Promise<boolean> {
+  const r = await db.updateTable('billing_manual_email_claim').set({ claimed_until: until }).where('id', '=', id).where('token', '=', token)
+    .where('state', '=', 'sending').executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+/** Drop a manual email claim this token holds (the email was recorded, or its send failed). */
+export async function releaseManualEmailClaim(db: Executor, id: string, token: string): Promise<void> {
+  await db.deleteFrom('billing_manual_email_claim').where('id', '=', id).where('token', '=', token).execute();
 }
 
 /** Whether production stored the bill's final PDF for this approval (cycle: the bill's approved_at). */

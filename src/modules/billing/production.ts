@@ -11,7 +11,12 @@
  * LEASE_MS and a retry finishes what is left.
  * The print and mail adapters are idempotent by key too (a file already written is not
  * written again; a resent email carries the same Message-ID), which covers the moment
- * between an output and the row that records it.
+ * between an output and the row that records it. SMTP cannot be asked whether a message went:
+ * an email the server did not confirm (a timeout or a dropped connection once the session was
+ * under way, `mailMayHaveGone`), or one whose process stopped while sending it, is recorded as
+ * unconfirmed (email_unconfirmed_at), shown per bill as "may have been sent", and not sent again
+ * by a retry; the clerk chooses Send again or Mark as sent (`decideUnconfirmedEmail`, audited).
+ * A refusal the server answered, or a connection never made, stays a plain failure a retry resends.
  *
  * Throughput (issue 5: 1,000 bills in 30 s on 2 cores; each commit costs an fsync on SQLite):
  * a run's workers claim a few bills in one transaction; a bill's PDF and its print copies are
@@ -35,11 +40,13 @@ import type { CommandContext } from '../../shared/events.ts';
 import { newId, newToken } from '../../shared/ids.ts';
 import { sumMinor } from '../../shared/money.ts';
 import type { MailMessage, Outputs } from '../../shared/ports.ts';
-import { conflict, invalid, notFound } from '../../shared/web/errors.ts';
+import { HttpError, conflict, invalid, notFound } from '../../shared/web/errors.ts';
 import { createViews } from '../../shared/web/views.ts';
 import type { Bill } from './bill-store.ts';
 import type { BillingCommands } from './commands.ts';
-import { PREVIEW_PDF_BILLS, combineBillDocuments, combinedPreviewFileName, pdfFileName, printJobKey, productionMessageKey, remainingSteps } from './domain/production.ts';
+import {
+  PREVIEW_PDF_BILLS, combineBillDocuments, combinedPreviewFileName, mailMayHaveGone, pdfFileName, printJobKey, productionMessageKey, remainingSteps,
+} from './domain/production.ts';
 import type { ProductionStep } from './domain/production.ts';
 import {
   billTemplateErrors, billTemplateFor, effectiveLayout, emailTemplateErrors, mergeEmail, mergeValues, missingClientAddress, missingTemplate, pickTemplate, recipients,
@@ -61,6 +68,9 @@ export const LEASE_RENEW_MS = 20_000;
 /** At most this many bills in one run. */
 export const MAX_RUN_BILLS = 10_000;
 const MAX_ERROR_CHARS = 500;
+/** How long a manual email posted again waits for another process sending the same message, and how often it looks. */
+const MANUAL_WAIT_MS = 30_000;
+const MANUAL_POLL_MS = 100;
 /** Bills a run's worker claims in one transaction. */
 const CLAIM_BATCH = 4;
 /** Outcomes recorded (leases released) in one transaction, at most this many... */
@@ -94,7 +104,8 @@ export interface ProductionSummary {
 
 export interface RunView {
   run: Run;
-  items: RunItem[];
+  /** `emailUnconfirmed`: the bill's email may have been sent (a clerk decides); `decisionKey`: the key of that decision's form. */
+  items: (RunItem & { emailUnconfirmed: boolean; decisionKey: string | null })[];
   counts: { pending: number; done: number; failed: number; busy: number };
   /** Running, but no process has touched it for a while: it was interrupted. */
   stale: boolean;
@@ -104,6 +115,21 @@ const KIND_LABELS: Record<string, string> = {
   time: 'Professional fees', disbursement: 'Disbursement', fixed_charge: 'Fixed charge', fixed_fee: 'Fixed fee', quote_fee: 'As quoted',
   adhoc_fee: 'Fee', adhoc_disbursement: 'Disbursement', discount: 'Discount', interest: 'Interest',
 };
+
+/**
+ * A manual email that may have been sent (its outcome is unknown): not sent again from the same
+ * form; the page offers a fresh form for the clerk to send it again if it did not arrive.
+ */
+export const EMAIL_UNCONFIRMED = 'email_unconfirmed';
+
+/** A production email that may have been sent: shown per bill; a retry does not send it again. */
+class UnconfirmedEmail extends Error {
+  constructor(why: string, readonly retried: boolean) {
+    super(`may have been sent (${why}); ${retried ? 'not sent again' : 'not sent again by a retry'}: choose Send again or Mark as sent`);
+  }
+}
+const emailUnconfirmed = (why: string): HttpError => new HttpError(409, EMAIL_UNCONFIRMED,
+  `The email may have been sent: ${why}. It was not sent again. Check with the recipient; if it did not arrive, press Send again below (a new message)`);
 
 function hours(minutes: number | null): string {
   if (minutes === null) return '';
@@ -372,6 +398,9 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     const { bill, cycle, token, st, matter } = c;
     const billId = bill.billId;
     let step: ProductionStep = 'pdf';
+    // Whether the email may have left: its send was started and did not fail for certain.
+    let sendStarted = false;
+    let sendFailedForCertain = false;
     try {
       const copies = matter?.options?.copiesToPrint ?? 0;
       const to = recipientsFor(matter);
@@ -380,8 +409,16 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       const number = bill.number!;
       const wantPrint = todo.includes('print');
       const wantEmail = todo.includes('email');
-      // Recorded before the send: a crash mid-send leaves a trace (the retry resends with the same Message-ID).
-      const emailTried = wantEmail ? { email_tried_at: now(), email_to: JSON.stringify(to) } : {};
+      // An email that may have been sent already is not sent again by a retry: a clerk decides
+      // (Send again, or Mark as sent). It may have been when the server did not confirm it (that
+      // attempt recorded so), or when an attempt stopped while sending it: the send was recorded
+      // as tried and neither its success nor a failure was recorded. File-drop is idempotent by
+      // the message key (its journal), so a retry resends through it safely.
+      const stoppedMidSend = outputs.mailer.kind === 'smtp' && st.emailTriedAt !== null && st.emailedAt === null && st.failedStep !== 'email';
+      const unconfirmed = wantEmail && (st.emailUnconfirmedAt !== null || stoppedMidSend);
+      // Recorded before the send (with the last failure cleared): a crash mid-send leaves a trace
+      // the retry reads; a send that fails for certain clears it again.
+      const emailTried: ps.StepUpdate = wantEmail && !unconfirmed ? { email_tried_at: now(), email_to: JSON.stringify(to), last_error: null, failed_step: null } : {};
       let pdf: Uint8Array | null = null;
       let printedPaths: string[] | null = null;
       const print = async (bytes: Uint8Array) => {
@@ -428,15 +465,40 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       }
       if (wantEmail) {
         step = 'email';
+        if (unconfirmed) {
+          const why = st.emailUnconfirmedAt !== null ? null : 'an earlier attempt stopped while sending it';
+          if (why) {
+            const at = now();
+            await db.transaction().execute(async (trx) => {
+              if (!await ps.recordStep(trx, billId, cycle, token, at, { email_unconfirmed_at: at })) throw lost();
+              await audit(trx, clock, ctx, { action: 'billing.bill_email_unconfirmed', entityType: 'billing_bill', entityId: billId, after: { number, to, cycle, reason: why, triedAt: st.emailTriedAt } });
+            });
+          }
+          throw new UnconfirmedEmail(why ?? 'the mail server did not confirm it', true);
+        }
         const noEmailTemplate = missingTemplate(cache.emailTemplates, 'email', null, matter?.options?.emailTemplate);
         if (noEmailTemplate) throw conflict(noEmailTemplate);
         const mail = await emailFor(bill, matter, cache.settings, cache.emailTemplates);
-        const receipt = await outputs.mailer.send({
-          messageKey: productionMessageKey(billId, cycle), from: await mailFrom(cache.settings), to,
-          ...(cache.settings.email ? { replyTo: cache.settings.email } : {}),
-          subject: mail.subject, text: mail.text,
-          attachments: [{ filename: pdfFileName(number, billId, false), contentType: 'application/pdf', content: pdf! }],
-        });
+        let receipt: { messageId: string; detail: string };
+        sendStarted = true;
+        try {
+          receipt = await outputs.mailer.send({
+            messageKey: productionMessageKey(billId, cycle), from: await mailFrom(cache.settings), to,
+            ...(cache.settings.email ? { replyTo: cache.settings.email } : {}),
+            subject: mail.subject, text: mail.text,
+            attachments: [{ filename: pdfFileName(number, billId, false), contentType: 'application/pdf', content: pdf! }],
+          });
+        } catch (err) {
+          if (!mailMayHaveGone(outputs.mailer.kind, err)) { sendFailedForCertain = true; throw err; }
+          // The server was handed the message and did not answer in time (or the connection
+          // dropped): it may have gone. Recorded so, and not sent again by a retry.
+          const at = now();
+          await db.transaction().execute(async (trx) => {
+            if (!await ps.recordStep(trx, billId, cycle, token, at, { email_unconfirmed_at: at })) throw lost();
+            await audit(trx, clock, ctx, { action: 'billing.bill_email_unconfirmed', entityType: 'billing_bill', entityId: billId, after: { number, to, cycle, reason: errorText(err), transport: outputs.mailer.kind } });
+          });
+          throw new UnconfirmedEmail(`the mail server did not confirm it: ${errorText(err)}`, false);
+        }
         const at = now();
         await db.transaction().execute(async (trx) => {
           if (!await ps.recordStep(trx, billId, cycle, token, at, { emailed_at: at, email_message_id: receipt.messageId, email_detail: receipt.detail.slice(0, 1000) })) throw lost();
@@ -462,7 +524,10 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     } catch (err) {
       const message = `${step}: ${errorText(err)}`;
       logger.warn({ err, billId, step }, 'bill production step failed');
-      return { billId, cycle, token, update: { last_error: message, failed_step: step }, outcome: { outcome: 'failed', error: message } };
+      // Nothing can have been emailed in this attempt: the trace of a send tried is cleared, so
+      // the retry sends it (one that may have gone keeps it, as does an email sent and not recorded).
+      const untried: ps.StepUpdate = !(err instanceof UnconfirmedEmail) && (!sendStarted || sendFailedForCertain) ? { email_tried_at: null } : {};
+      return { billId, cycle, token, update: { last_error: message, failed_step: step, ...untried }, outcome: { outcome: 'failed', error: message } };
     }
   }
 
@@ -479,6 +544,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     const ids = [...new Set(billIds)];
     if (ids.length === 0) throw invalid({ bill: 'select at least one bill' }, 'No bills to produce');
     if (ids.length > MAX_RUN_BILLS) throw invalid({ bill: `at most ${MAX_RUN_BILLS} bills in one run` });
+    await refuseUnproducible(ids);
     const rows = new Map((await ps.approvedBills(db, { billIds: ids, limit: MAX_RUN_BILLS })).map((r) => [r.billId, r]));
     const at = now();
     const run: Run = { id: runId ?? newId(clock), createdAt: at, createdBy: ctx.actorLabel, total: ids.length, status: 'running', heartbeatAt: at, finishedAt: null };
@@ -493,6 +559,31 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       throw err;
     }
     return { id: run.id, created: true };
+  }
+
+  /**
+   * Refuse, before anything is written, bills no run could ever produce: ids billing has no
+   * bill for, and bills never approved (a draft, or a draft deleted). A bill that was approved
+   * (it has a number and an approval time) and has been reverted, re-drafted or deleted since the
+   * confirmation listed it is not refused here: the run produces the others and shows that one
+   * as failed with the reason, as it does for a bill that changes while the run works.
+   */
+  async function refuseUnproducible(ids: readonly string[]): Promise<void> {
+    const found = await cmds.findBills(ids);
+    const unknown = ids.filter((id) => !found.has(id));
+    const never = ids.flatMap((id) => {
+      const b = found.get(id);
+      return b && b.number === null && b.approvedAt === null ? [b] : [];
+    });
+    if (unknown.length === 0 && never.length === 0) return;
+    const list = (xs: readonly string[]) => xs.slice(0, 20).join(', ') + (xs.length > 20 ? ` and ${xs.length - 20} more` : '');
+    const parts: string[] = [];
+    if (unknown.length > 0) parts.push(`no bill has ${unknown.length === 1 ? 'id' : 'ids'} ${list(unknown)}`);
+    if (never.length > 0) {
+      parts.push(`never approved, so not producible: ${list(never.map((b) => `the ${b.fileNumber} ${b.status === 'deleted' ? 'deleted draft' : 'draft'} (${b.billId})`))}`);
+    }
+    const text = parts.join('; ');
+    throw invalid({ bill: text }, `Nothing was produced: ${text}. Go back to Bill production and choose again.`);
   }
 
   async function processRun(ctx: CommandContext, runId: string, opts: ProduceOptions = {}): Promise<ProductionSummary> {
@@ -622,11 +713,47 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
   async function runView(runId: string): Promise<RunView | null> {
     const run = await ps.findRun(db, runId);
     if (!run) return null;
-    const items = await ps.runItems(db, runId);
+    const rows = await ps.runItems(db, runId);
     const counts = { pending: 0, done: 0, failed: 0, busy: 0 };
-    for (const i of items) counts[i.outcome]++;
+    for (const i of rows) counts[i.outcome]++;
+    const failedIds = rows.filter((i) => i.outcome === 'failed').map((i) => i.billId);
+    const states = failedIds.length > 0 ? await ps.statesFor(db, failedIds) : new Map<string, ps.ProductionState>();
+    const items = rows.map((i) => {
+      const st = i.outcome === 'failed' ? states.get(i.billId) : undefined;
+      const emailUnconfirmed = st !== undefined && st.emailUnconfirmedAt !== null && st.emailedAt === null;
+      return { ...i, emailUnconfirmed, decisionKey: emailUnconfirmed ? newId(clock) : null };
+    });
     const stale = run.status === 'running' && !active.has(runId) && clock.now().getTime() - Date.parse(run.heartbeatAt) > 60_000;
     return { run, items, counts, stale };
+  }
+
+  /**
+   * The clerk's decision on a bill's email that may have been sent (the mail server did not
+   * confirm it, or a process stopped while sending it): 'resend' lets the next production send it
+   * again (same Message-ID); 'mark_sent' records it as sent, so production goes on to finalise
+   * without sending. Audit-logged; refused (409) when there is nothing to decide (decided
+   * meanwhile, or the bill is being produced now).
+   */
+  async function decideUnconfirmedEmail(ctx: CommandContext, billId: string, choice: 'resend' | 'mark_sent'): Promise<void> {
+    const bill = await cmds.findBill(billId);
+    if (!bill) throw notFound('Bill');
+    if ((bill.status !== 'approved' && bill.status !== 'finalised') || !bill.approvedAt) throw conflict(`Bill ${bill.number ?? bill.fileNumber} is ${bill.status}, not approved: there is no email to decide on`);
+    const cycle = bill.approvedAt;
+    await db.transaction().execute(async (trx) => {
+      const before = await ps.findState(trx, billId, cycle);
+      const at = now();
+      const update: ps.StepUpdate = choice === 'resend'
+        ? { email_unconfirmed_at: null, email_tried_at: null, last_error: null, failed_step: null }
+        : { emailed_at: at, email_detail: `Marked as sent by ${ctx.actorLabel} (the mail server had not confirmed it)`.slice(0, 1000), email_unconfirmed_at: null, last_error: null, failed_step: null };
+      if (!before || !await ps.decideUnconfirmedEmail(trx, billId, cycle, at, update)) {
+        throw conflict(`Bill ${bill.number}: its email has no unconfirmed send to decide on (it was decided meanwhile, or the bill is being produced now)`);
+      }
+      await audit(trx, clock, ctx, {
+        action: choice === 'resend' ? 'billing.bill_email_resend_chosen' : 'billing.bill_email_marked_sent', entityType: 'billing_bill', entityId: billId,
+        before: { number: bill.number, cycle, emailUnconfirmedAt: before.emailUnconfirmedAt, emailTriedAt: before.emailTriedAt, lastError: before.lastError },
+        after: { number: bill.number, cycle, ...(choice === 'mark_sent' ? { emailedAt: at } : { resend: true }) },
+      });
+    });
   }
 
   // ---- settings ------------------------------------------------------------------------------
@@ -721,8 +848,17 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
 
   /**
    * Email a bill as the clerk composed it, once per compose form (its key): a repeat of the
-   * form (a second click, a resubmit, the same form posted several times at once) waits for
-   * the first and sends nothing more.
+   * form (a second click, a resubmit, the same form posted several times at once, to one server
+   * process or to several) waits for the first and sends nothing more. Within a process the
+   * repeat waits on the first; across processes the message is claimed in the database, in a
+   * commit of its own, before it is sent (billing_manual_email_claim): a process finding it
+   * claimed waits until it is recorded as sent (then sends nothing), or until the claim is let go
+   * (the send failed for certain: then it claims and sends it itself). A send whose outcome is
+   * unknown (the server did not confirm it) leaves the claim 'unconfirmed', and a claim whose
+   * lease (LEASE_MS, renewed while the send lasts) ran out is taken as such too (its sender
+   * stopped mid-send): the same form posted again is then refused with the reason (409,
+   * EMAIL_UNCONFIRMED) and sends nothing; the page offers a fresh form, so sending it again is
+   * the clerk's choice.
    */
   async function sendManual(ctx: CommandContext, billId: string, input: { key: string; to: string; cc: string; subject: string; text: string }): Promise<{ messageId: string }> {
     const message = checkedManual(billId, input);
@@ -752,13 +888,31 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     return { key: manualEmailKey(input.key, billId, { to, cc, subject, text: input.text }), to, cc, subject, text: input.text };
   }
 
+  /**
+   * Take the manual email's claim (committed before anything is sent), or learn that it was sent
+   * already. While another process holds it, wait (MANUAL_WAIT_MS at most) for its outcome.
+   */
+  async function claimManual(billId: string, key: string, token: string): Promise<'claimed' | 'sent'> {
+    const deadline = Date.now() + MANUAL_WAIT_MS;
+    for (;;) {
+      const got = await db.transaction().execute((trx) => ps.claimManualEmail(trx, { id: key, billId, token, now: now(), until: leaseUntil() }));
+      if (got === 'unconfirmed') {
+        throw emailUnconfirmed('an earlier send of this email got no confirmation from the mail server, or stopped part way');
+      }
+      if (got !== 'busy') return got;
+      if (Date.now() >= deadline) {
+        throw conflict('This email is being sent by another request just now: reload the page in a minute to see whether it was sent');
+      }
+      await new Promise((r) => setTimeout(r, MANUAL_POLL_MS));
+    }
+  }
+
   async function sendManualOnce(ctx: CommandContext, billId: string, input: { key: string; to: string[]; cc: string[]; subject: string; text: string }): Promise<{ messageId: string }> {
     const { to, cc } = input;
     const bill = await cmds.findBill(billId);
     if (!bill || bill.status === 'deleted') throw notFound('Bill');
     if (bill.status === 'draft') throw conflict('A draft cannot be emailed: approve it first (Preview shows it)');
-    const already = (await ps.manualEmails(db, billId)).find((m) => m.id === input.key);
-    if (already) return { messageId: '' };
+    if (await ps.manualEmailSent(db, input.key)) return { messageId: '' };
     const stored = await currentPdf(bill);
     const pdf = stored?.pdf ?? await outputs.pdf.render((await billHtml(bill, { preview: false })).html);
     const settings = await ps.getSettings(db);
@@ -767,15 +921,40 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       ...(settings.email ? { replyTo: settings.email } : {}), subject: input.subject, text: input.text,
       attachments: [{ filename: pdfFileName(bill.number, billId, false), contentType: 'application/pdf', content: pdf }],
     };
-    const receipt = await outputs.mailer.send(message);
+    const token = `${processToken}:${newToken(6)}`;
+    if (await claimManual(billId, input.key, token) === 'sent') return { messageId: '' };
+    // The claim is renewed while the server takes its time (a lapsed claim could be taken over and the email sent twice).
+    const renewTimer = setInterval(() => {
+      ps.renewManualEmailClaim(db, input.key, token, leaseUntil()).catch((err) => logger.warn({ err, billId }, 'renewing a manual email claim failed'));
+    }, LEASE_RENEW_MS);
+    renewTimer.unref();
+    let receipt: { messageId: string; detail: string };
+    try {
+      receipt = await outputs.mailer.send(message);
+    } catch (err) {
+      clearInterval(renewTimer);
+      if (mailMayHaveGone(outputs.mailer.kind, err)) {
+        // Kept as unconfirmed: the same form posted again (by this clerk or a retried request) sends nothing.
+        await db.transaction().execute(async (trx) => {
+          await ps.markManualEmailUnconfirmed(trx, input.key, token);
+          await audit(trx, clock, ctx, { action: 'billing.bill_email_unconfirmed', entityType: 'billing_bill', entityId: billId, after: { number: bill.number, to, cc, subject: message.subject, manual: true, error: errorText(err) } });
+        }).catch((e) => logger.warn({ err: e, billId }, 'recording an unconfirmed manual email failed'));
+        throw emailUnconfirmed(`the mail server did not confirm it (${errorText(err)})`);
+      }
+      // Failed for certain: let go, so the same form posted again sends it.
+      await ps.releaseManualEmailClaim(db, input.key, token).catch((e) => logger.warn({ err: e, billId }, 'releasing a manual email claim failed'));
+      throw err;
+    }
+    clearInterval(renewTimer);
     const at = now();
     try {
       await db.transaction().execute(async (trx) => {
         await ps.recordManualEmail(trx, { id: input.key, billId, to: [...to, ...cc], subject: message.subject, messageId: receipt.messageId, detail: receipt.detail.slice(0, 1000), sentAt: at, sentBy: ctx.actorLabel });
         await audit(trx, clock, ctx, { action: 'billing.bill_emailed_manually', entityType: 'billing_bill', entityId: billId, after: { number: bill.number, to, cc, subject: message.subject, messageId: receipt.messageId } });
+        await ps.releaseManualEmailClaim(trx, input.key, token);
       });
     } catch (err) {
-      // Another server process sent the same form at the same moment and recorded it first.
+      // Recorded already by another process (claims are never taken over, so only defensively).
       if (isUniqueViolation(err)) return { messageId: '' };
       throw err;
     }
@@ -783,7 +962,8 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
   }
 
   return {
-    produceBills, startRun, resumeRun, runView, createRun, processRun,
+    produceBills, startRun, resumeRun, runView, createRun, processRun, decideUnconfirmedEmail,
+    findRun: (id: string) => ps.findRun(db, id),
     previewPdf, previewPdfOf, storedPdf, billHtml,
     saveSettings, saveBillTemplate, saveEmailTemplate, sendTestEmail,
     manualDraft, sendManual,

@@ -104,3 +104,36 @@ export function previewPdfGroups(billIds: readonly string[]): { href: string; fr
   }
   return out;
 }
+
+/** What a failed send's error says (the SMTP adapter passes nodemailer's errors on as they are). */
+interface MailErrorShape { code?: unknown; command?: unknown; responseCode?: unknown; timeoutType?: unknown; originalCode?: unknown }
+
+/** Failures before the server was handed a message: nothing went. */
+const NOT_SENT_CODES = new Set(['EAUTH', 'EENVELOPE', 'EDNS', 'ETLS', 'EREQUIRETLS', 'ECONFIG']);
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
+const SETUP_TIMEOUTS = new Set(['CONNECT_TIMEOUT', 'GREETING_TIMEOUT', 'UPGRADE_TIMEOUT', 'DNS_TIMEOUT']);
+const SETUP_COMMANDS = new Set(['API', 'EHLO', 'HELO', 'LHLO', 'STARTTLS', 'MAIL FROM', 'RCPT TO', 'RSET']);
+
+/**
+ * Whether a send that failed may nevertheless have delivered the message: the outcome is
+ * unknown, so sending again could send it twice. Over SMTP, a refusal the server answered
+ * (a 4xx or 5xx reply), a connection never made (refused, no such host, no greeting) and a
+ * failure before the message data (login, sender, recipients, the message itself) are definite:
+ * nothing went. A timeout or a dropped connection once the session was under way is not: the
+ * server may have taken the message and not said so in time. File-drop writes each message once
+ * by its key, so its failures are always definite (a retry finds a message already written).
+ */
+export function mailMayHaveGone(transport: 'smtp' | 'file-drop', err: unknown): boolean {
+  if (transport !== 'smtp') return false;
+  if (typeof err !== 'object' || err === null) return true;
+  const e = err as MailErrorShape;
+  if (typeof e.responseCode === 'number' && e.responseCode >= 400) return false;
+  const code = typeof e.code === 'string' ? e.code : '';
+  const original = typeof e.originalCode === 'string' ? e.originalCode : code;
+  if (NOT_SENT_CODES.has(code)) return false;
+  if (NOT_CONNECTED.has(original) || NOT_CONNECTED.has(code)) return false;
+  if (code === 'ETIMEDOUT' && typeof e.timeoutType === 'string' && SETUP_TIMEOUTS.has(e.timeoutType)) return false;
+  const command = typeof e.command === 'string' ? e.command : '';
+  if (SETUP_COMMANDS.has(command) || command.startsWith('AUTH')) return false;
+  return true;
+}
