@@ -375,7 +375,10 @@ export function createLedgerCommands(deps: LedgerDeps) {
     return bill;
   }
 
-  /** Write off every open bill whose outstanding balance is above zero and at most maxMinor. */
+  /**
+   * Write off every open bill in the firm's currency whose outstanding balance is above zero and at most maxMinor (an
+   * amount in the firm's currency: a bill in another currency is never measured against it, there being no exchange rates).
+   */
   async function writeOffSmallBalances(trx: Tx, ctx: CommandContext, input: { maxMinor: number; on?: string; reason?: string; confirmOutsidePeriod?: boolean }) {
     const { on, reason, e } = writeOffInput(input);
     if (!Number.isSafeInteger(input.maxMinor) || input.maxMinor <= 0) e.max = 'must be more than zero';
@@ -387,6 +390,7 @@ export function createLedgerCommands(deps: LedgerDeps) {
     for (const bill of await store.listBills(trx, { status: 'open' })) {
       const o = store.outstandingOf(bill);
       // The same cumulative limit as one write-off: a bill already partly written off takes only what is left of it.
+      if (bill.currency !== s.currency) continue;
       if (o > 0 && o <= input.maxMinor && bill.writtenOffMinor + o <= s.writeOffLimitMinor && bill.invoiceDate <= on) {
         await writeOffOne(trx, ctx, bill, o, on, reason, input.confirmOutsidePeriod ?? false);
         done.push(bill);

@@ -120,9 +120,9 @@ export function createLedgerReports(db: Executor, clock: Clock) {
    * (bills posted on or before it, less receipts, credits and write-offs dated on or before it):
    * the same journal lines the aged debtors and the trial balance's debtors sum.
    */
-  async function billsOwingAt(to: string, clientId: string | null) {
-    const asAt = await store.debtorsByBillAsAt(db, await debtorsAccountId(), to);
-    const bills = await store.listBills(db, clientId ? { clientId } : {});
+  async function billsOwingAt(to: string, clientId: string | null, cur: string) {
+    const asAt = await store.debtorsByBillAsAt(db, await debtorsAccountId(), to, cur);
+    const bills = (await store.listBills(db, clientId ? { clientId } : {})).filter((b) => b.currency === cur);
     return bills.flatMap((b) => {
       const d = asAt.get(b.id);
       return d && d.outstandingMinor !== 0 ? [{ b, d }] : [];
@@ -132,7 +132,7 @@ export function createLedgerReports(db: Executor, clock: Clock) {
   const builders: Record<ReportName, (p: { from: string | null; to: string; clientId: string | null }, cur: string) => Promise<Omit<Report, 'name' | 'title' | 'params' | 'currency'>>> = {
     async 'trial-balance'(p, cur) {
       const accounts = await store.listAccounts(db);
-      const bal = await store.accountBalances(db, { to: p.to });
+      const bal = await store.accountBalances(db, { to: p.to, currency: cur });
       const rows = accounts.flatMap((a) => {
         const b = bal.get(a.id);
         if (!b) return [];
@@ -148,15 +148,15 @@ export function createLedgerReports(db: Executor, clock: Clock) {
       };
     },
 
-    async 'gl-detail'(p) {
+    async 'gl-detail'(p, cur) {
       const accounts = (await store.listAccounts(db)).sort((a, b) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
       const byId = new Map(accounts.map((a) => [a.id, a]));
       const from = p.from ?? `${p.to.slice(0, 7)}-01`;
       const before = new Date(Date.parse(`${from}T00:00:00Z`) - 86_400_000).toISOString().slice(0, 10);
-      const opening = await store.accountBalances(db, { to: before });
-      const closing = await store.accountBalances(db, { to: p.to });
+      const opening = await store.accountBalances(db, { to: before, currency: cur });
+      const closing = await store.accountBalances(db, { to: p.to, currency: cur });
       const net = (m: Map<string, { debit: number; credit: number }>, id: string) => { const b = m.get(id); return b ? b.debit - b.credit : 0; };
-      const lines = await store.linesBetween(db, { from, to: p.to, limit: MAX_REPORT_ROWS + 1 });
+      const lines = await store.linesBetween(db, { from, to: p.to, currency: cur, limit: MAX_REPORT_ROWS + 1 });
       const ordered = [...lines].sort((a, b) => {
         const ca = byId.get(a.accountId)!.code;
         const cb = byId.get(b.accountId)!.code;
@@ -194,8 +194,8 @@ export function createLedgerReports(db: Executor, clock: Clock) {
     },
 
     async 'aged-debtors'(p, cur) {
-      const byBill = await store.debtorsByBill(db, await debtorsAccountId(), p.to);
-      const bills = new Map((await store.listBills(db, p.clientId ? { clientId: p.clientId } : {})).map((b) => [b.id, b]));
+      const byBill = await store.debtorsByBill(db, await debtorsAccountId(), p.to, cur);
+      const bills = new Map((await store.listBills(db, p.clientId ? { clientId: p.clientId } : {})).filter((b) => b.currency === cur).map((b) => [b.id, b]));
       const names = await store.namesOf(db);
       const perClient = new Map<string, Record<AgeBucket, number>>();
       for (const [billId, amount] of byBill) {
@@ -222,7 +222,7 @@ export function createLedgerReports(db: Executor, clock: Clock) {
 
     async 'debtor-statement'(p, cur) {
       const names = await store.namesOf(db);
-      const owing = await billsOwingAt(p.to, p.clientId);
+      const owing = await billsOwingAt(p.to, p.clientId, cur);
       const perFile = new Map<string, { clientId: string; matterId: string; file: string; bills: string[]; outstanding: number; expired: number; oldest: string }>();
       for (const { b, d } of owing) {
         const k = b.matterId;
@@ -244,7 +244,7 @@ export function createLedgerReports(db: Executor, clock: Clock) {
       const expired = sumBy(rows, (r) => r.forecast - r.outstanding);
       // Credit held at the date: the unallocated receipts account's lines up to it (credit is negative).
       const unallocated = await store.findAccountBy(db, 'role', 'unallocated');
-      const held = unallocated ? await store.balanceByClient(db, unallocated.id, p.to, p.clientId ?? undefined) : new Map<string, number>();
+      const held = unallocated ? await store.balanceByClient(db, unallocated.id, p.to, p.clientId ?? undefined, cur) : new Map<string, number>();
       const credit = 0 - sumBy([...held.values()], (v) => v);
       const total = sumBy(rows, (r) => r.outstanding);
       const client = p.clientId ? names.clients.get(p.clientId) : null;
@@ -263,9 +263,9 @@ export function createLedgerReports(db: Executor, clock: Clock) {
       };
     },
 
-    async 'debtor-breakdown'(p) {
+    async 'debtor-breakdown'(p, cur) {
       const names = await store.namesOf(db);
-      const owing = (await billsOwingAt(p.to, p.clientId))
+      const owing = (await billsOwingAt(p.to, p.clientId, cur))
         .sort((x, y) => compareNumbers(x.b.fileNumber, y.b.fileNumber) || compareNumbers(x.b.number, y.b.number));
       const rows = owing.map(({ b, d }) => ({
         file: b.fileNumber, matter: names.matters.get(b.matterId)?.name ?? '', bill: b.number, date: b.invoiceDate,
@@ -284,12 +284,12 @@ export function createLedgerReports(db: Executor, clock: Clock) {
       };
     },
 
-    async 'fee-allocation'(p) {
+    async 'fee-allocation'(p, cur) {
       const from = p.from ?? `${p.to.slice(0, 4)}-01-01`;
       const accounts = await store.listAccounts(db);
       const feeAccounts = new Set(accounts.filter((a) => a.role === 'fee_timekeeper' || a.role === 'fees').map((a) => a.id));
       const names = await store.namesOf(db);
-      const lines = (await store.linesBetween(db, { from, to: p.to, limit: 1_000_000, ...(p.clientId ? { clientId: p.clientId } : {}) })).filter((l) => feeAccounts.has(l.accountId));
+      const lines = (await store.linesBetween(db, { from, to: p.to, currency: cur, limit: 1_000_000, ...(p.clientId ? { clientId: p.clientId } : {}) })).filter((l) => feeAccounts.has(l.accountId));
       const key = (period: string, tk: string) => `${period}|${tk}`;
       const agg = new Map<string, { period: string; tk: string; earned: number; originated: number }>();
       const bump = (period: string, tk: string, field: 'earned' | 'originated', v: number) => {
@@ -317,7 +317,7 @@ export function createLedgerReports(db: Executor, clock: Clock) {
 
     async 'wip-by-timekeeper'(p, cur) {
       const names = await store.namesOf(db);
-      const items = (await store.unbilledWip(db, p.to)).filter((w) => !p.clientId || w.clientId === p.clientId);
+      const items = (await store.unbilledWip(db, p.to)).filter((w) => w.currency === cur && (!p.clientId || w.clientId === p.clientId));
       const agg = new Map<string, { label: string; minutes: number; value: number; items: number; oldest: string }>();
       for (const w of items) {
         const k = w.kind === 'time' ? (w.timekeeperId ?? '?') : `~${w.kind}`;
@@ -348,7 +348,13 @@ export function createLedgerReports(db: Executor, clock: Clock) {
       const p = checkParams(name, params);
       const cur = await currency();
       const built = await builders[name]({ ...p, clientId: params.clientId ?? null }, cur);
-      return { name, title: REPORT_TITLES[name], params: { ...p, clientId: params.clientId ?? null }, currency: cur, ...built };
+      // Amounts in different currencies are never added together: every report is in the firm's currency and counts only
+      // what was posted (or, for WIP, recorded) in it; what was posted in another currency is named, not added in.
+      const others = await store.otherCurrencies(db, cur);
+      const notes = others.length > 0
+        ? [...built.notes, `Only amounts in ${cur} are counted: postings in ${others.join(', ')} (bills of matters billed in ${others.length === 1 ? 'that currency' : 'those currencies'}) are not added to ${cur} amounts`]
+        : built.notes;
+      return { name, title: REPORT_TITLES[name], params: { ...p, clientId: params.clientId ?? null }, currency: cur, ...built, notes };
     },
   };
 }

@@ -107,8 +107,8 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const accounts = await store.listAccounts(db);
     // As at today, as the reports read the books by default (a bill dated ahead counts from its date).
     const asOf = today();
-    const bal = await store.accountBalances(db, { to: asOf });
-    const all = await store.accountBalances(db);
+    const bal = await store.accountBalances(db, { to: asOf, currency: s.currency });
+    const all = await store.accountBalances(db, { currency: s.currency });
     const of = (role: string, m = bal) => { const a = accounts.find((x) => x.role === role); const b = a ? m.get(a.id) : undefined; return b ? b.debit - b.credit : 0; };
     const open = await store.listBills(db, { status: 'open' });
     const pending = open.filter((b) => store.expiredDiscountMinor(b, asOf) !== 0).map((b) => billView(b, asOf));
@@ -126,8 +126,8 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
 
   async function accountsPage(c: Context<AppEnv>, extra: { errors?: Record<string, string>; error?: string | null; fv?: Record<string, string> } = {}, status: 200 | 409 | 422 = 200) {
     const accounts = await store.listAccounts(db);
-    const bal = await store.accountBalances(db);
     const s = await settings();
+    const bal = await store.accountBalances(db, { currency: s.currency });
     return render(c, 'ledger/accounts.njk', {
       accounts: accounts.map((a) => ({ ...a, balanceMinor: (bal.get(a.id)?.debit ?? 0) - (bal.get(a.id)?.credit ?? 0) })), currency: s.currency,
       can: can(c), errors: extra.errors ?? {}, error: extra.error ?? null, fv: extra.fv ?? {},
@@ -400,10 +400,19 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const bills = (await store.listBills(db, { clientId: id })).map((b) => billView(b, asOf));
     const receipts = await store.listReceipts(db, { clientId: id, limit: 500 });
     const s = await settings();
+    // Amounts in different currencies are never added together: the headline is the firm's currency; bills and credit in
+    // another (a matter billed in it) are totalled per currency beside it.
+    const byCurrency = new Map<string, { outstandingMinor: number; creditMinor: number; forecastMinor: number }>();
+    const of = (cur: string) => { let t = byCurrency.get(cur); if (!t) { t = { outstandingMinor: 0, creditMinor: 0, forecastMinor: 0 }; byCurrency.set(cur, t); } return t; };
+    of(s.currency);
+    for (const b of bills) { const t = of(b.currency); t.outstandingMinor += b.outstandingMinor; t.forecastMinor += b.forecastMinor; }
+    for (const r of receipts) if (r.status === 'posted') of(r.currency).creditMinor += r.unallocatedMinor;
+    const firm = of(s.currency);
+    const others = [...byCurrency].filter(([cur, t]) => cur !== s.currency && (t.outstandingMinor !== 0 || t.creditMinor !== 0 || t.forecastMinor !== 0))
+      .sort(([x], [y]) => (x < y ? -1 : 1)).map(([cur, t]) => ({ currency: cur, ...t }));
     return render(c, 'ledger/client.njk', {
       id, client, bills, receipts, currency: s.currency, names, can: can(c), asOf,
-      outstandingMinor: bills.reduce((a, b) => a + b.outstandingMinor, 0), creditMinor: receipts.filter((r) => r.status === 'posted').reduce((a, r) => a + r.unallocatedMinor, 0),
-      forecastMinor: bills.reduce((a, b) => a + b.forecastMinor, 0),
+      outstandingMinor: firm.outstandingMinor, creditMinor: firm.creditMinor, forecastMinor: firm.forecastMinor, otherCurrencies: others,
     });
   });
 

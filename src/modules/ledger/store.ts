@@ -211,33 +211,48 @@ export async function isReversed(ex: Executor, journalId: string): Promise<boole
   return (await ex.selectFrom('ledger_journal').select('id').where('reverses_journal_id', '=', journalId).executeTakeFirst()) !== undefined;
 }
 
-/** Balance (debits - credits) per account, optionally up to a date and/or from one. */
-export async function accountBalances(ex: Executor, f: { from?: string; to?: string } = {}): Promise<Map<string, { debit: number; credit: number }>> {
+/**
+ * Journals in one currency only (`currency` given): a firm's books add up minor units of one currency; a bill in
+ * another currency posts its journals in that currency, and the firm-currency reports leave them out.
+ */
+const inCurrency = (ex: Executor, currency: string) => ex.selectFrom('ledger_journal').select('id').where('currency', '=', currency);
+
+/** Balance (debits - credits) per account, optionally up to a date and/or from one, and in one currency. */
+export async function accountBalances(ex: Executor, f: { from?: string; to?: string; currency?: string } = {}): Promise<Map<string, { debit: number; credit: number }>> {
   let q = ex.selectFrom('ledger_journal_line').select('account_id')
     .select((eb) => [eb.fn.sum<number>('debit_minor').as('d'), eb.fn.sum<number>('credit_minor').as('c')]);
   if (f.from) q = q.where('date', '>=', f.from);
   if (f.to) q = q.where('date', '<=', f.to);
+  if (f.currency) q = q.where('journal_id', 'in', inCurrency(ex, f.currency));
   const rows = await q.groupBy('account_id').execute() as { account_id: string; d: unknown; c: unknown }[];
   return new Map(rows.map((r) => [r.account_id, { debit: n(r.d), credit: n(r.c) }]));
 }
 
-export async function linesBetween(ex: Executor, f: { from?: string; to?: string; accountId?: string; clientId?: string; limit: number }) {
+export async function linesBetween(ex: Executor, f: { from?: string; to?: string; accountId?: string; clientId?: string; currency?: string; limit: number }) {
   let q = ex.selectFrom('ledger_journal_line as l').innerJoin('ledger_journal as j', 'j.id', 'l.journal_id')
     .select(['l.journal_id', 'l.line_no', 'l.account_id', 'l.debit_minor', 'l.credit_minor', 'l.date', 'l.memo', 'l.bill_id', 'l.client_id', 'l.matter_id', 'l.timekeeper_id', 'j.number', 'j.period']);
   if (f.from) q = q.where('l.date', '>=', f.from);
   if (f.to) q = q.where('l.date', '<=', f.to);
   if (f.accountId) q = q.where('l.account_id', '=', f.accountId);
   if (f.clientId) q = q.where('l.client_id', '=', f.clientId);
+  if (f.currency) q = q.where('j.currency', '=', f.currency);
   const rows = await q.orderBy('l.account_id').orderBy('l.date').orderBy('j.number').orderBy('l.line_no').limit(f.limit).execute();
   return rows.map((r) => ({ ...toLine(r), number: String(r.number), period: String(r.period) }));
 }
 
+/** The currencies journals were posted in other than `currency`, sorted. */
+export async function otherCurrencies(ex: Executor, currency: string): Promise<string[]> {
+  const rows = await ex.selectFrom('ledger_journal').select('currency').distinct().where('currency', '<>', currency).orderBy('currency').execute() as { currency: string }[];
+  return rows.map((r) => String(r.currency));
+}
+
 /** Debtors (debit - credit) per bill, up to a date: the debtors ledger from the journals. */
-export async function debtorsByBill(ex: Executor, debtorsAccountId: string, asOf?: string): Promise<Map<string, number>> {
+export async function debtorsByBill(ex: Executor, debtorsAccountId: string, asOf?: string, currency?: string): Promise<Map<string, number>> {
   let q = ex.selectFrom('ledger_journal_line').select('bill_id')
     .select((eb) => [eb.fn.sum<number>('debit_minor').as('d'), eb.fn.sum<number>('credit_minor').as('c')])
     .where('account_id', '=', debtorsAccountId);
   if (asOf) q = q.where('date', '<=', asOf);
+  if (currency) q = q.where('journal_id', 'in', inCurrency(ex, currency));
   const rows = await q.groupBy('bill_id').execute() as { bill_id: string | null; d: unknown; c: unknown }[];
   return new Map(rows.map((r) => [r.bill_id ?? '', n(r.d) - n(r.c)]));
 }
@@ -257,11 +272,13 @@ export interface BillDebtorsAsAt {
  * Each bill's debtors lines up to a date, split by the kind of journal: what the debtors
  * ledger said about the bill as at that date (the same lines `debtorsByBill` sums).
  */
-export async function debtorsByBillAsAt(ex: Executor, debtorsAccountId: string, asOf: string): Promise<Map<string, BillDebtorsAsAt>> {
-  const rows = await ex.selectFrom('ledger_journal_line as l').innerJoin('ledger_journal as j', 'j.id', 'l.journal_id')
+export async function debtorsByBillAsAt(ex: Executor, debtorsAccountId: string, asOf: string, currency?: string): Promise<Map<string, BillDebtorsAsAt>> {
+  let q = ex.selectFrom('ledger_journal_line as l').innerJoin('ledger_journal as j', 'j.id', 'l.journal_id')
     .select(['l.bill_id', 'j.prefix'])
     .select((eb) => [eb.fn.sum<number>('l.debit_minor').as('d'), eb.fn.sum<number>('l.credit_minor').as('c')])
-    .where('l.account_id', '=', debtorsAccountId).where('l.bill_id', 'is not', null).where('l.date', '<=', asOf)
+    .where('l.account_id', '=', debtorsAccountId).where('l.bill_id', 'is not', null).where('l.date', '<=', asOf);
+  if (currency) q = q.where('j.currency', '=', currency);
+  const rows = await q
     .groupBy(['l.bill_id', 'j.prefix']).execute() as { bill_id: string; prefix: string; d: unknown; c: unknown }[];
   const out = new Map<string, BillDebtorsAsAt>();
   for (const r of rows) {
@@ -277,11 +294,12 @@ export async function debtorsByBillAsAt(ex: Executor, debtorsAccountId: string, 
 }
 
 /** An account's balance (debits - credits) up to a date, per client (lines without a client under ''). */
-export async function balanceByClient(ex: Executor, accountId: string, asOf: string, clientId?: string): Promise<Map<string, number>> {
+export async function balanceByClient(ex: Executor, accountId: string, asOf: string, clientId?: string, currency?: string): Promise<Map<string, number>> {
   let q = ex.selectFrom('ledger_journal_line').select('client_id')
     .select((eb) => [eb.fn.sum<number>('debit_minor').as('d'), eb.fn.sum<number>('credit_minor').as('c')])
     .where('account_id', '=', accountId).where('date', '<=', asOf);
   if (clientId) q = q.where('client_id', '=', clientId);
+  if (currency) q = q.where('journal_id', 'in', inCurrency(ex, currency));
   const rows = await q.groupBy('client_id').execute() as { client_id: string | null; d: unknown; c: unknown }[];
   return new Map(rows.map((r) => [r.client_id ?? '', n(r.d) - n(r.c)]));
 }

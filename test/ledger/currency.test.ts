@@ -1,0 +1,122 @@
+/**
+ * A bill in another currency than the firm's (a matter billed in JPY), approved in bulk by
+ * mass billing beside the firm's USD bills: its billing journal is posted in its own currency
+ * and balances there, and the firm's books never add its yen to dollars: the trial balance,
+ * aged debtors, debtor statement and breakdown, GL detail and fee allocation count only USD
+ * postings and name the other currency in a note.
+ */
+import assert from 'node:assert/strict';
+import { createBillingCommands } from '../../src/modules/billing/index.ts';
+import { createMassBilling } from '../../src/modules/billing/mass-commands.ts';
+import { createMattersCommands } from '../../src/modules/matters/index.ts';
+import { createLedgerReports } from '../../src/modules/ledger/index.ts';
+import { systemContext } from '../../src/shared/events.ts';
+import { withApp } from '../support/app.ts';
+import { eachDialect } from '../support/db.ts';
+import { billedWithAdmin, ctx, setup } from './support.ts';
+import { firm } from './support.ts';
+
+eachDialect('a bill in another currency posts in that currency and is never added to the firm currency\'s books', async (db) => {
+  const s = await setup(db);
+  const { partner, client, matter } = await firm(s.cmds);
+  const yen = await s.cmds.openMatter(ctx, { clientId: client.id, name: 'Tokyo lease', responsibleTimekeeperId: partner.id, openedOn: '2025-06-01', billingCycle: 'MONTH', currency: 'JPY' });
+  await s.cmds.recordTimeEntry(ctx, { matterId: matter.id, timekeeperId: partner.id, workDate: '2026-02-10', rawMinutes: 120, narrative: 'Hearing' });
+  await s.cmds.recordTimeEntry(ctx, { matterId: yen.id, timekeeperId: partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Lease review', override: { rateMinor: 45_000, reason: 'yen rate' } });
+  await s.cmds.recordDisbursement(ctx, { matterId: yen.id, incurredOn: '2026-02-12', code: 'COURT', unitCostMinor: 3_333, taxCode: 'SALES', description: 'Stamp duty' });
+  await s.drain();
+  const m = createMassBilling({ db: db.db, clock: s.clock, relay: s.rt.relay }, s.billing);
+  const drafted = await m.draftMatters(systemContext('draft', 'test'), [matter.id, yen.id], { invoiceDate: '2026-02-28', upTo: '2026-02-28', request: {} });
+  assert.ok(drafted.every((d) => d.ok), JSON.stringify(drafted));
+  const drafts = await db.db.selectFrom('billing_bill').select(['id', 'currency', 'total_minor']).where('status', '=', 'draft').execute();
+  const approved = await m.approveMany(systemContext('approve', 'test'), drafts.map((d) => d.id as string));
+  assert.ok(approved.every((a) => a.ok), JSON.stringify(approved));
+  await s.drain();
+  const totalOf = (currency: string) => Number(drafts.find((d) => d.currency === currency)!.total_minor);
+  const usd = totalOf('USD');
+  const jpy = totalOf('JPY');
+  assert.equal(usd, 60_000);
+  assert.equal(jpy, 45_000 + 3_333 + 275, '450.00 yen-minor fee, stamp duty and its sales tax');
+
+  // Each bill's journal is in the bill's currency, balanced, its debtors line the bill's total.
+  for (const d of drafts) {
+    const j = await db.db.selectFrom('ledger_journal').selectAll().where('bill_id', '=', d.id as string).executeTakeFirstOrThrow();
+    assert.equal(j.currency, d.currency);
+    const lines = await db.db.selectFrom('ledger_journal_line as l').innerJoin('ledger_account as a', 'a.id', 'l.account_id')
+      .select(['a.role', 'l.debit_minor', 'l.credit_minor']).where('l.journal_id', '=', j.id as string).execute();
+    assert.equal(lines.reduce((a, l) => a + Number(l.debit_minor) - Number(l.credit_minor), 0), 0);
+    assert.equal(lines.filter((l) => l.role === 'debtors').reduce((a, l) => a + Number(l.debit_minor) - Number(l.credit_minor), 0), Number(d.total_minor));
+  }
+
+  // The firm's (USD) reports: only the USD bill, and a note naming JPY.
+  const reports = createLedgerReports(db.db, s.clock);
+  const note = /Only amounts in USD are counted: postings in JPY/;
+  const tb = await reports.run('trial-balance', { to: '2026-03-31' });
+  assert.equal(tb.currency, 'USD');
+  assert.deepEqual(tb.rows.find((r) => r.code === '1100')?.debit, usd, 'debtors control: the USD bill only (yen are not cents)');
+  assert.equal(tb.totals!.debit, usd);
+  assert.equal(tb.totals!.credit, usd);
+  assert.match(tb.notes.join(' '), note);
+  const aged = await reports.run('aged-debtors', { to: '2026-03-31' });
+  assert.equal(aged.totals!.total, usd);
+  assert.match(aged.notes.join(' '), note);
+  const statement = await reports.run('debtor-statement', { to: '2026-03-31', clientId: client.id });
+  assert.equal(statement.totals!.outstanding, usd);
+  const breakdown = await reports.run('debtor-breakdown', { to: '2026-03-31' });
+  assert.deepEqual(breakdown.rows.map((r) => r.total), [usd]);
+  const gl = await reports.run('gl-detail', { from: '2026-02-01', to: '2026-03-31' });
+  assert.equal(gl.totals!.debit, usd);
+  const fees = await reports.run('fee-allocation', { from: '2026-01-01', to: '2026-03-31' });
+  assert.equal(fees.totals!.earned, 60_000);
+  await s.rt.relay.stop();
+});
+
+eachDialect('the ledger overview and a client\'s account never add a bill in another currency to the firm currency\'s balances', async (db) => {
+  await withApp(db, async (t) => {
+    const { f, bill, admin } = await billedWithAdmin(t);
+    const cmds = createMattersCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
+    const billing = createBillingCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
+    const yen = await cmds.openMatter(ctx, { clientId: f.client.id, name: 'Tokyo lease', responsibleTimekeeperId: f.partner.id, openedOn: '2025-06-01', currency: 'JPY' });
+    await cmds.recordTimeEntry(ctx, { matterId: yen.id, timekeeperId: f.partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Lease review', override: { rateMinor: 45_000, reason: 'yen rate' } });
+    await t.runtime.relay.drain();
+    const m = createMassBilling({ db: db.db, clock: t.clock, relay: t.runtime.relay }, billing);
+    await m.draftMatters(ctx, [yen.id], { invoiceDate: '2026-02-28', upTo: '2026-02-28', request: {} });
+    const draft = await db.db.selectFrom('billing_bill').select('id').where('status', '=', 'draft').executeTakeFirstOrThrow();
+    assert.ok((await m.approveMany(ctx, [draft.id as string]))[0]!.ok);
+    await t.runtime.relay.drain();
+    const minorOf = (text: string, id: string) => Number(new RegExp(`data-minor="(-?\\d+)" id="${id}"`).exec(text)?.[1] ?? NaN);
+    const usd = bill.totals.totalMinor;
+    const overview = await admin.get('/ledger');
+    assert.equal(overview.status, 200);
+    assert.match(overview.text, new RegExp(`<th>Debtors control</th><td class="num" data-minor="${usd}">`), 'debtors control: the USD bill only, not plus 45,000 yen as cents');
+    const page = await admin.get(`/ledger/clients/${f.client.id}`);
+    assert.equal(page.status, 200);
+    assert.equal(minorOf(page.text, 'outstanding'), usd);
+    assert.match(page.text, /in JPY: outstanding <strong data-minor="45000" data-currency="JPY"/);
+  });
+});
+
+eachDialect('writing off small balances measures only bills in the firm\'s currency against the amount given (in that currency)', async (db) => {
+  const s = await setup(db);
+  const { partner, client, matter } = await firm(s.cmds);
+  const yen = await s.cmds.openMatter(ctx, { clientId: client.id, name: 'Tokyo lease', responsibleTimekeeperId: partner.id, openedOn: '2025-06-01', currency: 'JPY' });
+  await s.cmds.recordTimeEntry(ctx, { matterId: matter.id, timekeeperId: partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Advice' });
+  await s.cmds.recordTimeEntry(ctx, { matterId: yen.id, timekeeperId: partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Lease review', override: { rateMinor: 4_000, reason: 'yen rate' } });
+  await s.drain();
+  const m = createMassBilling({ db: db.db, clock: s.clock, relay: s.rt.relay }, s.billing);
+  await m.draftMatters(ctx, [matter.id, yen.id], { invoiceDate: '2026-02-28', upTo: '2026-02-28', request: {} });
+  const drafts = await db.db.selectFrom('billing_bill').select(['id', 'currency', 'total_minor']).where('status', '=', 'draft').execute();
+  assert.ok((await m.approveMany(ctx, drafts.map((d) => d.id as string))).every((a) => a.ok));
+  await s.drain();
+  const usdBill = drafts.find((d) => d.currency === 'USD')!;
+  const yenBill = drafts.find((d) => d.currency === 'JPY')!;
+  assert.equal(Number(yenBill.total_minor), 4_000, '¥4,000');
+  // 300.00 of 300.00 paid but 40.00: a USD small balance.
+  await s.ledger.recordReceipt(ctx, { billId: usdBill.id as string, receivedOn: '2026-03-02', amountMinor: 26_000, order: 'this_bill_only' });
+  // "At most 50.00" (USD): the 40.00 balance goes; the ¥4,000 bill (4,000 minor units, but yen) stays owing.
+  const done = await s.ledger.writeOffSmallBalances(ctx, { maxMinor: 5_000, on: '2026-03-02' });
+  assert.deepEqual(done.map((b) => b.id), [usdBill.id]);
+  await s.drain();
+  const open = await db.db.selectFrom('ledger_bill').select(['id', 'written_off_minor']).orderBy('currency').execute();
+  assert.deepEqual(open.map((b) => [b.id, Number(b.written_off_minor)]), [[yenBill.id, 0], [usdBill.id, 4_000]]);
+  await s.rt.relay.stop();
+});
