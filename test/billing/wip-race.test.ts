@@ -35,10 +35,29 @@ async function secondServer(db: TestDb, clock: Clock) {
   return { cmds, drain: () => rt.relay.drain(), close: async () => { await rt.relay.stop(); await database.close(); } };
 }
 
+/**
+ * Who changes the items: on Postgres a second server; on SQLite the app's one connection (an
+ * in-memory database has no other), so the change comes after the transaction under test.
+ */
+async function changer(db: TestDb, s: Awaited<ReturnType<typeof setup>>) {
+  return isPostgres(db) ? secondServer(db, s.clock) : { cmds: s.cmds, drain: () => s.rt.relay.drain(), close: async () => undefined };
+}
+
+/** Postgres: true once a session of this database waits for a lock (within about 5 s), or as soon as `done` settles: false. */
+async function someoneWaitsForALock(db: TestDb, done: Promise<unknown>): Promise<boolean> {
+  let settled = false;
+  void done.then(() => { settled = true; }, () => { settled = true; });
+  for (let i = 0; i < 250 && !settled; i++) {
+    const n = await sql<{ n: string }>`select count(*) as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`.execute(db.db);
+    if (Number(n.rows[0]!.n) > 0) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return false;
+}
+
 eachDialect('items changed and deleted in matters while a bill run drafts them: the bill records the conflicts and is not approved until recomposed from them as they are', async (db) => {
   const s = await setup(db);
-  // SQLite: the app's one connection (an in-memory database has no other); the change comes after the drafting transaction.
-  const other = isPostgres(db) ? await secondServer(db, s.clock) : { cmds: s.cmds, drain: () => s.rt.relay.drain(), close: async () => undefined };
+  const other = await changer(db, s);
   try {
     const f = await firm(s.cmds);
     const w = await work(s.cmds, f.matter.id, f);
@@ -52,15 +71,7 @@ eachDialect('items changed and deleted in matters while a bill run drafts them: 
       delivering = other.drain();
     };
     // Postgres: hold the drafting transaction open until the copy of the changes has been made, or is waiting for a lock.
-    const copiedOrWaiting = async () => {
-      for (let i = 0; i < 250; i++) {
-        const done = await Promise.race([delivering!.then(() => true), new Promise((r) => setTimeout(r, 20)).then(() => false)]);
-        if (done) return;
-        const waiting = await sql<{ n: string }>`select count(*) as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`.execute(db.db);
-        if (Number(waiting.rows[0]!.n) > 0) return;
-      }
-      assert.fail('the second server neither copied the changes nor waited for a lock');
-    };
+    const copiedOrWaiting = async () => { await someoneWaitsForALock(db, delivering!); };
     const [outcome] = await mass.draftMatters(ctx, [f.matter.id], { invoiceDate: '2026-03-01', upTo: '2026-02-28', request: {} }, {
       // Inside the drafting transaction, its lines written: only Postgres lets another server write now.
       onChunk: async () => { if (isPostgres(db)) { await change(); await copiedOrWaiting(); } },
@@ -137,7 +148,7 @@ eachDialect('a bill takes its items only as it read them: an item changed or del
 
 eachDialect('approving holds the bills\' items still while it reads their conflicts: a change copied meanwhile waits for the approval on Postgres and is then recorded against the bill; one copied before refuses the approval', async (db) => {
   const s = await setup(db);
-  const other = isPostgres(db) ? await secondServer(db, s.clock) : { cmds: s.cmds, drain: () => s.rt.relay.drain(), close: async () => undefined };
+  const other = await changer(db, s);
   try {
     const f = await firm(s.cmds);
     const w = await work(s.cmds, f.matter.id, f);
@@ -153,12 +164,7 @@ eachDialect('approving holds the bills\' items still while it reads their confli
         await other.cmds.updateTimeEntry(ctx, w.t1.id, { rawMinutes: 600 });
         delivering = other.drain();
         // The copy waits for the lock (it would otherwise have recorded the conflict by now, unseen by this transaction's read).
-        let waited = false;
-        for (let i = 0; i < 250 && !waited; i++) {
-          await new Promise((r) => setTimeout(r, 20));
-          const n = await sql<{ n: string }>`select count(*) as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`.execute(db.db);
-          waited = Number(n.rows[0]!.n) > 0;
-        }
+        const waited = await someoneWaitsForALock(db, delivering);
         assert.ok(waited, 'the copy of the change waits for the approving transaction');
         assert.deepEqual(await openConflicts(), [], 'nothing recorded while the approval holds the items');
       });
