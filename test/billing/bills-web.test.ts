@@ -57,6 +57,13 @@ async function seed(t: TestApp) {
   return { cmds, ...f, ...w };
 }
 
+/** Another matter of the seeded client, with the same work recorded on it. */
+async function openWithWork(cmds: Awaited<ReturnType<typeof seed>>['cmds'], f: { client: { id: string }; partner: { id: string }; associate: { id: string } }, name: string) {
+  const m = await cmds.openMatter(ctx, { clientId: f.client.id, name, responsibleTimekeeperId: f.partner.id, openedOn: '2025-06-01', billingCycle: 'MONTH' });
+  await work(cmds, m.id, f);
+  return m;
+}
+
 eachDialect('API: compose a draft, read it, change it, carry it through its life; 422 names fields, 409 gives reasons', async (db) => {
   const dirs = outputDirs();
   await withApp(db, async (t) => {
@@ -608,11 +615,7 @@ eachDialect('drafts page: "all drafts listed" is the drafts the page showed; a d
   await withApp(db, async (t) => {
     const { cmds, client, partner, associate, matter } = await seed(t);
     const billing = createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
-    const open = async (name: string) => {
-      const m = await cmds.openMatter(ctx, { clientId: client.id, name, responsibleTimekeeperId: partner.id, openedOn: '2025-06-01', billingCycle: 'MONTH' });
-      await work(cmds, m.id, { partner, associate });
-      return m;
-    };
+    const open = (name: string) => openWithWork(cmds, { client, partner, associate }, name);
     const second = await open('Northwind lease review');
     const third = await open('Northwind customs appeal');
     await t.runtime.relay.drain();
@@ -672,11 +675,7 @@ eachDialect('drafts page: a ticked draft changed since the list showed it is not
   await withApp(db, async (t) => {
     const { cmds, client, partner, associate, matter } = await seed(t);
     const billing = createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
-    const open = async (name: string) => {
-      const m = await cmds.openMatter(ctx, { clientId: client.id, name, responsibleTimekeeperId: partner.id, openedOn: '2025-06-01', billingCycle: 'MONTH' });
-      await work(cmds, m.id, { partner, associate });
-      return m;
-    };
+    const open = (name: string) => openWithWork(cmds, { client, partner, associate }, name);
     const second = await open('Northwind lease review');
     await t.runtime.relay.drain();
     const a = await billing.createDraft(ctx, { matterId: matter.id, invoiceDate: '2026-03-01', upTo: '2026-02-28' });

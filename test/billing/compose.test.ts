@@ -4,19 +4,11 @@ import fc from 'fast-check';
 import { composeBill, discountShares } from '../../src/modules/billing/domain/compose.ts';
 import type { QuoteChoice } from '../../src/modules/billing/domain/rules.ts';
 import type { ComposeFirm, ComposeItem, ComposeOptions, ComposeRequest } from '../../src/modules/billing/domain/compose.ts';
+import { HOURLY_OPTIONS } from './compose-fixtures.ts';
 
 const firm: ComposeFirm = { taxRates: [{ code: 'GST', basisPoints: 1_000 }, { code: 'EXEMPT', basisPoints: 0 }], defaultFeeTaxCode: 'GST', taxRounding: 'per_line', paymentTermsDays: 30 };
 const matter = { responsibleTimekeeperId: 'PP', currency: 'USD' };
-const options: ComposeOptions = {
-  arrangement: 'hourly',
-  quote: { amountMinor: null, includes: 'fees', ifWipBelow: 'wip_only', ifWipAbove: 'wip_only' },
-  fixedFee: { mode: 'every_cycle', schedule: [] },
-  discount: { kind: 'none', percentBasisPoints: 0, amountMinor: 0 },
-  feeReductions: { appearAsDiscount: false, hideLinePricing: false },
-  feeAllocation: { allocateFees: 'pro_rata', feesTimekeeperId: null, allocateAdjustments: 'original_split', adjustmentsTimekeeperId: null, originationEnabled: false, originatorTimekeeperId: null, originationBasisPoints: 0 },
-  retainerReplenishment: { enabled: false, minimumBalanceMinor: 0, triggerMinor: 0 },
-  onlyExpenses: false,
-};
+const options = HOURLY_OPTIONS;
 const time = (id: string, tk: string, minutes: number, rate: number, extra: Partial<ComposeItem> = {}): ComposeItem => ({
   id, kind: 'time', date: '2026-01-10', timekeeperId: tk, code: null, description: `work ${id}`, minutes, rateMinor: rate,
   amountMinor: Math.round((minutes * rate) / 60), behaviour: 'bill', taxCode: null, ...extra,

@@ -21,22 +21,14 @@ import { eachDialect } from '../support/db.ts';
 import { setup as ledgerSetup } from '../ledger/support.ts';
 import { assertBillInvariants, ctx, firm, refused, setup } from './support.ts';
 import type { Setup } from './support.ts';
+import { HOURLY_OPTIONS } from './compose-fixtures.ts';
 
 /* ------------------------------ 1. "As quoted" tax ------------------------------ */
 
 const RATES = [{ code: 'EXEMPT', basisPoints: 0 }, { code: 'GST', basisPoints: 1_000 }, { code: 'SALES', basisPoints: 825 }];
 const firmOf = (taxRounding: 'per_line' | 'per_bill'): ComposeFirm => ({ taxRates: RATES, defaultFeeTaxCode: 'SALES', taxRounding, paymentTermsDays: 30 });
 const matter = { responsibleTimekeeperId: 'PP', currency: 'USD' };
-const baseOptions: ComposeOptions = {
-  arrangement: 'hourly',
-  quote: { amountMinor: null, includes: 'fees', ifWipBelow: 'wip_only', ifWipAbove: 'wip_only' },
-  fixedFee: { mode: 'every_cycle', schedule: [] },
-  discount: { kind: 'none', percentBasisPoints: 0, amountMinor: 0 },
-  feeReductions: { appearAsDiscount: false, hideLinePricing: false },
-  feeAllocation: { allocateFees: 'pro_rata', feesTimekeeperId: null, allocateAdjustments: 'original_split', adjustmentsTimekeeperId: null, originationEnabled: false, originatorTimekeeperId: null, originationBasisPoints: 0 },
-  retainerReplenishment: { enabled: false, minimumBalanceMinor: 0, triggerMinor: 0 },
-  onlyExpenses: false,
-};
+const baseOptions = HOURLY_OPTIONS;
 const quoted = (amountMinor: number, includes: QuoteIncludes, below: QuoteChoice = 'bill_quote', above: QuoteChoice = 'bill_quote'): ComposeOptions =>
   ({ ...baseOptions, quote: { amountMinor, includes, ifWipBelow: below, ifWipAbove: above } });
 const item = (id: string, kind: ComposeItem['kind'], amountMinor: number, taxCode: string | null, extra: Partial<ComposeItem> = {}): ComposeItem => ({

@@ -55,14 +55,23 @@ async function someoneWaitsForALock(db: TestDb, done: Promise<unknown>): Promise
   return false;
 }
 
-eachDialect('items changed and deleted in matters while a bill run drafts them: the bill records the conflicts and is not approved until recomposed from them as they are', async (db) => {
+/** A firm with a matter's work delivered, mass billing, and who changes the items (changer); both stopped afterwards. */
+async function withRace(db: TestDb, fn: (r: { s: Awaited<ReturnType<typeof setup>>; other: Awaited<ReturnType<typeof changer>>; f: Awaited<ReturnType<typeof firm>>; w: Awaited<ReturnType<typeof work>>; mass: ReturnType<typeof createMassBilling> }) => Promise<void>): Promise<void> {
   const s = await setup(db);
   const other = await changer(db, s);
   try {
     const f = await firm(s.cmds);
     const w = await work(s.cmds, f.matter.id, f);
     await s.drain();
-    const mass = createMassBilling({ db: db.db, clock: s.clock, relay: s.rt.relay }, s.billing);
+    await fn({ s, other, f, w, mass: createMassBilling({ db: db.db, clock: s.clock, relay: s.rt.relay }, s.billing) });
+  } finally {
+    await other.close();
+    await s.rt.relay.stop();
+  }
+}
+
+eachDialect('items changed and deleted in matters while a bill run drafts them: the bill records the conflicts and is not approved until recomposed from them as they are', async (db) => {
+  await withRace(db, async ({ s, other, f, w, mass }) => {
     let delivering: Promise<unknown> | null = null;
     const change = async () => {
       await other.cmds.updateTimeEntry(ctx, w.t1.id, { rawMinutes: 600 });
@@ -95,10 +104,7 @@ eachDialect('items changed and deleted in matters while a bill run drafts them: 
     assert.equal(again.lines.some((l) => l.itemId === w.t2.id), false);
     const [approved] = await mass.approveMany(ctx, [billId]);
     assert.equal(approved?.ok, true, JSON.stringify(approved));
-  } finally {
-    await other.close();
-    await s.rt.relay.stop();
-  }
+  });
 });
 
 eachDialect('a bill takes its items only as it read them: an item changed or deleted since is refused (409) on Postgres; on SQLite no other writer can change it meanwhile', async (db) => {
@@ -147,13 +153,7 @@ eachDialect('a bill takes its items only as it read them: an item changed or del
 });
 
 eachDialect('approving holds the bills\' items still while it reads their conflicts: a change copied meanwhile waits for the approval on Postgres and is then recorded against the bill; one copied before refuses the approval', async (db) => {
-  const s = await setup(db);
-  const other = await changer(db, s);
-  try {
-    const f = await firm(s.cmds);
-    const w = await work(s.cmds, f.matter.id, f);
-    await s.drain();
-    const mass = createMassBilling({ db: db.db, clock: s.clock, relay: s.rt.relay }, s.billing);
+  await withRace(db, async ({ s, other, f, w, mass }) => {
     // Matters has not heard of the draft yet (its event not delivered): it still lets the entry be changed.
     const d = await s.billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-03-01', upTo: '2026-02-28' });
     const openConflicts = async () => (await db.db.selectFrom('billing_copy_conflict').select('reason').where('bill_id', '=', d.billId).where('resolved_at', 'is', null).execute()).map((r) => r.reason);
@@ -177,8 +177,5 @@ eachDialect('approving holds the bills\' items still while it reads their confli
     }
     const [refused] = await mass.approveMany(ctx, [d.billId]);
     assert.equal(refused?.ok, false, 'a bill with a conflict is not approved');
-  } finally {
-    await other.close();
-    await s.rt.relay.stop();
-  }
+  });
 });

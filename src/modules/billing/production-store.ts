@@ -345,6 +345,16 @@ export interface ProductionRow {
 }
 
 /** How many approved bills wait for production. */
+/** What a run needs to know of bills before it is made: each one's status, number and approval (no lines), by id. */
+export async function billHeads(db: Executor, billIds: readonly string[]): Promise<Map<string, { billId: string; status: string; number: string | null; approvedAt: string | null; fileNumber: string }>> {
+  const out = new Map<string, { billId: string; status: string; number: string | null; approvedAt: string | null; fileNumber: string }>();
+  for (let i = 0; i < billIds.length; i += 500) {
+    const rows = await db.selectFrom('billing_bill').select(['id', 'status', 'number', 'approved_at', 'file_number']).where('id', 'in', billIds.slice(i, i + 500)).execute();
+    for (const r of rows) out.set(r.id, { billId: r.id, status: r.status, number: r.number ?? null, approvedAt: r.approved_at ?? null, fileNumber: r.file_number });
+  }
+  return out;
+}
+
 export async function countApproved(db: Executor): Promise<number> {
   const row = await db.selectFrom('billing_bill').select((eb) => eb.fn.countAll().as('n')).where('status', '=', 'approved').executeTakeFirst();
   return num(row?.n ?? 0);
