@@ -7,8 +7,9 @@ import type { Runtime } from '../main.ts';
 import { createLedgerReports, REPORT_NAMES, ReportParamError, reportToCsv } from '../modules/ledger/index.ts';
 import type { ReportName } from '../modules/ledger/index.ts';
 
-export const REPORT_HELP = `  report NAME [--from D] [--to D] [--client ID] [--format csv|json]
-                              a ledger report on stdout; NAME: ${REPORT_NAMES.join(', ')}`;
+export const REPORT_HELP = `  report NAME [--from D] [--to D] [--client ID] [--currency C] [--format csv|json]
+                              a ledger report on stdout (in the firm's currency unless --currency);
+                              NAME: ${REPORT_NAMES.join(', ')}`;
 
 export class ReportUsageError extends Error {}
 
@@ -20,7 +21,7 @@ export async function reportCommand(args: string[], withRuntime: WithRuntime, wr
   try {
     parsed = parseArgs({
       args, allowPositionals: true, strict: true,
-      options: { from: { type: 'string' }, to: { type: 'string' }, client: { type: 'string' }, format: { type: 'string' } },
+      options: { from: { type: 'string' }, to: { type: 'string' }, client: { type: 'string' }, currency: { type: 'string' }, format: { type: 'string' } },
     });
   } catch (e) {
     throw new ReportUsageError((e as Error).message);
@@ -37,7 +38,7 @@ export async function reportCommand(args: string[], withRuntime: WithRuntime, wr
     await rt.relay.drain();
     const reports = createLedgerReports(rt.database.db, rt.clock);
     try {
-      const r = await reports.run(name as ReportName, { ...(values.from ? { from: values.from } : {}), ...(values.to ? { to: values.to } : {}), ...(values.client ? { clientId: values.client } : {}) });
+      const r = await reports.run(name as ReportName, { ...(values.from ? { from: values.from } : {}), ...(values.to ? { to: values.to } : {}), ...(values.client ? { clientId: values.client } : {}), ...(values.currency ? { currency: values.currency } : {}) });
       write(format === 'csv' ? reportToCsv(r) : JSON.stringify(r, null, 2) + '\n');
       return 0;
     } catch (e) {

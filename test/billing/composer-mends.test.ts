@@ -307,3 +307,42 @@ eachDialect('interest alone makes an interest-only draft in the composer (a fee 
   assert.deepEqual(shape(p), [['fixed_charge', 75_000, false]]);
   await assertBillInvariants(db.db, s.billing, ids);
 });
+
+eachDialect('editing a draft down to nothing of its own (its work toggled out) is refused as a new bill would be; a fee the clerk gives or interest still stands', async (db) => {
+  const s = await setup(db);
+  const { partner, client } = await firm(s.cmds);
+  const ffNone = await openWith(s, client.id, partner.id, 'Fixed fee, no cycle', { billingCycle: 'none' }, { arrangement: 'fixed_fee', quote: { amountMinor: 250_000 }, fixedFee: { mode: 'every_cycle', schedule: [] } });
+  const quoteFees = await openWith(s, client.id, partner.id, 'Quote of fees', {}, { quote: { amountMinor: 500_000, includes: 'fees', ifWipBelow: 'bill_quote', ifWipAbove: 'wip_only' } });
+  const plain = await openWith(s, client.id, partner.id, 'Hourly', {}, null);
+  const withNoCharge = await openWith(s, client.id, partner.id, 'Hourly with a no-charge call', {}, null);
+  for (const m of [ffNone, quoteFees, plain, withNoCharge]) await hour(s, m.id, partner.id);
+  await noChargeHour(s, withNoCharge.id, partner.id);
+  await s.drain();
+  const drafts = new Map<string, Awaited<ReturnType<typeof s.billing.createDraft>>>();
+  for (const m of [ffNone, quoteFees, plain, withNoCharge]) drafts.set(m.id, await s.billing.createDraft(ctx, { matterId: m.id, ...dates }));
+  const chargeable = (b: { lines: readonly { itemId: string | null; noCharge: boolean }[] }) => b.lines.filter((l) => l.itemId !== null && !l.noCharge).map((l) => l.itemId!);
+  const audits = async () => Number(((await db.db.selectFrom('audit_log').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()) as { n: unknown }).n);
+
+  // The fee riding on the work, the quote written over it, a no-charge call: toggling the work out leaves nothing to bill.
+  for (const [name, m] of [['fee riding on work', ffNone], ['quote', quoteFees], ['no-charge call', withNoCharge]] as const) {
+    const d = drafts.get(m.id)!;
+    const before = await audits();
+    const e = await refused(s.billing.updateDraft(ctx, d.billId, { request: { ...d.request, excludedIds: chargeable(d) }, expectedVersion: d.version }));
+    assert.match(e.message, /nothing of its own to bill/, name);
+    const now = (await s.billing.findBill(d.billId))!;
+    assert.equal(now.version, d.version, `${name}: unchanged`);
+    assert.deepEqual(now.lines.map((l) => [l.kind, l.amountMinor]), d.lines.map((l) => [l.kind, l.amountMinor]), `${name}: lines unchanged`);
+    assert.equal(await audits(), before, `${name}: nothing audited`);
+  }
+  // A plain hourly draft with its one hour toggled out has no lines at all: refused as before.
+  const p = drafts.get(plain.id)!;
+  assert.match((await refused(s.billing.updateDraft(ctx, p.billId, { request: { excludedIds: chargeable(p) }, expectedVersion: p.version }))).message, /no lines/);
+  // A fee the clerk gives is something to bill; so is interest charged by hand.
+  const ff = drafts.get(ffNone.id)!;
+  const fee = await s.billing.updateDraft(ctx, ff.billId, { request: { ...ff.request, excludedIds: chargeable(ff), fixedFeeAmountMinor: 100_000 }, expectedVersion: ff.version });
+  assert.deepEqual(shape(fee), [['fixed_fee', 100_000, false]]);
+  const q = drafts.get(quoteFees.id)!;
+  const interest = await s.billing.updateDraft(ctx, q.billId, { request: { ...q.request, excludedIds: chargeable(q), applyQuote: false, interestMinor: 2_500 }, expectedVersion: q.version });
+  assert.deepEqual(shape(interest), [['interest', 2_500, false]]);
+  await assertBillInvariants(db.db, s.billing, [ffNone.id, quoteFees.id, plain.id, withNoCharge.id]);
+});

@@ -120,3 +120,115 @@ eachDialect('writing off small balances measures only bills in the firm\'s curre
   assert.deepEqual(open.map((b) => [b.id, Number(b.written_off_minor)]), [[yenBill.id, 0], [usdBill.id, 4_000]]);
   await s.rt.relay.stop();
 });
+
+eachDialect('a bill in another currency is written off only under a limit set for that currency (the firm\'s limit is in its own); the pages show each', async (db) => {
+  await withApp(db, async (t) => {
+    const { f, admin } = await billedWithAdmin(t);
+    const cmds = createMattersCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
+    const billing = createBillingCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
+    const yen = await cmds.openMatter(ctx, { clientId: f.client.id, name: 'Tokyo lease', responsibleTimekeeperId: f.partner.id, openedOn: '2025-06-01', currency: 'JPY' });
+    await cmds.recordTimeEntry(ctx, { matterId: yen.id, timekeeperId: f.partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Lease review', override: { rateMinor: 4_000, reason: 'yen rate' } });
+    await t.runtime.relay.drain();
+    const m = createMassBilling({ db: db.db, clock: t.clock, relay: t.runtime.relay }, billing);
+    await m.draftMatters(ctx, [yen.id], { invoiceDate: '2026-02-28', upTo: '2026-02-28', request: {} });
+    const draft = await db.db.selectFrom('billing_bill').select('id').where('status', '=', 'draft').executeTakeFirstOrThrow();
+    const yenBill = draft.id as string;
+    assert.ok((await m.approveMany(ctx, [yenBill]))[0]!.ok);
+    await t.runtime.relay.drain();
+    const writtenOff = async () => Number((await db.db.selectFrom('ledger_bill').select('written_off_minor').where('id', '=', yenBill).executeTakeFirstOrThrow()).written_off_minor);
+    const audits = async () => Number(((await db.db.selectFrom('audit_log').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()) as { n: unknown }).n);
+
+    // The firm's limit is 50.00 (USD): it says nothing about yen, so the ¥4,000 bill is not written off (before: 4,000 <= 5,000 minor units went).
+    const page = await admin.get(`/ledger/bills/${yenBill}`);
+    assert.equal(page.status, 200);
+    assert.match(page.text, /No write-off limit is set for JPY/);
+    assert.doesNotMatch(page.text, /action="\/ledger\/bills\/[^"]+\/write-off"/, 'no write-off form');
+    const before = await audits();
+    const refusedPost = await admin.post(`/ledger/bills/${yenBill}/write-off`, { amount: '', on: '2026-03-02', reason: 'Small balance' });
+    assert.equal(refusedPost.status, 409);
+    assert.match(refusedPost.text, /No write-off limit is set for JPY/);
+    assert.equal(await writtenOff(), 0);
+    assert.equal(await audits(), before, 'nothing audited');
+
+    // An administrator sets ¥3,000 for JPY: the periods page lists both limits; a bad currency is named.
+    const bad = await admin.post('/ledger/periods', { action: 'write-off-limit', limit: '3000', currency: 'yen!' });
+    assert.equal(bad.status, 422);
+    assert.match(bad.text, /data-error-for="currency"/);
+    const set = await admin.post('/ledger/periods', { action: 'write-off-limit', limit: '3000', currency: 'JPY' });
+    assert.equal(set.status, 303);
+    const periods = await admin.get('/ledger/periods');
+    assert.match(periods.text, /<td>USD \(the firm's\)<\/td><td class="num">\$50\.00<\/td>/);
+    assert.match(periods.text, /<td>JPY<\/td><td class="num">¥3,000<\/td>/);
+    // The firm's own limit is unchanged by it.
+    assert.match(periods.text, /name="limit"[^>]*value="50.00"/);
+    // ¥4,000 is over ¥3,000: refused; ¥2,500 of it is written off.
+    const over = await admin.post(`/ledger/bills/${yenBill}/write-off`, { amount: '', on: '2026-03-02', reason: 'Small balance' });
+    assert.equal(over.status, 409);
+    assert.match(over.text, /at most ¥3,000 per bill/);
+    const ok = await admin.post(`/ledger/bills/${yenBill}/write-off`, { amount: '2500', on: '2026-03-02', reason: 'Small balance' });
+    assert.equal(ok.status, 303);
+    assert.equal(await writtenOff(), 2_500);
+    const audit = await db.db.selectFrom('audit_log').select(['entity_id', 'after_json']).where('action', '=', 'ledger.write_off_limit_set').execute();
+    assert.deepEqual(audit.map((a) => JSON.parse(String(a.after_json))), [{ limitMinor: 3_000, currency: 'JPY' }]);
+  });
+});
+
+eachDialect('a report can be asked for in another currency the books hold: only its amounts, the firm\'s named; page, CSV, API; an unknown currency is named', async (db) => {
+  await withApp(db, async (t) => {
+    const { f, bill, admin } = await billedWithAdmin(t);
+    const cmds = createMattersCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
+    const billing = createBillingCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
+    const yen = await cmds.openMatter(ctx, { clientId: f.client.id, name: 'Tokyo lease', responsibleTimekeeperId: f.partner.id, openedOn: '2025-06-01', currency: 'JPY' });
+    await cmds.recordTimeEntry(ctx, { matterId: yen.id, timekeeperId: f.partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Lease review', override: { rateMinor: 45_000, reason: 'yen rate' } });
+    // Unbilled yen work, for the WIP report.
+    await cmds.recordTimeEntry(ctx, { matterId: yen.id, timekeeperId: f.partner.id, workDate: '2026-03-10', rawMinutes: 30, narrative: 'Call', override: { rateMinor: 20_000, reason: 'yen rate' } });
+    await t.runtime.relay.drain();
+    const m = createMassBilling({ db: db.db, clock: t.clock, relay: t.runtime.relay }, billing);
+    await m.draftMatters(ctx, [yen.id], { invoiceDate: '2026-02-28', upTo: '2026-02-28', request: {} });
+    const draft = await db.db.selectFrom('billing_bill').select(['id', 'total_minor']).where('status', '=', 'draft').executeTakeFirstOrThrow();
+    assert.ok((await m.approveMany(ctx, [draft.id as string]))[0]!.ok);
+    await t.runtime.relay.drain();
+    const jpy = Number(draft.total_minor);
+    assert.equal(jpy, 45_000);
+    const usd = bill.totals.totalMinor;
+
+    const reports = createLedgerReports(db.db, t.clock);
+    const tb = await reports.run('trial-balance', { to: '2026-03-31', currency: 'JPY' });
+    assert.equal(tb.currency, 'JPY');
+    assert.equal(tb.rows.find((r) => r.code === '1100')?.debit, jpy, 'debtors control: the yen bill only');
+    assert.equal(tb.totals!.debit, tb.totals!.credit);
+    assert.match(tb.notes.join(' '), /Only amounts in JPY are counted: postings in USD/);
+    const aged = await reports.run('aged-debtors', { to: '2026-03-31', currency: 'JPY' });
+    assert.equal(aged.totals!.total, jpy);
+    const wip = await reports.run('wip-by-timekeeper', { to: '2026-03-31', currency: 'JPY' });
+    assert.equal(wip.totals!.value, 10_000, 'half an hour at ¥20,000');
+    // The firm's currency by default, as before.
+    assert.equal((await reports.run('aged-debtors', { to: '2026-03-31' })).totals!.total, usd);
+    // A currency the books hold nothing in, or not a code: refused, naming the currency.
+    for (const bad of ['EUR', 'yen']) {
+      await assert.rejects(reports.run('aged-debtors', { to: '2026-03-31', currency: bad }), (e: Error & { fields?: Record<string, string> }) => Object.keys(e.fields ?? {}).join() === 'currency');
+    }
+
+    // The page offers the currencies and keeps the choice in its downloads.
+    let p = await admin.get('/ledger/reports/aged-debtors?to=2026-03-31&currency=JPY');
+    assert.equal(p.status, 200);
+    assert.match(p.text, /<select name="currency"[^>]*><option value="JPY" selected>JPY<\/option><option value="USD">USD<\/option>/);
+    assert.match(p.text, /format=csv[^"]*"|currency=JPY&amp;format=csv/);
+    p = await admin.get('/ledger/reports/aged-debtors?to=2026-03-31&currency=JPY&format=csv');
+    assert.equal(p.status, 200);
+    assert.match(p.text, /\r\nTotal,0,45000,0,0,0,45000\r\n$/, 'yen have no minor unit: ¥45,000');
+    p = await admin.get('/ledger/reports/aged-debtors?to=2026-03-31&currency=EUR');
+    assert.equal(p.status, 422);
+    assert.match(p.text, /data-error-for="currency"[^>]*>has no amounts in the books \(they hold JPY, USD\)/);
+    await t.user('billing');
+    const auth = { authorization: `Bearer ${await t.token('billing@firm.test')}` };
+    const api = t.browser();
+    let r = await api.request('GET', '/api/v1/reports/aged-debtors?to=2026-03-31&currency=JPY', { headers: auth });
+    assert.equal(r.status, 200);
+    assert.equal(r.json().currency, 'JPY');
+    assert.equal(r.json().totals.total, '45000');
+    r = await api.request('GET', '/api/v1/reports/aged-debtors?to=2026-03-31&currency=jpy', { headers: auth });
+    assert.equal(r.status, 422);
+    assert.deepEqual(Object.keys(r.json().error.fields), ['currency']);
+  });
+});

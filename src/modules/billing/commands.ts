@@ -301,6 +301,9 @@ export function newDraftBase(billId: string, m: LoadedMatter, input: { invoiceDa
   };
 }
 
+/** A draft edited (or recomposed) down to nothing of its own to bill. */
+export const NOTHING_LEFT_TO_BILL = 'The bill would have nothing of its own to bill (no chargeable items, no fixed-fee instalment or cycle\'s fee due, no lines you added): delete the draft instead';
+
 /**
  * What a new bill's composition has to bill on its own, in mass billing's terms (hasSomethingToBill):
  * its chargeable items; a fixed fee due on its own (a schedule row, an every-cycle fee whose cycle
@@ -548,6 +551,11 @@ export function createBillingCommands(deps: BillingDeps) {
     await checkTemplate(trx, request, async () => before.request.template);
     const c = await compose(trx, m, invoiceDate, upTo, request, billId);
     if (c.lines.length === 0) throw conflict('The bill would have no lines: delete the draft instead');
+    // The rule a new bill meets (newBillComposition): a quote, a fee riding on bills made for
+    // work or no-charge items do not make a bill alone; interest does (an interest-only bill).
+    if (!hasSomethingToBill(composedContent(m, invoiceDate, request, c)) && c.composed.totals.interestMinor <= 0) {
+      throw conflict(NOTHING_LEFT_TO_BILL);
+    }
     const after = withComposition({ ...before, version: before.version + 1, updatedAt: now(), fileNumber: m.matter.fileNumber }, c, invoiceDate, upTo, request);
     const held = await bills.itemsOnBill(trx, billId);
     const heldRefs = held.map((h) => ({ kind: h.kind, id: h.id }));

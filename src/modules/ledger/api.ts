@@ -127,13 +127,14 @@ export function createLedgerApi(deps: ModuleDeps, cmds: LedgerCommands): Hono<Ap
     query: Type.Object({
       from: Type.Optional(IsoDate()), to: Type.Optional(IsoDate()),
       client: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[0-9a-zA-Z-]+$', errorMessage: 'must be an id', description: 'One client\'s figures: aged-debtors, debtor-statement, debtor-breakdown, fee-allocation and wip-by-timekeeper; trial-balance and gl-detail are firm-wide and refuse it (422)' })),
+      currency: Type.Optional(Type.String({ pattern: '^[A-Z]{3}$', errorMessage: 'must be a currency code (three capital letters)', description: 'The currency reported (default: the firm\'s); one the books hold amounts in. Other currencies are never added in.' })),
     }, { additionalProperties: false }),
     response: ReportOut,
   }, async (c, { query }) => {
     const name = c.req.param('name')!;
     if (!isReportName(name)) throw notFound('Report');
     try {
-      const r = await reports.run(name, { ...(query.from ? { from: query.from } : {}), ...(query.to ? { to: query.to } : {}), ...(query.client ? { clientId: query.client } : {}) });
+      const r = await reports.run(name, { ...(query.from ? { from: query.from } : {}), ...(query.to ? { to: query.to } : {}), ...(query.client ? { clientId: query.client } : {}), ...(query.currency ? { currency: query.currency } : {}) });
       const conv = (row: Record<string, string | number | null>) => Object.fromEntries(r.columns.map((col) => {
         const v = row[col.key] ?? null;
         return [col.key, v === null ? null : col.kind === 'money' && typeof v === 'number' ? toDecimalString(v, r.currency) : String(v)];

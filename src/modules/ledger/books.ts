@@ -72,14 +72,31 @@ export interface PeriodSettings {
   closed: Set<string>;
   policy: 'warn' | 'refuse';
   currency: string;
+  /** The write-off limit per bill, in the firm's currency. */
   writeOffLimitMinor: number;
+  /** Limits set for bills in other currencies, each in its own minor units (none: such bills are not written off). */
+  otherWriteOffLimits: Record<string, number>;
+}
+
+/** The ledger setting holding the write-off limits of currencies other than the firm's (a JSON object of code to minor units). */
+export const OTHER_WRITE_OFF_LIMITS_KEY = 'write_off_limits_other_json';
+
+/**
+ * The write-off limit per bill for a bill in `currency`: the firm's limit in its own currency,
+ * the limit set for another currency, or null when none is (there being no exchange rates,
+ * the firm's limit says nothing about a bill in yen).
+ */
+export function writeOffLimitFor(s: Pick<PeriodSettings, 'currency' | 'writeOffLimitMinor' | 'otherWriteOffLimits'>, currency: string): number | null {
+  if (currency === s.currency) return s.writeOffLimitMinor;
+  return Object.hasOwn(s.otherWriteOffLimits, currency) ? s.otherWriteOffLimits[currency]! : null;
 }
 
 export async function periodSettings(b: Pick<Books, 'trx' | 'clock'>): Promise<PeriodSettings> {
   const current = (await store.getSetting(b.trx, 'current_period')) ?? periodOf(today(b.clock));
   const firm = JSON.parse((await store.getSetting(b.trx, 'firm')) ?? '{}') as { postingOutsideCurrentPeriod?: 'warn' | 'refuse'; currency?: string };
   const limit = Number((await store.getSetting(b.trx, 'write_off_limit_minor')) ?? 5_000);
-  return { current, closed: await store.closedPeriods(b.trx), policy: firm.postingOutsideCurrentPeriod ?? 'warn', currency: firm.currency ?? 'USD', writeOffLimitMinor: limit };
+  const others = JSON.parse((await store.getSetting(b.trx, OTHER_WRITE_OFF_LIMITS_KEY)) ?? '{}') as Record<string, number>;
+  return { current, closed: await store.closedPeriods(b.trx), policy: firm.postingOutsideCurrentPeriod ?? 'warn', currency: firm.currency ?? 'USD', writeOffLimitMinor: limit, otherWriteOffLimits: others };
 }
 
 /** Refuse (409) a person's posting into a closed period, or outside the current one when the firm refuses (or it is not confirmed). */

@@ -15,12 +15,12 @@ import type { Db, Tx } from '../../shared/db.ts';
 import { isUniqueViolation } from '../../shared/db.ts';
 import type { CommandContext } from '../../shared/events.ts';
 import { newId } from '../../shared/ids.ts';
-import { formatMoney, MAX_AMOUNT_MINOR } from '../../shared/money.ts';
+import { formatMoney, isCurrencyCode, MAX_AMOUNT_MINOR } from '../../shared/money.ts';
 import { appendEvent } from '../../shared/outbox.ts';
 import type { Relay } from '../../shared/outbox.ts';
 import { conflict, invalid, notFound } from '../../shared/web/errors.ts';
 import {
-  allocateFromCredit, checkCommandDate, emitBalance, periodSettings, postJournal, releaseAllocation, reverseDiscount, today, unhonourUnpaid,
+  allocateFromCredit, checkCommandDate, emitBalance, OTHER_WRITE_OFF_LIMITS_KEY, periodSettings, postJournal, releaseAllocation, reverseDiscount, today, unhonourUnpaid, writeOffLimitFor,
 } from './books.ts';
 import type { Books, BookLine } from './books.ts';
 import { ALLOCATION_ORDERS, allocateReceipt, allocationSequence, creditFloorFrom, discountDecision, isDate, isPeriod } from './domain.ts';
@@ -369,7 +369,9 @@ export function createLedgerCommands(deps: LedgerDeps) {
     if (on < bill.invoiceDate) throw invalid({ on: `must be on or after the bill's date (${bill.invoiceDate})` });
     if (amount > outstanding) throw conflict(`Only ${formatMoney(outstanding, bill.currency)} is outstanding on bill ${bill.number}`);
     const s = await periodSettings(booksOf(trx, ctx));
-    const refusal = writeOffRefusal(bill, amount, s.writeOffLimitMinor);
+    const limit = writeOffLimitFor(s, bill.currency);
+    if (limit === null) throw conflict(`No write-off limit is set for ${bill.currency} (the firm's limit is in ${s.currency}, and there are no exchange rates): set one for ${bill.currency} on the periods page first`);
+    const refusal = writeOffRefusal(bill, amount, limit);
     if (refusal) throw conflict(refusal);
     await writeOffOne(trx, ctx, bill, amount, on, reason, input.confirmOutsidePeriod ?? false, input.writeOffId);
     return bill;
@@ -444,11 +446,24 @@ export function createLedgerCommands(deps: LedgerDeps) {
     await audit(trx, clock, ctx, { action: 'ledger.current_period_set', entityType: 'ledger_setting', entityId: 'current_period', before: { period: s.current }, after: { period } });
   }
 
-  async function setWriteOffLimit(trx: Tx, ctx: CommandContext, limitMinor: number) {
-    if (!Number.isSafeInteger(limitMinor) || limitMinor < 0 || limitMinor > MAX_AMOUNT_MINOR) throw invalid({ limit: 'must be an amount of zero or more' });
-    const before = (await periodSettings({ trx, clock })).writeOffLimitMinor;
-    await store.setSetting(trx, 'write_off_limit_minor', String(limitMinor), clock.now().toISOString());
-    await audit(trx, clock, ctx, { action: 'ledger.write_off_limit_set', entityType: 'ledger_setting', entityId: 'write_off_limit_minor', before: { limitMinor: before }, after: { limitMinor } });
+  /** The write-off limit per bill for bills in `currency` (default: the firm's currency), in its minor units. */
+  async function setWriteOffLimit(trx: Tx, ctx: CommandContext, limitMinor: number, currency?: string) {
+    const e: Record<string, string> = {};
+    if (!Number.isSafeInteger(limitMinor) || limitMinor < 0 || limitMinor > MAX_AMOUNT_MINOR) e.limit = 'must be an amount of zero or more';
+    if (currency !== undefined && !isCurrencyCode(currency)) e.currency = 'must be a currency code (three capital letters)';
+    if (Object.keys(e).length) throw invalid(e);
+    const s = await periodSettings({ trx, clock });
+    const cur = currency ?? s.currency;
+    const at = clock.now().toISOString();
+    if (cur === s.currency) {
+      await store.setSetting(trx, 'write_off_limit_minor', String(limitMinor), at);
+      await audit(trx, clock, ctx, { action: 'ledger.write_off_limit_set', entityType: 'ledger_setting', entityId: 'write_off_limit_minor', before: { limitMinor: s.writeOffLimitMinor, currency: cur }, after: { limitMinor, currency: cur } });
+      return;
+    }
+    const before = writeOffLimitFor(s, cur);
+    const others = Object.fromEntries(Object.entries({ ...s.otherWriteOffLimits, [cur]: limitMinor }).sort(([a], [b]) => (a < b ? -1 : 1)));
+    await store.setSetting(trx, OTHER_WRITE_OFF_LIMITS_KEY, JSON.stringify(others), at);
+    await audit(trx, clock, ctx, { action: 'ledger.write_off_limit_set', entityType: 'ledger_setting', entityId: OTHER_WRITE_OFF_LIMITS_KEY, before: { limitMinor: before, currency: cur }, after: { limitMinor, currency: cur } });
   }
 
   async function changeAccount(trx: Tx, ctx: CommandContext, id: string, change: { name?: string; code?: string; active?: boolean }) {

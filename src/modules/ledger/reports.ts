@@ -17,7 +17,7 @@ import { assert } from '../../shared/assert.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { isoDate } from '../../shared/clock.ts';
 import type { Executor } from '../../shared/db.ts';
-import { formatMoney, toDecimalString } from '../../shared/money.ts';
+import { formatMoney, isCurrencyCode, toDecimalString } from '../../shared/money.ts';
 import { barChart } from './charts.ts';
 import { AGE_BUCKETS, AGE_LABELS, ageBucket, compareNumbers, isDate, periodOf } from './domain.ts';
 import type { AgeBucket } from './domain.ts';
@@ -34,6 +34,8 @@ export interface ReportParams {
   from?: string;
   to?: string;
   clientId?: string;
+  /** The currency reported (default: the firm's). Amounts in other currencies are never added in. */
+  currency?: string;
 }
 
 export type Cell = string | number | null;
@@ -105,6 +107,7 @@ export function createLedgerReports(db: Executor, clock: Clock) {
     if (p.from && p.to && isDate(p.from) && isDate(p.to) && p.from > p.to) e.from = 'must be on or before to';
     if (p.clientId !== undefined && !REPORT_TAKES_CLIENT[name]) e.client = `is not a filter of the ${REPORT_TITLES[name].toLowerCase()}: it covers the whole firm`;
     else if (p.clientId !== undefined && !/^[0-9a-zA-Z-]{1,64}$/.test(p.clientId)) e.client = 'must be a client id';
+    if (p.currency !== undefined && !isCurrencyCode(p.currency)) e.currency = 'must be a currency code (three capital letters)';
     if (Object.keys(e).length) throw new ReportParamError(e);
     return { from: p.from ?? null, to: p.to ?? isoDate(clock.now()) };
   }
@@ -346,9 +349,14 @@ export function createLedgerReports(db: Executor, clock: Clock) {
   return {
     async run(name: ReportName, params: ReportParams): Promise<Report> {
       const p = checkParams(name, params);
-      const cur = await currency();
+      const firmCurrency = await currency();
+      const cur = params.currency ?? firmCurrency;
+      if (cur !== firmCurrency) {
+        const held = await store.currenciesHeld(db);
+        if (!held.includes(cur)) throw new ReportParamError({ currency: `has no amounts in the books (they hold ${[...new Set([firmCurrency, ...held])].sort().join(', ')})` });
+      }
       const built = await builders[name]({ ...p, clientId: params.clientId ?? null }, cur);
-      // Amounts in different currencies are never added together: every report is in the firm's currency and counts only
+      // Amounts in different currencies are never added together: every report is in one currency (the firm's unless asked) and counts only
       // what was posted (or, for WIP, recorded) in it; what was posted in another currency is named, not added in.
       const others = await store.otherCurrencies(db, cur);
       const notes = others.length > 0

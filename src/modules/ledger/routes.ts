@@ -12,13 +12,13 @@ import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { isoDate } from '../../shared/clock.ts';
 import { newId } from '../../shared/ids.ts';
-import { MoneyParseError, parseAmount, toDecimalString } from '../../shared/money.ts';
+import { isCurrencyCode, MoneyParseError, parseAmount, toDecimalString } from '../../shared/money.ts';
 import { HttpError, fieldLabel, invalid, notFound } from '../../shared/web/errors.ts';
 import { allow } from '../../shared/web/guard.ts';
 import type { ModuleDeps } from '../../shared/web/module.ts';
 import { render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
-import { periodSettings } from './books.ts';
+import { periodSettings, writeOffLimitFor } from './books.ts';
 import type { LedgerCommands } from './commands.ts';
 import { RECEIPT_METHODS } from './commands.ts';
 import { AGE_LABELS } from './domain.ts';
@@ -172,13 +172,16 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     return render(c, 'ledger/periods.njk', {
       s, periods, noted: await store.notedJournals(db, 200), error: shown.error ?? null, errors: shown.errors ?? {}, fv: shown.fv ?? {}, can: can(c),
       writeOffLimit: toDecimalString(s.writeOffLimitMinor, s.currency),
+      // Every currency the books hold bills in, with its limit (none set: its bills are not written off).
+      writeOffLimits: [s.currency, ...new Set([...await store.otherCurrencies(db, s.currency), ...Object.keys(s.otherWriteOffLimits)])].sort()
+        .map((cur) => ({ currency: cur, limitMinor: writeOffLimitFor(s, cur), firm: cur === s.currency })),
     }, status);
   }
   pages.get('/periods', allow(READERS), (c) => periodsPage(c));
   pages.post('/periods', allow(ADMIN), async (c) => {
     const raw = await c.req.parseBody() as Raw;
     const action = str(raw, 'action');
-    const fv = { form: action === 'write-off-limit' ? 'limit' : 'periods', action, period: str(raw, 'period'), limit: str(raw, 'limit') };
+    const fv = { form: action === 'write-off-limit' ? 'limit' : 'periods', action, period: str(raw, 'period'), limit: str(raw, 'limit'), currency: str(raw, 'currency').trim().toUpperCase() };
     try {
       switch (action) {
         case 'current':
@@ -187,9 +190,11 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
         case 'write-off-limit': {
           const s = await settings();
           const e: Record<string, string> = {};
-          const v = moneyField(e, 'limit', fv.limit, s.currency);
+          const currency = fv.currency || s.currency;
+          if (!isCurrencyCode(currency)) throw invalid({ currency: 'must be a currency code (three capital letters)' });
+          const v = moneyField(e, 'limit', fv.limit, currency);
           if (v === undefined) throw invalid(e);
-          await cmds.setWriteOffLimit(c.get('command'), v);
+          await cmds.setWriteOffLimit(c.get('command'), v, currency);
           break;
         }
         case 'open':
@@ -346,6 +351,8 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const b = await store.findBill(db, id);
     if (!b) throw notFound('Bill');
     const s = await settings();
+    // The limit for the bill's currency (null: none set for it, so it is not written off).
+    const limit = writeOffLimitFor(s, b.currency);
     const names = await store.namesOf(db);
     const allocs = await store.allocations(db, { billId: id });
     const receipts = new Map<string, string>();
@@ -354,7 +361,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
       b: billView(b, today()), client: names.clients.get(b.clientId) ?? null, matter: names.matters.get(b.matterId) ?? null, allocs: allocs.map((a) => ({ ...a, receipt: receipts.get(a.receiptId) })),
       writeOffs: await store.writeOffs(db, id), journals: await store.listJournals(db, { billId: id, limit: 200 }), can: can(c), today: today(),
       error: shown.error ?? null, errors: shown.errors ?? {}, fv: shown.fv ?? {},
-      writeOffLimitMinor: s.writeOffLimitMinor, writeOffLeftMinor: Math.max(0, s.writeOffLimitMinor - (b.status === 'open' ? b.writtenOffMinor : 0)),
+      writeOffLimitMinor: limit, writeOffLeftMinor: limit === null ? 0 : Math.max(0, limit - (b.status === 'open' ? b.writtenOffMinor : 0)),
       // The write-off form's idempotency key: fresh when shown, kept when shown again after a refusal.
       writeOffId: (shown.fv as Record<string, string> | undefined)?.writeOffId || newId(deps.clock),
       expired: b.discountValidUntil !== null && b.discountValidUntil < today(),
@@ -443,16 +450,19 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const q = c.req.query();
     const takesClient = REPORT_TAKES_CLIENT[name];
     const takesFrom = REPORT_TAKES_FROM[name];
-    const qs = new URLSearchParams({ ...(q.from ? { from: q.from } : {}), ...(q.to ? { to: q.to } : {}), ...(q.client ? { client: q.client } : {}) }).toString();
+    const qs = new URLSearchParams({ ...(q.from ? { from: q.from } : {}), ...(q.to ? { to: q.to } : {}), ...(q.client ? { client: q.client } : {}), ...(q.currency ? { currency: q.currency } : {}) }).toString();
+    // The currencies a report can be in: the firm's and any other the books hold (a choice shown only when there is one).
+    const s = await settings();
+    const currencies = [...new Set([s.currency, ...await store.currenciesHeld(db)])].sort();
     let r: Report;
     try {
-      r = await reports.run(name, { ...(q.from ? { from: q.from } : {}), ...(q.to ? { to: q.to } : {}), ...(q.client ? { clientId: q.client } : {}) });
+      r = await reports.run(name, { ...(q.from ? { from: q.from } : {}), ...(q.to ? { to: q.to } : {}), ...(q.client ? { clientId: q.client } : {}), ...(q.currency ? { currency: q.currency } : {}) });
     } catch (e) {
       if (!(e instanceof ReportParamError)) throw e;
       // The report page again, its form holding what was asked, each bad parameter named.
       return render(c, 'ledger/report.njk', {
-        r: { name, title: REPORT_TITLES[name], subtitle: '', currency: '', params: { from: q.from ?? null, to: q.to ?? '', clientId: q.client ?? null }, columns: [], rows: [], totals: null, notes: [], chartSvg: null },
-        qs, takesClient, takesFrom, clients: takesClient ? await store.listClients(db) : [], errors: e.fields, error: `Please correct: ${Object.keys(e.fields).map(fieldLabel).join(', ')}`, cells: [], totals: null,
+        r: { name, title: REPORT_TITLES[name], subtitle: '', currency: q.currency ?? '', params: { from: q.from ?? null, to: q.to ?? '', clientId: q.client ?? null }, columns: [], rows: [], totals: null, notes: [], chartSvg: null },
+        qs, currencies, takesClient, takesFrom, clients: takesClient ? await store.listClients(db) : [], errors: e.fields, error: `Please correct: ${Object.keys(e.fields).map(fieldLabel).join(', ')}`, cells: [], totals: null,
       }, 422);
     }
     const file = `${name}-${r.params.to}`;
@@ -468,7 +478,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
       return c.body(pdf as Uint8Array<ArrayBuffer>);
     }
     return render(c, 'ledger/report.njk', {
-      r, qs, takesClient, takesFrom, clients: takesClient ? await store.listClients(db) : [], ageLabels: AGE_LABELS, errors: {}, error: null,
+      r, qs, currencies, takesClient, takesFrom, clients: takesClient ? await store.listClients(db) : [], ageLabels: AGE_LABELS, errors: {}, error: null,
       cells: r.rows.map((row) => r.columns.map((col) => ({ kind: col.kind, text: cellText(r, col, row[col.key] ?? null) }))),
       totals: r.totals ? r.columns.map((col) => ({ kind: col.kind, text: cellText(r, col, r.totals![col.key] ?? null) })) : null,
     });

@@ -240,6 +240,13 @@ export async function linesBetween(ex: Executor, f: { from?: string; to?: string
   return rows.map((r) => ({ ...toLine(r), number: String(r.number), period: String(r.period) }));
 }
 
+/** Every currency the books hold amounts in (journals posted, or WIP recorded), sorted. */
+export async function currenciesHeld(ex: Executor): Promise<string[]> {
+  const rows = await ex.selectFrom('ledger_journal').select('currency').distinct()
+    .union(ex.selectFrom('ledger_wip').select('currency').distinct()).execute() as { currency: string }[];
+  return [...new Set(rows.map((r) => String(r.currency)))].sort();
+}
+
 /** The currencies journals were posted in other than `currency`, sorted. */
 export async function otherCurrencies(ex: Executor, currency: string): Promise<string[]> {
   const rows = await ex.selectFrom('ledger_journal').select('currency').distinct().where('currency', '<>', currency).orderBy('currency').execute() as { currency: string }[];
