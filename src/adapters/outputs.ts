@@ -18,7 +18,7 @@ export interface OutputsConfig {
   /** Chromium as one process (see ChromiumPdfOptions.singleProcess). */
   pdfSingleProcess: boolean;
   mailTransport: 'smtp' | 'file-drop';
-  smtp: { host: string; port: number; secure: boolean; user?: string; pass?: string };
+  smtp: { host: string; port: number; secure: boolean; user?: string; pass?: string; connectionTimeoutMs?: number; greetingTimeoutMs?: number; socketTimeoutMs?: number };
   mailFrom: string;
   mailDropDir: string;
   printDir: string;
@@ -50,6 +50,10 @@ export function outputsConfigFromEnv(env: NodeJS.ProcessEnv, installDir: string)
       secure,
       ...(env.SMTP_USER ? { user: env.SMTP_USER } : {}),
       ...(env.SMTP_PASS ? { pass: env.SMTP_PASS } : {}),
+      // Separate timeouts (the adapter's defaults: 30 s, 30 s, 120 s).
+      ...(env.SMTP_CONNECTION_TIMEOUT_MS ? { connectionTimeoutMs: intFrom(env, 'SMTP_CONNECTION_TIMEOUT_MS', 30_000, 100, 600_000) } : {}),
+      ...(env.SMTP_GREETING_TIMEOUT_MS ? { greetingTimeoutMs: intFrom(env, 'SMTP_GREETING_TIMEOUT_MS', 30_000, 100, 600_000) } : {}),
+      ...(env.SMTP_SOCKET_TIMEOUT_MS ? { socketTimeoutMs: intFrom(env, 'SMTP_SOCKET_TIMEOUT_MS', 120_000, 100, 3_600_000) } : {}),
     },
     mailFrom: env.MAIL_FROM ?? 'billing@lexbill.invalid',
     mailDropDir: env.MAIL_DROP_DIR ?? join(installDir, 'data', 'mail-out'),

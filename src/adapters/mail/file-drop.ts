@@ -5,13 +5,13 @@
  * writes nothing.
  *
  * A pickup service takes the files it sends away, so each message written is also recorded in a
- * hidden journal folder (`.lexbill-sent`, beside the files; pickup services ignore dot names): a
- * retry after a crash between writing the file and recording the send finds the record and does
- * not hand the message over a second time.
+ * hidden journal folder (`.lexbill-sent`, beside the files; pickup services ignore dot names),
+ * the record saying which temp file is about to be renamed into place before the rename
+ * (`handOverOnce`): a retry after a crash anywhere in between finds the record and does not hand
+ * the message over a second time (even once the pickup service took the file away).
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
-import { exists, writeAtomically } from '../files.ts';
+import { mkdir, readFile } from 'node:fs/promises';
+import { exists, handOverOnce } from '../files.ts';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import type { Mailer } from '../../shared/ports.ts';
@@ -31,6 +31,11 @@ export function emlRecordFor(dir: string, messageKey: string): string {
 
 
 
+/** A record that is an intent only (a crash part way through `handOverOnce`): finished by the next send. */
+async function handOverPending(record: string): Promise<boolean> {
+  return (await readFile(record, 'utf8').catch(() => '')).startsWith('intent ');
+}
+
 export function createFileDropMailer(options: { dir: string }): Mailer {
   const composer = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
   return {
@@ -39,14 +44,11 @@ export function createFileDropMailer(options: { dir: string }): Mailer {
       const path = emlPathFor(options.dir, message.messageKey);
       const record = emlRecordFor(options.dir, message.messageKey);
       const messageId = messageIdFor(message);
-      if (await exists(record)) return { messageId, detail: path };
+      if (await exists(record) && !await handOverPending(record)) return { messageId, detail: path };
       await mkdir(join(options.dir, MAIL_JOURNAL), { recursive: true });
-      if (!await exists(path)) {
-        const info = await composer.sendMail(toNodemailer(message));
-        const bytes = (info as unknown as { message: Buffer }).message;
-        await writeAtomically(path, join(options.dir, `.${keyDigest(message.messageKey)}.${randomBytes(6).toString('hex')}.tmp`), bytes);
-      }
-      await writeAtomically(record, join(options.dir, MAIL_JOURNAL, `.${randomBytes(6).toString('hex')}.tmp`), new TextEncoder().encode(`${messageId}\n`));
+      const info = await composer.sendMail(toNodemailer(message));
+      const bytes = (info as unknown as { message: Buffer }).message;
+      await handOverOnce({ path, record, bytes, done: `${messageId}\n` });
       return { messageId, detail: path };
     },
     async close() {

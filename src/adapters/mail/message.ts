@@ -24,16 +24,44 @@ export function messageIdFor(message: MailMessage): string {
   return `<${keyDigest(message.messageKey)}.lexbill@${domainOf(message.from)}>`;
 }
 
+/**
+ * One plain address (local@domain), nothing nodemailer would read as more than one, as a group,
+ * a comment or a name, or as a header after a line break ("a,b@x", "team:b@x;", "x(y)b@x",
+ * "a\r\nBcc: b@x"): such a string would be sent to an address other than the one shown.
+ */
+const PLAIN_ADDRESS = /^[^\s\p{Cc}@,;:<>()"[\]\\]+@[^\s\p{Cc}@,;:<>()"[\]\\]+\.[^\s\p{Cc}@,;:<>()"[\]\\]+$/u;
+/** "Name <address>" (a name without line breaks or angle brackets), or a plain address. */
+const NAMED_ADDRESS = /^([^\r\n\p{Cc}<>]*)<([^<>]+)>\s*$/u;
+
+function plainAddress(address: string, field: string): string {
+  if (!PLAIN_ADDRESS.test(address)) throw new Error(`${field}: not a single email address: ${JSON.stringify(address.slice(0, 200))}`);
+  return address;
+}
+
+/** The sender as nodemailer takes it without parsing (a name with a comma stays one name). */
+function sender(from: string): { name: string; address: string } | string {
+  const m = NAMED_ADDRESS.exec(from.trim());
+  if (m) {
+    const name = m[1]!.trim().replace(/^"(.*)"$/, '$1');
+    return { name, address: plainAddress(m[2]!.trim(), 'from') };
+  }
+  return plainAddress(from.trim(), 'from');
+}
+
 export function toNodemailer(message: MailMessage): SendMailOptions {
   if (!message.messageKey) throw new Error('messageKey is required');
   if (message.to.length === 0) throw new Error('a message needs at least one recipient');
+  for (const a of message.to) plainAddress(a, 'to');
+  for (const a of message.cc ?? []) plainAddress(a, 'cc');
+  if (message.replyTo) plainAddress(message.replyTo, 'replyTo');
+  const from = sender(message.from);
   if (message.to.length + (message.cc?.length ?? 0) > MAX_RECIPIENTS) throw new Error(`at most ${MAX_RECIPIENTS} recipients`);
   let total = 0;
   for (const a of message.attachments ?? []) total += a.content.byteLength;
   if (total > MAX_ATTACHMENT_BYTES) throw new Error(`attachments exceed ${MAX_ATTACHMENT_BYTES} bytes`);
   return {
     messageId: messageIdFor(message),
-    from: message.from,
+    from,
     to: [...message.to],
     ...(message.cc && message.cc.length > 0 ? { cc: [...message.cc] } : {}),
     ...(message.replyTo ? { replyTo: message.replyTo } : {}),

@@ -4,14 +4,15 @@
  * to disk) and renamed into place, so a watcher never sees half a file.
  *
  * A print server takes the files it prints away, so a copy's file being gone does not mean it
- * was never written: each copy written is also recorded in a hidden journal folder
- * (`.lexbill-printed`, beside the copies; watchers ignore dot names), and a copy whose file or
- * record exists is not written again. A retry after a crash between writing the copies and
- * recording them prints no copy twice and skips none.
+ * was never written: each copy is recorded in a hidden journal folder (`.lexbill-printed`,
+ * beside the copies; watchers ignore dot names), the record saying which temp file is about to
+ * be renamed into place before the rename (`handOverOnce`), and a copy whose file or record
+ * exists is not written again. A retry after a crash anywhere in between (even once the print
+ * server took the copy away) prints no copy twice and skips none.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
-import { exists, writeAtomically } from '../files.ts';
+import { handOverOnce } from '../files.ts';
 import { join } from 'node:path';
 import type { PrintOutput } from '../../shared/ports.ts';
 
@@ -45,12 +46,7 @@ export function createFolderPrint(options: { dir: string }): PrintOutput {
       await mkdir(join(options.dir, PRINT_JOURNAL), { recursive: true });
       const paths = printPathsFor(options.dir, job);
       for (const [i, path] of paths.entries()) {
-        const record = printRecordFor(options.dir, job.jobKey, i + 1);
-        if (await exists(record)) continue;
-        if (!await exists(path)) {
-          await writeAtomically(path, join(options.dir, `.print-${randomBytes(6).toString('hex')}.tmp`), job.pdf);
-        }
-        await writeAtomically(record, join(options.dir, PRINT_JOURNAL, `.${randomBytes(6).toString('hex')}.tmp`), new TextEncoder().encode(`${path}\n`));
+        await handOverOnce({ path, record: printRecordFor(options.dir, job.jobKey, i + 1), bytes: job.pdf, done: `${path}\n` });
       }
       return paths;
     },

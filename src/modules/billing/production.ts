@@ -16,7 +16,10 @@
  * under way, `mailMayHaveGone`), or one whose process stopped while sending it, is recorded as
  * unconfirmed (email_unconfirmed_at), shown per bill as "may have been sent", and not sent again
  * by a retry; the clerk chooses Send again or Mark as sent (`decideUnconfirmedEmail`, audited).
- * A refusal the server answered, or a connection never made, stays a plain failure a retry resends.
+ * A refusal the server answered, or any failure before the message data was handed over (a
+ * connection never made, a server that never greets, one that stalls or drops the connection
+ * during the envelope: the SMTP adapter says so on its error, `messageDataSent`), stays a plain
+ * failure a retry resends.
  *
  * Throughput (issue 5: 1,000 bills in 30 s on 2 cores; each commit costs an fsync on SQLite):
  * a run's workers claim a few bills in one transaction; a bill's PDF and its print copies are
@@ -809,7 +812,8 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     });
   }
 
-  const EMAIL_RE = /^[^\s@<>,;]+@[^\s@<>,;]+\.[^\s@<>,;]+$/;
+  // One plain address: nothing the mail adapter would refuse as more than one, a group, a comment or a name ("accounts:b@x", "x(y)b@x").
+  const EMAIL_RE = /^[^\s\p{Cc}@<>,;:()"[\]\\]+@[^\s\p{Cc}@<>,;:()"[\]\\]+\.[^\s\p{Cc}@<>,;:()"[\]\\]+$/u;
   function parseAddresses(text: string, field: string): string[] {
     const list = text.split(/[,;\s]+/).map((s) => s.trim()).filter(Boolean);
     if (list.length === 0) throw invalid({ [field]: 'give at least one email address' });

@@ -106,7 +106,7 @@ export function previewPdfGroups(billIds: readonly string[]): { href: string; fr
 }
 
 /** What a failed send's error says (the SMTP adapter passes nodemailer's errors on as they are). */
-interface MailErrorShape { code?: unknown; command?: unknown; responseCode?: unknown; timeoutType?: unknown; originalCode?: unknown }
+interface MailErrorShape { code?: unknown; command?: unknown; responseCode?: unknown; timeoutType?: unknown; originalCode?: unknown; messageDataSent?: unknown }
 
 /** Failures before the server was handed a message: nothing went. */
 const NOT_SENT_CODES = new Set(['EAUTH', 'EENVELOPE', 'EDNS', 'ETLS', 'EREQUIRETLS', 'ECONFIG']);
@@ -116,10 +116,12 @@ const SETUP_COMMANDS = new Set(['API', 'EHLO', 'HELO', 'LHLO', 'STARTTLS', 'MAIL
 
 /**
  * Whether a send that failed may nevertheless have delivered the message: the outcome is
- * unknown, so sending again could send it twice. Over SMTP, a refusal the server answered
- * (a 4xx or 5xx reply), a connection never made (refused, no such host, no greeting) and a
- * failure before the message data (login, sender, recipients, the message itself) are definite:
- * nothing went. A timeout or a dropped connection once the session was under way is not: the
+ * unknown, so sending again could send it twice. Over SMTP, a failure before the message data
+ * was handed over (the adapter's `messageDataSent: false`: never greeted, a stall or a dropped
+ * connection during the envelope, a refusal at MAIL FROM or RCPT TO) is definite: nothing went;
+ * so is a refusal the server answered (a 4xx or 5xx reply, to the data too). For an error that
+ * does not say (another adapter), a connection never made (refused, no such host, no greeting)
+ * and a failure at a command before the data (login, sender, recipients) are definite. A timeout or a dropped connection once the session was under way is not: the
  * server may have taken the message and not said so in time. File-drop writes each message once
  * by its key, so its failures are always definite (a retry finds a message already written).
  */
@@ -128,6 +130,10 @@ export function mailMayHaveGone(transport: 'smtp' | 'file-drop', err: unknown): 
   if (typeof err !== 'object' || err === null) return true;
   const e = err as MailErrorShape;
   if (typeof e.responseCode === 'number' && e.responseCode >= 400) return false;
+  // The SMTP adapter says whether the message data was handed over (the server had answered
+  // DATA): before that nothing can have gone, whatever failed (no greeting, a stall or a drop
+  // during the envelope); after it, only an answered refusal (above) is definite.
+  if (typeof e.messageDataSent === 'boolean') return e.messageDataSent;
   const code = typeof e.code === 'string' ? e.code : '';
   const original = typeof e.originalCode === 'string' ? e.originalCode : code;
   if (NOT_SENT_CODES.has(code)) return false;
