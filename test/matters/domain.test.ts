@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { AssertionError } from '../../src/shared/assert.ts';
 import {
-  addDays, addMonths, advanceBillingDate, nextBillingDateAfter, onDay, capStatus, disbursementAmountMinor, fileNumber, isIsoDate, parseFileNumber, resolveRate, roundMinutes,
+  addDays, addMonths, isEmail, advanceBillingDate, nextBillingDateAfter, onDay, capStatus, disbursementAmountMinor, fileNumber, isIsoDate, parseFileNumber, resolveRate, roundMinutes,
   standardRateOn, timeAmountMinor, validateClient, validateDisbursement, validateMatter, validateTimekeeper, validateTimeEntry,
 } from '../../src/modules/matters/domain.ts';
 import type { BillingCycle, MinuteRounding, RateInputs, ResolvedRate } from '../../src/modules/matters/domain.ts';
@@ -203,4 +203,18 @@ test('validation names each bad field', () => {
       ['incurredOn', 'code', 'expenseCode', 'quantityMilli', 'unitCostMinor', 'description']],
   ];
   for (const [name, errors, fields] of cases) assert.deepEqual(Object.keys(errors).sort(), [...fields].sort(), `${name}: ${JSON.stringify(errors)}`);
+});
+
+test('an email address is one plain address: what a mail library would read as other addresses, a group, a comment or another header is refused where it is typed', () => {
+  const good = ['ap@acme.example', 'first.last+bills@sub.acme.example', 'ü@bücher.example'];
+  const bad = [
+    'a,evil@x.example', 'accounts:evil@x.example;', 'x(comment)evil@x.example', '"quoted"@x.example', 'a@x.example\r\nBcc: evil@y.example',
+    'Name <a@x.example>', 'a@[127.0.0.1]', 'back\\slash@x.example', 'a;b@x.example', 'no-at.example', 'a@nodot', `${'a'.repeat(250)}@x.example`,
+  ];
+  for (const email of good) assert.deepEqual(Object.keys(validateClient({ name: 'Acme', email })), [], email);
+  for (const email of bad) assert.deepEqual(Object.keys(validateClient({ name: 'Acme', email })), ['email'], JSON.stringify(email));
+  assert.deepEqual(validateClient({ name: 'Acme', email: 'a,evil@x.example' }), { email: 'must be an email address' });
+  // The same rule for a matter's send-to addresses (the bill's email goes to them).
+  for (const email of bad) assert.equal(isEmail(email), false, JSON.stringify(email));
+  for (const email of good) assert.equal(isEmail(email), true, email);
 });

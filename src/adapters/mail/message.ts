@@ -4,6 +4,7 @@
  * the same Message-ID and the receiving side can drop the duplicate).
  */
 import { createHash } from 'node:crypto';
+import { isEmailAddress } from '../../shared/email.ts';
 import type { SendMailOptions } from 'nodemailer';
 import type { MailMessage } from '../../shared/ports.ts';
 
@@ -24,17 +25,12 @@ export function messageIdFor(message: MailMessage): string {
   return `<${keyDigest(message.messageKey)}.lexbill@${domainOf(message.from)}>`;
 }
 
-/**
- * One plain address (local@domain), nothing nodemailer would read as more than one, as a group,
- * a comment or a name, or as a header after a line break ("a,b@x", "team:b@x;", "x(y)b@x",
- * "a\r\nBcc: b@x"): such a string would be sent to an address other than the one shown.
- */
-const PLAIN_ADDRESS = /^[^\s\p{Cc}@,;:<>()"[\]\\]+@[^\s\p{Cc}@,;:<>()"[\]\\]+\.[^\s\p{Cc}@,;:<>()"[\]\\]+$/u;
 /** "Name <address>" (a name without line breaks or angle brackets), or a plain address. */
 const NAMED_ADDRESS = /^([^\r\n\p{Cc}<>]*)<([^<>]+)>\s*$/u;
 
+/** One plain address (isEmailAddress: nothing nodemailer would read as other addresses, a group, a comment or another header), or an error. */
 function plainAddress(address: string, field: string): string {
-  if (!PLAIN_ADDRESS.test(address)) throw new Error(`${field}: not a single email address: ${JSON.stringify(address.slice(0, 200))}`);
+  if (!isEmailAddress(address)) throw new Error(`${field}: not a single email address: ${JSON.stringify(address.slice(0, 200))}`);
   return address;
 }
 

@@ -38,6 +38,7 @@ import { assert } from '../../shared/assert.ts';
 import { audit } from '../../shared/audit.ts';
 import type { Clock } from '../../shared/clock.ts';
 import type { Db, Executor } from '../../shared/db.ts';
+import { isEmailAddress } from '../../shared/email.ts';
 import { isUniqueViolation } from '../../shared/db.ts';
 import type { CommandContext } from '../../shared/events.ts';
 import { newId, newToken } from '../../shared/ids.ts';
@@ -812,13 +813,11 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     });
   }
 
-  // One plain address: nothing the mail adapter would refuse as more than one, a group, a comment or a name ("accounts:b@x", "x(y)b@x").
-  const EMAIL_RE = /^[^\s\p{Cc}@<>,;:()"[\]\\]+@[^\s\p{Cc}@<>,;:()"[\]\\]+\.[^\s\p{Cc}@<>,;:()"[\]\\]+$/u;
   function parseAddresses(text: string, field: string): string[] {
     const list = text.split(/[,;\s]+/).map((s) => s.trim()).filter(Boolean);
     if (list.length === 0) throw invalid({ [field]: 'give at least one email address' });
     if (list.length > 50) throw invalid({ [field]: 'at most 50 addresses' });
-    const bad = list.filter((a) => !EMAIL_RE.test(a));
+    const bad = list.filter((a) => !isEmailAddress(a));
     if (bad.length > 0) throw invalid({ [field]: `not an email address: ${bad.join(', ')}` });
     return list;
   }

@@ -4,6 +4,7 @@
  */
 import { assert, AssertionError, assertSafeInteger } from '../../shared/assert.ts';
 import { csvLineFields } from '../../shared/csv.ts';
+import { isEmailAddress } from '../../shared/email.ts';
 import { formatMoney, isCurrencyCode, MAX_AMOUNT_MINOR, mulDiv, sumMinor } from '../../shared/money.ts';
 import type {
   AdjustmentAllocationRule, ApplyFundsTo, BillingArrangementName, BillingOptionSection, BillingStatusMode, DiscountKind,
@@ -460,7 +461,6 @@ function choice<T extends string>(errors: FieldErrors, field: string, values: re
   if (!oneOf(values, v)) errors[field] = choices(values);
 }
 
-const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 export interface TimekeeperFields {
   initials?: unknown; name?: unknown; classification?: unknown; ledesClassification?: unknown; active?: unknown;
@@ -501,7 +501,7 @@ export function validateClient(i: ClientFields, opts: { partial?: boolean } = {}
   text(e, 'name', i.name, { required: !opts.partial, max: LIMITS.nameChars });
   if (opts.partial && typeof i.name === 'string' && i.name.trim() === '') e.name = 'is required';
   text(e, 'email', i.email, { required: false, max: 254 });
-  if (!e.email && typeof i.email === 'string' && i.email !== '' && !EMAIL_RE.test(i.email)) e.email = 'must be an email address';
+  if (!e.email && typeof i.email === 'string' && i.email !== '' && !isEmailAddress(i.email)) e.email = 'must be an email address';
   text(e, 'address', i.address, { required: false, max: LIMITS.textChars });
   text(e, 'taxId', i.taxId, { required: false, max: 50 });
   return e;
@@ -801,7 +801,7 @@ function timekeeperRef(e: FieldErrors, field: string, v: unknown, required: bool
 const LEDES_FORBIDDEN = /[|[\]\r\n]/;
 
 export function isEmail(v: unknown): v is string {
-  return typeof v === 'string' && v.length <= 254 && EMAIL_RE.test(v);
+  return typeof v === 'string' && isEmailAddress(v);
 }
 
 /** "a@x.example, b@y.example" -> ["a@x.example", "b@y.example"] (the seed's comma-separated list). */
@@ -1237,7 +1237,7 @@ export function validateContact(i: ContactFields, opts: { partial?: boolean } = 
   text(e, 'name', i.name, { required: !opts.partial, max: LIMITS.nameChars });
   if (opts.partial && typeof i.name === 'string' && i.name.trim() === '') e.name = 'is required';
   text(e, 'email', i.email, { required: false, max: 254 });
-  if (!e.email && typeof i.email === 'string' && i.email.trim() !== '' && !EMAIL_RE.test(i.email.trim())) e.email = 'must be an email address';
+  if (!e.email && typeof i.email === 'string' && i.email.trim() !== '' && !isEmailAddress(i.email.trim())) e.email = 'must be an email address';
   text(e, 'phone', i.phone, { required: false, max: 50 });
   if (!e.phone && typeof i.phone === 'string' && !/^[0-9+().\-\s/x]*$/i.test(i.phone)) e.phone = 'must be a phone number (digits, spaces, + ( ) - .)';
   text(e, 'address', i.address, { required: false, max: LIMITS.textChars });

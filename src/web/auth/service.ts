@@ -8,6 +8,7 @@ import { assert } from '../../shared/assert.ts';
 import { audit } from '../../shared/audit.ts';
 import type { Clock } from '../../shared/clock.ts';
 import type { Db, Executor } from '../../shared/db.ts';
+import { isEmailAddress } from '../../shared/email.ts';
 import { isUniqueViolation } from '../../shared/db.ts';
 import { writersSerialised } from '../../shared/sql.ts';
 import type { CommandContext } from '../../shared/events.ts';
@@ -39,7 +40,6 @@ interface UserRow {
 
 export const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 export const normaliseEmail = (e: string): string => e.trim().toLowerCase();
-const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 function publicUser(r: UserRow): CurrentUser & { disabled: boolean; createdAt: string; updatedAt: string } {
   return { id: r.id, email: r.email, name: r.name, role: r.role, disabled: Number(r.disabled) === 1, createdAt: r.created_at, updatedAt: r.updated_at };
@@ -66,7 +66,7 @@ export async function getUser(deps: AuthDeps, id: string): Promise<UserView | nu
 
 function checkUserFields(input: { email?: string; name?: string; role?: string; password?: string }): void {
   const fields: Record<string, string> = {};
-  if (input.email !== undefined && (!EMAIL_RE.test(input.email.trim()) || input.email.length > 254)) fields.email = 'must be an email address';
+  if (input.email !== undefined && !isEmailAddress(input.email.trim())) fields.email = 'must be an email address';
   if (input.name !== undefined && (input.name.trim().length === 0 || input.name.length > 200)) fields.name = 'must be 1 to 200 characters';
   if (input.role !== undefined && !(ROLES as readonly string[]).includes(input.role)) fields.role = `must be one of: ${ROLES.join(', ')}`;
   if (input.password !== undefined) {
