@@ -16,7 +16,9 @@
  */
 import { parseArgs } from 'node:util';
 import type { Runtime } from '../main.ts';
-import { capChoice, createBillingCommands, createMassBilling, produceBills } from '../modules/billing/index.ts';
+// filterErrors, MAX_PAYMENT_TERMS_DAYS: the run's own checks of its choices, applied before anything is delivered or written.
+import { capChoice, createBillingCommands, createMassBilling, filterErrors, MAX_PAYMENT_TERMS_DAYS, produceBills } from '../modules/billing/index.ts';
+import { isoDate } from '../shared/clock.ts';
 import { systemContext } from '../shared/events.ts';
 import { formatMoney } from '../shared/money.ts';
 import { HttpError } from '../shared/web/errors.ts';
@@ -34,7 +36,7 @@ export class BillRunUsageError extends Error {}
 
 /** The run's field names as this command's options (for messages about bad choices). */
 const OPTION_OF: Record<string, string> = {
-  invoiceDate: '--invoice-date', upTo: '--up-to', clientId: '--client', responsibleTimekeeperId: '--responsible', billingTimekeeperId: '--billing-timekeeper',
+  invoiceDate: '--invoice-date', upTo: '--up-to', clientId: '--client', matterId: '--matter', responsibleTimekeeperId: '--responsible', billingTimekeeperId: '--billing-timekeeper',
   billingCycle: '--cycle', nextBillingFrom: '--next-from', nextBillingTo: '--next-to', capAmount: '--wip-cap', timeFrom: '--time-from', timeTo: '--time-to',
   timeTimekeeperId: '--time-timekeeper', timeCapAmount: '--time-cap', disbFrom: '--disb-from', disbTo: '--disb-to', disbCode: '--disb-code', template: '--template', paymentTermsDays: '--terms', id: '--run-id',
 };
@@ -72,7 +74,14 @@ export function emptyOptions(v: Record<string, string | boolean | undefined>): s
 
 /** Run it; the lines go to `out` (stdout). Returns the exit status. */
 export async function billRun(rt: Runtime, args: string[], out: (line: string) => void = (l) => console.log(l)): Promise<number> {
-  const { values: v } = parseArgs({ args, options: OPTIONS, strict: true });
+  let v: ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS; strict: true }>>['values'];
+  // A flag without its value, a value given to a yes/no flag, a stray argument, an unknown flag: usage (exit 2), naming it.
+  try {
+    ({ values: v } = parseArgs({ args, options: OPTIONS, strict: true }));
+  } catch (e) {
+    if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) throw new BillRunUsageError((e as Error).message);
+    throw e;
+  }
   if (!v['invoice-date']) throw new BillRunUsageError('--invoice-date is required (YYYY-MM-DD)');
   if (!v['up-to']) throw new BillRunUsageError('--up-to is required (YYYY-MM-DD)');
   const empty = emptyOptions(v);
@@ -84,13 +93,25 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
   const cmds = createBillingCommands({ db, clock: rt.clock, relay: rt.relay });
   const mass = createMassBilling({ db, clock: rt.clock, relay: rt.relay }, cmds);
   const firm = await db.selectFrom('billing_firm_settings').select('settings_json').where('id', '=', 'firm').executeTakeFirst() as { settings_json: string } | undefined;
-  await rt.relay.drain();
   const currency = firm ? (JSON.parse(firm.settings_json) as { currency: string }).currency : 'USD';
 
   const wipCap = capChoice(v['wip-cap'], currency);
   if (wipCap.error) throw new BillRunUsageError(`--wip-cap must be "matter" or an amount (${wipCap.error})`);
   const timeChoice = capChoice(v['time-cap'], currency);
   if (timeChoice.error) throw new BillRunUsageError(`--time-cap must be "matter" or an amount (${timeChoice.error})`);
+  // Choices read without matters' copies (dates, ranges, amounts, terms, the run id, the template's length):
+  // refused before pending events are delivered, so a refused run writes nothing at all.
+  const early: Record<string, string> = filterErrors({
+    invoiceDate: v['invoice-date'], upTo: v['up-to'], nextBillingFrom: v['next-from'], nextBillingTo: v['next-to'],
+    time: { from: v['time-from'], to: v['time-to'], ...(timeChoice.cap ? { cap: timeChoice.cap } : {}) }, disbursements: { from: v['disb-from'], to: v['disb-to'] },
+    ...(wipCap.cap ? { cap: wipCap.cap } : {}),
+  }, isoDate(rt.clock.now()));
+  if (v.terms !== undefined && Number(v.terms) > MAX_PAYMENT_TERMS_DAYS) early.paymentTermsDays = `must be a whole number of days from 0 to ${MAX_PAYMENT_TERMS_DAYS}`;
+  if (v['run-id'] !== undefined && !/^[0-9a-zA-Z-]{8,64}$/.test(v['run-id'])) early.id = 'must be 8 to 64 letters, digits or dashes';
+  if (v.template !== undefined && v.template.length > 100) early.template = 'must be a template name of 1 to 100 characters';
+  if (Object.keys(early).length > 0) throw new BillRunUsageError(Object.entries(early).map(([k, x]) => `${OPTION_OF[k] ?? k} ${x}`).join('; '));
+  // Billing's copy of matters made current before the choices naming them are checked.
+  await rt.relay.drain();
   const cap = wipCap.cap;
   const timeCap = timeChoice.cap;
   let matterId: string | undefined;

@@ -11,6 +11,7 @@ import type { Browser, Page, TestApp } from '../support/app.ts';
 import { createBillingCommands } from '../../src/modules/billing/index.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { ctx, firm, work } from './support.ts';
+import { followed } from './web-support.ts';
 import { closeSharedPdf, outputDirs, removeDirs, testOutputs } from './production-support.ts';
 import { readdirSync } from 'node:fs';
 import { after } from 'node:test';
@@ -387,15 +388,15 @@ eachDialect('composer: each bill\'s template and payment terms (chosen from the 
     const drafts = await b.get('/billing/drafts');
     assert.match(unescapeHtml(drafts.text), /<select name="newTemplate"[^>]*>\s*<option value="" selected>Unchanged<\/option><option value="fixed-fee">/);
     const listing = /name="listing" value="([^"]+)"/.exec(drafts.text)![1]!;
-    const bad = await b.post('/billing/drafts/modify', { every: 'yes', listing, newTemplate: 'nope', newTerms: '7' });
+    const bad = await followed(b, b.post('/billing/drafts/modify', { every: 'yes', listing, newTemplate: 'nope', newTerms: '7' }));
     assert.equal(bad.status, 422);
     assert.match(unescapeHtml(bad.text), /data-error-for="newTemplate">no bill template named "nope"/);
     assert.match(bad.text, /name="newTerms" value="7"/, 'what was typed is kept');
     assert.equal(JSON.parse(String((await bills())[0]!.request_json)).template, 'total-only', 'unchanged');
-    const tooLong = await b.post('/billing/drafts/modify', { every: 'yes', listing, newTerms: '400' });
+    const tooLong = await followed(b, b.post('/billing/drafts/modify', { every: 'yes', listing, newTerms: '400' }));
     assert.equal(tooLong.status, 422);
     assert.match(unescapeHtml(tooLong.text), /data-error-for="newTerms">must be a whole number of days from 0 to 365/);
-    const changed = await b.post('/billing/drafts/modify', { every: 'yes', listing, newTemplate: 'itemised' });
+    const changed = await followed(b, b.post('/billing/drafts/modify', { every: 'yes', listing, newTemplate: 'itemised' }));
     assert.equal(changed.status, 200);
     assert.equal(JSON.parse(String((await bills())[0]!.request_json)).template, 'itemised');
 
@@ -636,15 +637,15 @@ eachDialect('drafts page: "all drafts listed" is the drafts the page showed; a d
     // A third draft made after the page was shown: "approve all listed" would approve it unseen.
     const c3 = await draft(third.id);
     await t.runtime.relay.drain();
-    const stale = await postForm(clerk, '/billing/drafts/act', [['every', 'yes'], ['listing', listing], ['action', 'approve']]);
+    const stale = await followed(clerk, postForm(clerk, '/billing/drafts/act', [['every', 'yes'], ['listing', listing], ['action', 'approve']]));
     assert.equal(stale.status, 409);
     assert.match(unescapeHtml(stale.text), /The drafts listed have changed since the page was shown/);
     assert.deepEqual(await statuses(), ['draft', 'draft', 'draft'], 'nothing approved');
-    const modifyStale = await postForm(clerk, '/billing/drafts/modify', [['every', 'yes'], ['listing', listing], ['newTerms', '7']]);
+    const modifyStale = await followed(clerk, postForm(clerk, '/billing/drafts/modify', [['every', 'yes'], ['listing', listing], ['newTerms', '7']]));
     assert.equal(modifyStale.status, 409);
     assert.equal((await db.db.selectFrom('billing_bill').select('due_date').where('id', '=', c3.billId).executeTakeFirstOrThrow()).due_date, c3.dueDate, 'nothing changed');
     // Without the page's stamp: refused, naming the field.
-    const missing = await postForm(clerk, '/billing/drafts/act', [['every', 'yes'], ['action', 'hold']]);
+    const missing = await followed(clerk, postForm(clerk, '/billing/drafts/act', [['every', 'yes'], ['action', 'hold']]));
     assert.equal(missing.status, 422);
     assert.match(missing.text, /data-error-for="listing"|listing/);
     assert.equal(await db.db.selectFrom('billing_bill').select('id').where('on_hold', '=', 1).executeTakeFirst(), undefined);
@@ -654,17 +655,17 @@ eachDialect('drafts page: "all drafts listed" is the drafts the page showed; a d
     const versionOf = (id: string) => new RegExp(`value="${id}@(\\d+)"`).exec(shown.text)![1]!;
     const aShown = versionOf(a.billId);
     await billing.updateDraft(ctx, a.billId, { request: { ...a.request, interestMinor: 500 } });
-    const ticked = await postForm(clerk, '/billing/drafts/act', [['id', `${a.billId}@${aShown}`], ['id', `${b2.billId}@${versionOf(b2.billId)}`], ['action', 'approve']]);
+    const ticked = await followed(clerk, postForm(clerk, '/billing/drafts/act', [['id', `${a.billId}@${aShown}`], ['id', `${b2.billId}@${versionOf(b2.billId)}`], ['action', 'approve']]));
     assert.equal(ticked.status, 200);
     assert.match(ticked.text, /data-done="1" data-refused="1"/);
     assert.match(unescapeHtml(ticked.text), new RegExp(`data-refused="${a.billId}">.*It changed after the list was shown`));
     const byId = async (id: string) => (await db.db.selectFrom('billing_bill').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status;
     assert.deepEqual([await byId(a.billId), await byId(b2.billId)], ['draft', 'approved']);
-    assert.equal((await postForm(clerk, '/billing/drafts/act', [['id', `${a.billId}@x`], ['action', 'approve']])).status, 422, 'a malformed id is refused');
+    assert.equal((await followed(clerk, postForm(clerk, '/billing/drafts/act', [['id', `${a.billId}@x`], ['action', 'approve']]))).status, 422, 'a malformed id is refused');
 
     // The current list's stamp: every draft it lists is approved.
     const fresh = listingOf((await clerk.get('/billing/drafts')).text);
-    const approved = await postForm(clerk, '/billing/drafts/act', [['every', 'yes'], ['listing', fresh], ['action', 'approve']]);
+    const approved = await followed(clerk, postForm(clerk, '/billing/drafts/act', [['every', 'yes'], ['listing', fresh], ['action', 'approve']]));
     assert.equal(approved.status, 200);
     assert.match(approved.text, /data-done="2" data-refused="0"/);
     assert.deepEqual(await statuses(), ['approved', 'approved', 'approved']);
@@ -694,7 +695,7 @@ eachDialect('drafts page: a ticked draft changed since the list showed it is not
       const current = (await billing.findBill(a.billId))!;
       await billing.updateDraft(ctx, a.billId, { request: { ...current.request, adHoc: [...(current.request.adHoc ?? []), { kind: 'fee', description: `Added before ${action}`, amountMinor: 25_000, taxCode: null, timekeeperId: null }] } });
       const before = await row(a.billId);
-      const res = await postForm(clerk, '/billing/drafts/act', [['id', `${a.billId}@${aShown}`], ['id', `${b2.billId}@${bShown}`], ['action', action]]);
+      const res = await followed(clerk, postForm(clerk, '/billing/drafts/act', [['id', `${a.billId}@${aShown}`], ['id', `${b2.billId}@${bShown}`], ['action', action]]));
       assert.equal(res.status, 200, res.text);
       assert.match(res.text, /data-done="1" data-refused="1"/, `${action}: one done, one refused`);
       assert.match(unescapeHtml(res.text), new RegExp(`data-refused="${a.billId}">.*It changed after the list was shown`), action);
@@ -712,7 +713,7 @@ eachDialect('drafts page: a ticked draft changed since the list showed it is not
     await billing.setOnHold(ctx, a.billId, true);
     await billing.setOnHold(ctx, a.billId, false);
     const before = await row(a.billId);
-    const modified = await postForm(clerk, '/billing/drafts/modify', [['id', `${a.billId}@${aShown}`], ['id', `${again.billId}@${cShown}`], ['newTerms', '7']]);
+    const modified = await followed(clerk, postForm(clerk, '/billing/drafts/modify', [['id', `${a.billId}@${aShown}`], ['id', `${again.billId}@${cShown}`], ['newTerms', '7']]));
     assert.equal(modified.status, 200, modified.text);
     assert.match(modified.text, /data-done="1" data-refused="1"/);
     assert.deepEqual(await row(a.billId), before);

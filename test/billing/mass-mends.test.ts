@@ -188,7 +188,18 @@ eachDialect('mass billing choices: a WIP cap choice the form does not offer, or 
     const token = await t.token(clerk.email);
     const api = await b.postJson('/api/v1/bill-runs', { id: 'disb-code-0002', invoiceDate: DATE, upTo: DATE, filters: { disbursements: { code: 'CORUT' } }, wait: true }, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(api.status, 422, api.text);
-    assert.deepEqual(Object.keys(api.json().error.fields), ['disbCode']);
+    // Named by the body's path (the form's name for it is disbCode).
+    assert.deepEqual(Object.keys(api.json().error.fields), ['filters.disbursements.code']);
+    // So are the others the run checks: unknown ids, ranges that end before they start.
+    const named = async (filters: Record<string, unknown>) => {
+      const res = await b.postJson('/api/v1/bill-runs', { id: 'named-paths-0001', invoiceDate: DATE, upTo: DATE, filters, wait: true }, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(res.status, 422, res.text);
+      return Object.keys(res.json().error.fields);
+    };
+    assert.deepEqual(await named({ time: { timekeeperId: 'no-such-timekeeper' } }), ['filters.time.timekeeperId']);
+    assert.deepEqual(await named({ clientId: 'no-such-client' }), ['filters.clientId']);
+    assert.deepEqual(await named({ disbursements: { from: '2026-02-10', to: '2026-02-01' } }), ['filters.disbursements.to']);
+    assert.deepEqual(await named({ time: { from: '2026-02-10', to: '2026-02-01' } }), ['filters.time.to']);
     // Given empty, a filter is no filter at all: refused too, never a run over every matter or disbursement.
     for (const filters of [{ disbursements: { code: '' } }, { billingCycle: '' }]) {
       const res = await b.postJson('/api/v1/bill-runs', { id: 'empty-filter-0001', invoiceDate: DATE, upTo: DATE, filters, wait: true }, { headers: { authorization: `Bearer ${token}` } });

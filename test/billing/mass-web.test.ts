@@ -12,7 +12,7 @@ import { prng } from '../../src/cli/demo.ts';
 import { seedDemoFirm } from '../../src/modules/matters/index.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { eachDialect } from '../support/db.ts';
-import { ok, postMany } from './web-support.ts';
+import { followed, ok, postMany } from './web-support.ts';
 import { unescapeHtml, withApp } from '../support/app.ts';
 import type { Browser, Page, TestApp } from '../support/app.ts';
 import { ctx } from './support.ts';
@@ -154,9 +154,9 @@ eachDialect('mass billing page: list, lookup, confirm, one run with live progres
     const [first, second, third] = [...html.matchAll(/data-bill="([0-9a-f-]{36})"/g)].map((m) => m[1]!);
 
     // Hold one, then approve the whole batch: the held one is refused with its reason.
-    html = ok(await b.post('/billing/drafts/act', { id: first!, action: 'hold', batch: runId }));
+    html = ok(await followed(b, b.post('/billing/drafts/act', { id: first!, action: 'hold', batch: runId })));
     assert.match(html, /data-done="1"/);
-    html = ok(await b.post('/billing/drafts/act', { every: 'yes', listing: listingOf(html), action: 'approve', batch: runId }));
+    html = ok(await followed(b, b.post('/billing/drafts/act', { every: 'yes', listing: listingOf(html), action: 'approve', batch: runId })));
     assert.match(html, /data-done="2" data-refused="1"/);
     assert.match(html, new RegExp(`data-refused="${first}">.*on hold`, 's'));
     const approved = await t.db.db.selectFrom('billing_bill').select(['id', 'number', 'file_number']).where('status', '=', 'approved').execute();
@@ -164,19 +164,19 @@ eachDialect('mass billing page: list, lookup, confirm, one run with live progres
     assert.ok(approved.every((a) => a.number === `${a.file_number}.1`));
 
     // Modify the batch: a new invoice date and terms for its (remaining) drafts.
-    html = ok(await b.post('/billing/drafts/modify', { batch: runId, every: 'yes', listing: listingOf(html), newInvoiceDate: '2026-03-02', newTerms: '5' }));
+    html = ok(await followed(b, b.post('/billing/drafts/modify', { batch: runId, every: 'yes', listing: listingOf(html), newInvoiceDate: '2026-03-02', newTerms: '5' })));
     assert.match(html, /data-done="1"/);
     const changed = await t.db.db.selectFrom('billing_bill').select(['invoice_date', 'due_date']).where('id', '=', first!).executeTakeFirstOrThrow();
     assert.deepEqual(changed, { invoice_date: '2026-03-02', due_date: '2026-03-07' });
     // An invoice date before the drafts' up-to date: each draft refused, in words (not "Please correct: upTo").
-    html = ok(await b.post('/billing/drafts/modify', { batch: runId, every: 'yes', listing: listingOf(html), newInvoiceDate: '2026-02-20' }));
+    html = ok(await followed(b, b.post('/billing/drafts/modify', { batch: runId, every: 'yes', listing: listingOf(html), newInvoiceDate: '2026-02-20' })));
     assert.match(html, new RegExp(`data-refused="${first}">.*?</a>: Up-to date must be on or before the invoice date</li>`));
-    html = ok(await b.post('/billing/drafts/modify', { batch: runId, every: 'yes', listing: listingOf(html), newTerms: 'soon' }), 422);
+    html = ok(await followed(b, b.post('/billing/drafts/modify', { batch: runId, every: 'yes', listing: listingOf(html), newTerms: 'soon' })), 422);
     assert.match(html, /data-error-for="newTerms"><strong>Payment terms<\/strong> must be a whole number of days/);
 
     // Delete: back to mass billing (items unbilled, the work kept).
     const matterOfFirst = drafts.find((d) => d.id === first)!.matter_id as string;
-    html = ok(await b.post('/billing/drafts/act', { id: first!, action: 'delete', batch: runId }));
+    html = ok(await followed(b, b.post('/billing/drafts/act', { id: first!, action: 'delete', batch: runId })));
     assert.match(html, /data-done="1"/);
     await t.runtime.relay.drain();
     html = ok(await b.get(`/billing/mass?${q}`));
@@ -229,11 +229,11 @@ eachDialect('drafts page: the list keeps its filters and sort, and "all drafts l
     assert.match(html, new RegExp(`href="/billing/drafts\\?batch=${run1}&sort=total&dir=desc">Total<`));
     assert.match(html, /data-action="remove"/, 'a batch listed can have drafts taken out of it');
     const actionForm = hiddenFieldsOf(html, /<form method="post" action="\/billing\/drafts\/act"/);
-    assert.deepEqual(actionForm.filter(([k]) => k !== '_csrf' && k !== 'listing'), [['batch', run1]]);
+    assert.deepEqual(actionForm.filter(([k]) => k !== '_csrf' && k !== 'listing'), [['batch', run1], ['sort', 'total'], ['dir', 'asc']]);
     assert.equal(actionForm.find(([k]) => k === 'listing')?.[1], listingOf(html), 'the form says which drafts it listed');
 
     // "All 3 drafts listed", put on hold: the three of this batch, none of the other.
-    html = ok(await postMany(b, '/billing/drafts/act', [...actionForm.filter(([k]) => k !== '_csrf'), ['every', 'yes'], ['action', 'hold']]));
+    html = ok(await followed(b, postMany(b, '/billing/drafts/act', [...actionForm.filter(([k]) => k !== '_csrf'), ['every', 'yes'], ['action', 'hold']])));
     assert.match(html, /data-done="3"/);
     let now = await drafts();
     assert.deepEqual(now.filter((d) => Number(d.on_hold) === 1).map((d) => d.batch_id), [run1, run1, run1]);
@@ -245,8 +245,8 @@ eachDialect('drafts page: the list keeps its filters and sort, and "all drafts l
     assert.match(html, new RegExp(`type="search" name="q" value="${String(target.file_number).replace('.', '\\.')}"`));
     assert.match(html, /<option value="no" selected>Not on hold<\/option>/);
     const found = hiddenFieldsOf(html, /<form method="post" action="\/billing\/drafts\/act"/).filter(([k]) => k !== '_csrf');
-    assert.deepEqual(found.filter(([k]) => k !== 'listing'), [['q', target.file_number], ['hold', 'no']]);
-    html = ok(await postMany(b, '/billing/drafts/act', [...found, ['every', 'yes'], ['action', 'hold']]));
+    assert.deepEqual(found.filter(([k]) => k !== 'listing'), [['q', target.file_number], ['hold', 'no'], ['sort', 'matter'], ['dir', 'asc']]);
+    html = ok(await followed(b, postMany(b, '/billing/drafts/act', [...found, ['every', 'yes'], ['action', 'hold']])));
     assert.match(html, /data-done="1"/);
     now = await drafts();
     assert.deepEqual(now.filter((d) => Number(d.on_hold) === 1).map((d) => d.id).sort(), [...now.filter((d) => d.batch_id === run1).map((d) => d.id), target.id].sort());
@@ -254,9 +254,9 @@ eachDialect('drafts page: the list keeps its filters and sort, and "all drafts l
     // Modify this batch (as its form is rendered): new terms for the other run's drafts only.
     html = ok(await b.get(`/billing/drafts?batch=${run2}`));
     const modifyForm = hiddenFieldsOf(html, /<form method="post" action="\/billing\/drafts\/modify"/).filter(([k]) => k !== '_csrf');
-    assert.deepEqual(modifyForm.filter(([k]) => k !== 'listing'), [['every', 'yes'], ['batch', run2]]);
+    assert.deepEqual(modifyForm.filter(([k]) => k !== 'listing'), [['every', 'yes'], ['batch', run2], ['sort', 'matter'], ['dir', 'asc']]);
     const before = new Map(now.map((d) => [d.id, d.due_date]));
-    html = ok(await postMany(b, '/billing/drafts/modify', [...modifyForm, ['newTerms', '7']]));
+    html = ok(await followed(b, postMany(b, '/billing/drafts/modify', [...modifyForm, ['newTerms', '7']])));
     assert.match(html, /data-done="2"/);
     for (const d of await drafts()) {
       if (d.batch_id === run2) assert.equal(d.due_date, '2026-03-08');
@@ -265,9 +265,9 @@ eachDialect('drafts page: the list keeps its filters and sort, and "all drafts l
     // Modify the drafts listed under the hold filter: the ones not on hold only (its form carries the filter).
     html = ok(await b.get('/billing/drafts?hold=no'));
     const notHeld = hiddenFieldsOf(html, /<form method="post" action="\/billing\/drafts\/modify"/).filter(([k]) => k !== '_csrf');
-    assert.deepEqual(notHeld.filter(([k]) => k !== 'listing'), [['every', 'yes'], ['hold', 'no']]);
+    assert.deepEqual(notHeld.filter(([k]) => k !== 'listing'), [['every', 'yes'], ['hold', 'no'], ['sort', 'matter'], ['dir', 'asc']]);
     const dueBefore = new Map((await drafts()).map((d) => [d.id, d.due_date]));
-    html = ok(await postMany(b, '/billing/drafts/modify', [...notHeld, ['newTerms', '21']]));
+    html = ok(await followed(b, postMany(b, '/billing/drafts/modify', [...notHeld, ['newTerms', '21']])));
     for (const d of await drafts()) assert.equal(d.due_date, Number(d.on_hold) === 1 ? dueBefore.get(d.id) : '2026-03-22', `${d.file_number} on hold ${d.on_hold}`);
     // Preview the selected drafts (seed 001): one opens its PDF; all of a batch listed are listed by file number, each a PDF.
     const one = (await drafts())[0]!;
@@ -298,7 +298,7 @@ eachDialect('drafts page: the list keeps its filters and sort, and "all drafts l
     assert.equal(listed.length, (await drafts()).length);
     assert.doesNotMatch(html, /title="Batch [0-9a-f-]{36}">[0-9a-f]{8}-/, 'batches shown by when they ran, not by id');
     // Approved, they wait in bill production in the same order.
-    html = ok(await postMany(b, '/billing/drafts/act', [['every', 'yes'], ['listing', listingOf(html)], ['action', 'approve']]));
+    html = ok(await followed(b, postMany(b, '/billing/drafts/act', [['every', 'yes'], ['listing', listingOf(html)], ['action', 'approve']])));
     assert.match(html, /data-refused="4"/, 'the four on hold stay drafts');
     // Each refused bill is named by its file number, not its id.
     const refusedNames = [...html.matchAll(/<li data-refused="[^"]+"><a href="[^"]+">([^<]+)<\/a>: ([^<]+)<\/li>/g)].map((m) => [m[1], m[2]]);

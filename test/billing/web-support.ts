@@ -14,3 +14,13 @@ export function postMany(b: Browser, path: string, pairs: [string, string][]): P
   const body = new URLSearchParams([...pairs, ['_csrf', b.csrf ?? '']]).toString();
   return b.request('POST', path, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
 }
+
+/**
+ * An action answered with a redirect to the page that shows its outcome (post/redirect/get,
+ * as the draft bills actions do): that page, fetched as the browser would; any other answer as it is.
+ */
+export async function followed(b: Browser, res: Page | Promise<Page>): Promise<Page> {
+  const r = await res;
+  if (r.status !== 303 || !r.location) return r;
+  return b.get(r.location);
+}

@@ -20,7 +20,7 @@ import type { CommandContext } from '../../shared/events.ts';
 import { newId } from '../../shared/ids.ts';
 import { appendEvent } from '../../shared/outbox.ts';
 import type { Relay } from '../../shared/outbox.ts';
-import { conflict, invalid, notFound } from '../../shared/web/errors.ts';
+import { conflict, HttpError, invalid, notFound } from '../../shared/web/errors.ts';
 import { formatMoney } from '../../shared/money.ts';
 import type { BillingOptionSection, FirmBillingSettings, MatterBillingOptions } from '../matters/events.ts';
 import * as balances from './balances.ts';
@@ -95,6 +95,11 @@ type EventName = keyof BillingEvents & string;
 
 /** How a command refusing a bill changed since the clerk's page showed it (expectedVersion) begins its reason. */
 export const CHANGED_SINCE_OPENED = 'This bill changed after the page was opened';
+/**
+ * The code (HttpError.code) of that refusal (409): what callers test to tell it apart from
+ * other conflicts; the message is for people and may be reworded.
+ */
+export const BILL_CHANGED = 'bill_changed';
 
 /** The bill's event data (plain, without the bill's bookkeeping). */
 export function billData(b: Bill): BillData {
@@ -455,7 +460,7 @@ export function createBillingCommands(deps: BillingDeps) {
     const b = await bills.findBill(trx, billId);
     if (!b) throw notFound('Bill');
     if (expectedVersion !== undefined && b.version !== expectedVersion) {
-      throw conflict(`${CHANGED_SINCE_OPENED} (it is now ${b.status === 'draft' ? 'a draft' : b.status}${b.number ? `, ${b.number}` : ''}): look at it again before acting`);
+      throw new HttpError(409, BILL_CHANGED, `${CHANGED_SINCE_OPENED} (it is now ${b.status === 'draft' ? 'a draft' : b.status}${b.number ? `, ${b.number}` : ''}): look at it again before acting`);
     }
     const v = verdict(action, await factsFor(trx, b));
     if (!v.allowed) throw conflict(v.reason!);

@@ -5,11 +5,13 @@
  * hold, invalid), Preview (the PDF, served by the production pages), Delete (back to mass
  * billing: items unbilled, no work deleted), put on hold or release, open in the composer,
  * and modify a batch (seed 004: new invoice date, up-to date, template or terms for its
- * drafts, or take bills out of it). Results come back per bill.
+ * drafts, or take bills out of it). Results come back per bill, on the list the browser is
+ * sent to after the action (post/redirect/get: Reload shows them again, it does not act again).
  */
 import { createHash } from 'node:crypto';
 import { Hono } from 'hono';
 import type { Context } from 'hono';
+import { newToken } from '../../shared/ids.ts';
 import { HttpError, invalid } from '../../shared/web/errors.ts';
 import { allow } from '../../shared/web/guard.ts';
 import type { ModuleDeps } from '../../shared/web/module.ts';
@@ -62,6 +64,26 @@ function listFilters(f: DraftFilters): DraftFilters {
   return { ...(f.batchId ? { batchId: f.batchId } : {}), ...(f.q ? { q: f.q } : {}), ...(f.onHold !== undefined ? { onHold: f.onHold } : {}) };
 }
 
+/** An action's results as the list shows them. */
+interface ActionResults { action: string; done: number; refused: { billId: string; reason?: string; label: string }[] }
+
+/** How many actions' results are held (per process), and for how long: the list the browser is sent to reads them. */
+const RESULTS_KEPT = 500;
+const RESULTS_TTL_MS = 30 * 60_000;
+
+/** The query string of the list an action came from: its filters, order and page (for the redirect after it). */
+function listQuery(raw: Raw): URLSearchParams {
+  const f = draftFilters(raw);
+  const q = new URLSearchParams();
+  if (f.batchId) q.set('batch', f.batchId);
+  if (f.q) q.set('q', f.q);
+  if (f.onHold !== undefined) q.set('hold', f.onHold ? 'yes' : 'no');
+  q.set('sort', f.sort ?? 'matter');
+  q.set('dir', f.dir ?? 'asc');
+  if (f.page > 1) q.set('page', String(f.page));
+  return q;
+}
+
 const LISTING_CHANGED = 'The drafts listed have changed since the page was shown (a draft was added, changed or taken away): nothing was done. The list below is current: check it and try again.';
 
 export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEnv> {
@@ -93,7 +115,30 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
     return refused.map((r) => ({ ...r, label: labels.get(r.billId) ?? r.billId }));
   }
 
-  pages.get('/', allow(READERS), async (c) => render(c, 'billing/drafts.njk', await listContext(c, c.req.query() as Raw)));
+  // Post/redirect/get: an action's results are held here under a random key the redirect names,
+  // for the clerk who acted, a while, and read (not taken) by the list, so Reload shows them again.
+  const kept = new Map<string, { userId: string; atMs: number; results: ActionResults }>();
+  function keepResults(c: Context<AppEnv>, results: ActionResults): string {
+    const nowMs = deps.clock.now().getTime();
+    for (const [k, v] of kept) if (kept.size >= RESULTS_KEPT || nowMs - v.atMs > RESULTS_TTL_MS) kept.delete(k); else break;
+    const key = newToken(12);
+    kept.set(key, { userId: c.get('user')?.id ?? '', atMs: nowMs, results });
+    return key;
+  }
+  /** After an action: the list it came from (filters, order, page), with its results. */
+  function showResults(c: Context<AppEnv>, raw: Raw, results: ActionResults): Response {
+    const q = listQuery(raw);
+    q.set('results', keepResults(c, results));
+    return c.redirect(`/billing/drafts?${q.toString()}`, 303);
+  }
+
+  pages.get('/', allow(READERS), async (c) => {
+    const raw = c.req.query() as Raw;
+    const key = first(raw.results);
+    const held = key ? kept.get(key) : undefined;
+    const mine = held && held.userId === (c.get('user')?.id ?? '') && deps.clock.now().getTime() - held.atMs <= RESULTS_TTL_MS ? held.results : null;
+    return render(c, 'billing/drafts.njk', await listContext(c, raw, { results: mine, resultsGone: key !== '' && mine === null }));
+  });
 
   /**
    * The bills an action applies to, with the versions the list showed: the ticked ones
@@ -157,14 +202,14 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
       case 'remove': {
         const batchId = first(raw.batch);
         if (!batchId) return render(c, 'billing/drafts.njk', await listContext(c, raw, { actionError: 'Choose a batch first' }), 422);
-        results = await mass.removeFromBatch(ctx, batchId, ids);
+        results = await mass.removeFromBatch(ctx, batchId, ids, versions);
         break;
       }
       default:
         return render(c, 'billing/drafts.njk', await listContext(c, raw, { actionError: 'Unknown action' }), 422);
     }
     const done = results.filter((r) => r.ok).length;
-    return render(c, 'billing/drafts.njk', await listContext(c, raw, { results: { action, done, refused: await labelled(results.filter((r) => !r.ok)) } }));
+    return showResults(c, raw, { action, done, refused: await labelled(results.filter((r) => !r.ok)) });
   });
 
   /** Modify a batch: dates, template or terms for its drafts (all of them, or the ticked ones). */
@@ -184,7 +229,7 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
     if (Object.keys(errors).length) return render(c, 'billing/drafts.njk', await listContext(c, raw, { errors }), 422);
     try {
       const results = await mass.modifyDrafts(c.get('command'), ids, change, versions);
-      return render(c, 'billing/drafts.njk', await listContext(c, raw, { results: { action: 'modify', done: results.filter((r) => r.ok).length, refused: await labelled(results.filter((r) => !r.ok)) } }));
+      return showResults(c, raw, { action: 'modify', done: results.filter((r) => r.ok).length, refused: await labelled(results.filter((r) => !r.ok)) });
     } catch (e) {
       if (!(e instanceof HttpError) || e.status !== 422) throw e;
       const rename: Record<string, string> = { invoiceDate: 'newInvoiceDate', upTo: 'newUpTo', template: 'newTemplate', paymentTermsDays: 'newTerms' };

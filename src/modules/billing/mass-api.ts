@@ -11,7 +11,7 @@ import type { Context, Hono } from 'hono';
 import Type from 'typebox';
 import { toDecimalString } from '../../shared/money.ts';
 import { createApi } from '../../shared/web/api.ts';
-import { invalid, notFound } from '../../shared/web/errors.ts';
+import { HttpError, invalid, notFound } from '../../shared/web/errors.ts';
 import type { ModuleDeps } from '../../shared/web/module.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import { MAX_PAYMENT_TERMS_DAYS } from './domain/lifecycle.ts';
@@ -70,6 +70,27 @@ const ApproveSchema = Type.Object({
   results: Type.Array(Type.Object({ billId: Type.String(), ok: Type.Boolean(), number: Type.Optional(Type.String()), reason: Type.Optional(Type.String()) })),
 });
 
+/**
+ * The run's checks name fields as the mass billing form does; the API names them by the paths
+ * of its body (a client sees `filters.disbursements.code`, not the form's `disbCode`).
+ */
+const BODY_PATHS: Readonly<Record<string, string>> = {
+  clientId: 'filters.clientId', matterId: 'filters.matterId', responsibleTimekeeperId: 'filters.responsibleTimekeeperId',
+  billingTimekeeperId: 'filters.billingTimekeeperId', billingCycle: 'filters.billingCycle', nextBillingFrom: 'filters.nextBillingFrom',
+  nextBillingTo: 'filters.nextBillingTo', cap: 'filters.wipCap', capAmount: 'filters.wipCap', timeFrom: 'filters.time.from', timeTo: 'filters.time.to',
+  timeTimekeeperId: 'filters.time.timekeeperId', timeCap: 'filters.time.cap', timeCapAmount: 'filters.time.cap', disbFrom: 'filters.disbursements.from',
+  disbTo: 'filters.disbursements.to', disbCode: 'filters.disbursements.code', expensesOnly: 'filters.expensesOnly', matterIds: 'matterIds',
+};
+
+/** A refusal naming the body's paths (fields the body has under the same name keep it). */
+export function withBodyPaths(e: HttpError): HttpError {
+  const names = Object.keys(e.fields);
+  if (names.length === 0 || names.every((k) => BODY_PATHS[k] === undefined)) return e;
+  const fields: Record<string, string> = {};
+  for (const [k, v] of Object.entries(e.fields)) fields[BODY_PATHS[k] ?? k] ??= v;
+  return new HttpError(e.status, e.code, e.message, fields);
+}
+
 export function createMassApi(deps: ModuleDeps, mass: MassBilling): Hono<AppEnv> {
   const api = createApi(deps.apiRegistry);
   const param = (c: Context<AppEnv>, name: string): string => c.req.param(name) ?? '';
@@ -108,7 +129,7 @@ export function createMassApi(deps: ModuleDeps, mass: MassBilling): Hono<AppEnv>
       const run = await mass.createRun(ctx, {
         ...(body.id ? { id: body.id } : {}), invoiceDate: body.invoiceDate, upTo: body.upTo, template: body.template ?? null,
         paymentTermsDays: body.paymentTermsDays ?? null, filters: { ...rest, ...timeFilter, ...(cap ? { cap } : {}) }, ...(body.matterIds ? { matterIds: body.matterIds } : {}),
-      });
+      }).catch((e: unknown) => { throw e instanceof HttpError ? withBodyPaths(e) : e; });
       if (run.status !== 'done') {
         if (body.wait) await mass.runBatch(ctx, run.id);
         else mass.startRun(ctx, run.id, (err) => deps.logger.error({ err, batchId: run.id }, 'bill run failed'));

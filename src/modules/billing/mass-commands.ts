@@ -31,7 +31,7 @@ import * as billBalances from './balances.ts';
 import * as bills from './bill-store.ts';
 import type { Bill, BillHead, LineJson } from './bill-store.ts';
 import {
-  auditView, auditViewOf, CHANGED_SINCE_OPENED, composeFrom, draftedData, draftRefusal, foreignDefaultsOf, interestPolicyApplies, loadedMatter, newDraftBase, requestCheck, withComposition, withCycleFee,
+  auditView, auditViewOf, BILL_CHANGED, composeFrom, draftedData, draftRefusal, foreignDefaultsOf, interestPolicyApplies, loadedMatter, newDraftBase, requestCheck, withComposition, withCycleFee,
 } from './commands.ts';
 import type { BillingCommands, BillingDeps, Composition, LoadedMatter } from './commands.ts';
 import { approvalTime, billingRefusals, invoiceDateRangeError, isCalendarDate, MAX_PAYMENT_TERMS_DAYS, retainerApplies, verdict } from './domain/lifecycle.ts';
@@ -653,7 +653,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
         const out: ApproveOutcome[] = [];
         for (const id of chunk) {
           try {
-            const b = await cmds.approve(ctx, id, expected?.get(id));
+            const b = await listedOrRefuse(cmds.approve(ctx, id, expected?.get(id)));
             out.push({ billId: id, ok: true, number: b.number! });
           } catch (e2) {
             if (!(e2 instanceof HttpError)) throw e2;
@@ -701,6 +701,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
   async function unknownChoices(f: MassFilters, template: string | null): Promise<Record<string, string>> {
     const e: Record<string, string> = {};
     if (f.clientId && !(await db.selectFrom('billing_client').select('id').where('id', '=', f.clientId).executeTakeFirst())) e.clientId = `no client with id ${f.clientId}`;
+    // A matter billing has no copy of (an id mistyped, a bill's id) would make a run of nothing.
+    if (f.matterId && !(await db.selectFrom('billing_matter').select('id').where('id', '=', f.matterId).executeTakeFirst())) e.matterId = `billing has no matter with id ${f.matterId}`;
     const tks: [string, string | undefined][] = [['responsibleTimekeeperId', f.responsibleTimekeeperId], ['billingTimekeeperId', f.billingTimekeeperId], ['timeTimekeeperId', f.time?.timekeeperId]];
     for (const [k, id] of tks) {
       if (id && !(await db.selectFrom('billing_timekeeper').select('id').where('id', '=', id).executeTakeFirst())) e[k] = `no timekeeper with id ${id}`;
@@ -850,7 +852,12 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
         });
         deps.relay.kick();
       } catch (err) {
-        await db.updateTable('billing_batch').set({ status: 'failed', error: String((err as Error).message ?? err).slice(0, 1000), updated_at: now() }).where('id', '=', batchId).execute();
+        // The run's failure and its audit row in one transaction.
+        const error = String((err as Error).message ?? err).slice(0, 1000);
+        await db.transaction().execute(async (trx) => {
+          await trx.updateTable('billing_batch').set({ status: 'failed', error, updated_at: now() }).where('id', '=', batchId).execute();
+          await audit(trx, clock, ctx, { action: 'billing.bill_run_failed', entityType: 'billing_batch', entityId: batchId, after: { error } });
+        });
         throw err;
       }
       return (await mass.findBatch(db, batchId))!;
@@ -877,7 +884,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       const b = await cmds.findBill(id);
       if (!b) throw notFound('Bill');
       const listed = expected?.get(id);
-      if (listed !== undefined && listed !== b.version && b.status === 'draft') throw conflict(CHANGED_SINCE_LISTED);
+      if (listed !== undefined && listed !== b.version && b.status === 'draft') throw new HttpError(409, BILL_CHANGED, CHANGED_SINCE_LISTED);
       const request: BillRequest = { ...b.request };
       if (change.template !== undefined) { if (change.template) request.template = change.template; else delete request.template; }
       if (change.paymentTermsDays !== undefined) { if (change.paymentTermsDays !== null) request.paymentTermsDays = change.paymentTermsDays; else delete request.paymentTermsDays; }
@@ -893,16 +900,18 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     try {
       return await p;
     } catch (e) {
-      if (e instanceof HttpError && e.status === 409 && e.message.startsWith(CHANGED_SINCE_OPENED)) throw conflict(CHANGED_SINCE_LISTED);
+      if (e instanceof HttpError && e.code === BILL_CHANGED) throw new HttpError(409, BILL_CHANGED, CHANGED_SINCE_LISTED);
       throw e;
     }
   }
 
-  /** Take drafts out of their batch (they stay drafts). */
-  async function removeFromBatch(ctx: CommandContext, batchId: string, billIds: readonly string[]) {
+  /** Take drafts out of their batch (they stay drafts). `expected`: the version each had where the clerk chose it (a list); one changed since is refused. */
+  async function removeFromBatch(ctx: CommandContext, batchId: string, billIds: readonly string[], expected?: ReadonlyMap<string, number>) {
     return eachBill(billIds, (id) => db.transaction().execute(async (trx) => {
       const b = await bills.findBill(trx, id);
       if (!b) throw notFound('Bill');
+      const listed = expected?.get(id);
+      if (listed !== undefined && listed !== b.version) throw new HttpError(409, BILL_CHANGED, CHANGED_SINCE_LISTED);
       if (b.batchId !== batchId) throw conflict('The bill is not in this batch');
       if (b.status !== 'draft') throw conflict(`Only a draft can be taken out of its batch; this bill is ${b.status}`);
       const after: Bill = { ...b, batchId: null, updatedAt: now(), version: b.version + 1 };

@@ -15,7 +15,7 @@ import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { isoDate } from '../../shared/clock.ts';
 import { newId } from '../../shared/ids.ts';
-import { HttpError, notFound } from '../../shared/web/errors.ts';
+import { HttpError, invalid, notFound } from '../../shared/web/errors.ts';
 import { allow } from '../../shared/web/guard.ts';
 import type { ModuleDeps } from '../../shared/web/module.ts';
 import { isHtmx, render } from '../../shared/web/render.ts';
@@ -24,7 +24,7 @@ import { MAX_PAYMENT_TERMS_DAYS } from './domain/lifecycle.ts';
 import type { CapFilter } from './domain/mass.ts';
 import { templateChoices } from './domain/templates.ts';
 import type { MassBilling, RunInput } from './mass-commands.ts';
-import { capChoice, filterErrors, runRequest } from './mass-commands.ts';
+import { capChoice, filterErrors, MAX_RUN_MATTERS, runRequest } from './mass-commands.ts';
 import type { MassFilters } from './mass-store.ts';
 import * as store from './store.ts';
 
@@ -225,7 +225,8 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     const { lk, parsed } = await parse(raw);
     const runId = first(raw.runId) || newId(deps.clock);
     const scope = first(raw.scope);
-    const selected = scope === 'selected' ? all(raw, 'matterId') : undefined;
+    // Each matter once (a repeated field is one matter ticked), as the run takes them.
+    const selected = scope === 'selected' ? [...new Set(all(raw, 'matterId'))] : undefined;
     if (Object.keys(parsed.errors).length) return render(c, 'billing/mass.njk', await listContext(c, raw, { flash: null }), 422);
     // Bill all or Bill selected, nothing else: an unknown scope is not read as "all".
     if (scope !== 'all' && scope !== 'selected') {
@@ -234,6 +235,11 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     }
     if (selected && selected.length === 0) {
       return render(c, 'billing/mass.njk', await listContext(c, raw, { actionError: 'Tick the matters to bill, or use Bill all' }), 422);
+    }
+    // More than one run takes: refused before any id is looked up (the run would refuse it too).
+    if (selected && selected.length > MAX_RUN_MATTERS) {
+      const why = `at most ${MAX_RUN_MATTERS} matters in one run`;
+      return render(c, 'billing/mass.njk', await listContext(c, raw, { actionError: labelledErrors({ matterIds: why }), errors: { matterIds: why } }), 422);
     }
     // Ids billing has no copy of are refused before the confirmation, listing them (the run would refuse them too).
     if (selected) {
@@ -252,6 +258,8 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       return render(c, 'billing/mass.njk', await listContext(c, raw, { actionError: Object.keys(fields).length ? labelledErrors(fields) : e.message, errors: { ...parsed.errors, ...fields }, usedRun }), e.status);
     };
     if (first(raw.confirm) !== 'yes') {
+      // A run id that is no run id (the run would refuse it): refused before the confirmation, not after it.
+      if (!/^[0-9a-zA-Z-]{8,64}$/.test(runId)) return refusedRun(invalid({ id: 'must be 8 to 64 letters, digits or dashes: reload the page' }));
       // A run id already used for other choices (the list page kept by the browser, Back): refused before the confirmation.
       try { await mass.checkRunId(input); } catch (e) { return refusedRun(e); }
       const count = selected ? selected.length : (await mass.eligible(parsed.filters, { limit: 0 })).total;

@@ -107,6 +107,8 @@ export function createProductionPages(cmds: BillingCommands, production: Product
           emails: target?.to.join(', ') ?? '', emailWarning: target?.warning ?? null,
           failure: failed && (failed.outcome === 'failed' || failed.outcome === 'busy') ? failed.error : null,
           failureRun: failed && failed.outcome === 'failed' ? failed.runId : null,
+          // Waiting in a run (going on, or stopped): the clerk who left its progress page finds it again here.
+          producingRun: failed && failed.outcome === 'pending' ? failed.runId : null,
           state: states.get(r.billId) ?? null,
         };
       }),
@@ -125,6 +127,8 @@ export function createProductionPages(cmds: BillingCommands, production: Product
   /** The toolbar for a selection (htmx, on each checkbox change). */
   pages.get('/production/toolbar', allow(READERS), async (c) => {
     const selected = selectedIds(c.req.queries('bill') ?? []);
+    // Not htmx (a link opened, JavaScript off): the production list with the selection and its toolbar.
+    if (!isHtmx(c)) return render(c, 'billing/production.njk', await listContext(c, selected));
     const listed = (await production.approvedBills()).length;
     return render(c, 'billing/_production_toolbar.njk', { toolbar: toolbar(selected.length, listed, canWrite(c)), selectedCount: selected.length });
   });
@@ -236,6 +240,19 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     let reverted = 0;
     // Refusals name each bill as the clerk knows it (its number), not by id.
     const found = await cmds.findBills(ids);
+    // Ids of no bill, or of bills never approved (no revert confirmation listed them): refused
+    // whole before any bill is reverted, as producing them is. A bill approved when listed and
+    // changed since is refused on its own below (the others are reverted).
+    const unknown = ids.filter((id) => !found.has(id));
+    const never = ids.filter((id) => { const b = found.get(id); return b !== undefined && b.number === null && b.approvedAt === null; });
+    if (unknown.length > 0 || never.length > 0) {
+      const list = (xs: readonly string[]) => xs.slice(0, 20).join(', ') + (xs.length > 20 ? ` and ${xs.length - 20} more` : '');
+      const parts: string[] = [];
+      if (unknown.length > 0) parts.push(`no bill has ${unknown.length === 1 ? 'id' : 'ids'} ${list(unknown)}`);
+      if (never.length > 0) parts.push(`never approved, so nothing to revert: ${list(never.map((id) => `the ${found.get(id)!.fileNumber} draft (${id})`))}`);
+      const why = parts.join('; ');
+      return render(c, 'billing/production.njk', await listContext(c, [], { error: `Nothing was reverted: ${why}`, errors: { bill: why } }), 422);
+    }
     const label = (id: string) => {
       const b = found.get(id);
       return b ? b.number ?? `the ${b.fileNumber} draft` : id;
@@ -329,9 +346,15 @@ export function createProductionPages(cmds: BillingCommands, production: Product
 
   pages.post('/settings/letterhead', allow(WRITERS), async (c) => {
     const raw = await c.req.parseBody() as Raw;
+    // The version the form showed: a form without one (or with garbage) cannot be checked against the settings now.
+    const version = str(raw, 'version').trim();
+    if (!/^\d{1,9}$/.test(version)) {
+      const fields = { version: 'is missing or not a version number: reload the page and try again' };
+      return render(c, 'billing/settings.njk', await settingsContext(c, { letterheadErrors: fields, error: 'The form did not say which version of the settings it showed (version): reload the page and try again' }), 422);
+    }
     const input = {
       firmName: str(raw, 'firmName'), address: str(raw, 'address'), taxId: str(raw, 'taxId'), phone: str(raw, 'phone'), email: str(raw, 'email'),
-      mailFrom: str(raw, 'mailFrom'), paymentNote: str(raw, 'paymentNote'), expectedVersion: Number(str(raw, 'version') || '0'),
+      mailFrom: str(raw, 'mailFrom'), paymentNote: str(raw, 'paymentNote'), expectedVersion: Number(version),
     };
     return settingsPost(c, async () => { await production.saveSettings(c.get('command'), input); return 'Letterhead saved'; },
       (fields) => ({ letterhead: input, letterheadErrors: fields }));

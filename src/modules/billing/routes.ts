@@ -440,8 +440,8 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     const matter = await matterOr404(c.req.param('matterId'));
     const form = composerForm(await c.req.parseBody({ all: true }) as Raw, matter.currency);
     const r = await tryPreview(matter.id, form);
-    const ctx = await composerContext(c, matter, { form: { ...form, errors: { ...form.errors, ...r.errors } }, composition: r.composition, error: r.error });
-    return render(c, 'billing/_composer_preview.njk', ctx);
+    // The fragment for htmx; a plain post (no JavaScript) gets the composer page.
+    return composerResponse(c, matter, { form: { ...form, errors: { ...form.errors, ...r.errors } }, composition: r.composition, error: r.error });
   });
 
   /** Save the draft (create, or recompose the draft being edited); `_action=preview` only recalculates (no JavaScript). */

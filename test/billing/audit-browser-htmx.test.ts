@@ -1,0 +1,140 @@
+/**
+ * Audit of the monthly billing run in real Chromium (the demo firm, signed in as its billing
+ * clerk): every address an htmx request fetches on the mass billing, draft and production
+ * pages answers the fragment for an htmx request and the whole page otherwise, with
+ * `Vary: HX-Request` on both; and no console errors along the way.
+ */
+import assert from 'node:assert/strict';
+import { after } from 'node:test';
+import type { Page } from 'puppeteer-core';
+import { DEMO_PASSWORD, seedDemo } from '../../src/cli/demo.ts';
+import { eachDialect } from '../support/db.ts';
+import type { TestDb } from '../support/db.ts';
+import { startApp } from '../support/app.ts';
+import { launchChromium, serveRuntime, signIn, watchedPage } from '../support/browser.ts';
+import { closeSharedPdf, outputDirs, removeDirs, testOutputs } from './production-support.ts';
+
+after(closeSharedPdf);
+
+const INVOICE_DATE = '2026-03-02';
+const UP_TO = '2026-02-27';
+const CLERK = 'billing@demo.lexbill.test';
+const WAIT_MS = 45_000;
+
+async function click(page: Page, selector: string): Promise<void> {
+  await page.waitForSelector(selector);
+  await Promise.all([page.waitForNavigation(), page.click(selector)]);
+}
+
+/** The demo firm served, the clerk signed in; `fn` gets the page. */
+async function withClerk(db: TestDb, fn: (page: Page, url: string, problems: string[]) => Promise<void>): Promise<void> {
+  const dirs = outputDirs();
+  const outputs = testOutputs(dirs);
+  const t = await startApp(db, { outputs, start: `${INVOICE_DATE}T09:00:00Z` });
+  const server = await serveRuntime(t.runtime);
+  const chrome = await launchChromium();
+  try {
+    await seedDemo(t.runtime, { matters: 6, entriesPerMatter: 6, seed: 17 });
+    await t.runtime.relay.drain();
+    const { page, problems } = await watchedPage(chrome.browser);
+    await signIn(page, server.url, CLERK, DEMO_PASSWORD);
+    await fn(page, server.url, problems);
+  } finally {
+    await chrome.close();
+    await server.close();
+    await t.close();
+    await outputs.close();
+    removeDirs(dirs);
+  }
+}
+
+/** Fetch an address from the page, as htmx would (HX-Request) or as a plain load. */
+async function fetchShape(page: Page, href: string, htmx: boolean): Promise<{ status: number; vary: string; page: boolean; body: string }> {
+  return page.evaluate(async (h, hx) => {
+    const r = await fetch(h, { headers: hx ? { 'HX-Request': 'true', 'HX-Request-Type': 'partial' } : {}, redirect: 'manual' });
+    const body = await r.text();
+    return { status: r.status, vary: r.headers.get('vary') ?? '', page: /<html/i.test(body), body: body.slice(0, 300) };
+  }, href, htmx);
+}
+
+async function checkBothShapes(page: Page, href: string): Promise<void> {
+  const frag = await fetchShape(page, href, true);
+  const full = await fetchShape(page, href, false);
+  assert.ok(!frag.page, `${href}: an htmx request gets the fragment, got ${frag.body}`);
+  assert.ok(full.page, `${href}: a plain request gets the page, got ${full.body}`);
+  assert.match(frag.vary, /HX-Request/i, `${href}: Vary on the fragment`);
+  assert.match(full.vary, /HX-Request/i, `${href}: Vary on the page`);
+}
+
+/** Mass billing → Bill all → confirm → run done → drafts → approve all → production. Returns the run's id. */
+export async function runToProduction(page: Page, url: string): Promise<string> {
+  await page.goto(`${url}/billing/mass?invoiceDate=${INVOICE_DATE}&upTo=${UP_TO}`);
+  await click(page, '#mass-run button[data-action="bill-all"]');
+  await click(page, '#mass-confirm button[data-action="confirm"]');
+  const runId = /\/billing\/mass\/runs\/([^/?#]+)$/.exec(page.url())![1]!;
+  await page.waitForFunction("document.querySelector('#run-status')?.getAttribute('data-status') === 'done'", { timeout: WAIT_MS });
+  await click(page, '#run-status a[data-action="review"]');
+  await page.click('#select-every');
+  await click(page, '#drafts-form button[data-action="approve"]');
+  return runId;
+}
+
+eachDialect('audit: htmx-fetched billing addresses answer fragment or page, with Vary: HX-Request', async (db) => {
+  await withClerk(db, async (page, url, problems) => {
+    // The why lookup, through htmx in the page.
+    await page.goto(`${url}/billing/mass?invoiceDate=${INVOICE_DATE}&upTo=${UP_TO}`);
+    await page.waitForFunction("typeof window.htmx !== 'undefined'");
+    await page.type('#why-lookup input[name=lookup]', '1.1');
+    await page.click('#why-lookup button[type=submit]');
+    await page.waitForFunction("/1\\.1/.test(document.querySelector('#why-result').textContent)", { timeout: WAIT_MS });
+    await checkBothShapes(page, `/billing/mass/why?invoiceDate=${INVOICE_DATE}&upTo=${UP_TO}&lookup=1.1`);
+
+    const runId = await runToProduction(page, url);
+    await checkBothShapes(page, `/billing/mass/runs/${runId}`);
+
+    await click(page, '#results a[href="/billing/production"]');
+    await page.waitForFunction("typeof window.htmx !== 'undefined'");
+    const bills = await page.$$eval('#production-bills tr[data-bill]', (els) => els.map((e) => e.getAttribute('data-bill')!));
+    assert.ok(bills.length >= 2, `bills ${bills.length}`);
+    // The toolbar the checkboxes fetch: the fragment for htmx, and a page a clerk can use otherwise.
+    await checkBothShapes(page, `/billing/production/toolbar?bill=${bills[0]}`);
+    const full = await page.evaluate(async (h) => (await fetch(h)).text(), `/billing/production/toolbar?bill=${bills[0]}`);
+    assert.match(full, /id="production-bills"/, 'the page is the production list');
+    assert.match(full, /id="production-toolbar" data-selected="1"/, 'with the one-bill toolbar');
+
+    // Produce one: its progress polls.
+    await page.click(`input[name="bill"][value="${bills[0]}"]`);
+    await page.waitForFunction("document.querySelector('#production-toolbar').getAttribute('data-selected') === '1'");
+    await click(page, '#production-toolbar [data-action="produce"]');
+    await click(page, '[data-action="confirm-produce"]');
+    const prodRun = /\/billing\/production\/runs\/([0-9a-f-]{36})$/.exec(page.url())![1]!;
+    await page.waitForFunction("document.querySelector('#production-progress')?.getAttribute('data-status') === 'done'", { timeout: WAIT_MS });
+    await checkBothShapes(page, `/billing/production/runs/${prodRun}`);
+    assert.deepEqual(problems, [], 'no console errors');
+  });
+}, { timeout: 180_000 });
+
+eachDialect('audit: the composer\'s live preview (opened from a mass billing row) answers the page to a plain post', async (db) => {
+  await withClerk(db, async (page, url, problems) => {
+    await page.goto(`${url}/billing/mass?invoiceDate=${INVOICE_DATE}&upTo=${UP_TO}`);
+    await Promise.all([page.waitForNavigation(), page.click('#mass-list a[data-compose]')]);
+    await page.waitForFunction("typeof window.htmx !== 'undefined'");
+    const action = await page.$eval('#composer', (e) => e.getAttribute('hx-post')!);
+    const post = (hx: boolean) => page.evaluate(async (a, h) => {
+      const w = globalThis as any;
+      const form = w.document.querySelector('#composer');
+      const token = w.document.querySelector('meta[name="csrf-token"]').getAttribute('content') as string;
+      const r = await fetch(a, { method: 'POST', body: new URLSearchParams(new w.FormData(form)), headers: { 'X-CSRF-Token': token, ...(h ? { 'HX-Request': 'true', 'HX-Request-Type': 'partial' } : {}) } });
+      const body = await r.text();
+      return { status: r.status, vary: r.headers.get('vary') ?? '', page: /<html/i.test(body) };
+    }, action, hx);
+    const frag = await post(true);
+    const full = await post(false);
+    assert.equal(frag.status, 200);
+    assert.ok(!frag.page, 'htmx gets the preview fragment');
+    assert.ok(full.page, 'a plain post gets the composer page, not a bare fragment');
+    assert.match(frag.vary, /HX-Request/i);
+    assert.match(full.vary, /HX-Request/i);
+    assert.deepEqual(problems, [], 'no console errors');
+  });
+}, { timeout: 120_000 });

@@ -1,0 +1,134 @@
+/**
+ * Audit: the monthly billing run in Chromium with JavaScript off (page.setJavaScriptEnabled(false)).
+ * Filters are GET forms, the why lookup and confirmations are pages, forms post and redirect,
+ * and the progress pages reload themselves; on Bill production a clerk who ticks bills can
+ * still reach the choices seed 000 gives for that selection (one bill: Email manually,
+ * Create payment).
+ */
+import assert from 'node:assert/strict';
+import { after } from 'node:test';
+import type { Page } from 'puppeteer-core';
+import { DEMO_PASSWORD, seedDemo } from '../../src/cli/demo.ts';
+import { eachDialect } from '../support/db.ts';
+import { startApp } from '../support/app.ts';
+import { launchChromium, serveRuntime, signIn, watchedPage } from '../support/browser.ts';
+import { closeSharedPdf, outputDirs, removeDirs, testOutputs } from './production-support.ts';
+
+after(closeSharedPdf);
+
+const INVOICE_DATE = '2026-03-02';
+const UP_TO = '2026-02-27';
+const CLERK = 'billing@demo.lexbill.test';
+
+async function click(page: Page, selector: string): Promise<void> {
+  await page.waitForSelector(selector);
+  await Promise.all([page.waitForNavigation(), page.click(selector)]);
+}
+const attr = (page: Page, sel: string, name: string) => page.$eval(sel, (e, n) => e.getAttribute(n as string), name);
+const actions = (page: Page) => page.$$eval('#production-toolbar [data-action]', (els) => els.map((e) => e.getAttribute('data-action')));
+
+/** Reload (as the page's own refresh would) until the selector's attribute has the value. */
+async function waitByReload(page: Page, sel: string, name: string, value: string): Promise<void> {
+  for (let i = 0; i < 60; i++) {
+    if (await page.$(sel) && await attr(page, sel, name) === value) return;
+    await new Promise((r) => setTimeout(r, 500));
+    await page.reload();
+  }
+  assert.fail(`${sel} never had ${name}=${value}`);
+}
+
+eachDialect('audit: without JavaScript the run works: filters, lookup, bill all, drafts, production choices by selection', async (db) => {
+  const dirs = outputDirs();
+  const outputs = testOutputs(dirs);
+  const t = await startApp(db, { outputs, start: `${INVOICE_DATE}T09:00:00Z` });
+  const server = await serveRuntime(t.runtime);
+  const chrome = await launchChromium();
+  try {
+    await seedDemo(t.runtime, { matters: 6, entriesPerMatter: 6, seed: 17 });
+    await t.runtime.relay.drain();
+    const { page, problems } = await watchedPage(chrome.browser);
+    await page.setJavaScriptEnabled(false);
+    await signIn(page, server.url, CLERK, DEMO_PASSWORD);
+    const url = server.url;
+
+    // Mass billing: the filters are a GET form.
+    await page.goto(`${url}/billing/mass`);
+    await page.$eval('#mass-filters input[name=invoiceDate]', (e, v) => { (e as unknown as { value: string }).value = v as string; }, INVOICE_DATE);
+    await page.$eval('#mass-filters input[name=upTo]', (e, v) => { (e as unknown as { value: string }).value = v as string; }, UP_TO);
+    await click(page, '#mass-filters button[type=submit]');
+    assert.match(page.url(), new RegExp(`invoiceDate=${INVOICE_DATE}.*upTo=${UP_TO}`));
+    const count = Number(await attr(page, '#eligible-count', 'data-count'));
+    assert.ok(count >= 3, `eligible ${count}`);
+
+    // The why lookup is a page.
+    await page.type('#why-lookup input[name=lookup]', '9.9');
+    await click(page, '#why-lookup button[type=submit]');
+    assert.match(page.url(), /\/billing\/mass\/why\?/);
+    assert.match(await page.$eval('main', (e) => e.textContent ?? ''), /no matter with file number 9\.9/);
+    await page.goBack();
+
+    // Bill selected: two ticked → the confirmation page → the run page, which refreshes itself.
+    const ticks = await page.$$eval('#mass-list input[name=matterId]', (els) => els.map((e) => (e as unknown as { value: string }).value));
+    await page.click(`#mass-list input[value="${ticks[0]}"]`);
+    await page.click(`#mass-list input[value="${ticks[1]}"]`);
+    await click(page, '#mass-run button[data-action="bill-selected"]');
+    assert.match(await page.$eval('h1', (e) => e.textContent ?? ''), /Bill 2 matter/);
+    await click(page, '#mass-confirm button[data-action="confirm"]');
+    assert.match(page.url(), /\/billing\/mass\/runs\//);
+    await waitByReload(page, '#run-status', 'data-status', 'done');
+    assert.equal(await page.$eval('#run-drafted', (e) => e.textContent), '2');
+
+    // Drafts: hold one (plain post), then approve every draft listed.
+    await click(page, '#run-status a[data-action="review"]');
+    const drafts = await page.$$eval('#drafts tr[data-bill]', (els) => els.map((e) => e.getAttribute('data-bill')!));
+    assert.equal(drafts.length, 2);
+    await page.click(`#drafts input[name="id"][value^="${drafts[0]}@"]`);
+    await click(page, '#drafts-form button[data-action="hold"]');
+    assert.equal(await attr(page, '#results', 'data-done'), '1');
+    await page.click(`#drafts input[name="id"][value^="${drafts[0]}@"]`);
+    await click(page, '#drafts-form button[data-action="release"]');
+    assert.equal(await attr(page, '#results', 'data-done'), '1');
+    await page.click('#select-every');
+    await click(page, '#drafts-form button[data-action="approve"]');
+    assert.equal(await attr(page, '#results', 'data-done'), '2');
+
+    // Production: tick one bill; without JavaScript the toolbar cannot follow the ticks by itself,
+    // so the page offers a button that shows the choices for the ticked bills (seed 000).
+    await click(page, '#results a[href="/billing/production"]');
+    assert.deepEqual(await actions(page), ['produce_all', 'preview_all', 'revert_all']);
+    await page.click(`input[name="bill"][value="${drafts[0]}"]`);
+    const update = await page.$('#production-form [data-action="update-choices"]');
+    assert.ok(update, 'a "show the choices for the ticked bills" button without JavaScript');
+    await click(page, '#production-form [data-action="update-choices"]');
+    assert.equal(await attr(page, '#production-toolbar', 'data-selected'), '1');
+    assert.deepEqual(await actions(page), ['produce', 'preview', 'ebilling', 'revert', 'email_manually', 'create_payment']);
+    assert.equal(await page.$eval(`input[name="bill"][value="${drafts[0]}"]`, (e) => (e as unknown as { checked: boolean }).checked), true, 'the tick is kept');
+
+    // Email manually: a form page; a bad address is named next to its field and the values are kept.
+    await click(page, '#production-toolbar [data-action="email_manually"]');
+    assert.match(page.url(), new RegExp(`/billing/bills/${drafts[0]}/email`));
+    await page.$eval('#email-form input[name=to]', (e) => { (e as unknown as { value: string }).value = 'not an address'; });
+    await page.$eval('#email-form input[name=subject]', (e) => { (e as unknown as { value: string }).value = 'My subject'; });
+    await click(page, '#email-form [data-action="send-email"]');
+    assert.equal(await page.$eval('#email-form input[name=to]', (e) => (e as unknown as { value: string }).value), 'not an address');
+    assert.equal(await page.$eval('#email-form input[name=subject]', (e) => (e as unknown as { value: string }).value), 'My subject');
+    assert.ok(await page.$('#email-form .field-error'), 'the error next to the field');
+
+    // Revert the other bill to draft (a confirmation page), then produce the rest with the confirmation.
+    await page.goto(`${url}/billing/production?bill=${drafts[1]}`);
+    await click(page, '#production-toolbar [data-action="revert"]');
+    await click(page, '[data-action="confirm-revert"]');
+    assert.match(await page.$eval('main', (e) => e.textContent ?? ''), /Reverted 1 bill to draft/);
+    await click(page, '#production-toolbar [data-action="produce_all"]');
+    await click(page, '[data-action="confirm-produce"]');
+    await waitByReload(page, '#production-progress', 'data-status', 'done');
+    assert.equal(await attr(page, '#production-progress', 'data-done'), '1');
+    assert.deepEqual(problems.filter((p) => !p.includes('422')), [], 'no console errors (the refused email is a 422)');
+  } finally {
+    await chrome.close();
+    await server.close();
+    await t.close();
+    await outputs.close();
+    removeDirs(dirs);
+  }
+}, { timeout: 180_000 });

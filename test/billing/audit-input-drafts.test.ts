@@ -1,0 +1,116 @@
+/**
+ * Audit of the draft bills page against the input rules, on both databases: a draft changed
+ * since the list showed it is recognised by the error's code (not its wording); bad ids,
+ * actions, dates, terms and templates are refused naming the field, and change nothing.
+ */
+import assert from 'node:assert/strict';
+import { prng } from '../../src/cli/demo.ts';
+import { BILL_CHANGED, CHANGED_SINCE_OPENED } from '../../src/modules/billing/commands.ts';
+import { createBillingCommands } from '../../src/modules/billing/index.ts';
+import { CHANGED_SINCE_LISTED } from '../../src/modules/billing/mass-commands.ts';
+import { createMattersCommands, seedDemoFirm } from '../../src/modules/matters/index.ts';
+import { HttpError } from '../../src/shared/web/errors.ts';
+import { eachDialect } from '../support/db.ts';
+import type { TestDb } from '../support/db.ts';
+import { unescapeHtml, withApp } from '../support/app.ts';
+import type { TestApp } from '../support/app.ts';
+import { ctx } from './support.ts';
+import { followed, ok, postMany } from './web-support.ts';
+
+const DATE = '2026-03-01';
+
+/** A firm with a run's drafts (a batch), and a signed-in billing clerk. */
+async function withDrafts(t: TestApp) {
+  const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+  await seedDemoFirm(cmds, { matters: 8, entriesPerMatter: 2, seed: 5, random: prng, ctx, fixedCharges: true, asOf: DATE });
+  await t.runtime.relay.drain();
+  const clerk = await t.user('billing');
+  const token = await t.token(clerk.email);
+  const b = t.browser();
+  await b.login(clerk.email);
+  const res = await b.postJson('/api/v1/bill-runs', { id: 'audit-drafts-0001', invoiceDate: DATE, upTo: DATE, wait: true }, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(res.status, 202, res.text);
+  await t.runtime.relay.drain();
+  const billing = createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+  ok(await b.get('/billing/drafts'));
+  return { b, billing, batch: 'audit-drafts-0001' };
+}
+
+async function snapshot(db: TestDb) {
+  const bills = await db.db.selectFrom('billing_bill').select(['id', 'status', 'version', 'on_hold', 'batch_id', 'invoice_date', 'due_date']).orderBy('id').execute();
+  const n = async (table: 'audit_log' | 'outbox') => Number((await db.db.selectFrom(table).select((e) => e.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+  return { bills, audit: await n('audit_log'), outbox: await n('outbox') };
+}
+
+const draftsOf = async (db: TestDb) => db.db.selectFrom('billing_bill').select(['id', 'version', 'on_hold']).where('status', '=', 'draft').orderBy('id').execute() as Promise<{ id: string; version: number; on_hold: number }[]>;
+
+eachDialect('audit: a draft changed since it was listed is refused by the error\'s code, in the list\'s words (hold, release, delete, remove from batch)', async (db) => {
+  await withApp(db, async (t) => {
+    const { b, billing, batch } = await withDrafts(t);
+    const [d1, d2] = await draftsOf(db);
+    assert.ok(d1 && d2);
+    // The command's refusal carries a code a page can test, and keeps its words.
+    const e = await billing.setOnHold(ctx, d1.id, true, Number(d1.version) + 5).then(() => null, (x: unknown) => x);
+    assert.ok(e instanceof HttpError, String(e));
+    assert.equal(e.status, 409);
+    assert.equal(e.code, BILL_CHANGED);
+    assert.ok(e.message.startsWith(CHANGED_SINCE_OPENED), e.message);
+
+    // The page: ticked at a version it no longer has, each action refused with the list's words, nothing done.
+    const before = await snapshot(db);
+    for (const action of ['hold', 'release', 'delete', 'remove']) {
+      const html = ok(await followed(b, postMany(b, '/billing/drafts/act', [['id', `${d1.id}@${Number(d1.version) + 1}`], ['action', action], ['batch', batch]])));
+      assert.match(html, /data-done="0" data-refused="1"/, action);
+      assert.ok(html.includes(CHANGED_SINCE_LISTED), `${action}: ${html.slice(html.indexOf('data-refused'), html.indexOf('data-refused') + 400)}`);
+    }
+    assert.deepEqual(await snapshot(db), before, 'nothing changed');
+    // At the version listed it is done.
+    const html = ok(await followed(b, postMany(b, '/billing/drafts/act', [['id', `${d2.id}@${d2.version}`], ['action', 'hold']])));
+    assert.match(html, /data-done="1"/);
+  });
+}, { timeout: 300_000 });
+
+eachDialect('audit: the drafts page refuses bad ids, actions, dates, terms and templates naming the field, and changes nothing', async (db) => {
+  await withApp(db, async (t) => {
+    const { b, batch } = await withDrafts(t);
+    const [d1] = await draftsOf(db);
+    assert.ok(d1);
+    const before = await snapshot(db);
+    const refusedWith = async (path: string, pairs: [string, string][], status: number, re: RegExp) => {
+      const res = await postMany(b, path, pairs);
+      const text = unescapeHtml(res.text);
+      assert.equal(res.status, status, `${path} ${JSON.stringify(pairs)}: ${text.slice(0, 400)}`);
+      assert.match(text, re, `${path} ${JSON.stringify(pairs)}`);
+    };
+    // Ids that are not bill ids, an unknown action, nothing chosen.
+    await refusedWith('/billing/drafts/act', [['id', 'not-an-id'], ['action', 'approve']], 422, /A selected bill is not a bill id/);
+    await refusedWith('/billing/drafts/act', [['id', `${d1.id}@-1`], ['action', 'approve']], 422, /A selected bill is not a bill id/);
+    await refusedWith('/billing/drafts/act', [['id', d1.id], ['action', 'explode']], 422, /Unknown action/);
+    await refusedWith('/billing/drafts/act', [['action', 'approve']], 422, /Select the bills first/);
+    await refusedWith('/billing/drafts/act', [['every', 'yes'], ['action', 'approve']], 422, /did not say which drafts it listed/);
+    await refusedWith('/billing/drafts/act', [['every', 'yes'], ['listing', '1.deadbeef'], ['action', 'delete'], ['batch', batch]], 409, /The drafts listed have changed/);
+    // Modify: a date that does not exist, terms that are not whole days or too long, an unknown or overlong template.
+    const modify = (extra: [string, string][]): [string, string][] => [['id', d1.id], ...extra];
+    await refusedWith('/billing/drafts/modify', modify([['newInvoiceDate', '2026-02-30']]), 422, /data-error-for="newInvoiceDate"/);
+    await refusedWith('/billing/drafts/modify', modify([['newUpTo', '2026-13-01']]), 422, /data-error-for="newUpTo"/);
+    await refusedWith('/billing/drafts/modify', modify([['newTerms', '-1']]), 422, /data-error-for="newTerms"/);
+    await refusedWith('/billing/drafts/modify', modify([['newTerms', '2.5']]), 422, /data-error-for="newTerms"/);
+    await refusedWith('/billing/drafts/modify', modify([['newTerms', '9999']]), 422, /data-error-for="newTerms"/);
+    await refusedWith('/billing/drafts/modify', modify([['newTemplate', 'x'.repeat(101)]]), 422, /data-error-for="newTemplate"/);
+    await refusedWith('/billing/drafts/modify', modify([['newTemplate', 'no-such-template']]), 422, /data-error-for="newTemplate"/);
+    await refusedWith('/billing/drafts/modify', modify([]), 422, /data-error-for="newInvoiceDate"/);
+    // Too many ticked.
+    const many: [string, string][] = Array.from({ length: 100_001 }, () => ['id', d1.id]);
+    const res = await followed(b, postMany(b, '/billing/drafts/act', [...many, ['action', 'hold']]));
+    assert.ok(res.status === 422 || res.status === 413, `${res.status}`);
+    assert.deepEqual(await snapshot(db), before, 'nothing changed, no audit row, no event');
+
+    // An id of no bill is refused for that bill, in words; a bill of another batch is not taken out of this one.
+    const html = ok(await followed(b, postMany(b, '/billing/drafts/act', [['id', '00000000-0000-4000-8000-000000000000'], ['action', 'hold']])));
+    assert.match(html, /data-refused="1"/);
+    assert.match(html, /Bill not found/);
+    const other = ok(await followed(b, postMany(b, '/billing/drafts/act', [['id', d1.id], ['action', 'remove'], ['batch', 'another-batch-0001']])));
+    assert.match(other, /The bill is not in this batch/);
+    assert.deepEqual(await snapshot(db), before, 'still nothing changed');
+  });
+}, { timeout: 300_000 });
