@@ -6,44 +6,19 @@
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
 import type { Page } from 'puppeteer-core';
-import { DEMO_PASSWORD, seedDemo } from '../../src/cli/demo.ts';
 import { eachDialect } from '../support/db.ts';
-import { startApp } from '../support/app.ts';
-import { launchChromium, serveRuntime, signIn, watchedPage } from '../support/browser.ts';
-import { closeSharedPdf, outputDirs, removeDirs, testOutputs } from './production-support.ts';
+import { closeSharedPdf } from './production-support.ts';
+import { billAllAndReview, click, withDemoClerk } from './browser-support.ts';
 
 after(closeSharedPdf);
 
-const INVOICE_DATE = '2026-03-02';
-const UP_TO = '2026-02-27';
-const CLERK = 'billing@demo.lexbill.test';
-const WAIT_MS = 45_000;
-
-async function click(page: Page, selector: string): Promise<void> {
-  await page.waitForSelector(selector);
-  await Promise.all([page.waitForNavigation(), page.click(selector)]);
-}
 const totals = (page: Page) => page.$$eval('#drafts tr[data-bill]', (trs) => trs.map((tr) => Number(tr.querySelectorAll('td.num')[5]!.getAttribute('data-minor'))));
 const isDesc = (xs: number[]) => xs.every((x, i) => i === 0 || xs[i - 1]! >= x);
 
 eachDialect('audit: draft bills keep the clerk\'s sort and filters through hold, release and modify', async (db) => {
-  const dirs = outputDirs();
-  const outputs = testOutputs(dirs);
-  const t = await startApp(db, { outputs, start: `${INVOICE_DATE}T09:00:00Z` });
-  const server = await serveRuntime(t.runtime);
-  const chrome = await launchChromium();
-  try {
-    await seedDemo(t.runtime, { matters: 12, entriesPerMatter: 10, seed: 17 });
-    await t.runtime.relay.drain();
-    const { page, problems } = await watchedPage(chrome.browser);
-    await signIn(page, server.url, CLERK, DEMO_PASSWORD);
-    const url = server.url;
+  await withDemoClerk(db, { matters: 12, entriesPerMatter: 10 }, async ({ page, problems, url }) => {
 
-    await page.goto(`${url}/billing/mass?invoiceDate=${INVOICE_DATE}&upTo=${UP_TO}`);
-    await click(page, '#mass-run button[data-action="bill-all"]');
-    await click(page, '#mass-confirm button[data-action="confirm"]');
-    await page.waitForFunction("document.querySelector('#run-status')?.getAttribute('data-status') === 'done'", { timeout: WAIT_MS });
-    await click(page, '#run-status a[data-action="review"]');
+    await billAllAndReview(page, url);
     const batchUrl = page.url();
 
     // Sort by total, then again for descending (the headings).
@@ -80,11 +55,5 @@ eachDialect('audit: draft bills keep the clerk\'s sort and filters through hold,
     assert.ok(isDesc(await totals(page)), 'still sorted after modify');
     assert.equal(await page.$eval('#drafts-filter select[name=sort]', (e) => (e as unknown as { value: string }).value), 'total', 'the sort is kept after modify');
     assert.deepEqual(problems, [], 'no console errors');
-  } finally {
-    await chrome.close();
-    await server.close();
-    await t.close();
-    await outputs.close();
-    removeDirs(dirs);
-  }
+  });
 }, { timeout: 180_000 });

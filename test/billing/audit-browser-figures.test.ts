@@ -6,37 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
-import type { Page } from 'puppeteer-core';
-import { DEMO_PASSWORD, seedDemo } from '../../src/cli/demo.ts';
 import { eachDialect } from '../support/db.ts';
-import { startApp } from '../support/app.ts';
-import { launchChromium, serveRuntime, signIn, watchedPage } from '../support/browser.ts';
-import { closeSharedPdf, outputDirs, removeDirs, testOutputs } from './production-support.ts';
+import { closeSharedPdf } from './production-support.ts';
+import { click, INVOICE_DATE, UP_TO, WAIT_MS, withDemoClerk } from './browser-support.ts';
 
 after(closeSharedPdf);
 
-const INVOICE_DATE = '2026-03-02';
-const UP_TO = '2026-02-27';
-const CLERK = 'billing@demo.lexbill.test';
-const WAIT_MS = 45_000;
-
-async function click(page: Page, selector: string): Promise<void> {
-  await page.waitForSelector(selector);
-  await Promise.all([page.waitForNavigation(), page.click(selector)]);
-}
-
 eachDialect('audit: WIP, totals and counts agree across mass billing, the run, drafts, the bill and production', async (db) => {
-  const dirs = outputDirs();
-  const outputs = testOutputs(dirs);
-  const t = await startApp(db, { outputs, start: `${INVOICE_DATE}T09:00:00Z` });
-  const server = await serveRuntime(t.runtime);
-  const chrome = await launchChromium();
-  try {
-    await seedDemo(t.runtime, { matters: 12, entriesPerMatter: 10, seed: 17 });
-    await t.runtime.relay.drain();
-    const { page, problems } = await watchedPage(chrome.browser);
-    await signIn(page, server.url, CLERK, DEMO_PASSWORD);
-    const url = server.url;
+  await withDemoClerk(db, { matters: 12, entriesPerMatter: 10 }, async ({ page, problems, url }) => {
 
     await page.goto(`${url}/billing/mass?invoiceDate=${INVOICE_DATE}&upTo=${UP_TO}`);
     const mass = await page.$$eval('#mass-list tr[data-matter]', (trs) => trs.map((tr) => {
@@ -99,11 +76,5 @@ eachDialect('audit: WIP, totals and counts agree across mass billing, the run, d
     const confirm = await page.$$eval('#produce-bills tbody tr', (trs) => trs.map((tr) => tr.querySelectorAll('td.num')[0]!.textContent!.trim()));
     assert.deepEqual([...confirm].sort(), prod.map((p) => p.total).sort(), 'the confirmation lists the same totals');
     assert.deepEqual(problems, [], 'no console errors');
-  } finally {
-    await chrome.close();
-    await server.close();
-    await t.close();
-    await outputs.close();
-    removeDirs(dirs);
-  }
+  });
 }, { timeout: 180_000 });

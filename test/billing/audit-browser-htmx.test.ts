@@ -7,46 +7,11 @@
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
 import type { Page } from 'puppeteer-core';
-import { DEMO_PASSWORD, seedDemo } from '../../src/cli/demo.ts';
 import { eachDialect } from '../support/db.ts';
-import type { TestDb } from '../support/db.ts';
-import { startApp } from '../support/app.ts';
-import { launchChromium, serveRuntime, signIn, watchedPage } from '../support/browser.ts';
-import { closeSharedPdf, outputDirs, removeDirs, testOutputs } from './production-support.ts';
+import { closeSharedPdf } from './production-support.ts';
+import { click, INVOICE_DATE, UP_TO, WAIT_MS, withDemoClerk } from './browser-support.ts';
 
 after(closeSharedPdf);
-
-const INVOICE_DATE = '2026-03-02';
-const UP_TO = '2026-02-27';
-const CLERK = 'billing@demo.lexbill.test';
-const WAIT_MS = 45_000;
-
-async function click(page: Page, selector: string): Promise<void> {
-  await page.waitForSelector(selector);
-  await Promise.all([page.waitForNavigation(), page.click(selector)]);
-}
-
-/** The demo firm served, the clerk signed in; `fn` gets the page. */
-async function withClerk(db: TestDb, fn: (page: Page, url: string, problems: string[]) => Promise<void>): Promise<void> {
-  const dirs = outputDirs();
-  const outputs = testOutputs(dirs);
-  const t = await startApp(db, { outputs, start: `${INVOICE_DATE}T09:00:00Z` });
-  const server = await serveRuntime(t.runtime);
-  const chrome = await launchChromium();
-  try {
-    await seedDemo(t.runtime, { matters: 6, entriesPerMatter: 6, seed: 17 });
-    await t.runtime.relay.drain();
-    const { page, problems } = await watchedPage(chrome.browser);
-    await signIn(page, server.url, CLERK, DEMO_PASSWORD);
-    await fn(page, server.url, problems);
-  } finally {
-    await chrome.close();
-    await server.close();
-    await t.close();
-    await outputs.close();
-    removeDirs(dirs);
-  }
-}
 
 /** Fetch an address from the page, as htmx would (HX-Request) or as a plain load. */
 async function fetchShape(page: Page, href: string, htmx: boolean): Promise<{ status: number; vary: string; page: boolean; body: string }> {
@@ -80,7 +45,7 @@ export async function runToProduction(page: Page, url: string): Promise<string> 
 }
 
 eachDialect('audit: htmx-fetched billing addresses answer fragment or page, with Vary: HX-Request', async (db) => {
-  await withClerk(db, async (page, url, problems) => {
+  await withDemoClerk(db, { matters: 6, entriesPerMatter: 6 }, async ({ page, url, problems }) => {
     // The why lookup, through htmx in the page.
     await page.goto(`${url}/billing/mass?invoiceDate=${INVOICE_DATE}&upTo=${UP_TO}`);
     await page.waitForFunction("typeof window.htmx !== 'undefined'");
@@ -115,7 +80,7 @@ eachDialect('audit: htmx-fetched billing addresses answer fragment or page, with
 }, { timeout: 180_000 });
 
 eachDialect('audit: the composer\'s live preview (opened from a mass billing row) answers the page to a plain post', async (db) => {
-  await withClerk(db, async (page, url, problems) => {
+  await withDemoClerk(db, { matters: 6, entriesPerMatter: 6 }, async ({ page, url, problems }) => {
     await page.goto(`${url}/billing/mass?invoiceDate=${INVOICE_DATE}&upTo=${UP_TO}`);
     await Promise.all([page.waitForNavigation(), page.click('#mass-list a[data-compose]')]);
     await page.waitForFunction("typeof window.htmx !== 'undefined'");

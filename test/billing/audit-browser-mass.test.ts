@@ -5,29 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
-import { DEMO_PASSWORD, seedDemo } from '../../src/cli/demo.ts';
 import { eachDialect } from '../support/db.ts';
-import { startApp } from '../support/app.ts';
-import { launchChromium, serveRuntime, signIn, watchedPage } from '../support/browser.ts';
-import { closeSharedPdf, outputDirs, removeDirs, testOutputs } from './production-support.ts';
+import { closeSharedPdf } from './production-support.ts';
+import { click, INVOICE_DATE, UP_TO, withDemoClerk } from './browser-support.ts';
 
 after(closeSharedPdf);
 
-const INVOICE_DATE = '2026-03-02';
-const UP_TO = '2026-02-27';
-
 eachDialect('audit: seed 001: a mass billing row\'s file number and name open its bill in the composer', async (db) => {
-  const dirs = outputDirs();
-  const outputs = testOutputs(dirs);
-  const t = await startApp(db, { outputs, start: `${INVOICE_DATE}T09:00:00Z` });
-  const server = await serveRuntime(t.runtime);
-  const chrome = await launchChromium();
-  try {
-    await seedDemo(t.runtime, { matters: 6, entriesPerMatter: 6, seed: 17 });
-    await t.runtime.relay.drain();
-    const { page, problems } = await watchedPage(chrome.browser);
-    await signIn(page, server.url, 'billing@demo.lexbill.test', DEMO_PASSWORD);
-    await page.goto(`${server.url}/billing/mass?invoiceDate=${INVOICE_DATE}&upTo=${UP_TO}`);
+  await withDemoClerk(db, { matters: 6, entriesPerMatter: 6 }, async ({ page, problems, url }) => {
+    await page.goto(`${url}/billing/mass?invoiceDate=${INVOICE_DATE}&upTo=${UP_TO}`);
     const rows = await page.$$eval('#mass-list tr[data-matter]', (trs) => trs.map((tr) => ({
       file: tr.querySelector('.file-no a')?.getAttribute('href') ?? null,
       name: tr.querySelector('td:nth-child(3) a')?.getAttribute('href') ?? null,
@@ -43,11 +29,5 @@ eachDialect('audit: seed 001: a mass billing row\'s file number and name open it
     await Promise.all([page.waitForNavigation(), page.click('#mass-list tr[data-matter] .file-no a')]);
     assert.equal(await page.$eval('[data-total="total"]', (e) => e.getAttribute('data-minor')), rows[0]!.willBill);
     assert.deepEqual(problems, [], 'no console errors');
-  } finally {
-    await chrome.close();
-    await server.close();
-    await t.close();
-    await outputs.close();
-    removeDirs(dirs);
-  }
+  });
 }, { timeout: 120_000 });

@@ -8,22 +8,12 @@
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
 import type { Page } from 'puppeteer-core';
-import { DEMO_PASSWORD, seedDemo } from '../../src/cli/demo.ts';
 import { eachDialect } from '../support/db.ts';
-import { startApp } from '../support/app.ts';
-import { launchChromium, serveRuntime, signIn, watchedPage } from '../support/browser.ts';
-import { closeSharedPdf, outputDirs, removeDirs, testOutputs } from './production-support.ts';
+import { closeSharedPdf } from './production-support.ts';
+import { click, INVOICE_DATE, UP_TO, withDemoClerk } from './browser-support.ts';
 
 after(closeSharedPdf);
 
-const INVOICE_DATE = '2026-03-02';
-const UP_TO = '2026-02-27';
-const CLERK = 'billing@demo.lexbill.test';
-
-async function click(page: Page, selector: string): Promise<void> {
-  await page.waitForSelector(selector);
-  await Promise.all([page.waitForNavigation(), page.click(selector)]);
-}
 const attr = (page: Page, sel: string, name: string) => page.$eval(sel, (e, n) => e.getAttribute(n as string), name);
 const actions = (page: Page) => page.$$eval('#production-toolbar [data-action]', (els) => els.map((e) => e.getAttribute('data-action')));
 
@@ -38,18 +28,7 @@ async function waitByReload(page: Page, sel: string, name: string, value: string
 }
 
 eachDialect('audit: without JavaScript the run works: filters, lookup, bill all, drafts, production choices by selection', async (db) => {
-  const dirs = outputDirs();
-  const outputs = testOutputs(dirs);
-  const t = await startApp(db, { outputs, start: `${INVOICE_DATE}T09:00:00Z` });
-  const server = await serveRuntime(t.runtime);
-  const chrome = await launchChromium();
-  try {
-    await seedDemo(t.runtime, { matters: 6, entriesPerMatter: 6, seed: 17 });
-    await t.runtime.relay.drain();
-    const { page, problems } = await watchedPage(chrome.browser);
-    await page.setJavaScriptEnabled(false);
-    await signIn(page, server.url, CLERK, DEMO_PASSWORD);
-    const url = server.url;
+  await withDemoClerk(db, { matters: 6, entriesPerMatter: 6, javaScript: false }, async ({ page, problems, url }) => {
 
     // Mass billing: the filters are a GET form.
     await page.goto(`${url}/billing/mass`);
@@ -124,11 +103,5 @@ eachDialect('audit: without JavaScript the run works: filters, lookup, bill all,
     await waitByReload(page, '#production-progress', 'data-status', 'done');
     assert.equal(await attr(page, '#production-progress', 'data-done'), '1');
     assert.deepEqual(problems.filter((p) => !p.includes('422')), [], 'no console errors (the refused email is a 422)');
-  } finally {
-    await chrome.close();
-    await server.close();
-    await t.close();
-    await outputs.close();
-    removeDirs(dirs);
-  }
+  });
 }, { timeout: 180_000 });

@@ -5,41 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
-import type { Page } from 'puppeteer-core';
-import { DEMO_PASSWORD, seedDemo } from '../../src/cli/demo.ts';
 import { eachDialect } from '../support/db.ts';
-import { startApp } from '../support/app.ts';
-import { launchChromium, serveRuntime, signIn, watchedPage } from '../support/browser.ts';
-import { closeSharedPdf, outputDirs, removeDirs, testOutputs } from './production-support.ts';
+import { closeSharedPdf } from './production-support.ts';
+import { billAllAndReview, click, withDemoClerk } from './browser-support.ts';
 
 after(closeSharedPdf);
 
-const INVOICE_DATE = '2026-03-02';
-const UP_TO = '2026-02-27';
 const WAIT_MS = 90_000;
 
-async function click(page: Page, selector: string): Promise<void> {
-  await page.waitForSelector(selector);
-  await Promise.all([page.waitForNavigation(), page.click(selector)]);
-}
-
 eachDialect('audit: leaving a production run and coming back to Bill production leads back to its progress', async (db) => {
-  const dirs = outputDirs();
-  const outputs = testOutputs(dirs);
-  const t = await startApp(db, { outputs, start: `${INVOICE_DATE}T09:00:00Z` });
-  const server = await serveRuntime(t.runtime);
-  const chrome = await launchChromium();
-  try {
-    await seedDemo(t.runtime, { matters: 40, entriesPerMatter: 3, seed: 17 });
-    await t.runtime.relay.drain();
-    const { page, problems } = await watchedPage(chrome.browser);
-    await signIn(page, server.url, 'billing@demo.lexbill.test', DEMO_PASSWORD);
-    const url = server.url;
-    await page.goto(`${url}/billing/mass?invoiceDate=${INVOICE_DATE}&upTo=${UP_TO}`);
-    await click(page, '#mass-run button[data-action="bill-all"]');
-    await click(page, '#mass-confirm button[data-action="confirm"]');
-    await page.waitForFunction("document.querySelector('#run-status')?.getAttribute('data-status') === 'done'", { timeout: WAIT_MS });
-    await click(page, '#run-status a[data-action="review"]');
+  await withDemoClerk(db, { matters: 40, entriesPerMatter: 3 }, async ({ page, problems, url, t }) => {
+    await billAllAndReview(page, url);
     await page.click('#select-every');
     await click(page, '#drafts-form button[data-action="approve"]');
     await t.runtime.relay.drain();
@@ -63,11 +39,5 @@ eachDialect('audit: leaving a production run and coming back to Bill production 
     }
     await page.waitForFunction("document.querySelector('#production-progress')?.getAttribute('data-status') === 'done'", { timeout: WAIT_MS });
     assert.deepEqual(problems, [], 'no console errors');
-  } finally {
-    await chrome.close();
-    await server.close();
-    await t.close();
-    await outputs.close();
-    removeDirs(dirs);
-  }
+  });
 }, { timeout: 240_000 });

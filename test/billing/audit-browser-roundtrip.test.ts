@@ -6,39 +6,19 @@
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
 import type { Page } from 'puppeteer-core';
-import { DEMO_PASSWORD, seedDemo } from '../../src/cli/demo.ts';
 import { eachDialect } from '../support/db.ts';
-import { startApp } from '../support/app.ts';
-import { launchChromium, serveRuntime, signIn, watchedPage } from '../support/browser.ts';
-import { closeSharedPdf, outputDirs, removeDirs, testOutputs } from './production-support.ts';
+import { closeSharedPdf } from './production-support.ts';
+import { click, INVOICE_DATE, UP_TO, WAIT_MS, withDemoClerk } from './browser-support.ts';
 
 after(closeSharedPdf);
 
-const INVOICE_DATE = '2026-03-02';
-const UP_TO = '2026-02-27';
-const WAIT_MS = 45_000;
-
-async function click(page: Page, selector: string): Promise<void> {
-  await page.waitForSelector(selector);
-  await Promise.all([page.waitForNavigation(), page.click(selector)]);
-}
 const massRows = (page: Page) => page.$$eval('#mass-list tr[data-matter]', (trs) => Object.fromEntries(trs.map((tr) => {
   const tds = tr.querySelectorAll('td');
   return [tr.querySelector('.file-no')!.textContent!.trim(), [tds[4]!.getAttribute('data-minor'), tds[5]!.getAttribute('data-minor'), tr.querySelector('.will-bill')!.getAttribute('data-minor')].join('/')];
 })));
 
 eachDialect('audit: revert and delete bring the bill back with the same figures (production → drafts → mass billing)', async (db) => {
-  const dirs = outputDirs();
-  const outputs = testOutputs(dirs);
-  const t = await startApp(db, { outputs, start: `${INVOICE_DATE}T09:00:00Z` });
-  const server = await serveRuntime(t.runtime);
-  const chrome = await launchChromium();
-  try {
-    await seedDemo(t.runtime, { matters: 6, entriesPerMatter: 6, seed: 17 });
-    await t.runtime.relay.drain();
-    const { page, problems } = await watchedPage(chrome.browser);
-    await signIn(page, server.url, 'billing@demo.lexbill.test', DEMO_PASSWORD);
-    const url = server.url;
+  await withDemoClerk(db, { matters: 6, entriesPerMatter: 6 }, async ({ page, problems, url, t }) => {
     const massUrl = `${url}/billing/mass?invoiceDate=${INVOICE_DATE}&upTo=${UP_TO}`;
     await page.goto(massUrl);
     const before = await massRows(page);
@@ -75,11 +55,5 @@ eachDialect('audit: revert and delete bring the bill back with the same figures 
     assert.deepEqual(Object.keys(again), [row.file], 'only the deleted draft\'s matter is offered again');
     assert.equal(again[row.file], before[row.file], 'with the WIP, disbursements and Will bill it had before');
     assert.deepEqual(problems, [], 'no console errors');
-  } finally {
-    await chrome.close();
-    await server.close();
-    await t.close();
-    await outputs.close();
-    removeDirs(dirs);
-  }
+  });
 }, { timeout: 180_000 });

@@ -5,37 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
-import type { Page } from 'puppeteer-core';
-import { DEMO_PASSWORD, seedDemo } from '../../src/cli/demo.ts';
 import { eachDialect } from '../support/db.ts';
-import { startApp } from '../support/app.ts';
-import { launchChromium, serveRuntime, signIn, watchedPage } from '../support/browser.ts';
-import { closeSharedPdf, outputDirs, removeDirs, testOutputs } from './production-support.ts';
+import { closeSharedPdf } from './production-support.ts';
+import { click, INVOICE_DATE, UP_TO, withDemoClerk } from './browser-support.ts';
 
 after(closeSharedPdf);
 
-const INVOICE_DATE = '2026-03-02';
-const UP_TO = '2026-02-27';
-const CLERK = 'billing@demo.lexbill.test';
 const WAIT_MS = 60_000;
 
-async function click(page: Page, selector: string): Promise<void> {
-  await page.waitForSelector(selector);
-  await Promise.all([page.waitForNavigation(), page.click(selector)]);
-}
-
 eachDialect('audit: a bill run watched until done shows its drafted list without a reload', async (db) => {
-  const dirs = outputDirs();
-  const outputs = testOutputs(dirs);
-  const t = await startApp(db, { outputs, start: `${INVOICE_DATE}T09:00:00Z` });
-  const server = await serveRuntime(t.runtime);
-  const chrome = await launchChromium();
-  try {
-    await seedDemo(t.runtime, { matters: 300, entriesPerMatter: 4, seed: 17 });
-    await t.runtime.relay.drain();
-    const { page, problems } = await watchedPage(chrome.browser);
-    await signIn(page, server.url, CLERK, DEMO_PASSWORD);
-    await page.goto(`${server.url}/billing/mass?invoiceDate=${INVOICE_DATE}&upTo=${UP_TO}`);
+  await withDemoClerk(db, { matters: 300, entriesPerMatter: 4 }, async ({ page, problems, url }) => {
+    await page.goto(`${url}/billing/mass?invoiceDate=${INVOICE_DATE}&upTo=${UP_TO}`);
     await click(page, '#mass-run button[data-action="bill-all"]');
     await click(page, '#mass-confirm button[data-action="confirm"]');
     const firstStatus = await page.$eval('#run-status', (e) => e.getAttribute('data-status'));
@@ -51,7 +31,7 @@ eachDialect('audit: a bill run watched until done shows its drafted list without
       assert.equal(watched, fresh, `watched the run from "${firstStatus}" to done: the drafted list shows as after a reload`);
     }
     // Left and come back to: the mass billing page lists the run.
-    await page.goto(`${server.url}/billing/mass`);
+    await page.goto(`${url}/billing/mass`);
     const runs = await page.$$eval('#recent-runs a[href^="/billing/mass/runs/"]', (els) => els.map((e) => e.getAttribute('href')));
     assert.equal(runs.length, 1);
     // What the last poll swaps in (the run's fragment once it is done) carries the drafted list.
@@ -60,11 +40,5 @@ eachDialect('audit: a bill run watched until done shows its drafted list without
     assert.doesNotMatch(fragment, /<html/i, 'the fragment');
     assert.match(fragment, /id="run-drafted-list"/, 'the polled fragment of a done run lists the drafted matters');
     assert.deepEqual(problems, [], 'no console errors');
-  } finally {
-    await chrome.close();
-    await server.close();
-    await t.close();
-    await outputs.close();
-    removeDirs(dirs);
-  }
+  });
 }, { timeout: 240_000 });

@@ -13,10 +13,11 @@ import { createSmtpMailer } from '../../src/adapters/mail/smtp.ts';
 import type { Outputs } from '../../src/shared/ports.ts';
 import type { HttpError } from '../../src/shared/web/errors.ts';
 import { eachDialect } from '../support/db.ts';
+import type { TestDb } from '../support/db.ts';
 import { startSmtp } from '../adapters/smtp.ts';
 import { ctx } from './support.ts';
 import { approvedBills, closeSharedPdf, filesIn, outputDirs, productionSetup, removeDirs, testOutputs } from './production-support.ts';
-import type { OutputDirs } from './production-support.ts';
+import type { OutputDirs, ProductionSetup } from './production-support.ts';
 
 after(closeSharedPdf);
 
@@ -47,6 +48,22 @@ function smtpOutputsWith(dirs: OutputDirs, port: number): Outputs {
   const base = testOutputs(dirs);
   const mailer = createSmtpMailer({ host: '127.0.0.1', port, secure: false, connectionTimeoutMs: 5_000, greetingTimeoutMs: 400, socketTimeoutMs: 5_000 });
   return { ...base, mailer, close: () => mailer.close() };
+}
+
+/** Production on a fresh firm, mailing through a real SMTP server on 127.0.0.1 (its messages kept); all stopped afterwards. */
+async function withSmtpProduction(db: TestDb, fn: (s: ProductionSetup, smtp: Awaited<ReturnType<typeof startSmtp>>) => Promise<void>): Promise<void> {
+  const smtp = await startSmtp();
+  const dirs = outputDirs();
+  const outputs = testOutputs(dirs, { smtpPort: smtp.port });
+  const s = await productionSetup(db, outputs);
+  try {
+    await fn(s, smtp);
+  } finally {
+    await s.stop();
+    await outputs.close();
+    await smtp.close();
+    removeDirs(dirs);
+  }
 }
 
 eachDialect('an SMTP server that never greets: the bill fails plainly (not "may have been sent"); the retry sends it once and finalises it', async (db) => {
@@ -116,11 +133,7 @@ eachDialect('an SMTP server that drops the connection at RCPT TO: a plain failur
 });
 
 eachDialect('a send-to address nodemailer would re-route ("a,evil@x.example"): matters refuses it where it is typed; one saved before that rule fails the bill naming it, nothing is sent', async (db) => {
-  const smtp = await startSmtp();
-  const dirs = outputDirs();
-  const outputs = testOutputs(dirs, { smtpPort: smtp.port });
-  const s = await productionSetup(db, outputs);
-  try {
+  await withSmtpProduction(db, async (s, smtp) => {
     const [bill] = await approvedBills(s, 1, { copiesToPrint: 0, useClientAddress: false, sendTo: ['ap@northwind.example'] });
     await assert.rejects(s.matters.setBillingOptions(ctx, bill!.matterId, { set: { sendTo: ['a,evil@x.example'] } }), (e: HttpError & { fields?: Record<string, string> }) => e.status === 422 && Object.keys(e.fields ?? {}).some((k) => k.includes('sendTo')));
     // An address saved before matters refused it: billing's copy of the matter's options holds it.
@@ -134,20 +147,11 @@ eachDialect('a send-to address nodemailer would re-route ("a,evil@x.example"): m
     assert.doesNotMatch(r.items[0]!.error ?? '', /may have been sent/, 'refused before anything was sent: a plain failure');
     assert.deepEqual(smtp.messages, []);
     assert.equal((await s.billing.findBill(bill!.billId))!.status, 'approved');
-  } finally {
-    await s.stop();
-    await outputs.close();
-    await smtp.close();
-    removeDirs(dirs);
-  }
+  });
 });
 
 eachDialect('Email manually and the test email: an address nodemailer would re-route ("accounts:evil@x.example") is refused as a field error (422), nothing is sent', async (db) => {
-  const smtp = await startSmtp();
-  const dirs = outputDirs();
-  const outputs = testOutputs(dirs, { smtpPort: smtp.port });
-  const s = await productionSetup(db, outputs);
-  try {
+  await withSmtpProduction(db, async (s, smtp) => {
     const [bill] = await approvedBills(s, 1, { copiesToPrint: 0, useClientAddress: false, sendTo: ['ap@northwind.example'] });
     for (const bad of ['accounts:evil@x.example', 'x(comment)evil@x.example', '"a"evil@x.example']) {
       const form = { key: randomUUID(), to: bad, cc: '', subject: 'Your invoice', text: 'Attached.' };
@@ -156,10 +160,5 @@ eachDialect('Email manually and the test email: an address nodemailer would re-r
       await assert.rejects(s.production.sendTestEmail(ctx, bad), (e: HttpError) => e.status === 422, `test email ${bad}`);
     }
     assert.deepEqual(smtp.messages, []);
-  } finally {
-    await s.stop();
-    await outputs.close();
-    await smtp.close();
-    removeDirs(dirs);
-  }
+  });
 });

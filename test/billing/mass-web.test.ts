@@ -279,6 +279,7 @@ eachDialect('drafts page: the list keeps its filters and sort, and "all drafts l
     assert.deepEqual(previews.map(([id]) => id).sort(), (await drafts()).filter((d) => d.batch_id === run1).map((d) => String(d.id)).sort());
     for (const [id, label] of previews) assert.equal(label, `${(await drafts()).find((d) => d.id === id)!.file_number} draft`);
     assert.match(html, /<h1>Preview 3 draft bills<\/h1>/);
+    assert.match(html, new RegExp(`href="/billing/drafts\\?batch=${run1}&sort=matter&dir=asc" data-action="back"`), 'back to the batch listed');
     const allThree = /href="([^"]+)"[^>]*data-preview-pdf="1-3">All 3 in one PDF</.exec(html);
     assert.ok(allThree, 'one PDF of the three');
     const combined = await b.get(unescapeHtml(allThree[1]!));

@@ -12,9 +12,30 @@ import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { createLedgerReports } from '../../src/modules/ledger/index.ts';
 import { systemContext } from '../../src/shared/events.ts';
 import { withApp } from '../support/app.ts';
+import type { TestApp } from '../support/app.ts';
 import { eachDialect } from '../support/db.ts';
 import { billedWithAdmin, ctx, setup } from './support.ts';
 import { firm } from './support.ts';
+
+/**
+ * A matter of the firm's client billed in yen: an hour of work at `rateMinor` yen (and what
+ * `more` records on it), billed up to 28 February by mass billing and approved, delivered.
+ */
+async function approvedYenBill(t: TestApp, f: { client: { id: string }; partner: { id: string } }, rateMinor: number,
+  more: (cmds: ReturnType<typeof createMattersCommands>, matterId: string) => Promise<unknown> = async () => undefined): Promise<{ billId: string; totalMinor: number }> {
+  const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+  const billing = createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+  const yen = await cmds.openMatter(ctx, { clientId: f.client.id, name: 'Tokyo lease', responsibleTimekeeperId: f.partner.id, openedOn: '2025-06-01', currency: 'JPY' });
+  await cmds.recordTimeEntry(ctx, { matterId: yen.id, timekeeperId: f.partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Lease review', override: { rateMinor, reason: 'yen rate' } });
+  await more(cmds, yen.id);
+  await t.runtime.relay.drain();
+  const m = createMassBilling({ db: t.db.db, clock: t.clock, relay: t.runtime.relay }, billing);
+  await m.draftMatters(ctx, [yen.id], { invoiceDate: '2026-02-28', upTo: '2026-02-28', request: {} });
+  const draft = await t.db.db.selectFrom('billing_bill').select(['id', 'total_minor']).where('status', '=', 'draft').executeTakeFirstOrThrow();
+  assert.ok((await m.approveMany(ctx, [draft.id as string]))[0]!.ok);
+  await t.runtime.relay.drain();
+  return { billId: draft.id as string, totalMinor: Number(draft.total_minor) };
+}
 
 eachDialect('a bill in another currency posts in that currency and is never added to the firm currency\'s books', async (db) => {
   const s = await setup(db);
@@ -73,16 +94,7 @@ eachDialect('a bill in another currency posts in that currency and is never adde
 eachDialect('the ledger overview and a client\'s account never add a bill in another currency to the firm currency\'s balances', async (db) => {
   await withApp(db, async (t) => {
     const { f, bill, admin } = await billedWithAdmin(t);
-    const cmds = createMattersCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
-    const billing = createBillingCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
-    const yen = await cmds.openMatter(ctx, { clientId: f.client.id, name: 'Tokyo lease', responsibleTimekeeperId: f.partner.id, openedOn: '2025-06-01', currency: 'JPY' });
-    await cmds.recordTimeEntry(ctx, { matterId: yen.id, timekeeperId: f.partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Lease review', override: { rateMinor: 45_000, reason: 'yen rate' } });
-    await t.runtime.relay.drain();
-    const m = createMassBilling({ db: db.db, clock: t.clock, relay: t.runtime.relay }, billing);
-    await m.draftMatters(ctx, [yen.id], { invoiceDate: '2026-02-28', upTo: '2026-02-28', request: {} });
-    const draft = await db.db.selectFrom('billing_bill').select('id').where('status', '=', 'draft').executeTakeFirstOrThrow();
-    assert.ok((await m.approveMany(ctx, [draft.id as string]))[0]!.ok);
-    await t.runtime.relay.drain();
+    await approvedYenBill(t, f, 45_000);
     const minorOf = (text: string, id: string) => Number(new RegExp(`data-minor="(-?\\d+)" id="${id}"`).exec(text)?.[1] ?? NaN);
     const usd = bill.totals.totalMinor;
     const overview = await admin.get('/ledger');
@@ -124,17 +136,7 @@ eachDialect('writing off small balances measures only bills in the firm\'s curre
 eachDialect('a bill in another currency is written off only under a limit set for that currency (the firm\'s limit is in its own); the pages show each', async (db) => {
   await withApp(db, async (t) => {
     const { f, admin } = await billedWithAdmin(t);
-    const cmds = createMattersCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
-    const billing = createBillingCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
-    const yen = await cmds.openMatter(ctx, { clientId: f.client.id, name: 'Tokyo lease', responsibleTimekeeperId: f.partner.id, openedOn: '2025-06-01', currency: 'JPY' });
-    await cmds.recordTimeEntry(ctx, { matterId: yen.id, timekeeperId: f.partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Lease review', override: { rateMinor: 4_000, reason: 'yen rate' } });
-    await t.runtime.relay.drain();
-    const m = createMassBilling({ db: db.db, clock: t.clock, relay: t.runtime.relay }, billing);
-    await m.draftMatters(ctx, [yen.id], { invoiceDate: '2026-02-28', upTo: '2026-02-28', request: {} });
-    const draft = await db.db.selectFrom('billing_bill').select('id').where('status', '=', 'draft').executeTakeFirstOrThrow();
-    const yenBill = draft.id as string;
-    assert.ok((await m.approveMany(ctx, [yenBill]))[0]!.ok);
-    await t.runtime.relay.drain();
+    const yenBill = (await approvedYenBill(t, f, 4_000)).billId;
     const writtenOff = async () => Number((await db.db.selectFrom('ledger_bill').select('written_off_minor').where('id', '=', yenBill).executeTakeFirstOrThrow()).written_off_minor);
     const audits = async () => Number(((await db.db.selectFrom('audit_log').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()) as { n: unknown }).n);
 
@@ -176,19 +178,9 @@ eachDialect('a bill in another currency is written off only under a limit set fo
 eachDialect('a report can be asked for in another currency the books hold: only its amounts, the firm\'s named; page, CSV, API; an unknown currency is named', async (db) => {
   await withApp(db, async (t) => {
     const { f, bill, admin } = await billedWithAdmin(t);
-    const cmds = createMattersCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
-    const billing = createBillingCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
-    const yen = await cmds.openMatter(ctx, { clientId: f.client.id, name: 'Tokyo lease', responsibleTimekeeperId: f.partner.id, openedOn: '2025-06-01', currency: 'JPY' });
-    await cmds.recordTimeEntry(ctx, { matterId: yen.id, timekeeperId: f.partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Lease review', override: { rateMinor: 45_000, reason: 'yen rate' } });
-    // Unbilled yen work, for the WIP report.
-    await cmds.recordTimeEntry(ctx, { matterId: yen.id, timekeeperId: f.partner.id, workDate: '2026-03-10', rawMinutes: 30, narrative: 'Call', override: { rateMinor: 20_000, reason: 'yen rate' } });
-    await t.runtime.relay.drain();
-    const m = createMassBilling({ db: db.db, clock: t.clock, relay: t.runtime.relay }, billing);
-    await m.draftMatters(ctx, [yen.id], { invoiceDate: '2026-02-28', upTo: '2026-02-28', request: {} });
-    const draft = await db.db.selectFrom('billing_bill').select(['id', 'total_minor']).where('status', '=', 'draft').executeTakeFirstOrThrow();
-    assert.ok((await m.approveMany(ctx, [draft.id as string]))[0]!.ok);
-    await t.runtime.relay.drain();
-    const jpy = Number(draft.total_minor);
+    // Unbilled yen work after the bill's cut-off, for the WIP report.
+    const { totalMinor: jpy } = await approvedYenBill(t, f, 45_000, (cmds, matterId) =>
+      cmds.recordTimeEntry(ctx, { matterId, timekeeperId: f.partner.id, workDate: '2026-03-10', rawMinutes: 30, narrative: 'Call', override: { rateMinor: 20_000, reason: 'yen rate' } }));
     assert.equal(jpy, 45_000);
     const usd = bill.totals.totalMinor;
 

@@ -189,6 +189,8 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
       if (ids.length === 1) return c.redirect(`/billing/bills/${ids[0]}/pdf?preview=1`, 303);
       const labels = await mass.billLabels(ids.slice(0, PREVIEW_LINKS));
       return render(c, 'billing/drafts_preview.njk', {
+        // Back to the list as it was (its batch, search, hold filter, order and page).
+        backQs: listQuery(raw).toString(),
         groups: previewPdfGroups(ids.slice(0, PREVIEW_LINKS)),
         rows: ids.slice(0, PREVIEW_LINKS).map((id) => ({ billId: id, label: labels.get(id) ?? id })), total: ids.length, more: Math.max(ids.length - PREVIEW_LINKS, 0),
       });

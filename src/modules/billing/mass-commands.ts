@@ -827,7 +827,18 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       const b = await mass.findBatch(db, batchId);
       if (!b) throw notFound('Bill run');
       const request = (b.filters as { request?: BillRequest }).request ?? runRequest(b);
-      await db.updateTable('billing_batch').set({ status: 'running', updated_at: now() }).where('id', '=', batchId).where('status', 'in', ['pending', 'running', 'failed']).execute();
+      // Started, or resumed after a failure (audited, with the failure it resumes from); a run
+      // already marked running (a process that stopped mid-run) is taken up without a change of state.
+      await db.transaction().execute(async (trx) => {
+        const was = await mass.findBatch(trx, batchId);
+        if (!was || (was.status !== 'pending' && was.status !== 'running' && was.status !== 'failed')) return;
+        await trx.updateTable('billing_batch').set({ status: 'running', updated_at: now() }).where('id', '=', batchId).where('status', '=', was.status).execute();
+        if (was.status === 'running') return;
+        await audit(trx, clock, ctx, {
+          action: was.status === 'failed' ? 'billing.bill_run_resumed' : 'billing.bill_run_started', entityType: 'billing_batch', entityId: batchId,
+          before: { status: was.status, ...(was.status === 'failed' ? { error: was.error } : {}) }, after: { status: 'running' },
+        });
+      });
       try {
         const size = opts.chunk ?? DRAFT_CHUNK;
         const timeCap = (b.filters as { time?: { cap?: CapFilter } }).time?.cap;
