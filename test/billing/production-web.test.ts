@@ -27,6 +27,17 @@ function postMany(b: Browser, path: string, pairs: [string, string][], csrf = tr
 }
 const actionsOn = (html: string): string[] => [...html.matchAll(/data-action="([a-z_]+)"/g)].map((m) => m[1]!);
 
+/** A production run's progress page (the htmx fragment) polled until the run is done (20 s at most): its last answer. */
+async function runDone(b: Browser, runUrl: string): Promise<Page> {
+  let progress: Page | null = null;
+  for (let i = 0; i < 200; i++) {
+    progress = await b.get(runUrl, { 'HX-Request': 'true' });
+    if (progress.text.includes('data-status="done"')) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return progress!;
+}
+
 async function fetchPdf(t: TestApp, b: Browser, path: string): Promise<{ status: number; type: string; bytes: Uint8Array }> {
   const res = await t.app.request(`http://lexbill.test${path}`, { headers: { cookie: [...b.cookies].map(([k, v]) => `${k}=${v}`).join('; '), 'x-forwarded-for': b.ip } });
   return { status: res.status, type: res.headers.get('content-type') ?? '', bytes: new Uint8Array(await res.arrayBuffer()) };
@@ -72,14 +83,9 @@ eachDialect('bill production pages: choices, produce with progress, PDFs, revert
     assert.equal(started.status, 303);
     const runUrl = started.location!;
     assert.match(runUrl, /^\/billing\/production\/runs\/[0-9a-f-]{36}$/);
-    let progress: Page | null = null;
-    for (let i = 0; i < 200; i++) {
-      progress = await clerk.get(runUrl, { 'HX-Request': 'true' });
-      if (progress.text.includes('data-status="done"')) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.ok(progress!.text.includes('data-status="done"') && progress!.text.includes('data-done="1"'), progress!.text);
-    assert.ok(!progress!.text.includes('hx-trigger="every 1s"'), 'polling stops once finished');
+    const progress = await runDone(clerk, runUrl);
+    assert.ok(progress.text.includes('data-status="done"') && progress.text.includes('data-done="1"'), progress.text);
+    assert.ok(!progress.text.includes('hx-trigger="every 1s"'), 'polling stops once finished');
     assert.equal((await clerk.get('/billing/production')).text.includes(a!.number!), false, 'a produced bill leaves the list');
     assert.equal(filesIn(dirs.print).length, 1);
 
@@ -342,13 +348,8 @@ eachDialect('"Produce all" produces the bills its confirmation listed, not one a
     await t.runtime.relay.drain();
     const started = await postMany(clerk, '/billing/production/runs', posted.filter(([k]) => k !== '_csrf'));
     assert.equal(started.status, 303);
-    let progress: Page | null = null;
-    for (let i = 0; i < 200; i++) {
-      progress = await clerk.get(started.location!, { 'HX-Request': 'true' });
-      if (progress.text.includes('data-status="done"')) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.ok(progress!.text.includes('data-done="2"'), progress!.text);
+    const progress = await runDone(clerk, started.location!);
+    assert.ok(progress.text.includes('data-done="2"'), progress.text);
     const status = async (id: string) => (await t.db.db.selectFrom('billing_bill').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status;
     assert.deepEqual([await status(a!.billId), await status(b!.billId), await status(c!.billId)], ['finalised', 'finalised', 'approved']);
     assert.equal(readEml(dirs.mail).length, 2, 'production emailed neither bill (no address): only the two manual emails');
@@ -400,14 +401,9 @@ eachDialect('producing ids of no bill, or of a bill never approved, is refused n
     await t.runtime.relay.drain();
     const started = await postMany(clerk, '/billing/production/runs', posted.filter(([k]) => k !== '_csrf'));
     assert.equal(started.status, 303);
-    let progress: Page | null = null;
-    for (let i = 0; i < 200; i++) {
-      progress = await clerk.get(started.location!, { 'HX-Request': 'true' });
-      if (progress.text.includes('data-status="done"')) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.ok(progress!.text.includes('data-done="1"') && progress!.text.includes('data-failed="1"'), progress!.text);
-    assert.match(unescapeHtml(progress!.text), /The bill is draft, not approved/);
+    const progress = await runDone(clerk, started.location!);
+    assert.ok(progress.text.includes('data-done="1"') && progress.text.includes('data-failed="1"'), progress.text);
+    assert.match(unescapeHtml(progress.text), /The bill is draft, not approved/);
   }, { outputs: testOutputs(dirs) });
   removeDirs(dirs);
 });
@@ -423,15 +419,7 @@ eachDialect('a bill whose email the SMTP server did not confirm: the run page sa
     const clerk = t.browser();
     await clerk.login('billing@firm.test');
     await clerk.get('/billing/production');
-    const waitDone = async (url: string): Promise<string> => {
-      let page: Page | null = null;
-      for (let i = 0; i < 200; i++) {
-        page = await clerk.get(url, { 'HX-Request': 'true' });
-        if (page.text.includes('data-status="done"')) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      return unescapeHtml(page!.text);
-    };
+    const waitDone = async (url: string): Promise<string> => unescapeHtml((await runDone(clerk, url)).text);
     const started = await postMany(clerk, '/billing/production/runs', [['bill', a!.billId], ['bill', b!.billId], ['runId', crypto.randomUUID()]]);
     assert.equal(started.status, 303);
     const run = await waitDone(started.location!);
