@@ -45,7 +45,6 @@ eachDialect('audit: revert to draft with an id of no bill, or of a bill never ap
       const clerk = t.browser();
       await clerk.login('billing@firm.test');
       await clerk.get('/billing/production');
-      // A draft (never approved) of b's matter: b reverted, then a new draft made? Simpler: b reverted is a draft that keeps its number.
       const before = await snapshot(db);
       const unknown = '00000000-0000-4000-8000-000000000000';
       let res = await postMany(clerk, '/billing/production/revert', [['bill', a!.billId], ['bill', unknown]]);

@@ -96,7 +96,10 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
     const batch = f.batchId ? await mass.findBatch(f.batchId) : null;
     // What "all drafts listed" means on this page: these drafts as they are now (see chosen).
     const listing = total > 0 ? listingStamp(await mass.draftVersions(listFilters(f))) : '';
-    const qs = new URLSearchParams(Object.entries({ batch: f.batchId ?? '', q: f.q ?? '', hold: f.onHold === undefined ? '' : f.onHold ? 'yes' : 'no' }).filter(([, v]) => v !== '')).toString();
+    // The filters alone (the headings' links add their own order).
+    const filtersQs = listQuery(raw);
+    for (const k of ['sort', 'dir', 'page']) filtersQs.delete(k);
+    const qs = filtersQs.toString();
     return {
       rows, total, f, batch, qs, listing, can: can(c), pages: Math.max(1, Math.ceil(total / PAGE_ROWS)), sorts: Object.keys(DRAFT_SORTS),
       batches: await mass.listBatches({ limit: 50 }), results: null,

@@ -238,21 +238,17 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     if (ids.length === 0) return render(c, 'billing/production.njk', await listContext(c, [], { error: 'Select the bills to revert' }), 422);
     const failures: string[] = [];
     let reverted = 0;
-    // Refusals name each bill as the clerk knows it (its number), not by id.
-    const found = await cmds.findBills(ids);
     // Ids of no bill, or of bills never approved (no revert confirmation listed them): refused
     // whole before any bill is reverted, as producing them is. A bill approved when listed and
     // changed since is refused on its own below (the others are reverted).
-    const unknown = ids.filter((id) => !found.has(id));
-    const never = ids.filter((id) => { const b = found.get(id); return b !== undefined && b.number === null && b.approvedAt === null; });
-    if (unknown.length > 0 || never.length > 0) {
-      const list = (xs: readonly string[]) => xs.slice(0, 20).join(', ') + (xs.length > 20 ? ` and ${xs.length - 20} more` : '');
-      const parts: string[] = [];
-      if (unknown.length > 0) parts.push(`no bill has ${unknown.length === 1 ? 'id' : 'ids'} ${list(unknown)}`);
-      if (never.length > 0) parts.push(`never approved, so nothing to revert: ${list(never.map((id) => `the ${found.get(id)!.fileNumber} draft (${id})`))}`);
-      const why = parts.join('; ');
-      return render(c, 'billing/production.njk', await listContext(c, [], { error: `Nothing was reverted: ${why}`, errors: { bill: why } }), 422);
+    try {
+      await production.refuseNeverApproved(ids, 'revert');
+    } catch (e) {
+      if (!(e instanceof HttpError) || e.status !== 422) throw e;
+      return render(c, 'billing/production.njk', await listContext(c, [], { error: e.message, errors: e.fields }), 422);
     }
+    // Refusals name each bill as the clerk knows it (its number), not by id.
+    const found = await cmds.findBills(ids);
     const label = (id: string) => {
       const b = found.get(id);
       return b ? b.number ?? `the ${b.fileNumber} draft` : id;

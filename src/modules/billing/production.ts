@@ -548,7 +548,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     const ids = [...new Set(billIds)];
     if (ids.length === 0) throw invalid({ bill: 'select at least one bill' }, 'No bills to produce');
     if (ids.length > MAX_RUN_BILLS) throw invalid({ bill: `at most ${MAX_RUN_BILLS} bills in one run` });
-    await refuseUnproducible(ids);
+    await refuseNeverApproved(ids, 'produce');
     const rows = new Map((await ps.approvedBills(db, { billIds: ids, limit: MAX_RUN_BILLS })).map((r) => [r.billId, r]));
     const at = now();
     const run: Run = { id: runId ?? newId(clock), createdAt: at, createdBy: ctx.actorLabel, total: ids.length, status: 'running', heartbeatAt: at, finishedAt: null };
@@ -566,13 +566,14 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
   }
 
   /**
-   * Refuse, before anything is written, bills no run could ever produce: ids billing has no
-   * bill for, and bills never approved (a draft, or a draft deleted). A bill that was approved
-   * (it has a number and an approval time) and has been reverted, re-drafted or deleted since the
-   * confirmation listed it is not refused here: the run produces the others and shows that one
-   * as failed with the reason, as it does for a bill that changes while the run works.
+   * Refuse (422 naming `bill`), before anything is written, a list of bills to produce or to
+   * revert to draft holding bills no such action could ever apply to: ids billing has no bill
+   * for, and bills never approved (a draft, or a draft deleted). A bill that was approved (it has
+   * a number and an approval time) and has been reverted, re-drafted or deleted since the page
+   * listed it is not refused here: the others are acted on and that one is shown as failed or
+   * refused with the reason, as for a bill that changes while a run works.
    */
-  async function refuseUnproducible(ids: readonly string[]): Promise<void> {
+  async function refuseNeverApproved(ids: readonly string[], action: 'produce' | 'revert'): Promise<void> {
     // The bills' heads only: a run of 10,000 bills reads no lines here.
     const found = await ps.billHeads(db, ids);
     const unknown = ids.filter((id) => !found.has(id));
@@ -585,10 +586,11 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     const parts: string[] = [];
     if (unknown.length > 0) parts.push(`no bill has ${unknown.length === 1 ? 'id' : 'ids'} ${list(unknown)}`);
     if (never.length > 0) {
-      parts.push(`never approved, so not producible: ${list(never.map((b) => `the ${b.fileNumber} ${b.status === 'deleted' ? 'deleted draft' : 'draft'} (${b.billId})`))}`);
+      const why = action === 'produce' ? 'not producible' : 'nothing to revert';
+      parts.push(`never approved, so ${why}: ${list(never.map((b) => `the ${b.fileNumber} ${b.status === 'deleted' ? 'deleted draft' : 'draft'} (${b.billId})`))}`);
     }
     const text = parts.join('; ');
-    throw invalid({ bill: text }, `Nothing was produced: ${text}. Go back to Bill production and choose again.`);
+    throw invalid({ bill: text }, `Nothing was ${action === 'produce' ? 'produced' : 'reverted'}: ${text}. Go back to Bill production and choose again.`);
   }
 
   async function processRun(ctx: CommandContext, runId: string, opts: ProduceOptions = {}): Promise<ProductionSummary> {
@@ -966,7 +968,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
   }
 
   return {
-    produceBills, startRun, resumeRun, runView, createRun, processRun, decideUnconfirmedEmail,
+    produceBills, startRun, resumeRun, runView, createRun, processRun, decideUnconfirmedEmail, refuseNeverApproved,
     findRun: (id: string) => ps.findRun(db, id),
     previewPdf, previewPdfOf, storedPdf, billHtml,
     saveSettings, saveBillTemplate, saveEmailTemplate, sendTestEmail,

@@ -346,14 +346,20 @@ export function createLedgerReports(db: Executor, clock: Clock) {
     },
   };
 
+  /** The currencies a report can be in: the firm's and every other the books hold amounts in, sorted. */
+  async function currencies(): Promise<string[]> {
+    return [...new Set([await currency(), ...await store.currenciesHeld(db)])].sort();
+  }
+
   return {
+    currencies,
     async run(name: ReportName, params: ReportParams): Promise<Report> {
       const p = checkParams(name, params);
       const firmCurrency = await currency();
       const cur = params.currency ?? firmCurrency;
       if (cur !== firmCurrency) {
-        const held = await store.currenciesHeld(db);
-        if (!held.includes(cur)) throw new ReportParamError({ currency: `has no amounts in the books (they hold ${[...new Set([firmCurrency, ...held])].sort().join(', ')})` });
+        const held = await currencies();
+        if (!held.includes(cur)) throw new ReportParamError({ currency: `has no amounts in the books (they hold ${held.join(', ')})` });
       }
       const built = await builders[name]({ ...p, clientId: params.clientId ?? null }, cur);
       // Amounts in different currencies are never added together: every report is in one currency (the firm's unless asked) and counts only

@@ -451,9 +451,8 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const takesClient = REPORT_TAKES_CLIENT[name];
     const takesFrom = REPORT_TAKES_FROM[name];
     const qs = new URLSearchParams({ ...(q.from ? { from: q.from } : {}), ...(q.to ? { to: q.to } : {}), ...(q.client ? { client: q.client } : {}), ...(q.currency ? { currency: q.currency } : {}) }).toString();
-    // The currencies a report can be in: the firm's and any other the books hold (a choice shown only when there is one).
-    const s = await settings();
-    const currencies = [...new Set([s.currency, ...await store.currenciesHeld(db)])].sort();
+    // The currencies a report can be in (a choice shown only when there is more than one).
+    const currencies = await reports.currencies();
     let r: Report;
     try {
       r = await reports.run(name, { ...(q.from ? { from: q.from } : {}), ...(q.to ? { to: q.to } : {}), ...(q.client ? { clientId: q.client } : {}), ...(q.currency ? { currency: q.currency } : {}) });
