@@ -115,6 +115,8 @@ eachDialect('audit: production and settings forms refuse missing, malformed and 
       // The produce and email-decision forms.
       await refused('/billing/production/runs', [['bill', a!.billId], ['runId', 'not-a-run-id']], 'runId');
       await refused('/billing/production/runs', [['bill', 'x']], 'bill');
+      // Without the form's run id each post would be a new run (a Retry clicked twice, two runs).
+      await refused('/billing/production/runs', [['bill', a!.billId]], 'runId');
       const decision = `/billing/production/bills/${a!.billId}/email-decision`;
       await refused(decision, [['choice', 'maybe'], ['runId', '0199aaaa-0000-7000-8000-000000000002']], 'choice');
       await refused(decision, [['choice', 'resend'], ['runId', '']], 'runId');

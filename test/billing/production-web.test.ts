@@ -78,8 +78,8 @@ eachDialect('bill production pages: choices, produce with progress, PDFs, revert
     const confirm = await clerk.get(`/billing/production/produce?bill=${a!.billId}`);
     assert.equal(confirm.status, 200);
     assert.ok(confirm.text.includes('ap@northwind.example') && confirm.text.includes('data-action="confirm-produce"'));
-    assert.equal((await postMany(clerk, '/billing/production/runs', [['bill', a!.billId]], false)).status, 403, 'CSRF token required');
-    const started = await postMany(clerk, '/billing/production/runs', [['bill', a!.billId]]);
+    assert.equal((await postMany(clerk, '/billing/production/runs', [['bill', a!.billId], ['runId', crypto.randomUUID()]], false)).status, 403, 'CSRF token required');
+    const started = await postMany(clerk, '/billing/production/runs', [['bill', a!.billId], ['runId', crypto.randomUUID()]]);
     assert.equal(started.status, 303);
     const runUrl = started.location!;
     assert.match(runUrl, /^\/billing\/production\/runs\/[0-9a-f-]{36}$/);
@@ -357,7 +357,7 @@ eachDialect('"Produce all" produces the bills its confirmation listed, not one a
   removeDirs(dirs);
 });
 
-eachDialect('producing ids of no bill, or of a bill never approved, is refused naming the bill field and the bills, and writes nothing; a bill approved when listed and reverted since still fails in the run', async (db) => {
+eachDialect('producing ids of no bill, or of a bill never approved, is refused naming the bill field and the bills, and writes nothing; a bill approved when listed and reverted since still fails in the run, and its Retry posted twice is one run', async (db) => {
   const dirs = outputDirs();
   await withApp(db, async (t) => {
     const s = setupFrom(t);
@@ -404,6 +404,21 @@ eachDialect('producing ids of no bill, or of a bill never approved, is refused n
     const progress = await runDone(clerk, started.location!);
     assert.ok(progress.text.includes('data-done="1"') && progress.text.includes('data-failed="1"'), progress.text);
     assert.match(unescapeHtml(progress.text), /The bill is draft, not approved/);
+
+    // Approved again, the failed bill's Retry: the form carries its run id, so posting it twice is one run.
+    await s.billing.approve(ctx, a!.billId);
+    await t.runtime.relay.drain();
+    const retry = /<form method="post" action="\/billing\/production\/runs" class="inline">(.*?)<\/form>/s.exec(progress.text);
+    assert.ok(retry && retry[1]!.includes('data-action="retry"'), progress.text);
+    const retryFields = [...retry![1]!.matchAll(/<input type="hidden" name="([a-zA-Z_]+)" value="([^"]*)">/g)].map((m) => [m[1]!, m[2]!] as [string, string]);
+    assert.ok(retryFields.some(([k, v]) => k === 'runId' && v !== ''), 'the Retry form has a run id');
+    const runsBefore = (await rows()).runs;
+    const again = await Promise.all([1, 2].map(() => postMany(clerk, '/billing/production/runs', retryFields.filter(([k]) => k !== '_csrf'))));
+    assert.deepEqual(again.map((r) => r.status), [303, 303]);
+    assert.equal(again[0]!.location, again[1]!.location, 'the same run');
+    assert.equal((await rows()).runs, runsBefore + 1, 'one run for the two posts');
+    const retried = await runDone(clerk, again[0]!.location!);
+    assert.ok(retried.text.includes('data-done="1"') && retried.text.includes('data-failed="0"'), retried.text);
   }, { outputs: testOutputs(dirs) });
   removeDirs(dirs);
 });

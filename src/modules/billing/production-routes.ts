@@ -164,11 +164,15 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     if (ids.length === 0) {
       return render(c, 'billing/production.njk', await listContext(c, [], { error: 'Select the bills to produce' }), 422);
     }
-    // The confirmation's run id: the same confirmation posted again (or at once) is the same run.
+    // The confirmation's (or Retry's) run id: the same form posted again (or at once) is the same
+    // run. A post without one would make a new run each time it is sent: refused.
     const key = str(raw, 'runId');
+    if (key === '') {
+      return render(c, 'billing/production.njk', await listContext(c, [], { error: 'The form has no key: reload the page', errors: { runId: 'is missing: reload the page' } }), 422);
+    }
     let runId: string;
     try {
-      runId = await production.startRun(c.get('command'), ids, key ? { runId: key } : {});
+      runId = await production.startRun(c.get('command'), ids, { runId: key });
     } catch (e) {
       // Ids of no bill, or bills never approved: refused whole, nothing written (the list shows why).
       if (!(e instanceof HttpError) || e.status !== 422) throw e;

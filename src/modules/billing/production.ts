@@ -108,8 +108,11 @@ export interface ProductionSummary {
 
 export interface RunView {
   run: Run;
-  /** `emailUnconfirmed`: the bill's email may have been sent (a clerk decides); `decisionKey`: the key of that decision's form. */
-  items: (RunItem & { emailUnconfirmed: boolean; decisionKey: string | null })[];
+  /**
+   * `emailUnconfirmed`: the bill's email may have been sent (a clerk decides); `decisionKey`: the key of that decision's form;
+   * `retryKey`: the key of a failed or busy bill's Retry form (the same form posted twice is one run).
+   */
+  items: (RunItem & { emailUnconfirmed: boolean; decisionKey: string | null; retryKey: string | null })[];
   counts: { pending: number; done: number; failed: number; busy: number };
   /** Running, but no process has touched it for a while: it was interrupted. */
   stale: boolean;
@@ -728,7 +731,8 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     const items = rows.map((i) => {
       const st = i.outcome === 'failed' ? states.get(i.billId) : undefined;
       const emailUnconfirmed = st !== undefined && st.emailUnconfirmedAt !== null && st.emailedAt === null;
-      return { ...i, emailUnconfirmed, decisionKey: emailUnconfirmed ? newId(clock) : null };
+      const retryable = !emailUnconfirmed && (i.outcome === 'failed' || i.outcome === 'busy');
+      return { ...i, emailUnconfirmed, decisionKey: emailUnconfirmed ? newId(clock) : null, retryKey: retryable ? newId(clock) : null };
     });
     const stale = run.status === 'running' && !active.has(runId) && clock.now().getTime() - Date.parse(run.heartbeatAt) > 60_000;
     return { run, items, counts, stale };
