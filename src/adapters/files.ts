@@ -3,7 +3,7 @@
  * under its final name whole or not at all, and at most once however often it is retried.
  */
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** Whether a path exists (other errors than "not there" are thrown). */
@@ -86,4 +86,73 @@ export async function handOverOnce(opts: { path: string; record: string; bytes: 
   await rename(tmp, opts.path);
   await writeRecord(opts.done);
   return true;
+}
+
+/** How old a hidden temp file must be before a sweep removes it: a write takes milliseconds, a crash leaves it for good. */
+export const ORPHAN_TEMP_AGE_MS = 24 * 60 * 60 * 1000;
+/** How often a folder adapter sweeps (at its first hand-over, then at most this often). */
+export const SWEEP_EVERY_MS = 60 * 60 * 1000;
+/** At most this many directory entries looked at per folder per sweep (a limit on everything). */
+const SWEEP_MAX_ENTRIES = 100_000;
+
+const isHiddenTemp = (name: string): boolean => name.startsWith('.') && name.endsWith('.tmp');
+
+async function oldTemps(dir: string, before: number): Promise<string[]> {
+  const out: string[] = [];
+  let seen = 0;
+  let names: string[];
+  try { names = await readdir(dir); } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out;
+    throw err;
+  }
+  for (const name of names) {
+    if (++seen > SWEEP_MAX_ENTRIES) break;
+    if (!isHiddenTemp(name)) continue;
+    const st = await stat(join(dir, name)).catch(() => null);
+    if (st && st.isFile() && st.mtimeMs < before) out.push(name);
+  }
+  return out;
+}
+
+/**
+ * Remove the hidden temp files a crash left behind in a hand-over folder (`dir`) and its journal
+ * (`journal`): those older than `olderThanMs`, except a temp file an intent record names (a
+ * retry renames it into place; see handOverOnce). Returns the paths removed.
+ */
+export async function sweepOrphanTemps(dir: string, journal: string, opts: { olderThanMs?: number; nowMs?: number } = {}): Promise<string[]> {
+  const before = (opts.nowMs ?? Date.now()) - (opts.olderThanMs ?? ORPHAN_TEMP_AGE_MS);
+  const removed: string[] = [];
+  const inFolder = await oldTemps(dir, before);
+  if (inFolder.length > 0) {
+    // The temp files intents name: read only when there are old temp files to weigh.
+    const named = new Set<string>();
+    let seen = 0;
+    for (const name of await readdir(journal).catch(() => [] as string[])) {
+      if (++seen > SWEEP_MAX_ENTRIES) break;
+      if (name.startsWith('.')) continue;
+      const text = await readFile(join(journal, name), 'utf8').catch(() => '');
+      if (text.startsWith(INTENT)) named.add(basename(text.slice(INTENT.length).trim()));
+    }
+    // Over the limit, some intents were not read: remove nothing rather than a file one names.
+    if (seen <= SWEEP_MAX_ENTRIES) {
+      for (const name of inFolder) if (!named.has(name)) removed.push(join(dir, name));
+    }
+  }
+  // A record's temp file is never named by an intent: an old one is an orphan.
+  for (const name of await oldTemps(journal, before)) removed.push(join(journal, name));
+  for (const path of removed) await unlink(path).catch(() => undefined);
+  return removed;
+}
+
+/** A sweep run at the first call and then at most every SWEEP_EVERY_MS, never two at once; its failure never fails a hand-over. */
+export function periodicSweep(dir: string, journal: string, everyMs = SWEEP_EVERY_MS): () => void {
+  let lastMs = -Infinity;
+  let running = false;
+  return () => {
+    const nowMs = Date.now();
+    if (running || nowMs - lastMs < everyMs) return;
+    lastMs = nowMs;
+    running = true;
+    sweepOrphanTemps(dir, journal).catch(() => undefined).finally(() => { running = false; });
+  };
 }

@@ -8,10 +8,12 @@
  * hidden journal folder (`.lexbill-sent`, beside the files; pickup services ignore dot names),
  * the record saying which temp file is about to be renamed into place before the rename
  * (`handOverOnce`): a retry after a crash anywhere in between finds the record and does not hand
- * the message over a second time (even once the pickup service took the file away).
+ * the message over a second time (even once the pickup service took the file away). The journal
+ * is kept (a small file per message); hidden temp files a crash left behind are swept
+ * (sweepOrphanTemps).
  */
 import { mkdir, readFile } from 'node:fs/promises';
-import { exists, handOverOnce } from '../files.ts';
+import { exists, handOverOnce, periodicSweep } from '../files.ts';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import type { Mailer } from '../../shared/ports.ts';
@@ -38,9 +40,12 @@ async function handOverPending(record: string): Promise<boolean> {
 
 export function createFileDropMailer(options: { dir: string }): Mailer {
   const composer = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
+  // Hidden temp files a crash left (older than a day, named by no intent) are removed now and then.
+  const sweep = periodicSweep(options.dir, join(options.dir, MAIL_JOURNAL));
   return {
     kind: 'file-drop',
     async send(message) {
+      sweep();
       const path = emlPathFor(options.dir, message.messageKey);
       const record = emlRecordFor(options.dir, message.messageKey);
       const messageId = messageIdFor(message);

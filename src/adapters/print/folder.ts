@@ -8,11 +8,12 @@
  * beside the copies; watchers ignore dot names), the record saying which temp file is about to
  * be renamed into place before the rename (`handOverOnce`), and a copy whose file or record
  * exists is not written again. A retry after a crash anywhere in between (even once the print
- * server took the copy away) prints no copy twice and skips none.
+ * server took the copy away) prints no copy twice and skips none. The journal is kept (a small
+ * file per copy); hidden temp files a crash left behind are swept (sweepOrphanTemps).
  */
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
-import { handOverOnce } from '../files.ts';
+import { handOverOnce, periodicSweep } from '../files.ts';
 import { join } from 'node:path';
 import type { PrintOutput } from '../../shared/ports.ts';
 
@@ -39,8 +40,11 @@ export function printRecordFor(dir: string, jobKey: string, copy: number): strin
 
 
 export function createFolderPrint(options: { dir: string }): PrintOutput {
+  // Hidden temp files a crash left (older than a day, named by no intent) are removed now and then.
+  const sweep = periodicSweep(options.dir, join(options.dir, PRINT_JOURNAL));
   return {
     async print(job) {
+      sweep();
       if (!job.jobKey) throw new Error('jobKey is required');
       if (!Number.isInteger(job.copies) || job.copies < 1 || job.copies > MAX_COPIES) throw new Error(`copies must be 1..${MAX_COPIES}, got ${job.copies}`);
       await mkdir(join(options.dir, PRINT_JOURNAL), { recursive: true });
