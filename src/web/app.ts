@@ -136,6 +136,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     const started = performance.now();
     await next();
     c.header('X-Request-Id', requestId);
+    // Pages, fragments and redirects answer an htmx request differently (a fragment, an
+    // HX-Redirect): every answer but a static file says so to caches.
+    if (!c.req.path.startsWith('/static/') && !/(^|,)\s*hx-request\s*(,|$)/i.test(c.res.headers.get('Vary') ?? '')) c.header('Vary', 'HX-Request', { append: true });
     log.info({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) }, 'request');
   });
 

@@ -133,3 +133,24 @@ eachDialect('signing out after the session expired lands on /login, not on a CSR
     assert.equal(await sessionCount(db), 0);
   });
 });
+
+eachDialect('redirects vary on HX-Request as the pages do (an htmx request gets a fragment or an HX-Redirect), once; static files do not', async (db) => {
+  await withApp(db, async ({ browser, user }) => {
+    const u = await user('timekeeper');
+    const b = browser();
+    const varies = (h: Headers) => (h.get('vary') ?? '').split(',').filter((v) => v.trim().toLowerCase() === 'hx-request').length;
+    const asked = await b.get('/matters');
+    assert.equal(asked.status, 303, 'signed out: sent to sign in');
+    assert.equal(varies(asked.headers), 1, `sign-in redirect: ${asked.headers.get('vary')}`);
+    await b.login(u.email);
+    const home = await b.get('/');
+    assert.equal(home.status, 200);
+    assert.equal(varies(home.headers), 1, `a page says it once: ${home.headers.get('vary')}`);
+    const out = await b.post('/logout', {});
+    assert.equal(out.status, 303);
+    assert.equal(varies(out.headers), 1, `post/redirect: ${out.headers.get('vary')}`);
+    const css = await b.get('/static/app.css');
+    assert.equal(css.status, 200);
+    assert.equal(varies(css.headers), 0);
+  });
+});

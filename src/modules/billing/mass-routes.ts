@@ -18,7 +18,7 @@ import { newId } from '../../shared/ids.ts';
 import { HttpError, invalid, notFound } from '../../shared/web/errors.ts';
 import { allow } from '../../shared/web/guard.ts';
 import type { ModuleDeps } from '../../shared/web/module.ts';
-import { isHtmx, render } from '../../shared/web/render.ts';
+import { isHtmx, redirectAfterPost, render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import { MAX_PAYMENT_TERMS_DAYS } from './domain/lifecycle.ts';
 import type { CapFilter } from './domain/mass.ts';
@@ -268,9 +268,7 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     try {
       const run = await mass.createRun(c.get('command'), input);
       if (run.status !== 'done') mass.startRun(c.get('command'), run.id, (err) => deps.logger.error({ err, batchId: run.id }, 'bill run failed'));
-      const url = `/billing/mass/runs/${run.id}`;
-      if (c.req.header('HX-Request') === 'true') { c.header('HX-Redirect', url); return c.body(null, 200); }
-      return c.redirect(url, 303);
+      return redirectAfterPost(c, `/billing/mass/runs/${run.id}`);
     } catch (e) {
       return refusedRun(e);
     }

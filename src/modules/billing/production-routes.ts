@@ -15,7 +15,7 @@ import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { HttpError, notFound } from '../../shared/web/errors.ts';
 import { allow } from '../../shared/web/guard.ts';
-import { isHtmx, render } from '../../shared/web/render.ts';
+import { isHtmx, redirectAfterPost, render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import type { BillingCommands } from './commands.ts';
 import { PRODUCTION_ACTION_LABELS, previewPdfGroups, productionActions } from './domain/production.ts';
@@ -74,13 +74,6 @@ export function createProductionPages(cmds: BillingCommands, production: Product
   const pages = new Hono<AppEnv>();
   const canWrite = (c: Context<AppEnv>) => WRITERS.includes(c.get('user')?.role as Role);
 
-  function redirectAfterPost(c: Context<AppEnv>, url: string): Response {
-    if (c.req.header('HX-Request') === 'true') {
-      c.header('HX-Redirect', url);
-      return c.body(null, 200);
-    }
-    return c.redirect(url, 303);
-  }
 
   function toolbar(selected: number, listed: number, write: boolean) {
     return productionActions(selected, listed)

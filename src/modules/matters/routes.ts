@@ -18,7 +18,7 @@ import { formatMoney, MAX_AMOUNT_MINOR, MoneyParseError, parseAmount, sumMinor, 
 import { HttpError, invalid, notFound } from '../../shared/web/errors.ts';
 import { allow } from '../../shared/web/guard.ts';
 import type { ModuleDeps } from '../../shared/web/module.ts';
-import { isHtmx, page, render } from '../../shared/web/render.ts';
+import { isHtmx, page, redirectAfterPost, render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import { parseForm } from '../../shared/web/validate.ts';
 import type { MattersCommands, UpdateDisbursementInput, UpdateFixedChargeInput, UpdateTimeEntryInput } from './commands.ts';
@@ -229,14 +229,6 @@ function withoutKey(raw: Raw): { id: string | undefined; fields: Raw } {
   return { id: id === '' ? undefined : id, fields };
 }
 
-/** After a successful post: 303 for a plain form, HX-Redirect for htmx (fetch would follow a 303 and swap the page). */
-function redirectAfterPost(c: Context<AppEnv>, url: string): Response {
-  if (c.req.header('HX-Request') === 'true') {
-    c.header('HX-Redirect', url);
-    return c.body(null, 200);
-  }
-  return c.redirect(url, 303);
-}
 
 function queryString(params: Record<string, string | number | undefined | null>): string {
   const sp = new URLSearchParams();

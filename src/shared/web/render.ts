@@ -26,3 +26,16 @@ export function render(c: Context<AppEnv>, template: string, ctx: Record<string,
 export function page(c: Context<AppEnv>, templates: { page: string; fragment: string }, ctx: Record<string, unknown> = {}, status: Parameters<typeof render>[3] = 200): Response {
   return render(c, isHtmx(c) ? templates.fragment : templates.page, ctx, status);
 }
+
+/**
+ * After a successful post: 303 for a plain form (post/redirect/get), HX-Redirect for htmx
+ * (fetch would follow a 303 and swap the page in).
+ */
+export function redirectAfterPost(c: Context<AppEnv>, url: string): Response {
+  c.header('Vary', 'HX-Request');
+  if (c.req.header('HX-Request') === 'true') {
+    c.header('HX-Redirect', url);
+    return c.body(null, 200);
+  }
+  return c.redirect(url, 303);
+}
