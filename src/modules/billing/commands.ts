@@ -27,7 +27,7 @@ import * as balances from './balances.ts';
 import type { ExpiredDiscount } from './balances.ts';
 import * as bills from './bill-store.ts';
 import type { Bill, BillItem, RetainerBalance } from './bill-store.ts';
-import { composeBill } from './domain/compose.ts';
+import { ComposeChoiceError, composeBill } from './domain/compose.ts';
 import { unknownTemplate } from './domain/templates.ts';
 import type { ComposeItem, ComposedBill } from './domain/compose.ts';
 import {
@@ -254,7 +254,9 @@ export function composeFrom(m: LoadedMatter, invoiceDate: string, upTo: string, 
     composed = composeBill({ responsibleTimekeeperId: m.matter.responsibleTimekeeperId, currency: m.matter.currency }, options, firm,
       items.map(toComposeItem), creq);
   } catch (err) {
-    // The composer asserts what the clerk asked for (a write-down below zero, a group with no items).
+    // The composer asserts what the clerk asked for: a write-up or down of a group with nothing
+    // billable is refused at its own field; anything else as the bill's options.
+    if (err instanceof ComposeChoiceError) throw invalid({ [err.field]: err.message }, `The bill cannot be composed: ${err.message}`);
     if (err instanceof AssertionError) throw invalid({ options: err.message }, `The bill cannot be composed: ${err.message}`);
     throw err;
   }
@@ -425,7 +427,7 @@ export function createBillingCommands(deps: BillingDeps) {
    * marked billed, the recorded retainer balance, and the clerk's choices.
    */
   async function compose(ex: Executor, m: LoadedMatter, invoiceDate: string, upTo: string, request: BillRequest, billId: string | null): Promise<Composition> {
-    requestCheck(m, invoiceDate, upTo, request);
+    await requestCheckAll(ex, m, invoiceDate, upTo, request);
     const onBill = billId ? (await bills.itemsOnBill(ex, billId)).filter((i) => !i.deletedInMatters) : [];
     const unbilled = await store.unbilledWip(ex, m.matter.id, upTo);
     const taken = await bills.scheduleRowsOnLiveBills(ex, m.matter.id, billId);
@@ -434,6 +436,30 @@ export function createBillingCommands(deps: BillingDeps) {
     const overdue = interestPolicyApplies(m, request) && isCalendarDate(invoiceDate) ? await balances.overdueCandidates(ex, m.matter.id, invoiceDate, billId) : [];
     const expiredDiscounts = isCalendarDate(invoiceDate) ? await balances.expiredDiscounts(ex, m.matter.id, invoiceDate) : [];
     return composeFrom(m, invoiceDate, upTo, request, { onBill, unbilled, taken, retainerBalanceMinor: balance?.balanceMinor ?? 0, overdue, expiredDiscounts });
+  }
+
+  /**
+   * requestCheck, and an ad hoc fee's timekeeper must be one billing knows: the fee is that
+   * timekeeper's work in the fee allocation (and the ledger credits their fees account), so an
+   * id of no timekeeper would credit fees to no one. All field errors in one 422.
+   */
+  async function requestCheckAll(ex: Executor, m: LoadedMatter, invoiceDate: string, upTo: string, request: BillRequest): Promise<void> {
+    const errors: Record<string, string> = {};
+    const adHoc = request.adHoc ?? [];
+    for (let i = 0; i < adHoc.length; i++) {
+      const a = adHoc[i]!;
+      if (a.kind !== 'fee' || a.timekeeperId === null || a.timekeeperId === undefined) continue;
+      if (typeof a.timekeeperId !== 'string' || a.timekeeperId.length > 100 || !await store.getTimekeeperCopy(ex, a.timekeeperId)) {
+        errors[`adHoc.${i}.timekeeperId`] = 'must be one of the firm\'s timekeepers (or none: an adjustment, split by the matter\'s rule)';
+      }
+    }
+    try {
+      requestCheck(m, invoiceDate, upTo, request);
+    } catch (e) {
+      if (e instanceof HttpError && e.status === 422 && Object.keys(errors).length > 0) throw invalid({ ...e.fields, ...errors });
+      throw e;
+    }
+    if (Object.keys(errors).length > 0) throw invalid(errors);
   }
 
   async function factsFor(ex: Executor, b: Bill): Promise<BillFacts> {
@@ -541,10 +567,17 @@ export function createBillingCommands(deps: BillingDeps) {
   }
 
   async function updateDraft(trx: Tx, ctx: CommandContext, billId: string, change: DraftChange): Promise<Bill> {
+    // The version the clerk's page showed is checked first: a draft approved, deleted or saved by
+    // another tab since is refused as changed (BILL_CHANGED, what the pages and lists test), not
+    // with the reason its new status gives (which would tell the clerk to revert a bill they never saw approved).
+    const refuseIfMoved = (b: Bill | null): void => {
+      if (!b || change.expectedVersion === undefined || change.expectedVersion === b.version) return;
+      const now = b.status === 'draft' ? '' : ` (it is now ${b.status}${b.number ? `, ${b.number}` : ''})`;
+      throw new HttpError(409, BILL_CHANGED, `The draft was changed by someone else${now} (version ${b.version}, you had ${change.expectedVersion}): reload it`);
+    };
+    refuseIfMoved(await bills.findBill(trx, billId));
     const before = await loadFor(trx, billId, 'edit');
-    if (change.expectedVersion !== undefined && change.expectedVersion !== before.version) {
-      throw conflict(`The draft was changed by someone else (version ${before.version}, you had ${change.expectedVersion}): reload it`);
-    }
+    refuseIfMoved(before);
     const m = await loadMatter(trx, before.matterId);
     const invoiceDate = change.invoiceDate ?? before.invoiceDate;
     // A draft keeps the date it has; a new one must be in range.
@@ -730,6 +763,11 @@ export function createBillingCommands(deps: BillingDeps) {
     preview: async (input: { matterId: string; invoiceDate: string; upTo: string; request?: BillRequest; billId?: string | null }): Promise<Composition> => {
       const m = await loadMatter(db, input.matterId);
       const billId = input.billId;
+      if (billId) {
+        // Recompose that draft only on its own matter: another matter's bill would lend this one its items.
+        const b = await bills.findBill(db, billId);
+        if (!b || b.matterId !== input.matterId) throw invalid({ billId: 'must be a draft bill of this matter' });
+      }
       await checkTemplate(db, input.request ?? {}, billId ? async () => (await bills.findBill(db, billId))?.request.template : undefined);
       if (billId) return compose(db, m, input.invoiceDate, input.upTo, input.request ?? {}, billId);
       // A new bill is composed as createDraft will make it (the every-cycle fee by its cycle; refused with nothing to bill; interest alone, interest only).

@@ -64,8 +64,8 @@ interface ComposerForm {
   request: BillRequest;
   /** The form's values as typed, to show them again. */
   fv: Record<string, string>;
-  /** Every ad hoc row typed (with the blank one). */
-  adHoc: { kind: string; description: string; amount: string; taxCode: string }[];
+  /** Every ad hoc row typed (with the blank one); timekeeperId: the fee's timekeeper ('' : an adjustment). */
+  adHoc: { kind: string; description: string; amount: string; taxCode: string; timekeeperId: string }[];
   errors: Errors;
 }
 
@@ -190,7 +190,11 @@ export function composerForm(raw: Raw, currency: string): ComposerForm {
   const adHoc: NonNullable<BillRequest['adHoc']> = [];
   for (let i = 0; i < 200; i++) {
     if (!(`adhoc_desc_${i}` in raw) && !(`adhoc_amount_${i}` in raw)) break;
-    const row = { kind: str(raw, `adhoc_kind_${i}`) || 'fee', description: str(raw, `adhoc_desc_${i}`), amount: str(raw, `adhoc_amount_${i}`), taxCode: str(raw, `adhoc_tax_${i}`) };
+    const row = {
+      kind: str(raw, `adhoc_kind_${i}`) || 'fee', description: str(raw, `adhoc_desc_${i}`), amount: str(raw, `adhoc_amount_${i}`), taxCode: str(raw, `adhoc_tax_${i}`),
+      // The fee's timekeeper (it counts as their work in the fee allocation); blank: an adjustment split by the matter's rule.
+      timekeeperId: str(raw, `adhoc_tk_${i}`),
+    };
     if (row.description === '' && row.amount === '') continue;
     const n = adHocRows.length;
     adHocRows.push(row);
@@ -198,7 +202,8 @@ export function composerForm(raw: Raw, currency: string): ComposerForm {
     if (row.description === '') errors[`adhoc_desc_${n}`] = 'is required';
     else if (row.description.length > MAX_ADHOC_DESCRIPTION_CHARS) errors[`adhoc_desc_${n}`] = `must be at most ${MAX_ADHOC_DESCRIPTION_CHARS} characters`;
     const amount = row.amount === '' ? (errors[`adhoc_amount_${n}`] = 'is required', 0) : money(errors, `adhoc_amount_${n}`, row.amount, currency) ?? 0;
-    adHoc.push({ kind: row.kind === 'disbursement' ? 'disbursement' : 'fee', description: row.description, amountMinor: amount, taxCode: row.taxCode || null, timekeeperId: null });
+    const kind = row.kind === 'disbursement' ? 'disbursement' : 'fee';
+    adHoc.push({ kind, description: row.description, amountMinor: amount, taxCode: row.taxCode || null, timekeeperId: kind === 'fee' && row.timekeeperId !== '' ? row.timekeeperId : null });
   }
   if (adHoc.length) request.adHoc = adHoc;
   // The draft being edited is saved only over the version the form showed: without it (or
@@ -234,7 +239,7 @@ function formFromRequest(r: BillRequest, currency: string, dates: { invoiceDate:
   };
   for (const [tk, v] of Object.entries(r.writeTo?.timekeeper ?? {})) fv[`wt_tk_${tk}`] = d(v);
   for (const [ct, v] of Object.entries(r.writeTo?.chargeType ?? {})) fv[`wt_ct_${ct}`] = d(v);
-  const adHoc = (r.adHoc ?? []).map((a) => ({ kind: a.kind, description: a.description, amount: d(a.amountMinor), taxCode: a.taxCode ?? '' }));
+  const adHoc = (r.adHoc ?? []).map((a) => ({ kind: a.kind, description: a.description, amount: d(a.amountMinor), taxCode: a.taxCode ?? '', timekeeperId: a.timekeeperId ?? '' }));
   return { fv, adHoc };
 }
 
@@ -332,6 +337,8 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
       ...typedWriteTo.filter((w) => w.kind === 'tk').map((w) => w.id),
       // The timekeepers the time filter names, even with no time here: their boxes stay ticked, so a save keeps the filter.
       ...(s.form.request.filters?.time?.timekeeperIds ?? []),
+      // An ad hoc fee's timekeeper: offered (and chosen) again, so a save keeps the fee as their work.
+      ...s.form.adHoc.flatMap((a) => (a.timekeeperId ? [a.timekeeperId] : [])),
     ]);
     const names = await chargeNames();
     const excluded = new Set(s.form.request.excludedIds ?? []);
@@ -339,7 +346,7 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     const firm = await reads.getFirmSettings();
     return {
       matter, refusals: state?.refusals ?? [], otherDraft: draft && draft.id !== s.form.billId ? draft : null, retainer: state?.retainer ?? null,
-      billId: s.form.billId, version: s.form.version, fv: s.form.fv, errors: s.form.errors, adHoc: [...s.form.adHoc, { kind: 'fee', description: '', amount: '', taxCode: '' }],
+      billId: s.form.billId, version: s.form.version, fv: s.form.fv, errors: s.form.errors, adHoc: [...s.form.adHoc, { kind: 'fee', description: '', amount: '', taxCode: '', timekeeperId: '' }].map((a) => ({ ...a, tkUnknown: a.timekeeperId !== '' && !tks.has(a.timekeeperId) })),
       tkFilter: new Set((s.form.fv.tk ?? '').split(',').filter(Boolean)),
       hiddenExcluded: [...excluded].filter((id) => !candidates.some((w) => w.id === id)),
       error: s.error, flash: s.flash ?? null, can: can(c), preview: previewContext(matter, p, tks, names),
@@ -390,9 +397,9 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     const out: Errors = {};
     for (const [k, v] of Object.entries(fields)) {
       const wt = /^writeTo\.(timekeeper|chargeType)\.(.+)$/.exec(k);
-      const ah = /^adHoc\.(\d+)\.(description|amount|taxCode)$/.exec(k);
+      const ah = /^adHoc\.(\d+)\.(description|amount|taxCode|timekeeperId)$/.exec(k);
       const name = wt ? `wt_${wt[1] === 'timekeeper' ? 'tk' : 'ct'}_${wt[2]}`
-        : ah ? `adhoc_${{ description: 'desc', amount: 'amount', taxCode: 'tax' }[ah[2] as 'description']}_${ah[1]}`
+        : ah ? `adhoc_${{ description: 'desc', amount: 'amount', taxCode: 'tax', timekeeperId: 'tk' }[ah[2] as 'description']}_${ah[1]}`
           : ({ 'discount.percent': 'discountPercent', 'discount.amount': 'discountAmount', 'discount.validUntil': 'discountValidUntil', fixedFeeAmount: 'fixedFee',
             'filters.time.from': 'timeFrom', 'filters.time.to': 'timeTo', 'filters.disbursements.from': 'disbFrom', 'filters.disbursements.to': 'disbTo' } as Record<string, string>)[k] ?? k;
       out[name] = v;
@@ -435,10 +442,22 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     return composerResponse(c, matter, { form: { ...form, errors: { ...form.errors, ...r.errors } }, composition: r.composition, error: r.error });
   });
 
+  /**
+   * The draft a composer form names must be one of this matter's bills: another matter's would
+   * be recomposed (or previewed, its items shown as this matter's) from choices typed and
+   * parsed for this matter (its currency). Refused at the field, composing as a new bill.
+   */
+  async function ownDraft(matter: MatterCopy, form: ComposerForm): Promise<ComposerForm> {
+    if (form.billId === null) return form;
+    const b = await cmds.findBill(form.billId);
+    if (b && b.matterId === matter.id) return form;
+    return { ...form, billId: null, version: null, errors: { ...form.errors, billId: 'must be a draft bill of this matter: open the draft from its bill page' } };
+  }
+
   /** The live preview: recompose with the form's choices and return the totals and lines fragment; nothing is saved. */
   pages.post(`/matters/:matterId${ID}/compose/preview`, allow(WRITERS), async (c) => {
     const matter = await matterOr404(c.req.param('matterId'));
-    const form = composerForm(await c.req.parseBody({ all: true }) as Raw, matter.currency);
+    const form = await ownDraft(matter, composerForm(await c.req.parseBody({ all: true }) as Raw, matter.currency));
     const r = await tryPreview(matter.id, form);
     // The fragment for htmx; a plain post (no JavaScript) gets the composer page.
     return composerResponse(c, matter, { form: { ...form, errors: { ...form.errors, ...r.errors } }, composition: r.composition, error: r.error });
@@ -448,7 +467,7 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
   pages.post(`/matters/:matterId${ID}/compose`, allow(WRITERS), async (c) => {
     const matter = await matterOr404(c.req.param('matterId'));
     const raw = await c.req.parseBody({ all: true }) as Raw;
-    const form = composerForm(raw, matter.currency);
+    const form = await ownDraft(matter, composerForm(raw, matter.currency));
     if (str(raw, '_action') === 'preview' || Object.keys(form.errors).length > 0) {
       const r = await tryPreview(matter.id, form);
       const errors = { ...form.errors, ...r.errors };

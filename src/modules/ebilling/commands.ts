@@ -57,6 +57,17 @@ export class LedesRefusal extends HttpError {
   }
 }
 
+/** Why an export kept under a request id is not the one now asked for under it; null when it is. */
+function replayMismatch(earlier: readonly ExportRow[], ids: readonly string[], req: ExportRequest): string | null {
+  const had = new Set(earlier.flatMap((e) => e.bills.map((b) => b.billId)));
+  if (had.size !== ids.length || !ids.every((id) => had.has(id))) return 'other bills';
+  if (req.format != null && earlier.some((e) => e.format !== req.format)) return `format ${earlier[0]!.format}`;
+  const perBill = earlier.every((e) => e.bills.length === 1);
+  if (req.mode === 'single' && earlier.length > 1) return 'one file per bill';
+  if (req.mode === 'per_bill' && !perBill) return 'one file holding every invoice';
+  return null;
+}
+
 export function createEbillingCommands(deps: EbillingDeps) {
   const { db, clock } = deps;
 
@@ -82,12 +93,18 @@ export function createEbillingCommands(deps: EbillingDeps) {
     if (req.requestId != null && !isId(req.requestId)) errors.requestId = 'must be a UUID';
     if (Object.keys(errors).length > 0) throw invalid(errors);
 
-    if (req.requestId) {
-      const earlier = await store.exportsByRequest(db, req.requestId);
-      if (earlier.length > 0) return { files: await Promise.all(earlier.map(async (e) => (await store.findExport(db, e.id))!)), replayed: true };
-    }
-
-    const files = await inTransaction(async (trx) => {
+    return inTransaction(async (trx) => {
+      if (req.requestId) {
+        // Looked up in the transaction that would write, with the id locked (Postgres), so two
+        // posts of one form (a double click, a retry racing the first) make one set of files.
+        await store.lockRequestId(trx, req.requestId);
+        const earlier = await store.exportsByRequest(trx, req.requestId);
+        if (earlier.length > 0) {
+          const why = replayMismatch(earlier, ids, req);
+          if (why) throw new HttpError(409, 'conflict', `requestId ${req.requestId} was used for another export (${why}): send a new requestId`, { requestId: `was used for another export (${why})` });
+          return { files: await Promise.all(earlier.map(async (e) => (await store.findExport(trx, e.id))!)), replayed: true };
+        }
+      }
       const facts = await store.billFacts(trx, ids);
       const missing = ids.filter((id) => !facts.has(id));
       if (missing.length > 0) throw invalid({ billIds: `${missing.length} bill${missing.length === 1 ? ' is' : 's are'} not known to e-billing (approve them first): ${missing.slice(0, 5).join(', ')}` });
@@ -141,9 +158,8 @@ export function createEbillingCommands(deps: EbillingDeps) {
         });
         out.push(file);
       }
-      return out;
+      return { files: out, replayed: false };
     });
-    return { files, replayed: false };
   }
 
   async function saveSettings(ctx: CommandContext, input: LedesSettings, expectedVersion: number): Promise<StoredSettings> {

@@ -15,8 +15,10 @@ import type { EbillingCommands, ExportMode } from './commands.ts';
 import { LedesRefusal } from './commands.ts';
 import { CLASSIFICATION_WORDS, describeProblem, isLedesFormat } from './domain/export.ts';
 import type { LedesSettings } from './domain/export.ts';
-import { FORMAT_LABELS, LEDES_FORMATS } from './domain/format.ts';
+import { amountText, FORMAT_LABELS, LEDES_FORMATS } from './domain/format.ts';
+import { formatMoney, isCurrencyCode } from '../../shared/money.ts';
 import { HttpError } from '../../shared/web/errors.ts';
+import { isId, newId } from '../../shared/ids.ts';
 
 const READERS: readonly Role[] = ['admin', 'billing', 'readonly'];
 const WRITERS: readonly Role[] = ['admin', 'billing'];
@@ -53,7 +55,7 @@ export function settingsFromForm(raw: Raw): LedesSettings {
   };
 }
 
-export function createEbillingPages(_deps: ModuleDeps, cmds: EbillingCommands): Hono<AppEnv> {
+export function createEbillingPages(deps: ModuleDeps, cmds: EbillingCommands): Hono<AppEnv> {
   const pages = new Hono<AppEnv>();
   const can = (c: Context<AppEnv>) => ({ write: WRITERS.includes(c.get('user')!.role) });
 
@@ -62,7 +64,11 @@ export function createEbillingPages(_deps: ModuleDeps, cmds: EbillingCommands): 
     return render(c, 'ebilling/index.njk', { bills, exports, settingsMissing: settings.version === 0, can: can(c) });
   });
 
-  async function exportPage(c: Context<AppEnv>, form: { billIds: string[]; format: string; mode: ExportMode }, extra: Record<string, unknown> = {}, status: 200 | 422 = 200) {
+  /**
+   * The export form carries a request id rendered with it: posting it twice (a double click,
+   * Reload after the files were made) returns the files the first post made, never a second set.
+   */
+  async function exportPage(c: Context<AppEnv>, form: { billIds: string[]; format: string; mode: ExportMode; requestId: string }, extra: Record<string, unknown> = {}, status: 200 | 409 | 422 = 200) {
     const [bills, selected] = await Promise.all([cmds.exportableBills({ limit: 500 }), cmds.billSummaries(form.billIds)]);
     const known = new Set(bills.map((b) => b.billId));
     // Bills sent here that are not exportable still show, so the clerk sees why.
@@ -76,28 +82,39 @@ export function createEbillingPages(_deps: ModuleDeps, cmds: EbillingCommands): 
   pages.get('/export', allow(READERS), async (c) => {
     const q = c.req.queries();
     const billIds = [...new Set(q.bill ?? [])].slice(0, 5_000);
-    return exportPage(c, { billIds, format: c.req.query('format') ?? '', mode: c.req.query('mode') === 'per_bill' ? 'per_bill' : 'single' });
+    return exportPage(c, { billIds, format: c.req.query('format') ?? '', mode: c.req.query('mode') === 'per_bill' ? 'per_bill' : 'single', requestId: newId(deps.clock) });
   });
 
   pages.post('/export', allow(WRITERS), async (c) => {
     const raw = await c.req.parseBody({ all: true }) as Raw;
-    const form = { billIds: [...new Set(all(raw, 'bill'))], format: str(raw, 'format'), mode: (str(raw, 'mode') === 'per_bill' ? 'per_bill' : 'single') as ExportMode };
+    // A post without a request id (a page rendered before the form had one) is exported once as it is.
+    const postedId = str(raw, 'requestId');
+    const form = {
+      billIds: [...new Set(all(raw, 'bill'))], format: str(raw, 'format'), mode: (str(raw, 'mode') === 'per_bill' ? 'per_bill' : 'single') as ExportMode,
+      requestId: isId(postedId) ? postedId : newId(deps.clock),
+    };
     // Blank format: each matter's own; anything else must be a LEDES format the page offers
     // (a typo is refused at its field, never exported in another format). Likewise the mode.
     const errors: Record<string, string> = {};
     if (form.format !== '' && !isLedesFormat(form.format)) errors.format = `must be one of: ${LEDES_FORMATS.join(', ')} (or blank for each matter's own)`;
     const mode = str(raw, 'mode');
     if (mode !== '' && mode !== 'single' && mode !== 'per_bill') errors.mode = 'must be single or per_bill';
+    if (postedId !== '' && !isId(postedId)) errors.requestId = 'must be the id the form was rendered with (a UUID): reload the page';
     if (Object.keys(errors).length) return exportPage(c, form, { errors }, 422);
     try {
       const { files } = await cmds.exportBills(c.get('command'), {
-        billIds: form.billIds, format: isLedesFormat(form.format) ? form.format : null, mode: form.mode, requestId: str(raw, 'requestId') || null,
+        billIds: form.billIds, format: isLedesFormat(form.format) ? form.format : null, mode: form.mode, requestId: isId(postedId) ? postedId : null,
       });
       return render(c, 'ebilling/exported.njk', { files, formats: FORMAT_LABELS }, 201);
     } catch (e) {
       if (e instanceof LedesRefusal) return exportPage(c, form, { problems: e.problems.map((p) => ({ ...p, text: describeProblem(p) })) }, 422);
       // The command names its request's fields; this form's bill checkboxes are "bills".
       if (e instanceof HttpError && e.status === 422) return exportPage(c, form, { errors: Object.fromEntries(Object.entries(e.fields).map(([k, v]) => [k === 'billIds' ? 'bills' : k, v])) }, 422);
+      // This form already exported other bills (Back, another choice, Export again): nothing is
+      // written; the page shows the choice again with a new request id to export it.
+      if (e instanceof HttpError && e.status === 409 && e.fields.requestId) {
+        return exportPage(c, { ...form, requestId: newId(deps.clock) }, { errors: { bills: 'this form already exported other bills or another format; nothing was written: check the choice and export again' } }, 409);
+      }
       throw e;
     }
   });
@@ -132,7 +149,14 @@ export function createEbillingPages(_deps: ModuleDeps, cmds: EbillingCommands): 
     }
     if (text === '') return render(c, 'ebilling/validate.njk', { result: null, error: 'Choose a LEDES file or paste its text' }, 422);
     const result = cmds.validate(text, { requireBillingPeriod: str(raw, 'requireBillingPeriod') === 'on', requireClientMatterId: str(raw, 'requireClientMatterId') === 'on' });
-    return render(c, 'ebilling/validate.njk', { result, name, formats: FORMAT_LABELS }, result.valid ? 200 : 422);
+    // Amounts in the file's currency; a file whose INVOICE_CURRENCY is no ISO code (a violation
+    // listed above) shows them as plain numbers rather than failing the page.
+    const amounts = result.invoices.map((i) => {
+      const cur = i.currency === null || i.currency === '' ? 'USD' : isCurrencyCode(i.currency) ? i.currency : null;
+      const show = (minor: number) => (cur ? formatMoney(minor, cur) : amountText(minor, 2));
+      return { total: show(i.totalMinor), linesTotal: show(i.linesTotalMinor), tax: show(i.taxMinor) };
+    });
+    return render(c, 'ebilling/validate.njk', { result, amounts, name, formats: FORMAT_LABELS }, result.valid ? 200 : 422);
   });
 
   async function settingsPage(c: Context<AppEnv>, extra: { form?: LedesSettings; errors?: Record<string, string>; saved?: boolean; version?: number } = {}, status: 200 | 409 | 422 = 200) {

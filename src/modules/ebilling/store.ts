@@ -4,7 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { sql } from 'kysely';
 import type { Executor } from '../../shared/db.ts';
+import { writersSerialised } from '../../shared/sql.ts';
 import type { BillData } from '../billing/events.ts';
 import type { LedesClassificationCode } from '../matters/events.ts';
 import { defaultLedesSettings } from './domain/export.ts';
@@ -135,10 +137,11 @@ export async function loadSettings(db: Executor): Promise<StoredSettings> {
 export async function saveSettings(trx: Executor, s: LedesSettings, expected: number, at: string, by: string): Promise<boolean> {
   const next = expected + 1;
   if (expected === 0) {
-    const existing = await trx.selectFrom('ebilling_settings').select('id').where('id', '=', 'firm').executeTakeFirst();
-    if (existing) return false;
-    await trx.insertInto('ebilling_settings').values({ id: 'firm', settings_json: JSON.stringify(s), version: next, updated_at: at, updated_by: by }).execute();
-    return true;
+    // The first save: two racing (Postgres) both find no row; the one whose insert loses is
+    // told someone saved first (409), not failed on the primary key (500).
+    const r = await trx.insertInto('ebilling_settings').values({ id: 'firm', settings_json: JSON.stringify(s), version: next, updated_at: at, updated_by: by })
+      .onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
   }
   const r = await trx.updateTable('ebilling_settings').set({ settings_json: JSON.stringify(s), version: next, updated_at: at, updated_by: by })
     .where('id', '=', 'firm').where('version', '=', expected).executeTakeFirst();
@@ -188,6 +191,18 @@ export async function listExports(db: Executor, opts: { billId?: string; limit: 
   if (opts.billId) q = q.where('e.id', 'in', db.selectFrom('ebilling_export_bill').select('export_id').where('bill_id', '=', opts.billId));
   const rows = await q.orderBy('e.created_at', 'desc').orderBy('e.id', 'desc').limit(opts.limit).execute();
   return withBills(db, rows);
+}
+
+/** The first key of the Postgres advisory locks taken on export request ids. */
+const REQUEST_ID_LOCK_CLASS = 7_401;
+
+/**
+ * Hold an export's request id until the transaction ends (Postgres), so a second export under
+ * the same id waits and then sees the first's files. SQLite runs one writer at a time.
+ */
+export async function lockRequestId(trx: Executor, requestId: string): Promise<void> {
+  if (writersSerialised(trx)) return;
+  await sql`select pg_advisory_xact_lock(${REQUEST_ID_LOCK_CLASS}, hashtext(${requestId}))`.execute(trx);
 }
 
 export async function exportsByRequest(db: Executor, requestId: string): Promise<ExportRow[]> {

@@ -135,6 +135,18 @@ export interface ComposedBill {
 const LIMIT_ITEMS = 200_000;
 
 /**
+ * A choice of the clerk's that this bill cannot apply, with the request field it came from
+ * (`writeTo.timekeeper.<id>`, `writeTo.chargeType.<id>`), so the commands refuse it (422) at
+ * that field rather than as the whole bill's options.
+ */
+export class ComposeChoiceError extends AssertionError {
+  override name = 'ComposeChoiceError';
+  constructor(readonly field: string, message: string) {
+    super(message);
+  }
+}
+
+/**
  * A discount spread over lines that may include credits: each line's share is the same
  * fraction (discount / net) of its amount, so a credit bears a negative share and no line
  * changes sign. The shares sum to the discount exactly; each is within a unit of its exact
@@ -185,6 +197,10 @@ export function composeBill(matter: ComposeMatter, options: ComposeOptions, firm
     minutes: null, rateMinor: null, recordedMinor: 0, amountMinor, noCharge: false, taxCode: taxCodeOf(taxCode), taxMinor: 0,
   });
 
+  // A fixed-fee line is a flat fee entry, the responsible lawyer's: in the fee allocation it is
+  // their work at its amount (seed 002: adjustments are the fees "not tied to a time or flat fee
+  // entry"), as recorded time is its timekeeper's, not an adjustment.
+  const flatFeeWork = new Map<string, number>();
   // Fixed fee, or the quote rules for hourly matters.
   let quote: QuoteOutcome | null = null;
   const scheduleRowIds: string[] = [];
@@ -209,7 +225,9 @@ export function composeBill(matter: ComposeMatter, options: ComposeOptions, firm
       scheduleRowIds.push(...feeLines.flatMap((f) => (f.rowId ? [f.rowId] : [])));
     } else {
       for (const f of feeLines) {
-        lines.push(extra('fixed_fee', f.description, f.amountMinor, matter.responsibleTimekeeperId, null, f.rowId));
+        const line = extra('fixed_fee', f.description, f.amountMinor, matter.responsibleTimekeeperId, null, f.rowId);
+        lines.push(line);
+        flatFeeWork.set(line.key, f.amountMinor);
         if (f.rowId) scheduleRowIds.push(f.rowId);
       }
     }
@@ -250,25 +268,37 @@ export function composeBill(matter: ComposeMatter, options: ComposeOptions, firm
     assertSafeInteger(target, 'write-to target');
     assert(target >= 0, 'a write-down cannot go below zero');
     const group = charged((l) => l.kind === 'time' && l.timekeeperId === tk);
-    assert(group.length > 0, `no billable time for timekeeper ${tk} on this bill`);
+    if (group.length === 0) {
+      // The timekeeper's time is here but not billed (no-charge, toggled out, left to wait): the
+      // clerk typed into that group's input, so the refusal names it. Naming a timekeeper with no
+      // time on the matter at all is a malformed choice of the bill's options.
+      const message = `no billable time for timekeeper ${tk} on this bill to write up or down: clear it`;
+      if (items.some((it) => it.kind === 'time' && it.timekeeperId === tk && it.behaviour !== 'hide')) throw new ComposeChoiceError(`writeTo.timekeeper.${tk}`, message);
+      throw new AssertionError(message);
+    }
     writeToTarget(group.map((l) => l.amountMinor), target, group.map((l) => l.minutes ?? 0)).forEach((v, i) => { group[i]!.amountMinor = v; });
   }
   for (const [ct, target] of Object.entries(req.writeTo?.chargeType ?? {})) {
     assertSafeInteger(target, 'write-to target');
     assert(target >= 0, 'a write-down cannot go below zero');
     const group = charged((l) => l.kind === 'fixed_charge' && l.code === ct);
-    assert(group.length > 0, `no fixed charges of type ${ct} on this bill`);
+    if (group.length === 0) {
+      const message = `no fixed charges of type ${ct} on this bill to write up or down: clear it`;
+      if (items.some((it) => it.kind === 'fixed_charge' && it.code === ct && it.behaviour !== 'hide')) throw new ComposeChoiceError(`writeTo.chargeType.${ct}`, message);
+      throw new AssertionError(message);
+    }
     writeToTarget(group.map((l) => l.amountMinor), target).forEach((v, i) => { group[i]!.amountMinor = v; });
   }
 
   // An ad hoc fee given a timekeeper is that timekeeper's work for the fee allocation (as their
   // time is); one without is an adjustment, split by the matter's adjustment rule.
-  const adHocWork = new Set<string>();
+  // Its work is the amount the clerk gave (a discount written into the lines is an adjustment, as for time).
+  const adHocWork = new Map<string, number>();
   for (const a of req.adHoc ?? []) {
     assertSafeInteger(a.amountMinor, 'ad hoc amount');
     const line = extra(a.kind === 'fee' ? 'adhoc_fee' : 'adhoc_disbursement', a.description, a.amountMinor, a.kind === 'fee' ? (a.timekeeperId ?? matter.responsibleTimekeeperId) : null, a.taxCode);
     lines.push(line);
-    if (a.kind === 'fee' && a.timekeeperId) adHocWork.add(line.key);
+    if (a.kind === 'fee' && a.timekeeperId) adHocWork.set(line.key, a.amountMinor);
   }
 
   // Discount: fees and products only, never disbursements (seed 003). It is taken on what
@@ -356,7 +386,8 @@ export function composeBill(matter: ComposeMatter, options: ComposeOptions, firm
   for (const l of feeLines) {
     if (!l.timekeeperId || l.noCharge) continue;
     if (l.kind === 'time') work.set(l.timekeeperId, (work.get(l.timekeeperId) ?? 0) + l.recordedMinor);
-    else if (l.kind === 'adhoc_fee' && adHocWork.has(l.key)) work.set(l.timekeeperId, (work.get(l.timekeeperId) ?? 0) + l.amountMinor);
+    else if (l.kind === 'adhoc_fee' && adHocWork.has(l.key)) work.set(l.timekeeperId, (work.get(l.timekeeperId) ?? 0) + adHocWork.get(l.key)!);
+    else if (l.kind === 'fixed_fee' && flatFeeWork.has(l.key)) work.set(l.timekeeperId, (work.get(l.timekeeperId) ?? 0) + flatFeeWork.get(l.key)!);
   }
   const fa = options.feeAllocation;
   const allocation = allocateFees({

@@ -74,7 +74,7 @@ export function settingsErrors(s: LedesSettings, codes: UtbmsCodes): SettingsErr
     if (typeof v !== 'string') { e[k] = 'must be text'; return; }
     if (required && v.trim() === '') e[k] = 'is required';
     else if (v.length > max) e[k] = `must be at most ${max} characters`;
-    else if (FORBIDDEN_CHARS.test(v)) e[k] = 'must not contain |, [, ] or line breaks (LEDES)';
+    else if (FORBIDDEN_CHARS.test(v)) e[k] = 'must not contain |, [, ], line breaks, tabs or other control characters (LEDES)';
   };
   textField('lawFirmId', MAX_ID_CHARS, true);
   // LEDES refuses an id with spaces at either end; refuse it here rather than at export.
@@ -234,6 +234,50 @@ function unitsFor(line: BillLineData, items: ReadonlyMap<string, ItemFacts>): { 
   return { unitsMilli: 1000, unitCostMinor: base, extendedMinor: base };
 }
 
+/** Rates a tax code may have been charged at, roundest first: whole percents, halves, quarters, tenths, twentieths, then any basis point. */
+const RATE_STEPS = [100, 50, 25, 10, 5, 1] as const;
+
+/**
+ * The rate (basis points) each tax code was charged at on this bill. The bill's lines carry
+ * their tax code and tax, not the rate: the firm's rate for the code now is used when every
+ * line's tax agrees with it, within the rounding the composer may do (half a unit a line, a
+ * unit more where the bill's rounding is spread, more on a discount line that sums the tax of
+ * the lines it discounts). When the firm has changed the code's rate since the bill was taxed,
+ * the rate written must still be the one the tax was worked at (0.20 beside a tax of 20%, not
+ * today's 0.175): the roundest rate every line agrees with. Null when no one rate does.
+ */
+function ratesAsTaxed(lines: readonly { code: string; amountMinor: number; taxMinor: number; slackMinor: number }[], firmRates: ReadonlyMap<string, number>): Map<string, number | null> {
+  const byCode = new Map<string, { amount: bigint; tax: bigint; slack: bigint }[]>();
+  for (const l of lines) {
+    if (l.amountMinor === 0 || !firmRates.has(l.code)) continue; // a line of nothing agrees with any rate
+    const list = byCode.get(l.code) ?? [];
+    list.push({ amount: BigInt(l.amountMinor), tax: BigInt(l.taxMinor), slack: BigInt(l.slackMinor) });
+    byCode.set(l.code, list);
+  }
+  const agrees = (list: readonly { amount: bigint; tax: bigint; slack: bigint }[], bp: number) => list.every((l) => {
+    const diff = l.tax * 10_000n - l.amount * BigInt(bp);
+    return (diff < 0n ? -diff : diff) <= l.slack * 10_000n;
+  });
+  const out = new Map<string, number | null>();
+  for (const [code, list] of byCode) {
+    const now = firmRates.get(code)!;
+    if (agrees(list, now)) { out.set(code, now); continue; }
+    // The rates the largest line allows (its tax, give or take its slack, over its amount), roundest first.
+    const big = list.reduce((a, l) => ((l.amount < 0n ? -l.amount : l.amount) > (a.amount < 0n ? -a.amount : a.amount) ? l : a));
+    const abs = big.amount < 0n ? -big.amount : big.amount;
+    const tax = big.amount < 0n ? -big.tax : big.tax;
+    const lo = Math.max(0, Number(((tax - big.slack) * 10_000n) / abs) - 1);
+    const hi = Math.min(10_000, Number(((tax + big.slack) * 10_000n) / abs) + 1);
+    let found: number | null = null;
+    for (const step of RATE_STEPS) {
+      for (let bp = Math.ceil(lo / step) * step; bp <= hi && found === null; bp += step) if (agrees(list, bp)) found = bp;
+      if (found !== null) break;
+    }
+    out.set(code, found);
+  }
+  return out;
+}
+
 /** Build one bill's LEDES invoice, or every reason it cannot be sent. */
 export function buildInvoice(facts: BillFacts, format: LedesFormat, settings: LedesSettings, codes: UtbmsCodes): BuildResult {
   const { bill, matter, client } = facts;
@@ -271,7 +315,12 @@ export function buildInvoice(facts: BillFacts, format: LedesFormat, settings: Le
   ];
   for (const [field, value, fix] of idChecks) {
     if (value.length > MAX_ID_CHARS) problem(null, field, `"${value}" is ${value.length} characters; LEDES allows ${MAX_ID_CHARS}`, fix);
-    if (FORBIDDEN_CHARS.test(value)) problem(null, field, `"${cleanText(value)}" contains |, [, ] or a line break`, fix);
+    if (FORBIDDEN_CHARS.test(value)) problem(null, field, `"${cleanText(value)}" contains |, [, ], a line break, a tab or another control character`, fix);
+  }
+  // The law firm id is written as saved: one saved before the settings refused such characters
+  // is refused here, by its field, rather than written into a file (or failing the file's own check).
+  if (FORBIDDEN_CHARS.test(settings.lawFirmId)) {
+    problem(null, 'LAW_FIRM_ID', `"${cleanText(settings.lawFirmId)}" contains |, [, ], a line break, a tab or another control character`, 'correct the law firm id on the e-billing settings page');
   }
   // LEDES refuses a value with spaces at either end (the validator would fail the file).
   const edgeChecks: [LedesColumn, string, string][] = [
@@ -297,6 +346,19 @@ export function buildInvoice(facts: BillFacts, format: LedesFormat, settings: Le
   // discount over taxed and exempt fees carries tax on its taxed share only, which no single LINE_ITEM_TAX_RATE states.
   const discountedRates = new Set<number>();
   for (const l of bill.lines) if (DISCOUNTED_KINDS.has(l.kind) && !l.noCharge && l.amountMinor > 0) discountedRates.add(l.taxCode ? (facts.taxRates.get(l.taxCode) ?? -1) : 0);
+  // The code a discount line without one is taxed at: the one code of the fees it discounts.
+  const discountCode = feeTaxCodes.size === 1 && discountedRates.size === 1 ? [...feeTaxCodes][0]! : null;
+  // 1998BI states each line's rate: the rate each code was charged at on this bill (see ratesAsTaxed).
+  const linesPerCode = new Map<string, number>();
+  for (const l of bill.lines) if (l.taxCode) linesPerCode.set(l.taxCode, (linesPerCode.get(l.taxCode) ?? 0) + 1);
+  const taxedAt = format !== 'LEDES1998BI' ? new Map<string, number | null>() : ratesAsTaxed(bill.lines.flatMap((l) => {
+    const code = l.taxCode ?? (l.kind === 'discount' && l.taxMinor !== 0 ? discountCode : null);
+    if (code === null) return [];
+    // A discount line's tax is the sum of the tax it saves on each line it discounts, each rounded.
+    const slackMinor = l.kind === 'discount' ? 3 * Math.max(1, linesPerCode.get(code) ?? 0) + 2 : 2;
+    return [{ code, amountMinor: l.amountMinor, taxMinor: l.taxMinor, slackMinor }];
+  }), facts.taxRates);
+  const rateReported = new Set<string>();
 
   const tkCache = new Map<string, { id: string; name: string; first: string; last: string; classification: string }>();
   for (const l of bill.lines) {
@@ -339,6 +401,8 @@ export function buildInvoice(facts: BillFacts, format: LedesFormat, settings: Le
         ({ id: tkId, name: tkName, first: tkFirst, last: tkLast, classification } = t);
         if (!tk.ledesClassification) problem(at, 'TIMEKEEPER_CLASSIFICATION', `timekeeper ${tk.initials} has no LEDES classification`, `set ${tk.name}'s LEDES classification on the timekeepers page`);
         if (tkId.length > MAX_ID_CHARS) problem(at, 'TIMEKEEPER_ID', `"${tkId}" is longer than ${MAX_ID_CHARS} characters`, `shorten ${tk.name}'s initials`);
+        // A name of nothing but |, [, ] and the like is empty once cleaned: a fee line needs it.
+        if (tkName === '') problem(at, 'TIMEKEEPER_NAME', `timekeeper ${tk.initials}'s name "${tk.name.slice(0, 60)}" holds nothing LEDES can carry (|, [ and ] are removed)`, `give ${tk.initials} a name of letters on the timekeepers page`);
       }
     } else if (type === 'E') {
       expenseCode = l.expenseCode ?? (l.itemId ? '' : settings.defaultExpenseCode);
@@ -359,14 +423,21 @@ export function buildInvoice(facts: BillFacts, format: LedesFormat, settings: Le
     if (format === 'LEDES1998BI') {
       let code = l.taxCode;
       if (l.kind === 'discount' && code === null && l.taxMinor !== 0) {
-        if (feeTaxCodes.size === 1 && discountedRates.size === 1) code = [...feeTaxCodes][0]!;
+        if (discountCode !== null) code = discountCode;
         else problem(at, 'LINE_ITEM_TAX_RATE', `the discount's tax (${amountText(l.taxMinor, exponent)}) spans ${Math.max(feeTaxCodes.size, discountedRates.size)} tax rates; LEDES 1998BI carries one tax per line`,
           'show the discount within the lines (fee reductions not as a discount), or tax the discounted fees at one rate');
       }
       if (code !== null) {
-        const bp = facts.taxRates.get(code);
-        if (bp === undefined) {
+        const now = facts.taxRates.get(code);
+        const bp = taxedAt.has(code) ? taxedAt.get(code)! : now;
+        if (now === undefined) {
           if (l.taxMinor !== 0) problem(at, 'LINE_ITEM_TAX_RATE', `tax code ${code} is not among the firm's tax rates known to e-billing`, 'save the firm billing settings again so e-billing receives the tax rates');
+        } else if (bp === null || bp === undefined) {
+          if (!rateReported.has(code)) {
+            rateReported.add(code);
+            problem(at, 'LINE_ITEM_TAX_RATE', `the bill's ${code} tax agrees with no one rate (the firm's ${code} rate is ${rateText(now)} now); LEDES 1998BI states each line's rate`,
+              'check the tax on the bill\'s lines, re-draft it and approve it again');
+          }
         } else { taxRate = bp; taxType = code; }
       }
       if (taxRate === null) taxRate = 0;

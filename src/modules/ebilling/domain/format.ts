@@ -51,8 +51,13 @@ export const MAX_TEXT_CHARS = 4_000;
 export const LINE_TYPES = ['F', 'E', 'IF', 'IE'] as const;
 export type LineType = (typeof LINE_TYPES)[number];
 
-/** Characters the format cannot carry in a value: the delimiters `|`, `[`, `]` and line breaks. */
-export const FORBIDDEN_CHARS = /[|[\]\r\n]/;
+/**
+ * Characters the format cannot carry in a value: the delimiters `|`, `[`, `]`, line breaks of
+ * every kind (CR, LF, VT, FF, U+0085, U+2028, U+2029, which the validator refuses) and the other
+ * control characters (a tab pasted into an id is not the id the platform knows).
+ */
+// eslint-disable-next-line no-control-regex
+export const FORBIDDEN_CHARS = /[|[\]\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 // Control characters (C0, DEL, C1) and the Unicode line/paragraph separators.
 // eslint-disable-next-line no-control-regex
 const UNCARRIABLE = /[|[\]\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g;
@@ -61,14 +66,20 @@ const UNCARRIABLE = /[|[\]\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g;
  * A text value the format can carry: delimiters, line breaks, tabs and other control
  * characters become one space; runs of spaces collapse; ends trimmed; at most `max` chars.
  */
-const NEEDS_CLEANING = /[|[\]\u0000-\u001f\u007f-\u009f\u2028\u2029]| {2}|^ | $/;
+// Edges: any white space String.prototype.trim removes (and the validator refuses at a value's
+// ends), not only the ASCII space: a no-break space or a BOM ending a description too.
+// eslint-disable-next-line no-control-regex
+const NEEDS_CLEANING = /[|[\]\u0000-\u001f\u007f-\u009f\u2028\u2029]| {2}|^\s|\s$/;
 
 export function cleanText(value: string | null | undefined, max = MAX_TEXT_CHARS): string {
   if (value === null || value === undefined) return '';
   if (value.length <= max && !NEEDS_CLEANING.test(value)) return value;
   const s = value.replace(UNCARRIABLE, ' ').replace(/ {2,}/g, ' ').trim();
   if (s.length <= max) return s;
-  const cut = s.slice(0, max);
+  let cut = s.slice(0, max);
+  // Never end on the first half of a surrogate pair (an emoji, a CJK extension character):
+  // alone it is no character at all, and UTF-8 writes it as U+FFFD.
+  if (/[\ud800-\udbff]$/.test(cut)) cut = cut.slice(0, -1);
   const space = cut.lastIndexOf(' ');
   return (space > max * 0.8 ? cut.slice(0, space) : cut).trim();
 }
@@ -165,7 +176,8 @@ const NAME_SUFFIX = /^(jr|sr|ii|iii|iv|vi|vii|viii|esq|phd|md|cpa|qc|kc)\.?$/i;
  * "Last, First" ("Smith, Robert", "Smith Jr., Robert") is taken as it is written.
  */
 export function splitName(name: string): { first: string; last: string } {
-  const clean = cleanText(name);
+  // Words are split at any white space: "Margaret\u00a0Holloway" (a no-break space pasted in) is two words.
+  const clean = cleanText(name).replace(/\s+/g, ' ');
   const comma = clean.indexOf(',');
   if (comma >= 0) {
     const before = clean.slice(0, comma).trim();

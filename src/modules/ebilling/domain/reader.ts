@@ -277,7 +277,12 @@ export function readLedes(text: string, opts: ReadOptions = {}): ReadResult {
       const reported = f[index.get('INVOICE_REPORTED_TAX_TOTAL')!]!;
       const cur = f[index.get('INVOICE_CURRENCY')!]!;
       const taxCur = f[index.get('INVOICE_TAX_CURRENCY')!]!;
-      if (reported !== '' && (taxCur === '' || taxCur === cur) && reported !== f[index.get('INVOICE_TAX_TOTAL')!]!) {
+      // Compared as amounts: "174.6" is the same tax as "174.60" (unparseable values are reported above).
+      const exp = isCurrencyCode(cur) ? currencyExponent(cur) : 2;
+      const asMinor = (v: string): bigint | null => { const d = parseDecimal(v); return d ? decimalToMinor(d, exp) : null; };
+      const reportedMinor = asMinor(reported);
+      const taxTotalMinor = asMinor(f[index.get('INVOICE_TAX_TOTAL')!]!);
+      if (reported !== '' && (taxCur === '' || taxCur === cur) && reportedMinor !== null && taxTotalMinor !== null && reportedMinor !== taxTotalMinor) {
         violate(i + 1, 'INVOICE_REPORTED_TAX_TOTAL', 'must equal INVOICE_TAX_TOTAL when the tax currency is the invoice currency');
       }
     }
