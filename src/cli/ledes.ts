@@ -10,7 +10,7 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Runtime } from '../main.ts';
-import { amountText, createEbillingCommands, describeProblem, LedesRefusal, readLedes, utbmsCodes } from '../modules/ebilling/index.ts';
+import { amountText, createEbillingCommands, describeProblem, EXPORT_LIMITS, LedesRefusal, readLedes, utbmsCodes } from '../modules/ebilling/index.ts';
 import { systemContext } from '../shared/events.ts';
 import { formatMoney, isCurrencyCode } from '../shared/money.ts';
 
@@ -51,7 +51,14 @@ export function ledesValidate(args: string[], out: (s: string) => void = console
   return r.valid ? 0 : 1;
 }
 
-export async function ledesExport(rt: Runtime, args: string[], out: (s: string) => void = console.log, err: (s: string) => void = console.error): Promise<number> {
+/**
+ * `--bills all-approved`: every bill in Approved status (waiting in bill production), up to the
+ * bills one export takes (EXPORT_LIMITS.bills; `maxBills` for tests). More than that is refused
+ * with the count, not cut short: a file must never leave bills out without saying so.
+ */
+export async function ledesExport(rt: Runtime, args: string[], out: (s: string) => void = console.log, err: (s: string) => void = console.error,
+  opts: { maxBills?: number } = {}): Promise<number> {
+  const maxBills = opts.maxBills ?? EXPORT_LIMITS.bills;
   const { values, positionals } = parseArgs({
     args, allowPositionals: true, strict: true,
     options: { bills: { type: 'string', multiple: true }, format: { type: 'string' }, out: { type: 'string' }, 'per-bill': { type: 'boolean' } },
@@ -64,8 +71,12 @@ export async function ledesExport(rt: Runtime, args: string[], out: (s: string) 
   await rt.relay.drain(); // bring e-billing's copy up to date with every committed bill event
   let ids: string[];
   if (wanted.length === 1 && wanted[0] === 'all-approved') {
-    ids = (await cmds.exportableBills({ status: 'approved', limit: 5_000 })).map((b) => b.billId);
+    ids = (await cmds.exportableBills({ status: 'approved', limit: maxBills + 1 })).map((b) => b.billId);
     if (ids.length === 0) { err('lexbill: no approved bills to export'); return 1; }
+    if (ids.length > maxBills) {
+      err(`lexbill: more than ${maxBills} approved bills; one export takes at most ${maxBills}: export them by bill number, in parts. No file was written`);
+      return 1;
+    }
   } else {
     if (wanted.includes('all-approved')) throw new LedesUsageError('--bills all-approved cannot be mixed with bill numbers');
     const byNumber = await cmds.billIdsByNumber(wanted);

@@ -1,0 +1,52 @@
+/**
+ * `ledes export --bills all-approved` takes every approved bill or refuses, saying how many
+ * one export takes: it never writes a file that quietly leaves bills out.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ledesExport } from '../../src/cli/ledes.ts';
+import { createEbillingCommands } from '../../src/modules/ebilling/index.ts';
+import { readLedes } from '../../src/modules/ebilling/domain/reader.ts';
+import { eachDialect } from '../support/db.ts';
+import { ctx, firm, setup } from '../billing/support.ts';
+import { codes, settings } from './support.ts';
+
+eachDialect('ledes export --bills all-approved over the limit of one export is refused with the count, no file; within it every approved bill is in the file', async (db) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lexbill-ledes-limit-'));
+  try {
+    const s = await setup(db);
+    const { partner, associate, matter } = await firm(s.cmds);
+    const other = await s.cmds.openMatter(ctx, { clientId: (await s.cmds.listClients())[0]!.id, name: 'Second matter', responsibleTimekeeperId: associate.id, openedOn: '2025-06-01', billingCycle: 'MONTH' });
+    for (const [m, id] of [[matter.id, 'NW-M-77'], [other.id, 'NW-M-78']] as const) {
+      await s.cmds.setBillingOptions(ctx, m, { set: { ebilling: { enabled: true, codeSet: 'litigation', format: 'LEDES1998B', clientLedesId: 'NW-001', matterLedesId: id } } });
+    }
+    await s.cmds.recordTimeEntry(ctx, { matterId: matter.id, timekeeperId: partner.id, workDate: '2026-02-10', rawMinutes: 120, narrative: 'Hearing', taskCode: 'L450', activityCode: 'A109' });
+    await s.cmds.recordTimeEntry(ctx, { matterId: other.id, timekeeperId: associate.id, workDate: '2026-02-11', rawMinutes: 90, narrative: 'Research', taskCode: 'L120', activityCode: 'A102' });
+    await s.drain();
+    const dates = { invoiceDate: '2026-02-28', upTo: '2026-02-28' };
+    const a = await s.billing.approve(ctx, (await s.billing.createDraft(ctx, { matterId: matter.id, ...dates })).billId);
+    const b = await s.billing.approve(ctx, (await s.billing.createDraft(ctx, { matterId: other.id, ...dates })).billId);
+    await createEbillingCommands({ db: db.db, clock: s.clock, relay: s.rt.relay }).saveSettings(ctx, settings(), 0);
+    await s.drain();
+
+    const run = async (maxBills: number, file: string) => {
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await ledesExport(s.rt, ['--bills', 'all-approved', '--format', '1998B', '--out', file], (t) => out.push(t), (t) => err.push(t), { maxBills });
+      return { code, out: out.join('\n'), err: err.join('\n') };
+    };
+    const over = await run(1, join(dir, 'over.txt'));
+    assert.equal(over.code, 1, over.out);
+    assert.match(over.err, /more than 1 approved bills; one export takes at most 1: export them by bill number, in parts\. No file was written/);
+    assert.equal(existsSync(join(dir, 'over.txt')), false);
+
+    const within = await run(2, join(dir, 'all.txt'));
+    assert.equal(within.code, 0, within.err);
+    const read = readLedes(readFileSync(join(dir, 'all.txt'), 'utf8'), { codes });
+    assert.deepEqual(read.invoices.map((i) => i.number).sort(), [a.number, b.number].sort());
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
