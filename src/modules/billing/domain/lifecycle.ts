@@ -97,6 +97,10 @@ export function requestErrors(invoiceDate: string, upTo: string, r: BillRequest)
     ['filters.disbursements.from', r.filters?.disbursements?.from], ['filters.disbursements.to', r.filters?.disbursements?.to],
   ];
   for (const [k, v] of dates) if (v !== undefined && !isCalendarDate(v)) e[k] = 'must be a date (YYYY-MM-DD)';
+  // A range that ends before it starts takes nothing: the bill would silently leave that work out.
+  for (const [group, range] of [['time', r.filters?.time], ['disbursements', r.filters?.disbursements]] as const) {
+    if (range?.from && range.to && isCalendarDate(range.from) && isCalendarDate(range.to) && range.to < range.from) e[`filters.${group}.to`] = 'must be on or after the from date';
+  }
   for (const [group, targets] of Object.entries(r.writeTo ?? {})) {
     for (const [id, v] of Object.entries(targets ?? {})) {
       if (!Number.isSafeInteger(v) || v < 0) e[`writeTo.${group}.${id}`] = 'must be an amount of zero or more';
