@@ -326,7 +326,7 @@ eachDialect('composer: a write-up/down survives a refused preview and a refused 
     assert.deepEqual((await savedRequest()).writeTo?.timekeeper, { [partner.id]: 45_000 });
 
     // A negative retainer balance is refused (the money held cannot be below nothing).
-    const retainer = await b.post(`/billing/matters/${matter.id}/retainer`, { balance: '-10.00', asOf: '2026-02-28', note: '' });
+    const retainer = await b.post(`/billing/matters/${matter.id}/retainer`, { balance: '-10.00', asOf: '2026-02-28', note: '', version: '0' });
     assert.equal(retainer.status, 422, retainer.text.slice(0, 500));
     assert.match(unescapeHtml(retainer.text), /zero or more/);
 

@@ -97,6 +97,7 @@ const ChangeBody = Type.Object({
 const HoldBody = Type.Object({ onHold: Type.Boolean() }, { additionalProperties: false });
 const RetainerBody = Type.Object({
   balance: SignedMoney('The retainer balance held for the matter'), asOf: IsoDate(), note: Type.Optional(Nullable(Type.String({ maxLength: 500 }))),
+  version: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000_000, description: 'The version of the balance you read (0: none recorded): a balance recorded since is refused (409), not overwritten' })),
 }, { additionalProperties: false });
 const ListQuery = Type.Object({ includeDeleted: Type.Optional(Type.Boolean()) });
 
@@ -412,7 +413,7 @@ export function createBillingApi(deps: ModuleDeps, cmds: BillingCommands, produc
         if (e instanceof MoneyParseError) throw invalid({ balance: e.message.replace(/^"[^"]*" /, '') });
         throw e;
       }
-      const r = await cmds.setRetainerBalance(ctxOf(c), param(c, 'id'), { balanceMinor, asOf: body.asOf, note: body.note ?? null });
+      const r = await cmds.setRetainerBalance(ctxOf(c), param(c, 'id'), { balanceMinor, asOf: body.asOf, note: body.note ?? null, ...(body.version !== undefined ? { expectedVersion: body.version } : {}) });
       return { matterId: r.matterId, balance: dec(r.balanceMinor, r.currency), currency: r.currency, asOf: r.asOf, note: r.note, version: r.version, updatedAt: r.updatedAt };
     });
 

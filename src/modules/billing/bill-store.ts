@@ -423,14 +423,20 @@ export async function findRetainerBalance(ex: Executor, matterId: string): Promi
   } : null;
 }
 
-export async function saveRetainerBalance(trx: Executor, b: RetainerBalance): Promise<void> {
+/**
+ * Record a matter's retainer balance over the version it had (`b.version - 1`; 0: none
+ * recorded). False when another save got there first (the row is at another version, or was
+ * inserted meanwhile): nothing is written.
+ */
+export async function saveRetainerBalance(trx: Executor, b: RetainerBalance): Promise<boolean> {
   const row = {
     matter_id: b.matterId, balance_minor: b.balanceMinor, currency: b.currency, as_of: b.asOf, note: b.note, version: b.version,
     updated_at: b.updatedAt, updated_by: b.updatedBy,
   };
-  await trx.insertInto('billing_retainer_balance').values(row)
+  const r = await trx.insertInto('billing_retainer_balance').values(row)
     .onConflict((oc) => oc.column('matter_id').doUpdateSet({
       balance_minor: b.balanceMinor, currency: b.currency, as_of: b.asOf, note: b.note, version: b.version, updated_at: b.updatedAt, updated_by: b.updatedBy,
-    }))
-    .execute();
+    }).where('billing_retainer_balance.version', '=', b.version - 1))
+    .executeTakeFirst();
+  return Number(r.numInsertedOrUpdatedRows ?? 0n) === 1;
 }

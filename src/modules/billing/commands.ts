@@ -714,8 +714,14 @@ export function createBillingCommands(deps: BillingDeps) {
     return after;
   }
 
-  async function setRetainerBalance(trx: Tx, ctx: CommandContext, matterId: string, input: { balanceMinor: number; asOf: string; note?: string | null }): Promise<RetainerBalance> {
+  /**
+   * `expectedVersion`: the version the clerk saw (0: none recorded then); a balance recorded by
+   * someone else since is refused (409), not overwritten. Without it (the API's older callers)
+   * the balance is recorded over whatever is there.
+   */
+  async function setRetainerBalance(trx: Tx, ctx: CommandContext, matterId: string, input: { balanceMinor: number; asOf: string; note?: string | null; expectedVersion?: number }): Promise<RetainerBalance> {
     const e: Record<string, string> = {};
+    if (input.expectedVersion !== undefined && !(Number.isSafeInteger(input.expectedVersion) && input.expectedVersion >= 0)) e.version = 'must be the version the page showed: reload the page';
     if (!Number.isSafeInteger(input.balanceMinor)) e.balance = 'must be an amount';
     else if (input.balanceMinor < 0) e.balance = 'must be an amount of zero or more (money held cannot be below nothing)';
     if (!isCalendarDate(input.asOf)) e.asOf = 'must be a date (YYYY-MM-DD)';
@@ -724,11 +730,14 @@ export function createBillingCommands(deps: BillingDeps) {
     const matter = await store.getMatterCopy(trx, matterId);
     if (!matter) throw notFound('Matter');
     const before = await bills.findRetainerBalance(trx, matterId);
+    const changed = () => conflict(`The retainer balance was recorded by someone else since (${before ? `now ${formatMoney(before.balanceMinor, before.currency)} as of ${before.asOf}, by ${before.updatedBy}` : 'it was removed'}): reload the page and record it again`);
+    if (input.expectedVersion !== undefined && input.expectedVersion !== (before?.version ?? 0)) throw changed();
     const after: RetainerBalance = {
       matterId, balanceMinor: input.balanceMinor, currency: matter.currency, asOf: input.asOf, note: input.note?.trim() || null,
       version: (before?.version ?? 0) + 1, updatedAt: now(), updatedBy: ctx.actorLabel,
     };
-    await bills.saveRetainerBalance(trx, after);
+    // Over the version just read: a save committed meanwhile (Postgres) is refused, not overwritten.
+    if (!await bills.saveRetainerBalance(trx, after)) throw conflict('The retainer balance was recorded by someone else at the same moment: reload the page and record it again');
     await audit(trx, clock, ctx, { action: 'billing.retainer_balance_set', entityType: 'billing_retainer_balance', entityId: matterId, before: before ?? undefined, after });
     return after;
   }

@@ -492,7 +492,7 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     const state = await cmds.matterState(matter.id);
     return {
       matter, bills: list, statusLabels: STATUS_LABELS, can: can(c), refusals: state?.refusals ?? [], draft: state?.draft ?? null,
-      retainer: state?.retainer ?? null, retainerErrors: {},
+      retainer: state?.retainer ?? null, retainerErrors: {}, retainerError: null, retainerVersion: state?.retainer?.version ?? 0,
       retainerForm: { balance: state?.retainer ? toDecimalString(state.retainer.balanceMinor, state.retainer.currency) : '', asOf: today(), note: state?.retainer?.note ?? '' },
       ...extra,
     };
@@ -509,17 +509,24 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     const errors: Errors = {};
     const balance = money(errors, 'balance', str(raw, 'balance'), matter.currency);
     if (balance === undefined && !errors.balance) errors.balance = 'is required';
+    // The version of the balance the page showed (0: none recorded): a balance someone else recorded since is not overwritten.
+    const version = /^\d{1,9}$/.test(str(raw, 'version')) ? Number(str(raw, 'version')) : undefined;
+    if (version === undefined) errors.version = 'is missing: reload the page';
+    let status: 409 | 422 = 422;
+    let retainerError: string | null = null;
     if (Object.keys(errors).length === 0) {
       try {
-        await cmds.setRetainerBalance(c.get('command'), matter.id, { balanceMinor: balance!, asOf: str(raw, 'asOf'), note: str(raw, 'note') || null });
+        await cmds.setRetainerBalance(c.get('command'), matter.id, { balanceMinor: balance!, asOf: str(raw, 'asOf'), note: str(raw, 'note') || null, expectedVersion: version });
         return redirectAfterPost(c, `/billing/matters/${matter.id}/bills`);
       } catch (e) {
-        if (!(e instanceof HttpError) || e.status !== 422) throw e;
-        Object.assign(errors, e.fields);
+        if (!(e instanceof HttpError) || (e.status !== 422 && e.status !== 409)) throw e;
+        if (e.status === 409) { status = 409; retainerError = e.message; } else Object.assign(errors, e.fields);
       }
     }
+    // What was typed is shown again; after a 409 the page's version is the current one, to record it over.
     const retainerForm = { balance: str(raw, 'balance'), asOf: str(raw, 'asOf'), note: str(raw, 'note') };
-    return render(c, 'billing/bills.njk', await billsContext(c, matter, { retainerForm, retainerErrors: errors }), 422);
+    const ctx = await billsContext(c, matter, { retainerForm, retainerErrors: errors, retainerError });
+    return render(c, 'billing/bills.njk', ctx, status);
   });
 
   // ---- a bill ---------------------------------------------------------------------------
