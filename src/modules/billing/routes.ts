@@ -15,7 +15,7 @@ import { MoneyParseError, parseAmount, toDecimalString } from '../../shared/mone
 import { HttpError, invalid, notFound } from '../../shared/web/errors.ts';
 import { allow } from '../../shared/web/guard.ts';
 import type { ModuleDeps } from '../../shared/web/module.ts';
-import { isHtmx, render } from '../../shared/web/render.ts';
+import { isHtmx, redirectAfterPost, render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import type { Bill } from './bill-store.ts';
 import type { BillingCommands, Composition } from './commands.ts';
@@ -300,14 +300,6 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
   }
   async function chargeNames(): Promise<Map<string, string>> {
     return new Map((await reads.listChargeTypes()).map((t) => [t.id, `${t.code} ${t.name}`]));
-  }
-
-  function redirectAfterPost(c: Context<AppEnv>, url: string): Response {
-    if (c.req.header('HX-Request') === 'true') {
-      c.header('HX-Redirect', url);
-      return c.body(null, 200);
-    }
-    return c.redirect(url, 303);
   }
 
   // ---- the composer ---------------------------------------------------------------------
