@@ -1,15 +1,17 @@
 /**
  * `lexbill report NAME [--from D] [--to D] [--client ID] [--format csv|json]`: a ledger
- * report on standard output (CSV by default), for scripts and spreadsheets.
+ * report on standard output (CSV by default), for scripts and spreadsheets. `--from` is for
+ * the reports over a range (GL detail, fee allocation); the others are as at `--to`.
  */
 import { parseArgs } from 'node:util';
 import type { Runtime } from '../main.ts';
-import { createLedgerReports, REPORT_NAMES, ReportParamError, reportToCsv } from '../modules/ledger/index.ts';
+import { createLedgerReports, REPORT_NAMES, REPORT_TAKES_FROM, ReportParamError, reportToCsv } from '../modules/ledger/index.ts';
 import type { ReportName } from '../modules/ledger/index.ts';
 
 export const REPORT_HELP = `  report NAME [--from D] [--to D] [--client ID] [--currency C] [--format csv|json]
                               a ledger report on stdout (in the firm's currency unless --currency);
-                              NAME: ${REPORT_NAMES.join(', ')}`;
+                              NAME: ${REPORT_NAMES.join(', ')};
+                              --from for ${REPORT_NAMES.filter((n) => REPORT_TAKES_FROM[n]).join(' and ')} only (the others are as at --to)`;
 
 export class ReportUsageError extends Error {}
 

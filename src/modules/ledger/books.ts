@@ -20,7 +20,7 @@ import { appendEvent } from '../../shared/outbox.ts';
 import { conflict } from '../../shared/web/errors.ts';
 import type { BillData } from '../billing/events.ts';
 import {
-  allocateReceipt, assertBalanced, billPosting, checkPosting, creditFloorFrom, discountReversal, eventPeriod, firstOpenPeriod, periodOf, reverseLines,
+  allocateReceipt, assertBalanced, balanceFloorFrom, billPosting, checkPosting, creditFloorFrom, discountReversal, eventPeriod, firstDateWithFloor, firstOpenPeriod, periodOf, reverseLines,
 } from './domain.ts';
 import type { AccountRef, PostingLine } from './domain.ts';
 import type { LedgerEvents } from './events.ts';
@@ -59,6 +59,11 @@ export interface JournalInput {
   matterId?: string | null;
   reversesJournalId?: string | null;
   eventId?: string | null;
+  /**
+   * Events only: the lines count from this day when it is after `date` (a bill approved again whose previous posting
+   * was undone only later, its pieces having sat in a closed period): the header keeps its date and says so in the note.
+   */
+  countsFrom?: string | null;
 }
 
 const emit = <K extends keyof LedgerEvents & string>(b: Books, type: K, payload: LedgerEvents[K]) => appendEvent<LedgerEvents, K>(b.trx, b.clock, b.ctx, type, payload);
@@ -144,16 +149,26 @@ async function chargeTypeLabel(trx: Tx, id: string): Promise<string> {
 
 // ---- journals --------------------------------------------------------------------------
 
+/** Transactions already holding the periods lock for posting (taken once per transaction, held until it ends). */
+const periodsLocked = new WeakSet<object>();
+
 /** Post a journal once per source key; returns it (and whether this call created it). */
 export async function postJournal(b: Books, j: JournalInput): Promise<{ journal: JournalRow; created: boolean }> {
   const existing = await store.findJournalBySource(b.trx, j.sourceKey);
   if (existing) return { journal: existing, created: false };
   assertBalanced(j.lines, `${j.prefix} ${j.memo}`);
+  // The periods as read below stay as they are until this transaction commits (no period closes under a posting).
+  if (!periodsLocked.has(b.trx)) {
+    await store.lockPeriods(b.trx, 'post');
+    periodsLocked.add(b.trx);
+  }
   let period: string;
   let note: string | null;
   if (j.mode === 'event') {
     const s = await periodSettings(b);
-    ({ period, note } = eventPeriod(j.date, s.current, s.closed));
+    const from = j.countsFrom && j.countsFrom > j.date ? j.countsFrom : j.date;
+    ({ period, note } = eventPeriod(from, s.current, s.closed));
+    if (from !== j.date) note = `Dated ${j.date}: counts from ${from}, when the bill's previous posting was undone${note ? `; ${note}` : ''}`;
   } else {
     note = await checkCommandDate(b, j.date, j.confirmOutsidePeriod ?? false);
     period = periodOf(j.date);
@@ -162,7 +177,8 @@ export async function postJournal(b: Books, j: JournalInput): Promise<{ journal:
   const number = `${j.prefix}${String(await store.nextValue(b.trx, `journal:${j.prefix}`)).padStart(6, '0')}`;
   // Moved out of a closed period: its lines count from the first day of the period it went to,
   // so reports by date never change a closed period; the header keeps its own date and the note.
-  const lineDate = periodOf(j.date) === period ? j.date : `${period}-01`;
+  const counted = j.mode === 'event' && j.countsFrom && j.countsFrom > j.date ? j.countsFrom : j.date;
+  const lineDate = periodOf(counted) === period ? counted : `${period}-01`;
   const rows: store.JournalLineRow[] = [];
   for (const [i, l] of j.lines.entries()) {
     const accountId = l.accountId ?? (await accountFor(b, l.account)).id;
@@ -207,6 +223,38 @@ export async function reverseJournal(b: Books, journalId: string, r: { sourceKey
   return journal;
 }
 
+// ---- a bill's debtors by date ------------------------------------------------------------
+
+/** A bill's debtors balance changes by date, from its journal lines (what the reports read as at any date). */
+export async function billDebtorsChanges(trx: Tx, billId: string): Promise<{ date: string; amountMinor: number }[]> {
+  const debtors = await store.findAccountBy(trx, 'role', 'debtors');
+  assert(debtors, 'the chart of accounts has no debtors account');
+  return store.billDebtorsByDate(trx, debtors.id, billId);
+}
+
+/**
+ * The most that can be taken off a bill's debtors (paid, allocated, written off) on `on`: the
+ * least its balance stands at on that day and every day since. A bill whose balance rose later
+ * (a discount reversed after that day) did not owe the rise then: taking it off on `on` would
+ * leave the bill overpaid, below zero, as at the days between.
+ */
+export async function billFloorFrom(trx: Tx, billId: string, on: string): Promise<number> {
+  return balanceFloorFrom(await billDebtorsChanges(trx, billId), on);
+}
+
+/** billFloorFrom of every bill of a client on `on` (one read), by bill id (a bill with no debtors lines: 0). */
+export async function clientBillFloorsFrom(trx: Tx, clientId: string, on: string): Promise<(billId: string) => number> {
+  const debtors = await store.findAccountBy(trx, 'role', 'debtors');
+  assert(debtors, 'the chart of accounts has no debtors account');
+  const changes = await store.clientBillsDebtorsByDate(trx, debtors.id, clientId);
+  return (billId) => balanceFloorFrom(changes.get(billId) ?? [], on);
+}
+
+/** The first day from `on` on which `amountMinor` can be taken off the bill (see billFloorFrom); null when none. */
+export async function billFloorDate(trx: Tx, billId: string, on: string, amountMinor: number): Promise<string | null> {
+  return firstDateWithFloor(await billDebtorsChanges(trx, billId), on, amountMinor);
+}
+
 // ---- bills -----------------------------------------------------------------------------
 
 export async function emitBalance(b: Books, bill: LedgerBill, occurredOn: string): Promise<void> {
@@ -235,11 +283,15 @@ export async function postBill(b: Books, eventId: string, data: BillData): Promi
   if (existing?.status === 'open') return; // already posted: a bill is posted once until its postings are reversed
   assert(data.number !== null, 'an approved bill has a number');
   const posting = billPosting(data);
+  // Approved again: the new posting counts no earlier than the day the previous one was undone (a revert with a piece in
+  // a closed period undoes everything on the first open day after it), else both would show for a while.
+  const undoneOn = existing ? await previousPostingUndoneOn(b, data.billId) : null;
+  const countsFrom = undoneOn !== null && undoneOn > data.invoiceDate ? undoneOn : null;
   let journalId: string | null = null;
   if (posting.lines.length > 0) {
     const { journal } = await postJournal(b, {
       prefix: 'BJ', sourceKey: `${eventId}:bill`, sourceType: 'billing.bill_approved', date: data.invoiceDate, memo: `Bill ${data.number}`,
-      currency: data.currency, lines: posting.lines, mode: 'event', billId: data.billId, clientId: data.clientId, matterId: data.matterId, eventId,
+      currency: data.currency, lines: posting.lines, mode: 'event', billId: data.billId, clientId: data.clientId, matterId: data.matterId, eventId, countsFrom,
     });
     journalId = journal.id;
   }
@@ -265,7 +317,7 @@ export async function postBill(b: Books, eventId: string, data: BillData): Promi
   if (reversedBefore) {
     // Again as it was: dated as the discount's last reversal was (never before the bill).
     const last = await lastDiscountReversal(b, data.billId);
-    const on = last !== null && last > data.invoiceDate ? last : data.invoiceDate;
+    const on = [last ?? data.invoiceDate, data.invoiceDate, countsFrom ?? data.invoiceDate].sort().at(-1)!;
     await reverseDiscount(b, bill, on, `${eventId}:discount`, 'event');
   }
   await saveAndEmit(b, bill, data.invoiceDate);
@@ -280,10 +332,12 @@ export async function postBill(b: Books, eventId: string, data: BillData): Promi
     const amount = Math.min(r.amountMinor, receipt.unallocatedMinor, store.outstandingOf(current));
     if (amount <= 0) continue;
     const allocs = await store.allocations(b.trx, { receiptId: receipt.id });
-    let on = [receipt.receivedOn, r.allocatedOn, data.invoiceDate].sort().at(-1)!;
+    let on = [receipt.receivedOn, r.allocatedOn, data.invoiceDate, countsFrom ?? data.invoiceDate].sort().at(-1)!;
     if (creditFloorFrom(receipt.amountMinor, allocs, on) < amount) {
       on = [on, ...allocs.flatMap((a) => [a.allocatedOn, ...(a.releasedOn ? [a.releasedOn] : [])])].sort().at(-1)!;
     }
+    // Nor on a day the bill owed less than that (its balance rose later: a discount reversed again after the money's day).
+    on = (await billFloorDate(b.trx, data.billId, on, amount)) ?? on;
     await allocateFromCredit(b, receipt, current, amount, on, `${eventId}:reallocate:${r.receiptId}`, 'event');
   }
   // Honoured by payment, but that payment did not all come back: undecided again.
@@ -322,6 +376,19 @@ async function lastReleased(b: Books, billId: string): Promise<{ receiptId: stri
     out.set(r.receipt_id, o);
   }
   return [...out.values()];
+}
+
+/**
+ * The latest day one of the bill's billing journals (BJ) was undone from (its reversal's lines), when that is after the day
+ * it counted from (it was shown for a while, until then); null when none was.
+ */
+async function previousPostingUndoneOn(b: Books, billId: string): Promise<string | null> {
+  const rows = await b.trx.selectFrom('ledger_journal as r').innerJoin('ledger_journal_line as rl', 'rl.journal_id', 'r.id')
+    .innerJoin('ledger_journal_line as ol', 'ol.journal_id', 'r.reverses_journal_id')
+    .select((eb) => [eb.fn.max<string>('rl.date').as('undone'), eb.fn.min<string>('ol.date').as('counted')])
+    .where('r.bill_id', '=', billId).where('r.prefix', '=', 'BJ').where('r.reverses_journal_id', 'is not', null)
+    .groupBy('r.id').execute() as { undone: string; counted: string }[];
+  return rows.filter((x) => String(x.counted) < String(x.undone)).map((x) => String(x.undone)).sort().at(-1) ?? null;
 }
 
 /** The date of the bill's latest discount reversal (DJ) that is not itself a reversal; null when there is none. */
@@ -416,6 +483,13 @@ export async function releaseAllocation(b: Books, a: Allocation, bill: LedgerBil
   assert(receipt, 'allocation without receipt');
   await store.updateReceipt(b.trx, receipt.id, { unallocatedMinor: receipt.unallocatedMinor + a.amountMinor });
   bill.paidMinor -= a.amountMinor;
+}
+
+/** The latest receipt still allocated to the bill (its date), or null when none is: the balance's lastReceiptOn. */
+export async function lastReceiptOf(trx: Tx, billId: string): Promise<string | null> {
+  const r = await trx.selectFrom('ledger_allocation as a').innerJoin('ledger_receipt as r', 'r.id', 'a.receipt_id')
+    .select((eb) => eb.fn.max<string>('r.received_on').as('d')).where('a.bill_id', '=', billId).where('a.released_on', 'is', null).executeTakeFirst() as { d: string | null } | undefined;
+  return r?.d ?? null;
 }
 
 /** Allocate part of a receipt's credit to a bill (AJ: debit unallocated, credit debtors). */

@@ -20,7 +20,7 @@ import { appendEvent } from '../../shared/outbox.ts';
 import type { Relay } from '../../shared/outbox.ts';
 import { conflict, invalid, notFound } from '../../shared/web/errors.ts';
 import {
-  allocateFromCredit, checkCommandDate, emitBalance, OTHER_WRITE_OFF_LIMITS_KEY, periodSettings, postJournal, releaseAllocation, reverseDiscount, today, unhonourUnpaid, writeOffLimitFor,
+  allocateFromCredit, billFloorDate, billFloorFrom, checkCommandDate, clientBillFloorsFrom, emitBalance, lastReceiptOf, OTHER_WRITE_OFF_LIMITS_KEY, periodSettings, postJournal, releaseAllocation, reverseDiscount, today, unhonourUnpaid, writeOffLimitFor,
 } from './books.ts';
 import type { Books, BookLine } from './books.ts';
 import { ALLOCATION_ORDERS, allocateReceipt, allocationSequence, creditFloorFrom, discountDecision, isDate, isPeriod } from './domain.ts';
@@ -124,7 +124,7 @@ export function createLedgerCommands(deps: LedgerDeps) {
     const periodWarning = await checkCommandDate(b, input.receivedOn, input.confirmOutsidePeriod ?? false);
     // Dated ahead (a post-dated cheque): the bills show it paid now, the reports from its date.
     const ahead = input.receivedOn > today(clock) ? `Dated ${input.receivedOn}, after today: reports as at an earlier date do not count it` : null;
-    const warning = [periodWarning, ahead].filter((w) => w !== null).join('; ') || null;
+    const notes: string[] = [];
     const settings = await periodSettings(b);
     const currency = bill?.currency ?? settings.currency;
     // Bills in the receipt's currency only.
@@ -156,7 +156,13 @@ export function createLedgerCommands(deps: LedgerDeps) {
         lb.discountDecided = true;
         touched.add(lb.id);
       }
-      const { allocations } = allocateReceipt(left, [{ ...s, outstandingMinor: store.outstandingOf(lb) }]);
+      // No more than the bill owed on the receipt's day and every day since (its balance may have risen later: a discount
+      // reversed after that day); the rest goes on in the order, or is held as credit to allocate from the day it rose.
+      const owed = Math.min(store.outstandingOf(lb), await billFloorFrom(trx, lb.id, input.receivedOn));
+      if (owed < store.outstandingOf(lb) && left > owed) {
+        notes.push(`Bill ${lb.number} owed ${formatMoney(Math.max(0, owed), lb.currency)} on ${input.receivedOn} (its balance rose after): the rest was not allocated to it`);
+      }
+      const { allocations } = allocateReceipt(left, [{ ...s, outstandingMinor: Math.max(0, owed) }]);
       for (const a of allocations) {
         allocs.push(a);
         left -= a.amountMinor;
@@ -166,6 +172,7 @@ export function createLedgerCommands(deps: LedgerDeps) {
         touched.add(lb.id);
       }
     }
+    const warning = [periodWarning, ahead, ...notes].filter((w) => w !== null).join('; ') || null;
     const number = `R${String(await store.nextValue(trx, 'receipt')).padStart(6, '0')}`;
     const lines: BookLine[] = [{ account: { role: 'office_bank' }, amountMinor: input.amountMinor, memo: `Receipt ${number}` }];
     for (const a of allocs) {
@@ -233,9 +240,27 @@ export function createLedgerCommands(deps: LedgerDeps) {
     const floor = creditFloorFrom(receipt.amountMinor, await store.allocations(trx, { receiptId: receipt.id }), on);
     if (floor <= 0) throw invalid({ on: `the receipt's credit was in use on ${on}: choose the day it came back or later` });
     const byId = new Map(open.map((x) => [x.id, x]));
-    const seq = allocationSequence(open.map((x) => ({ billId: x.id, invoiceDate: x.invoiceDate, number: x.number, outstandingMinor: store.outstandingOf(x) })), order, input.billId ?? null);
+    // Each bill takes no more than it owed on that day and every day since (its balance may have risen later).
+    const owing: { billId: string; invoiceDate: string; number: string; outstandingMinor: number }[] = [];
+    const floorOf = await clientBillFloorsFrom(trx, receipt.clientId, on);
+    for (const x of open) {
+      // A time-sensitive discount expired by that day is reversed first (allocateFromCredit, dated that day): the bill then
+      // owes its undiscounted amount from that day on, and the credit pays that, as a receipt on the same day would.
+      // (Only on a bill still owing: a receipt's allocation passes over a settled bill, its discount as it stands.)
+      const rises = store.outstandingOf(x) > 0 && x.discountStatus === 'pending' && x.discountValidUntil !== null && on > x.discountValidUntil ? x.discountDebtorsMinor : 0;
+      const o = store.outstandingOf(x) + rises;
+      owing.push({ billId: x.id, invoiceDate: x.invoiceDate, number: x.number, outstandingMinor: o > 0 ? Math.max(0, Math.min(o, floorOf(x.id) + rises)) : o });
+    }
+    const seq = allocationSequence(owing, order, input.billId ?? null);
     const { allocations } = allocateReceipt(Math.min(receipt.unallocatedMinor, floor), seq);
     if (allocations.length === 0) {
+      // Bills owing now that owed nothing on the day chosen (their balance rose after it): name the day to use.
+      const rose = owing.filter((x) => x.outstandingMinor === 0 && store.outstandingOf(byId.get(x.billId)!) > 0 && (order === 'oldest_first' || x.billId === input.billId));
+      if (rose.length > 0) {
+        const first = rose[0]!;
+        const from = await billFloorDate(trx, first.billId, on, 1);
+        throw invalid({ on: `bill ${first.number} owed nothing on ${on} that it still owes (its balance rose after)${from ? `: allocate on or after ${from}` : ''}` });
+      }
       // Bills owing, all dated after the day chosen: say so, naming the date to use.
       const later = all.filter((x) => store.outstandingOf(x) > 0).map((x) => x.invoiceDate).sort()[0];
       if (later !== undefined) throw invalid({ on: `is before every bill with something outstanding (the earliest is dated ${later}): allocate on or after that date` });
@@ -270,6 +295,13 @@ export function createLedgerCommands(deps: LedgerDeps) {
     // Not before its money went to the bills it pays: those bills would owe it twice for a while.
     const lastAllocated = live.map((a) => a.allocatedOn).sort().at(-1);
     if (lastAllocated !== undefined && on < lastAllocated) throw invalid({ on: `must be on or after ${lastAllocated}, when the receipt last paid a bill` });
+    // Nor before its credit came back from a bill it paid (a released allocation): the credit taken out would not be there yet.
+    const everAllocated = await store.allocations(trx, { receiptId: receipt.id });
+    if (creditFloorFrom(receipt.amountMinor, everAllocated, on) < receipt.unallocatedMinor) {
+      const back = [...new Set(everAllocated.flatMap((a) => (a.releasedOn !== null && a.releasedOn > on ? [a.releasedOn] : [])))].sort()
+        .find((d) => creditFloorFrom(receipt.amountMinor, everAllocated, d) >= receipt.unallocatedMinor);
+      throw invalid({ on: `must be on or after ${back ?? 'the day'}, when the receipt's credit came back from the bill it paid` });
+    }
     const lines: BookLine[] = [{ account: { role: 'office_bank' }, amountMinor: 0 - receipt.amountMinor, memo: `Receipt ${receipt.number} reversed` }];
     const bills = new Map<string, LedgerBill>();
     for (const a of live) {
@@ -289,8 +321,7 @@ export function createLedgerCommands(deps: LedgerDeps) {
       lb.paidMinor -= a.amountMinor;
     }
     for (const lb of bills.values()) {
-      const others = (await store.allocations(trx, { billId: lb.id, live: true })).map((a) => a.allocatedOn).sort();
-      lb.lastReceiptOn = others.at(-1) ?? null;
+      lb.lastReceiptOn = await lastReceiptOf(trx, lb.id);
       unhonourUnpaid(lb);
       lb.updatedAt = clock.now().toISOString();
       await store.saveBill(trx, lb);
@@ -315,6 +346,9 @@ export function createLedgerCommands(deps: LedgerDeps) {
     });
     await store.insertWriteOff(trx, { id, billId: bill.id, amountMinor, writtenOffOn: on, reason, journalId: journal.id, reversalJournalId: null, createdAt: clock.now().toISOString(), createdBy: ctx.actorLabel });
     bill.writtenOffMinor += amountMinor;
+    // Settled by the discount's date (paid, the small rest written off): the time-sensitive discount is honoured, as a
+    // payment settling the bill in time honours it (undecided again if that payment is taken back: unhonourUnpaid).
+    if (bill.discountStatus === 'pending' && bill.discountValidUntil !== null && on <= bill.discountValidUntil && store.outstandingOf(bill) === 0) bill.discountStatus = 'honoured';
     bill.updatedAt = clock.now().toISOString();
     await store.saveBill(trx, bill);
     await emitBalance(b, bill, on);
@@ -368,6 +402,14 @@ export function createLedgerCommands(deps: LedgerDeps) {
     if (bill.status !== 'open') throw conflict('The bill\'s postings were reversed: nothing to write off');
     if (on < bill.invoiceDate) throw invalid({ on: `must be on or after the bill's date (${bill.invoiceDate})` });
     if (amount > outstanding) throw conflict(`Only ${formatMoney(outstanding, bill.currency)} is outstanding on bill ${bill.number}`);
+    // A closed period (or one outside the current period, unconfirmed) is the reason to give first.
+    await checkCommandDate(booksOf(trx, ctx), on, input.confirmOutsidePeriod ?? false);
+    // Not more than the bill owed on that day and every day since (its balance may have risen later: a discount reversed).
+    const owedThen = await billFloorFrom(trx, bill.id, on);
+    if (amount > owedThen) {
+      const from = await billFloorDate(trx, bill.id, on, amount);
+      throw invalid({ on: `bill ${bill.number} owed only ${formatMoney(Math.max(0, owedThen), bill.currency)} on ${on} (its balance rose after)${from ? `: write this off on or after ${from}` : ''}` });
+    }
     const s = await periodSettings(booksOf(trx, ctx));
     const limit = writeOffLimitFor(s, bill.currency);
     if (limit === null) throw conflict(`No write-off limit is set for ${bill.currency} (the firm's limit is in ${s.currency}, and there are no exchange rates): set one for ${bill.currency} on the periods page first`);
@@ -387,13 +429,14 @@ export function createLedgerCommands(deps: LedgerDeps) {
     if (Object.keys(e).length) throw invalid(e);
     const s = await periodSettings(booksOf(trx, ctx));
     if (input.maxMinor > s.writeOffLimitMinor) throw conflict(`Write-offs are limited to ${formatMoney(s.writeOffLimitMinor, s.currency)} per bill`);
+    await checkCommandDate(booksOf(trx, ctx), on, input.confirmOutsidePeriod ?? false);
     const done: LedgerBill[] = [];
     await trx.updateTable('ledger_bill').set({ updated_at: sql`updated_at` }).where('status', '=', 'open').execute();
     for (const bill of await store.listBills(trx, { status: 'open' })) {
       const o = store.outstandingOf(bill);
       // The same cumulative limit as one write-off: a bill already partly written off takes only what is left of it.
       if (bill.currency !== s.currency) continue;
-      if (o > 0 && o <= input.maxMinor && bill.writtenOffMinor + o <= s.writeOffLimitMinor && bill.invoiceDate <= on) {
+      if (o > 0 && o <= input.maxMinor && bill.writtenOffMinor + o <= s.writeOffLimitMinor && bill.invoiceDate <= on && (await billFloorFrom(trx, bill.id, on)) >= o) {
         await writeOffOne(trx, ctx, bill, o, on, reason, input.confirmOutsidePeriod ?? false);
         done.push(bill);
       }
@@ -431,6 +474,8 @@ export function createLedgerCommands(deps: LedgerDeps) {
   async function setPeriod(trx: Tx, ctx: CommandContext, input: { period: string; status: 'open' | 'closed' }) {
     if (!isPeriod(input.period)) throw invalid({ period: 'must be a month (YYYY-MM)' });
     if (input.status !== 'open' && input.status !== 'closed') throw invalid({ status: 'must be open or closed' });
+    // Alone: no posting is between its check of the periods and its commit (it would land in a month closed meanwhile).
+    await store.lockPeriods(trx, 'change');
     const s = await periodSettings({ trx, clock });
     if (input.status === 'closed' && input.period === s.current) throw conflict('The current period cannot be closed: move the current period on first');
     const before = s.closed.has(input.period) ? 'closed' : 'open';
@@ -440,6 +485,7 @@ export function createLedgerCommands(deps: LedgerDeps) {
 
   async function setCurrentPeriod(trx: Tx, ctx: CommandContext, period: string) {
     if (!isPeriod(period)) throw invalid({ period: 'must be a month (YYYY-MM)' });
+    await store.lockPeriods(trx, 'change');
     const s = await periodSettings({ trx, clock });
     if (s.closed.has(period)) throw conflict(`The period ${period} is closed: open it first`);
     await store.setSetting(trx, 'current_period', period, clock.now().toISOString());
@@ -549,6 +595,8 @@ export function createLedgerCommands(deps: LedgerDeps) {
       const b = booksOf(trx, ctx);
       await checkCommandDate(b, date, confirmOutsidePeriod ?? false);
       await releaseAllocation(b, alloc, bill, date, `release:${allocationId}`, 'released', 'command', confirmOutsidePeriod ?? false);
+      // The latest receipt still paying the bill (none: null), not the one just taken off it.
+      bill.lastReceiptOn = await lastReceiptOf(trx, bill.id);
       unhonourUnpaid(bill);
       bill.updatedAt = clock.now().toISOString();
       await store.saveBill(trx, bill);

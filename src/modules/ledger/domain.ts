@@ -232,6 +232,29 @@ export function creditFloorFrom(amountMinor: number, allocations: readonly { amo
   return Math.min(...days.map(at));
 }
 
+/**
+ * The least a balance stands at on `from` or any later date, given its changes by date (each
+ * counting from its date on): what can be taken off it on `from` without making it go below
+ * zero on some later day (a bill's debtors, when it was raised again later, e.g. a discount
+ * reversed after the day a payment is dated).
+ */
+export function balanceFloorFrom(changes: readonly { date: string; amountMinor: number }[], from: string): number {
+  let at = 0;
+  for (const c of changes) if (c.date <= from) at += c.amountMinor;
+  let floor = at;
+  for (const c of [...changes].filter((x) => x.date > from).sort((x, y) => (x.date < y.date ? -1 : x.date > y.date ? 1 : 0))) {
+    at += c.amountMinor;
+    if (at < floor) floor = at;
+  }
+  return floor;
+}
+
+/** The first of `from` and the later change dates from which the balance stays at `amountMinor` or more; null when none. */
+export function firstDateWithFloor(changes: readonly { date: string; amountMinor: number }[], from: string, amountMinor: number): string | null {
+  const days = [from, ...new Set(changes.map((c) => c.date).filter((d) => d > from))].sort();
+  return days.find((d) => balanceFloorFrom(changes, d) >= amountMinor) ?? null;
+}
+
 export function discountDecision(status: 'none' | 'pending' | 'honoured' | 'reversed', validUntil: string | null, receivedOn: string, choice: DiscountChoice): 'keep' | 'reverse' | 'honour' {
   if (status !== 'pending' || validUntil === null) return 'keep';
   if (choice === 'reverse') return 'reverse';

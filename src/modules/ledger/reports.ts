@@ -102,9 +102,10 @@ export function createLedgerReports(db: Executor, clock: Clock) {
 
   function checkParams(name: ReportName, p: ReportParams): { from: string | null; to: string } {
     const e: Record<string, string> = {};
-    if (p.from !== undefined && !isDate(p.from)) e.from = 'must be a date (YYYY-MM-DD)';
     if (p.to !== undefined && !isDate(p.to)) e.to = 'must be a date (YYYY-MM-DD)';
-    if (p.from && p.to && isDate(p.from) && isDate(p.to) && p.from > p.to) e.from = 'must be on or before to';
+    if (p.from !== undefined && !isDate(p.from)) e.from = 'must be a date (YYYY-MM-DD)';
+    if (p.from !== undefined && !REPORT_TAKES_FROM[name]) e.from = `is not a parameter of the ${REPORT_TITLES[name].toLowerCase()}: it is as at a date (to)`;
+    else if (p.from && p.to && isDate(p.from) && isDate(p.to) && p.from > p.to) e.from = 'must be on or before to';
     if (p.clientId !== undefined && !REPORT_TAKES_CLIENT[name]) e.client = `is not a filter of the ${REPORT_TITLES[name].toLowerCase()}: it covers the whole firm`;
     else if (p.clientId !== undefined && !/^[0-9a-zA-Z-]{1,64}$/.test(p.clientId)) e.client = 'must be a client id';
     if (p.currency !== undefined && !isCurrencyCode(p.currency)) e.currency = 'must be a currency code (three capital letters)';
@@ -338,7 +339,7 @@ export function createLedgerReports(db: Executor, clock: Clock) {
       }));
       const timeRows = rows.filter((r) => r.timekeeper !== 'Disbursements' && r.timekeeper !== 'Fixed charges');
       return {
-        subtitle: `Unbilled work recorded up to ${p.to} (items on no approved or finalised bill)`,
+        subtitle: `Unbilled work recorded up to ${p.to} (items on no approved or finalised bill dated on or before it)`,
         columns: [text('timekeeper', 'Timekeeper'), text('hours', 'Hours'), { key: 'items', label: 'Items', kind: 'number' }, { key: 'oldest', label: 'Oldest', kind: 'date' }, money('money', 'value', 'Value')],
         rows, totals: { timekeeper: 'Total', hours: '', items: sumBy(rows, (r) => r.items), oldest: '', value: sumBy(rows, (r) => r.value) }, notes: [],
         chartSvg: barChart(`Unbilled time by timekeeper at ${p.to}`, timeRows.map((r) => ({ label: r.timekeeper, value: r.value, display: toDecimalString(r.value, cur) }))),

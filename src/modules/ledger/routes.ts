@@ -162,7 +162,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
 
   async function periodsPage(c: Context<AppEnv>, shown: Shown = {}, status: 200 | 409 | 422 = 200) {
     const s = await settings();
-    const activity = await store.periodActivity(db);
+    const activity = await store.periodActivity(db, s.currency);
     const rows = await store.listPeriodRows(db);
     const all = new Set<string>([...activity.keys(), ...rows.map((r) => r.period), s.current]);
     const periods = [...all].sort().reverse().map((p) => ({
@@ -413,7 +413,8 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const of = (cur: string) => { let t = byCurrency.get(cur); if (!t) { t = { outstandingMinor: 0, creditMinor: 0, forecastMinor: 0 }; byCurrency.set(cur, t); } return t; };
     of(s.currency);
     for (const b of bills) { const t = of(b.currency); t.outstandingMinor += b.outstandingMinor; t.forecastMinor += b.forecastMinor; }
-    for (const r of receipts) if (r.status === 'posted') of(r.currency).creditMinor += r.unallocatedMinor;
+    // Credit from every receipt of the client, not only the latest listed below.
+    for (const [cur, credit] of await store.clientCreditByCurrency(db, id)) of(cur).creditMinor += credit;
     const firm = of(s.currency);
     const others = [...byCurrency].filter(([cur, t]) => cur !== s.currency && (t.outstandingMinor !== 0 || t.creditMinor !== 0 || t.forecastMinor !== 0))
       .sort(([x], [y]) => (x < y ? -1 : 1)).map(([cur, t]) => ({ currency: cur, ...t }));

@@ -4,6 +4,7 @@
  */
 import { sql } from 'kysely';
 import type { Executor } from '../../shared/db.ts';
+import { writersSerialised } from '../../shared/sql.ts';
 
 export type AccountRole = 'office_bank' | 'debtors' | 'unallocated' | 'tax_payable' | 'fees' | 'fee_timekeeper' | 'fixed_charges' | 'fixed_charge_type' | 'disbursements' | 'interest' | 'discounts' | 'write_offs' | 'other';
 export type AccountType = 'asset' | 'liability' | 'equity' | 'income' | 'expense';
@@ -93,10 +94,13 @@ export async function setPeriodStatus(ex: Executor, period: string, status: 'ope
     .onConflict((oc) => oc.column('period').doUpdateSet({ status, changed_at: at, changed_by: by })).execute();
 }
 
-/** Journal counts and totals per period. */
-export async function periodActivity(ex: Executor): Promise<Map<string, { journals: number; totalMinor: number }>> {
+/**
+ * Journal counts and totals per period. The total adds up only journals posted in `currency` (the firm's): a
+ * bill in another currency posts in that currency, and its minor units are not the firm's (yen are not cents).
+ */
+export async function periodActivity(ex: Executor, currency: string): Promise<Map<string, { journals: number; totalMinor: number }>> {
   const rows = await ex.selectFrom('ledger_journal').select(['period'])
-    .select((eb) => [eb.fn.countAll<number>().as('c'), eb.fn.sum<number>('total_debit_minor').as('t')])
+    .select((eb) => [eb.fn.countAll<number>().as('c'), sql<number>`sum(case when currency = ${currency} then total_debit_minor else 0 end)`.as('t')])
     .groupBy('period').execute() as { period: string; c: unknown; t: unknown }[];
   return new Map(rows.map((r) => [r.period, { journals: n(r.c), totalMinor: n(r.t) }]));
 }
@@ -204,7 +208,8 @@ export async function listJournals(ex: Executor, f: { from?: string; to?: string
 }
 
 export async function notedJournals(ex: Executor, limit: number): Promise<JournalRow[]> {
-  return (await ex.selectFrom('ledger_journal').selectAll().where('note', 'like', 'Dated % in closed period %').orderBy('posted_at', 'desc').limit(limit).execute()).map(toJournal);
+  return (await ex.selectFrom('ledger_journal').selectAll().where((eb) => eb.or([eb('note', 'like', 'Dated % in closed period %'), eb('note', 'like', 'Dated %: counts from %')]))
+    .orderBy('posted_at', 'desc').limit(limit).execute()).map(toJournal);
 }
 
 export async function isReversed(ex: Executor, journalId: string): Promise<boolean> {
@@ -262,6 +267,29 @@ export async function debtorsByBill(ex: Executor, debtorsAccountId: string, asOf
   if (currency) q = q.where('journal_id', 'in', inCurrency(ex, currency));
   const rows = await q.groupBy('bill_id').execute() as { bill_id: string | null; d: unknown; c: unknown }[];
   return new Map(rows.map((r) => [r.bill_id ?? '', n(r.d) - n(r.c)]));
+}
+
+/** One bill's debtors lines netted per date (debit - credit), in date order: its balance changes as the reports read them. */
+export async function billDebtorsByDate(ex: Executor, debtorsAccountId: string, billId: string): Promise<{ date: string; amountMinor: number }[]> {
+  const rows = await ex.selectFrom('ledger_journal_line').select('date')
+    .select((eb) => [eb.fn.sum<number>('debit_minor').as('d'), eb.fn.sum<number>('credit_minor').as('c')])
+    .where('account_id', '=', debtorsAccountId).where('bill_id', '=', billId).groupBy('date').orderBy('date').execute() as { date: string; d: unknown; c: unknown }[];
+  return rows.map((r) => ({ date: String(r.date), amountMinor: n(r.d) - n(r.c) }));
+}
+
+/** billDebtorsByDate for every bill of a client at once (one query), by bill. */
+export async function clientBillsDebtorsByDate(ex: Executor, debtorsAccountId: string, clientId: string): Promise<Map<string, { date: string; amountMinor: number }[]>> {
+  const rows = await ex.selectFrom('ledger_journal_line').select(['bill_id', 'date'])
+    .select((eb) => [eb.fn.sum<number>('debit_minor').as('d'), eb.fn.sum<number>('credit_minor').as('c')])
+    .where('account_id', '=', debtorsAccountId).where('bill_id', 'in', ex.selectFrom('ledger_bill').select('id').where('client_id', '=', clientId))
+    .groupBy(['bill_id', 'date']).orderBy('bill_id').orderBy('date').execute() as { bill_id: string; date: string; d: unknown; c: unknown }[];
+  const out = new Map<string, { date: string; amountMinor: number }[]>();
+  for (const r of rows) {
+    const list = out.get(String(r.bill_id)) ?? [];
+    list.push({ date: String(r.date), amountMinor: n(r.d) - n(r.c) });
+    out.set(String(r.bill_id), list);
+  }
+  return out;
 }
 
 export interface BillDebtorsAsAt {
@@ -324,6 +352,20 @@ export async function lockClientBills(ex: Executor, clientId: string): Promise<v
 
 export async function lockBill(ex: Executor, billId: string): Promise<void> {
   await ex.updateTable('ledger_bill').set({ updated_at: sql`updated_at` }).where('id', '=', billId).execute();
+}
+
+/** The Postgres advisory lock key class of the accounting periods (ledger postings against period changes). */
+const PERIODS_LOCK_CLASS = 7_501;
+
+/**
+ * Postings hold the periods lock shared from the moment they read the periods until they commit; closing, reopening
+ * or moving the current period holds it alone. So a period cannot be closed between a posting's check that it is open
+ * and its commit (on Postgres, whose writers run side by side; SQLite runs one writer at a time).
+ */
+export async function lockPeriods(ex: Executor, mode: 'post' | 'change'): Promise<void> {
+  if (writersSerialised(ex)) return;
+  if (mode === 'post') await sql`select pg_advisory_xact_lock_shared(${PERIODS_LOCK_CLASS}, 0)`.execute(ex);
+  else await sql`select pg_advisory_xact_lock(${PERIODS_LOCK_CLASS}, 0)`.execute(ex);
 }
 
 export async function lockReceipt(ex: Executor, receiptId: string): Promise<void> {
@@ -482,6 +524,13 @@ export async function listReceipts(ex: Executor, f: { clientId?: string; withCre
   return (await q.orderBy('received_on', 'desc').orderBy('number', 'desc').limit(f.limit).execute()).map(toReceipt);
 }
 
+/** A client's unallocated receipt credit per currency, over all its receipts not reversed (not only those a page lists). */
+export async function clientCreditByCurrency(ex: Executor, clientId: string): Promise<Map<string, number>> {
+  const rows = await ex.selectFrom('ledger_receipt').select('currency').select((eb) => eb.fn.sum<number>('unallocated_minor').as('s'))
+    .where('client_id', '=', clientId).where('status', '=', 'posted').groupBy('currency').execute() as { currency: string; s: unknown }[];
+  return new Map(rows.map((r) => [String(r.currency), n(r.s)]));
+}
+
 export interface Allocation {
   id: string;
   receiptId: string;
@@ -594,11 +643,16 @@ export async function listClients(ex: Executor): Promise<{ id: string; number: n
   return rows.map((r) => ({ id: String(r.id), number: n(r.client_number), name: String(r.name) }));
 }
 
+/**
+ * Work recorded (up to `asOf`, when given) and not billed: on no posted bill, or, as at `asOf`, on a bill dated
+ * after it (work billed later was still unbilled on that day).
+ */
 export async function unbilledWip(ex: Executor, asOf?: string) {
-  let q = ex.selectFrom('ledger_wip as w').leftJoin('ledger_wip_billed as b', 'b.item_id', 'w.id')
+  let q = ex.selectFrom('ledger_wip as w').leftJoin('ledger_wip_billed as b', 'b.item_id', 'w.id').leftJoin('ledger_bill as lb', 'lb.id', 'b.bill_id')
     .select(['w.id', 'w.kind', 'w.matter_id', 'w.client_id', 'w.timekeeper_id', 'w.date', 'w.minutes', 'w.amount_minor', 'w.currency', 'w.behaviour'])
-    .where('b.item_id', 'is', null).where('w.deleted', '=', 0).where('w.behaviour', '!=', 'hide');
-  if (asOf) q = q.where('w.date', '<=', asOf);
+    .where('w.deleted', '=', 0).where('w.behaviour', '!=', 'hide');
+  if (asOf) q = q.where('w.date', '<=', asOf).where((eb) => eb.or([eb('b.item_id', 'is', null), eb('lb.invoice_date', '>', asOf)]));
+  else q = q.where('b.item_id', 'is', null);
   const rows = await q.orderBy('w.date').execute();
   return rows.map((r) => ({
     id: String(r.id), kind: String(r.kind), matterId: String(r.matter_id), clientId: String(r.client_id), timekeeperId: (r.timekeeper_id as string | null) ?? null,
