@@ -16,7 +16,7 @@ import { isCurrencyCode, MoneyParseError, parseAmount, toDecimalString } from '.
 import { HttpError, fieldLabel, invalid, notFound } from '../../shared/web/errors.ts';
 import { allow } from '../../shared/web/guard.ts';
 import type { ModuleDeps } from '../../shared/web/module.ts';
-import { render } from '../../shared/web/render.ts';
+import { redirectAfterPost, render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import { periodSettings, writeOffLimitFor } from './books.ts';
 import type { LedgerCommands } from './commands.ts';
@@ -86,13 +86,8 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
   const can = (c: Context<AppEnv>) => ({ write: WRITERS.includes(c.get('user')?.role as Role), admin: c.get('user')?.role === 'admin' });
   const settings = () => db.transaction().execute((trx) => periodSettings({ trx, clock: deps.clock }));
 
-  function done(c: Context<AppEnv>, url: string): Response {
-    if (c.req.header('HX-Request') === 'true') {
-      c.header('HX-Redirect', url);
-      return c.body(null, 200);
-    }
-    return c.redirect(url, 303);
-  }
+  /** After a successful post: the page that shows its outcome (post/redirect/get). */
+  const done = redirectAfterPost;
   const refusal = (e: unknown): e is HttpError => e instanceof HttpError && (e.status === 409 || e.status === 422 || e.status === 404);
   /** A refused form shown again: the reason, each field's error under the form's own name for it, and what was typed. */
   const refused = (e: HttpError, fv: Record<string, string>, names: Record<string, string> = {}): Shown => ({
