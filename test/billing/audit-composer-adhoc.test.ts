@@ -8,10 +8,11 @@
 import assert from 'node:assert/strict';
 import { eachDialect } from '../support/db.ts';
 import { unescapeHtml, withApp } from '../support/app.ts';
-import type { Browser, Page, TestApp } from '../support/app.ts';
+import type { TestApp } from '../support/app.ts';
 import { createBillingCommands } from '../../src/modules/billing/index.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { ctx, firm, work } from './support.ts';
+import { composerSubmission, postMany } from './web-support.ts';
 
 async function seed(t: TestApp) {
   const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
@@ -20,40 +21,6 @@ async function seed(t: TestApp) {
   const w = await work(cmds, f.matter.id, f);
   await t.runtime.relay.drain();
   return { cmds, billing, ...f, ...w };
-}
-
-/**
- * The fields a browser submits for the composer form as the page shows it: hidden, text and
- * date inputs, ticked checkboxes (repeated names kept), and each select's chosen option.
- */
-function composerSubmission(html: string): [string, string][] {
-  const start = html.indexOf('<form id="composer"');
-  assert.ok(start >= 0, 'the composer form is on the page');
-  const form = html.slice(start, html.indexOf('</form>', start));
-  const out: [string, string][] = [];
-  const attr = (tag: string, name: string) => new RegExp(`\\s${name}="([^"]*)"`).exec(tag)?.[1];
-  for (const m of form.matchAll(/<input\b([^>]*)>|<select\b([^>]*)>([\s\S]*?)<\/select>/g)) {
-    const kind = m[1] !== undefined ? 'input' : 'select';
-    const attrs = m[1] ?? m[2]!;
-    const body = m[3] ?? '';
-    const name = attr(attrs!, 'name');
-    if (!name || name === '_action') continue;
-    if (kind === 'input') {
-      const type = attr(attrs!, 'type') ?? 'text';
-      if (type === 'checkbox' && !/\schecked\b/.test(attrs!)) continue;
-      out.push([name, unescapeHtml(attr(attrs!, 'value') ?? '')]);
-    } else {
-      const chosen = /<option value="([^"]*)"[^>]*\sselected/.exec(body)?.[1] ?? /<option value="([^"]*)"/.exec(body)?.[1] ?? '';
-      out.push([name, unescapeHtml(chosen)]);
-    }
-  }
-  return out;
-}
-
-function postForm(b: Browser, path: string, pairs: [string, string][]): Promise<Page> {
-  const body = new URLSearchParams(pairs.filter(([k]) => k !== '_csrf'));
-  if (b.csrf) body.set('_csrf', b.csrf);
-  return b.request('POST', path, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: body.toString() });
 }
 
 const allocationOf = (allocations: readonly { timekeeperId: string; amountMinor: number }[]) =>
@@ -78,12 +45,12 @@ eachDialect('audit composer: a draft saved again in the composer keeps its ad ho
     assert.equal(page.status, 200, page.text);
     const fields = composerSubmission(page.text);
     // The preview of the draft as shown bills the same.
-    const preview = await postForm(b, `/billing/matters/${matter.id}/compose/preview`, fields);
+    const preview = await postMany(b, `/billing/matters/${matter.id}/compose/preview`, fields);
     assert.equal(preview.status, 200, preview.text);
     assert.match(preview.text, new RegExp(`data-allocation="${associate.id}" data-minor="80000"`), 'the preview allocates the fee to the associate');
 
     // Save, changing nothing.
-    const saved = await postForm(b, `/billing/matters/${matter.id}/compose`, fields);
+    const saved = await postMany(b, `/billing/matters/${matter.id}/compose`, fields);
     assert.equal(saved.status, 303, saved.text.slice(0, 2000));
     const after = (await billing.findBill(bill.billId))!;
     assert.equal(after.version, bill.version + 1);
@@ -95,7 +62,7 @@ eachDialect('audit composer: a draft saved again in the composer keeps its ad ho
     // The clerk may make it an adjustment (none): split by the matter's rule (pro rata to the recorded 600 : 300).
     const asAdjustment = composerSubmission((await b.get(`/billing/matters/${matter.id}/compose?bill=${bill.billId}`)).text)
       .map(([k, v]): [string, string] => [k, k === 'adhoc_tk_0' ? '' : v]);
-    assert.equal((await postForm(b, `/billing/matters/${matter.id}/compose`, asAdjustment)).status, 303);
+    assert.equal((await postMany(b, `/billing/matters/${matter.id}/compose`, asAdjustment)).status, 303);
     const adjusted = (await billing.findBill(bill.billId))!;
     assert.deepEqual(allocationOf(adjusted.allocations), { [partner.id]: 93_333, [associate.id]: 46_667 });
   });
@@ -123,7 +90,7 @@ eachDialect('audit composer: an ad hoc fee for a timekeeper billing does not kno
     const page = await b.get(`/billing/matters/${matter.id}/compose?invoiceDate=2026-02-28`);
     const fields = composerSubmission(page.text).filter(([k]) => !k.startsWith('adhoc_'));
     const typed: [string, string][] = [...fields, ['adhoc_kind_0', 'fee'], ['adhoc_desc_0', 'Urgent opinion'], ['adhoc_amount_0', '500.00'], ['adhoc_tax_0', ''], ['adhoc_tk_0', stranger]];
-    const saved = await postForm(b, `/billing/matters/${matter.id}/compose`, typed);
+    const saved = await postMany(b, `/billing/matters/${matter.id}/compose`, typed);
     assert.equal(saved.status, 422, saved.text.slice(0, 2000));
     assert.match(saved.text, /data-error-for="adhoc_tk_0"/);
     assert.equal(await rows(), 0, 'nothing drafted');

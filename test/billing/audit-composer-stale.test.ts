@@ -9,10 +9,10 @@ import assert from 'node:assert/strict';
 import { BILL_CHANGED } from '../../src/modules/billing/commands.ts';
 import { eachDialect } from '../support/db.ts';
 import { unescapeHtml, withApp } from '../support/app.ts';
-import type { Browser, Page } from '../support/app.ts';
 import { createBillingCommands } from '../../src/modules/billing/index.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { ctx, firm, refused, setup, work } from './support.ts';
+import { composerSubmission, postMany } from './web-support.ts';
 
 eachDialect('audit composer: saving a draft approved or deleted by another tab since is refused as changed (BILL_CHANGED), and changes nothing', async (db) => {
   const s = await setup(db);
@@ -45,40 +45,6 @@ eachDialect('audit composer: saving a draft approved or deleted by another tab s
   assert.equal(saved.totals.interestMinor, 1_000);
 });
 
-/**
- * The fields a browser submits for the composer form as the page shows it: hidden, text and
- * date inputs, ticked checkboxes (repeated names kept), and each select's chosen option.
- */
-function composerSubmission(html: string): [string, string][] {
-  const start = html.indexOf('<form id="composer"');
-  assert.ok(start >= 0, 'the composer form is on the page');
-  const form = html.slice(start, html.indexOf('</form>', start));
-  const out: [string, string][] = [];
-  const attr = (tag: string, name: string) => new RegExp(`\\s${name}="([^"]*)"`).exec(tag)?.[1];
-  for (const m of form.matchAll(/<input\b([^>]*)>|<select\b([^>]*)>([\s\S]*?)<\/select>/g)) {
-    const kind = m[1] !== undefined ? 'input' : 'select';
-    const attrs = m[1] ?? m[2]!;
-    const body = m[3] ?? '';
-    const name = attr(attrs!, 'name');
-    if (!name || name === '_action') continue;
-    if (kind === 'input') {
-      const type = attr(attrs!, 'type') ?? 'text';
-      if (type === 'checkbox' && !/\schecked\b/.test(attrs!)) continue;
-      out.push([name, unescapeHtml(attr(attrs!, 'value') ?? '')]);
-    } else {
-      const chosen = /<option value="([^"]*)"[^>]*\sselected/.exec(body)?.[1] ?? /<option value="([^"]*)"/.exec(body)?.[1] ?? '';
-      out.push([name, unescapeHtml(chosen)]);
-    }
-  }
-  return out;
-}
-
-function postForm(b: Browser, path: string, pairs: [string, string][]): Promise<Page> {
-  const body = new URLSearchParams(pairs.filter(([k]) => k !== '_csrf'));
-  if (b.csrf) body.set('_csrf', b.csrf);
-  return b.request('POST', path, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: body.toString() });
-}
-
 eachDialect('audit composer page: Save on a draft another tab approved says it changed (409), not "revert it to draft first"; the bill stays approved', async (db) => {
   await withApp(db, async (t) => {
     const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
@@ -92,7 +58,7 @@ eachDialect('audit composer page: Save on a draft another tab approved says it c
     assert.equal((await b.login('clerk@firm.test')).status, 303);
     const fields = composerSubmission((await b.get(`/billing/matters/${f.matter.id}/compose?bill=${draft.billId}`)).text);
     const approved = await billing.approve(ctx, draft.billId);
-    const res = await postForm(b, `/billing/matters/${f.matter.id}/compose`, fields);
+    const res = await postMany(b, `/billing/matters/${f.matter.id}/compose`, fields);
     assert.equal(res.status, 409, res.text.slice(0, 1500));
     const text = unescapeHtml(res.text);
     assert.match(text, /changed by someone else/);
@@ -119,13 +85,13 @@ eachDialect('audit composer page: a form naming another matter\'s draft is refus
       .filter(([k]) => k !== 'billId' && k !== 'version');
     const pointed: [string, string][] = [...fields, ['billId', otherDraft.billId], ['version', String(otherDraft.version)], ['interest', '10.00']];
 
-    const saved = await postForm(b, `/billing/matters/${f.matter.id}/compose`, pointed);
+    const saved = await postMany(b, `/billing/matters/${f.matter.id}/compose`, pointed);
     assert.equal(saved.status, 422, saved.text.slice(0, 1500));
     assert.match(saved.text, /data-error-for="billId"/);
     assert.deepEqual(await billing.findBill(otherDraft.billId), otherDraft, 'the other matter\'s draft is untouched');
     assert.equal((await db.db.selectFrom('billing_bill').select('id').execute()).length, 1, 'nothing drafted');
 
-    const preview = await postForm(b, `/billing/matters/${f.matter.id}/compose/preview`, pointed);
+    const preview = await postMany(b, `/billing/matters/${f.matter.id}/compose/preview`, pointed);
     assert.match(preview.text, /data-error-for="billId"/);
     assert.doesNotMatch(preview.text, new RegExp(otherWork.t1.id), 'the other matter\'s items are not offered here');
     // The command refuses it too.

@@ -24,3 +24,32 @@ export async function followed(b: Browser, res: Page | Promise<Page>): Promise<P
   if (r.status !== 303 || !r.location) return r;
   return b.get(r.location);
 }
+
+/**
+ * The fields a browser submits for the composer form as the page shows it: hidden, text and
+ * date inputs, ticked checkboxes (repeated names kept), and each select's chosen option; not
+ * the CSRF token (postMany adds the session's) nor the submit action.
+ */
+export function composerSubmission(html: string): [string, string][] {
+  const start = html.indexOf('<form id="composer"');
+  assert.ok(start >= 0, 'the composer form is on the page');
+  const form = html.slice(start, html.indexOf('</form>', start));
+  const out: [string, string][] = [];
+  const attr = (tag: string, name: string) => new RegExp(`\\s${name}="([^"]*)"`).exec(tag)?.[1];
+  for (const m of form.matchAll(/<input\b([^>]*)>|<select\b([^>]*)>([\s\S]*?)<\/select>/g)) {
+    const kind = m[1] !== undefined ? 'input' : 'select';
+    const attrs = m[1] ?? m[2]!;
+    const body = m[3] ?? '';
+    const name = attr(attrs, 'name');
+    if (!name || name === '_action' || name === '_csrf') continue;
+    if (kind === 'input') {
+      const type = attr(attrs, 'type') ?? 'text';
+      if (type === 'checkbox' && !/\schecked\b/.test(attrs)) continue;
+      out.push([name, unescapeHtml(attr(attrs, 'value') ?? '')]);
+    } else {
+      const chosen = /<option value="([^"]*)"[^>]*\sselected/.exec(body)?.[1] ?? /<option value="([^"]*)"/.exec(body)?.[1] ?? '';
+      out.push([name, unescapeHtml(chosen)]);
+    }
+  }
+  return out;
+}
