@@ -460,6 +460,9 @@ function optionCases(f: Firm): OptionCase[] {
         { json: { ebilling: { matterLedesId: '' } }, field: 'set.ebilling.matterLedesId', message: /is required when e-billing is on/ },
         { json: { ebilling: { clientLedesId: ' NW-002' } }, field: 'set.ebilling.clientLedesId', message: /must not start or end with a space/ },
         { json: { ebilling: { matterLedesId: 'M-7 ' } }, field: 'set.ebilling.matterLedesId', message: /must not start or end with a space/ },
+        // A tab or a Unicode line separator inside an id: refused here, as e-billing's export refuses it.
+        { json: { ebilling: { matterLedesId: 'M\t7' } }, field: 'set.ebilling.matterLedesId', message: /tabs or other control characters/ },
+        { json: { ebilling: { clientLedesId: 'NW\u2028002' } }, field: 'set.ebilling.clientLedesId', message: /tabs or other control characters/ },
       ],
     },
   ];

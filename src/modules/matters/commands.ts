@@ -22,7 +22,7 @@ import { conflict, HttpError, invalid, notFound } from '../../shared/web/errors.
 import {
   advanceBillingDate, nextBillingDateAfter, autoFillSchedule as fillSchedule, billingOffRefusal, withScheduleItems, capExcess, capStatus, changedSections,
   defaultFirmSettings, defaultLedesClassification, disbursementAmountMinor, ebillingCodeErrors, effectiveOptions,
-  fileNumber, fixedChargeAmountMinor, isBillingOptionSection, isIsoDate, optionWarnings, overriddenAndInherited,
+  fileNumber, fixedChargeAmountMinor, isBillingOptionSection, isIsoDate, lineAmountError, optionWarnings, overriddenAndInherited,
   patchFirmSettings, patchSection, QUANTITY_SCALE, resolveRate, roundMinutes, scheduleChangeErrors, timeAmountMinor,
   validateAutoFill, validateBillingOptions, validateChargeType, validateClient, validateContact, validateDisbursement,
   validateFirmSettings, validateFixedCharge, validateMatter, validateParticipants, validateRateMinor, validateStandardRate,
@@ -536,7 +536,9 @@ export function createMattersCommands(deps: MattersDeps) {
       billablePartyContactId: null, createdAt: at, updatedAt: at,
     };
     await store.insertMatter(trx, m);
-    await store.setBillingAnchor(trx, m.id, m.nextBillingDate);
+    // The day of month the cycle keeps: the date given, else the opening date it is counted from
+    // (opened 31 Jan: due 28 Feb, then 31 Mar, not the 28th of every month from then on).
+    await store.setBillingAnchor(trx, m.id, cycle === 'none' ? null : (input.nextBillingDate ?? openedOn));
     // A default behaviour other than the firm's is the matter's own billing option.
     if (m.defaultBehaviour !== inheritedBehaviour) {
       await store.saveOverrides(trx, [{ matterId: m.id, overrides: { defaultTimeEntryBehaviour: m.defaultBehaviour } }], at);
@@ -577,10 +579,13 @@ export function createMattersCommands(deps: MattersDeps) {
     const firmSettings = (await loadFirm(trx)).settings;
     const firmDefaults = firmSettings.matterDefaults;
     const overrides = await store.overridesFor(trx, [...matters.keys()]);
-    const customRates = new Set([...matters.keys()].filter((id) => effectiveOptions(firmDefaults, overrides.get(id)?.overrides ?? {}).customRatesEnabled));
+    const effective = new Map([...matters.keys()].map((id) => [id, effectiveOptions(firmDefaults, overrides.get(id)?.overrides ?? {})]));
+    const customRates = new Set([...matters.keys()].filter((id) => effective.get(id)!.customRatesEnabled));
     return {
       matters,
       customRates,
+      /** Matters with billing turned off (seed 002): they take no billable work. */
+      billingOff: new Set([...matters.keys()].filter((id) => !effective.get(id)!.billingEnabled)),
       /** Standard and client rates are in this currency: they price only matters billed in it. */
       firmCurrency: firmSettings.currency,
       timekeepers: await store.findTimekeepers(trx, timekeeperIds),
@@ -724,6 +729,10 @@ export function createMattersCommands(deps: MattersDeps) {
     const newDisb = fresh(disbIn, recorded.disb);
     const newFixed = fresh(fixedIn, recorded.fixed);
     const matterIds = [...newTime.map((t) => t.matterId), ...newDisb.map((d) => d.matterId), ...newFixed.map((f) => f.matterId)];
+    // What is checked against each matter (billing on, its WIP cap) is read with the matter held: a
+    // recording at the same moment, or billing being turned off, waits (Postgres) rather than slipping
+    // past the check (two recordings each finding room under a refusing cap, together passing it).
+    await store.lockMatters(trx, matterIds);
     const pricing = await loadPricing(trx, matterIds, newTime.map((t) => t.timekeeperId));
     const chargeTypes = newFixed.length > 0 ? await store.findChargeTypes(trx, newFixed.map((f) => f.chargeTypeId)) : new Map<string, ChargeType>();
     const firm = (await loadFirm(trx)).settings;
@@ -741,6 +750,7 @@ export function createMattersCommands(deps: MattersDeps) {
       else if (!tk.active) e.timekeeperId = `is inactive (${tk.initials})`;
       if (checkMatterOpen(e, 'matterId', matter)) {
         Object.assign(e, codeErrors({ kind: 'time', taskCode: t.taskCode, activityCode: t.activityCode }, ebilling.get(matter.id), matter));
+        if ((t.behaviour ?? matter.defaultBehaviour) === 'bill' && pricing.billingOff.has(matter.id)) e.behaviour = billingOffMessage(matter);
       }
       if (matter && matter.status === 'open' && tk) {
         const override = t.override ?? null;
@@ -769,7 +779,10 @@ export function createMattersCommands(deps: MattersDeps) {
       const matter = pricing.matters.get(d.matterId);
       if (checkMatterOpen(e, 'matterId', matter)) {
         Object.assign(e, codeErrors({ kind: 'disbursement', expenseCode: d.expenseCode }, ebilling.get(matter.id), matter));
+        if ((d.behaviour ?? 'bill') === 'bill' && pricing.billingOff.has(matter.id)) e.behaviour = billingOffMessage(matter);
         const quantityMilli = d.quantityMilli ?? QUANTITY_SCALE;
+        const tooLarge = lineAmountError(quantityMilli, d.unitCostMinor, matter.currency);
+        if (tooLarge) { e.amount = tooLarge; Object.assign(errors, prefixed(prefixOf('disbursements', i), e)); return; }
         disb.push({
           id: d.id ?? newId(clock), matterId: matter.id, incurredOn: d.incurredOn, code: d.code, expenseCode: d.expenseCode ?? null,
           quantityMilli, unitCostMinor: d.unitCostMinor, amountMinor: disbursementAmountMinor(quantityMilli, d.unitCostMinor),
@@ -794,7 +807,10 @@ export function createMattersCommands(deps: MattersDeps) {
         // The charge type's default price is in the firm's currency: a matter in another one needs the price given.
         e.unitPrice = `is required: ${type.code}'s default price is in ${firm.currency} and matter ${matter.fileNumber} bills in ${matter.currency}`;
       } else if (matter && matter.status === 'open' && type) {
+        const tooLarge = lineAmountError(f.quantityMilli ?? QUANTITY_SCALE, f.unitPriceMinor ?? type.defaultPriceMinor, matter.currency);
+        if (tooLarge) { e.amount = tooLarge; Object.assign(errors, prefixed(prefixOf('fixedCharges', i), e)); return; }
         const c = buildFixedCharge(f, type, matter, at);
+        if (c.behaviour === 'bill' && pricing.billingOff.has(matter.id)) e.behaviour = billingOffMessage(matter);
         Object.assign(e, taxCodeErrors(c.taxCode, taxCodes));
         Object.assign(e, codeErrors({ kind: 'fixed_charge', taskCode: c.taskCode, activityCode: c.activityCode }, ebilling.get(matter.id), matter));
         fixed.push(c);
@@ -838,6 +854,21 @@ export function createMattersCommands(deps: MattersDeps) {
     };
     const all = { time: merged(timeIn.length, recorded.time, time), disb: merged(disbIn.length, recorded.disb, disb), fixed: merged(fixedIn.length, recorded.fixed, fixed) };
     return { time, disb, fixed, all, pricing, chargeTypes, warnings };
+  }
+
+  /** Seed 002: billing may be off only while a matter has no billable items, so an off matter takes none. */
+  const billingOffMessage = (m: Matter): string =>
+    `must be hide or no charge: billing is turned off for matter ${m.fileNumber} (turn billing on in its billing options to bill this work)`;
+
+  /** An edit turning an item to bill on a matter with billing off is refused, as recording it would be. */
+  async function billingOffOnEdit(trx: Tx, matter: Matter, item: { table: store.WipTable; id: string }, before: EntryBehaviour, after: EntryBehaviour): Promise<void> {
+    if (after !== 'bill' || before === 'bill') return;
+    // The item first, then its matter: the bill follower's order.
+    await store.lockWipRow(trx, item.table, item.id);
+    await store.lockMatters(trx, [matter.id]);
+    const firm = (await loadFirm(trx)).settings;
+    const options = effectiveOptions(firm.matterDefaults, (await store.findOverrides(trx, matter.id))?.overrides ?? {});
+    if (!options.billingEnabled) throw invalid({ behaviour: billingOffMessage(matter) });
   }
 
   function taxCodeErrors(taxCode: string | null, codes: readonly string[]): FieldErrors {
@@ -915,6 +946,18 @@ export function createMattersCommands(deps: MattersDeps) {
   }
 
   const notEditable = (what: string, status: string) => conflict(`This ${what} is ${status}: only unbilled work can be changed`);
+
+  /**
+   * A closed matter's work is locked as recording on it is (its page offers no edit or delete):
+   * a change or deletion is refused (409) until the matter is reopened. The item and then its
+   * matter are held (the bill follower's order), so a close at the same moment cannot slip between.
+   */
+  async function matterOpenForChange(trx: Tx, table: store.WipTable, id: string, matterId: string, what: string): Promise<void> {
+    await store.lockWipRow(trx, table, id);
+    await store.lockMatters(trx, [matterId]);
+    const m = await store.findMatter(trx, matterId);
+    if (m && m.status !== 'open') throw conflict(`This ${what} is on matter ${m.fileNumber}, which is closed: reopen the matter to change or delete its work`);
+  }
   const stale = (what: string) => conflict(`This ${what} was changed by someone else since you opened it: reload to see their changes, then make yours again`);
 
   /**
@@ -943,10 +986,13 @@ export function createMattersCommands(deps: MattersDeps) {
    * firm refuses work over the cap. `counted`: what the item adds to the cap's WIP before and
    * after the edit. The field named is the behaviour when that is what changed, else the amount.
    */
-  async function capOnEdit(trx: Tx, matter: Matter, counted: { before: number; after: number }, behaviourChanged: boolean, loaded?: FirmBillingSettings): Promise<void> {
+  async function capOnEdit(trx: Tx, matter: Matter, item: { table: store.WipTable; id: string }, counted: { before: number; after: number }, behaviourChanged: boolean, loaded?: FirmBillingSettings): Promise<void> {
     if (matter.wipCapMinor === null || counted.after <= counted.before) return;
     const firm = loaded ?? (await loadFirm(trx)).settings;
     if (firm.wipCapPolicy !== 'refuse') return;
+    // As when recording: the matter held while its WIP is measured (the item first, as the bill follower locks them).
+    await store.lockWipRow(trx, item.table, item.id);
+    await store.lockMatters(trx, [matter.id]);
     const wip = ((await store.capWipMinor(trx, [matter.id])).get(matter.id) ?? 0) - counted.before + counted.after;
     const excess = capExcess(wip, matter.wipCapMinor, matter.currency);
     if (excess) throw invalid({ [behaviourChanged ? 'behaviour' : 'amount']: excess });
@@ -959,6 +1005,7 @@ export function createMattersCommands(deps: MattersDeps) {
     const before = await store.findTimeEntry(trx, id);
     if (!before) throw notFound('Time entry');
     if (before.status !== 'unbilled') throw notEditable('time entry', before.status);
+    await matterOpenForChange(trx, 'matters_time_entry', id, before.matterId, 'time entry');
     await checkVersion(trx, 'matters_time_entry', id, 'time entry', expectedVersion);
     const timekeeperId = patch.timekeeperId ?? before.timekeeperId;
     const pricing = await loadPricing(trx, [before.matterId], [timekeeperId]);
@@ -993,7 +1040,8 @@ export function createMattersCommands(deps: MattersDeps) {
       updatedAt: now(),
     };
     fail(await updateCodeErrors(trx, matter, { kind: 'time', taskCode: after.taskCode, activityCode: after.activityCode }));
-    await capOnEdit(trx, matter, { before: before.behaviour === 'bill' ? before.amountMinor : 0, after: after.behaviour === 'bill' ? after.amountMinor : 0 }, after.behaviour !== before.behaviour);
+    await billingOffOnEdit(trx, matter, { table: 'matters_time_entry', id }, before.behaviour, after.behaviour);
+    await capOnEdit(trx, matter, { table: 'matters_time_entry', id }, { before: before.behaviour === 'bill' ? before.amountMinor : 0, after: after.behaviour === 'bill' ? after.amountMinor : 0 }, after.behaviour !== before.behaviour);
     if (!await store.updateUnbilledTimeEntry(trx, after, expectedVersion)) await wipNotUpdated(trx, 'matters_time_entry', id, 'time entry', expectedVersion);
     await emit(trx, ctx, 'matters.wip_updated', timeWip(after, matter));
     await audit(trx, clock, ctx, { action: 'matters.time_updated', entityType: 'matters_time_entry', entityId: id, before, after });
@@ -1005,11 +1053,14 @@ export function createMattersCommands(deps: MattersDeps) {
     const before = await store.findDisbursement(trx, id);
     if (!before) throw notFound('Disbursement');
     if (before.status !== 'unbilled') throw notEditable('disbursement', before.status);
+    await matterOpenForChange(trx, 'matters_disbursement', id, before.matterId, 'disbursement');
     await checkVersion(trx, 'matters_disbursement', id, 'disbursement', expectedVersion);
     const matter = await store.findMatter(trx, before.matterId);
     assert(matter, 'a disbursement has a matter');
     const quantityMilli = patch.quantityMilli ?? before.quantityMilli;
     const unitCostMinor = patch.unitCostMinor ?? before.unitCostMinor;
+    const tooLarge = lineAmountError(quantityMilli, unitCostMinor, matter.currency);
+    if (tooLarge) throw invalid({ amount: tooLarge });
     const after: Disbursement = {
       ...before,
       incurredOn: patch.incurredOn ?? before.incurredOn,
@@ -1023,7 +1074,8 @@ export function createMattersCommands(deps: MattersDeps) {
       updatedAt: now(),
     };
     fail(await updateCodeErrors(trx, matter, { kind: 'disbursement', expenseCode: after.expenseCode }));
-    await capOnEdit(trx, matter, { before: before.behaviour === 'bill' ? before.amountMinor : 0, after: after.behaviour === 'bill' ? after.amountMinor : 0 }, after.behaviour !== before.behaviour);
+    await billingOffOnEdit(trx, matter, { table: 'matters_disbursement', id }, before.behaviour, after.behaviour);
+    await capOnEdit(trx, matter, { table: 'matters_disbursement', id }, { before: before.behaviour === 'bill' ? before.amountMinor : 0, after: after.behaviour === 'bill' ? after.amountMinor : 0 }, after.behaviour !== before.behaviour);
     if (!await store.updateUnbilledDisbursement(trx, after, expectedVersion)) await wipNotUpdated(trx, 'matters_disbursement', id, 'disbursement', expectedVersion);
     await emit(trx, ctx, 'matters.wip_updated', disbursementWip(after, matter));
     await audit(trx, clock, ctx, { action: 'matters.disbursement_updated', entityType: 'matters_disbursement', entityId: id, before, after });
@@ -1033,6 +1085,7 @@ export function createMattersCommands(deps: MattersDeps) {
   async function deleteTimeEntry(trx: Tx, ctx: CommandContext, id: string): Promise<void> {
     const before = await store.findTimeEntry(trx, id);
     if (!before) throw notFound('Time entry');
+    if (before.status === 'unbilled') await matterOpenForChange(trx, 'matters_time_entry', id, before.matterId, 'time entry');
     if (before.status !== 'unbilled' || !await store.deleteUnbilled(trx, 'matters_time_entry', id)) throw notEditable('time entry', before.status);
     await emit(trx, ctx, 'matters.wip_deleted', { kind: 'time', id, matterId: before.matterId });
     await audit(trx, clock, ctx, { action: 'matters.time_deleted', entityType: 'matters_time_entry', entityId: id, before });
@@ -1041,6 +1094,7 @@ export function createMattersCommands(deps: MattersDeps) {
   async function deleteDisbursement(trx: Tx, ctx: CommandContext, id: string): Promise<void> {
     const before = await store.findDisbursement(trx, id);
     if (!before) throw notFound('Disbursement');
+    if (before.status === 'unbilled') await matterOpenForChange(trx, 'matters_disbursement', id, before.matterId, 'disbursement');
     if (before.status !== 'unbilled' || !await store.deleteUnbilled(trx, 'matters_disbursement', id)) throw notEditable('disbursement', before.status);
     await emit(trx, ctx, 'matters.wip_deleted', { kind: 'disbursement', id, matterId: before.matterId });
     await audit(trx, clock, ctx, { action: 'matters.disbursement_deleted', entityType: 'matters_disbursement', entityId: id, before });
@@ -1198,6 +1252,8 @@ export function createMattersCommands(deps: MattersDeps) {
       Object.assign(errors, prefixed(pre(i), e));
     });
     fail(errors);
+    // The options are read, checked against billed instalments and written back whole: hold the matters meanwhile.
+    await store.lockMatters(trx, changes.map((c) => c.matterId));
     const matters = await store.findMatters(trx, changes.map((c) => c.matterId));
     if (single && !matters.has(changes[0]!.matterId)) throw notFound('Matter');
     changes.forEach((c, i) => { if (!matters.has(c.matterId)) errors[`${pre(i)}.matterId`] = 'does not exist'; });
@@ -1284,6 +1340,7 @@ export function createMattersCommands(deps: MattersDeps) {
    * with rows of the first amount (and one for the remainder), a billing cycle apart.
    */
   async function autoFillSchedule(trx: Tx, ctx: CommandContext, matterId: string, input: AutoFillScheduleInput): Promise<BillingOptionsResult> {
+    await store.lockMatters(trx, [matterId]);
     const matter = await store.findMatter(trx, matterId);
     if (!matter) throw notFound('Matter');
     const firm = (await loadFirm(trx)).settings;
@@ -1311,6 +1368,7 @@ export function createMattersCommands(deps: MattersDeps) {
     if (typeof invoiceNumber !== 'string' || invoiceNumber.trim() === '') e.invoiceNumber = 'is required';
     else if (invoiceNumber.length > 40) e.invoiceNumber = 'must be at most 40 characters';
     fail(e);
+    await store.lockMatters(trx, [matterId]);
     const matter = await store.findMatter(trx, matterId);
     if (!matter) throw notFound('Matter');
     const ov = (await store.findOverrides(trx, matterId))?.overrides ?? {};
@@ -1515,17 +1573,20 @@ export function createMattersCommands(deps: MattersDeps) {
     if (patch.billingTimekeeperId !== undefined) requireId(e, 'billingTimekeeperId', patch.billingTimekeeperId);
     if (patch.originatingTimekeeperId !== undefined && patch.originatingTimekeeperId !== null) requireId(e, 'originatingTimekeeperId', patch.originatingTimekeeperId);
     fail(e);
+    await store.lockMatters(trx, [matterId]);
     const before = await store.findMatter(trx, matterId);
     if (!before) throw notFound('Matter');
     await checkVersion(trx, 'matters_matter', matterId, 'matter', expectedVersion);
     const cycle = patch.billingCycle ?? before.billingCycle;
     let nextBillingDate = patch.nextBillingDate !== undefined ? patch.nextBillingDate : before.nextBillingDate;
+    /** The date a cycle given without a date is counted from (today): its day of month is the one later dates keep. */
+    let countedFrom: string | null = null;
     if (cycle === 'none') {
       if (patch.nextBillingDate !== undefined && patch.nextBillingDate !== null) e.nextBillingDate = 'must be empty when the matter has no billing cycle';
       nextBillingDate = null;
     } else if (nextBillingDate === null) {
       if (patch.nextBillingDate === null) e.nextBillingDate = 'is required when the matter has a billing cycle';
-      else nextBillingDate = advanceBillingDate(isoDate(clock.now()), cycle);
+      else nextBillingDate = advanceBillingDate(countedFrom = isoDate(clock.now()), cycle);
     }
     const roles = {
       responsibleTimekeeperId: patch.responsibleTimekeeperId ?? before.responsibleTimekeeperId,
@@ -1555,7 +1616,7 @@ export function createMattersCommands(deps: MattersDeps) {
     if (!await store.updateMatter(trx, after, expectedVersion)) throw stale('matter');
     // A date a person sets sets the day of month later dates keep (a new cycle alone keeps it: the date it shows may be a short month's end).
     if (after.nextBillingDate !== before.nextBillingDate && (patch.nextBillingDate !== undefined || before.nextBillingDate === null || after.nextBillingDate === null)) {
-      await store.setBillingAnchor(trx, matterId, after.nextBillingDate);
+      await store.setBillingAnchor(trx, matterId, after.nextBillingDate === null ? null : (countedFrom ?? after.nextBillingDate));
     }
     // The default behaviour is also a billing option: set it there, which keeps the two in step.
     if (behaviourChanges) await setBillingOptions(trx, ctx, matterId, { set: { defaultTimeEntryBehaviour: patch.defaultBehaviour! } });
@@ -1577,6 +1638,7 @@ export function createMattersCommands(deps: MattersDeps) {
   async function advanceNextBillingDates(trx: Tx, moves: readonly { ctx: CommandContext; matterId: string; billId: string; billedOn: string }[]): Promise<void> {
     if (moves.length === 0) return;
     const ids = [...new Set(moves.map((m) => m.matterId))];
+    await store.lockMatters(trx, ids);
     const found = await store.findMatters(trx, ids);
     const anchors = await store.billingAnchors(trx, ids);
     const moved = new Map<string, { before: Matter; after: Matter; ctx: CommandContext; billedOn: string; billId: string }>();
@@ -1608,6 +1670,7 @@ export function createMattersCommands(deps: MattersDeps) {
   async function restoreNextBillingDate(trx: Tx, ctx: CommandContext, billId: string): Promise<void> {
     const move = await store.takeBillingDateMove(trx, billId);
     if (!move) return;
+    await store.lockMatters(trx, [move.matterId]);
     const current = await store.findMatter(trx, move.matterId);
     if (!current || current.nextBillingDate !== move.afterDate) return;
     const after: Matter = { ...current, nextBillingDate: move.beforeDate, updatedAt: now() };
@@ -1620,6 +1683,7 @@ export function createMattersCommands(deps: MattersDeps) {
 
   async function closeMatter(trx: Tx, ctx: CommandContext, matterId: string, closedOn: string): Promise<Matter> {
     if (!isIsoDate(closedOn)) throw invalid({ closedOn: 'must be a date (YYYY-MM-DD)' });
+    await store.lockMatters(trx, [matterId]);
     const before = await store.findMatter(trx, matterId);
     if (!before) throw notFound('Matter');
     if (before.status === 'closed') throw conflict(`Matter ${before.fileNumber} is already closed (on ${before.closedOn})`);
@@ -1632,6 +1696,7 @@ export function createMattersCommands(deps: MattersDeps) {
   }
 
   async function reopenMatter(trx: Tx, ctx: CommandContext, matterId: string): Promise<Matter> {
+    await store.lockMatters(trx, [matterId]);
     const before = await store.findMatter(trx, matterId);
     if (!before) throw notFound('Matter');
     if (before.status === 'open') throw conflict(`Matter ${before.fileNumber} is open already`);
@@ -1734,12 +1799,15 @@ export function createMattersCommands(deps: MattersDeps) {
     const before = await store.findFixedCharge(trx, id);
     if (!before) throw notFound('Fixed charge');
     if (before.status !== 'unbilled') throw notEditable('fixed charge', before.status);
+    await matterOpenForChange(trx, 'matters_fixed_charge', id, before.matterId, 'fixed charge');
     await checkVersion(trx, 'matters_fixed_charge', id, 'fixed charge', expectedVersion);
     const matter = await store.findMatter(trx, before.matterId);
     const type = await store.findChargeType(trx, before.chargeTypeId);
     assert(matter && type, 'a fixed charge has a matter and a charge type');
     const quantityMilli = patch.quantityMilli ?? before.quantityMilli;
     const unitPriceMinor = patch.unitPriceMinor ?? before.unitPriceMinor;
+    const tooLarge = lineAmountError(quantityMilli, unitPriceMinor, matter.currency);
+    if (tooLarge) throw invalid({ amount: tooLarge });
     const after: FixedCharge = {
       ...before,
       chargedOn: patch.chargedOn ?? before.chargedOn,
@@ -1758,7 +1826,8 @@ export function createMattersCommands(deps: MattersDeps) {
       ...await updateCodeErrors(trx, matter, { kind: 'fixed_charge', taskCode: after.taskCode, activityCode: after.activityCode }),
     });
     const counts = (f: FixedCharge) => (f.behaviour === 'bill' && !f.quoted ? f.amountMinor : 0);
-    await capOnEdit(trx, matter, { before: counts(before), after: counts(after) }, after.behaviour !== before.behaviour, firm);
+    await billingOffOnEdit(trx, matter, { table: 'matters_fixed_charge', id }, before.behaviour, after.behaviour);
+    await capOnEdit(trx, matter, { table: 'matters_fixed_charge', id }, { before: counts(before), after: counts(after) }, after.behaviour !== before.behaviour, firm);
     if (!await store.updateUnbilledFixedCharge(trx, after, expectedVersion)) await wipNotUpdated(trx, 'matters_fixed_charge', id, 'fixed charge', expectedVersion);
     await emit(trx, ctx, 'matters.wip_updated', fixedChargeWip(after, matter, type));
     await audit(trx, clock, ctx, { action: 'matters.fixed_charge_updated', entityType: 'matters_fixed_charge', entityId: id, before, after });
@@ -1768,6 +1837,7 @@ export function createMattersCommands(deps: MattersDeps) {
   async function deleteFixedCharge(trx: Tx, ctx: CommandContext, id: string): Promise<void> {
     const before = await store.findFixedCharge(trx, id);
     if (!before) throw notFound('Fixed charge');
+    if (before.status === 'unbilled') await matterOpenForChange(trx, 'matters_fixed_charge', id, before.matterId, 'fixed charge');
     if (before.status !== 'unbilled' || !await store.deleteUnbilled(trx, 'matters_fixed_charge', id)) throw notEditable('fixed charge', before.status);
     await emit(trx, ctx, 'matters.wip_deleted', { kind: 'fixed_charge', id, matterId: before.matterId });
     await audit(trx, clock, ctx, { action: 'matters.fixed_charge_deleted', entityType: 'matters_fixed_charge', entityId: id, before });
@@ -1888,6 +1958,8 @@ export function createMattersCommands(deps: MattersDeps) {
       autoFillSchedule: (ctx: CommandContext, matterId: string, input: AutoFillScheduleInput) => autoFillSchedule(trx, ctx, matterId, input),
       markScheduleRowBilled: (ctx: CommandContext, matterId: string, rowId: string, invoiceNumber: string) =>
         setScheduleInvoice(trx, ctx, matterId, rowId, invoiceNumber, 'mark'),
+      /** Hold these matters to the end of the transaction, in id order (Postgres): a run's bills' matters, before their schedules and dates change. */
+      holdMatters: (matterIds: readonly string[]) => store.lockMatters(trx, matterIds),
       /** Bills were approved: each matter's next billing date moves past its bill's date (the bill follower, one approval or a run's). */
       advanceNextBillingDates: (moves: readonly { ctx: CommandContext; matterId: string; billId: string; billedOn: string }[]) => advanceNextBillingDates(trx, moves),
       restoreNextBillingDate: (ctx: CommandContext, billId: string) => restoreNextBillingDate(trx, ctx, billId),

@@ -5,7 +5,7 @@
 import { assert, AssertionError, assertSafeInteger } from '../../shared/assert.ts';
 import { csvLineFields } from '../../shared/csv.ts';
 import { isEmailAddress } from '../../shared/email.ts';
-import { formatMoney, isCurrencyCode, MAX_AMOUNT_MINOR, mulDiv, sumMinor } from '../../shared/money.ts';
+import { divideRound, formatMoney, isCurrencyCode, MAX_AMOUNT_MINOR, mulDiv, sumMinor } from '../../shared/money.ts';
 import type {
   AdjustmentAllocationRule, ApplyFundsTo, BillingArrangementName, BillingOptionSection, BillingStatusMode, DiscountKind,
   FeeAllocationRule, FirmBillingSettings, FixedFeeMode, FixedFeeRow, FundsAutomation, LedesFormatName, MatterBillingOptions,
@@ -325,6 +325,19 @@ export function disbursementAmountMinor(quantityMilli: number, unitCostMinor: nu
   assert(Number.isSafeInteger(quantityMilli) && quantityMilli > 0, `quantity must be a positive integer of thousandths, got ${quantityMilli}`);
   assert(Number.isSafeInteger(unitCostMinor) && unitCostMinor >= 0, `unit cost must be a non-negative integer, got ${unitCostMinor}`);
   return mulDiv(unitCostMinor, quantityMilli, QUANTITY_SCALE, 'half_up');
+}
+
+/**
+ * Null when quantity (thousandths) x unit price makes an amount the books can hold, else the
+ * message (the field is the item's `amount`). 1,000,000 units at 100,000,000.00 is each within
+ * its own limit, but their product is not: without this the amount's arithmetic refused it
+ * as a server error (500) instead of naming it.
+ */
+export function lineAmountError(quantityMilli: number, unitMinor: number, currency: string): string | null {
+  if (!Number.isSafeInteger(quantityMilli) || !Number.isSafeInteger(unitMinor) || quantityMilli < 0 || unitMinor < 0) return null;
+  const amount = divideRound(BigInt(quantityMilli) * BigInt(unitMinor), BigInt(QUANTITY_SCALE), 'half_up');
+  if (amount <= BigInt(MAX_AMOUNT_MINOR)) return null;
+  return `quantity x unit price is more than the largest amount an item may have (${formatMoney(MAX_AMOUNT_MINOR, currency)}): lower the quantity or the unit price`;
 }
 
 /** What an item adds to the matter's billable WIP: hidden and no-charge items add nothing. */
@@ -798,7 +811,9 @@ function timekeeperRef(e: FieldErrors, field: string, v: unknown, required: bool
 }
 
 /** LEDES text may not carry the format's delimiters. */
-const LEDES_FORBIDDEN = /[|[\]\r\n]/;
+/** What a LEDES id cannot hold (as e-billing's export refuses): |, [ and ], control characters (tabs, line breaks, C1) and Unicode line separators. */
+// eslint-disable-next-line no-control-regex
+const LEDES_FORBIDDEN = /[|[\]\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
 export function isEmail(v: unknown): v is string {
   return typeof v === 'string' && isEmailAddress(v);
@@ -904,7 +919,7 @@ export function validateBillingOptions(input: unknown, c: OptionsContext): Field
       else if (v.length > OPTION_LIMITS.ledesIdChars) e[field] = `must be at most ${OPTION_LIMITS.ledesIdChars} characters (LEDES)`;
       // The e-billing platform matches ids exactly, and an export refuses one with edge spaces.
       else if (v !== v.trim()) e[field] = 'must not start or end with a space (LEDES ids are matched exactly)';
-      else if (LEDES_FORBIDDEN.test(v)) e[field] = 'must not contain |, [, ] or line breaks (LEDES)';
+      else if (LEDES_FORBIDDEN.test(v)) e[field] = 'must not contain |, [, ], line breaks, tabs or other control characters (LEDES)';
     }
   });
   return e;

@@ -843,6 +843,9 @@ async function importTime(tx: Tx, ctx: CommandContext, refs: Refs, table: CsvTab
       const p = limited(parseMoneyText(rate, matter.currency), LIMITS.rateMinor, matter.currency);
       if (p.ok) override = { rateMinor: p.value, reason: cell(values, 'rate_reason') ?? 'Imported rate' };
       else errors.rate = p.error;
+    } else if (rate === undefined && cell(values, 'rate_reason') !== undefined) {
+      // A reason for a rate the row does not give: the entry would be priced at the resolved rate, not the one meant.
+      errors.rate = 'is required with rate_reason (the reason is for a rate given in this row)';
     }
     const input: RecordTimeEntryInput = {
       matterId: matter?.id ?? '', timekeeperId: tk?.id ?? '', workDate: workDate ?? '', rawMinutes: rawMinutes ?? 0,

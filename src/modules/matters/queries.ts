@@ -110,8 +110,13 @@ export interface MatterFilters {
   nextTo?: string | undefined;
   /** Only matters whose unbilled WIP has reached their own WIP cap ("default from matters"). */
   atCap?: boolean | undefined;
-  /** Only matters with at least this much unbilled WIP ("or specify"). */
+  /** Only matters with at least this much unbilled WIP ("or specify"), in `wipCurrency`. */
   wipAtLeastMinor?: number | undefined;
+  /**
+   * The currency of wipAtLeastMinor (the firm's): a matter billed in another currency is not
+   * measured against it (no exchange rates; its minor units are not these), so it is left out.
+   */
+  wipCurrency?: string | undefined;
 }
 
 /**
@@ -168,7 +173,10 @@ export async function searchMatters(db: Executor, f: MatterFilters & Paging): Pr
   if (f.nextFrom) base = base.where('m.next_billing_date', '>=', f.nextFrom);
   if (f.nextTo) base = base.where('m.next_billing_date', '<=', f.nextTo);
   if (f.atCap) base = base.where('m.wip_cap_minor', 'is not', null).where(sql<boolean>`${capWipSql} >= m.wip_cap_minor`);
-  if (f.wipAtLeastMinor !== undefined) base = base.where(sql<boolean>`${unbilledWipSql} >= ${f.wipAtLeastMinor}`);
+  if (f.wipAtLeastMinor !== undefined) {
+    if (f.wipCurrency !== undefined) base = base.where('m.currency', '=', f.wipCurrency);
+    base = base.where(sql<boolean>`${unbilledWipSql} >= ${f.wipAtLeastMinor}`);
+  }
   const totalRow = await base.select(sql<string>`count(*)`.as('n')).executeTakeFirst() as Row | undefined;
   const rows = await base.select([
     'm.id', 'm.file_number', 'm.name', 'm.status', 'm.client_id', 'c.client_number', 'c.name as client_name',

@@ -587,7 +587,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     const status = f.status === 'all' ? undefined : (f.status ?? 'open');
     const result = await q.searchMatters(db, {
       q: f.q, status, timekeeperId: f.timekeeperId, billingCycle: f.billingCycle, nextFrom: f.nextFrom, nextTo: f.nextTo,
-      atCap: f.cap === 'reached', wipAtLeastMinor, limit: PAGE_SIZE, offset,
+      atCap: f.cap === 'reached', wipAtLeastMinor, wipCurrency: currency, limit: PAGE_SIZE, offset,
     });
     // The filters applied: the address of the list shown (paging, the address bar).
     const params = {
@@ -597,7 +597,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     const rows = result.rows.map((r) => ({ ...r, cap: capStatus(r.capWipMinor, r.wipCapMinor) }));
     return {
       ...common(c), rows, f: { ...params, wipAtLeast: f.wipAtLeast, status: f.status ?? 'open' }, timekeepers: await cmds.listTimekeepers(),
-      pager: pager('/matters', params, result.total, offset, PAGE_SIZE), errors, filterFields: MATTER_FILTERS, oob: isHtmx(c),
+      pager: pager('/matters', params, result.total, offset, PAGE_SIZE), errors, filterFields: MATTER_FILTERS, oob: isHtmx(c), firmCurrency: currency,
       url: `/matters${queryString({ ...params, offset: offset || undefined })}`,
     };
   }
@@ -1264,6 +1264,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       const version = await cmds.findVersion(VERSIONED[kind], c.req.param('eid'));
       const item = await itemOf(matter, kind, c.req.param('eid'));
       if (item.status !== 'unbilled') return wipResponse(c, matter, { error: STATUS_REASONS[item.status] ?? 'This item cannot be changed' }, 409);
+      if (matter.status !== 'open') return wipResponse(c, matter, { error: `Matter ${matter.fileNumber} is closed: reopen it to change its work` }, 409);
       const form = kind === 'time' ? timeForm(item as TimeEntry, matter.currency)
         : kind === 'disbursement' ? disbursementForm(item as Disbursement, matter.currency) : fixedForm(item as FixedCharge, matter.currency);
       return wipResponse(c, matter, { editing: { kind, id: item.id, form: { ...form, version: String(version ?? '') }, errors: {} } });

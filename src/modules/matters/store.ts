@@ -375,6 +375,27 @@ export async function takeBillingDateMove(db: Executor, billId: string): Promise
   return { billId: str(r.bill_id), matterId: str(r.matter_id), beforeDate: strOrNull(r.before_date), afterDate: str(r.after_date) };
 }
 
+/**
+ * Lock matter rows until the transaction ends (Postgres; SQLite runs one writer at a time),
+ * in id order. A command that reads a matter and writes it back whole (close, reopen, a
+ * change, the next billing date a bill moves) takes the lock before it reads: under READ
+ * COMMITTED its read is then the latest committed row, and a concurrent change waits rather
+ * than being overwritten with what was read before it.
+ */
+export async function lockMatters(trx: Executor, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0 || writersSerialised(trx)) return;
+  const sorted = [...new Set(ids)].sort();
+  for (let i = 0; i < sorted.length; i += IN_CHUNK) {
+    await trx.selectFrom('matters_matter').select('id').where('id', 'in', sorted.slice(i, i + IN_CHUNK)).orderBy('id').forUpdate().execute();
+  }
+}
+
+/** Lock one WIP item's row until the transaction ends (Postgres), before its matter's (the bill follower's order: items, then matters). */
+export async function lockWipRow(trx: Executor, table: WipTable, id: string): Promise<void> {
+  if (writersSerialised(trx)) return;
+  await trx.selectFrom(table).select('id').where('id', '=', id).forUpdate().execute();
+}
+
 export async function findMatter(db: Executor, id: string): Promise<Matter | null> {
   const r = await db.selectFrom('matters_matter').selectAll().where('id', '=', id).executeTakeFirst() as Row | undefined;
   return r ? toMatter(r) : null;

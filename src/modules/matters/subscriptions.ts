@@ -90,6 +90,10 @@ function follower(deps: FollowDeps) {
       const results = await cmds.setWipStatusMany(events.map(({ event, command }) => ({ ctx: command, items: itemsOf(event) })), status, { leaveAlone: true });
       const missing = results.flatMap((r) => r.missing);
       if (missing.length > 0) logger.info({ missing: missing.map((m) => m.id) }, 'bill items no longer in matters: skipped');
+      // The run's matters held at once, in id order, before their schedules and next billing dates
+      // change one event at a time: so this run and a clerk's recording on several of them cannot
+      // each hold a matter the other waits for.
+      if (dated) await cmds.holdMatters(events.map(({ event }) => dated(event).matterId));
       if (after) for (const { event, command } of events) await after(event, { trx, command });
       if (dated) await cmds.advanceNextBillingDates(events.map(({ event, command }) => ({ ctx: command, ...dated(event) })));
     };
