@@ -6,36 +6,13 @@
  * postings and name the other currency in a note.
  */
 import assert from 'node:assert/strict';
-import { createBillingCommands } from '../../src/modules/billing/index.ts';
 import { createMassBilling } from '../../src/modules/billing/mass-commands.ts';
-import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { createLedgerReports } from '../../src/modules/ledger/index.ts';
 import { systemContext } from '../../src/shared/events.ts';
 import { withApp } from '../support/app.ts';
-import type { TestApp } from '../support/app.ts';
 import { eachDialect } from '../support/db.ts';
-import { billedWithAdmin, ctx, setup } from './support.ts';
+import { approvedYenBill, billedWithAdmin, ctx, setup } from './support.ts';
 import { firm } from './support.ts';
-
-/**
- * A matter of the firm's client billed in yen: an hour of work at `rateMinor` yen (and what
- * `more` records on it), billed up to 28 February by mass billing and approved, delivered.
- */
-async function approvedYenBill(t: TestApp, f: { client: { id: string }; partner: { id: string } }, rateMinor: number,
-  more: (cmds: ReturnType<typeof createMattersCommands>, matterId: string) => Promise<unknown> = async () => undefined): Promise<{ billId: string; totalMinor: number }> {
-  const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
-  const billing = createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
-  const yen = await cmds.openMatter(ctx, { clientId: f.client.id, name: 'Tokyo lease', responsibleTimekeeperId: f.partner.id, openedOn: '2025-06-01', currency: 'JPY' });
-  await cmds.recordTimeEntry(ctx, { matterId: yen.id, timekeeperId: f.partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Lease review', override: { rateMinor, reason: 'yen rate' } });
-  await more(cmds, yen.id);
-  await t.runtime.relay.drain();
-  const m = createMassBilling({ db: t.db.db, clock: t.clock, relay: t.runtime.relay }, billing);
-  await m.draftMatters(ctx, [yen.id], { invoiceDate: '2026-02-28', upTo: '2026-02-28', request: {} });
-  const draft = await t.db.db.selectFrom('billing_bill').select(['id', 'total_minor']).where('status', '=', 'draft').executeTakeFirstOrThrow();
-  assert.ok((await m.approveMany(ctx, [draft.id as string]))[0]!.ok);
-  await t.runtime.relay.drain();
-  return { billId: draft.id as string, totalMinor: Number(draft.total_minor) };
-}
 
 eachDialect('a bill in another currency posts in that currency and is never added to the firm currency\'s books', async (db) => {
   const s = await setup(db);

@@ -11,6 +11,7 @@ import { setup as billingSetup } from '../billing/support.ts';
 import { ctx as billingCtx, firm as billingFirm, work as billingWork } from '../billing/support.ts';
 import { createBillingCommands } from '../../src/modules/billing/index.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
+import { createMassBilling } from '../../src/modules/billing/mass-commands.ts';
 import type { TestApp } from '../support/app.ts';
 import type { Relay } from '../../src/shared/outbox.ts';
 
@@ -167,4 +168,24 @@ export async function billedWithAdmin(t: TestApp) {
   await admin.login('admin@firm.test');
   await admin.get('/ledger'); // the signed-in session's CSRF token
   return { f, bill, admin };
+}
+
+/**
+ * A matter of the firm's client billed in yen: an hour of work at `rateMinor` yen (and what
+ * `more` records on it), billed up to 28 February by mass billing and approved, delivered.
+ */
+export async function approvedYenBill(t: TestApp, f: { client: { id: string }; partner: { id: string } }, rateMinor: number,
+  more: (cmds: ReturnType<typeof createMattersCommands>, matterId: string) => Promise<unknown> = async () => undefined): Promise<{ billId: string; totalMinor: number }> {
+  const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+  const billing = createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+  const yen = await cmds.openMatter(billingCtx, { clientId: f.client.id, name: 'Tokyo lease', responsibleTimekeeperId: f.partner.id, openedOn: '2025-06-01', currency: 'JPY' });
+  await cmds.recordTimeEntry(billingCtx, { matterId: yen.id, timekeeperId: f.partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Lease review', override: { rateMinor, reason: 'yen rate' } });
+  await more(cmds, yen.id);
+  await t.runtime.relay.drain();
+  const m = createMassBilling({ db: t.db.db, clock: t.clock, relay: t.runtime.relay }, billing);
+  await m.draftMatters(billingCtx, [yen.id], { invoiceDate: '2026-02-28', upTo: '2026-02-28', request: {} });
+  const draft = await t.db.db.selectFrom('billing_bill').select(['id', 'total_minor']).where('status', '=', 'draft').executeTakeFirstOrThrow();
+  assert.ok((await m.approveMany(billingCtx, [draft.id as string]))[0]!.ok);
+  await t.runtime.relay.drain();
+  return { billId: draft.id as string, totalMinor: Number(draft.total_minor) };
 }
