@@ -13,7 +13,7 @@ import { composeBill } from '../../src/modules/billing/domain/compose.ts';
 import type { ComposeFirm, ComposeItem, ComposeOptions, ComposeRequest } from '../../src/modules/billing/domain/compose.ts';
 import { sumMinor } from '../../src/shared/money.ts';
 import { eachDialect } from '../support/db.ts';
-import { ctx, firm, setup, assertBillInvariants } from './support.ts';
+import { assertBillInvariants, ctx, firm, setup, twoInstalments } from './support.ts';
 import { HOURLY_OPTIONS } from './compose-fixtures.ts';
 
 const FIRM: ComposeFirm = { taxRates: [{ code: 'GST', basisPoints: 1_000 }], defaultFeeTaxCode: 'GST', taxRounding: 'per_line', paymentTermsDays: 30 };
@@ -57,15 +57,7 @@ test('audit composer: a fixed-fee line is the responsible lawyer\'s work in the 
 eachDialect('audit composer: a fixed-fee instalment billed with an associate\'s ad hoc fee is credited to the responsible lawyer (draft, approved)', async (db) => {
   const s = await setup(db);
   const { partner, associate, matter } = await firm(s.cmds);
-  await s.cmds.setBillingOptions(ctx, matter.id, {
-    set: {
-      arrangement: 'fixed_fee', quote: { amountMinor: 100_000 },
-      fixedFee: { mode: 'custom_schedule', schedule: [
-        { rowId: 'r1', amountMinor: 40_000, description: 'Instalment 1', billOn: '2026-02-01', billOnStep: null, payOnStep: null, invoiceNumber: null },
-        { rowId: 'r2', amountMinor: 60_000, description: 'Instalment 2', billOn: '2026-04-01', billOnStep: null, payOnStep: null, invoiceNumber: null },
-      ] },
-    },
-  });
+  await s.cmds.setBillingOptions(ctx, matter.id, { set: twoInstalments() });
   await s.drain();
   const bill = await s.billing.createDraft(ctx, {
     matterId: matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28',

@@ -9,7 +9,7 @@ import { eachDialect } from '../support/db.ts';
 import type { BillingEvents } from '../../src/modules/billing/events.ts';
 import { checkItemsFree } from '../../src/modules/billing/bill-store.ts';
 import { MATTERS_BILL_HANDLER, mattersBillSubscriptions } from '../../src/modules/matters/subscriptions.ts';
-import { assertBillInvariants, ctx, firm, mattersStatus, refused, setup, work } from './support.ts';
+import { assertBillInvariants, ctx, firm, mattersStatus, refused, setup, twoInstalments, work } from './support.ts';
 
 async function eventsOf<K extends keyof BillingEvents & string>(db: { selectFrom: any }, type: K): Promise<BillingEvents[K][]> {
   const rows = await db.selectFrom('outbox').select(['payload']).where('type', '=', type).orderBy('seq').execute() as { payload: string }[];
@@ -321,15 +321,7 @@ eachDialect('items changed or deleted in matters while on a draft block approval
 eachDialect('matters follows the bills: statuses through approve, revert, finalise, redraft, delete; schedule rows get the number', async (db) => {
   const s = await setup(db);
   const { partner, matter } = await firm(s.cmds);
-  await s.cmds.setBillingOptions(ctx, matter.id, {
-    set: {
-      arrangement: 'fixed_fee', quote: { amountMinor: 100_000 },
-      fixedFee: { mode: 'custom_schedule', schedule: [
-        { rowId: 'r1', amountMinor: 40_000, description: 'Instalment 1', billOn: '2026-02-01', billOnStep: null, payOnStep: null, invoiceNumber: null },
-        { rowId: 'r2', amountMinor: 60_000, description: 'Instalment 2', billOn: '2026-04-01', billOnStep: null, payOnStep: null, invoiceNumber: null },
-      ] },
-    },
-  });
+  await s.cmds.setBillingOptions(ctx, matter.id, { set: twoInstalments() });
   const t = await s.cmds.recordTimeEntry(ctx, { matterId: matter.id, timekeeperId: partner.id, workDate: '2026-02-10', rawMinutes: 30, narrative: 'Call' });
   await s.drain();
   const B = s.billing;

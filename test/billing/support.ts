@@ -156,3 +156,14 @@ export async function assertBillInvariants(db: Executor, billing: BillingCommand
     assert.ok(drafts.length <= 1, 'one draft per matter at most');
   }
 }
+
+/** A matter's fixed fee of 1,000.00 billed in two instalments: 400.00 from 1 February, 600.00 from 1 April. */
+export function twoInstalments(): NonNullable<Parameters<MattersCommands['setBillingOptions']>[2]['set']> {
+  return {
+    arrangement: 'fixed_fee', quote: { amountMinor: 100_000 },
+    fixedFee: { mode: 'custom_schedule', schedule: [
+      { rowId: 'r1', amountMinor: 40_000, description: 'Instalment 1', billOn: '2026-02-01', billOnStep: null, payOnStep: null, invoiceNumber: null },
+      { rowId: 'r2', amountMinor: 60_000, description: 'Instalment 2', billOn: '2026-04-01', billOnStep: null, payOnStep: null, invoiceNumber: null },
+    ] },
+  };
+}

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { eachDialect } from '../support/db.ts';
 import type { LedgerSetup } from './support.ts';
-import { assertBooksAsAt, assertLedgerInvariants, ctx, firm, refused, setup } from './support.ts';
+import { assertBooksAsAt, assertLedgerInvariants, ctx, oneHourBill, refused, setup } from './support.ts';
 
 function everyDay(from: string, to: string): string[] {
   const out: string[] = [];
@@ -17,19 +17,8 @@ function everyDay(from: string, to: string): string[] {
   return out;
 }
 
-/** One bill of 300.00 (one partner hour) dated 28 February, optionally with a time-sensitive discount. */
-async function oneBill(s: LedgerSetup, discountBp?: number) {
-  const t = await firm(s.cmds);
-  await s.cmds.recordTimeEntry(ctx, { matterId: t.matter.id, timekeeperId: t.partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Advice' });
-  await s.drain();
-  const draft = await s.billing.createDraft(ctx, {
-    matterId: t.matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28',
-    request: discountBp ? { discount: { kind: 'percentage', percentBasisPoints: discountBp, amountMinor: 0, validUntil: '2026-03-31' } } : {},
-  });
-  const bill = await s.billing.approve(ctx, draft.billId);
-  await s.drain();
-  return { t, bill };
-}
+/** One bill of 300.00 dated 28 February, optionally with a discount (basis points) valid until 31 March. */
+const oneBill = (s: LedgerSetup, discountBp?: number) => oneHourBill(s, discountBp ? { bp: discountBp, validUntil: '2026-03-31' } : undefined);
 
 const ledgerBill = (s: LedgerSetup, id: string) => s.rt.database.db.selectFrom('ledger_bill').select(['total_minor', 'paid_minor', 'written_off_minor', 'discount_status']).where('id', '=', id).executeTakeFirstOrThrow();
 const credit = async (s: LedgerSetup, id: string) => Number((await s.rt.database.db.selectFrom('ledger_receipt').select('unallocated_minor').where('id', '=', id).executeTakeFirstOrThrow()).unallocated_minor);

@@ -7,17 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { eachDialect } from '../support/db.ts';
-import { assertBooksAsAt, assertLedgerInvariants, ctx, firm, setup } from './support.ts';
+import { assertBooksAsAt, assertLedgerInvariants, ctx, oneHourBill, setup } from './support.ts';
 
 eachDialect('audit: credit allocated after a discount expired pays the undiscounted amount in full', async (db) => {
   const s = await setup(db);
-  const t = await firm(s.cmds);
-  await s.cmds.recordTimeEntry(ctx, { matterId: t.matter.id, timekeeperId: t.partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Advice' });
-  await s.drain();
   // 300.00 less 10% if paid by 5 March.
-  const draft = await s.billing.createDraft(ctx, { matterId: t.matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28', request: { discount: { kind: 'percentage', percentBasisPoints: 1_000, amountMinor: 0, validUntil: '2026-03-05' } } });
-  const bill = await s.billing.approve(ctx, draft.billId);
-  await s.drain();
+  const { t, bill } = await oneHourBill(s, { bp: 1_000, validUntil: '2026-03-05' });
   s.clock.set('2026-03-10T09:00:00Z');
   const r = await s.ledger.recordReceipt(ctx, { clientId: t.client.id, receivedOn: '2026-03-10', amountMinor: 30_000, order: 'on_account' });
   await s.ledger.allocateCredit(ctx, { receiptId: r.receipt.id, billId: bill.billId, order: 'this_bill_only' });
@@ -32,13 +27,8 @@ eachDialect('audit: credit allocated after a discount expired pays the undiscoun
 
 eachDialect('audit: a bill settled by its discount date (paid, the small rest written off) has its discount honoured, not left pending to be counted back', async (db) => {
   const s = await setup(db);
-  const t = await firm(s.cmds);
-  await s.cmds.recordTimeEntry(ctx, { matterId: t.matter.id, timekeeperId: t.partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Advice' });
-  await s.drain();
   // 300.00 less 1% (297.00) if paid by 31 March.
-  const draft = await s.billing.createDraft(ctx, { matterId: t.matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28', request: { discount: { kind: 'percentage', percentBasisPoints: 100, amountMinor: 0, validUntil: '2026-03-31' } } });
-  const bill = await s.billing.approve(ctx, draft.billId);
-  await s.drain();
+  const { t, bill } = await oneHourBill(s, { bp: 100, validUntil: '2026-03-31' });
   s.clock.set('2026-03-10T09:00:00Z');
   const r = await s.ledger.recordReceipt(ctx, { billId: bill.billId, receivedOn: '2026-03-10', amountMinor: 29_650, order: 'this_bill_only' }); // less a 0.50 bank fee
   await s.ledger.writeOff(ctx, { billId: bill.billId, on: '2026-03-10', reason: 'Bank charge' });
@@ -57,11 +47,7 @@ eachDialect('audit: a bill settled by its discount date (paid, the small rest wr
 
 eachDialect('audit: releasing an allocation by hand: the bill\'s balance event names the latest receipt still paying it (none: null), not the one taken off', async (db) => {
   const s = await setup(db);
-  const t = await firm(s.cmds);
-  await s.cmds.recordTimeEntry(ctx, { matterId: t.matter.id, timekeeperId: t.partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Advice' });
-  await s.drain();
-  const bill = await s.billing.approve(ctx, (await s.billing.createDraft(ctx, { matterId: t.matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' })).billId);
-  await s.drain();
+  const { bill } = await oneHourBill(s);
   const last = async () => {
     const rows = await db.db.selectFrom('outbox').select(['payload']).where('type', '=', 'ledger.bill_balance_changed').orderBy('seq', 'desc').execute() as { payload: string }[];
     const p = rows.map((r) => JSON.parse(r.payload) as { billId: string; paidMinor: number; lastReceiptOn: string | null }).find((x) => x.billId === bill.billId)!;

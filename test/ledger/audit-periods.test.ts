@@ -7,15 +7,11 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { eachDialect } from '../support/db.ts';
-import { assertLedgerInvariants, ctx, firm, setup } from './support.ts';
+import { assertLedgerInvariants, ctx, oneHourBill, setup } from './support.ts';
 
 eachDialect('audit: closing a month waits for a posting in flight into it; the journal is never written into a month already closed', async (db) => {
   const s = await setup(db);
-  const t = await firm(s.cmds);
-  await s.cmds.recordTimeEntry(ctx, { matterId: t.matter.id, timekeeperId: t.partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Advice' });
-  await s.drain();
-  const bill = await s.billing.approve(ctx, (await s.billing.createDraft(ctx, { matterId: t.matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' })).billId);
-  await s.drain();
+  const { bill } = await oneHourBill(s);
   // Another transaction holds the receipts journal counter for a moment, so the receipt below stops after it has found
   // February open (and before it commits), the way a slow posting would.
   let release!: () => void;

@@ -189,3 +189,20 @@ export async function approvedYenBill(t: TestApp, f: { client: { id: string }; p
   await t.runtime.relay.drain();
   return { billId: draft.id as string, totalMinor: Number(draft.total_minor) };
 }
+
+/**
+ * One bill of 300.00 (one partner hour, 10 February) dated 28 February, approved and delivered;
+ * with `discount`, a time-sensitive percentage discount (basis points) valid until its date.
+ */
+export async function oneHourBill(s: LedgerSetup, discount?: { bp: number; validUntil: string }) {
+  const t = await billingFirm(s.cmds);
+  await s.cmds.recordTimeEntry(billingCtx, { matterId: t.matter.id, timekeeperId: t.partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Advice' });
+  await s.drain();
+  const draft = await s.billing.createDraft(billingCtx, {
+    matterId: t.matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28',
+    request: discount ? { discount: { kind: 'percentage', percentBasisPoints: discount.bp, amountMinor: 0, validUntil: discount.validUntil } } : {},
+  });
+  const bill = await s.billing.approve(billingCtx, draft.billId);
+  await s.drain();
+  return { t, bill };
+}
