@@ -10,9 +10,8 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Runtime } from '../main.ts';
-import { amountText, createEbillingCommands, describeProblem, EXPORT_LIMITS, LedesRefusal, readLedes, utbmsCodes } from '../modules/ebilling/index.ts';
+import { createEbillingCommands, describeProblem, EXPORT_LIMITS, fileAmountText, LedesRefusal, readLedes, utbmsCodes } from '../modules/ebilling/index.ts';
 import { systemContext } from '../shared/events.ts';
-import { formatMoney, isCurrencyCode } from '../shared/money.ts';
 
 export const LEDES_HELP = `  ledes export --bills all-approved|NUMBER... [--format 1998B|1998BI] --out FILE [--per-bill]
                               write approved bills as LEDES (format: each matter's, unless given);
@@ -42,9 +41,7 @@ export function ledesValidate(args: string[], out: (s: string) => void = console
   for (const v of r.violations) out(`line ${v.line} ${v.field}: ${v.message}`);
   if (r.moreViolations) out(`...and ${r.moreViolations} more violations`);
   for (const i of r.invoices) {
-    // A file whose INVOICE_CURRENCY is no ISO code (a violation listed above): plain amounts, not a crash.
-    const cur = i.currency === null || i.currency === '' ? 'USD' : isCurrencyCode(i.currency) ? i.currency : null;
-    const show = (minor: number) => (cur ? formatMoney(minor, cur) : amountText(minor, 2));
+    const show = (minor: number) => fileAmountText(minor, i.currency);
     out(`invoice ${i.number}: ${i.lines.length} line(s), total ${show(i.totalMinor)}${r.format === 'LEDES1998BI' ? `, tax ${show(i.taxMinor)}` : ''}`);
   }
   out(r.valid ? `${file}: valid ${r.format}, ${r.invoices.length} invoice(s)` : `${file}: ${r.violations.length + r.moreViolations} violation(s)`);

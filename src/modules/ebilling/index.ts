@@ -15,7 +15,7 @@ export function createEbillingModule(deps: ModuleDeps): WebModule {
   return { name: 'ebilling', mount: '/ebilling', pages: createEbillingPages(deps, cmds), api: createEbillingApi(deps, cmds) };
 }
 export { readLedes } from './domain/reader.ts';
-export { amountText } from './domain/format.ts';
+export { fileAmountText } from './domain/format.ts';
 export type { ReadResult, Violation } from './domain/reader.ts';
 export { describeProblem } from './domain/export.ts';
 export type { Problem } from './domain/export.ts';

@@ -15,8 +15,7 @@ import type { EbillingCommands, ExportMode } from './commands.ts';
 import { LedesRefusal } from './commands.ts';
 import { CLASSIFICATION_WORDS, describeProblem, isLedesFormat } from './domain/export.ts';
 import type { LedesSettings } from './domain/export.ts';
-import { amountText, FORMAT_LABELS, LEDES_FORMATS } from './domain/format.ts';
-import { formatMoney, isCurrencyCode } from '../../shared/money.ts';
+import { FORMAT_LABELS, fileAmountText, LEDES_FORMATS } from './domain/format.ts';
 import { HttpError } from '../../shared/web/errors.ts';
 import { isId, newId } from '../../shared/ids.ts';
 
@@ -151,11 +150,9 @@ export function createEbillingPages(deps: ModuleDeps, cmds: EbillingCommands): H
     const result = cmds.validate(text, { requireBillingPeriod: str(raw, 'requireBillingPeriod') === 'on', requireClientMatterId: str(raw, 'requireClientMatterId') === 'on' });
     // Amounts in the file's currency; a file whose INVOICE_CURRENCY is no ISO code (a violation
     // listed above) shows them as plain numbers rather than failing the page.
-    const amounts = result.invoices.map((i) => {
-      const cur = i.currency === null || i.currency === '' ? 'USD' : isCurrencyCode(i.currency) ? i.currency : null;
-      const show = (minor: number) => (cur ? formatMoney(minor, cur) : amountText(minor, 2));
-      return { total: show(i.totalMinor), linesTotal: show(i.linesTotalMinor), tax: show(i.taxMinor) };
-    });
+    const amounts = result.invoices.map((i) => ({
+      total: fileAmountText(i.totalMinor, i.currency), linesTotal: fileAmountText(i.linesTotalMinor, i.currency), tax: fileAmountText(i.taxMinor, i.currency),
+    }));
     return render(c, 'ebilling/validate.njk', { result, amounts, name, formats: FORMAT_LABELS }, result.valid ? 200 : 422);
   });
 

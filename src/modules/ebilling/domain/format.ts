@@ -3,7 +3,7 @@
  * date and text rules both the writer and the reader follow. Pure: no I/O.
  */
 import { assert, assertSafeInteger } from '../../../shared/assert.ts';
-import { divideRound } from '../../../shared/money.ts';
+import { divideRound, formatMoney, isCurrencyCode } from '../../../shared/money.ts';
 
 export const LEDES_FORMATS = ['LEDES1998B', 'LEDES1998BI'] as const;
 export type LedesFormat = (typeof LEDES_FORMATS)[number];
@@ -205,4 +205,14 @@ export function splitName(name: string): { first: string; last: string } {
 export function ledesName(name: string): string {
   const { first, last } = splitName(name);
   return first ? `${last}, ${first}` : last;
+}
+
+/**
+ * An amount read from a LEDES file, for people: in the file's INVOICE_CURRENCY (none: USD, as
+ * 1998B has no currency field), or as a plain number when that is no ISO code (a violation the
+ * validator lists), so a bad file is reported rather than failing the page or the CLI.
+ */
+export function fileAmountText(minor: number, currency: string | null): string {
+  const cur = currency === null || currency === '' ? 'USD' : isCurrencyCode(currency) ? currency : null;
+  return cur ? formatMoney(minor, cur) : amountText(minor, 2);
 }
