@@ -10,8 +10,8 @@
 import type { Bus } from '../../shared/bus.ts';
 import type { Executor } from '../../shared/db.ts';
 import type { LedgerEvents } from '../ledger/events.ts';
-import type { InterestCharge, OverdueCandidate } from './domain/interest.ts';
-import { MAX_OVERDUE_BILLS } from './domain/interest.ts';
+import type { ChargedDays, InterestCharge, OverdueCandidate } from './domain/interest.ts';
+import { MAX_CHARGES_PER_OVERDUE_BILL, MAX_OVERDUE_BILLS } from './domain/interest.ts';
 
 export const BALANCE_HANDLER = 'billing.copy_bill_balance';
 
@@ -49,8 +49,8 @@ function groupBy<T>(rows: readonly T[], key: (r: T) => string): Map<string, T[]>
 
 /**
  * For each matter, its posted bills with a balance due before the date (other than
- * `exceptBillId`), oldest due first, each with the last day interest was charged on it by a
- * live bill other than `exceptBillId`. Two queries per 500 matters, however many there are.
+ * `exceptBillId`), oldest due first, each with the days interest was charged on it by live
+ * bills other than `exceptBillId`. Two queries per 500 matters, however many there are.
  */
 export async function overdueCandidatesOf(ex: Executor, matterIds: readonly string[], beforeDate: string, exceptBillId: string | null): Promise<Map<string, OverdueCandidate[]>> {
   const out = new Map<string, OverdueCandidate[]>();
@@ -63,14 +63,21 @@ export async function overdueCandidatesOf(ex: Executor, matterIds: readonly stri
     const rows = await q.execute();
     if (rows.length === 0) continue;
     let cq = ex.selectFrom('billing_interest_charge as c').innerJoin('billing_bill as cb', 'cb.id', 'c.charging_bill_id')
-      .select(['c.overdue_bill_id', (eb) => eb.fn.max('c.through_date').as('through')])
+      .select(['c.overdue_bill_id', 'c.from_date', 'c.through_date'])
       .where('c.overdue_bill_id', 'in', rows.map((r) => r.bill_id)).where('cb.status', '!=', 'deleted')
-      .groupBy('c.overdue_bill_id');
+      .orderBy('c.overdue_bill_id').orderBy('c.from_date');
     if (exceptBillId) cq = cq.where('c.charging_bill_id', '!=', exceptBillId);
-    const charged = new Map((await cq.execute()).map((r) => [r.overdue_bill_id as string, r.through as string]));
+    const charged = new Map<string, ChargedDays[]>();
+    for (const r of await cq.execute()) {
+      const list = charged.get(r.overdue_bill_id as string) ?? [];
+      if (list.length === 0) charged.set(r.overdue_bill_id as string, list);
+      // Refuse rather than under-read: a bill charged more often than the limit is not charged again by policy.
+      if (list.length >= MAX_CHARGES_PER_OVERDUE_BILL) throw new Error(`overdue bill ${r.overdue_bill_id as string} has more than ${MAX_CHARGES_PER_OVERDUE_BILL} interest charges`);
+      list.push({ from: r.from_date as string, through: r.through_date as string });
+    }
     for (const [matterId, bills] of groupBy(rows, (r) => r.matter_id as string)) {
       out.set(matterId, bills.slice(0, MAX_OVERDUE_BILLS).map((r) => ({
-        billId: r.bill_id, billNumber: r.bill_number, dueDate: r.due_date, outstandingMinor: Number(r.outstanding_minor), chargedThrough: charged.get(r.bill_id) ?? null,
+        billId: r.bill_id, billNumber: r.bill_number, dueDate: r.due_date, outstandingMinor: Number(r.outstanding_minor), charged: charged.get(r.bill_id) ?? [],
       })));
     }
   }
