@@ -42,6 +42,7 @@ const ReceiptBody = Type.Object({
   order: Type.Optional(literals(ALLOCATION_ORDERS)),
   discount: Type.Optional(literals(['auto', 'honour', 'reverse'] as const)),
   confirmOutsidePeriod: Type.Optional(Type.Boolean({ description: 'Confirm a posting outside the current period (when the firm warns)' })),
+  currency: Type.Optional(Nullable(Type.String({ pattern: '^[A-Z]{3}$', description: 'The receipt\'s currency (default: the bill\'s, or the firm\'s on account); on account, the firm\'s or one the client is billed in' }))),
 }, { additionalProperties: false });
 
 const AllocationOut = Type.Object({ billId: Type.String(), amount: Type.String(), allocatedOn: Type.String(), released: Type.Boolean() });
@@ -87,7 +88,8 @@ export function createLedgerApi(deps: ModuleDeps, cmds: LedgerCommands): Hono<Ap
 
   route({ method: 'post', path: '/receipts', summary: 'Record a receipt against a bill or on account', tag: TAG, audience: WRITE, body: ReceiptBody, response: ReceiptOut, status: 201 }, async (c, { body }) => {
     const bill = body.billId ? await store.findBill(db, body.billId) : null;
-    const currency = bill?.currency ?? (await db.transaction().execute((trx) => periodSettings({ trx, clock: deps.clock }))).currency;
+    // The amount is read in the currency it is given in (yen has no decimals); the command checks the currency.
+    const currency = bill?.currency ?? body.currency ?? (await db.transaction().execute((trx) => periodSettings({ trx, clock: deps.clock }))).currency;
     let amountMinor: number;
     try { amountMinor = parseAmount(body.amount, currency); } catch (e) {
       if (e instanceof MoneyParseError) throw invalid({ amount: e.message });
@@ -96,7 +98,7 @@ export function createLedgerApi(deps: ModuleDeps, cmds: LedgerCommands): Hono<Ap
     const r = await cmds.recordReceipt(c.get('command'), {
       ...(body.receiptId ? { receiptId: body.receiptId } : {}), billId: body.billId ?? null, clientId: body.clientId ?? null, receivedOn: body.receivedOn, amountMinor,
       method: body.method, reference: body.reference ?? null, order: body.order as AllocationOrder | undefined, discount: body.discount as DiscountChoice | undefined,
-      confirmOutsidePeriod: body.confirmOutsidePeriod ?? false,
+      confirmOutsidePeriod: body.confirmOutsidePeriod ?? false, currency: body.currency ?? null,
     });
     return receiptOut(r.receipt, r.warning);
   });

@@ -48,6 +48,11 @@ export interface ReceiptInput {
   /** What to do with a time-sensitive discount (auto: reverse it when expired). */
   discount?: DiscountChoice;
   confirmOutsidePeriod?: boolean;
+  /**
+   * The receipt's currency (omitted: the bill's, or the firm's on account). On account it may
+   * be the firm's or one the client is billed in (a client billed in yen pays on account in yen).
+   */
+  currency?: string | null;
 }
 
 export interface ReceiptResult {
@@ -80,7 +85,8 @@ export function createLedgerCommands(deps: LedgerDeps) {
 
   /** A receipt id already recorded: the same receipt again is that receipt; a different one under its id is refused. */
   async function sameReceipt(trx: Tx, already: Receipt, input: ReceiptInput): Promise<ReceiptResult> {
-    if (already.amountMinor !== input.amountMinor || (input.billId ?? null) !== already.billId || (input.clientId && input.clientId !== already.clientId)) {
+    if (already.amountMinor !== input.amountMinor || (input.billId ?? null) !== already.billId || (input.clientId && input.clientId !== already.clientId)
+      || (input.currency && input.currency !== already.currency)) {
       throw conflict(`Receipt ${already.number} was already recorded under this id for ${formatMoney(already.amountMinor, already.currency)}: reload to record another`);
     }
     const allocs = await store.allocations(trx, { receiptId: already.id });
@@ -112,6 +118,17 @@ export function createLedgerCommands(deps: LedgerDeps) {
     else if (bill && bill.clientId !== clientId) e.clientId = 'is not the bill\'s client';
     else if (!bill && !(await trx.selectFrom('ledger_client').select('id').where('id', '=', clientId).executeTakeFirst())) e.clientId = 'is not a known client';
     if ((order === 'this_bill_first' || order === 'this_bill_only') && !input.billId) e.order = 'needs a bill';
+    const settings = await periodSettings({ trx, clock });
+    let currency = bill?.currency ?? settings.currency;
+    if (input.currency !== undefined && input.currency !== null && input.currency !== currency) {
+      if (bill) e.currency = `must be the bill's currency (${bill.currency})`;
+      else if (!isCurrencyCode(input.currency)) e.currency = 'must be a currency code (ISO 4217, e.g. USD)';
+      else if (clientId && !e.clientId) {
+        const billed = await store.clientCurrencies(trx, clientId);
+        if (billed.includes(input.currency)) currency = input.currency;
+        else e.currency = `must be the firm's currency (${settings.currency})${billed.filter((c) => c !== settings.currency).map((c) => ` or ${c}`).join('')}: the client has no bills in ${input.currency}`;
+      }
+    }
     if (Object.keys(e).length > 0) throw invalid(e);
     // Receipts of one client are recorded one at a time (its bills' rows are locked), so a
     // repeat of the same receipt id waits for the first and then finds it; the receipt's
@@ -125,8 +142,6 @@ export function createLedgerCommands(deps: LedgerDeps) {
     // Dated ahead (a post-dated cheque): the bills show it paid now, the reports from its date.
     const ahead = input.receivedOn > today(clock) ? `Dated ${input.receivedOn}, after today: reports as at an earlier date do not count it` : null;
     const notes: string[] = [];
-    const settings = await periodSettings(b);
-    const currency = bill?.currency ?? settings.currency;
     // Bills in the receipt's currency only.
     const all = (await openBills(trx, clientId!)).filter((x) => x.currency === currency);
     if (input.billId && !all.some((x) => x.id === input.billId)) throw conflict('The bill\'s postings were reversed meanwhile: reload');

@@ -239,12 +239,15 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const clientId = bill?.clientId ?? fv.client ?? '';
     const names = await store.namesOf(db);
     const open = clientId ? (await store.listBills(db, { clientId, status: 'open' })).filter((b) => store.outstandingOf(b) > 0).map((b) => billView(b, today())) : [];
+    // On account: the firm's currency, or one the client (any client, until one is chosen) is billed in.
+    const currencies = bill ? [bill.currency] : [...new Set([s.currency, ...await store.clientCurrencies(db, clientId || null)])];
+    const currency = bill?.currency ?? (fv.currency && currencies.includes(fv.currency) ? fv.currency : s.currency);
     return render(c, 'ledger/receipt_new.njk', {
       // A fresh idempotency key each time the form is shown, kept when it is shown again after
       // a refusal: submitting the same form twice (or five times at once) is one receipt.
       fv: { receivedOn: today(), order: bill ? 'this_bill_first' : 'oldest_first', discount: 'auto', method: 'bank_transfer', ...fv, client: clientId, receiptId: fv.receiptId || newId(deps.clock) },
       bill: bill ? billView(bill, today()) : null, client: clientId ? names.clients.get(clientId) ?? null : null, clients: await store.listClients(db), open,
-      orders: Object.entries(ORDER_LABELS), methods: RECEIPT_METHODS, s, currency: bill?.currency ?? s.currency, errors: extra.errors ?? {}, error: extra.error ?? null,
+      orders: Object.entries(ORDER_LABELS), methods: RECEIPT_METHODS, s, currency, currencies, errors: extra.errors ?? {}, error: extra.error ?? null,
       today: today(),
     }, status);
   }
@@ -262,14 +265,17 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
   pages.post('/receipts', allow(WRITERS), async (c) => {
     const raw = await c.req.parseBody() as Raw;
     const fv: Record<string, string> = {};
-    for (const k of ['bill', 'client', 'receivedOn', 'amount', 'method', 'reference', 'order', 'discount', 'confirm', 'receiptId']) fv[k] = str(raw, k);
+    for (const k of ['bill', 'client', 'receivedOn', 'amount', 'method', 'reference', 'order', 'discount', 'confirm', 'receiptId', 'currency']) fv[k] = str(raw, k);
     const s = await settings();
     const bill = fv.bill ? await store.findBill(db, fv.bill) : null;
     const errors: Record<string, string> = {};
-    const amount = moneyField(errors, 'amount', fv.amount!, bill?.currency ?? s.currency);
+    // The amount is read in the currency chosen (yen has no decimals); the command checks the currency.
+    if (fv.currency && !bill && !isCurrencyCode(fv.currency)) errors.currency = 'must be a currency code (ISO 4217, e.g. USD)';
+    const amount = moneyField(errors, 'amount', fv.amount!, bill?.currency ?? (fv.currency && !errors.currency ? fv.currency : s.currency));
     try {
-      if (amount === undefined) throw invalid(errors);
+      if (amount === undefined || errors.currency) throw invalid(errors);
       const r = await cmds.recordReceipt(c.get('command'), {
+        currency: fv.currency || null,
         ...(fv.receiptId ? { receiptId: fv.receiptId } : {}), billId: fv.bill || null, clientId: fv.client || null, receivedOn: fv.receivedOn!, amountMinor: amount,
         method: fv.method || 'bank_transfer', reference: fv.reference || null, order: (fv.order || undefined) as AllocationOrder | undefined,
         discount: (fv.discount || 'auto') as DiscountChoice, confirmOutsidePeriod: fv.confirm === 'on' || fv.confirm === 'yes' || fv.confirm === 'true',

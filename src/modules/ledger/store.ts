@@ -638,6 +638,14 @@ export async function namesOf(ex: Executor) {
   };
 }
 
+/** The currencies a client (null: any client) has bills in on the debtors ledger (open or reversed), in code order. */
+export async function clientCurrencies(ex: Executor, clientId: string | null): Promise<string[]> {
+  let q = ex.selectFrom('ledger_bill').select('currency').distinct();
+  if (clientId !== null) q = q.where('client_id', '=', clientId);
+  const rows = await q.orderBy('currency').limit(50).execute();
+  return rows.map((r) => r.currency as string);
+}
+
 export async function listClients(ex: Executor): Promise<{ id: string; number: number; name: string }[]> {
   const rows = await ex.selectFrom('ledger_client').select(['id', 'client_number', 'name']).orderBy('client_number').execute();
   return rows.map((r) => ({ id: String(r.id), number: n(r.client_number), name: String(r.name) }));
