@@ -331,3 +331,39 @@ eachDialect('the JSON API returns each row\'s version: editing with it applies, 
     assert.equal((created.json() as { version: number }).version, 1);
   });
 });
+
+eachDialect('an add form posted again after its item was deleted is refused (409 naming id), not recorded anew under the deleted id', async (db) => {
+  await withApp(db, async (t) => {
+    const { f, b, url, shown: showForm } = await matterPage(db, t);
+    for (const kind of ['time', 'disbursement', 'fixed'] as const) {
+      const { seg, typed } = FORMS[kind];
+      const shown = await showForm(kind);
+      const form = { ...shown, ...typed };
+      assert.equal((await b.post(`${url}/${seg}`, form)).status, 303);
+      await t.runtime.relay.drain();
+      const del = await b.post(`${url}/${seg}/${shown.id}/delete`, { _csrf: shown._csrf ?? '' });
+      assert.equal(del.status, 303, `${kind}: deleted: ${del.text.slice(0, 300)}`);
+      await t.runtime.relay.drain();
+      const recordedBefore = await countOf(t.db.db, 'outbox', 'matters.wip_recorded');
+      // The browser's back button and the form posted again: before, the item came back under the
+      // deleted id, and billing's copy (which keeps the deleted id's tombstone) never saw it.
+      const again = await b.post(`${url}/${seg}`, form);
+      assert.equal(again.status, 409, `${kind}: ${again.text.slice(0, 300)}`);
+      assert.match(unescapeHtml(again.text), /id is the id of a (time entry|disbursement|fixed charge) that was deleted/);
+      assert.deepEqual(await rowsOf(t, kind, f.matter.id), [], `${kind}: nothing recorded`);
+      assert.equal(await countOf(t.db.db, 'outbox', 'matters.wip_recorded'), recordedBefore, `${kind}: no event`);
+    }
+    // The JSON API: the same.
+    await t.user('admin');
+    const auth = { authorization: `Bearer ${await t.token('admin@firm.test')}` };
+    const api = t.browser();
+    const body = { matterId: f.matter.id, timekeeperId: f.mh.id, workDate: '2026-02-27', minutes: 30, narrative: 'Call', id: 'api-item-deleted-1' };
+    const made = await api.postJson('/api/v1/time-entries', body, { headers: auth });
+    assert.equal(made.status, 201, made.text.slice(0, 300));
+    const gone = await api.postJson(`/api/v1/time-entries/api-item-deleted-1`, {}, { method: 'DELETE', headers: auth });
+    assert.ok(gone.status === 200 || gone.status === 204, gone.text.slice(0, 300));
+    const again = await api.postJson('/api/v1/time-entries', body, { headers: auth });
+    assert.equal(again.status, 409, again.text.slice(0, 300));
+    assert.deepEqual(Object.keys(again.json().error.fields), ['id']);
+  });
+});

@@ -657,6 +657,9 @@ export function createMattersCommands(deps: MattersDeps) {
     if (ids.length === 0) return out;
     await store.lockItemIds(trx, ids);
     const found = await store.findWipByIds(trx, ids);
+    // A deleted item's id stays used: the same form posted again must not bring the item back
+    // (billing's copy would ignore it as deleted, so it would never be billed).
+    const deleted = await store.deletedItemKinds(trx, ids);
     const labels: Record<WipKindName, string> = { time: 'time entry', disbursement: 'disbursement', fixed_charge: 'fixed charge' };
     const conflicts: FieldErrors = {};
     const messages: string[] = [];
@@ -671,7 +674,9 @@ export function createMattersCommands(deps: MattersDeps) {
           else problem = `is the id of a ${labels[kind]} recorded on another matter`;
         } else {
           const other = (['time', 'disbursement', 'fixed_charge'] as const).find((k) => k !== kind && found[k].has(x.id!));
+          const gone = deleted.get(x.id);
           if (other) problem = `is the id of a ${labels[other]} already recorded`;
+          else if (gone) problem = `is the id of a ${labels[gone]} that was deleted`;
         }
         if (problem) { conflicts[field] = problem; messages.push(`${field} ${problem}`); }
       });
@@ -1087,6 +1092,7 @@ export function createMattersCommands(deps: MattersDeps) {
     if (!before) throw notFound('Time entry');
     if (before.status === 'unbilled') await matterOpenForChange(trx, 'matters_time_entry', id, before.matterId, 'time entry');
     if (before.status !== 'unbilled' || !await store.deleteUnbilled(trx, 'matters_time_entry', id)) throw notEditable('time entry', before.status);
+    await store.recordDeletedItem(trx, { id, kind: 'time', matterId: before.matterId, at: now() });
     await emit(trx, ctx, 'matters.wip_deleted', { kind: 'time', id, matterId: before.matterId });
     await audit(trx, clock, ctx, { action: 'matters.time_deleted', entityType: 'matters_time_entry', entityId: id, before });
   }
@@ -1096,6 +1102,7 @@ export function createMattersCommands(deps: MattersDeps) {
     if (!before) throw notFound('Disbursement');
     if (before.status === 'unbilled') await matterOpenForChange(trx, 'matters_disbursement', id, before.matterId, 'disbursement');
     if (before.status !== 'unbilled' || !await store.deleteUnbilled(trx, 'matters_disbursement', id)) throw notEditable('disbursement', before.status);
+    await store.recordDeletedItem(trx, { id, kind: 'disbursement', matterId: before.matterId, at: now() });
     await emit(trx, ctx, 'matters.wip_deleted', { kind: 'disbursement', id, matterId: before.matterId });
     await audit(trx, clock, ctx, { action: 'matters.disbursement_deleted', entityType: 'matters_disbursement', entityId: id, before });
   }
@@ -1839,6 +1846,7 @@ export function createMattersCommands(deps: MattersDeps) {
     if (!before) throw notFound('Fixed charge');
     if (before.status === 'unbilled') await matterOpenForChange(trx, 'matters_fixed_charge', id, before.matterId, 'fixed charge');
     if (before.status !== 'unbilled' || !await store.deleteUnbilled(trx, 'matters_fixed_charge', id)) throw notEditable('fixed charge', before.status);
+    await store.recordDeletedItem(trx, { id, kind: 'fixed_charge', matterId: before.matterId, at: now() });
     await emit(trx, ctx, 'matters.wip_deleted', { kind: 'fixed_charge', id, matterId: before.matterId });
     await audit(trx, clock, ctx, { action: 'matters.fixed_charge_deleted', entityType: 'matters_fixed_charge', entityId: id, before });
   }

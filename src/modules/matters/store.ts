@@ -593,6 +593,20 @@ export async function lockItemIds(trx: Executor, ids: readonly string[]): Promis
   await sql`select pg_advisory_xact_lock(${ITEM_ID_LOCK_CLASS}, hashtext(s.id)) from (select id from unnest(${pgArray(sorted)}::text[]) as u(id) order by id) as s`.execute(trx);
 }
 
+type DeletedKind = 'time' | 'disbursement' | 'fixed_charge';
+
+/** Remember a deleted WIP item's id, so it is never recorded again (see alreadyRecorded). */
+export async function recordDeletedItem(db: Executor, item: { id: string; kind: DeletedKind; matterId: string; at: string }): Promise<void> {
+  await db.insertInto('matters_deleted_item').values({ id: item.id, kind: item.kind, matter_id: item.matterId, deleted_at: item.at })
+    .onConflict((oc) => oc.column('id').doNothing()).execute();
+}
+
+/** Of the given ids, those of deleted WIP items, with their kind. */
+export async function deletedItemKinds(db: Executor, ids: readonly string[]): Promise<Map<string, DeletedKind>> {
+  if (ids.length === 0) return new Map();
+  return new Map((await selectIn(db, 'matters_deleted_item', 'id', ids)).map((r) => [str(r.id), str(r.kind) as DeletedKind]));
+}
+
 export async function findWipByIds(db: Executor, ids: readonly string[]): Promise<{ time: Map<string, TimeEntry>; disbursement: Map<string, Disbursement>; fixed_charge: Map<string, FixedCharge> }> {
   if (ids.length === 0) return { time: new Map(), disbursement: new Map(), fixed_charge: new Map() };
   return {
