@@ -6,18 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { eachDialect } from '../support/db.ts';
-import { setup as ledgerSetup } from '../ledger/support.ts';
+import { interestFirm, setup as ledgerSetup, tenPct } from '../ledger/support.ts';
 import { ctx, firm, work } from './support.ts';
 
-/** 10% a year, simple, half up. */
-const tenPct = (balanceMinor: number, days: number) => Math.floor((balanceMinor * 1_000 * days * 2 + 10_000 * 365) / (2 * 10_000 * 365));
 
 eachDialect('an older bill saved again after a newer one charged later days still charges its own days; days it gives up between two charges are charged by the next bill', async (db) => {
-  const s = await ledgerSetup(db);
-  const t = await firm(s.cmds);
-  await s.cmds.updateFirmSettings(ctx, { paymentTermsDays: 30, interest: { enabled: true, annualRateBasisPoints: 1_000, graceDays: 0 } });
-  await work(s.cmds, t.matter.id, t);
-  await s.drain();
+  const { s, t } = await interestFirm(db);
 
   // Bill 1: 2026-03-02, due 2026-04-01, unpaid.
   const b1 = await s.billing.createDraft(ctx, { matterId: t.matter.id, invoiceDate: '2026-03-02', upTo: '2026-02-28' });

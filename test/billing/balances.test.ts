@@ -6,19 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { eachDialect } from '../support/db.ts';
-import { setup as ledgerSetup } from '../ledger/support.ts';
+import { interestFirm, setup as ledgerSetup, tenPct } from '../ledger/support.ts';
 import { ctx, firm, refused, work } from './support.ts';
 import { addDays, daysBetween } from '../../src/modules/billing/domain/rules.ts';
 
-/** 10% a year, simple, half up: the figure a bookkeeper works out by hand. */
-const tenPct = (balanceMinor: number, days: number) => Math.floor((balanceMinor * 1_000 * days * 2 + 10_000 * 365) / (2 * 10_000 * 365));
 
 eachDialect('receipts stop deletion; interest by policy charges each overdue day once; manual or no interest replaces it', async (db) => {
-  const s = await ledgerSetup(db);
-  const t = await firm(s.cmds);
-  await s.cmds.updateFirmSettings(ctx, { paymentTermsDays: 30, interest: { enabled: true, annualRateBasisPoints: 1_000, graceDays: 0 } });
-  await work(s.cmds, t.matter.id, t);
-  await s.drain();
+  const { s, t } = await interestFirm(db);
 
   // Bill 1: 2026-03-02, due 2026-04-01; finalised; a part payment of 100.00.
   const b1 = await s.billing.createDraft(ctx, { matterId: t.matter.id, invoiceDate: '2026-03-02', upTo: '2026-02-28' });

@@ -206,3 +206,16 @@ export async function oneHourBill(s: LedgerSetup, discount?: { bp: number; valid
   await s.drain();
   return { t, bill };
 }
+
+/** 10% a year, simple, half up: the figure a bookkeeper works out by hand. */
+export const tenPct = (balanceMinor: number, days: number) => Math.floor((balanceMinor * 1_000 * days * 2 + 10_000 * 365) / (2 * 10_000 * 365));
+
+/** The ledger set-up with a firm on 30 days' terms charging interest by policy at 10% a year, no grace days, its work recorded and delivered. */
+export async function interestFirm(db: TestDb) {
+  const s = await setup(db);
+  const t = await billingFirm(s.cmds);
+  await s.cmds.updateFirmSettings(billingCtx, { paymentTermsDays: 30, interest: { enabled: true, annualRateBasisPoints: 1_000, graceDays: 0 } });
+  await billingWork(s.cmds, t.matter.id, t);
+  await s.drain();
+  return { s, t };
+}
