@@ -16,6 +16,11 @@ import { assert } from './assert.ts';
 const placeholderStyles = new WeakMap<object, 'pg' | 'sqlite'>();
 const insertTexts = new Map<string, string>();
 
+/** A table or column name as an SQL identifier (both databases): double-quoted, a double quote inside doubled. */
+export function quoteId(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
 function placeholderStyle(ex: Executor): 'pg' | 'sqlite' {
   const key = ex.getExecutor().adapter as object;
   let style = placeholderStyles.get(key);
@@ -28,13 +33,13 @@ function placeholderStyle(ex: Executor): 'pg' | 'sqlite' {
 
 /** `insert into t (cols) values (...), ...` for n rows: `?` placeholders (SQLite) or `$1...` (Postgres), built once per shape. */
 function valuesInsertText(style: 'pg' | 'sqlite', table: string, cols: readonly string[], n: number): string {
-  const key = `${style}|${table}|${cols.join(',')}|${n}`;
+  const key = JSON.stringify([style, table, cols, n]);
   let text = insertTexts.get(key);
   if (!text) {
     let p = 0;
     const rows: string[] = [];
     for (let r = 0; r < n; r++) rows.push(`(${cols.map(() => (style === 'pg' ? `$${++p}` : '?')).join(',')})`);
-    text = `insert into "${table}" (${cols.map((c) => `"${c}"`).join(',')}) values ${rows.join(',')}`;
+    text = `insert into ${quoteId(table)} (${cols.map(quoteId).join(',')}) values ${rows.join(',')}`;
     if (insertTexts.size > 100) insertTexts.clear();
     insertTexts.set(key, text);
   }
@@ -112,7 +117,8 @@ const LONG_TEXT_CHARS = 1_000;
 const MAX_ROWS_PER_VALUES = 1_000;
 const MAX_PARAMS_PER_VALUES = 30_000;
 
-const unnestTexts = new Map<string, Promise<string>>();
+/** Per database handle (its Kysely adapter, as placeholderStyles): a table of one name may differ between two databases. */
+const unnestTexts = new WeakMap<object, Map<string, Promise<string>>>();
 
 /**
  * `insert into t (cols) select … from unnest($1::type[], …) with ordinality … order by ord`,
@@ -120,23 +126,26 @@ const unnestTexts = new Map<string, Promise<string>>();
  * types, and an insert does not cast text to a number by itself).
  */
 function unnestInsertText(ex: Executor, table: string, cols: readonly string[]): Promise<string> {
-  const key = `${table}|${cols.join(',')}`;
-  let text = unnestTexts.get(key);
+  const adapter = ex.getExecutor().adapter as object;
+  let texts = unnestTexts.get(adapter);
+  if (!texts) unnestTexts.set(adapter, texts = new Map());
+  const key = JSON.stringify([table, cols]);
+  let text = texts.get(key);
   if (!text) {
     text = (async () => {
       const r = await ex.executeQuery<{ name: string; type: string }>(CompiledQuery.raw(
         'select attname as name, format_type(atttypid, atttypmod) as type from pg_attribute where attrelid = to_regclass($1) and attnum > 0 and not attisdropped',
-        [`"${table}"`]));
+        [quoteId(table)]));
       const types = new Map(r.rows.map((c) => [c.name, c.type]));
       const missing = cols.filter((c) => !types.has(c));
       if (missing.length) throw new Error(`insertTuples ${table}: no column ${missing.join(', ')}`);
       const names = cols.map((_, i) => `c${i}`);
-      return `insert into "${table}" (${cols.map((c) => `"${c}"`).join(',')}) select ${names.join(',')} from unnest(${cols.map((c, i) => `$${i + 1}::${types.get(c)}[]`).join(',')}) with ordinality as u(${names.join(',')}, ord) order by ord`;
+      return `insert into ${quoteId(table)} (${cols.map(quoteId).join(',')}) select ${names.join(',')} from unnest(${cols.map((c, i) => `$${i + 1}::${types.get(c)}[]`).join(',')}) with ordinality as u(${names.join(',')}, ord) order by ord`;
     })();
     // A failed lookup (a table not there yet) is not kept.
-    text.catch(() => { if (unnestTexts.get(key) === text) unnestTexts.delete(key); });
-    if (unnestTexts.size > 100) unnestTexts.clear();
-    unnestTexts.set(key, text);
+    text.catch(() => { if (texts.get(key) === text) texts.delete(key); });
+    if (texts.size > 100) texts.clear();
+    texts.set(key, text);
   }
   return text;
 }

@@ -1,9 +1,11 @@
 /**
  * Copy a firm's whole database from SQLite to an empty PostgreSQL database, all or nothing
  * (`lexbill copy-database`). Generic: it knows no module's tables. It reads the source
- * read-only in one snapshot, migrates the target with the project's migrator, refuses a
- * source whose migrations differ from the target's and a target that already holds a firm,
- * then copies every table but the migration bookkeeping in ONE Postgres transaction:
+ * read-only in one snapshot; refuses, before the target changes at all, a source whose
+ * migrations differ from this Lexbill's, a target not in UTF8, one holding tables Lexbill
+ * never migrated, one migrated by a newer Lexbill and one holding a firm's rows; migrates the
+ * target with the project's migrator; checks again (seeded tables too) under its lock, then
+ * copies every table but the migration bookkeeping in ONE Postgres transaction:
  *
  * - tables in foreign-key dependency order (read from pg_constraint, topologically sorted);
  *   a self-referencing table's rows are ordered so a referenced row goes first (no
@@ -24,7 +26,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { CompiledQuery, sql } from 'kysely';
 import type { Transaction } from 'kysely';
 import type { Database } from '../../shared/db.ts';
-import { openDatabase, migrateToLatest } from './index.ts';
+import { maskUrl, openDatabase, migrateToLatest } from './index.ts';
 
 /** The migrator's own tables: never copied (the target's are its own). */
 const BOOKKEEPING_TABLES = new Set(['schema_migration', 'schema_migration_lock']);
@@ -78,9 +80,7 @@ function kindOf(typname: string): Kind {
   return 'text';
 }
 
-export function maskUrl(url: string): string {
-  return url.replace(/:[^:@/]*@/, ':***@');
-}
+export { maskUrl };
 
 const q = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
@@ -112,23 +112,20 @@ export async function copyDatabase(opts: CopyOptions): Promise<CopyResult> {
     if (!srcTables.includes('schema_migration')) throw new CopyRefusedError(`${path} is not a Lexbill database (it has no schema_migration table)`);
     const srcMigrations = (src.prepare('select name from schema_migration').all() as { name: string }[]).map((r) => r.name);
 
-    const seeds = await migrationSeeds();
+    const { seeds, migrations: known } = await migrationSeeds();
+    // The source at this Lexbill's migrations, checked before the target is touched.
+    refuseOtherMigrations(srcMigrations, known, path);
 
     target = openDatabase(opts.to);
+    // Refused before the target is migrated: a firm's database (an older Lexbill still serving
+    // it) or another application's must not be changed by a copy that is then refused.
+    const [encoding] = await rawRows<{ e: string }>(target.db, `select current_setting('server_encoding') as e`);
+    if (encoding?.e !== 'UTF8') throw new CopyRefusedError(`the target database must use UTF8 encoding (it uses ${encoding?.e})`);
+    await refuseBeforeMigrating(target.db, seeds, known);
     const applied = await migrateToLatest(target.db);
     if (applied.length) log(`Migrated the target: ${applied.length} migration(s)`);
     const tgtMigrations = (await target.db.selectFrom('schema_migration').select('name').execute()).map((r) => r.name as string);
-    const missing = tgtMigrations.filter((m) => !srcMigrations.includes(m)).sort();
-    if (missing.length) {
-      throw new CopyRefusedError(`the source database is older than this version of Lexbill: migrate it first `
-        + `(stop the server, then DATABASE_URL=sqlite:${path} bin/lexbill migrate); it lacks ${missing.join(', ')}`);
-    }
-    const unknown = srcMigrations.filter((m) => !tgtMigrations.includes(m)).sort();
-    if (unknown.length) {
-      throw new CopyRefusedError(`the source database was migrated by a newer version of Lexbill (${unknown.join(', ')}): upgrade Lexbill, then copy`);
-    }
-    const [encoding] = await rawRows<{ e: string }>(target.db, `select current_setting('server_encoding') as e`);
-    if (encoding?.e !== 'UTF8') throw new CopyRefusedError(`the target database must use UTF8 encoding (it uses ${encoding?.e})`);
+    refuseOtherMigrations(srcMigrations, tgtMigrations, path);
 
     const { tables, fks } = await readCatalog(target.db);
     const copied = tables.filter((t) => !BOOKKEEPING_TABLES.has(t.name));
@@ -164,6 +161,19 @@ export async function copyDatabase(opts: CopyOptions): Promise<CopyResult> {
   }
 }
 
+/** Refuse a source whose migrations are not exactly `expected` (this Lexbill's, the target's). */
+function refuseOtherMigrations(srcMigrations: readonly string[], expected: readonly string[], path: string): void {
+  const missing = expected.filter((m) => !srcMigrations.includes(m)).sort();
+  if (missing.length) {
+    throw new CopyRefusedError(`the source database is older than this version of Lexbill: migrate it first `
+      + `(stop the server, then DATABASE_URL=sqlite:${path} bin/lexbill migrate); it lacks ${missing.join(', ')}`);
+  }
+  const unknown = srcMigrations.filter((m) => !expected.includes(m)).sort();
+  if (unknown.length) {
+    throw new CopyRefusedError(`the source database was migrated by a newer version of Lexbill (${unknown.join(', ')}): upgrade Lexbill, then copy`);
+  }
+}
+
 async function rawRows<T>(db: { executeQuery: Transaction<any>['executeQuery'] }, text: string, params: readonly unknown[] = []): Promise<T[]> {
   return (await db.executeQuery(CompiledQuery.raw(text, params as unknown[]))).rows as T[];
 }
@@ -171,11 +181,42 @@ async function exec(db: { executeQuery: Transaction<any>['executeQuery'] }, text
   await db.executeQuery(CompiledQuery.raw(text, params as unknown[]));
 }
 
-/** The rows a freshly migrated database holds (the migrations' seeds), by table, as sorted JSON texts. */
-async function migrationSeeds(): Promise<Map<string, string[]>> {
+/**
+ * Before anything in the target changes: refuse a database that holds tables but no Lexbill
+ * migrations (another application's), one migrated by a newer Lexbill (this one's migrator
+ * would fail on it, or worse), and one that already holds a firm: rows in a table the
+ * migrations do not seed (a firm always has some: its events, users, settings). The seeded
+ * tables are compared with the seeds after migrating, under the copy's lock (refuseUnlessEmpty).
+ */
+async function refuseBeforeMigrating(db: Database['db'], seeds: Map<string, string[]>, known: readonly string[]): Promise<void> {
+  const tables = (await rawRows<{ t: string }>(db, `
+    select c.relname as t from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = current_schema() and c.relkind in ('r', 'p') order by 1`)).map((r) => r.t);
+  if (tables.length === 0) return;
+  if (!tables.includes('schema_migration')) {
+    throw new CopyRefusedError(`the target database is not empty and Lexbill never migrated it (tables ${tables.slice(0, 8).join(', ')}${tables.length > 8 ? ', ...' : ''}): copy only into an empty database`);
+  }
+  const names = (await rawRows<{ name: string }>(db, 'select name from schema_migration')).map((r) => r.name);
+  const unknown = names.filter((m) => !known.includes(m)).sort();
+  if (unknown.length) {
+    throw new CopyRefusedError(`the target database was migrated by a newer version of Lexbill (${unknown.join(', ')}): copy only into an empty database`);
+  }
+  const holding: string[] = [];
+  for (const t of tables) {
+    if (BOOKKEEPING_TABLES.has(t) || seeds.has(t)) continue;
+    if ((await rawRows<{ x: number }>(db, `select 1 as x from ${q(t)} limit 1`)).length) holding.push(t);
+  }
+  if (holding.length) {
+    throw new CopyRefusedError(`the target database already holds a firm (rows in ${holding.slice(0, 8).join(', ')}${holding.length > 8 ? ', ...' : ''}): copy only into an empty database`);
+  }
+}
+
+/** The rows a freshly migrated database holds (the migrations' seeds), by table, as sorted JSON texts; and the migrations' names. */
+async function migrationSeeds(): Promise<{ seeds: Map<string, string[]>; migrations: string[] }> {
   const fresh = openDatabase('sqlite::memory:');
   try {
     await migrateToLatest(fresh.db);
+    const migrations = (await rawRows<{ name: string }>(fresh.db, 'select name from schema_migration')).map((r) => r.name);
     const names = await rawRows<{ name: string }>(fresh.db, `select name from sqlite_master where type = 'table' and name not like 'sqlite\\_%' escape '\\'`);
     const seeds = new Map<string, string[]>();
     for (const { name } of names) {
@@ -183,7 +224,7 @@ async function migrationSeeds(): Promise<Map<string, string[]>> {
       const rows = await rawRows<Record<string, unknown>>(fresh.db, `select * from ${q(name)}`);
       if (rows.length) seeds.set(name, rows.map(canonicalRow).sort());
     }
-    return seeds;
+    return { seeds, migrations };
   } finally {
     await fresh.close();
   }

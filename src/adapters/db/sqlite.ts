@@ -12,9 +12,38 @@ import { ARRAY_ROWS_MARK, EACH_ROW_MARK } from '../../shared/sql.ts';
  * IMMEDIATE so two processes never deadlock upgrading a read lock.
  */
 class ImmediateSqliteDriver extends SqliteDriver {
+  readonly #raw: BetterSqlite3.Database;
+  constructor(raw: BetterSqlite3.Database, database: ConstructorParameters<typeof SqliteDriver>[0]['database']) {
+    super({ database });
+    this.#raw = raw;
+  }
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('begin immediate'));
   }
+  /**
+   * SQLite rolls a transaction back by itself on some errors (a full disk, an I/O error): a
+   * second rollback then fails ("cannot rollback - no transaction is active") and that error,
+   * not the cause, is what the caller saw. Only a transaction still open is rolled back.
+   */
+  override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    if (!this.#raw.inTransaction) return;
+    await super.rollbackTransaction(connection);
+  }
+}
+
+/**
+ * SQLite runs DDL inside transactions, but Kysely's SqliteAdapter says it does not, so its
+ * migrator ran each migration statement by statement in autocommit and took no lock: a
+ * migration failing part way (or a process stopped in it) left its first tables behind and
+ * unrecorded (every later start then failed on "table already exists"), and two processes
+ * starting on one new file both applied the same migrations, one failing. Saying yes makes the
+ * migrator run the pending migrations in ONE transaction, begun IMMEDIATE (below): all or
+ * nothing, and a second process waits for the first's commit, then finds nothing pending.
+ * (Inside a transaction `pragma foreign_keys` cannot change: a migration rebuilding a table
+ * that others reference uses `pragma defer_foreign_keys = on` instead.)
+ */
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean { return true; }
 }
 
 /** Statements kept prepared: only short SQL (the app's ordinary queries, parsed again and again). */
@@ -100,8 +129,8 @@ export function openSqlite(path: string, opts: { busyTimeoutMs?: number } = {}):
   raw.pragma(`wal_autocheckpoint = ${Math.ceil(WAL_AUTOCHECKPOINT_BYTES / (raw.pragma('page_size', { simple: true }) as number))}`);
   raw.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 10_000}`);
   const dialect: KyselyDialect = {
-    createAdapter: () => new SqliteAdapter(),
-    createDriver: (): Driver => new ImmediateSqliteDriver({ database: sqliteHandle(raw) }),
+    createAdapter: () => new TransactionalDdlSqliteAdapter(),
+    createDriver: (): Driver => new ImmediateSqliteDriver(raw, sqliteHandle(raw)),
     createIntrospector: (db) => new SqliteIntrospector(db),
     createQueryCompiler: () => new SqliteQueryCompiler(),
   };
