@@ -111,8 +111,10 @@ export async function buildRuntime(database: Database, opts: { config?: Partial<
     db: database.db, dialect: database.dialect, clock, logger, secret, config, modules, apiRegistry, rootDir: ROOT_DIR,
     async outboxHealth() {
       const pending = await database.db.selectFrom('outbox').select((eb) => eb.fn.countAll<number>().as('n')).where('delivered_at', 'is', null).executeTakeFirstOrThrow();
+      // A delivery is failing until its handler has handled the event (the failure row stays after a retry succeeds).
       const failing = await database.db.selectFrom('outbox_delivery as d').innerJoin('outbox as o', 'o.id', 'd.event_id')
-        .select((eb) => eb.fn.countAll<number>().as('n')).where('o.delivered_at', 'is', null).executeTakeFirstOrThrow();
+        .leftJoin('inbox as i', (j) => j.onRef('i.event_id', '=', 'd.event_id').onRef('i.handler', '=', 'd.handler'))
+        .select((eb) => eb.fn.countAll<number>().as('n')).where('o.delivered_at', 'is', null).where('i.event_id', 'is', null).executeTakeFirstOrThrow();
       return { pending: Number(pending.n), failing: Number(failing.n) };
     },
   });

@@ -4,7 +4,8 @@
  * of appending. Each delivery runs in its own transaction that also records
  * (event_id, handler) in `inbox`, so a redelivered event is handled once. A failing
  * handler is retried with backoff and its error recorded; it blocks only its own later
- * events (per-handler order is kept), never other handlers.
+ * events (per-handler order is kept), never other handlers: a pass reads the outbox a page
+ * at a time and, while a handler is held, goes on to later pages for the others (see pass).
  */
 import type { Logger } from 'pino';
 import { assert } from './assert.ts';
@@ -14,6 +15,7 @@ import type { Db, Executor } from './db.ts';
 import { isUniqueViolation } from './db.ts';
 import type { CommandContext, EventEnvelope, EventMap } from './events.ts';
 import { newId, newIds } from './ids.ts';
+import { sql } from 'kysely';
 import { insertMany } from './sql.ts';
 
 export interface OutboxRow {
@@ -155,14 +157,74 @@ export function createRelay(opts: RelayOptions): Relay {
   let again = false;
   let timer: NodeJS.Timeout | null = null;
   let stopped = true;
+  /** Set by stop(): a pass ends after the page it is on. */
+  let stopping = false;
+  /**
+   * Where the next pass may start while handlers are held at a failing event: every
+   * undelivered event at or below `afterSeq` waited only on the `blocked` handlers when the
+   * last pass went over it. Dropped (the next pass starts from the beginning) once a held
+   * handler may retry (`until`), or when the undelivered count at or below `afterSeq` is no
+   * longer `below` (an event committed late, another process delivered some, a backfill).
+   */
+  let resume: { afterSeq: number; below: number; blocked: Map<string, string>; until: string } | null = null;
 
+  async function pendingCounts(afterSeq: number): Promise<{ total: number; below: number }> {
+    const r = await db.selectFrom('outbox')
+      .select([
+        sql<number>`count(*)`.as('n'),
+        sql<number>`count(case when seq <= ${afterSeq} then 1 end)`.as('below'),
+      ])
+      .where('delivered_at', 'is', null).executeTakeFirstOrThrow();
+    return { total: Number(r.n), below: Number(r.below) };
+  }
+
+  /**
+   * One pass: pages of undelivered events in seq order. While some handler is held at a
+   * failing event (its later events wait, to keep its order), the pass goes on to later
+   * pages for the other handlers, so a held handler never starves them however long its
+   * backlog grows; the pass reads payloads only for the events it hands to a handler.
+   */
   async function pass(): Promise<PassResult> {
     const now = clock.now();
     const nowIso = now.toISOString();
-    const rows = (await db.selectFrom('outbox').selectAll()
-      .where('delivered_at', 'is', null)
-      .orderBy('seq').limit(batchSize).execute()) as OutboxRow[];
-    if (rows.length === 0) return { handled: 0, failed: 0, completed: 0, pending: 0 };
+    // Handlers held at a failing event in this pass, each with when it may try again.
+    let blocked = new Map<string, string>();
+    let afterSeq = 0;
+    if (resume && nowIso < resume.until) {
+      const { below } = await pendingCounts(resume.afterSeq);
+      if (below === resume.below) { afterSeq = resume.afterSeq; blocked = new Map(resume.blocked); }
+    }
+    resume = null;
+    const total: PassResult = { handled: 0, failed: 0, completed: 0, pending: 0 };
+    let pages = 0;
+    for (;;) {
+      if (pages++ > 0) await new Promise((resolve) => setImmediate(resolve)); // let requests in between pages
+      const rows = (await db.selectFrom('outbox')
+        .select(['seq', 'id', 'type', 'version', 'occurred_at', 'correlation_id', 'causation_id', 'actor_id', 'delivered_at'])
+        .where('delivered_at', 'is', null).where('seq', '>', afterSeq)
+        .orderBy('seq').limit(batchSize).execute()) as Omit<OutboxRow, 'payload'>[];
+      if (rows.length === 0) {
+        if (afterSeq === 0) return total; // nothing undelivered at all
+        break;
+      }
+      const r = await deliverPage(rows, blocked, now, nowIso);
+      total.handled += r.handled;
+      total.failed += r.failed;
+      total.completed += r.completed;
+      afterSeq = Number(rows[rows.length - 1]!.seq);
+      if (rows.length < batchSize || blocked.size === 0 || stopping) break;
+    }
+    const counts = await pendingCounts(afterSeq);
+    total.pending = counts.total;
+    if (blocked.size > 0) {
+      const until = [...blocked.values()].reduce((a, b) => (b < a ? b : a));
+      resume = { afterSeq, below: counts.below, blocked, until };
+    }
+    return total;
+  }
+
+  async function deliverPage(pageRows: Omit<OutboxRow, 'payload'>[], blocked: Map<string, string>, now: Date, nowIso: string): Promise<Omit<PassResult, 'pending'>> {
+    const rows = pageRows as OutboxRow[];
     const ids = rows.map((r) => r.id);
     const failures = await db.selectFrom('outbox_delivery').selectAll()
       .where('event_id', 'in', ids).execute() as { event_id: string; handler: string; attempts: number; next_attempt_at: string }[];
@@ -172,15 +234,25 @@ export function createRelay(opts: RelayOptions): Relay {
     const doneKey = new Set(done.map((d) => `${d.event_id}|${d.handler}`));
 
     // Work per handler, each handler's events in seq order (a handler may follow several types).
+    // A handler held at an earlier event takes none of these: its order comes first.
     const queues = new Map<string, { row: OutboxRow; sub: Subscription }[]>();
     for (const row of rows) {
       for (const sub of bus.subscriptionsFor(row.type)) {
-        if (doneKey.has(`${row.id}|${sub.name}`)) continue;
+        if (blocked.has(sub.name) || doneKey.has(`${row.id}|${sub.name}`)) continue;
         const q = queues.get(sub.name) ?? [];
         q.push({ row, sub });
         queues.set(sub.name, q);
       }
     }
+    // Payloads only for the events some handler takes.
+    const wanted = [...new Set([...queues.values()].flatMap((q) => q.map((w) => w.row.id)))];
+    const payloads = new Map<string, string>();
+    for (let k = 0; k < wanted.length; k += 500) {
+      const got = await db.selectFrom('outbox').select(['id', 'payload']).where('id', 'in', wanted.slice(k, k + 500)).execute() as { id: string; payload: string }[];
+      for (const g of got) payloads.set(g.id, g.payload);
+    }
+    for (const row of rows) { const p = payloads.get(row.id); if (p !== undefined) row.payload = p; }
+
     let handled = 0, failed = 0;
     // Each event is handled under its own causation.
     const commandFor = (row: OutboxRow): CommandContext =>
@@ -209,7 +281,7 @@ export function createRelay(opts: RelayOptions): Relay {
       while (i < queue.length) {
         const first = queue[i]!;
         const prior = failureKey.get(`${first.row.id}|${name}`);
-        if (prior && prior.next_attempt_at > nowIso) break; // still backing off: later events wait
+        if (prior && prior.next_attempt_at > nowIso) { blocked.set(name, prior.next_attempt_at); break; } // still backing off: later events wait
         // A previously failed event runs alone; otherwise up to HANDLER_CHUNK in one transaction.
         let j = i + 1;
         if (!prior) while (j < queue.length && j - i < HANDLER_CHUNK && !failureKey.has(`${queue[j]!.row.id}|${name}`)) j++;
@@ -226,7 +298,9 @@ export function createRelay(opts: RelayOptions): Relay {
             const delay = Math.min(maxBackoffMs, retryBaseMs * 2 ** Math.min(attempts - 1, 20));
             const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
             logger.warn({ eventId: first.row.id, type: first.row.type, handler: name, attempts, err: message }, 'event handler failed; will retry');
-            await recordFailure(first.row.id, name, Number(attempts), message.slice(0, 4000), new Date(now.getTime() + delay).toISOString(), nowIso);
+            const nextAt = new Date(now.getTime() + delay).toISOString();
+            await recordFailure(first.row.id, name, Number(attempts), message.slice(0, 4000), nextAt, nowIso);
+            blocked.set(name, nextAt);
             break; // this handler's later events wait, to keep its order
           }
           // Find the failing event: replay the chunk one event per transaction.
@@ -240,9 +314,7 @@ export function createRelay(opts: RelayOptions): Relay {
     for (let k = 0; k < complete.length; k += 500) {
       await db.updateTable('outbox').set({ delivered_at: nowIso }).where('id', 'in', complete.slice(k, k + 500)).where('delivered_at', 'is', null).execute();
     }
-    const pendingRow = await db.selectFrom('outbox').select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('delivered_at', 'is', null).executeTakeFirstOrThrow();
-    return { handled, failed, completed: complete.length, pending: Number(pendingRow.n) };
+    return { handled, failed, completed: complete.length };
   }
 
   async function alreadyHandled(eventId: string, handler: string): Promise<boolean> {
@@ -298,12 +370,14 @@ export function createRelay(opts: RelayOptions): Relay {
     start() {
       if (!stopped) return;
       stopped = false;
+      stopping = false;
       timer = setInterval(() => kick(), intervalMs);
       timer.unref();
       kick();
     },
     async stop() {
       stopped = true;
+      stopping = true;
       if (timer) clearInterval(timer);
       timer = null;
       if (running) await running.catch(() => undefined);
