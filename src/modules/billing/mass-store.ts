@@ -168,6 +168,9 @@ export async function timeCapMatters(ex: Executor, matterIds: readonly string[],
   return out;
 }
 
+/** Hand-picked matter ids named in the candidates query at most (see massCandidates). */
+export const HAND_PICKED_IN_QUERY = 5_000;
+
 /**
  * Billing's copy of matters under the run's matter filters, with their unbilled items under
  * the item filters, ordered by client then matter number. Eligibility is decided by the
@@ -184,10 +187,18 @@ export async function massCandidates(ex: Executor, f: MassFilters, opts: { matte
   if (f.billingCycle) { where.push('m.billing_cycle = ?'); params.push(f.billingCycle); }
   if (f.nextBillingFrom) { where.push('m.next_billing_date >= ?'); params.push(f.nextBillingFrom); }
   if (f.nextBillingTo) { where.push('m.next_billing_date <= ?'); params.push(f.nextBillingTo); }
+  // Hand-picked matters: named in the query up to HAND_PICKED_IN_QUERY; a longer list (a run may
+  // pick 50,000, past SQLite's 32,766 variables) reads the matters the filters give, as Bill all
+  // does, and keeps the picked ones.
+  let picked: Set<string> | null = null;
   if (opts.matterIds) {
     if (opts.matterIds.length === 0) return [];
-    where.push(`m.id in (${marks(opts.matterIds.length)})`);
-    params.push(...opts.matterIds);
+    if (opts.matterIds.length <= HAND_PICKED_IN_QUERY) {
+      where.push(`m.id in (${marks(opts.matterIds.length)})`);
+      params.push(...opts.matterIds);
+    } else {
+      picked = new Set(opts.matterIds);
+    }
   }
   // Seed 004's cap filter compares the cap with all the matter's unbilled WIP (as the matter's own cap status does), not just
   // what the run's cut-off and item filters leave; read only when asked for (it is another pass over the WIP copy).
@@ -215,8 +226,9 @@ export async function massCandidates(ex: Executor, f: MassFilters, opts: { matte
     ) t on t.matter_id = m.id` : ''}
     ${where.length ? `where ${where.join(' and ')}` : ''}
     order by m.client_number, m.matter_number, m.id
-    ${opts.limit ? `limit ${Math.floor(opts.limit)}` : ''}`;
-  const rows = await selectRaw<Record<string, any>>(ex, text, params);
+    ${opts.limit && !picked ? `limit ${Math.floor(opts.limit)}` : ''}`;
+  const all = await selectRaw<Record<string, any>>(ex, text, params);
+  const rows = picked ? all.filter((r) => picked.has(r.id as string)).slice(0, opts.limit ? Math.floor(opts.limit) : undefined) : all;
   const firm = rows.some((r) => r.options_json === null) ? await getFirmSettings(ex) : null;
   const out: MassCandidate[] = [];
   for (const r of rows) {
