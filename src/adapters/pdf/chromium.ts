@@ -216,12 +216,22 @@ export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRende
     return gen.closed;
   }
 
-  /** A tab for documents: no scripts run in it (the documents are self-contained; nothing to fetch). */
+  /**
+   * A tab for documents: no scripts run in it, and nothing is fetched. The documents are
+   * self-contained; a URL that reached one anyway (an image, a style sheet, a frame, a font
+   * named in a client's text) must not have the server's browser reach the network (an internal
+   * address, a tracking pixel) or put what it found on a bill: every request the document makes
+   * is failed before it leaves (Fetch intercepts them all, frames and workers too).
+   */
   async function newTab(gen: Generation): Promise<Tab> {
     const page = await gen.browser.newPage();
     try {
       await page.setJavaScriptEnabled(false);
       const session = await page.createCDPSession();
+      session.on('Fetch.requestPaused', (e) => {
+        session.send('Fetch.failRequest', { requestId: e.requestId, errorReason: 'BlockedByClient' }).catch(() => undefined);
+      });
+      await session.send('Fetch.enable', { patterns: [{ urlPattern: '*' }] });
       const tree = await session.send('Page.getFrameTree');
       return { page, session, frameId: tree.frameTree.frame.id };
     } catch (err) {

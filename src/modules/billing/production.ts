@@ -53,7 +53,7 @@ import {
 } from './domain/production.ts';
 import type { ProductionStep } from './domain/production.ts';
 import {
-  billTemplateErrors, billTemplateFor, effectiveLayout, emailTemplateErrors, mergeEmail, mergeValues, missingClientAddress, missingTemplate, pickTemplate, recipients,
+  billTaxRows, billTemplateErrors, billTemplateFor, effectiveLayout, emailTemplateErrors, mergeEmail, mergeValues, missingClientAddress, missingTemplate, pickTemplate, recipients,
 } from './domain/templates.ts';
 import type { BillTemplate, EmailTemplate } from './domain/templates.ts';
 import type { BillLineData } from './events.ts';
@@ -226,8 +226,12 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         matter: matter ? { name: matter.name, fileNumber: matter.fileNumber } : { name: '', fileNumber: bill.fileNumber },
         billTo: {
           name: party?.name ?? matter?.clientName ?? '', address: party?.address ?? matter?.client?.address ?? '', taxId: matter?.client?.taxId ?? '',
+          // A bill addressed to one of the client's contacts still names the client it is the invoice of (whose tax id it shows).
+          client: party?.kind === 'contact' ? (matter?.client?.name ?? matter?.clientName ?? '') : '',
         },
         fees, charges, fixed, disbursements, other, instalments, instalmentsBilledMinor, instalmentsAdjustmentMinor, feeWrittenToFixed, fixedFeeMinor,
+        // The tax per rate above the tax total (lines at more than one rate).
+        tax: billTaxRows(layout, bill),
         anyAdjusted: [...fees, ...charges].some((l) => l.adjusted),
         // The fixed-fee layout: the time the fee covers, apart from fees charged on top of it.
         workCovered: fees.filter((l) => l.kind === 'time'), otherFees: fees.filter((l) => l.kind !== 'time'),

@@ -226,3 +226,49 @@ export function unknownTemplate(name: string | null | undefined, names: readonly
   const n = name?.trim();
   return !n || names.includes(n) ? null : `no bill template named "${name}" (templates: ${names.join(', ')})`;
 }
+
+/** A bill's tax at one rate: the rate's code, what its lines come to, and the tax they carry. */
+export interface TaxAtRate { code: string; taxableMinor: number; taxMinor: number }
+
+/** Lines as the tax summary reads them (BillLineData has these). */
+interface TaxedLine { kind: string; taxCode: string | null; amountMinor: number; taxMinor: number; noCharge: boolean }
+
+/**
+ * A bill's tax per rate, for its PDF: each tax code's lines (the amounts they charge and the tax
+ * they carry, as stored), in code order; the rows' tax sums to the bill's stored tax. A discount
+ * over lines of one code is stored as one line with no code of its own: it belongs to that code,
+ * the one code of the fees and charges it is taken on. Null when the bill cannot be split exactly
+ * (such a line with fees at several codes, or rows not adding up to the stored tax): the bill then
+ * shows its tax as one figure, never a split that might be wrong.
+ */
+export function taxByRate(lines: readonly TaxedLine[], taxMinor: number): TaxAtRate[] | null {
+  const discountedCodes = new Set(lines.filter((l) => l.taxCode !== null && !l.noCharge && l.amountMinor !== 0
+    && l.kind !== 'disbursement' && l.kind !== 'adhoc_disbursement' && l.kind !== 'discount' && l.kind !== 'interest').map((l) => l.taxCode!));
+  const rows = new Map<string, TaxAtRate>();
+  for (const l of lines) {
+    let code = l.taxCode;
+    if (code === null) {
+      if (l.amountMinor === 0 && l.taxMinor === 0) continue;
+      if (l.kind !== 'discount' || discountedCodes.size !== 1) return null;
+      code = [...discountedCodes][0]!;
+    }
+    const r = rows.get(code) ?? { code, taxableMinor: 0, taxMinor: 0 };
+    r.taxableMinor += l.amountMinor;
+    r.taxMinor += l.taxMinor;
+    rows.set(code, r);
+  }
+  const out = [...rows.values()].sort((a, b) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
+  if (out.reduce((a, r) => a + r.taxMinor, 0) !== taxMinor) return null;
+  return out;
+}
+
+/**
+ * The tax rows a bill's PDF shows above its tax total: one per rate when its lines are at more
+ * than one (none when at one: the total is that rate's), with each rate's taxable amount only
+ * where the bill shows line prices (on a total-only bill, or one hiding line pricing, a rate's
+ * taxable amount could be one line's price).
+ */
+export function billTaxRows(layout: BillLayout, bill: { hideLinePricing: boolean; lines: readonly TaxedLine[]; totals: { taxMinor: number } }): { rows: TaxAtRate[]; showTaxable: boolean } {
+  const rows = taxByRate(bill.lines, bill.totals.taxMinor);
+  return { rows: rows && rows.length > 1 ? rows : [], showTaxable: layout !== 'total_only' && !bill.hideLinePricing };
+}
