@@ -198,6 +198,9 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     const fees = bill.lines.filter((l) => l.kind === 'time' || l.kind === 'adhoc_fee').map(line);
     const charges = bill.lines.filter((l) => l.kind === 'fixed_charge').map(line);
     const fixed = bill.lines.filter((l) => l.kind === 'fixed_fee' || l.kind === 'quote_fee').map(line);
+    // Their heading says what they are: fixed fees, fees billed as quoted, or both.
+    const quoted = fixed.filter((l) => l.kind === 'quote_fee').length;
+    const fixedHeading = quoted === 0 ? 'Fixed fees' : quoted === fixed.length ? 'As quoted' : 'Fixed and quoted fees';
     const disbursements = bill.lines.filter((l) => l.kind === 'disbursement' || l.kind === 'adhoc_disbursement').map(line);
     const other = bill.lines.filter((l) => l.kind === 'discount' || l.kind === 'interest').map(line);
     const party = matter?.billableParty;
@@ -229,7 +232,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
           // A bill addressed to one of the client's contacts still names the client it is the invoice of (whose tax id it shows).
           client: party?.kind === 'contact' ? (matter?.client?.name ?? matter?.clientName ?? '') : '',
         },
-        fees, charges, fixed, disbursements, other, instalments, instalmentsBilledMinor, instalmentsAdjustmentMinor, feeWrittenToFixed, fixedFeeMinor,
+        fees, charges, fixed, fixedHeading, disbursements, other, instalments, instalmentsBilledMinor, instalmentsAdjustmentMinor, feeWrittenToFixed, fixedFeeMinor,
         // The tax per rate above the tax total (lines at more than one rate).
         tax: billTaxRows(layout, bill),
         anyAdjusted: [...fees, ...charges].some((l) => l.adjusted),
