@@ -107,6 +107,20 @@ export function safeNext(next: unknown): string {
   return PLAIN_PATH.test(path) ? path : '/';
 }
 
+/** The sign-in page, returning to `current` (a URL of this site) afterwards; else plain. */
+function loginAfter(current: string | undefined, requestUrl: string): string {
+  if (!current) return '/login';
+  let url: URL;
+  try {
+    url = new URL(current);
+  } catch {
+    return '/login';
+  }
+  if (url.host !== new URL(requestUrl).host) return '/login';
+  const next = safeNext(url.pathname + url.search);
+  return next === '/' ? '/login' : `/login?next=${encodeURIComponent(next)}`;
+}
+
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const { db, clock, logger, config } = deps;
   const authDeps = { db, clock };
@@ -196,6 +210,21 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     if (routeMatched(c) && declaredAudience(c) === null) {
       c.get('log').error({ path: c.req.path, method: c.req.method }, 'route declares no roles; refused');
       throw new HttpError(403, 'forbidden', 'This route declares no roles, so nobody may use it');
+    }
+    await next();
+  });
+
+  // A form body is read once here (routes reuse the parsed form): one that cannot be read
+  // (a broken multipart body, no boundary) is the sender's error, a 400, never a 500.
+  app.use('*', async (c, next) => {
+    const media = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+    if (UNSAFE.has(c.req.method) && (media === 'multipart/form-data' || media === 'application/x-www-form-urlencoded')) {
+      try {
+        await c.req.parseBody();
+      } catch (err) {
+        if (err instanceof HttpError) throw err;
+        throw new HttpError(400, 'bad_form', 'The form could not be read. Reload the page and try again.');
+      }
     }
     await next();
   });
@@ -305,7 +334,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     const wantsJson = c.req.path.startsWith('/api/') || c.get('authVia') === 'token' || (c.req.header('authorization') ?? '').startsWith('Bearer ') || (c.req.header('accept') ?? '').startsWith('application/json');
     if (err instanceof HttpError) {
       if (err.status === 401 && !wantsJson) {
-        if (isHtmx(c)) { c.header('HX-Redirect', '/login'); return c.body(null, 401); }
+        if (isHtmx(c)) {
+          // Back to the page the browser shows (htmx sends it), not the fragment's URL.
+          c.header('HX-Redirect', loginAfter(c.req.header('hx-current-url'), c.req.url));
+          return c.body(null, 401);
+        }
         // Back to the page asked for after signing in, query string included.
         const asked = new URL(c.req.url);
         return c.redirect(`/login?next=${encodeURIComponent(safeNext(asked.pathname + asked.search))}`, 303);

@@ -66,6 +66,14 @@ export function isPasswordField(name: string): boolean {
   return /password/i.test(name);
 }
 
+/** True when the schema's field `key` takes text and not true/false (so "on" is text there). */
+function takesText(schema: TSchema, key: string): boolean {
+  const p = (schema as { properties?: Record<string, { type?: unknown; anyOf?: { type?: unknown }[] }> }).properties?.[key];
+  if (!p) return false;
+  const types = p.anyOf ? p.anyOf.map((x) => x.type) : [p.type];
+  return types.includes('string') && !types.includes('boolean');
+}
+
 /**
  * Validate form fields or query strings (all strings): values are trimmed and empty ones
  * become absent, except password fields, which are kept exactly as typed (only an empty
@@ -81,7 +89,8 @@ export function parseForm<S extends TSchema>(schema: S, raw: Record<string, unkn
       continue;
     }
     if (typeof v === 'string' && v.trim() === '') continue;
-    cleaned[k] = v === 'on' ? true : typeof v === 'string' ? v.trim() : v;
+    // A ticked checkbox posts "on"; a text field may hold that word too, and keeps it.
+    cleaned[k] = v === 'on' && !takesText(schema, k) ? true : typeof v === 'string' ? v.trim() : v;
   }
   const converted = Value.Convert(schema, cleaned);
   return parseWith(schema, converted);

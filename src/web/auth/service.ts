@@ -99,10 +99,22 @@ export async function createUser(deps: AuthDeps, ctx: CommandContext, input: { e
 export async function updateUser(deps: AuthDeps, ctx: CommandContext, id: string, input: { name?: string; role?: Role; disabled?: boolean }): Promise<UserView> {
   checkUserFields(input);
   return deps.db.transaction().execute(async (trx) => {
-    const before = await findUser(trx, id);
+    // Postgres: lock the account and every active admin, in id order, before reading them, so
+    // a change made meanwhile (another admin's demotion) is read, not overwritten with what
+    // was there before it, and two admins demoting each other queue rather than deadlock; the
+    // second sees the first's change once it holds the locks. SQLite runs one writer at a time.
+    let lockQuery = trx.selectFrom('auth_user').selectAll()
+      .where((eb) => eb.or([eb('id', '=', id), eb.and([eb('role', '=', 'admin'), eb('disabled', '=', 0)])])).orderBy('id');
+    if (!writersSerialised(trx)) lockQuery = lockQuery.forUpdate();
+    const locked = await lockQuery.execute() as UserRow[];
+    const before = locked.find((u) => u.id === id);
     if (!before) throw new HttpError(404, 'not_found', 'User not found');
-    if (ctx.actorId === id && ((input.role && input.role !== 'admin' && before.role === 'admin') || input.disabled)) {
-      throw invalid({ role: 'you cannot remove your own admin role or disable yourself' });
+    // A refusal names the field that asked for it: the role box, or the Disabled box.
+    if (ctx.actorId === id && input.disabled && Number(before.disabled) === 0) {
+      throw invalid({ disabled: 'you cannot disable your own account' });
+    }
+    if (ctx.actorId === id && input.role && input.role !== 'admin' && before.role === 'admin') {
+      throw invalid({ role: 'you cannot remove your own admin role' });
     }
     const after: UserRow = {
       ...before,
@@ -115,14 +127,12 @@ export async function updateUser(deps: AuthDeps, ctx: CommandContext, id: string
     // not counted and may be edited, demoted or left disabled freely.
     const activeAdmin = (u: UserRow) => u.role === 'admin' && Number(u.disabled) === 0;
     if (activeAdmin(before) && !activeAdmin(after)) {
-      // Postgres: lock the active admins (in id order, so two such changes queue rather than
-      // deadlock) before counting them, so two admins demoting each other at once cannot both
-      // succeed; the second sees the first's change once it holds the locks. SQLite runs one
-      // write transaction at a time already.
-      let admins = trx.selectFrom('auth_user').select('id').where('role', '=', 'admin').where('disabled', '=', 0).orderBy('id');
-      if (!writersSerialised(trx)) admins = admins.forUpdate();
-      const others = (await admins.execute()).filter((u) => u.id !== id);
-      if (others.length === 0) throw invalid({ role: 'the last active admin cannot lose the admin role or be disabled' });
+      const others = locked.filter((u) => u.id !== id && activeAdmin(u));
+      if (others.length === 0) {
+        throw after.role !== 'admin'
+          ? invalid({ role: 'the last active admin cannot lose the admin role' })
+          : invalid({ disabled: 'the last active admin cannot be disabled' });
+      }
     }
     await trx.updateTable('auth_user').set({ name: after.name, role: after.role, disabled: after.disabled, updated_at: after.updated_at }).where('id', '=', id).execute();
     if (after.disabled === 1 || after.role !== before.role) {
@@ -155,25 +165,45 @@ export async function resetPassword(deps: AuthDeps, ctx: CommandContext, email: 
 /* ---------------- throttling ---------------- */
 
 interface ThrottleRow { key: string; failures: number; window_started_at: string; locked_until: string | null }
+type ThrottlePolicy = { maxFailures: number; windowMs: number; lockMs: number };
 
-async function lockedFor(db: Executor, key: string, now: Date): Promise<number> {
-  const r = await db.selectFrom('auth_throttle').selectAll().where('key', '=', key).executeTakeFirst() as ThrottleRow | undefined;
+/**
+ * The throttle rows of these keys, created if missing and (on Postgres) locked to the end of
+ * the caller's transaction in key order, so parallel attempts on one key queue for it.
+ */
+async function lockThrottleRows(trx: Executor, keys: readonly string[], now: Date): Promise<Map<string, ThrottleRow>> {
+  const sorted = [...new Set(keys)].sort();
+  for (const key of sorted) {
+    await trx.insertInto('auth_throttle').values({ key, failures: 0, window_started_at: now.toISOString(), locked_until: null })
+      .onConflict((oc) => oc.column('key').doNothing()).execute();
+  }
+  let q = trx.selectFrom('auth_throttle').selectAll().where('key', 'in', sorted).orderBy('key');
+  if (!writersSerialised(trx)) q = q.forUpdate();
+  const rows = await q.execute() as ThrottleRow[];
+  return new Map(rows.map((r) => [r.key, r]));
+}
+
+function lockedFor(r: ThrottleRow | undefined, now: Date): number {
   if (!r?.locked_until) return 0;
   return Math.max(0, new Date(r.locked_until).getTime() - now.getTime());
 }
 
-async function recordFailure(db: Executor, key: string, now: Date, policy: { maxFailures: number; windowMs: number; lockMs: number }): Promise<void> {
-  const r = await db.selectFrom('auth_throttle').selectAll().where('key', '=', key).executeTakeFirst() as ThrottleRow | undefined;
+/** Count one failure on a locked throttle row (a new window if the last one has passed). */
+async function countFailure(trx: Executor, r: ThrottleRow, now: Date, policy: ThrottlePolicy): Promise<void> {
   const nowIso = now.toISOString();
-  const inWindow = r && now.getTime() - new Date(r.window_started_at).getTime() < policy.windowMs;
+  const inWindow = Number(r.failures) > 0 && now.getTime() - new Date(r.window_started_at).getTime() < policy.windowMs;
   const failures = inWindow ? Number(r.failures) + 1 : 1;
   const windowStart = inWindow ? r.window_started_at : nowIso;
   const locked = failures >= policy.maxFailures ? new Date(now.getTime() + policy.lockMs).toISOString() : null;
-  if (r) {
-    await db.updateTable('auth_throttle').set({ failures, window_started_at: windowStart, locked_until: locked }).where('key', '=', key).execute();
-  } else {
-    await db.insertInto('auth_throttle').values({ key, failures, window_started_at: windowStart, locked_until: locked }).execute();
-  }
+  await trx.updateTable('auth_throttle').set({ failures, window_started_at: windowStart, locked_until: locked }).where('key', '=', r.key).execute();
+}
+
+/** Take back the failure an attempt was counted as in advance, once its password proved right. */
+async function uncountFailure(trx: Executor, key: string, now: Date, policy: ThrottlePolicy): Promise<void> {
+  const r = (await lockThrottleRows(trx, [key], now)).get(key);
+  if (!r || Number(r.failures) <= 0) return;
+  const failures = Number(r.failures) - 1;
+  await trx.updateTable('auth_throttle').set({ failures, locked_until: failures >= policy.maxFailures ? r.locked_until : null }).where('key', '=', key).execute();
 }
 
 /* ---------------- login, sessions ---------------- */
@@ -188,19 +218,27 @@ export async function login(deps: AuthDeps, input: { email: string; password: st
   const acctKey = `acct:${email}`;
   const ipKey = `ip:${input.ip ?? 'unknown'}`;
   const ctx: CommandContext = { actorId: null, actorLabel: email || 'anonymous', correlationId: input.correlationId, causationId: null, ip: input.ip };
-  const wait = Math.max(await lockedFor(deps.db, acctKey, now), await lockedFor(deps.db, ipKey, now));
-  if (wait > 0) {
-    await deps.db.transaction().execute((trx) => audit(trx, deps.clock, ctx, { action: 'auth.login_throttled', entityType: 'login', entityId: email }));
-    return { ok: false, reason: 'throttled', retryAfterSec: Math.ceil(wait / 1000) };
-  }
+  // The attempt is counted as a failure on both keys before its password is checked, in a
+  // transaction holding the keys' rows: parallel attempts queue here, so a burst gets no
+  // more guesses than the same attempts one after another. A right password takes it back.
+  const wait = await deps.db.transaction().execute(async (trx) => {
+    const rows = await lockThrottleRows(trx, [acctKey, ipKey], now);
+    const w = Math.max(lockedFor(rows.get(acctKey), now), lockedFor(rows.get(ipKey), now));
+    if (w > 0) {
+      await audit(trx, deps.clock, ctx, { action: 'auth.login_throttled', entityType: 'login', entityId: email });
+      return w;
+    }
+    await countFailure(trx, rows.get(acctKey)!, now, THROTTLE.account);
+    if (ipKey !== acctKey) await countFailure(trx, rows.get(ipKey)!, now, THROTTLE.address);
+    return 0;
+  });
+  if (wait > 0) return { ok: false, reason: 'throttled', retryAfterSec: Math.ceil(wait / 1000) };
   const user = await findUserByEmail(deps.db, email);
   const good = user && Number(user.disabled) === 0
     ? await verifyPassword(input.password, user.password_hash)
     : (await verifyPassword(input.password, await dummyHash()), false);
   if (!good || !user) {
     await deps.db.transaction().execute(async (trx) => {
-      await recordFailure(trx, acctKey, now, THROTTLE.account);
-      await recordFailure(trx, ipKey, now, THROTTLE.address);
       await audit(trx, deps.clock, ctx, { action: 'auth.login_failed', entityType: 'login', entityId: email });
     });
     return { ok: false, reason: 'invalid' };
@@ -216,6 +254,7 @@ export async function login(deps: AuthDeps, input: { email: string; password: st
       expires_at: new Date(now.getTime() + SESSION_ABSOLUTE_MS).toISOString(), ip: input.ip, user_agent: input.userAgent?.slice(0, 300) ?? null,
     }).execute();
     await trx.deleteFrom('auth_throttle').where('key', '=', acctKey).execute();
+    await uncountFailure(trx, ipKey, now, THROTTLE.address);
     await trx.deleteFrom('auth_session').where('user_id', '=', user.id).where('expires_at', '<', nowIso).execute();
     await audit(trx, deps.clock, { ...ctx, actorId: user.id }, { action: 'auth.login', entityType: 'user', entityId: user.id });
   });
