@@ -8,14 +8,20 @@
  *   lexbill bill-run --invoice-date 2026-03-31 --up-to 2026-03-31 [--client ID] [--matter FILE]
  *     [--responsible ID] [--billing-timekeeper ID] [--cycle C] [--next-from D] [--next-to D]
  *     [--wip-cap matter|AMOUNT] [--time-from D] [--time-to D] [--time-timekeeper ID]
- *     [--disb-from D] [--disb-to D] [--disb-code CODE] [--expenses-only]
+ *     [--time-cap matter|AMOUNT] [--disb-from D] [--disb-to D] [--disb-code CODE] [--expenses-only]
  *     [--template NAME] [--terms DAYS] [--run-id ID] [--approve] [--produce] [--json]
  *
- * Exit status: 0 when the run finished (matters skipped for a reason are not errors),
- * 1 when something failed (a failed production counts), 2 for bad usage.
+ * The run's id is printed before it drafts (on stderr with --json), and a run that stops part
+ * way says so with its id: the same command with `--run-id ID` takes it up where it stopped.
+ * An option given twice is bad usage, never "the last one wins".
+ *
+ * Exit status: 0 when the run finished (matters skipped for a reason, and bills whose
+ * approval is refused for a reason such as a hold, are not errors), 1 when something failed
+ * (a run that stopped, a failed or busy production), 2 for bad usage.
  */
 import { parseArgs } from 'node:util';
 import type { Runtime } from '../main.ts';
+import { isParseArgsError, repeatedOptions } from './args.ts';
 // filterErrors, MAX_PAYMENT_TERMS_DAYS: the run's own checks of its choices, applied before anything is delivered or written.
 import { capChoice, createBillingCommands, createMassBilling, filterErrors, MAX_PAYMENT_TERMS_DAYS, produceBills } from '../modules/billing/index.ts';
 import { isoDate } from '../shared/clock.ts';
@@ -30,7 +36,12 @@ export const BILL_RUN_HELP = `  bill-run --invoice-date D --up-to D [filters] [-
                               --wip-cap matter|AMOUNT --time-from D --time-to D
                               --time-timekeeper ID --time-cap matter|AMOUNT
                               --disb-from D --disb-to D --disb-code C
-                              --expenses-only; --template NAME --terms DAYS --run-id ID --json`;
+                              --expenses-only; --template NAME --terms DAYS --run-id ID --json;
+                              --approve numbers the run's drafts, --produce (with --approve)
+                              produces them; prints each matter billed or skipped and why;
+                              the run's id is printed first: a run that stopped is resumed by
+                              the same command with --run-id ID; --json: one JSON document
+                              on stdout; exit 0 done, 1 something failed, 2 bad usage`;
 
 export class BillRunUsageError extends Error {}
 
@@ -73,13 +84,17 @@ export function emptyOptions(v: Record<string, string | boolean | undefined>): s
 }
 
 /** Run it; the lines go to `out` (stdout). Returns the exit status. */
-export async function billRun(rt: Runtime, args: string[], out: (line: string) => void = (l) => console.log(l)): Promise<number> {
+export async function billRun(rt: Runtime, args: string[], out: (line: string) => void = (l) => console.log(l), err: (line: string) => void = (l) => console.error(l)): Promise<number> {
   let v: ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS; strict: true }>>['values'];
   // A flag without its value, a value given to a yes/no flag, a stray argument, an unknown flag: usage (exit 2), naming it.
+  // A flag given twice too: which of the two was meant cannot be known (the last is not "the" one).
   try {
-    ({ values: v } = parseArgs({ args, options: OPTIONS, strict: true }));
+    const parsed = parseArgs({ args, options: OPTIONS, strict: true, tokens: true });
+    const twice = repeatedOptions(parsed.tokens, OPTIONS);
+    if (twice) throw new BillRunUsageError(twice);
+    v = parsed.values;
   } catch (e) {
-    if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) throw new BillRunUsageError((e as Error).message);
+    if (isParseArgsError(e)) throw new BillRunUsageError((e as Error).message);
     throw e;
   }
   if (!v['invoice-date']) throw new BillRunUsageError('--invoice-date is required (YYYY-MM-DD)');
@@ -142,57 +157,75 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
   } catch (e) {
     throw asUsage(e);
   }
-  const run = created.status === 'done' ? created : await mass.runBatch(ctx, created.id);
-  const rows = await mass.batchRows(run.id, { limit: 1_000_000 });
-  // A run given again (the same --run-id) lists its own matters: one it drafted now "has a
-  // draft" under the filters, but is reported once, as the run's, not also as left out.
-  const inRun = new Set(rows.map((r) => r.matterId));
-  const leftOut = notListed.filter((r) => !inRun.has(r.matterId));
-  const report: Record<string, unknown> = { runId: run.id, status: run.status, drafted: run.draftedCount, skipped: run.skippedCount, items: run.itemCount };
-  if (!v.json) {
-    out(`Bill run ${run.id}: invoice date ${run.invoiceDate}, up to ${run.upTo}`);
-    for (const r of rows) {
-      // Each bill's total in its own currency (its matter's), not the firm's.
-      if (r.state === 'drafted') out(`billed   ${r.fileNumber ?? r.matterId}  ${r.itemCount} item(s)  ${formatMoney(r.totalMinor ?? 0, r.currency ?? currency)}  bill ${r.billId}`);
-      else out(`skipped  ${r.fileNumber ?? r.matterId}  ${r.reason}`);
-    }
-    for (const r of leftOut) out(`skipped  ${r.fileNumber}  ${r.reasons.map((x) => x.text).join('; ')}`);
-    out(`${run.draftedCount} drafted (${run.itemCount} items), ${run.skippedCount + leftOut.length} skipped.`);
-  } else report.notEligible = leftOut.map((r) => ({ matterId: r.matterId, fileNumber: r.fileNumber, reasons: r.reasons.map((x) => x.text) }));
-  if (v.json) report.matters = rows.map((r) => ({ matterId: r.matterId, fileNumber: r.fileNumber, state: r.state, billId: r.billId, items: r.itemCount, totalMinor: r.totalMinor, currency: r.totalMinor === null ? null : r.currency ?? currency, reason: r.reason }));
-
-  let status = run.status === 'done' ? 0 : 1;
-  if (v.approve) {
-    const billIds = rows.filter((r) => r.state === 'drafted' && r.billId).map((r) => r.billId!);
-    // A run retried (the same --run-id, after a crash, say) finds some of its bills approved
-    // already: they are not approved again, and --produce still produces them (production
-    // skips what was done), so no bill of the run is left unproduced.
-    const current = await cmds.findBills(billIds);
-    const already = billIds.filter((id) => current.get(id)?.status === 'approved' || current.get(id)?.status === 'finalised');
-    const approved = await mass.approveMany(ctx, billIds.filter((id) => !already.includes(id)));
-    const ok = approved.filter((a) => a.ok);
-    if (!v.json) {
-      for (const id of already) out(`approved ${current.get(id)!.number} (already)`);
-      for (const a of approved) out(a.ok ? `approved ${a.number}` : `refused  ${a.billId}  ${a.reason}`);
-      out(`${ok.length} approved${already.length ? ` (and ${already.length} approved before)` : ''}, ${approved.length - ok.length} refused.`);
-    }
-    report.approved = ok.length;
-    report.alreadyApproved = already.length;
-    report.refused = approved.filter((a) => !a.ok).map((a) => ({ billId: a.billId, reason: (a as { reason: string }).reason }));
-    const toProduce = [...already, ...ok.map((a) => a.billId)];
-    if (v.produce && toProduce.length > 0) {
-      await rt.relay.drain();
-      const produced = await produceBills({ db, clock: rt.clock, logger: rt.logger, relay: rt.relay, outputs: rt.outputs }, ctx, toProduce);
-      if (!v.json) {
-        for (const it of produced.items) out(it.outcome === 'done' ? `produced ${it.number ?? it.billId}` : `failed   ${it.number ?? it.billId}  ${it.error ?? it.outcome}`);
-        out(`${produced.done} produced, ${produced.failed} failed.`);
-      }
-      report.produced = produced.done;
-      report.productionFailed = produced.failed;
-      if (produced.failed > 0 || produced.busy > 0) status = 1;
-    }
+  // The run named before it drafts anything: a run stopped part way (Ctrl-C, a crash, a lost
+  // connection) keeps what it drafted and is taken up again only under its own id.
+  const resume = `run the same command again with --run-id ${created.id} to resume it`;
+  if (!v.json) out(`Bill run ${created.id}: invoice date ${created.invoiceDate}, up to ${created.upTo}`);
+  else err(`lexbill: bill run ${created.id}: invoice date ${created.invoiceDate}, up to ${created.upTo} (if it stops, ${resume})`);
+  try {
+    return await finishRun(created);
+  } catch (e) {
+    if (e instanceof BillRunUsageError) throw e;
+    throw new Error(`bill run ${created.id} stopped: ${e instanceof Error ? e.message : String(e)}. What it did is kept; ${resume}`, { cause: e });
   }
-  await rt.relay.drain();
-  if (v.json) out(JSON.stringify(report));
-  return status;
+
+  async function finishRun(created: Awaited<ReturnType<typeof mass.createRun>>): Promise<number> {
+    const run = created.status === 'done' ? created : await mass.runBatch(ctx, created.id);
+    const rows = await mass.batchRows(run.id, { limit: 1_000_000 });
+    // A run given again (the same --run-id) lists its own matters: one it drafted now "has a
+    // draft" under the filters, but is reported once, as the run's, not also as left out.
+    const inRun = new Set(rows.map((r) => r.matterId));
+    const leftOut = notListed.filter((r) => !inRun.has(r.matterId));
+    const report: Record<string, unknown> = { runId: run.id, status: run.status, drafted: run.draftedCount, skipped: run.skippedCount, items: run.itemCount };
+    if (!v.json) {
+      for (const r of rows) {
+        // Each bill's total in its own currency (its matter's), not the firm's.
+        if (r.state === 'drafted') out(`billed   ${r.fileNumber ?? r.matterId}  ${r.itemCount} item(s)  ${formatMoney(r.totalMinor ?? 0, r.currency ?? currency)}  bill ${r.billId}`);
+        else out(`skipped  ${r.fileNumber ?? r.matterId}  ${r.reason}`);
+      }
+      for (const r of leftOut) out(`skipped  ${r.fileNumber}  ${r.reasons.map((x) => x.text).join('; ')}`);
+      out(`${run.draftedCount} drafted (${run.itemCount} items), ${run.skippedCount + leftOut.length} skipped.`);
+    } else report.notEligible = leftOut.map((r) => ({ matterId: r.matterId, fileNumber: r.fileNumber, reasons: r.reasons.map((x) => x.text) }));
+    if (v.json) report.matters = rows.map((r) => ({ matterId: r.matterId, fileNumber: r.fileNumber, state: r.state, billId: r.billId, items: r.itemCount, totalMinor: r.totalMinor, currency: r.totalMinor === null ? null : r.currency ?? currency, reason: r.reason }));
+
+    let status = run.status === 'done' ? 0 : 1;
+    if (v.approve) {
+      const billIds = rows.filter((r) => r.state === 'drafted' && r.billId).map((r) => r.billId!);
+      // A run retried (the same --run-id, after a crash, say) finds some of its bills approved
+      // already: they are not approved again, and --produce still produces them (production
+      // skips what was done), so no bill of the run is left unproduced.
+      const current = await cmds.findBills(billIds);
+      const already = billIds.filter((id) => current.get(id)?.status === 'approved' || current.get(id)?.status === 'finalised');
+      const alreadySet = new Set(already);
+      const approved = await mass.approveMany(ctx, billIds.filter((id) => !alreadySet.has(id)));
+      const ok = approved.filter((a) => a.ok);
+      if (!v.json) {
+        for (const id of already) out(`approved ${current.get(id)!.number} (already)`);
+        for (const a of approved) out(a.ok ? `approved ${a.number}` : `refused  ${a.billId}  ${a.reason}`);
+        out(`${ok.length} approved${already.length ? ` (and ${already.length} approved before)` : ''}, ${approved.length - ok.length} refused.`);
+      }
+      report.approved = ok.length;
+      report.alreadyApproved = already.length;
+      report.approvedBills = [...already.map((id) => ({ billId: id, number: current.get(id)!.number, already: true })), ...ok.map((a) => ({ billId: a.billId, number: (a as { number: string }).number, already: false }))];
+      report.refused = approved.filter((a) => !a.ok).map((a) => ({ billId: a.billId, reason: (a as { reason: string }).reason }));
+      const toProduce = [...already, ...ok.map((a) => a.billId)];
+      if (v.produce && toProduce.length > 0) {
+        await rt.relay.drain();
+        const produced = await produceBills({ db, clock: rt.clock, logger: rt.logger, relay: rt.relay, outputs: rt.outputs }, ctx, toProduce);
+        if (!v.json) {
+          for (const it of produced.items) out(it.outcome === 'done' ? `produced ${it.number ?? it.billId}` : `failed   ${it.number ?? it.billId}  ${it.error ?? it.outcome}`);
+          out(`${produced.done} produced, ${produced.failed} failed${produced.busy > 0 ? `, ${produced.busy} busy (being produced elsewhere; run again)` : ''}.`);
+        }
+        report.produced = produced.done;
+        report.productionFailed = produced.failed;
+        report.productionBusy = produced.busy;
+        // Which bills, and why each not produced: a count alone tells no one what to do.
+        report.production = produced.items.map((it) => ({ billId: it.billId, number: it.number ?? null, outcome: it.outcome, error: it.error ?? null }));
+        if (produced.failed > 0 || produced.busy > 0) status = 1;
+      }
+    }
+    await rt.relay.drain();
+    if (v.json) out(JSON.stringify(report));
+    return status;
+  }
 }

@@ -6,12 +6,13 @@
  * fix it and exits 1. Validate prints every violation by line and field and exits 1 when
  * there is one. Both exit 2 on a usage error.
  */
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Runtime } from '../main.ts';
 import { createEbillingCommands, describeProblem, EXPORT_LIMITS, fileAmountText, LedesRefusal, readLedes, utbmsCodes } from '../modules/ebilling/index.ts';
 import { systemContext } from '../shared/events.ts';
+import { repeatedOptions } from './args.ts';
 
 export const LEDES_HELP = `  ledes export --bills all-approved|NUMBER... [--format 1998B|1998BI] --out FILE [--per-bill]
                               write approved bills as LEDES (format: each matter's, unless given);
@@ -33,10 +34,23 @@ function formatOf(v: string | undefined): 'LEDES1998B' | 'LEDES1998BI' | null {
 
 /** Validate a file without opening the database. */
 export function ledesValidate(args: string[], out: (s: string) => void = console.log): number {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: { 'require-period': { type: 'boolean' }, 'require-client-matter-id': { type: 'boolean' } } });
+  const options = { 'require-period': { type: 'boolean' }, 'require-client-matter-id': { type: 'boolean' } } as const;
+  const { values, positionals, tokens } = parseArgs({ args, allowPositionals: true, strict: true, tokens: true, options });
+  const twice = repeatedOptions(tokens, options);
+  if (twice) throw new LedesUsageError(twice);
   if (positionals.length !== 1) throw new LedesUsageError('ledes validate takes one FILE');
   const file = positionals[0]!;
-  if (statSync(file).size > MAX_FILE_BYTES) throw new LedesUsageError(`${file} is larger than ${MAX_FILE_BYTES / 1024 / 1024} MB`);
+  // A file that is not there (a mistyped path) is a usage error, not "the file has violations".
+  let size: number;
+  try {
+    const st = statSync(file);
+    if (!st.isFile()) throw new LedesUsageError(`${file} is not a file`);
+    size = st.size;
+  } catch (e) {
+    if (e instanceof LedesUsageError) throw e;
+    throw new LedesUsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  if (size > MAX_FILE_BYTES) throw new LedesUsageError(`${file} is larger than ${MAX_FILE_BYTES / 1024 / 1024} MB`);
   const r = readLedes(readFileSync(file, 'utf8'), { codes: utbmsCodes(), requireBillingPeriod: values['require-period'], requireClientMatterId: values['require-client-matter-id'] });
   for (const v of r.violations) out(`line ${v.line} ${v.field}: ${v.message}`);
   if (r.moreViolations) out(`...and ${r.moreViolations} more violations`);
@@ -56,14 +70,24 @@ export function ledesValidate(args: string[], out: (s: string) => void = console
 export async function ledesExport(rt: Runtime, args: string[], out: (s: string) => void = console.log, err: (s: string) => void = console.error,
   opts: { maxBills?: number } = {}): Promise<number> {
   const maxBills = opts.maxBills ?? EXPORT_LIMITS.bills;
-  const { values, positionals } = parseArgs({
-    args, allowPositionals: true, strict: true,
-    options: { bills: { type: 'string', multiple: true }, format: { type: 'string' }, out: { type: 'string' }, 'per-bill': { type: 'boolean' } },
-  });
-  const wanted = [...(values.bills ?? []), ...positionals];
+  const options = { bills: { type: 'string', multiple: true }, format: { type: 'string' }, out: { type: 'string' }, 'per-bill': { type: 'boolean' } } as const;
+  const { values, positionals, tokens } = parseArgs({ args, allowPositionals: true, strict: true, tokens: true, options });
+  const twice = repeatedOptions(tokens, options);
+  if (twice) throw new LedesUsageError(twice);
+  // A bill named twice is one bill: one invoice in the file, not two.
+  const wanted = [...new Set([...(values.bills ?? []), ...positionals])];
   if (wanted.length === 0) throw new LedesUsageError('--bills is required: all-approved, or bill numbers');
   if (!values.out) throw new LedesUsageError('--out FILE is required');
   const format = formatOf(values.format);
+  // Where the file goes is checked before the export is made and kept: a path that cannot be
+  // written must not leave an export recorded (and its event published) with no file.
+  const outPath = resolve(values.out);
+  if (values['per-bill']) {
+    if (existsSync(outPath) && !statSync(outPath).isDirectory()) throw new LedesUsageError(`--out ${values.out} is a file; --per-bill writes into a directory`);
+  } else {
+    if (existsSync(outPath) && statSync(outPath).isDirectory()) throw new LedesUsageError(`--out ${values.out} is a directory; give a file name (or --per-bill)`);
+    if (!existsSync(dirname(outPath)) || !statSync(dirname(outPath)).isDirectory()) throw new LedesUsageError(`--out ${values.out}: the directory ${dirname(outPath)} does not exist`);
+  }
   const cmds = createEbillingCommands({ db: rt.database.db, clock: rt.clock, relay: rt.relay });
   await rt.relay.drain(); // bring e-billing's copy up to date with every committed bill event
   let ids: string[];

@@ -3,6 +3,7 @@
  */
 import { parseArgs } from 'node:util';
 import { serve } from '@hono/node-server';
+import pino from 'pino';
 import { copyDatabase, CopyRefusedError, DEFAULT_DATABASE_URL, loadConfig, maskUrl, migrateDatabase, openRuntime } from '../main.ts';
 import type { Runtime } from '../main.ts';
 import { systemContext } from '../shared/events.ts';
@@ -10,7 +11,8 @@ import { ROLES } from '../shared/web/types.ts';
 import type { Role } from '../shared/web/types.ts';
 import { HttpError } from '../shared/web/errors.ts';
 import { createApiToken, createUser, listUsers, resetPassword, revokeApiTokens } from '../web/auth/service.ts';
-import { DEMO_ADMIN_EMAIL, DEMO_PASSWORD, seedDemo } from './demo.ts';
+import { DEMO_ADMIN_EMAIL, DEMO_LIMITS, DEMO_PASSWORD, seedDemo } from './demo.ts';
+import { isParseArgsError, repeatedOptions } from './args.ts';
 import { LEDES_HELP, ledesCommand, LedesUsageError } from './ledes.ts';
 import { BILL_RUN_HELP, billRun, BillRunUsageError } from './bill-run.ts';
 import { REPORT_HELP, reportCommand, ReportUsageError } from './report.ts';
@@ -43,7 +45,9 @@ ${REPORT_HELP}
 
 Roles: ${ROLES.join(', ')}
 Environment: DATABASE_URL (default sqlite:<install>/data/lexbill.db, or postgres://...),
-PORT (3000), HOST (127.0.0.1), LOG_LEVEL (info), COOKIE_SECURE, TRUST_PROXY.
+PORT (3000), HOST (127.0.0.1), LOG_LEVEL (info; on stderr, except under serve and start),
+COOKIE_SECURE, TRUST_PROXY. An option given twice is refused. Exit status: 0 done, 1 failed,
+2 bad usage.
 `;
 
 class UsageError extends Error {}
@@ -59,8 +63,13 @@ function cliContext(label: string) {
   return systemContext(`cli-${Date.now()}`, `cli:${label}`);
 }
 
+/**
+ * The runtime of a one-shot command. Its log goes to standard error: standard output is the
+ * command's own (a report's CSV, bill-run's --json document), read by scripts and cron jobs.
+ */
 async function withRuntime<T>(fn: (rt: Runtime) => Promise<T>): Promise<T> {
-  const rt = await openRuntime(loadConfig(), {});
+  const config = loadConfig();
+  const rt = await openRuntime(config, { logger: pino({ level: config.logLevel }, pino.destination({ fd: 2, sync: true })) });
   try { return await fn(rt); } finally { await rt.close(); }
 }
 
@@ -87,8 +96,13 @@ async function serveApp(rt: Runtime, opts: { announceDemo: boolean }): Promise<v
 async function copyDatabaseCommand(args: string[]): Promise<number> {
   let values: { to?: string; from?: string };
   try {
-    ({ values } = parseArgs({ args, options: { to: { type: 'string' }, from: { type: 'string' } }, strict: true, allowPositionals: false }));
+    const options = { to: { type: 'string' }, from: { type: 'string' } } as const;
+    const parsed = parseArgs({ args, options, strict: true, allowPositionals: false, tokens: true });
+    const twice = repeatedOptions(parsed.tokens, options);
+    if (twice) throw new UsageError(twice);
+    values = parsed.values;
   } catch (e) {
+    if (e instanceof UsageError) throw e;
     throw new UsageError((e as Error).message);
   }
   if (!values.to) throw new UsageError('copy-database needs --to postgres://user:pass@host/db (an empty database)');
@@ -110,29 +124,31 @@ async function copyDatabaseCommand(args: string[]): Promise<number> {
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  // Help asked for anywhere (`lexbill report trial-balance --help`): the help, exit 0, nothing opened.
+  if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h' || rest.includes('--help') || rest.includes('-h')) { console.log(HELP); return 0; }
   if (cmd === 'bill-run' && !rest.includes('--help') && !rest.includes('-h')) {
     try { return await withRuntime((rt) => billRun(rt, rest)); } catch (e) { throw e instanceof BillRunUsageError ? new UsageError(e.message) : e; }
   }
   if (cmd === 'ledes' && !rest.includes('--help') && !rest.includes('-h')) {
-    try { return await ledesCommand(rest, withRuntime); } catch (e) { throw e instanceof LedesUsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? new UsageError((e as Error).message) : e; }
+    try { return await ledesCommand(rest, withRuntime); } catch (e) { throw e instanceof LedesUsageError || isParseArgsError(e) ? new UsageError((e as Error).message) : e; }
   }
   if (cmd === 'copy-database' && !rest.includes('--help') && !rest.includes('-h')) return copyDatabaseCommand(rest);
   if (cmd === 'report' && !rest.includes('--help') && !rest.includes('-h')) {
     try { return await reportCommand(rest, withRuntime); } catch (e) { throw e instanceof ReportUsageError ? new UsageError(e.message) : e; }
   }
   const sub = cmd === 'user' ? rest.shift() : undefined;
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      email: { type: 'string' }, role: { type: 'string' }, name: { type: 'string' }, label: { type: 'string' },
-      matters: { type: 'string' }, 'entries-per-matter': { type: 'string' }, seed: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
-  const int = (v: string | undefined, name: string, dflt: number): number => {
+  const options = {
+    email: { type: 'string' }, role: { type: 'string' }, name: { type: 'string' }, label: { type: 'string' },
+    matters: { type: 'string' }, 'entries-per-matter': { type: 'string' }, seed: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  } as const;
+  const parsed = parseArgs({ args: rest, options, strict: true, tokens: true });
+  const twice = repeatedOptions(parsed.tokens, options);
+  if (twice) throw new UsageError(twice);
+  const { values } = parsed;
+  const int = (v: string | undefined, name: string, dflt: number, max = Number.MAX_SAFE_INTEGER): number => {
     if (v === undefined) return dflt;
-    if (!/^\d+$/.test(v)) throw new UsageError(`--${name} must be a whole number`);
+    if (!/^\d+$/.test(v) || Number(v) > max) throw new UsageError(`--${name} must be a whole number${max < Number.MAX_SAFE_INTEGER ? ` from 0 to ${max}` : ''}`);
     return Number(v);
   };
   if (!cmd || values.help || cmd === 'help' || cmd === '--help') { console.log(HELP); return 0; }
@@ -160,7 +176,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'seed-demo': {
-      const opts = { matters: int(values.matters, 'matters', 40), entriesPerMatter: int(values['entries-per-matter'], 'entries-per-matter', 25), seed: int(values.seed, 'seed', 1) };
+      const opts = { matters: int(values.matters, 'matters', 40, DEMO_LIMITS.matters), entriesPerMatter: int(values['entries-per-matter'], 'entries-per-matter', 25, DEMO_LIMITS.entriesPerMatter), seed: int(values.seed, 'seed', 1) };
       const r = await withRuntime((rt) => seedDemo(rt, opts));
       console.log(r.firmAlreadySeeded
         ? `Demo firm already present: ${r.usersCreated} staff account(s) added, no matters added.`
@@ -204,7 +220,8 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (err: unknown) => {
-  if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+  // Every refusal of the arguments (an unknown option, a missing value, a stray argument) is usage: exit 2.
+  if (err instanceof UsageError || isParseArgsError(err)) {
     console.error(`lexbill: ${(err as Error).message}\nRun "lexbill --help" for usage.`);
     process.exitCode = 2;
   } else if (err instanceof HttpError) {

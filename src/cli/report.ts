@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { Runtime } from '../main.ts';
+import { repeatedOptions } from './args.ts';
 import { createLedgerReports, REPORT_NAMES, REPORT_TAKES_FROM, ReportParamError, reportToCsv } from '../modules/ledger/index.ts';
 import type { ReportName } from '../modules/ledger/index.ts';
 
@@ -21,12 +22,16 @@ type WithRuntime = <T>(fn: (rt: Runtime) => Promise<T>) => Promise<T>;
 export async function reportCommand(args: string[], withRuntime: WithRuntime, write: (s: string) => void = (s) => { process.stdout.write(s); }): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({
-      args, allowPositionals: true, strict: true,
-      options: { from: { type: 'string' }, to: { type: 'string' }, client: { type: 'string' }, currency: { type: 'string' }, format: { type: 'string' } },
-    });
+    const options = { from: { type: 'string' }, to: { type: 'string' }, client: { type: 'string' }, currency: { type: 'string' }, format: { type: 'string' } } as const;
+    parsed = parseArgs({ args, allowPositionals: true, strict: true, tokens: true, options });
+    const twice = repeatedOptions(parsed.tokens, options);
+    if (twice) throw new ReportUsageError(twice);
+    // An option given empty (an unset variable in a scheduled script: `--client "$CLIENT"`) is
+    // a mistake, never "no filter" (the whole firm's report) or "as at today".
+    const empty = Object.entries(parsed.values).filter(([, x]) => typeof x === 'string' && x.trim() === '').map(([k]) => `--${k} must have a value (it was given empty; leave the option out instead)`);
+    if (empty.length > 0) throw new ReportUsageError(empty.join('; '));
   } catch (e) {
-    throw new ReportUsageError((e as Error).message);
+    throw e instanceof ReportUsageError ? e : new ReportUsageError((e as Error).message);
   }
   const { values, positionals } = parsed;
   const name = positionals[0];

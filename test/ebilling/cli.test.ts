@@ -86,9 +86,23 @@ for (const dialect of DIALECTS) {
       r = run(['--help']);
       assert.match(r.out, /ledes export --bills all-approved\|NUMBER\.\.\./);
 
+      // --out in a directory that is not there: refused (usage) before the export is made, so no
+      // export is kept (nor its event published) without the file it names.
+      r = run(['ledes', 'export', '--bills', a.number!, '--format', '1998B', '--out', join(dir, 'missing', 'a.txt')]);
+      assert.equal(r.code, 2, r.out + r.err);
+      assert.match(r.err, /--out .*a\.txt: the directory .*missing does not exist/);
+      assert.equal((await db.db.selectFrom('ebilling_export').select('id').execute()).length, 4, 'nothing exported');
+      // A bill named twice is one invoice in the file; an option given twice is refused.
+      r = run(['ledes', 'export', '--bills', a.number!, '--bills', a.number!, '--format', '1998B', '--out', join(dir, 'twice.txt')]);
+      assert.equal(r.code, 0, r.err);
+      assert.deepEqual(readLedes(readFileSync(join(dir, 'twice.txt'), 'utf8'), { codes }).invoices.map((i) => i.number), [a.number]);
+      r = run(['ledes', 'export', '--bills', a.number!, '--format', '1998B', '--format', '1998BI', '--out', join(dir, 'x.txt')]);
+      assert.equal(r.code, 2, r.out + r.err);
+      assert.match(r.err, /--format was given more than once/);
+
       // Every file the CLI wrote is kept with its bills.
       const kept = await db.db.selectFrom('ebilling_export').select(['file_name', 'created_by']).execute();
-      assert.equal(kept.length, 4);
+      assert.equal(kept.length, 5);
       assert.ok(kept.every((k) => k.created_by === 'cli:ledes-export'));
     } finally {
       await db.close();
