@@ -15,7 +15,7 @@ import pg from 'pg';
 import { copyDatabase, CopyRefusedError, maskUrl } from '../../src/adapters/db/copy.ts';
 import { openDatabase } from '../../src/adapters/db/index.ts';
 import { MIGRATIONS_DIR } from '../../src/adapters/db/migrate.ts';
-import { freshDatabase } from '../support/db.ts';
+import { blankPostgres, freshDatabase } from '../support/db.ts';
 
 const LATEST = readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.ts')).sort().at(-1)!.replace(/\.ts$/, '');
 
@@ -32,25 +32,6 @@ async function emptySource(dir: string): Promise<string> {
   return file;
 }
 
-/** A Postgres database that was never migrated; drop() removes it. */
-async function blankPostgres(options = ''): Promise<{ url: string; drop(): Promise<void> }> {
-  const admin = process.env.LEXBILL_TEST_PG_URL;
-  if (!admin) throw new Error('LEXBILL_TEST_PG_URL is not set: run through scripts/run-tests.ts');
-  const name = `lexbill_audit_copy_${randomBytes(6).toString('hex')}`;
-  const c = new pg.Client({ connectionString: admin });
-  await c.connect();
-  try { await c.query(`create database "${name}" ${options}`); } finally { await c.end(); }
-  const u = new URL(admin);
-  u.pathname = `/${name}`;
-  return {
-    url: u.toString(),
-    async drop() {
-      const d = new pg.Client({ connectionString: admin });
-      await d.connect();
-      try { await d.query(`drop database if exists "${name}" with (force)`); } finally { await d.end(); }
-    },
-  };
-}
 
 /** Query a Postgres database with int8 read as text (exact). */
 async function pgQuery<T>(url: string, text: string, params: unknown[] = []): Promise<T[]> {

@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { sql } from 'kysely';
 import { migrateToLatest, openDatabase } from '../../src/adapters/db/index.ts';
 import { MIGRATIONS_DIR } from '../../src/adapters/db/migrate.ts';
 import type { Dialect } from '../../src/shared/db.ts';
+import { blankPostgres } from '../support/db.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const MIGRATIONS = readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.ts')).map((f) => f.replace(/\.ts$/, '')).sort();
@@ -29,22 +29,7 @@ function appendMarker(file: string): void {
 /** An EMPTY (never migrated) database of the dialect; drop() removes it. */
 async function emptyDatabase(dialect: Dialect, dir: string): Promise<{ url: string; drop(): Promise<void> }> {
   if (dialect === 'sqlite') return { url: `sqlite:${join(dir, `empty-${randomBytes(4).toString('hex')}.db`)}`, drop: async () => undefined };
-  const admin = process.env.LEXBILL_TEST_PG_URL;
-  if (!admin) throw new Error('LEXBILL_TEST_PG_URL is not set: run through scripts/run-tests.ts');
-  const name = `lexbill_audit_mig_${randomBytes(6).toString('hex')}`;
-  const c = new pg.Client({ connectionString: admin });
-  await c.connect();
-  try { await c.query(`create database "${name}"`); } finally { await c.end(); }
-  const u = new URL(admin);
-  u.pathname = `/${name}`;
-  return {
-    url: u.toString(),
-    async drop() {
-      const d = new pg.Client({ connectionString: admin });
-      await d.connect();
-      try { await d.query(`drop database if exists "${name}" with (force)`); } finally { await d.end(); }
-    },
-  };
+  return blankPostgres();
 }
 
 async function applied(url: string): Promise<string[]> {

@@ -108,3 +108,23 @@ export function eachDialect(name: string, fn: (db: TestDb, t: TestContext) => Pr
     });
   }
 }
+
+/** A Postgres database on the test server that was never migrated (`options`: create database's own, e.g. an encoding); drop() removes it. */
+export async function blankPostgres(options = ''): Promise<{ url: string; drop(): Promise<void> }> {
+  const admin = process.env.LEXBILL_TEST_PG_URL;
+  if (!admin) throw new Error('LEXBILL_TEST_PG_URL is not set: run through scripts/run-tests.ts');
+  const name = `lexbill_blank_${randomBytes(6).toString('hex')}`;
+  const c = new pg.Client({ connectionString: admin });
+  await c.connect();
+  try { await c.query(`create database "${name}" ${options}`); } finally { await c.end(); }
+  const u = new URL(admin);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    async drop() {
+      const d = new pg.Client({ connectionString: admin });
+      await d.connect();
+      try { await d.query(`drop database if exists "${name}" with (force)`); } finally { await d.end(); }
+    },
+  };
+}
