@@ -192,7 +192,7 @@ const TIME = [
 const DISBURSEMENTS = [
   'file_number,date,code,expense_code,quantity,unit_cost,description,payee,tax_code',
   '1.1,2026-02-04,COURT,E112,1,275.00,Filing fee,County Court,',
-  '1.1,2026-02-05,copy,E101,2.5,0.10,Copies,,GST',
+  '1.1,2026-02-05,copy,E101,2.5,0.10,Copies,,SALES',
   '3.1,2026-02-06,COURIER,,,45,Courier to client,FastPost,',
 ].join('\n');
 

@@ -776,6 +776,8 @@ export function createMattersCommands(deps: MattersDeps) {
       }
       Object.assign(errors, prefixed(prefixOf('timeEntries', i), e));
     });
+    // Billing prices every line's tax from the firm's codes and cannot compose a bill with one it does not know.
+    const taxCodes = firm.taxRates.map((r) => r.code);
     const disb: Disbursement[] = [];
     const disbAt: number[] = [];
     disbIn.forEach((d, i) => {
@@ -785,6 +787,7 @@ export function createMattersCommands(deps: MattersDeps) {
       if (checkMatterOpen(e, 'matterId', matter)) {
         Object.assign(e, codeErrors({ kind: 'disbursement', expenseCode: d.expenseCode }, ebilling.get(matter.id), matter));
         if ((d.behaviour ?? 'bill') === 'bill' && pricing.billingOff.has(matter.id)) e.behaviour = billingOffMessage(matter);
+        Object.assign(e, taxCodeErrors(opt(d.taxCode), taxCodes));
         const quantityMilli = d.quantityMilli ?? QUANTITY_SCALE;
         const tooLarge = lineAmountError(quantityMilli, d.unitCostMinor, matter.currency);
         if (tooLarge) { e.amount = tooLarge; Object.assign(errors, prefixed(prefixOf('disbursements', i), e)); return; }
@@ -798,7 +801,6 @@ export function createMattersCommands(deps: MattersDeps) {
       }
       Object.assign(errors, prefixed(prefixOf('disbursements', i), e));
     });
-    const taxCodes = firm.taxRates.map((r) => r.code);
     const fixed: FixedCharge[] = [];
     const fixedAt: number[] = [];
     fixedIn.forEach((f, i) => {
@@ -1078,7 +1080,10 @@ export function createMattersCommands(deps: MattersDeps) {
       behaviour: patch.behaviour ?? before.behaviour,
       updatedAt: now(),
     };
-    fail(await updateCodeErrors(trx, matter, { kind: 'disbursement', expenseCode: after.expenseCode }));
+    fail({
+      ...(after.taxCode !== before.taxCode ? taxCodeErrors(after.taxCode, (await loadFirm(trx)).settings.taxRates.map((r) => r.code)) : {}),
+      ...await updateCodeErrors(trx, matter, { kind: 'disbursement', expenseCode: after.expenseCode }),
+    });
     await billingOffOnEdit(trx, matter, { table: 'matters_disbursement', id }, before.behaviour, after.behaviour);
     await capOnEdit(trx, matter, { table: 'matters_disbursement', id }, { before: before.behaviour === 'bill' ? before.amountMinor : 0, after: after.behaviour === 'bill' ? after.amountMinor : 0 }, after.behaviour !== before.behaviour);
     if (!await store.updateUnbilledDisbursement(trx, after, expectedVersion)) await wipNotUpdated(trx, 'matters_disbursement', id, 'disbursement', expectedVersion);

@@ -329,7 +329,7 @@ export const IMPORT_FORMATS: Readonly<Record<ImportKind, ImportFormat>> = {
       col('unit_cost', true, 'Cost of one unit in the matter\'s currency, e.g. 45.00.'),
       col('description', true, 'Description.'),
       col('payee', false, 'Who was paid.'),
-      col('tax_code', false, 'Tax code, e.g. GST.'),
+      col('tax_code', false, 'One of the firm\'s tax codes (billing settings), e.g. SALES; empty for none.'),
       col('behaviour', false, `One of ${behaviours} (default bill).`),
     ],
     example: 'file_number,date,code,expense_code,quantity,unit_cost,description,payee,tax_code\n1.1,2026-02-04,COURT,E112,1,275.00,Filing fee,County Court,\n',
@@ -886,7 +886,7 @@ async function importDisbursements(tx: Tx, ctx: CommandContext, refs: Refs, tabl
     const input: RecordDisbursementInput = {
       matterId: matter?.id ?? '', incurredOn: incurredOn ?? '', code: cell(values, 'code')?.toUpperCase() ?? '',
       expenseCode: cell(values, 'expense_code')?.toUpperCase() ?? null, ...(quantityMilli !== undefined ? { quantityMilli } : {}),
-      unitCostMinor: unitCostMinor ?? 0, taxCode: cell(values, 'tax_code') ?? null, description: cell(values, 'description') ?? '',
+      unitCostMinor: unitCostMinor ?? 0, taxCode: cell(values, 'tax_code')?.toUpperCase() ?? null, description: cell(values, 'description') ?? '',
       payee: cell(values, 'payee') ?? null, ...(behaviour ? { behaviour } : {}),
     };
     for (const [k, v] of Object.entries(renamed(validateDisbursement(input), DISBURSEMENT_FIELDS))) errors[k] ??= v;

@@ -1146,7 +1146,11 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     const overrideRateMinor = fe.money('overrideRate', currency, { max: LIMITS.rateMinor });
     const v = fe.parse(TimeForm);
     const override = overrideRateMinor !== null && overrideRateMinor !== undefined ? { rateMinor: overrideRateMinor, reason: v.overrideReason ?? '' } : null;
-    if (override && !override.reason) throw invalid({ overrideReason: 'is required when overriding the rate' });
+    if (override && !override.reason.trim()) throw invalid({ overrideReason: 'is required when overriding the rate' });
+    // A reason for a rate not given would price the entry at the resolved rate, not the one meant (as the API and CSV refuse it).
+    if (overrideRateMinor === null && (v.overrideReason ?? '').trim() !== '') {
+      throw invalid({ overrideRate: 'is required with an override reason (clear the reason to use the matter, client or standard rate)' });
+    }
     return {
       timekeeperId: v.timekeeperId, workDate: v.workDate, rawMinutes: rawMinutes!, narrative: v.narrative,
       taskCode: v.taskCode ?? null, activityCode: v.activityCode ?? null, behaviour: v.behaviour, override,
