@@ -1154,6 +1154,19 @@ export function createMattersCommands(deps: MattersDeps) {
     const timekeeperExists = (id: string) => timekeepers.has(id);
     fail(validateFirmSettings(after, { timekeeperExists, codeSets: codeSets() }));
     if (sameJson(before, after)) return { settings: before, mattersChanged: 0 };
+    // A tax code still on work not yet billed (unbilled or on a draft) or on a charge type stays: removed, those bills would fail to compose.
+    const removedCodes = before.taxRates.map((r) => r.code).filter((code) => !after.taxRates.some((r) => r.code === code));
+    const inUse = await store.taxCodeUses(trx, removedCodes);
+    if (inUse.length > 0) {
+      const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+      throw invalid({
+        taxRates: inUse.map((u) => `${u.code} is still used by ${[
+          u.disbursements ? plural(u.disbursements, 'disbursement not yet billed', 'disbursements not yet billed') : '',
+          u.fixedCharges ? plural(u.fixedCharges, 'fixed charge not yet billed', 'fixed charges not yet billed') : '',
+          u.chargeTypes ? plural(u.chargeTypes, 'charge type', 'charge types') : '',
+        ].filter((x) => x !== '').join(', ')}`).join('; ') + ': give them another tax code first',
+      });
+    }
 
     const changed = changedSections(before.matterDefaults, after.matterDefaults);
     const retainersOff = before.generalRetainersEnabled && !after.generalRetainersEnabled;

@@ -593,6 +593,25 @@ export async function lockItemIds(trx: Executor, ids: readonly string[]): Promis
   await sql`select pg_advisory_xact_lock(${ITEM_ID_LOCK_CLASS}, hashtext(s.id)) from (select id from unnest(${pgArray(sorted)}::text[]) as u(id) order by id) as s`.execute(trx);
 }
 
+/**
+ * How many disbursements and fixed charges not yet billed (unbilled or on a draft), and charge
+ * types (their default), carry
+ * each of these tax codes: what removing a code from the firm's rates would leave unbillable.
+ */
+export async function taxCodeUses(db: Executor, codes: readonly string[]): Promise<{ code: string; disbursements: number; fixedCharges: number; chargeTypes: number }[]> {
+  if (codes.length === 0) return [];
+  const count = async (table: string, unbilledOnly: boolean) => {
+    let q = db.selectFrom(table).select(['tax_code', (eb) => eb.fn.countAll().as('n')]).where('tax_code', 'in', [...codes]).groupBy('tax_code');
+    if (unbilledOnly) q = q.where('status', 'in', ['unbilled', 'draft']);
+    return new Map((await q.execute()).map((r) => [r.tax_code as string, Number(r.n)]));
+  };
+  const disb = await count('matters_disbursement', true);
+  const fixed = await count('matters_fixed_charge', true);
+  const types = await count('matters_charge_type', false);
+  return codes.map((code) => ({ code, disbursements: disb.get(code) ?? 0, fixedCharges: fixed.get(code) ?? 0, chargeTypes: types.get(code) ?? 0 }))
+    .filter((u) => u.disbursements + u.fixedCharges + u.chargeTypes > 0);
+}
+
 type DeletedKind = 'time' | 'disbursement' | 'fixed_charge';
 
 /** Remember a deleted WIP item's id, so it is never recorded again (see alreadyRecorded). */
