@@ -21,6 +21,7 @@ import { HttpError, conflict, invalid, notFound } from '../../shared/web/errors.
 import type { ModuleDeps } from '../../shared/web/module.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import type { Bill } from './bill-store.ts';
+import { BILL_CHANGED, CHANGED_SINCE_OPENED } from './commands.ts';
 import type { BillingCommands, Composition } from './commands.ts';
 import { BILL_ACTIONS, MAX_PAYMENT_TERMS_DAYS } from './domain/lifecycle.ts';
 import type { BillAction, BillRequest, Verdict } from './domain/lifecycle.ts';
@@ -94,7 +95,10 @@ const ChangeBody = Type.Object({
   invoiceDate: Type.Optional(IsoDate()), upTo: Type.Optional(IsoDate()), options: Type.Optional(OptionsSchema),
   version: Type.Optional(Type.Integer({ minimum: 1, description: 'Refuse (409) unless the draft is still at this version' })),
 }, { additionalProperties: false });
-const HoldBody = Type.Object({ onHold: Type.Boolean() }, { additionalProperties: false });
+/** The version the caller read (as the bill page's forms send it): a bill changed since is refused (409 bill_changed), not acted on. */
+const VersionField = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'The bill\'s version as you read it: refuse (409, code bill_changed) if the bill changed since' });
+const VersionQuery = Type.Object({ version: Type.Optional(VersionField) });
+const HoldBody = Type.Object({ onHold: Type.Boolean(), version: Type.Optional(VersionField) }, { additionalProperties: false });
 const RetainerBody = Type.Object({
   balance: SignedMoney('The retainer balance held for the matter'), asOf: IsoDate(), note: Type.Optional(Nullable(Type.String({ maxLength: 500 }))),
   version: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000_000, description: 'The version of the balance you read (0: none recorded): a balance recorded since is refused (409), not overwritten' })),
@@ -367,14 +371,17 @@ export function createBillingApi(deps: ModuleDeps, cmds: BillingCommands, produc
     ['redraft', 'redraft', 'Re-draft a finalised bill (its postings reversed)'],
   ];
   for (const [path, action, summary] of transitions) {
-    api.route({ method: 'post', path: `/bills/:id/${path}`, summary, tag: TAG, audience: WRITE, response: BillSchema },
-      async (c) => out(await run(() => cmds[action](ctxOf(c), param(c, 'id')))));
+    api.route({ method: 'post', path: `/bills/:id/${path}`, summary, tag: TAG, audience: WRITE, query: VersionQuery, response: BillSchema },
+      async (c, { query }) => out(await run(() => cmds[action](ctxOf(c), param(c, 'id'), query.version))));
   }
   // Finalising is producing (as on the pages): the PDF stored, the matter's copies printed, the
   // email sent, then the bill finalised; never a bare status change that leaves a bill unsent.
-  api.route({ method: 'post', path: '/bills/:id/finalise', summary: 'Produce an approved bill (PDF stored, printed, emailed) and finalise it; idempotent', tag: TAG, audience: WRITE, response: BillSchema },
-    async (c) => {
+  api.route({ method: 'post', path: '/bills/:id/finalise', summary: 'Produce an approved bill (PDF stored, printed, emailed) and finalise it; idempotent', tag: TAG, audience: WRITE, query: VersionQuery, response: BillSchema },
+    async (c, { query }) => {
       const b = await billOr404(param(c, 'id'));
+      if (query.version !== undefined && query.version !== b.version) {
+        throw new HttpError(409, BILL_CHANGED, `${CHANGED_SINCE_OPENED} (it is now ${b.status === 'draft' ? 'a draft' : b.status}${b.number ? `, ${b.number}` : ''}): look at it again before acting`);
+      }
       if (b.status !== 'approved' && b.status !== 'finalised') throw conflict(`Only an approved bill can be finalised; this bill is ${b.status}`);
       const summary = await production.produceBills(ctxOf(c), [b.billId]);
       const item = summary.items.find((i) => i.billId === b.billId);
@@ -383,10 +390,10 @@ export function createBillingApi(deps: ModuleDeps, cmds: BillingCommands, produc
     });
 
   api.route({ method: 'post', path: '/bills/:id/hold', summary: 'Put a draft on hold (it cannot be approved) or release it', tag: TAG, audience: WRITE, body: HoldBody, response: BillSchema },
-    async (c, { body }) => out(await run(() => cmds.setOnHold(ctxOf(c), param(c, 'id'), body.onHold))));
+    async (c, { body }) => out(await run(() => cmds.setOnHold(ctxOf(c), param(c, 'id'), body.onHold, body.version))));
 
-  api.route({ method: 'delete', path: '/bills/:id', summary: 'Delete a draft (items unbilled again), or the matter\'s most recent unreceipted approved/finalised bill (its number stays, void)', tag: TAG, audience: WRITE, response: BillSchema },
-    async (c) => out(await run(() => cmds.deleteBill(ctxOf(c), param(c, 'id')))));
+  api.route({ method: 'delete', path: '/bills/:id', summary: 'Delete a draft (items unbilled again), or the matter\'s most recent unreceipted approved/finalised bill (its number stays, void)', tag: TAG, audience: WRITE, query: VersionQuery, response: BillSchema },
+    async (c, { query }) => out(await run(() => cmds.deleteBill(ctxOf(c), param(c, 'id'), query.version))));
 
   api.route({ method: 'get', path: '/matters/:id/bills', summary: 'A matter\'s bills, newest first', tag: TAG, audience: READ, query: ListQuery, response: Type.Object({ items: Type.Array(BillSchema) }) },
     async (c, { query }) => {

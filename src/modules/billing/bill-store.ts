@@ -317,10 +317,27 @@ export async function takeSequence(trx: Executor, matterId: string): Promise<num
 }
 
 /**
- * Receipts allocated to a bill, from billing's copy of the ledger's bill balances
- * (balances.ts). The one place the delete and re-draft rules ask.
+ * Receipts allocated to a bill, as the ledger last said: billing's copy of the ledger's bill
+ * balances (balances.ts), or, when the ledger has said more since than the copy holds yet (a
+ * `ledger.bill_balance_changed` about the bill that billing's balance handler has not handled:
+ * a receipt just recorded, a delivery backlog, a failing handler), the latest such event. The
+ * one place the delete, revert and re-draft rules ask: "unreceipted" and the receipts to
+ * allocate again are never read from a copy that is behind. Reads only the outbox's
+ * undelivered rows (the relay's index) about this bill.
  */
 export async function receiptsAllocatedMinor(ex: Executor, billId: string): Promise<number> {
+  const pending = await ex.selectFrom('outbox as o').select(['o.seq', 'o.payload'])
+    .where('o.delivered_at', 'is', null).where('o.type', '=', 'ledger.bill_balance_changed')
+    .where('o.payload', 'like', `%"billId":${JSON.stringify(billId)}%`)
+    .where((eb) => eb.not(eb.exists(eb.selectFrom('inbox as i').select('i.event_id')
+      .whereRef('i.event_id', '=', 'o.id').where('i.handler', '=', balances.BALANCE_HANDLER))))
+    .orderBy('o.seq', 'desc').execute() as { seq: unknown; payload: string }[];
+  for (const r of pending) {
+    const p = JSON.parse(r.payload) as { billId?: unknown; paidMinor?: unknown; status?: unknown };
+    if (p.billId !== billId) continue;
+    // As the copy reads it: what is paid on the bill while it is open.
+    return p.status === 'open' ? Number(p.paidMinor) : 0;
+  }
   return balances.receiptsAllocatedMinor(ex, billId);
 }
 

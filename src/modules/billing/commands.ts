@@ -469,7 +469,8 @@ export function createBillingCommands(deps: BillingDeps) {
     return {
       status: b.status, number: b.number, sequence: b.sequence, onHold: b.onHold, lineCount: b.lines.length, totalMinor: b.totals.totalMinor,
       openConflicts: await bills.openConflictCount(ex, b.billId), matterRefusals, otherDraft: other ? (other.number ?? 'an unnumbered draft') : null,
-      latestLiveSequence: await bills.latestLiveSequence(ex, b.matterId), receiptsMinor: await bills.receiptsAllocatedMinor(ex, b.billId),
+      // A bill never numbered was never posted: the ledger has no receipts on it.
+      latestLiveSequence: await bills.latestLiveSequence(ex, b.matterId), receiptsMinor: b.sequence === null ? 0 : await bills.receiptsAllocatedMinor(ex, b.billId),
       receiptsToReallocateMinor: b.receiptsToReallocateMinor,
     };
   }

@@ -1,0 +1,83 @@
+/**
+ * The API's bill actions (approve, revert, re-draft, finalise, hold, delete) take the version
+ * the caller read, as the bill page's forms do: a bill changed since (another tab, another
+ * client) is refused (409, code bill_changed) and nothing changes. Without a version they act
+ * as before. A version that is not a whole number from 1 is a 422 naming `version`.
+ */
+import assert from 'node:assert/strict';
+import { eachDialect } from '../support/db.ts';
+import { withApp } from '../support/app.ts';
+import type { Browser, Page, TestApp } from '../support/app.ts';
+import { createMattersCommands } from '../../src/modules/matters/index.ts';
+import { firm, work } from './support.ts';
+
+function api(b: Browser, token: string) {
+  const auth = { authorization: `Bearer ${token}`, accept: 'application/json' };
+  return {
+    get: (path: string) => b.get(`/api/v1${path}`, auth),
+    post: (path: string, body?: unknown): Promise<Page> => body === undefined
+      ? b.request('POST', `/api/v1${path}`, { headers: auth })
+      : b.postJson(`/api/v1${path}`, body, { headers: auth }),
+    patch: (path: string, body: unknown) => b.postJson(`/api/v1${path}`, body, { method: 'PATCH', headers: auth }),
+    delete: (path: string) => b.request('DELETE', `/api/v1${path}`, { headers: auth }),
+  };
+}
+
+function ok(res: Page, status = 200): any {
+  assert.equal(res.status, status, `${res.status}: ${res.text.slice(0, 1000)}`);
+  return res.json();
+}
+
+function changed(res: Page): void {
+  assert.equal(res.status, 409, res.text);
+  assert.equal(res.json().error.code, 'bill_changed', res.text);
+}
+
+async function seed(t: TestApp) {
+  const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+  const f = await firm(cmds);
+  await work(cmds, f.matter.id, f);
+  await t.runtime.relay.drain();
+  const u = await t.user('billing');
+  return { f, a: api(t.browser(), await t.token(u.email)) };
+}
+
+eachDialect('API: a bill action at a stale version is refused (409 bill_changed) and changes nothing', async (db) => {
+  await withApp(db, async (t) => {
+    const { f, a } = await seed(t);
+    const draft = ok(await a.post('/bills', { matterId: f.matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' }), 201);
+    const seen = draft.version as number;
+    // Another client changes the draft (its version moves on).
+    const moved = ok(await a.patch(`/bills/${draft.id}`, { upTo: '2026-02-27', version: seen }));
+    assert.equal(moved.version, seen + 1);
+
+    // Acting on what was seen: refused, the bill as it was.
+    changed(await a.post(`/bills/${draft.id}/approve?version=${seen}`));
+    changed(await a.post(`/bills/${draft.id}/hold`, { onHold: true, version: seen }));
+    changed(await a.delete(`/bills/${draft.id}?version=${seen}`));
+    let now = ok(await a.get(`/bills/${draft.id}`));
+    assert.deepEqual([now.status, now.version, now.onHold, now.number], ['draft', seen + 1, false, null]);
+
+    // A version that is not one: 422 naming it, nothing done.
+    const bad = await a.post(`/bills/${draft.id}/approve?version=abc`);
+    assert.equal(bad.status, 422, bad.text);
+    assert.ok('version' in bad.json().error.fields, bad.text);
+    assert.equal(ok(await a.get(`/bills/${draft.id}`)).status, 'draft');
+
+    // At the version now: acts.
+    const approved = ok(await a.post(`/bills/${draft.id}/approve?version=${seen + 1}`));
+    assert.equal(approved.status, 'approved');
+    changed(await a.post(`/bills/${draft.id}/revert?version=${seen + 1}`));
+    changed(await a.post(`/bills/${draft.id}/finalise?version=${seen + 1}`));
+    now = ok(await a.get(`/bills/${draft.id}`));
+    assert.deepEqual([now.status, now.version], ['approved', approved.version]);
+    const reverted = ok(await a.post(`/bills/${draft.id}/revert?version=${approved.version}`));
+    assert.equal(reverted.status, 'draft');
+    assert.equal(reverted.number, approved.number, 'a reverted bill keeps its number');
+
+    // Without a version the actions act as before.
+    const again = ok(await a.post(`/bills/${draft.id}/approve`));
+    assert.equal(again.number, approved.number);
+    await t.runtime.relay.drain();
+  });
+});

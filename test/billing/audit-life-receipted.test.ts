@@ -1,0 +1,70 @@
+/**
+ * Seed 003: only the most recent, UNRECEIPTED bill may be deleted, and a re-drafted or
+ * reverted bill's receipts go back on it when it is approved again. Billing knows a bill's
+ * receipts from its copy of the ledger's balances (`ledger.bill_balance_changed`), which the
+ * relay delivers after the ledger's commit. While the ledger's latest figures for a bill have
+ * not reached billing's copy yet (a receipt just recorded, a delivery backlog or a failing
+ * handler), billing decides on what the ledger last said, not on the stale copy: a receipted
+ * bill is not deleted (409, the receipt stays on it), and revert and re-draft record the
+ * receipts to allocate again (so the draft is not deleted either).
+ */
+import assert from 'node:assert/strict';
+import { eachDialect } from '../support/db.ts';
+import { HttpError } from '../../src/shared/web/errors.ts';
+import { assertLedgerInvariants, ctx, firm, setup, work } from '../ledger/support.ts';
+
+async function billWithReceiptNotYetDelivered(db: Parameters<typeof setup>[0]) {
+  const s = await setup(db);
+  const f = await firm(s.cmds);
+  await work(s.cmds, f.matter.id, f);
+  await s.drain();
+  const d = await s.billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' });
+  const bill = await s.billing.approve(ctx, d.billId);
+  await s.drain();
+  await s.ledger.recordReceipt(ctx, { billId: bill.billId, receivedOn: '2026-03-01', amountMinor: 10_000, order: 'this_bill_only' });
+  return { s, bill };
+}
+
+const paidInLedger = async (db: Parameters<typeof setup>[0], billId: string) => {
+  const r = await db.db.selectFrom('ledger_bill').select(['status', 'paid_minor']).where('id', '=', billId).executeTakeFirstOrThrow();
+  return [String(r.status), Number(r.paid_minor)];
+};
+
+async function refusedAsReceipted(p: Promise<unknown>): Promise<void> {
+  const e = await p.then(() => null, (x: unknown) => x);
+  assert.ok(e instanceof HttpError && e.status === 409, `refused with a 409, got ${String(e)}`);
+  assert.match(e.message, /Receipts (are allocated|were allocated)/, e.message);
+}
+
+eachDialect('a receipted bill is not deleted while the receipt has not reached billing\'s copy yet, nor after', async (db) => {
+  const { s, bill } = await billWithReceiptNotYetDelivered(db);
+  await refusedAsReceipted(s.billing.deleteBill(ctx, bill.billId));
+  assert.equal((await s.billing.findBill(bill.billId))!.status, 'approved', 'the bill is not deleted');
+  assert.equal((await s.billing.actionsFor((await s.billing.findBill(bill.billId))!)).delete.allowed, false, 'the page and API offer no Delete');
+  await s.drain();
+  assert.deepEqual(await paidInLedger(db, bill.billId), ['open', 10_000], 'the receipt stays on the bill');
+  await refusedAsReceipted(s.billing.deleteBill(ctx, bill.billId));
+  await assertLedgerInvariants(db.db, { billing: true });
+});
+
+eachDialect('a bill reverted or re-drafted before its receipts reached billing\'s copy records them to allocate again, and its draft is not deleted', async (db) => {
+  const { s, bill } = await billWithReceiptNotYetDelivered(db);
+  const reverted = await s.billing.revert(ctx, bill.billId);
+  assert.equal(reverted.receiptsToReallocateMinor, 10_000, 'the receipt is recorded to go back on the bill');
+  await refusedAsReceipted(s.billing.deleteBill(ctx, bill.billId));
+  await s.drain();
+  await refusedAsReceipted(s.billing.deleteBill(ctx, bill.billId));
+  assert.equal((await s.billing.findBill(bill.billId))!.status, 'draft', 'the reverted draft with receipts to allocate again is not deleted');
+  // Approved again: the receipt goes back on it.
+  await s.billing.approve(ctx, bill.billId);
+  await s.drain();
+  assert.deepEqual(await paidInLedger(db, bill.billId), ['open', 10_000]);
+  // Finalised, paid more, re-drafted before that reaches billing: refused until it does.
+  await s.billing.finalise(ctx, bill.billId);
+  await s.drain();
+  await s.ledger.recordReceipt(ctx, { billId: bill.billId, receivedOn: '2026-03-02', amountMinor: 5_000, order: 'this_bill_only' });
+  const redrafted = await s.billing.redraft(ctx, bill.billId);
+  assert.equal(redrafted.receiptsToReallocateMinor, 15_000);
+  await s.drain();
+  await assertLedgerInvariants(db.db, { billing: true });
+});
