@@ -9,11 +9,11 @@
  * field), nothing is recorded, and a known code still bills at its rate.
  */
 import assert from 'node:assert/strict';
+import { refused } from './support.ts';
 import { eachDialect } from '../support/db.ts';
 import { withApp } from '../support/app.ts';
 import type { TestApp } from '../support/app.ts';
 import { systemContext } from '../../src/shared/events.ts';
-import { HttpError } from '../../src/shared/web/errors.ts';
 import { createBillingCommands } from '../../src/modules/billing/index.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 
@@ -26,16 +26,6 @@ async function seed(t: TestApp) {
   const client = await cmds.createClient(ctx, { name: 'Northwind' });
   const matter = await cmds.openMatter(ctx, { clientId: client.id, name: 'Northwind v. Kestrel', responsibleTimekeeperId: tk.id, openedOn: '2026-01-01' });
   return { cmds, tk, client, matter };
-}
-
-async function refused(p: Promise<unknown>): Promise<HttpError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof HttpError) return err;
-    throw err;
-  }
-  assert.fail('expected the command to be refused');
 }
 
 eachDialect('audit pricing: a disbursement tax code the firm does not have is refused everywhere; a known one bills at its rate', async (db) => {

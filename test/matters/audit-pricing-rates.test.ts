@@ -13,21 +13,10 @@ import { eachDialect } from '../support/db.ts';
 import { withApp } from '../support/app.ts';
 import type { Browser, Page, TestApp } from '../support/app.ts';
 import { systemContext } from '../../src/shared/events.ts';
-import { HttpError } from '../../src/shared/web/errors.ts';
 import { roundMinutes, timeAmountMinor, disbursementAmountMinor, resolveRate } from '../../src/modules/matters/domain.ts';
-import { mattersCommands } from './support.ts';
+import { mattersCommands, refused } from './support.ts';
 
 const ctx = systemContext('corr-audit-pricing-rates', 'test');
-
-async function refused(p: Promise<unknown>): Promise<HttpError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof HttpError) return err;
-    throw err;
-  }
-  assert.fail('expected the command to be refused');
-}
 
 /** round_half_up(n / d) for non-negative integers, by BigInt. */
 const halfUp = (n: bigint, d: bigint): bigint => (2n * n + d) / (2n * d);

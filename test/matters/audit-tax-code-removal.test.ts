@@ -5,17 +5,12 @@
  * nothing; once the work is billed (or given another code) the code can go.
  */
 import assert from 'node:assert/strict';
-import { HttpError } from '../../src/shared/web/errors.ts';
 import { eachDialect } from '../support/db.ts';
 import { ctx, firm, setup } from '../billing/support.ts';
+import { refused } from './support.ts';
 
 const RATES = [{ code: 'EXEMPT', name: 'Exempt', basisPoints: 0 }, { code: 'SALES', name: 'Sales', basisPoints: 825 }];
 const GST = { code: 'GST', name: 'Goods and services tax', basisPoints: 1_000 };
-
-async function refusal(p: Promise<unknown>): Promise<HttpError> {
-  try { await p; } catch (e) { if (e instanceof HttpError) return e; throw e; }
-  assert.fail('expected a refusal');
-}
 
 eachDialect('removing a tax code still on work not yet billed is refused at taxRates; once billed it may go', async (db) => {
   const s = await setup(db);
@@ -24,7 +19,7 @@ eachDialect('removing a tax code still on work not yet billed is refused at taxR
   await s.cmds.recordDisbursement(ctx, { matterId: f.matter.id, incurredOn: '2026-02-12', code: 'COURT', unitCostMinor: 27_500, quantityMilli: 2_000, taxCode: 'GST', description: 'Filing fees' });
   await s.drain();
 
-  const unbilled = await refusal(s.cmds.updateFirmSettings(ctx, { taxRates: RATES }));
+  const unbilled = await refused(s.cmds.updateFirmSettings(ctx, { taxRates: RATES }));
   assert.equal(unbilled.status, 422);
   assert.deepEqual(Object.keys(unbilled.fields), ['taxRates']);
   assert.match(unbilled.fields.taxRates!, /GST is still used by 1 disbursement not yet billed: give them another tax code first/);
@@ -34,7 +29,7 @@ eachDialect('removing a tax code still on work not yet billed is refused at taxR
   // On a draft: still refused (the draft is recomposed when it is saved again).
   const draft = await s.billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-03-01', upTo: '2026-02-28' });
   await s.drain();
-  assert.match((await refusal(s.cmds.updateFirmSettings(ctx, { taxRates: RATES }))).fields.taxRates!, /GST is still used by 1 disbursement not yet billed/);
+  assert.match((await refused(s.cmds.updateFirmSettings(ctx, { taxRates: RATES }))).fields.taxRates!, /GST is still used by 1 disbursement not yet billed/);
 
   // Billed: the code may go.
   await s.billing.approve(ctx, draft.billId);
