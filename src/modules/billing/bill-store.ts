@@ -9,6 +9,7 @@ import { sql } from 'kysely';
 import type { Executor } from '../../shared/db.ts';
 import { insertTuples, marks, selectColumns, selectRaw, writersSerialised } from '../../shared/sql.ts';
 import { conflict } from '../../shared/web/errors.ts';
+import { pendingPayloads } from '../../shared/outbox.ts';
 import type { QuoteOutcome } from './domain/rules.ts';
 import type { BillRequest } from './domain/lifecycle.ts';
 import type { BillData, BillItemKindName, BillItemRef, BillLineData, BillLineKindName, BillStatusName } from './events.ts';
@@ -326,14 +327,10 @@ export async function takeSequence(trx: Executor, matterId: string): Promise<num
  * undelivered rows (the relay's index) about this bill.
  */
 export async function receiptsAllocatedMinor(ex: Executor, billId: string): Promise<number> {
-  const pending = await ex.selectFrom('outbox as o').select(['o.seq', 'o.payload'])
-    .where('o.delivered_at', 'is', null).where('o.type', '=', 'ledger.bill_balance_changed')
-    .where('o.payload', 'like', `%"billId":${JSON.stringify(billId)}%`)
-    .where((eb) => eb.not(eb.exists(eb.selectFrom('inbox as i').select('i.event_id')
-      .whereRef('i.event_id', '=', 'o.id').where('i.handler', '=', balances.BALANCE_HANDLER))))
-    .orderBy('o.seq', 'desc').execute() as { seq: unknown; payload: string }[];
-  for (const r of pending) {
-    const p = JSON.parse(r.payload) as { billId?: unknown; paidMinor?: unknown; status?: unknown };
+  // Narrowed to payloads naming the bill (ids hold no LIKE wildcard; one that did is read unnarrowed).
+  const mentions = /[%_\\]/.test(billId) ? {} : { mentions: `"billId":${JSON.stringify(billId)}` };
+  for (const payload of await pendingPayloads(ex, { type: 'ledger.bill_balance_changed', handler: balances.BALANCE_HANDLER, ...mentions })) {
+    const p = payload as { billId?: unknown; paidMinor?: unknown; status?: unknown };
     if (p.billId !== billId) continue;
     // As the copy reads it: what is paid on the bill while it is open.
     return p.status === 'open' ? Number(p.paidMinor) : 0;

@@ -23,7 +23,7 @@ import {
   allocateFromCredit, billFloorDate, billFloorFrom, checkCommandDate, clientBillFloorsFrom, emitBalance, lastReceiptOf, OTHER_WRITE_OFF_LIMITS_KEY, periodSettings, postJournal, releaseAllocation, reverseDiscount, today, unhonourUnpaid, writeOffLimitFor,
 } from './books.ts';
 import type { Books, BookLine } from './books.ts';
-import { ALLOCATION_ORDERS, allocateReceipt, allocationSequence, creditFloorFrom, discountDecision, isDate, isPeriod } from './domain.ts';
+import { ALLOCATION_ORDERS, allocateReceipt, allocationSequence, creditFloorFrom, discountDecision, isDate, isPeriod, receiptCurrencies } from './domain.ts';
 import type { AllocationOrder, DiscountChoice } from './domain.ts';
 import type { LedgerEvents } from './events.ts';
 import * as store from './store.ts';
@@ -124,9 +124,9 @@ export function createLedgerCommands(deps: LedgerDeps) {
       if (bill) e.currency = `must be the bill's currency (${bill.currency})`;
       else if (!isCurrencyCode(input.currency)) e.currency = 'must be a currency code (ISO 4217, e.g. USD)';
       else if (clientId && !e.clientId) {
-        const billed = await store.clientCurrencies(trx, clientId);
-        if (billed.includes(input.currency)) currency = input.currency;
-        else e.currency = `must be the firm's currency (${settings.currency})${billed.filter((c) => c !== settings.currency).map((c) => ` or ${c}`).join('')}: the client has no bills in ${input.currency}`;
+        const allowed = receiptCurrencies(settings.currency, await store.clientCurrencies(trx, clientId));
+        if (allowed.includes(input.currency)) currency = input.currency;
+        else e.currency = `must be the firm's currency (${settings.currency})${allowed.slice(1).map((c) => ` or ${c}`).join('')}: the client has no bills in ${input.currency}`;
       }
     }
     if (Object.keys(e).length > 0) throw invalid(e);

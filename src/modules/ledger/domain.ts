@@ -179,6 +179,11 @@ export function compareNumbers(a: string, b: string): number {
   return 0;
 }
 
+/** The currencies a receipt on account may be in: the firm's, then each one the client is billed in (no repeats). */
+export function receiptCurrencies(firmCurrency: string, billedIn: readonly string[]): string[] {
+  return [...new Set([firmCurrency, ...billedIn])];
+}
+
 /** The order the client's open bills take a receipt in. */
 export function allocationSequence(bills: readonly OpenBill[], order: AllocationOrder, targetBillId: string | null): OpenBill[] {
   const open = oldestFirst(bills.filter((x) => x.outstandingMinor > 0));

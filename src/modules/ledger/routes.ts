@@ -21,7 +21,7 @@ import type { AppEnv, Role } from '../../shared/web/types.ts';
 import { periodSettings, writeOffLimitFor } from './books.ts';
 import type { LedgerCommands } from './commands.ts';
 import { RECEIPT_METHODS } from './commands.ts';
-import { AGE_LABELS } from './domain.ts';
+import { AGE_LABELS, receiptCurrencies } from './domain.ts';
 import type { AllocationOrder, DiscountChoice } from './domain.ts';
 import { cellText, createLedgerReports, isReportName, REPORT_NAMES, REPORT_TAKES_CLIENT, REPORT_TAKES_FROM, REPORT_TITLES, ReportParamError, reportToCsv } from './reports.ts';
 import type { Report } from './reports.ts';
@@ -240,7 +240,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const names = await store.namesOf(db);
     const open = clientId ? (await store.listBills(db, { clientId, status: 'open' })).filter((b) => store.outstandingOf(b) > 0).map((b) => billView(b, today())) : [];
     // On account: the firm's currency, or one the client (any client, until one is chosen) is billed in.
-    const currencies = bill ? [bill.currency] : [...new Set([s.currency, ...await store.clientCurrencies(db, clientId || null)])];
+    const currencies = bill ? [bill.currency] : receiptCurrencies(s.currency, await store.clientCurrencies(db, clientId || null));
     const currency = bill?.currency ?? (fv.currency && currencies.includes(fv.currency) ? fv.currency : s.currency);
     return render(c, 'ledger/receipt_new.njk', {
       // A fresh idempotency key each time the form is shown, kept when it is shown again after
