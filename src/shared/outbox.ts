@@ -97,16 +97,23 @@ export async function appendEventsEach(
 const OUTBOX_COLUMNS = ['id', 'type', 'version', 'occurred_at', 'correlation_id', 'causation_id', 'actor_id', 'payload', 'delivered_at'] as const;
 
 /**
- * The payloads of events of `type` that `handler` has not handled yet, newest first: what a
- * module's copy is still to take in (a backlog, a failing handler). `mentions` narrows the
- * read to payloads holding that text (a JSON fragment such as `"billId":"..."`); the caller
- * still checks each payload it gets. At most `limit` rows.
+ * The payloads of events of `type` (one type or several) that `handler` has not handled yet,
+ * or, without `handler`, that some handler has not handled yet, newest first: what a
+ * module's copy is still to take in (a backlog, a failing handler), or what other modules
+ * have not yet heard of. `mentions` narrows the read to payloads holding that text (a JSON
+ * fragment such as `"billId":"..."`); the caller still checks each payload it gets. At most
+ * `limit` rows.
  */
-export async function pendingPayloads(ex: Executor, q: { type: string; handler: string; mentions?: string; limit?: number }): Promise<unknown[]> {
+export async function pendingPayloads(ex: Executor, q: { type: string | readonly string[]; handler?: string; mentions?: string; limit?: number }): Promise<unknown[]> {
+  const types = typeof q.type === 'string' ? [q.type] : [...q.type];
+  assert(types.length > 0, 'pendingPayloads: at least one type');
   let query = ex.selectFrom('outbox as o').select(['o.payload'])
-    .where('o.delivered_at', 'is', null).where('o.type', '=', q.type)
-    .where((eb) => eb.not(eb.exists(eb.selectFrom('inbox as i').select('i.event_id')
-      .whereRef('i.event_id', '=', 'o.id').where('i.handler', '=', q.handler))));
+    .where('o.delivered_at', 'is', null).where('o.type', 'in', types);
+  if (q.handler !== undefined) {
+    const handler = q.handler;
+    query = query.where((eb) => eb.not(eb.exists(eb.selectFrom('inbox as i').select('i.event_id')
+      .whereRef('i.event_id', '=', 'o.id').where('i.handler', '=', handler))));
+  }
   if (q.mentions !== undefined) {
     // LIKE escapes differ between the databases: the fragment carries no wildcard to escape.
     assert(!/[%_\\]/.test(q.mentions), 'mentions holds no LIKE wildcard');

@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { eachDialect } from '../support/db.ts';
 import { HttpError } from '../../src/shared/web/errors.ts';
+import { createMassBilling } from '../../src/modules/billing/index.ts';
 import { assertLedgerInvariants, ctx, firm, setup, work } from '../ledger/support.ts';
 
 async function billWithReceiptNotYetDelivered(db: Parameters<typeof setup>[0]) {
@@ -66,5 +67,57 @@ eachDialect('a bill reverted or re-drafted before its receipts reached billing\'
   const redrafted = await s.billing.redraft(ctx, bill.billId);
   assert.equal(redrafted.receiptsToReallocateMinor, 15_000);
   await s.drain();
+  await assertLedgerInvariants(db.db, { billing: true });
+});
+
+eachDialect('a bill approved again is not deleted before the ledger has posted it and put its receipts back on it', async (db) => {
+  const { s, bill } = await billWithReceiptNotYetDelivered(db);
+  await s.drain();
+  await s.billing.revert(ctx, bill.billId);
+  await s.drain();
+  assert.deepEqual(await paidInLedger(db, bill.billId), ['reversed', 0], 'the revert released the receipt');
+  // Approved again: until the ledger takes the approval, billing neither knows of receipts on it nor has any to allocate again.
+  const again = await s.billing.approve(ctx, bill.billId);
+  const e = await s.billing.deleteBill(ctx, bill.billId).then(() => null, (x: unknown) => x);
+  assert.ok(e instanceof HttpError && e.status === 409, `refused with a 409, got ${String(e)}`);
+  assert.match(e.message, /putting them back on it/, e.message);
+  assert.equal((await s.billing.actionsFor((await s.billing.findBill(bill.billId))!)).delete.allowed, false, 'the page and API offer no Delete');
+  assert.equal((await s.billing.findBill(bill.billId))!.status, 'approved');
+  await s.drain();
+  assert.deepEqual(await paidInLedger(db, bill.billId), ['open', 10_000], 'the receipt is back on the bill');
+  await refusedAsReceipted(s.billing.deleteBill(ctx, again.billId));
+  await assertLedgerInvariants(db.db, { billing: true });
+});
+
+eachDialect('an unreceipted bill approved again is deleted at once, before the other modules have taken the approval', async (db) => {
+  const s = await setup(db);
+  const f = await firm(s.cmds);
+  await work(s.cmds, f.matter.id, f);
+  await s.drain();
+  const d = await s.billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' });
+  await s.billing.approve(ctx, d.billId);
+  await s.drain();
+  await s.billing.revert(ctx, d.billId);
+  await s.drain();
+  await s.billing.approve(ctx, d.billId);
+  assert.equal((await s.billing.deleteBill(ctx, d.billId)).status, 'deleted');
+  await s.drain();
+  await assertLedgerInvariants(db.db, { billing: true });
+});
+
+eachDialect('a bill approved again from the drafts page (bulk approve) is not deleted before the ledger has put its receipts back on it', async (db) => {
+  const { s, bill } = await billWithReceiptNotYetDelivered(db);
+  await s.drain();
+  await s.billing.revert(ctx, bill.billId);
+  await s.drain();
+  const m = createMassBilling({ db: db.db, clock: s.clock, relay: s.rt.relay }, s.billing);
+  const [outcome] = await m.approveMany(ctx, [bill.billId]);
+  assert.ok(outcome!.ok, JSON.stringify(outcome));
+  const e = await s.billing.deleteBill(ctx, bill.billId).then(() => null, (x: unknown) => x);
+  assert.ok(e instanceof HttpError && e.status === 409, `refused with a 409, got ${String(e)}`);
+  assert.match(e.message, /putting them back on it/, e.message);
+  await s.drain();
+  assert.deepEqual(await paidInLedger(db, bill.billId), ['open', 10_000], 'the receipt is back on the bill');
+  await refusedAsReceipted(s.billing.deleteBill(ctx, bill.billId));
   await assertLedgerInvariants(db.db, { billing: true });
 });

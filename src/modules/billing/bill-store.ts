@@ -9,6 +9,7 @@ import { sql } from 'kysely';
 import type { Executor } from '../../shared/db.ts';
 import { insertTuples, marks, selectColumns, selectRaw, writersSerialised } from '../../shared/sql.ts';
 import { conflict } from '../../shared/web/errors.ts';
+import { assert } from '../../shared/assert.ts';
 import { pendingPayloads } from '../../shared/outbox.ts';
 import type { QuoteOutcome } from './domain/rules.ts';
 import type { BillRequest } from './domain/lifecycle.ts';
@@ -235,6 +236,12 @@ export function billDataJson(b: BillHead, lines: LineJson): string {
   return `${head.slice(0, -1)},"lines":${lines.linesJson},${mid.slice(1, -1)},"items":${lines.itemsJson},${tail.slice(1)}`;
 }
 
+/** The bill_approved payload's JSON (BillApproved): billDataJson with the receipts to put back on the bill, as the single-bill command writes it. */
+export function approvedDataJson(b: BillHead, lines: LineJson, receiptsToReallocateMinor: number): string {
+  assert(Number.isSafeInteger(receiptsToReallocateMinor), 'receipts to reallocate: integer minor units');
+  return `${billDataJson(b, lines).slice(0, -1)},"receiptsToReallocateMinor":${receiptsToReallocateMinor}}`;
+}
+
 export async function billsFrom(ex: Executor, rows: Record<string, any>[]): Promise<Bill[]> {
   if (rows.length === 0) return [];
   const ids = rows.map((r) => r.id as string);
@@ -336,6 +343,24 @@ export async function receiptsAllocatedMinor(ex: Executor, billId: string): Prom
     return p.status === 'open' ? Number(p.paidMinor) : 0;
   }
   return balances.receiptsAllocatedMinor(ex, billId);
+}
+
+/**
+ * Receipts the ledger is still to put back on a bill approved again: those its revert or
+ * re-draft took off, carried by a `billing.bill_approved` about the bill that some module has
+ * not taken yet (the ledger posts the bill and allocates them to it again as it takes it); 0
+ * when there is none. Until then billing's copy knows of no receipts on the bill, so this is
+ * what keeps it from being deleted.
+ */
+export async function receiptsAwaitingPostingMinor(ex: Executor, billId: string): Promise<number> {
+  const mentions = /[%_\\]/.test(billId) ? {} : { mentions: `"billId":${JSON.stringify(billId)}` };
+  for (const payload of await pendingPayloads(ex, { type: 'billing.bill_approved', ...mentions })) {
+    const p = payload as { billId?: unknown; receiptsToReallocateMinor?: unknown };
+    if (p.billId !== billId) continue;
+    // An approval published before the payload carried the figure re-allocates nothing billing can tell: 0.
+    return typeof p.receiptsToReallocateMinor === 'number' ? p.receiptsToReallocateMinor : 0;
+  }
+  return 0;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -472,6 +472,7 @@ export function createBillingCommands(deps: BillingDeps) {
       // A bill never numbered was never posted: the ledger has no receipts on it.
       latestLiveSequence: await bills.latestLiveSequence(ex, b.matterId), receiptsMinor: b.sequence === null ? 0 : await bills.receiptsAllocatedMinor(ex, b.billId),
       receiptsToReallocateMinor: b.receiptsToReallocateMinor,
+      receiptsAwaitingPostingMinor: b.status === 'approved' ? await bills.receiptsAwaitingPostingMinor(ex, b.billId) : 0,
     };
   }
 
@@ -653,7 +654,7 @@ export function createBillingCommands(deps: BillingDeps) {
     // The receipts a re-draft or revert took off go back on in the ledger as it posts the bill: none left to reallocate.
     const after: Bill = { ...before, status: 'approved', number, sequence, approvedAt: at, updatedAt: at, version: before.version + 1, receiptsToReallocateMinor: 0 };
     await bills.updateBill(trx, after, { status: 'draft', version: before.version });
-    await emit(trx, ctx, 'billing.bill_approved', billData(after));
+    await emit(trx, ctx, 'billing.bill_approved', { ...billData(after), receiptsToReallocateMinor: before.receiptsToReallocateMinor });
     await audit(trx, clock, ctx, { action: 'billing.bill_approved', entityType: 'billing_bill', entityId: billId, before: auditView(before), after: auditView(after) });
     return after;
   }

@@ -121,6 +121,12 @@ export interface DraftDeleted {
   releasedItems: BillItemRef[];
 }
 
+/** draft -> approved: numbered and posted. */
+export interface BillApproved extends BillData {
+  /** Receipts the ledger took off the bill when it went back to draft (revert, re-draft), to put back on it as it posts it; 0 on a first approval. */
+  receiptsToReallocateMinor: number;
+}
+
 /** approved -> draft: the postings of the bill (exactly as approved) are undone. */
 export interface BillReverted extends BillData {
   /** The bill as it was posted (status approved); the payload's own status is draft. */
@@ -148,7 +154,7 @@ export type BillingEvents = {
   'billing.draft_updated': DraftUpdated;
   'billing.draft_deleted': DraftDeleted;
   /** Numbered and posted (ledger: debit debtors, credit fees per allocation, disbursements, interest, tax; discount). */
-  'billing.bill_approved': BillData;
+  'billing.bill_approved': BillApproved;
   'billing.bill_reverted': BillReverted;
   /** Produced and locked. */
   'billing.bill_finalised': BillData;

@@ -569,6 +569,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
         matterRefusals: !matter ? ['Billing has no copy of this matter'] : matter.options ? billingRefusals(matter.status, matter.options) : ['Billing has not received this matter\'s billing options yet'],
         otherDraft: other ? (other.number ?? 'an unnumbered draft') : null, latestLiveSequence: latest.get(b.matterId) ?? null,
         receiptsMinor: receipts.get(id) ?? 0, receiptsToReallocateMinor: b.receiptsToReallocateMinor,
+        // Read by deletion only: these are drafts.
+        receiptsAwaitingPostingMinor: 0,
       };
       const v = verdict('approve', facts);
       if (!v.allowed) { outcomes.push({ billId: id, ok: false, reason: v.reason! }); continue; }
@@ -624,7 +626,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
         if (moved.length !== part.length) throw conflict('The bill was changed by someone else meanwhile: reload it and try again');
       }
     }
-    await appendEvents(trx, clock, ctx, approved.map(({ after, lines }) => ({ type: 'billing.bill_approved', payloadJson: bills.billDataJson(after, lines) })));
+    await appendEvents(trx, clock, ctx, approved.map(({ before, after, lines }) => ({ type: 'billing.bill_approved', payloadJson: bills.approvedDataJson(after, lines, before.receiptsToReallocateMinor) })));
     await auditMany(trx, clock, ctx, approved.map(({ before, after, lines }): AuditEntry => {
       const counts = { items: lines.itemCount, lines: lines.lineCount };
       return { action: 'billing.bill_approved', entityType: 'billing_bill', entityId: after.billId, before: auditViewOf(before, counts), after: auditViewOf(after, counts) };

@@ -249,6 +249,8 @@ export interface BillFacts {
   receiptsMinor: number;
   /** A draft's receipts that a re-draft or revert took off, to go back on it when it is approved again (0 once approved). */
   receiptsToReallocateMinor: number;
+  /** Receipts the ledger is still to put back on a bill approved again (its approval not yet taken); 0 otherwise. */
+  receiptsAwaitingPostingMinor: number;
 }
 
 const yes: Verdict = { allowed: true, reason: null };
@@ -324,6 +326,7 @@ function postedDeletion(f: BillFacts): Verdict {
   }
   if (f.receiptsMinor !== 0) return no('Receipts are allocated to this bill: re-draft it instead (receipts will be allocated again)');
   if (draft && f.receiptsToReallocateMinor !== 0) return no('Receipts were allocated to this bill before it went back to draft: approve it again (they will be allocated to it again)');
+  if (f.receiptsAwaitingPostingMinor !== 0) return no('Receipts were allocated to this bill before it went back to draft, and the books are putting them back on it as they post it: re-draft it instead');
   return yes;
 }
 
