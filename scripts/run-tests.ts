@@ -37,7 +37,7 @@ try {
     '--test-reporter=spec', '--test-reporter-destination=stdout',
     '--test-reporter=tap', `--test-reporter-destination=${tap}`,
     ...files,
-  ], { cwd: root, stdio: 'inherit', env: { ...process.env, LEXBILL_TEST_PG_URL: pgServer.url, LEXBILL_PG_MARKER: marker, LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent' } });
+  ], { cwd: root, stdio: 'inherit', env: { ...process.env, TZ: 'UTC', LEXBILL_TEST_PG_URL: pgServer.url, LEXBILL_PG_MARKER: marker, LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent' } });
   status = r.status ?? 1;
 } finally {
   pgServer.stop();

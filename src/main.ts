@@ -12,7 +12,7 @@ import { createOutputs, outputsConfigFromEnv } from './adapters/outputs.ts';
 export { copyDatabase, CopyRefusedError, maskUrl } from './adapters/db/copy.ts';
 import { createBus } from './shared/bus.ts';
 import type { Bus } from './shared/bus.ts';
-import { systemClock } from './shared/clock.ts';
+import { firmTimeZone, systemClock } from './shared/clock.ts';
 import type { Clock } from './shared/clock.ts';
 import type { Database } from './shared/db.ts';
 import type { Outputs } from './shared/ports.ts';
@@ -51,6 +51,10 @@ export interface RuntimeConfig extends AppConfig {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): RuntimeConfig {
   const port = Number(env.PORT ?? 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got ${env.PORT}`);
+  // Node takes an unknown TZ for UTC without a word: the firm's dates would silently be UTC's.
+  if (env.TZ !== undefined && env.TZ !== '' && firmTimeZone() === undefined) {
+    throw new Error(`TZ must be a time zone such as Australia/Sydney (the firm's: it decides what "today" is), got ${env.TZ}`);
+  }
   return {
     databaseUrl: env.DATABASE_URL ?? DEFAULT_DATABASE_URL,
     host: env.HOST ?? '127.0.0.1',

@@ -16,6 +16,7 @@ import { isParseArgsError, repeatedOptions } from './args.ts';
 import { LEDES_HELP, ledesCommand, LedesUsageError } from './ledes.ts';
 import { BILL_RUN_HELP, billRun, BillRunUsageError } from './bill-run.ts';
 import { REPORT_HELP, reportCommand, ReportUsageError } from './report.ts';
+import { firmTimeZone } from '../shared/clock.ts';
 
 const HELP = `lexbill: legal billing
 
@@ -78,7 +79,7 @@ async function serveApp(rt: Runtime, opts: { announceDemo: boolean }): Promise<v
   rt.relay.start();
   const server = serve({ fetch: rt.app.fetch, port: config.port, hostname: config.host }, (info) => {
     const url = `http://${config.host}:${info.port}`;
-    console.log(`Lexbill is serving on ${url} (${rt.database.dialect})`);
+    console.log(`Lexbill is serving on ${url} (${rt.database.dialect}); dates are the firm's in time zone ${firmTimeZone()} (set TZ to change it)`);
     if (opts.announceDemo) console.log(`Sign in as ${DEMO_ADMIN_EMAIL} with password ${DEMO_PASSWORD} (demo firm)`);
   });
   await new Promise<void>((resolve) => {

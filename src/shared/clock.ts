@@ -19,7 +19,22 @@ export function isoNow(clock: Clock): string {
   return clock.now().toISOString();
 }
 
-/** Calendar date (YYYY-MM-DD) of an instant, in UTC. */
+/**
+ * Calendar date (YYYY-MM-DD) of an instant in the firm's time zone: the server process's
+ * local zone (`TZ`, else the system's). "Today" (default invoice and receipt dates, the
+ * invoice date's limits), the date a reversal is posted on and an export's date are all
+ * this date, so a Sydney firm billing at 9 am on the 1st bills and posts on the 1st, not on
+ * the last day of the month before (UTC).
+ */
 export function isoDate(d: Date): string {
-  return d.toISOString().slice(0, 10);
+  const ms = d.getTime();
+  if (!Number.isFinite(ms)) throw new RangeError('isoDate: invalid time');
+  const y = d.getFullYear();
+  if (y < 0 || y > 9999) throw new RangeError(`isoDate: year ${y} out of range`);
+  return `${String(y).padStart(4, '0')}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+}
+
+/** The time zone isoDate uses (IANA name), for the start-up line; undefined when TZ names no zone Node knows (it then uses UTC). */
+export function firmTimeZone(): string | undefined {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone as string | undefined;
 }

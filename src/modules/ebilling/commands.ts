@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { assert } from '../../shared/assert.ts';
 import { audit } from '../../shared/audit.ts';
-import type { Clock } from '../../shared/clock.ts';
+import { isoDate, type Clock } from '../../shared/clock.ts';
 import type { Db, Tx } from '../../shared/db.ts';
 import type { CommandContext } from '../../shared/events.ts';
 import { isId, newId } from '../../shared/ids.ts';
@@ -142,7 +142,7 @@ export function createEbillingCommands(deps: EbillingDeps) {
         const check = readLedes(content, { codes, requireClientMatterId: settings.requireClientMatterId });
         assert(check.valid, `export failed its own validation: ${check.violations.slice(0, 3).map((v) => `line ${v.line} ${v.field}: ${v.message}`).join('; ')}`);
         const file: ExportFile = {
-          id: newId(clock), format, fileName: exportFileName(format, group.map((i) => i.number), at.slice(0, 10)), content,
+          id: newId(clock), format, fileName: exportFileName(format, group.map((i) => i.number), isoDate(new Date(at))), content,
           sha256: createHash('sha256').update(content).digest('hex'), byteCount: Buffer.byteLength(content, 'utf8'), invoiceCount: group.length,
           lineCount: group.reduce((a, i) => a + i.lines.length, 0), requestId: req.requestId ?? null, createdAt: at, createdBy: ctx.actorLabel,
           bills: group.map((i) => ({ billId: i.billId, number: i.number, version: facts.get(i.billId)!.bill.version, totalMinor: i.totalMinor, currency: i.currency })),

@@ -17,7 +17,7 @@
  */
 import type { Logger } from 'pino';
 import type { Bus, HandlerContext } from '../../shared/bus.ts';
-import type { Clock } from '../../shared/clock.ts';
+import { isoDate, type Clock } from '../../shared/clock.ts';
 import type { EventEnvelope } from '../../shared/events.ts';
 import type { BillingEvents } from '../billing/events.ts';
 import type { MattersEvents } from '../matters/events.ts';
@@ -114,7 +114,8 @@ export function registerLedgerProjections(bus: Bus<any>, deps: { clock: Clock; l
   });
 
   // Bills: one handler, in order; each event applied once even if it gets past the inbox again.
-  const day = (e: EventEnvelope) => e.occurredAt.slice(0, 10);
+  // The firm's calendar day the change happened on (isoDate: the firm's time zone), not UTC's.
+  const day = (e: EventEnvelope) => isoDate(new Date(e.occurredAt));
   const once = <K extends 'billing.bill_approved' | 'billing.bill_finalised' | 'billing.bill_reverted' | 'billing.bill_redrafted' | 'billing.bill_deleted'>(
     type: K, fn: (e: Env<BillingEvents, K>, ctx: Ctx) => Promise<void>,
   ) => on<BillingEvents, K>(type, LEDGER_HANDLERS.bills, async (e, ctx) => {

@@ -1,6 +1,7 @@
 import nunjucks from 'nunjucks';
 import { formatMoney } from '../money.ts';
 import { fieldLabel } from './errors.ts';
+import { firmTimeZone, isoDate } from '../clock.ts';
 
 /** The Nunjucks environment: autoescaping on, with money and date filters. */
 export function createViews(viewsDir: string, opts: { watch?: boolean } = {}): nunjucks.Environment {
@@ -15,7 +16,13 @@ export function createViews(viewsDir: string, opts: { watch?: boolean } = {}): n
   /** An amount on a bill (its PDF): a dollar other than the US one named, as the bill's email names it. */
   env.addFilter('billMoney', (amountMinor: unknown, currency: unknown = 'USD') =>
     typeof amountMinor === 'number' ? formatMoney(amountMinor, String(currency), { named: true }) : '');
-  env.addFilter('datetime', (iso: unknown) => (typeof iso === 'string' ? iso.replace('T', ' ').slice(0, 16) + ' UTC' : ''));
+  // A stored time (ISO, UTC) as the firm reads it: its own time zone's date and time (isoDate's), named.
+  env.addFilter('datetime', (iso: unknown) => {
+    if (typeof iso !== 'string') return '';
+    const d = new Date(iso);
+    if (!Number.isFinite(d.getTime())) return iso;
+    return `${isoDate(d)} ${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')} ${firmTimeZone() ?? 'UTC'}`;
+  });
   env.addFilter('json', (v: unknown) => JSON.stringify(v, null, 2));
   /** A field path in words (see fieldLabel), for error lists. */
   env.addFilter('fieldLabel', (k: unknown) => fieldLabel(String(k)));
