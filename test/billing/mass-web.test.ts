@@ -136,6 +136,18 @@ eachDialect('mass billing page: list, lookup, confirm, one run with live progres
     await waitForRun(b, `/billing/mass/runs/${runAll}`);
     drafts = await t.db.db.selectFrom('billing_bill').select(['id', 'matter_id', 'due_date', 'batch_id']).where('status', '=', 'draft').execute();
     assert.equal(drafts.length, count);
+    // The list page kept from before (another tab): Bill all now has nothing to bill. No "Bill 0 matters?", no empty run.
+    const runs = (await t.db.db.selectFrom('billing_batch').select('id').execute()).length;
+    for (const confirm of [{}, { confirm: 'yes' }]) {
+      res = await b.post('/billing/mass/runs', { invoiceDate: DATE, upTo: DATE, runId: `stale-page-${Object.keys(confirm).length}`, scope: 'all', ...confirm });
+      assert.equal(res.status, 409, res.text.slice(0, 300));
+      assert.match(res.text, /No matter is eligible to bill now/);
+      assert.doesNotMatch(res.text, /Bill 0 matter/);
+    }
+    assert.equal((await t.db.db.selectFrom('billing_batch').select('id').execute()).length, runs, 'no run was created');
+    // The run itself again (a second click on its confirmation) is still that run.
+    res = await b.post('/billing/mass/runs', { invoiceDate: DATE, upTo: DATE, runId: runAll, scope: 'all', confirm: 'yes' });
+    assert.equal(res.status, 303, res.text.slice(0, 300));
 
     // Drafts page: the batch's drafts with the columns; sorted by total descending.
     html = ok(await b.get(`/billing/drafts?batch=${runId}&sort=total&dir=desc`));

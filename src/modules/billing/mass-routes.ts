@@ -257,14 +257,22 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       const usedRun = e.status === 409 && fields.id ? runId : null;
       return render(c, 'billing/mass.njk', await listContext(c, raw, { actionError: Object.keys(fields).length ? labelledErrors(fields) : e.message, errors: { ...parsed.errors, ...fields }, usedRun }), e.status);
     };
+    // Bill all with nothing eligible now (a page or tab kept from before another run billed them): no empty run, no "Bill 0 matters?".
+    const nothingEligible = async () => !selected && (await mass.eligible(parsed.filters, { limit: 0 })).total === 0;
+    const refusedEmpty = async () => render(c, 'billing/mass.njk', await listContext(c, raw, {
+      actionError: 'No matter is eligible to bill now with these choices (another run or a clerk may have billed them since this page was loaded): nothing was created',
+    }), 409);
     if (first(raw.confirm) !== 'yes') {
       // A run id that is no run id (the run would refuse it): refused before the confirmation, not after it.
       if (!/^[0-9a-zA-Z-]{8,64}$/.test(runId)) return refusedRun(invalid({ id: 'must be 8 to 64 letters, digits or dashes: reload the page' }));
       // A run id already used for other choices (the list page kept by the browser, Back): refused before the confirmation.
       try { await mass.checkRunId(input); } catch (e) { return refusedRun(e); }
       const count = selected ? selected.length : (await mass.eligible(parsed.filters, { limit: 0 })).total;
+      if (count === 0) return refusedEmpty();
       return render(c, 'billing/mass_confirm.njk', { ...lk, form: parsed.form, fields: FILTER_FIELDS, runId, selected: selected ?? [], scope: selected ? 'selected' : 'all', count, qs: query(parsed.form) });
     }
+    // A run id already used is the same run again (a second click): only a new one is checked for being empty.
+    if (!(await mass.findBatch(runId)) && await nothingEligible()) return refusedEmpty();
     try {
       const run = await mass.createRun(c.get('command'), input);
       if (run.status !== 'done') mass.startRun(c.get('command'), run.id, (err) => deps.logger.error({ err, batchId: run.id }, 'bill run failed'));
