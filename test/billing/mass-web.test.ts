@@ -138,7 +138,7 @@ eachDialect('mass billing page: list, lookup, confirm, one run with live progres
     assert.equal(drafts.length, count);
     // The list page kept from before (another tab): Bill all now has nothing to bill. No "Bill 0 matters?", no empty run.
     const runs = (await t.db.db.selectFrom('billing_batch').select('id').execute()).length;
-    for (const confirm of [{}, { confirm: 'yes' }]) {
+    for (const confirm of [{}, { confirm: 'yes' }] as Record<string, string>[]) {
       res = await b.post('/billing/mass/runs', { invoiceDate: DATE, upTo: DATE, runId: `stale-page-${Object.keys(confirm).length}`, scope: 'all', ...confirm });
       assert.equal(res.status, 409, res.text.slice(0, 300));
       assert.match(res.text, /No matter is eligible to bill now/);
@@ -180,9 +180,14 @@ eachDialect('mass billing page: list, lookup, confirm, one run with live progres
     assert.match(html, /data-done="1"/);
     const changed = await t.db.db.selectFrom('billing_bill').select(['invoice_date', 'due_date']).where('id', '=', first!).executeTakeFirstOrThrow();
     assert.deepEqual(changed, { invoice_date: '2026-03-02', due_date: '2026-03-07' });
-    // An invoice date before the drafts' up-to date: each draft refused, in words (not "Please correct: upTo").
-    html = ok(await followed(b, b.post('/billing/drafts/modify', { batch: runId, every: 'yes', listing: listingOf(html), newInvoiceDate: '2026-02-20' })));
-    assert.match(html, new RegExp(`data-refused="${first}">.*?</a>: Up-to date must be on or before the invoice date</li>`));
+    // An invoice date alone, before the drafts' up-to date: refused once at the up-to date, in words, and nothing changes.
+    html = ok(await followed(b, b.post('/billing/drafts/modify', { batch: runId, every: 'yes', listing: listingOf(html), newInvoiceDate: '2026-02-20' })), 422);
+    assert.match(html, /data-error-for="newUpTo"><strong>[^<]+<\/strong> 1 of the drafts bill fees and disbursements up to a date after the new invoice date 2026-02-20 \(up to 2026-03-01\): give a new up-to date on or before it too/);
+    assert.deepEqual(await t.db.db.selectFrom('billing_bill').select(['invoice_date', 'due_date']).where('id', '=', first!).executeTakeFirstOrThrow(), changed);
+    // With an up-to date before it, each draft is recomposed on the new dates.
+    html = ok(await followed(b, b.post('/billing/drafts/modify', { batch: runId, every: 'yes', listing: listingOf(html), newInvoiceDate: '2026-02-20', newUpTo: '2026-02-20' })));
+    assert.match(html, /data-done="1"/);
+    assert.equal((await t.db.db.selectFrom('billing_bill').select('up_to').where('id', '=', first!).executeTakeFirstOrThrow()).up_to, '2026-02-20');
     html = ok(await followed(b, b.post('/billing/drafts/modify', { batch: runId, every: 'yes', listing: listingOf(html), newTerms: 'soon' })), 422);
     assert.match(html, /data-error-for="newTerms"><strong>Payment terms<\/strong> must be a whole number of days/);
 

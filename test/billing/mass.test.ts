@@ -11,6 +11,7 @@ import { createMassBilling } from '../../src/modules/billing/mass-commands.ts';
 import { seedDemoFirm } from '../../src/modules/matters/index.ts';
 import type { Executor } from '../../src/shared/db.ts';
 import { systemContext } from '../../src/shared/events.ts';
+import { HttpError } from '../../src/shared/web/errors.ts';
 import { eachDialect } from '../support/db.ts';
 import type { TestDb } from '../support/db.ts';
 import { ctx, firm, mattersStatus, setup } from './support.ts';
@@ -187,6 +188,14 @@ eachDialect('a run: eligible list and reasons, one batch, each matter once, resu
 
   // Modify the batch: new invoice date and terms for all its drafts, then delete one (back to mass billing).
   const ids = drafts.slice(0, 3).map((d) => d.id as string);
+  // A new invoice date alone, before the drafts' up-to date: refused once, at the up-to date, and nothing changes.
+  const upTo = String((await db.db.selectFrom('billing_bill').select('up_to').where('id', '=', ids[0]!).executeTakeFirstOrThrow()).up_to);
+  const earlier = new Date(Date.parse(`${upTo}T00:00:00Z`) - 86_400_000).toISOString().slice(0, 10);
+  const versions = async () => (await db.db.selectFrom('billing_bill').select(['id', 'version', 'invoice_date']).where('id', 'in', ids).orderBy('id').execute()).map((r) => `${r.id}:${r.version}:${r.invoice_date}`);
+  const unchanged = await versions();
+  await assert.rejects(m.modifyDrafts(ctx, ids, { invoiceDate: earlier }), (e: unknown) => e instanceof HttpError && e.status === 422
+    && Object.keys(e.fields).join() === 'upTo' && e.fields.upTo!.includes(`up to ${upTo}`) && e.fields.upTo!.startsWith('3 of the drafts'));
+  assert.deepEqual(await versions(), unchanged, 'nothing changed');
   const mod = await m.modifyDrafts(ctx, ids, { invoiceDate: '2026-03-05', paymentTermsDays: 7 });
   assert.ok(mod.every((r) => r.ok), JSON.stringify(mod));
   const changed = await db.db.selectFrom('billing_bill').select(['invoice_date', 'due_date', 'request_json']).where('id', 'in', ids).execute();

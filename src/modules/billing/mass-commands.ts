@@ -892,6 +892,17 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       const refusal = unknownTemplate(change.template, await cmds.billTemplateNames());
       if (refusal) e.template = refusal;
     }
+    // A new invoice date alone, before some drafts' up-to date: each draft would be refused for its up-to date. Refused
+    // once, at the up-to date, changing nothing: the clerk gives one on or before the new invoice date too.
+    if (Object.keys(e).length === 0 && change.invoiceDate && !change.upTo) {
+      let later = 0;
+      let latest = '';
+      for (const id of billIds) {
+        const b = await cmds.findBill(id);
+        if (b && b.status === 'draft' && b.upTo > change.invoiceDate) { later++; if (b.upTo > latest) latest = b.upTo; }
+      }
+      if (later > 0) e.upTo = `${later} of the drafts bill fees and disbursements up to a date after the new invoice date ${change.invoiceDate} (up to ${latest}): give a new up-to date on or before it too`;
+    }
     if (Object.keys(e).length) throw invalid(e);
     return eachBill(billIds, async (id) => {
       const b = await cmds.findBill(id);
