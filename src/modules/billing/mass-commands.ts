@@ -542,6 +542,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     const rows = await selectRaw<Record<string, any>>(trx, `select * from billing_bill where id in (${marks(billIds.length)})`, billIds);
     // The lines stay JSON, built by the database, from the read to the event (no object per line).
     const found = new Map((await bills.billsWithLineJson(trx, rows)).map((b) => [b.head.billId, b]));
+    // None of them is a bill (deleted meanwhile from under a list, a wrong id): each refused as such, with no matter to read.
+    if (found.size === 0) return billIds.map((billId): ApproveOutcome => ({ billId, ok: false, reason: 'Bill not found' }));
     const matterIds = [...new Set([...found.values()].map((b) => b.head.matterId))];
     const firm = await store.getFirmSettings(trx);
     const copies = await store.getMatterCopies(trx, matterIds, firm);
