@@ -20,7 +20,8 @@ import type { Db, Dialect } from '../shared/db.ts';
 import { newId, newToken } from '../shared/ids.ts';
 import { createApi, createApiRegistry } from '../shared/web/api.ts';
 import type { ApiRegistry } from '../shared/web/api.ts';
-import { HttpError, errorBody } from '../shared/web/errors.ts';
+import { HttpError, errorBody, invalid } from '../shared/web/errors.ts';
+import { NUL_MESSAGE, unsafeInput } from '../shared/web/validate.ts';
 import { allow, declaredAudience, routeMatched } from '../shared/web/guard.ts';
 import type { WebModule } from '../shared/web/module.ts';
 import { isHtmx, render } from '../shared/web/render.ts';
@@ -216,15 +217,30 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   // A form body is read once here (routes reuse the parsed form): one that cannot be read
   // (a broken multipart body, no boundary) is the sender's error, a 400, never a 500.
+  // Pages take forms, the API JSON: a page's form route sent another body (JSON read as an empty
+  // form would apply "nothing ticked") is refused. Text holding NUL, in a query or a form, is
+  // refused naming the field (Postgres cannot store it; nobody types it).
   app.use('*', async (c, next) => {
+    if (/%00/i.test(c.req.url)) {
+      const bad = unsafeInput(c.req.queries());
+      if (Object.keys(bad).length > 0) throw invalid(Object.fromEntries(Object.keys(bad).map((k) => [k.replace(/\.\d+$/, ''), NUL_MESSAGE])));
+    }
     const media = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-    if (UNSAFE.has(c.req.method) && (media === 'multipart/form-data' || media === 'application/x-www-form-urlencoded')) {
+    const form = media === 'multipart/form-data' || media === 'application/x-www-form-urlencoded';
+    if (UNSAFE.has(c.req.method) && media !== '' && !form && !c.req.path.startsWith('/api/')) {
+      throw new HttpError(415, 'unsupported_media_type', 'Pages take forms (application/x-www-form-urlencoded or multipart/form-data); send JSON to the API under /api/v1');
+    }
+    if (UNSAFE.has(c.req.method) && form) {
+      let body: Record<string, unknown>;
       try {
-        await c.req.parseBody();
+        body = await c.req.parseBody({ all: true });
       } catch (err) {
         if (err instanceof HttpError) throw err;
         throw new HttpError(400, 'bad_form', 'The form could not be read. Reload the page and try again.');
       }
+      const text = Object.fromEntries(Object.entries(body).map(([k, v]) => [k, Array.isArray(v) ? v.filter((x) => typeof x === 'string') : typeof v === 'string' ? v : '']));
+      const bad = unsafeInput(text);
+      if (Object.keys(bad).length > 0) throw invalid(Object.fromEntries(Object.keys(bad).map((k) => [k.replace(/\.\d+$/, ''), NUL_MESSAGE])));
     }
     await next();
   });

@@ -47,6 +47,8 @@ test('parseCsv refuses malformed CSV naming the row', () => {
     ['unterminated quote', 'a,b\n1,"never closed\n2,3\n', 2, /never closed/],
     ['quote inside an unquoted field', 'a,b\n1,2\n3,ab"c\n', 3, /inside unquoted field 2/],
     ['text after a closing quote', 'a,b\n"x"y,2\n', 2, /after a closing quote/],
+    ['NUL in a field', 'a,b\n1,2\n3,x\u0000y\n', 3, /NUL character/],
+    ['NUL in a quoted field', 'a,b\n"1\u0000",2\n', 2, /NUL character/],
   ];
   for (const [name, input, row, message] of cases) {
     assert.throws(() => parseCsv(input), (e: unknown) => {

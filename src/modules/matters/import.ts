@@ -185,6 +185,9 @@ export class CsvError extends Error {
  */
 export function parseCsv(input: string, opts: { maxRecords?: number } = {}): string[][] {
   const text = input.charCodeAt(0) === 0xfeff ? input.slice(1) : input;
+  // NUL is in no text a person types (and Postgres cannot store it): not a CSV file of text.
+  const nul = text.indexOf('\u0000');
+  if (nul >= 0) throw new CsvError(text.slice(0, nul).split('\n').length, 'the file holds the NUL character (U+0000): save it as a text CSV file');
   const n = text.length;
   const records: string[][] = [];
   const max = opts.maxRecords ?? Infinity;

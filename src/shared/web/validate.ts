@@ -22,9 +22,34 @@ function schemaAt(root: TSchema, path: string): TSchema | undefined {
   return s as TSchema | undefined;
 }
 
+/** What no text field may hold: the NUL character (Postgres cannot store it in text; nobody types it). */
+export const NUL_MESSAGE = 'must not contain the NUL character (U+0000)';
+
+/**
+ * Text holding NUL, and `__proto__` keys (JSON.parse makes them own keys, which schema checks
+ * of known fields pass over), anywhere in a parsed body, by field. Bounded in depth and count.
+ */
+export function unsafeInput(value: unknown, path = '', out: Record<string, string> = {}, depth = 0): Record<string, string> {
+  if (depth > 64 || Object.keys(out).length >= 20) return out;
+  if (typeof value === 'string') {
+    if (value.includes('\u0000')) out[path || '(body)'] = NUL_MESSAGE;
+  } else if (Array.isArray(value)) {
+    value.forEach((v, i) => unsafeInput(v, path ? `${path}.${i}` : String(i), out, depth + 1));
+  } else if (value !== null && typeof value === 'object') {
+    for (const k of Object.keys(value)) {
+      const at = path ? `${path}.${k}` : k;
+      // Defined, not assigned: assigning to "__proto__" would set the prototype, not the field.
+      if (k === '__proto__') { Object.defineProperty(out, at, { value: 'is not a known field', enumerable: true, writable: true, configurable: true }); continue; }
+      if (k.includes('\u0000')) { out[path || '(body)'] = `field names ${NUL_MESSAGE}`; continue; }
+      unsafeInput((value as Record<string, unknown>)[k], at, out, depth + 1);
+    }
+  }
+  return out;
+}
+
 /** Map of field to a message a person can act on; empty when valid. */
 export function fieldErrors(schema: TSchema, value: unknown): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = unsafeInput(value);
   for (const e of Value.Errors(schema, value)) {
     if (e.keyword === 'boolean' && e.message === 'schema is false') continue;
     if (e.keyword === 'additionalProperties') {
