@@ -75,6 +75,19 @@ eachDialect('pages: create payment for a bill, errors, roles, periods, chart, re
       p = await admin.post('/ledger/accounts/acct-1000', { name: 'Operating account', code: '1000' });
       assert.equal(p.status, 303);
       assert.match((await admin.get('/ledger/accounts')).text, /Operating account/);
+      // Loose input is refused naming the field, and changes nothing: a blank name, an active that is neither yes nor no,
+      // an empty form. Saving the row as it is writes no audit row.
+      const account = async () => db.db.selectFrom('ledger_account').select(['code', 'name', 'active']).where('id', '=', 'acct-1000').executeTakeFirstOrThrow();
+      const audits = async () => (await db.db.selectFrom('audit_log').select('id').where('action', '=', 'ledger.account_changed').execute()).length;
+      const kept = { account: await account(), audits: await audits() };
+      for (const [form, field] of [[{ name: '   ', code: '1000', active: 'yes' }, 'name'], [{ active: 'maybe' }, 'active'], [{ active: 'x'.repeat(100_000) }, 'active'], [{}, 'name']] as const) {
+        p = await admin.post('/ledger/accounts/acct-1000', form);
+        assert.equal(p.status, 422, JSON.stringify(form).slice(0, 80));
+        assert.match(p.text, new RegExp(`data-error-for="${field}"|${field === 'name' ? 'Name' : 'Active'}`), JSON.stringify(form).slice(0, 80));
+      }
+      p = await admin.post('/ledger/accounts/acct-1000', { code: String(kept.account.code), name: String(kept.account.name), active: 'yes' });
+      assert.equal(p.status, 303);
+      assert.deepEqual({ account: await account(), audits: await audits() }, kept, 'nothing changed, nothing audited');
 
       // Reports: page with its SVG chart, CSV, PDF.
       p = await admin.get('/ledger/reports/aged-debtors?to=2026-03-31');

@@ -537,13 +537,16 @@ export function createLedgerCommands(deps: LedgerDeps) {
     if (change.active === false && ['office_bank', 'debtors', 'unallocated', 'tax_payable', 'fees', 'fixed_charges', 'disbursements', 'interest', 'discounts', 'write_offs'].includes(a.role)) {
       throw conflict('The ledger posts to this account: it cannot be made inactive');
     }
+    const next = { ...change, ...(change.name !== undefined ? { name: change.name.trim() } : {}) };
+    // Saved as it was: nothing to change, nothing to audit.
+    if ((next.name === undefined || next.name === a.name) && (next.code === undefined || next.code === a.code) && (next.active === undefined || next.active === a.active)) return a;
     try {
-      await store.updateAccount(trx, id, { ...change, ...(change.name ? { name: change.name.trim() } : {}) }, clock.now().toISOString());
+      await store.updateAccount(trx, id, next, clock.now().toISOString());
     } catch (err) {
       if (isUniqueViolation(err)) throw invalid({ code: 'is already used by another account' });
       throw err;
     }
-    await audit(trx, clock, ctx, { action: 'ledger.account_changed', entityType: 'ledger_account', entityId: id, before: a, after: { ...a, ...change } });
+    await audit(trx, clock, ctx, { action: 'ledger.account_changed', entityType: 'ledger_account', entityId: id, before: a, after: { ...a, ...next } });
     return (await store.findAccount(trx, id))!;
   }
 

@@ -142,9 +142,13 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
   pages.post(`/accounts/:id${ID}`, allow(ADMIN), async (c) => {
     const raw = await c.req.parseBody() as Raw;
     try {
+      // A field the form sent is a change to check (a blank name is refused, not dropped); active is yes or no, nothing else.
+      const sent = (k: string) => typeof raw[k] === 'string';
+      if (!sent('name') && !sent('code') && !sent('active')) throw invalid({ name: 'give a code, name or active to change' });
+      if (sent('active') && !['yes', 'no'].includes(str(raw, 'active'))) throw invalid({ active: 'must be yes (active) or no (inactive)' });
       await cmds.changeAccount(c.get('command'), c.req.param('id'), {
-        ...(str(raw, 'name') ? { name: str(raw, 'name') } : {}), ...(str(raw, 'code') ? { code: str(raw, 'code') } : {}),
-        ...(str(raw, 'active') ? { active: str(raw, 'active') === 'yes' } : {}),
+        ...(sent('name') ? { name: str(raw, 'name') } : {}), ...(sent('code') ? { code: str(raw, 'code') } : {}),
+        ...(sent('active') ? { active: str(raw, 'active') === 'yes' } : {}),
       });
       return done(c, '/ledger/accounts');
     } catch (e) {
