@@ -25,6 +25,16 @@ export function isCurrencyCode(code: string): boolean {
   return /^[A-Z]{3}$/.test(code);
 }
 
+/** The currencies in circulation (ISO 4217, as the runtime's ICU knows them): what a firm or matter may bill in. */
+const KNOWN_CURRENCIES: ReadonlySet<string> = new Set(Intl.supportedValuesOf('currency'));
+
+/** A currency a firm, matter or client can be set to: a code in circulation, not just three capitals ("QQQ", "NAN"). */
+export function isKnownCurrency(code: string): boolean {
+  return isCurrencyCode(code) && KNOWN_CURRENCIES.has(code);
+}
+
+export const UNKNOWN_CURRENCY = 'must be an ISO 4217 currency code in use, such as USD, EUR or AUD';
+
 export function currencyExponent(currency: string): number {
   assert(isCurrencyCode(currency), `invalid currency code ${currency}`);
   return EXPONENTS[currency] ?? 2;

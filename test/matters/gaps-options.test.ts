@@ -663,8 +663,15 @@ function settingCases(f: Firm): SettingCase[] {
       setting: 'currency', where: 'general',
       page: fields({ currency: 'eur' }), pageExpect: { currency: 'EUR' },
       api: { currency: 'USD' }, apiExpect: { currency: 'USD' },
-      pageBad: [{ edit: fields({ currency: 'EURO' }), field: 'currency', message: /must be a three-letter currency code such as USD/ }],
-      apiBad: [{ json: { currency: 'usd' }, field: 'currency', message: /must be a three-letter currency code such as USD/ }],
+      pageBad: [
+        { edit: fields({ currency: 'EURO' }), field: 'currency', message: /must be an ISO 4217 currency code in use, such as USD/ },
+        // Three capitals that are no currency: refused, not saved as the firm's currency.
+        { edit: fields({ currency: 'nan' }), field: 'currency', message: /must be an ISO 4217 currency code in use/ },
+      ],
+      apiBad: [
+        { json: { currency: 'usd' }, field: 'currency', message: /must be an ISO 4217 currency code in use, such as USD/ },
+        { json: { currency: 'QQQ' }, field: 'currency', message: /must be an ISO 4217 currency code in use/ },
+      ],
     },
     {
       setting: 'tax rates: add', where: 'general',

@@ -20,7 +20,7 @@ import type { SelectQueryBuilder } from 'kysely';
 import Type from 'typebox';
 import type { TSchema } from 'typebox';
 import { isoDate } from '../../shared/clock.ts';
-import { MAX_AMOUNT_MINOR } from '../../shared/money.ts';
+import { MAX_AMOUNT_MINOR, UNKNOWN_CURRENCY } from '../../shared/money.ts';
 import type { CommandContext } from '../../shared/events.ts';
 import { createApi } from '../../shared/web/api.ts';
 import type { ApiSpec } from '../../shared/web/api.ts';
@@ -74,7 +74,7 @@ const Quantity = Type.String({ pattern: '^[0-9]{1,7}(\\.[0-9]{1,3})?$', errorMes
 const IsoDate = (description?: string) => Type.String({ pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$', errorMessage: 'must be a date (YYYY-MM-DD)', ...(description ? { description } : {}) });
 const Id = Type.String({ minLength: 1, maxLength: 64, errorMessage: 'must be an id' });
 const Text = (max: number, opts: { minLength?: number; description?: string } = {}) => Type.String({ maxLength: max, ...opts });
-const Currency = Type.String({ pattern: '^[A-Z]{3}$', errorMessage: 'must be a three-letter currency code such as USD' });
+const Currency = Type.String({ pattern: '^[A-Z]{3}$', errorMessage: UNKNOWN_CURRENCY });
 const Behaviour = literals(ENTRY_BEHAVIOURS, 'bill: on the bill; hide: never shown or charged; no_charge: shown as "No charge"');
 const NullableText = (max: number) => Nullable(Text(max));
 const EMAIL_MESSAGE = 'must be an email address';

@@ -5,7 +5,7 @@
 import { assert, AssertionError, assertSafeInteger } from '../../shared/assert.ts';
 import { csvLineFields } from '../../shared/csv.ts';
 import { isEmailAddress } from '../../shared/email.ts';
-import { divideRound, formatMoney, isCurrencyCode, MAX_AMOUNT_MINOR, mulDiv, sumMinor } from '../../shared/money.ts';
+import { divideRound, formatMoney, isCurrencyCode, isKnownCurrency, MAX_AMOUNT_MINOR, mulDiv, sumMinor, UNKNOWN_CURRENCY } from '../../shared/money.ts';
 import type {
   AdjustmentAllocationRule, ApplyFundsTo, BillingArrangementName, BillingOptionSection, BillingStatusMode, DiscountKind,
   FeeAllocationRule, FirmBillingSettings, FixedFeeMode, FixedFeeRow, FundsAutomation, LedesFormatName, MatterBillingOptions,
@@ -539,7 +539,7 @@ export function validateMatter(i: MatterFields, opts: { partial?: boolean } = {}
     if (cycle === 'none' && i.nextBillingDate !== undefined && i.nextBillingDate !== null) e.nextBillingDate = 'must be empty when the matter has no billing cycle';
   }
   amountIn(e, 'wipCapMinor', i.wipCapMinor, 1, LIMITS.wipCapMinor, { required: false });
-  if (i.currency !== undefined && (typeof i.currency !== 'string' || !isCurrencyCode(i.currency))) e.currency = 'must be a three-letter currency code such as USD';
+  if (i.currency !== undefined && (typeof i.currency !== 'string' || !isKnownCurrency(i.currency))) e.currency = UNKNOWN_CURRENCY;
   intIn(e, 'timeUnitMinutes', i.timeUnitMinutes, 1, 60, { required: false });
   choice(e, 'roundingMode', MINUTE_ROUNDING, i.roundingMode, { required: false });
   choice(e, 'defaultBehaviour', ENTRY_BEHAVIOURS, i.defaultBehaviour, { required: false });
@@ -1055,7 +1055,7 @@ export function validateFirmSettings(input: unknown, c: Omit<OptionsContext, 'sc
   const s = input;
   const e: FieldErrors = {};
   for (const k of Object.keys(s)) if (!(FIRM_KEYS as readonly string[]).includes(k)) e[k] = 'is not a billing setting';
-  if (typeof s.currency !== 'string' || !isCurrencyCode(s.currency)) e.currency = 'must be a three-letter currency code such as USD';
+  if (typeof s.currency !== 'string' || !isKnownCurrency(s.currency)) e.currency = UNKNOWN_CURRENCY;
   const codes: string[] = [];
   if (!Array.isArray(s.taxRates) || s.taxRates.length === 0) e.taxRates = 'must list at least one tax rate (e.g. EXEMPT at 0)';
   else if (s.taxRates.length > 50) e.taxRates = 'must have at most 50 tax rates';

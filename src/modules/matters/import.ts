@@ -31,7 +31,7 @@ import type { Clock } from '../../shared/clock.ts';
 import type { Db, Executor, Tx as DbTx } from '../../shared/db.ts';
 import { isUniqueViolation } from '../../shared/db.ts';
 import type { CommandContext } from '../../shared/events.ts';
-import { currencyExponent, isCurrencyCode, MoneyParseError, parseAmount, toDecimalString } from '../../shared/money.ts';
+import { currencyExponent, isCurrencyCode, isKnownCurrency, MoneyParseError, parseAmount, toDecimalString, UNKNOWN_CURRENCY } from '../../shared/money.ts';
 import { HttpError, invalid } from '../../shared/web/errors.ts';
 import type { MattersCommands, RecordDisbursementInput, RecordTimeEntryInput } from './commands.ts';
 import {
@@ -778,7 +778,7 @@ async function importMatters(tx: Tx, ctx: CommandContext, refs: Refs, table: Csv
     const billing = initials('billing', false);
     const originating = initials('originating', false);
     const currency = (cell(values, 'currency') ?? fallbackCurrency).toUpperCase();
-    if (!isCurrencyCode(currency)) errors.currency = 'must be a three-letter currency code such as USD';
+    if (!isKnownCurrency(currency)) errors.currency = UNKNOWN_CURRENCY;
     let wipCapMinor: number | undefined;
     const cap = cell(values, 'wip_cap');
     if (cap !== undefined && !errors.currency) {
