@@ -152,6 +152,11 @@ eachDialect('mass billing page: list, lookup, confirm, one run with live progres
     // Drafts page: the batch's drafts with the columns; sorted by total descending.
     html = ok(await b.get(`/billing/drafts?batch=${runId}&sort=total&dir=desc`));
     assert.match(html, /data-count="3"/);
+    // Seed 004's columns: the billing date, the billing timekeeper and who created the draft.
+    assert.equal([...html.matchAll(new RegExp(`<td data-col="invoice">${DATE}</td>`, 'g'))].length, 3);
+    assert.equal([...html.matchAll(/<td data-col="billing-timekeeper">[A-Z]{2,4}<\/td>/g)].length, 3, 'each draft names its matter\'s billing timekeeper');
+    assert.equal([...html.matchAll(/<td data-col="created-by" title="[^"]+">[^<]+@[^<]+<\/td>/g)].length, 3, 'each draft names who created it');
+    for (const sort of ['invoice', 'billing', 'creator']) assert.match(ok(await b.get(`/billing/drafts?batch=${runId}&sort=${sort}&dir=desc`)), /data-count="3"/);
     const totals = [...html.matchAll(/<td class="num" data-minor="(-?\d+)">[^<]*<\/td>\s*<td>/g)].map((m) => Number(m[1]));
     assert.deepEqual(totals, [...totals].sort((x, y) => y - x));
     // Each row adds up: fees + disbursements - discount + interest + tax = total.

@@ -403,6 +403,10 @@ export interface DraftRow {
   version: number;
   /** When the draft's batch (bill run) was created; null for a draft made on its own. */
   batchCreatedAt: string | null;
+  /** The matter's billing timekeeper (initials), as billing's copy has it; null when the copy has none. */
+  billingTimekeeper: string | null;
+  /** Who created the draft (the run's or the clerk's account). */
+  createdBy: string;
 }
 
 /**
@@ -414,6 +418,7 @@ export const DRAFT_SORTS = {
   // The Fees column shows fees and fixed charges together: sorted by what it shows.
   fees: ['(b.fees_minor + b.fixed_charges_minor)'],
   disbursements: ['b.disbursements_minor'], discount: ['b.discount_minor'], interest: ['b.interest_minor'], tax: ['b.tax_minor'], total: ['b.total_minor'], hold: ['b.on_hold'], created: ['b.created_at'], invoice: ['b.invoice_date'],
+  billing: ['tk.initials'], creator: ['b.created_by'],
 } as const;
 export type DraftSort = keyof typeof DRAFT_SORTS;
 
@@ -442,7 +447,7 @@ function draftsFrom(f: DraftFilters): { from: string; params: unknown[] } | null
     params.push(like, like, like);
   }
   if (f.ids) { if (f.ids.length === 0) return null; where.push(`b.id in (${marks(f.ids.length)})`); params.push(...f.ids); }
-  return { from: `from billing_bill b left join billing_matter m on m.id = b.matter_id left join billing_batch bt on bt.id = b.batch_id where ${where.join(' and ')}`, params };
+  return { from: `from billing_bill b left join billing_matter m on m.id = b.matter_id left join billing_batch bt on bt.id = b.batch_id left join billing_timekeeper tk on tk.id = m.billing_timekeeper_id where ${where.join(' and ')}`, params };
 }
 
 export async function listDrafts(ex: Executor, f: DraftFilters = {}): Promise<{ rows: DraftRow[]; total: number }> {
@@ -454,7 +459,7 @@ export async function listDrafts(ex: Executor, f: DraftFilters = {}): Promise<{ 
   const order = (DRAFT_SORTS[f.sort ?? 'matter'] ?? DRAFT_SORTS.matter).map((col) => `${col} ${dir}`).join(', ');
   const rows = await selectRaw<Record<string, any>>(ex, `select b.id, b.batch_id, b.number, b.matter_id, b.file_number, m.name as matter_name, b.client_id,
       m.client_name, b.invoice_date, b.up_to, b.due_date, b.currency, b.fees_minor, b.fixed_charges_minor, b.disbursements_minor, b.discount_minor, b.interest_minor, b.tax_minor,
-      b.total_minor, b.on_hold, b.request_json, b.created_at, b.version, bt.created_at as batch_created_at,
+      b.total_minor, b.on_hold, b.request_json, b.created_at, b.created_by, b.version, bt.created_at as batch_created_at, tk.initials as billing_initials,
       (select count(*) from billing_copy_conflict x where x.bill_id = b.id and x.resolved_at is null) as conflicts
     ${from} order by ${order}, m.client_number, m.matter_number, b.id limit ${Math.min(f.limit ?? 200, 5000)} offset ${Math.max(0, Math.floor(f.offset ?? 0))}`, params);
   return {
@@ -465,6 +470,7 @@ export async function listDrafts(ex: Executor, f: DraftFilters = {}): Promise<{ 
       feesMinor: num(r.fees_minor), fixedChargesMinor: num(r.fixed_charges_minor), disbursementsMinor: num(r.disbursements_minor), taxMinor: num(r.tax_minor),
       discountMinor: num(r.discount_minor), interestMinor: num(r.interest_minor), totalMinor: num(r.total_minor), onHold: num(r.on_hold) === 1, conflicts: num(r.conflicts), template: (JSON.parse(r.request_json) as { template?: string | null }).template ?? null,
       createdAt: r.created_at, version: num(r.version), batchCreatedAt: r.batch_created_at ?? null,
+      billingTimekeeper: r.billing_initials ?? null, createdBy: r.created_by,
     })),
   };
 }
