@@ -56,6 +56,11 @@ eachDialect('mass billing page: list, lookup, confirm, one run with live progres
     // The list: rows with WIP, disbursements, quote, what will be billed and why, and the composer.
     let html = ok(await b.get(`/billing/mass?${q}`));
     const count = Number(/id="eligible-count" data-count="(\d+)"/.exec(html)![1]);
+    // The disbursement code is chosen from a list: the codes on unbilled disbursements.
+    const codes = (await t.db.db.selectFrom('billing_wip').select('code').distinct().where('kind', '=', 'disbursement').where('matters_status', '=', 'unbilled').where('code', 'is not', null).execute()).map((r) => String(r.code)).sort();
+    assert.ok(codes.length > 0);
+    assert.match(html, /<input type="text" name="disbCode" value="" list="disb-codes"/);
+    assert.deepEqual([...(/<datalist id="disb-codes">(.*?)<\/datalist>/s.exec(html)?.[1] ?? '').matchAll(/<option value="([^"]+)">/g)].map((m) => unescapeHtml(m[1]!)), codes);
     assert.ok(count >= 8, `eligible ${count}`);
     const rowIds = [...html.matchAll(/<tr id="mass-([0-9a-f-]{36})"/g)].map((m) => m[1]!);
     assert.equal(rowIds.length, count);

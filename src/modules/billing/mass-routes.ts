@@ -133,7 +133,11 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     const tks = await deps.db.selectFrom('billing_timekeeper').select(['id', 'initials', 'name']).where('active', '=', 1).orderBy('initials').execute();
     const clients = await deps.db.selectFrom('billing_client').select(['id', 'client_number', 'name']).orderBy('name').limit(5000).execute();
     const cycles = await deps.db.selectFrom('billing_matter').select('billing_cycle').distinct().orderBy('billing_cycle').execute();
+    // Seed 004: the disbursement code is chosen from a list: the codes on unbilled disbursements (typing one still works).
+    const disbCodes = await deps.db.selectFrom('billing_wip').select('code').distinct().where('kind', '=', 'disbursement').where('matters_status', '=', 'unbilled')
+      .where('code', 'is not', null).orderBy('code').limit(500).execute();
     return {
+      disbCodes: disbCodes.map((r) => String(r.code)),
       currency: firm?.currency ?? 'USD', paymentTermsDays: firm?.paymentTermsDays ?? 30,
       timekeepers: tks.map((t) => [t.id, `${t.initials} ${t.name}`]), clients: clients.map((cl) => [cl.id, `${cl.client_number} ${cl.name}`]),
       cycles: cycles.map((r) => r.billing_cycle as string),
