@@ -5,9 +5,9 @@
  * drafts every eligible matter, then optionally approves the drafts and produces them.
  * Prints each matter billed or skipped, with the reason, and a summary line.
  *
- *   lexbill bill-run --invoice-date 2026-03-31 --up-to 2026-03-31 [--client ID] [--matter FILE]
- *     [--responsible ID] [--billing-timekeeper ID] [--cycle C] [--next-from D] [--next-to D]
- *     [--wip-cap matter|AMOUNT] [--time-from D] [--time-to D] [--time-timekeeper ID]
+ *   lexbill bill-run --invoice-date 2026-03-31 --up-to 2026-03-31 [--client NUMBER|ID] [--matter FILE]
+ *     [--responsible INITIALS|ID] [--billing-timekeeper INITIALS|ID] [--cycle C] [--next-from D] [--next-to D]
+ *     [--wip-cap matter|AMOUNT] [--time-from D] [--time-to D] [--time-timekeeper INITIALS|ID]
  *     [--time-cap matter|AMOUNT] [--disb-from D] [--disb-to D] [--disb-code CODE] [--expenses-only]
  *     [--template NAME] [--terms DAYS] [--run-id ID] [--approve] [--produce] [--json]
  *
@@ -31,10 +31,10 @@ import { HttpError } from '../shared/web/errors.ts';
 
 export const BILL_RUN_HELP = `  bill-run --invoice-date D --up-to D [filters] [--approve] [--produce]
                               draft every eligible matter in one batch (mass billing);
-                              filters: --client ID --matter FILE --responsible ID
-                              --billing-timekeeper ID --cycle C --next-from D --next-to D
+                              filters: --client NUMBER|ID --matter FILE --responsible INITIALS|ID
+                              --billing-timekeeper INITIALS|ID --cycle C --next-from D --next-to D
                               --wip-cap matter|AMOUNT --time-from D --time-to D
-                              --time-timekeeper ID --time-cap matter|AMOUNT
+                              --time-timekeeper INITIALS|ID --time-cap matter|AMOUNT
                               --disb-from D --disb-to D --disb-code C
                               --expenses-only; --template NAME --terms DAYS --run-id ID --json;
                               --approve numbers the run's drafts, --produce (with --approve)
@@ -129,6 +129,25 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
   await rt.relay.drain();
   const cap = wipCap.cap;
   const timeCap = timeChoice.cap;
+  // A client by its number (what the firm knows it by: 7) or id; a timekeeper by initials (MH) or id.
+  const clientId = async (given: string): Promise<string> => {
+    const r = await db.selectFrom('billing_client').select('id').where((eb) => /^\d{1,12}$/.test(given)
+      ? eb.or([eb('id', '=', given), eb('client_number', '=', Number(given))]) : eb('id', '=', given)).limit(2).execute() as { id: string }[];
+    if (r.length !== 1) throw new BillRunUsageError(`--client: no client numbered or with id ${given}`);
+    return r[0]!.id;
+  };
+  const timekeeperId = async (flag: string, given: string): Promise<string> => {
+    const byId = await db.selectFrom('billing_timekeeper').select('id').where('id', '=', given).executeTakeFirst() as { id: string } | undefined;
+    if (byId) return byId.id;
+    const byInitials = await db.selectFrom('billing_timekeeper').select('id').where((eb) => eb(eb.fn('upper', ['initials']), '=', given.toUpperCase())).limit(2).execute() as { id: string }[];
+    if (byInitials.length === 1) return byInitials[0]!.id;
+    throw new BillRunUsageError(`${flag}: ${byInitials.length > 1 ? `more than one timekeeper has initials ${given}: give the id` : `no timekeeper with initials or id ${given}`}`);
+  };
+  if (v.client) v.client = await clientId(v.client);
+  for (const [flag, key] of [['--responsible', 'responsible'], ['--billing-timekeeper', 'billing-timekeeper'], ['--time-timekeeper', 'time-timekeeper']] as const) {
+    const given = v[key];
+    if (given) v[key] = await timekeeperId(flag, given);
+  }
   let matterId: string | undefined;
   if (v.matter) {
     const r = await db.selectFrom('billing_matter').select('id').where('file_number', '=', v.matter).executeTakeFirst() as { id: string } | undefined;

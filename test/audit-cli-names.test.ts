@@ -1,0 +1,42 @@
+/**
+ * bill-run's filters take what the firm knows clients and timekeepers by: a client's number
+ * (7) and a timekeeper's initials (MH), as well as their ids, which no command prints. What
+ * names nobody is a usage error naming the flag, and nothing is drafted.
+ */
+import assert from 'node:assert/strict';
+import { billRun, BillRunUsageError } from '../src/cli/bill-run.ts';
+import { seedDemo } from '../src/cli/demo.ts';
+import { withApp } from './support/app.ts';
+import { eachDialect } from './support/db.ts';
+
+const DATE = '2026-03-02';
+
+eachDialect('bill-run takes a client number and timekeeper initials as well as ids', async (db) => {
+  await withApp(db, async (t) => {
+    await seedDemo(t.runtime, { matters: 6, entriesPerMatter: 3, seed: 4 });
+    await t.runtime.relay.drain();
+    const client = await db.db.selectFrom('billing_client as c').innerJoin('billing_matter as m', 'm.client_id', 'c.id')
+      .select(['c.id', 'c.client_number', 'm.billing_timekeeper_id']).orderBy('c.client_number').executeTakeFirstOrThrow();
+    const tk = await db.db.selectFrom('billing_timekeeper').select(['id', 'initials']).where('id', '=', String(client.billing_timekeeper_id)).executeTakeFirstOrThrow();
+    const batches = async () => (await db.db.selectFrom('billing_batch').select('id').execute()).length;
+    const base = ['--invoice-date', DATE, '--up-to', DATE];
+
+    // Names nobody: usage errors naming the flag, nothing drafted.
+    for (const [args, message] of [
+      [['--client', '99999'], /--client: no client numbered or with id 99999/],
+      [['--billing-timekeeper', 'ZZQ'], /--billing-timekeeper: no timekeeper with initials or id ZZQ/],
+      [['--time-timekeeper', 'nobody'], /--time-timekeeper: no timekeeper with initials or id nobody/],
+    ] as [string[], RegExp][]) {
+      await assert.rejects(billRun(t.runtime, [...base, ...args], () => undefined, () => undefined), (e: unknown) => e instanceof BillRunUsageError && message.test(e.message));
+    }
+    assert.equal(await batches(), 0);
+
+    // By number and initials (lower case too): the same matters as by ids.
+    const lines = async (args: string[]) => { const out: string[] = []; assert.equal(await billRun(t.runtime, [...base, '--json', ...args], (l) => out.push(l), () => undefined), 0); return JSON.parse(out.join('\n')); };
+    const byNames = await lines(['--client', String(client.client_number), '--billing-timekeeper', String(tk.initials).toLowerCase(), '--run-id', 'by-names-0001']);
+    const billed = (byNames.matters as { fileNumber: string; state: string }[]).filter((m) => m.state === 'drafted').map((m) => m.fileNumber);
+    assert.ok(billed.length > 0, JSON.stringify(byNames));
+    const matters = await db.db.selectFrom('billing_matter').select('file_number').where('client_id', '=', client.id).where('billing_timekeeper_id', '=', tk.id).execute();
+    for (const f of billed) assert.ok(matters.some((m) => m.file_number === f), `${f} is the client's and the timekeeper's`);
+  });
+});
