@@ -11,9 +11,11 @@ import type { Bus } from '../../shared/bus.ts';
 import type { Executor } from '../../shared/db.ts';
 import type { LedgerEvents } from '../ledger/events.ts';
 import type { ChargedDays, InterestCharge, OverdueCandidate } from './domain/interest.ts';
+import type { LedgerPeriods } from './domain/lifecycle.ts';
 import { MAX_CHARGES_PER_OVERDUE_BILL, MAX_OVERDUE_BILLS } from './domain/interest.ts';
 
 export const BALANCE_HANDLER = 'billing.copy_bill_balance';
+export const PERIODS_HANDLER = 'billing.copy_ledger_periods';
 
 export function registerBalanceProjection(bus: Bus<any>): void {
   bus.subscribe('ledger.bill_balance_changed', BALANCE_HANDLER, async (event, ctx) => {
@@ -26,6 +28,22 @@ export function registerBalanceProjection(bus: Bus<any>): void {
     await ctx.trx.insertInto('billing_bill_balance').values({ bill_id: p.billId, ...row })
       .onConflict((oc) => oc.column('bill_id').doUpdateSet(row)).execute();
   });
+}
+
+/** Billing's copy of the ledger's accounting periods: the latest event is the whole truth (one row). */
+export function registerPeriodsProjection(bus: Bus<any>): void {
+  bus.subscribe('ledger.periods_changed', PERIODS_HANDLER, async (event, ctx) => {
+    const p = (event as { payload: LedgerEvents['ledger.periods_changed'] }).payload;
+    const row = { current_period: p.currentPeriod, closed_json: JSON.stringify(p.closedPeriods), event_id: event.id, updated_at: event.occurredAt };
+    await ctx.trx.insertInto('billing_ledger_periods').values({ id: 'periods', ...row })
+      .onConflict((oc) => oc.column('id').doUpdateSet(row)).execute();
+  });
+}
+
+/** The ledger's periods as billing last heard (none set: the current period is the month of today, none closed). */
+export async function ledgerPeriods(ex: Executor): Promise<LedgerPeriods> {
+  const r = await ex.selectFrom('billing_ledger_periods').select(['current_period', 'closed_json']).where('id', '=', 'periods').executeTakeFirst() as { current_period: string | null; closed_json: string } | undefined;
+  return r ? { currentPeriod: r.current_period, closedPeriods: JSON.parse(r.closed_json) as string[] } : { currentPeriod: null, closedPeriods: [] };
 }
 
 /** Receipts the ledger has allocated to the bill (0 when it has none, or none are known yet). */

@@ -18,6 +18,9 @@ import type { ModuleDeps } from '../../shared/web/module.ts';
 import { render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import { parseListedDraft } from './domain/mass.ts';
+import { periodNote } from './domain/lifecycle.ts';
+import { ledgerPeriods } from './balances.ts';
+import { isoDate } from '../../shared/clock.ts';
 import { previewPdfGroups } from './domain/production.ts';
 import { templateChoices } from './domain/templates.ts';
 import type { MassBilling } from './mass-commands.ts';
@@ -92,7 +95,12 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
 
   async function listContext(c: Context<AppEnv>, raw: Raw, extra: Record<string, unknown> = {}) {
     const f = draftFilters(raw);
-    const { rows, total } = await mass.listDrafts({ ...f, limit: PAGE_ROWS, offset: (f.page - 1) * PAGE_ROWS });
+    const list = await mass.listDrafts({ ...f, limit: PAGE_ROWS, offset: (f.page - 1) * PAGE_ROWS });
+    const { total } = list;
+    // Each draft's period, as approving it would post it (the ledger's periods, billing's copy).
+    const periods = await ledgerPeriods(deps.db);
+    const today = isoDate(deps.clock.now());
+    const rows = list.rows.map((r) => ({ ...r, periodNote: periodNote(r.invoiceDate, today, periods) }));
     const batch = f.batchId ? await mass.findBatch(f.batchId) : null;
     // What "all drafts listed" means on this page: these drafts as they are now (see chosen).
     const listing = total > 0 ? listingStamp(await mass.draftVersions(listFilters(f))) : '';

@@ -486,6 +486,12 @@ export function createLedgerCommands(deps: LedgerDeps) {
     return bill;
   }
 
+  /** The periods as they now are, for the modules that warn by them (billing). */
+  async function emitPeriods(trx: Tx, ctx: CommandContext): Promise<void> {
+    const current = await store.getSetting(trx, 'current_period');
+    await emit(booksOf(trx, ctx), 'ledger.periods_changed', { currentPeriod: current ?? null, closedPeriods: [...await store.closedPeriods(trx)].sort() });
+  }
+
   async function setPeriod(trx: Tx, ctx: CommandContext, input: { period: string; status: 'open' | 'closed' }) {
     if (!isPeriod(input.period)) throw invalid({ period: 'must be a month (YYYY-MM)' });
     if (input.status !== 'open' && input.status !== 'closed') throw invalid({ status: 'must be open or closed' });
@@ -495,6 +501,7 @@ export function createLedgerCommands(deps: LedgerDeps) {
     if (input.status === 'closed' && input.period === s.current) throw conflict('The current period cannot be closed: move the current period on first');
     const before = s.closed.has(input.period) ? 'closed' : 'open';
     await store.setPeriodStatus(trx, input.period, input.status, clock.now().toISOString(), ctx.actorLabel);
+    await emitPeriods(trx, ctx);
     await audit(trx, clock, ctx, { action: input.status === 'closed' ? 'ledger.period_closed' : 'ledger.period_opened', entityType: 'ledger_period', entityId: input.period, before: { status: before }, after: { status: input.status } });
   }
 
@@ -504,6 +511,7 @@ export function createLedgerCommands(deps: LedgerDeps) {
     const s = await periodSettings({ trx, clock });
     if (s.closed.has(period)) throw conflict(`The period ${period} is closed: open it first`);
     await store.setSetting(trx, 'current_period', period, clock.now().toISOString());
+    await emitPeriods(trx, ctx);
     await audit(trx, clock, ctx, { action: 'ledger.current_period_set', entityType: 'ledger_setting', entityId: 'current_period', before: { period: s.current }, after: { period } });
   }
 

@@ -74,9 +74,22 @@ export interface JournalPosted {
   note: string | null;
 }
 
+/**
+ * The accounting periods changed: a month closed or opened again, or the current period
+ * moved. Billing keeps a copy to tell the clerk, before and as bills are approved, which post
+ * outside the current period or into a closed one.
+ */
+export interface PeriodsChanged {
+  /** The current period as set (YYYY-MM), or null: the month of the firm's today. */
+  currentPeriod: string | null;
+  /** Every closed month, ascending. */
+  closedPeriods: string[];
+}
+
 export type LedgerEvents = {
   'ledger.bill_balance_changed': BillBalanceChanged;
   'ledger.receipt_recorded': ReceiptRecorded;
   'ledger.receipt_reversed': ReceiptReversed;
   'ledger.journal_posted': JournalPosted;
+  'ledger.periods_changed': PeriodsChanged;
 };

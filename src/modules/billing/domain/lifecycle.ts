@@ -12,6 +12,7 @@
  *   approved/finalised --delete--> deleted (only the most recent, unreceipted bill)
  */
 import { assert } from '../../../shared/assert.ts';
+import { firstOpenPeriod, periodOf } from '../../../shared/periods.ts';
 import type { BillingOptionSection, FirmBillingSettings, MatterBillingOptions } from '../../matters/events.ts';
 import type { BillStatusName } from '../events.ts';
 import type { AdHocLine, ComposeFirm, ComposeOptions, ComposeRequest } from './compose.ts';
@@ -333,3 +334,25 @@ function postedDeletion(f: BillFacts): Verdict {
 export function verdicts(f: BillFacts): Record<BillAction, Verdict> {
   return Object.fromEntries(BILL_ACTIONS.map((a) => [a, verdict(a, f)])) as Record<BillAction, Verdict>;
 }
+
+/** The ledger's accounting periods as billing's copy holds them. */
+export interface LedgerPeriods {
+  /** As set; null: the month of the firm's today. */
+  currentPeriod: string | null;
+  closedPeriods: readonly string[];
+}
+
+/**
+ * What the clerk is told about the period a bill dated `invoiceDate` posts to, approved
+ * `today` (seed 004: "alerted ... when posting the Bills, and asked to verify the Accounting
+ * Period"); null when it posts in the current period. The ledger posts a bill dated in a
+ * closed month to the first open month after it.
+ */
+export function periodNote(invoiceDate: string, today: string, periods: LedgerPeriods): string | null {
+  const month = periodOf(invoiceDate);
+  const current = periods.currentPeriod ?? periodOf(today);
+  const closed = new Set(periods.closedPeriods);
+  if (closed.has(month)) return `Period ${month} is closed: the books post this bill to ${firstOpenPeriod(month, closed)}`;
+  return month === current ? null : `Posts in ${month}, outside the current accounting period ${current}`;
+}
+
