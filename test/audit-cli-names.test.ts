@@ -1,7 +1,7 @@
 /**
  * bill-run's filters take what the firm knows clients and timekeepers by: a client's number
  * (7) and a timekeeper's initials (MH), as well as their ids, which no command prints. What
- * names nobody is a usage error naming the flag, and nothing is drafted.
+ * names nobody is refused naming the flag, with every other bad choice, and nothing is drafted.
  */
 import assert from 'node:assert/strict';
 import { billRun, BillRunUsageError } from '../src/cli/bill-run.ts';
@@ -23,9 +23,9 @@ eachDialect('bill-run takes a client number and timekeeper initials as well as i
 
     // Names nobody: usage errors naming the flag, nothing drafted.
     for (const [args, message] of [
-      [['--client', '99999'], /--client: no client numbered or with id 99999/],
-      [['--billing-timekeeper', 'ZZQ'], /--billing-timekeeper: no timekeeper with initials or id ZZQ/],
-      [['--time-timekeeper', 'nobody'], /--time-timekeeper: no timekeeper with initials or id nobody/],
+      [['--client', '99999'], /--client no client with id 99999/],
+      [['--billing-timekeeper', 'ZZQ'], /--billing-timekeeper no timekeeper with id ZZQ/],
+      [['--time-timekeeper', 'nobody'], /--time-timekeeper no timekeeper with id nobody/],
     ] as [string[], RegExp][]) {
       await assert.rejects(billRun(t.runtime, [...base, ...args], () => undefined, () => undefined), (e: unknown) => e instanceof BillRunUsageError && message.test(e.message));
     }

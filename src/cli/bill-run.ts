@@ -129,25 +129,27 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
   await rt.relay.drain();
   const cap = wipCap.cap;
   const timeCap = timeChoice.cap;
-  // A client by its number (what the firm knows it by: 7) or id; a timekeeper by initials (MH) or id.
+  // A client by its number (what the firm knows it by: 7) or id; a timekeeper by initials (MH) or id. One that names
+  // nobody is left as given: the run refuses it with every other bad choice at once ("no client with id ...").
+  const ambiguous: string[] = [];
   const clientId = async (given: string): Promise<string> => {
-    const r = await db.selectFrom('billing_client').select('id').where((eb) => /^\d{1,12}$/.test(given)
-      ? eb.or([eb('id', '=', given), eb('client_number', '=', Number(given))]) : eb('id', '=', given)).limit(2).execute() as { id: string }[];
-    if (r.length !== 1) throw new BillRunUsageError(`--client: no client numbered or with id ${given}`);
-    return r[0]!.id;
+    if (!/^\d{1,12}$/.test(given)) return given;
+    const r = await db.selectFrom('billing_client').select('id').where((eb) => eb.or([eb('id', '=', given), eb('client_number', '=', Number(given))])).limit(2).execute() as { id: string }[];
+    return r.length === 1 ? r[0]!.id : given;
   };
   const timekeeperId = async (flag: string, given: string): Promise<string> => {
     const byId = await db.selectFrom('billing_timekeeper').select('id').where('id', '=', given).executeTakeFirst() as { id: string } | undefined;
     if (byId) return byId.id;
     const byInitials = await db.selectFrom('billing_timekeeper').select('id').where((eb) => eb(eb.fn('upper', ['initials']), '=', given.toUpperCase())).limit(2).execute() as { id: string }[];
-    if (byInitials.length === 1) return byInitials[0]!.id;
-    throw new BillRunUsageError(`${flag}: ${byInitials.length > 1 ? `more than one timekeeper has initials ${given}: give the id` : `no timekeeper with initials or id ${given}`}`);
+    if (byInitials.length > 1) ambiguous.push(`${flag}: more than one timekeeper has initials ${given}: give the id`);
+    return byInitials.length === 1 ? byInitials[0]!.id : given;
   };
   if (v.client) v.client = await clientId(v.client);
   for (const [flag, key] of [['--responsible', 'responsible'], ['--billing-timekeeper', 'billing-timekeeper'], ['--time-timekeeper', 'time-timekeeper']] as const) {
     const given = v[key];
     if (given) v[key] = await timekeeperId(flag, given);
   }
+  if (ambiguous.length > 0) throw new BillRunUsageError(ambiguous.join('; '));
   let matterId: string | undefined;
   if (v.matter) {
     const r = await db.selectFrom('billing_matter').select('id').where('file_number', '=', v.matter).executeTakeFirst() as { id: string } | undefined;
