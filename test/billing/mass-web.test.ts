@@ -557,3 +557,50 @@ eachDialect('bill runs: hand-picked ids billing has no copy of (a bill id as mat
     await waitForRun(b, '/billing/mass/runs/run-known-0001');
   });
 }, { timeout: 300_000 });
+
+eachDialect('mass billing lists excluded matters on request, to tick and bill with the others; Bill all still leaves them out', async (db) => {
+  await withApp(db, async (t) => {
+    await seed(t, { matters: 6, entriesPerMatter: 2 });
+    const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+    const clerk = await t.user('billing');
+    const b = t.browser();
+    await b.login(clerk.email);
+    const q = `invoiceDate=${DATE}&upTo=${DATE}`;
+    // Exclude one of the listed matters.
+    let html = ok(await b.get(`/billing/mass?${q}`));
+    const listed = [...html.matchAll(/<tr id="mass-([0-9a-f-]{36})"/g)].map((m) => m[1]!);
+    assert.ok(listed.length >= 3, `${listed.length} listed`);
+    const [excludedId, otherId, laterExcluded] = listed as [string, string, string];
+    await cmds.setBillingOptions(ctx, excludedId, { set: { massBilling: { exclude: true } } });
+    await t.runtime.relay.drain();
+    html = ok(await b.get(`/billing/mass?${q}`));
+    assert.doesNotMatch(html, new RegExp(`id="mass-${excludedId}"`), 'off the list');
+    assert.doesNotMatch(html, /id="mass-excluded"/, 'excluded matters are listed only on request');
+    html = ok(await b.get(`/billing/mass?${q}&showExcluded=yes`));
+    assert.match(html, new RegExp(`<tr id="excluded-${excludedId}" data-matter="${excludedId}">\\s*<td><input type="checkbox" name="matterId" value="${excludedId}"`));
+    assert.equal([...html.matchAll(/<tr id="excluded-/g)].length, 1);
+    assert.match(html, /name="showExcluded" value="yes" checked/);
+    assert.equal(ok(await b.get(`/billing/mass?${q}&showExcluded=maybe`), 422).includes('data-error-for="showExcluded"'), true);
+
+    // Ticked with another: both billed in one run.
+    const runId = /name="runId" value="([^"]+)"/.exec(html)![1]!;
+    const res = await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['showExcluded', 'yes'], ['runId', runId], ['scope', 'selected'], ['confirm', 'yes'], ['matterId', excludedId], ['matterId', otherId]]);
+    assert.equal(res.status, 303, res.text.slice(0, 300));
+    await waitForRun(b, `/billing/mass/runs/${runId}`);
+    const drafted = (await t.db.db.selectFrom('billing_bill').select('matter_id').where('batch_id', '=', runId).execute()).map((r) => String(r.matter_id)).sort();
+    assert.deepEqual(drafted, [excludedId, otherId].sort());
+
+    // Another excluded matter with work: Bill all leaves it out even when listed.
+    await cmds.setBillingOptions(ctx, laterExcluded, { set: { massBilling: { exclude: true } } });
+    await t.runtime.relay.drain();
+    html = ok(await b.get(`/billing/mass?${q}&showExcluded=yes`));
+    const all = /name="runId" value="([^"]+)"/.exec(html)![1]!;
+    assert.match(html, new RegExp(`<tr id="excluded-${laterExcluded}"`));
+    assert.ok(Number(/id="eligible-count" data-count="(\d+)"/.exec(html)![1]) > 0, 'other matters to bill');
+    assert.equal((await b.post('/billing/mass/runs', { invoiceDate: DATE, upTo: DATE, showExcluded: 'yes', runId: all, scope: 'all', confirm: 'yes' })).status, 303);
+    await waitForRun(b, `/billing/mass/runs/${all}`);
+    const billedAll = (await t.db.db.selectFrom('billing_bill').select('matter_id').where('batch_id', '=', all).execute()).map((r) => String(r.matter_id));
+    assert.ok(billedAll.length > 0);
+    assert.ok(!billedAll.includes(laterExcluded), 'Bill all leaves the excluded matter out');
+  });
+});

@@ -284,6 +284,16 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     return { total: all.length, rows: all.slice(offset, offset + (opts.limit ?? all.length)), totals: { wip: wipByCurrency(all) } };
   }
 
+  /**
+   * Matters under the filters that only their exclusion from mass billing keeps off the list
+   * (each would be billed if picked), at most `limit`: the page lists them on request so the
+   * clerk can tick them with the others.
+   */
+  async function excludedRows(f: MassFilters, opts: { limit?: number } = {}): Promise<MassRow[]> {
+    const limit = Math.max(0, Math.min(opts.limit ?? 200, 5_000));
+    return (await candidates(f)).filter((r) => r.reasons.length === 1 && r.reasons[0]!.code === 'excluded').slice(0, limit);
+  }
+
   /** Why a matter is not on the list (empty reasons: it is), looked up by id or file number. */
   async function whyNot(f: MassFilters, matter: { id?: string; fileNumber?: string }) {
     let id = matter.id;
@@ -947,7 +957,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
   }
 
   return {
-    candidates, eligible, whyNot, previewRows, draftMatters, approveMany, createRun, runBatch, modifyDrafts, removeFromBatch, unknownMattersRefusal, unknownChoices,
+    candidates, eligible, excludedRows, whyNot, previewRows, draftMatters, approveMany, createRun, runBatch, modifyDrafts, removeFromBatch, unknownMattersRefusal, unknownChoices,
     /** Before a run is confirmed: 409 when its id names a run made for other choices; nothing when the id is new or the run the same. */
     async checkRunId(input: RunInput): Promise<void> {
       const existing = input.id ? await mass.findBatch(db, input.id) : null;

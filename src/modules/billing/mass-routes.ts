@@ -23,7 +23,7 @@ import type { AppEnv, Role } from '../../shared/web/types.ts';
 import { MAX_PAYMENT_TERMS_DAYS } from './domain/lifecycle.ts';
 import type { CapFilter } from './domain/mass.ts';
 import { templateChoices } from './domain/templates.ts';
-import type { MassBilling, RunInput } from './mass-commands.ts';
+import type { MassBilling, MassRow, RunInput } from './mass-commands.ts';
 import { capChoice, filterErrors, MAX_RUN_MATTERS, runRequest } from './mass-commands.ts';
 import type { MassFilters } from './mass-store.ts';
 import * as store from './store.ts';
@@ -44,7 +44,7 @@ const all = (raw: Raw, name: string): string[] => {
 /** The form's fields (query string on GET, body on POST). */
 export const FILTER_FIELDS = [
   'invoiceDate', 'upTo', 'template', 'terms', 'clientId', 'matter', 'responsible', 'billingTk', 'cycle', 'nextFrom', 'nextTo', 'cap', 'capAmount',
-  'timeFrom', 'timeTo', 'timeTk', 'timeCap', 'timeCapAmount', 'disbFrom', 'disbTo', 'disbCode', 'expensesOnly',
+  'timeFrom', 'timeTo', 'timeTk', 'timeCap', 'timeCapAmount', 'disbFrom', 'disbTo', 'disbCode', 'expensesOnly', 'showExcluded',
 ] as const;
 export type MassForm = Record<(typeof FILTER_FIELDS)[number], string>;
 /** The mass-billing commands' field names as this form's inputs. */
@@ -59,7 +59,7 @@ const FORM_LABELS: Record<string, string> = {
   nextTo: 'Next billing date to', cap: 'WIP cap', capAmount: 'WIP amount', timeFrom: 'Time dated from', timeTo: 'Time dated to', timeTk: 'Time timekeeper',
   timeCap: 'Time to a cap', timeCapAmount: 'Unbilled time amount',
   disbFrom: 'Disbursements dated from', disbTo: 'Disbursements dated to', disbCode: 'Disbursement code', expensesOnly: 'Expenses only',
-  scope: 'Bill', matterIds: 'Matters', filters: 'Filters', id: 'Run', paymentTermsDays: 'Payment terms',
+  showExcluded: 'Show excluded matters', scope: 'Bill', matterIds: 'Matters', filters: 'Filters', id: 'Run', paymentTermsDays: 'Payment terms',
 };
 
 /** Field errors as one sentence a clerk can read: each under the label the page shows for it. */
@@ -112,6 +112,7 @@ export function parseMassForm(raw: Raw, today: string, currency: string, matterI
   };
   // A choice the checkbox does not offer is named, not read as "no filter".
   if (form.expensesOnly !== '' && form.expensesOnly !== 'yes') errors.expensesOnly = 'must be ticked (yes) or left out';
+  if (form.showExcluded !== '' && form.showExcluded !== 'yes') errors.showExcluded = 'must be ticked (yes) or left out';
   const fe = filterErrors(filters, today);
   for (const [k, v] of Object.entries(fe)) errors[FORM_FIELD_OF[k] ?? k] = v;
   let paymentTermsDays: number | null = null;
@@ -189,7 +190,15 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       previews = await mass.previewRows(list.rows, parsed.filters, runRequest(parsed, parsed.filters));
     }
     const rows = list.rows.map((r) => ({ ...r, preview: previews.get(r.matterId) ?? null }));
+    // Matters excluded from mass billing, listed on request to be ticked and billed with the others (Bill selected; Bill all leaves them out).
+    let excluded: (MassRow & { preview: unknown })[] = [];
+    if (Object.keys(parsed.errors).length === 0 && parsed.form.showExcluded === 'yes') {
+      const found = await mass.excludedRows(parsed.filters, { limit: PAGE_ROWS });
+      const excludedPreviews = await mass.previewRows(found, parsed.filters, runRequest(parsed, parsed.filters));
+      excluded = found.map((r) => ({ ...r, preview: excludedPreviews.get(r.matterId) ?? null }));
+    }
     return {
+      excluded,
       ...lk, form: parsed.form, errors: parsed.errors, rows, total: list.total, totals: list.totals, page: pageNo,
       pages: Math.max(1, Math.ceil(list.total / PAGE_ROWS)), qs: query(parsed.form), runId: newId(deps.clock), can: can(c),
       batches: await mass.listBatches({ limit: 10 }), fields: FILTER_FIELDS, fieldLabels: FORM_LABELS,
