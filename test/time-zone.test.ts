@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { firmTimeZone, isoDate } from '../src/shared/clock.ts';
 import { loadConfig } from '../src/main.ts';
 import { eachDialect } from './support/db.ts';
-import { ctx, firm, journals, setup, work } from './ledger/support.ts';
+import { ctx, journals, setupWithApprovedBill } from './ledger/support.ts';
 
 /** Run `fn` with the process in time zone `tz` (Node reads TZ again when it changes), then put it back. */
 async function inZone<T>(tz: string, fn: () => Promise<T> | T): Promise<T> {
@@ -47,13 +47,7 @@ test('a TZ that names no time zone is refused at start, naming TZ', async () => 
 
 eachDialect('a bill reverted at 9 am in Sydney on 1 April: the books date the change 1 April and take April as the current period, not UTC\'s 31 March', async (db) => {
   await inZone('Australia/Sydney', async () => {
-    const s = await setup(db, { start: '2026-03-02T09:00:00Z' });
-    const f = await firm(s.cmds);
-    await work(s.cmds, f.matter.id, f);
-    await s.drain();
-    const d = await s.billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' });
-    await s.billing.approve(ctx, d.billId);
-    await s.drain();
+    const { s, bill: d } = await setupWithApprovedBill(db, { start: '2026-03-02T09:00:00Z' });
     s.clock.set('2026-03-31T22:00:00Z'); // 09:00 on 1 April in Sydney
     await s.billing.revert(ctx, d.billId);
     await s.drain();

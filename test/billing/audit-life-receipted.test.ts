@@ -12,16 +12,10 @@ import assert from 'node:assert/strict';
 import { eachDialect } from '../support/db.ts';
 import { HttpError } from '../../src/shared/web/errors.ts';
 import { createMassBilling } from '../../src/modules/billing/index.ts';
-import { assertLedgerInvariants, ctx, firm, setup, work } from '../ledger/support.ts';
+import { assertLedgerInvariants, ctx, setup, setupWithApprovedBill } from '../ledger/support.ts';
 
 async function billWithReceiptNotYetDelivered(db: Parameters<typeof setup>[0]) {
-  const s = await setup(db);
-  const f = await firm(s.cmds);
-  await work(s.cmds, f.matter.id, f);
-  await s.drain();
-  const d = await s.billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' });
-  const bill = await s.billing.approve(ctx, d.billId);
-  await s.drain();
+  const { s, bill } = await setupWithApprovedBill(db);
   await s.ledger.recordReceipt(ctx, { billId: bill.billId, receivedOn: '2026-03-01', amountMinor: 10_000, order: 'this_bill_only' });
   return { s, bill };
 }
@@ -90,13 +84,7 @@ eachDialect('a bill approved again is not deleted before the ledger has posted i
 });
 
 eachDialect('an unreceipted bill approved again is deleted at once, before the other modules have taken the approval', async (db) => {
-  const s = await setup(db);
-  const f = await firm(s.cmds);
-  await work(s.cmds, f.matter.id, f);
-  await s.drain();
-  const d = await s.billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' });
-  await s.billing.approve(ctx, d.billId);
-  await s.drain();
+  const { s, bill: d } = await setupWithApprovedBill(db);
   await s.billing.revert(ctx, d.billId);
   await s.drain();
   await s.billing.approve(ctx, d.billId);

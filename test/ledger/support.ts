@@ -160,6 +160,18 @@ export async function approvedBill(rt: { db: Executor & Parameters<typeof create
   return { f, bill, billing };
 }
 
+/** A ledger setup (setup) with the billing firm's work on one bill dated 28 February, approved and delivered. */
+export async function setupWithApprovedBill(db: TestDb, opts: { start?: string } = {}) {
+  const s = await setup(db, opts);
+  const f = await billingFirm(s.cmds);
+  await billingWork(s.cmds, f.matter.id, f);
+  await s.drain();
+  const draft = await s.billing.createDraft(billingCtx, { matterId: f.matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' });
+  const bill = await s.billing.approve(billingCtx, draft.billId);
+  await s.drain();
+  return { s, f, bill };
+}
+
 /** For the ledger's page tests: approvedBill, and an admin signed in with the session's CSRF token. */
 export async function billedWithAdmin(t: TestApp) {
   const { f, bill } = await approvedBill({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
