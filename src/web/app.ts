@@ -222,6 +222,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   // refused naming the field (Postgres cannot store it; nobody types it).
   app.use('*', async (c, next) => {
     if (/%00/i.test(c.req.url)) {
+      // A path holding NUL names no page, bill or record (and reached SQL through a route's parameter: a 500 on Postgres).
+      let path = c.req.path;
+      try { path = decodeURIComponent(c.req.path); } catch { /* a malformed escape: the router answers it */ }
+      if (path.includes('\u0000')) throw new HttpError(404, 'not_found', 'No such page: the address holds the NUL character (U+0000)');
       const bad = unsafeInput(c.req.queries());
       if (Object.keys(bad).length > 0) throw invalid(Object.fromEntries(Object.keys(bad).map((k) => [k.replace(/\.\d+$/, ''), NUL_MESSAGE])));
     }

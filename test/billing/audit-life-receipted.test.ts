@@ -109,3 +109,32 @@ eachDialect('a bill approved again from the drafts page (bulk approve) is not de
   await refusedAsReceipted(s.billing.deleteBill(ctx, bill.billId));
   await assertLedgerInvariants(db.db, { billing: true });
 });
+
+for (const path of ['revert', 'finalise', 'finalise-redraft'] as const) {
+  eachDialect(`a bill approved again, then (${path}) before the ledger takes the approval, keeps its receipts: not deletable, none lost`, async (db) => {
+    const { s, bill } = await billWithReceiptNotYetDelivered(db);
+    await s.drain();
+    await s.billing.revert(ctx, bill.billId);
+    await s.drain();
+    await s.billing.approve(ctx, bill.billId); // carries the receipt to put back; not delivered yet
+    if (path === 'revert') {
+      const r = await s.billing.revert(ctx, bill.billId);
+      assert.equal(r.receiptsToReallocateMinor, 10_000, `${path}: the receipt is still to be put back`);
+    } else {
+      await s.billing.finalise(ctx, bill.billId);
+      if (path === 'finalise-redraft') {
+        const r = await s.billing.redraft(ctx, bill.billId);
+        assert.equal(r.receiptsToReallocateMinor, 10_000, `${path}: the receipt is still to be put back`);
+      }
+    }
+    const e = await s.billing.deleteBill(ctx, bill.billId).then(() => null, (x: unknown) => x);
+    assert.ok(e instanceof HttpError && e.status === 409, `${path}: refused with a 409, got ${String(e)}`);
+    assert.match(e.message, /Receipts (are allocated|were allocated)/, e.message);
+    await s.drain();
+    // Approved again where it went back to draft: the receipt is on the bill, none is left unallocated.
+    if (path !== 'finalise') await s.billing.approve(ctx, bill.billId);
+    await s.drain();
+    assert.deepEqual(await paidInLedger(db, bill.billId), ['open', 10_000], `${path}: the receipt is on the bill`);
+    await assertLedgerInvariants(db.db, { billing: true });
+  });
+}

@@ -35,6 +35,11 @@ eachDialect('text holding NUL, a __proto__ key, or JSON sent to a page is refuse
     // A query: a search for NUL is refused, not a 500.
     res = await b.get('/matters?q=%00');
     assert.equal(res.status, 422, res.text.slice(0, 300));
+    // A path: an id holding NUL names nothing (404), on the API and the pages, never a 500 (Postgres).
+    for (const [method, path] of [['GET', '/api/v1/clients/%00x'], ['GET', '/api/v1/matters/a%00b'], ['GET', '/api/v1/time-entries/a%00'], ['PATCH', '/api/v1/clients/a%00b'], ['GET', '/billing/bills/a%00b']] as const) {
+      res = await b.request(method, path, { headers: { ...auth, 'content-type': 'application/json' }, ...(method === 'PATCH' ? { body: '{"name":"x"}' } : {}) });
+      assert.equal(res.status, 404, `${method} ${path}: ${res.text.slice(0, 200)}`);
+    }
 
     // JSON to a page's form route, with the CSRF header a script would send: 415, nothing applied.
     res = await b.request('POST', '/matters/clients', { headers: { 'content-type': 'application/json', 'x-csrf-token': b.csrf! }, body: JSON.stringify({ name: 'By JSON' }) });

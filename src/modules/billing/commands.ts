@@ -462,6 +462,29 @@ export function createBillingCommands(deps: BillingDeps) {
     if (Object.keys(errors).length > 0) throw invalid(errors);
   }
 
+  /**
+   * A numbered bill's receipts, as the ledger has them and as an undelivered approval will put
+   * back (approved, finalised, or reverted again since). The undelivered approval is read first:
+   * once it is delivered the ledger's balance event about it is committed, so the second read
+   * sees it (Postgres reads each statement afresh; the other order could miss both).
+   */
+  async function receiptsOf(ex: Executor, b: Bill): Promise<{ receiptsMinor: number; receiptsAwaitingPostingMinor: number }> {
+    // A bill never numbered was never posted: the ledger has no receipts on it.
+    if (b.sequence === null) return { receiptsMinor: 0, receiptsAwaitingPostingMinor: 0 };
+    const receiptsAwaitingPostingMinor = await bills.receiptsAwaitingPostingMinor(ex, b.billId);
+    return { receiptsAwaitingPostingMinor, receiptsMinor: await bills.receiptsAllocatedMinor(ex, b.billId) };
+  }
+
+  /**
+   * The receipts a revert or re-draft takes off the bill, to go back on it when it is approved
+   * again: those the ledger has on it, or, while its approval is undelivered, those that
+   * approval will put back (the larger: once the ledger has taken it, its figure is the truth).
+   */
+  async function receiptsTakenOff(ex: Executor, b: Bill): Promise<number> {
+    const r = await receiptsOf(ex, b);
+    return Math.max(r.receiptsMinor, r.receiptsAwaitingPostingMinor);
+  }
+
   async function factsFor(ex: Executor, b: Bill): Promise<BillFacts> {
     const matter = await store.getMatterCopy(ex, b.matterId);
     const matterRefusals = !matter ? ['Billing has no copy of this matter'] : matter.options ? billingRefusals(matter.status, matter.options) : ['Billing has not received this matter\'s billing options yet'];
@@ -470,9 +493,8 @@ export function createBillingCommands(deps: BillingDeps) {
       status: b.status, number: b.number, sequence: b.sequence, onHold: b.onHold, lineCount: b.lines.length, totalMinor: b.totals.totalMinor,
       openConflicts: await bills.openConflictCount(ex, b.billId), matterRefusals, otherDraft: other ? (other.number ?? 'an unnumbered draft') : null,
       // A bill never numbered was never posted: the ledger has no receipts on it.
-      latestLiveSequence: await bills.latestLiveSequence(ex, b.matterId), receiptsMinor: b.sequence === null ? 0 : await bills.receiptsAllocatedMinor(ex, b.billId),
+      latestLiveSequence: await bills.latestLiveSequence(ex, b.matterId), ...await receiptsOf(ex, b),
       receiptsToReallocateMinor: b.receiptsToReallocateMinor,
-      receiptsAwaitingPostingMinor: b.status === 'approved' ? await bills.receiptsAwaitingPostingMinor(ex, b.billId) : 0,
     };
   }
 
@@ -663,7 +685,7 @@ export function createBillingCommands(deps: BillingDeps) {
     const before = await loadFor(trx, billId, 'revert', expectedVersion);
     const at = now();
     // As a re-draft: the ledger releases the bill's receipts, to allocate them again when it is approved.
-    const receipts = await bills.receiptsAllocatedMinor(trx, billId);
+    const receipts = await receiptsTakenOff(trx, before);
     const after: Bill = { ...before, status: 'draft', updatedAt: at, version: before.version + 1, receiptsToReallocateMinor: before.receiptsToReallocateMinor + receipts };
     await bills.updateBill(trx, after, { status: 'approved', version: before.version });
     await refuseWhileProduced(trx, billId);
@@ -695,7 +717,7 @@ export function createBillingCommands(deps: BillingDeps) {
   async function redraft(trx: Tx, ctx: CommandContext, billId: string, expectedVersion?: number): Promise<Bill> {
     const before = await loadFor(trx, billId, 'redraft', expectedVersion);
     const at = now();
-    const receipts = await bills.receiptsAllocatedMinor(trx, billId);
+    const receipts = await receiptsTakenOff(trx, before);
     const after: Bill = {
       ...before, status: 'draft', redraftedAt: at, updatedAt: at, version: before.version + 1,
       receiptsToReallocateMinor: before.receiptsToReallocateMinor + receipts,
