@@ -388,11 +388,11 @@ eachDialect('billing options and firm settings land on the copy; older events ch
 
   // A firm default the matter inherits changes: matters sends the new effective options.
   clock.advanceMs(1_000);
-  const { mattersChanged } = await cmds.updateFirmSettings(ctx, { matterDefaults: { billTemplate: 'modern', discount: { kind: 'percentage', percentBasisPoints: 500 } } });
+  const { mattersChanged } = await cmds.updateFirmSettings(ctx, { matterDefaults: { billTemplate: 'total-only', discount: { kind: 'percentage', percentBasisPoints: 500 } } });
   assert.equal(mattersChanged, 2);
   await drain();
   m = await reads.getMatterCopy(matter.id);
-  assert.equal(m?.options?.billTemplate, 'modern', 'inherited section follows the firm');
+  assert.equal(m?.options?.billTemplate, 'total-only', 'inherited section follows the firm');
   assert.equal(m?.options?.discount.kind, 'fixed', 'the overridden section stays');
   assert.equal((await reads.getMatterCopy(other.id))?.options?.discount.percentBasisPoints, 500);
   await assertCopyMatchesMatters(db, cmds, reads);
@@ -532,7 +532,7 @@ eachDialect('a redelivered event changes nothing: the inbox stops every billing 
   await cmds.updateTimeEntry(ctx, t.id, { rawMinutes: 45 });
   const gone = await cmds.recordTimeEntry(ctx, { matterId: matter.id, timekeeperId: partner.id, workDate: '2026-02-11', rawMinutes: 10, narrative: 'Note' });
   await cmds.deleteTimeEntry(ctx, gone.id);
-  await cmds.setBillingOptions(ctx, matter.id, { set: { billTemplate: 'modern' } });
+  await cmds.setBillingOptions(ctx, matter.id, { set: { billTemplate: 'total-only' } });
   await cmds.updateClient(ctx, client.id, { name: 'Northwind LLC' });
   await cmds.addContact(ctx, { clientId: client.id, name: 'Ada Payable' });
   await cmds.createChargeType(ctx, { code: 'LEASE', name: 'Lease review', defaultPriceMinor: 75_000 });

@@ -94,7 +94,7 @@ eachDialect('the billing options page has the seed sections, each inherited unti
 
     // Through htmx the response is the section alone.
     const hx = await b.post(`${url}/matter-billing`, {
-      billingEnabled: 'on', billingStatus: 'active', billTemplate: 'detailed', sendTo: 'ap@northwind.example, cfo@northwind.example',
+      billingEnabled: 'on', billingStatus: 'active', billTemplate: 'itemised', sendTo: 'ap@northwind.example, cfo@northwind.example',
       emailTemplate: 'standard', copiesToPrint: '0',
     }, { headers: { 'hx-request': 'true' } });
     assert.equal(hx.status, 200);

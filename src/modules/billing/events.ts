@@ -147,6 +147,12 @@ export interface BillDeleted extends BillData {
   releasedItems: BillItemRef[];
 }
 
+/** A bill or email template was saved (templates are only ever added or changed, never removed): its kind and name. */
+export interface TemplateSaved {
+  kind: 'bill' | 'email';
+  name: string;
+}
+
 export type BillingEvents = {
   /** A draft was composed: its items are on it (matters: status draft). */
   'billing.bill_drafted': BillDrafted;
@@ -160,4 +166,6 @@ export type BillingEvents = {
   'billing.bill_finalised': BillData;
   'billing.bill_redrafted': BillRedrafted;
   'billing.bill_deleted': BillDeleted;
+  /** Matters keeps the names, to refuse a matter's template that does not exist. */
+  'billing.template_saved': TemplateSaved;
 };

@@ -56,7 +56,8 @@ import {
   billTaxRows, billTemplateErrors, billTemplateFor, effectiveLayout, emailTemplateErrors, mergeEmail, mergeValues, missingClientAddress, missingTemplate, pickTemplate, recipients,
 } from './domain/templates.ts';
 import type { BillTemplate, EmailTemplate } from './domain/templates.ts';
-import type { BillLineData } from './events.ts';
+import type { BillingEvents, BillLineData } from './events.ts';
+import { appendEvent } from '../../shared/outbox.ts';
 import * as ps from './production-store.ts';
 import type { BillingSettings, Run, RunItem } from './production-store.ts';
 import * as store from './store.ts';
@@ -811,6 +812,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     await db.transaction().execute(async (trx) => {
       const before = await ps.storedBillTemplate(trx, clean.name);
       await ps.saveBillTemplate(trx, clean, now());
+      if (!before) await appendEvent<BillingEvents, 'billing.template_saved'>(trx, clock, ctx, 'billing.template_saved', { kind: 'bill', name: clean.name });
       await audit(trx, clock, ctx, { action: 'billing.bill_template_saved', entityType: 'billing_bill_template', entityId: clean.name, before: before ?? undefined, after: clean });
     });
   }
@@ -822,6 +824,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     await db.transaction().execute(async (trx) => {
       const before = await ps.storedEmailTemplate(trx, clean.name);
       await ps.saveEmailTemplate(trx, clean, now());
+      if (!before) await appendEvent<BillingEvents, 'billing.template_saved'>(trx, clock, ctx, 'billing.template_saved', { kind: 'email', name: clean.name });
       await audit(trx, clock, ctx, { action: 'billing.email_template_saved', entityType: 'billing_email_template', entityId: clean.name, before: before ?? undefined, after: clean });
     });
   }

@@ -1128,6 +1128,31 @@ export function createMattersCommands(deps: MattersDeps) {
     return stored;
   }
 
+  /** The names of billing's bill and email templates (matters' copy); empty when billing has told of none yet. */
+  async function templateNames(ex: Executor): Promise<{ bill: string[]; email: string[] }> {
+    const rows = await ex.selectFrom('matters_template').select(['kind', 'name']).orderBy('name').execute() as { kind: 'bill' | 'email'; name: string }[];
+    return { bill: rows.filter((r) => r.kind === 'bill').map((r) => r.name), email: rows.filter((r) => r.kind === 'email').map((r) => r.name) };
+  }
+
+  /**
+   * A bill or email template set to a name no template has (only when it changes: a name
+   * saved before is not refused with an unrelated change), at its field. No check while billing
+   * has told of no template of that kind.
+   */
+  function unknownTemplates(before: MatterBillingOptions, after: MatterBillingOptions, names: { bill: string[]; email: string[] }): FieldErrors {
+    const e: FieldErrors = {};
+    const check = (field: 'billTemplate' | 'emailTemplate', kind: 'bill' | 'email') => {
+      const name = after[field];
+      if (typeof name !== 'string' || name.trim() === '' || name === before[field] || names[kind].length === 0 || names[kind].includes(name)) return;
+      const list = names[kind].slice(0, 20).join(', ') + (names[kind].length > 20 ? ', …' : '');
+      e[field] = `no ${kind} template named "${name}" (templates: ${list})`;
+    };
+    check('billTemplate', 'bill');
+    check('emailTemplate', 'email');
+    return e;
+  }
+  const prefixedTemplates = (e: FieldErrors): FieldErrors => Object.fromEntries(Object.entries(e).map(([k, v]) => [`matterDefaults.${k}`, v]));
+
   const codeSets = (): string[] => [...store.utbmsIndex().taskSets.keys()];
 
   function referencedTimekeepers(o: unknown): string[] {
@@ -1153,6 +1178,7 @@ export function createMattersCommands(deps: MattersDeps) {
     const timekeepers = new Set((await store.listTimekeepers(trx)).map((t) => t.id));
     const timekeeperExists = (id: string) => timekeepers.has(id);
     fail(validateFirmSettings(after, { timekeeperExists, codeSets: codeSets() }));
+    fail(prefixedTemplates(unknownTemplates(before.matterDefaults, after.matterDefaults, await templateNames(trx))));
     if (sameJson(before, after)) return { settings: before, mattersChanged: 0 };
     // A tax code still on work not yet billed (unbilled or on a draft) or on a charge type stays: removed, those bills would fail to compose.
     const removedCodes = before.taxRates.map((r) => r.code).filter((code) => !after.taxRates.some((r) => r.code === code));
@@ -1302,8 +1328,10 @@ export function createMattersCommands(deps: MattersDeps) {
 
     const tks = await store.findTimekeepers(trx, plans.flatMap((p) => referencedTimekeepers(p.after)));
     const octx = { timekeeperExists: (id: string) => tks.has(id), codeSets: codeSets(), generalRetainersEnabled: firm.generalRetainersEnabled, scope: 'matter' as const };
+    const templates = await templateNames(trx);
     plans.forEach((p, i) => {
-      const e = validateBillingOptions(p.after, octx);
+      // A field's own rule first (a blank name is "required", not an unknown template).
+      const e = { ...unknownTemplates(p.before, p.after, templates), ...validateBillingOptions(p.after, octx) };
       if (!Object.keys(e).some((k) => k.startsWith('fixedFee'))) {
         Object.assign(e, scheduleChangeErrors(p.before.fixedFee.schedule, p.after.fixedFee.schedule, p.matter.currency));
       }

@@ -29,7 +29,11 @@ import type { MattersCommands } from './commands.ts';
 /** Stable handler name (recorded in the inbox). */
 export const MATTERS_BILL_HANDLER = 'matters.follow_bills';
 
-type BillingType = keyof BillingEvents & string;
+/** The bill events matters follows (a template's name is copied by its own handler). */
+type BillingType = Exclude<keyof BillingEvents & string, 'billing.template_saved'>;
+
+/** Stable handler name of matters' copy of billing's template names. */
+export const MATTERS_TEMPLATE_HANDLER = 'matters.copy_templates';
 type Envelope<K extends BillingType> = EventEnvelope<K, BillingEvents[K]>;
 type WipStatus = 'unbilled' | 'draft' | 'billed';
 
@@ -165,10 +169,15 @@ export function mattersBillSubscriptions(): Array<{ type: BillingType; handler: 
   return types.map((type) => ({ type, handler: MATTERS_BILL_HANDLER }));
 }
 
-/** Subscribe matters to every bill event, under one stable handler name. */
+/** Subscribe matters to every bill event, under one stable handler name, and to billing's template names. */
 export function registerMattersSubscriptions(bus: Bus<any>, deps: FollowDeps): void {
   const { handlers, manyHandlers } = follower(deps);
   for (const { type, handler } of mattersBillSubscriptions()) {
     bus.subscribe(type, handler, handlers[type] as (e: EventEnvelope, ctx: HandlerContext) => Promise<void>, manyHandlers[type] as ManyHandler | undefined);
   }
+  // The names a matter's bill and email template may take (matters_template): templates are only ever added.
+  bus.subscribe('billing.template_saved', MATTERS_TEMPLATE_HANDLER, async (e, ctx) => {
+    const p = (e as EventEnvelope<'billing.template_saved', BillingEvents['billing.template_saved']>).payload;
+    await ctx.trx.insertInto('matters_template').values({ kind: p.kind, name: p.name }).onConflict((oc) => oc.columns(['kind', 'name']).doNothing()).execute();
+  });
 }
