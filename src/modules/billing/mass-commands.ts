@@ -909,9 +909,12 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     if (Object.keys(e).length === 0 && change.invoiceDate && !change.upTo) {
       let later = 0;
       let latest = '';
-      for (const id of billIds) {
-        const b = await cmds.findBill(id);
-        if (b && b.status === 'draft' && b.upTo > change.invoiceDate) { later++; if (b.upTo > latest) latest = b.upTo; }
+      // One narrow read per 500 drafts, not each bill with its lines.
+      const ids = [...new Set(billIds)];
+      for (let i = 0; i < ids.length; i += 500) {
+        const rows = await db.selectFrom('billing_bill').select('up_to').where('id', 'in', ids.slice(i, i + 500))
+          .where('status', '=', 'draft').where('up_to', '>', change.invoiceDate).execute() as { up_to: string }[];
+        for (const r of rows) { later++; if (r.up_to > latest) latest = r.up_to; }
       }
       if (later > 0) e.upTo = `${later} of the drafts bill fees and disbursements up to a date after the new invoice date ${change.invoiceDate} (up to ${latest}): give a new up-to date on or before it too`;
     }
