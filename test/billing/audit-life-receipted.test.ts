@@ -20,6 +20,15 @@ async function billWithReceiptNotYetDelivered(db: Parameters<typeof setup>[0]) {
   return { s, bill };
 }
 
+/** A receipted bill reverted to draft, everything delivered: the ledger released the receipt, to put back when it is approved again. */
+async function revertedWithReceipt(db: Parameters<typeof setup>[0]) {
+  const { s, bill } = await billWithReceiptNotYetDelivered(db);
+  await s.drain();
+  await s.billing.revert(ctx, bill.billId);
+  await s.drain();
+  return { s, bill };
+}
+
 const paidInLedger = async (db: Parameters<typeof setup>[0], billId: string) => {
   const r = await db.db.selectFrom('ledger_bill').select(['status', 'paid_minor']).where('id', '=', billId).executeTakeFirstOrThrow();
   return [String(r.status), Number(r.paid_minor)];
@@ -65,10 +74,7 @@ eachDialect('a bill reverted or re-drafted before its receipts reached billing\'
 });
 
 eachDialect('a bill approved again is not deleted before the ledger has posted it and put its receipts back on it', async (db) => {
-  const { s, bill } = await billWithReceiptNotYetDelivered(db);
-  await s.drain();
-  await s.billing.revert(ctx, bill.billId);
-  await s.drain();
+  const { s, bill } = await revertedWithReceipt(db);
   assert.deepEqual(await paidInLedger(db, bill.billId), ['reversed', 0], 'the revert released the receipt');
   // Approved again: until the ledger takes the approval, billing neither knows of receipts on it nor has any to allocate again.
   const again = await s.billing.approve(ctx, bill.billId);
@@ -94,10 +100,7 @@ eachDialect('an unreceipted bill approved again is deleted at once, before the o
 });
 
 eachDialect('a bill approved again from the drafts page (bulk approve) is not deleted before the ledger has put its receipts back on it', async (db) => {
-  const { s, bill } = await billWithReceiptNotYetDelivered(db);
-  await s.drain();
-  await s.billing.revert(ctx, bill.billId);
-  await s.drain();
+  const { s, bill } = await revertedWithReceipt(db);
   const m = createMassBilling({ db: db.db, clock: s.clock, relay: s.rt.relay }, s.billing);
   const [outcome] = await m.approveMany(ctx, [bill.billId]);
   assert.ok(outcome!.ok, JSON.stringify(outcome));
@@ -112,10 +115,7 @@ eachDialect('a bill approved again from the drafts page (bulk approve) is not de
 
 for (const path of ['revert', 'finalise', 'finalise-redraft'] as const) {
   eachDialect(`a bill approved again, then (${path}) before the ledger takes the approval, keeps its receipts: not deletable, none lost`, async (db) => {
-    const { s, bill } = await billWithReceiptNotYetDelivered(db);
-    await s.drain();
-    await s.billing.revert(ctx, bill.billId);
-    await s.drain();
+    const { s, bill } = await revertedWithReceipt(db);
     await s.billing.approve(ctx, bill.billId); // carries the receipt to put back; not delivered yet
     if (path === 'revert') {
       const r = await s.billing.revert(ctx, bill.billId);

@@ -29,6 +29,16 @@ async function seed(t: TestApp, size: { matters: number; entriesPerMatter: numbe
   await t.runtime.relay.drain();
 }
 
+/** A small demo firm (6 matters) and a billing clerk signed in: its commands, the clerk's browser, and the list's dates as a query. */
+async function clerkOnSmallFirm(t: TestApp) {
+  await seed(t, { matters: 6, entriesPerMatter: 2 });
+  const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+  const clerk = await t.user('billing');
+  const b = t.browser();
+  await b.login(clerk.email);
+  return { cmds, b, q: `invoiceDate=${DATE}&upTo=${DATE}` };
+}
+
 /** The stamp of the drafts a drafts page listed (its forms post it with "all drafts listed"). */
 const listingOf = (html: string): string => /name="listing" value="([^"]+)"/.exec(html)![1]!;
 
@@ -348,12 +358,7 @@ eachDialect('drafts page: the list keeps its filters and sort, and "all drafts l
 
 eachDialect('a matter excluded from mass billing is not listed, but naming it in the Matter filter picks it by name: listed and billed', async (db) => {
   await withApp(db, async (t) => {
-    await seed(t, { matters: 6, entriesPerMatter: 2 });
-    const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
-    const clerk = await t.user('billing');
-    const b = t.browser();
-    await b.login(clerk.email);
-    const q = `invoiceDate=${DATE}&upTo=${DATE}`;
+    const { cmds, b, q } = await clerkOnSmallFirm(t);
     const listedIds = async (extra = '') => [...ok(await b.get(`/billing/mass?${q}${extra}`)).matchAll(/<tr id="mass-([0-9a-f-]{36})"/g)].map((m) => m[1]!);
     const all = await listedIds();
     assert.ok(all.length >= 3);
@@ -560,12 +565,7 @@ eachDialect('bill runs: hand-picked ids billing has no copy of (a bill id as mat
 
 eachDialect('mass billing lists excluded matters on request, to tick and bill with the others; Bill all still leaves them out', async (db) => {
   await withApp(db, async (t) => {
-    await seed(t, { matters: 6, entriesPerMatter: 2 });
-    const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
-    const clerk = await t.user('billing');
-    const b = t.browser();
-    await b.login(clerk.email);
-    const q = `invoiceDate=${DATE}&upTo=${DATE}`;
+    const { cmds, b, q } = await clerkOnSmallFirm(t);
     // Exclude one of the listed matters.
     let html = ok(await b.get(`/billing/mass?${q}`));
     const listed = [...html.matchAll(/<tr id="mass-([0-9a-f-]{36})"/g)].map((m) => m[1]!);

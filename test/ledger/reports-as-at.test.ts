@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { eachDialect } from '../support/db.ts';
 import { ReportParamError } from '../../src/modules/ledger/index.ts';
 import type { LedgerSetup } from './support.ts';
-import { assertLedgerInvariants, ctx, firm, refused, setup, work } from './support.ts';
+import { assertLedgerInvariants, ctx, firm, refused, setup, setupWithApprovedBill, work } from './support.ts';
 
 async function twoClients(s: LedgerSetup) {
   const t = await firm(s.cmds);
@@ -121,13 +121,7 @@ eachDialect('GL detail: every account with an opening balance is listed with it 
 });
 
 eachDialect('money in messages is money: write-off refusals and an out-of-balance trial balance', async (db) => {
-  const s = await setup(db);
-  const t = await firm(s.cmds);
-  await work(s.cmds, t.matter.id, t);
-  await s.drain();
-  const d = await s.billing.createDraft(ctx, { matterId: t.matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' });
-  const bill = await s.billing.approve(ctx, d.billId);
-  await s.drain();
+  const { s, bill } = await setupWithApprovedBill(db);
   await s.ledger.recordReceipt(ctx, { billId: bill.billId, receivedOn: '2026-03-05', amountMinor: bill.totals.totalMinor - 300 });
   let e = await refused(s.ledger.writeOff(ctx, { billId: bill.billId, amountMinor: 301, on: '2026-03-11' }), 409);
   assert.equal(e.message, 'Only $3.00 is outstanding on bill 1.1.1');
