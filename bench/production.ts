@@ -107,9 +107,12 @@ async function benchDialect(o: ProductionBenchOptions, dialect: 'sqlite' | 'post
   const out = join(o.dir, `production-${dialect}`);
   const mailDir = join(out, 'mail');
   const printDir = join(out, 'print');
+  const mailer = createFileDropMailer({ dir: mailDir });
+  // File-drop as the server's fixed transport (no choice on the settings page is read into it).
   const outputs: Outputs = {
     pdf: { render: (html, opts) => pdf.render(html, opts), close: async () => undefined },
-    mailer: createFileDropMailer({ dir: mailDir }), print: createFolderPrint({ dir: printDir }), mailFrom: 'billing@bench.example',
+    mailer, print: createFolderPrint({ dir: printDir }), mailFrom: 'billing@bench.example',
+    mailFixedByServer: true, mailerFor: () => mailer,
     describe: () => [], close: async () => undefined,
   };
   const logger = pino({ level: 'silent' });

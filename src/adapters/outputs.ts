@@ -1,6 +1,7 @@
 /**
  * The output adapters picked from configuration (environment). Creating them starts
- * nothing: Chromium launches on the first render, SMTP connects on the first send.
+ * nothing: Chromium launches on the first render, SMTP connects on the first send. The mail
+ * transport may instead be chosen on billing's settings page, unless MAIL_TRANSPORT is set.
  */
 import { join } from 'node:path';
 import type { OutputDescription, Outputs } from '../shared/ports.ts';
@@ -8,6 +9,7 @@ import { createChromiumPdf } from './pdf/chromium.ts';
 import { createFileDropMailer } from './mail/file-drop.ts';
 import { createSmtpMailer } from './mail/smtp.ts';
 import { createFolderPrint } from './print/folder.ts';
+import { createMailChooser } from './mail/choice.ts';
 
 export interface OutputsConfig {
   chromiumPath: string;
@@ -18,6 +20,8 @@ export interface OutputsConfig {
   /** Chromium as one process (see ChromiumPdfOptions.singleProcess). */
   pdfSingleProcess: boolean;
   mailTransport: 'smtp' | 'file-drop';
+  /** MAIL_TRANSPORT was set: the configuration fixes the transport (the settings page cannot choose one). */
+  mailTransportFixed: boolean;
   smtp: { host: string; port: number; secure: boolean; user?: string; pass?: string; connectionTimeoutMs?: number; greetingTimeoutMs?: number; socketTimeoutMs?: number };
   mailFrom: string;
   mailDropDir: string;
@@ -44,6 +48,7 @@ export function outputsConfigFromEnv(env: NodeJS.ProcessEnv, installDir: string)
     pdfTagged: env.PDF_TAGGED === '1' || env.PDF_TAGGED === 'true',
     pdfSingleProcess: !(env.PDF_SINGLE_PROCESS === '0' || env.PDF_SINGLE_PROCESS === 'false'),
     mailTransport: transport,
+    mailTransportFixed: env.MAIL_TRANSPORT !== undefined,
     smtp: {
       host: env.SMTP_HOST ?? '127.0.0.1',
       port: intFrom(env, 'SMTP_PORT', secure ? 465 : 25, 1, 65535),
@@ -68,6 +73,7 @@ export function createOutputs(config: OutputsConfig): Outputs {
   });
   const mailer = config.mailTransport === 'smtp' ? createSmtpMailer(config.smtp) : createFileDropMailer({ dir: config.mailDropDir });
   const print = createFolderPrint({ dir: config.printDir });
+  const chooser = createMailChooser({ server: mailer, fixedByServer: config.mailTransportFixed, dropDir: config.mailDropDir, mailFrom: config.mailFrom });
   const description: OutputDescription[] = [
     { kind: 'pdf', adapter: 'chromium', detail: `${config.chromiumPath}, ${config.pdfPoolSize} tab(s), ${config.pdfTimeoutMs} ms timeout${config.pdfSingleProcess ? '' : ', multi-process'}` },
     config.mailTransport === 'smtp'
@@ -77,10 +83,14 @@ export function createOutputs(config: OutputsConfig): Outputs {
   ];
   let closed: Promise<void> | null = null;
   return {
-    pdf, mailer, print, mailFrom: config.mailFrom,
-    describe: () => description,
+    pdf, mailer, print, mailFrom: config.mailFrom, mailFixedByServer: config.mailTransportFixed,
+    mailerFor: (choice) => chooser.mailerFor(choice),
+    describe(choice = null) {
+      const chosen = chooser.describe(choice);
+      return chosen ? description.map((d) => (d.kind === 'mail' ? chosen : d)) : description;
+    },
     close() {
-      closed ??= Promise.allSettled([pdf.close(), mailer.close()]).then(() => undefined);
+      closed ??= Promise.allSettled([pdf.close(), mailer.close(), chooser.close()]).then(() => undefined);
       return closed;
     },
   };

@@ -70,15 +70,28 @@ export interface OutputDescription {
   readonly detail: string;
 }
 
+/**
+ * A mail transport chosen on billing's settings page. None chosen: the server's configuration
+ * decides (MAIL_TRANSPORT, SMTP_*). File-drop writes to the server's folder (MAIL_DROP_DIR).
+ */
+export type MailTransportChoice =
+  | { readonly transport: 'file-drop' }
+  | { readonly transport: 'smtp'; readonly host: string; readonly port: number; readonly secure: boolean; readonly user: string | null; readonly pass: string | null };
+
 /** The outputs main.ts hands the modules. */
 export interface Outputs {
   readonly pdf: PdfRenderer;
+  /** The mailer of the server's configuration. */
   readonly mailer: Mailer;
   readonly print: PrintOutput;
   /** The configured sender address (MAIL_FROM). */
   readonly mailFrom: string;
-  /** What is configured, for display. */
-  describe(): readonly OutputDescription[];
+  /** True when the server's configuration sets MAIL_TRANSPORT: it fixes the transport, and a choice made on the page is not used. */
+  readonly mailFixedByServer: boolean;
+  /** The mailer for the page's choice: the server's own for none, or when the server's configuration fixes it. */
+  mailerFor(choice: MailTransportChoice | null): Mailer;
+  /** What is configured (with the page's mail choice, when it is used), for display. */
+  describe(choice?: MailTransportChoice | null): readonly OutputDescription[];
   /** Close all three (idempotent). Creating outputs must not start anything; this stops what use started. */
   close(): Promise<void>;
 }

@@ -218,6 +218,27 @@ test('outputs from the environment: defaults, smtp settings, bad values refused;
   assert.equal(outputs.mailer.kind, 'smtp');
   assert.ok(outputs.describe().some((d) => d.kind === 'mail' && d.detail.includes('mail.firm.example:587')));
   assert.ok(!outputs.describe().some((d) => d.detail.includes('p,') || d.detail.endsWith(' p')), 'no password shown');
+  // MAIL_TRANSPORT set: the configuration fixes the transport, a choice made on the page is not used.
+  assert.equal(s.mailTransportFixed, true);
+  assert.equal(outputs.mailFixedByServer, true);
+  assert.equal(outputs.mailerFor({ transport: 'file-drop' }), outputs.mailer);
+  assert.ok(!outputs.describe({ transport: 'file-drop' }).some((d) => d.detail.includes('chosen on this page')));
   await outputs.close();
   await outputs.close();
+
+  // Unset: the page's choice is used, one mailer per distinct choice.
+  assert.equal(c.mailTransportFixed, false);
+  const open = createOutputs(c);
+  assert.equal(open.mailFixedByServer, false);
+  assert.equal(open.mailerFor(null), open.mailer);
+  assert.equal(open.mailerFor({ transport: 'file-drop' }), open.mailer, "the server's own folder");
+  const choice = { transport: 'smtp', host: '127.0.0.1', port: 2525, secure: false, user: 'u', pass: 'hidden-pass' } as const;
+  const chosen = open.mailerFor(choice);
+  assert.equal(chosen.kind, 'smtp');
+  assert.equal(open.mailerFor({ ...choice }), chosen, 'the same choice, the same mailer (its pool reused)');
+  assert.notEqual(open.mailerFor({ ...choice, port: 2526 }), chosen);
+  const mailLine = open.describe(choice).find((d) => d.kind === 'mail')!;
+  assert.match(mailLine.detail, /^127\.0\.0\.1:2525, user u, from .*\(chosen on this page\)$/);
+  assert.ok(!mailLine.detail.includes('hidden-pass'), 'no password shown');
+  await open.close();
 });

@@ -45,9 +45,7 @@ async function front(initial: number) {
 }
 
 function smtpOutputsWith(dirs: OutputDirs, port: number): Outputs {
-  const base = testOutputs(dirs);
-  const mailer = createSmtpMailer({ host: '127.0.0.1', port, secure: false, connectionTimeoutMs: 5_000, greetingTimeoutMs: 400, socketTimeoutMs: 5_000 });
-  return { ...base, mailer, close: () => mailer.close() };
+  return testOutputs(dirs, { mailer: createSmtpMailer({ host: '127.0.0.1', port, secure: false, connectionTimeoutMs: 5_000, greetingTimeoutMs: 400, socketTimeoutMs: 5_000 }) });
 }
 
 /** Production on a fresh firm, mailing through a real SMTP server on 127.0.0.1 (its messages kept); all stopped afterwards. */

@@ -20,7 +20,8 @@ import type { Bill } from '../../src/modules/billing/index.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import type { MattersCommands } from '../../src/modules/matters/index.ts';
 import { manualClock } from '../../src/shared/clock.ts';
-import type { Mailer, Outputs } from '../../src/shared/ports.ts';
+import type { Mailer, OutputDescription, Outputs } from '../../src/shared/ports.ts';
+import { createMailChooser } from '../../src/adapters/mail/choice.ts';
 import { chromiumPath } from '../support/browser.ts';
 import type { TestDb } from '../support/db.ts';
 import { ctx, firm, work } from './support.ts';
@@ -46,17 +47,22 @@ export function outputDirs(): OutputDirs {
 }
 
 /** Real outputs: the shared Chromium, file-drop mail (or SMTP on 127.0.0.1), a print folder. */
-export function testOutputs(dirs: OutputDirs, opts: { smtpPort?: number } = {}): Outputs {
-  const mailer: Mailer = opts.smtpPort
+export function testOutputs(dirs: OutputDirs, opts: { smtpPort?: number; mailer?: Mailer; mailFixedByServer?: boolean } = {}): Outputs {
+  const mailer: Mailer = opts.mailer ?? (opts.smtpPort
     ? createSmtpMailer({ host: '127.0.0.1', port: opts.smtpPort, secure: false, timeoutMs: 5_000 })
-    : createFileDropMailer({ dir: dirs.mail });
+    : createFileDropMailer({ dir: dirs.mail }));
   const pdf = sharedPdf();
+  const mailFrom = 'Billing <billing@firm.example>';
+  const fixed = opts.mailFixedByServer ?? false;
+  const chooser = createMailChooser({ server: mailer, fixedByServer: fixed, dropDir: dirs.mail, mailFrom, smtpTimeoutMs: 5_000 });
+  const server: OutputDescription = { kind: 'mail', adapter: mailer.kind, detail: mailer.kind === 'smtp' ? `127.0.0.1:${opts.smtpPort ?? 'given'}` : dirs.mail };
   return {
     // The shared browser outlives one runtime.
     pdf: { render: (html, o) => pdf.render(html, o), close: async () => undefined },
-    mailer, print: createFolderPrint({ dir: dirs.print }), mailFrom: 'Billing <billing@firm.example>',
-    describe: () => [{ kind: 'mail', adapter: mailer.kind, detail: opts.smtpPort ? `127.0.0.1:${opts.smtpPort}` : dirs.mail }],
-    close: () => mailer.close(),
+    mailer, print: createFolderPrint({ dir: dirs.print }), mailFrom, mailFixedByServer: fixed,
+    mailerFor: (choice) => chooser.mailerFor(choice),
+    describe: (choice = null) => [chooser.describe(choice) ?? server],
+    close: async () => { await Promise.all([mailer.close(), chooser.close()]); },
   };
 }
 
@@ -143,7 +149,5 @@ export async function scriptedSmtp(reply: (raw: string) => { code?: number; dela
 
 /** Outputs sending over SMTP on 127.0.0.1 with a short client timeout (the server's late answers outlast it). */
 export function smtpOutputs(dirs: OutputDirs, port: number, timeoutMs: number): Outputs {
-  const base = testOutputs(dirs);
-  const mailer = createSmtpMailer({ host: '127.0.0.1', port, secure: false, timeoutMs });
-  return { ...base, mailer, close: () => mailer.close() };
+  return testOutputs(dirs, { mailer: createSmtpMailer({ host: '127.0.0.1', port, secure: false, timeoutMs }) });
 }

@@ -145,7 +145,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     // Every bill of the run whose client has no address (not only those shown): each is finalised without that email.
     const unaddressed = rows.filter((r) => targets.get(r.matterId)?.warning).map((r) => ({ number: r.number, fileNumber: r.fileNumber, otherAddresses: targets.get(r.matterId)!.to.length }));
     return render(c, 'billing/production_confirm.njk', {
-      rows, bills, unaddressed, more: Math.max(rows.length - bills.length, 0), all: selected.length === 0, outputs: production.describeOutputs(),
+      rows, bills, unaddressed, more: Math.max(rows.length - bills.length, 0), all: selected.length === 0, outputs: await production.describeOutputs(),
       total: selected.length === 0 ? await production.countApproved() : rows.length, maxRun: MAX_RUN_BILLS, runId: randomUUID(),
     });
   });
@@ -315,10 +315,12 @@ export function createProductionPages(cmds: BillingCommands, production: Product
 
   async function settingsContext(c: Context<AppEnv>, extra: Record<string, unknown> = {}) {
     const settings = await production.getSettings();
+    const mail = await production.mailTransport();
     return {
       settings, letterhead: settings, letterheadErrors: {}, billTemplates: await production.listBillTemplates(), emailTemplates: await production.listEmailTemplates(),
       layouts: BILL_LAYOUTS.map((l) => ({ value: l, label: BILL_LAYOUT_LABELS[l] })), mergeFields: MERGE_FIELDS.map((f) => ({ name: f, help: MERGE_FIELD_HELP[f] })),
-      outputs: production.describeOutputs(), mailerKind: production.mailerKind(), can: { write: canWrite(c) },
+      outputs: await production.describeOutputs(), can: { write: canWrite(c), mail: c.get('user')?.role === 'admin' },
+      mail, mailForm: { transport: mail.transport, host: mail.host ?? '', port: mail.port === null ? '587' : String(mail.port), secure: mail.secure, user: mail.user ?? '' }, mailErrors: {},
       billForm: { name: '', layout: 'itemised', title: 'Tax invoice', footer: '' }, billErrors: {},
       emailForm: { name: '', subject: '', body: '' }, emailErrors: {}, testErrors: {}, testTo: '',
       flash: c.req.query('done') ?? null, error: null, ...extra,
@@ -365,6 +367,19 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const t = { name: str(raw, 'name'), subject: str(raw, 'subject'), body: str(raw, 'body') };
     return settingsPost(c, async () => { await production.saveEmailTemplate(c.get('command'), t); return `Email template ${t.name.trim()} saved`; },
       (fields) => ({ emailForm: t, emailErrors: fields }));
+  });
+
+  // The mail transport: admins only (it holds the SMTP server's password).
+  pages.post('/settings/mail-transport', allow(['admin']), async (c) => {
+    const raw = await c.req.parseBody() as Raw;
+    const version = str(raw, 'version').trim();
+    const form = { transport: str(raw, 'transport'), host: str(raw, 'host'), port: str(raw, 'port'), secure: str(raw, 'secure'), user: str(raw, 'user'), password: str(raw, 'password') };
+    const shown = { transport: form.transport, host: form.host, port: form.port, secure: form.secure === 'yes', user: form.user };
+    if (!/^\d{1,9}$/.test(version)) {
+      return render(c, 'billing/settings.njk', await settingsContext(c, { mailForm: shown, mailErrors: { version: 'is missing or not a version number: reload the page and try again' }, error: 'The form did not say which version of the mail transport it showed (version): reload the page and try again' }), 422);
+    }
+    return settingsPost(c, async () => (await production.saveMailTransport(c.get('command'), { ...form, expectedVersion: Number(version) }) ? 'Mail transport saved' : 'Mail transport unchanged'),
+      (fields) => ({ mailForm: shown, mailErrors: fields }));
   });
 
   pages.post('/settings/test-email', allow(WRITERS), async (c) => {

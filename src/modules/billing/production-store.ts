@@ -1,5 +1,6 @@
 /**
  * Kysely queries for bill production on billing's own tables: billing_settings (letterhead),
+ * billing_mail_transport (the transport chosen on the settings page),
  * billing_bill_template, billing_email_template, billing_bill_pdf, billing_bill_production
  * (per-bill step state and its lease), billing_production_run(_item), billing_manual_email and
  * its claims (billing_manual_email_claim);
@@ -10,6 +11,7 @@ import type { Executor } from '../../shared/db.ts';
 import { writersSerialised } from '../../shared/sql.ts';
 import { DEFAULT_BILL_TEMPLATES, DEFAULT_EMAIL_TEMPLATES, withDefaults } from './domain/templates.ts';
 import type { BillLayout, BillTemplate, EmailTemplate } from './domain/templates.ts';
+import type { MailTransportFields } from './domain/mail-transport.ts';
 
 const num = (v: unknown): number => Number(v);
 
@@ -53,6 +55,42 @@ export async function saveSettings(trx: Executor, s: BillingSettings, expectedVe
     return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
   }
   const r = await trx.updateTable('billing_settings').set(cols).where('id', '=', 'firm').where('version', '=', expectedVersion).executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+// ---- the mail transport chosen on the settings page ------------------------------------------
+
+/** The chosen transport and its SMTP fields ('server': the server's configuration decides, as with no row). */
+export interface StoredMailTransport extends MailTransportFields {
+  version: number;
+  updatedAt: string | null;
+  updatedBy: string | null;
+}
+
+export const SERVER_MAIL_TRANSPORT: StoredMailTransport = {
+  transport: 'server', smtpHost: null, smtpPort: null, smtpSecure: false, smtpUser: null, smtpPassword: null, version: 0, updatedAt: null, updatedBy: null,
+};
+
+export async function getMailTransport(db: Executor): Promise<StoredMailTransport> {
+  const r = await db.selectFrom('billing_mail_transport').selectAll().where('id', '=', 'firm').executeTakeFirst() as Record<string, any> | undefined;
+  if (!r) return { ...SERVER_MAIL_TRANSPORT };
+  return {
+    transport: r.transport, smtpHost: r.smtp_host, smtpPort: r.smtp_port === null ? null : num(r.smtp_port), smtpSecure: num(r.smtp_secure) === 1,
+    smtpUser: r.smtp_user, smtpPassword: r.smtp_password, version: num(r.version), updatedAt: r.updated_at, updatedBy: r.updated_by,
+  };
+}
+
+/** Save the choice if still at `expectedVersion` (0: none yet); false when someone else saved first. */
+export async function saveMailTransport(trx: Executor, t: StoredMailTransport, expectedVersion: number): Promise<boolean> {
+  const cols = {
+    transport: t.transport, smtp_host: t.smtpHost, smtp_port: t.smtpPort, smtp_secure: t.smtpSecure ? 1 : 0, smtp_user: t.smtpUser, smtp_password: t.smtpPassword,
+    version: t.version, updated_at: t.updatedAt!, updated_by: t.updatedBy!,
+  };
+  if (expectedVersion === 0) {
+    const r = await trx.insertInto('billing_mail_transport').values({ id: 'firm', ...cols }).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
+  }
+  const r = await trx.updateTable('billing_mail_transport').set(cols).where('id', '=', 'firm').where('version', '=', expectedVersion).executeTakeFirst();
   return Number(r.numUpdatedRows) === 1;
 }
 
@@ -137,6 +175,8 @@ export interface ProductionState {
   printDetail: string | null;
   emailTo: string[] | null;
   emailTriedAt: string | null;
+  /** The transport the send recorded as tried went through (null: tried before this was recorded). */
+  emailTransport: 'smtp' | 'file-drop' | null;
   emailedAt: string | null;
   emailMessageId: string | null;
   emailDetail: string | null;
@@ -152,7 +192,7 @@ function toState(r: Record<string, any>): ProductionState {
   return {
     billId: r.bill_id, cycle: r.cycle, claimToken: r.claim_token, claimedUntil: r.claimed_until, attempts: num(r.attempts),
     pdfStoredAt: r.pdf_stored_at, copies: r.copies === null ? null : num(r.copies), printedAt: r.printed_at, printDetail: r.print_detail,
-    emailTo: r.email_to ? JSON.parse(r.email_to) as string[] : null, emailTriedAt: r.email_tried_at, emailedAt: r.emailed_at,
+    emailTo: r.email_to ? JSON.parse(r.email_to) as string[] : null, emailTriedAt: r.email_tried_at, emailTransport: r.email_transport ?? null, emailedAt: r.emailed_at,
     emailMessageId: r.email_message_id, emailDetail: r.email_detail, emailUnconfirmedAt: r.email_unconfirmed_at ?? null, finalisedAt: r.finalised_at, lastError: r.last_error,
     failedStep: r.failed_step, updatedAt: r.updated_at,
   };
@@ -235,7 +275,7 @@ export async function beingProduced(db: Executor, billId: string, now: string): 
 }
 
 export type StepUpdate = Partial<{
-  pdf_stored_at: string; copies: number; printed_at: string; print_detail: string; email_to: string; email_tried_at: string | null; email_unconfirmed_at: string | null;
+  pdf_stored_at: string; copies: number; printed_at: string; print_detail: string; email_to: string; email_tried_at: string | null; email_transport: 'smtp' | 'file-drop' | null; email_unconfirmed_at: string | null;
   emailed_at: string; email_message_id: string; email_detail: string; finalised_at: string; last_error: string | null; failed_step: string | null;
   claimed_until: string;
 }>;

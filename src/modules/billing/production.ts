@@ -43,7 +43,9 @@ import { isUniqueViolation } from '../../shared/db.ts';
 import type { CommandContext } from '../../shared/events.ts';
 import { newId, newToken } from '../../shared/ids.ts';
 import { sumMinor } from '../../shared/money.ts';
-import type { MailMessage, Outputs } from '../../shared/ports.ts';
+import type { Mailer, MailMessage, MailTransportChoice, Outputs } from '../../shared/ports.ts';
+import { mailTransportFrom, mailTransportView, retryMayResend, sameMailTransport } from './domain/mail-transport.ts';
+import type { MailTransportForm } from './domain/mail-transport.ts';
 import { HttpError, conflict, invalid, notFound } from '../../shared/web/errors.ts';
 import { createViews } from '../../shared/web/views.ts';
 import type { Bill } from './bill-store.ts';
@@ -412,6 +414,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
   async function produceClaimed(ctx: CommandContext, c: Claimed, cache: RunCache): Promise<Release> {
     const { bill, cycle, token, st, matter } = c;
     const billId = bill.billId;
+    const mailer = await currentMailer();
     let step: ProductionStep = 'pdf';
     // Whether the email may have left: its send was started and did not fail for certain.
     let sendStarted = false;
@@ -428,12 +431,13 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       // (Send again, or Mark as sent). It may have been when the server did not confirm it (that
       // attempt recorded so), or when an attempt stopped while sending it: the send was recorded
       // as tried and neither its success nor a failure was recorded. File-drop is idempotent by
-      // the message key (its journal), so a retry resends through it safely.
-      const stoppedMidSend = outputs.mailer.kind === 'smtp' && st.emailTriedAt !== null && st.emailedAt === null && st.failedStep !== 'email';
+      // the message key (its journal), so a retry resends through it safely, but only through it
+      // (the transport may have been changed on the settings page since).
+      const stoppedMidSend = st.emailTriedAt !== null && st.emailedAt === null && st.failedStep !== 'email' && !retryMayResend(st.emailTransport, mailer.kind);
       const unconfirmed = wantEmail && (st.emailUnconfirmedAt !== null || stoppedMidSend);
       // Recorded before the send (with the last failure cleared): a crash mid-send leaves a trace
       // the retry reads; a send that fails for certain clears it again.
-      const emailTried: ps.StepUpdate = wantEmail && !unconfirmed ? { email_tried_at: now(), email_to: JSON.stringify(to), last_error: null, failed_step: null } : {};
+      const emailTried: ps.StepUpdate = wantEmail && !unconfirmed ? { email_tried_at: now(), email_transport: mailer.kind, email_to: JSON.stringify(to), last_error: null, failed_step: null } : {};
       let pdf: Uint8Array | null = null;
       let printedPaths: string[] | null = null;
       const print = async (bytes: Uint8Array) => {
@@ -497,27 +501,27 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         let receipt: { messageId: string; detail: string };
         sendStarted = true;
         try {
-          receipt = await outputs.mailer.send({
+          receipt = await mailer.send({
             messageKey: productionMessageKey(billId, cycle), from: await mailFrom(cache.settings), to,
             ...(cache.settings.email ? { replyTo: cache.settings.email } : {}),
             subject: mail.subject, text: mail.text,
             attachments: [{ filename: pdfFileName(number, billId, false), contentType: 'application/pdf', content: pdf! }],
           });
         } catch (err) {
-          if (!mailMayHaveGone(outputs.mailer.kind, err)) { sendFailedForCertain = true; throw err; }
+          if (!mailMayHaveGone(mailer.kind, err)) { sendFailedForCertain = true; throw err; }
           // The server was handed the message and did not answer in time (or the connection
           // dropped): it may have gone. Recorded so, and not sent again by a retry.
           const at = now();
           await db.transaction().execute(async (trx) => {
             if (!await ps.recordStep(trx, billId, cycle, token, at, { email_unconfirmed_at: at })) throw lost();
-            await audit(trx, clock, ctx, { action: 'billing.bill_email_unconfirmed', entityType: 'billing_bill', entityId: billId, after: { number, to, cycle, reason: errorText(err), transport: outputs.mailer.kind } });
+            await audit(trx, clock, ctx, { action: 'billing.bill_email_unconfirmed', entityType: 'billing_bill', entityId: billId, after: { number, to, cycle, reason: errorText(err), transport: mailer.kind } });
           });
           throw new UnconfirmedEmail(`the mail server did not confirm it: ${errorText(err)}`, false);
         }
         const at = now();
         await db.transaction().execute(async (trx) => {
           if (!await ps.recordStep(trx, billId, cycle, token, at, { emailed_at: at, email_message_id: receipt.messageId, email_detail: receipt.detail.slice(0, 1000) })) throw lost();
-          await audit(trx, clock, ctx, { action: 'billing.bill_emailed', entityType: 'billing_bill', entityId: billId, after: { number, to, subject: mail.subject, template: mail.template, messageId: receipt.messageId, transport: outputs.mailer.kind } });
+          await audit(trx, clock, ctx, { action: 'billing.bill_emailed', entityType: 'billing_bill', entityId: billId, after: { number, to, subject: mail.subject, template: mail.template, messageId: receipt.messageId, transport: mailer.kind } });
         });
       }
       let finalisedNow = false;
@@ -762,7 +766,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       const before = await ps.findState(trx, billId, cycle);
       const at = now();
       const update: ps.StepUpdate = choice === 'resend'
-        ? { email_unconfirmed_at: null, email_tried_at: null, last_error: null, failed_step: null }
+        ? { email_unconfirmed_at: null, email_tried_at: null, email_transport: null, last_error: null, failed_step: null }
         : { emailed_at: at, email_detail: `Marked as sent by ${ctx.actorLabel} (the mail server had not confirmed it)`.slice(0, 1000), email_unconfirmed_at: null, last_error: null, failed_step: null };
       if (!before || !await ps.decideUnconfirmedEmail(trx, billId, cycle, at, update)) {
         throw conflict(`Bill ${bill.number}: its email has no unconfirmed send to decide on (it was decided meanwhile, or the bill is being produced now)`);
@@ -805,6 +809,43 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     });
   }
 
+  /** The transport chosen on the settings page, as the outputs take it (null: the server's configuration decides). */
+  function choiceOf(t: ps.StoredMailTransport): MailTransportChoice | null {
+    if (t.transport === 'file-drop') return { transport: 'file-drop' };
+    if (t.transport === 'smtp') return { transport: 'smtp', host: t.smtpHost!, port: t.smtpPort!, secure: t.smtpSecure, user: t.smtpUser, pass: t.smtpPassword };
+    return null;
+  }
+
+  /** The mailer a send uses now: the page's choice, unless the server's configuration fixes the transport. */
+  async function currentMailer(): Promise<Mailer> {
+    return outputs.mailerFor(choiceOf(await ps.getMailTransport(db)));
+  }
+
+  /** The page's choice (no password, only whether one is kept), and whether the server's configuration fixes it. */
+  async function mailTransport() {
+    const t = await ps.getMailTransport(db);
+    return { ...mailTransportView(t), version: t.version, updatedAt: t.updatedAt, updatedBy: t.updatedBy, fixedByServer: outputs.mailFixedByServer };
+  }
+
+  /** Choose the mail transport (admins; refused while the server's configuration fixes it). Returns false when nothing changed. */
+  async function saveMailTransport(ctx: CommandContext, form: MailTransportForm & { expectedVersion: number }): Promise<boolean> {
+    if (outputs.mailFixedByServer) throw conflict("The server's configuration sets the mail transport (MAIL_TRANSPORT): change it there, or unset it to choose here");
+    return db.transaction().execute(async (trx) => {
+      const before = await ps.getMailTransport(trx);
+      if (before.version !== form.expectedVersion) throw conflict('The mail transport was changed by someone else meanwhile: reload and try again');
+      const made = mailTransportFrom(form, before);
+      if ('errors' in made) throw invalid(made.errors);
+      if (sameMailTransport(made.fields, before)) return false;
+      const after: ps.StoredMailTransport = { ...made.fields, version: before.version + 1, updatedAt: now(), updatedBy: ctx.actorLabel };
+      if (!await ps.saveMailTransport(trx, after, before.version)) throw conflict('The mail transport was changed by someone else meanwhile: reload and try again');
+      await audit(trx, clock, ctx, {
+        action: 'billing.mail_transport_changed', entityType: 'billing_settings', entityId: 'mail',
+        before: mailTransportView(before), after: { ...mailTransportView(after), passwordChanged: after.smtpPassword !== before.smtpPassword },
+      });
+      return true;
+    });
+  }
+
   async function saveBillTemplate(ctx: CommandContext, t: BillTemplate): Promise<void> {
     const clean = { name: t.name.trim(), layout: t.layout, title: t.title.trim(), footer: t.footer.trim() };
     const e = billTemplateErrors(clean);
@@ -843,11 +884,12 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     const to = parseAddresses(toText, 'to');
     const settings = await ps.getSettings(db);
     const key = `test:${newId(clock)}`;
-    const receipt = await outputs.mailer.send({
+    const mailer = await currentMailer();
+    const receipt = await mailer.send({
       messageKey: key, from: await mailFrom(settings), to, subject: `Lexbill test email from ${settings.firmName}`,
-      text: `This is a test email from Lexbill (${outputs.mailer.kind} transport).\n`,
+      text: `This is a test email from Lexbill (${mailer.kind} transport).\n`,
     });
-    await db.transaction().execute((trx) => audit(trx, clock, ctx, { action: 'billing.test_email_sent', entityType: 'billing_settings', entityId: 'mail', after: { to, messageId: receipt.messageId, transport: outputs.mailer.kind } }));
+    await db.transaction().execute((trx) => audit(trx, clock, ctx, { action: 'billing.test_email_sent', entityType: 'billing_settings', entityId: 'mail', after: { to, messageId: receipt.messageId, transport: mailer.kind } }));
     return receipt;
   }
 
@@ -941,6 +983,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       ...(settings.email ? { replyTo: settings.email } : {}), subject: input.subject, text: input.text,
       attachments: [{ filename: pdfFileName(bill.number, billId, false), contentType: 'application/pdf', content: pdf }],
     };
+    const mailer = await currentMailer();
     const token = `${processToken}:${newToken(6)}`;
     if (await claimManual(billId, input.key, token) === 'sent') return { messageId: '' };
     // The claim is renewed while the server takes its time (a lapsed claim could be taken over and the email sent twice).
@@ -950,10 +993,10 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     renewTimer.unref();
     let receipt: { messageId: string; detail: string };
     try {
-      receipt = await outputs.mailer.send(message);
+      receipt = await mailer.send(message);
     } catch (err) {
       clearInterval(renewTimer);
-      if (mailMayHaveGone(outputs.mailer.kind, err)) {
+      if (mailMayHaveGone(mailer.kind, err)) {
         // Kept as unconfirmed: the same form posted again (by this clerk or a retried request) sends nothing.
         await db.transaction().execute(async (trx) => {
           await ps.markManualEmailUnconfirmed(trx, input.key, token);
@@ -995,8 +1038,8 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     statesFor: (ids: readonly string[]) => ps.statesFor(db, ids),
     latestOutcomes: (ids: readonly string[]) => ps.latestOutcomes(db, ids),
     emailTargets,
-    describeOutputs: () => outputs.describe(),
-    mailerKind: () => outputs.mailer.kind,
+    describeOutputs: async () => outputs.describe(choiceOf(await ps.getMailTransport(db))),
+    mailTransport, saveMailTransport,
     recipientsFor,
   };
 }

@@ -1,0 +1,278 @@
+// The mail transport chosen on billing's settings page: the form's rules, the page (admins
+// only, no password shown or audited), sends through the chosen transport (a real SMTP server on
+// 127.0.0.1 that checks the user and password), the server's configuration fixing it, and a
+// stopped send not resent through another transport than it was tried through.
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+import { mailTransportFrom, retryMayResend } from '../../src/modules/billing/domain/mail-transport.ts';
+import type { MailTransportFields, MailTransportForm } from '../../src/modules/billing/domain/mail-transport.ts';
+import { LEASE_MS } from '../../src/modules/billing/index.ts';
+import { eachDialect } from '../support/db.ts';
+import type { TestDb } from '../support/db.ts';
+import { unescapeHtml, withApp } from '../support/app.ts';
+import { attachmentOf } from '../adapters/smtp.ts';
+import { approvedBills, closeSharedPdf, outputDirs, productionSetup, readEml, removeDirs, testOutputs } from './production-support.ts';
+import { ctx } from './support.ts';
+
+after(closeSharedPdf);
+
+const NONE: MailTransportFields = { transport: 'server', smtpHost: null, smtpPort: null, smtpSecure: false, smtpUser: null, smtpPassword: null };
+const SMTP_KEPT: MailTransportFields = { transport: 'smtp', smtpHost: 'mail.firm.example', smtpPort: 587, smtpSecure: false, smtpUser: 'billing', smtpPassword: 'old secret' };
+const form = (f: Partial<MailTransportForm>): MailTransportForm => ({ transport: 'smtp', host: 'mail.firm.example', port: '587', secure: '', user: '', password: '', ...f });
+
+test('the mail transport form: what is stored for each choice, and each bad field refused by name', () => {
+  const ok: [string, MailTransportForm, MailTransportFields, Partial<MailTransportFields>][] = [
+    ['smtp without sign-in', form({}), NONE, { transport: 'smtp', smtpHost: 'mail.firm.example', smtpPort: 587, smtpSecure: false, smtpUser: null, smtpPassword: null }],
+    ['smtp on 465 with TLS, a user and a password', form({ port: '465', secure: 'yes', user: ' billing ', password: 's3cret pass' }), NONE, { smtpPort: 465, smtpSecure: true, smtpUser: 'billing', smtpPassword: 's3cret pass' }],
+    ['an IPv4 address', form({ host: '127.0.0.1', port: '2525' }), NONE, { smtpHost: '127.0.0.1', smtpPort: 2525 }],
+    ['an IPv6 address', form({ host: '::1' }), NONE, { smtpHost: '::1' }],
+    ['a blank password keeps the stored one for the same user', form({ user: 'billing' }), SMTP_KEPT, { smtpUser: 'billing', smtpPassword: 'old secret' }],
+    ['a new password replaces it', form({ user: 'billing', password: 'new' }), SMTP_KEPT, { smtpPassword: 'new' }],
+    ['another user does not inherit the stored password', form({ user: 'other' }), SMTP_KEPT, { smtpUser: 'other', smtpPassword: null }],
+    ['no user, no password', form({}), SMTP_KEPT, { smtpUser: null, smtpPassword: null }],
+    ['file-drop keeps the SMTP fields for later (bad ones ignored)', form({ transport: 'file-drop', host: '', port: 'x' }), SMTP_KEPT, { ...SMTP_KEPT, transport: 'file-drop' }],
+    ['the server\'s configuration', form({ transport: ' server ' }), SMTP_KEPT, { ...SMTP_KEPT, transport: 'server' }],
+  ];
+  for (const [name, f, before, want] of ok) {
+    const r = mailTransportFrom(f, before);
+    assert.ok('fields' in r, `${name}: ${JSON.stringify(r)}`);
+    for (const [k, v] of Object.entries(want)) assert.deepEqual(r.fields[k as keyof MailTransportFields], v, `${name}: ${k}`);
+  }
+  const bad: [string, MailTransportForm, string, RegExp][] = [
+    ['an unknown transport', form({ transport: 'pigeon' }), 'transport', /one of server, smtp, file-drop/],
+    ['no host', form({ host: '  ' }), 'host', /required/],
+    ['a host with a space', form({ host: 'mail firm' }), 'host', /host name or an IP address/],
+    ['a host with a scheme', form({ host: 'smtp://mail.firm.example' }), 'host', /host name/],
+    ['a host too long', form({ host: `${'a'.repeat(60)}.`.repeat(5) + 'example' }), 'host', /at most 253/],
+    ['port 0', form({ port: '0' }), 'port', /1 to 65535/],
+    ['port 65536', form({ port: '65536' }), 'port', /1 to 65535/],
+    ['a port in words', form({ port: 'twenty' }), 'port', /whole number/],
+    ['a port with a fraction', form({ port: '25.5' }), 'port', /whole number/],
+    ['no port', form({ port: '' }), 'port', /required/],
+    ['TLS neither ticked nor not', form({ secure: 'maybe' }), 'secure', /ticked/],
+    ['a user with a line break', form({ user: 'a\nb' }), 'user', /control characters/],
+    ['a password with a line break', form({ user: 'a', password: 'x\r\ny' }), 'password', /control characters/],
+    ['a password without a user', form({ password: 'lonely' }), 'user', /required with a password/],
+    ['a password too long', form({ user: 'a', password: 'p'.repeat(1_001) }), 'password', /at most 1000/],
+  ];
+  for (const [name, f, field, why] of bad) {
+    const r = mailTransportFrom(f, NONE);
+    assert.ok('errors' in r, `${name}: accepted`);
+    assert.match(r.errors[field] ?? '', why, `${name}: ${JSON.stringify(r.errors)}`);
+  }
+});
+
+test('a send a stopped attempt recorded as tried is retried only through the file-drop folder it was tried through', () => {
+  const rows: ['smtp' | 'file-drop' | null, 'smtp' | 'file-drop', boolean][] = [
+    ['file-drop', 'file-drop', true],
+    ['file-drop', 'smtp', false],
+    ['smtp', 'file-drop', false],
+    ['smtp', 'smtp', false],
+    [null, 'file-drop', true],
+    [null, 'smtp', false],
+  ];
+  for (const [tried, now, may] of rows) assert.equal(retryMayResend(tried, now), may, `${tried} then ${now}`);
+});
+
+/** A real SMTP server on 127.0.0.1 that takes mail only after AUTH with this user and password. */
+async function authSmtp(user: string, pass: string) {
+  const messages: { to: string[]; raw: string; user: string | undefined }[] = [];
+  const attempts: string[] = [];
+  const server = new SMTPServer({
+    disabledCommands: ['STARTTLS'], allowInsecureAuth: true, authMethods: ['PLAIN', 'LOGIN'], logger: false, size: 30 * 1024 * 1024,
+    onAuth(auth, _session, callback) {
+      attempts.push(`${auth.username}:${auth.password}`);
+      if (auth.username === user && auth.password === pass) callback(null, { user: auth.username });
+      else callback(new Error('Invalid username or password'));
+    },
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        messages.push({ to: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks).toString('utf8'), user: session.user as string | undefined });
+        callback();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.server.address() as AddressInfo).port;
+  return { port, messages, attempts, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+async function auditRows(db: TestDb, action: string): Promise<{ before_json: string | null; after_json: string | null }[]> {
+  return db.db.selectFrom('audit_log').select(['before_json', 'after_json']).where('action', '=', action).orderBy('at').execute() as Promise<{ before_json: string | null; after_json: string | null }[]>;
+}
+
+eachDialect('the settings page chooses the mail transport: admins only, SMTP with a password never shown, test emails through the choice, bad input changing nothing', async (db) => {
+  const dirs = outputDirs();
+  const smtp = await authSmtp('billing@firm.example', 'pa55 word!');
+  const outputs = testOutputs(dirs);
+  try {
+    await withApp(db, async (t) => {
+      await t.user('admin');
+      await t.user('billing');
+      const admin = t.browser();
+      assert.equal((await admin.login('admin@firm.test')).status, 303);
+      const clerk = t.browser();
+      assert.equal((await clerk.login('billing@firm.test')).status, 303);
+      const stored = () => db.db.selectFrom('billing_mail_transport').selectAll().executeTakeFirst() as Promise<Record<string, unknown> | undefined>;
+
+      // The clerk sees the choice but gets no form, and cannot post one.
+      const clerkPage = await clerk.get('/billing/settings');
+      assert.match(clerkPage.text, /Only an admin changes it/);
+      assert.ok(!clerkPage.text.includes('id="mail-transport-form"'));
+      assert.equal((await clerk.post('/billing/settings/mail-transport', { version: '0', transport: 'file-drop' })).status, 403);
+      assert.equal(await stored(), undefined);
+
+      // Bad input: refused at its field, nothing stored or audited.
+      await admin.get('/billing/settings');
+      const smtpForm = { version: '0', transport: 'smtp', host: '127.0.0.1', port: String(smtp.port), user: 'billing@firm.example', password: 'pa55 word!' };
+      const badPort = await admin.post('/billing/settings/mail-transport', { ...smtpForm, port: '70000' });
+      assert.equal(badPort.status, 422);
+      assert.match(badPort.text, /must be a whole number from 1 to 65535/);
+      assert.ok(!badPort.text.includes('pa55 word!'), 'the password typed is not echoed back');
+      assert.equal((await admin.post('/billing/settings/mail-transport', { ...smtpForm, host: 'not a host' })).status, 422);
+      assert.equal((await admin.post('/billing/settings/mail-transport', { ...smtpForm, version: '' })).status, 422);
+      assert.equal(await stored(), undefined);
+      assert.equal((await auditRows(db, 'billing.mail_transport_changed')).length, 0);
+
+      // SMTP with sign-in: stored, audited without the password, never shown.
+      const saved = await admin.post('/billing/settings/mail-transport', smtpForm);
+      assert.equal(saved.status, 303, saved.text.slice(0, 500));
+      const row = await stored();
+      assert.equal(row!.transport, 'smtp');
+      assert.equal(Number(row!.smtp_port), smtp.port);
+      assert.equal(Number(row!.version), 1);
+      const [changed] = await auditRows(db, 'billing.mail_transport_changed');
+      assert.ok(changed && !`${changed.before_json}${changed.after_json}`.includes('pa55'), 'no password in the audit log');
+      assert.deepEqual({ ...JSON.parse(changed.after_json!) }, { transport: 'smtp', host: '127.0.0.1', port: smtp.port, secure: false, user: 'billing@firm.example', passwordSet: true, passwordChanged: true });
+      const page = await admin.get('/billing/settings');
+      assert.ok(!page.text.includes('pa55'), 'the password is not on the page');
+      assert.match(page.text, /A password is kept: leave this empty to keep it/);
+      assert.match(unescapeHtml(page.text), new RegExp(`smtp, 127\\.0\\.0\\.1:${smtp.port}, user billing@firm\\.example, from .*\\(chosen on this page\\)`));
+
+      // The test email goes through it, signed in with the stored password.
+      assert.equal((await admin.post('/billing/settings/test-email', { to: 'it@firm.example' })).status, 303);
+      assert.equal(smtp.messages.length, 1);
+      assert.deepEqual(smtp.messages[0]!.to, ['it@firm.example']);
+      assert.equal(smtp.messages[0]!.user, 'billing@firm.example');
+      assert.equal(readEml(dirs.mail).length, 0, 'nothing in the file-drop folder');
+
+      // Saving the same again (password left empty: kept) changes nothing and audits nothing.
+      const same = await admin.post('/billing/settings/mail-transport', { ...smtpForm, version: '1', password: '' });
+      assert.equal(same.status, 303);
+      assert.match(decodeURIComponent(same.location ?? ''), /Mail transport unchanged/);
+      assert.equal((await auditRows(db, 'billing.mail_transport_changed')).length, 1);
+      // A form from before that save is refused.
+      assert.equal((await admin.post('/billing/settings/mail-transport', { ...smtpForm, version: '0', transport: 'file-drop' })).status, 409);
+
+      // A wrong password: the test email fails and says so; nothing is recorded as sent.
+      assert.equal((await admin.post('/billing/settings/mail-transport', { ...smtpForm, version: '1', password: 'wrong' })).status, 303);
+      const refused = await admin.post('/billing/settings/test-email', { to: 'it@firm.example' });
+      assert.equal(refused.status, 409);
+      assert.match(refused.text, /The test email was not sent/);
+      assert.equal(smtp.messages.length, 1);
+      assert.ok(smtp.attempts.includes('billing@firm.example:wrong'), 'the new password was used');
+
+      // File-drop, then the server's configuration (file-drop too here): the test emails land in the folder.
+      assert.equal((await admin.post('/billing/settings/mail-transport', { version: '2', transport: 'file-drop' })).status, 303);
+      assert.equal((await admin.post('/billing/settings/test-email', { to: 'it@firm.example' })).status, 303);
+      assert.equal(readEml(dirs.mail).length, 1);
+      const kept = await stored();
+      assert.equal(kept!.smtp_host, '127.0.0.1', 'the SMTP fields are kept for later');
+      assert.equal((await admin.post('/billing/settings/mail-transport', { version: '3', transport: 'server' })).status, 303);
+      assert.equal((await admin.post('/billing/settings/test-email', { to: 'it@firm.example' })).status, 303);
+      assert.equal(readEml(dirs.mail).length, 2);
+      assert.equal(smtp.messages.length, 1);
+      assert.equal((await auditRows(db, 'billing.mail_transport_changed')).length, 4);
+    }, { outputs });
+  } finally {
+    await outputs.close();
+    await smtp.close();
+    removeDirs(dirs);
+  }
+});
+
+eachDialect('when the server\'s configuration sets MAIL_TRANSPORT, the page cannot choose: refused, nothing stored, and sends use the server\'s', async (db) => {
+  const dirs = outputDirs();
+  const outputs = testOutputs(dirs, { mailFixedByServer: true });
+  try {
+    await withApp(db, async (t) => {
+      await t.user('admin');
+      const admin = t.browser();
+      assert.equal((await admin.login('admin@firm.test')).status, 303);
+      const page = await admin.get('/billing/settings');
+      assert.match(page.text, /data-mail-fixed/);
+      assert.ok(!page.text.includes('id="mail-transport-form"'));
+      const r = await admin.post('/billing/settings/mail-transport', { version: '0', transport: 'smtp', host: '127.0.0.1', port: '25' });
+      assert.equal(r.status, 409);
+      assert.match(r.text, /MAIL_TRANSPORT/);
+      assert.equal(await db.db.selectFrom('billing_mail_transport').selectAll().executeTakeFirst(), undefined);
+      assert.equal((await auditRows(db, 'billing.mail_transport_changed')).length, 0);
+      // A choice stored before the server's configuration fixed it is not used.
+      await db.db.insertInto('billing_mail_transport').values({ id: 'firm', transport: 'smtp', smtp_host: '127.0.0.1', smtp_port: 9, smtp_secure: 0, version: 1, updated_at: '2026-03-02T09:00:00.000Z', updated_by: 'earlier' }).execute();
+      assert.equal((await admin.post('/billing/settings/test-email', { to: 'it@firm.example' })).status, 303);
+      assert.equal(readEml(dirs.mail).length, 1, "the server's file-drop");
+    }, { outputs });
+  } finally {
+    await outputs.close();
+    removeDirs(dirs);
+  }
+});
+
+eachDialect('production emails bills through the chosen SMTP server and records the transport; a send stopped mid-way is not retried through another transport', async (db) => {
+  const dirs = outputDirs();
+  const smtp = await authSmtp('billing', 'secret');
+  const outputs = testOutputs(dirs);
+  const s = await productionSetup(db, outputs);
+  try {
+    const [a, b, c] = await approvedBills(s, 3, { copiesToPrint: 0, useClientAddress: false, sendTo: ['ap@northwind.example'] });
+    assert.equal(await s.production.saveMailTransport(ctx, { transport: 'smtp', host: '127.0.0.1', port: String(smtp.port), secure: '', user: 'billing', password: 'secret', expectedVersion: 0 }), true);
+    const r = await s.production.produceBills(ctx, [a!.billId]);
+    assert.equal(r.done, 1, JSON.stringify(r.items));
+    assert.equal(smtp.messages.length, 1);
+    assert.ok(attachmentOf(smtp.messages[0]!.raw), 'the PDF attached');
+    assert.equal(readEml(dirs.mail).length, 0);
+    const st = await db.db.selectFrom('billing_bill_production').select(['email_transport']).where('bill_id', '=', a!.billId).executeTakeFirstOrThrow();
+    assert.equal(st.email_transport, 'smtp');
+
+    // A process stopped while sending each: b through the file-drop folder (the transport is SMTP
+    // now), c over SMTP (the transport is changed to file-drop below).
+    const pdf = new TextEncoder().encode('%PDF-1.4 stored\n%%EOF');
+    const at = s.clock.now().toISOString();
+    for (const [bill, transport] of [[b!, 'file-drop'], [c!, 'smtp']] as const) {
+      const cycle = bill.approvedAt!;
+      await db.db.insertInto('billing_bill_pdf').values({ bill_id: bill.billId, cycle, number: bill.number, template: 'itemised', pdf: Buffer.from(pdf), size_bytes: pdf.length, sha256: 'x', created_at: at }).execute();
+      await db.db.insertInto('billing_bill_production').values({
+        bill_id: bill.billId, cycle, claim_token: 'dead-process', claimed_until: new Date(s.clock.now().getTime() + LEASE_MS).toISOString(),
+        attempts: 1, pdf_stored_at: at, email_tried_at: at, email_transport: transport, email_to: JSON.stringify(['ap@northwind.example']), updated_at: at,
+      }).execute();
+    }
+    s.clock.advanceMs(LEASE_MS + 1_000);
+    const mayHaveGone = /may have been sent \(an earlier attempt stopped while sending it\)/;
+    const retryB = await s.production.produceBills(ctx, [b!.billId]);
+    assert.equal(retryB.failed, 1, JSON.stringify(retryB.items));
+    assert.match(retryB.items[0]!.error ?? '', mayHaveGone);
+    assert.equal(smtp.messages.length, 1, 'not sent again over SMTP');
+
+    // File-drop now: c, tried over SMTP, is not resent through the folder; b, tried through it, is, once the clerk chooses to send it again.
+    assert.equal(await s.production.saveMailTransport(ctx, { transport: 'file-drop', host: '', port: '', secure: '', user: '', password: '', expectedVersion: 1 }), true);
+    const retryC = await s.production.produceBills(ctx, [c!.billId]);
+    assert.equal(retryC.failed, 1, JSON.stringify(retryC.items));
+    assert.match(retryC.items[0]!.error ?? '', mayHaveGone);
+    assert.equal(readEml(dirs.mail).length, 0, 'c not written to the folder');
+    await s.production.decideUnconfirmedEmail(ctx, b!.billId, 'resend');
+    assert.equal((await s.production.produceBills(ctx, [b!.billId])).done, 1);
+    assert.equal(readEml(dirs.mail).length, 1);
+    assert.equal(smtp.messages.length, 1);
+    const stB = await db.db.selectFrom('billing_bill_production').select(['email_transport']).where('bill_id', '=', b!.billId).executeTakeFirstOrThrow();
+    assert.equal(stB.email_transport, 'file-drop');
+  } finally {
+    await s.stop();
+    await outputs.close();
+    await smtp.close();
+    removeDirs(dirs);
+  }
+});
