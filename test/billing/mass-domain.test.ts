@@ -51,6 +51,10 @@ test('eligibility: issue 5\'s rules, one at a time', () => {
     { name: 'expenses only with fees but no disbursements', facts: { options: opts({ onlyExpenses: true }), unbilledDisbursementItems: 0 }, codes: ['expenses_only_no_disbursements'] },
     { name: 'every reason at once', facts: { hasClient: false, hasBillableParty: false, options: opts({ billingEnabled: false, exclude: true }), unbilledFeeItems: 0, unbilledDisbursementItems: 0 }, codes: ['no_client', 'no_billable_party', 'billing_off', 'nothing_to_bill', 'excluded'] },
     { name: 'a draft holding all the work: the draft is the reason, not "nothing to bill"', facts: { unbilledFeeItems: 0, unbilledDisbursementItems: 0, draft: '12.8.3' }, codes: ['has_draft'] },
+    { name: 'queued in a run still drafting', facts: { queuedRun: 'run-1234' }, codes: ['queued'] },
+    { name: 'queued and hand-picked: still queued', facts: { queuedRun: 'run-1234' }, handPicked: true, codes: ['queued'] },
+    { name: 'queued, and its run drafted it already: the draft is the reason', facts: { queuedRun: 'run-1234', draft: 'unnumbered' }, codes: ['has_draft'] },
+    { name: 'no run queues it', facts: { queuedRun: null }, codes: [] },
   ];
   for (const c of cases) {
     const reasons = massReasons({ ...base, ...c.facts }, { handPicked: c.handPicked });

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { prng } from '../../src/cli/demo.ts';
-import { createMassBilling } from '../../src/modules/billing/mass-commands.ts';
+import { RUN_STALLED_MS, createMassBilling } from '../../src/modules/billing/mass-commands.ts';
 import { seedDemoFirm } from '../../src/modules/matters/index.ts';
 import type { Executor } from '../../src/shared/db.ts';
 import { systemContext } from '../../src/shared/events.ts';
@@ -409,4 +409,55 @@ eachDialect('a next billing date keeps the day a person set through approvals an
   await billOn('2026-06-15');
   assert.equal(await next(), '2026-09-15');
   await s.rt.relay.stop();
+});
+
+eachDialect('a matter queued in a bill run still drafting is not offered to another run (Bill all or picked), until that run drafts it or stops moving', async (db) => {
+  const s = await demoFirm(db, 8, 3);
+  const m = createMassBilling({ db: db.db, clock: s.clock, relay: s.rt.relay }, s.billing);
+  const f = { invoiceDate: '2026-03-01', upTo: '2026-03-01' };
+  const eligible = (await m.candidates(f)).filter((r) => r.eligible).map((r) => r.matterId);
+  assert.ok(eligible.length >= 4, `eligible: ${eligible.length}`);
+  const [a, b, ...rest] = eligible;
+  // Run 1 takes two matters and has not drafted them yet (its page was left as it started).
+  const run1 = await m.createRun(ctx, { ...f, matterIds: [a!, b!] });
+  const rows = await m.candidates(f);
+  for (const id of [a!, b!]) {
+    const row = rows.find((r) => r.matterId === id)!;
+    assert.equal(row.eligible, false);
+    assert.deepEqual(row.reasons.map((r) => r.code), ['queued']);
+    assert.match(row.reasons[0]!.text, new RegExp(`queued in bill run ${run1.id}, which is still drafting`));
+  }
+  for (const id of rest) assert.equal(rows.find((r) => r.matterId === id)!.eligible, true, 'the others are offered');
+
+  // Bill all now makes a run of the others only; picking a queued matter skips it with the reason.
+  const run2 = await m.createRun(ctx, f);
+  const run2Matters = await db.db.selectFrom('billing_batch_matter').select(['matter_id', 'state']).where('batch_id', '=', run2.id).execute();
+  assert.deepEqual(run2Matters.map((r) => r.matter_id).sort(), [...rest].sort());
+  const run3 = await m.createRun(ctx, { ...f, matterIds: [a!] });
+  const [picked] = await db.db.selectFrom('billing_batch_matter').select(['state', 'reason']).where('batch_id', '=', run3.id).execute();
+  assert.equal(picked!.state, 'skipped');
+  assert.match(String(picked!.reason), /queued in bill run/);
+
+  // Run 1 drafts them: each has its draft, from run 1, and is not offered for that reason now.
+  assert.equal((await m.runBatch(ctx, run2.id)).draftedCount, rest.length);
+  const done = await m.runBatch(ctx, run1.id);
+  assert.equal(done.draftedCount, 2);
+  const after = await m.candidates(f);
+  for (const id of [a!, b!]) assert.deepEqual(after.find((r) => r.matterId === id)!.reasons.map((r) => r.code), ['has_draft']);
+  const drafts = await db.db.selectFrom('billing_bill').select(['matter_id', 'batch_id']).where('status', '=', 'draft').where('matter_id', 'in', [a!, b!]).execute();
+  assert.deepEqual(drafts.map((d) => d.batch_id), [run1.id, run1.id]);
+
+  // A run whose process stopped mid-run holds nothing back once it has not moved for RUN_STALLED_MS.
+  const c = rest[0]!;
+  const cDraft = await db.db.selectFrom('billing_bill').select('id').where('status', '=', 'draft').where('matter_id', '=', c).executeTakeFirstOrThrow();
+  await s.billing.deleteDraft(ctx, cDraft.id as string);
+  await s.drain();
+  assert.equal((await m.candidates(f)).find((r) => r.matterId === c)!.eligible, true, 'its draft deleted: offered again');
+  const run4 = await m.createRun(ctx, { ...f, matterIds: [c!] });
+  await db.db.updateTable('billing_batch').set({ status: 'running' }).where('id', '=', run4.id).execute();
+  assert.deepEqual((await m.candidates(f)).find((r) => r.matterId === c)!.reasons.map((r) => r.code), ['queued']);
+  s.clock.advanceMs(RUN_STALLED_MS - 1_000);
+  assert.deepEqual((await m.candidates(f)).find((r) => r.matterId === c)!.reasons.map((r) => r.code), ['queued'], 'still drafting within the limit');
+  s.clock.advanceMs(2_000);
+  assert.equal((await m.candidates(f)).find((r) => r.matterId === c)!.eligible, true, 'offered again once the run stopped moving');
 });

@@ -78,6 +78,12 @@ async function inParts<T, R>(items: readonly T[], size: number, fn: (part: T[]) 
 export const APPROVE_CHUNK = 200;
 /** The most matters one run takes. */
 export const MAX_RUN_MATTERS = 50_000;
+/**
+ * A run not finished that has not moved for this long (each chunk it drafts moves it) is taken
+ * to have stopped with its process: its queued matters are offered to other runs again (a
+ * matter queued in a run still drafting is not: "queued").
+ */
+export const RUN_STALLED_MS = 10 * 60_000;
 
 export type DraftOutcome =
   | { matterId: string; ok: true; bill: DraftSummary }
@@ -249,6 +255,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       matterStatus: c.status, options: c.options, hasClient: c.hasClient, hasBillableParty: c.hasBillableParty,
       unbilledFeeItems: c.feeItems, unbilledTimeItems: c.timeItems, unbilledDisbursementItems: c.disbursementItems, fixedFeeDue: due,
       draft: c.draftId ? (c.draftNumber ?? 'unnumbered') : null,
+      queuedRun: c.queuedRunId,
       foreignDefaults: firmCurrency === null ? null : foreignDefaultsOf(c, firmCurrency),
     };
   }
@@ -257,7 +264,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
   async function candidates(f: MassFilters, opts: { matterIds?: readonly string[]; handPicked?: boolean } = {}): Promise<MassRow[]> {
     const e = filterErrors(f, today());
     if (Object.keys(e).length) throw invalid(e);
-    const list = await mass.massCandidates(db, f, { matterIds: opts.matterIds });
+    const liveRunsSince = new Date(clock.now().getTime() - RUN_STALLED_MS).toISOString();
+    const list = await mass.massCandidates(db, f, { matterIds: opts.matterIds, liveRunsSince });
     const withSchedule = list.filter((c) => c.options?.arrangement === 'fixed_fee' && c.options.fixedFee.mode === 'custom_schedule').map((c) => c.matterId);
     const taken = await mass.takenScheduleRows(db, withSchedule);
     const cap = f.cap ?? { kind: 'none' as const };

@@ -87,6 +87,8 @@ export interface MassCandidate extends MatterBillingSummary {
   overridden: BillingOptionSection[];
   draftId: string | null;
   draftNumber: string | null;
+  /** A bill run still drafting (see massCandidates' liveRunsSince) with the matter queued, or null. */
+  queuedRunId: string | null;
   /** Chargeable (behaviour "bill") unbilled items: fees (time and fixed charges), of them time, and disbursements. */
   feeItems: number;
   timeItems: number;
@@ -176,10 +178,14 @@ export const HAND_PICKED_IN_QUERY = 5_000;
  * the item filters, ordered by client then matter number. Eligibility is decided by the
  * caller (domain/mass.ts). `matterIds`: only these.
  */
-export async function massCandidates(ex: Executor, f: MassFilters, opts: { matterIds?: readonly string[]; limit?: number } = {}): Promise<MassCandidate[]> {
+export async function massCandidates(ex: Executor, f: MassFilters, opts: { matterIds?: readonly string[]; limit?: number; liveRunsSince?: string } = {}): Promise<MassCandidate[]> {
   const items = itemConditions(f);
   const where: string[] = [];
   const params: unknown[] = [...items.params];
+  // A run not finished that has moved since `liveRunsSince` (each chunk it drafts moves it) is
+  // still drafting; one stopped longer ago (its process ended mid-run) holds no matter back.
+  const since = opts.liveRunsSince;
+  if (since !== undefined) params.push(since);
   if (f.clientId) { where.push('m.client_id = ?'); params.push(f.clientId); }
   if (f.matterId) { where.push('m.id = ?'); params.push(f.matterId); }
   if (f.responsibleTimekeeperId) { where.push('m.responsible_timekeeper_id = ?'); params.push(f.responsibleTimekeeperId); }
@@ -206,7 +212,7 @@ export async function massCandidates(ex: Executor, f: MassFilters, opts: { matte
   const text = `select m.id, m.client_id, m.client_number, m.matter_number, m.file_number, m.name, m.client_name, m.status, m.currency,
       m.billing_cycle, m.next_billing_date, m.wip_cap_minor, m.responsible_timekeeper_id, m.billing_timekeeper_id, m.options_json, m.overridden_json,
       m.billable_party_json, c.id as present_client_id, c.name as current_client_name, d.id as draft_id, d.number as draft_number,
-      w.fee_items, w.time_items, w.disbursement_items, w.fees, w.disbursements${withTotal ? ', t.unbilled_total' : ''}
+      w.fee_items, w.time_items, w.disbursement_items, w.fees, w.disbursements${withTotal ? ', t.unbilled_total' : ''}${since !== undefined ? ', q.batch_id as queued_batch_id' : ''}
     from billing_matter m
     left join billing_client c on c.id = m.client_id
     left join billing_bill d on d.matter_id = m.id and d.status = 'draft'
@@ -224,6 +230,12 @@ export async function massCandidates(ex: Executor, f: MassFilters, opts: { matte
       where ${OPEN_WIP_SQL} and quoted = 0 and behaviour = 'bill'
       group by matter_id
     ) t on t.matter_id = m.id` : ''}
+    ${since !== undefined ? `left join (
+      select bm.matter_id, min(bm.batch_id) as batch_id from billing_batch b
+      join billing_batch_matter bm on bm.batch_id = b.id and bm.state = 'pending'
+      where (b.status = 'pending' or b.status = 'running') and b.updated_at >= ?
+      group by bm.matter_id
+    ) q on q.matter_id = m.id` : ''}
     ${where.length ? `where ${where.join(' and ')}` : ''}
     order by m.client_number, m.matter_number, m.id
     ${opts.limit && !picked ? `limit ${Math.floor(opts.limit)}` : ''}`;
@@ -240,7 +252,7 @@ export async function massCandidates(ex: Executor, f: MassFilters, opts: { matte
       nextBillingDate: r.next_billing_date, wipCapMinor: numOrNull(r.wip_cap_minor), responsibleTimekeeperId: r.responsible_timekeeper_id,
       billingTimekeeperId: r.billing_timekeeper_id, hasClient: r.present_client_id !== null, hasBillableParty: r.billable_party_json !== null,
       options, optionsSource: r.options_json ? 'matter' : options ? 'firm_defaults' : 'none', overridden: r.overridden_json ? JSON.parse(r.overridden_json) as BillingOptionSection[] : [],
-      draftId: r.draft_id, draftNumber: r.draft_number, feeItems: num(r.fee_items ?? 0), timeItems: num(r.time_items ?? 0), disbursementItems: num(r.disbursement_items ?? 0),
+      draftId: r.draft_id, draftNumber: r.draft_number, queuedRunId: r.queued_batch_id ?? null, feeItems: num(r.fee_items ?? 0), timeItems: num(r.time_items ?? 0), disbursementItems: num(r.disbursement_items ?? 0),
       feesMinor: num(r.fees ?? 0), disbursementsMinor: num(r.disbursements ?? 0), unbilledTotalMinor: withTotal ? num(r.unbilled_total ?? 0) : null,
     });
   }

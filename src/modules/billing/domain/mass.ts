@@ -15,7 +15,7 @@ import type { QuoteOutcome } from './rules.ts';
 
 export type MassReasonCode =
   | 'no_options' | 'no_client' | 'no_billable_party' | 'billing_off' | 'not_active' | 'nothing_to_bill' | 'expenses_only_no_disbursements'
-  | 'has_draft' | 'excluded' | 'foreign_defaults';
+  | 'has_draft' | 'queued' | 'excluded' | 'foreign_defaults';
 
 export interface MassReason {
   code: MassReasonCode;
@@ -48,6 +48,8 @@ export interface MassFacts {
   cycleFeeOnBill?: boolean;
   /** The matter's draft, by number or "unnumbered" (null: none). */
   draft: string | null;
+  /** A bill run still drafting that has the matter queued (its id), or null (or absent). */
+  queuedRun?: string | null;
   /** Why its options cannot bill it in its currency (amounts taken from the firm's defaults: foreignDefaultsRefusal), or null. */
   foreignDefaults?: string | null;
 }
@@ -77,6 +79,8 @@ export function massReasons(f: MassFacts, opts: { handPicked?: boolean } = {}): 
       : 'No chargeable unbilled WIP or disbursements up to the date, and no fixed-fee row due' });
   }
   if (f.draft !== null) out.push({ code: 'has_draft', text: `The matter already has a bill in draft (${f.draft})` });
+  // Another run would only find the draft that run is about to make (and split the matters between two batches).
+  else if (f.queuedRun) out.push({ code: 'queued', text: `The matter is queued in bill run ${f.queuedRun}, which is still drafting` });
   if (f.options.massBilling.exclude && !opts.handPicked) out.push({ code: 'excluded', text: 'The matter is excluded from mass billing (it can still be picked by name)' });
   return out;
 }
