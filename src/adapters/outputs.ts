@@ -73,7 +73,11 @@ export function createOutputs(config: OutputsConfig): Outputs {
   });
   const mailer = config.mailTransport === 'smtp' ? createSmtpMailer(config.smtp) : createFileDropMailer({ dir: config.mailDropDir });
   const print = createFolderPrint({ dir: config.printDir });
-  const chooser = createMailChooser({ server: mailer, fixedByServer: config.mailTransportFixed, dropDir: config.mailDropDir, mailFrom: config.mailFrom });
+  const { connectionTimeoutMs, greetingTimeoutMs, socketTimeoutMs } = config.smtp;
+  const chooser = createMailChooser({
+    server: mailer, fixedByServer: config.mailTransportFixed, dropDir: config.mailDropDir, mailFrom: config.mailFrom,
+    smtpTimeouts: { ...(connectionTimeoutMs ? { connectionTimeoutMs } : {}), ...(greetingTimeoutMs ? { greetingTimeoutMs } : {}), ...(socketTimeoutMs ? { socketTimeoutMs } : {}) },
+  });
   const description: OutputDescription[] = [
     { kind: 'pdf', adapter: 'chromium', detail: `${config.chromiumPath}, ${config.pdfPoolSize} tab(s), ${config.pdfTimeoutMs} ms timeout${config.pdfSingleProcess ? '' : ', multi-process'}` },
     config.mailTransport === 'smtp'

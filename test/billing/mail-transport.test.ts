@@ -6,14 +6,17 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
-import { mailTransportFrom, retryMayResend } from '../../src/modules/billing/domain/mail-transport.ts';
+import { isIpv6, isSmtpHost, mailTransportFrom, retryMayResend } from '../../src/modules/billing/domain/mail-transport.ts';
+import { isIPv6 } from 'node:net';
+import fc from 'fast-check';
+import { createOutputs, outputsConfigFromEnv } from '../../src/adapters/outputs.ts';
 import type { MailTransportFields, MailTransportForm } from '../../src/modules/billing/domain/mail-transport.ts';
 import { LEASE_MS } from '../../src/modules/billing/index.ts';
 import { eachDialect } from '../support/db.ts';
 import type { TestDb } from '../support/db.ts';
 import { unescapeHtml, withApp } from '../support/app.ts';
-import { attachmentOf } from '../adapters/smtp.ts';
-import { approvedBills, closeSharedPdf, outputDirs, productionSetup, readEml, removeDirs, testOutputs } from './production-support.ts';
+import { attachmentOf, startSmtp as startSmtpServer } from '../adapters/smtp.ts';
+import { approvedBills, closeSharedPdf, outputDirs, productionSetup, readEml, removeDirs, scriptedSmtp, testOutputs } from './production-support.ts';
 import { ctx } from './support.ts';
 
 after(closeSharedPdf);
@@ -45,6 +48,8 @@ test('the mail transport form: what is stored for each choice, and each bad fiel
     ['no host', form({ host: '  ' }), 'host', /required/],
     ['a host with a space', form({ host: 'mail firm' }), 'host', /host name or an IP address/],
     ['a host with a scheme', form({ host: 'smtp://mail.firm.example' }), 'host', /host name/],
+    ['a bracketed IPv6 address', form({ host: '[::1]' }), 'host', /without brackets/],
+    ['digits that are no IPv4 address', form({ host: '999.999.999.999' }), 'host', /IP address/],
     ['a host too long', form({ host: `${'a'.repeat(60)}.`.repeat(5) + 'example' }), 'host', /at most 253/],
     ['port 0', form({ port: '0' }), 'port', /1 to 65535/],
     ['port 65536', form({ port: '65536' }), 'port', /1 to 65535/],
@@ -65,15 +70,46 @@ test('the mail transport form: what is stored for each choice, and each bad fiel
 });
 
 test('a send a stopped attempt recorded as tried is retried only through the file-drop folder it was tried through', () => {
-  const rows: ['smtp' | 'file-drop' | null, 'smtp' | 'file-drop', boolean][] = [
-    ['file-drop', 'file-drop', true],
-    ['file-drop', 'smtp', false],
-    ['smtp', 'file-drop', false],
-    ['smtp', 'smtp', false],
-    [null, 'file-drop', true],
-    [null, 'smtp', false],
+  // [tried through (null: before it was recorded, when only the server's was used), the server's, the retry's, may resend]
+  const rows: ['smtp' | 'file-drop' | null, 'smtp' | 'file-drop', 'smtp' | 'file-drop', boolean][] = [
+    ['file-drop', 'file-drop', 'file-drop', true],
+    ['file-drop', 'file-drop', 'smtp', false],
+    ['smtp', 'file-drop', 'file-drop', false],
+    ['smtp', 'smtp', 'smtp', false],
+    [null, 'file-drop', 'file-drop', true],
+    [null, 'file-drop', 'smtp', false],
+    [null, 'smtp', 'smtp', false],
+    // Tried over the server's SMTP before the upgrade; the page chose the folder since: it may have gone.
+    [null, 'smtp', 'file-drop', false],
   ];
-  for (const [tried, now, may] of rows) assert.equal(retryMayResend(tried, now), may, `${tried} then ${now}`);
+  for (const [tried, server, now, may] of rows) assert.equal(retryMayResend(tried, server, now), may, `${tried} (server ${server}) then ${now}`);
+});
+
+test('an SMTP host is a host name, an IPv4 address or a bare IPv6 address (as Node reads one, zones aside)', () => {
+  for (const ok of ['mail.firm.example', 'localhost', 'smtp-1.firm.example.', '127.0.0.1', '::1', '2001:db8::25', '::ffff:192.0.2.1']) assert.equal(isSmtpHost(ok), true, ok);
+  for (const bad of ['[::1]', '[::1', '::::', ':', '999.999.999.999', '1.2.3.4.5', '1.2.3', 'mail_firm.example', '-mail.firm.example', 'fe80::1%eth0', 'a..b']) assert.equal(isSmtpHost(bad), false, bad);
+  // Property: on text of hex digits, colons and dots, the IPv6 check agrees with Node's.
+  const piece = fc.constantFrom(...'0123456789abcdef:.'.split(''), '::', 'ffff', '1.2.3.4', '255.0.0.1');
+  fc.assert(fc.property(fc.array(piece, { maxLength: 20 }).map((a) => a.join('')), (text) => isIpv6(text) === isIPv6(text)), { numRuns: 20_000 });
+});
+
+test("a transport chosen on the page keeps the server's SMTP timeouts (SMTP_SOCKET_TIMEOUT_MS)", async () => {
+  const dirs = outputDirs();
+  // A server that answers the message data after 1.5 s: past a 300 ms socket timeout.
+  const slow = await scriptedSmtp(() => ({ delayMs: 1_500 }));
+  const outputs = createOutputs(outputsConfigFromEnv({ SMTP_SOCKET_TIMEOUT_MS: '300', MAIL_DROP_DIR: dirs.mail, PRINT_DIR: dirs.print }, dirs.root));
+  try {
+    const mailer = outputs.mailerFor({ transport: 'smtp', host: '127.0.0.1', port: slow.port, secure: false, user: null, pass: null });
+    const started = Date.now();
+    const err = await mailer.send({ messageKey: 'test:timeouts', from: 'billing@firm.example', to: ['ap@northwind.example'], subject: 'Slow', text: 'x' }).then(() => null, (e: unknown) => e);
+    assert.ok(err, 'the send timed out');
+    assert.match(String((err as Error).message), /timeout/i);
+    assert.ok(Date.now() - started < 1_400, 'failed at the socket timeout, before the server answered');
+  } finally {
+    await outputs.close();
+    await slow.close();
+    removeDirs(dirs);
+  }
 });
 
 /** A real SMTP server on 127.0.0.1 that takes mail only after AUTH with this user and password. */
@@ -133,6 +169,7 @@ eachDialect('the settings page chooses the mail transport: admins only, SMTP wit
       assert.equal(badPort.status, 422);
       assert.match(badPort.text, /must be a whole number from 1 to 65535/);
       assert.ok(!badPort.text.includes('pa55 word!'), 'the password typed is not echoed back');
+      assert.match(badPort.text, /data-password-again>The password typed was not kept with the refused form: type it again/);
       assert.equal((await admin.post('/billing/settings/mail-transport', { ...smtpForm, host: 'not a host' })).status, 422);
       assert.equal((await admin.post('/billing/settings/mail-transport', { ...smtpForm, version: '' })).status, 422);
       assert.equal(await stored(), undefined);
@@ -269,6 +306,38 @@ eachDialect('production emails bills through the chosen SMTP server and records 
     assert.equal(smtp.messages.length, 1);
     const stB = await db.db.selectFrom('billing_bill_production').select(['email_transport']).where('bill_id', '=', b!.billId).executeTakeFirstOrThrow();
     assert.equal(stB.email_transport, 'file-drop');
+  } finally {
+    await s.stop();
+    await outputs.close();
+    await smtp.close();
+    removeDirs(dirs);
+  }
+});
+
+eachDialect("a send tried before the transport was recorded counts as tried through the server's own: not resent through a folder chosen since", async (db) => {
+  const dirs = outputDirs();
+  const smtp = await startSmtpServer();
+  // The server's configuration sends over SMTP; the page may still choose (MAIL_TRANSPORT left unset in this test's outputs).
+  const outputs = testOutputs(dirs, { smtpPort: smtp.port });
+  const s = await productionSetup(db, outputs);
+  try {
+    const [bill] = await approvedBills(s, 1, { copiesToPrint: 0, useClientAddress: false, sendTo: ['ap@northwind.example'] });
+    const cycle = bill!.approvedAt!;
+    const pdf = new TextEncoder().encode('%PDF-1.4 stored\n%%EOF');
+    const at = s.clock.now().toISOString();
+    await db.db.insertInto('billing_bill_pdf').values({ bill_id: bill!.billId, cycle, number: bill!.number, template: 'itemised', pdf: Buffer.from(pdf), size_bytes: pdf.length, sha256: 'x', created_at: at }).execute();
+    // Written before the transport was recorded: email_transport null.
+    await db.db.insertInto('billing_bill_production').values({
+      bill_id: bill!.billId, cycle, claim_token: 'dead-process', claimed_until: new Date(s.clock.now().getTime() + LEASE_MS).toISOString(),
+      attempts: 1, pdf_stored_at: at, email_tried_at: at, email_to: JSON.stringify(['ap@northwind.example']), updated_at: at,
+    }).execute();
+    s.clock.advanceMs(LEASE_MS + 1_000);
+    assert.equal(await s.production.saveMailTransport(ctx, { transport: 'file-drop', host: '', port: '', secure: '', user: '', password: '', expectedVersion: 0 }), true);
+    const retry = await s.production.produceBills(ctx, [bill!.billId]);
+    assert.equal(retry.failed, 1, JSON.stringify(retry.items));
+    assert.match(retry.items[0]!.error ?? '', /may have been sent \(an earlier attempt stopped while sending it\)/);
+    assert.equal(readEml(dirs.mail).length, 0, 'not written to the folder');
+    assert.equal(smtp.messages.length, 0);
   } finally {
     await s.stop();
     await outputs.close();

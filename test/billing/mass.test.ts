@@ -461,3 +461,32 @@ eachDialect('a matter queued in a bill run still drafting is not offered to anot
   s.clock.advanceMs(2_000);
   assert.equal((await m.candidates(f)).find((r) => r.matterId === c)!.eligible, true, 'offered again once the run stopped moving');
 });
+
+eachDialect('two bill runs created at the same moment take disjoint matters; a run that failed holds its queued matters until it has not moved for RUN_STALLED_MS', async (db) => {
+  const s = await demoFirm(db, 8, 3);
+  const m = createMassBilling({ db: db.db, clock: s.clock, relay: s.rt.relay }, s.billing);
+  const f = { invoiceDate: '2026-03-01', upTo: '2026-03-01' };
+  const eligible = (await m.candidates(f)).filter((r) => r.eligible).map((r) => r.matterId);
+  assert.ok(eligible.length >= 4, `eligible: ${eligible.length}`);
+  // Both read the list before either is created (two clicks, two processes).
+  const [one, two] = await Promise.all([m.createRun(ctx, f), m.createRun(ctx, f)]);
+  const mattersOf = async (id: string) => (await db.db.selectFrom('billing_batch_matter').select(['matter_id', 'state', 'reason']).where('batch_id', '=', id).execute());
+  const a = await mattersOf(one.id);
+  const b = await mattersOf(two.id);
+  const taken = [...a, ...b].filter((r) => r.state === 'pending').map((r) => r.matter_id as string);
+  assert.deepEqual([...taken].sort(), [...eligible].sort(), 'every eligible matter queued in exactly one run');
+  assert.equal(new Set(taken).size, taken.length, 'none in both');
+  assert.ok(a.length === 0 || b.length === 0, 'Bill all takes the lot in one run; the other run takes none');
+  // Picked while queued: skipped with the reason (the picked list read before the first run existed).
+  const picked = await m.createRun(ctx, { ...f, matterIds: [eligible[0]!] });
+  const [row] = await mattersOf(picked.id);
+  assert.equal(row!.state, 'skipped');
+  assert.match(String(row!.reason), /queued in bill run/);
+
+  // The run that took them fails: its matters stay held until it has not moved for RUN_STALLED_MS.
+  const runId = a.length > 0 ? one.id : two.id;
+  await db.db.updateTable('billing_batch').set({ status: 'failed', error: 'stopped', updated_at: s.clock.now().toISOString() }).where('id', '=', runId).execute();
+  assert.deepEqual((await m.candidates(f)).find((r) => r.matterId === eligible[0])!.reasons.map((r) => r.code), ['queued']);
+  s.clock.advanceMs(RUN_STALLED_MS + 1_000);
+  assert.equal((await m.candidates(f)).find((r) => r.matterId === eligible[0])!.eligible, true);
+});

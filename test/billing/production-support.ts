@@ -54,7 +54,7 @@ export function testOutputs(dirs: OutputDirs, opts: { smtpPort?: number; mailer?
   const pdf = sharedPdf();
   const mailFrom = 'Billing <billing@firm.example>';
   const fixed = opts.mailFixedByServer ?? false;
-  const chooser = createMailChooser({ server: mailer, fixedByServer: fixed, dropDir: dirs.mail, mailFrom, smtpTimeoutMs: 5_000 });
+  const chooser = createMailChooser({ server: mailer, fixedByServer: fixed, dropDir: dirs.mail, mailFrom, smtpTimeouts: { timeoutMs: 5_000 } });
   const server: OutputDescription = { kind: 'mail', adapter: mailer.kind, detail: mailer.kind === 'smtp' ? `127.0.0.1:${opts.smtpPort ?? 'given'}` : dirs.mail };
   return {
     // The shared browser outlives one runtime.

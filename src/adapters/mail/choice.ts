@@ -18,7 +18,10 @@ export interface MailChooser {
   close(): Promise<void>;
 }
 
-export function createMailChooser(opts: { server: Mailer; fixedByServer: boolean; dropDir: string; mailFrom: string; smtpTimeoutMs?: number }): MailChooser {
+/** The server's SMTP timeouts (SMTP_*_TIMEOUT_MS), which a transport chosen on the page keeps. */
+export interface SmtpTimeouts { connectionTimeoutMs?: number; greetingTimeoutMs?: number; socketTimeoutMs?: number; timeoutMs?: number }
+
+export function createMailChooser(opts: { server: Mailer; fixedByServer: boolean; dropDir: string; mailFrom: string; smtpTimeouts?: SmtpTimeouts }): MailChooser {
   const made = new Map<string, Mailer>();
   const used = (choice: MailTransportChoice | null): choice is MailTransportChoice => choice !== null && !opts.fixedByServer;
   return {
@@ -33,7 +36,7 @@ export function createMailChooser(opts: { server: Mailer; fixedByServer: boolean
         ? createSmtpMailer({
           host: choice.host, port: choice.port, secure: choice.secure,
           ...(choice.user ? { user: choice.user, pass: choice.pass ?? '' } : {}),
-          ...(opts.smtpTimeoutMs ? { timeoutMs: opts.smtpTimeoutMs } : {}),
+          ...opts.smtpTimeouts,
         })
         : createFileDropMailer({ dir: opts.dropDir });
       made.set(key, mailer);

@@ -36,7 +36,7 @@ import {
 import type { BillingCommands, BillingDeps, Composition, LoadedMatter } from './commands.ts';
 import { approvalTime, billingRefusals, invoiceDateRangeError, isCalendarDate, MAX_PAYMENT_TERMS_DAYS, retainerApplies, verdict } from './domain/lifecycle.ts';
 import type { BillFacts, BillRequest } from './domain/lifecycle.ts';
-import { billingExplanation, everyCycleFeeOnBill, fixedFeeDue, isEligible, massReasons, passesCap } from './domain/mass.ts';
+import { billingExplanation, everyCycleFeeOnBill, fixedFeeDue, isEligible, massReasons, passesCap, queuedReason } from './domain/mass.ts';
 import type { CapFilter, MassFacts, MassReason } from './domain/mass.ts';
 import type { InterestCharge } from './domain/interest.ts';
 import { billNumber } from './domain/rules.ts';
@@ -247,6 +247,9 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
 
   // ---- the eligible list -----------------------------------------------------------------
 
+  /** Runs not finished that have moved since this still hold their queued matters (RUN_STALLED_MS). */
+  const liveRunsSince = (): string => new Date(clock.now().getTime() - RUN_STALLED_MS).toISOString();
+
   function factsOf(c: MassCandidate, invoiceDate: string, taken: ReadonlySet<string>, firmCurrency: string | null): MassFacts & { fixedFeeDue: boolean } {
     const due = c.options ? fixedFeeDue(c.options, invoiceDate, c.billingCycle, c.nextBillingDate, taken) : false;
     const cycleFeeOnBill = c.options ? everyCycleFeeOnBill(c.options, c.billingCycle, c.nextBillingDate, invoiceDate) : false;
@@ -264,8 +267,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
   async function candidates(f: MassFilters, opts: { matterIds?: readonly string[]; handPicked?: boolean } = {}): Promise<MassRow[]> {
     const e = filterErrors(f, today());
     if (Object.keys(e).length) throw invalid(e);
-    const liveRunsSince = new Date(clock.now().getTime() - RUN_STALLED_MS).toISOString();
-    const list = await mass.massCandidates(db, f, { matterIds: opts.matterIds, liveRunsSince });
+    const list = await mass.massCandidates(db, f, { matterIds: opts.matterIds, liveRunsSince: liveRunsSince() });
     const withSchedule = list.filter((c) => c.options?.arrangement === 'fixed_fee' && c.options.fixedFee.mode === 'custom_schedule').map((c) => c.matterId);
     const taken = await mass.takenScheduleRows(db, withSchedule);
     const cap = f.cap ?? { kind: 'none' as const };
@@ -810,15 +812,25 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     const rows = input.matterIds
       ? await candidates(f, { matterIds: [...new Set(input.matterIds)], handPicked: true })
       : await candidates(f);
-    const chosen = rows.filter((r) => r.eligible);
-    if (chosen.length > MAX_RUN_MATTERS) throw invalid({ filters: `${chosen.length} matters: at most ${MAX_RUN_MATTERS} in one run; narrow the filters` });
-    const skippedUpFront = input.matterIds ? rows.filter((r) => !r.eligible) : [];
+    const eligible = rows.filter((r) => r.eligible);
+    if (eligible.length > MAX_RUN_MATTERS) throw invalid({ filters: `${eligible.length} matters: at most ${MAX_RUN_MATTERS} in one run; narrow the filters` });
+    const notEligible = input.matterIds ? rows.filter((r) => !r.eligible) : [];
     const missing = input.matterIds ? [...new Set(input.matterIds)].filter((mid) => !rows.some((r) => r.matterId === mid)) : [];
     const at = now();
-    const total = chosen.length + skippedUpFront.length + missing.length;
     const batch = await db.transaction().execute(async (trx) => {
+      // One run creation at a time: another run created since the list was read (a second
+      // click, another process) may have queued some of these matters, so they are read again
+      // here. Bill all leaves them out; picked ones are skipped with the reason.
+      await mass.lockRunCreation(trx);
       const again = await mass.findBatch(trx, id);
       if (again) return sameRunOrRefuse(trx, again, input);
+      const queued = await mass.queuedIn(trx, eligible.map((r) => r.matterId), liveRunsSince());
+      const chosen = eligible.filter((r) => !queued.has(r.matterId));
+      const skippedUpFront = [
+        ...notEligible.map((r) => ({ matterId: r.matterId, reason: r.reasons.map((x) => x.text).join('; ') })),
+        ...(input.matterIds ? eligible.filter((r) => queued.has(r.matterId)).map((r) => ({ matterId: r.matterId, reason: queuedReason(queued.get(r.matterId)!).text })) : []),
+      ];
+      const total = chosen.length + skippedUpFront.length + missing.length;
       await trx.insertInto('billing_batch').values({
         id, status: 'pending', invoice_date: input.invoiceDate, up_to: input.upTo, template: input.template ?? null, payment_terms_days: input.paymentTermsDays ?? null,
         mode: input.matterIds ? 'selected' : 'all', filters_json: JSON.stringify({ ...(input.filters ?? {}), request }), matter_count: total,
@@ -828,7 +840,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       let pos = 0;
       await insertRows(trx, 'billing_batch_matter', [
         ...chosen.map((r) => ({ batch_id: id, matter_id: r.matterId, position: pos++, state: 'pending', bill_id: null, item_count: 0, total_minor: null, reason: null, updated_at: at })),
-        ...skippedUpFront.map((r) => ({ batch_id: id, matter_id: r.matterId, position: pos++, state: 'skipped', bill_id: null, item_count: 0, total_minor: null, reason: r.reasons.map((x) => x.text).join('; '), updated_at: at })),
+        ...skippedUpFront.map((r) => ({ batch_id: id, matter_id: r.matterId, position: pos++, state: 'skipped', bill_id: null, item_count: 0, total_minor: null, reason: r.reason, updated_at: at })),
         ...missing.map((mid) => ({ batch_id: id, matter_id: mid, position: pos++, state: 'skipped', bill_id: null, item_count: 0, total_minor: null, reason: 'Billing has no copy of this matter, or the filters leave it out', updated_at: at })),
       ]);
       await audit(trx, clock, ctx, { action: 'billing.bill_run_created', entityType: 'billing_batch', entityId: id, after: { invoiceDate: input.invoiceDate, upTo: input.upTo, template: input.template ?? null, paymentTermsDays: input.paymentTermsDays ?? null, mode: input.matterIds ? 'selected' : 'all', matters: total } });

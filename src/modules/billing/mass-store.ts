@@ -6,7 +6,7 @@
  */
 import { sql } from 'kysely';
 import type { Executor } from '../../shared/db.ts';
-import { insertMany, selectRaw, marks } from '../../shared/sql.ts';
+import { insertMany, selectRaw, marks, writersSerialised } from '../../shared/sql.ts';
 import type { BillingOptionSection, MatterBillingOptions } from '../matters/events.ts';
 import type { CapFilter } from './domain/mass.ts';
 import { getFirmSettings, OPEN_WIP_SQL } from './store.ts';
@@ -170,6 +170,35 @@ export async function timeCapMatters(ex: Executor, matterIds: readonly string[],
   return out;
 }
 
+/**
+ * Matters queued (pending) in a run not finished (pending, running, or failed and resumable)
+ * that has moved since the parameter: each chunk it drafts moves it; one that has not moved for
+ * longer stopped with its process, or failed long enough ago to be left, and holds nothing back.
+ */
+const QUEUED_SQL = `select bm.matter_id, min(bm.batch_id) as batch_id from billing_batch b
+      join billing_batch_matter bm on bm.batch_id = b.id and bm.state = 'pending'
+      where (b.status = 'pending' or b.status = 'running' or b.status = 'failed') and b.updated_at >= ?`;
+
+/** Of these matters, those queued in a run still drafting (QUEUED_SQL), each with that run's id. */
+export async function queuedIn(ex: Executor, matterIds: readonly string[], liveRunsSince: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (let i = 0; i < matterIds.length; i += 500) {
+    const chunk = matterIds.slice(i, i + 500);
+    for (const r of await selectRaw<{ matter_id: string; batch_id: string }>(ex, `${QUEUED_SQL} and bm.matter_id in (${marks(chunk.length)}) group by bm.matter_id`, [liveRunsSince, ...chunk])) {
+      out.set(r.matter_id, r.batch_id);
+    }
+  }
+  return out;
+}
+
+/** The Postgres advisory lock class of creating a bill run: runs take their matters one at a time (SQLite runs one writer at a time). */
+const RUN_CREATE_LOCK_CLASS = 7_601;
+
+export async function lockRunCreation(trx: Executor): Promise<void> {
+  if (writersSerialised(trx)) return;
+  await sql`select pg_advisory_xact_lock(${RUN_CREATE_LOCK_CLASS}, 0)`.execute(trx);
+}
+
 /** Hand-picked matter ids named in the candidates query at most (see massCandidates). */
 export const HAND_PICKED_IN_QUERY = 5_000;
 
@@ -182,8 +211,7 @@ export async function massCandidates(ex: Executor, f: MassFilters, opts: { matte
   const items = itemConditions(f);
   const where: string[] = [];
   const params: unknown[] = [...items.params];
-  // A run not finished that has moved since `liveRunsSince` (each chunk it drafts moves it) is
-  // still drafting; one stopped longer ago (its process ended mid-run) holds no matter back.
+  // A run not finished that has moved since `liveRunsSince` holds its queued matters (QUEUED_SQL).
   const since = opts.liveRunsSince;
   if (since !== undefined) params.push(since);
   if (f.clientId) { where.push('m.client_id = ?'); params.push(f.clientId); }
@@ -230,12 +258,7 @@ export async function massCandidates(ex: Executor, f: MassFilters, opts: { matte
       where ${OPEN_WIP_SQL} and quoted = 0 and behaviour = 'bill'
       group by matter_id
     ) t on t.matter_id = m.id` : ''}
-    ${since !== undefined ? `left join (
-      select bm.matter_id, min(bm.batch_id) as batch_id from billing_batch b
-      join billing_batch_matter bm on bm.batch_id = b.id and bm.state = 'pending'
-      where (b.status = 'pending' or b.status = 'running') and b.updated_at >= ?
-      group by bm.matter_id
-    ) q on q.matter_id = m.id` : ''}
+    ${since !== undefined ? `left join (${QUEUED_SQL} group by bm.matter_id) q on q.matter_id = m.id` : ''}
     ${where.length ? `where ${where.join(' and ')}` : ''}
     order by m.client_number, m.matter_number, m.id
     ${opts.limit && !picked ? `limit ${Math.floor(opts.limit)}` : ''}`;

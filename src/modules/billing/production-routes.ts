@@ -374,7 +374,8 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const raw = await c.req.parseBody() as Raw;
     const version = str(raw, 'version').trim();
     const form = { transport: str(raw, 'transport'), host: str(raw, 'host'), port: str(raw, 'port'), secure: str(raw, 'secure'), user: str(raw, 'user'), password: str(raw, 'password') };
-    const shown = { transport: form.transport, host: form.host, port: form.port, secure: form.secure === 'yes', user: form.user };
+    // The password is never sent back to the page: one typed on a refused form is asked for again.
+    const shown = { transport: form.transport, host: form.host, port: form.port, secure: form.secure === 'yes', user: form.user, passwordTyped: form.password !== '' };
     if (!/^\d{1,9}$/.test(version)) {
       return render(c, 'billing/settings.njk', await settingsContext(c, { mailForm: shown, mailErrors: { version: 'is missing or not a version number: reload the page and try again' }, error: 'The form did not say which version of the mail transport it showed (version): reload the page and try again' }), 422);
     }

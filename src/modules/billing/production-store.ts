@@ -50,11 +50,16 @@ export async function saveSettings(trx: Executor, s: BillingSettings, expectedVe
     firm_name: s.firmName, address: s.address, tax_id: s.taxId, phone: s.phone, email: s.email, mail_from: s.mailFrom, payment_note: s.paymentNote,
     version: s.version, updated_at: s.updatedAt!, updated_by: s.updatedBy!,
   };
+  return saveFirmRow(trx, 'billing_settings', cols, expectedVersion);
+}
+
+/** Write the firm's one row of a settings table if still at `expectedVersion` (0: none yet, inserted); false when someone else saved first. */
+async function saveFirmRow(trx: Executor, table: 'billing_settings' | 'billing_mail_transport', cols: Record<string, unknown>, expectedVersion: number): Promise<boolean> {
   if (expectedVersion === 0) {
-    const r = await trx.insertInto('billing_settings').values({ id: 'firm', ...cols }).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst();
+    const r = await trx.insertInto(table).values({ id: 'firm', ...cols }).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst();
     return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
   }
-  const r = await trx.updateTable('billing_settings').set(cols).where('id', '=', 'firm').where('version', '=', expectedVersion).executeTakeFirst();
+  const r = await trx.updateTable(table).set(cols).where('id', '=', 'firm').where('version', '=', expectedVersion).executeTakeFirst();
   return Number(r.numUpdatedRows) === 1;
 }
 
@@ -86,12 +91,7 @@ export async function saveMailTransport(trx: Executor, t: StoredMailTransport, e
     transport: t.transport, smtp_host: t.smtpHost, smtp_port: t.smtpPort, smtp_secure: t.smtpSecure ? 1 : 0, smtp_user: t.smtpUser, smtp_password: t.smtpPassword,
     version: t.version, updated_at: t.updatedAt!, updated_by: t.updatedBy!,
   };
-  if (expectedVersion === 0) {
-    const r = await trx.insertInto('billing_mail_transport').values({ id: 'firm', ...cols }).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst();
-    return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
-  }
-  const r = await trx.updateTable('billing_mail_transport').set(cols).where('id', '=', 'firm').where('version', '=', expectedVersion).executeTakeFirst();
-  return Number(r.numUpdatedRows) === 1;
+  return saveFirmRow(trx, 'billing_mail_transport', cols, expectedVersion);
 }
 
 // ---- templates -----------------------------------------------------------------------------

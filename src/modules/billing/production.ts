@@ -433,7 +433,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       // as tried and neither its success nor a failure was recorded. File-drop is idempotent by
       // the message key (its journal), so a retry resends through it safely, but only through it
       // (the transport may have been changed on the settings page since).
-      const stoppedMidSend = st.emailTriedAt !== null && st.emailedAt === null && st.failedStep !== 'email' && !retryMayResend(st.emailTransport, mailer.kind);
+      const stoppedMidSend = st.emailTriedAt !== null && st.emailedAt === null && st.failedStep !== 'email' && !retryMayResend(st.emailTransport, outputs.mailer.kind, mailer.kind);
       const unconfirmed = wantEmail && (st.emailUnconfirmedAt !== null || stoppedMidSend);
       // Recorded before the send (with the last failure cleared): a crash mid-send leaves a trace
       // the retry reads; a send that fails for certain clears it again.

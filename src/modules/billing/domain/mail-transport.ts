@@ -34,7 +34,40 @@ export const SMTP_PASSWORD_MAX = 1_000;
 const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
 const HOST_NAME = new RegExp(`^${LABEL}(?:\\.${LABEL})*\\.?$`);
 const IPV4 = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-const IPV6 = /^\[?[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*\]?$/;
+const HEX_GROUP = /^[0-9A-Fa-f]{1,4}$/;
+
+/** An IPv6 address as typed bare (no brackets, no zone): eight groups, or fewer with one `::`; an IPv4 tail allowed. */
+export function isIpv6(text: string): boolean {
+  if (text.length === 0 || text.length > 45) return false;
+  const halves = text.split('::');
+  if (halves.length > 2) return false;
+  const groupsOf = (part: string): string[] => (part === '' ? [] : part.split(':'));
+  const head = groupsOf(halves[0]!);
+  const tail = halves.length === 2 ? groupsOf(halves[1]!) : [];
+  const all = [...head, ...tail];
+  // The IPv4 tail can only end the text: the last group of the tail, or of the whole when there is no "::".
+  const v4Last = halves.length === 1 || tail.length > 0;
+  let units = 0;
+  for (let i = 0; i < all.length; i++) {
+    const g = all[i]!;
+    if (v4Last && i === all.length - 1 && g.includes('.')) {
+      if (!IPV4.test(g)) return false;
+      units += 2;
+    } else if (HEX_GROUP.test(g)) {
+      units += 1;
+    } else {
+      return false;
+    }
+  }
+  return halves.length === 2 ? units <= 7 : units === 8;
+}
+
+/** A host name, or an IPv4 or IPv6 address; a name of digits and dots only must be an IPv4 address. */
+export function isSmtpHost(text: string): boolean {
+  if (text.includes(':')) return isIpv6(text);
+  if (/^[\d.]+$/.test(text)) return IPV4.test(text);
+  return HOST_NAME.test(text);
+}
 // Control characters (and DEL) in a user name or password could not be sent in an SMTP AUTH line as typed.
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
@@ -52,7 +85,7 @@ export function mailTransportFrom(form: MailTransportForm, before: MailTransport
   const host = form.host.trim();
   if (!host) e.host = 'is required for SMTP';
   else if (host.length > SMTP_HOST_MAX) e.host = `must be at most ${SMTP_HOST_MAX} characters`;
-  else if (!HOST_NAME.test(host) && !IPV4.test(host) && !IPV6.test(host)) e.host = 'must be a host name or an IP address';
+  else if (!isSmtpHost(host)) e.host = 'must be a host name or an IP address (an IPv6 address without brackets)';
   const portText = form.port.trim();
   const port = Number(portText);
   if (!portText) e.port = 'is required for SMTP (587 with STARTTLS, 465 with TLS from the start, 25)';
@@ -88,10 +121,10 @@ export function mailTransportView(t: MailTransportFields): { transport: MailTran
  * A bill's email that a stopped attempt recorded as tried (and neither sent nor failed for
  * certain) may be sent again by a retry only through the file-drop folder it was tried through:
  * a file-drop send is idempotent by its message key. One tried over SMTP, or through a transport
- * other than the one the retry would use, may have gone: a clerk decides. (`triedThrough` null:
- * tried before the transport was recorded, when only the server's could be used.)
+ * other than the one the retry would use, may have gone: a clerk decides. `triedThrough` null:
+ * tried before the transport was recorded, when only the server's own (`serverKind`) was used.
  */
-export function retryMayResend(triedThrough: 'smtp' | 'file-drop' | null, now: 'smtp' | 'file-drop'): boolean {
-  const tried = triedThrough ?? now;
+export function retryMayResend(triedThrough: 'smtp' | 'file-drop' | null, serverKind: 'smtp' | 'file-drop', now: 'smtp' | 'file-drop'): boolean {
+  const tried = triedThrough ?? serverKind;
   return tried === 'file-drop' && now === 'file-drop';
 }

@@ -80,9 +80,14 @@ export function massReasons(f: MassFacts, opts: { handPicked?: boolean } = {}): 
   }
   if (f.draft !== null) out.push({ code: 'has_draft', text: `The matter already has a bill in draft (${f.draft})` });
   // Another run would only find the draft that run is about to make (and split the matters between two batches).
-  else if (f.queuedRun) out.push({ code: 'queued', text: `The matter is queued in bill run ${f.queuedRun}, which is still drafting` });
+  else if (f.queuedRun) out.push(queuedReason(f.queuedRun));
   if (f.options.massBilling.exclude && !opts.handPicked) out.push({ code: 'excluded', text: 'The matter is excluded from mass billing (it can still be picked by name)' });
   return out;
+}
+
+/** A matter queued in another run still drafting (`runId`). */
+export function queuedReason(runId: string): MassReason {
+  return { code: 'queued', text: `The matter is queued in bill run ${runId}, which is still drafting` };
 }
 
 /**
