@@ -16,7 +16,7 @@ import { eachDialect } from '../support/db.ts';
 import type { TestDb } from '../support/db.ts';
 import { unescapeHtml, withApp } from '../support/app.ts';
 import { attachmentOf, startSmtp as startSmtpServer } from '../adapters/smtp.ts';
-import { approvedBills, closeSharedPdf, outputDirs, productionSetup, readEml, removeDirs, scriptedSmtp, testOutputs } from './production-support.ts';
+import { approvedBills, closeSharedPdf, outputDirs, productionSetup, readEml, removeDirs, scriptedSmtp, stoppedMidSend, testOutputs } from './production-support.ts';
 import { ctx } from './support.ts';
 
 after(closeSharedPdf);
@@ -277,16 +277,8 @@ eachDialect('production emails bills through the chosen SMTP server and records 
 
     // A process stopped while sending each: b through the file-drop folder (the transport is SMTP
     // now), c over SMTP (the transport is changed to file-drop below).
-    const pdf = new TextEncoder().encode('%PDF-1.4 stored\n%%EOF');
-    const at = s.clock.now().toISOString();
-    for (const [bill, transport] of [[b!, 'file-drop'], [c!, 'smtp']] as const) {
-      const cycle = bill.approvedAt!;
-      await db.db.insertInto('billing_bill_pdf').values({ bill_id: bill.billId, cycle, number: bill.number, template: 'itemised', pdf: Buffer.from(pdf), size_bytes: pdf.length, sha256: 'x', created_at: at }).execute();
-      await db.db.insertInto('billing_bill_production').values({
-        bill_id: bill.billId, cycle, claim_token: 'dead-process', claimed_until: new Date(s.clock.now().getTime() + LEASE_MS).toISOString(),
-        attempts: 1, pdf_stored_at: at, email_tried_at: at, email_transport: transport, email_to: JSON.stringify(['ap@northwind.example']), updated_at: at,
-      }).execute();
-    }
+    await stoppedMidSend(db, s, b!, 'file-drop');
+    await stoppedMidSend(db, s, c!, 'smtp');
     s.clock.advanceMs(LEASE_MS + 1_000);
     const mayHaveGone = /may have been sent \(an earlier attempt stopped while sending it\)/;
     const retryB = await s.production.produceBills(ctx, [b!.billId]);
@@ -322,15 +314,8 @@ eachDialect("a send tried before the transport was recorded counts as tried thro
   const s = await productionSetup(db, outputs);
   try {
     const [bill] = await approvedBills(s, 1, { copiesToPrint: 0, useClientAddress: false, sendTo: ['ap@northwind.example'] });
-    const cycle = bill!.approvedAt!;
-    const pdf = new TextEncoder().encode('%PDF-1.4 stored\n%%EOF');
-    const at = s.clock.now().toISOString();
-    await db.db.insertInto('billing_bill_pdf').values({ bill_id: bill!.billId, cycle, number: bill!.number, template: 'itemised', pdf: Buffer.from(pdf), size_bytes: pdf.length, sha256: 'x', created_at: at }).execute();
     // Written before the transport was recorded: email_transport null.
-    await db.db.insertInto('billing_bill_production').values({
-      bill_id: bill!.billId, cycle, claim_token: 'dead-process', claimed_until: new Date(s.clock.now().getTime() + LEASE_MS).toISOString(),
-      attempts: 1, pdf_stored_at: at, email_tried_at: at, email_to: JSON.stringify(['ap@northwind.example']), updated_at: at,
-    }).execute();
+    await stoppedMidSend(db, s, bill!, null);
     s.clock.advanceMs(LEASE_MS + 1_000);
     assert.equal(await s.production.saveMailTransport(ctx, { transport: 'file-drop', host: '', port: '', secure: '', user: '', password: '', expectedVersion: 0 }), true);
     const retry = await s.production.produceBills(ctx, [bill!.billId]);

@@ -15,7 +15,7 @@ import { createFileDropMailer, MAIL_JOURNAL } from '../../src/adapters/mail/file
 import { createSmtpMailer } from '../../src/adapters/mail/smtp.ts';
 import { createFolderPrint, PRINT_JOURNAL } from '../../src/adapters/print/folder.ts';
 import { buildRuntime } from '../../src/main.ts';
-import { createBillingCommands, createMassBilling, createProduction } from '../../src/modules/billing/index.ts';
+import { LEASE_MS, createBillingCommands, createMassBilling, createProduction } from '../../src/modules/billing/index.ts';
 import type { Bill } from '../../src/modules/billing/index.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import type { MattersCommands } from '../../src/modules/matters/index.ts';
@@ -150,4 +150,20 @@ export async function scriptedSmtp(reply: (raw: string) => { code?: number; dela
 /** Outputs sending over SMTP on 127.0.0.1 with a short client timeout (the server's late answers outlast it). */
 export function smtpOutputs(dirs: OutputDirs, port: number, timeoutMs: number): Outputs {
   return testOutputs(dirs, { mailer: createSmtpMailer({ host: '127.0.0.1', port, secure: false, timeoutMs }) });
+}
+
+/**
+ * What a process that stopped while emailing a bill leaves: the bill's PDF stored, its send
+ * recorded as tried (through `transport`; null: tried before the transport was recorded) to
+ * ap@northwind.example, and the bill still held. The caller runs the clock past the lease.
+ */
+export async function stoppedMidSend(db: TestDb, s: ProductionSetup, bill: Bill, transport: 'smtp' | 'file-drop' | null): Promise<void> {
+  const cycle = bill.approvedAt!;
+  const pdf = new TextEncoder().encode('%PDF-1.4 stored\n%%EOF');
+  const at = s.clock.now().toISOString();
+  await db.db.insertInto('billing_bill_pdf').values({ bill_id: bill.billId, cycle, number: bill.number, template: 'itemised', pdf: Buffer.from(pdf), size_bytes: pdf.length, sha256: 'x', created_at: at }).execute();
+  await db.db.insertInto('billing_bill_production').values({
+    bill_id: bill.billId, cycle, claim_token: 'dead-process', claimed_until: new Date(s.clock.now().getTime() + LEASE_MS).toISOString(),
+    attempts: 1, pdf_stored_at: at, email_tried_at: at, email_transport: transport, email_to: JSON.stringify(['ap@northwind.example']), updated_at: at,
+  }).execute();
 }

@@ -24,7 +24,7 @@ import { attachmentOf, startSmtp } from '../adapters/smtp.ts';
 import { pdfText } from '../adapters/pdf.ts';
 import { ctx, firm, work } from './support.ts';
 import {
-  approvedBills, closeSharedPdf, filesIn, logger, outputDirs, productionSetup, readEml, removeDirs, scriptedSmtp, smtpOutputs, testOutputs,
+  approvedBills, closeSharedPdf, filesIn, logger, outputDirs, productionSetup, readEml, removeDirs, scriptedSmtp, smtpOutputs, stoppedMidSend, testOutputs,
 } from './production-support.ts';
 
 after(closeSharedPdf);
@@ -807,15 +807,8 @@ eachDialect('a process that stopped while emailing a bill over SMTP: the retry d
   const s = await productionSetup(db, outputs);
   try {
     const [bill] = await approvedBills(s, 1, { copiesToPrint: 0, useClientAddress: false, sendTo: ['ap@northwind.example'] });
-    const cycle = bill!.approvedAt!;
     // The dead process stored the PDF, recorded the send as tried, and died holding the bill.
-    const pdf = new TextEncoder().encode('%PDF-1.4 stored\n%%EOF');
-    const at = s.clock.now().toISOString();
-    await db.db.insertInto('billing_bill_pdf').values({ bill_id: bill!.billId, cycle, number: bill!.number, template: 'itemised', pdf: Buffer.from(pdf), size_bytes: pdf.length, sha256: 'x', created_at: at }).execute();
-    await db.db.insertInto('billing_bill_production').values({
-      bill_id: bill!.billId, cycle, claim_token: 'dead-process', claimed_until: new Date(s.clock.now().getTime() + LEASE_MS).toISOString(),
-      attempts: 1, pdf_stored_at: at, email_tried_at: at, email_to: JSON.stringify(['ap@northwind.example']), updated_at: at,
-    }).execute();
+    await stoppedMidSend(db, s, bill!, 'smtp');
     s.clock.advanceMs(LEASE_MS + 1_000);
     const r = await s.production.produceBills(ctx, [bill!.billId]);
     assert.equal(r.failed, 1, JSON.stringify(r.items));
