@@ -411,12 +411,18 @@ eachDialect('a next billing date keeps the day a person set through approvals an
   await s.rt.relay.stop();
 });
 
-eachDialect('a matter queued in a bill run still drafting is not offered to another run (Bill all or picked), until that run drafts it or stops moving', async (db) => {
+/** A small demo firm, mass billing over it, the run's dates, and the matters eligible on them (at least four). */
+async function smallRunFirm(db: TestDb) {
   const s = await demoFirm(db, 8, 3);
   const m = createMassBilling({ db: db.db, clock: s.clock, relay: s.rt.relay }, s.billing);
   const f = { invoiceDate: '2026-03-01', upTo: '2026-03-01' };
   const eligible = (await m.candidates(f)).filter((r) => r.eligible).map((r) => r.matterId);
   assert.ok(eligible.length >= 4, `eligible: ${eligible.length}`);
+  return { s, m, f, eligible };
+}
+
+eachDialect('a matter queued in a bill run still drafting is not offered to another run (Bill all or picked), until that run drafts it or stops moving', async (db) => {
+  const { s, m, f, eligible } = await smallRunFirm(db);
   const [a, b, ...rest] = eligible;
   // Run 1 takes two matters and has not drafted them yet (its page was left as it started).
   const run1 = await m.createRun(ctx, { ...f, matterIds: [a!, b!] });
@@ -463,11 +469,7 @@ eachDialect('a matter queued in a bill run still drafting is not offered to anot
 });
 
 eachDialect('two bill runs created at the same moment take disjoint matters; a run that failed holds its queued matters until it has not moved for RUN_STALLED_MS', async (db) => {
-  const s = await demoFirm(db, 8, 3);
-  const m = createMassBilling({ db: db.db, clock: s.clock, relay: s.rt.relay }, s.billing);
-  const f = { invoiceDate: '2026-03-01', upTo: '2026-03-01' };
-  const eligible = (await m.candidates(f)).filter((r) => r.eligible).map((r) => r.matterId);
-  assert.ok(eligible.length >= 4, `eligible: ${eligible.length}`);
+  const { s, m, f, eligible } = await smallRunFirm(db);
   // Both read the list before either is created (two clicks, two processes).
   const [one, two] = await Promise.all([m.createRun(ctx, f), m.createRun(ctx, f)]);
   const mattersOf = async (id: string) => (await db.db.selectFrom('billing_batch_matter').select(['matter_id', 'state', 'reason']).where('batch_id', '=', id).execute());
