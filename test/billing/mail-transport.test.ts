@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { isIpv6, isSmtpHost, mailTransportFrom, retryMayResend } from '../../src/modules/billing/domain/mail-transport.ts';
 import { isIPv6 } from 'node:net';
+import { join, resolve } from 'node:path';
 import fc from 'fast-check';
 import { createOutputs, outputsConfigFromEnv } from '../../src/adapters/outputs.ts';
 import type { MailTransportFields, MailTransportForm } from '../../src/modules/billing/domain/mail-transport.ts';
@@ -71,6 +72,7 @@ test('the mail transport form: what is stored for each choice, and each bad fiel
 
 test('a send a stopped attempt recorded as tried is retried only through the file-drop folder it was tried through', () => {
   // [tried through (null: before it was recorded, when only the server's was used), the server's, the retry's, may resend]
+  // (the same folder each time: the folder itself is the second table)
   const rows: ['smtp' | 'file-drop' | null, 'smtp' | 'file-drop', 'smtp' | 'file-drop', boolean][] = [
     ['file-drop', 'file-drop', 'file-drop', true],
     ['file-drop', 'file-drop', 'smtp', false],
@@ -82,7 +84,22 @@ test('a send a stopped attempt recorded as tried is retried only through the fil
     // Tried over the server's SMTP before the upgrade; the page chose the folder since: it may have gone.
     [null, 'smtp', 'file-drop', false],
   ];
-  for (const [tried, server, now, may] of rows) assert.equal(retryMayResend(tried, server, now), may, `${tried} (server ${server}) then ${now}`);
+  const target = (kind: 'smtp' | 'file-drop') => (kind === 'file-drop' ? '/srv/lexbill/mail' : '127.0.0.1:25');
+  for (const [tried, server, now, may] of rows) {
+    assert.equal(retryMayResend({ transport: tried, target: tried ? target(tried) : null }, server, { kind: now, target: target(now) }), may, `${tried} (server ${server}) then ${now}`);
+  }
+  // [folder tried into (null: before it was recorded), the retry's folder, may resend]
+  const folders: [string | null, string, boolean][] = [
+    ['/srv/lexbill/mail', '/srv/lexbill/mail', true],
+    // MAIL_DROP_DIR changed between the crash and the retry: the new folder's journal knows nothing of it.
+    ['/srv/lexbill/mail', '/srv/lexbill/mail-new', false],
+    ['/srv/lexbill/mail-new', '/srv/lexbill/mail', false],
+    // Tried before the folder was recorded: taken as the same folder (as before the upgrade).
+    [null, '/srv/lexbill/mail', true],
+  ];
+  for (const [was, now, may] of folders) {
+    assert.equal(retryMayResend({ transport: 'file-drop', target: was }, 'file-drop', { kind: 'file-drop', target: now }), may, `${was} then ${now}`);
+  }
 });
 
 test('an SMTP host is a host name, an IPv4 address or a bare IPv6 address (as Node reads one, zones aside)', () => {
@@ -327,6 +344,43 @@ eachDialect("a send tried before the transport was recorded counts as tried thro
     await s.stop();
     await outputs.close();
     await smtp.close();
+    removeDirs(dirs);
+  }
+});
+
+eachDialect("a send a stopped process tried into another drop folder (MAIL_DROP_DIR changed since) is not resent into this one; one tried into this one is", async (db) => {
+  const dirs = outputDirs();
+  const outputs = testOutputs(dirs);
+  const s = await productionSetup(db, outputs);
+  try {
+    const [a, b, c] = await approvedBills(s, 3, { copiesToPrint: 0, useClientAddress: false, sendTo: ['ap@northwind.example'] });
+    // A send recorded now names the folder it went into.
+    assert.equal((await s.production.produceBills(ctx, [c!.billId])).done, 1);
+    const stC = await db.db.selectFrom('billing_bill_production').select(['email_transport', 'email_target']).where('bill_id', '=', c!.billId).executeTakeFirstOrThrow();
+    assert.deepEqual(stC, { email_transport: 'file-drop', email_target: resolve(dirs.mail) });
+    assert.equal(readEml(dirs.mail).length, 1);
+
+    // a was tried into the folder the server used before its restart; b into this one.
+    await stoppedMidSend(db, s, a!, 'file-drop', resolve(join(dirs.root, 'mail-before')));
+    await stoppedMidSend(db, s, b!, 'file-drop', resolve(dirs.mail));
+    s.clock.advanceMs(LEASE_MS + 1_000);
+    const retryA = await s.production.produceBills(ctx, [a!.billId]);
+    assert.equal(retryA.failed, 1, JSON.stringify(retryA.items));
+    assert.match(retryA.items[0]!.error ?? '', /may have been sent \(an earlier attempt stopped while sending it\)/);
+    assert.equal(readEml(dirs.mail).length, 1, 'a not written into this folder');
+    const retryB = await s.production.produceBills(ctx, [b!.billId]);
+    assert.equal(retryB.done, 1, JSON.stringify(retryB.items));
+    assert.equal(readEml(dirs.mail).length, 2, 'b resent into the folder it was tried into (its journal makes that once)');
+
+    // The clerk chooses to send a again: it goes into this folder, recorded so.
+    await s.production.decideUnconfirmedEmail(ctx, a!.billId, 'resend');
+    assert.equal((await s.production.produceBills(ctx, [a!.billId])).done, 1);
+    assert.equal(readEml(dirs.mail).length, 3);
+    const stA = await db.db.selectFrom('billing_bill_production').select(['email_target']).where('bill_id', '=', a!.billId).executeTakeFirstOrThrow();
+    assert.equal(stA.email_target, resolve(dirs.mail));
+  } finally {
+    await s.stop();
+    await outputs.close();
     removeDirs(dirs);
   }
 });

@@ -157,13 +157,13 @@ export function smtpOutputs(dirs: OutputDirs, port: number, timeoutMs: number): 
  * recorded as tried (through `transport`; null: tried before the transport was recorded) to
  * ap@northwind.example, and the bill still held. The caller runs the clock past the lease.
  */
-export async function stoppedMidSend(db: TestDb, s: ProductionSetup, bill: Bill, transport: 'smtp' | 'file-drop' | null): Promise<void> {
+export async function stoppedMidSend(db: TestDb, s: ProductionSetup, bill: Bill, transport: 'smtp' | 'file-drop' | null, target: string | null = null): Promise<void> {
   const cycle = bill.approvedAt!;
   const pdf = new TextEncoder().encode('%PDF-1.4 stored\n%%EOF');
   const at = s.clock.now().toISOString();
   await db.db.insertInto('billing_bill_pdf').values({ bill_id: bill.billId, cycle, number: bill.number, template: 'itemised', pdf: Buffer.from(pdf), size_bytes: pdf.length, sha256: 'x', created_at: at }).execute();
   await db.db.insertInto('billing_bill_production').values({
     bill_id: bill.billId, cycle, claim_token: 'dead-process', claimed_until: new Date(s.clock.now().getTime() + LEASE_MS).toISOString(),
-    attempts: 1, pdf_stored_at: at, email_tried_at: at, email_transport: transport, email_to: JSON.stringify(['ap@northwind.example']), updated_at: at,
+    attempts: 1, pdf_stored_at: at, email_tried_at: at, email_transport: transport, email_target: target, email_to: JSON.stringify(['ap@northwind.example']), updated_at: at,
   }).execute();
 }

@@ -14,7 +14,7 @@
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { exists, handOverOnce, periodicSweep } from '../files.ts';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import nodemailer from 'nodemailer';
 import type { Mailer } from '../../shared/ports.ts';
 import { keyDigest, messageIdFor, toNodemailer } from './message.ts';
@@ -44,6 +44,7 @@ export function createFileDropMailer(options: { dir: string }): Mailer {
   const sweep = periodicSweep(options.dir, join(options.dir, MAIL_JOURNAL));
   return {
     kind: 'file-drop',
+    target: resolve(options.dir),
     async send(message) {
       sweep();
       const path = emlPathFor(options.dir, message.messageKey);

@@ -98,6 +98,7 @@ export function createSmtpMailer(options: SmtpOptions): Mailer {
   };
   return {
     kind: 'smtp',
+    target: `${options.host}:${options.port}`,
     async send(message) {
       const state: SendState = { dataStarted: false };
       try {

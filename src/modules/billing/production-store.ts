@@ -177,6 +177,8 @@ export interface ProductionState {
   emailTriedAt: string | null;
   /** The transport the send recorded as tried went through (null: tried before this was recorded). */
   emailTransport: 'smtp' | 'file-drop' | null;
+  /** Where that send went (the drop folder's absolute path, or host:port; null: tried before this was recorded). */
+  emailTarget: string | null;
   emailedAt: string | null;
   emailMessageId: string | null;
   emailDetail: string | null;
@@ -192,7 +194,7 @@ function toState(r: Record<string, any>): ProductionState {
   return {
     billId: r.bill_id, cycle: r.cycle, claimToken: r.claim_token, claimedUntil: r.claimed_until, attempts: num(r.attempts),
     pdfStoredAt: r.pdf_stored_at, copies: r.copies === null ? null : num(r.copies), printedAt: r.printed_at, printDetail: r.print_detail,
-    emailTo: r.email_to ? JSON.parse(r.email_to) as string[] : null, emailTriedAt: r.email_tried_at, emailTransport: r.email_transport ?? null, emailedAt: r.emailed_at,
+    emailTo: r.email_to ? JSON.parse(r.email_to) as string[] : null, emailTriedAt: r.email_tried_at, emailTransport: r.email_transport ?? null, emailTarget: r.email_target ?? null, emailedAt: r.emailed_at,
     emailMessageId: r.email_message_id, emailDetail: r.email_detail, emailUnconfirmedAt: r.email_unconfirmed_at ?? null, finalisedAt: r.finalised_at, lastError: r.last_error,
     failedStep: r.failed_step, updatedAt: r.updated_at,
   };
@@ -275,7 +277,7 @@ export async function beingProduced(db: Executor, billId: string, now: string): 
 }
 
 export type StepUpdate = Partial<{
-  pdf_stored_at: string; copies: number; printed_at: string; print_detail: string; email_to: string; email_tried_at: string | null; email_transport: 'smtp' | 'file-drop' | null; email_unconfirmed_at: string | null;
+  pdf_stored_at: string; copies: number; printed_at: string; print_detail: string; email_to: string; email_tried_at: string | null; email_transport: 'smtp' | 'file-drop' | null; email_target: string | null; email_unconfirmed_at: string | null;
   emailed_at: string; email_message_id: string; email_detail: string; finalised_at: string; last_error: string | null; failed_step: string | null;
   claimed_until: string;
 }>;

@@ -432,12 +432,13 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       // attempt recorded so), or when an attempt stopped while sending it: the send was recorded
       // as tried and neither its success nor a failure was recorded. File-drop is idempotent by
       // the message key (its journal), so a retry resends through it safely, but only through it
-      // (the transport may have been changed on the settings page since).
-      const stoppedMidSend = st.emailTriedAt !== null && st.emailedAt === null && st.failedStep !== 'email' && !retryMayResend(st.emailTransport, outputs.mailer.kind, mailer.kind);
+      // (the transport may have been changed on the settings page since), into the same folder
+      // (the server's MAIL_DROP_DIR may have been changed since: its journal is in the old one).
+      const stoppedMidSend = st.emailTriedAt !== null && st.emailedAt === null && st.failedStep !== 'email' && !retryMayResend({ transport: st.emailTransport, target: st.emailTarget }, outputs.mailer.kind, mailer);
       const unconfirmed = wantEmail && (st.emailUnconfirmedAt !== null || stoppedMidSend);
       // Recorded before the send (with the last failure cleared): a crash mid-send leaves a trace
       // the retry reads; a send that fails for certain clears it again.
-      const emailTried: ps.StepUpdate = wantEmail && !unconfirmed ? { email_tried_at: now(), email_transport: mailer.kind, email_to: JSON.stringify(to), last_error: null, failed_step: null } : {};
+      const emailTried: ps.StepUpdate = wantEmail && !unconfirmed ? { email_tried_at: now(), email_transport: mailer.kind, email_target: mailer.target, email_to: JSON.stringify(to), last_error: null, failed_step: null } : {};
       let pdf: Uint8Array | null = null;
       let printedPaths: string[] | null = null;
       const print = async (bytes: Uint8Array) => {
@@ -766,7 +767,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       const before = await ps.findState(trx, billId, cycle);
       const at = now();
       const update: ps.StepUpdate = choice === 'resend'
-        ? { email_unconfirmed_at: null, email_tried_at: null, email_transport: null, last_error: null, failed_step: null }
+        ? { email_unconfirmed_at: null, email_tried_at: null, email_transport: null, email_target: null, last_error: null, failed_step: null }
         : { emailed_at: at, email_detail: `Marked as sent by ${ctx.actorLabel} (the mail server had not confirmed it)`.slice(0, 1000), email_unconfirmed_at: null, last_error: null, failed_step: null };
       if (!before || !await ps.decideUnconfirmedEmail(trx, billId, cycle, at, update)) {
         throw conflict(`Bill ${bill.number}: its email has no unconfirmed send to decide on (it was decided meanwhile, or the bill is being produced now)`);

@@ -120,11 +120,14 @@ export function mailTransportView(t: MailTransportFields): { transport: MailTran
 /**
  * A bill's email that a stopped attempt recorded as tried (and neither sent nor failed for
  * certain) may be sent again by a retry only through the file-drop folder it was tried through:
- * a file-drop send is idempotent by its message key. One tried over SMTP, or through a transport
- * other than the one the retry would use, may have gone: a clerk decides. `triedThrough` null:
- * tried before the transport was recorded, when only the server's own (`serverKind`) was used.
+ * a file-drop send is idempotent by its message key (the folder's journal). One tried over SMTP,
+ * through a transport other than the one the retry would use, or into another folder (the
+ * server's MAIL_DROP_DIR changed since), may have gone: a clerk decides. `tried.transport` null:
+ * tried before the transport was recorded, when only the server's own (`serverKind`) was used;
+ * `tried.target` null: tried before the folder was recorded (taken as the same folder, as then).
  */
-export function retryMayResend(triedThrough: 'smtp' | 'file-drop' | null, serverKind: 'smtp' | 'file-drop', now: 'smtp' | 'file-drop'): boolean {
-  const tried = triedThrough ?? serverKind;
-  return tried === 'file-drop' && now === 'file-drop';
+export function retryMayResend(tried: { transport: 'smtp' | 'file-drop' | null; target: string | null }, serverKind: 'smtp' | 'file-drop', now: { kind: 'smtp' | 'file-drop'; target: string }): boolean {
+  const through = tried.transport ?? serverKind;
+  if (through !== 'file-drop' || now.kind !== 'file-drop') return false;
+  return tried.target === null || tried.target === now.target;
 }
