@@ -23,6 +23,7 @@ import pg from 'pg';
 import pino from 'pino';
 import { migrateToLatest, openDatabase } from '../src/adapters/db/index.ts';
 import { createFileDropMailer } from '../src/adapters/mail/file-drop.ts';
+import { createSecretBox } from '../src/adapters/secrets.ts';
 import { outputsConfigFromEnv } from '../src/adapters/outputs.ts';
 import { createChromiumPdf } from '../src/adapters/pdf/chromium.ts';
 import type { ChromiumPdfRenderer } from '../src/adapters/pdf/chromium.ts';
@@ -112,7 +113,7 @@ async function benchDialect(o: ProductionBenchOptions, dialect: 'sqlite' | 'post
   const outputs: Outputs = {
     pdf: { render: (html, opts) => pdf.render(html, opts), close: async () => undefined },
     mailer, print: createFolderPrint({ dir: printDir }), mailFrom: 'billing@bench.example',
-    mailFixedByServer: true, mailerFor: () => mailer,
+    mailFixedByServer: true, mailerFor: () => mailer, secrets: createSecretBox({ file: join(out, 'secret.key') }),
     describe: () => [], close: async () => undefined,
   };
   const logger = pino({ level: 'silent' });

@@ -10,6 +10,8 @@ import { createFileDropMailer } from './mail/file-drop.ts';
 import { createSmtpMailer } from './mail/smtp.ts';
 import { createFolderPrint } from './print/folder.ts';
 import { createMailChooser } from './mail/choice.ts';
+import { createSecretBox, secretKeySourceFromEnv } from './secrets.ts';
+import type { SecretKeySource } from './secrets.ts';
 
 export interface OutputsConfig {
   chromiumPath: string;
@@ -26,6 +28,8 @@ export interface OutputsConfig {
   mailFrom: string;
   mailDropDir: string;
   printDir: string;
+  /** The key that seals secrets kept in the database (LEXBILL_SECRET_KEY, or the key file). */
+  secretKey: SecretKeySource;
 }
 
 function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
@@ -63,6 +67,7 @@ export function outputsConfigFromEnv(env: NodeJS.ProcessEnv, installDir: string)
     mailFrom: env.MAIL_FROM ?? 'billing@lexbill.invalid',
     mailDropDir: env.MAIL_DROP_DIR ?? join(installDir, 'data', 'mail-out'),
     printDir: env.PRINT_DIR ?? join(installDir, 'data', 'print'),
+    secretKey: secretKeySourceFromEnv(env, join(installDir, 'data', 'secret.key')),
   };
 }
 
@@ -87,7 +92,7 @@ export function createOutputs(config: OutputsConfig): Outputs {
   ];
   let closed: Promise<void> | null = null;
   return {
-    pdf, mailer, print, mailFrom: config.mailFrom, mailFixedByServer: config.mailTransportFixed,
+    pdf, mailer, print, mailFrom: config.mailFrom, mailFixedByServer: config.mailTransportFixed, secrets: createSecretBox(config.secretKey),
     mailerFor: (choice) => chooser.mailerFor(choice),
     describe(choice = null) {
       const chosen = chooser.describe(choice);

@@ -85,11 +85,23 @@ export type MailTransportChoice =
   | { readonly transport: 'smtp'; readonly host: string; readonly port: number; readonly secure: boolean; readonly user: string | null; readonly pass: string | null };
 
 /** The outputs main.ts hands the modules. */
+/** A secret opened: its text, `legacy` when it was stored plain (before sealing) and should be sealed now. */
+export type OpenedSecret = { ok: true; plain: string; legacy: boolean } | { ok: false; reason: string };
+
+/** Seals secrets kept in the database with a key kept outside it (see adapters/secrets.ts). */
+export interface SecretBox {
+  /** `purpose` names where the sealed text is kept: it opens only for the same purpose. */
+  seal(plain: string, purpose: string): string;
+  open(sealed: string, purpose: string): OpenedSecret;
+}
+
 export interface Outputs {
   readonly pdf: PdfRenderer;
   /** The mailer of the server's configuration. */
   readonly mailer: Mailer;
   readonly print: PrintOutput;
+  /** Seals the SMTP password chosen on the settings page (kept in the database). */
+  readonly secrets: SecretBox;
   /** The configured sender address (MAIL_FROM). */
   readonly mailFrom: string;
   /** True when the server's configuration sets MAIL_TRANSPORT: it fixes the transport, and a choice made on the page is not used. */

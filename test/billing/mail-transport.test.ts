@@ -12,12 +12,12 @@ import { join, resolve } from 'node:path';
 import fc from 'fast-check';
 import { createOutputs, outputsConfigFromEnv } from '../../src/adapters/outputs.ts';
 import type { MailTransportFields, MailTransportForm } from '../../src/modules/billing/domain/mail-transport.ts';
-import { LEASE_MS } from '../../src/modules/billing/index.ts';
+import { createProduction, LEASE_MS } from '../../src/modules/billing/index.ts';
 import { eachDialect } from '../support/db.ts';
 import type { TestDb } from '../support/db.ts';
 import { unescapeHtml, withApp } from '../support/app.ts';
 import { attachmentOf, startSmtp as startSmtpServer } from '../adapters/smtp.ts';
-import { approvedBills, closeSharedPdf, outputDirs, productionSetup, readEml, removeDirs, scriptedSmtp, stoppedMidSend, testOutputs } from './production-support.ts';
+import { approvedBills, closeSharedPdf, logger, outputDirs, productionSetup, readEml, removeDirs, scriptedSmtp, stoppedMidSend, testOutputs } from './production-support.ts';
 import { ctx } from './support.ts';
 
 after(closeSharedPdf);
@@ -199,12 +199,15 @@ eachDialect('the settings page chooses the mail transport: admins only, SMTP wit
       assert.equal(row!.transport, 'smtp');
       assert.equal(Number(row!.smtp_port), smtp.port);
       assert.equal(Number(row!.version), 1);
+      // Kept sealed with the server's key (outside the database): a dump of the row does not give it away.
+      assert.match(String(row!.smtp_password), /^sealed:v1:[0-9a-f]{8}:/);
+      assert.ok(!String(row!.smtp_password).includes('pa55'), 'the password is not in the database as typed');
       const [changed] = await auditRows(db, 'billing.mail_transport_changed');
       assert.ok(changed && !`${changed.before_json}${changed.after_json}`.includes('pa55'), 'no password in the audit log');
       assert.deepEqual({ ...JSON.parse(changed.after_json!) }, { transport: 'smtp', host: '127.0.0.1', port: smtp.port, secure: false, user: 'billing@firm.example', passwordSet: true, passwordChanged: true });
       const page = await admin.get('/billing/settings');
       assert.ok(!page.text.includes('pa55'), 'the password is not on the page');
-      assert.match(page.text, /A password is kept: leave this empty to keep it/);
+      assert.match(page.text, /A password is kept \(sealed with the server's secret key\): leave this empty to keep it/);
       assert.match(unescapeHtml(page.text), new RegExp(`smtp, 127\\.0\\.0\\.1:${smtp.port}, user billing@firm\\.example, from .*\\(chosen on this page\\)`));
 
       // The test email goes through it, signed in with the stored password.
@@ -219,6 +222,7 @@ eachDialect('the settings page chooses the mail transport: admins only, SMTP wit
       assert.equal(same.status, 303);
       assert.match(decodeURIComponent(same.location ?? ''), /Mail transport unchanged/);
       assert.equal((await auditRows(db, 'billing.mail_transport_changed')).length, 1);
+      assert.equal((await stored())!.smtp_password, row!.smtp_password, 'a kept password is not sealed afresh');
       // A form from before that save is refused.
       assert.equal((await admin.post('/billing/settings/mail-transport', { ...smtpForm, version: '0', transport: 'file-drop' })).status, 409);
 
@@ -384,3 +388,68 @@ eachDialect("a send a stopped process tried into another drop folder (MAIL_DROP_
     removeDirs(dirs);
   }
 });
+
+eachDialect("the SMTP password is kept sealed: one kept plain before sealing is sealed on first use; after the server's key changes nothing is sent, the page and each send say why, and typing it again mends it", async (db) => {
+  const dirs = outputDirs();
+  const smtp = await authSmtp('billing', 'secret');
+  const outputs = testOutputs(dirs);
+  // The same server restarted with another key file (the old one lost).
+  const otherKey = join(dirs.root, 'other-secret.key');
+  const rekeyed = testOutputs(dirs, { secretKeyFile: otherKey });
+  const s = await productionSetup(db, outputs);
+  const p2 = createProduction({ db: db.db, clock: s.clock, logger, outputs: rekeyed }, s.billing);
+  const row = () => db.db.selectFrom('billing_mail_transport').select(['smtp_password', 'version']).executeTakeFirstOrThrow();
+  try {
+    const [a, b, c] = await approvedBills(s, 3, { copiesToPrint: 0, useClientAddress: false, sendTo: ['ap@northwind.example'] });
+    assert.equal(await s.production.saveMailTransport(ctx, { transport: 'smtp', host: '127.0.0.1', port: String(smtp.port), secure: '', user: 'billing', password: 'secret', expectedVersion: 0 }), true);
+
+    // Kept plain by the version before sealing: sealed on first use (audited, nothing else changed), and still signs in.
+    await db.db.updateTable('billing_mail_transport').set({ smtp_password: 'secret' }).execute();
+    const view = await s.production.mailTransport();
+    assert.equal(view.passwordSet, true);
+    assert.equal(view.passwordUnreadable, null);
+    const sealed = await row();
+    assert.match(String(sealed.smtp_password), /^sealed:v1:/);
+    assert.equal(Number(sealed.version), 1, 'sealing is not a change of the choice');
+    assert.equal((await auditRows(db, 'billing.mail_password_sealed')).length, 1);
+    assert.equal((await s.production.produceBills(ctx, [a!.billId])).done, 1);
+    assert.equal(smtp.messages.length, 1);
+    assert.equal(smtp.messages[0]!.user, 'billing');
+
+    const attemptsBefore = smtp.attempts.length;
+    // Another key: the page says the kept password cannot be read; a send fails for certain, saying why, and nothing is sent.
+    const v2 = await p2.mailTransport();
+    assert.equal(v2.passwordSet, false);
+    assert.match(v2.passwordUnreadable ?? '', /sealed with another key/);
+    const failed = await p2.produceBills(ctx, [b!.billId]);
+    assert.equal(failed.failed, 1, JSON.stringify(failed.items));
+    assert.match(failed.items[0]!.error ?? '', /The SMTP password kept on the billing settings page cannot be read: it was sealed with another key .*An admin types it again there/);
+    assert.doesNotMatch(failed.items[0]!.error ?? '', /may have been sent/);
+    assert.equal(smtp.messages.length, 1);
+    assert.equal(smtp.attempts.length, attemptsBefore, 'no sign-in tried without the password');
+
+    // Saving with the password left empty is refused at the password, changing nothing; typing it again mends it.
+    await assert.rejects(p2.saveMailTransport(ctx, { transport: 'smtp', host: '127.0.0.1', port: String(smtp.port), secure: '', user: 'billing', password: '', expectedVersion: 1 }),
+      (e: { status?: number; fields?: Record<string, string> }) => e.status === 422 && /cannot be read .*type it again/.test(e.fields?.password ?? ''));
+    assert.equal((await row()).smtp_password, sealed.smtp_password);
+    assert.equal(await p2.saveMailTransport(ctx, { transport: 'smtp', host: '127.0.0.1', port: String(smtp.port), secure: '', user: 'billing', password: 'secret', expectedVersion: 1 }), true);
+    const resealed = await row();
+    assert.notEqual(resealed.smtp_password, sealed.smtp_password);
+    assert.equal((await p2.mailTransport()).passwordUnreadable, null);
+    assert.equal((await p2.produceBills(ctx, [b!.billId])).done, 1);
+    assert.equal(smtp.messages.length, 2);
+    // The server with the old key cannot read the new one now: it says so, and sends nothing.
+    assert.match((await s.production.mailTransport()).passwordUnreadable ?? '', /sealed with another key/);
+    assert.equal((await s.production.produceBills(ctx, [c!.billId])).failed, 1);
+    assert.equal(smtp.messages.length, 2);
+    const [changed] = (await auditRows(db, 'billing.mail_transport_changed')).slice(-1);
+    assert.ok(!`${changed!.before_json}${changed!.after_json}`.includes('secret'), 'no password in the audit log');
+  } finally {
+    await s.stop();
+    await outputs.close();
+    await rekeyed.close();
+    await smtp.close();
+    removeDirs(dirs);
+  }
+});
+

@@ -12,6 +12,7 @@ import { SMTPServer } from 'smtp-server';
 import { createChromiumPdf } from '../../src/adapters/pdf/chromium.ts';
 import type { ChromiumPdfRenderer } from '../../src/adapters/pdf/chromium.ts';
 import { createFileDropMailer, MAIL_JOURNAL } from '../../src/adapters/mail/file-drop.ts';
+import { createSecretBox } from '../../src/adapters/secrets.ts';
 import { createSmtpMailer } from '../../src/adapters/mail/smtp.ts';
 import { createFolderPrint, PRINT_JOURNAL } from '../../src/adapters/print/folder.ts';
 import { buildRuntime } from '../../src/main.ts';
@@ -47,7 +48,7 @@ export function outputDirs(): OutputDirs {
 }
 
 /** Real outputs: the shared Chromium, file-drop mail (or SMTP on 127.0.0.1), a print folder. */
-export function testOutputs(dirs: OutputDirs, opts: { smtpPort?: number; mailer?: Mailer; mailFixedByServer?: boolean } = {}): Outputs {
+export function testOutputs(dirs: OutputDirs, opts: { smtpPort?: number; mailer?: Mailer; mailFixedByServer?: boolean; secretKeyFile?: string } = {}): Outputs {
   const mailer: Mailer = opts.mailer ?? (opts.smtpPort
     ? createSmtpMailer({ host: '127.0.0.1', port: opts.smtpPort, secure: false, timeoutMs: 5_000 })
     : createFileDropMailer({ dir: dirs.mail }));
@@ -60,6 +61,8 @@ export function testOutputs(dirs: OutputDirs, opts: { smtpPort?: number; mailer?
     // The shared browser outlives one runtime.
     pdf: { render: (html, o) => pdf.render(html, o), close: async () => undefined },
     mailer, print: createFolderPrint({ dir: dirs.print }), mailFrom, mailFixedByServer: fixed,
+    // The key file beside the test's output folders (made on first use), or the one given (a server restarted with another key).
+    secrets: createSecretBox({ file: opts.secretKeyFile ?? join(dirs.root, 'secret.key') }),
     mailerFor: (choice) => chooser.mailerFor(choice),
     describe: (choice = null) => [chooser.describe(choice) ?? server],
     close: async () => { await Promise.all([mailer.close(), chooser.close()]); },

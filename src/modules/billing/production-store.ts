@@ -94,6 +94,12 @@ export async function saveMailTransport(trx: Executor, t: StoredMailTransport, e
   return saveFirmRow(trx, 'billing_mail_transport', cols, expectedVersion);
 }
 
+/** Replace a password stored plain (before sealing) by its sealed text, if it is still that plain text; false when it changed meanwhile. */
+export async function sealStoredPassword(trx: Executor, plain: string, sealed: string): Promise<boolean> {
+  const r = await trx.updateTable('billing_mail_transport').set({ smtp_password: sealed }).where('id', '=', 'firm').where('smtp_password', '=', plain).executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
 // ---- templates -----------------------------------------------------------------------------
 
 export async function listBillTemplates(db: Executor): Promise<BillTemplate[]> {

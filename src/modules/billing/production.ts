@@ -40,10 +40,11 @@ import type { Clock } from '../../shared/clock.ts';
 import type { Db, Executor } from '../../shared/db.ts';
 import { isEmailAddress } from '../../shared/email.ts';
 import { isUniqueViolation } from '../../shared/db.ts';
+import { systemContext } from '../../shared/events.ts';
 import type { CommandContext } from '../../shared/events.ts';
 import { newId, newToken } from '../../shared/ids.ts';
 import { sumMinor } from '../../shared/money.ts';
-import type { Mailer, MailMessage, MailTransportChoice, Outputs } from '../../shared/ports.ts';
+import type { Mailer, MailMessage, MailTransportChoice, OpenedSecret, Outputs } from '../../shared/ports.ts';
 import { mailTransportFrom, mailTransportView, retryMayResend, sameMailTransport } from './domain/mail-transport.ts';
 import type { MailTransportForm } from './domain/mail-transport.ts';
 import { HttpError, conflict, invalid, notFound } from '../../shared/web/errors.ts';
@@ -75,6 +76,8 @@ export const LEASE_RENEW_MS = 20_000;
 /** At most this many bills in one run. */
 export const MAX_RUN_BILLS = 10_000;
 const MAX_ERROR_CHARS = 500;
+/** What the SMTP password's sealed text is for (it opens only as that). */
+const SMTP_PASSWORD_PURPOSE = 'billing_mail_transport.smtp_password';
 /** How long a manual email posted again waits for another process sending the same message, and how often it looks. */
 const MANUAL_WAIT_MS = 30_000;
 const MANUAL_POLL_MS = 100;
@@ -817,31 +820,89 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     return null;
   }
 
-  /** The mailer a send uses now: the page's choice, unless the server's configuration fixes the transport. */
-  async function currentMailer(): Promise<Mailer> {
-    return outputs.mailerFor(choiceOf(await ps.getMailTransport(db)));
+  /**
+   * The stored choice with its password opened (the database keeps it sealed: adapters/secrets.ts).
+   * `unreadable`: why a kept password cannot be opened (the key changed or is lost); the
+   * password then reads as none. `legacy`: it was stored plain, before sealing.
+   */
+  function opened(stored: ps.StoredMailTransport): { t: ps.StoredMailTransport; unreadable: string | null; legacy: boolean } {
+    if (stored.smtpPassword === null) return { t: stored, unreadable: null, legacy: false };
+    let o: OpenedSecret;
+    try {
+      o = outputs.secrets.open(stored.smtpPassword, SMTP_PASSWORD_PURPOSE);
+    } catch (err) {
+      o = { ok: false, reason: `the server's secret key cannot be read: ${(err as Error).message}` };
+    }
+    if (!o.ok) return { t: { ...stored, smtpPassword: null }, unreadable: o.reason, legacy: false };
+    return { t: { ...stored, smtpPassword: o.plain }, unreadable: null, legacy: o.legacy };
   }
 
-  /** The page's choice (no password, only whether one is kept), and whether the server's configuration fixes it. */
+  /** The stored choice, opened; a password still stored plain (kept before sealing) is sealed now, once (audited). */
+  async function readMailTransport(): Promise<{ t: ps.StoredMailTransport; unreadable: string | null }> {
+    const stored = await ps.getMailTransport(db);
+    const o = opened(stored);
+    if (o.legacy && stored.smtpPassword !== null) {
+      try {
+        const plain = stored.smtpPassword;
+        const sealed = outputs.secrets.seal(plain, SMTP_PASSWORD_PURPOSE);
+        await db.transaction().execute(async (trx) => {
+          if (!await ps.sealStoredPassword(trx, plain, sealed)) return;
+          await audit(trx, clock, systemContext(newId(clock), 'lexbill'), {
+            action: 'billing.mail_password_sealed', entityType: 'billing_settings', entityId: 'mail', after: { sealed: true },
+          });
+        });
+      } catch (err) {
+        // Sending still works with the plain one; sealing is tried again on the next read.
+        logger.warn({ err: (err as Error).message }, 'the SMTP password kept plain could not be sealed');
+      }
+    }
+    return { t: o.t, unreadable: o.unreadable };
+  }
+
+  /** The mailer a send uses now: the page's choice, unless the server's configuration fixes the transport. */
+  async function currentMailer(): Promise<Mailer> {
+    const { t, unreadable } = await readMailTransport();
+    const choice = choiceOf(t);
+    if (unreadable && choice?.transport === 'smtp' && choice.user && !outputs.mailFixedByServer) {
+      // Nothing is sent without the password: each send fails for certain (no message data was
+      // handed over: mailMayHaveGone), saying why.
+      const reason = `The SMTP password kept on the billing settings page cannot be read: ${unreadable}. An admin types it again there`;
+      return {
+        kind: 'smtp', target: `${choice.host}:${choice.port}`,
+        send: () => Promise.reject(Object.assign(new Error(reason), { messageDataSent: false })), close: async () => undefined,
+      };
+    }
+    return outputs.mailerFor(choice);
+  }
+
+  /** The page's choice (no password, only whether one is kept, or why it cannot be read), and whether the server's configuration fixes it. */
   async function mailTransport() {
-    const t = await ps.getMailTransport(db);
-    return { ...mailTransportView(t), version: t.version, updatedAt: t.updatedAt, updatedBy: t.updatedBy, fixedByServer: outputs.mailFixedByServer };
+    const { t, unreadable } = await readMailTransport();
+    return { ...mailTransportView(t), passwordUnreadable: unreadable, version: t.version, updatedAt: t.updatedAt, updatedBy: t.updatedBy, fixedByServer: outputs.mailFixedByServer };
   }
 
   /** Choose the mail transport (admins; refused while the server's configuration fixes it). Returns false when nothing changed. */
   async function saveMailTransport(ctx: CommandContext, form: MailTransportForm & { expectedVersion: number }): Promise<boolean> {
     if (outputs.mailFixedByServer) throw conflict("The server's configuration sets the mail transport (MAIL_TRANSPORT): change it there, or unset it to choose here");
     return db.transaction().execute(async (trx) => {
-      const before = await ps.getMailTransport(trx);
-      if (before.version !== form.expectedVersion) throw conflict('The mail transport was changed by someone else meanwhile: reload and try again');
+      const stored = await ps.getMailTransport(trx);
+      if (stored.version !== form.expectedVersion) throw conflict('The mail transport was changed by someone else meanwhile: reload and try again');
+      // The rules compare and keep passwords as typed: the stored one opened.
+      const { t: before, unreadable, legacy } = opened(stored);
       const made = mailTransportFrom(form, before);
       if ('errors' in made) throw invalid(made.errors);
-      if (sameMailTransport(made.fields, before)) return false;
-      const after: ps.StoredMailTransport = { ...made.fields, version: before.version + 1, updatedAt: now(), updatedBy: ctx.actorLabel };
-      if (!await ps.saveMailTransport(trx, after, before.version)) throw conflict('The mail transport was changed by someone else meanwhile: reload and try again');
+      if (unreadable && made.fields.transport === 'smtp' && made.fields.smtpUser && form.password === '') {
+        throw invalid({ password: `The kept password cannot be read (${unreadable}): type it again` });
+      }
+      if (sameMailTransport(made.fields, before) && !legacy) return false;
+      const plain = made.fields.smtpPassword;
+      // The same password kept: its sealed text as stored (not sealed afresh); any other sealed now.
+      const sealed = plain === null ? null : plain === before.smtpPassword && !legacy ? stored.smtpPassword : outputs.secrets.seal(plain, SMTP_PASSWORD_PURPOSE);
+      const after: ps.StoredMailTransport = { ...made.fields, smtpPassword: sealed, version: stored.version + 1, updatedAt: now(), updatedBy: ctx.actorLabel };
+      if (!await ps.saveMailTransport(trx, after, stored.version)) throw conflict('The mail transport was changed by someone else meanwhile: reload and try again');
       await audit(trx, clock, ctx, {
         action: 'billing.mail_transport_changed', entityType: 'billing_settings', entityId: 'mail',
-        before: mailTransportView(before), after: { ...mailTransportView(after), passwordChanged: after.smtpPassword !== before.smtpPassword },
+        before: mailTransportView(before), after: { ...mailTransportView(made.fields), passwordChanged: plain !== before.smtpPassword },
       });
       return true;
     });
