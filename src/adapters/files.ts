@@ -88,6 +88,22 @@ export async function handOverOnce(opts: { path: string; record: string; bytes: 
   return true;
 }
 
+/**
+ * Whether `path` was handed over by handOverOnce (read only: nothing is finished or written). A
+ * complete record, an intent whose temp file is gone (it was renamed into place), or the file
+ * under its final name: yes. No record and no file, or an intent whose temp file is still there
+ * (never renamed): no.
+ */
+export async function wasHandedOver(opts: { path: string; record: string }): Promise<boolean> {
+  let recorded: string | null = null;
+  try { recorded = await readFile(opts.record, 'utf8'); } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  if (recorded !== null && !recorded.startsWith(INTENT)) return true;
+  if (recorded !== null) return !await exists(join(dirname(opts.path), basename(recorded.slice(INTENT.length).trim())));
+  return exists(opts.path);
+}
+
 /** How old a hidden temp file must be before a sweep removes it: a write takes milliseconds, a crash leaves it for good. */
 export const ORPHAN_TEMP_AGE_MS = 24 * 60 * 60 * 1000;
 /** How often a folder adapter sweeps (at its first hand-over, then at most this often). */

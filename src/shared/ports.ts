@@ -65,8 +65,15 @@ export interface PrintJob {
 }
 
 export interface PrintOutput {
-  /** Writes the copies; returns the paths written (existing ones for a job already done). */
-  print(job: PrintJob): Promise<string[]>;
+  /** The print folder's absolute path. */
+  readonly target: string;
+  /**
+   * Writes the copies; returns the paths written (existing ones for a job already done). A copy
+   * handed over in one of `alsoDoneIn` (print folders an earlier attempt of the same job wrote
+   * to: the server's PRINT_DIR changed between a crash and the retry) is not written again; its
+   * path there is returned.
+   */
+  print(job: PrintJob, opts?: { alsoDoneIn?: readonly string[] }): Promise<string[]>;
 }
 
 /** One line per active output, for the settings page (no secrets). */

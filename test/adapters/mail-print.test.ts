@@ -3,7 +3,7 @@
  * print folder: atomic writes, one file per message key / job key however often retried.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, watch } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -150,6 +150,50 @@ test('print folder: one PDF per copy, named by the job, idempotent, nothing part
     await assert.rejects(print.print({ jobKey: 'x', name: 'x', pdf: pdfBytes, copies: 21 }), /copies/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('print folder changed between a crash and the retry (PRINT_DIR): a copy handed over in the earlier folder is not printed again; one never handed over there is printed here', async () => {
+  const root = tempDir();
+  const before = join(root, 'print-before');
+  const now = join(root, 'print-now');
+  const job = { jobKey: 'bill:3:2026-03-02T09:00:00.000Z:print', name: '12.8.3', pdf: pdfBytes, copies: 5 };
+  try {
+    const earlier = await createFolderPrint({ dir: before }).print(job);
+    const record = (copy: number) => printRecordFor(before, job.jobKey, copy);
+    // [copy, what the crashed attempt left in the earlier folder, handed over there]
+    const rows: [number, string, boolean][] = [
+      [1, 'done, and the print server took the file away', true],
+      [2, 'the intent recorded, its temp file still there (never renamed into place)', false],
+      [3, 'the intent recorded, its temp file gone (renamed into place, then taken away)', true],
+      [4, 'the file under its name, no record (an older version)', true],
+      [5, 'nothing (the crash came first)', false],
+    ];
+    unlinkSync(earlier[0]!);
+    unlinkSync(earlier[1]!);
+    writeFileSync(join(before, '.copy2.abc.tmp'), pdfBytes);
+    writeFileSync(record(2), 'intent .copy2.abc.tmp\n');
+    unlinkSync(earlier[2]!);
+    writeFileSync(record(3), 'intent .copy3.gone.tmp\n');
+    unlinkSync(record(4));
+    unlinkSync(earlier[4]!);
+    unlinkSync(record(5));
+    const print = createFolderPrint({ dir: now });
+    assert.equal(print.target, now);
+    const paths = await print.print(job, { alsoDoneIn: [before, now] });
+    const written = readdirSync(now).filter((f) => !f.startsWith('.')).sort();
+    for (const [copy, left, handedOver] of rows) {
+      const here = join(now, earlier[copy - 1]!.slice(before.length + 1));
+      assert.equal(paths[copy - 1], handedOver ? earlier[copy - 1] : here, `copy ${copy}: ${left}`);
+      assert.equal(written.includes(here.slice(now.length + 1)), !handedOver, `copy ${copy}: ${left}`);
+    }
+    // The retry of the retry (same folders) writes nothing more and returns the same paths.
+    assert.deepEqual(await print.print(job, { alsoDoneIn: [before] }), paths);
+    assert.deepEqual(readdirSync(now).filter((f) => !f.startsWith('.')).sort(), written);
+    // Without the earlier folder named, every copy is this folder's (as before).
+    assert.equal((await print.print({ ...job, jobKey: 'bill:4:2026-03-02T09:00:00.000Z:print' })).every((p) => p.startsWith(now)), true);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 });
 

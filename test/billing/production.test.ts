@@ -7,13 +7,16 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { unlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { openDatabase } from '../../src/adapters/db/index.ts';
 import { createSmtpMailer } from '../../src/adapters/mail/smtp.ts';
 import { LEASE_MS, createProduction } from '../../src/modules/billing/index.ts';
-import { mailMayHaveGone } from '../../src/modules/billing/domain/production.ts';
+import { mailMayHaveGone, printJobKey } from '../../src/modules/billing/domain/production.ts';
+import { createFolderPrint, printRecordFor } from '../../src/adapters/print/folder.ts';
 import { EMAIL_UNCONFIRMED, manualEmailKey } from '../../src/modules/billing/production.ts';
 import type { HttpError } from '../../src/shared/web/errors.ts';
 import { claimMany } from '../../src/modules/billing/production-store.ts';
@@ -796,6 +799,61 @@ eachDialect('an email the SMTP server took but did not confirm in time is shown 
     await s.stop();
     await outputs.close();
     await smtp.close();
+    removeDirs(dirs);
+  }
+});
+
+eachDialect('a process that stopped after printing into the print folder of before (PRINT_DIR changed since): the retry prints no copy twice and skips none', async (db) => {
+  const dirs = outputDirs();
+  const before = join(dirs.root, 'print-before');
+  const outputs = testOutputs(dirs);
+  const s = await productionSetup(db, outputs);
+  try {
+    const [a, b, c] = await approvedBills(s, 3, { copiesToPrint: 2, useClientAddress: false, sendTo: [] });
+    // A bill produced now records the folder it prints to, with its claim.
+    assert.equal((await s.production.produceBills(ctx, [c!.billId])).done, 1);
+    const stC = await db.db.selectFrom('billing_bill_production').select(['print_targets']).where('bill_id', '=', c!.billId).executeTakeFirstOrThrow();
+    assert.deepEqual(JSON.parse(stC.print_targets as string), [resolve(dirs.print)]);
+    assert.equal(filesIn(dirs.print).length, 2);
+
+    // The dead process claimed a and b (recording the folder of before), printed a's two copies
+    // and b's first there, the print server took them away, and it died before recording anything.
+    const oldPrint = createFolderPrint({ dir: before });
+    for (const [bill, copies] of [[a!, 2], [b!, 1]] as const) {
+      const cycle = bill.approvedAt!;
+      await db.db.insertInto('billing_bill_production').values({
+        bill_id: bill.billId, cycle, claim_token: 'dead-process', claimed_until: new Date(s.clock.now().getTime() + LEASE_MS).toISOString(),
+        attempts: 1, print_targets: JSON.stringify([resolve(before)]), updated_at: s.clock.now().toISOString(),
+      }).execute();
+      const job = { jobKey: printJobKey(bill.billId, cycle), name: bill.number!, pdf: new TextEncoder().encode('%PDF-1.4 before\n%%EOF'), copies: 2 };
+      const paths = await oldPrint.print(job);
+      if (copies === 1) {
+        // Its second copy never reached the folder (the crash came first).
+        unlinkSync(paths[1]!);
+        unlinkSync(printRecordFor(before, job.jobKey, 2));
+      }
+      unlinkSync(paths[0]!);
+      if (copies === 2) unlinkSync(paths[1]!);
+    }
+    s.clock.advanceMs(LEASE_MS + 1_000);
+    const retry = await s.production.produceBills(ctx, [a!.billId, b!.billId]);
+    assert.equal(retry.done, 2, JSON.stringify(retry.items));
+    // Only b's second copy is printed, into the folder of now; a's copies are not printed again.
+    const now = filesIn(dirs.print);
+    assert.equal(now.length, 3, now.join(', '));
+    assert.equal(now.filter((f) => f.includes('copy2of2')).length, 2, 'c\'s and b\'s second copies');
+    for (const [bill, here] of [[a!, 0], [b!, 1]] as const) {
+      const st = await db.db.selectFrom('billing_bill_production').select(['print_detail', 'print_targets', 'copies']).where('bill_id', '=', bill.billId).executeTakeFirstOrThrow();
+      const detail = String(st.print_detail).split('\n');
+      assert.equal(detail.length, 2);
+      assert.equal(detail.filter((p) => p.startsWith(`${resolve(dirs.print)}/`)).length, here, `${bill.number}: ${st.print_detail}`);
+      assert.equal(detail.filter((p) => p.startsWith(`${resolve(before)}/`)).length, 2 - here, `${bill.number}: ${st.print_detail}`);
+      assert.deepEqual(JSON.parse(st.print_targets as string), [resolve(before), resolve(dirs.print)]);
+      assert.equal((await s.billing.findBill(bill.billId))!.status, 'finalised');
+    }
+  } finally {
+    await s.stop();
+    await outputs.close();
     removeDirs(dirs);
   }
 });

@@ -13,8 +13,8 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
-import { handOverOnce, periodicSweep } from '../files.ts';
-import { join } from 'node:path';
+import { handOverOnce, periodicSweep, wasHandedOver } from '../files.ts';
+import { join, resolve } from 'node:path';
 import type { PrintOutput } from '../../shared/ports.ts';
 
 export const MAX_COPIES = 20;
@@ -39,20 +39,36 @@ export function printRecordFor(dir: string, jobKey: string, copy: number): strin
 
 
 
+/** The most earlier folders a job's copies are looked for in (a limit on everything). */
+const MAX_EARLIER_FOLDERS = 50;
+
 export function createFolderPrint(options: { dir: string }): PrintOutput {
   // Hidden temp files a crash left (older than a day, named by no intent) are removed now and then.
   const sweep = periodicSweep(options.dir, join(options.dir, PRINT_JOURNAL));
+  const target = resolve(options.dir);
   return {
-    async print(job) {
+    target,
+    async print(job, opts = {}) {
       sweep();
       if (!job.jobKey) throw new Error('jobKey is required');
       if (!Number.isInteger(job.copies) || job.copies < 1 || job.copies > MAX_COPIES) throw new Error(`copies must be 1..${MAX_COPIES}, got ${job.copies}`);
+      const earlier = [...new Set((opts.alsoDoneIn ?? []).map((d) => resolve(d)))].filter((d) => d !== target);
+      if (earlier.length > MAX_EARLIER_FOLDERS) throw new Error(`at most ${MAX_EARLIER_FOLDERS} earlier print folders are looked in, got ${earlier.length}`);
       await mkdir(join(options.dir, PRINT_JOURNAL), { recursive: true });
       const paths = printPathsFor(options.dir, job);
+      const out: string[] = [];
       for (const [i, path] of paths.entries()) {
+        // A copy an earlier attempt handed over in a folder used before (PRINT_DIR changed since) is not printed again.
+        let before: string | null = null;
+        for (const dir of earlier) {
+          const there = printPathsFor(dir, job)[i]!;
+          if (await wasHandedOver({ path: there, record: printRecordFor(dir, job.jobKey, i + 1) })) { before = there; break; }
+        }
+        if (before) { out.push(before); continue; }
         await handOverOnce({ path, record: printRecordFor(options.dir, job.jobKey, i + 1), bytes: job.pdf, done: `${path}\n` });
+        out.push(path);
       }
-      return paths;
+      return out;
     },
   };
 }

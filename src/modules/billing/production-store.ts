@@ -7,6 +7,7 @@
  * plus the approved-bills list the production page shows (billing_bill with billing's own
  * matter copy).
  */
+import { assert } from '../../shared/assert.ts';
 import type { Executor } from '../../shared/db.ts';
 import { writersSerialised } from '../../shared/sql.ts';
 import { DEFAULT_BILL_TEMPLATES, DEFAULT_EMAIL_TEMPLATES, withDefaults } from './domain/templates.ts';
@@ -179,6 +180,12 @@ export interface ProductionState {
   copies: number | null;
   printedAt: string | null;
   printDetail: string | null;
+  /**
+   * The print folders this cycle's copies may have been handed over in (each claim that finds
+   * them not recorded as printed adds the folder it prints to): a retry after the server's
+   * PRINT_DIR changed does not print again a copy handed over in an earlier one.
+   */
+  printTargets: string[];
   emailTo: string[] | null;
   emailTriedAt: string | null;
   /** The transport the send recorded as tried went through (null: tried before this was recorded). */
@@ -199,7 +206,7 @@ export interface ProductionState {
 function toState(r: Record<string, any>): ProductionState {
   return {
     billId: r.bill_id, cycle: r.cycle, claimToken: r.claim_token, claimedUntil: r.claimed_until, attempts: num(r.attempts),
-    pdfStoredAt: r.pdf_stored_at, copies: r.copies === null ? null : num(r.copies), printedAt: r.printed_at, printDetail: r.print_detail,
+    pdfStoredAt: r.pdf_stored_at, copies: r.copies === null ? null : num(r.copies), printedAt: r.printed_at, printDetail: r.print_detail, printTargets: r.print_targets ? JSON.parse(r.print_targets) as string[] : [],
     emailTo: r.email_to ? JSON.parse(r.email_to) as string[] : null, emailTriedAt: r.email_tried_at, emailTransport: r.email_transport ?? null, emailTarget: r.email_target ?? null, emailedAt: r.emailed_at,
     emailMessageId: r.email_message_id, emailDetail: r.email_detail, emailUnconfirmedAt: r.email_unconfirmed_at ?? null, finalisedAt: r.finalised_at, lastError: r.last_error,
     failedStep: r.failed_step, updatedAt: r.updated_at,
@@ -231,12 +238,15 @@ export async function claim(db: Executor, billId: string, cycle: string, token: 
   return (await claimMany(db, [{ billId, cycle }], token, now, until)).get(billId) ?? null;
 }
 
+/** The most print folders recorded for one bill cycle (each a change of PRINT_DIR between a crash and a retry). */
+export const MAX_PRINT_TARGETS = 50;
+
 /**
  * Take the leases of several bills in one transaction (a production run claims a few bills at
  * a time, saving a commit per bill). Same rule as claim(): a bill whose lease another process
  * holds is left out. Returns the states of the bills claimed, by bill id.
  */
-export async function claimMany(trx: Executor, entries: readonly { billId: string; cycle: string }[], token: string, now: string, until: string): Promise<Map<string, ProductionState>> {
+export async function claimMany(trx: Executor, entries: readonly { billId: string; cycle: string }[], token: string, now: string, until: string, printTarget?: string): Promise<Map<string, ProductionState>> {
   const out = new Map<string, ProductionState>();
   if (entries.length === 0) return out;
   // Rows locked in one order (by bill id) by every process: two runs claiming overlapping
@@ -272,6 +282,18 @@ export async function claimMany(trx: Executor, entries: readonly { billId: strin
   }
   const rows = await trx.selectFrom('billing_bill_production').selectAll().where('bill_id', 'in', ids).where('claim_token', '=', token).execute();
   for (const r of rows) if (cycles.get(r.bill_id as string) === r.cycle && current.has(r.bill_id as string)) out.set(r.bill_id as string, toState(r));
+  // The folder this claim prints to, recorded before any copy is written (with the claim), for
+  // a retry after a crash to look in when the server's print folder has changed since.
+  if (printTarget !== undefined) {
+    for (const [billId, st] of out) {
+      if (st.printedAt !== null || st.printTargets.includes(printTarget)) continue;
+      const targets = [...st.printTargets, printTarget];
+      assert(targets.length <= MAX_PRINT_TARGETS, 'a bill cycle is printed into at most 50 folders');
+      await trx.updateTable('billing_bill_production').set({ print_targets: JSON.stringify(targets) })
+        .where('bill_id', '=', billId).where('cycle', '=', st.cycle).where('claim_token', '=', token).execute();
+      out.set(billId, { ...st, printTargets: targets });
+    }
+  }
   return out;
 }
 

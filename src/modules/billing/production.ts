@@ -393,7 +393,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     }
     const token = `${processToken}:${newToken(6)}`;
     const states = wanted.length === 0 ? new Map<string, ps.ProductionState>()
-      : await db.transaction().execute((trx) => ps.claimMany(trx, wanted.map((w) => ({ billId: w.bill.billId, cycle: w.cycle })), token, now(), leaseUntil()));
+      : await db.transaction().execute((trx) => ps.claimMany(trx, wanted.map((w) => ({ billId: w.bill.billId, cycle: w.cycle })), token, now(), leaseUntil(), outputs.print.target));
     const claimed: Claimed[] = [];
     const matters = await store.getMatterCopies(db, [...new Set(wanted.filter((w) => states.has(w.bill.billId)).map((w) => w.bill.matterId))]);
     // A bill not claimed is held by another process, or was reverted, re-drafted or deleted since it was read.
@@ -446,7 +446,8 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       let printedPaths: string[] | null = null;
       const print = async (bytes: Uint8Array) => {
         step = 'print';
-        printedPaths = await outputs.print.print({ jobKey: printJobKey(billId, cycle), name: number, pdf: bytes, copies });
+        // Copies an earlier attempt handed over in another print folder (PRINT_DIR changed since) are not printed again.
+        printedPaths = await outputs.print.print({ jobKey: printJobKey(billId, cycle), name: number, pdf: bytes, copies }, { alsoDoneIn: st.printTargets.filter((t) => t !== outputs.print.target) });
       };
       const printedUpdate = (at: string): ps.StepUpdate => (printedPaths ? { printed_at: at, copies, print_detail: printedPaths.join('\n') } : {});
       const auditPrinted = (trx: Executor) => (printedPaths
