@@ -3,21 +3,22 @@
  * kept outside it: AES-256-GCM, a random 96-bit nonce per seal, the purpose (which column) as
  * associated data, so a sealed value copied into another column does not open there.
  *
- * The key: LEXBILL_SECRET_KEY (text of at least 32 characters, stretched with HKDF-SHA-256), or
- * else the key file (LEXBILL_SECRET_KEY_FILE, default <install dir>/data/secret.key), made on the
- * first seal or open (32 random bytes, base64, mode 0600, created exclusively so two processes
- * starting at once end up with the same one). A database dump or backup alone does not give the
- * password away. Losing the key loses the sealed values (an admin types them again); the
- * settings page and each send say so.
+ * The key: LEXBILL_SECRET_KEY (text of at least 32 characters, stretched with scrypt, so each
+ * guess at it costs tens of milliseconds and 64 MB), or else the key file (LEXBILL_SECRET_KEY_FILE,
+ * default <install dir>/data/secret.key), made on the first seal or open: 32 random bytes in
+ * base64, mode 0600, written whole to a temp file, synced, then linked into place, so two
+ * processes starting at once end up with the same key and none ever reads a part-written file. A
+ * database dump or backup alone does not give the password away. Losing the key loses the
+ * sealed values (an admin types them again); the settings page and each send say so.
  *
  * Sealed text: `sealed:v1:<key id>:<nonce>:<tag>:<ciphertext>` (base64url), the key id being
- * the first 8 hex digits of the key's SHA-256, to name a key mismatch as such. A value without
- * the prefix was stored before sealing (plain) and opens as itself, marked `legacy` so the
- * caller seals it.
+ * the first 8 hex digits of the key's SHA-256, to tell a key mismatch from damage (the ids are
+ * not shown on pages or in errors). A value without the prefix was stored before sealing
+ * (plain) and opens as itself, marked `legacy` so the caller seals it.
  */
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { createCipheriv, createDecipheriv, createHash, randomBytes, scryptSync } from 'node:crypto';
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { assert } from '../shared/assert.ts';
 import type { OpenedSecret, SecretBox } from '../shared/ports.ts';
 
@@ -61,16 +62,31 @@ function keyFromFile(file: string): Buffer {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   mkdirSync(dirname(file), { recursive: true });
+  // Written whole and synced under a temp name, then linked into place: the link fails if
+  // another process made the key first (its key is read then), and a reader never sees a part.
+  const tmp = join(dirname(file), `.${basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  const fd = openSync(tmp, 'wx', 0o600);
   try {
-    writeFileSync(file, `${randomBytes(KEY_BYTES).toString('base64')}\n`, { flag: 'wx', mode: 0o600 });
+    writeSync(fd, `${randomBytes(KEY_BYTES).toString('base64')}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    linkSync(tmp, file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  } finally {
+    unlinkSync(tmp);
   }
   return read();
 }
 
+/** scrypt's cost for a key given as text: N = 2^16, r = 8 (64 MB, tens of milliseconds once per process). */
+const SCRYPT = { N: 2 ** 16, r: 8, p: 1, maxmem: 96 * 1024 * 1024 };
+
 function keyFrom(source: SecretKeySource): Buffer {
-  if (source.text) return Buffer.from(hkdfSync('sha256', source.text, 'lexbill', 'lexbill secret box v1', KEY_BYTES));
+  if (source.text) return scryptSync(source.text, 'lexbill secret box v1', KEY_BYTES, SCRYPT);
   return keyFromFile(source.file);
 }
 
@@ -103,7 +119,7 @@ export function createSecretBox(source: SecretKeySource): SecretBox {
       const parts = sealed.slice(PREFIX.length).split(':');
       if (parts.length !== 4) return { ok: false, reason: 'it is not a sealed value this server can read (damaged)' };
       const [id, nonceText, tagText, ctText] = parts as [string, string, string, string];
-      if (id !== keyId) return { ok: false, reason: `it was sealed with another key (key ${id}; this server's, from ${where}, is ${keyId})` };
+      if (id !== keyId) return { ok: false, reason: `it was sealed with another key than this server's (from ${where})` };
       const nonce = Buffer.from(nonceText, 'base64url');
       const tag = Buffer.from(tagText, 'base64url');
       if (nonce.length !== NONCE_BYTES || tag.length !== TAG_BYTES) return { ok: false, reason: 'it is not a sealed value this server can read (damaged)' };

@@ -46,7 +46,7 @@ export interface MailReceipt {
 export interface Mailer {
   readonly kind: 'smtp' | 'file-drop';
   /**
-   * Where it sends: the drop folder's absolute path, or the SMTP server's host:port. A send a
+   * Where it sends: this host's name and the drop folder's absolute path, or the SMTP server's host:port. A send a
    * stopped process left tried is resent by a retry only through the same folder (see
    * domain/mail-transport.ts retryMayResend).
    */

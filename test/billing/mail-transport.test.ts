@@ -8,6 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { isIpv6, isSmtpHost, mailTransportFrom, retryMayResend } from '../../src/modules/billing/domain/mail-transport.ts';
 import { isIPv6 } from 'node:net';
+import { writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import fc from 'fast-check';
 import { createOutputs, outputsConfigFromEnv } from '../../src/adapters/outputs.ts';
@@ -96,6 +98,8 @@ test('a send a stopped attempt recorded as tried is retried only through the fil
     ['/srv/lexbill/mail-new', '/srv/lexbill/mail', false],
     // Tried before the folder was recorded: taken as the same folder (as before the upgrade).
     [null, '/srv/lexbill/mail', true],
+    // The same path on another server sharing the database: another folder (its journal is there).
+    ['app-1:/srv/lexbill/mail', 'app-2:/srv/lexbill/mail', false],
   ];
   for (const [was, now, may] of folders) {
     assert.equal(retryMayResend({ transport: 'file-drop', target: was }, 'file-drop', { kind: 'file-drop', target: now }), may, `${was} then ${now}`);
@@ -361,12 +365,12 @@ eachDialect("a send a stopped process tried into another drop folder (MAIL_DROP_
     // A send recorded now names the folder it went into.
     assert.equal((await s.production.produceBills(ctx, [c!.billId])).done, 1);
     const stC = await db.db.selectFrom('billing_bill_production').select(['email_transport', 'email_target']).where('bill_id', '=', c!.billId).executeTakeFirstOrThrow();
-    assert.deepEqual(stC, { email_transport: 'file-drop', email_target: resolve(dirs.mail) });
+    assert.deepEqual(stC, { email_transport: 'file-drop', email_target: `${hostname()}:${resolve(dirs.mail)}` });
     assert.equal(readEml(dirs.mail).length, 1);
 
     // a was tried into the folder the server used before its restart; b into this one.
-    await stoppedMidSend(db, s, a!, 'file-drop', resolve(join(dirs.root, 'mail-before')));
-    await stoppedMidSend(db, s, b!, 'file-drop', resolve(dirs.mail));
+    await stoppedMidSend(db, s, a!, 'file-drop', `${hostname()}:${resolve(join(dirs.root, 'mail-before'))}`);
+    await stoppedMidSend(db, s, b!, 'file-drop', `${hostname()}:${resolve(dirs.mail)}`);
     s.clock.advanceMs(LEASE_MS + 1_000);
     const retryA = await s.production.produceBills(ctx, [a!.billId]);
     assert.equal(retryA.failed, 1, JSON.stringify(retryA.items));
@@ -381,7 +385,7 @@ eachDialect("a send a stopped process tried into another drop folder (MAIL_DROP_
     assert.equal((await s.production.produceBills(ctx, [a!.billId])).done, 1);
     assert.equal(readEml(dirs.mail).length, 3);
     const stA = await db.db.selectFrom('billing_bill_production').select(['email_target']).where('bill_id', '=', a!.billId).executeTakeFirstOrThrow();
-    assert.equal(stA.email_target, resolve(dirs.mail));
+    assert.equal(stA.email_target, `${hostname()}:${resolve(dirs.mail)}`);
   } finally {
     await s.stop();
     await outputs.close();
@@ -449,6 +453,53 @@ eachDialect("the SMTP password is kept sealed: one kept plain before sealing is 
     await outputs.close();
     await rekeyed.close();
     await smtp.close();
+    removeDirs(dirs);
+  }
+});
+
+eachDialect('a kept password this server cannot open stays kept when another transport is chosen (audited as kept); a key file that cannot be used refuses a new password with a page that says why, storing nothing', async (db) => {
+  const dirs = outputDirs();
+  const outputs = testOutputs(dirs);
+  const rekeyed = testOutputs(dirs, { secretKeyFile: join(dirs.root, 'other-secret.key') });
+  const damagedKey = join(dirs.root, 'damaged-secret.key');
+  writeFileSync(damagedKey, 'not a key\n');
+  const damaged = testOutputs(dirs, { secretKeyFile: damagedKey });
+  const s = await productionSetup(db, outputs);
+  const p2 = createProduction({ db: db.db, clock: s.clock, logger, outputs: rekeyed }, s.billing);
+  const row = () => db.db.selectFrom('billing_mail_transport').select(['transport', 'smtp_password', 'version']).executeTakeFirst();
+  try {
+    assert.equal(await s.production.saveMailTransport(ctx, { transport: 'smtp', host: '127.0.0.1', port: '2525', secure: '', user: 'billing', password: 'secret', expectedVersion: 0 }), true);
+    const sealed = (await row())!.smtp_password;
+    // On the server whose key does not open it, an admin chooses file-drop for now: the password stays as stored.
+    assert.equal(await p2.saveMailTransport(ctx, { transport: 'file-drop', host: '', port: '', secure: '', user: '', password: '', expectedVersion: 1 }), true);
+    assert.equal((await row())!.smtp_password, sealed);
+    const [, switched] = await auditRows(db, 'billing.mail_transport_changed');
+    assert.equal(JSON.parse(switched!.before_json!).passwordSet, true);
+    assert.equal(JSON.parse(switched!.before_json!).passwordUnreadable, true);
+    assert.deepEqual({ set: JSON.parse(switched!.after_json!).passwordSet, changed: JSON.parse(switched!.after_json!).passwordChanged }, { set: true, changed: false });
+    // The server with the key chooses SMTP again, the password left empty: the kept one opens.
+    assert.equal(await s.production.saveMailTransport(ctx, { transport: 'smtp', host: '127.0.0.1', port: '2525', secure: '', user: 'billing', password: '', expectedVersion: 2 }), true);
+    assert.equal((await s.production.mailTransport()).passwordSet, true);
+    assert.equal((await row())!.smtp_password, sealed);
+
+    // A key file that cannot be used: the page refuses the new password (409, naming the key), changing nothing, echoing nothing.
+    await withApp(db, async (t) => {
+      await t.user('admin');
+      const admin = t.browser();
+      assert.equal((await admin.login('admin@firm.test')).status, 303);
+      await admin.get('/billing/settings');
+      const r = await admin.post('/billing/settings/mail-transport', { version: '3', transport: 'smtp', host: '127.0.0.1', port: '2525', user: 'billing', password: 'pa55 word!' });
+      assert.equal(r.status, 409);
+      assert.match(unescapeHtml(r.text), /The password cannot be kept: the server's secret key cannot be used \(The secret key file .* does not hold a key/);
+      assert.ok(!r.text.includes('pa55'), 'the password typed is not echoed back');
+    }, { outputs: damaged });
+    assert.deepEqual({ ...(await row()) }, { transport: 'smtp', smtp_password: sealed, version: (await row())!.version });
+    assert.equal(Number((await row())!.version), 3);
+  } finally {
+    await s.stop();
+    await outputs.close();
+    await rekeyed.close();
+    await damaged.close();
     removeDirs(dirs);
   }
 });

@@ -14,6 +14,7 @@
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { exists, handOverOnce, periodicSweep } from '../files.ts';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import nodemailer from 'nodemailer';
 import type { Mailer } from '../../shared/ports.ts';
@@ -44,7 +45,8 @@ export function createFileDropMailer(options: { dir: string }): Mailer {
   const sweep = periodicSweep(options.dir, join(options.dir, MAIL_JOURNAL));
   return {
     kind: 'file-drop',
-    target: resolve(options.dir),
+    // The host too: two servers on one database each have their own folder at the same path.
+    target: `${hostname()}:${resolve(options.dir)}`,
     async send(message) {
       sweep();
       const path = emlPathFor(options.dir, message.messageKey);

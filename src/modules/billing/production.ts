@@ -897,13 +897,29 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       }
       if (sameMailTransport(made.fields, before) && !legacy) return false;
       const plain = made.fields.smtpPassword;
-      // The same password kept: its sealed text as stored (not sealed afresh); any other sealed now.
-      const sealed = plain === null ? null : plain === before.smtpPassword && !legacy ? stored.smtpPassword : outputs.secrets.seal(plain, SMTP_PASSWORD_PURPOSE);
+      // The same password kept: its sealed text as stored (not sealed afresh); any other sealed
+      // now. One that cannot be opened, kept while another transport is chosen: kept as stored
+      // (it opens again if the key comes back).
+      const keptUnread = unreadable !== null && made.fields.transport !== 'smtp' && made.fields.smtpUser === stored.smtpUser;
+      let sealed: string | null;
+      if (keptUnread) sealed = stored.smtpPassword;
+      else if (plain === null) sealed = null;
+      else if (plain === before.smtpPassword && !legacy && unreadable === null) sealed = stored.smtpPassword;
+      else {
+        try {
+          sealed = outputs.secrets.seal(plain, SMTP_PASSWORD_PURPOSE);
+        } catch (err) {
+          throw conflict(`The password cannot be kept: the server's secret key cannot be used (${(err as Error).message}). Nothing was changed`);
+        }
+      }
       const after: ps.StoredMailTransport = { ...made.fields, smtpPassword: sealed, version: stored.version + 1, updatedAt: now(), updatedBy: ctx.actorLabel };
       if (!await ps.saveMailTransport(trx, after, stored.version)) throw conflict('The mail transport was changed by someone else meanwhile: reload and try again');
+      // The audit row tells what the column holds: a kept password that cannot be read still counts as kept.
+      const passwordChanged = unreadable !== null ? sealed !== stored.smtpPassword : plain !== before.smtpPassword;
       await audit(trx, clock, ctx, {
         action: 'billing.mail_transport_changed', entityType: 'billing_settings', entityId: 'mail',
-        before: mailTransportView(before), after: { ...mailTransportView(made.fields), passwordChanged: plain !== before.smtpPassword },
+        before: { ...mailTransportView(before), passwordSet: stored.smtpPassword !== null, ...(unreadable !== null ? { passwordUnreadable: true } : {}) },
+        after: { ...mailTransportView(made.fields), passwordSet: sealed !== null, passwordChanged },
       });
       return true;
     });
