@@ -44,6 +44,20 @@ export async function writeAtomically(path: string, tmp: string, bytes: Uint8Arr
 const INTENT = 'intent ';
 
 /**
+ * What handOverOnce's journal says of `path`: no record, a complete one, or an intent naming
+ * the temp file (beside `path`) that was about to be renamed into place.
+ */
+export async function handOverRecord(opts: { path: string; record: string }): Promise<{ state: 'none' } | { state: 'done' } | { state: 'intent'; tmp: string }> {
+  let recorded: string;
+  try { recorded = await readFile(opts.record, 'utf8'); } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    return { state: 'none' };
+  }
+  if (!recorded.startsWith(INTENT)) return { state: 'done' };
+  return { state: 'intent', tmp: join(dirname(opts.path), basename(recorded.slice(INTENT.length).trim())) };
+}
+
+/**
  * Hand `bytes` over as `path` (in a folder a server empties: a print server, a mail pickup
  * service) once, with `record` (in a hidden journal folder) saying it was. The file is written
  * whole to a hidden temp name beside `path`, the record first says which temp file is about to
@@ -58,15 +72,11 @@ const INTENT = 'intent ';
 export async function handOverOnce(opts: { path: string; record: string; bytes: Uint8Array; done: string }): Promise<boolean> {
   const journal = dirname(opts.record);
   const writeRecord = (text: string) => writeAtomically(opts.record, join(journal, `.${randomBytes(6).toString('hex')}.tmp`), new TextEncoder().encode(text));
-  let recorded: string | null = null;
-  try { recorded = await readFile(opts.record, 'utf8'); } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  if (recorded !== null && !recorded.startsWith(INTENT)) return false;
-  if (recorded !== null) {
-    const tmp = join(dirname(opts.path), basename(recorded.slice(INTENT.length).trim()));
+  const recorded = await handOverRecord(opts);
+  if (recorded.state === 'done') return false;
+  if (recorded.state === 'intent') {
     let renamed = false;
-    if (await exists(tmp)) { await rename(tmp, opts.path); renamed = true; }
+    if (await exists(recorded.tmp)) { await rename(recorded.tmp, opts.path); renamed = true; }
     await writeRecord(opts.done);
     return renamed;
   }
@@ -95,12 +105,9 @@ export async function handOverOnce(opts: { path: string; record: string; bytes: 
  * (never renamed): no.
  */
 export async function wasHandedOver(opts: { path: string; record: string }): Promise<boolean> {
-  let recorded: string | null = null;
-  try { recorded = await readFile(opts.record, 'utf8'); } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  if (recorded !== null && !recorded.startsWith(INTENT)) return true;
-  if (recorded !== null) return !await exists(join(dirname(opts.path), basename(recorded.slice(INTENT.length).trim())));
+  const recorded = await handOverRecord(opts);
+  if (recorded.state === 'done') return true;
+  if (recorded.state === 'intent') return !await exists(recorded.tmp);
   return exists(opts.path);
 }
 

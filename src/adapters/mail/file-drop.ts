@@ -12,8 +12,8 @@
  * is kept (a small file per message); hidden temp files a crash left behind are swept
  * (sweepOrphanTemps).
  */
-import { mkdir, readFile } from 'node:fs/promises';
-import { exists, handOverOnce, periodicSweep } from '../files.ts';
+import { mkdir } from 'node:fs/promises';
+import { handOverOnce, handOverRecord, periodicSweep } from '../files.ts';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import nodemailer from 'nodemailer';
@@ -34,10 +34,6 @@ export function emlRecordFor(dir: string, messageKey: string): string {
 
 
 
-/** A record that is an intent only (a crash part way through `handOverOnce`): finished by the next send. */
-async function handOverPending(record: string): Promise<boolean> {
-  return (await readFile(record, 'utf8').catch(() => '')).startsWith('intent ');
-}
 
 export function createFileDropMailer(options: { dir: string }): Mailer {
   const composer = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
@@ -52,7 +48,8 @@ export function createFileDropMailer(options: { dir: string }): Mailer {
       const path = emlPathFor(options.dir, message.messageKey);
       const record = emlRecordFor(options.dir, message.messageKey);
       const messageId = messageIdFor(message);
-      if (await exists(record) && !await handOverPending(record)) return { messageId, detail: path };
+      // Recorded as handed over: not composed again. An intent only (a crash part way through handOverOnce) is finished below.
+      if ((await handOverRecord({ path, record })).state === 'done') return { messageId, detail: path };
       await mkdir(join(options.dir, MAIL_JOURNAL), { recursive: true });
       const info = await composer.sendMail(toNodemailer(message));
       const bytes = (info as unknown as { message: Buffer }).message;

@@ -56,13 +56,13 @@ export function createFolderPrint(options: { dir: string }): PrintOutput {
       if (earlier.length > MAX_EARLIER_FOLDERS) throw new Error(`at most ${MAX_EARLIER_FOLDERS} earlier print folders are looked in, got ${earlier.length}`);
       await mkdir(join(options.dir, PRINT_JOURNAL), { recursive: true });
       const paths = printPathsFor(options.dir, job);
+      const earlierPaths = earlier.map((dir) => ({ dir, paths: printPathsFor(dir, job) }));
       const out: string[] = [];
       for (const [i, path] of paths.entries()) {
         // A copy an earlier attempt handed over in a folder used before (PRINT_DIR changed since) is not printed again.
         let before: string | null = null;
-        for (const dir of earlier) {
-          const there = printPathsFor(dir, job)[i]!;
-          if (await wasHandedOver({ path: there, record: printRecordFor(dir, job.jobKey, i + 1) })) { before = there; break; }
+        for (const e of earlierPaths) {
+          if (await wasHandedOver({ path: e.paths[i]!, record: printRecordFor(e.dir, job.jobKey, i + 1) })) { before = e.paths[i]!; break; }
         }
         if (before) { out.push(before); continue; }
         await handOverOnce({ path, record: printRecordFor(options.dir, job.jobKey, i + 1), bytes: job.pdf, done: `${path}\n` });

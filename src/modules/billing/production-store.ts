@@ -190,7 +190,7 @@ export interface ProductionState {
   emailTriedAt: string | null;
   /** The transport the send recorded as tried went through (null: tried before this was recorded). */
   emailTransport: 'smtp' | 'file-drop' | null;
-  /** Where that send went (the drop folder's absolute path, or host:port; null: tried before this was recorded). */
+  /** Where that send went (`Mailer.target`: host and drop folder, or SMTP host:port; null: tried before this was recorded). */
   emailTarget: string | null;
   emailedAt: string | null;
   emailMessageId: string | null;
