@@ -152,7 +152,7 @@ eachDialect('a bill takes its items only as it read them: an item changed or del
   }
 });
 
-eachDialect('approving holds the bills\' items still while it reads their conflicts: a change copied meanwhile waits for the approval on Postgres and is then recorded against the bill; one copied before refuses the approval', async (db) => {
+eachDialect('approving holds the bills while it reads their conflicts: a change copied meanwhile waits for the approval on Postgres and is then recorded against the bill; one copied before refuses the approval', async (db) => {
   await withRace(db, async ({ s, other, f, w, mass }) => {
     // Matters has not heard of the draft yet (its event not delivered): it still lets the entry be changed.
     const d = await s.billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-03-01', upTo: '2026-02-28' });
@@ -160,13 +160,13 @@ eachDialect('approving holds the bills\' items still while it reads their confli
     if (isPostgres(db)) {
       let delivering: Promise<unknown> | null = null;
       await db.db.transaction().execute(async (trx) => {
-        await store.lockItemsOfBills(trx, [d.billId]);
+        await store.lockBillsAgainstConflicts(trx, [d.billId]);
         await other.cmds.updateTimeEntry(ctx, w.t1.id, { rawMinutes: 600 });
         delivering = other.drain();
         // The copy waits for the lock (it would otherwise have recorded the conflict by now, unseen by this transaction's read).
         const waited = await someoneWaitsForALock(db, delivering);
         assert.ok(waited, 'the copy of the change waits for the approving transaction');
-        assert.deepEqual(await openConflicts(), [], 'nothing recorded while the approval holds the items');
+        assert.deepEqual(await openConflicts(), [], 'nothing recorded while the approval holds the bill');
       });
       await delivering;
       assert.deepEqual(await openConflicts(), ['changed_while_on_bill'], 'recorded once the approval let go');
@@ -177,5 +177,33 @@ eachDialect('approving holds the bills\' items still while it reads their confli
     }
     const [refused] = await mass.approveMany(ctx, [d.billId]);
     assert.equal(refused?.ok, false, 'a bill with a conflict is not approved');
+  });
+});
+
+eachDialect('a conflict being recorded holds its bill: an approval meanwhile waits for it on Postgres, then sees it and refuses', async (db) => {
+  await withRace(db, async ({ s, f, w, mass }) => {
+    const d = await s.billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-03-01', upTo: '2026-02-28' });
+    const conflictOn = (billId: string) => ({
+      id: `c-${billId}`, eventId: `e-${billId}`, eventType: 'matters.wip_updated', entityType: 'wip', entityId: w.t1.id, matterId: f.matter.id,
+      billId, reason: 'changed_while_on_bill', detail: undefined, detectedAt: '2026-03-01T00:00:00.000Z',
+    });
+    if (isPostgres(db)) {
+      let approving: Promise<Awaited<ReturnType<typeof mass.approveMany>>> | null = null;
+      await db.db.transaction().execute(async (trx) => {
+        // A projection recording the conflict, not yet committed (it holds the bill's row, shared).
+        await store.insertConflict(trx, conflictOn(d.billId));
+        approving = mass.approveMany(ctx, [d.billId]);
+        assert.ok(await someoneWaitsForALock(db, approving), 'the approval waits for the conflict being recorded');
+      });
+      const [refused] = await approving!;
+      assert.equal(refused?.ok, false, 'the conflict committed meanwhile refuses the approval');
+      assert.match(refused?.ok === false ? refused.reason : '', /changed or were deleted in matters/);
+    } else {
+      await db.db.transaction().execute((trx) => store.insertConflict(trx, conflictOn(d.billId)));
+      const [refused] = await mass.approveMany(ctx, [d.billId]);
+      assert.equal(refused?.ok, false, 'a bill with a conflict is not approved');
+    }
+    const bill = await db.db.selectFrom('billing_bill').select(['status', 'number']).where('id', '=', d.billId).executeTakeFirstOrThrow();
+    assert.deepEqual(bill, { status: 'draft', number: null }, 'still a draft, unnumbered');
   });
 });

@@ -664,8 +664,8 @@ export function createBillingCommands(deps: BillingDeps) {
   }
 
   async function approve(trx: Tx, ctx: CommandContext, billId: string, expectedVersion?: number): Promise<Bill> {
-    // Postgres: the bill's items held still while its open conflicts are read (store.lockItemsOfBills).
-    await store.lockItemsOfBills(trx, [billId]);
+    // Postgres: the bill held while its open conflicts are read (store.lockBillsAgainstConflicts).
+    await store.lockBillsAgainstConflicts(trx, [billId]);
     const before = await loadFor(trx, billId, 'approve', expectedVersion);
     let { number, sequence } = before;
     if (sequence === null) {

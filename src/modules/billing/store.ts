@@ -177,6 +177,9 @@ export interface CopyConflict {
 }
 
 export async function insertConflict(trx: Executor, c: Omit<CopyConflict, 'resolvedAt'>): Promise<void> {
+  // Postgres: recorded under a share lock on the bill's row, so an approval reading the bill's
+  // conflicts (lockBillsAgainstConflicts first) either sees this one or is done before it.
+  if (c.billId !== null && !writersSerialised(trx)) await selectArrays(trx, 'select id from billing_bill where id = ? for share', [c.billId]);
   await trx.insertInto('billing_copy_conflict').values({
     id: c.id, event_id: c.eventId, event_type: c.eventType, entity_type: c.entityType, entity_id: c.entityId, matter_id: c.matterId,
     bill_id: c.billId, reason: c.reason, detail_json: c.detail === undefined ? null : JSON.stringify(c.detail), detected_at: c.detectedAt,
@@ -507,18 +510,22 @@ export async function lockItemsAsComposed(trx: Executor, items: readonly WipCopy
 }
 
 /**
- * On Postgres: lock the copied rows of the items these bills hold (FOR SHARE, until the
- * transaction ends), before an approval reads the bills' open conflicts: a change to an item
- * copied meanwhile has either committed its conflict, and the approval sees it and refuses,
- * or waits for the approval, and is then recorded against the approved bill as any change
- * after approval is. Without the lock a conflict committed between the read and the approval
- * would let the bill be approved at a value matters no longer holds.
+ * On Postgres, where writers run side by side: lock these bills' rows (FOR UPDATE, until the
+ * transaction ends) before an approval reads their open conflicts. A conflict is recorded
+ * against a bill only under a share lock on the bill's row (insertConflict), so one recorded
+ * meanwhile has either committed, and the approval sees it and refuses, or waits for the
+ * approval, and is then recorded against the approved bill as any change after approval is.
+ * Without the lock a conflict committed between the read and the approval would let the bill
+ * be approved at a value matters no longer holds. (The bills' items were locked for this
+ * before: a row lock writes the locked row, and a bill run's 443,004 items took 14 s of the
+ * server's time to approve 9,471 bills; the bills' own rows are 9,471 rows.)
  */
-export async function lockItemsOfBills(trx: Executor, billIds: readonly string[]): Promise<void> {
+export async function lockBillsAgainstConflicts(trx: Executor, billIds: readonly string[]): Promise<void> {
   if (writersSerialised(trx) || billIds.length === 0) return;
-  for (let i = 0; i < billIds.length; i += MAX_LOCK_ITEMS) {
-    await selectArrays(trx, `select w.id from billing_wip w join billing_bill_line l on l.item_id = w.id
-      where l.bill_id = any(?::text[]) and l.live = 1 order by w.id for share of w`, [pgArray(billIds.slice(i, i + MAX_LOCK_ITEMS))]);
+  // In id order: two approvals of overlapping bills wait on each other rather than deadlock.
+  const sorted = [...new Set(billIds)].sort();
+  for (let i = 0; i < sorted.length; i += MAX_LOCK_ITEMS) {
+    await selectArrays(trx, 'select id from billing_bill where id = any(?::text[]) order by id for update', [pgArray(sorted.slice(i, i + MAX_LOCK_ITEMS))]);
   }
 }
 
