@@ -207,3 +207,27 @@ eachDialect('a conflict being recorded holds its bill: an approval meanwhile wai
     assert.deepEqual(bill, { status: 'draft', number: null }, 'still a draft, unnumbered');
   });
 });
+
+eachDialect('a draft saved while a conflict is being recorded waits for it on Postgres, so the save composes from the change it records (never resolving a conflict it did not see)', async (db) => {
+  await withRace(db, async ({ s, f, w }) => {
+    const d = await s.billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-03-01', upTo: '2026-02-28' });
+    const recording = {
+      id: `c-${d.billId}`, eventId: `e-${d.billId}`, eventType: 'matters.wip_updated', entityType: 'wip', entityId: w.t1.id, matterId: f.matter.id,
+      billId: d.billId, reason: 'changed_while_on_bill', detail: undefined, detectedAt: '2026-03-01T00:00:00.000Z',
+    };
+    const resolvedAt = async () => (await db.db.selectFrom('billing_copy_conflict').select('resolved_at').where('id', '=', recording.id).executeTakeFirstOrThrow()).resolved_at;
+    if (isPostgres(db)) {
+      let saving: Promise<unknown> | null = null;
+      await db.db.transaction().execute(async (trx) => {
+        await store.insertConflict(trx, recording);
+        saving = s.billing.updateDraft(ctx, d.billId, {});
+        assert.ok(await someoneWaitsForALock(db, saving), 'the save waits for the conflict being recorded');
+      });
+      await saving;
+    } else {
+      await db.db.transaction().execute((trx) => store.insertConflict(trx, recording));
+      await s.billing.updateDraft(ctx, d.billId, {});
+    }
+    assert.notEqual(await resolvedAt(), null, 'the save came after the conflict: it recomposed the bill and resolved it');
+  });
+});

@@ -599,6 +599,8 @@ export function createBillingCommands(deps: BillingDeps) {
       const now = b.status === 'draft' ? '' : ` (it is now ${b.status}${b.number ? `, ${b.number}` : ''})`;
       throw new HttpError(409, BILL_CHANGED, `The draft was changed by someone else${now} (version ${b.version}, you had ${change.expectedVersion}): reload it`);
     };
+    // Postgres: the bill's conflicts held before the items are read: the save resolves them (store.lockBillsAgainstConflicts).
+    await store.lockBillsAgainstConflicts(trx, [billId]);
     refuseIfMoved(await bills.findBill(trx, billId));
     const before = await loadFor(trx, billId, 'edit');
     refuseIfMoved(before);
@@ -664,7 +666,7 @@ export function createBillingCommands(deps: BillingDeps) {
   }
 
   async function approve(trx: Tx, ctx: CommandContext, billId: string, expectedVersion?: number): Promise<Bill> {
-    // Postgres: the bill held while its open conflicts are read (store.lockBillsAgainstConflicts).
+    // Postgres: the bill's conflicts held while they are read (store.lockBillsAgainstConflicts).
     await store.lockBillsAgainstConflicts(trx, [billId]);
     const before = await loadFor(trx, billId, 'approve', expectedVersion);
     let { number, sequence } = before;

@@ -557,7 +557,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
 
   /** `expected`: the version each bill had where the clerk reviewed it (a list); a bill changed since is refused. */
   async function approveChunk(trx: Tx, ctx: CommandContext, billIds: readonly string[], expected?: ReadonlyMap<string, number>): Promise<ApproveOutcome[]> {
-    // Postgres: the bills held while their conflicts are read (store.lockBillsAgainstConflicts).
+    // Postgres: the bills' conflicts held while they are read (store.lockBillsAgainstConflicts).
     await store.lockBillsAgainstConflicts(trx, billIds);
     const rows = await selectRaw<Record<string, any>>(trx, `select * from billing_bill where id in (${marks(billIds.length)})`, billIds);
     // The lines stay JSON, built by the database, from the read to the event (no object per line).

@@ -177,9 +177,9 @@ export interface CopyConflict {
 }
 
 export async function insertConflict(trx: Executor, c: Omit<CopyConflict, 'resolvedAt'>): Promise<void> {
-  // Postgres: recorded under a share lock on the bill's row, so an approval reading the bill's
-  // conflicts (lockBillsAgainstConflicts first) either sees this one or is done before it.
-  if (c.billId !== null && !writersSerialised(trx)) await selectArrays(trx, 'select id from billing_bill where id = ? for share', [c.billId]);
+  // Postgres: recorded under the bill's conflicts lock, shared, so an approval or a draft save
+  // reading the bill's conflicts (lockBillsAgainstConflicts first) either sees this one or is done before it.
+  if (c.billId !== null && !writersSerialised(trx)) await sql`select pg_advisory_xact_lock_shared(${BILL_CONFLICTS_LOCK_CLASS}, hashtext(${c.billId}))`.execute(trx);
   await trx.insertInto('billing_copy_conflict').values({
     id: c.id, event_id: c.eventId, event_type: c.eventType, entity_type: c.entityType, entity_id: c.entityId, matter_id: c.matterId,
     bill_id: c.billId, reason: c.reason, detail_json: c.detail === undefined ? null : JSON.stringify(c.detail), detected_at: c.detectedAt,
@@ -509,23 +509,30 @@ export async function lockItemsAsComposed(trx: Executor, items: readonly WipCopy
   }
 }
 
+/** The first key of the Postgres advisory locks on a bill's conflicts (the second: the hash of the bill's id). */
+const BILL_CONFLICTS_LOCK_CLASS = 7_602;
+
 /**
- * On Postgres, where writers run side by side: lock these bills' rows (FOR UPDATE, until the
- * transaction ends) before an approval reads their open conflicts. A conflict is recorded
- * against a bill only under a share lock on the bill's row (insertConflict), so one recorded
- * meanwhile has either committed, and the approval sees it and refuses, or waits for the
- * approval, and is then recorded against the approved bill as any change after approval is.
- * Without the lock a conflict committed between the read and the approval would let the bill
- * be approved at a value matters no longer holds. (The bills' items were locked for this
- * before: a row lock writes the locked row, and a bill run's 443,004 items took 14 s of the
- * server's time to approve 9,471 bills; the bills' own rows are 9,471 rows.)
+ * On Postgres, where writers run side by side: hold these bills' conflicts (an advisory lock
+ * per bill, exclusive, until the transaction ends) before reading them, to approve a bill or
+ * to save a draft (which resolves them). A conflict is recorded against a bill only under the
+ * same lock, shared (insertConflict), so one recorded meanwhile has either committed, and is
+ * seen (the approval refuses; the draft is composed from the change it records), or waits
+ * until this transaction ends, and is recorded after it (against the approved bill, as any
+ * change after approval is; or against the saved draft, left open). Without it a conflict
+ * committed between the read and the approval would let the bill be approved at a value
+ * matters no longer holds, and a draft saved meanwhile would resolve a conflict it never saw.
+ * An advisory lock, not the bill's row: a projection records many conflicts in one
+ * transaction, and row locks there would wait in turn on production's claims and on drafts
+ * being saved, which hold bill rows. (The bills' items were locked for this before: a row lock
+ * writes the row, and approving a bill run's 443,004 items took 14 s of the server's time.)
  */
 export async function lockBillsAgainstConflicts(trx: Executor, billIds: readonly string[]): Promise<void> {
   if (writersSerialised(trx) || billIds.length === 0) return;
   // In id order: two approvals of overlapping bills wait on each other rather than deadlock.
   const sorted = [...new Set(billIds)].sort();
   for (let i = 0; i < sorted.length; i += MAX_LOCK_ITEMS) {
-    await selectArrays(trx, 'select id from billing_bill where id = any(?::text[]) order by id for update', [pgArray(sorted.slice(i, i + MAX_LOCK_ITEMS))]);
+    await sql`select pg_advisory_xact_lock(${BILL_CONFLICTS_LOCK_CLASS}, hashtext(s.id)) from (select id from unnest(${pgArray(sorted.slice(i, i + MAX_LOCK_ITEMS))}::text[]) as u(id) order by id) as s`.execute(trx);
   }
 }
 
