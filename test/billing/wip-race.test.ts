@@ -180,18 +180,22 @@ eachDialect('approving holds the bills while it reads their conflicts: a change 
   });
 });
 
+/** A conflict as the projection records it when an item on a bill changes in matters (store.insertConflict's input). */
+function conflictRecord(billId: string, matterId: string, itemId: string) {
+  return {
+    id: `c-${billId}`, eventId: `e-${billId}`, eventType: 'matters.wip_updated', entityType: 'wip', entityId: itemId, matterId,
+    billId, reason: 'changed_while_on_bill', detail: undefined, detectedAt: '2026-03-01T00:00:00.000Z',
+  };
+}
+
 eachDialect('a conflict being recorded holds its bill: an approval meanwhile waits for it on Postgres, then sees it and refuses', async (db) => {
   await withRace(db, async ({ s, f, w, mass }) => {
     const d = await s.billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-03-01', upTo: '2026-02-28' });
-    const conflictOn = (billId: string) => ({
-      id: `c-${billId}`, eventId: `e-${billId}`, eventType: 'matters.wip_updated', entityType: 'wip', entityId: w.t1.id, matterId: f.matter.id,
-      billId, reason: 'changed_while_on_bill', detail: undefined, detectedAt: '2026-03-01T00:00:00.000Z',
-    });
     if (isPostgres(db)) {
       let approving: Promise<Awaited<ReturnType<typeof mass.approveMany>>> | null = null;
       await db.db.transaction().execute(async (trx) => {
-        // A projection recording the conflict, not yet committed (it holds the bill's row, shared).
-        await store.insertConflict(trx, conflictOn(d.billId));
+        // A projection recording the conflict, not yet committed (it holds the bill's conflicts lock, shared).
+        await store.insertConflict(trx, conflictRecord(d.billId, f.matter.id, w.t1.id));
         approving = mass.approveMany(ctx, [d.billId]);
         assert.ok(await someoneWaitsForALock(db, approving), 'the approval waits for the conflict being recorded');
       });
@@ -199,7 +203,7 @@ eachDialect('a conflict being recorded holds its bill: an approval meanwhile wai
       assert.equal(refused?.ok, false, 'the conflict committed meanwhile refuses the approval');
       assert.match(refused?.ok === false ? refused.reason : '', /changed or were deleted in matters/);
     } else {
-      await db.db.transaction().execute((trx) => store.insertConflict(trx, conflictOn(d.billId)));
+      await db.db.transaction().execute((trx) => store.insertConflict(trx, conflictRecord(d.billId, f.matter.id, w.t1.id)));
       const [refused] = await mass.approveMany(ctx, [d.billId]);
       assert.equal(refused?.ok, false, 'a bill with a conflict is not approved');
     }
@@ -211,10 +215,7 @@ eachDialect('a conflict being recorded holds its bill: an approval meanwhile wai
 eachDialect('a draft saved while a conflict is being recorded waits for it on Postgres, so the save composes from the change it records (never resolving a conflict it did not see)', async (db) => {
   await withRace(db, async ({ s, f, w }) => {
     const d = await s.billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-03-01', upTo: '2026-02-28' });
-    const recording = {
-      id: `c-${d.billId}`, eventId: `e-${d.billId}`, eventType: 'matters.wip_updated', entityType: 'wip', entityId: w.t1.id, matterId: f.matter.id,
-      billId: d.billId, reason: 'changed_while_on_bill', detail: undefined, detectedAt: '2026-03-01T00:00:00.000Z',
-    };
+    const recording = conflictRecord(d.billId, f.matter.id, w.t1.id);
     const resolvedAt = async () => (await db.db.selectFrom('billing_copy_conflict').select('resolved_at').where('id', '=', recording.id).executeTakeFirstOrThrow()).resolved_at;
     if (isPostgres(db)) {
       let saving: Promise<unknown> | null = null;
