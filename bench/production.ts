@@ -29,7 +29,7 @@ import type { ChromiumPdfRenderer } from '../src/adapters/pdf/chromium.ts';
 import { createFolderPrint } from '../src/adapters/print/folder.ts';
 import { prng } from '../src/cli/demo.ts';
 import { buildRuntime } from '../src/main.ts';
-import { createBillingCommands, createProduction } from '../src/modules/billing/index.ts';
+import { createBillingCommands, createProduction, PRODUCE_CONCURRENCY } from '../src/modules/billing/index.ts';
 import { createMattersCommands, seedDemoFirm } from '../src/modules/matters/index.ts';
 import { startPgServer } from '../scripts/pg-server.ts';
 import { manualClock } from '../src/shared/clock.ts';
@@ -40,7 +40,8 @@ import type { Outputs } from '../src/shared/ports.ts';
 export const PRODUCTION_BILLS = 1_000;
 /** Tuned on the 2-core machine: two tabs rendering while the other bills do their database work. */
 const POOL_SIZE = Number(process.env.BENCH_PDF_POOL ?? 2);
-const CONCURRENCY = Number(process.env.BENCH_PRODUCE_CONCURRENCY ?? 4);
+/** The app's default (production.ts) unless told. */
+const CONCURRENCY = Number(process.env.BENCH_PRODUCE_CONCURRENCY ?? PRODUCE_CONCURRENCY);
 /** The app's own PDF settings (the same PDF_* variables, see the README), but the pool size. */
 const PDF = outputsConfigFromEnv(process.env, tmpdir());
 
@@ -142,6 +143,8 @@ async function benchDialect(o: ProductionBenchOptions, dialect: 'sqlite' | 'post
     const production = createProduction({ db: database.db, clock, logger, outputs }, billing);
 
     const ms: number[] = [];
+    /** CPU time of this Node process (all its threads) during each run: the rest of the machine's is Chromium's (and the disk's). */
+    const nodeCpuMs: number[] = [];
     let peakRss = 0;
     let chromeRss = 0;
     let printed = 0;
@@ -159,13 +162,16 @@ async function benchDialect(o: ProductionBenchOptions, dialect: 'sqlite' | 'post
       await rt.relay.drain(60_000);
 
       const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage().rss); }, 100);
-      // Chromium's memory through the run (its browser is replaced every PDF_RESTART_EVERY renders).
+      // Chromium's memory through the run (its browser is replaced every PDF_RESTART_EVERY documents).
       const chromeSampler = setInterval(() => { chromeRss = Math.max(chromeRss, chromiumPssMb(pdf.profileDir())); }, 1_000);
       let failed = 0;
+      const cpu0 = process.cpuUsage();
       ms.push(await o.timeMs(async () => {
         const r = await production.produceBills(ctx, ids, { concurrency: CONCURRENCY });
         failed = r.failed + r.busy;
       }));
+      const cpu = process.cpuUsage(cpu0);
+      nodeCpuMs.push((cpu.user + cpu.system) / 1000);
       clearInterval(sampler);
       clearInterval(chromeSampler);
       chromeRss = Math.max(chromeRss, chromiumPssMb(pdf.profileDir()));
@@ -183,8 +189,8 @@ async function benchDialect(o: ProductionBenchOptions, dialect: 'sqlite' | 'post
     const perPage = median(blank.slice(5));
     o.report(`produce ${PRODUCTION_BILLS} bills (pdf+mail+print)`, dialect, PRODUCTION_BILLS, ms, [perPage * PRODUCTION_BILLS], 'blank page x1000');
     console.log(`  ${dialect}: median ${(median(ms) / 1000).toFixed(1)} s for ${PRODUCTION_BILLS} bills (target <= 30 s); runs ${ms.map((m) => (m / 1000).toFixed(1)).join(', ')} s; `
-      + `pool ${POOL_SIZE} tabs, browser replaced every ${PDF.pdfRestartEvery} renders, ${CONCURRENCY} bills at once; ${printed} print files, ${mailed} emails in the last run; `
-      + `peak Node RSS ${Math.round(peakRss / 1e6)} MB, Chromium PSS ${chromeRss} MB; blank page ${perPage.toFixed(1)} ms`);
+      + `pool ${POOL_SIZE} tabs, browser replaced every ${PDF.pdfRestartEvery} documents, ${CONCURRENCY} bills at once; ${printed} print files, ${mailed} emails in the last run; `
+      + `final PDFs printed up to ${PDF.pdfCombineMax} at a time (so far ${pdf.stats.combinedDocuments} bills in ${pdf.stats.combined} combined renders, ${pdf.stats.combineFellBack} fell back to one by one); Node CPU ${(median(nodeCpuMs) / 1000).toFixed(1)} s of the run; peak Node RSS ${Math.round(peakRss / 1e6)} MB, Chromium PSS ${chromeRss} MB; blank page ${perPage.toFixed(1)} ms`);
     const sample = filesOf(mailDir, '.eml')[0];
     if (sample && !readFileSync(join(mailDir, sample), 'utf8').includes('application/pdf')) throw new Error('an email without its PDF');
   } finally {
@@ -200,7 +206,7 @@ function filesOf(dir: string, ending: string): string[] {
 /** Run the production benchmark on SQLite and Postgres (called from bench/run.ts). */
 export async function productionBench(o: ProductionBenchOptions): Promise<void> {
   const pdf = createChromiumPdf({
-    executablePath: PDF.chromiumPath, poolSize: POOL_SIZE, timeoutMs: PDF.pdfTimeoutMs, restartEvery: PDF.pdfRestartEvery, tagged: PDF.pdfTagged, singleProcess: PDF.pdfSingleProcess,
+    executablePath: PDF.chromiumPath, poolSize: POOL_SIZE, timeoutMs: PDF.pdfTimeoutMs, restartEvery: PDF.pdfRestartEvery, tagged: PDF.pdfTagged, singleProcess: PDF.pdfSingleProcess, combineMax: PDF.pdfCombineMax,
   });
   try {
     const dialects = o.dialects ?? ['sqlite', 'postgres'];

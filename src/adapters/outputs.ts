@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import type { OutputDescription, Outputs } from '../shared/ports.ts';
 import { createChromiumPdf } from './pdf/chromium.ts';
+import { COMBINE_MAX_DOCS } from './pdf/combine.ts';
 import { createFileDropMailer } from './mail/file-drop.ts';
 import { createSmtpMailer } from './mail/smtp.ts';
 import { createFolderPrint } from './print/folder.ts';
@@ -21,6 +22,8 @@ export interface OutputsConfig {
   pdfTagged: boolean;
   /** Chromium as one process (see ChromiumPdfOptions.singleProcess). */
   pdfSingleProcess: boolean;
+  /** Final bills printed together at most (chromium.ts combineMax; 1 prints each alone). */
+  pdfCombineMax: number;
   mailTransport: 'smtp' | 'file-drop';
   /** MAIL_TRANSPORT was set: the configuration fixes the transport (the settings page cannot choose one). */
   mailTransportFixed: boolean;
@@ -51,6 +54,7 @@ export function outputsConfigFromEnv(env: NodeJS.ProcessEnv, installDir: string)
     pdfRestartEvery: intFrom(env, 'PDF_RESTART_EVERY', 500, 1, 1_000_000),
     pdfTagged: env.PDF_TAGGED === '1' || env.PDF_TAGGED === 'true',
     pdfSingleProcess: !(env.PDF_SINGLE_PROCESS === '0' || env.PDF_SINGLE_PROCESS === 'false'),
+    pdfCombineMax: intFrom(env, 'PDF_COMBINE_MAX', 10, 1, COMBINE_MAX_DOCS),
     mailTransport: transport,
     mailTransportFixed: env.MAIL_TRANSPORT !== undefined,
     smtp: {
@@ -74,7 +78,7 @@ export function outputsConfigFromEnv(env: NodeJS.ProcessEnv, installDir: string)
 export function createOutputs(config: OutputsConfig): Outputs {
   const pdf = createChromiumPdf({
     executablePath: config.chromiumPath, poolSize: config.pdfPoolSize, timeoutMs: config.pdfTimeoutMs, restartEvery: config.pdfRestartEvery,
-    tagged: config.pdfTagged, singleProcess: config.pdfSingleProcess,
+    tagged: config.pdfTagged, singleProcess: config.pdfSingleProcess, combineMax: config.pdfCombineMax,
   });
   const mailer = config.mailTransport === 'smtp' ? createSmtpMailer(config.smtp) : createFileDropMailer({ dir: config.mailDropDir });
   const print = createFolderPrint({ dir: config.printDir });
@@ -84,7 +88,7 @@ export function createOutputs(config: OutputsConfig): Outputs {
     smtpTimeouts: { ...(connectionTimeoutMs ? { connectionTimeoutMs } : {}), ...(greetingTimeoutMs ? { greetingTimeoutMs } : {}), ...(socketTimeoutMs ? { socketTimeoutMs } : {}) },
   });
   const description: OutputDescription[] = [
-    { kind: 'pdf', adapter: 'chromium', detail: `${config.chromiumPath}, ${config.pdfPoolSize} tab(s), ${config.pdfTimeoutMs} ms timeout${config.pdfSingleProcess ? '' : ', multi-process'}` },
+    { kind: 'pdf', adapter: 'chromium', detail: `${config.chromiumPath}, ${config.pdfPoolSize} tab(s), ${config.pdfTimeoutMs} ms timeout${config.pdfSingleProcess ? '' : ', multi-process'}${config.pdfCombineMax > 1 ? `, final bills printed up to ${config.pdfCombineMax} at a time` : ''}` },
     config.mailTransport === 'smtp'
       ? { kind: 'mail', adapter: 'smtp', detail: `${config.smtp.host}:${config.smtp.port}${config.smtp.secure ? ' (TLS)' : ''}${config.smtp.user ? `, user ${config.smtp.user}` : ''}, from ${config.mailFrom}` }
       : { kind: 'mail', adapter: 'file-drop', detail: `${config.mailDropDir}, from ${config.mailFrom}` },

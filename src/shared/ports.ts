@@ -9,6 +9,13 @@ export interface PdfRenderOptions {
   /** A4 unless told. */
   format?: 'A4' | 'Letter';
   landscape?: boolean;
+  /**
+   * The caller's word that this document prints the same as a section of a longer one, so the
+   * renderer may print it together with others and cut the PDF where it starts: the same head as
+   * the others but for its title, a plain `<body>`, nothing fixed to every page (a watermark),
+   * no page counters, no rule for the first page only. Final bills are; watermarked previews are not.
+   */
+  combinable?: boolean;
 }
 
 /** Renders a self-contained HTML document (inline CSS, no network) to PDF bytes. */

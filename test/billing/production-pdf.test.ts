@@ -5,11 +5,12 @@
  * currency other than the US dollar says which (its code, and CA$, A$ or NZ$ on every amount).
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { after } from 'node:test';
 import { eachDialect } from '../support/db.ts';
 import { pdfText } from '../adapters/pdf.ts';
 import { ctx, firm } from './support.ts';
-import { closeSharedPdf, outputDirs, productionSetup, removeDirs, testOutputs } from './production-support.ts';
+import { closeSharedPdf, outputDirs, productionSetup, removeDirs, sharedPdf, testOutputs } from './production-support.ts';
 
 after(closeSharedPdf);
 
@@ -47,6 +48,46 @@ eachDialect('a bill PDF shows every narrative and description whole, its amounts
     assert.match(text, /Call with client[^\n]*\n\s*Follow-up letter/, 'a narrative keeps its line breaks');
     assert.match(text, /Currency\s+CAD/, 'the currency by its code');
     assert.match(text, /\bMH\s+(Reviewed|Call)/, 'the narrow columns keep their text on one line');
+  } finally {
+    await s.stop();
+    removeDirs(dirs);
+  }
+});
+
+eachDialect('bills produced at once are printed together and each stored PDF holds its own bill alone: its number, its work, its total, its title', async (db) => {
+  const dirs = outputDirs();
+  const s = await productionSetup(db, testOutputs(dirs));
+  try {
+    const f = await firm(s.matters);
+    const bills: { billId: string; number: string; narrative: string; total: string }[] = [];
+    for (let i = 1; i <= 10; i++) {
+      const m = await s.matters.openMatter(ctx, { clientId: f.client.id, name: `Matter ${i}`, responsibleTimekeeperId: f.partner.id, openedOn: '2025-06-01', billingCycle: 'MONTH' });
+      const narrative = `Work unique to bill ${i} zq${i}x`;
+      // A longer bill now and then: two pages, so a cut in the wrong place shows.
+      for (let k = 0; k < (i % 4 === 0 ? 40 : 1); k++) {
+        await s.matters.recordTimeEntry(ctx, { matterId: m.id, timekeeperId: f.partner.id, workDate: '2026-02-10', rawMinutes: 6 * i, override: { rateMinor: 10_000, reason: 'agreed' }, narrative });
+      }
+      await s.drain();
+      const d = await s.billing.createDraft(ctx, { matterId: m.id, invoiceDate: '2026-03-01', upTo: '2026-02-28' });
+      const a = await s.billing.approve(ctx, d.billId);
+      bills.push({ billId: a.billId, number: a.number!, narrative, total: (a.totals.totalMinor / 100).toFixed(2) });
+    }
+    await s.drain();
+    const before = sharedPdf().stats.combinedDocuments;
+    const produced = await s.production.produceBills(ctx, bills.map((b) => b.billId));
+    assert.equal(produced.done, 10, JSON.stringify(produced.items));
+    assert.ok(sharedPdf().stats.combinedDocuments - before >= 2, `some bills were printed together (${sharedPdf().stats.combinedDocuments - before})`);
+    for (const b of bills) {
+      const pdf = (await s.production.storedPdf(b.billId))!.pdf;
+      const text = pdfText(pdf);
+      assert.ok(text.includes(b.number), `bill ${b.number}: its number`);
+      assert.ok(text.includes(b.narrative), `bill ${b.number}: its work`);
+      assert.match(text, new RegExp(`Total due\\s+\\$${b.total.replace(/\B(?=(\d{3})+(?!\d))/g, ',').replace('.', '\\.')}`), `bill ${b.number}: its total ${b.total}`);
+      for (const other of bills) if (other !== b) assert.ok(!text.includes(other.narrative.split(' ').at(-1)!), `bill ${b.number} holds nothing of bill ${other.number}`);
+      const info = execFileSync('pdfinfo', ['-'], { input: Buffer.from(pdf) }).toString('utf8');
+      assert.match(info, new RegExp(`^Title:\\s+.*${b.number.replaceAll('.', '\\.')}$`, 'm'), `bill ${b.number}: its own title`);
+      assert.match(info, new RegExp(`^Pages:\\s+${b.narrative.endsWith('zq4x') || b.narrative.endsWith('zq8x') ? 2 : 1}$`, 'm'), `bill ${b.number}: its own pages`);
+    }
   } finally {
     await s.stop();
     removeDirs(dirs);

@@ -6,8 +6,10 @@
  *   handed out to at most `poolSize` concurrent renders; further renders wait in a FIFO.
  * - Every render has a timeout; a render that times out has its tab thrown away.
  * - The browser is replaced after it crashes/disconnects (the next render launches a new one)
- *   and after `restartEvery` renders (the old one is closed when its in-flight renders end),
+ *   and after `restartEvery` documents (the old one is closed when its in-flight renders end),
  *   which bounds memory growth.
+ * - Documents marked `combinable` that wait for a tab are printed together and the PDF cut
+ *   into one per document (combine.ts).
  * - close() closes every browser and SIGKILLs the process if a polite close does not finish;
  *   the browser also exits by itself when this process dies (DevTools over a pipe), and signals
  *   to this process are the app's to handle (its shutdown calls close()).
@@ -18,6 +20,7 @@ import { join } from 'node:path';
 import puppeteer from 'puppeteer-core';
 import type { Browser, CDPSession, Page } from 'puppeteer-core';
 import type { PdfRenderOptions, PdfRenderer } from '../../shared/ports.ts';
+import { COMBINE_MAX_DOCS, createCombiner } from './combine.ts';
 
 export const CHROMIUM_PDF_FLAGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
@@ -30,13 +33,14 @@ export interface ChromiumPdfOptions {
   poolSize?: number;
   /** Default per-render timeout. */
   timeoutMs?: number;
-  /** Replace the browser after this many renders. */
+  /** Replace the browser after this many documents printed (a combined render counts each of its documents). */
   restartEvery?: number;
   /** Give up launching after this long. */
   launchTimeoutMs?: number;
   /**
-   * Every this many renders, tell the browser its memory is critically low, so it drops its
-   * caches (default 50). A browser rendering bills otherwise keeps growing: 300 one-page
+   * Every this many renders (a combined render counts once: dropping the caches drops the
+   * fonts too, which the next render loads again), tell the browser its memory is critically
+   * low, so it drops its caches (default 50). A browser rendering bills otherwise keeps growing: 300 one-page
    * documents took it from 300 MB to 530 MB (proportional set size); with the signal every 50
    * it stayed at 335 MB, at no measurable cost per render.
    */
@@ -46,6 +50,12 @@ export interface ChromiumPdfOptions {
    * here. Off unless asked (PDF_TAGGED=1).
    */
   tagged?: boolean;
+  /**
+   * Documents marked `combinable` that wait for a tab are printed together, up to this many in
+   * one render, and the PDF cut into one per document (combine.ts; default 10, 1 prints every
+   * document alone). Tagged PDFs are always printed alone (a structure tree is not cut).
+   */
+  combineMax?: number;
   /**
    * Run Chromium as one process (--single-process; default true). Chromium otherwise starts a
    * print-compositor process for every PDF, which cost more CPU than the rendering itself on
@@ -82,6 +92,7 @@ interface Generation {
   readonly idle: Tab[];
   /** performance.now() at launch. */
   readonly launchedAt: number;
+  /** Documents printed (a combined render counts each): its age, for restartEvery and purgeEvery. */
   renders: number;
   inFlight: number;
   retiring: boolean;
@@ -97,7 +108,7 @@ export interface ChromiumPdfRenderer extends PdfRenderer {
   /** The current browser's profile directory (it names every process of that browser). */
   profileDir(): string | undefined;
   /** Renders done since creation. */
-  readonly stats: { renders: number; launches: number; crashes: number; purges: number; retiredByAge: number };
+  readonly stats: { renders: number; launches: number; crashes: number; purges: number; retiredByAge: number; combined: number; combinedDocuments: number; combineFellBack: number };
 }
 
 export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRenderer {
@@ -108,13 +119,15 @@ export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRende
   const launchTimeoutMs = options.launchTimeoutMs ?? 30_000;
   const tagged = options.tagged ?? false;
   const singleProcess = options.singleProcess ?? true;
+  const combineMax = options.combineMax ?? 10;
+  if (!Number.isInteger(combineMax) || combineMax < 1 || combineMax > COMBINE_MAX_DOCS) throw new Error(`combineMax must be 1..${COMBINE_MAX_DOCS}, got ${combineMax}`);
   const maxAgeMs = options.maxAgeMs ?? 120_000;
   if (!Number.isInteger(maxAgeMs) || maxAgeMs < 1_000) throw new Error(`maxAgeMs must be at least 1000, got ${maxAgeMs}`);
   if (!Number.isInteger(poolSize) || poolSize < 1 || poolSize > 16) throw new Error(`poolSize must be 1..16, got ${poolSize}`);
   if (!Number.isInteger(restartEvery) || restartEvery < 1) throw new Error(`restartEvery must be a positive integer, got ${restartEvery}`);
   if (!Number.isInteger(purgeEvery) || purgeEvery < 1) throw new Error(`purgeEvery must be a positive integer, got ${purgeEvery}`);
 
-  const stats = { renders: 0, launches: 0, crashes: 0, purges: 0, retiredByAge: 0 };
+  const stats = { renders: 0, launches: 0, crashes: 0, purges: 0, retiredByAge: 0, combined: 0, combinedDocuments: 0, combineFellBack: 0 };
   let current: Generation | null = null;
   let launching: Promise<Generation> | null = null;
   let generationSeq = 0;
@@ -258,10 +271,12 @@ export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRende
     return Buffer.from(data, 'base64');
   }
 
-  async function renderOnce(html: string, opts: PdfRenderOptions, timeoutMs: number): Promise<Uint8Array> {
+  /** `documents`: how many documents the render prints (combined ones count each), for restartEvery and purgeEvery. */
+  async function renderOnce(html: string, opts: PdfRenderOptions, timeoutMs: number, documents: number): Promise<Uint8Array> {
     const gen = await generation();
     gen.inFlight++;
-    gen.renders++;
+    const rendersBefore = gen.renders;
+    gen.renders += documents;
     if (gen.renders >= restartEvery) gen.retiring = true;
     let tab: Tab | undefined;
     let pageOk = false;
@@ -291,7 +306,7 @@ export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRende
       }
       pageOk = true;
       stats.renders++;
-      if (gen.renders % purgeEvery === 0) {
+      if (Math.floor(gen.renders / purgeEvery) > Math.floor(rendersBefore / purgeEvery)) {
         // A hint, not part of the render: not waited for, and a refusal changes nothing.
         tab!.session.send('Memory.simulatePressureNotification', { level: 'critical' }).then(() => { stats.purges++; }, () => undefined);
       }
@@ -309,6 +324,32 @@ export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRende
     }
   }
 
+  async function renderAlone(html: string, opts: PdfRenderOptions, timeoutMs: number, documents = 1): Promise<Uint8Array> {
+    await acquireSlot();
+    try {
+      try {
+        return await renderOnce(html, opts, timeoutMs, documents);
+      } catch (err) {
+        // The browser died under us: retry once on a fresh one.
+        if (closing || !isCrash(err)) throw err;
+        return await renderOnce(html, opts, timeoutMs, documents);
+      }
+    } finally {
+      releaseSlot();
+    }
+  }
+
+  // As many combined renders at once as there are tabs: documents arriving meanwhile wait and go together.
+  const combiner = combineMax > 1 && !tagged
+    ? createCombiner((html, opts, documents) => renderAlone(html, opts, opts.timeoutMs ?? defaultTimeoutMs, documents), { slots: poolSize, maxDocs: combineMax })
+    : null;
+  function syncCombineStats(): void {
+    if (!combiner) return;
+    stats.combined = combiner.stats.combined;
+    stats.combinedDocuments = combiner.stats.documents;
+    stats.combineFellBack = combiner.stats.fellBack;
+  }
+
   function isCrash(err: unknown): boolean {
     const msg = err instanceof Error ? err.message : String(err);
     return /Target closed|Session closed|Connection closed|Protocol error|browser has disconnected|detached|crashed/i.test(msg);
@@ -321,18 +362,13 @@ export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRende
     async render(html, opts = {}) {
       const timeoutMs = opts.timeoutMs ?? defaultTimeoutMs;
       if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new Error(`timeoutMs must be a positive integer, got ${timeoutMs}`);
-      await acquireSlot();
-      try {
-        try {
-          return await renderOnce(html, opts, timeoutMs);
-        } catch (err) {
-          // The browser died under us: retry once on a fresh one.
-          if (closing || !isCrash(err)) throw err;
-          return await renderOnce(html, opts, timeoutMs);
-        }
-      } finally {
-        releaseSlot();
+      const { combinable, ...own } = opts;
+      if (combinable && combiner) {
+        const pdf = await combiner.render(html, own);
+        syncCombineStats();
+        return pdf;
       }
+      return renderAlone(html, own, timeoutMs);
     },
     async close() {
       closing = true;
