@@ -101,7 +101,7 @@ export async function buildRuntime(database: Database, opts: { config?: Partial<
   const relay = createRelay({ db: database.db, bus, clock, logger: logger.child({ component: 'relay' }) });
   const apiRegistry = newApiRegistry();
   // Lazy: nothing launches (Chromium) or connects (SMTP) until first used.
-  const outputs = opts.outputs ?? createOutputs(outputsConfigFromEnv(process.env, ROOT_DIR));
+  const outputs = opts.outputs ?? createOutputs(outputsConfigFromEnv(process.env, ROOT_DIR), { logger: logger.child({ component: 'pdf' }) });
   const deps: ModuleDeps = { db: database.db, dialect: database.dialect, clock, logger, bus, relay, apiRegistry, outputs };
   const modules = [
     createMattersModule(deps),

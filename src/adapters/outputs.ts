@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path';
 import type { OutputDescription, Outputs } from '../shared/ports.ts';
+import type { Logger } from 'pino';
 import { createChromiumPdf } from './pdf/chromium.ts';
 import { COMBINE_MAX_DOCS } from './pdf/combine.ts';
 import { createFileDropMailer } from './mail/file-drop.ts';
@@ -75,10 +76,11 @@ export function outputsConfigFromEnv(env: NodeJS.ProcessEnv, installDir: string)
   };
 }
 
-export function createOutputs(config: OutputsConfig): Outputs {
+export function createOutputs(config: OutputsConfig, opts: { logger?: Logger } = {}): Outputs {
   const pdf = createChromiumPdf({
     executablePath: config.chromiumPath, poolSize: config.pdfPoolSize, timeoutMs: config.pdfTimeoutMs, restartEvery: config.pdfRestartEvery,
     tagged: config.pdfTagged, singleProcess: config.pdfSingleProcess, combineMax: config.pdfCombineMax,
+    ...(opts.logger ? { onCombineFailure: (err: unknown, documents: number) => opts.logger!.warn({ err, documents }, 'bills printed together failed: printing them one by one') } : {}),
   });
   const mailer = config.mailTransport === 'smtp' ? createSmtpMailer(config.smtp) : createFileDropMailer({ dir: config.mailDropDir });
   const print = createFolderPrint({ dir: config.printDir });

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, test } from 'node:test';
-import { COMBINE_MAX_DOCS, combineDocuments, createCombiner, documentParts, sameShape, unescapeHtml } from '../../src/adapters/pdf/combine.ts';
+import { COMBINE_MAX_DOCS, combineDocuments, createCombiner, documentParts, documentTitle, sameShape, unescapeHtml } from '../../src/adapters/pdf/combine.ts';
 import { createChromiumPdf } from '../../src/adapters/pdf/chromium.ts';
 import { chromiumPath } from '../support/browser.ts';
 import { pdfText } from './pdf.ts';
@@ -50,6 +50,7 @@ test('a document\'s parts: the plain shape is read, its title apart; other shape
   assert.equal(documentParts('<!doctype html><html><head></head><body>y</body></html><body>z</body></html>'), null, 'two bodies');
   assert.equal(documentParts('<p>a fragment</p>'), null);
   assert.equal(unescapeHtml('A &amp; B &lt;C&gt; &quot;D&quot; &#39;E&#39; &#x263A; &bogus; &#0;'), 'A & B <C> "D" \'E\' \u263a &bogus; &#0;');
+  assert.equal(documentTitle(documentParts(doc(' Tax  invoice\n 7.1 &amp;  co ', 'T', 1))!), 'Tax invoice 7.1 & co', 'white space as Chromium gives the title');
   const c = combineDocuments([a, b]);
   assert.equal(c.anchors.length, 2);
   assert.notEqual(c.anchors[0], c.anchors[1]);
@@ -65,7 +66,7 @@ test('documents waiting for a tab print together, and each cut PDF has the pages
   const pdf = createChromiumPdf({ executablePath: chromiumPath(), poolSize: 1, combineMax: 10 });
   try {
     // The second document runs over three pages: the cut must give it all three and the next its own.
-    const docs = [doc('Tax invoice 1.1', 'Alpha', 3), doc('Tax invoice 2.1', 'Bravo', 110), doc('Tax invoice 3.1 &amp; more', 'Charlie', 1), doc('Tax invoice 4.1', 'Delta', 30), doc('Tax invoice 5.1', 'Echo', 60)];
+    const docs = [doc('Tax invoice 1.1', 'Alpha', 3), doc('Tax invoice 2.1', 'Bravo', 110), doc('Tax invoice 3.1 &amp; more', 'Charlie', 1), doc(' Tax  invoice\n4.1 ', 'Delta', 30), doc('Tax invoice 5.1', 'Echo', 60)];
     // Five at once on one tab: the first prints alone, the four waiting go together.
     const together = await Promise.all(docs.map((d) => pdf.render(d, { combinable: true })));
     assert.equal(pdf.stats.combined, 1);
@@ -117,30 +118,40 @@ test('a combined render that fails, or a combined PDF that cannot be cut, prints
   const docs = [doc('One', 'One', 2), doc('Two', 'Two', 50), doc('Three', 'Three', 2), doc('Four', 'Four', 2)];
   const expected = await Promise.all(docs.map((d) => alone.render(d).then(pdfText)));
   const seen: string[] = [];
+  const limits: string[] = [];
+  const told: string[] = [];
   // The real renderer beneath; a combined document (it holds the sections' ids) fails, or loses the links that name its pages.
   for (const failure of ['render fails', 'no destinations'] as const) {
     seen.length = 0;
-    const combiner = createCombiner(async (html, opts) => {
+    limits.length = 0;
+    told.length = 0;
+    const combiner = createCombiner(async (html, opts, documents) => {
       const combined = html.includes('lexbill-part-');
       seen.push(combined ? 'combined' : 'alone');
+      limits.push(`${documents}:${opts.timeoutMs ?? 'default'}`);
       if (combined && failure === 'render fails') throw new Error('Chromium gave up');
       return alone.render(combined ? html.replaceAll('<a href="#', '<b data-href="#').replaceAll('</a>', '</b>') : html, opts);
-    }, { slots: 1, maxDocs: 10 });
-    const outs = await Promise.all(docs.map((d) => combiner.render(d, {})));
+    }, { slots: 1, maxDocs: 10, defaultTimeoutMs: 30_000, onFallback: (err, n) => { told.push(`${n}: ${(err as Error).message}`); } });
+    const outs = await Promise.all(docs.map((d) => combiner.render(d, { timeoutMs: 20_000 })));
     assert.deepEqual(outs.map(pdfText), expected, failure);
     assert.deepEqual(seen, ['alone', 'combined', 'alone', 'alone', 'alone'], `${failure}: the first alone, three together, then those three alone`);
     assert.deepEqual(combiner.stats, { combined: 0, documents: 0, fellBack: 1 }, failure);
+    // Told how many documents and why; the combined render had twice a document's limit.
+    assert.equal(told.length, 1);
+    assert.match(told[0]!, failure === 'render fails' ? /^3: Chromium gave up$/ : /^3: the combined PDF (names no destinations|has no destination)/);
+    assert.deepEqual(limits, ['1:20000', '3:40000', '1:20000', '1:20000', '1:20000']);
   }
   // One document the renderer refuses fails alone; the others print.
   const combiner = createCombiner(async (html, opts) => {
     if (html.includes('<h1>Three</h1>')) throw new Error('this one is broken');
     return alone.render(html, opts);
-  }, { slots: 1, maxDocs: 10 });
+  }, { slots: 1, maxDocs: 10, defaultTimeoutMs: 30_000 });
   const settled = await Promise.allSettled(docs.map((d) => combiner.render(d, {})));
   assert.deepEqual(settled.map((s) => s.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
   assert.equal(pdfText((settled[3] as PromiseFulfilledResult<Uint8Array>).value), expected[3]);
-  assert.throws(() => createCombiner(async () => new Uint8Array(), { slots: 0, maxDocs: 2 }), /slots/);
-  assert.throws(() => createCombiner(async () => new Uint8Array(), { slots: 1, maxDocs: 1 }), /maxDocs/);
+  assert.throws(() => createCombiner(async () => new Uint8Array(), { slots: 0, maxDocs: 2, defaultTimeoutMs: 1 }), /slots/);
+  assert.throws(() => createCombiner(async () => new Uint8Array(), { slots: 1, maxDocs: 1, defaultTimeoutMs: 1 }), /maxDocs/);
+  assert.throws(() => createCombiner(async () => new Uint8Array(), { slots: 1, maxDocs: 2, defaultTimeoutMs: 0 }), /defaultTimeoutMs/);
   assert.throws(() => createChromiumPdf({ executablePath: chromiumPath(), combineMax: 0 }), /combineMax/);
 });
 
@@ -154,6 +165,29 @@ test('a combined render counts each of its documents towards replacing the brows
     assert.equal(pdf.stats.launches, 1);
     await pdf.render(doc('Next', 'Next', 1));
     assert.equal(pdf.stats.launches, 2, 'the next render is on a new browser');
+  } finally {
+    await pdf.close();
+  }
+});
+
+test('a browser that dies during a combined render: its documents are printed one by one on a new browser (the combined render is not tried again)', async () => {
+  const pdf = createChromiumPdf({ executablePath: chromiumPath(), poolSize: 1, combineMax: 10 });
+  try {
+    await pdf.render(doc('Warm up', 'Warm up', 1));
+    const pid = pdf.pid()!;
+    // A light one prints alone first; the three long ones wait, then go together (seconds of work).
+    const renders = [doc('Light', 'Light', 1), doc('Long A', 'LongA', 2_500), doc('Long B', 'LongB', 2_500), doc('Long C', 'LongC', 2_500)]
+      .map((d) => pdf.render(d, { combinable: true }));
+    await renders[0];
+    await new Promise((r) => setTimeout(r, 300));
+    process.kill(pid, 'SIGKILL');
+    const outs = await Promise.all(renders);
+    for (const [i, name] of ['LongA', 'LongB', 'LongC'].entries()) {
+      const text = pdfText(outs[i + 1]!);
+      assert.ok(text.includes(`${name} line 2500`) && !text.includes(`${['LongA', 'LongB', 'LongC'][(i + 1) % 3]} line`), `${name}: its own pages only`);
+    }
+    assert.deepEqual({ crashes: pdf.stats.crashes, launches: pdf.stats.launches, fellBack: pdf.stats.combineFellBack, combined: pdf.stats.combined }, { crashes: 1, launches: 2, fellBack: 1, combined: 0 });
+    assert.notEqual(pdf.pid(), pid);
   } finally {
     await pdf.close();
   }

@@ -924,3 +924,34 @@ test('which failed SMTP sends may have delivered the message: a late answer afte
     await smtp.close();
   }
 });
+
+eachDialect('twelve bills at once over SMTP: no more bills are marked as having their email tried than the mail server is being sent (a crash leaves at most that many for a clerk)', async (db) => {
+  // What the database says while each message's data reaches the server: bills tried and not sent.
+  let triedNotSent = 0;
+  const sampled: number[] = [];
+  const smtp = await startSmtp({
+    beforeReply: async () => {
+      const r = await db.db.selectFrom('billing_bill_production').select((eb) => eb.fn.countAll().as('n'))
+        .where('email_tried_at', 'is not', null).where('emailed_at', 'is', null).executeTakeFirstOrThrow();
+      triedNotSent = Math.max(triedNotSent, Number(r.n));
+      sampled.push(Number(r.n));
+      // A slow answer: the other bills of the run are rendered meanwhile and wait to be sent.
+      await new Promise((resolve) => setTimeout(resolve, 40));
+    },
+  });
+  const dirs = outputDirs();
+  const s = await productionSetup(db, testOutputs(dirs, { smtpPort: smtp.port }));
+  try {
+    const bills = await approvedBills(s, 12, { ...SEND, copiesToPrint: 0 });
+    const r = await s.production.produceBills(ctx, bills.map((b) => b.billId), { concurrency: 12 });
+    assert.equal(r.done, 12, JSON.stringify(r.items));
+    assert.equal(smtp.messages.length, 12, 'each bill mailed once');
+    assert.equal(sampled.length, 12);
+    assert.ok(sampled.some((n) => n === 2), `two sends at once at some point (${sampled.join(',')})`);
+    assert.ok(triedNotSent <= 2, `at most 2 bills tried and not sent at once, saw ${triedNotSent} (${sampled.join(',')})`);
+  } finally {
+    await s.stop();
+    removeDirs(dirs);
+    await smtp.close();
+  }
+});

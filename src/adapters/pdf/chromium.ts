@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import puppeteer from 'puppeteer-core';
 import type { Browser, CDPSession, Page } from 'puppeteer-core';
 import type { PdfRenderOptions, PdfRenderer } from '../../shared/ports.ts';
+import { createGate } from '../../shared/gate.ts';
 import { COMBINE_MAX_DOCS, createCombiner } from './combine.ts';
 
 export const CHROMIUM_PDF_FLAGS = [
@@ -38,9 +39,9 @@ export interface ChromiumPdfOptions {
   /** Give up launching after this long. */
   launchTimeoutMs?: number;
   /**
-   * Every this many renders (a combined render counts once: dropping the caches drops the
-   * fonts too, which the next render loads again), tell the browser its memory is critically
-   * low, so it drops its caches (default 50). A browser rendering bills otherwise keeps growing: 300 one-page
+   * Every this many documents printed (a combined render counts each: the memory a browser
+   * gathers grows with the pages it prints), tell the browser its memory is critically low, so
+   * it drops its caches (default 50). A browser rendering bills otherwise keeps growing: 300 one-page
    * documents took it from 300 MB to 530 MB (proportional set size); with the signal every 50
    * it stayed at 335 MB, at no measurable cost per render.
    */
@@ -56,6 +57,8 @@ export interface ChromiumPdfOptions {
    * document alone). Tagged PDFs are always printed alone (a structure tree is not cut).
    */
   combineMax?: number;
+  /** Told when documents printed together could not be (they were printed one by one), with why: for the log. */
+  onCombineFailure?: (err: unknown, documents: number) => void;
   /**
    * Run Chromium as one process (--single-process; default true). Chromium otherwise starts a
    * print-compositor process for every PDF, which cost more CPU than the rendering itself on
@@ -134,17 +137,8 @@ export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRende
   let closing = false;
   const all = new Set<Generation>();
 
-  // Semaphore over render slots.
-  let slotsFree = poolSize;
-  const waiters: Array<() => void> = [];
-  async function acquireSlot(): Promise<void> {
-    if (slotsFree > 0) { slotsFree--; return; }
-    await new Promise<void>((resolve) => waiters.push(resolve));
-  }
-  function releaseSlot(): void {
-    const next = waiters.shift();
-    if (next) next(); else slotsFree++;
-  }
+  // Render slots: at most poolSize renders at once, the others waiting in arrival order.
+  const slots = createGate(poolSize);
 
   async function launch(): Promise<Generation> {
     const profileDir = mkdtempSync(join(tmpdir(), 'lexbill-pdf-'));
@@ -306,7 +300,7 @@ export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRende
       }
       pageOk = true;
       stats.renders++;
-      if (Math.floor(gen.renders / purgeEvery) > Math.floor(rendersBefore / purgeEvery)) {
+      if (Math.floor((rendersBefore + documents) / purgeEvery) > Math.floor(rendersBefore / purgeEvery)) {
         // A hint, not part of the render: not waited for, and a refusal changes nothing.
         tab!.session.send('Memory.simulatePressureNotification', { level: 'critical' }).then(() => { stats.purges++; }, () => undefined);
       }
@@ -325,13 +319,14 @@ export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRende
   }
 
   async function renderAlone(html: string, opts: PdfRenderOptions, timeoutMs: number, documents = 1): Promise<Uint8Array> {
-    await acquireSlot();
+    const releaseSlot = await slots.acquire();
     try {
       try {
         return await renderOnce(html, opts, timeoutMs, documents);
       } catch (err) {
-        // The browser died under us: retry once on a fresh one.
-        if (closing || !isCrash(err)) throw err;
+        // The browser died under us: retry once on a fresh one. (Not documents printed together:
+        // they are printed one by one next, so a document that crashes the browser does it once more, not twice.)
+        if (closing || !isCrash(err) || documents > 1) throw err;
         return await renderOnce(html, opts, timeoutMs, documents);
       }
     } finally {
@@ -341,7 +336,9 @@ export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRende
 
   // As many combined renders at once as there are tabs: documents arriving meanwhile wait and go together.
   const combiner = combineMax > 1 && !tagged
-    ? createCombiner((html, opts, documents) => renderAlone(html, opts, opts.timeoutMs ?? defaultTimeoutMs, documents), { slots: poolSize, maxDocs: combineMax })
+    ? createCombiner((html, opts, documents) => renderAlone(html, opts, opts.timeoutMs ?? defaultTimeoutMs, documents), {
+      slots: poolSize, maxDocs: combineMax, defaultTimeoutMs, ...(options.onCombineFailure ? { onFallback: options.onCombineFailure } : {}),
+    })
     : null;
   function syncCombineStats(): void {
     if (!combiner) return;

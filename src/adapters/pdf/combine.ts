@@ -23,8 +23,8 @@ import type { PdfRenderOptions } from '../../shared/ports.ts';
 
 /** The most documents printed as one (a limit on everything). */
 export const COMBINE_MAX_DOCS = 32;
-/** The most HTML printed as one, in UTF-16 code units. */
-export const COMBINE_MAX_CHARS = 4_000_000;
+/** The most HTML printed as one, in UTF-16 code units (a few hundred pages of bill lines). */
+export const COMBINE_MAX_CHARS = 1_000_000;
 
 /** A document split into the parts a combined document is built from; null when it has not the plain shape. */
 export interface DocumentParts {
@@ -60,6 +60,11 @@ export function unescapeHtml(text: string): string {
     }
     return ({ amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: '\u00a0' } as Record<string, string>)[name!.toLowerCase()]!;
   });
+}
+
+/** A document's title as Chromium gives it to the PDF: unescaped, runs of white space made one space, trimmed. */
+export function documentTitle(parts: DocumentParts): string {
+  return unescapeHtml(parts.titleHtml).replace(/[\t\n\f\r ]+/g, ' ').trim();
 }
 
 /** Whether two documents can be printed as one. */
@@ -160,10 +165,20 @@ export interface Combiner {
  * once, alone. A combined render or cut that fails prints its documents one by one.
  * `renderOne` is told how many documents a render prints (a browser's age in documents).
  */
-export function createCombiner(renderOne: (html: string, opts: PdfRenderOptions, documents: number) => Promise<Uint8Array>, limits: { slots: number; maxDocs: number; maxChars?: number }): Combiner {
+export function createCombiner(
+  renderOne: (html: string, opts: PdfRenderOptions, documents: number) => Promise<Uint8Array>,
+  limits: {
+    slots: number; maxDocs: number; maxChars?: number;
+    /** A render's limit when its document was given none. */
+    defaultTimeoutMs: number;
+    /** Told when documents printed together could not be (then printed one by one), with why. */
+    onFallback?: (err: unknown, documents: number) => void;
+  },
+): Combiner {
   const maxChars = limits.maxChars ?? COMBINE_MAX_CHARS;
   if (!Number.isInteger(limits.slots) || limits.slots < 1) throw new Error(`slots must be a positive integer, got ${limits.slots}`);
   if (!Number.isInteger(limits.maxDocs) || limits.maxDocs < 2 || limits.maxDocs > COMBINE_MAX_DOCS) throw new Error(`maxDocs must be 2..${COMBINE_MAX_DOCS}, got ${limits.maxDocs}`);
+  if (!Number.isInteger(limits.defaultTimeoutMs) || limits.defaultTimeoutMs < 1) throw new Error(`defaultTimeoutMs must be a positive integer, got ${limits.defaultTimeoutMs}`);
   const queue: Job[] = [];
   let busy = 0;
   const stats = { combined: 0, documents: 0, fellBack: 0 };
@@ -195,16 +210,18 @@ export function createCombiner(renderOne: (html: string, opts: PdfRenderOptions,
     if (batch.length === 1) return one(batch[0]!);
     try {
       const { html, anchors } = combineDocuments(batch.map((j) => j.parts!));
-      // The longest limit any of them was given (a combined render that overruns it is retried one by one).
-      const timeouts = batch.map((j) => j.opts.timeoutMs).filter((t): t is number => t !== undefined);
-      const opts: PdfRenderOptions = { ...(batch[0]!.opts.format ? { format: batch[0]!.opts.format } : {}), ...(batch[0]!.opts.landscape ? { landscape: true } : {}), ...(timeouts.length === batch.length ? { timeoutMs: Math.max(...timeouts) } : {}) };
+      // Twice the longest limit any of them was given (or the renderer's default): a combined
+      // render does several documents' work, and one that overruns even that is retried one by one.
+      const timeouts = batch.map((j) => j.opts.timeoutMs ?? limits.defaultTimeoutMs);
+      const opts: PdfRenderOptions = { ...(batch[0]!.opts.format ? { format: batch[0]!.opts.format } : {}), ...(batch[0]!.opts.landscape ? { landscape: true } : {}), timeoutMs: 2 * Math.max(...timeouts) };
       const pdf = await renderOne(html, opts, batch.length);
-      const pdfs = await splitCombined(pdf, anchors, batch.map((j) => unescapeHtml(j.parts!.titleHtml)));
+      const pdfs = await splitCombined(pdf, anchors, batch.map((j) => documentTitle(j.parts!)));
       stats.combined++;
       stats.documents += batch.length;
       batch.forEach((j, i) => j.resolve(pdfs[i]!));
-    } catch {
+    } catch (err) {
       stats.fellBack++;
+      limits.onFallback?.(err, batch.length);
       await Promise.all(batch.map(one));
     }
   }

@@ -42,6 +42,8 @@ import { isEmailAddress } from '../../shared/email.ts';
 import { isUniqueViolation } from '../../shared/db.ts';
 import { systemContext } from '../../shared/events.ts';
 import type { CommandContext } from '../../shared/events.ts';
+import { createGate } from '../../shared/gate.ts';
+import type { Gate } from '../../shared/gate.ts';
 import { newId, newToken } from '../../shared/ids.ts';
 import { sumMinor } from '../../shared/money.ts';
 import type { Mailer, MailMessage, MailTransportChoice, OpenedSecret, Outputs } from '../../shared/ports.ts';
@@ -100,9 +102,17 @@ export interface ProductionDeps {
  * Bills worked on at once by default. Enough that bills wait for Chromium's tabs while others
  * print, so the renderer prints the waiting ones together (adapters/pdf/combine.ts): 1,000
  * bills on the 2-core machine took 33.6 s with 4 at once, 23.6 s with 8, 20.3 s with 12 and
- * 20.0 s with 16. Mail goes through the adapter's own pool (2 SMTP connections), not 12.
+ * 20.0 s with 16. SMTP sends are held to SMTP_SENDS_AT_ONCE.
  */
 export const PRODUCE_CONCURRENCY = 12;
+/**
+ * A bill is marked as having its email tried (so a crash leaves "may have been sent") only
+ * once its send can start: the SMTP adapter's pool holds 2 connections, so with 12 bills at
+ * once the rest would otherwise wait in its queue already marked, and a crash would leave
+ * them all for a clerk to decide. File-drop sends are not held (a retry resends through the
+ * drop folder's journal).
+ */
+const SMTP_SENDS_AT_ONCE = 2;
 /** The most bills worked on at once (a limit on everything). */
 export const MAX_PRODUCE_CONCURRENCY = 16;
 
@@ -368,6 +378,8 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     emailTemplates: EmailTemplate[];
     /** Timekeepers' initials looked up so far in this run. */
     initials: Map<string, string | null>;
+    /** SMTP sends of this run at once (SMTP_SENDS_AT_ONCE). */
+    smtpSends: Gate;
   }
 
   /** What producing one bill came to, and what its state row gets when its lease is released. */
@@ -432,6 +444,8 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     // Whether the email may have left: its send was started and did not fail for certain.
     let sendStarted = false;
     let sendFailedForCertain = false;
+    // The place held among the run's SMTP sends, given back once the send's outcome is recorded.
+    const smtpSend: { release: (() => void) | null } = { release: null };
     try {
       const copies = matter?.options?.copiesToPrint ?? 0;
       const to = recipientsFor(matter);
@@ -449,6 +463,9 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       // (the server's MAIL_DROP_DIR may have been changed since: its journal is in the old one).
       const stoppedMidSend = st.emailTriedAt !== null && st.emailedAt === null && st.failedStep !== 'email' && !retryMayResend({ transport: st.emailTransport, target: st.emailTarget }, outputs.mailer.kind, mailer);
       const unconfirmed = wantEmail && (st.emailUnconfirmedAt !== null || stoppedMidSend);
+      const holdSmtpSend = async () => {
+        if (wantEmail && !unconfirmed && mailer.kind === 'smtp' && !smtpSend.release) smtpSend.release = await cache.smtpSends.acquire();
+      };
       // Recorded before the send (with the last failure cleared): a crash mid-send leaves a trace
       // the retry reads; a send that fails for certain clears it again.
       const emailTried: ps.StepUpdate = wantEmail && !unconfirmed ? { email_tried_at: now(), email_transport: mailer.kind, email_target: mailer.target, email_to: JSON.stringify(to), last_error: null, failed_step: null } : {};
@@ -477,6 +494,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         if (wantPrint) {
           try { await print(bytes); } catch (err) { printError = err; }
         }
+        if (!printError) await holdSmtpSend();
         const at = now();
         await db.transaction().execute(async (trx) => {
           await ps.savePdf(trx, { billId, cycle, number, template, pdf: bytes, sizeBytes: bytes.byteLength, sha256, createdAt: at });
@@ -492,6 +510,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         if (!stored || stored.cycle !== cycle) throw new Error('The stored PDF is missing');
         pdf = stored.pdf;
         if (wantPrint) await print(pdf);
+        await holdSmtpSend();
         const at = now();
         await db.transaction().execute(async (trx) => {
           if (!await ps.recordStep(trx, billId, cycle, token, at, { ...printedUpdate(at), ...emailTried, claimed_until: leaseUntil() })) throw lost();
@@ -539,6 +558,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
           if (!await ps.recordStep(trx, billId, cycle, token, at, { emailed_at: at, email_message_id: receipt.messageId, email_detail: receipt.detail.slice(0, 1000) })) throw lost();
           await audit(trx, clock, ctx, { action: 'billing.bill_emailed', entityType: 'billing_bill', entityId: billId, after: { number, to, subject: mail.subject, template: mail.template, messageId: receipt.messageId, transport: mailer.kind } });
         });
+        smtpSend.release?.();
       }
       let finalisedNow = false;
       if (todo.includes('finalise')) {
@@ -563,6 +583,8 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       // the retry sends it (one that may have gone keeps it, as does an email sent and not recorded).
       const untried: ps.StepUpdate = !(err instanceof UnconfirmedEmail) && (!sendStarted || sendFailedForCertain) ? { email_tried_at: null } : {};
       return { billId, cycle, token, update: { last_error: message, failed_step: step, ...untried }, outcome: { outcome: 'failed', error: message } };
+    } finally {
+      smtpSend.release?.();
     }
   }
 
@@ -631,7 +653,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       const concurrency = Math.min(Math.max(opts.concurrency ?? PRODUCE_CONCURRENCY, 1), MAX_PRODUCE_CONCURRENCY);
       const items = (await ps.runItems(db, runId)).filter((i) => i.outcome === 'pending' || i.outcome === 'busy');
       const cache: RunCache = {
-        settings: await ps.getSettings(db), billTemplates: await ps.listBillTemplates(db), emailTemplates: await ps.listEmailTemplates(db), initials: new Map(),
+        settings: await ps.getSettings(db), billTemplates: await ps.listBillTemplates(db), emailTemplates: await ps.listEmailTemplates(db), initials: new Map(), smtpSends: createGate(SMTP_SENDS_AT_ONCE),
       };
       // Outcomes are written (and leases released) in batches: one commit for several bills.
       const queued: { release: Release | null; billId: string; outcome: BillOutcome }[] = [];
