@@ -925,7 +925,7 @@ test('which failed SMTP sends may have delivered the message: a late answer afte
   }
 });
 
-eachDialect('twelve bills at once over SMTP: no more bills are marked as having their email tried than the mail server is being sent (a crash leaves at most that many for a clerk)', async (db) => {
+eachDialect('twelve bills at once over SMTP, in two runs: no more bills are marked as having their email tried than the mail server is being sent (a crash leaves at most that many for a clerk)', async (db) => {
   // What the database says while each message's data reaches the server: bills tried and not sent.
   let triedNotSent = 0;
   const sampled: number[] = [];
@@ -943,8 +943,9 @@ eachDialect('twelve bills at once over SMTP: no more bills are marked as having 
   const s = await productionSetup(db, testOutputs(dirs, { smtpPort: smtp.port }));
   try {
     const bills = await approvedBills(s, 12, { ...SEND, copiesToPrint: 0 });
-    const r = await s.production.produceBills(ctx, bills.map((b) => b.billId), { concurrency: 12 });
-    assert.equal(r.done, 12, JSON.stringify(r.items));
+    // Two runs at once, six bills each: the mail server's connections are the server's, not a run's.
+    const runs = await Promise.all([bills.slice(0, 6), bills.slice(6)].map((part) => s.production.produceBills(ctx, part.map((b) => b.billId), { concurrency: 6 })));
+    assert.deepEqual(runs.map((r) => r.done), [6, 6], JSON.stringify(runs.map((r) => r.items)));
     assert.equal(smtp.messages.length, 12, 'each bill mailed once');
     assert.equal(sampled.length, 12);
     assert.ok(sampled.some((n) => n === 2), `two sends at once at some point (${sampled.join(',')})`);

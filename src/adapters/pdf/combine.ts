@@ -221,7 +221,7 @@ export function createCombiner(
       batch.forEach((j, i) => j.resolve(pdfs[i]!));
     } catch (err) {
       stats.fellBack++;
-      limits.onFallback?.(err, batch.length);
+      try { limits.onFallback?.(err, batch.length); } catch { /* telling is not printing: the documents are printed regardless */ }
       await Promise.all(batch.map(one));
     }
   }

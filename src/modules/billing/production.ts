@@ -372,14 +372,20 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
 
   // ---- producing bills -------------------------------------------------------------------------
 
+  // The SMTP sends of all runs through one mailer (its pool of connections) at once.
+  const smtpSends = new WeakMap<Mailer, Gate>();
+  function smtpSendsOf(mailer: Mailer): Gate {
+    let gate = smtpSends.get(mailer);
+    if (!gate) { gate = createGate(SMTP_SENDS_AT_ONCE); smtpSends.set(mailer, gate); }
+    return gate;
+  }
+
   interface RunCache {
     settings: BillingSettings;
     billTemplates: BillTemplate[];
     emailTemplates: EmailTemplate[];
     /** Timekeepers' initials looked up so far in this run. */
     initials: Map<string, string | null>;
-    /** SMTP sends of this run at once (SMTP_SENDS_AT_ONCE). */
-    smtpSends: Gate;
   }
 
   /** What producing one bill came to, and what its state row gets when its lease is released. */
@@ -464,11 +470,12 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       const stoppedMidSend = st.emailTriedAt !== null && st.emailedAt === null && st.failedStep !== 'email' && !retryMayResend({ transport: st.emailTransport, target: st.emailTarget }, outputs.mailer.kind, mailer);
       const unconfirmed = wantEmail && (st.emailUnconfirmedAt !== null || stoppedMidSend);
       const holdSmtpSend = async () => {
-        if (wantEmail && !unconfirmed && mailer.kind === 'smtp' && !smtpSend.release) smtpSend.release = await cache.smtpSends.acquire();
+        if (wantEmail && !unconfirmed && mailer.kind === 'smtp' && !smtpSend.release) smtpSend.release = await smtpSendsOf(mailer).acquire();
       };
       // Recorded before the send (with the last failure cleared): a crash mid-send leaves a trace
       // the retry reads; a send that fails for certain clears it again.
-      const emailTried: ps.StepUpdate = wantEmail && !unconfirmed ? { email_tried_at: now(), email_transport: mailer.kind, email_target: mailer.target, email_to: JSON.stringify(to), last_error: null, failed_step: null } : {};
+      // (Its time when it is written, after any wait for a place among the SMTP sends.)
+      const emailTried = (): ps.StepUpdate => (wantEmail && !unconfirmed ? { email_tried_at: now(), email_transport: mailer.kind, email_target: mailer.target, email_to: JSON.stringify(to), last_error: null, failed_step: null } : {});
       let pdf: Uint8Array | null = null;
       let printedPaths: string[] | null = null;
       const print = async (bytes: Uint8Array) => {
@@ -498,7 +505,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         const at = now();
         await db.transaction().execute(async (trx) => {
           await ps.savePdf(trx, { billId, cycle, number, template, pdf: bytes, sizeBytes: bytes.byteLength, sha256, createdAt: at });
-          const update = { pdf_stored_at: at, ...printedUpdate(at), ...(printError ? {} : emailTried), claimed_until: leaseUntil() };
+          const update = { pdf_stored_at: at, ...printedUpdate(at), ...(printError ? {} : emailTried()), claimed_until: leaseUntil() };
           if (!await ps.recordStep(trx, billId, cycle, token, at, update)) throw lost();
           await audit(trx, clock, ctx, { action: 'billing.bill_pdf_stored', entityType: 'billing_bill', entityId: billId, after: { number, cycle, template, sizeBytes: bytes.byteLength, sha256 } });
           await auditPrinted(trx);
@@ -513,7 +520,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         await holdSmtpSend();
         const at = now();
         await db.transaction().execute(async (trx) => {
-          if (!await ps.recordStep(trx, billId, cycle, token, at, { ...printedUpdate(at), ...emailTried, claimed_until: leaseUntil() })) throw lost();
+          if (!await ps.recordStep(trx, billId, cycle, token, at, { ...printedUpdate(at), ...emailTried(), claimed_until: leaseUntil() })) throw lost();
           await auditPrinted(trx);
         });
       }
@@ -653,7 +660,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       const concurrency = Math.min(Math.max(opts.concurrency ?? PRODUCE_CONCURRENCY, 1), MAX_PRODUCE_CONCURRENCY);
       const items = (await ps.runItems(db, runId)).filter((i) => i.outcome === 'pending' || i.outcome === 'busy');
       const cache: RunCache = {
-        settings: await ps.getSettings(db), billTemplates: await ps.listBillTemplates(db), emailTemplates: await ps.listEmailTemplates(db), initials: new Map(), smtpSends: createGate(SMTP_SENDS_AT_ONCE),
+        settings: await ps.getSettings(db), billTemplates: await ps.listBillTemplates(db), emailTemplates: await ps.listEmailTemplates(db), initials: new Map(),
       };
       // Outcomes are written (and leases released) in batches: one commit for several bills.
       const queued: { release: Release | null; billId: string; outcome: BillOutcome }[] = [];
