@@ -4,7 +4,7 @@
  * fails when a test failed, when no test ran, or when no Postgres test ran.
  * Extra arguments narrow the files: `npm test -- test/money.test.ts`.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -31,16 +31,29 @@ const marker = join(work, 'pg-marker');
 const tap = join(work, 'report.tap');
 const pgServer = await startPgServer();
 let status = 1;
+// Stopped by a signal (Ctrl-C, a CI runner's timeout): the tests stop, then the server too.
+let stoppedBy: NodeJS.Signals | null = null;
 try {
-  const r = spawnSync(process.execPath, [
+  const child = spawn(process.execPath, [
     '--import', 'tsx', '--test', '--test-concurrency=2',
     '--test-reporter=spec', '--test-reporter-destination=stdout',
     '--test-reporter=tap', `--test-reporter-destination=${tap}`,
     ...files,
   ], { cwd: root, stdio: 'inherit', env: { ...process.env, TZ: 'UTC', LEXBILL_TEST_PG_URL: pgServer.url, LEXBILL_PG_MARKER: marker, LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent' } });
-  status = r.status ?? 1;
+  const onSignal = (signal: NodeJS.Signals) => { stoppedBy = signal; child.kill(signal); };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  status = await new Promise<number>((resolve) => {
+    child.on('error', () => resolve(1));
+    child.on('exit', (code) => resolve(code ?? 1));
+  });
 } finally {
   pgServer.stop();
+}
+if (stoppedBy) {
+  rmSync(work, { recursive: true, force: true });
+  console.error(`lexbill: stopped by ${stoppedBy}`);
+  process.exit(stoppedBy === 'SIGINT' ? 130 : 143);
 }
 const report = existsSync(tap) ? readFileSync(tap, 'utf8') : '';
 const count = (k: string): number => Number(new RegExp(`^# ${k} (\\d+)$`, 'm').exec(report)?.[1] ?? 0);
