@@ -130,7 +130,13 @@ export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRende
   if (!Number.isInteger(restartEvery) || restartEvery < 1) throw new Error(`restartEvery must be a positive integer, got ${restartEvery}`);
   if (!Number.isInteger(purgeEvery) || purgeEvery < 1) throw new Error(`purgeEvery must be a positive integer, got ${purgeEvery}`);
 
-  const stats = { renders: 0, launches: 0, crashes: 0, purges: 0, retiredByAge: 0, combined: 0, combinedDocuments: 0, combineFellBack: 0 };
+  const stats = {
+    renders: 0, launches: 0, crashes: 0, purges: 0, retiredByAge: 0,
+    // The combiner's own counts (read when asked, so a render that failed is counted too).
+    get combined() { return combiner?.stats.combined ?? 0; },
+    get combinedDocuments() { return combiner?.stats.documents ?? 0; },
+    get combineFellBack() { return combiner?.stats.fellBack ?? 0; },
+  };
   let current: Generation | null = null;
   let launching: Promise<Generation> | null = null;
   let generationSeq = 0;
@@ -340,12 +346,6 @@ export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRende
       slots: poolSize, maxDocs: combineMax, defaultTimeoutMs, ...(options.onCombineFailure ? { onFallback: options.onCombineFailure } : {}),
     })
     : null;
-  function syncCombineStats(): void {
-    if (!combiner) return;
-    stats.combined = combiner.stats.combined;
-    stats.combinedDocuments = combiner.stats.documents;
-    stats.combineFellBack = combiner.stats.fellBack;
-  }
 
   function isCrash(err: unknown): boolean {
     const msg = err instanceof Error ? err.message : String(err);
@@ -360,11 +360,7 @@ export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRende
       const timeoutMs = opts.timeoutMs ?? defaultTimeoutMs;
       if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new Error(`timeoutMs must be a positive integer, got ${timeoutMs}`);
       const { combinable, ...own } = opts;
-      if (combinable && combiner) {
-        const pdf = await combiner.render(html, own);
-        syncCombineStats();
-        return pdf;
-      }
+      if (combinable && combiner) return combiner.render(html, own);
       return renderAlone(html, own, timeoutMs);
     },
     async close() {
