@@ -38,12 +38,12 @@ import { systemContext } from '../src/shared/events.ts';
 import type { Outputs } from '../src/shared/ports.ts';
 
 export const PRODUCTION_BILLS = 1_000;
-/** Tuned on the 2-core machine: two tabs rendering while the other bills do their database work. */
-const POOL_SIZE = Number(process.env.BENCH_PDF_POOL ?? 2);
 /** The app's default (production.ts) unless told. */
 const CONCURRENCY = Number(process.env.BENCH_PRODUCE_CONCURRENCY ?? PRODUCE_CONCURRENCY);
-/** The app's own PDF settings (the same PDF_* variables, see the README), but the pool size. */
+/** The app's own PDF settings (the same PDF_* variables, see the README); BENCH_PDF_POOL overrides the pool size. */
 const PDF = outputsConfigFromEnv(process.env, tmpdir());
+/** The app's default (PDF_POOL_SIZE, see the README) unless told. */
+const POOL_SIZE = Number(process.env.BENCH_PDF_POOL ?? PDF.pdfPoolSize);
 
 /** Each run produces 1,000 bills (about a minute here): at most this many runs per database. */
 const MAX_RUNS = 3;
@@ -233,10 +233,12 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const runs = Number(values.runs ?? MAX_RUNS);
   const results: Record<string, unknown>[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'lexbill-bench-production-'));
-  const pgServer = await startPgServer();
+  const pgServer = values.only === 'sqlite' ? null : await startPgServer();
+  // Stopped by Ctrl-C (or a runner's timeout): the throwaway server and the folder go too.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { pgServer?.stop(); rmSync(dir, { recursive: true, force: true }); process.exit(sig === 'SIGINT' ? 130 : 143); });
   try {
     await productionBench({
-      runs, dir, pgUrl: pgServer.url, ...(values.only ? { dialects: [values.only as 'sqlite' | 'postgres'] } : {}),
+      runs, dir, pgUrl: pgServer?.url ?? '', ...(values.only ? { dialects: [values.only as 'sqlite' | 'postgres'] } : {}),
       timeMs: async (fn) => { const t = performance.now(); await fn(); return performance.now() - t; },
       report: (name, dialect, count, ms, baselineMs, baselineName) => {
         const m = median(ms);
@@ -246,7 +248,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       },
     });
   } finally {
-    pgServer.stop();
+    pgServer?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
   if (values.json) writeFileSync(values.json, JSON.stringify({ runs, results }, null, 2));

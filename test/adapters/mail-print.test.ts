@@ -253,6 +253,11 @@ test('outputs from the environment: defaults, smtp settings, bad values refused;
   assert.equal(c.chromiumPath, '/usr/bin/chromium');
   assert.equal(c.pdfSingleProcess, true);
   assert.equal(outputsConfigFromEnv({ PDF_SINGLE_PROCESS: '0' }, '/x').pdfSingleProcess, false);
+  // One tab for one process (its one renderer prints every tab's document), two for several; PDF_POOL_SIZE decides when set.
+  assert.equal(c.pdfPoolSize, 1);
+  assert.equal(outputsConfigFromEnv({ PDF_SINGLE_PROCESS: '0' }, '/x').pdfPoolSize, 2);
+  assert.equal(outputsConfigFromEnv({ PDF_POOL_SIZE: '3' }, '/x').pdfPoolSize, 3);
+  assert.throws(() => outputsConfigFromEnv({ PDF_POOL_SIZE: '0' }, '/x'), /PDF_POOL_SIZE/);
   assert.equal(c.pdfCombineMax, 10);
   assert.equal(outputsConfigFromEnv({ PDF_COMBINE_MAX: '1' }, '/x').pdfCombineMax, 1);
   assert.throws(() => outputsConfigFromEnv({ PDF_COMBINE_MAX: '33' }, '/x'), /PDF_COMBINE_MAX/);

@@ -99,22 +99,26 @@ export interface ProductionDeps {
 }
 
 /**
- * Bills worked on at once by default. Enough that bills wait for Chromium's tabs while others
+ * Bills worked on at once by default. Enough that bills wait for Chromium while others
  * print, so the renderer prints the waiting ones together (adapters/pdf/combine.ts): 1,000
- * bills on the 2-core machine took 33.6 s with 4 at once, 23.6 s with 8, 20.3 s with 12 and
- * 20.0 s with 16. SMTP sends are held to SMTP_SENDS_AT_ONCE.
+ * bills on SQLite on the 2-core machine took 33.6 s with 4 at once, 23.6 s with 8, 20.3 s with
+ * 12 and 20.0 s with 16 (two tabs). With one tab (the default since) and 24 at once, a
+ * combined render held about 7.6 bills, against 4.1 to 4.8 with two tabs and 12, and 1,000
+ * bills on Postgres took 24.0-26.6 s against 25.9-27.2 s. A bill's printing takes less time
+ * the more are printed with it (one bill's HTML printed 600 times: 43 ms each alone, 26 ms in
+ * twos, 14 ms in tens). SMTP sends are held to SMTP_SENDS_AT_ONCE.
  */
-export const PRODUCE_CONCURRENCY = 12;
+export const PRODUCE_CONCURRENCY = 24;
 /**
  * A bill is marked as having its email tried (so a crash leaves "may have been sent") only
- * once its send can start: the SMTP adapter's pool holds 2 connections, so with 12 bills at
+ * once its send can start: the SMTP adapter's pool holds 2 connections, so with 24 bills at
  * once the rest would otherwise wait in its queue already marked, and a crash would leave
  * them all for a clerk to decide. File-drop sends are not held (a retry resends through the
  * drop folder's journal).
  */
 const SMTP_SENDS_AT_ONCE = 2;
 /** The most bills worked on at once (a limit on everything). */
-export const MAX_PRODUCE_CONCURRENCY = 16;
+export const MAX_PRODUCE_CONCURRENCY = 32;
 
 export interface ProduceOptions {
   /** Bills worked on at once (default PRODUCE_CONCURRENCY, at most MAX_PRODUCE_CONCURRENCY). */
