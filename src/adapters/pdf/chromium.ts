@@ -30,7 +30,7 @@ export const CHROMIUM_PDF_FLAGS = [
 
 export interface ChromiumPdfOptions {
   executablePath: string;
-  /** Concurrent renders (= open tabs). 1..16. */
+  /** Concurrent renders (= open tabs). 1..16; default 1 in one process (singleProcess), 2 otherwise. */
   poolSize?: number;
   /** Default per-render timeout. */
   timeoutMs?: number;
@@ -115,13 +115,14 @@ export interface ChromiumPdfRenderer extends PdfRenderer {
 }
 
 export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRenderer {
-  const poolSize = options.poolSize ?? 2;
   const defaultTimeoutMs = options.timeoutMs ?? 30_000;
   const restartEvery = options.restartEvery ?? 500;
   const purgeEvery = options.purgeEvery ?? 50;
   const launchTimeoutMs = options.launchTimeoutMs ?? 30_000;
   const tagged = options.tagged ?? false;
   const singleProcess = options.singleProcess ?? true;
+  // One process has one renderer thread printing every tab's document in turn: one tab.
+  const poolSize = options.poolSize ?? (singleProcess ? 1 : 2);
   const combineMax = options.combineMax ?? 10;
   if (!Number.isInteger(combineMax) || combineMax < 1 || combineMax > COMBINE_MAX_DOCS) throw new Error(`combineMax must be 1..${COMBINE_MAX_DOCS}, got ${combineMax}`);
   const maxAgeMs = options.maxAgeMs ?? 120_000;

@@ -104,7 +104,9 @@ export interface ProductionDeps {
  * bills on SQLite on the 2-core machine took 33.6 s with 4 at once, 23.6 s with 8, 20.3 s with
  * 12 and 20.0 s with 16 (two tabs). With one tab (the default since) and 24 at once, a
  * combined render held about 7.6 bills, against 4.1 to 4.8 with two tabs and 12, and 1,000
- * bills on Postgres took 24.0-26.6 s against 25.9-27.2 s. A bill's printing takes less time
+ * bills on Postgres took 24.0-26.6 s against 25.9-27.2 s in runs taken in turn; `npm run
+ * bench` then gave 20.4 s on SQLite and 25.2 s on Postgres (medians of 3; 4.38x and 5.13x a
+ * blank page before, 3.33x and 3.77x after). A bill's printing takes less time
  * the more are printed with it (one bill's HTML printed 600 times: 43 ms each alone, 26 ms in
  * twos, 14 ms in tens). SMTP sends are held to SMTP_SENDS_AT_ONCE.
  */
