@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import type { OutputDescription, Outputs } from '../shared/ports.ts';
 import type { Logger } from 'pino';
-import { createChromiumPdf } from './pdf/chromium.ts';
+import { createChromiumPdf, defaultPdfPoolSize } from './pdf/chromium.ts';
 import { COMBINE_MAX_DOCS } from './pdf/combine.ts';
 import { createFileDropMailer } from './mail/file-drop.ts';
 import { createSmtpMailer } from './mail/smtp.ts';
@@ -51,11 +51,7 @@ export function outputsConfigFromEnv(env: NodeJS.ProcessEnv, installDir: string)
   const pdfSingleProcess = !(env.PDF_SINGLE_PROCESS === '0' || env.PDF_SINGLE_PROCESS === 'false');
   return {
     chromiumPath: env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    // One tab when Chromium runs as one process: its one renderer thread prints every tab's
-    // document in turn, so a second tab adds no printing, and with one tab more final bills
-    // wait and are printed together (1,000 bills on Postgres, 2-core machine: 24.0-26.6 s
-    // with one tab and 24 bills at once, 25.9-27.2 s with two tabs and 12).
-    pdfPoolSize: intFrom(env, 'PDF_POOL_SIZE', pdfSingleProcess ? 1 : 2, 1, 16),
+    pdfPoolSize: intFrom(env, 'PDF_POOL_SIZE', defaultPdfPoolSize(pdfSingleProcess), 1, 16),
     pdfTimeoutMs: intFrom(env, 'PDF_TIMEOUT_MS', 30_000, 1_000, 600_000),
     pdfRestartEvery: intFrom(env, 'PDF_RESTART_EVERY', 500, 1, 1_000_000),
     pdfTagged: env.PDF_TAGGED === '1' || env.PDF_TAGGED === 'true',
