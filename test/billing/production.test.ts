@@ -19,7 +19,9 @@ import { mailMayHaveGone, printJobKey } from '../../src/modules/billing/domain/p
 import { createFolderPrint, printRecordFor } from '../../src/adapters/print/folder.ts';
 import { EMAIL_UNCONFIRMED, manualEmailKey } from '../../src/modules/billing/production.ts';
 import type { HttpError } from '../../src/shared/web/errors.ts';
-import { claimMany } from '../../src/modules/billing/production-store.ts';
+import { claimMany, release, renewLeases } from '../../src/modules/billing/production-store.ts';
+import type { Bill } from '../../src/modules/billing/index.ts';
+import { sql } from 'kysely';
 import { formatMoney } from '../../src/shared/money.ts';
 import { eachDialect } from '../support/db.ts';
 import type { TestDb } from '../support/db.ts';
@@ -411,6 +413,50 @@ eachDialect('two producers claiming batches of bills in opposite orders: no dead
     }
     const leases = await db.db.selectFrom('billing_bill_production').select('claim_token').where('claim_token', 'is not', null).execute();
     assert.equal(leases.length, 0, 'every lease released');
+  } finally {
+    await s.stop();
+    removeDirs(dirs);
+  }
+});
+
+eachDialect('a run\'s leases renewed while a batch of its outcomes is written: both take the rows in bill-id order, so neither waits on the other in a circle (Postgres found a deadlock before)', async (db) => {
+  const dirs = outputDirs();
+  const s = await productionSetup(db, testOutputs(dirs));
+  try {
+    const bills = await approvedBills(s, 2);
+    const [x, y] = [...bills].sort((a, b) => (a.billId < b.billId ? -1 : 1)) as [Bill, Bill];
+    const at = s.clock.now().toISOString();
+    const until = new Date(s.clock.now().getTime() + LEASE_MS).toISOString();
+    // Each bill claimed by a claim of its own: two tokens, listed with the later bill first.
+    const tokens = { x: randomUUID(), y: randomUUID() };
+    for (const [b, token] of [[x, tokens.x], [y, tokens.y]] as const) {
+      await db.db.transaction().execute(async (trx) => { assert.equal((await claimMany(trx, [{ billId: b.billId, cycle: b.approvedAt! }], token, at, until)).size, 1); });
+    }
+    let firstReleased!: () => void;
+    const released = new Promise<void>((go) => { firstReleased = go; });
+    let goOn!: () => void;
+    const secondMayGo = new Promise<void>((go) => { goOn = go; });
+    // The outcomes' batch: x released, then (once the renewal waits) y.
+    const writing = db.db.transaction().execute(async (trx) => {
+      await release(trx, x.billId, x.approvedAt!, tokens.x, at);
+      firstReleased();
+      await secondMayGo;
+      await release(trx, y.billId, y.approvedAt!, tokens.y, at);
+    });
+    await released;
+    const renewing = db.db.transaction().execute((trx) => renewLeases(trx, [{ billId: y.billId, token: tokens.y }, { billId: x.billId, token: tokens.x }], at, until));
+    if (db.dialect === 'postgres') {
+      // Until the renewal waits for a row the batch holds (x, taken first now; y, then x, before).
+      const waiting = async () => Number((await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`.execute(db.db)).rows[0]!.n);
+      for (let i = 0; i < 500 && await waiting() === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(await waiting(), 1, 'the renewal waits for the batch');
+    }
+    goOn();
+    const [w, r] = await Promise.allSettled([writing, renewing]);
+    assert.equal(w.status, 'fulfilled', `the outcomes are written: ${w.status === 'rejected' ? String(w.reason) : ''}`);
+    assert.equal(r.status, 'fulfilled', `the leases are renewed: ${r.status === 'rejected' ? String(r.reason) : ''}`);
+    const rows = await db.db.selectFrom('billing_bill_production').select(['bill_id', 'claim_token']).where('bill_id', 'in', [x.billId, y.billId]).execute();
+    assert.deepEqual(rows.map((row) => row.claim_token), [null, null], 'both released; the renewal left released leases alone');
   } finally {
     await s.stop();
     removeDirs(dirs);

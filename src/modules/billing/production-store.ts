@@ -246,12 +246,21 @@ export const MAX_PRINT_TARGETS = 50;
  * a time, saving a commit per bill). Same rule as claim(): a bill whose lease another process
  * holds is left out. Returns the states of the bills claimed, by bill id.
  */
+/**
+ * In bill-id order: the order in which every transaction that writes several bills' production
+ * rows takes them (claiming, renewing leases, a run's batched releases), so two of them
+ * wanting the same rows wait for each other instead of deadlocking (Postgres).
+ */
+export function inBillOrder<T extends { billId: string }>(xs: readonly T[]): T[] {
+  return [...xs].sort((a, b) => (a.billId < b.billId ? -1 : a.billId > b.billId ? 1 : 0));
+}
+
 export async function claimMany(trx: Executor, entries: readonly { billId: string; cycle: string }[], token: string, now: string, until: string, printTarget?: string): Promise<Map<string, ProductionState>> {
   const out = new Map<string, ProductionState>();
   if (entries.length === 0) return out;
-  // Rows locked in one order (by bill id) by every process: two runs claiming overlapping
-  // batches in different orders wait for each other instead of deadlocking (Postgres).
-  const sorted = [...entries].sort((a, b) => (a.billId < b.billId ? -1 : a.billId > b.billId ? 1 : 0));
+  // Rows locked in bill-id order (inBillOrder): two runs claiming overlapping batches in
+  // different orders wait for each other instead of deadlocking (Postgres).
+  const sorted = inBillOrder(entries);
   await trx.insertInto('billing_bill_production').values(sorted.map((e) => ({ bill_id: e.billId, cycle: e.cycle, attempts: 0, updated_at: now })))
     .onConflict((oc) => oc.columns(['bill_id', 'cycle']).doNothing()).execute();
   for (const e of sorted) {
@@ -310,14 +319,17 @@ export type StepUpdate = Partial<{
   claimed_until: string;
 }>;
 
-/** Extend the leases still held with these tokens to `until` (one lost meanwhile is left alone): one update per claim token. */
+/**
+ * Extend the leases still held with these tokens to `until` (one lost meanwhile is left alone).
+ * Row by row in bill-id order (inBillOrder), as the run's batched releases take them: renewing
+ * claim by claim took the rows in another order, and a release batch written at the same time
+ * could deadlock with it on Postgres (the run's outcomes then failed to record).
+ */
 export async function renewLeases(trx: Executor, leases: readonly { billId: string; token: string }[], now: string, until: string): Promise<void> {
-  const byToken = new Map<string, string[]>();
-  for (const l of leases) byToken.set(l.token, [...(byToken.get(l.token) ?? []), l.billId]);
-  for (const [token, billIds] of byToken) {
-    // A token is one claim's: only the rows that claim took (each bill's current cycle) carry it.
+  for (const l of inBillOrder(leases)) {
+    // A token is one claim's: only the row that claim took (the bill's current cycle) carries it.
     await trx.updateTable('billing_bill_production').set({ claimed_until: until, updated_at: now })
-      .where('claim_token', '=', token).where('bill_id', 'in', billIds).execute();
+      .where('bill_id', '=', l.billId).where('claim_token', '=', l.token).execute();
   }
 }
 

@@ -679,7 +679,8 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         if (batch.length === 0) return flushing;
         flushing = flushing.then(() => db.transaction().execute(async (trx) => {
           const at = now();
-          for (const q of batch) {
+          // In bill-id order, as the lease renewal takes the same rows (ps.inBillOrder).
+          for (const q of ps.inBillOrder(batch)) {
             if (q.release) await ps.release(trx, q.billId, q.release.cycle, q.release.token, at, q.release.update);
             await ps.setItemOutcome(trx, runId, q.billId, q.outcome.outcome, q.outcome.error, at);
           }
