@@ -238,14 +238,6 @@ export async function claim(db: Executor, billId: string, cycle: string, token: 
   return (await claimMany(db, [{ billId, cycle }], token, now, until)).get(billId) ?? null;
 }
 
-/** The most print folders recorded for one bill cycle (each a change of PRINT_DIR between a crash and a retry). */
-export const MAX_PRINT_TARGETS = 50;
-
-/**
- * Take the leases of several bills in one transaction (a production run claims a few bills at
- * a time, saving a commit per bill). Same rule as claim(): a bill whose lease another process
- * holds is left out. Returns the states of the bills claimed, by bill id.
- */
 /**
  * In bill-id order: the order in which every transaction that writes several bills' production
  * rows takes them (claiming, renewing leases, a run's batched releases), so two of them
@@ -255,6 +247,14 @@ export function inBillOrder<T extends { billId: string }>(xs: readonly T[]): T[]
   return [...xs].sort((a, b) => (a.billId < b.billId ? -1 : a.billId > b.billId ? 1 : 0));
 }
 
+/** The most print folders recorded for one bill cycle (each a change of PRINT_DIR between a crash and a retry). */
+export const MAX_PRINT_TARGETS = 50;
+
+/**
+ * Take the leases of several bills in one transaction (a production run claims a few bills at
+ * a time, saving a commit per bill). Same rule as claim(): a bill whose lease another process
+ * holds is left out. Returns the states of the bills claimed, by bill id.
+ */
 export async function claimMany(trx: Executor, entries: readonly { billId: string; cycle: string }[], token: string, now: string, until: string, printTarget?: string): Promise<Map<string, ProductionState>> {
   const out = new Map<string, ProductionState>();
   if (entries.length === 0) return out;
