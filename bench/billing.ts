@@ -360,13 +360,13 @@ export async function billingBench(o: BillingBenchOptions): Promise<void> {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { parseArgs } = await import('node:util');
   const { mkdtempSync } = await import('node:fs');
-  const { startPgServer } = await import('../scripts/pg-server.ts');
+  const { onStopSignal, startPgServer } = await import('../scripts/pg-server.ts');
   const { values } = parseArgs({ options: { matters: { type: 'string' }, entries: { type: 'string' }, runs: { type: 'string' }, only: { type: 'string' } } });
   if (values.only !== undefined && values.only !== 'sqlite' && values.only !== 'postgres') throw new Error('--only takes sqlite or postgres');
   const only = values.only as 'sqlite' | 'postgres' | undefined;
-  const dir = mkdtempSync(join(tmpdir(), 'lexbill-billing-bench-'));
   const server = only === 'sqlite' ? null : await startPgServer();
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { server?.stop(); rmSync(dir, { recursive: true, force: true }); process.exit(130); });
+  const dir = mkdtempSync(join(tmpdir(), 'lexbill-billing-bench-'));
+  onStopSignal(() => { try { server?.stop(); } finally { rmSync(dir, { recursive: true, force: true }); } });
   const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = Math.floor(s.length / 2); return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
   const report: Report = (name, dialect, count, ms, base, baseName) => {
     const m = median(ms);

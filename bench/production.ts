@@ -31,7 +31,7 @@ import { prng } from '../src/cli/demo.ts';
 import { buildRuntime } from '../src/main.ts';
 import { createBillingCommands, createProduction, PRODUCE_CONCURRENCY } from '../src/modules/billing/index.ts';
 import { createMattersCommands, seedDemoFirm } from '../src/modules/matters/index.ts';
-import { startPgServer } from '../scripts/pg-server.ts';
+import { onStopSignal, startPgServer } from '../scripts/pg-server.ts';
 import { manualClock } from '../src/shared/clock.ts';
 import type { Database } from '../src/shared/db.ts';
 import { systemContext } from '../src/shared/events.ts';
@@ -232,10 +232,10 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   if (values.only !== undefined && values.only !== 'sqlite' && values.only !== 'postgres') throw new Error('--only takes sqlite or postgres');
   const runs = Number(values.runs ?? MAX_RUNS);
   const results: Record<string, unknown>[] = [];
-  const dir = mkdtempSync(join(tmpdir(), 'lexbill-bench-production-'));
   const pgServer = values.only === 'sqlite' ? null : await startPgServer();
+  const dir = mkdtempSync(join(tmpdir(), 'lexbill-bench-production-'));
   // Stopped by Ctrl-C (or a runner's timeout): the throwaway server and the folder go too.
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { pgServer?.stop(); rmSync(dir, { recursive: true, force: true }); process.exit(sig === 'SIGINT' ? 130 : 143); });
+  onStopSignal(() => { try { pgServer?.stop(); } finally { rmSync(dir, { recursive: true, force: true }); } });
   try {
     await productionBench({
       runs, dir, pgUrl: pgServer?.url ?? '', ...(values.only ? { dialects: [values.only as 'sqlite' | 'postgres'] } : {}),

@@ -23,7 +23,7 @@ import { systemContext } from '../src/shared/events.ts';
 import { allocate } from '../src/shared/money.ts';
 import { appendEvent, createRelay } from '../src/shared/outbox.ts';
 import { billingBench } from './billing.ts';
-import { startPgServer } from '../scripts/pg-server.ts';
+import { onStopSignal, startPgServer } from '../scripts/pg-server.ts';
 import { ledesBench } from './ledes.ts';
 import { productionBench } from './production.ts';
 
@@ -172,10 +172,10 @@ if (values.part !== undefined) {
   await part(values.dir, values['pg-url']);
   writeFileSync(values.out, JSON.stringify(results));
 } else {
-  const dir = mkdtempSync(join(tmpdir(), 'lexbill-bench-'));
   const pgServer = await startPgServer();
+  const dir = mkdtempSync(join(tmpdir(), 'lexbill-bench-'));
   // Ctrl-C reaches the running part too; the server and the scratch folder go with us.
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { pgServer.stop(); rmSync(dir, { recursive: true, force: true }); process.exit(130); });
+  onStopSignal(() => { try { pgServer.stop(); } finally { rmSync(dir, { recursive: true, force: true }); } });
   const all: unknown[] = [];
   try {
     for (const name of Object.keys(PARTS)) {

@@ -35,6 +35,18 @@ async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * On SIGINT or SIGTERM (Ctrl-C, a runner's timeout): run `cleanUp` (stop the throwaway server,
+ * remove a folder) and exit with 130 or 143. For the benchmarks, once they hold their server.
+ */
+export function onStopSignal(cleanUp: () => void): void {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      try { cleanUp(); } finally { process.exit(sig === 'SIGINT' ? 130 : 143); }
+    });
+  }
+}
+
 export async function startPgServer(): Promise<PgServer> {
   const bin = binDir();
   const isRoot = process.getuid?.() === 0;
