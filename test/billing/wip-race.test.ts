@@ -143,9 +143,22 @@ eachDialect('a bill takes its items only as it read them: an item changed or del
     await assert.rejects(stale, (e: unknown) => e instanceof HttpError && e.status === 409 && /changed or deleted in matters/.test(e.message));
     const fresh = await store.unbilledWip(db.db, f.matter.id, '2026-02-28');
     await db.db.transaction().execute((trx) => store.lockItemsAsComposed(trx, fresh));
+    // As a bill run reads them (the composer's columns only).
+    const slim = (await store.unbilledWipOf(db.db, [f.matter.id], '2026-02-28', { payload: false })).get(f.matter.id)!;
+    assert.equal(slim.length, 4);
+    await db.db.transaction().execute((trx) => store.lockItemsAsComposed(trx, slim));
+    // Matters sends an item again on an edit that leaves what a bill is made of as it was: the
+    // copy is written again (a later write), and the item is still taken.
+    await other.cmds.updateTimeEntry(ctx, w.t1.id, { behaviour: 'bill' });
+    await other.drain();
+    const rewritten = await db.db.selectFrom('billing_wip').select('event_id').where('id', '=', w.t1.id).executeTakeFirstOrThrow();
+    assert.notEqual(rewritten.event_id, fresh.find((x) => x.id === w.t1.id)!.eventId, 'the copy was written again');
+    await db.db.transaction().execute((trx) => store.lockItemsAsComposed(trx, fresh));
+    await db.db.transaction().execute((trx) => store.lockItemsAsComposed(trx, slim));
     await other.cmds.deleteTimeEntry(ctx, w.t2.id);
     await other.drain();
     await assert.rejects(db.db.transaction().execute((trx) => store.lockItemsAsComposed(trx, fresh)), (e: unknown) => e instanceof HttpError && e.status === 409);
+    await assert.rejects(db.db.transaction().execute((trx) => store.lockItemsAsComposed(trx, slim)), (e: unknown) => e instanceof HttpError && e.status === 409);
   } finally {
     await other.close();
     await s.rt.relay.stop();
