@@ -304,9 +304,10 @@ export interface WipCopy {
   /** The whole payload last applied. */
   payload: unknown;
   /**
-   * The event whose copy wrote this row last (every write of a copied row sets it): a bill
-   * made from the row checks on Postgres that it is still that write (lockItemsAsComposed).
-   * Null where not read (SQLite's bulk reads, where no other writer runs meanwhile).
+   * The event whose copy from matters wrote this row last (every copy of a change sets it;
+   * flagging the item deleted does not): a bill made from the row checks on Postgres that it
+   * is still that write, or else compares the fields (lockItemsAsComposed). Null where not
+   * read (SQLite's bulk reads, where no other writer runs meanwhile).
    */
   eventId: string | null;
 }
