@@ -19,7 +19,7 @@ import { mailMayHaveGone, printJobKey } from '../../src/modules/billing/domain/p
 import { createFolderPrint, printRecordFor } from '../../src/adapters/print/folder.ts';
 import { EMAIL_UNCONFIRMED, manualEmailKey } from '../../src/modules/billing/production.ts';
 import type { HttpError } from '../../src/shared/web/errors.ts';
-import { claimMany, release, renewLeases } from '../../src/modules/billing/production-store.ts';
+import { claimMany, inBillOrder, release, renewLeases } from '../../src/modules/billing/production-store.ts';
 import type { Bill } from '../../src/modules/billing/index.ts';
 import { sql } from 'kysely';
 import { formatMoney } from '../../src/shared/money.ts';
@@ -424,7 +424,7 @@ eachDialect('a run\'s leases renewed while a batch of its outcomes is written: b
   const s = await productionSetup(db, testOutputs(dirs));
   try {
     const bills = await approvedBills(s, 2);
-    const [x, y] = [...bills].sort((a, b) => (a.billId < b.billId ? -1 : 1)) as [Bill, Bill];
+    const [x, y] = inBillOrder(bills) as [Bill, Bill];
     const at = s.clock.now().toISOString();
     const until = new Date(s.clock.now().getTime() + LEASE_MS).toISOString();
     // Each bill claimed by a claim of its own: two tokens, listed with the later bill first.

@@ -466,7 +466,7 @@ export const safeInteger = (v: unknown): number => {
 };
 export const safeIntegerOrNull = (v: unknown): number | null => (v === null ? null : safeInteger(v));
 
-/** Postgres: also each row's last write, for lockItemsAsComposed (SQLite's one writer at a time needs no check). */
+/** Postgres: also each row's last write, after the others (toComposerWip reads it there), for lockItemsAsComposed (SQLite's one writer at a time needs no check). */
 const COMPOSER_WIP_COLUMNS_AND_WRITE = [...COMPOSER_WIP_COLUMNS, 'event_id'] as const;
 
 /** A row of COMPOSER_WIP_COLUMNS (or COMPOSER_WIP_COLUMNS_AND_WRITE), as an array in that order, as a WipCopy (the columns not read are null). */
@@ -477,7 +477,7 @@ function toComposerWip(r: readonly unknown[]): WipCopy {
     overrideReason: null, quantityMilli: null, unitCostMinor: null, amountMinor: safeInteger(r[10]), currency: r[5] as string, code: r[11] as string | null,
     chargeTypeId: r[12] as string | null, chargeName: null, quoted: r[13] === 1, taskCode: r[14] as string | null,
     activityCode: r[15] as string | null, expenseCode: r[16] as string | null, taxCode: r[17] as string | null, description: r[18] as string,
-    payee: null, behaviour: r[2] as WipCopy['behaviour'], mattersStatus: 'unbilled', billId: null, payload: null, eventId: (r[19] as string | undefined) ?? null,
+    payee: null, behaviour: r[2] as WipCopy['behaviour'], mattersStatus: 'unbilled', billId: null, payload: null, eventId: (r[COMPOSER_WIP_COLUMNS.length] as string | undefined) ?? null,
   };
 }
 
