@@ -131,6 +131,26 @@ eachDialect('selectColumns (SQLite: as JSON) reads awkward text, extreme integer
   assert.deepEqual(await selectColumns(db.db, ['id'], 'from sql_helper_t where n > ?', [Number.MAX_SAFE_INTEGER]), []);
 });
 
+eachDialect('selectColumns with groupBy (SQLite: a JSON text per group) reads the same rows as without; no rows is an empty list', async (db) => {
+  await scratchTable(db);
+  const numbers = [0, -1, 1, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, 123_456_789_012];
+  // Groups of one to 40 rows (note is the group: some null), awkward text in the ids' rows.
+  const rows: unknown[][] = [];
+  for (let g = 0; g < 30; g++) for (let k = 0; k <= g + (g % 3) * 5; k++) rows.push([`g${g}-${k}-${AWKWARD[(g + k) % AWKWARD.length]}`, numbers[(g * k) % numbers.length]!, g % 7 === 0 ? null : `group ${g}`]);
+  await db.db.transaction().execute((trx) => insertTuples(trx, 'sql_helper_t', ['id', 'n', 'note'], rows));
+  const exprs = ['note', 'id', 'n'];
+  const from = 'from sql_helper_t where n <= ?';
+  const grouped = await selectColumns(db.db, exprs, from, [Number.MAX_SAFE_INTEGER], { groupBy: 'note' });
+  const whole = await selectColumns(db.db, exprs, from, [Number.MAX_SAFE_INTEGER]);
+  const byId = (a: unknown[][]) => a.map((r) => [r[0], r[1], Number(r[2])]).sort((x, y) => String(x[1]).localeCompare(String(y[1])));
+  assert.equal(grouped.length, rows.length);
+  assert.deepEqual(byId(grouped), byId(whole));
+  assert.ok(grouped.every((r) => typeof r[2] === 'number'));
+  assert.equal(new Set(grouped.map((r) => r[0])).size, 30 - 5 + 1, 'every group is read, the rows of no note as one');
+  assert.deepEqual(await selectColumns(db.db, ['id'], 'from sql_helper_t where n > ?', [Number.MAX_SAFE_INTEGER], { groupBy: 'note' }), []);
+  await assert.rejects(selectColumns(db.db, ['id'], 'from sql_helper_t', [], { groupBy: 'note; drop table sql_helper_t' }), /groups by a column/);
+});
+
 eachDialect('selectColumns refuses a grouped query (on SQLite it would aggregate the groups into one row)', async (db) => {
   await scratchTable(db);
   await assert.rejects(selectColumns(db.db, ['n', 'count(*)'], 'from sql_helper_t group by n', []), /reads rows, not groups/);

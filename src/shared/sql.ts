@@ -254,20 +254,36 @@ export async function selectArrays(ex: Executor, text: string, params: readonly 
 
 /**
  * A select whose rows come back as arrays of `exprs`' values, in order: for reads of hundreds
- * of thousands of rows. On SQLite the database builds one JSON text (an array of arrays) that
+ * of thousands of rows. On SQLite the database builds JSON text (arrays of arrays) that
  * JSON.parse reads: better-sqlite3 builds each value of each row through the native boundary
  * (564,000 unbilled items of 19 columns: 2.4 s as rows, 1.3 s as JSON, 0.5 s of it the query).
- * On Postgres, rows (selectArrays): json_agg cost the server more than it saved the client
- * (a 10,000-matter bill run 0.8 s slower). `from` is the rest of the statement ("from ...
- * where ..."); expressions give text, integers within 2^53 or null; no row order is promised.
+ * `groupBy` (a column the query's index walks in order: the bill of a line, the matter of an
+ * item) makes that one JSON text per group instead of one for the whole read: the same
+ * 564,000 items as one text per matter, 1.0 s against 1.5-1.9 s as one 40 MB text (Postgres
+ * ignores it). On Postgres, rows (selectArrays): json_agg cost the server more than it saved
+ * the client (a 10,000-matter bill run 0.8 s slower). `from` is the rest of the statement
+ * ("from ... where ..."); expressions give text, integers within 2^53 or null; no row order
+ * is promised.
  */
-export async function selectColumns(ex: Executor, exprs: readonly string[], from: string, params: readonly unknown[]): Promise<unknown[][]> {
+export async function selectColumns(ex: Executor, exprs: readonly string[], from: string, params: readonly unknown[], opts: { groupBy?: string } = {}): Promise<unknown[][]> {
   assert(exprs.length > 0, 'a select names at least one expression');
-  // On SQLite the expressions are aggregated into one row: a grouped query would give one row per group.
+  // On SQLite the expressions are aggregated into one row (or one per opts.groupBy): a grouped query would give one row per its own group.
   assert(!/\bgroup\s+by\b/i.test(from), 'selectColumns reads rows, not groups');
+  assert(opts.groupBy === undefined || /^[a-z_][a-z0-9_.]*$/.test(opts.groupBy), 'selectColumns groups by a column');
   if (placeholderStyle(ex) === 'pg') return selectArrays(ex, `select ${exprs.join(', ')} ${from}`, params);
-  const [row] = await selectRaw<{ rows_json: string }>(ex, `select json_group_array(json_array(${exprs.join(', ')})) as rows_json ${from}`, params);
-  const rows = JSON.parse(row!.rows_json) as unknown;
+  if (opts.groupBy === undefined) {
+    const [row] = await selectRaw<{ rows_json: string }>(ex, `select json_group_array(json_array(${exprs.join(', ')})) as rows_json ${from}`, params);
+    return parsedRows(row!.rows_json);
+  }
+  const out: unknown[][] = [];
+  for (const g of await selectArrays(ex, `select json_group_array(json_array(${exprs.join(', ')})) ${from} group by ${opts.groupBy}`, params)) {
+    for (const r of parsedRows(g[0] as string)) out.push(r);
+  }
+  return out;
+}
+
+function parsedRows(json: string): unknown[][] {
+  const rows = JSON.parse(json) as unknown;
   assert(Array.isArray(rows), 'a JSON select returns an array');
   return rows as unknown[][];
 }

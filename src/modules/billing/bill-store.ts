@@ -248,7 +248,7 @@ export async function billsFrom(ex: Executor, rows: Record<string, any>[]): Prom
   const linesBy = new Map<string, BillLineData[]>();
   for (let i = 0; i < ids.length; i += 500) {
     const chunk = ids.slice(i, i + 500);
-    const lines = await selectColumns(ex, LINE_COLUMNS, `from billing_bill_line where bill_id in (${marks(chunk.length)})`, chunk);
+    const lines = await selectColumns(ex, LINE_COLUMNS, `from billing_bill_line where bill_id in (${marks(chunk.length)})`, chunk, { groupBy: 'bill_id' });
     for (const l of lines) {
       const billId = l[0] as string;
       const list = linesBy.get(billId);

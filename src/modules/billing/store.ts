@@ -591,7 +591,7 @@ export async function unbilledWipOf(db: Executor, matterIds: readonly string[], 
     if (slim) {
       const rows = await selectColumns(db, writersSerialised(db) ? COMPOSER_WIP_COLUMNS : COMPOSER_WIP_COLUMNS_AND_WRITE, `from billing_wip
         where matter_id in (${marks(chunk.length)}) and ${OPEN_WIP_SQL}${upTo !== undefined ? ' and date <= ?' : ''}`,
-      upTo !== undefined ? [...chunk, upTo] : chunk);
+      upTo !== undefined ? [...chunk, upTo] : chunk, { groupBy: 'matter_id' });
       for (const r of rows) out.get(r[3] as string)!.push(toComposerWip(r));
       continue;
     }
