@@ -47,6 +47,9 @@ export function onStopSignal(cleanUp: () => void): void {
   }
 }
 
+/** Ms given to a signal that came during a synchronous step (initdb, pg_ctl) to reach its listener. */
+const SIGNAL_SETTLE_MS = 20;
+
 export async function startPgServer(): Promise<PgServer> {
   const bin = binDir();
   const isRoot = process.getuid?.() === 0;
@@ -59,10 +62,51 @@ export async function startPgServer(): Promise<PgServer> {
     const [file, argv] = isRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args]] : [join(bin, cmd), args];
     execFileSync(file, argv, { stdio: ['ignore', 'ignore', 'inherit'], cwd: dir });
   };
-  run('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
-  const port = await freePort();
-  const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
-  run('pg_ctl', ['-D', data, '-o', opts, '-l', join(dir, 'server.log'), '-w', '-t', '60', 'start']);
+  /** Stop the server if one is running in the folder, then remove the folder. */
+  const remove = (): void => {
+    try {
+      if (existsSync(join(data, 'postmaster.pid'))) {
+        try { run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']); } catch { run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']); }
+      }
+    } catch {
+      // No server answers for the pid file (it died with the signal): nothing to stop.
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  // A stop signal while starting (Ctrl-C during initdb, a runner's timeout) would otherwise end the
+  // process at once, leaving the folder and perhaps a running server. It is noted (a synchronous
+  // step runs to its end first), then the server and the folder go, and the process exits as
+  // onStopSignal's would. Once started, the caller's own handler (onStopSignal) takes over.
+  let signalled: NodeJS.Signals | null = null;
+  const note = (sig: NodeJS.Signals): void => { signalled ??= sig; };
+  const exitIfSignalled = async (): Promise<void> => {
+    await new Promise((resolve) => setTimeout(resolve, SIGNAL_SETTLE_MS));
+    if (signalled === null) return;
+    remove();
+    process.exit(signalled === 'SIGINT' ? 130 : 143);
+  };
+  process.on('SIGINT', note);
+  process.on('SIGTERM', note);
+  let port: number;
+  try {
+    try {
+      run('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
+      port = await freePort();
+      await exitIfSignalled();
+      const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
+      run('pg_ctl', ['-D', data, '-o', opts, '-l', join(dir, 'server.log'), '-w', '-t', '60', 'start']);
+      await exitIfSignalled();
+    } catch (err) {
+      // A step failed, perhaps because Ctrl-C reached it too: exit as for the signal, else report the failure.
+      await exitIfSignalled();
+      remove();
+      throw err;
+    }
+  } finally {
+    process.off('SIGINT', note);
+    process.off('SIGTERM', note);
+  }
   let stopped = false;
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,

@@ -26,10 +26,11 @@ const args = process.argv.slice(2);
 const files = (args.length ? args.map((a) => join(process.cwd(), a)) : collect(join(root, 'test'))).map((f) => relative(root, f));
 if (files.length === 0) { console.error('no test files found'); process.exit(1); }
 
+// The server first: Ctrl-C while it starts ends the run there, with nothing of it left (startPgServer).
+const pgServer = await startPgServer();
 const work = mkdtempSync(join(tmpdir(), 'lexbill-test-'));
 const marker = join(work, 'pg-marker');
 const tap = join(work, 'report.tap');
-const pgServer = await startPgServer();
 let status = 1;
 // Stopped by a signal (Ctrl-C, a CI runner's timeout): the tests stop, then the server too.
 let stoppedBy: NodeJS.Signals | null = null;
