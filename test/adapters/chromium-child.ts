@@ -6,7 +6,7 @@
 import { createChromiumPdf } from '../../src/adapters/pdf/chromium.ts';
 import { chromiumPath } from '../support/browser.ts';
 
-const pdf = createChromiumPdf({ executablePath: chromiumPath(), poolSize: 1 });
+const pdf = createChromiumPdf({ executablePath: chromiumPath(), poolSize: 1, ...(process.env.CHILD_PROFILE_ROOT ? { profileRoot: process.env.CHILD_PROFILE_ROOT } : {}) });
 process.once('SIGINT', () => {
   void pdf.close().then(() => {
     process.stdout.write('closed by the app\n');

@@ -7,9 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { createChromiumPdf } from '../../src/adapters/pdf/chromium.ts';
+import { createChromiumPdf, removeStaleProfiles } from '../../src/adapters/pdf/chromium.ts';
 import { chromiumPath } from '../support/browser.ts';
 import { alive, chromiumProcessTypes, chromiumWithProfile, pdfText } from './pdf.ts';
 
@@ -227,8 +229,10 @@ test('the timeout covers taking a tab: a browser that stops answering fails the 
 });
 
 /** Start chromium-child.ts; resolves with its browser's PID and profile once it has rendered. */
-async function startChild() {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'chromium-child.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function startChild(profileRoot?: string) {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'chromium-child.ts')], {
+    stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...(profileRoot ? { CHILD_PROFILE_ROOT: profileRoot } : {}) },
+  });
   let out = '';
   child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -237,8 +241,9 @@ async function startChild() {
   return { child, browser, exited, output: () => out };
 }
 
-test('a Node process that dies abruptly (SIGKILL) leaves no Chromium running', async () => {
-  const { child, browser, exited } = await startChild();
+test('a Node process that dies abruptly (SIGKILL) leaves no Chromium running; the next renderer removes the profile folder it could not', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'lexbill-profiles-'));
+  const { child, browser, exited } = await startChild(root);
   try {
     assert.ok(alive(browser.pid));
     child.kill('SIGKILL');
@@ -246,10 +251,46 @@ test('a Node process that dies abruptly (SIGKILL) leaves no Chromium running', a
     await waitGone([browser.pid], browser.profile);
     assert.equal(alive(browser.pid), false, 'the browser exited with its parent');
     assert.deepEqual(chromiumWithProfile(browser.profile), []);
+    assert.equal(dirname(browser.profile), root);
+    assert.ok(existsSync(browser.profile), 'a killed process leaves its profile folder');
+    const pdf = createChromiumPdf({ executablePath: chromiumPath(), poolSize: 1, profileRoot: root });
+    try {
+      assert.match(pdfText(await pdf.render(doc('after the crash'))), /after the crash/);
+      assert.equal(pdf.stats.staleProfilesRemoved, 1);
+      assert.equal(existsSync(browser.profile), false, 'the gone process\'s profile folder is removed');
+      assert.deepEqual(readdirSync(root), [basename(pdf.profileDir()!)], 'only the running browser\'s folder is there');
+    } finally {
+      await pdf.close();
+    }
+    assert.deepEqual(readdirSync(root), [], 'close() removes its own');
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     // Only this test's browser, by the PIDs its profile names.
     for (const pid of chromiumWithProfile(browser.profile)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('removeStaleProfiles removes only profile folders of processes that are gone', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'lexbill-profiles-'));
+  try {
+    // A PID that was a process a moment ago and is gone now.
+    const gone = spawn('true');
+    await new Promise((r) => gone.once('exit', r));
+    const names = {
+      gone: `lexbill-pdf-${gone.pid}-aB3dE9`,
+      self: `lexbill-pdf-${process.pid}-aB3dE9`,
+      alive: 'lexbill-pdf-1-aB3dE9',
+      unnamed: 'lexbill-pdf-aB3dE9',
+      longer: `lexbill-pdf-${gone.pid}-aB3dE9x`,
+      other: 'someone-else',
+    };
+    for (const n of Object.values(names)) { mkdirSync(join(root, n)); writeFileSync(join(root, n, 'Local State'), '{}'); }
+    assert.equal(removeStaleProfiles(root), 1);
+    assert.deepEqual(readdirSync(root).sort(), Object.values(names).filter((n) => n !== names.gone).sort());
+    assert.equal(removeStaleProfiles(join(root, 'no-such-folder')), 0);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 });
 

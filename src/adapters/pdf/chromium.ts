@@ -14,7 +14,7 @@
  *   the browser also exits by itself when this process dies (DevTools over a pipe), and signals
  *   to this process are the app's to handle (its shutdown calls close()).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import puppeteer from 'puppeteer-core';
@@ -76,6 +76,54 @@ export interface ChromiumPdfOptions {
    * second.
    */
   maxAgeMs?: number;
+  /** Where browsers' profile folders go (default the system's temp folder). */
+  profileRoot?: string;
+}
+
+/** A browser's profile folder is named for the Node process that launched it: `lexbill-pdf-<pid>-<6 random>`. */
+const PROFILE_PREFIX = 'lexbill-pdf-';
+const PROFILE_NAME = /^lexbill-pdf-(\d+)-[0-9A-Za-z]{6}$/;
+/** Folders looked at by one sweep, at most (a temp folder can hold anything). */
+const SWEEP_MAX_ENTRIES = 100_000;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: alive, another user's.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Remove the profile folders of Node processes that are gone. A process that exits normally
+ * removes its browsers' folders (close()); one killed (SIGKILL, out of memory, a power cut)
+ * cannot, and each browser's folder is about 2 MB. A folder whose process is alive (this one,
+ * another Lexbill on the machine, or a process that took a gone one's PID) is left alone, as
+ * is anything not named as a profile folder. Returns how many were removed.
+ */
+export function removeStaleProfiles(root: string): number {
+  let names: string[];
+  try {
+    names = readdirSync(root);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names.slice(0, SWEEP_MAX_ENTRIES)) {
+    const m = PROFILE_NAME.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || processAlive(pid)) continue;
+    try {
+      rmSync(join(root, name), { recursive: true, force: true });
+      removed++;
+    } catch {
+      // Not ours to remove (another user's): left as it is.
+    }
+  }
+  return removed;
 }
 
 /** Paper sizes in inches (what Chromium's printToPDF takes). */
@@ -111,7 +159,7 @@ export interface ChromiumPdfRenderer extends PdfRenderer {
   /** The current browser's profile directory (it names every process of that browser). */
   profileDir(): string | undefined;
   /** Renders done since creation. */
-  readonly stats: { renders: number; launches: number; crashes: number; purges: number; retiredByAge: number; combined: number; combinedDocuments: number; combineFellBack: number };
+  readonly stats: { renders: number; launches: number; crashes: number; purges: number; retiredByAge: number; staleProfilesRemoved: number; combined: number; combinedDocuments: number; combineFellBack: number };
 }
 
 /**
@@ -136,6 +184,7 @@ export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRende
   const combineMax = options.combineMax ?? 10;
   if (!Number.isInteger(combineMax) || combineMax < 1 || combineMax > COMBINE_MAX_DOCS) throw new Error(`combineMax must be 1..${COMBINE_MAX_DOCS}, got ${combineMax}`);
   const maxAgeMs = options.maxAgeMs ?? 120_000;
+  const profileRoot = options.profileRoot ?? tmpdir();
   if (!Number.isInteger(maxAgeMs) || maxAgeMs < 1_000) throw new Error(`maxAgeMs must be at least 1000, got ${maxAgeMs}`);
   if (!Number.isInteger(poolSize) || poolSize < 1 || poolSize > 16) throw new Error(`poolSize must be 1..16, got ${poolSize}`);
   if (!Number.isInteger(restartEvery) || restartEvery < 1) throw new Error(`restartEvery must be a positive integer, got ${restartEvery}`);
@@ -143,6 +192,8 @@ export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRende
 
   const stats = {
     renders: 0, launches: 0, crashes: 0, purges: 0, retiredByAge: 0,
+    /** Profile folders of gone processes removed before the first launch (removeStaleProfiles). */
+    staleProfilesRemoved: 0,
     // The combiner's own counts (read when asked, so a render that failed is counted too).
     get combined() { return combiner?.stats.combined ?? 0; },
     get combinedDocuments() { return combiner?.stats.documents ?? 0; },
@@ -157,8 +208,14 @@ export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRende
   // Render slots: at most poolSize renders at once, the others waiting in arrival order.
   const slots = createGate(poolSize);
 
+  let swept = false;
+
   async function launch(): Promise<Generation> {
-    const profileDir = mkdtempSync(join(tmpdir(), 'lexbill-pdf-'));
+    if (!swept) {
+      swept = true;
+      stats.staleProfilesRemoved = removeStaleProfiles(profileRoot);
+    }
+    const profileDir = mkdtempSync(join(profileRoot, `${PROFILE_PREFIX}${process.pid}-`));
     let browser: Browser;
     try {
       browser = await puppeteer.launch({
