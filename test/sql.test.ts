@@ -149,6 +149,12 @@ eachDialect('selectColumns with groupBy (SQLite: a JSON text per group) reads th
   assert.equal(new Set(grouped.map((r) => r[0])).size, 30 - 5 + 1, 'every group is read, the rows of no note as one');
   assert.deepEqual(await selectColumns(db.db, ['id'], 'from sql_helper_t where n > ?', [Number.MAX_SAFE_INTEGER], { groupBy: 'note' }), []);
   await assert.rejects(selectColumns(db.db, ['id'], 'from sql_helper_t', [], { groupBy: 'note; drop table sql_helper_t' }), /groups by a column/);
+  await assert.rejects(selectColumns(db.db, ['id'], 'from sql_helper_t where n > 0 order by id', [], { groupBy: 'note' }), /GROUP BY can follow/);
+  await assert.rejects(selectColumns(db.db, ['id'], 'from sql_helper_t limit 5', [], { groupBy: 'note' }), /GROUP BY can follow/);
+  // A LIMIT inside a subquery is its own.
+  assert.equal((await selectColumns(db.db, ['id'], 'from sql_helper_t where id in (select id from sql_helper_t limit 5)', [], { groupBy: 'note' })).length, 5);
+  // On SQLite the clause reaches the statement (a column that does not exist is an error there).
+  if (db.dialect === 'sqlite') await assert.rejects(selectColumns(db.db, ['id'], 'from sql_helper_t', [], { groupBy: 'no_such_column' }), /no such column/);
 });
 
 eachDialect('selectColumns refuses a grouped query (on SQLite it would aggregate the groups into one row)', async (db) => {

@@ -452,7 +452,7 @@ export async function getMatterCopies(db: Executor, matterIds: readonly string[]
 
 /**
  * What the composer and the bill lines read of an unbilled item (matters_status is not read:
- * the query keeps to 'unbilled', OPEN_WIP_SQL), read through selectColumns (as one JSON text on SQLite).
+ * the query keeps to 'unbilled', OPEN_WIP_SQL), read through selectColumns (on SQLite as one JSON text per matter).
  */
 const COMPOSER_WIP_COLUMNS = [
   'id', 'kind', 'behaviour', 'matter_id', 'client_id', 'currency', 'date', 'timekeeper_id', 'billed_minutes', 'rate_minor', 'amount_minor',
