@@ -3,7 +3,8 @@
  * listening on 127.0.0.1 only, on a free port; stop() shuts it down and deletes the folder.
  * initdb refuses to run as root, so as root it runs as the `postgres` system user.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -47,26 +48,52 @@ export function onStopSignal(cleanUp: () => void): void {
   }
 }
 
-/** Ms given to a signal that came during a synchronous step (initdb, pg_ctl) to reach its listener. */
+/** Ms given to a signal to reach its listener after a step it stopped (the step's own exit can come first). */
 const SIGNAL_SETTLE_MS = 20;
+/** How long a server whose pg_ctl start was stopped part way gets to write its pid file (so it can be stopped). */
+const PID_FILE_WAIT_MS = 2_000;
 
+const exitCodeOf = (sig: NodeJS.Signals): number => (sig === 'SIGINT' ? 130 : 143);
+
+/**
+ * Start a throwaway server. A stop signal (Ctrl-C, a runner's SIGTERM) at any moment until
+ * stop() is handled: while it starts, the running step (initdb, pg_ctl) is stopped, the
+ * server (if it got as far as starting) stopped, the folder removed, and the process exits
+ * 130 or 143. Once started, a signal nobody else listens for does the same; a caller with its
+ * own listener (onStopSignal, the test runner's) handles it instead and calls stop().
+ */
 export async function startPgServer(): Promise<PgServer> {
   const bin = binDir();
   const isRoot = process.getuid?.() === 0;
-  const dir = mkdtempSync(join(tmpdir(), 'lexbill-pg-'));
-  const data = join(dir, 'data');
-  const uid = isRoot ? Number(execFileSync('id', ['-u', 'postgres']).toString().trim()) : -1;
-  const gid = isRoot ? Number(execFileSync('id', ['-g', 'postgres']).toString().trim()) : -1;
-  if (isRoot) chownSync(dir, uid, gid);
-  const run = (cmd: string, args: string[]): void => {
-    const [file, argv] = isRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args]] : [join(bin, cmd), args];
-    execFileSync(file, argv, { stdio: ['ignore', 'ignore', 'inherit'], cwd: dir });
+  let signalled: NodeJS.Signals | null = null;
+  let started = false;
+  let step: ChildProcess | null = null;
+  let dir: string | null = null;
+  let startAttempted = false;
+  const args = (cmd: string, rest: string[]): [string, string[]] => (isRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, cmd), ...rest]] : [join(bin, cmd), rest]);
+  const runSync = (cmd: string, rest: string[]): void => {
+    const [file, argv] = args(cmd, rest);
+    execFileSync(file, argv, { stdio: ['ignore', 'ignore', 'inherit'], cwd: dir! });
   };
-  /** Stop the server if one is running in the folder, then remove the folder. */
+  // A step the signal listener can stop (execFileSync would hold the process until it ended).
+  const run = (cmd: string, rest: string[]): Promise<void> => new Promise((resolve, reject) => {
+    const [file, argv] = args(cmd, rest);
+    step = execFile(file, argv, { cwd: dir! }, (err, _out, errText) => {
+      step = null;
+      if (err) reject(new Error(`${cmd} failed: ${err.message}${errText ? `\n${errText}` : ''}`));
+      else resolve();
+    });
+  });
+  const data = (): string => join(dir!, 'data');
+  /** Stop a server running in the folder (if any), then remove the folder. */
   const remove = (): void => {
+    if (dir === null) return;
     try {
-      if (existsSync(join(data, 'postmaster.pid'))) {
-        try { run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']); } catch { run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']); }
+      const pidFile = join(data(), 'postmaster.pid');
+      // pg_ctl stopped part way may have started the server (in a session of its own) without its pid file yet.
+      for (const until = Date.now() + PID_FILE_WAIT_MS; startAttempted && !existsSync(pidFile) && Date.now() < until;) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+      if (existsSync(pidFile)) {
+        try { runSync('pg_ctl', ['-D', data(), '-m', 'fast', '-w', 'stop']); } catch { runSync('pg_ctl', ['-D', data(), '-m', 'immediate', '-w', 'stop']); }
       }
     } catch {
       // No server answers for the pid file (it died with the signal): nothing to stop.
@@ -74,46 +101,57 @@ export async function startPgServer(): Promise<PgServer> {
       rmSync(dir, { recursive: true, force: true });
     }
   };
-  // A stop signal while starting (Ctrl-C during initdb, a runner's timeout) would otherwise end the
-  // process at once, leaving the folder and perhaps a running server. It is noted (a synchronous
-  // step runs to its end first), then the server and the folder go, and the process exits as
-  // onStopSignal's would. Once started, the caller's own handler (onStopSignal) takes over.
-  let signalled: NodeJS.Signals | null = null;
-  const note = (sig: NodeJS.Signals): void => { signalled ??= sig; };
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (started) {
+      // Up: the caller's own listener, if it has one, stops the server (and this one is not needed).
+      if (process.listenerCount(sig) > 1) return;
+      try { remove(); } finally { process.exit(exitCodeOf(sig)); }
+    }
+    signalled ??= sig;
+    step?.kill('SIGTERM');
+  };
   const exitIfSignalled = async (): Promise<void> => {
     await new Promise((resolve) => setTimeout(resolve, SIGNAL_SETTLE_MS));
     if (signalled === null) return;
-    remove();
-    process.exit(signalled === 'SIGINT' ? 130 : 143);
+    try { remove(); } finally { process.exit(exitCodeOf(signalled)); }
   };
-  process.on('SIGINT', note);
-  process.on('SIGTERM', note);
+  const listen = (on: boolean): void => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) { if (on) process.on(sig, onSignal); else process.off(sig, onSignal); }
+  };
+  listen(true);
   let port: number;
   try {
-    try {
-      run('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
-      port = await freePort();
-      await exitIfSignalled();
-      const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
-      run('pg_ctl', ['-D', data, '-o', opts, '-l', join(dir, 'server.log'), '-w', '-t', '60', 'start']);
-      await exitIfSignalled();
-    } catch (err) {
-      // A step failed, perhaps because Ctrl-C reached it too: exit as for the signal, else report the failure.
-      await exitIfSignalled();
-      remove();
-      throw err;
+    dir = mkdtempSync(join(tmpdir(), 'lexbill-pg-'));
+    if (isRoot) {
+      const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+      const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+      chownSync(dir, uid, gid);
     }
-  } finally {
-    process.off('SIGINT', note);
-    process.off('SIGTERM', note);
+    await run('initdb', ['-D', data(), '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
+    port = await freePort();
+    await exitIfSignalled();
+    const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
+    startAttempted = true;
+    await run('pg_ctl', ['-D', data(), '-o', opts, '-l', join(dir, 'server.log'), '-w', '-t', '60', 'start']);
+    await exitIfSignalled();
+  } catch (err) {
+    // A step failed, perhaps stopped by the signal: exit as for the signal, else report the failure.
+    await exitIfSignalled();
+    remove();
+    listen(false);
+    throw err;
   }
+  started = true;
+  const folder = dir;
+  const dataDir = data();
   let stopped = false;
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     stop() {
       if (stopped) return;
       stopped = true;
-      try { run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']); } finally { rmSync(dir, { recursive: true, force: true }); }
+      listen(false);
+      try { runSync('pg_ctl', ['-D', dataDir, '-m', 'fast', '-w', 'stop']); } finally { rmSync(folder, { recursive: true, force: true }); }
     },
   };
 }

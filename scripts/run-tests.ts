@@ -5,6 +5,7 @@
  * Extra arguments narrow the files: `npm test -- test/money.test.ts`.
  */
 import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -26,28 +27,33 @@ const args = process.argv.slice(2);
 const files = (args.length ? args.map((a) => join(process.cwd(), a)) : collect(join(root, 'test'))).map((f) => relative(root, f));
 if (files.length === 0) { console.error('no test files found'); process.exit(1); }
 
-// The server first: Ctrl-C while it starts ends the run there, with nothing of it left (startPgServer).
+// Stopped by a signal (Ctrl-C, a CI runner's timeout): the tests stop, then the server too.
+// Listening from before the server starts: startPgServer handles a signal while it starts
+// (nothing of it is left), and this listener one from then on.
+let stoppedBy: NodeJS.Signals | null = null;
+let child: ChildProcess | null = null;
+const onSignal = (signal: NodeJS.Signals) => { stoppedBy = signal; child?.kill(signal); };
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
 const pgServer = await startPgServer();
 const work = mkdtempSync(join(tmpdir(), 'lexbill-test-'));
 const marker = join(work, 'pg-marker');
 const tap = join(work, 'report.tap');
 let status = 1;
-// Stopped by a signal (Ctrl-C, a CI runner's timeout): the tests stop, then the server too.
-let stoppedBy: NodeJS.Signals | null = null;
 try {
-  const child = spawn(process.execPath, [
-    '--import', 'tsx', '--test', '--test-concurrency=2',
-    '--test-reporter=spec', '--test-reporter-destination=stdout',
-    '--test-reporter=tap', `--test-reporter-destination=${tap}`,
-    ...files,
-  ], { cwd: root, stdio: 'inherit', env: { ...process.env, TZ: 'UTC', LEXBILL_TEST_PG_URL: pgServer.url, LEXBILL_PG_MARKER: marker, LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent' } });
-  const onSignal = (signal: NodeJS.Signals) => { stoppedBy = signal; child.kill(signal); };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  status = await new Promise<number>((resolve) => {
-    child.on('error', () => resolve(1));
-    child.on('exit', (code) => resolve(code ?? 1));
-  });
+  if (stoppedBy === null) {
+    const running = spawn(process.execPath, [
+      '--import', 'tsx', '--test', '--test-concurrency=2',
+      '--test-reporter=spec', '--test-reporter-destination=stdout',
+      '--test-reporter=tap', `--test-reporter-destination=${tap}`,
+      ...files,
+    ], { cwd: root, stdio: 'inherit', env: { ...process.env, TZ: 'UTC', LEXBILL_TEST_PG_URL: pgServer.url, LEXBILL_PG_MARKER: marker, LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent' } });
+    child = running;
+    status = await new Promise<number>((resolve) => {
+      running.on('error', () => resolve(1));
+      running.on('exit', (code) => resolve(code ?? 1));
+    });
+  }
 } finally {
   pgServer.stop();
 }

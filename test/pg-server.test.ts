@@ -27,51 +27,82 @@ function processesNaming(path: string): number[] {
 /** The server folders (lexbill-pg-*) in `tmp`. */
 const serverFolders = (tmp: string): string[] => readdirSync(tmp).filter((n) => n.startsWith('lexbill-pg-'));
 
-/** Start a server in a child process with its own TMPDIR; send SIGTERM once `when` holds; return how it ended. */
-async function signalWhen(when: (tmp: string, said: string) => boolean): Promise<{ code: number | null; tmp: string }> {
+/**
+ * Start a server in a child process with its own TMPDIR; once `when` holds, send `signal` to
+ * the child alone, or with `group` to its whole process group (as Ctrl-C in a terminal does:
+ * initdb and pg_ctl get it too). Returns how the child ended and what it said.
+ */
+async function signalWhen(when: (tmp: string, said: string) => boolean, signal: NodeJS.Signals, opts: { group?: boolean } = {}): Promise<{ code: number | null; said: string; tmp: string }> {
   const tmp = mkdtempSync(join(tmpdir(), 'lexbill-pgsig-'));
   // As root the server runs as the postgres user, who must reach its folder inside this one.
   chmodSync(tmp, 0o755);
   const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'test/support/pg-start-child.ts')], {
-    cwd: root, env: { ...process.env, TMPDIR: tmp, HOLD_MS: String(WAIT_MS) }, stdio: ['ignore', 'pipe', 'inherit'],
+    cwd: root, env: { ...process.env, TMPDIR: tmp, HOLD_MS: String(WAIT_MS) }, stdio: ['ignore', 'pipe', 'inherit'], detached: opts.group === true,
   });
   let said = '';
   child.stdout.on('data', (d: Buffer) => { said += d.toString(); });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const deadline = Date.now() + WAIT_MS;
-  while (!when(tmp, said)) {
-    if (Date.now() > deadline || child.exitCode !== null) { child.kill('SIGKILL'); throw new Error(`the moment to signal never came (said: ${JSON.stringify(said)})`); }
-    await new Promise((r) => setTimeout(r, 2));
+  try {
+    const deadline = Date.now() + WAIT_MS;
+    while (!when(tmp, said)) {
+      if (Date.now() > deadline || child.exitCode !== null || child.signalCode !== null) throw new Error(`the moment to signal never came (said: ${JSON.stringify(said)})`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    if (opts.group) process.kill(-child.pid!, signal); else child.kill(signal);
+    return { code: await exited, said, tmp };
+  } catch (err) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    leaveNothing(tmp);
+    throw err;
   }
-  child.kill('SIGTERM');
-  return { code: await exited, tmp };
 }
 
+/** After a test: stop a server it left (by the PIDs naming its folder: this test's only), remove its folder. */
+function leaveNothing(tmp: string): void {
+  for (const pid of processesNaming(tmp)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+/** What a stopped start must leave: no server folder, no server running (checked, then cleared whatever the outcome). */
 function assertNothingLeft(tmp: string): void {
-  try {
-    assert.deepEqual(serverFolders(tmp), [], 'no server folder is left');
-    assert.deepEqual(processesNaming(tmp), [], 'no server is left running');
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
+  assert.deepEqual(serverFolders(tmp), [], 'no server folder is left');
+  assert.deepEqual(processesNaming(tmp), [], 'no server is left running');
 }
 
 const inServerFolder = (tmp: string, path: string): boolean => serverFolders(tmp).some((f) => existsSync(join(tmp, f, path)));
+const duringInitdb = (t: string): boolean => inServerFolder(t, 'data');
+const duringStart = (t: string): boolean => inServerFolder(t, 'data/postmaster.pid');
 
-test('a stop signal while initdb runs: the process exits 143, leaving no folder', async () => {
-  const { code, tmp } = await signalWhen((t) => inServerFolder(t, 'data'));
-  assert.equal(code, 143);
-  assertNothingLeft(tmp);
-});
+for (const [moment, when] of [['while initdb runs', duringInitdb], ['while the server starts (its pid file written)', duringStart]] as const) {
+  test(`SIGTERM to the process ${moment}: it exits 143 before the server is up, leaving no folder and no server`, async () => {
+    const { code, said, tmp } = await signalWhen(when, 'SIGTERM');
+    try {
+      assert.equal(said.includes('up'), false, 'stopped while starting, not once up');
+      assert.equal(code, 143);
+      assertNothingLeft(tmp);
+    } finally {
+      leaveNothing(tmp);
+    }
+  });
 
-test('a stop signal while the server starts (its pid file written): the process exits 143, leaving no folder and no server', async () => {
-  const { code, tmp } = await signalWhen((t) => inServerFolder(t, 'data/postmaster.pid'));
-  assert.equal(code, 143);
-  assertNothingLeft(tmp);
-});
+  test(`Ctrl-C (SIGINT to the process group) ${moment}: it exits 130, leaving no folder and no server`, async () => {
+    const { code, said, tmp } = await signalWhen(when, 'SIGINT', { group: true });
+    try {
+      assert.equal(said.includes('up'), false, 'stopped while starting, not once up');
+      assert.equal(code, 130);
+      assertNothingLeft(tmp);
+    } finally {
+      leaveNothing(tmp);
+    }
+  });
+}
 
 test('a stop signal once the server is up: onStopSignal stops it and the process exits 143', async () => {
-  const { code, tmp } = await signalWhen((_t, said) => said.includes('up'));
-  assert.equal(code, 143);
-  assertNothingLeft(tmp);
+  const { code, tmp } = await signalWhen((_t, said) => said.includes('up'), 'SIGTERM');
+  try {
+    assert.equal(code, 143);
+    assertNothingLeft(tmp);
+  } finally {
+    leaveNothing(tmp);
+  }
 });
