@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { createChromiumPdf, removeStaleProfiles } from '../../src/adapters/pdf/chromium.ts';
+import { createChromiumPdf, profileFolderPrefix, removeStaleProfiles } from '../../src/adapters/pdf/chromium.ts';
 import { chromiumPath } from '../support/browser.ts';
 import { alive, chromiumProcessTypes, chromiumWithProfile, pdfText } from './pdf.ts';
 
@@ -271,23 +271,30 @@ test('a Node process that dies abruptly (SIGKILL) leaves no Chromium running; th
   }
 });
 
-test('removeStaleProfiles removes only profile folders of processes that are gone', async () => {
+test('removeStaleProfiles removes only this host\'s profile folders of processes that are gone, and only directories', async () => {
   const root = mkdtempSync(join(tmpdir(), 'lexbill-profiles-'));
   try {
     // A PID that was a process a moment ago and is gone now.
     const gone = spawn('true');
     await new Promise((r) => gone.once('exit', r));
-    const names = {
-      gone: `lexbill-pdf-${gone.pid}-aB3dE9`,
-      self: `lexbill-pdf-${process.pid}-aB3dE9`,
-      alive: 'lexbill-pdf-1-aB3dE9',
-      unnamed: 'lexbill-pdf-aB3dE9',
-      longer: `lexbill-pdf-${gone.pid}-aB3dE9x`,
-      other: 'someone-else',
-    };
-    for (const n of Object.values(names)) { mkdirSync(join(root, n)); writeFileSync(join(root, n, 'Local State'), '{}'); }
+    const goneName = `${profileFolderPrefix(gone.pid!)}aB3dE9`;
+    const otherHost = goneName.replace(/^lexbill-pdf-[0-9a-f]{8}-/, (p) => (p === 'lexbill-pdf-00000000-' ? 'lexbill-pdf-11111111-' : 'lexbill-pdf-00000000-'));
+    const kept = [
+      `${profileFolderPrefix(process.pid)}aB3dE9`, // this process
+      `${profileFolderPrefix(1)}aB3dE9`, // alive
+      otherHost, // the same PID on another host (or container): not ours to judge
+      `lexbill-pdf-${gone.pid}-aB3dE9`, // no host: an older name
+      'lexbill-pdf-aB3dE9', // no PID: an older name
+      `${goneName}x`, // not mkdtemp's
+      'someone-else',
+    ];
+    for (const n of [goneName, ...kept]) { mkdirSync(join(root, n)); writeFileSync(join(root, n, 'Local State'), '{}'); }
+    // A file named as a gone process's folder is not a folder: left.
+    const fileNamed = `${profileFolderPrefix(gone.pid!)}fILe00`;
+    writeFileSync(join(root, fileNamed), 'x');
+    kept.push(fileNamed);
     assert.equal(removeStaleProfiles(root), 1);
-    assert.deepEqual(readdirSync(root).sort(), Object.values(names).filter((n) => n !== names.gone).sort());
+    assert.deepEqual(readdirSync(root).sort(), [...kept].sort());
     assert.equal(removeStaleProfiles(join(root, 'no-such-folder')), 0);
   } finally {
     rmSync(root, { recursive: true, force: true });

@@ -13,9 +13,12 @@
  * - close() closes every browser and SIGKILLs the process if a polite close does not finish;
  *   the browser also exits by itself when this process dies (DevTools over a pipe), and signals
  *   to this process are the app's to handle (its shutdown calls close()).
+ * - A process killed outright cannot remove its browsers' profile folders: a renderer's first
+ *   launch removes those of this host's processes that are gone (removeStaleProfiles).
  */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createHash } from 'node:crypto';
+import { lstatSync, mkdtempSync, opendirSync, rmSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import puppeteer from 'puppeteer-core';
 import type { Browser, CDPSession, Page } from 'puppeteer-core';
@@ -76,52 +79,70 @@ export interface ChromiumPdfOptions {
    * second.
    */
   maxAgeMs?: number;
-  /** Where browsers' profile folders go (default the system's temp folder). */
+  /** Where browsers' profile folders go (default the system's temp folder); the first launch sweeps it (removeStaleProfiles). */
   profileRoot?: string;
 }
 
-/** A browser's profile folder is named for the Node process that launched it: `lexbill-pdf-<pid>-<6 random>`. */
+/**
+ * A browser's profile folder is named for the host and the Node process that launched it:
+ * `lexbill-pdf-<host>-<pid>-<6 random>`, the host as 8 hex digits of its name's SHA-256 (PIDs
+ * are a host's, or a container's: two containers sharing a temp folder have their own).
+ */
 const PROFILE_PREFIX = 'lexbill-pdf-';
-const PROFILE_NAME = /^lexbill-pdf-(\d+)-[0-9A-Za-z]{6}$/;
-/** Folders looked at by one sweep, at most (a temp folder can hold anything). */
+const PROFILE_NAME = /^lexbill-pdf-([0-9a-f]{8})-(\d+)-[0-9A-Za-z]{6}$/;
+const hostTag = (): string => createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+/** The start of the profile folder names of process `pid` on this host (mkdtemp adds the 6 random characters). */
+export const profileFolderPrefix = (pid: number): string => `${PROFILE_PREFIX}${hostTag()}-${pid}-`;
+/** Folder entries looked at by one sweep, at most (a temp folder can hold anything). */
 const SWEEP_MAX_ENTRIES = 100_000;
 
+/** False only when no process has this PID (ESRCH); any other answer (EPERM: another user's) counts as alive. */
 function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
   } catch (err) {
-    // EPERM: alive, another user's.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }
 
 /**
- * Remove the profile folders of Node processes that are gone. A process that exits normally
- * removes its browsers' folders (close()); one killed (SIGKILL, out of memory, a power cut)
- * cannot, and each browser's folder is about 2 MB. A folder whose process is alive (this one,
- * another Lexbill on the machine, or a process that took a gone one's PID) is left alone, as
- * is anything not named as a profile folder. Returns how many were removed.
+ * Remove the profile folders of this host's Node processes that are gone. A process that
+ * exits normally removes its browsers' folders (close()); one killed (SIGKILL, out of memory,
+ * a power cut) cannot, and each is about 2 MB. Left alone: a folder of a process that is alive
+ * (this one, another Lexbill here, or a process that took a gone one's PID), of another host,
+ * not a directory of this user's, or not named as a profile folder. Returns how many were removed.
  */
 export function removeStaleProfiles(root: string): number {
-  let names: string[];
+  const host = hostTag();
+  const uid = process.getuid?.();
+  let removed = 0;
+  let dir: ReturnType<typeof opendirSync>;
   try {
-    names = readdirSync(root);
+    dir = opendirSync(root);
   } catch {
     return 0;
   }
-  let removed = 0;
-  for (const name of names.slice(0, SWEEP_MAX_ENTRIES)) {
-    const m = PROFILE_NAME.exec(name);
-    if (!m) continue;
-    const pid = Number(m[1]);
-    if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || processAlive(pid)) continue;
-    try {
-      rmSync(join(root, name), { recursive: true, force: true });
-      removed++;
-    } catch {
-      // Not ours to remove (another user's): left as it is.
+  try {
+    for (let seen = 0; seen < SWEEP_MAX_ENTRIES; seen++) {
+      const entry = dir.readSync();
+      if (entry === null) break;
+      const m = PROFILE_NAME.exec(entry.name);
+      if (!m || m[1] !== host) continue;
+      const pid = Number(m[2]);
+      if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || processAlive(pid)) continue;
+      const path = join(root, entry.name);
+      try {
+        const st = lstatSync(path);
+        if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
+        rmSync(path, { recursive: true, force: true });
+        removed++;
+      } catch {
+        // Gone meanwhile, or not ours to remove: left as it is.
+      }
     }
+  } finally {
+    dir.closeSync();
   }
   return removed;
 }
@@ -215,7 +236,7 @@ export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRende
       swept = true;
       stats.staleProfilesRemoved = removeStaleProfiles(profileRoot);
     }
-    const profileDir = mkdtempSync(join(profileRoot, `${PROFILE_PREFIX}${process.pid}-`));
+    const profileDir = mkdtempSync(join(profileRoot, profileFolderPrefix(process.pid)));
     let browser: Browser;
     try {
       browser = await puppeteer.launch({
