@@ -364,7 +364,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({ options: { matters: { type: 'string' }, entries: { type: 'string' }, runs: { type: 'string' }, only: { type: 'string' } } });
   if (values.only !== undefined && values.only !== 'sqlite' && values.only !== 'postgres') throw new Error('--only takes sqlite or postgres');
   const only = values.only as 'sqlite' | 'postgres' | undefined;
-  const server = only === 'sqlite' ? null : await startPgServer();
+  const server = only === 'sqlite' ? null : await startPgServer({ callerHandlesSignals: true });
   const dir = mkdtempSync(join(tmpdir(), 'lexbill-billing-bench-'));
   onStopSignal(() => { try { server?.stop(); } finally { rmSync(dir, { recursive: true, force: true }); } });
   const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = Math.floor(s.length / 2); return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };

@@ -232,7 +232,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   if (values.only !== undefined && values.only !== 'sqlite' && values.only !== 'postgres') throw new Error('--only takes sqlite or postgres');
   const runs = Number(values.runs ?? MAX_RUNS);
   const results: Record<string, unknown>[] = [];
-  const pgServer = values.only === 'sqlite' ? null : await startPgServer();
+  const pgServer = values.only === 'sqlite' ? null : await startPgServer({ callerHandlesSignals: true });
   const dir = mkdtempSync(join(tmpdir(), 'lexbill-bench-production-'));
   // Stopped by Ctrl-C (or a runner's timeout): the throwaway server and the folder go too.
   onStopSignal(() => { try { pgServer?.stop(); } finally { rmSync(dir, { recursive: true, force: true }); } });

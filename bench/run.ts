@@ -172,7 +172,7 @@ if (values.part !== undefined) {
   await part(values.dir, values['pg-url']);
   writeFileSync(values.out, JSON.stringify(results));
 } else {
-  const pgServer = await startPgServer();
+  const pgServer = await startPgServer({ callerHandlesSignals: true });
   const dir = mkdtempSync(join(tmpdir(), 'lexbill-bench-'));
   // Ctrl-C reaches the running part too; the server and the scratch folder go with us.
   onStopSignal(() => { try { pgServer.stop(); } finally { rmSync(dir, { recursive: true, force: true }); } });

@@ -5,7 +5,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,19 +50,31 @@ export function onStopSignal(cleanUp: () => void): void {
 
 /** Ms given to a signal to reach its listener after a step it stopped (the step's own exit can come first). */
 const SIGNAL_SETTLE_MS = 20;
-/** How long a server whose pg_ctl start was stopped part way gets to write its pid file (so it can be stopped). */
+/** How long a server whose pg_ctl start was stopped part way gets to write its pid (so it can be stopped). */
 const PID_FILE_WAIT_MS = 2_000;
 
 const exitCodeOf = (sig: NodeJS.Signals): number => (sig === 'SIGINT' ? 130 : 143);
 
+/** The server's pid from its pid file once the postmaster wrote it (initdb's own backends write a negative one), else null. */
+function postmasterPid(pidFile: string): number | null {
+  try {
+    const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+    return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
 /**
- * Start a throwaway server. A stop signal (Ctrl-C, a runner's SIGTERM) at any moment until
- * stop() is handled: while it starts, the running step (initdb, pg_ctl) is stopped, the
- * server (if it got as far as starting) stopped, the folder removed, and the process exits
- * 130 or 143. Once started, a signal nobody else listens for does the same; a caller with its
- * own listener (onStopSignal, the test runner's) handles it instead and calls stop().
+ * Start a throwaway server. A stop signal (Ctrl-C, a runner's SIGTERM) while it starts is
+ * handled here: the running step is told to stop (initdb stops at the end of its current
+ * phase; as root, runuser passes the signal on and waits 2 s before killing), a server that
+ * got as far as starting is stopped, the folder removed, and the process exits 130 or 143.
+ * Once started, the same happens on a signal, unless `callerHandlesSignals`: then the caller
+ * has its own listener (onStopSignal, the test runner's), installed before its next await,
+ * which calls stop().
  */
-export async function startPgServer(): Promise<PgServer> {
+export async function startPgServer(opts: { callerHandlesSignals?: boolean } = {}): Promise<PgServer> {
   const bin = binDir();
   const isRoot = process.getuid?.() === 0;
   let signalled: NodeJS.Signals | null = null;
@@ -90,8 +102,9 @@ export async function startPgServer(): Promise<PgServer> {
     if (dir === null) return;
     try {
       const pidFile = join(data(), 'postmaster.pid');
-      // pg_ctl stopped part way may have started the server (in a session of its own) without its pid file yet.
-      for (const until = Date.now() + PID_FILE_WAIT_MS; startAttempted && !existsSync(pidFile) && Date.now() < until;) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+      // pg_ctl stopped part way by the signal may have started the server (in a session of its own) before it wrote its pid.
+      const pause = new Int32Array(new SharedArrayBuffer(4));
+      for (const until = Date.now() + PID_FILE_WAIT_MS; startAttempted && signalled !== null && postmasterPid(pidFile) === null && Date.now() < until;) Atomics.wait(pause, 0, 0, 50);
       if (existsSync(pidFile)) {
         try { runSync('pg_ctl', ['-D', data(), '-m', 'fast', '-w', 'stop']); } catch { runSync('pg_ctl', ['-D', data(), '-m', 'immediate', '-w', 'stop']); }
       }
@@ -103,8 +116,8 @@ export async function startPgServer(): Promise<PgServer> {
   };
   const onSignal = (sig: NodeJS.Signals): void => {
     if (started) {
-      // Up: the caller's own listener, if it has one, stops the server (and this one is not needed).
-      if (process.listenerCount(sig) > 1) return;
+      // Up: the caller's own listener stops the server, if the caller said it has one.
+      if (opts.callerHandlesSignals) return;
       try { remove(); } finally { process.exit(exitCodeOf(sig)); }
     }
     signalled ??= sig;
@@ -137,8 +150,7 @@ export async function startPgServer(): Promise<PgServer> {
   } catch (err) {
     // A step failed, perhaps stopped by the signal: exit as for the signal, else report the failure.
     await exitIfSignalled();
-    remove();
-    listen(false);
+    try { remove(); } finally { listen(false); }
     throw err;
   }
   started = true;

@@ -35,12 +35,13 @@ let child: ChildProcess | null = null;
 const onSignal = (signal: NodeJS.Signals) => { stoppedBy = signal; child?.kill(signal); };
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
-const pgServer = await startPgServer();
+const pgServer = await startPgServer({ callerHandlesSignals: true });
 const work = mkdtempSync(join(tmpdir(), 'lexbill-test-'));
 const marker = join(work, 'pg-marker');
 const tap = join(work, 'report.tap');
 let status = 1;
 try {
+  // Defensive: a signal while the server started ended the process there (startPgServer).
   if (stoppedBy === null) {
     const running = spawn(process.execPath, [
       '--import', 'tsx', '--test', '--test-concurrency=2',

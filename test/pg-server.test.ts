@@ -32,12 +32,12 @@ const serverFolders = (tmp: string): string[] => readdirSync(tmp).filter((n) => 
  * the child alone, or with `group` to its whole process group (as Ctrl-C in a terminal does:
  * initdb and pg_ctl get it too). Returns how the child ended and what it said.
  */
-async function signalWhen(when: (tmp: string, said: string) => boolean, signal: NodeJS.Signals, opts: { group?: boolean } = {}): Promise<{ code: number | null; said: string; tmp: string }> {
+async function signalWhen(when: (tmp: string, said: string) => boolean, signal: NodeJS.Signals, opts: { group?: boolean; noCallerListener?: boolean } = {}): Promise<{ code: number | null; said: string; tmp: string }> {
   const tmp = mkdtempSync(join(tmpdir(), 'lexbill-pgsig-'));
   // As root the server runs as the postgres user, who must reach its folder inside this one.
   chmodSync(tmp, 0o755);
   const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'test/support/pg-start-child.ts')], {
-    cwd: root, env: { ...process.env, TMPDIR: tmp, HOLD_MS: String(WAIT_MS) }, stdio: ['ignore', 'pipe', 'inherit'], detached: opts.group === true,
+    cwd: root, env: { ...process.env, TMPDIR: tmp, HOLD_MS: String(WAIT_MS), NO_CALLER_LISTENER: opts.noCallerListener ? '1' : '0' }, stdio: ['ignore', 'pipe', 'inherit'], detached: opts.group === true,
   });
   let said = '';
   child.stdout.on('data', (d: Buffer) => { said += d.toString(); });
@@ -49,7 +49,10 @@ async function signalWhen(when: (tmp: string, said: string) => boolean, signal: 
       await new Promise((r) => setTimeout(r, 2));
     }
     if (opts.group) process.kill(-child.pid!, signal); else child.kill(signal);
-    return { code: await exited, said, tmp };
+    // A child that hangs after the signal fails the test (and is killed below) instead of holding the suite.
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([exited, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no exit ${WAIT_MS} ms after ${signal}`)), WAIT_MS); })]).finally(() => clearTimeout(timer));
+    return { code, said, tmp };
   } catch (err) {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     leaveNothing(tmp);
@@ -71,38 +74,46 @@ function assertNothingLeft(tmp: string): void {
 
 const inServerFolder = (tmp: string, path: string): boolean => serverFolders(tmp).some((f) => existsSync(join(tmp, f, path)));
 const duringInitdb = (t: string): boolean => inServerFolder(t, 'data');
-const duringStart = (t: string): boolean => inServerFolder(t, 'data/postmaster.pid');
+/**
+ * pg_ctl start has launched the postmaster: its log exists and the pid file names a positive PID
+ * (initdb's standalone backends write postmaster.pid too, with a negative one).
+ */
+const duringStart = (t: string): boolean => serverFolders(t).some((f) => {
+  if (!existsSync(join(t, f, 'server.log'))) return false;
+  try {
+    return Number(readFileSync(join(t, f, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]) > 0;
+  } catch {
+    return false;
+  }
+});
 
-for (const [moment, when] of [['while initdb runs', duringInitdb], ['while the server starts (its pid file written)', duringStart]] as const) {
+/** The child ended with `code`, before it was up when `whileStarting`, and left nothing (cleared whatever the outcome). */
+function assertStopped(r: { code: number | null; said: string; tmp: string }, code: number, whileStarting: boolean): void {
+  try {
+    if (whileStarting) assert.equal(r.said.includes('up'), false, 'stopped while starting, not once up');
+    assert.equal(r.code, code);
+    assertNothingLeft(r.tmp);
+  } finally {
+    leaveNothing(r.tmp);
+  }
+}
+
+const up = (_t: string, said: string): boolean => said.includes('up');
+
+for (const [moment, when] of [['while initdb runs', duringInitdb], ['while pg_ctl starts the server (its pid written)', duringStart]] as const) {
   test(`SIGTERM to the process ${moment}: it exits 143 before the server is up, leaving no folder and no server`, async () => {
-    const { code, said, tmp } = await signalWhen(when, 'SIGTERM');
-    try {
-      assert.equal(said.includes('up'), false, 'stopped while starting, not once up');
-      assert.equal(code, 143);
-      assertNothingLeft(tmp);
-    } finally {
-      leaveNothing(tmp);
-    }
+    assertStopped(await signalWhen(when, 'SIGTERM'), 143, true);
   });
 
   test(`Ctrl-C (SIGINT to the process group) ${moment}: it exits 130, leaving no folder and no server`, async () => {
-    const { code, said, tmp } = await signalWhen(when, 'SIGINT', { group: true });
-    try {
-      assert.equal(said.includes('up'), false, 'stopped while starting, not once up');
-      assert.equal(code, 130);
-      assertNothingLeft(tmp);
-    } finally {
-      leaveNothing(tmp);
-    }
+    assertStopped(await signalWhen(when, 'SIGINT', { group: true }), 130, true);
   });
 }
 
+test('a stop signal once the server is up, no caller listening: startPgServer stops it and the process exits 143', async () => {
+  assertStopped(await signalWhen(up, 'SIGTERM', { noCallerListener: true }), 143, false);
+});
+
 test('a stop signal once the server is up: onStopSignal stops it and the process exits 143', async () => {
-  const { code, tmp } = await signalWhen((_t, said) => said.includes('up'), 'SIGTERM');
-  try {
-    assert.equal(code, 143);
-    assertNothingLeft(tmp);
-  } finally {
-    leaveNothing(tmp);
-  }
+  assertStopped(await signalWhen(up, 'SIGTERM'), 143, false);
 });
