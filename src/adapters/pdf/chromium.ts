@@ -17,7 +17,7 @@
  *   launch removes those of this host's processes that are gone (removeStaleProfiles).
  */
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdtempSync, opendirSync, rmSync } from 'node:fs';
+import { lstatSync, mkdtempSync, opendirSync, readlinkSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import puppeteer from 'puppeteer-core';
@@ -84,13 +84,22 @@ export interface ChromiumPdfOptions {
 }
 
 /**
- * A browser's profile folder is named for the host and the Node process that launched it:
- * `lexbill-pdf-<host>-<pid>-<6 random>`, the host as 8 hex digits of its name's SHA-256 (PIDs
- * are a host's, or a container's: two containers sharing a temp folder have their own).
+ * A browser's profile folder is named for where PIDs mean something and for the Node process
+ * that launched it: `lexbill-pdf-<tag>-<pid>-<6 random>`, the tag 8 hex digits of the SHA-256
+ * of the host name and the PID namespace (containers sharing a temp folder, even under one
+ * host name, each have their own PIDs).
  */
 const PROFILE_PREFIX = 'lexbill-pdf-';
 const PROFILE_NAME = /^lexbill-pdf-([0-9a-f]{8})-(\d+)-[0-9A-Za-z]{6}$/;
-const hostTag = (): string => createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+let tagOnce: string | undefined;
+function hostTag(): string {
+  if (tagOnce !== undefined) return tagOnce;
+  let where = '';
+  try { where = hostname(); } catch { /* none: the namespace alone */ }
+  try { where += `|${readlinkSync('/proc/self/ns/pid')}`; } catch { /* no /proc: the host name alone */ }
+  tagOnce = createHash('sha256').update(where).digest('hex').slice(0, 8);
+  return tagOnce;
+}
 /** The start of the profile folder names of process `pid` on this host (mkdtemp adds the 6 random characters). */
 export const profileFolderPrefix = (pid: number): string => `${PROFILE_PREFIX}${hostTag()}-${pid}-`;
 /** Folder entries looked at by one sweep, at most (a temp folder can hold anything). */
@@ -107,14 +116,14 @@ function processAlive(pid: number): boolean {
 }
 
 /**
- * Remove the profile folders of this host's Node processes that are gone. A process that
+ * Remove the profile folders of Node processes that are gone (of this host and PID namespace). A process that
  * exits normally removes its browsers' folders (close()); one killed (SIGKILL, out of memory,
  * a power cut) cannot, and each is about 2 MB. Left alone: a folder of a process that is alive
- * (this one, another Lexbill here, or a process that took a gone one's PID), of another host,
- * not a directory of this user's, or not named as a profile folder. Returns how many were removed.
+ * (this one, another Lexbill here, or a process that took a gone one's PID), of another host or
+ * PID namespace, not a directory of this user's, or not named as a profile folder. Returns how
+ * many were removed; housekeeping only, it never throws.
  */
 export function removeStaleProfiles(root: string): number {
-  const host = hostTag();
   const uid = process.getuid?.();
   let removed = 0;
   let dir: ReturnType<typeof opendirSync>;
@@ -124,6 +133,7 @@ export function removeStaleProfiles(root: string): number {
     return 0;
   }
   try {
+    const host = hostTag();
     for (let seen = 0; seen < SWEEP_MAX_ENTRIES; seen++) {
       const entry = dir.readSync();
       if (entry === null) break;
@@ -141,8 +151,10 @@ export function removeStaleProfiles(root: string): number {
         // Gone meanwhile, or not ours to remove: left as it is.
       }
     }
+  } catch {
+    // The folder could not be read on (a network folder gone): what was removed stays removed.
   } finally {
-    dir.closeSync();
+    try { dir.closeSync(); } catch { /* already closed */ }
   }
   return removed;
 }
