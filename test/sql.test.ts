@@ -151,6 +151,7 @@ eachDialect('selectColumns with groupBy (SQLite: a JSON text per group) reads th
   await assert.rejects(selectColumns(db.db, ['id'], 'from sql_helper_t', [], { groupBy: 'note; drop table sql_helper_t' }), /groups by a column/);
   await assert.rejects(selectColumns(db.db, ['id'], 'from sql_helper_t where n > 0 order by id', [], { groupBy: 'note' }), /GROUP BY can follow/);
   await assert.rejects(selectColumns(db.db, ['id'], 'from sql_helper_t limit 5', [], { groupBy: 'note' }), /GROUP BY can follow/);
+  await assert.rejects(selectColumns(db.db, ['id'], 'from sql_helper_t where n > 0 -- open (see x)', [], { groupBy: 'note' }), /GROUP BY can follow/);
   // A LIMIT inside a subquery is its own.
   assert.equal((await selectColumns(db.db, ['id'], 'from sql_helper_t where id in (select id from sql_helper_t limit 5)', [], { groupBy: 'note' })).length, 5);
   // On SQLite the clause reaches the statement (a column that does not exist is an error there).
