@@ -143,9 +143,9 @@ export async function startPgServer(opts: { callerHandlesSignals?: boolean } = {
     await run('initdb', ['-D', data(), '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
     port = await freePort();
     await exitIfSignalled();
-    const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
+    const serverOptions = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
     startAttempted = true;
-    await run('pg_ctl', ['-D', data(), '-o', opts, '-l', join(dir, 'server.log'), '-w', '-t', '60', 'start']);
+    await run('pg_ctl', ['-D', data(), '-o', serverOptions, '-l', join(dir, 'server.log'), '-w', '-t', '60', 'start']);
     await exitIfSignalled();
   } catch (err) {
     // A step failed, perhaps stopped by the signal: exit as for the signal, else report the failure.
