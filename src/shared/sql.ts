@@ -261,10 +261,10 @@ export async function selectArrays(ex: Executor, text: string, params: readonly 
  * item) makes that one JSON text per group instead of one for the whole read: the same
  * 564,000 items read by the 200 matters, 1.17 s as one text per matter against 1.56-1.79 s
  * as one per read (Postgres ignores it). `from` then holds no comment, and no ORDER BY, LIMIT,
- * OFFSET or HAVING after its last parenthesis (where a GROUP BY could not follow). On Postgres, rows (selectArrays): json_agg cost the server more than it saved
- * the client (a 10,000-matter bill run 0.8 s slower). `from` is the rest of the statement
- * ("from ... where ..."); expressions give text, integers within 2^53 or null; no row order
- * is promised.
+ * OFFSET or HAVING after its last parenthesis (where a GROUP BY could not follow). On
+ * Postgres, rows (selectArrays): json_agg cost the server more than it saved the client (a
+ * 10,000-matter bill run 0.8 s slower). `from` is the rest of the statement ("from ...
+ * where ..."); expressions give text, integers within 2^53 or null; no row order is promised.
  */
 export async function selectColumns(ex: Executor, exprs: readonly string[], from: string, params: readonly unknown[], opts: { groupBy?: string } = {}): Promise<unknown[][]> {
   assert(exprs.length > 0, 'a select names at least one expression');

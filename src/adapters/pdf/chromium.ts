@@ -14,7 +14,8 @@
  *   the browser also exits by itself when this process dies (DevTools over a pipe), and signals
  *   to this process are the app's to handle (its shutdown calls close()).
  * - A process killed outright cannot remove its browsers' profile folders: a renderer's first
- *   launch removes those of this host's processes that are gone (removeStaleProfiles).
+ *   launch removes those of processes that are gone, of this host and PID namespace
+ *   (removeStaleProfiles).
  */
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdtempSync, opendirSync, readlinkSync, rmSync } from 'node:fs';
@@ -116,9 +117,9 @@ function processAlive(pid: number): boolean {
 }
 
 /**
- * Remove the profile folders of Node processes that are gone (of this host and PID namespace). A process that
- * exits normally removes its browsers' folders (close()); one killed (SIGKILL, out of memory,
- * a power cut) cannot, and each is about 2 MB. Left alone: a folder of a process that is alive
+ * Remove the profile folders of Node processes that are gone (of this host and PID
+ * namespace). A process that exits normally removes its browsers' folders (close()); one
+ * killed (SIGKILL, out of memory, a power cut) cannot, and each is about 2 MB. Left alone: a folder of a process that is alive
  * (this one, another Lexbill here, or a process that took a gone one's PID), of another host or
  * PID namespace, not a directory of this user's, or not named as a profile folder. Returns how
  * many were removed; housekeeping only, it never throws.
