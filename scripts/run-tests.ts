@@ -41,20 +41,19 @@ const marker = join(work, 'pg-marker');
 const tap = join(work, 'report.tap');
 let status = 1;
 try {
-  // Defensive: a signal while the server started ended the process there (startPgServer).
-  if (stoppedBy === null) {
-    const running = spawn(process.execPath, [
-      '--import', 'tsx', '--test', '--test-concurrency=2',
-      '--test-reporter=spec', '--test-reporter-destination=stdout',
-      '--test-reporter=tap', `--test-reporter-destination=${tap}`,
-      ...files,
-    ], { cwd: root, stdio: 'inherit', env: { ...process.env, TZ: 'UTC', LEXBILL_TEST_PG_URL: pgServer.url, LEXBILL_PG_MARKER: marker, LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent' } });
-    child = running;
-    status = await new Promise<number>((resolve) => {
-      running.on('error', () => resolve(1));
-      running.on('exit', (code) => resolve(code ?? 1));
-    });
-  }
+  // A signal while the server started ended the process there (startPgServer); from here on,
+  // onSignal stops the tests (child is set before the next turn of the event loop).
+  child = spawn(process.execPath, [
+    '--import', 'tsx', '--test', '--test-concurrency=2',
+    '--test-reporter=spec', '--test-reporter-destination=stdout',
+    '--test-reporter=tap', `--test-reporter-destination=${tap}`,
+    ...files,
+  ], { cwd: root, stdio: 'inherit', env: { ...process.env, TZ: 'UTC', LEXBILL_TEST_PG_URL: pgServer.url, LEXBILL_PG_MARKER: marker, LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent' } });
+  const running = child;
+  status = await new Promise<number>((resolve) => {
+    running.on('error', () => resolve(1));
+    running.on('exit', (code) => resolve(code ?? 1));
+  });
 } finally {
   pgServer.stop();
 }

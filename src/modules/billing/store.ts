@@ -486,6 +486,8 @@ const COMPOSED_FIELDS = [
   'id', 'kind', 'behaviour', 'matterId', 'clientId', 'currency', 'date', 'timekeeperId', 'billedMinutes', 'rateMinor', 'amountMinor',
   'code', 'chargeTypeId', 'quoted', 'taskCode', 'activityCode', 'expenseCode', 'taxCode', 'description',
 ] as const satisfies readonly (keyof WipCopy)[];
+// One field per column read, in the same order (toComposerWip maps them).
+assert(COMPOSED_FIELDS.length === COMPOSER_WIP_COLUMNS.length, 'COMPOSED_FIELDS names the field of each of COMPOSER_WIP_COLUMNS');
 
 /** The most items one locking read names (bounds its array parameter). */
 const MAX_LOCK_ITEMS = 10_000;
