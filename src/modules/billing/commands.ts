@@ -58,6 +58,11 @@ export interface DraftInput {
   request?: BillRequest;
   /** A mass-billing run. */
   batchId?: string | null;
+  /**
+   * Drafted for bulk drafting (a bill run) matter by matter: a composition with nothing of its
+   * own to bill is refused, never made an interest-only bill (a run drafts none; see runCompositionRefusal).
+   */
+  byRun?: boolean;
 }
 
 export interface DraftChange {
@@ -311,6 +316,10 @@ export function newDraftBase(billId: string, m: LoadedMatter, input: { invoiceDa
 /** A draft edited (or recomposed) down to nothing of its own to bill. */
 export const NOTHING_LEFT_TO_BILL = 'The bill would have nothing of its own to bill (no chargeable items, no fixed-fee instalment or cycle\'s fee due, no lines you added): delete the draft instead';
 
+/** Why a new bill with lines but nothing of its own to bill (hasSomethingToBill) is refused: createDraft says it, and a bill run skips the matter with it. */
+export const nothingToBill = (upTo: string): string =>
+  `No billable items on or before ${upTo}: no chargeable WIP or disbursements, and no fixed-fee instalment or cycle's fee due`;
+
 /**
  * What a new bill's composition has to bill on its own, in mass billing's terms (hasSomethingToBill):
  * its chargeable items; a fixed fee due on its own (a schedule row, an every-cycle fee whose cycle
@@ -552,7 +561,7 @@ export function createBillingCommands(deps: BillingDeps) {
    * riding on bills made for work, or no-charge items never make a bill alone; interest (by
    * policy or by hand) makes an interest-only one (its request says so).
    */
-  async function newBillComposition(ex: Executor, m: LoadedMatter, input: { invoiceDate: string; upTo: string; request?: BillRequest }, request: BillRequest,
+  async function newBillComposition(ex: Executor, m: LoadedMatter, input: { invoiceDate: string; upTo: string; request?: BillRequest; byRun?: boolean }, request: BillRequest,
     opts: { preview?: boolean } = {}): Promise<{ request: BillRequest; c: Composition }> {
     const c = await compose(ex, m, input.invoiceDate, input.upTo, request, null);
     if (c.lines.length === 0) {
@@ -561,8 +570,8 @@ export function createBillingCommands(deps: BillingDeps) {
       throw conflict(`No billable items on or before ${input.upTo}`);
     }
     if (hasSomethingToBill(composedContent(m, input.invoiceDate, input.request ?? {}, c))) return { request, c };
-    const interestOnly = interestOnlyRequest(request, c);
-    if (!interestOnly) throw conflict(`No billable items on or before ${input.upTo}: no chargeable WIP or disbursements, and no fixed-fee instalment or cycle's fee due`);
+    const interestOnly = input.byRun ? null : interestOnlyRequest(request, c);
+    if (!interestOnly) throw conflict(nothingToBill(input.upTo));
     return { request: interestOnly, c: await compose(ex, m, input.invoiceDate, input.upTo, interestOnly, null) };
   }
 

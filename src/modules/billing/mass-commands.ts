@@ -31,12 +31,12 @@ import * as billBalances from './balances.ts';
 import * as bills from './bill-store.ts';
 import type { Bill, BillHead, LineJson } from './bill-store.ts';
 import {
-  auditView, auditViewOf, BILL_CHANGED, composeFrom, draftedData, draftRefusal, foreignDefaultsOf, interestPolicyApplies, loadedMatter, newDraftBase, requestCheck, withComposition, withCycleFee,
+  auditView, auditViewOf, BILL_CHANGED, composedContent, composeFrom, draftedData, draftRefusal, foreignDefaultsOf, interestPolicyApplies, loadedMatter, newDraftBase, nothingToBill, requestCheck, withComposition, withCycleFee,
 } from './commands.ts';
 import type { BillingCommands, BillingDeps, Composition, LoadedMatter } from './commands.ts';
 import { approvalTime, billingRefusals, invoiceDateRangeError, isCalendarDate, MAX_PAYMENT_TERMS_DAYS, retainerApplies, verdict } from './domain/lifecycle.ts';
 import type { BillFacts, BillRequest } from './domain/lifecycle.ts';
-import { billingExplanation, everyCycleFeeOnBill, fixedFeeDue, isEligible, massReasons, passesCap, queuedReason } from './domain/mass.ts';
+import { billingExplanation, everyCycleFeeOnBill, fixedFeeDue, hasSomethingToBill, isEligible, massReasons, passesCap, queuedReason } from './domain/mass.ts';
 import type { CapFilter, MassFacts, MassReason } from './domain/mass.ts';
 import type { InterestCharge } from './domain/interest.ts';
 import { billNumber } from './domain/rules.ts';
@@ -217,6 +217,21 @@ export function withTimeWaiting(request: BillRequest, timeWaits: boolean): BillR
   return { ...request, filters: { ...request.filters, time: { ...request.filters?.time, none: true } } };
 }
 
+/**
+ * Why a run does not draft a matter's composition (null: it does), as createDraft would refuse
+ * it: no lines; or nothing of its own to bill (no chargeable item, no fee due on its own), so
+ * that what rides on a bill made for work (the quote's amount, an every-cycle fee with no
+ * billing cycle) or no-charge items never make a bill alone. The matter was chosen when the run
+ * was created; its work may have been billed, deleted or set to no charge since. A run never
+ * drafts an interest-only bill (createDraft does, when a clerk asks). `given`: the request
+ * before withCycleFee, as createDraft gets it.
+ */
+export function runCompositionRefusal(m: LoadedMatter, invoiceDate: string, upTo: string, given: BillRequest, c: Composition): string | null {
+  if (c.lines.length === 0) return `No billable items on or before ${upTo}`;
+  if (!hasSomethingToBill(composedContent(m, invoiceDate, given, c))) return nothingToBill(upTo);
+  return null;
+}
+
 export function filterErrors(f: Partial<MassFilters>, today: string): Record<string, string> {
   const e: Record<string, string> = {};
   const dates: [string, string | undefined][] = [
@@ -384,7 +399,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
             timeWaits: p.m.options.arrangement === 'fixed_fee' && !p.m.options.massBilling.onlyExpenses && r.timeItems > 0 && !c.lines.some((l) => l.kind === 'time' || l.kind === 'fixed_fee'),
             wipMinor: r.feesMinor + r.disbursementsMinor, timeUnderCap: p.timeWaits && p.sources.unbilled.some((w) => w.kind === 'time'),
           }),
-          error: c.lines.length === 0 ? `No billable items on or before ${f.upTo}` : null,
+          error: runCompositionRefusal(p.m, f.invoiceDate, f.upTo, withTimeWaiting(request, p.timeWaits), c),
           timeWaits: p.timeWaits,
         });
       } catch (e) {
@@ -481,7 +496,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
         if (e instanceof HttpError) { outcomes.push({ matterId: id, ok: false, reason: errText(e) }); continue; }
         throw e;
       }
-      if (c.lines.length === 0) { outcomes.push({ matterId: id, ok: false, reason: `No billable items on or before ${input.upTo}` }); continue; }
+      const refusal = runCompositionRefusal(p.m, input.invoiceDate, input.upTo, withTimeWaiting(input.request, p.timeWaits), c);
+      if (refusal) { outcomes.push({ matterId: id, ok: false, reason: refusal }); continue; }
       const base = newDraftBase(newId(clock), p.m, input, request, c, now(), ctx.actorLabel);
       const bill = withComposition(base, c, input.invoiceDate, input.upTo, request);
       made.push(bill);
@@ -537,12 +553,17 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
           try {
             // The same request the chunk would have made for it (its time toggled out when a time cap leaves it out).
             const p = (await prepare(db, [matterId], input.upTo, input.request, input.invoiceDate, input.timeCap)).get(matterId)!;
-            const request = 'reason' in p ? input.request : withTimeWaiting(input.request, p.timeWaits);
-            const bill = await cmds.createDraft(ctx, { matterId, invoiceDate: input.invoiceDate, upTo: input.upTo, request, batchId: full.batchId });
-            o = { matterId, ok: true, bill: summary(bill) };
+            // A draft this run made before (drafted here, then the process stopped before its row was settled): drafted, as in draftChunk.
+            const own = 'reason' in p && full.batchId !== null && p.draft && p.draft.batchId === full.batchId ? await bills.findBill(db, p.draft.id) : null;
+            if (own) o = { matterId, ok: true, bill: summary(own) };
+            else {
+              const request = 'reason' in p ? input.request : withTimeWaiting(input.request, p.timeWaits);
+              const bill = await cmds.createDraft(ctx, { matterId, invoiceDate: input.invoiceDate, upTo: input.upTo, request, batchId: full.batchId, byRun: true });
+              o = { matterId, ok: true, bill: summary(bill) };
+            }
           } catch (e2) {
             if (!(e2 instanceof HttpError)) throw e2;
-            o = { matterId, ok: false, reason: e2.message };
+            o = { matterId, ok: false, reason: errText(e2) };
           }
           if (opts.onChunk) await db.transaction().execute((trx) => opts.onChunk!(trx, [o]));
           all.push(o);
