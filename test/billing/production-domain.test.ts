@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { approvalTime } from '../../src/modules/billing/domain/lifecycle.ts';
 import { manualEmailKey } from '../../src/modules/billing/production.ts';
-import { combineBillDocuments, PREVIEW_PDF_BILLS, pdfFileName, previewPdfGroups, printJobKey, productionActions, productionMessageKey, remainingSteps } from '../../src/modules/billing/domain/production.ts';
+import { combineBillDocuments, manualEmailCovering, PREVIEW_PDF_BILLS, pdfFileName, previewPdfGroups, printJobKey, productionActions, productionMessageKey, remainingSteps } from '../../src/modules/billing/domain/production.ts';
 import {
   billTemplateFor, DEFAULT_EMAIL_TEMPLATES, effectiveLayout, emailTemplateErrors, merge, mergeEmail, mergeMoney, mergeFieldErrors, mergeValues, MERGE_FIELDS, missingClientAddress, pickTemplate, recipients, templateChoices, unknownTemplate, withDefaults, missingTemplate,
 } from '../../src/modules/billing/domain/templates.ts';
@@ -273,4 +273,20 @@ test('an approval\'s time (production\'s key for its outputs) is later than the 
     assert.ok(at >= now);
     if (previous !== null) assert.ok(at > previous);
   }));
+});
+
+test('manualEmailCovering: a manual email of this approval that reached every address production sends to (the latest), else none', () => {
+  const cycle = '2026-03-02T09:00:00.000Z';
+  const m = (to: string[], sentAt: string) => ({ to, sentAt, sentBy: 'clerk' });
+  const both = ['ap@northwind.example', 'cfo@northwind.example'];
+  const cases: [string, Parameters<typeof manualEmailCovering>[0], readonly string[], number | null][] = [
+    ['no manual email', [], both, null],
+    ['nothing to send to', [m(both, '2026-03-02T10:00:00.000Z')], [], null],
+    ['sent before this approval', [m(both, '2026-03-01T10:00:00.000Z')], both, null],
+    ['sent at the approval', [m(both, cycle)], both, 0],
+    ['to one of two', [m(['ap@northwind.example'], '2026-03-02T10:00:00.000Z')], both, null],
+    ['to both and more, another case, spaces', [m([' AP@Northwind.example', 'cfo@northwind.example', 'x@firm.example'], '2026-03-02T10:00:00.000Z')], both, 0],
+    ['the latest of two that do', [m(both, '2026-03-02T11:00:00.000Z'), m(both, '2026-03-02T12:00:00.000Z'), m(['ap@northwind.example'], '2026-03-02T13:00:00.000Z')], both, 1],
+  ];
+  for (const [name, manual, to, index] of cases) assert.equal(manualEmailCovering(manual, cycle, to), index === null ? null : manual[index], name);
 });

@@ -480,3 +480,58 @@ eachDialect('a bill whose email the SMTP server did not confirm: the run page sa
   await smtp.close();
   removeDirs(dirs);
 });
+
+eachDialect('a bill emailed manually to every address is not emailed again by Produce (the list and the confirmation say so); one emailed elsewhere is; approved again, it is', async (db) => {
+  const dirs = outputDirs();
+  await withApp(db, async (t) => {
+    const setup = setupFrom(t);
+    const [a, b, c] = await approvedBills(setup, 3, { copiesToPrint: 0, useClientAddress: false, sendTo: ['ap@northwind.example', 'cfo@northwind.example'] });
+    await t.user('billing');
+    const clerk = t.browser();
+    assert.equal((await clerk.login('billing@firm.test')).status, 303);
+    const rowOf = (html: string, id: string) => new RegExp(`<tr data-bill="${id}">([\\s\\S]*?)</tr>`).exec(html)![1]!;
+    const emailManually = async (billId: string, to: string, cc: string) => {
+      const compose = await clerk.get(`/billing/bills/${billId}/email`);
+      const key = /name="key" value="([^"]+)"/.exec(compose.text)![1]!;
+      assert.equal((await clerk.post(`/billing/bills/${billId}/email`, { key, to, cc, subject: 'Your bill', text: 'Attached.' })).status, 303);
+    };
+    // a: to both addresses (one in cc, another case); b: to one of them only; c: to both, then reverted and approved again.
+    t.clock.advanceMs(60_000);
+    await emailManually(a!.billId, 'AP@northwind.example', 'cfo@northwind.example');
+    await emailManually(b!.billId, 'ap@northwind.example', '');
+    await emailManually(c!.billId, 'ap@northwind.example', 'cfo@northwind.example');
+    assert.equal(readEml(dirs.mail).length, 3);
+    assert.match(rowOf((await clerk.get('/billing/production')).text, c!.billId), /data-emailed-by-hand/);
+    assert.equal((await postMany(clerk, '/billing/production/revert', [['bill', c!.billId]])).status, 303);
+    t.clock.advanceMs(60_000);
+    await setup.billing.approve(ctx, c!.billId);
+    await t.runtime.relay.drain();
+
+    const list = await clerk.get('/billing/production');
+    assert.match(rowOf(list.text, a!.billId), /data-emailed-by-hand[\s\S]*Produce does not email it again/);
+    assert.doesNotMatch(rowOf(list.text, a!.billId), /data-emailed-elsewhere/);
+    assert.match(rowOf(list.text, b!.billId), /data-emailed-elsewhere>Emailed manually to ap@northwind\.example only/);
+    assert.doesNotMatch(rowOf(list.text, b!.billId), /data-emailed-by-hand/);
+    assert.doesNotMatch(rowOf(list.text, c!.billId), /data-emailed-by-hand|data-emailed-elsewhere/, 'approved again: its earlier email was of the bill before');
+    const confirm = await clerk.get('/billing/production/produce');
+    assert.match(confirm.text, /id="emailed-by-hand">1 bill was emailed manually to every address/);
+    assert.match(confirm.text, /data-emailed-by-hand>none: emailed manually .* to AP@northwind\.example, cfo@northwind\.example/);
+
+    const runId = /name="runId" value="([0-9a-f-]{36})"/.exec(confirm.text)![1]!;
+    const started = await postMany(clerk, '/billing/production/runs', [['bill', a!.billId], ['bill', b!.billId], ['bill', c!.billId], ['runId', runId]]);
+    assert.equal(started.status, 303);
+    assert.match((await runDone(clerk, started.location!)).text, /data-done="3"/);
+    const statuses = await t.db.db.selectFrom('billing_bill').select('status').where('id', 'in', [a!.billId, b!.billId, c!.billId]).execute();
+    assert.deepEqual(statuses.map((r) => r.status), ['finalised', 'finalised', 'finalised']);
+    // a: nothing more sent, its email step recorded as done by hand; b and c: emailed by Produce to both addresses.
+    const produced = readEml(dirs.mail).filter((m) => /cfo@northwind\.example/i.test(m) && /ap@northwind\.example/i.test(m));
+    assert.equal(readEml(dirs.mail).length, 5, 'three sent by hand, two by Produce (b and c), none for a');
+    assert.equal(produced.length, 4, 'a and c by hand, b and c by Produce, each to both addresses');
+    const state = await t.db.db.selectFrom('billing_bill_production').select(['bill_id', 'emailed_at', 'email_detail']).where('bill_id', '=', a!.billId).executeTakeFirstOrThrow();
+    assert.ok(state.emailed_at);
+    assert.match(state.email_detail ?? '', /^Emailed manually by .* to AP@northwind\.example, cfo@northwind\.example: not sent again$/);
+    const skipped = await t.db.db.selectFrom('audit_log').select('action').where('entity_id', '=', a!.billId).where('action', '=', 'billing.bill_email_skipped').execute();
+    assert.equal(skipped.length, 1);
+  }, { outputs: testOutputs(dirs) });
+  removeDirs(dirs);
+});

@@ -18,8 +18,8 @@ import { allow } from '../../shared/web/guard.ts';
 import { isHtmx, redirectAfterPost, render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import type { BillingCommands } from './commands.ts';
-import { PRODUCTION_ACTION_LABELS, previewPdfGroups, productionActions } from './domain/production.ts';
-import type { ProductionAction } from './domain/production.ts';
+import { PRODUCTION_ACTION_LABELS, manualEmailCovering, previewPdfGroups, productionActions } from './domain/production.ts';
+import type { ManualEmail, ProductionAction } from './domain/production.ts';
 import { BILL_LAYOUT_LABELS, BILL_LAYOUTS, MERGE_FIELD_HELP, MERGE_FIELDS } from './domain/templates.ts';
 import type { BillLayout } from './domain/templates.ts';
 import { EMAIL_UNCONFIRMED, MAX_RUN_BILLS } from './production.ts';
@@ -82,6 +82,17 @@ export function createProductionPages(cmds: BillingCommands, production: Product
   }
 
 
+  /**
+   * A bill's manual emails of this approval (Email manually): the one that reached every address
+   * production sends to (production records the email as sent by hand and sends nothing), or
+   * those that reached only other addresses (production emails the bill as usual).
+   */
+  function byHand(manual: ReadonlyMap<string, readonly ManualEmail[]>, r: { billId: string; approvedAt: string }, to: readonly string[]) {
+    const sent = manual.get(r.billId) ?? [];
+    const covering = manualEmailCovering(sent, r.approvedAt, to);
+    return { emailedByHand: covering, emailedElsewhere: covering ? [] : sent };
+  }
+
   async function listContext(c: Context<AppEnv>, selected: readonly string[], extra: Record<string, unknown> = {}) {
     const rows = await production.approvedBills({ limit: PRODUCTION_LIST_ROWS });
     const total = await production.countApproved();
@@ -90,6 +101,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const states = await production.statesFor(ids);
     // Where production sends each bill: the client's address (when the matter uses it and there is one) and every typed address.
     const targets = await production.emailTargets(rows.map((r) => r.matterId));
+    const manual = await production.manualEmailsOfApproved();
     const chosen = new Set(selected);
     return {
       bills: rows.map((r) => {
@@ -97,7 +109,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
         const target = targets.get(r.matterId);
         return {
           ...r, selected: chosen.has(r.billId), copies: target?.copies ?? 0,
-          emails: target?.to.join(', ') ?? '', emailWarning: target?.warning ?? null,
+          emails: target?.to.join(', ') ?? '', emailWarning: target?.warning ?? null, ...byHand(manual, r, target?.to ?? []),
           failure: failed && (failed.outcome === 'failed' || failed.outcome === 'busy') ? failed.error : null,
           failureRun: failed && failed.outcome === 'failed' ? failed.runId : null,
           // Waiting in a run (going on, or stopped): the clerk who left its progress page finds it again here.
@@ -138,14 +150,17 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const rows = await billsFor(selected);
     const bills = [];
     const targets = await production.emailTargets(rows.map((r) => r.matterId));
+    const manual = await production.manualEmailsOfApproved();
     for (const r of rows.slice(0, 200)) {
       const target = targets.get(r.matterId);
-      bills.push({ ...r, copies: target?.copies ?? 0, to: target?.to ?? [], emailWarning: target?.warning ?? null });
+      bills.push({ ...r, copies: target?.copies ?? 0, to: target?.to ?? [], emailWarning: target?.warning ?? null, ...byHand(manual, r, target?.to ?? []) });
     }
+    // Every bill of the run already emailed by hand to all its addresses: not emailed again.
+    const emailedByHand = rows.filter((r) => byHand(manual, r, targets.get(r.matterId)?.to ?? []).emailedByHand).length;
     // Every bill of the run whose client has no address (not only those shown): each is finalised without that email.
     const unaddressed = rows.filter((r) => targets.get(r.matterId)?.warning).map((r) => ({ number: r.number, fileNumber: r.fileNumber, otherAddresses: targets.get(r.matterId)!.to.length }));
     return render(c, 'billing/production_confirm.njk', {
-      rows, bills, unaddressed, more: Math.max(rows.length - bills.length, 0), all: selected.length === 0, outputs: await production.describeOutputs(),
+      rows, bills, unaddressed, emailedByHand, more: Math.max(rows.length - bills.length, 0), all: selected.length === 0, outputs: await production.describeOutputs(),
       total: selected.length === 0 ? await production.countApproved() : rows.length, maxRun: MAX_RUN_BILLS, runId: randomUUID(),
     });
   });

@@ -466,6 +466,22 @@ export async function recordManualEmail(trx: Executor, m: { id: string; billId: 
   }).execute();
 }
 
+/**
+ * The manual emails of the approved bills sent since their approval (this cycle's), each bill's
+ * in the order sent: what the production list and the Produce confirmation show.
+ */
+export async function manualEmailsOfApproved(db: Executor): Promise<Map<string, { to: string[]; sentAt: string; sentBy: string }[]>> {
+  const rows = await db.selectFrom('billing_manual_email as e').innerJoin('billing_bill as b', 'b.id', 'e.bill_id')
+    .select(['e.bill_id', 'e.to_json', 'e.sent_at', 'e.sent_by'])
+    .where('b.status', '=', 'approved').whereRef('e.sent_at', '>=', 'b.approved_at')
+    .orderBy('e.bill_id').orderBy('e.sent_at').limit(MANUAL_EMAILS_LISTED).execute() as { bill_id: string; to_json: string; sent_at: string; sent_by: string }[];
+  const out = new Map<string, { to: string[]; sentAt: string; sentBy: string }[]>();
+  for (const r of rows) out.set(r.bill_id, [...(out.get(r.bill_id) ?? []), { to: JSON.parse(r.to_json) as string[], sentAt: r.sent_at, sentBy: r.sent_by }]);
+  return out;
+}
+/** Manual emails read for the production pages, at most. */
+const MANUAL_EMAILS_LISTED = 50_000;
+
 export async function manualEmails(db: Executor, billId: string): Promise<{ id: string; to: string[]; subject: string; sentAt: string; sentBy: string }[]> {
   const rows = await db.selectFrom('billing_manual_email').selectAll().where('bill_id', '=', billId).orderBy('sent_at').execute() as Record<string, any>[];
   return rows.map((r) => ({ id: r.id, to: JSON.parse(r.to_json), subject: r.subject, sentAt: r.sent_at, sentBy: r.sent_by }));

@@ -54,7 +54,7 @@ import { createViews } from '../../shared/web/views.ts';
 import type { Bill } from './bill-store.ts';
 import type { BillingCommands } from './commands.ts';
 import {
-  PREVIEW_PDF_BILLS, combineBillDocuments, combinedPreviewFileName, mailMayHaveGone, pdfFileName, printJobKey, productionMessageKey, remainingSteps,
+  PREVIEW_PDF_BILLS, combineBillDocuments, combinedPreviewFileName, mailMayHaveGone, manualEmailCovering, pdfFileName, printJobKey, productionMessageKey, remainingSteps,
 } from './domain/production.ts';
 import type { ProductionStep } from './domain/production.ts';
 import {
@@ -475,13 +475,16 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       // (the server's MAIL_DROP_DIR may have been changed since: its journal is in the old one).
       const stoppedMidSend = st.emailTriedAt !== null && st.emailedAt === null && st.failedStep !== 'email' && !retryMayResend({ transport: st.emailTransport, target: st.emailTarget }, outputs.mailer.kind, mailer);
       const unconfirmed = wantEmail && (st.emailUnconfirmedAt !== null || stoppedMidSend);
+      // Emailed by hand (Email manually) to every address since this approval: not sent again.
+      const byHand = wantEmail && !unconfirmed ? manualEmailCovering(await ps.manualEmails(db, billId), cycle, to) : null;
+      const wantSend = wantEmail && !unconfirmed && byHand === null;
       const holdSmtpSend = async () => {
-        if (wantEmail && !unconfirmed && mailer.kind === 'smtp' && !smtpSend.release) smtpSend.release = await smtpSendsOf(mailer).acquire();
+        if (wantSend && mailer.kind === 'smtp' && !smtpSend.release) smtpSend.release = await smtpSendsOf(mailer).acquire();
       };
       // Recorded before the send (with the last failure cleared): a crash mid-send leaves a trace
       // the retry reads; a send that fails for certain clears it again.
       // (Its time when it is written, after any wait for a place among the SMTP sends.)
-      const emailTried = (): ps.StepUpdate => (wantEmail && !unconfirmed ? { email_tried_at: now(), email_transport: mailer.kind, email_target: mailer.target, email_to: JSON.stringify(to), last_error: null, failed_step: null } : {});
+      const emailTried = (): ps.StepUpdate => (wantSend ? { email_tried_at: now(), email_transport: mailer.kind, email_target: mailer.target, email_to: JSON.stringify(to), last_error: null, failed_step: null } : {});
       let pdf: Uint8Array | null = null;
       let printedPaths: string[] | null = null;
       const print = async (bytes: Uint8Array) => {
@@ -543,6 +546,17 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
           }
           throw new UnconfirmedEmail(why ?? 'the mail server did not confirm it', true);
         }
+      }
+      if (wantEmail && byHand) {
+        step = 'email';
+        const at = now();
+        const detail = `Emailed manually by ${byHand.sentBy} at ${byHand.sentAt} to ${byHand.to.join(', ')}: not sent again`;
+        await db.transaction().execute(async (trx) => {
+          if (!await ps.recordStep(trx, billId, cycle, token, at, { emailed_at: at, email_to: JSON.stringify(to), email_detail: detail.slice(0, 1000) })) throw lost();
+          await audit(trx, clock, ctx, { action: 'billing.bill_email_skipped', entityType: 'billing_bill', entityId: billId, after: { number, to, cycle, emailedManually: { at: byHand.sentAt, by: byHand.sentBy, to: byHand.to } } });
+        });
+      } else if (wantEmail) {
+        step = 'email';
         const noEmailTemplate = missingTemplate(cache.emailTemplates, 'email', null, matter?.options?.emailTemplate);
         if (noEmailTemplate) throw conflict(noEmailTemplate);
         const mail = await emailFor(bill, matter, cache.settings, cache.emailTemplates);
@@ -1162,6 +1176,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     approvedBills: (opts: { limit?: number; billIds?: readonly string[] } = {}) => ps.approvedBills(db, opts),
     countApproved: () => ps.countApproved(db),
     statesFor: (ids: readonly string[]) => ps.statesFor(db, ids),
+    manualEmailsOfApproved: () => ps.manualEmailsOfApproved(db),
     latestOutcomes: (ids: readonly string[]) => ps.latestOutcomes(db, ids),
     emailTargets,
     describeOutputs: async () => outputs.describe(choiceOf(await ps.getMailTransport(db))),
