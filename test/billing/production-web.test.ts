@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
 import { createBillingCommands } from '../../src/modules/billing/index.ts';
+import { createLedgerCommands } from '../../src/modules/ledger/index.ts';
 import { PRODUCTION_LIST_ROWS } from '../../src/modules/billing/production-routes.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { eachDialect } from '../support/db.ts';
@@ -532,6 +533,29 @@ eachDialect('a bill emailed manually to every address is not emailed again by Pr
     assert.match(state.email_detail ?? '', /^Emailed manually by .* to AP@northwind\.example, cfo@northwind\.example: not sent again$/);
     const skipped = await t.db.db.selectFrom('audit_log').select('action').where('entity_id', '=', a!.billId).where('action', '=', 'billing.bill_email_skipped').execute();
     assert.equal(skipped.length, 1);
+  }, { outputs: testOutputs(dirs) });
+  removeDirs(dirs);
+});
+
+eachDialect('the Revert confirmation names the bills carrying receipts and what reverting does to them (released to credit, back on approval, no delete meanwhile)', async (db) => {
+  const dirs = outputDirs();
+  await withApp(db, async (t) => {
+    const [a, b] = await approvedBills(setupFrom(t), 2, { copiesToPrint: 0, useClientAddress: false, sendTo: [] });
+    const ledger = createLedgerCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+    await ledger.recordReceipt(ctx, { billId: a!.billId, receivedOn: '2026-03-02', amountMinor: 10_000, order: 'this_bill_only' });
+    await t.runtime.relay.drain();
+    await t.user('billing');
+    const clerk = t.browser();
+    assert.equal((await clerk.login('billing@firm.test')).status, 303);
+
+    const both = await clerk.get(`/billing/production/revert?bill=${a!.billId}&bill=${b!.billId}`);
+    assert.equal(both.status, 200);
+    const warning = /<div class="notice warning" id="revert-receipts"[\s\S]*?<\/div>/.exec(both.text)?.[0] ?? '';
+    assert.match(unescapeHtml(warning), /1 of them has receipts allocated\. Reverting releases those receipts to the client's credit\./);
+    assert.match(warning, new RegExp(`data-receipted="${a!.billId}">${a!.number!.replace(/\./g, '\\.')} \\([^)]*\\): \\$100\\.00 received of`));
+    assert.doesNotMatch(warning, new RegExp(`data-receipted="${b!.billId}"`));
+    // A bill with no receipt: no warning.
+    assert.doesNotMatch((await clerk.get(`/billing/production/revert?bill=${b!.billId}`)).text, /id="revert-receipts"/);
   }, { outputs: testOutputs(dirs) });
   removeDirs(dirs);
 });

@@ -241,7 +241,11 @@ export function createProductionPages(cmds: BillingCommands, production: Product
 
   pages.get('/production/revert', allow(WRITERS), async (c) => {
     const selected = selectedIds(c.req.queries('bill') ?? []);
-    return render(c, 'billing/production_revert.njk', { rows: await billsFor(selected), all: selected.length === 0 });
+    const rows = await billsFor(selected);
+    const paid = await production.receiptsAllocated(rows.map((r) => r.billId));
+    // Bills carrying receipts: the revert releases them to the client's credit until the bill is approved again.
+    const receipted = rows.filter((r) => (paid.get(r.billId) ?? 0) > 0).map((r) => ({ ...r, paidMinor: paid.get(r.billId)! }));
+    return render(c, 'billing/production_revert.njk', { rows, receipted, all: selected.length === 0 });
   });
 
   pages.post('/production/revert', allow(WRITERS), async (c) => {

@@ -52,6 +52,7 @@ import type { MailTransportForm } from './domain/mail-transport.ts';
 import { HttpError, conflict, invalid, notFound } from '../../shared/web/errors.ts';
 import { createViews } from '../../shared/web/views.ts';
 import type { Bill } from './bill-store.ts';
+import { receiptsAllocated } from './mass-store.ts';
 import type { BillingCommands } from './commands.ts';
 import {
   PREVIEW_PDF_BILLS, combineBillDocuments, combinedPreviewFileName, mailMayHaveGone, manualEmailCovering, pdfFileName, printJobKey, productionMessageKey, remainingSteps,
@@ -1177,6 +1178,8 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     countApproved: () => ps.countApproved(db),
     statesFor: (ids: readonly string[]) => ps.statesFor(db, ids),
     manualEmailsOfApproved: () => ps.manualEmailsOfApproved(db),
+    /** Receipts allocated to each of these bills (billing's copy of the ledger's balances): what a revert releases to credit. */
+    receiptsAllocated: (ids: readonly string[]) => receiptsAllocated(db, ids),
     latestOutcomes: (ids: readonly string[]) => ps.latestOutcomes(db, ids),
     emailTargets,
     describeOutputs: async () => outputs.describe(choiceOf(await ps.getMailTransport(db))),
