@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { billingExplanation, fixedFeeDue, cycleFeeDue, isEligible, massReasons, parseListedDraft, passesCap } from '../../src/modules/billing/domain/mass.ts';
+import { billingExplanation, fixedFeeDue, cycleFeeDue, isEligible, itemFiltersText, massReasons, parseListedDraft, passesCap } from '../../src/modules/billing/domain/mass.ts';
 import type { MassFacts } from '../../src/modules/billing/domain/mass.ts';
 import { listingStamp } from '../../src/modules/billing/drafts-routes.ts';
 import { foreignDefaultsRefusal, invoiceDateRangeError } from '../../src/modules/billing/domain/lifecycle.ts';
@@ -217,4 +217,19 @@ test('an invoice date is at most 366 days after today and at most 10 years befor
     if (ahead >= 0) return err === null;
     return err === null || (err.startsWith('must be on or after') && ahead < -3_640);
   }));
+});
+
+test('itemFiltersText: the time and disbursement filters in words, or null', () => {
+  const tk = (id: string) => (id === 'tk1' ? 'MH Margaret Holloway' : id);
+  const tail = "; the matters' other unbilled work waits for a later bill.";
+  const cases: [Parameters<typeof itemFiltersText>[0], string | null][] = [
+    [{}, null],
+    [{ time: {}, disbursements: {} }, null],
+    [{ time: { from: '2026-01-01', to: '2026-01-31' } }, `Each bill takes only time dated 2026-01-01 to 2026-01-31${tail}`],
+    [{ time: { to: '2026-01-31', timekeeperId: 'tk1' } }, `Each bill takes only time dated up to 2026-01-31 of MH Margaret Holloway${tail}`],
+    [{ time: { timekeeperId: 'gone' } }, `Each bill takes only time of gone${tail}`],
+    [{ disbursements: { code: 'COPY' } }, `Each bill takes only disbursements with code COPY${tail}`],
+    [{ time: { from: '2026-01-01' }, disbursements: { from: '2026-02-01', code: 'COURT' } }, `Each bill takes only time dated from 2026-01-01, and only disbursements dated from 2026-02-01 with code COURT${tail}`],
+  ];
+  for (const [f, want] of cases) assert.equal(itemFiltersText(f, tk), want, JSON.stringify(f));
 });

@@ -604,3 +604,25 @@ eachDialect('mass billing lists excluded matters on request, to tick and bill wi
     assert.ok(!billedAll.includes(laterExcluded), 'Bill all leaves the excluded matter out');
   });
 });
+
+eachDialect('the confirmation and the run page say which time and disbursements the bills take, when those filters leave work off', async (db) => {
+  await withApp(db, async (t) => {
+    const { b, q } = await clerkOnSmallFirm(t);
+    const tk = await t.db.db.selectFrom('billing_timekeeper').select(['id', 'initials', 'name']).orderBy('initials').executeTakeFirstOrThrow();
+    const code = (await t.db.db.selectFrom('billing_wip').select('code').where('kind', '=', 'disbursement').where('code', 'is not', null).orderBy('code').executeTakeFirstOrThrow()).code as string;
+    await b.get(`/billing/mass?${q}`);
+    const runId = /name="runId" value="([^"]+)"/.exec(b.last!.text)![1]!;
+    const filters: [string, string][] = [['invoiceDate', DATE], ['upTo', DATE], ['timeFrom', '2026-01-01'], ['timeTk', tk.id], ['disbCode', code], ['runId', runId], ['scope', 'all']];
+    const html = ok(await postMany(b, '/billing/mass/runs', filters));
+    const text = `Each bill takes only time dated from 2026-01-01 of ${tk.initials} ${tk.name}, and only disbursements with code ${code}; the matters' other unbilled work waits for a later bill.`;
+    assert.equal(unescapeHtml(/<p class="notice" id="confirm-item-filters">([^<]*)<\/p>/.exec(html)?.[1] ?? ''), text);
+    const res = await postMany(b, '/billing/mass/runs', [...filters, ['confirm', 'yes']]);
+    assert.equal(res.status, 303, res.text);
+    await waitForRun(b, res.location!);
+    assert.equal(unescapeHtml(/<p class="notice" id="run-item-filters">([^<]*)<\/p>/.exec(ok(await b.get(res.location!)))?.[1] ?? ''), text);
+    // Without those filters: no such note.
+    await b.get(`/billing/mass?${q}`);
+    const plain = ok(await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['runId', /name="runId" value="([^"]+)"/.exec(b.last!.text)![1]!], ['scope', 'all']]));
+    assert.doesNotMatch(plain, /confirm-item-filters/);
+  });
+});

@@ -21,6 +21,7 @@ import type { ModuleDeps } from '../../shared/web/module.ts';
 import { isHtmx, redirectAfterPost, render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import { MAX_PAYMENT_TERMS_DAYS } from './domain/lifecycle.ts';
+import { itemFiltersText } from './domain/mass.ts';
 import type { CapFilter } from './domain/mass.ts';
 import { templateChoices } from './domain/templates.ts';
 import type { MassBilling, MassRow, RunInput } from './mass-commands.ts';
@@ -128,6 +129,9 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
   const pages = new Hono<AppEnv>();
   const today = (): string => isoDate(deps.clock.now());
   const can = (c: Context<AppEnv>) => ({ write: WRITERS.includes(c.get('user')?.role as Role) });
+
+  /** A timekeeper's label as the filters list it (its id when the firm no longer lists it). */
+  const timekeeperLabel = (tks: readonly (readonly string[])[]) => (id: string): string => tks.find((t) => t[0] === id)?.[1] ?? id;
 
   async function lookups() {
     const firm = await store.getFirmSettings(deps.db);
@@ -282,7 +286,8 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       try { await mass.checkRunId(input); } catch (e) { return refusedRun(e); }
       const count = selected ? selected.length : (await mass.eligible(parsed.filters, { limit: 0 })).total;
       if (count === 0) return refusedEmpty();
-      return render(c, 'billing/mass_confirm.njk', { ...lk, form: parsed.form, fields: FILTER_FIELDS, runId, selected: selected ?? [], scope: selected ? 'selected' : 'all', count, qs: query(parsed.form) });
+      const itemFilters = itemFiltersText(parsed.filters, timekeeperLabel(lk.timekeepers));
+      return render(c, 'billing/mass_confirm.njk', { ...lk, form: parsed.form, fields: FILTER_FIELDS, runId, selected: selected ?? [], scope: selected ? 'selected' : 'all', count, itemFilters, qs: query(parsed.form) });
     }
     // A run id already used is the same run again (a second click): only a new one is checked for being empty.
     if (!(await mass.findBatch(runId)) && await nothingEligible()) return refusedEmpty();
@@ -304,7 +309,8 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     const percent = run.matterCount === 0 ? 100 : Math.floor((settled * 100) / run.matterCount);
     const stalled = (run.status === 'running' || run.status === 'pending' || run.status === 'failed') && !mass.isRunningHere(id);
     const lk = await lookups();
-    return { run, skipped, drafted, percent, settled, stalled, live: run.status === 'running' || run.status === 'pending', can: can(c), currency: lk.currency };
+    const itemFilters = itemFiltersText(run.filters as Parameters<typeof itemFiltersText>[0], timekeeperLabel(lk.timekeepers));
+    return { run, skipped, drafted, percent, settled, stalled, live: run.status === 'running' || run.status === 'pending', can: can(c), currency: lk.currency, itemFilters };
   }
 
   pages.get(`/runs/:id${ID}`, allow(READERS), async (c) => {

@@ -204,3 +204,24 @@ export function parseListedDraft(value: string): { id: string; version: number |
   if (!m) return null;
   return { id: m[1]!.toLowerCase(), version: m[2] === undefined ? null : Number(m[2]) };
 }
+
+/**
+ * Seed 004's time and disbursement filters in a clerk's words, for the run's confirmation and
+ * its page: they leave work off each bill (it waits for a later one), which the matter count
+ * does not show. Null when neither is set. `timekeeper` names a timekeeper by id.
+ */
+export function itemFiltersText(f: { time?: { from?: string; to?: string; timekeeperId?: string }; disbursements?: { from?: string; to?: string; code?: string } },
+  timekeeper: (id: string) => string): string | null {
+  const dated = (from?: string, to?: string) => (from && to ? `dated ${from} to ${to}` : from ? `dated from ${from}` : to ? `dated up to ${to}` : '');
+  const parts: string[] = [];
+  const t = f.time;
+  if (t && (t.from || t.to || t.timekeeperId)) {
+    parts.push(`only time ${[dated(t.from, t.to), t.timekeeperId ? `of ${timekeeper(t.timekeeperId)}` : ''].filter(Boolean).join(' ')}`);
+  }
+  const d = f.disbursements;
+  if (d && (d.from || d.to || d.code)) {
+    parts.push(`only disbursements ${[dated(d.from, d.to), d.code ? `with code ${d.code}` : ''].filter(Boolean).join(' ')}`);
+  }
+  if (parts.length === 0) return null;
+  return `Each bill takes ${parts.join(', and ')}; the matters' other unbilled work waits for a later bill.`;
+}
