@@ -626,3 +626,22 @@ eachDialect('the confirmation and the run page say which time and disbursements 
     assert.doesNotMatch(plain, /confirm-item-filters/);
   });
 });
+
+eachDialect('the up-to date left blank follows the invoice date: a month-end invoice date changed alone lists the work up to it, not a refusal', async (db) => {
+  await withApp(db, async (t) => {
+    const { b } = await clerkOnSmallFirm(t);
+    const upToInput = (html: string) => /<input[^>]*name="upTo"[^>]*>/.exec(html)![0];
+    const first = ok(await b.get('/billing/mass'));
+    assert.match(upToInput(first), /value=""/, 'blank on a first visit: the invoice date');
+    const monthEnd = ok(await b.get('/billing/mass?invoiceDate=2026-02-28'));
+    assert.doesNotMatch(monthEnd, /data-error-for="upTo"/);
+    assert.match(upToInput(monthEnd), /value=""/);
+    // The hidden fields of Bill all carry the date the list used.
+    assert.match(monthEnd, /<input type="hidden" name="upTo" value="2026-02-28">/);
+    // Typed, it is kept (and still refused after the invoice date).
+    assert.match(upToInput(ok(await b.get('/billing/mass?invoiceDate=2026-02-28&upTo=2026-02-15'))), /value="2026-02-15"/);
+    const late = await b.get('/billing/mass?invoiceDate=2026-02-28&upTo=2026-03-01');
+    assert.equal(late.status, 422);
+    assert.match(upToInput(late.text), /value="2026-03-01"/);
+  });
+});

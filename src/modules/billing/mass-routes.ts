@@ -201,10 +201,13 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       const excludedPreviews = await mass.previewRows(found, parsed.filters, runRequest(parsed, parsed.filters));
       excluded = found.map((r) => ({ ...r, preview: excludedPreviews.get(r.matterId) ?? null }));
     }
+    // The up-to date as the clerk typed it: left blank, it follows the invoice date (a month-end
+    // invoice date changed alone is not refused for an up-to date the page filled in with today).
+    const upToTyped = first(raw.upTo) ? parsed.form.upTo : '';
     return {
       excluded,
-      ...lk, form: parsed.form, errors: parsed.errors, rows, total: list.total, totals: list.totals, page: pageNo,
-      pages: Math.max(1, Math.ceil(list.total / PAGE_ROWS)), qs: query(parsed.form), runId: newId(deps.clock), can: can(c),
+      ...lk, form: parsed.form, errors: parsed.errors, rows, total: list.total, totals: list.totals, page: pageNo, upToTyped,
+      pages: Math.max(1, Math.ceil(list.total / PAGE_ROWS)), qs: query({ ...parsed.form, upTo: upToTyped }), runId: newId(deps.clock), can: can(c),
       batches: await mass.listBatches({ limit: 10 }), fields: FILTER_FIELDS, fieldLabels: FORM_LABELS,
       templateOptions: templateChoices(await mass.billTemplateNames(), parsed.form.template, "Each matter's own"),
       composeQs: composerQuery(parsed.form), ...extra,
