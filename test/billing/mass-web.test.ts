@@ -645,3 +645,17 @@ eachDialect('the up-to date left blank follows the invoice date: a month-end inv
     assert.match(upToInput(late.text), /value="2026-03-01"/);
   });
 });
+
+eachDialect('Bill selected with nothing ticked: refused (422) with the reason at the top of the page, above the filters, where the page opens', async (db) => {
+  await withApp(db, async (t) => {
+    const { b, q } = await clerkOnSmallFirm(t);
+    await b.get(`/billing/mass?${q}`);
+    const runId = /name="runId" value="([^"]+)"/.exec(b.last!.text)![1]!;
+    const res = await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['runId', runId], ['scope', 'selected']]);
+    assert.equal(res.status, 422);
+    const refusal = res.text.indexOf('data-refusal>Tick the matters to bill, or use Bill all');
+    assert.ok(refusal > 0, 'the reason is given');
+    assert.ok(refusal < res.text.indexOf('id="mass-filters"'), 'above the filters');
+    assert.equal((await t.db.db.selectFrom('billing_batch').select('id').execute()).length, 0, 'nothing created');
+  });
+});
