@@ -659,3 +659,20 @@ eachDialect('Bill selected with nothing ticked: refused (422) with the reason at
     assert.equal((await t.db.db.selectFrom('billing_batch').select('id').execute()).length, 0, 'nothing created');
   });
 });
+
+eachDialect('a WIP or time amount typed with its select left at "Any" filters by the amount and the select says so; typed with "the matter\'s cap" chosen it is refused, not ignored', async (db) => {
+  await withApp(db, async (t) => {
+    const { b, q } = await clerkOnSmallFirm(t);
+    const selected = (html: string, name: string) => new RegExp(`<select name="${name}">[\\s\\S]*?<option value="([a-z]*)" selected>`).exec(html)?.[1];
+    const all = Number(/data-count="(\d+)"/.exec(ok(await b.get(`/billing/mass?${q}`)))![1]);
+    const byAmount = ok(await b.get(`/billing/mass?${q}&capAmount=400.00`));
+    assert.equal(selected(byAmount, 'cap'), 'amount');
+    assert.equal(byAmount.match(/data-count="(\d+)"/)![1], ok(await b.get(`/billing/mass?${q}&cap=amount&capAmount=400.00`)).match(/data-count="(\d+)"/)![1], 'the same list as choosing the amount');
+    assert.ok(Number(byAmount.match(/data-count="(\d+)"/)![1]) < all, 'the amount filtered the list');
+    assert.equal(selected(ok(await b.get(`/billing/mass?${q}&timeCapAmount=100.00`)), 'timeCap'), 'amount');
+    for (const [choice, amount] of [['cap', 'capAmount'], ['timeCap', 'timeCapAmount']] as const) {
+      const html = ok(await b.get(`/billing/mass?${q}&${choice}=matter&${amount}=400.00`), 422);
+      assert.match(unescapeHtml(html), new RegExp(`data-error-for="${amount}">.*leave it blank to use each matter's own cap, or choose "at or over the amount"`));
+    }
+  });
+});

@@ -84,17 +84,26 @@ export function parseMassForm(raw: Raw, today: string, currency: string, matterI
   const errors: Record<string, string> = {};
   // Seed 004's WIP cap and time "To a cap": a select (the matter's own cap, or an amount) and the amount.
   // A choice the select does not offer ("Matter", "yes") is named, not read as "Any WIP" (which would bill every matter).
-  const capOf = (choice: string, amount: string, choiceField: string, amountField: string, required: string): CapFilter => {
-    if (choice === 'matter') return { kind: 'matter' };
-    if (choice !== '' && choice !== 'amount') { errors[choiceField] = 'must be the matter\'s cap or an amount'; return { kind: 'none' }; }
+  // An amount typed with the select left at "Any" is an amount filter, and the select is shown
+  // so; an amount typed with "the matter's cap" chosen is refused (one of the two must go), not
+  // ignored: the list must say what filtered it.
+  const capOf = (choiceKey: 'cap' | 'timeCap', amountKey: 'capAmount' | 'timeCapAmount', required: string): CapFilter => {
+    const choice = form[choiceKey];
+    const amount = form[amountKey];
+    if (choice === 'matter') {
+      if (amount !== '') errors[amountKey] = 'leave it blank to use each matter\'s own cap, or choose "at or over the amount"';
+      return { kind: 'matter' };
+    }
+    if (choice !== '' && choice !== 'amount') { errors[choiceKey] = 'must be the matter\'s cap or an amount'; return { kind: 'none' }; }
     if (choice === '' && amount === '') return { kind: 'none' };
-    if (amount === '') { errors[amountField] = required; return { kind: 'none' }; }
+    if (amount === '') { errors[amountKey] = required; return { kind: 'none' }; }
+    form[choiceKey] = 'amount';
     const c = capChoice(amount, currency);
-    if (c.error) errors[amountField] = c.error;
+    if (c.error) errors[amountKey] = c.error;
     return c.cap ?? { kind: 'none' };
   };
-  const cap = capOf(form.cap, form.capAmount, 'cap', 'capAmount', 'is required for a WIP amount');
-  const timeCap = capOf(form.timeCap, form.timeCapAmount, 'timeCap', 'timeCapAmount', 'is required for an amount of time');
+  const cap = capOf('cap', 'capAmount', 'is required for a WIP amount');
+  const timeCap = capOf('timeCap', 'timeCapAmount', 'is required for an amount of time');
   let matterId: string | undefined;
   if (form.matter) {
     const id = matterIdFor(form.matter);
