@@ -579,7 +579,15 @@ eachDialect('mass billing lists excluded matters on request, to tick and bill wi
     html = ok(await b.get(`/billing/mass?${q}&showExcluded=yes`));
     assert.match(html, new RegExp(`<tr id="excluded-${excludedId}" data-matter="${excludedId}">\\s*<td><input type="checkbox" name="matterId" value="${excludedId}"`));
     assert.equal([...html.matchAll(/<tr id="excluded-/g)].length, 1);
+    // The same columns and links as a listed row: its quote, and its bill in the composer.
+    const excludedRow = new RegExp(`<tr id="excluded-${excludedId}"[\\s\\S]*?</tr>`).exec(html)![0];
+    assert.match(excludedRow, /<td class="num" data-quote>/);
+    assert.match(excludedRow, new RegExp(`<a href="/billing/matters/${excludedId}/compose\\?[^"]*" data-compose>Composer</a>`));
     assert.match(html, /name="showExcluded" value="yes" checked/);
+    // A quote says what it covers (a quote of costs is not compared with the fees).
+    await cmds.setBillingOptions(ctx, otherId, { set: { quote: { amountMinor: 50_000, includes: 'costs', ifWipBelow: 'wip_only', ifWipAbove: 'wip_only' } } });
+    await t.runtime.relay.drain();
+    assert.match(new RegExp(`<tr id="mass-${otherId}"[\\s\\S]*?</tr>`).exec(ok(await b.get(`/billing/mass?${q}&showExcluded=yes`)))![0], /data-quote>\$500\.00 <small class="muted">\(costs\)<\/small>/);
     assert.equal(ok(await b.get(`/billing/mass?${q}&showExcluded=maybe`), 422).includes('data-error-for="showExcluded"'), true);
 
     // Ticked with another: both billed in one run.
