@@ -584,6 +584,10 @@ eachDialect('mass billing lists excluded matters on request, to tick and bill wi
     assert.match(excludedRow, /<td class="num" data-quote>/);
     assert.match(excludedRow, new RegExp(`<a href="/billing/matters/${excludedId}/compose\\?[^"]*" data-compose>Composer</a>`));
     assert.match(html, /name="showExcluded" value="yes" checked/);
+    // The lookup agrees with the page: listed among the excluded when they are shown, else not listed for its exclusion.
+    const fileNo = />([0-9]+\.[0-9]+)<\/a><\/td>/.exec(excludedRow)![1]!;
+    assert.match(ok(await b.get(`/billing/mass/why?${q}&showExcluded=yes&lookup=${fileNo}`, { 'HX-Request': 'true' })), /data-reason>[^<]* is listed under Excluded from mass billing: tick it there/);
+    assert.match(ok(await b.get(`/billing/mass/why?${q}&lookup=${fileNo}`, { 'HX-Request': 'true' })), /is not listed because:[\s\S]*data-reason>The matter is excluded from mass billing/);
     // A quote says what it covers (a quote of costs is not compared with the fees).
     await cmds.setBillingOptions(ctx, otherId, { set: { quote: { amountMinor: 50_000, includes: 'costs', ifWipBelow: 'wip_only', ifWipAbove: 'wip_only' } } });
     await t.runtime.relay.drain();

@@ -334,7 +334,9 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     const [under] = await candidates(f, { matterIds: [id] });
     if (!under) filtered.push(...await filtersLeavingOut(f, row));
     else if (under.feeItems + under.disbursementItems === 0 && row.feeItems + row.disbursementItems > 0 && !under.fixedFeeDue) filtered.push(...await itemFiltersLeavingOut(f, row));
-    return { row, reasons: [...row.reasons.map((r) => r.text), ...filtered] };
+    // Left out only for its exclusion: the page lists it among the excluded matters on request (showExcluded).
+    const excludedOnly = filtered.length === 0 && row.reasons.length > 0 && row.reasons.every((r) => r.code === 'excluded');
+    return { row, reasons: [...row.reasons.map((r) => r.text), ...filtered], excludedOnly };
   }
 
   /**
