@@ -68,4 +68,8 @@ test('pages show stored times in the firm\'s time zone, named', async () => {
   const render = () => env.renderString('{{ t | datetime }}', { t: '2026-03-31T22:05:00.000Z' });
   assert.equal(await inZone('UTC', render), '2026-03-31 22:05 UTC');
   assert.equal(await inZone('Australia/Sydney', render), '2026-04-01 09:05 Australia/Sydney');
+  // To the second on request (bill runs made in the same minute told apart).
+  const seconds = () => env.renderString('{{ t | datetime(true) }}', { t: '2026-03-31T22:05:07.000Z' });
+  assert.equal(await inZone('UTC', seconds), '2026-03-31 22:05:07 UTC');
+  assert.equal(await inZone('Australia/Sydney', seconds), '2026-04-01 09:05:07 Australia/Sydney');
 });

@@ -11,6 +11,7 @@ import { after } from 'node:test';
 import { prng } from '../../src/cli/demo.ts';
 import { seedDemoFirm } from '../../src/modules/matters/index.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
+import { createBillingCommands } from '../../src/modules/billing/index.ts';
 import { eachDialect } from '../support/db.ts';
 import { followed, ok, postMany } from './web-support.ts';
 import { unescapeHtml, withApp } from '../support/app.ts';
@@ -686,5 +687,32 @@ eachDialect('a WIP or time amount typed with its select left at "Any" filters by
       const html = ok(await b.get(`/billing/mass?${q}&${choice}=matter&${amount}=400.00`), 422);
       assert.match(unescapeHtml(html), new RegExp(`data-error-for="${amount}">.*leave it blank to use each matter's own cap, or choose "at or over the amount"`));
     }
+  });
+});
+
+eachDialect('the drafts page tells batches apart: each labelled to the second, with the drafts it holds now', async (db) => {
+  await withApp(db, async (t) => {
+    const { b, q } = await clerkOnSmallFirm(t);
+    const html = ok(await b.get(`/billing/mass?${q}`));
+    const ids = [...html.matchAll(/<tr id="mass-([0-9a-f-]{36})"/g)].map((m) => m[1]!);
+    const run = async (picked: string[]) => {
+      const runId = /name="runId" value="([^"]+)"/.exec(ok(await b.get(`/billing/mass?${q}`)))![1]!;
+      const res = await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['runId', runId], ['scope', 'selected'], ['confirm', 'yes'], ...picked.map((id): [string, string] => ['matterId', id])]);
+      assert.equal(res.status, 303, res.text.slice(0, 300));
+      await waitForRun(b, res.location!);
+      return runId;
+    };
+    const first = await run(ids.slice(0, 2));
+    t.clock.advanceMs(1_000);
+    const second = await run(ids.slice(2, 3));
+    // One of the first batch's drafts deleted: the batch holds one now.
+    const gone = await t.db.db.selectFrom('billing_bill').select('id').where('batch_id', '=', first).orderBy('id').executeTakeFirstOrThrow();
+    const billing = createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+    await billing.deleteDraft(ctx, gone.id);
+    const page = ok(await b.get('/billing/drafts'));
+    const option = (id: string) => new RegExp(`<option value="${id}"[^>]*>([^<]*)</option>`).exec(page)?.[1] ?? '';
+    assert.match(option(first), /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \S+ \(1 draft now, of 2 drafted\)$/);
+    assert.match(option(second), /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \S+ \(1 draft now, of 1 drafted\)$/);
+    assert.notEqual(option(first).slice(0, 19), option(second).slice(0, 19), 'told apart to the second');
   });
 });

@@ -108,9 +108,12 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
     const filtersQs = listQuery(raw);
     for (const k of ['sort', 'dir', 'page']) filtersQs.delete(k);
     const qs = filtersQs.toString();
+    // Each batch labelled by when it was made (to the second) and the drafts it holds now.
+    const listed = await mass.listBatches({ limit: 50 });
+    const now = await mass.draftsNowIn(listed.map((b) => b.id));
     return {
       rows, total, f, batch, qs, listing, can: can(c), pages: Math.max(1, Math.ceil(total / PAGE_ROWS)), sorts: Object.keys(DRAFT_SORTS),
-      batches: await mass.listBatches({ limit: 50 }), results: null,
+      batches: listed.map((b) => ({ ...b, draftsNow: now.get(b.id) ?? 0 })), results: null,
       templateOptions: templateChoices(await mass.billTemplateNames(), first(raw.newTemplate), 'Unchanged'),
       // What the modify form was sent (kept when it is shown again with its errors).
       modify: { newInvoiceDate: first(raw.newInvoiceDate), newUpTo: first(raw.newUpTo), newTemplate: first(raw.newTemplate), newTerms: first(raw.newTerms) }, ...extra,

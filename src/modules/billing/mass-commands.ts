@@ -1025,6 +1025,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       eachBill(ids, (id) => listedOrRefuse(cmds.setOnHold(ctx, id, onHold, expected?.get(id)))),
     findBatch: (id: string) => mass.findBatch(db, id),
     listBatches: (opts: { limit?: number } = {}) => mass.listBatches(db, opts),
+    draftsNowIn: (batchIds: readonly string[]) => mass.draftsNowIn(db, batchIds),
     batchRows: (id: string, opts: Parameters<typeof mass.batchRows>[2] = {}) => mass.batchRows(db, id, opts),
     listDrafts: (f: mass.DraftFilters = {}) => mass.listDrafts(db, f),
     draftIds: (f: mass.DraftFilters = {}) => mass.draftIds(db, f),

@@ -5,6 +5,7 @@
  * approving paths use (multi-row inserts through one compiled statement per chunk).
  */
 import { sql } from 'kysely';
+import { assert } from '../../shared/assert.ts';
 import type { Executor } from '../../shared/db.ts';
 import { insertMany, selectRaw, marks, writersSerialised } from '../../shared/sql.ts';
 import type { BillingOptionSection, MatterBillingOptions } from '../matters/events.ts';
@@ -356,6 +357,17 @@ export async function findBatch(ex: Executor, id: string): Promise<Batch | null>
 export async function listBatches(ex: Executor, opts: { limit?: number } = {}): Promise<Batch[]> {
   const rows = await ex.selectFrom('billing_batch').selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(opts.limit ?? 50).execute();
   return rows.map(toBatch);
+}
+
+/** The drafts each of these batches holds now (drafts deleted, approved or taken out since leave it). */
+export async function draftsNowIn(ex: Executor, batchIds: readonly string[]): Promise<Map<string, number>> {
+  assert(batchIds.length <= 1_000, 'draftsNowIn: at most 1,000 batches at once');
+  const out = new Map<string, number>();
+  if (batchIds.length === 0) return out;
+  const rows = await ex.selectFrom('billing_bill').select(['batch_id', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('status', '=', 'draft').where('batch_id', 'in', [...batchIds]).groupBy('batch_id').execute() as { batch_id: string; n: unknown }[];
+  for (const r of rows) out.set(r.batch_id, Number(r.n));
+  return out;
 }
 
 export async function batchRows(ex: Executor, batchId: string, opts: { state?: BatchRow['state']; limit?: number; offset?: number } = {}): Promise<BatchRow[]> {

@@ -17,11 +17,13 @@ export function createViews(viewsDir: string, opts: { watch?: boolean } = {}): n
   env.addFilter('billMoney', (amountMinor: unknown, currency: unknown = 'USD') =>
     typeof amountMinor === 'number' ? formatMoney(amountMinor, String(currency), { named: true }) : '');
   // A stored time (ISO, UTC) as the firm reads it: its own time zone's date and time (isoDate's), named.
-  env.addFilter('datetime', (iso: unknown) => {
+  // `seconds`: to the second (to tell apart things made in the same minute, such as bill runs).
+  env.addFilter('datetime', (iso: unknown, seconds: unknown = false) => {
     if (typeof iso !== 'string') return '';
     const d = new Date(iso);
     if (!Number.isFinite(d.getTime())) return iso;
-    return `${isoDate(d)} ${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')} ${firmTimeZone() ?? 'UTC'}`;
+    const two = (n: number) => String(n).padStart(2, '0');
+    return `${isoDate(d)} ${two(d.getHours())}:${two(d.getMinutes())}${seconds === true ? `:${two(d.getSeconds())}` : ''} ${firmTimeZone() ?? 'UTC'}`;
   });
   env.addFilter('json', (v: unknown) => JSON.stringify(v, null, 2));
   /** A field path in words (see fieldLabel), for error lists. */
