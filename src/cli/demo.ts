@@ -4,6 +4,7 @@
  * matters module (`seedDemoFirm`), dated relative to the runtime clock's today.
  */
 import type { Runtime } from '../main.ts';
+import { createBillingCommands, createProduction } from '../modules/billing/index.ts';
 import { createMattersCommands, seedDemoFirm } from '../modules/matters/index.ts';
 import { systemContext } from '../shared/events.ts';
 import type { Role } from '../shared/web/types.ts';
@@ -11,6 +12,11 @@ import { createUser, listUsers } from '../web/auth/service.ts';
 
 export const DEMO_PASSWORD = 'lexbill-demo-2026';
 export const DEMO_ADMIN_EMAIL = 'admin@demo.lexbill.test';
+/** The demo firm's letterhead (billing settings). */
+export const DEMO_LETTERHEAD = {
+  firmName: 'Holloway & Stern LLP (demo)', address: '1 Example Plaza\nSpringfield', taxId: '', phone: '', email: 'accounts@demo.lexbill.test', mailFrom: '',
+  paymentNote: 'Demo firm: these bills are examples.',
+} as const;
 
 export interface DemoOptions {
   matters: number;
@@ -64,6 +70,12 @@ export async function seedDemo(rt: Runtime, opts: DemoOptions): Promise<DemoResu
   }
   const cmds = createMattersCommands({ db: rt.database.db, clock: rt.clock, relay: rt.relay });
   const firm = await seedDemoFirm(cmds, { matters: opts.matters, entriesPerMatter: opts.entriesPerMatter, seed: opts.seed, random: prng, ctx, fixedCharges: true });
+  // The demo firm's letterhead, so its bills and emails are not signed "Your firm" (a letterhead already saved is kept).
+  const billing = createBillingCommands({ db: rt.database.db, clock: rt.clock, relay: rt.relay });
+  const production = createProduction({ db: rt.database.db, clock: rt.clock, logger: rt.logger, outputs: rt.outputs }, billing);
+  if (!firm.alreadySeeded && (await production.getSettings()).version === 0) {
+    await production.saveSettings(ctx, { ...DEMO_LETTERHEAD, expectedVersion: 0 });
+  }
   const { alreadySeeded, ...counts } = firm;
   return { usersCreated, firmAlreadySeeded: alreadySeeded, ...counts };
 }

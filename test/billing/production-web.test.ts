@@ -79,6 +79,7 @@ eachDialect('bill production pages: choices, produce with progress, PDFs, revert
     const confirm = await clerk.get(`/billing/production/produce?bill=${a!.billId}`);
     assert.equal(confirm.status, 200);
     assert.ok(confirm.text.includes('ap@northwind.example') && confirm.text.includes('data-action="confirm-produce"'));
+    assert.match(confirm.text, /id="letterhead-unset"[\s\S]*go out under the name "Your firm"/, 'warned: the letterhead was never set');
     assert.equal((await postMany(clerk, '/billing/production/runs', [['bill', a!.billId], ['runId', crypto.randomUUID()]], false)).status, 403, 'CSRF token required');
     const started = await postMany(clerk, '/billing/production/runs', [['bill', a!.billId], ['runId', crypto.randomUUID()]]);
     assert.equal(started.status, 303);
@@ -127,6 +128,7 @@ eachDialect('bill production pages: choices, produce with progress, PDFs, revert
     assert.match(unescapeHtml(badLetterhead.text), /must be an email address/);
     assert.equal((await clerk.post('/billing/settings/letterhead', { firmName: 'Holloway & Stern LLP', address: '1 Court St\nSpringfield', taxId: 'EIN 12-3456789', phone: '', email: 'accounts@holloway.example', mailFrom: '', paymentNote: 'Wire to account 123', version: '0' })).status, 303);
     assert.equal((await clerk.post('/billing/settings/letterhead', { firmName: 'Stale', version: '0' })).status, 409, 'a stale form is refused');
+    assert.doesNotMatch((await clerk.get(`/billing/production/produce?bill=${a!.billId}`)).text, /id="letterhead-unset"/, 'set: no warning');
     const lettered = pdfText((await fetchPdf(t, clerk, `/billing/bills/${b!.billId}/pdf?preview=1`)).bytes);
     assert.ok(lettered.includes('Holloway & Stern LLP') && lettered.includes('EIN 12-3456789') && lettered.includes('Wire to account 123'), lettered);
 

@@ -5,7 +5,7 @@ import type { TestDb } from '../support/db.ts';
 import { createMattersCommands, seedDemoFirm } from '../../src/modules/matters/index.ts';
 import { isActivityCode, isExpenseCode, isTaskCode } from '../../src/modules/matters/domain.ts';
 import { buildRuntime } from '../../src/main.ts';
-import { prng, seedDemo } from '../../src/cli/demo.ts';
+import { DEMO_LETTERHEAD, prng, seedDemo } from '../../src/cli/demo.ts';
 import { manualClock } from '../../src/shared/clock.ts';
 
 const AS_OF = '2026-11-20';
@@ -111,7 +111,11 @@ eachDialect('seed-demo adds staff and the firm, and reports the counts', async (
     usersCreated: 5, firmAlreadySeeded: false, timekeepers: 6, clients: 0, matters: 5, timeEntries: 20, disbursements: 5,
   });
   assert.ok(first.clients >= 1);
+  // The demo firm's letterhead is set, so its bills are not signed "Your firm".
+  const letterhead = await db.db.selectFrom('billing_settings').select(['firm_name', 'version']).where('id', '=', 'firm').executeTakeFirstOrThrow();
+  assert.deepEqual([letterhead.firm_name, Number(letterhead.version)], [DEMO_LETTERHEAD.firmName, 1]);
   const again = await seedDemo(rt, { matters: 5, entriesPerMatter: 4, seed: 11 });
   assert.deepEqual(again, { usersCreated: 0, firmAlreadySeeded: true, timekeepers: 0, clients: 0, matters: 0, timeEntries: 0, disbursements: 0 });
+  assert.equal(Number((await db.db.selectFrom('billing_settings').select('version').where('id', '=', 'firm').executeTakeFirstOrThrow()).version), 1, 'seeded again: the letterhead as it was');
   await rt.relay.stop();
 }, { timeout: 300_000 });

@@ -160,6 +160,8 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     // Every bill of the run whose client has no address (not only those shown): each is finalised without that email.
     const unaddressed = rows.filter((r) => targets.get(r.matterId)?.warning).map((r) => ({ number: r.number, fileNumber: r.fileNumber, otherAddresses: targets.get(r.matterId)!.to.length }));
     return render(c, 'billing/production_confirm.njk', {
+      // Never saved: the bills and their emails would go out under the placeholder firm name.
+      letterheadUnset: (await production.getSettings()).version === 0,
       rows, bills, unaddressed, emailedByHand, more: Math.max(rows.length - bills.length, 0), all: selected.length === 0, outputs: await production.describeOutputs(),
       total: selected.length === 0 ? await production.countApproved() : rows.length, maxRun: MAX_RUN_BILLS, runId: randomUUID(),
     });
