@@ -348,9 +348,11 @@ eachDialect('drafts page: the list keeps its filters and sort, and "all drafts l
     assert.equal(producing.length, listed.length - 4);
     assert.deepEqual(producing, [...producing].sort((x, y) => numeric(x)[0] - numeric(y)[0] || numeric(x)[1] - numeric(y)[1]));
     assert.ok(producing.some((f) => numeric(f)[0] >= 10));
-    // A sort that is not one of the list's is the default one, not an error.
-    assert.equal((await b.get('/billing/drafts?sort=constructor')).status, 200);
-    assert.equal((await b.get('/billing/drafts?sort=__proto__&dir=sideways')).status, 200);
+    // A sort that is not one of the list's (even an object's own property name) is refused naming it, not a 500.
+    assert.match(ok(await b.get('/billing/drafts?sort=constructor'), 422), /data-error-for="sort"/);
+    const proto = ok(await b.get('/billing/drafts?sort=__proto__&dir=sideways'), 422);
+    assert.match(proto, /data-error-for="sort"/);
+    assert.match(proto, /data-error-for="dir"/);
   }, { outputs: testOutputs(dirs) });
   } finally {
     removeDirs(dirs);
@@ -714,5 +716,18 @@ eachDialect('the drafts page tells batches apart: each labelled to the second, w
     assert.match(option(first), /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \S+ \(1 draft now, of 2 drafted\)$/);
     assert.match(option(second), /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \S+ \(1 draft now, of 1 drafted\)$/);
     assert.notEqual(option(first).slice(0, 19), option(second).slice(0, 19), 'told apart to the second');
+  });
+});
+
+eachDialect('the drafts list refuses choices it does not offer (422 naming the field) and lists every draft, rather than reading them silently as the defaults', async (db) => {
+  await withApp(db, async (t) => {
+    const { b } = await clerkOnSmallFirm(t);
+    for (const [query, field] of [['batch=no-such-run', 'batch'], ['sort=bogus', 'sort'], ['dir=sideways', 'dir'], ['hold=maybe', 'hold'], ['page=0', 'page'], ['page=x', 'page']] as const) {
+      const res = await b.get(`/billing/drafts?${query}`);
+      assert.equal(res.status, 422, query);
+      assert.match(res.text, new RegExp(`data-error-for="${field}"`), query);
+      assert.match(unescapeHtml(res.text), /data-refusal>The list's choices need correcting/, query);
+    }
+    for (const query of ['', 'sort=total&dir=desc', 'hold=yes', 'page=2']) assert.equal((await b.get(`/billing/drafts?${query}`)).status, 200, query);
   });
 });

@@ -51,6 +51,20 @@ export function draftFilters(raw: Raw): DraftFilters & { page: number } {
   };
 }
 
+/** The list's choices that are not choices it offers (an unknown order, hold or page), by field: shown, not silently read as the default. */
+export function draftFilterErrors(raw: Raw): Record<string, string> {
+  const e: Record<string, string> = {};
+  const sort = first(raw.sort);
+  if (sort && !Object.hasOwn(DRAFT_SORTS, sort)) e.sort = `must be one of ${Object.keys(DRAFT_SORTS).join(', ')}`;
+  const dir = first(raw.dir);
+  if (dir && dir !== 'asc' && dir !== 'desc') e.dir = 'must be asc or desc';
+  const hold = first(raw.hold);
+  if (hold && hold !== 'yes' && hold !== 'no') e.hold = 'must be yes, no, or left out (any)';
+  const page = first(raw.page);
+  if (page && !/^[1-9][0-9]{0,4}$/.test(page)) e.page = 'must be a page number';
+  return e;
+}
+
 /**
  * A stamp of the drafts a list showed: each draft and its version, in any order. An action on
  * "all drafts listed" carries the stamp the page showed; a different stamp now means a draft
@@ -151,6 +165,15 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
     const key = first(raw.results);
     const held = key ? kept.get(key) : undefined;
     const mine = held && held.userId === (c.get('user')?.id ?? '') && deps.clock.now().getTime() - held.atMs <= RESULTS_TTL_MS ? held.results : null;
+    const errors = draftFilterErrors(raw);
+    // (An action's results page keeps the batch the action was posted with, whatever it was: the action said so.)
+    const batchId = first(raw.batch);
+    if (batchId && !key && !(await mass.findBatch(batchId))) errors.batch = 'is no bill run: choose one from the list';
+    if (Object.keys(errors).length > 0) {
+      // The list as the defaults give it (every draft), with what was wrong named.
+      const clean: Raw = Object.fromEntries(Object.entries(raw).filter(([k]) => !(k in errors)));
+      return render(c, 'billing/drafts.njk', await listContext(c, clean, { errors, actionError: 'The list\'s choices need correcting: the drafts are listed without them' }), 422);
+    }
     return render(c, 'billing/drafts.njk', await listContext(c, raw, { results: mine, resultsGone: key !== '' && mine === null }));
   });
 
