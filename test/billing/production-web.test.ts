@@ -561,3 +561,25 @@ eachDialect('the Revert confirmation names the bills carrying receipts and what 
   }, { outputs: testOutputs(dirs) });
   removeDirs(dirs);
 });
+
+eachDialect('Produce and Revert confirmations for ticked bills some of which are no longer approved say so, and list the rest', async (db) => {
+  const dirs = outputDirs();
+  await withApp(db, async (t) => {
+    const setup = setupFrom(t);
+    const [a, b] = await approvedBills(setup, 2, { copiesToPrint: 0, useClientAddress: false, sendTo: [] });
+    await setup.billing.revert(ctx, a!.billId);
+    await t.runtime.relay.drain();
+    await t.user('billing');
+    const clerk = t.browser();
+    assert.equal((await clerk.login('billing@firm.test')).status, 303);
+    for (const path of ['produce', 'revert']) {
+      const both = unescapeHtml((await clerk.get(`/billing/production/${path}?bill=${a!.billId}&bill=${b!.billId}`)).text);
+      assert.match(both, /id="selection-gone" role="alert">1 of the ticked bills is no longer approved \(produced, reverted or deleted since the list was shown\): it is left out\./, path);
+      assert.ok(both.includes(b!.number!) && !both.includes(`value="${a!.billId}"`), `${path}: the other listed, the reverted one not posted`);
+      const onlyGone = unescapeHtml((await clerk.get(`/billing/production/${path}?bill=${a!.billId}`)).text);
+      assert.match(onlyGone, /id="selection-gone"/, path);
+      assert.doesNotMatch(onlyGone, /There are no approved bills/, `${path}: not "no approved bills" while there are`);
+    }
+  }, { outputs: testOutputs(dirs) });
+  removeDirs(dirs);
+});

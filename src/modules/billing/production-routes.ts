@@ -162,6 +162,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     return render(c, 'billing/production_confirm.njk', {
       // Never saved: the bills and their emails would go out under the placeholder firm name.
       letterheadUnset: (await production.getSettings()).version === 0,
+      gone: selected.length - rows.length,
       rows, bills, unaddressed, emailedByHand, more: Math.max(rows.length - bills.length, 0), all: selected.length === 0, outputs: await production.describeOutputs(),
       total: selected.length === 0 ? await production.countApproved() : rows.length, maxRun: MAX_RUN_BILLS, runId: randomUUID(),
     });
@@ -247,7 +248,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const paid = await production.receiptsAllocated(rows.map((r) => r.billId));
     // Bills carrying receipts: the revert releases them to the client's credit until the bill is approved again.
     const receipted = rows.filter((r) => (paid.get(r.billId) ?? 0) > 0).map((r) => ({ ...r, paidMinor: paid.get(r.billId)! }));
-    return render(c, 'billing/production_revert.njk', { rows, receipted, all: selected.length === 0 });
+    return render(c, 'billing/production_revert.njk', { rows, receipted, all: selected.length === 0, gone: selected.length - rows.length });
   });
 
   pages.post('/production/revert', allow(WRITERS), async (c) => {
