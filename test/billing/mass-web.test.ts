@@ -731,3 +731,19 @@ eachDialect('the drafts list refuses choices it does not offer (422 naming the f
     for (const query of ['', 'sort=total&dir=desc', 'hold=yes', 'page=2']) assert.equal((await b.get(`/billing/drafts?${query}`)).status, 200, query);
   });
 });
+
+eachDialect('a matter named in the Matter filter and not listed is explained on the page, as the lookup would', async (db) => {
+  await withApp(db, async (t) => {
+    const { b, q } = await clerkOnSmallFirm(t);
+    const html = ok(await b.get(`/billing/mass?${q}`));
+    const [, id, fileNo] = /<tr id="mass-([0-9a-f-]{36})"[\s\S]*?<td class="file-no"><a [^>]*>([0-9.]+)<\/a>/.exec(html)!;
+    const billing = createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+    await billing.createDraft(ctx, { matterId: id!, invoiceDate: DATE, upTo: DATE });
+    await t.runtime.relay.drain();
+    const named = unescapeHtml(ok(await b.get(`/billing/mass?${q}&matter=${fileNo}`)));
+    assert.match(named, /data-count="0"/);
+    assert.match(named, new RegExp(`<div id="matter-why"><p>${fileNo!.replace('.', '\\.')} [^<]* is not listed because:</p><ul><li data-reason>The matter already has a bill in draft`));
+    // Listed: nothing to explain.
+    assert.doesNotMatch(ok(await b.get(`/billing/mass?${q}`)), /id="matter-why"/);
+  });
+});

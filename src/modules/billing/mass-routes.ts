@@ -210,12 +210,15 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       const excludedPreviews = await mass.previewRows(found, parsed.filters, runRequest(parsed, parsed.filters));
       excluded = found.map((r) => ({ ...r, preview: excludedPreviews.get(r.matterId) ?? null }));
     }
+    // A matter named in the Matter filter and not listed: why, as the lookup would say (no need to type it again there).
+    const matterWhy = Object.keys(parsed.errors).length === 0 && parsed.form.matter && list.total === 0
+      ? await mass.whyNot(parsed.filters, { fileNumber: parsed.form.matter }) : null;
     // The up-to date as the clerk typed it: left blank, it follows the invoice date (a month-end
     // invoice date changed alone is not refused for an up-to date the page filled in with today).
     const upToTyped = first(raw.upTo) ? parsed.form.upTo : '';
     return {
       excluded,
-      ...lk, form: parsed.form, errors: parsed.errors, rows, total: list.total, totals: list.totals, page: pageNo, upToTyped,
+      ...lk, form: parsed.form, errors: parsed.errors, rows, total: list.total, totals: list.totals, page: pageNo, upToTyped, matterWhy,
       pages: Math.max(1, Math.ceil(list.total / PAGE_ROWS)), qs: query({ ...parsed.form, upTo: upToTyped }), runId: newId(deps.clock), can: can(c),
       batches: await mass.listBatches({ limit: 10 }), fields: FILTER_FIELDS, fieldLabels: FORM_LABELS,
       templateOptions: templateChoices(await mass.billTemplateNames(), parsed.form.template, "Each matter's own"),
