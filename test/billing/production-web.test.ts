@@ -88,6 +88,7 @@ eachDialect('bill production pages: choices, produce with progress, PDFs, revert
     const progress = await runDone(clerk, runUrl);
     assert.ok(progress.text.includes('data-status="done"') && progress.text.includes('data-done="1"'), progress.text);
     assert.ok(!progress.text.includes('hx-trigger="every 1s"'), 'polling stops once finished');
+    assert.match(progress.text, /data-outputs>; printed 1 copy; emailed to ap@northwind\.example<\/span>/, 'the run says what went out');
     assert.equal((await clerk.get('/billing/production')).text.includes(a!.number!), false, 'a produced bill leaves the list');
     assert.equal(filesIn(dirs.print).length, 1);
 
@@ -523,7 +524,12 @@ eachDialect('a bill emailed manually to every address is not emailed again by Pr
     const runId = /name="runId" value="([0-9a-f-]{36})"/.exec(confirm.text)![1]!;
     const started = await postMany(clerk, '/billing/production/runs', [['bill', a!.billId], ['bill', b!.billId], ['bill', c!.billId], ['runId', runId]]);
     assert.equal(started.status, 303);
-    assert.match((await runDone(clerk, started.location!)).text, /data-done="3"/);
+    const finished = (await runDone(clerk, started.location!)).text;
+    assert.match(finished, /data-done="3"/);
+    // The run says what each bill's outputs were.
+    const outputsOf = (id: string) => new RegExp(`<tr data-bill="${id}"[\\s\\S]*?data-outputs>([^<]*)</span>`).exec(finished)?.[1] ?? '';
+    assert.equal(outputsOf(b!.billId), '; emailed to ap@northwind.example, cfo@northwind.example');
+    assert.match(outputsOf(a!.billId), /^; Emailed manually by .* to AP@northwind\.example, cfo@northwind\.example: not sent again$/);
     const statuses = await t.db.db.selectFrom('billing_bill').select('status').where('id', 'in', [a!.billId, b!.billId, c!.billId]).execute();
     assert.deepEqual(statuses.map((r) => r.status), ['finalised', 'finalised', 'finalised']);
     // a: nothing more sent, its email step recorded as done by hand; b and c: emailed by Produce to both addresses.

@@ -805,13 +805,19 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     const rows = await ps.runItems(db, runId);
     const counts = { pending: 0, done: 0, failed: 0, busy: 0 };
     for (const i of rows) counts[i.outcome]++;
-    const failedIds = rows.filter((i) => i.outcome === 'failed').map((i) => i.billId);
-    const states = failedIds.length > 0 ? await ps.statesFor(db, failedIds) : new Map<string, ps.ProductionState>();
+    const settledIds = rows.filter((i) => i.outcome === 'failed' || i.outcome === 'done').map((i) => i.billId);
+    const states = settledIds.length > 0 ? await ps.statesFor(db, settledIds) : new Map<string, ps.ProductionState>();
     const items = rows.map((i) => {
-      const st = i.outcome === 'failed' ? states.get(i.billId) : undefined;
-      const emailUnconfirmed = st !== undefined && st.emailUnconfirmedAt !== null && st.emailedAt === null;
+      const st = states.get(i.billId);
+      const emailUnconfirmed = i.outcome === 'failed' && st !== undefined && st.emailUnconfirmedAt !== null && st.emailedAt === null;
       const retryable = !emailUnconfirmed && (i.outcome === 'failed' || i.outcome === 'busy');
-      return { ...i, emailUnconfirmed, decisionKey: emailUnconfirmed ? newId(clock) : null, retryKey: retryable ? newId(clock) : null };
+      // What a produced bill's outputs were: copies printed, where it was emailed (or why not by production).
+      const done = i.outcome === 'done' && st !== undefined ? {
+        printedCopies: st.printedAt !== null ? (st.copies ?? 0) : 0,
+        emailedTo: st.emailedAt !== null && st.emailMessageId !== null ? (st.emailTo ?? []) : [],
+        emailNote: st.emailedAt !== null && st.emailMessageId === null ? st.emailDetail : null,
+      } : null;
+      return { ...i, done, emailUnconfirmed, decisionKey: emailUnconfirmed ? newId(clock) : null, retryKey: retryable ? newId(clock) : null };
     });
     const stale = run.status === 'running' && !active.has(runId) && clock.now().getTime() - Date.parse(run.heartbeatAt) > 60_000;
     return { run, items, counts, stale };
