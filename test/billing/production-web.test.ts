@@ -154,7 +154,9 @@ eachDialect('bill production pages: choices, produce with progress, PDFs, revert
     const key = /name="key" value="([^"]+)"/.exec(compose.text)![1]!;
     const subject = unescapeHtml(/name="subject" value="([^"]*)"/.exec(compose.text)![1]!);
     assert.equal(subject, `Bill ${a!.number} ($${(a!.totals.totalMinor / 100).toFixed(2).replace(/\B(?=(\d{3})+(?!\d))/g, ',')})`);
-    assert.equal((await clerk.post(`/billing/bills/${a!.billId}/email`, { key, to: 'nope', cc: '', subject, text: 'x' })).status, 422);
+    const badMail = await clerk.post(`/billing/bills/${a!.billId}/email`, { key, to: 'nope', cc: '', subject, text: ' ' });
+    assert.equal(badMail.status, 422);
+    assert.match(badMail.text, /role="alert">Please correct: To, Message</, 'named as the form labels them');
     const form = { key, to: 'ap@northwind.example', cc: 'partner@holloway.example', subject, text: 'Dear Northwind, our bill is attached.' };
     assert.equal((await clerk.post(`/billing/bills/${a!.billId}/email`, form)).status, 303);
     assert.equal((await clerk.post(`/billing/bills/${a!.billId}/email`, form)).status, 303);

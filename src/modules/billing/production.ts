@@ -1092,7 +1092,9 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     if (input.cc.trim()) {
       try { cc = parseAddresses(input.cc, 'cc'); } catch (err) { e.cc = (err as { fields?: Record<string, string> }).fields?.cc ?? 'is invalid'; }
     }
-    if (Object.keys(e).length > 0) throw invalid(e);
+    // Named as the compose form labels them (Message, not "text"), in its order.
+    const labels: [string, string][] = [['to', 'To'], ['cc', 'Cc'], ['subject', 'Subject'], ['text', 'Message']];
+    if (Object.keys(e).length > 0) throw invalid(e, `Please correct: ${labels.filter(([k]) => k in e).map(([, l]) => l).join(', ')}`);
     const subject = input.subject.trim();
     return { key: manualEmailKey(input.key, billId, { to, cc, subject, text: input.text }), to, cc, subject, text: input.text };
   }
