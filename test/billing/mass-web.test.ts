@@ -739,10 +739,13 @@ eachDialect('a matter named in the Matter filter and not listed is explained on 
     const [, id, fileNo] = /<tr id="mass-([0-9a-f-]{36})"[\s\S]*?<td class="file-no"><a [^>]*>([0-9.]+)<\/a>/.exec(html)!;
     const billing = createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
     await billing.createDraft(ctx, { matterId: id!, invoiceDate: DATE, upTo: DATE });
+    // Excluded from mass billing too: named in the filter it is picked by name, so that is no reason.
+    await createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay }).setBillingOptions(ctx, id!, { set: { massBilling: { exclude: true } } });
     await t.runtime.relay.drain();
     const named = unescapeHtml(ok(await b.get(`/billing/mass?${q}&matter=${fileNo}`)));
     assert.match(named, /data-count="0"/);
     assert.match(named, new RegExp(`<div id="matter-why"><p>${fileNo!.replace('.', '\\.')} [^<]* is not listed because:</p><ul><li data-reason>The matter already has a bill in draft`));
+    assert.doesNotMatch(named, /data-reason>The matter is excluded/);
     // Listed: nothing to explain.
     assert.doesNotMatch(ok(await b.get(`/billing/mass?${q}`)), /id="matter-why"/);
   });

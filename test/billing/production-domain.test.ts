@@ -277,7 +277,10 @@ test('an approval\'s time (production\'s key for its outputs) is later than the 
 
 test('manualEmailCovering: a manual email of this approval that reached every address production sends to (the latest), else none', () => {
   const cycle = '2026-03-02T09:00:00.000Z';
-  const m = (to: string[], sentAt: string) => ({ to, sentAt, sentBy: 'clerk' });
+  // Recorded before emails carried their approval (cycle null): compared by time.
+  const m = (to: string[], sentAt: string) => ({ cycle: null, to, sentAt, sentBy: 'clerk' });
+  // Sent for an approval: that approval only, whenever the send finished.
+  const forCycle = (c: string, to: string[], sentAt: string) => ({ cycle: c, to, sentAt, sentBy: 'clerk' });
   const both = ['ap@northwind.example', 'cfo@northwind.example'];
   const cases: [string, Parameters<typeof manualEmailCovering>[0], readonly string[], number | null][] = [
     ['no manual email', [], both, null],
@@ -287,6 +290,9 @@ test('manualEmailCovering: a manual email of this approval that reached every ad
     ['to one of two', [m(['ap@northwind.example'], '2026-03-02T10:00:00.000Z')], both, null],
     ['to both and more, another case, spaces', [m([' AP@Northwind.example', 'cfo@northwind.example', 'x@firm.example'], '2026-03-02T10:00:00.000Z')], both, 0],
     ['the latest of two that do', [m(both, '2026-03-02T11:00:00.000Z'), m(both, '2026-03-02T12:00:00.000Z'), m(['ap@northwind.example'], '2026-03-02T13:00:00.000Z')], both, 1],
+    ['sent for this approval', [forCycle(cycle, both, '2026-03-02T10:00:00.000Z')], both, 0],
+    ['sent for the approval before, finished after this one began', [forCycle('2026-03-01T09:00:00.000Z', both, '2026-03-02T10:00:00.000Z')], both, null],
+    ['sent for this approval, its clock a little behind', [forCycle(cycle, both, '2026-03-02T08:59:59.999Z')], both, 0],
   ];
   for (const [name, manual, to, index] of cases) assert.equal(manualEmailCovering(manual, cycle, to), index === null ? null : manual[index], name);
 });

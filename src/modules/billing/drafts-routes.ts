@@ -61,7 +61,7 @@ export function draftFilterErrors(raw: Raw): Record<string, string> {
   const hold = first(raw.hold);
   if (hold && hold !== 'yes' && hold !== 'no') e.hold = 'must be yes, no, or left out (any)';
   const page = first(raw.page);
-  if (page && !/^[1-9][0-9]{0,4}$/.test(page)) e.page = 'must be a page number';
+  if (page && !(/^[1-9][0-9]{0,4}$/.test(page) && Number(page) <= 10_000)) e.page = 'must be a page number from 1 to 10000';
   return e;
 }
 

@@ -327,7 +327,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       id = r?.id;
     }
     if (!id) return null;
-    const [row] = await candidates({ invoiceDate: f.invoiceDate, upTo: f.upTo }, { matterIds: [id] });
+    // Named in the Matter filter, it is picked by name: its exclusion from mass billing is no reason then.
+    const [row] = await candidates({ invoiceDate: f.invoiceDate, upTo: f.upTo }, { matterIds: [id], handPicked: Boolean(f.matterId) });
     if (!row) return null;
     // The run's own filters may leave it out too.
     const filtered: string[] = [];

@@ -460,9 +460,10 @@ export async function approvedBills(db: Executor, opts: { limit?: number; billId
 
 // ---- manual emails ----------------------------------------------------------------------------
 
-export async function recordManualEmail(trx: Executor, m: { id: string; billId: string; to: string[]; subject: string; messageId: string; detail: string; sentAt: string; sentBy: string }): Promise<void> {
+/** `cycle`: the bill's approval the email was sent for (its approved_at when the send began). */
+export async function recordManualEmail(trx: Executor, m: { id: string; billId: string; cycle: string | null; to: string[]; subject: string; messageId: string; detail: string; sentAt: string; sentBy: string }): Promise<void> {
   await trx.insertInto('billing_manual_email').values({
-    id: m.id, bill_id: m.billId, to_json: JSON.stringify(m.to), subject: m.subject, message_id: m.messageId, detail: m.detail, sent_at: m.sentAt, sent_by: m.sentBy,
+    id: m.id, bill_id: m.billId, cycle: m.cycle, to_json: JSON.stringify(m.to), subject: m.subject, message_id: m.messageId, detail: m.detail, sent_at: m.sentAt, sent_by: m.sentBy,
   }).execute();
 }
 
@@ -470,21 +471,23 @@ export async function recordManualEmail(trx: Executor, m: { id: string; billId: 
  * The manual emails of the approved bills sent since their approval (this cycle's), each bill's
  * in the order sent: what the production list and the Produce confirmation show.
  */
-export async function manualEmailsOfApproved(db: Executor): Promise<Map<string, { to: string[]; sentAt: string; sentBy: string }[]>> {
+export async function manualEmailsOfApproved(db: Executor): Promise<Map<string, { cycle: string | null; to: string[]; sentAt: string; sentBy: string }[]>> {
+  // This approval's: sent for it (cycle), or, for emails recorded before the cycle was, sent since it.
   const rows = await db.selectFrom('billing_manual_email as e').innerJoin('billing_bill as b', 'b.id', 'e.bill_id')
-    .select(['e.bill_id', 'e.to_json', 'e.sent_at', 'e.sent_by'])
-    .where('b.status', '=', 'approved').whereRef('e.sent_at', '>=', 'b.approved_at')
-    .orderBy('e.bill_id').orderBy('e.sent_at').limit(MANUAL_EMAILS_LISTED).execute() as { bill_id: string; to_json: string; sent_at: string; sent_by: string }[];
-  const out = new Map<string, { to: string[]; sentAt: string; sentBy: string }[]>();
-  for (const r of rows) out.set(r.bill_id, [...(out.get(r.bill_id) ?? []), { to: JSON.parse(r.to_json) as string[], sentAt: r.sent_at, sentBy: r.sent_by }]);
+    .select(['e.bill_id', 'e.cycle', 'e.to_json', 'e.sent_at', 'e.sent_by'])
+    .where('b.status', '=', 'approved')
+    .where((eb) => eb.or([eb('e.cycle', '=', eb.ref('b.approved_at')), eb.and([eb('e.cycle', 'is', null), eb('e.sent_at', '>=', eb.ref('b.approved_at'))])]))
+    .orderBy('e.bill_id').orderBy('e.sent_at').limit(MANUAL_EMAILS_LISTED).execute() as { bill_id: string; cycle: string | null; to_json: string; sent_at: string; sent_by: string }[];
+  const out = new Map<string, { cycle: string | null; to: string[]; sentAt: string; sentBy: string }[]>();
+  for (const r of rows) out.set(r.bill_id, [...(out.get(r.bill_id) ?? []), { cycle: r.cycle ?? null, to: JSON.parse(r.to_json) as string[], sentAt: r.sent_at, sentBy: r.sent_by }]);
   return out;
 }
 /** Manual emails read for the production pages, at most. */
 const MANUAL_EMAILS_LISTED = 50_000;
 
-export async function manualEmails(db: Executor, billId: string): Promise<{ id: string; to: string[]; subject: string; sentAt: string; sentBy: string }[]> {
+export async function manualEmails(db: Executor, billId: string): Promise<{ id: string; cycle: string | null; to: string[]; subject: string; sentAt: string; sentBy: string }[]> {
   const rows = await db.selectFrom('billing_manual_email').selectAll().where('bill_id', '=', billId).orderBy('sent_at').execute() as Record<string, any>[];
-  return rows.map((r) => ({ id: r.id, to: JSON.parse(r.to_json), subject: r.subject, sentAt: r.sent_at, sentBy: r.sent_by }));
+  return rows.map((r) => ({ id: r.id, cycle: r.cycle ?? null, to: JSON.parse(r.to_json), subject: r.subject, sentAt: r.sent_at, sentBy: r.sent_by }));
 }
 
 /**

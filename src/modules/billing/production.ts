@@ -811,8 +811,10 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       const st = states.get(i.billId);
       const emailUnconfirmed = i.outcome === 'failed' && st !== undefined && st.emailUnconfirmedAt !== null && st.emailedAt === null;
       const retryable = !emailUnconfirmed && (i.outcome === 'failed' || i.outcome === 'busy');
-      // What a produced bill's outputs were: copies printed, where it was emailed (or why not by production).
-      const done = i.outcome === 'done' && st !== undefined ? {
+      // What a produced bill's outputs were: copies printed, where it was emailed (or why not by
+      // production). Only from the approval this run finalised (finalised no later than the run
+      // recorded it): a bill approved again since has another approval's state, not this run's.
+      const done = i.outcome === 'done' && st !== undefined && st.finalisedAt !== null && st.finalisedAt <= i.updatedAt ? {
         printedCopies: st.printedAt !== null ? (st.copies ?? 0) : 0,
         emailedTo: st.emailedAt !== null && st.emailMessageId !== null ? (st.emailTo ?? []) : [],
         emailNote: st.emailedAt !== null && st.emailMessageId === null ? st.emailDetail : null,
@@ -1161,7 +1163,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     const at = now();
     try {
       await db.transaction().execute(async (trx) => {
-        await ps.recordManualEmail(trx, { id: input.key, billId, to: [...to, ...cc], subject: message.subject, messageId: receipt.messageId, detail: receipt.detail.slice(0, 1000), sentAt: at, sentBy: ctx.actorLabel });
+        await ps.recordManualEmail(trx, { id: input.key, billId, cycle: bill.approvedAt, to: [...to, ...cc], subject: message.subject, messageId: receipt.messageId, detail: receipt.detail.slice(0, 1000), sentAt: at, sentBy: ctx.actorLabel });
         await audit(trx, clock, ctx, { action: 'billing.bill_emailed_manually', entityType: 'billing_bill', entityId: billId, after: { number: bill.number, to, cc, subject: message.subject, messageId: receipt.messageId } });
         await ps.releaseManualEmailClaim(trx, input.key, token);
       });

@@ -144,22 +144,23 @@ export function mailMayHaveGone(transport: 'smtp' | 'file-drop', err: unknown): 
   return true;
 }
 
-/** A bill emailed by hand (Email manually): to and cc together, when. */
-export interface ManualEmail { to: readonly string[]; sentAt: string; sentBy: string }
+/** A bill emailed by hand (Email manually): the approval it was sent for (null: recorded before that was), to and cc together, when. */
+export interface ManualEmail { cycle: string | null; to: readonly string[]; sentAt: string; sentBy: string }
 
 /**
  * The manual email that already sent this approval of the bill to every address production
  * would send it to, if any (the latest): production then records the email step as done by
  * hand and sends nothing, so the client does not get the bill twice. Only emails of this
- * cycle count (sent at or after the approval `cycle` began: a bill reverted and approved
- * again is another bill to send), and only when they reached each address (case aside); one
+ * approval count (sent for the approval `cycle`, read when the send began; one recorded
+ * without it, sent at or after the approval: a bill reverted and approved again is another
+ * bill to send), and only when they reached each address (case aside); one
  * that went elsewhere, or to some of them, leaves production to email the bill as usual.
  */
 export function manualEmailCovering(manual: readonly ManualEmail[], cycle: string, to: readonly string[]): ManualEmail | null {
   if (to.length === 0) return null;
   let found: ManualEmail | null = null;
   for (const m of manual) {
-    if (m.sentAt < cycle) continue;
+    if (m.cycle !== null ? m.cycle !== cycle : m.sentAt < cycle) continue;
     const reached = new Set(m.to.map((a) => a.trim().toLowerCase()));
     if (to.every((a) => reached.has(a.trim().toLowerCase())) && (found === null || m.sentAt >= found.sentAt)) found = m;
   }
