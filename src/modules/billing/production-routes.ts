@@ -151,12 +151,14 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const bills = [];
     const targets = await production.emailTargets(rows.map((r) => r.matterId));
     const manual = await production.manualEmailsOfApproved();
-    for (const r of rows.slice(0, 200)) {
+    // Each bill of the run: its manual emails of this approval (byHand), read once.
+    const hand = rows.map((r) => byHand(manual, r, targets.get(r.matterId)?.to ?? []));
+    for (const [i, r] of rows.slice(0, 200).entries()) {
       const target = targets.get(r.matterId);
-      bills.push({ ...r, copies: target?.copies ?? 0, to: target?.to ?? [], emailWarning: target?.warning ?? null, ...byHand(manual, r, target?.to ?? []) });
+      bills.push({ ...r, copies: target?.copies ?? 0, to: target?.to ?? [], emailWarning: target?.warning ?? null, ...hand[i]! });
     }
     // Every bill of the run already emailed by hand to all its addresses: not emailed again.
-    const emailedByHand = rows.filter((r) => byHand(manual, r, targets.get(r.matterId)?.to ?? []).emailedByHand).length;
+    const emailedByHand = hand.filter((h) => h.emailedByHand).length;
     // Every bill of the run whose client has no address (not only those shown): each is finalised without that email.
     const unaddressed = rows.filter((r) => targets.get(r.matterId)?.warning).map((r) => ({ number: r.number, fileNumber: r.fileNumber, otherAddresses: targets.get(r.matterId)!.to.length }));
     return render(c, 'billing/production_confirm.njk', {

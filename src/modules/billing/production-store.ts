@@ -13,6 +13,7 @@ import { writersSerialised } from '../../shared/sql.ts';
 import { DEFAULT_BILL_TEMPLATES, DEFAULT_EMAIL_TEMPLATES, withDefaults } from './domain/templates.ts';
 import type { BillLayout, BillTemplate, EmailTemplate } from './domain/templates.ts';
 import type { MailTransportFields } from './domain/mail-transport.ts';
+import type { ManualEmail } from './domain/production.ts';
 
 const num = (v: unknown): number => Number(v);
 
@@ -471,21 +472,25 @@ export async function recordManualEmail(trx: Executor, m: { id: string; billId: 
  * The manual emails of the approved bills sent since their approval (this cycle's), each bill's
  * in the order sent: what the production list and the Produce confirmation show.
  */
-export async function manualEmailsOfApproved(db: Executor): Promise<Map<string, { cycle: string | null; to: string[]; sentAt: string; sentBy: string }[]>> {
+export async function manualEmailsOfApproved(db: Executor): Promise<Map<string, ManualEmail[]>> {
   // This approval's: sent for it (cycle), or, for emails recorded before the cycle was, sent since it.
   const rows = await db.selectFrom('billing_manual_email as e').innerJoin('billing_bill as b', 'b.id', 'e.bill_id')
     .select(['e.bill_id', 'e.cycle', 'e.to_json', 'e.sent_at', 'e.sent_by'])
     .where('b.status', '=', 'approved')
     .where((eb) => eb.or([eb('e.cycle', '=', eb.ref('b.approved_at')), eb.and([eb('e.cycle', 'is', null), eb('e.sent_at', '>=', eb.ref('b.approved_at'))])]))
     .orderBy('e.bill_id').orderBy('e.sent_at').limit(MANUAL_EMAILS_LISTED).execute() as { bill_id: string; cycle: string | null; to_json: string; sent_at: string; sent_by: string }[];
-  const out = new Map<string, { cycle: string | null; to: string[]; sentAt: string; sentBy: string }[]>();
-  for (const r of rows) out.set(r.bill_id, [...(out.get(r.bill_id) ?? []), { cycle: r.cycle ?? null, to: JSON.parse(r.to_json) as string[], sentAt: r.sent_at, sentBy: r.sent_by }]);
+  const out = new Map<string, ManualEmail[]>();
+  for (const r of rows) {
+    const list = out.get(r.bill_id) ?? [];
+    list.push({ cycle: r.cycle ?? null, to: JSON.parse(r.to_json) as string[], sentAt: r.sent_at, sentBy: r.sent_by });
+    out.set(r.bill_id, list);
+  }
   return out;
 }
 /** Manual emails read for the production pages, at most. */
 const MANUAL_EMAILS_LISTED = 50_000;
 
-export async function manualEmails(db: Executor, billId: string): Promise<{ id: string; cycle: string | null; to: string[]; subject: string; sentAt: string; sentBy: string }[]> {
+export async function manualEmails(db: Executor, billId: string): Promise<(ManualEmail & { id: string; subject: string })[]> {
   const rows = await db.selectFrom('billing_manual_email').selectAll().where('bill_id', '=', billId).orderBy('sent_at').execute() as Record<string, any>[];
   return rows.map((r) => ({ id: r.id, cycle: r.cycle ?? null, to: JSON.parse(r.to_json), subject: r.subject, sentAt: r.sent_at, sentBy: r.sent_by }));
 }
