@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { approvalTime } from '../../src/modules/billing/domain/lifecycle.ts';
 import { manualEmailKey } from '../../src/modules/billing/production.ts';
-import { combineBillDocuments, manualEmailCovering, PREVIEW_PDF_BILLS, pdfFileName, previewPdfGroups, printJobKey, productionActions, productionMessageKey, remainingSteps } from '../../src/modules/billing/domain/production.ts';
+import { combineBillDocuments, manualEmailCovering, manualEmailPending, PREVIEW_PDF_BILLS, pdfFileName, previewPdfGroups, printJobKey, productionActions, productionMessageKey, remainingSteps } from '../../src/modules/billing/domain/production.ts';
 import {
   billTemplateFor, DEFAULT_EMAIL_TEMPLATES, effectiveLayout, emailTemplateErrors, merge, mergeEmail, mergeMoney, mergeFieldErrors, mergeValues, MERGE_FIELDS, missingClientAddress, pickTemplate, recipients, templateChoices, unknownTemplate, withDefaults, missingTemplate,
 } from '../../src/modules/billing/domain/templates.ts';
@@ -295,4 +295,23 @@ test('manualEmailCovering: a manual email of this approval that reached every ad
     ['sent for this approval, its clock a little behind', [forCycle(cycle, both, '2026-03-02T08:59:59.999Z')], both, 0],
   ];
   for (const [name, manual, to, index] of cases) assert.equal(manualEmailCovering(manual, cycle, to), index === null ? null : manual[index], name);
+});
+
+test('manualEmailPending: a manual email of this approval under way, or maybe sent, holds production\'s email', () => {
+  const cycle = '2026-03-02T09:00:00.000Z';
+  const now = '2026-03-02T10:00:00.000Z';
+  const c = (state: 'sending' | 'unconfirmed', createdAt: string, claimedUntil = '2026-03-02T10:01:00.000Z') => ({ state, createdAt, claimedUntil });
+  const cases: [string, Parameters<typeof manualEmailPending>[0], ReturnType<typeof manualEmailPending>][] = [
+    ['no claim', [], null],
+    ['being sent', [c('sending', '2026-03-02T09:59:00.000Z')], 'sending'],
+    ['claimed at the approval', [c('sending', cycle)], 'sending'],
+    ['the server did not confirm it', [c('unconfirmed', '2026-03-02T09:30:00.000Z')], 'unconfirmed'],
+    ['its sender stopped (the lease ran out)', [c('sending', '2026-03-02T09:30:00.000Z', '2026-03-02T09:59:59.999Z')], 'unconfirmed'],
+    ['a lease ending now is still held', [c('sending', '2026-03-02T09:30:00.000Z', now)], 'sending'],
+    ['of an earlier approval, unconfirmed', [c('unconfirmed', '2026-03-01T09:00:00.000Z')], null],
+    ['of an earlier approval, being sent', [c('sending', '2026-03-02T08:59:59.999Z')], null],
+    ['one under way and one maybe sent', [c('sending', '2026-03-02T09:59:00.000Z'), c('unconfirmed', '2026-03-02T09:10:00.000Z')], 'unconfirmed'],
+    ['maybe sent first, then one under way', [c('unconfirmed', '2026-03-02T09:10:00.000Z'), c('sending', '2026-03-02T09:59:00.000Z')], 'unconfirmed'],
+  ];
+  for (const [name, claims, expected] of cases) assert.equal(manualEmailPending(claims, cycle, now), expected, name);
 });

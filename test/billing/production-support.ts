@@ -123,7 +123,8 @@ export async function approvedBills(s: ProductionSetup, count: number, options: 
  * A real SMTP server (smtp-server on 127.0.0.1) that keeps each message as its data arrives, then
  * answers as `reply` says for it: at once, refused with a code, or late (after the client's timeout).
  */
-export async function scriptedSmtp(reply: (raw: string) => { code?: number; delayMs?: number }) {
+/** `hold`: the message is taken (listed in `received`) and answered only once it settles. */
+export async function scriptedSmtp(reply: (raw: string) => { code?: number; delayMs?: number; hold?: Promise<void> }) {
   const received: { subject: string; messageId: string; raw: string }[] = [];
   const server = new SMTPServer({
     authOptional: true, disabledCommands: ['STARTTLS'], logger: false, size: 30 * 1024 * 1024,
@@ -140,7 +141,8 @@ export async function scriptedSmtp(reply: (raw: string) => { code?: number; dela
           return;
         }
         received.push({ subject: /^Subject: (.*)$/m.exec(raw)?.[1]?.trim() ?? '', messageId: /^Message-ID: (.*)$/im.exec(raw)?.[1]?.trim() ?? '', raw });
-        if (how.delayMs) setTimeout(() => callback(), how.delayMs);
+        if (how.hold) void how.hold.then(() => callback());
+        else if (how.delayMs) setTimeout(() => callback(), how.delayMs);
         else callback();
       });
     },

@@ -10,10 +10,11 @@
 import { assert } from '../../shared/assert.ts';
 import type { Executor } from '../../shared/db.ts';
 import { writersSerialised } from '../../shared/sql.ts';
+import { sql } from 'kysely';
 import { DEFAULT_BILL_TEMPLATES, DEFAULT_EMAIL_TEMPLATES, withDefaults } from './domain/templates.ts';
 import type { BillLayout, BillTemplate, EmailTemplate } from './domain/templates.ts';
 import type { MailTransportFields } from './domain/mail-transport.ts';
-import type { ManualEmail } from './domain/production.ts';
+import type { ManualClaim, ManualEmail } from './domain/production.ts';
 
 const num = (v: unknown): number => Number(v);
 
@@ -521,9 +522,13 @@ export async function manualEmailSent(db: Executor, id: string): Promise<boolean
  * 'claimed' when this token now holds it, 'sent' when it was recorded as sent (nothing is
  * claimed then), 'busy' when another sender holds it, 'unconfirmed' when an earlier send's
  * outcome is unknown: the server did not confirm it, or its sender stopped mid-send (its lease
- * ran out). An unconfirmed email is not sent again by posting the same form.
+ * ran out). An unconfirmed email is not sent again by posting the same form. 'producing' when a
+ * process holds the bill's production lease (it may be emailing the bill): nothing is claimed.
  */
-export async function claimManualEmail(trx: Executor, c: { id: string; billId: string; token: string; now: string; until: string }): Promise<'claimed' | 'sent' | 'busy' | 'unconfirmed'> {
+export async function claimManualEmail(trx: Executor, c: { id: string; billId: string; token: string; now: string; until: string }): Promise<'claimed' | 'sent' | 'busy' | 'unconfirmed' | 'producing'> {
+  // Production emailing the bill reads the manual emails under this lock before its send.
+  await holdBillEmail(trx, c.billId);
+  if (await beingProduced(trx, c.billId, c.now)) return await manualEmailSent(trx, c.id) ? 'sent' : 'producing';
   const inserted = await trx.insertInto('billing_manual_email_claim')
     .values({ id: c.id, bill_id: c.billId, token: c.token, state: 'sending', claimed_until: c.until, created_at: c.now })
     .onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst();
@@ -538,6 +543,25 @@ export async function claimManualEmail(trx: Executor, c: { id: string; billId: s
   // Let go meanwhile (its send failed for certain): the caller tries again.
   if (!held) return 'busy';
   return held.state === 'unconfirmed' || (held.claimed_until as string) < c.now ? 'unconfirmed' : 'busy';
+}
+
+/** The first key of the Postgres advisory locks on a bill's email (the second: the hash of the bill's id). */
+const BILL_EMAIL_LOCK_CLASS = 7_603;
+
+/**
+ * Hold the bill's email (Postgres: an advisory lock until the transaction ends; SQLite's writers
+ * are serialised already) while deciding whether to send it: production, before its send, reads
+ * the manual emails and their claims under it; a manual email checks production's lease and
+ * takes its claim under it. So one of the two always sees the other.
+ */
+export async function holdBillEmail(trx: Executor, billId: string): Promise<void> {
+  if (!writersSerialised(trx)) await sql`select pg_advisory_xact_lock(${BILL_EMAIL_LOCK_CLASS}, hashtext(${billId}))`.execute(trx);
+}
+
+/** The bill's manual email claims (sends under way, or whose outcome is unknown). */
+export async function manualClaims(db: Executor, billId: string): Promise<ManualClaim[]> {
+  const rows = await db.selectFrom('billing_manual_email_claim').select(['state', 'claimed_until', 'created_at']).where('bill_id', '=', billId).limit(1_000).execute();
+  return rows.map((r) => ({ state: r.state === 'unconfirmed' ? 'unconfirmed' : 'sending', claimedUntil: r.claimed_until as string, createdAt: r.created_at as string }));
 }
 
 /** The claim's send ended without a confirmation: the email may have been sent. */

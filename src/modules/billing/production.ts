@@ -55,7 +55,7 @@ import type { Bill } from './bill-store.ts';
 import { receiptsAllocated } from './mass-store.ts';
 import type { BillingCommands } from './commands.ts';
 import {
-  PREVIEW_PDF_BILLS, combineBillDocuments, combinedPreviewFileName, mailMayHaveGone, manualEmailCovering, pdfFileName, printJobKey, productionMessageKey, remainingSteps,
+  PREVIEW_PDF_BILLS, combineBillDocuments, combinedPreviewFileName, mailMayHaveGone, manualEmailCovering, manualEmailPending, pdfFileName, printJobKey, productionMessageKey, remainingSteps,
 } from './domain/production.ts';
 import type { ProductionStep } from './domain/production.ts';
 import {
@@ -477,7 +477,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       const stoppedMidSend = st.emailTriedAt !== null && st.emailedAt === null && st.failedStep !== 'email' && !retryMayResend({ transport: st.emailTransport, target: st.emailTarget }, outputs.mailer.kind, mailer);
       const unconfirmed = wantEmail && (st.emailUnconfirmedAt !== null || stoppedMidSend);
       // Emailed by hand (Email manually) to every address since this approval: not sent again.
-      const byHand = wantEmail && !unconfirmed ? manualEmailCovering(await ps.manualEmails(db, billId), cycle, to) : null;
+      let byHand = wantEmail && !unconfirmed ? manualEmailCovering(await ps.manualEmails(db, billId), cycle, to) : null;
       const wantSend = wantEmail && !unconfirmed && byHand === null;
       const holdSmtpSend = async () => {
         if (wantSend && mailer.kind === 'smtp' && !smtpSend.release) smtpSend.release = await smtpSendsOf(mailer).acquire();
@@ -546,6 +546,29 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
             });
           }
           throw new UnconfirmedEmail(why ?? 'the mail server did not confirm it', true);
+        }
+      }
+      if (wantSend) {
+        step = 'email';
+        // Read again just before the send, under the bill's email lock (a manual email takes its
+        // claim under it, refused while this lease is held): one sent by hand meanwhile, being
+        // sent, or maybe sent.
+        const late = await db.transaction().execute(async (trx) => {
+          await ps.holdBillEmail(trx, billId);
+          const covering = manualEmailCovering(await ps.manualEmails(trx, billId), cycle, to);
+          return { covering, pending: covering ? null : manualEmailPending(await ps.manualClaims(trx, billId), cycle, now()) };
+        });
+        if (late.covering) byHand = late.covering;
+        else if (late.pending === 'sending') {
+          throw conflict('an email of this bill is being sent by hand (Email manually) just now: produce it again in a minute (it is not emailed again when that email reached every address)');
+        } else if (late.pending === 'unconfirmed') {
+          const why = 'an email of it sent by hand (Email manually) got no confirmation from the mail server';
+          const at = now();
+          await db.transaction().execute(async (trx) => {
+            if (!await ps.recordStep(trx, billId, cycle, token, at, { email_unconfirmed_at: at })) throw lost();
+            await audit(trx, clock, ctx, { action: 'billing.bill_email_unconfirmed', entityType: 'billing_bill', entityId: billId, after: { number, to, cycle, reason: why, manual: true } });
+          });
+          throw new UnconfirmedEmail(why, true);
         }
       }
       if (wantEmail && byHand) {
@@ -1111,6 +1134,9 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       const got = await db.transaction().execute((trx) => ps.claimManualEmail(trx, { id: key, billId, token, now: now(), until: leaseUntil() }));
       if (got === 'unconfirmed') {
         throw emailUnconfirmed('an earlier send of this email got no confirmation from the mail server, or stopped part way');
+      }
+      if (got === 'producing') {
+        throw conflict('The bill is being produced just now (its PDF, copies and email): its email goes with it. Reload the page in a moment to see whether it was emailed; nothing was sent from here');
       }
       if (got !== 'busy') return got;
       if (Date.now() >= deadline) {

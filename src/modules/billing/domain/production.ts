@@ -166,3 +166,25 @@ export function manualEmailCovering(manual: readonly ManualEmail[], cycle: strin
   }
   return found;
 }
+
+/** A manual email claimed before its send (billing_manual_email_claim): under way, or its outcome unknown. */
+export interface ManualClaim { state: 'sending' | 'unconfirmed'; claimedUntil: string; createdAt: string }
+
+/**
+ * Whether an email of this approval of the bill is being sent by hand, or may have been
+ * (Email manually), when production is about to email it: 'sending' while a send holds its
+ * claim (production waits: it emails once that send is recorded, and not at all when it
+ * reached every address); 'unconfirmed' when one got no confirmation from the mail server, or
+ * its sender stopped mid-send (its lease ran out): the bill may have reached the client, so the
+ * clerk decides (Send again or Mark as sent). Claims made before the approval `cycle` are of
+ * an earlier bill and do not count. Null: nothing is under way.
+ */
+export function manualEmailPending(claims: readonly ManualClaim[], cycle: string, now: string): 'sending' | 'unconfirmed' | null {
+  let pending: 'sending' | 'unconfirmed' | null = null;
+  for (const c of claims) {
+    if (c.createdAt < cycle) continue;
+    if (c.state === 'unconfirmed' || c.claimedUntil < now) return 'unconfirmed';
+    pending = 'sending';
+  }
+  return pending;
+}

@@ -1,0 +1,156 @@
+/**
+ * Email manually and Produce on the same bill at the same time, over a real SMTP server on
+ * 127.0.0.1, on both databases: Produce does not email a bill while an email of it is being
+ * sent by hand (it fails that bill's email step with the reason, and a retry records the email
+ * as done by hand when it reached every address); a manual email that may have gone (the
+ * server did not confirm it) stops Produce's email for the clerk to decide; a manual email is
+ * refused while the bill is being produced. In no case does the client get the bill twice.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after } from 'node:test';
+import { EMAIL_UNCONFIRMED } from '../../src/modules/billing/production.ts';
+import type { HttpError } from '../../src/shared/web/errors.ts';
+import { eachDialect } from '../support/db.ts';
+import type { TestDb } from '../support/db.ts';
+import { ctx } from './support.ts';
+import { approvedBills, closeSharedPdf, filesIn, outputDirs, productionSetup, removeDirs, scriptedSmtp, smtpOutputs } from './production-support.ts';
+
+after(closeSharedPdf);
+
+const SEND = { copiesToPrint: 1 as const, useClientAddress: false, sendTo: ['ap@northwind.example', 'cfo@northwind.example'] };
+const BOTH = 'ap@northwind.example, CFO@northwind.example';
+
+async function auditCount(db: TestDb, action: string, billId: string): Promise<number> {
+  const r = await db.db.selectFrom('audit_log').select((eb) => eb.fn.countAll<number>().as('n')).where('action', '=', action).where('entity_id', '=', billId).executeTakeFirstOrThrow();
+  return Number(r.n);
+}
+
+async function until(what: string, ok: () => boolean | Promise<boolean>, limitMs = 10_000): Promise<void> {
+  const end = Date.now() + limitMs;
+  while (!await ok()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function gate(): { wait: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const wait = new Promise<void>((r) => { open = r; });
+  return { wait, open };
+}
+
+eachDialect('Produce does not email a bill while an email of it is being sent by hand; the retry records it as emailed by hand', async (db) => {
+  const held = gate();
+  const smtp = await scriptedSmtp((raw) => (/^Subject: By hand/m.test(raw) ? { hold: held.wait } : {}));
+  const dirs = outputDirs();
+  const outputs = smtpOutputs(dirs, smtp.port, 10_000);
+  const s = await productionSetup(db, outputs);
+  try {
+    const [a, b] = await approvedBills(s, 2, SEND);
+    const invoices = (bill: typeof a) => smtp.received.filter((m) => m.subject.startsWith(`Invoice ${bill!.number} `));
+    // The clerk emails a by hand; the server has the message and has not answered yet.
+    const manual = s.production.sendManual(ctx, a!.billId, { key: randomUUID(), to: BOTH, cc: '', subject: 'By hand', text: 'Attached.' });
+    await until('the manual email to reach the server', () => smtp.received.some((m) => m.subject === 'By hand'));
+    const first = await s.production.produceBills(ctx, [a!.billId, b!.billId]);
+    const item = (r: typeof first, id: string) => r.items.find((i) => i.billId === id)!;
+    assert.equal(item(first, a!.billId).outcome, 'failed', JSON.stringify(first.items));
+    assert.match(item(first, a!.billId).error ?? '', /^email: an email of this bill is being sent by hand \(Email manually\) just now/);
+    assert.equal(item(first, b!.billId).outcome, 'done', 'the other bill is produced as usual');
+    assert.equal(invoices(a).length, 0, 'Produce sent nothing for a');
+    assert.equal(invoices(b).length, 1);
+    assert.ok(await s.production.storedPdf(a!.billId), 'its PDF is stored');
+    assert.equal(filesIn(dirs.print).length, 2, 'and its copy printed');
+    assert.equal((await s.billing.findBill(a!.billId))!.status, 'approved');
+
+    held.open();
+    await manual;
+    const retry = await s.production.produceBills(ctx, [a!.billId]);
+    assert.equal(retry.done, 1, JSON.stringify(retry.items));
+    assert.equal(invoices(a).length, 0, 'emailed by hand to both addresses: not emailed again');
+    assert.equal(smtp.received.filter((m) => m.subject === 'By hand').length, 1);
+    assert.equal(await auditCount(db, 'billing.bill_email_skipped', a!.billId), 1);
+    assert.equal((await s.billing.findBill(a!.billId))!.status, 'finalised');
+    assert.equal(filesIn(dirs.print).length, 2, 'no copy printed twice');
+  } finally {
+    held.open();
+    await s.stop();
+    await outputs.close();
+    await smtp.close();
+    removeDirs(dirs);
+  }
+});
+
+eachDialect('Email manually is refused while the bill is being produced, and sends nothing', async (db) => {
+  const held = gate();
+  const smtp = await scriptedSmtp((raw) => (/^Subject: Invoice /m.test(raw) ? { hold: held.wait } : {}));
+  const dirs = outputDirs();
+  const outputs = smtpOutputs(dirs, smtp.port, 10_000);
+  const s = await productionSetup(db, outputs);
+  try {
+    const [a] = await approvedBills(s, 1, SEND);
+    const producing = s.production.produceBills(ctx, [a!.billId]);
+    await until('production to be sending the bill', () => smtp.received.length === 1);
+    const form = { key: randomUUID(), to: BOTH, cc: '', subject: 'By hand', text: 'Attached.' };
+    await assert.rejects(s.production.sendManual(ctx, a!.billId, form), (e: HttpError) => e.status === 409 && /being produced just now/.test(e.message));
+    assert.deepEqual(await db.db.selectFrom('billing_manual_email_claim').selectAll().execute(), [], 'nothing claimed');
+    assert.equal(await auditCount(db, 'billing.bill_emailed_manually', a!.billId), 0);
+    held.open();
+    const done = await producing;
+    assert.equal(done.done, 1, JSON.stringify(done.items));
+    assert.equal(smtp.received.length, 1, 'the client got the bill once');
+    // Produced: the clerk may email it by hand now (the same form).
+    await s.production.sendManual(ctx, a!.billId, form);
+    assert.equal(smtp.received.filter((m) => m.subject === 'By hand').length, 1);
+  } finally {
+    held.open();
+    await s.stop();
+    await outputs.close();
+    await smtp.close();
+    removeDirs(dirs);
+  }
+});
+
+eachDialect('a manual email the server did not confirm stops Produce emailing the bill until the clerk decides; one of an earlier approval does not', async (db) => {
+  const smtp = await scriptedSmtp((raw) => (/^Subject: By hand/m.test(raw) ? { delayMs: 1_500 } : {}));
+  const dirs = outputDirs();
+  const outputs = smtpOutputs(dirs, smtp.port, 400);
+  const s = await productionSetup(db, outputs);
+  try {
+    const [a, b] = await approvedBills(s, 2, SEND);
+    const invoices = (bill: typeof a) => smtp.received.filter((m) => m.subject.startsWith(`Invoice ${bill!.number} `));
+    for (const bill of [a, b]) {
+      await assert.rejects(s.production.sendManual(ctx, bill!.billId, { key: randomUUID(), to: BOTH, cc: '', subject: 'By hand', text: 'Attached.' }),
+        (e: HttpError) => e.code === EMAIL_UNCONFIRMED);
+    }
+    // b is reverted and approved again: another bill, whose email is Produce's to send.
+    s.clock.advanceMs(1_000);
+    await s.billing.revert(ctx, b!.billId);
+    await s.billing.approve(ctx, b!.billId);
+    const first = await s.production.produceBills(ctx, [a!.billId, b!.billId]);
+    const item = (r: typeof first, id: string) => r.items.find((i) => i.billId === id)!;
+    assert.equal(item(first, a!.billId).outcome, 'failed');
+    assert.match(item(first, a!.billId).error ?? '', /^email: may have been sent \(an email of it sent by hand \(Email manually\) got no confirmation/);
+    assert.equal(invoices(a).length, 0);
+    assert.equal(item(first, b!.billId).outcome, 'done', JSON.stringify(first.items));
+    assert.equal(invoices(b).length, 1);
+    assert.equal(await auditCount(db, 'billing.bill_email_unconfirmed', a!.billId), 2, 'the manual send, and production holding its own');
+    const view = (await s.production.runView(first.runId))!;
+    assert.deepEqual(view.items.filter((i) => i.emailUnconfirmed).map((i) => i.billId), [a!.billId], 'Send again / Mark as sent offered');
+
+    // A plain retry sends nothing; the clerk marks it as sent: produced without an email.
+    const retry = await s.production.produceBills(ctx, [a!.billId]);
+    assert.equal(retry.failed, 1);
+    assert.equal(invoices(a).length, 0);
+    await s.production.decideUnconfirmedEmail(ctx, a!.billId, 'mark_sent');
+    const last = await s.production.produceBills(ctx, [a!.billId]);
+    assert.equal(last.done, 1, JSON.stringify(last.items));
+    assert.equal(invoices(a).length, 0);
+    assert.equal((await s.billing.findBill(a!.billId))!.status, 'finalised');
+  } finally {
+    await s.stop();
+    await outputs.close();
+    await smtp.close();
+    removeDirs(dirs);
+  }
+});
