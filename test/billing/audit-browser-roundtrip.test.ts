@@ -48,6 +48,8 @@ eachDialect('audit: revert and delete bring the bill back with the same figures 
 
     await page.click(`#drafts input[name="id"][value^="${row.id}@"]`);
     await click(page, '#drafts-form button[data-action="delete"]');
+    assert.deepEqual(await page.$$eval('#delete-drafts tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-bill'))), [row.id], 'Delete asks first, naming the draft');
+    await click(page, '[data-action="confirm-delete"]');
     assert.equal(await page.$eval('#results', (e) => e.getAttribute('data-done')), '1');
     await t.runtime.relay.drain();
     await page.goto(massUrl);

@@ -59,7 +59,7 @@ eachDialect('audit: a draft changed since it was listed is refused by the error\
     // The page: ticked at a version it no longer has, each action refused with the list's words, nothing done.
     const before = await snapshot(db);
     for (const action of ['hold', 'release', 'delete', 'remove']) {
-      const html = ok(await followed(b, postMany(b, '/billing/drafts/act', [['id', `${d1.id}@${Number(d1.version) + 1}`], ['action', action], ['batch', batch]])));
+      const html = ok(await followed(b, postMany(b, '/billing/drafts/act', [['id', `${d1.id}@${Number(d1.version) + 1}`], ['action', action], ['batch', batch], ...(action === 'delete' ? [['confirmed', 'yes'] as [string, string]] : [])])));
       assert.match(html, /data-done="0" data-refused="1"/, action);
       assert.ok(html.includes(CHANGED_SINCE_LISTED), `${action}: ${html.slice(html.indexOf('data-refused'), html.indexOf('data-refused') + 400)}`);
     }
@@ -118,5 +118,49 @@ eachDialect('audit: the drafts page refuses bad ids, actions, dates, terms and t
     const other = ok(await followed(b, postMany(b, '/billing/drafts/act', [['id', d1.id], ['action', 'remove'], ['batch', 'another-batch-0001']])));
     assert.match(other, /The bill is not in this batch/);
     assert.deepEqual(await snapshot(db), before, 'still nothing changed');
+  });
+}, { timeout: 300_000 });
+
+eachDialect('Delete on the drafts page asks first: it lists the drafts chosen (ticked, or all drafts listed) with their total, and deletes only when confirmed; a listing changed meanwhile is refused on confirming', async (db) => {
+  await withApp(db, async (t) => {
+    const { b, batch } = await withDrafts(t);
+    const drafts = await draftsOf(db);
+    assert.ok(drafts.length >= 3, `${drafts.length} drafts`);
+    const listed = ok(await b.get(`/billing/drafts?batch=${batch}`));
+    const listing = /name="listing" value="([^"]+)"/.exec(listed)![1]!;
+    const totals = await db.db.selectFrom('billing_bill').select(['id', 'total_minor']).where('status', '=', 'draft').execute();
+    const sum = totals.reduce((n, r) => n + Number(r.total_minor), 0);
+    const before = await snapshot(db);
+
+    // All drafts listed: each named, their total summed, nothing deleted yet; the form carries the choice.
+    let html = unescapeHtml(ok(await postMany(b, '/billing/drafts/act', [['every', 'yes'], ['listing', listing], ['batch', batch], ['action', 'delete'], ['sort', 'total'], ['dir', 'desc']])));
+    assert.match(html, new RegExp(`<h1>Delete ${drafts.length} draft bills\\?</h1>`));
+    assert.deepEqual([...html.matchAll(/<tr data-bill="([^"]+)"/g)].map((m) => m[1]).sort(), drafts.map((d) => d.id).sort());
+    assert.match(html, new RegExp(`data-total="USD">\\$${(sum / 100).toLocaleString('en-US', { minimumFractionDigits: 2 })}<`));
+    for (const [name, value] of [['every', 'yes'], ['listing', listing], ['batch', batch], ['sort', 'total'], ['dir', 'desc'], ['confirmed', 'yes']]) {
+      assert.ok(html.includes(`name="${name}" value="${value}"`), `the confirmation carries ${name}`);
+    }
+    assert.match(html, new RegExp(`href="/billing/drafts\\?batch=${batch}&sort=total&dir=desc" data-action="back">Cancel`));
+    assert.deepEqual(await snapshot(db), before, 'nothing deleted, audited or published by asking');
+
+    // One ticked: that one only.
+    const one = drafts[0]!;
+    html = ok(await postMany(b, '/billing/drafts/act', [['id', `${one.id}@${one.version}`], ['action', 'delete']]));
+    assert.deepEqual([...html.matchAll(/<tr data-bill="([^"]+)"/g)].map((m) => m[1]), [one.id]);
+    assert.match(html, /<h1>Delete 1 draft bill\?<\/h1>/);
+
+    // Another draft changes before the clerk confirms "all drafts listed": refused, nothing deleted.
+    await b.post('/billing/drafts/act', { id: `${drafts[1]!.id}@${drafts[1]!.version}`, action: 'hold' });
+    const held = await snapshot(db);
+    const res = await postMany(b, '/billing/drafts/act', [['every', 'yes'], ['listing', listing], ['batch', batch], ['action', 'delete'], ['confirmed', 'yes']]);
+    assert.equal(res.status, 409);
+    assert.match(unescapeHtml(res.text), /The drafts listed have changed/);
+    assert.deepEqual(await snapshot(db), held);
+
+    // Confirmed at the current listing: all deleted.
+    const now = /name="listing" value="([^"]+)"/.exec(ok(await b.get(`/billing/drafts?batch=${batch}`)))![1]!;
+    html = ok(await followed(b, postMany(b, '/billing/drafts/act', [['every', 'yes'], ['listing', now], ['batch', batch], ['action', 'delete'], ['confirmed', 'yes']])));
+    assert.match(html, new RegExp(`data-done="${drafts.length}"`));
+    assert.deepEqual(await draftsOf(db), []);
   });
 }, { timeout: 300_000 });

@@ -697,7 +697,7 @@ eachDialect('drafts page: a ticked draft changed since the list showed it is not
       const current = (await billing.findBill(a.billId))!;
       await billing.updateDraft(ctx, a.billId, { request: { ...current.request, adHoc: [...(current.request.adHoc ?? []), { kind: 'fee', description: `Added before ${action}`, amountMinor: 25_000, taxCode: null, timekeeperId: null }] } });
       const before = await row(a.billId);
-      const res = await followed(clerk, postForm(clerk, '/billing/drafts/act', [['id', `${a.billId}@${aShown}`], ['id', `${b2.billId}@${bShown}`], ['action', action]]));
+      const res = await followed(clerk, postForm(clerk, '/billing/drafts/act', [['id', `${a.billId}@${aShown}`], ['id', `${b2.billId}@${bShown}`], ['action', action], ...(action === 'delete' ? [['confirmed', 'yes'] as [string, string]] : [])]));
       assert.equal(res.status, 200, res.text);
       assert.match(res.text, /data-done="1" data-refused="1"/, `${action}: one done, one refused`);
       assert.match(unescapeHtml(res.text), new RegExp(`data-refused="${a.billId}">.*It changed after the list was shown`), action);

@@ -214,7 +214,14 @@ eachDialect('mass billing page: list, lookup, confirm, one run with live progres
 
     // Delete: back to mass billing (items unbilled, the work kept).
     const matterOfFirst = drafts.find((d) => d.id === first)!.matter_id as string;
-    html = ok(await followed(b, b.post('/billing/drafts/act', { id: first!, action: 'delete', batch: runId })));
+    // It asks first, naming the draft and what deleting does; nothing is deleted until confirmed.
+    html = ok(await b.post('/billing/drafts/act', { id: first!, action: 'delete', batch: runId }));
+    assert.match(html, /<h1>Delete 1 draft bill\?<\/h1>/);
+    assert.match(html, new RegExp(`data-bill="${first}"`));
+    assert.match(html, /go back to mass billing, unbilled/);
+    assert.match(html, /name="confirmed" value="yes"/);
+    assert.equal((await t.db.db.selectFrom('billing_bill').select('status').where('id', '=', first!).executeTakeFirstOrThrow()).status, 'draft', 'not deleted before it is confirmed');
+    html = ok(await followed(b, b.post('/billing/drafts/act', { id: first!, action: 'delete', batch: runId, confirmed: 'yes' })));
     assert.match(html, /data-done="1"/);
     await t.runtime.relay.drain();
     html = ok(await b.get(`/billing/mass?${q}`));

@@ -134,6 +134,9 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
     };
   }
 
+  /** Drafts listed by the Delete confirmation (it says how many more were chosen). */
+  const CONFIRM_LISTED = 500;
+
   /** Draft PDFs listed by one Preview (each is rendered when opened). */
   const PREVIEW_LINKS = 500;
 
@@ -230,6 +233,21 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
         backQs: listQuery(raw).toString(),
         groups: previewPdfGroups(ids.slice(0, PREVIEW_LINKS)),
         rows: ids.slice(0, PREVIEW_LINKS).map((id) => ({ billId: id, label: labels.get(id) ?? id })), total: ids.length, more: Math.max(ids.length - PREVIEW_LINKS, 0),
+      });
+    }
+    if (action === 'delete' && first(raw.confirmed) !== 'yes') {
+      // Deleting throws away the drafts and whatever was changed on them in the composer: the
+      // clerk sees which first (seed 004's Delete asks too), and confirms with the same choice.
+      const listed = await mass.listDrafts({ ids: ids.slice(0, CONFIRM_LISTED), sort: 'matter', limit: CONFIRM_LISTED });
+      const totals = new Map<string, number>();
+      for (const r of listed.rows) totals.set(r.currency, (totals.get(r.currency) ?? 0) + r.totalMinor);
+      // What the list posted, posted again with the confirmation (the ticked drafts with the
+      // versions shown, or "all drafts listed" with its stamp and filters; the list's order).
+      const carried = Object.entries(raw).filter(([k]) => k !== '_csrf' && k !== 'confirmed' && k !== 'action')
+        .flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === 'string').map((value) => ({ name: k, value })));
+      return render(c, 'billing/drafts_delete.njk', {
+        rows: listed.rows, count: ids.length, more: Math.max(ids.length - CONFIRM_LISTED, 0), gone: ids.length > CONFIRM_LISTED ? 0 : ids.length - listed.rows.length,
+        totals: [...totals].map(([currency, totalMinor]) => ({ currency, totalMinor })), carried, backQs: listQuery(raw).toString(),
       });
     }
     let results: { billId: string; ok: boolean; reason?: string; number?: string }[];
