@@ -64,7 +64,8 @@ export function testOutputs(dirs: OutputDirs, opts: { smtpPort?: number; mailer?
     // The key file beside the test's output folders (made on first use), or the one given (a server restarted with another key).
     secrets: createSecretBox({ file: opts.secretKeyFile ?? join(dirs.root, 'secret.key') }),
     mailerFor: (choice) => chooser.mailerFor(choice),
-    describe: (choice = null) => [chooser.describe(choice) ?? server],
+    // As the server's outputs describe themselves: the PDF browser, the mail transport, the print folder.
+    describe: (choice = null) => [{ kind: 'pdf', adapter: 'chromium', detail: 'the shared test browser, 30000 ms timeout' }, chooser.describe(choice) ?? server, { kind: 'print', adapter: 'folder', detail: dirs.print }],
     close: async () => { await Promise.all([mailer.close(), chooser.close()]); },
   };
 }

@@ -80,6 +80,16 @@ eachDialect('bill production pages: choices, produce with progress, PDFs, revert
     assert.equal(confirm.status, 200);
     assert.ok(confirm.text.includes('ap@northwind.example') && confirm.text.includes('data-action="confirm-produce"'));
     assert.match(confirm.text, /id="letterhead-unset"[\s\S]*go out under the name "Your firm"/, 'warned: the letterhead was never set');
+    // Where the output goes, in a clerk's words: no server paths or tuning for a clerk; an admin sees them.
+    assert.match(confirm.text, /data-output="mail">Emails are saved as files for the firm's mail system to send \(file drop\)/);
+    assert.match(confirm.text, /data-output="print">Copies go to the firm's print folder/);
+    for (const path of [dirs.print, dirs.mail, dirs.root]) assert.ok(!confirm.text.includes(path), `no server path on the clerk's page (${path})`);
+    assert.doesNotMatch(confirm.text, /data-output-detail|timeout|tab\(s\)/);
+    await t.user('admin', { email: 'admin@firm.test' });
+    const admin = t.browser();
+    await admin.login('admin@firm.test');
+    const adminConfirm = (await admin.get(`/billing/production/produce?bill=${a!.billId}`)).text;
+    assert.ok(adminConfirm.includes(`data-output-detail>(folder: ${dirs.print})`), 'an admin sees where the copies go');
     assert.equal((await postMany(clerk, '/billing/production/runs', [['bill', a!.billId], ['runId', crypto.randomUUID()]], false)).status, 403, 'CSRF token required');
     const started = await postMany(clerk, '/billing/production/runs', [['bill', a!.billId], ['runId', crypto.randomUUID()]]);
     assert.equal(started.status, 303);

@@ -167,6 +167,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
       gone: selected.length - rows.length,
       rows, bills, unaddressed, emailedByHand, more: Math.max(rows.length - bills.length, 0), all: selected.length === 0, outputs: await production.describeOutputs(),
       total: selected.length === 0 ? await production.countApproved() : rows.length, maxRun: MAX_RUN_BILLS, runId: randomUUID(),
+      can: { admin: c.get('user')?.role === 'admin' },
     });
   });
 
