@@ -757,3 +757,41 @@ eachDialect('a matter named in the Matter filter and not listed is explained on 
     assert.doesNotMatch(ok(await b.get(`/billing/mass?${q}`)), /id="matter-why"/);
   });
 });
+
+eachDialect('more excluded matters than the page lists: it says how many, and the lookup of one left off says how to bill it (the Matter filter), not that it is listed', async (db) => {
+  await withApp(db, async (t) => {
+    await seed(t, { matters: 112, entriesPerMatter: 1 });
+    const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+    const clerk = await t.user('billing');
+    const b = t.browser();
+    await b.login(clerk.email);
+    const q = `invoiceDate=${DATE}&upTo=${DATE}`;
+    // The matters to bill (two pages of 100), before they are excluded.
+    const rowsOf = (html: string, kind: string) => [...html.matchAll(new RegExp(`<tr id="${kind}-([0-9a-f-]{36})"`, 'g'))].map((m) => m[1]!);
+    const billable = [...rowsOf(ok(await b.get(`/billing/mass?${q}&page=1`)), 'mass'), ...rowsOf(ok(await b.get(`/billing/mass?${q}&page=2`)), 'mass')];
+    const total = billable.length;
+    assert.ok(total > 100, `${total} matters to bill`);
+    for (const id of billable) await cmds.setBillingOptions(ctx, id, { set: { massBilling: { exclude: true } } });
+    await t.runtime.relay.drain();
+
+    const html = ok(await b.get(`/billing/mass?${q}&showExcluded=yes`));
+    assert.match(html, /id="eligible-count" data-count="0"/);
+    const shown = rowsOf(html, 'excluded');
+    assert.equal(shown.length, 100, 'the first 100 listed');
+    // (The demo firm excludes a few matters of its own.)
+    const excludedTotal = Number(/id="excluded-more" data-total="(\d+)"/.exec(html)?.[1]);
+    assert.ok(excludedTotal >= total, `${excludedTotal} excluded`);
+    assert.match(html, new RegExp(`id="excluded-more" data-total="${excludedTotal}">The first 100 of ${excludedTotal} excluded matters are listed`));
+    const fileOf = async (id: string) => (await t.db.db.selectFrom('billing_matter').select('file_number').where('id', '=', id).executeTakeFirstOrThrow()).file_number as string;
+    const left = billable.filter((id) => !shown.includes(id));
+    assert.ok(left.length >= total - 100, `${left.length} not listed`);
+    const why = async (id: string) => unescapeHtml(ok(await b.get(`/billing/mass/why?${q}&showExcluded=yes&lookup=${await fileOf(id)}`, { 'HX-Request': 'true' })));
+    assert.match(await why(shown[0]!), /is listed under Excluded from mass billing: tick it there/);
+    const leftFile = await fileOf(left[0]!);
+    const answer = await why(left[0]!);
+    assert.doesNotMatch(answer, /is listed under Excluded/);
+    assert.match(answer, new RegExp(`is excluded from mass billing and is not among the first 100 excluded matters listed: type ${leftFile.replace('.', '\\.')} in the Matter filter`));
+    // As it says: named in the Matter filter, it is listed to bill.
+    assert.match(ok(await b.get(`/billing/mass?${q}&matter=${leftFile}`)), new RegExp(`<tr id="mass-${left[0]}"`));
+  });
+}, { timeout: 300_000 });

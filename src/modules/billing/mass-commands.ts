@@ -312,11 +312,12 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
   /**
    * Matters under the filters that only their exclusion from mass billing keeps off the list
    * (each would be billed if picked), at most `limit`: the page lists them on request so the
-   * clerk can tick them with the others.
+   * clerk can tick them with the others. `total`: how many there are in all.
    */
-  async function excludedRows(f: MassFilters, opts: { limit?: number } = {}): Promise<MassRow[]> {
+  async function excludedRows(f: MassFilters, opts: { limit?: number } = {}): Promise<{ rows: MassRow[]; total: number }> {
     const limit = Math.max(0, Math.min(opts.limit ?? 200, 5_000));
-    return (await candidates(f)).filter((r) => r.reasons.length === 1 && r.reasons[0]!.code === 'excluded').slice(0, limit);
+    const all = (await candidates(f)).filter((r) => r.reasons.length === 1 && r.reasons[0]!.code === 'excluded');
+    return { rows: all.slice(0, limit), total: all.length };
   }
 
   /** Why a matter is not on the list (empty reasons: it is), looked up by id or file number. */

@@ -205,10 +205,12 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     const rows = list.rows.map((r) => ({ ...r, preview: previews.get(r.matterId) ?? null }));
     // Matters excluded from mass billing, listed on request to be ticked and billed with the others (Bill selected; Bill all leaves them out).
     let excluded: (MassRow & { preview: unknown })[] = [];
+    let excludedTotal = 0;
     if (Object.keys(parsed.errors).length === 0 && parsed.form.showExcluded === 'yes') {
       const found = await mass.excludedRows(parsed.filters, { limit: PAGE_ROWS });
-      const excludedPreviews = await mass.previewRows(found, parsed.filters, runRequest(parsed, parsed.filters));
-      excluded = found.map((r) => ({ ...r, preview: excludedPreviews.get(r.matterId) ?? null }));
+      const excludedPreviews = await mass.previewRows(found.rows, parsed.filters, runRequest(parsed, parsed.filters));
+      excluded = found.rows.map((r) => ({ ...r, preview: excludedPreviews.get(r.matterId) ?? null }));
+      excludedTotal = found.total;
     }
     // A matter named in the Matter filter and not listed: why, as the lookup would say (no need to type it again there).
     const matterWhy = Object.keys(parsed.errors).length === 0 && parsed.form.matter && list.total === 0
@@ -217,7 +219,7 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     // invoice date changed alone is not refused for an up-to date the page filled in with today).
     const upToTyped = first(raw.upTo) ? parsed.form.upTo : '';
     return {
-      excluded,
+      excluded, excludedTotal,
       ...lk, form: parsed.form, errors: parsed.errors, rows, total: list.total, totals: list.totals, page: pageNo, upToTyped, matterWhy,
       pages: Math.max(1, Math.ceil(list.total / PAGE_ROWS)), qs: query({ ...parsed.form, upTo: upToTyped }), runId: newId(deps.clock), can: can(c),
       batches: await mass.listBatches({ limit: 10 }), fields: FILTER_FIELDS, fieldLabels: FORM_LABELS,
@@ -245,7 +247,10 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     const { lk, parsed } = await parse({ ...raw, matter: '' });
     const fileNumber = first(raw.lookup);
     const found = fileNumber && Object.keys(parsed.errors).length === 0 ? await mass.whyNot(parsed.filters, { fileNumber }) : null;
-    const ctx = { ...lk, form: parsed.form, errors: parsed.errors, fieldLabels: FORM_LABELS, lookup: fileNumber, found, qs: query(parsed.form) };
+    // Left out only for its exclusion, with excluded matters shown: whether the page lists it (it lists the first PAGE_ROWS).
+    const excludedListed = found?.excludedOnly && parsed.form.showExcluded === 'yes'
+      ? (await mass.excludedRows(parsed.filters, { limit: PAGE_ROWS })).rows.some((r) => r.matterId === found.row.matterId) : false;
+    const ctx = { ...lk, form: parsed.form, errors: parsed.errors, fieldLabels: FORM_LABELS, lookup: fileNumber, found, excludedListed, excludedShown: PAGE_ROWS, qs: query(parsed.form) };
     // Choices that cannot be read (a date like 2026-02-30) are named, not answered as "no such matter".
     return render(c, isHtmx(c) ? 'billing/_mass_why.njk' : 'billing/mass_why.njk', ctx, Object.keys(parsed.errors).length > 0 ? 422 : 200);
   });
