@@ -297,21 +297,33 @@ test('manualEmailCovering: a manual email of this approval that reached every ad
   for (const [name, manual, to, index] of cases) assert.equal(manualEmailCovering(manual, cycle, to), index === null ? null : manual[index], name);
 });
 
-test('manualEmailPending: a manual email of this approval under way, or maybe sent, holds production\'s email', () => {
+test('manualEmailPending: a manual email of this approval, to one of production\'s addresses, under way or maybe sent, holds production\'s email until the clerk decides', () => {
   const cycle = '2026-03-02T09:00:00.000Z';
   const now = '2026-03-02T10:00:00.000Z';
-  const c = (state: 'sending' | 'unconfirmed', createdAt: string, claimedUntil = '2026-03-02T10:01:00.000Z') => ({ state, createdAt, claimedUntil });
-  const cases: [string, Parameters<typeof manualEmailPending>[0], ReturnType<typeof manualEmailPending>][] = [
+  const to = ['ap@northwind.example', 'cfo@northwind.example'];
+  type Claim = Parameters<typeof manualEmailPending>[0][number];
+  // A claim kept before cycle, addresses and decisions were (compared by time, whatever its addresses).
+  const old = (state: 'sending' | 'unconfirmed', createdAt: string, claimedUntil = '2026-03-02T10:01:00.000Z'): Claim => ({ state, createdAt, claimedUntil, cycle: null, to: null, decidedAt: null });
+  // A claim for an approval, to addresses.
+  const c = (state: 'sending' | 'unconfirmed', more: Partial<Claim> = {}): Claim => ({ state, createdAt: '2026-03-02T09:30:00.000Z', claimedUntil: '2026-03-02T10:01:00.000Z', cycle, to: ['AP@northwind.example '], decidedAt: null, ...more });
+  const cases: [string, Claim[], ReturnType<typeof manualEmailPending>][] = [
     ['no claim', [], null],
-    ['being sent', [c('sending', '2026-03-02T09:59:00.000Z')], 'sending'],
-    ['claimed at the approval', [c('sending', cycle)], 'sending'],
-    ['the server did not confirm it', [c('unconfirmed', '2026-03-02T09:30:00.000Z')], 'unconfirmed'],
-    ['its sender stopped (the lease ran out)', [c('sending', '2026-03-02T09:30:00.000Z', '2026-03-02T09:59:59.999Z')], 'unconfirmed'],
-    ['a lease ending now is still held', [c('sending', '2026-03-02T09:30:00.000Z', now)], 'sending'],
-    ['of an earlier approval, unconfirmed', [c('unconfirmed', '2026-03-01T09:00:00.000Z')], null],
-    ['of an earlier approval, being sent', [c('sending', '2026-03-02T08:59:59.999Z')], null],
-    ['one under way and one maybe sent', [c('sending', '2026-03-02T09:59:00.000Z'), c('unconfirmed', '2026-03-02T09:10:00.000Z')], 'unconfirmed'],
-    ['maybe sent first, then one under way', [c('unconfirmed', '2026-03-02T09:10:00.000Z'), c('sending', '2026-03-02T09:59:00.000Z')], 'unconfirmed'],
+    ['being sent', [c('sending')], 'sending'],
+    ['the server did not confirm it', [c('unconfirmed')], 'unconfirmed'],
+    ['its sender stopped (the lease ran out)', [c('sending', { claimedUntil: '2026-03-02T09:59:59.999Z' })], 'stopped'],
+    ['a lease ending now is still held', [c('sending', { claimedUntil: now })], 'sending'],
+    ['for an earlier approval, though made after this one (clocks apart)', [c('unconfirmed', { cycle: '2026-03-01T09:00:00.000Z', createdAt: '2026-03-02T09:30:00.000Z' })], null],
+    ['for this approval, though made before it by the clock of another server', [c('sending', { createdAt: '2026-03-02T08:59:58.000Z' })], 'sending'],
+    ['to other addresses only', [c('unconfirmed', { to: ['colleague@firm.example'] })], null],
+    ['to one of production\'s among others', [c('unconfirmed', { to: ['colleague@firm.example', 'cfo@northwind.example'] })], 'unconfirmed'],
+    ['decided on by the clerk', [c('unconfirmed', { decidedAt: '2026-03-02T09:45:00.000Z' })], null],
+    ['decided on, and another being sent since', [c('unconfirmed', { decidedAt: '2026-03-02T09:45:00.000Z' }), c('sending', { createdAt: '2026-03-02T09:50:00.000Z' })], 'sending'],
+    ['kept before: made after the approval', [old('unconfirmed', '2026-03-02T09:30:00.000Z')], 'unconfirmed'],
+    ['kept before: made at the approval', [old('sending', cycle)], 'sending'],
+    ['kept before: made before the approval', [old('unconfirmed', '2026-03-01T09:00:00.000Z')], null],
+    ['one under way and one maybe sent', [c('sending'), c('unconfirmed')], 'unconfirmed'],
+    ['one stopped, then one not confirmed', [c('sending', { claimedUntil: '2026-03-02T09:40:00.000Z' }), c('unconfirmed')], 'unconfirmed'],
+    ['one under way, then one stopped', [c('sending'), c('sending', { claimedUntil: '2026-03-02T09:40:00.000Z' })], 'stopped'],
   ];
-  for (const [name, claims, expected] of cases) assert.equal(manualEmailPending(claims, cycle, now), expected, name);
+  for (const [name, claims, expected] of cases) assert.equal(manualEmailPending(claims, cycle, now, to), expected, name);
 });

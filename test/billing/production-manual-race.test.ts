@@ -111,42 +111,49 @@ eachDialect('Email manually is refused while the bill is being produced, and sen
   }
 });
 
-eachDialect('a manual email the server did not confirm stops Produce emailing the bill until the clerk decides; one of an earlier approval does not', async (db) => {
+eachDialect('a manual email the server did not confirm stops Produce emailing the bill until the clerk decides (Mark as sent, or Send again, which sends it); one of an earlier approval, or to other addresses, does not', async (db) => {
   const smtp = await scriptedSmtp((raw) => (/^Subject: By hand/m.test(raw) ? { delayMs: 1_500 } : {}));
   const dirs = outputDirs();
   const outputs = smtpOutputs(dirs, smtp.port, 400);
   const s = await productionSetup(db, outputs);
   try {
-    const [a, b] = await approvedBills(s, 2, SEND);
+    const [a, b, c, d] = await approvedBills(s, 4, SEND);
     const invoices = (bill: typeof a) => smtp.received.filter((m) => m.subject.startsWith(`Invoice ${bill!.number} `));
-    for (const bill of [a, b]) {
-      await assert.rejects(s.production.sendManual(ctx, bill!.billId, { key: randomUUID(), to: BOTH, cc: '', subject: 'By hand', text: 'Attached.' }),
-        (e: HttpError) => e.code === EMAIL_UNCONFIRMED);
-    }
+    const byHand = (bill: typeof a, to: string) => assert.rejects(s.production.sendManual(ctx, bill!.billId, { key: randomUUID(), to, cc: '', subject: 'By hand', text: 'Attached.' }),
+      (e: HttpError) => e.code === EMAIL_UNCONFIRMED);
+    for (const bill of [a, b, c]) await byHand(bill, BOTH);
+    // d's went to a colleague only: not the client's copy.
+    await byHand(d, 'colleague@firm.example');
     // b is reverted and approved again: another bill, whose email is Produce's to send.
     s.clock.advanceMs(1_000);
     await s.billing.revert(ctx, b!.billId);
     await s.billing.approve(ctx, b!.billId);
-    const first = await s.production.produceBills(ctx, [a!.billId, b!.billId]);
+    const first = await s.production.produceBills(ctx, [a, b, c, d].map((x) => x!.billId));
     const item = (r: typeof first, id: string) => r.items.find((i) => i.billId === id)!;
-    assert.equal(item(first, a!.billId).outcome, 'failed');
-    assert.match(item(first, a!.billId).error ?? '', /^email: may have been sent \(an email of it sent by hand \(Email manually\) got no confirmation/);
-    assert.equal(invoices(a).length, 0);
-    assert.equal(item(first, b!.billId).outcome, 'done', JSON.stringify(first.items));
-    assert.equal(invoices(b).length, 1);
-    assert.equal(await auditCount(db, 'billing.bill_email_unconfirmed', a!.billId), 2, 'the manual send, and production holding its own');
+    for (const x of [a, c]) {
+      assert.equal(item(first, x!.billId).outcome, 'failed');
+      assert.match(item(first, x!.billId).error ?? '', /^email: may have been sent by hand \(Email manually: the mail server did not confirm it\); Produce did not send it: choose Send again or Mark as sent/);
+      assert.equal(invoices(x).length, 0);
+      assert.equal(await auditCount(db, 'billing.bill_email_unconfirmed', x!.billId), 2, 'the manual send, and production holding its own');
+    }
+    for (const x of [b, d]) {
+      assert.equal(item(first, x!.billId).outcome, 'done', JSON.stringify(first.items));
+      assert.equal(invoices(x).length, 1);
+    }
     const view = (await s.production.runView(first.runId))!;
-    assert.deepEqual(view.items.filter((i) => i.emailUnconfirmed).map((i) => i.billId), [a!.billId], 'Send again / Mark as sent offered');
+    assert.deepEqual(view.items.filter((i) => i.emailUnconfirmed).map((i) => i.billId).sort(), [a!.billId, c!.billId].sort(), 'Send again / Mark as sent offered');
 
-    // A plain retry sends nothing; the clerk marks it as sent: produced without an email.
-    const retry = await s.production.produceBills(ctx, [a!.billId]);
-    assert.equal(retry.failed, 1);
-    assert.equal(invoices(a).length, 0);
+    // A plain retry sends nothing. The clerk marks a as sent (produced without an email) and sends c again (Produce emails it, once).
+    const retry = await s.production.produceBills(ctx, [a!.billId, c!.billId]);
+    assert.equal(retry.failed, 2);
+    assert.equal(invoices(a).length + invoices(c).length, 0);
     await s.production.decideUnconfirmedEmail(ctx, a!.billId, 'mark_sent');
-    const last = await s.production.produceBills(ctx, [a!.billId]);
-    assert.equal(last.done, 1, JSON.stringify(last.items));
+    await s.production.decideUnconfirmedEmail(ctx, c!.billId, 'resend');
+    const last = await s.production.produceBills(ctx, [a!.billId, c!.billId]);
+    assert.equal(last.done, 2, JSON.stringify(last.items));
     assert.equal(invoices(a).length, 0);
-    assert.equal((await s.billing.findBill(a!.billId))!.status, 'finalised');
+    assert.equal(invoices(c).length, 1, 'sent again, as the clerk chose');
+    for (const x of [a, b, c, d]) assert.equal((await s.billing.findBill(x!.billId))!.status, 'finalised');
   } finally {
     await s.stop();
     await outputs.close();

@@ -42,8 +42,13 @@ export async function closeSharedPdf(): Promise<void> {
 
 export interface OutputDirs { root: string; mail: string; print: string }
 
+/** Output folders not yet removed: removed when the test file's process ends, also after a test failed before its removeDirs. */
+const madeDirs = new Set<string>();
+process.on('exit', () => { for (const root of madeDirs) rmSync(root, { recursive: true, force: true }); });
+
 export function outputDirs(): OutputDirs {
   const root = mkdtempSync(join(tmpdir(), 'lexbill-prod-'));
+  madeDirs.add(root);
   return { root, mail: join(root, 'mail-out'), print: join(root, 'print') };
 }
 
@@ -79,6 +84,7 @@ export function readEml(dir: string): string[] {
 }
 export function removeDirs(dirs: OutputDirs): void {
   rmSync(dirs.root, { recursive: true, force: true });
+  madeDirs.delete(dirs.root);
 }
 
 /** The runtime over the test database with these outputs, the commands (one bill at a time and mass billing's), and production. */

@@ -200,9 +200,13 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
     if (ticked.length > MAX_SELECTED) throw invalid({ id: `at most ${MAX_SELECTED} bills at once` });
     const versions = new Map<string, number>();
     const ids: string[] = [];
+    const seen = new Set<string>();
     for (const value of ticked) {
       const d = parseListedDraft(value);
       if (!d) throw invalid({ id: 'must be draft bill ids' }, 'A selected bill is not a bill id');
+      // A bill ticked twice (the same field posted twice) is one bill.
+      if (seen.has(d.id)) continue;
+      seen.add(d.id);
       ids.push(d.id);
       if (d.version !== null) versions.set(d.id, d.version);
     }
@@ -245,8 +249,10 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
       // versions shown, or "all drafts listed" with its stamp and filters; the list's order).
       const carried = Object.entries(raw).filter(([k]) => k !== '_csrf' && k !== 'confirmed' && k !== 'action')
         .flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === 'string').map((value) => ({ name: k, value })));
+      // The drafts among them now (one approved or deleted since the list was shown is left out, and said so).
+      const drafts = ids.length > CONFIRM_LISTED ? await mass.draftCount(ids) : listed.total;
       return render(c, 'billing/drafts_delete.njk', {
-        rows: listed.rows, count: ids.length, more: Math.max(ids.length - CONFIRM_LISTED, 0), gone: ids.length > CONFIRM_LISTED ? 0 : ids.length - listed.rows.length,
+        rows: listed.rows, count: drafts, more: Math.max(drafts - listed.rows.length, 0), gone: ids.length - drafts,
         totals: [...totals].map(([currency, totalMinor]) => ({ currency, totalMinor })), carried, backQs: listQuery(raw).toString(),
       });
     }

@@ -1020,6 +1020,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     billTemplateNames: cmds.billTemplateNames,
     /** How a clerk knows each bill: its file number, and its number once it has one. */
     billLabels: (ids: readonly string[]) => mass.billLabels(db, ids),
+    draftCount: (ids: readonly string[]) => mass.draftCount(db, ids),
     /** `expected`: the version each draft had where the clerk chose it (a list); one changed since is refused, not deleted. */
     deleteDrafts: (ctx: CommandContext, ids: readonly string[], expected?: ReadonlyMap<string, number>) =>
       eachBill(ids, (id) => listedOrRefuse(cmds.deleteDraft(ctx, id, expected?.get(id)))),

@@ -39,6 +39,16 @@ export async function receiptsAllocated(ex: Executor, billIds: readonly string[]
   return out;
 }
 
+/** How many of these bills are drafts (read by the 1,000). */
+export async function draftCount(ex: Executor, billIds: readonly string[]): Promise<number> {
+  let n = 0;
+  for (let i = 0; i < billIds.length; i += 1_000) {
+    const chunk = billIds.slice(i, i + 1_000);
+    n += Number((await selectRaw<{ n: unknown }>(ex, `select count(*) as n from billing_bill where status = 'draft' and id in (${marks(chunk.length)})`, chunk))[0]?.n ?? 0);
+  }
+  return n;
+}
+
 /** How a clerk knows each bill: its file number, and its number once it has one (read by the 1,000, no lines). */
 export async function billLabels(ex: Executor, billIds: readonly string[]): Promise<Map<string, string>> {
   const out = new Map<string, string>();

@@ -525,12 +525,18 @@ export async function manualEmailSent(db: Executor, id: string): Promise<boolean
  * ran out). An unconfirmed email is not sent again by posting the same form. 'producing' when a
  * process holds the bill's production lease (it may be emailing the bill): nothing is claimed.
  */
-export async function claimManualEmail(trx: Executor, c: { id: string; billId: string; token: string; now: string; until: string }): Promise<'claimed' | 'sent' | 'busy' | 'unconfirmed' | 'producing'> {
+export async function claimManualEmail(trx: Executor, c: { id: string; billId: string; cycle: string | null; to: readonly string[]; token: string; now: string; until: string }): Promise<'claimed' | 'sent' | 'busy' | 'unconfirmed' | 'producing'> {
   // Production emailing the bill reads the manual emails under this lock before its send.
   await holdBillEmail(trx, c.billId);
-  if (await beingProduced(trx, c.billId, c.now)) return await manualEmailSent(trx, c.id) ? 'sent' : 'producing';
+  if (await beingProduced(trx, c.billId, c.now)) {
+    // This form's own outcome first: sent, being sent, or maybe sent by an earlier post.
+    if (await manualEmailSent(trx, c.id)) return 'sent';
+    const own = await trx.selectFrom('billing_manual_email_claim').select(['state', 'claimed_until']).where('id', '=', c.id).executeTakeFirst();
+    if (own) return own.state === 'unconfirmed' || (own.claimed_until as string) < c.now ? 'unconfirmed' : 'busy';
+    return 'producing';
+  }
   const inserted = await trx.insertInto('billing_manual_email_claim')
-    .values({ id: c.id, bill_id: c.billId, token: c.token, state: 'sending', claimed_until: c.until, created_at: c.now })
+    .values({ id: c.id, bill_id: c.billId, token: c.token, state: 'sending', claimed_until: c.until, created_at: c.now, cycle: c.cycle, to_json: JSON.stringify(c.to) })
     .onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst();
   const mine = Number(inserted.numInsertedOrUpdatedRows ?? 0) === 1;
   // Read after the claim: a sender that recorded the email and dropped its claim has committed by now.
@@ -560,8 +566,24 @@ export async function holdBillEmail(trx: Executor, billId: string): Promise<void
 
 /** The bill's manual email claims (sends under way, or whose outcome is unknown). */
 export async function manualClaims(db: Executor, billId: string): Promise<ManualClaim[]> {
-  const rows = await db.selectFrom('billing_manual_email_claim').select(['state', 'claimed_until', 'created_at']).where('bill_id', '=', billId).limit(1_000).execute();
-  return rows.map((r) => ({ state: r.state === 'unconfirmed' ? 'unconfirmed' : 'sending', claimedUntil: r.claimed_until as string, createdAt: r.created_at as string }));
+  const rows = await db.selectFrom('billing_manual_email_claim').select(['state', 'claimed_until', 'created_at', 'cycle', 'to_json', 'decided_at']).where('bill_id', '=', billId).limit(1_000).execute();
+  return rows.map((r) => ({
+    state: r.state === 'unconfirmed' ? 'unconfirmed' : 'sending', claimedUntil: r.claimed_until as string, createdAt: r.created_at as string,
+    cycle: (r.cycle as string | null) ?? null, to: r.to_json ? JSON.parse(r.to_json as string) as string[] : null, decidedAt: (r.decided_at as string | null) ?? null,
+  }));
+}
+
+/**
+ * The clerk decided on the bill's email in production (Send again or Mark as sent): the manual
+ * emails of this approval that may have gone (unconfirmed, or their sender stopped) no longer
+ * hold production's email. They still stop their own form being sent again.
+ */
+export async function decideManualClaims(trx: Executor, billId: string, cycle: string, now: string): Promise<void> {
+  await trx.updateTable('billing_manual_email_claim').set({ decided_at: now })
+    .where('bill_id', '=', billId).where('decided_at', 'is', null)
+    .where((eb) => eb.or([eb('cycle', '=', cycle), eb.and([eb('cycle', 'is', null), eb('created_at', '>=', cycle)])]))
+    .where((eb) => eb.or([eb('state', '=', 'unconfirmed'), eb('claimed_until', '<', now)]))
+    .execute();
 }
 
 /** The claim's send ended without a confirmation: the email may have been sent. */

@@ -57,7 +57,7 @@ import type { BillingCommands } from './commands.ts';
 import {
   PREVIEW_PDF_BILLS, combineBillDocuments, combinedPreviewFileName, mailMayHaveGone, manualEmailCovering, manualEmailPending, pdfFileName, printJobKey, productionMessageKey, remainingSteps,
 } from './domain/production.ts';
-import type { ProductionStep } from './domain/production.ts';
+import type { ManualEmail, ProductionStep } from './domain/production.ts';
 import {
   billTaxRows, billTemplateErrors, billTemplateFor, effectiveLayout, emailTemplateErrors, mergeEmail, mergeValues, missingClientAddress, missingTemplate, pickTemplate, recipients,
 } from './domain/templates.ts';
@@ -164,8 +164,11 @@ export const EMAIL_UNCONFIRMED = 'email_unconfirmed';
 
 /** A production email that may have been sent: shown per bill; a retry does not send it again. */
 class UnconfirmedEmail extends Error {
-  constructor(why: string, readonly retried: boolean) {
-    super(`may have been sent (${why}); ${retried ? 'not sent again' : 'not sent again by a retry'}: choose Send again or Mark as sent`);
+  /** `byHand`: the email that may have gone was sent by hand (Email manually), not by production. */
+  constructor(why: string, readonly retried: boolean, byHand = false) {
+    super(byHand
+      ? `may have been sent by hand (Email manually: ${why}); Produce did not send it: choose Send again or Mark as sent`
+      : `may have been sent (${why}); ${retried ? 'not sent again' : 'not sent again by a retry'}: choose Send again or Mark as sent`);
   }
 }
 const emailUnconfirmed = (why: string): HttpError => new HttpError(409, EMAIL_UNCONFIRMED,
@@ -476,9 +479,9 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       // (the server's MAIL_DROP_DIR may have been changed since: its journal is in the old one).
       const stoppedMidSend = st.emailTriedAt !== null && st.emailedAt === null && st.failedStep !== 'email' && !retryMayResend({ transport: st.emailTransport, target: st.emailTarget }, outputs.mailer.kind, mailer);
       const unconfirmed = wantEmail && (st.emailUnconfirmedAt !== null || stoppedMidSend);
-      // Emailed by hand (Email manually) to every address since this approval: not sent again.
-      let byHand = wantEmail && !unconfirmed ? manualEmailCovering(await ps.manualEmails(db, billId), cycle, to) : null;
-      const wantSend = wantEmail && !unconfirmed && byHand === null;
+      // Emailed by hand (Email manually) to every address for this approval: found just before the send (below), not sent again.
+      let byHand: ManualEmail | null = null;
+      const wantSend = wantEmail && !unconfirmed;
       const holdSmtpSend = async () => {
         if (wantSend && mailer.kind === 'smtp' && !smtpSend.release) smtpSend.release = await smtpSendsOf(mailer).acquire();
       };
@@ -555,20 +558,24 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         // sent, or maybe sent.
         const late = await db.transaction().execute(async (trx) => {
           await ps.holdBillEmail(trx, billId);
+          // The claims before the emails: a manual send that records its email and drops its
+          // claim between the two reads (it commits without this lock on Postgres, where each
+          // read sees what was committed before it) is seen by the one or the other.
+          const claims = await ps.manualClaims(trx, billId);
           const covering = manualEmailCovering(await ps.manualEmails(trx, billId), cycle, to);
-          return { covering, pending: covering ? null : manualEmailPending(await ps.manualClaims(trx, billId), cycle, now()) };
+          return { covering, pending: covering ? null : manualEmailPending(claims, cycle, now(), to) };
         });
         if (late.covering) byHand = late.covering;
         else if (late.pending === 'sending') {
           throw conflict('an email of this bill is being sent by hand (Email manually) just now: produce it again in a minute (it is not emailed again when that email reached every address)');
-        } else if (late.pending === 'unconfirmed') {
-          const why = 'an email of it sent by hand (Email manually) got no confirmation from the mail server';
+        } else if (late.pending !== null) {
+          const why = late.pending === 'unconfirmed' ? 'the mail server did not confirm it' : 'its sender stopped part way';
           const at = now();
           await db.transaction().execute(async (trx) => {
             if (!await ps.recordStep(trx, billId, cycle, token, at, { email_unconfirmed_at: at })) throw lost();
             await audit(trx, clock, ctx, { action: 'billing.bill_email_unconfirmed', entityType: 'billing_bill', entityId: billId, after: { number, to, cycle, reason: why, manual: true } });
           });
-          throw new UnconfirmedEmail(why, true);
+          throw new UnconfirmedEmail(why, true, true);
         }
       }
       if (wantEmail && byHand) {
@@ -861,6 +868,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     if ((bill.status !== 'approved' && bill.status !== 'finalised') || !bill.approvedAt) throw conflict(`Bill ${bill.number ?? bill.fileNumber} is ${bill.status}, not approved: there is no email to decide on`);
     const cycle = bill.approvedAt;
     await db.transaction().execute(async (trx) => {
+      await ps.holdBillEmail(trx, billId);
       const before = await ps.findState(trx, billId, cycle);
       const at = now();
       const update: ps.StepUpdate = choice === 'resend'
@@ -869,6 +877,8 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       if (!before || !await ps.decideUnconfirmedEmail(trx, billId, cycle, at, update)) {
         throw conflict(`Bill ${bill.number}: its email has no unconfirmed send to decide on (it was decided meanwhile, or the bill is being produced now)`);
       }
+      // A manual email of this approval that may have gone is decided on too: it no longer holds production's email.
+      await ps.decideManualClaims(trx, billId, cycle, at);
       await audit(trx, clock, ctx, {
         action: choice === 'resend' ? 'billing.bill_email_resend_chosen' : 'billing.bill_email_marked_sent', entityType: 'billing_bill', entityId: billId,
         before: { number: bill.number, cycle, emailUnconfirmedAt: before.emailUnconfirmedAt, emailTriedAt: before.emailTriedAt, lastError: before.lastError },
@@ -1128,15 +1138,15 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
    * Take the manual email's claim (committed before anything is sent), or learn that it was sent
    * already. While another process holds it, wait (MANUAL_WAIT_MS at most) for its outcome.
    */
-  async function claimManual(billId: string, key: string, token: string): Promise<'claimed' | 'sent'> {
+  async function claimManual(billId: string, key: string, token: string, cycle: string | null, to: readonly string[]): Promise<'claimed' | 'sent'> {
     const deadline = Date.now() + MANUAL_WAIT_MS;
     for (;;) {
-      const got = await db.transaction().execute((trx) => ps.claimManualEmail(trx, { id: key, billId, token, now: now(), until: leaseUntil() }));
+      const got = await db.transaction().execute((trx) => ps.claimManualEmail(trx, { id: key, billId, cycle, to, token, now: now(), until: leaseUntil() }));
       if (got === 'unconfirmed') {
         throw emailUnconfirmed('an earlier send of this email got no confirmation from the mail server, or stopped part way');
       }
       if (got === 'producing') {
-        throw conflict('The bill is being produced just now (its PDF, copies and email): its email goes with it. Reload the page in a moment to see whether it was emailed; nothing was sent from here');
+        throw conflict('The bill is being produced just now (its PDF, print copies and any email it is set to get): nothing was sent from here. Reload the page once production has finished to see what it sent, then send this if it is still needed');
       }
       if (got !== 'busy') return got;
       if (Date.now() >= deadline) {
@@ -1162,7 +1172,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     };
     const mailer = await currentMailer();
     const token = `${processToken}:${newToken(6)}`;
-    if (await claimManual(billId, input.key, token) === 'sent') return { messageId: '' };
+    if (await claimManual(billId, input.key, token, bill.approvedAt, [...to, ...cc]) === 'sent') return { messageId: '' };
     // The claim is renewed while the server takes its time (a lapsed claim could be taken over and the email sent twice).
     const renewTimer = setInterval(() => {
       ps.renewManualEmailClaim(db, input.key, token, leaseUntil()).catch((err) => logger.warn({ err, billId }, 'renewing a manual email claim failed'));
@@ -1189,6 +1199,8 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     const at = now();
     try {
       await db.transaction().execute(async (trx) => {
+        // Under the bill's email lock, as production reads the manual emails before its send.
+        await ps.holdBillEmail(trx, billId);
         await ps.recordManualEmail(trx, { id: input.key, billId, cycle: bill.approvedAt, to: [...to, ...cc], subject: message.subject, messageId: receipt.messageId, detail: receipt.detail.slice(0, 1000), sentAt: at, sentBy: ctx.actorLabel });
         await audit(trx, clock, ctx, { action: 'billing.bill_emailed_manually', entityType: 'billing_bill', entityId: billId, after: { number: bill.number, to, cc, subject: message.subject, messageId: receipt.messageId } });
         await ps.releaseManualEmailClaim(trx, input.key, token);

@@ -167,24 +167,33 @@ export function manualEmailCovering(manual: readonly ManualEmail[], cycle: strin
   return found;
 }
 
-/** A manual email claimed before its send (billing_manual_email_claim): under way, or its outcome unknown. */
-export interface ManualClaim { state: 'sending' | 'unconfirmed'; claimedUntil: string; createdAt: string }
+/**
+ * A manual email claimed before its send (billing_manual_email_claim): under way, or its outcome
+ * unknown. `cycle`: the approval it is for; `to`: its addresses (to and cc); `decidedAt`: when the
+ * clerk decided on the bill's email in production since (nulls: a claim made before these were kept).
+ */
+export interface ManualClaim { state: 'sending' | 'unconfirmed'; claimedUntil: string; createdAt: string; cycle: string | null; to: readonly string[] | null; decidedAt: string | null }
 
 /**
- * Whether an email of this approval of the bill is being sent by hand, or may have been
- * (Email manually), when production is about to email it: 'sending' while a send holds its
- * claim (production waits: it emails once that send is recorded, and not at all when it
- * reached every address); 'unconfirmed' when one got no confirmation from the mail server, or
- * its sender stopped mid-send (its lease ran out): the bill may have reached the client, so the
- * clerk decides (Send again or Mark as sent). Claims made before the approval `cycle` are of
- * an earlier bill and do not count. Null: nothing is under way.
+ * Whether an email of this approval of the bill is being sent by hand to one of the addresses
+ * production is about to email it to, or may have been (Email manually): 'sending' while a send
+ * holds its claim (production waits: it emails once that send is recorded, and not at all when
+ * it reached every address); 'unconfirmed' when one got no confirmation from the mail server,
+ * 'stopped' when its sender stopped mid-send (its lease ran out): the bill may have reached the
+ * client, so the clerk decides (Send again or Mark as sent), after which the claim no longer
+ * counts. Claims of an earlier approval (a bill reverted and approved again is another bill),
+ * or to none of production's addresses, do not count. Null: nothing is under way.
  */
-export function manualEmailPending(claims: readonly ManualClaim[], cycle: string, now: string): 'sending' | 'unconfirmed' | null {
-  let pending: 'sending' | 'unconfirmed' | null = null;
+export function manualEmailPending(claims: readonly ManualClaim[], cycle: string, now: string, to: readonly string[]): 'sending' | 'unconfirmed' | 'stopped' | null {
+  const ours = new Set(to.map((a) => a.trim().toLowerCase()));
+  let pending: 'sending' | 'stopped' | null = null;
   for (const c of claims) {
-    if (c.createdAt < cycle) continue;
-    if (c.state === 'unconfirmed' || c.claimedUntil < now) return 'unconfirmed';
-    pending = 'sending';
+    if (c.decidedAt !== null) continue;
+    if (c.cycle !== null ? c.cycle !== cycle : c.createdAt < cycle) continue;
+    if (c.to !== null && !c.to.some((a) => ours.has(a.trim().toLowerCase()))) continue;
+    if (c.state === 'unconfirmed') return 'unconfirmed';
+    if (c.claimedUntil < now) pending = 'stopped';
+    else if (pending === null) pending = 'sending';
   }
   return pending;
 }
