@@ -171,6 +171,8 @@ class UnconfirmedEmail extends Error {
       : `may have been sent (${why}); ${retried ? 'not sent again' : 'not sent again by a retry'}: choose Send again or Mark as sent`);
   }
 }
+/** Why a manual email may have gone (manualEmailPending). */
+const manualWhy = (pending: 'unconfirmed' | 'stopped'): string => (pending === 'unconfirmed' ? 'the mail server did not confirm it' : 'its sender stopped part way');
 const emailUnconfirmed = (why: string): HttpError => new HttpError(409, EMAIL_UNCONFIRMED,
   `The email may have been sent: ${why}. It was not sent again. Check with the recipient; if it did not arrive, press Send again below (a new message)`);
 
@@ -479,8 +481,6 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       // (the server's MAIL_DROP_DIR may have been changed since: its journal is in the old one).
       const stoppedMidSend = st.emailTriedAt !== null && st.emailedAt === null && st.failedStep !== 'email' && !retryMayResend({ transport: st.emailTransport, target: st.emailTarget }, outputs.mailer.kind, mailer);
       const unconfirmed = wantEmail && (st.emailUnconfirmedAt !== null || stoppedMidSend);
-      // Emailed by hand (Email manually) to every address for this approval: found just before the send (below), not sent again.
-      let byHand: ManualEmail | null = null;
       const wantSend = wantEmail && !unconfirmed;
       const holdSmtpSend = async () => {
         if (wantSend && mailer.kind === 'smtp' && !smtpSend.release) smtpSend.release = await smtpSendsOf(mailer).acquire();
@@ -500,6 +500,33 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       const auditPrinted = (trx: Executor) => (printedPaths
         ? audit(trx, clock, ctx, { action: 'billing.bill_printed', entityType: 'billing_bill', entityId: billId, after: { number, copies, paths: printedPaths } })
         : Promise.resolve());
+      // Email manually, read again just before the send, in the commit that records the send as
+      // tried, under the bill's email lock (a manual email takes its claim under it, refused while
+      // this lease is held): one sent by hand to every address meanwhile (recorded here as done by
+      // hand), one being sent (this attempt stops; a retry finds it recorded), or one that may have
+      // gone (held for the clerk's Send again or Mark as sent). Null: nothing by hand; send.
+      type LateCheck = { covering: ManualEmail | null; pending: 'sending' | 'unconfirmed' | 'stopped' | null };
+      let late: LateCheck | null = null;
+      const checkManual = async (trx: Executor, at: string): Promise<ps.StepUpdate> => {
+        if (!wantSend) return {};
+        await ps.holdBillEmail(trx, billId);
+        // The claims before the emails: a manual send that records its email and drops its claim
+        // between the two reads (on Postgres each read sees what was committed before it) is seen
+        // by the one or the other.
+        const claims = await ps.manualClaims(trx, billId);
+        const covering = manualEmailCovering(await ps.manualEmails(trx, billId), cycle, to);
+        late = covering ? { covering, pending: null } : { covering: null, pending: manualEmailPending(claims, cycle, at, to) };
+        if (covering) {
+          await audit(trx, clock, ctx, { action: 'billing.bill_email_skipped', entityType: 'billing_bill', entityId: billId, after: { number, to, cycle, emailedManually: { at: covering.sentAt, by: covering.sentBy, to: covering.to } } });
+          const detail = `Emailed manually by ${covering.sentBy} at ${covering.sentAt} to ${covering.to.join(', ')}: not sent again`;
+          return { emailed_at: at, email_to: JSON.stringify(to), email_detail: detail.slice(0, 1000) };
+        }
+        if (late.pending === 'unconfirmed' || late.pending === 'stopped') {
+          await audit(trx, clock, ctx, { action: 'billing.bill_email_unconfirmed', entityType: 'billing_bill', entityId: billId, after: { number, to, cycle, reason: manualWhy(late.pending), manual: true } });
+          return { email_unconfirmed_at: at };
+        }
+        return late.pending === 'sending' ? {} : emailTried();
+      };
       if (todo.includes('pdf')) {
         step = 'pdf';
         const noTemplate = missingTemplate(cache.billTemplates, 'bill', bill.request.template, matter?.options?.billTemplate);
@@ -518,7 +545,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         const at = now();
         await db.transaction().execute(async (trx) => {
           await ps.savePdf(trx, { billId, cycle, number, template, pdf: bytes, sizeBytes: bytes.byteLength, sha256, createdAt: at });
-          const update = { pdf_stored_at: at, ...printedUpdate(at), ...(printError ? {} : emailTried()), claimed_until: leaseUntil() };
+          const update = { pdf_stored_at: at, ...printedUpdate(at), ...(printError ? {} : await checkManual(trx, at)), claimed_until: leaseUntil() };
           if (!await ps.recordStep(trx, billId, cycle, token, at, update)) throw lost();
           await audit(trx, clock, ctx, { action: 'billing.bill_pdf_stored', entityType: 'billing_bill', entityId: billId, after: { number, cycle, template, sizeBytes: bytes.byteLength, sha256 } });
           await auditPrinted(trx);
@@ -533,7 +560,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         await holdSmtpSend();
         const at = now();
         await db.transaction().execute(async (trx) => {
-          if (!await ps.recordStep(trx, billId, cycle, token, at, { ...printedUpdate(at), ...emailTried(), claimed_until: leaseUntil() })) throw lost();
+          if (!await ps.recordStep(trx, billId, cycle, token, at, { ...printedUpdate(at), ...await checkManual(trx, at), claimed_until: leaseUntil() })) throw lost();
           await auditPrinted(trx);
         });
       }
@@ -551,41 +578,19 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
           throw new UnconfirmedEmail(why ?? 'the mail server did not confirm it', true);
         }
       }
+      // What the check just before the send found (recorded with it): emailed by hand, or not to be sent now.
+      const found = late as LateCheck | null;
       if (wantSend) {
         step = 'email';
-        // Read again just before the send, under the bill's email lock (a manual email takes its
-        // claim under it, refused while this lease is held): one sent by hand meanwhile, being
-        // sent, or maybe sent.
-        const late = await db.transaction().execute(async (trx) => {
-          await ps.holdBillEmail(trx, billId);
-          // The claims before the emails: a manual send that records its email and drops its
-          // claim between the two reads (it commits without this lock on Postgres, where each
-          // read sees what was committed before it) is seen by the one or the other.
-          const claims = await ps.manualClaims(trx, billId);
-          const covering = manualEmailCovering(await ps.manualEmails(trx, billId), cycle, to);
-          return { covering, pending: covering ? null : manualEmailPending(claims, cycle, now(), to) };
-        });
-        if (late.covering) byHand = late.covering;
-        else if (late.pending === 'sending') {
+        // (Checked in the commit before the send on every path that sends.)
+        if (found === null) throw new Error('The email was not checked against Email manually before its send');
+        if (found.pending === 'sending') {
           throw conflict('an email of this bill is being sent by hand (Email manually) just now: produce it again in a minute (it is not emailed again when that email reached every address)');
-        } else if (late.pending !== null) {
-          const why = late.pending === 'unconfirmed' ? 'the mail server did not confirm it' : 'its sender stopped part way';
-          const at = now();
-          await db.transaction().execute(async (trx) => {
-            if (!await ps.recordStep(trx, billId, cycle, token, at, { email_unconfirmed_at: at })) throw lost();
-            await audit(trx, clock, ctx, { action: 'billing.bill_email_unconfirmed', entityType: 'billing_bill', entityId: billId, after: { number, to, cycle, reason: why, manual: true } });
-          });
-          throw new UnconfirmedEmail(why, true, true);
         }
+        if (found.pending !== null) throw new UnconfirmedEmail(manualWhy(found.pending), true, true);
       }
-      if (wantEmail && byHand) {
-        step = 'email';
-        const at = now();
-        const detail = `Emailed manually by ${byHand.sentBy} at ${byHand.sentAt} to ${byHand.to.join(', ')}: not sent again`;
-        await db.transaction().execute(async (trx) => {
-          if (!await ps.recordStep(trx, billId, cycle, token, at, { emailed_at: at, email_to: JSON.stringify(to), email_detail: detail.slice(0, 1000) })) throw lost();
-          await audit(trx, clock, ctx, { action: 'billing.bill_email_skipped', entityType: 'billing_bill', entityId: billId, after: { number, to, cycle, emailedManually: { at: byHand.sentAt, by: byHand.sentBy, to: byHand.to } } });
-        });
+      if (found?.covering) {
+        // Emailed by hand to every address: recorded as such above, nothing sent.
       } else if (wantEmail) {
         step = 'email';
         const noEmailTemplate = missingTemplate(cache.emailTemplates, 'email', null, matter?.options?.emailTemplate);
