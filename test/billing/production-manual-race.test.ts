@@ -40,13 +40,33 @@ function gate(): { wait: Promise<void>; open: () => void } {
   return { wait, open };
 }
 
-eachDialect('Produce does not email a bill while an email of it is being sent by hand; the retry records it as emailed by hand', async (db) => {
-  const held = gate();
-  const smtp = await scriptedSmtp((raw) => (/^Subject: By hand/m.test(raw) ? { hold: held.wait } : {}));
+type Smtp = Awaited<ReturnType<typeof scriptedSmtp>>;
+type Setup = Awaited<ReturnType<typeof productionSetup>>;
+
+/**
+ * Production over a scripted SMTP server on 127.0.0.1 (the client's timeout `timeoutMs`), stopped
+ * and cleaned up after `fn`; `held`: a gate holding the server's answers, opened first (a test
+ * that failed with a message held would otherwise wait on it).
+ */
+async function withSmtpProduction(db: TestDb, reply: Parameters<typeof scriptedSmtp>[0], timeoutMs: number, fn: (s: Setup, smtp: Smtp, dirs: ReturnType<typeof outputDirs>) => Promise<void>, held?: { open: () => void }): Promise<void> {
+  const smtp = await scriptedSmtp(reply);
   const dirs = outputDirs();
-  const outputs = smtpOutputs(dirs, smtp.port, 10_000);
+  const outputs = smtpOutputs(dirs, smtp.port, timeoutMs);
   const s = await productionSetup(db, outputs);
   try {
+    await fn(s, smtp, dirs);
+  } finally {
+    held?.open();
+    await s.stop();
+    await outputs.close();
+    await smtp.close();
+    removeDirs(dirs);
+  }
+}
+
+eachDialect('Produce does not email a bill while an email of it is being sent by hand; the retry records it as emailed by hand', async (db) => {
+  const held = gate();
+  await withSmtpProduction(db, (raw) => (/^Subject: By hand/m.test(raw) ? { hold: held.wait } : {}), 10_000, async (s, smtp, dirs) => {
     const [a, b] = await approvedBills(s, 2, SEND);
     const invoices = (bill: typeof a) => smtp.received.filter((m) => m.subject.startsWith(`Invoice ${bill!.number} `));
     // The clerk emails a by hand; the server has the message and has not answered yet.
@@ -72,22 +92,12 @@ eachDialect('Produce does not email a bill while an email of it is being sent by
     assert.equal(await auditCount(db, 'billing.bill_email_skipped', a!.billId), 1);
     assert.equal((await s.billing.findBill(a!.billId))!.status, 'finalised');
     assert.equal(filesIn(dirs.print).length, 2, 'no copy printed twice');
-  } finally {
-    held.open();
-    await s.stop();
-    await outputs.close();
-    await smtp.close();
-    removeDirs(dirs);
-  }
+  }, held);
 });
 
 eachDialect('Email manually is refused while the bill is being produced, and sends nothing', async (db) => {
   const held = gate();
-  const smtp = await scriptedSmtp((raw) => (/^Subject: Invoice /m.test(raw) ? { hold: held.wait } : {}));
-  const dirs = outputDirs();
-  const outputs = smtpOutputs(dirs, smtp.port, 10_000);
-  const s = await productionSetup(db, outputs);
-  try {
+  await withSmtpProduction(db, (raw) => (/^Subject: Invoice /m.test(raw) ? { hold: held.wait } : {}), 10_000, async (s, smtp) => {
     const [a] = await approvedBills(s, 1, SEND);
     const producing = s.production.produceBills(ctx, [a!.billId]);
     await until('production to be sending the bill', () => smtp.received.length === 1);
@@ -102,21 +112,11 @@ eachDialect('Email manually is refused while the bill is being produced, and sen
     // Produced: the clerk may email it by hand now (the same form).
     await s.production.sendManual(ctx, a!.billId, form);
     assert.equal(smtp.received.filter((m) => m.subject === 'By hand').length, 1);
-  } finally {
-    held.open();
-    await s.stop();
-    await outputs.close();
-    await smtp.close();
-    removeDirs(dirs);
-  }
+  }, held);
 });
 
 eachDialect('a manual email the server did not confirm stops Produce emailing the bill until the clerk decides (Mark as sent, or Send again, which sends it); one of an earlier approval, or to other addresses, does not', async (db) => {
-  const smtp = await scriptedSmtp((raw) => (/^Subject: By hand/m.test(raw) ? { delayMs: 1_500 } : {}));
-  const dirs = outputDirs();
-  const outputs = smtpOutputs(dirs, smtp.port, 400);
-  const s = await productionSetup(db, outputs);
-  try {
+  await withSmtpProduction(db, (raw) => (/^Subject: By hand/m.test(raw) ? { delayMs: 1_500 } : {}), 400, async (s, smtp) => {
     const [a, b, c, d] = await approvedBills(s, 4, SEND);
     const invoices = (bill: typeof a) => smtp.received.filter((m) => m.subject.startsWith(`Invoice ${bill!.number} `));
     const byHand = (bill: typeof a, to: string) => assert.rejects(s.production.sendManual(ctx, bill!.billId, { key: randomUUID(), to, cc: '', subject: 'By hand', text: 'Attached.' }),
@@ -154,10 +154,5 @@ eachDialect('a manual email the server did not confirm stops Produce emailing th
     assert.equal(invoices(a).length, 0);
     assert.equal(invoices(c).length, 1, 'sent again, as the clerk chose');
     for (const x of [a, b, c, d]) assert.equal((await s.billing.findBill(x!.billId))!.status, 'finalised');
-  } finally {
-    await s.stop();
-    await outputs.close();
-    await smtp.close();
-    removeDirs(dirs);
-  }
+  });
 });
