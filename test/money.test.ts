@@ -7,6 +7,7 @@ import {
   MoneyParseError,
   ROUNDING_MODES,
   add,
+  sumByCurrency,
   allocate,
   currencyExponent,
   divideRound,
@@ -707,4 +708,20 @@ test('allocate: the plain-number fast path gives exactly the BigInt result', () 
       assert.deepEqual(allocate(total, weights), allocate(total, weights.map(BigInt)));
     },
   ), { numRuns: 2000 });
+});
+
+test('sumByCurrency: each currency summed apart, in code order; the parts add up to the whole', () => {
+  const cases: [string, { currency: string; m: number }[], { currency: string; amountMinor: number }[]][] = [
+    ['none', [], []],
+    ['one currency', [{ currency: 'USD', m: 150 }, { currency: 'USD', m: -50 }], [{ currency: 'USD', amountMinor: 100 }]],
+    ['yen never adds to dollars', [{ currency: 'USD', m: 1_000 }, { currency: 'JPY', m: 500 }, { currency: 'USD', m: 1 }], [{ currency: 'JPY', amountMinor: 500 }, { currency: 'USD', amountMinor: 1_001 }]],
+    ['code order, not first seen', [{ currency: 'USD', m: 1 }, { currency: 'EUR', m: 2 }, { currency: 'AUD', m: 3 }], [{ currency: 'AUD', amountMinor: 3 }, { currency: 'EUR', amountMinor: 2 }, { currency: 'USD', amountMinor: 1 }]],
+  ];
+  for (const [name, rows, expected] of cases) assert.deepEqual(sumByCurrency(rows, (r) => r.m), expected, name);
+  assert.throws(() => sumByCurrency([{ currency: 'USD', m: Number.MAX_SAFE_INTEGER }, { currency: 'USD', m: 1 }], (r) => r.m), 'an inexact sum is refused');
+  fc.assert(fc.property(fc.array(fc.record({ currency: fc.constantFrom('USD', 'EUR', 'JPY'), m: fc.integer({ min: -1e9, max: 1e9 }) }), { maxLength: 60 }), (rows) => {
+    const sums = sumByCurrency(rows, (r) => r.m);
+    assert.deepEqual(sums.map((s) => s.currency), [...new Set(rows.map((r) => r.currency))].sort());
+    for (const s of sums) assert.equal(s.amountMinor, rows.filter((r) => r.currency === s.currency).reduce((n, r) => n + r.m, 0));
+  }));
 });

@@ -90,6 +90,16 @@ export function sumMinor(values: readonly number[]): number {
   return total;
 }
 
+/** Amounts summed apart per currency (yen never adds to dollars), in currency code order; each sum checked as sumMinor checks. */
+export function sumByCurrency<T extends { currency: string }>(rows: readonly T[], amountOf: (row: T) => number): { currency: string; amountMinor: number }[] {
+  const by = new Map<string, number[]>();
+  for (const r of rows) {
+    const list = by.get(r.currency);
+    if (list) list.push(amountOf(r)); else by.set(r.currency, [amountOf(r)]);
+  }
+  return [...by.keys()].sort().map((currency) => ({ currency, amountMinor: sumMinor(by.get(currency)!) }));
+}
+
 /** Round the rational numerator/denominator to an integer by the given mode. */
 export function divideRound(numerator: bigint, denominator: bigint, mode: RoundingMode): bigint {
   assert(denominator !== 0n, 'division by zero');

@@ -26,6 +26,7 @@ import { templateChoices } from './domain/templates.ts';
 import type { MassBilling } from './mass-commands.ts';
 import { DRAFT_SORTS } from './mass-store.ts';
 import type { DraftFilters, DraftSort } from './mass-store.ts';
+import { sumByCurrency } from '../../shared/money.ts';
 
 const READERS: readonly Role[] = ['admin', 'billing', 'readonly'];
 const WRITERS: readonly Role[] = ['admin', 'billing'];
@@ -243,8 +244,6 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
       // Deleting throws away the drafts and whatever was changed on them in the composer: the
       // clerk sees which first (seed 004's Delete asks too), and confirms with the same choice.
       const listed = await mass.listDrafts({ ids: ids.slice(0, CONFIRM_LISTED), sort: 'matter', limit: CONFIRM_LISTED });
-      const totals = new Map<string, number>();
-      for (const r of listed.rows) totals.set(r.currency, (totals.get(r.currency) ?? 0) + r.totalMinor);
       // What the list posted, posted again with the confirmation (the ticked drafts with the
       // versions shown, or "all drafts listed" with its stamp and filters; the list's order).
       const carried = Object.entries(raw).filter(([k]) => k !== '_csrf' && k !== 'confirmed' && k !== 'action')
@@ -253,7 +252,7 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
       const drafts = ids.length > CONFIRM_LISTED ? await mass.draftCount(ids) : listed.total;
       return render(c, 'billing/drafts_delete.njk', {
         rows: listed.rows, count: drafts, more: Math.max(drafts - listed.rows.length, 0), gone: ids.length - drafts,
-        totals: [...totals].map(([currency, totalMinor]) => ({ currency, totalMinor })), carried, backQs: listQuery(raw).toString(),
+        totals: sumByCurrency(listed.rows, (r) => r.totalMinor), carried, backQs: listQuery(raw).toString(),
       });
     }
     let results: { billId: string; ok: boolean; reason?: string; number?: string }[];

@@ -24,7 +24,7 @@ import { isUniqueViolation } from '../../shared/db.ts';
 import type { CommandContext } from '../../shared/events.ts';
 import { isoDate } from '../../shared/clock.ts';
 import { newId } from '../../shared/ids.ts';
-import { MoneyParseError, parseAmount } from '../../shared/money.ts';
+import { MoneyParseError, parseAmount, sumByCurrency } from '../../shared/money.ts';
 import { appendEvents } from '../../shared/outbox.ts';
 import { conflict, HttpError, invalid, notFound } from '../../shared/web/errors.ts';
 import * as billBalances from './balances.ts';
@@ -109,9 +109,7 @@ export interface WipTotal { currency: string; wipMinor: number }
 
 /** Each currency's WIP, summed apart (in currency code order). */
 export function wipByCurrency(rows: readonly { currency: string; wipMinor: number }[]): WipTotal[] {
-  const by = new Map<string, number>();
-  for (const r of rows) by.set(r.currency, (by.get(r.currency) ?? 0) + r.wipMinor);
-  return [...by.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([currency, wipMinor]) => ({ currency, wipMinor }));
+  return sumByCurrency(rows, (r) => r.wipMinor).map(({ currency, amountMinor }) => ({ currency, wipMinor: amountMinor }));
 }
 
 export interface MassRowPreview {

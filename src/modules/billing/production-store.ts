@@ -531,9 +531,7 @@ export async function claimManualEmail(trx: Executor, c: { id: string; billId: s
   if (await beingProduced(trx, c.billId, c.now)) {
     // This form's own outcome first: sent, being sent, or maybe sent by an earlier post.
     if (await manualEmailSent(trx, c.id)) return 'sent';
-    const own = await trx.selectFrom('billing_manual_email_claim').select(['state', 'claimed_until']).where('id', '=', c.id).executeTakeFirst();
-    if (own) return own.state === 'unconfirmed' || (own.claimed_until as string) < c.now ? 'unconfirmed' : 'busy';
-    return 'producing';
+    return await heldClaim(trx, c.id, c.now) ?? 'producing';
   }
   const inserted = await trx.insertInto('billing_manual_email_claim')
     .values({ id: c.id, bill_id: c.billId, token: c.token, state: 'sending', claimed_until: c.until, created_at: c.now, cycle: c.cycle, to_json: JSON.stringify(c.to) })
@@ -545,10 +543,15 @@ export async function claimManualEmail(trx: Executor, c: { id: string; billId: s
     return 'sent';
   }
   if (mine) return 'claimed';
-  const held = await trx.selectFrom('billing_manual_email_claim').select(['state', 'claimed_until']).where('id', '=', c.id).executeTakeFirst();
   // Let go meanwhile (its send failed for certain): the caller tries again.
-  if (!held) return 'busy';
-  return held.state === 'unconfirmed' || (held.claimed_until as string) < c.now ? 'unconfirmed' : 'busy';
+  return await heldClaim(trx, c.id, c.now) ?? 'busy';
+}
+
+/** A manual email's claim as another sender holds it: 'busy' while its send lasts, 'unconfirmed' when its outcome is unknown (or its lease ran out); null: none. */
+async function heldClaim(trx: Executor, id: string, now: string): Promise<'busy' | 'unconfirmed' | null> {
+  const held = await trx.selectFrom('billing_manual_email_claim').select(['state', 'claimed_until']).where('id', '=', id).executeTakeFirst();
+  if (!held) return null;
+  return held.state === 'unconfirmed' || (held.claimed_until as string) < now ? 'unconfirmed' : 'busy';
 }
 
 /** The first key of the Postgres advisory locks on a bill's email (the second: the hash of the bill's id). */
