@@ -40,7 +40,7 @@ eachDialect('audit: without JavaScript the run works: filters, lookup, bill all,
     assert.ok(count >= 3, `eligible ${count}`);
     // Without JavaScript nothing stops Bill selected after a choice is changed above: the page says which choices it bills with.
     const choices = await page.$eval('#mass-run-choices', (e) => e.textContent ?? '');
-    assert.match(choices, new RegExp(`invoice date ${INVOICE_DATE}, up to ${UP_TO}, each matter's own bill template, each matter's payment terms.*Press "Show matters" first`));
+    assert.match(choices, new RegExp(`invoice date ${INVOICE_DATE}, up to ${UP_TO}, each matter's own bill template, the firm's payment terms \\(30 days\\).*Press "Show matters" first`));
 
     // The why lookup is a page.
     await page.type('#why-lookup input[name=lookup]', '9.9');

@@ -161,7 +161,7 @@ eachDialect('the monthly billing run in Chromium: mass billing, approve, produce
 
     // Bill all → the confirmation → one run, polled until done.
     await click(page, '#mass-run button[data-action="bill-all"]');
-    assert.match(await page.$eval('#confirm-text', (e) => e.textContent ?? ''), new RegExp(`invoice date ${INVOICE_DATE}, fees and disbursements up to ${UP_TO}, each matter's own bill template, each matter's payment terms`));
+    assert.match(await page.$eval('#confirm-text', (e) => e.textContent ?? ''), new RegExp(`invoice date ${INVOICE_DATE}, fees and disbursements up to ${UP_TO}, each matter's own bill template, the firm's payment terms \\(30 days\\)`));
     assert.match(await page.$eval('h1', (e) => e.textContent ?? ''), new RegExp(`Bill ${expected.eligible.size} matter\\(s\\)\\?`));
     assert.equal(await db.db.selectFrom('billing_batch').select('id').executeTakeFirst(), undefined, 'nothing before the confirmation');
     await click(page, '#mass-confirm button[data-action="confirm"]');
