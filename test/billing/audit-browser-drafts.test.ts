@@ -51,6 +51,9 @@ eachDialect('audit: draft bills keep the clerk\'s sort and filters through hold,
     await page.goto(`${batchUrl}&sort=total&dir=desc`);
     await page.type('#modify-batch input[name=newTerms]', '14');
     await click(page, '#modify-batch button[data-action="modify"]');
+    // It asks first, naming the change.
+    assert.match(await page.$eval('#modify-change', (e) => e.textContent ?? ''), /Payment terms: 14 days/);
+    await click(page, 'button[data-action="confirm-modify"]');
     assert.equal(await page.$eval('#results', (e) => e.getAttribute('data-action')), 'modify');
     assert.ok(isDesc(await totals(page)), 'still sorted after modify');
     assert.equal(await page.$eval('#drafts-filter select[name=sort]', (e) => (e as unknown as { value: string }).value), 'total', 'the sort is kept after modify');

@@ -396,7 +396,7 @@ eachDialect('composer: each bill\'s template and payment terms (chosen from the 
     const tooLong = await followed(b, b.post('/billing/drafts/modify', { every: 'yes', listing, newTerms: '400' }));
     assert.equal(tooLong.status, 422);
     assert.match(unescapeHtml(tooLong.text), /data-error-for="newTerms">must be a whole number of days from 0 to 365/);
-    const changed = await followed(b, b.post('/billing/drafts/modify', { every: 'yes', listing, newTemplate: 'itemised' }));
+    const changed = await followed(b, b.post('/billing/drafts/modify', { every: 'yes', listing, newTemplate: 'itemised', confirmed: 'yes' }));
     assert.equal(changed.status, 200);
     assert.equal(JSON.parse(String((await bills())[0]!.request_json)).template, 'itemised');
 
@@ -715,7 +715,7 @@ eachDialect('drafts page: a ticked draft changed since the list showed it is not
     await billing.setOnHold(ctx, a.billId, true);
     await billing.setOnHold(ctx, a.billId, false);
     const before = await row(a.billId);
-    const modified = await followed(clerk, postForm(clerk, '/billing/drafts/modify', [['id', `${a.billId}@${aShown}`], ['id', `${again.billId}@${cShown}`], ['newTerms', '7']]));
+    const modified = await followed(clerk, postForm(clerk, '/billing/drafts/modify', [['id', `${a.billId}@${aShown}`], ['id', `${again.billId}@${cShown}`], ['newTerms', '7'], ['confirmed', 'yes']]));
     assert.equal(modified.status, 200, modified.text);
     assert.match(modified.text, /data-done="1" data-refused="1"/);
     assert.deepEqual(await row(a.billId), before);

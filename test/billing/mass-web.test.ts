@@ -197,7 +197,7 @@ eachDialect('mass billing page: list, lookup, confirm, one run with live progres
     assert.ok(approved.every((a) => a.number === `${a.file_number}.1`));
 
     // Modify the batch: a new invoice date and terms for its (remaining) drafts.
-    html = ok(await followed(b, b.post('/billing/drafts/modify', { batch: runId, every: 'yes', listing: listingOf(html), newInvoiceDate: '2026-03-02', newTerms: '5' })));
+    html = ok(await followed(b, b.post('/billing/drafts/modify', { batch: runId, every: 'yes', listing: listingOf(html), newInvoiceDate: '2026-03-02', newTerms: '5', confirmed: 'yes' })));
     assert.match(html, /data-done="1"/);
     const changed = await t.db.db.selectFrom('billing_bill').select(['invoice_date', 'due_date']).where('id', '=', first!).executeTakeFirstOrThrow();
     assert.deepEqual(changed, { invoice_date: '2026-03-02', due_date: '2026-03-07' });
@@ -206,7 +206,7 @@ eachDialect('mass billing page: list, lookup, confirm, one run with live progres
     assert.match(html, /data-error-for="newUpTo"><strong>[^<]+<\/strong> 1 of the drafts bill fees and disbursements up to a date after the new invoice date 2026-02-20 \(up to 2026-03-01\): give a new up-to date on or before it too/);
     assert.deepEqual(await t.db.db.selectFrom('billing_bill').select(['invoice_date', 'due_date']).where('id', '=', first!).executeTakeFirstOrThrow(), changed);
     // With an up-to date before it, each draft is recomposed on the new dates.
-    html = ok(await followed(b, b.post('/billing/drafts/modify', { batch: runId, every: 'yes', listing: listingOf(html), newInvoiceDate: '2026-02-20', newUpTo: '2026-02-20' })));
+    html = ok(await followed(b, b.post('/billing/drafts/modify', { batch: runId, every: 'yes', listing: listingOf(html), newInvoiceDate: '2026-02-20', newUpTo: '2026-02-20', confirmed: 'yes' })));
     assert.match(html, /data-done="1"/);
     assert.equal((await t.db.db.selectFrom('billing_bill').select('up_to').where('id', '=', first!).executeTakeFirstOrThrow()).up_to, '2026-02-20');
     html = ok(await followed(b, b.post('/billing/drafts/modify', { batch: runId, every: 'yes', listing: listingOf(html), newTerms: 'soon' })), 422);
@@ -301,7 +301,18 @@ eachDialect('drafts page: the list keeps its filters and sort, and "all drafts l
     const modifyForm = hiddenFieldsOf(html, /<form method="post" action="\/billing\/drafts\/modify"/).filter(([k]) => k !== '_csrf');
     assert.deepEqual(modifyForm.filter(([k]) => k !== 'listing'), [['every', 'yes'], ['batch', run2], ['sort', 'matter'], ['dir', 'asc']]);
     const before = new Map(now.map((d) => [d.id, d.due_date]));
+    // It asks first (seed 004's modify acts on what the clerk sees): how many, which, and what changes; nothing is written.
+    const auditBefore = await t.db.db.selectFrom('audit_log').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
     html = ok(await followed(b, postMany(b, '/billing/drafts/modify', [...modifyForm, ['newTerms', '7']])));
+    assert.match(html, /<h1>Change 2 draft bills\?<\/h1>/);
+    assert.match(html, /<li>Payment terms: 7 days<\/li>/);
+    assert.match(html, /Every draft of the batch listed is changed/);
+    assert.equal((html.match(/<tr data-bill="/g) ?? []).length, 2);
+    for (const d of await drafts()) assert.equal(d.due_date, before.get(d.id), 'nothing changed before confirming');
+    assert.deepEqual(await t.db.db.selectFrom('audit_log').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow(), auditBefore, 'nothing audited before confirming');
+    const confirmForm = hiddenFieldsOf(html, /<form method="post" action="\/billing\/drafts\/modify"/).filter(([k]) => k !== '_csrf');
+    assert.deepEqual(confirmForm.filter(([k]) => k !== 'listing'), [['every', 'yes'], ['batch', run2], ['sort', 'matter'], ['dir', 'asc'], ['newTerms', '7'], ['confirmed', 'yes']]);
+    html = ok(await followed(b, postMany(b, '/billing/drafts/modify', confirmForm)));
     assert.match(html, /data-done="2"/);
     for (const d of await drafts()) {
       if (d.batch_id === run2) assert.equal(d.due_date, '2026-03-08');
@@ -312,7 +323,11 @@ eachDialect('drafts page: the list keeps its filters and sort, and "all drafts l
     const notHeld = hiddenFieldsOf(html, /<form method="post" action="\/billing\/drafts\/modify"/).filter(([k]) => k !== '_csrf');
     assert.deepEqual(notHeld.filter(([k]) => k !== 'listing'), [['every', 'yes'], ['hold', 'no'], ['sort', 'matter'], ['dir', 'asc']]);
     const dueBefore = new Map((await drafts()).map((d) => [d.id, d.due_date]));
+    // No batch chosen: the confirmation says every run's drafts (and the composer's) are changed.
     html = ok(await followed(b, postMany(b, '/billing/drafts/modify', [...notHeld, ['newTerms', '21']])));
+    assert.match(html, /id="modify-scope">No batch is chosen: every draft listed is changed, whichever run made it/);
+    for (const d of await drafts()) assert.equal(d.due_date, dueBefore.get(d.id), 'nothing changed before confirming');
+    html = ok(await followed(b, postMany(b, '/billing/drafts/modify', [...notHeld, ['newTerms', '21'], ['confirmed', 'yes']])));
     for (const d of await drafts()) assert.equal(d.due_date, Number(d.on_hold) === 1 ? dueBefore.get(d.id) : '2026-03-22', `${d.file_number} on hold ${d.on_hold}`);
     // Preview the selected drafts (seed 001): one opens its PDF; all of a batch listed are listed by file number, each a PDF.
     const one = (await drafts())[0]!;
@@ -402,7 +417,9 @@ eachDialect('a mass billing row\'s Composer link opens the bill the row says wil
       const html = ok(await b.get(`/billing/mass?invoiceDate=${DATE}&upTo=${DATE}&template=total-only&terms=7&timeTk=${tk}`));
       for (const m of html.matchAll(/data-minor="(\d+)">[^<]*<\/td>\s*<td class="why">[^<]*(?:<small[^>]*>[^<]*<\/small>)?<\/td>\s*<td><a href="([^"]+)" data-compose>/g)) {
         const [, willBill, href] = m as unknown as [string, string, string];
-        assert.match(href, new RegExp(`\\?invoiceDate=${DATE}&upTo=${DATE}&template=total-only&paymentTermsDays=7&tk=${tk}$`));
+        // The run's choices, and the list to come back to once the draft is saved (seed 001's last-minute changes).
+        assert.match(href, new RegExp(`\\?invoiceDate=${DATE}&upTo=${DATE}&template=total-only&paymentTermsDays=7&tk=${tk}&back=([^&]+)$`));
+        assert.equal(new URLSearchParams(href.slice(href.indexOf('?'))).get('back'), `invoiceDate=${DATE}&upTo=${DATE}&template=total-only&terms=7&timeTk=${tk}`);
         const composer = ok(await b.get(href));
         assert.equal(Number(/data-total="total" data-minor="(-?\d+)"/.exec(composer)![1]), Number(willBill), `${href}: the composer's total is the row's`);
         assert.match(composer, /<option value="total-only" selected>total-only<\/option>/);

@@ -90,6 +90,12 @@ const RESULTS_KEPT = 500;
 const RESULTS_TTL_MS = 30 * 60_000;
 
 /** The query string of the list an action came from: its filters, order and page (for the redirect after it). */
+/** The fields a form posted, to post again from its confirmation page (all but the token, the confirmation and `also`). */
+function carriedFields(raw: Raw, also: readonly string[] = []): { name: string; value: string }[] {
+  return Object.entries(raw).filter(([k]) => k !== '_csrf' && k !== 'confirmed' && !also.includes(k))
+    .flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === 'string').map((value) => ({ name: k, value })));
+}
+
 function listQuery(raw: Raw): URLSearchParams {
   const f = draftFilters(raw);
   const q = new URLSearchParams();
@@ -246,8 +252,7 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
       const listed = await mass.listDrafts({ ids: ids.slice(0, CONFIRM_LISTED), sort: 'matter', limit: CONFIRM_LISTED });
       // What the list posted, posted again with the confirmation (the ticked drafts with the
       // versions shown, or "all drafts listed" with its stamp and filters; the list's order).
-      const carried = Object.entries(raw).filter(([k]) => k !== '_csrf' && k !== 'confirmed' && k !== 'action')
-        .flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === 'string').map((value) => ({ name: k, value })));
+      const carried = carriedFields(raw, ['action']);
       // The drafts among them now (one approved or deleted since the list was shown is left out, and said so).
       const drafts = ids.length > CONFIRM_LISTED ? await mass.draftCount(ids) : listed.total;
       return render(c, 'billing/drafts_delete.njk', {
@@ -289,12 +294,31 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
     if (terms) { if (/^\d{1,4}$/.test(terms)) change.paymentTermsDays = Number(terms); else errors.newTerms = 'must be a whole number of days'; }
     if (Object.keys(change).length === 0 && !errors.newTerms) errors.newInvoiceDate = 'give a new invoice date, up-to date, template or terms';
     if (Object.keys(errors).length) return render(c, 'billing/drafts.njk', await listContext(c, raw, { errors }), 422);
+    const rename: Record<string, string> = { invoiceDate: 'newInvoiceDate', upTo: 'newUpTo', template: 'newTemplate', paymentTermsDays: 'newTerms' };
+    const refusal = await mass.modifyErrors(ids, change);
+    if (Object.keys(refusal).length) return render(c, 'billing/drafts.njk', await listContext(c, raw, { errors: Object.fromEntries(Object.entries(refusal).map(([k, v]) => [rename[k] ?? k, v])) }), 422);
+    if (first(raw.confirmed) !== 'yes') {
+      // Every draft listed, on every page, is recomposed: the clerk sees how many and which
+      // first, above all with no batch chosen (every run's drafts and the composer's), and
+      // confirms with the same form posted again. Nothing is written before.
+      const listed = await mass.listDrafts({ ids: ids.slice(0, CONFIRM_LISTED), sort: 'matter', limit: CONFIRM_LISTED });
+      const drafts = ids.length > CONFIRM_LISTED ? await mass.draftCount(ids) : listed.total;
+      const changes = [
+        ...(change.invoiceDate ? [`Invoice date: ${change.invoiceDate} (due dates follow it)`] : []),
+        ...(change.upTo ? [`Fees and disbursements up to ${change.upTo}`] : []),
+        ...(change.template ? [`Bill template: ${change.template}`] : []),
+        ...(change.paymentTermsDays !== undefined && change.paymentTermsDays !== null ? [`Payment terms: ${change.paymentTermsDays} days`] : []),
+      ];
+      return render(c, 'billing/drafts_modify.njk', {
+        rows: listed.rows, count: drafts, more: Math.max(drafts - listed.rows.length, 0), changes, batchChosen: Boolean(first(raw.batch)),
+        pages: Math.max(1, Math.ceil(drafts / PAGE_ROWS)), carried: carriedFields(raw), backQs: listQuery(raw).toString(),
+      });
+    }
     try {
       const results = await mass.modifyDrafts(c.get('command'), ids, change, versions);
       return showResults(c, raw, { action: 'modify', done: results.filter((r) => r.ok).length, refused: await labelled(results.filter((r) => !r.ok)) });
     } catch (e) {
       if (!(e instanceof HttpError) || e.status !== 422) throw e;
-      const rename: Record<string, string> = { invoiceDate: 'newInvoiceDate', upTo: 'newUpTo', template: 'newTemplate', paymentTermsDays: 'newTerms' };
       return render(c, 'billing/drafts.njk', await listContext(c, raw, { errors: Object.fromEntries(Object.entries(e.fields).map(([k, v]) => [rename[k] ?? k, v])) }), 422);
     }
   });

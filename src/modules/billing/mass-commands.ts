@@ -23,7 +23,7 @@ import { insertTuples, runEachRow, writersSerialised } from '../../shared/sql.ts
 import { isUniqueViolation } from '../../shared/db.ts';
 import type { CommandContext } from '../../shared/events.ts';
 import { isoDate } from '../../shared/clock.ts';
-import { newId } from '../../shared/ids.ts';
+import { isId, newId } from '../../shared/ids.ts';
 import { MoneyParseError, parseAmount, sumByCurrency } from '../../shared/money.ts';
 import { appendEvents } from '../../shared/outbox.ts';
 import { conflict, HttpError, invalid, notFound } from '../../shared/web/errors.ts';
@@ -78,6 +78,10 @@ async function inParts<T, R>(items: readonly T[], size: number, fn: (part: T[]) 
 export const APPROVE_CHUNK = 200;
 /** The most matters one run takes. */
 export const MAX_RUN_MATTERS = 50_000;
+/** Drafts changed by hand from the mass billing page that one run takes in, at most. */
+export const MAX_HAND_DRAFTS = 100;
+/** The start of a run's row for a draft changed by hand from the mass billing page (taken in, or not). */
+export const HAND_DRAFT_REASON = 'Changed by hand in the composer';
 /**
  * A run not finished that has not moved for this long (each chunk it drafts moves it) is taken
  * to have stopped with its process: its queued matters are offered to other runs again (a
@@ -133,6 +137,12 @@ export interface RunInput {
   filters?: Omit<MassFilters, 'invoiceDate' | 'upTo'>;
   /** Bill these matters (hand-picked: an excluded matter may be among them); absent: every eligible matter under the filters. */
   matterIds?: readonly string[];
+  /**
+   * Drafts the clerk made from a mass billing row's composer link (seed 001: open a row's bill
+   * for last-minute changes) to take into the run as they are: each must still be a draft in
+   * no run. Not recomposed, no item taken: only counted in the run and put in its batch.
+   */
+  handDraftIds?: readonly string[];
 }
 
 /** JSON with every object's keys in order: the same choices however they were built. */
@@ -801,7 +811,9 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       && existing.mode === (input.matterIds ? 'selected' : 'all')
       && canonicalJson(storedFilters) === canonicalJson(JSON.parse(JSON.stringify(input.filters ?? {})) as unknown);
     if (same && input.matterIds) {
-      const listed = new Set((await ex.selectFrom('billing_batch_matter').select('matter_id').where('batch_id', '=', existing.id).execute()).map((r) => String(r.matter_id)));
+      // (The rows of drafts changed by hand are the run's too, but not matters the clerk ticked.)
+      const listed = new Set((await ex.selectFrom('billing_batch_matter').select('matter_id').where('batch_id', '=', existing.id)
+        .where((eb) => eb.or([eb('reason', 'is', null), eb('reason', 'not like', `${HAND_DRAFT_REASON}%`)])).execute()).map((r) => String(r.matter_id)));
       const asked = new Set(input.matterIds);
       same = listed.size === asked.size && [...asked].every((m) => listed.has(m));
     }
@@ -809,6 +821,39 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     throw new HttpError(409, 'conflict', `Bill run ${existing.id} was already made, for other choices (${runSummary(existing)}): nothing was billed now. Start again from the list for a new run`, {
       id: `was already used for another bill run (${runSummary(existing)}); choose again to bill with a new run id`,
     });
+  }
+
+  /**
+   * Take drafts changed by hand into run `batchId` (in its creating transaction): each still a
+   * draft in no run is put in the run's batch as it is (its lines, items and total unchanged;
+   * audited); one that is not (approved, deleted or taken by another run meanwhile) is named
+   * with why. A run's row each, by the draft's matter.
+   */
+  async function takeHandDrafts(trx: Tx, ctx: CommandContext, batchId: string, ids: readonly string[], at: string) {
+    assert(ids.length <= MAX_HAND_DRAFTS, 'takeHandDrafts: at most MAX_HAND_DRAFTS drafts');
+    const out: { matterId: string; billId: string | null; itemCount: number; totalMinor: number | null; reason: string }[] = [];
+    for (const billId of ids) {
+      const b = await bills.findBill(trx, billId);
+      if (!b) continue;
+      const label = b.number ?? `${b.fileNumber}'s draft`;
+      if (b.status !== 'draft' || b.batchId !== null) {
+        out.push({ matterId: b.matterId, billId: null, itemCount: 0, totalMinor: null,
+          reason: `${HAND_DRAFT_REASON} (${label}), but it is ${b.status !== 'draft' ? `no longer a draft (${b.status})` : 'in another run now'}: not taken in` });
+        continue;
+      }
+      const after: Bill = { ...b, batchId, updatedAt: at, version: b.version + 1 };
+      try {
+        await bills.updateBill(trx, after, { status: 'draft', version: b.version });
+      } catch (e) {
+        // Changed by someone else since it was read (Postgres): not taken in, said so; the run goes on.
+        if (!(e instanceof HttpError) || e.status !== 409) throw e;
+        out.push({ matterId: b.matterId, billId: null, itemCount: 0, totalMinor: null, reason: `${HAND_DRAFT_REASON} (${label}), but it changed meanwhile: not taken in` });
+        continue;
+      }
+      await audit(trx, clock, ctx, { action: 'billing.bill_added_to_batch', entityType: 'billing_bill', entityId: billId, before: { batchId: null }, after: { batchId } });
+      out.push({ matterId: b.matterId, billId, itemCount: b.items.length, totalMinor: b.totals.totalMinor, reason: `${HAND_DRAFT_REASON}: taken in as drafted (invoice date ${b.invoiceDate})` });
+    }
+    return out;
   }
 
   async function createRun(ctx: CommandContext, input: RunInput): Promise<Batch> {
@@ -821,8 +866,11 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     const e = { ...filterErrors(f, today()) };
     if (input.template !== undefined && input.template !== null && (input.template.trim() === '' || input.template.length > 100)) e.template = 'must be a template name of 1 to 100 characters';
     if (input.paymentTermsDays !== undefined && input.paymentTermsDays !== null && !(Number.isSafeInteger(input.paymentTermsDays) && input.paymentTermsDays >= 0 && input.paymentTermsDays <= MAX_PAYMENT_TERMS_DAYS)) e.paymentTermsDays = `must be a whole number of days from 0 to ${MAX_PAYMENT_TERMS_DAYS}`;
-    if (input.matterIds && input.matterIds.length === 0) e.matterIds = 'choose at least one matter';
+    const handIds = [...new Set(input.handDraftIds ?? [])];
+    if (input.matterIds && input.matterIds.length === 0 && handIds.length === 0) e.matterIds = 'choose at least one matter';
     if (input.matterIds && input.matterIds.length > MAX_RUN_MATTERS) e.matterIds = `at most ${MAX_RUN_MATTERS} matters in one run`;
+    if (handIds.length > MAX_HAND_DRAFTS) e.handDraftIds = `at most ${MAX_HAND_DRAFTS} drafts changed by hand in one run`;
+    else if (handIds.some((x) => !isId(x))) e.handDraftIds = 'must be draft bill ids';
     if (Object.keys(e).length === 0) Object.assign(e, await unknownChoices(f, input.template ?? null));
     // Hand-picked ids billing has no copy of (a bill's id, a typo) are refused, listing them:
     // a run of them would bill nothing. A matter billing knows is taken even if not eligible
@@ -848,16 +896,25 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       const again = await mass.findBatch(trx, id);
       if (again) return sameRunOrRefuse(trx, again, input);
       const queued = await mass.queuedIn(trx, eligible.map((r) => r.matterId), liveRunsSince());
-      const chosen = eligible.filter((r) => !queued.has(r.matterId));
+      // Drafts changed by hand, taken in first: their matters are the run's through them (such a
+      // matter has a draft, so drafting it again would only be skipped).
+      const hand = await takeHandDrafts(trx, ctx, id, handIds, at);
+      const handMatters = new Set(hand.filter((h) => h.billId !== null).map((h) => h.matterId));
+      const chosen = eligible.filter((r) => !queued.has(r.matterId) && !handMatters.has(r.matterId));
       const skippedUpFront = [
         ...notEligible.map((r) => ({ matterId: r.matterId, reason: r.reasons.map((x) => x.text).join('; ') })),
         ...(input.matterIds ? eligible.filter((r) => queued.has(r.matterId)).map((r) => ({ matterId: r.matterId, reason: queuedReason(queued.get(r.matterId)!).text })) : []),
-      ];
-      const total = chosen.length + skippedUpFront.length + missing.length;
+      ].filter((r) => !handMatters.has(r.matterId));
+      // One row per matter: a draft not taken in whose matter the run lists anyway is said there.
+      const listedMatters = new Set([...chosen.map((r) => r.matterId), ...skippedUpFront.map((r) => r.matterId), ...missing, ...handMatters]);
+      const handRows = hand.filter((h) => h.billId !== null || !listedMatters.has(h.matterId));
+      const handDrafted = handRows.filter((h) => h.billId !== null);
+      const total = chosen.length + skippedUpFront.length + missing.length + handRows.length;
       await trx.insertInto('billing_batch').values({
         id, status: 'pending', invoice_date: input.invoiceDate, up_to: input.upTo, template: input.template ?? null, payment_terms_days: input.paymentTermsDays ?? null,
         mode: input.matterIds ? 'selected' : 'all', filters_json: JSON.stringify({ ...(input.filters ?? {}), request }), matter_count: total,
-        drafted_count: 0, skipped_count: skippedUpFront.length + missing.length, item_count: 0, error: null, created_at: at, created_by: ctx.actorLabel,
+        drafted_count: handDrafted.length, skipped_count: skippedUpFront.length + missing.length + handRows.length - handDrafted.length,
+        item_count: handDrafted.reduce((n, h) => n + h.itemCount, 0), error: null, created_at: at, created_by: ctx.actorLabel,
         updated_at: at, finished_at: null,
       }).execute();
       let pos = 0;
@@ -865,8 +922,9 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
         ...chosen.map((r) => ({ batch_id: id, matter_id: r.matterId, position: pos++, state: 'pending', bill_id: null, item_count: 0, total_minor: null, reason: null, updated_at: at })),
         ...skippedUpFront.map((r) => ({ batch_id: id, matter_id: r.matterId, position: pos++, state: 'skipped', bill_id: null, item_count: 0, total_minor: null, reason: r.reason, updated_at: at })),
         ...missing.map((mid) => ({ batch_id: id, matter_id: mid, position: pos++, state: 'skipped', bill_id: null, item_count: 0, total_minor: null, reason: 'Billing has no copy of this matter, or the filters leave it out', updated_at: at })),
+        ...handRows.map((h) => ({ batch_id: id, matter_id: h.matterId, position: pos++, state: h.billId ? 'drafted' : 'skipped', bill_id: h.billId, item_count: h.itemCount, total_minor: h.totalMinor, reason: h.reason, updated_at: at })),
       ]);
-      await audit(trx, clock, ctx, { action: 'billing.bill_run_created', entityType: 'billing_batch', entityId: id, after: { invoiceDate: input.invoiceDate, upTo: input.upTo, template: input.template ?? null, paymentTermsDays: input.paymentTermsDays ?? null, mode: input.matterIds ? 'selected' : 'all', matters: total } });
+      await audit(trx, clock, ctx, { action: 'billing.bill_run_created', entityType: 'billing_batch', entityId: id, after: { invoiceDate: input.invoiceDate, upTo: input.upTo, template: input.template ?? null, paymentTermsDays: input.paymentTermsDays ?? null, mode: input.matterIds ? 'selected' : 'all', matters: total, ...(handDrafted.length ? { changedByHand: handDrafted.length } : {}) } });
       return (await mass.findBatch(trx, id))!;
     });
     deps.relay.kick();
@@ -939,7 +997,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
   interface BatchChange { invoiceDate?: string; upTo?: string; template?: string | null; paymentTermsDays?: number | null }
 
   /** Change every draft of a batch (or the chosen ones): new dates, template or terms, each recomposed through updateDraft. */
-  async function modifyDrafts(ctx: CommandContext, billIds: readonly string[], change: BatchChange, expected?: ReadonlyMap<string, number>) {
+  /** Why a change to these drafts is refused as a whole (field: message), or nothing: read only, as modifyDrafts checks before changing any. */
+  async function modifyErrors(billIds: readonly string[], change: BatchChange): Promise<Record<string, string>> {
     const e = filterErrors({ invoiceDate: change.invoiceDate, upTo: change.upTo }, today());
     if (change.paymentTermsDays !== undefined && change.paymentTermsDays !== null && !(Number.isSafeInteger(change.paymentTermsDays) && change.paymentTermsDays >= 0 && change.paymentTermsDays <= MAX_PAYMENT_TERMS_DAYS)) e.paymentTermsDays = `must be a whole number of days from 0 to ${MAX_PAYMENT_TERMS_DAYS}`;
     if (change.template !== undefined && change.template !== null && (change.template.trim() === '' || change.template.length > 100)) e.template = 'must be a template name of 1 to 100 characters';
@@ -961,6 +1020,11 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       }
       if (later > 0) e.upTo = `${later} of the drafts bill fees and disbursements up to a date after the new invoice date ${change.invoiceDate} (up to ${latest}): give a new up-to date on or before it too`;
     }
+    return e;
+  }
+
+  async function modifyDrafts(ctx: CommandContext, billIds: readonly string[], change: BatchChange, expected?: ReadonlyMap<string, number>) {
+    const e = await modifyErrors(billIds, change);
     if (Object.keys(e).length) throw invalid(e);
     return eachBill(billIds, async (id) => {
       const b = await cmds.findBill(id);
@@ -1003,7 +1067,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
   }
 
   return {
-    candidates, eligible, excludedRows, whyNot, previewRows, draftMatters, approveMany, createRun, runBatch, modifyDrafts, removeFromBatch, unknownMattersRefusal, unknownChoices,
+    candidates, eligible, excludedRows, whyNot, previewRows, draftMatters, approveMany, createRun, runBatch, modifyErrors, modifyDrafts, removeFromBatch, unknownMattersRefusal, unknownChoices,
     /** Before a run is confirmed: 409 when its id names a run made for other choices; nothing when the id is new or the run the same. */
     async checkRunId(input: RunInput): Promise<void> {
       const existing = input.id ? await mass.findBatch(db, input.id) : null;

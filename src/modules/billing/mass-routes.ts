@@ -14,7 +14,7 @@
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { isoDate } from '../../shared/clock.ts';
-import { newId } from '../../shared/ids.ts';
+import { isId, newId } from '../../shared/ids.ts';
 import { HttpError, invalid, notFound } from '../../shared/web/errors.ts';
 import { allow } from '../../shared/web/guard.ts';
 import type { ModuleDeps } from '../../shared/web/module.ts';
@@ -25,7 +25,7 @@ import { itemFiltersText } from './domain/mass.ts';
 import type { CapFilter } from './domain/mass.ts';
 import { templateChoices } from './domain/templates.ts';
 import type { MassBilling, MassRow, RunInput } from './mass-commands.ts';
-import { capChoice, filterErrors, MAX_RUN_MATTERS, runRequest } from './mass-commands.ts';
+import { capChoice, filterErrors, MAX_HAND_DRAFTS, MAX_RUN_MATTERS, runRequest } from './mass-commands.ts';
 import type { MassFilters } from './mass-store.ts';
 import * as store from './store.ts';
 
@@ -187,6 +187,11 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
   const query = (form: MassForm, extra: Record<string, string> = {}) =>
     new URLSearchParams(Object.entries({ ...form, ...extra }).filter(([, v]) => v !== '')).toString();
 
+  /** The drafts changed by hand from this list's composer links that the request names (`handDraft`): ids only, each once, at most MAX_HAND_DRAFTS. */
+  const handDraftIds = (raw: Raw): string[] => [...new Set(all(raw, 'handDraft').filter(isId))].slice(0, MAX_HAND_DRAFTS);
+  /** The same, as a query to carry on (the list's links and forms, a composer opened from it). */
+  const handQuery = (ids: readonly string[]): string => ids.map((id) => `handDraft=${id}`).join('&');
+
   async function listContext(c: Context<AppEnv>, raw: Raw, extra: Record<string, unknown> = {}) {
     const { lk, parsed } = await parse(raw);
     let pageNo = Math.max(1, Math.min(10_000, Number(first(raw.page)) || 1));
@@ -218,13 +223,20 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     // The up-to date as the clerk typed it: left blank, it follows the invoice date (a month-end
     // invoice date changed alone is not refused for an up-to date the page filled in with today).
     const upToTyped = first(raw.upTo) ? parsed.form.upTo : '';
+    // Drafts made from this list's composer links (seed 001's last-minute changes): still drafts
+    // in no run, they are listed to be taken into the run as they are.
+    const handIds = handDraftIds(raw);
+    const handDrafts = handIds.length ? (await mass.listDrafts({ ids: handIds, sort: 'matter', limit: MAX_HAND_DRAFTS })).rows.filter((d) => d.batchId === null) : [];
+    const handQs = handQuery(handDrafts.map((d) => d.billId));
+    const listQs = query({ ...parsed.form, upTo: upToTyped });
+    const back = [listQs, handQs].filter(Boolean).join('&');
     return {
-      excluded, excludedTotal,
+      excluded, excludedTotal, handDrafts, handQs,
       ...lk, form: parsed.form, errors: parsed.errors, rows, total: list.total, totals: list.totals, page: pageNo, upToTyped, matterWhy,
-      pages: Math.max(1, Math.ceil(list.total / PAGE_ROWS)), qs: query({ ...parsed.form, upTo: upToTyped }), runId: newId(deps.clock), can: can(c),
+      pages: Math.max(1, Math.ceil(list.total / PAGE_ROWS)), qs: [listQs, handQs].filter(Boolean).join('&'), runId: newId(deps.clock), can: can(c),
       batches: await mass.listBatches({ limit: 10 }), fields: FILTER_FIELDS, fieldLabels: FORM_LABELS,
       templateOptions: templateChoices(await mass.billTemplateNames(), parsed.form.template, "Each matter's own"),
-      composeQs: composerQuery(parsed.form), ...extra,
+      composeQs: `${composerQuery(parsed.form)}&back=${encodeURIComponent(back)}`, ...extra,
     };
   }
 
@@ -264,13 +276,15 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     const scope = first(raw.scope);
     // Each matter once (a repeated field is one matter ticked), as the run takes them.
     const selected = scope === 'selected' ? [...new Set(all(raw, 'matterId'))] : undefined;
+    // Drafts changed by hand, ticked to take into the run (all of them unless unticked).
+    const hand = handDraftIds(raw);
     if (Object.keys(parsed.errors).length) return render(c, 'billing/mass.njk', await listContext(c, raw, { flash: null }), 422);
     // Bill all or Bill selected, nothing else: an unknown scope is not read as "all".
     if (scope !== 'all' && scope !== 'selected') {
       const why = scope === '' ? 'is required (all or selected)' : 'must be all or selected';
       return render(c, 'billing/mass.njk', await listContext(c, raw, { actionError: labelledErrors({ scope: why }), errors: { scope: why } }), 422);
     }
-    if (selected && selected.length === 0) {
+    if (selected && selected.length === 0 && hand.length === 0) {
       return render(c, 'billing/mass.njk', await listContext(c, raw, { actionError: 'Tick the matters to bill, or use Bill all' }), 422);
     }
     // More than one run takes: refused before any id is looked up (the run would refuse it too).
@@ -286,6 +300,7 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     const input: RunInput = {
       id: runId, invoiceDate: parsed.filters.invoiceDate, upTo: parsed.filters.upTo, template: parsed.template, paymentTermsDays: parsed.paymentTermsDays,
       filters: (({ invoiceDate: _i, upTo: _u, ...rest }) => rest)(parsed.filters), ...(selected ? { matterIds: selected } : {}),
+      ...(hand.length ? { handDraftIds: hand } : {}),
     };
     /** A refused run: the list again (with a fresh run id), the reason above it, and a link to the earlier run its id named. */
     const refusedRun = async (e: unknown): Promise<Response> => {
@@ -295,7 +310,7 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       return render(c, 'billing/mass.njk', await listContext(c, raw, { actionError: Object.keys(fields).length ? labelledErrors(fields) : e.message, errors: { ...parsed.errors, ...fields }, usedRun }), e.status);
     };
     // Bill all with nothing eligible now (a page or tab kept from before another run billed them): no empty run, no "Bill 0 matters?".
-    const nothingEligible = async () => !selected && (await mass.eligible(parsed.filters, { limit: 0 })).total === 0;
+    const nothingEligible = async () => !selected && hand.length === 0 && (await mass.eligible(parsed.filters, { limit: 0 })).total === 0;
     const refusedEmpty = async () => render(c, 'billing/mass.njk', await listContext(c, raw, {
       actionError: 'No matter is eligible to bill now with these choices (another run or a clerk may have billed them since this page was loaded): nothing was created',
     }), 409);
@@ -305,9 +320,10 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       // A run id already used for other choices (the list page kept by the browser, Back): refused before the confirmation.
       try { await mass.checkRunId(input); } catch (e) { return refusedRun(e); }
       const count = selected ? selected.length : (await mass.eligible(parsed.filters, { limit: 0 })).total;
-      if (count === 0) return refusedEmpty();
+      const handDrafts = hand.length ? (await mass.listDrafts({ ids: hand, sort: 'matter', limit: MAX_HAND_DRAFTS })).rows.filter((d) => d.batchId === null) : [];
+      if (count === 0 && handDrafts.length === 0) return refusedEmpty();
       const itemFilters = itemFiltersText(parsed.filters, timekeeperLabel(lk.timekeepers));
-      return render(c, 'billing/mass_confirm.njk', { ...lk, form: parsed.form, fields: FILTER_FIELDS, runId, selected: selected ?? [], scope: selected ? 'selected' : 'all', count, itemFilters, qs: query(parsed.form) });
+      return render(c, 'billing/mass_confirm.njk', { ...lk, form: parsed.form, fields: FILTER_FIELDS, runId, selected: selected ?? [], scope: selected ? 'selected' : 'all', count, itemFilters, handDrafts, qs: [query(parsed.form), handQuery(handDrafts.map((d) => d.billId))].filter(Boolean).join('&') });
     }
     // A run id already used is the same run again (a second click): only a new one is checked for being empty.
     if (!(await mass.findBatch(runId)) && await nothingEligible()) return refusedEmpty();

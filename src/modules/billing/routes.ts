@@ -310,7 +310,18 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     composition: Composition | null;
     error: string | null;
     flash?: string | null;
+    /** Opened from a mass billing row: that list's address (its query), to go back to with the draft saved. */
+    back?: string | null;
   }
+
+  /**
+   * The mass billing list a composer was opened from (its query string), as given in `back`:
+   * re-encoded, so it can only ever be the query of /billing/mass; null when absent or too long.
+   */
+  const massBack = (v: unknown): string | null => {
+    if (typeof v !== 'string' || v === '' || v.length > 4_000) return null;
+    return new URLSearchParams(v).toString();
+  };
 
   async function composerContext(c: Context<AppEnv>, matter: MatterCopy, s: ComposerState) {
     const state = await cmds.matterState(matter.id);
@@ -342,7 +353,7 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
       billId: s.form.billId, version: s.form.version, fv: s.form.fv, errors: s.form.errors, adHoc: [...s.form.adHoc, { kind: 'fee', description: '', amount: '', taxCode: '', timekeeperId: '' }].map((a) => ({ ...a, tkUnknown: a.timekeeperId !== '' && !tks.has(a.timekeeperId) })),
       tkFilter: new Set((s.form.fv.tk ?? '').split(',').filter(Boolean)),
       hiddenExcluded: [...excluded].filter((id) => !candidates.some((w) => w.id === id)),
-      error: s.error, flash: s.flash ?? null, can: can(c), preview: previewContext(matter, p, tks, names),
+      error: s.error, flash: s.flash ?? null, can: can(c), preview: previewContext(matter, p, tks, names), back: s.back ?? null,
       keptWriteTo: p ? [] : typedWriteTo.map((w) => ({ ...w, label: w.kind === 'tk' ? tkLabel(tks.get(w.id), w.id) : names.get(w.id) ?? w.id })),
       candidates: candidates.map((w: WipCopy) => ({
         ...w, included: !excluded.has(w.id), onBill: onBill.has(w.id), tk: w.timekeeperId ? tkLabel(tks.get(w.timekeeperId), w.timekeeperId) : '',
@@ -432,7 +443,7 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
       form = { billId: null, version: null, invoiceDate, upTo, request: given.request, fv, adHoc, errors: given.errors };
     }
     const r = await tryPreview(matter.id, form);
-    return composerResponse(c, matter, { form: { ...form, errors: { ...form.errors, ...r.errors } }, composition: r.composition, error: r.error });
+    return composerResponse(c, matter, { form: { ...form, errors: { ...form.errors, ...r.errors } }, composition: r.composition, error: r.error, back: billId ? null : massBack(c.req.query('back')) });
   });
 
   /**
@@ -450,10 +461,11 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
   /** The live preview: recompose with the form's choices and return the totals and lines fragment; nothing is saved. */
   pages.post(`/matters/:matterId${ID}/compose/preview`, allow(WRITERS), async (c) => {
     const matter = await matterOr404(c.req.param('matterId'));
-    const form = await ownDraft(matter, composerForm(await c.req.parseBody({ all: true }) as Raw, matter.currency));
+    const raw = await c.req.parseBody({ all: true }) as Raw;
+    const form = await ownDraft(matter, composerForm(raw, matter.currency));
     const r = await tryPreview(matter.id, form);
     // The fragment for htmx; a plain post (no JavaScript) gets the composer page.
-    return composerResponse(c, matter, { form: { ...form, errors: { ...form.errors, ...r.errors } }, composition: r.composition, error: r.error });
+    return composerResponse(c, matter, { form: { ...form, errors: { ...form.errors, ...r.errors } }, composition: r.composition, error: r.error, back: massBack(str(raw, 'back')) });
   });
 
   /** Save the draft (create, or recompose the draft being edited); `_action=preview` only recalculates (no JavaScript). */
@@ -461,20 +473,27 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     const matter = await matterOr404(c.req.param('matterId'));
     const raw = await c.req.parseBody({ all: true }) as Raw;
     const form = await ownDraft(matter, composerForm(raw, matter.currency));
+    const back = form.billId ? null : massBack(str(raw, 'back'));
     if (str(raw, '_action') === 'preview' || Object.keys(form.errors).length > 0) {
       const r = await tryPreview(matter.id, form);
       const errors = { ...form.errors, ...r.errors };
-      return composerResponse(c, matter, { form: { ...form, errors }, composition: r.composition, error: r.error }, Object.keys(errors).length > 0 ? 422 : 200);
+      return composerResponse(c, matter, { form: { ...form, errors }, composition: r.composition, error: r.error, back }, Object.keys(errors).length > 0 ? 422 : 200);
     }
     try {
       const bill = form.billId
         ? await cmds.updateDraft(c.get('command'), form.billId, { invoiceDate: form.invoiceDate, upTo: form.upTo, request: form.request, expectedVersion: form.version! })
         : await cmds.createDraft(c.get('command'), { matterId: matter.id, invoiceDate: form.invoiceDate, upTo: form.upTo, request: form.request });
+      // Opened from a mass billing row: back to that list, which names the draft to take into the run (seed 001's last-minute changes).
+      if (back !== null) {
+        const to = new URLSearchParams(back);
+        to.append('handDraft', bill.billId);
+        return redirectAfterPost(c, `/billing/mass?${to.toString()}#hand-drafts`);
+      }
       return redirectAfterPost(c, `/billing/bills/${bill.billId}`);
     } catch (e) {
       if (!(e instanceof HttpError) || (e.status !== 409 && e.status !== 422)) throw e;
       const r = await tryPreview(matter.id, form);
-      return composerResponse(c, matter, { form: { ...form, errors: { ...formFields(e.fields), ...r.errors } }, composition: r.composition, error: e.message }, e.status);
+      return composerResponse(c, matter, { form: { ...form, errors: { ...formFields(e.fields), ...r.errors } }, composition: r.composition, error: e.message, back }, e.status);
     }
   });
 

@@ -1,0 +1,156 @@
+/**
+ * Seed 001's last-minute changes, on both databases: a mass billing row's composer link opens
+ * the bill with the run's choices; saving it goes back to the list, which names the draft
+ * "changed by hand"; Bill all (or Bill selected) takes it into the run's batch as it is (not
+ * composed again, no item taken twice), audited; a draft no longer a draft outside a run is
+ * named and not taken; an unticked one is left out.
+ */
+import assert from 'node:assert/strict';
+import { prng } from '../../src/cli/demo.ts';
+import { createMattersCommands, seedDemoFirm } from '../../src/modules/matters/index.ts';
+import { eachDialect } from '../support/db.ts';
+import { followed, ok, postMany } from './web-support.ts';
+import { withApp } from '../support/app.ts';
+import type { Browser, TestApp } from '../support/app.ts';
+import { ctx } from './support.ts';
+
+const DATE = '2026-03-01';
+
+async function clerk(t: TestApp): Promise<Browser> {
+  const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+  await seedDemoFirm(cmds, { matters: 6, entriesPerMatter: 2, seed: 5, random: prng, ctx, fixedCharges: true, asOf: DATE });
+  await t.runtime.relay.drain();
+  const user = await t.user('billing');
+  const b = t.browser();
+  await b.login(user.email);
+  return b;
+}
+
+/** The composer link of a mass billing row (the file number's). */
+function composerLinkOf(html: string, matterId: string): string {
+  const row = new RegExp(`<tr id="mass-${matterId}"[^>]*>[\\s\\S]*?<td class="file-no"><a href="([^"]+)">`).exec(html);
+  assert.ok(row, `a row for ${matterId}`);
+  return row[1]!;
+}
+
+async function waitForRun(b: Browser, url: string): Promise<string> {
+  for (let i = 0; i < 400; i++) {
+    const html = ok(await b.get(url));
+    if (/data-status="done"/.test(html)) return html;
+    assert.doesNotMatch(html, /data-status="failed"/, html);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail('the run did not finish');
+}
+
+eachDialect('mass billing: a draft changed by hand from a row goes back to the list and into the run as it is', async (db) => {
+  await withApp(db, async (t) => {
+    const b = await clerk(t);
+    const q = `invoiceDate=${DATE}&upTo=${DATE}&terms=21`;
+    let html = ok(await b.get(`/billing/mass?${q}`));
+    const rowIds = [...html.matchAll(/<tr id="mass-([0-9a-f-]{36})"/g)].map((m) => m[1]!);
+    assert.ok(rowIds.length >= 3, `eligible ${rowIds.length}`);
+    const [handMatter, other] = rowIds;
+
+    // The row's link opens the composer with the run's choices and says where saving leads.
+    const link = composerLinkOf(html, handMatter!);
+    assert.match(link, /[?&]back=/);
+    html = ok(await b.get(link));
+    assert.match(html, /id="from-mass"/);
+    const back = /<input type="hidden" name="back" value="([^"]*)">/.exec(html)![1]!;
+    assert.equal(new URLSearchParams(back).get('terms'), '21', 'the list\'s choices are carried');
+
+    // A last-minute change (the payment terms), saved: back to the list, which names the draft.
+    const saved = await postMany(b, `/billing/matters/${handMatter}/compose`, [['invoiceDate', DATE], ['upTo', DATE], ['paymentTermsDays', '45'], ['back', back]]);
+    assert.equal(saved.status, 303, saved.text.slice(0, 800));
+    assert.match(saved.location ?? '', /^\/billing\/mass\?.*handDraft=[0-9a-f-]{36}#hand-drafts$/);
+    const draft = await t.db.db.selectFrom('billing_bill').selectAll().where('matter_id', '=', handMatter!).where('status', '=', 'draft').executeTakeFirstOrThrow();
+    assert.equal(draft.batch_id, null);
+    assert.equal(draft.due_date, '2026-04-15', 'the change made by hand: 45 days');
+    const lineCount = async () => Number((await t.db.db.selectFrom('billing_bill_line').select((eb) => eb.fn.countAll().as('n')).where('bill_id', '=', draft.id).executeTakeFirstOrThrow()).n);
+    const linesBefore = await lineCount();
+    html = ok(await b.get(saved.location!));
+    assert.match(html, new RegExp(`<section id="hand-drafts">[\\s\\S]*<tr data-bill="${draft.id}"><td><input type="checkbox" name="handDraft" value="${draft.id}" checked`));
+    assert.doesNotMatch(html, new RegExp(`<tr id="mass-${handMatter}"`), 'the matter has a draft: not listed to draft again');
+    // Changing a filter keeps it listed (the filters form carries it).
+    assert.match(html, new RegExp(`<form method="get" action="/billing/mass" id="mass-filters"[^>]*>\\s*(?:\\{#[^#]*#\\}\\s*)?<input type="hidden" name="handDraft" value="${draft.id}">`));
+
+    // Bill all: the confirmation names it; nothing is created before confirming.
+    const runId = /name="runId" value="([^"]+)"/.exec(html)![1]!;
+    const form: [string, string][] = [['invoiceDate', DATE], ['upTo', DATE], ['terms', '21'], ['runId', runId], ['scope', 'all'], ['handDraft', draft.id]];
+    html = ok(await postMany(b, '/billing/mass/runs', form));
+    assert.match(html, /and take in 1 draft\(s\) changed by hand\?/);
+    assert.match(html, new RegExp(`<input type="hidden" name="handDraft" value="${draft.id}">`));
+    assert.equal((await t.db.db.selectFrom('billing_batch').select('id').execute()).length, 0, 'nothing before the confirmation');
+    const res = await postMany(b, '/billing/mass/runs', [...form, ['confirm', 'yes']]);
+    assert.equal(res.status, 303, res.text.slice(0, 800));
+    html = await waitForRun(b, `/billing/mass/runs/${runId}`);
+
+    // In the run's batch, as it was saved: its terms, its lines, its total; the version moved on; audited.
+    const after = await t.db.db.selectFrom('billing_bill').selectAll().where('id', '=', draft.id).executeTakeFirstOrThrow();
+    assert.equal(after.batch_id, runId);
+    assert.equal(after.status, 'draft');
+    assert.equal(after.due_date, '2026-04-15', 'not composed again with the run\'s 21 days');
+    assert.equal(Number(after.total_minor), Number(draft.total_minor));
+    assert.equal(Number(after.version), Number(draft.version) + 1);
+    assert.equal(await lineCount(), linesBefore);
+    const audits = await t.db.db.selectFrom('audit_log').select(['action', 'after_json']).where('entity_id', '=', draft.id).where('action', '=', 'billing.bill_added_to_batch').execute();
+    assert.equal(audits.length, 1);
+    assert.deepEqual(JSON.parse(String(audits[0]!.after_json)), { batchId: runId });
+    // One draft per matter, every item on one live line at most.
+    const drafts = await t.db.db.selectFrom('billing_bill').select(['matter_id']).where('status', '=', 'draft').execute();
+    assert.equal(new Set(drafts.map((d) => d.matter_id)).size, drafts.length);
+    const items = await t.db.db.selectFrom('billing_bill_line').select('item_id').where('live', '=', 1).where('item_id', 'is not', null).execute();
+    assert.equal(new Set(items.map((i) => i.item_id)).size, items.length, 'no item on two bills');
+    // The run counts it drafted, with the others; its row says it was changed by hand.
+    const row = await t.db.db.selectFrom('billing_batch_matter').selectAll().where('batch_id', '=', runId).where('matter_id', '=', handMatter!).executeTakeFirstOrThrow();
+    assert.deepEqual([row.state, row.bill_id, Number(row.total_minor)], ['drafted', draft.id, Number(draft.total_minor)]);
+    assert.match(String(row.reason), /^Changed by hand in the composer: taken in as drafted/);
+    const batch = await t.db.db.selectFrom('billing_batch').selectAll().where('id', '=', runId).executeTakeFirstOrThrow();
+    assert.equal(Number(batch.drafted_count), drafts.length);
+    assert.equal(Number(batch.matter_count), Number(batch.drafted_count) + Number(batch.skipped_count));
+    // Draft bills for the run lists it with the others.
+    html = ok(await b.get(`/billing/drafts?batch=${runId}`));
+    assert.match(html, new RegExp(`value="${draft.id}@`));
+
+    // A second run naming it again (a page kept from before): not taken (it is in a run now), said so, nothing moved.
+    html = ok(await b.get(`/billing/mass?${q}&handDraft=${draft.id}`));
+    assert.doesNotMatch(html, /id="hand-drafts"/, 'a draft in a run is not offered again');
+    const run2 = /name="runId" value="([^"]+)"/.exec(html)![1]!;
+    const again = await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['runId', run2], ['scope', 'selected'], ['matterId', other!], ['handDraft', draft.id], ['confirm', 'yes']]);
+    assert.equal(again.status, 303, again.text.slice(0, 800));
+    await waitForRun(b, `/billing/mass/runs/${run2}`);
+    assert.equal((await t.db.db.selectFrom('billing_bill').select('batch_id').where('id', '=', draft.id).executeTakeFirstOrThrow()).batch_id, runId, 'still in the first run');
+    const named = await t.db.db.selectFrom('billing_batch_matter').selectAll().where('batch_id', '=', run2).where('matter_id', '=', handMatter!).executeTakeFirstOrThrow();
+    assert.equal(named.state, 'skipped');
+    assert.match(String(named.reason), /^Changed by hand in the composer \([^)]+\), but it is in another run now: not taken in/);
+    // The same run posted again (a second click) is the same run: its hand-drafted row is not a ticked matter.
+    const same = await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['runId', run2], ['scope', 'selected'], ['matterId', other!], ['handDraft', draft.id], ['confirm', 'yes']]);
+    assert.equal(same.status, 303, same.text.slice(0, 800));
+    assert.equal(same.location, `/billing/mass/runs/${run2}`);
+  });
+});
+
+eachDialect('mass billing: a draft changed by hand and unticked stays out of the run; a composer opened elsewhere saves as before', async (db) => {
+  await withApp(db, async (t) => {
+    const b = await clerk(t);
+    const q = `invoiceDate=${DATE}&upTo=${DATE}`;
+    let html = ok(await b.get(`/billing/mass?${q}`));
+    const [handMatter, elsewhere] = [...html.matchAll(/<tr id="mass-([0-9a-f-]{36})"/g)].map((m) => m[1]!);
+    // A composer opened without a list to go back to (from the matter's bills) saves to the bill's page, as before.
+    const plain = await postMany(b, `/billing/matters/${elsewhere}/compose`, [['invoiceDate', DATE], ['upTo', DATE]]);
+    assert.equal(plain.status, 303);
+    assert.match(plain.location ?? '', /^\/billing\/bills\/[0-9a-f-]{36}$/);
+    html = ok(await b.get(composerLinkOf(html, handMatter!)));
+    const back = /<input type="hidden" name="back" value="([^"]*)">/.exec(html)![1]!;
+    const saved = await followed(b, postMany(b, `/billing/matters/${handMatter}/compose`, [['invoiceDate', DATE], ['upTo', DATE], ['back', back]]));
+    html = ok(saved);
+    const draftId = /<tr data-bill="([0-9a-f-]{36})"><td><input type="checkbox" name="handDraft"/.exec(html)![1]!;
+    // Unticked (not posted): Bill all leaves it out of the run.
+    const runId = /name="runId" value="([^"]+)"/.exec(html)![1]!;
+    const res = await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['runId', runId], ['scope', 'all'], ['confirm', 'yes']]);
+    assert.equal(res.status, 303);
+    await waitForRun(b, `/billing/mass/runs/${runId}`);
+    assert.equal((await t.db.db.selectFrom('billing_bill').select('batch_id').where('id', '=', draftId).executeTakeFirstOrThrow()).batch_id, null);
+  });
+});
