@@ -439,10 +439,29 @@ eachDialect('bill page: an action on a bill another tab changed meanwhile is ref
     assert.equal(refused.status, 409);
     assert.match(unescapeHtml(refused.text), /changed after the page was opened \(it is now approved, 1\.1\.1\)/);
     assert.deepEqual(await status(id), { status: 'approved', number: '1.1.1' }, 'approved, not voided');
+    // Delete and Re-draft ask first: a confirmation page says what voiding does (its work billed
+    // again), and writes nothing; the page's Cancel goes back to the bill.
+    const audits = async () => Number((await db.db.selectFrom('audit_log').select((eb) => eb.fn.countAll().as('n')).where('entity_id', '=', id).executeTakeFirstOrThrow()).n);
+    const approvedPage = await b.get(`/billing/bills/${id}`);
+    const auditsBefore = await audits();
+    const asked = await b.post(`/billing/bills/${id}/delete`, { version: versionOn(approvedPage.text, 'delete')! });
+    assert.equal(asked.status, 200, asked.text.slice(0, 1500));
+    const askedHtml = unescapeHtml(asked.text);
+    assert.match(askedHtml, /<h1>Void bill 1\.1\.1\?<\/h1>/);
+    assert.match(askedHtml, /Bill 1\.1\.1 is deleted and its number kept as void; its postings are reversed in the books\./);
+    assert.match(askedHtml, /go back to mass billing, unbilled: the next run bills them again/);
+    assert.match(askedHtml, /<input type="hidden" name="confirmed" value="yes">/);
+    assert.match(askedHtml, new RegExp(`<a href="/billing/bills/${id}" data-action="back">Cancel</a>`));
+    assert.deepEqual(await status(id), { status: 'approved', number: '1.1.1' }, 'nothing done before confirming');
+    assert.equal(await audits(), auditsBefore, 'nothing audited before confirming');
     // A current page acts as before.
     const fresh = await b.get(`/billing/bills/${id}`);
     assert.equal((await b.post(`/billing/bills/${id}/revert`, { version: versionOn(fresh.text, 'revert')! })).status, 303);
     assert.equal((await status(id)).status, 'draft');
+    // A reverted (numbered) draft: Delete voids its number; an action it does not allow is refused before any confirmation.
+    const reverted = await b.get(`/billing/bills/${id}`);
+    assert.match(unescapeHtml((await b.post(`/billing/bills/${id}/delete`, { version: versionOn(reverted.text, 'delete')! })).text), /<h1>Void bill 1\.1\.1\?<\/h1>[\s\S]*Bill 1\.1\.1 is deleted and its number kept as void\.<\/p>/);
+    assert.equal((await b.post(`/billing/bills/${id}/redraft`, { version: versionOn(reverted.text, 'delete')! })).status, 409, 'only a finalised bill is re-drafted');
     // Hold from a stale page is refused too.
     const stale = await a.get(`/billing/bills/${id}`);
     assert.equal((await b.post(`/billing/bills/${id}/hold`, { version: versionOn(stale.text, 'hold')!, onHold: 'yes' })).status, 303);
@@ -453,7 +472,7 @@ eachDialect('bill page: an action on a bill another tab changed meanwhile is ref
       if (round > 0) {
         const s = await status(id);
         if (s.status === 'approved') await b.post(`/billing/bills/${id}/revert`, { version: versionOf((await b.get(`/billing/bills/${id}`)).text) });
-        if (s.status !== 'deleted') await b.post(`/billing/bills/${id}/delete`, { version: versionOf((await b.get(`/billing/bills/${id}`)).text) });
+        if (s.status !== 'deleted') await b.post(`/billing/bills/${id}/delete`, { version: versionOf((await b.get(`/billing/bills/${id}`)).text), confirmed: 'yes' });
         id = await draftOf();
       } else {
         await b.post(`/billing/bills/${id}/hold`, { version: versionOf((await b.get(`/billing/bills/${id}`)).text), onHold: 'no' });
@@ -462,7 +481,7 @@ eachDialect('bill page: an action on a bill another tab changed meanwhile is ref
       const ver = versionOn(page.text, 'approve')!;
       const [approved, deleted] = await Promise.all([
         a.post(`/billing/bills/${id}/approve`, { version: ver }),
-        b.post(`/billing/bills/${id}/delete`, { version: ver }),
+        b.post(`/billing/bills/${id}/delete`, { version: ver, confirmed: 'yes' }),
       ]);
       assert.deepEqual([approved.status, deleted.status].sort(), [303, 409], `round ${round}: one of the two`);
       const s = await status(id);

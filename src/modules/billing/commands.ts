@@ -803,6 +803,17 @@ export function createBillingCommands(deps: BillingDeps) {
     listBills: (matterId: string, opts: { includeDeleted?: boolean } = {}) => bills.listBills(db, matterId, opts),
     /** Every action on the bill: allowed now, or why not. */
     actionsFor: async (b: Bill): Promise<Record<BillAction, Verdict>> => verdicts(await factsFor(db, b)),
+    /** Whether `action` would be allowed on the bill as the clerk saw it (`expectedVersion`), refused as acting would be: 404, 409 (changed since, or not allowed now). Writes nothing. */
+    checkAction: async (billId: string, action: BillAction, expectedVersion: number): Promise<Bill> => {
+      const b = await bills.findBill(db, billId);
+      if (!b) throw notFound('Bill');
+      if (b.version !== expectedVersion) {
+        throw new HttpError(409, BILL_CHANGED, `${CHANGED_SINCE_OPENED} (it is now ${b.status === 'draft' ? 'a draft' : b.status}${b.number ? `, ${b.number}` : ''}): look at it again before acting`);
+      }
+      const v = verdict(action, await factsFor(db, b));
+      if (!v.allowed) throw conflict(v.reason!);
+      return b;
+    },
     /** Compose without saving (the composer's live totals); billId: recompose that draft. */
     preview: async (input: { matterId: string; invoiceDate: string; upTo: string; request?: BillRequest; billId?: string | null }): Promise<Composition> => {
       const m = await loadMatter(db, input.matterId);

@@ -603,10 +603,55 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
       done: 'Hold changed',
     },
   };
+  /**
+   * What Delete and Re-draft do to this bill, in a clerk's words, for their confirmation page:
+   * one click on a bill the client may hold (voiding it puts its work back into mass billing,
+   * to be billed again) would be too easy a slip.
+   */
+  function confirmationOf(action: 'delete' | 'redraft', b: Bill): { title: string; effect: string[] } {
+    if (action === 'redraft') {
+      return {
+        title: `Re-draft bill ${b.number ?? ''}`.trim(),
+        effect: [
+          'The bill goes back to draft: its postings are reversed in the books, and it can be changed in the composer.',
+          `Approved and produced again, it keeps its number${b.number ? ` ${b.number}` : ''}. Receipts already allocated to it are to be allocated again.`,
+        ],
+      };
+    }
+    if (b.status === 'draft' && b.sequence === null) {
+      return {
+        title: 'Delete the draft',
+        effect: ['The draft is deleted, with every change made to it in the composer. Its time, disbursements and fixed charges are not deleted: they go back to mass billing, unbilled, to be billed again.'],
+      };
+    }
+    return {
+      title: `Void bill ${b.number ?? ''}`.trim(),
+      effect: [
+        `Bill ${b.number ?? ''} is deleted and its number kept as void${b.status === 'draft' ? '' : '; its postings are reversed in the books'}.`,
+        'Its time, disbursements and fixed charges go back to mass billing, unbilled: the next run bills them again.',
+      ],
+    };
+  }
+
   for (const [name, t] of Object.entries(transitions)) {
     pages.post(`/bills/:id${ID}/${name}`, allow(WRITERS), async (c) => {
       const b = await billOr404(c.req.param('id'));
       const raw = await c.req.parseBody() as Raw;
+      if ((name === 'delete' || name === 'redraft') && str(raw, 'confirmed') !== 'yes') {
+        // Asks first (nothing is written): the form's version is checked as acting would, and an action the bill does not allow is refused as acting would.
+        let current: Bill;
+        try {
+          current = await cmds.checkAction(b.billId, name, billActionForm(raw).version);
+        } catch (e) {
+          if (!(e instanceof HttpError) || (e.status !== 409 && e.status !== 422)) throw e;
+          return render(c, 'billing/bill.njk', await billContext(c, (await cmds.findBill(b.billId)) ?? b, { error: e.message, errors: e.status === 422 ? e.fields : {} }), e.status);
+        }
+        const matter = await reads.getMatterCopy(current.matterId);
+        return render(c, 'billing/bill_confirm.njk', {
+          ...confirmationOf(name, current), action: name, bill: current, version: current.version, matterName: matter?.name ?? '', statusLabels: STATUS_LABELS,
+          produced: current.status === 'finalised' && await hasStoredPdf(deps.db, current.billId, current.approvedAt),
+        });
+      }
       try {
         const after = await t.run(c.get('command'), b.billId, raw);
         return redirectAfterPost(c, `/billing/bills/${after.billId}?done=${encodeURIComponent(t.done)}`);
