@@ -234,7 +234,7 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
         await rt.relay.drain();
         const produced = await produceBills({ db, clock: rt.clock, logger: rt.logger, relay: rt.relay, outputs: rt.outputs }, ctx, toProduce);
         if (!v.json) {
-          for (const it of produced.items) out(it.outcome === 'done' ? `produced ${it.number ?? it.billId}` : `failed   ${it.number ?? it.billId}  ${it.error ?? it.outcome}`);
+          for (const it of produced.items) out(it.outcome === 'done' ? `produced ${it.number ?? it.billId}${it.error ? `  (${it.error})` : ''}` : `failed   ${it.number ?? it.billId}  ${it.error ?? it.outcome}`);
           out(`${produced.done} produced, ${produced.failed} failed${produced.busy > 0 ? `, ${produced.busy} busy (being produced elsewhere; run again)` : ''}.`);
         }
         report.produced = produced.done;

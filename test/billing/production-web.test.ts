@@ -101,6 +101,18 @@ eachDialect('bill production pages: choices, produce with progress, PDFs, revert
     assert.match(progress.text, /data-outputs>; printed 1 copy; emailed to ap@northwind\.example<\/span>/, 'the run says what went out');
     assert.equal((await clerk.get('/billing/production')).text.includes(a!.number!), false, 'a produced bill leaves the list');
     assert.equal(filesIn(dirs.print).length, 1);
+    // A new run over the produced bill (a page kept from before, another tab): nothing is done
+    // again, and its page says so, naming the bill by its number (not as if it had emailed it).
+    const mailBefore = filesIn(dirs.mail).length;
+    const rerun = await postMany(clerk, '/billing/production/runs', [['bill', a!.billId], ['runId', crypto.randomUUID()]]);
+    assert.equal(rerun.status, 303);
+    const againPage = unescapeHtml((await runDone(clerk, rerun.location!)).text);
+    assert.match(againPage, /Finished: 1 of 1 produced \(1 of them produced already: nothing sent or printed again\)/);
+    assert.match(againPage, new RegExp(`<a href="/billing/bills/${a!.billId}">${a!.number!.replace(/\./g, '\\.')}</a>`), 'named by its number');
+    assert.match(againPage, /Produced already<\/span>[\s\S]*data-already> \([^)]+\): nothing was sent or printed again by this run/);
+    assert.doesNotMatch(againPage, /data-outputs>/, 'no outputs claimed');
+    assert.equal(filesIn(dirs.print).length, 1, 'not printed again');
+    assert.equal(filesIn(dirs.mail).length, mailBefore, 'not emailed again');
 
     const finalPdf = await fetchPdf(t, clerk, `/billing/bills/${a!.billId}/pdf`);
     assert.equal(finalPdf.status, 200);

@@ -356,9 +356,13 @@ export interface RunItem {
   position: number;
   number: string | null;
   outcome: RunOutcome;
+  /** Why a bill failed or is busy; for a done one, ALREADY_PRODUCED when this run found it produced and did nothing. */
   error: string | null;
   updatedAt: string;
 }
+
+/** A run's note on a bill it found produced already (by an earlier run, or another tab's at the same moment): nothing was done again. */
+export const ALREADY_PRODUCED = 'Already produced before this run reached it: nothing was sent or printed again';
 
 export interface Run {
   id: string;

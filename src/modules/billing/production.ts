@@ -145,8 +145,9 @@ export interface RunView {
    * `emailUnconfirmed`: the bill's email may have been sent (a clerk decides); `decisionKey`: the key of that decision's form;
    * `retryKey`: the key of a failed or busy bill's Retry form (the same form posted twice is one run).
    */
-  items: (RunItem & { emailUnconfirmed: boolean; decisionKey: string | null; retryKey: string | null })[];
-  counts: { pending: number; done: number; failed: number; busy: number };
+  items: (RunItem & { emailUnconfirmed: boolean; decisionKey: string | null; retryKey: string | null; already: { at: string | null } | null })[];
+  /** `already`: of the done, those this run found produced already (it did nothing to them). */
+  counts: { pending: number; done: number; failed: number; busy: number; already: number };
   /** Running, but no process has touched it for a while: it was interrupted. */
   stale: boolean;
 }
@@ -427,7 +428,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         // Produced in this cycle: done. A bill finalised some other way (no production state)
         // still gets its PDF, copies and email; it is not finalised again.
         const st = await ps.findState(db, billId, cycle);
-        if (st?.finalisedAt) { settled.push({ billId, outcome: { outcome: 'done', error: null } }); continue; }
+        if (st?.finalisedAt) { settled.push({ billId, outcome: { outcome: 'done', error: ps.ALREADY_PRODUCED } }); continue; }
       }
       wanted.push({ bill, cycle });
     }
@@ -666,11 +667,13 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     if (ids.length > MAX_RUN_BILLS) throw invalid({ bill: `at most ${MAX_RUN_BILLS} bills in one run` });
     await refuseNeverApproved(ids, 'produce');
     const rows = new Map((await ps.approvedBills(db, { billIds: ids, limit: MAX_RUN_BILLS })).map((r) => [r.billId, r]));
+    const heads = await ps.billHeads(db, ids.filter((id) => !rows.has(id)));
     const at = now();
     const run: Run = { id: runId ?? newId(clock), createdAt: at, createdBy: ctx.actorLabel, total: ids.length, status: 'running', heartbeatAt: at, finishedAt: null };
     try {
       await db.transaction().execute(async (trx) => {
-        await ps.insertRun(trx, run, ids.map((id) => ({ billId: id, number: rows.get(id)?.number ?? null })));
+        // Each bill by its number, produced already or not (a finalised one is named too, not by its id).
+        await ps.insertRun(trx, run, ids.map((id) => ({ billId: id, number: rows.get(id)?.number ?? heads.get(id)?.number ?? null })));
         await audit(trx, clock, ctx, { action: 'billing.production_started', entityType: 'billing_production_run', entityId: run.id, after: { total: ids.length } });
       });
     } catch (err) {
@@ -849,15 +852,17 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       // What a produced bill's outputs were: copies printed, where it was emailed (or why not by
       // production). Only from the approval this run finalised (finalised no later than the run
       // recorded it): a bill approved again since has another approval's state, not this run's.
-      const done = i.outcome === 'done' && st !== undefined && st.finalisedAt !== null && st.finalisedAt <= i.updatedAt ? {
+      // Found produced already: nothing this run did, said so with when it was produced (not another run's outputs as this run's).
+      const already = i.outcome === 'done' && i.error === ps.ALREADY_PRODUCED ? { at: st?.finalisedAt ?? null } : null;
+      const done = !already && i.outcome === 'done' && st !== undefined && st.finalisedAt !== null && st.finalisedAt <= i.updatedAt ? {
         printedCopies: st.printedAt !== null ? (st.copies ?? 0) : 0,
         emailedTo: st.emailedAt !== null && st.emailMessageId !== null ? (st.emailTo ?? []) : [],
         emailNote: st.emailedAt !== null && st.emailMessageId === null ? st.emailDetail : null,
       } : null;
-      return { ...i, done, emailUnconfirmed, decisionKey: emailUnconfirmed ? newId(clock) : null, retryKey: retryable ? newId(clock) : null };
+      return { ...i, done, already, emailUnconfirmed, decisionKey: emailUnconfirmed ? newId(clock) : null, retryKey: retryable ? newId(clock) : null };
     });
     const stale = run.status === 'running' && !active.has(runId) && clock.now().getTime() - Date.parse(run.heartbeatAt) > 60_000;
-    return { run, items, counts, stale };
+    return { run, items, counts: { ...counts, already: items.filter((i) => i.already).length }, stale };
   }
 
   /**
