@@ -66,6 +66,7 @@ eachDialect('audit: WIP, totals and counts agree across mass billing, the run, d
     await page.goto(`${url}/billing/drafts`);
     await page.click('#select-every');
     await click(page, '#drafts-form button[data-action="approve"]');
+    await click(page, 'button[data-action="confirm-approve"]');
     const approved = Number(await page.$eval('#results', (e) => e.getAttribute('data-done')));
     await click(page, '#results a[href="/billing/production"]');
     const prod = await page.$$eval('#production-bills tr[data-bill]', (trs) => trs.map((tr) => ({ id: tr.getAttribute('data-bill')!, total: tr.querySelectorAll('td.num')[0]!.textContent!.trim() })));

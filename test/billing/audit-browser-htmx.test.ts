@@ -41,6 +41,7 @@ export async function runToProduction(page: Page, url: string): Promise<string> 
   await click(page, '#run-status a[data-action="review"]');
   await page.click('#select-every');
   await click(page, '#drafts-form button[data-action="approve"]');
+  await click(page, 'button[data-action="confirm-approve"]');
   return runId;
 }
 

@@ -72,6 +72,7 @@ eachDialect('audit: without JavaScript the run works: filters, lookup, bill all,
     assert.equal(await attr(page, '#results', 'data-done'), '1');
     await page.click('#select-every');
     await click(page, '#drafts-form button[data-action="approve"]');
+    await click(page, 'button[data-action="confirm-approve"]');
     assert.equal(await attr(page, '#results', 'data-done'), '2');
 
     // Production: tick one bill; without JavaScript the toolbar cannot follow the ticks by itself,

@@ -18,6 +18,7 @@ eachDialect('audit: leaving a production run and coming back to Bill production 
     await billAllAndReview(page, url);
     await page.click('#select-every');
     await click(page, '#drafts-form button[data-action="approve"]');
+    await click(page, 'button[data-action="confirm-approve"]');
     await t.runtime.relay.drain();
 
     await page.goto(`${url}/billing/production`);

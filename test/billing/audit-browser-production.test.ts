@@ -17,6 +17,7 @@ eachDialect('audit: each production toolbar choice for 0, 1 and 2 bills opens a 
     await billAllAndReview(page, url);
     await page.click('#select-every');
     await click(page, '#drafts-form button[data-action="approve"]');
+    await click(page, 'button[data-action="confirm-approve"]');
     await t.runtime.relay.drain();
 
     await page.goto(`${url}/billing/production`);

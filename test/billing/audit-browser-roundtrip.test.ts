@@ -28,6 +28,7 @@ eachDialect('audit: revert and delete bring the bill back with the same figures 
     await click(page, '#run-status a[data-action="review"]');
     await page.click('#select-every');
     await click(page, '#drafts-form button[data-action="approve"]');
+    await click(page, 'button[data-action="confirm-approve"]');
     await t.runtime.relay.drain();
 
     await page.goto(`${url}/billing/production`);

@@ -111,7 +111,7 @@ eachDialect('audit: the drafts page refuses bad ids, actions, dates, terms and t
     assert.match(html, /Bill not found/);
     // Approving only ids of no bill (a listed draft deleted by someone else meanwhile): refused per bill, not a 500 (Postgres).
     for (const id of ['00000000-0000-7000-8000-000000000000@1', '00000000-0000-7000-8000-000000000001']) {
-      const approved = ok(await followed(b, postMany(b, '/billing/drafts/act', [['id', id], ['action', 'approve']])));
+      const approved = ok(await followed(b, postMany(b, '/billing/drafts/act', [['id', id], ['action', 'approve'], ['confirmed', 'yes']])));
       assert.match(approved, /data-refused="1"/);
       assert.match(approved, /Bill not found/);
     }

@@ -676,7 +676,7 @@ eachDialect('drafts page: "all drafts listed" is the drafts the page showed; a d
     const versionOf = (id: string) => new RegExp(`value="${id}@(\\d+)"`).exec(shown.text)![1]!;
     const aShown = versionOf(a.billId);
     await billing.updateDraft(ctx, a.billId, { request: { ...a.request, interestMinor: 500 } });
-    const ticked = await followed(clerk, postForm(clerk, '/billing/drafts/act', [['id', `${a.billId}@${aShown}`], ['id', `${b2.billId}@${versionOf(b2.billId)}`], ['action', 'approve']]));
+    const ticked = await followed(clerk, postForm(clerk, '/billing/drafts/act', [['id', `${a.billId}@${aShown}`], ['id', `${b2.billId}@${versionOf(b2.billId)}`], ['action', 'approve'], ['confirmed', 'yes']]));
     assert.equal(ticked.status, 200);
     assert.match(ticked.text, /data-done="1" data-refused="1"/);
     assert.match(unescapeHtml(ticked.text), new RegExp(`data-refused="${a.billId}">.*It changed after the list was shown`));
@@ -686,7 +686,7 @@ eachDialect('drafts page: "all drafts listed" is the drafts the page showed; a d
 
     // The current list's stamp: every draft it lists is approved.
     const fresh = listingOf((await clerk.get('/billing/drafts')).text);
-    const approved = await followed(clerk, postForm(clerk, '/billing/drafts/act', [['every', 'yes'], ['listing', fresh], ['action', 'approve']]));
+    const approved = await followed(clerk, postForm(clerk, '/billing/drafts/act', [['every', 'yes'], ['listing', fresh], ['action', 'approve'], ['confirmed', 'yes']]));
     assert.equal(approved.status, 200);
     assert.match(approved.text, /data-done="2" data-refused="0"/);
     assert.deepEqual(await statuses(), ['approved', 'approved', 'approved']);

@@ -189,7 +189,15 @@ eachDialect('mass billing page: list, lookup, confirm, one run with live progres
     // Hold one, then approve the whole batch: the held one is refused with its reason.
     html = ok(await followed(b, b.post('/billing/drafts/act', { id: first!, action: 'hold', batch: runId })));
     assert.match(html, /data-done="1"/);
-    html = ok(await followed(b, b.post('/billing/drafts/act', { every: 'yes', listing: listingOf(html), action: 'approve', batch: runId })));
+    // Approving asks first: how many, the held one named as refused, the total; nothing is posted before confirming.
+    const listing = listingOf(html);
+    const asked = ok(await b.post('/billing/drafts/act', { every: 'yes', listing, action: 'approve', batch: runId }));
+    assert.match(asked, /<h1>Approve 3 draft bills\?<\/h1>/);
+    assert.match(asked, /id="approve-held">1 of them is on hold: refused/);
+    assert.equal((asked.match(/<tr data-bill="/g) ?? []).length, 3);
+    assert.match(asked, /<input type="hidden" name="confirmed" value="yes">/);
+    assert.equal((await t.db.db.selectFrom('billing_bill').select('id').where('status', '=', 'approved').execute()).length, 0, 'nothing approved before confirming');
+    html = ok(await followed(b, b.post('/billing/drafts/act', { every: 'yes', listing, action: 'approve', batch: runId, confirmed: 'yes' })));
     assert.match(html, /data-done="2" data-refused="1"/);
     assert.match(html, new RegExp(`data-refused="${first}">.*on hold`, 's'));
     const approved = await t.db.db.selectFrom('billing_bill').select(['id', 'number', 'file_number']).where('status', '=', 'approved').execute();
@@ -359,7 +367,7 @@ eachDialect('drafts page: the list keeps its filters and sort, and "all drafts l
     assert.equal(listed.length, (await drafts()).length);
     assert.doesNotMatch(html, /title="Batch [0-9a-f-]{36}">[0-9a-f]{8}-/, 'batches shown by when they ran, not by id');
     // Approved, they wait in bill production in the same order.
-    html = ok(await followed(b, postMany(b, '/billing/drafts/act', [['every', 'yes'], ['listing', listingOf(html)], ['action', 'approve']])));
+    html = ok(await followed(b, postMany(b, '/billing/drafts/act', [['every', 'yes'], ['listing', listingOf(html)], ['action', 'approve'], ['confirmed', 'yes']])));
     assert.match(html, /data-refused="4"/, 'the four on hold stay drafts');
     // Each refused bill is named by its file number, not its id.
     const refusedNames = [...html.matchAll(/<li data-refused="[^"]+"><a href="[^"]+">([^<]+)<\/a>: ([^<]+)<\/li>/g)].map((m) => [m[1], m[2]]);

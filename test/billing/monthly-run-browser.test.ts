@@ -185,6 +185,7 @@ eachDialect('the monthly billing run in Chromium: mass billing, approve, produce
     assert.equal(await page.$eval('#results', (e) => e.getAttribute('data-done')), '1');
     await page.click('#select-every');
     await click(page, '#drafts-form button[data-action="approve"]');
+    await click(page, 'button[data-action="confirm-approve"]');
     const approvedCount = drafts.length - 1;
     assert.equal(await page.$eval('#results', (e) => e.getAttribute('data-action')), 'approve');
     assert.equal(await page.$eval('#results', (e) => e.getAttribute('data-done')), String(approvedCount));

@@ -67,6 +67,13 @@ eachDialect('the drafts list and the bill page alert the clerk to a draft postin
     p = await pages();
     assert.match(p.list, /title="Period 2026-02 is closed: the books post this bill to 2026-03"/);
     assert.match(p.bill, /Period 2026-02 is closed: the books post this bill to 2026-03: check the invoice date/);
+    // Approving from the list asks first and says so (seed 004: the clerk verifies the period before posting).
+    const listing = /name="listing" value="([^"]+)"/.exec(p.list)![1]!;
+    const asked = await b.post('/billing/drafts/act', { every: 'yes', listing, action: 'approve' });
+    assert.equal(asked.status, 200);
+    assert.match(asked.text, /id="approve-period" role="alert">1 of them post outside the current accounting period \(2026-03\) or into a closed one/);
+    assert.match(asked.text, /data-col="period-note">Period 2026-02 is closed: the books post this bill to 2026-03<\/span>/);
+    assert.equal((await db.db.selectFrom('billing_bill').select('status').where('id', '=', d.billId).executeTakeFirstOrThrow()).status, 'draft', 'not approved before confirming');
 
     // Approved, it posts where the note said.
     await billing.approve(ctx, d.billId);

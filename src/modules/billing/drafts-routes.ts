@@ -260,6 +260,21 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
         totals: sumByCurrency(listed.rows, (r) => r.totalMinor), carried, backQs: listQuery(raw).toString(),
       });
     }
+    if (action === 'approve' && first(raw.confirmed) !== 'yes') {
+      // Approving numbers the bills and posts them to the books: the clerk sees how many, their
+      // total, which are held (refused) and which post outside the current accounting period
+      // (seed 004: asked to verify the period), and confirms with the same choice.
+      const listed = await mass.listDrafts({ ids: ids.slice(0, CONFIRM_LISTED), sort: 'matter', limit: CONFIRM_LISTED });
+      const periods = await ledgerPeriods(deps.db);
+      const today = isoDate(deps.clock.now());
+      const rows = listed.rows.map((r) => ({ ...r, periodNote: periodNote(r.invoiceDate, today, periods) }));
+      const drafts = ids.length > CONFIRM_LISTED ? await mass.draftCount(ids) : listed.total;
+      return render(c, 'billing/drafts_approve.njk', {
+        rows, count: drafts, more: Math.max(drafts - rows.length, 0), gone: ids.length - drafts,
+        held: rows.filter((r) => r.onHold).length, outside: rows.filter((r) => r.periodNote !== null).length, currentPeriod: periods.currentPeriod,
+        totals: sumByCurrency(rows, (r) => r.totalMinor), carried: carriedFields(raw, ['action']), backQs: listQuery(raw).toString(),
+      });
+    }
     let results: { billId: string; ok: boolean; reason?: string; number?: string }[];
     switch (action) {
       case 'approve': results = await mass.approveMany(ctx, ids, { expectedVersions: versions }); break;
