@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { approvalTime } from '../../src/modules/billing/domain/lifecycle.ts';
 import { manualEmailKey } from '../../src/modules/billing/production.ts';
-import { combineBillDocuments, manualEmailCovering, manualEmailPending, PREVIEW_PDF_BILLS, pdfFileName, previewPdfGroups, printJobKey, productionActions, productionMessageKey, remainingSteps } from '../../src/modules/billing/domain/production.ts';
+import { combineBillDocuments, manualEmailCovering, manualEmailPending, manualEmailsOfCycle, PREVIEW_PDF_BILLS, pdfFileName, previewPdfGroups, printJobKey, productionActions, productionMessageKey, remainingSteps } from '../../src/modules/billing/domain/production.ts';
 import {
   billTemplateFor, DEFAULT_EMAIL_TEMPLATES, effectiveLayout, emailTemplateErrors, merge, mergeEmail, mergeMoney, mergeFieldErrors, mergeValues, MERGE_FIELDS, missingClientAddress, pickTemplate, recipients, templateChoices, unknownTemplate, withDefaults, missingTemplate,
 } from '../../src/modules/billing/domain/templates.ts';
@@ -326,4 +326,19 @@ test('manualEmailPending: a manual email of this approval, to one of production\
     ['one under way, then one stopped', [c('sending'), c('sending', { claimedUntil: '2026-03-02T09:40:00.000Z' })], 'stopped'],
   ];
   for (const [name, claims, expected] of cases) assert.equal(manualEmailPending(claims, cycle, now, to), expected, name);
+});
+
+test('manualEmailsOfCycle: the manual emails that sent this approval (recorded for it, or without one sent at or after it), oldest first', () => {
+  const cycle = '2026-03-02T10:00:00.000Z';
+  const m = (c: string | null, sentAt: string) => ({ cycle: c, to: ['ap@client.example'], sentAt, sentBy: 'clerk' });
+  const cases: [string, ReturnType<typeof m>[], string[]][] = [
+    ['none', [], []],
+    ['recorded for this approval', [m(cycle, '2026-03-02T11:00:00.000Z')], ['2026-03-02T11:00:00.000Z']],
+    ['recorded for an earlier approval, even if it finished later', [m('2026-03-01T09:00:00.000Z', '2026-03-02T12:00:00.000Z')], []],
+    ['no approval recorded, sent after it', [m(null, '2026-03-02T10:00:00.001Z')], ['2026-03-02T10:00:00.001Z']],
+    ['no approval recorded, sent at it', [m(null, cycle)], [cycle]],
+    ['no approval recorded, sent before it', [m(null, '2026-03-02T09:59:59.999Z')], []],
+    ['several, oldest first', [m(cycle, '2026-03-02T13:00:00.000Z'), m(null, '2026-03-02T11:00:00.000Z'), m('x', '2026-03-02T12:00:00.000Z')], ['2026-03-02T11:00:00.000Z', '2026-03-02T13:00:00.000Z']],
+  ];
+  for (const [name, emails, want] of cases) assert.deepEqual(manualEmailsOfCycle(emails, cycle).map((e) => e.sentAt), want, name);
 });

@@ -530,6 +530,12 @@ eachDialect('a bill emailed manually to every address is not emailed again by Pr
     await emailManually(c!.billId, 'ap@northwind.example', 'cfo@northwind.example');
     assert.equal(readEml(dirs.mail).length, 3);
     assert.match(rowOf((await clerk.get('/billing/production')).text, c!.billId), /data-emailed-by-hand/);
+    // Reverting a bill the client was emailed: its confirmation says so, naming where and when (the others are not marked).
+    const revertPage = unescapeHtml((await clerk.get(`/billing/production/revert?bill=${c!.billId}&bill=${a!.billId}`)).text);
+    assert.match(revertPage, /id="revert-emailed" role="alert">\s*<p>2 of them were emailed to the client already \(Email manually\)/);
+    assert.match(revertPage, new RegExp(`<li data-emailed="${c!.billId}">[^<]*: emailed to ap@northwind\\.example, cfo@northwind\\.example [^<]* by `));
+    const plainRevert = unescapeHtml((await clerk.get(`/billing/production/revert?bill=${b!.billId}`)).text);
+    assert.match(plainRevert, /id="revert-emailed"/, 'b was emailed too (to one address)');
     assert.equal((await postMany(clerk, '/billing/production/revert', [['bill', c!.billId]])).status, 303);
     t.clock.advanceMs(60_000);
     await setup.billing.approve(ctx, c!.billId);

@@ -18,7 +18,7 @@ import { allow } from '../../shared/web/guard.ts';
 import { isHtmx, redirectAfterPost, render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import type { BillingCommands } from './commands.ts';
-import { PRODUCTION_ACTION_LABELS, manualEmailCovering, previewPdfGroups, productionActions } from './domain/production.ts';
+import { PRODUCTION_ACTION_LABELS, manualEmailCovering, manualEmailsOfCycle, previewPdfGroups, productionActions } from './domain/production.ts';
 import type { ManualEmail, ProductionAction } from './domain/production.ts';
 import { BILL_LAYOUT_LABELS, BILL_LAYOUTS, MERGE_FIELD_HELP, MERGE_FIELDS } from './domain/templates.ts';
 import type { BillLayout } from './domain/templates.ts';
@@ -251,7 +251,13 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const paid = await production.receiptsAllocated(rows.map((r) => r.billId));
     // Bills carrying receipts: the revert releases them to the client's credit until the bill is approved again.
     const receipted = rows.filter((r) => (paid.get(r.billId) ?? 0) > 0).map((r) => ({ ...r, paidMinor: paid.get(r.billId)! }));
-    return render(c, 'billing/production_revert.njk', { rows, receipted, all: selected.length === 0, gone: selected.length - rows.length });
+    // Bills already emailed manually in this approval: the client holds the version being reverted.
+    const manual = await production.manualEmailsOfApproved();
+    const emailed = rows.flatMap((r) => {
+      const sent = manualEmailsOfCycle(manual.get(r.billId) ?? [], r.approvedAt);
+      return sent.length ? [{ ...r, emails: sent }] : [];
+    });
+    return render(c, 'billing/production_revert.njk', { rows, receipted, emailed, emailedIds: emailed.map((r) => r.billId), all: selected.length === 0, gone: selected.length - rows.length });
   });
 
   pages.post('/production/revert', allow(WRITERS), async (c) => {

@@ -147,6 +147,16 @@ export function mailMayHaveGone(transport: 'smtp' | 'file-drop', err: unknown): 
 /** A bill emailed by hand (Email manually): the approval it was sent for (null: recorded before that was), to and cc together, when. */
 export interface ManualEmail { cycle: string | null; to: readonly string[]; sentAt: string; sentBy: string }
 
+/** Whether a manual email sent this approval (`cycle`) of the bill: recorded for it, or, recorded without one, sent at or after it. */
+function sentForCycle(m: ManualEmail, cycle: string): boolean {
+  return m.cycle !== null ? m.cycle === cycle : m.sentAt >= cycle;
+}
+
+/** The manual emails that sent this approval of the bill (the client holds this version), oldest first. */
+export function manualEmailsOfCycle(manual: readonly ManualEmail[], cycle: string): ManualEmail[] {
+  return manual.filter((m) => sentForCycle(m, cycle)).sort((a, b) => (a.sentAt < b.sentAt ? -1 : a.sentAt > b.sentAt ? 1 : 0));
+}
+
 /**
  * The manual email that already sent this approval of the bill to every address production
  * would send it to, if any (the latest): production then records the email step as done by
@@ -160,7 +170,7 @@ export function manualEmailCovering(manual: readonly ManualEmail[], cycle: strin
   if (to.length === 0) return null;
   let found: ManualEmail | null = null;
   for (const m of manual) {
-    if (m.cycle !== null ? m.cycle !== cycle : m.sentAt < cycle) continue;
+    if (!sentForCycle(m, cycle)) continue;
     const reached = new Set(m.to.map((a) => a.trim().toLowerCase()));
     if (to.every((a) => reached.has(a.trim().toLowerCase())) && (found === null || m.sentAt >= found.sentAt)) found = m;
   }
