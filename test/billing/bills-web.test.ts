@@ -759,3 +759,33 @@ eachDialect('drafts page: a ticked draft changed since the list showed it is not
     }
   });
 });
+
+eachDialect('composer: a fixed fee typed that cannot be read keeps the draft\'s saved fee in the figures shown (not the quote), and says so; nothing is saved', async (db) => {
+  await withApp(db, async (t) => {
+    const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+    const { matter, partner } = await firm(cmds);
+    await cmds.setBillingOptions(ctx, matter.id, { set: { arrangement: 'fixed_fee', quote: { amountMinor: 470_000 }, fixedFee: { mode: 'every_cycle', schedule: [] } } as never });
+    await cmds.recordTimeEntry(ctx, { matterId: matter.id, timekeeperId: partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Advice' });
+    await t.runtime.relay.drain();
+    await t.user('billing', { email: 'clerk@firm.test' });
+    const b = t.browser();
+    await b.login('clerk@firm.test');
+    // A draft with a fee of the clerk's own (not the quote).
+    await b.get(`/billing/matters/${matter.id}/compose?invoiceDate=2026-02-28`);
+    const saved = await postForm(b, `/billing/matters/${matter.id}/compose`, [['invoiceDate', '2026-02-28'], ['upTo', '2026-02-28'], ['fixedFee', '1000.00']]);
+    assert.equal(saved.status, 303, saved.text.slice(0, 800));
+    const billId = saved.location!.split('/').pop()!;
+    const draft = await db.db.selectFrom('billing_bill').select(['total_minor', 'version']).where('id', '=', billId).executeTakeFirstOrThrow();
+    const total = (html: string) => Number(/data-total="total" data-minor="(-?\d+)"/.exec(html)![1]);
+    for (const typed of ['abc', '10.999']) {
+      for (const path of [`/billing/matters/${matter.id}/compose/preview`, `/billing/matters/${matter.id}/compose`]) {
+        const res = await postForm(b, path, [['billId', billId], ['version', String(draft.version)], ['invoiceDate', '2026-02-28'], ['upTo', '2026-02-28'], ['fixedFee', typed]]);
+        assert.equal(res.status, path.endsWith('/preview') ? 200 : 422, `${path} ${typed}`);
+        assert.match(res.text, /data-error-for="fixedFee"/);
+        assert.match(res.text, /id="fixed-fee-kept">Until it is corrected, the figures shown keep the fixed fee as the draft was saved/);
+        assert.equal(total(res.text), Number(draft.total_minor), `${path} ${typed}: the draft's figures, not the quote's`);
+      }
+    }
+    assert.deepEqual(await db.db.selectFrom('billing_bill').select(['total_minor', 'version']).where('id', '=', billId).executeTakeFirstOrThrow(), draft, 'nothing saved');
+  });
+});

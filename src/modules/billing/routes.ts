@@ -458,11 +458,26 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     return { ...form, billId: null, version: null, errors: { ...form.errors, billId: 'must be a draft bill of this matter: open the draft from its bill page' } };
   }
 
+  /**
+   * A fixed fee typed that cannot be read (`abc`, 10.999) is left out of the request, and left
+   * out means "the quote": a draft's preview would then show a different bill (the walkthrough
+   * saw a $997.99 draft shown at $5,697.99). While the field is in error, a draft's preview keeps
+   * the fixed fee as the draft was saved; the page says which figures it shows.
+   */
+  async function keepSavedFixedFee(form: ComposerForm): Promise<ComposerForm> {
+    if (!form.errors.fixedFee || form.billId === null) return form;
+    const saved = (await cmds.findBill(form.billId))?.request.fixedFeeAmountMinor;
+    const request = { ...form.request };
+    if (saved === undefined || saved === null) delete request.fixedFeeAmountMinor;
+    else request.fixedFeeAmountMinor = saved;
+    return { ...form, request };
+  }
+
   /** The live preview: recompose with the form's choices and return the totals and lines fragment; nothing is saved. */
   pages.post(`/matters/:matterId${ID}/compose/preview`, allow(WRITERS), async (c) => {
     const matter = await matterOr404(c.req.param('matterId'));
     const raw = await c.req.parseBody({ all: true }) as Raw;
-    const form = await ownDraft(matter, composerForm(raw, matter.currency));
+    const form = await keepSavedFixedFee(await ownDraft(matter, composerForm(raw, matter.currency)));
     const r = await tryPreview(matter.id, form);
     // The fragment for htmx; a plain post (no JavaScript) gets the composer page.
     return composerResponse(c, matter, { form: { ...form, errors: { ...form.errors, ...r.errors } }, composition: r.composition, error: r.error, back: massBack(str(raw, 'back')) });
@@ -472,7 +487,7 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
   pages.post(`/matters/:matterId${ID}/compose`, allow(WRITERS), async (c) => {
     const matter = await matterOr404(c.req.param('matterId'));
     const raw = await c.req.parseBody({ all: true }) as Raw;
-    const form = await ownDraft(matter, composerForm(raw, matter.currency));
+    const form = await keepSavedFixedFee(await ownDraft(matter, composerForm(raw, matter.currency)));
     const back = form.billId ? null : massBack(str(raw, 'back'));
     if (str(raw, '_action') === 'preview' || Object.keys(form.errors).length > 0) {
       const r = await tryPreview(matter.id, form);
