@@ -787,5 +787,12 @@ eachDialect('composer: a fixed fee typed that cannot be read keeps the draft\'s 
       }
     }
     assert.deepEqual(await db.db.selectFrom('billing_bill').select(['total_minor', 'version']).where('id', '=', billId).executeTakeFirstOrThrow(), draft, 'nothing saved');
+    // No fee on this bill (0): the recorded time waits for the next instalment, and the item list says so (not "outside the filters").
+    const none = await postForm(b, `/billing/matters/${matter.id}/compose/preview`, [['billId', billId], ['version', String(draft.version)], ['invoiceDate', '2026-02-28'], ['upTo', '2026-02-28'], ['fixedFee', '0.00']]);
+    assert.equal(none.status, 200);
+    assert.match(none.text, /data-off-bill>waits for the next fixed-fee instalment<\/small>/);
+    assert.doesNotMatch(none.text, /outside the filters/);
+    const withFee = await postForm(b, `/billing/matters/${matter.id}/compose/preview`, [['billId', billId], ['version', String(draft.version)], ['invoiceDate', '2026-02-28'], ['upTo', '2026-02-28'], ['fixedFee', '1000.00']]);
+    assert.doesNotMatch(withFee.text, /data-off-bill/, 'with a fee, the time is on the bill (written to the fee)');
   });
 });

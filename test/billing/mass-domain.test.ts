@@ -117,7 +117,7 @@ test('why a row bills what it bills (seed 001: quote rules applied without promp
   assert.equal(billingExplanation({ onlyExpenses: false, quote: null, scheduleRows: 0, fixedFeeEveryCycle: false, totalMinor: 100, wipMinor: 100 }), 'Work in progress as recorded');
   assert.match(billingExplanation({ onlyExpenses: false, quote: null, scheduleRows: 0, fixedFeeEveryCycle: true, totalMinor: 100, wipMinor: 0 }), /Fixed fee for the cycle/);
   assert.equal(billingExplanation({ onlyExpenses: false, quote: null, scheduleRows: 0, fixedFeeEveryCycle: false, totalMinor: 89_986, wipMinor: 605_136, timeWaits: true }),
-    'No fixed-fee instalment due: the recorded time waits for the next one; costs billed');
+    'No fixed-fee instalment due: the recorded time waits for the next one; fixed charges and disbursements billed');
 });
 
 test('properties: eligible means no reason; hand-picking waives only the exclusion; the cap is monotonic', () => {

@@ -297,7 +297,7 @@ eachDialect('an every-cycle fixed fee is billed once a cycle: not again on a bil
   const f12 = { invoiceDate: '2026-03-12', upTo: '2026-03-12' };
   const row12 = (await m.candidates(f12)).find((r) => r.matterId === matter.id)!;
   const preview12 = (await m.previewRows([row12], f12, {})).get(matter.id)!;
-  assert.deepEqual([preview12.totalMinor, preview12.why], [15_000, 'No fixed-fee instalment due: the recorded time waits for the next one; costs billed']);
+  assert.deepEqual([preview12.totalMinor, preview12.why], [15_000, 'No fixed-fee instalment due: the recorded time waits for the next one; fixed charges and disbursements billed']);
   assert.deepEqual(await run('2026-03-12'), { monthly: 0, none: 270_000 });
   const monthlyDraft = await db.db.selectFrom('billing_bill').select('request_json').where('matter_id', '=', matter.id).orderBy('created_at', 'desc').executeTakeFirstOrThrow();
   assert.equal(JSON.parse(monthlyDraft.request_json as string).fixedFeeAmountMinor, 0);

@@ -376,7 +376,7 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
       groups: { ...groups, time: groups.time.map((g) => ({ ...g, hours: hours(g.minutes) })) }, lineCount: p.lines.length,
       allocations: p.composed.feeAllocation.map((a) => ({ ...a, label: tkLabel(tks.get(a.timekeeperId), a.timekeeperId) })),
       scheduleRowIds: p.composed.scheduleRowIds, hideLinePricing: p.composed.hideLinePricing, kindLabels: KIND_LABELS,
-      interestCharges: p.interestCharges, expiredDiscounts: p.expiredDiscounts,
+      interestCharges: p.interestCharges, expiredDiscounts: p.expiredDiscounts, timeWaitsForInstalment: p.composed.timeWaitsForInstalment,
     };
   }
 

@@ -130,6 +130,8 @@ export interface ComposedBill {
   retainerRequestMinor: number;
   dueDate: string;
   itemIds: string[];
+  /** Recorded time held back for the bill that carries the next fixed-fee instalment (none due on this one). */
+  timeWaitsForInstalment: boolean;
 }
 
 const LIMIT_ITEMS = 200_000;
@@ -204,6 +206,7 @@ export function composeBill(matter: ComposeMatter, options: ComposeOptions, firm
   // Fixed fee, or the quote rules for hourly matters.
   let quote: QuoteOutcome | null = null;
   const scheduleRowIds: string[] = [];
+  let timeWaitsForInstalment = false;
   if (options.arrangement === 'fixed_fee' && !options.onlyExpenses) {
     let feeLines: { amountMinor: number; description: string; rowId: string | null }[];
     if (options.fixedFee.mode === 'custom_schedule') {
@@ -216,6 +219,7 @@ export function composeBill(matter: ComposeMatter, options: ComposeOptions, firm
     if (fixedTotal === 0) {
       // No instalment due: recorded time waits for the bill that carries the next one,
       // rather than being written off to nothing on this bill.
+      timeWaitsForInstalment = lines.some((l) => l.kind === 'time');
       for (let i = lines.length - 1; i >= 0; i--) if (lines[i]!.kind === 'time') lines.splice(i, 1);
     }
     const time = charged((l) => l.kind === 'time');
@@ -419,5 +423,6 @@ export function composeBill(matter: ComposeMatter, options: ComposeOptions, firm
     retainerRequestMinor: retainerRequest,
     dueDate: dueDate(req.invoiceDate, firm.paymentTermsDays),
     itemIds,
+    timeWaitsForInstalment,
   };
 }

@@ -188,7 +188,7 @@ export function billingExplanation(x: {
   if (x.timeUnderCap) parts.push('Time not at the cap chosen: it waits for a later bill');
   if (x.scheduleRows > 0) parts.push(`${x.scheduleRows} fixed-fee instalment${x.scheduleRows === 1 ? '' : 's'} due`);
   else if (x.fixedFeeEveryCycle) parts.push('Fixed fee for the cycle');
-  else if (x.timeWaits) parts.push('No fixed-fee instalment due: the recorded time waits for the next one; costs billed');
+  else if (x.timeWaits) parts.push('No fixed-fee instalment due: the recorded time waits for the next one; fixed charges and disbursements billed');
   if (x.quote && x.quote.position !== 'none') parts.push(x.quote.reason);
   if (parts.length === 0) parts.push(x.totalMinor === x.wipMinor ? 'Work in progress as recorded' : 'Work in progress, with the matter\'s discount, tax and no-charge items');
   return parts.join('; ');
