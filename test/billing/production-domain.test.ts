@@ -58,7 +58,10 @@ test('output keys are stable per bill and approval, and differ across approvals'
   assert.notEqual(productionMessageKey('b1', '2026-03-02T09:00:00.000Z'), productionMessageKey('b1', '2026-03-05T09:00:00.000Z'));
   assert.notEqual(productionMessageKey('b1', 'c'), productionMessageKey('b2', 'c'));
   assert.equal(pdfFileName('12.8.1', 'x', false), 'bill-12.8.1.pdf');
-  assert.equal(pdfFileName(null, '0190aabb-cc', true), 'PREVIEW-bill-draft-0190aabb.pdf');
+  assert.equal(pdfFileName(null, '0190aabb-cc', true), 'PREVIEW-bill-draft-90aabbcc.pdf');
+  // Drafts of one run (ids sharing their time-ordered start) get different names, with their file number.
+  assert.equal(pdfFileName(null, '019cadc6-9a80-7bf6-a91f-91efe554b376', true, '1.1'), 'PREVIEW-bill-1.1-draft-e554b376.pdf');
+  assert.notEqual(pdfFileName(null, '019cadc6-9a80-7bf6-a91f-91efe554b376', true), pdfFileName(null, '019cadc6-9a80-71cd-9ca3-24a8be01c4cf', true));
   assert.equal(pdfFileName('a/b"c', 'x', false), 'bill-a_b_c.pdf');
 });
 

@@ -301,7 +301,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     const bill = await cmds.findBill(billId);
     if (!bill || bill.status === 'deleted') throw notFound('Bill');
     const { html } = await billHtml(bill, { preview: true });
-    return { pdf: await outputs.pdf.render(html), filename: pdfFileName(bill.number, bill.billId, true) };
+    return { pdf: await outputs.pdf.render(html), filename: pdfFileName(bill.number, bill.billId, true, bill.fileNumber) };
   }
 
   /**

@@ -55,8 +55,10 @@ export function productionMessageKey(billId: string, cycle: string): string {
 }
 
 /** A file name for a bill's PDF: the number with anything odd replaced. */
-export function pdfFileName(number: string | null, billId: string, preview: boolean): string {
-  const stem = (number ?? `draft-${billId.slice(0, 8)}`).replace(/[^A-Za-z0-9._-]+/g, '_');
+export function pdfFileName(number: string | null, billId: string, preview: boolean, fileNumber?: string): string {
+  // A draft (no number yet): its matter's file number and the random end of its id (ids of one
+  // run share their time-ordered start, so downloads named by it overwrote each other).
+  const stem = (number ?? `${fileNumber ? `${fileNumber}-` : ''}draft-${billId.replace(/-/g, '').slice(-8)}`).replace(/[^A-Za-z0-9._-]+/g, '_');
   return `${preview ? 'PREVIEW-' : ''}bill-${stem}.pdf`;
 }
 
