@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { firmTimeZone, isoDate } from '../src/shared/clock.ts';
+import { displayTime, firmTimeZone, isoDate } from '../src/shared/clock.ts';
 import { loadConfig } from '../src/main.ts';
 import { eachDialect } from './support/db.ts';
 import { ctx, journals, setupWithApprovedBill } from './ledger/support.ts';
@@ -72,4 +72,15 @@ test('pages show stored times in the firm\'s time zone, named', async () => {
   const seconds = () => env.renderString('{{ t | datetime(true) }}', { t: '2026-03-31T22:05:07.000Z' });
   assert.equal(await inZone('UTC', seconds), '2026-03-31 22:05:07 UTC');
   assert.equal(await inZone('Australia/Sydney', seconds), '2026-04-01 09:05:07 Australia/Sydney');
+});
+
+test('displayTime: a stored instant as the firm reads it, named by its zone, to the minute or second; other text as it is', () => {
+  const at = '2026-12-06T07:44:19.051Z';
+  const d = new Date(at);
+  const two = (n: number) => String(n).padStart(2, '0');
+  const zone = firmTimeZone() ?? 'UTC';
+  assert.equal(displayTime(at), `${isoDate(d)} ${two(d.getHours())}:${two(d.getMinutes())} ${zone}`);
+  assert.equal(displayTime(at, true), `${isoDate(d)} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())} ${zone}`);
+  assert.doesNotMatch(displayTime(at), /\dT\d|\.\d{3}Z/, 'no raw ISO');
+  assert.equal(displayTime('not a time'), 'not a time');
 });

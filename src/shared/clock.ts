@@ -38,3 +38,14 @@ export function isoDate(d: Date): string {
 export function firmTimeZone(): string | undefined {
   return Intl.DateTimeFormat().resolvedOptions().timeZone as string | undefined;
 }
+
+/**
+ * A stored time (ISO, UTC) as the firm reads it: its own time zone's date and time (isoDate's),
+ * named (`2026-12-06 07:44 UTC`); `seconds` to the second. Text that is no time is returned as it is.
+ */
+export function displayTime(iso: string, seconds = false): string {
+  const d = new Date(iso);
+  if (!Number.isFinite(d.getTime())) return iso;
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${isoDate(d)} ${two(d.getHours())}:${two(d.getMinutes())}${seconds ? `:${two(d.getSeconds())}` : ''} ${firmTimeZone() ?? 'UTC'}`;
+}

@@ -563,7 +563,7 @@ eachDialect('a bill emailed manually to every address is not emailed again by Pr
     // The run says what each bill's outputs were.
     const outputsOf = (id: string) => new RegExp(`<tr data-bill="${id}"[\\s\\S]*?data-outputs>([^<]*)</span>`).exec(finished)?.[1] ?? '';
     assert.equal(outputsOf(b!.billId), '; emailed to ap@northwind.example, cfo@northwind.example');
-    assert.match(outputsOf(a!.billId), /^; Emailed manually by .* to AP@northwind\.example, cfo@northwind\.example: not sent again$/);
+    assert.match(outputsOf(a!.billId), /^; Emailed manually by .* at \d{4}-\d{2}-\d{2} \d{2}:\d{2} [A-Za-z_/]+ to AP@northwind\.example, cfo@northwind\.example: not sent again$/);
     const statuses = await t.db.db.selectFrom('billing_bill').select('status').where('id', 'in', [a!.billId, b!.billId, c!.billId]).execute();
     assert.deepEqual(statuses.map((r) => r.status), ['finalised', 'finalised', 'finalised']);
     // a: nothing more sent, its email step recorded as done by hand; b and c: emailed by Produce to both addresses.
@@ -572,7 +572,7 @@ eachDialect('a bill emailed manually to every address is not emailed again by Pr
     assert.equal(produced.length, 4, 'a and c by hand, b and c by Produce, each to both addresses');
     const state = await t.db.db.selectFrom('billing_bill_production').select(['bill_id', 'emailed_at', 'email_detail']).where('bill_id', '=', a!.billId).executeTakeFirstOrThrow();
     assert.ok(state.emailed_at);
-    assert.match(state.email_detail ?? '', /^Emailed manually by .* to AP@northwind\.example, cfo@northwind\.example: not sent again$/);
+    assert.match(state.email_detail ?? '', /^Emailed manually by .* at \d{4}-\d{2}-\d{2} \d{2}:\d{2} [A-Za-z_/]+ to AP@northwind\.example, cfo@northwind\.example: not sent again$/);
     const skipped = await t.db.db.selectFrom('audit_log').select('action').where('entity_id', '=', a!.billId).where('action', '=', 'billing.bill_email_skipped').execute();
     assert.equal(skipped.length, 1);
   }, { outputs: testOutputs(dirs) });

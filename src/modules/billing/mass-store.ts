@@ -499,8 +499,9 @@ function draftsFrom(f: DraftFilters): { from: string; params: unknown[] } | null
   if (f.clientId) { where.push('b.client_id = ?'); params.push(f.clientId); }
   if (f.onHold !== undefined) { where.push('b.on_hold = ?'); params.push(f.onHold ? 1 : 0); }
   if (f.q) {
-    where.push('(lower(b.file_number) like ? or lower(m.name) like ? or lower(m.client_name) like ?)');
-    const like = `%${f.q.toLowerCase().replace(/[%_\\]/g, '')}%`;
+    // The text as typed: % and _ are searched for, not wildcards (both databases take ESCAPE).
+    where.push("(lower(b.file_number) like ? escape '\\' or lower(m.name) like ? escape '\\' or lower(m.client_name) like ? escape '\\')");
+    const like = `%${f.q.toLowerCase().replace(/[%_\\]/g, (ch) => `\\${ch}`)}%`;
     params.push(like, like, like);
   }
   if (f.ids) { if (f.ids.length === 0) return null; where.push(`b.id in (${marks(f.ids.length)})`); params.push(...f.ids); }

@@ -37,6 +37,7 @@ import type { Logger } from 'pino';
 import { assert } from '../../shared/assert.ts';
 import { audit } from '../../shared/audit.ts';
 import type { Clock } from '../../shared/clock.ts';
+import { displayTime } from '../../shared/clock.ts';
 import type { Db, Executor } from '../../shared/db.ts';
 import { isEmailAddress } from '../../shared/email.ts';
 import { isUniqueViolation } from '../../shared/db.ts';
@@ -519,7 +520,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         late = covering ? { covering, pending: null } : { covering: null, pending: manualEmailPending(claims, cycle, at, to) };
         if (covering) {
           await audit(trx, clock, ctx, { action: 'billing.bill_email_skipped', entityType: 'billing_bill', entityId: billId, after: { number, to, cycle, emailedManually: { at: covering.sentAt, by: covering.sentBy, to: covering.to } } });
-          const detail = `Emailed manually by ${covering.sentBy} at ${covering.sentAt} to ${covering.to.join(', ')}: not sent again`;
+          const detail = `Emailed manually by ${covering.sentBy} at ${displayTime(covering.sentAt)} to ${covering.to.join(', ')}: not sent again`;
           return { emailed_at: at, email_to: JSON.stringify(to), email_detail: detail.slice(0, 1000) };
         }
         if (late.pending === 'unconfirmed' || late.pending === 'stopped') {

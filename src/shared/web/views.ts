@@ -1,7 +1,7 @@
 import nunjucks from 'nunjucks';
 import { formatMoney } from '../money.ts';
 import { fieldLabel } from './errors.ts';
-import { firmTimeZone, isoDate } from '../clock.ts';
+import { displayTime } from '../clock.ts';
 
 /** The Nunjucks environment: autoescaping on, with money and date filters. */
 export function createViews(viewsDir: string, opts: { watch?: boolean } = {}): nunjucks.Environment {
@@ -18,13 +18,7 @@ export function createViews(viewsDir: string, opts: { watch?: boolean } = {}): n
     typeof amountMinor === 'number' ? formatMoney(amountMinor, String(currency), { named: true }) : '');
   // A stored time (ISO, UTC) as the firm reads it: its own time zone's date and time (isoDate's), named.
   // `seconds`: to the second (to tell apart things made in the same minute, such as bill runs).
-  env.addFilter('datetime', (iso: unknown, seconds: unknown = false) => {
-    if (typeof iso !== 'string') return '';
-    const d = new Date(iso);
-    if (!Number.isFinite(d.getTime())) return iso;
-    const two = (n: number) => String(n).padStart(2, '0');
-    return `${isoDate(d)} ${two(d.getHours())}:${two(d.getMinutes())}${seconds === true ? `:${two(d.getSeconds())}` : ''} ${firmTimeZone() ?? 'UTC'}`;
-  });
+  env.addFilter('datetime', (iso: unknown, seconds: unknown = false) => (typeof iso === 'string' ? displayTime(iso, seconds === true) : ''));
   env.addFilter('json', (v: unknown) => JSON.stringify(v, null, 2));
   /** A field path in words (see fieldLabel), for error lists. */
   env.addFilter('fieldLabel', (k: unknown) => fieldLabel(String(k)));
