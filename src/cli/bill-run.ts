@@ -241,7 +241,8 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
         report.productionFailed = produced.failed;
         report.productionBusy = produced.busy;
         // Which bills, and why each not produced: a count alone tells no one what to do.
-        report.production = produced.items.map((it) => ({ billId: it.billId, number: it.number ?? null, outcome: it.outcome, error: it.error ?? null }));
+        // `error` for a bill not produced; `note` for one produced (e.g. found produced already: nothing sent again).
+        report.production = produced.items.map((it) => ({ billId: it.billId, number: it.number ?? null, outcome: it.outcome, error: it.outcome === 'done' ? null : it.error ?? null, note: it.outcome === 'done' ? it.error ?? null : null }));
         if (produced.failed > 0 || produced.busy > 0) status = 1;
       }
     }

@@ -461,7 +461,9 @@ eachDialect('bill page: an action on a bill another tab changed meanwhile is ref
     // A reverted (numbered) draft: Delete voids its number; an action it does not allow is refused before any confirmation.
     const reverted = await b.get(`/billing/bills/${id}`);
     assert.match(unescapeHtml((await b.post(`/billing/bills/${id}/delete`, { version: versionOn(reverted.text, 'delete')! })).text), /<h1>Void bill 1\.1\.1\?<\/h1>[\s\S]*Bill 1\.1\.1 is deleted and its number kept as void\.<\/p>/);
-    assert.equal((await b.post(`/billing/bills/${id}/redraft`, { version: versionOn(reverted.text, 'delete')! })).status, 409, 'only a finalised bill is re-drafted');
+    const redraftDraft = await b.post(`/billing/bills/${id}/redraft`, { version: versionOn(reverted.text, 'delete')! });
+    assert.equal(redraftDraft.status, 409);
+    assert.match(unescapeHtml(redraftDraft.text), /Only a finalised bill can be re-drafted; this bill is draft/, 'refused for what it is, not as changed');
     // Hold from a stale page is refused too.
     const stale = await a.get(`/billing/bills/${id}`);
     assert.equal((await b.post(`/billing/bills/${id}/hold`, { version: versionOn(stale.text, 'hold')!, onHold: 'yes' })).status, 303);

@@ -154,3 +154,45 @@ eachDialect('mass billing: a draft changed by hand and unticked stays out of the
     assert.equal((await t.db.db.selectFrom('billing_bill').select('batch_id').where('id', '=', draftId).executeTakeFirstOrThrow()).batch_id, null);
   });
 });
+
+eachDialect('mass billing: two drafts changed by hand from one list are both listed and taken in; a post naming a hand draft\'s matter too is one row per matter, and the same run posted again is that run', async (db) => {
+  await withApp(db, async (t) => {
+    const b = await clerk(t);
+    let html = ok(await b.get(`/billing/mass?invoiceDate=${DATE}&upTo=${DATE}`));
+    const [m1, m2, m3] = [...html.matchAll(/<tr id="mass-([0-9a-f-]{36})"/g)].map((m) => m[1]!);
+    const fileOf = (id: string) => new RegExp(`<tr id="mass-${id}"[^>]*>[\\s\\S]*?<td class="file-no"><a href="[^"]+">([^<]+)<`).exec(html)![1]!;
+    const m3File = fileOf(m3!);
+    const save = async (matterId: string, list: string): Promise<string> => {
+      const page = ok(await b.get(composerLinkOf(list, matterId)));
+      const back = /<input type="hidden" name="back" value="([^"]*)">/.exec(page)![1]!;
+      const res = await postMany(b, `/billing/matters/${matterId}/compose`, [['invoiceDate', DATE], ['upTo', DATE], ['back', back]]);
+      assert.equal(res.status, 303, res.text.slice(0, 500));
+      return res.location!;
+    };
+    html = ok(await b.get(await save(m1!, html)));
+    const second = await save(m2!, html);
+    assert.equal((second.match(/handDraft=/g) ?? []).length, 2, 'the list\'s address names both');
+    html = ok(await b.get(second));
+    const listed = [...html.matchAll(/name="handDraft" value="([0-9a-f-]{36})" checked/g)].map((m) => m[1]!);
+    assert.equal(listed.length, 2, 'both listed, ticked');
+    const [d1, d2] = listed;
+
+    // A crafted Bill selected: m1 ticked (its draft changed by hand named too) while the filter names m3 only.
+    const runId = /name="runId" value="([^"]+)"/.exec(html)![1]!;
+    const form: [string, string][] = [['invoiceDate', DATE], ['upTo', DATE], ['matter', m3File], ['runId', runId], ['scope', 'selected'], ['matterId', m1!], ['handDraft', d1!], ['handDraft', d2!], ['confirm', 'yes']];
+    const res = await postMany(b, '/billing/mass/runs', form);
+    assert.equal(res.status, 303, res.text.slice(0, 800));
+    await waitForRun(b, `/billing/mass/runs/${runId}`);
+    const rows = await t.db.db.selectFrom('billing_batch_matter').select(['matter_id', 'state', 'bill_id']).where('batch_id', '=', runId).execute();
+    assert.equal(new Set(rows.map((r) => r.matter_id)).size, rows.length, 'one row per matter');
+    assert.deepEqual(rows.filter((r) => r.bill_id !== null).map((r) => r.bill_id).sort(), [d1, d2].sort(), 'both drafts taken in');
+    for (const d of [d1, d2]) assert.equal((await t.db.db.selectFrom('billing_bill').select('batch_id').where('id', '=', d!).executeTakeFirstOrThrow()).batch_id, runId);
+    const batch = await t.db.db.selectFrom('billing_batch').selectAll().where('id', '=', runId).executeTakeFirstOrThrow();
+    assert.equal(Number(batch.matter_count), rows.length);
+    assert.equal(Number(batch.drafted_count) + Number(batch.skipped_count), rows.length);
+    // The same run posted again (a second click): that run, not "made for other choices".
+    const again = await postMany(b, '/billing/mass/runs', form);
+    assert.equal(again.status, 303, again.text.slice(0, 800));
+    assert.equal(again.location, `/billing/mass/runs/${runId}`);
+  });
+});

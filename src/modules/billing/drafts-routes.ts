@@ -89,12 +89,13 @@ interface ActionResults { action: string; done: number; refused: { billId: strin
 const RESULTS_KEPT = 500;
 const RESULTS_TTL_MS = 30 * 60_000;
 
-/** The query string of the list an action came from: its filters, order and page (for the redirect after it). */
 /** The fields a form posted, to post again from its confirmation page (all but the token, the confirmation and `also`). */
 function carriedFields(raw: Raw, also: readonly string[] = []): { name: string; value: string }[] {
   return Object.entries(raw).filter(([k]) => k !== '_csrf' && k !== 'confirmed' && !also.includes(k))
     .flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === 'string').map((value) => ({ name: k, value })));
 }
+
+/** The query string of the list an action came from: its filters, order and page (for the redirect after it). */
 
 function listQuery(raw: Raw): URLSearchParams {
   const f = draftFilters(raw);
@@ -268,10 +269,13 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
       const periods = await ledgerPeriods(deps.db);
       const today = isoDate(deps.clock.now());
       const rows = listed.rows.map((r) => ({ ...r, periodNote: periodNote(r.invoiceDate, today, periods) }));
-      const drafts = ids.length > CONFIRM_LISTED ? await mass.draftCount(ids) : listed.total;
+      // Held and out-of-period drafts counted over all the chosen, not only those listed.
+      const groups = await mass.draftDatesAndHolds(ids);
+      const drafts = groups.reduce((n, g) => n + g.count, 0);
       return render(c, 'billing/drafts_approve.njk', {
         rows, count: drafts, more: Math.max(drafts - rows.length, 0), gone: ids.length - drafts,
-        held: rows.filter((r) => r.onHold).length, outside: rows.filter((r) => r.periodNote !== null).length, currentPeriod: periods.currentPeriod,
+        held: groups.filter((g) => g.onHold).reduce((n, g) => n + g.count, 0),
+        outside: groups.filter((g) => periodNote(g.invoiceDate, today, periods) !== null).reduce((n, g) => n + g.count, 0), currentPeriod: periods.currentPeriod,
         totals: sumByCurrency(rows, (r) => r.totalMinor), carried: carriedFields(raw, ['action']), backQs: listQuery(raw).toString(),
       });
     }

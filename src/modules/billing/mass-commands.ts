@@ -811,11 +811,14 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       && existing.mode === (input.matterIds ? 'selected' : 'all')
       && canonicalJson(storedFilters) === canonicalJson(JSON.parse(JSON.stringify(input.filters ?? {})) as unknown);
     if (same && input.matterIds) {
-      // (The rows of drafts changed by hand are the run's too, but not matters the clerk ticked.)
-      const listed = new Set((await ex.selectFrom('billing_batch_matter').select('matter_id').where('batch_id', '=', existing.id)
-        .where((eb) => eb.or([eb('reason', 'is', null), eb('reason', 'not like', `${HAND_DRAFT_REASON}%`)])).execute()).map((r) => String(r.matter_id)));
+      // The rows of drafts changed by hand are the run's too: each ticked matter is listed, or is
+      // one of those; every other row is a ticked matter.
+      const rows = await ex.selectFrom('billing_batch_matter').select(['matter_id', 'reason']).where('batch_id', '=', existing.id).execute();
+      const isHand = (r: { reason: unknown }) => typeof r.reason === 'string' && r.reason.startsWith(HAND_DRAFT_REASON);
+      const listed = new Set(rows.filter((r) => !isHand(r)).map((r) => String(r.matter_id)));
+      const byHand = new Set(rows.filter(isHand).map((r) => String(r.matter_id)));
       const asked = new Set(input.matterIds);
-      same = listed.size === asked.size && [...asked].every((m) => listed.has(m));
+      same = [...listed].every((m) => asked.has(m)) && [...asked].every((m) => listed.has(m) || byHand.has(m));
     }
     if (same) return existing;
     throw new HttpError(409, 'conflict', `Bill run ${existing.id} was already made, for other choices (${runSummary(existing)}): nothing was billed now. Start again from the list for a new run`, {
@@ -905,15 +908,22 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
         ...notEligible.map((r) => ({ matterId: r.matterId, reason: r.reasons.map((x) => x.text).join('; ') })),
         ...(input.matterIds ? eligible.filter((r) => queued.has(r.matterId)).map((r) => ({ matterId: r.matterId, reason: queuedReason(queued.get(r.matterId)!).text })) : []),
       ].filter((r) => !handMatters.has(r.matterId));
-      // One row per matter: a draft not taken in whose matter the run lists anyway is said there.
-      const listedMatters = new Set([...chosen.map((r) => r.matterId), ...skippedUpFront.map((r) => r.matterId), ...missing, ...handMatters]);
-      const handRows = hand.filter((h) => h.billId !== null || !listedMatters.has(h.matterId));
+      // One row per matter (the run's key): a draft taken in is its matter's row; a draft not taken
+      // in is named only when nothing else names its matter, once (a crafted post may name two).
+      const missingNow = missing.filter((mid) => !handMatters.has(mid));
+      const listedMatters = new Set([...chosen.map((r) => r.matterId), ...skippedUpFront.map((r) => r.matterId), ...missingNow, ...handMatters]);
+      const handRows = hand.filter((h) => {
+        if (h.billId !== null) return true;
+        if (listedMatters.has(h.matterId)) return false;
+        listedMatters.add(h.matterId);
+        return true;
+      });
       const handDrafted = handRows.filter((h) => h.billId !== null);
-      const total = chosen.length + skippedUpFront.length + missing.length + handRows.length;
+      const total = chosen.length + skippedUpFront.length + missingNow.length + handRows.length;
       await trx.insertInto('billing_batch').values({
         id, status: 'pending', invoice_date: input.invoiceDate, up_to: input.upTo, template: input.template ?? null, payment_terms_days: input.paymentTermsDays ?? null,
         mode: input.matterIds ? 'selected' : 'all', filters_json: JSON.stringify({ ...(input.filters ?? {}), request }), matter_count: total,
-        drafted_count: handDrafted.length, skipped_count: skippedUpFront.length + missing.length + handRows.length - handDrafted.length,
+        drafted_count: handDrafted.length, skipped_count: skippedUpFront.length + missingNow.length + handRows.length - handDrafted.length,
         item_count: handDrafted.reduce((n, h) => n + h.itemCount, 0), error: null, created_at: at, created_by: ctx.actorLabel,
         updated_at: at, finished_at: null,
       }).execute();
@@ -921,7 +931,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       await insertRows(trx, 'billing_batch_matter', [
         ...chosen.map((r) => ({ batch_id: id, matter_id: r.matterId, position: pos++, state: 'pending', bill_id: null, item_count: 0, total_minor: null, reason: null, updated_at: at })),
         ...skippedUpFront.map((r) => ({ batch_id: id, matter_id: r.matterId, position: pos++, state: 'skipped', bill_id: null, item_count: 0, total_minor: null, reason: r.reason, updated_at: at })),
-        ...missing.map((mid) => ({ batch_id: id, matter_id: mid, position: pos++, state: 'skipped', bill_id: null, item_count: 0, total_minor: null, reason: 'Billing has no copy of this matter, or the filters leave it out', updated_at: at })),
+        ...missingNow.map((mid) => ({ batch_id: id, matter_id: mid, position: pos++, state: 'skipped', bill_id: null, item_count: 0, total_minor: null, reason: 'Billing has no copy of this matter, or the filters leave it out', updated_at: at })),
         ...handRows.map((h) => ({ batch_id: id, matter_id: h.matterId, position: pos++, state: h.billId ? 'drafted' : 'skipped', bill_id: h.billId, item_count: h.itemCount, total_minor: h.totalMinor, reason: h.reason, updated_at: at })),
       ]);
       await audit(trx, clock, ctx, { action: 'billing.bill_run_created', entityType: 'billing_batch', entityId: id, after: { invoiceDate: input.invoiceDate, upTo: input.upTo, template: input.template ?? null, paymentTermsDays: input.paymentTermsDays ?? null, mode: input.matterIds ? 'selected' : 'all', matters: total, ...(handDrafted.length ? { changedByHand: handDrafted.length } : {}) } });
@@ -1083,6 +1093,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     /** How a clerk knows each bill: its file number, and its number once it has one. */
     billLabels: (ids: readonly string[]) => mass.billLabels(db, ids),
     draftCount: (ids: readonly string[]) => mass.draftCount(db, ids),
+    draftDatesAndHolds: (ids: readonly string[]) => mass.draftDatesAndHolds(db, ids),
     /** `expected`: the version each draft had where the clerk chose it (a list); one changed since is refused, not deleted. */
     deleteDrafts: (ctx: CommandContext, ids: readonly string[], expected?: ReadonlyMap<string, number>) =>
       eachBill(ids, (id) => listedOrRefuse(cmds.deleteDraft(ctx, id, expected?.get(id)))),

@@ -248,7 +248,8 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
 
   pages.get('/', allow(READERS), async (c) => {
     noStore(c);
-    const ctx = await listContext(c, c.req.query() as Raw);
+    // Each field once, but every draft changed by hand the address names (c.req.query keeps a repeated field's first value only).
+    const ctx = await listContext(c, { ...c.req.query(), handDraft: c.req.queries('handDraft') ?? [] } as Raw);
     // Choices that cannot be read are named on the page (422), not listed as if they were not there.
     return render(c, 'billing/mass.njk', ctx, Object.keys(ctx.errors).length > 0 ? 422 : 200);
   });

@@ -39,6 +39,22 @@ export async function receiptsAllocated(ex: Executor, billIds: readonly string[]
   return out;
 }
 
+/** Of these bills, the drafts counted by invoice date and hold (read by the 1,000): what approving them all would post where, and refuse. */
+export async function draftDatesAndHolds(ex: Executor, billIds: readonly string[]): Promise<{ invoiceDate: string; onHold: boolean; count: number }[]> {
+  const counts = new Map<string, { invoiceDate: string; onHold: boolean; count: number }>();
+  for (let i = 0; i < billIds.length; i += 1_000) {
+    const chunk = billIds.slice(i, i + 1_000);
+    for (const r of await selectRaw<{ invoice_date: string; on_hold: unknown; n: unknown }>(ex,
+      `select invoice_date, on_hold, count(*) as n from billing_bill where status = 'draft' and id in (${marks(chunk.length)}) group by invoice_date, on_hold`, chunk)) {
+      const key = `${r.invoice_date}|${Number(r.on_hold)}`;
+      const was = counts.get(key) ?? { invoiceDate: r.invoice_date, onHold: Number(r.on_hold) === 1, count: 0 };
+      was.count += Number(r.n);
+      counts.set(key, was);
+    }
+  }
+  return [...counts.values()];
+}
+
 /** How many of these bills are drafts (read by the 1,000). */
 export async function draftCount(ex: Executor, billIds: readonly string[]): Promise<number> {
   let n = 0;

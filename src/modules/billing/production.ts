@@ -640,7 +640,9 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       }
       // (Finalised meanwhile by hand, the finalise step was not needed: the state says so too.)
       const done: ps.StepUpdate = finalisedNow || (st.finalisedAt === null && !todo.includes('finalise')) ? { finalised_at: now() } : {};
-      return { billId, cycle, token, update: { last_error: null, failed_step: null, ...done }, outcome: { outcome: 'done', error: null } };
+      // Claimed already produced (another run finished it between this run's read and its claim): nothing was done, said so.
+      const already = todo.length === 0 && st.finalisedAt !== null;
+      return { billId, cycle, token, update: { last_error: null, failed_step: null, ...done }, outcome: { outcome: 'done', error: already ? ps.ALREADY_PRODUCED : null } };
     } catch (err) {
       const message = `${step}: ${errorText(err)}`;
       logger.warn({ err, billId, step }, 'bill production step failed');
