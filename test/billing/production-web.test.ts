@@ -534,6 +534,13 @@ eachDialect('a bill emailed manually to every address is not emailed again by Pr
     const revertPage = unescapeHtml((await clerk.get(`/billing/production/revert?bill=${c!.billId}&bill=${a!.billId}`)).text);
     assert.match(revertPage, /id="revert-emailed" role="alert">\s*<p>2 of them were emailed to the client already \(Email manually\)/);
     assert.match(revertPage, new RegExp(`<li data-emailed="${c!.billId}">[^<]*: emailed to ap@northwind\\.example, cfo@northwind\\.example [^<]* by `));
+    // Voiding it from its page says so too, before anything is done.
+    const aPage = (await clerk.get(`/billing/bills/${a!.billId}`)).text;
+    const aVersion = /action="\/billing\/bills\/[^"]+\/delete"[^>]*>\s*<input type="hidden" name="_csrf" value="[^"]*"><input type="hidden" name="version" value="(\d+)"/.exec(aPage)![1]!;
+    const voidPage = await clerk.post(`/billing/bills/${a!.billId}/delete`, { version: aVersion });
+    assert.equal(voidPage.status, 200);
+    assert.match(unescapeHtml(voidPage.text), /id="confirm-emailed" role="alert">Emailed to the client by hand already: to AP@northwind\.example, cfo@northwind\.example [^<]* by [^<]*\. The client holds this bill: tell them it is withdrawn\./);
+    assert.equal((await t.db.db.selectFrom('billing_bill').select('status').where('id', '=', a!.billId).executeTakeFirstOrThrow()).status, 'approved', 'not voided before confirming');
     const plainRevert = unescapeHtml((await clerk.get(`/billing/production/revert?bill=${b!.billId}`)).text);
     assert.match(plainRevert, /id="revert-emailed"/, 'b was emailed too (to one address)');
     assert.equal((await postMany(clerk, '/billing/production/revert', [['bill', c!.billId]])).status, 303);

@@ -25,7 +25,8 @@ import type { BillAction, BillRequest, Verdict } from './domain/lifecycle.ts';
 import { missingTemplate, templateChoices } from './domain/templates.ts';
 import type { BillLineData } from './events.ts';
 import type { MatterCopy, TimekeeperCopy, WipCopy } from './store.ts';
-import { hasStoredPdf } from './production-store.ts';
+import { hasStoredPdf, manualEmails } from './production-store.ts';
+import { manualEmailsOfCycle } from './domain/production.ts';
 import { createBillingReads } from './reads.ts';
 
 const READERS: readonly Role[] = ['admin', 'billing', 'readonly'];
@@ -665,6 +666,8 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
         return render(c, 'billing/bill_confirm.njk', {
           ...confirmationOf(name, current), action: name, bill: current, version: current.version, matterName: matter?.name ?? '', statusLabels: STATUS_LABELS,
           produced: current.status === 'finalised' && await hasStoredPdf(deps.db, current.billId, current.approvedAt),
+          // Emailed by hand in this approval: the client holds it (said whether or not it was produced).
+          emailedByHand: current.approvedAt && current.status !== 'draft' ? manualEmailsOfCycle(await manualEmails(deps.db, current.billId), current.approvedAt) : [],
         });
       }
       try {
