@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { prng } from '../../src/cli/demo.ts';
 import { createMattersCommands, seedDemoFirm } from '../../src/modules/matters/index.ts';
 import { eachDialect } from '../support/db.ts';
-import { followed, ok, postMany } from './web-support.ts';
+import { followed, ok, postMany, waitForRun } from './web-support.ts';
 import { withApp } from '../support/app.ts';
 import type { Browser, TestApp } from '../support/app.ts';
 import { ctx } from './support.ts';
@@ -33,15 +33,6 @@ function composerLinkOf(html: string, matterId: string): string {
   return row[1]!;
 }
 
-async function waitForRun(b: Browser, url: string): Promise<string> {
-  for (let i = 0; i < 400; i++) {
-    const html = ok(await b.get(url));
-    if (/data-status="done"/.test(html)) return html;
-    assert.doesNotMatch(html, /data-status="failed"/, html);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail('the run did not finish');
-}
 
 eachDialect('mass billing: a draft changed by hand from a row goes back to the list and into the run as it is', async (db) => {
   await withApp(db, async (t) => {

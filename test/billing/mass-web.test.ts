@@ -13,7 +13,7 @@ import { seedDemoFirm } from '../../src/modules/matters/index.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { createBillingCommands } from '../../src/modules/billing/index.ts';
 import { eachDialect } from '../support/db.ts';
-import { followed, ok, postMany } from './web-support.ts';
+import { followed, ok, postMany, waitForRun } from './web-support.ts';
 import { unescapeHtml, withApp } from '../support/app.ts';
 import type { Browser, Page, TestApp } from '../support/app.ts';
 import { ctx } from './support.ts';
@@ -44,17 +44,6 @@ async function clerkOnSmallFirm(t: TestApp) {
 const listingOf = (html: string): string => /name="listing" value="([^"]+)"/.exec(html)![1]!;
 
 
-async function waitForRun(b: Browser, url: string): Promise<string> {
-  for (let i = 0; i < 400; i++) {
-    const page = await b.get(url, { 'hx-request': 'true' });
-    const html = ok(page);
-    assert.match(page.headers.get('vary') ?? '', /HX-Request/);
-    if (/data-status="done"/.test(html)) return html;
-    assert.doesNotMatch(html, /data-status="failed"/, html);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail('the run did not finish');
-}
 
 eachDialect('mass billing page: list, lookup, confirm, one run with live progress; drafts page: approve, hold, delete, modify', async (db) => {
   await withApp(db, async (t) => {

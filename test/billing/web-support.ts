@@ -53,3 +53,16 @@ export function composerSubmission(html: string): [string, string][] {
   }
   return out;
 }
+
+/** A bill run's page, polled as the page polls it (htmx, Vary: HX-Request), until the run is done; failing on a failed run. */
+export async function waitForRun(b: Browser, url: string): Promise<string> {
+  for (let i = 0; i < 400; i++) {
+    const page = await b.get(url, { 'hx-request': 'true' });
+    const html = ok(page);
+    assert.match(page.headers.get('vary') ?? '', /HX-Request/);
+    if (/data-status="done"/.test(html)) return html;
+    assert.doesNotMatch(html, /data-status="failed"/, html);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail('the run did not finish');
+}

@@ -515,7 +515,8 @@ export function createBillingCommands(deps: BillingDeps) {
    * edit in between cannot be acted over (a Delete clicked on a draft never voids the bill
    * another tab just approved).
    */
-  async function loadFor(trx: Tx, billId: string, action: BillAction, expectedVersion?: number): Promise<Bill> {
+  /** The bill, refused (404, 409) unless `action` is allowed on it as the clerk saw it; reads only (a command's first step, or checkAction). */
+  async function loadFor(trx: Executor, billId: string, action: BillAction, expectedVersion?: number): Promise<Bill> {
     const b = await bills.findBill(trx, billId);
     if (!b) throw notFound('Bill');
     if (expectedVersion !== undefined && b.version !== expectedVersion) {
@@ -804,16 +805,7 @@ export function createBillingCommands(deps: BillingDeps) {
     /** Every action on the bill: allowed now, or why not. */
     actionsFor: async (b: Bill): Promise<Record<BillAction, Verdict>> => verdicts(await factsFor(db, b)),
     /** Whether `action` would be allowed on the bill as the clerk saw it (`expectedVersion`), refused as acting would be: 404, 409 (changed since, or not allowed now). Writes nothing. */
-    checkAction: async (billId: string, action: BillAction, expectedVersion: number): Promise<Bill> => {
-      const b = await bills.findBill(db, billId);
-      if (!b) throw notFound('Bill');
-      if (b.version !== expectedVersion) {
-        throw new HttpError(409, BILL_CHANGED, `${CHANGED_SINCE_OPENED} (it is now ${b.status === 'draft' ? 'a draft' : b.status}${b.number ? `, ${b.number}` : ''}): look at it again before acting`);
-      }
-      const v = verdict(action, await factsFor(db, b));
-      if (!v.allowed) throw conflict(v.reason!);
-      return b;
-    },
+    checkAction: (billId: string, action: BillAction, expectedVersion: number): Promise<Bill> => loadFor(db, billId, action, expectedVersion),
     /** Compose without saving (the composer's live totals); billId: recompose that draft. */
     preview: async (input: { matterId: string; invoiceDate: string; upTo: string; request?: BillRequest; billId?: string | null }): Promise<Composition> => {
       const m = await loadMatter(db, input.matterId);

@@ -189,6 +189,9 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
 
   /** The drafts changed by hand from this list's composer links that the request names (`handDraft`): ids only, each once, at most MAX_HAND_DRAFTS. */
   const handDraftIds = (raw: Raw): string[] => [...new Set(all(raw, 'handDraft').filter(isId))].slice(0, MAX_HAND_DRAFTS);
+  /** Of those, the ones still drafts in no run (what a run can take in), as the drafts list shows them. */
+  const handDraftsOf = async (ids: readonly string[]) =>
+    (ids.length ? (await mass.listDrafts({ ids, sort: 'matter', limit: MAX_HAND_DRAFTS })).rows.filter((d) => d.batchId === null) : []);
   /** The same, as a query to carry on (the list's links and forms, a composer opened from it). */
   const handQuery = (ids: readonly string[]): string => ids.map((id) => `handDraft=${id}`).join('&');
 
@@ -225,8 +228,7 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     const upToTyped = first(raw.upTo) ? parsed.form.upTo : '';
     // Drafts made from this list's composer links (seed 001's last-minute changes): still drafts
     // in no run, they are listed to be taken into the run as they are.
-    const handIds = handDraftIds(raw);
-    const handDrafts = handIds.length ? (await mass.listDrafts({ ids: handIds, sort: 'matter', limit: MAX_HAND_DRAFTS })).rows.filter((d) => d.batchId === null) : [];
+    const handDrafts = await handDraftsOf(handDraftIds(raw));
     const handQs = handQuery(handDrafts.map((d) => d.billId));
     const listQs = query({ ...parsed.form, upTo: upToTyped });
     const back = [listQs, handQs].filter(Boolean).join('&');
@@ -321,7 +323,7 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       // A run id already used for other choices (the list page kept by the browser, Back): refused before the confirmation.
       try { await mass.checkRunId(input); } catch (e) { return refusedRun(e); }
       const count = selected ? selected.length : (await mass.eligible(parsed.filters, { limit: 0 })).total;
-      const handDrafts = hand.length ? (await mass.listDrafts({ ids: hand, sort: 'matter', limit: MAX_HAND_DRAFTS })).rows.filter((d) => d.batchId === null) : [];
+      const handDrafts = await handDraftsOf(hand);
       if (count === 0 && handDrafts.length === 0) return refusedEmpty();
       const itemFilters = itemFiltersText(parsed.filters, timekeeperLabel(lk.timekeepers));
       return render(c, 'billing/mass_confirm.njk', { ...lk, form: parsed.form, fields: FILTER_FIELDS, runId, selected: selected ?? [], scope: selected ? 'selected' : 'all', count, itemFilters, handDrafts, qs: [query(parsed.form), handQuery(handDrafts.map((d) => d.billId))].filter(Boolean).join('&') });
