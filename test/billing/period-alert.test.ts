@@ -6,14 +6,15 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { periodNote } from '../../src/modules/billing/domain/lifecycle.ts';
+import { approvalPeriodNote, periodNote, periodRefusal } from '../../src/modules/billing/domain/lifecycle.ts';
 import { ledgerPeriods } from '../../src/modules/billing/balances.ts';
-import { createBillingCommands } from '../../src/modules/billing/index.ts';
+import { createBillingCommands, createMassBilling } from '../../src/modules/billing/index.ts';
 import { createLedgerCommands } from '../../src/modules/ledger/index.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { eachDialect } from '../support/db.ts';
 import { withApp } from '../support/app.ts';
-import { ctx, firm, work } from './support.ts';
+import { ctx, firm, refused, work } from './support.ts';
+import { followed, ok } from './web-support.ts';
 
 test('the period note: none in the current period; outside it; a closed month goes to the first open one', () => {
   const cases: [string, string, string | null, string[], string | null][] = [
@@ -82,5 +83,103 @@ eachDialect('the drafts list and the bill page alert the clerk to a draft postin
     assert.equal(j.period, '2026-03');
     assert.match(String(j.note), /closed period 2026-02: posted to 2026-03/);
     assert.doesNotMatch((await b.get(`/billing/bills/${d.billId}`)).text, /period-alert/, 'an approved bill has no alert');
+  });
+});
+
+test('the firm refusing postings outside the current period: approving a draft dated in another period is refused; warn only notes it', () => {
+  const cases: [string, string, string | null, string[], 'warn' | 'refuse' | undefined, boolean][] = [
+    // [invoice date, today, current period as set, closed, policy, refused]
+    ['2026-03-15', '2026-03-20', null, [], 'refuse', false],
+    ['2026-02-28', '2026-03-02', null, [], 'refuse', true],
+    ['2026-02-28', '2026-03-02', '2026-02', [], 'refuse', false],
+    ['2026-03-31', '2026-03-02', '2026-02', [], 'refuse', true],
+    ['2026-01-31', '2026-03-02', '2026-03', ['2026-01'], 'refuse', true],
+    ['2026-04-01', '2026-03-31', null, [], 'refuse', true],
+    ['2026-02-28', '2026-03-02', null, [], 'warn', false],
+    ['2026-01-31', '2026-03-02', '2026-03', ['2026-01'], 'warn', false],
+    // Billing has not heard the firm's settings yet: the default (warn).
+    ['2026-02-28', '2026-03-02', null, [], undefined, false],
+  ];
+  for (const [date, today, currentPeriod, closedPeriods, policy, isRefused] of cases) {
+    const periods = { currentPeriod, closedPeriods };
+    const why = `${date} on ${today}, current ${currentPeriod}, closed ${closedPeriods.join(' ')}, ${policy}`;
+    const r = periodRefusal(date, today, periods, policy);
+    assert.equal(r !== null, isRefused, why);
+    const note = approvalPeriodNote(date, today, periods, policy);
+    if (isRefused) {
+      const current = currentPeriod ?? today.slice(0, 7);
+      assert.match(r!, new RegExp(`^Its invoice date ${date} is in ${date.slice(0, 7)}${closedPeriods.includes(date.slice(0, 7)) ? ' \\(a closed period\\)' : ''}, not the current accounting period ${current}, and the firm refuses postings outside the current period: change the invoice date to approve it$`), why);
+      assert.equal(note, `Not approved while dated in ${date.slice(0, 7)}: the firm refuses postings outside the current accounting period ${current}`, why);
+    } else {
+      // Not refused: the note is the warning one (or none in the current period).
+      assert.equal(note, policy === 'refuse' ? null : periodNote(date, today, periods), why);
+    }
+  }
+});
+
+eachDialect('the firm refusing postings outside the current period: the draft dated in February is refused by Approve, bulk approve and the pages say so; dated in March it is approved', async (db) => {
+  await withApp(db, async (t) => {
+    const cmds = createMattersCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
+    const billing = createBillingCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
+    const mass = createMassBilling({ db: db.db, clock: t.clock, relay: t.runtime.relay }, billing);
+    const f = await firm(cmds);
+    await work(cmds, f.matter.id, f);
+    await cmds.updateFirmSettings(ctx, { postingOutsideCurrentPeriod: 'refuse' });
+    await t.runtime.relay.drain();
+    // Today is 2 March (the app's clock); the draft is dated 28 February.
+    const d = await billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' });
+    const reason = 'Its invoice date 2026-02-28 is in 2026-02, not the current accounting period 2026-03, and the firm refuses postings outside the current period: change the invoice date to approve it';
+    const e = await refused(billing.approve(ctx, d.billId), 409);
+    assert.equal(e.message, reason);
+    assert.deepEqual(await mass.approveMany(ctx, [d.billId]), [{ billId: d.billId, ok: false, reason }]);
+    const statusOf = async () => (await db.db.selectFrom('billing_bill').select(['status', 'number']).where('id', '=', d.billId).executeTakeFirstOrThrow());
+    assert.deepEqual(await statusOf(), { status: 'draft', number: null }, 'not approved, not numbered');
+
+    const clerk = await t.user('billing');
+    const b = t.browser();
+    await b.login(clerk.email);
+    const list = (await b.get('/billing/drafts')).text;
+    assert.match(list, /1 of the drafts shown are dated outside the current accounting period, and the firm refuses postings outside it \(marked below\): change their invoice dates \(Modify\) to approve them\./);
+    assert.match(list, /data-col="period-note" title="Not approved while dated in 2026-02: the firm refuses postings outside the current accounting period 2026-03"/);
+    const bill = (await b.get(`/billing/bills/${d.billId}`)).text;
+    assert.match(bill, /Not approved while dated in 2026-02: the firm refuses postings outside the current accounting period 2026-03: change the invoice date to approve it\./);
+    assert.doesNotMatch(bill, /data-action="approve"/, 'no Approve button');
+    // Approve from the list: the confirmation says it will be refused; confirmed, it is refused and named.
+    const listing = /name="listing" value="([^"]+)"/.exec(list)![1]!;
+    const asked = await b.post('/billing/drafts/act', { every: 'yes', listing, action: 'approve' });
+    assert.equal(asked.status, 200);
+    assert.match(asked.text, /id="approve-period" role="alert">1 of them is dated outside the current accounting period, and the firm refuses postings outside it \(marked below\): it is refused, each named afterwards, until its invoice date changes\./);
+    const done = ok(await followed(b, b.post('/billing/drafts/act', { every: 'yes', listing, action: 'approve', confirmed: 'yes' })));
+    assert.match(done, /firm refuses postings outside the current period: change the invoice date to approve it/);
+    assert.deepEqual(await statusOf(), { status: 'draft', number: null });
+    const audits = await db.db.selectFrom('audit_log').select('action').where('entity_id', '=', d.billId).where('action', '=', 'billing.bill_approved').execute();
+    assert.equal(audits.length, 0, 'nothing approved, nothing audited');
+
+    // Dated in March, the same draft is approved.
+    await billing.updateDraft(ctx, d.billId, { invoiceDate: '2026-03-02' });
+    assert.doesNotMatch((await b.get(`/billing/bills/${d.billId}`)).text, /period-alert/);
+    const approved = await billing.approve(ctx, d.billId);
+    assert.equal(approved.status, 'approved');
+    await t.runtime.relay.drain();
+    assert.equal((await db.db.selectFrom('ledger_journal').select('period').where('bill_id', '=', d.billId).executeTakeFirstOrThrow()).period, '2026-03');
+  });
+});
+
+eachDialect('the firm refusing postings outside the current period: the bookkeeper keeping February current lets the February draft be approved', async (db) => {
+  await withApp(db, async (t) => {
+    const cmds = createMattersCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
+    const billing = createBillingCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
+    const ledger = createLedgerCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
+    const mass = createMassBilling({ db: db.db, clock: t.clock, relay: t.runtime.relay }, billing);
+    const f = await firm(cmds);
+    await work(cmds, f.matter.id, f);
+    await cmds.updateFirmSettings(ctx, { postingOutsideCurrentPeriod: 'refuse' });
+    await ledger.setCurrentPeriod(ctx, '2026-02');
+    await t.runtime.relay.drain();
+    const d = await billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' });
+    const [outcome] = await mass.approveMany(ctx, [d.billId]);
+    assert.equal(outcome!.ok, true, JSON.stringify(outcome));
+    await t.runtime.relay.drain();
+    assert.equal((await db.db.selectFrom('ledger_journal').select('period').where('bill_id', '=', d.billId).executeTakeFirstOrThrow()).period, '2026-02');
   });
 });

@@ -12,6 +12,8 @@ import type { Executor } from '../../shared/db.ts';
 import type { LedgerEvents } from '../ledger/events.ts';
 import type { ChargedDays, InterestCharge, OverdueCandidate } from './domain/interest.ts';
 import type { LedgerPeriods } from './domain/lifecycle.ts';
+import { approvalPeriodNote } from './domain/lifecycle.ts';
+import { getFirmSettings } from './store.ts';
 import { MAX_CHARGES_PER_OVERDUE_BILL, MAX_OVERDUE_BILLS } from './domain/interest.ts';
 
 export const BALANCE_HANDLER = 'billing.copy_bill_balance';
@@ -44,6 +46,13 @@ export function registerPeriodsProjection(bus: Bus<any>): void {
 export async function ledgerPeriods(ex: Executor): Promise<LedgerPeriods> {
   const r = await ex.selectFrom('billing_ledger_periods').select(['current_period', 'closed_json']).where('id', '=', 'periods').executeTakeFirst() as { current_period: string | null; closed_json: string } | undefined;
   return r ? { currentPeriod: r.current_period, closedPeriods: JSON.parse(r.closed_json) as string[] } : { currentPeriod: null, closedPeriods: [] };
+}
+
+/** The period note of a draft dated `invoiceDate` approved `today`, by the ledger's periods and the firm's rule (approvalPeriodNote). */
+export async function approvalPeriodNotes(ex: Executor, today: string): Promise<{ noteOf: (invoiceDate: string) => string | null; refuses: boolean; currentPeriod: string | null }> {
+  const periods = await ledgerPeriods(ex);
+  const policy = (await getFirmSettings(ex))?.postingOutsideCurrentPeriod;
+  return { noteOf: (d) => approvalPeriodNote(d, today, periods, policy), refuses: policy === 'refuse', currentPeriod: periods.currentPeriod };
 }
 
 /** Receipts the ledger has allocated to the bill (0 when it has none, or none are known yet). */

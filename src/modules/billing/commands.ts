@@ -32,7 +32,7 @@ import { unknownTemplate } from './domain/templates.ts';
 import type { ComposeItem, ComposedBill } from './domain/compose.ts';
 import {
   billingRefusals, composeFirm, finaliseRefusal, composeOptions, composeRequest, isCalendarDate, requestErrors, retainerApplies, verdict, verdicts,
-  approvalTime, foreignDefaultsRefusal, invoiceDateRangeError,
+  approvalTime, foreignDefaultsRefusal, invoiceDateRangeError, periodRefusal,
 } from './domain/lifecycle.ts';
 import type { BillAction, BillFacts, BillRequest, Verdict } from './domain/lifecycle.ts';
 import { interestTotalMinor, policyInterest } from './domain/interest.ts';
@@ -504,6 +504,10 @@ export function createBillingCommands(deps: BillingDeps) {
       // A bill never numbered was never posted: the ledger has no receipts on it.
       latestLiveSequence: await bills.latestLiveSequence(ex, b.matterId), ...await receiptsOf(ex, b),
       receiptsToReallocateMinor: b.receiptsToReallocateMinor,
+      // Only a draft is approved: the firm's rule for its period read for drafts alone.
+      periodRefusal: b.status === 'draft'
+        ? periodRefusal(b.invoiceDate, isoDate(clock.now()), await balances.ledgerPeriods(ex), (await store.getFirmSettings(ex))?.postingOutsideCurrentPeriod)
+        : null,
     };
   }
 

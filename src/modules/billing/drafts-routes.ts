@@ -18,8 +18,7 @@ import type { ModuleDeps } from '../../shared/web/module.ts';
 import { render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import { parseListedDraft } from './domain/mass.ts';
-import { periodNote } from './domain/lifecycle.ts';
-import { ledgerPeriods } from './balances.ts';
+import { approvalPeriodNotes } from './balances.ts';
 import { isoDate } from '../../shared/clock.ts';
 import { previewPdfGroups } from './domain/production.ts';
 import { templateChoices } from './domain/templates.ts';
@@ -120,9 +119,8 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
     const list = await mass.listDrafts({ ...f, limit: PAGE_ROWS, offset: (f.page - 1) * PAGE_ROWS });
     const { total } = list;
     // Each draft's period, as approving it would post it (the ledger's periods, billing's copy).
-    const periods = await ledgerPeriods(deps.db);
-    const today = isoDate(deps.clock.now());
-    const rows = list.rows.map((r) => ({ ...r, periodNote: periodNote(r.invoiceDate, today, periods) }));
+    const { noteOf, refuses: periodRefuses } = await approvalPeriodNotes(deps.db, isoDate(deps.clock.now()));
+    const rows = list.rows.map((r) => ({ ...r, periodNote: noteOf(r.invoiceDate) }));
     const batch = f.batchId ? await mass.findBatch(f.batchId) : null;
     // What "all drafts listed" means on this page: these drafts as they are now (see chosen).
     const listing = total > 0 ? listingStamp(await mass.draftVersions(listFilters(f))) : '';
@@ -134,7 +132,7 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
     const listed = await mass.listBatches({ limit: 50 });
     const now = await mass.draftsNowIn(listed.map((b) => b.id));
     return {
-      rows, total, f, batch, qs, listing, can: can(c), pages: Math.max(1, Math.ceil(total / PAGE_ROWS)), sorts: Object.keys(DRAFT_SORTS),
+      rows, total, f, batch, qs, listing, periodRefuses, can: can(c), pages: Math.max(1, Math.ceil(total / PAGE_ROWS)), sorts: Object.keys(DRAFT_SORTS),
       batches: listed.map((b) => ({ ...b, draftsNow: now.get(b.id) ?? 0 })), results: null,
       templateOptions: templateChoices(await mass.billTemplateNames(), first(raw.newTemplate), 'Unchanged'),
       // What the modify form was sent (kept when it is shown again with its errors).
@@ -266,16 +264,15 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
       // total, which are held (refused) and which post outside the current accounting period
       // (seed 004: asked to verify the period), and confirms with the same choice.
       const listed = await mass.listDrafts({ ids: ids.slice(0, CONFIRM_LISTED), sort: 'matter', limit: CONFIRM_LISTED });
-      const periods = await ledgerPeriods(deps.db);
-      const today = isoDate(deps.clock.now());
-      const rows = listed.rows.map((r) => ({ ...r, periodNote: periodNote(r.invoiceDate, today, periods) }));
+      const { noteOf, refuses, currentPeriod } = await approvalPeriodNotes(deps.db, isoDate(deps.clock.now()));
+      const rows = listed.rows.map((r) => ({ ...r, periodNote: noteOf(r.invoiceDate) }));
       // Held and out-of-period drafts counted over all the chosen, not only those listed.
       const groups = await mass.draftDatesAndHolds(ids);
       const drafts = groups.reduce((n, g) => n + g.count, 0);
       return render(c, 'billing/drafts_approve.njk', {
         rows, count: drafts, more: Math.max(drafts - rows.length, 0), gone: ids.length - drafts,
         held: groups.filter((g) => g.onHold).reduce((n, g) => n + g.count, 0),
-        outside: groups.filter((g) => periodNote(g.invoiceDate, today, periods) !== null).reduce((n, g) => n + g.count, 0), currentPeriod: periods.currentPeriod,
+        outside: groups.filter((g) => noteOf(g.invoiceDate) !== null).reduce((n, g) => n + g.count, 0), currentPeriod, refuses,
         totals: sumByCurrency(rows, (r) => r.totalMinor), carried: carriedFields(raw, ['action']), backQs: listQuery(raw).toString(),
       });
     }

@@ -34,7 +34,7 @@ import {
   auditView, auditViewOf, BILL_CHANGED, composedContent, composeFrom, draftedData, draftRefusal, foreignDefaultsOf, interestPolicyApplies, loadedMatter, newDraftBase, nothingToBill, requestCheck, withComposition, withCycleFee,
 } from './commands.ts';
 import type { BillingCommands, BillingDeps, Composition, LoadedMatter } from './commands.ts';
-import { approvalTime, billingRefusals, invoiceDateRangeError, isCalendarDate, MAX_PAYMENT_TERMS_DAYS, retainerApplies, verdict } from './domain/lifecycle.ts';
+import { approvalTime, billingRefusals, invoiceDateRangeError, isCalendarDate, MAX_PAYMENT_TERMS_DAYS, periodRefusal, retainerApplies, verdict } from './domain/lifecycle.ts';
 import type { BillFacts, BillRequest } from './domain/lifecycle.ts';
 import { billingExplanation, everyCycleFeeOnBill, fixedFeeDue, hasSomethingToBill, isEligible, massReasons, passesCap, queuedReason } from './domain/mass.ts';
 import type { CapFilter, MassFacts, MassReason } from './domain/mass.ts';
@@ -599,6 +599,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     if (found.size === 0) return billIds.map((billId): ApproveOutcome => ({ billId, ok: false, reason: 'Bill not found' }));
     const matterIds = [...new Set([...found.values()].map((b) => b.head.matterId))];
     const firm = await store.getFirmSettings(trx);
+    const periods = await billBalances.ledgerPeriods(trx);
     const copies = await store.getMatterCopies(trx, matterIds, firm);
     const drafts = await selectRaw<{ matter_id: string; id: string; number: string | null }>(trx,
       `select matter_id, id, number from billing_bill where status = 'draft' and matter_id in (${marks(matterIds.length)})`, matterIds);
@@ -626,6 +627,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
         receiptsMinor: receipts.get(id) ?? 0, receiptsToReallocateMinor: b.receiptsToReallocateMinor,
         // Read by deletion only: these are drafts.
         receiptsAwaitingPostingMinor: 0,
+        periodRefusal: b.status === 'draft' ? periodRefusal(b.invoiceDate, today(), periods, firm?.postingOutsideCurrentPeriod) : null,
       };
       const v = verdict('approve', facts);
       if (!v.allowed) { outcomes.push({ billId: id, ok: false, reason: v.reason! }); continue; }

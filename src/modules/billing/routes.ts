@@ -19,8 +19,8 @@ import { isHtmx, redirectAfterPost, render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import type { Bill } from './bill-store.ts';
 import type { BillingCommands, Composition } from './commands.ts';
-import { isCalendarDate, MAX_ADHOC_DESCRIPTION_CHARS, MAX_PAYMENT_TERMS_DAYS, periodNote } from './domain/lifecycle.ts';
-import { ledgerPeriods } from './balances.ts';
+import { isCalendarDate, MAX_ADHOC_DESCRIPTION_CHARS, MAX_PAYMENT_TERMS_DAYS } from './domain/lifecycle.ts';
+import { approvalPeriodNotes } from './balances.ts';
 import type { BillAction, BillRequest, Verdict } from './domain/lifecycle.ts';
 import { missingTemplate, templateChoices } from './domain/templates.ts';
 import type { BillLineData } from './events.ts';
@@ -578,7 +578,10 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
       // A finalised bill has its produced PDF, unless it was finalised through the API without production.
       produced: b.status === 'finalised' && await hasStoredPdf(deps.db, b.billId, b.approvedAt),
       // A draft: the period approving it would post it to, when not the current one (the ledger's periods, billing's copy).
-      periodNote: b.status === 'draft' ? periodNote(b.invoiceDate, isoDate(deps.clock.now()), await ledgerPeriods(deps.db)) : null,
+      ...(b.status === 'draft' ? await (async () => {
+        const pn = await approvalPeriodNotes(deps.db, isoDate(deps.clock.now()));
+        return { periodNote: pn.noteOf(b.invoiceDate), periodRefuses: pn.refuses };
+      })() : { periodNote: null, periodRefuses: false }),
     };
   }
 

@@ -252,6 +252,8 @@ export interface BillFacts {
   receiptsToReallocateMinor: number;
   /** Receipts the ledger is still to put back on a bill approved again (its approval not yet taken); 0 otherwise. */
   receiptsAwaitingPostingMinor: number;
+  /** Why approving now would post where the firm refuses postings (periodRefusal), or null. */
+  periodRefusal: string | null;
 }
 
 const yes: Verdict = { allowed: true, reason: null };
@@ -293,6 +295,7 @@ export function verdict(action: BillAction, f: BillFacts): Verdict {
       if (f.openConflicts > 0) return no(`${f.openConflicts} item(s) changed or were deleted in matters since the draft was composed: save the draft again to recompose it`);
       if (f.lineCount === 0) return no('The bill has no lines');
       if (f.totalMinor < 0) return no('A bill cannot total less than zero');
+      if (f.periodRefusal) return no(f.periodRefusal);
       return yes;
     }
     case 'revert':
@@ -356,3 +359,31 @@ export function periodNote(invoiceDate: string, today: string, periods: LedgerPe
   return month === current ? null : `Posts in ${month}, outside the current accounting period ${current}`;
 }
 
+
+/**
+ * Why approving a bill dated `invoiceDate` on `today` is refused by the firm's rule for
+ * postings outside the current accounting period (matters' firm settings,
+ * `postingOutsideCurrentPeriod`), or null. Approving posts the bill in its invoice date's
+ * period; under 'warn' the clerk is asked to verify it (periodNote), under 'refuse' a bill
+ * dated in any other period, a closed one included, is not approved until its date changes.
+ */
+export function periodRefusal(invoiceDate: string, today: string, periods: LedgerPeriods, policy: 'warn' | 'refuse' | undefined): string | null {
+  if (policy !== 'refuse') return null;
+  const month = periodOf(invoiceDate);
+  const current = periods.currentPeriod ?? periodOf(today);
+  if (month === current) return null;
+  const closed = periods.closedPeriods.includes(month) ? ' (a closed period)' : '';
+  return `Its invoice date ${invoiceDate} is in ${month}${closed}, not the current accounting period ${current}, and the firm refuses postings outside the current period: change the invoice date to approve it`;
+}
+
+/**
+ * The period note the clerk sees beside a draft (lists, the bill page, Approve's
+ * confirmation): under the firm's 'refuse' rule, that approving it is refused while it is
+ * dated outside the current period; otherwise periodNote.
+ */
+export function approvalPeriodNote(invoiceDate: string, today: string, periods: LedgerPeriods, policy: 'warn' | 'refuse' | undefined): string | null {
+  if (policy !== 'refuse') return periodNote(invoiceDate, today, periods);
+  const month = periodOf(invoiceDate);
+  const current = periods.currentPeriod ?? periodOf(today);
+  return month === current ? null : `Not approved while dated in ${month}: the firm refuses postings outside the current accounting period ${current}`;
+}
