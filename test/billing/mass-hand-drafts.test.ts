@@ -76,6 +76,9 @@ eachDialect('mass billing: a draft changed by hand from a row goes back to the l
     const res = await postMany(b, '/billing/mass/runs', [...form, ['confirm', 'yes']]);
     assert.equal(res.status, 303, res.text.slice(0, 800));
     html = await waitForRun(b, `/billing/mass/runs/${runId}`);
+    // The run's page marks it among the drafted, and only it.
+    assert.match(html, new RegExp(`<tr data-matter="${handMatter}">(?:(?!</tr>)[\\s\\S])*<span class="badge" data-col="hand-draft" title="Changed by hand in the composer: taken in as drafted \\(invoice date ${DATE}\\)">Changed by hand</span>`));
+    assert.equal([...html.matchAll(/data-col="hand-draft"/g)].length, 1);
 
     // In the run's batch, as it was saved: its terms, its lines, its total; the version moved on; audited.
     const after = await t.db.db.selectFrom('billing_bill').selectAll().where('id', '=', draft.id).executeTakeFirstOrThrow();

@@ -25,7 +25,7 @@ import { itemFiltersText } from './domain/mass.ts';
 import type { CapFilter } from './domain/mass.ts';
 import { templateChoices } from './domain/templates.ts';
 import type { MassBilling, MassRow, RunInput } from './mass-commands.ts';
-import { capChoice, filterErrors, MAX_HAND_DRAFTS, MAX_RUN_MATTERS, runRequest } from './mass-commands.ts';
+import { capChoice, filterErrors, HAND_DRAFT_REASON, MAX_HAND_DRAFTS, MAX_RUN_MATTERS, runRequest } from './mass-commands.ts';
 import type { MassFilters } from './mass-store.ts';
 import * as store from './store.ts';
 
@@ -33,6 +33,10 @@ const READERS: readonly Role[] = ['admin', 'billing', 'readonly'];
 const WRITERS: readonly Role[] = ['admin', 'billing'];
 const ID = '{[0-9a-zA-Z-]{8,64}}';
 const PAGE_ROWS = 100;
+/** A run's page lists its skipped and drafted matters a page at a time (a run holds up to MAX_RUN_MATTERS). */
+const RUN_SKIPPED_ROWS = 500;
+const RUN_DRAFTED_ROWS = 200;
+const MAX_RUN_LIST_PAGE = 10_000;
 
 type Raw = Record<string, string | string[] | File>;
 
@@ -342,14 +346,46 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
   async function runContext(c: Context<AppEnv>, id: string) {
     const run = await mass.findBatch(id);
     if (!run) throw notFound('Bill run');
-    const skipped = await mass.batchRows(id, { state: 'skipped', limit: 500 });
-    const drafted = await mass.batchRows(id, { state: 'drafted', limit: 200 });
+    // The run's lists a page at a time (?skipped=N, ?drafted=N): a run over thousands of matters lists them all.
+    const pageErrors: Record<string, string> = {};
+    const pageOf = (name: 'skipped' | 'drafted'): number => {
+      const v = c.req.query(name);
+      if (v === undefined || v === '') return 1;
+      if (!/^[1-9][0-9]{0,4}$/.test(v) || Number(v) > MAX_RUN_LIST_PAGE) { pageErrors[name] = `must be a page number from 1 to ${MAX_RUN_LIST_PAGE}`; return 1; }
+      return Number(v);
+    };
+    const page = { skipped: pageOf('skipped'), drafted: pageOf('drafted') };
+    if (Object.keys(pageErrors).length) throw invalid(pageErrors);
+    const skipped = await mass.batchRows(id, { state: 'skipped', limit: RUN_SKIPPED_ROWS, offset: (page.skipped - 1) * RUN_SKIPPED_ROWS });
+    const drafted = await mass.batchRows(id, { state: 'drafted', limit: RUN_DRAFTED_ROWS, offset: (page.drafted - 1) * RUN_DRAFTED_ROWS });
     const settled = run.draftedCount + run.skippedCount;
     const percent = run.matterCount === 0 ? 100 : Math.floor((settled * 100) / run.matterCount);
     const stalled = (run.status === 'running' || run.status === 'pending' || run.status === 'failed') && !mass.isRunningHere(id);
     const lk = await lookups();
     const itemFilters = itemFiltersText(run.filters as Parameters<typeof itemFiltersText>[0], timekeeperLabel(lk.timekeepers));
-    return { run, skipped, drafted, percent, settled, stalled, live: run.status === 'running' || run.status === 'pending', can: can(c), currency: lk.currency, itemFilters };
+    const pager = (name: 'skipped' | 'drafted', rows: number, total: number) => {
+      const other = name === 'skipped' ? 'drafted' : 'skipped';
+      const link = (n: number) => {
+        const q = new URLSearchParams();
+        if (page[other] > 1) q.set(other, String(page[other]));
+        if (n > 1) q.set(name, String(n));
+        const qs = q.toString();
+        return `/billing/mass/runs/${run.id}${qs ? `?${qs}` : ''}#run-${name}-list`;
+      };
+      const from = (page[name] - 1) * rows;
+      return {
+        from: total === 0 ? 0 : Math.min(from + 1, total), to: Math.min(from + rows, total), total,
+        prev: page[name] > 1 ? link(page[name] - 1) : null, next: from + rows < total && page[name] < MAX_RUN_LIST_PAGE ? link(page[name] + 1) : null,
+      };
+    };
+    // Polling keeps the pages the clerk is on.
+    const here = new URLSearchParams();
+    for (const k of ['skipped', 'drafted'] as const) if (page[k] > 1) here.set(k, String(page[k]));
+    return {
+      run, skipped, drafted, percent, settled, stalled, live: run.status === 'running' || run.status === 'pending', can: can(c), currency: lk.currency, itemFilters,
+      skippedPages: pager('skipped', RUN_SKIPPED_ROWS, run.skippedCount), draftedPages: pager('drafted', RUN_DRAFTED_ROWS, run.draftedCount),
+      pollUrl: `/billing/mass/runs/${run.id}${here.toString() ? `?${here.toString()}` : ''}`, handDraftReason: HAND_DRAFT_REASON,
+    };
   }
 
   pages.get(`/runs/:id${ID}`, allow(READERS), async (c) => {
