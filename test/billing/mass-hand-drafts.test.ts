@@ -190,3 +190,25 @@ eachDialect('mass billing: two drafts changed by hand from one list are both lis
     assert.equal(again.location, `/billing/mass/runs/${runId}`);
   });
 });
+
+eachDialect('mass billing: more drafts changed by hand named than a run takes are said to be left out; a list address holding a run\'s worth of them still leads back', async (db) => {
+  await withApp(db, async (t) => {
+    const b = await clerk(t);
+    const q = `invoiceDate=${DATE}&upTo=${DATE}`;
+    const ids = Array.from({ length: 102 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
+    let html = ok(await b.get(`/billing/mass?${q}&${ids.map((id) => `handDraft=${id}`).join('&')}`));
+    // None of these is a draft: nothing listed, but the two beyond a run's 100 are said to be left out.
+    assert.match(html, /id="hand-drafts-over" role="alert">2 more draft\(s\) changed by hand from this list are not listed: a run takes at most 100\./);
+    html = ok(await b.get(`/billing/mass?${q}&${ids.slice(0, 100).map((id) => `handDraft=${id}`).join('&')}`));
+    assert.doesNotMatch(html, /hand-drafts-over/);
+
+    // A list address naming 100 drafts changed by hand (about 5,000 characters): the composer still leads back to it.
+    html = ok(await b.get(`/billing/mass?${q}`));
+    const matterId = /<tr id="mass-([0-9a-f-]{36})"/.exec(html)![1]!;
+    const back = `${q}&${ids.slice(0, 100).map((id) => `handDraft=${id}`).join('&')}`;
+    assert.ok(back.length > 4_000, `${back.length} characters`);
+    html = ok(await b.get(`/billing/matters/${matterId}/compose?invoiceDate=${DATE}&upTo=${DATE}&back=${encodeURIComponent(back)}`));
+    assert.match(html, /id="from-mass"/);
+    assert.equal(new URLSearchParams(/<input type="hidden" name="back" value="([^"]*)">/.exec(html)![1]!).getAll('handDraft').length, 100);
+  });
+});

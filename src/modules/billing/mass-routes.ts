@@ -233,11 +233,13 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     // Drafts made from this list's composer links (seed 001's last-minute changes): still drafts
     // in no run, they are listed to be taken into the run as they are.
     const handDrafts = await handDraftsOf(handDraftIds(raw));
+    // More named than one run takes (a clerk who changed over MAX_HAND_DRAFTS bills by hand from one list): said, not dropped silently.
+    const handDraftsOver = Math.max(0, new Set(all(raw, 'handDraft').filter(isId)).size - MAX_HAND_DRAFTS);
     const handQs = handQuery(handDrafts.map((d) => d.billId));
     const listQs = query({ ...parsed.form, upTo: upToTyped });
     const back = [listQs, handQs].filter(Boolean).join('&');
     return {
-      excluded, excludedTotal, handDrafts, handQs,
+      excluded, excludedTotal, handDrafts, handQs, handDraftsOver, maxHandDrafts: MAX_HAND_DRAFTS,
       ...lk, form: parsed.form, errors: parsed.errors, rows, total: list.total, totals: list.totals, page: pageNo, upToTyped, matterWhy,
       pages: Math.max(1, Math.ceil(list.total / PAGE_ROWS)), qs: [listQs, handQs].filter(Boolean).join('&'), runId: newId(deps.clock), can: can(c),
       batches: await mass.listBatches({ limit: 10 }), fields: FILTER_FIELDS, fieldLabels: FORM_LABELS,

@@ -33,6 +33,8 @@ const READERS: readonly Role[] = ['admin', 'billing', 'readonly'];
 const WRITERS: readonly Role[] = ['admin', 'billing'];
 /** Record ids are UUIDs. */
 const ID = '{[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}}';
+/** The longest mass billing list address (back) a composer returns to: its filters and up to MAX_HAND_DRAFTS drafts changed by hand (47 characters each). */
+const MAX_BACK_CHARS = 8_000;
 
 type Raw = Record<string, string | string[] | File>;
 type Errors = Record<string, string>;
@@ -317,10 +319,11 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
 
   /**
    * The mass billing list a composer was opened from (its query string), as given in `back`:
-   * re-encoded, so it can only ever be the query of /billing/mass; null when absent or too long.
+   * re-encoded, so it can only ever be the query of /billing/mass; null when absent or too long
+   * (MAX_BACK_CHARS holds the list's filters and its MAX_HAND_DRAFTS drafts changed by hand).
    */
   const massBack = (v: unknown): string | null => {
-    if (typeof v !== 'string' || v === '' || v.length > 4_000) return null;
+    if (typeof v !== 'string' || v === '' || v.length > MAX_BACK_CHARS) return null;
     return new URLSearchParams(v).toString();
   };
 
