@@ -266,7 +266,7 @@ eachDialect('drafts page: the list keeps its filters and sort, and "all drafts l
     let html = ok(await b.get(`/billing/drafts?batch=${run1}&sort=total&dir=asc`));
     assert.match(html, /data-count="3"/);
     assert.match(html, new RegExp(`<option value="${run1}" selected>`));
-    assert.match(html, /<option value="total" selected>total<\/option>/);
+    assert.match(html, /<option value="total" selected>Total<\/option>/);
     assert.match(html, /<option value="asc">ascending<\/option><option value="desc">descending<\/option>/);
     assert.match(html, new RegExp(`href="/billing/drafts\\?batch=${run1}&sort=total&dir=desc">Total<`));
     assert.match(html, /data-action="remove"/, 'a batch listed can have drafts taken out of it');

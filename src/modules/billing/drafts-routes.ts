@@ -23,7 +23,7 @@ import { isoDate } from '../../shared/clock.ts';
 import { previewPdfGroups } from './domain/production.ts';
 import { templateChoices } from './domain/templates.ts';
 import type { MassBilling } from './mass-commands.ts';
-import { DRAFT_SORTS } from './mass-store.ts';
+import { DRAFT_SORT_LABELS, DRAFT_SORTS } from './mass-store.ts';
 import type { DraftFilters, DraftSort } from './mass-store.ts';
 import { sumByCurrency } from '../../shared/money.ts';
 
@@ -132,7 +132,7 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
     const listed = await mass.listBatches({ limit: 50 });
     const now = await mass.draftsNowIn(listed.map((b) => b.id));
     return {
-      rows, total, f, batch, qs, listing, periodRefuses, can: can(c), pages: Math.max(1, Math.ceil(total / PAGE_ROWS)), sorts: Object.keys(DRAFT_SORTS),
+      rows, total, f, batch, qs, listing, periodRefuses, can: can(c), pages: Math.max(1, Math.ceil(total / PAGE_ROWS)), sorts: (Object.keys(DRAFT_SORTS) as DraftSort[]).map((value) => ({ value, label: DRAFT_SORT_LABELS[value] })),
       batches: listed.map((b) => ({ ...b, draftsNow: now.get(b.id) ?? 0 })), results: null,
       templateOptions: templateChoices(await mass.billTemplateNames(), first(raw.newTemplate), 'Unchanged'),
       // What the modify form was sent (kept when it is shown again with its errors).

@@ -21,7 +21,7 @@ import type { ModuleDeps } from '../../shared/web/module.ts';
 import { isHtmx, redirectAfterPost, render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import { MAX_PAYMENT_TERMS_DAYS } from './domain/lifecycle.ts';
-import { itemFiltersText } from './domain/mass.ts';
+import { cycleLabel, itemFiltersText } from './domain/mass.ts';
 import type { CapFilter } from './domain/mass.ts';
 import { templateChoices } from './domain/templates.ts';
 import type { MassBilling, MassRow, RunInput } from './mass-commands.ts';
@@ -158,7 +158,7 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       disbCodes: disbCodes.map((r) => String(r.code)),
       currency: firm?.currency ?? 'USD', paymentTermsDays: firm?.paymentTermsDays ?? 30,
       timekeepers: tks.map((t) => [t.id, `${t.initials} ${t.name}`]), clients: clients.map((cl) => [cl.id, `${cl.client_number} ${cl.name}`]),
-      cycles: cycles.map((r) => r.billing_cycle as string),
+      cycles: cycles.map((r) => ({ value: r.billing_cycle as string, label: cycleLabel(r.billing_cycle as string) })),
     };
   }
 

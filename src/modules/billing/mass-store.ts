@@ -494,6 +494,11 @@ export const DRAFT_SORTS = {
   billing: ['tk.initials'], creator: ['b.created_by'],
 } as const;
 export type DraftSort = keyof typeof DRAFT_SORTS;
+/** The Draft bills list's orders as the clerk reads them. */
+export const DRAFT_SORT_LABELS: Record<DraftSort, string> = {
+  batch: 'Batch', bill: 'Bill number', client: 'Client', matter: 'Matter (file number)', fees: 'Fees', disbursements: 'Disbursements', discount: 'Discount',
+  interest: 'Interest', tax: 'Tax', total: 'Total', hold: 'On hold', created: 'Created', invoice: 'Invoice date', billing: 'Billing timekeeper', creator: 'Created by',
+};
 
 export interface DraftFilters {
   batchId?: string;

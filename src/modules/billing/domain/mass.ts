@@ -225,3 +225,9 @@ export function itemFiltersText(f: { time?: { from?: string; to?: string; timeke
   if (parts.length === 0) return null;
   return `Each bill takes ${parts.join(', and ')}; the matters' other unbilled work waits for a later bill.`;
 }
+
+/** A billing cycle as the clerk reads it (matters' cycle names: none, WEEK, MONTH, QUARTER, HALF, YEAR); an unknown one as it is. */
+export function cycleLabel(cycle: string): string {
+  const labels: Record<string, string> = { none: 'On demand', WEEK: 'Weekly', MONTH: 'Monthly', QUARTER: 'Quarterly', HALF: 'Half-yearly', YEAR: 'Yearly' };
+  return Object.hasOwn(labels, cycle) ? labels[cycle]! : cycle;
+}
