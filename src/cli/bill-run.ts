@@ -169,6 +169,13 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
   // What the filters leave out of an "all" run, and why (the run itself lists only eligible matters).
   let notListed: Awaited<ReturnType<typeof mass.candidates>>;
   let created: Awaited<ReturnType<typeof mass.createRun>>;
+  // --approve where the firm refuses postings outside the current period and the invoice date
+  // is outside it: every approval would be refused, so nothing is drafted (the matters' work
+  // would be tied up in drafts no scheduled run could approve).
+  if (v.approve) {
+    const refusal = await mass.approvalPeriodRefusal(v['invoice-date']);
+    if (refusal) throw new BillRunUsageError(`--approve: the bills could not be approved: ${refusal.replace(/^Its invoice date/, 'their invoice date')}. Nothing was drafted`);
+  }
   try {
     notListed = (await mass.candidates({ ...filters, invoiceDate: v['invoice-date'], upTo: v['up-to'] })).filter((r) => !r.eligible);
     created = await mass.createRun(ctx, {

@@ -11,6 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { DIALECTS, freshDatabase } from '../support/db.ts';
+import { createMattersCommands } from '../../src/modules/matters/index.ts';
+import { isoDate, systemClock } from '../../src/shared/clock.ts';
+import { ctx } from './support.ts';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'lexbill');
 
@@ -57,6 +60,20 @@ for (const dialect of DIALECTS) {
         assert.doesNotMatch(r.err, /\n\s+at /, 'no stack trace');
       }
       assert.equal((await db.db.selectFrom('billing_batch').select('id').execute()).length, 0, 'a refused run changes nothing');
+
+      // --approve where the firm refuses postings outside the current period and the invoice date
+      // is last month: refused before anything is drafted (every approval would be refused).
+      const matters = createMattersCommands({ db: db.db, clock: systemClock, relay: { kick() {} } });
+      await matters.updateFirmSettings(ctx, { postingOutsideCurrentPeriod: 'refuse' });
+      // The firm's day (the process's zone, as the CLI's), and the last day of the month before it.
+      const firmToday = isoDate(new Date());
+      const lastMonthEnd = new Date(Date.UTC(Number(firmToday.slice(0, 4)), Number(firmToday.slice(5, 7)) - 1, 0)).toISOString().slice(0, 10);
+      r = run(['bill-run', '--invoice-date', lastMonthEnd, '--up-to', lastMonthEnd, '--approve']);
+      assert.equal(r.code, 2, r.out + r.err);
+      assert.match(r.err, new RegExp(`--approve: the bills could not be approved: their invoice date ${lastMonthEnd} is in ${lastMonthEnd.slice(0, 7)}, not the current accounting period ${firmToday.slice(0, 7)}, and the firm refuses postings outside the current period: change the invoice date to approve it\\. Nothing was drafted`));
+      assert.equal((await db.db.selectFrom('billing_batch').select('id').execute()).length, 0, 'nothing drafted');
+      assert.equal((await db.db.selectFrom('billing_bill').select('id').execute()).length, 0, 'no bill');
+      await matters.updateFirmSettings(ctx, { postingOutsideCurrentPeriod: 'warn' });
 
       const today = new Date().toISOString().slice(0, 10);
       r = run(['bill-run', '--invoice-date', today, '--up-to', today, '--terms', '10', '--run-id', 'cli-run-0001']);

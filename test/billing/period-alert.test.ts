@@ -14,7 +14,7 @@ import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { eachDialect } from '../support/db.ts';
 import { withApp } from '../support/app.ts';
 import { ctx, firm, refused, work } from './support.ts';
-import { followed, ok } from './web-support.ts';
+import { followed, ok, postMany } from './web-support.ts';
 
 test('the period note: none in the current period; outside it; a closed month goes to the first open one', () => {
   const cases: [string, string, string | null, string[], string | null][] = [
@@ -94,6 +94,9 @@ test('the firm refusing postings outside the current period: approving a draft d
     ['2026-02-28', '2026-03-02', '2026-02', [], 'refuse', false],
     ['2026-03-31', '2026-03-02', '2026-02', [], 'refuse', true],
     ['2026-01-31', '2026-03-02', '2026-03', ['2026-01'], 'refuse', true],
+    // No current period set and the month of today closed (closed ahead of time): refused too.
+    ['2026-04-02', '2026-04-02', null, ['2026-04'], 'refuse', true],
+    ['2026-04-02', '2026-04-02', '2026-04', ['2026-04'], 'refuse', true],
     ['2026-04-01', '2026-03-31', null, [], 'refuse', true],
     ['2026-02-28', '2026-03-02', null, [], 'warn', false],
     ['2026-01-31', '2026-03-02', '2026-03', ['2026-01'], 'warn', false],
@@ -108,8 +111,14 @@ test('the firm refusing postings outside the current period: approving a draft d
     const note = approvalPeriodNote(date, today, periods, policy);
     if (isRefused) {
       const current = currentPeriod ?? today.slice(0, 7);
-      assert.match(r!, new RegExp(`^Its invoice date ${date} is in ${date.slice(0, 7)}${closedPeriods.includes(date.slice(0, 7)) ? ' \\(a closed period\\)' : ''}, not the current accounting period ${current}, and the firm refuses postings outside the current period: change the invoice date to approve it$`), why);
-      assert.equal(note, `Not approved while dated in ${date.slice(0, 7)}: the firm refuses postings outside the current accounting period ${current}`, why);
+      const month = date.slice(0, 7);
+      if (closedPeriods.includes(month)) {
+        assert.equal(r, `Its invoice date ${date} is in ${month}, a closed accounting period, and the firm refuses postings outside the current period: change the invoice date to approve it`, why);
+        assert.equal(note, `Not approved while dated in ${month}: the period is closed and the firm refuses postings outside the current accounting period`, why);
+      } else {
+        assert.equal(r, `Its invoice date ${date} is in ${month}, not the current accounting period ${current}, and the firm refuses postings outside the current period: change the invoice date to approve it`, why);
+        assert.equal(note, `Not approved while dated in ${month}: the firm refuses postings outside the current accounting period ${current}`, why);
+      }
     } else {
       // Not refused: the note is the warning one (or none in the current period).
       assert.equal(note, policy === 'refuse' ? null : periodNote(date, today, periods), why);
@@ -144,11 +153,15 @@ eachDialect('the firm refusing postings outside the current period: the draft da
     const bill = (await b.get(`/billing/bills/${d.billId}`)).text;
     assert.match(bill, /Not approved while dated in 2026-02: the firm refuses postings outside the current accounting period 2026-03: change the invoice date to approve it\./);
     assert.doesNotMatch(bill, /data-action="approve"/, 'no Approve button');
+    assert.doesNotMatch(bill, /data-refused="Approve"/, 'said once, by the period alert');
     // Approve from the list: the confirmation says it will be refused; confirmed, it is refused and named.
     const listing = /name="listing" value="([^"]+)"/.exec(list)![1]!;
     const asked = await b.post('/billing/drafts/act', { every: 'yes', listing, action: 'approve' });
     assert.equal(asked.status, 200);
     assert.match(asked.text, /id="approve-period" role="alert">1 of them is dated outside the current accounting period, and the firm refuses postings outside it \(marked below\): it is refused, each named afterwards, until its invoice date changes\./);
+    assert.match(asked.text, /id="approve-none" role="alert">None of them can be approved as it is\./);
+    assert.doesNotMatch(asked.text, /data-action="confirm-approve"/, 'no button to approve what will be refused');
+    // Posted all the same (a page kept from before): refused and named.
     const done = ok(await followed(b, b.post('/billing/drafts/act', { every: 'yes', listing, action: 'approve', confirmed: 'yes' })));
     assert.match(done, /firm refuses postings outside the current period: change the invoice date to approve it/);
     assert.deepEqual(await statusOf(), { status: 'draft', number: null });
@@ -176,6 +189,17 @@ eachDialect('the firm refusing postings outside the current period: the bookkeep
     await cmds.updateFirmSettings(ctx, { postingOutsideCurrentPeriod: 'refuse' });
     await ledger.setCurrentPeriod(ctx, '2026-02');
     await t.runtime.relay.drain();
+    // Mass billing's confirmation says so before drafts dated in March are made; for February it says nothing.
+    const clerk = await t.user('billing');
+    const b = t.browser();
+    await b.login(clerk.email);
+    const confirmation = async (date: string) => {
+      const runId = /name="runId" value="([^"]+)"/.exec(ok(await b.get(`/billing/mass?invoiceDate=${date}&upTo=2026-02-28`)))![1]!;
+      return ok(await postMany(b, '/billing/mass/runs', [['invoiceDate', date], ['upTo', '2026-02-28'], ['runId', runId], ['scope', 'all']]));
+    };
+    assert.match(await confirmation('2026-03-02'), /id="confirm-period" role="alert">These drafts could not be approved as dated: their invoice date 2026-03-02 is in 2026-03, not the current accounting period 2026-02, and the firm refuses postings outside the current period/);
+    assert.doesNotMatch(await confirmation('2026-02-28'), /confirm-period/);
+    assert.equal((await db.db.selectFrom('billing_batch').select('id').execute()).length, 0, 'nothing made before confirming');
     const d = await billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' });
     const [outcome] = await mass.approveMany(ctx, [d.billId]);
     assert.equal(outcome!.ok, true, JSON.stringify(outcome));

@@ -494,7 +494,8 @@ export function createBillingCommands(deps: BillingDeps) {
     return Math.max(r.receiptsMinor, r.receiptsAwaitingPostingMinor);
   }
 
-  async function factsFor(ex: Executor, b: Bill): Promise<BillFacts> {
+  /** `action`: the one action asked (only approve reads the firm's period rule); none: every action (the bill page). */
+  async function factsFor(ex: Executor, b: Bill, action?: BillAction): Promise<BillFacts> {
     const matter = await store.getMatterCopy(ex, b.matterId);
     const matterRefusals = !matter ? ['Billing has no copy of this matter'] : matter.options ? billingRefusals(matter.status, matter.options) : ['Billing has not received this matter\'s billing options yet'];
     const other = await bills.otherDraft(ex, b.matterId, b.billId);
@@ -505,7 +506,7 @@ export function createBillingCommands(deps: BillingDeps) {
       latestLiveSequence: await bills.latestLiveSequence(ex, b.matterId), ...await receiptsOf(ex, b),
       receiptsToReallocateMinor: b.receiptsToReallocateMinor,
       // Only a draft is approved: the firm's rule for its period read for drafts alone.
-      periodRefusal: b.status === 'draft'
+      periodRefusal: b.status === 'draft' && (action === undefined || action === 'approve')
         ? periodRefusal(b.invoiceDate, isoDate(clock.now()), await balances.ledgerPeriods(ex), (await store.getFirmSettings(ex))?.postingOutsideCurrentPeriod)
         : null,
     };
@@ -526,7 +527,7 @@ export function createBillingCommands(deps: BillingDeps) {
     if (expectedVersion !== undefined && b.version !== expectedVersion) {
       throw new HttpError(409, BILL_CHANGED, `${CHANGED_SINCE_OPENED} (it is now ${b.status === 'draft' ? 'a draft' : b.status}${b.number ? `, ${b.number}` : ''}): look at it again before acting`);
     }
-    const v = verdict(action, await factsFor(trx, b));
+    const v = verdict(action, await factsFor(trx, b, action));
     if (!v.allowed) throw conflict(v.reason!);
     return b;
   }

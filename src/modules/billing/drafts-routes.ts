@@ -272,6 +272,8 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
       return render(c, 'billing/drafts_approve.njk', {
         rows, count: drafts, more: Math.max(drafts - rows.length, 0), gone: ids.length - drafts,
         held: groups.filter((g) => g.onHold).reduce((n, g) => n + g.count, 0),
+        // Those approving will refuse for what the page knows (held, or dated where the firm refuses postings): the button approves the others.
+        refused: groups.filter((g) => g.onHold || (refuses && noteOf(g.invoiceDate) !== null)).reduce((n, g) => n + g.count, 0),
         outside: groups.filter((g) => noteOf(g.invoiceDate) !== null).reduce((n, g) => n + g.count, 0), currentPeriod, refuses,
         totals: sumByCurrency(rows, (r) => r.totalMinor), carried: carriedFields(raw, ['action']), backQs: listQuery(raw).toString(),
       });

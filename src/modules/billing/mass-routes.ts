@@ -332,7 +332,9 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       const handDrafts = await handDraftsOf(hand);
       if (count === 0 && handDrafts.length === 0) return refusedEmpty();
       const itemFilters = itemFiltersText(parsed.filters, timekeeperLabel(lk.timekeepers));
-      return render(c, 'billing/mass_confirm.njk', { ...lk, form: parsed.form, fields: FILTER_FIELDS, runId, selected: selected ?? [], scope: selected ? 'selected' : 'all', count, itemFilters, handDrafts, qs: [query(parsed.form), handQuery(handDrafts.map((d) => d.billId))].filter(Boolean).join('&') });
+      // Drafts the firm's period rule would refuse to approve as dated: said before they are made.
+      const periodRefusal = await mass.approvalPeriodRefusal(parsed.form.invoiceDate);
+      return render(c, 'billing/mass_confirm.njk', { ...lk, form: parsed.form, fields: FILTER_FIELDS, runId, selected: selected ?? [], scope: selected ? 'selected' : 'all', count, itemFilters, handDrafts, periodRefusal, qs: [query(parsed.form), handQuery(handDrafts.map((d) => d.billId))].filter(Boolean).join('&') });
     }
     // A run id already used is the same run again (a second click): only a new one is checked for being empty.
     if (!(await mass.findBatch(runId)) && await nothingEligible()) return refusedEmpty();

@@ -567,7 +567,11 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     const actions = await cmds.actionsFor(b);
     const tks = await timekeepers([...b.lines.flatMap((l) => (l.timekeeperId ? [l.timekeeperId] : [])), ...b.allocations.map((a) => a.timekeeperId)]);
     const groups = groupLines(b.lines, tks, await chargeNames());
-    const reasons = (RELEVANT[b.status] ?? []).flatMap((a) => (actions[a].allowed ? [] : [{ action: ACTION_LABELS[a], reason: actions[a].reason }]));
+    // A draft: the period approving it would post it to, when not the current one (the ledger's periods, billing's copy).
+    const pn = b.status === 'draft' ? await approvalPeriodNotes(deps.db, isoDate(deps.clock.now())) : null;
+    // Approve refused for its period is said once, by the period alert.
+    const periodReason = pn?.refusalOf(b.invoiceDate) ?? null;
+    const reasons = (RELEVANT[b.status] ?? []).flatMap((a) => (actions[a].allowed || (a === 'approve' && actions[a].reason === periodReason) ? [] : [{ action: ACTION_LABELS[a], reason: actions[a].reason }]));
     return {
       bill: b, matter, actions, reasons, can: can(c), statusLabels: STATUS_LABELS, kindLabels: KIND_LABELS, currency: b.currency,
       groups: { ...groups, time: groups.time.map((g) => ({ ...g, hours: hours(g.minutes) })) },
@@ -580,11 +584,7 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
         : missingTemplate((await cmds.billTemplateNames()).map((name) => ({ name })), 'bill', b.request.template, matter?.options?.billTemplate ?? null),
       // A finalised bill has its produced PDF, unless it was finalised through the API without production.
       produced: b.status === 'finalised' && await hasStoredPdf(deps.db, b.billId, b.approvedAt),
-      // A draft: the period approving it would post it to, when not the current one (the ledger's periods, billing's copy).
-      ...(b.status === 'draft' ? await (async () => {
-        const pn = await approvalPeriodNotes(deps.db, isoDate(deps.clock.now()));
-        return { periodNote: pn.noteOf(b.invoiceDate), periodRefuses: pn.refuses };
-      })() : { periodNote: null, periodRefuses: false }),
+      periodNote: pn?.noteOf(b.invoiceDate) ?? null, periodRefuses: periodReason !== null,
     };
   }
 

@@ -371,9 +371,12 @@ export function periodRefusal(invoiceDate: string, today: string, periods: Ledge
   if (policy !== 'refuse') return null;
   const month = periodOf(invoiceDate);
   const current = periods.currentPeriod ?? periodOf(today);
+  // A closed month first (as the ledger's checkPosting): it may be the month of today when no current period is set.
+  if (periods.closedPeriods.includes(month)) {
+    return `Its invoice date ${invoiceDate} is in ${month}, a closed accounting period, and the firm refuses postings outside the current period: change the invoice date to approve it`;
+  }
   if (month === current) return null;
-  const closed = periods.closedPeriods.includes(month) ? ' (a closed period)' : '';
-  return `Its invoice date ${invoiceDate} is in ${month}${closed}, not the current accounting period ${current}, and the firm refuses postings outside the current period: change the invoice date to approve it`;
+  return `Its invoice date ${invoiceDate} is in ${month}, not the current accounting period ${current}, and the firm refuses postings outside the current period: change the invoice date to approve it`;
 }
 
 /**
@@ -385,5 +388,6 @@ export function approvalPeriodNote(invoiceDate: string, today: string, periods: 
   if (policy !== 'refuse') return periodNote(invoiceDate, today, periods);
   const month = periodOf(invoiceDate);
   const current = periods.currentPeriod ?? periodOf(today);
+  if (periods.closedPeriods.includes(month)) return `Not approved while dated in ${month}: the period is closed and the firm refuses postings outside the current accounting period`;
   return month === current ? null : `Not approved while dated in ${month}: the firm refuses postings outside the current accounting period ${current}`;
 }
