@@ -12,7 +12,7 @@ import { createBillingCommands, createMassBilling } from '../../src/modules/bill
 import { createLedgerCommands } from '../../src/modules/ledger/index.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { eachDialect } from '../support/db.ts';
-import { withApp } from '../support/app.ts';
+import { unescapeHtml, withApp } from '../support/app.ts';
 import { ctx, firm, refused, work } from './support.ts';
 import { followed, ok, postMany } from './web-support.ts';
 
@@ -178,7 +178,7 @@ eachDialect('the firm refusing postings outside the current period: the draft da
   });
 });
 
-eachDialect('the firm refusing postings outside the current period: the bookkeeper keeping February current lets the February draft be approved', async (db) => {
+eachDialect('the firm refusing postings outside the current period: the bookkeeper keeping February current lets the February draft be approved; with March current it is not reverted or voided (its undoing would post in February), with February current again it is', async (db) => {
   await withApp(db, async (t) => {
     const cmds = createMattersCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
     const billing = createBillingCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
@@ -205,5 +205,33 @@ eachDialect('the firm refusing postings outside the current period: the bookkeep
     assert.equal(outcome!.ok, true, JSON.stringify(outcome));
     await t.runtime.relay.drain();
     assert.equal((await db.db.selectFrom('ledger_journal').select('period').where('bill_id', '=', d.billId).executeTakeFirstOrThrow()).period, '2026-02');
+
+    // March made current: undoing the February bill (revert, void) would post in February: refused, and the pages say so.
+    await ledger.setCurrentPeriod(ctx, '2026-03');
+    await t.runtime.relay.drain();
+    const undo = 'The bill is posted on its invoice date 2026-02-28, in 2026-02, not the current accounting period 2026-03; undoing it would post there, and the firm refuses postings outside the current period';
+    assert.equal((await refused(billing.revert(ctx, d.billId), 409)).message, undo);
+    assert.equal((await refused(billing.deleteBill(ctx, d.billId), 409)).message, undo);
+    const page = ok(await b.get(`/billing/bills/${d.billId}`));
+    assert.match(page, new RegExp(`<li data-refused="Revert to draft"><strong>Revert to draft:</strong> ${undo.replace(/[()]/g, '\\$&')}</li>`));
+    assert.doesNotMatch(page, /data-action="revert"/);
+    const asked = ok(await b.get(`/billing/production/revert?bill=${d.billId}`));
+    assert.match(asked, /id="revert-period" role="alert">\s*<p>It is posted outside the current accounting period, and the firm refuses postings outside it: it is not reverted/);
+    assert.match(asked, new RegExp(`<li data-kept="${d.billId}">`));
+    const posted = await b.post('/billing/production/revert', { bill: d.billId });
+    assert.equal(posted.status, 409);
+    assert.match(unescapeHtml(posted.text), /Reverted 0; not reverted: [^:]+: The bill is posted on its invoice date 2026-02-28/);
+    const journals = async () => (await db.db.selectFrom('ledger_journal').select('id').where('bill_id', '=', d.billId).execute()).length;
+    await t.runtime.relay.drain();
+    assert.equal(await journals(), 1, 'nothing un-posted');
+    assert.equal((await db.db.selectFrom('billing_bill').select('status').where('id', '=', d.billId).executeTakeFirstOrThrow()).status, 'approved');
+
+    // February current again: reverted (its reversal posted in February).
+    await ledger.setCurrentPeriod(ctx, '2026-02');
+    await t.runtime.relay.drain();
+    assert.doesNotMatch(ok(await b.get(`/billing/production/revert?bill=${d.billId}`)), /revert-period/);
+    assert.equal((await billing.revert(ctx, d.billId)).status, 'draft');
+    await t.runtime.relay.drain();
+    assert.deepEqual((await db.db.selectFrom('ledger_journal').select('period').where('bill_id', '=', d.billId).execute()).map((j) => j.period), ['2026-02', '2026-02']);
   });
 });

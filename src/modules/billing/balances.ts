@@ -12,7 +12,7 @@ import type { Executor } from '../../shared/db.ts';
 import type { LedgerEvents } from '../ledger/events.ts';
 import type { ChargedDays, InterestCharge, OverdueCandidate } from './domain/interest.ts';
 import type { LedgerPeriods } from './domain/lifecycle.ts';
-import { approvalPeriodNote, periodRefusal } from './domain/lifecycle.ts';
+import { approvalPeriodNote, periodRefusal, undoPeriodRefusal } from './domain/lifecycle.ts';
 import { getFirmSettings } from './store.ts';
 import { MAX_CHARGES_PER_OVERDUE_BILL, MAX_OVERDUE_BILLS } from './domain/interest.ts';
 
@@ -49,11 +49,12 @@ export async function ledgerPeriods(ex: Executor): Promise<LedgerPeriods> {
 }
 
 /** The period note of a draft dated `invoiceDate` approved `today`, by the ledger's periods and the firm's rule (approvalPeriodNote). */
-export async function approvalPeriodNotes(ex: Executor, today: string): Promise<{ noteOf: (invoiceDate: string) => string | null; refusalOf: (invoiceDate: string) => string | null; refuses: boolean; currentPeriod: string | null }> {
+export async function approvalPeriodNotes(ex: Executor, today: string): Promise<{ noteOf: (invoiceDate: string) => string | null; refusalOf: (invoiceDate: string) => string | null; undoRefusalOf: (invoiceDate: string) => string | null; refuses: boolean; currentPeriod: string | null }> {
   const periods = await ledgerPeriods(ex);
   const policy = (await getFirmSettings(ex))?.postingOutsideCurrentPeriod;
   return {
     noteOf: (d) => approvalPeriodNote(d, today, periods, policy), refusalOf: (d) => periodRefusal(d, today, periods, policy),
+    undoRefusalOf: (d) => undoPeriodRefusal(d, today, periods, policy),
     refuses: policy === 'refuse', currentPeriod: periods.currentPeriod,
   };
 }

@@ -32,7 +32,7 @@ import { unknownTemplate } from './domain/templates.ts';
 import type { ComposeItem, ComposedBill } from './domain/compose.ts';
 import {
   billingRefusals, composeFirm, finaliseRefusal, composeOptions, composeRequest, isCalendarDate, requestErrors, retainerApplies, verdict, verdicts,
-  approvalTime, foreignDefaultsRefusal, invoiceDateRangeError, periodRefusal,
+  approvalTime, foreignDefaultsRefusal, invoiceDateRangeError, periodRefusal, undoPeriodRefusal,
 } from './domain/lifecycle.ts';
 import type { BillAction, BillFacts, BillRequest, Verdict } from './domain/lifecycle.ts';
 import { interestTotalMinor, policyInterest } from './domain/interest.ts';
@@ -509,6 +509,10 @@ export function createBillingCommands(deps: BillingDeps) {
       periodRefusal: b.status === 'draft' && (action === undefined || action === 'approve')
         ? periodRefusal(b.invoiceDate, isoDate(clock.now()), await balances.ledgerPeriods(ex), (await store.getFirmSettings(ex))?.postingOutsideCurrentPeriod)
         : null,
+      // A posted bill: undoing it (revert, re-draft, void) posts on its own date.
+      undoPeriodRefusal: (b.status === 'approved' || b.status === 'finalised') && (action === undefined || action === 'revert' || action === 'redraft' || action === 'delete')
+        ? undoPeriodRefusal(b.invoiceDate, isoDate(clock.now()), await balances.ledgerPeriods(ex), (await store.getFirmSettings(ex))?.postingOutsideCurrentPeriod)
+        : null,
     };
   }
 
@@ -809,6 +813,8 @@ export function createBillingCommands(deps: BillingDeps) {
     listBills: (matterId: string, opts: { includeDeleted?: boolean } = {}) => bills.listBills(db, matterId, opts),
     /** Every action on the bill: allowed now, or why not. */
     actionsFor: async (b: Bill): Promise<Record<BillAction, Verdict>> => verdicts(await factsFor(db, b)),
+    /** The firm's period rule today, as the pages say it (balances.approvalPeriodNotes). */
+    periodNotes: () => balances.approvalPeriodNotes(db, isoDate(clock.now())),
     /** Whether `action` would be allowed on the bill as the clerk saw it (`expectedVersion`), refused as acting would be: 404, 409 (changed since, or not allowed now). Writes nothing. */
     checkAction: (billId: string, action: BillAction, expectedVersion: number): Promise<Bill> => loadFor(db, billId, action, expectedVersion),
     /** Compose without saving (the composer's live totals); billId: recompose that draft. */

@@ -628,6 +628,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
         // Read by deletion only: these are drafts.
         receiptsAwaitingPostingMinor: 0,
         periodRefusal: b.status === 'draft' ? periodRefusal(b.invoiceDate, today(), periods, firm?.postingOutsideCurrentPeriod) : null,
+        // Read by revert, re-draft and void only.
+        undoPeriodRefusal: null,
       };
       const v = verdict('approve', facts);
       if (!v.allowed) { outcomes.push({ billId: id, ok: false, reason: v.reason! }); continue; }

@@ -257,7 +257,10 @@ export function createProductionPages(cmds: BillingCommands, production: Product
       const sent = manualEmailsOfCycle(manual.get(r.billId) ?? [], r.approvedAt);
       return sent.length ? [{ ...r, emails: sent }] : [];
     });
-    return render(c, 'billing/production_revert.njk', { rows, receipted, emailed, emailedIds: emailed.map((r) => r.billId), all: selected.length === 0, gone: selected.length - rows.length });
+    // Bills the firm's period rule keeps posted (undoing them would post in their own, past period): named, and refused when posted.
+    const { undoRefusalOf } = await cmds.periodNotes();
+    const kept = rows.flatMap((r) => { const why = undoRefusalOf(r.invoiceDate); return why ? [{ ...r, why }] : []; });
+    return render(c, 'billing/production_revert.njk', { rows, receipted, emailed, emailedIds: emailed.map((r) => r.billId), kept, all: selected.length === 0, gone: selected.length - rows.length });
   });
 
   pages.post('/production/revert', allow(WRITERS), async (c) => {

@@ -254,6 +254,8 @@ export interface BillFacts {
   receiptsAwaitingPostingMinor: number;
   /** Why approving now would post where the firm refuses postings (periodRefusal), or null. */
   periodRefusal: string | null;
+  /** Why undoing this posted bill (revert, re-draft, void) would change a period the firm refuses postings in (undoPeriodRefusal), or null. */
+  undoPeriodRefusal: string | null;
 }
 
 const yes: Verdict = { allowed: true, reason: null };
@@ -301,6 +303,7 @@ export function verdict(action: BillAction, f: BillFacts): Verdict {
     case 'revert':
       if (s !== 'approved') return no(`Only an approved bill can be reverted to draft; this bill is ${s}`);
       if (f.otherDraft) return no(`The matter already has a draft (${f.otherDraft}): approve or delete it first`);
+      if (f.undoPeriodRefusal) return no(f.undoPeriodRefusal);
       return yes;
     case 'finalise': {
       const refusal = finaliseRefusal(s);
@@ -309,6 +312,7 @@ export function verdict(action: BillAction, f: BillFacts): Verdict {
     case 'redraft':
       if (s !== 'finalised') return no(`Only a finalised bill can be re-drafted; this bill is ${s}`);
       if (f.otherDraft) return no(`The matter already has a draft (${f.otherDraft}): approve or delete it first`);
+      if (f.undoPeriodRefusal) return no(f.undoPeriodRefusal);
       return yes;
     case 'delete':
       // A draft that was never approved uses no number; one that was (re-drafted or reverted) is still that numbered bill.
@@ -331,6 +335,8 @@ function postedDeletion(f: BillFacts): Verdict {
   if (f.receiptsMinor !== 0) return no('Receipts are allocated to this bill: re-draft it instead (receipts will be allocated again)');
   if (draft && f.receiptsToReallocateMinor !== 0) return no('Receipts were allocated to this bill before it went back to draft: approve it again (they will be allocated to it again)');
   if (f.receiptsAwaitingPostingMinor !== 0) return no('Receipts were allocated to this bill before it went back to draft, and the books are putting them back on it as they post it: re-draft it instead');
+  // A posted bill voided: its postings are undone on their own dates.
+  if (!draft && f.undoPeriodRefusal) return no(f.undoPeriodRefusal);
   return yes;
 }
 
@@ -390,4 +396,19 @@ export function approvalPeriodNote(invoiceDate: string, today: string, periods: 
   const current = periods.currentPeriod ?? periodOf(today);
   if (periods.closedPeriods.includes(month)) return `Not approved while dated in ${month}: the period is closed and the firm refuses postings outside the current accounting period`;
   return month === current ? null : `Not approved while dated in ${month}: the firm refuses postings outside the current accounting period ${current}`;
+}
+
+/**
+ * Why undoing a posted bill dated `invoiceDate` (revert to draft, re-draft, void) is refused by
+ * the firm's rule for postings outside the current accounting period, or null. The books undo
+ * a bill's posting on the date it was posted (its invoice date), so undoing a bill of another
+ * period changes that period; under 'refuse' that waits until the bookkeeper makes its period
+ * current again.
+ */
+export function undoPeriodRefusal(invoiceDate: string, today: string, periods: LedgerPeriods, policy: 'warn' | 'refuse' | undefined): string | null {
+  if (policy !== 'refuse') return null;
+  const month = periodOf(invoiceDate);
+  const current = periods.currentPeriod ?? periodOf(today);
+  const where = periods.closedPeriods.includes(month) ? `${month}, a closed accounting period` : month === current ? null : `${month}, not the current accounting period ${current}`;
+  return where === null ? null : `The bill is posted on its invoice date ${invoiceDate}, in ${where}; undoing it would post there, and the firm refuses postings outside the current period`;
 }
