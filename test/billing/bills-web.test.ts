@@ -456,7 +456,7 @@ eachDialect('bill page: an action on a bill another tab changed meanwhile is ref
     assert.equal(await audits(), auditsBefore, 'nothing audited before confirming');
     // A current page acts as before.
     const fresh = await b.get(`/billing/bills/${id}`);
-    assert.equal((await b.post(`/billing/bills/${id}/revert`, { version: versionOn(fresh.text, 'revert')! })).status, 303);
+    assert.equal((await b.post(`/billing/bills/${id}/revert`, { version: versionOn(fresh.text, 'revert')!, confirmed: 'yes' })).status, 303);
     assert.equal((await status(id)).status, 'draft');
     // A reverted (numbered) draft: Delete voids its number; an action it does not allow is refused before any confirmation.
     const reverted = await b.get(`/billing/bills/${id}`);
@@ -473,7 +473,7 @@ eachDialect('bill page: an action on a bill another tab changed meanwhile is ref
     for (let round = 0; round < 5; round++) {
       if (round > 0) {
         const s = await status(id);
-        if (s.status === 'approved') await b.post(`/billing/bills/${id}/revert`, { version: versionOf((await b.get(`/billing/bills/${id}`)).text) });
+        if (s.status === 'approved') await b.post(`/billing/bills/${id}/revert`, { version: versionOf((await b.get(`/billing/bills/${id}`)).text), confirmed: 'yes' });
         if (s.status !== 'deleted') await b.post(`/billing/bills/${id}/delete`, { version: versionOf((await b.get(`/billing/bills/${id}`)).text), confirmed: 'yes' });
         id = await draftOf();
       } else {
@@ -627,7 +627,15 @@ eachDialect('bill page and composer: a missing or malformed version, hold choice
     assert.deepEqual(await snapshot(), approved, 'still approved, same version, postings not reversed, no audit row');
 
     // The page's own forms still act (they carry the version, and yes/no).
-    const reverted = await b.post(`/billing/bills/${billId}/revert`, { version: versionOf((await b.get(`/billing/bills/${billId}`)).text) });
+    // Revert asks first (the bill may be with the client), writing nothing; confirmed, it reverts.
+    const version = versionOf((await b.get(`/billing/bills/${billId}`)).text);
+    const asked = await b.post(`/billing/bills/${billId}/revert`, { version });
+    assert.equal(asked.status, 200, asked.text.slice(0, 800));
+    assert.match(unescapeHtml(asked.text), /<h1>Revert bill 1\.1\.1 to draft\?<\/h1>/);
+    assert.match(unescapeHtml(asked.text), /Receipts allocated to it are released to the client's credit until it is approved again\./);
+    assert.match(asked.text, /<input type="hidden" name="confirmed" value="yes">/);
+    assert.deepEqual(await snapshot(), approved, 'asking changes nothing');
+    const reverted = await b.post(`/billing/bills/${billId}/revert`, { version, confirmed: 'yes' });
     assert.equal(reverted.status, 303, reverted.text.slice(0, 800));
     const held = await b.post(`/billing/bills/${billId}/hold`, { version: versionOf((await b.get(`/billing/bills/${billId}`)).text), onHold: 'yes' });
     assert.equal(held.status, 303, held.text.slice(0, 800));

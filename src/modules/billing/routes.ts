@@ -626,11 +626,20 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     },
   };
   /**
-   * What Delete and Re-draft do to this bill, in a clerk's words, for their confirmation page:
+   * What Delete, Re-draft and Revert do to this bill, in a clerk's words, for their confirmation page:
    * one click on a bill the client may hold (voiding it puts its work back into mass billing,
    * to be billed again) would be too easy a slip.
    */
-  function confirmationOf(action: 'delete' | 'redraft', b: Bill): { title: string; effect: string[] } {
+  function confirmationOf(action: 'delete' | 'redraft' | 'revert', b: Bill): { title: string; effect: string[] } {
+    if (action === 'revert') {
+      return {
+        title: `Revert bill ${b.number ?? ''} to draft`.replace('  ', ' '),
+        effect: [
+          'The bill is un-posted (its postings reversed in the books) and goes back to Draft bills, where it can be changed, approved again or deleted. Its number is kept.',
+          'Receipts allocated to it are released to the client\'s credit until it is approved again.',
+        ],
+      };
+    }
     if (action === 'redraft') {
       return {
         title: `Re-draft bill ${b.number ?? ''}`.trim(),
@@ -659,7 +668,7 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     pages.post(`/bills/:id${ID}/${name}`, allow(WRITERS), async (c) => {
       const b = await billOr404(c.req.param('id'));
       const raw = await c.req.parseBody() as Raw;
-      if ((name === 'delete' || name === 'redraft') && str(raw, 'confirmed') !== 'yes') {
+      if ((name === 'delete' || name === 'redraft' || name === 'revert') && str(raw, 'confirmed') !== 'yes') {
         // Asks first (nothing is written): the form's version is checked as acting would, and an action the bill does not allow is refused as acting would.
         let current: Bill;
         try {
