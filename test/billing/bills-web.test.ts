@@ -796,6 +796,16 @@ eachDialect('composer: a fixed fee typed that cannot be read keeps the draft\'s 
         assert.equal(total(res.text), Number(draft.total_minor), `${path} ${typed}: the draft's figures, not the quote's`);
       }
     }
+    // The live preview (htmx: its part alone) lists the errors of the fields outside it, with the same note.
+    const live = await postForm(b, `/billing/matters/${matter.id}/compose/preview`, [['billId', billId], ['version', String(draft.version)], ['invoiceDate', '2026-02-30'], ['upTo', '2026-02-28'], ['fixedFee', 'abc'], ['adhoc_desc_0', 'Filing'], ['adhoc_amount_0', 'x']], { 'hx-request': 'true' });
+    assert.doesNotMatch(live.text, /<html/, 'the fragment alone');
+    const listed = /<div class="error-box" role="alert" id="preview-field-errors">([\s\S]*?)<\/div>/.exec(live.text);
+    assert.ok(listed, live.text.slice(0, 1500));
+    assert.deepEqual([...listed[1]!.matchAll(/<li data-error-for="([^"]+)"><strong>([^<]+)<\/strong>/g)].map((m) => [m[1], m[2]]),
+      [['invoiceDate', 'Invoice date'], ['fixedFee', 'Fixed fee this bill'], ['adhoc_amount_0', 'Ad hoc line 1, amount']]);
+    assert.match(listed[1]!, /id="fixed-fee-kept-preview">Until the fixed fee is corrected, the figures below keep the fixed fee as the draft was saved/);
+    const clean = await postForm(b, `/billing/matters/${matter.id}/compose/preview`, [['billId', billId], ['version', String(draft.version)], ['invoiceDate', '2026-02-28'], ['upTo', '2026-02-28'], ['fixedFee', '900.00']], { 'hx-request': 'true' });
+    assert.doesNotMatch(clean.text, /preview-field-errors/);
     assert.deepEqual(await db.db.selectFrom('billing_bill').select(['total_minor', 'version']).where('id', '=', billId).executeTakeFirstOrThrow(), draft, 'nothing saved');
     // No fee on this bill (0): the recorded time waits for the next instalment, and the item list says so (not "outside the filters").
     const none = await postForm(b, `/billing/matters/${matter.id}/compose/preview`, [['billId', billId], ['version', String(draft.version)], ['invoiceDate', '2026-02-28'], ['upTo', '2026-02-28'], ['fixedFee', '0.00']]);

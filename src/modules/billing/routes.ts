@@ -268,6 +268,27 @@ function groupLines(lines: readonly BillLineData[], tks: ReadonlyMap<string, Tim
   return { time: [...time.values()], fixed: [...fixed.values()], disbursements, other };
 }
 
+/** The composer's fields outside its live preview, as the form labels them. */
+const COMPOSER_FIELD_LABELS: Record<string, string> = {
+  invoiceDate: 'Invoice date', upTo: 'Up to (cut-off)', paymentTermsDays: 'Payment terms (days)', template: 'Bill template', timeFrom: 'Time from', timeTo: 'Time to',
+  tk: 'Timekeepers', noTime: 'Leave time off this bill', disbFrom: 'Disbursements from', disbTo: 'Disbursements to', disbCodes: 'Disbursement codes',
+  applyQuote: 'Quote', fixedFee: 'Fixed fee this bill', discountKind: 'Discount', discountPercent: 'Discount %', discountAmount: 'Discount amount',
+  discountValidUntil: 'Discount valid if paid by', interest: 'Interest by hand', interestByPolicy: 'Interest by the firm\'s policy', applyRetainer: 'Retainer',
+  billId: 'Draft', version: 'Version',
+};
+const ADHOC_PARTS: Record<string, string> = { kind: 'kind', desc: 'description', amount: 'amount', tax: 'tax code', tk: 'timekeeper' };
+
+/** A composer form's errors on fields the live preview does not hold (its write-to inputs are in it), labelled, in the form's order. */
+export function errorsOutsidePreview(errors: Readonly<Record<string, string>>): { name: string; label: string; message: string }[] {
+  const order = Object.keys(COMPOSER_FIELD_LABELS);
+  const rank = (k: string) => (order.includes(k) ? order.indexOf(k) : order.length);
+  return Object.entries(errors).filter(([k]) => !/^wt_(tk|ct)_/.test(k)).sort(([a], [b]) => rank(a) - rank(b)).map(([name, message]) => {
+    const adhoc = /^adhoc_(kind|desc|amount|tax|tk)_(\d+)$/.exec(name);
+    const label = adhoc ? `Ad hoc line ${Number(adhoc[2]) + 1}, ${ADHOC_PARTS[adhoc[1]!]}` : COMPOSER_FIELD_LABELS[name] ?? name;
+    return { name, label, message };
+  });
+}
+
 function tkLabel(t: TimekeeperCopy | undefined, id: string): string {
   return t ? `${t.initials} ${t.name}` : id;
 }
@@ -417,7 +438,8 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
 
   async function composerResponse(c: Context<AppEnv>, matter: MatterCopy, s: ComposerState, status: 200 | 409 | 422 = 200): Promise<Response> {
     const ctx = await composerContext(c, matter, s);
-    if (isHtmx(c)) return render(c, 'billing/_composer_preview.njk', ctx, status);
+    // The live preview swaps only its own part: the errors of the form's other fields are listed in it.
+    if (isHtmx(c)) return render(c, 'billing/_composer_preview.njk', { ...ctx, errorsOutside: errorsOutsidePreview(s.form.errors) }, status);
     return render(c, 'billing/compose.njk', ctx, status);
   }
 
