@@ -199,6 +199,16 @@ eachDialect('mass billing: more drafts changed by hand named than a run takes ar
     let html = ok(await b.get(`/billing/mass?${q}&${ids.map((id) => `handDraft=${id}`).join('&')}`));
     // (The billing cycle filter names cycles as the clerk reads them.)
     assert.match(html, /<option value="MONTH">Monthly<\/option>/);
+    // (A timekeeper who has left is still offered by the timekeeper filters, marked and listed last: their time may be unbilled.)
+    const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+    const leaver = await t.db.db.selectFrom('billing_timekeeper').select(['id', 'initials', 'name']).where('active', '=', 1).orderBy('initials').executeTakeFirstOrThrow();
+    await cmds.updateTimekeeper(ctx, leaver.id, { active: false });
+    await t.runtime.relay.drain();
+    const withLeaver = ok(await b.get(`/billing/mass?${q}&timeTk=${leaver.id}`));
+    const timeOptions = [.../<select name="timeTk">([\s\S]*?)<\/select>/.exec(withLeaver)![1]!.matchAll(/<option value="([^"]*)"[^>]*>([^<]*)<\/option>/g)].map((m) => [m[1], m[2]]);
+    assert.deepEqual(timeOptions.at(-1), [leaver.id, `${leaver.initials} ${leaver.name} (inactive)`]);
+    assert.match(withLeaver, new RegExp(`<option value="${leaver.id}" selected>`), 'chosen, and listing by it');
+    assert.doesNotMatch(withLeaver, /data-error-for="timeTk"/);
     // None of these is a draft: nothing listed, but the two beyond a run's 100 are said to be left out.
     assert.match(html, /id="hand-drafts-over" role="alert">2 more draft\(s\) changed by hand from this list are not listed: a run takes at most 100\./);
     html = ok(await b.get(`/billing/mass?${q}&${ids.slice(0, 100).map((id) => `handDraft=${id}`).join('&')}`));

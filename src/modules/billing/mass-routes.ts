@@ -148,7 +148,8 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
 
   async function lookups() {
     const firm = await store.getFirmSettings(deps.db);
-    const tks = await deps.db.selectFrom('billing_timekeeper').select(['id', 'initials', 'name']).where('active', '=', 1).orderBy('initials').execute();
+    // Every timekeeper, the inactive last and marked: a timekeeper who has left may still have unbilled time to filter by.
+    const tks = await deps.db.selectFrom('billing_timekeeper').select(['id', 'initials', 'name', 'active']).orderBy('active', 'desc').orderBy('initials').limit(5000).execute();
     const clients = await deps.db.selectFrom('billing_client').select(['id', 'client_number', 'name']).orderBy('name').limit(5000).execute();
     const cycles = await deps.db.selectFrom('billing_matter').select('billing_cycle').distinct().orderBy('billing_cycle').execute();
     // Seed 004: the disbursement code is chosen from a list: the codes on unbilled disbursements (typing one still works).
@@ -157,7 +158,7 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     return {
       disbCodes: disbCodes.map((r) => String(r.code)),
       currency: firm?.currency ?? 'USD', paymentTermsDays: firm?.paymentTermsDays ?? 30,
-      timekeepers: tks.map((t) => [t.id, `${t.initials} ${t.name}`]), clients: clients.map((cl) => [cl.id, `${cl.client_number} ${cl.name}`]),
+      timekeepers: tks.map((t) => [t.id, `${t.initials} ${t.name}${Number(t.active) === 1 ? '' : ' (inactive)'}`]), clients: clients.map((cl) => [cl.id, `${cl.client_number} ${cl.name}`]),
       cycles: cycles.map((r) => ({ value: r.billing_cycle as string, label: cycleLabel(r.billing_cycle as string) })),
     };
   }
