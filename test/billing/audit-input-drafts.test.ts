@@ -179,3 +179,23 @@ eachDialect('Delete on the drafts page asks first: it lists the drafts chosen (t
     assert.deepEqual(await draftsOf(db), []);
   });
 }, { timeout: 300_000 });
+
+eachDialect('Delete on the drafts page names a numbered bill among the drafts (approved, then reverted): deleting voids its number and the client may hold it', async (db) => {
+  await withApp(db, async (t) => {
+    const { b } = await withDrafts(t);
+    const [one, other] = await draftsOf(db);
+    // Approved (numbered) and reverted to draft from its page.
+    assert.equal((await b.post('/billing/drafts/act', { id: `${one!.id}@${one!.version}`, action: 'approve', confirmed: 'yes' })).status, 303);
+    const page = ok(await b.get(`/billing/bills/${one!.id}`));
+    const version = /name="version" value="(\d+)"/.exec(page)![1]!;
+    assert.equal((await b.post(`/billing/bills/${one!.id}/revert`, { version, confirmed: 'yes' })).status, 303);
+    const numbered = await db.db.selectFrom('billing_bill').select(['number', 'version', 'status']).where('id', '=', one!.id).executeTakeFirstOrThrow();
+    assert.deepEqual([numbered.status, typeof numbered.number], ['draft', 'string']);
+    const html = unescapeHtml(ok(await postMany(b, '/billing/drafts/act', [['id', `${one!.id}@${numbered.version}`], ['id', `${other!.id}@${other!.version}`], ['action', 'delete']])));
+    assert.match(html, new RegExp(`id="delete-numbered" role="alert">1 of them is a numbered bill, approved before and then reverted or re-drafted \\(${numbered.number!.replace(/\./g, '\\.')}\\): deleting voids its number\\. It may have been produced, emailed or printed for the client already: tell the client it is withdrawn\\.`));
+    assert.match(html, new RegExp(`<tr data-bill="${one!.id}"><td>${numbered.number!.replace(/\./g, '\\.')} <span class="badge warn" data-voids>number voided</span>`));
+    assert.match(html, new RegExp(`<tr data-bill="${other!.id}"><td>Draft</td>`));
+    // Unnumbered drafts alone: no such warning.
+    assert.doesNotMatch(ok(await postMany(b, '/billing/drafts/act', [['id', `${other!.id}@${other!.version}`], ['action', 'delete']])), /delete-numbered/);
+  });
+});
