@@ -193,7 +193,7 @@ eachDialect('Delete on the drafts page names a numbered bill among the drafts (a
     assert.deepEqual([numbered.status, typeof numbered.number], ['draft', 'string']);
     const html = unescapeHtml(ok(await postMany(b, '/billing/drafts/act', [['id', `${one!.id}@${numbered.version}`], ['id', `${other!.id}@${other!.version}`], ['action', 'delete']])));
     assert.match(html, new RegExp(`id="delete-numbered" role="alert">1 of them is a numbered bill, approved before and then reverted or re-drafted \\(${numbered.number!.replace(/\./g, '\\.')}\\): deleting voids its number\\. It may have been produced, emailed or printed for the client already: tell the client it is withdrawn\\.`));
-    assert.match(html, new RegExp(`<tr data-bill="${one!.id}"><td>${numbered.number!.replace(/\./g, '\\.')} <span class="badge warn" data-voids>number voided</span>`));
+    assert.match(html, new RegExp(`<tr data-bill="${one!.id}"><td>${numbered.number!.replace(/\./g, '\\.')} <span class="note-inline" data-voids>its number is voided</span>`));
     assert.match(html, new RegExp(`<tr data-bill="${other!.id}"><td>Draft</td>`));
     // Unnumbered drafts alone: no such warning.
     assert.doesNotMatch(ok(await postMany(b, '/billing/drafts/act', [['id', `${other!.id}@${other!.version}`], ['action', 'delete']])), /delete-numbered/);

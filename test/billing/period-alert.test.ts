@@ -49,6 +49,7 @@ eachDialect('the drafts list and the bill page alert the clerk to a draft postin
 
     let p = await pages();
     assert.match(p.list, /id="period-alert" role="status" data-count="1"/);
+    assert.match(ok(await b.get('/ledger/periods')), /Billing asks the clerk to check a bill dated outside the current period before approving it/);
     assert.match(p.list, /data-col="period-note" title="Posts in 2026-02, outside the current accounting period 2026-03"/);
     assert.match(p.bill, /id="period-alert" role="status">Posts in 2026-02, outside the current accounting period 2026-03: check the invoice date/);
 
@@ -148,8 +149,10 @@ eachDialect('the firm refusing postings outside the current period: the draft da
     const b = t.browser();
     await b.login(clerk.email);
     const list = (await b.get('/billing/drafts')).text;
-    assert.match(list, /1 of the drafts shown are dated outside the current accounting period, and the firm refuses postings outside it \(marked below\): change their invoice dates \(Modify\) to approve them\./);
+    assert.match(list, /1 of the drafts shown is dated outside the current accounting period, and the firm refuses postings outside it \(marked below\): change their invoice dates \(Modify\) to approve them\./);
     assert.match(list, /data-col="period-note" title="Not approved while dated in 2026-02: the firm refuses postings outside the current accounting period 2026-03"/);
+    // The ledger's periods page says what billing does under the rule.
+    assert.match(ok(await b.get('/ledger/periods')), /Billing refuses to approve a bill dated outside the current period, and to revert, re-draft or void a bill posted outside it/);
     const bill = (await b.get(`/billing/bills/${d.billId}`)).text;
     assert.match(bill, /Not approved while dated in 2026-02: the firm refuses postings outside the current accounting period 2026-03: change the invoice date to approve it\./);
     assert.doesNotMatch(bill, /data-action="approve"/, 'no Approve button');
@@ -158,7 +161,7 @@ eachDialect('the firm refusing postings outside the current period: the draft da
     const listing = /name="listing" value="([^"]+)"/.exec(list)![1]!;
     const asked = await b.post('/billing/drafts/act', { every: 'yes', listing, action: 'approve' });
     assert.equal(asked.status, 200);
-    assert.match(asked.text, /id="approve-period" role="alert">1 of them is dated outside the current accounting period, and the firm refuses postings outside it \(marked below\): it is refused, each named afterwards, until its invoice date changes\./);
+    assert.match(asked.text, /id="approve-period" role="alert">1 of them is dated outside the current accounting period, and the firm refuses postings outside it \(marked below\): it is not approved until its invoice date changes\./);
     assert.match(asked.text, /id="approve-none" role="alert">None of them can be approved as it is\./);
     assert.doesNotMatch(asked.text, /data-action="confirm-approve"/, 'no button to approve what will be refused');
     // Posted all the same (a page kept from before): refused and named.
