@@ -171,6 +171,10 @@ eachDialect('the firm refusing postings outside the current period: the draft da
     const audits = await db.db.selectFrom('audit_log').select('action').where('entity_id', '=', d.billId).where('action', '=', 'billing.bill_approved').execute();
     assert.equal(audits.length, 0, 'nothing approved, nothing audited');
 
+    // The composer says so where the date is changed, and stops saying it once the date is in March (its live preview too).
+    assert.match(ok(await b.get(`/billing/matters/${f.matter.id}/compose?bill=${d.billId}`)), /id="composer-period" role="status">Invoice date 2026-02-28: Not approved while dated in 2026-02: the firm refuses postings outside the current accounting period 2026-03\./);
+    const live = ok(await postMany(b, `/billing/matters/${f.matter.id}/compose/preview`, [['billId', d.billId], ['invoiceDate', '2026-03-02'], ['upTo', '2026-02-28']]));
+    assert.doesNotMatch(live, /composer-period/);
     // Dated in March, the same draft is approved.
     await billing.updateDraft(ctx, d.billId, { invoiceDate: '2026-03-02' });
     assert.doesNotMatch((await b.get(`/billing/bills/${d.billId}`)).text, /period-alert/);
@@ -202,6 +206,13 @@ eachDialect('the firm refusing postings outside the current period: the bookkeep
     };
     assert.match(await confirmation('2026-03-02'), /id="confirm-period" role="alert">These drafts could not be approved as dated: their invoice date 2026-03-02 is in 2026-03, not the current accounting period 2026-02, and the firm refuses postings outside the current period/);
     assert.doesNotMatch(await confirmation('2026-02-28'), /confirm-period/);
+    // A draft changed by hand keeps its own date: dated in March, it is named though the run is dated in February.
+    const hand = await billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-03-02', upTo: '2026-02-28' });
+    const handRun = /name="runId" value="([^"]+)"/.exec(ok(await b.get(`/billing/mass?invoiceDate=2026-02-28&upTo=2026-02-28&handDraft=${hand.billId}`)))![1]!;
+    const withHand = ok(await postMany(b, '/billing/mass/runs', [['invoiceDate', '2026-02-28'], ['upTo', '2026-02-28'], ['runId', handRun], ['scope', 'all'], ['handDraft', hand.billId]]));
+    assert.match(withHand, /id="confirm-hand-period" role="alert">A draft changed by hand could not be approved as dated, the firm refusing postings outside the current accounting period: \S+ \(invoice date 2026-03-02\)\./);
+    assert.doesNotMatch(withHand, /id="confirm-period"/);
+    await billing.deleteDraft(ctx, hand.billId);
     assert.equal((await db.db.selectFrom('billing_batch').select('id').execute()).length, 0, 'nothing made before confirming');
     const d = await billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' });
     const [outcome] = await mass.approveMany(ctx, [d.billId]);
@@ -221,6 +232,8 @@ eachDialect('the firm refusing postings outside the current period: the bookkeep
     const asked = ok(await b.get(`/billing/production/revert?bill=${d.billId}`));
     assert.match(asked, /id="revert-period" role="alert">\s*<p>It is posted outside the current accounting period, and the firm refuses postings outside it: it is not reverted/);
     assert.match(asked, new RegExp(`<li data-kept="${d.billId}">`));
+    assert.match(asked, /id="revert-none" role="alert">None of them can be reverted now\./);
+    assert.doesNotMatch(asked, /data-action="confirm-revert"/);
     const posted = await b.post('/billing/production/revert', { bill: d.billId });
     assert.equal(posted.status, 409);
     assert.match(unescapeHtml(posted.text), /Reverted 0; not reverted: [^:]+: The bill is posted on its invoice date 2026-02-28/);

@@ -1086,6 +1086,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     async approvalPeriodRefusal(invoiceDate: string): Promise<string | null> {
       return (await billBalances.approvalPeriodNotes(db, today())).refusalOf(invoiceDate);
     },
+    /** The firm's period rule today, as the pages say it (balances.approvalPeriodNotes). */
+    periodNotes: () => billBalances.approvalPeriodNotes(db, today()),
     /** Before a run is confirmed: 409 when its id names a run made for other choices; nothing when the id is new or the run the same. */
     async checkRunId(input: RunInput): Promise<void> {
       const existing = input.id ? await mass.findBatch(db, input.id) : null;

@@ -334,8 +334,11 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       if (count === 0 && handDrafts.length === 0) return refusedEmpty();
       const itemFilters = itemFiltersText(parsed.filters, timekeeperLabel(lk.timekeepers));
       // Drafts the firm's period rule would refuse to approve as dated: said before they are made.
-      const periodRefusal = await mass.approvalPeriodRefusal(parsed.form.invoiceDate);
-      return render(c, 'billing/mass_confirm.njk', { ...lk, form: parsed.form, fields: FILTER_FIELDS, runId, selected: selected ?? [], scope: selected ? 'selected' : 'all', count, itemFilters, handDrafts, periodRefusal, qs: [query(parsed.form), handQuery(handDrafts.map((d) => d.billId))].filter(Boolean).join('&') });
+      const periods = await mass.periodNotes();
+      const periodRefusal = periods.refusalOf(parsed.form.invoiceDate);
+      // A draft changed by hand keeps its own date: each said, as the run's date is.
+      const handRefused = handDrafts.flatMap((h) => { const why = periods.refusalOf(h.invoiceDate); return why ? [{ fileNumber: h.fileNumber, invoiceDate: h.invoiceDate, why }] : []; });
+      return render(c, 'billing/mass_confirm.njk', { ...lk, form: parsed.form, fields: FILTER_FIELDS, runId, selected: selected ?? [], scope: selected ? 'selected' : 'all', count, itemFilters, handDrafts, periodRefusal, handRefused, qs: [query(parsed.form), handQuery(handDrafts.map((d) => d.billId))].filter(Boolean).join('&') });
     }
     // A run id already used is the same run again (a second click): only a new one is checked for being empty.
     if (!(await mass.findBatch(runId)) && await nothingEligible()) return refusedEmpty();

@@ -373,7 +373,11 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     const excluded = new Set(s.form.request.excludedIds ?? []);
     const onBill = new Set((p?.lines ?? []).flatMap((l) => (l.itemId ? [l.itemId] : [])));
     const firm = await reads.getFirmSettings();
+    // The period approving the bill would post it to, when not the current one (said where the invoice date is changed).
+    const periodNoteOfDate = isCalendarDate(s.form.invoiceDate) && !s.form.errors.invoiceDate ? (await cmds.periodNotes()).noteOf(s.form.invoiceDate) : null;
+    const composerPeriodNote = periodNoteOfDate ? `Invoice date ${s.form.invoiceDate}: ${periodNoteOfDate}` : null;
     return {
+      composerPeriodNote,
       matter, refusals: state?.refusals ?? [], otherDraft: draft && draft.id !== s.form.billId ? draft : null, retainer: state?.retainer ?? null,
       billId: s.form.billId, version: s.form.version, fv: s.form.fv, errors: s.form.errors, adHoc: [...s.form.adHoc, { kind: 'fee', description: '', amount: '', taxCode: '', timekeeperId: '' }].map((a) => ({ ...a, tkUnknown: a.timekeeperId !== '' && !tks.has(a.timekeeperId) })),
       tkFilter: new Set((s.form.fv.tk ?? '').split(',').filter(Boolean)),
