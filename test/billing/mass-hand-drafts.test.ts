@@ -224,3 +224,23 @@ eachDialect('mass billing: more drafts changed by hand named than a run takes ar
     assert.equal(new URLSearchParams(/<input type="hidden" name="back" value="([^"]*)">/.exec(html)![1]!).getAll('handDraft').length, 100);
   });
 });
+
+eachDialect('mass billing opened afresh says how many drafts are in no run (Bill all would leave them out) and lists them on request, ticked', async (db) => {
+  await withApp(db, async (t) => {
+    const b = await clerk(t);
+    const q = `invoiceDate=${DATE}&upTo=${DATE}`;
+    let html = ok(await b.get(`/billing/mass?${q}`));
+    assert.doesNotMatch(html, /id="loose-drafts"/, 'no draft yet');
+    const matterId = /<tr id="mass-([0-9a-f-]{36})"/.exec(html)![1]!;
+    // A draft saved in the composer opened from the matter (not from this list).
+    const saved = await postMany(b, `/billing/matters/${matterId}/compose`, [['invoiceDate', DATE], ['upTo', DATE]]);
+    assert.equal(saved.status, 303, saved.text.slice(0, 800));
+    const draftId = saved.location!.split('/').pop()!;
+    html = ok(await b.get(`/billing/mass?${q}`));
+    assert.match(html, /id="loose-drafts">1 draft in no run \(made or changed in the composer\) is not on this list: Bill all leaves it out\. <a href="([^"]+)" data-action="list-loose">List it here<\/a>/);
+    const link = /<a href="([^"]+)" data-action="list-loose">/.exec(html)![1]!;
+    html = ok(await b.get(link));
+    assert.match(html, new RegExp(`<section id="hand-drafts">[\\s\\S]*<input type="checkbox" name="handDraft" value="${draftId}" checked`));
+    assert.doesNotMatch(html, /id="loose-drafts"/, 'listed now');
+  });
+});

@@ -1103,6 +1103,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     /** How a clerk knows each bill: its file number, and its number once it has one. */
     billLabels: (ids: readonly string[]) => mass.billLabels(db, ids),
     draftCount: (ids: readonly string[]) => mass.draftCount(db, ids),
+    draftsInNoRun: (limit: number) => mass.draftsInNoRun(db, limit),
     draftDatesAndHolds: (ids: readonly string[]) => mass.draftDatesAndHolds(db, ids),
     /** `expected`: the version each draft had where the clerk chose it (a list); one changed since is refused, not deleted. */
     deleteDrafts: (ctx: CommandContext, ids: readonly string[], expected?: ReadonlyMap<string, number>) =>

@@ -236,11 +236,18 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     const handDrafts = await handDraftsOf(handDraftIds(raw));
     // More named than one run takes (a clerk who changed over MAX_HAND_DRAFTS bills by hand from one list): said, not dropped silently.
     const handDraftsOver = Math.max(0, new Set(all(raw, 'handDraft').filter(isId)).size - MAX_HAND_DRAFTS);
+    // Drafts in no run that this list does not name (made in the composer, or the list opened
+    // afresh from the menu): said, with a link listing them to take in, else Bill all leaves them out unseen.
+    const loose = await mass.draftsInNoRun(MAX_HAND_DRAFTS);
+    const named = new Set(handDrafts.map((d) => d.billId));
+    const looseUnlisted = loose.ids.filter((id) => !named.has(id));
     const handQs = handQuery(handDrafts.map((d) => d.billId));
     const listQs = query({ ...parsed.form, upTo: upToTyped });
     const back = [listQs, handQs].filter(Boolean).join('&');
+    const looseQs = [listQs, handQuery([...named, ...looseUnlisted].slice(0, MAX_HAND_DRAFTS))].filter(Boolean).join('&');
     return {
       excluded, excludedTotal, handDrafts, handQs, handDraftsOver, maxHandDrafts: MAX_HAND_DRAFTS,
+      loose: { total: Math.max(0, loose.total - named.size), listable: looseUnlisted.length, qs: looseQs },
       ...lk, form: parsed.form, errors: parsed.errors, rows, total: list.total, totals: list.totals, page: pageNo, upToTyped, matterWhy,
       pages: Math.max(1, Math.ceil(list.total / PAGE_ROWS)), qs: [listQs, handQs].filter(Boolean).join('&'), runId: newId(deps.clock), can: can(c),
       batches: await mass.listBatches({ limit: 10 }), fields: FILTER_FIELDS, fieldLabels: FORM_LABELS,
