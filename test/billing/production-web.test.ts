@@ -434,8 +434,13 @@ eachDialect('producing ids of no bill, or of a bill never approved, is refused n
     assert.match(unescapeHtml(progress.text), /The bill is draft, not approved/);
 
     // Approved again, the failed bill's Retry: the form carries its run id, so posting it twice is one run.
+    const rowOf = (html: string, id: string) => new RegExp(`<tr data-bill="${id}">[\\s\\S]*?</tr>`).exec(html)?.[0] ?? '';
     await s.billing.approve(ctx, a!.billId);
     await t.runtime.relay.drain();
+    // The list shows this approval's production only: the failure was the earlier approval's run.
+    const listedRow = rowOf((await clerk.get('/billing/production')).text, a!.billId);
+    assert.ok(listedRow, 'listed');
+    assert.doesNotMatch(listedRow, /data-failure/);
     const retry = /<form method="post" action="\/billing\/production\/runs" class="inline">(.*?)<\/form>/s.exec(progress.text);
     assert.ok(retry && retry[1]!.includes('data-action="retry"'), progress.text);
     const retryFields = [...retry![1]!.matchAll(/<input type="hidden" name="([a-zA-Z_]+)" value="([^"]*)">/g)].map((m) => [m[1]!, m[2]!] as [string, string]);

@@ -105,7 +105,11 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const chosen = new Set(selected);
     return {
       bills: rows.map((r) => {
-        const failed = outcomes.get(r.billId);
+        // This approval's production only: a bill reverted or re-drafted and approved again shows
+        // nothing of an earlier approval's run (its failure, or its PDF, print and email).
+        const latest = outcomes.get(r.billId);
+        const failed = latest && latest.updatedAt >= r.approvedAt ? latest : undefined;
+        const st = states.get(r.billId);
         const target = targets.get(r.matterId);
         return {
           ...r, selected: chosen.has(r.billId), copies: target?.copies ?? 0,
@@ -114,7 +118,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
           failureRun: failed && failed.outcome === 'failed' ? failed.runId : null,
           // Waiting in a run (going on, or stopped): the clerk who left its progress page finds it again here.
           producingRun: failed && failed.outcome === 'pending' ? failed.runId : null,
-          state: states.get(r.billId) ?? null,
+          state: st && st.cycle === r.approvedAt ? st : null,
         };
       }),
       total, toolbar: toolbar(selected.length, rows.length, canWrite(c)), selectedCount: selected.length, can: { write: canWrite(c) }, ...extra,
