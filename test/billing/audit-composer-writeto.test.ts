@@ -82,6 +82,11 @@ eachDialect('audit composer page: a write-to typed for a no-charge group comes b
     assert.equal((await b.login('clerk@firm.test')).status, 303);
     const page = await b.get(`/billing/matters/${f.matter.id}/compose?invoiceDate=2026-02-28`);
     assert.match(page.text, new RegExp(`name="wt_tk_${f.associate.id}"`), 'the no-charge group has a write-to input');
+    // Its heading says its recorded figure is the chargeable lines' (none here), the no-charge line apart; the partner's has no such note.
+    const heads = [...page.text.matchAll(/<h3>Time: ([^<]+) <small class="muted">([^<]+)<\/small><\/h3>/g)].map((m) => m[2]!);
+    assert.equal(heads.length, 2, page.text.slice(0, 500));
+    assert.ok(heads.some((h) => /^0:30 h, recorded \$0\.00 chargeable \(1 no-charge line apart\)$/.test(h)), heads.join(' | '));
+    assert.ok(heads.some((h) => /^1:00 h, recorded \$[\d,.]+$/.test(h)), heads.join(' | '));
     const res = await postForm(b, `/billing/matters/${f.matter.id}/compose`, [['invoiceDate', '2026-02-28'], ['upTo', '2026-02-28'], [`wt_tk_${f.associate.id}`, '50.00']]);
     assert.equal(res.status, 422, res.text.slice(0, 1500));
     assert.match(res.text, new RegExp(`data-error-for="wt_tk_${f.associate.id}"`));

@@ -249,18 +249,19 @@ function formFromRequest(r: BillRequest, currency: string, dates: { invoiceDate:
 
 /** Lines grouped as the clerk works with them: time by timekeeper, fixed charges by charge type, disbursements, the rest. */
 function groupLines(lines: readonly BillLineData[], tks: ReadonlyMap<string, TimekeeperCopy>, chargeNames: ReadonlyMap<string, string>) {
-  const time = new Map<string, { id: string; label: string; lines: BillLineData[]; amountMinor: number; recordedMinor: number; minutes: number }>();
-  const fixed = new Map<string, { id: string; label: string; lines: BillLineData[]; amountMinor: number; recordedMinor: number }>();
+  // recordedMinor: the chargeable lines' (what a write-to works from); noChargeCount: the lines left out of it.
+  const time = new Map<string, { id: string; label: string; lines: BillLineData[]; amountMinor: number; recordedMinor: number; minutes: number; noChargeCount: number }>();
+  const fixed = new Map<string, { id: string; label: string; lines: BillLineData[]; amountMinor: number; recordedMinor: number; noChargeCount: number }>();
   const disbursements: BillLineData[] = [];
   const other: BillLineData[] = [];
   for (const l of lines) {
     if (l.kind === 'time' && l.timekeeperId) {
-      const g = time.get(l.timekeeperId) ?? { id: l.timekeeperId, label: tkLabel(tks.get(l.timekeeperId), l.timekeeperId), lines: [], amountMinor: 0, recordedMinor: 0, minutes: 0 };
-      g.lines.push(l); g.amountMinor += l.amountMinor; g.recordedMinor += l.noCharge ? 0 : l.recordedMinor; g.minutes += l.minutes ?? 0;
+      const g = time.get(l.timekeeperId) ?? { id: l.timekeeperId, label: tkLabel(tks.get(l.timekeeperId), l.timekeeperId), lines: [], amountMinor: 0, recordedMinor: 0, minutes: 0, noChargeCount: 0 };
+      g.lines.push(l); g.amountMinor += l.amountMinor; g.recordedMinor += l.noCharge ? 0 : l.recordedMinor; g.minutes += l.minutes ?? 0; g.noChargeCount += l.noCharge ? 1 : 0;
       time.set(l.timekeeperId, g);
     } else if (l.kind === 'fixed_charge' && l.chargeTypeId) {
-      const g = fixed.get(l.chargeTypeId) ?? { id: l.chargeTypeId, label: chargeNames.get(l.chargeTypeId) ?? l.code ?? l.chargeTypeId, lines: [], amountMinor: 0, recordedMinor: 0 };
-      g.lines.push(l); g.amountMinor += l.amountMinor; g.recordedMinor += l.noCharge ? 0 : l.recordedMinor;
+      const g = fixed.get(l.chargeTypeId) ?? { id: l.chargeTypeId, label: chargeNames.get(l.chargeTypeId) ?? l.code ?? l.chargeTypeId, lines: [], amountMinor: 0, recordedMinor: 0, noChargeCount: 0 };
+      g.lines.push(l); g.amountMinor += l.amountMinor; g.recordedMinor += l.noCharge ? 0 : l.recordedMinor; g.noChargeCount += l.noCharge ? 1 : 0;
       fixed.set(l.chargeTypeId, g);
     } else if (l.kind === 'disbursement') disbursements.push(l);
     else other.push(l);
