@@ -24,3 +24,18 @@ function massChoicesChanged(evt) {
 }
 document.addEventListener('input', massChoicesChanged);
 document.addEventListener('change', massChoicesChanged);
+
+// Lists with a box per row (mass billing's matters, Draft bills): a heading box ticks or
+// unticks every row on this page. Without JavaScript it stays hidden (rows are ticked one by one).
+function showCheckAll(root) {
+  for (const box of root.querySelectorAll('input[data-check-all][hidden]')) box.hidden = false;
+}
+document.addEventListener('DOMContentLoaded', () => showCheckAll(document));
+document.addEventListener('htmx:after:swap', () => showCheckAll(document));
+document.addEventListener('change', (evt) => {
+  const box = evt.target;
+  if (!box || !box.matches || !box.matches('input[data-check-all]')) return;
+  const table = box.closest('table');
+  if (!table) return;
+  for (const row of table.querySelectorAll(`tbody input[type="checkbox"][name="${box.getAttribute('data-check-all')}"]`)) row.checked = box.checked;
+});

@@ -31,3 +31,28 @@ eachDialect('audit: seed 001: a mass billing row\'s file number and name open it
     assert.deepEqual(problems, [], 'no console errors');
   });
 }, { timeout: 120_000 });
+
+eachDialect('mass billing and Draft bills: the heading box ticks and unticks every row on the page (shown only with JavaScript)', async (db) => {
+  await withDemoClerk(db, { matters: 6, entriesPerMatter: 2 }, async ({ page, problems, url }) => {
+    await page.goto(`${url}/billing/mass?invoiceDate=${INVOICE_DATE}&upTo=${UP_TO}`);
+    const ticked = (name: string) => page.$$eval(`tbody input[type="checkbox"][name="${name}"]`, (bs) => bs.map((b) => (b as unknown as { checked: boolean }).checked));
+    assert.equal(await page.$eval('input[data-check-all="matterId"]', (b) => (b as unknown as { hidden: boolean }).hidden), false, 'shown with JavaScript');
+    const before = await ticked('matterId');
+    assert.ok(before.length >= 2 && before.every((c) => !c), JSON.stringify(before));
+    await page.click('input[data-check-all="matterId"]');
+    assert.ok((await ticked('matterId')).every((c) => c), 'every matter ticked');
+    await page.click('input[data-check-all="matterId"]');
+    assert.ok((await ticked('matterId')).every((c) => !c), 'every matter unticked');
+    // Bill all: then the drafts list's heading box ticks every draft on its page.
+    await page.click('input[data-check-all="matterId"]');
+    await Promise.all([page.waitForNavigation(), page.click('button[data-action="bill-selected"]')]);
+    await Promise.all([page.waitForNavigation(), page.click('button[data-action="confirm"]')]);
+    await page.waitForSelector('a[data-action="review"]', { timeout: 60_000 });
+    await Promise.all([page.waitForNavigation(), page.click('a[data-action="review"]')]);
+    const drafts = await ticked('id');
+    assert.equal(drafts.length, before.length, 'a draft per matter ticked');
+    await page.click('input[data-check-all="id"]');
+    assert.ok((await ticked('id')).every((c) => c), 'every draft ticked');
+    assert.deepEqual(problems, [], 'no console errors');
+  });
+}, { timeout: 180_000 });
