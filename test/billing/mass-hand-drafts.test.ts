@@ -6,25 +6,16 @@
  * named and not taken; an unticked one is left out.
  */
 import assert from 'node:assert/strict';
-import { prng } from '../../src/cli/demo.ts';
-import { createMattersCommands, seedDemoFirm } from '../../src/modules/matters/index.ts';
+import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { eachDialect } from '../support/db.ts';
-import { followed, ok, postMany, waitForRun } from './web-support.ts';
+import { demoClerk, followed, ok, postMany, waitForRun } from './web-support.ts';
 import { withApp } from '../support/app.ts';
 import type { Browser, TestApp } from '../support/app.ts';
 import { ctx } from './support.ts';
 
 const DATE = '2026-03-01';
 
-async function clerk(t: TestApp): Promise<Browser> {
-  const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
-  await seedDemoFirm(cmds, { matters: 6, entriesPerMatter: 2, seed: 5, random: prng, ctx, fixedCharges: true, asOf: DATE });
-  await t.runtime.relay.drain();
-  const user = await t.user('billing');
-  const b = t.browser();
-  await b.login(user.email);
-  return b;
-}
+const clerk = (t: TestApp): Promise<Browser> => demoClerk(t, { matters: 6, seed: 5, fixedCharges: true, asOf: DATE });
 
 /** The composer link of a mass billing row (the file number's). */
 function composerLinkOf(html: string, matterId: string): string {

@@ -6,23 +6,15 @@
  * as a run of thousands of matters would leave them.
  */
 import assert from 'node:assert/strict';
-import { prng } from '../../src/cli/demo.ts';
-import { createMattersCommands, seedDemoFirm } from '../../src/modules/matters/index.ts';
 import { eachDialect } from '../support/db.ts';
-import { ok, postMany, waitForRun } from './web-support.ts';
+import { demoClerk, ok, postMany, waitForRun } from './web-support.ts';
 import { withApp } from '../support/app.ts';
-import { ctx } from './support.ts';
 
 const DATE = '2026-03-01';
 
 eachDialect('a bill run\'s page: its skipped and drafted matters a page at a time, polling keeping the page; a bad page refused', async (db) => {
   await withApp(db, async (t) => {
-    const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
-    await seedDemoFirm(cmds, { matters: 4, entriesPerMatter: 2, seed: 7, random: prng, ctx, fixedCharges: false, asOf: DATE });
-    await t.runtime.relay.drain();
-    const user = await t.user('billing');
-    const b = t.browser();
-    await b.login(user.email);
+    const b = await demoClerk(t, { matters: 4, seed: 7, fixedCharges: false, asOf: DATE });
     let html = ok(await b.get(`/billing/mass?invoiceDate=${DATE}&upTo=${DATE}`));
     const runId = /name="runId" value="([^"]+)"/.exec(html)![1]!;
     const res = await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['runId', runId], ['scope', 'all'], ['confirm', 'yes']]);

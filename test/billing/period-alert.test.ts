@@ -13,6 +13,7 @@ import { createLedgerCommands } from '../../src/modules/ledger/index.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { eachDialect } from '../support/db.ts';
 import { unescapeHtml, withApp } from '../support/app.ts';
+import type { TestApp } from '../support/app.ts';
 import { ctx, firm, refused, work } from './support.ts';
 import { followed, ok, postMany } from './web-support.ts';
 
@@ -87,6 +88,18 @@ eachDialect('the drafts list and the bill page alert the clerk to a draft postin
   });
 });
 
+/** A firm with a matter with work, whose rule refuses postings outside the current period; the commands over the app's database. */
+async function refusingFirm(t: TestApp) {
+  const deps = { db: t.db.db, clock: t.clock, relay: t.runtime.relay };
+  const cmds = createMattersCommands(deps);
+  const billing = createBillingCommands(deps);
+  const f = await firm(cmds);
+  await work(cmds, f.matter.id, f);
+  await cmds.updateFirmSettings(ctx, { postingOutsideCurrentPeriod: 'refuse' });
+  await t.runtime.relay.drain();
+  return { cmds, billing, ledger: createLedgerCommands(deps), mass: createMassBilling(deps, billing), f };
+}
+
 test('the firm refusing postings outside the current period: approving a draft dated in another period is refused; warn only notes it', () => {
   const cases: [string, string, string | null, string[], 'warn' | 'refuse' | undefined, boolean][] = [
     // [invoice date, today, current period as set, closed, policy, refused]
@@ -129,13 +142,7 @@ test('the firm refusing postings outside the current period: approving a draft d
 
 eachDialect('the firm refusing postings outside the current period: the draft dated in February is refused by Approve, bulk approve and the pages say so; dated in March it is approved', async (db) => {
   await withApp(db, async (t) => {
-    const cmds = createMattersCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
-    const billing = createBillingCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
-    const mass = createMassBilling({ db: db.db, clock: t.clock, relay: t.runtime.relay }, billing);
-    const f = await firm(cmds);
-    await work(cmds, f.matter.id, f);
-    await cmds.updateFirmSettings(ctx, { postingOutsideCurrentPeriod: 'refuse' });
-    await t.runtime.relay.drain();
+    const { billing, mass, f } = await refusingFirm(t);
     // Today is 2 March (the app's clock); the draft is dated 28 February.
     const d = await billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' });
     const reason = 'Its invoice date 2026-02-28 is in 2026-02, not the current accounting period 2026-03, and the firm refuses postings outside the current period: change the invoice date to approve it';
@@ -187,13 +194,7 @@ eachDialect('the firm refusing postings outside the current period: the draft da
 
 eachDialect('the firm refusing postings outside the current period: the bookkeeper keeping February current lets the February draft be approved; with March current it is not reverted or voided (its undoing would post in February), with February current again it is', async (db) => {
   await withApp(db, async (t) => {
-    const cmds = createMattersCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
-    const billing = createBillingCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
-    const ledger = createLedgerCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
-    const mass = createMassBilling({ db: db.db, clock: t.clock, relay: t.runtime.relay }, billing);
-    const f = await firm(cmds);
-    await work(cmds, f.matter.id, f);
-    await cmds.updateFirmSettings(ctx, { postingOutsideCurrentPeriod: 'refuse' });
+    const { billing, ledger, mass, f } = await refusingFirm(t);
     await ledger.setCurrentPeriod(ctx, '2026-02');
     await t.runtime.relay.drain();
     // Mass billing's confirmation says so before drafts dated in March are made; for February it says nothing.

@@ -1,7 +1,10 @@
 /** Small helpers for the billing web tests (mass billing and drafts pages). */
 import assert from 'node:assert/strict';
+import { prng } from '../../src/cli/demo.ts';
+import { createMattersCommands, seedDemoFirm } from '../../src/modules/matters/index.ts';
 import { unescapeHtml } from '../support/app.ts';
-import type { Browser, Page } from '../support/app.ts';
+import type { Browser, Page, TestApp } from '../support/app.ts';
+import { ctx } from './support.ts';
 
 /** The page's HTML (entities decoded) after checking its status. */
 export function ok(res: Page, status = 200): string {
@@ -65,4 +68,15 @@ export async function waitForRun(b: Browser, url: string): Promise<string> {
     await new Promise((r) => setTimeout(r, 50));
   }
   assert.fail('the run did not finish');
+}
+
+/** The demo firm (`matters` matters of two entries each, as of `asOf`) and a billing clerk signed in. */
+export async function demoClerk(t: TestApp, opts: { matters: number; seed: number; fixedCharges: boolean; asOf: string }): Promise<Browser> {
+  const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+  await seedDemoFirm(cmds, { matters: opts.matters, entriesPerMatter: 2, seed: opts.seed, random: prng, ctx, fixedCharges: opts.fixedCharges, asOf: opts.asOf });
+  await t.runtime.relay.drain();
+  const user = await t.user('billing');
+  const b = t.browser();
+  await b.login(user.email);
+  return b;
 }
