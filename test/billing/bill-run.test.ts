@@ -134,6 +134,19 @@ for (const dialect of DIALECTS) {
       r = run(['bill-run', '--invoice-date', today, '--up-to', today, '--matter', '99.99']);
       assert.equal(r.code, 2);
       assert.match(r.err, /no matter with file number 99\.99/);
+
+      // A run dated last month made under 'warn', taken up again under 'refuse' with --approve
+      // (as after a crash, the period rule changed meanwhile): it is that run, finished, not refused up front.
+      r = run(['bill-run', '--invoice-date', lastMonthEnd, '--up-to', lastMonthEnd, '--run-id', 'cli-run-last-month']);
+      assert.equal(r.code, 0, r.err);
+      await matters.updateFirmSettings(ctx, { postingOutsideCurrentPeriod: 'refuse' });
+      r = run(['bill-run', '--invoice-date', lastMonthEnd, '--up-to', lastMonthEnd, '--run-id', 'cli-run-last-month', '--approve']);
+      assert.equal(r.code, 0, r.out + r.err);
+      assert.match(r.out, /^Bill run cli-run-last-month:/m);
+      // A new run dated last month with --approve is still refused up front.
+      r = run(['bill-run', '--invoice-date', lastMonthEnd, '--up-to', lastMonthEnd, '--approve']);
+      assert.equal(r.code, 2, r.out + r.err);
+      await matters.updateFirmSettings(ctx, { postingOutsideCurrentPeriod: 'warn' });
     } finally {
       await db.close();
       rmSync(dir, { recursive: true, force: true });

@@ -802,7 +802,7 @@ eachDialect('composer: a fixed fee typed that cannot be read keeps the draft\'s 
     const listed = /<div class="error-box" role="alert" id="preview-field-errors">([\s\S]*?)<\/div>/.exec(live.text);
     assert.ok(listed, live.text.slice(0, 1500));
     assert.deepEqual([...listed[1]!.matchAll(/<li data-error-for="([^"]+)"><strong>([^<]+)<\/strong>/g)].map((m) => [m[1], m[2]]),
-      [['invoiceDate', 'Invoice date'], ['fixedFee', 'Fixed fee this bill'], ['adhoc_amount_0', 'Ad hoc line 1, amount']]);
+      [['invoiceDate', 'Invoice date'], ['fixedFee', 'Fixed fee this bill'], ['adhoc_amount_0', 'Ad hoc line “Filing”, amount']]);
     assert.match(listed[1]!, /id="fixed-fee-kept-preview">Until the fixed fee is corrected, the figures below keep the fixed fee as the draft was saved/);
     const clean = await postForm(b, `/billing/matters/${matter.id}/compose/preview`, [['billId', billId], ['version', String(draft.version)], ['invoiceDate', '2026-02-28'], ['upTo', '2026-02-28'], ['fixedFee', '900.00']], { 'hx-request': 'true' });
     assert.doesNotMatch(clean.text, /preview-field-errors/);

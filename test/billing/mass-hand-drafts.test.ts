@@ -201,7 +201,7 @@ eachDialect('mass billing: more drafts changed by hand named than a run takes ar
     assert.match(withLeaver, new RegExp(`<option value="${leaver.id}" selected>`), 'chosen, and listing by it');
     assert.doesNotMatch(withLeaver, /data-error-for="timeTk"/);
     // None of these is a draft: nothing listed, but the two beyond a run's 100 are said to be left out.
-    assert.match(html, /id="hand-drafts-over" role="alert">2 more draft\(s\) changed by hand from this list are not listed: a run takes at most 100\./);
+    assert.match(html, /id="hand-drafts-over" role="alert">2 more draft\(s\) named in this list's address are not listed: a run takes at most 100 drafts changed by hand\./);
     html = ok(await b.get(`/billing/mass?${q}&${ids.slice(0, 100).map((id) => `handDraft=${id}`).join('&')}`));
     assert.doesNotMatch(html, /hand-drafts-over/);
 

@@ -69,6 +69,10 @@ eachDialect('a bill run\'s page: its skipped and drafted matters a page at a tim
     html = ok(await b.get(`${url}?drafted=3`));
     assert.equal(rowsOf(html, 'drafted').length, draftedTotal - 400);
 
+    // A page past the end is the last page (an old link).
+    html = ok(await b.get(`${url}?skipped=9`));
+    assert.deepEqual(rowsOf(html, 'skipped'), second);
+    assert.match(pagerOf(html, 'skipped'), new RegExp(`Skipped 501–${skippedTotal} of ${skippedTotal}`));
     // A running run polls the page the clerk is on.
     await t.db.db.updateTable('billing_batch').set({ status: 'running' }).where('id', '=', runId).execute();
     html = ok(await b.get(`${url}?skipped=2`, { 'hx-request': 'true' }));

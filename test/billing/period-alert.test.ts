@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { approvalPeriodNote, periodNote, periodRefusal } from '../../src/modules/billing/domain/lifecycle.ts';
+import { approvalPeriodNote, periodNote, periodRefusal, undoPeriodRefusal } from '../../src/modules/billing/domain/lifecycle.ts';
 import { ledgerPeriods } from '../../src/modules/billing/balances.ts';
 import { createBillingCommands, createMassBilling } from '../../src/modules/billing/index.ts';
 import { createLedgerCommands } from '../../src/modules/ledger/index.ts';
@@ -88,6 +88,23 @@ eachDialect('the drafts list and the bill page alert the clerk to a draft postin
   });
 });
 
+test('the firm refusing postings outside the current period: undoing a posted bill is refused where the books would post the undoing outside it (a closed month: the first open one after it)', () => {
+  const cases: [string, string, string | null, string[], 'warn' | 'refuse' | undefined, string | null][] = [
+    // [invoice date, today, current period as set, closed, policy, refusal]
+    ['2026-03-10', '2026-03-20', null, [], 'refuse', null],
+    ['2026-02-28', '2026-03-02', null, [], 'refuse', 'Undoing the bill would post on its invoice date 2026-02-28, in 2026-02, not in the current accounting period 2026-03, and the firm refuses postings outside the current period'],
+    // February closed: the books undo it on 1 March, the current period: allowed.
+    ['2026-02-28', '2026-03-02', '2026-03', ['2026-02'], 'refuse', null],
+    // January and February closed, current April: the undoing lands in March, not April.
+    ['2026-01-31', '2026-04-02', '2026-04', ['2026-01', '2026-02'], 'refuse', 'Undoing the bill would post in 2026-03 (its invoice date 2026-01-31 is in closed 2026-01), not in the current accounting period 2026-04, and the firm refuses postings outside the current period'],
+    ['2026-02-28', '2026-03-02', null, [], 'warn', null],
+    ['2026-02-28', '2026-03-02', null, [], undefined, null],
+  ];
+  for (const [date, today, currentPeriod, closedPeriods, policy, refusal] of cases) {
+    assert.equal(undoPeriodRefusal(date, today, { currentPeriod, closedPeriods }, policy), refusal, `${date} on ${today}, current ${currentPeriod}, closed ${closedPeriods.join(' ')}, ${policy}`);
+  }
+});
+
 /** A firm with a matter with work, whose rule refuses postings outside the current period; the commands over the app's database. */
 async function refusingFirm(t: TestApp) {
   const deps = { db: t.db.db, clock: t.clock, relay: t.runtime.relay };
@@ -156,10 +173,10 @@ eachDialect('the firm refusing postings outside the current period: the draft da
     const b = t.browser();
     await b.login(clerk.email);
     const list = (await b.get('/billing/drafts')).text;
-    assert.match(list, /1 of the drafts shown is dated outside the current accounting period, and the firm refuses postings outside it \(marked below\): change their invoice dates \(Modify\) to approve them\./);
+    assert.match(list, /1 of the drafts shown is dated outside the current accounting period, and the firm refuses postings outside it \(marked below\): change its invoice date \(Modify\) to approve it\./);
     assert.match(list, /data-col="period-note" title="Not approved while dated in 2026-02: the firm refuses postings outside the current accounting period 2026-03"/);
     // The ledger's periods page says what billing does under the rule.
-    assert.match(ok(await b.get('/ledger/periods')), /Billing refuses to approve a bill dated outside the current period, and to revert, re-draft or void a bill posted outside it/);
+    assert.match(ok(await b.get('/ledger/periods')), /Billing refuses to approve a bill dated outside the current period, and to revert, re-draft or void a bill whose undoing would post outside it/);
     const bill = (await b.get(`/billing/bills/${d.billId}`)).text;
     assert.match(bill, /Not approved while dated in 2026-02: the firm refuses postings outside the current accounting period 2026-03: change the invoice date to approve it\./);
     assert.doesNotMatch(bill, /data-action="approve"/, 'no Approve button');
@@ -213,6 +230,11 @@ eachDialect('the firm refusing postings outside the current period: the bookkeep
     const withHand = ok(await postMany(b, '/billing/mass/runs', [['invoiceDate', '2026-02-28'], ['upTo', '2026-02-28'], ['runId', handRun], ['scope', 'all'], ['handDraft', hand.billId]]));
     assert.match(withHand, /id="confirm-hand-period" role="alert">A draft changed by hand could not be approved as dated, the firm refusing postings outside the current accounting period: \S+ \(invoice date 2026-03-02\)\./);
     assert.doesNotMatch(withHand, /id="confirm-period"/);
+    // The run dated in March too, but drafting nothing (the one matter has its draft): only the hand draft is named.
+    const onlyHand = ok(await postMany(b, '/billing/mass/runs', [['invoiceDate', '2026-03-02'], ['upTo', '2026-02-28'], ['runId', handRun], ['scope', 'all'], ['handDraft', hand.billId]]));
+    assert.match(onlyHand, /<h1>Bill 0 matter\(s\) and take in 1 draft\(s\) changed by hand\?<\/h1>/);
+    assert.match(onlyHand, /id="confirm-hand-period"/);
+    assert.doesNotMatch(onlyHand, /id="confirm-period"/, 'no drafts of the run\'s date to warn of');
     await billing.deleteDraft(ctx, hand.billId);
     assert.equal((await db.db.selectFrom('billing_batch').select('id').execute()).length, 0, 'nothing made before confirming');
     const d = await billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' });
@@ -224,20 +246,20 @@ eachDialect('the firm refusing postings outside the current period: the bookkeep
     // March made current: undoing the February bill (revert, void) would post in February: refused, and the pages say so.
     await ledger.setCurrentPeriod(ctx, '2026-03');
     await t.runtime.relay.drain();
-    const undo = 'The bill is posted on its invoice date 2026-02-28, in 2026-02, not the current accounting period 2026-03; undoing it would post there, and the firm refuses postings outside the current period';
+    const undo = 'Undoing the bill would post on its invoice date 2026-02-28, in 2026-02, not in the current accounting period 2026-03, and the firm refuses postings outside the current period';
     assert.equal((await refused(billing.revert(ctx, d.billId), 409)).message, undo);
     assert.equal((await refused(billing.deleteBill(ctx, d.billId), 409)).message, undo);
     const page = ok(await b.get(`/billing/bills/${d.billId}`));
     assert.match(page, new RegExp(`<li data-refused="Revert to draft"><strong>Revert to draft:</strong> ${undo.replace(/[()]/g, '\\$&')}</li>`));
     assert.doesNotMatch(page, /data-action="revert"/);
     const asked = ok(await b.get(`/billing/production/revert?bill=${d.billId}`));
-    assert.match(asked, /id="revert-period" role="alert">\s*<p>It is posted outside the current accounting period, and the firm refuses postings outside it: it is not reverted/);
+    assert.match(asked, /id="revert-period" role="alert">\s*<p>It is posted where undoing it would post outside the current accounting period, and the firm refuses postings outside it: it is not reverted until the bookkeeper makes that period current/);
     assert.match(asked, new RegExp(`<li data-kept="${d.billId}">`));
     assert.match(asked, /id="revert-none" role="alert">None of them can be reverted now\./);
     assert.doesNotMatch(asked, /data-action="confirm-revert"/);
     const posted = await b.post('/billing/production/revert', { bill: d.billId });
     assert.equal(posted.status, 409);
-    assert.match(unescapeHtml(posted.text), /Reverted 0; not reverted: [^:]+: The bill is posted on its invoice date 2026-02-28/);
+    assert.match(unescapeHtml(posted.text), /Reverted 0; not reverted: [^:]+: Undoing the bill would post on its invoice date 2026-02-28/);
     const journals = async () => (await db.db.selectFrom('ledger_journal').select('id').where('bill_id', '=', d.billId).execute()).length;
     await t.runtime.relay.drain();
     assert.equal(await journals(), 1, 'nothing un-posted');

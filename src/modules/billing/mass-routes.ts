@@ -240,7 +240,8 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     // afresh from the menu): said, with a link listing them to take in, else Bill all leaves them out unseen.
     const loose = await mass.draftsInNoRun(MAX_HAND_DRAFTS);
     const named = new Set(handDrafts.map((d) => d.billId));
-    const looseUnlisted = loose.ids.filter((id) => !named.has(id));
+    // As many as the run has room for beside those named (a run takes MAX_HAND_DRAFTS).
+    const looseUnlisted = loose.ids.filter((id) => !named.has(id)).slice(0, Math.max(0, MAX_HAND_DRAFTS - named.size));
     const handQs = handQuery(handDrafts.map((d) => d.billId));
     const listQs = query({ ...parsed.form, upTo: upToTyped });
     const back = [listQs, handQs].filter(Boolean).join('&');
@@ -369,8 +370,11 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       if (!/^[1-9][0-9]{0,4}$/.test(v) || Number(v) > MAX_RUN_LIST_PAGE) { pageErrors[name] = `must be a page number from 1 to ${MAX_RUN_LIST_PAGE}`; return 1; }
       return Number(v);
     };
-    const page = { skipped: pageOf('skipped'), drafted: pageOf('drafted') };
+    const asked = { skipped: pageOf('skipped'), drafted: pageOf('drafted') };
     if (Object.keys(pageErrors).length) throw invalid(pageErrors);
+    // A page past the end (an old link, or a run re-read) is the last page, as the mass list does.
+    const lastOf = (n: number, rows: number) => Math.max(1, Math.ceil(n / rows));
+    const page = { skipped: Math.min(asked.skipped, lastOf(run.skippedCount, RUN_SKIPPED_ROWS)), drafted: Math.min(asked.drafted, lastOf(run.draftedCount, RUN_DRAFTED_ROWS)) };
     const skipped = await mass.batchRows(id, { state: 'skipped', limit: RUN_SKIPPED_ROWS, offset: (page.skipped - 1) * RUN_SKIPPED_ROWS });
     const drafted = await mass.batchRows(id, { state: 'drafted', limit: RUN_DRAFTED_ROWS, offset: (page.drafted - 1) * RUN_DRAFTED_ROWS });
     const settled = run.draftedCount + run.skippedCount;

@@ -55,15 +55,16 @@ export async function draftDatesAndHolds(ex: Executor, billIds: readonly string[
   return [...counts.values()];
 }
 
-/** How many of these bills are drafts (read by the 1,000). */
 /** Drafts in no run (made or changed in the composer): how many, and the first `limit` ids by creation. */
 export async function draftsInNoRun(ex: Executor, limit: number): Promise<{ total: number; ids: string[] }> {
   assert(Number.isSafeInteger(limit) && limit >= 0 && limit <= 1_000, 'draftsInNoRun: a limit of 0 to 1,000');
+  // Both read billing_bill_batch_status_idx (batch_id, status, created_at, id).
   const total = Number((await selectRaw<{ n: unknown }>(ex, `select count(*) as n from billing_bill where status = 'draft' and batch_id is null`, []))[0]?.n ?? 0);
   const ids = total === 0 ? [] : (await selectRaw<{ id: string }>(ex, `select id from billing_bill where status = 'draft' and batch_id is null order by created_at, id limit ${limit}`, [])).map((r) => r.id);
   return { total, ids };
 }
 
+/** How many of these bills are drafts (read by the 1,000). */
 export async function draftCount(ex: Executor, billIds: readonly string[]): Promise<number> {
   let n = 0;
   for (let i = 0; i < billIds.length; i += 1_000) {

@@ -279,13 +279,18 @@ const COMPOSER_FIELD_LABELS: Record<string, string> = {
 };
 const ADHOC_PARTS: Record<string, string> = { kind: 'kind', desc: 'description', amount: 'amount', tax: 'tax code', tk: 'timekeeper' };
 
-/** A composer form's errors on fields the live preview does not hold (its write-to inputs are in it), labelled, in the form's order. */
-export function errorsOutsidePreview(errors: Readonly<Record<string, string>>): { name: string; label: string; message: string }[] {
+/**
+ * A composer form's errors on fields the live preview does not hold (its write-to inputs are in
+ * it), labelled, in the form's order. An ad hoc line is named by its description where it has
+ * one: the errors number the lines typed, while the form on screen (not swapped) keeps its blank rows.
+ */
+export function errorsOutsidePreview(errors: Readonly<Record<string, string>>, adHoc: readonly { description: string }[] = []): { name: string; label: string; message: string }[] {
   const order = Object.keys(COMPOSER_FIELD_LABELS);
   const rank = (k: string) => (order.includes(k) ? order.indexOf(k) : order.length);
   return Object.entries(errors).filter(([k]) => !/^wt_(tk|ct)_/.test(k)).sort(([a], [b]) => rank(a) - rank(b)).map(([name, message]) => {
     const adhoc = /^adhoc_(kind|desc|amount|tax|tk)_(\d+)$/.exec(name);
-    const label = adhoc ? `Ad hoc line ${Number(adhoc[2]) + 1}, ${ADHOC_PARTS[adhoc[1]!]}` : COMPOSER_FIELD_LABELS[name] ?? name;
+    const desc = adhoc ? adHoc[Number(adhoc[2])]?.description.trim() ?? '' : '';
+    const label = adhoc ? `Ad hoc line ${desc ? `“${desc.slice(0, 60)}”` : Number(adhoc[2]) + 1}, ${ADHOC_PARTS[adhoc[1]!]}` : COMPOSER_FIELD_LABELS[name] ?? name;
     return { name, label, message };
   });
 }
@@ -444,7 +449,7 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
   async function composerResponse(c: Context<AppEnv>, matter: MatterCopy, s: ComposerState, status: 200 | 409 | 422 = 200): Promise<Response> {
     const ctx = await composerContext(c, matter, s);
     // The live preview swaps only its own part: the errors of the form's other fields are listed in it.
-    if (isHtmx(c)) return render(c, 'billing/_composer_preview.njk', { ...ctx, errorsOutside: errorsOutsidePreview(s.form.errors) }, status);
+    if (isHtmx(c)) return render(c, 'billing/_composer_preview.njk', { ...ctx, errorsOutside: errorsOutsidePreview(s.form.errors, s.form.adHoc) }, status);
     return render(c, 'billing/compose.njk', ctx, status);
   }
 

@@ -401,14 +401,18 @@ export function approvalPeriodNote(invoiceDate: string, today: string, periods: 
 /**
  * Why undoing a posted bill dated `invoiceDate` (revert to draft, re-draft, void) is refused by
  * the firm's rule for postings outside the current accounting period, or null. The books undo
- * a bill's posting on the date it was posted (its invoice date), so undoing a bill of another
- * period changes that period; under 'refuse' that waits until the bookkeeper makes its period
- * current again.
+ * a bill's posting on the date it was posted (its invoice date), or, that month closed, on the
+ * first day of the first open month after it (the ledger's reverseBill); under 'refuse' an
+ * undoing that would post in a month other than the current one waits until the bookkeeper
+ * makes that month current.
  */
 export function undoPeriodRefusal(invoiceDate: string, today: string, periods: LedgerPeriods, policy: 'warn' | 'refuse' | undefined): string | null {
   if (policy !== 'refuse') return null;
   const month = periodOf(invoiceDate);
   const current = periods.currentPeriod ?? periodOf(today);
-  const where = periods.closedPeriods.includes(month) ? `${month}, a closed accounting period` : month === current ? null : `${month}, not the current accounting period ${current}`;
-  return where === null ? null : `The bill is posted on its invoice date ${invoiceDate}, in ${where}; undoing it would post there, and the firm refuses postings outside the current period`;
+  const closed = new Set(periods.closedPeriods);
+  const lands = closed.has(month) ? firstOpenPeriod(month, closed) : month;
+  if (lands === current) return null;
+  const where = lands === month ? `on its invoice date ${invoiceDate}, in ${month}` : `in ${lands} (its invoice date ${invoiceDate} is in closed ${month})`;
+  return `Undoing the bill would post ${where}, not in the current accounting period ${current}, and the firm refuses postings outside the current period`;
 }
