@@ -505,15 +505,17 @@ export function createBillingCommands(deps: BillingDeps) {
       // A bill never numbered was never posted: the ledger has no receipts on it.
       latestLiveSequence: await bills.latestLiveSequence(ex, b.matterId), ...await receiptsOf(ex, b),
       receiptsToReallocateMinor: b.receiptsToReallocateMinor,
-      // Only a draft is approved: the firm's rule for its period read for drafts alone.
-      periodRefusal: b.status === 'draft' && (action === undefined || action === 'approve')
-        ? periodRefusal(b.invoiceDate, isoDate(clock.now()), await balances.ledgerPeriods(ex), (await store.getFirmSettings(ex))?.postingOutsideCurrentPeriod)
-        : null,
-      // A posted bill: undoing it (revert, re-draft, void) posts on its own date.
+      // The firm's period rule, read only where it can refuse: approving a draft; undoing
+      // (revert, re-draft, void) a posted bill, which posts on the bill's own date.
+      periodRefusal: b.status === 'draft' && (action === undefined || action === 'approve') ? await periodRule(ex, periodRefusal, b.invoiceDate) : null,
       undoPeriodRefusal: (b.status === 'approved' || b.status === 'finalised') && (action === undefined || action === 'revert' || action === 'redraft' || action === 'delete')
-        ? undoPeriodRefusal(b.invoiceDate, isoDate(clock.now()), await balances.ledgerPeriods(ex), (await store.getFirmSettings(ex))?.postingOutsideCurrentPeriod)
-        : null,
+        ? await periodRule(ex, undoPeriodRefusal, b.invoiceDate) : null,
     };
+  }
+
+  /** `rule` applied to a bill dated `invoiceDate` today, with the ledger's periods and the firm's policy as billing has them. */
+  async function periodRule(ex: Executor, rule: typeof periodRefusal, invoiceDate: string): Promise<string | null> {
+    return rule(invoiceDate, isoDate(clock.now()), await balances.ledgerPeriods(ex), (await store.getFirmSettings(ex))?.postingOutsideCurrentPeriod);
   }
 
   /** Load a bill in the transaction and refuse (409, with the reason) unless the action is allowed now. */

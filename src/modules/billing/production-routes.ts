@@ -106,9 +106,10 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     return {
       bills: rows.map((r) => {
         // This approval's production only: a bill reverted or re-drafted and approved again shows
-        // nothing of an earlier approval's run (its failure, or its PDF, print and email).
+        // nothing of an earlier approval's outcome (its failure, or its PDF, print and email). A
+        // run still waiting to produce it (pending) is shown whenever it was made: it will produce this approval.
         const latest = outcomes.get(r.billId);
-        const failed = latest && latest.updatedAt >= r.approvedAt ? latest : undefined;
+        const failed = latest && (latest.outcome === 'pending' || latest.updatedAt >= r.approvedAt) ? latest : undefined;
         const st = states.get(r.billId);
         const target = targets.get(r.matterId);
         return {

@@ -365,7 +365,6 @@ export function periodNote(invoiceDate: string, today: string, periods: LedgerPe
   return month === current ? null : `Posts in ${month}, outside the current accounting period ${current}`;
 }
 
-
 /**
  * Why approving a bill dated `invoiceDate` on `today` is refused by the firm's rule for
  * postings outside the current accounting period (matters' firm settings,
