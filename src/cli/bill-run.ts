@@ -174,7 +174,7 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
   // would be tied up in drafts no scheduled run could approve).
   // (A run taken up again under its --run-id finishes as it began: what it drafted and approved is kept.)
   if (v.approve && !(v['run-id'] && await mass.findBatch(v['run-id']))) {
-    const refusal = await mass.approvalPeriodRefusal(v['invoice-date']);
+    const refusal = (await mass.periodNotes()).refusalOf(v['invoice-date']);
     if (refusal) throw new BillRunUsageError(`--approve: the bills could not be approved: ${refusal.replace(/^Its invoice date/, 'their invoice date')}. Nothing was drafted`);
   }
   try {

@@ -1082,10 +1082,6 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
 
   return {
     candidates, eligible, excludedRows, whyNot, previewRows, draftMatters, approveMany, createRun, runBatch, modifyErrors, modifyDrafts, removeFromBatch, unknownMattersRefusal, unknownChoices,
-    /** Why bills dated `invoiceDate` would be refused approval today by the firm's period rule (periodRefusal), or null. */
-    async approvalPeriodRefusal(invoiceDate: string): Promise<string | null> {
-      return (await billBalances.approvalPeriodNotes(db, today())).refusalOf(invoiceDate);
-    },
     /** The firm's period rule today, as the pages say it (balances.approvalPeriodNotes). */
     periodNotes: () => billBalances.approvalPeriodNotes(db, today()),
     /** Before a run is confirmed: 409 when its id names a run made for other choices; nothing when the id is new or the run the same. */

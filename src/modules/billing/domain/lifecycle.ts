@@ -391,10 +391,11 @@ export function periodRefusal(invoiceDate: string, today: string, periods: Ledge
  */
 export function approvalPeriodNote(invoiceDate: string, today: string, periods: LedgerPeriods, policy: 'warn' | 'refuse' | undefined): string | null {
   if (policy !== 'refuse') return periodNote(invoiceDate, today, periods);
+  // Refused exactly when periodRefusal refuses; said shorter, beside the draft.
+  if (periodRefusal(invoiceDate, today, periods, policy) === null) return null;
   const month = periodOf(invoiceDate);
-  const current = periods.currentPeriod ?? periodOf(today);
   if (periods.closedPeriods.includes(month)) return `Not approved while dated in ${month}: the period is closed and the firm refuses postings outside the current accounting period`;
-  return month === current ? null : `Not approved while dated in ${month}: the firm refuses postings outside the current accounting period ${current}`;
+  return `Not approved while dated in ${month}: the firm refuses postings outside the current accounting period ${periods.currentPeriod ?? periodOf(today)}`;
 }
 
 /**
