@@ -389,7 +389,7 @@ eachDialect('the mass billing list names a client, timekeeper or cycle the firm 
     const q = `invoiceDate=${DATE}&upTo=${DATE}`;
     const ghost = '11111111-2222-7333-8444-555555555555';
     for (const [field, value, words] of [
-      ['clientId', ghost, /no client with id/], ['responsible', ghost, /no timekeeper with id/], ['billingTk', ghost, /no timekeeper with id/],
+      ['client', '99999', /no client with this number or name/], ['responsible', ghost, /no timekeeper with id/], ['billingTk', ghost, /no timekeeper with id/],
       ['timeTk', ghost, /no timekeeper with id/], ['cycle', 'FORTNIGHT', /no matter has billing cycle "FORTNIGHT" \(cycles in use: MONTH\)/], ['expensesOnly', 'maybe', /must be ticked/],
     ] as const) {
       const html = ok(await b.get(`/billing/mass?${q}&${field}=${value}`), 422);
@@ -398,7 +398,7 @@ eachDialect('the mass billing list names a client, timekeeper or cycle the firm 
       assert.match(html, /data-count="0"/, `${field}: nothing listed`);
     }
     // The same choices, known: listed.
-    for (const [field, value] of [['clientId', f.client.id], ['responsible', f.partner.id], ['timeTk', f.partner.id], ['cycle', 'MONTH']] as const) {
+    for (const [field, value] of [['client', String(f.client.clientNumber)], ['clientId', f.client.id], ['responsible', f.partner.id], ['timeTk', f.partner.id], ['cycle', 'MONTH']] as const) {
       assert.match(ok(await b.get(`/billing/mass?${q}&${field}=${value}`)), /data-count="1"/, field);
     }
   });

@@ -1100,6 +1100,10 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     billLabels: (ids: readonly string[]) => mass.billLabels(db, ids),
     draftCount: (ids: readonly string[]) => mass.draftCount(db, ids),
     draftsInNoRun: (limit: number) => mass.draftsInNoRun(db, limit),
+    /** The Client filter: suggestions as the clerk types, the clients a typed number or name names, and one by id. */
+    clientsMatching: (text: string, limit: number) => mass.clientsMatching(db, text, limit),
+    clientsNamed: (text: string) => mass.clientsNamed(db, text),
+    clientById: (id: string) => mass.clientById(db, id),
     draftDatesAndHolds: (ids: readonly string[]) => mass.draftDatesAndHolds(db, ids),
     /** `expected`: the version each draft had where the clerk chose it (a list); one changed since is refused, not deleted. */
     deleteDrafts: (ctx: CommandContext, ids: readonly string[], expected?: ReadonlyMap<string, number>) =>

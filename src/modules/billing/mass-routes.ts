@@ -26,7 +26,7 @@ import type { CapFilter } from './domain/mass.ts';
 import { templateChoices } from './domain/templates.ts';
 import type { MassBilling, MassRow, RunInput } from './mass-commands.ts';
 import { capChoice, filterErrors, HAND_DRAFT_REASON, MAX_HAND_DRAFTS, MAX_RUN_MATTERS, runRequest } from './mass-commands.ts';
-import type { MassFilters } from './mass-store.ts';
+import type { ClientChoice, MassFilters } from './mass-store.ts';
 import * as store from './store.ts';
 
 const READERS: readonly Role[] = ['admin', 'billing', 'readonly'];
@@ -48,18 +48,18 @@ const all = (raw: Raw, name: string): string[] => {
 
 /** The form's fields (query string on GET, body on POST). */
 export const FILTER_FIELDS = [
-  'invoiceDate', 'upTo', 'template', 'terms', 'clientId', 'matter', 'responsible', 'billingTk', 'cycle', 'nextFrom', 'nextTo', 'cap', 'capAmount',
+  'invoiceDate', 'upTo', 'template', 'terms', 'client', 'matter', 'responsible', 'billingTk', 'cycle', 'nextFrom', 'nextTo', 'cap', 'capAmount',
   'timeFrom', 'timeTo', 'timeTk', 'timeCap', 'timeCapAmount', 'disbFrom', 'disbTo', 'disbCode', 'expensesOnly', 'showExcluded',
 ] as const;
 export type MassForm = Record<(typeof FILTER_FIELDS)[number], string>;
 /** The mass-billing commands' field names as this form's inputs. */
 const FORM_FIELD_OF: Record<string, string> = {
-  nextBillingFrom: 'nextFrom', nextBillingTo: 'nextTo', responsibleTimekeeperId: 'responsible', billingTimekeeperId: 'billingTk', timeTimekeeperId: 'timeTk', billingCycle: 'cycle',
+  clientId: 'client', nextBillingFrom: 'nextFrom', nextBillingTo: 'nextTo', responsibleTimekeeperId: 'responsible', billingTimekeeperId: 'billingTk', timeTimekeeperId: 'timeTk', billingCycle: 'cycle',
 };
 
 /** The form's fields as the page labels them, for a refusal shown above the form. */
 const FORM_LABELS: Record<string, string> = {
-  invoiceDate: 'Invoice date', upTo: 'Invoice up to', template: 'Bill template', terms: 'Payment terms', clientId: 'Client', matter: 'Matter',
+  invoiceDate: 'Invoice date', upTo: 'Invoice up to', template: 'Bill template', terms: 'Payment terms', client: 'Client', matter: 'Matter',
   responsible: 'Responsible timekeeper', billingTk: 'Billing timekeeper', cycle: 'Billing cycle', nextFrom: 'Next billing date from',
   nextTo: 'Next billing date to', cap: 'WIP cap', capAmount: 'WIP amount', timeFrom: 'Time dated from', timeTo: 'Time dated to', timeTk: 'Time timekeeper',
   timeCap: 'Time to a cap', timeCapAmount: 'Unbilled time amount',
@@ -80,8 +80,21 @@ export interface ParsedMassForm {
   errors: Record<string, string>;
 }
 
+/** What a typed Client filter names: one client's id, or why it names none. */
+export type ClientLookup = { id: string } | { error: string };
+
+/** The Client filter's text as one client: none named, or a name several clients share, is refused naming the field. */
+export function clientLookup(named: readonly ClientChoice[]): ClientLookup {
+  if (named.length === 1) return { id: named[0]!.id };
+  if (named.length === 0) return { error: 'no client with this number or name' };
+  return { error: `${named.length} clients have this name: type the client number (${named.map((n) => n.clientNumber).join(', ')})` };
+}
+
+/** The most clients the Client filter suggests at once. */
+export const CLIENT_SUGGESTIONS = 20;
+
 /** The page's form as the run's filters, with field errors under the form's names. */
-export function parseMassForm(raw: Raw, today: string, currency: string, matterIdFor: (fileNumber: string) => string | null): ParsedMassForm {
+export function parseMassForm(raw: Raw, today: string, currency: string, matterIdFor: (fileNumber: string) => string | null, clientFor: (text: string) => ClientLookup = () => ({ error: 'no client with this number or name' })): ParsedMassForm {
   const form = Object.fromEntries(FILTER_FIELDS.map((k) => [k, first(raw[k])])) as MassForm;
   if (!form.invoiceDate) form.invoiceDate = today;
   if (!form.upTo) form.upTo = form.invoiceDate;
@@ -108,6 +121,13 @@ export function parseMassForm(raw: Raw, today: string, currency: string, matterI
   };
   const cap = capOf('cap', 'capAmount', 'is required for a WIP amount');
   const timeCap = capOf('timeCap', 'timeCapAmount', 'is required for an amount of time');
+  // The client by its number (or a name only one client has): typed, as a firm of thousands of clients has too many to list.
+  let clientId: string | undefined;
+  if (form.client) {
+    const found = clientFor(form.client);
+    if ('error' in found) errors.client = found.error;
+    else clientId = found.id;
+  }
   let matterId: string | undefined;
   if (form.matter) {
     const id = matterIdFor(form.matter);
@@ -116,7 +136,7 @@ export function parseMassForm(raw: Raw, today: string, currency: string, matterI
   }
   const filters: MassFilters = {
     invoiceDate: form.invoiceDate, upTo: form.upTo,
-    ...(form.clientId ? { clientId: form.clientId } : {}), ...(matterId ? { matterId } : {}),
+    ...(clientId ? { clientId } : {}), ...(matterId ? { matterId } : {}),
     ...(form.responsible ? { responsibleTimekeeperId: form.responsible } : {}), ...(form.billingTk ? { billingTimekeeperId: form.billingTk } : {}),
     ...(form.cycle ? { billingCycle: form.cycle } : {}), ...(form.nextFrom ? { nextBillingFrom: form.nextFrom } : {}), ...(form.nextTo ? { nextBillingTo: form.nextTo } : {}),
     ...(cap.kind !== 'none' ? { cap } : {}),
@@ -150,7 +170,6 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     const firm = await store.getFirmSettings(deps.db);
     // Every timekeeper, the inactive last and marked: a timekeeper who has left may still have unbilled time to filter by.
     const tks = await deps.db.selectFrom('billing_timekeeper').select(['id', 'initials', 'name', 'active']).orderBy('active', 'desc').orderBy('initials').limit(5000).execute();
-    const clients = await deps.db.selectFrom('billing_client').select(['id', 'client_number', 'name']).orderBy('name').limit(5000).execute();
     const cycles = await deps.db.selectFrom('billing_matter').select('billing_cycle').distinct().orderBy('billing_cycle').execute();
     // Seed 004: the disbursement code is chosen from a list: the codes on unbilled disbursements (typing one still works).
     const disbCodes = await deps.db.selectFrom('billing_wip').select('code').distinct().where('kind', '=', 'disbursement').where('matters_status', '=', 'unbilled')
@@ -158,25 +177,35 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     return {
       disbCodes: disbCodes.map((r) => String(r.code)),
       currency: firm?.currency ?? 'USD', paymentTermsDays: firm?.paymentTermsDays ?? 30,
-      timekeepers: tks.map((t) => [t.id, `${t.initials} ${t.name}${Number(t.active) === 1 ? '' : ' (inactive)'}`]), clients: clients.map((cl) => [cl.id, `${cl.client_number} ${cl.name}`]),
+      timekeepers: tks.map((t) => [t.id, `${t.initials} ${t.name}${Number(t.active) === 1 ? '' : ' (inactive)'}`]),
       cycles: cycles.map((r) => ({ value: r.billing_cycle as string, label: cycleLabel(r.billing_cycle as string) })),
     };
   }
 
+  /** The clients a typed Client filter names (an old link naming a client by id: that client). */
+  async function clientsOf(raw: Raw): Promise<{ text: string; named: ClientChoice[] }> {
+    const text = first(raw.client);
+    if (text !== '') return { text, named: await mass.clientsNamed(text) };
+    const id = first(raw.clientId);
+    const byId = id && isId(id) ? await mass.clientById(id) : null;
+    return byId ? { text: String(byId.clientNumber), named: [byId] } : { text: id, named: [] };
+  }
+
   async function parse(raw: Raw) {
     const lk = await lookups();
+    const clients = await clientsOf(raw);
     const files = new Map<string, string | null>();
     const fileNo = first(raw.matter);
     if (fileNo) {
       const r = await deps.db.selectFrom('billing_matter').select('id').where('file_number', '=', fileNo).executeTakeFirst() as { id: string } | undefined;
       files.set(fileNo, r?.id ?? null);
     }
-    const parsed = parseMassForm(raw, today(), lk.currency, (f) => files.get(f) ?? null);
+    const parsed = parseMassForm({ ...raw, client: clients.text }, today(), lk.currency, (f) => files.get(f) ?? null, () => clientLookup(clients.named));
     // A client, timekeeper, cycle, disbursement code or template the firm does not have is
     // named now, on the list as on the run (an unknown time timekeeper would list every matter
     // with its time held back).
     for (const [k, v] of Object.entries(await mass.unknownChoices(parsed.filters, parsed.template))) parsed.errors[FORM_FIELD_OF[k] ?? k] ??= v;
-    return { lk, parsed };
+    return { lk: { ...lk, clientChosen: clients.named.length === 1 ? clients.named[0]! : null }, parsed };
   }
 
   /**
@@ -269,6 +298,17 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     const ctx = await listContext(c, { ...c.req.query(), handDraft: c.req.queries('handDraft') ?? [] } as Raw);
     // Choices that cannot be read are named on the page (422), not listed as if they were not there.
     return render(c, 'billing/mass.njk', ctx, Object.keys(ctx.errors).length > 0 ? 422 : 200);
+  });
+
+  /**
+   * The Client filter's suggestions: the clients whose number starts with, or whose name
+   * holds, the text typed. For htmx, the options of the field's datalist; without
+   * JavaScript, a page linking each to the list filtered by it.
+   */
+  pages.get('/clients', allow(READERS), async (c) => {
+    const text = first(c.req.query('client')).slice(0, 200);
+    const clients = await mass.clientsMatching(text, CLIENT_SUGGESTIONS);
+    return render(c, isHtmx(c) ? 'billing/_mass_clients.njk' : 'billing/mass_clients.njk', { text, clients, max: CLIENT_SUGGESTIONS });
   });
 
   /** Why is a matter not on the list? */

@@ -64,6 +64,47 @@ export async function draftsInNoRun(ex: Executor, limit: number): Promise<{ tota
   return { total, ids };
 }
 
+export interface ClientChoice { id: string; clientNumber: number; name: string }
+const clientChoice = (r: { id: string; client_number: unknown; name: string }): ClientChoice => ({ id: r.id, clientNumber: Number(r.client_number), name: r.name });
+/** `text` lower-cased for a LIKE pattern, with %, _ and backslash taken literally (escape backslash). */
+const literalLike = (text: string): string => text.toLowerCase().replace(/[%_\\]/g, (ch) => `\\${ch}`);
+
+/**
+ * The clients the mass billing Client filter offers as the clerk types: those whose number
+ * starts with the text, or whose name holds it, by name (at most `limit`).
+ */
+export async function clientsMatching(ex: Executor, text: string, limit: number): Promise<ClientChoice[]> {
+  assert(Number.isSafeInteger(limit) && limit >= 1 && limit <= 100, 'clientsMatching: a limit of 1 to 100');
+  const t = text.trim().slice(0, 200);
+  if (t === '') return [];
+  const rows = await selectRaw<{ id: string; client_number: unknown; name: string }>(ex,
+    `select id, client_number, name from billing_client where cast(client_number as text) like ? escape '\\' or lower(name) like ? escape '\\' order by name, client_number limit ${limit}`,
+    [`${literalLike(t)}%`, `%${literalLike(t)}%`]);
+  return rows.map(clientChoice);
+}
+
+/**
+ * The clients a typed Client filter names: the client with that number (the text all
+ * digits), else every client with exactly that name (case aside). More than one: the
+ * clerk types the number.
+ */
+export async function clientsNamed(ex: Executor, text: string): Promise<ClientChoice[]> {
+  const t = text.trim();
+  if (t === '' || t.length > 200) return [];
+  if (/^\d{1,15}$/.test(t)) {
+    const byNumber = await selectRaw<{ id: string; client_number: unknown; name: string }>(ex, 'select id, client_number, name from billing_client where client_number = ?', [Number(t)]);
+    if (byNumber.length > 0) return byNumber.map(clientChoice);
+  }
+  return (await selectRaw<{ id: string; client_number: unknown; name: string }>(ex,
+    'select id, client_number, name from billing_client where lower(name) = ? order by client_number limit 10', [t.toLowerCase()])).map(clientChoice);
+}
+
+/** A client by id, for the filter to show (a run's filters, an old link naming the id). */
+export async function clientById(ex: Executor, id: string): Promise<ClientChoice | null> {
+  const r = (await selectRaw<{ id: string; client_number: unknown; name: string }>(ex, 'select id, client_number, name from billing_client where id = ?', [id]))[0];
+  return r ? clientChoice(r) : null;
+}
+
 /** How many of these bills are drafts (read by the 1,000). */
 export async function draftCount(ex: Executor, billIds: readonly string[]): Promise<number> {
   let n = 0;
@@ -531,7 +572,7 @@ function draftsFrom(f: DraftFilters): { from: string; params: unknown[] } | null
   if (f.q) {
     // The text as typed: % and _ are searched for, not wildcards (both databases take ESCAPE).
     where.push("(lower(b.file_number) like ? escape '\\' or lower(m.name) like ? escape '\\' or lower(m.client_name) like ? escape '\\')");
-    const like = `%${f.q.toLowerCase().replace(/[%_\\]/g, (ch) => `\\${ch}`)}%`;
+    const like = `%${literalLike(f.q)}%`;
     params.push(like, like, like);
   }
   if (f.ids) { if (f.ids.length === 0) return null; where.push(`b.id in (${marks(f.ids.length)})`); params.push(...f.ids); }

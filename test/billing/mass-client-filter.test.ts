@@ -1,0 +1,109 @@
+/**
+ * Mass billing's Client filter is typed (a client's number, or a name only one client has),
+ * not chosen from a list of every client: a firm of thousands of clients could not be listed.
+ * As the clerk types, htmx fills the field's datalist from /billing/mass/clients; without
+ * JavaScript that address is a page linking each match to the list. A name two clients share
+ * is refused naming the field, with their numbers; an old link naming a client by id still
+ * filters by it. On both databases.
+ */
+import assert from 'node:assert/strict';
+import { createMattersCommands } from '../../src/modules/matters/index.ts';
+import type { MattersCommands } from '../../src/modules/matters/index.ts';
+import { withApp } from '../support/app.ts';
+import { eachDialect } from '../support/db.ts';
+import { ok, postMany, waitForRun } from './web-support.ts';
+import { ctx, firm } from './support.ts';
+
+const DATE = '2026-03-01';
+const Q = `invoiceDate=${DATE}&upTo=${DATE}`;
+
+async function clientWithMatter(cmds: MattersCommands, name: string, partnerId: string) {
+  const client = await cmds.createClient(ctx, { name, email: null });
+  const matter = await cmds.openMatter(ctx, { clientId: client.id, name: `${name} matter`, responsibleTimekeeperId: partnerId, openedOn: '2025-06-01', billingCycle: 'MONTH' });
+  await cmds.recordDisbursement(ctx, { matterId: matter.id, incurredOn: '2026-02-12', code: 'COURT', unitCostMinor: 10_000, taxCode: 'EXEMPT', description: 'Filing fee' });
+  return { client, matter };
+}
+
+/** The file numbers the list shows, in order. */
+const listed = (html: string): string[] => [...html.matchAll(/<td class="file-no"><a [^>]*>([^<]+)<\/a><\/td>/g)].map((m) => m[1]!);
+
+eachDialect('mass billing: the Client filter takes a client number or a name one client has, suggests as the clerk types, and refuses a shared name naming the field', async (db) => {
+  await withApp(db, async (t) => {
+    const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+    const f = await firm(cmds);
+    await cmds.recordDisbursement(ctx, { matterId: f.matter.id, incurredOn: '2026-02-12', code: 'COURT', unitCostMinor: 10_000, taxCode: 'EXEMPT', description: 'Filing fee' });
+    const k1 = await clientWithMatter(cmds, 'Kestrel Holdings', f.partner.id);
+    const k2 = await clientWithMatter(cmds, 'Kestrel Holdings', f.partner.id);
+    const pct = await clientWithMatter(cmds, 'Acme 100% Ltd', f.partner.id);
+    await t.runtime.relay.drain();
+    const clerk = await t.user('billing');
+    const b = t.browser();
+    await b.login(clerk.email);
+
+    // No client typed: every matter; the field is a text input with a datalist, not a select of clients.
+    let html = ok(await b.get(`/billing/mass?${Q}`));
+    assert.match(html, /data-count="4"/);
+    assert.match(html, /<input type="text" name="client" value="" list="client-options"/);
+    assert.doesNotMatch(html, /<select name="clientId"/);
+    assert.doesNotMatch(html, /Kestrel Holdings<\/option>/, 'clients are not listed in the page');
+
+    // By number: that client's matter only, named beside the field.
+    html = ok(await b.get(`/billing/mass?${Q}&client=${k2.client.clientNumber}`));
+    assert.match(html, /data-count="1"/);
+    assert.deepEqual(listed(html), [k2.matter.fileNumber]);
+    assert.match(html, new RegExp(`<small class="hint" id="client-chosen">${k2.client.clientNumber} Kestrel Holdings</small>`));
+
+    // By a name only one client has, case aside.
+    html = ok(await b.get(`/billing/mass?${Q}&client=${encodeURIComponent('  northwind LOGISTICS inc. ')}`));
+    assert.deepEqual(listed(html), [f.matter.fileNumber]);
+
+    // A name two clients share: refused naming the field, with both numbers; nothing listed.
+    html = ok(await b.get(`/billing/mass?${Q}&client=Kestrel%20Holdings`), 422);
+    assert.match(html, /<span class="field-error" data-error-for="client">2 clients have this name: type the client number/);
+    assert.match(html, new RegExp(`\\(${k1.client.clientNumber}, ${k2.client.clientNumber}\\)`));
+    assert.match(html, /data-count="0"/);
+    // A number or name no client has.
+    for (const text of ['99999', 'Nobody Ltd', '%']) {
+      html = ok(await b.get(`/billing/mass?${Q}&client=${encodeURIComponent(text)}`), 422);
+      assert.match(html, /data-error-for="client">no client with this number or name/, text);
+      assert.match(html, /data-count="0"/, text);
+    }
+
+    // An old link naming the client by id: filtered by it, the field showing its number.
+    html = ok(await b.get(`/billing/mass?${Q}&clientId=${k1.client.id}`));
+    assert.deepEqual(listed(html), [k1.matter.fileNumber]);
+    assert.match(html, new RegExp(`name="client" value="${k1.client.clientNumber}"`));
+
+    // Suggestions for htmx: the datalist's options, by number prefix or a part of the name; % and _ taken literally.
+    const options = async (text: string) => {
+      const res = await b.get(`/billing/mass/clients?client=${encodeURIComponent(text)}`, { 'HX-Request': 'true' });
+      assert.equal(res.status, 200, res.text);
+      assert.match(res.headers.get('vary') ?? '', /HX-Request/);
+      assert.doesNotMatch(res.text, /<html/i, 'a fragment');
+      return [...res.text.matchAll(/<option value="(\d+)"/g)].map((m) => Number(m[1]));
+    };
+    assert.deepEqual((await options('kestrel')).sort(), [k1.client.clientNumber, k2.client.clientNumber].sort());
+    assert.deepEqual(await options('100%'), [pct.client.clientNumber]);
+    assert.deepEqual(await options('_'), []);
+    assert.deepEqual(await options(''), []);
+    assert.ok((await options(String(f.client.clientNumber))).includes(f.client.clientNumber));
+
+    // Without JavaScript: a page linking each match to the list filtered by it.
+    html = ok(await b.get('/billing/mass/clients?client=kestrel'));
+    assert.match(html, /<html/i);
+    assert.match(html, new RegExp(`href="/billing/mass\\?client=${k1.client.clientNumber}"`));
+    assert.match(html, new RegExp(`href="/billing/mass\\?client=${k2.client.clientNumber}"`));
+    assert.match(ok(await b.get('/billing/mass/clients?client=zzz')), /id="client-none"/);
+
+    // Bill all under the filter drafts that client's matter only.
+    html = ok(await b.get(`/billing/mass?${Q}&client=${pct.client.clientNumber}`));
+    const runId = /name="runId" value="([^"]+)"/.exec(html)![1]!;
+    const res = await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['client', String(pct.client.clientNumber)], ['runId', runId], ['scope', 'all'], ['confirm', 'yes']]);
+    assert.equal(res.status, 303, res.text.slice(0, 800));
+    await waitForRun(b, `/billing/mass/runs/${runId}`);
+    const drafted = await t.db.db.selectFrom('billing_bill').select('matter_id').where('batch_id', '=', runId).execute();
+    assert.deepEqual(drafted.map((r) => r.matter_id), [pct.matter.id]);
+    const batch = await t.db.db.selectFrom('billing_batch').select('filters_json').where('id', '=', runId).executeTakeFirstOrThrow();
+    assert.equal(JSON.parse(String(batch.filters_json)).clientId, pct.client.id);
+  });
+});
