@@ -56,3 +56,25 @@ eachDialect('mass billing and Draft bills: the heading box ticks and unticks eve
     assert.deepEqual(problems, [], 'no console errors');
   });
 }, { timeout: 180_000 });
+
+eachDialect('mass billing: typing in the Client filter fills its suggestions (htmx), and the list filters by the client chosen', async (db) => {
+  await withDemoClerk(db, { matters: 6, entriesPerMatter: 2 }, async ({ page, problems, url }) => {
+    await page.goto(`${url}/billing/mass?invoiceDate=${INVOICE_DATE}&upTo=${UP_TO}`);
+    const clients = await page.$$eval('#mass-list tr[data-matter] td:nth-child(4)', (tds) => tds.map((td) => td.textContent!.trim()));
+    assert.ok(clients.length >= 2, JSON.stringify(clients));
+    const name = clients[0]!;
+    await page.type('input[name="client"]', name.slice(0, 5));
+    await page.waitForFunction("document.querySelectorAll('#client-options option').length > 0", { timeout: 10_000 });
+    const options = await page.$$eval('#client-options option', (os) => os.map((o) => ({ value: o.getAttribute('value')!, label: o.getAttribute('label')! })));
+    const chosen = options.find((o) => o.label.endsWith(` ${name}`));
+    assert.ok(chosen, `${name} suggested among ${JSON.stringify(options)}`);
+    // Choosing the suggestion puts its number in the field; the list is that client's matters.
+    await page.$eval('input[name="client"]', (i, v) => { (i as unknown as { value: string }).value = v; }, chosen.value);
+    await Promise.all([page.waitForNavigation(), page.$eval('#mass-filters', (f) => (f as unknown as { requestSubmit(): void }).requestSubmit())]);
+    const after = await page.$$eval('#mass-list tr[data-matter] td:nth-child(4)', (tds) => tds.map((td) => td.textContent!.trim()));
+    assert.ok(after.length >= 1 && after.every((c) => c === name), JSON.stringify(after));
+    assert.equal(after.length, clients.filter((c) => c === name).length, 'every matter of the client listed (one page)');
+    assert.match(await page.$eval('#client-chosen', (e) => e.textContent!), new RegExp(`${chosen.value} `));
+    assert.deepEqual(problems, [], 'no console errors');
+  });
+}, { timeout: 120_000 });
