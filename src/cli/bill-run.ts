@@ -38,12 +38,18 @@ export const BILL_RUN_HELP = `  bill-run --invoice-date D --up-to D [filters] [-
                               --disb-from D --disb-to D --disb-code C
                               --expenses-only; --template NAME --terms DAYS --run-id ID --json;
                               --approve numbers the run's drafts, --produce (with --approve)
-                              produces them; prints each matter billed or skipped and why;
+                              produces them; prints each matter billed or skipped and why
+                              (matters with nothing to bill are counted, not listed, unless
+                              --all-skipped);
                               the run's id is printed first: a run that stopped is resumed by
                               the same command with --run-id ID; --json: one JSON document
                               on stdout; exit 0 done, 1 something failed, 2 bad usage`;
 
 export class BillRunUsageError extends Error {}
+
+/** A matter left out with nothing to bill up to the date (whatever else keeps it out: nothing would be billed anyway). */
+const nothingToBill = (r: { reasons: readonly { code: string }[] }): boolean =>
+  r.reasons.some((x) => x.code === 'nothing_to_bill' || x.code === 'expenses_only_no_disbursements');
 
 /** The run's field names as this command's options (for messages about bad choices). */
 const OPTION_OF: Record<string, string> = {
@@ -67,7 +73,7 @@ const OPTIONS = {
   'next-to': { type: 'string' }, 'wip-cap': { type: 'string' }, 'time-from': { type: 'string' }, 'time-to': { type: 'string' },
   'time-timekeeper': { type: 'string' }, 'time-cap': { type: 'string' }, 'disb-from': { type: 'string' }, 'disb-to': { type: 'string' }, 'disb-code': { type: 'string' },
   'expenses-only': { type: 'boolean' }, template: { type: 'string' }, terms: { type: 'string' }, 'run-id': { type: 'string' },
-  approve: { type: 'boolean' }, produce: { type: 'boolean' }, json: { type: 'boolean' },
+  approve: { type: 'boolean' }, produce: { type: 'boolean' }, json: { type: 'boolean' }, 'all-skipped': { type: 'boolean' },
 } as const;
 
 /**
@@ -212,8 +218,12 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
         if (r.state === 'drafted') out(`billed   ${r.fileNumber ?? r.matterId}  ${r.itemCount} item(s)  ${formatMoney(r.totalMinor ?? 0, r.currency ?? currency)}  bill ${r.billId}`);
         else out(`skipped  ${r.fileNumber ?? r.matterId}  ${r.reason}`);
       }
-      for (const r of leftOut) out(`skipped  ${r.fileNumber}  ${r.reasons.map((x) => x.text).join('; ')}`);
-      out(`${run.draftedCount} drafted (${run.itemCount} items), ${run.skippedCount + leftOut.length} skipped.`);
+      // Matters with nothing to bill (most of a firm's dormant ones, month after month) are
+      // counted, not listed, so that the ones a clerk must see are not lost among them.
+      const idle = v['all-skipped'] ? [] : leftOut.filter(nothingToBill);
+      for (const r of leftOut) if (!idle.includes(r)) out(`skipped  ${r.fileNumber}  ${r.reasons.map((x) => x.text).join('; ')}`);
+      if (idle.length > 0) out(`not listed: ${idle.length} matter(s) with nothing to bill up to ${run.upTo} (--all-skipped lists them)`);
+      out(`${run.draftedCount} drafted (${run.itemCount} items), ${run.skippedCount + leftOut.length} skipped${idle.length > 0 ? ` (${idle.length} with nothing to bill)` : ''}.`);
     } else report.notEligible = leftOut.map((r) => ({ matterId: r.matterId, fileNumber: r.fileNumber, reasons: r.reasons.map((x) => x.text) }));
     if (v.json) report.matters = rows.map((r) => ({ matterId: r.matterId, fileNumber: r.fileNumber, state: r.state, billId: r.billId, items: r.itemCount, totalMinor: r.totalMinor, currency: r.totalMinor === null ? null : r.currency ?? currency, reason: r.reason }));
 

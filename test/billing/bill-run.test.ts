@@ -74,6 +74,11 @@ for (const dialect of DIALECTS) {
       assert.equal((await db.db.selectFrom('billing_batch').select('id').execute()).length, 0, 'nothing drafted');
       assert.equal((await db.db.selectFrom('billing_bill').select('id').execute()).length, 0, 'no bill');
       await matters.updateFirmSettings(ctx, { postingOutsideCurrentPeriod: 'warn' });
+      // Two matters with nothing to bill (dormant, as most of a firm's are in a given month).
+      const someone = await db.db.selectFrom('matters_matter').select(['client_id', 'responsible_timekeeper_id']).executeTakeFirstOrThrow();
+      for (const name of ['Dormant one', 'Dormant two']) {
+        await matters.openMatter(ctx, { clientId: String(someone.client_id), name, responsibleTimekeeperId: String(someone.responsible_timekeeper_id), openedOn: '2025-06-01', billingCycle: 'MONTH' });
+      }
 
       const today = new Date().toISOString().slice(0, 10);
       r = run(['bill-run', '--invoice-date', today, '--up-to', today, '--terms', '10', '--run-id', 'cli-run-0001']);
@@ -81,15 +86,27 @@ for (const dialect of DIALECTS) {
       const billed = r.out.split('\n').filter((l) => l.startsWith('billed'));
       const skipped = r.out.split('\n').filter((l) => l.startsWith('skipped'));
       assert.ok(billed.length >= 5, r.out);
-      assert.equal(billed.length + skipped.length, 12, 'every matter is billed or skipped with a reason');
+      // Matters with nothing to bill are counted on one line, not listed one by one.
+      const idle = Number(/^not listed: (\d+) matter\(s\) with nothing to bill up to \S+ \(--all-skipped lists them\)$/m.exec(r.out)?.[1] ?? 0);
+      assert.equal(idle, 2, r.out);
+      assert.equal(billed.length + skipped.length + idle, 14, 'every matter is billed, skipped with a reason, or counted with nothing to bill');
       for (const l of skipped) assert.match(l, /skipped\s+\S+\s+\S/, 'a reason');
-      assert.match(r.out, new RegExp(`${billed.length} drafted \\(\\d+ items\\), ${skipped.length} skipped\\.`));
+      for (const l of skipped) assert.doesNotMatch(l, /No chargeable unbilled WIP/, 'nothing to bill: counted, not listed');
+      assert.match(r.out, new RegExp(`${billed.length} drafted \\(\\d+ items\\), ${skipped.length + idle} skipped \\(${idle} with nothing to bill\\)\\.`));
       // The same run given again (a retried scheduled job): the same lines; a matter this run drafted is billed, not also "skipped: has a draft".
       r = run(['bill-run', '--invoice-date', today, '--up-to', today, '--terms', '10', '--run-id', 'cli-run-0001']);
       assert.equal(r.code, 0, r.err);
       assert.deepEqual(r.out.split('\n').filter((l) => l.startsWith('billed')), billed);
       assert.deepEqual(r.out.split('\n').filter((l) => l.startsWith('skipped')).sort(), [...skipped].sort(), r.out);
-      assert.match(r.out, new RegExp(`${billed.length} drafted \\(\\d+ items\\), ${skipped.length} skipped\\.`));
+      assert.match(r.out, new RegExp(`${billed.length} drafted \\(\\d+ items\\), ${skipped.length + idle} skipped \\(${idle} with nothing to bill\\)\\.`));
+      // --all-skipped: each of them listed too, with its reason.
+      r = run(['bill-run', '--invoice-date', today, '--up-to', today, '--terms', '10', '--run-id', 'cli-run-0001', '--all-skipped']);
+      assert.equal(r.code, 0, r.err);
+      const every = r.out.split('\n').filter((l) => l.startsWith('skipped'));
+      assert.equal(every.length, skipped.length + idle, r.out);
+      assert.equal(every.filter((l) => /No chargeable unbilled WIP|no unbilled disbursements|no instalment due/.test(l)).length, idle, r.out);
+      assert.doesNotMatch(r.out, /^not listed/m);
+      assert.match(r.out, new RegExp(`${billed.length} drafted \\(\\d+ items\\), ${skipped.length + idle} skipped\\.`));
       // The run id with other choices is another run's id: refused (usage), nothing billed.
       r = run(['bill-run', '--invoice-date', today, '--up-to', today, '--terms', '11', '--run-id', 'cli-run-0001']);
       assert.equal(r.code, 2, r.out + r.err);
