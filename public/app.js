@@ -25,8 +25,10 @@ function massChoicesChanged(evt) {
 document.addEventListener('input', massChoicesChanged);
 document.addEventListener('change', massChoicesChanged);
 
-// Lists with a box per row (mass billing's matters, Draft bills): a heading box ticks or
-// unticks every row on this page. Without JavaScript it stays hidden (rows are ticked one by one).
+// Lists with a box per row (mass billing's matters, Draft bills, bill production): a heading
+// box ticks or unticks every row on this page, and shows ticked when every row is. Without
+// JavaScript it stays hidden (rows are ticked one by one). It listens in the capture phase, so
+// the rows are ticked before a list's own change handler (production's htmx toolbar) reads them.
 function showCheckAll(root) {
   for (const box of root.querySelectorAll('input[data-check-all][hidden]')) box.hidden = false;
 }
@@ -34,8 +36,14 @@ document.addEventListener('DOMContentLoaded', () => showCheckAll(document));
 document.addEventListener('htmx:after:swap', () => showCheckAll(document));
 document.addEventListener('change', (evt) => {
   const box = evt.target;
-  if (!box || !box.matches || !box.matches('input[data-check-all]')) return;
-  const table = box.closest('table');
+  if (!box || !box.matches) return;
+  const table = box.closest && box.closest('table');
   if (!table) return;
-  for (const row of table.querySelectorAll(`tbody input[type="checkbox"][name="${box.getAttribute('data-check-all')}"]`)) row.checked = box.checked;
-});
+  if (box.matches('input[data-check-all]')) {
+    for (const row of table.querySelectorAll(`tbody input[type="checkbox"][name="${box.getAttribute('data-check-all')}"]`)) row.checked = box.checked;
+    return;
+  }
+  if (!box.matches('tbody input[type="checkbox"][name]')) return;
+  const head = table.querySelector(`thead input[data-check-all="${box.getAttribute('name')}"]`);
+  if (head) head.checked = [...table.querySelectorAll(`tbody input[type="checkbox"][name="${box.getAttribute('name')}"]`)].every((row) => row.checked);
+}, true);

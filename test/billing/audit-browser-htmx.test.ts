@@ -68,6 +68,35 @@ eachDialect('audit: htmx-fetched billing addresses answer fragment or page, with
     assert.match(full, /id="production-bills"/, 'the page is the production list');
     assert.match(full, /id="production-toolbar" data-selected="1"/, 'with the one-bill toolbar');
 
+    // The heading box ticks every bill, and the toolbar follows (the rows ticked before htmx reads them).
+    const selected = (n: number) => page.waitForFunction(`document.querySelector('#production-toolbar').getAttribute('data-selected') === '${n}'`, { timeout: WAIT_MS });
+    const headChecked = () => page.$eval('input[data-check-all="bill"]', (b) => (b as unknown as { checked: boolean }).checked);
+    assert.equal(await page.$eval('input[data-check-all="bill"]', (b) => (b as unknown as { hidden: boolean }).hidden), false, 'shown with JavaScript');
+    await page.click('input[data-check-all="bill"]');
+    await selected(bills.length);
+    assert.ok(!(await page.$$eval('#production-toolbar [data-action]', (els) => els.map((e) => e.getAttribute('data-action')))).includes('email_manually'), 'the many-bills toolbar');
+    // One unticked: the heading box shows not all.
+    await page.click(`input[name="bill"][value="${bills[1]}"]`);
+    await selected(bills.length - 1);
+    assert.equal(await headChecked(), false);
+    await page.click(`input[name="bill"][value="${bills[1]}"]`);
+    await selected(bills.length);
+    assert.equal(await headChecked(), true, 'every row ticked again: the heading box is');
+    await page.click('input[data-check-all="bill"]');
+    await selected(0);
+    // Two ticks in one go (as fast as a script): the toolbar ends on both, not on the first alone.
+    await page.evaluate((ids) => {
+      const d = (globalThis as any).document;
+      for (const id of ids) { const b = d.querySelector(`input[name="bill"][value="${id}"]`); b.checked = true; b.dispatchEvent(new (globalThis as any).Event('change', { bubbles: true })); }
+    }, bills.slice(0, 2));
+    await selected(2);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(await page.$eval('#production-toolbar', (e) => e.getAttribute('data-selected')), '2', 'still both once every request settled');
+    await page.click(`input[name="bill"][value="${bills[1]}"]`);
+    await selected(1);
+    await page.click(`input[name="bill"][value="${bills[0]}"]`);
+    await selected(0);
+
     // Produce one: its progress polls.
     await page.click(`input[name="bill"][value="${bills[0]}"]`);
     await page.waitForFunction("document.querySelector('#production-toolbar').getAttribute('data-selected') === '1'");
