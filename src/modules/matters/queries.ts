@@ -90,9 +90,29 @@ export async function searchClients(db: Executor, opts: { q?: string | undefined
 }
 
 /** Every client for a picker, by name (capped). */
-export async function clientChoices(db: Executor, limit = 1000): Promise<{ id: string; clientNumber: number; name: string }[]> {
-  const rows = await db.selectFrom('matters_client').select(['id', 'client_number', 'name']).orderBy('name').orderBy('client_number').limit(limit).execute() as Row[];
-  return rows.map((r) => ({ id: str(r.id), clientNumber: num(r.client_number), name: str(r.name) }));
+/** How many clients a form's client select lists. */
+export const CLIENT_CHOICES = 1000;
+
+export interface ClientChoice { id: string; clientNumber: number; name: string }
+
+/**
+ * The clients a form's select offers: the first `limit` by name, plus `include` (the client
+ * already chosen: opened from its page, or a form sent back with an error) wherever it sorts,
+ * so that every client can be chosen from its own page. `more`: the firm has others not listed.
+ */
+export async function clientChoices(db: Executor, opts: { limit?: number; include?: string | undefined } = {}): Promise<{ list: ClientChoice[]; more: boolean }> {
+  const limit = opts.limit ?? CLIENT_CHOICES;
+  const rows = await db.selectFrom('matters_client').select(['id', 'client_number', 'name']).orderBy('name').orderBy('client_number').limit(limit + 1).execute() as Row[];
+  const choice = (r: Row): ClientChoice => ({ id: str(r.id), clientNumber: num(r.client_number), name: str(r.name) });
+  const list = rows.slice(0, limit).map(choice);
+  if (opts.include && !list.some((cl) => cl.id === opts.include)) {
+    const chosen = await db.selectFrom('matters_client').select(['id', 'client_number', 'name']).where('id', '=', opts.include).executeTakeFirst() as Row | undefined;
+    if (chosen) {
+      const at = list.findIndex((cl) => cl.name > str(chosen.name) || (cl.name === str(chosen.name) && cl.clientNumber > num(chosen.client_number)));
+      list.splice(at === -1 ? list.length : at, 0, choice(chosen));
+    }
+  }
+  return { list, more: rows.length > limit };
 }
 
 // ---------------------------------------------------------------------------------------

@@ -611,12 +611,15 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
 
   // ---- open a matter --------------------------------------------------------------------
 
+  /** A client select's options, and whether the firm has more clients than it lists (the page says where to find them). */
+  const clientsFor = (choices: { list: q.ClientChoice[]; more: boolean }) => ({ clients: choices.list, moreClients: choices.more, clientChoicesMax: q.CLIENT_CHOICES.toLocaleString('en-US') });
+
   /** The firm's currency: standard and client rates are in it, and a new matter starts in it. */
   const firmCurrency = async (): Promise<string> => (await cmds.getFirmSettings()).currency;
 
   async function openMatterContext(c: Context<AppEnv>, form: Record<string, string>, errors: Errors = {}) {
     return {
-      ...common(c), form, errors, clients: await q.clientChoices(db), timekeepers: (await cmds.listTimekeepers()).filter((t) => t.active),
+      ...common(c), form, errors, ...clientsFor(await q.clientChoices(db, { include: form.clientId })), timekeepers: (await cmds.listTimekeepers()).filter((t) => t.active),
       roundings: MINUTE_ROUNDING, firmCurrency: await firmCurrency(),
     };
   }
@@ -735,7 +738,8 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     if (!tk) throw notFound('Timekeeper');
     return {
       ...common(c), tk, rates: await q.standardRatesOf(db, id), clientRates: await q.clientRates(db, { timekeeperId: id }),
-      matterRates: await q.matterRates(db, { timekeeperId: id }), clients: await q.clientChoices(db), firmCurrency: await firmCurrency(),
+      matterRates: await q.matterRates(db, { timekeeperId: id }),
+      ...clientsFor(await q.clientChoices(db, { include: (extra.clientRateForm as { clientId?: string } | undefined)?.clientId })), firmCurrency: await firmCurrency(),
       rateForm: { effectiveFrom: today() }, rateErrors: {}, clientRateForm: {}, clientRateErrors: {}, matterRateForm: {}, matterRateErrors: {},
       editForm: { name: tk.name, classification: tk.classification, ledesClassification: tk.ledesClassification, active: tk.active ? 'on' : '' }, editErrors: {},
       classifications: TIMEKEEPER_CLASSIFICATIONS, ledesClassifications: LEDES_CLASSIFICATIONS,
