@@ -94,6 +94,15 @@ eachDialect('mass billing: the Client filter takes a client number or a name one
     assert.match(html, new RegExp(`href="/billing/mass\\?client=${k1.client.clientNumber}"`));
     assert.match(html, new RegExp(`href="/billing/mass\\?client=${k2.client.clientNumber}"`));
     assert.match(ok(await b.get('/billing/mass/clients?client=zzz')), /id="client-none"/);
+    // Reached from the list ("Find a client"), its links keep the list's other choices.
+    html = ok(await b.get(`/billing/mass?${Q}&client=nobody&cycle=MONTH`), 422);
+    const find = /<a href="([^"]+)" data-action="find-client">/.exec(html)![1]!.replaceAll('&amp;', '&');
+    html = ok(await b.get(find.replace('client=nobody', 'client=kestrel')));
+    const link = new RegExp(`href="/billing/mass\\?([^"]*client=${k1.client.clientNumber})"`).exec(html)![1]!.replaceAll('&amp;', '&');
+    assert.deepEqual(Object.fromEntries(new URLSearchParams(link)), { invoiceDate: DATE, upTo: DATE, cycle: 'MONTH', client: String(k1.client.clientNumber) });
+    // Only the list's own fields are carried back.
+    html = ok(await b.get(`/billing/mass/clients?client=kestrel&back=${encodeURIComponent('cycle=MONTH&evil=1')}`));
+    assert.match(html, new RegExp(`href="/billing/mass\\?cycle=MONTH&client=${k1.client.clientNumber}"`), 'ok() decodes entities');
 
     // Bill all under the filter drafts that client's matter only.
     html = ok(await b.get(`/billing/mass?${Q}&client=${pct.client.clientNumber}`));

@@ -282,7 +282,9 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       pages: Math.max(1, Math.ceil(list.total / PAGE_ROWS)), qs: [listQs, handQs].filter(Boolean).join('&'), runId: newId(deps.clock), can: can(c),
       batches: await mass.listBatches({ limit: 10 }), fields: FILTER_FIELDS, fieldLabels: FORM_LABELS,
       templateOptions: templateChoices(await mass.billTemplateNames(), parsed.form.template, "Each matter's own"),
-      composeQs: `${composerQuery(parsed.form)}&back=${encodeURIComponent(back)}`, ...extra,
+      composeQs: `${composerQuery(parsed.form)}&back=${encodeURIComponent(back)}`,
+      // "Find a client" (without JavaScript): the list's other choices, to come back to with the client found.
+      clientBack: [query({ ...parsed.form, upTo: upToTyped, client: '' }), handQs].filter(Boolean).join('&'), ...extra,
     };
   }
 
@@ -308,7 +310,10 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
   pages.get('/clients', allow(READERS), async (c) => {
     const text = first(c.req.query('client')).slice(0, 200);
     const clients = await mass.clientsMatching(text, CLIENT_SUGGESTIONS);
-    return render(c, isHtmx(c) ? 'billing/_mass_clients.njk' : 'billing/mass_clients.njk', { text, clients, max: CLIENT_SUGGESTIONS });
+    // The list's other choices (dates, filters) to go back with: only the form's own fields, the client left out.
+    const from = new URLSearchParams(first(c.req.query('back')).slice(0, 8_000));
+    const back = new URLSearchParams([...from].filter(([k]) => k !== 'client' && ((FILTER_FIELDS as readonly string[]).includes(k) || k === 'handDraft'))).toString();
+    return render(c, isHtmx(c) ? 'billing/_mass_clients.njk' : 'billing/mass_clients.njk', { text, clients, max: CLIENT_SUGGESTIONS, back });
   });
 
   /** Why is a matter not on the list? */

@@ -89,7 +89,6 @@ export async function searchClients(db: Executor, opts: { q?: string | undefined
   };
 }
 
-/** Every client for a picker, by name (capped). */
 /** How many clients a form's client select lists. */
 export const CLIENT_CHOICES = 1000;
 
