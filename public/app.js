@@ -30,7 +30,12 @@ document.addEventListener('change', massChoicesChanged);
 // JavaScript it stays hidden (rows are ticked one by one). It listens in the capture phase, so
 // the rows are ticked before a list's own change handler (production's htmx toolbar) reads them.
 function showCheckAll(root) {
-  for (const box of root.querySelectorAll('input[data-check-all][hidden]')) box.hidden = false;
+  for (const box of root.querySelectorAll('input[data-check-all][hidden]')) {
+    box.hidden = false;
+    // Shown ticked when the page came with every row ticked (production's ?bill=...).
+    const rows = box.closest('table')?.querySelectorAll(`tbody input[type="checkbox"][name="${box.getAttribute('data-check-all')}"]`) ?? [];
+    box.checked = rows.length > 0 && [...rows].every((row) => row.checked);
+  }
 }
 document.addEventListener('DOMContentLoaded', () => showCheckAll(document));
 document.addEventListener('htmx:after:swap', () => showCheckAll(document));

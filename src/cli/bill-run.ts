@@ -47,9 +47,14 @@ export const BILL_RUN_HELP = `  bill-run --invoice-date D --up-to D [filters] [-
 
 export class BillRunUsageError extends Error {}
 
-/** A matter left out with nothing to bill up to the date (whatever else keeps it out: nothing would be billed anyway). */
-const nothingToBill = (r: { reasons: readonly { code: string }[] }): boolean =>
-  r.reasons.some((x) => x.code === 'nothing_to_bill' || x.code === 'expenses_only_no_disbursements');
+/**
+ * A matter left out with nothing to bill up to the date, counted rather than listed: closed,
+ * billing off or excluded as well changes nothing (nothing would be billed anyway), but one
+ * with a draft, or queued in another run, is listed (its work is on that draft or run).
+ */
+export const nothingToBill = (r: { reasons: readonly { code: string }[] }): boolean =>
+  r.reasons.some((x) => x.code === 'nothing_to_bill' || x.code === 'expenses_only_no_disbursements')
+  && !r.reasons.some((x) => x.code === 'has_draft' || x.code === 'queued');
 
 /** The run's field names as this command's options (for messages about bad choices). */
 const OPTION_OF: Record<string, string> = {
@@ -220,10 +225,10 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
       }
       // Matters with nothing to bill (most of a firm's dormant ones, month after month) are
       // counted, not listed, so that the ones a clerk must see are not lost among them.
-      const idle = v['all-skipped'] ? [] : leftOut.filter(nothingToBill);
-      for (const r of leftOut) if (!idle.includes(r)) out(`skipped  ${r.fileNumber}  ${r.reasons.map((x) => x.text).join('; ')}`);
-      if (idle.length > 0) out(`not listed: ${idle.length} matter(s) with nothing to bill up to ${run.upTo} (--all-skipped lists them)`);
-      out(`${run.draftedCount} drafted (${run.itemCount} items), ${run.skippedCount + leftOut.length} skipped${idle.length > 0 ? ` (${idle.length} with nothing to bill)` : ''}.`);
+      const idle = new Set(v['all-skipped'] ? [] : leftOut.filter(nothingToBill));
+      for (const r of leftOut) if (!idle.has(r)) out(`skipped  ${r.fileNumber}  ${r.reasons.map((x) => x.text).join('; ')}`);
+      if (idle.size > 0) out(`not listed: ${idle.size} matter(s) with nothing to bill up to ${run.upTo} (--all-skipped lists them)`);
+      out(`${run.draftedCount} drafted (${run.itemCount} items), ${run.skippedCount + leftOut.length} skipped${idle.size > 0 ? ` (${idle.size} with nothing to bill)` : ''}.`);
     } else report.notEligible = leftOut.map((r) => ({ matterId: r.matterId, fileNumber: r.fileNumber, reasons: r.reasons.map((x) => x.text) }));
     if (v.json) report.matters = rows.map((r) => ({ matterId: r.matterId, fileNumber: r.fileNumber, state: r.state, billId: r.billId, items: r.itemCount, totalMinor: r.totalMinor, currency: r.totalMinor === null ? null : r.currency ?? currency, reason: r.reason }));
 

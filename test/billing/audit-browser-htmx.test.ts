@@ -84,18 +84,27 @@ eachDialect('audit: htmx-fetched billing addresses answer fragment or page, with
     assert.equal(await headChecked(), true, 'every row ticked again: the heading box is');
     await page.click('input[data-check-all="bill"]');
     await selected(0);
-    // Two ticks in one go (as fast as a script): the toolbar ends on both, not on the first alone.
+    // Three ticks in one go (as fast as a script): the toolbar ends on all three, not on an earlier tick
+    // (htmx by default queues one request behind the one in flight and drops the rest).
+    assert.ok(bills.length >= 3, `bills ${bills.length}`);
     await page.evaluate((ids) => {
       const d = (globalThis as any).document;
       for (const id of ids) { const b = d.querySelector(`input[name="bill"][value="${id}"]`); b.checked = true; b.dispatchEvent(new (globalThis as any).Event('change', { bubbles: true })); }
-    }, bills.slice(0, 2));
-    await selected(2);
+    }, bills.slice(0, 3));
+    await selected(3);
     await new Promise((r) => setTimeout(r, 300));
-    assert.equal(await page.$eval('#production-toolbar', (e) => e.getAttribute('data-selected')), '2', 'still both once every request settled');
-    await page.click(`input[name="bill"][value="${bills[1]}"]`);
-    await selected(1);
+    assert.equal(await page.$eval('#production-toolbar', (e) => e.getAttribute('data-selected')), '3', 'still all three once every request settled');
+    for (const [i, id] of bills.slice(1, 3).entries()) {
+      await page.click(`input[name="bill"][value="${id}"]`);
+      await selected(2 - i);
+    }
     await page.click(`input[name="bill"][value="${bills[0]}"]`);
     await selected(0);
+    // Opened with every bill ticked (the list's address names them): the heading box shows ticked.
+    await page.goto(`${url}/billing/production?${bills.map((b) => `bill=${b}`).join('&')}`);
+    assert.equal(await headChecked(), true, 'every bill ticked on arrival');
+    await page.goto(`${url}/billing/production`);
+    await page.waitForFunction("typeof window.htmx !== 'undefined'");
 
     // Produce one: its progress polls.
     await page.click(`input[name="bill"][value="${bills[0]}"]`);

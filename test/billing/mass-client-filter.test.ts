@@ -35,6 +35,9 @@ eachDialect('mass billing: the Client filter takes a client number or a name one
     const k1 = await clientWithMatter(cmds, 'Kestrel Holdings', f.partner.id);
     const k2 = await clientWithMatter(cmds, 'Kestrel Holdings', f.partner.id);
     const pct = await clientWithMatter(cmds, 'Acme 100% Ltd', f.partner.id);
+    // Names a wildcard would match too: "100%" is searched for as typed.
+    await cmds.createClient(ctx, { name: 'Acme 1005 Ltd' });
+    await cmds.createClient(ctx, { name: 'Acme 100 Ltd' });
     await t.runtime.relay.drain();
     const clerk = await t.user('billing');
     const b = t.browser();
@@ -53,9 +56,19 @@ eachDialect('mass billing: the Client filter takes a client number or a name one
     assert.deepEqual(listed(html), [k2.matter.fileNumber]);
     assert.match(html, new RegExp(`<small class="hint" id="client-chosen">${k2.client.clientNumber} Kestrel Holdings</small>`));
 
-    // By a name only one client has, case aside.
+    // By a name only one client has, case aside: carried on as its number (the links, the run).
     html = ok(await b.get(`/billing/mass?${Q}&client=${encodeURIComponent('  northwind LOGISTICS inc. ')}`));
     assert.deepEqual(listed(html), [f.matter.fileNumber]);
+    assert.match(html, new RegExp(`name="client" value="${f.client.clientNumber}"`));
+    // As the page and the suggestions show it ("12 Kestrel Holdings"), and with leading zeros.
+    html = ok(await b.get(`/billing/mass?${Q}&client=${encodeURIComponent(`${k2.client.clientNumber} kestrel holdings`)}`));
+    assert.deepEqual(listed(html), [k2.matter.fileNumber]);
+    html = ok(await b.get(`/billing/mass?${Q}&client=00${k1.client.clientNumber}`));
+    assert.deepEqual(listed(html), [k1.matter.fileNumber]);
+    // The number with another client's name: not that client.
+    ok(await b.get(`/billing/mass?${Q}&client=${encodeURIComponent(`${k2.client.clientNumber} Northwind Logistics Inc.`)}`), 422);
+    // Spaces only: any client.
+    assert.match(ok(await b.get(`/billing/mass?${Q}&client=%20%20`)), /data-count="4"/);
 
     // A name two clients share: refused naming the field, with both numbers; nothing listed.
     html = ok(await b.get(`/billing/mass?${Q}&client=Kestrel%20Holdings`), 422);
@@ -84,6 +97,10 @@ eachDialect('mass billing: the Client filter takes a client number or a name one
     };
     assert.deepEqual((await options('kestrel')).sort(), [k1.client.clientNumber, k2.client.clientNumber].sort());
     assert.deepEqual(await options('100%'), [pct.client.clientNumber]);
+    assert.equal((await options('100')).length, 3, 'without the % all three');
+    // The client whose number is typed comes first, then numbers starting with it, then names; leading zeros ignored.
+    assert.equal((await options(String(k2.client.clientNumber)))[0], k2.client.clientNumber);
+    assert.equal((await options(`00${k2.client.clientNumber}`))[0], k2.client.clientNumber);
     assert.deepEqual(await options('_'), []);
     assert.deepEqual(await options(''), []);
     assert.ok((await options(String(f.client.clientNumber))).includes(f.client.clientNumber));

@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { billingExplanation, fixedFeeDue, cycleFeeDue, isEligible, itemFiltersText, massReasons, parseListedDraft, passesCap } from '../../src/modules/billing/domain/mass.ts';
 import type { MassFacts } from '../../src/modules/billing/domain/mass.ts';
 import { listingStamp } from '../../src/modules/billing/drafts-routes.ts';
+import { nothingToBill } from '../../src/cli/bill-run.ts';
 import { foreignDefaultsRefusal, invoiceDateRangeError } from '../../src/modules/billing/domain/lifecycle.ts';
 import { addDays } from '../../src/modules/billing/domain/rules.ts';
 import { defaultMatterOptions } from '../../src/modules/matters/domain.ts';
@@ -62,6 +63,22 @@ test('eligibility: issue 5\'s rules, one at a time', () => {
     assert.equal(isEligible({ ...base, ...c.facts }, { handPicked: c.handPicked }), c.codes.length === 0, c.name);
     for (const r of reasons) assert.ok(r.text.length > 10, `${c.name}: a reason in words`);
   }
+});
+
+test('bill-run counts, not lists, the matters with nothing to bill, unless a draft or another run holds their work', () => {
+  const cases: { name: string; facts: Partial<MassFacts>; counted: boolean }[] = [
+    { name: 'nothing unbilled', facts: { unbilledFeeItems: 0, unbilledDisbursementItems: 0 }, counted: true },
+    { name: 'closed, and nothing unbilled', facts: { options: opts({ billingStatus: 'closed' }), unbilledFeeItems: 0, unbilledDisbursementItems: 0 }, counted: true },
+    { name: 'billing off and excluded, nothing unbilled', facts: { options: opts({ billingEnabled: false, exclude: true }), unbilledFeeItems: 0, unbilledDisbursementItems: 0 }, counted: true },
+    { name: 'expenses only with no unbilled disbursement', facts: { options: opts({ onlyExpenses: true }), unbilledDisbursementItems: 0 }, counted: true },
+    { name: 'expenses only, its disbursements on its draft: listed (the draft)', facts: { options: opts({ onlyExpenses: true }), unbilledDisbursementItems: 0, draft: '4.2.1' }, counted: false },
+    { name: 'expenses only with nothing unbilled, queued in another run: listed', facts: { options: opts({ onlyExpenses: true }), unbilledDisbursementItems: 0, queuedRun: 'run-1234' }, counted: false },
+    { name: 'a draft holding all the work', facts: { unbilledFeeItems: 0, unbilledDisbursementItems: 0, draft: '12.8.3' }, counted: false },
+    { name: 'closed with work to bill', facts: { options: opts({ billingStatus: 'closed' }) }, counted: false },
+    { name: 'excluded with work to bill', facts: { options: opts({ exclude: true }) }, counted: false },
+    { name: 'no billable party, work to bill', facts: { hasBillableParty: false }, counted: false },
+  ];
+  for (const c of cases) assert.equal(nothingToBill({ reasons: massReasons({ ...base, ...c.facts }) }), c.counted, c.name);
 });
 
 test('seed 004\'s WIP cap: "Default From Matters" or "Or Specify" an amount, at or over', () => {

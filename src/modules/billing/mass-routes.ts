@@ -87,7 +87,8 @@ export type ClientLookup = { id: string } | { error: string };
 export function clientLookup(named: readonly ClientChoice[]): ClientLookup {
   if (named.length === 1) return { id: named[0]!.id };
   if (named.length === 0) return { error: 'no client with this number or name' };
-  return { error: `${named.length} clients have this name: type the client number (${named.map((n) => n.clientNumber).join(', ')})` };
+  const shown = named.slice(0, 10).map((n) => n.clientNumber).join(', ');
+  return { error: `${named.length > 10 ? 'More than 10' : named.length} clients have this name: type the client number (${shown}${named.length > 10 ? ', …' : ''})` };
 }
 
 /** The most clients the Client filter suggests at once. */
@@ -200,7 +201,9 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       const r = await deps.db.selectFrom('billing_matter').select('id').where('file_number', '=', fileNo).executeTakeFirst() as { id: string } | undefined;
       files.set(fileNo, r?.id ?? null);
     }
-    const parsed = parseMassForm({ ...raw, client: clients.text }, today(), lk.currency, (f) => files.get(f) ?? null, () => clientLookup(clients.named));
+    // A client found by its name is carried on as its number (links, the confirmation, the run), so it stays the client listed.
+    const text = clients.named.length === 1 ? String(clients.named[0]!.clientNumber) : clients.text;
+    const parsed = parseMassForm({ ...raw, client: text }, today(), lk.currency, (f) => files.get(f) ?? null, () => clientLookup(clients.named));
     // A client, timekeeper, cycle, disbursement code or template the firm does not have is
     // named now, on the list as on the run (an unknown time timekeeper would list every matter
     // with its time held back).

@@ -70,33 +70,48 @@ const clientChoice = (r: { id: string; client_number: unknown; name: string }): 
 const literalLike = (text: string): string => text.toLowerCase().replace(/[%_\\]/g, (ch) => `\\${ch}`);
 
 /**
- * The clients the mass billing Client filter offers as the clerk types: those whose number
- * starts with the text, or whose name holds it, by name (at most `limit`).
+ * The clients the mass billing Client filter offers as the clerk types: the client whose
+ * number it is first, then those whose number starts with it, then those whose name holds it
+ * (at most `limit`, each group by name). Leading zeros are not part of a number ("007" is 7).
+ * Case is folded by the database: ASCII only on SQLite.
  */
 export async function clientsMatching(ex: Executor, text: string, limit: number): Promise<ClientChoice[]> {
   assert(Number.isSafeInteger(limit) && limit >= 1 && limit <= 100, 'clientsMatching: a limit of 1 to 100');
   const t = text.trim().slice(0, 200);
   if (t === '') return [];
+  const digits = /^\d{1,15}$/.test(t) ? String(Number(t)) : null;
   const rows = await selectRaw<{ id: string; client_number: unknown; name: string }>(ex,
-    `select id, client_number, name from billing_client where cast(client_number as text) like ? escape '\\' or lower(name) like ? escape '\\' order by name, client_number limit ${limit}`,
-    [`${literalLike(t)}%`, `%${literalLike(t)}%`]);
+    `select id, client_number, name from billing_client
+     where cast(client_number as text) like ? escape '\\' or lower(name) like ? escape '\\'
+     order by case when client_number = ? then 0 when cast(client_number as text) like ? escape '\\' then 1 else 2 end, name, client_number limit ${limit}`,
+    [`${literalLike(digits ?? t)}%`, `%${literalLike(t)}%`, digits === null ? -1 : Number(digits), `${literalLike(digits ?? t)}%`]);
   return rows.map(clientChoice);
 }
 
+/** The most clients a shared name is looked up among (the refusal lists their numbers). */
+const NAMED_MAX = 10;
+
 /**
  * The clients a typed Client filter names: the client with that number (the text all
- * digits), else every client with exactly that name (case aside). More than one: the
- * clerk types the number.
+ * digits), else every client with exactly that name (case aside), else the client the
+ * text names as the page shows it ("12 Kestrel Holdings": that number, with that name).
+ * More than one: the clerk types the number.
  */
 export async function clientsNamed(ex: Executor, text: string): Promise<ClientChoice[]> {
   const t = text.trim();
   if (t === '' || t.length > 200) return [];
+  const byNumber = async (n: number) => (await selectRaw<{ id: string; client_number: unknown; name: string }>(ex, 'select id, client_number, name from billing_client where client_number = ?', [n])).map(clientChoice);
   if (/^\d{1,15}$/.test(t)) {
-    const byNumber = await selectRaw<{ id: string; client_number: unknown; name: string }>(ex, 'select id, client_number, name from billing_client where client_number = ?', [Number(t)]);
-    if (byNumber.length > 0) return byNumber.map(clientChoice);
+    const found = await byNumber(Number(t));
+    if (found.length > 0) return found;
   }
-  return (await selectRaw<{ id: string; client_number: unknown; name: string }>(ex,
-    'select id, client_number, name from billing_client where lower(name) = ? order by client_number limit 10', [t.toLowerCase()])).map(clientChoice);
+  // `name = ?` too: SQLite's lower() folds ASCII only, so a name typed exactly is found whatever its letters.
+  const named = (await selectRaw<{ id: string; client_number: unknown; name: string }>(ex,
+    `select id, client_number, name from billing_client where lower(name) = ? or name = ? order by client_number limit ${NAMED_MAX + 1}`, [t.toLowerCase(), t])).map(clientChoice);
+  if (named.length > 0) return named;
+  const shown = /^(\d{1,15})\s+(.+)$/.exec(t);
+  if (shown) return (await byNumber(Number(shown[1]))).filter((cl) => cl.name.toLowerCase() === shown[2]!.trim().toLowerCase());
+  return [];
 }
 
 /** A client by id, for the filter to show (a run's filters, an old link naming the id). */
