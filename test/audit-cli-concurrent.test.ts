@@ -44,12 +44,13 @@ for (const dialect of DIALECTS) {
       assert.equal(new Set(bills.map((x) => x.matter_id)).size, bills.length, 'one draft per matter');
       const lines = await db.db.selectFrom('billing_bill_line').select('item_id').where('item_id', 'is not', null).where('live', '=', 1).execute();
       assert.equal(new Set(lines.map((l) => l.item_id)).size, lines.length, 'each item on one bill');
-      // Each run accounts for every matter it was asked about: billed, or skipped with a reason.
+      // Each run accounts for every matter it was asked about: billed, skipped or ineligible with a reason, or counted with nothing to bill.
       for (const r of [a, b]) {
-        for (const l of r.out.split('\n').filter((x) => x.startsWith('skipped'))) assert.match(l, /^skipped\s+\S+\s+\S/, l);
-        const summary = /(\d+) drafted \(\d+ items\), (\d+) skipped\./.exec(r.out);
+        for (const l of r.out.split('\n').filter((x) => /^(skipped|ineligible)\s/.test(x))) assert.match(l, /^(skipped|ineligible)\s+\S+\s+\S/, l);
+        const summary = /(\d+) drafted \(\d+ items\), (\d+) skipped, (\d+) ineligible(?: \((\d+) with nothing to bill\))?\./.exec(r.out);
         assert.ok(summary, r.out);
-        assert.equal(Number(summary[1]) + Number(summary[2]), r.out.split('\n').filter((x) => /^(billed|skipped)\s/.test(x)).length, r.out);
+        const counted = Number(summary[4] ?? 0);
+        assert.equal(Number(summary[1]) + Number(summary[2]) + Number(summary[3]), r.out.split('\n').filter((x) => /^(billed|skipped|ineligible)\s/.test(x)).length + counted, r.out);
       }
     } finally {
       await db.close();

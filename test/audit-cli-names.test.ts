@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { billRun, BillRunUsageError } from '../src/cli/bill-run.ts';
 import { seedDemo } from '../src/cli/demo.ts';
+import { createMattersCommands } from '../src/modules/matters/index.ts';
+import { systemContext } from '../src/shared/events.ts';
 import { withApp } from './support/app.ts';
 import { eachDialect } from './support/db.ts';
 
@@ -16,14 +18,20 @@ eachDialect('bill-run takes a client number and timekeeper initials as well as i
     await seedDemo(t.runtime, { matters: 6, entriesPerMatter: 3, seed: 4 });
     await t.runtime.relay.drain();
     const client = await db.db.selectFrom('billing_client as c').innerJoin('billing_matter as m', 'm.client_id', 'c.id')
-      .select(['c.id', 'c.client_number', 'm.billing_timekeeper_id']).orderBy('c.client_number').executeTakeFirstOrThrow();
+      .select(['c.id', 'c.client_number', 'c.name', 'm.billing_timekeeper_id']).orderBy('c.client_number').executeTakeFirstOrThrow();
     const tk = await db.db.selectFrom('billing_timekeeper').select(['id', 'initials']).where('id', '=', String(client.billing_timekeeper_id)).executeTakeFirstOrThrow();
     const batches = async () => (await db.db.selectFrom('billing_batch').select('id').execute()).length;
     const base = ['--invoice-date', DATE, '--up-to', DATE];
 
+    // Two clients of one name: refused, naming both numbers to give instead.
+    const matters = createMattersCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
+    const twins = [await matters.createClient(systemContext('twins', 'test'), { name: 'Twin Holdings' }), await matters.createClient(systemContext('twins', 'test'), { name: 'Twin Holdings' })];
+    await t.runtime.relay.drain();
     // Names nobody: usage errors naming the flag, nothing drafted.
     for (const [args, message] of [
-      [['--client', '99999'], /--client no client with id 99999/],
+      [['--client', 'twin holdings'], new RegExp(`--client 2 clients have or hold this name: type the client number \\(${twins.map((c) => c.clientNumber).join(', ')}\\)`)],
+      [['--client', '99999'], /--client no client with this number, name or id: 99999/],
+      [['--client', 'Nobody at all'], /--client no client with this number, name or id: Nobody at all/],
       [['--billing-timekeeper', 'ZZQ'], /--billing-timekeeper no timekeeper with id ZZQ/],
       [['--time-timekeeper', 'nobody'], /--time-timekeeper no timekeeper with id nobody/],
     ] as [string[], RegExp][]) {
@@ -36,7 +44,10 @@ eachDialect('bill-run takes a client number and timekeeper initials as well as i
     const byNames = await lines(['--client', String(client.client_number), '--billing-timekeeper', String(tk.initials).toLowerCase(), '--run-id', 'by-names-0001']);
     const billed = (byNames.matters as { fileNumber: string; state: string }[]).filter((m) => m.state === 'drafted').map((m) => m.fileNumber);
     assert.ok(billed.length > 0, JSON.stringify(byNames));
-    const matters = await db.db.selectFrom('billing_matter').select('file_number').where('client_id', '=', client.id).where('billing_timekeeper_id', '=', tk.id).execute();
-    for (const f of billed) assert.ok(matters.some((m) => m.file_number === f), `${f} is the client's and the timekeeper's`);
+    const theirs = await db.db.selectFrom('billing_matter').select('file_number').where('client_id', '=', client.id).where('billing_timekeeper_id', '=', tk.id).execute();
+    for (const f of billed) assert.ok(theirs.some((m) => m.file_number === f), `${f} is the client's and the timekeeper's`);
+    // By name, as the web's Client filter takes it (case aside): the same run's matters (the same run id and choices: the same run).
+    const byName = await lines(['--client', String(client.name).toUpperCase(), '--billing-timekeeper', String(tk.id), '--run-id', 'by-names-0001']);
+    assert.deepEqual((byName.matters as { fileNumber: string; state: string }[]).filter((m) => m.state === 'drafted').map((m) => m.fileNumber), billed);
   });
 });

@@ -3,13 +3,15 @@
  * schedule it. Delivers pending events first (so billing's copy of matters is current),
  * creates ONE run with the filters (the same eligibility rules as the mass billing page),
  * drafts every eligible matter, then optionally approves the drafts and produces them.
- * Prints each matter billed or skipped, with the reason, and a summary line.
+ * Prints each matter billed, skipped (taken into the run and not drafted) or ineligible (left
+ * out of it), with the reason, and a summary line; ineligible matters with nothing to bill are
+ * counted on one line unless --all-skipped.
  *
- *   lexbill bill-run --invoice-date 2026-03-31 --up-to 2026-03-31 [--client NUMBER|ID] [--matter FILE]
+ *   lexbill bill-run --invoice-date 2026-03-31 --up-to 2026-03-31 [--client NUMBER|NAME|ID] [--matter FILE]
  *     [--responsible INITIALS|ID] [--billing-timekeeper INITIALS|ID] [--cycle C] [--next-from D] [--next-to D]
  *     [--wip-cap matter|AMOUNT] [--time-from D] [--time-to D] [--time-timekeeper INITIALS|ID]
  *     [--time-cap matter|AMOUNT] [--disb-from D] [--disb-to D] [--disb-code CODE] [--expenses-only]
- *     [--template NAME] [--terms DAYS] [--run-id ID] [--approve] [--produce] [--json]
+ *     [--template NAME] [--terms DAYS] [--run-id ID] [--approve] [--produce] [--json] [--all-skipped]
  *
  * The run's id is printed before it drafts (on stderr with --json), and a run that stops part
  * way says so with its id: the same command with `--run-id ID` takes it up where it stopped.
@@ -23,7 +25,7 @@ import { parseArgs } from 'node:util';
 import type { Runtime } from '../main.ts';
 import { isParseArgsError, repeatedOptions } from './args.ts';
 // filterErrors, MAX_PAYMENT_TERMS_DAYS: the run's own checks of its choices, applied before anything is delivered or written.
-import { capChoice, createBillingCommands, createMassBilling, filterErrors, MAX_PAYMENT_TERMS_DAYS, produceBills } from '../modules/billing/index.ts';
+import { capChoice, clientLookup, createBillingCommands, createMassBilling, filterErrors, MAX_PAYMENT_TERMS_DAYS, produceBills } from '../modules/billing/index.ts';
 import { isoDate } from '../shared/clock.ts';
 import { systemContext } from '../shared/events.ts';
 import { formatMoney } from '../shared/money.ts';
@@ -31,16 +33,17 @@ import { HttpError } from '../shared/web/errors.ts';
 
 export const BILL_RUN_HELP = `  bill-run --invoice-date D --up-to D [filters] [--approve] [--produce]
                               draft every eligible matter in one batch (mass billing);
-                              filters: --client NUMBER|ID --matter FILE --responsible INITIALS|ID
+                              filters: --client NUMBER|NAME|ID --matter FILE --responsible INITIALS|ID
                               --billing-timekeeper INITIALS|ID --cycle C --next-from D --next-to D
                               --wip-cap matter|AMOUNT --time-from D --time-to D
                               --time-timekeeper INITIALS|ID --time-cap matter|AMOUNT
                               --disb-from D --disb-to D --disb-code C
                               --expenses-only; --template NAME --terms DAYS --run-id ID --json;
                               --approve numbers the run's drafts, --produce (with --approve)
-                              produces them; prints each matter billed or skipped and why
-                              (matters with nothing to bill are counted, not listed, unless
-                              --all-skipped);
+                              produces them; prints each matter billed, skipped (in the run,
+                              not drafted) or ineligible (left out of it) and why; ineligible
+                              matters with nothing to bill are counted, not listed, unless
+                              --all-skipped;
                               the run's id is printed first: a run that stopped is resumed by
                               the same command with --run-id ID; --json: one JSON document
                               on stdout; exit 0 done, 1 something failed, 2 bad usage`;
@@ -69,7 +72,8 @@ const OPTION_OF: Record<string, string> = {
  */
 function asUsage(e: unknown): unknown {
   if (!(e instanceof HttpError) || (e.status !== 422 && e.status !== 409) || Object.keys(e.fields).length === 0) return e;
-  return new BillRunUsageError(Object.entries(e.fields).map(([k, v]) => `${OPTION_OF[k] ?? k} ${v}`).join('; '));
+  // --client takes a number, a name or an id: a client it names nowhere is said so (the run says "no client with id").
+  return new BillRunUsageError(Object.entries(e.fields).map(([k, v]) => `${OPTION_OF[k] ?? k} ${k === 'clientId' ? v.replace(/^no client with id /, 'no client with this number, name or id: ') : v}`).join('; '));
 }
 
 const OPTIONS = {
@@ -143,10 +147,16 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
   // A client by its number (what the firm knows it by: 7) or id; a timekeeper by initials (MH) or id. One that names
   // nobody is left as given: the run refuses it with every other bad choice at once ("no client with id ...").
   const ambiguous: string[] = [];
+  // The client as the web's Client filter takes it (its number, a name only one client has, "12 Kestrel Holdings"), or its id.
   const clientId = async (given: string): Promise<string> => {
-    if (!/^\d{1,12}$/.test(given)) return given;
-    const r = await db.selectFrom('billing_client').select('id').where((eb) => eb.or([eb('id', '=', given), eb('client_number', '=', Number(given))])).limit(2).execute() as { id: string }[];
-    return r.length === 1 ? r[0]!.id : given;
+    const byId = await mass.clientById(given.trim());
+    if (byId) return byId.id;
+    const named = await mass.clientsNamed(given);
+    const found = clientLookup(named);
+    if ('id' in found) return found.id;
+    // Several: say which. None: left as given, refused by the run with every other bad choice.
+    if (named.length > 1) ambiguous.push(`--client ${found.error}`);
+    return given;
   };
   const timekeeperId = async (flag: string, given: string): Promise<string> => {
     const byId = await db.selectFrom('billing_timekeeper').select('id').where('id', '=', given).executeTakeFirst() as { id: string } | undefined;
@@ -226,9 +236,10 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
       // Matters with nothing to bill (most of a firm's dormant ones, month after month) are
       // counted, not listed, so that the ones a clerk must see are not lost among them.
       const idle = new Set(v['all-skipped'] ? [] : leftOut.filter(nothingToBill));
-      for (const r of leftOut) if (!idle.has(r)) out(`skipped  ${r.fileNumber}  ${r.reasons.map((x) => x.text).join('; ')}`);
-      if (idle.size > 0) out(`not listed: ${idle.size} matter(s) with nothing to bill up to ${run.upTo} (--all-skipped lists them)`);
-      out(`${run.draftedCount} drafted (${run.itemCount} items), ${run.skippedCount + leftOut.length} skipped${idle.size > 0 ? ` (${idle.size} with nothing to bill)` : ''}.`);
+      // "skipped": taken into the run and not drafted; "ineligible": left out of it (as --json's notEligible and the run page).
+      for (const r of leftOut) if (!idle.has(r)) out(`ineligible  ${r.fileNumber}  ${r.reasons.map((x) => x.text).join('; ')}`);
+      if (idle.size > 0) out(`not listed: ${idle.size} ineligible matter(s) with nothing to bill up to ${run.upTo} (--all-skipped lists them)`);
+      out(`${run.draftedCount} drafted (${run.itemCount} items), ${run.skippedCount} skipped, ${leftOut.length} ineligible${idle.size > 0 ? ` (${idle.size} with nothing to bill)` : ''}.`);
     } else report.notEligible = leftOut.map((r) => ({ matterId: r.matterId, fileNumber: r.fileNumber, reasons: r.reasons.map((x) => x.text) }));
     if (v.json) report.matters = rows.map((r) => ({ matterId: r.matterId, fileNumber: r.fileNumber, state: r.state, billId: r.billId, items: r.itemCount, totalMinor: r.totalMinor, currency: r.totalMinor === null ? null : r.currency ?? currency, reason: r.reason }));
 

@@ -42,7 +42,7 @@ for (const dialect of DIALECTS) {
         [['--next-from', '2026-12-01', '--next-to', '2026-01-01', '--time-from', '2026-01-02', '--time-to', '2026-01-01', '--disb-from', '2026-01-02', '--disb-to', '2026-01-01'],
           [/--next-to must be on or after the next billing date from \(2026-12-01\)/, /--time-to must be on or after the date from \(2026-01-02\)/, /--disb-to must be on or after the date from/]],
         [['--cycle', 'nonsense', '--client', 'nope', '--responsible', 'nope', '--time-timekeeper', 'nope', '--template', 'nope', '--disb-code', 'corut'],
-          [/--cycle no matter has billing cycle "nonsense" \(cycles in use: [A-Z]/, /--client no client with id nope/, /--responsible no timekeeper with id nope/,
+          [/--cycle no matter has billing cycle "nonsense" \(cycles in use: [A-Z]/, /--client no client with this number, name or id: nope/, /--responsible no timekeeper with id nope/,
             /--time-timekeeper no timekeeper with id nope/, /--template no bill template named "nope" \(templates: [a-z]/,
             /--disb-code no disbursement has code "CORUT" \(codes in use: [A-Z]/]],
         // Filters given empty (an unset variable in a scheduled script) are refused, each named: never a run over the whole firm.
@@ -84,29 +84,31 @@ for (const dialect of DIALECTS) {
       r = run(['bill-run', '--invoice-date', today, '--up-to', today, '--terms', '10', '--run-id', 'cli-run-0001']);
       assert.equal(r.code, 0, r.err);
       const billed = r.out.split('\n').filter((l) => l.startsWith('billed'));
-      const skipped = r.out.split('\n').filter((l) => l.startsWith('skipped'));
+      // Skipped: taken into the run and not drafted; ineligible: left out of it.
+      const skipped = r.out.split('\n').filter((l) => l.startsWith('skipped') || l.startsWith('ineligible'));
       assert.ok(billed.length >= 5, r.out);
       // Matters with nothing to bill are counted on one line, not listed one by one.
-      const idle = Number(/^not listed: (\d+) matter\(s\) with nothing to bill up to \S+ \(--all-skipped lists them\)$/m.exec(r.out)?.[1] ?? 0);
+      const idle = Number(/^not listed: (\d+) ineligible matter\(s\) with nothing to bill up to \S+ \(--all-skipped lists them\)$/m.exec(r.out)?.[1] ?? 0);
       assert.equal(idle, 2, r.out);
       assert.equal(billed.length + skipped.length + idle, 14, 'every matter is billed, skipped with a reason, or counted with nothing to bill');
-      for (const l of skipped) assert.match(l, /skipped\s+\S+\s+\S/, 'a reason');
+      for (const l of skipped) assert.match(l, /^(skipped|ineligible)\s+\S+\s+\S/, 'a reason');
+      const inRun = skipped.filter((l) => l.startsWith('skipped')).length;
       for (const l of skipped) assert.doesNotMatch(l, /No chargeable unbilled WIP/, 'nothing to bill: counted, not listed');
-      assert.match(r.out, new RegExp(`${billed.length} drafted \\(\\d+ items\\), ${skipped.length + idle} skipped \\(${idle} with nothing to bill\\)\\.`));
+      assert.match(r.out, new RegExp(`${billed.length} drafted \\(\\d+ items\\), ${inRun} skipped, ${skipped.length - inRun + idle} ineligible \\(${idle} with nothing to bill\\)\\.`));
       // The same run given again (a retried scheduled job): the same lines; a matter this run drafted is billed, not also "skipped: has a draft".
       r = run(['bill-run', '--invoice-date', today, '--up-to', today, '--terms', '10', '--run-id', 'cli-run-0001']);
       assert.equal(r.code, 0, r.err);
       assert.deepEqual(r.out.split('\n').filter((l) => l.startsWith('billed')), billed);
-      assert.deepEqual(r.out.split('\n').filter((l) => l.startsWith('skipped')).sort(), [...skipped].sort(), r.out);
-      assert.match(r.out, new RegExp(`${billed.length} drafted \\(\\d+ items\\), ${skipped.length + idle} skipped \\(${idle} with nothing to bill\\)\\.`));
+      assert.deepEqual(r.out.split('\n').filter((l) => l.startsWith('skipped') || l.startsWith('ineligible')).sort(), [...skipped].sort(), r.out);
+      assert.match(r.out, new RegExp(`${billed.length} drafted \\(\\d+ items\\), ${inRun} skipped, ${skipped.length - inRun + idle} ineligible \\(${idle} with nothing to bill\\)\\.`));
       // --all-skipped: each of them listed too, with its reason.
       r = run(['bill-run', '--invoice-date', today, '--up-to', today, '--terms', '10', '--run-id', 'cli-run-0001', '--all-skipped']);
       assert.equal(r.code, 0, r.err);
-      const every = r.out.split('\n').filter((l) => l.startsWith('skipped'));
+      const every = r.out.split('\n').filter((l) => l.startsWith('skipped') || l.startsWith('ineligible'));
       assert.equal(every.length, skipped.length + idle, r.out);
       assert.equal(every.filter((l) => /No chargeable unbilled WIP|no unbilled disbursements|no instalment due/.test(l)).length, idle, r.out);
       assert.doesNotMatch(r.out, /^not listed/m);
-      assert.match(r.out, new RegExp(`${billed.length} drafted \\(\\d+ items\\), ${skipped.length + idle} skipped\\.`));
+      assert.match(r.out, new RegExp(`${billed.length} drafted \\(\\d+ items\\), ${inRun} skipped, ${skipped.length - inRun + idle} ineligible\\.`));
       // The run id with other choices is another run's id: refused (usage), nothing billed.
       r = run(['bill-run', '--invoice-date', today, '--up-to', today, '--terms', '11', '--run-id', 'cli-run-0001']);
       assert.equal(r.code, 2, r.out + r.err);

@@ -72,11 +72,18 @@ eachDialect('mass billing: the Client filter takes a client number or a name one
 
     // A name two clients share: refused naming the field, with both numbers; nothing listed.
     html = ok(await b.get(`/billing/mass?${Q}&client=Kestrel%20Holdings`), 422);
-    assert.match(html, /<span class="field-error" data-error-for="client">2 clients have this name: type the client number/);
+    assert.match(html, /<span class="field-error" data-error-for="client">2 clients have or hold this name: type the client number/);
     assert.match(html, new RegExp(`\\(${k1.client.clientNumber}, ${k2.client.clientNumber}\\)`));
     assert.match(html, /data-count="0"/);
     // A number or name no client has.
-    for (const text of ['99999', 'Nobody Ltd', '%']) {
+    // Part of a name one client's holds: that client; part several hold: refused with their numbers.
+    html = ok(await b.get(`/billing/mass?${Q}&client=logistics`));
+    assert.deepEqual(listed(html), [f.matter.fileNumber]);
+    html = ok(await b.get(`/billing/mass?${Q}&client=acme`), 422);
+    assert.match(html, /data-error-for="client">3 clients have or hold this name: type the client number/);
+    // "%" is a character, not a wildcard: only the one name holding it.
+    assert.deepEqual(listed(ok(await b.get(`/billing/mass?${Q}&client=%25`))), [pct.matter.fileNumber]);
+    for (const text of ['99999', 'Nobody Ltd', '_']) {
       html = ok(await b.get(`/billing/mass?${Q}&client=${encodeURIComponent(text)}`), 422);
       assert.match(html, /data-error-for="client">no client with this number or name/, text);
       assert.match(html, /data-count="0"/, text);

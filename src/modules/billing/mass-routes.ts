@@ -21,7 +21,8 @@ import type { ModuleDeps } from '../../shared/web/module.ts';
 import { isHtmx, redirectAfterPost, render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import { MAX_PAYMENT_TERMS_DAYS } from './domain/lifecycle.ts';
-import { cycleLabel, itemFiltersText } from './domain/mass.ts';
+import { clientLookup, cycleLabel, itemFiltersText } from './domain/mass.ts';
+import type { ClientLookup } from './domain/mass.ts';
 import type { CapFilter } from './domain/mass.ts';
 import { templateChoices } from './domain/templates.ts';
 import type { MassBilling, MassRow, RunInput } from './mass-commands.ts';
@@ -78,17 +79,6 @@ export interface ParsedMassForm {
   template: string | null;
   paymentTermsDays: number | null;
   errors: Record<string, string>;
-}
-
-/** What a typed Client filter names: one client's id, or why it names none. */
-export type ClientLookup = { id: string } | { error: string };
-
-/** The Client filter's text as one client: none named, or a name several clients share, is refused naming the field. */
-export function clientLookup(named: readonly ClientChoice[]): ClientLookup {
-  if (named.length === 1) return { id: named[0]!.id };
-  if (named.length === 0) return { error: 'no client with this number or name' };
-  const shown = named.slice(0, 10).map((n) => n.clientNumber).join(', ');
-  return { error: `${named.length > 10 ? 'More than 10' : named.length} clients have this name: type the client number (${shown}${named.length > 10 ? ', …' : ''})` };
 }
 
 /** The most clients the Client filter suggests at once. */

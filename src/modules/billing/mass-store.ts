@@ -94,8 +94,8 @@ const NAMED_MAX = 10;
 /**
  * The clients a typed Client filter names: the client with that number (the text all
  * digits), else every client with exactly that name (case aside), else the client the
- * text names as the page shows it ("12 Kestrel Holdings": that number, with that name).
- * More than one: the clerk types the number.
+ * text names as the page shows it ("12 Kestrel Holdings": that number, with that name),
+ * else every client whose name holds it. More than one: the clerk types the number.
  */
 export async function clientsNamed(ex: Executor, text: string): Promise<ClientChoice[]> {
   const t = text.trim();
@@ -110,8 +110,13 @@ export async function clientsNamed(ex: Executor, text: string): Promise<ClientCh
     `select id, client_number, name from billing_client where lower(name) = ? or name = ? order by client_number limit ${NAMED_MAX + 1}`, [t.toLowerCase(), t])).map(clientChoice);
   if (named.length > 0) return named;
   const shown = /^(\d{1,15})\s+(.+)$/.exec(t);
-  if (shown) return (await byNumber(Number(shown[1]))).filter((cl) => cl.name.toLowerCase() === shown[2]!.trim().toLowerCase());
-  return [];
+  if (shown) {
+    const found = (await byNumber(Number(shown[1]))).filter((cl) => cl.name.toLowerCase() === shown[2]!.trim().toLowerCase());
+    if (found.length > 0) return found;
+  }
+  // Part of a name (what the clerk typed before the suggestions came): the clients whose name holds it.
+  return (await selectRaw<{ id: string; client_number: unknown; name: string }>(ex,
+    `select id, client_number, name from billing_client where lower(name) like ? escape '\\' order by client_number limit ${NAMED_MAX + 1}`, [`%${literalLike(t)}%`])).map(clientChoice);
 }
 
 /** A client by id, for the filter to show (a run's filters, an old link naming the id). */

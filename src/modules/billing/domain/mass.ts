@@ -231,3 +231,17 @@ export function cycleLabel(cycle: string): string {
   const labels: Record<string, string> = { none: 'On demand', WEEK: 'Weekly', MONTH: 'Monthly', QUARTER: 'Quarterly', HALF: 'Half-yearly', YEAR: 'Yearly' };
   return Object.hasOwn(labels, cycle) ? labels[cycle]! : cycle;
 }
+
+/** What a typed Client filter names: one client's id, or why it names none. */
+export type ClientLookup = { id: string } | { error: string };
+
+/**
+ * The Client filter's text as one client, from the clients it names (mass-store's
+ * clientsNamed, at most 11): none, or a name several clients share, is refused in words.
+ */
+export function clientLookup(named: readonly { id: string; clientNumber: number }[]): ClientLookup {
+  if (named.length === 1) return { id: named[0]!.id };
+  if (named.length === 0) return { error: 'no client with this number or name' };
+  const shown = named.slice(0, 10).map((n) => n.clientNumber).join(', ');
+  return { error: `${named.length > 10 ? 'more than 10' : named.length} clients have or hold this name: type the client number (${shown}${named.length > 10 ? ', …' : ''})` };
+}
