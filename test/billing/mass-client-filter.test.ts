@@ -131,9 +131,14 @@ eachDialect('mass billing: the Client filter takes a client number or a name one
     // Bill all under the filter drafts that client's matter only.
     html = ok(await b.get(`/billing/mass?${Q}&client=${pct.client.clientNumber}`));
     const runId = /name="runId" value="([^"]+)"/.exec(html)![1]!;
+    // The confirmation says whose matters it bills, and so does the run's page.
+    const confirm = ok(await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['client', String(pct.client.clientNumber)], ['runId', runId], ['scope', 'all']]));
+    assert.match(confirm, new RegExp(`<p class="notice" id="confirm-matter-filters">Only the matters of client ${pct.client.clientNumber} Acme 100% Ltd\\.</p>`));
     const res = await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['client', String(pct.client.clientNumber)], ['runId', runId], ['scope', 'all'], ['confirm', 'yes']]);
     assert.equal(res.status, 303, res.text.slice(0, 800));
     await waitForRun(b, `/billing/mass/runs/${runId}`);
+    const runPage = ok(await b.get(`/billing/mass/runs/${runId}`));
+    assert.match(runPage, new RegExp(`id="run-matter-filters">Only the matters of client ${pct.client.clientNumber} Acme 100% Ltd\\.`));
     const drafted = await t.db.db.selectFrom('billing_bill').select('matter_id').where('batch_id', '=', runId).execute();
     assert.deepEqual(drafted.map((r) => r.matter_id), [pct.matter.id]);
     const batch = await t.db.db.selectFrom('billing_batch').select('filters_json').where('id', '=', runId).executeTakeFirstOrThrow();

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { billingExplanation, fixedFeeDue, cycleFeeDue, isEligible, itemFiltersText, massReasons, parseListedDraft, passesCap } from '../../src/modules/billing/domain/mass.ts';
+import { billingExplanation, fixedFeeDue, cycleFeeDue, isEligible, itemFiltersText, massReasons, matterFiltersText, parseListedDraft, passesCap } from '../../src/modules/billing/domain/mass.ts';
 import type { MassFacts } from '../../src/modules/billing/domain/mass.ts';
 import { listingStamp } from '../../src/modules/billing/drafts-routes.ts';
 import { nothingToBill } from '../../src/cli/bill-run.ts';
@@ -79,6 +79,23 @@ test('bill-run counts, not lists, the matters with nothing to bill, unless a dra
     { name: 'no billable party, work to bill', facts: { hasBillableParty: false }, counted: false },
   ];
   for (const c of cases) assert.equal(nothingToBill({ reasons: massReasons({ ...base, ...c.facts }) }), c.counted, c.name);
+});
+
+test('a run\'s matter filters in words, for its confirmation and its page', () => {
+  const names = { client: (id: string) => `7 ${id} Ltd`, matter: (id: string) => `3.1 ${id}`, timekeeper: (id: string) => `MH ${id}`, amount: (m: number, c?: string) => `${c ?? 'USD'} ${(m / 100).toFixed(2)}` };
+  const cases: { f: Parameters<typeof matterFiltersText>[0]; want: string | null }[] = [
+    { f: {}, want: null },
+    { f: { clientId: 'Acme' }, want: 'Only the matters of client 7 Acme Ltd.' },
+    { f: { matterId: 'Lease' }, want: 'Only matter 3.1 Lease.' },
+    { f: { matterId: 'Lease', billingCycle: 'QUARTER' }, want: 'Only matter 3.1 Lease, if it is one billed quarterly.' },
+    { f: { clientId: 'Acme', billingTimekeeperId: 'Holloway', billingCycle: 'MONTH' }, want: 'Only the matters of client 7 Acme Ltd, with billing timekeeper MH Holloway, billed monthly.' },
+    { f: { responsibleTimekeeperId: 'X', nextBillingFrom: '2026-03-01', nextBillingTo: '2026-03-31' }, want: 'Only the matters with responsible timekeeper MH X, next billed 2026-03-01 to 2026-03-31.' },
+    { f: { nextBillingTo: '2026-03-31' }, want: 'Only the matters next billed on or before 2026-03-31.' },
+    { f: { cap: { kind: 'matter' } }, want: 'Only the matters with unbilled WIP at or over their own cap.' },
+    { f: { cap: { kind: 'amount', amountMinor: 50_000 }, expensesOnly: true }, want: 'Only the matters with unbilled WIP of at least USD 500.00, set to bill expenses only.' },
+    { f: { cap: { kind: 'none' } }, want: null },
+  ];
+  for (const c of cases) assert.equal(matterFiltersText(c.f, names), c.want, JSON.stringify(c.f));
 });
 
 test('seed 004\'s WIP cap: "Default From Matters" or "Or Specify" an amount, at or over', () => {

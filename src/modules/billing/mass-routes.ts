@@ -14,6 +14,7 @@
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { isoDate } from '../../shared/clock.ts';
+import { formatMoney } from '../../shared/money.ts';
 import { isId, newId } from '../../shared/ids.ts';
 import { HttpError, invalid, notFound } from '../../shared/web/errors.ts';
 import { allow } from '../../shared/web/guard.ts';
@@ -21,7 +22,7 @@ import type { ModuleDeps } from '../../shared/web/module.ts';
 import { isHtmx, redirectAfterPost, render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import { MAX_PAYMENT_TERMS_DAYS } from './domain/lifecycle.ts';
-import { clientLookup, cycleLabel, itemFiltersText } from './domain/mass.ts';
+import { clientLookup, cycleLabel, itemFiltersText, matterFiltersText } from './domain/mass.ts';
 import type { ClientLookup } from './domain/mass.ts';
 import type { CapFilter } from './domain/mass.ts';
 import { templateChoices } from './domain/templates.ts';
@@ -153,6 +154,18 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
   const pages = new Hono<AppEnv>();
   const today = (): string => isoDate(deps.clock.now());
   const can = (c: Context<AppEnv>) => ({ write: WRITERS.includes(c.get('user')?.role as Role) });
+
+  /** The matter filters in words, with the client, matter and timekeepers named as the page shows them. */
+  async function matterFiltersOf(f: MassFilters, tks: readonly (readonly string[])[], currency: string): Promise<string | null> {
+    const client = f.clientId ? await mass.clientById(f.clientId) : null;
+    const matter = f.matterId ? await deps.db.selectFrom('billing_matter').select(['file_number', 'name']).where('id', '=', f.matterId).executeTakeFirst() as { file_number: string; name: string } | undefined : undefined;
+    return matterFiltersText(f, {
+      client: (id) => (client ? `${client.clientNumber} ${client.name}` : id),
+      matter: (id) => (matter ? `${matter.file_number} ${matter.name}` : id),
+      timekeeper: timekeeperLabel(tks),
+      amount: (minor, cur) => formatMoney(minor, cur ?? currency),
+    });
+  }
 
   /** A timekeeper's label as the filters list it (its id when the firm no longer lists it). */
   const timekeeperLabel = (tks: readonly (readonly string[])[]) => (id: string): string => tks.find((t) => t[0] === id)?.[1] ?? id;
@@ -379,12 +392,13 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       const handDrafts = await handDraftsOf(hand);
       if (count === 0 && handDrafts.length === 0) return refusedEmpty();
       const itemFilters = itemFiltersText(parsed.filters, timekeeperLabel(lk.timekeepers));
+      const matterFilters = selected ? null : await matterFiltersOf(parsed.filters, lk.timekeepers, lk.currency);
       // Drafts the firm's period rule would refuse to approve as dated: said before they are made.
       const periods = await mass.periodNotes();
       const periodRefusal = periods.refusalOf(parsed.form.invoiceDate);
       // A draft changed by hand keeps its own date: each said, as the run's date is.
       const handRefused = handDrafts.flatMap((h) => { const why = periods.refusalOf(h.invoiceDate); return why ? [{ fileNumber: h.fileNumber, invoiceDate: h.invoiceDate, why }] : []; });
-      return render(c, 'billing/mass_confirm.njk', { ...lk, form: parsed.form, fields: FILTER_FIELDS, runId, selected: selected ?? [], scope: selected ? 'selected' : 'all', count, itemFilters, handDrafts, periodRefusal, handRefused, qs: [query(parsed.form), handQuery(handDrafts.map((d) => d.billId))].filter(Boolean).join('&') });
+      return render(c, 'billing/mass_confirm.njk', { ...lk, form: parsed.form, fields: FILTER_FIELDS, runId, selected: selected ?? [], scope: selected ? 'selected' : 'all', count, itemFilters, matterFilters, handDrafts, periodRefusal, handRefused, qs: [query(parsed.form), handQuery(handDrafts.map((d) => d.billId))].filter(Boolean).join('&') });
     }
     // A run id already used is the same run again (a second click): only a new one is checked for being empty.
     if (!(await mass.findBatch(runId)) && await nothingEligible()) return refusedEmpty();
@@ -420,6 +434,8 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     const stalled = (run.status === 'running' || run.status === 'pending' || run.status === 'failed') && !mass.isRunningHere(id);
     const lk = await lookups();
     const itemFilters = itemFiltersText(run.filters as Parameters<typeof itemFiltersText>[0], timekeeperLabel(lk.timekeepers));
+    // The matters it took (a run of picked matters names them in its rows instead).
+    const matterFilters = run.mode === 'all' ? await matterFiltersOf(run.filters as MassFilters, lk.timekeepers, lk.currency) : null;
     const pager = (name: 'skipped' | 'drafted', rows: number, total: number) => {
       const other = name === 'skipped' ? 'drafted' : 'skipped';
       const link = (n: number) => {
@@ -439,7 +455,7 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     const here = new URLSearchParams();
     for (const k of ['skipped', 'drafted'] as const) if (page[k] > 1) here.set(k, String(page[k]));
     return {
-      run, skipped, drafted, percent, settled, stalled, live: run.status === 'running' || run.status === 'pending', can: can(c), currency: lk.currency, itemFilters,
+      run, skipped, drafted, percent, settled, stalled, live: run.status === 'running' || run.status === 'pending', can: can(c), currency: lk.currency, itemFilters, matterFilters,
       skippedPages: pager('skipped', RUN_SKIPPED_ROWS, run.skippedCount), draftedPages: pager('drafted', RUN_DRAFTED_ROWS, run.draftedCount),
       pollUrl: `/billing/mass/runs/${run.id}${here.toString() ? `?${here.toString()}` : ''}`, handDraftReason: HAND_DRAFT_REASON,
     };

@@ -226,6 +226,28 @@ export function itemFiltersText(f: { time?: { from?: string; to?: string; timeke
   return `Each bill takes ${parts.join(', and ')}; the matters' other unbilled work waits for a later bill.`;
 }
 
+/**
+ * The matter filters a run was made under, in words (its confirmation and its page say which
+ * matters it took: a client's, a timekeeper's...). Null: every eligible matter.
+ */
+export function matterFiltersText(f: { clientId?: string; matterId?: string; responsibleTimekeeperId?: string; billingTimekeeperId?: string; billingCycle?: string;
+  nextBillingFrom?: string; nextBillingTo?: string; cap?: CapFilter; expensesOnly?: boolean },
+  names: { client: (id: string) => string; matter: (id: string) => string; timekeeper: (id: string) => string; amount: (amountMinor: number, currency?: string) => string }): string | null {
+  const parts: string[] = [];
+  if (f.clientId) parts.push(`of client ${names.client(f.clientId)}`);
+  if (f.responsibleTimekeeperId) parts.push(`with responsible timekeeper ${names.timekeeper(f.responsibleTimekeeperId)}`);
+  if (f.billingTimekeeperId) parts.push(`with billing timekeeper ${names.timekeeper(f.billingTimekeeperId)}`);
+  if (f.billingCycle) parts.push(`billed ${cycleLabel(f.billingCycle).toLowerCase()}`);
+  if (f.nextBillingFrom || f.nextBillingTo) {
+    parts.push(`next billed ${f.nextBillingFrom && f.nextBillingTo ? `${f.nextBillingFrom} to ${f.nextBillingTo}` : f.nextBillingFrom ? `on or after ${f.nextBillingFrom}` : `on or before ${f.nextBillingTo}`}`);
+  }
+  if (f.cap?.kind === 'matter') parts.push('with unbilled WIP at or over their own cap');
+  if (f.cap?.kind === 'amount') parts.push(`with unbilled WIP of at least ${names.amount(f.cap.amountMinor, f.cap.currency)}`);
+  if (f.expensesOnly) parts.push('set to bill expenses only');
+  if (f.matterId) return `Only matter ${names.matter(f.matterId)}${parts.length ? `, if it is one ${parts.join(', ')}` : ''}.`;
+  return parts.length === 0 ? null : `Only the matters ${parts.join(', ')}.`;
+}
+
 /** A billing cycle as the clerk reads it (matters' cycle names: none, WEEK, MONTH, QUARTER, HALF, YEAR); an unknown one as it is. */
 export function cycleLabel(cycle: string): string {
   const labels: Record<string, string> = { none: 'On demand', WEEK: 'Weekly', MONTH: 'Monthly', QUARTER: 'Quarterly', HALF: 'Half-yearly', YEAR: 'Yearly' };
