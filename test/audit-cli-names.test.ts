@@ -46,6 +46,15 @@ eachDialect('bill-run takes a client number and timekeeper initials as well as i
     assert.ok(billed.length > 0, JSON.stringify(byNames));
     const theirs = await db.db.selectFrom('billing_matter').select('file_number').where('client_id', '=', client.id).where('billing_timekeeper_id', '=', tk.id).execute();
     for (const f of billed) assert.ok(theirs.some((m) => m.file_number === f), `${f} is the client's and the timekeeper's`);
+    // A client with nothing to bill: no run is made (none crowds the page's recent runs), exit 0, said so.
+    const runsBefore = await batches();
+    const said: string[] = [];
+    assert.equal(await billRun(t.runtime, [...base, '--client', String(twins[0]!.clientNumber)], (l) => said.push(l), () => undefined), 0);
+    assert.match(said.join('\n'), new RegExp(`^No bill run: no matter is eligible for invoice date ${DATE}, up to ${DATE}\\.$`, 'm'));
+    assert.match(said.join('\n'), /^0 drafted \(0 items\), 0 skipped, 0 ineligible\.$/m);
+    const none = await lines(['--client', String(twins[1]!.clientNumber)]);
+    assert.deepEqual({ runId: none.runId, status: none.status, drafted: none.drafted }, { runId: null, status: 'no_run', drafted: 0 });
+    assert.equal(await batches(), runsBefore, 'no run made');
     // By name, as the web's Client filter takes it (case aside): the same run's matters (the same run id and choices: the same run).
     const byName = await lines(['--client', String(client.name).toUpperCase(), '--billing-timekeeper', String(tk.id), '--run-id', 'by-names-0001']);
     assert.deepEqual((byName.matters as { fileNumber: string; state: string }[]).filter((m) => m.state === 'drafted').map((m) => m.fileNumber), billed);

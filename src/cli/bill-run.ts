@@ -43,7 +43,7 @@ export const BILL_RUN_HELP = `  bill-run --invoice-date D --up-to D [filters] [-
                               produces them; prints each matter billed, skipped (in the run,
                               not drafted) or ineligible (left out of it) and why; ineligible
                               matters with nothing to bill are counted, not listed, unless
-                              --all-skipped;
+                              --all-skipped; with no matter eligible no run is made;
                               the run's id is printed first: a run that stopped is resumed by
                               the same command with --run-id ID; --json: one JSON document
                               on stdout; exit 0 done, 1 something failed, 2 bad usage`;
@@ -199,11 +199,20 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
     if (refusal) throw new BillRunUsageError(`--approve: the bills could not be approved: ${refusal.replace(/^Its invoice date/, 'their invoice date')}. Nothing was drafted`);
   }
   try {
-    notListed = (await mass.candidates({ ...filters, invoiceDate: v['invoice-date'], upTo: v['up-to'] })).filter((r) => !r.eligible);
-    created = await mass.createRun(ctx, {
+    const candidates = await mass.candidates({ ...filters, invoiceDate: v['invoice-date'], upTo: v['up-to'] });
+    notListed = candidates.filter((r) => !r.eligible);
+    // No matter to bill (a scheduled run in a quiet week): no run is made, as the page makes none
+    // (empty runs would crowd the page's recent runs); a run named by --run-id is still taken up.
+    const input = {
       ...(v['run-id'] ? { id: v['run-id'] } : {}), invoiceDate: v['invoice-date'], upTo: v['up-to'], template: v.template ?? null,
       paymentTermsDays: v.terms === undefined ? null : Number(v.terms), filters,
-    });
+    };
+    if (!v['run-id'] && notListed.length === candidates.length) {
+      // Bad choices are refused all the same (they name nothing, so nothing is eligible).
+      await mass.checkRunChoices(input);
+      return noRun();
+    }
+    created = await mass.createRun(ctx, input);
   } catch (e) {
     throw asUsage(e);
   }
@@ -217,6 +226,33 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
   } catch (e) {
     if (e instanceof BillRunUsageError) throw e;
     throw new Error(`bill run ${created.id} stopped: ${e instanceof Error ? e.message : String(e)}. What it did is kept; ${resume}`, { cause: e });
+  }
+
+  /**
+   * The matters left out of the run, each with why, except those with nothing to bill (most of
+   * a firm's dormant ones, month after month): counted, so that the ones a clerk must see are
+   * not lost among them. Then the summary line. "skipped": taken into the run and not drafted;
+   * "ineligible": left out of it (as --json's notEligible and the run page count them).
+   */
+  function printIneligible(leftOut: typeof notListed, run: { upTo: string; draftedCount: number; itemCount: number; skippedCount: number }): void {
+    const idle = new Set(v['all-skipped'] ? [] : leftOut.filter(nothingToBill));
+    for (const r of leftOut) if (!idle.has(r)) out(`ineligible  ${r.fileNumber}  ${r.reasons.map((x) => x.text).join('; ')}`);
+    if (idle.size > 0) out(`not listed: ${idle.size} ineligible matter(s) with nothing to bill up to ${run.upTo} (--all-skipped lists them)`);
+    out(`${run.draftedCount} drafted (${run.itemCount} items), ${run.skippedCount} skipped, ${leftOut.length} ineligible${idle.size > 0 ? ` (${idle.size} with nothing to bill)` : ''}.`);
+  }
+
+  function notEligibleJson(leftOut: typeof notListed) {
+    return leftOut.map((r) => ({ matterId: r.matterId, fileNumber: r.fileNumber, reasons: r.reasons.map((x) => x.text) }));
+  }
+
+  /** Nothing eligible: said, with why each matter is left out; no run, nothing written. Exit 0. */
+  function noRun(): number {
+    if (v.json) out(JSON.stringify({ runId: null, status: 'no_run', drafted: 0, skipped: 0, items: 0, notEligible: notEligibleJson(notListed), matters: [] }));
+    else {
+      out(`No bill run: no matter is eligible for invoice date ${v['invoice-date']}, up to ${v['up-to']}.`);
+      printIneligible(notListed, { upTo: v['up-to']!, draftedCount: 0, itemCount: 0, skippedCount: 0 });
+    }
+    return 0;
   }
 
   async function finishRun(created: Awaited<ReturnType<typeof mass.createRun>>): Promise<number> {
@@ -233,14 +269,8 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
         if (r.state === 'drafted') out(`billed   ${r.fileNumber ?? r.matterId}  ${r.itemCount} item(s)  ${formatMoney(r.totalMinor ?? 0, r.currency ?? currency)}  bill ${r.billId}`);
         else out(`skipped  ${r.fileNumber ?? r.matterId}  ${r.reason}`);
       }
-      // Matters with nothing to bill (most of a firm's dormant ones, month after month) are
-      // counted, not listed, so that the ones a clerk must see are not lost among them.
-      const idle = new Set(v['all-skipped'] ? [] : leftOut.filter(nothingToBill));
-      // "skipped": taken into the run and not drafted; "ineligible": left out of it (as --json's notEligible and the run page).
-      for (const r of leftOut) if (!idle.has(r)) out(`ineligible  ${r.fileNumber}  ${r.reasons.map((x) => x.text).join('; ')}`);
-      if (idle.size > 0) out(`not listed: ${idle.size} ineligible matter(s) with nothing to bill up to ${run.upTo} (--all-skipped lists them)`);
-      out(`${run.draftedCount} drafted (${run.itemCount} items), ${run.skippedCount} skipped, ${leftOut.length} ineligible${idle.size > 0 ? ` (${idle.size} with nothing to bill)` : ''}.`);
-    } else report.notEligible = leftOut.map((r) => ({ matterId: r.matterId, fileNumber: r.fileNumber, reasons: r.reasons.map((x) => x.text) }));
+      printIneligible(leftOut, run);
+    } else report.notEligible = notEligibleJson(leftOut);
     if (v.json) report.matters = rows.map((r) => ({ matterId: r.matterId, fileNumber: r.fileNumber, state: r.state, billId: r.billId, items: r.itemCount, totalMinor: r.totalMinor, currency: r.totalMinor === null ? null : r.currency ?? currency, reason: r.reason }));
 
     let status = run.status === 'done' ? 0 : 1;

@@ -863,13 +863,9 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     return out;
   }
 
-  async function createRun(ctx: CommandContext, input: RunInput): Promise<Batch> {
-    const id = input.id ?? newId(clock);
-    if (!/^[0-9a-zA-Z-]{8,64}$/.test(id)) throw invalid({ id: 'must be 8 to 64 letters, digits or dashes' });
-    const existing = await mass.findBatch(db, id);
-    if (existing) return sameRunOrRefuse(db, existing, input);
+  /** A run's choices that cannot be read or name nothing billing knows, by field (empty: none). */
+  async function runChoiceErrors(input: RunInput): Promise<Record<string, string>> {
     const f: MassFilters = { ...(input.filters ?? {}), invoiceDate: input.invoiceDate, upTo: input.upTo };
-    const request = runRequest(input, f);
     const e = { ...filterErrors(f, today()) };
     if (input.template !== undefined && input.template !== null && (input.template.trim() === '' || input.template.length > 100)) e.template = 'must be a template name of 1 to 100 characters';
     if (input.paymentTermsDays !== undefined && input.paymentTermsDays !== null && !(Number.isSafeInteger(input.paymentTermsDays) && input.paymentTermsDays >= 0 && input.paymentTermsDays <= MAX_PAYMENT_TERMS_DAYS)) e.paymentTermsDays = `must be a whole number of days from 0 to ${MAX_PAYMENT_TERMS_DAYS}`;
@@ -886,7 +882,19 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       const refusal = await unknownMattersRefusal(input.matterIds);
       if (refusal) e.matterIds = refusal;
     }
+    return e;
+  }
+
+  async function createRun(ctx: CommandContext, input: RunInput): Promise<Batch> {
+    const id = input.id ?? newId(clock);
+    if (!/^[0-9a-zA-Z-]{8,64}$/.test(id)) throw invalid({ id: 'must be 8 to 64 letters, digits or dashes' });
+    const existing = await mass.findBatch(db, id);
+    if (existing) return sameRunOrRefuse(db, existing, input);
+    const f: MassFilters = { ...(input.filters ?? {}), invoiceDate: input.invoiceDate, upTo: input.upTo };
+    const request = runRequest(input, f);
+    const e = await runChoiceErrors(input);
     if (Object.keys(e).length) throw invalid(e);
+    const handIds = [...new Set(input.handDraftIds ?? [])];
     const rows = input.matterIds
       ? await candidates(f, { matterIds: [...new Set(input.matterIds)], handPicked: true })
       : await candidates(f);
@@ -1081,7 +1089,12 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
   }
 
   return {
-    candidates, eligible, excludedRows, whyNot, previewRows, draftMatters, approveMany, createRun, runBatch, modifyErrors, modifyDrafts, removeFromBatch, unknownMattersRefusal, unknownChoices,
+    candidates, eligible, excludedRows, whyNot, previewRows, draftMatters, approveMany, createRun, runBatch,
+    /** A run's choices checked as createRun checks them, without making it: throws the same 422. */
+    async checkRunChoices(input: RunInput): Promise<void> {
+      const e = await runChoiceErrors(input);
+      if (Object.keys(e).length) throw invalid(e);
+    }, modifyErrors, modifyDrafts, removeFromBatch, unknownMattersRefusal, unknownChoices,
     /** The firm's period rule today, as the pages say it (balances.approvalPeriodNotes). */
     periodNotes: () => billBalances.approvalPeriodNotes(db, today()),
     /** Before a run is confirmed: 409 when its id names a run made for other choices; nothing when the id is new or the run the same. */
