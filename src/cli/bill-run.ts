@@ -207,10 +207,11 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
       ...(v['run-id'] ? { id: v['run-id'] } : {}), invoiceDate: v['invoice-date'], upTo: v['up-to'], template: v.template ?? null,
       paymentTermsDays: v.terms === undefined ? null : Number(v.terms), filters,
     };
-    if (!v['run-id'] && notListed.length === candidates.length) {
+    // (A run id given again takes up that run; a new one is no run either.)
+    if (notListed.length === candidates.length && !(v['run-id'] && await mass.findBatch(v['run-id']))) {
       // Bad choices are refused all the same (they name nothing, so nothing is eligible).
       await mass.checkRunChoices(input);
-      return noRun();
+      return noRun(await mass.matterFiltersOf({ ...filters, invoiceDate: v['invoice-date'], upTo: v['up-to'] }));
     }
     created = await mass.createRun(ctx, input);
   } catch (e) {
@@ -219,7 +220,12 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
   // The run named before it drafts anything: a run stopped part way (Ctrl-C, a crash, a lost
   // connection) keeps what it drafted and is taken up again only under its own id.
   const resume = `run the same command again with --run-id ${created.id} to resume it`;
-  if (!v.json) out(`Bill run ${created.id}: invoice date ${created.invoiceDate}, up to ${created.upTo}`);
+  // Which matters it takes, the client and timekeepers named (as the page's confirmation says).
+  const matterFilters = await mass.matterFiltersOf({ ...filters, invoiceDate: v['invoice-date'], upTo: v['up-to'] });
+  if (!v.json) {
+    out(`Bill run ${created.id}: invoice date ${created.invoiceDate}, up to ${created.upTo}`);
+    if (matterFilters) out(matterFilters);
+  }
   else err(`lexbill: bill run ${created.id}: invoice date ${created.invoiceDate}, up to ${created.upTo} (if it stops, ${resume})`);
   try {
     return await finishRun(created);
@@ -246,10 +252,11 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
   }
 
   /** Nothing eligible: said, with why each matter is left out; no run, nothing written. Exit 0. */
-  function noRun(): number {
-    if (v.json) out(JSON.stringify({ runId: null, status: 'no_run', drafted: 0, skipped: 0, items: 0, notEligible: notEligibleJson(notListed), matters: [] }));
+  function noRun(matterFilters: string | null): number {
+    if (v.json) out(JSON.stringify({ runId: null, status: 'done', matterFilters, drafted: 0, skipped: 0, items: 0, notEligible: notEligibleJson(notListed), matters: [] }));
     else {
       out(`No bill run: no matter is eligible for invoice date ${v['invoice-date']}, up to ${v['up-to']}.`);
+      if (matterFilters) out(matterFilters);
       printIneligible(notListed, { upTo: v['up-to']!, draftedCount: 0, itemCount: 0, skippedCount: 0 });
     }
     return 0;
@@ -262,7 +269,7 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
     // draft" under the filters, but is reported once, as the run's, not also as left out.
     const inRun = new Set(rows.map((r) => r.matterId));
     const leftOut = notListed.filter((r) => !inRun.has(r.matterId));
-    const report: Record<string, unknown> = { runId: run.id, status: run.status, drafted: run.draftedCount, skipped: run.skippedCount, items: run.itemCount };
+    const report: Record<string, unknown> = { runId: run.id, status: run.status, matterFilters, drafted: run.draftedCount, skipped: run.skippedCount, items: run.itemCount };
     if (!v.json) {
       for (const r of rows) {
         // Each bill's total in its own currency (its matter's), not the firm's.

@@ -156,8 +156,12 @@ for (const dialect of DIALECTS) {
 
       // A run dated last month made under 'warn', taken up again under 'refuse' with --approve
       // (as after a crash, the period rule changed meanwhile): it is that run, finished, not refused up front.
+      // (A matter with work to bill last month: with nothing eligible no run would be made.)
+      const late = await matters.openMatter(ctx, { clientId: String(someone.client_id), name: 'Last month\'s filing', responsibleTimekeeperId: String(someone.responsible_timekeeper_id), openedOn: '2025-06-01', billingCycle: 'MONTH' });
+      await matters.recordDisbursement(ctx, { matterId: late.id, incurredOn: lastMonthEnd, code: 'COURT', unitCostMinor: 12_000, taxCode: 'EXEMPT', description: 'Filing fee' });
       r = run(['bill-run', '--invoice-date', lastMonthEnd, '--up-to', lastMonthEnd, '--run-id', 'cli-run-last-month']);
       assert.equal(r.code, 0, r.err);
+      assert.match(r.out, /^Bill run cli-run-last-month:/m);
       await matters.updateFirmSettings(ctx, { postingOutsideCurrentPeriod: 'refuse' });
       r = run(['bill-run', '--invoice-date', lastMonthEnd, '--up-to', lastMonthEnd, '--run-id', 'cli-run-last-month', '--approve']);
       assert.equal(r.code, 0, r.out + r.err);

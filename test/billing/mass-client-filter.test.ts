@@ -38,6 +38,8 @@ eachDialect('mass billing: the Client filter takes a client number or a name one
     // Names a wildcard would match too: "100%" is searched for as typed.
     await cmds.createClient(ctx, { name: 'Acme 1005 Ltd' });
     await cmds.createClient(ctx, { name: 'Acme 100 Ltd' });
+    // Digits no client's number is are not part of a name: "99999" is not this client.
+    await cmds.createClient(ctx, { name: 'Suite 99999 Holdings' });
     await t.runtime.relay.drain();
     const clerk = await t.user('billing');
     const b = t.browser();

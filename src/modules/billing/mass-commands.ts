@@ -24,7 +24,7 @@ import { isUniqueViolation } from '../../shared/db.ts';
 import type { CommandContext } from '../../shared/events.ts';
 import { isoDate } from '../../shared/clock.ts';
 import { isId, newId } from '../../shared/ids.ts';
-import { MoneyParseError, parseAmount, sumByCurrency } from '../../shared/money.ts';
+import { formatMoney, MoneyParseError, parseAmount, sumByCurrency } from '../../shared/money.ts';
 import { appendEvents } from '../../shared/outbox.ts';
 import { conflict, HttpError, invalid, notFound } from '../../shared/web/errors.ts';
 import * as billBalances from './balances.ts';
@@ -36,7 +36,7 @@ import {
 import type { BillingCommands, BillingDeps, Composition, LoadedMatter } from './commands.ts';
 import { approvalTime, billingRefusals, invoiceDateRangeError, isCalendarDate, MAX_PAYMENT_TERMS_DAYS, periodRefusal, retainerApplies, verdict } from './domain/lifecycle.ts';
 import type { BillFacts, BillRequest } from './domain/lifecycle.ts';
-import { billingExplanation, everyCycleFeeOnBill, fixedFeeDue, hasSomethingToBill, isEligible, massReasons, passesCap, queuedReason } from './domain/mass.ts';
+import { billingExplanation, everyCycleFeeOnBill, fixedFeeDue, hasSomethingToBill, isEligible, massReasons, matterFiltersText, passesCap, queuedReason } from './domain/mass.ts';
 import type { CapFilter, MassFacts, MassReason } from './domain/mass.ts';
 import type { InterestCharge } from './domain/interest.ts';
 import { billNumber } from './domain/rules.ts';
@@ -863,6 +863,26 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     return out;
   }
 
+  /**
+   * A run's matter filters in words (matterFiltersText), the client, matter and timekeepers
+   * named as the pages show them; one billing no longer has is said so.
+   */
+  async function matterFiltersOf(f: MassFilters): Promise<string | null> {
+    const firm = await store.getFirmSettings(db);
+    const client = f.clientId ? await mass.clientById(db, f.clientId) : null;
+    const matter = f.matterId ? (await selectRaw<{ file_number: string; name: string }>(db, 'select file_number, name from billing_matter where id = ?', [f.matterId]))[0] : undefined;
+    const tkIds = [...new Set([f.responsibleTimekeeperId, f.billingTimekeeperId].filter((x): x is string => !!x))];
+    const tks = new Map(tkIds.length === 0 ? [] : (await selectRaw<{ id: string; initials: string; name: string }>(db,
+      `select id, initials, name from billing_timekeeper where id in (${marks(tkIds.length)})`, tkIds)).map((t) => [t.id, `${t.initials} ${t.name}`]));
+    const gone = (what: string, id: string) => `${id} (a ${what} billing no longer has)`;
+    return matterFiltersText(f, {
+      client: (id) => (client ? `${client.clientNumber} ${client.name}` : gone('client', id)),
+      matter: (id) => (matter ? `${matter.file_number} ${matter.name}` : gone('matter', id)),
+      timekeeper: (id) => tks.get(id) ?? gone('timekeeper', id),
+      amount: (minor, currency) => formatMoney(minor, currency ?? firm?.currency ?? 'USD'),
+    });
+  }
+
   /** A run's choices that cannot be read or name nothing billing knows, by field (empty: none). */
   async function runChoiceErrors(input: RunInput): Promise<Record<string, string>> {
     const f: MassFilters = { ...(input.filters ?? {}), invoiceDate: input.invoiceDate, upTo: input.upTo };
@@ -1115,8 +1135,9 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     draftsInNoRun: (limit: number) => mass.draftsInNoRun(db, limit),
     /** The Client filter: suggestions as the clerk types, the clients a typed number or name names, and one by id. */
     clientsMatching: (text: string, limit: number) => mass.clientsMatching(db, text, limit),
-    clientsNamed: (text: string) => mass.clientsNamed(db, text),
+    clientsNamed: (text: string, opts: { partial?: boolean } = {}) => mass.clientsNamed(db, text, opts),
     clientById: (id: string) => mass.clientById(db, id),
+    matterFiltersOf,
     draftDatesAndHolds: (ids: readonly string[]) => mass.draftDatesAndHolds(db, ids),
     /** `expected`: the version each draft had where the clerk chose it (a list); one changed since is refused, not deleted. */
     deleteDrafts: (ctx: CommandContext, ids: readonly string[], expected?: ReadonlyMap<string, number>) =>

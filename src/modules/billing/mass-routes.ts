@@ -14,7 +14,6 @@
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { isoDate } from '../../shared/clock.ts';
-import { formatMoney } from '../../shared/money.ts';
 import { isId, newId } from '../../shared/ids.ts';
 import { HttpError, invalid, notFound } from '../../shared/web/errors.ts';
 import { allow } from '../../shared/web/guard.ts';
@@ -22,7 +21,7 @@ import type { ModuleDeps } from '../../shared/web/module.ts';
 import { isHtmx, redirectAfterPost, render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import { MAX_PAYMENT_TERMS_DAYS } from './domain/lifecycle.ts';
-import { clientLookup, cycleLabel, itemFiltersText, matterFiltersText } from './domain/mass.ts';
+import { clientLookup, cycleLabel, itemFiltersText } from './domain/mass.ts';
 import type { ClientLookup } from './domain/mass.ts';
 import type { CapFilter } from './domain/mass.ts';
 import { templateChoices } from './domain/templates.ts';
@@ -155,18 +154,6 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
   const today = (): string => isoDate(deps.clock.now());
   const can = (c: Context<AppEnv>) => ({ write: WRITERS.includes(c.get('user')?.role as Role) });
 
-  /** The matter filters in words, with the client, matter and timekeepers named as the page shows them. */
-  async function matterFiltersOf(f: MassFilters, tks: readonly (readonly string[])[], currency: string): Promise<string | null> {
-    const client = f.clientId ? await mass.clientById(f.clientId) : null;
-    const matter = f.matterId ? await deps.db.selectFrom('billing_matter').select(['file_number', 'name']).where('id', '=', f.matterId).executeTakeFirst() as { file_number: string; name: string } | undefined : undefined;
-    return matterFiltersText(f, {
-      client: (id) => (client ? `${client.clientNumber} ${client.name}` : id),
-      matter: (id) => (matter ? `${matter.file_number} ${matter.name}` : id),
-      timekeeper: timekeeperLabel(tks),
-      amount: (minor, cur) => formatMoney(minor, cur ?? currency),
-    });
-  }
-
   /** A timekeeper's label as the filters list it (its id when the firm no longer lists it). */
   const timekeeperLabel = (tks: readonly (readonly string[])[]) => (id: string): string => tks.find((t) => t[0] === id)?.[1] ?? id;
 
@@ -189,7 +176,8 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
   /** The clients a typed Client filter names (an old link naming a client by id: that client). */
   async function clientsOf(raw: Raw): Promise<{ text: string; named: ClientChoice[] }> {
     const text = first(raw.client);
-    if (text !== '') return { text, named: await mass.clientsNamed(text) };
+    // Part of a name is taken here: the page shows the client found (beside the field, and on the confirmation) before billing.
+    if (text !== '') return { text, named: await mass.clientsNamed(text, { partial: true }) };
     const id = first(raw.clientId);
     const byId = id && isId(id) ? await mass.clientById(id) : null;
     return byId ? { text: String(byId.clientNumber), named: [byId] } : { text: id, named: [] };
@@ -392,7 +380,7 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       const handDrafts = await handDraftsOf(hand);
       if (count === 0 && handDrafts.length === 0) return refusedEmpty();
       const itemFilters = itemFiltersText(parsed.filters, timekeeperLabel(lk.timekeepers));
-      const matterFilters = selected ? null : await matterFiltersOf(parsed.filters, lk.timekeepers, lk.currency);
+      const matterFilters = selected ? null : await mass.matterFiltersOf(parsed.filters);
       // Drafts the firm's period rule would refuse to approve as dated: said before they are made.
       const periods = await mass.periodNotes();
       const periodRefusal = periods.refusalOf(parsed.form.invoiceDate);
@@ -435,7 +423,7 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     const lk = await lookups();
     const itemFilters = itemFiltersText(run.filters as Parameters<typeof itemFiltersText>[0], timekeeperLabel(lk.timekeepers));
     // The matters it took (a run of picked matters names them in its rows instead).
-    const matterFilters = run.mode === 'all' ? await matterFiltersOf(run.filters as MassFilters, lk.timekeepers, lk.currency) : null;
+    const matterFilters = run.mode === 'all' ? await mass.matterFiltersOf(run.filters as MassFilters) : null;
     const pager = (name: 'skipped' | 'drafted', rows: number, total: number) => {
       const other = name === 'skipped' ? 'drafted' : 'skipped';
       const link = (n: number) => {

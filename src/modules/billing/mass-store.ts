@@ -95,9 +95,10 @@ const NAMED_MAX = 10;
  * The clients a typed Client filter names: the client with that number (the text all
  * digits), else every client with exactly that name (case aside), else the client the
  * text names as the page shows it ("12 Kestrel Holdings": that number, with that name),
- * else every client whose name holds it. More than one: the clerk types the number.
+ * else, with `partial`, every client whose name holds it (not for digits). More than one:
+ * the clerk types the number.
  */
-export async function clientsNamed(ex: Executor, text: string): Promise<ClientChoice[]> {
+export async function clientsNamed(ex: Executor, text: string, opts: { partial?: boolean } = {}): Promise<ClientChoice[]> {
   const t = text.trim();
   if (t === '' || t.length > 200) return [];
   const byNumber = async (n: number) => (await selectRaw<{ id: string; client_number: unknown; name: string }>(ex, 'select id, client_number, name from billing_client where client_number = ?', [n])).map(clientChoice);
@@ -114,7 +115,11 @@ export async function clientsNamed(ex: Executor, text: string): Promise<ClientCh
     const found = (await byNumber(Number(shown[1]))).filter((cl) => cl.name.toLowerCase() === shown[2]!.trim().toLowerCase());
     if (found.length > 0) return found;
   }
-  // Part of a name (what the clerk typed before the suggestions came): the clients whose name holds it.
+  // Part of a name (what the clerk typed before the suggestions came): the clients whose name
+  // holds it. Only where the client found is shown before anything is billed (the page's hint
+  // and confirmation; not the CLI), and never digits: a number no client has is not part of a
+  // name ("125" is not "Route 125 Logistics").
+  if (!opts.partial || /^\d+$/.test(t)) return [];
   return (await selectRaw<{ id: string; client_number: unknown; name: string }>(ex,
     `select id, client_number, name from billing_client where lower(name) like ? escape '\\' order by client_number limit ${NAMED_MAX + 1}`, [`%${literalLike(t)}%`])).map(clientChoice);
 }
