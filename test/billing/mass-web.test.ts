@@ -112,6 +112,10 @@ eachDialect('mass billing page: list, lookup, confirm, one run with live progres
     const picked = rowIds.slice(0, 3);
     html = ok(await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['terms', '21'], ['runId', runId], ['scope', 'selected'], ...picked.map((id): [string, string] => ['matterId', id])]));
     assert.match(html, /Bill 3 matter\(s\)\?/);
+    // The matters picked are named, in file number order.
+    const pickedNames = (await t.db.db.selectFrom('billing_matter').select(['file_number', 'name']).where('id', 'in', picked).execute())
+      .map((m) => `${m.file_number} ${m.name}`).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+    assert.equal(/<p class="notice" id="confirm-picked">The matters picked: ([^<]*)\.<\/p>/.exec(html)?.[1], pickedNames.join('; '));
     assert.match(html, /<a href="\/billing\/mass\?[^"]*invoiceDate=2026-03-01[^"]*terms=21[^"]*" data-action="cancel">Cancel<\/a>/, 'Cancel keeps the choices');
     assert.equal((await t.db.db.selectFrom('billing_batch').select('id').execute()).length, 0, 'nothing before the confirmation');
     const confirm: [string, string][] = [['invoiceDate', DATE], ['upTo', DATE], ['terms', '21'], ['runId', runId], ['scope', 'selected'], ['confirm', 'yes'], ...picked.map((id): [string, string] => ['matterId', id])];

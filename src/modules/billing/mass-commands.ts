@@ -1138,6 +1138,18 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     clientsNamed: (text: string, opts: { partial?: boolean } = {}) => mass.clientsNamed(db, text, opts),
     clientById: (id: string) => mass.clientById(db, id),
     matterFiltersOf,
+    /** The first `limit` of these matters as the pages name them ("3.1 Lease review"), in file number order, and how many there are. */
+    async matterLabels(ids: readonly string[], limit: number): Promise<{ labels: string[]; total: number }> {
+      assert(Number.isSafeInteger(limit) && limit >= 1 && limit <= 100, 'matterLabels: a limit of 1 to 100');
+      const unique = [...new Set(ids)].slice(0, MAX_RUN_MATTERS);
+      const labels: string[] = [];
+      for (let i = 0; i < unique.length; i += 1_000) {
+        const part = unique.slice(i, i + 1_000);
+        for (const r of await selectRaw<{ file_number: string; name: string }>(db, `select file_number, name from billing_matter where id in (${marks(part.length)})`, part)) labels.push(`${r.file_number} ${r.name}`);
+      }
+      labels.sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+      return { labels: labels.slice(0, limit), total: labels.length };
+    },
     draftDatesAndHolds: (ids: readonly string[]) => mass.draftDatesAndHolds(db, ids),
     /** `expected`: the version each draft had where the clerk chose it (a list); one changed since is refused, not deleted. */
     deleteDrafts: (ctx: CommandContext, ids: readonly string[], expected?: ReadonlyMap<string, number>) =>

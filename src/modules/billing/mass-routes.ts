@@ -381,12 +381,14 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       if (count === 0 && handDrafts.length === 0) return refusedEmpty();
       const itemFilters = itemFiltersText(parsed.filters, timekeeperLabel(lk.timekeepers));
       const matterFilters = selected ? null : await mass.matterFiltersOf(parsed.filters);
+      // The matters picked, named (the first 20): the clerk sees whose bills these are.
+      const picked = selected ? await mass.matterLabels(selected, 20) : null;
       // Drafts the firm's period rule would refuse to approve as dated: said before they are made.
       const periods = await mass.periodNotes();
       const periodRefusal = periods.refusalOf(parsed.form.invoiceDate);
       // A draft changed by hand keeps its own date: each said, as the run's date is.
       const handRefused = handDrafts.flatMap((h) => { const why = periods.refusalOf(h.invoiceDate); return why ? [{ fileNumber: h.fileNumber, invoiceDate: h.invoiceDate, why }] : []; });
-      return render(c, 'billing/mass_confirm.njk', { ...lk, form: parsed.form, fields: FILTER_FIELDS, runId, selected: selected ?? [], scope: selected ? 'selected' : 'all', count, itemFilters, matterFilters, handDrafts, periodRefusal, handRefused, qs: [query(parsed.form), handQuery(handDrafts.map((d) => d.billId))].filter(Boolean).join('&') });
+      return render(c, 'billing/mass_confirm.njk', { ...lk, form: parsed.form, fields: FILTER_FIELDS, runId, selected: selected ?? [], scope: selected ? 'selected' : 'all', count, itemFilters, matterFilters, picked, handDrafts, periodRefusal, handRefused, qs: [query(parsed.form), handQuery(handDrafts.map((d) => d.billId))].filter(Boolean).join('&') });
     }
     // A run id already used is the same run again (a second click): only a new one is checked for being empty.
     if (!(await mass.findBatch(runId)) && await nothingEligible()) return refusedEmpty();
