@@ -198,8 +198,9 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
     const refusal = (await mass.periodNotes()).refusalOf(v['invoice-date']);
     if (refusal) throw new BillRunUsageError(`--approve: the bills could not be approved: ${refusal.replace(/^Its invoice date/, 'their invoice date')}. Nothing was drafted`);
   }
+  const runFilters = { ...filters, invoiceDate: v['invoice-date'], upTo: v['up-to'] };
   try {
-    const candidates = await mass.candidates({ ...filters, invoiceDate: v['invoice-date'], upTo: v['up-to'] });
+    const candidates = await mass.candidates(runFilters);
     notListed = candidates.filter((r) => !r.eligible);
     // No matter to bill (a scheduled run in a quiet week): no run is made, as the page makes none
     // (empty runs would crowd the page's recent runs); a run named by --run-id is still taken up.
@@ -211,7 +212,7 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
     if (notListed.length === candidates.length && !(v['run-id'] && await mass.findBatch(v['run-id']))) {
       // Bad choices are refused all the same (they name nothing, so nothing is eligible).
       await mass.checkRunChoices(input);
-      return noRun(await mass.matterFiltersOf({ ...filters, invoiceDate: v['invoice-date'], upTo: v['up-to'] }));
+      return noRun(await mass.matterFiltersOf(runFilters));
     }
     created = await mass.createRun(ctx, input);
   } catch (e) {
@@ -221,7 +222,7 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
   // connection) keeps what it drafted and is taken up again only under its own id.
   const resume = `run the same command again with --run-id ${created.id} to resume it`;
   // Which matters it takes, the client and timekeepers named (as the page's confirmation says).
-  const matterFilters = await mass.matterFiltersOf({ ...filters, invoiceDate: v['invoice-date'], upTo: v['up-to'] });
+  const matterFilters = await mass.matterFiltersOf(runFilters);
   if (!v.json) {
     out(`Bill run ${created.id}: invoice date ${created.invoiceDate}, up to ${created.upTo}`);
     if (matterFilters) out(matterFilters);
