@@ -1110,11 +1110,12 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
 
   return {
     candidates, eligible, excludedRows, whyNot, previewRows, draftMatters, approveMany, createRun, runBatch,
+    modifyErrors, modifyDrafts, removeFromBatch, unknownMattersRefusal, unknownChoices,
     /** A run's choices checked as createRun checks them, without making it: throws the same 422. */
     async checkRunChoices(input: RunInput): Promise<void> {
       const e = await runChoiceErrors(input);
       if (Object.keys(e).length) throw invalid(e);
-    }, modifyErrors, modifyDrafts, removeFromBatch, unknownMattersRefusal, unknownChoices,
+    },
     /** The firm's period rule today, as the pages say it (balances.approvalPeriodNotes). */
     periodNotes: () => billBalances.approvalPeriodNotes(db, today()),
     /** Before a run is confirmed: 409 when its id names a run made for other choices; nothing when the id is new or the run the same. */

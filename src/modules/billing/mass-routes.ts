@@ -85,7 +85,7 @@ export interface ParsedMassForm {
 export const CLIENT_SUGGESTIONS = 20;
 
 /** The page's form as the run's filters, with field errors under the form's names. */
-export function parseMassForm(raw: Raw, today: string, currency: string, matterIdFor: (fileNumber: string) => string | null, clientFor: (text: string) => ClientLookup = () => ({ error: 'no client with this number or name' })): ParsedMassForm {
+export function parseMassForm(raw: Raw, today: string, currency: string, matterIdFor: (fileNumber: string) => string | null, clientFound: ClientLookup | null): ParsedMassForm {
   const form = Object.fromEntries(FILTER_FIELDS.map((k) => [k, first(raw[k])])) as MassForm;
   if (!form.invoiceDate) form.invoiceDate = today;
   if (!form.upTo) form.upTo = form.invoiceDate;
@@ -112,12 +112,12 @@ export function parseMassForm(raw: Raw, today: string, currency: string, matterI
   };
   const cap = capOf('cap', 'capAmount', 'is required for a WIP amount');
   const timeCap = capOf('timeCap', 'timeCapAmount', 'is required for an amount of time');
-  // The client by its number (or a name only one client has): typed, as a firm of thousands of clients has too many to list.
+  // The client by its number (or a name only one client has): typed, as a firm of thousands of
+  // clients has too many to list, and looked up by the caller (clientFound: null when none typed).
   let clientId: string | undefined;
-  if (form.client) {
-    const found = clientFor(form.client);
-    if ('error' in found) errors.client = found.error;
-    else clientId = found.id;
+  if (form.client && clientFound) {
+    if ('error' in clientFound) errors.client = clientFound.error;
+    else clientId = clientFound.id;
   }
   let matterId: string | undefined;
   if (form.matter) {
@@ -194,7 +194,7 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     }
     // A client found by its name is carried on as its number (links, the confirmation, the run), so it stays the client listed.
     const text = clients.named.length === 1 ? String(clients.named[0]!.clientNumber) : clients.text;
-    const parsed = parseMassForm({ ...raw, client: text }, today(), lk.currency, (f) => files.get(f) ?? null, () => clientLookup(clients.named));
+    const parsed = parseMassForm({ ...raw, client: text }, today(), lk.currency, (f) => files.get(f) ?? null, text ? clientLookup(clients.named) : null);
     // A client, timekeeper, cycle, disbursement code or template the firm does not have is
     // named now, on the list as on the run (an unknown time timekeeper would list every matter
     // with its time held back).
