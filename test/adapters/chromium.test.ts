@@ -7,11 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { createChromiumPdf, profileFolderPrefix, removeStaleProfiles } from '../../src/adapters/pdf/chromium.ts';
+import { chromiumTempDir, createChromiumPdf, profileFolderPrefix, removeStaleProfiles } from '../../src/adapters/pdf/chromium.ts';
 import { chromiumPath } from '../support/browser.ts';
 import { alive, chromiumProcessTypes, chromiumWithProfile, pdfText } from './pdf.ts';
 
@@ -84,6 +84,52 @@ test('after the browser is killed the next render launches a new one and works',
   } finally {
     await pdf.close();
   }
+});
+
+for (const deep of [false, true]) {
+  test(`a browser killed leaves nothing behind: its singleton socket folder is ${deep ? 'removed with its profile folder by the link to it (a profile root too deep for the socket path)' : 'inside its profile folder, removed with it'}`, async () => {
+    // /tmp/lp-XXXXXX/lexbill-pdf-…: the socket path fits; 40 more characters and it does not.
+    const root = mkdtempSync(join(tmpdir(), deep ? `lp-${'d'.repeat(40)}-` : 'lp-'));
+    const pdf = createChromiumPdf({ executablePath: chromiumPath(), poolSize: 1, profileRoot: root });
+    const sockets: string[] = [];
+    try {
+      try {
+        for (const text of ['First browser', 'Second browser']) {
+          await pdf.render(doc(text));
+          const profile = pdf.profileDir()!;
+          assert.equal(chromiumTempDir(profile) === null, deep);
+          // Chromium links SingletonSocket in the profile to the socket in its temp folder.
+          const socket = readlinkSync(join(profile, 'SingletonSocket'));
+          if (deep) assert.ok(!socket.startsWith(root), `the socket is in the system's temp folder: ${socket}`);
+          else assert.ok(socket.startsWith(join(profile, 'tmp') + '/'), `the socket is in the profile's own temp folder: ${socket}`);
+          assert.ok(existsSync(socket));
+          sockets.push(socket);
+          const pid = pdf.pid()!;
+          process.kill(pid, 'SIGKILL');
+          for (let i = 0; i < 50 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+        }
+        assert.match(pdfText(await pdf.render(doc('Third browser'))), /Third browser/);
+        assert.equal(pdf.stats.launches, 3);
+        sockets.push(readlinkSync(join(pdf.profileDir()!, 'SingletonSocket')));
+      } finally {
+        await pdf.close();
+      }
+      for (const socket of sockets) assert.equal(existsSync(dirname(socket)), false, `${dirname(socket)} is gone`);
+      assert.deepEqual(readdirSync(root), [], 'nothing is left under the profile root');
+    } finally {
+      // Only this test's sockets, by the paths its browsers linked to.
+      for (const socket of sockets) rmSync(dirname(socket), { recursive: true, force: true });
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+}
+
+test('chromiumTempDir: inside the profile folder while the socket path fits in 107 bytes', () => {
+  assert.equal(chromiumTempDir('/tmp/lexbill-pdf-0123abcd-4242-AbCdEf'), '/tmp/lexbill-pdf-0123abcd-4242-AbCdEf/tmp');
+  const fits = '/' + 'a'.repeat(107 - '/tmp/org.chromium.Chromium.XXXXXX/SingletonSocket'.length - 1);
+  assert.equal(chromiumTempDir(fits), `${fits}/tmp`);
+  assert.equal(chromiumTempDir(fits + 'a'), null, 'one byte more: the system temp folder');
+  assert.equal(chromiumTempDir('/é'.padEnd(57, 'é')), null, 'bytes, not characters');
 });
 
 test('the browser is replaced every N renders and the old one exits', async () => {

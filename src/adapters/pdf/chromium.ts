@@ -18,9 +18,9 @@
  *   (removeStaleProfiles).
  */
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdtempSync, opendirSync, readlinkSync, rmSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, opendirSync, readlinkSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import puppeteer from 'puppeteer-core';
 import type { Browser, CDPSession, Page } from 'puppeteer-core';
 import type { PdfRenderOptions, PdfRenderer } from '../../shared/ports.ts';
@@ -103,6 +103,43 @@ function hostTag(): string {
 }
 /** The start of the profile folder names of process `pid` on this host (mkdtemp adds the 6 random characters). */
 export const profileFolderPrefix = (pid: number): string => `${PROFILE_PREFIX}${hostTag()}-${pid}-`;
+/**
+ * Chromium's temp folder, inside the profile folder when the socket path fits: Chromium makes
+ * its process-singleton socket in `$TMPDIR/org.chromium.Chromium.XXXXXX/SingletonSocket` and
+ * removes it only when it exits cleanly, so every browser killed (a crash, a render that hung,
+ * SIGKILL) left one such folder in the system's temp folder for good. Inside the profile folder
+ * it goes with the profile (close(), or removeStaleProfiles). A Unix socket's path holds at most
+ * 107 bytes; under a profile root too deep for that, Chromium keeps the system's temp folder
+ * and removeProfile removes the socket folder by the profile's link to it.
+ */
+const SOCKET_PATH_MAX_BYTES = 107;
+const SOCKET_SUFFIX = '/tmp/org.chromium.Chromium.XXXXXX/SingletonSocket';
+export function chromiumTempDir(profileDir: string): string | null {
+  return Buffer.byteLength(profileDir + SOCKET_SUFFIX) <= SOCKET_PATH_MAX_BYTES ? join(profileDir, 'tmp') : null;
+}
+
+const SOCKET_FOLDER = /^org\.chromium\.Chromium\.[0-9A-Za-z]{6}$/;
+
+/**
+ * Remove a browser's profile folder, and the socket folder its SingletonSocket link points to
+ * when that is elsewhere (a profile root too deep for chromiumTempDir): only a folder named as
+ * Chromium names them and of this user (any failure there is ignored: housekeeping).
+ */
+export function removeProfile(profileDir: string): void {
+  try {
+    const target = readlinkSync(join(profileDir, 'SingletonSocket'));
+    const folder = dirname(target);
+    const uid = process.getuid?.();
+    const st = lstatSync(folder);
+    if (SOCKET_FOLDER.test(basename(folder)) && !folder.startsWith(profileDir + '/') && st.isDirectory() && (uid === undefined || st.uid === uid)) {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  } catch {
+    // No link (the browser never got that far, or its folder is inside the profile), or gone already.
+  }
+  rmSync(profileDir, { recursive: true, force: true });
+}
+
 /** Folder entries looked at by one sweep, at most (a temp folder can hold anything). */
 const SWEEP_MAX_ENTRIES = 100_000;
 
@@ -146,7 +183,7 @@ export function removeStaleProfiles(root: string): number {
       try {
         const st = lstatSync(path);
         if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
-        rmSync(path, { recursive: true, force: true });
+        removeProfile(path);
         removed++;
       } catch {
         // Gone meanwhile, or not ours to remove: left as it is.
@@ -252,11 +289,14 @@ export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRende
     const profileDir = mkdtempSync(join(profileRoot, profileFolderPrefix(process.pid)));
     let browser: Browser;
     try {
+      const temp = chromiumTempDir(profileDir);
+      if (temp) mkdirSync(temp);
       browser = await puppeteer.launch({
         executablePath: options.executablePath,
         headless: true,
         args: [...CHROMIUM_PDF_FLAGS, ...(singleProcess ? ['--single-process'] : []), `--user-data-dir=${profileDir}`],
         timeout: launchTimeoutMs,
+        ...(temp ? { env: { ...process.env, TMPDIR: temp } } : {}),
         protocolTimeout: Math.max(defaultTimeoutMs * 2, 60_000),
         // DevTools over a pipe: Chromium exits when the pipe closes, so a Node process that dies
         // however abruptly (killed, out of memory) leaves no browser running.
@@ -268,7 +308,7 @@ export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRende
         handleSIGHUP: false,
       });
     } catch (err) {
-      rmSync(profileDir, { recursive: true, force: true });
+      removeProfile(profileDir);
       throw err;
     }
     stats.launches++;
@@ -325,7 +365,7 @@ export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRende
           else { proc.once('exit', () => resolve()); setTimeout(resolve, 5_000).unref(); }
         });
       }
-      rmSync(gen.profileDir, { recursive: true, force: true });
+      removeProfile(gen.profileDir);
       all.delete(gen);
     })();
     return gen.closed;
