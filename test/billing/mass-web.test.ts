@@ -117,6 +117,19 @@ eachDialect('mass billing page: list, lookup, confirm, one run with live progres
       .map((m) => `${m.file_number} ${m.name}`).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
     assert.equal(/<p class="notice" id="confirm-picked">The matters picked: ([^<]*)\.<\/p>/.exec(html)?.[1], pickedNames.join('; '));
     assert.match(html, /<a href="\/billing\/mass\?[^"]*invoiceDate=2026-03-01[^"]*terms=21[^"]*" data-action="cancel">Cancel<\/a>/, 'Cancel keeps the choices');
+    // Cancel comes back to the list as it was left: the three matters ticked, no other.
+    const tickedOn = (page: string) => [...page.matchAll(/<input type="checkbox" name="matterId" value="([^"]+)"( checked)?/g)].filter((m) => m[2]).map((m) => m[1]!).sort();
+    const cancelHref = /<a href="([^"]+)" data-action="cancel">/.exec(html)![1]!;
+    const listed = ok(await b.get(cancelHref));
+    assert.deepEqual(tickedOn(listed), [...picked].sort());
+    assert.equal(tickedOn(ok(await b.get(`/billing/mass?${q}`))).length, 0, 'the list opened afresh has nothing ticked');
+    // ... on the page they were ticked on (the run form carries it for that), with the filters.
+    html = ok(await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['terms', '21'], ['runId', runId], ['scope', 'selected'], ['page', '2'], ...picked.map((id): [string, string] => ['matterId', id])]));
+    assert.match(/<a href="([^"]+)" data-action="cancel">/.exec(html)![1]!, /[?&]page=2(&|$)/);
+    // Bill all's Cancel keeps what was ticked too (it billed every matter, not the ticked).
+    html = ok(await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['runId', runId], ['scope', 'all'], ['matterId', picked[0]!]]));
+    assert.match(html, /Bill \d+ matter\(s\)\?/);
+    assert.deepEqual(tickedOn(ok(await b.get(/<a href="([^"]+)" data-action="cancel">/.exec(html)![1]!))), [picked[0]]);
     assert.equal((await t.db.db.selectFrom('billing_batch').select('id').execute()).length, 0, 'nothing before the confirmation');
     const confirm: [string, string][] = [['invoiceDate', DATE], ['upTo', DATE], ['terms', '21'], ['runId', runId], ['scope', 'selected'], ['confirm', 'yes'], ...picked.map((id): [string, string] => ['matterId', id])];
     let res = await postMany(b, '/billing/mass/runs', confirm);

@@ -215,6 +215,8 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
   const query = (form: MassForm, extra: Record<string, string> = {}) =>
     new URLSearchParams(Object.entries({ ...form, ...extra }).filter(([, v]) => v !== '')).toString();
 
+  /** The matters ticked on the list (ids only, each once): at most a page of the list and a page of the excluded. */
+  const tickedIds = (raw: Raw): string[] => [...new Set(all(raw, 'matterId').filter(isId))].slice(0, 2 * PAGE_ROWS);
   /** The drafts changed by hand from this list's composer links that the request names (`handDraft`): ids only, each once, at most MAX_HAND_DRAFTS. */
   const handDraftIds = (raw: Raw): string[] => [...new Set(all(raw, 'handDraft').filter(isId))].slice(0, MAX_HAND_DRAFTS);
   /** Of those, the ones still drafts in no run (what a run can take in), as the drafts list shows them. */
@@ -239,6 +241,8 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       previews = await mass.previewRows(list.rows, parsed.filters, runRequest(parsed, parsed.filters));
     }
     const rows = list.rows.map((r) => ({ ...r, preview: previews.get(r.matterId) ?? null }));
+    // Matters the address names as ticked (the confirmation's Cancel, a refused Bill selected): ticked again where listed.
+    const ticked = tickedIds(raw);
     // Matters excluded from mass billing, listed on request to be ticked and billed with the others (Bill selected; Bill all leaves them out).
     let excluded: (MassRow & { preview: unknown })[] = [];
     let excludedTotal = 0;
@@ -270,7 +274,7 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     const back = [listQs, handQs].filter(Boolean).join('&');
     const looseQs = [listQs, handQuery([...named, ...looseUnlisted].slice(0, MAX_HAND_DRAFTS))].filter(Boolean).join('&');
     return {
-      excluded, excludedTotal, handDrafts, handQs, handDraftsOver, maxHandDrafts: MAX_HAND_DRAFTS,
+      excluded, excludedTotal, ticked, handDrafts, handQs, handDraftsOver, maxHandDrafts: MAX_HAND_DRAFTS,
       loose: { total: Math.max(0, loose.total - named.size), listable: looseUnlisted.length, qs: looseQs },
       ...lk, form: parsed.form, errors: parsed.errors, rows, total: list.total, totals: list.totals, page: pageNo, upToTyped, matterWhy,
       pages: Math.max(1, Math.ceil(list.total / PAGE_ROWS)), qs: [listQs, handQs].filter(Boolean).join('&'), runId: newId(deps.clock), can: can(c),
@@ -290,8 +294,8 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
 
   pages.get('/', allow(READERS), async (c) => {
     noStore(c);
-    // Each field once, but every draft changed by hand the address names (c.req.query keeps a repeated field's first value only).
-    const ctx = await listContext(c, { ...c.req.query(), handDraft: c.req.queries('handDraft') ?? [] } as Raw);
+    // Each field once, but every draft changed by hand and every matter ticked the address names (c.req.query keeps a repeated field's first value only).
+    const ctx = await listContext(c, { ...c.req.query(), handDraft: c.req.queries('handDraft') ?? [], matterId: c.req.queries('matterId') ?? [] } as Raw);
     // Choices that cannot be read are named on the page (422), not listed as if they were not there.
     return render(c, 'billing/mass.njk', ctx, Object.keys(ctx.errors).length > 0 ? 422 : 200);
   });
@@ -388,7 +392,10 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       const periodRefusal = periods.refusalOf(parsed.form.invoiceDate);
       // A draft changed by hand keeps its own date: each said, as the run's date is.
       const handRefused = handDrafts.flatMap((h) => { const why = periods.refusalOf(h.invoiceDate); return why ? [{ fileNumber: h.fileNumber, invoiceDate: h.invoiceDate, why }] : []; });
-      return render(c, 'billing/mass_confirm.njk', { ...lk, form: parsed.form, fields: FILTER_FIELDS, runId, selected: selected ?? [], scope: selected ? 'selected' : 'all', count, itemFilters, matterFilters, picked, handDrafts, periodRefusal, handRefused, qs: [query(parsed.form), handQuery(handDrafts.map((d) => d.billId))].filter(Boolean).join('&') });
+      // Cancel (and the crumb) go back to the list as it was left: its page, the matters ticked there.
+      const pageNo = Math.max(1, Math.min(10_000, Number(first(raw.page)) || 1));
+      const back = [query(parsed.form), pageNo > 1 ? `page=${pageNo}` : '', handQuery(handDrafts.map((d) => d.billId)), tickedIds(raw).map((id) => `matterId=${id}`).join('&')];
+      return render(c, 'billing/mass_confirm.njk', { ...lk, form: parsed.form, fields: FILTER_FIELDS, runId, selected: selected ?? [], scope: selected ? 'selected' : 'all', count, itemFilters, matterFilters, picked, handDrafts, periodRefusal, handRefused, qs: back.filter(Boolean).join('&') });
     }
     // A run id already used is the same run again (a second click): only a new one is checked for being empty.
     if (!(await mass.findBatch(runId)) && await nothingEligible()) return refusedEmpty();
