@@ -242,10 +242,12 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
    * "ineligible": left out of it (as --json's notEligible and the run page count them).
    */
   function printIneligible(leftOut: typeof notListed, run: { upTo: string; draftedCount: number; itemCount: number; skippedCount: number }): void {
-    const idle = new Set(v['all-skipped'] ? [] : leftOut.filter(nothingToBill));
+    const nothing = leftOut.filter(nothingToBill);
+    // Counted in the summary either way; listed one by one only under --all-skipped.
+    const idle = new Set(v['all-skipped'] ? [] : nothing);
     for (const r of leftOut) if (!idle.has(r)) out(`ineligible  ${r.fileNumber}  ${r.reasons.map((x) => x.text).join('; ')}`);
     if (idle.size > 0) out(`not listed: ${idle.size} ineligible matter(s) with nothing to bill up to ${run.upTo} (--all-skipped lists them)`);
-    out(`${run.draftedCount} drafted (${run.itemCount} items), ${run.skippedCount} skipped, ${leftOut.length} ineligible${idle.size > 0 ? ` (${idle.size} with nothing to bill)` : ''}.`);
+    out(`${run.draftedCount} drafted (${run.itemCount} items), ${run.skippedCount} skipped, ${leftOut.length} ineligible${nothing.length > 0 ? ` (${nothing.length} with nothing to bill)` : ''}.`);
   }
 
   function notEligibleJson(leftOut: typeof notListed) {
