@@ -147,3 +147,40 @@ eachDialect('mass billing: the Client filter takes a client number or a name one
     assert.equal(JSON.parse(String(batch.filters_json)).clientId, pct.client.id);
   });
 });
+
+eachDialect('the Client filter folds case and accents alike on both databases: "muller" and "MÜLLER GMBH" find Müller GmbH, "emile" Émile Zola SARL (SQLite\'s lower() folds ASCII only)', async (db) => {
+  await withApp(db, async (t) => {
+    const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+    const f = await firm(cmds);
+    const muller = await clientWithMatter(cmds, 'Müller GmbH', f.partner.id);
+    const emile = await clientWithMatter(cmds, 'Émile Zola SARL', f.partner.id);
+    const orsted = await clientWithMatter(cmds, 'Ørsted A/S', f.partner.id);
+    const istanbul = await clientWithMatter(cmds, 'İstanbul Ticaret', f.partner.id);
+    await t.runtime.relay.drain();
+    const clerk = await t.user('billing');
+    const b = t.browser();
+    await b.login(clerk.email);
+    const cases: [string, { matter: { fileNumber: string }; client: { clientNumber: number } }][] = [
+      ['MÜLLER GMBH', muller], ['müller gmbh', muller], ['muller', muller], ['ÜLLER', muller],
+      ['emile zola sarl', emile], ['ÉMILE', emile], ['zola', emile],
+      ['ørsted a/s', orsted], ['ØRSTED', orsted],
+      ['istanbul ticaret', istanbul], ['İSTANBUL', istanbul],
+      [`${emile.client.clientNumber} EMILE ZOLA SARL`, emile],
+    ];
+    for (const [typed, want] of cases) {
+      const html = ok(await b.get(`/billing/mass?${Q}&client=${encodeURIComponent(typed)}`));
+      assert.deepEqual(listed(html), [want.matter.fileNumber], typed);
+      assert.match(html, new RegExp(`name="client" value="${want.client.clientNumber}"`), typed);
+    }
+    // The suggestions fold the same way.
+    const suggested = ok(await b.get('/billing/mass/clients?client=mull', { 'hx-request': 'true' }));
+    assert.match(suggested, new RegExp(`<option value="${muller.client.clientNumber}" label="${muller.client.clientNumber} Müller GmbH"`));
+    // "orsted" is not "Ørsted": ø is a letter of its own, not o with a mark.
+    ok(await b.get(`/billing/mass?${Q}&client=orsted`), 422);
+    // A client renamed in matters is found by its new name.
+    await cmds.updateClient(ctx, emile.client.id, { name: 'Zoë Émile & Cie' });
+    await t.runtime.relay.drain();
+    assert.deepEqual(listed(ok(await b.get(`/billing/mass?${Q}&client=${encodeURIComponent('zoe emile')}`))), [emile.matter.fileNumber]);
+    ok(await b.get(`/billing/mass?${Q}&client=sarl`), 422);
+  });
+});

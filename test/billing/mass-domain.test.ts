@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { billingExplanation, fixedFeeDue, cycleFeeDue, isEligible, itemFiltersText, massReasons, matterFiltersText, parseListedDraft, passesCap } from '../../src/modules/billing/domain/mass.ts';
+import { billingExplanation, fixedFeeDue, cycleFeeDue, foldName, isEligible, itemFiltersText, massReasons, matterFiltersText, parseListedDraft, passesCap } from '../../src/modules/billing/domain/mass.ts';
 import type { MassFacts } from '../../src/modules/billing/domain/mass.ts';
 import { listingStamp } from '../../src/modules/billing/drafts-routes.ts';
 import { nothingToBill } from '../../src/cli/bill-run.ts';
@@ -96,6 +96,31 @@ test('a run\'s matter filters in words, for its confirmation and its page', () =
     { f: { cap: { kind: 'none' } }, want: null },
   ];
   for (const c of cases) assert.equal(matterFiltersText(c.f, names), c.want, JSON.stringify(c.f));
+});
+
+test('client names as typed names are compared with them: case and accents aside, letters of their own kept', () => {
+  const cases: [string, string][] = [
+    ['Müller GmbH', 'muller gmbh'],
+    ['MÜLLER', 'muller'],
+    ['Émile Zola SARL', 'emile zola sarl'],
+    ['İstanbul Ticaret', 'istanbul ticaret'],
+    ['Zoë & Cie', 'zoe & cie'],
+    ['Ørsted A/S', 'ørsted a/s'],
+    ['Æbeltoft', 'æbeltoft'],
+    ['Straße', 'straße'],
+    ['Ｆｕｌｌｗｉｄｔｈ', 'fullwidth'],
+    ['ﬁnance', 'finance'],
+    ['Acme 100% Ltd', 'acme 100% ltd'],
+    ['', ''],
+  ];
+  for (const [name, folded] of cases) assert.equal(foldName(name), folded, name);
+  fc.assert(fc.property(fc.string({ unit: 'grapheme', maxLength: 40 }), (name) => {
+    // Folding twice is folding once (a name folded on the way in, and the text typed, meet); no capital is left, nor any mark.
+    const folded = foldName(name);
+    assert.equal(foldName(folded), folded);
+    assert.equal(folded.toLowerCase(), folded);
+    assert.doesNotMatch(folded, /\p{M}/u);
+  }));
 });
 
 test('seed 004\'s WIP cap: "Default From Matters" or "Or Specify" an amount, at or over', () => {

@@ -10,6 +10,7 @@ import type { Executor } from '../../shared/db.ts';
 import { insertMany, selectRaw, marks, writersSerialised } from '../../shared/sql.ts';
 import type { BillingOptionSection, MatterBillingOptions } from '../matters/events.ts';
 import type { CapFilter } from './domain/mass.ts';
+import { foldName } from './domain/mass.ts';
 import { getFirmSettings, OPEN_WIP_SQL } from './store.ts';
 import type { MatterBillingSummary } from './store.ts';
 
@@ -66,8 +67,10 @@ export async function draftsInNoRun(ex: Executor, limit: number): Promise<{ tota
 
 export interface ClientChoice { id: string; clientNumber: number; name: string }
 const clientChoice = (r: { id: string; client_number: unknown; name: string }): ClientChoice => ({ id: r.id, clientNumber: Number(r.client_number), name: r.name });
-/** `text` lower-cased for a LIKE pattern, with %, _ and backslash taken literally (escape backslash). */
+/** `text` lower-cased for a LIKE pattern (against lower() of a column), with %, _ and backslash taken literally (escape backslash). */
 const literalLike = (text: string): string => text.toLowerCase().replace(/[%_\\]/g, (ch) => `\\${ch}`);
+/** The same for billing_client.name_fold: folded as it is (foldName). */
+const foldedLike = (text: string): string => literalLike(foldName(text));
 
 /**
  * The clients the mass billing Client filter offers as the clerk types: the client whose
@@ -82,9 +85,9 @@ export async function clientsMatching(ex: Executor, text: string, limit: number)
   const digits = /^\d{1,15}$/.test(t) ? String(Number(t)) : null;
   const rows = await selectRaw<{ id: string; client_number: unknown; name: string }>(ex,
     `select id, client_number, name from billing_client
-     where cast(client_number as text) like ? escape '\\' or lower(name) like ? escape '\\'
+     where cast(client_number as text) like ? escape '\\' or name_fold like ? escape '\\'
      order by case when client_number = ? then 0 when cast(client_number as text) like ? escape '\\' then 1 else 2 end, name, client_number limit ${limit}`,
-    [`${literalLike(digits ?? t)}%`, `%${literalLike(t)}%`, digits === null ? -1 : Number(digits), `${literalLike(digits ?? t)}%`]);
+    [`${literalLike(digits ?? t)}%`, `%${foldedLike(t)}%`, digits === null ? -1 : Number(digits), `${literalLike(digits ?? t)}%`]);
   return rows.map(clientChoice);
 }
 
@@ -106,13 +109,13 @@ export async function clientsNamed(ex: Executor, text: string, opts: { partial?:
     const found = await byNumber(Number(t));
     if (found.length > 0) return found;
   }
-  // `name = ?` too: SQLite's lower() folds ASCII only, so a name typed exactly is found whatever its letters.
+  // Case and accents aside (name_fold, foldName), on both databases alike.
   const named = (await selectRaw<{ id: string; client_number: unknown; name: string }>(ex,
-    `select id, client_number, name from billing_client where lower(name) = ? or name = ? order by client_number limit ${NAMED_MAX + 1}`, [t.toLowerCase(), t])).map(clientChoice);
+    `select id, client_number, name from billing_client where name_fold = ? order by client_number limit ${NAMED_MAX + 1}`, [foldName(t)])).map(clientChoice);
   if (named.length > 0) return named;
   const shown = /^(\d{1,15})\s+(.+)$/.exec(t);
   if (shown) {
-    const found = (await byNumber(Number(shown[1]))).filter((cl) => cl.name.toLowerCase() === shown[2]!.trim().toLowerCase());
+    const found = (await byNumber(Number(shown[1]))).filter((cl) => foldName(cl.name) === foldName(shown[2]!.trim()));
     if (found.length > 0) return found;
   }
   // Part of a name (what the clerk typed before the suggestions came): the clients whose name
@@ -121,7 +124,7 @@ export async function clientsNamed(ex: Executor, text: string, opts: { partial?:
   // name ("125" is not "Route 125 Logistics").
   if (!opts.partial || /^\d+$/.test(t)) return [];
   return (await selectRaw<{ id: string; client_number: unknown; name: string }>(ex,
-    `select id, client_number, name from billing_client where lower(name) like ? escape '\\' order by client_number limit ${NAMED_MAX + 1}`, [`%${literalLike(t)}%`])).map(clientChoice);
+    `select id, client_number, name from billing_client where name_fold like ? escape '\\' order by client_number limit ${NAMED_MAX + 1}`, [`%${foldedLike(t)}%`])).map(clientChoice);
 }
 
 /** A client by id, for the filter to show (a run's filters, an old link naming the id). */

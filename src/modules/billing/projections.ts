@@ -29,6 +29,7 @@ import { newId } from '../../shared/ids.ts';
 import type { BillableParty, MattersEvents, WipItem } from '../matters/events.ts';
 import * as store from './store.ts';
 import type { WipCopyRow } from './store.ts';
+import { foldName } from './domain/mass.ts';
 
 /** Stable handler names: recorded in the inbox, so renaming one makes undelivered events run again under the new name. */
 export const BILLING_HANDLERS = {
@@ -131,7 +132,7 @@ async function copyTimekeeper(event: MattersEnvelope<'matters.timekeeper_created
 async function copyClient(event: MattersEnvelope<'matters.client_created' | 'matters.client_changed'>, ctx: ProjectionContext): Promise<void> {
   const p = event.payload;
   const values = {
-    id: p.clientId, client_number: p.clientNumber, name: p.name, email: p.email, address: p.address, tax_id: p.taxId,
+    id: p.clientId, client_number: p.clientNumber, name: p.name, name_fold: foldName(p.name), email: p.email, address: p.address, tax_id: p.taxId,
     // A change event has no creation time: keep the one copied (null if billing never saw the creation).
     ...('createdAt' in p ? { created_at: p.createdAt } : {}),
   };

@@ -254,6 +254,18 @@ export function cycleLabel(cycle: string): string {
   return Object.hasOwn(labels, cycle) ? labels[cycle]! : cycle;
 }
 
+/**
+ * A client's name as typed names are compared with it (the Client filter, its suggestions):
+ * lower case, accents and other marks dropped, compatibility forms as their plain letters, so
+ * "muller" and "MÜLLER" find "Müller GmbH" and "emile" finds "Émile Zola SARL" on both databases
+ * (SQLite's lower() folds ASCII only; Postgres's depends on the server's locale). Letters that
+ * are not a letter with a mark stay as they are ("ø", "æ", "ß"). billing_client.name_fold holds
+ * it (its migration folds the names copied before it the same way).
+ */
+export function foldName(name: string): string {
+  return name.normalize('NFKD').replace(/\p{M}+/gu, '').toLowerCase();
+}
+
 /** What a typed Client filter names: one client's id, or why it names none. */
 export type ClientLookup = { id: string } | { error: string };
 

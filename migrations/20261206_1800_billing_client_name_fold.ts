@@ -1,0 +1,26 @@
+import { sql } from 'kysely';
+import type { Kysely } from 'kysely';
+
+// billing_client.name_fold: the client's name as typed names are compared with it (mass
+// billing's Client filter and its suggestions), folded in the application rather than by the
+// database: SQLite's lower() folds ASCII only, so "müller" did not find "Müller GmbH" there,
+// and Postgres's lower() depends on the server's locale. Lower case, accents and other marks
+// dropped, compatibility forms as their plain letters. The names copied before it are folded
+// here the same way as billing's foldName folds new ones (a migration imports no app code).
+
+const fold = (name: string): string => name.normalize('NFKD').replace(/\p{M}+/gu, '').toLowerCase();
+
+export async function up(db: Kysely<any>): Promise<void> {
+  await db.schema.alterTable('billing_client').addColumn('name_fold', 'text', (c) => c.notNull().defaultTo('')).execute();
+  const rows = await sql<{ id: string; name: string }>`select id, name from billing_client order by id`.execute(db);
+  for (const r of rows.rows) {
+    const folded = fold(r.name);
+    await sql`update billing_client set name_fold = ${folded} where id = ${r.id}`.execute(db);
+  }
+  await db.schema.createIndex('billing_client_name_fold_idx').on('billing_client').column('name_fold').execute();
+}
+
+export async function down(db: Kysely<any>): Promise<void> {
+  await db.schema.dropIndex('billing_client_name_fold_idx').execute();
+  await db.schema.alterTable('billing_client').dropColumn('name_fold').execute();
+}
