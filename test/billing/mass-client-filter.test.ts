@@ -48,7 +48,12 @@ eachDialect('mass billing: the Client filter takes a client number or a name one
     // No client typed: every matter; the field is a text input with a datalist, not a select of clients.
     let html = ok(await b.get(`/billing/mass?${Q}`));
     assert.match(html, /data-count="4"/);
-    assert.match(html, /<input type="text" name="client" value="" list="client-options"/);
+    assert.match(html, /<input type="text" id="mass-client" name="client" value="" list="client-options"/);
+    // Labelled by its own label; the "Find a client" link beside it is not inside that label.
+    const field = /<div class="field" id="client-field">([\s\S]*?)<\/div>/.exec(html)![1]!;
+    assert.match(field, /<label for="mass-client">Client \(number or name\)<\/label>/);
+    assert.match(field, /data-action="find-client"/);
+    assert.doesNotMatch(field.slice(0, field.indexOf('</label>')), /<a /);
     assert.doesNotMatch(html, /<select name="clientId"/);
     assert.doesNotMatch(html, /Kestrel Holdings<\/option>/, 'clients are not listed in the page');
 
