@@ -419,7 +419,7 @@ const NODE_BUILTINS: ReadonlySet<string> = new Set(builtinModules.map((m) => m.s
 
 /** The src/shared files a domain may import: they do no I/O and need no Node builtin. */
 export const PURE_SHARED: ReadonlySet<string> = new Set([
-  'src/shared/money.ts', 'src/shared/assert.ts', 'src/shared/clock.ts', 'src/shared/events.ts', 'src/shared/csv.ts', 'src/shared/email.ts', 'src/shared/periods.ts',
+  'src/shared/money.ts', 'src/shared/assert.ts', 'src/shared/clock.ts', 'src/shared/events.ts', 'src/shared/csv.ts', 'src/shared/email.ts', 'src/shared/periods.ts', 'src/shared/client-names.ts',
 ]);
 
 /** A module's own files a domain must not reach back into (file `x.ts` or folder `x/`). */

@@ -10,7 +10,8 @@ import type { Executor } from '../../shared/db.ts';
 import { insertMany, selectRaw, marks, writersSerialised } from '../../shared/sql.ts';
 import type { BillingOptionSection, MatterBillingOptions } from '../matters/events.ts';
 import type { CapFilter } from './domain/mass.ts';
-import { foldName } from './domain/mass.ts';
+import * as clients from '../../shared/clients.ts';
+import { literalLike } from '../../shared/clients.ts';
 import { getFirmSettings, OPEN_WIP_SQL } from './store.ts';
 import type { MatterBillingSummary } from './store.ts';
 
@@ -65,73 +66,11 @@ export async function draftsInNoRun(ex: Executor, limit: number): Promise<{ tota
   return { total, ids };
 }
 
-export interface ClientChoice { id: string; clientNumber: number; name: string }
-const clientChoice = (r: { id: string; client_number: unknown; name: string }): ClientChoice => ({ id: r.id, clientNumber: Number(r.client_number), name: r.name });
-/** `text` lower-cased for a LIKE pattern (against lower() of a column), with %, _ and backslash taken literally (escape backslash). */
-const literalLike = (text: string): string => text.toLowerCase().replace(/[%_\\]/g, (ch) => `\\${ch}`);
-/** The same for billing_client.name_fold: folded as it is (foldName). */
-const foldedLike = (text: string): string => literalLike(foldName(text));
-
-/**
- * The clients the mass billing Client filter offers as the clerk types: the client whose
- * number it is first, then those whose number starts with it, then those whose name holds it
- * (at most `limit`, each group by name). Leading zeros are not part of a number ("007" is 7).
- * Case is folded by the database: ASCII only on SQLite.
- */
-export async function clientsMatching(ex: Executor, text: string, limit: number): Promise<ClientChoice[]> {
-  assert(Number.isSafeInteger(limit) && limit >= 1 && limit <= 100, 'clientsMatching: a limit of 1 to 100');
-  const t = text.trim().slice(0, 200);
-  if (t === '') return [];
-  const digits = /^\d{1,15}$/.test(t) ? String(Number(t)) : null;
-  const rows = await selectRaw<{ id: string; client_number: unknown; name: string }>(ex,
-    `select id, client_number, name from billing_client
-     where cast(client_number as text) like ? escape '\\' or name_fold like ? escape '\\'
-     order by case when client_number = ? then 0 when cast(client_number as text) like ? escape '\\' then 1 else 2 end, name, client_number limit ${limit}`,
-    [`${literalLike(digits ?? t)}%`, `%${foldedLike(t)}%`, digits === null ? -1 : Number(digits), `${literalLike(digits ?? t)}%`]);
-  return rows.map(clientChoice);
-}
-
-/** The most clients a shared name is looked up among (the refusal lists their numbers). */
-const NAMED_MAX = 10;
-
-/**
- * The clients a typed Client filter names: the client with that number (the text all
- * digits), else every client with exactly that name (case aside), else the client the
- * text names as the page shows it ("12 Kestrel Holdings": that number, with that name),
- * else, with `partial`, every client whose name holds it (not for digits). More than one:
- * the clerk types the number.
- */
-export async function clientsNamed(ex: Executor, text: string, opts: { partial?: boolean } = {}): Promise<ClientChoice[]> {
-  const t = text.trim();
-  if (t === '' || t.length > 200) return [];
-  const byNumber = async (n: number) => (await selectRaw<{ id: string; client_number: unknown; name: string }>(ex, 'select id, client_number, name from billing_client where client_number = ?', [n])).map(clientChoice);
-  if (/^\d{1,15}$/.test(t)) {
-    const found = await byNumber(Number(t));
-    if (found.length > 0) return found;
-  }
-  // Case and accents aside (name_fold, foldName), on both databases alike.
-  const named = (await selectRaw<{ id: string; client_number: unknown; name: string }>(ex,
-    `select id, client_number, name from billing_client where name_fold = ? order by client_number limit ${NAMED_MAX + 1}`, [foldName(t)])).map(clientChoice);
-  if (named.length > 0) return named;
-  const shown = /^(\d{1,15})\s+(.+)$/.exec(t);
-  if (shown) {
-    const found = (await byNumber(Number(shown[1]))).filter((cl) => foldName(cl.name) === foldName(shown[2]!.trim()));
-    if (found.length > 0) return found;
-  }
-  // Part of a name (what the clerk typed before the suggestions came): the clients whose name
-  // holds it. Only where the client found is shown before anything is billed (the page's hint
-  // and confirmation; not the CLI), and never digits: a number no client has is not part of a
-  // name ("125" is not "Route 125 Logistics").
-  if (!opts.partial || /^\d+$/.test(t)) return [];
-  return (await selectRaw<{ id: string; client_number: unknown; name: string }>(ex,
-    `select id, client_number, name from billing_client where name_fold like ? escape '\\' order by client_number limit ${NAMED_MAX + 1}`, [`%${foldedLike(t)}%`])).map(clientChoice);
-}
-
-/** A client by id, for the filter to show (a run's filters, an old link naming the id). */
-export async function clientById(ex: Executor, id: string): Promise<ClientChoice | null> {
-  const r = (await selectRaw<{ id: string; client_number: unknown; name: string }>(ex, 'select id, client_number, name from billing_client where id = ?', [id]))[0];
-  return r ? clientChoice(r) : null;
-}
+export type { ClientChoice } from '../../shared/clients.ts';
+/** The mass billing Client filter's lookups, in billing's copy of the clients (shared/clients.ts). */
+export const clientsMatching = (ex: Executor, text: string, limit: number) => clients.clientsMatching(ex, 'billing_client', text, limit);
+export const clientsNamed = (ex: Executor, text: string, opts: { partial?: boolean } = {}) => clients.clientsNamed(ex, 'billing_client', text, opts);
+export const clientById = (ex: Executor, id: string) => clients.clientById(ex, 'billing_client', id);
 
 /** How many of these bills are drafts (read by the 1,000). */
 export async function draftCount(ex: Executor, billIds: readonly string[]): Promise<number> {

@@ -254,28 +254,6 @@ export function cycleLabel(cycle: string): string {
   return Object.hasOwn(labels, cycle) ? labels[cycle]! : cycle;
 }
 
-/**
- * A client's name as typed names are compared with it (the Client filter, its suggestions):
- * lower case, accents and other marks dropped, compatibility forms as their plain letters, so
- * "muller" and "MÜLLER" find "Müller GmbH" and "emile" finds "Émile Zola SARL" on both databases
- * (SQLite's lower() folds ASCII only; Postgres's depends on the server's locale). Letters that
- * are not a letter with a mark stay as they are ("ø", "æ", "ß"). billing_client.name_fold holds
- * it (its migration folds the names copied before it the same way).
- */
-export function foldName(name: string): string {
-  return name.normalize('NFKD').replace(/\p{M}+/gu, '').toLowerCase();
-}
-
-/** What a typed Client filter names: one client's id, or why it names none. */
-export type ClientLookup = { id: string } | { error: string };
-
-/**
- * The Client filter's text as one client, from the clients it names (mass-store's
- * clientsNamed, at most 11): none, or a name several clients share, is refused in words.
- */
-export function clientLookup(named: readonly { id: string; clientNumber: number }[]): ClientLookup {
-  if (named.length === 1) return { id: named[0]!.id };
-  if (named.length === 0) return { error: 'no client with this number or name' };
-  const shown = named.slice(0, 10).map((n) => n.clientNumber).join(', ');
-  return { error: `${named.length > 10 ? 'more than 10' : named.length} clients have or hold this name: type the client number (${shown}${named.length > 10 ? ', …' : ''})` };
-}
+// A typed client (the Client filter): shared with the ledger's forms.
+export { clientLookup, foldName } from '../../../shared/client-names.ts';
+export type { ClientLookup } from '../../../shared/client-names.ts';
