@@ -24,6 +24,7 @@ import type { MattersEvents } from '../matters/events.ts';
 import { accountFor, markProduced, postBill, reverseBill } from './books.ts';
 import type { Books } from './books.ts';
 import * as store from './store.ts';
+import { foldName } from '../../shared/client-names.ts';
 
 export const LEDGER_HANDLERS = {
   timekeeper: 'ledger.copy_timekeeper',
@@ -60,7 +61,7 @@ export function registerLedgerProjections(bus: Bus<any>, deps: { clock: Clock; l
 
   const client = async (e: Env<MattersEvents, 'matters.client_created' | 'matters.client_changed'>, ctx: Ctx) => {
     const p = e.payload;
-    await store.upsertCopy(ctx.trx, 'ledger_client', { id: p.clientId, client_number: p.clientNumber, name: p.name, email: p.email, address: p.address }, at(e));
+    await store.upsertCopy(ctx.trx, 'ledger_client', { id: p.clientId, client_number: p.clientNumber, name: p.name, name_fold: foldName(p.name), email: p.email, address: p.address }, at(e));
   };
   on<MattersEvents, 'matters.client_created'>('matters.client_created', LEDGER_HANDLERS.client, client);
   on<MattersEvents, 'matters.client_changed'>('matters.client_changed', LEDGER_HANDLERS.client, client);

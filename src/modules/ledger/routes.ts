@@ -11,12 +11,14 @@
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { isoDate } from '../../shared/clock.ts';
-import { newId } from '../../shared/ids.ts';
+import { isId, newId } from '../../shared/ids.ts';
+import { clientLookup } from '../../shared/client-names.ts';
+import type { ClientChoice } from '../../shared/client-names.ts';
 import { isCurrencyCode, MoneyParseError, parseAmount, toDecimalString } from '../../shared/money.ts';
 import { HttpError, fieldLabel, invalid, notFound } from '../../shared/web/errors.ts';
 import { allow } from '../../shared/web/guard.ts';
 import type { ModuleDeps } from '../../shared/web/module.ts';
-import { redirectAfterPost, render } from '../../shared/web/render.ts';
+import { isHtmx, redirectAfterPost, render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import { periodSettings, writeOffLimitFor } from './books.ts';
 import type { LedgerCommands } from './commands.ts';
@@ -78,6 +80,11 @@ ${r.notes.length ? `<div class="notes">${r.notes.map((n) => `<p>${esc(n)}</p>`).
 </body></html>`;
 }
 
+/** The clients the overview lists (the others are found by typing: /ledger/clients/find). */
+const INDEX_CLIENTS = 500;
+/** Suggestions for a typed Client field, at most. */
+const CLIENT_SUGGESTIONS = 20;
+
 export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<AppEnv> {
   const pages = new Hono<AppEnv>();
   const db = deps.db;
@@ -94,6 +101,47 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     error: e.message, errors: Object.fromEntries(Object.entries(e.fields).map(([k, v]) => [names[k] ?? k, v])), fv,
   });
   const refusedStatus = (e: HttpError) => (e.status === 404 ? 422 : e.status) as 409 | 422;
+
+  /**
+   * A Client field as typed (the receipt and report forms; a firm may have thousands of
+   * clients, too many to list): the client's id (a link, an older page's form), its number,
+   * its name (case and accents aside) or "number name" as the pages show it. Not part of a
+   * name: nothing shows the client found before a receipt posts. '' is no client.
+   */
+  async function typedClient(text: string): Promise<{ client: ClientChoice | null; error?: string }> {
+    const t = text.trim();
+    if (t === '') return { client: null };
+    if (t.length > 200) return { client: null, error: 'must be at most 200 characters' };
+    if (isId(t)) {
+      const byId = await store.clientById(db, t);
+      if (byId) return { client: byId };
+    }
+    const named = await store.clientsNamed(db, t);
+    const found = clientLookup(named);
+    return 'id' in found ? { client: named.find((cl) => cl.id === found.id)! } : { client: null, error: found.error };
+  }
+
+  /**
+   * The Client field's suggestions as the clerk types: the clients whose number starts with, or
+   * whose name holds, the text. For htmx, the options of the field's datalist; without
+   * JavaScript, a page linking each back to the form it came from (`for`: the receipt form or a
+   * report, with the report's dates and currency) with the client chosen.
+   */
+  pages.get('/clients/find', allow(READERS), async (c) => {
+    const text = (c.req.query('client') ?? '').slice(0, 200);
+    const found = await store.clientsMatching(db, text, CLIENT_SUGGESTIONS);
+    // Where its links go: a report taking a client (with its dates and currency), a client's page, or the receipt form.
+    const wanted = c.req.query('for') ?? 'receipt';
+    const report = isReportName(wanted) && REPORT_TAKES_CLIENT[wanted] ? wanted : null;
+    const forName = report ?? (wanted === 'client' ? 'client' : 'receipt');
+    const keep = report ? (['from', 'to', 'currency'] as const).flatMap((k) => { const v = c.req.query(k); return v ? [[k, v.slice(0, 40)] as [string, string]] : []; }) : [];
+    const links = found.map((cl) => ({
+      ...cl,
+      href: forName === 'client' ? `/ledger/clients/${encodeURIComponent(cl.id)}`
+        : `${report ? `/ledger/reports/${report}` : '/ledger/receipts/new'}?${new URLSearchParams([...keep, ['client', String(cl.clientNumber)]]).toString()}`,
+    }));
+    return render(c, isHtmx(c) ? 'ledger/_client_options.njk' : 'ledger/clients_find.njk', { text, clients: links, max: CLIENT_SUGGESTIONS, forName, keep });
+  });
 
   // ---- overview --------------------------------------------------------------------------
 
@@ -113,7 +161,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
       laterDebtorsMinor: of('debtors', all) - of('debtors'),
       openBills: open.filter((b) => store.outstandingOf(b) !== 0).length, pending, noted: await store.notedJournals(db, 50),
       recent: await store.listJournals(db, { limit: 10 }), reports: REPORT_NAMES.map((n) => ({ name: n, title: REPORT_TITLES[n] })),
-      clients: (await store.listClients(db)).slice(0, 500), names, can: can(c),
+      clients: await store.listClients(db, INDEX_CLIENTS), clientCount: await store.clientCount(db), names, can: can(c),
     });
   });
 
@@ -240,7 +288,11 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
   async function receiptForm(c: Context<AppEnv>, fv: Record<string, string>, extra: { errors?: Record<string, string>; error?: string | null } = {}, status: 200 | 404 | 409 | 422 = 200) {
     const s = await settings();
     const bill = fv.bill ? await store.findBill(db, fv.bill) : null;
-    const clientId = bill?.clientId ?? fv.client ?? '';
+    // The client typed (or named by a link): shown with its open bills once found; one that names none is said beside the field.
+    const typed = bill ? null : await typedClient(fv.client ?? '');
+    const errors = { ...(typed?.error && !extra.errors?.client ? { client: typed.error } : {}), ...(extra.errors ?? {}) };
+    if (typed?.error && status === 200) status = 422;
+    const clientId = bill?.clientId ?? typed?.client?.id ?? '';
     const names = await store.namesOf(db);
     const open = clientId ? (await store.listBills(db, { clientId, status: 'open' })).filter((b) => store.outstandingOf(b) > 0).map((b) => billView(b, today())) : [];
     // On account: the firm's currency, or one the client (any client, until one is chosen) is billed in.
@@ -249,9 +301,10 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     return render(c, 'ledger/receipt_new.njk', {
       // A fresh idempotency key each time the form is shown, kept when it is shown again after
       // a refusal: submitting the same form twice (or five times at once) is one receipt.
-      fv: { receivedOn: today(), order: bill ? 'this_bill_first' : 'oldest_first', discount: 'auto', method: 'bank_transfer', ...fv, client: clientId, receiptId: fv.receiptId || newId(deps.clock) },
-      bill: bill ? billView(bill, today()) : null, client: clientId ? names.clients.get(clientId) ?? null : null, clients: await store.listClients(db), open,
-      orders: Object.entries(ORDER_LABELS), methods: RECEIPT_METHODS, s, currency, currencies, errors: extra.errors ?? {}, error: extra.error ?? null,
+      // The client found is carried on as its number (the field shows what the pages show); one not found, as typed.
+      fv: { receivedOn: today(), order: bill ? 'this_bill_first' : 'oldest_first', discount: 'auto', method: 'bank_transfer', ...fv, client: bill ? bill.clientId : typed?.client ? String(typed.client.clientNumber) : (fv.client ?? '').trim(), receiptId: fv.receiptId || newId(deps.clock) },
+      bill: bill ? billView(bill, today()) : null, client: clientId ? names.clients.get(clientId) ?? null : null, open,
+      orders: Object.entries(ORDER_LABELS), methods: RECEIPT_METHODS, s, currency, currencies, errors, error: extra.error ?? (typed?.error ? `Please correct: ${fieldLabel('client')}` : null),
       today: today(),
     }, status);
   }
@@ -276,11 +329,14 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     // The amount is read in the currency chosen (yen has no decimals); the command checks the currency.
     if (fv.currency && !bill && !isCurrencyCode(fv.currency)) errors.currency = 'must be a currency code (ISO 4217, e.g. USD)';
     const amount = moneyField(errors, 'amount', fv.amount!, bill?.currency ?? (fv.currency && !errors.currency ? fv.currency : s.currency));
+    // The client typed: its number, its name or "number name" as the pages show it, or an id (the form of an older page).
+    const typed = bill || fv.bill ? null : await typedClient(fv.client ?? '');
+    if (typed?.error) errors.client = typed.error;
     try {
-      if (amount === undefined || errors.currency) throw invalid(errors);
+      if (amount === undefined || errors.currency || errors.client) throw invalid(errors);
       const r = await cmds.recordReceipt(c.get('command'), {
         currency: fv.currency || null,
-        ...(fv.receiptId ? { receiptId: fv.receiptId } : {}), billId: fv.bill || null, clientId: fv.client || null, receivedOn: fv.receivedOn!, amountMinor: amount,
+        ...(fv.receiptId ? { receiptId: fv.receiptId } : {}), billId: fv.bill || null, clientId: typed?.client?.id ?? (fv.bill ? fv.client || null : null), receivedOn: fv.receivedOn!, amountMinor: amount,
         method: fv.method || 'bank_transfer', reference: fv.reference || null, order: (fv.order || undefined) as AllocationOrder | undefined,
         discount: (fv.discount || 'auto') as DiscountChoice, confirmOutsidePeriod: fv.confirm === 'on' || fv.confirm === 'yes' || fv.confirm === 'true',
       });
@@ -459,15 +515,20 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const qs = new URLSearchParams({ ...(q.from ? { from: q.from } : {}), ...(q.to ? { to: q.to } : {}), ...(q.client ? { client: q.client } : {}), ...(q.currency ? { currency: q.currency } : {}) }).toString();
     // The currencies a report can be in (a choice shown only when there is more than one).
     const currencies = await reports.currencies();
+    // The client typed (number, name, "number name") or named by id (a link); a report that takes none refuses it below.
+    const typed = takesClient ? await typedClient(q.client ?? '') : null;
+    const clientId = typed ? typed.client?.id : q.client || undefined;
+    const clientText = typed?.client ? String(typed.client.clientNumber) : (q.client ?? '').trim();
     let r: Report;
     try {
-      r = await reports.run(name, { ...(q.from ? { from: q.from } : {}), ...(q.to ? { to: q.to } : {}), ...(q.client ? { clientId: q.client } : {}), ...(q.currency ? { currency: q.currency } : {}) });
+      if (typed?.error) throw new ReportParamError({ client: typed.error });
+      r = await reports.run(name, { ...(q.from ? { from: q.from } : {}), ...(q.to ? { to: q.to } : {}), ...(clientId ? { clientId } : {}), ...(q.currency ? { currency: q.currency } : {}) });
     } catch (e) {
       if (!(e instanceof ReportParamError)) throw e;
       // The report page again, its form holding what was asked, each bad parameter named.
       return render(c, 'ledger/report.njk', {
         r: { name, title: REPORT_TITLES[name], subtitle: '', currency: q.currency ?? '', params: { from: q.from ?? null, to: q.to ?? '', clientId: q.client ?? null }, columns: [], rows: [], totals: null, notes: [], chartSvg: null },
-        qs, currencies, takesClient, takesFrom, clients: takesClient ? await store.listClients(db) : [], errors: e.fields, error: `Please correct: ${Object.keys(e.fields).map(fieldLabel).join(', ')}`, cells: [], totals: null,
+        qs, currencies, takesClient, takesFrom, clientText, clientChosen: null, errors: e.fields, error: `Please correct: ${Object.keys(e.fields).map(fieldLabel).join(', ')}`, cells: [], totals: null,
       }, 422);
     }
     const file = `${name}-${r.params.to}`;
@@ -483,7 +544,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
       return c.body(pdf as Uint8Array<ArrayBuffer>);
     }
     return render(c, 'ledger/report.njk', {
-      r, qs, currencies, takesClient, takesFrom, clients: takesClient ? await store.listClients(db) : [], ageLabels: AGE_LABELS, errors: {}, error: null,
+      r, qs, currencies, takesClient, takesFrom, clientText, clientChosen: typed?.client ?? null, ageLabels: AGE_LABELS, errors: {}, error: null,
       cells: r.rows.map((row) => r.columns.map((col) => ({ kind: col.kind, text: cellText(r, col, row[col.key] ?? null) }))),
       totals: r.totals ? r.columns.map((col) => ({ kind: col.kind, text: cellText(r, col, r.totals![col.key] ?? null) })) : null,
     });

@@ -5,6 +5,7 @@
 import { sql } from 'kysely';
 import type { Executor } from '../../shared/db.ts';
 import { writersSerialised } from '../../shared/sql.ts';
+import * as clients from '../../shared/clients.ts';
 
 export type AccountRole = 'office_bank' | 'debtors' | 'unallocated' | 'tax_payable' | 'fees' | 'fee_timekeeper' | 'fixed_charges' | 'fixed_charge_type' | 'disbursements' | 'interest' | 'discounts' | 'write_offs' | 'other';
 export type AccountType = 'asset' | 'liability' | 'equity' | 'income' | 'expense';
@@ -646,10 +647,22 @@ export async function clientCurrencies(ex: Executor, clientId: string | null): P
   return rows.map((r) => r.currency as string);
 }
 
-export async function listClients(ex: Executor): Promise<{ id: string; number: number; name: string }[]> {
-  const rows = await ex.selectFrom('ledger_client').select(['id', 'client_number', 'name']).orderBy('client_number').execute();
+/** The clients by number, the first `limit` (a firm may have thousands: the forms type them, see clientsNamed). */
+export async function listClients(ex: Executor, limit: number): Promise<{ id: string; number: number; name: string }[]> {
+  const rows = await ex.selectFrom('ledger_client').select(['id', 'client_number', 'name']).orderBy('client_number').limit(limit).execute();
   return rows.map((r) => ({ id: String(r.id), number: n(r.client_number), name: String(r.name) }));
 }
+
+export async function clientCount(ex: Executor): Promise<number> {
+  const r = await ex.selectFrom('ledger_client').select((eb) => eb.fn.countAll().as('n')).executeTakeFirst();
+  return n(r?.n ?? 0);
+}
+
+/** The Client field typed on the receipt and report forms, looked up in the ledger's copy (shared/clients.ts). */
+export const clientsMatching = (ex: Executor, text: string, limit: number) => clients.clientsMatching(ex, 'ledger_client', text, limit);
+/** A client's number, its name (case and accents aside) or "number name"; not part of a name. */
+export const clientsNamed = (ex: Executor, text: string) => clients.clientsNamed(ex, 'ledger_client', text);
+export const clientById = (ex: Executor, id: string) => clients.clientById(ex, 'ledger_client', id);
 
 /**
  * Work recorded (up to `asOf`, when given) and not billed: on no posted bill, or, as at `asOf`, on a bill dated
