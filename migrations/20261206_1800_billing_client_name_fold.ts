@@ -4,11 +4,14 @@ import type { Kysely } from 'kysely';
 // billing_client.name_fold: the client's name as typed names are compared with it (mass
 // billing's Client filter and its suggestions), folded in the application rather than by the
 // database: SQLite's lower() folds ASCII only, so "müller" did not find "Müller GmbH" there,
-// and Postgres's lower() depends on the server's locale. Lower case, accents and other marks
-// dropped, compatibility forms as their plain letters. The names copied before it are folded
+// and Postgres's lower() depends on the server's locale. Lower case, accents dropped (the
+// combining marks of Latin, Greek and Cyrillic letters only), compatibility forms as their plain
+// letters, ø, æ, ß and the like as typed without them. The names copied before it are folded
 // here the same way as billing's foldName folds new ones (a migration imports no app code).
 
-const fold = (name: string): string => name.normalize('NFKD').replace(/\p{M}+/gu, '').toLowerCase();
+const PLAIN: Readonly<Record<string, string>> = { 'ø': 'o', 'æ': 'ae', 'œ': 'oe', 'ß': 'ss', 'đ': 'd', 'ð': 'd', 'ł': 'l', 'þ': 'th', 'ı': 'i', 'ħ': 'h', 'ŀ': 'l' };
+const fold = (name: string): string => name.normalize('NFKD').replace(/[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+/g, '')
+  .toLowerCase().replace(/[øæœßđðłþıħŀ]/g, (ch) => PLAIN[ch]!);
 
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable('billing_client').addColumn('name_fold', 'text', (c) => c.notNull().defaultTo('')).execute();

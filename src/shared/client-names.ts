@@ -5,15 +5,29 @@
 export interface ClientChoice { id: string; clientNumber: number; name: string }
 
 /**
- * A client's name as typed names are compared with it: lower case, accents and other marks
- * dropped, compatibility forms as their plain letters, so "muller" and "MÜLLER" find "Müller
- * GmbH" and "emile" finds "Émile Zola SARL" on both databases (SQLite's lower() folds ASCII
- * only; Postgres's depends on the server's locale). Letters that are not a letter with a mark
- * stay as they are ("ø", "æ", "ß"). The copies' name_fold holds it (their migrations fold the
+ * Latin letters that are not a letter with a mark, as a clerk without them on the keyboard
+ * types them ("orsted" for Ørsted, "strasse" for Straße), lower case.
+ */
+const LATIN_PLAIN: Readonly<Record<string, string>> = {
+  'ø': 'o', 'æ': 'ae', 'œ': 'oe', 'ß': 'ss', 'đ': 'd', 'ð': 'd', 'ł': 'l', 'þ': 'th', 'ı': 'i', 'ħ': 'h', 'ŀ': 'l',
+};
+/**
+ * The marks dropped: the combining diacritical marks of Latin, Greek and Cyrillic letters (and
+ * their extended and supplement blocks, and half marks). Not every mark: in Devanagari or
+ * Japanese a mark is part of the letter (कमल is not कोमल, ガス is not カス).
+ */
+const DIACRITICS = /[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+/g;
+
+/**
+ * A client's name as typed names are compared with it: lower case, accents dropped,
+ * compatibility forms as their plain letters, and ø, æ, ß and the like as typed without them,
+ * so "muller" and "MÜLLER" find "Müller GmbH", "emile" finds "Émile Zola SARL" and "orsted"
+ * finds "Ørsted A/S", on both databases alike (SQLite's lower() folds ASCII only; Postgres's
+ * depends on the server's locale). The copies' name_fold holds it (their migrations fold the
  * names copied before them the same way).
  */
 export function foldName(name: string): string {
-  return name.normalize('NFKD').replace(/\p{M}+/gu, '').toLowerCase();
+  return name.normalize('NFKD').replace(DIACRITICS, '').toLowerCase().replace(/[øæœßđðłþıħŀ]/g, (ch) => LATIN_PLAIN[ch]!);
 }
 
 /** What a typed client names: one client's id, or why it names none. */

@@ -33,6 +33,8 @@ export async function clientsMatching(ex: Executor, table: ClientTable, text: st
   const t = text.trim().slice(0, 200);
   if (t === '') return [];
   const digits = /^\d{1,15}$/.test(t) ? String(Number(t)) : null;
+  // Text that folds to nothing (marks alone) holds no name: it would match every client.
+  if (digits === null && foldName(t).trim() === '') return [];
   const rows = await selectRaw<Row>(ex,
     `select id, client_number, name from ${table}
      where cast(client_number as text) like ? escape '\\' or name_fold like ? escape '\\'
@@ -43,7 +45,8 @@ export async function clientsMatching(ex: Executor, table: ClientTable, text: st
 
 /**
  * The clients a typed text names: the client with that number (the text all digits), else
- * every client with exactly that name (case and accents aside), else the client the text
+ * every client with that name, case and accents aside (of names differing only by those, the
+ * one typed exactly, or in another case only), else the client the text
  * names as pages show it ("12 Kestrel Holdings": that number, with that name), else, with
  * `partial`, every client whose name holds it (not for digits). More than one: the clerk types
  * the number. At most 11.
@@ -56,8 +59,16 @@ export async function clientsNamed(ex: Executor, table: ClientTable, text: strin
     const found = await byNumber(Number(t));
     if (found.length > 0) return found;
   }
+  const folded = foldName(t);
+  if (folded.trim() === '') return [];
   const named = (await selectRaw<Row>(ex,
-    `select id, client_number, name from ${table} where name_fold = ? order by client_number limit ${NAMED_MAX + 1}`, [foldName(t)])).map(choice);
+    `select id, client_number, name from ${table} where name_fold = ? order by client_number limit ${NAMED_MAX + 1}`, [folded])).map(choice);
+  // Names that differ only by case or accents ("Müller GmbH", "Muller GmbH"): the one typed
+  // exactly is that one, then the one typed with its accents in another case.
+  const exact = named.filter((cl) => cl.name.trim() === t);
+  if (exact.length > 0) return exact;
+  const cased = named.filter((cl) => cl.name.trim().toLowerCase() === t.toLowerCase());
+  if (cased.length > 0) return cased;
   if (named.length > 0) return named;
   const shown = /^(\d{1,15})\s+(.+)$/.exec(t);
   if (shown) {

@@ -18,7 +18,7 @@ eachDialect('billing_client.name_fold and ledger_client.name_fold: the clients c
   const down = await migrator.migrateTo(BEFORE);
   assert.equal(down.error, undefined, String(down.error));
   assert.ok(down.results?.some((r) => r.migrationName === '20261206_1800_billing_client_name_fold'), 'the column\'s migration was undone');
-  const names = ['Müller GmbH', 'Émile Zola SARL', 'İstanbul Ticaret', 'Ørsted A/S', 'Plain Name Ltd'];
+  const names = ['Müller GmbH', 'Émile Zola SARL', 'İstanbul Ticaret', 'Ørsted A/S', 'Plain Name Ltd', 'Straße Œuvre Łódź', 'कोमल', 'ガス', 'Ｆｕｌｌ'];
   await db.db.insertInto('billing_client').values(names.map((name, i) => ({
     id: `client-${i}`, client_number: i + 1, name, source_version: 1, source_at: '2026-01-01T00:00:00.000Z', event_id: `event-${i}`, copied_at: '2026-01-01T00:00:00.000Z',
   }))).execute();
@@ -28,6 +28,6 @@ eachDialect('billing_client.name_fold and ledger_client.name_fold: the clients c
   for (const table of ['billing_client', 'ledger_client'] as const) {
     const rows = await db.db.selectFrom(table).select(['name', 'name_fold']).orderBy('client_number').execute();
     assert.deepEqual(rows.map((r) => r.name_fold), names.map(foldName), table);
-    assert.deepEqual(rows.map((r) => r.name_fold), ['muller gmbh', 'emile zola sarl', 'istanbul ticaret', 'ørsted a/s', 'plain name ltd'], table);
+    assert.deepEqual(rows.map((r) => r.name_fold).slice(0, 6), ['muller gmbh', 'emile zola sarl', 'istanbul ticaret', 'orsted a/s', 'plain name ltd', 'strasse oeuvre lodz'], table);
   }
 });

@@ -105,21 +105,26 @@ test('client names as typed names are compared with them: case and accents aside
     ['Émile Zola SARL', 'emile zola sarl'],
     ['İstanbul Ticaret', 'istanbul ticaret'],
     ['Zoë & Cie', 'zoe & cie'],
-    ['Ørsted A/S', 'ørsted a/s'],
-    ['Æbeltoft', 'æbeltoft'],
-    ['Straße', 'straße'],
+    ['Ørsted A/S', 'orsted a/s'],
+    ['Æbeltoft', 'aebeltoft'],
+    ['Straße', 'strasse'],
+    ['Łódź', 'lodz'],
+    // A mark that is part of the letter is kept: these are other names.
+    ['कमल', 'कमल'],
+    ['कोमल', 'कोमल'],
     ['Ｆｕｌｌｗｉｄｔｈ', 'fullwidth'],
     ['ﬁnance', 'finance'],
     ['Acme 100% Ltd', 'acme 100% ltd'],
     ['', ''],
   ];
   for (const [name, folded] of cases) assert.equal(foldName(name), folded, name);
+  assert.notEqual(foldName('ガス'), foldName('カス'), 'a Japanese voiced mark is part of its letter');
   fc.assert(fc.property(fc.string({ unit: 'grapheme', maxLength: 40 }), (name) => {
-    // Folding twice is folding once (a name folded on the way in, and the text typed, meet); no capital is left, nor any mark.
+    // Folding twice is folding once (a name folded on the way in, and the text typed, meet); no capital is left, nor any accent.
     const folded = foldName(name);
     assert.equal(foldName(folded), folded);
     assert.equal(folded.toLowerCase(), folded);
-    assert.doesNotMatch(folded, /\p{M}/u);
+    assert.doesNotMatch(folded, /[\u0300-\u036f]/u);
   }));
 });
 
