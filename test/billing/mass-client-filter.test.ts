@@ -82,6 +82,7 @@ eachDialect('mass billing: the Client filter takes a client number or a name one
     assert.match(html, /<span class="field-error" data-error-for="client">2 clients have or hold this name: type the client number/);
     assert.match(html, new RegExp(`\\(${k1.client.clientNumber}, ${k2.client.clientNumber}\\)`));
     assert.match(html, /data-count="0"/);
+    assert.doesNotMatch(html, /data-check-all="matterId"/, 'no box to tick every row of an empty list');
     // A number or name no client has.
     // Part of a name one client's holds: that client; part several hold: refused with their numbers.
     html = ok(await b.get(`/billing/mass?${Q}&client=logistics`));

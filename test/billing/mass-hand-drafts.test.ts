@@ -161,6 +161,19 @@ eachDialect('mass billing: two drafts changed by hand from one list are both lis
     const listed = [...html.matchAll(/name="handDraft" value="([0-9a-f-]{36})" checked/g)].map((m) => m[1]!);
     assert.equal(listed.length, 2, 'both listed, ticked');
     const [d1, d2] = listed;
+    // The run form says which drafts it listed, so one left unticked comes back unticked after
+    // the confirmation's Cancel (not dropped from the list), and stays unticked when the filters change.
+    assert.equal([...html.matchAll(/<input type="hidden" name="handListed" value="([0-9a-f-]{36})">/g)].length, 2);
+    const listRunId = /name="runId" value="([^"]+)"/.exec(html)![1]!;
+    const confirmation = ok(await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['runId', listRunId], ['scope', 'all'], ['handListed', d1!], ['handListed', d2!], ['handDraft', d1!]]));
+    assert.match(confirmation, /take in 1 draft\(s\) changed by hand/);
+    const cancelForm = /<form method="post" action="\/billing\/mass\/runs" id="mass-confirm">([\s\S]*?)<\/form>/.exec(confirmation)![1]!;
+    const fields = [...cancelForm.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m): [string, string] => [m[1]!, m[2]!]).filter(([k]) => k !== '_csrf');
+    const back = ok(await postMany(b, '/billing/mass/runs', [...fields, ['confirm', 'cancel']]));
+    assert.match(back, new RegExp(`name="handDraft" value="${d1}" checked`));
+    assert.match(back, new RegExp(`name="handDraft" value="${d2}" aria-label`), 'listed, unticked');
+    assert.match(back, new RegExp(`<input type="hidden" name="handOff" value="${d2}">`), 'the filters form keeps it unticked');
+    assert.equal((await t.db.db.selectFrom('billing_batch').select('id').execute()).length, 0, 'Cancel creates nothing');
 
     // A crafted Bill selected: m1 ticked (its draft changed by hand named too) while the filter names m3 only.
     const runId = /name="runId" value="([^"]+)"/.exec(html)![1]!;

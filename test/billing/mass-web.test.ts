@@ -110,26 +110,41 @@ eachDialect('mass billing page: list, lookup, confirm, one run with live progres
     await b.get(`/billing/mass?${q}`);
     const runId = /name="runId" value="([^"]+)"/.exec(b.last!.text)![1]!;
     const picked = rowIds.slice(0, 3);
-    html = ok(await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['terms', '21'], ['runId', runId], ['scope', 'selected'], ...picked.map((id): [string, string] => ['matterId', id])]));
+    // The list shown with its up-to date left blank says so in its run form (the run bills up to the invoice date).
+    assert.match(ok(await b.get(`/billing/mass?invoiceDate=${DATE}`)), /<input type="hidden" name="upToBlank" value="yes">/);
+    html = ok(await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['upToBlank', 'yes'], ['terms', '21'], ['runId', runId], ['scope', 'selected'], ...picked.map((id): [string, string] => ['matterId', id])]));
     assert.match(html, /Bill 3 matter\(s\)\?/);
     // The matters picked are named, in file number order.
     const pickedNames = (await t.db.db.selectFrom('billing_matter').select(['file_number', 'name']).where('id', 'in', picked).execute())
       .map((m) => `${m.file_number} ${m.name}`).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
     assert.equal(/<p class="notice" id="confirm-picked">The matters picked: ([^<]*)\.<\/p>/.exec(html)?.[1], pickedNames.join('; '));
-    assert.match(html, /<a href="\/billing\/mass\?[^"]*invoiceDate=2026-03-01[^"]*terms=21[^"]*" data-action="cancel">Cancel<\/a>/, 'Cancel keeps the choices');
-    // Cancel comes back to the list as it was left: the three matters ticked, no other.
+    // Cancel posts the confirmation's form back (no address could hold a page of ticked ids):
+    // the list as it was left, its choices kept and the three matters ticked, no other.
     const tickedOn = (page: string) => [...page.matchAll(/<input type="checkbox" name="matterId" value="([^"]+)"( checked)?/g)].filter((m) => m[2]).map((m) => m[1]!).sort();
-    const cancelHref = /<a href="([^"]+)" data-action="cancel">/.exec(html)![1]!;
-    const listed = ok(await b.get(cancelHref));
+    const confirmFields = (page: string): [string, string][] => {
+      const form = /<form method="post" action="\/billing\/mass\/runs" id="mass-confirm">([\s\S]*?)<\/form>/.exec(page)![1]!;
+      return [...form.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m): [string, string] => [m[1]!, m[2]!]).filter(([k]) => k !== '_csrf');
+    };
+    assert.match(html, /<button type="submit" name="confirm" value="cancel" class="secondary" data-action="cancel">Cancel<\/button>/);
+    let listed = ok(await postMany(b, '/billing/mass/runs', [...confirmFields(html), ['confirm', 'cancel']]));
+    assert.match(listed, /<h1>Mass billing<\/h1>/);
     assert.deepEqual(tickedOn(listed), [...picked].sort());
+    assert.match(listed, /name="terms" value="21"/, 'the choices kept');
+    // The up-to date left blank on the list stays blank (it follows the invoice date), not filled in with the date it stood for.
+    assert.match(listed, /<input type="date" name="upTo" value=""/);
+    assert.equal((await t.db.db.selectFrom('billing_batch').select('id').execute()).length, 0, 'Cancel creates nothing');
     assert.equal(tickedOn(ok(await b.get(`/billing/mass?${q}`))).length, 0, 'the list opened afresh has nothing ticked');
-    // ... on the page they were ticked on (the run form carries it for that), with the filters.
+    // ... on the page they were ticked on (the run form carries it for that).
     html = ok(await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['terms', '21'], ['runId', runId], ['scope', 'selected'], ['page', '2'], ...picked.map((id): [string, string] => ['matterId', id])]));
-    assert.match(/<a href="([^"]+)" data-action="cancel">/.exec(html)![1]!, /[?&]page=2(&|$)/);
+    assert.ok(confirmFields(html).some(([k, v]) => k === 'page' && v === '2'));
+    assert.ok(!confirmFields(html).some(([k]) => k === 'upToBlank'), 'an up-to date typed stays typed');
     // Bill all's Cancel keeps what was ticked too (it billed every matter, not the ticked).
     html = ok(await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['runId', runId], ['scope', 'all'], ['matterId', picked[0]!]]));
     assert.match(html, /Bill \d+ matter\(s\)\?/);
-    assert.deepEqual(tickedOn(ok(await b.get(/<a href="([^"]+)" data-action="cancel">/.exec(html)![1]!))), [picked[0]]);
+    listed = ok(await postMany(b, '/billing/mass/runs', [...confirmFields(html), ['confirm', 'cancel']]));
+    assert.deepEqual(tickedOn(listed), [picked[0]]);
+    // A page address: digits only.
+    assert.equal(/<input type="hidden" name="page" value="(\d+)">/.exec(ok(await b.get(`/billing/mass?${q}&page=0x10`)))?.[1], undefined);
     assert.equal((await t.db.db.selectFrom('billing_batch').select('id').execute()).length, 0, 'nothing before the confirmation');
     const confirm: [string, string][] = [['invoiceDate', DATE], ['upTo', DATE], ['terms', '21'], ['runId', runId], ['scope', 'selected'], ['confirm', 'yes'], ...picked.map((id): [string, string] => ['matterId', id])];
     let res = await postMany(b, '/billing/mass/runs', confirm);

@@ -223,11 +223,23 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
   const handDraftsOf = async (ids: readonly string[]) =>
     (ids.length ? (await mass.listDrafts({ ids, sort: 'matter', limit: MAX_HAND_DRAFTS })).rows.filter((d) => d.batchId === null) : []);
   /** The same, as a query to carry on (the list's links and forms, a composer opened from it). */
-  const handQuery = (ids: readonly string[]): string => ids.map((id) => `handDraft=${id}`).join('&');
+  const handQuery = (ids: readonly string[], off: readonly string[] = []): string => [...ids.map((id) => `handDraft=${id}`), ...off.map((id) => `handOff=${id}`)].join('&');
+  /**
+   * Drafts changed by hand listed and left unticked (`handOff`, or `handListed` by the list's run
+   * form and not ticked): listed again unticked (the confirmation's Cancel, a refused run), not dropped.
+   */
+  const handOffIds = (raw: Raw): string[] => {
+    const ticked = new Set(handDraftIds(raw));
+    return [...new Set([...all(raw, 'handOff'), ...all(raw, 'handListed')].filter((id) => isId(id) && !ticked.has(id)))].slice(0, MAX_HAND_DRAFTS);
+  };
+  /** The list's page as the address or a form names it (digits only), else the first. */
+  const pageOf = (raw: Raw): number => { const p = first(raw.page); return /^\d{1,5}$/.test(p) ? Math.max(1, Math.min(10_000, Number(p))) : 1; };
+  /** The up-to date as the clerk typed it: left blank (the list's run form says so), it follows the invoice date. */
+  const upToTypedOf = (raw: Raw, form: MassForm): string => (first(raw.upTo) && first(raw.upToBlank) !== 'yes' ? form.upTo : '');
 
   async function listContext(c: Context<AppEnv>, raw: Raw, extra: Record<string, unknown> = {}) {
     const { lk, parsed } = await parse(raw);
-    let pageNo = Math.max(1, Math.min(10_000, Number(first(raw.page)) || 1));
+    let pageNo = pageOf(raw);
     let list: Awaited<ReturnType<MassBilling['eligible']>> = { total: 0, rows: [], totals: { wip: [] } };
     let previews = new Map<string, unknown>();
     if (Object.keys(parsed.errors).length === 0) {
@@ -257,10 +269,13 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       ? await mass.whyNot(parsed.filters, { fileNumber: parsed.form.matter }) : null;
     // The up-to date as the clerk typed it: left blank, it follows the invoice date (a month-end
     // invoice date changed alone is not refused for an up-to date the page filled in with today).
-    const upToTyped = first(raw.upTo) ? parsed.form.upTo : '';
+    const upToTyped = upToTypedOf(raw, parsed.form);
     // Drafts made from this list's composer links (seed 001's last-minute changes): still drafts
     // in no run, they are listed to be taken into the run as they are.
-    const handDrafts = await handDraftsOf(handDraftIds(raw));
+    const handOff = handOffIds(raw);
+    const handDrafts = (await handDraftsOf([...handDraftIds(raw), ...handOff].slice(0, MAX_HAND_DRAFTS)));
+    const handTicked = handDrafts.filter((d) => !handOff.includes(d.billId)).map((d) => d.billId);
+    const handUnticked = handDrafts.filter((d) => handOff.includes(d.billId)).map((d) => d.billId);
     // More named than one run takes (a clerk who changed over MAX_HAND_DRAFTS bills by hand from one list): said, not dropped silently.
     const handDraftsOver = Math.max(0, new Set(all(raw, 'handDraft').filter(isId)).size - MAX_HAND_DRAFTS);
     // Drafts in no run that this list does not name (made in the composer, or the list opened
@@ -269,12 +284,12 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     const named = new Set(handDrafts.map((d) => d.billId));
     // As many as the run has room for beside those named (a run takes MAX_HAND_DRAFTS).
     const looseUnlisted = loose.ids.filter((id) => !named.has(id)).slice(0, Math.max(0, MAX_HAND_DRAFTS - named.size));
-    const handQs = handQuery(handDrafts.map((d) => d.billId));
+    const handQs = handQuery(handTicked, handUnticked);
     const listQs = query({ ...parsed.form, upTo: upToTyped });
     const back = [listQs, handQs].filter(Boolean).join('&');
     const looseQs = [listQs, handQuery([...named, ...looseUnlisted].slice(0, MAX_HAND_DRAFTS))].filter(Boolean).join('&');
     return {
-      excluded, excludedTotal, ticked, handDrafts, handQs, handDraftsOver, maxHandDrafts: MAX_HAND_DRAFTS,
+      excluded, excludedTotal, ticked, handDrafts, handUnticked, handQs, handDraftsOver, maxHandDrafts: MAX_HAND_DRAFTS,
       loose: { total: Math.max(0, loose.total - named.size), listable: looseUnlisted.length, qs: looseQs },
       ...lk, form: parsed.form, errors: parsed.errors, rows, total: list.total, totals: list.totals, page: pageNo, upToTyped, matterWhy,
       pages: Math.max(1, Math.ceil(list.total / PAGE_ROWS)), qs: [listQs, handQs].filter(Boolean).join('&'), runId: newId(deps.clock), can: can(c),
@@ -295,7 +310,7 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
   pages.get('/', allow(READERS), async (c) => {
     noStore(c);
     // Each field once, but every draft changed by hand and every matter ticked the address names (c.req.query keeps a repeated field's first value only).
-    const ctx = await listContext(c, { ...c.req.query(), handDraft: c.req.queries('handDraft') ?? [], matterId: c.req.queries('matterId') ?? [] } as Raw);
+    const ctx = await listContext(c, { ...c.req.query(), handDraft: c.req.queries('handDraft') ?? [], handOff: c.req.queries('handOff') ?? [], matterId: c.req.queries('matterId') ?? [] } as Raw);
     // Choices that cannot be read are named on the page (422), not listed as if they were not there.
     return render(c, 'billing/mass.njk', ctx, Object.keys(ctx.errors).length > 0 ? 422 : 200);
   });
@@ -332,6 +347,13 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
   pages.post('/runs', allow(WRITERS), async (c) => {
     noStore(c);
     const raw = await c.req.parseBody({ all: true }) as Raw;
+    // The confirmation's Cancel: the list as it was left (its page, the matters and drafts ticked
+    // there, the up-to date blank if it was), from the form's fields: no address holds that many ids.
+    // (The form also holds confirm=yes: Cancel's own value is among the values sent.)
+    if (all(raw, 'confirm').includes('cancel')) {
+      const ctx = await listContext(c, raw);
+      return render(c, 'billing/mass.njk', ctx, Object.keys(ctx.errors).length > 0 ? 422 : 200);
+    }
     const { lk, parsed } = await parse(raw);
     const runId = first(raw.runId) || newId(deps.clock);
     const scope = first(raw.scope);
@@ -392,10 +414,14 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       const periodRefusal = periods.refusalOf(parsed.form.invoiceDate);
       // A draft changed by hand keeps its own date: each said, as the run's date is.
       const handRefused = handDrafts.flatMap((h) => { const why = periods.refusalOf(h.invoiceDate); return why ? [{ fileNumber: h.fileNumber, invoiceDate: h.invoiceDate, why }] : []; });
-      // Cancel (and the crumb) go back to the list as it was left: its page, the matters ticked there.
-      const pageNo = Math.max(1, Math.min(10_000, Number(first(raw.page)) || 1));
-      const back = [query(parsed.form), pageNo > 1 ? `page=${pageNo}` : '', handQuery(handDrafts.map((d) => d.billId)), tickedIds(raw).map((id) => `matterId=${id}`).join('&')];
-      return render(c, 'billing/mass_confirm.njk', { ...lk, form: parsed.form, fields: FILTER_FIELDS, runId, selected: selected ?? [], scope: selected ? 'selected' : 'all', count, itemFilters, matterFilters, picked, handDrafts, periodRefusal, handRefused, qs: back.filter(Boolean).join('&') });
+      // Cancel posts the form back (Cancel below): the list as it was left, its page and the matters and drafts ticked there.
+      // The crumb links to the list with the choices only.
+      const upToBlank = upToTypedOf(raw, parsed.form) === '';
+      const crumbQs = [query({ ...parsed.form, upTo: upToBlank ? '' : parsed.form.upTo }), handQuery(handDrafts.map((d) => d.billId))].filter(Boolean).join('&');
+      return render(c, 'billing/mass_confirm.njk', {
+        ...lk, form: parsed.form, fields: FILTER_FIELDS, runId, selected: selected ?? [], scope: selected ? 'selected' : 'all', count, itemFilters, matterFilters, picked, handDrafts, periodRefusal, handRefused, qs: crumbQs,
+        page: pageOf(raw), upToBlank, handOff: handOffIds(raw), ticked: selected ? [] : tickedIds(raw),
+      });
     }
     // A run id already used is the same run again (a second click): only a new one is checked for being empty.
     if (!(await mass.findBatch(runId)) && await nothingEligible()) return refusedEmpty();
