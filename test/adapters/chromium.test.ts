@@ -7,11 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { chromiumTempDir, createChromiumPdf, profileFolderPrefix, removeStaleProfiles } from '../../src/adapters/pdf/chromium.ts';
+import { chromiumTempDir, createChromiumPdf, profileFolderPrefix, removeProfile, removeStaleProfiles } from '../../src/adapters/pdf/chromium.ts';
 import { chromiumPath } from '../support/browser.ts';
 import { alive, chromiumProcessTypes, chromiumWithProfile, pdfText } from './pdf.ts';
 
@@ -123,6 +123,46 @@ for (const deep of [false, true]) {
     }
   });
 }
+
+test('removeProfile removes the socket folder the profile links to only when Chromium or Chrome named it, a relative link read from the profile', () => {
+  const root = mkdtempSync(join(tmpdir(), 'lp-remove-'));
+  try {
+    const profile = (name: string, target: string) => {
+      const dir = join(root, name);
+      mkdirSync(dir);
+      symlinkSync(target, join(dir, 'SingletonSocket'));
+      return dir;
+    };
+    const socketFolder = (name: string) => { const dir = join(root, name); mkdirSync(dir); writeFileSync(join(dir, 'SingletonSocket'), ''); return dir; };
+    const cases: [string, boolean][] = [
+      ['org.chromium.Chromium.AbC123', true],
+      ['com.google.Chrome.xYz789', true],
+      ['com.google.Chrome.for.Testing.q1w2e3', true],
+      ['important-data', false],
+      ['org.chromium.Chromium.toolong1', false],
+    ];
+    for (const [i, [name, removed]] of cases.entries()) {
+      const folder = socketFolder(name);
+      const p = profile(`lexbill-pdf-case${i}`, join(folder, 'SingletonSocket'));
+      removeProfile(p);
+      assert.equal(existsSync(p), false, `${name}: the profile is removed`);
+      assert.equal(existsSync(folder), !removed, `${name}: ${removed ? 'removed' : 'left alone'}`);
+    }
+    // A relative link: the folder beside the profile, wherever this process runs.
+    const rel = socketFolder('org.chromium.Chromium.ReL456');
+    const p = profile('lexbill-pdf-relative', '../org.chromium.Chromium.ReL456/SingletonSocket');
+    removeProfile(p);
+    assert.equal(existsSync(rel), false);
+    // No link at all (a browser that never got that far): the profile alone.
+    const bare = join(root, 'lexbill-pdf-bare');
+    mkdirSync(bare);
+    removeProfile(bare);
+    assert.equal(existsSync(bare), false);
+    assert.deepEqual(readdirSync(root).sort(), ['important-data', 'org.chromium.Chromium.toolong1']);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
 
 test('chromiumTempDir: inside the profile folder while the socket path fits in 107 bytes', () => {
   assert.equal(chromiumTempDir('/tmp/lexbill-pdf-0123abcd-4242-AbCdEf'), '/tmp/lexbill-pdf-0123abcd-4242-AbCdEf/tmp');

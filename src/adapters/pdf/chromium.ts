@@ -20,7 +20,7 @@
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, mkdtempSync, opendirSync, readlinkSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import puppeteer from 'puppeteer-core';
 import type { Browser, CDPSession, Page } from 'puppeteer-core';
 import type { PdfRenderOptions, PdfRenderer } from '../../shared/ports.ts';
@@ -118,7 +118,8 @@ export function chromiumTempDir(profileDir: string): string | null {
   return Buffer.byteLength(profileDir + SOCKET_SUFFIX) <= SOCKET_PATH_MAX_BYTES ? join(profileDir, 'tmp') : null;
 }
 
-const SOCKET_FOLDER = /^org\.chromium\.Chromium\.[0-9A-Za-z]{6}$/;
+/** How Chromium and Chrome name the folder of their singleton socket (mkdtemp's 6 characters). */
+const SOCKET_FOLDER = /^(?:org\.chromium\.Chromium|com\.google\.Chrome(?:\.for\.Testing)?)\.[0-9A-Za-z]{6}$/;
 
 /**
  * Remove a browser's profile folder, and the socket folder its SingletonSocket link points to
@@ -127,8 +128,8 @@ const SOCKET_FOLDER = /^org\.chromium\.Chromium\.[0-9A-Za-z]{6}$/;
  */
 export function removeProfile(profileDir: string): void {
   try {
-    const target = readlinkSync(join(profileDir, 'SingletonSocket'));
-    const folder = dirname(target);
+    // A relative link is relative to the folder holding it (the profile), not to this process's.
+    const folder = dirname(resolve(profileDir, readlinkSync(join(profileDir, 'SingletonSocket'))));
     const uid = process.getuid?.();
     const st = lstatSync(folder);
     if (SOCKET_FOLDER.test(basename(folder)) && !folder.startsWith(profileDir + '/') && st.isDirectory() && (uid === undefined || st.uid === uid)) {
