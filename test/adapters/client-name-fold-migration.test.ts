@@ -17,14 +17,14 @@ eachDialect('billing_client.name_fold and ledger_client.name_fold: the clients c
   const migrator = new Migrator({ db: db.db, provider: new FileMigrationProvider({ fs, path, migrationFolder: MIGRATIONS_DIR }), migrationTableName: 'schema_migration', migrationLockTableName: 'schema_migration_lock' });
   const down = await migrator.migrateTo(BEFORE);
   assert.equal(down.error, undefined, String(down.error));
-  assert.ok(down.results?.some((r) => r.migrationName === '20261206_1800_billing_client_name_fold'), 'the column\'s migration was undone');
+  assert.ok(down.results?.some((r) => r.migrationName === '20261206_1800_client_name_fold'), 'the columns\' migration was undone');
   const names = ['Müller GmbH', 'Émile Zola SARL', 'İstanbul Ticaret', 'Ørsted A/S', 'Plain Name Ltd', 'Straße Œuvre Łódź', 'कोमल', 'ガス', 'Ｆｕｌｌ'];
   await db.db.insertInto('billing_client').values(names.map((name, i) => ({
     id: `client-${i}`, client_number: i + 1, name, source_version: 1, source_at: '2026-01-01T00:00:00.000Z', event_id: `event-${i}`, copied_at: '2026-01-01T00:00:00.000Z',
   }))).execute();
   await db.db.insertInto('ledger_client').values(names.map((name, i) => ({ id: `client-${i}`, client_number: i + 1, name, source_at: '2026-01-01T00:00:00.000Z' }))).execute();
   const applied = await migrateToLatest(db.db);
-  assert.ok(applied.includes('20261206_1800_billing_client_name_fold') && applied.includes('20261206_1810_ledger_client_name_fold'), applied.join(', '));
+  assert.ok(applied.includes('20261206_1800_client_name_fold'), applied.join(', '));
   for (const table of ['billing_client', 'ledger_client'] as const) {
     const rows = await db.db.selectFrom(table).select(['name', 'name_fold']).orderBy('client_number').execute();
     assert.deepEqual(rows.map((r) => r.name_fold), names.map(foldName), table);
