@@ -31,7 +31,7 @@ eachDialect('bill-run takes a client number and timekeeper initials as well as i
     await t.runtime.relay.drain();
     // Names nobody: usage errors naming the flag, nothing drafted.
     for (const [args, message] of [
-      [['--client', 'twin holdings'], new RegExp(`--client 2 clients have or hold this name: type the client number \\(${twins.map((c) => c.clientNumber).join(', ')}\\)`)],
+      [['--client', 'twin holdings'], new RegExp(`--client 2 clients have or hold this name: type the client number \\(${twins.map((c) => `${c.clientNumber} Twin Holdings`).join('; ')}\\)`)],
       [['--client', '99999'], /--client no client with this number, name or id: 99999/],
       [['--client', 'Nobody at all'], /--client no client with this number, name or id: Nobody at all/],
       // Part of a name is not taken here (the page takes it, showing the client found before billing).

@@ -38,11 +38,12 @@ export const NAMED_MAX = 10;
 
 /**
  * The typed text as one client, from the clients it names (clientsNamed, at most 11): none,
- * or a name several clients share, is refused in words.
+ * or a name several clients share or hold, is refused in words, with each one's number and
+ * name ("Kestrel" held by Kestrel Holdings and Kestrel Air: the clerk sees which to type).
  */
-export function clientLookup(named: readonly { id: string; clientNumber: number }[]): ClientLookup {
+export function clientLookup(named: readonly { id: string; clientNumber: number; name?: string }[]): ClientLookup {
   if (named.length === 1) return { id: named[0]!.id };
   if (named.length === 0) return { error: 'no client with this number or name' };
-  const shown = named.slice(0, NAMED_MAX).map((n) => n.clientNumber).join(', ');
-  return { error: `${named.length > NAMED_MAX ? `more than ${NAMED_MAX}` : named.length} clients have or hold this name: type the client number (${shown}${named.length > NAMED_MAX ? ', …' : ''})` };
+  const shown = named.slice(0, NAMED_MAX).map((n) => (n.name ? `${n.clientNumber} ${n.name}` : String(n.clientNumber))).join('; ');
+  return { error: `${named.length > NAMED_MAX ? `more than ${NAMED_MAX}` : named.length} clients have or hold this name: type the client number (${shown}${named.length > NAMED_MAX ? '; …' : ''})` };
 }

@@ -33,7 +33,7 @@ eachDialect('ledger forms: the client is typed by number or name (case and accen
     // Refused, naming the field, nothing posted: a name two clients share (with their numbers), one no client has, part of a name.
     const before = await receipts();
     for (const [typed, why] of [
-      ['twin peaks ltd', new RegExp(`2 clients have or hold this name: type the client number \\(${twinA.clientNumber}, ${twinB.clientNumber}\\)`)],
+      ['twin peaks ltd', new RegExp(`2 clients have or hold this name: type the client number \\(${twinA.clientNumber} Twin Peaks Ltd; ${twinB.clientNumber} Twin Peaks Ltd\\)`)],
       ['Nobody & Co', /no client with this number or name/],
       ['Mül', /no client with this number or name/],
       ['99999', /no client with this number or name/],
