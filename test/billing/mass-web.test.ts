@@ -652,8 +652,12 @@ eachDialect('mass billing lists excluded matters on request, to tick and bill wi
     assert.match(new RegExp(`<tr id="mass-${otherId}"[\\s\\S]*?</tr>`).exec(ok(await b.get(`/billing/mass?${q}&showExcluded=yes`)))![0], /data-quote>\$500\.00 <small class="muted">\(costs\)<\/small>/);
     assert.equal(ok(await b.get(`/billing/mass?${q}&showExcluded=maybe`), 422).includes('data-error-for="showExcluded"'), true);
 
-    // Ticked with another: both billed in one run.
+    // Ticked with another: both billed in one run; the confirmation says which of them is excluded.
     const runId = /name="runId" value="([^"]+)"/.exec(html)![1]!;
+    const confirmation = ok(await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['showExcluded', 'yes'], ['runId', runId], ['scope', 'selected'], ['matterId', excludedId], ['matterId', otherId]]));
+    const names = Object.fromEntries((await t.db.db.selectFrom('billing_matter').select(['id', 'file_number', 'name']).where('id', 'in', [excludedId, otherId]).execute()).map((m) => [m.id as string, `${m.file_number} ${m.name}`]));
+    const picked = /id="confirm-picked">The matters picked: ([^<]*)\.<\/p>/.exec(confirmation)![1]!.split('; ');
+    assert.deepEqual(picked.sort(), [`${names[excludedId]} (excluded from mass billing)`, names[otherId]].sort());
     const res = await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['showExcluded', 'yes'], ['runId', runId], ['scope', 'selected'], ['confirm', 'yes'], ['matterId', excludedId], ['matterId', otherId]]);
     assert.equal(res.status, 303, res.text.slice(0, 300));
     await waitForRun(b, `/billing/mass/runs/${runId}`);

@@ -41,6 +41,7 @@ import type { CapFilter, MassFacts, MassReason } from './domain/mass.ts';
 import type { InterestCharge } from './domain/interest.ts';
 import { billNumber } from './domain/rules.ts';
 import { unknownTemplate } from './domain/templates.ts';
+import type { MatterBillingOptions } from '../matters/events.ts';
 import * as mass from './mass-store.ts';
 import type { Batch, MassCandidate, MassFilters } from './mass-store.ts';
 import { execRaw, insertRows, marks, selectRaw } from './mass-store.ts';
@@ -1144,9 +1145,15 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       assert(Number.isSafeInteger(limit) && limit >= 1 && limit <= 100, 'matterLabels: a limit of 1 to 100');
       const unique = [...new Set(ids)].slice(0, MAX_RUN_MATTERS);
       const labels: string[] = [];
+      // A matter excluded from mass billing, picked by hand (Bill all leaves it out): said so.
+      let defaultsExclude: boolean | null = null;
       for (let i = 0; i < unique.length; i += 1_000) {
         const part = unique.slice(i, i + 1_000);
-        for (const r of await selectRaw<{ file_number: string; name: string }>(db, `select file_number, name from billing_matter where id in (${marks(part.length)})`, part)) labels.push(`${r.file_number} ${r.name}`);
+        for (const r of await selectRaw<{ file_number: string; name: string; options_json: string | null }>(db, `select file_number, name, options_json from billing_matter where id in (${marks(part.length)})`, part)) {
+          if (r.options_json === null && defaultsExclude === null) defaultsExclude = (await store.getFirmSettings(db))?.matterDefaults.massBilling.exclude ?? false;
+          const excluded = r.options_json === null ? defaultsExclude : (JSON.parse(r.options_json) as MatterBillingOptions).massBilling.exclude;
+          labels.push(`${r.file_number} ${r.name}${excluded ? ' (excluded from mass billing)' : ''}`);
+        }
       }
       labels.sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
       return { labels: labels.slice(0, limit), total: labels.length };
