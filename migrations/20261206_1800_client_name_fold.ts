@@ -5,13 +5,13 @@ import type { Kysely } from 'kysely';
 // compared with it (mass billing's Client filter; the ledger's receipt and report forms; their
 // suggestions), folded in the application rather than by the database: SQLite's lower() folds
 // ASCII only, so "müller" did not find "Müller GmbH" there, and Postgres's lower() depends on
-// the server's locale. Lower case, accents dropped (the combining marks of Latin, Greek and
-// Cyrillic letters only), compatibility forms as their plain letters, ø, æ, ß and the like as
+// the server's locale. Lower case, accents dropped (the combining marks after Latin and Greek
+// letters only), compatibility forms as their plain letters, ø, æ, ß and the like as
 // typed without them. The names copied before it are folded here the same way as the
 // modules' foldName (src/shared/client-names.ts) folds new ones (a migration imports no app code).
 
 const PLAIN: Readonly<Record<string, string>> = { 'ø': 'o', 'æ': 'ae', 'œ': 'oe', 'ß': 'ss', 'đ': 'd', 'ð': 'd', 'ł': 'l', 'þ': 'th', 'ı': 'i', 'ħ': 'h', 'ŀ': 'l' };
-const fold = (name: string): string => name.normalize('NFKD').replace(/[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+/g, '')
+const fold = (name: string): string => name.normalize('NFKD').replace(/([\p{Script=Latin}\p{Script=Greek}])[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+/gu, '$1')
   .toLowerCase().replace(/[øæœßđðłþıħŀ]/g, (ch) => PLAIN[ch]!);
 
 const TABLES = ['billing_client', 'ledger_client'] as const;

@@ -12,14 +12,14 @@ const LATIN_PLAIN: Readonly<Record<string, string>> = {
   'ø': 'o', 'æ': 'ae', 'œ': 'oe', 'ß': 'ss', 'đ': 'd', 'ð': 'd', 'ł': 'l', 'þ': 'th', 'ı': 'i', 'ħ': 'h', 'ŀ': 'l',
 };
 /**
- * The marks dropped: the combining diacritical marks of Latin, Greek and Cyrillic letters (and
- * their extended and supplement blocks, and half marks). Not every mark: in Devanagari or
- * Japanese a mark is part of the letter (कमल is not कोमल, ガス is not カス).
+ * The marks dropped: the combining diacritical marks (and their extended and supplement blocks,
+ * and half marks) after a Latin or Greek letter only. Elsewhere a mark is part of the letter:
+ * Cyrillic й is not и, Devanagari कमल is not कोमल, Japanese ガス is not カス.
  */
-const DIACRITICS = /[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+/g;
+const DIACRITICS = /([\p{Script=Latin}\p{Script=Greek}])[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+/gu;
 
 /**
- * A client's name as typed names are compared with it: lower case, accents dropped,
+ * A client's name as typed names are compared with it: lower case, Latin and Greek accents dropped,
  * compatibility forms as their plain letters, and ø, æ, ß and the like as typed without them,
  * so "muller" and "MÜLLER" find "Müller GmbH", "emile" finds "Émile Zola SARL" and "orsted"
  * finds "Ørsted A/S", on both databases alike (SQLite's lower() folds ASCII only; Postgres's
@@ -27,7 +27,7 @@ const DIACRITICS = /[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-
  * names copied before them the same way).
  */
 export function foldName(name: string): string {
-  return name.normalize('NFKD').replace(DIACRITICS, '').toLowerCase().replace(/[øæœßđðłþıħŀ]/g, (ch) => LATIN_PLAIN[ch]!);
+  return name.normalize('NFKD').replace(DIACRITICS, '$1').toLowerCase().replace(/[øæœßđðłþıħŀ]/g, (ch) => LATIN_PLAIN[ch]!);
 }
 
 /** What a typed client names: one client's id, or why it names none. */

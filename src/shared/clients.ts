@@ -46,7 +46,7 @@ export async function clientsMatching(ex: Executor, table: ClientTable, text: st
 /**
  * The clients a typed text names: the client with that number (the text all digits), else
  * every client with that name, case and accents aside (of names differing only by those, the
- * one typed exactly, or in another case only), else the client the text
+ * one typed exactly as written), else the client the text
  * names as pages show it ("12 Kestrel Holdings": that number, with that name), else, with
  * `partial`, every client whose name holds it (not for digits). More than one: the clerk types
  * the number. At most 11.
@@ -64,11 +64,10 @@ export async function clientsNamed(ex: Executor, table: ClientTable, text: strin
   const named = (await selectRaw<Row>(ex,
     `select id, client_number, name from ${table} where name_fold = ? order by client_number limit ${NAMED_MAX + 1}`, [folded])).map(choice);
   // Names that differ only by case or accents ("Müller GmbH", "Muller GmbH"): the one typed
-  // exactly is that one, then the one typed with its accents in another case.
+  // exactly as it is written is that one; typed otherwise, both are offered (a receipt posts
+  // without showing the client found, so "MULLER GMBH" is not guessed to be either).
   const exact = named.filter((cl) => cl.name.trim() === t);
   if (exact.length > 0) return exact;
-  const cased = named.filter((cl) => cl.name.trim().toLowerCase() === t.toLowerCase());
-  if (cased.length > 0) return cased;
   if (named.length > 0) return named;
   const shown = /^(\d{1,15})\s+(.+)$/.exec(t);
   if (shown) {

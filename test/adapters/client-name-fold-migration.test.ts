@@ -18,7 +18,7 @@ eachDialect('billing_client.name_fold and ledger_client.name_fold: the clients c
   const down = await migrator.migrateTo(BEFORE);
   assert.equal(down.error, undefined, String(down.error));
   assert.ok(down.results?.some((r) => r.migrationName === '20261206_1800_client_name_fold'), 'the columns\' migration was undone');
-  const names = ['Müller GmbH', 'Émile Zola SARL', 'İstanbul Ticaret', 'Ørsted A/S', 'Plain Name Ltd', 'Straße Œuvre Łódź', 'कोमल', 'ガス', 'Ｆｕｌｌ'];
+  const names = ['Müller GmbH', 'Émile Zola SARL', 'İstanbul Ticaret', 'Ørsted A/S', 'Plain Name Ltd', 'Straße Œuvre Łódź', 'कोमल', 'ガス', 'Ｆｕｌｌ', 'Йогурт', 'Ελλάδα'];
   await db.db.insertInto('billing_client').values(names.map((name, i) => ({
     id: `client-${i}`, client_number: i + 1, name, source_version: 1, source_at: '2026-01-01T00:00:00.000Z', event_id: `event-${i}`, copied_at: '2026-01-01T00:00:00.000Z',
   }))).execute();

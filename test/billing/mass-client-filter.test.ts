@@ -188,11 +188,13 @@ eachDialect('the Client filter folds case and accents alike on both databases: "
     const kamal = await clientWithMatter(cmds, 'कमल', f.partner.id);
     const komal = await clientWithMatter(cmds, 'कोमल', f.partner.id);
     await t.runtime.relay.drain();
-    for (const [typed, want] of [['Müller GmbH', muller], ['Muller GmbH', plain], ['müller gmbh', muller], ['MULLER GMBH', plain], ['कमल', kamal], ['कोमल', komal]] as const) {
+    for (const [typed, want] of [['Müller GmbH', muller], ['Muller GmbH', plain], ['कमल', kamal], ['कोमल', komal]] as const) {
       assert.deepEqual(listed(ok(await b.get(`/billing/mass?${Q}&client=${encodeURIComponent(typed)}`))), [want.matter.fileNumber], typed);
     }
-    // Told apart only by accents and typed with neither one's: both numbers asked for.
-    assert.match(ok(await b.get(`/billing/mass?${Q}&client=${encodeURIComponent('mùller gmbh')}`), 422), new RegExp(`2 clients have or hold this name: type the client number \\(${muller.client.clientNumber} Müller GmbH; ${plain.client.clientNumber} Muller GmbH\\)`));
+    // Told apart only by accents and typed otherwise than either is written: both asked about, neither guessed.
+    for (const typed of ['müller gmbh', 'MULLER GMBH', 'mùller gmbh']) {
+      assert.match(ok(await b.get(`/billing/mass?${Q}&client=${encodeURIComponent(typed)}`), 422), new RegExp(`2 clients have or hold this name: type the client number \\(${muller.client.clientNumber} Müller GmbH; ${plain.client.clientNumber} Muller GmbH\\)`), typed);
+    }
     // Marks alone hold no name (they would match every client).
     assert.doesNotMatch(ok(await b.get('/billing/mass/clients?client=%CC%81%CC%88', { 'hx-request': 'true' })), /<option/);
     // A client renamed in matters is found by its new name.

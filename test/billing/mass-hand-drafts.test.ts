@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
+import { createBillingCommands } from '../../src/modules/billing/index.ts';
 import { eachDialect } from '../support/db.ts';
 import { demoClerk, followed, ok, postMany, waitForRun } from './web-support.ts';
 import { withApp } from '../support/app.ts';
@@ -173,6 +174,17 @@ eachDialect('mass billing: two drafts changed by hand from one list are both lis
     assert.match(back, new RegExp(`name="handDraft" value="${d1}" checked`));
     assert.match(back, new RegExp(`name="handDraft" value="${d2}" aria-label`), 'listed, unticked');
     assert.match(back, new RegExp(`<input type="hidden" name="handOff" value="${d2}">`), 'the filters form keeps it unticked');
+    // A draft in no run this list does not name: "List it here" lists it ticked, keeping d2 unticked.
+    const loose = await createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay }).createDraft(ctx, { matterId: m3!, invoiceDate: DATE, upTo: DATE });
+    const withLoose = ok(await postMany(b, '/billing/mass/runs', [...fields, ['confirm', 'cancel']]));
+    const looseLink = /<a href="([^"]+)" data-action="list-loose">/.exec(withLoose)![1]!;
+    const looseParams = new URLSearchParams(looseLink.split('?')[1]!.split('#')[0]!);
+    assert.deepEqual(looseParams.getAll('handDraft').sort(), [d1!, loose.billId].sort());
+    assert.deepEqual(looseParams.getAll('handOff'), [d2!]);
+    const listedLoose = ok(await b.get(looseLink.split('#')[0]!));
+    assert.match(listedLoose, new RegExp(`name="handDraft" value="${loose.billId}" checked`));
+    assert.match(listedLoose, new RegExp(`name="handDraft" value="${d2}" aria-label`), 'still unticked');
+    await createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay }).deleteDraft(ctx, loose.billId);
     assert.equal((await t.db.db.selectFrom('billing_batch').select('id').execute()).length, 0, 'Cancel creates nothing');
 
     // A crafted Bill selected: m1 ticked (its draft changed by hand named too) while the filter names m3 only.

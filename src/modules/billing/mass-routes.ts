@@ -287,7 +287,8 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     const handQs = handQuery(handTicked, handUnticked);
     const listQs = query({ ...parsed.form, upTo: upToTyped });
     const back = [listQs, handQs].filter(Boolean).join('&');
-    const looseQs = [listQs, handQuery([...named, ...looseUnlisted].slice(0, MAX_HAND_DRAFTS))].filter(Boolean).join('&');
+    // Those listed keep their ticks (one left unticked stays unticked); the loose ones come ticked.
+    const looseQs = [listQs, handQuery([...handTicked, ...looseUnlisted].slice(0, Math.max(0, MAX_HAND_DRAFTS - handUnticked.length)), handUnticked)].filter(Boolean).join('&');
     return {
       excluded, excludedTotal, ticked, handDrafts, handUnticked, handQs, handDraftsOver, maxHandDrafts: MAX_HAND_DRAFTS,
       loose: { total: Math.max(0, loose.total - named.size), listable: looseUnlisted.length, qs: looseQs },

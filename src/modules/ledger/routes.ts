@@ -512,13 +512,14 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const q = c.req.query();
     const takesClient = REPORT_TAKES_CLIENT[name];
     const takesFrom = REPORT_TAKES_FROM[name];
-    const qs = new URLSearchParams({ ...(q.from ? { from: q.from } : {}), ...(q.to ? { to: q.to } : {}), ...(q.client ? { client: q.client } : {}), ...(q.currency ? { currency: q.currency } : {}) }).toString();
     // The currencies a report can be in (a choice shown only when there is more than one).
     const currencies = await reports.currencies();
     // The client typed (number, name, "number name") or named by id (a link); a report that takes none refuses it below.
     const typed = takesClient ? await typedClient(q.client ?? '') : null;
     const clientId = typed ? typed.client?.id : q.client || undefined;
     const clientText = typed?.client ? String(typed.client.clientNumber) : (q.client ?? '').trim();
+    // The downloads name the client found by its number (the same client however it was typed).
+    const qs = new URLSearchParams({ ...(q.from ? { from: q.from } : {}), ...(q.to ? { to: q.to } : {}), ...(clientText ? { client: clientText } : {}), ...(q.currency ? { currency: q.currency } : {}) }).toString();
     let r: Report;
     try {
       if (typed?.error) throw new ReportParamError({ client: typed.error });
