@@ -170,13 +170,13 @@ eachDialect('mass billing: two drafts changed by hand from one list are both lis
     assert.match(confirmation, /take in 1 draft\(s\) changed by hand/);
     const cancelForm = /<form method="post" action="\/billing\/mass\/runs" id="mass-confirm">([\s\S]*?)<\/form>/.exec(confirmation)![1]!;
     const fields = [...cancelForm.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m): [string, string] => [m[1]!, m[2]!]).filter(([k]) => k !== '_csrf');
-    const back = ok(await postMany(b, '/billing/mass/runs', [...fields, ['confirm', 'cancel']]));
+    const back = ok(await postMany(b, '/billing/mass/runs', [...fields, ['cancel', 'yes']]));
     assert.match(back, new RegExp(`name="handDraft" value="${d1}" checked`));
     assert.match(back, new RegExp(`name="handDraft" value="${d2}" aria-label`), 'listed, unticked');
     assert.match(back, new RegExp(`<input type="hidden" name="handOff" value="${d2}">`), 'the filters form keeps it unticked');
     // A draft in no run this list does not name: "List it here" lists it ticked, keeping d2 unticked.
     const loose = await createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay }).createDraft(ctx, { matterId: m3!, invoiceDate: DATE, upTo: DATE });
-    const withLoose = ok(await postMany(b, '/billing/mass/runs', [...fields, ['confirm', 'cancel']]));
+    const withLoose = ok(await postMany(b, '/billing/mass/runs', [...fields, ['cancel', 'yes']]));
     const looseLink = /<a href="([^"]+)" data-action="list-loose">/.exec(withLoose)![1]!;
     const looseParams = new URLSearchParams(looseLink.split('?')[1]!.split('#')[0]!);
     assert.deepEqual(looseParams.getAll('handDraft').sort(), [d1!, loose.billId].sort());

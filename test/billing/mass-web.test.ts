@@ -125,8 +125,8 @@ eachDialect('mass billing page: list, lookup, confirm, one run with live progres
       const form = /<form method="post" action="\/billing\/mass\/runs" id="mass-confirm">([\s\S]*?)<\/form>/.exec(page)![1]!;
       return [...form.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m): [string, string] => [m[1]!, m[2]!]).filter(([k]) => k !== '_csrf');
     };
-    assert.match(html, /<button type="submit" name="confirm" value="cancel" class="secondary" data-action="cancel">Cancel<\/button>/);
-    let listed = ok(await postMany(b, '/billing/mass/runs', [...confirmFields(html), ['confirm', 'cancel']]));
+    assert.match(html, /<button type="submit" name="cancel" value="yes" class="secondary" data-action="cancel">Cancel<\/button>/);
+    let listed = ok(await postMany(b, '/billing/mass/runs', [...confirmFields(html), ['cancel', 'yes']]));
     assert.match(listed, /<h1>Mass billing<\/h1>/);
     assert.deepEqual(tickedOn(listed), [...picked].sort());
     assert.match(listed, /name="terms" value="21"/, 'the choices kept');
@@ -141,7 +141,7 @@ eachDialect('mass billing page: list, lookup, confirm, one run with live progres
     // Bill all's Cancel keeps what was ticked too (it billed every matter, not the ticked).
     html = ok(await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['runId', runId], ['scope', 'all'], ['matterId', picked[0]!]]));
     assert.match(html, /Bill \d+ matter\(s\)\?/);
-    listed = ok(await postMany(b, '/billing/mass/runs', [...confirmFields(html), ['confirm', 'cancel']]));
+    listed = ok(await postMany(b, '/billing/mass/runs', [...confirmFields(html), ['cancel', 'yes']]));
     assert.deepEqual(tickedOn(listed), [picked[0]]);
     // A page: digits only ("0x10" is no page 16, carried on to the confirmation's Cancel).
     html = ok(await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['runId', runId], ['scope', 'selected'], ['page', '0x10'], ['matterId', picked[0]!]]));

@@ -350,8 +350,7 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     const raw = await c.req.parseBody({ all: true }) as Raw;
     // The confirmation's Cancel: the list as it was left (its page, the matters and drafts ticked
     // there, the up-to date blank if it was), from the form's fields: no address holds that many ids.
-    // (The form also holds confirm=yes: Cancel's own value is among the values sent.)
-    if (all(raw, 'confirm').includes('cancel')) {
+    if (first(raw.cancel) === 'yes') {
       const ctx = await listContext(c, raw);
       return render(c, 'billing/mass.njk', ctx, Object.keys(ctx.errors).length > 0 ? 422 : 200);
     }
