@@ -15,14 +15,20 @@ const fold = (name: string): string => name.normalize('NFKD').replace(/([\p{Scri
   .toLowerCase().replace(/[øæœßđðłþıħŀ]/g, (ch) => PLAIN[ch]!);
 
 const TABLES = ['billing_client', 'ledger_client'] as const;
+/** Clients folded per statement (two parameters each, under SQLite's and Postgres's limits). */
+const PAGE = 500;
 
 export async function up(db: Kysely<any>): Promise<void> {
   for (const table of TABLES) {
     await db.schema.alterTable(table).addColumn('name_fold', 'text', (c) => c.notNull().defaultTo('')).execute();
-    const rows = await sql<{ id: string; name: string }>`select id, name from ${sql.table(table)} order by id`.execute(db);
-    for (const r of rows.rows) {
-      const folded = fold(r.name);
-      await sql`update ${sql.table(table)} set name_fold = ${folded} where id = ${r.id}`.execute(db);
+    // A page of clients at a time, each page one statement (not a round trip per client).
+    let after = '';
+    for (;;) {
+      const rows = (await sql<{ id: string; name: string }>`select id, name from ${sql.table(table)} where id > ${after} order by id limit ${PAGE}`.execute(db)).rows;
+      if (rows.length === 0) break;
+      const cases = sql.join(rows.map((r) => sql`when ${r.id} then ${fold(r.name)}`), sql` `);
+      await sql`update ${sql.table(table)} set name_fold = case id ${cases} end where id in (${sql.join(rows.map((r) => r.id))})`.execute(db);
+      after = rows[rows.length - 1]!.id;
     }
     await db.schema.createIndex(`${table}_name_fold_idx`).on(table).column('name_fold').execute();
   }

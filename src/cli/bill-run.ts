@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util';
 import type { Runtime } from '../main.ts';
 import { isParseArgsError, repeatedOptions } from './args.ts';
 // filterErrors, MAX_PAYMENT_TERMS_DAYS: the run's own checks of its choices, applied before anything is delivered or written.
-import { capChoice, clientLookup, createBillingCommands, createMassBilling, filterErrors, MAX_PAYMENT_TERMS_DAYS, produceBills } from '../modules/billing/index.ts';
+import { capChoice, createBillingCommands, createMassBilling, filterErrors, MAX_PAYMENT_TERMS_DAYS, produceBills } from '../modules/billing/index.ts';
 import { isoDate } from '../shared/clock.ts';
 import { systemContext } from '../shared/events.ts';
 import { formatMoney } from '../shared/money.ts';
@@ -149,13 +149,10 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
   const ambiguous: string[] = [];
   // The client as the web's Client filter takes it (its number, a name only one client has, "12 Kestrel Holdings"), or its id.
   const clientId = async (given: string): Promise<string> => {
-    const byId = await mass.clientById(given.trim());
-    if (byId) return byId.id;
-    const named = await mass.clientsNamed(given);
-    const found = clientLookup(named);
-    if ('id' in found) return found.id;
+    const found = await mass.clientTyped(given);
+    if (found.client) return found.client.id;
     // Several: say which. None: left as given, refused by the run with every other bad choice.
-    if (named.length > 1) ambiguous.push(`--client ${found.error}`);
+    if (found.named.length > 1) ambiguous.push(`--client ${found.error}`);
     return given;
   };
   const timekeeperId = async (flag: string, given: string): Promise<string> => {

@@ -7,11 +7,10 @@
 import { assert } from './assert.ts';
 import type { Executor } from './db.ts';
 import { selectRaw } from './sql.ts';
-import { foldName, NAMED_MAX } from './client-names.ts';
+import { clientLookup, foldName, NAMED_MAX } from './client-names.ts';
 import type { ClientChoice } from './client-names.ts';
 
-export type { ClientChoice, ClientLookup } from './client-names.ts';
-export { clientLookup, foldName } from './client-names.ts';
+export type { ClientChoice } from './client-names.ts';
 
 /** The client copies these read (each with id, client_number, name, name_fold). */
 export type ClientTable = 'billing_client' | 'ledger_client';
@@ -86,4 +85,19 @@ export async function clientsNamed(ex: Executor, table: ClientTable, text: strin
 export async function clientById(ex: Executor, table: ClientTable, id: string): Promise<ClientChoice | null> {
   const r = (await selectRaw<Row>(ex, `select id, client_number, name from ${table} where id = ?`, [id]))[0];
   return r ? choice(r) : null;
+}
+
+/**
+ * A client typed where nothing shows the client found before it is acted on (a receipt posted,
+ * a scheduled bill run): its id (a link, an older form), else clientsNamed without part of a
+ * name, then clientLookup. `named`: the clients the text names (several: the error lists them).
+ */
+export async function clientTyped(ex: Executor, table: ClientTable, text: string): Promise<{ client: ClientChoice | null; named: ClientChoice[]; error?: string }> {
+  const t = text.trim();
+  if (t === '') return { client: null, named: [] };
+  const byId = await clientById(ex, table, t);
+  if (byId) return { client: byId, named: [byId] };
+  const named = await clientsNamed(ex, table, t);
+  const found = clientLookup(named);
+  return 'id' in found ? { client: named.find((cl) => cl.id === found.id)!, named } : { client: null, named, error: found.error };
 }

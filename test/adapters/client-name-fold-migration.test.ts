@@ -23,10 +23,20 @@ eachDialect('billing_client.name_fold and ledger_client.name_fold: the clients c
     id: `client-${i}`, client_number: i + 1, name, source_version: 1, source_at: '2026-01-01T00:00:00.000Z', event_id: `event-${i}`, copied_at: '2026-01-01T00:00:00.000Z',
   }))).execute();
   await db.db.insertInto('ledger_client').values(names.map((name, i) => ({ id: `client-${i}`, client_number: i + 1, name, source_at: '2026-01-01T00:00:00.000Z' }))).execute();
+  // More clients than the migration folds per statement (500): every page folded.
+  const many = Array.from({ length: 1_203 }, (_, i) => ({ id: `many-${String(i).padStart(5, '0')}`, client_number: 1_000 + i, name: `Société Ä${i}` }));
+  for (let i = 0; i < many.length; i += 200) {
+    const part = many.slice(i, i + 200);
+    await db.db.insertInto('billing_client').values(part.map((c) => ({ ...c, source_version: 1, source_at: '2026-01-01T00:00:00.000Z', event_id: `e-${c.id}`, copied_at: '2026-01-01T00:00:00.000Z' }))).execute();
+    await db.db.insertInto('ledger_client').values(part.map((c) => ({ ...c, source_at: '2026-01-01T00:00:00.000Z' }))).execute();
+  }
   const applied = await migrateToLatest(db.db);
   assert.ok(applied.includes('20261206_1800_client_name_fold'), applied.join(', '));
   for (const table of ['billing_client', 'ledger_client'] as const) {
-    const rows = await db.db.selectFrom(table).select(['name', 'name_fold']).orderBy('client_number').execute();
+    const all = await db.db.selectFrom(table).select(['name', 'name_fold']).orderBy('client_number').execute();
+    assert.equal(all.length, names.length + many.length);
+    for (const r of all.slice(names.length)) assert.equal(r.name_fold, `societe a${String(r.name).slice('Société Ä'.length)}`, `${table}: ${String(r.name)}`);
+    const rows = all.slice(0, names.length);
     assert.deepEqual(rows.map((r) => r.name_fold), names.map(foldName), table);
     assert.deepEqual(rows.map((r) => r.name_fold).slice(0, 6), ['muller gmbh', 'emile zola sarl', 'istanbul ticaret', 'orsted a/s', 'plain name ltd', 'strasse oeuvre lodz'], table);
   }

@@ -29,7 +29,6 @@ export type { BillAction, BillRequest, Verdict } from './domain/lifecycle.ts';
 export { createProduction, LEASE_MS, PRODUCE_CONCURRENCY } from './production.ts';
 export type { Production, ProductionDeps, ProduceOptions, ProductionSummary, RunView } from './production.ts';
 export { productionActions } from './domain/production.ts';
-export { clientLookup } from './domain/mass.ts';
 export { capChoice, createMassBilling, filterErrors } from './mass-commands.ts';
 export { MAX_PAYMENT_TERMS_DAYS } from './domain/lifecycle.ts';
 export type { MassBilling, DraftOutcome, ApproveOutcome, RunInput } from './mass-commands.ts';

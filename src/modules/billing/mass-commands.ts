@@ -1139,6 +1139,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     clientsMatching: (text: string, limit: number) => mass.clientsMatching(db, text, limit),
     clientsNamed: (text: string, opts: { partial?: boolean } = {}) => mass.clientsNamed(db, text, opts),
     clientById: (id: string) => mass.clientById(db, id),
+    clientTyped: (text: string) => mass.clientTyped(db, text),
     matterFiltersOf,
     /** The first `limit` of these matters as the pages name them ("3.1 Lease review"), in file number order, and how many there are. */
     async matterLabels(ids: readonly string[], limit: number): Promise<{ labels: string[]; total: number }> {

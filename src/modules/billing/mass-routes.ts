@@ -327,7 +327,7 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     // The list's other choices (dates, filters) to go back with: only the form's own fields, the client left out.
     const from = new URLSearchParams(first(c.req.query('back')).slice(0, 8_000));
     const back = new URLSearchParams([...from].filter(([k]) => k !== 'client' && ((FILTER_FIELDS as readonly string[]).includes(k) || k === 'handDraft'))).toString();
-    return render(c, isHtmx(c) ? 'billing/_mass_clients.njk' : 'billing/mass_clients.njk', { text, clients, max: CLIENT_SUGGESTIONS, back });
+    return render(c, isHtmx(c) ? 'layout/_client_options.njk' : 'billing/mass_clients.njk', { text, clients, max: CLIENT_SUGGESTIONS, back });
   });
 
   /** Why is a matter not on the list? */

@@ -71,6 +71,8 @@ export type { ClientChoice } from '../../shared/clients.ts';
 export const clientsMatching = (ex: Executor, text: string, limit: number) => clients.clientsMatching(ex, 'billing_client', text, limit);
 export const clientsNamed = (ex: Executor, text: string, opts: { partial?: boolean } = {}) => clients.clientsNamed(ex, 'billing_client', text, opts);
 export const clientById = (ex: Executor, id: string) => clients.clientById(ex, 'billing_client', id);
+/** The CLI's --client: an id, number, name or "number name" (not part of a name: nothing shows a scheduled run the client found). */
+export const clientTyped = (ex: Executor, text: string) => clients.clientTyped(ex, 'billing_client', text);
 
 /** How many of these bills are drafts (read by the 1,000). */
 export async function draftCount(ex: Executor, billIds: readonly string[]): Promise<number> {

@@ -11,8 +11,7 @@
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { isoDate } from '../../shared/clock.ts';
-import { isId, newId } from '../../shared/ids.ts';
-import { clientLookup } from '../../shared/client-names.ts';
+import { newId } from '../../shared/ids.ts';
 import type { ClientChoice } from '../../shared/client-names.ts';
 import { isCurrencyCode, MoneyParseError, parseAmount, toDecimalString } from '../../shared/money.ts';
 import { HttpError, fieldLabel, invalid, notFound } from '../../shared/web/errors.ts';
@@ -109,16 +108,8 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
    * name: nothing shows the client found before a receipt posts. '' is no client.
    */
   async function typedClient(text: string): Promise<{ client: ClientChoice | null; error?: string }> {
-    const t = text.trim();
-    if (t === '') return { client: null };
-    if (t.length > 200) return { client: null, error: 'must be at most 200 characters' };
-    if (isId(t)) {
-      const byId = await store.clientById(db, t);
-      if (byId) return { client: byId };
-    }
-    const named = await store.clientsNamed(db, t);
-    const found = clientLookup(named);
-    return 'id' in found ? { client: named.find((cl) => cl.id === found.id)! } : { client: null, error: found.error };
+    if (text.trim().length > 200) return { client: null, error: 'must be at most 200 characters' };
+    return store.clientTyped(db, text);
   }
 
   /**
@@ -140,7 +131,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
       href: forName === 'client' ? `/ledger/clients/${encodeURIComponent(cl.id)}`
         : `${report ? `/ledger/reports/${report}` : '/ledger/receipts/new'}?${new URLSearchParams([...keep, ['client', String(cl.clientNumber)]]).toString()}`,
     }));
-    return render(c, isHtmx(c) ? 'ledger/_client_options.njk' : 'ledger/clients_find.njk', { text, clients: links, max: CLIENT_SUGGESTIONS, forName, keep });
+    return render(c, isHtmx(c) ? 'layout/_client_options.njk' : 'ledger/clients_find.njk', { text, clients: links, max: CLIENT_SUGGESTIONS, forName, keep });
   });
 
   // ---- overview --------------------------------------------------------------------------

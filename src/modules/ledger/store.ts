@@ -660,9 +660,8 @@ export async function clientCount(ex: Executor): Promise<number> {
 
 /** The Client field typed on the receipt and report forms, looked up in the ledger's copy (shared/clients.ts). */
 export const clientsMatching = (ex: Executor, text: string, limit: number) => clients.clientsMatching(ex, 'ledger_client', text, limit);
-/** A client's number, its name (case and accents aside) or "number name"; not part of a name. */
-export const clientsNamed = (ex: Executor, text: string) => clients.clientsNamed(ex, 'ledger_client', text);
-export const clientById = (ex: Executor, id: string) => clients.clientById(ex, 'ledger_client', id);
+/** A client's id, number, name (case and accents aside) or "number name"; not part of a name. */
+export const clientTyped = (ex: Executor, text: string) => clients.clientTyped(ex, 'ledger_client', text);
 
 /**
  * Work recorded (up to `asOf`, when given) and not billed: on no posted bill, or, as at `asOf`, on a bill dated
