@@ -95,5 +95,11 @@ eachDialect('ledger forms: the client is typed by number or name (case and accen
     p = await admin.get('/ledger/reports/debtor-statement?to=2026-03-31&client=twin%20peaks%20ltd');
     assert.equal(p.status, 422);
     assert.match(p.text, /data-error-for="client">2 clients have or hold this name/);
+    // A client not found is said with the other bad parameters, not before them.
+    p = await admin.get('/ledger/reports/debtor-statement?to=2026-02-30&currency=usd&client=Nobody%20%26%20Co');
+    assert.equal(p.status, 422);
+    assert.match(p.text, /data-error-for="client">no client with this number or name/);
+    assert.match(p.text, /data-error-for="to">must be a date/);
+    assert.match(p.text, /data-error-for="currency">must be a currency code/);
   });
 });

@@ -200,7 +200,6 @@ export function createLedgerReports(db: Executor, clock: Clock) {
     async 'aged-debtors'(p, cur) {
       const byBill = await store.debtorsByBill(db, await debtorsAccountId(), p.to, cur);
       const bills = new Map((await store.listBills(db, p.clientId ? { clientId: p.clientId } : {})).filter((b) => b.currency === cur).map((b) => [b.id, b]));
-      const names = await store.namesOf(db);
       const perClient = new Map<string, Record<AgeBucket, number>>();
       for (const [billId, amount] of byBill) {
         const b = bills.get(billId);
@@ -209,6 +208,7 @@ export function createLedgerReports(db: Executor, clock: Clock) {
         row[ageBucket(b.invoiceDate, p.to)] += amount;
         perClient.set(b.clientId, row);
       }
+      const names = await store.namesOf(db, { clients: perClient.keys() });
       // By client number (2 before 10), then name.
       const rows = [...perClient.entries()].map(([clientId, r]) => {
         const c = names.clients.get(clientId);
@@ -225,8 +225,8 @@ export function createLedgerReports(db: Executor, clock: Clock) {
     },
 
     async 'debtor-statement'(p, cur) {
-      const names = await store.namesOf(db);
       const owing = await billsOwingAt(p.to, p.clientId, cur);
+      const names = await store.namesOf(db, { clients: [p.clientId, ...owing.map(({ b }) => b.clientId)], matters: owing.map(({ b }) => b.matterId) });
       const perFile = new Map<string, { clientId: string; matterId: string; file: string; bills: string[]; outstanding: number; expired: number; oldest: string }>();
       for (const { b, d } of owing) {
         const k = b.matterId;
@@ -268,9 +268,9 @@ export function createLedgerReports(db: Executor, clock: Clock) {
     },
 
     async 'debtor-breakdown'(p, cur) {
-      const names = await store.namesOf(db);
       const owing = (await billsOwingAt(p.to, p.clientId, cur))
         .sort((x, y) => compareNumbers(x.b.fileNumber, y.b.fileNumber) || compareNumbers(x.b.number, y.b.number));
+      const names = await store.namesOf(db, { clients: [p.clientId], matters: owing.map(({ b }) => b.matterId) });
       const rows = owing.map(({ b, d }) => ({
         file: b.fileNumber, matter: names.matters.get(b.matterId)?.name ?? '', bill: b.number, date: b.invoiceDate,
         products: b.feesMinor + b.fixedChargesMinor, disbursements: b.disbursementsMinor, interest: b.interestMinor,
@@ -292,8 +292,11 @@ export function createLedgerReports(db: Executor, clock: Clock) {
       const from = p.from ?? `${p.to.slice(0, 4)}-01-01`;
       const accounts = await store.listAccounts(db);
       const feeAccounts = new Set(accounts.filter((a) => a.role === 'fee_timekeeper' || a.role === 'fees').map((a) => a.id));
-      const names = await store.namesOf(db);
       const lines = (await store.linesBetween(db, { from, to: p.to, currency: cur, limit: 1_000_000, ...(p.clientId ? { clientId: p.clientId } : {}) })).filter((l) => feeAccounts.has(l.accountId));
+      // The matters first (their originators are timekeepers to name too).
+      const { matters, clients } = await store.namesOf(db, { clients: [p.clientId], matters: lines.map((l) => l.matterId) });
+      const { timekeepers } = await store.namesOf(db, { timekeepers: [...lines.map((l) => l.timekeeperId), ...[...matters.values()].map((m) => m.originatingTimekeeperId)] });
+      const names = { matters, clients, timekeepers };
       const key = (period: string, tk: string) => `${period}|${tk}`;
       const agg = new Map<string, { period: string; tk: string; earned: number; originated: number }>();
       const bump = (period: string, tk: string, field: 'earned' | 'originated', v: number) => {
@@ -320,8 +323,8 @@ export function createLedgerReports(db: Executor, clock: Clock) {
     },
 
     async 'wip-by-timekeeper'(p, cur) {
-      const names = await store.namesOf(db);
       const items = (await store.unbilledWip(db, p.to)).filter((w) => w.currency === cur && (!p.clientId || w.clientId === p.clientId));
+      const names = await store.namesOf(db, { timekeepers: items.map((w) => w.timekeeperId) });
       const agg = new Map<string, { label: string; minutes: number; value: number; items: number; oldest: string }>();
       for (const w of items) {
         const k = w.kind === 'time' ? (w.timekeeperId ?? '?') : `~${w.kind}`;
@@ -352,16 +355,32 @@ export function createLedgerReports(db: Executor, clock: Clock) {
     return [...new Set([await currency(), ...await store.currenciesHeld(db)])].sort();
   }
 
+  /** The dates and the currency the report is in; a currency the books hold nothing in is refused. */
+  async function checkedParams(name: ReportName, params: ReportParams): Promise<{ p: { from: string | null; to: string }; cur: string }> {
+    const p = checkParams(name, params);
+    const firmCurrency = await currency();
+    const cur = params.currency ?? firmCurrency;
+    if (cur !== firmCurrency) {
+      const held = await currencies();
+      if (!held.includes(cur)) throw new ReportParamError({ currency: `has no amounts in the books (they hold ${held.join(', ')})` });
+    }
+    return { p, cur };
+  }
+
   return {
     currencies,
-    async run(name: ReportName, params: ReportParams): Promise<Report> {
-      const p = checkParams(name, params);
-      const firmCurrency = await currency();
-      const cur = params.currency ?? firmCurrency;
-      if (cur !== firmCurrency) {
-        const held = await currencies();
-        if (!held.includes(cur)) throw new ReportParamError({ currency: `has no amounts in the books (they hold ${held.join(', ')})` });
+    /** Every bad parameter at once (field: message), or none: a page refusing one field (its client) names the others too. */
+    async paramErrors(name: ReportName, params: ReportParams): Promise<Record<string, string>> {
+      try {
+        await checkedParams(name, params);
+        return {};
+      } catch (e) {
+        if (e instanceof ReportParamError) return e.fields;
+        throw e;
       }
+    },
+    async run(name: ReportName, params: ReportParams): Promise<Report> {
+      const { p, cur } = await checkedParams(name, params);
       const built = await builders[name]({ ...p, clientId: params.clientId ?? null }, cur);
       // Amounts in different currencies are never added together: every report is in one currency (the firm's unless asked) and counts only
       // what was posted (or, for WIP, recorded) in it; what was posted in another currency is named, not added in.

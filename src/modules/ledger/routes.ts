@@ -146,13 +146,12 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const of = (role: string, m = bal) => { const a = accounts.find((x) => x.role === role); const b = a ? m.get(a.id) : undefined; return b ? b.debit - b.credit : 0; };
     const open = await store.listBills(db, { status: 'open' });
     const pending = open.filter((b) => store.expiredDiscountMinor(b, asOf) !== 0).map((b) => billView(b, asOf));
-    const names = await store.namesOf(db);
     return render(c, 'ledger/index.njk', {
       s, closedList: [...s.closed].sort(), currency: s.currency, debtorsMinor: of('debtors'), creditMinor: 0 - of('unallocated'), bankMinor: of('office_bank'), asOf,
       laterDebtorsMinor: of('debtors', all) - of('debtors'),
       openBills: open.filter((b) => store.outstandingOf(b) !== 0).length, pending, noted: await store.notedJournals(db, 50),
       recent: await store.listJournals(db, { limit: 10 }), reports: REPORT_NAMES.map((n) => ({ name: n, title: REPORT_TITLES[n] })),
-      clients: await store.listClients(db, INDEX_CLIENTS), clientCount: await store.clientCount(db), names, can: can(c),
+      clients: await store.listClients(db, INDEX_CLIENTS), clientCount: await store.clientCount(db), can: can(c),
     });
   });
 
@@ -272,7 +271,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
 
   pages.get('/receipts', allow(READERS), async (c) => {
     const receipts = await store.listReceipts(db, { limit: 200 });
-    const names = await store.namesOf(db);
+    const names = await store.namesOf(db, { clients: receipts.map((r) => r.clientId) });
     return render(c, 'ledger/receipts.njk', { receipts, names, can: can(c) });
   });
 
@@ -284,7 +283,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const errors = { ...(typed?.error && !extra.errors?.client ? { client: typed.error } : {}), ...(extra.errors ?? {}) };
     if (typed?.error && status === 200) status = 422;
     const clientId = bill?.clientId ?? typed?.client?.id ?? '';
-    const names = await store.namesOf(db);
+    const names = await store.namesOf(db, { clients: [clientId] });
     const open = clientId ? (await store.listBills(db, { clientId, status: 'open' })).filter((b) => store.outstandingOf(b) > 0).map((b) => billView(b, today())) : [];
     // On account: the firm's currency, or one the client (any client, until one is chosen) is billed in.
     const currencies = bill ? [bill.currency] : receiptCurrencies(s.currency, await store.clientCurrencies(db, clientId || null));
@@ -348,7 +347,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const allocs = await store.allocations(db, { receiptId: id });
     const bills = new Map<string, LedgerBill>();
     for (const a of allocs) { const b = await store.findBill(db, a.billId); if (b) bills.set(b.id, b); }
-    const names = await store.namesOf(db);
+    const names = await store.namesOf(db, { clients: [r.clientId] });
     const open = (await store.listBills(db, { clientId: r.clientId, status: 'open' })).filter((b) => store.outstandingOf(b) > 0).map((b) => billView(b, today()));
     return render(c, 'ledger/receipt.njk', {
       r, allocs: allocs.map((a) => ({ ...a, bill: bills.get(a.billId) })), client: names.clients.get(r.clientId) ?? null, open, can: can(c), today: today(),
@@ -405,7 +404,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const s = await settings();
     // The limit for the bill's currency (null: none set for it, so it is not written off).
     const limit = writeOffLimitFor(s, b.currency);
-    const names = await store.namesOf(db);
+    const names = await store.namesOf(db, { clients: [b.clientId], matters: [b.matterId] });
     const allocs = await store.allocations(db, { billId: id });
     const receipts = new Map<string, string>();
     for (const a of allocs) { const r = await store.findReceipt(db, a.receiptId); if (r) receipts.set(r.id, r.number); }
@@ -452,7 +451,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
 
   pages.get(`/clients/:id${ID}`, allow(READERS), async (c) => {
     const id = c.req.param('id');
-    const names = await store.namesOf(db);
+    const names = await store.namesOf(db, { clients: [id] });
     const client = names.clients.get(id);
     if (!client) throw notFound('Client');
     const asOf = today();
@@ -471,7 +470,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const others = [...byCurrency].filter(([cur, t]) => cur !== s.currency && (t.outstandingMinor !== 0 || t.creditMinor !== 0 || t.forecastMinor !== 0))
       .sort(([x], [y]) => (x < y ? -1 : 1)).map(([cur, t]) => ({ currency: cur, ...t }));
     return render(c, 'ledger/client.njk', {
-      id, client, bills, receipts, currency: s.currency, names, can: can(c), asOf,
+      id, client, bills, receipts, currency: s.currency, can: can(c), asOf,
       outstandingMinor: firm.outstandingMinor, creditMinor: firm.creditMinor, forecastMinor: firm.forecastMinor, otherCurrencies: others,
     });
   });
@@ -513,8 +512,10 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const qs = new URLSearchParams({ ...(q.from ? { from: q.from } : {}), ...(q.to ? { to: q.to } : {}), ...(clientText ? { client: clientText } : {}), ...(q.currency ? { currency: q.currency } : {}) }).toString();
     let r: Report;
     try {
-      if (typed?.error) throw new ReportParamError({ client: typed.error });
-      r = await reports.run(name, { ...(q.from ? { from: q.from } : {}), ...(q.to ? { to: q.to } : {}), ...(clientId ? { clientId } : {}), ...(q.currency ? { currency: q.currency } : {}) });
+      const asked = { ...(q.from ? { from: q.from } : {}), ...(q.to ? { to: q.to } : {}), ...(q.currency ? { currency: q.currency } : {}) };
+      // A client not found is said with whatever else is wrong (the dates, the currency), not one after the other.
+      if (typed?.error) throw new ReportParamError({ ...await reports.paramErrors(name, asked), client: typed.error });
+      r = await reports.run(name, { ...asked, ...(clientId ? { clientId } : {}) });
     } catch (e) {
       if (!(e instanceof ReportParamError)) throw e;
       // The report page again, its form holding what was asked, each bad parameter named.

@@ -625,10 +625,29 @@ export async function upsertCopy(ex: Executor, table: CopyTable, values: Record<
   return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
 }
 
-export async function namesOf(ex: Executor) {
-  const tks = await ex.selectFrom('ledger_timekeeper').selectAll().execute();
-  const clients = await ex.selectFrom('ledger_client').selectAll().execute();
-  const matters = await ex.selectFrom('ledger_matter').selectAll().execute();
+/** Ids per `in (...)` list when names are read for a page's rows (well under every driver's parameter limit). */
+const NAMES_CHUNK = 500;
+
+type IdsWanted = Iterable<string | null | undefined>;
+
+/** The rows of a copy table with these ids, `NAMES_CHUNK` per statement (none asked: none read). */
+async function rowsWithIds(ex: Executor, table: 'ledger_timekeeper' | 'ledger_client' | 'ledger_matter', wanted: IdsWanted | undefined): Promise<Record<string, unknown>[]> {
+  const ids = [...new Set([...(wanted ?? [])].filter((id): id is string => typeof id === 'string' && id !== ''))];
+  const out: Record<string, unknown>[] = [];
+  for (let i = 0; i < ids.length; i += NAMES_CHUNK) {
+    out.push(...await ex.selectFrom(table).selectAll().where('id', 'in', ids.slice(i, i + NAMES_CHUNK)).execute());
+  }
+  return out;
+}
+
+/**
+ * The names of the clients, matters and timekeepers a page or report shows, by id: only
+ * those asked for (a firm may hold tens of thousands; a page names the few on it).
+ */
+export async function namesOf(ex: Executor, want: { clients?: IdsWanted; matters?: IdsWanted; timekeepers?: IdsWanted }) {
+  const tks = await rowsWithIds(ex, 'ledger_timekeeper', want.timekeepers);
+  const clients = await rowsWithIds(ex, 'ledger_client', want.clients);
+  const matters = await rowsWithIds(ex, 'ledger_matter', want.matters);
   return {
     timekeepers: new Map(tks.map((t) => [String(t.id), { initials: String(t.initials), name: String(t.name) }])),
     clients: new Map(clients.map((c) => [String(c.id), { number: n(c.client_number), name: String(c.name), email: (c.email as string | null) ?? null, address: (c.address as string | null) ?? null }])),
