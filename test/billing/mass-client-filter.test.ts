@@ -148,6 +148,10 @@ eachDialect('mass billing: the Client filter takes a client number or a name one
     await waitForRun(b, `/billing/mass/runs/${runId}`);
     const runPage = ok(await b.get(`/billing/mass/runs/${runId}`));
     assert.match(runPage, new RegExp(`id="run-matter-filters">Only the matters of client ${pct.client.clientNumber} Acme 100% Ltd\\.`));
+    // Its link back to the list carries the run's dates and client (by number): the list as the run chose from it, now without the matter it billed.
+    const back = /<a href="\/billing\/mass\?([^"]*)" id="run-list-link">/.exec(runPage)![1]!;
+    assert.deepEqual(Object.fromEntries(new URLSearchParams(back)), { invoiceDate: DATE, upTo: DATE, client: String(pct.client.clientNumber) });
+    assert.doesNotMatch(ok(await b.get(`/billing/mass?${back}`)), new RegExp(`value="${pct.matter.id}"`), 'billed: no longer listed');
     const drafted = await t.db.db.selectFrom('billing_bill').select('matter_id').where('batch_id', '=', runId).execute();
     assert.deepEqual(drafted.map((r) => r.matter_id), [pct.matter.id]);
     const batch = await t.db.db.selectFrom('billing_batch').select('filters_json').where('id', '=', runId).executeTakeFirstOrThrow();

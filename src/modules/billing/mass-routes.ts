@@ -14,6 +14,7 @@
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { isoDate } from '../../shared/clock.ts';
+import { toDecimalString } from '../../shared/money.ts';
 import { isId, newId } from '../../shared/ids.ts';
 import { HttpError, invalid, notFound } from '../../shared/web/errors.ts';
 import { allow } from '../../shared/web/guard.ts';
@@ -27,7 +28,7 @@ import type { CapFilter } from './domain/mass.ts';
 import { templateChoices } from './domain/templates.ts';
 import type { MassBilling, MassRow, RunInput } from './mass-commands.ts';
 import { capChoice, filterErrors, HAND_DRAFT_REASON, MAX_HAND_DRAFTS, MAX_RUN_MATTERS, runRequest } from './mass-commands.ts';
-import type { ClientChoice, MassFilters } from './mass-store.ts';
+import type { Batch, ClientChoice, MassFilters } from './mass-store.ts';
 import * as store from './store.ts';
 
 const READERS: readonly Role[] = ['admin', 'billing', 'readonly'];
@@ -147,6 +148,27 @@ export function parseMassForm(raw: Raw, today: string, currency: string, matterI
   }
   if (form.template.length > 100) errors.template = 'must be at most 100 characters';
   return { form, filters, template: form.template || null, paymentTermsDays, errors };
+}
+
+/**
+ * A run's choices as the list's form (its query string): the dates, template and terms it ran
+ * with and the filters it took its matters by, the client by number and the matter by file
+ * number (`null`: billing no longer has it, so that filter is left out). The inverse of
+ * parseMassForm for what a run keeps: "Show the list" after a run shows what it left.
+ */
+export function runListQuery(run: Pick<Batch, 'invoiceDate' | 'upTo' | 'template' | 'paymentTermsDays' | 'filters'>, names: { clientNumber: number | null; fileNumber: string | null }, currency: string): string {
+  const f = (run.filters ?? {}) as Partial<MassFilters>;
+  const capFields = (cap: CapFilter | undefined): [string, string] => (cap?.kind === 'matter' ? ['matter', ''] : cap?.kind === 'amount' ? ['amount', toDecimalString(cap.amountMinor, cap.currency ?? currency)] : ['', '']);
+  const [cap, capAmount] = capFields(f.cap);
+  const [timeCap, timeCapAmount] = capFields(f.time?.cap);
+  const form: Partial<MassForm> = {
+    invoiceDate: run.invoiceDate, upTo: run.upTo, template: run.template ?? '', terms: run.paymentTermsDays === null ? '' : String(run.paymentTermsDays),
+    client: f.clientId && names.clientNumber !== null ? String(names.clientNumber) : '', matter: f.matterId && names.fileNumber !== null ? names.fileNumber : '',
+    responsible: f.responsibleTimekeeperId ?? '', billingTk: f.billingTimekeeperId ?? '', cycle: f.billingCycle ?? '', nextFrom: f.nextBillingFrom ?? '', nextTo: f.nextBillingTo ?? '',
+    cap, capAmount, timeFrom: f.time?.from ?? '', timeTo: f.time?.to ?? '', timeTk: f.time?.timekeeperId ?? '', timeCap, timeCapAmount,
+    disbFrom: f.disbursements?.from ?? '', disbTo: f.disbursements?.to ?? '', disbCode: f.disbursements?.code ?? '', expensesOnly: f.expensesOnly ? 'yes' : '',
+  };
+  return new URLSearchParams(Object.entries(form).filter(([, v]) => v !== '')).toString();
 }
 
 export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEnv> {
@@ -459,6 +481,11 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     const itemFilters = itemFiltersText(run.filters as Parameters<typeof itemFiltersText>[0], timekeeperLabel(lk.timekeepers));
     // The matters it took (a run of picked matters names them in its rows instead).
     const matterFilters = run.mode === 'all' ? await mass.matterFiltersOf(run.filters as MassFilters) : null;
+    // The list as this run chose from it (what it left, once it is done).
+    const rf = (run.filters ?? {}) as Partial<MassFilters>;
+    const runClient = rf.clientId ? await mass.clientById(rf.clientId) : null;
+    const runMatter = rf.matterId ? await deps.db.selectFrom('billing_matter').select('file_number').where('id', '=', rf.matterId).executeTakeFirst() as { file_number: string } | undefined : undefined;
+    const listLink = `/billing/mass?${runListQuery(run, { clientNumber: runClient?.clientNumber ?? null, fileNumber: runMatter?.file_number ?? null }, lk.currency)}`;
     const pager = (name: 'skipped' | 'drafted', rows: number, total: number) => {
       const other = name === 'skipped' ? 'drafted' : 'skipped';
       const link = (n: number) => {
@@ -478,7 +505,7 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     const here = new URLSearchParams();
     for (const k of ['skipped', 'drafted'] as const) if (page[k] > 1) here.set(k, String(page[k]));
     return {
-      run, skipped, drafted, percent, settled, stalled, live: run.status === 'running' || run.status === 'pending', can: can(c), currency: lk.currency, itemFilters, matterFilters,
+      run, skipped, drafted, percent, settled, stalled, live: run.status === 'running' || run.status === 'pending', can: can(c), currency: lk.currency, itemFilters, matterFilters, listLink,
       skippedPages: pager('skipped', RUN_SKIPPED_ROWS, run.skippedCount), draftedPages: pager('drafted', RUN_DRAFTED_ROWS, run.draftedCount),
       pollUrl: `/billing/mass/runs/${run.id}${here.toString() ? `?${here.toString()}` : ''}`, handDraftReason: HAND_DRAFT_REASON,
     };
