@@ -52,3 +52,24 @@ document.addEventListener('change', (evt) => {
   const head = table.querySelector(`thead input[data-check-all="${box.getAttribute('name')}"]`);
   if (head) head.checked = [...table.querySelectorAll(`tbody input[type="checkbox"][name="${box.getAttribute('name')}"]`)].every((row) => row.checked);
 }, true);
+
+// Mass billing: a row's links open its bill in the composer, which comes back to the list with
+// the draft saved. The boxes ticked since the page was drawn go along in the link's `back` (the
+// list's address), so saving one bill does not untick the others. Without JavaScript the link
+// comes back to the list as it was drawn. The server takes a `back` of at most 8,000 characters:
+// past that, the link is left as drawn rather than losing the way back.
+const MASS_BACK_MAX_CHARS = 8000;
+document.addEventListener('click', (evt) => {
+  const link = evt.target && evt.target.closest && evt.target.closest('form#mass-run a[href*="/compose?"]');
+  if (!link) return;
+  const form = link.closest('form');
+  const url = new URL(link.getAttribute('href'), location.href);
+  const back = new URLSearchParams(url.searchParams.get('back') || '');
+  for (const name of ['matterId', 'handDraft', 'handOff']) back.delete(name);
+  for (const box of form.querySelectorAll('input[type="checkbox"][name="matterId"]:checked')) back.append('matterId', box.value);
+  for (const box of form.querySelectorAll('input[type="checkbox"][name="handDraft"]')) back.append(box.checked ? 'handDraft' : 'handOff', box.value);
+  const text = back.toString();
+  if (text.length > MASS_BACK_MAX_CHARS) return;
+  url.searchParams.set('back', text);
+  link.setAttribute('href', url.pathname + url.search + url.hash);
+});

@@ -28,6 +28,27 @@ eachDialect('audit: seed 001: a mass billing row\'s file number and name open it
     // The composer opens on what the row said it will bill.
     await Promise.all([page.waitForNavigation(), page.click('#mass-list tr[data-matter] .file-no a')]);
     assert.equal(await page.$eval('[data-total="total"]', (e) => e.getAttribute('data-minor')), rows[0]!.willBill);
+
+    // Boxes ticked on the list, then a row's bill changed in the composer and saved: back on the
+    // list, those boxes are still ticked and the saved draft is listed (ticked) beside them.
+    await page.goto(`${url}/billing/mass?invoiceDate=${INVOICE_DATE}&upTo=${UP_TO}`);
+    const ids = await page.$$eval('#mass-list tr[data-matter]', (trs) => trs.map((tr) => tr.getAttribute('data-matter')!));
+    assert.ok(ids.length >= 4, String(ids.length));
+    for (const id of [ids[1]!, ids[3]!]) await page.click(`#mass-list input[name="matterId"][value="${id}"]`);
+    await Promise.all([page.waitForNavigation(), page.click(`#mass-list tr[data-matter="${ids[0]}"] a[data-compose]`)]);
+    await Promise.all([page.waitForNavigation(), page.click('button[name="_action"][value="save"]')]);
+    assert.match(page.url(), /\/billing\/mass\?/);
+    const ticked = await page.$$eval('#mass-list input[name="matterId"]:checked', (els) => els.map((e) => (e as unknown as { value: string }).value));
+    assert.deepEqual(ticked.sort(), [ids[1]!, ids[3]!].sort(), 'the boxes ticked before the composer are ticked again');
+    const hand = await page.$$eval('#hand-drafts input[name="handDraft"]', (els) => els.map((e) => (e as unknown as { checked: boolean }).checked));
+    assert.deepEqual(hand, [true], 'the draft saved is listed, ticked');
+    // Unticked there, then another row's composer: it comes back unticked (still listed), the ticks kept.
+    await page.click('#hand-drafts input[name="handDraft"]');
+    await Promise.all([page.waitForNavigation(), page.click(`#mass-list tr[data-matter="${ids[2]}"] a[data-compose]`)]);
+    await Promise.all([page.waitForNavigation(), page.click('button[name="_action"][value="save"]')]);
+    const after = await page.$$eval('#hand-drafts input[name="handDraft"]', (els) => els.map((e) => (e as unknown as { checked: boolean }).checked).sort());
+    assert.deepEqual(after, [false, true], 'the first draft left unticked, the second ticked');
+    assert.deepEqual((await page.$$eval('#mass-list input[name="matterId"]:checked', (els) => els.map((e) => (e as unknown as { value: string }).value))).sort(), [ids[1]!, ids[3]!].sort());
     assert.deepEqual(problems, [], 'no console errors');
   });
 }, { timeout: 120_000 });

@@ -826,6 +826,11 @@ eachDialect('more excluded matters than the page lists: it says how many, and th
     const billable = [...rowsOf(ok(await b.get(`/billing/mass?${q}&page=1`)), 'mass'), ...rowsOf(ok(await b.get(`/billing/mass?${q}&page=2`)), 'mass')];
     const total = billable.length;
     assert.ok(total > 100, `${total} matters to bill`);
+    // A composer opened from page 2 comes back to page 2 (its rows' links carry the page in `back`).
+    const composeOn2 = /<a href="([^"]+)" data-compose>/.exec(ok(await b.get(`/billing/mass?${q}&page=2`)))![1]!;
+    assert.equal(new URLSearchParams(composeOn2.slice(composeOn2.indexOf('?'))).get('back'), `${q}&page=2`);
+    const composeOn1 = /<a href="([^"]+)" data-compose>/.exec(ok(await b.get(`/billing/mass?${q}&page=1`)))![1]!;
+    assert.equal(new URLSearchParams(composeOn1.slice(composeOn1.indexOf('?'))).get('back'), q);
     for (const id of billable) await cmds.setBillingOptions(ctx, id, { set: { massBilling: { exclude: true } } });
     await t.runtime.relay.drain();
 

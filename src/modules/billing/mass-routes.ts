@@ -308,7 +308,8 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     const looseUnlisted = loose.ids.filter((id) => !named.has(id)).slice(0, Math.max(0, MAX_HAND_DRAFTS - named.size));
     const handQs = handQuery(handTicked, handUnticked);
     const listQs = query({ ...parsed.form, upTo: upToTyped });
-    const back = [listQs, handQs].filter(Boolean).join('&');
+    // The page too: saving a draft from page 3 comes back to page 3.
+    const back = [listQs, pageNo > 1 ? `page=${pageNo}` : '', handQs].filter(Boolean).join('&');
     // Those listed keep their ticks (one left unticked stays unticked); the loose ones come ticked.
     const looseQs = [listQs, handQuery([...handTicked, ...looseUnlisted].slice(0, Math.max(0, MAX_HAND_DRAFTS - handUnticked.length)), handUnticked)].filter(Boolean).join('&');
     return {
