@@ -168,6 +168,9 @@ eachDialect('mass billing: two drafts changed by hand from one list are both lis
     const listRunId = /name="runId" value="([^"]+)"/.exec(html)![1]!;
     const confirmation = ok(await postMany(b, '/billing/mass/runs', [['invoiceDate', DATE], ['upTo', DATE], ['runId', listRunId], ['scope', 'all'], ['handListed', d1!], ['handListed', d2!], ['handDraft', d1!]]));
     assert.match(confirmation, /take in 1 draft\(s\) changed by hand/);
+    // Its crumb back to the list names both drafts: d1 ticked, d2 left unticked (still listed).
+    const crumb = new URLSearchParams(/<nav class="crumbs">.*?<a href="\/billing\/mass\?([^"]*)">Mass billing<\/a>/.exec(confirmation)![1]!);
+    assert.deepEqual([crumb.getAll('handDraft'), crumb.getAll('handOff')], [[d1!], [d2!]]);
     const cancelForm = /<form method="post" action="\/billing\/mass\/runs" id="mass-confirm">([\s\S]*?)<\/form>/.exec(confirmation)![1]!;
     const fields = [...cancelForm.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m): [string, string] => [m[1]!, m[2]!]).filter(([k]) => k !== '_csrf');
     const back = ok(await postMany(b, '/billing/mass/runs', [...fields, ['cancel', 'yes']]));

@@ -438,12 +438,13 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       // A draft changed by hand keeps its own date: each said, as the run's date is.
       const handRefused = handDrafts.flatMap((h) => { const why = periods.refusalOf(h.invoiceDate); return why ? [{ fileNumber: h.fileNumber, invoiceDate: h.invoiceDate, why }] : []; });
       // Cancel posts the form back (Cancel below): the list as it was left, its page and the matters and drafts ticked there.
-      // The crumb links to the list with the choices only.
+      // The crumb links to the list with the choices and the drafts changed by hand (those left unticked still listed, unticked).
       const upToBlank = upToTypedOf(raw, parsed.form) === '';
-      const crumbQs = [query({ ...parsed.form, upTo: upToBlank ? '' : parsed.form.upTo }), handQuery(handDrafts.map((d) => d.billId))].filter(Boolean).join('&');
+      const handOff = handOffIds(raw);
+      const crumbQs = [query({ ...parsed.form, upTo: upToBlank ? '' : parsed.form.upTo }), handQuery(handDrafts.map((d) => d.billId), handOff)].filter(Boolean).join('&');
       return render(c, 'billing/mass_confirm.njk', {
         ...lk, form: parsed.form, fields: FILTER_FIELDS, runId, selected: selected ?? [], scope: selected ? 'selected' : 'all', count, itemFilters, matterFilters, picked, handDrafts, periodRefusal, handRefused, qs: crumbQs,
-        page: pageOf(raw), upToBlank, handOff: handOffIds(raw), ticked: selected ? [] : tickedIds(raw),
+        page: pageOf(raw), upToBlank, handOff, ticked: selected ? [] : tickedIds(raw),
       });
     }
     // A run id already used is the same run again (a second click): only a new one is checked for being empty.
