@@ -523,7 +523,7 @@ export async function allocateFromCredit(b: Books, receipt: Receipt, bill: Ledge
 /** Reverse a bill's time-sensitive discount (DJ: debit debtors, credit discounts allowed and tax payable). */
 export async function reverseDiscount(b: Books, bill: LedgerBill, on: string, sourceKey: string, mode: 'event' | 'command', confirm = false): Promise<void> {
   assert(bill.status === 'open' && bill.discountStatus !== 'reversed' && bill.discountStatus !== 'none', 'no discount to reverse');
-  const posted = JSON.parse(bill.linesJson) as { lines: BillData['lines'] };
+  const posted = JSON.parse(bill.linesJson ?? await store.billLinesJson(b.trx, bill.id)) as { lines: BillData['lines'] };
   const discountLines = posted.lines.filter((l) => l.kind === 'discount');
   const discountMinor = 0 - discountLines.reduce((s, l) => s + l.amountMinor, 0);
   const taxMinor = 0 - discountLines.reduce((s, l) => s + l.taxMinor, 0);

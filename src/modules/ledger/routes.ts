@@ -81,6 +81,8 @@ ${r.notes.length ? `<div class="notes">${r.notes.map((n) => `<p>${esc(n)}</p>`).
 
 /** The clients the overview lists (the others are found by typing: /ledger/clients/find). */
 const INDEX_CLIENTS = 500;
+/** The expired discounts awaiting a decision the overview lists (the oldest first). */
+const INDEX_PENDING = 500;
 /** Suggestions for a typed Client field, at most. */
 const CLIENT_SUGGESTIONS = 20;
 
@@ -144,12 +146,12 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const bal = await store.accountBalances(db, { to: asOf, currency: s.currency });
     const all = await store.accountBalances(db, { currency: s.currency });
     const of = (role: string, m = bal) => { const a = accounts.find((x) => x.role === role); const b = a ? m.get(a.id) : undefined; return b ? b.debit - b.credit : 0; };
-    const open = await store.listBills(db, { status: 'open' });
-    const pending = open.filter((b) => store.expiredDiscountMinor(b, asOf) !== 0).map((b) => billView(b, asOf));
+    // Read in SQL: a firm may have tens of thousands of open bills.
+    const pending = (await store.listBills(db, { expiredBy: asOf, limit: INDEX_PENDING })).map((b) => billView(b, asOf));
     return render(c, 'ledger/index.njk', {
       s, closedList: [...s.closed].sort(), currency: s.currency, debtorsMinor: of('debtors'), creditMinor: 0 - of('unallocated'), bankMinor: of('office_bank'), asOf,
       laterDebtorsMinor: of('debtors', all) - of('debtors'),
-      openBills: open.filter((b) => store.outstandingOf(b) !== 0).length, pending, noted: await store.notedJournals(db, 50),
+      openBills: await store.openBillCount(db), pending, pendingMax: INDEX_PENDING, noted: await store.notedJournals(db, 50),
       recent: await store.listJournals(db, { limit: 10 }), reports: REPORT_NAMES.map((n) => ({ name: n, title: REPORT_TITLES[n] })),
       clients: await store.listClients(db, INDEX_CLIENTS), clientCount: await store.clientCount(db), can: can(c),
     });

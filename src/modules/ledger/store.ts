@@ -3,6 +3,7 @@
  * module's tables.
  */
 import { sql } from 'kysely';
+import { assert } from '../../shared/assert.ts';
 import type { Executor } from '../../shared/db.ts';
 import { writersSerialised } from '../../shared/sql.ts';
 import * as clients from '../../shared/clients.ts';
@@ -403,7 +404,11 @@ export interface LedgerBill {
   writtenOffMinor: number;
   lastReceiptOn: string | null;
   postingJournalId: string | null;
-  linesJson: string;
+  /**
+   * The lines and fee allocation posted (JSON), as read with one bill (findBill); null when read
+   * in a list (listBills: tens of kilobytes a bill, never needed there) and kept as they are when saved.
+   */
+  linesJson: string | null;
   updatedAt: string;
 }
 
@@ -414,6 +419,13 @@ export interface LedgerBill {
  */
 export function expiredDiscountMinor(b: Pick<LedgerBill, 'status' | 'discountStatus' | 'discountValidUntil' | 'discountDebtorsMinor'>, asOf: string): number {
   return b.status === 'open' && b.discountStatus === 'pending' && b.discountValidUntil !== null && b.discountValidUntil < asOf ? b.discountDebtorsMinor : 0;
+}
+
+/** How many bills are open with an amount outstanding (outstandingOf not zero), counted in SQL. */
+export async function openBillCount(ex: Executor): Promise<number> {
+  const r = await ex.selectFrom('ledger_bill').select((eb) => eb.fn.countAll().as('n')).where('status', '=', 'open')
+    .where(sql`total_minor + discount_reversed_minor - paid_minor - written_off_minor`, '<>', 0).executeTakeFirst();
+  return n(r?.n ?? 0);
 }
 
 export function outstandingOf(b: Pick<LedgerBill, 'status' | 'totalMinor' | 'discountReversedMinor' | 'paidMinor' | 'writtenOffMinor'>): number {
@@ -430,24 +442,51 @@ function toBill(r: Record<string, unknown>): LedgerBill {
     discountDebtorsMinor: n(r.discount_debtors_minor), discountValidUntil: (r.discount_valid_until as string | null) ?? null,
     discountStatus: r.discount_status as LedgerBill['discountStatus'], discountDecided: n(r.discount_decided) === 1, discountReversedMinor: n(r.discount_reversed_minor), paidMinor: n(r.paid_minor),
     writtenOffMinor: n(r.written_off_minor), lastReceiptOn: (r.last_receipt_on as string | null) ?? null,
-    postingJournalId: (r.posting_journal_id as string | null) ?? null, linesJson: String(r.lines_json), updatedAt: String(r.updated_at),
+    postingJournalId: (r.posting_journal_id as string | null) ?? null, linesJson: r.lines_json === undefined ? null : String(r.lines_json), updatedAt: String(r.updated_at),
   };
 }
 
 function billColumns(b: LedgerBill) {
+  return {
+    ...billStateColumns(b),
+    lines_json: b.linesJson,
+  };
+}
+
+/** Every column but the posted lines (which a saved bill read in a list leaves as they are). */
+function billStateColumns(b: LedgerBill) {
   return {
     matter_id: b.matterId, client_id: b.clientId, file_number: b.fileNumber, number: b.number, currency: b.currency, status: b.status,
     produced: b.produced ? 1 : 0, invoice_date: b.invoiceDate, due_date: b.dueDate, fees_minor: b.feesMinor, fixed_charges_minor: b.fixedChargesMinor,
     disbursements_minor: b.disbursementsMinor, interest_minor: b.interestMinor, tax_minor: b.taxMinor, discount_minor: b.discountMinor,
     total_minor: b.totalMinor, discount_debtors_minor: b.discountDebtorsMinor, discount_valid_until: b.discountValidUntil,
     discount_status: b.discountStatus, discount_decided: b.discountDecided ? 1 : 0, discount_reversed_minor: b.discountReversedMinor, paid_minor: b.paidMinor, written_off_minor: b.writtenOffMinor,
-    last_receipt_on: b.lastReceiptOn, posting_journal_id: b.postingJournalId, lines_json: b.linesJson, updated_at: b.updatedAt,
+    last_receipt_on: b.lastReceiptOn, posting_journal_id: b.postingJournalId, updated_at: b.updatedAt,
   };
 }
 
+/** The columns listBills reads: all but lines_json. */
+const BILL_LIST_COLUMNS = ['id', ...Object.keys(billStateColumns({} as LedgerBill))] as const;
+
+/**
+ * Insert or update a bill. Posted (its lines given): every column. Read in a list (linesJson
+ * null): its state only, the lines posted kept; such a bill must already be on the ledger.
+ */
 export async function saveBill(ex: Executor, b: LedgerBill): Promise<void> {
+  if (b.linesJson === null) {
+    const r = await ex.updateTable('ledger_bill').set(billStateColumns(b)).where('id', '=', b.id).executeTakeFirst();
+    assert(Number(r.numUpdatedRows) === 1, `bill ${b.id}: saved without its lines, it must be on the ledger already`);
+    return;
+  }
   const cols = billColumns(b);
   await ex.insertInto('ledger_bill').values({ id: b.id, ...cols }).onConflict((oc) => oc.column('id').doUpdateSet(cols)).execute();
+}
+
+/** A bill's posted lines and fee allocation (JSON), for one read in a list. */
+export async function billLinesJson(ex: Executor, id: string): Promise<string> {
+  const r = await ex.selectFrom('ledger_bill').select('lines_json').where('id', '=', id).executeTakeFirst();
+  if (r === undefined) throw new Error(`bill ${id} is not on the ledger`);
+  return String(r.lines_json);
 }
 
 export async function findBill(ex: Executor, id: string): Promise<LedgerBill | null> {
@@ -455,11 +494,18 @@ export async function findBill(ex: Executor, id: string): Promise<LedgerBill | n
   return r ? toBill(r) : null;
 }
 
-export async function listBills(ex: Executor, f: { clientId?: string; matterId?: string; status?: 'open' | 'reversed'; limit?: number } = {}): Promise<LedgerBill[]> {
-  let q = ex.selectFrom('ledger_bill').selectAll();
+/**
+ * Bills without their posted lines (linesJson null: see saveBill, billLinesJson). `expiredBy`:
+ * only those whose time-sensitive discount expired before the date undecided (expiredDiscountMinor).
+ */
+export async function listBills(ex: Executor, f: { clientId?: string; matterId?: string; status?: 'open' | 'reversed'; expiredBy?: string; limit?: number } = {}): Promise<LedgerBill[]> {
+  let q = ex.selectFrom('ledger_bill').select([...BILL_LIST_COLUMNS]);
   if (f.clientId) q = q.where('client_id', '=', f.clientId);
   if (f.matterId) q = q.where('matter_id', '=', f.matterId);
   if (f.status) q = q.where('status', '=', f.status);
+  if (f.expiredBy !== undefined) {
+    q = q.where('status', '=', 'open').where('discount_status', '=', 'pending').where('discount_valid_until', '<', f.expiredBy).where('discount_debtors_minor', '<>', 0);
+  }
   return (await q.orderBy('invoice_date').orderBy('number').limit(f.limit ?? 100_000).execute()).map(toBill);
 }
 
