@@ -44,10 +44,22 @@ export interface MailMessage {
   attachments?: readonly MailAttachment[];
 }
 
+/** An address the mail server refused (at RCPT TO) while it took the message for the others. */
+export interface MailRefusal {
+  address: string;
+  /** The server's reply for it ("550 5.1.1 Mailbox unavailable"). */
+  reason: string;
+}
+
 export interface MailReceipt {
   messageId: string;
   /** smtp: the server's reply; file-drop: the file written. */
   detail: string;
+  /**
+   * The addresses the server refused: the message went to the others only. (A server refusing
+   * every address fails the send instead.) File-drop refuses none.
+   */
+  refused: readonly MailRefusal[];
 }
 
 export interface Mailer {

@@ -8,8 +8,12 @@ export interface Received {
   raw: string;
 }
 
-/** `beforeReply`: awaited before the server answers a message's DATA (a slow server). */
-export async function startSmtp(opts: { failFirst?: number; beforeReply?: () => Promise<void> } = {}): Promise<{ port: number; messages: Received[]; close(): Promise<void> }> {
+/**
+ * `beforeReply`: awaited before the server answers a message's DATA (a slow server). `refuse`:
+ * the addresses (lower case) refused at RCPT TO with 550, while the message goes to the others;
+ * the set may be changed between sends.
+ */
+export async function startSmtp(opts: { failFirst?: number; beforeReply?: () => Promise<void>; refuse?: Set<string> } = {}): Promise<{ port: number; messages: Received[]; close(): Promise<void> }> {
   const messages: Received[] = [];
   let failures = opts.failFirst ?? 0;
   const server = new SMTPServer({
@@ -17,6 +21,15 @@ export async function startSmtp(opts: { failFirst?: number; beforeReply?: () => 
     disabledCommands: ['STARTTLS'],
     logger: false,
     size: 30 * 1024 * 1024,
+    onRcptTo(address, _session, callback) {
+      if (opts.refuse?.has(address.address.toLowerCase())) {
+        const err = new Error('5.1.1 Mailbox unavailable') as Error & { responseCode: number };
+        err.responseCode = 550;
+        callback(err);
+        return;
+      }
+      callback();
+    },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));

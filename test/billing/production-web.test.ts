@@ -462,7 +462,7 @@ eachDialect('a bill whose email the SMTP server did not confirm: the run page sa
   const dirs = outputDirs();
   const outputs = smtpOutputs(dirs, smtp.port, 400);
   await withApp(db, async (t) => {
-    const [a, b] = await approvedBills(setupFrom(t), 2, { copiesToPrint: 0, useClientAddress: false, sendTo: ['ap@northwind.example'] });
+    const [a, b] = await approvedBills(setupFrom(t), 2, { copiesToPrint: 1, useClientAddress: false, sendTo: ['ap@northwind.example'] });
     await t.user('billing');
     const clerk = t.browser();
     await clerk.login('billing@firm.test');
@@ -480,6 +480,12 @@ eachDialect('a bill whose email the SMTP server did not confirm: the run page sa
     await new Promise((r) => setTimeout(r, 1_600));
     const list = unescapeHtml((await clerk.get('/billing/production')).text);
     assert.equal([...list.matchAll(/data-decide-email/g)].length, 2, 'the list links each to its decision');
+    // Reverting one now: its confirmation says it may already be with the client (approved again, it would be emailed again).
+    const revertPage = unescapeHtml((await clerk.get(`/billing/production/revert?bill=${a!.billId}`)).text);
+    assert.match(revertPage, /id="revert-produced" role="alert">\s*<p>Production has already emailed or printed it \(or may have emailed it/);
+    assert.match(revertPage, new RegExp(`<li data-produced="${a!.billId}">${a!.number} \\([^)]*\\): may have been emailed \\(not confirmed\\); 1 copy printed [^<]+</li>`));
+    // Email manually says so too, pointing at the decision on the run.
+    assert.match(unescapeHtml((await clerk.get(`/billing/bills/${a!.billId}/email`)).text), /id="produced-email" role="alert"> Production may have emailed this bill already: the mail server took the message and did not confirm it\. Decide on the production run/);
 
     const formFor = (html: string, billId: string) => {
       const m = new RegExp(`action="/billing/production/bills/${billId}/email-decision"[^>]*>\\s*<input type="hidden" name="_csrf" value="[^"]*"><input type="hidden" name="runId" value="([^"]+)">`).exec(html);

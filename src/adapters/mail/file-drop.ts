@@ -49,12 +49,12 @@ export function createFileDropMailer(options: { dir: string }): Mailer {
       const record = emlRecordFor(options.dir, message.messageKey);
       const messageId = messageIdFor(message);
       // Recorded as handed over: not composed again. An intent only (a crash part way through handOverOnce) is finished below.
-      if ((await handOverRecord({ path, record })).state === 'done') return { messageId, detail: path };
+      if ((await handOverRecord({ path, record })).state === 'done') return { messageId, detail: path, refused: [] };
       await mkdir(join(options.dir, MAIL_JOURNAL), { recursive: true });
       const info = await composer.sendMail(toNodemailer(message));
       const bytes = (info as unknown as { message: Buffer }).message;
       await handOverOnce({ path, record, bytes, done: `${messageId}\n` });
-      return { messageId, detail: path };
+      return { messageId, detail: path, refused: [] };
     },
     async close() {
       composer.close();

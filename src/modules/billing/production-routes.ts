@@ -13,6 +13,8 @@
 import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import type { Context } from 'hono';
+import { displayTime } from '../../shared/clock.ts';
+import type { MailRefusal } from '../../shared/ports.ts';
 import { HttpError, notFound } from '../../shared/web/errors.ts';
 import { allow } from '../../shared/web/guard.ts';
 import { isHtmx, redirectAfterPost, render } from '../../shared/web/render.ts';
@@ -46,6 +48,11 @@ const all = (raw: Raw, name: string): string[] => {
 export const PRODUCTION_LIST_ROWS = 5_000;
 
 /** A PDF shown in the browser (inline), named. */
+/** The addresses a mail server refused while it took a message for the others, as the page says them ('' when none). */
+function refusedText(refused: readonly MailRefusal[]): string {
+  return refused.length === 0 ? '' : `, but the mail server refused ${refused.map((r) => `${r.address} (${r.reason})`).join(', ')}: it was not sent to ${refused.length === 1 ? 'that address' : 'those addresses'}`;
+}
+
 function pdfResponse(c: Context<AppEnv>, out: { pdf: Uint8Array; filename: string }, cacheControl: string): Response {
   c.header('Content-Type', 'application/pdf');
   c.header('Content-Disposition', `inline; filename="${out.filename}"`);
@@ -262,10 +269,26 @@ export function createProductionPages(cmds: BillingCommands, production: Product
       const sent = manualEmailsOfCycle(manual.get(r.billId) ?? [], r.approvedAt);
       return sent.length ? [{ ...r, emails: sent }] : [];
     });
+    // Bills production has emailed or printed in this approval (or may have emailed: a send not confirmed): the client or
+    // the print room holds them. Approved again after a change, they are produced again (emailed and printed again).
+    const states = await production.statesFor(rows.map((r) => r.billId));
+    const produced = rows.flatMap((r) => {
+      const st = states.get(r.billId);
+      if (!st || st.cycle !== r.approvedAt) return [];
+      const emailedTo = st.emailedAt !== null ? (st.emailSentTo.length > 0 ? st.emailSentTo : st.emailTo ?? []) : st.emailSentTo;
+      const mayHave = st.emailedAt === null && (st.emailUnconfirmedAt !== null || (st.emailTriedAt !== null && st.failedStep !== 'email'));
+      const printed = st.printedAt !== null ? st.copies ?? 0 : 0;
+      const what = [
+        ...(emailedTo.length > 0 ? [`emailed to ${emailedTo.join(', ')}${st.emailedAt ? ` ${displayTime(st.emailedAt)}` : ''}`] : []),
+        ...(mayHave ? [emailedTo.length > 0 ? 'may have been emailed to the others' : 'may have been emailed (not confirmed)'] : []),
+        ...(printed > 0 ? [`${printed} cop${printed === 1 ? 'y' : 'ies'} printed ${displayTime(st.printedAt!)}`] : []),
+      ];
+      return what.length > 0 ? [{ ...r, what: what.join('; ') }] : [];
+    });
     // Bills the firm's period rule keeps posted (undoing them would post in their own, past period): named, and refused when posted.
     const { undoRefusalOf } = await cmds.periodNotes();
     const kept = rows.flatMap((r) => { const why = undoRefusalOf(r.invoiceDate); return why ? [{ ...r, why }] : []; });
-    return render(c, 'billing/production_revert.njk', { rows, receipted, emailed, emailedIds: emailed.map((r) => r.billId), kept, all: selected.length === 0, gone: selected.length - rows.length });
+    return render(c, 'billing/production_revert.njk', { rows, receipted, emailed, emailedIds: [...emailed, ...produced].map((r) => r.billId), produced, kept, all: selected.length === 0, gone: selected.length - rows.length });
   });
 
   pages.post('/production/revert', allow(WRITERS), async (c) => {
@@ -324,8 +347,8 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const raw = await c.req.parseBody() as Raw;
     const form = { key: str(raw, 'key'), to: str(raw, 'to'), cc: str(raw, 'cc'), subject: str(raw, 'subject'), text: str(raw, 'text') };
     try {
-      await production.sendManual(c.get('command'), id, form);
-      return redirectAfterPost(c, `/billing/bills/${id}/email?done=${encodeURIComponent('Email sent')}`);
+      const sent = await production.sendManual(c.get('command'), id, form);
+      return redirectAfterPost(c, `/billing/bills/${id}/email?done=${encodeURIComponent(`Email sent${refusedText(sent.refused)}`)}`);
     } catch (e) {
       if (!(e instanceof HttpError) || (e.status !== 409 && e.status !== 422)) throw e;
       const d = await production.manualDraft(id);
@@ -427,7 +450,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const to = str(raw, 'to');
     try {
       const r = await production.sendTestEmail(c.get('command'), to);
-      return redirectAfterPost(c, `/billing/settings?done=${encodeURIComponent(`Test email sent (${r.detail || r.messageId})`)}`);
+      return redirectAfterPost(c, `/billing/settings?done=${encodeURIComponent(`Test email sent (${r.detail || r.messageId})${refusedText(r.refused)}`)}`);
     } catch (e) {
       if (e instanceof HttpError && e.status === 422) {
         return render(c, 'billing/settings.njk', await settingsContext(c, { testErrors: e.fields, testTo: to, error: e.message }), 422);

@@ -199,6 +199,8 @@ export interface ProductionState {
   emailDetail: string | null;
   /** The email was handed to the mail server, which did not confirm it: it may have been sent (a clerk decides). */
   emailUnconfirmedAt: string | null;
+  /** The addresses the mail server took this cycle's email for, when it refused others (the retry sends to the rest only). */
+  emailSentTo: string[];
   finalisedAt: string | null;
   lastError: string | null;
   failedStep: string | null;
@@ -210,7 +212,7 @@ function toState(r: Record<string, any>): ProductionState {
     billId: r.bill_id, cycle: r.cycle, claimToken: r.claim_token, claimedUntil: r.claimed_until, attempts: num(r.attempts),
     pdfStoredAt: r.pdf_stored_at, copies: r.copies === null ? null : num(r.copies), printedAt: r.printed_at, printDetail: r.print_detail, printTargets: r.print_targets ? JSON.parse(r.print_targets) as string[] : [],
     emailTo: r.email_to ? JSON.parse(r.email_to) as string[] : null, emailTriedAt: r.email_tried_at, emailTransport: r.email_transport ?? null, emailTarget: r.email_target ?? null, emailedAt: r.emailed_at,
-    emailMessageId: r.email_message_id, emailDetail: r.email_detail, emailUnconfirmedAt: r.email_unconfirmed_at ?? null, finalisedAt: r.finalised_at, lastError: r.last_error,
+    emailMessageId: r.email_message_id, emailDetail: r.email_detail, emailUnconfirmedAt: r.email_unconfirmed_at ?? null, emailSentTo: r.email_sent_to ? JSON.parse(r.email_sent_to) as string[] : [], finalisedAt: r.finalised_at, lastError: r.last_error,
     failedStep: r.failed_step, updatedAt: r.updated_at,
   };
 }
@@ -317,7 +319,7 @@ export async function beingProduced(db: Executor, billId: string, now: string): 
 
 export type StepUpdate = Partial<{
   pdf_stored_at: string; copies: number; printed_at: string; print_detail: string; email_to: string; email_tried_at: string | null; email_transport: 'smtp' | 'file-drop' | null; email_target: string | null; email_unconfirmed_at: string | null;
-  emailed_at: string; email_message_id: string; email_detail: string; finalised_at: string; last_error: string | null; failed_step: string | null;
+  emailed_at: string; email_message_id: string; email_detail: string; email_sent_to: string | null; finalised_at: string; last_error: string | null; failed_step: string | null;
   claimed_until: string;
 }>;
 

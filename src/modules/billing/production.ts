@@ -47,7 +47,7 @@ import { createGate } from '../../shared/gate.ts';
 import type { Gate } from '../../shared/gate.ts';
 import { newId, newToken } from '../../shared/ids.ts';
 import { sumMinor } from '../../shared/money.ts';
-import type { Mailer, MailMessage, MailTransportChoice, OpenedSecret, Outputs } from '../../shared/ports.ts';
+import type { Mailer, MailMessage, MailReceipt, MailRefusal, MailTransportChoice, OpenedSecret, Outputs } from '../../shared/ports.ts';
 import { mailTransportFrom, mailTransportView, retryMayResend, sameMailTransport } from './domain/mail-transport.ts';
 import type { MailTransportForm } from './domain/mail-transport.ts';
 import { HttpError, conflict, invalid, notFound } from '../../shared/web/errors.ts';
@@ -469,6 +469,9 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     try {
       const copies = matter?.options?.copiesToPrint ?? 0;
       const to = recipientsFor(matter);
+      // The addresses an earlier attempt this cycle reached while the mail server refused others: not sent to again.
+      const reached = new Set(st.emailSentTo.map((a) => a.trim().toLowerCase()));
+      const toReach = to.filter((a) => !reached.has(a.trim().toLowerCase()));
       const todo = remainingSteps({ pdfStored: st.pdfStoredAt !== null, printed: st.printedAt !== null, emailed: st.emailedAt !== null, finalised: st.finalisedAt !== null || bill.status === 'finalised' },
         { copies, recipients: to.length });
       const number = bill.number!;
@@ -516,7 +519,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         // between the two reads (on Postgres each read sees what was committed before it) is seen
         // by the one or the other.
         const claims = await ps.manualClaims(trx, billId);
-        const covering = manualEmailCovering(await ps.manualEmails(trx, billId), cycle, to);
+        const covering = manualEmailCovering(await ps.manualEmails(trx, billId), cycle, toReach);
         late = covering ? { covering, pending: null } : { covering: null, pending: manualEmailPending(claims, cycle, at, to) };
         if (covering) {
           await audit(trx, clock, ctx, { action: 'billing.bill_email_skipped', entityType: 'billing_bill', entityId: billId, after: { number, to, cycle, emailedManually: { at: covering.sentAt, by: covering.sentBy, to: covering.to } } });
@@ -598,15 +601,18 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         const noEmailTemplate = missingTemplate(cache.emailTemplates, 'email', null, matter?.options?.emailTemplate);
         if (noEmailTemplate) throw conflict(noEmailTemplate);
         const mail = await emailFor(bill, matter, cache.settings, cache.emailTemplates);
-        let receipt: { messageId: string; detail: string };
-        sendStarted = true;
+        let receipt: MailReceipt = { messageId: st.emailMessageId ?? '', detail: `Sent to ${st.emailSentTo.join(', ')} earlier`, refused: [] };
         try {
-          receipt = await mailer.send({
-            messageKey: productionMessageKey(billId, cycle), from: await mailFrom(cache.settings), to,
-            ...(cache.settings.email ? { replyTo: cache.settings.email } : {}),
-            subject: mail.subject, text: mail.text,
-            attachments: [{ filename: pdfFileName(number, billId, false), contentType: 'application/pdf', content: pdf! }],
-          });
+          // Every address reached already (the one refused was taken off the matter since): nothing to send.
+          if (toReach.length > 0) {
+            sendStarted = true;
+            receipt = await mailer.send({
+              messageKey: productionMessageKey(billId, cycle), from: await mailFrom(cache.settings), to: toReach,
+              ...(cache.settings.email ? { replyTo: cache.settings.email } : {}),
+              subject: mail.subject, text: mail.text,
+              attachments: [{ filename: pdfFileName(number, billId, false), contentType: 'application/pdf', content: pdf! }],
+            });
+          }
         } catch (err) {
           if (!mailMayHaveGone(mailer.kind, err)) { sendFailedForCertain = true; throw err; }
           // The server was handed the message and did not answer in time (or the connection
@@ -619,9 +625,22 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
           throw new UnconfirmedEmail(`the mail server did not confirm it: ${errorText(err)}`, false);
         }
         const at = now();
+        // Addresses the server refused while it took the message for the others: the email step fails naming them (the
+        // bill is not finalised), the ones reached are kept, and the retry sends it only to those not reached.
+        const refused = new Set(receipt.refused.map((r) => r.address.trim().toLowerCase()));
+        const sentNow = toReach.filter((a) => !refused.has(a.trim().toLowerCase()));
+        const sentTo = [...st.emailSentTo, ...sentNow];
+        if (receipt.refused.length > 0) {
+          await db.transaction().execute(async (trx) => {
+            if (!await ps.recordStep(trx, billId, cycle, token, at, { email_sent_to: JSON.stringify(sentTo), email_message_id: receipt.messageId, email_tried_at: null })) throw lost();
+            await audit(trx, clock, ctx, { action: 'billing.bill_email_refused', entityType: 'billing_bill', entityId: billId, after: { number, cycle, sentTo: sentNow, refused: receipt.refused, messageId: receipt.messageId, transport: mailer.kind } });
+          });
+          sendFailedForCertain = true;
+          throw conflict(`the mail server refused ${receipt.refused.map((r) => `${r.address} (${r.reason})`).join(', ')}${sentNow.length > 0 ? `; it was sent to ${sentNow.join(', ')}` : ''}. Correct the address (the matter's send-to), then Retry: it is sent only to the addresses not reached`);
+        }
         await db.transaction().execute(async (trx) => {
-          if (!await ps.recordStep(trx, billId, cycle, token, at, { emailed_at: at, email_message_id: receipt.messageId, email_detail: receipt.detail.slice(0, 1000) })) throw lost();
-          await audit(trx, clock, ctx, { action: 'billing.bill_emailed', entityType: 'billing_bill', entityId: billId, after: { number, to, subject: mail.subject, template: mail.template, messageId: receipt.messageId, transport: mailer.kind } });
+          if (!await ps.recordStep(trx, billId, cycle, token, at, { emailed_at: at, email_message_id: receipt.messageId, email_detail: receipt.detail.slice(0, 1000), email_sent_to: JSON.stringify(sentTo) })) throw lost();
+          await audit(trx, clock, ctx, { action: 'billing.bill_emailed', entityType: 'billing_bill', entityId: billId, after: { number, to: toReach, ...(st.emailSentTo.length > 0 ? { sentEarlierTo: st.emailSentTo } : {}), subject: mail.subject, template: mail.template, messageId: receipt.messageId, transport: mailer.kind } });
         });
         smtpSend.release?.();
       }
@@ -1075,7 +1094,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
   }
 
   /** Send a test email through the configured transport (recorded in the audit log). */
-  async function sendTestEmail(ctx: CommandContext, toText: string): Promise<{ messageId: string; detail: string }> {
+  async function sendTestEmail(ctx: CommandContext, toText: string): Promise<MailReceipt> {
     const to = parseAddresses(toText, 'to');
     const settings = await ps.getSettings(db);
     const key = `test:${newId(clock)}`;
@@ -1097,11 +1116,23 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     const matter = await store.getMatterCopy(db, bill.matterId);
     const settings = await ps.getSettings(db);
     const mail = await emailFor(bill, matter, settings);
-    return { bill, matter, to: recipientsFor(matter), subject: mail.subject, text: mail.text, key: newId(clock), hasStoredPdf: (await currentPdf(bill)) !== null, sent: await ps.manualEmails(db, billId) };
+    // What production sent of this approval (or may have: a send the mail server did not confirm), said above the form.
+    const st = bill.approvedAt ? await ps.findState(db, billId, bill.approvedAt) : null;
+    const produced = st === null ? null : {
+      emailedTo: st.emailedAt !== null ? (st.emailSentTo.length > 0 ? st.emailSentTo : st.emailTo ?? []) : st.emailSentTo,
+      at: st.emailedAt, mayHave: st.emailedAt === null && st.emailUnconfirmedAt !== null,
+    };
+    return {
+      bill, matter, to: recipientsFor(matter), subject: mail.subject, text: mail.text, key: newId(clock), hasStoredPdf: (await currentPdf(bill)) !== null, sent: await ps.manualEmails(db, billId),
+      produced: produced && (produced.emailedTo.length > 0 || produced.mayHave) ? produced : null,
+    };
   }
 
+  /** A manual email sent (messageId '': sent before, by this form); `refused`: the addresses the mail server refused (not reached). */
+  type ManualSent = { messageId: string; refused: readonly MailRefusal[] };
+
   /** Manual emails being sent by this process, by the compose form's key. */
-  const sending = new Map<string, Promise<{ messageId: string }>>();
+  const sending = new Map<string, Promise<ManualSent>>();
 
   /**
    * Email a bill as the clerk composed it, once per compose form (its key): a repeat of the
@@ -1117,10 +1148,10 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
    * EMAIL_UNCONFIRMED) and sends nothing; the page offers a fresh form, so sending it again is
    * the clerk's choice.
    */
-  async function sendManual(ctx: CommandContext, billId: string, input: { key: string; to: string; cc: string; subject: string; text: string }): Promise<{ messageId: string }> {
+  async function sendManual(ctx: CommandContext, billId: string, input: { key: string; to: string; cc: string; subject: string; text: string }): Promise<ManualSent> {
     const message = checkedManual(billId, input);
     const inFlight = sending.get(message.key);
-    if (inFlight) { await inFlight; return { messageId: '' }; }
+    if (inFlight) { await inFlight; return { messageId: '', refused: [] }; }
     const p = sendManualOnce(ctx, billId, message);
     sending.set(message.key, p);
     try { return await p; } finally { sending.delete(message.key); }
@@ -1169,12 +1200,12 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     }
   }
 
-  async function sendManualOnce(ctx: CommandContext, billId: string, input: { key: string; to: string[]; cc: string[]; subject: string; text: string }): Promise<{ messageId: string }> {
+  async function sendManualOnce(ctx: CommandContext, billId: string, input: { key: string; to: string[]; cc: string[]; subject: string; text: string }): Promise<ManualSent> {
     const { to, cc } = input;
     const bill = await cmds.findBill(billId);
     if (!bill || bill.status === 'deleted') throw notFound('Bill');
     if (bill.status === 'draft') throw conflict('A draft cannot be emailed: approve it first (Preview shows it)');
-    if (await ps.manualEmailSent(db, input.key)) return { messageId: '' };
+    if (await ps.manualEmailSent(db, input.key)) return { messageId: '', refused: [] };
     const stored = await currentPdf(bill);
     const pdf = stored?.pdf ?? await outputs.pdf.render((await billHtml(bill, { preview: false })).html);
     const settings = await ps.getSettings(db);
@@ -1185,13 +1216,13 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     };
     const mailer = await currentMailer();
     const token = `${processToken}:${newToken(6)}`;
-    if (await claimManual(billId, input.key, token, bill.approvedAt, [...to, ...cc]) === 'sent') return { messageId: '' };
+    if (await claimManual(billId, input.key, token, bill.approvedAt, [...to, ...cc]) === 'sent') return { messageId: '', refused: [] };
     // The claim is renewed while the server takes its time (a lapsed claim could be taken over and the email sent twice).
     const renewTimer = setInterval(() => {
       ps.renewManualEmailClaim(db, input.key, token, leaseUntil()).catch((err) => logger.warn({ err, billId }, 'renewing a manual email claim failed'));
     }, LEASE_RENEW_MS);
     renewTimer.unref();
-    let receipt: { messageId: string; detail: string };
+    let receipt: MailReceipt;
     try {
       receipt = await mailer.send(message);
     } catch (err) {
@@ -1204,26 +1235,30 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         }).catch((e) => logger.warn({ err: e, billId }, 'recording an unconfirmed manual email failed'));
         throw emailUnconfirmed(`the mail server did not confirm it (${errorText(err)})`);
       }
-      // Failed for certain: let go, so the same form posted again sends it.
+      // Failed for certain: let go, so the same form posted again sends it; said on the form, which keeps what the clerk wrote.
       await ps.releaseManualEmailClaim(db, input.key, token).catch((e) => logger.warn({ err: e, billId }, 'releasing a manual email claim failed'));
-      throw err;
+      logger.warn({ err, billId }, 'a manual email was not sent');
+      throw conflict(`Nothing was sent: ${errorText(err)}`);
     }
     clearInterval(renewTimer);
     const at = now();
+    // Recorded as sent to the addresses the server took (one it refused was not reached: production sends to it, and the page says so).
+    const refused = new Set(receipt.refused.map((r) => r.address.trim().toLowerCase()));
+    const reached = [...to, ...cc].filter((a) => !refused.has(a.trim().toLowerCase()));
     try {
       await db.transaction().execute(async (trx) => {
         // Under the bill's email lock, as production reads the manual emails before its send.
         await ps.holdBillEmail(trx, billId);
-        await ps.recordManualEmail(trx, { id: input.key, billId, cycle: bill.approvedAt, to: [...to, ...cc], subject: message.subject, messageId: receipt.messageId, detail: receipt.detail.slice(0, 1000), sentAt: at, sentBy: ctx.actorLabel });
-        await audit(trx, clock, ctx, { action: 'billing.bill_emailed_manually', entityType: 'billing_bill', entityId: billId, after: { number: bill.number, to, cc, subject: message.subject, messageId: receipt.messageId } });
+        await ps.recordManualEmail(trx, { id: input.key, billId, cycle: bill.approvedAt, to: reached, subject: message.subject, messageId: receipt.messageId, detail: receipt.detail.slice(0, 1000), sentAt: at, sentBy: ctx.actorLabel });
+        await audit(trx, clock, ctx, { action: 'billing.bill_emailed_manually', entityType: 'billing_bill', entityId: billId, after: { number: bill.number, to, cc, subject: message.subject, messageId: receipt.messageId, ...(receipt.refused.length > 0 ? { refused: receipt.refused } : {}) } });
         await ps.releaseManualEmailClaim(trx, input.key, token);
       });
     } catch (err) {
       // Recorded already by another process (claims are never taken over, so only defensively).
-      if (isUniqueViolation(err)) return { messageId: '' };
+      if (isUniqueViolation(err)) return { messageId: '', refused: [] };
       throw err;
     }
-    return { messageId: receipt.messageId };
+    return { messageId: receipt.messageId, refused: receipt.refused };
   }
 
   return {
