@@ -55,21 +55,30 @@ document.addEventListener('change', (evt) => {
 
 // Mass billing: a row's links open its bill in the composer, which comes back to the list with
 // the draft saved. The boxes ticked since the page was drawn go along in the link's `back` (the
-// list's address), so saving one bill does not untick the others. Without JavaScript the link
-// comes back to the list as it was drawn. The server takes a `back` of at most 8,000 characters:
-// past that, the link is left as drawn rather than losing the way back.
-const MASS_BACK_MAX_CHARS = 8000;
-document.addEventListener('click', (evt) => {
+// list's address), so saving one bill does not untick the others. The link is set when the
+// pointer goes down on it (any button: a click, a middle-click, "Open in new tab") and on a
+// click (the keyboard's Enter), each time from the link as drawn. The server takes a `back` of
+// at most the form's data-back-max characters: past that, the drafts' ticks only go along, and
+// past that too, the link as drawn. Without JavaScript the link comes back as it was drawn.
+function massComposerLink(evt) {
   const link = evt.target && evt.target.closest && evt.target.closest('form#mass-run a[href*="/compose?"]');
   if (!link) return;
   const form = link.closest('form');
-  const url = new URL(link.getAttribute('href'), location.href);
-  const back = new URLSearchParams(url.searchParams.get('back') || '');
-  for (const name of ['matterId', 'handDraft', 'handOff']) back.delete(name);
-  for (const box of form.querySelectorAll('input[type="checkbox"][name="matterId"]:checked')) back.append('matterId', box.value);
-  for (const box of form.querySelectorAll('input[type="checkbox"][name="handDraft"]')) back.append(box.checked ? 'handDraft' : 'handOff', box.value);
-  const text = back.toString();
-  if (text.length > MASS_BACK_MAX_CHARS) return;
+  if (!link.hasAttribute('data-drawn-href')) link.setAttribute('data-drawn-href', link.getAttribute('href'));
+  const drawn = link.getAttribute('data-drawn-href');
+  const url = new URL(drawn, location.href);
+  const max = Number(form.getAttribute('data-back-max')) || 0;
+  const backWith = (matters) => {
+    const back = new URLSearchParams(url.searchParams.get('back') || '');
+    for (const name of ['matterId', 'handDraft', 'handOff']) back.delete(name);
+    if (matters) for (const box of form.querySelectorAll('input[type="checkbox"][name="matterId"]:checked')) back.append('matterId', box.value);
+    for (const box of form.querySelectorAll('input[type="checkbox"][name="handDraft"]')) back.append(box.checked ? 'handDraft' : 'handOff', box.value);
+    return back.toString();
+  };
+  const text = [backWith(true), backWith(false)].find((t) => t.length <= max);
+  if (text === undefined) { link.setAttribute('href', drawn); return; }
   url.searchParams.set('back', text);
   link.setAttribute('href', url.pathname + url.search + url.hash);
-});
+}
+document.addEventListener('mousedown', massComposerLink);
+document.addEventListener('click', massComposerLink);

@@ -295,3 +295,15 @@ function parsedRows(json: string): unknown[][] {
 
 export const marks = (n: number): string => Array.from({ length: n }, () => '?').join(',');
 
+/** Ids per `in (...)` list when rows are read by id: well under every driver's parameter limit (SQLite's 32,766). */
+export const IN_CHUNK = 500;
+
+/** The rows of `table` whose `column` is one of `ids` (each asked once), IN_CHUNK ids per statement; none asked: none read. */
+export async function selectIn(ex: Executor, table: string, column: string, ids: Iterable<string>): Promise<Record<string, any>[]> {
+  const unique = [...new Set(ids)];
+  const out: Record<string, any>[] = [];
+  for (let i = 0; i < unique.length; i += IN_CHUNK) {
+    out.push(...await ex.selectFrom(table).selectAll().where(column, 'in', unique.slice(i, i + IN_CHUNK)).execute() as Record<string, any>[]);
+  }
+  return out;
+}

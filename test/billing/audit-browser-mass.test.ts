@@ -49,6 +49,27 @@ eachDialect('audit: seed 001: a mass billing row\'s file number and name open it
     const after = await page.$$eval('#hand-drafts input[name="handDraft"]', (els) => els.map((e) => (e as unknown as { checked: boolean }).checked).sort());
     assert.deepEqual(after, [false, true], 'the first draft left unticked, the second ticked');
     assert.deepEqual((await page.$$eval('#mass-list input[name="matterId"]:checked', (els) => els.map((e) => (e as unknown as { value: string }).value))).sort(), [ids[1]!, ids[3]!].sort());
+
+    // The link is set as the pointer goes down on it (a middle-click, "Open in new tab"), from the link as drawn each time;
+    // past the server's limit on \`back\` only the drafts' ticks go along, and past that too, the link as drawn.
+    const linkBack = (id: string, press: number | null) => page.evaluate(`(() => {
+      const a = document.querySelector('#mass-list tr[data-matter="${id}"] a[data-compose]');
+      ${press === null ? '' : `a.dispatchEvent(new MouseEvent('mousedown', { bubbles: true, button: ${press} }));`}
+      return new URL(a.getAttribute('href'), location.href).searchParams.get('back') || '';
+    })()`) as Promise<string>;
+    const backOf = (id: string, button: number) => linkBack(id, button);
+    const drawnBack = await linkBack(ids[3]!, null);
+    const full = new URLSearchParams(await backOf(ids[3]!, 1));
+    assert.deepEqual(full.getAll('matterId').sort(), [ids[1]!, ids[3]!].sort(), 'a middle-click carries the ticks');
+    assert.equal(full.getAll('handDraft').length + full.getAll('handOff').length, 2);
+    await page.click(`#mass-list input[name="matterId"][value="${ids[1]}"]`);
+    assert.deepEqual(new URLSearchParams(await backOf(ids[3]!, 0)).getAll('matterId'), [ids[3]!], 'set again from the link as drawn: the box unticked since is gone');
+    const handOnly = full.toString().replace(/&?matterId=[^&]+/g, '').length;
+    await page.$eval('form#mass-run', (f, n) => f.setAttribute('data-back-max', String(n)), handOnly + 5);
+    const trimmed = new URLSearchParams(await backOf(ids[3]!, 0));
+    assert.deepEqual([trimmed.getAll('matterId'), trimmed.getAll('handDraft').length + trimmed.getAll('handOff').length], [[], 2], 'too long: the drafts\' ticks only');
+    await page.$eval('form#mass-run', (f) => f.setAttribute('data-back-max', '10'));
+    assert.equal(await backOf(ids[3]!, 0), drawnBack, 'too long even so: the link as drawn');
     assert.deepEqual(problems, [], 'no console errors');
   });
 }, { timeout: 120_000 });

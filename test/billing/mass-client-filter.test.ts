@@ -150,8 +150,11 @@ eachDialect('mass billing: the Client filter takes a client number or a name one
     assert.match(runPage, new RegExp(`id="run-matter-filters">Only the matters of client ${pct.client.clientNumber} Acme 100% Ltd\\.`));
     // Its link back to the list carries the run's dates and client (by number): the list as the run chose from it, now without the matter it billed.
     const back = /<a href="\/billing\/mass\?([^"]*)" id="run-list-link">/.exec(runPage)![1]!;
-    assert.deepEqual(Object.fromEntries(new URLSearchParams(back)), { invoiceDate: DATE, upTo: DATE, client: String(pct.client.clientNumber) });
-    assert.doesNotMatch(ok(await b.get(`/billing/mass?${back}`)), new RegExp(`value="${pct.matter.id}"`), 'billed: no longer listed');
+    assert.deepEqual(Object.fromEntries(new URLSearchParams(back)), { invoiceDate: DATE, client: String(pct.client.clientNumber) }, 'the up-to date, the invoice date, left to follow it');
+    const left = ok(await b.get(`/billing/mass?${back}`));
+    assert.match(left, new RegExp(`id="client-chosen">${pct.client.clientNumber} Acme 100% Ltd<`), 'the list of that client');
+    assert.match(left, /id="eligible-count" data-count="0"/, 'its one matter billed: none left');
+    assert.doesNotMatch(left, new RegExp(`value="${pct.matter.id}"`));
     const drafted = await t.db.db.selectFrom('billing_bill').select('matter_id').where('batch_id', '=', runId).execute();
     assert.deepEqual(drafted.map((r) => r.matter_id), [pct.matter.id]);
     const batch = await t.db.db.selectFrom('billing_batch').select('filters_json').where('id', '=', runId).executeTakeFirstOrThrow();

@@ -26,6 +26,7 @@ import { clientLookup, cycleLabel, itemFiltersText } from './domain/mass.ts';
 import type { ClientLookup } from './domain/mass.ts';
 import type { CapFilter } from './domain/mass.ts';
 import { templateChoices } from './domain/templates.ts';
+import { MAX_BACK_CHARS } from './routes.ts';
 import type { MassBilling, MassRow, RunInput } from './mass-commands.ts';
 import { capChoice, filterErrors, HAND_DRAFT_REASON, MAX_HAND_DRAFTS, MAX_RUN_MATTERS, runRequest } from './mass-commands.ts';
 import type { Batch, ClientChoice, MassFilters } from './mass-store.ts';
@@ -153,8 +154,9 @@ export function parseMassForm(raw: Raw, today: string, currency: string, matterI
 /**
  * A run's choices as the list's form (its query string): the dates, template and terms it ran
  * with and the filters it took its matters by, the client by number and the matter by file
- * number (`null`: billing no longer has it, so that filter is left out). The inverse of
- * parseMassForm for what a run keeps: "Show the list" after a run shows what it left.
+ * number (`null`: billing no longer has it: the client is then named by its id, which the list
+ * refuses; the matter is left out). The inverse of parseMassForm for what a run keeps: the list
+ * after a run shows what it left.
  */
 export function runListQuery(run: Pick<Batch, 'invoiceDate' | 'upTo' | 'template' | 'paymentTermsDays' | 'filters'>, names: { clientNumber: number | null; fileNumber: string | null }, currency: string): string {
   const f = (run.filters ?? {}) as Partial<MassFilters>;
@@ -162,13 +164,17 @@ export function runListQuery(run: Pick<Batch, 'invoiceDate' | 'upTo' | 'template
   const [cap, capAmount] = capFields(f.cap);
   const [timeCap, timeCapAmount] = capFields(f.time?.cap);
   const form: Partial<MassForm> = {
-    invoiceDate: run.invoiceDate, upTo: run.upTo, template: run.template ?? '', terms: run.paymentTermsDays === null ? '' : String(run.paymentTermsDays),
+    // An up-to date that is the invoice date is left blank, so the list's follows its invoice date as it does on a fresh page.
+    invoiceDate: run.invoiceDate, upTo: run.upTo === run.invoiceDate ? '' : run.upTo, template: run.template ?? '', terms: run.paymentTermsDays === null ? '' : String(run.paymentTermsDays),
     client: f.clientId && names.clientNumber !== null ? String(names.clientNumber) : '', matter: f.matterId && names.fileNumber !== null ? names.fileNumber : '',
     responsible: f.responsibleTimekeeperId ?? '', billingTk: f.billingTimekeeperId ?? '', cycle: f.billingCycle ?? '', nextFrom: f.nextBillingFrom ?? '', nextTo: f.nextBillingTo ?? '',
     cap, capAmount, timeFrom: f.time?.from ?? '', timeTo: f.time?.to ?? '', timeTk: f.time?.timekeeperId ?? '', timeCap, timeCapAmount,
     disbFrom: f.disbursements?.from ?? '', disbTo: f.disbursements?.to ?? '', disbCode: f.disbursements?.code ?? '', expensesOnly: f.expensesOnly ? 'yes' : '',
   };
-  return new URLSearchParams(Object.entries(form).filter(([, v]) => v !== '')).toString();
+  const q = new URLSearchParams(Object.entries(form).filter(([, v]) => v !== ''));
+  // A client billing no longer knows by number: named by its id, which the list refuses by name rather than listing every client's matters.
+  if (f.clientId && names.clientNumber === null) q.set('clientId', f.clientId);
+  return q.toString();
 }
 
 export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEnv> {
@@ -319,7 +325,7 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       pages: Math.max(1, Math.ceil(list.total / PAGE_ROWS)), qs: [listQs, handQs].filter(Boolean).join('&'), runId: newId(deps.clock), can: can(c),
       batches: await mass.listBatches({ limit: 10 }), fields: FILTER_FIELDS, fieldLabels: FORM_LABELS,
       templateOptions: templateChoices(await mass.billTemplateNames(), parsed.form.template, "Each matter's own"),
-      composeQs: `${composerQuery(parsed.form)}&back=${encodeURIComponent(back)}`,
+      composeQs: `${composerQuery(parsed.form)}&back=${encodeURIComponent(back)}`, backMaxChars: MAX_BACK_CHARS,
       // "Find a client" (without JavaScript): the list's other choices, to come back to with the client found.
       clientBack: [query({ ...parsed.form, upTo: upToTyped, client: '' }), handQs].filter(Boolean).join('&'), ...extra,
     };
@@ -479,15 +485,7 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     const settled = run.draftedCount + run.skippedCount;
     const percent = run.matterCount === 0 ? 100 : Math.floor((settled * 100) / run.matterCount);
     const stalled = (run.status === 'running' || run.status === 'pending' || run.status === 'failed') && !mass.isRunningHere(id);
-    const lk = await lookups();
-    const itemFilters = itemFiltersText(run.filters as Parameters<typeof itemFiltersText>[0], timekeeperLabel(lk.timekeepers));
-    // The matters it took (a run of picked matters names them in its rows instead).
-    const matterFilters = run.mode === 'all' ? await mass.matterFiltersOf(run.filters as MassFilters) : null;
-    // The list as this run chose from it (what it left, once it is done).
-    const rf = (run.filters ?? {}) as Partial<MassFilters>;
-    const runClient = rf.clientId ? await mass.clientById(rf.clientId) : null;
-    const runMatter = rf.matterId ? await deps.db.selectFrom('billing_matter').select('file_number').where('id', '=', rf.matterId).executeTakeFirst() as { file_number: string } | undefined : undefined;
-    const listLink = `/billing/mass?${runListQuery(run, { clientNumber: runClient?.clientNumber ?? null, fileNumber: runMatter?.file_number ?? null }, lk.currency)}`;
+    const currency = (await store.getFirmSettings(deps.db))?.currency ?? 'USD';
     const pager = (name: 'skipped' | 'drafted', rows: number, total: number) => {
       const other = name === 'skipped' ? 'drafted' : 'skipped';
       const link = (n: number) => {
@@ -507,15 +505,31 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     const here = new URLSearchParams();
     for (const k of ['skipped', 'drafted'] as const) if (page[k] > 1) here.set(k, String(page[k]));
     return {
-      run, skipped, drafted, percent, settled, stalled, live: run.status === 'running' || run.status === 'pending', can: can(c), currency: lk.currency, itemFilters, matterFilters, listLink,
+      run, skipped, drafted, percent, settled, stalled, live: run.status === 'running' || run.status === 'pending', can: can(c), currency,
       skippedPages: pager('skipped', RUN_SKIPPED_ROWS, run.skippedCount), draftedPages: pager('drafted', RUN_DRAFTED_ROWS, run.draftedCount),
       pollUrl: `/billing/mass/runs/${run.id}${here.toString() ? `?${here.toString()}` : ''}`, handDraftReason: HAND_DRAFT_REASON,
     };
   }
 
+  /** What the run's page says above its progress (not polled): the filters it ran with, and the list as it chose from it. */
+  async function runHeading(run: Batch) {
+    const lk = await lookups();
+    const itemFilters = itemFiltersText(run.filters as Parameters<typeof itemFiltersText>[0], timekeeperLabel(lk.timekeepers));
+    // The matters it took (a run of picked matters names them in its rows instead).
+    const matterFilters = run.mode === 'all' ? await mass.matterFiltersOf(run.filters as MassFilters) : null;
+    // The list as this run chose from it (what it left, once it is done).
+    const rf = (run.filters ?? {}) as Partial<MassFilters>;
+    const runClient = rf.clientId ? await mass.clientById(rf.clientId) : null;
+    const runMatter = rf.matterId ? await deps.db.selectFrom('billing_matter').select('file_number').where('id', '=', rf.matterId).executeTakeFirst() as { file_number: string } | undefined : undefined;
+    const listLink = `/billing/mass?${runListQuery(run, { clientNumber: runClient?.clientNumber ?? null, fileNumber: runMatter?.file_number ?? null }, lk.currency)}`;
+    return { itemFilters, matterFilters, listLink };
+  }
+
   pages.get(`/runs/:id${ID}`, allow(READERS), async (c) => {
     const ctx = await runContext(c, c.req.param('id'));
-    return render(c, isHtmx(c) ? 'billing/_mass_run.njk' : 'billing/mass_run.njk', ctx);
+    // Polled (htmx): the progress only.
+    if (isHtmx(c)) return render(c, 'billing/_mass_run.njk', ctx);
+    return render(c, 'billing/mass_run.njk', { ...ctx, ...await runHeading(ctx.run) });
   });
 
   /** Resume a run that stopped (the server restarted mid-run, or it failed). */

@@ -33,8 +33,12 @@ const READERS: readonly Role[] = ['admin', 'billing', 'readonly'];
 const WRITERS: readonly Role[] = ['admin', 'billing'];
 /** Record ids are UUIDs. */
 const ID = '{[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}}';
-/** The longest mass billing list address (back) a composer returns to: its filters and up to MAX_HAND_DRAFTS drafts changed by hand (47 characters each). */
-const MAX_BACK_CHARS = 8_000;
+/**
+ * The longest mass billing list address (back) a composer returns to: its filters and up to
+ * MAX_HAND_DRAFTS drafts changed by hand (47 characters each), and the boxes ticked (the list's
+ * page sets its links' back to it, public/app.js).
+ */
+export const MAX_BACK_CHARS = 8_000;
 
 type Raw = Record<string, string | string[] | File>;
 type Errors = Record<string, string>;

@@ -5,7 +5,7 @@
 import { sql } from 'kysely';
 import { assert } from '../../shared/assert.ts';
 import type { Executor } from '../../shared/db.ts';
-import { writersSerialised } from '../../shared/sql.ts';
+import { selectIn, writersSerialised } from '../../shared/sql.ts';
 import * as clients from '../../shared/clients.ts';
 
 export type AccountRole = 'office_bank' | 'debtors' | 'unallocated' | 'tax_payable' | 'fees' | 'fee_timekeeper' | 'fixed_charges' | 'fixed_charge_type' | 'disbursements' | 'interest' | 'discounts' | 'write_offs' | 'other';
@@ -671,19 +671,11 @@ export async function upsertCopy(ex: Executor, table: CopyTable, values: Record<
   return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
 }
 
-/** Ids per `in (...)` list when names are read for a page's rows (well under every driver's parameter limit). */
-const NAMES_CHUNK = 500;
-
 type IdsWanted = Iterable<string | null | undefined>;
 
-/** The rows of a copy table with these ids, `NAMES_CHUNK` per statement (none asked: none read). */
-async function rowsWithIds(ex: Executor, table: 'ledger_timekeeper' | 'ledger_client' | 'ledger_matter', wanted: IdsWanted | undefined): Promise<Record<string, unknown>[]> {
-  const ids = [...new Set([...(wanted ?? [])].filter((id): id is string => typeof id === 'string' && id !== ''))];
-  const out: Record<string, unknown>[] = [];
-  for (let i = 0; i < ids.length; i += NAMES_CHUNK) {
-    out.push(...await ex.selectFrom(table).selectAll().where('id', 'in', ids.slice(i, i + NAMES_CHUNK)).execute());
-  }
-  return out;
+/** The rows of a copy table with these ids (blanks and nulls left out), IN_CHUNK per statement (none asked: none read). */
+function rowsWithIds(ex: Executor, table: 'ledger_timekeeper' | 'ledger_client' | 'ledger_matter', wanted: IdsWanted | undefined): Promise<Record<string, unknown>[]> {
+  return selectIn(ex, table, 'id', [...(wanted ?? [])].filter((id): id is string => typeof id === 'string' && id !== ''));
 }
 
 /**

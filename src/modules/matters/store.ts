@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { assert } from '../../shared/assert.ts';
 import type { Executor } from '../../shared/db.ts';
-import { pgArray, writersSerialised } from '../../shared/sql.ts';
+import { IN_CHUNK, pgArray, selectIn, writersSerialised } from '../../shared/sql.ts';
 import { indexUtbms, parseUtbmsCsv } from './domain.ts';
 import type {
   BillingCycle, EntryBehaviour, LedesClassification, MatterStatus, MinuteRounding, RateSource, StandardRate,
@@ -221,17 +221,6 @@ async function insertMany(db: Executor, table: string, rows: readonly Row[]): Pr
   }
 }
 
-/** Ids per `in (...)` list. */
-const IN_CHUNK = 500;
-
-async function selectIn(db: Executor, table: string, column: string, ids: readonly string[]): Promise<Row[]> {
-  const unique = [...new Set(ids)];
-  const out: Row[] = [];
-  for (let i = 0; i < unique.length; i += IN_CHUNK) {
-    out.push(...await db.selectFrom(table).selectAll().where(column, 'in', unique.slice(i, i + IN_CHUNK)).execute() as Row[]);
-  }
-  return out;
-}
 
 // ---------------------------------------------------------------------------------------
 // Counters: numbers come from a row updated in the caller's transaction, never max()+1
