@@ -9,6 +9,8 @@ import { after } from 'node:test';
 import { createBillingCommands } from '../../src/modules/billing/index.ts';
 import { createLedgerCommands } from '../../src/modules/ledger/index.ts';
 import { PRODUCTION_LIST_ROWS } from '../../src/modules/billing/production-routes.ts';
+import { LEASE_MS } from '../../src/modules/billing/production.ts';
+import { claimMany, insertRun } from '../../src/modules/billing/production-store.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { eachDialect } from '../support/db.ts';
 import { unescapeHtml, withApp } from '../support/app.ts';
@@ -639,6 +641,47 @@ eachDialect('Produce and Revert confirmations for ticked bills some of which are
       assert.match(onlyGone, /id="selection-gone"/, path);
       assert.doesNotMatch(onlyGone, /There are no approved bills/, `${path}: not "no approved bills" while there are`);
     }
+  }, { outputs: testOutputs(dirs) });
+  removeDirs(dirs);
+});
+
+eachDialect('a production run whose process stopped: its page says when it can be resumed (the stopped process\'s hold on its bills runs out), Resume before then is refused saying so, and after it finishes the bills once', async (db) => {
+  const dirs = outputDirs();
+  await withApp(db, async (t) => {
+    const setup = setupFrom(t);
+    const [a, b] = await approvedBills(setup, 2, { copiesToPrint: 1, useClientAddress: false, sendTo: [] });
+    await t.user('billing');
+    const clerk = t.browser();
+    assert.equal((await clerk.login('billing@firm.test')).status, 303);
+    // A run a process started: it took bill a (its hold LEASE_MS from then) and stopped without a word.
+    const startedAt = t.clock.now();
+    const runId = crypto.randomUUID();
+    await t.db.db.transaction().execute(async (trx) => {
+      await insertRun(trx, { id: runId, createdAt: startedAt.toISOString(), createdBy: 'billing@firm.test', total: 2, status: 'running', heartbeatAt: startedAt.toISOString(), finishedAt: null },
+        [a!, b!].map((x) => ({ billId: x.billId, number: x.number })));
+      await claimMany(trx, [{ billId: a!.billId, cycle: a!.approvedAt! }], 'stopped-process', startedAt.toISOString(), new Date(startedAt.getTime() + LEASE_MS).toISOString());
+    });
+    const page = async () => unescapeHtml((await clerk.get(`/billing/production/runs/${runId}`)).text);
+    // Within its first minute: still shown as producing.
+    assert.match(await page(), /Producing… 0 of 2 done/);
+    // After a minute without a heartbeat: stopped, resumable once the hold runs out; no Resume yet, and the page keeps polling.
+    t.clock.advanceMs(70_000);
+    let html = await page();
+    assert.match(html, /This run stopped after 0 of 2 \(the server was restarted, or its process stopped\)\. It can be resumed from [^,]+, when that process's hold on its bills runs out\./);
+    assert.doesNotMatch(html, /\/resume"/);
+    assert.match(html, /hx-trigger="every 1s"/);
+    const early = await clerk.post(`/billing/production/runs/${runId}/resume`, {});
+    assert.equal(early.status, 409);
+    assert.match(unescapeHtml(early.text), /class="error-box" role="alert">The process that ran this run stopped; its hold on the bills runs out at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC: resume it then</);
+    assert.equal((await t.db.db.selectFrom('billing_production_run_item').select('outcome').where('run_id', '=', runId).execute()).filter((r) => r.outcome !== 'pending').length, 0, 'nothing tried');
+    // Once the hold has run out: Resume is offered and finishes both, each once.
+    t.clock.advanceMs(LEASE_MS);
+    html = await page();
+    assert.match(html, /This run was interrupted after 0 of 2\./);
+    assert.match(html, /\/resume"/);
+    assert.equal((await clerk.post(`/billing/production/runs/${runId}/resume`, {})).status, 303);
+    assert.ok((await runDone(clerk, `/billing/production/runs/${runId}`)).text.includes('data-done="2"'));
+    assert.equal(filesIn(dirs.print).length, 2, 'each printed once');
   }, { outputs: testOutputs(dirs) });
   removeDirs(dirs);
 });

@@ -217,7 +217,14 @@ export function createProductionPages(cmds: BillingCommands, production: Product
 
   pages.post(`/production/runs/:id${ID}/resume`, allow(WRITERS), async (c) => {
     const id = c.req.param('id');
-    await production.resumeRun(c.get('command'), id);
+    try {
+      await production.resumeRun(c.get('command'), id);
+    } catch (e) {
+      // Too early (the stopped process still holds the bills): the run's page again, saying until when.
+      if (!(e instanceof HttpError) || e.status !== 409) throw e;
+      const view = (await production.runView(id))!;
+      return render(c, 'billing/production_run.njk', { ...view, can: { write: canWrite(c) }, finished: view.run.status === 'done', error: e.message }, 409);
+    }
     return redirectAfterPost(c, `/billing/production/runs/${id}`);
   });
 

@@ -151,6 +151,11 @@ export interface RunView {
   counts: { pending: number; done: number; failed: number; busy: number; already: number };
   /** Running, but no process has touched it for a while: it was interrupted. */
   stale: boolean;
+  /**
+   * Interrupted, and the stopped process's hold on its bills (LEASE_MS from its last heartbeat)
+   * not yet run out: Resume would find them held, so it is offered from this time. Null: now.
+   */
+  resumableAt: string | null;
 }
 
 const KIND_LABELS: Record<string, string> = {
@@ -856,6 +861,9 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
   async function resumeRun(ctx: CommandContext, runId: string, opts: ProduceOptions = {}): Promise<void> {
     const run = await ps.findRun(db, runId);
     if (!run) throw notFound('Production run');
+    // Its stopped process still holds its bills: resuming now would only find them held ("being produced elsewhere").
+    const view = await runView(runId);
+    if (view?.resumableAt) throw conflict(`The process that ran this run stopped; its hold on the bills runs out at ${displayTime(view.resumableAt, true)}: resume it then`);
     processRun(ctx, runId, opts).catch((err) => logger.error({ err, runId }, 'production run failed'));
   }
 
@@ -878,13 +886,15 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       const already = i.outcome === 'done' && i.error === ps.ALREADY_PRODUCED ? { at: st?.finalisedAt ?? null } : null;
       const done = !already && i.outcome === 'done' && st !== undefined && st.finalisedAt !== null && st.finalisedAt <= i.updatedAt ? {
         printedCopies: st.printedAt !== null ? (st.copies ?? 0) : 0,
-        emailedTo: st.emailedAt !== null && st.emailMessageId !== null ? (st.emailTo ?? []) : [],
+        emailedTo: st.emailedAt !== null && st.emailMessageId !== null ? (st.emailSentTo.length > 0 ? st.emailSentTo : st.emailTo ?? []) : [],
         emailNote: st.emailedAt !== null && st.emailMessageId === null ? st.emailDetail : null,
       } : null;
       return { ...i, done, already, emailUnconfirmed, decisionKey: emailUnconfirmed ? newId(clock) : null, retryKey: retryable ? newId(clock) : null };
     });
     const stale = run.status === 'running' && !active.has(runId) && clock.now().getTime() - Date.parse(run.heartbeatAt) > 60_000;
-    return { run, items, counts: { ...counts, already: items.filter((i) => i.already).length }, stale };
+    const holdEnds = Date.parse(run.heartbeatAt) + LEASE_MS;
+    const resumableAt = stale && clock.now().getTime() < holdEnds ? new Date(holdEnds).toISOString() : null;
+    return { run, items, counts: { ...counts, already: items.filter((i) => i.already).length }, stale, resumableAt };
   }
 
   /**
