@@ -277,7 +277,7 @@ eachDialect('bill production: Edit options opens the matter\'s billing options; 
   removeDirs(dirs);
 });
 
-eachDialect('bill production with more approved bills than the list shows: the page says so, and Produce all takes them all (up to a run\'s limit)', async (db) => {
+eachDialect('bill production with more approved bills than a page lists: the list pages through them, and Produce all takes them all (up to a run\'s limit)', async (db) => {
   await withApp(db, async (t) => {
     const [a, b] = await approvedBills(setupFrom(t), 2);
     // 5,000 more approved bills: copies of one (the list shows 5,000; nothing here is produced).
@@ -297,8 +297,26 @@ eachDialect('bill production with more approved bills than the list shows: the p
 
     const list = await clerk.get('/billing/production');
     assert.equal(list.status, 200);
-    assert.match(list.text, new RegExp(`data-shown="${PRODUCTION_LIST_ROWS}" data-total="${extra + 2}"`));
-    assert.equal([...list.text.matchAll(/<tr data-bill="/g)].length, PRODUCTION_LIST_ROWS);
+    assert.match(list.text, new RegExp(`data-shown="${PRODUCTION_LIST_ROWS}" data-total="${extra + 2}">Bills 1 to ${PRODUCTION_LIST_ROWS} of ${extra + 2} approved`));
+    const rowIds = (html: string) => [...html.matchAll(/<tr data-bill="([^"]+)"/g)].map((m) => m[1]!);
+    assert.equal(rowIds(list.text).length, PRODUCTION_LIST_ROWS);
+    assert.match(list.text, /<a href="\/billing\/production\?page=2" rel="next">/);
+    assert.doesNotMatch(list.text, /rel="prev"/);
+    // Every bill on exactly one page; past the last page, the last; a page that is not a number, the first.
+    const pages = Math.ceil((extra + 2) / PRODUCTION_LIST_ROWS);
+    const seen = new Set(rowIds(list.text));
+    for (let p = 2; p <= pages; p++) {
+      const html = (await clerk.get(`/billing/production?page=${p}`)).text;
+      for (const id of rowIds(html)) { assert.ok(!seen.has(id), `${id} on two pages`); seen.add(id); }
+      if (p === pages) {
+        assert.doesNotMatch(html, /rel="next"/);
+        assert.match(html, new RegExp(`<a href="/billing/production\\?page=${p - 1}" rel="prev">`));
+        assert.match(html, /<input type="hidden" name="page" value="\d+">/, 'the choices for ticked bills stay on the page (without JavaScript)');
+        assert.deepEqual(rowIds((await clerk.get(`/billing/production?page=${p + 5}`)).text), rowIds(html));
+      }
+    }
+    assert.equal(seen.size, extra + 2);
+    assert.deepEqual(rowIds((await clerk.get('/billing/production?page=x1')).text), rowIds(list.text));
     // Nothing selected: Produce all is every approved bill, not only those shown.
     const all = await clerk.get('/billing/production/produce');
     assert.equal(all.status, 200);

@@ -44,8 +44,10 @@ const all = (raw: Raw, name: string): string[] => {
   return (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === 'string' && x.trim() !== '').map((x) => x.trim());
 };
 
-/** Bills the production list shows (a run takes up to MAX_RUN_BILLS: "Produce all" is not limited to those shown). */
-export const PRODUCTION_LIST_ROWS = 5_000;
+/** Bills the production list shows on a page (a run takes up to MAX_RUN_BILLS: "Produce all" is not limited to those shown). */
+export const PRODUCTION_LIST_ROWS = 200;
+/** The last page the production list pages to (MAX_RUN_BILLS and more approved bills). */
+const MAX_PRODUCTION_PAGE = 1_000;
 
 /** A PDF shown in the browser (inline), named. */
 /** The addresses a mail server refused while it took a message for the others, as the page says them ('' when none). */
@@ -101,8 +103,11 @@ export function createProductionPages(cmds: BillingCommands, production: Product
   }
 
   async function listContext(c: Context<AppEnv>, selected: readonly string[], extra: Record<string, unknown> = {}) {
-    const rows = await production.approvedBills({ limit: PRODUCTION_LIST_ROWS });
+    // A page of the approved bills (?page=N, digits only; past the last: the last).
     const total = await production.countApproved();
+    const asked = /^\d{1,4}$/.test(c.req.query('page') ?? '') ? Math.max(1, Number(c.req.query('page'))) : 1;
+    const page = Math.min(asked, MAX_PRODUCTION_PAGE, Math.max(1, Math.ceil(total / PRODUCTION_LIST_ROWS)));
+    const rows = await production.approvedBills({ limit: PRODUCTION_LIST_ROWS, offset: (page - 1) * PRODUCTION_LIST_ROWS });
     const ids = rows.map((r) => r.billId);
     const outcomes = await production.latestOutcomes(ids);
     const states = await production.statesFor(ids);
@@ -129,7 +134,9 @@ export function createProductionPages(cmds: BillingCommands, production: Product
           state: st && st.cycle === r.approvedAt ? st : null,
         };
       }),
-      total, toolbar: toolbar(selected.length, rows.length, canWrite(c)), selectedCount: selected.length, can: { write: canWrite(c) }, ...extra,
+      total, page, from: total === 0 ? 0 : (page - 1) * PRODUCTION_LIST_ROWS + 1, to: (page - 1) * PRODUCTION_LIST_ROWS + rows.length,
+      prevPage: page > 1 ? page - 1 : null, nextPage: page * PRODUCTION_LIST_ROWS < total && page < MAX_PRODUCTION_PAGE ? page + 1 : null,
+      toolbar: toolbar(selected.length, rows.length, canWrite(c)), selectedCount: selected.length, can: { write: canWrite(c) }, ...extra,
     };
   }
 
@@ -146,7 +153,8 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const selected = selectedIds(c.req.queries('bill') ?? []);
     // Not htmx (a link opened, JavaScript off): the production list with the selection and its toolbar.
     if (!isHtmx(c)) return render(c, 'billing/production.njk', await listContext(c, selected));
-    const listed = (await production.approvedBills()).length;
+    // (The bills a page lists: a count, not the rows.)
+    const listed = Math.min(await production.countApproved(), PRODUCTION_LIST_ROWS);
     return render(c, 'billing/_production_toolbar.njk', { toolbar: toolbar(selected.length, listed, canWrite(c)), selectedCount: selected.length });
   });
 

@@ -451,7 +451,7 @@ export async function countApproved(db: Executor): Promise<number> {
 }
 
 /** Approved bills (what production offers), by file number within invoice date. */
-export async function approvedBills(db: Executor, opts: { limit?: number; billIds?: readonly string[] } = {}): Promise<ProductionRow[]> {
+export async function approvedBills(db: Executor, opts: { limit?: number; offset?: number; billIds?: readonly string[] } = {}): Promise<ProductionRow[]> {
   let q = db.selectFrom('billing_bill as b').leftJoin('billing_matter as m', 'm.id', 'b.matter_id')
     .select(['b.id', 'b.number', 'b.matter_id', 'b.file_number', 'b.invoice_date', 'b.due_date', 'b.currency', 'b.total_minor', 'b.approved_at',
       'm.name as matter_name', 'm.client_name'])
@@ -459,7 +459,7 @@ export async function approvedBills(db: Executor, opts: { limit?: number; billId
   if (opts.billIds) q = q.where('b.id', 'in', opts.billIds.length > 0 ? [...opts.billIds] : ['-']);
   // File numbers in number order (2.1 before 10.1), as the other billing lists.
   const rows = await q.orderBy('b.invoice_date').orderBy('m.client_number').orderBy('m.matter_number').orderBy('b.sequence').orderBy('b.id')
-    .limit(opts.limit ?? 5_000).execute() as Record<string, any>[];
+    .limit(opts.limit ?? 5_000).offset(opts.offset ?? 0).execute() as Record<string, any>[];
   return rows.map((r) => ({
     billId: r.id, number: r.number, matterId: r.matter_id, fileNumber: r.file_number, matterName: r.matter_name ?? '', clientName: r.client_name ?? '',
     invoiceDate: r.invoice_date, dueDate: r.due_date, currency: r.currency, totalMinor: num(r.total_minor), approvedAt: r.approved_at,

@@ -1280,7 +1280,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     getSettings: () => ps.getSettings(db),
     listBillTemplates: () => ps.listBillTemplates(db),
     listEmailTemplates: () => ps.listEmailTemplates(db),
-    approvedBills: (opts: { limit?: number; billIds?: readonly string[] } = {}) => ps.approvedBills(db, opts),
+    approvedBills: (opts: { limit?: number; offset?: number; billIds?: readonly string[] } = {}) => ps.approvedBills(db, opts),
     countApproved: () => ps.countApproved(db),
     statesFor: (ids: readonly string[]) => ps.statesFor(db, ids),
     manualEmailsOfApproved: () => ps.manualEmailsOfApproved(db),
