@@ -15,3 +15,17 @@ export const MAX_EMAIL_CHARS = 254;
 export function isEmailAddress(v: string): boolean {
   return v.length <= MAX_EMAIL_CHARS && PLAIN_EMAIL_RE.test(v);
 }
+
+/**
+ * An address as compared with another: lower case, its domain in the ASCII form mail servers
+ * and libraries use ("info@Müller.example" and "info@xn--mller-kva.example" are one address).
+ */
+export function addressKey(address: string): string {
+  const a = address.trim();
+  const at = a.lastIndexOf('@');
+  if (at < 0) return a.toLowerCase();
+  const domain = a.slice(at + 1);
+  let ascii = domain.toLowerCase();
+  try { ascii = new URL(`http://${domain}`).hostname; } catch { /* not a host name: compared as written */ }
+  return `${a.slice(0, at).toLowerCase()}@${ascii}`;
+}

@@ -8,7 +8,12 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after } from 'node:test';
+import { rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { after, test } from 'node:test';
+import { refusalsOf } from '../../src/adapters/mail/smtp.ts';
+import { addressKey } from '../../src/shared/email.ts';
 import { eachDialect } from '../support/db.ts';
 import { startSmtp } from '../adapters/smtp.ts';
 import { ctx } from './support.ts';
@@ -26,7 +31,7 @@ eachDialect('a mail server refusing one address: production fails the email nami
   const outputs = testOutputs(dirs, { smtpPort: smtp.port });
   const s = await productionSetup(db, outputs);
   try {
-    const [bill, corrected, manual] = await approvedBills(s, 3, { copiesToPrint: 1, useClientAddress: false, sendTo: [GOOD, WRONG] });
+    const [bill, corrected, manual, idn] = await approvedBills(s, 4, { copiesToPrint: 1, useClientAddress: false, sendTo: [GOOD, WRONG] });
     const status = async (id: string) => (await s.billing.findBill(id))!.status;
     const sentTo = () => smtp.messages.map((m) => m.to.join(' '));
 
@@ -83,7 +88,7 @@ eachDialect('a mail server refusing one address: production fails the email nami
     const count = smtp.messages.length;
     assert.equal((await s.production.produceBills(ctx, [manual!.billId])).done, 1);
     assert.equal(smtp.messages.length, count + 1);
-    assert.ok(smtp.messages.at(-1)!.to.includes(WRONG), 'the refused address is emailed by production');
+    assert.ok(smtp.messages.at(-1)!.to.includes(WRONG), 'the refused address is emailed by production (with the others: a manual email to some addresses does not count)');
 
     // Every address refused: nothing sent, said on the form (409), the form's key free to send again.
     refuse.add(WRONG);
@@ -93,6 +98,24 @@ eachDialect('a mail server refusing one address: production fails the email nami
     refuse.clear();
     assert.equal((await s.production.sendManual(ctx, manual!.billId, { key, to: WRONG, cc: '', subject: 'S', text: 'T' })).refused.length, 0);
     assert.deepEqual(smtp.messages.at(-1)!.to, [WRONG]);
+
+    // A refused address whose domain is not ASCII (the server and nodemailer name it as "xn--..."): named as the matter has it, not taken as reached.
+    const IDN = 'info@müller.example';
+    await s.matters.setBillingOptions(ctx, idn!.matterId, { set: { sendTo: [GOOD, IDN] } });
+    await s.drain();
+    refuse.clear();
+    // (Refused in whichever form the client library puts it on the wire.)
+    refuse.add('info@xn--mller-kva.example');
+    refuse.add(IDN);
+    const idnFirst = await s.production.produceBills(ctx, [idn!.billId]);
+    assert.equal(idnFirst.failed, 1, JSON.stringify(idnFirst.items));
+    assert.match(idnFirst.items[0]!.error ?? '', new RegExp(`^email: the mail server refused ${IDN} \\(550[^)]*\\); it was sent to ${GOOD}\\.`));
+    refuse.clear();
+    s.clock.advanceMs(60_000);
+    const idnCount = smtp.messages.length;
+    assert.equal((await s.production.produceBills(ctx, [idn!.billId])).done, 1);
+    assert.deepEqual(smtp.messages.slice(idnCount).map((m) => m.to.length), [1], 'the retry reaches it, and only it');
+    assert.ok(['info@xn--mller-kva.example', IDN].includes(smtp.messages.at(-1)!.to[0]!), smtp.messages.at(-1)!.to[0]);
 
     // The test email says which address was refused.
     refuse.add(WRONG);
@@ -104,4 +127,45 @@ eachDialect('a mail server refusing one address: production fails the email nami
     await smtp.close();
     removeDirs(dirs);
   }
+});
+
+eachDialect('a mail server that cannot be reached and a print folder that is a file: each bill\'s failure says so in words with the system\'s code, without the server\'s paths', async (db) => {
+  // A port nothing listens on (taken, then let go).
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', () => resolve()));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const dirs = outputDirs();
+  rmSync(dirs.print, { recursive: true, force: true });
+  writeFileSync(dirs.print, 'not a folder');
+  const outputs = testOutputs(dirs, { smtpPort: port });
+  const s = await productionSetup(db, outputs);
+  try {
+    const [mailed] = await approvedBills(s, 1, { copiesToPrint: 0, useClientAddress: false, sendTo: [GOOD] });
+    const refused = await s.production.produceBills(ctx, [mailed!.billId]);
+    assert.equal(refused.failed, 1);
+    assert.match(refused.items[0]!.error ?? '', new RegExp(`^email: the server refused the connection \\(is it running, at that address and port\\?\\) \\(connect ECONNREFUSED 127\\.0\\.0\\.1:${port}\\)$`));
+    await s.matters.setBillingOptions(ctx, mailed!.matterId, { set: { copiesToPrint: 1, sendTo: [] } });
+    await s.drain();
+    s.clock.advanceMs(60_000);
+    const printed = await s.production.produceBills(ctx, [mailed!.billId]);
+    assert.equal(printed.failed, 1);
+    assert.equal(printed.items[0]!.error, 'print: the folder cannot be written: part of its path is a file, not a folder (ENOTDIR)');
+  } finally {
+    await s.stop();
+    await outputs.close();
+    rmSync(dirs.print, { force: true });
+    removeDirs(dirs);
+  }
+});
+
+test('refusalsOf and addressKey: a refused address nodemailer names in its ASCII form is the address as given; case and the domain\'s form aside, one address', () => {
+  assert.deepEqual(refusalsOf({ rejected: ['info@xn--mller-kva.example', 'INFO@xn--mller-kva.example'], rejectedErrors: [{ recipient: 'info@xn--mller-kva.example', response: '550 5.1.1 no such user' }] }, [GOOD, 'Info@Müller.example']),
+    [{ address: 'Info@Müller.example', reason: '550 5.1.1 no such user' }]);
+  assert.deepEqual(refusalsOf({ rejected: ['x@y.example'] }), [{ address: 'x@y.example', reason: 'refused by the mail server' }]);
+  assert.deepEqual(refusalsOf({}), []);
+  for (const [a, b, same] of [
+    ['info@müller.example', 'INFO@XN--MLLER-KVA.EXAMPLE', true], ['ap@northwind.example', ' AP@Northwind.Example ', true],
+    ['ap@northwind.example', 'ap@northwind.example.', false], ['a@b.example', 'b@a.example', false],
+  ] as const) assert.equal(addressKey(a) === addressKey(b), same, `${a} / ${b}`);
 });

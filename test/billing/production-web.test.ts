@@ -182,8 +182,13 @@ eachDialect('bill production pages: choices, produce with progress, PDFs, revert
     assert.equal(badMail.status, 422);
     assert.match(badMail.text, /role="alert">Please correct: To, Message</, 'named as the form labels them');
     const form = { key, to: 'ap@northwind.example', cc: 'partner@holloway.example', subject, text: 'Dear Northwind, our bill is attached.' };
+    const sentOnce = await clerk.post(`/billing/bills/${a!.billId}/email`, form);
+    assert.equal(sentOnce.status, 303);
     assert.equal((await clerk.post(`/billing/bills/${a!.billId}/email`, form)).status, 303);
-    assert.equal((await clerk.post(`/billing/bills/${a!.billId}/email`, form)).status, 303);
+    // Back on the page after sending: the form is folded away behind "Send another copy" (no live Send a click away).
+    const afterSend = unescapeHtml((await clerk.get(sentOnce.location!)).text);
+    assert.match(afterSend, /<p class="flash" role="status">Email sent<\/p>/);
+    assert.match(afterSend, /<details id="send-another"><summary>Send another copy<\/summary>\s*<form method="post" action="[^"]+\/email"/);
     // The same compose form posted three times at once: every post answers as sent (no 500), one email goes.
     const again = await clerk.get(`/billing/bills/${a!.billId}/email`);
     const key2 = /name="key" value="([^"]+)"/.exec(again.text)![1]!;
@@ -505,7 +510,7 @@ eachDialect('a bill whose email the SMTP server did not confirm: the run page sa
     assert.match(revertPage, /id="revert-produced" role="alert">\s*<p>Production has already emailed or printed it \(or may have emailed it/);
     assert.match(revertPage, new RegExp(`<li data-produced="${a!.billId}">${a!.number} \\([^)]*\\): may have been emailed \\(not confirmed\\); 1 copy printed [^<]+</li>`));
     // Email manually says so too, pointing at the decision on the run.
-    assert.match(unescapeHtml((await clerk.get(`/billing/bills/${a!.billId}/email`)).text), /id="produced-email" role="alert"> Production may have emailed this bill already: the mail server took the message and did not confirm it\. Decide on the production run/);
+    assert.match(unescapeHtml((await clerk.get(`/billing/bills/${a!.billId}/email`)).text), /id="produced-email" role="alert"> Production may have emailed this bill already \(a send the mail server did not confirm, or one its process stopped in\)\. Decide on the production run/);
 
     const formFor = (html: string, billId: string) => {
       const m = new RegExp(`action="/billing/production/bills/${billId}/email-decision"[^>]*>\\s*<input type="hidden" name="_csrf" value="[^"]*"><input type="hidden" name="runId" value="([^"]+)">`).exec(html);
@@ -677,7 +682,8 @@ eachDialect('a production run whose process stopped: its page says when it can b
     await t.db.db.transaction().execute(async (trx) => {
       await insertRun(trx, { id: runId, createdAt: startedAt.toISOString(), createdBy: 'billing@firm.test', total: 2, status: 'running', heartbeatAt: startedAt.toISOString(), finishedAt: null },
         [a!, b!].map((x) => ({ billId: x.billId, number: x.number })));
-      await claimMany(trx, [{ billId: a!.billId, cycle: a!.approvedAt! }], 'stopped-process', startedAt.toISOString(), new Date(startedAt.getTime() + LEASE_MS).toISOString());
+      // Its hold renewed by a step 20 s after its last heartbeat.
+      await claimMany(trx, [{ billId: a!.billId, cycle: a!.approvedAt! }], 'stopped-process', startedAt.toISOString(), new Date(startedAt.getTime() + 20_000 + LEASE_MS).toISOString());
     });
     const page = async () => unescapeHtml((await clerk.get(`/billing/production/runs/${runId}`)).text);
     // Within its first minute: still shown as producing.
@@ -692,8 +698,11 @@ eachDialect('a production run whose process stopped: its page says when it can b
     assert.equal(early.status, 409);
     assert.match(unescapeHtml(early.text), /class="error-box" role="alert">The process that ran this run stopped; its hold on the bills runs out at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC: resume it then</);
     assert.equal((await t.db.db.selectFrom('billing_production_run_item').select('outcome').where('run_id', '=', runId).execute()).filter((r) => r.outcome !== 'pending').length, 0, 'nothing tried');
+    // A heartbeat's LEASE_MS on, the hold a later step renewed still runs: still refused.
+    t.clock.advanceMs(LEASE_MS - 70_000 + 10_000);
+    assert.equal((await clerk.post(`/billing/production/runs/${runId}/resume`, {})).status, 409);
     // Once the hold has run out: Resume is offered and finishes both, each once.
-    t.clock.advanceMs(LEASE_MS);
+    t.clock.advanceMs(15_000);
     html = await page();
     assert.match(html, /This run was interrupted after 0 of 2\./);
     assert.match(html, /\/resume"/);

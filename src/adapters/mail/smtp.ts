@@ -15,6 +15,7 @@
 import { Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
 import type { SendMailOptions, Transporter } from 'nodemailer';
+import { addressKey } from '../../shared/email.ts';
 import type { Mailer, MailRefusal } from '../../shared/ports.ts';
 import { messageIdFor, toNodemailer } from './message.ts';
 
@@ -71,16 +72,18 @@ function watched(input: Readable, state: SendState): Readable {
 
 /**
  * The addresses a sent message's server refused (nodemailer's `rejected`, with each one's reply
- * from `rejectedErrors`): the message went to the others. Each address once.
+ * from `rejectedErrors`): the message went to the others. Each address once, as it was given
+ * (`given`: nodemailer reports a domain in its ASCII form, "xn--mller-kva.example" for "müller.example").
  */
-export function refusalsOf(info: { rejected?: unknown; rejectedErrors?: unknown }): MailRefusal[] {
+export function refusalsOf(info: { rejected?: unknown; rejectedErrors?: unknown }, given: readonly string[] = []): MailRefusal[] {
   const errors = Array.isArray(info.rejectedErrors) ? info.rejectedErrors as { recipient?: unknown; response?: unknown; message?: unknown }[] : [];
   const reasonOf = (address: string): string => {
-    const e = errors.find((x) => typeof x.recipient === 'string' && x.recipient.toLowerCase() === address.toLowerCase());
+    const e = errors.find((x) => typeof x.recipient === 'string' && addressKey(x.recipient) === addressKey(address));
     return String(e?.response ?? e?.message ?? 'refused by the mail server').slice(0, 300);
   };
   const addresses = (Array.isArray(info.rejected) ? info.rejected : []).map((a) => (typeof a === 'string' ? a : String((a as { address?: unknown }).address ?? a)));
-  return [...new Set(addresses)].map((address) => ({ address, reason: reasonOf(address) }));
+  const asGiven = (address: string): string => given.find((g) => addressKey(g) === addressKey(address)) ?? address;
+  return [...new Map(addresses.map((a) => [addressKey(a), a])).values()].map((address) => ({ address: asGiven(address), reason: reasonOf(address) }));
 }
 
 export function createSmtpMailer(options: SmtpOptions): Mailer {
@@ -119,7 +122,7 @@ export function createSmtpMailer(options: SmtpOptions): Mailer {
         // (A message refused before it is composed, a bad address say, is a failure with nothing sent too.)
         const mail = { ...toNodemailer(message), [SEND_STATE]: state } as SendMailOptions;
         const info = await get().sendMail(mail);
-        return { messageId: info.messageId ?? messageIdFor(message), detail: String(info.response ?? ''), refused: refusalsOf(info) };
+        return { messageId: info.messageId ?? messageIdFor(message), detail: String(info.response ?? ''), refused: refusalsOf(info, [...message.to, ...(message.cc ?? [])]) };
       } catch (err) {
         if (typeof err === 'object' && err !== null) (err as Record<string, unknown>)[MESSAGE_DATA_SENT] = state.dataStarted;
         throw err;

@@ -290,11 +290,10 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const produced = rows.flatMap((r) => {
       const st = states.get(r.billId);
       if (!st || st.cycle !== r.approvedAt) return [];
-      const emailedTo = st.emailedAt !== null ? (st.emailSentTo.length > 0 ? st.emailSentTo : st.emailTo ?? []) : st.emailSentTo;
-      const mayHave = st.emailedAt === null && (st.emailUnconfirmedAt !== null || (st.emailTriedAt !== null && st.failedStep !== 'email'));
+      const { emailedTo, at, mayHave } = production.productionEmailOf(st);
       const printed = st.printedAt !== null ? st.copies ?? 0 : 0;
       const what = [
-        ...(emailedTo.length > 0 ? [`emailed to ${emailedTo.join(', ')}${st.emailedAt ? ` ${displayTime(st.emailedAt)}` : ''}`] : []),
+        ...(emailedTo.length > 0 ? [`emailed to ${emailedTo.join(', ')}${at ? ` ${displayTime(at)}` : ''}`] : []),
         ...(mayHave ? [emailedTo.length > 0 ? 'may have been emailed to the others' : 'may have been emailed (not confirmed)'] : []),
         ...(printed > 0 ? [`${printed} cop${printed === 1 ? 'y' : 'ies'} printed ${displayTime(st.printedAt!)}`] : []),
       ];

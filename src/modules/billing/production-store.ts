@@ -232,6 +232,17 @@ export async function statesFor(db: Executor, billIds: readonly string[]): Promi
   return out;
 }
 
+/** The latest time a live hold (lease) on any of these bills runs out, or null when none is held after `now`. */
+export async function heldUntil(db: Executor, billIds: readonly string[], now: string): Promise<string | null> {
+  let latest: string | null = null;
+  for (let i = 0; i < billIds.length; i += 500) {
+    const r = await db.selectFrom('billing_bill_production').select((eb) => eb.fn.max('claimed_until').as('until'))
+      .where('bill_id', 'in', billIds.slice(i, i + 500)).where('claim_token', 'is not', null).where('claimed_until', '>', now).executeTakeFirst() as { until: string | null } | undefined;
+    if (r?.until && (latest === null || r.until > latest)) latest = r.until;
+  }
+  return latest;
+}
+
 /**
  * Take the bill's lease for this cycle: create its state row if missing, then a conditional
  * update that succeeds only when no live lease is held (Postgres re-checks the condition

@@ -39,7 +39,7 @@ import { audit } from '../../shared/audit.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { displayTime } from '../../shared/clock.ts';
 import type { Db, Executor } from '../../shared/db.ts';
-import { isEmailAddress } from '../../shared/email.ts';
+import { addressKey, isEmailAddress } from '../../shared/email.ts';
 import { isUniqueViolation } from '../../shared/db.ts';
 import { systemContext } from '../../shared/events.ts';
 import type { CommandContext } from '../../shared/events.ts';
@@ -188,7 +188,35 @@ function hours(minutes: number | null): string {
   return `${Math.floor(minutes / 60)}:${String(minutes % 60).padStart(2, '0')}`;
 }
 
-const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err)).slice(0, MAX_ERROR_CHARS);
+/** What a system error code means to a clerk (the code is kept beside it for whoever mends it). */
+const SYSTEM_ERRORS: Readonly<Record<string, { text: string; file?: true }>> = {
+  ECONNREFUSED: { text: 'the server refused the connection (is it running, at that address and port?)' },
+  ETIMEDOUT: { text: 'the server did not answer in time' },
+  ECONNRESET: { text: 'the server dropped the connection' },
+  ENOTFOUND: { text: 'the server\'s host name was not found' },
+  EAI_AGAIN: { text: 'the server\'s host name could not be looked up' },
+  EAUTH: { text: 'the mail server refused the login (user name or password)' },
+  ENOTDIR: { text: 'the folder cannot be written: part of its path is a file, not a folder', file: true },
+  ENOENT: { text: 'the folder cannot be written: it does not exist', file: true },
+  EACCES: { text: 'the folder cannot be written: no permission', file: true },
+  EPERM: { text: 'the folder cannot be written: no permission', file: true },
+  ENOSPC: { text: 'the folder cannot be written: the disk is full', file: true },
+  EROFS: { text: 'the folder cannot be written: the disk is read-only', file: true },
+};
+
+/**
+ * A failure as a clerk reads it: a system error said in words with its code (a file error
+ * without the server's path, which billing staff need not see; the log keeps it), else its message.
+ */
+const errorText = (err: unknown): string => {
+  const message = err instanceof Error ? err.message : String(err);
+  // The error's code, or (nodemailer wraps a socket's error as ESOCKET) the system code its message names.
+  const own = typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : '';
+  const code = SYSTEM_ERRORS[own] ? own : (/\b(E[A-Z_]{2,})\b/.exec(message)?.[1] ?? '');
+  const known = SYSTEM_ERRORS[code];
+  const text = known ? (known.file ? `${known.text} (${code})` : `${known.text} (${message})`) : message;
+  return text.slice(0, MAX_ERROR_CHARS);
+};
 
 /**
  * A manually composed email's key: the compose form's key, the bill and what was composed.
@@ -475,8 +503,8 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       const copies = matter?.options?.copiesToPrint ?? 0;
       const to = recipientsFor(matter);
       // The addresses an earlier attempt this cycle reached while the mail server refused others: not sent to again.
-      const reached = new Set(st.emailSentTo.map((a) => a.trim().toLowerCase()));
-      const toReach = to.filter((a) => !reached.has(a.trim().toLowerCase()));
+      const reached = new Set(st.emailSentTo.map(addressKey));
+      const toReach = to.filter((a) => !reached.has(addressKey(a)));
       const todo = remainingSteps({ pdfStored: st.pdfStoredAt !== null, printed: st.printedAt !== null, emailed: st.emailedAt !== null, finalised: st.finalisedAt !== null || bill.status === 'finalised' },
         { copies, recipients: to.length });
       const number = bill.number!;
@@ -606,13 +634,16 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         const noEmailTemplate = missingTemplate(cache.emailTemplates, 'email', null, matter?.options?.emailTemplate);
         if (noEmailTemplate) throw conflict(noEmailTemplate);
         const mail = await emailFor(bill, matter, cache.settings, cache.emailTemplates);
+        // Not to an address an earlier attempt reached. (A manual email to some of the addresses only does not
+        // count: production's email goes to all the others' addresses, as the list and the confirmation say.)
+        const sendTo = toReach;
         let receipt: MailReceipt = { messageId: st.emailMessageId ?? '', detail: `Sent to ${st.emailSentTo.join(', ')} earlier`, refused: [] };
         try {
           // Every address reached already (the one refused was taken off the matter since): nothing to send.
-          if (toReach.length > 0) {
+          if (sendTo.length > 0) {
             sendStarted = true;
             receipt = await mailer.send({
-              messageKey: productionMessageKey(billId, cycle), from: await mailFrom(cache.settings), to: toReach,
+              messageKey: productionMessageKey(billId, cycle), from: await mailFrom(cache.settings), to: sendTo,
               ...(cache.settings.email ? { replyTo: cache.settings.email } : {}),
               subject: mail.subject, text: mail.text,
               attachments: [{ filename: pdfFileName(number, billId, false), contentType: 'application/pdf', content: pdf! }],
@@ -632,20 +663,26 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         const at = now();
         // Addresses the server refused while it took the message for the others: the email step fails naming them (the
         // bill is not finalised), the ones reached are kept, and the retry sends it only to those not reached.
-        const refused = new Set(receipt.refused.map((r) => r.address.trim().toLowerCase()));
-        const sentNow = toReach.filter((a) => !refused.has(a.trim().toLowerCase()));
+        const refused = new Set(receipt.refused.map((r) => addressKey(r.address)));
+        const sentNow = sendTo.filter((a) => !refused.has(addressKey(a)));
         const sentTo = [...st.emailSentTo, ...sentNow];
         if (receipt.refused.length > 0) {
           await db.transaction().execute(async (trx) => {
-            if (!await ps.recordStep(trx, billId, cycle, token, at, { email_sent_to: JSON.stringify(sentTo), email_message_id: receipt.messageId, email_tried_at: null })) throw lost();
+            // (No message id yet: the email step is done only when every address is reached.)
+            if (!await ps.recordStep(trx, billId, cycle, token, at, { email_sent_to: JSON.stringify(sentTo), email_tried_at: null })) throw lost();
             await audit(trx, clock, ctx, { action: 'billing.bill_email_refused', entityType: 'billing_bill', entityId: billId, after: { number, cycle, sentTo: sentNow, refused: receipt.refused, messageId: receipt.messageId, transport: mailer.kind } });
           });
           sendFailedForCertain = true;
           throw conflict(`the mail server refused ${receipt.refused.map((r) => `${r.address} (${r.reason})`).join(', ')}${sentNow.length > 0 ? `; it was sent to ${sentNow.join(', ')}` : ''}. Correct the address (the matter's send-to), then Retry: it is sent only to the addresses not reached`);
         }
         await db.transaction().execute(async (trx) => {
-          if (!await ps.recordStep(trx, billId, cycle, token, at, { emailed_at: at, email_message_id: receipt.messageId, email_detail: receipt.detail.slice(0, 1000), email_sent_to: JSON.stringify(sentTo) })) throw lost();
-          await audit(trx, clock, ctx, { action: 'billing.bill_emailed', entityType: 'billing_bill', entityId: billId, after: { number, to: toReach, ...(st.emailSentTo.length > 0 ? { sentEarlierTo: st.emailSentTo } : {}), subject: mail.subject, template: mail.template, messageId: receipt.messageId, transport: mailer.kind } });
+          // A message id only when production sent it now (else the detail says how every address was reached).
+          const sentHere = sendTo.length > 0;
+          if (!await ps.recordStep(trx, billId, cycle, token, at, { emailed_at: at, ...(sentHere ? { email_message_id: receipt.messageId } : {}), email_detail: receipt.detail.slice(0, 1000), email_sent_to: JSON.stringify(sentTo) })) throw lost();
+          await audit(trx, clock, ctx, {
+            action: sentHere ? 'billing.bill_emailed' : 'billing.bill_email_skipped', entityType: 'billing_bill', entityId: billId,
+            after: { number, to: sendTo, ...(st.emailSentTo.length > 0 ? { sentEarlierTo: st.emailSentTo } : {}), subject: mail.subject, template: mail.template, messageId: receipt.messageId, transport: mailer.kind },
+          });
         });
         smtpSend.release?.();
       }
@@ -861,8 +898,9 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
   async function resumeRun(ctx: CommandContext, runId: string, opts: ProduceOptions = {}): Promise<void> {
     const run = await ps.findRun(db, runId);
     if (!run) throw notFound('Production run');
-    // Its stopped process still holds its bills: resuming now would only find them held ("being produced elsewhere").
+    // Only a run that stopped, once its stopped process's hold on its bills has run out (resuming before would only find them held).
     const view = await runView(runId);
+    if (view && !view.stale) throw conflict(view.run.status === 'done' ? 'This run has finished: nothing to resume' : 'This run is going on: nothing to resume');
     if (view?.resumableAt) throw conflict(`The process that ran this run stopped; its hold on the bills runs out at ${displayTime(view.resumableAt, true)}: resume it then`);
     processRun(ctx, runId, opts).catch((err) => logger.error({ err, runId }, 'production run failed'));
   }
@@ -892,8 +930,8 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       return { ...i, done, already, emailUnconfirmed, decisionKey: emailUnconfirmed ? newId(clock) : null, retryKey: retryable ? newId(clock) : null };
     });
     const stale = run.status === 'running' && !active.has(runId) && clock.now().getTime() - Date.parse(run.heartbeatAt) > 60_000;
-    const holdEnds = Date.parse(run.heartbeatAt) + LEASE_MS;
-    const resumableAt = stale && clock.now().getTime() < holdEnds ? new Date(holdEnds).toISOString() : null;
+    // The holds its stopped process still has on the bills it had not finished (a claim or a step renews one between heartbeats).
+    const resumableAt = stale ? await ps.heldUntil(db, rows.filter((i) => i.outcome === 'pending').map((i) => i.billId), now()) : null;
     return { run, items, counts: { ...counts, already: items.filter((i) => i.already).length }, stale, resumableAt };
   }
 
@@ -1119,6 +1157,20 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
 
   // ---- email manually -------------------------------------------------------------------------
 
+  /**
+   * What production emailed of a bill's approval (its state): the addresses it sent to itself (an
+   * email step done by a manual email, or marked as sent, is not production's), when, and whether
+   * it may have emailed it (a send not confirmed, or one its process stopped in).
+   */
+  function productionEmailOf(st: ps.ProductionState): { emailedTo: string[]; at: string | null; mayHave: boolean } {
+    const sentItself = st.emailedAt !== null && st.emailMessageId !== null;
+    return {
+      emailedTo: sentItself ? (st.emailSentTo.length > 0 ? st.emailSentTo : st.emailTo ?? []) : st.emailSentTo,
+      at: sentItself ? st.emailedAt : null,
+      mayHave: st.emailedAt === null && (st.emailUnconfirmedAt !== null || (st.emailTriedAt !== null && st.failedStep !== 'email')),
+    };
+  }
+
   /** The compose page's starting point: the matter's template merged, its send-to addresses, a key for this one message. */
   async function manualDraft(billId: string) {
     const bill = await cmds.findBill(billId);
@@ -1128,10 +1180,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     const mail = await emailFor(bill, matter, settings);
     // What production sent of this approval (or may have: a send the mail server did not confirm), said above the form.
     const st = bill.approvedAt ? await ps.findState(db, billId, bill.approvedAt) : null;
-    const produced = st === null ? null : {
-      emailedTo: st.emailedAt !== null ? (st.emailSentTo.length > 0 ? st.emailSentTo : st.emailTo ?? []) : st.emailSentTo,
-      at: st.emailedAt, mayHave: st.emailedAt === null && st.emailUnconfirmedAt !== null,
-    };
+    const produced = st === null ? null : productionEmailOf(st);
     return {
       bill, matter, to: recipientsFor(matter), subject: mail.subject, text: mail.text, key: newId(clock), hasStoredPdf: (await currentPdf(bill)) !== null, sent: await ps.manualEmails(db, billId),
       produced: produced && (produced.emailedTo.length > 0 || produced.mayHave) ? produced : null,
@@ -1253,8 +1302,8 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     clearInterval(renewTimer);
     const at = now();
     // Recorded as sent to the addresses the server took (one it refused was not reached: production sends to it, and the page says so).
-    const refused = new Set(receipt.refused.map((r) => r.address.trim().toLowerCase()));
-    const reached = [...to, ...cc].filter((a) => !refused.has(a.trim().toLowerCase()));
+    const refused = new Set(receipt.refused.map((r) => addressKey(r.address)));
+    const reached = [...to, ...cc].filter((a) => !refused.has(addressKey(a)));
     try {
       await db.transaction().execute(async (trx) => {
         // Under the bill's email lock, as production reads the manual emails before its send.
@@ -1276,7 +1325,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     findRun: (id: string) => ps.findRun(db, id),
     previewPdf, previewPdfOf, storedPdf, billHtml,
     saveSettings, saveBillTemplate, saveEmailTemplate, sendTestEmail,
-    manualDraft, sendManual,
+    manualDraft, sendManual, productionEmailOf,
     getSettings: () => ps.getSettings(db),
     listBillTemplates: () => ps.listBillTemplates(db),
     listEmailTemplates: () => ps.listEmailTemplates(db),
