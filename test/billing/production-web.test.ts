@@ -307,6 +307,7 @@ eachDialect('bill production with more approved bills than a page lists: the lis
     assert.equal(rowIds(list.text).length, PRODUCTION_LIST_ROWS);
     assert.match(list.text, /<a href="\/billing\/production\?page=2" rel="next">/);
     assert.doesNotMatch(list.text, /rel="prev"/);
+    assert.match(list.text, /No bill selected: the actions apply to every approved bill \(on every page\)\./);
     // Every bill on exactly one page; past the last page, the last; a page that is not a number, the first.
     const pages = Math.ceil((extra + 2) / PRODUCTION_LIST_ROWS);
     const seen = new Set(rowIds(list.text));
