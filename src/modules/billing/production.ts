@@ -152,8 +152,9 @@ export interface RunView {
   /** Running, but no process has touched it for a while: it was interrupted. */
   stale: boolean;
   /**
-   * Interrupted, and the stopped process's hold on its bills (LEASE_MS from its last heartbeat)
-   * not yet run out: Resume would find them held, so it is offered from this time. Null: now.
+   * Interrupted, and the stopped process's hold on the bills it had not finished (the latest lease
+   * it took or renewed) not yet run out: Resume would find them held, so it is offered from this
+   * time. Null: now (or not interrupted).
    */
   resumableAt: string | null;
 }
@@ -634,16 +635,15 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         const noEmailTemplate = missingTemplate(cache.emailTemplates, 'email', null, matter?.options?.emailTemplate);
         if (noEmailTemplate) throw conflict(noEmailTemplate);
         const mail = await emailFor(bill, matter, cache.settings, cache.emailTemplates);
-        // Not to an address an earlier attempt reached. (A manual email to some of the addresses only does not
-        // count: production's email goes to all the others' addresses, as the list and the confirmation say.)
-        const sendTo = toReach;
+        // Only to the addresses no earlier attempt reached. (A manual email to some of the addresses only does not
+        // count: production's email goes to every address, as the list and the confirmation say.)
         let receipt: MailReceipt = { messageId: st.emailMessageId ?? '', detail: `Sent to ${st.emailSentTo.join(', ')} earlier`, refused: [] };
         try {
           // Every address reached already (the one refused was taken off the matter since): nothing to send.
-          if (sendTo.length > 0) {
+          if (toReach.length > 0) {
             sendStarted = true;
             receipt = await mailer.send({
-              messageKey: productionMessageKey(billId, cycle), from: await mailFrom(cache.settings), to: sendTo,
+              messageKey: productionMessageKey(billId, cycle), from: await mailFrom(cache.settings), to: toReach,
               ...(cache.settings.email ? { replyTo: cache.settings.email } : {}),
               subject: mail.subject, text: mail.text,
               attachments: [{ filename: pdfFileName(number, billId, false), contentType: 'application/pdf', content: pdf! }],
@@ -664,7 +664,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         // Addresses the server refused while it took the message for the others: the email step fails naming them (the
         // bill is not finalised), the ones reached are kept, and the retry sends it only to those not reached.
         const refused = new Set(receipt.refused.map((r) => addressKey(r.address)));
-        const sentNow = sendTo.filter((a) => !refused.has(addressKey(a)));
+        const sentNow = toReach.filter((a) => !refused.has(addressKey(a)));
         const sentTo = [...st.emailSentTo, ...sentNow];
         if (receipt.refused.length > 0) {
           await db.transaction().execute(async (trx) => {
@@ -677,11 +677,11 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         }
         await db.transaction().execute(async (trx) => {
           // A message id only when production sent it now (else the detail says how every address was reached).
-          const sentHere = sendTo.length > 0;
+          const sentHere = toReach.length > 0;
           if (!await ps.recordStep(trx, billId, cycle, token, at, { emailed_at: at, ...(sentHere ? { email_message_id: receipt.messageId } : {}), email_detail: receipt.detail.slice(0, 1000), email_sent_to: JSON.stringify(sentTo) })) throw lost();
           await audit(trx, clock, ctx, {
             action: sentHere ? 'billing.bill_emailed' : 'billing.bill_email_skipped', entityType: 'billing_bill', entityId: billId,
-            after: { number, to: sendTo, ...(st.emailSentTo.length > 0 ? { sentEarlierTo: st.emailSentTo } : {}), subject: mail.subject, template: mail.template, messageId: receipt.messageId, transport: mailer.kind },
+            after: { number, to: toReach, ...(st.emailSentTo.length > 0 ? { sentEarlierTo: st.emailSentTo } : {}), subject: mail.subject, template: mail.template, messageId: receipt.messageId, transport: mailer.kind },
           });
         });
         smtpSend.release?.();
