@@ -13,11 +13,10 @@ import { createSmtpMailer } from '../../src/adapters/mail/smtp.ts';
 import type { Outputs } from '../../src/shared/ports.ts';
 import type { HttpError } from '../../src/shared/web/errors.ts';
 import { eachDialect } from '../support/db.ts';
-import type { TestDb } from '../support/db.ts';
 import { startSmtp } from '../adapters/smtp.ts';
 import { ctx } from './support.ts';
-import { approvedBills, closeSharedPdf, filesIn, outputDirs, productionSetup, removeDirs, testOutputs } from './production-support.ts';
-import type { OutputDirs, ProductionSetup } from './production-support.ts';
+import { approvedBills, closeSharedPdf, filesIn, outputDirs, productionSetup, removeDirs, testOutputs, withSmtpProduction } from './production-support.ts';
+import type { OutputDirs } from './production-support.ts';
 
 after(closeSharedPdf);
 
@@ -46,22 +45,6 @@ async function front(initial: number) {
 
 function smtpOutputsWith(dirs: OutputDirs, port: number): Outputs {
   return testOutputs(dirs, { mailer: createSmtpMailer({ host: '127.0.0.1', port, secure: false, connectionTimeoutMs: 5_000, greetingTimeoutMs: 400, socketTimeoutMs: 5_000 }) });
-}
-
-/** Production on a fresh firm, mailing through a real SMTP server on 127.0.0.1 (its messages kept); all stopped afterwards. */
-async function withSmtpProduction(db: TestDb, fn: (s: ProductionSetup, smtp: Awaited<ReturnType<typeof startSmtp>>) => Promise<void>): Promise<void> {
-  const smtp = await startSmtp();
-  const dirs = outputDirs();
-  const outputs = testOutputs(dirs, { smtpPort: smtp.port });
-  const s = await productionSetup(db, outputs);
-  try {
-    await fn(s, smtp);
-  } finally {
-    await s.stop();
-    await outputs.close();
-    await smtp.close();
-    removeDirs(dirs);
-  }
 }
 
 eachDialect('an SMTP server that never greets: the bill fails plainly (not "may have been sent"); the retry sends it once and finalises it', async (db) => {

@@ -17,7 +17,7 @@ import { addressKey } from '../../src/shared/email.ts';
 import { eachDialect } from '../support/db.ts';
 import { startSmtp } from '../adapters/smtp.ts';
 import { ctx } from './support.ts';
-import { approvedBills, closeSharedPdf, filesIn, outputDirs, productionSetup, removeDirs, testOutputs } from './production-support.ts';
+import { approvedBills, closeSharedPdf, filesIn, outputDirs, productionSetup, removeDirs, testOutputs, withSmtpProduction } from './production-support.ts';
 
 after(closeSharedPdf);
 
@@ -26,11 +26,7 @@ const WRONG = 'wrong@northwind.example';
 
 eachDialect('a mail server refusing one address: production fails the email naming it and sends the retry only to the addresses not reached; Email manually and the test email say which were refused', async (db) => {
   const refuse = new Set([WRONG]);
-  const smtp = await startSmtp({ refuse });
-  const dirs = outputDirs();
-  const outputs = testOutputs(dirs, { smtpPort: smtp.port });
-  const s = await productionSetup(db, outputs);
-  try {
+  await withSmtpProduction(db, async (s, smtp, dirs) => {
     const [bill, corrected, manual, idn] = await approvedBills(s, 4, { copiesToPrint: 1, useClientAddress: false, sendTo: [GOOD, WRONG] });
     const status = async (id: string) => (await s.billing.findBill(id))!.status;
     const sentTo = () => smtp.messages.map((m) => m.to.join(' '));
@@ -121,12 +117,7 @@ eachDialect('a mail server refusing one address: production fails the email nami
     refuse.add(WRONG);
     const test = await s.production.sendTestEmail(ctx, `${GOOD}, ${WRONG}`);
     assert.deepEqual(test.refused.map((r) => r.address), [WRONG]);
-  } finally {
-    await s.stop();
-    await outputs.close();
-    await smtp.close();
-    removeDirs(dirs);
-  }
+  }, { refuse });
 });
 
 eachDialect('a mail server that cannot be reached and a print folder that is a file: each bill\'s failure says so in words with the system\'s code, without the server\'s paths', async (db) => {

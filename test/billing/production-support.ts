@@ -23,6 +23,7 @@ import type { MattersCommands } from '../../src/modules/matters/index.ts';
 import { manualClock } from '../../src/shared/clock.ts';
 import type { Mailer, OutputDescription, Outputs } from '../../src/shared/ports.ts';
 import { createMailChooser } from '../../src/adapters/mail/choice.ts';
+import { startSmtp } from '../adapters/smtp.ts';
 import { chromiumPath } from '../support/browser.ts';
 import type { TestDb } from '../support/db.ts';
 import { ctx, firm, work } from './support.ts';
@@ -178,4 +179,25 @@ export async function stoppedMidSend(db: TestDb, s: ProductionSetup, bill: Bill,
     bill_id: bill.billId, cycle, claim_token: 'dead-process', claimed_until: new Date(s.clock.now().getTime() + LEASE_MS).toISOString(),
     attempts: 1, pdf_stored_at: at, email_tried_at: at, email_transport: transport, email_target: target, email_to: JSON.stringify(['ap@northwind.example']), updated_at: at,
   }).execute();
+}
+
+/**
+ * Production on a fresh firm, mailing through a real SMTP server on 127.0.0.1 (its messages
+ * kept; `smtpOptions` as startSmtp takes them); the runtime, outputs, server and folders all
+ * stopped and removed afterwards.
+ */
+export async function withSmtpProduction(db: TestDb, fn: (s: ProductionSetup, smtp: Awaited<ReturnType<typeof startSmtp>>, dirs: OutputDirs) => Promise<void>,
+  smtpOptions: Parameters<typeof startSmtp>[0] = {}): Promise<void> {
+  const smtp = await startSmtp(smtpOptions);
+  const dirs = outputDirs();
+  const outputs = testOutputs(dirs, { smtpPort: smtp.port });
+  const s = await productionSetup(db, outputs);
+  try {
+    await fn(s, smtp, dirs);
+  } finally {
+    await s.stop();
+    await outputs.close();
+    await smtp.close();
+    removeDirs(dirs);
+  }
 }

@@ -9,7 +9,7 @@
  */
 import { assert } from '../../shared/assert.ts';
 import type { Executor } from '../../shared/db.ts';
-import { writersSerialised } from '../../shared/sql.ts';
+import { IN_CHUNK, writersSerialised } from '../../shared/sql.ts';
 import { sql } from 'kysely';
 import { DEFAULT_BILL_TEMPLATES, DEFAULT_EMAIL_TEMPLATES, withDefaults } from './domain/templates.ts';
 import type { BillLayout, BillTemplate, EmailTemplate } from './domain/templates.ts';
@@ -235,9 +235,9 @@ export async function statesFor(db: Executor, billIds: readonly string[]): Promi
 /** The latest time a live hold (lease) on any of these bills runs out, or null when none is held after `now`. */
 export async function heldUntil(db: Executor, billIds: readonly string[], now: string): Promise<string | null> {
   let latest: string | null = null;
-  for (let i = 0; i < billIds.length; i += 500) {
+  for (let i = 0; i < billIds.length; i += IN_CHUNK) {
     const r = await db.selectFrom('billing_bill_production').select((eb) => eb.fn.max('claimed_until').as('until'))
-      .where('bill_id', 'in', billIds.slice(i, i + 500)).where('claim_token', 'is not', null).where('claimed_until', '>', now).executeTakeFirst() as { until: string | null } | undefined;
+      .where('bill_id', 'in', billIds.slice(i, i + IN_CHUNK)).where('claim_token', 'is not', null).where('claimed_until', '>', now).executeTakeFirst() as { until: string | null } | undefined;
     if (r?.until && (latest === null || r.until > latest)) latest = r.until;
   }
   return latest;
