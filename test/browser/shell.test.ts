@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { existsSync, readlinkSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { test } from 'node:test';
 import { eachDialect } from '../support/db.ts';
 import { PASSWORD, startApp } from '../support/app.ts';
 import { launchChromium, serveRuntime, watchedPage } from '../support/browser.ts';
@@ -50,3 +53,17 @@ eachDialect('in Chromium: sign in, then an htmx form posts with the CSRF header 
     await t.close();
   }
 }, { timeout: 120_000 });
+
+test('the test launcher keeps Chromium\'s socket folder inside its profile, and removes both on close', async () => {
+  const chrome = await launchChromium();
+  const profile = chrome.profileDir;
+  try {
+    const page = await chrome.browser.newPage();
+    await page.goto('about:blank');
+    const socket = resolve(profile, readlinkSync(`${profile}/SingletonSocket`));
+    assert.ok(socket.startsWith(`${profile}/tmp/org.chromium.Chromium.`), `the singleton socket (${socket}) is in the profile`);
+  } finally {
+    await chrome.close();
+  }
+  assert.equal(existsSync(profile), false, 'the profile (and the socket folder in it) removed');
+});

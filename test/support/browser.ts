@@ -2,7 +2,7 @@
  * Real Chromium (Debian's, through puppeteer-core) against the real app served on a free
  * 127.0.0.1 port. Nothing leaves the machine: background networking is off.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import puppeteer from 'puppeteer-core';
 import type { Browser, Page } from 'puppeteer-core';
 import assert from 'node:assert/strict';
 import type { Runtime } from '../../src/main.ts';
+import { chromiumTempDir, removeProfile } from '../../src/adapters/pdf/chromium.ts';
 
 export const CHROMIUM_FLAGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
@@ -23,14 +24,27 @@ export function chromiumPath(): string {
   return p;
 }
 
-export async function launchChromium(): Promise<{ browser: Browser; close(): Promise<void> }> {
+export async function launchChromium(): Promise<{ browser: Browser; profileDir: string; close(): Promise<void> }> {
   const profile = mkdtempSync(join(tmpdir(), 'lexbill-chrome-'));
-  const browser = await puppeteer.launch({ executablePath: chromiumPath(), args: [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`], headless: true });
+  // Chromium's socket folder inside the profile (as the PDF adapter does), so a browser that
+  // does not close cleanly leaves nothing behind in the system's temp folder.
+  const temp = chromiumTempDir(profile);
+  if (temp) mkdirSync(temp);
+  let browser: Browser;
+  try {
+    browser = await puppeteer.launch({
+      executablePath: chromiumPath(), args: [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`], headless: true,
+      ...(temp ? { env: { ...process.env, TMPDIR: temp } } : {}),
+    });
+  } catch (err) {
+    removeProfile(profile);
+    throw err;
+  }
   return {
     browser,
+    profileDir: profile,
     async close() {
-      await browser.close();
-      rmSync(profile, { recursive: true, force: true });
+      try { await browser.close(); } finally { removeProfile(profile); }
     },
   };
 }
