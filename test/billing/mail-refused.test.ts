@@ -15,6 +15,9 @@ import { after, test } from 'node:test';
 import { refusalsOf } from '../../src/adapters/mail/smtp.ts';
 import { addressKey } from '../../src/shared/email.ts';
 import { eachDialect } from '../support/db.ts';
+import { Browser, PASSWORD, unescapeHtml } from '../support/app.ts';
+import { createUser } from '../../src/web/auth/service.ts';
+import { systemContext } from '../../src/shared/events.ts';
 import { startSmtp } from '../adapters/smtp.ts';
 import { ctx } from './support.ts';
 import { approvedBills, closeSharedPdf, filesIn, outputDirs, productionSetup, removeDirs, testOutputs, withSmtpProduction } from './production-support.ts';
@@ -117,6 +120,58 @@ eachDialect('a mail server refusing one address: production fails the email nami
     refuse.add(WRONG);
     const test = await s.production.sendTestEmail(ctx, `${GOOD}, ${WRONG}`);
     assert.deepEqual(test.refused.map((r) => r.address), [WRONG]);
+  }, { refuse });
+});
+
+eachDialect('after a partial send, the production list and the Produce confirmation show where production still emails a bill and where it went; a manual email to those addresses covers it; a bill whose addresses are all taken off says where production emailed it', async (db) => {
+  const refuse = new Set([WRONG]);
+  await withSmtpProduction(db, async (s, smtp, dirs) => {
+    const [bill, bare] = await approvedBills(s, 2, { copiesToPrint: 0, useClientAddress: false, sendTo: [GOOD, WRONG] });
+    assert.equal((await s.production.produceBills(ctx, [bill!.billId, bare!.billId])).failed, 2);
+    assert.deepEqual(smtp.messages.map((m) => m.to), [[GOOD], [GOOD]]);
+    await createUser({ db: db.db, clock: s.clock }, systemContext('test-setup', 'test'), { email: 'clerk@firm.test', name: 'Clerk', role: 'billing', password: PASSWORD });
+    const clerk = new Browser(s.rt.app);
+    await clerk.login('clerk@firm.test');
+    type Done = { done?: { emailedTo: string[]; emailNote: string | null } | null };
+    const doneOf = async (runId: string) => { const d = ((await s.production.runView(runId))!.items[0] as Done).done; assert.ok(d, 'produced'); return d; };
+    const rowOf = (html: string, number: string) => unescapeHtml(html).split('<tr').find((r) => r.includes(`>${number}<`)) ?? '';
+
+    // The list and the confirmation: to the refused address only, the one reached said as such.
+    const listed = rowOf((await clerk.get('/billing/production')).text, bill!.number!);
+    assert.ok(listed.includes(`<td>${WRONG} <span class="muted" data-sent-earlier>(already sent to ${GOOD}: not sent again)</span>`), listed);
+    const confirm = await clerk.get(`/billing/production/produce?bill=${bill!.billId}`);
+    assert.equal(confirm.status, 200);
+    const confirmed = rowOf(confirm.text, bill!.number!);
+    assert.ok(confirmed.includes(`${WRONG} <span class="muted" data-sent-earlier>(already sent to ${GOOD}: not sent again)</span>`), confirmed);
+
+    // Email manually goes to the address not reached, and says so.
+    const compose = unescapeHtml((await clerk.get(`/billing/bills/${bill!.billId}/email`)).text);
+    assert.ok(compose.includes(`<input name="to" value="${WRONG}"`), compose);
+    assert.ok(compose.includes(`Production emailed this bill to ${GOOD}. <span data-still-to-reach>It has still to reach ${WRONG}: emailed here to that address, Produce does not email it again.</span>`), compose);
+
+    // The corrected mailbox emailed by hand: that covers what production still had to send, and the lists say so.
+    refuse.clear();
+    await s.production.sendManual(ctx, bill!.billId, { key: randomUUID(), to: WRONG, cc: '', subject: 'Your bill', text: 'Attached.' });
+    assert.match(rowOf((await clerk.get('/billing/production')).text, bill!.number!), /data-emailed-by-hand>Emailed manually<\/span>.*Produce does not email it again/);
+    assert.match(unescapeHtml((await clerk.get(`/billing/production/produce?bill=${bill!.billId}`)).text), /id="emailed-by-hand">1 bill was emailed manually to every address/);
+    s.clock.advanceMs(60_000);
+    const count = smtp.messages.length;
+    const covered = await s.production.produceBills(ctx, [bill!.billId]);
+    assert.equal(covered.done, 1, JSON.stringify(covered.items));
+    assert.equal(smtp.messages.length, count, 'production sends nothing more');
+    const coveredDone = await doneOf(covered.runId);
+    assert.deepEqual(coveredDone.emailedTo, [GOOD], 'where production\'s own send went');
+    assert.match(coveredDone.emailNote ?? '', new RegExp(`^Emailed manually by .* to ${WRONG}: not sent again$`));
+
+    // Every address taken off the matter: finalised without an email, and the run still says where production sent it.
+    await s.matters.setBillingOptions(ctx, bare!.matterId, { set: { sendTo: [] } });
+    await s.drain();
+    s.clock.advanceMs(60_000);
+    const off = await s.production.produceBills(ctx, [bare!.billId]);
+    assert.equal(off.done, 1, JSON.stringify(off.items));
+    assert.equal(smtp.messages.length, count);
+    assert.deepEqual((await doneOf(off.runId)).emailedTo, [GOOD]);
+    assert.equal(filesIn(dirs.print).length, 0);
   }, { refuse });
 });
 

@@ -20,7 +20,7 @@ import { allow } from '../../shared/web/guard.ts';
 import { isHtmx, redirectAfterPost, render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import type { BillingCommands } from './commands.ts';
-import { PRODUCTION_ACTION_LABELS, manualEmailCovering, manualEmailsOfCycle, previewPdfGroups, productionActions } from './domain/production.ts';
+import { PRODUCTION_ACTION_LABELS, addressesToReach, manualEmailCovering, manualEmailsOfCycle, previewPdfGroups, productionActions } from './domain/production.ts';
 import type { ManualEmail, ProductionAction } from './domain/production.ts';
 import { BILL_LAYOUT_LABELS, BILL_LAYOUTS, MERGE_FIELD_HELP, MERGE_FIELDS } from './domain/templates.ts';
 import type { BillLayout } from './domain/templates.ts';
@@ -102,6 +102,16 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     return { emailedByHand: covering, emailedElsewhere: covering ? [] : sent };
   }
 
+  /**
+   * Where production still emails a bill (as production's email step reckons it): its send-to
+   * addresses less those an earlier attempt of this approval reached (`sentEarlier`) while the
+   * mail server refused others.
+   */
+  function stillToEmail(to: readonly string[], st: { cycle: string; emailSentTo: string[] } | undefined, approvedAt: string) {
+    const sentEarlier = st && st.cycle === approvedAt ? st.emailSentTo : [];
+    return { toReach: addressesToReach(to, sentEarlier), sentEarlier };
+  }
+
   async function listContext(c: Context<AppEnv>, selected: readonly string[], extra: Record<string, unknown> = {}) {
     // A page of the approved bills (?page=N, digits only; past the last: the last).
     const total = await production.countApproved();
@@ -124,9 +134,10 @@ export function createProductionPages(cmds: BillingCommands, production: Product
         const failed = latest && (latest.outcome === 'pending' || latest.updatedAt >= r.approvedAt) ? latest : undefined;
         const st = states.get(r.billId);
         const target = targets.get(r.matterId);
+        const { toReach, sentEarlier } = stillToEmail(target?.to ?? [], st, r.approvedAt);
         return {
           ...r, selected: chosen.has(r.billId), copies: target?.copies ?? 0,
-          emails: target?.to.join(', ') ?? '', emailWarning: target?.warning ?? null, ...byHand(manual, r, target?.to ?? []),
+          emails: toReach.join(', '), sentEarlier, emailWarning: target?.warning ?? null, ...byHand(manual, r, toReach),
           failure: failed && (failed.outcome === 'failed' || failed.outcome === 'busy') ? failed.error : null,
           failureRun: failed && failed.outcome === 'failed' ? failed.runId : null,
           // Waiting in a run (going on, or stopped): the clerk who left its progress page finds it again here.
@@ -171,11 +182,13 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const bills = [];
     const targets = await production.emailTargets(rows.map((r) => r.matterId));
     const manual = await production.manualEmailsOfApproved();
-    // Each bill of the run: its manual emails of this approval (byHand), read once.
-    const hand = rows.map((r) => byHand(manual, r, targets.get(r.matterId)?.to ?? []));
+    const states = await production.statesFor(rows.map((r) => r.billId));
+    // Each bill of the run: the addresses production still emails, and its manual emails of this approval (byHand), read once.
+    const reach = rows.map((r) => stillToEmail(targets.get(r.matterId)?.to ?? [], states.get(r.billId), r.approvedAt));
+    const hand = rows.map((r, i) => byHand(manual, r, reach[i]!.toReach));
     for (const [i, r] of rows.slice(0, 200).entries()) {
       const target = targets.get(r.matterId);
-      bills.push({ ...r, copies: target?.copies ?? 0, to: target?.to ?? [], emailWarning: target?.warning ?? null, ...hand[i]! });
+      bills.push({ ...r, copies: target?.copies ?? 0, to: reach[i]!.toReach, sentEarlier: reach[i]!.sentEarlier, emailWarning: target?.warning ?? null, ...hand[i]! });
     }
     // Every bill of the run already emailed by hand to all its addresses: not emailed again.
     const emailedByHand = hand.filter((h) => h.emailedByHand).length;

@@ -56,7 +56,7 @@ import type { Bill } from './bill-store.ts';
 import { receiptsAllocated } from './mass-store.ts';
 import type { BillingCommands } from './commands.ts';
 import {
-  PREVIEW_PDF_BILLS, combineBillDocuments, combinedPreviewFileName, mailMayHaveGone, manualEmailCovering, manualEmailPending, pdfFileName, printJobKey, productionMessageKey, remainingSteps,
+  PREVIEW_PDF_BILLS, addressesToReach, combineBillDocuments, combinedPreviewFileName, mailMayHaveGone, manualEmailCovering, manualEmailPending, pdfFileName, printJobKey, productionMessageKey, remainingSteps,
 } from './domain/production.ts';
 import type { ManualEmail, ProductionStep } from './domain/production.ts';
 import {
@@ -504,8 +504,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       const copies = matter?.options?.copiesToPrint ?? 0;
       const to = recipientsFor(matter);
       // The addresses an earlier attempt this cycle reached while the mail server refused others: not sent to again.
-      const reached = new Set(st.emailSentTo.map(addressKey));
-      const toReach = to.filter((a) => !reached.has(addressKey(a)));
+      const toReach = addressesToReach(to, st.emailSentTo);
       const todo = remainingSteps({ pdfStored: st.pdfStoredAt !== null, printed: st.printedAt !== null, emailed: st.emailedAt !== null, finalised: st.finalisedAt !== null || bill.status === 'finalised' },
         { copies, recipients: to.length });
       const number = bill.number!;
@@ -637,7 +636,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         const mail = await emailFor(bill, matter, cache.settings, cache.emailTemplates);
         // Only to the addresses no earlier attempt reached. (A manual email to some of the addresses only does not
         // count: production's email goes to every address, as the list and the confirmation say.)
-        let receipt: MailReceipt = { messageId: st.emailMessageId ?? '', detail: `Sent to ${st.emailSentTo.join(', ')} earlier`, refused: [] };
+        let receipt: MailReceipt = { messageId: st.emailMessageId ?? '', detail: 'every address an earlier attempt did not reach has been taken off the matter: not sent again', refused: [] };
         try {
           // Every address reached already (the one refused was taken off the matter since): nothing to send.
           if (toReach.length > 0) {
@@ -924,7 +923,9 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       const already = i.outcome === 'done' && i.error === ps.ALREADY_PRODUCED ? { at: st?.finalisedAt ?? null } : null;
       const done = !already && i.outcome === 'done' && st !== undefined && st.finalisedAt !== null && st.finalisedAt <= i.updatedAt ? {
         printedCopies: st.printedAt !== null ? (st.copies ?? 0) : 0,
-        emailedTo: st.emailedAt !== null && st.emailMessageId !== null ? (st.emailSentTo.length > 0 ? st.emailSentTo : st.emailTo ?? []) : [],
+        // Where production's own sends reached (an attempt that reached some addresses while others were refused counts,
+        // even when the email step was then done otherwise), and how the step was done when production did not send it.
+        emailedTo: productionEmailOf(st).emailedTo,
         emailNote: st.emailedAt !== null && st.emailMessageId === null ? st.emailDetail : null,
       } : null;
       return { ...i, done, already, emailUnconfirmed, decisionKey: emailUnconfirmed ? newId(clock) : null, retryKey: retryable ? newId(clock) : null };
@@ -1181,8 +1182,12 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     // What production sent of this approval (or may have: a send the mail server did not confirm), said above the form.
     const st = bill.approvedAt ? await ps.findState(db, billId, bill.approvedAt) : null;
     const produced = st === null ? null : productionEmailOf(st);
+    // Production reached some addresses and not yet the others (the mail server refused them): the form goes to those others.
+    const to = recipientsFor(matter);
+    const partly = st !== null && st.emailedAt === null && st.emailSentTo.length > 0;
+    const stillToReach = partly ? addressesToReach(to, st.emailSentTo) : [];
     return {
-      bill, matter, to: recipientsFor(matter), subject: mail.subject, text: mail.text, key: newId(clock), hasStoredPdf: (await currentPdf(bill)) !== null, sent: await ps.manualEmails(db, billId),
+      bill, matter, to: stillToReach.length > 0 ? stillToReach : to, stillToReach, subject: mail.subject, text: mail.text, key: newId(clock), hasStoredPdf: (await currentPdf(bill)) !== null, sent: await ps.manualEmails(db, billId),
       produced: produced && (produced.emailedTo.length > 0 || produced.mayHave) ? produced : null,
     };
   }

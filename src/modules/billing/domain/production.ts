@@ -4,6 +4,7 @@
  */
 
 import { assert } from '../../../shared/assert.ts';
+import { addressKey } from '../../../shared/email.ts';
 export type ProductionAction = 'produce_all' | 'preview_all' | 'revert_all' | 'produce' | 'preview' | 'ebilling' | 'revert' | 'email_manually' | 'create_payment';
 
 export const PRODUCTION_ACTION_LABELS: Record<ProductionAction, string> = {
@@ -173,10 +174,21 @@ export function manualEmailCovering(manual: readonly ManualEmail[], cycle: strin
   let found: ManualEmail | null = null;
   for (const m of manual) {
     if (!sentForCycle(m, cycle)) continue;
-    const reached = new Set(m.to.map((a) => a.trim().toLowerCase()));
-    if (to.every((a) => reached.has(a.trim().toLowerCase())) && (found === null || m.sentAt >= found.sentAt)) found = m;
+    const reached = new Set(m.to.map(addressKey));
+    if (to.every((a) => reached.has(addressKey(a))) && (found === null || m.sentAt >= found.sentAt)) found = m;
   }
   return found;
+}
+
+/**
+ * The addresses production still emails a bill to: its send-to addresses less those an earlier
+ * attempt of this approval reached (`sentTo`: the mail server took the message for them while
+ * refusing others). Compared as addressKey compares them; in the order of `to`.
+ */
+export function addressesToReach(to: readonly string[], sentTo: readonly string[]): string[] {
+  if (sentTo.length === 0) return [...to];
+  const reached = new Set(sentTo.map(addressKey));
+  return to.filter((a) => !reached.has(addressKey(a)));
 }
 
 /**
