@@ -334,6 +334,17 @@ eachDialect('bill production with more approved bills than a page lists: the lis
     assert.match(one.text, /<h1>Produce 1 bill<\/h1>/);
     assert.ok(one.text.includes(`name="bill" value="${last}"`));
     assert.match((await clerk.get(`/billing/production/produce?bill=${b!.billId}`)).text, /<h1>Produce 1 bill<\/h1>/);
+    // Confirmed from page 3: the form and its links go back to page 3, and a refused post shows page 3 again.
+    for (const action of ['produce', 'revert'] as const) {
+      const confirm = await clerk.get(`/billing/production/${action}?page=3&bill=${last}`);
+      assert.equal(confirm.status, 200, action);
+      assert.ok(confirm.text.includes('<input type="hidden" name="page" value="3">'), `${action}: the form carries the page`);
+      assert.ok(confirm.text.includes('<a href="/billing/production?page=3">Cancel</a>'), `${action}: Cancel goes back to page 3`);
+      const refused = await clerk.post(action === 'produce' ? '/billing/production/runs' : '/billing/production/revert', { page: '3', ...(action === 'produce' ? { runId: '' } : {}) });
+      assert.equal(refused.status, 422, action);
+      assert.match(refused.text, new RegExp(`Bills ${2 * PRODUCTION_LIST_ROWS + 1} to ${3 * PRODUCTION_LIST_ROWS} of ${extra + 2} approved`), `${action}: the refusal shows the page the clerk came from`);
+    }
+    assert.doesNotMatch((await clerk.get(`/billing/production/produce?bill=${last}`)).text, /name="page"/, 'from the first page: no page carried');
   });
 }, { timeout: 300_000 });
 

@@ -84,6 +84,12 @@ export function createProductionPages(cmds: BillingCommands, production: Product
   const canWrite = (c: Context<AppEnv>) => WRITERS.includes(c.get('user')?.role as Role);
 
 
+  /** The list page a confirmation came from (its form and links go back there), or null for the first. */
+  function fromPage(c: Context<AppEnv>): number | null {
+    const p = c.req.query('page') ?? '';
+    return /^\d{1,4}$/.test(p) && Number(p) > 1 ? Number(p) : null;
+  }
+
   function toolbar(selected: number, listed: number, write: boolean) {
     return productionActions(selected, listed)
       .filter((a) => write || a === 'preview' || a === 'preview_all' || a === 'ebilling')
@@ -112,10 +118,14 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     return { toReach: addressesToReach(to, sentEarlier), sentEarlier };
   }
 
-  async function listContext(c: Context<AppEnv>, selected: readonly string[], extra: Record<string, unknown> = {}) {
-    // A page of the approved bills (?page=N, digits only; past the last: the last).
+  /**
+   * `pageAsked`: the list page the clerk came from (?page=N; a confirmation's form posts it back,
+   * so a refused Produce or Revert shows the list where the clerk left it).
+   */
+  async function listContext(c: Context<AppEnv>, selected: readonly string[], extra: Record<string, unknown> = {}, pageAsked: string = c.req.query('page') ?? '') {
+    // A page of the approved bills (digits only; past the last: the last).
     const total = await production.countApproved();
-    const asked = /^\d{1,4}$/.test(c.req.query('page') ?? '') ? Math.max(1, Number(c.req.query('page'))) : 1;
+    const asked = /^\d{1,4}$/.test(pageAsked) ? Math.max(1, Number(pageAsked)) : 1;
     const page = Math.min(asked, MAX_PRODUCTION_PAGE, Math.max(1, Math.ceil(total / PRODUCTION_LIST_ROWS)));
     const rows = await production.approvedBills({ limit: PRODUCTION_LIST_ROWS, offset: (page - 1) * PRODUCTION_LIST_ROWS });
     const ids = rows.map((r) => r.billId);
@@ -200,7 +210,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
       gone: selected.length - rows.length,
       rows, bills, unaddressed, emailedByHand, more: Math.max(rows.length - bills.length, 0), all: selected.length === 0, outputs: await production.describeOutputs(),
       total: selected.length === 0 ? await production.countApproved() : rows.length, maxRun: MAX_RUN_BILLS, runId: randomUUID(),
-      can: { admin: c.get('user')?.role === 'admin' },
+      can: { admin: c.get('user')?.role === 'admin' }, listPage: fromPage(c),
     });
   });
 
@@ -209,13 +219,13 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     // The bills the confirmation listed (as Revert all): "Produce all" is every bill shown when it was confirmed.
     const ids = selectedIds(all(raw, 'bill'));
     if (ids.length === 0) {
-      return render(c, 'billing/production.njk', await listContext(c, [], { error: 'Select the bills to produce' }), 422);
+      return render(c, 'billing/production.njk', await listContext(c, [], { error: 'Select the bills to produce' }, str(raw, 'page')), 422);
     }
     // The confirmation's (or Retry's) run id: the same form posted again (or at once) is the same
     // run. A post without one would make a new run each time it is sent: refused.
     const key = str(raw, 'runId');
     if (key === '') {
-      return render(c, 'billing/production.njk', await listContext(c, [], { error: 'The form has no key: reload the page', errors: { runId: 'is missing: reload the page' } }), 422);
+      return render(c, 'billing/production.njk', await listContext(c, [], { error: 'The form has no key: reload the page', errors: { runId: 'is missing: reload the page' } }, str(raw, 'page')), 422);
     }
     let runId: string;
     try {
@@ -223,7 +233,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     } catch (e) {
       // Ids of no bill, or bills never approved: refused whole, nothing written (the list shows why).
       if (!(e instanceof HttpError) || e.status !== 422) throw e;
-      return render(c, 'billing/production.njk', await listContext(c, [], { error: e.message, errors: e.fields }), 422);
+      return render(c, 'billing/production.njk', await listContext(c, [], { error: e.message, errors: e.fields }, str(raw, 'page')), 422);
     }
     return redirectAfterPost(c, `/billing/production/runs/${runId}`);
   });
@@ -315,13 +325,13 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     // Bills the firm's period rule keeps posted (undoing them would post in their own, past period): named, and refused when posted.
     const { undoRefusalOf } = await cmds.periodNotes();
     const kept = rows.flatMap((r) => { const why = undoRefusalOf(r.invoiceDate); return why ? [{ ...r, why }] : []; });
-    return render(c, 'billing/production_revert.njk', { rows, receipted, emailed, emailedIds: [...emailed, ...produced].map((r) => r.billId), produced, kept, all: selected.length === 0, gone: selected.length - rows.length });
+    return render(c, 'billing/production_revert.njk', { rows, receipted, emailed, emailedIds: [...emailed, ...produced].map((r) => r.billId), produced, kept, all: selected.length === 0, gone: selected.length - rows.length, listPage: fromPage(c) });
   });
 
   pages.post('/production/revert', allow(WRITERS), async (c) => {
     const raw = await c.req.parseBody({ all: true }) as Raw;
     const ids = selectedIds(all(raw, 'bill'));
-    if (ids.length === 0) return render(c, 'billing/production.njk', await listContext(c, [], { error: 'Select the bills to revert' }), 422);
+    if (ids.length === 0) return render(c, 'billing/production.njk', await listContext(c, [], { error: 'Select the bills to revert' }, str(raw, 'page')), 422);
     const failures: string[] = [];
     let reverted = 0;
     // Ids of no bill, or of bills never approved (no revert confirmation listed them): refused
@@ -331,7 +341,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
       await production.refuseNeverApproved(ids, 'revert');
     } catch (e) {
       if (!(e instanceof HttpError) || e.status !== 422) throw e;
-      return render(c, 'billing/production.njk', await listContext(c, [], { error: e.message, errors: e.fields }), 422);
+      return render(c, 'billing/production.njk', await listContext(c, [], { error: e.message, errors: e.fields }, str(raw, 'page')), 422);
     }
     // Refusals name each bill as the clerk knows it (its number), not by id.
     const found = await cmds.findBills(ids);
@@ -349,7 +359,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
       }
     }
     if (failures.length > 0) {
-      return render(c, 'billing/production.njk', await listContext(c, [], { error: `Reverted ${reverted}; not reverted: ${failures.join('; ')}` }), 409);
+      return render(c, 'billing/production.njk', await listContext(c, [], { error: `Reverted ${reverted}; not reverted: ${failures.join('; ')}` }, str(raw, 'page')), 409);
     }
     return redirectAfterPost(c, `/billing/production?done=${encodeURIComponent(`Reverted ${reverted} bill${reverted === 1 ? '' : 's'} to draft`)}`);
   });
