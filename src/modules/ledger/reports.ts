@@ -323,18 +323,19 @@ export function createLedgerReports(db: Executor, clock: Clock) {
     },
 
     async 'wip-by-timekeeper'(p, cur) {
-      const items = (await store.unbilledWip(db, p.to)).filter((w) => w.currency === cur && (!p.clientId || w.clientId === p.clientId));
-      const names = await store.namesOf(db, { timekeepers: items.map((w) => w.timekeeperId) });
+      // Added up per kind and timekeeper by the database; time is shown per timekeeper, other kinds one row each.
+      const groups = await store.unbilledWipTotals(db, p.to, cur, p.clientId ?? null);
+      const names = await store.namesOf(db, { timekeepers: groups.flatMap((g) => (g.timekeeperId ? [g.timekeeperId] : [])) });
       const agg = new Map<string, { label: string; minutes: number; value: number; items: number; oldest: string }>();
-      for (const w of items) {
-        const k = w.kind === 'time' ? (w.timekeeperId ?? '?') : `~${w.kind}`;
-        const t = w.timekeeperId ? names.timekeepers.get(w.timekeeperId) : null;
-        const label = w.kind === 'time' ? (t ? `${t.initials} ${t.name}` : (w.timekeeperId ?? '?')) : w.kind === 'disbursement' ? 'Disbursements' : 'Fixed charges';
-        const r = agg.get(k) ?? { label, minutes: 0, value: 0, items: 0, oldest: w.date };
-        r.minutes += w.minutes ?? 0;
-        r.value += w.amountMinor;
-        r.items += 1;
-        if (w.date < r.oldest) r.oldest = w.date;
+      for (const g of groups) {
+        const k = g.kind === 'time' ? (g.timekeeperId ?? '?') : `~${g.kind}`;
+        const t = g.timekeeperId ? names.timekeepers.get(g.timekeeperId) : null;
+        const label = g.kind === 'time' ? (t ? `${t.initials} ${t.name}` : (g.timekeeperId ?? '?')) : g.kind === 'disbursement' ? 'Disbursements' : 'Fixed charges';
+        const r = agg.get(k) ?? { label, minutes: 0, value: 0, items: 0, oldest: g.oldest };
+        r.minutes += g.minutes;
+        r.value += g.valueMinor;
+        r.items += g.items;
+        if (g.oldest < r.oldest) r.oldest = g.oldest;
         agg.set(k, r);
       }
       const rows = [...agg.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, r]) => ({
