@@ -48,12 +48,20 @@ export interface RuntimeConfig extends AppConfig {
   logLevel: string;
 }
 
+/** MAX_BODY_BYTES unset: 20 MiB. */
+export const MAX_BODY_BYTES_DEFAULT = 20 * 1024 * 1024;
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): RuntimeConfig {
   const port = Number(env.PORT ?? 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got ${env.PORT}`);
   // Node takes an unknown TZ for UTC without a word: the firm's dates would silently be UTC's.
   if (env.TZ !== undefined && env.TZ !== '' && firmTimeZone() === undefined) {
     throw new Error(`TZ must be a time zone such as Australia/Sydney (the firm's: it decides what "today" is), got ${env.TZ}`);
+  }
+  // The largest request body taken (413 above it): an upload of a LEDES file is the largest a clerk sends.
+  const maxBodyBytes = env.MAX_BODY_BYTES === undefined || env.MAX_BODY_BYTES === '' ? MAX_BODY_BYTES_DEFAULT : Number(env.MAX_BODY_BYTES);
+  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 64 * 1024 || maxBodyBytes > 1024 * 1024 * 1024) {
+    throw new Error(`MAX_BODY_BYTES must be a whole number of bytes from 65536 (64 KiB) to 1073741824 (1 GiB), got ${env.MAX_BODY_BYTES}`);
   }
   return {
     databaseUrl: env.DATABASE_URL ?? DEFAULT_DATABASE_URL,
@@ -62,7 +70,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RuntimeConfig 
     logLevel: env.LOG_LEVEL ?? 'info',
     secureCookies: env.COOKIE_SECURE === '1' || env.COOKIE_SECURE === 'true',
     trustProxy: env.TRUST_PROXY === '1' || env.TRUST_PROXY === 'true',
-    maxBodyBytes: Number(env.MAX_BODY_BYTES ?? 20 * 1024 * 1024),
+    maxBodyBytes,
   };
 }
 

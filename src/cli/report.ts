@@ -1,15 +1,16 @@
 /**
- * `lexbill report NAME [--from D] [--to D] [--client ID] [--format csv|json]`: a ledger
- * report on standard output (CSV by default), for scripts and spreadsheets. `--from` is for
- * the reports over a range (GL detail, fee allocation); the others are as at `--to`.
+ * `lexbill report NAME [--from D] [--to D] [--client C] [--currency C] [--format csv|json]`: a
+ * ledger report on standard output (CSV by default), for scripts and spreadsheets. `--from` is
+ * for the reports over a range (GL detail, fee allocation); the others are as at `--to`.
+ * `--client`: a client number, name or "number name" (as the pages take it), or an id.
  */
 import { parseArgs } from 'node:util';
 import type { Runtime } from '../main.ts';
 import { repeatedOptions } from './args.ts';
-import { createLedgerReports, REPORT_NAMES, REPORT_TAKES_FROM, ReportParamError, reportToCsv } from '../modules/ledger/index.ts';
+import { createLedgerReports, REPORT_NAMES, REPORT_TAKES_CLIENT, REPORT_TAKES_FROM, ReportParamError, reportToCsv } from '../modules/ledger/index.ts';
 import type { ReportName } from '../modules/ledger/index.ts';
 
-export const REPORT_HELP = `  report NAME [--from D] [--to D] [--client ID] [--currency C] [--format csv|json]
+export const REPORT_HELP = `  report NAME [--from D] [--to D] [--client C] [--currency C] [--format csv|json]
                               a ledger report on stdout (in the firm's currency unless --currency);
                               NAME: ${REPORT_NAMES.join(', ')};
                               --from for ${REPORT_NAMES.filter((n) => REPORT_TAKES_FROM[n]).join(' and ')} only (the others are as at --to)`;
@@ -45,7 +46,17 @@ export async function reportCommand(args: string[], withRuntime: WithRuntime, wr
     await rt.relay.drain();
     const reports = createLedgerReports(rt.database.db, rt.clock);
     try {
-      const r = await reports.run(name as ReportName, { ...(values.from ? { from: values.from } : {}), ...(values.to ? { to: values.to } : {}), ...(values.client ? { clientId: values.client } : {}), ...(values.currency ? { currency: values.currency } : {}) });
+      const asked = { ...(values.from ? { from: values.from } : {}), ...(values.to ? { to: values.to } : {}), ...(values.currency ? { currency: values.currency } : {}) };
+      // --client as the pages take it: a number, a name or "number name", or an id. One not found is refused (exit 2),
+      // never an empty report; with whatever else is wrong.
+      // (A report that takes no client refuses it as such.)
+      let clientId = values.client;
+      if (values.client !== undefined && REPORT_TAKES_CLIENT[name as ReportName]) {
+        const typed = values.client.length > 200 ? { client: null, error: 'must be at most 200 characters' } : await reports.clientTyped(values.client);
+        if (!typed.client) throw new ReportParamError({ ...await reports.paramErrors(name as ReportName, asked), client: `${JSON.stringify(values.client)}: ${typed.error ?? 'no client with this number or name'}` });
+        clientId = typed.client.id;
+      }
+      const r = await reports.run(name as ReportName, { ...asked, ...(clientId ? { clientId } : {}) });
       write(format === 'csv' ? reportToCsv(r) : JSON.stringify(r, null, 2) + '\n');
       return 0;
     } catch (e) {

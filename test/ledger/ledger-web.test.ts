@@ -191,6 +191,22 @@ for (const dialect of DIALECTS) {
       r = run(['report', 'aged-debtors', '--to', '2026-03-31']);
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stdout, /^Client,Current,30 days,60 days,90 days,120\+ days,Total\r\n/);
+      // --client as the pages take it: the client's number or name (or id); one that matches no client is refused, never an empty report.
+      const client = await db.db.selectFrom('ledger_client').select(['id', 'client_number', 'name']).where('id', '=', bill.clientId).executeTakeFirstOrThrow();
+      const owing = `${toDecimalString(bill.totals.totalMinor, 'USD')}\r\n`;
+      for (const typed of [String(client.client_number), String(client.name).toUpperCase(), String(client.id)]) {
+        r = run(['report', 'debtor-breakdown', '--to', '2026-03-31', '--client', typed, '--format', 'csv']);
+        assert.equal(r.status, 0, `${typed}: ${r.stderr}`);
+        assert.ok(r.stdout.includes(`,${bill.number},`) && r.stdout.endsWith(owing), `${typed}: ${r.stdout}`);
+      }
+      r = run(['report', 'aged-debtors', '--to', '2026-02-30', '--client', '999999']);
+      assert.equal(r.status, 2, r.stdout);
+      assert.match(r.stderr, /--client .*999999/, 'the client not found is named');
+      assert.match(r.stderr, /--to /, 'with the other bad parameter');
+      assert.equal(r.stdout, '');
+      r = run(['report', 'trial-balance', '--to', '2026-03-31', '--client', String(client.client_number)]);
+      assert.equal(r.status, 2);
+      assert.match(r.stderr, /--client is not a filter of the trial balance/);
       r = run(['report', 'nonsense']);
       assert.equal(r.status, 2);
       assert.match(r.stderr, /report needs one NAME/);

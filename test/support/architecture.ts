@@ -10,7 +10,8 @@
  *                   I/O: no database, HTTP, template, logging, PDF or mail package, no Node
  *                   builtin, not its own module's store/commands/routes/index, not
  *                   src/adapters, src/web, src/cli or src/main.ts, and from src/shared only
- *                   the pure files money.ts, assert.ts, clock.ts, events.ts and csv.ts.
+ *                   the pure files (PURE_SHARED: money, assert, clock, events, csv, email,
+ *                   periods and client-names).
  *   cross-module    a file in module A imports nothing of module B except B's events.ts,
  *                   and that only type-only.
  *   shared-kernel   src/shared imports none of src/modules, src/web, src/cli, src/adapters,

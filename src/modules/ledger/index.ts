@@ -7,7 +7,7 @@ import { createLedgerPages } from './routes.ts';
 export { LEDGER_HANDLERS, ledgerSubscriptions } from './projections.ts';
 export { createLedgerCommands } from './commands.ts';
 export type { LedgerCommands, LedgerDeps, ReceiptInput, ReceiptResult } from './commands.ts';
-export { createLedgerReports, REPORT_NAMES, REPORT_TAKES_FROM, ReportParamError, reportToCsv } from './reports.ts';
+export { createLedgerReports, REPORT_NAMES, REPORT_TAKES_CLIENT, REPORT_TAKES_FROM, ReportParamError, reportToCsv } from './reports.ts';
 export type { Report, ReportName, ReportParams } from './reports.ts';
 
 /** The ledger module's public factory: its pages, API and event subscriptions. */

@@ -370,6 +370,8 @@ export function createLedgerReports(db: Executor, clock: Clock) {
 
   return {
     currencies,
+    /** A client as typed on the command line or a form: its id, number, name (case and accents aside) or "number name" (store.clientTyped). */
+    clientTyped: (text: string) => store.clientTyped(db, text),
     /** Every bad parameter at once (field: message), or none: a page refusing one field (its client) names the others too. */
     async paramErrors(name: ReportName, params: ReportParams): Promise<Record<string, string>> {
       try {
