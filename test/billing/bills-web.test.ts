@@ -99,7 +99,7 @@ eachDialect('API: compose a draft, read it, change it, carry it through its life
     assert.deepEqual(bill.options, options, 'the choices come back as sent');
     assert.deepEqual(bill.totals, {
       fees: '850.00', fixedCharges: '0.00', disbursements: '350.00', discount: '85.00', interest: '12.34', tax: '3.71', total: '1131.05',
-      netFees: '765.00', retainerRequest: '0.00',
+      netFees: '765.00', retainerRequest: '0.00', retainerApplied: '0.00', leftToPay: '1131.05',
     });
     assert.deepEqual([bill.status, bill.number, bill.currency, bill.dueDate, bill.discount.validUntil, bill.version], ['draft', null, 'USD', '2026-03-14', '2026-03-14', 1], 'due in the 14 days chosen');
     const line = bill.lines.find((l: any) => l.itemId === t1.id);

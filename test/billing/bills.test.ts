@@ -44,7 +44,7 @@ eachDialect('a draft is composed from the copy: lines, totals, allocation; matte
   assert.deepEqual(drafted, {
     billId: bill.billId, status: 'draft', number: null, sequence: null, matterId: matter.id, clientId: matter.clientId, fileNumber: '1.1',
     currency: 'USD', invoiceDate: '2026-02-28', upTo: '2026-02-28', dueDate: '2026-03-30', allocations: bill.allocations,
-    totals: bill.totals, discount: null, retainerBalanceMinor: null, retainerRequestMinor: 0, scheduleRowIds: [], items: bill.items,
+    totals: bill.totals, discount: null, retainerBalanceMinor: null, retainerRequestMinor: 0, retainerAppliedMinor: 0, scheduleRowIds: [], items: bill.items,
     hideLinePricing: false, batchId: null, version: 1,
   });
   await s.drain();
@@ -210,16 +210,19 @@ eachDialect('seed 002 retainer: minimum 5,000, trigger 3,000, balance 6,000, a b
   await s.billing.setRetainerBalance(ctx, matter.id, { balanceMinor: 600_000, asOf: '2026-02-28' });
   const bill = await s.billing.createDraft(ctx, { matterId: matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' });
   assert.equal(bill.totals.totalMinor, 350_000);
-  assert.deepEqual([bill.retainerBalanceMinor, bill.retainerRequestMinor], [600_000, 250_000], 'the balance falls to 2,500: ask for 2,500');
-  // Not applied to this bill: the balance stays at 6,000, above the trigger: nothing asked.
+  assert.deepEqual([bill.retainerBalanceMinor, bill.retainerRequestMinor, bill.retainerAppliedMinor], [600_000, 250_000, 350_000], 'the retainer pays the 3,500 and falls to 2,500: ask for 2,500');
+  assert.equal((await s.billing.findBill(bill.billId))!.retainerAppliedMinor, 350_000, 'kept with the bill');
+  // Not applied to this bill: the balance stays at 6,000, above the trigger: nothing asked, nothing paid from it.
   const manual = await s.billing.updateDraft(ctx, bill.billId, { request: { applyRetainer: false } });
-  assert.equal(manual.retainerRequestMinor, 0);
+  assert.deepEqual([manual.retainerRequestMinor, manual.retainerAppliedMinor], [0, 0]);
   await s.billing.setRetainerBalance(ctx, matter.id, { balanceMinor: 250_000, asOf: '2026-02-28' });
   assert.equal((await s.billing.updateDraft(ctx, bill.billId, { request: { applyRetainer: false } })).retainerRequestMinor, 250_000, 'at or below the trigger: top up to the minimum');
   await refused(s.billing.setRetainerBalance(ctx, matter.id, { balanceMinor: 1, asOf: 'soon' }), 422);
   const [approved] = [await s.billing.approve(ctx, bill.billId)];
   assert.equal(approved.retainerRequestMinor, 250_000);
   assert.equal((await eventsOf(db.db, 'billing.bill_approved'))[0]!.retainerRequestMinor, 250_000, 'the event carries the request');
+  assert.equal((await eventsOf(db.db, 'billing.bill_approved'))[0]!.retainerAppliedMinor, 0, 'and what the retainer pays (not applied here)');
+  assert.equal((await s.billing.findBill(bill.billId))!.retainerAppliedMinor, 0);
 });
 
 eachDialect('the composer\'s choices: write-ups and downs, toggles, discount, interest, ad hoc lines; update releases what it drops', async (db) => {

@@ -199,6 +199,40 @@ test('retainer replenishment through the composer: seed 002 example', () => {
   const b = composeBill(matter, o, { ...firm, defaultFeeTaxCode: 'EXEMPT' }, [time('t1', 'PP', 600, 35_000)], { ...req, retainer: { balanceMinor: 600_000, appliesToBill: true } });
   assert.equal(b.totals.totalMinor, 350_000);
   assert.equal(b.retainerRequestMinor, 250_000);
+  assert.equal(b.retainerAppliedMinor, 350_000, 'the retainer pays the bill: that is why its balance falls to 2,500');
+});
+
+test('the general retainer pays what it holds of the bill, and the top-up is reckoned from what is left of it (seed 002, and the cases around it)', () => {
+  // [balance, applies to the bill, minimum, trigger, bill total] -> [paid from the retainer, top-up asked]
+  const cases: [number, boolean, number, number, number, number, number][] = [
+    [600_000, true, 500_000, 300_000, 350_000, 350_000, 250_000], // seed 002: 6,000 pays 3,500, 2,500 left, below the 3,000 trigger
+    [600_000, false, 500_000, 300_000, 350_000, 0, 0], // not applied: 6,000 stays above the trigger
+    [100_000, true, 500_000, 200_000, 126_220, 100_000, 500_000], // 1,000 pays part of 1,262.20: 262.20 left to pay, 5,000 to reach the minimum
+    [100_000, false, 500_000, 200_000, 126_220, 0, 400_000], // kept: 1,000 is under the trigger, 4,000 to reach the minimum
+    [0, true, 500_000, 200_000, 126_220, 0, 500_000], // nothing held: nothing paid
+    [900_000, true, 500_000, 300_000, 350_000, 350_000, 0], // 5,500 left, above the trigger
+  ];
+  for (const [balance, applies, min, trigger, total, paid, asked] of cases) {
+    const o = opts({ retainerReplenishment: { enabled: true, minimumBalanceMinor: min, triggerMinor: trigger } });
+    const b = composeBill(matter, o, { ...firm, defaultFeeTaxCode: 'EXEMPT' }, [disb('d1', total)], { ...req, retainer: { balanceMinor: balance, appliesToBill: applies } });
+    const label = JSON.stringify({ balance, applies, min, trigger, total });
+    assert.equal(b.totals.totalMinor, total, label);
+    assert.deepEqual([b.retainerAppliedMinor, b.retainerRequestMinor], [paid, asked], label);
+  }
+  // No retainer on the matter: nothing paid, nothing asked.
+  const none = composeBill(matter, options, firm, [disb('d1', 10_000)], req);
+  assert.deepEqual([none.retainerAppliedMinor, none.retainerRequestMinor], [0, 0]);
+});
+
+test('property: the retainer pays no more than it holds nor more than the bill, nothing when it does not apply, and the total is left whole', () => {
+  fc.assert(fc.property(fc.integer({ min: -100_000, max: 2_000_000 }), fc.boolean(), fc.array(fc.integer({ min: 0, max: 500_000 }), { minLength: 1, maxLength: 5 }), (balance, applies, amounts) => {
+    const o = opts({ retainerReplenishment: { enabled: true, minimumBalanceMinor: 500_000, triggerMinor: 300_000 } });
+    const b = composeBill(matter, o, { ...firm, defaultFeeTaxCode: 'EXEMPT' }, amounts.map((a, i) => disb(`d${i}`, a)), { ...req, retainer: { balanceMinor: balance, appliesToBill: applies } });
+    const total = amounts.reduce((x, y) => x + y, 0);
+    assert.equal(b.totals.totalMinor, total);
+    assert.ok(b.retainerAppliedMinor >= 0 && b.retainerAppliedMinor <= Math.max(0, balance) && b.retainerAppliedMinor <= total);
+    assert.equal(b.retainerAppliedMinor, applies ? Math.min(Math.max(0, balance), total) : 0);
+  }));
 });
 
 test('expenses only: only disbursements are billed', () => {

@@ -80,6 +80,11 @@ test('merge fields: every field from the issue, amounts from minor units, senten
   for (const [t, want] of table) assert.equal(merge(t, v), want, t);
   const withBoth = mergeValues({ ...SOURCE, retainerRequestMinor: 50_000, discount: { amountMinor: 10_000, validUntil: '2026-03-15', undiscountedTotalMinor: 133_456 } });
   assert.equal(withBoth.retainer_amount_due, 'Please also pay $500.00 to replenish your retainer.');
+  // The retainer pays part of the bill (seed 002): said, with what is left to pay, before the top-up asked.
+  assert.equal(mergeValues({ ...SOURCE, retainerAppliedMinor: 100_000, retainerRequestMinor: 500_000 }).retainer_amount_due,
+    '$1,000.00 of this bill is paid from your general retainer, leaving $234.56 to pay. Please also pay $5,000.00 to replenish your retainer.');
+  assert.equal(mergeValues({ ...SOURCE, retainerAppliedMinor: 123_456, retainerRequestMinor: 0 }).retainer_amount_due,
+    '$1,234.56 of this bill is paid from your general retainer, leaving $0.00 to pay.');
   assert.equal(withBoth.discount_description, 'A discount of $100.00 applies if paid by 2026-03-15; after that date $1,334.56 is due.');
   assert.equal(mergeValues({ ...SOURCE, discount: { amountMinor: 2_500, validUntil: null, undiscountedTotalMinor: 125_956 } }).discount_description, 'A discount of $25.00 has been applied.');
   const m = mergeEmail(DEFAULT_EMAIL_TEMPLATES[0]!, v);

@@ -108,6 +108,7 @@ const ListQuery = Type.Object({ includeDeleted: Type.Optional(Type.Boolean()) })
 const TotalsSchema = Type.Object({
   fees: Out(), fixedCharges: Out(), disbursements: Out(), discount: Out('Positive: what the discount takes off'), interest: Out(), tax: Out(),
   total: Out(), netFees: Out('Fees less their share of a discount: what the allocation splits'), retainerRequest: Out('Asked to replenish the retainer'),
+  retainerApplied: Out('Paid from the general retainer (it applies to the bill)'), leftToPay: Out('The total less what the retainer pays'),
 });
 const LineSchema = Type.Object({
   lineNo: Type.Integer(), key: Out(), kind: Out(), itemId: Nullable(Out()), itemKind: Nullable(Out()), scheduleRowId: Nullable(Out()), date: Out(),
@@ -264,7 +265,7 @@ function lineOut(l: BillLineData, currency: string) {
 function composedOut(x: {
   currency: string; invoiceDate: string; upTo: string; dueDate: string; lines: BillLineData[]; allocations: { timekeeperId: string; amountMinor: number }[];
   totals: { feesMinor: number; fixedChargesMinor: number; disbursementsMinor: number; discountMinor: number; interestMinor: number; taxMinor: number; totalMinor: number; netFeesMinor: number };
-  retainerRequestMinor: number; retainerBalanceMinor: number | null; discount: { amountMinor: number; validUntil: string | null; undiscountedTotalMinor: number } | null;
+  retainerRequestMinor: number; retainerAppliedMinor: number; retainerBalanceMinor: number | null; discount: { amountMinor: number; validUntil: string | null; undiscountedTotalMinor: number } | null;
   quote: { position: string; choice: string | null; reason: string } | null; scheduleRowIds: string[]; hideLinePricing: boolean;
 }) {
   const c = x.currency;
@@ -274,7 +275,7 @@ function composedOut(x: {
     totals: {
       fees: dec(t.feesMinor, c), fixedCharges: dec(t.fixedChargesMinor, c), disbursements: dec(t.disbursementsMinor, c), discount: dec(t.discountMinor, c),
       interest: dec(t.interestMinor, c), tax: dec(t.taxMinor, c), total: dec(t.totalMinor, c), netFees: dec(t.netFeesMinor, c),
-      retainerRequest: dec(x.retainerRequestMinor, c),
+      retainerRequest: dec(x.retainerRequestMinor, c), retainerApplied: dec(x.retainerAppliedMinor, c), leftToPay: dec(t.totalMinor - x.retainerAppliedMinor, c),
     },
     retainerRequest: dec(x.retainerRequestMinor, c), retainerBalance: x.retainerBalanceMinor === null ? null : dec(x.retainerBalanceMinor, c),
     discount: x.discount ? { amount: dec(x.discount.amountMinor, c), validUntil: x.discount.validUntil, undiscountedTotal: dec(x.discount.undiscountedTotalMinor, c) } : null,
@@ -298,7 +299,7 @@ function previewOut(matterId: string, currency: string, invoiceDate: string, upT
     matterId,
     ...composedOut({
       currency, invoiceDate, upTo, dueDate: p.dueDate, lines: p.lines, allocations: p.composed.feeAllocation,
-      totals: { ...p.composed.totals, netFeesMinor: p.composed.netFeesMinor }, retainerRequestMinor: p.composed.retainerRequestMinor,
+      totals: { ...p.composed.totals, netFeesMinor: p.composed.netFeesMinor }, retainerRequestMinor: p.composed.retainerRequestMinor, retainerAppliedMinor: p.composed.retainerAppliedMinor,
       retainerBalanceMinor: p.retainerBalanceMinor, discount: p.composed.discount, quote: p.composed.quote, scheduleRowIds: p.composed.scheduleRowIds,
       hideLinePricing: p.composed.hideLinePricing,
     }),

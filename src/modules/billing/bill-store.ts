@@ -19,6 +19,8 @@ import type { WipCopy } from './store.ts';
 
 /** A bill as billing keeps it: the event data plus the clerk's choices and the bill's history. */
 export interface Bill extends BillData {
+  /** Always known on billing's own bill (0 when the retainer does not apply). */
+  retainerAppliedMinor: number;
   onHold: boolean;
   request: BillRequest;
   quote: QuoteOutcome | null;
@@ -49,7 +51,7 @@ export function billColumns(b: Bill) {
     fees_minor: b.totals.feesMinor, fixed_charges_minor: b.totals.fixedChargesMinor, disbursements_minor: b.totals.disbursementsMinor,
     discount_minor: b.totals.discountMinor, interest_minor: b.totals.interestMinor, tax_minor: b.totals.taxMinor,
     total_minor: b.totals.totalMinor, net_fees_minor: b.totals.netFeesMinor, retainer_balance_minor: b.retainerBalanceMinor,
-    retainer_request_minor: b.retainerRequestMinor, discount_applied_minor: b.discount?.amountMinor ?? 0, discount_valid_until: b.discount?.validUntil ?? null,
+    retainer_request_minor: b.retainerRequestMinor, retainer_applied_minor: b.retainerAppliedMinor, discount_applied_minor: b.discount?.amountMinor ?? 0, discount_valid_until: b.discount?.validUntil ?? null,
     undiscounted_total_minor: b.discount?.undiscountedTotalMinor ?? null, hide_line_pricing: b.hideLinePricing ? 1 : 0,
     on_hold: b.onHold ? 1 : 0, batch_id: b.batchId, request_json: JSON.stringify(b.request),
     quote_json: b.quote ? JSON.stringify(b.quote) : null, quote_reason: b.quote?.reason ?? null,
@@ -152,7 +154,7 @@ function toBillHead(r: Record<string, any>, allocations: { timekeeperId: string;
     discount: applied > 0
       ? { amountMinor: applied, validUntil: r.discount_valid_until, undiscountedTotalMinor: num(r.undiscounted_total_minor ?? num(r.total_minor) + discountMinor) }
       : null,
-    retainerBalanceMinor: numOrNull(r.retainer_balance_minor), retainerRequestMinor: num(r.retainer_request_minor),
+    retainerBalanceMinor: numOrNull(r.retainer_balance_minor), retainerRequestMinor: num(r.retainer_request_minor), retainerAppliedMinor: num(r.retainer_applied_minor ?? 0),
     scheduleRowIds: JSON.parse(r.schedule_rows_json) as string[], hideLinePricing: num(r.hide_line_pricing) === 1,
     batchId: r.batch_id, version: num(r.version), onHold: num(r.on_hold) === 1, request: JSON.parse(r.request_json) as BillRequest,
     quote: r.quote_json ? JSON.parse(r.quote_json) as QuoteOutcome : null, receiptsToReallocateMinor: num(r.receipts_to_reallocate_minor),
@@ -230,7 +232,7 @@ export function billDataJson(b: BillHead, lines: LineJson): string {
   });
   const mid = JSON.stringify({
     allocations: b.allocations, totals: b.totals, discount: b.discount, retainerBalanceMinor: b.retainerBalanceMinor,
-    retainerRequestMinor: b.retainerRequestMinor, scheduleRowIds: b.scheduleRowIds,
+    retainerRequestMinor: b.retainerRequestMinor, retainerAppliedMinor: b.retainerAppliedMinor, scheduleRowIds: b.scheduleRowIds,
   });
   const tail = JSON.stringify({ hideLinePricing: b.hideLinePricing, batchId: b.batchId, version: b.version });
   return `${head.slice(0, -1)},"lines":${lines.linesJson},${mid.slice(1, -1)},"items":${lines.itemsJson},${tail.slice(1)}`;

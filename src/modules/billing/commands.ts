@@ -113,7 +113,7 @@ export function billData(b: Bill): BillData {
     fileNumber: b.fileNumber, currency: b.currency, invoiceDate: b.invoiceDate, upTo: b.upTo, dueDate: b.dueDate,
     lines: b.lines.map((l) => ({ ...l })), allocations: b.allocations.map((a) => ({ ...a })), totals: { ...b.totals },
     discount: b.discount ? { ...b.discount } : null, retainerBalanceMinor: b.retainerBalanceMinor, retainerRequestMinor: b.retainerRequestMinor,
-    scheduleRowIds: [...b.scheduleRowIds], items: b.items.map((i) => ({ ...i })), hideLinePricing: b.hideLinePricing, batchId: b.batchId,
+    retainerAppliedMinor: b.retainerAppliedMinor, scheduleRowIds: [...b.scheduleRowIds], items: b.items.map((i) => ({ ...i })), hideLinePricing: b.hideLinePricing, batchId: b.batchId,
     version: b.version,
   };
 }
@@ -135,7 +135,7 @@ export function billDataView(b: Bill): BillData {
     fileNumber: b.fileNumber, currency: b.currency, invoiceDate: b.invoiceDate, upTo: b.upTo, dueDate: b.dueDate,
     lines: b.lines, allocations: b.allocations, totals: b.totals,
     discount: b.discount, retainerBalanceMinor: b.retainerBalanceMinor, retainerRequestMinor: b.retainerRequestMinor,
-    scheduleRowIds: b.scheduleRowIds, items: b.items, hideLinePricing: b.hideLinePricing, batchId: b.batchId,
+    retainerAppliedMinor: b.retainerAppliedMinor, scheduleRowIds: b.scheduleRowIds, items: b.items, hideLinePricing: b.hideLinePricing, batchId: b.batchId,
     version: b.version,
   };
 }
@@ -295,7 +295,7 @@ export function withComposition(base: Bill, c: Composition, invoiceDate: string,
     ...base, invoiceDate, upTo, dueDate: c.dueDate, lines: c.lines, allocations: c.composed.feeAllocation.map((a) => ({ ...a })).sort(bills.byTimekeeper),
     totals: { ...t, netFeesMinor: c.composed.netFeesMinor },
     discount: c.composed.discount ? { ...c.composed.discount } : null,
-    retainerBalanceMinor: c.retainerBalanceMinor, retainerRequestMinor: c.composed.retainerRequestMinor,
+    retainerBalanceMinor: c.retainerBalanceMinor, retainerRequestMinor: c.composed.retainerRequestMinor, retainerAppliedMinor: c.composed.retainerAppliedMinor,
     scheduleRowIds: [...c.composed.scheduleRowIds], items: bills.itemsOf(c.lines), hideLinePricing: c.composed.hideLinePricing,
     request, quote: c.composed.quote,
   };
@@ -307,7 +307,7 @@ export function newDraftBase(billId: string, m: LoadedMatter, input: { invoiceDa
     billId, status: 'draft', number: null, sequence: null, matterId: m.matter.id, clientId: m.matter.clientId,
     fileNumber: m.matter.fileNumber, currency: m.matter.currency, invoiceDate: input.invoiceDate, upTo: input.upTo, dueDate: c.dueDate,
     lines: [], allocations: [], totals: { feesMinor: 0, fixedChargesMinor: 0, disbursementsMinor: 0, discountMinor: 0, interestMinor: 0, taxMinor: 0, totalMinor: 0, netFeesMinor: 0 },
-    discount: null, retainerBalanceMinor: null, retainerRequestMinor: 0, scheduleRowIds: [], items: [], hideLinePricing: false,
+    discount: null, retainerBalanceMinor: null, retainerRequestMinor: 0, retainerAppliedMinor: 0, scheduleRowIds: [], items: [], hideLinePricing: false,
     batchId: input.batchId ?? null, version: 1, onHold: false, request, quote: null, receiptsToReallocateMinor: 0, createdAt: at,
     createdBy: actorLabel, updatedAt: at, approvedAt: null, finalisedAt: null, redraftedAt: null, deletedAt: null,
   };
@@ -390,7 +390,7 @@ export function auditView(b: Bill) {
 export function auditViewOf(b: Omit<Bill, 'lines' | 'items'>, counts: { items: number; lines: number }) {
   return {
     status: b.status, number: b.number, invoiceDate: b.invoiceDate, upTo: b.upTo, totals: b.totals, retainerRequestMinor: b.retainerRequestMinor,
-    items: counts.items, lines: counts.lines, onHold: b.onHold, version: b.version, request: b.request,
+    ...(b.retainerAppliedMinor > 0 ? { retainerAppliedMinor: b.retainerAppliedMinor } : {}), items: counts.items, lines: counts.lines, onHold: b.onHold, version: b.version, request: b.request,
   };
 }
 

@@ -88,6 +88,11 @@ export interface BillData {
   /** The recorded retainer balance used, and what the bill asks to replenish it. */
   retainerBalanceMinor: number | null;
   retainerRequestMinor: number;
+  /**
+   * The part of the total the general retainer pays (it applies to the bill, seed 002): the bill
+   * shows it and what is left to pay. 0 when it does not apply; absent in events from before it was kept.
+   */
+  retainerAppliedMinor?: number;
   /** Fixed-fee schedule instalments billed. */
   scheduleRowIds: string[];
   /** The WIP items on the bill. */

@@ -316,7 +316,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         feesHours: hours(fees.reduce((a, l) => a + (l.minutes ?? 0), 0)),
         mergedDiscount: mergeValues({
           clientName: '', matterName: '', fileNumber: '', number: bill.number, currency: bill.currency, totalMinor: bill.totals.totalMinor,
-          dueDate: bill.dueDate, invoiceDate: bill.invoiceDate, retainerRequestMinor: bill.retainerRequestMinor, discount: bill.discount, firmName: '',
+          dueDate: bill.dueDate, invoiceDate: bill.invoiceDate, retainerRequestMinor: bill.retainerRequestMinor, retainerAppliedMinor: bill.retainerAppliedMinor, discount: bill.discount, firmName: '',
         }),
       },
     };
@@ -386,7 +386,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     return mergeValues({
       clientName: matter?.billableParty?.name ?? matter?.clientName ?? '', matterName: matter?.name ?? '', fileNumber: bill.fileNumber,
       number: bill.number, currency: bill.currency, totalMinor: bill.totals.totalMinor, dueDate: bill.dueDate, invoiceDate: bill.invoiceDate,
-      retainerRequestMinor: bill.retainerRequestMinor, discount: bill.discount, firmName: settings.firmName,
+      retainerRequestMinor: bill.retainerRequestMinor, retainerAppliedMinor: bill.retainerAppliedMinor, discount: bill.discount, firmName: settings.firmName,
     });
   }
 

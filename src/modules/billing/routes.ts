@@ -411,7 +411,7 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     const groups = groupLines(p.lines, tks, names);
     return {
       currency: matter.currency, totals: p.composed.totals, netFeesMinor: p.composed.netFeesMinor, discount: p.composed.discount, quote: p.composed.quote,
-      retainerRequestMinor: p.composed.retainerRequestMinor, retainerBalanceMinor: p.retainerBalanceMinor, hasRetainer: p.retainerBalanceMinor !== null, dueDate: p.dueDate,
+      retainerRequestMinor: p.composed.retainerRequestMinor, retainerAppliedMinor: p.composed.retainerAppliedMinor, retainerBalanceMinor: p.retainerBalanceMinor, hasRetainer: p.retainerBalanceMinor !== null, dueDate: p.dueDate,
       groups: { ...groups, time: groups.time.map((g) => ({ ...g, hours: hours(g.minutes) })) }, lineCount: p.lines.length,
       allocations: p.composed.feeAllocation.map((a) => ({ ...a, label: tkLabel(tks.get(a.timekeeperId), a.timekeeperId) })),
       scheduleRowIds: p.composed.scheduleRowIds, hideLinePricing: p.composed.hideLinePricing, kindLabels: KIND_LABELS,

@@ -128,6 +128,8 @@ export interface ComposedBill {
   discount: { amountMinor: number; validUntil: string | null; undiscountedTotalMinor: number } | null;
   hideLinePricing: boolean;
   retainerRequestMinor: number;
+  /** The part of the total the general retainer pays when it applies to the bill (its balance, at most the total): the bill shows it and what is left to pay. */
+  retainerAppliedMinor: number;
   dueDate: string;
   itemIds: string[];
   /** Recorded time held back for the bill that carries the next fixed-fee instalment (none due on this one). */
@@ -402,10 +404,12 @@ export function composeBill(matter: ComposeMatter, options: ComposeOptions, firm
 
   // Retainer: after this bill is paid from it (if it pays), ask for a top-up when low.
   let retainerRequest = 0;
+  let retainerApplied = 0;
   if (req.retainer) {
-    const applied = req.retainer.appliesToBill ? Math.min(Math.max(0, req.retainer.balanceMinor), Math.max(0, totals.totalMinor)) : 0;
-    retainerRequest = retainerRequestMinor({ ...options.retainerReplenishment, balanceAfterMinor: req.retainer.balanceMinor - applied });
+    retainerApplied = req.retainer.appliesToBill ? Math.min(Math.max(0, req.retainer.balanceMinor), Math.max(0, totals.totalMinor)) : 0;
+    retainerRequest = retainerRequestMinor({ ...options.retainerReplenishment, balanceAfterMinor: req.retainer.balanceMinor - retainerApplied });
   }
+  assert(Number.isSafeInteger(retainerApplied) && retainerApplied >= 0 && retainerApplied <= Math.max(0, totals.totalMinor), 'the retainer pays at most the bill\'s total');
 
   const itemIds = lines.flatMap((l) => (l.itemId ? [l.itemId] : []));
   assert(new Set(itemIds).size === itemIds.length, 'an item appears once on a bill');
@@ -421,6 +425,7 @@ export function composeBill(matter: ComposeMatter, options: ComposeOptions, firm
     discount: discountAmount > 0 && appearAsDiscount ? { amountMinor: discountAmount, validUntil: discountRule.validUntil ?? null, undiscountedTotalMinor: totals.totalMinor + discountAmount - (sumMinor(netTax) - sumMinor(grossTax)) } : null,
     hideLinePricing: options.feeReductions.hideLinePricing,
     retainerRequestMinor: retainerRequest,
+    retainerAppliedMinor: retainerApplied,
     dueDate: dueDate(req.invoiceDate, firm.paymentTermsDays),
     itemIds,
     timeWaitsForInstalment,

@@ -47,7 +47,7 @@ export type MergeField = (typeof MERGE_FIELDS)[number];
 export const MERGE_FIELD_HELP: Record<MergeField, string> = {
   client: 'the client\'s name', matter: 'the matter\'s name', file_number: 'the matter\'s file number', bill_number: 'the bill number (12.8.1)',
   total: 'the bill total with currency', due_date: 'the due date', invoice_date: 'the invoice date',
-  retainer_amount_due: 'a sentence asking for the retainer top-up (empty when none)', discount_description: 'a sentence describing the discount (empty when none)',
+  retainer_amount_due: 'what the general retainer pays of the bill, and a sentence asking for the retainer top-up (empty when neither)', discount_description: 'a sentence describing the discount (empty when none)',
   firm: 'the firm\'s name',
 };
 
@@ -184,6 +184,8 @@ export interface MergeSource {
   dueDate: string;
   invoiceDate: string;
   retainerRequestMinor: number;
+  /** The part of the total the general retainer pays (0 or absent: none). */
+  retainerAppliedMinor?: number;
   discount: { amountMinor: number; validUntil: string | null; undiscountedTotalMinor: number } | null;
   firmName: string;
 }
@@ -203,7 +205,11 @@ export function mergeValues(s: MergeSource): Record<MergeField, string> {
     : s.discount.validUntil
       ? `A discount of ${m(s.discount.amountMinor)} applies if paid by ${s.discount.validUntil}; after that date ${m(s.discount.undiscountedTotalMinor)} is due.`
       : `A discount of ${m(s.discount.amountMinor)} has been applied.`;
-  const retainer = s.retainerRequestMinor > 0 ? `Please also pay ${m(s.retainerRequestMinor)} to replenish your retainer.` : '';
+  const paid = s.retainerAppliedMinor ?? 0;
+  const retainer = [
+    ...(paid > 0 ? [`${m(paid)} of this bill is paid from your general retainer, leaving ${m(s.totalMinor - paid)} to pay.`] : []),
+    ...(s.retainerRequestMinor > 0 ? [`Please also pay ${m(s.retainerRequestMinor)} to replenish your retainer.`] : []),
+  ].join(' ');
   return {
     client: s.clientName, matter: s.matterName, file_number: s.fileNumber, bill_number: s.number ?? '(draft)', total: m(s.totalMinor),
     due_date: s.dueDate, invoice_date: s.invoiceDate, retainer_amount_due: retainer, discount_description: discount, firm: s.firmName,
