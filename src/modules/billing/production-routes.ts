@@ -24,7 +24,7 @@ import { PRODUCTION_ACTION_LABELS, addressesToReach, manualEmailCovering, manual
 import type { ManualEmail, ProductionAction } from './domain/production.ts';
 import { BILL_LAYOUT_LABELS, BILL_LAYOUTS, MERGE_FIELD_HELP, MERGE_FIELDS } from './domain/templates.ts';
 import type { BillLayout } from './domain/templates.ts';
-import { EMAIL_UNCONFIRMED, MAX_RUN_BILLS } from './production.ts';
+import { EMAIL_UNCONFIRMED, MAX_RUN_BILLS, PRODUCED_SINCE } from './production.ts';
 import type { Production } from './production.ts';
 
 const READERS: readonly Role[] = ['admin', 'billing', 'readonly'];
@@ -375,14 +375,14 @@ export function createProductionPages(cmds: BillingCommands, production: Product
   pages.get(`/bills/:id${ID}/email`, allow(WRITERS), async (c) => {
     const d = await production.manualDraft(c.req.param('id'));
     return render(c, 'billing/email_compose.njk', {
-      ...d, form: { to: d.to.join(', '), cc: '', subject: d.subject, text: d.text, key: d.key }, errors: {}, flash: c.req.query('done') ?? null,
+      ...d, form: { to: d.to.join(', '), cc: '', subject: d.subject, text: d.text, key: d.key, seen: d.seen }, errors: {}, flash: c.req.query('done') ?? null,
     });
   });
 
   pages.post(`/bills/:id${ID}/email`, allow(WRITERS), async (c) => {
     const id = c.req.param('id');
     const raw = await c.req.parseBody() as Raw;
-    const form = { key: str(raw, 'key'), to: str(raw, 'to'), cc: str(raw, 'cc'), subject: str(raw, 'subject'), text: str(raw, 'text') };
+    const form = { key: str(raw, 'key'), to: str(raw, 'to'), cc: str(raw, 'cc'), subject: str(raw, 'subject'), text: str(raw, 'text'), seen: str(raw, 'seen') };
     try {
       const sent = await production.sendManual(c.get('command'), id, form);
       return redirectAfterPost(c, `/billing/bills/${id}/email?done=${encodeURIComponent(`Email sent${refusedText(sent.refused)}`)}`);
@@ -390,7 +390,8 @@ export function createProductionPages(cmds: BillingCommands, production: Product
       if (!(e instanceof HttpError) || (e.status !== 409 && e.status !== 422)) throw e;
       const d = await production.manualDraft(id);
       // An email that may have been sent: Send on this page again is a new message (a fresh key), sent only when the clerk chooses.
-      const shown = e.code === EMAIL_UNCONFIRMED ? { ...form, key: d.key } : form;
+      // Production emailed it since the form was shown: the form again as typed, now knowing what production sent (posted again, it sends).
+      const shown = e.code === EMAIL_UNCONFIRMED ? { ...form, key: d.key, seen: d.seen } : e.code === PRODUCED_SINCE ? { ...form, seen: d.seen } : form;
       return render(c, 'billing/email_compose.njk', { ...d, form: shown, errors: e.fields, error: e.message, unconfirmed: e.code === EMAIL_UNCONFIRMED }, e.status);
     }
   });

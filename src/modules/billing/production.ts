@@ -170,6 +170,14 @@ const KIND_LABELS: Record<string, string> = {
  */
 export const EMAIL_UNCONFIRMED = 'email_unconfirmed';
 
+/**
+ * A manual email refused because production emailed the bill after the compose form was shown
+ * (409): nothing sent; the page shows what production sent and the form again, now knowing it.
+ */
+export const PRODUCED_SINCE = 'produced_since';
+/** The compose form's `seen` field: addresses production had reached, and whether it may have sent it (productionMark). */
+const SEEN_MARK = /^\d{1,4}\.[01]$/;
+
 /** A production email that may have been sent: shown per bill; a retry does not send it again. */
 class UnconfirmedEmail extends Error {
   /** `byHand`: the email that may have gone was sent by hand (Email manually), not by production. */
@@ -1163,6 +1171,18 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
    * email step done by a manual email, or marked as sent, is not production's), when, and whether
    * it may have emailed it (a send not confirmed, or one its process stopped in).
    */
+  /**
+   * What production had emailed of a bill's approval when the compose form was shown (its `seen`
+   * field): the number of addresses it reached and whether it may have sent it. A form posted
+   * after production emailed the bill since is refused (PRODUCED_SINCE) rather than sending a
+   * second copy the clerk did not know of.
+   */
+  function productionMark(st: ps.ProductionState | null): string {
+    if (!st) return '0.0';
+    const p = productionEmailOf(st);
+    return `${p.emailedTo.length}.${p.mayHave ? 1 : 0}`;
+  }
+
   function productionEmailOf(st: ps.ProductionState): { emailedTo: string[]; at: string | null; mayHave: boolean } {
     const sentItself = st.emailedAt !== null && st.emailMessageId !== null;
     return {
@@ -1187,6 +1207,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     const partly = st !== null && st.emailedAt === null && st.emailSentTo.length > 0;
     const stillToReach = partly ? addressesToReach(to, st.emailSentTo) : [];
     return {
+      seen: productionMark(st),
       bill, matter, to: stillToReach.length > 0 ? stillToReach : to, stillToReach, subject: mail.subject, text: mail.text, key: newId(clock), hasStoredPdf: (await currentPdf(bill)) !== null, sent: await ps.manualEmails(db, billId),
       produced: produced && (produced.emailedTo.length > 0 || produced.mayHave) ? produced : null,
     };
@@ -1212,7 +1233,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
    * EMAIL_UNCONFIRMED) and sends nothing; the page offers a fresh form, so sending it again is
    * the clerk's choice.
    */
-  async function sendManual(ctx: CommandContext, billId: string, input: { key: string; to: string; cc: string; subject: string; text: string }): Promise<ManualSent> {
+  async function sendManual(ctx: CommandContext, billId: string, input: { key: string; to: string; cc: string; subject: string; text: string; seen?: string }): Promise<ManualSent> {
     const message = checkedManual(billId, input);
     const inFlight = sending.get(message.key);
     if (inFlight) { await inFlight; return { messageId: '', refused: [] }; }
@@ -1222,13 +1243,14 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
   }
 
   /** The compose form checked, with its message key (the form, the bill and the content). */
-  function checkedManual(billId: string, input: { key: string; to: string; cc: string; subject: string; text: string }) {
+  function checkedManual(billId: string, input: { key: string; to: string; cc: string; subject: string; text: string; seen?: string }) {
     const e: Record<string, string> = {};
     if (!/^[0-9a-f-]{36}$/i.test(input.key)) e.key = 'is missing: reload the page';
     if (!input.subject.trim()) e.subject = 'is required';
     else if (input.subject.length > 200) e.subject = 'must be at most 200 characters';
     if (!input.text.trim()) e.text = 'is required';
     else if (input.text.length > 20_000) e.text = 'must be at most 20000 characters';
+    if (input.seen !== undefined && input.seen !== '' && !SEEN_MARK.test(input.seen)) e.seen = 'is not as the page wrote it: reload the page';
     let to: string[] = [];
     let cc: string[] = [];
     try { to = parseAddresses(input.to, 'to'); } catch (err) { e.to = (err as { fields?: Record<string, string> }).fields?.to ?? 'is invalid'; }
@@ -1237,19 +1259,33 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     }
     // Named as the compose form labels them (Message, not "text"), in its order.
     const labels: [string, string][] = [['to', 'To'], ['cc', 'Cc'], ['subject', 'Subject'], ['text', 'Message']];
-    if (Object.keys(e).length > 0) throw invalid(e, `Please correct: ${labels.filter(([k]) => k in e).map(([, l]) => l).join(', ')}`);
+    if (Object.keys(e).length > 0) {
+      const named = labels.filter(([k]) => k in e).map(([, l]) => l);
+      // The hidden fields the page writes (its key, what production had sent): only a reload mends them.
+      if ('key' in e || 'seen' in e) named.push('the form itself (reload the page)');
+      throw invalid(e, `Please correct: ${named.join(', ')}`);
+    }
     const subject = input.subject.trim();
-    return { key: manualEmailKey(input.key, billId, { to, cc, subject, text: input.text }), to, cc, subject, text: input.text };
+    return { key: manualEmailKey(input.key, billId, { to, cc, subject, text: input.text }), to, cc, subject, text: input.text, seen: input.seen || null };
   }
 
   /**
    * Take the manual email's claim (committed before anything is sent), or learn that it was sent
    * already. While another process holds it, wait (MANUAL_WAIT_MS at most) for its outcome.
    */
-  async function claimManual(billId: string, key: string, token: string, cycle: string | null, to: readonly string[]): Promise<'claimed' | 'sent'> {
+  async function claimManual(billId: string, key: string, token: string, cycle: string | null, to: readonly string[], seen: string | null): Promise<'claimed' | 'sent'> {
     const deadline = Date.now() + MANUAL_WAIT_MS;
     for (;;) {
-      const got = await db.transaction().execute((trx) => ps.claimManualEmail(trx, { id: key, billId, cycle, to, token, now: now(), until: leaseUntil() }));
+      const got = await db.transaction().execute(async (trx) => {
+        const g = await ps.claimManualEmail(trx, { id: key, billId, cycle, to, token, now: now(), until: leaseUntil() });
+        // Production emailed the bill (or may have) after the form was shown: refused, the claim rolled back. Read
+        // under the bill's email hold, with production not holding the bill: its email step, if any, is recorded.
+        if (g === 'claimed' && seen !== null && cycle !== null) {
+          const since = producedSince(seen, await ps.findState(trx, billId, cycle));
+          if (since) throw new HttpError(409, PRODUCED_SINCE, since);
+        }
+        return g;
+      });
       if (got === 'unconfirmed') {
         throw emailUnconfirmed('an earlier send of this email got no confirmation from the mail server, or stopped part way');
       }
@@ -1264,7 +1300,21 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     }
   }
 
-  async function sendManualOnce(ctx: CommandContext, billId: string, input: { key: string; to: string[]; cc: string[]; subject: string; text: string }): Promise<ManualSent> {
+  /** Why a compose form shown at `seen` must not send now (production emailed the bill since), or null. */
+  function producedSince(seen: string, st: ps.ProductionState | null): string | null {
+    if (!st) return null;
+    const [n, may] = seen.split('.').map(Number) as [number, number];
+    const p = productionEmailOf(st);
+    if (p.emailedTo.length > n) {
+      return `Production emailed this bill to ${p.emailedTo.join(', ')}${p.at ? ` (${displayTime(p.at)})` : ''} after this page was opened: nothing was sent from here. The page now says what production sent; send this only if it is still needed`;
+    }
+    if (p.mayHave && may === 0) {
+      return 'Production may have emailed this bill after this page was opened (a send the mail server did not confirm, or one its process stopped in): nothing was sent from here. Decide on the production run (Send again or Mark as sent) rather than sending another copy from here';
+    }
+    return null;
+  }
+
+  async function sendManualOnce(ctx: CommandContext, billId: string, input: { key: string; to: string[]; cc: string[]; subject: string; text: string; seen: string | null }): Promise<ManualSent> {
     const { to, cc } = input;
     const bill = await cmds.findBill(billId);
     if (!bill || bill.status === 'deleted') throw notFound('Bill');
@@ -1280,7 +1330,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     };
     const mailer = await currentMailer();
     const token = `${processToken}:${newToken(6)}`;
-    if (await claimManual(billId, input.key, token, bill.approvedAt, [...to, ...cc]) === 'sent') return { messageId: '', refused: [] };
+    if (await claimManual(billId, input.key, token, bill.approvedAt, [...to, ...cc], input.seen) === 'sent') return { messageId: '', refused: [] };
     // The claim is renewed while the server takes its time (a lapsed claim could be taken over and the email sent twice).
     const renewTimer = setInterval(() => {
       ps.renewManualEmailClaim(db, input.key, token, leaseUntil()).catch((err) => logger.warn({ err, billId }, 'renewing a manual email claim failed'));
