@@ -89,6 +89,15 @@ export const HAND_DRAFT_REASON = 'Changed by hand in the composer';
  * matter queued in a run still drafting is not: "queued").
  */
 export const RUN_STALLED_MS = 10 * 60_000;
+/** How often the process drafting a run says it is alive (billing_batch.heartbeat_at). */
+export const RUN_HEARTBEAT_MS = 10_000;
+/** A run whose heartbeat is older than this has no process drafting it: another server offers Resume. */
+export const RUN_HEARTBEAT_STALE_MS = 60_000;
+
+/** Whether a run is being drafted by some server process, as its heartbeat says (this process knows its own runs itself). */
+export function runDraftingElsewhere(run: { status: string; heartbeatAt: string | null }, nowMs: number): boolean {
+  return run.status === 'running' && run.heartbeatAt !== null && nowMs - Date.parse(run.heartbeatAt) < RUN_HEARTBEAT_STALE_MS;
+}
 
 export type DraftOutcome =
   | { matterId: string; ok: true; bill: DraftSummary }
@@ -990,13 +999,19 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       await db.transaction().execute(async (trx) => {
         const was = await mass.findBatch(trx, batchId);
         if (!was || (was.status !== 'pending' && was.status !== 'running' && was.status !== 'failed')) return;
-        await trx.updateTable('billing_batch').set({ status: 'running', updated_at: now() }).where('id', '=', batchId).where('status', '=', was.status).execute();
+        await trx.updateTable('billing_batch').set({ status: 'running', updated_at: now(), heartbeat_at: now() }).where('id', '=', batchId).where('status', '=', was.status).execute();
         if (was.status === 'running') return;
         await audit(trx, clock, ctx, {
           action: was.status === 'failed' ? 'billing.bill_run_resumed' : 'billing.bill_run_started', entityType: 'billing_batch', entityId: batchId,
           before: { status: was.status, ...(was.status === 'failed' ? { error: was.error } : {}) }, after: { status: 'running' },
         });
       });
+      // While this process drafts the run it says so every RUN_HEARTBEAT_MS, for the run's page on other server
+      // processes (a missed beat only shows the run as stopped a little early: never an error of the run's).
+      const beat = setInterval(() => {
+        execRaw(db, `update billing_batch set heartbeat_at = ? where id = ? and status = 'running'`, [now(), batchId]).catch(() => undefined);
+      }, RUN_HEARTBEAT_MS);
+      beat.unref();
       try {
         const size = opts.chunk ?? DRAFT_CHUNK;
         const timeCap = (b.filters as { time?: { cap?: CapFilter } }).time?.cap;
@@ -1028,6 +1043,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
           await audit(trx, clock, ctx, { action: 'billing.bill_run_failed', entityType: 'billing_batch', entityId: batchId, after: { error } });
         });
         throw err;
+      } finally {
+        clearInterval(beat);
       }
       return (await mass.findBatch(db, batchId))!;
     })().finally(() => running.delete(batchId));

@@ -28,7 +28,7 @@ import type { CapFilter } from './domain/mass.ts';
 import { templateChoices } from './domain/templates.ts';
 import { MAX_BACK_CHARS } from './routes.ts';
 import type { MassBilling, MassRow, RunInput } from './mass-commands.ts';
-import { capChoice, filterErrors, HAND_DRAFT_REASON, MAX_HAND_DRAFTS, MAX_RUN_MATTERS, runRequest } from './mass-commands.ts';
+import { capChoice, filterErrors, HAND_DRAFT_REASON, MAX_HAND_DRAFTS, MAX_RUN_MATTERS, runDraftingElsewhere, runRequest } from './mass-commands.ts';
 import type { Batch, ClientChoice, MassFilters } from './mass-store.ts';
 import * as store from './store.ts';
 
@@ -484,7 +484,8 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     const drafted = await mass.batchRows(id, { state: 'drafted', limit: RUN_DRAFTED_ROWS, offset: (page.drafted - 1) * RUN_DRAFTED_ROWS });
     const settled = run.draftedCount + run.skippedCount;
     const percent = run.matterCount === 0 ? 100 : Math.floor((settled * 100) / run.matterCount);
-    const stalled = (run.status === 'running' || run.status === 'pending' || run.status === 'failed') && !mass.isRunningHere(id);
+    // Stopped (Resume offered): not being drafted here, nor by another server process whose heartbeat is fresh.
+    const stalled = (run.status === 'running' || run.status === 'pending' || run.status === 'failed') && !mass.isRunningHere(id) && !runDraftingElsewhere(run, deps.clock.now().getTime());
     const currency = (await store.getFirmSettings(deps.db))?.currency ?? 'USD';
     const pager = (name: 'skipped' | 'drafted', rows: number, total: number) => {
       const other = name === 'skipped' ? 'drafted' : 'skipped';
@@ -537,7 +538,8 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
     const id = c.req.param('id');
     const run = await mass.findBatch(id);
     if (!run) throw notFound('Bill run');
-    if (run.status !== 'done') mass.startRun(c.get('command'), id, (err) => deps.logger.error({ err, batchId: id }, 'bill run failed'));
+    // Being drafted by another server process (its heartbeat is fresh): nothing to resume; the page says it goes on.
+    if (run.status !== 'done' && !runDraftingElsewhere(run, deps.clock.now().getTime())) mass.startRun(c.get('command'), id, (err) => deps.logger.error({ err, batchId: id }, 'bill run failed'));
     return c.redirect(`/billing/mass/runs/${id}`, 303);
   });
 

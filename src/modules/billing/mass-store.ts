@@ -368,6 +368,8 @@ export interface Batch {
   createdBy: string;
   updatedAt: string;
   finishedAt: string | null;
+  /** When the process drafting it last said it was alive (RUN_HEARTBEAT_MS), or null. */
+  heartbeatAt: string | null;
 }
 
 export interface BatchRow {
@@ -390,7 +392,7 @@ function toBatch(r: Record<string, any>): Batch {
     id: r.id, status: r.status, invoiceDate: r.invoice_date, upTo: r.up_to, template: r.template, paymentTermsDays: numOrNull(r.payment_terms_days),
     mode: r.mode, filters: JSON.parse(r.filters_json) as unknown, matterCount: num(r.matter_count), draftedCount: num(r.drafted_count),
     skippedCount: num(r.skipped_count), itemCount: num(r.item_count), error: r.error, createdAt: r.created_at, createdBy: r.created_by,
-    updatedAt: r.updated_at, finishedAt: r.finished_at,
+    updatedAt: r.updated_at, finishedAt: r.finished_at, heartbeatAt: r.heartbeat_at ?? null,
   };
 }
 

@@ -1,0 +1,57 @@
+/**
+ * A bill run drafted by another server process (its heartbeat fresh) is shown going on, with no
+ * Resume, and a Resume posted anyway starts nothing here; once its heartbeat is stale (the
+ * process stopped), the page offers Resume and Resume finishes it. A run drafting here beats.
+ * On both databases.
+ */
+import assert from 'node:assert/strict';
+import { createMassBilling, RUN_HEARTBEAT_STALE_MS } from '../../src/modules/billing/mass-commands.ts';
+import { createMattersCommands } from '../../src/modules/matters/index.ts';
+import { createBillingCommands } from '../../src/modules/billing/commands.ts';
+import { withApp } from '../support/app.ts';
+import { eachDialect } from '../support/db.ts';
+import { ok } from './web-support.ts';
+import { ctx, firm, work } from './support.ts';
+
+const DATE = '2026-03-01';
+
+eachDialect('a bill run another server process is drafting (fresh heartbeat) shows no Resume and a Resume posted starts nothing; once its heartbeat is stale the page offers Resume, which finishes it', async (db) => {
+  await withApp(db, async (t) => {
+    const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+    const f = await firm(cmds);
+    await work(cmds, f.matter.id, f);
+    await t.runtime.relay.drain();
+    const billing = createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+    // "Another process": a mass billing of its own, whose run this app's process never runs.
+    const elsewhere = createMassBilling({ db: t.db.db, clock: t.clock, relay: t.runtime.relay }, billing);
+    const run = await elsewhere.createRun(ctx, { id: 'beat-run-0001', invoiceDate: DATE, upTo: DATE });
+    // That process took it up and beats (then it is killed: nothing drafts it).
+    await t.db.db.updateTable('billing_batch').set({ status: 'running', heartbeat_at: t.clock.now().toISOString() }).where('id', '=', run.id).execute();
+    const clerk = await t.user('billing');
+    const b = t.browser();
+    await b.login(clerk.email);
+
+    let page = ok(await b.get(`/billing/mass/runs/${run.id}`));
+    assert.match(page, /data-status="running"/);
+    assert.doesNotMatch(page, /data-action="resume"/, 'going on elsewhere: nothing to resume');
+    assert.match(page, /hx-trigger="every 1s"/, 'the page follows it');
+    assert.equal((await b.post(`/billing/mass/runs/${run.id}/resume`, {})).status, 303);
+    await new Promise((r) => setTimeout(r, 200));
+    const still = await t.db.db.selectFrom('billing_batch').select(['status', 'drafted_count']).where('id', '=', run.id).executeTakeFirstOrThrow();
+    assert.deepEqual([still.status, Number(still.drafted_count)], ['running', 0], 'Resume started no second worker here');
+
+    // The heartbeat goes stale: stopped. Resume is offered, and finishes the run here (which beats as it drafts).
+    t.clock.advanceMs(RUN_HEARTBEAT_STALE_MS + 1_000);
+    page = ok(await b.get(`/billing/mass/runs/${run.id}`));
+    assert.match(page, /data-action="resume"/);
+    assert.equal((await b.post(`/billing/mass/runs/${run.id}/resume`, {})).status, 303);
+    for (let i = 0; i < 200 && !/data-status="done"/.test(page); i++) {
+      await new Promise((r) => setTimeout(r, 30));
+      page = ok(await b.get(`/billing/mass/runs/${run.id}`));
+    }
+    assert.match(page, /data-status="done"/);
+    const done = await t.db.db.selectFrom('billing_batch').select(['drafted_count', 'heartbeat_at']).where('id', '=', run.id).executeTakeFirstOrThrow();
+    assert.equal(Number(done.drafted_count), 1);
+    assert.equal(done.heartbeat_at, t.clock.now().toISOString(), 'this process said it was drafting it');
+  });
+});
