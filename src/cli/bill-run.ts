@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util';
 import type { Runtime } from '../main.ts';
 import { isParseArgsError, repeatedOptions } from './args.ts';
 // filterErrors, MAX_PAYMENT_TERMS_DAYS: the run's own checks of its choices, applied before anything is delivered or written.
-import { capChoice, createBillingCommands, createMassBilling, filterErrors, MAX_PAYMENT_TERMS_DAYS, produceBills } from '../modules/billing/index.ts';
+import { ALREADY_PRODUCED, capChoice, createBillingCommands, createMassBilling, filterErrors, MAX_PAYMENT_TERMS_DAYS, produceBills } from '../modules/billing/index.ts';
 import { isoDate } from '../shared/clock.ts';
 import { systemContext } from '../shared/events.ts';
 import { formatMoney } from '../shared/money.ts';
@@ -304,11 +304,14 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
       if (v.produce && toProduce.length > 0) {
         await rt.relay.drain();
         const produced = await produceBills({ db, clock: rt.clock, logger: rt.logger, relay: rt.relay, outputs: rt.outputs }, ctx, toProduce);
+        // Bills produced before this command reached them (by the web, another run): counted apart, as approvals are.
+        const producedBefore = produced.items.filter((it) => it.outcome === 'done' && it.error === ALREADY_PRODUCED).length;
         if (!v.json) {
           for (const it of produced.items) out(it.outcome === 'done' ? `produced ${it.number ?? it.billId}${it.error ? `  (${it.error})` : ''}` : `failed   ${it.number ?? it.billId}  ${it.error ?? it.outcome}`);
-          out(`${produced.done} produced, ${produced.failed} failed${produced.busy > 0 ? `, ${produced.busy} busy (being produced elsewhere; run again)` : ''}.`);
+          out(`${produced.done - producedBefore} produced${producedBefore > 0 ? ` (and ${producedBefore} produced before)` : ''}, ${produced.failed} failed${produced.busy > 0 ? `, ${produced.busy} busy (being produced elsewhere; run again)` : ''}.`);
         }
-        report.produced = produced.done;
+        report.produced = produced.done - producedBefore;
+        report.alreadyProduced = producedBefore;
         report.productionFailed = produced.failed;
         report.productionBusy = produced.busy;
         // Which bills, and why each not produced: a count alone tells no one what to do.

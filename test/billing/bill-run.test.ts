@@ -145,6 +145,13 @@ for (const dialect of DIALECTS) {
       const retried = JSON.parse(r.out.trim().split('\n').pop()!) as { approved: number; alreadyApproved: number; refused: unknown[]; produced: number; productionFailed: number };
       assert.deepEqual([retried.approved, retried.alreadyApproved, retried.refused.length, retried.produced, retried.productionFailed], [0, billed.length - 1, 1, billed.length - 1, 0]);
       assert.equal((await db.db.selectFrom('billing_bill').select('id').where('status', '=', 'finalised').execute()).length, billed.length - 1);
+      // Once more: every bill was produced before (by the command above, or the web): counted as such, not as produced now.
+      r = run(['bill-run', '--invoice-date', today, '--up-to', today, '--terms', '10', '--run-id', 'cli-run-0001', '--approve', '--produce']);
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.out, new RegExp(`^0 produced \\(and ${billed.length - 1} produced before\\), 0 failed\\.$`, 'm'));
+      r = run(['bill-run', '--invoice-date', today, '--up-to', today, '--terms', '10', '--run-id', 'cli-run-0001', '--approve', '--produce', '--json']);
+      const thrice = JSON.parse(r.out.trim().split('\n').pop()!) as { produced: number; alreadyProduced: number };
+      assert.deepEqual([thrice.produced, thrice.alreadyProduced], [0, billed.length - 1]);
 
       // A new run: every matter billed has a bill already (draft or approved) or nothing left.
       r = run(['bill-run', '--invoice-date', today, '--up-to', today]);

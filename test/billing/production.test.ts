@@ -207,6 +207,9 @@ eachDialect('a process that died holding a bill: others leave it until its lease
     assert.equal(busy.busy, 1, 'held by another process');
     assert.deepEqual(filesIn(dirs.mail), []);
     assert.equal((await s.billing.findBill(bill!.billId))!.status, 'approved');
+    const busyItem = () => s.production.runView(busy.runId).then((v) => v!.items[0]!);
+    assert.ok((await busyItem()).retryKey, 'busy: Retry offered');
+    assert.equal((await busyItem()).producedSince, null);
 
     s.clock.advanceMs(LEASE_MS + 1_000);
     const done = await s.production.produceBills(ctx, [bill!.billId]);
@@ -214,6 +217,8 @@ eachDialect('a process that died holding a bill: others leave it until its lease
     assert.equal(readEml(dirs.mail).length, 1);
     assert.equal(filesIn(dirs.print).length, 2);
     assert.equal((await s.billing.findBill(bill!.billId))!.status, 'finalised');
+    // The first run's page: the bill it found busy was produced since by the other run; no Retry.
+    assert.deepEqual([(await busyItem()).producedSince, (await busyItem()).retryKey], [{ at: s.clock.now().toISOString() }, null]);
   } finally {
     await s.stop();
     removeDirs(dirs);

@@ -27,6 +27,7 @@ export type { Bill, RetainerBalance } from './bill-store.ts';
 export type { BillAction, BillRequest, Verdict } from './domain/lifecycle.ts';
 
 export { createProduction, LEASE_MS, PRODUCE_CONCURRENCY } from './production.ts';
+export { ALREADY_PRODUCED } from './production-store.ts';
 export type { Production, ProductionDeps, ProduceOptions, ProductionSummary, RunView } from './production.ts';
 export { productionActions } from './domain/production.ts';
 export { capChoice, createMassBilling, filterErrors } from './mass-commands.ts';

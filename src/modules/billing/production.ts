@@ -144,9 +144,10 @@ export interface RunView {
   run: Run;
   /**
    * `emailUnconfirmed`: the bill's email may have been sent (a clerk decides); `decisionKey`: the key of that decision's form;
-   * `retryKey`: the key of a failed or busy bill's Retry form (the same form posted twice is one run).
+   * `retryKey`: the key of a failed or busy bill's Retry form (the same form posted twice is one run); `producedSince`: a
+   * bill failed or busy here and produced since by another run (no Retry).
    */
-  items: (RunItem & { emailUnconfirmed: boolean; decisionKey: string | null; retryKey: string | null; already: { at: string | null } | null })[];
+  items: (RunItem & { emailUnconfirmed: boolean; decisionKey: string | null; retryKey: string | null; already: { at: string | null } | null; producedSince: { at: string } | null })[];
   /** `already`: of the done, those this run found produced already (it did nothing to them). */
   counts: { pending: number; done: number; failed: number; busy: number; already: number };
   /** Running, but no process has touched it for a while: it was interrupted. */
@@ -918,12 +919,15 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     const rows = await ps.runItems(db, runId);
     const counts = { pending: 0, done: 0, failed: 0, busy: 0 };
     for (const i of rows) counts[i.outcome]++;
-    const settledIds = rows.filter((i) => i.outcome === 'failed' || i.outcome === 'done').map((i) => i.billId);
+    const settledIds = rows.filter((i) => i.outcome !== 'pending').map((i) => i.billId);
     const states = settledIds.length > 0 ? await ps.statesFor(db, settledIds) : new Map<string, ps.ProductionState>();
     const items = rows.map((i) => {
       const st = states.get(i.billId);
-      const emailUnconfirmed = i.outcome === 'failed' && st !== undefined && st.emailUnconfirmedAt !== null && st.emailedAt === null;
-      const retryable = !emailUnconfirmed && (i.outcome === 'failed' || i.outcome === 'busy');
+      // Failed or busy here, and produced since (by the process that held it, or a retry in another run): said so, no Retry.
+      const producedSince = (i.outcome === 'failed' || i.outcome === 'busy') && st !== undefined && st.finalisedAt !== null && st.finalisedAt >= i.updatedAt
+        ? { at: st.finalisedAt } : null;
+      const emailUnconfirmed = !producedSince && i.outcome === 'failed' && st !== undefined && st.emailUnconfirmedAt !== null && st.emailedAt === null;
+      const retryable = !emailUnconfirmed && !producedSince && (i.outcome === 'failed' || i.outcome === 'busy');
       // What a produced bill's outputs were: copies printed, where it was emailed (or why not by
       // production). Only from the approval this run finalised (finalised no later than the run
       // recorded it): a bill approved again since has another approval's state, not this run's.
@@ -936,7 +940,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         emailedTo: productionEmailOf(st).emailedTo,
         emailNote: st.emailedAt !== null && st.emailMessageId === null ? st.emailDetail : null,
       } : null;
-      return { ...i, done, already, emailUnconfirmed, decisionKey: emailUnconfirmed ? newId(clock) : null, retryKey: retryable ? newId(clock) : null };
+      return { ...i, done, already, producedSince, emailUnconfirmed, decisionKey: emailUnconfirmed ? newId(clock) : null, retryKey: retryable ? newId(clock) : null };
     });
     const stale = run.status === 'running' && !active.has(runId) && clock.now().getTime() - Date.parse(run.heartbeatAt) > 60_000;
     // The holds its stopped process still has on the bills it had not finished (a claim or a step renews one between heartbeats).
