@@ -42,7 +42,21 @@ eachDialect('a bill its general retainer pays (seed 002: 6,000 held, a 3,500 bil
     const draft = await s.billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-03-01', upTo: '2026-02-28' });
     assert.deepEqual([draft.totals.totalMinor, draft.retainerAppliedMinor, draft.retainerRequestMinor], [350_000, 350_000, 250_000]);
     await shown(`/billing/bills/${draft.billId}`);
+    const balance = async () => (await s.billing.findRetainerBalance(f.matter.id))!.balanceMinor;
+    // The balance recorded anew after the bill was composed: approving it is refused (it would say the retainer paid
+    // what it no longer holds); composed again, it pays what the retainer holds now.
+    await s.billing.setRetainerBalance(ctx, f.matter.id, { balanceMinor: 200_000, asOf: '2026-02-28' });
+    await assert.rejects(s.billing.approve(ctx, draft.billId), (e: Error & { status?: number }) => e.status === 409 && /retainer balance was recorded anew since this bill was composed/.test(e.message));
+    assert.equal((await s.billing.findBill(draft.billId))!.status, 'draft', 'nothing approved');
+    assert.equal(await balance(), 200_000, 'nothing taken');
+    const recomposed = await s.billing.updateDraft(ctx, draft.billId, { request: {} });
+    assert.deepEqual([recomposed.retainerAppliedMinor, recomposed.retainerRequestMinor], [200_000, 500_000], '2,000 pays part; 0 left: 5,000 to reach the minimum');
+    await s.billing.setRetainerBalance(ctx, f.matter.id, { balanceMinor: 600_000, asOf: '2026-02-28' });
+    await s.billing.updateDraft(ctx, draft.billId, { request: {} });
+
     const bill = await s.billing.approve(ctx, draft.billId);
+    assert.equal(bill.retainerAppliedMinor, 350_000);
+    assert.equal(await balance(), 250_000, 'approving lowers the recorded balance by what the retainer pays');
 
     const pdf = textOf((await s.production.billHtml(bill, { preview: false })).html);
     assert.ok(pdf.includes('Total $3,500.00 Paid from your general retainer -$3,500.00 Total due $0.00 Retainer top-up requested $2,500.00'), pdf);
@@ -50,13 +64,34 @@ eachDialect('a bill its general retainer pays (seed 002: 6,000 held, a 3,500 bil
     const email = (await s.production.manualDraft(bill.billId)).text;
     assert.ok(email.includes('$3,500.00 of this bill is paid from your general retainer, leaving $0.00 to pay. Please also pay $2,500.00 to replenish your retainer.'), email);
 
-    // The clerk chooses not to apply it: the bill asks for its whole total, and nothing to top up (6,000 is above the trigger).
+    // Reverted: what the retainer paid goes back on its balance.
     await s.billing.revert(ctx, bill.billId);
+    assert.equal(await balance(), 600_000);
+    // The clerk chooses not to apply it: the bill asks for its whole total, and nothing to top up (6,000 is above the trigger).
     const kept = await s.billing.updateDraft(ctx, bill.billId, { request: { applyRetainer: false } });
     assert.deepEqual([kept.retainerAppliedMinor, kept.retainerRequestMinor], [0, 0]);
     const plain = textOf((await s.production.billHtml(kept, { preview: true })).html);
     assert.ok(plain.includes('Total due $3,500.00'), plain);
     assert.doesNotMatch(plain, /general retainer|top-up/);
+    assert.equal((await s.billing.approve(ctx, kept.billId)).retainerAppliedMinor, 0);
+    assert.equal(await balance(), 600_000, 'a bill the retainer does not pay leaves its balance');
+
+    // Mass approval: the retainer pays each bill composed with the balance it still holds; one composed with an
+    // older balance is refused with the reason, and the others are approved.
+    await s.billing.revert(ctx, kept.billId);
+    await s.billing.updateDraft(ctx, kept.billId, { request: { applyRetainer: true } });
+    const [again] = await s.mass.approveMany(ctx, [kept.billId]);
+    assert.equal(again!.ok, true, JSON.stringify(again));
+    assert.equal(await balance(), 250_000);
+    await s.billing.revert(ctx, kept.billId);
+    assert.equal(await balance(), 600_000);
+    await s.billing.setRetainerBalance(ctx, f.matter.id, { balanceMinor: 500_000, asOf: '2026-03-01' });
+    const [stale] = await s.mass.approveMany(ctx, [kept.billId]);
+    assert.deepEqual(stale, { billId: kept.billId, ok: false, reason: stale!.ok ? '' : stale!.reason });
+    assert.match(stale!.ok ? '' : stale!.reason, /retainer balance was recorded anew since this bill was composed/);
+    assert.equal(await balance(), 500_000);
+    const audits = await db.db.selectFrom('audit_log').select('action').where('entity_type', '=', 'billing_retainer_balance').execute();
+    assert.deepEqual([...new Set(audits.map((a) => a.action))].sort(), ['billing.retainer_balance_set', 'billing.retainer_paid_bill', 'billing.retainer_refunded']);
   } finally {
     await s.stop();
     removeDirs(dirs);

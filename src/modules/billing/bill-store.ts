@@ -465,6 +465,27 @@ export async function findRetainerBalance(ex: Executor, matterId: string): Promi
 }
 
 /**
+ * The general retainer pays an approved bill (its retainerAppliedMinor): the matter's recorded
+ * balance falls by that much, only if it is still the balance the bill was composed with
+ * (`composedWithMinor`). False when it is not (recorded anew since): nothing is written.
+ */
+export async function payFromRetainer(trx: Executor, matterId: string, amountMinor: number, composedWithMinor: number, at: string, by: string): Promise<boolean> {
+  assert(Number.isSafeInteger(amountMinor) && amountMinor > 0 && amountMinor <= composedWithMinor, 'the retainer pays a positive amount it holds');
+  const r = await trx.updateTable('billing_retainer_balance')
+    .set((eb) => ({ balance_minor: eb('balance_minor', '-', amountMinor), version: eb('version', '+', 1), updated_at: at, updated_by: by }))
+    .where('matter_id', '=', matterId).where('balance_minor', '=', composedWithMinor).executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+/** A bill the retainer paid is reverted, re-drafted or deleted: what it took goes back on the matter's recorded balance. */
+export async function refundToRetainer(trx: Executor, matterId: string, amountMinor: number, at: string, by: string): Promise<void> {
+  assert(Number.isSafeInteger(amountMinor) && amountMinor > 0, 'a positive amount goes back on the retainer');
+  await trx.updateTable('billing_retainer_balance')
+    .set((eb) => ({ balance_minor: eb('balance_minor', '+', amountMinor), version: eb('version', '+', 1), updated_at: at, updated_by: by }))
+    .where('matter_id', '=', matterId).execute();
+}
+
+/**
  * Record a matter's retainer balance over the version it had (`b.version - 1`; 0: none
  * recorded). False when another save got there first (the row is at another version, or was
  * inserted meanwhile): nothing is written.

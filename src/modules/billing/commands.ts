@@ -106,6 +106,25 @@ export const CHANGED_SINCE_OPENED = 'This bill changed after the page was opened
  */
 export const BILL_CHANGED = 'bill_changed';
 
+/** Why a bill the general retainer pays cannot be approved: the balance it was composed with was recorded anew since. */
+export const RETAINER_CHANGED = 'The matter\'s retainer balance was recorded anew since this bill was composed: open it in the composer and save it, so that the retainer pays what it holds now, then approve it';
+
+/**
+ * A bill the retainer pays is approved: the recorded balance falls by what it pays (refused when
+ * it is not the balance the bill was composed with), audited. Its reversal puts it back (refundRetainer).
+ */
+export async function payRetainer(trx: Tx, clock: Clock, ctx: CommandContext, b: { billId: string; matterId: string; number: string | null; retainerAppliedMinor: number; retainerBalanceMinor: number | null }, at: string): Promise<void> {
+  if (b.retainerAppliedMinor <= 0) return;
+  if (b.retainerBalanceMinor === null || !await bills.payFromRetainer(trx, b.matterId, b.retainerAppliedMinor, b.retainerBalanceMinor, at, ctx.actorLabel)) throw conflict(RETAINER_CHANGED);
+  await audit(trx, clock, ctx, { action: 'billing.retainer_paid_bill', entityType: 'billing_retainer_balance', entityId: b.matterId, before: { balanceMinor: b.retainerBalanceMinor }, after: { balanceMinor: b.retainerBalanceMinor - b.retainerAppliedMinor, billId: b.billId, number: b.number, paidMinor: b.retainerAppliedMinor } });
+}
+
+async function refundRetainer(trx: Tx, clock: Clock, ctx: CommandContext, b: Bill, why: string, at: string): Promise<void> {
+  if (b.retainerAppliedMinor <= 0) return;
+  await bills.refundToRetainer(trx, b.matterId, b.retainerAppliedMinor, at, ctx.actorLabel);
+  await audit(trx, clock, ctx, { action: 'billing.retainer_refunded', entityType: 'billing_retainer_balance', entityId: b.matterId, after: { billId: b.billId, number: b.number, refundedMinor: b.retainerAppliedMinor, why } });
+}
+
 /** The bill's event data (plain, without the bill's bookkeeping). */
 export function billData(b: Bill): BillData {
   return {
@@ -666,7 +685,10 @@ export function createBillingCommands(deps: BillingDeps) {
     const at = now();
     const after: Bill = { ...before, status: 'deleted', deletedAt: at, updatedAt: at, version: before.version + 1 };
     await bills.updateBill(trx, after, { status: before.status, version: before.version });
-    if (before.status !== 'draft') await refuseWhileProduced(trx, billId);
+    if (before.status !== 'draft') {
+      await refuseWhileProduced(trx, billId);
+      await refundRetainer(trx, clock, ctx, before, 'deleted', at);
+    }
     const held = await bills.itemsOnBill(trx, billId);
     const gone = new Set(held.filter((h) => h.deletedInMatters).map((h) => h.id));
     const released = held.filter((h) => !gone.has(h.id)).map((h) => ({ kind: h.kind, id: h.id }));
@@ -699,6 +721,7 @@ export function createBillingCommands(deps: BillingDeps) {
     // The receipts a re-draft or revert took off go back on in the ledger as it posts the bill: none left to reallocate.
     const after: Bill = { ...before, status: 'approved', number, sequence, approvedAt: at, updatedAt: at, version: before.version + 1, receiptsToReallocateMinor: 0 };
     await bills.updateBill(trx, after, { status: 'draft', version: before.version });
+    await payRetainer(trx, clock, ctx, after, at);
     await emit(trx, ctx, 'billing.bill_approved', { ...billData(after), receiptsToReallocateMinor: before.receiptsToReallocateMinor });
     await audit(trx, clock, ctx, { action: 'billing.bill_approved', entityType: 'billing_bill', entityId: billId, before: auditView(before), after: auditView(after) });
     return after;
@@ -712,6 +735,7 @@ export function createBillingCommands(deps: BillingDeps) {
     const after: Bill = { ...before, status: 'draft', updatedAt: at, version: before.version + 1, receiptsToReallocateMinor: before.receiptsToReallocateMinor + receipts };
     await bills.updateBill(trx, after, { status: 'approved', version: before.version });
     await refuseWhileProduced(trx, billId);
+    await refundRetainer(trx, clock, ctx, before, 'reverted to draft', at);
     await emit(trx, ctx, 'billing.bill_reverted', { ...billData(after), reversed: billData(before) });
     await audit(trx, clock, ctx, { action: 'billing.bill_reverted', entityType: 'billing_bill', entityId: billId, before: auditView(before), after: auditView(after) });
     return after;
@@ -747,6 +771,7 @@ export function createBillingCommands(deps: BillingDeps) {
     };
     await bills.updateBill(trx, after, { status: 'finalised', version: before.version });
     await refuseWhileProduced(trx, billId);
+    await refundRetainer(trx, clock, ctx, before, 're-drafted', at);
     await emit(trx, ctx, 'billing.bill_redrafted', { ...billData(after), reversed: billData(before), receiptsToReallocateMinor: after.receiptsToReallocateMinor });
     await audit(trx, clock, ctx, { action: 'billing.bill_redrafted', entityType: 'billing_bill', entityId: billId, before: auditView(before), after: auditView(after) });
     return after;

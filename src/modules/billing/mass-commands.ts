@@ -31,7 +31,7 @@ import * as billBalances from './balances.ts';
 import * as bills from './bill-store.ts';
 import type { Bill, BillHead, LineJson } from './bill-store.ts';
 import {
-  auditView, auditViewOf, BILL_CHANGED, composedContent, composeFrom, draftedData, draftRefusal, foreignDefaultsOf, interestPolicyApplies, loadedMatter, newDraftBase, nothingToBill, requestCheck, withComposition, withCycleFee,
+  auditView, auditViewOf, BILL_CHANGED, composedContent, composeFrom, draftedData, draftRefusal, foreignDefaultsOf, interestPolicyApplies, loadedMatter, newDraftBase, nothingToBill, payRetainer, requestCheck, withComposition, withCycleFee,
 } from './commands.ts';
 import type { BillingCommands, BillingDeps, Composition, LoadedMatter } from './commands.ts';
 import { approvalTime, billingRefusals, invoiceDateRangeError, isCalendarDate, MAX_PAYMENT_TERMS_DAYS, periodRefusal, retainerApplies, verdict } from './domain/lifecycle.ts';
@@ -695,6 +695,9 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
         if (moved.length !== part.length) throw conflict('The bill was changed by someone else meanwhile: reload it and try again');
       }
     }
+    // Bills the general retainer pays: its recorded balance falls by each (a balance recorded anew since one was composed
+    // refuses the chunk, which then goes bill by bill, that one refused with the reason).
+    for (const { after } of approved) if (after.retainerAppliedMinor > 0) await payRetainer(trx, clock, ctx, after, at);
     await appendEvents(trx, clock, ctx, approved.map(({ before, after, lines }) => ({ type: 'billing.bill_approved', payloadJson: bills.approvedDataJson(after, lines, before.receiptsToReallocateMinor) })));
     await auditMany(trx, clock, ctx, approved.map(({ before, after, lines }): AuditEntry => {
       const counts = { items: lines.itemCount, lines: lines.lineCount };
