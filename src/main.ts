@@ -59,7 +59,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RuntimeConfig 
     throw new Error(`TZ must be a time zone such as Australia/Sydney (the firm's: it decides what "today" is), got ${env.TZ}`);
   }
   // The largest request body taken (413 above it): an upload of a LEDES file is the largest a clerk sends.
-  const maxBodyBytes = env.MAX_BODY_BYTES === undefined || env.MAX_BODY_BYTES === '' ? MAX_BODY_BYTES_DEFAULT : Number(env.MAX_BODY_BYTES);
+  const maxBodyBytes = env.MAX_BODY_BYTES === undefined || env.MAX_BODY_BYTES === '' ? MAX_BODY_BYTES_DEFAULT : /^\d{1,10}$/.test(env.MAX_BODY_BYTES) ? Number(env.MAX_BODY_BYTES) : NaN;
   if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 64 * 1024 || maxBodyBytes > 1024 * 1024 * 1024) {
     throw new Error(`MAX_BODY_BYTES must be a whole number of bytes from 65536 (64 KiB) to 1073741824 (1 GiB), got ${env.MAX_BODY_BYTES}`);
   }

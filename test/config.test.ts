@@ -8,8 +8,8 @@ test('MAX_BODY_BYTES: unset or empty is 20 MiB; a whole number of bytes from 64 
   for (const [given, taken] of [[undefined, MAX_BODY_BYTES_DEFAULT], ['', MAX_BODY_BYTES_DEFAULT], ['65536', 65_536], ['1048576', 1_048_576], ['1073741824', 1_073_741_824]] as const) {
     assert.equal(loadConfig(given === undefined ? {} : { MAX_BODY_BYTES: given }).maxBodyBytes, taken, String(given));
   }
-  for (const bad of ['abc', '20MB', '1.5', '-1', '0', '65535', '1073741825', ' ']) {
-    assert.throws(() => loadConfig({ MAX_BODY_BYTES: bad }), new RegExp(`^Error: MAX_BODY_BYTES must be a whole number of bytes from 65536 \\(64 KiB\\) to 1073741824 \\(1 GiB\\), got ${bad.replace('.', '\\.')}$`), bad);
+  for (const bad of ['abc', '20MB', '1.5', '-1', '0', '65535', '1073741825', ' ', '1e6', '0x10000', '+70000']) {
+    assert.throws(() => loadConfig({ MAX_BODY_BYTES: bad }), new RegExp(`^Error: MAX_BODY_BYTES must be a whole number of bytes from 65536 \\(64 KiB\\) to 1073741824 \\(1 GiB\\), got ${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`), bad);
   }
 });
 

@@ -85,6 +85,13 @@ test('merge fields: every field from the issue, amounts from minor units, senten
     '$1,000.00 of this bill is paid from your general retainer, leaving $234.56 to pay. Please also pay $5,000.00 to replenish your retainer.');
   assert.equal(mergeValues({ ...SOURCE, retainerAppliedMinor: 123_456, retainerRequestMinor: 0 }).retainer_amount_due,
     '$1,234.56 of this bill is paid from your general retainer, leaving $0.00 to pay.');
+  // With a time-sensitive discount: the retainer pays now, so all paid by it, the discount is applied; part paid, the
+  // rest keeps the discount if paid by its date (never "after that date the whole is due" beside "nothing left to pay").
+  const timed = { amountMinor: 10_000, validUntil: '2026-03-15', undiscountedTotalMinor: 133_456 };
+  assert.equal(mergeValues({ ...SOURCE, discount: timed, retainerAppliedMinor: 123_456 }).discount_description, 'A discount of $100.00 has been applied.');
+  assert.equal(mergeValues({ ...SOURCE, discount: timed, retainerAppliedMinor: 100_000 }).discount_description,
+    'A discount of $100.00 applies if the $234.56 left is paid by 2026-03-15; after that date $334.56 is due.');
+  assert.equal(mergeValues({ ...SOURCE, discount: timed, retainerAppliedMinor: 0 }).discount_description, 'A discount of $100.00 applies if paid by 2026-03-15; after that date $1,334.56 is due.');
   assert.equal(withBoth.discount_description, 'A discount of $100.00 applies if paid by 2026-03-15; after that date $1,334.56 is due.');
   assert.equal(mergeValues({ ...SOURCE, discount: { amountMinor: 2_500, validUntil: null, undiscountedTotalMinor: 125_956 } }).discount_description, 'A discount of $25.00 has been applied.');
   const m = mergeEmail(DEFAULT_EMAIL_TEMPLATES[0]!, v);

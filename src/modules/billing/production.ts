@@ -149,7 +149,7 @@ export interface RunView {
    */
   items: (RunItem & { emailUnconfirmed: boolean; decisionKey: string | null; retryKey: string | null; already: { at: string | null } | null; producedSince: { at: string } | null })[];
   /** `already`: of the done, those this run found produced already (it did nothing to them). */
-  counts: { pending: number; done: number; failed: number; busy: number; already: number };
+  counts: { pending: number; done: number; failed: number; busy: number; already: number; producedSince: number };
   /** Running, but no process has touched it for a while: it was interrupted. */
   stale: boolean;
   /**
@@ -945,7 +945,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     const stale = run.status === 'running' && !active.has(runId) && clock.now().getTime() - Date.parse(run.heartbeatAt) > 60_000;
     // The holds its stopped process still has on the bills it had not finished (a claim or a step renews one between heartbeats).
     const resumableAt = stale ? await ps.heldUntil(db, rows.filter((i) => i.outcome === 'pending').map((i) => i.billId), now()) : null;
-    return { run, items, counts: { ...counts, already: items.filter((i) => i.already).length }, stale, resumableAt };
+    return { run, items, counts: { ...counts, already: items.filter((i) => i.already).length, producedSince: items.filter((i) => i.producedSince).length }, stale, resumableAt };
   }
 
   /**
@@ -1175,6 +1175,15 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
    * email step done by a manual email, or marked as sent, is not production's), when, and whether
    * it may have emailed it (a send not confirmed, or one its process stopped in).
    */
+  function productionEmailOf(st: ps.ProductionState): { emailedTo: string[]; at: string | null; mayHave: boolean } {
+    const sentItself = st.emailedAt !== null && st.emailMessageId !== null;
+    return {
+      emailedTo: sentItself ? (st.emailSentTo.length > 0 ? st.emailSentTo : st.emailTo ?? []) : st.emailSentTo,
+      at: sentItself ? st.emailedAt : null,
+      mayHave: st.emailedAt === null && (st.emailUnconfirmedAt !== null || (st.emailTriedAt !== null && st.failedStep !== 'email')),
+    };
+  }
+
   /**
    * What production had emailed of a bill's approval when the compose form was shown (its `seen`
    * field): the number of addresses it reached and whether it may have sent it. A form posted
@@ -1185,15 +1194,6 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     if (!st) return '0.0';
     const p = productionEmailOf(st);
     return `${p.emailedTo.length}.${p.mayHave ? 1 : 0}`;
-  }
-
-  function productionEmailOf(st: ps.ProductionState): { emailedTo: string[]; at: string | null; mayHave: boolean } {
-    const sentItself = st.emailedAt !== null && st.emailMessageId !== null;
-    return {
-      emailedTo: sentItself ? (st.emailSentTo.length > 0 ? st.emailSentTo : st.emailTo ?? []) : st.emailSentTo,
-      at: sentItself ? st.emailedAt : null,
-      mayHave: st.emailedAt === null && (st.emailUnconfirmedAt !== null || (st.emailTriedAt !== null && st.failedStep !== 'email')),
-    };
   }
 
   /** The compose page's starting point: the matter's template merged, its send-to addresses, a key for this one message. */

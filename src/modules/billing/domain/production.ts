@@ -209,12 +209,12 @@ export interface ManualClaim { state: 'sending' | 'unconfirmed'; claimedUntil: s
  * or to none of production's addresses, do not count. Null: nothing is under way.
  */
 export function manualEmailPending(claims: readonly ManualClaim[], cycle: string, now: string, to: readonly string[]): 'sending' | 'unconfirmed' | 'stopped' | null {
-  const ours = new Set(to.map((a) => a.trim().toLowerCase()));
+  const ours = new Set(to.map(addressKey));
   let pending: 'sending' | 'stopped' | null = null;
   for (const c of claims) {
     if (c.decidedAt !== null) continue;
     if (c.cycle !== null ? c.cycle !== cycle : c.createdAt < cycle) continue;
-    if (c.to !== null && !c.to.some((a) => ours.has(a.trim().toLowerCase()))) continue;
+    if (c.to !== null && !c.to.some((a) => ours.has(addressKey(a)))) continue;
     if (c.state === 'unconfirmed') return 'unconfirmed';
     if (c.claimedUntil < now) pending = 'stopped';
     else if (pending === null) pending = 'sending';

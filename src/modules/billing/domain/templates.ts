@@ -201,11 +201,15 @@ export function mergeMoney(amountMinor: number, currency: string): string {
 /** The merge values for a bill. Amounts are formatted from integer minor units. */
 export function mergeValues(s: MergeSource): Record<MergeField, string> {
   const m = (v: number) => mergeMoney(v, s.currency);
-  const discount = !s.discount || s.discount.amountMinor === 0 ? ''
-    : s.discount.validUntil
-      ? `A discount of ${m(s.discount.amountMinor)} applies if paid by ${s.discount.validUntil}; after that date ${m(s.discount.undiscountedTotalMinor)} is due.`
-      : `A discount of ${m(s.discount.amountMinor)} has been applied.`;
   const paid = s.retainerAppliedMinor ?? 0;
+  // A time-sensitive discount on a bill the general retainer pays: the retainer pays now, in time. What is left to
+  // pay keeps the discount if paid by its date; the retainer paying all of it, the discount is simply applied.
+  const discount = !s.discount || s.discount.amountMinor === 0 ? ''
+    : s.discount.validUntil && paid < s.totalMinor
+      ? paid > 0
+        ? `A discount of ${m(s.discount.amountMinor)} applies if the ${m(s.totalMinor - paid)} left is paid by ${s.discount.validUntil}; after that date ${m(s.discount.undiscountedTotalMinor - paid)} is due.`
+        : `A discount of ${m(s.discount.amountMinor)} applies if paid by ${s.discount.validUntil}; after that date ${m(s.discount.undiscountedTotalMinor)} is due.`
+      : `A discount of ${m(s.discount.amountMinor)} has been applied.`;
   const retainer = [
     ...(paid > 0 ? [`${m(paid)} of this bill is paid from your general retainer, leaving ${m(s.totalMinor - paid)} to pay.`] : []),
     ...(s.retainerRequestMinor > 0 ? [`Please also pay ${m(s.retainerRequestMinor)} to replenish your retainer.`] : []),
