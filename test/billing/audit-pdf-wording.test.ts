@@ -2,10 +2,7 @@
 import assert from 'node:assert/strict';
 import { eachDialect } from '../support/db.ts';
 import { ctx, firm } from './support.ts';
-import { outputDirs, productionSetup, removeDirs, testOutputs } from './production-support.ts';
-
-/** The HTML's text: tags dropped, entities left as they are (the amounts below have none). */
-const textOf = (html: string) => html.replace(/<style[\s\S]*?<\/style>/g, '').replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ');
+import { htmlText, outputDirs, productionSetup, removeDirs, testOutputs } from './production-support.ts';
 
 eachDialect('an itemised bill heads its "As quoted" line "As quoted", not "Fixed fees"', async (db) => {
   const dirs = outputDirs();
@@ -19,7 +16,7 @@ eachDialect('an itemised bill heads its "As quoted" line "As quoted", not "Fixed
     await s.drain();
     const quotedDraft = await s.billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-03-01', upTo: '2026-02-28' });
     assert.ok(quotedDraft.lines.some((l) => l.kind === 'quote_fee'), 'the bill carries the "As quoted" line');
-    const quoted = textOf((await s.production.billHtml((await s.billing.findBill(quotedDraft.billId))!, { preview: false })).html);
+    const quoted = htmlText((await s.production.billHtml((await s.billing.findBill(quotedDraft.billId))!, { preview: false })).html);
     assert.match(quoted, /As quoted/);
     assert.doesNotMatch(quoted, /Fixed fees/, 'before: the quote line was headed "Fixed fees"');
     assert.match(quoted, /Payment is due by \d{4}-\d{2}-\d{2}\./);

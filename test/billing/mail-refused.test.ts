@@ -15,12 +15,10 @@ import { after, test } from 'node:test';
 import { refusalsOf } from '../../src/adapters/mail/smtp.ts';
 import { addressKey } from '../../src/shared/email.ts';
 import { eachDialect } from '../support/db.ts';
-import { Browser, PASSWORD, unescapeHtml } from '../support/app.ts';
-import { createUser } from '../../src/web/auth/service.ts';
-import { systemContext } from '../../src/shared/events.ts';
+import { unescapeHtml } from '../support/app.ts';
 import { startSmtp } from '../adapters/smtp.ts';
 import { ctx } from './support.ts';
-import { approvedBills, closeSharedPdf, filesIn, outputDirs, productionSetup, removeDirs, testOutputs, withSmtpProduction } from './production-support.ts';
+import { approvedBills, closeSharedPdf, filesIn, outputDirs, productionSetup, removeDirs, signedInClerk, testOutputs, withSmtpProduction } from './production-support.ts';
 
 after(closeSharedPdf);
 
@@ -129,9 +127,7 @@ eachDialect('after a partial send, the production list and the Produce confirmat
     const [bill, bare] = await approvedBills(s, 2, { copiesToPrint: 0, useClientAddress: false, sendTo: [GOOD, WRONG] });
     assert.equal((await s.production.produceBills(ctx, [bill!.billId, bare!.billId])).failed, 2);
     assert.deepEqual(smtp.messages.map((m) => m.to), [[GOOD], [GOOD]]);
-    await createUser({ db: db.db, clock: s.clock }, systemContext('test-setup', 'test'), { email: 'clerk@firm.test', name: 'Clerk', role: 'billing', password: PASSWORD });
-    const clerk = new Browser(s.rt.app);
-    await clerk.login('clerk@firm.test');
+    const clerk = await signedInClerk(db, s);
     type Done = { done?: { emailedTo: string[]; emailNote: string | null } | null };
     const doneOf = async (runId: string) => { const d = ((await s.production.runView(runId))!.items[0] as Done).done; assert.ok(d, 'produced'); return d; };
     const rowOf = (html: string, number: string) => unescapeHtml(html).split('<tr').find((r) => r.includes(`>${number}<`)) ?? '';

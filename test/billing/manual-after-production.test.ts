@@ -7,11 +7,9 @@
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
 import { eachDialect } from '../support/db.ts';
-import { Browser, PASSWORD, unescapeHtml } from '../support/app.ts';
-import { createUser } from '../../src/web/auth/service.ts';
-import { systemContext } from '../../src/shared/events.ts';
+import { unescapeHtml } from '../support/app.ts';
 import { ctx } from './support.ts';
-import { approvedBills, closeSharedPdf, filesIn, outputDirs, productionSetup, removeDirs, testOutputs } from './production-support.ts';
+import { approvedBills, closeSharedPdf, filesIn, outputDirs, productionSetup, removeDirs, signedInClerk, testOutputs } from './production-support.ts';
 
 after(closeSharedPdf);
 
@@ -31,9 +29,7 @@ eachDialect('Email manually opened before production emailed the bill: refused w
   const s = await productionSetup(db, testOutputs(dirs));
   try {
     const [bill, other] = await approvedBills(s, 2, { copiesToPrint: 0, useClientAddress: false, sendTo: ['ap@northwind.example'] });
-    await createUser({ db: db.db, clock: s.clock }, systemContext('test-setup', 'test'), { email: 'clerk@firm.test', name: 'Clerk', role: 'billing', password: PASSWORD });
-    const clerk = new Browser(s.rt.app);
-    await clerk.login('clerk@firm.test');
+    const clerk = await signedInClerk(db, s);
     const mails = () => filesIn(dirs.mail).length;
 
     const stale = emailForm((await clerk.get(`/billing/bills/${bill!.billId}/email`)).text);

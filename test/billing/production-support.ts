@@ -24,6 +24,9 @@ import { manualClock } from '../../src/shared/clock.ts';
 import type { Mailer, OutputDescription, Outputs } from '../../src/shared/ports.ts';
 import { createMailChooser } from '../../src/adapters/mail/choice.ts';
 import { startSmtp } from '../adapters/smtp.ts';
+import { createUser } from '../../src/web/auth/service.ts';
+import { systemContext } from '../../src/shared/events.ts';
+import { Browser, PASSWORD } from '../support/app.ts';
 import { chromiumPath } from '../support/browser.ts';
 import type { TestDb } from '../support/db.ts';
 import { ctx, firm, work } from './support.ts';
@@ -101,6 +104,17 @@ export async function productionSetup(db: TestDb, outputs: Outputs) {
 }
 
 export type ProductionSetup = Awaited<ReturnType<typeof productionSetup>>;
+
+/** A billing clerk signed in to the setup's app (its pages, through app.request). */
+export async function signedInClerk(db: TestDb, s: ProductionSetup): Promise<Browser> {
+  await createUser({ db: db.db, clock: s.clock }, systemContext('test-setup', 'test'), { email: 'clerk@firm.test', name: 'Clerk', role: 'billing', password: PASSWORD });
+  const clerk = new Browser(s.rt.app);
+  await clerk.login('clerk@firm.test');
+  return clerk;
+}
+
+/** A bill's HTML as text: styles and tags dropped, white space folded (entities left as they are). */
+export const htmlText = (html: string): string => html.replace(/<style[\s\S]*?<\/style>/g, '').replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ');
 
 /**
  * `count` matters of one client, each with work and the given billing options, each with one

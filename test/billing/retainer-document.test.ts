@@ -6,13 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { eachDialect } from '../support/db.ts';
-import { Browser, PASSWORD, unescapeHtml } from '../support/app.ts';
-import { createUser } from '../../src/web/auth/service.ts';
-import { systemContext } from '../../src/shared/events.ts';
+import { unescapeHtml } from '../support/app.ts';
 import { ctx, firm } from './support.ts';
-import { outputDirs, productionSetup, removeDirs, testOutputs } from './production-support.ts';
-
-const textOf = (html: string) => html.replace(/<style[\s\S]*?<\/style>/g, '').replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ');
+import { htmlText, outputDirs, productionSetup, removeDirs, signedInClerk, testOutputs } from './production-support.ts';
 
 eachDialect('a bill its general retainer pays (seed 002: 6,000 held, a 3,500 bill, minimum 5,000, trigger 3,000): the PDF and the email show it paid and 0 left to pay, and ask 2,500 to top the retainer up', async (db) => {
   const dirs = outputDirs();
@@ -30,9 +26,7 @@ eachDialect('a bill its general retainer pays (seed 002: 6,000 held, a 3,500 bil
     await s.drain();
     await s.billing.setRetainerBalance(ctx, f.matter.id, { balanceMinor: 600_000, asOf: '2026-02-28' });
     // The composer and the bill page show it too, with what is left to pay and that Lexbill moves no retainer money yet.
-    await createUser({ db: db.db, clock: s.clock }, systemContext('test-setup', 'test'), { email: 'clerk@firm.test', name: 'Clerk', role: 'billing', password: PASSWORD });
-    const clerk = new Browser(s.rt.app);
-    await clerk.login('clerk@firm.test');
+    const clerk = await signedInClerk(db, s);
     const shown = async (path: string) => {
       const page = unescapeHtml((await clerk.get(path)).text);
       assert.ok(page.includes('<dt>Paid from retainer</dt><dd data-total="retainer-applied" data-minor="350000">-$3,500.00</dd>'), `${path}: ${page}`);
@@ -58,7 +52,7 @@ eachDialect('a bill its general retainer pays (seed 002: 6,000 held, a 3,500 bil
     assert.equal(bill.retainerAppliedMinor, 350_000);
     assert.equal(await balance(), 250_000, 'approving lowers the recorded balance by what the retainer pays');
 
-    const pdf = textOf((await s.production.billHtml(bill, { preview: false })).html);
+    const pdf = htmlText((await s.production.billHtml(bill, { preview: false })).html);
     assert.ok(pdf.includes('Total $3,500.00 Paid from your general retainer -$3,500.00 Total due $0.00 Retainer top-up requested $2,500.00'), pdf);
     assert.ok(pdf.includes('$3,500.00 of this bill is paid from your general retainer, leaving $0.00 to pay. Please also pay $2,500.00 to replenish your retainer.'), pdf);
     const email = (await s.production.manualDraft(bill.billId)).text;
@@ -70,7 +64,7 @@ eachDialect('a bill its general retainer pays (seed 002: 6,000 held, a 3,500 bil
     // The clerk chooses not to apply it: the bill asks for its whole total, and nothing to top up (6,000 is above the trigger).
     const kept = await s.billing.updateDraft(ctx, bill.billId, { request: { applyRetainer: false } });
     assert.deepEqual([kept.retainerAppliedMinor, kept.retainerRequestMinor], [0, 0]);
-    const plain = textOf((await s.production.billHtml(kept, { preview: true })).html);
+    const plain = htmlText((await s.production.billHtml(kept, { preview: true })).html);
     assert.ok(plain.includes('Total due $3,500.00'), plain);
     assert.doesNotMatch(plain, /general retainer|top-up/);
     assert.equal((await s.billing.approve(ctx, kept.billId)).retainerAppliedMinor, 0);
