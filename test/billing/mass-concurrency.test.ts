@@ -17,7 +17,9 @@ import { raceProcesses } from '../support/race.ts';
 import { eachDialect, freshDatabase } from '../support/db.ts';
 import { ctx, setup } from './support.ts';
 
-type RacerOut = { ok: true; runId: string; status: string; matterCount: number; drafted: number; skipped: number; bills: string[]; reasons: string[] } | { ok: false; message: string };
+type RacerRun = { ok: true; runId: string; status: string; matterCount: number; drafted: number; skipped: number; bills: string[]; reasons: string[] };
+type RacerOut = RacerRun | { ok: true; refusedFor: string } | { ok: false; message: string };
+const noRun = { status: 'done', matterCount: 0, drafted: 0, skipped: 0, bills: [], reasons: [] };
 
 const race = (url: string, n: number, args: string[]): Promise<RacerOut>[] => raceProcesses<RacerOut>(join(import.meta.dirname, 'mass-racer.ts'), n, [url, ...args]);
 
@@ -36,7 +38,15 @@ eachDialect('concurrent Bill all from two processes bills each item once', async
     // Small chunks so the two runs interleave many times.
     const outs = await Promise.all(race(target.url, 2, ['2026-03-01', '2026-03-01', '4']));
     for (const o of outs) assert.ok(o.ok, JSON.stringify(o));
-    const [a, b] = outs as Extract<RacerOut, { ok: true }>[];
+    // A process whose Bill all found every matter queued by the other's run makes no run: it
+    // names that run (counted below as a run of nothing).
+    const runIds = outs.map((o) => ('runId' in o ? o.runId : null));
+    const [a, b] = outs.map((o, i): RacerRun => {
+      if (!('refusedFor' in o)) return o as RacerRun;
+      assert.equal(o.refusedFor, runIds[1 - i], 'the refusal names the other process\'s run');
+      return { ok: true, runId: '', ...noRun };
+    });
+    assert.ok(runIds.some((id) => id !== null), 'one of the two made a run');
     if (process.env.RACE_LOG) console.log(db.dialect, a!.drafted, a!.skipped, b!.drafted, b!.skipped, [...new Set([...a!.reasons, ...b!.reasons])]);
     for (const o of [a!, b!]) {
       assert.equal(o.status, 'done');

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { prng } from '../../src/cli/demo.ts';
-import { RUN_STALLED_MS, createMassBilling } from '../../src/modules/billing/mass-commands.ts';
+import { RUN_STALLED_MS, RunQueuedElsewhere, createMassBilling } from '../../src/modules/billing/mass-commands.ts';
 import { seedDemoFirm } from '../../src/modules/matters/index.ts';
 import type { Executor } from '../../src/shared/db.ts';
 import { systemContext } from '../../src/shared/events.ts';
@@ -471,14 +471,24 @@ eachDialect('a matter queued in a bill run still drafting is not offered to anot
 eachDialect('two bill runs created at the same moment take disjoint matters; a run that failed holds its queued matters until it has not moved for RUN_STALLED_MS', async (db) => {
   const { s, m, f, eligible } = await smallRunFirm(db);
   // Both read the list before either is created (two clicks, two processes).
-  const [one, two] = await Promise.all([m.createRun(ctx, f), m.createRun(ctx, f)]);
+  const settled = await Promise.allSettled([m.createRun(ctx, f), m.createRun(ctx, f)]);
+  const made = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const refused = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+  assert.equal(made.length, 1, 'Bill all takes the lot in one run');
+  const one = made[0]!;
+  // The other makes no empty run: it is refused (409) and names the run that bills them.
+  assert.equal(refused.length, 1);
+  assert.ok(refused[0] instanceof RunQueuedElsewhere, String(refused[0]));
+  assert.equal((refused[0] as RunQueuedElsewhere).status, 409);
+  assert.equal((refused[0] as RunQueuedElsewhere).runId, one.id);
+  assert.match((refused[0] as Error).message, new RegExp(`already queued in bill run ${one.id}, which is still drafting: nothing was created`));
+  // A third Bill all, after the run was made (its list already shows them queued): refused the same way.
+  await assert.rejects(m.createRun(ctx, f), (e: unknown) => e instanceof RunQueuedElsewhere && e.runId === one.id);
+  assert.deepEqual((await db.db.selectFrom('billing_batch').select('id').execute()).map((r) => r.id), [one.id], 'no second run');
   const mattersOf = async (id: string) => (await db.db.selectFrom('billing_batch_matter').select(['matter_id', 'state', 'reason']).where('batch_id', '=', id).execute());
   const a = await mattersOf(one.id);
-  const b = await mattersOf(two.id);
-  const taken = [...a, ...b].filter((r) => r.state === 'pending').map((r) => r.matter_id as string);
-  assert.deepEqual([...taken].sort(), [...eligible].sort(), 'every eligible matter queued in exactly one run');
-  assert.equal(new Set(taken).size, taken.length, 'none in both');
-  assert.ok(a.length === 0 || b.length === 0, 'Bill all takes the lot in one run; the other run takes none');
+  const taken = a.filter((r) => r.state === 'pending').map((r) => r.matter_id as string);
+  assert.deepEqual([...taken].sort(), [...eligible].sort(), 'every eligible matter queued in the one run');
   // Picked while queued: skipped with the reason (the picked list read before the first run existed).
   const picked = await m.createRun(ctx, { ...f, matterIds: [eligible[0]!] });
   const [row] = await mattersOf(picked.id);
@@ -486,7 +496,7 @@ eachDialect('two bill runs created at the same moment take disjoint matters; a r
   assert.match(String(row!.reason), /queued in bill run/);
 
   // The run that took them fails: its matters stay held until it has not moved for RUN_STALLED_MS.
-  const runId = a.length > 0 ? one.id : two.id;
+  const runId = one.id;
   await db.db.updateTable('billing_batch').set({ status: 'failed', error: 'stopped', updated_at: s.clock.now().toISOString() }).where('id', '=', runId).execute();
   assert.deepEqual((await m.candidates(f)).find((r) => r.matterId === eligible[0])!.reasons.map((r) => r.code), ['queued']);
   s.clock.advanceMs(RUN_STALLED_MS + 1_000);

@@ -99,6 +99,13 @@ export function runDraftingElsewhere(run: { status: string; heartbeatAt: string 
   return run.status === 'running' && run.heartbeatAt !== null && nowMs - Date.parse(run.heartbeatAt) < RUN_HEARTBEAT_STALE_MS;
 }
 
+/** Bill all refused because another run, still drafting, queued every matter it would bill (the clerk is sent to that run). */
+export class RunQueuedElsewhere extends HttpError {
+  constructor(readonly runId: string) {
+    super(409, 'queued_elsewhere', `Every matter these choices would bill is already queued in bill run ${runId}, which is still drafting: nothing was created`);
+  }
+}
+
 export type DraftOutcome =
   | { matterId: string; ok: true; bill: DraftSummary }
   | { matterId: string; ok: false; reason: string };
@@ -965,6 +972,14 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       });
       const handDrafted = handRows.filter((h) => h.billId !== null);
       const total = chosen.length + skippedUpFront.length + missingNow.length + handRows.length;
+      // Bill all whose every matter another run queued meanwhile (two clicks of Bill all at once,
+      // two tabs, two processes): no empty "0 of 0" run; the clerk is sent to the run that bills them.
+      // (Also when the list, read before the lock, already showed them queued there and nothing else.)
+      if (!input.matterIds && total === 0) {
+        const heldBy = eligible.length > 0 ? queued.get(eligible[0]!.matterId)
+          : (await mass.queuedIn(trx, rows.filter((r) => r.reasons.length > 0 && r.reasons.every((x) => x.code === 'queued')).slice(0, 1).map((r) => r.matterId), liveRunsSince())).values().next().value;
+        if (heldBy !== undefined) throw new RunQueuedElsewhere(heldBy);
+      }
       await trx.insertInto('billing_batch').values({
         id, status: 'pending', invoice_date: input.invoiceDate, up_to: input.upTo, template: input.template ?? null, payment_terms_days: input.paymentTermsDays ?? null,
         mode: input.matterIds ? 'selected' : 'all', filters_json: JSON.stringify({ ...(input.filters ?? {}), request }), matter_count: total,

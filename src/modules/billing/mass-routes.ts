@@ -28,7 +28,7 @@ import type { CapFilter } from './domain/mass.ts';
 import { templateChoices } from './domain/templates.ts';
 import { MAX_BACK_CHARS } from './routes.ts';
 import type { MassBilling, MassRow, RunInput } from './mass-commands.ts';
-import { capChoice, filterErrors, HAND_DRAFT_REASON, MAX_HAND_DRAFTS, MAX_RUN_MATTERS, runDraftingElsewhere, runRequest } from './mass-commands.ts';
+import { capChoice, filterErrors, HAND_DRAFT_REASON, MAX_HAND_DRAFTS, MAX_RUN_MATTERS, runDraftingElsewhere, RunQueuedElsewhere, runRequest } from './mass-commands.ts';
 import type { Batch, ClientChoice, MassFilters } from './mass-store.ts';
 import * as store from './store.ts';
 
@@ -419,7 +419,9 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       if (!(e instanceof HttpError) || (e.status !== 409 && e.status !== 422)) throw e;
       const fields = Object.fromEntries(Object.entries(e.fields).map(([k, v]) => [FORM_FIELD_OF[k] ?? k, v]));
       const usedRun = e.status === 409 && fields.id ? runId : null;
-      return render(c, 'billing/mass.njk', await listContext(c, raw, { actionError: Object.keys(fields).length ? labelledErrors(fields) : e.message, errors: { ...parsed.errors, ...fields }, usedRun }), e.status);
+      // Every matter queued by a run started meanwhile (another click, tab or process): a link to it.
+      const queuedRun = e instanceof RunQueuedElsewhere ? e.runId : null;
+      return render(c, 'billing/mass.njk', await listContext(c, raw, { actionError: Object.keys(fields).length ? labelledErrors(fields) : e.message, errors: { ...parsed.errors, ...fields }, usedRun, queuedRun }), e.status);
     };
     // Bill all with nothing eligible now (a page or tab kept from before another run billed them): no empty run, no "Bill 0 matters?".
     const nothingEligible = async () => !selected && hand.length === 0 && (await mass.eligible(parsed.filters, { limit: 0 })).total === 0;
