@@ -282,6 +282,48 @@ eachDialect('bill production: Edit options opens the matter\'s billing options; 
   removeDirs(dirs);
 });
 
+eachDialect('an interrupted production run counts a bill produced after it began but not yet recorded (outcomes are written in batches) as produced, and Resume sends or prints nothing again for it', async (db) => {
+  const dirs = outputDirs();
+  await withApp(db, async (t) => {
+    const setup = setupFrom(t);
+    const [a, b] = await approvedBills(setup, 2, { copiesToPrint: 1, useClientAddress: false, sendTo: [] });
+    await t.user('billing');
+    const clerk = t.browser();
+    assert.equal((await clerk.login('billing@firm.test')).status, 303);
+    // A run a process started over a and b; it stopped before recording anything.
+    const startedAt = t.clock.now();
+    const runId = crypto.randomUUID();
+    await t.db.db.transaction().execute(async (trx) => {
+      await insertRun(trx, { id: runId, createdAt: startedAt.toISOString(), createdBy: 'billing@firm.test', total: 2, status: 'running', heartbeatAt: startedAt.toISOString(), finishedAt: null },
+        [a!, b!].map((x) => ({ billId: x.billId, number: x.number })));
+    });
+    // Bill a was produced meanwhile (as that process would have, before writing its outcome): another run here.
+    t.clock.advanceMs(1_000);
+    const confirmPage = await clerk.get(`/billing/production/produce?bill=${a!.billId}`);
+    const runKey = /name="runId" value="([0-9a-f-]{36})"/.exec(confirmPage.text)![1]!;
+    assert.equal((await clerk.post('/billing/production/runs', { bill: a!.billId, runId: runKey })).status, 303);
+    assert.ok((await runDone(clerk, `/billing/production/runs/${runKey}`)).text.includes('data-done="1"'));
+    assert.equal(filesIn(dirs.print).length, 1);
+    const page = async () => unescapeHtml((await clerk.get(`/billing/production/runs/${runId}`)).text);
+    // Interrupted (a minute without a heartbeat, no hold left): 1 of 2, a shown produced with its PDF, b waiting.
+    t.clock.advanceMs(70_000);
+    let html = await page();
+    assert.match(html, /This run was interrupted after 1 of 2\./);
+    assert.match(html, /<progress max="2" value="1">/);
+    const rowOf = (id: string) => new RegExp(`<tr data-bill="${id}"[\\s\\S]*?</tr>`).exec(html)![0];
+    assert.match(rowOf(a!.billId), /data-unrecorded>Produced<\/span> <a href="\/billing\/bills\/[^"]+\/pdf">PDF<\/a>/);
+    assert.match(rowOf(a!.billId), /the run stopped before recording it: Resume sends or prints nothing again/);
+    assert.match(rowOf(b!.billId), /Waiting/);
+    // Resume: b produced; a found produced already, printed no second time.
+    assert.equal((await clerk.post(`/billing/production/runs/${runId}/resume`, {})).status, 303);
+    html = (await runDone(clerk, `/billing/production/runs/${runId}`)).text;
+    assert.ok(html.includes('data-done="2"'), html);
+    assert.match(unescapeHtml(html), /Finished: 2 of 2 produced \(1 of them produced already: nothing sent or printed again\)/);
+    assert.equal(filesIn(dirs.print).length, 2, 'each printed once');
+  }, { outputs: testOutputs(dirs) });
+  removeDirs(dirs);
+});
+
 eachDialect('bill production with more approved bills than a page lists: the list pages through them, and Produce all takes them all (up to a run\'s limit)', async (db) => {
   await withApp(db, async (t) => {
     const [a, b] = await approvedBills(setupFrom(t), 2);

@@ -145,11 +145,13 @@ export interface RunView {
   /**
    * `emailUnconfirmed`: the bill's email may have been sent (a clerk decides); `decisionKey`: the key of that decision's form;
    * `retryKey`: the key of a failed or busy bill's Retry form (the same form posted twice is one run); `producedSince`: a
-   * bill failed or busy here and produced since by another run (no Retry).
+   * bill failed or busy here and produced since by another run (no Retry); `unrecorded`: in an interrupted run, a bill still
+   * pending here but produced since the run began (its stopped process produced it and stopped before recording that, or
+   * another run did).
    */
-  items: (RunItem & { emailUnconfirmed: boolean; decisionKey: string | null; retryKey: string | null; already: { at: string | null } | null; producedSince: { at: string } | null })[];
-  /** `already`: of the done, those this run found produced already (it did nothing to them). */
-  counts: { pending: number; done: number; failed: number; busy: number; already: number; producedSince: number };
+  items: (RunItem & { emailUnconfirmed: boolean; decisionKey: string | null; retryKey: string | null; already: { at: string | null } | null; producedSince: { at: string } | null; unrecorded: { at: string } | null })[];
+  /** `already`: of the done, those this run found produced already (it did nothing to them); `unrecorded`: of the pending, those produced (items' `unrecorded`). */
+  counts: { pending: number; done: number; failed: number; busy: number; already: number; producedSince: number; unrecorded: number };
   /** Running, but no process has touched it for a while: it was interrupted. */
   stale: boolean;
   /**
@@ -919,10 +921,15 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     const rows = await ps.runItems(db, runId);
     const counts = { pending: 0, done: 0, failed: 0, busy: 0 };
     for (const i of rows) counts[i.outcome]++;
-    const settledIds = rows.filter((i) => i.outcome !== 'pending').map((i) => i.billId);
-    const states = settledIds.length > 0 ? await ps.statesFor(db, settledIds) : new Map<string, ps.ProductionState>();
+    const stale = run.status === 'running' && !active.has(runId) && clock.now().getTime() - Date.parse(run.heartbeatAt) > 60_000;
+    // Interrupted: its pending bills are read too, for those it produced but had not yet recorded (outcomes are written in batches).
+    const readIds = rows.filter((i) => i.outcome !== 'pending' || stale).map((i) => i.billId);
+    const states = readIds.length > 0 ? await ps.statesFor(db, readIds) : new Map<string, ps.ProductionState>();
     const items = rows.map((i) => {
       const st = states.get(i.billId);
+      // Still pending in an interrupted run, and produced since the run began (by its stopped process before it recorded the
+      // outcome, or by another run): counted as produced; a Resume finds it produced and sends or prints nothing again.
+      const unrecorded = stale && i.outcome === 'pending' && st !== undefined && st.finalisedAt !== null && st.finalisedAt >= run.createdAt ? { at: st.finalisedAt } : null;
       // Failed or busy here, and produced since (by the process that held it, or a retry in another run): said so, no Retry.
       const producedSince = (i.outcome === 'failed' || i.outcome === 'busy') && st !== undefined && st.finalisedAt !== null && st.finalisedAt >= i.updatedAt
         ? { at: st.finalisedAt } : null;
@@ -940,12 +947,14 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         emailedTo: productionEmailOf(st).emailedTo,
         emailNote: st.emailedAt !== null && st.emailMessageId === null ? st.emailDetail : null,
       } : null;
-      return { ...i, done, already, producedSince, emailUnconfirmed, decisionKey: emailUnconfirmed ? newId(clock) : null, retryKey: retryable ? newId(clock) : null };
+      return { ...i, done, already, producedSince, unrecorded, emailUnconfirmed, decisionKey: emailUnconfirmed ? newId(clock) : null, retryKey: retryable ? newId(clock) : null };
     });
-    const stale = run.status === 'running' && !active.has(runId) && clock.now().getTime() - Date.parse(run.heartbeatAt) > 60_000;
     // The holds its stopped process still has on the bills it had not finished (a claim or a step renews one between heartbeats).
-    const resumableAt = stale ? await ps.heldUntil(db, rows.filter((i) => i.outcome === 'pending').map((i) => i.billId), now()) : null;
-    return { run, items, counts: { ...counts, already: items.filter((i) => i.already).length, producedSince: items.filter((i) => i.producedSince).length }, stale, resumableAt };
+    const resumableAt = stale ? await ps.heldUntil(db, items.filter((i) => i.outcome === 'pending' && !i.unrecorded).map((i) => i.billId), now()) : null;
+    return {
+      run, items, stale, resumableAt,
+      counts: { ...counts, already: items.filter((i) => i.already).length, producedSince: items.filter((i) => i.producedSince).length, unrecorded: items.filter((i) => i.unrecorded).length },
+    };
   }
 
   /**
