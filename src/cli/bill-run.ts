@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util';
 import type { Runtime } from '../main.ts';
 import { isParseArgsError, repeatedOptions } from './args.ts';
 // filterErrors, MAX_PAYMENT_TERMS_DAYS: the run's own checks of its choices, applied before anything is delivered or written.
-import { ALREADY_PRODUCED, capChoice, createBillingCommands, createMassBilling, filterErrors, MAX_PAYMENT_TERMS_DAYS, produceBills } from '../modules/billing/index.ts';
+import { ALREADY_PRODUCED, capChoice, createBillingCommands, createMassBilling, filterErrors, MAX_PAYMENT_TERMS_DAYS, produceBills, RunDraftingElsewhere } from '../modules/billing/index.ts';
 import { isoDate } from '../shared/clock.ts';
 import { systemContext } from '../shared/events.ts';
 import { formatMoney } from '../shared/money.ts';
@@ -229,6 +229,8 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
     return await finishRun(created);
   } catch (e) {
     if (e instanceof BillRunUsageError) throw e;
+    // Another process is drafting it: nothing stopped, and taking it up again now would be refused again.
+    if (e instanceof RunDraftingElsewhere) throw new Error(e.message, { cause: e });
     throw new Error(`bill run ${created.id} stopped: ${e instanceof Error ? e.message : String(e)}. What it did is kept; ${resume}`, { cause: e });
   }
 

@@ -5,7 +5,7 @@
  * On both databases.
  */
 import assert from 'node:assert/strict';
-import { createMassBilling, RUN_HEARTBEAT_STALE_MS } from '../../src/modules/billing/mass-commands.ts';
+import { createMassBilling, RUN_HEARTBEAT_STALE_MS, RunDraftingElsewhere } from '../../src/modules/billing/mass-commands.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { createBillingCommands } from '../../src/modules/billing/commands.ts';
 import { withApp } from '../support/app.ts';
@@ -39,6 +39,18 @@ eachDialect('a bill run another server process is drafting (fresh heartbeat) sho
     await new Promise((r) => setTimeout(r, 200));
     const still = await t.db.db.selectFrom('billing_batch').select(['status', 'drafted_count']).where('id', '=', run.id).executeTakeFirstOrThrow();
     assert.deepEqual([still.status, Number(still.drafted_count)], ['running', 0], 'Resume started no second worker here');
+
+    // Taken up by a command here (the CLI's --run-id, the API's same id again): refused, nothing changed.
+    const here = createMassBilling({ db: t.db.db, clock: t.clock, relay: t.runtime.relay }, billing);
+    await assert.rejects(here.runBatch(ctx, run.id), (e: unknown) => e instanceof RunDraftingElsewhere && e.status === 409 && e.runId === run.id
+      && /Bill run beat-run-0001 is being drafted by another server process \(last heard from at [^)]+\): it was not started again here/.test(e.message));
+    const token = await t.token(clerk.email);
+    const api = await b.postJson('/api/v1/bill-runs', { id: run.id, invoiceDate: DATE, upTo: DATE, wait: true }, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(api.status, 409, api.text);
+    assert.equal(api.json().error.code, 'drafting_elsewhere');
+    const unmoved = await t.db.db.selectFrom('billing_batch').select(['status', 'drafted_count', 'updated_at']).where('id', '=', run.id).executeTakeFirstOrThrow();
+    assert.deepEqual([unmoved.status, Number(unmoved.drafted_count)], ['running', 0]);
+    assert.equal((await t.db.db.selectFrom('audit_log').select('action').where('entity_id', '=', run.id).where('action', 'in', ['billing.bill_run_started', 'billing.bill_run_resumed', 'billing.bill_run_failed']).execute()).length, 0, 'no start, resume or failure recorded');
 
     // The heartbeat goes stale: stopped. Resume is offered, and finishes the run here (which beats as it drafts).
     t.clock.advanceMs(RUN_HEARTBEAT_STALE_MS + 1_000);

@@ -106,6 +106,13 @@ export class RunQueuedElsewhere extends HttpError {
   }
 }
 
+/** A run another server process is drafting (its heartbeat fresh): not taken up here. */
+export class RunDraftingElsewhere extends HttpError {
+  constructor(readonly runId: string, readonly heartbeatAt: string) {
+    super(409, 'drafting_elsewhere', `Bill run ${runId} is being drafted by another server process (last heard from at ${heartbeatAt}): it was not started again here. It goes on there; if that process stopped, take it up a minute after it was last heard from`);
+  }
+}
+
 export type DraftOutcome =
   | { matterId: string; ok: true; bill: DraftSummary }
   | { matterId: string; ok: false; reason: string };
@@ -1017,6 +1024,9 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       await db.transaction().execute(async (trx) => {
         const was = await mass.findBatch(trx, batchId);
         if (!was || (was.status !== 'pending' && was.status !== 'running' && was.status !== 'failed')) return;
+        // Drafted by another server process now (its heartbeat fresh): no second worker here (the page's
+        // Resume, the CLI's --run-id, the API's same id again); refused before anything changes.
+        if (runDraftingElsewhere(was, clock.now().getTime())) throw new RunDraftingElsewhere(batchId, was.heartbeatAt!);
         await trx.updateTable('billing_batch').set({ status: 'running', updated_at: now(), heartbeat_at: now() }).where('id', '=', batchId).where('status', '=', was.status).execute();
         if (was.status === 'running') return;
         await audit(trx, clock, ctx, {
@@ -1161,7 +1171,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     },
     /** Start a run in the background (the page polls its status). Errors are recorded on the run. */
     startRun(ctx: CommandContext, batchId: string, onError: (err: unknown) => void = () => {}): void {
-      runBatch(ctx, batchId).catch(onError);
+      // Going on in another process: nothing failed (its page follows it there).
+      runBatch(ctx, batchId).catch((err: unknown) => { if (!(err instanceof RunDraftingElsewhere)) onError(err); });
     },
     isRunningHere: (batchId: string) => running.has(batchId),
     /** The bill templates a run or a draft may name. */
