@@ -33,7 +33,8 @@ eachDialect('Email manually opened before production emailed the bill: refused w
     const mails = () => filesIn(dirs.mail).length;
 
     const stale = emailForm((await clerk.get(`/billing/bills/${bill!.billId}/email`)).text);
-    assert.equal(stale.seen, '0.0', 'production had sent nothing when the form was shown');
+    const approvedMs = Date.parse((await s.billing.findBill(bill!.billId))!.approvedAt!);
+    assert.equal(stale.seen, `0.0.${approvedMs}`, 'production had sent nothing of this approval when the form was shown');
     assert.equal((await s.production.produceBills(ctx, [bill!.billId])).done, 1);
     assert.equal(mails(), 1, 'production emailed it');
 
@@ -44,7 +45,7 @@ eachDialect('Email manually opened before production emailed the bill: refused w
     assert.equal(mails(), 1, 'no second copy');
     assert.equal((await s.production.manualDraft(bill!.billId)).sent.length, 0, 'no manual email recorded');
     const again = emailForm(refused.text);
-    assert.deepEqual([again.key, again.seen, again.subject], [stale.key, '1.0', stale.subject], 'the form as typed, now knowing what production sent');
+    assert.deepEqual([again.key, again.seen, again.subject], [stale.key, `1.0.${approvedMs}`, stale.subject], 'the form as typed, now knowing what production sent');
 
     // Sent again from that page: the clerk's choice, knowing production emailed it.
     const sent = await clerk.post(`/billing/bills/${bill!.billId}/email`, again);
@@ -54,7 +55,7 @@ eachDialect('Email manually opened before production emailed the bill: refused w
     // A form opened after production emailed the bill sends at once.
     assert.equal((await s.production.produceBills(ctx, [other!.billId])).done, 1);
     const fresh = emailForm((await clerk.get(`/billing/bills/${other!.billId}/email`)).text);
-    assert.equal(fresh.seen, '1.0');
+    assert.equal(fresh.seen, `1.0.${Date.parse((await s.billing.findBill(other!.billId))!.approvedAt!)}`);
     assert.equal((await clerk.post(`/billing/bills/${other!.billId}/email`, fresh)).status, 303);
     assert.equal(mails(), 4);
 
@@ -63,6 +64,40 @@ eachDialect('Email manually opened before production emailed the bill: refused w
     assert.equal(bad.status, 422);
     assert.match(unescapeHtml(bad.text), /Please correct: the form itself \(reload the page\)/);
     assert.equal(mails(), 4);
+  } finally {
+    await s.stop();
+    removeDirs(dirs);
+  }
+});
+
+eachDialect('Email manually opened under one approval and posted after the bill was re-drafted, approved again and emailed by production again: refused (what production sent of the earlier approval says nothing of this one), nothing sent', async (db) => {
+  const dirs = outputDirs();
+  const s = await productionSetup(db, testOutputs(dirs));
+  try {
+    const [bill] = await approvedBills(s, 1, { copiesToPrint: 0, useClientAddress: false, sendTo: ['ap@northwind.example'] });
+    const clerk = await signedInClerk(db, s);
+    const mails = () => filesIn(dirs.mail).length;
+    assert.equal((await s.production.produceBills(ctx, [bill!.billId])).done, 1);
+    assert.equal(mails(), 1);
+    // Opened knowing production emailed it once (under the first approval).
+    const shown = emailForm((await clerk.get(`/billing/bills/${bill!.billId}/email`)).text);
+    assert.match(shown.seen!, /^1\.0\.\d+$/);
+    // Re-drafted, approved again, produced again: production emails this approval to the same one address.
+    s.clock.advanceMs(60_000);
+    await s.billing.redraft(ctx, bill!.billId);
+    s.clock.advanceMs(60_000);
+    await s.billing.approve(ctx, bill!.billId);
+    assert.equal((await s.production.produceBills(ctx, [bill!.billId])).done, 1);
+    assert.equal(mails(), 2);
+    const refused = await clerk.post(`/billing/bills/${bill!.billId}/email`, shown);
+    assert.equal(refused.status, 409, refused.text);
+    assert.match(unescapeHtml(refused.text), /role="alert">Production emailed this bill to ap@northwind\.example \([^)]+\) after this page was opened: nothing was sent from here\./);
+    assert.equal(mails(), 2, 'no third copy');
+    // From that page (now knowing), the clerk may still send it.
+    const again = emailForm(refused.text);
+    assert.equal(again.seen, `1.0.${Date.parse((await s.billing.findBill(bill!.billId))!.approvedAt!)}`);
+    assert.equal((await clerk.post(`/billing/bills/${bill!.billId}/email`, again)).status, 303);
+    assert.equal(mails(), 3);
   } finally {
     await s.stop();
     removeDirs(dirs);

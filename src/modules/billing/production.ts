@@ -178,8 +178,8 @@ export const EMAIL_UNCONFIRMED = 'email_unconfirmed';
  * (409): nothing sent; the page shows what production sent and the form again, now knowing it.
  */
 export const PRODUCED_SINCE = 'produced_since';
-/** The compose form's `seen` field: addresses production had reached, and whether it may have sent it (productionMark). */
-const SEEN_MARK = /^\d{1,4}\.[01]$/;
+/** The compose form's `seen` field: addresses production had reached, whether it may have sent it, and of which approval (productionMark). */
+const SEEN_MARK = /^\d{1,4}\.[01](\.\d{1,15})?$/;
 
 /** A production email that may have been sent: shown per bill; a retry does not send it again. */
 class UnconfirmedEmail extends Error {
@@ -1199,10 +1199,12 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
    * after production emailed the bill since is refused (PRODUCED_SINCE) rather than sending a
    * second copy the clerk did not know of.
    */
-  function productionMark(st: ps.ProductionState | null): string {
-    if (!st) return '0.0';
+  function productionMark(st: ps.ProductionState | null, cycle: string | null): string {
+    // The approval it was shown under (its time, in ms): what production sent of an earlier approval says nothing of this one's.
+    const of = cycle === null ? '' : `.${Date.parse(cycle)}`;
+    if (!st) return `0.0${of}`;
     const p = productionEmailOf(st);
-    return `${p.emailedTo.length}.${p.mayHave ? 1 : 0}`;
+    return `${p.emailedTo.length}.${p.mayHave ? 1 : 0}${of}`;
   }
 
   /** The compose page's starting point: the matter's template merged, its send-to addresses, a key for this one message. */
@@ -1220,7 +1222,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     const partly = st !== null && st.emailedAt === null && st.emailSentTo.length > 0;
     const stillToReach = partly ? addressesToReach(to, st.emailSentTo) : [];
     return {
-      seen: productionMark(st),
+      seen: productionMark(st, bill.approvedAt),
       bill, matter, to: stillToReach.length > 0 ? stillToReach : to, stillToReach, subject: mail.subject, text: mail.text, key: newId(clock), hasStoredPdf: (await currentPdf(bill)) !== null, sent: await ps.manualEmails(db, billId),
       produced: produced && (produced.emailedTo.length > 0 || produced.mayHave) ? produced : null,
     };
@@ -1294,7 +1296,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         // Production emailed the bill (or may have) after the form was shown: refused, the claim rolled back. Read
         // under the bill's email hold, with production not holding the bill: its email step, if any, is recorded.
         if (g === 'claimed' && seen !== null && cycle !== null) {
-          const since = producedSince(seen, await ps.findState(trx, billId, cycle));
+          const since = producedSince(seen, await ps.findState(trx, billId, cycle), cycle);
           if (since) throw new HttpError(409, PRODUCED_SINCE, since);
         }
         return g;
@@ -1314,9 +1316,13 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
   }
 
   /** Why a compose form shown at `seen` must not send now (production emailed the bill since), or null. */
-  function producedSince(seen: string, st: ps.ProductionState | null): string | null {
+  function producedSince(seen: string, st: ps.ProductionState | null, cycle: string): string | null {
     if (!st) return null;
-    const [n, may] = seen.split('.').map(Number) as [number, number];
+    const [shownN, shownMay, shownCycle] = seen.split('.').map(Number) as [number, number, number | undefined];
+    // Shown under another approval (the bill was reverted and approved again since): nothing of this one was seen.
+    const sameApproval = shownCycle === undefined || shownCycle === Date.parse(cycle);
+    const n = sameApproval ? shownN : 0;
+    const may = sameApproval ? shownMay : 0;
     const p = productionEmailOf(st);
     if (p.emailedTo.length > n) {
       return `Production emailed this bill to ${p.emailedTo.join(', ')}${p.at ? ` (${displayTime(p.at)})` : ''} after this page was opened: nothing was sent from here. The page now says what production sent; send this only if it is still needed`;
