@@ -17,6 +17,7 @@ import { toDecimalString } from '../../src/shared/money.ts';
 import { pdfText } from '../adapters/pdf.ts';
 import { unescapeHtml, withApp } from '../support/app.ts';
 import { DIALECTS, eachDialect, freshDatabase } from '../support/db.ts';
+import type { TestDb } from '../support/db.ts';
 import { approvedBill } from './support.ts';
 
 eachDialect('pages: create payment for a bill, errors, roles, periods, chart, reports with CSV and PDF; the JSON API', async (db) => {
@@ -175,14 +176,17 @@ const BIN = join(import.meta.dirname, '..', '..', 'bin', 'lexbill');
 for (const dialect of DIALECTS) {
   test(`bin/lexbill report NAME --format csv [${dialect}]`, { timeout: 180_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lexbill-ledger-cli-'));
-    const db = await freshDatabase(dialect, { file: join(dir, 'cli.db') });
+    // Made inside the try: the folder goes even when the database cannot be made.
+    let db: TestDb | undefined;
     try {
+      db = await freshDatabase(dialect, { file: join(dir, 'cli.db') });
       const clock = manualClock('2026-03-02T09:00:00Z');
       const rt = await buildRuntime(db, { clock, logger: pino({ level: 'silent' }) });
       const { bill } = await approvedBill({ db: db.db, clock, relay: rt.relay });
       await rt.relay.stop();
       await rt.outputs.close();
-      const run = (args: string[]) => spawnSync(BIN, args, { cwd: dir, encoding: 'utf8', env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent' } });
+      const url = db.url;
+      const run = (args: string[]) => spawnSync(BIN, args, { cwd: dir, encoding: 'utf8', env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'silent' } });
       let r = run(['report', 'trial-balance', '--to', '2026-03-31', '--format', 'csv']);
       assert.equal(r.status, 0, r.stderr);
       const lines = r.stdout.trim().split('\r\n');
@@ -216,7 +220,7 @@ for (const dialect of DIALECTS) {
       r = run(['--help']);
       assert.match(r.stdout, /report NAME \[--from D\] \[--to D\]/);
     } finally {
-      await db.close();
+      await db?.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
