@@ -243,6 +243,28 @@ eachDialect('mass billing page: list, lookup, confirm, one run with live progres
     assert.equal((await t.db.db.selectFrom('billing_bill').select('up_to').where('id', '=', first!).executeTakeFirstOrThrow()).up_to, '2026-02-20');
     html = ok(await followed(b, b.post('/billing/drafts/modify', { batch: runId, every: 'yes', listing: listingOf(html), newTerms: 'soon' })), 422);
     assert.match(html, /data-error-for="newTerms"><strong>Payment terms<\/strong> must be a whole number of days/);
+    // A new up-to date alone, after the drafts' invoice date: refused up front, naming it, nothing changed.
+    const before = await t.db.db.selectFrom('billing_bill').select(['invoice_date', 'up_to', 'due_date', 'version']).where('id', '=', first!).executeTakeFirstOrThrow();
+    html = ok(await followed(b, b.post('/billing/drafts/modify', { batch: runId, every: 'yes', listing: listingOf(html), newUpTo: '2026-02-25' })), 422);
+    assert.match(html, /data-error-for="newUpTo"><strong>[^<]+<\/strong> 1 of the drafts are dated before the new up-to date 2026-02-25 \(from 2026-02-20\): give an up-to date on or before their invoice date, or a new invoice date too/);
+    assert.deepEqual(await t.db.db.selectFrom('billing_bill').select(['invoice_date', 'up_to', 'due_date', 'version']).where('id', '=', first!).executeTakeFirstOrThrow(), before);
+    // Days and the firm's terms at once: refused naming the terms.
+    html = ok(await followed(b, b.post('/billing/drafts/modify', { batch: runId, every: 'yes', listing: listingOf(html), newTerms: '7', firmTerms: 'yes' })), 422);
+    assert.match(html, /data-error-for="newTerms"><strong>Payment terms<\/strong> give a number of days, or choose the firm's terms: not both/);
+    // A template for the batch, then each matter's own and the firm's terms again: the overrides come off the drafts.
+    html = ok(await followed(b, b.post('/billing/drafts/modify', { batch: runId, every: 'yes', listing: listingOf(html), newTemplate: 'itemised', confirmed: 'yes' })));
+    assert.match(html, /data-done="1"/);
+    const requestOf = async () => JSON.parse(String((await t.db.db.selectFrom('billing_bill').select('request_json').where('id', '=', first!).executeTakeFirstOrThrow()).request_json)) as Record<string, unknown>;
+    assert.deepEqual([(await requestOf()).template, (await requestOf()).paymentTermsDays], ['itemised', 5]);
+    assert.match(ok(await b.get(`/billing/drafts?batch=${runId}`)), /<option value="\*matter">Each matter's own<\/option>/);
+    const asking = ok(await b.post('/billing/drafts/modify', { batch: runId, every: 'yes', listing: listingOf(html), newTemplate: '*matter', firmTerms: 'yes' }));
+    assert.match(asking, /<li>Bill template: each matter's own<\/li>/);
+    assert.match(asking, /<li>Payment terms: the firm's \(or the matter's own, where it has them\), due dates following them<\/li>/);
+    html = ok(await followed(b, b.post('/billing/drafts/modify', { batch: runId, every: 'yes', listing: listingOf(html), newTemplate: '*matter', firmTerms: 'yes', confirmed: 'yes' })));
+    assert.match(html, /data-done="1"/);
+    const cleared = await requestOf();
+    assert.ok(!('template' in cleared) && !('paymentTermsDays' in cleared), JSON.stringify(cleared));
+    assert.notEqual((await t.db.db.selectFrom('billing_bill').select('due_date').where('id', '=', first!).executeTakeFirstOrThrow()).due_date, '2026-02-25', 'no longer 5 days from the invoice date');
 
     // Delete: back to mass billing (items unbilled, the work kept).
     const matterOfFirst = drafts.find((d) => d.id === first)!.matter_id as string;

@@ -30,6 +30,14 @@ import { sumByCurrency } from '../../shared/money.ts';
 const READERS: readonly Role[] = ['admin', 'billing', 'readonly'];
 const WRITERS: readonly Role[] = ['admin', 'billing'];
 const PAGE_ROWS = 200;
+/** Modify's template choice "Each matter's own" (no template name has a '*': billTemplateErrors). */
+const MATTER_TEMPLATE = '*matter';
+
+/** Modify's template choices: unchanged, each matter's own again, or one of the firm's templates. */
+function modifyTemplateChoices(names: readonly string[], current: string): [string, string][] {
+  const [unchanged, ...rest] = templateChoices(names, current === MATTER_TEMPLATE ? '' : current, 'Unchanged');
+  return [unchanged!, [MATTER_TEMPLATE, 'Each matter\'s own'], ...rest];
+}
 const MAX_SELECTED = 100_000;
 
 type Raw = Record<string, string | string[] | File>;
@@ -134,9 +142,9 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
     return {
       rows, total, f, batch, qs, listing, periodRefuses, can: can(c), pages: Math.max(1, Math.ceil(total / PAGE_ROWS)), sorts: (Object.keys(DRAFT_SORTS) as DraftSort[]).map((value) => ({ value, label: DRAFT_SORT_LABELS[value] })),
       batches: listed.map((b) => ({ ...b, draftsNow: now.get(b.id) ?? 0 })), results: null,
-      templateOptions: templateChoices(await mass.billTemplateNames(), first(raw.newTemplate), 'Unchanged'),
+      templateOptions: modifyTemplateChoices(await mass.billTemplateNames(), first(raw.newTemplate)),
       // What the modify form was sent (kept when it is shown again with its errors).
-      modify: { newInvoiceDate: first(raw.newInvoiceDate), newUpTo: first(raw.newUpTo), newTemplate: first(raw.newTemplate), newTerms: first(raw.newTerms) }, ...extra,
+      modify: { newInvoiceDate: first(raw.newInvoiceDate), newUpTo: first(raw.newUpTo), newTemplate: first(raw.newTemplate), newTerms: first(raw.newTerms), firmTerms: first(raw.firmTerms) === 'yes' }, ...extra,
     };
   }
 
@@ -306,10 +314,17 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
     const change: Parameters<MassBilling['modifyDrafts']>[2] = {};
     if (first(raw.newInvoiceDate)) change.invoiceDate = first(raw.newInvoiceDate);
     if (first(raw.newUpTo)) change.upTo = first(raw.newUpTo);
-    if (first(raw.newTemplate)) change.template = first(raw.newTemplate);
+    // Each matter's own template (the run's or a change's taken off again): no template on the bills' requests.
+    if (first(raw.newTemplate) === MATTER_TEMPLATE) change.template = null;
+    else if (first(raw.newTemplate)) change.template = first(raw.newTemplate);
     const terms = first(raw.newTerms);
     const errors: Record<string, string> = {};
     if (terms) { if (/^\d{1,4}$/.test(terms)) change.paymentTermsDays = Number(terms); else errors.newTerms = 'must be a whole number of days'; }
+    // The firm's payment terms (each matter's, where it has its own) again: no terms on the bills' requests.
+    if (first(raw.firmTerms) === 'yes') {
+      if (terms) errors.newTerms = 'give a number of days, or choose the firm\'s terms: not both';
+      else change.paymentTermsDays = null;
+    }
     if (Object.keys(change).length === 0 && !errors.newTerms) errors.newInvoiceDate = 'give a new invoice date, up-to date, template or terms';
     if (Object.keys(errors).length) return render(c, 'billing/drafts.njk', await listContext(c, raw, { errors }), 422);
     const rename: Record<string, string> = { invoiceDate: 'newInvoiceDate', upTo: 'newUpTo', template: 'newTemplate', paymentTermsDays: 'newTerms' };
@@ -324,8 +339,9 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
       const changes = [
         ...(change.invoiceDate ? [`Invoice date: ${change.invoiceDate} (due dates follow it)`] : []),
         ...(change.upTo ? [`Fees and disbursements up to ${change.upTo}`] : []),
-        ...(change.template ? [`Bill template: ${change.template}`] : []),
+        ...(change.template ? [`Bill template: ${change.template}`] : change.template === null ? ['Bill template: each matter\'s own'] : []),
         ...(change.paymentTermsDays !== undefined && change.paymentTermsDays !== null ? [`Payment terms: ${change.paymentTermsDays} days`] : []),
+        ...(change.paymentTermsDays === null ? ['Payment terms: the firm\'s (or the matter\'s own, where it has them), due dates following them'] : []),
       ];
       return render(c, 'billing/drafts_modify.njk', {
         rows: listed.rows, count: drafts, more: Math.max(drafts - listed.rows.length, 0), changes, batchChosen: Boolean(first(raw.batch)),

@@ -1108,6 +1108,18 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       }
       if (later > 0) e.upTo = `${later} of the drafts bill fees and disbursements up to a date after the new invoice date ${change.invoiceDate} (up to ${latest}): give a new up-to date on or before it too`;
     }
+    // The reverse: a new up-to date alone, after some drafts' invoice dates (each would be refused for it).
+    if (Object.keys(e).length === 0 && change.upTo && !change.invoiceDate) {
+      let earlier = 0;
+      let earliest = '';
+      const ids = [...new Set(billIds)];
+      for (let i = 0; i < ids.length; i += 500) {
+        const rows = await db.selectFrom('billing_bill').select('invoice_date').where('id', 'in', ids.slice(i, i + 500))
+          .where('status', '=', 'draft').where('invoice_date', '<', change.upTo).execute() as { invoice_date: string }[];
+        for (const r of rows) { earlier++; if (earliest === '' || r.invoice_date < earliest) earliest = r.invoice_date; }
+      }
+      if (earlier > 0) e.upTo = `${earlier} of the drafts are dated before the new up-to date ${change.upTo} (from ${earliest}): give an up-to date on or before their invoice date, or a new invoice date too`;
+    }
     return e;
   }
 
