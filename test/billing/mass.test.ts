@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { prng } from '../../src/cli/demo.ts';
-import { RUN_STALLED_MS, RunQueuedElsewhere, createMassBilling } from '../../src/modules/billing/mass-commands.ts';
+import { RUN_HEARTBEAT_STALE_MS, RUN_STALLED_MS, RunQueuedElsewhere, createMassBilling } from '../../src/modules/billing/mass-commands.ts';
 import { seedDemoFirm } from '../../src/modules/matters/index.ts';
 import type { Executor } from '../../src/shared/db.ts';
 import { systemContext } from '../../src/shared/events.ts';
@@ -466,6 +466,17 @@ eachDialect('a matter queued in a bill run still drafting is not offered to anot
   assert.deepEqual((await m.candidates(f)).find((r) => r.matterId === c)!.reasons.map((r) => r.code), ['queued'], 'still drafting within the limit');
   s.clock.advanceMs(2_000);
   assert.equal((await m.candidates(f)).find((r) => r.matterId === c)!.eligible, true, 'offered again once the run stopped moving');
+
+  // A run whose process says it is drafting it (its heartbeat) holds its matters while the heartbeat is fresh, and lets them go a
+  // minute after the last one (the process was killed), not RUN_STALLED_MS after it last moved.
+  const run5 = await m.createRun(ctx, { ...f, matterIds: [c!] });
+  await db.db.updateTable('billing_batch').set({ status: 'running', heartbeat_at: s.clock.now().toISOString() }).where('id', '=', run5.id).execute();
+  s.clock.advanceMs(RUN_HEARTBEAT_STALE_MS - 1_000);
+  assert.deepEqual((await m.candidates(f)).find((r) => r.matterId === c)!.reasons.map((r) => r.code), ['queued'], 'its heartbeat fresh');
+  s.clock.advanceMs(2_000);
+  assert.equal((await m.candidates(f)).find((r) => r.matterId === c)!.eligible, true, 'its heartbeat stale: offered again');
+  const run6 = await m.createRun(ctx, { ...f, matterIds: [c!] });
+  assert.equal((await db.db.selectFrom('billing_batch_matter').select('state').where('batch_id', '=', run6.id).executeTakeFirstOrThrow()).state, 'pending', 'a new run takes it');
 });
 
 eachDialect('two bill runs created at the same moment take disjoint matters; a run that failed holds its queued matters until it has not moved for RUN_STALLED_MS', async (db) => {

@@ -295,7 +295,9 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
   // ---- the eligible list -----------------------------------------------------------------
 
   /** Runs not finished that have moved since this still hold their queued matters (RUN_STALLED_MS). */
-  const liveRunsSince = (): string => new Date(clock.now().getTime() - RUN_STALLED_MS).toISOString();
+  const liveRuns = (): mass.LiveRuns => ({
+    movedSince: new Date(clock.now().getTime() - RUN_STALLED_MS).toISOString(), beatSince: new Date(clock.now().getTime() - RUN_HEARTBEAT_STALE_MS).toISOString(),
+  });
 
   function factsOf(c: MassCandidate, invoiceDate: string, taken: ReadonlySet<string>, firmCurrency: string | null): MassFacts & { fixedFeeDue: boolean } {
     const due = c.options ? fixedFeeDue(c.options, invoiceDate, c.billingCycle, c.nextBillingDate, taken) : false;
@@ -314,7 +316,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
   async function candidates(f: MassFilters, opts: { matterIds?: readonly string[]; handPicked?: boolean } = {}): Promise<MassRow[]> {
     const e = filterErrors(f, today());
     if (Object.keys(e).length) throw invalid(e);
-    const list = await mass.massCandidates(db, f, { matterIds: opts.matterIds, liveRunsSince: liveRunsSince() });
+    const list = await mass.massCandidates(db, f, { matterIds: opts.matterIds, liveRuns: liveRuns() });
     const withSchedule = list.filter((c) => c.options?.arrangement === 'fixed_fee' && c.options.fixedFee.mode === 'custom_schedule').map((c) => c.matterId);
     const taken = await mass.takenScheduleRows(db, withSchedule);
     const cap = f.cap ?? { kind: 'none' as const };
@@ -957,7 +959,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       await mass.lockRunCreation(trx);
       const again = await mass.findBatch(trx, id);
       if (again) return sameRunOrRefuse(trx, again, input);
-      const queued = await mass.queuedIn(trx, eligible.map((r) => r.matterId), liveRunsSince());
+      const queued = await mass.queuedIn(trx, eligible.map((r) => r.matterId), liveRuns());
       // Drafts changed by hand, taken in first: their matters are the run's through them (such a
       // matter has a draft, so drafting it again would only be skipped).
       const hand = await takeHandDrafts(trx, ctx, id, handIds, at);
@@ -984,7 +986,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       // (Also when the list, read before the lock, already showed them queued there and nothing else.)
       if (!input.matterIds && total === 0) {
         const heldBy = eligible.length > 0 ? queued.get(eligible[0]!.matterId)
-          : (await mass.queuedIn(trx, rows.filter((r) => r.reasons.length > 0 && r.reasons.every((x) => x.code === 'queued')).slice(0, 1).map((r) => r.matterId), liveRunsSince())).values().next().value;
+          : (await mass.queuedIn(trx, rows.filter((r) => r.reasons.length > 0 && r.reasons.every((x) => x.code === 'queued')).slice(0, 1).map((r) => r.matterId), liveRuns())).values().next().value;
         if (heldBy !== undefined) throw new RunQueuedElsewhere(heldBy);
       }
       await trx.insertInto('billing_batch').values({

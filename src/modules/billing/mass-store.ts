@@ -133,7 +133,7 @@ export interface MassCandidate extends MatterBillingSummary {
   overridden: BillingOptionSection[];
   draftId: string | null;
   draftNumber: string | null;
-  /** A bill run still drafting (see massCandidates' liveRunsSince) with the matter queued, or null. */
+  /** A bill run still drafting (see massCandidates' liveRuns) with the matter queued, or null. */
   queuedRunId: string | null;
   /** Chargeable (behaviour "bill") unbilled items: fees (time and fixed charges), of them time, and disbursements. */
   feeItems: number;
@@ -217,20 +217,29 @@ export async function timeCapMatters(ex: Executor, matterIds: readonly string[],
 }
 
 /**
+ * Which runs still hold their queued matters: those that moved (each chunk drafted moves a run)
+ * since `movedSince`, and, of those marked running, only those whose process said it is drafting
+ * them (billing_batch.heartbeat_at) since `beatSince`: a run whose process stopped (killed, the
+ * server restarted) lets its matters go a minute after its last heartbeat, not ten.
+ */
+export interface LiveRuns { movedSince: string; beatSince: string }
+
+/**
  * Matters queued (pending) in a run not finished (pending, running, or failed and resumable)
- * that has moved since the parameter: each chunk it drafts moves it; one that has not moved for
- * longer stopped with its process, or failed long enough ago to be left, and holds nothing back.
+ * that is live (LiveRuns: two parameters); one that is not stopped with its process, or failed
+ * long enough ago to be left, and holds nothing back.
  */
 const QUEUED_SQL = `select bm.matter_id, min(bm.batch_id) as batch_id from billing_batch b
       join billing_batch_matter bm on bm.batch_id = b.id and bm.state = 'pending'
-      where (b.status = 'pending' or b.status = 'running' or b.status = 'failed') and b.updated_at >= ?`;
+      where (b.status = 'pending' or b.status = 'running' or b.status = 'failed') and b.updated_at >= ?
+        and (b.status <> 'running' or b.heartbeat_at is null or b.heartbeat_at >= ?)`;
 
 /** Of these matters, those queued in a run still drafting (QUEUED_SQL), each with that run's id. */
-export async function queuedIn(ex: Executor, matterIds: readonly string[], liveRunsSince: string): Promise<Map<string, string>> {
+export async function queuedIn(ex: Executor, matterIds: readonly string[], live: LiveRuns): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (let i = 0; i < matterIds.length; i += 500) {
     const chunk = matterIds.slice(i, i + 500);
-    for (const r of await selectRaw<{ matter_id: string; batch_id: string }>(ex, `${QUEUED_SQL} and bm.matter_id in (${marks(chunk.length)}) group by bm.matter_id`, [liveRunsSince, ...chunk])) {
+    for (const r of await selectRaw<{ matter_id: string; batch_id: string }>(ex, `${QUEUED_SQL} and bm.matter_id in (${marks(chunk.length)}) group by bm.matter_id`, [live.movedSince, live.beatSince, ...chunk])) {
       out.set(r.matter_id, r.batch_id);
     }
   }
@@ -253,13 +262,13 @@ export const HAND_PICKED_IN_QUERY = 5_000;
  * the item filters, ordered by client then matter number. Eligibility is decided by the
  * caller (domain/mass.ts). `matterIds`: only these.
  */
-export async function massCandidates(ex: Executor, f: MassFilters, opts: { matterIds?: readonly string[]; limit?: number; liveRunsSince?: string } = {}): Promise<MassCandidate[]> {
+export async function massCandidates(ex: Executor, f: MassFilters, opts: { matterIds?: readonly string[]; limit?: number; liveRuns?: LiveRuns } = {}): Promise<MassCandidate[]> {
   const items = itemConditions(f);
   const where: string[] = [];
   const params: unknown[] = [...items.params];
-  // A run not finished that has moved since `liveRunsSince` holds its queued matters (QUEUED_SQL).
-  const since = opts.liveRunsSince;
-  if (since !== undefined) params.push(since);
+  // A live run not finished holds its queued matters (QUEUED_SQL, LiveRuns).
+  const since = opts.liveRuns;
+  if (since !== undefined) params.push(since.movedSince, since.beatSince);
   if (f.clientId) { where.push('m.client_id = ?'); params.push(f.clientId); }
   if (f.matterId) { where.push('m.id = ?'); params.push(f.matterId); }
   if (f.responsibleTimekeeperId) { where.push('m.responsible_timekeeper_id = ?'); params.push(f.responsibleTimekeeperId); }
