@@ -386,7 +386,7 @@ eachDialect('composer: each bill\'s template and payment terms (chosen from the 
 
     // The drafts page changes the template of the drafts listed from the same list; an unknown one is refused naming it.
     const drafts = await b.get('/billing/drafts');
-    assert.match(unescapeHtml(drafts.text), /<select name="newTemplate"[^>]*>\s*<option value="" selected>Unchanged<\/option><option value="fixed-fee">/);
+    assert.match(unescapeHtml(drafts.text), /<select name="newTemplate"[^>]*>\s*<option value="" selected>Unchanged<\/option><option value="\*matter">Each matter's own<\/option><option value="fixed-fee">/);
     const listing = /name="listing" value="([^"]+)"/.exec(drafts.text)![1]!;
     const bad = await followed(b, b.post('/billing/drafts/modify', { every: 'yes', listing, newTemplate: 'nope', newTerms: '7' }));
     assert.equal(bad.status, 422);

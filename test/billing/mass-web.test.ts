@@ -219,6 +219,12 @@ eachDialect('mass billing page: list, lookup, confirm, one run with live progres
     assert.match(asked, /<h1>Approve 3 draft bills\?<\/h1>/);
     assert.match(asked, /id="approve-held">1 of them is on hold: refused/);
     assert.equal((asked.match(/<tr data-bill="/g) ?? []).length, 3);
+    // The total is what the button approves: the two not held, not the held one too.
+    const totalsOf = await t.db.db.selectFrom('billing_bill').select(['id', 'total_minor', 'currency']).where('id', 'in', [first!, second!, third!]).execute();
+    const toApprove = totalsOf.filter((r) => r.id !== first).reduce((n, r) => n + Number(r.total_minor), 0);
+    assert.ok(Number(totalsOf.find((r) => r.id === first)!.total_minor) > 0, 'the held one has a total of its own');
+    assert.match(asked, new RegExp(`<th colspan="4">Total of the 2 approved \\(the other is refused\\)</th><td class="num" data-total="${totalsOf[0]!.currency}">[^<]+</td>`));
+    assert.match(asked, new RegExp(`data-total="${totalsOf[0]!.currency}">\\$${(toApprove / 100).toLocaleString('en-US', { minimumFractionDigits: 2 }).replace(/\./g, '\\.')}<`));
     assert.match(asked, /<input type="hidden" name="confirmed" value="yes">/);
     assert.equal((await t.db.db.selectFrom('billing_bill').select('id').where('status', '=', 'approved').execute()).length, 0, 'nothing approved before confirming');
     html = ok(await followed(b, b.post('/billing/drafts/act', { every: 'yes', listing, action: 'approve', batch: runId, confirmed: 'yes' })));

@@ -261,10 +261,12 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
       // versions shown, or "all drafts listed" with its stamp and filters; the list's order).
       const carried = carriedFields(raw, ['action']);
       // The drafts among them now (one approved or deleted since the list was shown is left out, and said so).
-      const drafts = ids.length > CONFIRM_LISTED ? await mass.draftCount(ids) : listed.total;
+      const groups = await mass.draftDatesAndHolds(ids);
+      const drafts = groups.reduce((n, g) => n + g.count, 0);
       return render(c, 'billing/drafts_delete.njk', {
         rows: listed.rows, count: drafts, more: Math.max(drafts - listed.rows.length, 0), gone: ids.length - drafts,
-        totals: sumByCurrency(listed.rows, (r) => r.totalMinor), carried, backQs: listQuery(raw).toString(),
+        // What they come to, every one of them (not only those listed).
+        totals: sumByCurrency(groups, (g) => g.totalMinor), carried, backQs: listQuery(raw).toString(),
       });
     }
     if (action === 'approve' && first(raw.confirmed) !== 'yes') {
@@ -277,13 +279,15 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
       // Held and out-of-period drafts counted over all the chosen, not only those listed.
       const groups = await mass.draftDatesAndHolds(ids);
       const drafts = groups.reduce((n, g) => n + g.count, 0);
+      // Those approving will refuse for what the page knows (held, or dated where the firm refuses postings): the button approves the others.
+      const refusedGroup = (g: (typeof groups)[number]) => g.onHold || (refuses && noteOf(g.invoiceDate) !== null);
       return render(c, 'billing/drafts_approve.njk', {
         rows, count: drafts, more: Math.max(drafts - rows.length, 0), gone: ids.length - drafts,
         held: groups.filter((g) => g.onHold).reduce((n, g) => n + g.count, 0),
-        // Those approving will refuse for what the page knows (held, or dated where the firm refuses postings): the button approves the others.
-        refused: groups.filter((g) => g.onHold || (refuses && noteOf(g.invoiceDate) !== null)).reduce((n, g) => n + g.count, 0),
+        refused: groups.filter(refusedGroup).reduce((n, g) => n + g.count, 0),
         outside: groups.filter((g) => noteOf(g.invoiceDate) !== null).reduce((n, g) => n + g.count, 0), currentPeriod, refuses,
-        totals: sumByCurrency(rows, (r) => r.totalMinor), carried: carriedFields(raw, ['action']), backQs: listQuery(raw).toString(),
+        // What the button approves comes to: every one of them (not only those listed), less those it will refuse.
+        totals: sumByCurrency(groups.filter((g) => !refusedGroup(g)), (g) => g.totalMinor), carried: carriedFields(raw, ['action']), backQs: listQuery(raw).toString(),
       });
     }
     let results: { billId: string; ok: boolean; reason?: string; number?: string }[];

@@ -41,20 +41,23 @@ export async function receiptsAllocated(ex: Executor, billIds: readonly string[]
   return out;
 }
 
-/** Of these bills, the drafts counted by invoice date and hold (read by the 1,000): what approving them all would post where, and refuse. */
-export async function draftDatesAndHolds(ex: Executor, billIds: readonly string[]): Promise<{ invoiceDate: string; onHold: boolean; count: number }[]> {
-  const counts = new Map<string, { invoiceDate: string; onHold: boolean; count: number }>();
-  for (let i = 0; i < billIds.length; i += 1_000) {
-    const chunk = billIds.slice(i, i + 1_000);
-    for (const r of await selectRaw<{ invoice_date: string; on_hold: unknown; n: unknown }>(ex,
-      `select invoice_date, on_hold, count(*) as n from billing_bill where status = 'draft' and id in (${marks(chunk.length)}) group by invoice_date, on_hold`, chunk)) {
-      const key = `${r.invoice_date}|${Number(r.on_hold)}`;
-      const was = counts.get(key) ?? { invoiceDate: r.invoice_date, onHold: Number(r.on_hold) === 1, count: 0 };
+/** Of these bills, the drafts counted and totalled by invoice date, hold and currency (read by the 1,000): what approving or deleting them all would post where, refuse, and come to. */
+export async function draftDatesAndHolds(ex: Executor, billIds: readonly string[]): Promise<{ invoiceDate: string; onHold: boolean; currency: string; count: number; totalMinor: number }[]> {
+  const groups = new Map<string, { invoiceDate: string; onHold: boolean; currency: string; count: number; totalMinor: number }>();
+  const ids = [...new Set(billIds)];
+  for (let i = 0; i < ids.length; i += 1_000) {
+    const chunk = ids.slice(i, i + 1_000);
+    for (const r of await selectRaw<{ invoice_date: string; on_hold: unknown; currency: string; n: unknown; total: unknown }>(ex,
+      `select invoice_date, on_hold, currency, count(*) as n, sum(total_minor) as total from billing_bill where status = 'draft' and id in (${marks(chunk.length)}) group by invoice_date, on_hold, currency`, chunk)) {
+      const key = `${r.invoice_date}|${Number(r.on_hold)}|${r.currency}`;
+      const was = groups.get(key) ?? { invoiceDate: r.invoice_date, onHold: Number(r.on_hold) === 1, currency: r.currency, count: 0, totalMinor: 0 };
       was.count += Number(r.n);
-      counts.set(key, was);
+      was.totalMinor += Number(r.total);
+      assert(Number.isSafeInteger(was.totalMinor), 'draft totals stay within safe integers');
+      groups.set(key, was);
     }
   }
-  return [...counts.values()];
+  return [...groups.values()];
 }
 
 /** Drafts in no run (made or changed in the composer): how many, and the first `limit` ids by creation. */
