@@ -153,7 +153,8 @@ eachDialect('Delete on the drafts page asks first: it lists the drafts chosen (t
     assert.match(html, /<h1>Delete 1 draft bill\?<\/h1>/);
     assert.doesNotMatch(html, /id="selection-gone"/);
     // The list's page is posted with its actions, and carried back (Cancel, and the list after the action).
-    assert.match(ok(await b.get(`/billing/drafts?batch=${batch}&page=2`)), /name="page" value="2"/);
+    // (Page 2 of a one-page list is past the end: the last page is listed, page 1, which posts no page.)
+    assert.doesNotMatch(ok(await b.get(`/billing/drafts?batch=${batch}&page=2`)), /name="page" value="2"/);
     html = ok(await postMany(b, '/billing/drafts/act', [['id', `${one.id}@${one.version}`], ['action', 'delete'], ['page', '2']]));
     assert.match(unescapeHtml(html), /href="\/billing\/drafts\?sort=matter&dir=asc&page=2" data-action="back">Cancel/);
 

@@ -124,7 +124,12 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
 
   async function listContext(c: Context<AppEnv>, raw: Raw, extra: Record<string, unknown> = {}) {
     const f = draftFilters(raw);
-    const list = await mass.listDrafts({ ...f, limit: PAGE_ROWS, offset: (f.page - 1) * PAGE_ROWS });
+    let list = await mass.listDrafts({ ...f, limit: PAGE_ROWS, offset: (f.page - 1) * PAGE_ROWS });
+    // A page past the end (the last page's drafts all approved or deleted, an old link): the last page, as the mass list does.
+    if (list.rows.length === 0 && list.total > 0 && f.page > 1) {
+      f.page = Math.ceil(list.total / PAGE_ROWS);
+      list = await mass.listDrafts({ ...f, limit: PAGE_ROWS, offset: (f.page - 1) * PAGE_ROWS });
+    }
     const { total } = list;
     // Each draft's period, as approving it would post it (the ledger's periods, billing's copy).
     const { noteOf, refuses: periodRefuses } = await approvalPeriodNotes(deps.db, isoDate(deps.clock.now()));
@@ -137,7 +142,9 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
     for (const k of ['sort', 'dir', 'page']) filtersQs.delete(k);
     const qs = filtersQs.toString();
     // Each batch labelled by when it was made (to the second) and the drafts it holds now.
-    const listed = await mass.listBatches({ limit: 50 });
+    const newest = await mass.listBatches({ limit: 50 });
+    // The batch chosen stays a choice when it is older than those (Filter would otherwise drop it).
+    const listed = batch && !newest.some((b) => b.id === batch.id) ? [...newest, batch] : newest;
     const now = await mass.draftsNowIn(listed.map((b) => b.id));
     return {
       rows, total, f, batch, qs, listing, periodRefuses, can: can(c), pages: Math.max(1, Math.ceil(total / PAGE_ROWS)), sorts: (Object.keys(DRAFT_SORTS) as DraftSort[]).map((value) => ({ value, label: DRAFT_SORT_LABELS[value] })),
@@ -207,7 +214,8 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
       if (!opts.readOnly) {
         const posted = first(raw.listing);
         if (!posted) throw invalid({ listing: 'is missing: reload the page' }, 'The page did not say which drafts it listed: reload it and try again');
-        if (drafts.length > 0 && posted !== listingStamp(drafts)) throw new HttpError(409, 'conflict', LISTING_CHANGED);
+        // (Every draft listed gone since, the list now empty, is a change too: not "select the bills first".)
+        if (posted !== (drafts.length > 0 ? listingStamp(drafts) : '')) throw new HttpError(409, 'conflict', LISTING_CHANGED);
       }
       return { ids: drafts.map((d) => d.id), versions: new Map(drafts.map((d) => [d.id, d.version])) };
     }
@@ -340,6 +348,8 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
       // confirms with the same form posted again. Nothing is written before.
       const listed = await mass.listDrafts({ ids: ids.slice(0, CONFIRM_LISTED), sort: 'matter', limit: CONFIRM_LISTED });
       const drafts = ids.length > CONFIRM_LISTED ? await mass.draftCount(ids) : listed.total;
+      // None of them a draft now (approved or deleted since they were ticked): nothing to ask about.
+      if (drafts === 0) return render(c, 'billing/drafts.njk', await listContext(c, raw, { actionError: 'None of the chosen bills is a draft now (approved or deleted since the list was shown): nothing was changed' }), 409);
       const changes = [
         ...(change.invoiceDate ? [`Invoice date: ${change.invoiceDate} (due dates follow it)`] : []),
         ...(change.upTo ? [`Fees and disbursements up to ${change.upTo}`] : []),
@@ -348,7 +358,7 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
         ...(change.paymentTermsDays === null ? ['Payment terms: the firm\'s (or the matter\'s own, where it has them), due dates following them'] : []),
       ];
       return render(c, 'billing/drafts_modify.njk', {
-        rows: listed.rows, count: drafts, more: Math.max(drafts - listed.rows.length, 0), changes, batchChosen: Boolean(first(raw.batch)),
+        rows: listed.rows, count: drafts, more: Math.max(drafts - listed.rows.length, 0), changes, batchChosen: Boolean(first(raw.batch)), ticked: first(raw.every) !== 'yes' && all(raw, 'id').length > 0,
         pages: Math.max(1, Math.ceil(drafts / PAGE_ROWS)), carried: carriedFields(raw), backQs: listQuery(raw).toString(),
       });
     }

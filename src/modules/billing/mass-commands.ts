@@ -52,7 +52,7 @@ import type { WipCopy } from './store.ts';
 export const DRAFT_CHUNK = 200;
 
 /** Why a draft ticked on a list is not approved: it changed after the list was shown. */
-export const CHANGED_SINCE_LISTED = 'It changed after the list was shown (recomposed or edited): review it and approve again';
+export const CHANGED_SINCE_LISTED = 'It changed after the list was shown (recomposed or edited): review it and try again';
 /**
  * Drafting (and approving) transactions kept in flight at once on Postgres, each on its own
  * chunk of matters (SQLite runs one write transaction at a time). Chunks hold disjoint
