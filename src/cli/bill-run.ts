@@ -199,6 +199,11 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
   try {
     const candidates = await mass.candidates(runFilters);
     notListed = candidates.filter((r) => !r.eligible);
+    // --matter with another filter that leaves that matter out: said, with why (the page's lookup), not "0 ineligible".
+    if (matterId && !candidates.some((r) => r.matterId === matterId)) {
+      const why = await mass.whyNot(runFilters, { id: matterId });
+      if (why) notListed.push({ ...why.row, eligible: false, reasons: why.reasons.map((text) => ({ code: 'filtered' as const, text })) });
+    }
     // No matter to bill (a scheduled run in a quiet week): no run is made, as the page makes none
     // (empty runs would crowd the page's recent runs); a run named by --run-id is still taken up.
     const input = {
@@ -206,7 +211,7 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
       paymentTermsDays: v.terms === undefined ? null : Number(v.terms), filters,
     };
     // (A run id given again takes up that run; a new one is no run either.)
-    if (notListed.length === candidates.length && !(v['run-id'] && await mass.findBatch(v['run-id']))) {
+    if (candidates.every((r) => !r.eligible) && !(v['run-id'] && await mass.findBatch(v['run-id']))) {
       // Bad choices are refused all the same (they name nothing, so nothing is eligible).
       await mass.checkRunChoices(input);
       return noRun(await mass.matterFiltersOf(runFilters));
@@ -293,6 +298,10 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
       const alreadySet = new Set(already);
       const approved = await mass.approveMany(ctx, billIds.filter((id) => !alreadySet.has(id)));
       const ok = approved.filter((a) => a.ok);
+      // Posted outside the current accounting period (the firm warns rather than refuses): said, as the page's confirmation says it.
+      const periodNote = ok.length > 0 ? (await mass.periodNotes()).noteOf(run.invoiceDate) : null;
+      if (periodNote) err(`lexbill: warning: the ${ok.length} bill(s) approved are dated ${run.invoiceDate}: ${periodNote}`);
+      if (v.json) report.periodWarning = periodNote;
       if (!v.json) {
         for (const id of already) out(`approved ${current.get(id)!.number} (already)`);
         for (const a of approved) out(a.ok ? `approved ${a.number}` : `refused  ${a.billId}  ${a.reason}`);

@@ -74,6 +74,17 @@ for (const dialect of DIALECTS) {
       assert.equal((await db.db.selectFrom('billing_batch').select('id').execute()).length, 0, 'nothing drafted');
       assert.equal((await db.db.selectFrom('billing_bill').select('id').execute()).length, 0, 'no bill');
       await matters.updateFirmSettings(ctx, { postingOutsideCurrentPeriod: 'warn' });
+      // --matter with a filter that leaves that matter out: said, with why, and no run.
+      {
+        const m = await db.db.selectFrom('billing_matter').select(['file_number', 'client_id']).orderBy('file_number').executeTakeFirstOrThrow();
+        const other = await db.db.selectFrom('billing_client').select('client_number').where('id', '<>', String(m.client_id)).executeTakeFirstOrThrow();
+        const day = isoDate(new Date());
+        r = run(['bill-run', '--invoice-date', day, '--up-to', day, '--matter', String(m.file_number), '--client', String(other.client_number)]);
+        assert.equal(r.code, 0, r.out + r.err);
+        assert.match(r.out, new RegExp(`^ineligible  ${String(m.file_number).replace('.', '\\.')}  .*The Client filter leaves it out \\(it is another client's matter\\)`, 'm'), r.out);
+        assert.match(r.out, /^No bill run: no matter is eligible/m);
+        assert.equal((await db.db.selectFrom('billing_batch').select('id').execute()).length, 0, 'no run');
+      }
       // Two matters with nothing to bill (dormant, as most of a firm's are in a given month).
       const someone = await db.db.selectFrom('matters_matter').select(['client_id', 'responsible_timekeeper_id']).executeTakeFirstOrThrow();
       for (const name of ['Dormant one', 'Dormant two']) {
@@ -178,6 +189,11 @@ for (const dialect of DIALECTS) {
       r = run(['bill-run', '--invoice-date', lastMonthEnd, '--up-to', lastMonthEnd, '--approve']);
       assert.equal(r.code, 2, r.out + r.err);
       await matters.updateFirmSettings(ctx, { postingOutsideCurrentPeriod: 'warn' });
+      // Under 'warn' the run's bill dated last month is approved, with the warning the page's confirmation gives.
+      r = run(['bill-run', '--invoice-date', lastMonthEnd, '--up-to', lastMonthEnd, '--run-id', 'cli-run-last-month', '--approve']);
+      assert.equal(r.code, 0, r.out + r.err);
+      assert.match(r.out, /^1 approved, 0 refused\.$/m);
+      assert.match(r.err, new RegExp(`lexbill: warning: the 1 bill\\(s\\) approved are dated ${lastMonthEnd}: Posts in ${lastMonthEnd.slice(0, 7)}, outside the current accounting period`));
     } finally {
       await db.close();
       rmSync(dir, { recursive: true, force: true });

@@ -15,7 +15,9 @@ import type { QuoteOutcome } from './rules.ts';
 
 export type MassReasonCode =
   | 'no_options' | 'no_client' | 'no_billable_party' | 'billing_off' | 'not_active' | 'nothing_to_bill' | 'expenses_only_no_disbursements'
-  | 'has_draft' | 'queued' | 'excluded' | 'foreign_defaults';
+  | 'has_draft' | 'queued' | 'excluded' | 'foreign_defaults'
+  // The run's own filters leave it out (said where a matter named by the clerk is not listed: the lookup, bill-run --matter).
+  | 'filtered';
 
 export interface MassReason {
   code: MassReasonCode;
