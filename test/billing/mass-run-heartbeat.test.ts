@@ -48,6 +48,12 @@ eachDialect('a bill run another server process is drafting (fresh heartbeat) sho
     const api = await b.postJson('/api/v1/bill-runs', { id: run.id, invoiceDate: DATE, upTo: DATE, wait: true }, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(api.status, 409, api.text);
     assert.equal(api.json().error.code, 'drafting_elsewhere');
+    // A Bill all of its own (a new run) finds every matter queued in that run: refused naming it, no empty run.
+    const all = await b.postJson('/api/v1/bill-runs', { invoiceDate: DATE, upTo: DATE }, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(all.status, 409, all.text);
+    assert.equal(all.json().error.code, 'queued_elsewhere');
+    assert.match(all.json().error.message, /already queued in bill run beat-run-0001, which is still drafting: nothing was created/);
+    assert.equal((await t.db.db.selectFrom('billing_batch').select('id').execute()).length, 1, 'no second run');
     const unmoved = await t.db.db.selectFrom('billing_batch').select(['status', 'drafted_count', 'updated_at']).where('id', '=', run.id).executeTakeFirstOrThrow();
     assert.deepEqual([unmoved.status, Number(unmoved.drafted_count)], ['running', 0]);
     assert.equal((await t.db.db.selectFrom('audit_log').select('action').where('entity_id', '=', run.id).where('action', 'in', ['billing.bill_run_started', 'billing.bill_run_resumed', 'billing.bill_run_failed']).execute()).length, 0, 'no start, resume or failure recorded');
@@ -65,5 +71,29 @@ eachDialect('a bill run another server process is drafting (fresh heartbeat) sho
     const done = await t.db.db.selectFrom('billing_batch').select(['drafted_count', 'heartbeat_at']).where('id', '=', run.id).executeTakeFirstOrThrow();
     assert.equal(Number(done.drafted_count), 1);
     assert.equal(done.heartbeat_at, t.clock.now().toISOString(), 'this process said it was drafting it');
+  });
+});
+
+eachDialect('two takers of one bill run at once (two server processes, a double post): one drafts it, the other is refused and records nothing', async (db) => {
+  await withApp(db, async (t) => {
+    const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+    const f = await firm(cmds);
+    await work(cmds, f.matter.id, f);
+    await t.runtime.relay.drain();
+    const billing = createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+    // Two processes' mass billings (each knows only its own runs), both taking up the same pending run.
+    const one = createMassBilling({ db: t.db.db, clock: t.clock, relay: t.runtime.relay }, billing);
+    const two = createMassBilling({ db: t.db.db, clock: t.clock, relay: t.runtime.relay }, billing);
+    const run = await one.createRun(ctx, { id: 'twin-run-0001', invoiceDate: DATE, upTo: DATE });
+    const outcomes = await Promise.allSettled([one.runBatch(ctx, run.id), two.runBatch(ctx, run.id)]);
+    const done = outcomes.filter((o) => o.status === 'fulfilled');
+    const refused = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as unknown] : []));
+    assert.equal(done.length, 1, 'one drafts it');
+    assert.equal(refused.length, 1);
+    assert.ok(refused[0] instanceof RunDraftingElsewhere, String(refused[0]));
+    const started = await t.db.db.selectFrom('audit_log').select('action').where('entity_id', '=', run.id).where('action', '=', 'billing.bill_run_started').execute();
+    assert.equal(started.length, 1, 'started once');
+    const row = await t.db.db.selectFrom('billing_batch').select(['status', 'drafted_count']).where('id', '=', run.id).executeTakeFirstOrThrow();
+    assert.deepEqual([row.status, Number(row.drafted_count)], ['done', 1]);
   });
 });

@@ -1029,7 +1029,16 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
         // Drafted by another server process now (its heartbeat fresh): no second worker here (the page's
         // Resume, the CLI's --run-id, the API's same id again); refused before anything changes.
         if (runDraftingElsewhere(was, clock.now().getTime())) throw new RunDraftingElsewhere(batchId, was.heartbeatAt!);
-        await trx.updateTable('billing_batch').set({ status: 'running', updated_at: now(), heartbeat_at: now() }).where('id', '=', batchId).where('status', '=', was.status).execute();
+        // Taken only as it was read, its heartbeat absent or stale still: of two takers at once (two processes, a double
+        // post), Postgres re-checks the second's update once the first commits and it changes nothing; that one is refused.
+        const at = now();
+        const staleBefore = new Date(clock.now().getTime() - RUN_HEARTBEAT_STALE_MS).toISOString();
+        const took = await execRaw(trx, `update billing_batch set status = 'running', updated_at = ?, heartbeat_at = ?
+          where id = ? and status = ? and (heartbeat_at is null or heartbeat_at < ?)`, [at, at, batchId, was.status, staleBefore]);
+        if (took !== 1) {
+          const now2 = await mass.findBatch(trx, batchId);
+          throw new RunDraftingElsewhere(batchId, now2?.heartbeatAt ?? at);
+        }
         if (was.status === 'running') return;
         await audit(trx, clock, ctx, {
           action: was.status === 'failed' ? 'billing.bill_run_resumed' : 'billing.bill_run_started', entityType: 'billing_batch', entityId: batchId,
@@ -1096,31 +1105,32 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       const refusal = unknownTemplate(change.template, await cmds.billTemplateNames());
       if (refusal) e.template = refusal;
     }
+    // Of the drafts, those whose `column` is past `date` (`op`), and the furthest such date: one narrow read per 500 drafts,
+    // not each bill with its lines.
+    const across = async (column: 'up_to' | 'invoice_date', op: '>' | '<', date: string): Promise<{ count: number; furthest: string }> => {
+      let count = 0;
+      let furthest = '';
+      const ids = [...new Set(billIds)];
+      for (let i = 0; i < ids.length; i += 500) {
+        const rows = await db.selectFrom('billing_bill').select(column).where('id', 'in', ids.slice(i, i + 500))
+          .where('status', '=', 'draft').where(column, op, date).execute() as Record<typeof column, string>[];
+        for (const r of rows) {
+          count++;
+          if (furthest === '' || (op === '>' ? r[column] > furthest : r[column] < furthest)) furthest = r[column];
+        }
+      }
+      return { count, furthest };
+    };
     // A new invoice date alone, before some drafts' up-to date: each draft would be refused for its up-to date. Refused
     // once, at the up-to date, changing nothing: the clerk gives one on or before the new invoice date too.
     if (Object.keys(e).length === 0 && change.invoiceDate && !change.upTo) {
-      let later = 0;
-      let latest = '';
-      // One narrow read per 500 drafts, not each bill with its lines.
-      const ids = [...new Set(billIds)];
-      for (let i = 0; i < ids.length; i += 500) {
-        const rows = await db.selectFrom('billing_bill').select('up_to').where('id', 'in', ids.slice(i, i + 500))
-          .where('status', '=', 'draft').where('up_to', '>', change.invoiceDate).execute() as { up_to: string }[];
-        for (const r of rows) { later++; if (r.up_to > latest) latest = r.up_to; }
-      }
-      if (later > 0) e.upTo = `${later} of the drafts bill fees and disbursements up to a date after the new invoice date ${change.invoiceDate} (up to ${latest}): give a new up-to date on or before it too`;
+      const later = await across('up_to', '>', change.invoiceDate);
+      if (later.count > 0) e.upTo = `${later.count} of the drafts bill fees and disbursements up to a date after the new invoice date ${change.invoiceDate} (up to ${later.furthest}): give a new up-to date on or before it too`;
     }
     // The reverse: a new up-to date alone, after some drafts' invoice dates (each would be refused for it).
     if (Object.keys(e).length === 0 && change.upTo && !change.invoiceDate) {
-      let earlier = 0;
-      let earliest = '';
-      const ids = [...new Set(billIds)];
-      for (let i = 0; i < ids.length; i += 500) {
-        const rows = await db.selectFrom('billing_bill').select('invoice_date').where('id', 'in', ids.slice(i, i + 500))
-          .where('status', '=', 'draft').where('invoice_date', '<', change.upTo).execute() as { invoice_date: string }[];
-        for (const r of rows) { earlier++; if (earliest === '' || r.invoice_date < earliest) earliest = r.invoice_date; }
-      }
-      if (earlier > 0) e.upTo = `${earlier} of the drafts are dated before the new up-to date ${change.upTo} (from ${earliest}): give an up-to date on or before their invoice date, or a new invoice date too`;
+      const earlier = await across('invoice_date', '<', change.upTo);
+      if (earlier.count > 0) e.upTo = `${earlier.count} of the drafts are dated before the new up-to date ${change.upTo} (from ${earlier.furthest}): give an up-to date on or before their invoice date, or a new invoice date too`;
     }
     return e;
   }
