@@ -298,10 +298,14 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
       const alreadySet = new Set(already);
       const approved = await mass.approveMany(ctx, billIds.filter((id) => !alreadySet.has(id)));
       const ok = approved.filter((a) => a.ok);
-      // Posted outside the current accounting period (the firm warns rather than refuses): said, as the page's confirmation says it.
-      const periodNote = ok.length > 0 ? (await mass.periodNotes()).noteOf(run.invoiceDate) : null;
-      if (periodNote) err(`lexbill: warning: the ${ok.length} bill(s) approved are dated ${run.invoiceDate}: ${periodNote}`);
-      if (v.json) report.periodWarning = periodNote;
+      // Posted outside the current accounting period (the firm warns rather than refuses): said, as the page's confirmation
+      // says it, by each approved bill's own invoice date (a draft may have been re-dated on the drafts page).
+      const notes = await mass.periodNotes();
+      const byDate = new Map<string, number>();
+      for (const a of ok) { const d = current.get(a.billId)?.invoiceDate ?? run.invoiceDate; byDate.set(d, (byDate.get(d) ?? 0) + 1); }
+      const warnings = [...byDate].sort(([x], [y]) => (x < y ? -1 : 1)).flatMap(([d, n]) => { const note = notes.noteOf(d); return note ? [`the ${n} bill(s) approved dated ${d}: ${note}`] : []; });
+      for (const w of warnings) err(`lexbill: warning: ${w}`);
+      if (v.json) report.periodWarning = warnings.length > 0 ? warnings.join('; ') : null;
       if (!v.json) {
         for (const id of already) out(`approved ${current.get(id)!.number} (already)`);
         for (const a of approved) out(a.ok ? `approved ${a.number}` : `refused  ${a.billId}  ${a.reason}`);

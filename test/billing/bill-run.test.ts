@@ -190,10 +190,21 @@ for (const dialect of DIALECTS) {
       assert.equal(r.code, 2, r.out + r.err);
       await matters.updateFirmSettings(ctx, { postingOutsideCurrentPeriod: 'warn' });
       // Under 'warn' the run's bill dated last month is approved, with the warning the page's confirmation gives.
-      r = run(['bill-run', '--invoice-date', lastMonthEnd, '--up-to', lastMonthEnd, '--run-id', 'cli-run-last-month', '--approve']);
+      r = run(['bill-run', '--invoice-date', lastMonthEnd, '--up-to', lastMonthEnd, '--run-id', 'cli-run-last-month', '--approve', '--json']);
       assert.equal(r.code, 0, r.out + r.err);
-      assert.match(r.out, /^1 approved, 0 refused\.$/m);
-      assert.match(r.err, new RegExp(`lexbill: warning: the 1 bill\\(s\\) approved are dated ${lastMonthEnd}: Posts in ${lastMonthEnd.slice(0, 7)}, outside the current accounting period`));
+      const warned = JSON.parse(r.out.trim().split('\n').pop()!) as { approved: number; periodWarning: string | null };
+      assert.equal(warned.approved, 1);
+      const warning = `the 1 bill(s) approved dated ${lastMonthEnd}: Posts in ${lastMonthEnd.slice(0, 7)}, outside the current accounting period`;
+      assert.ok(warned.periodWarning?.startsWith(warning), String(warned.periodWarning));
+      assert.ok(r.err.includes(`lexbill: warning: ${warning}`), r.err);
+      // A run another server process is drafting now (its heartbeat fresh): --run-id takes up nothing, says so, exits 1.
+      await db.db.updateTable('billing_batch').set({ status: 'running', heartbeat_at: new Date().toISOString() }).where('id', '=', 'cli-run-0001').execute();
+      const audited = (await db.db.selectFrom('audit_log').select('id').execute()).length;
+      r = run(['bill-run', '--invoice-date', today, '--up-to', today, '--terms', '10', '--run-id', 'cli-run-0001']);
+      assert.equal(r.code, 1, r.out + r.err);
+      assert.match(r.err, /Bill run cli-run-0001 is being drafted by another server process \(last heard from at [^)]+\): it was not started again here/);
+      assert.equal((await db.db.selectFrom('billing_batch').select('status').where('id', '=', 'cli-run-0001').executeTakeFirstOrThrow()).status, 'running');
+      assert.equal((await db.db.selectFrom('audit_log').select('id').execute()).length, audited, 'nothing audited');
     } finally {
       await db.close();
       rmSync(dir, { recursive: true, force: true });
