@@ -113,6 +113,12 @@ export async function signedInClerk(db: TestDb, s: ProductionSetup): Promise<Bro
   return clerk;
 }
 
+/** A PDF (or any binary answer) fetched as the signed-in browser `b` would: status, type and bytes (Page keeps text only). */
+export async function fetchPdf(app: { request(input: string, init?: RequestInit): Response | Promise<Response> }, b: Browser, path: string): Promise<{ status: number; type: string; bytes: Uint8Array }> {
+  const res = await app.request(`http://lexbill.test${path}`, { headers: { cookie: [...b.cookies].map(([k, v]) => `${k}=${v}`).join('; '), 'x-forwarded-for': b.ip } });
+  return { status: res.status, type: res.headers.get('content-type') ?? '', bytes: new Uint8Array(await res.arrayBuffer()) };
+}
+
 /** A bill's HTML as text: styles and tags dropped, white space folded (entities left as they are). */
 export const htmlText = (html: string): string => html.replace(/<style[\s\S]*?<\/style>/g, '').replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ');
 

@@ -219,7 +219,7 @@ eachDialect('a process that died holding a bill: others leave it until its lease
     assert.equal((await s.billing.findBill(bill!.billId))!.status, 'finalised');
     // The first run's page: the bill it found busy was produced since by the other run; no Retry.
     assert.deepEqual([(await busyItem()).producedSince, (await busyItem()).retryKey], [{ at: s.clock.now().toISOString() }, null]);
-    assert.deepEqual(((await s.production.runView(busy.runId))!).counts, { pending: 0, done: 0, failed: 0, busy: 1, already: 0, producedSince: 1 });
+    assert.deepEqual(((await s.production.runView(busy.runId))!).counts, { pending: 0, done: 0, failed: 0, busy: 1, already: 0, producedSince: 1, unrecorded: 0 });
   } finally {
     await s.stop();
     removeDirs(dirs);

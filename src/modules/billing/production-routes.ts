@@ -15,7 +15,7 @@ import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { displayTime } from '../../shared/clock.ts';
 import type { MailRefusal } from '../../shared/ports.ts';
-import { HttpError, notFound } from '../../shared/web/errors.ts';
+import { HttpError, invalid, notFound } from '../../shared/web/errors.ts';
 import { allow } from '../../shared/web/guard.ts';
 import { isHtmx, redirectAfterPost, render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
@@ -406,6 +406,14 @@ export function createProductionPages(cmds: BillingCommands, production: Product
   pages.get(`/bills/:id${ID}/pdf`, allow(READERS), async (c) => {
     const id = c.req.param('id');
     const preview = c.req.query('preview') === '1';
+    // ?earlier=APPROVAL: the PDF of an earlier approval, kept when the bill was produced again.
+    const earlier = c.req.query('earlier');
+    if (earlier !== undefined) {
+      if (!/^\d{4}-\d\d-\d\dT[0-9:.]{8,12}Z$/.test(earlier)) throw invalid({ earlier: 'must be the approval time the bill page links to' });
+      const kept = await production.earlierPdf(id, earlier);
+      if (!kept) throw notFound('Earlier PDF (the bill has none for that approval)');
+      return pdfResponse(c, kept, 'private, max-age=0');
+    }
     const out = preview ? await production.previewPdf(id) : await production.storedPdf(id);
     if (!out) throw notFound('PDF (the bill has not been produced: use ?preview=1)');
     return pdfResponse(c, out, preview ? 'no-store' : 'private, max-age=0');

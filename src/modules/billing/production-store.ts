@@ -1,7 +1,7 @@
 /**
  * Kysely queries for bill production on billing's own tables: billing_settings (letterhead),
  * billing_mail_transport (the transport chosen on the settings page),
- * billing_bill_template, billing_email_template, billing_bill_pdf, billing_bill_production
+ * billing_bill_template, billing_email_template, billing_bill_pdf (and billing_bill_pdf_earlier), billing_bill_production
  * (per-bill step state and its lease), billing_production_run(_item), billing_manual_email and
  * its claims (billing_manual_email_claim);
  * plus the approved-bills list the production page shows (billing_bill with billing's own
@@ -9,7 +9,7 @@
  */
 import { assert } from '../../shared/assert.ts';
 import type { Executor } from '../../shared/db.ts';
-import { IN_CHUNK, writersSerialised } from '../../shared/sql.ts';
+import { execRaw, IN_CHUNK, writersSerialised } from '../../shared/sql.ts';
 import { sql } from 'kysely';
 import { DEFAULT_BILL_TEMPLATES, DEFAULT_EMAIL_TEMPLATES, withDefaults } from './domain/templates.ts';
 import type { BillLayout, BillTemplate, EmailTemplate } from './domain/templates.ts';
@@ -162,12 +162,36 @@ export async function findPdf(db: Executor, billId: string): Promise<StoredPdf |
   };
 }
 
-/** Store (or replace, for a new approval cycle) a bill's final PDF. */
+/**
+ * Store (or replace, for a new approval cycle) a bill's final PDF. The PDF of an earlier approval
+ * it replaces is kept (billing_bill_pdf_earlier): the client holds that document.
+ */
 export async function savePdf(trx: Executor, p: StoredPdf): Promise<void> {
   const bytes = Buffer.from(p.pdf.buffer, p.pdf.byteOffset, p.pdf.byteLength);
   const cols = { cycle: p.cycle, number: p.number, template: p.template, pdf: bytes, size_bytes: p.sizeBytes, sha256: p.sha256, created_at: p.createdAt };
+  await execRaw(trx, `insert into billing_bill_pdf_earlier (bill_id, cycle, number, template, pdf, size_bytes, sha256, created_at, replaced_at)
+    select bill_id, cycle, number, template, pdf, size_bytes, sha256, created_at, ? from billing_bill_pdf where bill_id = ? and cycle <> ?
+    on conflict (bill_id, cycle) do nothing`, [p.createdAt, p.billId, p.cycle]);
   await trx.insertInto('billing_bill_pdf').values({ bill_id: p.billId, ...cols })
     .onConflict((oc) => oc.column('bill_id').doUpdateSet(cols)).execute();
+}
+
+/** A bill's final PDFs of earlier approvals (kept when it was produced again), the latest first: without their bytes. */
+export async function earlierPdfs(db: Executor, billId: string): Promise<Omit<StoredPdf, 'pdf'>[]> {
+  const rows = await db.selectFrom('billing_bill_pdf_earlier').select(['bill_id', 'cycle', 'number', 'template', 'size_bytes', 'sha256', 'created_at'])
+    .where('bill_id', '=', billId).orderBy('cycle', 'desc').limit(100).execute() as Record<string, any>[];
+  return rows.map((r) => ({ billId: r.bill_id, cycle: r.cycle, number: r.number, template: r.template, sizeBytes: num(r.size_bytes), sha256: r.sha256, createdAt: r.created_at }));
+}
+
+/** One of them, with its bytes (null: no such earlier PDF). */
+export async function findEarlierPdf(db: Executor, billId: string, cycle: string): Promise<StoredPdf | null> {
+  const r = await db.selectFrom('billing_bill_pdf_earlier').selectAll().where('bill_id', '=', billId).where('cycle', '=', cycle).executeTakeFirst() as Record<string, any> | undefined;
+  if (!r) return null;
+  const raw = r.pdf as Buffer | Uint8Array;
+  return {
+    billId: r.bill_id, cycle: r.cycle, number: r.number, template: r.template, pdf: new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength),
+    sizeBytes: num(r.size_bytes), sha256: r.sha256, createdAt: r.created_at,
+  };
 }
 
 // ---- per-bill production state and its lease ------------------------------------------------

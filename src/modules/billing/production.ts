@@ -387,6 +387,14 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     return p ? { pdf: p.pdf, filename: pdfFileName(p.number, billId, false), sha256: p.sha256 } : null;
   }
 
+  /** A final PDF of an earlier approval of the bill, kept when it was produced again (null: none for that approval). */
+  async function earlierPdf(billId: string, cycle: string): Promise<{ pdf: Uint8Array; filename: string; sha256: string } | null> {
+    const bill = await cmds.findBill(billId);
+    if (!bill || bill.status === 'deleted') throw notFound('Bill');
+    const p = await ps.findEarlierPdf(db, billId, cycle);
+    return p ? { pdf: p.pdf, filename: pdfFileName(p.number, billId, false), sha256: p.sha256 } : null;
+  }
+
   // ---- email -------------------------------------------------------------------------------
 
   async function mailFrom(settings: BillingSettings): Promise<string> {
@@ -922,14 +930,20 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     const counts = { pending: 0, done: 0, failed: 0, busy: 0 };
     for (const i of rows) counts[i.outcome]++;
     const stale = run.status === 'running' && !active.has(runId) && clock.now().getTime() - Date.parse(run.heartbeatAt) > 60_000;
-    // Interrupted: its pending bills are read too, for those it produced but had not yet recorded (outcomes are written in batches).
-    const readIds = rows.filter((i) => i.outcome !== 'pending' || stale).map((i) => i.billId);
-    const states = readIds.length > 0 ? await ps.statesFor(db, readIds) : new Map<string, ps.ProductionState>();
+    const settledIds = rows.filter((i) => i.outcome !== 'pending').map((i) => i.billId);
+    const states = settledIds.length > 0 ? await ps.statesFor(db, settledIds) : new Map<string, ps.ProductionState>();
+    // Interrupted: its pending bills as they are now, for those it produced but had not yet recorded (outcomes, and the
+    // production record's own finalised time, are written in batches after the bill is finalised in its own commit).
+    const pendingIds = stale ? rows.filter((i) => i.outcome === 'pending').map((i) => i.billId) : [];
+    const billsNow = pendingIds.length > 0 ? await cmds.findBills(pendingIds) : new Map<string, Bill>();
     const items = rows.map((i) => {
       const st = states.get(i.billId);
-      // Still pending in an interrupted run, and produced since the run began (by its stopped process before it recorded the
-      // outcome, or by another run): counted as produced; a Resume finds it produced and sends or prints nothing again.
-      const unrecorded = stale && i.outcome === 'pending' && st !== undefined && st.finalisedAt !== null && st.finalisedAt >= run.createdAt ? { at: st.finalisedAt } : null;
+      const current = billsNow.get(i.billId);
+      // Still pending in an interrupted run, and finalised (produced: production's last step) since the run began, by its
+      // stopped process before it recorded that, or by another run: counted as produced; a Resume finds it produced and sends
+      // or prints nothing again. (Reverted, or re-drafted and approved again since: not finalised now; Resume produces it.)
+      const unrecorded = current !== undefined && current.status === 'finalised' && current.finalisedAt !== null && current.finalisedAt >= run.createdAt
+        ? { at: current.finalisedAt } : null;
       // Failed or busy here, and produced since (by the process that held it, or a retry in another run): said so, no Retry.
       const producedSince = (i.outcome === 'failed' || i.outcome === 'busy') && st !== undefined && st.finalisedAt !== null && st.finalisedAt >= i.updatedAt
         ? { at: st.finalisedAt } : null;
@@ -1211,6 +1225,8 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
   async function manualDraft(billId: string) {
     const bill = await cmds.findBill(billId);
     if (!bill || bill.status === 'deleted') throw notFound('Bill');
+    // As sending refuses it: no form to fill for nothing.
+    if (bill.status === 'draft') throw conflict('A draft cannot be emailed: approve it first (Preview shows it)');
     const matter = await store.getMatterCopy(db, bill.matterId);
     const settings = await ps.getSettings(db);
     const mail = await emailFor(bill, matter, settings);
@@ -1397,7 +1413,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
   return {
     produceBills, startRun, resumeRun, runView, createRun, processRun, decideUnconfirmedEmail, refuseNeverApproved,
     findRun: (id: string) => ps.findRun(db, id),
-    previewPdf, previewPdfOf, storedPdf, billHtml,
+    previewPdf, previewPdfOf, storedPdf, earlierPdf, billHtml,
     saveSettings, saveBillTemplate, saveEmailTemplate, sendTestEmail,
     manualDraft, sendManual, productionEmailOf,
     getSettings: () => ps.getSettings(db),

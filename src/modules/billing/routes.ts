@@ -25,7 +25,7 @@ import type { BillAction, BillRequest, Verdict } from './domain/lifecycle.ts';
 import { missingTemplate, templateChoices } from './domain/templates.ts';
 import type { BillLineData } from './events.ts';
 import type { MatterCopy, TimekeeperCopy, WipCopy } from './store.ts';
-import { hasStoredPdf, manualEmails } from './production-store.ts';
+import { earlierPdfs, hasStoredPdf, manualEmails } from './production-store.ts';
 import { manualEmailsOfCycle } from './domain/production.ts';
 import { createBillingReads } from './reads.ts';
 
@@ -620,6 +620,8 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
         : missingTemplate((await cmds.billTemplateNames()).map((name) => ({ name })), 'bill', b.request.template, matter?.options?.billTemplate ?? null),
       // A finalised bill has its produced PDF, unless it was finalised through the API without production.
       produced: b.status === 'finalised' && await hasStoredPdf(deps.db, b.billId, b.approvedAt),
+      // The PDFs of earlier approvals, kept when it was produced again (the client holds them).
+      earlierPdfs: await earlierPdfs(deps.db, b.billId),
       periodNote: pn?.noteOf(b.invoiceDate) ?? null, periodRefuses: periodReason !== null,
     };
   }
