@@ -19,7 +19,7 @@ import { eachDialect } from '../support/db.ts';
 import type { TestDb } from '../support/db.ts';
 import { unescapeHtml, withApp } from '../support/app.ts';
 import { attachmentOf, startSmtp as startSmtpServer } from '../adapters/smtp.ts';
-import { approvedBills, closeSharedPdf, logger, outputDirs, productionSetup, readEml, removeDirs, scriptedSmtp, stoppedMidSend, testOutputs } from './production-support.ts';
+import { approvedBills, closeSharedPdf, logger, outputDirs, productionSetup, readEml, removeDirs, scriptedSmtp, signedInClerk, stoppedMidSend, testOutputs } from './production-support.ts';
 import { ctx } from './support.ts';
 
 after(closeSharedPdf);
@@ -310,6 +310,11 @@ eachDialect('production emails bills through the chosen SMTP server and records 
     assert.equal(retryB.failed, 1, JSON.stringify(retryB.items));
     assert.match(retryB.items[0]!.error ?? '', mayHaveGone);
     assert.equal(smtp.messages.length, 1, 'not sent again over SMTP');
+    // Produce's confirmation says so beside its address (Produce does not send it until a clerk decides).
+    const clerk = await signedInClerk(db, s);
+    const confirm = (await clerk.get(`/billing/production/produce?bill=${b!.billId}`)).text;
+    assert.match(confirm, /ap@northwind\.example <span class="warning" data-email-unconfirmed>\(an earlier send may have gone: not sent until you choose Send again or Mark as sent on its production run\)<\/span>/);
+    assert.doesNotMatch((await clerk.get(`/billing/production/produce?bill=${a!.billId}`)).text, /data-email-unconfirmed/);
 
     // File-drop now: c, tried over SMTP, is not resent through the folder; b, tried through it, is, once the clerk chooses to send it again.
     assert.equal(await s.production.saveMailTransport(ctx, { transport: 'file-drop', host: '', port: '', secure: '', user: '', password: '', expectedVersion: 1 }), true);

@@ -198,7 +198,10 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const hand = rows.map((r, i) => byHand(manual, r, reach[i]!.toReach));
     for (const [i, r] of rows.slice(0, 200).entries()) {
       const target = targets.get(r.matterId);
-      bills.push({ ...r, copies: target?.copies ?? 0, to: reach[i]!.toReach, sentEarlier: reach[i]!.sentEarlier, emailWarning: target?.warning ?? null, ...hand[i]! });
+      // A send of this approval that may have gone (the mail server did not confirm it): Produce does not send it until a clerk decides.
+      const st = states.get(r.billId);
+      const emailUnconfirmed = st !== undefined && st.cycle === r.approvedAt && st.emailUnconfirmedAt !== null && st.emailedAt === null;
+      bills.push({ ...r, copies: target?.copies ?? 0, to: reach[i]!.toReach, sentEarlier: reach[i]!.sentEarlier, emailWarning: target?.warning ?? null, emailUnconfirmed, ...hand[i]! });
     }
     // Every bill of the run already emailed by hand to all its addresses: not emailed again.
     const emailedByHand = hand.filter((h) => h.emailedByHand).length;
