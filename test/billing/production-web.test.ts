@@ -313,8 +313,13 @@ eachDialect('an interrupted production run counts a bill produced after it began
     // As a process killed after finalising the bill and before its batched writes: the production record not yet marked finalised.
     await t.db.db.updateTable('billing_bill_production').set({ finalised_at: null }).where('bill_id', '=', a.billId).execute();
     const page = async () => unescapeHtml((await clerk.get(`/billing/production/runs/${runId}`)).text);
+    // The production list: b is waiting in the run, being produced while its heartbeat is fresh...
+    const listRowOfB = async () => new RegExp(`<tr[^>]*data-bill="${b.billId}"[\\s\\S]*?</tr>`).exec((await clerk.get('/billing/production')).text)![0];
+    assert.match(await listRowOfB(), new RegExp(`<a href="/billing/production/runs/${runId}" data-producing>Being produced: see the run</a>`));
     // Interrupted (a minute without a heartbeat, no hold left): 1 of 2, a shown produced with its PDF, b waiting.
     t.clock.advanceMs(70_000);
+    // ... and then said to be in a run that stopped, to resume there.
+    assert.match(await listRowOfB(), new RegExp(`<a href="/billing/production/runs/${runId}" data-producing data-stopped>Its production run stopped part way: see the run to resume it</a>`));
     let html = await page();
     assert.match(html, /This run was interrupted after 1 of 2\./);
     assert.match(html, /<progress max="2" value="1">/);

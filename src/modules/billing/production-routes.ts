@@ -130,6 +130,8 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const rows = await production.approvedBills({ limit: PRODUCTION_LIST_ROWS, offset: (page - 1) * PRODUCTION_LIST_ROWS });
     const ids = rows.map((r) => r.billId);
     const outcomes = await production.latestOutcomes(ids);
+    // Runs still holding a bill of the page as pending whose process stopped: said so (Resume on the run), not "being produced".
+    const stopped = await production.stoppedRuns([...outcomes.values()].filter((o) => o.outcome === 'pending').map((o) => o.runId));
     const states = await production.statesFor(ids);
     // Where production sends each bill: the client's address (when the matter uses it and there is one) and every typed address.
     const targets = await production.emailTargets(rows.map((r) => r.matterId));
@@ -152,6 +154,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
           failureRun: failed && failed.outcome === 'failed' ? failed.runId : null,
           // Waiting in a run (going on, or stopped): the clerk who left its progress page finds it again here.
           producingRun: failed && failed.outcome === 'pending' ? failed.runId : null,
+          producingStopped: failed !== undefined && failed.outcome === 'pending' && stopped.has(failed.runId),
           state: st && st.cycle === r.approvedAt ? st : null,
         };
       }),

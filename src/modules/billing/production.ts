@@ -923,13 +923,28 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     processRun(ctx, runId, opts).catch((err) => logger.error({ err, runId }, 'production run failed'));
   }
 
+  /** A run marked running that no process here runs and none has beaten for a minute: its process stopped (interrupted). */
+  function runStopped(run: ps.Run): boolean {
+    return run.status === 'running' && !active.has(run.id) && clock.now().getTime() - Date.parse(run.heartbeatAt) > 60_000;
+  }
+
+  /** Of these runs, those whose process stopped (runStopped): the production list says so rather than "being produced". */
+  async function stoppedRuns(runIds: readonly string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (const id of new Set(runIds)) {
+      const run = await ps.findRun(db, id);
+      if (run && runStopped(run)) out.add(id);
+    }
+    return out;
+  }
+
   async function runView(runId: string): Promise<RunView | null> {
     const run = await ps.findRun(db, runId);
     if (!run) return null;
     const rows = await ps.runItems(db, runId);
     const counts = { pending: 0, done: 0, failed: 0, busy: 0 };
     for (const i of rows) counts[i.outcome]++;
-    const stale = run.status === 'running' && !active.has(runId) && clock.now().getTime() - Date.parse(run.heartbeatAt) > 60_000;
+    const stale = runStopped(run);
     const settledIds = rows.filter((i) => i.outcome !== 'pending').map((i) => i.billId);
     const states = settledIds.length > 0 ? await ps.statesFor(db, settledIds) : new Map<string, ps.ProductionState>();
     // Interrupted: its pending bills as they are now, for those it produced but had not yet recorded (outcomes, and the
@@ -1411,7 +1426,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
   }
 
   return {
-    produceBills, startRun, resumeRun, runView, createRun, processRun, decideUnconfirmedEmail, refuseNeverApproved,
+    produceBills, startRun, resumeRun, runView, stoppedRuns, createRun, processRun, decideUnconfirmedEmail, refuseNeverApproved,
     findRun: (id: string) => ps.findRun(db, id),
     previewPdf, previewPdfOf, storedPdf, earlierPdf, billHtml,
     saveSettings, saveBillTemplate, saveEmailTemplate, sendTestEmail,
