@@ -67,6 +67,12 @@ eachDialect('audit: a draft changed since it was listed is refused by the error\
     // At the version listed it is done.
     const html = ok(await followed(b, postMany(b, '/billing/drafts/act', [['id', `${d2.id}@${d2.version}`], ['action', 'hold']])));
     assert.match(html, /data-done="1"/);
+    // Released when it is not on hold (d1): not counted as released, named with why, nothing written.
+    const unheld = await snapshot(db);
+    const none = ok(await followed(b, postMany(b, '/billing/drafts/act', [['id', `${d1.id}@${d1.version}`], ['action', 'release']])));
+    assert.match(none, /data-done="0" data-refused="1"/);
+    assert.ok(none.includes('It is not on hold: nothing to release'), none.slice(none.indexOf('data-refused'), none.indexOf('data-refused') + 400));
+    assert.deepEqual(await snapshot(db), unheld, 'nothing written');
   });
 }, { timeout: 300_000 });
 

@@ -1234,7 +1234,14 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     deleteDrafts: (ctx: CommandContext, ids: readonly string[], expected?: ReadonlyMap<string, number>) =>
       eachBill(ids, (id) => listedOrRefuse(cmds.deleteDraft(ctx, id, expected?.get(id)))),
     holdDrafts: (ctx: CommandContext, ids: readonly string[], onHold: boolean, expected?: ReadonlyMap<string, number>) =>
-      eachBill(ids, (id) => listedOrRefuse(cmds.setOnHold(ctx, id, onHold, expected?.get(id)))),
+      eachBill(ids, async (id) => {
+        // A draft already as asked is not counted as held or released (nothing is written): named, with why.
+        // (Changed since it was listed: refused as such below, first.)
+        const was = await cmds.findBill(id);
+        const listed = expected?.get(id);
+        if (was && was.status === 'draft' && was.onHold === onHold && (listed === undefined || listed === was.version)) throw conflict(onHold ? 'It is on hold already' : 'It is not on hold: nothing to release');
+        return listedOrRefuse(cmds.setOnHold(ctx, id, onHold, expected?.get(id)));
+      }),
     findBatch: (id: string) => mass.findBatch(db, id),
     listBatches: (opts: { limit?: number } = {}) => mass.listBatches(db, opts),
     draftsNowIn: (batchIds: readonly string[]) => mass.draftsNowIn(db, batchIds),
