@@ -49,6 +49,8 @@ for (const dialect of DIALECTS) {
         [['--client', '', '--matter', '', '--responsible', '', '--billing-timekeeper', '', '--cycle', '', '--time-timekeeper', '', '--disb-code', ' ', '--next-from', '', '--run-id', ''],
           ['client', 'matter', 'responsible', 'billing-timekeeper', 'cycle', 'time-timekeeper', 'disb-code', 'next-from', 'run-id']
             .map((o) => new RegExp(`--${o} must have a value \\(it was given empty; leave the option out instead\\)`))],
+        // Work from after the up-to date: no bill of the run would hold it.
+        [['--time-from', '2026-01-05', '--disb-from', '2026-01-09'], [/--time-from must be on or before the up-to date \(2026-01-01\): work dated after it is not billed/, /--disb-from must be on or before the up-to date \(2026-01-01\)/]],
         [['--time-cap', 'lots'], [/--time-cap must be "matter" or an amount/]],
         [['--time-cap', '', '--wip-cap', ' '], [/--wip-cap must be "matter" or an amount \(it was given empty\)/]],
         [['--time-cap', ''], [/--time-cap must be "matter" or an amount \(it was given empty\)/]],

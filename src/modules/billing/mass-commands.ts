@@ -279,6 +279,10 @@ export function filterErrors(f: Partial<MassFilters>, today: string): Record<str
     ['nextBillingFrom', 'nextBillingTo', f.nextBillingFrom, f.nextBillingTo], ['timeFrom', 'timeTo', f.time?.from, f.time?.to], ['disbFrom', 'disbTo', f.disbursements?.from, f.disbursements?.to],
   ];
   for (const [from, to, a, b] of ranges) if (!e[from] && !e[to] && a && b && b < a) e[to] = `must be on or after the ${from === 'nextBillingFrom' ? 'next billing date from' : 'date from'} (${a})`;
+  // Work dated from after the up-to date is never billed by this run: said, rather than every bill going out without it.
+  for (const [from, a] of [['timeFrom', f.time?.from], ['disbFrom', f.disbursements?.from]] as const) {
+    if (!e[from] && !e.upTo && a && f.upTo && isCalendarDate(f.upTo) && a > f.upTo) e[from] = `must be on or before the up-to date (${f.upTo}): work dated after it is not billed`;
+  }
   if (f.cap?.kind === 'amount' && !(Number.isSafeInteger(f.cap.amountMinor) && f.cap.amountMinor >= 0)) e.capAmount = 'must be an amount of zero or more';
   const tc = f.time?.cap;
   if (tc?.kind === 'amount' && !(Number.isSafeInteger(tc.amountMinor) && tc.amountMinor >= 0)) e.timeCapAmount = 'must be an amount of zero or more';
