@@ -9,21 +9,28 @@ import { createMassBilling, RUN_HEARTBEAT_STALE_MS, RunDraftingElsewhere } from 
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { createBillingCommands } from '../../src/modules/billing/commands.ts';
 import { withApp } from '../support/app.ts';
+import type { TestApp } from '../support/app.ts';
 import { eachDialect } from '../support/db.ts';
 import { ok } from './web-support.ts';
 import { ctx, firm, work } from './support.ts';
 
 const DATE = '2026-03-01';
 
+/** A firm with one matter's work to bill, delivered to billing; its billing commands, and a mass billing per "process" (each knows only its own runs). */
+async function oneMatterToBill(t: TestApp) {
+  const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+  const f = await firm(cmds);
+  await work(cmds, f.matter.id, f);
+  await t.runtime.relay.drain();
+  const billing = createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+  return { billing, massOf: () => createMassBilling({ db: t.db.db, clock: t.clock, relay: t.runtime.relay }, billing) };
+}
+
 eachDialect('a bill run another server process is drafting (fresh heartbeat) shows no Resume and a Resume posted starts nothing; once its heartbeat is stale the page offers Resume, which finishes it', async (db) => {
   await withApp(db, async (t) => {
-    const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
-    const f = await firm(cmds);
-    await work(cmds, f.matter.id, f);
-    await t.runtime.relay.drain();
-    const billing = createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
     // "Another process": a mass billing of its own, whose run this app's process never runs.
-    const elsewhere = createMassBilling({ db: t.db.db, clock: t.clock, relay: t.runtime.relay }, billing);
+    const { massOf } = await oneMatterToBill(t);
+    const elsewhere = massOf();
     const run = await elsewhere.createRun(ctx, { id: 'beat-run-0001', invoiceDate: DATE, upTo: DATE });
     // That process took it up and beats (then it is killed: nothing drafts it).
     await t.db.db.updateTable('billing_batch').set({ status: 'running', heartbeat_at: t.clock.now().toISOString() }).where('id', '=', run.id).execute();
@@ -41,7 +48,7 @@ eachDialect('a bill run another server process is drafting (fresh heartbeat) sho
     assert.deepEqual([still.status, Number(still.drafted_count)], ['running', 0], 'Resume started no second worker here');
 
     // Taken up by a command here (the CLI's --run-id, the API's same id again): refused, nothing changed.
-    const here = createMassBilling({ db: t.db.db, clock: t.clock, relay: t.runtime.relay }, billing);
+    const here = massOf();
     await assert.rejects(here.runBatch(ctx, run.id), (e: unknown) => e instanceof RunDraftingElsewhere && e.status === 409 && e.runId === run.id
       && /Bill run beat-run-0001 is being drafted by another server process \(last heard from at [^)]+\): it was not started again here/.test(e.message));
     const token = await t.token(clerk.email);
@@ -76,14 +83,9 @@ eachDialect('a bill run another server process is drafting (fresh heartbeat) sho
 
 eachDialect('two takers of one bill run at once (two server processes, a double post): one drafts it, the other is refused and records nothing', async (db) => {
   await withApp(db, async (t) => {
-    const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
-    const f = await firm(cmds);
-    await work(cmds, f.matter.id, f);
-    await t.runtime.relay.drain();
-    const billing = createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
     // Two processes' mass billings (each knows only its own runs), both taking up the same pending run.
-    const one = createMassBilling({ db: t.db.db, clock: t.clock, relay: t.runtime.relay }, billing);
-    const two = createMassBilling({ db: t.db.db, clock: t.clock, relay: t.runtime.relay }, billing);
+    const { massOf } = await oneMatterToBill(t);
+    const [one, two] = [massOf(), massOf()];
     const run = await one.createRun(ctx, { id: 'twin-run-0001', invoiceDate: DATE, upTo: DATE });
     const outcomes = await Promise.allSettled([one.runBatch(ctx, run.id), two.runBatch(ctx, run.id)]);
     const done = outcomes.filter((o) => o.status === 'fulfilled');
