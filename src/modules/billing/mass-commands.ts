@@ -1033,12 +1033,13 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
         // Drafted by another server process now (its heartbeat fresh): no second worker here (the page's
         // Resume, the CLI's --run-id, the API's same id again); refused before anything changes.
         if (runDraftingElsewhere(was, clock.now().getTime())) throw new RunDraftingElsewhere(batchId, was.heartbeatAt!);
-        // Taken only as it was read, its heartbeat absent or stale still: of two takers at once (two processes, a double
-        // post), Postgres re-checks the second's update once the first commits and it changes nothing; that one is refused.
+        // Taken only as it was read (and, marked running, its heartbeat absent or stale still; a run that failed moments
+        // ago keeps a fresh one): of two takers at once (two processes, a double post), Postgres re-checks the second's
+        // update once the first commits and it changes nothing; that one is refused.
         const at = now();
         const staleBefore = new Date(clock.now().getTime() - RUN_HEARTBEAT_STALE_MS).toISOString();
         const took = await execRaw(trx, `update billing_batch set status = 'running', updated_at = ?, heartbeat_at = ?
-          where id = ? and status = ? and (heartbeat_at is null or heartbeat_at < ?)`, [at, at, batchId, was.status, staleBefore]);
+          where id = ? and status = ? and (status <> 'running' or heartbeat_at is null or heartbeat_at < ?)`, [at, at, batchId, was.status, staleBefore]);
         if (took !== 1) {
           const now2 = await mass.findBatch(trx, batchId);
           throw new RunDraftingElsewhere(batchId, now2?.heartbeatAt ?? at);
