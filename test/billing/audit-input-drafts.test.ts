@@ -73,6 +73,11 @@ eachDialect('audit: a draft changed since it was listed is refused by the error\
     assert.match(none, /data-done="0" data-refused="1"/);
     assert.ok(none.includes('It is not on hold: nothing to release'), none.slice(none.indexOf('data-refused'), none.indexOf('data-refused') + 400));
     assert.deepEqual(await snapshot(db), unheld, 'nothing written');
+    // Posted without the version (no list behind it): read first, named the same.
+    const bare = ok(await followed(b, postMany(b, '/billing/drafts/act', [['id', d1.id], ['action', 'release']])));
+    assert.match(bare, /data-done="0" data-refused="1"/);
+    assert.ok(bare.includes('It is not on hold: nothing to release'));
+    assert.deepEqual(await snapshot(db), unheld, 'still nothing written');
   });
 }, { timeout: 300_000 });
 

@@ -1240,12 +1240,18 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
       eachBill(ids, (id) => listedOrRefuse(cmds.deleteDraft(ctx, id, expected?.get(id)))),
     holdDrafts: (ctx: CommandContext, ids: readonly string[], onHold: boolean, expected?: ReadonlyMap<string, number>) =>
       eachBill(ids, async (id) => {
-        // A draft already as asked is not counted as held or released (nothing is written): named, with why.
-        // (Changed since it was listed: refused as such below, first.)
-        const was = await cmds.findBill(id);
+        // A draft already as asked is not counted as held or released: named, with why (changed since it was listed:
+        // refused as such by setOnHold first). A hold that writes moves the version, so at the version listed (the
+        // page always posts it) an unmoved one wrote nothing; only a bill posted without one is read before.
+        const already = () => conflict(onHold ? 'It is on hold already' : 'It is not on hold: nothing to release');
         const listed = expected?.get(id);
-        if (was && was.status === 'draft' && was.onHold === onHold && (listed === undefined || listed === was.version)) throw conflict(onHold ? 'It is on hold already' : 'It is not on hold: nothing to release');
-        return listedOrRefuse(cmds.setOnHold(ctx, id, onHold, expected?.get(id)));
+        if (listed === undefined) {
+          const was = await cmds.findBill(id);
+          if (was && was.status === 'draft' && was.onHold === onHold) throw already();
+        }
+        const after = await listedOrRefuse(cmds.setOnHold(ctx, id, onHold, listed));
+        if (listed !== undefined && after.version === listed) throw already();
+        return after;
       }),
     findBatch: (id: string) => mass.findBatch(db, id),
     listBatches: (opts: { limit?: number } = {}) => mass.listBatches(db, opts),

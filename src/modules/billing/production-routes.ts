@@ -20,7 +20,7 @@ import { allow } from '../../shared/web/guard.ts';
 import { isHtmx, redirectAfterPost, render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import type { BillingCommands } from './commands.ts';
-import { PRODUCTION_ACTION_LABELS, addressesToReach, manualEmailCovering, manualEmailsOfCycle, previewPdfGroups, productionActions } from './domain/production.ts';
+import { PRODUCTION_ACTION_LABELS, addressesToReach, emailAwaitsDecision, manualEmailCovering, manualEmailsOfCycle, previewPdfGroups, productionActions } from './domain/production.ts';
 import type { ManualEmail, ProductionAction } from './domain/production.ts';
 import { BILL_LAYOUT_LABELS, BILL_LAYOUTS, MERGE_FIELD_HELP, MERGE_FIELDS } from './domain/templates.ts';
 import type { BillLayout } from './domain/templates.ts';
@@ -203,7 +203,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
       const target = targets.get(r.matterId);
       // A send of this approval that may have gone (the mail server did not confirm it): Produce does not send it until a clerk decides.
       const st = states.get(r.billId);
-      const emailUnconfirmed = st !== undefined && st.cycle === r.approvedAt && st.emailUnconfirmedAt !== null && st.emailedAt === null;
+      const emailUnconfirmed = st !== undefined && st.cycle === r.approvedAt && emailAwaitsDecision(st);
       bills.push({ ...r, copies: target?.copies ?? 0, to: reach[i]!.toReach, sentEarlier: reach[i]!.sentEarlier, emailWarning: target?.warning ?? null, emailUnconfirmed, ...hand[i]! });
     }
     // Every bill of the run already emailed by hand to all its addresses: not emailed again.

@@ -152,14 +152,18 @@ export interface StoredPdf {
   createdAt: string;
 }
 
-export async function findPdf(db: Executor, billId: string): Promise<StoredPdf | null> {
-  const r = await db.selectFrom('billing_bill_pdf').selectAll().where('bill_id', '=', billId).executeTakeFirst() as Record<string, any> | undefined;
-  if (!r) return null;
+/** A row of billing_bill_pdf (or billing_bill_pdf_earlier, the same columns and more) as a StoredPdf. */
+function toStoredPdf(r: Record<string, any>): StoredPdf {
   const raw = r.pdf as Buffer | Uint8Array;
   return {
     billId: r.bill_id, cycle: r.cycle, number: r.number, template: r.template, pdf: new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength),
     sizeBytes: num(r.size_bytes), sha256: r.sha256, createdAt: r.created_at,
   };
+}
+
+export async function findPdf(db: Executor, billId: string): Promise<StoredPdf | null> {
+  const r = await db.selectFrom('billing_bill_pdf').selectAll().where('bill_id', '=', billId).executeTakeFirst() as Record<string, any> | undefined;
+  return r ? toStoredPdf(r) : null;
 }
 
 /**
@@ -186,12 +190,7 @@ export async function earlierPdfs(db: Executor, billId: string): Promise<Omit<St
 /** One of them, with its bytes (null: no such earlier PDF). */
 export async function findEarlierPdf(db: Executor, billId: string, cycle: string): Promise<StoredPdf | null> {
   const r = await db.selectFrom('billing_bill_pdf_earlier').selectAll().where('bill_id', '=', billId).where('cycle', '=', cycle).executeTakeFirst() as Record<string, any> | undefined;
-  if (!r) return null;
-  const raw = r.pdf as Buffer | Uint8Array;
-  return {
-    billId: r.bill_id, cycle: r.cycle, number: r.number, template: r.template, pdf: new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength),
-    sizeBytes: num(r.size_bytes), sha256: r.sha256, createdAt: r.created_at,
-  };
+  return r ? toStoredPdf(r) : null;
 }
 
 // ---- per-bill production state and its lease ------------------------------------------------
@@ -419,11 +418,24 @@ export async function insertRun(trx: Executor, run: Run, items: readonly { billI
   for (let i = 0; i < rows.length; i += 200) await trx.insertInto('billing_production_run_item').values(rows.slice(i, i + 200)).execute();
 }
 
+function toRun(r: Record<string, any>): Run {
+  return { id: r.id, createdAt: r.created_at, createdBy: r.created_by, total: num(r.total), status: r.status, heartbeatAt: r.heartbeat_at, finishedAt: r.finished_at };
+}
+
 export async function findRun(db: Executor, id: string): Promise<Run | null> {
   const r = await db.selectFrom('billing_production_run').selectAll().where('id', '=', id).executeTakeFirst() as Record<string, any> | undefined;
-  return r ? {
-    id: r.id, createdAt: r.created_at, createdBy: r.created_by, total: num(r.total), status: r.status, heartbeatAt: r.heartbeat_at, finishedAt: r.finished_at,
-  } : null;
+  return r ? toRun(r) : null;
+}
+
+/** These runs (each once; ids of no run left out), read by the IN_CHUNK. */
+export async function findRuns(db: Executor, ids: readonly string[]): Promise<Run[]> {
+  const unique = [...new Set(ids)];
+  const out: Run[] = [];
+  for (let i = 0; i < unique.length; i += IN_CHUNK) {
+    const rows = await db.selectFrom('billing_production_run').selectAll().where('id', 'in', unique.slice(i, i + IN_CHUNK)).execute() as Record<string, any>[];
+    out.push(...rows.map(toRun));
+  }
+  return out;
 }
 
 export async function runItems(db: Executor, runId: string): Promise<RunItem[]> {

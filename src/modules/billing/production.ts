@@ -56,6 +56,7 @@ import type { Bill } from './bill-store.ts';
 import { receiptsAllocated } from './mass-store.ts';
 import type { BillingCommands } from './commands.ts';
 import {
+  emailAwaitsDecision,
   PREVIEW_PDF_BILLS, addressesToReach, combineBillDocuments, combinedPreviewFileName, mailMayHaveGone, manualEmailCovering, manualEmailPending, pdfFileName, printJobKey, productionMessageKey, remainingSteps,
 } from './domain/production.ts';
 import type { ManualEmail, ProductionStep } from './domain/production.ts';
@@ -930,12 +931,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
 
   /** Of these runs, those whose process stopped (runStopped): the production list says so rather than "being produced". */
   async function stoppedRuns(runIds: readonly string[]): Promise<Set<string>> {
-    const out = new Set<string>();
-    for (const id of new Set(runIds)) {
-      const run = await ps.findRun(db, id);
-      if (run && runStopped(run)) out.add(id);
-    }
-    return out;
+    return new Set((await ps.findRuns(db, runIds)).filter(runStopped).map((r) => r.id));
   }
 
   async function runView(runId: string): Promise<RunView | null> {
@@ -962,7 +958,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       // Failed or busy here, and produced since (by the process that held it, or a retry in another run): said so, no Retry.
       const producedSince = (i.outcome === 'failed' || i.outcome === 'busy') && st !== undefined && st.finalisedAt !== null && st.finalisedAt >= i.updatedAt
         ? { at: st.finalisedAt } : null;
-      const emailUnconfirmed = !producedSince && i.outcome === 'failed' && st !== undefined && st.emailUnconfirmedAt !== null && st.emailedAt === null;
+      const emailUnconfirmed = !producedSince && i.outcome === 'failed' && st !== undefined && emailAwaitsDecision(st);
       const retryable = !emailUnconfirmed && !producedSince && (i.outcome === 'failed' || i.outcome === 'busy');
       // What a produced bill's outputs were: copies printed, where it was emailed (or why not by
       // production). Only from the approval this run finalised (finalised no later than the run

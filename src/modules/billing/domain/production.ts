@@ -118,6 +118,15 @@ const SETUP_TIMEOUTS = new Set(['CONNECT_TIMEOUT', 'GREETING_TIMEOUT', 'UPGRADE_
 const SETUP_COMMANDS = new Set(['API', 'EHLO', 'HELO', 'LHLO', 'STARTTLS', 'MAIL FROM', 'RCPT TO', 'RSET']);
 
 /**
+ * A send of the bill's email that may have gone (the mail server did not confirm it, or a process
+ * stopped while sending it) and is not recorded as sent: production does not send it again until
+ * a clerk chooses Send again or Mark as sent.
+ */
+export function emailAwaitsDecision(st: { emailUnconfirmedAt: string | null; emailedAt: string | null }): boolean {
+  return st.emailUnconfirmedAt !== null && st.emailedAt === null;
+}
+
+/**
  * Whether a send that failed may nevertheless have delivered the message: the outcome is
  * unknown, so sending again could send it twice. Over SMTP, a failure before the message data
  * was handed over (the adapter's `messageDataSent: false`: never greeted, a stall or a dropped
