@@ -427,6 +427,17 @@ export async function findRun(db: Executor, id: string): Promise<Run | null> {
   return r ? toRun(r) : null;
 }
 
+/** Of these bills, those finalised now and at or after `since`, with when (the bill rows alone, no lines: a run page polls it). */
+export async function finalisedSince(db: Executor, billIds: readonly string[], since: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (let i = 0; i < billIds.length; i += IN_CHUNK) {
+    const rows = await db.selectFrom('billing_bill').select(['id', 'finalised_at']).where('id', 'in', billIds.slice(i, i + IN_CHUNK))
+      .where('status', '=', 'finalised').where('finalised_at', '>=', since).execute() as { id: string; finalised_at: string }[];
+    for (const r of rows) out.set(r.id, r.finalised_at);
+  }
+  return out;
+}
+
 /** These runs (each once; ids of no run left out), read by the IN_CHUNK. */
 export async function findRuns(db: Executor, ids: readonly string[]): Promise<Run[]> {
   const unique = [...new Set(ids)];

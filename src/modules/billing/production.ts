@@ -946,15 +946,14 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     // Interrupted: its pending bills as they are now, for those it produced but had not yet recorded (outcomes, and the
     // production record's own finalised time, are written in batches after the bill is finalised in its own commit).
     const pendingIds = stale ? rows.filter((i) => i.outcome === 'pending').map((i) => i.billId) : [];
-    const billsNow = pendingIds.length > 0 ? await cmds.findBills(pendingIds) : new Map<string, Bill>();
+    const finalised = pendingIds.length > 0 ? await ps.finalisedSince(db, pendingIds, run.createdAt) : new Map<string, string>();
     const items = rows.map((i) => {
       const st = states.get(i.billId);
-      const current = billsNow.get(i.billId);
       // Still pending in an interrupted run, and finalised (produced: production's last step) since the run began, by its
       // stopped process before it recorded that, or by another run: counted as produced; a Resume finds it produced and sends
       // or prints nothing again. (Reverted, or re-drafted and approved again since: not finalised now; Resume produces it.)
-      const unrecorded = current !== undefined && current.status === 'finalised' && current.finalisedAt !== null && current.finalisedAt >= run.createdAt
-        ? { at: current.finalisedAt } : null;
+      const finalisedAt = finalised.get(i.billId);
+      const unrecorded = finalisedAt !== undefined ? { at: finalisedAt } : null;
       // Failed or busy here, and produced since (by the process that held it, or a retry in another run): said so, no Retry.
       const producedSince = (i.outcome === 'failed' || i.outcome === 'busy') && st !== undefined && st.finalisedAt !== null && st.finalisedAt >= i.updatedAt
         ? { at: st.finalisedAt } : null;
