@@ -2,6 +2,7 @@
  * Wiring: the one place that opens adapters and hands them to the modules and the web
  * shell. Plain factory functions; no container.
  */
+import { assert } from './shared/assert.ts';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
@@ -84,6 +85,8 @@ export interface Runtime {
   readonly modules: readonly WebModule[];
   /** PDF, mail and print outputs (built from the environment unless passed in). */
   readonly outputs: Outputs;
+  /** Stop the modules' background work (bill runs, production runs) at a safe point, waiting at most `timeoutMs` (a graceful shutdown: before close). */
+  stopWork(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -132,6 +135,10 @@ export async function buildRuntime(database: Database, opts: { config?: Partial<
   });
   return {
     database, clock, logger, bus, relay, app, modules, outputs,
+    async stopWork(timeoutMs: number) {
+      assert(Number.isSafeInteger(timeoutMs) && timeoutMs >= 0 && timeoutMs <= 10 * 60_000, 'stopWork: a wait of 0 to 10 minutes');
+      await Promise.all(modules.map((m) => m.stopWork?.(timeoutMs)));
+    },
     async close() {
       await relay.stop();
       await outputs.close();

@@ -223,8 +223,30 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
   // The run named before it drafts anything: a run stopped part way (Ctrl-C, a crash, a lost
   // connection) keeps what it drafted and is taken up again only under its own id.
   const resume = `run the same command again with --run-id ${created.id} to resume it`;
+  // Ctrl-C (or the service stopped: SIGTERM) from here until the run is drafted stops it between
+  // two chunks: marked stopped (failed, audited, its heartbeat cleared: resumable at once, here or
+  // on the page), the way to resume it said, exit 130 (143 for SIGTERM). What it drafted is kept.
+  // Taken before the run is named, so a signal sent on seeing its id always finds it.
+  const runId = created.id;
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    const why = `Interrupted (${signal}) on the command line: it stopped part way; what it drafted is kept`;
+    void mass.interruptRun(ctx, runId, why).catch(() => false).then((marked) => {
+      err(`lexbill: bill run ${runId} interrupted (${signal})${marked ? '' : ' as it finished'}: what it drafted is kept; ${resume}`);
+      process.exit(signal === 'SIGTERM' ? 143 : 130);
+    });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const releaseSignals = () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
   // Which matters it takes, the client and timekeepers named (as the page's confirmation says).
-  const matterFilters = await mass.matterFiltersOf(runFilters);
+  let matterFilters: string | null;
+  try { matterFilters = await mass.matterFiltersOf(runFilters); } catch (e) { releaseSignals(); throw e; }
   if (!v.json) {
     out(`Bill run ${created.id}: invoice date ${created.invoiceDate}, up to ${created.upTo}`);
     if (matterFilters) out(matterFilters);
@@ -237,6 +259,8 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
     // Another process is drafting it: nothing stopped, and taking it up again now would be refused again.
     if (e instanceof RunDraftingElsewhere) throw new Error(e.message, { cause: e });
     throw new Error(`bill run ${created.id} stopped: ${e instanceof Error ? e.message : String(e)}. What it did is kept; ${resume}`, { cause: e });
+  } finally {
+    releaseSignals();
   }
 
   /**
@@ -270,7 +294,12 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
   }
 
   async function finishRun(created: Awaited<ReturnType<typeof mass.createRun>>): Promise<number> {
-    const run = created.status === 'done' ? created : await mass.runBatch(ctx, created.id);
+    let run: typeof created;
+    try {
+      run = created.status === 'done' ? created : await mass.runBatch(ctx, created.id);
+    } finally {
+      releaseSignals();
+    }
     const rows = await mass.batchRows(run.id, { limit: 1_000_000 });
     // A run given again (the same --run-id) lists its own matters: one it drafted now "has a
     // draft" under the filters, but is reported once, as the run's, not also as left out.

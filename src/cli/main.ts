@@ -74,6 +74,13 @@ async function withRuntime<T>(fn: (rt: Runtime) => Promise<T>): Promise<T> {
   try { return await fn(rt); } finally { await rt.close(); }
 }
 
+/**
+ * How long a graceful shutdown waits for runs in progress: a bill being produced finishes its
+ * email (the SMTP greeting and connection timeouts are 30 s each by default) and is recorded.
+ * Under systemd's default stop timeout (90 s).
+ */
+const SHUTDOWN_WAIT_MS = 60_000;
+
 async function serveApp(rt: Runtime, opts: { announceDemo: boolean }): Promise<void> {
   const config = loadConfig();
   rt.relay.start();
@@ -83,12 +90,19 @@ async function serveApp(rt: Runtime, opts: { announceDemo: boolean }): Promise<v
     if (opts.announceDemo) console.log(`Sign in as ${DEMO_ADMIN_EMAIL} with password ${DEMO_PASSWORD} (demo firm)`);
   });
   await new Promise<void>((resolve) => {
-    const stop = () => {
-      console.log('Shutting down');
-      server.close(() => resolve());
+    let signalled = 0;
+    const stop = (signal: NodeJS.Signals) => {
+      // A second signal: stop at once (runs in progress are taken up by Resume, as after a crash).
+      if (++signalled > 1) { console.log('Stopping at once'); process.exit(signal === 'SIGTERM' ? 143 : 130); }
+      console.log(`Shutting down: runs in progress stop at their next bill or chunk (waiting at most ${SHUTDOWN_WAIT_MS / 1000} s; ${signal} again to stop at once)`);
+      // Runs stop and record what they finished while the server stops taking requests; the database closes after both.
+      void Promise.all([
+        new Promise<void>((done) => server.close(() => done())),
+        rt.stopWork(SHUTDOWN_WAIT_MS).catch((err: unknown) => rt.logger.error({ err }, 'stopping runs failed')),
+      ]).then(() => resolve());
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
   });
   await rt.close();
 }

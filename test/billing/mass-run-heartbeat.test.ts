@@ -59,7 +59,7 @@ eachDialect('a bill run another server process is drafting (fresh heartbeat) sho
     const all = await b.postJson('/api/v1/bill-runs', { invoiceDate: DATE, upTo: DATE }, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(all.status, 409, all.text);
     assert.equal(all.json().error.code, 'queued_elsewhere');
-    assert.match(all.json().error.message, /already queued in bill run beat-run-0001, which is still drafting: nothing was created/);
+    assert.match(all.json().error.message, /already queued in bill run beat-run-0001, which has not finished: nothing was created/);
     assert.equal((await t.db.db.selectFrom('billing_batch').select('id').execute()).length, 1, 'no second run');
     const unmoved = await t.db.db.selectFrom('billing_batch').select(['status', 'drafted_count', 'updated_at']).where('id', '=', run.id).executeTakeFirstOrThrow();
     assert.deepEqual([unmoved.status, Number(unmoved.drafted_count)], ['running', 0]);

@@ -431,7 +431,7 @@ eachDialect('a matter queued in a bill run still drafting is not offered to anot
     const row = rows.find((r) => r.matterId === id)!;
     assert.equal(row.eligible, false);
     assert.deepEqual(row.reasons.map((r) => r.code), ['queued']);
-    assert.match(row.reasons[0]!.text, new RegExp(`queued in bill run ${run1.id}, which is still drafting`));
+    assert.match(row.reasons[0]!.text, new RegExp(`queued in bill run ${run1.id}, which has not finished`));
   }
   for (const id of rest) assert.equal(rows.find((r) => r.matterId === id)!.eligible, true, 'the others are offered');
 
@@ -492,7 +492,7 @@ eachDialect('two bill runs created at the same moment take disjoint matters; a r
   assert.ok(refused[0] instanceof RunQueuedElsewhere, String(refused[0]));
   assert.equal((refused[0] as RunQueuedElsewhere).status, 409);
   assert.equal((refused[0] as RunQueuedElsewhere).runId, one.id);
-  assert.match((refused[0] as Error).message, new RegExp(`already queued in bill run ${one.id}, which is still drafting: nothing was created`));
+  assert.match((refused[0] as Error).message, new RegExp(`already queued in bill run ${one.id}, which has not finished: nothing was created`));
   // A third Bill all, after the run was made (its list already shows them queued): refused the same way.
   await assert.rejects(m.createRun(ctx, f), (e: unknown) => e instanceof RunQueuedElsewhere && e.runId === one.id);
   assert.deepEqual((await db.db.selectFrom('billing_batch').select('id').execute()).map((r) => r.id), [one.id], 'no second run');
@@ -512,4 +512,56 @@ eachDialect('two bill runs created at the same moment take disjoint matters; a r
   assert.deepEqual((await m.candidates(f)).find((r) => r.matterId === eligible[0])!.reasons.map((r) => r.code), ['queued']);
   s.clock.advanceMs(RUN_STALLED_MS + 1_000);
   assert.equal((await m.candidates(f)).find((r) => r.matterId === eligible[0])!.eligible, true);
+});
+
+eachDialect('a bill run lets the process answer between its chunks (the run page, a signal): timers fire while it drafts, and read it part way', async (db) => {
+  const { m, f, eligible } = await smallRunFirm(db);
+  const run = await m.createRun(ctx, f);
+  const order: string[] = [];
+  // What the run's page would read, each time the process is free to answer it.
+  const seen: number[] = [];
+  const reads: Promise<unknown>[] = [];
+  const tick = setInterval(() => {
+    if (order.length === 0) order.push('timer');
+    reads.push(db.db.selectFrom('billing_batch_matter').select((eb) => eb.fn.countAll().as('n')).where('batch_id', '=', run.id).where('state', '<>', 'pending')
+      .executeTakeFirstOrThrow().then((r) => { seen.push(Number(r.n)); }));
+  }, 1);
+  const done = await m.runBatch(ctx, run.id, { chunk: 1 });
+  order.push('run finished');
+  clearInterval(tick);
+  await Promise.all(reads);
+  assert.equal(done.status, 'done');
+  assert.equal(done.draftedCount, eligible.length);
+  assert.deepEqual(order, ['timer', 'run finished'], 'on SQLite a run of many chunks never left the microtask queue: no request was answered until it ended');
+  assert.ok(seen.some((n) => n > 0 && n < eligible.length), `the page read the run part way: ${seen.join(', ')} of ${eligible.length} settled`);
+});
+
+eachDialect('a shutdown mid-run: the run stops before its next chunk, marked stopped (audited, resumable at once); resumed, it drafts the rest, each matter once', async (db) => {
+  const { s, m, f, eligible } = await smallRunFirm(db);
+  const run = await m.createRun(ctx, f);
+  const settled = async () => Number((await db.db.selectFrom('billing_batch_matter').select((eb) => eb.fn.countAll().as('n'))
+    .where('batch_id', '=', run.id).where('state', '<>', 'pending').executeTakeFirstOrThrow()).n);
+  // The shutdown begins once the run has drafted something (a chunk of one matter at a time).
+  let stopping: Promise<void> | null = null;
+  const watch = setInterval(() => {
+    if (stopping) return;
+    void settled().then((n) => { if (n > 0 && !stopping) stopping = m.stopRuns(10_000); });
+  }, 1);
+  const stopped = await m.runBatch(ctx, run.id, { chunk: 1 });
+  clearInterval(watch);
+  assert.ok(stopping, 'the shutdown began during the run');
+  await stopping;
+  assert.equal(stopped.status, 'failed', 'marked stopped part way');
+  assert.match(String(stopped.error), /The server was shut down while it drafted: it stopped part way; what it drafted is kept/);
+  assert.equal(stopped.heartbeatAt, null, 'resumable at once');
+  assert.ok(stopped.draftedCount > 0 && stopped.draftedCount < eligible.length, `part way: ${stopped.draftedCount} of ${eligible.length}`);
+  const audited = await db.db.selectFrom('audit_log').select('action').where('entity_id', '=', run.id).where('action', '=', 'billing.bill_run_failed').execute();
+  assert.equal(audited.length, 1);
+  // The server started again: the run is resumed and drafts the rest.
+  const again = createMassBilling({ db: db.db, clock: s.clock, relay: s.rt.relay }, s.billing);
+  const done = await again.runBatch(ctx, run.id);
+  assert.equal(done.status, 'done');
+  assert.equal(done.draftedCount, eligible.length);
+  const drafts = await db.db.selectFrom('billing_bill').select('matter_id').where('status', '=', 'draft').where('batch_id', '=', run.id).execute();
+  assert.deepEqual(drafts.map((d) => d.matter_id).sort(), [...eligible].sort(), 'each matter drafted once');
 });

@@ -62,5 +62,7 @@ export function createBillingModule(deps: ModuleDeps): WebModule {
   const api = new Hono<AppEnv>();
   api.route('/', createMassApi(deps, mass));
   api.route('/', createBillingApi(deps, cmds, production));
-  return { name: 'billing', mount: '/billing', pages, api };
+  // A graceful shutdown: bill runs stop before their next chunk, production runs take no more bills and record those begun.
+  const stopWork = async (timeoutMs: number) => { await Promise.all([mass.stopRuns(timeoutMs), production.stopRuns(timeoutMs)]); };
+  return { name: 'billing', mount: '/billing', pages, api, stopWork };
 }

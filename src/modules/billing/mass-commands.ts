@@ -99,10 +99,10 @@ export function runDraftingElsewhere(run: { status: string; heartbeatAt: string 
   return run.status === 'running' && run.heartbeatAt !== null && nowMs - Date.parse(run.heartbeatAt) < RUN_HEARTBEAT_STALE_MS;
 }
 
-/** Bill all refused because another run, still drafting, queued every matter it would bill (the clerk is sent to that run). */
+/** Bill all refused because another run, not finished, queued every matter it would bill (the clerk is sent to that run). */
 export class RunQueuedElsewhere extends HttpError {
   constructor(readonly runId: string) {
-    super(409, 'queued_elsewhere', `Every matter these choices would bill is already queued in bill run ${runId}, which is still drafting: nothing was created`);
+    super(409, 'queued_elsewhere', `Every matter these choices would bill is already queued in bill run ${runId}, which has not finished: nothing was created (a run that stopped part way is resumed on its page)`);
   }
 }
 
@@ -1016,6 +1016,24 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
 
   /** Only one worker per run in this process; others (another process) are safe anyway (rows settle once). */
   const running = new Map<string, Promise<Batch>>();
+  /** Set when the server shuts down (stopRuns): runs stop before their next chunk. */
+  let stopping = false;
+  const SHUTDOWN_REASON = 'The server was shut down while it drafted: it stopped part way; what it drafted is kept';
+
+  /**
+   * The server is shutting down: each run in progress stops before its next chunk (the chunk
+   * being drafted commits), marked stopped (resumable at once, audited). Resolves when they have
+   * stopped, or after `timeoutMs`.
+   */
+  async function stopRuns(timeoutMs: number): Promise<void> {
+    stopping = true;
+    const runs = [...running.values()];
+    if (runs.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); });
+    await Promise.race([Promise.allSettled(runs), late]);
+    clearTimeout(timer);
+  }
 
   /** Work through a run's pending matters, a chunk per transaction, recording each outcome with its draft. */
   function runBatch(ctx: CommandContext, batchId: string, opts: { chunk?: number } = {}): Promise<Batch> {
@@ -1065,11 +1083,20 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
             ? { matterId: o.matterId, billId: o.bill.billId, itemCount: o.bill.itemCount, totalMinor: o.bill.totals.totalMinor, reason: null }
             : { matterId: o.matterId, billId: null, itemCount: 0, totalMinor: null, reason: o.reason })), now()),
         });
-        for (;;) {
+        let stopped = false;
+        for (let round = 0; ; round++) {
+          // Between chunks the process answers requests (the run's page, other clerks) and signals (Ctrl-C on
+          // bill-run): on SQLite a chunk, and the read of the next, never leave the microtask queue.
+          if (round > 0) await setImmediatePromise();
+          if (stopping) { stopped = true; break; }
           const pending = await mass.pendingMatters(db, batchId, size * lanes);
           if (pending.length === 0) break;
           // Every part settles before the next read of pending matters (or before failing).
           await inParts(pending, size, draftPart);
+        }
+        if (stopped) {
+          await interruptRun(ctx, batchId, SHUTDOWN_REASON);
+          return (await mass.findBatch(db, batchId))!;
         }
         await db.transaction().execute(async (trx) => {
           const n = await execRaw(trx, `update billing_batch set status = 'done', finished_at = ?, updated_at = ? where id = ? and status <> 'done'`, [now(), now(), batchId]);
@@ -1094,6 +1121,23 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     })().finally(() => running.delete(batchId));
     running.set(batchId, p);
     return p;
+  }
+
+  /**
+   * A run this process was drafting, stopped by the clerk (Ctrl-C on `bill-run`, the service
+   * stopped): marked failed with `why`, audited, its heartbeat cleared, so that it is offered
+   * for resuming at once (here or on any server) instead of a minute later. What it drafted is
+   * kept. False when the run is neither pending nor running (it finished or failed meanwhile): nothing changes.
+   */
+  async function interruptRun(ctx: CommandContext, batchId: string, why: string): Promise<boolean> {
+    assert(why.length > 0 && why.length <= 1000, 'interruptRun: a reason of 1 to 1000 characters');
+    return db.transaction().execute(async (trx) => {
+      const at = now();
+      const n = await execRaw(trx, `update billing_batch set status = 'failed', error = ?, updated_at = ?, heartbeat_at = null where id = ? and status in ('pending', 'running')`, [why, at, batchId]);
+      if (n !== 1) return false;
+      await audit(trx, clock, ctx, { action: 'billing.bill_run_failed', entityType: 'billing_batch', entityId: batchId, after: { error: why } });
+      return true;
+    });
   }
 
   // ---- changing a batch's drafts (seed 004: modify a batch) -----------------------------
@@ -1184,7 +1228,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
   }
 
   return {
-    candidates, eligible, excludedRows, whyNot, previewRows, draftMatters, approveMany, createRun, runBatch,
+    candidates, eligible, excludedRows, whyNot, previewRows, draftMatters, approveMany, createRun, runBatch, interruptRun, stopRuns,
     modifyErrors, modifyDrafts, removeFromBatch, unknownMattersRefusal, unknownChoices,
     /** A run's choices checked as createRun checks them, without making it: throws the same 422. */
     async checkRunChoices(input: RunInput): Promise<void> {

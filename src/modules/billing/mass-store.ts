@@ -136,7 +136,7 @@ export interface MassCandidate extends MatterBillingSummary {
   overridden: BillingOptionSection[];
   draftId: string | null;
   draftNumber: string | null;
-  /** A bill run still drafting (see massCandidates' liveRuns) with the matter queued, or null. */
+  /** A bill run not finished (drafting, or stopped part way and resumable: see massCandidates' liveRuns) with the matter queued, or null. */
   queuedRunId: string | null;
   /** Chargeable (behaviour "bill") unbilled items: fees (time and fixed charges), of them time, and disbursements. */
   feeItems: number;
@@ -237,7 +237,7 @@ const QUEUED_SQL = `select bm.matter_id, min(bm.batch_id) as batch_id from billi
       where (b.status = 'pending' or b.status = 'running' or b.status = 'failed') and b.updated_at >= ?
         and (b.status <> 'running' or b.heartbeat_at is null or b.heartbeat_at >= ?)`;
 
-/** Of these matters, those queued in a run still drafting (QUEUED_SQL), each with that run's id. */
+/** Of these matters, those queued in a run not finished (QUEUED_SQL), each with that run's id. */
 export async function queuedIn(ex: Executor, matterIds: readonly string[], live: LiveRuns): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (let i = 0; i < matterIds.length; i += 500) {

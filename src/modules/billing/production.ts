@@ -76,6 +76,8 @@ import type { MatterCopy } from './store.ts';
  * show "busy" (and cannot be reverted) for at most this long.
  */
 export const LEASE_MS = 2 * 60_000;
+/** A run marked running whose heartbeat is older than this has no process working it: it shows as interrupted, with Resume. */
+export const RUN_STALE_MS = 60_000;
 /** How often a running production renews the leases it holds (well inside LEASE_MS: a slow commit or a busy event loop must not let one lapse). */
 export const LEASE_RENEW_MS = 20_000;
 /** At most this many bills in one run. */
@@ -251,6 +253,8 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
   const processToken = newToken(12);
   /** Runs this process is working on (a second start of one is ignored). */
   const active = new Map<string, Promise<ProductionSummary>>();
+  /** Set when the server shuts down (stopRuns): runs take no more bills. */
+  let stopping = false;
 
   // ---- rendering ---------------------------------------------------------------------------
 
@@ -806,15 +810,20 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       };
       // Outcomes are written (and leases released) in batches: one commit for several bills.
       const queued: { release: Release | null; billId: string; outcome: BillOutcome }[] = [];
+      // Bills claimed and not begun when the server began shutting down: their leases let go, their outcome left pending.
+      const letGo: { billId: string; cycle: string; token: string }[] = [];
+      let left = 0;
       let flushing: Promise<void> = Promise.resolve();
       let flushError: unknown = null;
       let timer: NodeJS.Timeout | null = null;
       const flush = (): Promise<void> => {
         if (timer) { clearTimeout(timer); timer = null; }
         const batch = queued.splice(0, queued.length);
-        if (batch.length === 0) return flushing;
+        const freed = letGo.splice(0, letGo.length);
+        if (batch.length === 0 && freed.length === 0) return flushing;
         flushing = flushing.then(() => db.transaction().execute(async (trx) => {
           const at = now();
+          for (const f of ps.inBillOrder(freed)) await ps.release(trx, f.billId, f.cycle, f.token, at);
           // In bill-id order, as the lease renewal takes the same rows (ps.inBillOrder).
           for (const q of ps.inBillOrder(batch)) {
             if (q.release) await ps.release(trx, q.billId, q.release.cycle, q.release.token, at, q.release.update);
@@ -860,7 +869,8 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       let next = 0;
       const workers = Math.min(concurrency, Math.max(items.length, 1));
       const worker = async () => {
-        while (next < items.length) {
+        // The server shutting down: no more bills are taken (those begun finish and are recorded).
+        while (next < items.length && !stopping) {
           // A few bills at a time (fewer near the end, so the workers finish together).
           const take = Math.max(1, Math.min(CLAIM_BATCH, Math.floor((items.length - next) / workers)));
           const batch = items.slice(next, next + take).map((i) => i.billId);
@@ -875,6 +885,12 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
             for (const billId of batch) settle(billId, { outcome: 'failed', error: errorText(err) }, null);
           }
           for (const c of claimed) {
+            if (stopping) {
+              held.delete(c.bill.billId);
+              letGo.push({ billId: c.bill.billId, cycle: c.cycle, token: c.token });
+              left++;
+              continue;
+            }
             const r = await produceClaimed(ctx, c, cache);
             settle(c.bill.billId, r.outcome, r);
           }
@@ -888,7 +904,15 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         await renewing;
       }
       if (flushError) throw flushError;
-      await ps.finishRun(db, runId, now());
+      left += items.length - next;
+      if (left > 0) {
+        // Stopped by the shutdown with bills not taken: left running with its heartbeat set back past RUN_STALE_MS, so that
+        // it shows as stopped part way, with Resume, at once (its bills hold no lease: those begun were released above).
+        await ps.heartbeat(db, runId, new Date(clock.now().getTime() - RUN_STALE_MS - 1_000).toISOString());
+        logger.info({ runId, left }, 'production run stopped for the shutdown: resume it on its page');
+      } else {
+        await ps.finishRun(db, runId, now());
+      }
       const all = await ps.runItems(db, runId);
       return {
         runId, total: all.length, items: all,
@@ -924,9 +948,25 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     processRun(ctx, runId, opts).catch((err) => logger.error({ err, runId }, 'production run failed'));
   }
 
+  /**
+   * The server is shutting down: runs in progress take no more bills; the bills they have begun
+   * finish (each within its own timeouts) and are recorded; the rest stay pending, the run
+   * resumable at once. Resolves when they have stopped, or after `timeoutMs` (then the database
+   * closes under them, as a crash would: their bills are taken up by Resume once their leases end).
+   */
+  async function stopRuns(timeoutMs: number): Promise<void> {
+    stopping = true;
+    const runs = [...active.values()];
+    if (runs.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); });
+    await Promise.race([Promise.allSettled(runs), late]);
+    clearTimeout(timer);
+  }
+
   /** A run marked running that no process here runs and none has beaten for a minute: its process stopped (interrupted). */
   function runStopped(run: ps.Run): boolean {
-    return run.status === 'running' && !active.has(run.id) && clock.now().getTime() - Date.parse(run.heartbeatAt) > 60_000;
+    return run.status === 'running' && !active.has(run.id) && clock.now().getTime() - Date.parse(run.heartbeatAt) > RUN_STALE_MS;
   }
 
   /** Of these runs, those whose process stopped (runStopped): the production list says so rather than "being produced". */
@@ -1421,7 +1461,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
   }
 
   return {
-    produceBills, startRun, resumeRun, runView, stoppedRuns, createRun, processRun, decideUnconfirmedEmail, refuseNeverApproved,
+    produceBills, startRun, resumeRun, runView, stoppedRuns, createRun, processRun, decideUnconfirmedEmail, refuseNeverApproved, stopRuns,
     findRun: (id: string) => ps.findRun(db, id),
     previewPdf, previewPdfOf, storedPdf, earlierPdf, billHtml,
     saveSettings, saveBillTemplate, saveEmailTemplate, sendTestEmail,

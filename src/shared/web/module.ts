@@ -7,6 +7,12 @@ export interface WebModule {
   readonly mount: string;
   readonly pages: Hono<AppEnv>;
   readonly api?: Hono<AppEnv>;
+  /**
+   * The server is shutting down: stop the module's background work (runs in progress) at its
+   * next safe point, recording what it finished, within `timeoutMs`; resolves then, or when the
+   * time is up (the database closes after it either way).
+   */
+  stopWork?(timeoutMs: number): Promise<void>;
 }
 
 import type { Logger } from 'pino';

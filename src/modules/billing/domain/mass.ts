@@ -50,7 +50,7 @@ export interface MassFacts {
   cycleFeeOnBill?: boolean;
   /** The matter's draft, by number or "unnumbered" (null: none). */
   draft: string | null;
-  /** A bill run still drafting that has the matter queued (its id), or null (or absent). */
+  /** A bill run not finished (drafting, or stopped and resumable) that has the matter queued (its id), or null (or absent). */
   queuedRun?: string | null;
   /** Why its options cannot bill it in its currency (amounts taken from the firm's defaults: foreignDefaultsRefusal), or null. */
   foreignDefaults?: string | null;
@@ -87,9 +87,9 @@ export function massReasons(f: MassFacts, opts: { handPicked?: boolean } = {}): 
   return out;
 }
 
-/** A matter queued in another run still drafting (`runId`). */
+/** A matter queued in another run not finished yet (`runId`): drafting, or stopped part way and resumable. */
 export function queuedReason(runId: string): MassReason {
-  return { code: 'queued', text: `The matter is queued in bill run ${runId}, which is still drafting` };
+  return { code: 'queued', text: `The matter is queued in bill run ${runId}, which has not finished: it bills the matter (a run that stopped part way is resumed on its page)` };
 }
 
 /**

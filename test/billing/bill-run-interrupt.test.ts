@@ -1,0 +1,69 @@
+/**
+ * `bill-run` stopped by Ctrl-C (SIGINT) while it drafts, as a process on both databases: it
+ * stops between chunks, marks the run stopped (resumable at once), says how to resume it and
+ * exits 130; resumed with --run-id, the run bills the rest, each matter and item once.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { DIALECTS, freshDatabase } from '../support/db.ts';
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'lexbill');
+
+for (const dialect of DIALECTS) {
+  test(`bill-run: Ctrl-C while drafting stops the run resumably, says how to resume, exits 130; --run-id finishes it [${dialect}]`, { timeout: 600_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lexbill-bill-run-int-'));
+    const db = await freshDatabase(dialect, { file: join(dir, 'cli.db') });
+    const env = { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent' };
+    try {
+      const seeded = spawnSync(BIN, ['seed-demo', '--matters', '700', '--entries-per-matter', '3', '--seed', '11'], { cwd: dir, env, encoding: 'utf8' });
+      assert.equal(seeded.status, 0, seeded.stderr);
+      const today = new Date().toISOString().slice(0, 10);
+      const args = ['bill-run', '--invoice-date', today, '--up-to', today];
+      // Interrupted as soon as it names its run (before its first chunk is drafted, or during it).
+      const first = await new Promise<{ code: number | null; out: string; err: string }>((resolve, reject) => {
+        const c = spawn(BIN, args, { cwd: dir, env });
+        let out = '';
+        let err = '';
+        let sent = false;
+        c.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (!sent && /^Bill run \S+:/m.test(out)) { sent = true; c.kill('SIGINT'); }
+        });
+        c.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+        c.on('error', reject);
+        c.on('close', (code, signal) => resolve({ code, out, err: signal ? `${err}\n(ended by ${signal}: no handler took it)` : err }));
+      });
+      const runId = /^Bill run (\S+):/m.exec(first.out)?.[1];
+      assert.ok(runId, first.out);
+      assert.equal(first.code, 130, `${first.out}\n${first.err}`);
+      assert.match(first.err, new RegExp(`bill run ${runId} interrupted \\(SIGINT\\): what it drafted is kept; run the same command again with --run-id ${runId} to resume it`));
+      const stopped = await db.db.selectFrom('billing_batch').select(['status', 'error', 'heartbeat_at', 'drafted_count']).where('id', '=', runId).executeTakeFirstOrThrow();
+      assert.equal(stopped.status, 'failed');
+      assert.match(String(stopped.error), /Interrupted \(SIGINT\) on the command line/);
+      assert.equal(stopped.heartbeat_at, null, 'resumable at once');
+      const total = Number((await db.db.selectFrom('billing_batch_matter').select((eb) => eb.fn.countAll().as('n')).where('batch_id', '=', runId).executeTakeFirstOrThrow()).n);
+      assert.ok(Number(stopped.drafted_count) < total, `stopped part way: ${String(stopped.drafted_count)} of ${total}`);
+      const audited = await db.db.selectFrom('audit_log').select('action').where('entity_id', '=', runId).where('action', '=', 'billing.bill_run_failed').execute();
+      assert.equal(audited.length, 1, 'the stop is audited');
+
+      // Resumed at once (no minute's wait for a heartbeat): it drafts the rest.
+      const again = spawnSync(BIN, [...args, '--run-id', runId], { cwd: dir, env, encoding: 'utf8' });
+      assert.equal(again.status, 0, `${again.stdout}\n${again.stderr}`);
+      const done = await db.db.selectFrom('billing_batch').select(['status', 'drafted_count']).where('id', '=', runId).executeTakeFirstOrThrow();
+      assert.equal(done.status, 'done');
+      const bills = await db.db.selectFrom('billing_bill').select('matter_id').where('status', '=', 'draft').execute();
+      assert.equal(bills.length, Number(done.drafted_count));
+      assert.equal(new Set(bills.map((b) => b.matter_id)).size, bills.length, 'one draft per matter');
+      const lines = await db.db.selectFrom('billing_bill_line').select('item_id').where('item_id', 'is not', null).where('live', '=', 1).execute();
+      assert.equal(new Set(lines.map((l) => l.item_id)).size, lines.length, 'each item on one bill');
+      assert.equal((again.stdout.match(/^billed /gm) ?? []).length, bills.length, 'the resumed run reports every bill of the run');
+    } finally {
+      await db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}

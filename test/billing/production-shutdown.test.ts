@@ -1,0 +1,75 @@
+/**
+ * A graceful shutdown while bills are being produced (the server's SIGTERM or Ctrl-C), over a
+ * real SMTP server on 127.0.0.1, on both databases: the bill whose email is in flight finishes
+ * and is recorded as produced; bills claimed but not begun are let go and stay pending; the
+ * run shows as stopped part way at once, with nothing held, so Resume is offered at once; and
+ * resumed, it produces the rest: every bill emailed exactly once.
+ */
+import assert from 'node:assert/strict';
+import { after } from 'node:test';
+import { createProduction } from '../../src/modules/billing/production.ts';
+import { eachDialect } from '../support/db.ts';
+import { ctx } from './support.ts';
+import { approvedBills, closeSharedPdf, logger, outputDirs, productionSetup, removeDirs, scriptedSmtp, smtpOutputs } from './production-support.ts';
+
+after(closeSharedPdf);
+
+async function until(what: string, ok: () => boolean | Promise<boolean>, limitMs = 20_000): Promise<void> {
+  const end = Date.now() + limitMs;
+  while (!await ok()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+eachDialect('a shutdown mid-production: the bill in flight is finished and recorded, the rest stay pending, the run is resumable at once and Resume emails each bill once', async (db) => {
+  let open!: () => void;
+  const held = new Promise<void>((r) => { open = r; });
+  // The first message is held by the server until the shutdown has begun; the others are answered at once.
+  let first = true;
+  const smtp = await scriptedSmtp(() => {
+    if (first) { first = false; return { hold: held }; }
+    return {};
+  });
+  const dirs = outputDirs();
+  const outputs = smtpOutputs(dirs, smtp.port, 20_000);
+  const s = await productionSetup(db, outputs);
+  try {
+    const bills = await approvedBills(s, 6, { copiesToPrint: 0, useClientAddress: false, sendTo: ['ap@northwind.example'] });
+    const ids = bills.map((b) => b.billId);
+    const runId = await s.production.startRun(ctx, ids, { concurrency: 1 });
+    await until('the first email to reach the server', () => smtp.received.length === 1);
+
+    // The shutdown begins while that email waits for the server's answer; then the server answers.
+    const stopping = s.production.stopRuns(30_000);
+    open();
+    await stopping;
+
+    const view = (await s.production.runView(runId))!;
+    const outcomes = view.items.map((i) => i.outcome);
+    assert.equal(outcomes.filter((o) => o === 'done').length, 1, `the bill in flight is produced and recorded: ${outcomes.join(', ')}`);
+    assert.equal(outcomes.filter((o) => o === 'pending').length, bills.length - 1, 'the others are left pending, none failed');
+    assert.equal(smtp.received.length, 1, 'no bill begun after the shutdown began');
+    assert.equal(view.stale, true, 'shown as stopped part way at once');
+    assert.equal(view.resumableAt, null, 'nothing held: Resume at once');
+    const claims = await db.db.selectFrom('billing_bill_production').select(['bill_id', 'claim_token']).where('bill_id', 'in', ids).execute();
+    assert.deepEqual(claims.filter((c) => c.claim_token !== null), [], 'every lease let go');
+    assert.equal((await db.db.selectFrom('billing_bill').select('status').where('id', 'in', ids).where('status', '=', 'finalised').execute()).length, 1);
+
+    // The server started again: Resume produces the rest, each bill's email sent once in all.
+    const again = createProduction({ db: db.db, clock: s.clock, logger, outputs }, s.billing);
+    await again.resumeRun(ctx, runId);
+    await until('the resumed run to finish', async () => (await again.runView(runId))!.run.status === 'done');
+    const done = (await again.runView(runId))!;
+    assert.deepEqual(done.items.map((i) => i.outcome), bills.map(() => 'done'));
+    assert.equal(smtp.received.length, bills.length, 'each bill emailed once');
+    assert.equal(new Set(smtp.received.map((m) => m.messageId)).size, bills.length);
+    assert.equal((await db.db.selectFrom('billing_bill').select('status').where('id', 'in', ids).where('status', '=', 'finalised').execute()).length, bills.length);
+  } finally {
+    open();
+    await s.stop();
+    await outputs.close();
+    await smtp.close();
+    removeDirs(dirs);
+  }
+});
