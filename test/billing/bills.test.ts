@@ -321,6 +321,52 @@ eachDialect('items changed or deleted in matters while on a draft block approval
   await assertBillInvariants(db.db, s.billing, [matter.id]);
 });
 
+eachDialect('a draft composed before the matter\'s billing options changed is refused approval until composed again; a change only the outputs read is not', async (db) => {
+  const s = await setup(db);
+  const { partner, associate, matter } = await firm(s.cmds);
+  await work(s.cmds, matter.id, { partner, associate });
+  await s.drain();
+  const draft = await s.billing.createDraft(ctx, { matterId: matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' });
+  assert.ok(draft.compositionKey, 'the draft keeps what it was composed under');
+  // Where the bill is emailed: the outputs only. Approval is not held up.
+  await s.cmds.setBillingOptions(ctx, matter.id, { set: { sendTo: ['ap@northwind.example'], useClientAddress: false, copiesToPrint: 2 } });
+  await s.drain();
+  const stillFine = (await s.billing.actionsFor((await s.billing.findBill(draft.billId))!)).approve;
+  assert.deepEqual(stillFine, { allowed: true, reason: null });
+
+  // A 10% discount after the draft was composed: approving the draft as it stands would post the bill without it.
+  await s.cmds.setBillingOptions(ctx, matter.id, { set: { discount: { kind: 'percentage', percentBasisPoints: 1_000, amountMinor: 0 } } });
+  await s.drain();
+  const e = await refused(s.billing.approve(ctx, draft.billId));
+  assert.match(e.message, /billing options \(or the firm's billing settings\) changed after this draft was composed: open it in the composer and save it/);
+  assert.equal((await s.billing.actionsFor((await s.billing.findBill(draft.billId))!)).approve.allowed, false, 'the bill page says so too');
+  const unchanged = await s.billing.findBill(draft.billId);
+  assert.equal(unchanged!.status, 'draft');
+  assert.equal(unchanged!.totals.totalMinor, draft.totals.totalMinor, 'nothing changed');
+
+  // Saved again in the composer: composed under the discount, then approved with it.
+  const recomposed = await s.billing.updateDraft(ctx, draft.billId, {});
+  assert.ok(recomposed.totals.discountMinor > 0, 'the discount is on the bill now');
+  assert.notEqual(recomposed.compositionKey, draft.compositionKey);
+  const approved = await s.billing.approve(ctx, draft.billId);
+  assert.equal(approved.totals.totalMinor, recomposed.totals.totalMinor);
+  await s.drain();
+
+  // The firm's settings count too (tax rounding feeds every bill's tax).
+  const second = await s.cmds.recordTimeEntry(ctx, { matterId: matter.id, timekeeperId: partner.id, workDate: '2026-02-25', rawMinutes: 30, narrative: 'Call' });
+  await s.drain();
+  const next = await s.billing.createDraft(ctx, { matterId: matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' });
+  assert.ok(next.items.some((i) => i.id === second.id));
+  const settings = await s.cmds.getFirmSettings();
+  await s.cmds.updateFirmSettings(ctx, { taxRounding: settings.taxRounding === 'per_line' ? 'per_bill' : 'per_line' });
+  await s.drain();
+  assert.match((await refused(s.billing.approve(ctx, next.billId))).message, /changed after this draft was composed/);
+  await s.billing.updateDraft(ctx, next.billId, {});
+  await s.billing.approve(ctx, next.billId);
+  await s.drain();
+  await assertBillInvariants(db.db, s.billing, [matter.id]);
+});
+
 eachDialect('matters follows the bills: statuses through approve, revert, finalise, redraft, delete; schedule rows get the number', async (db) => {
   const s = await setup(db);
   const { partner, matter } = await firm(s.cmds);

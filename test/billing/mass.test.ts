@@ -565,3 +565,23 @@ eachDialect('a shutdown mid-run: the run stops before its next chunk, marked sto
   const drafts = await db.db.selectFrom('billing_bill').select('matter_id').where('status', '=', 'draft').where('batch_id', '=', run.id).execute();
   assert.deepEqual(drafts.map((d) => d.matter_id).sort(), [...eligible].sort(), 'each matter drafted once');
 });
+
+eachDialect('approving many: a draft whose matter\'s billing options changed since it was composed is refused with the reason, the others are approved', async (db) => {
+  const { s, m, f, eligible } = await smallRunFirm(db);
+  const run = await m.createRun(ctx, f);
+  const done = await m.runBatch(ctx, run.id);
+  assert.equal(done.draftedCount, eligible.length);
+  const drafts = await db.db.selectFrom('billing_bill').select(['id', 'matter_id']).where('batch_id', '=', run.id).where('status', '=', 'draft').execute();
+  const changed = drafts[0]!;
+  await s.cmds.setBillingOptions(ctx, changed.matter_id, { set: { discount: { kind: 'fixed', percentBasisPoints: 0, amountMinor: 1_00 } } });
+  await s.drain();
+  const outcomes = await m.approveMany(ctx, drafts.map((d) => d.id));
+  const refusedOne = outcomes.filter((o) => !o.ok);
+  assert.deepEqual(refusedOne.map((o) => o.billId), [changed.id]);
+  assert.match((refusedOne[0] as { reason: string }).reason, /changed after this draft was composed/);
+  assert.equal(outcomes.filter((o) => o.ok).length, drafts.length - 1);
+  // Modify batch recomposes it under the options in force: then it is approved.
+  await m.modifyDrafts(ctx, [changed.id], {});
+  const again = await m.approveMany(ctx, [changed.id]);
+  assert.equal(again[0]!.ok, true, JSON.stringify(again));
+});

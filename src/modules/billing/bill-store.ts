@@ -25,6 +25,8 @@ export interface Bill extends BillData {
   request: BillRequest;
   quote: QuoteOutcome | null;
   receiptsToReallocateMinor: number;
+  /** The compositionBasis it was composed under, hashed (null: composed before this was kept, or never composed). */
+  compositionKey: string | null;
   createdAt: string;
   createdBy: string;
   updatedAt: string;
@@ -55,7 +57,7 @@ export function billColumns(b: Bill) {
     undiscounted_total_minor: b.discount?.undiscountedTotalMinor ?? null, hide_line_pricing: b.hideLinePricing ? 1 : 0,
     on_hold: b.onHold ? 1 : 0, batch_id: b.batchId, request_json: JSON.stringify(b.request),
     quote_json: b.quote ? JSON.stringify(b.quote) : null, quote_reason: b.quote?.reason ?? null,
-    schedule_rows_json: JSON.stringify(b.scheduleRowIds), receipts_to_reallocate_minor: b.receiptsToReallocateMinor,
+    schedule_rows_json: JSON.stringify(b.scheduleRowIds), receipts_to_reallocate_minor: b.receiptsToReallocateMinor, composition_key: b.compositionKey,
     version: b.version, created_at: b.createdAt, created_by: b.createdBy, updated_at: b.updatedAt, approved_at: b.approvedAt,
     finalised_at: b.finalisedAt, redrafted_at: b.redraftedAt, deleted_at: b.deletedAt,
   };
@@ -157,7 +159,7 @@ function toBillHead(r: Record<string, any>, allocations: { timekeeperId: string;
     retainerBalanceMinor: numOrNull(r.retainer_balance_minor), retainerRequestMinor: num(r.retainer_request_minor), retainerAppliedMinor: num(r.retainer_applied_minor ?? 0),
     scheduleRowIds: JSON.parse(r.schedule_rows_json) as string[], hideLinePricing: num(r.hide_line_pricing) === 1,
     batchId: r.batch_id, version: num(r.version), onHold: num(r.on_hold) === 1, request: JSON.parse(r.request_json) as BillRequest,
-    quote: r.quote_json ? JSON.parse(r.quote_json) as QuoteOutcome : null, receiptsToReallocateMinor: num(r.receipts_to_reallocate_minor),
+    quote: r.quote_json ? JSON.parse(r.quote_json) as QuoteOutcome : null, receiptsToReallocateMinor: num(r.receipts_to_reallocate_minor), compositionKey: r.composition_key ?? null,
     createdAt: r.created_at, createdBy: r.created_by, updatedAt: r.updated_at, approvedAt: r.approved_at, finalisedAt: r.finalised_at,
     redraftedAt: r.redrafted_at, deletedAt: r.deleted_at,
   };

@@ -10,6 +10,7 @@
  * among live lines (database-enforced). A command checks its items free first (checkItemsFree,
  * to refuse naming the holding bill); the database keeps one draft per matter too.
  */
+import { createHash } from 'node:crypto';
 import { AssertionError } from '../../shared/assert.ts';
 import { audit } from '../../shared/audit.ts';
 import { isoDate } from '../../shared/clock.ts';
@@ -31,7 +32,7 @@ import { ComposeChoiceError, composeBill } from './domain/compose.ts';
 import { unknownTemplate } from './domain/templates.ts';
 import type { ComposeItem, ComposedBill } from './domain/compose.ts';
 import {
-  billingRefusals, composeFirm, finaliseRefusal, composeOptions, composeRequest, isCalendarDate, requestErrors, retainerApplies, verdict, verdicts,
+  billingRefusals, compositionBasis, composeFirm, finaliseRefusal, composeOptions, composeRequest, isCalendarDate, requestErrors, retainerApplies, verdict, verdicts,
   approvalTime, foreignDefaultsRefusal, invoiceDateRangeError, periodRefusal, undoPeriodRefusal,
 } from './domain/lifecycle.ts';
 import type { BillAction, BillFacts, BillRequest, Verdict } from './domain/lifecycle.ts';
@@ -94,6 +95,18 @@ export interface Composition {
   interestCharges: InterestCharge[];
   /** Open bills of the matter whose time-sensitive discount has expired undecided: the clerk is asked to decide (ledger). */
   expiredDiscounts: ExpiredDiscount[];
+  /** compositionKey of the options and settings it was composed under. */
+  compositionKey: string;
+}
+
+/** A compositionBasis hashed (SHA-256, 128 bits, base64url): what a bill keeps to tell whether it is composed under the options in force. */
+export function compositionKey(options: MatterBillingOptions, firm: FirmBillingSettings): string {
+  return createHash('sha256').update(compositionBasis(options, firm)).digest('base64url').slice(0, 22);
+}
+
+/** Whether a draft was composed under options other than these (false when it is not a draft, or either is unknown). */
+export function composedUnderOtherOptions(b: { status: string; compositionKey: string | null }, options: MatterBillingOptions | null | undefined, firm: FirmBillingSettings | null | undefined): boolean {
+  return b.status === 'draft' && b.compositionKey !== null && !!options && !!firm && compositionKey(options, firm) !== b.compositionKey;
 }
 
 type EventName = keyof BillingEvents & string;
@@ -303,7 +316,7 @@ export function composeFrom(m: LoadedMatter, invoiceDate: string, upTo: string, 
   });
   return {
     composed, lines, retainerBalanceMinor: retainer ? retainer.balanceMinor : null, candidates: items.filter((w) => w.behaviour !== 'hide'), itemsRead: byId,
-    dueDate: composed.dueDate, interestCharges, expiredDiscounts: [...(src.expiredDiscounts ?? [])],
+    dueDate: composed.dueDate, interestCharges, expiredDiscounts: [...(src.expiredDiscounts ?? [])], compositionKey: compositionKey(m.options, m.firm),
   };
 }
 
@@ -316,7 +329,7 @@ export function withComposition(base: Bill, c: Composition, invoiceDate: string,
     discount: c.composed.discount ? { ...c.composed.discount } : null,
     retainerBalanceMinor: c.retainerBalanceMinor, retainerRequestMinor: c.composed.retainerRequestMinor, retainerAppliedMinor: c.composed.retainerAppliedMinor,
     scheduleRowIds: [...c.composed.scheduleRowIds], items: bills.itemsOf(c.lines), hideLinePricing: c.composed.hideLinePricing,
-    request, quote: c.composed.quote,
+    request, quote: c.composed.quote, compositionKey: c.compositionKey,
   };
 }
 
@@ -327,7 +340,7 @@ export function newDraftBase(billId: string, m: LoadedMatter, input: { invoiceDa
     fileNumber: m.matter.fileNumber, currency: m.matter.currency, invoiceDate: input.invoiceDate, upTo: input.upTo, dueDate: c.dueDate,
     lines: [], allocations: [], totals: { feesMinor: 0, fixedChargesMinor: 0, disbursementsMinor: 0, discountMinor: 0, interestMinor: 0, taxMinor: 0, totalMinor: 0, netFeesMinor: 0 },
     discount: null, retainerBalanceMinor: null, retainerRequestMinor: 0, retainerAppliedMinor: 0, scheduleRowIds: [], items: [], hideLinePricing: false,
-    batchId: input.batchId ?? null, version: 1, onHold: false, request, quote: null, receiptsToReallocateMinor: 0, createdAt: at,
+    batchId: input.batchId ?? null, version: 1, onHold: false, request, quote: null, receiptsToReallocateMinor: 0, compositionKey: c.compositionKey, createdAt: at,
     createdBy: actorLabel, updatedAt: at, approvedAt: null, finalisedAt: null, redraftedAt: null, deletedAt: null,
   };
 }
@@ -516,6 +529,7 @@ export function createBillingCommands(deps: BillingDeps) {
   /** `action`: the one action asked (only approve reads the firm's period rule); none: every action (the bill page). */
   async function factsFor(ex: Executor, b: Bill, action?: BillAction): Promise<BillFacts> {
     const matter = await store.getMatterCopy(ex, b.matterId);
+    const firm = b.status === 'draft' && b.compositionKey !== null ? await store.getFirmSettings(ex) : null;
     const matterRefusals = !matter ? ['Billing has no copy of this matter'] : matter.options ? billingRefusals(matter.status, matter.options) : ['Billing has not received this matter\'s billing options yet'];
     const other = await bills.otherDraft(ex, b.matterId, b.billId);
     return {
@@ -529,6 +543,7 @@ export function createBillingCommands(deps: BillingDeps) {
       periodRefusal: b.status === 'draft' && (action === undefined || action === 'approve') ? await periodRule(ex, periodRefusal, b.invoiceDate) : null,
       undoPeriodRefusal: (b.status === 'approved' || b.status === 'finalised') && (action === undefined || action === 'revert' || action === 'redraft' || action === 'delete')
         ? await periodRule(ex, undoPeriodRefusal, b.invoiceDate) : null,
+      composedUnderOtherOptions: composedUnderOtherOptions(b, matter?.options, firm),
     };
   }
 

@@ -31,7 +31,7 @@ import * as billBalances from './balances.ts';
 import * as bills from './bill-store.ts';
 import type { Bill, BillHead, LineJson } from './bill-store.ts';
 import {
-  auditView, auditViewOf, BILL_CHANGED, composedContent, composeFrom, draftedData, draftRefusal, foreignDefaultsOf, interestPolicyApplies, loadedMatter, newDraftBase, nothingToBill, payRetainer, requestCheck, withComposition, withCycleFee,
+  auditView, auditViewOf, BILL_CHANGED, composedContent, composedUnderOtherOptions, composeFrom, draftedData, draftRefusal, foreignDefaultsOf, interestPolicyApplies, loadedMatter, newDraftBase, nothingToBill, payRetainer, requestCheck, withComposition, withCycleFee,
 } from './commands.ts';
 import type { BillingCommands, BillingDeps, Composition, LoadedMatter } from './commands.ts';
 import { approvalTime, billingRefusals, invoiceDateRangeError, isCalendarDate, MAX_PAYMENT_TERMS_DAYS, periodRefusal, retainerApplies, verdict } from './domain/lifecycle.ts';
@@ -660,6 +660,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
         periodRefusal: b.status === 'draft' ? periodRefusal(b.invoiceDate, today(), periods, firm?.postingOutsideCurrentPeriod) : null,
         // Read by revert, re-draft and void only.
         undoPeriodRefusal: null,
+        composedUnderOtherOptions: composedUnderOtherOptions(b, matter?.options, firm),
       };
       const v = verdict('approve', facts);
       if (!v.allowed) { outcomes.push({ billId: id, ok: false, reason: v.reason! }); continue; }

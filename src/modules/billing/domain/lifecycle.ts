@@ -182,6 +182,31 @@ export function composeOptions(o: MatterBillingOptions): ComposeOptions {
   };
 }
 
+/**
+ * What a bill's amounts, lines and dates are composed from, of the matter's billing options and
+ * the firm's settings, as one canonical string: a draft composed under another basis is out of
+ * date, and approving it would post figures the matter's options no longer give (a discount
+ * changed, hourly changed to fixed fee). Left out: what only the outputs read (templates,
+ * addresses, copies to print), e-billing codes, billing on or off (refused on its own), mass
+ * billing's exclusion, the defaults of new time entries and custom rates (applied as work is
+ * recorded), and what billing itself writes back (a schedule row's invoice number).
+ */
+export function compositionBasis(o: MatterBillingOptions, firm: FirmBillingSettings): string {
+  return JSON.stringify({
+    arrangement: o.arrangement, quote: o.quote,
+    fixedFee: { mode: o.fixedFee.mode, schedule: o.fixedFee.schedule.map((r) => [r.rowId, r.amountMinor, r.description, r.billOn]) },
+    discount: o.discount, feeReductions: o.feeReductions, feeAllocation: o.feeAllocation,
+    generalRetainer: o.generalRetainer, retainerReplenishment: o.retainerReplenishment, onlyExpenses: o.massBilling.onlyExpenses,
+    firm: {
+      taxRates: firm.taxRates.map((t) => [t.code, t.basisPoints]), defaultFeeTaxCode: firm.defaultFeeTaxCode, taxRounding: firm.taxRounding,
+      paymentTermsDays: firm.paymentTermsDays, generalRetainersEnabled: firm.generalRetainersEnabled, interest: firm.interest,
+    },
+  });
+}
+
+/** Why a draft composed under another compositionBasis is not approved. */
+export const OPTIONS_CHANGED = 'The matter\'s billing options (or the firm\'s billing settings) changed after this draft was composed: open it in the composer and save it (or modify its batch) so that it is composed under them, then approve it';
+
 /** The firm's settings as the composer takes them. */
 export function composeFirm(s: FirmBillingSettings): ComposeFirm {
   return {
@@ -256,6 +281,8 @@ export interface BillFacts {
   periodRefusal: string | null;
   /** Why undoing this posted bill (revert, re-draft, void) would change a period the firm refuses postings in (undoPeriodRefusal), or null. */
   undoPeriodRefusal: string | null;
+  /** A draft composed under a compositionBasis other than the matter's and firm's now (false when that is not known). */
+  composedUnderOtherOptions: boolean;
 }
 
 const yes: Verdict = { allowed: true, reason: null };
@@ -294,6 +321,7 @@ export function verdict(action: BillAction, f: BillFacts): Verdict {
       if (s !== 'draft') return no(`Only a draft can be approved; this bill is ${s}`);
       if (f.onHold) return no('The bill is on hold: release the hold to approve it');
       if (f.matterRefusals.length > 0) return no(f.matterRefusals.join('; '));
+      if (f.composedUnderOtherOptions) return no(OPTIONS_CHANGED);
       if (f.openConflicts > 0) return no(`${f.openConflicts} item(s) changed or were deleted in matters since the draft was composed: save the draft again to recompose it`);
       if (f.lineCount === 0) return no('The bill has no lines');
       if (f.totalMinor < 0) return no('A bill cannot total less than zero');
