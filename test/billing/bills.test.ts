@@ -321,6 +321,36 @@ eachDialect('items changed or deleted in matters while on a draft block approval
   await assertBillInvariants(db.db, s.billing, [matter.id]);
 });
 
+eachDialect('seed 003 date order: a numbered bill back in draft cannot be dated before the bill numbered before it or after the one numbered after it', async (db) => {
+  const s = await setup(db);
+  const { partner, associate, matter } = await firm(s.cmds);
+  await work(s.cmds, matter.id, { partner, associate });
+  await s.drain();
+  const first = await s.billing.approve(ctx, (await s.billing.createDraft(ctx, { matterId: matter.id, invoiceDate: '2026-02-20', upTo: '2026-02-11' })).billId);
+  const second = await s.billing.approve(ctx, (await s.billing.createDraft(ctx, { matterId: matter.id, invoiceDate: '2026-02-25', upTo: '2026-02-25' })).billId);
+  await s.drain();
+  assert.deepEqual([first.sequence, second.sequence], [1, 2]);
+  await s.billing.revert(ctx, first.billId);
+  await s.drain();
+  // Dated after the bill numbered after it: refused at the field, nothing changed.
+  const e = await refused(s.billing.updateDraft(ctx, first.billId, { invoiceDate: '2026-02-27' }), 422);
+  assert.match(e.fields!.invoiceDate!, new RegExp(`must not be after 2026-02-25, the date of bill ${second.number!.replace(/\./g, '\\.')} \\(numbered after this one\\)`));
+  assert.equal((await s.billing.findBill(first.billId))!.invoiceDate, '2026-02-20');
+  // On the later bill's own date, or before it: kept in order, and approved.
+  const moved = await s.billing.updateDraft(ctx, first.billId, { invoiceDate: '2026-02-25' });
+  assert.equal(moved.invoiceDate, '2026-02-25');
+  await s.billing.approve(ctx, first.billId);
+  await s.drain();
+  // The later bill back in draft cannot go before the earlier one's (new) date.
+  await s.billing.revert(ctx, second.billId);
+  await s.drain();
+  const e2 = await refused(s.billing.updateDraft(ctx, second.billId, { invoiceDate: '2026-02-24' }), 422);
+  assert.match(e2.fields!.invoiceDate!, /must not be before 2026-02-25, the date of bill .* \(numbered before this one\)/);
+  await s.billing.approve(ctx, second.billId);
+  await s.drain();
+  await assertBillInvariants(db.db, s.billing, [matter.id]);
+});
+
 eachDialect('a draft composed before the matter\'s billing options changed is refused approval until composed again; a change only the outputs read is not', async (db) => {
   const s = await setup(db);
   const { partner, associate, matter } = await firm(s.cmds);

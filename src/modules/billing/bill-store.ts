@@ -12,7 +12,7 @@ import { conflict } from '../../shared/web/errors.ts';
 import { assert } from '../../shared/assert.ts';
 import { pendingPayloads } from '../../shared/outbox.ts';
 import type { QuoteOutcome } from './domain/rules.ts';
-import type { BillRequest } from './domain/lifecycle.ts';
+import type { BillRequest, SequenceNeighbours } from './domain/lifecycle.ts';
 import type { BillData, BillItemKindName, BillItemRef, BillLineData, BillLineKindName, BillStatusName } from './events.ts';
 import { safeInteger, safeIntegerOrNull, toWipCopy } from './store.ts';
 import type { WipCopy } from './store.ts';
@@ -296,6 +296,17 @@ export async function otherDraft(ex: Executor, matterId: string, exceptId: strin
   if (exceptId) q = q.where('id', '<>', exceptId);
   const r = await q.executeTakeFirst() as { id: string; number: string | null } | undefined;
   return r ?? null;
+}
+
+/** The live (not deleted) numbered bills just before and after `sequence` on the matter (sequenceDateRefusal). */
+export async function sequenceNeighbours(ex: Executor, matterId: string, sequence: number): Promise<SequenceNeighbours> {
+  const near = async (op: '<' | '>') => {
+    const r = await ex.selectFrom('billing_bill').select(['number', 'invoice_date']).where('matter_id', '=', matterId).where('status', '<>', 'deleted')
+      .where('sequence', 'is not', null).where('sequence', op, sequence).orderBy('sequence', op === '<' ? 'desc' : 'asc').limit(1)
+      .executeTakeFirst() as { number: string; invoice_date: string } | undefined;
+    return r ? { number: r.number, invoiceDate: r.invoice_date } : null;
+  };
+  return { before: await near('<'), after: await near('>') };
 }
 
 /** The highest sequence among the matter's numbered bills that are not deleted. */

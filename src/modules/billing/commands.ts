@@ -32,7 +32,7 @@ import { ComposeChoiceError, composeBill } from './domain/compose.ts';
 import { unknownTemplate } from './domain/templates.ts';
 import type { ComposeItem, ComposedBill } from './domain/compose.ts';
 import {
-  billingRefusals, compositionBasis, composeFirm, finaliseRefusal, composeOptions, composeRequest, isCalendarDate, requestErrors, retainerApplies, verdict, verdicts,
+  billingRefusals, compositionBasis, composeFirm, sequenceDateRefusal, finaliseRefusal, composeOptions, composeRequest, isCalendarDate, requestErrors, retainerApplies, verdict, verdicts,
   approvalTime, foreignDefaultsRefusal, invoiceDateRangeError, periodRefusal, undoPeriodRefusal,
 } from './domain/lifecycle.ts';
 import type { BillAction, BillFacts, BillRequest, Verdict } from './domain/lifecycle.ts';
@@ -544,6 +544,8 @@ export function createBillingCommands(deps: BillingDeps) {
       undoPeriodRefusal: (b.status === 'approved' || b.status === 'finalised') && (action === undefined || action === 'revert' || action === 'redraft' || action === 'delete')
         ? await periodRule(ex, undoPeriodRefusal, b.invoiceDate) : null,
       composedUnderOtherOptions: composedUnderOtherOptions(b, matter?.options, firm),
+      sequenceDateRefusal: b.status === 'draft' && b.sequence !== null && (action === undefined || action === 'approve')
+        ? sequenceDateRefusal(b.invoiceDate, await bills.sequenceNeighbours(ex, b.matterId, b.sequence)) : null,
     };
   }
 
@@ -661,8 +663,14 @@ export function createBillingCommands(deps: BillingDeps) {
     refuseIfMoved(before);
     const m = await loadMatter(trx, before.matterId);
     const invoiceDate = change.invoiceDate ?? before.invoiceDate;
-    // A draft keeps the date it has; a new one must be in range.
-    if (invoiceDate !== before.invoiceDate) checkInvoiceDateRange(invoiceDate);
+    // A draft keeps the date it has; a new one must be in range, and a numbered bill's keeps its number's place in date order.
+    if (invoiceDate !== before.invoiceDate) {
+      checkInvoiceDateRange(invoiceDate);
+      if (before.sequence !== null) {
+        const why = sequenceDateRefusal(invoiceDate, await bills.sequenceNeighbours(trx, before.matterId, before.sequence));
+        if (why) throw invalid({ invoiceDate: why }, `Invoice date ${invoiceDate} ${why}`);
+      }
+    }
     const upTo = change.upTo ?? before.upTo;
     const kept = change.request ?? before.request;
     // Modify batch: the fee's decision follows the new invoice date (read with the matter, in this transaction).

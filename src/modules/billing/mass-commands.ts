@@ -34,7 +34,7 @@ import {
   auditView, auditViewOf, BILL_CHANGED, composedContent, composedUnderOtherOptions, composeFrom, draftedData, draftRefusal, foreignDefaultsOf, interestPolicyApplies, loadedMatter, newDraftBase, nothingToBill, payRetainer, requestCheck, withComposition, withCycleFee,
 } from './commands.ts';
 import type { BillingCommands, BillingDeps, Composition, LoadedMatter } from './commands.ts';
-import { approvalTime, billingRefusals, invoiceDateRangeError, isCalendarDate, MAX_PAYMENT_TERMS_DAYS, periodRefusal, retainerApplies, verdict } from './domain/lifecycle.ts';
+import { approvalTime, billingRefusals, invoiceDateRangeError, isCalendarDate, MAX_PAYMENT_TERMS_DAYS, periodRefusal, retainerApplies, sequenceDateRefusal, verdict } from './domain/lifecycle.ts';
 import type { BillFacts, BillRequest } from './domain/lifecycle.ts';
 import { billingExplanation, everyCycleFeeOnBill, fixedFeeDue, hasSomethingToBill, isEligible, massReasons, matterFiltersText, passesCap, queuedReason } from './domain/mass.ts';
 import type { CapFilter, MassFacts, MassReason } from './domain/mass.ts';
@@ -661,6 +661,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
         // Read by revert, re-draft and void only.
         undoPeriodRefusal: null,
         composedUnderOtherOptions: composedUnderOtherOptions(b, matter?.options, firm),
+        // Numbered drafts only (reverted or re-drafted: few in a batch): their neighbours read one by one.
+        sequenceDateRefusal: b.status === 'draft' && b.sequence !== null ? sequenceDateRefusal(b.invoiceDate, await bills.sequenceNeighbours(trx, b.matterId, b.sequence)) : null,
       };
       const v = verdict('approve', facts);
       if (!v.allowed) { outcomes.push({ billId: id, ok: false, reason: v.reason! }); continue; }

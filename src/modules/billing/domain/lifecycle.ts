@@ -204,6 +204,24 @@ export function compositionBasis(o: MatterBillingOptions, firm: FirmBillingSetti
   });
 }
 
+/** A numbered bill's neighbours on its matter: the live numbered bills just before and after it in sequence. */
+export interface SequenceNeighbours {
+  before: { number: string; invoiceDate: string } | null;
+  after: { number: string; invoiceDate: string } | null;
+}
+
+/**
+ * Seed 003: a bill's number is the order in which bills were rendered, so a numbered bill back
+ * in draft (reverted or re-drafted) keeps its place in date order: not dated before the bill
+ * numbered before it, nor after the one numbered after it (aged debtors, interest on overdue
+ * bills and oldest-first receipts all go by date). Null when `invoiceDate` keeps that order.
+ */
+export function sequenceDateRefusal(invoiceDate: string, n: SequenceNeighbours): string | null {
+  if (n.before && invoiceDate < n.before.invoiceDate) return `must not be before ${n.before.invoiceDate}, the date of bill ${n.before.number} (numbered before this one): bill numbers follow their dates`;
+  if (n.after && invoiceDate > n.after.invoiceDate) return `must not be after ${n.after.invoiceDate}, the date of bill ${n.after.number} (numbered after this one): bill numbers follow their dates`;
+  return null;
+}
+
 /** Why a draft composed under another compositionBasis is not approved. */
 export const OPTIONS_CHANGED = 'The matter\'s billing options (or the firm\'s billing settings) changed after this draft was composed: open it in the composer and save it (or modify its batch) so that it is composed under them, then approve it';
 
@@ -283,6 +301,8 @@ export interface BillFacts {
   undoPeriodRefusal: string | null;
   /** A draft composed under a compositionBasis other than the matter's and firm's now (false when that is not known). */
   composedUnderOtherOptions: boolean;
+  /** A numbered draft dated out of its number's order (sequenceDateRefusal), or null. */
+  sequenceDateRefusal: string | null;
 }
 
 const yes: Verdict = { allowed: true, reason: null };
@@ -322,6 +342,7 @@ export function verdict(action: BillAction, f: BillFacts): Verdict {
       if (f.onHold) return no('The bill is on hold: release the hold to approve it');
       if (f.matterRefusals.length > 0) return no(f.matterRefusals.join('; '));
       if (f.composedUnderOtherOptions) return no(OPTIONS_CHANGED);
+      if (f.sequenceDateRefusal) return no(`Its invoice date ${f.sequenceDateRefusal}: change the date in the composer`);
       if (f.openConflicts > 0) return no(`${f.openConflicts} item(s) changed or were deleted in matters since the draft was composed: save the draft again to recompose it`);
       if (f.lineCount === 0) return no('The bill has no lines');
       if (f.totalMinor < 0) return no('A bill cannot total less than zero');
