@@ -70,12 +70,14 @@ eachDialect('audit: a draft changed since it was listed is refused by the error\
     // Released when it is not on hold (d1): not counted as released, named with why, nothing written.
     const unheld = await snapshot(db);
     const none = ok(await followed(b, postMany(b, '/billing/drafts/act', [['id', `${d1.id}@${d1.version}`], ['action', 'release']])));
-    assert.match(none, /data-done="0" data-refused="1"/);
+    // Not a refusal: counted apart, as nothing to do.
+    assert.match(none, /data-done="0" data-refused="0" data-already="1"/);
+    assert.match(none, /1 was not on hold: nothing to do/);
     assert.ok(none.includes('It is not on hold: nothing to release'), none.slice(none.indexOf('data-refused'), none.indexOf('data-refused') + 400));
     assert.deepEqual(await snapshot(db), unheld, 'nothing written');
     // Posted without the version (no list behind it): read first, named the same.
     const bare = ok(await followed(b, postMany(b, '/billing/drafts/act', [['id', d1.id], ['action', 'release']])));
-    assert.match(bare, /data-done="0" data-refused="1"/);
+    assert.match(bare, /data-done="0" data-refused="0" data-already="1"/);
     assert.ok(bare.includes('It is not on hold: nothing to release'));
     assert.deepEqual(await snapshot(db), unheld, 'still nothing written');
   });

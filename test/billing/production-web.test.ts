@@ -77,6 +77,12 @@ eachDialect('bill production pages: choices, produce with progress, PDFs, revert
     const clerk = t.browser();
     assert.equal((await clerk.login('billing@firm.test')).status, 303);
 
+    // A form's address opened again (history, a copied link, after signing in again): the list it belongs to, not 404.
+    for (const [path, to] of [['/billing/production/runs', '/billing/production'], ['/billing/drafts/act', '/billing/drafts'], ['/billing/drafts/modify', '/billing/drafts'], ['/billing/mass/runs', '/billing/mass']]) {
+      const again = await clerk.get(path!);
+      assert.deepEqual([again.status, again.location], [303, to], path);
+    }
+
     // The list and seed 000's choices.
     const list = await clerk.get('/billing/production');
     assert.equal(list.status, 200);

@@ -23,6 +23,7 @@ import { isoDate } from '../../shared/clock.ts';
 import { previewPdfGroups } from './domain/production.ts';
 import { templateChoices } from './domain/templates.ts';
 import type { MassBilling } from './mass-commands.ts';
+import { ALREADY_HELD, NOTHING_TO_RELEASE } from './mass-commands.ts';
 import { DRAFT_SORT_LABELS, DRAFT_SORTS } from './mass-store.ts';
 import type { DraftFilters, DraftSort } from './mass-store.ts';
 import { sumByCurrency } from '../../shared/money.ts';
@@ -90,7 +91,11 @@ function listFilters(f: DraftFilters): DraftFilters {
 }
 
 /** An action's results as the list shows them. */
-interface ActionResults { action: string; done: number; refused: { billId: string; reason?: string; label: string }[] }
+interface ActionResults {
+  action: string; done: number; refused: { billId: string; reason?: string; label: string }[];
+  /** Put on hold or released when already so: nothing to do, not a refusal (over "all drafts listed", most of them). */
+  already: { billId: string; reason?: string; label: string }[];
+}
 
 /** How many actions' results are held (per process), and for how long: the list the browser is sent to reads them. */
 const RESULTS_KEPT = 500;
@@ -241,6 +246,11 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
     return render(c, 'billing/drafts.njk', await listContext(c, raw, { actionError: e.message, errors: e.fields ?? {} }), e.status);
   }
 
+  // The address a confirmation (approve, delete, modify) was shown at, opened again (history, a copied link, after
+  // signing in again): the list, not "no page at this address".
+  pages.get('/act', allow(READERS), (c) => c.redirect('/billing/drafts', 303));
+  pages.get('/modify', allow(READERS), (c) => c.redirect('/billing/drafts', 303));
+
   pages.post('/act', allow(WRITERS), async (c) => {
     const raw = await c.req.parseBody({ all: true }) as Raw;
     const action = first(raw.action);
@@ -314,7 +324,8 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
         return render(c, 'billing/drafts.njk', await listContext(c, raw, { actionError: 'Unknown action' }), 422);
     }
     const done = results.filter((r) => r.ok).length;
-    return showResults(c, raw, { action, done, refused: await labelled(results.filter((r) => !r.ok)) });
+    const alreadySo = (r: { ok: boolean; reason?: string }) => !r.ok && (r.reason === ALREADY_HELD || r.reason === NOTHING_TO_RELEASE);
+    return showResults(c, raw, { action, done, refused: await labelled(results.filter((r) => !r.ok && !alreadySo(r))), already: await labelled(results.filter(alreadySo)) });
   });
 
   /** Modify a batch: dates, template or terms for its drafts (all of them, or the ticked ones). */
@@ -364,7 +375,7 @@ export function createDraftsPages(deps: ModuleDeps, mass: MassBilling): Hono<App
     }
     try {
       const results = await mass.modifyDrafts(c.get('command'), ids, change, versions);
-      return showResults(c, raw, { action: 'modify', done: results.filter((r) => r.ok).length, refused: await labelled(results.filter((r) => !r.ok)) });
+      return showResults(c, raw, { action: 'modify', done: results.filter((r) => r.ok).length, refused: await labelled(results.filter((r) => !r.ok)), already: [] });
     } catch (e) {
       if (!(e instanceof HttpError) || e.status !== 422) throw e;
       return render(c, 'billing/drafts.njk', await listContext(c, raw, { errors: Object.fromEntries(Object.entries(e.fields).map(([k, v]) => [rename[k] ?? k, v])) }), 422);

@@ -99,6 +99,10 @@ export function runDraftingElsewhere(run: { status: string; heartbeatAt: string 
   return run.status === 'running' && run.heartbeatAt !== null && nowMs - Date.parse(run.heartbeatAt) < RUN_HEARTBEAT_STALE_MS;
 }
 
+/** Put on hold or released when it already was: nothing written (the drafts page counts these apart from refusals). */
+export const ALREADY_HELD = 'It is on hold already';
+export const NOTHING_TO_RELEASE = 'It is not on hold: nothing to release';
+
 /** Bill all refused because another run, not finished, queued every matter it would bill (the clerk is sent to that run). */
 export class RunQueuedElsewhere extends HttpError {
   constructor(readonly runId: string) {
@@ -1290,7 +1294,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
         // A draft already as asked is not counted as held or released: named, with why (changed since it was listed:
         // refused as such by setOnHold first). A hold that writes moves the version, so at the version listed (the
         // page always posts it) an unmoved one wrote nothing; only a bill posted without one is read before.
-        const already = () => conflict(onHold ? 'It is on hold already' : 'It is not on hold: nothing to release');
+        const already = () => conflict(onHold ? ALREADY_HELD : NOTHING_TO_RELEASE);
         const listed = expected?.get(id);
         if (listed === undefined) {
           const was = await cmds.findBill(id);

@@ -374,6 +374,9 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
   });
 
   /** Bill all / Bill selected: first a confirmation, then one run. */
+  // The confirmation's address opened again (history, a copied link): the mass billing page, not "no page at this address".
+  pages.get('/runs', allow(READERS), (c) => c.redirect('/billing/mass', 303));
+
   pages.post('/runs', allow(WRITERS), async (c) => {
     noStore(c);
     const raw = await c.req.parseBody({ all: true }) as Raw;

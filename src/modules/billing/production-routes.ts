@@ -220,6 +220,9 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     });
   });
 
+  // A run's form address opened again: the production list, not "no page at this address".
+  pages.get('/production/runs', allow(READERS), (c) => c.redirect('/billing/production', 303));
+
   pages.post('/production/runs', allow(WRITERS), async (c) => {
     const raw = await c.req.parseBody({ all: true }) as Raw;
     // The bills the confirmation listed (as Revert all): "Produce all" is every bill shown when it was confirmed.
