@@ -210,6 +210,11 @@ eachDialect('pages: the composer previews totals through htmx without saving, sa
     assert.equal(minorOf(preview.text, 'total'), 45_000 + 30_000 + 35_000);
     assert.match(preview.text, new RegExp(`name="include" value="${d2.id}" aria-label="[^"]*">`), 'the copies are shown, unticked');
     assert.equal((await db.db.selectFrom('billing_bill').selectAll().execute()).length, 0, 'the preview saves nothing');
+    // An invoice date Save would refuse (past its range) is said by the live preview too, with the bill still shown.
+    const late = await postForm(b, `/billing/matters/${matter.id}/compose/preview`, [...form.filter(([k]) => k !== 'invoiceDate'), ['invoiceDate', '2027-06-01']], { 'HX-Request': 'true' });
+    assert.equal(late.status, 200);
+    assert.match(unescapeHtml(late.text), /must be on or before 2027-03-03 \(at most 366 days after today\)/);
+    assert.equal(minorOf(late.text, 'total'), 45_000 + 30_000 + 35_000, 'the bill is still shown');
     // A bad amount comes back next to its input.
     const bad = await postForm(b, `/billing/matters/${matter.id}/compose/preview`, [...form.filter(([k]) => !k.startsWith('wt_')), [`wt_tk_${partner.id}`, 'lots']], { 'HX-Request': 'true' });
     assert.match(bad.text, new RegExp(`data-error-for="wt_tk_${partner.id}"`));

@@ -867,6 +867,19 @@ export function createBillingCommands(deps: BillingDeps) {
     periodNotes: () => balances.approvalPeriodNotes(db, isoDate(clock.now())),
     /** Whether `action` would be allowed on the bill as the clerk saw it (`expectedVersion`), refused as acting would be: 404, 409 (changed since, or not allowed now). Writes nothing. */
     checkAction: (billId: string, action: BillAction, expectedVersion: number): Promise<Bill> => loadFor(db, billId, action, expectedVersion),
+    /**
+     * What saving would refuse about the invoice date (its range; a numbered draft's place in
+     * date order), for the live preview to say before Save does; null when nothing. A draft's
+     * own date is not checked again (a draft keeps the date it has).
+     */
+    invoiceDateError: async (input: { invoiceDate: string; billId?: string | null }): Promise<string | null> => {
+      if (!isCalendarDate(input.invoiceDate)) return null;
+      const b = input.billId ? await bills.findBill(db, input.billId) : null;
+      if (b && b.invoiceDate === input.invoiceDate) return null;
+      const range = invoiceDateRangeError(input.invoiceDate, isoDate(clock.now()));
+      if (range) return range;
+      return b && b.status === 'draft' && b.sequence !== null ? sequenceDateRefusal(input.invoiceDate, await bills.sequenceNeighbours(db, b.matterId, b.sequence)) : null;
+    },
     /** Compose without saving (the composer's live totals); billId: recompose that draft. */
     preview: async (input: { matterId: string; invoiceDate: string; upTo: string; request?: BillRequest; billId?: string | null }): Promise<Composition> => {
       const m = await loadMatter(db, input.matterId);

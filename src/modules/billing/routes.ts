@@ -428,6 +428,9 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     const formError = Object.keys(f.errors).length > 0 ? 'Please correct the highlighted fields' : null;
     try {
       const composition = await cmds.preview({ matterId, invoiceDate: f.invoiceDate, upTo: f.upTo, request: f.request, billId: f.billId });
+      // The bill is shown; an invoice date that Save would refuse is said now, at its field.
+      const dateError = f.errors.invoiceDate ? null : await cmds.invoiceDateError({ invoiceDate: f.invoiceDate, billId: f.billId });
+      if (dateError) return { composition, error: formError ?? `Invoice date ${dateError}`, errors: { invoiceDate: dateError } };
       return { composition, error: formError, errors: {} };
     } catch (e) {
       if (e instanceof HttpError && (e.status === 409 || e.status === 422)) return { composition: null, error: formError ?? e.message, errors: formFields(e.fields) };
