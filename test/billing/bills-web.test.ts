@@ -215,6 +215,15 @@ eachDialect('pages: the composer previews totals through htmx without saving, sa
     assert.equal(late.status, 200);
     assert.match(unescapeHtml(late.text), /must be on or before 2027-03-03 \(at most 366 days after today\)/);
     assert.equal(minorOf(late.text, 'total'), 45_000 + 30_000 + 35_000, 'the bill is still shown');
+    // A disbursement code none of the matter's disbursements has (a typo) is said at its field, not a bill silently without disbursements;
+    // saving with it is refused, nothing saved.
+    const typo = await postForm(b, `/billing/matters/${matter.id}/compose/preview`, [...form, ['disbCodes', 'COURTT']], { 'HX-Request': 'true' });
+    assert.match(unescapeHtml(typo.text), /no disbursement of this matter has code "COURTT" \(its codes: COPY, COURT\)/);
+    const typoSaved = await postForm(b, `/billing/matters/${matter.id}/compose`, [...form, ['disbCodes', 'COURTT']]);
+    assert.equal(typoSaved.status, 422);
+    assert.equal((await db.db.selectFrom('billing_bill').selectAll().execute()).length, 0, 'nothing saved');
+    const court = await postForm(b, `/billing/matters/${matter.id}/compose/preview`, [...form, ['disbCodes', 'court']], { 'HX-Request': 'true' });
+    assert.ok(!unescapeHtml(court.text).includes('no disbursement of this matter has code'), 'a code the matter has (any case) is fine');
     // A bad amount comes back next to its input.
     const bad = await postForm(b, `/billing/matters/${matter.id}/compose/preview`, [...form.filter(([k]) => !k.startsWith('wt_')), [`wt_tk_${partner.id}`, 'lots']], { 'HX-Request': 'true' });
     assert.match(bad.text, new RegExp(`data-error-for="wt_tk_${partner.id}"`));

@@ -428,14 +428,30 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     const formError = Object.keys(f.errors).length > 0 ? 'Please correct the highlighted fields' : null;
     try {
       const composition = await cmds.preview({ matterId, invoiceDate: f.invoiceDate, upTo: f.upTo, request: f.request, billId: f.billId });
-      // The bill is shown; an invoice date that Save would refuse is said now, at its field.
+      // The bill is shown; an invoice date that Save would refuse is said now, at its field, as is a disbursement code
+      // none of the matter's disbursements has (a typo would leave every disbursement off the bill, unsaid).
+      const errors: Errors = {};
       const dateError = f.errors.invoiceDate ? null : await cmds.invoiceDateError({ invoiceDate: f.invoiceDate, billId: f.billId });
-      if (dateError) return { composition, error: formError ?? `Invoice date ${dateError}`, errors: { invoiceDate: dateError } };
-      return { composition, error: formError, errors: {} };
+      if (dateError) errors.invoiceDate = dateError;
+      const codesError = unknownDisbursementCodes(f.request, composition);
+      if (codesError) errors.disbCodes = codesError;
+      const first = Object.entries(errors)[0];
+      return { composition, error: formError ?? (first ? `${COMPOSER_FIELD_LABELS[first[0]] ?? first[0]} ${first[1]}` : null), errors };
     } catch (e) {
       if (e instanceof HttpError && (e.status === 409 || e.status === 422)) return { composition: null, error: formError ?? e.message, errors: formFields(e.fields) };
       throw e;
     }
+  }
+
+  /** Codes of the disbursement filter that none of the matter's disbursements (unbilled, or on the draft) has, said; null when none. */
+  function unknownDisbursementCodes(request: BillRequest, composition: Composition): string | null {
+    const codes = request.filters?.disbursements?.codes ?? [];
+    if (codes.length === 0) return null;
+    const have = new Set(composition.candidates.filter((w) => w.kind === 'disbursement' && w.code !== null).map((w) => w.code!.toUpperCase()));
+    const unknown = codes.filter((code) => !have.has(code.toUpperCase()));
+    if (unknown.length === 0) return null;
+    const inUse = [...have].sort();
+    return `no disbursement of this matter has code ${unknown.map((code) => `"${code}"`).join(', ')} (its codes: ${inUse.slice(0, 20).join(', ') || 'none'}${inUse.length > 20 ? ', …' : ''})`;
   }
 
   /** The commands' field names as the composer's inputs. */
@@ -532,7 +548,9 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     const raw = await c.req.parseBody({ all: true }) as Raw;
     const form = await keepSavedFixedFee(await ownDraft(matter, composerForm(raw, matter.currency)));
     const back = form.billId ? null : massBack(str(raw, 'back'));
-    if (str(raw, '_action') === 'preview' || Object.keys(form.errors).length > 0) {
+    // A disbursement code the matter's disbursements do not have: refused at its field, as the preview says (nothing saved).
+    const codesUnknown = (form.request.filters?.disbursements?.codes ?? []).length > 0 && (await tryPreview(matter.id, form)).errors.disbCodes !== undefined;
+    if (str(raw, '_action') === 'preview' || Object.keys(form.errors).length > 0 || codesUnknown) {
       const r = await tryPreview(matter.id, form);
       const errors = { ...form.errors, ...r.errors };
       return composerResponse(c, matter, { form: { ...form, errors }, composition: r.composition, error: r.error, back }, Object.keys(errors).length > 0 ? 422 : 200);
