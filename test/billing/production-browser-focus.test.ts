@@ -56,6 +56,14 @@ eachDialect('in Chromium: the production run page keeps the focus and its announ
     const kept = await page.evaluate("({ focus: document.activeElement === window.focused, tag: document.activeElement && document.activeElement.tagName, announcer: document.getElementById('production-announce') === window.announcer })");
     assert.deepEqual(kept, { focus: true, tag: 'A', announcer: true }, 'focus and the announcer survive the polls');
 
+    // Meanwhile the revert confirmation says the bills are being produced, and offers no revert.
+    const revertPage = await page.evaluate(`fetch('/billing/production/revert?${bills.map((b) => `bill=${b.billId}`).join('&')}').then((r) => r.text())`) as string;
+    assert.match(revertPage, /id="revert-producing"/);
+    // (The other bill may be produced meanwhile, beside the held one: then only the held one is still approved.)
+    assert.match(revertPage, /(It is being produced now: it is not reverted while its production run goes on|2 of them are being produced now: they are not reverted while their production run goes on)/);
+    assert.match(revertPage, /id="revert-none"/);
+    assert.ok(!revertPage.includes('data-action="confirm-revert"'));
+
     // The mail server answers: the run finishes, the announcer says so, and the page stops polling.
     open();
     await page.waitForFunction("document.querySelector('#production-progress').getAttribute('data-status') === 'done'", { timeout: 60_000 });

@@ -88,6 +88,12 @@ eachDialect('bill production pages: choices, produce with progress, PDFs, revert
     assert.equal(list.status, 200);
     assert.ok(list.text.includes(a!.number!) && list.text.includes(b!.number!));
     assert.deepEqual(actionsOn(list.text), ['produce_all', 'preview_all', 'revert_all']);
+    // A tick the server refuses (a tampered value) comes back as the toolbar with the reason: htmx swaps it in, so the
+    // page keeps its toolbar (an error box in its place took the toolbar away until a reload).
+    const tampered = await clerk.get('/billing/production/toolbar?bill=nonsense', { 'HX-Request': 'true' });
+    assert.equal(tampered.status, 422);
+    assert.ok(tampered.text.trimStart().startsWith('<div class="actions" id="production-toolbar"'), tampered.text);
+    assert.match(tampered.text, /data-toolbar-error>A selected bill id is not an id: tick the bills again/);
     const one = await clerk.get(`/billing/production/toolbar?bill=${a!.billId}`, { 'HX-Request': 'true' });
     assert.deepEqual(actionsOn(one.text), ['produce', 'preview', 'ebilling', 'revert', 'email_manually', 'create_payment']);
     assert.ok(one.text.includes('formaction="/ebilling/export"') && one.text.includes('formaction="/ledger/receipts/new"'));

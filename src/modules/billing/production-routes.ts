@@ -174,7 +174,15 @@ export function createProductionPages(cmds: BillingCommands, production: Product
 
   /** The toolbar for a selection (htmx, on each checkbox change). */
   pages.get('/production/toolbar', allow(READERS), async (c) => {
-    const selected = selectedIds(c.req.queries('bill') ?? []);
+    let selected: string[];
+    try {
+      selected = selectedIds(c.req.queries('bill') ?? []);
+    } catch (e) {
+      // htmx swaps the toolbar itself: a refusal comes back as the toolbar (no choices but the note), so the page keeps
+      // its toolbar and the next tick asks again; an error box in its place took the toolbar away until a reload.
+      if (!(e instanceof HttpError) || !isHtmx(c)) throw e;
+      return render(c, 'billing/_production_toolbar.njk', { toolbar: [], selectedCount: 0, error: e.message }, e.status as 422);
+    }
     // Not htmx (a link opened, JavaScript off): the production list with the selection and its toolbar.
     if (!isHtmx(c)) return render(c, 'billing/production.njk', await listContext(c, selected));
     // (The bills a page lists: a count, not the rows.)
@@ -334,7 +342,18 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     // Bills the firm's period rule keeps posted (undoing them would post in their own, past period): named, and refused when posted.
     const { undoRefusalOf } = await cmds.periodNotes();
     const kept = rows.flatMap((r) => { const why = undoRefusalOf(r.invoiceDate); return why ? [{ ...r, why }] : []; });
-    return render(c, 'billing/production_revert.njk', { rows, receipted, emailed, emailedIds: [...emailed, ...produced].map((r) => r.billId), produced, kept, all: selected.length === 0, gone: selected.length - rows.length, listPage: fromPage(c) });
+    // Bills a production run is producing now (pending in a run going on): the revert refuses them; said first.
+    const outcomes = await production.latestOutcomes(rows.map((r) => r.billId));
+    const pending = [...outcomes.values()].filter((o) => o.outcome === 'pending');
+    const stopped = await production.stoppedRuns(pending.map((o) => o.runId));
+    const producing = rows.flatMap((r) => {
+      const o = outcomes.get(r.billId);
+      return o && o.outcome === 'pending' && !stopped.has(o.runId) ? [{ ...r, runId: o.runId }] : [];
+    });
+    return render(c, 'billing/production_revert.njk', {
+      rows, receipted, emailed, emailedIds: [...emailed, ...produced].map((r) => r.billId), produced, kept, producing,
+      blocked: new Set([...kept, ...producing].map((r) => r.billId)).size, all: selected.length === 0, gone: selected.length - rows.length, listPage: fromPage(c),
+    });
   });
 
   pages.post('/production/revert', allow(WRITERS), async (c) => {
