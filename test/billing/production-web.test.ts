@@ -217,6 +217,13 @@ eachDialect('bill production pages: choices, produce with progress, PDFs, revert
     const afterSend = unescapeHtml((await clerk.get(sentOnce.location!)).text);
     assert.match(afterSend, /<p class="flash" role="status">Email sent<\/p>/);
     assert.match(afterSend, /<details id="send-another"><summary>Send another copy<\/summary>\s*<form method="post" action="[^"]+\/email"/);
+    // The message is kept by the server under a key, not read from the address: typed text shows nothing and folds nothing.
+    assert.doesNotMatch(sentOnce.location!, /Email/);
+    const spoofed = unescapeHtml((await clerk.get(`/billing/bills/${a!.billId}/email?done=${encodeURIComponent('Email sent. Call 555-0100')}`)).text);
+    assert.ok(!spoofed.includes('Call 555-0100') && !spoofed.includes('class="flash"'), 'no message from the address');
+    assert.ok(!spoofed.includes('<details id="send-another">'), 'the form is not folded as if sent');
+    const listSpoof = unescapeHtml((await clerk.get(`/billing/production?done=${encodeURIComponent('All bills voided')}`)).text);
+    assert.ok(!listSpoof.includes('All bills voided'));
     // The same compose form posted three times at once: every post answers as sent (no 500), one email goes.
     const again = await clerk.get(`/billing/bills/${a!.billId}/email`);
     const key2 = /name="key" value="([^"]+)"/.exec(again.text)![1]!;

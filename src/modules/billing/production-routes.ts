@@ -16,6 +16,7 @@ import type { Context } from 'hono';
 import { displayTime } from '../../shared/clock.ts';
 import type { MailRefusal } from '../../shared/ports.ts';
 import { HttpError, invalid, notFound } from '../../shared/web/errors.ts';
+import { newToken } from '../../shared/ids.ts';
 import { allow } from '../../shared/web/guard.ts';
 import { isHtmx, redirectAfterPost, render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
@@ -79,8 +80,28 @@ const ACTION_TARGETS: Record<ProductionAction, string> = {
   ebilling: '/ebilling/export', email_manually: '/billing/production/email', create_payment: '/ledger/receipts/new',
 };
 
+/** Messages after an action (?done=KEY), held per process for whom they were said, for a while. */
+const FLASHES_KEPT = 500;
+const FLASH_TTL_MS = 30 * 60_000;
+
 export function createProductionPages(cmds: BillingCommands, production: Production): Hono<AppEnv> {
   const pages = new Hono<AppEnv>();
+  // The message an action's redirect shows is kept here under a random key, for the user who acted: text in the
+  // address (?done=TEXT) let any link show any words as the firm's success message (and fold the email form as sent).
+  const flashes = new Map<string, { userId: string; atMs: number; text: string }>();
+  function keepFlash(c: Context<AppEnv>, text: string): string {
+    const nowMs = Date.now();
+    for (const [k, v] of flashes) if (flashes.size >= FLASHES_KEPT || nowMs - v.atMs > FLASH_TTL_MS) flashes.delete(k); else break;
+    const key = newToken(12);
+    flashes.set(key, { userId: c.get('user')?.id ?? '', atMs: nowMs, text });
+    return key;
+  }
+  /** The message kept under ?done=KEY for this user (none: another's, expired, another process's, or no key). */
+  function flashOf(c: Context<AppEnv>): string | null {
+    const key = c.req.query('done');
+    const f = key ? flashes.get(key) : undefined;
+    return f && f.userId === (c.get('user')?.id ?? '') && Date.now() - f.atMs <= FLASH_TTL_MS ? f.text : null;
+  }
   const canWrite = (c: Context<AppEnv>) => WRITERS.includes(c.get('user')?.role as Role);
 
 
@@ -168,7 +189,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
 
   pages.get('/production', allow(READERS), async (c) => {
     const selected = selectedIds(c.req.queries('bill') ?? []);
-    const ctx = await listContext(c, selected, { flash: c.req.query('done') ?? null });
+    const ctx = await listContext(c, selected, { flash: flashOf(c) });
     return render(c, 'billing/production.njk', ctx);
   });
 
@@ -389,7 +410,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     if (failures.length > 0) {
       return render(c, 'billing/production.njk', await listContext(c, [], { error: `Reverted ${reverted}; not reverted: ${failures.join('; ')}` }, str(raw, 'page')), 409);
     }
-    return redirectAfterPost(c, `/billing/production?done=${encodeURIComponent(`Reverted ${reverted} bill${reverted === 1 ? '' : 's'} to draft`)}`);
+    return redirectAfterPost(c, `/billing/production?done=${keepFlash(c, `Reverted ${reverted} bill${reverted === 1 ? '' : 's'} to draft`)}`);
   });
 
   // ---- email manually ------------------------------------------------------------------------------
@@ -403,7 +424,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
   pages.get(`/bills/:id${ID}/email`, allow(WRITERS), async (c) => {
     const d = await production.manualDraft(c.req.param('id'));
     return render(c, 'billing/email_compose.njk', {
-      ...d, form: { to: d.to.join(', '), cc: '', subject: d.subject, text: d.text, key: d.key, seen: d.seen }, errors: {}, flash: c.req.query('done') ?? null,
+      ...d, form: { to: d.to.join(', '), cc: '', subject: d.subject, text: d.text, key: d.key, seen: d.seen }, errors: {}, flash: flashOf(c),
     });
   });
 
@@ -413,7 +434,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const form = { key: str(raw, 'key'), to: str(raw, 'to'), cc: str(raw, 'cc'), subject: str(raw, 'subject'), text: str(raw, 'text'), seen: str(raw, 'seen') };
     try {
       const sent = await production.sendManual(c.get('command'), id, form);
-      return redirectAfterPost(c, `/billing/bills/${id}/email?done=${encodeURIComponent(`Email sent${refusedText(sent.refused)}`)}`);
+      return redirectAfterPost(c, `/billing/bills/${id}/email?done=${keepFlash(c, `Email sent${refusedText(sent.refused)}`)}`);
     } catch (e) {
       if (!(e instanceof HttpError) || (e.status !== 409 && e.status !== 422)) throw e;
       const d = await production.manualDraft(id);
@@ -459,7 +480,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
       mail, mailForm: { transport: mail.transport, host: mail.host ?? '', port: mail.port === null ? '587' : String(mail.port), secure: mail.secure, user: mail.user ?? '' }, mailErrors: {},
       billForm: { name: '', layout: 'itemised', title: 'Tax invoice', footer: '' }, billErrors: {},
       emailForm: { name: '', subject: '', body: '' }, emailErrors: {}, testErrors: {}, testTo: '',
-      flash: c.req.query('done') ?? null, error: null, ...extra,
+      flash: flashOf(c), error: null, ...extra,
     };
   }
 
@@ -468,7 +489,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
   async function settingsPost(c: Context<AppEnv>, run: () => Promise<string>, onError: (fields: Record<string, string>, message: string) => Record<string, unknown>): Promise<Response> {
     try {
       const done = await run();
-      return redirectAfterPost(c, `/billing/settings?done=${encodeURIComponent(done)}`);
+      return redirectAfterPost(c, `/billing/settings?done=${keepFlash(c, done)}`);
     } catch (e) {
       if (!(e instanceof HttpError) || (e.status !== 409 && e.status !== 422)) throw e;
       return render(c, 'billing/settings.njk', await settingsContext(c, { ...onError(e.fields ?? {}, e.message), error: e.message }), e.status);
@@ -524,7 +545,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const to = str(raw, 'to');
     try {
       const r = await production.sendTestEmail(c.get('command'), to);
-      return redirectAfterPost(c, `/billing/settings?done=${encodeURIComponent(`Test email sent (${r.detail || r.messageId})${refusedText(r.refused)}`)}`);
+      return redirectAfterPost(c, `/billing/settings?done=${keepFlash(c, `Test email sent (${r.detail || r.messageId})${refusedText(r.refused)}`)}`);
     } catch (e) {
       if (e instanceof HttpError && e.status === 422) {
         return render(c, 'billing/settings.njk', await settingsContext(c, { testErrors: e.fields, testTo: to, error: e.message }), 422);
