@@ -320,6 +320,10 @@ eachDialect('composer: a write-up/down survives a refused preview and a refused 
     // The same through htmx (a date cleared mid-edit).
     const hx = await postForm(b, `/billing/matters/${matter.id}/compose/preview`, form('', '450.00'), { 'HX-Request': 'true' });
     assert.match(hx.text, new RegExp(`name="${wt}" value="450.00"`));
+    // The partner's time toggled out, the write-down left in: refused at its input, the timekeeper named as the clerk knows them.
+    const noTime = await postForm(b, `/billing/matters/${matter.id}/compose/preview`, form('2026-02-28', '450.00').filter(([k, v]) => !(k === 'include' && v === t1.id)), { 'HX-Request': 'true' });
+    assert.match(unescapeHtml(noTime.text), /no billable time for timekeeper MH Margaret Holloway on this bill to write up or down: clear it/);
+    assert.ok(!noTime.text.includes(`timekeeper ${partner.id}`), 'not by its id');
     // Corrected and saved: the write-down is on the draft.
     assert.equal((await postForm(b, `/billing/matters/${matter.id}/compose`, form('2026-02-28', '450.00'))).status, 303);
     assert.deepEqual((await savedRequest()).writeTo?.timekeeper, { [partner.id]: 45_000 });

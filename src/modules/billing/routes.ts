@@ -380,6 +380,10 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
       ...s.form.adHoc.flatMap((a) => (a.timekeeperId ? [a.timekeeperId] : [])),
     ]);
     const names = await chargeNames();
+    // The composer's refusals name timekeepers and charge types by id: said as the clerk knows them (initials and name).
+    const named = (text: string): string => text
+      .replace(/timekeeper ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/g, (m, id: string) => (tks.has(id) ? `timekeeper ${tkLabel(tks.get(id), id)}` : m))
+      .replace(/fixed charges of type (\S+) on this bill/g, (m, ct: string) => (names.has(ct) ? `fixed charges of type ${names.get(ct)} on this bill` : m));
     const excluded = new Set(s.form.request.excludedIds ?? []);
     const onBill = new Set((p?.lines ?? []).flatMap((l) => (l.itemId ? [l.itemId] : [])));
     const firm = await reads.getFirmSettings();
@@ -389,10 +393,10 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     return {
       composerPeriodNote,
       matter, refusals: state?.refusals ?? [], otherDraft: draft && draft.id !== s.form.billId ? draft : null, retainer: state?.retainer ?? null,
-      billId: s.form.billId, version: s.form.version, fv: s.form.fv, errors: s.form.errors, adHoc: [...s.form.adHoc, { kind: 'fee', description: '', amount: '', taxCode: '', timekeeperId: '' }].map((a) => ({ ...a, tkUnknown: a.timekeeperId !== '' && !tks.has(a.timekeeperId) })),
+      billId: s.form.billId, version: s.form.version, fv: s.form.fv, errors: Object.fromEntries(Object.entries(s.form.errors).map(([k, v]) => [k, named(v)])), adHoc: [...s.form.adHoc, { kind: 'fee', description: '', amount: '', taxCode: '', timekeeperId: '' }].map((a) => ({ ...a, tkUnknown: a.timekeeperId !== '' && !tks.has(a.timekeeperId) })),
       tkFilter: new Set((s.form.fv.tk ?? '').split(',').filter(Boolean)),
       hiddenExcluded: [...excluded].filter((id) => !candidates.some((w) => w.id === id)),
-      error: s.error, flash: s.flash ?? null, can: can(c), preview: previewContext(matter, p, tks, names), back: s.back ?? null,
+      error: s.error === null || s.error === undefined ? s.error : named(s.error), flash: s.flash ?? null, can: can(c), preview: previewContext(matter, p, tks, names), back: s.back ?? null,
       keptWriteTo: p ? [] : typedWriteTo.map((w) => ({ ...w, label: w.kind === 'tk' ? tkLabel(tks.get(w.id), w.id) : names.get(w.id) ?? w.id })),
       candidates: candidates.map((w: WipCopy) => ({
         ...w, included: !excluded.has(w.id), onBill: onBill.has(w.id), tk: w.timekeeperId ? tkLabel(tks.get(w.timekeeperId), w.timekeeperId) : '',
