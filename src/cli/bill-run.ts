@@ -187,6 +187,8 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
   // What the filters leave out of an "all" run, and why (the run itself lists only eligible matters).
   let notListed: Awaited<ReturnType<typeof mass.candidates>>;
   let created: Awaited<ReturnType<typeof mass.createRun>>;
+  /** The run was made by this command (not one given again by --run-id, which another process may be drafting). */
+  let madeHere = true;
   // --approve where the firm refuses postings outside the current period and the invoice date
   // is outside it: every approval would be refused, so nothing is drafted (the matters' work
   // would be tied up in drafts no scheduled run could approve).
@@ -216,6 +218,7 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
       await mass.checkRunChoices(input);
       return noRun(await mass.matterFiltersOf(runFilters));
     }
+    if (v['run-id'] && await mass.findBatch(v['run-id'])) madeHere = false;
     created = await mass.createRun(ctx, input);
   } catch (e) {
     throw asUsage(e);
@@ -223,20 +226,20 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
   // The run named before it drafts anything: a run stopped part way (Ctrl-C, a crash, a lost
   // connection) keeps what it drafted and is taken up again only under its own id.
   const resume = `run the same command again with --run-id ${created.id} to resume it`;
-  // Ctrl-C (or the service stopped: SIGTERM) from here until the run is drafted stops it between
-  // two chunks: marked stopped (failed, audited, its heartbeat cleared: resumable at once, here or
-  // on the page), the way to resume it said, exit 130 (143 for SIGTERM). What it drafted is kept.
-  // Taken before the run is named, so a signal sent on seeing its id always finds it.
+  // Ctrl-C (or the service stopped: SIGTERM) from here until the run is drafted stops it after the chunk being drafted
+  // (it commits): marked stopped (failed, audited, its heartbeat cleared: resumable at once, here or on the page), the way
+  // to resume it said, exit 130 (143 for SIGTERM). What it drafted is kept. A second signal stops at once. Taken before
+  // the run is named, so a signal sent on seeing its id always finds it. A run another process drafts (--run-id given
+  // again) is never marked from here: only one this command made, or took up itself.
   const runId = created.id;
-  let stopping = false;
+  let signalled: NodeJS.Signals | null = null;
+  const interruptedWhy = (signal: NodeJS.Signals) => `Interrupted (${signal}) on the command line: it stopped part way; what it drafted is kept`;
+  const exitCodeOf = (signal: NodeJS.Signals) => (signal === 'SIGTERM' ? 143 : 130);
   const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) return;
-    stopping = true;
-    const why = `Interrupted (${signal}) on the command line: it stopped part way; what it drafted is kept`;
-    void mass.interruptRun(ctx, runId, why).catch(() => false).then((marked) => {
-      err(`lexbill: bill run ${runId} interrupted (${signal})${marked ? '' : ' as it finished'}: what it drafted is kept; ${resume}`);
-      process.exit(signal === 'SIGTERM' ? 143 : 130);
-    });
+    if (signalled) { err(`lexbill: stopped at once (${signal} again): bill run ${runId} is taken up again a minute after it was last heard from; ${resume}`); process.exit(exitCodeOf(signal)); }
+    signalled = signal;
+    // Drafting here: it stops after its chunk. Not yet: finishRun sees the signal before it drafts anything.
+    if (mass.stopRun(runId, interruptedWhy(signal))) err(`lexbill: stopping bill run ${runId} after the chunk it is drafting (${signal} again to stop at once)`);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -296,9 +299,18 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
   async function finishRun(created: Awaited<ReturnType<typeof mass.createRun>>): Promise<number> {
     let run: typeof created;
     try {
-      run = created.status === 'done' ? created : await mass.runBatch(ctx, created.id);
+      if (created.status === 'done') run = created;
+      else if (signalled) {
+        // Stopped before it drafted anything here: a run this command made is marked stopped; one given by --run-id is left as it is.
+        if (madeHere) await mass.interruptRun(ctx, created.id, interruptedWhy(signalled));
+        run = (await mass.findBatch(created.id)) ?? created;
+      } else run = await mass.runBatch(ctx, created.id);
     } finally {
       releaseSignals();
+    }
+    if (signalled) {
+      err(`lexbill: bill run ${created.id} interrupted (${signalled}): what it drafted is kept; ${resume}`);
+      return exitCodeOf(signalled);
     }
     const rows = await mass.batchRows(run.id, { limit: 1_000_000 });
     // A run given again (the same --run-id) lists its own matters: one it drafted now "has a

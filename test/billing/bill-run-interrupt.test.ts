@@ -24,8 +24,8 @@ for (const dialect of DIALECTS) {
       const today = new Date().toISOString().slice(0, 10);
       const args = ['bill-run', '--invoice-date', today, '--up-to', today];
       // Interrupted as soon as it names its run (before its first chunk is drafted, or during it).
-      const first = await new Promise<{ code: number | null; out: string; err: string }>((resolve, reject) => {
-        const c = spawn(BIN, args, { cwd: dir, env });
+      const interrupted = (argv: string[]) => new Promise<{ code: number | null; out: string; err: string }>((resolve, reject) => {
+        const c = spawn(BIN, argv, { cwd: dir, env });
         let out = '';
         let err = '';
         let sent = false;
@@ -37,6 +37,7 @@ for (const dialect of DIALECTS) {
         c.on('error', reject);
         c.on('close', (code, signal) => resolve({ code, out, err: signal ? `${err}\n(ended by ${signal}: no handler took it)` : err }));
       });
+      const first = await interrupted(args);
       const runId = /^Bill run (\S+):/m.exec(first.out)?.[1];
       assert.ok(runId, first.out);
       assert.equal(first.code, 130, `${first.out}\n${first.err}`);
@@ -49,6 +50,17 @@ for (const dialect of DIALECTS) {
       assert.ok(Number(stopped.drafted_count) < total, `stopped part way: ${String(stopped.drafted_count)} of ${total}`);
       const audited = await db.db.selectFrom('audit_log').select('action').where('entity_id', '=', runId).where('action', '=', 'billing.bill_run_failed').execute();
       assert.equal(audited.length, 1, 'the stop is audited');
+
+      // The same run given again while another process drafts it (its heartbeat fresh), and that command given Ctrl-C:
+      // the other process's run is not marked stopped from here.
+      const beat = new Date().toISOString();
+      await db.db.updateTable('billing_batch').set({ status: 'running', error: null, heartbeat_at: beat }).where('id', '=', runId).execute();
+      const other = await interrupted([...args, '--run-id', runId]);
+      assert.notEqual(other.code, 0, `${other.out}\n${other.err}`);
+      const untouched = await db.db.selectFrom('billing_batch').select(['status', 'error', 'heartbeat_at']).where('id', '=', runId).executeTakeFirstOrThrow();
+      assert.deepEqual({ status: untouched.status, error: untouched.error, heartbeatAt: untouched.heartbeat_at }, { status: 'running', error: null, heartbeatAt: beat }, 'another process\'s run is left as it is');
+      // That process stopped: its run as the interrupt left it.
+      await db.db.updateTable('billing_batch').set({ status: 'failed', error: String(stopped.error), heartbeat_at: null }).where('id', '=', runId).execute();
 
       // Resumed at once (no minute's wait for a heartbeat): it drafts the rest.
       const again = spawnSync(BIN, [...args, '--run-id', runId], { cwd: dir, env, encoding: 'utf8' });

@@ -224,6 +224,15 @@ eachDialect('pages: the composer previews totals through htmx without saving, sa
     assert.equal((await db.db.selectFrom('billing_bill').selectAll().execute()).length, 0, 'nothing saved');
     const court = await postForm(b, `/billing/matters/${matter.id}/compose/preview`, [...form, ['disbCodes', 'court']], { 'HX-Request': 'true' });
     assert.ok(!unescapeHtml(court.text).includes('no disbursement of this matter has code'), 'a code the matter has (any case) is fine');
+    // A draft whose code came with it (a bill run filtered on a code gives it to every draft, with such disbursements or not)
+    // still saves unchanged: the preview says so, Save does not refuse it.
+    const billing = createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+    const run = await billing.createDraft(ctx, { matterId: matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28', request: { filters: { disbursements: { codes: ['FILING'] } } } });
+    const runVersion = /name="version" value="(\d+)"/.exec((await b.get(`/billing/matters/${matter.id}/compose?bill=${run.billId}`)).text)![1]!;
+    const kept = await postForm(b, `/billing/matters/${matter.id}/compose`, [['billId', run.billId], ['version', runVersion], ['invoiceDate', '2026-02-28'], ['upTo', '2026-02-28'], ['applyQuote', 'yes'], ['discountKind', 'matter'], ['disbCodes', 'FILING']]);
+    assert.equal(kept.status, 303, unescapeHtml(kept.text).slice(0, 600));
+    await billing.deleteDraft(ctx, run.billId);
+    await t.runtime.relay.drain();
     // A bad amount comes back next to its input.
     const bad = await postForm(b, `/billing/matters/${matter.id}/compose/preview`, [...form.filter(([k]) => !k.startsWith('wt_')), [`wt_tk_${partner.id}`, 'lots']], { 'HX-Request': 'true' });
     assert.match(bad.text, new RegExp(`data-error-for="wt_tk_${partner.id}"`));
@@ -235,7 +244,8 @@ eachDialect('pages: the composer previews totals through htmx without saving, sa
     const saved = await postForm(b, `/billing/matters/${matter.id}/compose`, form);
     assert.equal(saved.status, 303, saved.text);
     assert.match(saved.location ?? '', /^\/billing\/bills\/[0-9a-f-]{36}$/);
-    const bills = await db.db.selectFrom('billing_bill').select(['id', 'total_minor', 'status']).execute();
+    // (Besides the draft deleted above.)
+    const bills = await db.db.selectFrom('billing_bill').select(['id', 'total_minor', 'status']).where('status', '<>', 'deleted').execute();
     assert.equal(bills.length, 1);
     assert.equal(Number(bills[0]!.total_minor), 110_000);
     const billId = bills[0]!.id as string;
@@ -585,6 +595,11 @@ eachDialect('bill page and composer: a missing or malformed version, hold choice
     refusedNaming(await postForm(b, composeUrl, [...base, ['applyQuote', 'maybe']]), ['applyQuote']);
     refusedNaming(await postForm(b, composeUrl, [...base, ['noTime', 'maybe']]), ['noTime']);
     refusedNaming(await postForm(b, composeUrl, [...base, ['interestByPolicy', 'perhaps'], ['applyRetainer', 'sometimes']]), ['interestByPolicy', 'applyRetainer']);
+    // Choices that would do nothing here (the firm's interest policy is off; the firm uses no general retainers): said at their fields.
+    const idle = await postForm(b, composeUrl, [...base, ['interestByPolicy', 'yes'], ['applyRetainer', 'yes']]);
+    refusedNaming(idle, ['interestByPolicy', 'applyRetainer']);
+    assert.match(unescapeHtml(idle.text), /the firm's interest policy is off \(Matters › Firm billing settings\), so it charges nothing/);
+    assert.match(unescapeHtml(idle.text), /the firm does not use general retainers, so nothing would be applied/);
     refusedNaming(await postForm(b, composeUrl, [...base, ['adhoc_kind_0', 'gift'], ['adhoc_desc_0', 'Urgency'], ['adhoc_amount_0', '10.00']]), ['adhoc_kind_0']);
     refusedNaming(await postForm(b, composeUrl, [...base, ['version', 'abc']]), ['version']);
     // A valid-until date that is no date, or with no discount chosen here to time; an ad hoc description past 4,000 characters.

@@ -63,6 +63,7 @@ eachDialect('in Chromium: the production run page keeps the focus and its announ
     assert.match(revertPage, /(It is being produced now: it is not reverted while its production run goes on|2 of them are being produced now: they are not reverted while their production run goes on)/);
     assert.match(revertPage, /id="revert-none"/);
     assert.ok(!revertPage.includes('data-action="confirm-revert"'));
+    assert.ok(!/<input type="hidden" name="bill" value="/.test(revertPage), 'a bill being produced is not posted');
 
     // The mail server answers: the run finishes, the announcer says so, and the page stops polling.
     open();

@@ -55,6 +55,8 @@ eachDialect('a shutdown mid-production: the bill in flight is finished and recor
     const claims = await db.db.selectFrom('billing_bill_production').select(['bill_id', 'claim_token']).where('bill_id', 'in', ids).execute();
     assert.deepEqual(claims.filter((c) => c.claim_token !== null), [], 'every lease let go');
     assert.equal((await db.db.selectFrom('billing_bill').select('status').where('id', 'in', ids).where('status', '=', 'finalised').execute()).length, 1);
+    const stopAudit = await db.db.selectFrom('audit_log').select(['action', 'after_json']).where('entity_id', '=', runId).where('action', '=', 'billing.production_run_stopped').execute();
+    assert.equal(stopAudit.length, 1, 'the stop is audited');
 
     // The server started again: Resume produces the rest, each bill's email sent once in all.
     const again = createProduction({ db: db.db, clock: s.clock, logger, outputs }, s.billing);

@@ -94,6 +94,7 @@ eachDialect('bill production pages: choices, produce with progress, PDFs, revert
     assert.equal(tampered.status, 422);
     assert.ok(tampered.text.trimStart().startsWith('<div class="actions" id="production-toolbar"'), tampered.text);
     assert.match(tampered.text, /data-toolbar-error>A selected bill id is not an id: tick the bills again/);
+    assert.ok(!tampered.text.includes('No bill selected'), 'no word on the selection it could not read');
     const one = await clerk.get(`/billing/production/toolbar?bill=${a!.billId}`, { 'HX-Request': 'true' });
     assert.deepEqual(actionsOn(one.text), ['produce', 'preview', 'ebilling', 'revert', 'email_manually', 'create_payment']);
     assert.ok(one.text.includes('formaction="/ebilling/export"') && one.text.includes('formaction="/ledger/receipts/new"'));

@@ -1026,6 +1026,19 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
   /** Set when the server shuts down (stopRuns): runs stop before their next chunk. */
   let stopping = false;
   const SHUTDOWN_REASON = 'The server was shut down while it drafted: it stopped part way; what it drafted is kept';
+  /** Runs this process drafts that were asked to stop (stopRun), with why. */
+  const stopAsked = new Map<string, string>();
+
+  /**
+   * Ask a run this process is drafting to stop before its next chunk (`bill-run` given Ctrl-C):
+   * runBatch then marks it stopped with `why` (interruptRun) and returns. False when this process
+   * is not drafting it (nothing asked: another process's run is never marked from here).
+   */
+  function stopRun(batchId: string, why: string): boolean {
+    if (!running.has(batchId)) return false;
+    stopAsked.set(batchId, why);
+    return true;
+  }
 
   /**
    * The server is shutting down: each run in progress stops before its next chunk (the chunk
@@ -1095,14 +1108,14 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
           // Between chunks the process answers requests (the run's page, other clerks) and signals (Ctrl-C on
           // bill-run): on SQLite a chunk, and the read of the next, never leave the microtask queue.
           if (round > 0) await setImmediatePromise();
-          if (stopping) { stopped = true; break; }
+          if (stopping || stopAsked.has(batchId)) { stopped = true; break; }
           const pending = await mass.pendingMatters(db, batchId, size * lanes);
           if (pending.length === 0) break;
           // Every part settles before the next read of pending matters (or before failing).
           await inParts(pending, size, draftPart);
         }
         if (stopped) {
-          await interruptRun(ctx, batchId, SHUTDOWN_REASON);
+          await interruptRun(ctx, batchId, stopAsked.get(batchId) ?? SHUTDOWN_REASON);
           return (await mass.findBatch(db, batchId))!;
         }
         await db.transaction().execute(async (trx) => {
@@ -1125,7 +1138,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
         clearInterval(beat);
       }
       return (await mass.findBatch(db, batchId))!;
-    })().finally(() => running.delete(batchId));
+    })().finally(() => { running.delete(batchId); stopAsked.delete(batchId); });
     running.set(batchId, p);
     return p;
   }
@@ -1235,7 +1248,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
   }
 
   return {
-    candidates, eligible, excludedRows, whyNot, previewRows, draftMatters, approveMany, createRun, runBatch, interruptRun, stopRuns,
+    candidates, eligible, excludedRows, whyNot, previewRows, draftMatters, approveMany, createRun, runBatch, interruptRun, stopRuns, stopRun,
     modifyErrors, modifyDrafts, removeFromBatch, unknownMattersRefusal, unknownChoices,
     /** A run's choices checked as createRun checks them, without making it: throws the same 422. */
     async checkRunChoices(input: RunInput): Promise<void> {

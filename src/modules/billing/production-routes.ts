@@ -372,7 +372,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
       return o && o.outcome === 'pending' && !stopped.has(o.runId) ? [{ ...r, runId: o.runId }] : [];
     });
     return render(c, 'billing/production_revert.njk', {
-      rows, receipted, emailed, emailedIds: [...emailed, ...produced].map((r) => r.billId), produced, kept, producing,
+      rows, receipted, emailed, emailedIds: [...emailed, ...produced].map((r) => r.billId), produced, kept, producing, producingIds: producing.map((r) => r.billId),
       blocked: new Set([...kept, ...producing].map((r) => r.billId)).size, all: selected.length === 0, gone: selected.length - rows.length, listPage: fromPage(c),
     });
   });

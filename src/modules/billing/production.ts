@@ -908,7 +908,10 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       if (left > 0) {
         // Stopped by the shutdown with bills not taken: left running with its heartbeat set back past RUN_STALE_MS, so that
         // it shows as stopped part way, with Resume, at once (its bills hold no lease: those begun were released above).
-        await ps.heartbeat(db, runId, new Date(clock.now().getTime() - RUN_STALE_MS - 1_000).toISOString());
+        await db.transaction().execute(async (trx) => {
+          await ps.heartbeat(trx, runId, new Date(clock.now().getTime() - RUN_STALE_MS - 1_000).toISOString());
+          await audit(trx, clock, ctx, { action: 'billing.production_run_stopped', entityType: 'billing_production_run', entityId: runId, after: { reason: 'The server was shut down', billsLeft: left } });
+        });
         logger.info({ runId, left }, 'production run stopped for the shutdown: resume it on its page');
       } else {
         await ps.finishRun(db, runId, now());

@@ -428,7 +428,25 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
    * exception. Inputs that did not parse are left out of the composition (and shown with
    * their errors), so the clerk still sees the bill while fixing them.
    */
-  async function tryPreview(matterId: string, f: ComposerForm): Promise<{ composition: Composition | null; error: string | null; errors: Errors }> {
+  /**
+   * Choices that would do nothing on this matter, said at their fields (the preview, and Save
+   * refuses them): interest by the firm's policy while the firm's policy is off; the general
+   * retainer applied where the firm or the matter has none.
+   */
+  async function idleChoices(matter: MatterCopy, request: BillRequest): Promise<Errors> {
+    const e: Errors = {};
+    if (request.interestByPolicy !== true && request.applyRetainer !== true) return e;
+    const firm = await reads.getFirmSettings();
+    if (!firm) return e;
+    if (request.interestByPolicy === true && !firm.interest.enabled) e.interestByPolicy = 'the firm\'s interest policy is off (Matters › Firm billing settings), so it charges nothing: choose another, or charge interest by hand';
+    if (request.applyRetainer === true && (!firm.generalRetainersEnabled || !matter.options?.generalRetainer.enabled)) {
+      e.applyRetainer = !firm.generalRetainersEnabled ? 'the firm does not use general retainers, so nothing would be applied' : 'this matter has no general retainer, so nothing would be applied';
+    }
+    return e;
+  }
+
+  async function tryPreview(matter: MatterCopy, f: ComposerForm): Promise<{ composition: Composition | null; error: string | null; errors: Errors }> {
+    const matterId = matter.id;
     const formError = Object.keys(f.errors).length > 0 ? 'Please correct the highlighted fields' : null;
     try {
       const composition = await cmds.preview({ matterId, invoiceDate: f.invoiceDate, upTo: f.upTo, request: f.request, billId: f.billId });
@@ -439,6 +457,7 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
       if (dateError) errors.invoiceDate = dateError;
       const codesError = unknownDisbursementCodes(f.request, composition);
       if (codesError) errors.disbCodes = codesError;
+      Object.assign(errors, await idleChoices(matter, f.request));
       const first = Object.entries(errors)[0];
       return { composition, error: formError ?? (first ? `${COMPOSER_FIELD_LABELS[first[0]] ?? first[0]} ${first[1]}` : null), errors };
     } catch (e) {
@@ -505,7 +524,7 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
       const { fv, adHoc } = formFromRequest(given.request, matter.currency, { invoiceDate, upTo });
       form = { billId: null, version: null, invoiceDate, upTo, request: given.request, fv, adHoc, errors: given.errors };
     }
-    const r = await tryPreview(matter.id, form);
+    const r = await tryPreview(matter, form);
     return composerResponse(c, matter, { form: { ...form, errors: { ...form.errors, ...r.errors } }, composition: r.composition, error: r.error, back: billId ? null : massBack(c.req.query('back')) });
   });
 
@@ -541,7 +560,7 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     const matter = await matterOr404(c.req.param('matterId'));
     const raw = await c.req.parseBody({ all: true }) as Raw;
     const form = await keepSavedFixedFee(await ownDraft(matter, composerForm(raw, matter.currency)));
-    const r = await tryPreview(matter.id, form);
+    const r = await tryPreview(matter, form);
     // The fragment for htmx; a plain post (no JavaScript) gets the composer page.
     return composerResponse(c, matter, { form: { ...form, errors: { ...form.errors, ...r.errors } }, composition: r.composition, error: r.error, back: massBack(str(raw, 'back')) });
   });
@@ -552,10 +571,17 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     const raw = await c.req.parseBody({ all: true }) as Raw;
     const form = await keepSavedFixedFee(await ownDraft(matter, composerForm(raw, matter.currency)));
     const back = form.billId ? null : massBack(str(raw, 'back'));
-    // A disbursement code the matter's disbursements do not have: refused at its field, as the preview says (nothing saved).
-    const codesUnknown = (form.request.filters?.disbursements?.codes ?? []).length > 0 && (await tryPreview(matter.id, form)).errors.disbCodes !== undefined;
-    if (str(raw, '_action') === 'preview' || Object.keys(form.errors).length > 0 || codesUnknown) {
-      const r = await tryPreview(matter.id, form);
+    // A disbursement code the matter's disbursements do not have, or a choice that does nothing here: refused at its
+    // field, as the preview says (nothing saved).
+    // (Only codes the clerk typed here: a bill run filtered on a code gives every draft it makes that code, with or
+    // without such disbursements, and such a draft must still save unchanged, as recomposing asks.)
+    const typedCodes = form.request.filters?.disbursements?.codes ?? [];
+    const savedCodes = form.billId ? (await cmds.findBill(form.billId))?.request.filters?.disbursements?.codes ?? [] : [];
+    const codesTyped = typedCodes.length > 0 && JSON.stringify([...typedCodes].sort()) !== JSON.stringify([...savedCodes].sort());
+    const codesUnknown = codesTyped && (await tryPreview(matter, form)).errors.disbCodes !== undefined;
+    const idle = Object.keys(await idleChoices(matter, form.request)).length > 0;
+    if (str(raw, '_action') === 'preview' || Object.keys(form.errors).length > 0 || codesUnknown || idle) {
+      const r = await tryPreview(matter, form);
       const errors = { ...form.errors, ...r.errors };
       return composerResponse(c, matter, { form: { ...form, errors }, composition: r.composition, error: r.error, back }, Object.keys(errors).length > 0 ? 422 : 200);
     }
@@ -572,7 +598,7 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
       return redirectAfterPost(c, `/billing/bills/${bill.billId}`);
     } catch (e) {
       if (!(e instanceof HttpError) || (e.status !== 409 && e.status !== 422)) throw e;
-      const r = await tryPreview(matter.id, form);
+      const r = await tryPreview(matter, form);
       return composerResponse(c, matter, { form: { ...form, errors: { ...formFields(e.fields), ...r.errors } }, composition: r.composition, error: e.message, back }, e.status);
     }
   });
