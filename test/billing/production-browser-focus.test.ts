@@ -12,19 +12,14 @@ import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { eachDialect } from '../support/db.ts';
 import { PASSWORD, startApp } from '../support/app.ts';
 import { launchChromium, serveRuntime, signIn, watchedPage } from '../support/browser.ts';
-import { approvedBills, closeSharedPdf, outputDirs, removeDirs, scriptedSmtp, smtpOutputs } from './production-support.ts';
+import { approvedBills, closeSharedPdf, outputDirs, removeDirs, smtpHoldingFirst, smtpOutputs } from './production-support.ts';
 import type { ProductionSetup } from './production-support.ts';
 
 after(closeSharedPdf);
 
 eachDialect('in Chromium: the production run page keeps the focus and its announcer through each poll, announces the end and stops polling', async (db) => {
-  let open!: () => void;
-  const held = new Promise<void>((r) => { open = r; });
-  let first = true;
-  const smtp = await scriptedSmtp(() => {
-    if (first) { first = false; return { hold: held }; }
-    return {};
-  });
+  // The first message is held by the server until `open()`; the others are answered at once.
+  const { smtp, open } = await smtpHoldingFirst();
   const dirs = outputDirs();
   const outputs = smtpOutputs(dirs, smtp.port, 60_000);
   const t = await startApp(db, { outputs });

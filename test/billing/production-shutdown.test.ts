@@ -10,7 +10,7 @@ import { after } from 'node:test';
 import { createProduction } from '../../src/modules/billing/production.ts';
 import { eachDialect } from '../support/db.ts';
 import { ctx } from './support.ts';
-import { approvedBills, closeSharedPdf, logger, outputDirs, productionSetup, removeDirs, scriptedSmtp, smtpOutputs } from './production-support.ts';
+import { approvedBills, closeSharedPdf, logger, outputDirs, productionSetup, removeDirs, smtpHoldingFirst, smtpOutputs } from './production-support.ts';
 
 after(closeSharedPdf);
 
@@ -23,14 +23,8 @@ async function until(what: string, ok: () => boolean | Promise<boolean>, limitMs
 }
 
 eachDialect('a shutdown mid-production: the bill in flight is finished and recorded, the rest stay pending, the run is resumable at once and Resume emails each bill once', async (db) => {
-  let open!: () => void;
-  const held = new Promise<void>((r) => { open = r; });
-  // The first message is held by the server until the shutdown has begun; the others are answered at once.
-  let first = true;
-  const smtp = await scriptedSmtp(() => {
-    if (first) { first = false; return { hold: held }; }
-    return {};
-  });
+  // The first message is held by the server until `open()`; the others are answered at once.
+  const { smtp, open } = await smtpHoldingFirst();
   const dirs = outputDirs();
   const outputs = smtpOutputs(dirs, smtp.port, 20_000);
   const s = await productionSetup(db, outputs);

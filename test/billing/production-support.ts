@@ -180,6 +180,18 @@ export async function scriptedSmtp(reply: (raw: string) => { code?: number; dela
   return { port, received, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
+/** A scriptedSmtp that holds its first message until `open()` (a bill in flight) and answers the others at once. */
+export async function smtpHoldingFirst() {
+  let open!: () => void;
+  const held = new Promise<void>((r) => { open = r; });
+  let first = true;
+  const smtp = await scriptedSmtp(() => {
+    if (first) { first = false; return { hold: held }; }
+    return {};
+  });
+  return { smtp, open };
+}
+
 /** Outputs sending over SMTP on 127.0.0.1 with a short client timeout (the server's late answers outlast it). */
 export function smtpOutputs(dirs: OutputDirs, port: number, timeoutMs: number): Outputs {
   return testOutputs(dirs, { mailer: createSmtpMailer({ host: '127.0.0.1', port, secure: false, timeoutMs }) });

@@ -14,6 +14,7 @@
  * chunks; each chunk records its outcomes in the same transaction as its drafts, so a run
  * interrupted by a crash resumes exactly where it stopped, and the page can poll progress.
  */
+import { settledWithin } from '../../shared/settle.ts';
 import { setImmediate as setImmediatePromise } from 'node:timers/promises';
 import { assert } from '../../shared/assert.ts';
 import { audit, auditMany } from '../../shared/audit.ts';
@@ -1047,12 +1048,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
    */
   async function stopRuns(timeoutMs: number): Promise<void> {
     stopping = true;
-    const runs = [...running.values()];
-    if (runs.length === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); });
-    await Promise.race([Promise.allSettled(runs), late]);
-    clearTimeout(timer);
+    await settledWithin([...running.values()], timeoutMs);
   }
 
   /** Work through a run's pending matters, a chunk per transaction, recording each outcome with its draft. */

@@ -31,6 +31,7 @@
  * Also here: the PDF preview of any bill (watermarked), the letterhead and template
  * settings, the manual email, and the test email.
  */
+import { settledWithin } from '../../shared/settle.ts';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
@@ -959,12 +960,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
    */
   async function stopRuns(timeoutMs: number): Promise<void> {
     stopping = true;
-    const runs = [...active.values()];
-    if (runs.length === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); });
-    await Promise.race([Promise.allSettled(runs), late]);
-    clearTimeout(timer);
+    await settledWithin([...active.values()], timeoutMs);
   }
 
   /** A run marked running that no process here runs and none has beaten for a minute: its process stopped (interrupted). */
