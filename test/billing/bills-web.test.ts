@@ -798,6 +798,9 @@ eachDialect('drafts page: a ticked draft changed since the list showed it is not
       const column = shownFees.filter((_, i) => i % 4 === 0); // each row: fees, disbursements, tax, total (discount and interest carry data-col)
       const sorted = [...column].sort((x, y) => (dir === 'asc' ? x - y : y - x));
       assert.deepEqual(column, sorted, `sorted ${dir} by the Fees column`);
+      // The column it is sorted by says so (to a screen reader, and with an arrow); no other does.
+      assert.match(page.text, new RegExp(`<th class="num" aria-sort="${dir === 'asc' ? 'ascending' : 'descending'}"><a [^>]*sort=fees[^>]*>Fees <span aria-hidden="true">${dir === 'asc' ? '▲' : '▼'}</span>`));
+      assert.equal((page.text.match(/aria-sort=/g) ?? []).length, 1);
       assert.equal(column[dir === 'asc' ? column.length - 1 : 0], 2_000_000);
     }
   });

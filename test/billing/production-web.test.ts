@@ -210,6 +210,8 @@ eachDialect('bill production pages: choices, produce with progress, PDFs, revert
     const badMail = await clerk.post(`/billing/bills/${a!.billId}/email`, { key, to: 'nope', cc: '', subject, text: ' ' });
     assert.equal(badMail.status, 422);
     assert.match(badMail.text, /role="alert">Please correct: To, Message</, 'named as the form labels them');
+    assert.match(badMail.text, /name="to"[^>]*aria-invalid="true" aria-describedby="email-to-error"/);
+    assert.match(badMail.text, /<p class="field-error" id="email-to-error">/, 'each error tied to its input');
     const form = { key, to: 'ap@northwind.example', cc: 'partner@holloway.example', subject, text: 'Dear Northwind, our bill is attached.' };
     const sentOnce = await clerk.post(`/billing/bills/${a!.billId}/email`, form);
     assert.equal(sentOnce.status, 303);

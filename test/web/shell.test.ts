@@ -115,7 +115,8 @@ eachDialect('an unknown page is a friendly 404 page; an unknown API path is a 40
     assert.equal(page.status, 404);
     assert.match(page.headers.get('content-type') ?? '', /text\/html/);
     assert.match(page.text, /^<!doctype html>/i);
-    assert.match(page.text, /Not found/);
+    assert.match(page.text, /<h1>Not found<\/h1>/, 'the page\'s heading is its h1');
+    assert.match(page.text, /<a class="skip-link" href="#main">Skip to the content<\/a>/, 'the first stop of the keyboard skips the menu');
     assert.match(page.text, /There is no page at this address\./);
     assert.match(page.text, /<a href="\/">Back to the start page<\/a>/);
 
