@@ -331,7 +331,8 @@ eachDialect('drafts page: the list keeps its filters and sort, and "all drafts l
     assert.match(html, new RegExp(`<option value="${run1}" selected>`));
     assert.match(html, /<option value="total" selected>Total<\/option>/);
     assert.match(html, /<option value="asc">ascending<\/option><option value="desc">descending<\/option>/);
-    assert.match(html, new RegExp(`href="/billing/drafts\\?batch=${run1}&sort=total&dir=desc">Total<`));
+    // (The column sorted by shows its direction: an arrow, and aria-sort for screen readers.)
+    assert.match(html, new RegExp(`aria-sort="ascending"><a href="/billing/drafts\\?batch=${run1}&sort=total&dir=desc">Total <span aria-hidden="true">▲</span><`));
     assert.match(html, /data-action="remove"/, 'a batch listed can have drafts taken out of it');
     const actionForm = hiddenFieldsOf(html, /<form method="post" action="\/billing\/drafts\/act"/);
     assert.deepEqual(actionForm.filter(([k]) => k !== '_csrf' && k !== 'listing'), [['batch', run1], ['sort', 'total'], ['dir', 'asc']]);
