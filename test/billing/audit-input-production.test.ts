@@ -5,21 +5,13 @@
  * audit row, no event, no run).
  */
 import assert from 'node:assert/strict';
-import { createBillingCommands } from '../../src/modules/billing/index.ts';
-import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { eachDialect } from '../support/db.ts';
 import type { TestDb } from '../support/db.ts';
 import { unescapeHtml, withApp } from '../support/app.ts';
-import type { Browser, TestApp } from '../support/app.ts';
-import { approvedBills, outputDirs, removeDirs, testOutputs } from './production-support.ts';
-import type { ProductionSetup } from './production-support.ts';
+import type { Browser } from '../support/app.ts';
+import { approvedBills, setupFrom, outputDirs, removeDirs, testOutputs } from './production-support.ts';
 import { ctx } from './support.ts';
 
-function setupFrom(t: TestApp): ProductionSetup {
-  const matters = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
-  const billing = createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
-  return { clock: t.clock, rt: t.runtime, matters, billing, drain: async () => { await t.runtime.relay.drain(); } } as unknown as ProductionSetup;
-}
 
 function postMany(b: Browser, path: string, pairs: [string, string][]) {
   const body = new URLSearchParams(pairs);

@@ -7,13 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
-import { createBillingCommands } from '../../src/modules/billing/index.ts';
-import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { eachDialect } from '../support/db.ts';
 import { PASSWORD, startApp } from '../support/app.ts';
 import { launchChromium, serveRuntime, signIn, watchedPage } from '../support/browser.ts';
-import { approvedBills, closeSharedPdf, outputDirs, removeDirs, smtpHoldingFirst, smtpOutputs } from './production-support.ts';
-import type { ProductionSetup } from './production-support.ts';
+import { approvedBills, setupFrom, closeSharedPdf, outputDirs, removeDirs, smtpHoldingFirst, smtpOutputs } from './production-support.ts';
 
 after(closeSharedPdf);
 
@@ -26,10 +23,7 @@ eachDialect('in Chromium: the production run page keeps the focus and its announ
   const server = await serveRuntime(t.runtime);
   const chrome = await launchChromium();
   try {
-    const s = {
-      clock: t.clock, rt: t.runtime, matters: createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay }),
-      billing: createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay }), drain: async () => { await t.runtime.relay.drain(); },
-    } as unknown as ProductionSetup;
+    const s = setupFrom(t);
     const bills = await approvedBills(s, 2, { copiesToPrint: 0, useClientAddress: false, sendTo: ['ap@northwind.example'] });
     await t.user('billing', { email: 'clerk@firm.test' });
     const { page, problems } = await watchedPage(chrome.browser);

@@ -7,15 +7,12 @@
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
 import { formatMoney } from '../../src/shared/money.ts';
-import { createBillingCommands } from '../../src/modules/billing/index.ts';
-import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { eachDialect } from '../support/db.ts';
 import { PASSWORD, startApp } from '../support/app.ts';
 import { launchChromium, serveRuntime, signIn, watchedPage } from '../support/browser.ts';
 import { pdfText } from '../adapters/pdf.ts';
 import { attachmentOf, startSmtp } from '../adapters/smtp.ts';
-import { approvedBills, closeSharedPdf, filesIn, outputDirs, removeDirs, testOutputs } from './production-support.ts';
-import type { ProductionSetup } from './production-support.ts';
+import { approvedBills, setupFrom, closeSharedPdf, filesIn, outputDirs, removeDirs, testOutputs } from './production-support.ts';
 
 after(closeSharedPdf);
 
@@ -27,10 +24,7 @@ eachDialect('in Chromium: select one bill, produce it, the SMTP server gets the 
   const server = await serveRuntime(t.runtime);
   const chrome = await launchChromium();
   try {
-    const s = {
-      clock: t.clock, rt: t.runtime, matters: createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay }),
-      billing: createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay }), drain: async () => { await t.runtime.relay.drain(); },
-    } as unknown as ProductionSetup;
+    const s = setupFrom(t);
     const [a, b] = await approvedBills(s, 2, { copiesToPrint: 1, useClientAddress: false, sendTo: ['ap@northwind.example'] });
     await t.user('billing', { email: 'clerk@firm.test' });
     const { page, problems } = await watchedPage(chrome.browser);

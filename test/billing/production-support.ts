@@ -27,6 +27,7 @@ import { startSmtp } from '../adapters/smtp.ts';
 import { createUser } from '../../src/web/auth/service.ts';
 import { systemContext } from '../../src/shared/events.ts';
 import { Browser, PASSWORD } from '../support/app.ts';
+import type { TestApp } from '../support/app.ts';
 import { chromiumPath } from '../support/browser.ts';
 import type { TestDb } from '../support/db.ts';
 import { ctx, firm, work } from './support.ts';
@@ -104,6 +105,13 @@ export async function productionSetup(db: TestDb, outputs: Outputs) {
 }
 
 export type ProductionSetup = Awaited<ReturnType<typeof productionSetup>>;
+
+/** The parts of a ProductionSetup that making approved bills uses (approvedBills), over a started app's runtime. */
+export function setupFrom(t: TestApp): ProductionSetup {
+  const matters = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+  const billing = createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+  return { clock: t.clock, rt: t.runtime, matters, billing, drain: async () => { await t.runtime.relay.drain(); } } as unknown as ProductionSetup;
+}
 
 /** A billing clerk signed in to the setup's app (its pages, through app.request). */
 export async function signedInClerk(db: TestDb, s: ProductionSetup): Promise<Browser> {

@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
-import { createBillingCommands } from '../../src/modules/billing/index.ts';
 import { createLedgerCommands } from '../../src/modules/ledger/index.ts';
 import { PRODUCTION_LIST_ROWS } from '../../src/modules/billing/production-routes.ts';
 import { LEASE_MS } from '../../src/modules/billing/production.ts';
@@ -17,9 +16,8 @@ import { unescapeHtml, withApp } from '../support/app.ts';
 import type { Browser, Page, TestApp } from '../support/app.ts';
 import { pdfText } from '../adapters/pdf.ts';
 import { attachmentOf } from '../adapters/smtp.ts';
-import { approvedBills, closeSharedPdf, fetchPdf, filesIn, outputDirs, readEml, removeDirs, scriptedSmtp, smtpOutputs, testOutputs } from './production-support.ts';
+import { approvedBills, setupFrom, closeSharedPdf, fetchPdf, filesIn, outputDirs, readEml, removeDirs, scriptedSmtp, smtpOutputs, testOutputs } from './production-support.ts';
 import { ctx, work } from './support.ts';
-import type { ProductionSetup } from './production-support.ts';
 
 after(closeSharedPdf);
 
@@ -42,11 +40,6 @@ async function runDone(b: Browser, runUrl: string): Promise<Page> {
 }
 
 
-function setupFrom(t: TestApp): ProductionSetup {
-  const matters = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
-  const billing = createBillingCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
-  return { clock: t.clock, rt: t.runtime, matters, billing, drain: async () => { await t.runtime.relay.drain(); } } as unknown as ProductionSetup;
-}
 
 /**
  * Two approved bills (a print copy each, no email) and a production run over them that a process

@@ -298,6 +298,13 @@ export async function otherDraft(ex: Executor, matterId: string, exceptId: strin
   return r ?? null;
 }
 
+/** A bill's date and place among its matter's numbers, without its lines (the composer's live preview asks on each change). */
+export async function billDating(ex: Executor, id: string): Promise<{ matterId: string; status: BillStatusName; sequence: number | null; invoiceDate: string } | null> {
+  const r = await ex.selectFrom('billing_bill').select(['matter_id', 'status', 'sequence', 'invoice_date']).where('id', '=', id).executeTakeFirst() as
+    { matter_id: string; status: BillStatusName; sequence: unknown; invoice_date: string } | undefined;
+  return r ? { matterId: r.matter_id, status: r.status, sequence: numOrNull(r.sequence), invoiceDate: r.invoice_date } : null;
+}
+
 /** The live (not deleted) numbered bills just before and after `sequence` on the matter (sequenceDateRefusal). */
 export async function sequenceNeighbours(ex: Executor, matterId: string, sequence: number): Promise<SequenceNeighbours> {
   const near = async (op: '<' | '>') => {

@@ -874,7 +874,7 @@ export function createBillingCommands(deps: BillingDeps) {
      */
     invoiceDateError: async (input: { invoiceDate: string; billId?: string | null }): Promise<string | null> => {
       if (!isCalendarDate(input.invoiceDate)) return null;
-      const b = input.billId ? await bills.findBill(db, input.billId) : null;
+      const b = input.billId ? await bills.billDating(db, input.billId) : null;
       if (b && b.invoiceDate === input.invoiceDate) return null;
       const range = invoiceDateRangeError(input.invoiceDate, isoDate(clock.now()));
       if (range) return range;

@@ -140,6 +140,16 @@ export function createProductionPages(cmds: BillingCommands, production: Product
   }
 
   /**
+   * Each bill's latest production outcome, and which of the runs still holding one of them as
+   * pending have stopped with their process (said "stopped part way: resume it", not "being produced").
+   */
+  async function latestWithStoppedRuns(ids: readonly string[]) {
+    const outcomes = await production.latestOutcomes(ids);
+    const stopped = await production.stoppedRuns([...outcomes.values()].filter((o) => o.outcome === 'pending').map((o) => o.runId));
+    return { outcomes, stopped };
+  }
+
+  /**
    * `pageAsked`: the list page the clerk came from (?page=N; a confirmation's form posts it back,
    * so a refused Produce or Revert shows the list where the clerk left it).
    */
@@ -150,9 +160,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const page = Math.min(asked, MAX_PRODUCTION_PAGE, Math.max(1, Math.ceil(total / PRODUCTION_LIST_ROWS)));
     const rows = await production.approvedBills({ limit: PRODUCTION_LIST_ROWS, offset: (page - 1) * PRODUCTION_LIST_ROWS });
     const ids = rows.map((r) => r.billId);
-    const outcomes = await production.latestOutcomes(ids);
-    // Runs still holding a bill of the page as pending whose process stopped: said so (Resume on the run), not "being produced".
-    const stopped = await production.stoppedRuns([...outcomes.values()].filter((o) => o.outcome === 'pending').map((o) => o.runId));
+    const { outcomes, stopped } = await latestWithStoppedRuns(ids);
     const states = await production.statesFor(ids);
     // Where production sends each bill: the client's address (when the matter uses it and there is one) and every typed address.
     const targets = await production.emailTargets(rows.map((r) => r.matterId));
@@ -364,9 +372,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const { undoRefusalOf } = await cmds.periodNotes();
     const kept = rows.flatMap((r) => { const why = undoRefusalOf(r.invoiceDate); return why ? [{ ...r, why }] : []; });
     // Bills a production run is producing now (pending in a run going on): the revert refuses them; said first.
-    const outcomes = await production.latestOutcomes(rows.map((r) => r.billId));
-    const pending = [...outcomes.values()].filter((o) => o.outcome === 'pending');
-    const stopped = await production.stoppedRuns(pending.map((o) => o.runId));
+    const { outcomes, stopped } = await latestWithStoppedRuns(rows.map((r) => r.billId));
     const producing = rows.flatMap((r) => {
       const o = outcomes.get(r.billId);
       return o && o.outcome === 'pending' && !stopped.has(o.runId) ? [{ ...r, runId: o.runId }] : [];

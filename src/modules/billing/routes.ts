@@ -578,10 +578,12 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     const typedCodes = form.request.filters?.disbursements?.codes ?? [];
     const savedCodes = form.billId ? (await cmds.findBill(form.billId))?.request.filters?.disbursements?.codes ?? [] : [];
     const codesTyped = typedCodes.length > 0 && JSON.stringify([...typedCodes].sort()) !== JSON.stringify([...savedCodes].sort());
-    const codesUnknown = codesTyped && (await tryPreview(matter, form)).errors.disbCodes !== undefined;
+    // Composed once to check typed codes, and that composition shown if the save stops here.
+    const checked = codesTyped ? await tryPreview(matter, form) : null;
+    const codesUnknown = checked !== null && checked.errors.disbCodes !== undefined;
     const idle = Object.keys(await idleChoices(matter, form.request)).length > 0;
     if (str(raw, '_action') === 'preview' || Object.keys(form.errors).length > 0 || codesUnknown || idle) {
-      const r = await tryPreview(matter, form);
+      const r = checked ?? await tryPreview(matter, form);
       const errors = { ...form.errors, ...r.errors };
       return composerResponse(c, matter, { form: { ...form, errors }, composition: r.composition, error: r.error, back }, Object.keys(errors).length > 0 ? 422 : 200);
     }
