@@ -567,7 +567,7 @@ eachDialect('a fixed-fee instalment\'s "Inv #" on the matter\'s billing options 
 
 eachDialect('bill page and composer: a missing or malformed version, hold choice, discount kind or percentage is refused naming the field (422) and changes nothing', async (db) => {
   await withApp(db, async (t) => {
-    const { matter } = await seed(t);
+    const { matter, cmds } = await seed(t);
     await t.user('billing', { email: 'clerk@firm.test' });
     const b = t.browser();
     assert.equal((await b.login('clerk@firm.test')).status, 303);
@@ -600,6 +600,24 @@ eachDialect('bill page and composer: a missing or malformed version, hold choice
     refusedNaming(idle, ['interestByPolicy', 'applyRetainer']);
     assert.match(unescapeHtml(idle.text), /the firm's interest policy is off \(Matters › Firm billing settings\), so it charges nothing/);
     assert.match(unescapeHtml(idle.text), /the firm does not use general retainers, so nothing would be applied/);
+    // A fixed fee typed on an hourly matter would do nothing (and stayed in the draft's request, to take effect if the
+    // matter became fixed fee): refused at its field, and the field's hint says so before anything is typed.
+    const idleFee = await postForm(b, composeUrl, [...base, ['fixedFee', '100.00']]);
+    refusedNaming(idleFee, ['fixedFee']);
+    assert.match(unescapeHtml(idleFee.text), /this matter is not billed by a fixed fee, so it would do nothing: leave it blank/);
+    assert.match(unescapeHtml((await b.get(`${composeUrl}?invoiceDate=2026-02-28`)).text), /Leave blank: this matter is not billed by a fixed fee/);
+    // A fixed discount larger than the fees is capped at them, and the live preview says so.
+    const capped = await postForm(b, `${composeUrl}/preview`, [...base, ['discountKind', 'fixed'], ['discountAmount', '999999.00']], { 'hx-request': 'true' });
+    assert.equal(capped.status, 200);
+    const cap = /id="composer-discount-shortfall" data-given-minor="(\d+)">The fixed discount of \$999,999\.00 is more than the fees and products it discounts: it is capped at \$([\d,]+\.\d\d)\./.exec(unescapeHtml(capped.text));
+    assert.ok(cap, capped.text.slice(0, 3000));
+    assert.equal(Number(cap[2]!.replace(/[,.]/g, '')), Number(cap[1]), 'capped at the fees it discounts, as given');
+    assert.match(capped.text, new RegExp(`data-total="discount" data-minor="${cap[1]}"`));
+    // An ad hoc amount past what one bill can carry (a typo of digits): refused at its line, in dollars, not as raw minor units under "options".
+    const huge = await postForm(b, composeUrl, [...base, ['adhoc_kind_0', 'fee'], ['adhoc_desc_0', 'Typo'], ['adhoc_amount_0', '9999999999999']]);
+    refusedNaming(huge, ['adhoc_amount_0']);
+    assert.match(unescapeHtml(huge.text), /would take the bill past the most one bill can carry \(\$10,000,000,000,000\.00\)/);
+    assert.doesNotMatch(huge.text, /1000000000000000/);
     refusedNaming(await postForm(b, composeUrl, [...base, ['adhoc_kind_0', 'gift'], ['adhoc_desc_0', 'Urgency'], ['adhoc_amount_0', '10.00']]), ['adhoc_kind_0']);
     refusedNaming(await postForm(b, composeUrl, [...base, ['version', 'abc']]), ['version']);
     // A valid-until date that is no date, or with no discount chosen here to time; an ad hoc description past 4,000 characters.
@@ -673,6 +691,15 @@ eachDialect('bill page and composer: a missing or malformed version, hold choice
     const held = await b.post(`/billing/bills/${billId}/hold`, { version: versionOf((await b.get(`/billing/bills/${billId}`)).text), onHold: 'yes' });
     assert.equal(held.status, 303, held.text.slice(0, 800));
     assert.deepEqual([(await snapshot()).bills[0]!.status, (await snapshot()).bills[0]!.on_hold], ['draft', 1]);
+    // The matter set to bill expenses only: its time is still listed, ticked, and said to be left off for that reason (not "outside the filters").
+    await cmds.setBillingOptions(ctx, matter.id, { set: { massBilling: { exclude: false, onlyExpenses: true } } } as never);
+    await t.runtime.relay.drain();
+    const expensesOnly = await b.get(`${composeUrl}?bill=${billId}`);
+    assert.equal(expensesOnly.status, 200);
+    assert.match(expensesOnly.text, /data-off-bill>left off: this matter bills expenses only<\/small>/);
+    assert.doesNotMatch(expensesOnly.text, /outside the filters/);
+    // ...and a fixed fee typed there would do nothing: the hint says so.
+    assert.match(unescapeHtml(expensesOnly.text), /Leave blank: this matter is not billed by a fixed fee/);
   });
 });
 
@@ -846,8 +873,10 @@ eachDialect('composer: a fixed fee typed that cannot be read keeps the draft\'s 
     // No fee on this bill (0): the recorded time waits for the next instalment, and the item list says so (not "outside the filters").
     const none = await postForm(b, `/billing/matters/${matter.id}/compose/preview`, [['billId', billId], ['version', String(draft.version)], ['invoiceDate', '2026-02-28'], ['upTo', '2026-02-28'], ['fixedFee', '0.00']]);
     assert.equal(none.status, 200);
-    assert.match(none.text, /data-off-bill>waits for the next fixed-fee instalment<\/small>/);
+    assert.match(none.text, /data-off-bill>waits for the next fixed-fee cycle<\/small>/);
     assert.doesNotMatch(none.text, /outside the filters/);
+    // The field's hint says what a blank field bills on this matter and date (monthly, no next billing date: every bill is the cycle's).
+    assert.match(unescapeHtml(none.text), /Blank: the quote \(\$4,700\.00\); this bill is the cycle's/);
     const withFee = await postForm(b, `/billing/matters/${matter.id}/compose/preview`, [['billId', billId], ['version', String(draft.version)], ['invoiceDate', '2026-02-28'], ['upTo', '2026-02-28'], ['fixedFee', '1000.00']]);
     assert.doesNotMatch(withFee.text, /data-off-bill/, 'with a fee, the time is on the bill (written to the fee)');
   });

@@ -11,7 +11,7 @@
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { isoDate } from '../../shared/clock.ts';
-import { MoneyParseError, parseAmount, toDecimalString } from '../../shared/money.ts';
+import { formatMoney, MoneyParseError, parseAmount, toDecimalString } from '../../shared/money.ts';
 import { HttpError, invalid, notFound } from '../../shared/web/errors.ts';
 import { allow } from '../../shared/web/guard.ts';
 import type { ModuleDeps } from '../../shared/web/module.ts';
@@ -27,6 +27,7 @@ import type { BillLineData } from './events.ts';
 import type { MatterCopy, TimekeeperCopy, WipCopy } from './store.ts';
 import { earlierPdfs, hasStoredPdf, manualEmails } from './production-store.ts';
 import { manualEmailsOfCycle } from './domain/production.ts';
+import { everyCycleFeeOnBill } from './domain/mass.ts';
 import { createBillingReads } from './reads.ts';
 
 const READERS: readonly Role[] = ['admin', 'billing', 'readonly'];
@@ -407,6 +408,7 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
       templateOptions: templateChoices(await cmds.billTemplateNames(), s.form.fv.template,
         `The matter's (${matter.options?.billTemplate ?? 'standard'})`),
       firmTermsDays: firm?.paymentTermsDays ?? null,
+      fixedFeeHint: fixedFeeHint(matter, s.form.invoiceDate),
     };
   }
 
@@ -420,6 +422,8 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
       allocations: p.composed.feeAllocation.map((a) => ({ ...a, label: tkLabel(tks.get(a.timekeeperId), a.timekeeperId) })),
       scheduleRowIds: p.composed.scheduleRowIds, hideLinePricing: p.composed.hideLinePricing, kindLabels: KIND_LABELS,
       interestCharges: p.interestCharges, expiredDiscounts: p.expiredDiscounts, timeWaitsForInstalment: p.composed.timeWaitsForInstalment,
+      discountShortfall: p.composed.discountShortfall, onlyExpenses: matter.options?.massBilling.onlyExpenses === true,
+      feeSchedule: matter.options?.fixedFee.mode === 'custom_schedule',
     };
   }
 
@@ -433,8 +437,31 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
    * refuses them): interest by the firm's policy while the firm's policy is off; the general
    * retainer applied where the firm or the matter has none.
    */
+  /** Why "Fixed fee this bill" does nothing on this matter (the composer reads it only for an every-cycle fixed fee), or null. */
+  function fixedFeeIdleReason(matter: MatterCopy): string | null {
+    const o = matter.options;
+    if (!o || o.arrangement !== 'fixed_fee') return 'this matter is not billed by a fixed fee';
+    if (o.massBilling.onlyExpenses) return 'this matter bills expenses only';
+    if (o.fixedFee.mode !== 'every_cycle') return 'this matter\'s fixed fee is billed by its schedule of instalments';
+    return null;
+  }
+
+  /** The hint under "Fixed fee this bill": what a blank field bills on this matter and invoice date. */
+  function fixedFeeHint(matter: MatterCopy, invoiceDate: string): string {
+    const idle = fixedFeeIdleReason(matter);
+    if (idle !== null) return `Leave blank: ${idle}`;
+    const o = matter.options!;
+    const quote = o.quote.amountMinor === null ? 'no quote set' : formatMoney(o.quote.amountMinor, matter.currency);
+    if (!isCalendarDate(invoiceDate)) return `Blank: the quote (${quote}) on the bill of each billing cycle, else none`;
+    return everyCycleFeeOnBill(o, matter.billingCycle, matter.nextBillingDate, invoiceDate)
+      ? `Blank: the quote (${quote}); this bill is the cycle's`
+      : `Blank: none, as the cycle is not due on this invoice date${matter.nextBillingDate ? ` (next billing date ${matter.nextBillingDate})` : ''}; type an amount to bill one`;
+  }
+
   async function idleChoices(matter: MatterCopy, request: BillRequest): Promise<Errors> {
     const e: Errors = {};
+    const fixedFeeIdle = fixedFeeIdleReason(matter);
+    if (request.fixedFeeAmountMinor !== undefined && request.fixedFeeAmountMinor !== null && fixedFeeIdle !== null) e.fixedFee = `${fixedFeeIdle}, so it would do nothing: leave it blank`;
     if (request.interestByPolicy !== true && request.applyRetainer !== true) return e;
     const firm = await reads.getFirmSettings();
     if (!firm) return e;

@@ -134,6 +134,12 @@ export interface ComposedBill {
   itemIds: string[];
   /** Recorded time held back for the bill that carries the next fixed-fee instalment (none due on this one). */
   timeWaitsForInstalment: boolean;
+  /**
+   * A discount asked for that the bill cannot give in full, for the clerk to be told: a fixed
+   * discount larger than the fees and products it discounts (capped at them), or any discount
+   * where credits leave those at nothing or less (none given). Null when the discount is as asked.
+   */
+  discountShortfall: { askedMinor: number | null; basisMinor: number; givenMinor: number } | null;
 }
 
 const LIMIT_ITEMS = 200_000;
@@ -312,7 +318,11 @@ export function composeBill(matter: ComposeMatter, options: ComposeOptions, firm
   // what the client is charged for them, and every line bears the same fraction of it.
   const discountable = lines.filter((l) => l.kind !== 'disbursement' && l.kind !== 'adhoc_disbursement' && !l.noCharge && l.amountMinor !== 0);
   const discountRule = req.discount === undefined || req.discount === null ? options.discount : req.discount;
-  const discountAmount = discountMinor(discountRule, Math.max(0, sumMinor(discountable.map((l) => l.amountMinor))));
+  const discountBasis = sumMinor(discountable.map((l) => l.amountMinor));
+  const discountAmount = discountMinor(discountRule, Math.max(0, discountBasis));
+  const discountAsked = discountRule.kind === 'fixed' ? discountRule.amountMinor : discountRule.kind === 'percentage' ? discountRule.percentBasisPoints : 0;
+  const discountShortfall = discountAsked > 0 && (discountBasis <= 0 || (discountRule.kind === 'fixed' && discountRule.amountMinor > discountBasis))
+    ? { askedMinor: discountRule.kind === 'fixed' ? discountRule.amountMinor : null, basisMinor: discountBasis, givenMinor: discountAmount } : null;
   // Each discountable line's share of the discount (none without one: lines not in it have 0).
   const shareOf = new Map<string, number>();
   if (discountAmount > 0) discountShares(discountAmount, discountable.map((l) => l.amountMinor)).forEach((share, i) => shareOf.set(discountable[i]!.key, share));
@@ -429,5 +439,6 @@ export function composeBill(matter: ComposeMatter, options: ComposeOptions, firm
     dueDate: dueDate(req.invoiceDate, firm.paymentTermsDays),
     itemIds,
     timeWaitsForInstalment,
+    discountShortfall,
   };
 }
