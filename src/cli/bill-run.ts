@@ -39,8 +39,8 @@ export const BILL_RUN_HELP = `  bill-run --invoice-date D --up-to D [filters] [-
                               --time-timekeeper INITIALS|ID --time-cap matter|AMOUNT
                               --disb-from D --disb-to D --disb-code C
                               --expenses-only; --template NAME --terms DAYS --run-id ID --json;
-                              --approve numbers the run's drafts, --produce (with --approve)
-                              produces them; prints each matter billed, skipped (in the run,
+                              --approve numbers the run's drafts (one totalling nothing is left
+                              as a draft), --produce (with --approve) produces them; prints each matter billed, skipped (in the run,
                               not drafted) or ineligible (left out of it) and why; ineligible
                               matters with nothing to bill are counted, not listed, unless
                               --all-skipped; with no matter eligible no run is made;
@@ -216,7 +216,7 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
     if (candidates.every((r) => !r.eligible) && !(v['run-id'] && await mass.findBatch(v['run-id']))) {
       // Bad choices are refused all the same (they name nothing, so nothing is eligible).
       await mass.checkRunChoices(input);
-      return noRun(await mass.matterFiltersOf(runFilters));
+      return noRun(await mass.matterFiltersOf(runFilters), await mass.itemFiltersOf(runFilters));
     }
     if (v['run-id'] && await mass.findBatch(v['run-id'])) madeHere = false;
     created = await mass.createRun(ctx, input);
@@ -248,11 +248,14 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
     process.off('SIGTERM', onSignal);
   };
   // Which matters it takes, the client and timekeepers named (as the page's confirmation says).
+  // And the work its time and disbursement filters leave off each bill (as the confirmation says it).
   let matterFilters: string | null;
-  try { matterFilters = await mass.matterFiltersOf(runFilters); } catch (e) { releaseSignals(); throw e; }
+  let itemFilters: string | null;
+  try { [matterFilters, itemFilters] = [await mass.matterFiltersOf(runFilters), await mass.itemFiltersOf(runFilters)]; } catch (e) { releaseSignals(); throw e; }
   if (!v.json) {
     out(`Bill run ${created.id}: invoice date ${created.invoiceDate}, up to ${created.upTo}`);
     if (matterFilters) out(matterFilters);
+    if (itemFilters) out(itemFilters);
   }
   else err(`lexbill: bill run ${created.id}: invoice date ${created.invoiceDate}, up to ${created.upTo} (if it stops, ${resume})`);
   try {
@@ -286,11 +289,12 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
   }
 
   /** Nothing eligible: said, with why each matter is left out; no run, nothing written. Exit 0. */
-  function noRun(matterFilters: string | null): number {
-    if (v.json) out(JSON.stringify({ runId: null, status: 'done', matterFilters, drafted: 0, skipped: 0, items: 0, notEligible: notEligibleJson(notListed), matters: [] }));
+  function noRun(matterFilters: string | null, itemFilters: string | null): number {
+    if (v.json) out(JSON.stringify({ runId: null, status: 'done', matterFilters, itemFilters, drafted: 0, skipped: 0, items: 0, notEligible: notEligibleJson(notListed), matters: [] }));
     else {
       out(`No bill run: no matter is eligible for invoice date ${v['invoice-date']}, up to ${v['up-to']}.`);
       if (matterFilters) out(matterFilters);
+      if (itemFilters) out(itemFilters);
       printIneligible(notListed, { upTo: v['up-to']!, draftedCount: 0, itemCount: 0, skippedCount: 0 });
     }
     return 0;
@@ -317,7 +321,7 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
     // draft" under the filters, but is reported once, as the run's, not also as left out.
     const inRun = new Set(rows.map((r) => r.matterId));
     const leftOut = notListed.filter((r) => !inRun.has(r.matterId));
-    const report: Record<string, unknown> = { runId: run.id, status: run.status, matterFilters, drafted: run.draftedCount, skipped: run.skippedCount, items: run.itemCount };
+    const report: Record<string, unknown> = { runId: run.id, status: run.status, matterFilters, itemFilters, drafted: run.draftedCount, skipped: run.skippedCount, items: run.itemCount };
     if (!v.json) {
       for (const r of rows) {
         // Each bill's total in its own currency (its matter's), not the firm's.
@@ -337,7 +341,12 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
       const current = await cmds.findBills(billIds);
       const already = billIds.filter((id) => current.get(id)?.status === 'approved' || current.get(id)?.status === 'finalised');
       const alreadySet = new Set(already);
-      const approved = await mass.approveMany(ctx, billIds.filter((id) => !alreadySet.has(id)));
+      // A draft that totals nothing (zero-value items, a discount as large as the fees) is not approved,
+      // numbered and sent unattended: it is left as a draft for a clerk to approve by hand, or delete.
+      const zero = billIds.filter((id) => !alreadySet.has(id) && current.get(id)?.status === 'draft' && current.get(id)!.totals.totalMinor === 0);
+      const zeroSet = new Set(zero);
+      const fileOf = new Map(rows.map((r) => [r.billId, r.fileNumber ?? r.matterId]));
+      const approved = await mass.approveMany(ctx, billIds.filter((id) => !alreadySet.has(id) && !zeroSet.has(id)));
       const ok = approved.filter((a) => a.ok);
       // Posted outside the current accounting period (the firm warns rather than refuses): said, as the page's confirmation
       // says it, by each approved bill's own invoice date (a draft may have been re-dated on the drafts page).
@@ -350,8 +359,10 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
       if (!v.json) {
         for (const id of already) out(`approved ${current.get(id)!.number} (already)`);
         for (const a of approved) out(a.ok ? `approved ${a.number}` : `refused  ${a.billId}  ${a.reason}`);
-        out(`${ok.length} approved${already.length ? ` (and ${already.length} approved before)` : ''}, ${approved.length - ok.length} refused.`);
+        for (const id of zero) out(`left as draft  ${fileOf.get(id)}  bill ${id}  totals ${formatMoney(0, current.get(id)!.currency)}: approve it by hand if it is to be sent`);
+        out(`${ok.length} approved${already.length ? ` (and ${already.length} approved before)` : ''}, ${approved.length - ok.length} refused${zero.length ? `, ${zero.length} left as draft (totalling nothing)` : ''}.`);
       }
+      report.leftAsDraft = zero.map((id) => ({ billId: id, fileNumber: fileOf.get(id) ?? null, reason: 'totals nothing: approve it by hand if it is to be sent' }));
       report.approved = ok.length;
       report.alreadyApproved = already.length;
       report.approvedBills = [...already.map((id) => ({ billId: id, number: current.get(id)!.number, already: true })), ...ok.map((a) => ({ billId: a.billId, number: (a as { number: string }).number, already: false }))];

@@ -81,8 +81,10 @@ for (const dialect of DIALECTS) {
         const m = await db.db.selectFrom('billing_matter').select(['file_number', 'client_id']).orderBy('file_number').executeTakeFirstOrThrow();
         const other = await db.db.selectFrom('billing_client').select('client_number').where('id', '<>', String(m.client_id)).executeTakeFirstOrThrow();
         const day = isoDate(new Date());
-        r = run(['bill-run', '--invoice-date', day, '--up-to', day, '--matter', String(m.file_number), '--client', String(other.client_number)]);
+        r = run(['bill-run', '--invoice-date', day, '--up-to', day, '--matter', String(m.file_number), '--client', String(other.client_number), '--time-from', day, '--disb-code', 'court']);
         assert.equal(r.code, 0, r.out + r.err);
+        // The work the time and disbursement filters leave off each bill is said, as the page's confirmation says it.
+        assert.match(r.out, new RegExp(`^Each bill takes only time dated from ${day}, and only disbursements with code COURT; the matters' other unbilled work waits for a later bill\\.$`, 'm'), r.out);
         assert.match(r.out, new RegExp(`^ineligible  ${String(m.file_number).replace('.', '\\.')}  .*The Client filter leaves it out \\(it is another client's matter\\)`, 'm'), r.out);
         assert.match(r.out, /^No bill run: no matter is eligible/m);
         assert.equal((await db.db.selectFrom('billing_batch').select('id').execute()).length, 0, 'no run');
@@ -199,6 +201,22 @@ for (const dialect of DIALECTS) {
       const warning = `the 1 bill(s) approved dated ${lastMonthEnd}: Posts in ${lastMonthEnd.slice(0, 7)}, outside the current accounting period`;
       assert.ok(warned.periodWarning?.startsWith(warning), String(warned.periodWarning));
       assert.ok(r.err.includes(`lexbill: warning: ${warning}`), r.err);
+      // A draft that totals nothing (a zero-value disbursement): drafted, but --approve leaves it as a draft for a
+      // clerk (never numbered or sent unattended), says so, and --produce sends nothing.
+      const zeroMatter = await matters.openMatter(ctx, { clientId: String(someone.client_id), name: 'Nothing to charge', responsibleTimekeeperId: String(someone.responsible_timekeeper_id), openedOn: '2025-06-01', billingCycle: 'MONTH' });
+      await matters.recordDisbursement(ctx, { matterId: zeroMatter.id, incurredOn: today, code: 'COURT', unitCostMinor: 0, taxCode: 'EXEMPT', description: 'Filing fee waived' });
+      const zeroFile = String((await db.db.selectFrom('matters_matter').select('file_number').where('id', '=', zeroMatter.id).executeTakeFirstOrThrow()).file_number);
+      r = run(['bill-run', '--invoice-date', today, '--up-to', today, '--matter', zeroFile, '--run-id', 'cli-run-zero', '--approve', '--produce', '--json']);
+      assert.equal(r.code, 0, r.out + r.err);
+      const zeroRun = JSON.parse(r.out.trim().split('\n').pop()!) as { drafted: number; approved: number; leftAsDraft: { billId: string; fileNumber: string; reason: string }[]; produced?: number };
+      const zeroBill = await db.db.selectFrom('billing_bill').select(['id', 'status', 'number', 'total_minor']).where('batch_id', '=', 'cli-run-zero').executeTakeFirstOrThrow();
+      assert.deepEqual([zeroRun.drafted, zeroRun.approved, zeroBill.status, zeroBill.number, Number(zeroBill.total_minor)], [1, 0, 'draft', null, 0]);
+      assert.deepEqual(zeroRun.leftAsDraft, [{ billId: zeroBill.id, fileNumber: zeroFile, reason: 'totals nothing: approve it by hand if it is to be sent' }]);
+      assert.equal(zeroRun.produced, undefined, 'nothing to produce');
+      r = run(['bill-run', '--invoice-date', today, '--up-to', today, '--matter', zeroFile, '--run-id', 'cli-run-zero', '--approve']);
+      assert.equal(r.code, 0, r.out + r.err);
+      assert.match(r.out, new RegExp(`^left as draft  ${zeroFile.replace('.', '\\.')}  bill ${zeroBill.id}  totals \\$0\\.00: approve it by hand if it is to be sent$`, 'm'), r.out);
+      assert.match(r.out, /^0 approved, 0 refused, 1 left as draft \(totalling nothing\)\.$/m);
       // A run another server process is drafting now (its heartbeat fresh): --run-id takes up nothing, says so, exits 1.
       await db.db.updateTable('billing_batch').set({ status: 'running', heartbeat_at: new Date().toISOString() }).where('id', '=', 'cli-run-0001').execute();
       const audited = (await db.db.selectFrom('audit_log').select('id').execute()).length;

@@ -37,7 +37,7 @@ import {
 import type { BillingCommands, BillingDeps, Composition, LoadedMatter } from './commands.ts';
 import { approvalTime, billingRefusals, invoiceDateRangeError, isCalendarDate, MAX_PAYMENT_TERMS_DAYS, periodRefusal, retainerApplies, sequenceDateRefusal, verdict } from './domain/lifecycle.ts';
 import type { BillFacts, BillRequest } from './domain/lifecycle.ts';
-import { billingExplanation, everyCycleFeeOnBill, fixedFeeDue, hasSomethingToBill, isEligible, massReasons, matterFiltersText, passesCap, queuedReason } from './domain/mass.ts';
+import { billingExplanation, everyCycleFeeOnBill, fixedFeeDue, hasSomethingToBill, isEligible, itemFiltersText, massReasons, matterFiltersText, passesCap, queuedReason } from './domain/mass.ts';
 import type { CapFilter, MassFacts, MassReason } from './domain/mass.ts';
 import type { InterestCharge } from './domain/interest.ts';
 import { billNumber } from './domain/rules.ts';
@@ -908,6 +908,13 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
    * A run's matter filters in words (matterFiltersText), the client, matter and timekeepers
    * named as the pages show them; one billing no longer has is said so.
    */
+  /** The run's time and disbursement filters in words (the work they leave off each bill), its timekeeper named; null when none. */
+  async function itemFiltersOf(f: MassFilters): Promise<string | null> {
+    const id = f.time?.timekeeperId;
+    const tk = id ? (await selectRaw<{ initials: string; name: string }>(db, 'select initials, name from billing_timekeeper where id = ?', [id]))[0] : undefined;
+    return itemFiltersText(f, (x) => (tk ? `${tk.initials} ${tk.name}` : `${x} (a timekeeper billing no longer has)`));
+  }
+
   async function matterFiltersOf(f: MassFilters): Promise<string | null> {
     const firm = await store.getFirmSettings(db);
     const client = f.clientId ? await mass.clientById(db, f.clientId) : null;
@@ -1276,6 +1283,7 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     clientById: (id: string) => mass.clientById(db, id),
     clientTyped: (text: string) => mass.clientTyped(db, text),
     matterFiltersOf,
+    itemFiltersOf,
     /** The first `limit` of these matters as the pages name them ("3.1 Lease review"), in file number order, and how many there are. */
     async matterLabels(ids: readonly string[], limit: number): Promise<{ labels: string[]; total: number }> {
       assert(Number.isSafeInteger(limit) && limit >= 1 && limit <= 100, 'matterLabels: a limit of 1 to 100');
