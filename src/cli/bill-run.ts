@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util';
 import type { Runtime } from '../main.ts';
 import { isParseArgsError, repeatedOptions } from './args.ts';
 // filterErrors, MAX_PAYMENT_TERMS_DAYS: the run's own checks of its choices, applied before anything is delivered or written.
-import { ALREADY_PRODUCED, capChoice, createBillingCommands, createMassBilling, filterErrors, MAX_PAYMENT_TERMS_DAYS, produceBills, RunDraftingElsewhere } from '../modules/billing/index.ts';
+import { ALREADY_PRODUCED, capChoice, createBillingCommands, createMassBilling, filterErrors, MAX_PAYMENT_TERMS_DAYS, produceBills, RUN_HEARTBEAT_STALE_MS, RunDraftingElsewhere, runDraftingElsewhere } from '../modules/billing/index.ts';
 import { isoDate } from '../shared/clock.ts';
 import { systemContext } from '../shared/events.ts';
 import { formatMoney } from '../shared/money.ts';
@@ -216,7 +216,8 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
     if (candidates.every((r) => !r.eligible) && !(v['run-id'] && await mass.findBatch(v['run-id']))) {
       // Bad choices are refused all the same (they name nothing, so nothing is eligible).
       await mass.checkRunChoices(input);
-      return noRun(await mass.matterFiltersOf(runFilters), await mass.itemFiltersOf(runFilters));
+      const status = noRun(await mass.matterFiltersOf(runFilters), await mass.itemFiltersOf(runFilters));
+      return (await stoppedRunsHolding(notListed)) > 0 ? 1 : status;
     }
     if (v['run-id'] && await mass.findBatch(v['run-id'])) madeHere = false;
     created = await mass.createRun(ctx, input);
@@ -284,6 +285,26 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
     out(`${run.draftedCount} drafted (${run.itemCount} items), ${run.skippedCount} skipped, ${leftOut.length} ineligible${nothing.length > 0 ? ` (${nothing.length} with nothing to bill)` : ''}.`);
   }
 
+  /**
+   * Runs holding matters of this one (queued in them) that no process is drafting: stopped part
+   * way, as after a crash. Each said on stderr with how to take it up again; the count (the
+   * command then exits 1, so a scheduled retry does not read "nothing to bill" as success).
+   * A run another process is drafting, or has just made and not begun, is not counted.
+   */
+  async function stoppedRunsHolding(leftOut: typeof notListed): Promise<number> {
+    const ids = [...new Set(leftOut.flatMap((r) => (r.queuedRunId && r.reasons.some((x) => x.code === 'queued') ? [r.queuedRunId] : [])))];
+    let stopped = 0;
+    for (const id of ids) {
+      const run = await mass.findBatch(id);
+      const nowMs = rt.clock.now().getTime();
+      if (!run || run.status === 'done' || runDraftingElsewhere(run, nowMs) || (run.status === 'pending' && nowMs - Date.parse(run.updatedAt) < RUN_HEARTBEAT_STALE_MS)) continue;
+      const n = leftOut.filter((r) => r.queuedRunId === id).length;
+      err(`lexbill: ${n} matter(s) are queued in bill run ${id} (invoice date ${run.invoiceDate}, up to ${run.upTo}), which stopped part way and is not being drafted: take it up again on its page, or with the command that made it and --run-id ${id}`);
+      stopped++;
+    }
+    return stopped;
+  }
+
   function notEligibleJson(leftOut: typeof notListed) {
     return leftOut.map((r) => ({ matterId: r.matterId, fileNumber: r.fileNumber, reasons: r.reasons.map((x) => x.text) }));
   }
@@ -332,7 +353,7 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
     } else report.notEligible = notEligibleJson(leftOut);
     if (v.json) report.matters = rows.map((r) => ({ matterId: r.matterId, fileNumber: r.fileNumber, state: r.state, billId: r.billId, items: r.itemCount, totalMinor: r.totalMinor, currency: r.totalMinor === null ? null : r.currency ?? currency, reason: r.reason }));
 
-    let status = run.status === 'done' ? 0 : 1;
+    let status = run.status === 'done' && (await stoppedRunsHolding(leftOut)) === 0 ? 0 : 1;
     if (v.approve) {
       const billIds = rows.filter((r) => r.state === 'drafted' && r.billId).map((r) => r.billId!);
       // A run retried (the same --run-id, after a crash, say) finds some of its bills approved

@@ -62,6 +62,13 @@ for (const dialect of DIALECTS) {
       // That process stopped: its run as the interrupt left it.
       await db.db.updateTable('billing_batch').set({ status: 'failed', error: String(stopped.error), heartbeat_at: null }).where('id', '=', runId).execute();
 
+      // A scheduled retry without --run-id: the matters the stopped run holds are not billed by a new run, and the
+      // command says which run holds them and exits 1 (not 0, "nothing to bill"), so a retry-on-failure job sees it.
+      const retry = spawnSync(BIN, args, { cwd: dir, env, encoding: 'utf8' });
+      assert.equal(retry.status, 1, `${retry.stdout}\n${retry.stderr}`);
+      assert.match(retry.stderr, new RegExp(`lexbill: \\d+ matter\\(s\\) are queued in bill run ${runId} \\(invoice date ${today}, up to ${today}\\), which stopped part way and is not being drafted: take it up again on its page, or with the command that made it and --run-id ${runId}`));
+      assert.equal((await db.db.selectFrom('billing_batch').select('id').execute()).length, 1, 'no other run made');
+
       // Resumed at once (no minute's wait for a heartbeat): it drafts the rest.
       const again = spawnSync(BIN, [...args, '--run-id', runId], { cwd: dir, env, encoding: 'utf8' });
       assert.equal(again.status, 0, `${again.stdout}\n${again.stderr}`);
