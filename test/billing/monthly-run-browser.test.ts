@@ -168,6 +168,13 @@ eachDialect('the monthly billing run in Chromium: mass billing, approve, produce
     const runId = /\/billing\/mass\/runs\/([^/?#]+)$/.exec(page.url())?.[1];
     assert.ok(runId, page.url());
     await page.waitForFunction("document.querySelector('#run-status')?.getAttribute('data-status') === 'done'", { timeout: WAIT_MS });
+    // Back from the run page: the confirmation as the browser kept it (not "Confirm Form Resubmission"); confirmed
+    // again, it is the same run (its id), nothing drafted twice.
+    await page.goBack();
+    assert.match(await page.$eval('h1', (e) => e.textContent ?? ''), new RegExp(`Bill ${expected.eligible.size} matter\\(s\\)\\?`), page.url());
+    await click(page, '#mass-confirm button[data-action="confirm"]');
+    assert.equal(/\/billing\/mass\/runs\/([^/?#]+)$/.exec(page.url())?.[1], runId, 'the same run');
+    await page.waitForFunction("document.querySelector('#run-status')?.getAttribute('data-status') === 'done'", { timeout: WAIT_MS });
     assert.equal(await page.$eval('#run-drafted', (e) => e.textContent), String(expected.eligible.size), 'every eligible matter drafted');
     assert.equal(await page.$eval('#run-skipped', (e) => e.textContent), '0');
     const drafts = await db.db.selectFrom('billing_bill').select(['id', 'file_number', 'batch_id', 'status']).execute();

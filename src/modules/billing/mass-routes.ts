@@ -453,6 +453,9 @@ export function createMassPages(deps: ModuleDeps, mass: MassBilling): Hono<AppEn
       const upToBlank = upToTypedOf(raw, parsed.form) === '';
       const handOff = handOffIds(raw);
       const crumbQs = [query({ ...parsed.form, upTo: upToBlank ? '' : parsed.form.upTo }), handQuery(handDrafts.map((d) => d.billId), handOff)].filter(Boolean).join('&');
+      // Kept by the browser (unlike the list): Back from the run page shows this confirmation again rather than asking to
+      // send the form again. Its run id is this run's, so creating from it again is the same run (nothing billed twice).
+      c.header('Cache-Control', 'private, no-cache');
       return render(c, 'billing/mass_confirm.njk', {
         ...lk, form: parsed.form, fields: FILTER_FIELDS, runId, selected: selected ?? [], scope: selected ? 'selected' : 'all', count, itemFilters, matterFilters, picked, handDrafts, periodRefusal, handRefused, qs: crumbQs,
         page: pageOf(raw), upToBlank, handOff, ticked: selected ? [] : tickedIds(raw),
