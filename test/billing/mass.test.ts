@@ -320,8 +320,10 @@ eachDialect('seed 004\'s WIP cap filter measures all the matter\'s unbilled WIP,
   assert.deepEqual(await listed({ kind: 'matter' }), [[60_000, true]], 'over its own cap: listed, the run bills 600.00 to the cut-off');
   assert.deepEqual(await listed({ kind: 'amount', amountMinor: 110_000 }), [[60_000, true]]);
   assert.deepEqual(await listed({ kind: 'amount', amountMinor: 130_000 }), []);
-  // Without a cap filter nothing changes: the row shows what the run would bill.
-  assert.deepEqual((await m.candidates({ invoiceDate: '2026-03-10', upTo: '2026-02-28' })).filter((r) => r.matterId === matter.id).map((r) => r.wipMinor), [60_000]);
+  // Without a cap filter the row shows what the run would bill, and the matter is over its cap all the same (the
+  // badge does not flip with the filter), its unbilled WIP of all dates read to say so.
+  assert.deepEqual((await m.candidates({ invoiceDate: '2026-03-10', upTo: '2026-02-28' })).filter((r) => r.matterId === matter.id).map((r) => [r.wipMinor, r.overCap, r.unbilledTotalMinor]), [[60_000, true, 120_000]]);
+  assert.deepEqual((await m.candidates({ invoiceDate: '2026-03-10', upTo: '2026-02-28', cap: { kind: 'matter' } })).filter((r) => r.matterId === matter.id).map((r) => [r.wipMinor, r.overCap, r.unbilledTotalMinor]), [[60_000, true, 120_000]]);
   await s.rt.relay.stop();
 });
 

@@ -322,10 +322,10 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
   }
 
   /** Every matter under the filters, with whether a run would bill it and why not. */
-  async function candidates(f: MassFilters, opts: { matterIds?: readonly string[]; handPicked?: boolean } = {}): Promise<MassRow[]> {
+  async function candidates(f: MassFilters, opts: { matterIds?: readonly string[]; handPicked?: boolean; capStatus?: boolean } = {}): Promise<MassRow[]> {
     const e = filterErrors(f, today());
     if (Object.keys(e).length) throw invalid(e);
-    const list = await mass.massCandidates(db, f, { matterIds: opts.matterIds, liveRuns: liveRuns() });
+    const list = await mass.massCandidates(db, f, { matterIds: opts.matterIds, liveRuns: liveRuns(), ...(opts.capStatus === false ? { capStatus: false } : {}) });
     const withSchedule = list.filter((c) => c.options?.arrangement === 'fixed_fee' && c.options.fixedFee.mode === 'custom_schedule').map((c) => c.matterId);
     const taken = await mass.takenScheduleRows(db, withSchedule);
     const cap = f.cap ?? { kind: 'none' as const };
@@ -964,8 +964,8 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     if (Object.keys(e).length) throw invalid(e);
     const handIds = [...new Set(input.handDraftIds ?? [])];
     const rows = input.matterIds
-      ? await candidates(f, { matterIds: [...new Set(input.matterIds)], handPicked: true })
-      : await candidates(f);
+      ? await candidates(f, { matterIds: [...new Set(input.matterIds)], handPicked: true, capStatus: false })
+      : await candidates(f, { capStatus: false });
     const eligible = rows.filter((r) => r.eligible);
     if (eligible.length > MAX_RUN_MATTERS) throw invalid({ filters: `${eligible.length} matters: at most ${MAX_RUN_MATTERS} in one run; narrow the filters` });
     const notEligible = input.matterIds ? rows.filter((r) => !r.eligible) : [];

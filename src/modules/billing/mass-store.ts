@@ -145,7 +145,7 @@ export interface MassCandidate extends MatterBillingSummary {
   /** Billable (behaviour 'bill') unbilled amounts under the filters. */
   feesMinor: number;
   disbursementsMinor: number;
-  /** All the matter's billable unbilled WIP, whatever its date (seed 004's cap filter measures this); null when no cap filter asked for it. */
+  /** All the matter's billable unbilled WIP, whatever its date (seed 004's cap measures this); null when not read (the matter has no cap and no cap filter by amount asked for it). */
   unbilledTotalMinor: number | null;
 }
 
@@ -265,7 +265,7 @@ export const HAND_PICKED_IN_QUERY = 5_000;
  * the item filters, ordered by client then matter number. Eligibility is decided by the
  * caller (domain/mass.ts). `matterIds`: only these.
  */
-export async function massCandidates(ex: Executor, f: MassFilters, opts: { matterIds?: readonly string[]; limit?: number; liveRuns?: LiveRuns } = {}): Promise<MassCandidate[]> {
+export async function massCandidates(ex: Executor, f: MassFilters, opts: { matterIds?: readonly string[]; limit?: number; liveRuns?: LiveRuns; capStatus?: boolean } = {}): Promise<MassCandidate[]> {
   const items = itemConditions(f);
   const where: string[] = [];
   const params: unknown[] = [...items.params];
@@ -292,13 +292,16 @@ export async function massCandidates(ex: Executor, f: MassFilters, opts: { matte
       picked = new Set(opts.matterIds);
     }
   }
-  // Seed 004's cap filter compares the cap with all the matter's unbilled WIP (as the matter's own cap status does), not just
-  // what the run's cut-off and item filters leave; read only when asked for (it is another pass over the WIP copy).
-  const withTotal = f.cap !== undefined && f.cap.kind !== 'none';
+  // Seed 004's cap compares the cap with all the matter's unbilled WIP (as the matter's own cap status does), not just
+  // what the run's cut-off and item filters leave: read for every matter under a cap filter by amount, else for the
+  // matters that have a cap (their "over cap" badge says the same with the filter or without it).
+  // (capStatus false: a run taking its matters, which shows no badge, reads them only for a cap filter.)
+  const totalsForAll = f.cap !== undefined && f.cap.kind === 'amount';
+  const readTotals = totalsForAll || f.cap?.kind === 'matter' || opts.capStatus !== false;
   const text = `select m.id, m.client_id, m.client_number, m.matter_number, m.file_number, m.name, m.client_name, m.status, m.currency,
       m.billing_cycle, m.next_billing_date, m.wip_cap_minor, m.responsible_timekeeper_id, m.billing_timekeeper_id, m.options_json, m.overridden_json,
       m.billable_party_json, c.id as present_client_id, c.name as current_client_name, d.id as draft_id, d.number as draft_number,
-      w.fee_items, w.time_items, w.disbursement_items, w.fees, w.disbursements${withTotal ? ', t.unbilled_total' : ''}${since !== undefined ? ', q.batch_id as queued_batch_id' : ''}
+      w.fee_items, w.time_items, w.disbursement_items, w.fees, w.disbursements${readTotals ? ', t.unbilled_total' : ''}${since !== undefined ? ', q.batch_id as queued_batch_id' : ''}
     from billing_matter m
     left join billing_client c on c.id = m.client_id
     left join billing_bill d on d.matter_id = m.id and d.status = 'draft'
@@ -311,9 +314,9 @@ export async function massCandidates(ex: Executor, f: MassFilters, opts: { matte
         sum(case when w.behaviour = 'bill' and w.kind = 'disbursement' then w.amount_minor else 0 end) as disbursements
       from billing_wip w where ${items.text} group by w.matter_id
     ) w on w.matter_id = m.id
-    ${withTotal ? `left join (
+    ${readTotals ? `left join (
       select matter_id, sum(amount_minor) as unbilled_total from billing_wip
-      where ${OPEN_WIP_SQL} and quoted = 0 and behaviour = 'bill'
+      where ${OPEN_WIP_SQL} and quoted = 0 and behaviour = 'bill'${totalsForAll ? '' : ' and matter_id in (select id from billing_matter where wip_cap_minor is not null)'}
       group by matter_id
     ) t on t.matter_id = m.id` : ''}
     ${since !== undefined ? `left join (${QUEUED_SQL} group by bm.matter_id) q on q.matter_id = m.id` : ''}
@@ -334,7 +337,7 @@ export async function massCandidates(ex: Executor, f: MassFilters, opts: { matte
       billingTimekeeperId: r.billing_timekeeper_id, hasClient: r.present_client_id !== null, hasBillableParty: r.billable_party_json !== null,
       options, optionsSource: r.options_json ? 'matter' : options ? 'firm_defaults' : 'none', overridden: r.overridden_json ? JSON.parse(r.overridden_json) as BillingOptionSection[] : [],
       draftId: r.draft_id, draftNumber: r.draft_number, queuedRunId: r.queued_batch_id ?? null, feeItems: num(r.fee_items ?? 0), timeItems: num(r.time_items ?? 0), disbursementItems: num(r.disbursement_items ?? 0),
-      feesMinor: num(r.fees ?? 0), disbursementsMinor: num(r.disbursements ?? 0), unbilledTotalMinor: withTotal ? num(r.unbilled_total ?? 0) : null,
+      feesMinor: num(r.fees ?? 0), disbursementsMinor: num(r.disbursements ?? 0), unbilledTotalMinor: readTotals && (totalsForAll || r.wip_cap_minor !== null) ? num(r.unbilled_total ?? 0) : null,
     });
   }
   return out;
