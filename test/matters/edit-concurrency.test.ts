@@ -113,6 +113,17 @@ eachDialect('two tabs edit one matter: the stale save is refused with 409, the r
     const last = await cmds.findMatter(f.matter.id);
     assert.equal(last?.name, 'Northwind v. Kestrel Air');
     assert.equal(last?.practiceArea, 'Litigation');
+
+    // A time unit the form's list does not name (the API takes 1 to 60 minutes) is offered as it is, selected, so a
+    // save that changes something else keeps it (it was shown unselected and saved as 1 minute).
+    await cmds.updateMatter(ctx, f.matter.id, { timeUnitMinutes: 7 });
+    const page = (await b.get(`/matters/${f.matter.id}/edit`)).text;
+    const unit = /<select name="timeUnitMinutes"[^>]*>([\s\S]*?)<\/select>/.exec(page)?.[1] ?? '';
+    assert.match(unit, /<option value="7" selected>7 minutes<\/option>/, unit);
+    assert.equal([...unit.matchAll(/ selected/g)].length, 1);
+    const selectedUnit = /<option value="([^"]*)" selected/.exec(unit)![1]!;
+    assert.equal((await b.post(`/matters/${f.matter.id}/edit`, { ...base, timeUnitMinutes: selectedUnit, name: 'Northwind v. Kestrel Airways', practiceArea: 'Litigation', version: versionOf(page) ?? '' })).status, 303);
+    assert.deepEqual([(await cmds.findMatter(f.matter.id))?.name, (await cmds.findMatter(f.matter.id))?.timeUnitMinutes], ['Northwind v. Kestrel Airways', 7]);
   });
 });
 
