@@ -43,7 +43,7 @@ async function firm(cmds: ReturnType<typeof mattersCommands>) {
 eachDialect('the unbilled work of a closed matter cannot be changed or deleted until it is reopened', async (db) => {
   const cmds = mattersCommands(db);
   const { matter, time, disb, fixed } = await firm(cmds);
-  await cmds.closeMatter(ctx, matter.id, '2026-03-05');
+  await cmds.closeMatter(ctx, matter.id, '2026-03-02');
   const before = await snapshot(db);
 
   await assert.rejects(cmds.updateTimeEntry(ctx, time.id, { rawMinutes: 600 }), closedConflict);
@@ -71,7 +71,7 @@ eachDialect('the matter page and the API refuse changing a closed matter\'s work
     // The edit form, opened before the matter is closed.
     const form = await b.get(`/matters/${matter.id}/time/${time.id}/edit`);
     assert.equal(form.status, 200);
-    await cmds.closeMatter(ctx, matter.id, '2026-03-05');
+    await cmds.closeMatter(ctx, matter.id, '2026-03-02');
     const before = await snapshot(db);
 
     const saved = await b.post(`/matters/${matter.id}/time/${time.id}`, {

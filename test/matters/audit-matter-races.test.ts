@@ -71,7 +71,7 @@ eachDialect('closing, reopening or changing a matter keeps a change another cler
   const { matter } = await firm(cmds);
 
   // Clerk A raises the WIP cap; clerk B closes the matter at the same moment.
-  const closed = await whileHeld(db, cmds, (tx) => tx.updateMatter(ctx, matter.id, { wipCapMinor: 900_000 }), () => cmds.closeMatter(ctx, matter.id, '2026-03-05'));
+  const closed = await whileHeld(db, cmds, (tx) => tx.updateMatter(ctx, matter.id, { wipCapMinor: 900_000 }), () => cmds.closeMatter(ctx, matter.id, '2026-03-02'));
   assert.equal(closed.status, 'fulfilled', String((closed as PromiseRejectedResult).reason));
   let now = await cmds.findMatter(matter.id);
   assert.equal(now?.status, 'closed');
@@ -91,10 +91,10 @@ eachDialect('closing, reopening or changing a matter keeps a change another cler
   assert.deepEqual([now?.practiceArea, now?.wipCapMinor], ['Litigation', 750_000]);
 
   // Closing twice at once: one closes, the other is told it is closed already (409).
-  const twice = await whileHeld(db, cmds, (tx) => tx.closeMatter(ctx, matter.id, '2026-03-06'), () => cmds.closeMatter(ctx, matter.id, '2026-03-07'));
+  const twice = await whileHeld(db, cmds, (tx) => tx.closeMatter(ctx, matter.id, '2026-03-01'), () => cmds.closeMatter(ctx, matter.id, '2026-03-02'));
   assert.equal(twice.status, 'rejected');
   assert.ok((twice as PromiseRejectedResult).reason instanceof HttpError && (twice as PromiseRejectedResult).reason.status === 409);
-  assert.equal((await cmds.findMatter(matter.id))?.closedOn, '2026-03-06');
+  assert.equal((await cmds.findMatter(matter.id))?.closedOn, '2026-03-01');
 });
 
 eachDialect('a bill moving the next billing date keeps a change of the matter committed meanwhile', async (db) => {

@@ -98,6 +98,9 @@ eachDialect('close and reopen: a closed matter takes no work; dates and states a
   const { matter, partner } = await firm(cmds);
   await rejectsFields(cmds.closeMatter(ctx, matter.id, '2026-02-30'), ['closedOn']);
   await rejectsFields(cmds.closeMatter(ctx, matter.id, '2026-01-14'), ['closedOn']);
+  // A day after the clock's today: closing takes effect now, so a date to come is refused.
+  const tomorrow = new Date(clock.now().getTime() + 86_400_000).toISOString().slice(0, 10);
+  await rejectsFields(cmds.closeMatter(ctx, matter.id, tomorrow), ['closedOn']);
   await assert.rejects(cmds.reopenMatter(ctx, matter.id), is409(/open already/));
   clock.advanceMs(1_000);
   const closed = await cmds.closeMatter(ctx, matter.id, '2026-02-27');

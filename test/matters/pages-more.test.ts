@@ -127,7 +127,22 @@ eachDialect('a matter is edited, closed (no more work) and reopened through its 
     assert.equal(m?.wipCapMinor, 750_000);
     assert.equal(m?.billingCycle, 'QUARTER');
 
-    assert.equal((await b.post(`/matters/${f.matter.id}/close`, { closedOn: '2026-03-02' })).status, 303);
+    // A close date to come is refused (closing takes effect at once), naming the field; nothing changes.
+    const future = await b.post(`/matters/${f.matter.id}/close`, { closedOn: '2099-01-01' });
+    assert.equal(future.status, 422);
+    assert.match(unescapeHtml(future.text), /closedOn must be on or before today, \d{4}-\d{2}-\d{2}: a matter is closed from the day it is closed/);
+    assert.equal((await f.cmds.findMatter(f.matter.id))?.status, 'open');
+    // Work left on it is said first, with its amount; closing needs a second, confirmed post.
+    await f.cmds.recordTimeEntry(ctx, { matterId: f.matter.id, timekeeperId: f.mh.id, workDate: '2026-03-01', rawMinutes: 60, narrative: 'Last call' });
+    const asked = await b.post(`/matters/${f.matter.id}/close`, { closedOn: '2026-03-02' });
+    assert.equal(asked.status, 200);
+    const wipMinor = (await f.cmds.listTimeEntries(f.matter.id)).filter((e) => e.status === 'unbilled' && e.behaviour === 'bill').reduce((a, e) => a + e.amountMinor, 0);
+    assert.ok(wipMinor > 0);
+    const dollars = `$${(wipMinor / 100).toLocaleString('en-US', { minimumFractionDigits: 2 })}`;
+    assert.match(unescapeHtml(asked.text), new RegExp(`<h2>Close ${f.matter.fileNumber.replace('.', '\\.')} with work left on it\\?</h2>\\s*<p>It has \\d+ unbilled items? \\(${dollars.replace(/[$.]/g, '\\$&')} billable\\)\\.`));
+    assert.match(asked.text, /<input type="hidden" name="confirmed" value="yes">/);
+    assert.equal((await f.cmds.findMatter(f.matter.id))?.status, 'open', 'asking closes nothing');
+    assert.equal((await b.post(`/matters/${f.matter.id}/close`, { closedOn: '2026-03-02', confirmed: 'yes' })).status, 303);
     const closed = await b.get(`/matters/${f.matter.id}`);
     assert.match(closed.text, /This matter is closed: reopen it to record work/);
     assert.doesNotMatch(closed.text, /id="add-time"/);

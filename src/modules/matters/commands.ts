@@ -1741,6 +1741,9 @@ export function createMattersCommands(deps: MattersDeps) {
     if (!before) throw notFound('Matter');
     if (before.status === 'closed') throw conflict(`Matter ${before.fileNumber} is already closed (on ${before.closedOn})`);
     if (closedOn < before.openedOn) throw invalid({ closedOn: `must be on or after the opening date, ${before.openedOn}` });
+    // Closing takes effect now (the matter leaves the lists and billing at once): a date to come would say otherwise.
+    const todayIso = isoDate(clock.now());
+    if (closedOn > todayIso) throw invalid({ closedOn: `must be on or before today, ${todayIso}: a matter is closed from the day it is closed` });
     const after: Matter = { ...before, status: 'closed', closedOn, updatedAt: now() };
     await store.updateMatter(trx, after);
     await emitMatterChanged(trx, ctx, [after]);
