@@ -286,7 +286,7 @@ eachDialect('bill production: Edit options opens the matter\'s billing options; 
     // No printing and no email for this matter: saved, back to production (no JavaScript: a redirect that keeps the way back).
     const saved = await clerk.post(`/matters/${a!.matterId}/billing-options/matter-billing?back=%2Fbilling%2Fproduction`, { ...fields, sendTo: '', copiesToPrint: '0' });
     assert.equal(saved.status, 303);
-    assert.equal(saved.location, `/matters/${a!.matterId}/billing-options?back=%2Fbilling%2Fproduction#bo-matter-billing`);
+    assert.match(saved.location ?? '', new RegExp(`^/matters/${a!.matterId}/billing-options\\?back=%2Fbilling%2Fproduction&done=[\\w-]+#bo-matter-billing$`));
     await t.runtime.relay.drain();
     const changed = rowOf((await clerk.get('/billing/production')).text);
     assert.ok(!changed.includes('ap@northwind.example') && />none</.test(changed), changed);

@@ -133,7 +133,11 @@ eachDialect('a matter is edited, closed (no more work) and reopened through its 
     assert.match(unescapeHtml(future.text), /closedOn must be on or before today, \d{4}-\d{2}-\d{2}: a matter is closed from the day it is closed/);
     assert.equal((await f.cmds.findMatter(f.matter.id))?.status, 'open');
     // Work left on it is said first, with its amount; closing needs a second, confirmed post.
-    await f.cmds.recordTimeEntry(ctx, { matterId: f.matter.id, timekeeperId: f.mh.id, workDate: '2026-03-01', rawMinutes: 60, narrative: 'Last call' });
+    // (Recorded through the page without JavaScript: sent back to the matter, which says what was recorded.)
+    const recorded = await b.post(`/matters/${f.matter.id}/time`, { timekeeperId: f.mh.id, workDate: '2026-03-01', hours: '1', narrative: 'Last call' });
+    assert.equal(recorded.status, 303, recorded.text.slice(0, 500));
+    assert.match(recorded.location ?? '', new RegExp(`^/matters/${f.matter.id}\\?done=[\\w-]+#wip$`));
+    assert.match(unescapeHtml((await b.get(recorded.location!.split('#')[0]!)).text), /Recorded 1(\.0+)? h at [\d,.]+\/h \(/);
     const asked = await b.post(`/matters/${f.matter.id}/close`, { closedOn: '2026-03-02' });
     assert.equal(asked.status, 200);
     const wipMinor = (await f.cmds.listTimeEntries(f.matter.id)).filter((e) => e.status === 'unbilled' && e.behaviour === 'bill').reduce((a, e) => a + e.amountMinor, 0);

@@ -16,7 +16,7 @@ import type { Context } from 'hono';
 import { displayTime } from '../../shared/clock.ts';
 import type { MailRefusal } from '../../shared/ports.ts';
 import { HttpError, invalid, notFound } from '../../shared/web/errors.ts';
-import { newToken } from '../../shared/ids.ts';
+import { createFlashes } from '../../shared/web/flash.ts';
 import { allow } from '../../shared/web/guard.ts';
 import { isHtmx, redirectAfterPost, render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
@@ -80,28 +80,12 @@ const ACTION_TARGETS: Record<ProductionAction, string> = {
   ebilling: '/ebilling/export', email_manually: '/billing/production/email', create_payment: '/ledger/receipts/new',
 };
 
-/** Messages after an action (?done=KEY), held per process for whom they were said, for a while. */
-const FLASHES_KEPT = 500;
-const FLASH_TTL_MS = 30 * 60_000;
-
 export function createProductionPages(cmds: BillingCommands, production: Production): Hono<AppEnv> {
   const pages = new Hono<AppEnv>();
-  // The message an action's redirect shows is kept here under a random key, for the user who acted: text in the
-  // address (?done=TEXT) let any link show any words as the firm's success message (and fold the email form as sent).
-  const flashes = new Map<string, { userId: string; atMs: number; text: string }>();
-  function keepFlash(c: Context<AppEnv>, text: string): string {
-    const nowMs = Date.now();
-    for (const [k, v] of flashes) if (flashes.size >= FLASHES_KEPT || nowMs - v.atMs > FLASH_TTL_MS) flashes.delete(k); else break;
-    const key = newToken(12);
-    flashes.set(key, { userId: c.get('user')?.id ?? '', atMs: nowMs, text });
-    return key;
-  }
-  /** The message kept under ?done=KEY for this user (none: another's, expired, another process's, or no key). */
-  function flashOf(c: Context<AppEnv>): string | null {
-    const key = c.req.query('done');
-    const f = key ? flashes.get(key) : undefined;
-    return f && f.userId === (c.get('user')?.id ?? '') && Date.now() - f.atMs <= FLASH_TTL_MS ? f.text : null;
-  }
+  // The message an action's redirect shows (?done=KEY), kept for the user who acted (src/shared/web/flash.ts).
+  const flashes = createFlashes<string>();
+  const keepFlash = (c: Context<AppEnv>, text: string): string => flashes.keep(c, text);
+  const flashOf = (c: Context<AppEnv>): string | null => flashes.of(c);
   const canWrite = (c: Context<AppEnv>) => WRITERS.includes(c.get('user')?.role as Role);
 
 

@@ -29,6 +29,7 @@ import {
 } from './domain.ts';
 import type { BillingOptionSection, FirmBillingSettings, FixedFeeRow, MatterBillingOptions } from './events.ts';
 import { createImportPages } from './import-routes.ts';
+import { createFlashes } from '../../shared/web/flash.ts';
 import { parseQuantityText, percentMessage } from './import.ts';
 import * as q from './queries.ts';
 import type { Disbursement, FixedCharge, Matter, TimeEntry, Timekeeper, VersionedTable } from './store.ts';
@@ -525,6 +526,12 @@ function groupFieldNames(group: BoGroup, fv: Record<string, string>, rows: numbe
 export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hono<AppEnv> {
   const { db } = deps;
   const pages = new Hono<AppEnv>();
+  // What a save said (its message and warnings: a WIP cap passed, items without UTBMS codes), kept for the page a
+  // browser without JavaScript is sent back to (?done=KEY); the htmx path swaps it in directly.
+  type Said = { flash: string; warnings: readonly string[] };
+  const wipSaid = createFlashes<Said>();
+  const optionsSaid = createFlashes<Said & { group: BoGroup }>();
+  const settingsSaid = createFlashes<{ general: GeneralState } | { group: BoGroup; flash: string }>();
   const today = () => isoDate(deps.clock.now());
   /**
    * A create form's hidden id (idempotency key): fresh each time the form is shown, kept when
@@ -1130,7 +1137,8 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
 
   pages.get(`/:id${ID}`, allow(READERS), async (c) => {
     const matter = await loadMatter(c.req.param('id'));
-    return wipResponse(c, matter, {});
+    const said = wipSaid.of(c);
+    return wipResponse(c, matter, said ? { flash: said.flash, warnings: [...said.warnings] } : {});
   });
 
   pages.get(`/:id${ID}/wip`, allow(READERS), async (c) => {
@@ -1140,7 +1148,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
 
   /** After a WIP change: the section for htmx (with any WIP-cap warning), a 303 back to the matter otherwise (its header shows the cap). */
   async function wipDone(c: Context<AppEnv>, matter: Matter, flash: string, warnings: readonly string[] = []): Promise<Response> {
-    if (!isHtmx(c)) return c.redirect(`/matters/${matter.id}#wip`, 303);
+    if (!isHtmx(c)) return c.redirect(`/matters/${matter.id}?done=${wipSaid.keep(c, { flash, warnings })}#wip`, 303);
     return wipResponse(c, matter, { flash, warnings: [...warnings] });
   }
 
@@ -1467,6 +1475,13 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     return page(c, BO_TEMPLATES, { ...await optionsContext(c, matter, { [group]: state }), g: group }, status);
   }
 
+  /** The billing options page a browser without JavaScript is sent back to after a save, showing what the save said. */
+  function optionsAddress(c: Context<AppEnv>, matter: Matter, group: BoGroup, said: Said): string {
+    const back = backOf(c).backQuery;
+    const done = `done=${optionsSaid.keep(c, { ...said, group })}`;
+    return `/matters/${matter.id}/billing-options${back ? `${back}&${done}` : `?${done}`}#bo-${group}`;
+  }
+
   function groupParam(c: Context<AppEnv>): BoGroup {
     const g = c.req.param('group') ?? '';
     if (!isBoGroup(g)) throw notFound('Billing options section');
@@ -1475,7 +1490,8 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
 
   pages.get(`/:id${ID}/billing-options`, allow(READERS), async (c) => {
     const matter = await loadMatter(c.req.param('id'));
-    return render(c, BO_TEMPLATES.page, await optionsContext(c, matter));
+    const said = optionsSaid.of(c);
+    return render(c, BO_TEMPLATES.page, await optionsContext(c, matter, said ? { [said.group]: { flash: said.flash, warnings: [...said.warnings] } } : {}));
   });
 
   pages.post(`/:id${ID}/billing-options/:group`, allow(WRITERS), async (c) => {
@@ -1523,8 +1539,8 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       return tx.autoFillSchedule(c.get('command'), matter.id, { firstAmountMinor });
     }));
     if (!r.ok) return optionsResponse(c, matter, group, { ...typed, errors: inPercent(r.errors), error: r.status === 409 ? r.message : null }, r.status);
-    if (!isHtmx(c)) return c.redirect(`/matters/${matter.id}/billing-options${backOf(c).backQuery}#bo-${group}`, 303);
     const flash = firstAmountMinor !== null ? `Auto-filled: ${r.value.effective.fixedFee.schedule.length} instalments.` : 'Saved: this section is now overridden for this matter.';
+    if (!isHtmx(c)) return c.redirect(optionsAddress(c, matter, group, { flash, warnings: r.value.warnings }), 303);
     return optionsResponse(c, matter, group, { flash, warnings: r.value.warnings });
   });
 
@@ -1533,7 +1549,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     const group = groupParam(c);
     const r = await attempt(() => cmds.setBillingOptions(c.get('command'), matter.id, { inherit: [...BO_GROUPS[group].keys] }));
     if (!r.ok) return optionsResponse(c, matter, group, { errors: r.errors, error: r.status === 409 ? r.message : Object.values(r.errors).join('; ') }, r.status);
-    if (!isHtmx(c)) return c.redirect(`/matters/${matter.id}/billing-options${backOf(c).backQuery}#bo-${group}`, 303);
+    if (!isHtmx(c)) return c.redirect(optionsAddress(c, matter, group, { flash: "Now following the firm's default.", warnings: r.value.warnings }), 303);
     return optionsResponse(c, matter, group, { flash: "Now following the firm's default.", warnings: r.value.warnings });
   });
 
@@ -1588,7 +1604,10 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     };
   }
 
-  pages.get('/settings', allow(SETTINGS_READERS), async (c) => render(c, 'matters/settings.njk', await settingsContext(c)));
+  pages.get('/settings', allow(SETTINGS_READERS), async (c) => {
+    const said = settingsSaid.of(c);
+    return render(c, 'matters/settings.njk', await settingsContext(c, !said ? {} : 'general' in said ? { general: said.general } : { group: said.group, groupState: { flash: said.flash } }));
+  });
 
   const SETTINGS_TEMPLATES = { page: 'matters/settings.njk', fragment: 'matters/_settings_general.njk' };
 
@@ -1636,7 +1655,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     if (Object.keys(errors).length > 0) return page(c, SETTINGS_TEMPLATES, await settingsContext(c, { general: { ...typed, errors } }), 422);
     const r = await attempt(() => cmds.updateFirmSettings(c.get('command'), patch));
     if (!r.ok) return page(c, SETTINGS_TEMPLATES, await settingsContext(c, { general: { ...typed, errors: inPercent(r.errors), flash: r.status === 409 ? r.message : null } }), r.status);
-    if (!isHtmx(c)) return c.redirect('/matters/settings#firm-general', 303);
+    if (!isHtmx(c)) return c.redirect(`/matters/settings?done=${settingsSaid.keep(c, { general: { flash: 'Saved.', mattersChanged: r.value.mattersChanged } })}#firm-general`, 303);
     return page(c, SETTINGS_TEMPLATES, await settingsContext(c, { general: { flash: 'Saved.', mattersChanged: r.value.mattersChanged } }));
   });
 
@@ -1655,9 +1674,10 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       for (const [k, v] of Object.entries(r.errors)) errs[k.replace(/^matterDefaults\./, '')] = v;
       return page(c, templates, { ...await settingsContext(c, { group, groupState: { ...typed, errors: inPercent(errs), error: r.status === 409 ? r.message : null } }), g: group }, r.status);
     }
-    if (!isHtmx(c)) return c.redirect(`/matters/settings#bo-${group}`, 303);
     const n = r.value.mattersChanged;
-    return page(c, templates, { ...await settingsContext(c, { group, groupState: { flash: `Saved.${n ? ` ${n} matter${n === 1 ? '' : 's'} following the firm's defaults changed.` : ''}` } }), g: group });
+    const flash = `Saved.${n ? ` ${n} matter${n === 1 ? '' : 's'} following the firm's defaults changed.` : ''}`;
+    if (!isHtmx(c)) return c.redirect(`/matters/settings?done=${settingsSaid.keep(c, { group, flash })}#bo-${group}`, 303);
+    return page(c, templates, { ...await settingsContext(c, { group, groupState: { flash } }), g: group });
   });
 
   return pages;
