@@ -292,3 +292,32 @@ eachDialect('the demo firm mixes billing options, contacts, products and fixed c
     await other.close();
   }
 }, { timeout: 300_000 });
+
+eachDialect('billable time that rounds to nothing under the matter\'s unit is refused naming the minutes (it would bill $0 unsaid); no-charge time is taken', async (db) => {
+  const { cmds } = setup(db);
+  const { matter, partner } = await firm(cmds);
+  const entry = (rawMinutes: number, extra: { behaviour?: 'bill' | 'no_charge' } = {}) =>
+    ({ matterId: matter.id, timekeeperId: partner.id, workDate: '2026-02-27', rawMinutes, narrative: 'Short call', ...extra });
+  // Table: unit and rounding, minutes, refused?
+  const cases: [number, 'up' | 'down' | 'nearest', number, boolean][] = [
+    [6, 'down', 2, true], [6, 'down', 5, true], [6, 'down', 6, false],
+    [6, 'nearest', 2, true], [6, 'nearest', 3, false], [6, 'up', 1, false], [15, 'nearest', 7, true], [15, 'nearest', 8, false],
+  ];
+  for (const [unit, mode, minutes, refusedIt] of cases) {
+    await cmds.updateMatter(ctx, matter.id, { timeUnitMinutes: unit, roundingMode: mode });
+    if (refusedIt) {
+      const fields = await rejectsFields(cmds.recordTimeEntry(ctx, entry(minutes)), ['rawMinutes']);
+      assert.match(fields.rawMinutes!, new RegExp(`^${minutes} minutes? rounds? to nothing with this matter's ${unit}-minute unit \\(rounding ${mode}\\), which would bill \\$0: record at least ${unit} minutes, or record it as no charge$`));
+    } else {
+      const t = await cmds.recordTimeEntry(ctx, entry(minutes));
+      assert.ok(t.billedMinutes > 0, `${unit} ${mode} ${minutes}`);
+    }
+  }
+  await cmds.updateMatter(ctx, matter.id, { timeUnitMinutes: 6, roundingMode: 'down' });
+  const free = await cmds.recordTimeEntry(ctx, entry(2, { behaviour: 'no_charge' }));
+  assert.deepEqual([free.billedMinutes, free.amountMinor], [0, 0]);
+  // Edited down to nothing: refused the same way, the entry as it was.
+  const kept = await cmds.recordTimeEntry(ctx, entry(12));
+  await rejectsFields(cmds.updateTimeEntry(ctx, kept.id, { rawMinutes: 4 }, await cmds.findVersion('matters_time_entry', kept.id)), ['rawMinutes']);
+  assert.equal((await cmds.listTimeEntries(matter.id)).find((t) => t.id === kept.id)?.rawMinutes, 12);
+});

@@ -405,6 +405,11 @@ interface PendingEvent<K extends EventName = EventName> {
 // The commands
 // ---------------------------------------------------------------------------------------
 
+/** Billable time rounded to nothing by the matter's unit and rounding: said, naming both. */
+function zeroTimeMessage(rawMinutes: number, matter: { timeUnitMinutes: number; roundingMode: string }): string {
+  return `${rawMinutes} minute${rawMinutes === 1 ? '' : 's'} round${rawMinutes === 1 ? 's' : ''} to nothing with this matter's ${matter.timeUnitMinutes}-minute unit (rounding ${matter.roundingMode}), which would bill $0: record at least ${matter.timeUnitMinutes} minutes, or record it as no charge`;
+}
+
 export function createMattersCommands(deps: MattersDeps) {
   const { db, clock } = deps;
   const now = (): string => clock.now().toISOString();
@@ -763,15 +768,19 @@ export function createMattersCommands(deps: MattersDeps) {
         if (!rate) e.timekeeperId = noRate(t.workDate, matter, pricing);
         else {
           const billedMinutes = roundMinutes(t.rawMinutes, matter.timeUnitMinutes, matter.roundingMode);
-          time.push({
-            id: t.id ?? newId(clock), matterId: matter.id, timekeeperId: t.timekeeperId, workDate: t.workDate, rawMinutes: t.rawMinutes,
-            billedMinutes, rateMinor: rate.rateMinor, rateSource: rate.source,
-            overrideReason: rate.source === 'override' ? override!.reason.trim() : null,
-            amountMinor: timeAmountMinor(billedMinutes, rate.rateMinor), narrative: t.narrative.trim(),
-            taskCode: t.taskCode ?? null, activityCode: t.activityCode ?? null, behaviour: t.behaviour ?? matter.defaultBehaviour,
-            status: 'unbilled', createdAt: at, updatedAt: at,
-          });
-          timeAt.push(i);
+          // Billable time that rounds to nothing would be a $0.00 line on the next bill, unsaid.
+          if (billedMinutes === 0 && (t.behaviour ?? matter.defaultBehaviour) === 'bill') e.rawMinutes = zeroTimeMessage(t.rawMinutes, matter);
+          else {
+            time.push({
+              id: t.id ?? newId(clock), matterId: matter.id, timekeeperId: t.timekeeperId, workDate: t.workDate, rawMinutes: t.rawMinutes,
+              billedMinutes, rateMinor: rate.rateMinor, rateSource: rate.source,
+              overrideReason: rate.source === 'override' ? override!.reason.trim() : null,
+              amountMinor: timeAmountMinor(billedMinutes, rate.rateMinor), narrative: t.narrative.trim(),
+              taskCode: t.taskCode ?? null, activityCode: t.activityCode ?? null, behaviour: t.behaviour ?? matter.defaultBehaviour,
+              status: 'unbilled', createdAt: at, updatedAt: at,
+            });
+            timeAt.push(i);
+          }
         }
       }
       Object.assign(errors, prefixed(prefixOf('timeEntries', i), e));
@@ -1037,6 +1046,7 @@ export function createMattersCommands(deps: MattersDeps) {
     }
     const rawMinutes = patch.rawMinutes ?? before.rawMinutes;
     const billedMinutes = patch.rawMinutes !== undefined ? roundMinutes(rawMinutes, matter.timeUnitMinutes, matter.roundingMode) : before.billedMinutes;
+    if (patch.rawMinutes !== undefined && billedMinutes === 0 && (patch.behaviour ?? before.behaviour) === 'bill') throw invalid({ rawMinutes: zeroTimeMessage(rawMinutes, matter) });
     const after: TimeEntry = {
       ...before, timekeeperId, workDate, rawMinutes, billedMinutes, rateMinor, rateSource, overrideReason,
       amountMinor: timeAmountMinor(billedMinutes, rateMinor),
