@@ -96,6 +96,19 @@ eachDialect('the matters list with a filter it cannot read keeps the list and na
     assert.match(fieldError(date, 'nextFrom'), /date/);
     assert.match(date.text, /<div id="matters">/);
     assert.equal(date.headers.get('hx-replace-url'), null);
+    // A date that is no date, a range ending before it starts, a timekeeper the firm does not have: named, not "No matters".
+    for (const [qs, field, message] of [
+      ['nextFrom=2026-02-30', 'nextFrom', /must be a date \(YYYY-MM-DD\)/],
+      ['nextTo=2026-13-45', 'nextTo', /must be a date \(YYYY-MM-DD\)/],
+      ['nextFrom=2027-01-01&nextTo=2026-01-01', 'nextTo', /must be on or after the date from \(2027-01-01\)/],
+      ['timekeeperId=nope', 'timekeeperId', /is not one of the firm's timekeepers/],
+    ] as const) {
+      const res = await b.get(`/matters?${qs}`);
+      assert.equal(res.status, 422, qs);
+      assert.match(unescapeHtml(fieldError(res, field)), message, qs);
+      // The list without that filter (the reversed range keeps its start, which leaves this matter out).
+      if (field !== 'nextTo' || !qs.includes('nextFrom')) assert.match(res.text, /Northwind v\. Kestrel/, `${qs}: the list without that filter`);
+    }
   });
 });
 

@@ -24,7 +24,7 @@ import { parseForm } from '../../shared/web/validate.ts';
 import type { MattersCommands, UpdateDisbursementInput, UpdateFixedChargeInput, UpdateTimeEntryInput } from './commands.ts';
 import type { FirmSettingsPatch } from './domain.ts';
 import {
-  BILLING_CYCLES, BILLING_OPTION_SECTIONS, capStatus, ENTRY_BEHAVIOURS, LEDES_CLASSIFICATIONS, LIMITS, MINUTE_ROUNDING,
+  BILLING_CYCLES, BILLING_OPTION_SECTIONS, capStatus, ENTRY_BEHAVIOURS, isIsoDate, LEDES_CLASSIFICATIONS, LIMITS, MINUTE_ROUNDING,
   optionWarnings, splitEmailList, TIMEKEEPER_CLASSIFICATIONS, UTBMS_ACTIVITIES, UTBMS_EXPENSES, UTBMS_TASKS,
 } from './domain.ts';
 import type { BillingOptionSection, FirmBillingSettings, FixedFeeRow, MatterBillingOptions } from './events.ts';
@@ -590,6 +590,14 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       f = parseForm(MatterSearch, Object.fromEntries(Object.entries(query).filter(([k]) => !Object.hasOwn(e.fields, k))));
     }
     Object.assign(errors, fe.errors);
+    // Dates that are no dates (2026-02-30), a range that ends before it starts, a timekeeper the firm does not have:
+    // named, and left out of the filter, rather than listing "No matters" as if none matched.
+    for (const k of ['nextFrom', 'nextTo'] as const) {
+      if (f[k] !== undefined && !errors[k] && !isIsoDate(f[k])) { errors[k] = 'must be a date (YYYY-MM-DD)'; f = { ...f, [k]: undefined }; }
+    }
+    if (f.nextFrom && f.nextTo && f.nextTo < f.nextFrom) { errors.nextTo = `must be on or after the date from (${f.nextFrom})`; f = { ...f, nextTo: undefined }; }
+    const tkList = await cmds.listTimekeepers();
+    if (f.timekeeperId && !errors.timekeeperId && !tkList.some((t) => t.id === f.timekeeperId)) { errors.timekeeperId = 'is not one of the firm\'s timekeepers'; f = { ...f, timekeeperId: undefined }; }
     const offset = f.offset ?? 0;
     const status = f.status === 'all' ? undefined : (f.status ?? 'open');
     const result = await q.searchMatters(db, {
@@ -603,7 +611,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     };
     const rows = result.rows.map((r) => ({ ...r, cap: capStatus(r.capWipMinor, r.wipCapMinor) }));
     return {
-      ...common(c), rows, f: { ...params, wipAtLeast: f.wipAtLeast, status: f.status ?? 'open' }, timekeepers: await cmds.listTimekeepers(),
+      ...common(c), rows, f: { ...params, wipAtLeast: f.wipAtLeast, status: f.status ?? 'open' }, timekeepers: tkList,
       pager: pager('/matters', params, result.total, offset, PAGE_SIZE), errors, filterFields: MATTER_FILTERS, oob: isHtmx(c), firmCurrency: currency,
       url: `/matters${queryString({ ...params, offset: offset || undefined })}`,
     };
