@@ -82,6 +82,8 @@ eachDialect('audit: without JavaScript the run works: filters, lookup, bill all,
     await page.click(`input[name="bill"][value="${drafts[0]}"]`);
     const update = await page.$('#production-form [data-action="update-choices"]');
     assert.ok(update, 'a "show the choices for the ticked bills" button without JavaScript');
+    // ...and the toolbar says its buttons act on the bills ticked when pressed, whatever their labels (not redrawn).
+    assert.match(await page.$eval('#production-toolbar [data-no-js-toolbar]', (e) => e.textContent ?? ''), /^Each button acts on the bills ticked when you press it \(every approved bill when none is ticked\), whatever it is labelled/);
     await click(page, '#production-form [data-action="update-choices"]');
     assert.equal(await attr(page, '#production-toolbar', 'data-selected'), '1');
     assert.deepEqual(await actions(page), ['produce', 'preview', 'ebilling', 'revert', 'email_manually', 'create_payment']);
