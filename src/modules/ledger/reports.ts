@@ -413,9 +413,15 @@ export function cellText(r: Report, c: ReportColumn, v: Cell): string {
   return String(v);
 }
 
+/**
+ * The report as CSV: the header, the rows and the totals; then, when the report has notes (a
+ * statement's unallocated credit, "out of balance", a currency left out, lines cut short), a
+ * blank line and each note in a line of its own, as the page shows them under the table.
+ */
 export function reportToCsv(r: Report): string {
   const out = [r.columns.map((c) => csvCell(c.label)).join(',')];
   for (const row of r.rows) out.push(r.columns.map((c) => csvCell(cellText(r, c, row[c.key] ?? null))).join(','));
   if (r.totals) out.push(r.columns.map((c) => csvCell(cellText(r, c, r.totals![c.key] ?? null))).join(','));
+  if (r.notes.length > 0) out.push('', ...r.notes.map((n) => csvCell(n)));
   return out.join('\r\n') + '\r\n';
 }
