@@ -62,6 +62,7 @@ eachDialect('a bill with lines at two tax rates shows the tax per rate, adding u
       { template: 'total-only', feeTax: 'EXEMPT', base: false },
       { template: 'fixed-fee', feeTax: 'SALES', base: true },
     ];
+    let last: NonNullable<Awaited<ReturnType<typeof s.billing.findBill>>> | null = null;
     for (const [i, c] of cases.entries()) {
       const m = await s.matters.openMatter(ctx, { clientId: f.client.id, name: `Tax matter ${i}`, responsibleTimekeeperId: f.partner.id, openedOn: '2025-06-01', billingCycle: 'MONTH' });
       await s.matters.setBillingOptions(ctx, m.id, { set: { billTemplate: c.template } });
@@ -94,9 +95,18 @@ eachDialect('a bill with lines at two tax rates shows the tax per rate, adding u
         const label = c.base ? `Tax ${code} on ${money(r.base)}` : `Tax ${code}`;
         assert.ok(new RegExp(`${escape(label)}\\s+${escape(money(r.tax))}(\\s|$)`).test(text), `${c.template}: "${label} ${money(r.tax)}":\n${text}`);
       }
-      assert.ok(new RegExp(`\\n\\s*Tax\\s+${escape(money(bill.totals.taxMinor))}(\\s|$)`).test(text), `${c.template}: the tax total`);
+      // The tax total, said to be rounded on each line where the firm rounds so (a cent off the rate on a subtotal is no error).
+      const perLine = (await s.matters.getFirmSettings()).taxRounding === 'per_line';
+      const note = perLine ? '\\s+\\(worked out on each line and rounded there\\)' : '';
+      assert.ok(new RegExp(`\\n\\s*Tax${note}\\s+${escape(money(bill.totals.taxMinor))}(\\s|$)`).test(text), `${c.template}: the tax total${perLine ? ', rounded per line' : ''}:\n${text}`);
+      assert.ok(perLine, 'the firm rounds tax per line (the default)');
+      last = bill;
       if (!c.base) assert.doesNotMatch(text, / on \$/, 'a total-only bill shows no taxable amount');
     }
+    // A firm rounding tax once per bill: no such note.
+    await s.matters.updateFirmSettings(ctx, { taxRounding: 'per_bill' });
+    await s.drain();
+    assert.doesNotMatch(pdfText(await sharedPdf().render((await s.production.billHtml(last!, { preview: false })).html)), /rounded there/);
   } finally {
     await s.stop();
     removeDirs(dirs);

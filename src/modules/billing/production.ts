@@ -326,6 +326,8 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         fees, charges, fixed, fixedHeading, disbursements, other, instalments, instalmentsBilledMinor, instalmentsAdjustmentMinor, feeWrittenToFixed, fixedFeeMinor,
         // The tax per rate above the tax total (lines at more than one rate).
         tax: billTaxRows(layout, bill),
+        // Tax rounded on each line can differ by a cent from the rate applied to a subtotal: said, so no reader takes it for an error.
+        taxPerLine: bill.totals.taxMinor !== 0 && (await store.getFirmSettings(db))?.taxRounding === 'per_line',
         anyAdjusted: [...fees, ...charges].some((l) => l.adjusted),
         // The fixed-fee layout: the time the fee covers, apart from fees charged on top of it.
         workCovered: fees.filter((l) => l.kind === 'time'), otherFees: fees.filter((l) => l.kind !== 'time'),
