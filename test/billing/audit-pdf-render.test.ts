@@ -199,3 +199,34 @@ eachDialect('a bill addressed to a client\'s contact names the client too, besid
     removeDirs(dirs);
   }
 });
+
+/**
+ * A disbursement of more than one unit shows its quantity and unit cost where the bill shows line
+ * prices (itemised), not on a total-only bill; one unit shows its amount alone.
+ */
+eachDialect('a disbursement of several units shows its quantity and unit cost on an itemised bill, not on a total-only one', async (db) => {
+  const dirs = outputDirs();
+  const s = await productionSetup(db, testOutputs(dirs));
+  try {
+    const f = await firm(s.matters);
+    await s.matters.recordDisbursement(ctx, { matterId: f.matter.id, incurredOn: '2026-02-12', code: 'COPY', quantityMilli: 250_000, unitCostMinor: 10, taxCode: 'EXEMPT', description: 'Photocopies' });
+    await s.matters.recordDisbursement(ctx, { matterId: f.matter.id, incurredOn: '2026-02-13', code: 'MILE', quantityMilli: 2_500, unitCostMinor: 35, taxCode: 'EXEMPT', description: 'Mileage' });
+    await s.matters.recordDisbursement(ctx, { matterId: f.matter.id, incurredOn: '2026-02-14', code: 'COURT', unitCostMinor: 35_000, taxCode: 'EXEMPT', description: 'Filing fee' });
+    await s.drain();
+    const d = await s.billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-03-01', upTo: '2026-02-28' });
+    const render = async () => pdfText(await sharedPdf().render((await s.production.billHtml((await s.billing.findBill(d.billId))!, { preview: false })).html));
+    const text = await render();
+    // 250 x $0.10 = $25.00; 2.5 x $0.35 = $0.875, $0.88 (half up, as recorded).
+    assert.match(text, /Photocopies \(250 × \$0\.10\)\s+\$25\.00/, text);
+    assert.match(text, /Mileage \(2\.5 × \$0\.35\)\s+\$0\.88/, text);
+    assert.match(text, /Filing fee\s+\$350\.00/);
+    assert.doesNotMatch(text, /Filing fee \(/, 'one unit: the amount alone');
+    await s.matters.setBillingOptions(ctx, f.matter.id, { set: { billTemplate: 'total-only' } });
+    await s.drain();
+    const totalOnly = await render();
+    assert.doesNotMatch(totalOnly, /×/, `no unit prices on a total-only bill:\n${totalOnly}`);
+  } finally {
+    await s.stop();
+    removeDirs(dirs);
+  }
+});

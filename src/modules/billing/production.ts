@@ -47,7 +47,7 @@ import type { CommandContext } from '../../shared/events.ts';
 import { createGate } from '../../shared/gate.ts';
 import type { Gate } from '../../shared/gate.ts';
 import { newId, newToken } from '../../shared/ids.ts';
-import { sumMinor } from '../../shared/money.ts';
+import { mulDiv, sumMinor } from '../../shared/money.ts';
 import type { Mailer, MailMessage, MailReceipt, MailRefusal, MailTransportChoice, OpenedSecret, Outputs } from '../../shared/ports.ts';
 import { mailTransportFrom, mailTransportView, retryMayResend, sameMailTransport } from './domain/mail-transport.ts';
 import type { MailTransportForm } from './domain/mail-transport.ts';
@@ -246,6 +246,13 @@ export function manualEmailKey(formKey: string, billId: string, m: { to: readonl
   return `${formKey}.${createHash('sha256').update(content).digest('hex').slice(0, 32)}`;
 }
 
+/** A quantity held in thousandths, as a clerk writes it: 250, 2.5, 0.333. */
+function quantityOf(milli: number): string {
+  const whole = Math.trunc(milli / 1_000);
+  const frac = String(Math.abs(milli % 1_000)).padStart(3, '0').replace(/0+$/, '');
+  return frac ? `${whole}.${frac}` : String(whole);
+}
+
 export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
   const { db, clock, logger, outputs } = deps;
   const views = createViews(VIEWS_DIR);
@@ -292,7 +299,19 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     // Their heading says what they are: fixed fees, fees billed as quoted, or both.
     const quoted = fixed.filter((l) => l.kind === 'quote_fee').length;
     const fixedHeading = quoted === 0 ? 'Fixed fees' : quoted === fixed.length ? 'As quoted' : 'Fixed and quoted fees';
-    const disbursements = bill.lines.filter((l) => l.kind === 'disbursement' || l.kind === 'adhoc_disbursement').map(line);
+    // A disbursement of more than one unit shows its quantity and unit cost (250 x $0.10) where prices show,
+    // from the item it bills (when its quantity times its cost is the amount recorded).
+    const disbLines = bill.lines.filter((l) => l.kind === 'disbursement' || l.kind === 'adhoc_disbursement');
+    const units = new Map<string, { quantityMilli: number; unitCostMinor: number }>();
+    if (disbLines.some((l) => l.itemId !== null)) {
+      for (const w of await store.wipOnBill(db, bill.billId)) {
+        if (w.kind === 'disbursement' && w.quantityMilli !== null && w.unitCostMinor !== null && w.quantityMilli !== 1_000) units.set(w.id, { quantityMilli: w.quantityMilli, unitCostMinor: w.unitCostMinor });
+      }
+    }
+    const disbursements = disbLines.map((l) => {
+      const u = l.itemId !== null ? units.get(l.itemId) : undefined;
+      return { ...line(l), units: u && mulDiv(u.unitCostMinor, u.quantityMilli, 1_000, 'half_up') === l.recordedMinor ? { quantity: quantityOf(u.quantityMilli), unitCostMinor: u.unitCostMinor } : null };
+    });
     const other = bill.lines.filter((l) => l.kind === 'discount' || l.kind === 'interest').map(line);
     const party = matter?.billableParty;
     // Fixed-fee instalments this bill takes: each at the amount the bill charges for it (its fixed-fee
