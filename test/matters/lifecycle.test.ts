@@ -193,6 +193,9 @@ eachDialect("WIP cap: over the cap warns under the firm's 'warn' policy and is r
   assert.deepEqual(over.warnings, ['Matter 1.1 is over its WIP cap: WIP not yet billed (unbilled or on a draft) is now $1,030.00, over the cap of $1,000.00. Bill the matter.']);
   assert.equal((await cmds.recordTimeEntry(ctx, { ...entry, rawMinutes: 6 })).amountMinor, 3_000, 'the plain command still records under warn');
   assert.deepEqual((await cmds.capStatusFor(matter.id)).state, 'over');
+  // Work dated after today is taken, and said (no bill up to today takes it; a mistyped year shows here).
+  const ahead = await cmds.recordTimeEntryChecked(ctx, { ...entry, workDate: '2062-03-02', rawMinutes: 6, behaviour: 'hide' });
+  assert.deepEqual(ahead.warnings, ['Dated 2062-03-02, after today (2026-03-02): no bill up to today takes it. Check the date.']);
 
   await cmds.updateFirmSettings(ctx, { wipCapPolicy: 'refuse' });
   const outbox = (await db.db.selectFrom('outbox').select('id').execute()).length;

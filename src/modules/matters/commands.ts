@@ -862,6 +862,15 @@ export function createMattersCommands(deps: MattersDeps) {
       fail(errors);
       warnings.push(...over.values());
     }
+    // Work dated after today is taken (a disbursement booked ahead), but said: no bill run up to today bills it,
+    // and a mistyped year (2062 for 2026) would otherwise sit unseen in WIP and in the cap.
+    const todayIso = isoDate(clock.now());
+    const ahead = [...time.map((t) => t.workDate), ...disb.map((d) => d.incurredOn), ...fixed.map((f) => f.chargedOn)].filter((d) => d > todayIso).sort();
+    if (ahead.length > 0) {
+      warnings.push(ahead.length === 1
+        ? `Dated ${ahead[0]}, after today (${todayIso}): no bill up to today takes it. Check the date.`
+        : `${ahead.length} items are dated after today (${todayIso}), the latest ${ahead.at(-1)}: no bill up to today takes them. Check the dates.`);
+    }
     /** Each input's item in input order: the one already recorded, else the next one built. */
     const merged = <T>(n: number, done: ReadonlyMap<number, T>, built: readonly T[]): T[] => {
       if (done.size === 0) return [...built];
