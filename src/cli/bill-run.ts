@@ -39,8 +39,9 @@ export const BILL_RUN_HELP = `  bill-run --invoice-date D --up-to D [filters] [-
                               --time-timekeeper INITIALS|ID --time-cap matter|AMOUNT
                               --disb-from D --disb-to D --disb-code C
                               --expenses-only; --template NAME --terms DAYS --run-id ID --json;
-                              --approve numbers the run's drafts (one totalling nothing is left
-                              as a draft), --produce (with --approve) produces them; prints each matter billed, skipped (in the run,
+                              --approve numbers the run's drafts (one totalling nothing
+                              is left as a draft), --produce (with --approve) produces
+                              them; prints each matter billed, skipped (in the run,
                               not drafted) or ineligible (left out of it) and why; ineligible
                               matters with nothing to bill are counted, not listed, unless
                               --all-skipped; with no matter eligible no run is made;
@@ -216,8 +217,9 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
     if (candidates.every((r) => !r.eligible) && !(v['run-id'] && await mass.findBatch(v['run-id']))) {
       // Bad choices are refused all the same (they name nothing, so nothing is eligible).
       await mass.checkRunChoices(input);
-      const status = noRun(await mass.matterFiltersOf(runFilters), await mass.itemFiltersOf(runFilters));
-      return (await stoppedRunsHolding(notListed)) > 0 ? 1 : status;
+      const stopped = await stoppedRunsHolding(notListed);
+      const status = noRun(await mass.matterFiltersOf(runFilters), await mass.itemFiltersOf(runFilters), stopped);
+      return stopped.length > 0 ? 1 : status;
     }
     if (v['run-id'] && await mass.findBatch(v['run-id'])) madeHere = false;
     created = await mass.createRun(ctx, input);
@@ -291,16 +293,16 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
    * command then exits 1, so a scheduled retry does not read "nothing to bill" as success).
    * A run another process is drafting, or has just made and not begun, is not counted.
    */
-  async function stoppedRunsHolding(leftOut: typeof notListed): Promise<number> {
+  async function stoppedRunsHolding(leftOut: typeof notListed): Promise<{ runId: string; invoiceDate: string; upTo: string; matters: number }[]> {
     const ids = [...new Set(leftOut.flatMap((r) => (r.queuedRunId && r.reasons.some((x) => x.code === 'queued') ? [r.queuedRunId] : [])))];
-    let stopped = 0;
+    const stopped: { runId: string; invoiceDate: string; upTo: string; matters: number }[] = [];
     for (const id of ids) {
       const run = await mass.findBatch(id);
       const nowMs = rt.clock.now().getTime();
       if (!run || run.status === 'done' || runDraftingElsewhere(run, nowMs) || (run.status === 'pending' && nowMs - Date.parse(run.updatedAt) < RUN_HEARTBEAT_STALE_MS)) continue;
       const n = leftOut.filter((r) => r.queuedRunId === id).length;
       err(`lexbill: ${n} matter(s) are queued in bill run ${id} (invoice date ${run.invoiceDate}, up to ${run.upTo}), which stopped part way and is not being drafted: take it up again on its page, or with the command that made it and --run-id ${id}`);
-      stopped++;
+      stopped.push({ runId: id, invoiceDate: run.invoiceDate, upTo: run.upTo, matters: n });
     }
     return stopped;
   }
@@ -310,8 +312,8 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
   }
 
   /** Nothing eligible: said, with why each matter is left out; no run, nothing written. Exit 0. */
-  function noRun(matterFilters: string | null, itemFilters: string | null): number {
-    if (v.json) out(JSON.stringify({ runId: null, status: 'done', matterFilters, itemFilters, drafted: 0, skipped: 0, items: 0, notEligible: notEligibleJson(notListed), matters: [] }));
+  function noRun(matterFilters: string | null, itemFilters: string | null, stoppedRuns: readonly unknown[]): number {
+    if (v.json) out(JSON.stringify({ runId: null, status: 'done', matterFilters, itemFilters, stoppedRuns, drafted: 0, skipped: 0, items: 0, notEligible: notEligibleJson(notListed), matters: [] }));
     else {
       out(`No bill run: no matter is eligible for invoice date ${v['invoice-date']}, up to ${v['up-to']}.`);
       if (matterFilters) out(matterFilters);
@@ -353,7 +355,9 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
     } else report.notEligible = notEligibleJson(leftOut);
     if (v.json) report.matters = rows.map((r) => ({ matterId: r.matterId, fileNumber: r.fileNumber, state: r.state, billId: r.billId, items: r.itemCount, totalMinor: r.totalMinor, currency: r.totalMinor === null ? null : r.currency ?? currency, reason: r.reason }));
 
-    let status = run.status === 'done' && (await stoppedRunsHolding(leftOut)) === 0 ? 0 : 1;
+    const stoppedRuns = await stoppedRunsHolding(leftOut);
+    report.stoppedRuns = stoppedRuns;
+    let status = run.status === 'done' && stoppedRuns.length === 0 ? 0 : 1;
     if (v.approve) {
       const billIds = rows.filter((r) => r.state === 'drafted' && r.billId).map((r) => r.billId!);
       // A run retried (the same --run-id, after a crash, say) finds some of its bills approved

@@ -68,6 +68,12 @@ for (const dialect of DIALECTS) {
       assert.equal(retry.status, 1, `${retry.stdout}\n${retry.stderr}`);
       assert.match(retry.stderr, new RegExp(`lexbill: \\d+ matter\\(s\\) are queued in bill run ${runId} \\(invoice date ${today}, up to ${today}\\), which stopped part way and is not being drafted: take it up again on its page, or with the command that made it and --run-id ${runId}`));
       assert.equal((await db.db.selectFrom('billing_batch').select('id').execute()).length, 1, 'no other run made');
+      // --json names it too (a scheduler reads stdout): stoppedRuns, beside exit 1.
+      const retryJson = spawnSync(BIN, [...args, '--json'], { cwd: dir, env, encoding: 'utf8' });
+      assert.equal(retryJson.status, 1, retryJson.stderr);
+      const doc = JSON.parse(retryJson.stdout.trim().split('\n').pop()!) as { runId: string | null; stoppedRuns: { runId: string; invoiceDate: string; upTo: string; matters: number }[] };
+      assert.equal(doc.runId, null);
+      assert.deepEqual(doc.stoppedRuns.map((r) => [r.runId, r.invoiceDate, r.upTo, r.matters > 0]), [[runId, today, today, true]]);
 
       // Resumed at once (no minute's wait for a heartbeat): it drafts the rest.
       const again = spawnSync(BIN, [...args, '--run-id', runId], { cwd: dir, env, encoding: 'utf8' });

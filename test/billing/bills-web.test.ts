@@ -881,3 +881,53 @@ eachDialect('composer: a fixed fee typed that cannot be read keeps the draft\'s 
     assert.doesNotMatch(withFee.text, /data-off-bill/, 'with a fee, the time is on the bill (written to the fee)');
   });
 });
+
+eachDialect('composer: on a draft a blank fixed fee means what it means on a new bill (none off the cycle, as the hint says); a fee the draft was saved with saves unchanged where it now does nothing, a fee typed there is refused', async (db) => {
+  await withApp(db, async (t) => {
+    const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: t.runtime.relay });
+    const { matter, partner } = await firm(cmds);
+    await cmds.setBillingOptions(ctx, matter.id, { set: { arrangement: 'fixed_fee', quote: { amountMinor: 470_000 }, fixedFee: { mode: 'every_cycle', schedule: [] } } as never });
+    await cmds.updateMatter(ctx, matter.id, { nextBillingDate: '2026-03-31' });
+    await cmds.recordTimeEntry(ctx, { matterId: matter.id, timekeeperId: partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: 'Advice' });
+    await cmds.recordDisbursement(ctx, { matterId: matter.id, incurredOn: '2026-02-12', code: 'COURT', unitCostMinor: 36_500, taxCode: 'EXEMPT', description: 'Filing fee' });
+    await t.runtime.relay.drain();
+    await t.user('billing', { email: 'clerk@firm.test' });
+    const b = t.browser();
+    await b.login('clerk@firm.test');
+    const url = `/billing/matters/${matter.id}/compose`;
+    const dates: [string, string][] = [['invoiceDate', '2026-02-28'], ['upTo', '2026-02-28']];
+    await b.get(`${url}?invoiceDate=2026-02-28`);
+    // Off the cycle (next billing date 2026-03-31): no fee on this bill, the filing fee alone.
+    const saved = await postForm(b, url, dates);
+    assert.equal(saved.status, 303, saved.text.slice(0, 800));
+    const billId = saved.location!.split('/').pop()!;
+    const stored = async () => {
+      const r = await db.db.selectFrom('billing_bill').select(['total_minor', 'request_json', 'version']).where('id', '=', billId).executeTakeFirstOrThrow();
+      return { totalMinor: Number(r.total_minor), fee: (JSON.parse(String(r.request_json)) as { fixedFeeAmountMinor?: number }).fixedFeeAmountMinor, version: Number(r.version) };
+    };
+    assert.deepEqual([(await stored()).totalMinor, (await stored()).fee], [36_500, 0]);
+    const page = await b.get(`${url}?bill=${billId}`);
+    assert.match(unescapeHtml(page.text), /Blank: none, as the cycle is not due on this invoice date \(next billing date 2026-03-31\); type an amount to bill one/);
+    // The clerk clears the 0.00 the draft shows: still no fee (it was the quote, $4,700, on top).
+    const blank = await postForm(b, url, [['billId', billId], ['version', versionOf(page.text)], ...dates, ['fixedFee', '']]);
+    assert.equal(blank.status, 303, blank.text.slice(0, 800));
+    assert.equal((await stored()).totalMinor, 36_500);
+
+    // The matter now bills expenses only: the draft, saved with a fee of 0.00, saves unchanged; a fee typed there is refused.
+    await cmds.setBillingOptions(ctx, matter.id, { set: { massBilling: { exclude: false, onlyExpenses: true } } } as never);
+    await t.runtime.relay.drain();
+    const again = await b.get(`${url}?bill=${billId}`);
+    assert.match(unescapeHtml(again.text), /Leave blank: this matter bills expenses only/);
+    const unchanged = await postForm(b, url, [['billId', billId], ['version', versionOf(again.text)], ...dates, ['fixedFee', '0.00']]);
+    assert.equal(unchanged.status, 303, unchanged.text.slice(0, 800));
+    const before = await stored();
+    const typed = await postForm(b, url, [['billId', billId], ['version', String(before.version)], ...dates, ['fixedFee', '100.00']]);
+    assert.equal(typed.status, 422);
+    assert.match(unescapeHtml(typed.text), /data-error-for="fixedFee">this matter bills expenses only, so it would do nothing: leave it blank/);
+    assert.deepEqual(await stored(), before, 'nothing saved');
+    // A schedule of instalments: the hint says so.
+    await cmds.setBillingOptions(ctx, matter.id, { set: { massBilling: { exclude: false, onlyExpenses: false }, fixedFee: { mode: 'custom_schedule', schedule: [] } } as never });
+    await t.runtime.relay.drain();
+    assert.match(unescapeHtml((await b.get(`${url}?bill=${billId}`)).text), /Leave blank: this matter's fixed fee is billed by its schedule of instalments/);
+  });
+});

@@ -89,21 +89,24 @@ test('a discount the bill cannot give in full is reported for the clerk: capped 
   const credit = (amountMinor: number) => ({ adHoc: [{ kind: 'fee' as const, description: 'Credit', amountMinor, taxCode: null, timekeeperId: null }] });
   const fixed = (amountMinor: number) => ({ kind: 'fixed' as const, percentBasisPoints: 0, amountMinor });
   const pct = (percentBasisPoints: number) => ({ kind: 'percentage' as const, percentBasisPoints, amountMinor: 0 });
-  const cases: { name: string; discount: ComposeOptions['discount']; extra?: Partial<ComposeRequest>; shortfall: { askedMinor: number | null; basisMinor: number; givenMinor: number } | null }[] = [
-    { name: 'no discount', discount: { kind: 'none', percentBasisPoints: 0, amountMinor: 0 }, shortfall: null },
-    { name: 'fixed, under the fees', discount: fixed(50_000), shortfall: null },
-    { name: 'fixed, exactly the fees', discount: fixed(300_000), shortfall: null },
-    // Seed-style review case: a $999,999 discount on fees of $3,000 stops at $3,000 (the disbursement is never discounted).
-    { name: 'fixed, over the fees', discount: fixed(99_999_900), shortfall: { askedMinor: 99_999_900, basisMinor: 300_000, givenMinor: 300_000 } },
-    { name: 'percentage, any size', discount: pct(10_000), shortfall: null },
-    { name: 'percentage, credits larger than the fees', discount: pct(1_000), extra: credit(-306_350), shortfall: { askedMinor: null, basisMinor: -6_350, givenMinor: 0 } },
-    { name: 'fixed, credits equal to the fees', discount: fixed(1_000), extra: credit(-300_000), shortfall: { askedMinor: 1_000, basisMinor: 0, givenMinor: 0 } },
-    { name: 'percentage 0', discount: pct(0), extra: credit(-400_000), shortfall: null },
+  const cases: { name: string; discount: ComposeOptions['discount']; extra?: Partial<ComposeRequest>; only?: ComposeItem[]; givenMinor: number; shortfall: { askedMinor: number | null; basisMinor: number; givenMinor: number } | null }[] = [
+    { name: 'no discount', discount: { kind: 'none', percentBasisPoints: 0, amountMinor: 0 }, givenMinor: 0, shortfall: null },
+    { name: 'fixed, under the fees', discount: fixed(50_000), givenMinor: 50_000, shortfall: null },
+    { name: 'fixed, exactly the fees', discount: fixed(300_000), givenMinor: 300_000, shortfall: null },
+    // The walk's case: a $999,999 discount on fees of $3,000 stops at $3,000 (the disbursement is never discounted).
+    { name: 'fixed, over the fees', discount: fixed(99_999_900), givenMinor: 300_000, shortfall: { askedMinor: 99_999_900, basisMinor: 300_000, givenMinor: 300_000 } },
+    { name: 'percentage, any size', discount: pct(10_000), givenMinor: 300_000, shortfall: null },
+    { name: 'percentage, credits larger than the fees', discount: pct(1_000), extra: credit(-306_350), givenMinor: 0, shortfall: { askedMinor: null, basisMinor: -6_350, givenMinor: 0 } },
+    { name: 'fixed, credits equal to the fees', discount: fixed(1_000), extra: credit(-300_000), givenMinor: 0, shortfall: { askedMinor: 1_000, basisMinor: 0, givenMinor: 0 } },
+    { name: 'percentage 0', discount: pct(0), extra: credit(-400_000), givenMinor: 0, shortfall: null },
+    // No fees at all (an expenses-only bill of a matter with a standing discount): nothing to announce.
+    { name: 'no fees to discount', discount: fixed(1_000), only: [disb('d1', 10_000)], givenMinor: 0, shortfall: null },
+    { name: 'no fees, a percentage', discount: pct(1_000), only: [disb('d1', 10_000)], givenMinor: 0, shortfall: null },
   ];
   for (const c of cases) {
-    const b = composeBill(matter, opts({ discount: c.discount, feeReductions: { appearAsDiscount: true, hideLinePricing: false } }), firm, items, { ...req, ...c.extra });
+    const b = composeBill(matter, opts({ discount: c.discount, feeReductions: { appearAsDiscount: true, hideLinePricing: false } }), firm, c.only ?? items, { ...req, ...c.extra });
     assert.deepEqual(b.discountShortfall, c.shortfall, c.name);
-    assert.equal(b.totals.discountMinor, c.shortfall ? c.shortfall.givenMinor : b.totals.discountMinor, c.name);
+    assert.equal(b.totals.discountMinor, c.givenMinor, c.name);
   }
 });
 

@@ -310,7 +310,8 @@ eachDialect('billable time that rounds to nothing under the matter\'s unit is re
     await cmds.updateMatter(ctx, matter.id, { timeUnitMinutes: unit, roundingMode: mode });
     if (refusedIt) {
       const fields = await rejectsFields(cmds.recordTimeEntry(ctx, entry(minutes)), ['rawMinutes']);
-      assert.match(fields.rawMinutes!, new RegExp(`^${minutes} minutes? rounds? to nothing with this matter's ${unit}-minute unit \\(rounding ${mode}\\), which would bill \\$0: record at least ${unit} minutes, or record it as no charge$`));
+      const least = mode === 'nearest' ? Math.ceil(unit / 2) : unit;
+      assert.match(fields.rawMinutes!, new RegExp(`^${minutes} minutes? rounds? to nothing with this matter's ${unit}-minute unit \\(rounding ${mode}\\), which would bill nothing: record at least ${least} minutes, or record it as no charge$`));
     } else {
       const t = await cmds.recordTimeEntry(ctx, entry(minutes));
       assert.ok(t.billedMinutes > 0, `${unit} ${mode} ${minutes}`);
@@ -319,6 +320,8 @@ eachDialect('billable time that rounds to nothing under the matter\'s unit is re
   await cmds.updateMatter(ctx, matter.id, { timeUnitMinutes: 6, roundingMode: 'down' });
   const free = await cmds.recordTimeEntry(ctx, entry(2, { behaviour: 'no_charge' }));
   assert.deepEqual([free.billedMinutes, free.amountMinor], [0, 0]);
+  // ...but not made billable as it is.
+  await rejectsFields(cmds.updateTimeEntry(ctx, free.id, { behaviour: 'bill' }, (await cmds.findVersion('matters_time_entry', free.id)) ?? undefined), ['rawMinutes']);
   // Edited down to nothing: refused the same way, the entry as it was.
   const kept = await cmds.recordTimeEntry(ctx, entry(12));
   await rejectsFields(cmds.updateTimeEntry(ctx, kept.id, { rawMinutes: 4 }, (await cmds.findVersion('matters_time_entry', kept.id)) ?? undefined), ['rawMinutes']);

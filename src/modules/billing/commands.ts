@@ -297,10 +297,13 @@ export function composeFrom(m: LoadedMatter, invoiceDate: string, upTo: string, 
     if (err instanceof AssertionError && /exceeds the limit of/.test(err.message)) {
       // An amount past what money may hold (a typo of too many digits): said at the ad hoc line
       // most likely to carry it (the largest), in the bill's currency, not as raw minor units.
+      // (Only an amount within a digit of the limit is named: a small line is never blamed for another's size.)
+      const near = (v: number | null | undefined) => v !== null && v !== undefined && Math.abs(v) * 10 >= MAX_AMOUNT_MINOR;
       const adHoc = request.adHoc ?? [];
       const largest = adHoc.reduce((best, a, i) => (best < 0 || Math.abs(a.amountMinor) > Math.abs(adHoc[best]!.amountMinor) ? i : best), -1);
       const message = `would take the bill past the most one bill can carry (${formatMoney(MAX_AMOUNT_MINOR, m.matter.currency)})`;
-      throw invalid(largest >= 0 ? { [`adHoc.${largest}.amount`]: message } : { options: `its amounts ${message}` }, `The bill cannot be composed: its amounts ${message}`);
+      const field = largest >= 0 && near(adHoc[largest]!.amountMinor) ? `adHoc.${largest}.amount` : near(request.fixedFeeAmountMinor) ? 'fixedFeeAmount' : null;
+      throw invalid(field ? { [field]: message } : { options: `its amounts ${message}` }, `The bill cannot be composed: its amounts ${message}`);
     }
     if (err instanceof AssertionError) throw invalid({ options: err.message }, `The bill cannot be composed: ${err.message}`);
     throw err;
@@ -682,7 +685,10 @@ export function createBillingCommands(deps: BillingDeps) {
     const upTo = change.upTo ?? before.upTo;
     const kept = change.request ?? before.request;
     // Modify batch: the fee's decision follows the new invoice date (read with the matter, in this transaction).
-    const request = change.redecideCycleFee ? withCycleFeeFor(m, before.invoiceDate, invoiceDate, kept) : kept;
+    // A request given anew (the composer's Save) with no fee: blank means what it means on a new bill (the
+    // quote on the cycle's bill, none off it), as the composer's hint says, not always the quote.
+    const request = change.redecideCycleFee ? withCycleFeeFor(m, before.invoiceDate, invoiceDate, kept)
+      : change.request !== undefined ? withCycleFee(m, invoiceDate, change.request) : kept;
     await checkTemplate(trx, request, async () => before.request.template);
     const c = await compose(trx, m, invoiceDate, upTo, request, billId);
     if (c.lines.length === 0) throw conflict('The bill would have no lines: delete the draft instead');
@@ -898,7 +904,7 @@ export function createBillingCommands(deps: BillingDeps) {
         if (!b || b.matterId !== input.matterId) throw invalid({ billId: 'must be a draft bill of this matter' });
       }
       await checkTemplate(db, input.request ?? {}, billId ? async () => (await bills.findBill(db, billId))?.request.template : undefined);
-      if (billId) return compose(db, m, input.invoiceDate, input.upTo, input.request ?? {}, billId);
+      if (billId) return compose(db, m, input.invoiceDate, input.upTo, withCycleFee(m, input.invoiceDate, input.request ?? {}), billId);
       // A new bill is composed as createDraft will make it (the every-cycle fee by its cycle; refused with nothing to bill; interest alone, interest only).
       return (await newBillComposition(db, m, input, withCycleFee(m, input.invoiceDate, input.request ?? {}), { preview: true })).c;
     },

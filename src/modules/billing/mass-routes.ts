@@ -9,7 +9,8 @@
  * Forms work without JavaScript and carry `_csrf`. A run's id is minted when the form is
  * shown and travels with it, so a second click or a resubmitted form is the same run; the id
  * sent with other choices (Back, other matters ticked) is refused (409), the list shown again
- * with a fresh id, and the form pages are not kept by the browser (no-store).
+ * with a fresh id, and the list page is not kept by the browser (no-store); the confirmation is
+ * (private, no-cache), so Back from a run page shows it, and confirming it again is the same run.
  */
 import { Hono } from 'hono';
 import type { Context } from 'hono';

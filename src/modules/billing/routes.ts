@@ -451,17 +451,21 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     const idle = fixedFeeIdleReason(matter);
     if (idle !== null) return `Leave blank: ${idle}`;
     const o = matter.options!;
-    const quote = o.quote.amountMinor === null ? 'no quote set' : formatMoney(o.quote.amountMinor, matter.currency);
+    if (o.quote.amountMinor === null || o.quote.amountMinor === 0) return 'Blank: none (the matter has no quote); type an amount to bill one';
+    const quote = formatMoney(o.quote.amountMinor, matter.currency);
     if (!isCalendarDate(invoiceDate)) return `Blank: the quote (${quote}) on the bill of each billing cycle, else none`;
     return everyCycleFeeOnBill(o, matter.billingCycle, matter.nextBillingDate, invoiceDate)
       ? `Blank: the quote (${quote}); this bill is the cycle's`
       : `Blank: none, as the cycle is not due on this invoice date${matter.nextBillingDate ? ` (next billing date ${matter.nextBillingDate})` : ''}; type an amount to bill one`;
   }
 
-  async function idleChoices(matter: MatterCopy, request: BillRequest): Promise<Errors> {
+  async function idleChoices(matter: MatterCopy, request: BillRequest, savedFee: number | null | undefined = undefined): Promise<Errors> {
     const e: Errors = {};
+    // A fee typed here (0 does nothing anywhere; one the draft was saved with, decided by its cycle or kept from
+    // before the matter's options changed, is not the clerk's doing and must not stop the draft saving unchanged).
+    const fee = request.fixedFeeAmountMinor;
     const fixedFeeIdle = fixedFeeIdleReason(matter);
-    if (request.fixedFeeAmountMinor !== undefined && request.fixedFeeAmountMinor !== null && fixedFeeIdle !== null) e.fixedFee = `${fixedFeeIdle}, so it would do nothing: leave it blank`;
+    if (fee !== undefined && fee !== null && fee !== 0 && fixedFeeIdle !== null && fee !== savedFee) e.fixedFee = `${fixedFeeIdle}, so it would do nothing: leave it blank`;
     if (request.interestByPolicy !== true && request.applyRetainer !== true) return e;
     const firm = await reads.getFirmSettings();
     if (!firm) return e;
@@ -484,7 +488,7 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
       if (dateError) errors.invoiceDate = dateError;
       const codesError = unknownDisbursementCodes(f.request, composition);
       if (codesError) errors.disbCodes = codesError;
-      Object.assign(errors, await idleChoices(matter, f.request));
+      Object.assign(errors, await idleChoices(matter, f.request, f.billId ? (await cmds.findBill(f.billId))?.request.fixedFeeAmountMinor : undefined));
       const first = Object.entries(errors)[0];
       return { composition, error: formError ?? (first ? `${COMPOSER_FIELD_LABELS[first[0]] ?? first[0]} ${first[1]}` : null), errors };
     } catch (e) {
@@ -608,7 +612,7 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     // Composed once to check typed codes, and that composition shown if the save stops here.
     const checked = codesTyped ? await tryPreview(matter, form) : null;
     const codesUnknown = checked !== null && checked.errors.disbCodes !== undefined;
-    const idle = Object.keys(await idleChoices(matter, form.request)).length > 0;
+    const idle = Object.keys(await idleChoices(matter, form.request, form.billId ? (await cmds.findBill(form.billId))?.request.fixedFeeAmountMinor : undefined)).length > 0;
     if (str(raw, '_action') === 'preview' || Object.keys(form.errors).length > 0 || codesUnknown || idle) {
       const r = checked ?? await tryPreview(matter, form);
       const errors = { ...form.errors, ...r.errors };

@@ -407,7 +407,9 @@ interface PendingEvent<K extends EventName = EventName> {
 
 /** Billable time rounded to nothing by the matter's unit and rounding: said, naming both. */
 function zeroTimeMessage(rawMinutes: number, matter: { timeUnitMinutes: number; roundingMode: string }): string {
-  return `${rawMinutes} minute${rawMinutes === 1 ? '' : 's'} round${rawMinutes === 1 ? 's' : ''} to nothing with this matter's ${matter.timeUnitMinutes}-minute unit (rounding ${matter.roundingMode}), which would bill $0: record at least ${matter.timeUnitMinutes} minutes, or record it as no charge`;
+  // The fewest minutes that bill one unit: any under 'up', half a unit under 'nearest', a whole one under 'down'.
+  const least = matter.roundingMode === 'up' ? 1 : matter.roundingMode === 'nearest' ? Math.ceil(matter.timeUnitMinutes / 2) : matter.timeUnitMinutes;
+  return `${rawMinutes} minute${rawMinutes === 1 ? '' : 's'} round${rawMinutes === 1 ? 's' : ''} to nothing with this matter's ${matter.timeUnitMinutes}-minute unit (rounding ${matter.roundingMode}), which would bill nothing: record at least ${least} minute${least === 1 ? '' : 's'}, or record it as no charge`;
 }
 
 export function createMattersCommands(deps: MattersDeps) {
@@ -1055,7 +1057,8 @@ export function createMattersCommands(deps: MattersDeps) {
     }
     const rawMinutes = patch.rawMinutes ?? before.rawMinutes;
     const billedMinutes = patch.rawMinutes !== undefined ? roundMinutes(rawMinutes, matter.timeUnitMinutes, matter.roundingMode) : before.billedMinutes;
-    if (patch.rawMinutes !== undefined && billedMinutes === 0 && (patch.behaviour ?? before.behaviour) === 'bill') throw invalid({ rawMinutes: zeroTimeMessage(rawMinutes, matter) });
+    // (Also when a no-charge entry of no billed minutes is made billable.)
+    if ((patch.rawMinutes !== undefined || patch.behaviour === 'bill') && billedMinutes === 0 && (patch.behaviour ?? before.behaviour) === 'bill') throw invalid({ rawMinutes: zeroTimeMessage(rawMinutes, matter) });
     const after: TimeEntry = {
       ...before, timekeeperId, workDate, rawMinutes, billedMinutes, rateMinor, rateSource, overrideReason,
       amountMinor: timeAmountMinor(billedMinutes, rateMinor),

@@ -1145,7 +1145,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
 
   pages.get(`/:id${ID}`, allow(READERS), async (c) => {
     const matter = await loadMatter(c.req.param('id'));
-    const said = wipSaid.of(c);
+    const said = wipSaid.of(c, matter.id);
     return wipResponse(c, matter, said ? { flash: said.flash, warnings: [...said.warnings] } : {});
   });
 
@@ -1156,7 +1156,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
 
   /** After a WIP change: the section for htmx (with any WIP-cap warning), a 303 back to the matter otherwise (its header shows the cap). */
   async function wipDone(c: Context<AppEnv>, matter: Matter, flash: string, warnings: readonly string[] = []): Promise<Response> {
-    if (!isHtmx(c)) return c.redirect(`/matters/${matter.id}?done=${wipSaid.keep(c, { flash, warnings })}#wip`, 303);
+    if (!isHtmx(c)) return c.redirect(`/matters/${matter.id}?done=${wipSaid.keep(c, { flash, warnings }, matter.id)}#wip`, 303);
     return wipResponse(c, matter, { flash, warnings: [...warnings] });
   }
 
@@ -1386,7 +1386,9 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     const closedOn = rawString(raw, 'closedOn') || today();
     // Work left on the matter (unbilled, or on a draft bill) is said first, with its amount: a closed matter leaves mass
     // billing and its draft cannot be approved until it is reopened (seed 002 lets it close with work owed; the clerk decides knowing).
-    if (rawString(raw, 'confirmed') !== 'yes' && matter.status === 'open' && /^\d{4}-\d{2}-\d{2}$/.test(closedOn) && closedOn <= today()) {
+    // (Only where billing follows the matter's status: one set to stay active bills on after closing.)
+    const followsStatus = (await cmds.getBillingOptions(matter.id)).effective.billingStatus === 'use_matter_status';
+    if (rawString(raw, 'confirmed') !== 'yes' && followsStatus && matter.status === 'open' && /^\d{4}-\d{2}-\d{2}$/.test(closedOn) && closedOn <= today()) {
       const ctx = await matterContext(c, matter);
       if (ctx.totals.count > 0 || ctx.draftCount > 0) {
         return render(c, 'matters/matter.njk', { ...ctx, closeConfirm: { closedOn, unbilledCount: ctx.totals.count, unbilledMinor: ctx.totals.totalMinor, draftCount: ctx.draftCount } });
@@ -1486,7 +1488,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   /** The billing options page a browser without JavaScript is sent back to after a save, showing what the save said. */
   function optionsAddress(c: Context<AppEnv>, matter: Matter, group: BoGroup, said: Said): string {
     const back = backOf(c).backQuery;
-    const done = `done=${optionsSaid.keep(c, { ...said, group })}`;
+    const done = `done=${optionsSaid.keep(c, { ...said, group }, matter.id)}`;
     return `/matters/${matter.id}/billing-options${back ? `${back}&${done}` : `?${done}`}#bo-${group}`;
   }
 
@@ -1498,7 +1500,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
 
   pages.get(`/:id${ID}/billing-options`, allow(READERS), async (c) => {
     const matter = await loadMatter(c.req.param('id'));
-    const said = optionsSaid.of(c);
+    const said = optionsSaid.of(c, matter.id);
     return render(c, BO_TEMPLATES.page, await optionsContext(c, matter, said ? { [said.group]: { flash: said.flash, warnings: [...said.warnings] } } : {}));
   });
 
