@@ -38,6 +38,8 @@ test('the mail transport form: what is stored for each choice, and each bad fiel
     ['a new password replaces it', form({ user: 'billing', password: 'new' }), SMTP_KEPT, { smtpPassword: 'new' }],
     ['another user does not inherit the stored password', form({ user: 'other' }), SMTP_KEPT, { smtpUser: 'other', smtpPassword: null }],
     ['no user, no password', form({}), SMTP_KEPT, { smtpUser: null, smtpPassword: null }],
+    ['another port or TLS on the same server keeps it', form({ user: 'billing', port: '465', secure: 'yes' }), SMTP_KEPT, { smtpPort: 465, smtpPassword: 'old secret' }],
+    ['another server with the password typed again', form({ host: 'smtp.other.example', user: 'billing', password: 'old secret' }), SMTP_KEPT, { smtpHost: 'smtp.other.example', smtpPassword: 'old secret' }],
     ['file-drop keeps the SMTP fields for later (bad ones ignored)', form({ transport: 'file-drop', host: '', port: 'x' }), SMTP_KEPT, { ...SMTP_KEPT, transport: 'file-drop' }],
     ['the server\'s configuration', form({ transport: ' server ' }), SMTP_KEPT, { ...SMTP_KEPT, transport: 'server' }],
   ];
@@ -65,6 +67,12 @@ test('the mail transport form: what is stored for each choice, and each bad fiel
     ['a password without a user', form({ password: 'lonely' }), 'user', /required with a password/],
     ['a password too long', form({ user: 'a', password: 'p'.repeat(1_001) }), 'password', /at most 1000/],
   ];
+  // A kept password is never sent to another server (an admin pointing the settings at a server of their own
+  // and sending a test email would otherwise draw it out): with another host it must be typed again.
+  const moved = mailTransportFrom(form({ host: 'attacker.example', user: 'billing' }), SMTP_KEPT);
+  assert.ok('errors' in moved, JSON.stringify(moved));
+  assert.deepEqual(Object.keys(moved.errors), ['password']);
+  assert.match(moved.errors.password!, /typed again for another mail server/);
   for (const [name, f, field, why] of bad) {
     const r = mailTransportFrom(f, NONE);
     assert.ok('errors' in r, `${name}: accepted`);

@@ -193,6 +193,9 @@ eachDialect('five bad passwords lock the account: the right password gets 429 wi
     assert.equal(b.cookies.has('lb_session'), false);
     assert.equal((await sessionRows(db)).length, 0);
     assert.equal((await auditActions(db, 'auth.login_throttled')).length, 1);
+    // More attempts during the same lock are refused, and not audited again (no one unsigned in grows the audit log).
+    for (let i = 0; i < 5; i++) assert.equal((await b.post('/login', { email: u.email, password: PASSWORD })).status, 429);
+    assert.equal((await auditActions(db, 'auth.login_throttled')).length, 1, 'one audit row per lock');
 
     // The lock is per account: a different address is still refused.
     const elsewhere = browser('198.51.100.78');

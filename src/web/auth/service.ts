@@ -183,6 +183,19 @@ async function lockThrottleRows(trx: Executor, keys: readonly string[], now: Dat
   return new Map(rows.map((r) => [r.key, r]));
 }
 
+/** Per database: locks whose refusal was audited (key|locked_until), oldest first; at most AUDITED_LOCKS_KEPT. */
+const auditedLocksOf = new WeakMap<object, Map<string, number>>();
+const AUDITED_LOCKS_KEPT = 10_000;
+function auditedLocks(db: object): Map<string, number> {
+  let m = auditedLocksOf.get(db);
+  if (!m) auditedLocksOf.set(db, m = new Map());
+  return m;
+}
+function rememberAuditedLock(locks: Map<string, number>, lock: string, now: Date): void {
+  for (const [k, at] of locks) if (locks.size >= AUDITED_LOCKS_KEPT || now.getTime() - at > 24 * 3_600_000) locks.delete(k); else break;
+  locks.set(lock, now.getTime());
+}
+
 function lockedFor(r: ThrottleRow | undefined, now: Date): number {
   if (!r?.locked_until) return 0;
   return Math.max(0, new Date(r.locked_until).getTime() - now.getTime());
@@ -225,7 +238,14 @@ export async function login(deps: AuthDeps, input: { email: string; password: st
     const rows = await lockThrottleRows(trx, [acctKey, ipKey], now);
     const w = Math.max(lockedFor(rows.get(acctKey), now), lockedFor(rows.get(ipKey), now));
     if (w > 0) {
-      await audit(trx, deps.clock, ctx, { action: 'auth.login_throttled', entityType: 'login', entityId: email });
+      // Audited once per lock (per key and lock end, in this process): every attempt refused during a lock would let
+      // anyone, unsigned in, grow the audit log without bound and bury the firm's own entries under it.
+      const locks = [acctKey, ipKey].flatMap((k) => { const r = rows.get(k); return r?.locked_until && lockedFor(r, now) > 0 ? [`${k}|${r.locked_until}`] : []; });
+      const audited = auditedLocks(deps.db);
+      if (locks.some((l) => !audited.has(l))) {
+        for (const l of locks) rememberAuditedLock(audited, l, now);
+        await audit(trx, deps.clock, ctx, { action: 'auth.login_throttled', entityType: 'login', entityId: email });
+      }
       return w;
     }
     await countFailure(trx, rows.get(acctKey)!, now, THROTTLE.account);

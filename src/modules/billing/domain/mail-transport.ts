@@ -97,8 +97,14 @@ export function mailTransportFrom(form: MailTransportForm, before: MailTransport
   if (form.password.length > SMTP_PASSWORD_MAX) e.password = `must be at most ${SMTP_PASSWORD_MAX} characters`;
   else if (CONTROL.test(form.password)) e.password = 'must not hold control characters';
   else if (form.password !== '' && !user) e.user = 'is required with a password';
+  // A kept password goes only to the server it was typed for: with another host it is asked for again, so that
+  // pointing the settings at a server of one's own (and sending a test email) cannot draw it out.
+  const samePlace = user !== '' && user === before.smtpUser && host === before.smtpHost;
+  if (!e.host && user && form.password === '' && !samePlace && before.smtpPassword !== null && before.smtpPassword !== '' && user === before.smtpUser) {
+    e.password = 'must be typed again for another mail server (a kept password is sent only to the server it was typed for)';
+  }
   if (Object.keys(e).length > 0) return { errors: e };
-  const keptPassword = user && user === before.smtpUser ? before.smtpPassword : null;
+  const keptPassword = samePlace ? before.smtpPassword : null;
   return {
     fields: {
       transport: 'smtp', smtpHost: host, smtpPort: port, smtpSecure: form.secure === 'yes', smtpUser: user || null,
