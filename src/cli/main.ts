@@ -34,6 +34,7 @@ Usage: lexbill <command> [options]
 ${BILL_RUN_HELP}
   user add --email E --role R [--name NAME]
                               create a staff account; password read from stdin
+                              (typed at a terminal, it is not shown)
   user reset-password --email E
                               set a new password (read from stdin); ends the user's
                               sessions and revokes their API tokens
@@ -54,10 +55,33 @@ COOKIE_SECURE, TRUST_PROXY. An option given twice is refused. Exit status: 0 don
 class UsageError extends Error {}
 
 async function readStdin(): Promise<string> {
-  if (process.stdin.isTTY) process.stderr.write('Password (then Enter, Ctrl-D): ');
+  if (process.stdin.isTTY) return readHidden();
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+/** A password typed at a terminal: one line, not shown as it is typed (Backspace mends it, Ctrl-C stops). */
+function readHidden(): Promise<string> {
+  const stdin = process.stdin;
+  // Echo off before the prompt: whatever is typed once it shows is not shown.
+  stdin.setRawMode(true);
+  process.stderr.write('Password (not shown; then Enter): ');
+  stdin.setEncoding('utf8');
+  stdin.resume();
+  return new Promise((resolve, reject) => {
+    let value = '';
+    const done = () => { stdin.off('data', onData); stdin.setRawMode(false); stdin.pause(); process.stderr.write('\n'); };
+    const onData = (text: string) => {
+      for (const ch of text) {
+        if (ch === '\r' || ch === '\n' || ch === '\u0004') { done(); resolve(value); return; }
+        if (ch === '\u0003') { done(); reject(new UsageError('interrupted: no password given')); return; }
+        if (ch === '\u007f' || ch === '\b') { value = [...value].slice(0, -1).join(''); continue; }
+        value += ch;
+      }
+    };
+    stdin.on('data', onData);
+  });
 }
 
 function cliContext(label: string) {

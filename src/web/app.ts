@@ -204,6 +204,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     const user = c.get('user');
     if (user) c.set('command', { ...c.get('command'), actorId: user.id, actorLabel: user.email });
     await next();
+    // What a signed-in user is shown is not kept by the browser (Back after signing out shows nothing of the firm's),
+    // unless the route chose otherwise (a PDF; the mass billing confirmation Back returns to).
+    if (user && !c.res.headers.has('Cache-Control')) c.header('Cache-Control', 'no-store');
   });
 
   // Deny by default: a matched route that declared no audience is refused before it runs.

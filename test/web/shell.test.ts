@@ -153,6 +153,9 @@ eachDialect('htmx requests get the fragment with Vary: HX-Request; normal reques
     assert.match(full.text, /<h1>Staff accounts<\/h1>/);
     assert.match(full.text, /<div id="users">/);
     assert.match(full.headers.get('vary') ?? '', /HX-Request/i);
+    // What a signed-in user is shown is not kept by the browser (Back after signing out shows nothing); the sign-in page may be.
+    assert.equal(full.headers.get('cache-control'), 'no-store');
+    assert.equal((await browser().get('/login')).headers.get('cache-control'), null);
 
     const frag = await b.get('/admin/users', { 'hx-request': 'true' });
     assert.equal(frag.status, 200);
