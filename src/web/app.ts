@@ -257,6 +257,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   // no token: an expired session's "Sign out" lands on the login page instead of a 403.
   app.use('*', async (c, next) => {
     const signOutWithoutSession = c.req.method === 'POST' && c.req.path === '/logout' && c.get('authVia') === null;
+    // Not signed in (the session ended while the page was open) on a route that is not public: the route refuses it
+    // anyway, so it is answered as such (the sign-in page, coming back to the page the form was on), not as a forged form.
+    const audience = routeMatched(c) ? declaredAudience(c) : null;
+    if (UNSAFE.has(c.req.method) && c.get('authVia') === null && !signOutWithoutSession && audience !== null && audience !== 'public') {
+      throw new HttpError(401, 'unauthenticated', 'Your session has ended: sign in again');
+    }
     if (UNSAFE.has(c.req.method) && c.get('authVia') !== 'token' && !signOutWithoutSession) {
       let sent = c.req.header('x-csrf-token') ?? '';
       if (!sent) {
@@ -362,9 +368,15 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
           c.header('HX-Redirect', loginAfter(c.req.header('hx-current-url'), c.req.url));
           return c.body(null, 401);
         }
-        // Back to the page asked for after signing in, query string included.
+        // Back to the page asked for after signing in, query string included; for a form sent (not a page asked
+        // for), to the page it was sent from, when that is this site's.
         const asked = new URL(c.req.url);
-        return c.redirect(`/login?next=${encodeURIComponent(safeNext(asked.pathname + asked.search))}`, 303);
+        let back = asked.pathname + asked.search;
+        if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+          const referer = c.req.header('referer');
+          try { const from = referer ? new URL(referer) : null; back = from && from.origin === asked.origin ? from.pathname + from.search : '/'; } catch { back = '/'; }
+        }
+        return c.redirect(`/login?next=${encodeURIComponent(safeNext(back))}`, 303);
       }
       if (wantsJson) return c.json(errorBody(err), err.status);
       return render(c, isHtmx(c) ? 'errors/_error.njk' : 'errors/error.njk', { status: err.status, title: err.code.replaceAll('_', ' '), message: err.message, fields: err.fields }, err.status as 400);

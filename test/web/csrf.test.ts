@@ -156,10 +156,34 @@ eachDialect('API calls with a Bearer token need no CSRF token', async (db) => {
     assert.equal(res.json().role, 'billing');
     assert.equal((await userByEmail(db, target.email))?.role, 'billing');
     assert.equal(res.cookie('lb_pre'), undefined, 'token calls get no browser cookies');
-    // Without the token the same call is a browser call and needs CSRF.
+    // Without the token (nor a session) the same call is refused as not signed in, changing nothing.
     const noAuth = await browser().postJson(`/api/v1/users/${target.id}`, { role: 'readonly' }, { method: 'PATCH' });
-    assert.equal(noAuth.status, 403);
-    assert.equal(noAuth.json().error.code, 'csrf_failed');
+    assert.equal(noAuth.status, 401);
+    assert.equal(noAuth.json().error.code, 'unauthenticated');
     assert.equal((await userByEmail(db, target.email))?.role, 'billing');
+  });
+});
+
+eachDialect('a form sent after the session ended is answered with the sign-in page (coming back to the page it was sent from), not as a forged form; nothing changes', async (db) => {
+  await withApp(db, async ({ browser, user }) => {
+    const admin = await user('admin');
+    const b = browser();
+    await b.login(admin.email);
+    assert.equal((await b.get('/admin/users')).status, 200);
+    const before = await userCount(db);
+    // The session ends while the page is open (idle, or signed out in another tab).
+    await db.db.deleteFrom('auth_session').execute();
+    const form = { email: 'late.person@firm.test', name: 'Late Person', role: 'billing', password: 'a long enough password' };
+    const sent = await b.post('/admin/users', form, { headers: { referer: 'http://lexbill.test/admin/users?q=a' } });
+    assert.equal(sent.status, 303);
+    assert.equal(sent.location, `/login?next=${encodeURIComponent('/admin/users?q=a')}`);
+    // Through htmx: HX-Redirect to the sign-in page.
+    const viaHtmx = await b.post('/admin/users', form, { headers: { 'hx-request': 'true', 'hx-current-url': 'http://lexbill.test/admin/users' } });
+    assert.equal(viaHtmx.status, 401);
+    assert.match(viaHtmx.headers.get('hx-redirect') ?? '', /^\/login\?next=%2Fadmin%2Fusers/);
+    // A referer of another site is not followed.
+    const foreign = await b.post('/admin/users', form, { headers: { referer: 'https://elsewhere.example/admin/users' } });
+    assert.equal(foreign.location, `/login?next=${encodeURIComponent('/')}`);
+    assert.equal(await userCount(db), before, 'nothing created');
   });
 });
