@@ -188,6 +188,10 @@ eachDialect('the settings page chooses the mail transport: admins only, SMTP wit
       const clerkPage = await clerk.get('/billing/settings');
       assert.match(clerkPage.text, /Only an admin changes it/);
       assert.ok(!clerkPage.text.includes('id="mail-transport-form"'));
+      // Where on the server the outputs write (folders, the browser's path) is an admin's to see.
+      assert.match(clerkPage.text, /data-output="pdf"/);
+      assert.doesNotMatch(clerkPage.text, /data-output-detail/);
+      assert.match((await admin.get('/billing/settings')).text, /data-output="print"><strong>PRINT<\/strong>: [^<]*, <span data-output-detail>/);
       assert.equal((await clerk.post('/billing/settings/mail-transport', { version: '0', transport: 'file-drop' })).status, 403);
       assert.equal(await stored(), undefined);
 
@@ -220,7 +224,7 @@ eachDialect('the settings page chooses the mail transport: admins only, SMTP wit
       const page = await admin.get('/billing/settings');
       assert.ok(!page.text.includes('pa55'), 'the password is not on the page');
       assert.match(page.text, /A password is kept \(sealed with the server's secret key\): leave this empty to keep it/);
-      assert.match(unescapeHtml(page.text), new RegExp(`smtp, 127\\.0\\.0\\.1:${smtp.port}, user billing@firm\\.example, from .*\\(chosen on this page\\)`));
+      assert.match(unescapeHtml(page.text), new RegExp(`smtp, <span data-output-detail>127\\.0\\.0\\.1:${smtp.port}, user billing@firm\\.example, from .*\\(chosen on this page\\)`));
 
       // The test email goes through it, signed in with the stored password.
       assert.equal((await admin.post('/billing/settings/test-email', { to: 'it@firm.example' })).status, 303);
