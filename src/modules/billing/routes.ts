@@ -607,12 +607,13 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     // (Only codes the clerk typed here: a bill run filtered on a code gives every draft it makes that code, with or
     // without such disbursements, and such a draft must still save unchanged, as recomposing asks.)
     const typedCodes = form.request.filters?.disbursements?.codes ?? [];
-    const savedCodes = form.billId ? (await cmds.findBill(form.billId))?.request.filters?.disbursements?.codes ?? [] : [];
+    const savedRequest = form.billId ? (await cmds.findBill(form.billId))?.request : undefined;
+    const savedCodes = savedRequest?.filters?.disbursements?.codes ?? [];
     const codesTyped = typedCodes.length > 0 && JSON.stringify([...typedCodes].sort()) !== JSON.stringify([...savedCodes].sort());
     // Composed once to check typed codes, and that composition shown if the save stops here.
     const checked = codesTyped ? await tryPreview(matter, form) : null;
     const codesUnknown = checked !== null && checked.errors.disbCodes !== undefined;
-    const idle = Object.keys(await idleChoices(matter, form.request, form.billId ? (await cmds.findBill(form.billId))?.request.fixedFeeAmountMinor : undefined)).length > 0;
+    const idle = Object.keys(await idleChoices(matter, form.request, savedRequest?.fixedFeeAmountMinor)).length > 0;
     if (str(raw, '_action') === 'preview' || Object.keys(form.errors).length > 0 || codesUnknown || idle) {
       const r = checked ?? await tryPreview(matter, form);
       const errors = { ...form.errors, ...r.errors };
