@@ -188,13 +188,15 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
   // What the filters leave out of an "all" run, and why (the run itself lists only eligible matters).
   let notListed: Awaited<ReturnType<typeof mass.candidates>>;
   let created: Awaited<ReturnType<typeof mass.createRun>>;
-  /** The run was made by this command (not one given again by --run-id, which another process may be drafting). */
-  let madeHere = true;
+  /** A run given again by --run-id (one that exists): taken up, not made here (another process may be drafting it). */
+  const givenAgain = v['run-id'] ? Boolean(await mass.findBatch(v['run-id'])) : false;
+  /** The run was made by this command. */
+  const madeHere = !givenAgain;
   // --approve where the firm refuses postings outside the current period and the invoice date
   // is outside it: every approval would be refused, so nothing is drafted (the matters' work
   // would be tied up in drafts no scheduled run could approve).
   // (A run taken up again under its --run-id finishes as it began: what it drafted and approved is kept.)
-  if (v.approve && !(v['run-id'] && await mass.findBatch(v['run-id']))) {
+  if (v.approve && !givenAgain) {
     const refusal = (await mass.periodNotes()).refusalOf(v['invoice-date']);
     if (refusal) throw new BillRunUsageError(`--approve: the bills could not be approved: ${refusal.replace(/^Its invoice date/, 'their invoice date')}. Nothing was drafted`);
   }
@@ -214,14 +216,13 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
       paymentTermsDays: v.terms === undefined ? null : Number(v.terms), filters,
     };
     // (A run id given again takes up that run; a new one is no run either.)
-    if (candidates.every((r) => !r.eligible) && !(v['run-id'] && await mass.findBatch(v['run-id']))) {
+    if (candidates.every((r) => !r.eligible) && !givenAgain) {
       // Bad choices are refused all the same (they name nothing, so nothing is eligible).
       await mass.checkRunChoices(input);
       const stopped = await stoppedRunsHolding(notListed);
       const status = noRun(await mass.matterFiltersOf(runFilters), await mass.itemFiltersOf(runFilters), stopped);
       return stopped.length > 0 ? 1 : status;
     }
-    if (v['run-id'] && await mass.findBatch(v['run-id'])) madeHere = false;
     created = await mass.createRun(ctx, input);
   } catch (e) {
     throw asUsage(e);

@@ -46,9 +46,14 @@ export function money(amountMinor: number, currency: string): Money {
   return Object.freeze({ amountMinor, currency });
 }
 
+/** An amount (or a sum) past MAX_AMOUNT_MINOR: callers that take typed amounts say so at the field that typed it. */
+export class AmountLimitError extends AssertionError {
+  override name = 'AmountLimitError';
+}
+
 export function assertAmount(amountMinor: number, name = 'amountMinor'): void {
   assertSafeInteger(amountMinor, name);
-  if (Math.abs(amountMinor) > MAX_AMOUNT_MINOR) throw new AssertionError(`${name} ${amountMinor} exceeds the limit of ${MAX_AMOUNT_MINOR}`);
+  if (Math.abs(amountMinor) > MAX_AMOUNT_MINOR) throw new AmountLimitError(`${name} ${amountMinor} exceeds the limit of ${MAX_AMOUNT_MINOR}`);
 }
 
 function sameCurrency(a: Money, b: Money): void {

@@ -22,7 +22,7 @@ import { newId } from '../../shared/ids.ts';
 import { appendEvent } from '../../shared/outbox.ts';
 import type { Relay } from '../../shared/outbox.ts';
 import { conflict, HttpError, invalid, notFound } from '../../shared/web/errors.ts';
-import { formatMoney, MAX_AMOUNT_MINOR } from '../../shared/money.ts';
+import { AmountLimitError, formatMoney, MAX_AMOUNT_MINOR } from '../../shared/money.ts';
 import type { BillingOptionSection, FirmBillingSettings, MatterBillingOptions } from '../matters/events.ts';
 import * as balances from './balances.ts';
 import type { ExpiredDiscount } from './balances.ts';
@@ -294,7 +294,7 @@ export function composeFrom(m: LoadedMatter, invoiceDate: string, upTo: string, 
     // The composer asserts what the clerk asked for: a write-up or down of a group with nothing
     // billable is refused at its own field; anything else as the bill's options.
     if (err instanceof ComposeChoiceError) throw invalid({ [err.field]: err.message }, `The bill cannot be composed: ${err.message}`);
-    if (err instanceof AssertionError && /exceeds the limit of/.test(err.message)) {
+    if (err instanceof AmountLimitError) {
       // An amount past what money may hold (a typo of too many digits): said at the ad hoc line
       // most likely to carry it (the largest), in the bill's currency, not as raw minor units.
       // (Only an amount within a digit of the limit is named: a small line is never blamed for another's size.)

@@ -904,17 +904,17 @@ export function createMassBilling(deps: BillingDeps, cmds: BillingCommands) {
     return out;
   }
 
+  /** The run's time and disbursement filters in words (the work they leave off each bill), its timekeeper named; null when none. */
+  async function itemFiltersOf(f: MassFilters): Promise<string | null> {
+    const id = f.time?.timekeeperId;
+    const tk = id ? await store.getTimekeeperCopy(db, id) : null;
+    return itemFiltersText(f, (x) => (tk ? `${tk.initials} ${tk.name}` : `${x} (a timekeeper billing no longer has)`));
+  }
+
   /**
    * A run's matter filters in words (matterFiltersText), the client, matter and timekeepers
    * named as the pages show them; one billing no longer has is said so.
    */
-  /** The run's time and disbursement filters in words (the work they leave off each bill), its timekeeper named; null when none. */
-  async function itemFiltersOf(f: MassFilters): Promise<string | null> {
-    const id = f.time?.timekeeperId;
-    const tk = id ? (await selectRaw<{ initials: string; name: string }>(db, 'select initials, name from billing_timekeeper where id = ?', [id]))[0] : undefined;
-    return itemFiltersText(f, (x) => (tk ? `${tk.initials} ${tk.name}` : `${x} (a timekeeper billing no longer has)`));
-  }
-
   async function matterFiltersOf(f: MassFilters): Promise<string | null> {
     const firm = await store.getFirmSettings(db);
     const client = f.clientId ? await mass.clientById(db, f.clientId) : null;

@@ -31,7 +31,6 @@
  * Also here: the PDF preview of any bill (watermarked), the letterhead and template
  * settings, the manual email, and the test email.
  */
-import { settledWithin } from '../../shared/settle.ts';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
@@ -45,6 +44,7 @@ import { isUniqueViolation } from '../../shared/db.ts';
 import { systemContext } from '../../shared/events.ts';
 import type { CommandContext } from '../../shared/events.ts';
 import { createGate } from '../../shared/gate.ts';
+import { settledWithin } from '../../shared/settle.ts';
 import type { Gate } from '../../shared/gate.ts';
 import { newId, newToken } from '../../shared/ids.ts';
 import { mulDiv, sumMinor } from '../../shared/money.ts';
@@ -266,8 +266,9 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
 
   // ---- rendering ---------------------------------------------------------------------------
 
-  async function billView(bill: Bill, matter: MatterCopy | null, opts: { watermark: string | null; settings?: BillingSettings; templates?: BillTemplate[]; initials?: Map<string, string | null> }) {
+  async function billView(bill: Bill, matter: MatterCopy | null, opts: { watermark: string | null; settings?: BillingSettings; templates?: BillTemplate[]; initials?: Map<string, string | null>; taxRounding?: string | null }) {
     const settings = opts.settings ?? await ps.getSettings(db);
+    const taxRounding = opts.taxRounding !== undefined ? opts.taxRounding : (await store.getFirmSettings(db))?.taxRounding ?? null;
     const templates = opts.templates ?? await ps.listBillTemplates(db);
     const template = billTemplateFor(templates, bill.request.template, matter?.options?.billTemplate);
     const { layout, showLinePricing } = effectiveLayout(template.layout, bill);
@@ -302,15 +303,11 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     // A disbursement of more than one unit shows its quantity and unit cost (250 x $0.10) where prices show,
     // from the item it bills (when its quantity times its cost is the amount recorded).
     const disbLines = bill.lines.filter((l) => l.kind === 'disbursement' || l.kind === 'adhoc_disbursement');
-    const units = new Map<string, { quantityMilli: number; unitCostMinor: number }>();
-    if (disbLines.some((l) => l.itemId !== null)) {
-      for (const w of await store.wipOnBill(db, bill.billId)) {
-        if (w.kind === 'disbursement' && w.quantityMilli !== null && w.unitCostMinor !== null && w.quantityMilli !== 1_000) units.set(w.id, { quantityMilli: w.quantityMilli, unitCostMinor: w.unitCostMinor });
-      }
-    }
+    const units = await store.disbursementUnits(db, disbLines.flatMap((l) => (l.itemId !== null ? [l.itemId] : [])));
     const disbursements = disbLines.map((l) => {
       const u = l.itemId !== null ? units.get(l.itemId) : undefined;
-      return { ...line(l), units: u && mulDiv(u.unitCostMinor, u.quantityMilli, 1_000, 'half_up') === l.recordedMinor ? { quantity: quantityOf(u.quantityMilli), unitCostMinor: u.unitCostMinor } : null };
+      const shown = u !== undefined && u.quantityMilli !== 1_000 && mulDiv(u.unitCostMinor, u.quantityMilli, 1_000, 'half_up') === l.recordedMinor;
+      return { ...line(l), units: shown ? { quantity: quantityOf(u.quantityMilli), unitCostMinor: u.unitCostMinor } : null };
     });
     const other = bill.lines.filter((l) => l.kind === 'discount' || l.kind === 'interest').map(line);
     const party = matter?.billableParty;
@@ -346,7 +343,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         // The tax per rate above the tax total (lines at more than one rate).
         tax: billTaxRows(layout, bill),
         // Tax rounded on each line can differ by a cent from the rate applied to a subtotal: said, so no reader takes it for an error.
-        taxPerLine: bill.totals.taxMinor !== 0 && (await store.getFirmSettings(db))?.taxRounding === 'per_line',
+        taxPerLine: bill.totals.taxMinor !== 0 && taxRounding === 'per_line',
         anyAdjusted: [...fees, ...charges].some((l) => l.adjusted),
         // The fixed-fee layout: the time the fee covers, apart from fees charged on top of it.
         workCovered: fees.filter((l) => l.kind === 'time'), otherFees: fees.filter((l) => l.kind !== 'time'),
@@ -360,11 +357,12 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     };
   }
 
-  async function billHtml(bill: Bill, opts: { preview: boolean; settings?: BillingSettings; templates?: BillTemplate[]; matter?: MatterCopy | null; initials?: Map<string, string | null> }): Promise<{ html: string; template: string }> {
+  async function billHtml(bill: Bill, opts: { preview: boolean; settings?: BillingSettings; templates?: BillTemplate[]; matter?: MatterCopy | null; initials?: Map<string, string | null>; taxRounding?: string | null }): Promise<{ html: string; template: string }> {
     const matter = opts.matter !== undefined ? opts.matter : await store.getMatterCopy(db, bill.matterId);
     const watermark = opts.preview ? (bill.status === 'draft' ? 'DRAFT' : 'PREVIEW') : null;
     const v = await billView(bill, matter, {
       watermark, ...(opts.settings ? { settings: opts.settings } : {}), ...(opts.templates ? { templates: opts.templates } : {}), ...(opts.initials ? { initials: opts.initials } : {}),
+      ...(opts.taxRounding !== undefined ? { taxRounding: opts.taxRounding } : {}),
     });
     return { html: views.render(`billing/pdf/${v.template}.njk`, v.ctx), template: v.template };
   }
@@ -480,6 +478,8 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     emailTemplates: EmailTemplate[];
     /** Timekeepers' initials looked up so far in this run. */
     initials: Map<string, string | null>;
+    /** The firm's tax rounding (the bill says when tax is rounded on each line). */
+    taxRounding: string | null;
   }
 
   /** What producing one bill came to, and what its state row gets when its lease is released. */
@@ -615,7 +615,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         step = 'pdf';
         const noTemplate = missingTemplate(cache.billTemplates, 'bill', bill.request.template, matter?.options?.billTemplate);
         if (noTemplate) throw conflict(noTemplate);
-        const { html, template } = await billHtml(bill, { preview: false, settings: cache.settings, templates: cache.billTemplates, matter, initials: cache.initials });
+        const { html, template } = await billHtml(bill, { preview: false, settings: cache.settings, templates: cache.billTemplates, matter, initials: cache.initials, taxRounding: cache.taxRounding });
         // A final bill (no watermark, one shape for all): printed with others waiting for a tab, when there are.
         const bytes = await outputs.pdf.render(html, { combinable: true });
         const sha256 = createHash('sha256').update(bytes).digest('hex');
@@ -829,6 +829,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       const items = (await ps.runItems(db, runId)).filter((i) => i.outcome === 'pending' || i.outcome === 'busy');
       const cache: RunCache = {
         settings: await ps.getSettings(db), billTemplates: await ps.listBillTemplates(db), emailTemplates: await ps.listEmailTemplates(db), initials: new Map(),
+        taxRounding: (await store.getFirmSettings(db))?.taxRounding ?? null,
       };
       // Outcomes are written (and leases released) in batches: one commit for several bills.
       const queued: { release: Release | null; billId: string; outcome: BillOutcome }[] = [];

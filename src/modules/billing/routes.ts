@@ -427,16 +427,6 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     };
   }
 
-  /**
-   * Compose for the page: a refusal or a bad choice comes back as the page's error, not an
-   * exception. Inputs that did not parse are left out of the composition (and shown with
-   * their errors), so the clerk still sees the bill while fixing them.
-   */
-  /**
-   * Choices that would do nothing on this matter, said at their fields (the preview, and Save
-   * refuses them): interest by the firm's policy while the firm's policy is off; the general
-   * retainer applied where the firm or the matter has none.
-   */
   /** Why "Fixed fee this bill" does nothing on this matter (the composer reads it only for an every-cycle fixed fee), or null. */
   function fixedFeeIdleReason(matter: MatterCopy): string | null {
     const o = matter.options;
@@ -459,6 +449,12 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
       : `Blank: none, as the cycle is not due on this invoice date${matter.nextBillingDate ? ` (next billing date ${matter.nextBillingDate})` : ''}; type an amount to bill one`;
   }
 
+  /**
+   * Choices that would do nothing on this matter, said at their fields (the preview, and Save
+   * refuses them): a fixed fee typed where none is read (`savedFee`: the one the draft was saved
+   * with, not refused); interest by the firm's policy while the firm's policy is off; the general
+   * retainer applied where the firm or the matter has none.
+   */
   async function idleChoices(matter: MatterCopy, request: BillRequest, savedFee: number | null | undefined = undefined): Promise<Errors> {
     const e: Errors = {};
     // A fee typed here (0 does nothing anywhere; one the draft was saved with, decided by its cycle or kept from
@@ -476,7 +472,12 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     return e;
   }
 
-  async function tryPreview(matter: MatterCopy, f: ComposerForm): Promise<{ composition: Composition | null; error: string | null; errors: Errors }> {
+  /**
+   * Compose for the page: a refusal or a bad choice comes back as the page's error, not an
+   * exception. Inputs that did not parse are left out of the composition (and shown with
+   * their errors), so the clerk still sees the bill while fixing them.
+   */
+  async function tryPreview(matter: MatterCopy, f: ComposerForm, saved?: BillRequest): Promise<{ composition: Composition | null; error: string | null; errors: Errors }> {
     const matterId = matter.id;
     const formError = Object.keys(f.errors).length > 0 ? 'Please correct the highlighted fields' : null;
     try {
@@ -488,7 +489,8 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
       if (dateError) errors.invoiceDate = dateError;
       const codesError = unknownDisbursementCodes(f.request, composition);
       if (codesError) errors.disbCodes = codesError;
-      Object.assign(errors, await idleChoices(matter, f.request, f.billId ? (await cmds.findBill(f.billId))?.request.fixedFeeAmountMinor : undefined));
+      const savedRequest = saved ?? (f.billId ? (await cmds.findBill(f.billId))?.request : undefined);
+      Object.assign(errors, await idleChoices(matter, f.request, savedRequest?.fixedFeeAmountMinor));
       const first = Object.entries(errors)[0];
       return { composition, error: formError ?? (first ? `${COMPOSER_FIELD_LABELS[first[0]] ?? first[0]} ${first[1]}` : null), errors };
     } catch (e) {
@@ -611,11 +613,11 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
     const savedCodes = savedRequest?.filters?.disbursements?.codes ?? [];
     const codesTyped = typedCodes.length > 0 && JSON.stringify([...typedCodes].sort()) !== JSON.stringify([...savedCodes].sort());
     // Composed once to check typed codes, and that composition shown if the save stops here.
-    const checked = codesTyped ? await tryPreview(matter, form) : null;
+    const checked = codesTyped ? await tryPreview(matter, form, savedRequest) : null;
     const codesUnknown = checked !== null && checked.errors.disbCodes !== undefined;
     const idle = Object.keys(await idleChoices(matter, form.request, savedRequest?.fixedFeeAmountMinor)).length > 0;
     if (str(raw, '_action') === 'preview' || Object.keys(form.errors).length > 0 || codesUnknown || idle) {
-      const r = checked ?? await tryPreview(matter, form);
+      const r = checked ?? await tryPreview(matter, form, savedRequest);
       const errors = { ...form.errors, ...r.errors };
       return composerResponse(c, matter, { form: { ...form, errors }, composition: r.composition, error: r.error, back }, Object.keys(errors).length > 0 ? 422 : 200);
     }

@@ -1387,8 +1387,9 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     // Work left on the matter (unbilled, or on a draft bill) is said first, with its amount: a closed matter leaves mass
     // billing and its draft cannot be approved until it is reopened (seed 002 lets it close with work owed; the clerk decides knowing).
     // (Only where billing follows the matter's status: one set to stay active bills on after closing.)
-    const followsStatus = (await cmds.getBillingOptions(matter.id)).effective.billingStatus === 'use_matter_status';
-    if (rawString(raw, 'confirmed') !== 'yes' && followsStatus && matter.status === 'open' && /^\d{4}-\d{2}-\d{2}$/.test(closedOn) && closedOn <= today()) {
+    // (A date the command would refuse goes straight to it, to be refused.)
+    if (rawString(raw, 'confirmed') !== 'yes' && matter.status === 'open' && isIsoDate(closedOn) && closedOn <= today()
+      && (await cmds.getBillingOptions(matter.id)).effective.billingStatus === 'use_matter_status') {
       const ctx = await matterContext(c, matter);
       if (ctx.totals.count > 0 || ctx.draftCount > 0) {
         return render(c, 'matters/matter.njk', { ...ctx, closeConfirm: { closedOn, unbilledCount: ctx.totals.count, unbilledMinor: ctx.totals.totalMinor, draftCount: ctx.draftCount } });

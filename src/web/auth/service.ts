@@ -164,7 +164,7 @@ export async function resetPassword(deps: AuthDeps, ctx: CommandContext, email: 
 
 /* ---------------- throttling ---------------- */
 
-interface ThrottleRow { key: string; failures: number; window_started_at: string; locked_until: string | null }
+interface ThrottleRow { key: string; failures: number; window_started_at: string; locked_until: string | null; lock_audited: string | null }
 type ThrottlePolicy = { maxFailures: number; windowMs: number; lockMs: number };
 
 /**
@@ -181,19 +181,6 @@ async function lockThrottleRows(trx: Executor, keys: readonly string[], now: Dat
   if (!writersSerialised(trx)) q = q.forUpdate();
   const rows = await q.execute() as ThrottleRow[];
   return new Map(rows.map((r) => [r.key, r]));
-}
-
-/** Per database: locks whose refusal was audited (key|locked_until), oldest first; at most AUDITED_LOCKS_KEPT. */
-const auditedLocksOf = new WeakMap<object, Map<string, number>>();
-const AUDITED_LOCKS_KEPT = 10_000;
-function auditedLocks(db: object): Map<string, number> {
-  let m = auditedLocksOf.get(db);
-  if (!m) auditedLocksOf.set(db, m = new Map());
-  return m;
-}
-function rememberAuditedLock(locks: Map<string, number>, lock: string, now: Date): void {
-  for (const [k, at] of locks) if (locks.size >= AUDITED_LOCKS_KEPT || now.getTime() - at > 24 * 3_600_000) locks.delete(k); else break;
-  locks.set(lock, now.getTime());
 }
 
 function lockedFor(r: ThrottleRow | undefined, now: Date): number {
@@ -238,12 +225,11 @@ export async function login(deps: AuthDeps, input: { email: string; password: st
     const rows = await lockThrottleRows(trx, [acctKey, ipKey], now);
     const w = Math.max(lockedFor(rows.get(acctKey), now), lockedFor(rows.get(ipKey), now));
     if (w > 0) {
-      // Audited once per lock (per key and lock end, in this process): every attempt refused during a lock would let
-      // anyone, unsigned in, grow the audit log without bound and bury the firm's own entries under it.
-      const locks = [acctKey, ipKey].flatMap((k) => { const r = rows.get(k); return r?.locked_until && lockedFor(r, now) > 0 ? [`${k}|${r.locked_until}`] : []; });
-      const audited = auditedLocks(deps.db);
-      if (locks.some((l) => !audited.has(l))) {
-        for (const l of locks) rememberAuditedLock(audited, l, now);
+      // Audited once per lock (the locked rows say which lock was audited, for every process): every attempt refused
+      // during a lock would let anyone, unsigned in, grow the audit log without bound and bury the firm's own entries.
+      const unaudited = [...rows.values()].filter((r) => lockedFor(r, now) > 0 && r.lock_audited !== r.locked_until);
+      if (unaudited.length > 0) {
+        for (const r of unaudited) await trx.updateTable('auth_throttle').set({ lock_audited: r.locked_until }).where('key', '=', r.key).execute();
         await audit(trx, deps.clock, ctx, { action: 'auth.login_throttled', entityType: 'login', entityId: email });
       }
       return w;

@@ -320,10 +320,10 @@ export function composeBill(matter: ComposeMatter, options: ComposeOptions, firm
   const discountRule = req.discount === undefined || req.discount === null ? options.discount : req.discount;
   const discountBasis = sumMinor(discountable.map((l) => l.amountMinor));
   const discountAmount = discountMinor(discountRule, Math.max(0, discountBasis));
-  const discountAsked = discountRule.kind === 'fixed' ? discountRule.amountMinor : discountRule.kind === 'percentage' ? discountRule.percentBasisPoints : 0;
+  const discountAskedFor = discountRule.kind === 'fixed' ? discountRule.amountMinor > 0 : discountRule.kind === 'percentage' && discountRule.percentBasisPoints > 0;
   // (Nothing to discount because the bill has no fees at all, as on an expenses-only bill, is not a shortfall to announce.)
   const creditsTakeAll = discountBasis < 0 || (discountBasis === 0 && discountable.some((l) => l.amountMinor < 0));
-  const discountShortfall = discountAsked > 0 && (creditsTakeAll || (discountRule.kind === 'fixed' && discountBasis > 0 && discountRule.amountMinor > discountBasis))
+  const discountShortfall = discountAskedFor && (creditsTakeAll || (discountRule.kind === 'fixed' && discountBasis > 0 && discountRule.amountMinor > discountBasis))
     ? { askedMinor: discountRule.kind === 'fixed' ? discountRule.amountMinor : null, basisMinor: discountBasis, givenMinor: discountAmount } : null;
   // Each discountable line's share of the discount (none without one: lines not in it have 0).
   const shareOf = new Map<string, number>();

@@ -99,8 +99,9 @@ export function mailTransportFrom(form: MailTransportForm, before: MailTransport
   else if (form.password !== '' && !user) e.user = 'is required with a password';
   // A kept password goes only to the server it was typed for: with another host it is asked for again, so that
   // pointing the settings at a server of one's own (and sending a test email) cannot draw it out.
-  const samePlace = user !== '' && user === before.smtpUser && host === before.smtpHost;
-  if (!e.host && user && form.password === '' && !samePlace && before.smtpPassword !== null && before.smtpPassword !== '' && user === before.smtpUser) {
+  const sameUser = user !== '' && user === before.smtpUser;
+  const samePlace = sameUser && host === before.smtpHost;
+  if (!e.host && sameUser && !samePlace && form.password === '' && before.smtpPassword !== null && before.smtpPassword !== '') {
     e.password = 'must be typed again for another mail server (a kept password is sent only to the server it was typed for)';
   }
   if (Object.keys(e).length > 0) return { errors: e };
