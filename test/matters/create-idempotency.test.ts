@@ -182,6 +182,15 @@ eachDialect('an add form posted with the id of another matter\'s item is refused
       assert.deepEqual(await rowsOf(t, kind, f.matter.id), [], `${kind}: nothing recorded`);
       assert.equal((await b.post(`${url}/${seg}`, { ...again, ...typed })).status, 303, `${kind}: the re-shown form records`);
     }
+    // A form posted, then sent again with its hours changed (Back, edit, send): refused naming
+    // id and what differs, with a fresh id; the entry keeps its hours.
+    const shown = await showForm('time');
+    assert.equal((await b.post(`${url}/time`, { ...shown, ...FORMS.time.typed })).status, 303);
+    const changed = await b.post(`${url}/time`, { ...shown, ...FORMS.time.typed, hours: '2' });
+    assert.equal(changed.status, 409, changed.text.slice(0, 300));
+    assert.match(unescapeHtml(changed.text), /is the id of a time entry already recorded with another time/);
+    assert.notEqual(formFields(changed.text, 'add-time').id, shown.id, 'a fresh id to record it as a new entry');
+    assert.equal((await commands(db, t).findTimeEntry(shown.id!))?.rawMinutes, 90, 'the entry keeps its 1.5 hours');
     const other = await commands(db, t).findTimeEntry(f.elsewhere.id);
     assert.equal(other?.matterId, f.other.id, 'the other matter\'s entry is untouched');
     assert.equal(other?.narrative, 'Lease call');
@@ -200,9 +209,24 @@ eachDialect('the record commands take an optional id: the same id again is the s
 
   const a = await cmds.recordTimeEntry(ctx, { ...time, id: 'entry-0001' });
   assert.equal(a.id, 'entry-0001');
-  const b = await cmds.recordTimeEntry(ctx, { ...time, id: 'entry-0001', narrative: 'Research (again)' });
-  assert.deepEqual(b, a, 'the row already recorded, unchanged');
+  const b = await cmds.recordTimeEntry(ctx, { ...time, id: 'entry-0001', narrative: ' Research ' });
+  assert.deepEqual(b, a, 'the row already recorded, unchanged (the narrative is trimmed as when recorded)');
   assert.equal(await audit('matters.time_recorded'), 2, 'no new audit row (one for the fixture)');
+  // The same id with other details is not a retry: refused naming id and what differs, nothing changed.
+  for (const [input, differs] of [
+    [{ ...time, id: 'entry-0001', narrative: 'Research (again)' }, /another narrative/],
+    [{ ...time, id: 'entry-0001', rawMinutes: 90, workDate: '2026-03-02' }, /another work date, time/],
+    [{ ...time, id: 'entry-0001', override: { rateMinor: 10_000, reason: 'agreed' } }, /another rate/],
+  ] as const) {
+    await assert.rejects(cmds.recordTimeEntry(ctx, input), (e: unknown) => refusal(409, 'id')(e) && differs.test((e as HttpError).fields.id ?? ''), JSON.stringify(input));
+  }
+  await assert.rejects(cmds.recordDisbursement(ctx, { ...disb, id: 'disb-0001' }).then(() => cmds.recordDisbursement(ctx, { ...disb, id: 'disb-0001', unitCostMinor: 35_001 })),
+    (e: unknown) => refusal(409, 'id')(e) && /another unit cost/.test((e as HttpError).fields.id ?? ''));
+  await assert.rejects(cmds.recordFixedCharge(ctx, { ...fixed, id: 'fixed-0001' }).then(() => cmds.recordFixedCharge(ctx, { ...fixed, id: 'fixed-0001', quantityMilli: 2_000 })),
+    (e: unknown) => refusal(409, 'id')(e) && /another quantity/.test((e as HttpError).fields.id ?? ''));
+  assert.deepEqual(await cmds.findTimeEntry('entry-0001'), a, 'the entry is as first recorded');
+  assert.equal((await cmds.listDisbursements(f.matter.id)).find((d) => d.id === 'disb-0001')?.unitCostMinor, 35_000);
+  assert.equal(await audit('matters.time_recorded'), 2, 'no audit row for the refusals');
 
   // Five at once, each kind: all succeed with the same item; one row, one audit row each.
   for (const [name, run, action] of [
@@ -218,8 +242,8 @@ eachDialect('the record commands take an optional id: the same id again is the s
     assert.equal(await audit(action), before + 1, `${name}: one audit row`);
   }
   assert.equal((await cmds.listTimeEntries(f.matter.id)).length, 2);
-  assert.equal((await cmds.listDisbursements(f.matter.id)).length, 1);
-  assert.equal((await cmds.listFixedCharges(f.matter.id)).length, 1);
+  assert.equal((await cmds.listDisbursements(f.matter.id)).length, 2);
+  assert.equal((await cmds.listFixedCharges(f.matter.id)).length, 2);
 
   // Refusals: another matter's id or another kind's is 409 naming id; a bad shape is 422.
   await assert.rejects(cmds.recordTimeEntry(ctx, { ...time, id: f.elsewhere.id }), refusal(409, 'id'));

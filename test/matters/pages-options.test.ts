@@ -228,6 +228,10 @@ eachDialect('the fixed-fee schedule: add and delete rows in the form, auto-fill 
     const bad = await post(rowFields([two[0]!, { ...two[1]!, amountMinor: '4OO' }]), 'save');
     assert.equal(bad.status, 422);
     assert.match(fieldError(bad, 'fixedFee.schedule.1.amountMinor'), /not an amount/);
+    // Two rows sent with one row id (a crafted or garbled form) are refused at the second row, saying why.
+    const dup = await post(rowFields([two[0]!, { ...two[1]!, rowId: two[0]!.rowId }]), 'save');
+    assert.equal(dup.status, 422);
+    assert.match(fieldError(dup, 'fixedFee.schedule.1.rowId'), /Instalment 2: its row id is used by another instalment; reload the page/);
     // Save keeps exactly the two rows.
     const ok = await post(rowFields(two), 'save');
     assert.equal(ok.status, 303);

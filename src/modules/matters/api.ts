@@ -93,7 +93,7 @@ const Version = { version: Type.Integer({ minimum: 1, description: 'Bumped on ev
 /** The id to record an item under: the same id again is the same item (idempotency key). */
 const ItemKey = Type.Optional(Type.String({
   pattern: '^[0-9a-zA-Z-]{8,64}$', errorMessage: 'must be 8 to 64 letters, digits or dashes',
-  description: 'Idempotency key: the new item\'s id. The same id again returns the item already recorded (a retried request records once); an id of another matter\'s item or of another kind is 409',
+  description: 'Idempotency key: the new item\'s id. The same id again with the same details returns the item already recorded (a retried request records once); with other details, or an id of another matter\'s item or of another kind, it is 409 naming what differs',
 }));
 
 const ClientSchema = Type.Object({

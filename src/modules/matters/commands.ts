@@ -114,8 +114,8 @@ export interface SetMatterRateInput {
 export interface RecordTimeEntryInput {
   /**
    * Idempotency key: the item's id (8 to 64 letters, digits or dashes; default a new one).
-   * An id already recorded for this matter returns that item unchanged; one of another
-   * matter or another kind is refused (409 naming `id`).
+   * An id already recorded for this matter with the same details returns that item unchanged;
+   * with other details, or one of another matter or kind, it is refused (409 naming `id`).
    */
   id?: string;
   matterId: string;
@@ -677,8 +677,13 @@ export function createMattersCommands(deps: MattersDeps) {
         const same = own.get(x.id);
         let problem: string | null = null;
         if (same) {
-          if (same.matterId === x.matterId) into.set(i, same);
-          else problem = `is the id of a ${labels[kind]} recorded on another matter`;
+          if (same.matterId !== x.matterId) problem = `is the id of a ${labels[kind]} recorded on another matter`;
+          else {
+            // A retry is the same request again; the same id with other details is a new entry given a used id.
+            const differ = replayDifferences(kind, x, same);
+            if (differ.length > 0) problem = `is the id of a ${labels[kind]} already recorded with another ${differ.join(', ')}`;
+            else into.set(i, same);
+          }
         } else {
           const other = (['time', 'disbursement', 'fixed_charge'] as const).find((k) => k !== kind && found[k].has(x.id!));
           const gone = deleted.get(x.id);
@@ -692,6 +697,32 @@ export function createMattersCommands(deps: MattersDeps) {
     check('disbursement', 'disbursements', input.disbIn, found.disbursement, out.disb);
     check('fixed_charge', 'fixedCharges', input.fixedIn, found.fixed_charge, out.fixed);
     if (messages.length > 0) throw new HttpError(409, 'conflict', `Already used: ${messages.join('; ')}. Reload the form to record a new item`, conflicts);
+    return out;
+  }
+
+  /**
+   * What an input given an id already recorded states otherwise than that item (a field it
+   * leaves out takes the item's own). Empty: the input is a retry of the item's request.
+   * An item edited since is compared as it is now.
+   */
+  function replayDifferences(kind: WipKindName, input: object, item: object): string[] {
+    const given = input as Record<string, unknown>;
+    const held = item as Record<string, unknown>;
+    const fields: Record<WipKindName, readonly [string, string][]> = {
+      time: [['timekeeperId', 'timekeeper'], ['workDate', 'work date'], ['rawMinutes', 'time'], ['narrative', 'narrative'], ['taskCode', 'task code'], ['activityCode', 'activity code'], ['behaviour', 'behaviour']],
+      disbursement: [['incurredOn', 'date'], ['code', 'code'], ['expenseCode', 'expense code'], ['quantityMilli', 'quantity'], ['unitCostMinor', 'unit cost'], ['taxCode', 'tax code'], ['description', 'description'], ['payee', 'payee'], ['behaviour', 'behaviour']],
+      fixed_charge: [['chargeTypeId', 'charge type'], ['chargedOn', 'date'], ['quantityMilli', 'quantity'], ['unitPriceMinor', 'unit price'], ['taxCode', 'tax code'], ['taskCode', 'task code'], ['activityCode', 'activity code'], ['description', 'description'], ['behaviour', 'behaviour']],
+    };
+    const norm = (v: unknown): unknown => (typeof v === 'string' ? (v.trim() === '' ? null : v.trim()) : v);
+    const out: string[] = [];
+    for (const [key, label] of fields[kind]) {
+      if (given[key] === undefined) continue;
+      if (norm(given[key]) !== norm(held[key])) out.push(label);
+    }
+    if (kind === 'time' && given.override != null) {
+      const o = given.override as { rateMinor?: unknown };
+      if (held.rateSource !== 'override' || o.rateMinor !== held.rateMinor) out.push('rate');
+    }
     return out;
   }
 
