@@ -27,7 +27,7 @@ import type { WebModule } from '../shared/web/module.ts';
 import { isHtmx, render } from '../shared/web/render.ts';
 import type { AppEnv } from '../shared/web/types.ts';
 import { createViews } from '../shared/web/views.ts';
-import { adminRoutes, userApi } from './auth/routes.ts';
+import { accountRoutes, adminRoutes, userApi } from './auth/routes.ts';
 import { login, logout, resolveApiToken, resolveSession } from './auth/service.ts';
 
 export interface AppConfig {
@@ -335,6 +335,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.get('/', allow('authenticated'), (c) => render(c, 'home.njk', { modules: deps.modules.map((m) => m.name) }));
 
   app.route('/admin', adminRoutes({ db, clock }));
+  app.route('/account', accountRoutes({ db, clock }, SESSION_COOKIE));
 
   const shellApi = createApi(deps.apiRegistry);
   shellApi.route({

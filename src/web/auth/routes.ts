@@ -1,15 +1,16 @@
 import { Hono } from 'hono';
 import type { Context } from 'hono';
+import { getCookie } from 'hono/cookie';
 import Type from 'typebox';
 import type { createApi } from '../../shared/web/api.ts';
-import { HttpError } from '../../shared/web/errors.ts';
+import { HttpError, invalid } from '../../shared/web/errors.ts';
 import { allow } from '../../shared/web/guard.ts';
 import { page, render } from '../../shared/web/render.ts';
 import { ROLES } from '../../shared/web/types.ts';
 import type { AppEnv } from '../../shared/web/types.ts';
 import { parseForm } from '../../shared/web/validate.ts';
 import type { AuthDeps, UserView } from './service.ts';
-import { createUser, getUser, listLiveApiTokens, listUsers, revokeApiTokens, updateUser } from './service.ts';
+import { changeOwnPassword, createUser, getUser, listLiveApiTokens, listUsers, resetPassword, revokeApiTokens, updateUser } from './service.ts';
 
 const RoleSchema = Type.Union([Type.Literal('admin'), Type.Literal('billing'), Type.Literal('timekeeper'), Type.Literal('readonly')]);
 const NewUserSchema = Type.Object({
@@ -75,12 +76,12 @@ export function adminRoutes(deps: AuthDeps): Hono<AppEnv> {
   });
 
   const userPage = async (c: Context<AppEnv>, user: UserView, extra: Record<string, unknown> = {}, status: 200 | 422 = 200) =>
-    render(c, 'admin/user.njk', { user, roles: ROLES, tokens: await listLiveApiTokens(deps, user.id), ...extra }, status);
+    render(c, 'admin/user.njk', { user, roles: ROLES, tokens: await listLiveApiTokens(deps, user.id), self: user.id === c.get('user')!.id, ...extra }, status);
 
   app.get('/users/:id', admin, async (c) => {
     const user = await getUser(deps, c.req.param('id'));
     if (!user) throw new HttpError(404, 'not_found', 'User not found');
-    return userPage(c, user);
+    return userPage(c, user, { passwordSet: c.req.query('password') === 'set', self: user.id === c.get('user')!.id });
   });
 
   app.post('/users/:id', admin, async (c) => {
@@ -106,6 +107,25 @@ export function adminRoutes(deps: AuthDeps): Hono<AppEnv> {
     return c.redirect('/admin/users', 303);
   });
 
+  // An admin sets another account's password (it was forgotten, or the one typed at "Add" must go):
+  // that account's sessions end and its API tokens are revoked. Their own goes through /account/password.
+  app.post('/users/:id/password', admin, async (c) => {
+    const raw = await c.req.parseBody();
+    const user = await getUser(deps, c.req.param('id'));
+    if (!user) throw new HttpError(404, 'not_found', 'User not found');
+    const password = typeof raw.password === 'string' ? raw.password : '';
+    const confirm = typeof raw.confirmPassword === 'string' ? raw.confirmPassword : '';
+    try {
+      if (user.id === c.get('user')!.id) throw invalid({ password: 'change your own password on the Change password page, which asks for the current one' });
+      if (password !== '' && confirm !== password) throw invalid({ confirmPassword: 'does not match the new password' });
+      await resetPassword(deps, c.get('command'), { userId: user.id }, password);
+    } catch (err) {
+      if (err instanceof HttpError && err.status === 422) return userPage(c, user, { passwordErrors: err.fields }, 422);
+      throw err;
+    }
+    return c.redirect(`/admin/users/${encodeURIComponent(user.id)}?password=set`, 303);
+  });
+
   app.post('/users/:id/revoke-tokens', admin, async (c) => {
     const { user } = await revokeApiTokens(deps, c.get('command'), { userId: c.req.param('id') });
     return c.redirect(`/admin/users/${encodeURIComponent(user.id)}`, 303);
@@ -129,6 +149,34 @@ export function adminRoutes(deps: AuthDeps): Hono<AppEnv> {
     return page(c, { page: 'admin/audit.njk', fragment: 'admin/_audit.njk' }, { rows, q, olderUrl: last ? auditUrl(q, last) : null });
   });
 
+  return app;
+}
+
+/**
+ * The signed-in user's own account: change password (asks for the current one). Mounted at
+ * /account; any signed-in role. Signed in by an API token there is no session to keep, so the
+ * page is for browser sessions only.
+ */
+export function accountRoutes(deps: AuthDeps, sessionCookie: string): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.get('/password', allow('authenticated'), (c) => render(c, 'auth/password.njk', { changed: c.req.query('changed') === '1', revoked: Number(c.req.query('revoked') ?? 0) || 0, ended: Number(c.req.query('ended') ?? 0) || 0 }));
+  app.post('/password', allow('authenticated'), async (c) => {
+    const raw = await c.req.parseBody();
+    const text = (k: string) => (typeof raw[k] === 'string' ? raw[k] as string : '');
+    const token = getCookie(c, sessionCookie);
+    if (c.get('authVia') !== 'session' || !token) throw new HttpError(403, 'forbidden', 'A password is changed from a signed-in browser session, not with an API token');
+    try {
+      const r = await changeOwnPassword(deps, c.get('command'), {
+        userId: c.get('user')!.id, sessionToken: token, currentPassword: text('currentPassword'), newPassword: text('newPassword'), confirmPassword: text('confirmPassword'),
+      });
+      return c.redirect(`/account/password?changed=1&ended=${r.sessionsEnded}&revoked=${r.tokensRevoked}`, 303);
+    } catch (err) {
+      if (err instanceof HttpError && (err.status === 422 || err.status === 429)) {
+        return render(c, 'auth/password.njk', { errors: err.status === 422 ? err.fields : {}, error: err.status === 429 ? err.message : null }, err.status);
+      }
+      throw err;
+    }
+  });
   return app;
 }
 

@@ -134,6 +134,8 @@ export async function updateUser(deps: AuthDeps, ctx: CommandContext, id: string
           : invalid({ disabled: 'the last active admin cannot be disabled' });
       }
     }
+    // A save that changes nothing writes nothing: no new updated_at, no audit row.
+    if (after.name === before.name && after.role === before.role && after.disabled === Number(before.disabled)) return publicUser(before);
     await trx.updateTable('auth_user').set({ name: after.name, role: after.role, disabled: after.disabled, updated_at: after.updated_at }).where('id', '=', id).execute();
     if (after.disabled === 1 || after.role !== before.role) {
       await trx.deleteFrom('auth_session').where('user_id', '=', id).execute();
@@ -145,12 +147,19 @@ export async function updateUser(deps: AuthDeps, ctx: CommandContext, id: string
   });
 }
 
-export async function resetPassword(deps: AuthDeps, ctx: CommandContext, email: string, password: string): Promise<UserView> {
+/**
+ * Set an account's password for it (the CLI by email; an admin's page by id): every session of
+ * the account ends and its API tokens are revoked, as they were given under the old password.
+ */
+export async function resetPassword(deps: AuthDeps, ctx: CommandContext, who: string | { userId: string }, password: string): Promise<UserView> {
   checkUserFields({ password });
   const hash = await hashPassword(password);
   return deps.db.transaction().execute(async (trx) => {
-    const user = await findUserByEmail(trx, email);
-    if (!user) throw invalid({ email: 'no account has this email' });
+    const user = typeof who === 'string' ? await findUserByEmail(trx, who) : await findUser(trx, who.userId);
+    if (!user) {
+      if (typeof who === 'string') throw invalid({ email: 'no account has this email' });
+      throw new HttpError(404, 'not_found', 'User not found');
+    }
     const now = deps.clock.now().toISOString();
     await trx.updateTable('auth_user').set({ password_hash: hash, password_changed_at: now, updated_at: now }).where('id', '=', user.id).execute();
     await trx.deleteFrom('auth_session').where('user_id', '=', user.id).execute();
@@ -159,6 +168,48 @@ export async function resetPassword(deps: AuthDeps, ctx: CommandContext, email: 
     // Tokens issued under the old password end with it.
     await revokeTokensOf(trx, deps.clock, ctx, user.id, 'password_reset');
     return publicUser(user);
+  });
+}
+
+/**
+ * A signed-in user changes their own password: the current one is asked for (a session left
+ * open on a shared machine cannot take the account over) and counted against the account's
+ * sign-in throttle when wrong, as a failed sign-in is. The account's other sessions end and its
+ * API tokens are revoked; the session it was changed in stays signed in.
+ */
+export async function changeOwnPassword(deps: AuthDeps, ctx: CommandContext, input: { userId: string; sessionToken: string; currentPassword: string; newPassword: string; confirmPassword: string }): Promise<{ tokensRevoked: number; sessionsEnded: number }> {
+  const fields: Record<string, string> = {};
+  if (input.currentPassword === '') fields.currentPassword = 'is required';
+  const problem = passwordProblem(input.newPassword);
+  if (problem) fields.newPassword = problem;
+  else if (input.newPassword === input.currentPassword) fields.newPassword = 'must differ from the current password';
+  if (!fields.newPassword && input.confirmPassword !== input.newPassword) fields.confirmPassword = 'does not match the new password';
+  if (Object.keys(fields).length) throw invalid(fields);
+  const user = await findUser(deps.db, input.userId);
+  if (!user || Number(user.disabled) === 1) throw new HttpError(401, 'unauthenticated', 'Your session has ended: sign in again');
+  const now = deps.clock.now();
+  const acctKey = `acct:${user.email}`;
+  // Counted as a failure before the check, holding the account's throttle row (parallel guesses queue); a right password takes it back.
+  const wait = await deps.db.transaction().execute(async (trx) => {
+    const rows = await lockThrottleRows(trx, [acctKey], now);
+    const w = lockedFor(rows.get(acctKey), now);
+    if (w === 0) await countFailure(trx, rows.get(acctKey)!, now, THROTTLE.account);
+    return w;
+  });
+  if (wait > 0) throw new HttpError(429, 'throttled', `Too many wrong passwords for this account. Try again in ${Math.ceil(wait / 60_000)} minutes.`);
+  if (!(await verifyPassword(input.currentPassword, user.password_hash))) {
+    await deps.db.transaction().execute((trx) => audit(trx, deps.clock, ctx, { action: 'auth.password_change_refused', entityType: 'user', entityId: user.id }));
+    throw invalid({ currentPassword: 'is not your current password' });
+  }
+  const hash = await hashPassword(input.newPassword);
+  return deps.db.transaction().execute(async (trx) => {
+    const at = deps.clock.now().toISOString();
+    await trx.updateTable('auth_user').set({ password_hash: hash, password_changed_at: at, updated_at: at }).where('id', '=', user.id).execute();
+    const ended = await trx.deleteFrom('auth_session').where('user_id', '=', user.id).where('id_hash', '<>', sha256(input.sessionToken)).executeTakeFirst();
+    await trx.deleteFrom('auth_throttle').where('key', '=', acctKey).execute();
+    await audit(trx, deps.clock, ctx, { action: 'auth.password_changed', entityType: 'user', entityId: user.id, after: { otherSessionsEnded: Number(ended.numDeletedRows) } });
+    const revoked = await revokeTokensOf(trx, deps.clock, ctx, user.id, 'password_reset');
+    return { tokensRevoked: revoked.length, sessionsEnded: Number(ended.numDeletedRows) };
   });
 }
 
