@@ -252,6 +252,10 @@ eachDialect('quick time entry records by file number and shows the resolved rate
       assert.match(fieldError(bad, 'hours'), message);
       assert.match(bad.text, /value="Review discovery"|>Review discovery</);
     }
+    // No rate on the date: said of the timekeeper the form is for (its id is a hidden field, not named).
+    const noRate = await b.post('/matters/time', { ...entry, fileNumber: f.lease.fileNumber, hours: '1', workDate: '1999-01-01' });
+    assert.equal(noRate.status, 422, noRate.text.slice(0, 300));
+    assert.match(noRate.text, /<li data-error-for="timekeeperId"><strong>Timekeeper SC<\/strong> has no rate on 1999-01-01/);
     const noMatter = await b.post('/matters/time', { ...entry, fileNumber: '999.1', hours: '1' });
     assert.equal(noMatter.status, 422);
     assert.match(fieldError(noMatter, 'fileNumber'), /not a matter/);
@@ -273,6 +277,16 @@ eachDialect('quick time entry records by file number and shows the resolved rate
     isFragment(hx);
     assert.match(hx.text, /Recorded 0\.1 h/);
     assert.match(hx.text, /\$21\.00/);
+
+    // Work dated after today: taken, and said, with and without JavaScript (the redirect's page shows it for this user only).
+    const future = { ...entry, hours: '0.5', narrative: 'Hearing prep', workDate: '2027-03-02' };
+    const said = /Dated 2027-03-02, after today \(2026-03-02\): no bill up to today takes it/;
+    const nojs = await b.post('/matters/time', future);
+    assert.equal(nojs.status, 303);
+    assert.match(nojs.location ?? '', /[?&]done=/);
+    assert.match(unescapeHtml((await b.get(nojs.location!)).text), said);
+    assert.doesNotMatch(unescapeHtml((await (await signedIn(t, 'billing')).get(nojs.location!)).text), said, 'not shown to another user');
+    assert.match(unescapeHtml((await b.post('/matters/time', { ...future, narrative: 'Hearing prep 2' }, { headers: { 'hx-request': 'true' } })).text), said);
 
     const preview = await b.get(`/matters/time/rate?fileNumber=${f.lease.fileNumber}&timekeeperId=${f.sc.id}&workDate=2026-03-02`, { 'hx-request': 'true' });
     assert.match(preview.text, /\$185\.00\/h<\/strong> \(standard rate/);
@@ -347,7 +361,7 @@ eachDialect('inline WIP edits change the totals by the exact amount; billed and 
     // An item on a draft bill shows why it is locked and cannot be edited or deleted.
     await t.db.db.updateTable('matters_time_entry').set({ status: 'draft' }).where('id', '=', f.entry.id).execute();
     const locked = await b.get(`/matters/${f.kestrel.id}`);
-    assert.match(locked.text, /On a draft bill: delete or revert the draft to change it/);
+    assert.match(locked.text, /On a draft bill: leave it off the draft in the composer \(or delete the draft\), then change it/);
     assert.doesNotMatch(locked.text, new RegExp(`/time/${f.entry.id}/edit`));
     assert.equal(total(locked.text, 'fees'), 0, 'draft items are no longer WIP');
     const refusedEdit = await b.post(`/matters/${f.kestrel.id}/time/${f.entry.id}`, {

@@ -58,7 +58,7 @@ const CYCLE_LABELS: Record<string, string> = { none: 'On demand', WEEK: 'Weekly'
 export const LEDES_LABELS: Record<string, string> = { PT: 'Partner', AS: 'Associate', OC: 'Of counsel', PL: 'Paralegal', LA: 'Legal assistant', OT: 'Other' };
 const RATE_SOURCE_LABELS: Record<string, string> = { matter: 'matter rate', client: 'client rate', timekeeper: 'standard rate', override: 'override' };
 const STATUS_REASONS: Record<string, string> = {
-  draft: 'On a draft bill: delete or revert the draft to change it',
+  draft: 'On a draft bill: leave it off the draft in the composer (or delete the draft), then change it',
   billed: 'Billed: only unbilled work can be changed',
 };
 
@@ -532,6 +532,8 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   const wipSaid = createFlashes<Said>();
   const optionsSaid = createFlashes<Said & { group: BoGroup }>();
   const settingsSaid = createFlashes<{ general: GeneralState } | { group: BoGroup; flash: string }>();
+  /** The quick time entry's warnings (a date after today, a WIP cap passed), for the page a browser without JavaScript is sent back to. */
+  const timeSaid = createFlashes<readonly string[]>();
   const today = () => isoDate(deps.clock.now());
   /**
    * A create form's hidden id (idempotency key): fresh each time the form is shown, kept when
@@ -928,7 +930,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   }
 
   pages.get('/time', allow(READERS), async (c) =>
-    page(c, { page: 'matters/time.njk', fragment: 'matters/_time.njk' }, await timeContext(c, c.req.query('tk'))));
+    page(c, { page: 'matters/time.njk', fragment: 'matters/_time.njk' }, await timeContext(c, c.req.query('tk'), { warnings: timeSaid.of(c, 'time') ?? [] })));
 
   pages.post('/time', allow(ENTRY), async (c) => {
     const raw = await c.req.parseBody();
@@ -950,7 +952,10 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
         await timeContext(c, tkId, { form: formValues(raw), errors: r.errors, error: r.status === 409 ? r.message : null }), r.status);
     }
     const entry = r.value.item;
-    if (!isHtmx(c)) return c.redirect(`/matters/time${queryString({ tk: entry.timekeeperId, recorded: entry.id })}`, 303);
+    if (!isHtmx(c)) {
+      const done = r.value.warnings.length > 0 ? timeSaid.keep(c, r.value.warnings, 'time') : undefined;
+      return c.redirect(`/matters/time${queryString({ tk: entry.timekeeperId, recorded: entry.id, done })}`, 303);
+    }
     const ctx = await timeContext(c, entry.timekeeperId);
     return render(c, 'matters/_time.njk', { ...ctx, recorded: ctx.entries.find((e) => e.id === entry.id) ?? null, warnings: r.value.warnings });
   });
