@@ -8,7 +8,7 @@ import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import type { MattersCommands } from '../../src/modules/matters/index.ts';
 import { systemContext } from '../../src/shared/events.ts';
 import type { Role } from '../../src/shared/web/types.ts';
-import { unescapeHtml, withApp } from '../support/app.ts';
+import { formFields, unescapeHtml, withApp } from '../support/app.ts';
 import type { Browser, Page, TestApp } from '../support/app.ts';
 import { eachDialect } from '../support/db.ts';
 
@@ -399,5 +399,31 @@ eachDialect('the matter page links to its bills and, for billing staff, to the c
     const seen = await lawyer.get(`/matters/${matter.id}`);
     assert.equal(seen.status, 200);
     assert.ok(!seen.text.includes('/billing/matters/'), 'timekeepers, who cannot use billing, get no billing links');
+  });
+});
+
+eachDialect('a disbursement\'s tax code is chosen, shown and changed on the matter page; an unknown one is refused at its field', async (db) => {
+  await withApp(db, async (t) => {
+    const f = await firm(t);
+    const b = await signedIn(t, 'billing');
+    const url = `/matters/${f.kestrel.id}`;
+    const shown = formFields((await b.get(url)).text, 'add-disb');
+    assert.equal(shown.taxCode, '', 'No tax by default');
+    const typed = { ...shown, incurredOn: '2026-03-01', code: 'COPY', quantity: '2', unitCost: '19.99', description: 'Binders' };
+    const bad = await b.post(`${url}/disbursements`, { ...typed, taxCode: 'GST' });
+    assert.equal(bad.status, 422);
+    assert.match(fieldError(bad, 'taxCode'), /must be one of the firm's tax codes: EXEMPT, SALES/);
+    assert.equal((await f.cmds.listDisbursements(f.kestrel.id)).length, 1, 'nothing recorded');
+    assert.equal((await b.post(`${url}/disbursements`, { ...typed, taxCode: 'SALES' })).status, 303);
+    const d = (await f.cmds.listDisbursements(f.kestrel.id)).find((x) => x.description === 'Binders')!;
+    assert.deepEqual([d.taxCode, d.amountMinor], ['SALES', 3_998]);
+    const page = await b.get(url);
+    assert.match(page.text, new RegExp(`id="di-${d.id}"[\\s\\S]*?· tax SALES`), 'the row shows its tax code');
+    // Its edit form shows the code chosen; choosing No tax clears it.
+    const edit = await b.get(`${url}/disbursements/${d.id}/edit`);
+    const fields = formFields(edit.text, `edit-disb-${d.id}`);
+    assert.equal(fields.taxCode, 'SALES');
+    assert.equal((await b.post(`${url}/disbursements/${d.id}`, { ...fields, taxCode: '' })).status, 303);
+    assert.equal((await f.cmds.listDisbursements(f.kestrel.id)).find((x) => x.id === d.id)!.taxCode, null);
   });
 });

@@ -1043,9 +1043,9 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   }
 
   async function wipContext(c: Context<AppEnv>, matter: Matter, state: WipState = {}) {
-    const [time, disbursements, fixed, chargeTypes, tks, counts, codes] = await inOrder([
+    const [time, disbursements, fixed, chargeTypes, tks, counts, codes, firm] = await inOrder([
       () => cmds.listTimeEntries(matter.id), () => cmds.listDisbursements(matter.id), () => cmds.listFixedCharges(matter.id), () => cmds.listChargeTypes(),
-      () => timekeeperMap(), () => q.wipStatusCounts(db, matter.id), () => codesFor(matter),
+      () => timekeeperMap(), () => q.wipStatusCounts(db, matter.id), () => codesFor(matter), () => cmds.getFirmSettings(),
     ]);
     const visible = <T extends { status: string }>(xs: T[]) => xs.filter((x) => x.status !== 'billed');
     const totals = q.wipTotals(time, disbursements, fixed.filter((f) => !f.quoted));
@@ -1060,7 +1060,8 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       return refused ? { ...refused.form, id: formKey(refused.form, refused.errors) } : { ...blank, id: formKey(undefined) };
     };
     return {
-      ...common(c), matter, timekeepers: tks, activeTimekeepers: activeTks, ...codes, firmCurrency: await firmCurrency(),
+      ...common(c), matter, timekeepers: tks, activeTimekeepers: activeTks, ...codes, firmCurrency: firm.currency,
+      taxRates: firm.taxRates.map((t) => ({ code: t.code, name: t.name })), taxCodes: firm.taxRates.map((t) => t.code),
       time: visible(time).map((e) => ({ ...e, hours: formatHours(e.billedMinutes), rawHours: formatHours(e.rawMinutes), tk: tks.get(e.timekeeperId) })),
       disbursements: visible(disbursements).map((d) => ({ ...d, quantity: quantityText(d.quantityMilli) })),
       fixedCharges: visible(fixed).map((f) => ({ ...f, quantity: quantityText(f.quantityMilli), type: types.get(f.chargeTypeId) })),
