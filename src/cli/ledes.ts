@@ -1,5 +1,5 @@
 /**
- * `lexbill ledes export --bills all-approved|NUMBER... [--format 1998B|1998BI] --out FILE [--per-bill]`
+ * `lexbill ledes export --bills all-approved|NUMBER... [--format 1998B|1998BI] --out FILE [--per-bill] [--include-exported]`
  * `lexbill ledes validate FILE [--require-period] [--require-client-matter-id]`
  *
  * Export writes nothing when any bill is refused: it prints every offending line and how to
@@ -14,8 +14,10 @@ import { createEbillingCommands, describeProblem, EXPORT_LIMITS, fileAmountText,
 import { systemContext } from '../shared/events.ts';
 import { repeatedOptions } from './args.ts';
 
-export const LEDES_HELP = `  ledes export --bills all-approved|NUMBER... [--format 1998B|1998BI] --out FILE [--per-bill]
+export const LEDES_HELP = `  ledes export --bills all-approved|NUMBER... [--format 1998B|1998BI] --out FILE [--per-bill] [--include-exported]
                               write approved bills as LEDES (format: each matter's, unless given);
+                              all-approved: the approved bills of e-billed matters not yet exported
+                              as they are (--include-exported: those too);
                               --per-bill writes one file per bill into the directory FILE
   ledes validate FILE [--require-period] [--require-client-matter-id]
                               check a LEDES 1998B/1998BI file: every violation by line and field`;
@@ -63,14 +65,17 @@ export function ledesValidate(args: string[], out: (s: string) => void = console
 }
 
 /**
- * `--bills all-approved`: every bill in Approved status (waiting in bill production), up to the
- * bills one export takes (EXPORT_LIMITS.bills; `maxBills` for tests). More than that is refused
- * with the count, not cut short: a file must never leave bills out without saying so.
+ * `--bills all-approved`: the bills in Approved status (waiting in bill production) of matters
+ * e-billing is on for, leaving out those already exported as they are now (a scheduled run
+ * sends each invoice once; `--include-exported` takes them again), up to the bills one export
+ * takes (EXPORT_LIMITS.bills; `maxBills` for tests). More than that is refused with the count,
+ * not cut short: a file must never leave bills out without saying so. What was left out is
+ * said on stderr; none left to export writes no file and exits 0 (nothing to do is not a failure).
  */
 export async function ledesExport(rt: Runtime, args: string[], out: (s: string) => void = console.log, err: (s: string) => void = console.error,
   opts: { maxBills?: number } = {}): Promise<number> {
   const maxBills = opts.maxBills ?? EXPORT_LIMITS.bills;
-  const options = { bills: { type: 'string', multiple: true }, format: { type: 'string' }, out: { type: 'string' }, 'per-bill': { type: 'boolean' } } as const;
+  const options = { bills: { type: 'string', multiple: true }, format: { type: 'string' }, out: { type: 'string' }, 'per-bill': { type: 'boolean' }, 'include-exported': { type: 'boolean' } } as const;
   const { values, positionals, tokens } = parseArgs({ args, allowPositionals: true, strict: true, tokens: true, options });
   const twice = repeatedOptions(tokens, options);
   if (twice) throw new LedesUsageError(twice);
@@ -92,14 +97,22 @@ export async function ledesExport(rt: Runtime, args: string[], out: (s: string) 
   await rt.relay.drain(); // bring e-billing's copy up to date with every committed bill event
   let ids: string[];
   if (wanted.length === 1 && wanted[0] === 'all-approved') {
-    ids = (await cmds.exportableBills({ status: 'approved', limit: maxBills + 1 })).map((b) => b.billId);
-    if (ids.length === 0) { err('lexbill: no approved bills to export'); return 1; }
+    const includeExported = values['include-exported'] === true;
+    const found = await cmds.billsToEbill({ limit: maxBills + 1, includeExported });
+    ids = found.bills.map((b) => b.billId);
+    const left = [
+      ...(found.notEbilled > 0 ? [`${found.notEbilled} approved bill(s) of matters that are not e-billed`] : []),
+      ...(found.exported > 0 ? [`${found.exported} already exported as they are (--include-exported to export them again)`] : []),
+    ];
+    if (left.length > 0) err(`lexbill: left out: ${left.join('; ')}`);
+    if (ids.length === 0) { err('lexbill: no approved bills to export; no file was written'); return 0; }
     if (ids.length > maxBills) {
       err(`lexbill: more than ${maxBills} approved bills; one export takes at most ${maxBills}: export them by bill number, in parts. No file was written`);
       return 1;
     }
   } else {
     if (wanted.includes('all-approved')) throw new LedesUsageError('--bills all-approved cannot be mixed with bill numbers');
+    if (values['include-exported']) throw new LedesUsageError('--include-exported goes with --bills all-approved (bills named by number are exported whether or not they were before)');
     const byNumber = await cmds.billIdsByNumber(wanted);
     const unknown = wanted.filter((n) => !byNumber.has(n));
     if (unknown.length > 0) { err(`lexbill: no bill numbered ${unknown.join(', ')}`); return 1; }

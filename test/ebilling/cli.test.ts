@@ -61,7 +61,12 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(both.violations, []);
       assert.deepEqual(both.invoices.map((i) => [i.number, i.totalMinor, i.taxMinor]), [[a.number, a.totals.totalMinor, 0], [b.number, b.totals.totalMinor, b.totals.taxMinor]]);
 
+      // Both were exported above: all-approved leaves them out (said on stderr, nothing written, exit 0); --include-exported takes them again.
       r = run(['ledes', 'export', '--bills', 'all-approved', '--format', '1998BI', '--per-bill', '--out', join(dir, 'per-bill')]);
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.err, /left out: 2 already exported as they are \(--include-exported to export them again\)\nlexbill: no approved bills to export; no file was written/);
+      assert.equal(existsSync(join(dir, 'per-bill')), false);
+      r = run(['ledes', 'export', '--bills', 'all-approved', '--format', '1998BI', '--per-bill', '--include-exported', '--out', join(dir, 'per-bill')]);
       assert.equal(r.code, 0, r.err);
       assert.deepEqual(readdirSync(join(dir, 'per-bill')).sort(), [`LEDES98BI_${a.number}.txt`, `LEDES98BI_${b.number}.txt`].sort());
 

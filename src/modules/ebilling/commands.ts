@@ -195,6 +195,7 @@ export function createEbillingCommands(deps: EbillingDeps) {
     listExports: (opts: { billId?: string; limit?: number } = {}) => store.listExports(db, { billId: opts.billId, limit: Math.min(opts.limit ?? 100, 1000) }),
     findExport: (id: string) => (isId(id) ? store.findExport(db, id) : Promise.resolve(null)),
     exportableBills: (opts: { status?: 'approved' | 'finalised'; limit?: number } = {}) => store.exportableBills(db, { status: opts.status, limit: Math.min(opts.limit ?? 500, 10_000) }),
+    billsToEbill: (opts: { limit: number; includeExported: boolean }) => store.billsToEbill(db, { limit: Math.min(opts.limit, 10_000), includeExported: opts.includeExported }),
     billSummaries: (ids: readonly string[]) => store.billSummaries(db, ids.filter(isId)),
     billIdsByNumber: (numbers: readonly string[]) => store.billIdsByNumber(db, numbers),
     codes: () => store.utbmsCodes(),

@@ -53,12 +53,47 @@ const summary = (r: BillRow): BillSummary => ({
 
 const SUMMARY_COLUMNS = ['id', 'matter_id', 'client_id', 'file_number', 'status', 'number', 'invoice_date', 'currency', 'total_minor', 'line_count', 'source_version'] as const;
 
-/** Bills that can be e-billed (approved or finalised), newest first. */
+/** Most bills one look at the bills to e-bill reads (a firm's approved bills awaiting production are far fewer). */
+export const MAX_APPROVED_SCANNED = 50_000;
+
+/** Bills that can be e-billed (approved or finalised) of matters e-billing is on for, newest first. */
 export async function exportableBills(db: Executor, opts: { status?: 'approved' | 'finalised'; limit: number }): Promise<BillSummary[]> {
+  const ebilled = await ebilledMatters(db);
   const rows = await db.selectFrom('ebilling_bill').select([...SUMMARY_COLUMNS])
     .where('status', 'in', opts.status ? [opts.status] : ['approved', 'finalised'])
-    .orderBy('invoice_date', 'desc').orderBy('number', 'desc').limit(opts.limit).execute();
-  return (rows as BillRow[]).map(summary);
+    .orderBy('invoice_date', 'desc').orderBy('number', 'desc').limit(MAX_APPROVED_SCANNED).execute();
+  return (rows as BillRow[]).filter((r) => ebilled.has(r.matter_id)).slice(0, opts.limit).map(summary);
+}
+
+/** The matters e-billing is on for, by their options as e-billing last copied them. */
+async function ebilledMatters(db: Executor): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const m of await db.selectFrom('ebilling_matter').select(['id', 'ebilling_json']).where('ebilling_json', 'is not', null).execute() as { id: string; ebilling_json: string }[]) {
+    if ((JSON.parse(m.ebilling_json) as EbillingOptions | null)?.enabled === true) out.add(m.id);
+  }
+  return out;
+}
+
+/**
+ * The approved bills to e-bill: those of matters e-billing is on for, and (unless
+ * `includeExported`) not yet exported as they are now (an export of an earlier approval, before a
+ * re-draft, does not count). Newest first, at most `limit`; with how many approved bills each
+ * rule left out.
+ */
+export async function billsToEbill(db: Executor, opts: { limit: number; includeExported: boolean }): Promise<{ bills: BillSummary[]; notEbilled: number; exported: number }> {
+  const ebilled = await ebilledMatters(db);
+  const rows = await db.selectFrom('ebilling_bill').select([...SUMMARY_COLUMNS]).where('status', '=', 'approved')
+    .orderBy('invoice_date', 'desc').orderBy('number', 'desc').limit(MAX_APPROVED_SCANNED).execute() as BillRow[];
+  const wanted = rows.filter((r) => ebilled.has(r.matter_id));
+  const done = new Set<string>();
+  for (let i = 0; i < wanted.length && !opts.includeExported; i += 500) {
+    const part = wanted.slice(i, i + 500);
+    const links = await db.selectFrom('ebilling_export_bill').select(['bill_id', 'bill_version']).where('bill_id', 'in', part.map((r) => r.id)).execute() as { bill_id: string; bill_version: unknown }[];
+    const now = new Map(part.map((r) => [r.id, Number(r.source_version)]));
+    for (const l of links) if (now.get(l.bill_id) === Number(l.bill_version)) done.add(l.bill_id);
+  }
+  const bills = wanted.filter((r) => !done.has(r.id)).slice(0, opts.limit).map(summary);
+  return { bills, notEbilled: rows.length - wanted.length, exported: done.size };
 }
 
 export async function billSummaries(db: Executor, ids: readonly string[]): Promise<BillSummary[]> {
