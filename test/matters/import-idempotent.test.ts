@@ -109,8 +109,17 @@ eachDialect('the import apply posted twice at once, or again later, imports the 
     assert.match(unescapeHtml(bad.text), /Import id must be 8 to 64 letters, digits or dashes/);
     await check('refused');
 
-    // A fresh preview is a fresh import: the clerk meant to import the file again.
-    const fresh = await b.post('/matters/import/apply', first);
+    // A fresh preview of the same file is a second import of it: the preview says the file was imported
+    // before, and the apply needs "Import it again" ticked (without it: 409, the preview again, nothing written).
+    const second = await b.post('/matters/import/preview', { kind: 'disbursements', csv });
+    assert.match(unescapeHtml(second.text), /This file was already imported<\/strong> on .+ by billing@firm\.test \(1 row\)\. Importing it again records every row a second time, and the next bills would take them twice/);
+    assert.match(second.text, /name="importAgain" value="yes" required/);
+    const unconfirmed = await b.post('/matters/import/apply', first);
+    assert.equal(unconfirmed.status, 409, unconfirmed.text);
+    assert.match(unescapeHtml(unconfirmed.text), /Nothing was imported: this file was already imported on \d{4}-\d{2}-\d{2} by billing@firm\.test \(1 row\)/);
+    assert.match(unconfirmed.text, /name="importAgain"/, 'the preview again, to confirm');
+    await check('unconfirmed');
+    const fresh = await b.post('/matters/import/apply', { ...first, importAgain: 'yes' });
     assert.equal(fresh.status, 201, fresh.text);
     assert.ok(!already(fresh));
     assert.equal(await countWhere(t, 'matters_disbursement', 'matter_id', matterId), 2);
@@ -123,6 +132,21 @@ eachDialect('the import apply posted twice at once, or again later, imports the 
     assert.ok(!already(old));
     assert.equal(await countWhere(t, 'matters_disbursement', 'matter_id', matterId), 3);
     assert.equal(await countAll(t, 'matters_import'), 2, 'nothing recorded without an id');
+  });
+});
+
+eachDialect('rows a file holds twice are said on the preview; both are imported', async (db) => {
+  await withApp(db, async (t) => {
+    const { matterId, fileNumber } = await firm(t);
+    const b = await signedIn(t);
+    const row = `${fileNumber},2026-12-01,COURT,1,275.00,Filing fee,County Court`;
+    const csv = `file_number,date,code,quantity,unit_cost,description,payee\n${row}\n${fileNumber},2026-12-02,COPY,1,5.00,Copies,\n${row}\n`;
+    const p = await b.post('/matters/import/preview', { kind: 'disbursements', csv });
+    assert.equal(p.status, 200, p.text);
+    assert.match(unescapeHtml(p.text), /Row 4 is the same as row 2: both are imported \(remove one if it is not meant twice\)/);
+    const form = { kind: 'disbursements', payload: /name="payload" value="([^"]*)"/.exec(p.text)![1]!, importId: /name="importId" value="([^"]*)"/.exec(p.text)![1]! };
+    assert.equal((await b.post('/matters/import/apply', form)).status, 201);
+    assert.equal(await countWhere(t, 'matters_disbursement', 'matter_id', matterId), 3);
   });
 });
 
@@ -166,9 +190,17 @@ eachDialect('the import API takes an id: the same id posted twice at once or aga
     assert.ok(again.json().alreadyApplied);
     assert.deepEqual(again.json().created, both[0]!.json().created, 'the first outcome');
     assert.equal(await countWhere(t, 'matters_disbursement', 'matter_id', matterId), 1);
-    // Without an id, as before: each post imports.
-    assert.equal((await post('', csv)).status, 201);
+    // Without an id: the file was imported before, so it needs importAgain (a dry run says when it was).
+    const dry = await post('?dryRun=true', csv);
+    assert.equal(dry.status, 200);
+    assert.deepEqual([dry.json().earlierImport?.by, dry.json().earlierImport?.imported], ['api-importer@firm.test', 1]);
+    const repeat = await post('', csv);
+    assert.deepEqual([repeat.status, Object.keys(repeat.json().error.fields ?? {})], [409, ['importAgain']], repeat.text);
+    assert.equal(await countWhere(t, 'matters_disbursement', 'matter_id', matterId), 1, 'nothing more imported');
+    assert.equal((await post('?importAgain=true', csv)).status, 201);
     assert.equal(await countWhere(t, 'matters_disbursement', 'matter_id', matterId), 2);
+    // Another file without an id imports as before.
+    assert.equal((await post('', csv.replace('275.00', '276.00'))).status, 201);
     const long = await post(`?id=${'x'.repeat(65)}`, csv);
     assert.deepEqual([long.status, Object.keys(long.json().error.fields ?? {})], [422, ['id']], 'an id over 64 characters is refused, naming it');
   });

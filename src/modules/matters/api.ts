@@ -225,6 +225,7 @@ const ImportBody = Type.Object({ csv: Type.String({ description: 'The CSV text (
 const ImportQuery = Type.Object({
   dryRun: Type.Optional(Type.Boolean({ description: 'Check only; nothing is written (default false)' })),
   id: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'An id for this import (idempotency key): the same id again imports nothing more and returns the first outcome' })),
+  importAgain: Type.Optional(Type.Boolean({ description: 'Import a file imported before (the same kind and content, under another id) again: without it that is 409 naming importAgain, and a dry run says `earlierImport`' })),
 }, { additionalProperties: false });
 
 // ---------------------------------------------------------------------------------------
@@ -1358,7 +1359,7 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
   api.app.post('/imports/:kind', allow(WRITE), async (c) => {
     const kind = param(c, 'kind');
     if (!isImportKind(kind)) throw new HttpError(404, 'not_found', `No import of "${kind}": use one of ${IMPORT_KINDS.join(', ')}`);
-    const { dryRun, id: importId } = parseForm(ImportQuery, c.req.query());
+    const { dryRun, id: importId, importAgain } = parseForm(ImportQuery, c.req.query());
     const type = (c.req.header('content-type') ?? '').toLowerCase();
     let text: string;
     try {
@@ -1371,7 +1372,7 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
       } else {
         throw new HttpError(415, 'unsupported_media_type', 'Send the CSV as text/csv, or JSON {"csv": "..."}');
       }
-      const outcome = await runImport(cmds, reads, ctxOf(c), kind, text, { dryRun: dryRun ?? false, ...(importId ? { importId, log: importLog } : {}) });
+      const outcome = await runImport(cmds, reads, ctxOf(c), kind, text, { dryRun: dryRun ?? false, importAgain: importAgain ?? false, log: importLog, ...(importId ? { importId } : {}) });
       const result = importResult(outcome);
       if (!outcome.dryRun && outcome.rejected.length > 0) {
         const fields: Record<string, string> = {};
@@ -1398,5 +1399,6 @@ function importResult(o: ImportOutcome) {
   return {
     kind: o.kind, dryRun: o.dryRun, rows: o.rows, accepted: o.accepted, imported: o.imported, rejected: o.rejected, created: o.created, warnings: o.warnings,
     ...(o.alreadyApplied ? { alreadyApplied: o.alreadyApplied } : {}),
+    ...(o.earlierImport ? { earlierImport: o.earlierImport } : {}),
   };
 }

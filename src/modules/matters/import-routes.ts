@@ -118,7 +118,7 @@ export function createImportPages(deps: Pick<ModuleDeps, 'db' | 'clock' | 'relay
     const body = await c.req.parseBody();
     try {
       const s = await submitted(body);
-      const outcome = await runImport(cmds, reads, c.get('command'), s.kind, s.text, { dryRun: true });
+      const outcome = await runImport(cmds, reads, c.get('command'), s.kind, s.text, { dryRun: true, log });
       return render(c, 'matters/import-preview.njk', previewContext(outcome, s.text));
     } catch (err) {
       if (err instanceof ImportFileError) return formPage(c, { ...typed(body), error: err.message }, err.status);
@@ -131,7 +131,15 @@ export function createImportPages(deps: Pick<ModuleDeps, 'db' | 'clock' | 'relay
     try {
       const s = await submitted(body);
       const importId = typeof body.importId === 'string' ? body.importId : undefined;
-      const outcome = await runImport(cmds, reads, c.get('command'), s.kind, s.text, { dryRun: false, importId, log });
+      let outcome: ImportOutcome;
+      try {
+        outcome = await runImport(cmds, reads, c.get('command'), s.kind, s.text, { dryRun: false, importId, log, importAgain: body.importAgain === 'yes' });
+      } catch (err) {
+        // The file was imported before and "Import it again" was not ticked: the preview again, saying so.
+        if (!(err instanceof HttpError) || err.fields.importAgain === undefined) throw err;
+        const again = await runImport(cmds, reads, c.get('command'), s.kind, s.text, { dryRun: true, log });
+        return render(c, 'matters/import-preview.njk', { ...previewContext(again, s.text), repeatError: err.fields.importAgain }, 409);
+      }
       if (outcome.rejected.length > 0) {
         return render(c, 'matters/import-preview.njk', { ...previewContext(outcome, s.text), applyFailed: true }, 422);
       }

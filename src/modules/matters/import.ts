@@ -508,6 +508,27 @@ export interface ImportOutcome {
   table: CsvTable;
   /** Set when this import id was already applied: the outcome is that apply's, nothing more was written. */
   alreadyApplied?: { at: string; by: string } | null;
+  /** The same file (kind and content) imported before under another id: applying it again needs `importAgain`. */
+  earlierImport?: { at: string; by: string; imported: number } | null;
+}
+
+/** Rows of a file repeated in it, listed as warnings at most this many. */
+const MAX_REPEATED_ROWS_SAID = 20;
+
+/** "Row 5 is the same as row 3", for each data row that repeats an earlier one cell for cell. */
+export function repeatedRows(table: CsvTable): string[] {
+  const seen = new Map<string, number>();
+  const out: string[] = [];
+  let more = 0;
+  for (const r of table.rows) {
+    const key = JSON.stringify(table.columns.map((c) => (r.values[c] ?? '').trim()));
+    const first = seen.get(key);
+    if (first === undefined) { seen.set(key, r.row); continue; }
+    if (out.length < MAX_REPEATED_ROWS_SAID) out.push(`Row ${r.row} is the same as row ${first}: both are imported (remove one if it is not meant twice)`);
+    else more++;
+  }
+  if (more > 0) out.push(`… and ${more} more rows the same as an earlier row`);
+  return out;
 }
 
 /** Thrown inside the batch to roll it back; carries the outcome out. */
@@ -540,7 +561,10 @@ export async function runImport(
     dryRun: boolean; maxRows?: number; maxBytes?: number;
     /** The import's id (idempotency key): applied once; ignored by a dry run. Needs `log`. */
     importId?: string;
+    /** Applied imports: the id's, and earlier imports of the same file (said on a dry run; refused on an apply unless `importAgain`). */
     log?: ImportLog;
+    /** Apply a file imported before, again: its rows are recorded a second time. */
+    importAgain?: boolean;
   },
 ): Promise<ImportOutcome> {
   const importId = opts.dryRun ? undefined : importIdOf(opts.importId);
@@ -568,6 +592,15 @@ export async function runImport(
     const prior = await log!.find(importId);
     if (prior) return replay(prior, applied);
   }
+  // The same file imported before (a second upload of last week's export, a retry after an apply that seemed to hang):
+  // its rows would be recorded twice, and billed twice. Said on the preview; the apply needs it confirmed.
+  const earlier = log ? await log.findByContent(kind, sha256, importId) : undefined;
+  const earlierImport = earlier ? { at: earlier.appliedAt, by: earlier.actorLabel, imported: earlier.imported } : null;
+  if (!opts.dryRun && earlierImport && opts.importAgain !== true) {
+    const message = `this file was already imported on ${earlierImport.at.slice(0, 10)} by ${earlierImport.by} (${earlierImport.imported} row${earlierImport.imported === 1 ? '' : 's'}): confirm "Import it again" to record its rows a second time`;
+    throw new HttpError(409, 'conflict', `Already imported: ${message}`, { importAgain: message });
+  }
+  warnings.push(...repeatedRows(table));
 
   // What rows refer to is read before the transaction: on SQLite the transaction holds the
   // only connection, and the commands check every reference again inside it anyway.
@@ -606,7 +639,7 @@ export async function runImport(
   return {
     kind, dryRun: opts.dryRun, rows: total, accepted: total - rejectedRows.size, rejected,
     imported: committed ? table.rows.length : 0, created: rejected.length ? created.filter((c) => !rejectedRows.has(c.row)) : created,
-    warnings: rejected.length ? [] : warnings, table,
+    warnings: rejected.length ? [] : warnings, table, earlierImport,
   };
 }
 
@@ -648,10 +681,22 @@ export interface ImportLog {
   transaction<T>(fn: (tx: Tx, trx: DbTx) => Promise<T>): Promise<T>;
   /** The import applied under this id, if any (committed). */
   find(id: string): Promise<AppliedImport | undefined>;
+  /** The latest import of this kind whose file had this content (sha256) and recorded rows, other than `exceptId` (a parallel apply of the same id is a replay), if any. */
+  findByContent(kind: ImportKind, sha256: string, exceptId?: string): Promise<AppliedImport | undefined>;
   /** Take the id inside the apply's transaction (the primary key lets one apply through). */
   begin(trx: DbTx, ctx: CommandContext, rec: { id: string; kind: ImportKind; sha256: string; rows: number }): Promise<void>;
   /** Record the apply's outcome and audit it, in the same transaction. */
   finish(trx: DbTx, ctx: CommandContext, id: string, result: AppliedResult): Promise<void>;
+}
+
+/** A `matters_import` row as an applied import. */
+function appliedOf(r: Record<string, unknown> | undefined): AppliedImport | undefined {
+  if (!r) return undefined;
+  const result = JSON.parse(String(r.result)) as { accepted: number; created: ImportOutcome['created']; warnings: string[] };
+  return {
+    id: String(r.id), kind: r.kind as ImportKind, sha256: String(r.sha256), rows: Number(r.row_count), accepted: result.accepted,
+    imported: Number(r.imported), created: result.created, warnings: result.warnings, actorLabel: String(r.actor_label), appliedAt: String(r.created_at),
+  };
 }
 
 /** The log of applied imports over `matters_import`. */
@@ -664,13 +709,12 @@ export function createImportLog(deps: { db: Db; clock: Clock; relay?: { kick(): 
       return result;
     },
     async find(id) {
-      const r = await db.selectFrom('matters_import').selectAll().where('id', '=', id).executeTakeFirst() as Record<string, unknown> | undefined;
-      if (!r) return undefined;
-      const result = JSON.parse(String(r.result)) as { accepted: number; created: ImportOutcome['created']; warnings: string[] };
-      return {
-        id: String(r.id), kind: r.kind as ImportKind, sha256: String(r.sha256), rows: Number(r.row_count), accepted: result.accepted,
-        imported: Number(r.imported), created: result.created, warnings: result.warnings, actorLabel: String(r.actor_label), appliedAt: String(r.created_at),
-      };
+      return appliedOf(await db.selectFrom('matters_import').selectAll().where('id', '=', id).executeTakeFirst() as Record<string, unknown> | undefined);
+    },
+    async findByContent(kind, sha256, exceptId) {
+      let q = db.selectFrom('matters_import').selectAll().where('kind', '=', kind).where('sha256', '=', sha256).where('imported', '>', 0);
+      if (exceptId !== undefined) q = q.where('id', '<>', exceptId);
+      return appliedOf(await q.orderBy('created_at', 'desc').limit(1).executeTakeFirst() as Record<string, unknown> | undefined);
     },
     async begin(trx, ctx, rec) {
       await trx.insertInto('matters_import').values({
