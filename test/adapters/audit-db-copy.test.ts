@@ -169,6 +169,61 @@ test('an empty, never migrated target is migrated and takes the copy: extreme in
   recordPostgresRun();
 });
 
+test('a target a server was started on (it holds only the server secret) takes the copy, with the source\'s secret', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lexbill-audit-copy-'));
+  const target = await freshDatabase('postgres');
+  try {
+    const source = await emptySource(dir);
+    const w = new BetterSqlite3(source);
+    w.prepare(`insert into app_setting (key, value, updated_at) values ('secret', 'the-source-secret', '2026-01-01T00:00:00.000Z')`).run();
+    w.close();
+    // What starting the server on the new database writes.
+    await target.db.insertInto('app_setting').values({ key: 'secret', value: 'the-target-secret', updated_at: '2026-02-01T00:00:00.000Z' }).execute();
+    const r = await copyDatabase({ from: `sqlite:${source}`, to: target.url });
+    assert.ok(r.replacedSeeds.includes('app_setting'));
+    assert.deepEqual(await pgQuery(target.url, `select key, value from app_setting where key = 'secret'`), [{ key: 'secret', value: 'the-source-secret' }], 'sessions and CSRF tokens signed by the source stay valid');
+    // Any other setting is a firm's: refused.
+    const again = await freshDatabase('postgres');
+    try {
+      await again.db.insertInto('app_setting').values([{ key: 'secret', value: 's', updated_at: '2026-02-01T00:00:00.000Z' }, { key: 'write_off_limit_minor', value: '5000', updated_at: '2026-02-01T00:00:00.000Z' }]).execute();
+      await assert.rejects(copyDatabase({ from: `sqlite:${source}`, to: again.url }), (e: unknown) => e instanceof CopyRefusedError && /already holds a firm \(rows in app_setting\)/.test(e.message));
+    } finally { await again.close(); }
+  } finally {
+    await target.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  recordPostgresRun();
+});
+
+test('a source written while it is copied (a server still running on it) is refused, and nothing is copied', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lexbill-audit-copy-'));
+  const target = await blankPostgres();
+  try {
+    const source = await emptySource(dir);
+    let wrote = false;
+    const write = () => {
+      if (wrote) return;
+      wrote = true;
+      // Another connection commits, as a server's request would, while the copy reads its snapshot.
+      const w = new BetterSqlite3(source);
+      w.prepare(`insert into app_setting (key, value, updated_at) values ('written-meanwhile', 'x', '2026-01-01T00:00:00.000Z')`).run();
+      w.close();
+    };
+    await assert.rejects(copyDatabase({ from: `sqlite:${source}`, to: target.url, log: (line) => { if (/row\(s\)$/.test(line)) write(); } }),
+      (e: unknown) => e instanceof CopyRefusedError && /changed while it was copied \(is a server still running on it\?\): stop every Lexbill process using it, then copy again/.test(e.message));
+    assert.ok(wrote, 'the write happened during the copy');
+    assert.deepEqual(await pgQuery(target.url, 'select count(*)::int as n from app_setting'), [{ n: 0 }], 'nothing copied');
+    assert.deepEqual(await pgQuery(target.url, 'select count(*)::int as n from auth_user'), [{ n: 0 }]);
+    // Copied again with nothing writing: it goes through.
+    await copyDatabase({ from: `sqlite:${source}`, to: target.url });
+    assert.deepEqual(await pgQuery(target.url, `select value from app_setting where key = 'written-meanwhile'`), [{ value: 'x' }]);
+  } finally {
+    await target.drop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  recordPostgresRun();
+});
+
 test('maskUrl hides the whole password, whatever it holds (a colon, an at sign), and the database URL error does too', () => {
   for (const [url, secret] of [
     ['postgres://lex:secret:x@127.0.0.1:5432/firm', 'secret'],

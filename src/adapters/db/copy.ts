@@ -103,6 +103,11 @@ export async function copyDatabase(opts: CopyOptions): Promise<CopyResult> {
   } catch (e) {
     throw new CopyRefusedError(`cannot open the source ${path}: ${(e as Error).message}`);
   }
+  // A second connection, never in a transaction: its data_version changes when another connection (a server still
+  // running on the file) commits, so a copy that would leave out what was written while it ran is refused.
+  const watch = new BetterSqlite3(path, { readonly: true, fileMustExist: true });
+  const dataVersion = (): number => Number(watch.pragma('data_version', { simple: true }));
+  const versionAtStart = dataVersion();
   let target: Database | null = null;
   try {
     src.defaultSafeIntegers(true);
@@ -150,6 +155,9 @@ export async function copyDatabase(opts: CopyOptions): Promise<CopyResult> {
       }
       await resetSequences(trx);
       await verify(trx, copied, expected);
+      if (dataVersion() !== versionAtStart) {
+        throw new CopyRefusedError(`the source ${path} changed while it was copied (is a server still running on it?): stop every Lexbill process using it, then copy again`);
+      }
       return { tables: results, rows: results.reduce((n, r) => n + r.rows, 0), replacedSeeds };
     });
     await sql.raw('analyze').execute(target.db);
@@ -157,6 +165,7 @@ export async function copyDatabase(opts: CopyOptions): Promise<CopyResult> {
   } finally {
     if (src.inTransaction) src.exec('commit');
     src.close();
+    watch.close();
     if (target) await target.close();
   }
 }
@@ -204,7 +213,7 @@ async function refuseBeforeMigrating(db: Database['db'], seeds: Map<string, stri
   const holding: string[] = [];
   for (const t of tables) {
     if (BOOKKEEPING_TABLES.has(t) || seeds.has(t)) continue;
-    if ((await rawRows<{ x: number }>(db, `select 1 as x from ${q(t)} limit 1`)).length) holding.push(t);
+    if ((await rawRows<{ x: number }>(db, `select 1 as x from ${q(t)}${onlyFirmRows(t)} limit 1`)).length) holding.push(t);
   }
   if (holding.length) {
     throw new CopyRefusedError(`the target database already holds a firm (rows in ${holding.slice(0, 8).join(', ')}${holding.length > 8 ? ', ...' : ''}): copy only into an empty database`);
@@ -304,15 +313,26 @@ export function dependencyOrder(tables: readonly { name: string }[], fks: readon
   return out;
 }
 
-/** Refuse a target holding any row but the migrations' seeds; returns the seeded tables to replace. */
+/**
+ * The rows of a table that make a database a firm's, as a where clause: all of them, but for
+ * app_setting's server secret, which every Lexbill process writes on first opening a database
+ * (starting the server on the new, empty database to try it is not a firm).
+ */
+function onlyFirmRows(table: string): string {
+  return table === 'app_setting' ? ` where ${q('key')} <> 'secret'` : '';
+}
+
+/** Refuse a target holding any row but the migrations' seeds (and the server secret); returns the tables whose rows the source's replace. */
 async function refuseUnlessEmpty(trx: Transaction<any>, tables: Table[], seeds: Map<string, string[]>): Promise<string[]> {
   const holding: string[] = [];
   const replace: string[] = [];
   for (const t of tables) {
     const seed = seeds.get(t.name);
     if (!seed) {
-      const r = await rawRows<{ x: number }>(trx, `select 1 as x from ${q(t.name)} limit 1`);
+      const r = await rawRows<{ x: number }>(trx, `select 1 as x from ${q(t.name)}${onlyFirmRows(t.name)} limit 1`);
       if (r.length) holding.push(t.name);
+      // The server's secret, written when any process first opened the target (serve, migrate then a look at it): the source's replaces it.
+      else if (onlyFirmRows(t.name) !== '') replace.push(t.name);
       continue;
     }
     const rows = (await rawRows<Record<string, unknown>>(trx, `select * from ${q(t.name)}`)).map(canonicalRow).sort();
