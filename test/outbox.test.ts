@@ -217,3 +217,19 @@ eachDialect('a run whose handleMany fails is replayed one event at a time throug
   const all = (await db.db.selectFrom('app_setting').select('key').where('key', 'like', 's-%').orderBy('key').execute()).map((x) => x.key);
   assert.deepEqual(all, ['s-1', 's-2', 's-3']);
 });
+
+eachDialect('the relay lets other work in between handler chunks, not only between pages: a request waits one chunk at most', async (db) => {
+  const { clock, bus, relay } = setup(db);
+  let handled = 0;
+  bus.subscribe('test.thing_happened', 'test.counter', async () => { handled++; });
+  await db.db.transaction().execute(async (trx) => {
+    for (let n = 0; n < 600; n++) await appendEvent<TestEvents, 'test.thing_happened'>(trx, clock, ctx, 'test.thing_happened', { n });
+  });
+  // A "request" arriving as the pass starts: it runs at the first turn of the event loop the relay gives up.
+  let seenAt: number | null = null;
+  const pass = relay.runOnce();
+  setImmediate(() => { seenAt = handled; });
+  const r = await pass;
+  assert.equal(r.handled, 600);
+  assert.ok(seenAt !== null && seenAt <= 100, `the request ran after ${seenAt} of 600 events (one chunk is 100)`);
+});

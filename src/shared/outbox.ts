@@ -316,6 +316,9 @@ export function createRelay(opts: RelayOptions): Relay {
         try {
           await runChunk(chunk);
           i = j;
+          // Let requests in between chunks: on SQLite a chunk's transaction never leaves the microtask queue, so a page
+          // of a big import's events would hold every request for seconds.
+          await new Promise((resolve) => setImmediate(resolve));
           continue;
         } catch (err) {
           if (chunk.length === 1) {
