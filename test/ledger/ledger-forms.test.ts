@@ -255,3 +255,17 @@ eachDialect('a bill page shows a discount row only when the bill has a discount'
     assert.doesNotMatch(p.text, /id="forecast"/);
   });
 }, { timeout: 180_000 });
+
+eachDialect('reverting or re-drafting a bill with a write-off says, before it is done, that the write-off is reversed and not made again', async (db) => {
+  await withApp(db, async (t) => {
+    const { bill, admin } = await billedWithAdmin(t);
+    const confirm = async () => unescapeHtml((await admin.post(`/billing/bills/${bill.billId}/revert`, { version: String((await t.db.db.selectFrom('billing_bill').select('version').where('id', '=', bill.billId).executeTakeFirstOrThrow()).version) })).text);
+    assert.doesNotMatch(await confirm(), /was written off on this bill/, 'nothing written off: nothing said');
+    assert.equal((await admin.post('/ledger/receipts', { bill: bill.billId, receivedOn: '2026-03-02', amount: '299.50', order: 'this_bill_only', discount: 'auto' })).status, 303);
+    await admin.get(`/ledger/bills/${bill.billId}`);
+    const w = await admin.post(`/ledger/bills/${bill.billId}/write-off`, { amount: '0.50', reason: 'Bank charges' });
+    assert.equal(w.status, 303, w.text.slice(0, 400));
+    await t.runtime.relay.drain();
+    assert.match(await confirm(), /id="confirm-written-off" role="alert">\$0\.50 was written off on this bill\. The write-off is reversed with its postings and is not made again when the bill is approved again/);
+  });
+}, { timeout: 180_000 });

@@ -65,6 +65,12 @@ export async function receiptsAllocatedMinor(ex: Executor, billId: string): Prom
   return r ? Number(r.paid_minor) : 0;
 }
 
+/** What the ledger has written off on the bill (0 when nothing, or none is known yet). */
+export async function writtenOffMinor(ex: Executor, billId: string): Promise<number> {
+  const r = await ex.selectFrom('billing_bill_balance').select('written_off_minor').where('bill_id', '=', billId).where('status', '=', 'open').executeTakeFirst();
+  return r ? Number(r.written_off_minor) : 0;
+}
+
 /** Matters per query in the batch reads below. */
 const CHUNK = 500;
 

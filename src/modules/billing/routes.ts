@@ -20,7 +20,7 @@ import type { AppEnv, Role } from '../../shared/web/types.ts';
 import type { Bill } from './bill-store.ts';
 import type { BillingCommands, Composition } from './commands.ts';
 import { isCalendarDate, MAX_ADHOC_DESCRIPTION_CHARS, MAX_PAYMENT_TERMS_DAYS } from './domain/lifecycle.ts';
-import { approvalPeriodNotes } from './balances.ts';
+import { approvalPeriodNotes, writtenOffMinor } from './balances.ts';
 import type { BillAction, BillRequest, Verdict } from './domain/lifecycle.ts';
 import { missingTemplate, templateChoices } from './domain/templates.ts';
 import type { BillLineData } from './events.ts';
@@ -808,6 +808,8 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
           produced: current.status === 'finalised' && await hasStoredPdf(deps.db, current.billId, current.approvedAt),
           // Emailed by hand in this approval: the client holds it (said whether or not it was produced).
           emailedByHand: current.approvedAt && current.status !== 'draft' ? manualEmailsOfCycle(await manualEmails(deps.db, current.billId), current.approvedAt) : [],
+          // Reverting or re-drafting reverses the bill's write-offs with its postings, and approving it again does not make them again.
+          writtenOffMinor: name !== 'delete' && current.status !== 'draft' ? await writtenOffMinor(deps.db, current.billId) : 0,
         });
       }
       try {
