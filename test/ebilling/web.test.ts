@@ -189,3 +189,33 @@ eachDialect('export page: a format (or mode) that is not one offered is refused 
     assert.equal(await count('ebilling_export'), 1);
   });
 });
+
+eachDialect('a bill e-billed in its approval: reverting or voiding it says so first; its export is then marked as no longer the bill', async (db) => {
+  await withApp(db, async (t) => {
+    const bill = await approvedEbilledBill(db, t);
+    const clerk = await t.user('billing', { email: 'clerk@firm.test' });
+    const auth = { authorization: `Bearer ${await t.token(clerk.email)}` };
+    const api = t.browser();
+    assert.equal((await api.postJson('/api/v1/ledes/settings', { ...SETTINGS, version: 0 }, { method: 'PUT', headers: auth })).status, 200);
+    const b = t.browser();
+    await b.login(clerk.email);
+    const version = async () => String((await db.db.selectFrom('billing_bill').select('version').where('id', '=', bill.billId).executeTakeFirstOrThrow()).version);
+    const confirmation = async (action: string) => (await b.post(`/billing/bills/${bill.billId}/${action}`, { version: await version() })).text;
+    await b.get(`/billing/bills/${bill.billId}`);
+    assert.doesNotMatch(await confirmation('revert'), /id="confirm-ebilled"/, 'not exported: nothing said');
+
+    const res = await api.postJson('/api/v1/ledes/exports', { billNumbers: [bill.number], format: 'LEDES1998BI' }, { headers: auth });
+    assert.equal(res.status, 201, res.text);
+    const fileName = res.json().exports[0].fileName as string;
+    await t.runtime.relay.drain();
+    const money = `$${(bill.totals.totalMinor / 100).toFixed(2)}`;
+    assert.match(await confirmation('revert'), new RegExp(`id="confirm-ebilled" role="alert">E-billed already: ${fileName.replaceAll('.', '\\.')} \\(LEDES1998BI, \\${money}\\) exported [^.]+\\. The client's e-billing system may hold this invoice: send the changed bill as a replacement once it is approved again\\.`));
+    assert.match(await confirmation('delete'), /may hold this invoice: withdraw it there \(or send a credit\)/);
+
+    // Reverted: the export is marked as not the bill now, on the e-billing pages.
+    assert.equal((await b.post(`/billing/bills/${bill.billId}/revert`, { version: await version(), confirmed: 'yes' })).status, 303);
+    await t.runtime.relay.drain();
+    const index = await b.get('/ebilling');
+    assert.match(index.text, new RegExp(`data-superseded="${bill.billId}">bill back in draft since<`));
+  });
+});

@@ -9,6 +9,7 @@
  */
 import type { Bus } from '../../shared/bus.ts';
 import type { Executor } from '../../shared/db.ts';
+import type { EbillingEvents } from '../ebilling/events.ts';
 import type { LedgerEvents } from '../ledger/events.ts';
 import type { ChargedDays, InterestCharge, OverdueCandidate } from './domain/interest.ts';
 import type { LedgerPeriods } from './domain/lifecycle.ts';
@@ -30,6 +31,27 @@ export function registerBalanceProjection(bus: Bus<any>): void {
     await ctx.trx.insertInto('billing_bill_balance').values({ bill_id: p.billId, ...row })
       .onConflict((oc) => oc.column('bill_id').doUpdateSet(row)).execute();
   });
+}
+
+export const EXPORTS_HANDLER = 'billing.copy_ledes_exports';
+
+/** Billing's copy of the LEDES files e-billing exported: a row per bill in a file (the same event again changes nothing). */
+export function registerExportsProjection(bus: Bus<any>): void {
+  bus.subscribe('ebilling.file_exported', EXPORTS_HANDLER, async (event, ctx) => {
+    const p = (event as { payload: EbillingEvents['ebilling.file_exported'] }).payload;
+    for (const b of p.bills) {
+      await ctx.trx.insertInto('billing_bill_export')
+        .values({ export_id: p.exportId, bill_id: b.billId, file_name: p.fileName, format: p.format, total_minor: b.totalMinor, exported_at: p.exportedAt })
+        .onConflict((oc) => oc.columns(['export_id', 'bill_id']).doNothing()).execute();
+    }
+  });
+}
+
+/** The LEDES files holding this bill exported at or after `since` (its approval), oldest first. */
+export async function ledesExportsSince(ex: Executor, billId: string, since: string): Promise<{ fileName: string; format: string; totalMinor: number; exportedAt: string }[]> {
+  const rows = await ex.selectFrom('billing_bill_export').select(['file_name', 'format', 'total_minor', 'exported_at'])
+    .where('bill_id', '=', billId).where('exported_at', '>=', since).orderBy('exported_at').limit(100).execute() as { file_name: string; format: string; total_minor: unknown; exported_at: string }[];
+  return rows.map((r) => ({ fileName: r.file_name, format: r.format, totalMinor: Number(r.total_minor), exportedAt: r.exported_at }));
 }
 
 /** Billing's copy of the ledger's accounting periods: the latest event is the whole truth (one row). */

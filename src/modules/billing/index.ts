@@ -5,7 +5,7 @@ import type { AppEnv } from '../../shared/web/types.ts';
 import { createBillingApi } from './api.ts';
 import { createBillingCommands } from './commands.ts';
 import { registerBillingProjections } from './projections.ts';
-import { registerBalanceProjection, registerPeriodsProjection } from './balances.ts';
+import { registerBalanceProjection, registerExportsProjection, registerPeriodsProjection } from './balances.ts';
 import { createBillingPages } from './routes.ts';
 import { createProduction } from './production.ts';
 import type { ProduceOptions, ProductionSummary } from './production.ts';
@@ -51,6 +51,7 @@ export function createBillingModule(deps: ModuleDeps): WebModule {
   registerBillingProjections(deps.bus, { clock: deps.clock, logger: deps.logger });
   registerBalanceProjection(deps.bus);
   registerPeriodsProjection(deps.bus);
+  registerExportsProjection(deps.bus);
   const cmds = createBillingCommands({ db: deps.db, clock: deps.clock, relay: deps.relay });
   const production = createProduction({ db: deps.db, clock: deps.clock, logger: deps.logger, outputs: deps.outputs }, cmds);
   const pages = new Hono<AppEnv>();

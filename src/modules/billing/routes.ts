@@ -20,7 +20,7 @@ import type { AppEnv, Role } from '../../shared/web/types.ts';
 import type { Bill } from './bill-store.ts';
 import type { BillingCommands, Composition } from './commands.ts';
 import { isCalendarDate, MAX_ADHOC_DESCRIPTION_CHARS, MAX_PAYMENT_TERMS_DAYS } from './domain/lifecycle.ts';
-import { approvalPeriodNotes, writtenOffMinor } from './balances.ts';
+import { approvalPeriodNotes, ledesExportsSince, writtenOffMinor } from './balances.ts';
 import type { BillAction, BillRequest, Verdict } from './domain/lifecycle.ts';
 import { missingTemplate, templateChoices } from './domain/templates.ts';
 import type { BillLineData } from './events.ts';
@@ -810,6 +810,8 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
           emailedByHand: current.approvedAt && current.status !== 'draft' ? manualEmailsOfCycle(await manualEmails(deps.db, current.billId), current.approvedAt) : [],
           // Reverting or re-drafting reverses the bill's write-offs with its postings, and approving it again does not make them again.
           writtenOffMinor: name !== 'delete' && current.status !== 'draft' ? await writtenOffMinor(deps.db, current.billId) : 0,
+          // Exported as LEDES in this approval: the client's e-billing system may hold the invoice.
+          ledesExports: current.approvedAt && current.status !== 'draft' ? await ledesExportsSince(deps.db, current.billId, current.approvedAt) : [],
         });
       }
       try {

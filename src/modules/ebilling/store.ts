@@ -190,7 +190,11 @@ export async function saveSettings(trx: Executor, s: LedesSettings, expected: nu
 export interface ExportRow {
   id: string; format: LedesFormat; fileName: string; sha256: string; byteCount: number; invoiceCount: number; lineCount: number;
   requestId: string | null; createdAt: string; createdBy: string;
-  bills: { billId: string; number: string; version: number; totalMinor: number; currency: string }[];
+  bills: {
+    billId: string; number: string; version: number; totalMinor: number; currency: string;
+    /** Null: the bill is as exported. Else what it is now: its status and (approved or finalised) its total. */
+    changedSince?: { status: string; totalMinor: number | null } | null;
+  }[];
 }
 
 export interface NewExport extends Omit<ExportRow, 'bills'> { content: string; bills: ExportRow['bills'] }
@@ -212,11 +216,27 @@ const EXPORT_COLUMNS = ['id', 'format', 'file_name', 'sha256', 'byte_count', 'in
 async function withBills(db: Executor, rows: any[]): Promise<ExportRow[]> {
   if (rows.length === 0) return [];
   const links = await db.selectFrom('ebilling_export_bill').selectAll().where('export_id', 'in', rows.map((r) => r.id)).orderBy('bill_number').execute() as any[];
+  // Each bill as it is now: one voided, back in draft, or approved again at another total since (re-drafted) is not the
+  // invoice the file holds. (Finalising changes the bill's version, not the invoice: versions are not compared.)
+  const billIds = [...new Set(links.map((l) => l.bill_id as string))];
+  const now = new Map<string, { status: string; totalMinor: number }>();
+  for (let i = 0; i < billIds.length; i += 500) {
+    for (const b of await db.selectFrom('ebilling_bill').select(['id', 'status', 'total_minor']).where('id', 'in', billIds.slice(i, i + 500)).execute() as { id: string; status: string; total_minor: unknown }[]) {
+      now.set(b.id, { status: b.status, totalMinor: Number(b.total_minor) });
+    }
+  }
+  const changedSince = (l: any): ExportRow['bills'][number]['changedSince'] => {
+    const b = now.get(l.bill_id);
+    if (!b || b.status === 'deleted') return { status: 'deleted', totalMinor: null };
+    if (b.status === 'draft') return { status: 'draft', totalMinor: null };
+    return b.totalMinor === Number(l.invoice_total_minor) ? null : { status: b.status, totalMinor: b.totalMinor };
+  };
   return rows.map((r) => ({
     id: r.id, format: r.format, fileName: r.file_name, sha256: r.sha256, byteCount: Number(r.byte_count), invoiceCount: Number(r.invoice_count),
     lineCount: Number(r.line_count), requestId: r.request_id, createdAt: r.created_at, createdBy: r.created_by,
     bills: links.filter((l) => l.export_id === r.id).map((l) => ({
       billId: l.bill_id, number: l.bill_number, version: Number(l.bill_version), totalMinor: Number(l.invoice_total_minor), currency: l.currency,
+      changedSince: changedSince(l),
     })),
   }));
 }
