@@ -46,6 +46,9 @@ const STAFF: readonly { email: string; name: string; role: Role }[] = [
   { email: 'auditor@demo.lexbill.test', name: 'Riley Reader', role: 'readonly' },
 ];
 
+/** The demo's timekeeper sign-ins and the timekeepers whose time they record. */
+const DEMO_TIMEKEEPER_LINKS: readonly (readonly [string, string])[] = [['partner@demo.lexbill.test', 'MH'], ['associate@demo.lexbill.test', 'SC']];
+
 export interface DemoResult {
   usersCreated: number;
   /** True when the demo firm's timekeepers already existed, so no matters were added. */
@@ -70,6 +73,12 @@ export async function seedDemo(rt: Runtime, opts: DemoOptions): Promise<DemoResu
   }
   const cmds = createMattersCommands({ db: rt.database.db, clock: rt.clock, relay: rt.relay });
   const firm = await seedDemoFirm(cmds, { matters: opts.matters, entriesPerMatter: opts.entriesPerMatter, seed: opts.seed, random: prng, ctx, fixedCharges: true });
+  // The demo's timekeeper sign-ins record their own timekeeper's time: the partner MH's, the associate SC's (a link made by hand is kept).
+  const tks = await cmds.listTimekeepers();
+  for (const [email, initials] of DEMO_TIMEKEEPER_LINKS) {
+    const tk = tks.find((t) => t.initials === initials);
+    if (tk && tk.staffEmail === null && !tks.some((t) => t.staffEmail === email)) await cmds.updateTimekeeper(ctx, tk.id, { staffEmail: email });
+  }
   // The demo firm's letterhead, so its bills and emails are not signed "Your firm" (a letterhead already saved is kept).
   const billing = createBillingCommands({ db: rt.database.db, clock: rt.clock, relay: rt.relay });
   const production = createProduction({ db: rt.database.db, clock: rt.clock, logger: rt.logger, outputs: rt.outputs }, billing);

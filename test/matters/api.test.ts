@@ -55,7 +55,8 @@ function fields(res: Page, status = 422): Record<string, string> {
 
 /** A partner (300.00 from 2025, 320.00 from 2026), a client and a matter with a 500.00 WIP cap. */
 async function firm(api: Api) {
-  const tk = ok(await api.post('/timekeepers', { initials: 'MH', name: 'Margaret Holloway', classification: 'partner' }), 201);
+  // Linked to the timekeeper-role sign-in (apiAs(t, 'timekeeper')), which records MH's time only.
+  const tk = ok(await api.post('/timekeepers', { initials: 'MH', name: 'Margaret Holloway', classification: 'partner', staffEmail: 'timekeeper@firm.test' }), 201);
   ok(await api.post(`/timekeepers/${tk.id}/rates`, { effectiveFrom: '2025-01-01', rate: '300.00' }), 201);
   ok(await api.post(`/timekeepers/${tk.id}/rates`, { effectiveFrom: '2026-01-01', rate: '320.00' }), 201);
   const client = ok(await api.post('/clients', { name: 'Northwind Logistics Inc.', email: 'ap@northwind.example' }), 201);
@@ -350,7 +351,23 @@ eachDialect('roles: readonly reads only; timekeepers record work but not clients
       assert.equal(res.json().error.code, 'forbidden');
     }
     assert.deepEqual(await snapshot(db), before);
-    ok(await tkApi.post('/time-entries', { matterId: matter.id, timekeeperId: tk.id, workDate: '2026-02-03', hours: '1', narrative: 'x' }), 201);
+    const own = ok(await tkApi.post('/time-entries', { matterId: matter.id, timekeeperId: tk.id, workDate: '2026-02-03', hours: '1', narrative: 'x' }), 201);
+    // Another timekeeper's time: not recorded, changed or deleted by a timekeeper sign-in; billing staff may.
+    const other = ok(await admin.post('/timekeepers', { initials: 'SC', name: 'Sofia Castellano', classification: 'associate' }), 201);
+    ok(await admin.post(`/timekeepers/${other.id}/rates`, { effectiveFrom: '2025-01-01', rate: '200.00' }), 201);
+    const theirs = ok(await admin.post('/time-entries', { matterId: matter.id, timekeeperId: other.id, workDate: '2026-02-03', hours: '2', narrative: 'Research' }), 201);
+    const beforeOthers = await snapshot(db);
+    const notMine = await tkApi.post('/time-entries', { matterId: matter.id, timekeeperId: other.id, workDate: '2026-02-03', hours: '1', narrative: 'x' });
+    assert.equal(notMine.status, 422, notMine.text);
+    assert.match(fields(notMine).timekeeperId ?? '', /is not your timekeeper: your sign-in records the time of MH Margaret Holloway only/);
+    for (const res of [await tkApi.patch(`/time-entries/${theirs.id}`, { hours: '9' }), await tkApi.delete(`/time-entries/${theirs.id}`)]) {
+      assert.equal(res.status, 403, res.text);
+      assert.match(res.json().error.message, /This is SC Sofia Castellano's time: your sign-in changes the time of its own timekeeper only/);
+    }
+    const moved = await tkApi.patch(`/time-entries/${own.id}`, { timekeeperId: other.id });
+    assert.equal(moved.status, 422, 'nor moved to another timekeeper');
+    assert.deepEqual(await snapshot(db), beforeOthers, 'nothing changed');
+    ok(await tkApi.patch(`/time-entries/${own.id}`, { hours: '1.5' }));
     const anon = await t.browser().get('/api/v1/clients', { accept: 'application/json' });
     assert.equal(anon.status, 401);
   });

@@ -69,7 +69,7 @@ eachDialect('a matter with billing turned off takes no billable work: recording 
 eachDialect('the API refuses billable work on a matter with billing off (422 naming behaviour)', async (db) => {
   await withApp(db, async (t) => {
     const cmds = mattersCommands(db, t);
-    const tk = await cmds.createTimekeeper(ctx, { initials: 'MH', name: 'Margaret Holloway', classification: 'partner' });
+    const tk = await cmds.createTimekeeper(ctx, { initials: 'MH', name: 'Margaret Holloway', classification: 'partner', staffEmail: 'timekeeper@firm.test' });
     await cmds.setTimekeeperRate(ctx, { timekeeperId: tk.id, effectiveFrom: '2026-01-01', rateMinor: 30_000 });
     const client = await cmds.createClient(ctx, { name: 'Northwind' });
     const matter = await cmds.openMatter(ctx, { clientId: client.id, name: 'Pro bono', responsibleTimekeeperId: tk.id, openedOn: '2026-01-01' });

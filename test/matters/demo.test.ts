@@ -114,6 +114,9 @@ eachDialect('seed-demo adds staff and the firm, and reports the counts', async (
   // The demo firm's letterhead is set, so its bills are not signed "Your firm".
   const letterhead = await db.db.selectFrom('billing_settings').select(['firm_name', 'version']).where('id', '=', 'firm').executeTakeFirstOrThrow();
   assert.deepEqual([letterhead.firm_name, Number(letterhead.version)], [DEMO_LETTERHEAD.firmName, 1]);
+  // The demo's timekeeper sign-ins record their own timekeeper's time.
+  const linked = await db.db.selectFrom('matters_timekeeper').select(['initials', 'staff_email']).where('staff_email', 'is not', null).orderBy('initials').execute();
+  assert.deepEqual(linked, [{ initials: 'MH', staff_email: 'partner@demo.lexbill.test' }, { initials: 'SC', staff_email: 'associate@demo.lexbill.test' }]);
   const again = await seedDemo(rt, { matters: 5, entriesPerMatter: 4, seed: 11 });
   assert.deepEqual(again, { usersCreated: 0, firmAlreadySeeded: true, timekeepers: 0, clients: 0, matters: 0, timeEntries: 0, disbursements: 0 });
   assert.equal(Number((await db.db.selectFrom('billing_settings').select('version').where('id', '=', 'firm').executeTakeFirstOrThrow()).version), 1, 'seeded again: the letterhead as it was');

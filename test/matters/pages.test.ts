@@ -241,9 +241,22 @@ eachDialect('quick time entry records by file number and shows the resolved rate
     const f = await firm(t);
     await f.cmds.setClientRate(ctx, { clientId: f.northwind.id, timekeeperId: f.sc.id, rateMinor: 21_000 });
     const b = await signedIn(t, 'timekeeper', 'Sofia Castellano');
+    await f.cmds.updateTimekeeper(ctx, f.sc.id, { staffEmail: 'Timekeeper-Sofia@firm.test ' });
+    assert.equal((await f.cmds.findTimekeeper(f.sc.id))?.staffEmail, 'timekeeper-sofia@firm.test', 'kept as sign-in takes it');
     const page = await b.get('/matters/time');
     assert.equal(page.status, 200);
-    assert.match(page.text, /Quick entry for SC Sofia Castellano/, 'the signed-in timekeeper is chosen by name');
+    assert.match(page.text, /Quick entry for SC Sofia Castellano/, 'the signed-in timekeeper\'s own is chosen');
+    // Another timekeeper's time: not recorded, changed or deleted from this sign-in.
+    const others = await count(t, 'matters_time_entry');
+    const forMh = await b.post('/matters/time', { fileNumber: f.kestrel.fileNumber, timekeeperId: f.mh.id, workDate: '2026-03-02', hours: '1', narrative: 'Not mine' });
+    assert.equal(forMh.status, 422);
+    assert.match(unescapeHtml(forMh.text), /<strong>Timekeeper MH<\/strong> is not your timekeeper: your sign-in records the time of SC Sofia Castellano only/);
+    await b.get(`/matters/${f.kestrel.id}`);
+    for (const res of [await b.get(`/matters/${f.kestrel.id}/time/${f.entry.id}/edit`), await b.post(`/matters/${f.kestrel.id}/time/${f.entry.id}/delete`, {})]) {
+      assert.equal(res.status, 403);
+      assert.match(unescapeHtml(res.text), /This is MH Margaret Holloway's time: your sign-in changes the time of its own timekeeper only/);
+    }
+    assert.equal(await count(t, 'matters_time_entry'), others, 'nothing recorded or deleted');
     const before = await count(t, 'matters_time_entry');
     const entry = { fileNumber: f.kestrel.fileNumber, timekeeperId: f.sc.id, workDate: '2026-03-02', narrative: 'Review discovery', taskCode: 'L310', activityCode: 'A104' };
     for (const [hours, message] of [['1.234', /whole number of minutes/], ['abc', /hours such as/], ['25', /at most 24 hours/]] as const) {
@@ -425,5 +438,28 @@ eachDialect('a disbursement\'s tax code is chosen, shown and changed on the matt
     assert.equal(fields.taxCode, 'SALES');
     assert.equal((await b.post(`${url}/disbursements/${d.id}`, { ...fields, taxCode: '' })).status, 303);
     assert.equal((await f.cmds.listDisbursements(f.kestrel.id)).find((x) => x.id === d.id)!.taxCode, null);
+  });
+});
+
+eachDialect('a timekeeper is linked to a staff account on its page; one account links one timekeeper', async (db) => {
+  await withApp(db, async (t) => {
+    const f = await firm(t);
+    const b = await signedIn(t, 'billing');
+    const url = `/matters/timekeepers/${f.mh.id}`;
+    const page = await b.get(url);
+    assert.match(page.text, /none: a sign-in with the timekeeper role cannot record this timekeeper's time/);
+    const base = { name: 'Margaret Holloway', classification: 'partner', ledesClassification: 'PT', active: 'on' };
+    assert.equal((await b.post(url, { ...base, staffEmail: 'MH@firm.test' })).status, 303);
+    assert.match((await b.get(url)).text, /id="staff-account">mh@firm\.test/);
+    const bad = await b.post(url, { ...base, staffEmail: 'not an email' });
+    assert.equal(bad.status, 422);
+    assert.match(fieldError(bad, 'staffEmail'), /must be a staff account's email/);
+    const taken = await b.post(`/matters/timekeepers/${f.sc.id}`, { name: 'Sofia Castellano', classification: 'associate', ledesClassification: 'AS', active: 'on', staffEmail: 'mh@firm.test' });
+    assert.equal(taken.status, 422);
+    assert.match(fieldError(taken, 'staffEmail'), /is linked to MH Margaret Holloway: unlink it there first/);
+    assert.equal((await f.cmds.findTimekeeper(f.sc.id))?.staffEmail, null);
+    // Emptied: unlinked (audited as a change).
+    assert.equal((await b.post(url, { ...base, staffEmail: '' })).status, 303);
+    assert.equal((await f.cmds.findTimekeeper(f.mh.id))?.staffEmail, null);
   });
 });

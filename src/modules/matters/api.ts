@@ -47,6 +47,7 @@ import {
 import type { BillingOptionSection, FirmBillingSettings, MatterBillingOptions, MatterChanged } from './events.ts';
 import type { ImportOutcome, Parsed } from './import.ts';
 import * as store from './store.ts';
+import { ownTimekeeperIds, refuseOthersEntry, refuseOthersTime } from './own-time.ts';
 import type { ChargeType, Client, Contact, Disbursement, FixedCharge, Matter, TimeEntry, Timekeeper } from './store.ts';
 
 // ---------------------------------------------------------------------------------------
@@ -143,6 +144,7 @@ const MatterQuery = Type.Object({
 const TimekeeperSchema = Type.Object({
   id: Type.String(), initials: Type.String(), name: Type.String(), classification: literals(TIMEKEEPER_CLASSIFICATIONS),
   ledesClassification: literals(LEDES_CLASSIFICATIONS), active: Type.Boolean(),
+  staffEmail: Nullable(Type.String({ description: 'The staff account (sign-in email) that records this timekeeper\'s time; a sign-in with the timekeeper role records its own timekeeper\'s time only' })),
   currentRate: Nullable(Type.String({ description: 'Standard rate in effect today, firm currency' })), ...Stamps,
 });
 const StandardRateSchema = Type.Object({ effectiveFrom: Type.String(), rate: Type.String() });
@@ -150,6 +152,7 @@ const TimekeeperDetailSchema = Type.Intersect([TimekeeperSchema, Type.Object({ c
 const TimekeeperCreate = Type.Object({
   initials: Type.String({ pattern: '^[A-Z][A-Z0-9]{0,9}$', errorMessage: 'must be 1 to 10 capital letters or digits, starting with a letter' }), name: Text(LIMITS.nameChars, { minLength: 1 }), classification: literals(TIMEKEEPER_CLASSIFICATIONS),
   ledesClassification: Type.Optional(literals(LEDES_CLASSIFICATIONS)), active: Type.Optional(Type.Boolean()),
+  staffEmail: Type.Optional(Nullable(Type.String({ maxLength: 254, description: 'The staff account (sign-in email) that records this timekeeper\'s time' }))),
 }, { additionalProperties: false });
 const StandardRateCreate = Type.Object({ effectiveFrom: IsoDate('First date the rate applies to'), rate: Money('Hourly rate, firm currency') }, { additionalProperties: false });
 const OwnerRateSchema = Type.Object({ timekeeperId: Type.String(), initials: Type.String(), name: Type.String(), rate: Type.String() });
@@ -239,6 +242,7 @@ const ClientChange = Type.Object({
 const TimekeeperChange = Type.Object({
   name: Type.Optional(Text(LIMITS.nameChars, { minLength: 1 })), classification: Type.Optional(literals(TIMEKEEPER_CLASSIFICATIONS)),
   ledesClassification: Type.Optional(literals(LEDES_CLASSIFICATIONS)), active: Type.Optional(Type.Boolean()),
+  staffEmail: Type.Optional(Nullable(Type.String({ maxLength: 254, description: 'The staff account (sign-in email) that records this timekeeper\'s time; null unlinks it' }))),
 }, { additionalProperties: false });
 const MatterChange = Type.Object({
   name: Type.Optional(Text(LIMITS.nameChars, { minLength: 1 })), practiceArea: Type.Optional(NullableText(100)),
@@ -537,7 +541,7 @@ function matterView(m: Matter, client: { clientNumber: number; name: string }, v
 
 const timekeeperView = (t: Timekeeper, currentRateMinor: number | null, currency: string) => ({
   id: t.id, initials: t.initials, name: t.name, classification: t.classification, ledesClassification: t.ledesClassification,
-  active: t.active, currentRate: currentRateMinor === null ? null : moneyText(currentRateMinor, currency), createdAt: t.createdAt, updatedAt: t.updatedAt,
+  active: t.active, staffEmail: t.staffEmail, currentRate: currentRateMinor === null ? null : moneyText(currentRateMinor, currency), createdAt: t.createdAt, updatedAt: t.updatedAt,
 });
 
 function timeView(t: TimeEntry, m: { currency: string; fileNumber: string }, version: number) {
@@ -789,6 +793,7 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
         initials: body.initials, name: body.name, classification: body.classification as TimekeeperClassification,
         ...(body.ledesClassification ? { ledesClassification: body.ledesClassification as LedesClassification } : {}),
         ...(body.active !== undefined ? { active: body.active } : {}),
+        ...(body.staffEmail !== undefined ? { staffEmail: body.staffEmail } : {}),
       });
       return timekeeperView(t, null, await firmCurrency());
     });
@@ -959,6 +964,8 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
       else if (rateMinor !== undefined) override = { rateMinor, reason: body.rateReason };
     } else if (body.rateReason !== undefined && body.rate === undefined) errors.rate = 'is required with rateReason';
     failIf(errors);
+    const tks = await cmds.listTimekeepers();
+    refuseOthersTime(ownTimekeeperIds(c.get('user'), tks), body.timekeeperId, tks);
     const r = await named({ ...TIME_FIELD_NAMES, rawMinutes: field }, () => cmds.recordTimeEntryChecked(ctxOf(c), {
       ...(body.id !== undefined ? { id: body.id } : {}), matterId: body.matterId, timekeeperId: body.timekeeperId, workDate: body.workDate, rawMinutes: minutes!, narrative: body.narrative,
       taskCode: body.taskCode ?? null, activityCode: body.activityCode ?? null,
@@ -979,6 +986,10 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
   async (c, { body }) => {
     const before = await cmds.findTimeEntry(param(c, 'id'));
     if (!before) throw notFound('Time entry');
+    const tks = await cmds.listTimekeepers();
+    const own = ownTimekeeperIds(c.get('user'), tks);
+    refuseOthersEntry(own, before, tks);
+    if (body.timekeeperId !== undefined) refuseOthersTime(own, body.timekeeperId, tks);
     const m = await matterRef(before.matterId);
     const errors: FieldErrors = {};
     const { minutes, field } = minutesFrom(errors, body, false);
@@ -1010,6 +1021,8 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
 
   api.route({ method: 'delete', path: '/time-entries/:id', summary: 'Delete an unbilled time entry (409 once it is on a bill)', tag: TAG, audience: WIP_WRITE, response: Type.Null(), status: 204 },
     async (c) => {
+      const entry = await cmds.findTimeEntry(param(c, 'id'));
+      if (entry) { const tks = await cmds.listTimekeepers(); refuseOthersEntry(ownTimekeeperIds(c.get('user'), tks), entry, tks); }
       await cmds.deleteTimeEntry(ctxOf(c), param(c, 'id'));
       return null;
     });
@@ -1118,7 +1131,7 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
 
   // ---- timekeeper changes ---------------------------------------------------------------
 
-  api.route({ method: 'patch', path: '/timekeepers/:id', summary: 'Change a timekeeper (name, classification, LEDES code, active)', tag: TAG, audience: WRITE, body: TimekeeperChange, response: TimekeeperDetailSchema },
+  api.route({ method: 'patch', path: '/timekeepers/:id', summary: 'Change a timekeeper (name, classification, LEDES code, active, staff account)', tag: TAG, audience: WRITE, body: TimekeeperChange, response: TimekeeperDetailSchema },
     async (c, { body }) => {
       const t = await timekeeperOr404(param(c, 'id'));
       return timekeeperDetail(await cmds.updateTimekeeper(ctxOf(c), t.id, {
@@ -1126,6 +1139,7 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
         ...(body.classification !== undefined ? { classification: body.classification as TimekeeperClassification } : {}),
         ...(body.ledesClassification !== undefined ? { ledesClassification: body.ledesClassification as LedesClassification } : {}),
         ...(body.active !== undefined ? { active: body.active } : {}),
+        ...(body.staffEmail !== undefined ? { staffEmail: body.staffEmail } : {}),
       }));
     });
 

@@ -26,7 +26,7 @@ import {
   patchFirmSettings, patchSection, QUANTITY_SCALE, resolveRate, roundMinutes, scheduleChangeErrors, timeAmountMinor,
   validateAutoFill, validateBillingOptions, validateChargeType, validateClient, validateContact, validateDisbursement,
   validateFirmSettings, validateFixedCharge, validateMatter, validateParticipants, validateRateMinor, validateStandardRate,
-  validateTimekeeper, validateTimeEntry,
+  staffEmailOf, validateTimekeeper, validateTimeEntry,
 } from './domain.ts';
 import type {
   BillingCycle, BillingOptionsPatch, CapStatus, CodedItem, EntryBehaviour, FieldErrors, FirmSettingsPatch,
@@ -57,6 +57,8 @@ export interface CreateTimekeeperInput {
   /** Defaults from the classification: partner PT, associate AS, paralegal PL, other OT. */
   ledesClassification?: LedesClassification;
   active?: boolean;
+  /** The staff account that records this timekeeper's time (its sign-in email); none by default. */
+  staffEmail?: string | null;
 }
 
 export interface SetTimekeeperRateInput {
@@ -201,6 +203,8 @@ export interface UpdateTimekeeperInput {
   /** When the classification changes without this, a default LEDES code follows it. */
   ledesClassification?: LedesClassification;
   active?: boolean;
+  /** Null or empty: linked to no staff account. */
+  staffEmail?: string | null;
 }
 
 export interface UpdateClientInput {
@@ -422,6 +426,13 @@ export function createMattersCommands(deps: MattersDeps) {
 
   // ---- timekeepers --------------------------------------------------------------------
 
+  /** One staff account records one timekeeper's time: a link to an account another timekeeper has is refused, naming it. */
+  async function refuseLinkedElsewhere(trx: Tx, t: Timekeeper): Promise<void> {
+    if (t.staffEmail === null) return;
+    const other = await store.findTimekeeperByStaffEmail(trx, t.staffEmail);
+    if (other && other.id !== t.id) throw invalid({ staffEmail: `is linked to ${other.initials} ${other.name}: unlink it there first` });
+  }
+
   async function createTimekeeper(trx: Tx, ctx: CommandContext, input: CreateTimekeeperInput): Promise<Timekeeper> {
     fail(validateTimekeeper(input));
     const existing = await store.findTimekeeperByInitials(trx, input.initials);
@@ -430,12 +441,13 @@ export function createMattersCommands(deps: MattersDeps) {
     const t: Timekeeper = {
       id: newId(clock), initials: input.initials, name: input.name.trim(), classification: input.classification,
       ledesClassification: input.ledesClassification ?? defaultLedesClassification(input.classification),
-      active: input.active ?? true, createdAt: at, updatedAt: at,
+      active: input.active ?? true, staffEmail: staffEmailOf(input.staffEmail), createdAt: at, updatedAt: at,
     };
+    await refuseLinkedElsewhere(trx, t);
     try {
       await store.insertTimekeeper(trx, t);
     } catch (err) {
-      if (isUniqueViolation(err)) throw invalid({ initials: 'are already used by another timekeeper' });
+      if (isUniqueViolation(err)) throw invalid(t.staffEmail && await store.findTimekeeperByStaffEmail(trx, t.staffEmail) ? { staffEmail: 'is linked to another timekeeper' } : { initials: 'are already used by another timekeeper' });
       throw err;
     }
     await emit(trx, ctx, 'matters.timekeeper_created', {
@@ -1831,10 +1843,17 @@ export function createMattersCommands(deps: MattersDeps) {
       classification,
       ledesClassification: patch.ledesClassification ?? (followsDefault ? defaultLedesClassification(classification) : before.ledesClassification),
       active: patch.active ?? before.active,
+      staffEmail: patch.staffEmail !== undefined ? staffEmailOf(patch.staffEmail) : before.staffEmail,
       updatedAt: now(),
     };
     if (sameJson({ ...before, updatedAt: '' }, { ...after, updatedAt: '' })) return before;
-    await store.updateTimekeeper(trx, after);
+    await refuseLinkedElsewhere(trx, after);
+    try {
+      await store.updateTimekeeper(trx, after);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw invalid({ staffEmail: 'is linked to another timekeeper' });
+      throw err;
+    }
     await emit(trx, ctx, 'matters.timekeeper_changed', {
       timekeeperId: after.id, initials: after.initials, name: after.name, classification: after.classification,
       ledesClassification: after.ledesClassification, active: after.active, updatedAt: after.updatedAt,

@@ -476,7 +476,13 @@ function choice<T extends string>(errors: FieldErrors, field: string, values: re
 
 
 export interface TimekeeperFields {
-  initials?: unknown; name?: unknown; classification?: unknown; ledesClassification?: unknown; active?: unknown;
+  initials?: unknown; name?: unknown; classification?: unknown; ledesClassification?: unknown; active?: unknown; staffEmail?: unknown;
+}
+
+/** A staff account's email as a timekeeper is linked to it: trimmed, lower case (as sign-in takes it); empty is none. */
+export function staffEmailOf(v: string | null | undefined): string | null {
+  const t = (v ?? '').trim().toLowerCase();
+  return t === '' ? null : t;
 }
 
 /** `partial`: a patch; only the fields given are checked (initials cannot be patched). */
@@ -492,6 +498,10 @@ export function validateTimekeeper(i: TimekeeperFields, opts: { partial?: boolea
   choice(e, 'classification', TIMEKEEPER_CLASSIFICATIONS, i.classification, { required });
   choice(e, 'ledesClassification', LEDES_CLASSIFICATIONS, i.ledesClassification, { required: false });
   if (i.active !== undefined && typeof i.active !== 'boolean') e.active = 'must be true or false';
+  if (i.staffEmail !== undefined && i.staffEmail !== null) {
+    if (typeof i.staffEmail !== 'string' || i.staffEmail.length > 254) e.staffEmail = 'must be a staff account\'s email';
+    else if (i.staffEmail.trim() !== '' && !isEmailAddress(i.staffEmail.trim())) e.staffEmail = 'must be a staff account\'s email (as they sign in with), or empty for none';
+  }
   return e;
 }
 

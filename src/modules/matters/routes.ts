@@ -30,6 +30,7 @@ import {
 import type { BillingOptionSection, FirmBillingSettings, FixedFeeRow, MatterBillingOptions } from './events.ts';
 import { createImportPages } from './import-routes.ts';
 import { createFlashes } from '../../shared/web/flash.ts';
+import { ownTimekeeperIds, refuseOthersEntry, refuseOthersTime } from './own-time.ts';
 import { parseQuantityText, percentMessage } from './import.ts';
 import * as q from './queries.ts';
 import type { Disbursement, FixedCharge, Matter, TimeEntry, Timekeeper, VersionedTable } from './store.ts';
@@ -308,6 +309,7 @@ const TimekeeperForm = Type.Object({
 }, { additionalProperties: false });
 const TimekeeperEditForm = Type.Object({
   name: text(200), classification: lit(TIMEKEEPER_CLASSIFICATIONS), ledesClassification: opt(lit(LEDES_CLASSIFICATIONS)), active: Type.Boolean(),
+  staffEmail: opt(text(254)),
 }, { additionalProperties: false });
 const ContactForm = Type.Object({
   name: text(200), email: opt(text(254)), phone: opt(text(50)), address: opt(text(1000)), role: opt(text(100)),
@@ -563,7 +565,11 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   const timekeeperMap = async () => new Map((await cmds.listTimekeepers()).map((t) => [t.id, t]));
 
   /** The signed-in user's own timekeeper (same name), if any. */
+  /** The signed-in user's own timekeeper, for the forms' default: the one linked to their account, else the one of their name. */
   const ownTimekeeper = (c: Context<AppEnv>, tks: readonly Timekeeper[]): Timekeeper | undefined => {
+    const email = c.get('user')?.email.trim().toLowerCase();
+    const linked = tks.find((t) => t.active && t.staffEmail !== null && t.staffEmail === email);
+    if (linked) return linked;
     const name = c.get('user')?.name.trim().toLowerCase();
     return tks.find((t) => t.active && t.name.trim().toLowerCase() === name);
   };
@@ -758,7 +764,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       matterRates: await q.matterRates(db, { timekeeperId: id }),
       ...clientsFor(await q.clientChoices(db, { include: (extra.clientRateForm as { clientId?: string } | undefined)?.clientId })), firmCurrency: await firmCurrency(),
       rateForm: { effectiveFrom: today() }, rateErrors: {}, clientRateForm: {}, clientRateErrors: {}, matterRateForm: {}, matterRateErrors: {},
-      editForm: { name: tk.name, classification: tk.classification, ledesClassification: tk.ledesClassification, active: tk.active ? 'on' : '' }, editErrors: {},
+      editForm: { name: tk.name, classification: tk.classification, ledesClassification: tk.ledesClassification, active: tk.active ? 'on' : '', staffEmail: tk.staffEmail ?? '' }, editErrors: {},
       classifications: TIMEKEEPER_CLASSIFICATIONS, ledesClassifications: LEDES_CLASSIFICATIONS,
       ...extra,
     };
@@ -870,7 +876,9 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       const before = await cmds.findTimekeeper(timekeeperId);
       const { ledesClassification, ...rest } = v;
       const keep = before !== undefined && before !== null && ledesClassification === before.ledesClassification && v.classification !== before.classification;
-      return cmds.updateTimekeeper(c.get('command'), timekeeperId, keep ? rest : v);
+      // The form always carries the staff account field: emptied, the link goes.
+      const staffEmail = v.staffEmail ?? null;
+      return cmds.updateTimekeeper(c.get('command'), timekeeperId, keep ? { ...rest, staffEmail } : { ...v, staffEmail });
     });
     if (!r.ok) return render(c, 'matters/timekeeper.njk', await timekeeperContext(c, timekeeperId, { editForm: formValues(raw), editErrors: r.errors }), r.status);
     return redirectAfterPost(c, `/matters/timekeepers/${timekeeperId}`);
@@ -941,6 +949,8 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       const v = fe.parse(QuickTimeForm);
       const matter = await cmds.findMatterByFileNumber(v.fileNumber);
       if (!matter) throw invalid({ fileNumber: 'is not a matter file number' });
+      const tks = await cmds.listTimekeepers();
+      refuseOthersTime(ownTimekeeperIds(c.get('user'), tks), v.timekeeperId, tks);
       return cmds.recordTimeEntryChecked(c.get('command'), {
         id, matterId: matter.id, timekeeperId: v.timekeeperId, workDate: v.workDate, rawMinutes: rawMinutes!, narrative: v.narrative,
         taskCode: v.taskCode ?? null, activityCode: v.activityCode ?? null, behaviour: v.behaviour,
@@ -1230,7 +1240,12 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     const matter = await loadMatter(c.req.param('id'));
     const raw = await c.req.parseBody();
     const { id, fields } = withoutKey(raw);
-    const r = await attempt(() => cmds.recordTimeEntryChecked(c.get('command'), { id, matterId: matter.id, ...timeInput(fields, matter.currency) }), TIME_FIELDS);
+    const r = await attempt(async () => {
+      const input = timeInput(fields, matter.currency);
+      const tks = await cmds.listTimekeepers();
+      refuseOthersTime(ownTimekeeperIds(c.get('user'), tks), input.timekeeperId, tks);
+      return cmds.recordTimeEntryChecked(c.get('command'), { id, matterId: matter.id, ...input });
+    }, TIME_FIELDS);
     if (!r.ok) return wipResponse(c, matter, { adding: { kind: 'time', form: formValues(raw), errors: r.errors }, error: r.status === 409 ? r.message : null }, r.status);
     const e = r.value.item;
     return wipDone(c, matter, `Recorded ${formatHours(e.billedMinutes)} h at ${toDecimalString(e.rateMinor, matter.currency)}/h (${RATE_SOURCE_LABELS[e.rateSource]}).`, r.value.warnings);
@@ -1293,6 +1308,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       // The version is read before the item: should an edit land in between, the form is stale and refused, never silently applied.
       const version = await cmds.findVersion(VERSIONED[kind], c.req.param('eid'));
       const item = await itemOf(matter, kind, c.req.param('eid'));
+      if (kind === 'time') { const tks = await cmds.listTimekeepers(); refuseOthersEntry(ownTimekeeperIds(c.get('user'), tks), item as TimeEntry, tks); }
       if (item.status !== 'unbilled') return wipResponse(c, matter, { error: STATUS_REASONS[item.status] ?? 'This item cannot be changed' }, 409);
       if (matter.status !== 'open') return wipResponse(c, matter, { error: `Matter ${matter.fileNumber} is closed: reopen it to change its work` }, 409);
       const form = kind === 'time' ? timeForm(item as TimeEntry, matter.currency)
@@ -1303,12 +1319,16 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     pages.post(`/:id${ID}/${seg}/:eid${ITEM_ID}`, allow(ENTRY), async (c) => {
       const matter = await loadMatter(c.req.param('id'));
       const item = await itemOf(matter, kind, c.req.param('eid'));
+      const tks = kind === 'time' ? await cmds.listTimekeepers() : [];
+      const own = kind === 'time' ? ownTimekeeperIds(c.get('user'), tks) : null;
+      if (kind === 'time') refuseOthersEntry(own, item as TimeEntry, tks);
       const raw = await c.req.parseBody();
       const expectedVersion = formVersion(raw);
       const { version: _v, ...typed } = raw;
       const r = await attempt(async () => {
         if (kind === 'time') {
           const { override, ...input } = timeInput(typed, matter.currency);
+          refuseOthersTime(own, input.timekeeperId, tks);
           const before = item as TimeEntry;
           const patch: UpdateTimeEntryInput = changed({ ...input, narrative: input.narrative.trim() }, before);
           const wasOverride = before.rateSource === 'override';
@@ -1337,6 +1357,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     pages.post(`/:id${ID}/${seg}/:eid${ITEM_ID}/delete`, allow(ENTRY), async (c) => {
       const matter = await loadMatter(c.req.param('id'));
       const item = await itemOf(matter, kind, c.req.param('eid'));
+      if (kind === 'time') { const tks = await cmds.listTimekeepers(); refuseOthersEntry(ownTimekeeperIds(c.get('user'), tks), item as TimeEntry, tks); }
       const ctx = c.get('command');
       const r = await attempt(() => (kind === 'time' ? cmds.deleteTimeEntry(ctx, item.id)
         : kind === 'disbursement' ? cmds.deleteDisbursement(ctx, item.id) : cmds.deleteFixedCharge(ctx, item.id)));

@@ -27,6 +27,8 @@ export interface Timekeeper {
   classification: TimekeeperClassification;
   ledesClassification: LedesClassification;
   active: boolean;
+  /** The staff account (sign-in email, lower case) that records this timekeeper's time; null: none. */
+  staffEmail: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -122,7 +124,8 @@ function toTimekeeper(r: Row): Timekeeper {
     id: str(r.id), initials: str(r.initials), name: str(r.name),
     classification: str(r.classification) as TimekeeperClassification,
     ledesClassification: str(r.ledes_classification) as LedesClassification,
-    active: num(r.active) === 1, createdAt: str(r.created_at), updatedAt: str(r.updated_at),
+    active: num(r.active) === 1, staffEmail: r.staff_email === null || r.staff_email === undefined ? null : str(r.staff_email),
+    createdAt: str(r.created_at), updatedAt: str(r.updated_at),
   };
 }
 
@@ -171,7 +174,7 @@ function toDisbursement(r: Row): Disbursement {
 function timekeeperRow(t: Timekeeper): Row {
   return {
     id: t.id, initials: t.initials, name: t.name, classification: t.classification, ledes_classification: t.ledesClassification,
-    active: t.active ? 1 : 0, created_at: t.createdAt, updated_at: t.updatedAt,
+    active: t.active ? 1 : 0, staff_email: t.staffEmail, created_at: t.createdAt, updated_at: t.updatedAt,
   };
 }
 
@@ -256,6 +259,11 @@ export async function nextNumbers(trx: Executor, name: string, count: number): P
 
 export async function insertTimekeeper(db: Executor, t: Timekeeper): Promise<void> {
   await db.insertInto('matters_timekeeper').values(timekeeperRow(t)).execute();
+}
+
+export async function findTimekeeperByStaffEmail(db: Executor, email: string): Promise<Timekeeper | null> {
+  const r = await db.selectFrom('matters_timekeeper').selectAll().where('staff_email', '=', email).executeTakeFirst() as Row | undefined;
+  return r ? toTimekeeper(r) : null;
 }
 
 export async function findTimekeeper(db: Executor, id: string): Promise<Timekeeper | null> {
