@@ -131,7 +131,7 @@ eachDialect('the import apply posted twice at once, or again later, imports the 
     assert.equal(old.status, 201, old.text);
     assert.ok(!already(old));
     assert.equal(await countWhere(t, 'matters_disbursement', 'matter_id', matterId), 3);
-    assert.equal(await countAll(t, 'matters_import'), 2, 'nothing recorded without an id');
+    assert.equal(await countAll(t, 'matters_import'), 3, 'recorded under an id of its own: a repeat of it is known');
   });
 });
 
@@ -199,8 +199,16 @@ eachDialect('the import API takes an id: the same id posted twice at once or aga
     assert.equal(await countWhere(t, 'matters_disbursement', 'matter_id', matterId), 1, 'nothing more imported');
     assert.equal((await post('?importAgain=true', csv)).status, 201);
     assert.equal(await countWhere(t, 'matters_disbursement', 'matter_id', matterId), 2);
-    // Another file without an id imports as before.
-    assert.equal((await post('', csv.replace('275.00', '276.00'))).status, 201);
+    // Another file without an id imports; the same again without an id is a repeat too (recorded under an id of its own).
+    const other = csv.replace('275.00', '276.00');
+    assert.equal((await post('', other)).status, 201);
+    assert.equal((await post('', other)).status, 409);
+
+    // Two applies of one file under two ids at once: one imports, the other is refused as a repeat (the content is held).
+    const race = csv.replace('275.00', '277.00');
+    const raced = await Promise.all([post('?id=race-import-0001', race), post('?id=race-import-0002', race)]);
+    assert.deepEqual(raced.map((r) => r.status).sort(), [201, 409], raced.map((r) => r.text).join('\n'));
+    assert.equal(await countWhere(t, 'matters_disbursement', 'unit_cost_minor', '27700'), 1, 'imported once');
     const long = await post(`?id=${'x'.repeat(65)}`, csv);
     assert.deepEqual([long.status, Object.keys(long.json().error.fields ?? {})], [422, ['id']], 'an id over 64 characters is refused, naming it');
   });

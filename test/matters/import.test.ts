@@ -404,8 +404,11 @@ eachDialect('the preview page lists every rejected row with its column and reaso
     const address = await db.db.selectFrom('matters_client').select('address').where('client_number', '=', 1).executeTakeFirstOrThrow() as { address: string };
     assert.equal(address.address, '1 Harbour Rd\nPortsmouth', 'the file arrived byte for byte');
 
-    // Applying the same file again now clashes on the numbers: nothing more is imported.
-    const again = await b.post('/matters/import/apply', { kind: 'clients', payload: payload! });
+    // Applying the same file again is a repeat (409, asking to confirm); confirmed, it clashes on the numbers: nothing more is imported.
+    const repeat = await b.post('/matters/import/apply', { kind: 'clients', payload: payload! });
+    assert.equal(repeat.status, 409);
+    assert.match(unescapeHtml(repeat.text), /Nothing was imported: this file was already imported on/);
+    const again = await b.post('/matters/import/apply', { kind: 'clients', payload: payload!, importAgain: 'yes' });
     assert.equal(again.status, 422);
     assert.match(again.text, /Nothing was imported/);
     assert.match(again.text, /would be 4, not 1/);

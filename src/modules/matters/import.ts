@@ -25,11 +25,13 @@
  * The decimal text helpers at the top (amounts, hours, quantities, percentages) are also
  * what the JSON API uses: exact conversion to integers, never through a float.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import { audit } from '../../shared/audit.ts';
 import type { Clock } from '../../shared/clock.ts';
 import type { Db, Executor, Tx as DbTx } from '../../shared/db.ts';
 import { isUniqueViolation } from '../../shared/db.ts';
+import { writersSerialised } from '../../shared/sql.ts';
 import type { CommandContext } from '../../shared/events.ts';
 import { currencyExponent, isCurrencyCode, isKnownCurrency, MoneyParseError, parseAmount, toDecimalString, UNKNOWN_CURRENCY } from '../../shared/money.ts';
 import { HttpError, invalid } from '../../shared/web/errors.ts';
@@ -567,7 +569,9 @@ export async function runImport(
     importAgain?: boolean;
   },
 ): Promise<ImportOutcome> {
-  const importId = opts.dryRun ? undefined : importIdOf(opts.importId);
+  // An apply is recorded with the log under its id, or one of its own when none is given (so a later
+  // apply of the same file, with or without an id, is known as a repeat).
+  const importId = opts.dryRun ? undefined : importIdOf(opts.importId) ?? (opts.log ? randomUUID() : undefined);
   const log = opts.log;
   if (importId !== undefined && !log) throw new Error('runImport: an import id needs the import log');
   const maxBytes = opts.maxBytes ?? IMPORT_LIMITS.maxBytes;
@@ -594,18 +598,24 @@ export async function runImport(
   }
   // The same file imported before (a second upload of last week's export, a retry after an apply that seemed to hang):
   // its rows would be recorded twice, and billed twice. Said on the preview; the apply needs it confirmed.
+  // Checked again inside the apply's transaction, holding the file's content (two applies of one file under two ids).
   const earlier = log ? await log.findByContent(kind, sha256, importId) : undefined;
   const earlierImport = earlier ? { at: earlier.appliedAt, by: earlier.actorLabel, imported: earlier.imported } : null;
-  if (!opts.dryRun && earlierImport && opts.importAgain !== true) {
-    const message = `this file was already imported on ${earlierImport.at.slice(0, 10)} by ${earlierImport.by} (${earlierImport.imported} row${earlierImport.imported === 1 ? '' : 's'}): confirm "Import it again" to record its rows a second time`;
-    throw new HttpError(409, 'conflict', `Already imported: ${message}`, { importAgain: message });
-  }
+  const confirmRepeat = !opts.dryRun && log !== undefined && opts.importAgain !== true;
+  if (confirmRepeat && earlier) throw repeatRefusal(earlier);
   warnings.push(...repeatedRows(table));
 
   // What rows refer to is read before the transaction: on SQLite the transaction holds the
   // only connection, and the commands check every reference again inside it anyway.
   const refs = await loadRefs(kind, table, cmds, reads);
   const work = async (tx: Parameters<Parameters<Lookups['batch']>[0]>[0], trx?: DbTx): Promise<void> => {
+    if (confirmRepeat) {
+      // The file's content held to the end of this transaction (Postgres; SQLite runs one writer at a time): an apply
+      // of the same file under another id that committed meanwhile is seen here.
+      await log!.holdContent(trx!, kind, sha256);
+      const meanwhile = await log!.findByContent(kind, sha256, importId, trx!);
+      if (meanwhile) throw repeatRefusal(meanwhile);
+    }
     // The id first: a parallel apply of the same id waits here (Postgres) until this one ends.
     if (importId !== undefined) await log!.begin(trx!, ctx, { id: importId, kind, sha256, rows: total });
     if (kind === 'clients') await importClients(tx, ctx, table, reject, created, rejected);
@@ -681,13 +691,24 @@ export interface ImportLog {
   transaction<T>(fn: (tx: Tx, trx: DbTx) => Promise<T>): Promise<T>;
   /** The import applied under this id, if any (committed). */
   find(id: string): Promise<AppliedImport | undefined>;
-  /** The latest import of this kind whose file had this content (sha256) and recorded rows, other than `exceptId` (a parallel apply of the same id is a replay), if any. */
-  findByContent(kind: ImportKind, sha256: string, exceptId?: string): Promise<AppliedImport | undefined>;
+  /** The latest import of this kind whose file had this content (sha256) and recorded rows, other than `exceptId` (a parallel apply of the same id is a replay), if any; read in `ex` when given. */
+  findByContent(kind: ImportKind, sha256: string, exceptId?: string, ex?: Executor): Promise<AppliedImport | undefined>;
+  /** Hold this file's content to the end of the transaction (Postgres), so two applies of one file queue. */
+  holdContent(trx: DbTx, kind: ImportKind, sha256: string): Promise<void>;
   /** Take the id inside the apply's transaction (the primary key lets one apply through). */
   begin(trx: DbTx, ctx: CommandContext, rec: { id: string; kind: ImportKind; sha256: string; rows: number }): Promise<void>;
   /** Record the apply's outcome and audit it, in the same transaction. */
   finish(trx: DbTx, ctx: CommandContext, id: string, result: AppliedResult): Promise<void>;
 }
+
+/** An apply of a file imported before, not confirmed: 409 naming importAgain. */
+function repeatRefusal(earlier: AppliedImport): HttpError {
+  const message = `this file was already imported on ${earlier.appliedAt.slice(0, 10)} by ${earlier.actorLabel} (${earlier.imported} row${earlier.imported === 1 ? '' : 's'}): confirm "Import it again" to record its rows a second time`;
+  return new HttpError(409, 'conflict', `Already imported: ${message}`, { importAgain: message });
+}
+
+/** The first key of the Postgres advisory locks an apply takes on its file's content. */
+const IMPORT_CONTENT_LOCK_CLASS = 7_402;
 
 /** A `matters_import` row as an applied import. */
 function appliedOf(r: Record<string, unknown> | undefined): AppliedImport | undefined {
@@ -711,8 +732,12 @@ export function createImportLog(deps: { db: Db; clock: Clock; relay?: { kick(): 
     async find(id) {
       return appliedOf(await db.selectFrom('matters_import').selectAll().where('id', '=', id).executeTakeFirst() as Record<string, unknown> | undefined);
     },
-    async findByContent(kind, sha256, exceptId) {
-      let q = db.selectFrom('matters_import').selectAll().where('kind', '=', kind).where('sha256', '=', sha256).where('imported', '>', 0);
+    async holdContent(trx, kind, sha256) {
+      if (writersSerialised(trx)) return;
+      await sql`select pg_advisory_xact_lock(${IMPORT_CONTENT_LOCK_CLASS}, hashtext(${`${kind}:${sha256}`}))`.execute(trx);
+    },
+    async findByContent(kind, sha256, exceptId, ex) {
+      let q = (ex ?? db).selectFrom('matters_import').selectAll().where('kind', '=', kind).where('sha256', '=', sha256).where('imported', '>', 0);
       if (exceptId !== undefined) q = q.where('id', '<>', exceptId);
       return appliedOf(await q.orderBy('created_at', 'desc').limit(1).executeTakeFirst() as Record<string, unknown> | undefined);
     },
