@@ -335,7 +335,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.get('/', allow('authenticated'), (c) => render(c, 'home.njk', { modules: deps.modules.map((m) => m.name) }));
 
   app.route('/admin', adminRoutes({ db, clock }));
-  app.route('/account', accountRoutes({ db, clock }, SESSION_COOKIE));
+  app.route('/account', accountRoutes({ db, clock }, SESSION_COOKIE, config.secureCookies));
 
   const shellApi = createApi(deps.apiRegistry);
   shellApi.route({

@@ -57,8 +57,14 @@ eachDialect('a user changes their own password: the current one is asked for, ot
     assert.equal(await actions(db, 'auth.password_change_refused', u.id), 1, 'the wrong current password is audited');
     assert.equal((await elsewhere.get('/')).status, 200, 'the other session lives on');
 
+    // One who copied this browser's session cookie (a shared machine): signed out by the change too.
+    const copied = t.browser();
+    copied.cookies.set('lb_session', here.cookies.get('lb_session')!);
+    assert.equal((await copied.get('/')).status, 200, 'the copied cookie works before');
     const ok = await here.post('/account/password', { currentPassword: PASSWORD, newPassword: next, confirmPassword: next });
     assert.equal(ok.status, 303);
+    assert.ok(ok.cookie('lb_session'), 'this browser is given a new session id');
+    assert.match((await copied.get('/')).location ?? '', /^\/login/, 'the old session id is ended');
     const done = await here.get(ok.location!);
     assert.match(unescapeHtml(done.text), /Your password is changed\.\s+1 other session signed out\.\s+1 API token revoked/);
     assert.equal((await here.get('/')).status, 200, 'this browser stays signed in');
@@ -152,5 +158,26 @@ eachDialect('an admin\'s save that changes nothing writes no audit row and keeps
     assert.deepEqual(await db.db.selectFrom('auth_user').select('updated_at').where('id', '=', u.id).executeTakeFirstOrThrow(), before);
     assert.equal((await a.post(`/admin/users/${u.id}`, { name: 'Bea Billing-Jones', role: 'billing' })).status, 303);
     assert.equal(await actions(db, 'auth.user_changed', u.id), 1, 'a real change is audited');
+  });
+});
+
+eachDialect('a password set by an admin while the user\'s own change is in flight is not overwritten (409, sign in again)', async (db) => {
+  await withApp(db, async (t) => {
+    const admin = await t.user('admin');
+    const u = await t.user('billing');
+    const b = t.browser();
+    await b.login(u.email);
+    await b.get('/account/password');
+    const deps = { db: db.db, clock: t.clock };
+    const { resetPassword } = await import('../../src/web/auth/service.ts');
+    const { systemContext } = await import('../../src/shared/events.ts');
+    // The user's change verifies the current password (a slow hash), and meanwhile the admin sets one.
+    const mine = b.post('/account/password', { currentPassword: PASSWORD, newPassword: 'the user chose this 2026', confirmPassword: 'the user chose this 2026' });
+    await resetPassword(deps, { ...systemContext('admin-reset', admin.email), actorId: admin.id }, { userId: u.id }, 'the admin set this 2026');
+    const r = await mine;
+    assert.equal(r.status, 409, r.text.slice(0, 400));
+    assert.match(unescapeHtml(r.text), /Your password was changed meanwhile/);
+    assert.equal((await t.browser().login(u.email, 'the admin set this 2026')).status, 303, 'the admin\'s password holds');
+    assert.equal((await t.browser().login(u.email, 'the user chose this 2026')).status, 401);
   });
 });

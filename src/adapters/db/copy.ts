@@ -105,7 +105,13 @@ export async function copyDatabase(opts: CopyOptions): Promise<CopyResult> {
   }
   // A second connection, never in a transaction: its data_version changes when another connection (a server still
   // running on the file) commits, so a copy that would leave out what was written while it ran is refused.
-  const watch = new BetterSqlite3(path, { readonly: true, fileMustExist: true });
+  let watch: BetterSqlite3.Database;
+  try {
+    watch = new BetterSqlite3(path, { readonly: true, fileMustExist: true });
+  } catch (e) {
+    src.close();
+    throw new CopyRefusedError(`cannot open the source ${path}: ${(e as Error).message}`);
+  }
   const dataVersion = (): number => Number(watch.pragma('data_version', { simple: true }));
   const versionAtStart = dataVersion();
   let target: Database | null = null;

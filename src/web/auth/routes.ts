@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import type { Context } from 'hono';
-import { getCookie } from 'hono/cookie';
+import { getCookie, setCookie } from 'hono/cookie';
 import Type from 'typebox';
 import type { createApi } from '../../shared/web/api.ts';
 import { HttpError, invalid } from '../../shared/web/errors.ts';
@@ -157,7 +157,7 @@ export function adminRoutes(deps: AuthDeps): Hono<AppEnv> {
  * /account; any signed-in role. Signed in by an API token there is no session to keep, so the
  * page is for browser sessions only.
  */
-export function accountRoutes(deps: AuthDeps, sessionCookie: string): Hono<AppEnv> {
+export function accountRoutes(deps: AuthDeps, sessionCookie: string, secureCookies: boolean): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.get('/password', allow('authenticated'), (c) => render(c, 'auth/password.njk', { changed: c.req.query('changed') === '1', revoked: Number(c.req.query('revoked') ?? 0) || 0, ended: Number(c.req.query('ended') ?? 0) || 0 }));
   app.post('/password', allow('authenticated'), async (c) => {
@@ -169,10 +169,12 @@ export function accountRoutes(deps: AuthDeps, sessionCookie: string): Hono<AppEn
       const r = await changeOwnPassword(deps, c.get('command'), {
         userId: c.get('user')!.id, sessionToken: token, currentPassword: text('currentPassword'), newPassword: text('newPassword'), confirmPassword: text('confirmPassword'),
       });
+      // The session goes on under its new id.
+      setCookie(c, sessionCookie, r.sessionToken, { httpOnly: true, sameSite: 'Lax', path: '/', secure: secureCookies });
       return c.redirect(`/account/password?changed=1&ended=${r.sessionsEnded}&revoked=${r.tokensRevoked}`, 303);
     } catch (err) {
-      if (err instanceof HttpError && (err.status === 422 || err.status === 429)) {
-        return render(c, 'auth/password.njk', { errors: err.status === 422 ? err.fields : {}, error: err.status === 429 ? err.message : null }, err.status);
+      if (err instanceof HttpError && (err.status === 422 || err.status === 429 || err.status === 409)) {
+        return render(c, 'auth/password.njk', { errors: err.status === 422 ? err.fields : {}, error: err.status === 422 ? null : err.message }, err.status);
       }
       throw err;
     }

@@ -175,9 +175,10 @@ export async function resetPassword(deps: AuthDeps, ctx: CommandContext, who: st
  * A signed-in user changes their own password: the current one is asked for (a session left
  * open on a shared machine cannot take the account over) and counted against the account's
  * sign-in throttle when wrong, as a failed sign-in is. The account's other sessions end and its
- * API tokens are revoked; the session it was changed in stays signed in.
+ * API tokens are revoked; the session it was changed in stays signed in under a new id (the
+ * caller sets the returned token as the cookie). A password set meanwhile is not overwritten (409).
  */
-export async function changeOwnPassword(deps: AuthDeps, ctx: CommandContext, input: { userId: string; sessionToken: string; currentPassword: string; newPassword: string; confirmPassword: string }): Promise<{ tokensRevoked: number; sessionsEnded: number }> {
+export async function changeOwnPassword(deps: AuthDeps, ctx: CommandContext, input: { userId: string; sessionToken: string; currentPassword: string; newPassword: string; confirmPassword: string }): Promise<{ tokensRevoked: number; sessionsEnded: number; sessionToken: string }> {
   const fields: Record<string, string> = {};
   if (input.currentPassword === '') fields.currentPassword = 'is required';
   const problem = passwordProblem(input.newPassword);
@@ -203,13 +204,30 @@ export async function changeOwnPassword(deps: AuthDeps, ctx: CommandContext, inp
   }
   const hash = await hashPassword(input.newPassword);
   return deps.db.transaction().execute(async (trx) => {
-    const at = deps.clock.now().toISOString();
-    await trx.updateTable('auth_user').set({ password_hash: hash, password_changed_at: at, updated_at: at }).where('id', '=', user.id).execute();
+    const nowDate = deps.clock.now();
+    const at = nowDate.toISOString();
+    // Only over the password that was checked: one set meanwhile (an admin's reset, a change in another tab) is not
+    // overwritten; and only from a session still live (a reset meanwhile ended it).
+    const changed = await trx.updateTable('auth_user').set({ password_hash: hash, password_changed_at: at, updated_at: at })
+      .where('id', '=', user.id).where('password_hash', '=', user.password_hash).where('disabled', '=', 0).executeTakeFirst();
+    const current = await trx.selectFrom('auth_session').select(['csrf_token', 'expires_at', 'ip', 'user_agent']).where('id_hash', '=', sha256(input.sessionToken)).where('user_id', '=', user.id).executeTakeFirst() as
+      { csrf_token: string; expires_at: string; ip: string | null; user_agent: string | null } | undefined;
+    if (Number(changed.numUpdatedRows) !== 1 || !current) {
+      throw new HttpError(409, 'conflict', 'Your password was changed meanwhile (by an admin, or in another window): nothing was changed. Sign in again with the password now set.');
+    }
+    // Every session of the account ends, this one too: it goes on under a new id (one who had this session's cookie is out).
     const ended = await trx.deleteFrom('auth_session').where('user_id', '=', user.id).where('id_hash', '<>', sha256(input.sessionToken)).executeTakeFirst();
+    await trx.deleteFrom('auth_session').where('id_hash', '=', sha256(input.sessionToken)).execute();
+    const sessionToken = newToken(32);
+    const csrfToken = newToken(32);
+    await trx.insertInto('auth_session').values({
+      id_hash: sha256(sessionToken), user_id: user.id, csrf_token: csrfToken, created_at: at, last_seen_at: at,
+      expires_at: current.expires_at, ip: current.ip, user_agent: current.user_agent,
+    }).execute();
     await trx.deleteFrom('auth_throttle').where('key', '=', acctKey).execute();
     await audit(trx, deps.clock, ctx, { action: 'auth.password_changed', entityType: 'user', entityId: user.id, after: { otherSessionsEnded: Number(ended.numDeletedRows) } });
     const revoked = await revokeTokensOf(trx, deps.clock, ctx, user.id, 'password_reset');
-    return { tokensRevoked: revoked.length, sessionsEnded: Number(ended.numDeletedRows) };
+    return { tokensRevoked: revoked.length, sessionsEnded: Number(ended.numDeletedRows), sessionToken };
   });
 }
 
