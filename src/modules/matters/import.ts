@@ -196,9 +196,11 @@ export function parseCsv(input: string, opts: { maxRecords?: number } = {}): str
   if (n === 0) return records;
   let record: string[] = [];
   let i = 0;
+  // Blank lines (every field empty: a spreadsheet's empty rows) do not count towards the limit; they are skipped later.
+  let counted = 0;
   const endRecord = (): void => {
     records.push(record);
-    if (records.length > max) throw new CsvError(records.length, `the file has more than ${max} rows`);
+    if (record.some((f) => f.trim() !== '') && ++counted > max) throw new CsvError(records.length, `the file has more than ${max} rows`);
     record = [];
   };
   for (;;) {
@@ -397,7 +399,25 @@ export function readTable(kind: ImportKind, text: string, limits: { maxRows?: nu
   if (!headerRecord || headerRecord.every((h) => h.trim() === '')) {
     throw new ImportFileError(`The file is empty: the first row must be the header (${format.columns.filter((c) => c.required).map((c) => c.name).join(', ')}, ...).`, 422, 1);
   }
-  const columns = headerRecord.map(columnKey);
+  // A header of one column holding semicolons or tabs: the file was saved with another separator.
+  if (headerRecord.length === 1) {
+    const sep = headerRecord[0]!.includes(';') ? 'semicolons (;)' : headerRecord[0]!.includes('\t') ? 'tabs' : null;
+    if (sep) throw new ImportFileError(`The file's columns are separated by ${sep}, not commas: save it as "CSV UTF-8 (comma delimited)" and choose it again.`, 422, 1);
+  }
+  // Nameless columns at the end of the header whose cells are all empty (a spreadsheet's stray formatting) are left out.
+  let width = headerRecord.length;
+  while (width > 1 && headerRecord[width - 1]!.trim() === '') width--;
+  if (width < headerRecord.length) {
+    for (let r = 1; r < records.length; r++) {
+      const extra = records[r]!.slice(width);
+      const at = extra.findIndex((f) => f.trim() !== '');
+      if (at >= 0) throw new ImportFileError(`The header (row 1) has no name for column ${width + at + 1}, which holds "${extra[at]!.trim().slice(0, 40)}" in row ${r + 1}: name the column or remove it.`, 422, 1);
+    }
+    for (let r = 0; r < records.length; r++) if (records[r]!.length > width) records[r] = records[r]!.slice(0, width);
+  }
+  const nameless = headerRecord.slice(0, width).findIndex((h) => h.trim() === '');
+  if (nameless >= 0) throw new ImportFileError(`The header (row 1) has no name for column ${nameless + 1}: name it or remove the column.`, 422, 1);
+  const columns = headerRecord.slice(0, width).map(columnKey);
   const known = new Set(format.columns.map((c) => c.name));
   const unknown = columns.filter((c) => !known.has(c));
   const seen = new Set<string>();
