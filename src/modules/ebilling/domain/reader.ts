@@ -3,7 +3,7 @@
  * field, and the invoices it holds with their totals (so an export can be read back and
  * compared). Pure; the same rules the writer follows (format.ts).
  */
-import { currencyExponent, isCurrencyCode } from '../../../shared/money.ts';
+import { currencyExponent, isCurrencyCode, isKnownCurrency } from '../../../shared/money.ts';
 import {
   COLUMN_LINE, COLUMNS, decimalToMinor, extendedMinor, FIRST_LINE, isLedesDate, LIMITED_IDS, LINE_TYPES, MAX_ID_CHARS, parseDecimal,
 } from './format.ts';
@@ -182,7 +182,7 @@ export function readLedes(text: string, opts: ReadOptions = {}): ReadResult {
 
     // Amounts, in the invoice currency's minor units (1998B: two decimals).
     const currency = bi ? get('INVOICE_CURRENCY') : null;
-    if (bi && currency !== '' && !isCurrencyCode(currency!)) violate(n, 'INVOICE_CURRENCY', `"${currency!.slice(0, 10)}" is not an ISO 4217 currency code`);
+    if (bi && currency !== '' && !isKnownCurrency(currency!)) violate(n, 'INVOICE_CURRENCY', `"${currency!.slice(0, 10)}" is not an ISO 4217 currency code`);
     const exponent = currency && isCurrencyCode(currency) ? currencyExponent(currency) : 2;
     const minor = new Map<LedesColumn, number>();
     for (const c of amountColumns) {
@@ -206,7 +206,7 @@ export function readLedes(text: string, opts: ReadOptions = {}): ReadResult {
       if (acct !== '' && acct !== 'O' && acct !== 'T') violate(n, 'ACCOUNT_TYPE', 'must be O (office) or T (trust)');
       for (const c of COUNTRY_COLUMNS) if (get(c) !== '' && !/^[A-Z]{3}$/.test(get(c))) violate(n, c, 'must be an ISO 3166 alpha-3 country code');
       const tc = get('INVOICE_TAX_CURRENCY');
-      if (tc !== '' && !isCurrencyCode(tc)) violate(n, 'INVOICE_TAX_CURRENCY', `"${tc.slice(0, 10)}" is not an ISO 4217 currency code`);
+      if (tc !== '' && !isKnownCurrency(tc)) violate(n, 'INVOICE_TAX_CURRENCY', `"${tc.slice(0, 10)}" is not an ISO 4217 currency code`);
     }
 
     const lineNoText = get('LINE_ITEM_NUMBER');
@@ -215,6 +215,8 @@ export function readLedes(text: string, opts: ReadOptions = {}): ReadResult {
     const type = get('EXP/FEE/INV_ADJ_TYPE');
     if (type !== '' && !(LINE_TYPES as readonly string[]).includes(type)) violate(n, 'EXP/FEE/INV_ADJ_TYPE', `must be F, E, IF or IE, not "${type.slice(0, 10)}"`);
     checkCodes(type, get, n, violate, opts.codes);
+    // A line's work is counted up; a write-down or discount is its (negative) adjustment.
+    if ((type === 'F' || type === 'E') && units && units.value < 0n) violate(n, 'LINE_ITEM_NUMBER_OF_UNITS', 'must not be negative: a write-down is a negative LINE_ITEM_ADJUSTMENT_AMOUNT');
 
     const adj = minor.get('LINE_ITEM_ADJUSTMENT_AMOUNT');
     const total = minor.get('LINE_ITEM_TOTAL');
@@ -297,6 +299,9 @@ function decimalOf(v: string, n: number, c: LedesColumn, violate: (line: number,
   return d;
 }
 
+/** TIMEKEEPER_CLASSIFICATION as LEDES 1998B words or UTBMS codes (the exporter writes either, by the firm's settings). */
+const TIMEKEEPER_CLASSIFICATIONS: ReadonlySet<string> = new Set(['PARTNR', 'ASSOC', 'OFCNSL', 'PARLEG', 'LGLAST', 'OTHER', 'PT', 'AS', 'OC', 'PL', 'LA', 'OT']);
+
 function checkCodes(type: string, get: (c: LedesColumn) => string, n: number, violate: (line: number, field: LedesColumn, m: string) => void, codes: UtbmsCodes | undefined): void {
   const task = get('LINE_ITEM_TASK_CODE');
   const activity = get('LINE_ITEM_ACTIVITY_CODE');
@@ -308,9 +313,14 @@ function checkCodes(type: string, get: (c: LedesColumn) => string, n: number, vi
     else if (codes && !codes.activities.has(activity)) violate(n, 'LINE_ITEM_ACTIVITY_CODE', `${activity} is not a UTBMS activity code`);
     if (expense !== '') violate(n, 'LINE_ITEM_EXPENSE_CODE', 'a fee line carries no expense code');
     for (const c of ['TIMEKEEPER_ID', 'TIMEKEEPER_NAME', 'TIMEKEEPER_CLASSIFICATION'] as const) if (get(c) === '') violate(n, c, 'a fee line needs its timekeeper');
+    const cls = get('TIMEKEEPER_CLASSIFICATION');
+    if (cls !== '' && !TIMEKEEPER_CLASSIFICATIONS.has(cls)) violate(n, 'TIMEKEEPER_CLASSIFICATION', `"${cls.slice(0, 10)}" is not a timekeeper classification (${[...TIMEKEEPER_CLASSIFICATIONS].join(', ')})`);
   } else if (type === 'E') {
     if (expense === '') violate(n, 'LINE_ITEM_EXPENSE_CODE', 'an expense line needs a UTBMS expense code');
     else if (codes && !codes.expenses.has(expense)) violate(n, 'LINE_ITEM_EXPENSE_CODE', `${expense} is not a UTBMS expense code`);
+    // An expense may carry the task it was for; a code given must be one.
+    if (task !== '' && codes && !isAnyTaskCode(codes, task)) violate(n, 'LINE_ITEM_TASK_CODE', `${task} is not a UTBMS task code`);
+    if (activity !== '' && codes && !codes.activities.has(activity)) violate(n, 'LINE_ITEM_ACTIVITY_CODE', `${activity} is not a UTBMS activity code`);
   } else if (type === 'IF' || type === 'IE') {
     for (const c of ['LINE_ITEM_TASK_CODE', 'LINE_ITEM_ACTIVITY_CODE', 'TIMEKEEPER_ID', 'TIMEKEEPER_NAME', 'TIMEKEEPER_CLASSIFICATION'] as const) {
       if (get(c) !== '') violate(n, c, 'must be empty on an invoice-level adjustment');
