@@ -219,3 +219,28 @@ eachDialect('a bill e-billed in its approval: reverting or voiding it says so fi
     assert.match(index.text, new RegExp(`data-superseded="${bill.billId}">bill back in draft since<`));
   });
 });
+
+eachDialect('settings page: a bad account type or no-charge choice is named at its field; after a 409 the typed form saves on Save again', async (db) => {
+  await withApp(db, async (t) => {
+    const clerk = await t.user('billing', { email: 'clerk@firm.test' });
+    const b = t.browser();
+    await b.login(clerk.email);
+    await b.get('/ebilling/settings');
+    const form = (over: Record<string, string>): [string, string][] => Object.entries({ ...SETTINGS, requireClientMatterId: 'on', version: '0', ...over }).map(([k, v]) => [k, String(v)]);
+    const bad = await postForm(b, '/ebilling/settings', form({ accountType: 'Z', noChargeLines: 'maybe' }));
+    assert.equal(bad.status, 422);
+    assert.match(bad.text, /data-error="accountType">[^<]+</);
+    assert.match(bad.text, /data-error="noChargeLines">[^<]+</);
+    // Another clerk saves first; this one's save is a 409 showing what was typed, and Save again replaces theirs.
+    const api = t.browser();
+    const auth = { authorization: `Bearer ${await t.token(clerk.email)}` };
+    assert.equal((await api.postJson('/api/v1/ledes/settings', { ...SETTINGS, lawFirmName: 'Theirs LLP', version: 0 }, { method: 'PUT', headers: auth })).status, 200);
+    const stale = await postForm(b, '/ebilling/settings', form({ lawFirmName: 'Mine LLP' }));
+    assert.equal(stale.status, 409);
+    assert.match(stale.text, /Save again to replace their settings/);
+    const version = /name="version" value="(\d+)"/.exec(stale.text)?.[1];
+    assert.equal(version, '1', 'the form now carries the version stored');
+    assert.equal((await postForm(b, '/ebilling/settings', form({ lawFirmName: 'Mine LLP', version: version! }))).status, 303);
+    assert.equal(JSON.parse((await db.db.selectFrom('ebilling_settings').select('settings_json').executeTakeFirstOrThrow()).settings_json as string).lawFirmName, 'Mine LLP');
+  });
+});

@@ -338,7 +338,7 @@ async function refuseUnlessEmpty(trx: Transaction<any>, tables: Table[], seeds: 
       const r = await rawRows<{ x: number }>(trx, `select 1 as x from ${q(t.name)}${onlyFirmRows(t.name)} limit 1`);
       if (r.length) holding.push(t.name);
       // The server's secret, written when any process first opened the target (serve, migrate then a look at it): the source's replaces it.
-      else if (onlyFirmRows(t.name) !== '') replace.push(t.name);
+      else if (onlyFirmRows(t.name) !== '' && (await rawRows<{ x: number }>(trx, `select 1 as x from ${q(t.name)} limit 1`)).length) replace.push(t.name);
       continue;
     }
     const rows = (await rawRows<Record<string, unknown>>(trx, `select * from ${q(t.name)}`)).map(canonicalRow).sort();

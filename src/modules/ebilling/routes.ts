@@ -174,8 +174,11 @@ export function createEbillingPages(deps: ModuleDeps, cmds: EbillingCommands): H
     try {
       await cmds.saveSettings(c.get('command'), form, version);
     } catch (e) {
-      if (e instanceof HttpError && (e.status === 422 || e.status === 409)) {
-        return settingsPage(c, { form, errors: e.status === 422 ? e.fields : { version: e.message }, version }, e.status);
+      if (e instanceof HttpError && e.status === 422) return settingsPage(c, { form, errors: e.fields, version }, 422);
+      if (e instanceof HttpError && e.status === 409) {
+        // Saved by someone else meanwhile: what was typed is shown against the version now stored, so Save again replaces theirs knowingly.
+        const now = (await cmds.loadSettings()).version;
+        return settingsPage(c, { form, errors: { version: `${e.message} What you typed is below: Save again to replace their settings with it, or reload to see theirs.` }, version: now }, 409);
       }
       throw e;
     }
