@@ -243,9 +243,10 @@ eachDialect('billing subscribes one handler per aggregate to every matters event
   const billingOnBus = rt.bus.subscriptions().filter((s) => s.name.startsWith('billing.'));
   const onBus = billingOnBus.filter((s) => s.type.startsWith('matters.')).map((s) => `${s.type}|${s.name}`).sort();
   assert.deepEqual(onBus, expected, 'createBillingModule subscribes them on the bus');
-  // Besides matters, billing follows only the ledger's bill balances (receipts, interest, discounts) and its periods (the approval alert).
+  // Besides matters, billing follows only the ledger's bill balances (receipts, interest, discounts) and its periods (the approval alert),
+  // and e-billing's exported files (the revert, re-draft and void confirmations).
   assert.deepEqual(billingOnBus.filter((s) => !s.type.startsWith('matters.')).map((s) => `${s.type}|${s.name}`).sort(),
-    ['ledger.bill_balance_changed|billing.copy_bill_balance', 'ledger.periods_changed|billing.copy_ledger_periods']);
+    ['ebilling.file_exported|billing.copy_ledes_exports', 'ledger.bill_balance_changed|billing.copy_bill_balance', 'ledger.periods_changed|billing.copy_ledger_periods']);
   assert.deepEqual(Object.values(BILLING_HANDLERS).sort(), [...new Set(billingSubscriptions().map((s) => s.handler))].sort());
 });
 
