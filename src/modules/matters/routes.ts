@@ -564,7 +564,6 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
 
   const timekeeperMap = async () => new Map((await cmds.listTimekeepers()).map((t) => [t.id, t]));
 
-  /** The signed-in user's own timekeeper (same name), if any. */
   /** The signed-in user's own timekeeper, for the forms' default: the one linked to their account, else the one of their name. */
   const ownTimekeeper = (c: Context<AppEnv>, tks: readonly Timekeeper[]): Timekeeper | undefined => {
     const email = c.get('user')?.email.trim().toLowerCase();
