@@ -140,7 +140,10 @@ eachDialect('an admin sets another account\'s password: it is signed out everywh
     // Not an admin: refused.
     await ub.login(u.email, 'set by the admin 2026');
     await ub.get('/');
-    assert.equal((await ub.post(`/admin/users/${admin.id}/password`, { password: 'taking over now', confirmPassword: 'taking over now' })).status, 403);
+    const notAdmin = await ub.post(`/admin/users/${admin.id}/password`, { password: 'taking over now', confirmPassword: 'taking over now' });
+    assert.equal(notAdmin.status, 403);
+    assert.doesNotMatch(notAdmin.text, /did not come from this site/, 'refused for the role, not for a missing CSRF token');
+    assert.equal((await t.browser().login(admin.email)).status, 303, 'the admin\'s password is unchanged');
   });
 });
 

@@ -47,7 +47,7 @@ import {
 import type { BillingOptionSection, FirmBillingSettings, MatterBillingOptions, MatterChanged } from './events.ts';
 import type { ImportOutcome, Parsed } from './import.ts';
 import * as store from './store.ts';
-import { ownTimekeeperIds, refuseOthersEntry, refuseOthersTime } from './own-time.ts';
+import { ownTime } from './own-time.ts';
 import type { ChargeType, Client, Contact, Disbursement, FixedCharge, Matter, TimeEntry, Timekeeper } from './store.ts';
 
 // ---------------------------------------------------------------------------------------
@@ -964,8 +964,7 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
       else if (rateMinor !== undefined) override = { rateMinor, reason: body.rateReason };
     } else if (body.rateReason !== undefined && body.rate === undefined) errors.rate = 'is required with rateReason';
     failIf(errors);
-    const tks = await cmds.listTimekeepers();
-    refuseOthersTime(ownTimekeeperIds(c.get('user'), tks), body.timekeeperId, tks);
+    (await ownTime(c.get('user'), cmds.listTimekeepers)).refuseTime(body.timekeeperId);
     const r = await named({ ...TIME_FIELD_NAMES, rawMinutes: field }, () => cmds.recordTimeEntryChecked(ctxOf(c), {
       ...(body.id !== undefined ? { id: body.id } : {}), matterId: body.matterId, timekeeperId: body.timekeeperId, workDate: body.workDate, rawMinutes: minutes!, narrative: body.narrative,
       taskCode: body.taskCode ?? null, activityCode: body.activityCode ?? null,
@@ -986,10 +985,9 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
   async (c, { body }) => {
     const before = await cmds.findTimeEntry(param(c, 'id'));
     if (!before) throw notFound('Time entry');
-    const tks = await cmds.listTimekeepers();
-    const own = ownTimekeeperIds(c.get('user'), tks);
-    refuseOthersEntry(own, before, tks);
-    if (body.timekeeperId !== undefined) refuseOthersTime(own, body.timekeeperId, tks);
+    const own = await ownTime(c.get('user'), cmds.listTimekeepers);
+    own.refuseEntry(before);
+    if (body.timekeeperId !== undefined) own.refuseTime(body.timekeeperId);
     const m = await matterRef(before.matterId);
     const errors: FieldErrors = {};
     const { minutes, field } = minutesFrom(errors, body, false);
@@ -1022,7 +1020,7 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
   api.route({ method: 'delete', path: '/time-entries/:id', summary: 'Delete an unbilled time entry (409 once it is on a bill)', tag: TAG, audience: WIP_WRITE, response: Type.Null(), status: 204 },
     async (c) => {
       const entry = await cmds.findTimeEntry(param(c, 'id'));
-      if (entry) { const tks = await cmds.listTimekeepers(); refuseOthersEntry(ownTimekeeperIds(c.get('user'), tks), entry, tks); }
+      if (entry) (await ownTime(c.get('user'), cmds.listTimekeepers)).refuseEntry(entry);
       await cmds.deleteTimeEntry(ctxOf(c), param(c, 'id'));
       return null;
     });

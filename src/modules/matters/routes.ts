@@ -30,7 +30,7 @@ import {
 import type { BillingOptionSection, FirmBillingSettings, FixedFeeRow, MatterBillingOptions } from './events.ts';
 import { createImportPages } from './import-routes.ts';
 import { createFlashes } from '../../shared/web/flash.ts';
-import { ownTimekeeperIds, refuseOthersEntry, refuseOthersTime } from './own-time.ts';
+import { ownTime } from './own-time.ts';
 import { parseQuantityText, percentMessage } from './import.ts';
 import * as q from './queries.ts';
 import type { Disbursement, FixedCharge, Matter, TimeEntry, Timekeeper, VersionedTable } from './store.ts';
@@ -948,8 +948,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       const v = fe.parse(QuickTimeForm);
       const matter = await cmds.findMatterByFileNumber(v.fileNumber);
       if (!matter) throw invalid({ fileNumber: 'is not a matter file number' });
-      const tks = await cmds.listTimekeepers();
-      refuseOthersTime(ownTimekeeperIds(c.get('user'), tks), v.timekeeperId, tks);
+      (await ownTime(c.get('user'), cmds.listTimekeepers)).refuseTime(v.timekeeperId);
       return cmds.recordTimeEntryChecked(c.get('command'), {
         id, matterId: matter.id, timekeeperId: v.timekeeperId, workDate: v.workDate, rawMinutes: rawMinutes!, narrative: v.narrative,
         taskCode: v.taskCode ?? null, activityCode: v.activityCode ?? null, behaviour: v.behaviour,
@@ -1241,8 +1240,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     const { id, fields } = withoutKey(raw);
     const r = await attempt(async () => {
       const input = timeInput(fields, matter.currency);
-      const tks = await cmds.listTimekeepers();
-      refuseOthersTime(ownTimekeeperIds(c.get('user'), tks), input.timekeeperId, tks);
+      (await ownTime(c.get('user'), cmds.listTimekeepers)).refuseTime(input.timekeeperId);
       return cmds.recordTimeEntryChecked(c.get('command'), { id, matterId: matter.id, ...input });
     }, TIME_FIELDS);
     if (!r.ok) return wipResponse(c, matter, { adding: { kind: 'time', form: formValues(raw), errors: r.errors }, error: r.status === 409 ? r.message : null }, r.status);
@@ -1307,7 +1305,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       // The version is read before the item: should an edit land in between, the form is stale and refused, never silently applied.
       const version = await cmds.findVersion(VERSIONED[kind], c.req.param('eid'));
       const item = await itemOf(matter, kind, c.req.param('eid'));
-      if (kind === 'time') { const tks = await cmds.listTimekeepers(); refuseOthersEntry(ownTimekeeperIds(c.get('user'), tks), item as TimeEntry, tks); }
+      if (kind === 'time') (await ownTime(c.get('user'), cmds.listTimekeepers)).refuseEntry(item as TimeEntry);
       if (item.status !== 'unbilled') return wipResponse(c, matter, { error: STATUS_REASONS[item.status] ?? 'This item cannot be changed' }, 409);
       if (matter.status !== 'open') return wipResponse(c, matter, { error: `Matter ${matter.fileNumber} is closed: reopen it to change its work` }, 409);
       const form = kind === 'time' ? timeForm(item as TimeEntry, matter.currency)
@@ -1318,16 +1316,15 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     pages.post(`/:id${ID}/${seg}/:eid${ITEM_ID}`, allow(ENTRY), async (c) => {
       const matter = await loadMatter(c.req.param('id'));
       const item = await itemOf(matter, kind, c.req.param('eid'));
-      const tks = kind === 'time' ? await cmds.listTimekeepers() : [];
-      const own = kind === 'time' ? ownTimekeeperIds(c.get('user'), tks) : null;
-      if (kind === 'time') refuseOthersEntry(own, item as TimeEntry, tks);
+      const own = await ownTime(c.get('user'), cmds.listTimekeepers);
+      if (kind === 'time') own.refuseEntry(item as TimeEntry);
       const raw = await c.req.parseBody();
       const expectedVersion = formVersion(raw);
       const { version: _v, ...typed } = raw;
       const r = await attempt(async () => {
         if (kind === 'time') {
           const { override, ...input } = timeInput(typed, matter.currency);
-          refuseOthersTime(own, input.timekeeperId, tks);
+          own.refuseTime(input.timekeeperId);
           const before = item as TimeEntry;
           const patch: UpdateTimeEntryInput = changed({ ...input, narrative: input.narrative.trim() }, before);
           const wasOverride = before.rateSource === 'override';
@@ -1356,7 +1353,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     pages.post(`/:id${ID}/${seg}/:eid${ITEM_ID}/delete`, allow(ENTRY), async (c) => {
       const matter = await loadMatter(c.req.param('id'));
       const item = await itemOf(matter, kind, c.req.param('eid'));
-      if (kind === 'time') { const tks = await cmds.listTimekeepers(); refuseOthersEntry(ownTimekeeperIds(c.get('user'), tks), item as TimeEntry, tks); }
+      if (kind === 'time') (await ownTime(c.get('user'), cmds.listTimekeepers)).refuseEntry(item as TimeEntry);
       const ctx = c.get('command');
       const r = await attempt(() => (kind === 'time' ? cmds.deleteTimeEntry(ctx, item.id)
         : kind === 'disbursement' ? cmds.deleteDisbursement(ctx, item.id) : cmds.deleteFixedCharge(ctx, item.id)));

@@ -218,12 +218,7 @@ export async function changeOwnPassword(deps: AuthDeps, ctx: CommandContext, inp
     // Every session of the account ends, this one too: it goes on under a new id (one who had this session's cookie is out).
     const ended = await trx.deleteFrom('auth_session').where('user_id', '=', user.id).where('id_hash', '<>', sha256(input.sessionToken)).executeTakeFirst();
     await trx.deleteFrom('auth_session').where('id_hash', '=', sha256(input.sessionToken)).execute();
-    const sessionToken = newToken(32);
-    const csrfToken = newToken(32);
-    await trx.insertInto('auth_session').values({
-      id_hash: sha256(sessionToken), user_id: user.id, csrf_token: csrfToken, created_at: at, last_seen_at: at,
-      expires_at: current.expires_at, ip: current.ip, user_agent: current.user_agent,
-    }).execute();
+    const { sessionToken } = await openSession(trx, user.id, { at, expiresAt: current.expires_at, ip: current.ip, userAgent: current.user_agent });
     await trx.deleteFrom('auth_throttle').where('key', '=', acctKey).execute();
     await audit(trx, deps.clock, ctx, { action: 'auth.password_changed', entityType: 'user', entityId: user.id, after: { otherSessionsEnded: Number(ended.numDeletedRows) } });
     const revoked = await revokeTokensOf(trx, deps.clock, ctx, user.id, 'password_reset');
@@ -318,22 +313,31 @@ export async function login(deps: AuthDeps, input: { email: string; password: st
     });
     return { ok: false, reason: 'invalid' };
   }
-  const sessionToken = newToken(32);
-  const csrfToken = newToken(32);
   const nowIso = now.toISOString();
-  await deps.db.transaction().execute(async (trx) => {
+  const { sessionToken, csrfToken } = await deps.db.transaction().execute(async (trx) => {
     // Rotate: whatever session the browser had is ended; a fresh id is issued.
     if (input.previousSessionToken) await trx.deleteFrom('auth_session').where('id_hash', '=', sha256(input.previousSessionToken)).execute();
-    await trx.insertInto('auth_session').values({
-      id_hash: sha256(sessionToken), user_id: user.id, csrf_token: csrfToken, created_at: nowIso, last_seen_at: nowIso,
-      expires_at: new Date(now.getTime() + SESSION_ABSOLUTE_MS).toISOString(), ip: input.ip, user_agent: input.userAgent?.slice(0, 300) ?? null,
-    }).execute();
+    const opened = await openSession(trx, user.id, {
+      at: nowIso, expiresAt: new Date(now.getTime() + SESSION_ABSOLUTE_MS).toISOString(), ip: input.ip, userAgent: input.userAgent?.slice(0, 300) ?? null,
+    });
     await trx.deleteFrom('auth_throttle').where('key', '=', acctKey).execute();
     await uncountFailure(trx, ipKey, now, THROTTLE.address);
     await trx.deleteFrom('auth_session').where('user_id', '=', user.id).where('expires_at', '<', nowIso).execute();
     await audit(trx, deps.clock, { ...ctx, actorId: user.id }, { action: 'auth.login', entityType: 'user', entityId: user.id });
+    return opened;
   });
   return { ok: true, sessionToken, csrfToken, user: publicUser(user) };
+}
+
+/** A new session of the user (a random id, stored only as its hash, and its CSRF token), in the caller's transaction. */
+async function openSession(trx: Executor, userId: string, s: { at: string; expiresAt: string; ip: string | null; userAgent: string | null }): Promise<{ sessionToken: string; csrfToken: string }> {
+  const sessionToken = newToken(32);
+  const csrfToken = newToken(32);
+  await trx.insertInto('auth_session').values({
+    id_hash: sha256(sessionToken), user_id: userId, csrf_token: csrfToken, created_at: s.at, last_seen_at: s.at,
+    expires_at: s.expiresAt, ip: s.ip, user_agent: s.userAgent,
+  }).execute();
+  return { sessionToken, csrfToken };
 }
 
 export interface ResolvedSession { user: CurrentUser; csrfToken: string; idHash: string }
