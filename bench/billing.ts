@@ -358,6 +358,8 @@ export async function billingBench(o: BillingBenchOptions): Promise<void> {
 
 // `node --import tsx bench/billing.ts [--matters N] [--entries M] [--runs R] [--only sqlite|postgres]`: this bench alone.
 if (import.meta.url === `file://${process.argv[1]}`) {
+  // As the app's process and bench/run.ts do.
+  (await import('../src/shared/heap.ts')).keepHeapSmall();
   const { parseArgs } = await import('node:util');
   const { mkdtempSync } = await import('node:fs');
   const { onStopSignal, startPgServer } = await import('../scripts/pg-server.ts');

@@ -26,6 +26,10 @@ import { billingBench } from './billing.ts';
 import { onStopSignal, startPgServer } from '../scripts/pg-server.ts';
 import { ledesBench } from './ledes.ts';
 import { productionBench } from './production.ts';
+import { keepHeapSmall } from '../src/shared/heap.ts';
+
+// As the app's own process does (src/cli/main.ts): memory is measured as a firm's server would use it.
+keepHeapSmall();
 
 const { values } = parseArgs({
   options: {

@@ -17,6 +17,10 @@ import { LEDES_HELP, ledesCommand, LedesUsageError } from './ledes.ts';
 import { BILL_RUN_HELP, billRun, BillRunUsageError } from './bill-run.ts';
 import { REPORT_HELP, reportCommand, ReportUsageError } from './report.ts';
 import { firmTimeZone } from '../shared/clock.ts';
+import { keepHeapSmall } from '../shared/heap.ts';
+
+// The server, a bill run and an import stay within the memory a small firm's server has (shared/heap.ts).
+keepHeapSmall();
 
 const HELP = `lexbill: legal billing
 
