@@ -140,7 +140,8 @@ export interface BillFacts {
 export interface LedesLine {
   lineNo: number;
   type: LineType;
-  unitsMilli: number;
+  /** Units in millionths (hours for time, the quantity for costs, 1 for others). */
+  unitsMicro: number;
   unitCostMinor: number;
   adjustmentMinor: number;
   taxMinor: number;
@@ -218,20 +219,35 @@ function mulDivHalfUp(a: number, b: number, c: number): number {
   return mulDiv(a, b, c, 'half_up');
 }
 
-/** Units (thousandths) and unit cost that extend exactly to `extended`, else 1 x extended. */
-function unitsFor(line: BillLineData, items: ReadonlyMap<string, ItemFacts>): { unitsMilli: number; unitCostMinor: number; extendedMinor: number } {
+/** Decimals hours may be stated with: two (LEDES's usual), more only where the minutes need them. */
+const HOURS_DECIMALS = [2, 3, 4, 5, 6] as const;
+
+/**
+ * Units (millionths) and unit cost that extend exactly to `extended`, else 1 x extended. Time
+ * is stated in hours with the fewest decimals (two to six) that are the minutes exactly
+ * (90 minutes: 1.50) or, from four decimals on, whose extension at the rate is the minutes'
+ * own amount (50 minutes: 0.83333, x 300.00 = 250.00). At two decimals (0.83 x 300.00 =
+ * 249.00) the difference went into the line's adjustment, a write-up or write-down the firm
+ * never made, and the hours stated were not the hours worked.
+ */
+function unitsFor(line: BillLineData, items: ReadonlyMap<string, ItemFacts>): { unitsMicro: number; unitCostMinor: number; extendedMinor: number } {
   if (line.kind === 'time' && line.minutes !== null && line.rateMinor !== null) {
-    // Hours to two decimals (LEDES convention), extended at the rate, rounded half up.
-    const hundredths = mulDivHalfUp(line.minutes, 100, 60);
-    const unitsMilli = hundredths * 10;
-    return { unitsMilli, unitCostMinor: line.rateMinor, extendedMinor: mulDivHalfUp(line.rateMinor, unitsMilli, 1000) };
+    const exact = mulDivHalfUp(line.rateMinor, line.minutes, 60);
+    let stated = { unitsMicro: 0, extendedMinor: 0 };
+    for (const decimals of HOURS_DECIMALS) {
+      const scale = 10 ** decimals;
+      const units = mulDivHalfUp(line.minutes, scale, 60);
+      stated = { unitsMicro: units * 10 ** (6 - decimals), extendedMinor: mulDivHalfUp(line.rateMinor, units, scale) };
+      if ((line.minutes * scale) % 60 === 0 || (decimals >= 4 && stated.extendedMinor === exact)) break;
+    }
+    return { ...stated, unitCostMinor: line.rateMinor };
   }
   const item = line.itemId ? items.get(line.itemId) : undefined;
   if (item && item.quantityMilli > 0 && mulDivHalfUp(item.unitCostMinor, item.quantityMilli, 1000) === line.recordedMinor) {
-    return { unitsMilli: item.quantityMilli, unitCostMinor: item.unitCostMinor, extendedMinor: line.recordedMinor };
+    return { unitsMicro: item.quantityMilli * 1000, unitCostMinor: item.unitCostMinor, extendedMinor: line.recordedMinor };
   }
   const base = line.itemId ? line.recordedMinor : Math.max(0, line.amountMinor);
-  return { unitsMilli: 1000, unitCostMinor: base, extendedMinor: base };
+  return { unitsMicro: 1_000_000, unitCostMinor: base, extendedMinor: base };
 }
 
 /** Rates a tax code may have been charged at, roundest first: whole percents, halves, quarters, tenths, twentieths, then any basis point. */
@@ -412,10 +428,10 @@ export function buildInvoice(facts: BillFacts, format: LedesFormat, settings: Le
       } else if (!codes.expenses.has(expenseCode)) problem(at, 'LINE_ITEM_EXPENSE_CODE', `${expenseCode} is not a UTBMS expense code`, 'use an expense code E101 to E124');
     }
 
-    let unitsMilli = 1000;
+    let unitsMicro = 1_000_000;
     let unitCostMinor = 0;
     let extended = 0;
-    if (type === 'F' || type === 'E') ({ unitsMilli, unitCostMinor, extendedMinor: extended } = unitsFor(l, facts.items));
+    if (type === 'F' || type === 'E') ({ unitsMicro, unitCostMinor, extendedMinor: extended } = unitsFor(l, facts.items));
     const adjustmentMinor = l.amountMinor - extended;
     const taxMinor = format === 'LEDES1998BI' ? l.taxMinor : 0;
     let taxRate: number | null = null;
@@ -443,7 +459,7 @@ export function buildInvoice(facts: BillFacts, format: LedesFormat, settings: Le
       if (taxRate === null) taxRate = 0;
     }
     lines.push({
-      lineNo: lines.length + 1, type, unitsMilli, unitCostMinor, adjustmentMinor, taxMinor, totalMinor: l.amountMinor + taxMinor,
+      lineNo: lines.length + 1, type, unitsMicro, unitCostMinor, adjustmentMinor, taxMinor, totalMinor: l.amountMinor + taxMinor,
       date: l.date, taskCode, expenseCode, activityCode, timekeeperId: tkId, timekeeperName: tkName, timekeeperFirst: tkFirst, timekeeperLast: tkLast,
       classification, description: cleanText(l.description), taxRateBasisPoints: taxRate, taxType, billLineNo: l.lineNo,
     });
@@ -511,7 +527,7 @@ function writeInvoice(out: string[], inv: LedesInvoice, settings: LedesSettings)
   const parts: string[] = new Array<string>(inv.lines.length);
   for (let i = 0; i < inv.lines.length; i++) {
     const l = inv.lines[i]!;
-    const common = `${head}${l.lineNo}|${l.type}|${unitsText(l.unitsMilli)}|${amountText(l.adjustmentMinor, x)}|${amountText(l.totalMinor, x)}|${dateOf(l.date)}|${l.taskCode}|${l.expenseCode}|${l.activityCode}|${l.timekeeperId}|${l.description}|${firm}|${amountText(l.unitCostMinor, x)}|${l.timekeeperName}|${l.classification}|${inv.clientMatterId}`;
+    const common = `${head}${l.lineNo}|${l.type}|${unitsText(l.unitsMicro)}|${amountText(l.adjustmentMinor, x)}|${amountText(l.totalMinor, x)}|${dateOf(l.date)}|${l.taskCode}|${l.expenseCode}|${l.activityCode}|${l.timekeeperId}|${l.description}|${firm}|${amountText(l.unitCostMinor, x)}|${l.timekeeperName}|${l.classification}|${inv.clientMatterId}`;
     parts[i] = bi
       ? `${common}${biHead}${l.timekeeperLast}|${l.timekeeperFirst}${biInvoice}${rateOf(l.taxRateBasisPoints ?? 0)}|${amountText(l.taxMinor, x)}|${l.taxType}${biTail}`
       : `${common}[]\n`;

@@ -117,11 +117,12 @@ export function amountText(minor: number, exponent: number): string {
   return `${sign}${(abs - frac) / pow}.${ZEROS[exponent - fracText.length]}${fracText}`;
 }
 
-/** Units in thousandths as a LEDES number with at least two decimals: 2000 -> 2.00, 1255 -> 1.255. */
-export function unitsText(milli: number): string {
-  assertSafeInteger(milli, 'units');
-  const s = amountText(milli, 3);
-  return s.endsWith('0') ? s.slice(0, -1) : s;
+/** Units in millionths as a LEDES number with at least two decimals: 2000000 -> 2.00, 1255000 -> 1.255, 116670 -> 0.11667. */
+export function unitsText(micro: number): string {
+  assertSafeInteger(micro, 'units');
+  let s = amountText(micro, 6);
+  while (s.endsWith('0') && s.length - s.indexOf('.') > 3) s = s.slice(0, -1);
+  return s;
 }
 
 /** A tax rate in basis points as a decimal fraction: 2000 -> 0.20, 825 -> 0.0825. */
