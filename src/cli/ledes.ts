@@ -6,7 +6,7 @@
  * fix it and exits 1. Validate prints every violation by line and field and exits 1 when
  * there is one. Both exit 2 on a usage error.
  */
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Runtime } from '../main.ts';
@@ -119,18 +119,46 @@ export async function ledesExport(rt: Runtime, args: string[], out: (s: string) 
     ids = wanted.flatMap((n) => byNumber.get(n)!);
   }
   const perBill = values['per-bill'] === true;
+  const dir = values.out;
+  const target = (f: { fileName: string }) => (perBill ? join(dir, f.fileName) : dir);
+  // The files are written inside the export's transaction (each under a temporary name beside
+  // it, then renamed into place: never half a file): a directory that refuses them (no
+  // permission, a read-only mount, a full disk) rolls the export back, so nothing is recorded as
+  // sent that was not. Should the commit itself fail, the files written are removed again.
+  const placed: string[] = [];
+  let writeFailure: string | null = null;
+  const deliver = (files: readonly { fileName: string; content: string }[]) => {
+    const temps: string[] = [];
+    try {
+      if (perBill) mkdirSync(dir, { recursive: true });
+      for (const f of files) {
+        const tmp = `${target(f)}.${process.pid}.tmp`;
+        // Created here (never one already there), so only what this export made is removed on failure.
+        const fd = openSync(tmp, 'wx');
+        temps.push(tmp);
+        try { writeFileSync(fd, f.content); } finally { closeSync(fd); }
+      }
+      files.forEach((f, i) => { renameSync(temps[i]!, target(f)); placed.push(target(f)); });
+    } catch (e) {
+      for (const t of temps) rmSync(t, { force: true });
+      for (const p of placed.splice(0)) rmSync(p, { force: true });
+      writeFailure = (e as Error).message;
+      throw e;
+    }
+  };
   try {
-    const { files } = await cmds.exportBills(systemContext(`cli-ledes-${Date.now()}`, 'cli:ledes-export'), { billIds: ids, format, mode: perBill ? 'per_bill' : 'single' });
-    if (perBill) {
-      mkdirSync(values.out, { recursive: true });
-      for (const f of files) writeFileSync(join(values.out, f.fileName), f.content);
-    } else writeFileSync(values.out, files[0]!.content);
-    for (const f of files) out(`${perBill ? join(values.out, f.fileName) : values.out}: ${f.format}, ${f.invoiceCount} invoice(s), ${f.lineCount} line(s), sha256 ${f.sha256}`);
+    const { files } = await cmds.exportBills(systemContext(`cli-ledes-${Date.now()}`, 'cli:ledes-export'), { billIds: ids, format, mode: perBill ? 'per_bill' : 'single' }, deliver);
+    for (const f of files) out(`${target(f)}: ${f.format}, ${f.invoiceCount} invoice(s), ${f.lineCount} line(s), sha256 ${f.sha256}`);
     return 0;
   } catch (e) {
+    for (const p of placed) rmSync(p, { force: true });
     if (e instanceof LedesRefusal) {
       err(`lexbill: no file was written; ${e.problems.length} problem(s) to fix first:`);
       for (const p of e.problems) err(`  ${describeProblem(p)}`);
+      return 1;
+    }
+    if (writeFailure !== null) {
+      err(`lexbill: --out ${values.out} could not be written (${writeFailure}); no file was written and no export recorded`);
       return 1;
     }
     throw e;

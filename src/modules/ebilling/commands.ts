@@ -81,7 +81,12 @@ export function createEbillingCommands(deps: EbillingDeps) {
     return appendEvent<EbillingEvents, K>(trx, clock, ctx, type, payload);
   }
 
-  async function exportBills(ctx: CommandContext, req: ExportRequest): Promise<{ files: ExportFile[]; replayed: boolean }> {
+  /**
+   * `deliver`: hands the new files on (the CLI writes them to disk) inside the transaction that
+   * records them, so a file that cannot be delivered leaves no export recorded (nor its event
+   * or audit row). Not called for a replayed request.
+   */
+  async function exportBills(ctx: CommandContext, req: ExportRequest, deliver?: (files: readonly ExportFile[]) => Promise<void> | void): Promise<{ files: ExportFile[]; replayed: boolean }> {
     const errors: Record<string, string> = {};
     const ids = [...new Set(req.billIds)];
     // Errors name the request's own fields (billIds, format, mode, requestId); a page maps them to its form's.
@@ -158,6 +163,7 @@ export function createEbillingCommands(deps: EbillingDeps) {
         });
         out.push(file);
       }
+      if (deliver) await deliver(out);
       return { files: out, replayed: false };
     });
   }
