@@ -197,7 +197,14 @@ eachDialect('time entries: 1.5 h at 350.00 is 525.00; hours and minutes exact; l
     const reworded = ok(await api.patch(`/time-entries/${e.id}`, { rateReason: 'Courtesy discount' }));
     assert.deepEqual([reworded.rate, reworded.rateReason], ['100.00', 'Courtesy discount']);
 
-    ok(await api.delete(`/time-entries/${g.id}`), 204);
+    // A delete with the version read: refused (409) once the entry changed since, done at the current one.
+    const gv = ok(await api.get(`/time-entries/${g.id}`)).version as number;
+    ok(await api.patch(`/time-entries/${g.id}`, { narrative: 'Changed meanwhile' }));
+    const stale = await api.delete(`/time-entries/${g.id}?expectedVersion=${gv}`);
+    assert.equal(stale.status, 409);
+    assert.match(stale.json().error.message, /changed by someone else/);
+    assert.equal((await api.delete(`/time-entries/${g.id}?expectedVersion=x`)).status, 422);
+    ok(await api.delete(`/time-entries/${g.id}?expectedVersion=${gv + 1}`), 204);
     assert.equal((await api.get(`/time-entries/${g.id}`)).status, 404);
     assert.equal((await api.delete(`/time-entries/${g.id}`)).status, 404);
   });

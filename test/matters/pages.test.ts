@@ -364,12 +364,30 @@ eachDialect('inline WIP edits change the totals by the exact amount; billed and 
     assert.equal(total(added.text, 'fees'), 48_000 + 37_000);
     assert.match(added.text, /Recorded 2 h at 185\.00\/h \(standard rate\)/);
 
-    // Delete removes its amount.
+    // Delete asks first, in the row, without JavaScript too (review 51, L4: hx-confirm only),
+    // carrying the version shown: an entry changed since is refused (409), not deleted unseen.
     const entries = await f.cmds.listTimeEntries(f.kestrel.id);
     const research = entries.find((e) => e.narrative === 'Research')!;
-    const deleted = await b.post(`/matters/${f.kestrel.id}/time/${research.id}/delete`, {}, { headers: { 'hx-request': 'true' } });
+    assert.match(added.text, new RegExp(`href="/matters/${f.kestrel.id}/time/${research.id}/delete"`));
+    assert.doesNotMatch(added.text, /hx-confirm="Delete/);
+    const ask = await b.get(`/matters/${f.kestrel.id}/time/${research.id}/delete`);
+    assert.equal(ask.status, 200);
+    assert.match(ask.text, /<title>/, 'a whole page without JavaScript');
+    const confirmForm = (html: string) => html.match(new RegExp(`<form method="post" action="/matters/${f.kestrel.id}/time/${research.id}/delete"[^]*?</form>`))?.[0] ?? '';
+    assert.match(confirmForm(ask.text), /Delete this time entry\?[^]*name="version" value="1"/);
+    assert.equal(total(ask.text, 'fees'), 48_000 + 37_000, 'nothing deleted by asking');
+    const askHx = await b.get(`/matters/${f.kestrel.id}/time/${research.id}/delete`, { 'hx-request': 'true' });
+    assert.doesNotMatch(askHx.text, /<title>/);
+    assert.match(confirmForm(askHx.text), /name="version" value="1"/);
+    await f.cmds.updateTimeEntry(ctx, research.id, { narrative: 'Research, revised' }, 1);
+    const stale = await b.post(`/matters/${f.kestrel.id}/time/${research.id}/delete`, { version: '1' }, { headers: { 'hx-request': 'true' } });
+    assert.equal(stale.status, 409);
+    assert.match(stale.text, /changed by someone else since you opened it/);
+    assert.equal((await f.cmds.findTimeEntry(research.id))?.narrative, 'Research, revised');
+    const deleted = await b.post(`/matters/${f.kestrel.id}/time/${research.id}/delete`, { version: '2' }, { headers: { 'hx-request': 'true' } });
     assert.equal(deleted.status, 200);
     assert.equal(total(deleted.text, 'fees'), 48_000);
+    assert.equal(await f.cmds.findTimeEntry(research.id), null);
 
     // An item on a draft bill shows why it is locked and cannot be edited or deleted.
     await t.db.db.updateTable('matters_time_entry').set({ status: 'draft' }).where('id', '=', f.entry.id).execute();

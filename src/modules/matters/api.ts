@@ -305,6 +305,8 @@ const FixedChargeFields = {
   activityCode: Type.Optional(NullableText(10)), behaviour: Type.Optional(Behaviour), quoted: Type.Optional(Type.Boolean()),
 };
 const FixedChargeCreate = Type.Object({ id: ItemKey, matterId: Id, chargedOn: IsoDate(), chargeTypeId: Id, ...FixedChargeFields }, { additionalProperties: false });
+/** A delete's optimistic check: with the version read, an item changed since is refused (409), not deleted unseen. */
+const DeleteQuery = Type.Object({ expectedVersion: ExpectedVersion }, { additionalProperties: false });
 const FixedChargeChange = Type.Object({ chargedOn: Type.Optional(IsoDate()), ...FixedChargeFields, expectedVersion: ExpectedVersion }, { additionalProperties: false });
 const Warnings = { warnings: Type.Array(Type.String({ description: 'e.g. the matter is now over its WIP cap' })) };
 
@@ -1017,11 +1019,11 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
     return timeView(v.row, m, v.version);
   });
 
-  api.route({ method: 'delete', path: '/time-entries/:id', summary: 'Delete an unbilled time entry (409 once it is on a bill)', tag: TAG, audience: WIP_WRITE, response: Type.Null(), status: 204 },
-    async (c) => {
+  api.route({ method: 'delete', path: '/time-entries/:id', summary: 'Delete an unbilled time entry (409 once it is on a bill; with ?expectedVersion=N, 409 if it changed since)', tag: TAG, audience: WIP_WRITE, query: DeleteQuery, response: Type.Null(), status: 204 },
+    async (c, { query }) => {
       const entry = await cmds.findTimeEntry(param(c, 'id'));
       if (entry) (await ownTime(c.get('user'), cmds.listTimekeepers)).refuseEntry(entry);
-      await cmds.deleteTimeEntry(ctxOf(c), param(c, 'id'));
+      await cmds.deleteTimeEntry(ctxOf(c), param(c, 'id'), query.expectedVersion);
       return null;
     });
 
@@ -1087,9 +1089,9 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
       return disbursementView(v.row, m, v.version);
     });
 
-  api.route({ method: 'delete', path: '/disbursements/:id', summary: 'Delete an unbilled disbursement (409 once it is on a bill)', tag: TAG, audience: WIP_WRITE, response: Type.Null(), status: 204 },
-    async (c) => {
-      await cmds.deleteDisbursement(ctxOf(c), param(c, 'id'));
+  api.route({ method: 'delete', path: '/disbursements/:id', summary: 'Delete an unbilled disbursement (409 once it is on a bill; with ?expectedVersion=N, 409 if it changed since)', tag: TAG, audience: WIP_WRITE, query: DeleteQuery, response: Type.Null(), status: 204 },
+    async (c, { query }) => {
+      await cmds.deleteDisbursement(ctxOf(c), param(c, 'id'), query.expectedVersion);
       return null;
     });
 
@@ -1348,9 +1350,9 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
       return fixedChargeView(v.row, m, v.version);
     });
 
-  api.route({ method: 'delete', path: '/fixed-charges/:id', summary: 'Delete an unbilled fixed charge (409 once it is on a bill)', tag: TAG, audience: WIP_WRITE, response: Type.Null(), status: 204 },
-    async (c) => {
-      await cmds.deleteFixedCharge(ctxOf(c), param(c, 'id'));
+  api.route({ method: 'delete', path: '/fixed-charges/:id', summary: 'Delete an unbilled fixed charge (409 once it is on a bill; with ?expectedVersion=N, 409 if it changed since)', tag: TAG, audience: WIP_WRITE, query: DeleteQuery, response: Type.Null(), status: 204 },
+    async (c, { query }) => {
+      await cmds.deleteFixedCharge(ctxOf(c), param(c, 'id'), query.expectedVersion);
       return null;
     });
 

@@ -1157,21 +1157,29 @@ export function createMattersCommands(deps: MattersDeps) {
     return after;
   }
 
-  async function deleteTimeEntry(trx: Tx, ctx: CommandContext, id: string): Promise<void> {
+  async function deleteTimeEntry(trx: Tx, ctx: CommandContext, id: string, expectedVersion?: number): Promise<void> {
     const before = await store.findTimeEntry(trx, id);
     if (!before) throw notFound('Time entry');
     if (before.status === 'unbilled') await matterOpenForChange(trx, 'matters_time_entry', id, before.matterId, 'time entry');
-    if (before.status !== 'unbilled' || !await store.deleteUnbilled(trx, 'matters_time_entry', id)) throw notEditable('time entry', before.status);
+    await checkVersion(trx, 'matters_time_entry', id, 'time entry', expectedVersion);
+    if (before.status !== 'unbilled' || !await store.deleteUnbilled(trx, 'matters_time_entry', id, expectedVersion)) {
+      if (before.status === 'unbilled') await wipNotUpdated(trx, 'matters_time_entry', id, 'time entry', expectedVersion);
+      throw notEditable('time entry', before.status);
+    }
     await store.recordDeletedItem(trx, { id, kind: 'time', matterId: before.matterId, at: now() });
     await emit(trx, ctx, 'matters.wip_deleted', { kind: 'time', id, matterId: before.matterId });
     await audit(trx, clock, ctx, { action: 'matters.time_deleted', entityType: 'matters_time_entry', entityId: id, before });
   }
 
-  async function deleteDisbursement(trx: Tx, ctx: CommandContext, id: string): Promise<void> {
+  async function deleteDisbursement(trx: Tx, ctx: CommandContext, id: string, expectedVersion?: number): Promise<void> {
     const before = await store.findDisbursement(trx, id);
     if (!before) throw notFound('Disbursement');
     if (before.status === 'unbilled') await matterOpenForChange(trx, 'matters_disbursement', id, before.matterId, 'disbursement');
-    if (before.status !== 'unbilled' || !await store.deleteUnbilled(trx, 'matters_disbursement', id)) throw notEditable('disbursement', before.status);
+    await checkVersion(trx, 'matters_disbursement', id, 'disbursement', expectedVersion);
+    if (before.status !== 'unbilled' || !await store.deleteUnbilled(trx, 'matters_disbursement', id, expectedVersion)) {
+      if (before.status === 'unbilled') await wipNotUpdated(trx, 'matters_disbursement', id, 'disbursement', expectedVersion);
+      throw notEditable('disbursement', before.status);
+    }
     await store.recordDeletedItem(trx, { id, kind: 'disbursement', matterId: before.matterId, at: now() });
     await emit(trx, ctx, 'matters.wip_deleted', { kind: 'disbursement', id, matterId: before.matterId });
     await audit(trx, clock, ctx, { action: 'matters.disbursement_deleted', entityType: 'matters_disbursement', entityId: id, before });
@@ -1962,11 +1970,15 @@ export function createMattersCommands(deps: MattersDeps) {
     return after;
   }
 
-  async function deleteFixedCharge(trx: Tx, ctx: CommandContext, id: string): Promise<void> {
+  async function deleteFixedCharge(trx: Tx, ctx: CommandContext, id: string, expectedVersion?: number): Promise<void> {
     const before = await store.findFixedCharge(trx, id);
     if (!before) throw notFound('Fixed charge');
     if (before.status === 'unbilled') await matterOpenForChange(trx, 'matters_fixed_charge', id, before.matterId, 'fixed charge');
-    if (before.status !== 'unbilled' || !await store.deleteUnbilled(trx, 'matters_fixed_charge', id)) throw notEditable('fixed charge', before.status);
+    await checkVersion(trx, 'matters_fixed_charge', id, 'fixed charge', expectedVersion);
+    if (before.status !== 'unbilled' || !await store.deleteUnbilled(trx, 'matters_fixed_charge', id, expectedVersion)) {
+      if (before.status === 'unbilled') await wipNotUpdated(trx, 'matters_fixed_charge', id, 'fixed charge', expectedVersion);
+      throw notEditable('fixed charge', before.status);
+    }
     await store.recordDeletedItem(trx, { id, kind: 'fixed_charge', matterId: before.matterId, at: now() });
     await emit(trx, ctx, 'matters.wip_deleted', { kind: 'fixed_charge', id, matterId: before.matterId });
     await audit(trx, clock, ctx, { action: 'matters.fixed_charge_deleted', entityType: 'matters_fixed_charge', entityId: id, before });
@@ -2064,8 +2076,8 @@ export function createMattersCommands(deps: MattersDeps) {
       recordWip: (ctx: CommandContext, input: RecordWipInput) => recordWip(trx, ctx, input),
       updateTimeEntry: (ctx: CommandContext, id: string, patch: UpdateTimeEntryInput, expectedVersion?: number) => updateTimeEntry(trx, ctx, id, patch, expectedVersion),
       updateDisbursement: (ctx: CommandContext, id: string, patch: UpdateDisbursementInput, expectedVersion?: number) => updateDisbursement(trx, ctx, id, patch, expectedVersion),
-      deleteTimeEntry: (ctx: CommandContext, id: string) => deleteTimeEntry(trx, ctx, id),
-      deleteDisbursement: (ctx: CommandContext, id: string) => deleteDisbursement(trx, ctx, id),
+      deleteTimeEntry: (ctx: CommandContext, id: string, expectedVersion?: number) => deleteTimeEntry(trx, ctx, id, expectedVersion),
+      deleteDisbursement: (ctx: CommandContext, id: string, expectedVersion?: number) => deleteDisbursement(trx, ctx, id, expectedVersion),
       // Work in progress: fixed charges, warnings, statuses.
       recordFixedCharge: (ctx: CommandContext, input: RecordFixedChargeInput) => recordFixedCharge(trx, ctx, input),
       /** The same as recordTimeEntry, with the WIP-cap warnings (firm policy 'warn'). */
@@ -2073,7 +2085,7 @@ export function createMattersCommands(deps: MattersDeps) {
       recordDisbursementChecked: (ctx: CommandContext, input: RecordDisbursementInput) => recordDisbursementChecked(trx, ctx, input),
       recordFixedChargeChecked: (ctx: CommandContext, input: RecordFixedChargeInput) => recordFixedChargeChecked(trx, ctx, input),
       updateFixedCharge: (ctx: CommandContext, id: string, patch: UpdateFixedChargeInput, expectedVersion?: number) => updateFixedCharge(trx, ctx, id, patch, expectedVersion),
-      deleteFixedCharge: (ctx: CommandContext, id: string) => deleteFixedCharge(trx, ctx, id),
+      deleteFixedCharge: (ctx: CommandContext, id: string, expectedVersion?: number) => deleteFixedCharge(trx, ctx, id, expectedVersion),
       setWipStatus: (ctx: CommandContext, items: readonly { kind: WipKindName; id: string }[], status: WipStatus, opts?: { leaveAlone?: boolean }) => setWipStatus(trx, ctx, items, status, opts),
       /** Several setWipStatus moves in turn, each under its own context, in a few statements (the bill follower). */
       setWipStatusMany: (moves: readonly { ctx: CommandContext; items: readonly { kind: WipKindName; id: string }[] }[], status: WipStatus, opts: { leaveAlone: true }) =>

@@ -993,6 +993,8 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   interface WipState {
     /** The row being edited: kind, id, its form values and errors. */
     editing?: { kind: WipKind; id: string; form: Record<string, string>; errors: Errors } | null;
+    /** The row whose deletion is asked to be confirmed, at the version shown (a change since refuses it). */
+    deleting?: { kind: WipKind; id: string; version: string } | null;
     /** The add row that failed: kind, values and errors. */
     adding?: { kind: WipKind; form: Record<string, string>; errors: Errors } | null;
     flash?: string | null;
@@ -1083,7 +1085,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       newDisbErrors: state.adding?.kind === 'disbursement' ? state.adding.errors : {},
       newFixed: adding('fixed', { chargedOn: today(), quantity: '1', behaviour: 'bill', chargeTypeId: defaultType?.id ?? '' }),
       newFixedErrors: state.adding?.kind === 'fixed' ? state.adding.errors : {},
-      editing: state.editing ?? null, flash: state.flash ?? null, error: state.error ?? null, warnings: state.warnings ?? [],
+      editing: state.editing ?? null, deleting: state.deleting ?? null, flash: state.flash ?? null, error: state.error ?? null, warnings: state.warnings ?? [],
     };
   }
 
@@ -1350,13 +1352,27 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       return wipDone(c, matter, `${label} saved.`);
     });
 
+    // Delete asks first, in the row (a page without JavaScript, the section's fragment with it),
+    // and the confirmation carries the version shown: an item someone changed meanwhile is not
+    // deleted unseen.
+    pages.get(`/:id${ID}/${seg}/:eid${ITEM_ID}/delete`, allow(ENTRY), async (c) => {
+      const matter = await loadMatter(c.req.param('id'));
+      const version = await cmds.findVersion(VERSIONED[kind], c.req.param('eid'));
+      const item = await itemOf(matter, kind, c.req.param('eid'));
+      if (kind === 'time') (await ownTime(c.get('user'), cmds.listTimekeepers)).refuseEntry(item as TimeEntry);
+      if (item.status !== 'unbilled') return wipResponse(c, matter, { error: STATUS_REASONS[item.status] ?? 'This item cannot be deleted' }, 409);
+      if (matter.status !== 'open') return wipResponse(c, matter, { error: `Matter ${matter.fileNumber} is closed: reopen it to change its work` }, 409);
+      return wipResponse(c, matter, { deleting: { kind, id: item.id, version: String(version ?? '') } });
+    });
+
     pages.post(`/:id${ID}/${seg}/:eid${ITEM_ID}/delete`, allow(ENTRY), async (c) => {
       const matter = await loadMatter(c.req.param('id'));
       const item = await itemOf(matter, kind, c.req.param('eid'));
       if (kind === 'time') (await ownTime(c.get('user'), cmds.listTimekeepers)).refuseEntry(item as TimeEntry);
+      const expectedVersion = formVersion(await c.req.parseBody());
       const ctx = c.get('command');
-      const r = await attempt(() => (kind === 'time' ? cmds.deleteTimeEntry(ctx, item.id)
-        : kind === 'disbursement' ? cmds.deleteDisbursement(ctx, item.id) : cmds.deleteFixedCharge(ctx, item.id)));
+      const r = await attempt(() => (kind === 'time' ? cmds.deleteTimeEntry(ctx, item.id, expectedVersion)
+        : kind === 'disbursement' ? cmds.deleteDisbursement(ctx, item.id, expectedVersion) : cmds.deleteFixedCharge(ctx, item.id, expectedVersion)));
       if (!r.ok) return wipResponse(c, matter, { error: r.message }, r.status);
       return wipDone(c, matter, `${label} deleted.`);
     });

@@ -496,8 +496,11 @@ export async function updateUnbilledDisbursement(db: Executor, d: Disbursement, 
 export const WIP_TABLES = ['matters_time_entry', 'matters_disbursement', 'matters_fixed_charge'] as const;
 export type WipTable = (typeof WIP_TABLES)[number];
 
-export async function deleteUnbilled(db: Executor, table: WipTable, id: string): Promise<boolean> {
-  const r = await db.deleteFrom(table).where('id', '=', id).where('status', '=', 'unbilled').executeTakeFirst();
+/** Deletes the item while it is unbilled (and, with `expectedVersion`, still at that version). */
+export async function deleteUnbilled(db: Executor, table: WipTable, id: string, expectedVersion?: number): Promise<boolean> {
+  let q = db.deleteFrom(table).where('id', '=', id).where('status', '=', 'unbilled');
+  if (expectedVersion !== undefined) q = q.where('version', '=', expectedVersion);
+  const r = await q.executeTakeFirst();
   return Number(r.numDeletedRows) === 1;
 }
 
