@@ -156,3 +156,42 @@ eachDialect('a manual email the server did not confirm stops Produce emailing th
     for (const x of [a, b, c, d]) assert.equal((await s.billing.findBill(x!.billId))!.status, 'finalised');
   });
 });
+
+eachDialect('a bill is not reverted while it is being emailed by hand, and an email whose bill was reverted meanwhile sends nothing (review 51, L7)', async (db) => {
+  const held = gate();
+  const raced = gate();
+  const open = { open: () => { held.open(); raced.open(); } };
+  await withSmtpProduction(db, (raw) => (/^Subject: Held/m.test(raw) ? { hold: held.wait } : /^Subject: Raced/m.test(raw) ? { hold: raced.wait } : {}), 10_000, async (s, smtp) => {
+    const [a, b] = await approvedBills(s, 2, SEND);
+    // a's email is at the server, not yet answered: its claim is live, so revert waits for it.
+    const manual = s.production.sendManual(ctx, a!.billId, { key: randomUUID(), to: BOTH, cc: '', subject: 'Held', text: 'Attached.' });
+    await until('the manual email to reach the server', () => smtp.received.some((m) => m.subject === 'Held'));
+    await assert.rejects(s.billing.revert(ctx, a!.billId), (e: HttpError) => e.status === 409 && /being emailed from its compose page just now/.test(e.message));
+    assert.equal((await s.billing.findBill(a!.billId))!.status, 'approved');
+    held.open();
+    await manual;
+    await s.billing.revert(ctx, a!.billId);
+
+    // b: reverted while its email is being prepared (its PDF rendered). Whichever comes first,
+    // never both: a bill that went back to draft is not emailed as the approved bill. (The
+    // server holds the email's answer until the revert has its outcome: an email claimed first
+    // is still being sent when the revert asks.)
+    const sending = s.production.sendManual(ctx, b!.billId, { key: randomUUID(), to: BOTH, cc: '', subject: 'Raced', text: 'Attached.' }).then(() => 'sent', (e: HttpError) => e);
+    const reverted = await s.billing.revert(ctx, b!.billId).then(() => 'reverted', (e: HttpError) => e);
+    raced.open();
+    const sent = await sending;
+    const delivered = smtp.received.filter((m) => m.subject === 'Raced').length;
+    if (reverted === 'reverted') {
+      assert.ok(sent instanceof Error && sent.status === 409, `the email must be refused: ${String(sent)}`);
+      assert.match((sent as HttpError).message, /changed \(reverted to draft, re-drafted or voided\) while this email was being prepared: nothing was sent/);
+      assert.equal(delivered, 0);
+      assert.equal(await auditCount(db, 'billing.bill_emailed_manually', b!.billId), 0);
+      assert.deepEqual(await db.db.selectFrom('billing_manual_email_claim').select('id').where('bill_id', '=', b!.billId).execute(), [], 'its claim rolled back');
+    } else {
+      assert.equal(sent, 'sent', String(sent));
+      assert.ok(reverted instanceof Error && reverted.status === 409, String(reverted));
+      assert.match((reverted as HttpError).message, /being emailed from its compose page just now/);
+      assert.equal(delivered, 1);
+    }
+  }, open);
+});

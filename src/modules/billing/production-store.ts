@@ -631,6 +631,19 @@ export async function holdBillEmail(trx: Executor, billId: string): Promise<void
   if (!writersSerialised(trx)) await sql`select pg_advisory_xact_lock(${BILL_EMAIL_LOCK_CLASS}, hashtext(${billId}))`.execute(trx);
 }
 
+/** Whether a manual email of the bill is being sent now (a claim in 'sending' whose lease has not run out). Read under holdBillEmail. */
+export async function manualEmailSending(db: Executor, billId: string, now: string): Promise<boolean> {
+  const r = await db.selectFrom('billing_manual_email_claim').select('id').where('bill_id', '=', billId)
+    .where('state', '=', 'sending').where('claimed_until', '>=', now).executeTakeFirst();
+  return r !== undefined;
+}
+
+/** Whether the bill is still approved or finalised under the approval `approvedAt` (not reverted, re-drafted or voided since). */
+export async function stillApprovedAt(db: Executor, billId: string, approvedAt: string | null): Promise<boolean> {
+  const r = await db.selectFrom('billing_bill').select(['status', 'approved_at']).where('id', '=', billId).executeTakeFirst();
+  return r !== undefined && (r.status === 'approved' || r.status === 'finalised') && (r.approved_at as string | null) === approvedAt;
+}
+
 /** The bill's manual email claims (sends under way, or whose outcome is unknown). */
 export async function manualClaims(db: Executor, billId: string): Promise<ManualClaim[]> {
   const rows = await db.selectFrom('billing_manual_email_claim').select(['state', 'claimed_until', 'created_at', 'cycle', 'to_json', 'decided_at']).where('bill_id', '=', billId).limit(1_000).execute();

@@ -1380,6 +1380,10 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     for (;;) {
       const got = await db.transaction().execute(async (trx) => {
         const g = await ps.claimManualEmail(trx, { id: key, billId, cycle, to, token, now: now(), until: leaseUntil() });
+        // Reverted, re-drafted or voided since its PDF was read (under the email hold the change takes too): nothing is sent, the claim rolled back.
+        if (g === 'claimed' && !await ps.stillApprovedAt(trx, billId, cycle)) {
+          throw conflict('The bill was changed (reverted to draft, re-drafted or voided) while this email was being prepared: nothing was sent. Reload the bill');
+        }
         // Production emailed the bill (or may have) after the form was shown: refused, the claim rolled back. Read
         // under the bill's email hold, with production not holding the bill: its email step, if any, is recorded.
         if (g === 'claimed' && seen !== null && cycle !== null) {
