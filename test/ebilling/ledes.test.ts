@@ -225,9 +225,9 @@ test('refusals: every offending line and field, with how to fix it (table)', () 
   const adhocExpense = line({ kind: 'adhoc_disbursement', itemId: null, itemKind: null, timekeeperId: null, minutes: null, rateMinor: null, recordedMinor: 0, amountMinor: 500, ...noCodes });
   const cases: { name: string; f: BillFacts; format?: LedesFormat; s?: Partial<LedesSettings>; expect: [line: number | null, field: string, message: RegExp, fix: RegExp][] }[] = [
     { name: 'draft bill', f: facts(bill([line()], { status: 'draft', number: null })), expect: [[null, 'bill', /is draft/, /approve/], [null, 'INVOICE_NUMBER', /no number/, /approve/]] },
-    { name: 'deleted bill', f: facts(bill([line()], { status: 'deleted' })), expect: [[null, 'bill', /is deleted/, /approve/]] },
+    { name: 'void (deleted) bill: no fix that cannot be followed', f: facts(bill([line()], { status: 'deleted' })), expect: [[null, 'bill', /is void \(deleted\)/, /not e-billed: if the client's platform holds it, withdraw it there/]] },
     { name: 'invoice number too long', f: facts(bill([line()], { number: '123456789.123456789.1' })), expect: [[null, 'INVOICE_NUMBER', /21 characters; LEDES allows 20/, /shorter/]] },
-    { name: 'missing task and activity codes', f: facts(bill([line(), line(noCodes)])), expect: [[2, 'LINE_ITEM_TASK_CODE', /no UTBMS task code/, /time entry/], [2, 'LINE_ITEM_ACTIVITY_CODE', /no UTBMS activity code/, /time entry/]] },
+    { name: 'missing task and activity codes', f: facts(bill([line(), line(noCodes)])), expect: [[2, 'LINE_ITEM_TASK_CODE', /no UTBMS task code/, /leave the time entry off it in the composer, add task and activity codes to it on the matter page, put it back on the bill/], [2, 'LINE_ITEM_ACTIVITY_CODE', /no UTBMS activity code/, /time entry/]] },
     { name: 'task code not in the matter\'s code set (a phase, an unknown code)', f: facts(bill([line({ taskCode: 'L100' }), line({ taskCode: 'X999' })])), expect: [[1, 'LINE_ITEM_TASK_CODE', /L100 is not a task code of the litigation code set/, /litigation codes/], [2, 'LINE_ITEM_TASK_CODE', /X999/, /litigation/]] },
     { name: 'unknown activity code', f: facts(bill([line({ activityCode: 'A999' })])), expect: [[1, 'LINE_ITEM_ACTIVITY_CODE', /A999 is not a UTBMS activity code/, /A101 to A111/]] },
     { name: 'expense without a code; unknown expense code', f: facts(bill([expenseNoCode, line({ ...expenseNoCode, expenseCode: 'E999' })])), expect: [[1, 'LINE_ITEM_EXPENSE_CODE', /no UTBMS expense code/, /disbursement/], [2, 'LINE_ITEM_EXPENSE_CODE', /E999 is not a UTBMS expense code/, /E101 to E124/]] },
@@ -306,6 +306,9 @@ test('validator: every violation by file line and field (table)', () => {
     assert.equal(r.valid, false, name);
     assert.deepEqual(r.violations.map((v) => [v.line, v.field]), expect, `${name}: ${JSON.stringify(r.violations)}`);
   }
+  // The invoice total's message states amounts as the file does, not minor units (review 49, L7).
+  const off = readLedes(edit(3, 'LINE_ITEM_TOTAL', '701.00'), { codes }).violations.find((v) => v.field === 'INVOICE_TOTAL')!;
+  assert.match(off.message, /INVOICE_TOTAL \d+\.\d\d is not the sum of its line totals, \d+\.\d\d$/);
   // An empty file and a file of only headers.
   assert.deepEqual(readLedes('', { codes }).violations.map((v) => v.field), ['file']);
   assert.deepEqual(readLedes(`${FIRST_LINE.LEDES1998B}\n${COLUMN_LINE.LEDES1998B}\n`).violations.map((v) => v.field), ['file']);

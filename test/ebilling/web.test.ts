@@ -129,6 +129,19 @@ eachDialect('API and pages: settings, export by number, refusals listed by line,
     await r.login(reader.email);
     assert.equal((await r.get('/ebilling/export')).status, 200);
     assert.equal((await postForm(r, '/ebilling/export', [['bill', bill.billId]])).status, 403);
+    // ... and are not offered an export they cannot make (review 49, L9); a clerk is.
+    const listed = await r.get('/ebilling');
+    assert.match(listed.text, new RegExp(`id="bill-${bill.billId}"`));
+    assert.doesNotMatch(listed.text, /Export selected/);
+    assert.match((await b.get('/ebilling')).text, /Export selected/);
+    // A timekeeper reads the UTBMS codes, with no crumb to the e-billing pages it may not open.
+    const tk = t.browser();
+    await tk.login((await t.user('timekeeper', { email: 'tk@firm.test' })).email);
+    const codesPage = await tk.get('/ebilling/codes');
+    assert.equal(codesPage.status, 200);
+    assert.equal((await tk.get('/ebilling')).status, 403);
+    assert.doesNotMatch(codesPage.text, /href="\/ebilling"/);
+    assert.match((await r.get('/ebilling/codes')).text, /href="\/ebilling"/);
   });
 });
 
@@ -217,6 +230,19 @@ eachDialect('a bill e-billed in its approval: reverting or voiding it says so fi
     await t.runtime.relay.drain();
     const index = await b.get('/ebilling');
     assert.match(index.text, new RegExp(`data-superseded="${bill.billId}">bill back in draft since<`));
+    // Its e-billing page offers no export of a draft, and says why (review 49, L3).
+    const page = await b.get(`/ebilling/bills/${bill.billId}`);
+    assert.doesNotMatch(page.text, /Export it</);
+    assert.match(page.text, /back in draft: it can be exported again once it is approved\. An export listed below is of an earlier approval/);
+    // Deleted (void) as a draft: the page says it is not e-billed, and an export of it is refused with a fix that can be followed.
+    assert.equal((await b.post(`/billing/bills/${bill.billId}/delete`, { version: await version(), confirmed: 'yes' })).status, 303);
+    await t.runtime.relay.drain();
+    const voided = await b.get(`/ebilling/bills/${bill.billId}`);
+    assert.doesNotMatch(voided.text, /Export it</);
+    assert.match(voided.text, /This bill is void: it is not e-billed/);
+    const refused = await api.postJson('/api/v1/ledes/exports', { billIds: [bill.billId], format: 'LEDES1998BI' }, { headers: auth });
+    assert.equal(refused.status, 422, refused.text);
+    assert.match(refused.text, /void \(deleted\)[^]*withdraw it there/);
   });
 });
 

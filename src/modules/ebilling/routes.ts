@@ -188,7 +188,8 @@ export function createEbillingPages(deps: ModuleDeps, cmds: EbillingCommands): H
   pages.get('/codes', allow('authenticated'), (c) => {
     const codes = cmds.codes();
     const sets = [...new Set(codes.entries.map((e) => e.codeSet))].map((name) => ({ name, entries: codes.entries.filter((e) => e.codeSet === name) }));
-    return render(c, 'ebilling/codes.njk', { sets });
+    // A timekeeper may read the codes but not the e-billing pages: no crumb leading to a 403.
+    return render(c, 'ebilling/codes.njk', { sets, canOpenEbilling: READERS.includes(c.get('user')!.role) });
   });
 
   return pages;

@@ -116,8 +116,9 @@ const classification = (v: unknown): LedesClassificationCode | null => (typeof v
 export async function billFacts(db: Executor, ids: readonly string[]): Promise<Map<string, BillFacts>> {
   const out = new Map<string, BillFacts>();
   if (ids.length === 0) return out;
-  const bills = await db.selectFrom('ebilling_bill').select(['id', 'bill_json']).where('id', 'in', [...ids]).execute() as { id: string; bill_json: string }[];
-  const data = bills.map((b) => JSON.parse(b.bill_json) as BillData);
+  const bills = await db.selectFrom('ebilling_bill').select(['id', 'status', 'bill_json']).where('id', 'in', [...ids]).execute() as { id: string; status: BillData['status']; bill_json: string }[];
+  // The status column is the copy's own (a deleted draft changes only it); the JSON is the bill as last approved or reverted.
+  const data = bills.map((b) => ({ ...JSON.parse(b.bill_json) as BillData, status: b.status }));
   const matterIds = [...new Set(data.map((b) => b.matterId))];
   const clientIds = [...new Set(data.map((b) => b.clientId))];
   const matterRows = matterIds.length ? await db.selectFrom('ebilling_matter').selectAll().where('id', 'in', matterIds).execute() : [];

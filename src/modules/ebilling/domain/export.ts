@@ -303,7 +303,10 @@ export function buildInvoice(facts: BillFacts, format: LedesFormat, settings: Le
     problems.push({ billId: bill.billId, bill: label, lineNo, field, message, fix });
   };
 
-  if (!EXPORTABLE.has(bill.status)) problem(null, 'bill', `bill is ${bill.status}`, 'approve the bill before e-billing it');
+  if (!EXPORTABLE.has(bill.status)) {
+    problem(null, 'bill', bill.status === 'deleted' ? 'bill is void (deleted)' : `bill is ${bill.status}`,
+      bill.status === 'deleted' ? 'a void bill is not e-billed: if the client\'s platform holds it, withdraw it there (or send a credit)' : 'approve the bill before e-billing it');
+  }
   if (!bill.number) problem(null, 'INVOICE_NUMBER', 'bill has no number', 'approve the bill so it is numbered');
   else if (bill.number.length > MAX_ID_CHARS) problem(null, 'INVOICE_NUMBER', `"${bill.number}" is ${bill.number.length} characters; LEDES allows ${MAX_ID_CHARS}`, 'use a shorter bill numbering for this matter');
   if (bill.lines.length > MAX_LINES) problem(null, 'bill', `bill has ${bill.lines.length} lines; at most ${MAX_LINES} are exported`, 'split the bill');
@@ -394,7 +397,8 @@ export function buildInvoice(facts: BillFacts, format: LedesFormat, settings: Le
       taskCode = l.taskCode ?? (ownCodes || l.itemId ? '' : settings.defaultTaskCode);
       activityCode = l.activityCode ?? (ownCodes || l.itemId ? '' : settings.defaultActivityCode);
       const fromItem = l.itemId !== null;
-      const fixCodes = fromItem ? `add task and activity codes to the ${l.kind === 'time' ? 'time entry' : 'fixed charge'} (re-draft the bill), then approve it again`
+      // A billed item cannot be changed: it comes off the bill in the composer, is changed on the matter page, and goes back on.
+      const fixCodes = fromItem ? `re-draft the bill (or revert it to draft), leave the ${l.kind === 'time' ? 'time entry' : 'fixed charge'} off it in the composer, add task and activity codes to it on the matter page, put it back on the bill, then approve it again`
         : 'set the default task and activity codes for lines without codes on the e-billing settings page';
       if (!taskCode) problem(at, 'LINE_ITEM_TASK_CODE', `"${cleanText(l.description, 60)}" has no UTBMS task code`, fixCodes);
       else if (tasks && !tasks.has(taskCode)) problem(at, 'LINE_ITEM_TASK_CODE', `${taskCode} is not a task code of the ${codeSet} code set`, fromItem ? `change the task code to one of the ${codeSet} codes` : `choose a ${codeSet} default task code on the e-billing settings page`);
@@ -424,7 +428,7 @@ export function buildInvoice(facts: BillFacts, format: LedesFormat, settings: Le
       expenseCode = l.expenseCode ?? (l.itemId ? '' : settings.defaultExpenseCode);
       if (!expenseCode) {
         problem(at, 'LINE_ITEM_EXPENSE_CODE', `"${cleanText(l.description, 60)}" has no UTBMS expense code`,
-          l.itemId ? 'add an expense code to the disbursement (re-draft the bill), then approve it again' : 'set the default expense code for lines without codes on the e-billing settings page');
+          l.itemId ? 're-draft the bill (or revert it to draft), leave the disbursement off it in the composer, add an expense code to it on the matter page, put it back on the bill, then approve it again' : 'set the default expense code for lines without codes on the e-billing settings page');
       } else if (!codes.expenses.has(expenseCode)) problem(at, 'LINE_ITEM_EXPENSE_CODE', `${expenseCode} is not a UTBMS expense code`, 'use an expense code E101 to E124');
     }
 

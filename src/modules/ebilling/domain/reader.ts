@@ -5,7 +5,7 @@
  */
 import { currencyExponent, isCurrencyCode, isKnownCurrency } from '../../../shared/money.ts';
 import {
-  COLUMN_LINE, COLUMNS, decimalToMinor, extendedMinor, FIRST_LINE, isLedesDate, LIMITED_IDS, LINE_TYPES, MAX_ID_CHARS, parseDecimal,
+  amountText, COLUMN_LINE, COLUMNS, decimalToMinor, extendedMinor, FIRST_LINE, isLedesDate, LIMITED_IDS, LINE_TYPES, MAX_ID_CHARS, parseDecimal,
 } from './format.ts';
 import type { Decimal, LedesColumn, LedesFormat, LineType } from './format.ts';
 import { isAnyTaskCode } from './utbms.ts';
@@ -265,10 +265,12 @@ export function readLedes(text: string, opts: ReadOptions = {}): ReadResult {
 
   for (const inv of invoices) {
     const sumTax = inv.lines.reduce((a, l) => a + l.taxMinor, 0);
-    if (inv.totalMinor !== inv.linesTotalMinor) violate(inv.firstLine, 'INVOICE_TOTAL', `invoice ${inv.number}: INVOICE_TOTAL ${inv.totalMinor} (minor units) is not the sum of its line totals, ${inv.linesTotalMinor}`);
+    // Amounts as the file writes them (the invoice currency's decimals), not in minor units.
+    const amount = (minor: number) => amountText(minor, inv.currency && isCurrencyCode(inv.currency) ? currencyExponent(inv.currency) : 2);
+    if (inv.totalMinor !== inv.linesTotalMinor) violate(inv.firstLine, 'INVOICE_TOTAL', `invoice ${inv.number}: INVOICE_TOTAL ${amount(inv.totalMinor)} is not the sum of its line totals, ${amount(inv.linesTotalMinor)}`);
     if (bi) {
-      if (inv.taxMinor !== sumTax) violate(inv.firstLine, 'INVOICE_TAX_TOTAL', `invoice ${inv.number}: INVOICE_TAX_TOTAL ${inv.taxMinor} is not the sum of line tax, ${sumTax}`);
-      if (inv.netMinor !== inv.linesTotalMinor - inv.taxMinor) violate(inv.firstLine, 'INVOICE_NET_TOTAL', `invoice ${inv.number}: INVOICE_NET_TOTAL must be the line totals less tax, ${inv.linesTotalMinor - inv.taxMinor}`);
+      if (inv.taxMinor !== sumTax) violate(inv.firstLine, 'INVOICE_TAX_TOTAL', `invoice ${inv.number}: INVOICE_TAX_TOTAL ${amount(inv.taxMinor)} is not the sum of line tax, ${amount(sumTax)}`);
+      if (inv.netMinor !== inv.linesTotalMinor - inv.taxMinor) violate(inv.firstLine, 'INVOICE_NET_TOTAL', `invoice ${inv.number}: INVOICE_NET_TOTAL must be the line totals less tax, ${amount(inv.linesTotalMinor - inv.taxMinor)}`);
     }
   }
   if (bi) {
