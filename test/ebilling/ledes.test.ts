@@ -194,6 +194,39 @@ test('1998BI: tax per line, totals include tax, net and reported tax, currency a
   assert.equal(roundTrip([ok(facts(kwd), 'LEDES1998BI')], 'LEDES1998BI').rows[0]!.LINE_ITEM_TOTAL, '100.000');
 });
 
+test('1998BI validator: a line\'s tax is its rate x its amount before tax, within the composer\'s rounding; a discount\'s within that a discounted line (review 49, M2)', () => {
+  // Two VAT lines (181.50 and 300.00 at 0.0825) and a discount whose tax sums the lines' tax changes.
+  const a = line({ minutes: 60, rateMinor: 18_150, recordedMinor: 18_150, amountMinor: 18_150, taxCode: 'SALES', taxMinor: 1_497 });
+  const b = line({ timekeeperId: 'tk-a', minutes: 60, rateMinor: 30_000, recordedMinor: 30_000, amountMinor: 30_000, taxCode: 'SALES', taxMinor: 2_475 });
+  const discount = (taxMinor: number) => line({ kind: 'discount', itemId: null, itemKind: null, timekeeperId: null, minutes: null, rateMinor: null, recordedMinor: 0, amountMinor: -4_815, taskCode: null, activityCode: null, taxCode: 'SALES', taxMinor });
+  const text = roundTrip([ok(facts(bill([a, b, discount(-397)])), 'LEDES1998BI')], 'LEDES1998BI').text;
+  const cols = COLUMNS.LEDES1998BI;
+  // Change a line's tax (and its total and the invoice's totals with it, so only the tax is wrong).
+  const withTax = (fileLine: number, taxText: string) => {
+    const lines = text.split('\n');
+    const fields = lines.map((l, i) => (i >= 2 && l ? l.slice(0, -2).split('|') : null));
+    const f = fields[fileLine - 1]!;
+    const toMinor = (v: string) => Math.round(Number(v) * 100);
+    const delta = toMinor(taxText) - toMinor(f[cols.indexOf('LINE_ITEM_TAX_TOTAL')]!);
+    const bump = (row: string[], c: (typeof cols)[number]) => { row[cols.indexOf(c)] = (toMinor(row[cols.indexOf(c)]!) + delta < 0 ? '-' : '') + (Math.abs(toMinor(row[cols.indexOf(c)]!) + delta) / 100).toFixed(2); };
+    f[cols.indexOf('LINE_ITEM_TAX_TOTAL')] = taxText;
+    bump(f, 'LINE_ITEM_TOTAL');
+    for (const row of fields) if (row) for (const c of ['INVOICE_TOTAL', 'INVOICE_TAX_TOTAL', 'INVOICE_REPORTED_TAX_TOTAL'] as const) bump(row, c);
+    return fields.map((row, i) => (row ? `${row.join('|')}[]` : lines[i])).join('\n');
+  };
+  const taxViolations = (t: string) => readLedes(t, { codes }).violations.filter((v) => v.field === 'LINE_ITEM_TAX_TOTAL' || v.field === 'INVOICE_TOTAL' || v.field === 'LINE_ITEM_TOTAL');
+  // The reviewer's case: 181.50 at 0.0825 carrying 99.99 of tax, every total made to agree: refused, naming the expected tax.
+  const wrong = taxViolations(withTax(3, '99.99'));
+  assert.deepEqual(wrong.map((v) => [v.line, v.field]), [[3, 'LINE_ITEM_TAX_TOTAL']], JSON.stringify(wrong));
+  assert.match(wrong[0]!.message, /^99\.99 is not LINE_ITEM_TAX_RATE x the line's amount before tax \(0\.0825 x 181\.50 = 14\.97\)$/);
+  // Within the composer's rounding (two cents a line): accepted.
+  assert.deepEqual(taxViolations(withTax(3, '14.99')), []);
+  assert.deepEqual(taxViolations(withTax(3, '15.00')).map((v) => v.line), [3]);
+  // The discount (-48.15 at 0.0825 = -3.97): off by up to 3 cents a discounted line + 2 (here 8) is its lines' rounding; more is refused.
+  assert.deepEqual(taxViolations(withTax(5, '-4.05')), []);
+  assert.deepEqual(taxViolations(withTax(5, '-4.06')).map((v) => [v.line, v.field]), [[5, 'LINE_ITEM_TAX_TOTAL']]);
+});
+
 test('several invoices in one file, each with its own total; text cleaned', () => {
   const a = bill([line({ description: 'Draft | revise [motion]\nto dismiss' }), line({ timekeeperId: 'tk-a', minutes: 30, rateMinor: 20_000, recordedMinor: 10_000, amountMinor: 10_000 })], { number: '12.8.3' });
   const b = bill([line({ minutes: 12, recordedMinor: 7_000, amountMinor: 7_000 })], { number: '12.8.4', invoiceDate: '2026-03-31', upTo: '2026-03-31' });

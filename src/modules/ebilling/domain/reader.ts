@@ -3,7 +3,7 @@
  * field, and the invoices it holds with their totals (so an export can be read back and
  * compared). Pure; the same rules the writer follows (format.ts).
  */
-import { currencyExponent, isCurrencyCode, isKnownCurrency } from '../../../shared/money.ts';
+import { currencyExponent, divideRound, isCurrencyCode, isKnownCurrency } from '../../../shared/money.ts';
 import {
   amountText, COLUMN_LINE, COLUMNS, decimalToMinor, extendedMinor, FIRST_LINE, isLedesDate, LIMITED_IDS, LINE_TYPES, MAX_ID_CHARS, parseDecimal,
 } from './format.ts';
@@ -102,6 +102,9 @@ const COUNTRY_COLUMNS: readonly LedesColumn[] = ['LAW_FIRM_COUNTRY', 'CLIENT_COU
 const MAX_FILE_CHARS = 200_000_000;
 
 /** Read a LEDES file; never throws on bad input, it reports it. */
+/** How far (minor units) a fee or expense line's tax may be from its rate x its amount: the composer's rounding, spread over the bill. */
+const TAX_SLACK_MINOR = 2;
+
 export function readLedes(text: string, opts: ReadOptions = {}): ReadResult {
   const max = opts.maxViolations ?? 5_000;
   const violations: Violation[] = [];
@@ -146,6 +149,14 @@ export function readLedes(text: string, opts: ReadOptions = {}): ReadResult {
   const invoices: ReadInvoice[] = [];
   const byNumber = new Map<string, ReadInvoice>();
   let current: { inv: ReadInvoice; first: string[]; lineNos: Set<number> } | null = null;
+  /**
+   * 1998BI lines' tax against their stated rate, checked per invoice once its lines are read:
+   * how far each line's tax is from rate x its amount before tax (minor units). A fee or
+   * expense line may be off by the composer's rounding (TAX_SLACK_MINOR); an invoice-level
+   * adjustment (a discount) sums the tax changes of the lines it discounts, each rounded, so
+   * it may be off by that much a line of its tax type.
+   */
+  const taxChecks: { n: number; invoice: ReadInvoice; type: string; taxType: string; offMinor: bigint; message: string }[] = [];
 
   for (let i = 2; i < lines.length; i++) {
     const n = i + 1;
@@ -227,6 +238,16 @@ export function readLedes(text: string, opts: ReadOptions = {}): ReadResult {
         violate(n, 'LINE_ITEM_TOTAL', `${get('LINE_ITEM_TOTAL')} is not units x unit cost + adjustment${bi ? ' + tax' : ''} (${get('LINE_ITEM_NUMBER_OF_UNITS')} x ${get('LINE_ITEM_UNIT_COST')} + ${get('LINE_ITEM_ADJUSTMENT_AMOUNT')}${bi ? ` + ${get('LINE_ITEM_TAX_TOTAL')}` : ''})`);
       }
     }
+    let taxCheck: { offMinor: bigint; message: string } | null = null;
+    if (bi && taxRate && taxRate.value >= 0n && total !== undefined && tax !== undefined) {
+      const before = BigInt(total - tax);
+      const expected = divideRound(before * taxRate.value, 10n ** BigInt(taxRate.scale), 'half_up');
+      const off = BigInt(tax) - expected;
+      taxCheck = {
+        offMinor: off < 0n ? -off : off,
+        message: `${get('LINE_ITEM_TAX_TOTAL')} is not LINE_ITEM_TAX_RATE x the line's amount before tax (${get('LINE_ITEM_TAX_RATE')} x ${amountText(Number(before), exponent)} = ${amountText(Number(expected), exponent)})`,
+      };
+    }
     if ((type === 'IF' || type === 'IE') && units && units.value !== 10n ** BigInt(units.scale)) violate(n, 'LINE_ITEM_NUMBER_OF_UNITS', 'an invoice-level adjustment has units 1');
     if ((type === 'IF' || type === 'IE') && adj !== undefined && total !== undefined && tax !== undefined && total !== adj + tax) {
       violate(n, 'LINE_ITEM_TOTAL', `an invoice-level adjustment's total must equal its adjustment${bi ? ' plus tax' : ''}`);
@@ -261,10 +282,20 @@ export function readLedes(text: string, opts: ReadOptions = {}): ReadResult {
       expenseCode: get('LINE_ITEM_EXPENSE_CODE'), activityCode: get('LINE_ITEM_ACTIVITY_CODE'), timekeeperId: get('TIMEKEEPER_ID'),
       description: get('LINE_ITEM_DESCRIPTION'),
     });
+    if (taxCheck) taxChecks.push({ n, invoice: current.inv, type, taxType: get('LINE_ITEM_TAX_TYPE'), ...taxCheck });
   }
 
+  const taxChecksOf = new Map<ReadInvoice, typeof taxChecks>();
+  for (const t of taxChecks) taxChecksOf.set(t.invoice, [...(taxChecksOf.get(t.invoice) ?? []), t]);
   for (const inv of invoices) {
     const sumTax = inv.lines.reduce((a, l) => a + l.taxMinor, 0);
+    const checks = taxChecksOf.get(inv) ?? [];
+    for (const t of checks) {
+      const adjustment = t.type === 'IF' || t.type === 'IE';
+      const linesOfType = checks.filter((x) => (x.type === 'F' || x.type === 'E') && x.taxType === t.taxType).length;
+      const slack = adjustment ? BigInt(3 * Math.max(1, linesOfType) + TAX_SLACK_MINOR) : BigInt(TAX_SLACK_MINOR);
+      if (t.offMinor > slack) violate(t.n, 'LINE_ITEM_TAX_TOTAL', t.message);
+    }
     // Amounts as the file writes them (the invoice currency's decimals), not in minor units.
     const amount = (minor: number) => amountText(minor, inv.currency && isCurrencyCode(inv.currency) ? currencyExponent(inv.currency) : 2);
     if (inv.totalMinor !== inv.linesTotalMinor) violate(inv.firstLine, 'INVOICE_TOTAL', `invoice ${inv.number}: INVOICE_TOTAL ${amount(inv.totalMinor)} is not the sum of its line totals, ${amount(inv.linesTotalMinor)}`);
