@@ -27,6 +27,9 @@ import { BILL_ACTIONS, MAX_PAYMENT_TERMS_DAYS } from './domain/lifecycle.ts';
 import type { BillAction, BillRequest, Verdict } from './domain/lifecycle.ts';
 import type { BillLineData } from './events.ts';
 import type { Production } from './production.ts';
+import { listRegister, REGISTER_PAGE_ROWS } from './register-store.ts';
+import { RegisterQuery, registerFilters, toRegisterFilters } from './register-routes.ts';
+import { isoDate } from '../../shared/clock.ts';
 
 const READ: readonly Role[] = ['admin', 'billing', 'readonly'];
 const WRITE: readonly Role[] = ['admin', 'billing'];
@@ -104,6 +107,18 @@ const RetainerBody = Type.Object({
   version: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000_000, description: 'The version of the balance you read (0: none recorded): a balance recorded since is refused (409), not overwritten' })),
 }, { additionalProperties: false });
 const ListQuery = Type.Object({ includeDeleted: Type.Optional(Type.Boolean()) });
+const Amount = Type.String({ description: 'A decimal amount in the bill\'s currency' });
+const RegisterSchema = Type.Object({
+  total: Type.Integer({ description: 'Bills the filters take (all pages)' }), offset: Type.Integer(),
+  items: Type.Array(Type.Object({
+    id: Type.String(), number: Type.Union([Type.String(), Type.Null()]), status: Type.String({ description: 'draft, approved, finalised, or deleted (void)' }), onHold: Type.Boolean(),
+    matterId: Type.String(), fileNumber: Type.String(), matterName: Type.String(), clientId: Type.String(), clientName: Type.String(),
+    invoiceDate: Type.String(), dueDate: Type.String(), currency: Type.String(), total: Amount,
+    paid: Type.Union([Amount, Type.Null()], { description: 'Null until the ledger has posted the bill (drafts, void bills)' }),
+    writtenOff: Type.Union([Amount, Type.Null()]), outstanding: Type.Union([Amount, Type.Null()]), overdue: Type.Boolean(),
+  })),
+  totals: Type.Array(Type.Object({ currency: Type.String(), bills: Type.Integer(), total: Amount, paid: Amount, writtenOff: Amount, outstanding: Amount }), { description: 'Approved and finalised bills the filters take, per currency' }),
+});
 
 const TotalsSchema = Type.Object({
   fees: Out(), fixedCharges: Out(), disbursements: Out(), discount: Out('Positive: what the discount takes off'), interest: Out(), tax: Out(),
@@ -395,6 +410,25 @@ export function createBillingApi(deps: ModuleDeps, cmds: BillingCommands, produc
 
   api.route({ method: 'delete', path: '/bills/:id', summary: 'Delete a draft (items unbilled again), or the matter\'s most recent unreceipted approved/finalised bill (its number stays, void)', tag: TAG, audience: WRITE, query: VersionQuery, response: BillSchema },
     async (c, { query }) => out(await run(() => cmds.deleteBill(ctxOf(c), param(c, 'id'), query.version))));
+
+  api.route({ method: 'get', path: '/bills', summary: `The firm's bills register: every bill across matters with its ledger balance, filtered (q: number, file, matter or client; status; balance; invoice dates from/to), sorted, ${REGISTER_PAGE_ROWS} a page (offset), with totals per currency of the approved and finalised bills the filters take`, tag: TAG, audience: READ, query: RegisterQuery, response: RegisterSchema },
+    async (c) => {
+      const { f, errors } = registerFilters(c.req.query());
+      if (Object.keys(errors).length > 0) throw invalid(errors);
+      const today = isoDate(deps.clock.now());
+      const r = await listRegister(deps.db, toRegisterFilters(f), today);
+      const money = (m: number, currency: string) => toDecimalString(m, currency);
+      return {
+        total: r.total, offset: f.offset ?? 0,
+        items: r.rows.map((b) => ({
+          id: b.billId, number: b.number, status: b.status, onHold: b.onHold, matterId: b.matterId, fileNumber: b.fileNumber, matterName: b.matterName,
+          clientId: b.clientId, clientName: b.clientName, invoiceDate: b.invoiceDate, dueDate: b.dueDate, currency: b.currency, total: money(b.totalMinor, b.currency),
+          paid: b.balance ? money(b.balance.paidMinor, b.currency) : null, writtenOff: b.balance ? money(b.balance.writtenOffMinor, b.currency) : null,
+          outstanding: b.balance ? money(b.balance.outstandingMinor, b.currency) : null, overdue: b.overdue,
+        })),
+        totals: r.totals.map((t) => ({ currency: t.currency, bills: t.bills, total: money(t.totalMinor, t.currency), paid: money(t.paidMinor, t.currency), writtenOff: money(t.writtenOffMinor, t.currency), outstanding: money(t.outstandingMinor, t.currency) })),
+      };
+    });
 
   api.route({ method: 'get', path: '/matters/:id/bills', summary: 'A matter\'s bills, newest first', tag: TAG, audience: READ, query: ListQuery, response: Type.Object({ items: Type.Array(BillSchema) }) },
     async (c, { query }) => {

@@ -13,6 +13,7 @@ import { createProductionPages } from './production-routes.ts';
 import { createMassBilling } from './mass-commands.ts';
 import { createMassPages } from './mass-routes.ts';
 import { createDraftsPages } from './drafts-routes.ts';
+import { createRegisterPages } from './register-routes.ts';
 import { createMassApi } from './mass-api.ts';
 
 export { BILLING_HANDLERS, billingSubscriptions, IGNORED_MATTERS_EVENTS } from './projections.ts';
@@ -59,6 +60,7 @@ export function createBillingModule(deps: ModuleDeps): WebModule {
   const mass = createMassBilling({ db: deps.db, clock: deps.clock, relay: deps.relay }, cmds);
   pages.route('/mass', createMassPages(deps, mass));
   pages.route('/drafts', createDraftsPages(deps, mass));
+  pages.route('/bills', createRegisterPages(deps));
   pages.route('/', createBillingPages(deps, cmds));
   const api = new Hono<AppEnv>();
   api.route('/', createMassApi(deps, mass));
