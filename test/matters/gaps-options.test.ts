@@ -662,20 +662,6 @@ function settingCases(f: Firm): SettingCase[] {
   const stopRetainer = async (x: Firm) => { await x.cmds.setBillingOptions(ctx, x.matter.id, { inherit: ['generalRetainer'] }); };
   return [
     {
-      setting: 'currency', where: 'general',
-      page: fields({ currency: 'eur' }), pageExpect: { currency: 'EUR' },
-      api: { currency: 'USD' }, apiExpect: { currency: 'USD' },
-      pageBad: [
-        { edit: fields({ currency: 'EURO' }), field: 'currency', message: /must be an ISO 4217 currency code in use, such as USD/ },
-        // Three capitals that are no currency: refused, not saved as the firm's currency.
-        { edit: fields({ currency: 'nan' }), field: 'currency', message: /must be an ISO 4217 currency code in use/ },
-      ],
-      apiBad: [
-        { json: { currency: 'usd' }, field: 'currency', message: /must be an ISO 4217 currency code in use, such as USD/ },
-        { json: { currency: 'QQQ' }, field: 'currency', message: /must be an ISO 4217 currency code in use/ },
-      ],
-    },
-    {
       setting: 'tax rates: add', where: 'general',
       page: editTax((rows) => [...rows, tax('gst', 'Goods and services tax', '10')]),
       pageExpect: { taxRates: [{ code: 'EXEMPT', name: 'Exempt', basisPoints: 0 }, { code: 'SALES', name: 'Sales tax', basisPoints: 825 }, { code: 'GST', name: 'Goods and services tax', basisPoints: 1000 }] },
@@ -686,8 +672,16 @@ function settingCases(f: Firm): SettingCase[] {
         { edit: editTax((rows) => [...rows, tax('', 'No code', '5')]), field: 'taxRates.3.code', message: /must be up to 20 capital letters/ },
         { edit: editTax((rows) => [...rows, tax('HST', 'Harmonised', '13.005')]), field: 'taxRates.3.basisPoints', message: /at most 2 decimal places/ },
         { edit: editTax((rows) => [...rows, tax('BIG', 'Too big', '150')]), field: 'taxRates.3.basisPoints', message: /between 0% and 100%/ },
+        // The currency (with the other general settings): no code that is not one, and no change once amounts are kept in it (review 54, H2).
+        { edit: fields({ currency: 'EURO' }), field: 'currency', message: /must be an ISO 4217 currency code in use, such as USD/ },
+        // Three capitals that are no currency: refused, not saved as the firm's currency.
+        { edit: fields({ currency: 'nan' }), field: 'currency', message: /must be an ISO 4217 currency code in use/ },
+        { edit: fields({ currency: 'eur' }), field: 'currency', message: /^cannot change from USD once amounts are kept in it \(1 standard rate, 2 matters\)/ },
       ],
       apiBad: [
+        { json: { currency: 'usd' }, field: 'currency', message: /must be an ISO 4217 currency code in use, such as USD/ },
+        { json: { currency: 'QQQ' }, field: 'currency', message: /must be an ISO 4217 currency code in use/ },
+        { json: { currency: 'EUR' }, field: 'currency', message: /^cannot change from USD once amounts are kept in it/ },
         { json: { taxRates: [{ code: 'EXEMPT', name: 'Exempt', percent: '101' }] }, field: 'taxRates.0.percent', message: /between 0 and 100/ },
         { json: { taxRates: [{ code: 'EXEMPT', name: 'Exempt', percent: '0' }, { code: 'gst', name: 'GST', percent: '10' }] }, field: 'taxRates.1.code', message: /capital letters/ },
         { json: { taxRates: [] }, field: 'taxRates', message: /at least one tax rate/ },

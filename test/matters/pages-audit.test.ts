@@ -247,9 +247,10 @@ eachDialect('the import form keeps the kind chosen and the CSV pasted when the f
 
 eachDialect("the firm's currency: a new matter starts in it, and standard and client rates are typed and shown in it", async (db) => {
   await withApp(db, async (t) => {
+    // The firm's currency is set before its rates and matters are (changed after, it is refused: their amounts would be read in it).
+    await createMattersCommands({ db: t.db.db, clock: t.clock, relay: { kick: () => undefined } }).updateFirmSettings(ctx, { currency: 'GBP' });
     const f = await firm(t);
     await f.cmds.setClientRate(ctx, { clientId: f.northwind.id, timekeeperId: f.mh.id, rateMinor: 28_000 });
-    await f.cmds.updateFirmSettings(ctx, { currency: 'GBP' });
     const b = await signedIn(t, 'admin');
 
     const form = await b.get('/matters/new');
@@ -261,13 +262,19 @@ eachDialect("the firm's currency: a new matter starts in it, and standard and cl
     assert.doesNotMatch(tk.text, /\$/);
     assert.match((await b.get(`/matters/clients/${f.northwind.id}`)).text, /£280\.00/);
     // A matter's options page: standard and client rates in the firm's currency, the matter's own rate in the matter's.
-    await f.cmds.setBillingOptions(ctx, f.kestrel.id, { set: { customRatesEnabled: true } });
-    await f.cmds.setMatterRate(ctx, { matterId: f.kestrel.id, timekeeperId: f.mh.id, rateMinor: 25_000 });
-    const rates = /<div class="matter-rates">[\s\S]*?<\/table>/.exec((await b.get(`/matters/${f.kestrel.id}/billing-options`)).text)?.[0] ?? '';
+    const usd = await f.cmds.openMatter(ctx, { clientId: f.northwind.id, name: 'US matter', responsibleTimekeeperId: f.mh.id, openedOn: '2025-06-01', currency: 'USD' });
+    await f.cmds.setBillingOptions(ctx, usd.id, { set: { customRatesEnabled: true } });
+    await f.cmds.setMatterRate(ctx, { matterId: usd.id, timekeeperId: f.mh.id, rateMinor: 25_000 });
+    const rates = /<div class="matter-rates">[\s\S]*?<\/table>/.exec((await b.get(`/matters/${usd.id}/billing-options`)).text)?.[0] ?? '';
     assert.match(rates, /£320\.00[\s\S]*£280\.00[\s\S]*\$250\.00/);
+  });
+});
 
-    // A currency without decimals shows the amounts are read in it: 30000 yen, not 300.00 dollars.
-    await f.cmds.updateFirmSettings(ctx, { currency: 'JPY' });
+eachDialect("a firm in a currency without decimals: its amounts are typed and read in it (30000 yen, not 300.00 dollars)", async (db) => {
+  await withApp(db, async (t) => {
+    await createMattersCommands({ db: t.db.db, clock: t.clock, relay: { kick: () => undefined } }).updateFirmSettings(ctx, { currency: 'JPY' });
+    const f = await firm(t);
+    const b = await signedIn(t, 'admin');
     await b.get(`/matters/timekeepers/${f.mh.id}`);
     assert.equal((await b.post(`/matters/timekeepers/${f.mh.id}/rates`, { effectiveFrom: '2026-01-01', rate: '30000' })).status, 303);
     assert.equal((await standardRatesOf(t.db.db, f.mh.id)).find((r) => r.effectiveFrom === '2026-01-01')?.rateMinor, 30_000);

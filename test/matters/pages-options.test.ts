@@ -312,3 +312,92 @@ eachDialect('firm billing settings: readable by billing, changed only by admin; 
     assert.equal(s.interest.enabled, false);
   });
 });
+
+eachDialect('two tabs: a settings, billing options or charge type form saved against what changed since is refused (409), not silently put back; the firm currency does not change under amounts kept in it', async (db) => {
+  await withApp(db, async (t) => {
+    const f = await firm(t);
+    const admin = await signedIn(t, 'admin');
+    const hidden = (html: string, name: string, within?: string) => {
+      const part = within ? section(html, within) : html;
+      const m = new RegExp(`name="${name}" value="([^"]*)"`).exec(part);
+      assert.ok(m, `a ${name} in the form`);
+      return m[1]!;
+    };
+
+    // Firm general settings: both tabs opened at one version; the second save is refused and the first's change stays.
+    const general = {
+      currency: 'USD', 'taxRates.code': 'SALES', 'taxRates.name': 'Sales tax', 'taxRates.basisPoints': '8.25', defaultFeeTaxCode: 'SALES',
+      taxRounding: 'per_line', paymentTermsDays: '30', timeUnitMinutes: '6', timeRounding: 'up', wipCapPolicy: 'warn',
+      postingOutsideCurrentPeriod: 'warn', 'interest.annualRateBasisPoints': '0', 'interest.graceDays': '0',
+    };
+    const tab1 = await admin.get('/matters/settings');
+    const tab2 = await admin.get('/matters/settings');
+    const v = hidden(tab1.text, 'version');
+    assert.equal(hidden(tab2.text, 'version'), v);
+    assert.equal((await admin.post('/matters/settings/general', { ...general, version: v, paymentTermsDays: '45' })).status, 303);
+    const stale = await admin.post('/matters/settings/general', { ...general, version: v, 'interest.annualRateBasisPoints': '12' });
+    assert.equal(stale.status, 409);
+    assert.match(stale.text, /changed by someone else since you opened them/);
+    assert.equal((await f.cmds.getFirmSettings()).paymentTermsDays, 45, 'tab 1\'s change stays');
+    assert.equal((await f.cmds.getFirmSettings()).interest.annualRateBasisPoints, 0);
+    // The refused form keeps what was typed, at the current version: saved again, knowingly, it applies.
+    assert.match(stale.text, /name="interest\.annualRateBasisPoints" value="12"/);
+    assert.equal((await admin.post('/matters/settings/general', { ...general, version: hidden(stale.text, 'version'), 'interest.annualRateBasisPoints': '12' })).status, 303);
+    assert.equal((await f.cmds.getFirmSettings()).interest.annualRateBasisPoints, 1_200);
+
+    // A matter-defaults section on the firm page: the same.
+    const defaults = await admin.get('/matters/settings');
+    const seen = hidden(defaults.text, 'seen', 'mass-billing');
+    assert.equal((await admin.post('/matters/settings/defaults/mass-billing', { seen, 'massBilling.onlyExpenses': 'on' })).status, 303);
+    const staleDefaults = await admin.post('/matters/settings/defaults/mass-billing', { seen, 'massBilling.exclude': 'on' });
+    assert.equal(staleDefaults.status, 409);
+    assert.deepEqual((await f.cmds.getFirmSettings()).matterDefaults.massBilling, { exclude: false, onlyExpenses: true });
+
+    // A matter's billing options section: tab 2's discount does not replace tab 1's unseen.
+    const billing = await signedIn(t, 'billing');
+    const m1 = await billing.get(`/matters/${f.matter.id}/billing-options`);
+    const mSeen = hidden(m1.text, 'seen', 'discount');
+    assert.equal((await billing.post(`/matters/${f.matter.id}/billing-options/discount`, { ...DISCOUNT, seen: mSeen })).status, 303);
+    const staleOptions = await billing.post(`/matters/${f.matter.id}/billing-options/discount`, { 'discount.kind': 'fixed', 'discount.amountMinor': '50.00', 'discount.percentBasisPoints': '', seen: mSeen });
+    assert.equal(staleOptions.status, 409);
+    assert.match(section(staleOptions.text, 'discount'), /changed by someone else since you opened them/);
+    assert.deepEqual((await f.cmds.getBillingOptions(f.matter.id)).effective.discount, { kind: 'percentage', percentBasisPoints: 1_250, amountMinor: 0 });
+    // Another section of the same matter saved meanwhile does not refuse this one.
+    const other = await billing.get(`/matters/${f.matter.id}/billing-options`);
+    const copiesSeen = hidden(other.text, 'seen', 'mass-billing');
+    assert.equal((await billing.post(`/matters/${f.matter.id}/billing-options/discount`, { 'discount.kind': 'fixed', 'discount.amountMinor': '50.00', 'discount.percentBasisPoints': '', seen: hidden(other.text, 'seen', 'discount') })).status, 303);
+    assert.equal((await billing.post(`/matters/${f.matter.id}/billing-options/mass-billing`, { seen: copiesSeen, 'massBilling.exclude': 'on' })).status, 303);
+    // The firm's defaults a section follows changed since: refused too (the other matter inherits mass billing).
+    const inheriting = await billing.get(`/matters/${f.other.id}/billing-options`);
+    await f.cmds.updateFirmSettings(ctx, { matterDefaults: { massBilling: { exclude: true, onlyExpenses: true } } });
+    assert.equal((await billing.post(`/matters/${f.other.id}/billing-options/mass-billing`, { seen: hidden(inheriting.text, 'seen', 'mass-billing') })).status, 409);
+
+    // A charge type's inline edit.
+    const type = await f.cmds.createChargeType(ctx, { code: 'BINDERS', name: 'Trial binders', defaultPriceMinor: 12_500 });
+    const list = await billing.get('/matters/charge-types');
+    const typeSeen = new RegExp(`action="/matters/charge-types/${type.id}"[^]*?name="seen" value="([^"]+)"`).exec(list.text)![1]!;
+    const row = { code: 'BINDERS', name: 'Trial binders', defaultPrice: '125.00', taxCode: '', taskCode: '', activityCode: '', active: 'on' };
+    assert.equal((await billing.post(`/matters/charge-types/${type.id}`, { ...row, defaultPrice: '444.44', seen: typeSeen })).status, 303);
+    const staleType = await billing.post(`/matters/charge-types/${type.id}`, { ...row, active: '', seen: typeSeen });
+    assert.equal(staleType.status, 409);
+    assert.match(staleType.text, /Charge type BINDERS was changed by someone else since you opened it/);
+    const kept = (await f.cmds.listChargeTypes()).find((x) => x.id === type.id)!;
+    assert.deepEqual([kept.defaultPriceMinor, kept.active], [44_444, true]);
+
+    // The firm's currency: refused once rates, charge types or matters are kept in it (review 54, H2), naming them.
+    const currency = await admin.get('/matters/settings');
+    const jpy = await admin.post('/matters/settings/general', { ...general, 'interest.annualRateBasisPoints': '12', paymentTermsDays: '45', currency: 'JPY', version: hidden(currency.text, 'version') });
+    assert.equal(jpy.status, 422);
+    assert.match(fieldError(jpy, 'currency'), /^cannot change from USD once amounts are kept in it \(1 standard rate, 1 charge type, 2 matters\)/);
+    assert.equal((await f.cmds.getFirmSettings()).currency, 'USD');
+  });
+});
+
+eachDialect('a new firm (no rates, charge types or matters yet) sets its currency', async (db) => {
+  await withApp(db, async (t) => {
+    const cmds = createMattersCommands({ db: t.db.db, clock: t.clock, relay: { kick: () => undefined } });
+    await cmds.getFirmSettings();
+    const r = await cmds.updateFirmSettings(ctx, { currency: 'GBP' });
+    assert.equal(r.settings.currency, 'GBP');
+  });
+});

@@ -22,7 +22,7 @@ import { conflict, HttpError, invalid, notFound } from '../../shared/web/errors.
 import {
   advanceBillingDate, nextBillingDateAfter, autoFillSchedule as fillSchedule, billingOffRefusal, withScheduleItems, capExcess, capStatus, changedSections,
   defaultFirmSettings, defaultLedesClassification, disbursementAmountMinor, ebillingCodeErrors, effectiveOptions,
-  fileNumber, fixedChargeAmountMinor, isBillingOptionSection, isIsoDate, lineAmountError, optionWarnings, overriddenAndInherited,
+  fileNumber, fixedChargeAmountMinor, isBillingOptionSection, isIsoDate, lineAmountError, optionsSeen, optionWarnings, chargeTypeSeen, overriddenAndInherited,
   patchFirmSettings, patchSection, QUANTITY_SCALE, resolveRate, roundMinutes, scheduleChangeErrors, timeAmountMinor,
   validateAutoFill, validateBillingOptions, validateChargeType, validateClient, validateContact, validateDisbursement,
   validateFirmSettings, validateFixedCharge, validateMatter, validateParticipants, validateRateMinor, validateStandardRate,
@@ -254,6 +254,8 @@ export interface SetBillingOptionsInput {
   set?: BillingOptionsPatch;
   /** Sections to stop overriding: they follow the firm's defaults again. */
   inherit?: readonly BillingOptionSection[];
+  /** These sections as the form showed them (optionsSeen): changed since, the save is refused (409). */
+  expected?: { sections: readonly BillingOptionSection[]; seen: string };
 }
 
 export interface BillingOptionsView {
@@ -1243,15 +1245,28 @@ export function createMattersCommands(deps: MattersDeps) {
    * would leave any of them with invalid options, or turn billing off where items remain, is
    * refused naming them. Only future bills are affected.
    */
-  async function updateFirmSettings(trx: Tx, ctx: CommandContext, patch: FirmSettingsPatch): Promise<FirmSettingsResult> {
+  async function updateFirmSettings(trx: Tx, ctx: CommandContext, patch: FirmSettingsPatch, expectedVersion?: number): Promise<FirmSettingsResult> {
     if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) throw invalid({ settings: 'must be an object of billing settings' });
+    if (expectedVersion !== undefined && (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0)) throw invalid({ expectedVersion: 'must be a whole number of 0 or more' });
     const stored = await ensureFirm(trx, ctx);
+    // The settings as the form (or the API client) read them: a save made against older ones would put back what someone else changed.
+    if (expectedVersion !== undefined && expectedVersion !== stored.version) {
+      throw conflict('The billing settings were changed by someone else since you opened them: reload them and make your change again');
+    }
     const before = stored.settings;
     const after = patchFirmSettings(before, patch);
     const timekeepers = new Set((await store.listTimekeepers(trx)).map((t) => t.id));
     const timekeeperExists = (id: string) => timekeepers.has(id);
     fail(validateFirmSettings(after, { timekeeperExists, codeSets: codeSets() }));
     fail(prefixedTemplates(unknownTemplates(before.matterDefaults, after.matterDefaults, await templateNames(trx))));
+    if (after.currency !== before.currency) {
+      const uses = await store.firmCurrencyUses(trx);
+      const said = [[uses.timekeeperRates, 'standard rate'], [uses.clientRates, 'client rate'], [uses.chargeTypes, 'charge type'], [uses.matters, 'matter']]
+        .filter(([n]) => (n as number) > 0).map(([n, what]) => `${n} ${what}${n === 1 ? '' : 's'}`);
+      if (said.length > 0) {
+        throw invalid({ currency: `cannot change from ${before.currency} once amounts are kept in it (${said.join(', ')}): their amounts would be read in ${after.currency} unconverted. The currency is set before rates, charge types and matters are recorded` });
+      }
+    }
     if (sameJson(before, after)) return { settings: before, mattersChanged: 0 };
     // A tax code still on work not yet billed (unbilled or on a draft) or on a charge type stays: removed, those bills would fail to compose.
     const removedCodes = before.taxRates.map((r) => r.code).filter((code) => !after.taxRates.some((r) => r.code === code));
@@ -1388,6 +1403,9 @@ export function createMattersCommands(deps: MattersDeps) {
     const plans = changes.map((c) => {
       const current = stored.get(c.matterId)?.overrides ?? {};
       const before = effectiveOptions(firm.matterDefaults, current);
+      if (c.expected && optionsSeen(before, Object.keys(current), c.expected.sections) !== c.expected.seen) {
+        throw conflict(`These billing options of matter ${matters.get(c.matterId)!.fileNumber} were changed by someone else since you opened them (or the firm's defaults they follow): the form below still holds what you typed; check it against the current options (reload to see them) and save again`);
+      }
       const next: Record<string, unknown> = { ...current };
       for (const s of c.inherit ?? []) delete next[s];
       for (const [k, v] of Object.entries(c.set ?? {})) {
@@ -1894,13 +1912,17 @@ export function createMattersCommands(deps: MattersDeps) {
     return t;
   }
 
-  async function updateChargeType(trx: Tx, ctx: CommandContext, id: string, patch: UpdateChargeTypeInput): Promise<ChargeType> {
+  /** `seen`: the type as the form showed it (chargeTypeSeen); changed since, the save is refused (409). */
+  async function updateChargeType(trx: Tx, ctx: CommandContext, id: string, patch: UpdateChargeTypeInput, seen?: string): Promise<ChargeType> {
     const e = validateChargeType(patch, { partial: true });
     const firm = (await loadFirm(trx)).settings;
     if (!e.taxCode && patch.taxCode !== undefined) Object.assign(e, taxCodeErrors(opt(patch.taxCode), firm.taxRates.map((r) => r.code)));
     fail(e);
     const before = await store.findChargeType(trx, id);
     if (!before) throw notFound('Charge type');
+    if (seen !== undefined && seen !== chargeTypeSeen(before)) {
+      throw conflict(`Charge type ${before.code} was changed by someone else since you opened it: reload to see their change, then make yours again`);
+    }
     if (patch.code !== undefined && patch.code !== before.code && await store.findChargeTypeByCode(trx, patch.code)) {
       throw invalid({ code: 'is already used by another charge type' });
     }
@@ -2092,7 +2114,7 @@ export function createMattersCommands(deps: MattersDeps) {
         setWipStatusMany(trx, moves, status, opts),
       // Firm settings and matter billing options.
       ensureFirmSettings: (ctx: CommandContext) => ensureFirm(trx, ctx),
-      updateFirmSettings: (ctx: CommandContext, patch: FirmSettingsPatch) => updateFirmSettings(trx, ctx, patch),
+      updateFirmSettings: (ctx: CommandContext, patch: FirmSettingsPatch, expectedVersion?: number) => updateFirmSettings(trx, ctx, patch, expectedVersion),
       setBillingOptions: (ctx: CommandContext, matterId: string, input: SetBillingOptionsInput) => setBillingOptions(trx, ctx, matterId, input),
       /** Many matters at once (imports, seeding): multi-row writes; a 422 names fields as `items.3.discount.kind`. */
       setBillingOptionsMany: (ctx: CommandContext, items: readonly (SetBillingOptionsInput & { matterId: string })[]) => applyOptions(trx, ctx, items, false),
@@ -2120,7 +2142,7 @@ export function createMattersCommands(deps: MattersDeps) {
       reopenMatter: (ctx: CommandContext, matterId: string) => reopenMatter(trx, ctx, matterId),
       updateTimekeeper: (ctx: CommandContext, timekeeperId: string, patch: UpdateTimekeeperInput) => updateTimekeeper(trx, ctx, timekeeperId, patch),
       createChargeType: (ctx: CommandContext, input: CreateChargeTypeInput) => createChargeType(trx, ctx, input),
-      updateChargeType: (ctx: CommandContext, id: string, patch: UpdateChargeTypeInput) => updateChargeType(trx, ctx, id, patch),
+      updateChargeType: (ctx: CommandContext, id: string, patch: UpdateChargeTypeInput, seen?: string) => updateChargeType(trx, ctx, id, patch, seen),
     };
   }
   type Bound = ReturnType<typeof bind>;
@@ -2222,6 +2244,8 @@ export function createMattersCommands(deps: MattersDeps) {
       if (!matter) throw notFound('Matter');
       return priceTime(pricing, matter, timekeeperId, workDate, null);
     },
+    /** The stored settings' version (0 before any): a settings form carries it, so a save against older settings is refused. */
+    firmSettingsVersion: async (): Promise<number> => (await store.findFirmSettings(db))?.version ?? 0,
     getFirmSettings: async (): Promise<FirmBillingSettings> => {
       const found = await store.findFirmSettings(db);
       if (found) return found.settings;

@@ -25,7 +25,7 @@ import type { MattersCommands, UpdateDisbursementInput, UpdateFixedChargeInput, 
 import type { FirmSettingsPatch } from './domain.ts';
 import {
   BILLING_CYCLES, BILLING_OPTION_SECTIONS, capStatus, ENTRY_BEHAVIOURS, isIsoDate, LEDES_CLASSIFICATIONS, LIMITS, MINUTE_ROUNDING,
-  optionWarnings, splitEmailList, TIMEKEEPER_CLASSIFICATIONS, UTBMS_ACTIVITIES, UTBMS_EXPENSES, UTBMS_TASKS,
+  chargeTypeSeen, optionsSeen, optionWarnings, splitEmailList, TIMEKEEPER_CLASSIFICATIONS, UTBMS_ACTIVITIES, UTBMS_EXPENSES, UTBMS_TASKS,
 } from './domain.ts';
 import type { BillingOptionSection, FirmBillingSettings, FixedFeeRow, MatterBillingOptions } from './events.ts';
 import { createImportPages } from './import-routes.ts';
@@ -888,7 +888,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   async function chargeTypesContext(c: Context<AppEnv>, extra: Record<string, unknown> = {}) {
     const [types, firm] = await inOrder([() => cmds.listChargeTypes(), () => cmds.getFirmSettings()]);
     const codes = await codesFor(null);
-    return { ...common(c), types: types.map((t) => ({ ...t, defaultPrice: toDecimalString(t.defaultPriceMinor, firm.currency) })), currency: firm.currency, taxCodes: firm.taxRates.map((t) => t.code), ...codes, form: {}, errors: {}, ...extra };
+    return { ...common(c), types: types.map((t) => ({ ...t, defaultPrice: toDecimalString(t.defaultPriceMinor, firm.currency), seen: chargeTypeSeen(t) })), currency: firm.currency, taxCodes: firm.taxRates.map((t) => t.code), ...codes, form: {}, errors: {}, ...extra };
   }
 
   pages.get('/charge-types', allow(READERS), async (c) =>
@@ -915,8 +915,10 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   pages.post(`/charge-types/:ctid${ID}`, allow(WRITERS), async (c) => {
     const raw = await c.req.parseBody();
     const id = c.req.param('ctid');
-    const r = await attempt(async () => cmds.updateChargeType(c.get('command'), id, await chargeTypeInput({ ...raw, active: raw.active === 'on' ? 'on' : 'false' })), { defaultPriceMinor: 'defaultPrice' });
-    if (!r.ok) return page(c, { page: 'matters/charge_types.njk', fragment: 'matters/_charge_types.njk' }, await chargeTypesContext(c, { editId: id, editForm: formValues(raw), editErrors: r.errors }), r.status);
+    const seen = typeof raw.seen === 'string' && raw.seen !== '' ? raw.seen : undefined;
+    const { seen: _seen, ...fields } = raw;
+    const r = await attempt(async () => cmds.updateChargeType(c.get('command'), id, await chargeTypeInput({ ...fields, active: raw.active === 'on' ? 'on' : 'false' }), seen), { defaultPriceMinor: 'defaultPrice' });
+    if (!r.ok) return page(c, { page: 'matters/charge_types.njk', fragment: 'matters/_charge_types.njk' }, await chargeTypesContext(c, { editId: id, editForm: formValues(fields), editErrors: r.errors, editConflict: r.status === 409 ? r.message : null }), r.status);
     return redirectAfterPost(c, '/matters/charge-types');
   });
 
@@ -1460,7 +1462,8 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   }
 
   /** What the section template needs for one group: values (saved, or as typed), errors, inherited/overridden. */
-  function groupState(scope: 'matter' | 'firm', group: BoGroup, effective: MatterBillingOptions, overridden: readonly BillingOptionSection[], currency: string, o: GroupOverride = {}) {
+  /** `seen`: what the section's form carries so a save against an older view of it is refused (a matter: optionsSeen; the firm: its settings' version). */
+  function groupState(scope: 'matter' | 'firm', group: BoGroup, effective: MatterBillingOptions, overridden: readonly BillingOptionSection[], currency: string, o: GroupOverride = {}, seen = '') {
     const saved = optionsToForm(effective, currency);
     const fv = o.fv ?? saved.fv;
     const rows = o.rows ?? saved.rows;
@@ -1477,7 +1480,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       known: groupFieldNames(group, fv, rows.length), scheduleTotal,
       // The matter's own rates: only a matter's page has them (the firm's defaults have no matter to post to).
       showRates: scope === 'matter' && group === 'custom-rates' && effective.customRatesEnabled,
-      rateForm: o.rateForm ?? {}, rateErrors: o.rateErrors ?? {},
+      rateForm: o.rateForm ?? {}, rateErrors: o.rateErrors ?? {}, seen,
     };
   }
 
@@ -1498,7 +1501,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       () => cmds.getBillingOptions(matter.id), () => cmds.getFirmSettings(), () => cmds.findClient(matter.clientId), () => cmds.listTimekeepers(),
     ]);
     const groupStates: Record<string, ReturnType<typeof groupState>> = {};
-    for (const g of BO_GROUP_KEYS) groupStates[g] = groupState('matter', g, view.effective, view.overridden, matter.currency, overrides[g]);
+    for (const g of BO_GROUP_KEYS) groupStates[g] = groupState('matter', g, view.effective, view.overridden, matter.currency, overrides[g], optionsSeen(view.effective, view.overridden, BO_GROUPS[g].keys));
     let rateRows: { initials: string; name: string; standardMinor: number | null; clientMinor: number | null; matterMinor: number | null }[] = [];
     if (view.effective.customRatesEnabled) {
       const [standard, clientR, matterR] = await inOrder([
@@ -1584,7 +1587,8 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     if (Object.keys(errors).length > 0) return optionsResponse(c, matter, group, { ...typed, errors }, 422);
 
     const r = await attempt(() => cmds.batch(async (tx) => {
-      const result = await tx.setBillingOptions(c.get('command'), matter.id, { set: values });
+      const seen = one(raw, 'seen');
+      const result = await tx.setBillingOptions(c.get('command'), matter.id, { set: values, ...(seen ? { expected: { sections: BO_GROUPS[group].keys, seen } } : {}) });
       if (firstAmountMinor === null) return result;
       return tx.autoFillSchedule(c.get('command'), matter.id, { firstAmountMinor });
     }));
@@ -1642,12 +1646,16 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   }
 
   async function settingsContext(c: Context<AppEnv>, o: { general?: GeneralState; group?: BoGroup; groupState?: GroupOverride } = {}) {
+    // The version is read before the settings (once they exist: the first read stores the defaults): should a save land
+    // in between, the forms are stale and refused, never silently applied.
+    await cmds.getFirmSettings();
+    const version = await cmds.firmSettingsVersion();
     const [settings, tks] = await inOrder([() => cmds.getFirmSettings(), () => cmds.listTimekeepers()]);
     const groupStates: Record<string, ReturnType<typeof groupState>> = {};
-    for (const g of BO_GROUP_KEYS) groupStates[g] = groupState('firm', g, settings.matterDefaults, [], settings.currency, o.group === g ? o.groupState : undefined);
+    for (const g of BO_GROUP_KEYS) groupStates[g] = groupState('firm', g, settings.matterDefaults, [], settings.currency, o.group === g ? o.groupState : undefined, `v${version}`);
     const base = common(c);
     return {
-      ...base, can: { ...base.can, write: base.can.admin }, settings, general: generalState(settings, o.general),
+      ...base, can: { ...base.can, write: base.can.admin }, settings, general: generalState(settings, o.general), settingsVersion: version,
       groups: BO_GROUP_KEYS, groupStates, scope: 'firm', base: '/matters/settings/defaults',
       timekeeperList: tks.filter((t) => t.active), codeSets: codeSets(), generalRetainersEnabled: settings.generalRetainersEnabled,
       clientEmail: '', rateRows: [], currency: settings.currency, firmCurrency: settings.currency,
@@ -1660,6 +1668,8 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   });
 
   const SETTINGS_TEMPLATES = { page: 'matters/settings.njk', fragment: 'matters/_settings_general.njk' };
+  /** The settings version a form carried (none: a form from before versions, or a script: not checked; not a number: refused). */
+  const settingsVersionOf = (text: string): number | undefined => (text === '' ? undefined : /^\d{1,9}$/.test(text) ? Number(text) : -1);
 
   pages.post('/settings/general', allow(ADMIN), async (c) => {
     const raw = await c.req.parseBody({ all: true }) as RawAll;
@@ -1703,7 +1713,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     };
     const typed: GeneralState = { fv, taxRows };
     if (Object.keys(errors).length > 0) return page(c, SETTINGS_TEMPLATES, await settingsContext(c, { general: { ...typed, errors } }), 422);
-    const r = await attempt(() => cmds.updateFirmSettings(c.get('command'), patch));
+    const r = await attempt(() => cmds.updateFirmSettings(c.get('command'), patch, settingsVersionOf(one(raw, 'version'))));
     if (!r.ok) return page(c, SETTINGS_TEMPLATES, await settingsContext(c, { general: { ...typed, errors: inPercent(r.errors), flash: r.status === 409 ? r.message : null } }), r.status);
     if (!isHtmx(c)) return c.redirect(`/matters/settings?done=${settingsSaid.keep(c, { general: { flash: 'Saved.', mattersChanged: r.value.mattersChanged } })}#firm-general`, 303);
     return page(c, SETTINGS_TEMPLATES, await settingsContext(c, { general: { flash: 'Saved.', mattersChanged: r.value.mattersChanged } }));
@@ -1717,7 +1727,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     const { values, errors } = groupFromForm(group, raw, settings.currency, settings.matterDefaults);
     const templates = { page: 'matters/settings.njk', fragment: 'matters/_bo_section.njk' };
     if (Object.keys(errors).length > 0) return page(c, templates, { ...await settingsContext(c, { group, groupState: { ...typed, errors } }), g: group }, 422);
-    const r = await attempt(() => cmds.updateFirmSettings(c.get('command'), { matterDefaults: values as FirmSettingsPatch['matterDefaults'] }));
+    const r = await attempt(() => cmds.updateFirmSettings(c.get('command'), { matterDefaults: values as FirmSettingsPatch['matterDefaults'] }, settingsVersionOf(one(raw, 'seen').replace(/^v/, ''))));
     if (!r.ok) {
       // The command names matter-default fields `matterDefaults.section.field`: show them by the section's inputs.
       const errs: Errors = {};

@@ -594,6 +594,16 @@ export async function lockItemIds(trx: Executor, ids: readonly string[]): Promis
 }
 
 /**
+ * What is priced in the firm's currency already: standard and client rates, charge types, and
+ * matters (each in a currency of its own, compared with the firm's). A firm's currency is set
+ * before any of them: changed after, their stored minor units would be read in the new one.
+ */
+export async function firmCurrencyUses(db: Executor): Promise<{ timekeeperRates: number; clientRates: number; chargeTypes: number; matters: number }> {
+  const count = async (table: string) => Number(((await db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()) as { n: unknown }).n);
+  return { timekeeperRates: await count('matters_timekeeper_rate'), clientRates: await count('matters_client_rate'), chargeTypes: await count('matters_charge_type'), matters: await count('matters_matter') };
+}
+
+/**
  * How many disbursements and fixed charges not yet billed (unbilled or on a draft), and charge
  * types (their default), carry
  * each of these tax codes: what removing a code from the firm's rates would leave unbillable.
