@@ -6,7 +6,8 @@
  * fix it and exits 1. Validate prints every violation by line and field and exits 1 when
  * there is one. Both exit 2 on a usage error.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Runtime } from '../main.ts';
@@ -132,11 +133,12 @@ export async function ledesExport(rt: Runtime, args: string[], out: (s: string) 
     try {
       if (perBill) mkdirSync(dir, { recursive: true });
       for (const f of files) {
-        const tmp = `${target(f)}.${process.pid}.tmp`;
-        // Created here (never one already there), so only what this export made is removed on failure.
+        // A name of this export's own (a run stopped part way leaves nothing a later one would stumble on), created here
+        // (never one already there), so only what this export made is removed on failure; on disk before it is renamed.
+        const tmp = `${target(f)}.${randomUUID()}.tmp`;
         const fd = openSync(tmp, 'wx');
         temps.push(tmp);
-        try { writeFileSync(fd, f.content); } finally { closeSync(fd); }
+        try { writeFileSync(fd, f.content); fsyncSync(fd); } finally { closeSync(fd); }
       }
       files.forEach((f, i) => { renameSync(temps[i]!, target(f)); placed.push(target(f)); });
     } catch (e) {

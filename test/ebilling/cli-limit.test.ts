@@ -5,7 +5,7 @@
  * not e-billed, or one exported before, is left out and said.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ledesExport } from '../../src/cli/ledes.ts';
@@ -76,18 +76,16 @@ eachDialect('ledes export --bills all-approved takes the e-billed matters\' bill
       return { code, out: out.join('\n'), err: err.join('\n') };
     };
 
-    // A file that cannot be written (here its temporary name is taken by a directory; in life a
-    // read-only mount, no permission, a full disk): exit 1, no file, and nothing recorded as
-    // exported (review 49, L2: the export, its event and audit row were kept, and a scheduled
-    // all-approved run then left the bill out as "already exported").
+    // A file that cannot be written (in life a read-only mount, no permission, a full disk; here a
+    // folder of the kernel's where no file can be made, whoever runs the test): exit 1, no file, and
+    // nothing recorded as exported (review 49, L2: the export, its event and audit row were kept,
+    // and a scheduled all-approved run then left the bill out as "already exported").
     const exportedRows = async () => Number((await db.db.selectFrom('audit_log').select((eb) => eb.fn.countAll().as('n')).where('action', '=', 'ebilling.file_exported').executeTakeFirstOrThrow()).n);
-    const blocked = join(dir, 'blocked.txt');
-    mkdirSync(`${blocked}.${process.pid}.tmp`);
+    const blocked = '/proc/lexbill-ledes-test.txt';
     const refused = await run(blocked);
     assert.equal(refused.code, 1, refused.err);
-    assert.match(refused.err, /--out .*blocked\.txt could not be written \(.*\); no file was written and no export recorded$/);
+    assert.match(refused.err, /--out \/proc\/lexbill-ledes-test\.txt could not be written \(.*\); no file was written and no export recorded$/);
     assert.deepEqual([existsSync(blocked), await exportedRows()], [false, 0]);
-    rmSync(`${blocked}.${process.pid}.tmp`, { recursive: true });
 
     const first = await run(join(dir, 'first.txt'));
     assert.equal(first.code, 0, first.err);

@@ -597,16 +597,14 @@ export function createBillingCommands(deps: BillingDeps) {
   }
 
   /**
-   * Refuse (409, rolling back) a change that takes a bill out of approved or finalised while a
-   * production run holds it: it may be printing or emailing the bill, which would then go out
-   * under a number that is a draft again. Called after the bill's row is updated, so on
-   * Postgres a claim that committed meanwhile is seen (see claimMany).
-   */
-  /**
-   * Revert, re-draft and void wait for the bill's outputs: refused while production holds the
-   * bill, or while a manual email of it is being sent (read under the bill's email hold, which
-   * a manual email takes to claim its send and, in that claim, to check the bill is still at
-   * the approval it renders: one of the two always sees the other).
+   * Refuse (409, rolling back) a change that takes a bill out of approved or finalised (revert,
+   * re-draft, void) while its outputs are going out: while a production run holds it (it may be
+   * printing or emailing the bill, which would then go out under a number that is a draft
+   * again), or while a manual email of it is being sent. Called after the bill's row is
+   * updated, so on Postgres a production claim that committed meanwhile is seen (see
+   * claimMany); the manual email is read under the bill's email hold, which a manual email
+   * takes to claim its send and, in that claim, to check the bill is still at the approval it
+   * renders: one of the two always sees the other.
    */
   async function refuseWhileProduced(trx: Tx, billId: string): Promise<void> {
     if (await ps.beingProduced(trx, billId, now())) throw conflict('The bill is being produced now (its PDF, print copies and email): wait for production to finish, then try again');

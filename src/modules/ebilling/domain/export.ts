@@ -219,26 +219,28 @@ function mulDivHalfUp(a: number, b: number, c: number): number {
   return mulDiv(a, b, c, 'half_up');
 }
 
-/** Decimals hours may be stated with: two (LEDES's usual), more only where the minutes need them. */
-const HOURS_DECIMALS = [2, 3, 4, 5, 6] as const;
+/**
+ * Decimals hours may be stated with: two (LEDES's usual), more only where the minutes need
+ * them, four at most (platforms read a number of units with up to four decimals).
+ */
+const HOURS_DECIMALS = [2, 3, 4] as const;
 
 /**
  * Units (millionths) and unit cost that extend exactly to `extended`, else 1 x extended. Time
- * is stated in hours with the fewest decimals (two to six) that are the minutes exactly
- * (90 minutes: 1.50) or, from four decimals on, whose extension at the rate is the minutes'
- * own amount (50 minutes: 0.83333, x 300.00 = 250.00). At two decimals (0.83 x 300.00 =
- * 249.00) the difference went into the line's adjustment, a write-up or write-down the firm
- * never made, and the hours stated were not the hours worked.
+ * is stated in hours with the fewest decimals (two to four) that are the minutes exactly
+ * (90 minutes: 1.50), else with four (50 minutes: 0.8333): the line's adjustment then holds
+ * only that rounding (0.8333 x 300.00 = 249.99, so +0.01; half a ten-thousandth of an hour at
+ * the rate, and a cent). At two decimals (0.83 x 300.00 = 249.00) it held +1.00, a write-up
+ * the firm never made, and the hours stated were not the hours worked.
  */
 function unitsFor(line: BillLineData, items: ReadonlyMap<string, ItemFacts>): { unitsMicro: number; unitCostMinor: number; extendedMinor: number } {
   if (line.kind === 'time' && line.minutes !== null && line.rateMinor !== null) {
-    const exact = mulDivHalfUp(line.rateMinor, line.minutes, 60);
     let stated = { unitsMicro: 0, extendedMinor: 0 };
     for (const decimals of HOURS_DECIMALS) {
       const scale = 10 ** decimals;
       const units = mulDivHalfUp(line.minutes, scale, 60);
       stated = { unitsMicro: units * 10 ** (6 - decimals), extendedMinor: mulDivHalfUp(line.rateMinor, units, scale) };
-      if ((line.minutes * scale) % 60 === 0 || (decimals >= 4 && stated.extendedMinor === exact)) break;
+      if ((line.minutes * scale) % 60 === 0) break;
     }
     return { ...stated, unitCostMinor: line.rateMinor };
   }

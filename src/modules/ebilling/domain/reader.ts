@@ -102,6 +102,8 @@ const COUNTRY_COLUMNS: readonly LedesColumn[] = ['LAW_FIRM_COUNTRY', 'CLIENT_COU
 const MAX_FILE_CHARS = 200_000_000;
 
 /** Read a LEDES file; never throws on bad input, it reports it. */
+/** Decimals a number of units may have. */
+const MAX_UNITS_DECIMALS = 4;
 /** How far (minor units) a fee or expense line's tax may be from its rate x its amount: the composer's rounding, spread over the bill. */
 const TAX_SLACK_MINOR = 2;
 
@@ -228,6 +230,7 @@ export function readLedes(text: string, opts: ReadOptions = {}): ReadResult {
     checkCodes(type, get, n, violate, opts.codes);
     // A line's work is counted up; a write-down or discount is its (negative) adjustment.
     if ((type === 'F' || type === 'E') && units && units.value < 0n) violate(n, 'LINE_ITEM_NUMBER_OF_UNITS', 'must not be negative: a write-down is a negative LINE_ITEM_ADJUSTMENT_AMOUNT');
+    if (units && units.scale > MAX_UNITS_DECIMALS) violate(n, 'LINE_ITEM_NUMBER_OF_UNITS', `has more than ${MAX_UNITS_DECIMALS} decimals (e-billing platforms read at most ${MAX_UNITS_DECIMALS})`);
 
     const adj = minor.get('LINE_ITEM_ADJUSTMENT_AMOUNT');
     const total = minor.get('LINE_ITEM_TOTAL');
@@ -285,15 +288,20 @@ export function readLedes(text: string, opts: ReadOptions = {}): ReadResult {
     if (taxCheck) taxChecks.push({ n, invoice: current.inv, type, taxType: get('LINE_ITEM_TAX_TYPE'), ...taxCheck });
   }
 
+  // Per invoice, in one pass each (a file may hold hundreds of thousands of lines): its checks, and its fee and expense lines per tax type.
   const taxChecksOf = new Map<ReadInvoice, typeof taxChecks>();
-  for (const t of taxChecks) taxChecksOf.set(t.invoice, [...(taxChecksOf.get(t.invoice) ?? []), t]);
+  for (const t of taxChecks) {
+    const list = taxChecksOf.get(t.invoice);
+    if (list) list.push(t); else taxChecksOf.set(t.invoice, [t]);
+  }
   for (const inv of invoices) {
     const sumTax = inv.lines.reduce((a, l) => a + l.taxMinor, 0);
     const checks = taxChecksOf.get(inv) ?? [];
+    const linesOfType = new Map<string, number>();
+    for (const x of checks) if (x.type === 'F' || x.type === 'E') linesOfType.set(x.taxType, (linesOfType.get(x.taxType) ?? 0) + 1);
     for (const t of checks) {
       const adjustment = t.type === 'IF' || t.type === 'IE';
-      const linesOfType = checks.filter((x) => (x.type === 'F' || x.type === 'E') && x.taxType === t.taxType).length;
-      const slack = adjustment ? BigInt(3 * Math.max(1, linesOfType) + TAX_SLACK_MINOR) : BigInt(TAX_SLACK_MINOR);
+      const slack = adjustment ? BigInt(3 * Math.max(1, linesOfType.get(t.taxType) ?? 0) + TAX_SLACK_MINOR) : BigInt(TAX_SLACK_MINOR);
       if (t.offMinor > slack) violate(t.n, 'LINE_ITEM_TAX_TOTAL', t.message);
     }
     // Amounts as the file writes them (the invoice currency's decimals), not in minor units.
