@@ -50,6 +50,7 @@ if (wantPostgres && !postgresBin()) missing.push('postgresql');
 // installed without recommends may bring no fonts.
 if (!existsSync('/usr/share/fonts/truetype/liberation2/LiberationSans-Regular.ttf')) missing.push('fonts-liberation2');
 if (!existsSync('/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf')) missing.push('fonts-dejavu-core');
+if (!existsSync('/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc')) missing.push('fonts-noto-cjk');
 if (wantPostgres && !existsSync('/usr/bin/pdftotext')) missing.push('poppler-utils');
 if (missing.length) {
   const cmd = `apt-get update && apt-get install -y --no-install-recommends ${missing.join(' ')}`;

@@ -110,3 +110,67 @@ eachDialect('bills produced at once are printed together and each stored PDF hol
     removeDirs(dirs);
   }
 });
+
+/** The fonts a PDF embeds (pdffonts): name (without the subset prefix) and type. */
+function pdfFonts(bytes: Uint8Array): { name: string; type: string }[] {
+  const out = execFileSync('pdffonts', ['-'], { input: Buffer.from(bytes) }).toString('utf8');
+  return out.split('\n').slice(2).filter((l) => l.trim()).map((l) => {
+    const [name, ...rest] = l.split(/\s+/);
+    return { name: name!.replace(/^[A-Z]{6}\+/, ''), type: rest.slice(0, 2).join(' ') };
+  });
+}
+
+eachDialect('a bill for a client named in Japanese prints the name with a CJK font, not empty boxes (review 54, M1)', async (db) => {
+  const dirs = outputDirs();
+  const s = await productionSetup(db, testOutputs(dirs));
+  try {
+    const f = await firm(s.matters);
+    const client = await s.matters.createClient(ctx, { name: '株式会社 東京ロジスティクス', email: 'ap@tokyo.example' });
+    const m = await s.matters.openMatter(ctx, { clientId: client.id, name: '東京地方裁判所 事件', responsibleTimekeeperId: f.partner.id, openedOn: '2025-06-01', billingCycle: 'MONTH' });
+    await s.matters.recordTimeEntry(ctx, { matterId: m.id, timekeeperId: f.partner.id, workDate: '2026-02-10', rawMinutes: 60, narrative: '契約書のレビュー (contract review)' });
+    await s.drain();
+    const d = await s.billing.createDraft(ctx, { matterId: m.id, invoiceDate: '2026-03-01', upTo: '2026-02-28' });
+    const { pdf } = await s.production.previewPdf(d.billId);
+    // Chromium draws Noto Sans CJK's outlines (CFF) as Type 3 fonts (pdffonts names them "[none]"); with no CJK font
+    // installed the PDF held Liberation Sans alone, the Japanese drawn as its empty box.
+    const fonts = pdfFonts(pdf);
+    assert.ok(fonts.some((x) => x.type === 'Type 3'), `the Japanese drawn from a CJK font: ${JSON.stringify(fonts)}`);
+    assert.ok(fonts.some((x) => /LiberationSans/.test(x.name)), 'Latin text stays in Liberation Sans');
+    assert.match(pdfText(pdf).replace(/\s+/g, ''), /株式会社東京ロジスティクス/);
+  } finally {
+    await s.stop();
+    removeDirs(dirs);
+  }
+});
+
+eachDialect('a bill PDF never splits its totals box across pages, nor leaves a section heading at the foot of a page (review 54, M2)', async (db) => {
+  const dirs = outputDirs();
+  const s = await productionSetup(db, testOutputs(dirs));
+  try {
+    const f = await firm(s.matters);
+    const entries = [];
+    for (let i = 0; i < 30; i++) {
+      entries.push(await s.matters.recordTimeEntry(ctx, { matterId: f.matter.id, timekeeperId: f.partner.id, workDate: '2026-02-02', rawMinutes: 60, narrative: `Work item ${i + 1}` }));
+    }
+    await s.matters.recordDisbursement(ctx, { matterId: f.matter.id, incurredOn: '2026-02-12', code: 'COPY', quantityMilli: 3_000, unitCostMinor: 35, description: 'Copies' });
+    await s.drain();
+    const splits: string[] = [];
+    // Enough line counts that the page ends at every row of the totals and at the disbursements' heading.
+    for (let n = 14; n <= 30; n++) {
+      const d = await s.billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-03-01', upTo: '2026-02-28', request: { excludedIds: entries.slice(n).map((e) => e.id) } });
+      const pages = pdfText((await s.production.previewPdf(d.billId)).pdf).split('\f').filter((p) => p.trim() !== '');
+      const totalOn = pages.findIndex((p) => /Total due/.test(p));
+      const firstRowOn = pages.findIndex((p) => /Professional fees\s+\$[\d,]+\.\d\d/.test(p));
+      if (totalOn !== firstRowOn) splits.push(`${n} lines: the totals start on page ${firstRowOn + 1} and end on page ${totalOn + 1}`);
+      pages.slice(0, -1).forEach((p, i) => {
+        const last = p.trim().split('\n').at(-1)!.trim();
+        if (/^(Professional fees|Disbursements|Fixed charges)$/.test(last)) splits.push(`${n} lines: the heading "${last}" ends page ${i + 1}`);
+      });
+      await s.billing.deleteBill(ctx, d.billId);
+    }
+    assert.deepEqual(splits, []);
+  } finally {
+    await s.stop();
+    removeDirs(dirs);
+  }
+});
