@@ -181,11 +181,15 @@ eachDialect('bill production pages: choices, produce with progress, PDFs, revert
 
     // Email templates: unknown merge fields refused naming the field; a good one saved.
     await clerk.get('/billing/settings');
-    const badTemplate = await clerk.post('/billing/settings/email-templates', { name: 'standard', subject: 'Bill {{bill_number}}', body: 'Pay {{amount}}' });
+    // The built-in templates are changed through their Edit forms (at version 0: not stored yet).
+    const editStandard = await clerk.get('/billing/settings?editEmail=standard');
+    assert.match(editStandard.text, /Edit email template <code>standard<\/code>[^]*name="mode" value="edit"><input type="hidden" name="version" value="0">/);
+    const edit = { mode: 'edit', version: '0' };
+    const badTemplate = await clerk.post('/billing/settings/email-templates', { ...edit, name: 'standard', subject: 'Bill {{bill_number}}', body: 'Pay {{amount}}' });
     assert.equal(badTemplate.status, 422);
     assert.match(unescapeHtml(badTemplate.text), /unknown merge field \{\{amount\}\}/);
-    assert.equal((await clerk.post('/billing/settings/email-templates', { name: 'standard', subject: 'Bill {{bill_number}} ({{total}})', body: 'Dear {{client}}, see attached. Due {{due_date}}.' })).status, 303);
-    assert.equal((await clerk.post('/billing/settings/bill-templates', { name: 'total-only', layout: 'total_only', title: 'Statement of account', footer: 'Thank you' })).status, 303);
+    assert.equal((await clerk.post('/billing/settings/email-templates', { ...edit, name: 'standard', subject: 'Bill {{bill_number}} ({{total}})', body: 'Dear {{client}}, see attached. Due {{due_date}}.' })).status, 303);
+    assert.equal((await clerk.post('/billing/settings/bill-templates', { ...edit, name: 'total-only', layout: 'total_only', title: 'Statement of account', footer: 'Thank you' })).status, 303);
 
     // Revert the other one to draft from production; its preview says DRAFT.
     assert.equal((await clerk.get(`/billing/production/revert?bill=${b!.billId}`)).status, 200);

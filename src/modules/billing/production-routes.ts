@@ -26,7 +26,7 @@ import type { ManualEmail, ProductionAction } from './domain/production.ts';
 import { BILL_LAYOUT_LABELS, BILL_LAYOUTS, MERGE_FIELD_HELP, MERGE_FIELDS } from './domain/templates.ts';
 import type { BillLayout } from './domain/templates.ts';
 import { EMAIL_UNCONFIRMED, MAX_RUN_BILLS, PRODUCED_SINCE } from './production.ts';
-import type { Production } from './production.ts';
+import type { Production, TemplateSaveMode } from './production.ts';
 
 const READERS: readonly Role[] = ['admin', 'billing', 'readonly'];
 const WRITERS: readonly Role[] = ['admin', 'billing'];
@@ -474,15 +474,47 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     };
   }
 
-  pages.get('/settings', allow(READERS), async (c) => render(c, 'billing/settings.njk', await settingsContext(c)));
+  // ?editBill=NAME / ?editEmail=NAME: the template's form filled in with it, at its version (writers only; others see the lists).
+  pages.get('/settings', allow(READERS), async (c) => {
+    const extra: Record<string, unknown> = {};
+    const editBill = c.req.query('editBill');
+    const editEmail = c.req.query('editEmail');
+    if (canWrite(c) && editBill) {
+      const found = await production.billTemplateForEdit(editBill);
+      if (!found) throw notFound('Bill template');
+      Object.assign(extra, { billForm: found.template, billEdit: { name: found.template.name, version: found.version } });
+    }
+    if (canWrite(c) && editEmail) {
+      const found = await production.emailTemplateForEdit(editEmail);
+      if (!found) throw notFound('Email template');
+      Object.assign(extra, { emailForm: found.template, emailEdit: { name: found.template.name, version: found.version } });
+    }
+    return render(c, 'billing/settings.njk', await settingsContext(c, extra));
+  });
 
-  async function settingsPost(c: Context<AppEnv>, run: () => Promise<string>, onError: (fields: Record<string, string>, message: string) => Record<string, unknown>): Promise<Response> {
+  /** A template form's mode: an edit (at the version it showed) or a new template; null when the form is not as the page wrote it. */
+  function templateMode(raw: Raw): TemplateSaveMode | null {
+    if (str(raw, 'mode') !== 'edit') return { create: true };
+    const v = str(raw, 'version').trim();
+    return /^\d{1,9}$/.test(v) ? { expectedVersion: Number(v) } : null;
+  }
+
+  async function settingsPost(c: Context<AppEnv>, run: () => Promise<string>, onError: (fields: Record<string, string>, message: string, status: 409 | 422) => Record<string, unknown>): Promise<Response> {
     try {
       const done = await run();
       return redirectAfterPost(c, `/billing/settings?done=${keepFlash(c, done)}`);
     } catch (e) {
       if (!(e instanceof HttpError) || (e.status !== 409 && e.status !== 422)) throw e;
-      return render(c, 'billing/settings.njk', await settingsContext(c, { ...onError(e.fields ?? {}, e.message), error: e.message }), e.status);
+      const shown = onError(e.fields ?? {}, e.message, e.status);
+      // A template edit refused as changed meanwhile: the form comes back at the version stored now.
+      for (const key of ['billEdit', 'emailEdit'] as const) {
+        const edit = shown[key] as { name: string; version: number | 'current' } | null | undefined;
+        if (edit && edit.version === 'current') {
+          const now2 = key === 'billEdit' ? await production.billTemplateForEdit(edit.name) : await production.emailTemplateForEdit(edit.name);
+          shown[key] = now2 ? { name: edit.name, version: now2.version } : null;
+        }
+      }
+      return render(c, 'billing/settings.njk', await settingsContext(c, { ...shown, error: e.message }), e.status);
     }
   }
 
@@ -505,15 +537,32 @@ export function createProductionPages(cmds: BillingCommands, production: Product
   pages.post('/settings/bill-templates', allow(WRITERS), async (c) => {
     const raw = await c.req.parseBody() as Raw;
     const t = { name: str(raw, 'name'), layout: str(raw, 'layout') as BillLayout, title: str(raw, 'title'), footer: str(raw, 'footer') };
-    return settingsPost(c, async () => { await production.saveBillTemplate(c.get('command'), t); return `Bill template ${t.name.trim()} saved`; },
-      (fields) => ({ billForm: t, billErrors: fields }));
+    const mode = templateMode(raw);
+    const billEdit = mode && 'expectedVersion' in mode ? { name: t.name.trim(), version: mode.expectedVersion } : null;
+    return settingsPost(c, async () => {
+      if (!mode) throw invalid({ version: 'is missing or not a version number: reload the page and try again' });
+      await production.saveBillTemplate(c.get('command'), t, mode);
+      return `Bill template ${t.name.trim()} saved`;
+    }, (fields, message, status) => ({
+      billForm: t, billErrors: fields,
+      // After a 409 the form holds what was typed, at the template's version now: saved again, knowingly, it applies.
+      billEdit: status === 409 && billEdit ? { ...billEdit, version: 'current' } : billEdit,
+    }));
   });
 
   pages.post('/settings/email-templates', allow(WRITERS), async (c) => {
     const raw = await c.req.parseBody() as Raw;
     const t = { name: str(raw, 'name'), subject: str(raw, 'subject'), body: str(raw, 'body') };
-    return settingsPost(c, async () => { await production.saveEmailTemplate(c.get('command'), t); return `Email template ${t.name.trim()} saved`; },
-      (fields) => ({ emailForm: t, emailErrors: fields }));
+    const mode = templateMode(raw);
+    const emailEdit = mode && 'expectedVersion' in mode ? { name: t.name.trim(), version: mode.expectedVersion } : null;
+    return settingsPost(c, async () => {
+      if (!mode) throw invalid({ version: 'is missing or not a version number: reload the page and try again' });
+      await production.saveEmailTemplate(c.get('command'), t, mode);
+      return `Email template ${t.name.trim()} saved`;
+    }, (fields, message, status) => ({
+      emailForm: t, emailErrors: fields,
+      emailEdit: status === 409 && emailEdit ? { ...emailEdit, version: 'current' } : emailEdit,
+    }));
   });
 
   // The mail transport: admins only (it holds the SMTP server's password).

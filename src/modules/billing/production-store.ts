@@ -132,6 +132,28 @@ export async function saveBillTemplate(trx: Executor, t: BillTemplate, at: strin
     }))).execute();
 }
 
+/**
+ * A template saved from its page's form: `create` adds one only under a name not in use
+ * (false: one was added meanwhile); otherwise the stored one is replaced only while still at
+ * `expectedVersion` (0: a built-in template not stored yet; false: changed meanwhile).
+ */
+export async function saveTemplateChecked(trx: Executor, table: 'billing_bill_template' | 'billing_email_template', values: Record<string, string>, at: string, mode: { create: true } | { expectedVersion: number }): Promise<boolean> {
+  if ('create' in mode || mode.expectedVersion === 0) {
+    const r = await trx.insertInto(table).values({ ...values, version: 1, updated_at: at }).onConflict((oc) => oc.column('name').doNothing()).executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
+  }
+  const { name, ...rest } = values;
+  const r = await trx.updateTable(table).set({ ...rest, updated_at: at, version: sql`version + 1` })
+    .where('name', '=', name!).where('version', '=', mode.expectedVersion).executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+/** Names in use among stored and built-in templates, as typed (a new one may not differ only in case). */
+export async function templateNamesFolded(db: Executor, table: 'billing_bill_template' | 'billing_email_template'): Promise<Map<string, string>> {
+  const names = table === 'billing_bill_template' ? (await listBillTemplates(db)).map((t) => t.name) : (await listEmailTemplates(db)).map((t) => t.name);
+  return new Map(names.map((n) => [n.toLowerCase(), n]));
+}
+
 export async function saveEmailTemplate(trx: Executor, t: EmailTemplate, at: string): Promise<void> {
   await trx.insertInto('billing_email_template').values({ name: t.name, subject: t.subject, body: t.body, version: 1, updated_at: at })
     .onConflict((oc) => oc.column('name').doUpdateSet((eb) => ({

@@ -97,6 +97,9 @@ const RELEASE_BATCH = 16;
 const RELEASE_DELAY_MS = 250;
 const VIEWS_DIR = fileURLToPath(new URL('../../../views', import.meta.url));
 
+/** How a template's page saves it: a new one (its name must be free), or an edit of the one the form showed (its version; 0: a built-in one not yet stored). */
+export type TemplateSaveMode = { create: true } | { expectedVersion: number };
+
 export interface ProductionDeps {
   readonly db: Db;
   readonly clock: Clock;
@@ -1215,25 +1218,45 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     });
   }
 
-  async function saveBillTemplate(ctx: CommandContext, t: BillTemplate): Promise<void> {
+  /** A template saved from its page: refused (nothing written) when the name is taken or the template changed since the form showed it. */
+  async function checkedTemplateSave(trx: Executor, table: 'billing_bill_template' | 'billing_email_template', kind: 'bill' | 'email', values: Record<string, string>, mode: TemplateSaveMode): Promise<void> {
+    const name = values.name!;
+    if ('create' in mode) {
+      const taken = (await ps.templateNamesFolded(trx, table)).get(name.toLowerCase());
+      if (taken !== undefined) throw invalid({ name: `${taken === name ? 'is' : `differs only in case from "${taken}", which is`} the name of a ${kind} template already: choose Edit beside it to change it, or another name` });
+    }
+    if (!await ps.saveTemplateChecked(trx, table, values, now(), mode)) {
+      throw conflict(`The ${kind} template ${name} was ${'create' in mode ? 'added' : 'changed'} by someone else meanwhile: reload the page to see it, then make your change again`);
+    }
+  }
+
+  /**
+   * Save a bill template. From its page (`mode`): a new one only under a name not in use (case
+   * aside), an edited one only while still as the form showed it (its version); without a mode
+   * (the demo seeder, scripts) the name's template is replaced.
+   */
+  async function saveBillTemplate(ctx: CommandContext, t: BillTemplate, mode?: TemplateSaveMode): Promise<void> {
     const clean = { name: t.name.trim(), layout: t.layout, title: t.title.trim(), footer: t.footer.trim() };
     const e = billTemplateErrors(clean);
     if (Object.keys(e).length > 0) throw invalid(e);
     await db.transaction().execute(async (trx) => {
       const before = await ps.storedBillTemplate(trx, clean.name);
-      await ps.saveBillTemplate(trx, clean, now());
+      if (mode) await checkedTemplateSave(trx, 'billing_bill_template', 'bill', clean, mode);
+      else await ps.saveBillTemplate(trx, clean, now());
       if (!before) await appendEvent<BillingEvents, 'billing.template_saved'>(trx, clock, ctx, 'billing.template_saved', { kind: 'bill', name: clean.name });
       await audit(trx, clock, ctx, { action: 'billing.bill_template_saved', entityType: 'billing_bill_template', entityId: clean.name, before: before ?? undefined, after: clean });
     });
   }
 
-  async function saveEmailTemplate(ctx: CommandContext, t: EmailTemplate): Promise<void> {
+  /** Save an email template; `mode` as for saveBillTemplate. */
+  async function saveEmailTemplate(ctx: CommandContext, t: EmailTemplate, mode?: TemplateSaveMode): Promise<void> {
     const clean = { name: t.name.trim(), subject: t.subject.trim(), body: t.body.replace(/\r\n/g, '\n') };
     const e = emailTemplateErrors(clean);
     if (Object.keys(e).length > 0) throw invalid(e);
     await db.transaction().execute(async (trx) => {
       const before = await ps.storedEmailTemplate(trx, clean.name);
-      await ps.saveEmailTemplate(trx, clean, now());
+      if (mode) await checkedTemplateSave(trx, 'billing_email_template', 'email', clean, mode);
+      else await ps.saveEmailTemplate(trx, clean, now());
       if (!before) await appendEvent<BillingEvents, 'billing.template_saved'>(trx, clock, ctx, 'billing.template_saved', { kind: 'email', name: clean.name });
       await audit(trx, clock, ctx, { action: 'billing.email_template_saved', entityType: 'billing_email_template', entityId: clean.name, before: before ?? undefined, after: clean });
     });
@@ -1493,6 +1516,19 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     manualDraft, sendManual, productionEmailOf,
     getSettings: () => ps.getSettings(db),
     listBillTemplates: () => ps.listBillTemplates(db),
+    /** A template as its edit form shows it, with the version to save it at (0: a built-in one not stored yet); null: none of that name. */
+    billTemplateForEdit: async (name: string): Promise<{ template: BillTemplate; version: number } | null> => {
+      const stored = await ps.storedBillTemplate(db, name);
+      if (stored) { const { version, ...template } = stored; return { template, version }; }
+      const builtIn = (await ps.listBillTemplates(db)).find((t) => t.name === name);
+      return builtIn ? { template: builtIn, version: 0 } : null;
+    },
+    emailTemplateForEdit: async (name: string): Promise<{ template: EmailTemplate; version: number } | null> => {
+      const stored = await ps.storedEmailTemplate(db, name);
+      if (stored) { const { version, ...template } = stored; return { template, version }; }
+      const builtIn = (await ps.listEmailTemplates(db)).find((t) => t.name === name);
+      return builtIn ? { template: builtIn, version: 0 } : null;
+    },
     listEmailTemplates: () => ps.listEmailTemplates(db),
     approvedBills: (opts: { limit?: number; offset?: number; billIds?: readonly string[] } = {}) => ps.approvedBills(db, opts),
     countApproved: () => ps.countApproved(db),
