@@ -75,8 +75,8 @@ eachDialect('audit: a write-off dated before a bill\'s discount was reversed is 
   assert.match(e.fields.on ?? '', /owed only \$0\.00 on 2026-03-05.*on or after 2026-03-10/);
   assert.equal(Number((await ledgerBill(s, bill.billId)).written_off_minor), 0, 'the refusal wrote nothing off');
   // Writing off small balances on 5 March leaves it alone; on 10 March it takes the 3.00.
-  assert.equal((await s.ledger.writeOffSmallBalances(ctx, { maxMinor: 500, on: '2026-03-05', confirmOutsidePeriod: true })).length, 0);
-  assert.equal((await s.ledger.writeOffSmallBalances(ctx, { maxMinor: 500, on: '2026-03-10' })).length, 1);
+  assert.equal((await s.ledger.writeOffSmallBalances(ctx, { maxMinor: 500, on: '2026-03-05', confirmOutsidePeriod: true })).written.length, 0);
+  assert.equal((await s.ledger.writeOffSmallBalances(ctx, { maxMinor: 500, on: '2026-03-10' })).written.length, 1);
   assert.equal(Number((await ledgerBill(s, bill.billId)).written_off_minor), 300);
   await assertLedgerInvariants(db.db, { billing: true });
   await assertBooksAsAt(db.db, everyDay('2026-02-27', '2026-03-21'));

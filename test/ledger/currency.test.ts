@@ -102,7 +102,7 @@ eachDialect('writing off small balances measures only bills in the firm\'s curre
   // 300.00 of 300.00 paid but 40.00: a USD small balance.
   await s.ledger.recordReceipt(ctx, { billId: usdBill.id as string, receivedOn: '2026-03-02', amountMinor: 26_000, order: 'this_bill_only' });
   // "At most 50.00" (USD): the 40.00 balance goes; the ¥4,000 bill (4,000 minor units, but yen) stays owing.
-  const done = await s.ledger.writeOffSmallBalances(ctx, { maxMinor: 5_000, on: '2026-03-02' });
+  const done = (await s.ledger.writeOffSmallBalances(ctx, { maxMinor: 5_000, on: '2026-03-02' })).written;
   assert.deepEqual(done.map((b) => b.id), [usdBill.id]);
   await s.drain();
   const open = await db.db.selectFrom('ledger_bill').select(['id', 'written_off_minor']).orderBy('currency').execute();

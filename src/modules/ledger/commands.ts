@@ -411,6 +411,8 @@ export function createLedgerCommands(deps: LedgerDeps) {
       }
     }
     const outstanding = store.outstandingOf(bill);
+    // "All of it" with nothing left (paid, or written off from another tab meanwhile): said as such, not as a bad amount.
+    if (input.amountMinor === undefined && outstanding === 0 && bill.status === 'open' && Object.keys(e).length === 0) throw conflict(`Nothing is outstanding on bill ${bill.number}: nothing to write off`);
     const amount = input.amountMinor ?? outstanding;
     if (!Number.isSafeInteger(amount) || amount <= 0) e.amount = 'must be more than zero';
     if (Object.keys(e).length) throw invalid(e);
@@ -446,17 +448,23 @@ export function createLedgerCommands(deps: LedgerDeps) {
     if (input.maxMinor > s.writeOffLimitMinor) throw conflict(`Write-offs are limited to ${formatMoney(s.writeOffLimitMinor, s.currency)} per bill`);
     await checkCommandDate(booksOf(trx, ctx), on, input.confirmOutsidePeriod ?? false);
     const done: LedgerBill[] = [];
+    /** Small balances left alone: their client holds unallocated credit in the bill's currency (allocate it instead). */
+    const heldCredit: { bill: LedgerBill; creditMinor: number }[] = [];
+    const creditOf = new Map<string, Map<string, number>>();
     await trx.updateTable('ledger_bill').set({ updated_at: sql`updated_at` }).where('status', '=', 'open').execute();
     for (const bill of await store.listBills(trx, { status: 'open' })) {
       const o = store.outstandingOf(bill);
       // The same cumulative limit as one write-off: a bill already partly written off takes only what is left of it.
       if (bill.currency !== s.currency) continue;
       if (o > 0 && o <= input.maxMinor && bill.writtenOffMinor + o <= s.writeOffLimitMinor && bill.invoiceDate <= on && (await billFloorFrom(trx, bill.id, on)) >= o) {
+        if (!creditOf.has(bill.clientId)) creditOf.set(bill.clientId, await store.clientCreditByCurrency(trx, bill.clientId));
+        const credit = creditOf.get(bill.clientId)!.get(bill.currency) ?? 0;
+        if (credit > 0) { heldCredit.push({ bill, creditMinor: credit }); continue; }
         await writeOffOne(trx, ctx, bill, o, on, reason, input.confirmOutsidePeriod ?? false);
         done.push(bill);
       }
     }
-    return done;
+    return { written: done, heldCredit };
   }
 
   /** Seed 003 way 2: decide a bill's time-sensitive discount (reverse it, or honour it). */
@@ -499,7 +507,11 @@ export function createLedgerCommands(deps: LedgerDeps) {
     await store.lockPeriods(trx, 'change');
     const s = await periodSettings({ trx, clock });
     if (input.status === 'closed' && input.period === s.current) throw conflict('The current period cannot be closed: move the current period on first');
+    // A month not yet begun is not closed: anything dated in it would be refused (a person) or moved on (a bill) before it starts.
+    if (input.status === 'closed' && input.period > today(clock).slice(0, 7)) throw conflict(`${input.period} has not begun: a month is closed once its postings are done`);
     const before = s.closed.has(input.period) ? 'closed' : 'open';
+    // Already so: nothing changes, nothing is audited.
+    if (before === input.status) return;
     await store.setPeriodStatus(trx, input.period, input.status, clock.now().toISOString(), ctx.actorLabel);
     await emitPeriods(trx, ctx);
     await audit(trx, clock, ctx, { action: input.status === 'closed' ? 'ledger.period_closed' : 'ledger.period_opened', entityType: 'ledger_period', entityId: input.period, before: { status: before }, after: { status: input.status } });

@@ -13,7 +13,7 @@ import type { Context } from 'hono';
 import { isoDate } from '../../shared/clock.ts';
 import { newId } from '../../shared/ids.ts';
 import type { ClientChoice } from '../../shared/client-names.ts';
-import { isCurrencyCode, MoneyParseError, parseAmount, toDecimalString } from '../../shared/money.ts';
+import { formatMoney, isCurrencyCode, MoneyParseError, parseAmount, toDecimalString } from '../../shared/money.ts';
 import { HttpError, fieldLabel, invalid, notFound } from '../../shared/web/errors.ts';
 import { allow } from '../../shared/web/guard.ts';
 import type { ModuleDeps } from '../../shared/web/module.ts';
@@ -96,6 +96,28 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
 
   /** After a successful post: the page that shows its outcome (post/redirect/get). */
   const done = redirectAfterPost;
+  /**
+   * What a post has to say on the page it leads to (a receipt's warnings, a bulk write-off's bills
+   * left alone, a write-off dated ahead), kept for that user and page and shown once, on its next
+   * view (the page's address stays as it is).
+   */
+  const NOTES_KEPT = 1_000;
+  const NOTES_TTL_MS = 30 * 60_000;
+  const pendingNotes = new Map<string, { notes: string[]; atMs: number }>();
+  const noteKey = (c: Context<AppEnv>, scope: string) => `${c.get('user')?.id ?? ''}\u0000${scope}`;
+  const doneSaying = (c: Context<AppEnv>, url: string, notes: readonly string[], scope: string) => {
+    if (notes.length > 0) {
+      while (pendingNotes.size >= NOTES_KEPT) pendingNotes.delete(pendingNotes.keys().next().value!);
+      pendingNotes.set(noteKey(c, scope), { notes: [...notes], atMs: Date.now() });
+    }
+    return done(c, url);
+  };
+  const notesFor = (c: Context<AppEnv>, scope: string): string[] => {
+    const key = noteKey(c, scope);
+    const kept = pendingNotes.get(key);
+    pendingNotes.delete(key);
+    return kept && Date.now() - kept.atMs <= NOTES_TTL_MS ? kept.notes : [];
+  };
   const refusal = (e: unknown): e is HttpError => e instanceof HttpError && (e.status === 409 || e.status === 422 || e.status === 404);
   /** A refused form shown again: the reason, each field's error under the form's own name for it, and what was typed. */
   const refused = (e: HttpError, fv: Record<string, string>, names: Record<string, string> = {}): Shown => ({
@@ -332,7 +354,13 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
         method: fv.method || 'bank_transfer', reference: fv.reference || null, order: (fv.order || undefined) as AllocationOrder | undefined,
         discount: (fv.discount || 'auto') as DiscountChoice, confirmOutsidePeriod: fv.confirm === 'on' || fv.confirm === 'yes' || fv.confirm === 'true',
       });
-      return done(c, `/ledger/receipts/${r.receipt.id}`);
+      const notes: string[] = [];
+      if (r.warning) notes.push(r.warning);
+      for (const billId of r.discountsReversed) {
+        const lb = await store.findBill(db, billId);
+        if (lb) notes.push(`Bill ${lb.number}'s discount (valid until ${lb.discountValidUntil ?? 'its date'}) was reversed: the receipt came after it; ${formatMoney(store.outstandingOf(lb), lb.currency)} is still owing on it`);
+      }
+      return doneSaying(c, `/ledger/receipts/${r.receipt.id}`, notes, r.receipt.id);
     } catch (e) {
       if (refusal(e)) {
         const fieldMap: Record<string, string> = { billId: 'bill', clientId: 'client' };
@@ -352,6 +380,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const names = await store.namesOf(db, { clients: [r.clientId] });
     const open = (await store.listBills(db, { clientId: r.clientId, status: 'open' })).filter((b) => store.outstandingOf(b) > 0).map((b) => billView(b, today()));
     return render(c, 'ledger/receipt.njk', {
+      notices: notesFor(c, id),
       r, allocs: allocs.map((a) => ({ ...a, bill: bills.get(a.billId) })), client: names.clients.get(r.clientId) ?? null, open, can: can(c), today: today(),
       error: shown.error ?? null, errors: shown.errors ?? {}, fv: shown.fv ?? {},
       journal: await store.findJournal(db, r.journalId), reversal: r.reversalJournalId ? await store.findJournal(db, r.reversalJournalId) : null,
@@ -418,6 +447,9 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
       // The write-off form's idempotency key: fresh when shown, kept when shown again after a refusal.
       writeOffId: (shown.fv as Record<string, string> | undefined)?.writeOffId || newId(deps.clock),
       expired: b.discountValidUntil !== null && b.discountValidUntil < today(),
+      notices: status === 200 ? notesFor(c, id) : [],
+      // The client's own money not yet allocated, in the bill's currency: to allocate before anything is written off.
+      clientCreditMinor: (await store.clientCreditByCurrency(db, b.clientId)).get(b.currency) ?? 0,
     }, status);
   }
   pages.get(`/bills/:id${ID}`, allow(READERS), (c) => billPage(c, c.req.param('id')));
@@ -431,7 +463,9 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
       const amount = fv.amount ? moneyField(e, 'amount', fv.amount, b.currency) : undefined;
       if (Object.keys(e).length) throw invalid(e);
       await cmds.writeOff(c.get('command'), { billId: b.id, ...(fv.writeOffId ? { writeOffId: fv.writeOffId } : {}), ...(amount !== undefined ? { amountMinor: amount } : {}), on: fv.on || undefined, reason: fv.reason || undefined, confirmOutsidePeriod: fv.confirm !== '' });
-      return done(c, `/ledger/bills/${b.id}`);
+      // Dated ahead, as a receipt can be: said, since the reports as at today do not count it while this page does.
+      const ahead = fv.on && fv.on > today() ? [`Written off with the date ${fv.on}, after today: reports as at an earlier date do not count it`] : [];
+      return doneSaying(c, `/ledger/bills/${b.id}`, ahead, b.id);
     } catch (e) {
       if (refusal(e)) return billPage(c, b.id, refused(e, fv), refusedStatus(e));
       throw e;
@@ -487,8 +521,12 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const max = moneyField(e, 'max', fv.max, s.currency);
     try {
       if (max === undefined) throw invalid(e);
-      await cmds.writeOffSmallBalances(c.get('command'), { maxMinor: max, on: fv.on || undefined, reason: fv.reason || undefined, confirmOutsidePeriod: fv.confirm !== '' });
-      return done(c, '/ledger/reports/aged-debtors');
+      const r = await cmds.writeOffSmallBalances(c.get('command'), { maxMinor: max, on: fv.on || undefined, reason: fv.reason || undefined, confirmOutsidePeriod: fv.confirm !== '' });
+      const notes = [`${r.written.length} small balance${r.written.length === 1 ? '' : 's'} written off${r.written.length ? `: ${r.written.map((b) => b.number).join(', ')}` : ''}.`];
+      for (const h of r.heldCredit) {
+        notes.push(`Left alone: bill ${h.bill.number} owes ${formatMoney(store.outstandingOf(h.bill), h.bill.currency)}, and its client holds ${formatMoney(h.creditMinor, h.bill.currency)} of unallocated credit: allocate that to it (the client's receipts) rather than writing it off.`);
+      }
+      return doneSaying(c, '/ledger/reports/aged-debtors', notes, 'aged-debtors');
     } catch (err) {
       if (refusal(err)) return periodsPage(c, refused(err, fv), refusedStatus(err));
       throw err;
@@ -539,6 +577,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
       return c.body(pdf as Uint8Array<ArrayBuffer>);
     }
     return render(c, 'ledger/report.njk', {
+      notices: notesFor(c, name),
       r, qs, currencies, takesClient, takesFrom, clientText, clientChosen: typed?.client ?? null, ageLabels: AGE_LABELS, errors: {}, error: null,
       cells: r.rows.map((row) => r.columns.map((col) => ({ kind: col.kind, text: cellText(r, col, row[col.key] ?? null) }))),
       totals: r.totals ? r.columns.map((col) => ({ kind: col.kind, text: cellText(r, col, r.totals![col.key] ?? null) })) : null,

@@ -1,0 +1,67 @@
+/**
+ * Write-offs and periods as a bookkeeper expects them, on both databases (review 53): a small
+ * balance is not written off to bad debts while its client holds unallocated credit in its
+ * currency (the bulk run leaves it and says so; the bill's page shows the credit); a write-off
+ * dated ahead is said on the bill's page; "write off all of it" with nothing left is said as
+ * such; a month not yet begun is not closed, and closing a closed month changes nothing.
+ */
+import assert from 'node:assert/strict';
+import { eachDialect } from '../support/db.ts';
+import { withApp } from '../support/app.ts';
+import { createLedgerCommands } from '../../src/modules/ledger/index.ts';
+import { approvedBill } from './support.ts';
+import { ctx } from '../billing/support.ts';
+import { HttpError } from '../../src/shared/web/errors.ts';
+
+async function refusedWith(p: Promise<unknown>, status: number): Promise<HttpError> {
+  try { await p; } catch (e) { if (e instanceof HttpError && e.status === status) return e; throw e; }
+  assert.fail(`expected ${status}`);
+}
+
+eachDialect('write-offs: not while the client holds credit (left and said), dated ahead said, nothing outstanding said as such; periods: no future month closed, a closed one closed again changes nothing', async (db) => {
+  await withApp(db, async (t) => {
+    const { f, bill } = await approvedBill({ db: db.db, clock: t.clock, relay: t.runtime.relay });
+    const ledger = createLedgerCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
+    t.clock.set('2026-03-10T09:00:00Z');
+    // Paid all but 20.00; then 50.00 more arrives on account (unallocated credit of the same client).
+    await ledger.recordReceipt(ctx, { billId: bill.billId, receivedOn: '2026-03-05', amountMinor: bill.totals.totalMinor - 2_000, order: 'this_bill_only' });
+    await ledger.recordReceipt(ctx, { clientId: f.client.id, receivedOn: '2026-03-06', amountMinor: 5_000, order: 'on_account' });
+    await t.runtime.relay.drain();
+    const outstanding = async () => Number((await db.db.selectFrom('ledger_bill').select(['total_minor', 'paid_minor', 'written_off_minor']).where('id', '=', bill.billId).executeTakeFirstOrThrow().then((b) => Number(b.total_minor) - Number(b.paid_minor) - Number(b.written_off_minor))));
+    assert.equal(await outstanding(), 2_000);
+
+    // The bulk run leaves it (the client's own 50.00 would pay it), and says so on the page it leads to.
+    const r = await ledger.writeOffSmallBalances(ctx, { maxMinor: 5_000, on: '2026-03-10' });
+    assert.deepEqual([r.written.length, r.heldCredit.map((h) => [h.bill.id, h.creditMinor])], [0, [[bill.billId, 5_000]]]);
+    assert.equal(await outstanding(), 2_000, 'nothing written off');
+    await t.user('admin');
+    const admin = t.browser();
+    await admin.login('admin@firm.test');
+    await admin.get('/ledger/periods');
+    const run = await admin.post('/ledger/write-offs', { max: '50.00', on: '2026-03-10', reason: 'Small balances' });
+    assert.equal(run.status, 303);
+    const report = await admin.get(run.location!);
+    assert.match(report.text, /data-notice>0 small balances written off\./);
+    assert.match(report.text, new RegExp(`data-notice>Left alone: bill ${bill.number!.replaceAll('.', '\\.')} owes \\$20\\.00, and its client holds \\$50\\.00 of unallocated credit`));
+    // The bill's page shows the credit beside "Write off the balance".
+    const page = await admin.get(`/ledger/bills/${bill.billId}`);
+    assert.match(page.text, /data-client-credit="5000">The client holds \$50\.00 of unallocated credit in USD/);
+
+    // The bookkeeper may still write it off by hand; dated ahead (as a receipt may be), the bill's page says so once (review 53, L10).
+    const ahead = await admin.post(`/ledger/bills/${bill.billId}/write-off`, { on: '2026-03-11', reason: 'Small balance' });
+    assert.equal(ahead.status, 303);
+    assert.match((await admin.get(ahead.location!)).text, /data-notice>Written off with the date 2026-03-11, after today: reports as at an earlier date do not count it/);
+    assert.doesNotMatch((await admin.get(ahead.location!)).text, /data-notice>/, 'said once');
+    assert.equal(await outstanding(), 0);
+    const nothing = await refusedWith(ledger.writeOff(ctx, { billId: bill.billId, on: '2026-03-11' }), 409);
+    assert.match(nothing.message, new RegExp(`^Nothing is outstanding on bill ${bill.number!.replaceAll('.', '\\.')}`));
+
+    // Periods: April has not begun (today is 10 March); February closed twice is one change, one audit row.
+    const future = await refusedWith(ledger.setPeriod(ctx, { period: '2026-04', status: 'closed' }), 409);
+    assert.match(future.message, /2026-04 has not begun/);
+    await ledger.setPeriod(ctx, { period: '2026-01', status: 'closed' });
+    await ledger.setPeriod(ctx, { period: '2026-01', status: 'closed' });
+    const audits = await db.db.selectFrom('audit_log').select('id').where('action', '=', 'ledger.period_closed').where('entity_id', '=', '2026-01').execute();
+    assert.equal(audits.length, 1);
+  });
+});
