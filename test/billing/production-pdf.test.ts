@@ -174,3 +174,22 @@ eachDialect('a bill PDF never splits its totals box across pages, nor leaves a s
     removeDirs(dirs);
   }
 });
+
+eachDialect('a fixed charge of more than one unit shows its quantity and unit price on the bill, as a disbursement does (review 54, L1)', async (db) => {
+  const dirs = outputDirs();
+  const s = await productionSetup(db, testOutputs(dirs));
+  try {
+    const f = await firm(s.matters);
+    const binders = await s.matters.createChargeType(ctx, { code: 'BINDERS', name: 'Trial binders', defaultPriceMinor: 33_333 });
+    await s.matters.recordFixedCharge(ctx, { matterId: f.matter.id, chargeTypeId: binders.id, chargedOn: '2026-02-15', quantityMilli: 3_000 });
+    await s.matters.recordFixedCharge(ctx, { matterId: f.matter.id, chargeTypeId: binders.id, chargedOn: '2026-02-16', quantityMilli: 1_000, description: 'One binder' });
+    await s.drain();
+    const d = await s.billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-03-01', upTo: '2026-02-28' });
+    const text = pdfText((await s.production.previewPdf(d.billId)).pdf).replace(/\s+/g, ' ');
+    assert.match(text, /Trial binders \(3 × \$333\.33\) \$999\.99/);
+    assert.match(text, /One binder \$333\.33/, 'one unit: the amount alone');
+  } finally {
+    await s.stop();
+    removeDirs(dirs);
+  }
+});

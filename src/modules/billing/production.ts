@@ -298,20 +298,23 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     // Sections that add up to the totals below them: professional fees (fixed fees, then the
     // services: time and ad hoc fees), fixed charges, disbursements, adjustments.
     const fees = bill.lines.filter((l) => l.kind === 'time' || l.kind === 'adhoc_fee').map(line);
-    const charges = bill.lines.filter((l) => l.kind === 'fixed_charge').map(line);
+    const chargeLines = bill.lines.filter((l) => l.kind === 'fixed_charge');
     const fixed = bill.lines.filter((l) => l.kind === 'fixed_fee' || l.kind === 'quote_fee').map(line);
     // Their heading says what they are: fixed fees, fees billed as quoted, or both.
     const quoted = fixed.filter((l) => l.kind === 'quote_fee').length;
     const fixedHeading = quoted === 0 ? 'Fixed fees' : quoted === fixed.length ? 'As quoted' : 'Fixed and quoted fees';
     // A disbursement of more than one unit shows its quantity and unit cost (250 x $0.10) where prices show,
     // from the item it bills (when its quantity times its cost is the amount recorded).
+    // So does a fixed charge (3 x $333.33): a figure like $0.02 otherwise says nothing of how it was reached.
     const disbLines = bill.lines.filter((l) => l.kind === 'disbursement' || l.kind === 'adhoc_disbursement');
-    const units = await store.disbursementUnits(db, disbLines.flatMap((l) => (l.itemId !== null ? [l.itemId] : [])));
-    const disbursements = disbLines.map((l) => {
+    const units = await store.disbursementUnits(db, [...disbLines, ...chargeLines].flatMap((l) => (l.itemId !== null ? [l.itemId] : [])));
+    const withUnits = (l: BillLineData) => {
       const u = l.itemId !== null ? units.get(l.itemId) : undefined;
       const shown = u !== undefined && u.quantityMilli !== 1_000 && mulDiv(u.unitCostMinor, u.quantityMilli, 1_000, 'half_up') === l.recordedMinor;
       return { ...line(l), units: shown ? { quantity: quantityOf(u.quantityMilli), unitCostMinor: u.unitCostMinor } : null };
-    });
+    };
+    const disbursements = disbLines.map(withUnits);
+    const charges = chargeLines.map(withUnits);
     const other = bill.lines.filter((l) => l.kind === 'discount' || l.kind === 'interest').map(line);
     const party = matter?.billableParty;
     // Fixed-fee instalments this bill takes: each at the amount the bill charges for it (its fixed-fee

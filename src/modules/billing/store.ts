@@ -631,11 +631,12 @@ export async function unbilledWip(db: Executor, matterId: string, upTo?: string)
  * The quantity and unit cost of these disbursements (a bill's PDF shows them), by item id: one
  * narrow read of the items asked for, not their whole rows. Items without both are left out.
  */
+/** The quantity and unit cost (a fixed charge's unit price) of disbursements and fixed charges, by item id. */
 export async function disbursementUnits(db: Executor, itemIds: readonly string[]): Promise<Map<string, { quantityMilli: number; unitCostMinor: number }>> {
   const out = new Map<string, { quantityMilli: number; unitCostMinor: number }>();
   for (let i = 0; i < itemIds.length; i += 500) {
     const rows = await db.selectFrom('billing_wip').select(['id', 'quantity_milli', 'unit_cost_minor'])
-      .where('id', 'in', itemIds.slice(i, i + 500)).where('kind', '=', 'disbursement')
+      .where('id', 'in', itemIds.slice(i, i + 500)).where('kind', 'in', ['disbursement', 'fixed_charge'])
       .where('quantity_milli', 'is not', null).where('unit_cost_minor', 'is not', null).execute();
     for (const r of rows) out.set(r.id as string, { quantityMilli: num(r.quantity_milli), unitCostMinor: num(r.unit_cost_minor) });
   }
