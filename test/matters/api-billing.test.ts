@@ -363,7 +363,7 @@ eachDialect('the OpenAPI document lists the change, contact, options, settings a
       '/api/v1/matters/{id}/participants': { get: ['admin', 'billing', 'timekeeper', 'readonly'], put: ['admin', 'billing'] },
       '/api/v1/matters/{id}/billing-options': { get: ['admin', 'billing', 'timekeeper', 'readonly'], patch: ['admin', 'billing'] },
       '/api/v1/matters/{id}/billing-options/auto-fill': { post: ['admin', 'billing'] },
-      '/api/v1/settings/billing': { get: ['admin', 'billing', 'timekeeper', 'readonly'], patch: ['admin'] },
+      '/api/v1/settings/billing': { get: ['admin', 'billing'], patch: ['admin'] },
       '/api/v1/charge-types': { get: ['admin', 'billing', 'timekeeper', 'readonly'], post: ['admin', 'billing'] },
       '/api/v1/charge-types/{id}': { get: ['admin', 'billing', 'timekeeper', 'readonly'], patch: ['admin', 'billing'] },
       '/api/v1/fixed-charges': { get: ['admin', 'billing', 'timekeeper', 'readonly'], post: ['admin', 'billing', 'timekeeper'] },

@@ -1220,7 +1220,8 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
     return optionsOutFor(m, r);
   });
 
-  api.route({ method: 'get', path: '/settings/billing', summary: 'The firm\'s billing settings and the matter defaults (amounts in the firm currency)', tag: TAG, audience: READ, response: SettingsOut },
+  // Read by the staff who may open the settings page (admin, billing), as on the page (review 54, L5).
+  api.route({ method: 'get', path: '/settings/billing', summary: 'The firm\'s billing settings and the matter defaults (amounts in the firm currency)', tag: TAG, audience: ['admin', 'billing'], response: SettingsOut },
     async () => settingsOut(await cmds.getFirmSettings()));
 
   api.route({ method: 'patch', path: '/settings/billing', summary: 'Change the firm\'s billing settings; matters inheriting a changed default follow it', tag: TAG, audience: ['admin'],

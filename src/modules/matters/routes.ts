@@ -288,7 +288,7 @@ const DISB_FIELDS = { quantityMilli: 'quantity', unitCostMinor: 'unitCost', amou
 
 const FixedChargeForm = Type.Object({
   chargeTypeId: opt(text(64)), chargedOn: text(10), quantity: opt(text(20)), unitPrice: opt(text(40)), description: opt(text(4000)),
-  taskCode: opt(text(10)), activityCode: opt(text(10)), behaviour: opt(lit(ENTRY_BEHAVIOURS)), quoted: opt(Type.Boolean()),
+  taskCode: opt(text(10)), activityCode: opt(text(10)), taxCode: opt(text(20)), behaviour: opt(lit(ENTRY_BEHAVIOURS)), quoted: opt(Type.Boolean()),
 }, { additionalProperties: false });
 const FIXED_FIELDS = { quantityMilli: 'quantity', unitPriceMinor: 'unitPrice', amount: 'unitPrice' };
 
@@ -1031,7 +1031,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   function fixedForm(f: FixedCharge, currency: string): Record<string, string> {
     return {
       chargeTypeId: f.chargeTypeId, chargedOn: f.chargedOn, quantity: quantityText(f.quantityMilli), unitPrice: toDecimalString(f.unitPriceMinor, currency),
-      description: f.description, taskCode: f.taskCode ?? '', activityCode: f.activityCode ?? '', behaviour: f.behaviour, quoted: f.quoted ? 'on' : '',
+      description: f.description, taskCode: f.taskCode ?? '', activityCode: f.activityCode ?? '', taxCode: f.taxCode ?? '', behaviour: f.behaviour, quoted: f.quoted ? 'on' : '',
     };
   }
 
@@ -1224,14 +1224,14 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     const quantityMilli = fe.quantity('quantity');
     const v = fe.parse(FixedChargeForm);
     const keep = (name: string) => edit && !offered(raw, name);
-    // A blank task or activity takes the charge type's code when recording, and clears the item's when editing.
-    const code = (name: 'taskCode' | 'activityCode') => (keep(name) ? undefined : edit ? v[name] ?? null : v[name]);
+    // A blank task, activity or tax code takes the charge type's when recording, and clears the item's when editing.
+    const code = (name: 'taskCode' | 'activityCode' | 'taxCode') => (keep(name) ? undefined : edit ? v[name] ?? null : v[name]);
     return {
       chargeTypeId: v.chargeTypeId ?? '', chargedOn: v.chargedOn,
       quantityMilli: keep('quantity') ? undefined : quantityMilli ?? 1000,
       ...(unitPriceMinor !== null && unitPriceMinor !== undefined ? { unitPriceMinor } : {}),
       ...(v.description ? { description: v.description } : {}),
-      taskCode: code('taskCode'), activityCode: code('activityCode'),
+      taskCode: code('taskCode'), activityCode: code('activityCode'), taxCode: code('taxCode'),
       behaviour: keep('behaviour') ? undefined : v.behaviour ?? ('bill' as const),
       // An unticked checkbox is absent from the form: the edit row always has it.
       quoted: v.quoted ?? false,
