@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { eachDialect } from '../support/db.ts';
 import { withApp } from '../support/app.ts';
 import { createLedgerCommands } from '../../src/modules/ledger/index.ts';
-import { approvedBill } from './support.ts';
+import { approvedBill, assertLedgerInvariants } from './support.ts';
 import { ctx } from '../billing/support.ts';
 import { HttpError } from '../../src/shared/web/errors.ts';
 
@@ -55,6 +55,23 @@ eachDialect('write-offs: not while the client holds credit (left and said), date
     assert.equal(await outstanding(), 0);
     const nothing = await refusedWith(ledger.writeOff(ctx, { billId: bill.billId, on: '2026-03-11' }), 409);
     assert.match(nothing.message, new RegExp(`^Nothing is outstanding on bill ${bill.number!.replaceAll('.', '\\.')}`));
+
+    // The write-off taken back on its own (review 53, M1: only reverting the whole bill undid it): the bill owes it again.
+    const [w] = await db.db.selectFrom('ledger_write_off').select(['id', 'journal_id']).where('bill_id', '=', bill.billId).execute();
+    const early = await admin.post(`/ledger/write-offs/${w!.id}/reverse`, { on: '2026-03-10', reason: 'Paid after all' });
+    assert.equal(early.status, 422, 'not before it was written off');
+    assert.match(early.text, /must be on or after the day it was written off \(2026-03-11\)/);
+    const back = await admin.post(`/ledger/write-offs/${w!.id}/reverse`, { on: '2026-03-11', reason: 'Paid after all' });
+    assert.equal(back.status, 303);
+    const billPage = await admin.get(back.location!);
+    assert.match(billPage.text, /data-notice>The write-off of \$20\.00 \(2026-03-11\) was reversed: the bill owes it again\./);
+    assert.match(billPage.text, new RegExp(`data-write-off="${w!.id}"[^]*?data-reversed>reversed by <a href="/ledger/journals/[^"]+">WJ`));
+    assert.equal(await outstanding(), 2_000);
+    const reversal = await db.db.selectFrom('ledger_journal').select(['id', 'prefix']).where('reverses_journal_id', '=', w!.journal_id).executeTakeFirstOrThrow();
+    assert.equal(reversal.prefix, 'WJ');
+    await assertLedgerInvariants(db.db);
+    assert.equal((await admin.post(`/ledger/write-offs/${w!.id}/reverse`, { on: '2026-03-11' })).status, 409, 'once only');
+    assert.equal((await db.db.selectFrom('audit_log').select('id').where('action', '=', 'ledger.write_off_reversed').execute()).length, 1);
 
     // Periods: April has not begun (today is 10 March); February closed twice is one change, one audit row.
     const future = await refusedWith(ledger.setPeriod(ctx, { period: '2026-04', status: 'closed' }), 409);

@@ -8,6 +8,7 @@
  * refusal (closed period, outside the current period when the firm refuses or it is not
  * confirmed, more than is outstanding) is a 409 with the reason.
  */
+import { assert } from '../../shared/assert.ts';
 import { sql } from 'kysely';
 import { audit } from '../../shared/audit.ts';
 import type { Clock } from '../../shared/clock.ts';
@@ -20,7 +21,7 @@ import { appendEvent } from '../../shared/outbox.ts';
 import type { Relay } from '../../shared/outbox.ts';
 import { conflict, invalid, notFound } from '../../shared/web/errors.ts';
 import {
-  allocateFromCredit, billFloorDate, billFloorFrom, checkCommandDate, clientBillFloorsFrom, emitBalance, lastReceiptOf, OTHER_WRITE_OFF_LIMITS_KEY, periodSettings, postJournal, releaseAllocation, reverseDiscount, today, unhonourUnpaid, writeOffLimitFor,
+  allocateFromCredit, billFloorDate, billFloorFrom, checkCommandDate, clientBillFloorsFrom, emitBalance, lastReceiptOf, OTHER_WRITE_OFF_LIMITS_KEY, periodSettings, postJournal, releaseAllocation, reverseDiscount, reverseJournal, today, unhonourUnpaid, writeOffLimitFor,
 } from './books.ts';
 import type { Books, BookLine } from './books.ts';
 import { ALLOCATION_ORDERS, allocateReceipt, allocationSequence, creditFloorFrom, discountDecision, isDate, isPeriod, receiptCurrencies } from './domain.ts';
@@ -437,6 +438,49 @@ export function createLedgerCommands(deps: LedgerDeps) {
   }
 
   /**
+   * Take one write-off back (the client paid after all, or it was made by mistake): its journal
+   * reversed exactly (a WJ reversal: debtors debited, write-offs credited) on `on` (default
+   * today; not before it was written off; period rules as for any posting), the bill owing that
+   * much again. Once only: a second reversal is refused (409).
+   */
+  async function reverseWriteOff(trx: Tx, ctx: CommandContext, input: { writeOffId: string; on?: string; reason?: string; confirmOutsidePeriod?: boolean }) {
+    const e: Record<string, string> = {};
+    if (!ID_RE.test(input.writeOffId)) throw notFound('Write-off');
+    const on = input.on ?? today(clock);
+    if (!isDate(on)) e.on = 'must be a date (YYYY-MM-DD)';
+    const reason = (input.reason ?? '').trim() || 'Write-off reversed';
+    if (reason.length > 500) e.reason = 'must be at most 500 characters';
+    const first = await store.findWriteOff(trx, input.writeOffId);
+    if (!first) throw notFound('Write-off');
+    await store.lockBill(trx, first.billId);
+    const w = (await store.findWriteOff(trx, input.writeOffId))!;
+    const bill = await store.findBill(trx, w.billId);
+    if (!bill) throw notFound('Bill');
+    if (Object.keys(e).length === 0 && on < w.writtenOffOn) e.on = `must be on or after the day it was written off (${w.writtenOffOn})`;
+    if (Object.keys(e).length) throw invalid(e);
+    if (w.reversalJournalId !== null) throw conflict('This write-off was reversed already');
+    if (bill.status !== 'open') throw conflict('The bill\'s postings were reversed (its write-offs with them)');
+    const b = booksOf(trx, ctx);
+    await checkCommandDate(b, on, input.confirmOutsidePeriod ?? false);
+    const original = await store.findJournal(trx, w.journalId);
+    const r = await reverseJournal(b, w.journalId, {
+      sourceKey: `write-off-reversal:${w.id}`, sourceType: 'ledger.write_off_reversed', date: on, mode: 'command', confirmOutsidePeriod: input.confirmOutsidePeriod ?? false,
+      memo: `Reversal of ${original?.number ?? 'the write-off'} (write-off on bill ${bill.number} reversed: ${reason})`,
+    });
+    if (!r) throw conflict('This write-off was reversed already');
+    await store.markWriteOffReversed(trx, w.id, r.id);
+    bill.writtenOffMinor -= w.amountMinor;
+    assert(bill.writtenOffMinor >= 0, 'written off never below zero');
+    // Owing again: a time-sensitive discount honoured because the bill was settled is undecided again.
+    unhonourUnpaid(bill);
+    bill.updatedAt = clock.now().toISOString();
+    await store.saveBill(trx, bill);
+    await emitBalance(b, bill, on);
+    await audit(trx, clock, ctx, { action: 'ledger.write_off_reversed', entityType: 'ledger_write_off', entityId: w.id, before: w, after: { reversedOn: on, reason, journal: r.number } });
+    return bill;
+  }
+
+  /**
    * Write off every open bill in the firm's currency whose outstanding balance is above zero and at most maxMinor (an
    * amount in the firm's currency: a bill in another currency is never measured against it, there being no exchange rates).
    */
@@ -609,6 +653,7 @@ export function createLedgerCommands(deps: LedgerDeps) {
     allocateCredit: own(allocateCredit),
     reverseReceipt: own(reverseReceipt),
     writeOff: own(writeOff),
+    reverseWriteOff: own(reverseWriteOff),
     writeOffSmallBalances: own(writeOffSmallBalances),
     decideDiscount: own(decideDiscount),
     setPeriod: own(setPeriod),

@@ -439,9 +439,16 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const allocs = await store.allocations(db, { billId: id });
     const receipts = new Map<string, string>();
     for (const a of allocs) { const r = await store.findReceipt(db, a.receiptId); if (r) receipts.set(r.id, r.number); }
+    const writeOffs = await store.writeOffs(db, id);
+    const journals = await store.listJournals(db, { billId: id, limit: 200 });
+    // The numbers of the write-offs' journals and their reversals (one read each, beyond those listed).
+    const journalNumbers: Record<string, string> = Object.fromEntries(journals.map((j) => [j.id, j.number]));
+    for (const jid of writeOffs.flatMap((w) => [w.journalId, ...(w.reversalJournalId ? [w.reversalJournalId] : [])])) {
+      if (!journalNumbers[jid]) { const j = await store.findJournal(db, jid); if (j) journalNumbers[jid] = j.number; }
+    }
     return render(c, 'ledger/bill.njk', {
       b: billView(b, today()), client: names.clients.get(b.clientId) ?? null, matter: names.matters.get(b.matterId) ?? null, allocs: allocs.map((a) => ({ ...a, receipt: receipts.get(a.receiptId) })),
-      writeOffs: await store.writeOffs(db, id), journals: await store.listJournals(db, { billId: id, limit: 200 }), can: can(c), today: today(),
+      writeOffs, journalNumbers, journals, can: can(c), today: today(),
       error: shown.error ?? null, errors: shown.errors ?? {}, fv: shown.fv ?? {},
       writeOffLimitMinor: limit, writeOffLeftMinor: limit === null ? 0 : Math.max(0, limit - (b.status === 'open' ? b.writtenOffMinor : 0)),
       // The write-off form's idempotency key: fresh when shown, kept when shown again after a refusal.
@@ -468,6 +475,19 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
       return doneSaying(c, `/ledger/bills/${b.id}`, ahead, b.id);
     } catch (e) {
       if (refusal(e)) return billPage(c, b.id, refused(e, fv), refusedStatus(e));
+      throw e;
+    }
+  });
+  pages.post(`/write-offs/:wid${ID}/reverse`, allow(WRITERS), async (c) => {
+    const raw = await c.req.parseBody() as Raw;
+    const w = await store.findWriteOff(db, c.req.param('wid'));
+    if (!w) throw notFound('Write-off');
+    const fv = { form: `reverse-${w.id}`, on: str(raw, 'on'), reason: str(raw, 'reason'), confirm: str(raw, 'confirm') };
+    try {
+      await cmds.reverseWriteOff(c.get('command'), { writeOffId: w.id, on: fv.on || undefined, reason: fv.reason || undefined, confirmOutsidePeriod: fv.confirm !== '' });
+      return doneSaying(c, `/ledger/bills/${w.billId}`, [`The write-off of ${formatMoney(w.amountMinor, (await store.findBill(db, w.billId))?.currency ?? 'USD')} (${w.writtenOffOn}) was reversed: the bill owes it again.`], w.billId);
+    } catch (e) {
+      if (refusal(e)) return billPage(c, w.billId, refused(e, fv), refusedStatus(e));
       throw e;
     }
   });

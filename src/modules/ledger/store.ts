@@ -652,6 +652,15 @@ export async function writeOffs(ex: Executor, billId: string, live = false): Pro
   }));
 }
 
+export async function findWriteOff(ex: Executor, id: string): Promise<WriteOff | null> {
+  const r = await ex.selectFrom('ledger_write_off').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!r) return null;
+  return {
+    id: String(r.id), billId: String(r.bill_id), amountMinor: n(r.amount_minor), writtenOffOn: String(r.written_off_on), reason: String(r.reason),
+    journalId: String(r.journal_id), reversalJournalId: (r.reversal_journal_id as string | null) ?? null, createdAt: String(r.created_at), createdBy: String(r.created_by),
+  };
+}
+
 export async function markWriteOffReversed(ex: Executor, id: string, journalId: string): Promise<void> {
   await ex.updateTable('ledger_write_off').set({ reversal_journal_id: journalId }).where('id', '=', id).execute();
 }
