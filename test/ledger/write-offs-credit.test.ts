@@ -67,6 +67,11 @@ eachDialect('write-offs: not while the client holds credit (left and said), date
     assert.match(billPage.text, /data-notice>The write-off of \$20\.00 \(2026-03-11\) was reversed: the bill owes it again\./);
     assert.match(billPage.text, new RegExp(`data-write-off="${w!.id}"[^]*?data-reversed>reversed by <a href="/ledger/journals/[^"]+">WJ`));
     assert.equal(await outstanding(), 2_000);
+    // Its journals list every journal with a line on the bill: the receipt's (RJ) too (review 53, L3).
+    const receiptJournals = await db.db.selectFrom('ledger_journal as j').innerJoin('ledger_journal_line as l', 'l.journal_id', 'j.id').select('j.number').distinct()
+      .where('l.bill_id', '=', bill.billId).where('j.prefix', '=', 'RJ').execute();
+    assert.ok(receiptJournals.length > 0);
+    for (const j of receiptJournals) assert.match(billPage.text, new RegExp(`>${j.number}<`), `${j.number} listed`);
     const reversal = await db.db.selectFrom('ledger_journal').select(['id', 'prefix']).where('reverses_journal_id', '=', w!.journal_id).executeTakeFirstOrThrow();
     assert.equal(reversal.prefix, 'WJ');
     await assertLedgerInvariants(db.db);

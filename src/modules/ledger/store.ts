@@ -205,7 +205,11 @@ export async function listJournals(ex: Executor, f: { from?: string; to?: string
   if (f.from) q = q.where('date', '>=', f.from);
   if (f.to) q = q.where('date', '<=', f.to);
   if (f.prefix) q = q.where('prefix', '=', f.prefix);
-  if (f.billId) q = q.where('bill_id', '=', f.billId);
+  // A bill's journals: every one with a line on it (receipt journals and their reversals name the bill on their lines only).
+  if (f.billId) {
+    const billId = f.billId;
+    q = q.where((eb) => eb.or([eb('bill_id', '=', billId), eb('id', 'in', eb.selectFrom('ledger_journal_line').select('journal_id').where('bill_id', '=', billId))]));
+  }
   return (await q.orderBy('posted_at', 'desc').orderBy('number', 'desc').limit(f.limit).offset(f.offset ?? 0).execute()).map(toJournal);
 }
 
