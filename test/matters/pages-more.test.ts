@@ -81,7 +81,7 @@ eachDialect('fixed charges are added, edited and deleted in the WIP table; quote
     assert.equal(saved.status, 200);
     assert.equal(total(saved.text, 'fixed-charges'), 35_000, 'exactly 2 x 25.00 more');
     // The tax code is chosen, shown and changed on the page (review 54, L4), a bad one refused at its field.
-    assert.match(edit.text, /<select name="taxCode"[^>]*aria-label="Tax code"/);
+    assert.match(edit.text, /<select name="taxCode"[^>]*aria-label="Tax code"[^>]*><option value="">Firm default \(EXEMPT\)<\/option>/, 'blank is the firm default, not "no tax" (review 56, H2)');
     const fields = { chargedOn: '2026-03-01', quantity: '2', unitPrice: '175.00', description: 'Lease review', behaviour: 'bill' };
     const taxed = await b.post(`/matters/${f.matter.id}/fixed-charges/${first.id}`, { ...fields, taxCode: 'SALES' }, { headers: { 'hx-request': 'true' } });
     assert.equal(taxed.status, 200);
@@ -92,7 +92,7 @@ eachDialect('fixed charges are added, edited and deleted in the WIP table; quote
     assert.match(badTax.text, /data-error-for="taxCode"/);
     const untaxed = await b.post(`/matters/${f.matter.id}/fixed-charges/${first.id}`, { ...fields, taxCode: '' }, { headers: { 'hx-request': 'true' } });
     assert.equal(untaxed.status, 200);
-    assert.equal((await f.cmds.listFixedCharges(f.matter.id)).find((x) => x.id === first.id)!.taxCode, null, 'blank on an edit: no tax');
+    assert.equal((await f.cmds.listFixedCharges(f.matter.id)).find((x) => x.id === first.id)!.taxCode, null, 'blank on an edit: the code cleared (the firm default when billed)');
     const deleted = await b.post(`/matters/${f.matter.id}/fixed-charges/${first.id}/delete`, {}, { headers: { 'hx-request': 'true' } });
     assert.equal(total(deleted.text, 'fixed-charges'), 0);
   });

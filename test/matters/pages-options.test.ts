@@ -324,34 +324,51 @@ eachDialect('two tabs: a settings, billing options or charge type form saved aga
       return m[1]!;
     };
 
-    // Firm general settings: both tabs opened at one version; the second save is refused and the first's change stays.
+    // Firm general settings: both tabs opened showing the same settings; the second save is refused and the first's change stays.
     const general = {
       currency: 'USD', 'taxRates.code': 'SALES', 'taxRates.name': 'Sales tax', 'taxRates.basisPoints': '8.25', defaultFeeTaxCode: 'SALES',
       taxRounding: 'per_line', paymentTermsDays: '30', timeUnitMinutes: '6', timeRounding: 'up', wipCapPolicy: 'warn',
       postingOutsideCurrentPeriod: 'warn', 'interest.annualRateBasisPoints': '0', 'interest.graceDays': '0',
     };
+    const generalSeen = (html: string) => /id="firm-general"[^]*?name="seen" value="([^"]+)"/.exec(html)![1]!;
     const tab1 = await admin.get('/matters/settings');
     const tab2 = await admin.get('/matters/settings');
-    const v = hidden(tab1.text, 'version');
-    assert.equal(hidden(tab2.text, 'version'), v);
-    assert.equal((await admin.post('/matters/settings/general', { ...general, version: v, paymentTermsDays: '45' })).status, 303);
-    const stale = await admin.post('/matters/settings/general', { ...general, version: v, 'interest.annualRateBasisPoints': '12' });
+    const v = generalSeen(tab1.text);
+    assert.equal(generalSeen(tab2.text), v);
+    assert.equal((await admin.post('/matters/settings/general', { ...general, seen: v, paymentTermsDays: '45' })).status, 303);
+    const stale = await admin.post('/matters/settings/general', { ...general, seen: v, 'interest.annualRateBasisPoints': '12' });
     assert.equal(stale.status, 409);
     assert.match(stale.text, /changed by someone else since you opened them/);
     assert.equal((await f.cmds.getFirmSettings()).paymentTermsDays, 45, 'tab 1\'s change stays');
     assert.equal((await f.cmds.getFirmSettings()).interest.annualRateBasisPoints, 0);
-    // The refused form keeps what was typed, at the current version: saved again, knowingly, it applies.
+    // The refused form keeps what was typed, at what is current: saved again, knowingly, it applies.
     assert.match(stale.text, /name="interest\.annualRateBasisPoints" value="12"/);
-    assert.equal((await admin.post('/matters/settings/general', { ...general, version: hidden(stale.text, 'version'), 'interest.annualRateBasisPoints': '12' })).status, 303);
+    assert.equal((await admin.post('/matters/settings/general', { ...general, seen: generalSeen(stale.text), 'interest.annualRateBasisPoints': '12' })).status, 303);
     assert.equal((await f.cmds.getFirmSettings()).interest.annualRateBasisPoints, 1_200);
+    // A form refused for what was typed (422) keeps the fingerprint it carried: a change made meanwhile is still caught (review 56, M1).
+    const before422 = await admin.get('/matters/settings');
+    const seen422 = generalSeen(before422.text);
+    const typo = await admin.post('/matters/settings/general', { ...general, seen: seen422, paymentTermsDays: 'x', 'interest.annualRateBasisPoints': '12' });
+    assert.equal(typo.status, 422);
+    assert.equal(generalSeen(typo.text), seen422);
+    await f.cmds.updateFirmSettings(ctx, { paymentTermsDays: 60 });
+    assert.equal((await admin.post('/matters/settings/general', { ...general, seen: generalSeen(typo.text), 'interest.annualRateBasisPoints': '12' })).status, 409);
+    assert.equal((await f.cmds.getFirmSettings()).paymentTermsDays, 60, 'the other change stands');
+
+    // Each form on the page carries its own part: saving one (htmx, the page not reloaded) leaves the others' saves good (review 56, H1).
+    const onePage = await admin.get('/matters/settings');
+    assert.equal((await admin.post('/matters/settings/defaults/discount', { ...DISCOUNT, seen: hidden(onePage.text, 'seen', 'discount') }, { headers: { 'hx-request': 'true' } })).status, 200);
+    assert.equal((await admin.post('/matters/settings/general', { ...general, paymentTermsDays: '60', seen: generalSeen(onePage.text), 'interest.annualRateBasisPoints': '12' }, { headers: { 'hx-request': 'true' } })).status, 200);
+    assert.equal((await admin.post('/matters/settings/defaults/mass-billing', { seen: hidden(onePage.text, 'seen', 'mass-billing'), 'massBilling.onlyExpenses': 'on' }, { headers: { 'hx-request': 'true' } })).status, 200);
+    assert.deepEqual((await f.cmds.getFirmSettings()).matterDefaults.massBilling, { exclude: false, onlyExpenses: true });
 
     // A matter-defaults section on the firm page: the same.
     const defaults = await admin.get('/matters/settings');
     const seen = hidden(defaults.text, 'seen', 'mass-billing');
-    assert.equal((await admin.post('/matters/settings/defaults/mass-billing', { seen, 'massBilling.onlyExpenses': 'on' })).status, 303);
-    const staleDefaults = await admin.post('/matters/settings/defaults/mass-billing', { seen, 'massBilling.exclude': 'on' });
+    assert.equal((await admin.post('/matters/settings/defaults/mass-billing', { seen })).status, 303, 'only expenses turned off');
+    const staleDefaults = await admin.post('/matters/settings/defaults/mass-billing', { seen, 'massBilling.exclude': 'on', 'massBilling.onlyExpenses': 'on' });
     assert.equal(staleDefaults.status, 409);
-    assert.deepEqual((await f.cmds.getFirmSettings()).matterDefaults.massBilling, { exclude: false, onlyExpenses: true });
+    assert.deepEqual((await f.cmds.getFirmSettings()).matterDefaults.massBilling, { exclude: false, onlyExpenses: false });
 
     // A matter's billing options section: tab 2's discount does not replace tab 1's unseen.
     const billing = await signedIn(t, 'billing');
@@ -362,6 +379,13 @@ eachDialect('two tabs: a settings, billing options or charge type form saved aga
     assert.equal(staleOptions.status, 409);
     assert.match(section(staleOptions.text, 'discount'), /changed by someone else since you opened them/);
     assert.deepEqual((await f.cmds.getBillingOptions(f.matter.id)).effective.discount, { kind: 'percentage', percentBasisPoints: 1_250, amountMinor: 0 });
+    // Rows added or a refusal of what was typed keep the fingerprint the form carried (review 56, M1).
+    const optionsTypo = await billing.post(`/matters/${f.matter.id}/billing-options/discount`, { 'discount.kind': 'fixed', 'discount.amountMinor': 'abc', 'discount.percentBasisPoints': '', seen: mSeen });
+    assert.equal(optionsTypo.status, 422);
+    assert.equal(hidden(optionsTypo.text, 'seen', 'discount'), mSeen, 'still the fingerprint of what the form first showed');
+    // "Use firm default" from a page showing an older section is refused too (review 56, L1).
+    assert.equal((await billing.post(`/matters/${f.matter.id}/billing-options/discount/reset`, { seen: mSeen })).status, 409);
+    assert.equal((await f.cmds.getBillingOptions(f.matter.id)).overridden.includes('discount'), true);
     // Another section of the same matter saved meanwhile does not refuse this one.
     const other = await billing.get(`/matters/${f.matter.id}/billing-options`);
     const copiesSeen = hidden(other.text, 'seen', 'mass-billing');
@@ -386,7 +410,7 @@ eachDialect('two tabs: a settings, billing options or charge type form saved aga
 
     // The firm's currency: refused once rates, charge types or matters are kept in it (review 54, H2), naming them.
     const currency = await admin.get('/matters/settings');
-    const jpy = await admin.post('/matters/settings/general', { ...general, 'interest.annualRateBasisPoints': '12', paymentTermsDays: '45', currency: 'JPY', version: hidden(currency.text, 'version') });
+    const jpy = await admin.post('/matters/settings/general', { ...general, 'interest.annualRateBasisPoints': '12', paymentTermsDays: '60', currency: 'JPY', seen: generalSeen(currency.text) });
     assert.equal(jpy.status, 422);
     assert.match(fieldError(jpy, 'currency'), /^cannot change from USD once amounts are kept in it \(1 standard rate, 1 charge type, 2 matters\)/);
     assert.equal((await f.cmds.getFirmSettings()).currency, 'USD');

@@ -439,7 +439,7 @@ eachDialect('a disbursement\'s tax code is chosen, shown and changed on the matt
     const b = await signedIn(t, 'billing');
     const url = `/matters/${f.kestrel.id}`;
     const shown = formFields((await b.get(url)).text, 'add-disb');
-    assert.equal(shown.taxCode, '', 'No tax by default');
+    assert.equal(shown.taxCode, '', 'no code of its own by default (the firm default when billed)');
     const typed = { ...shown, incurredOn: '2026-03-01', code: 'COPY', quantity: '2', unitCost: '19.99', description: 'Binders' };
     const bad = await b.post(`${url}/disbursements`, { ...typed, taxCode: 'GST' });
     assert.equal(bad.status, 422);
@@ -450,7 +450,7 @@ eachDialect('a disbursement\'s tax code is chosen, shown and changed on the matt
     assert.deepEqual([d.taxCode, d.amountMinor], ['SALES', 3_998]);
     const page = await b.get(url);
     assert.match(page.text, new RegExp(`id="di-${d.id}"[\\s\\S]*?· tax SALES`), 'the row shows its tax code');
-    // Its edit form shows the code chosen; choosing No tax clears it.
+    // Its edit form shows the code chosen; choosing the firm default clears it.
     const edit = await b.get(`${url}/disbursements/${d.id}/edit`);
     const fields = formFields(edit.text, `edit-disb-${d.id}`);
     assert.equal(fields.taxCode, 'SALES');

@@ -22,12 +22,13 @@ import { conflict, HttpError, invalid, notFound } from '../../shared/web/errors.
 import {
   advanceBillingDate, nextBillingDateAfter, autoFillSchedule as fillSchedule, billingOffRefusal, withScheduleItems, capExcess, capStatus, changedSections,
   defaultFirmSettings, defaultLedesClassification, disbursementAmountMinor, ebillingCodeErrors, effectiveOptions,
-  fileNumber, fixedChargeAmountMinor, isBillingOptionSection, isIsoDate, lineAmountError, optionsSeen, optionWarnings, chargeTypeSeen, overriddenAndInherited,
+  fileNumber, fixedChargeAmountMinor, isBillingOptionSection, isIsoDate, lineAmountError, optionWarnings, overriddenAndInherited,
   patchFirmSettings, patchSection, QUANTITY_SCALE, resolveRate, roundMinutes, scheduleChangeErrors, timeAmountMinor,
   validateAutoFill, validateBillingOptions, validateChargeType, validateClient, validateContact, validateDisbursement,
   validateFirmSettings, validateFixedCharge, validateMatter, validateParticipants, validateRateMinor, validateStandardRate,
   staffEmailOf, validateTimekeeper, validateTimeEntry,
 } from './domain.ts';
+import { chargeTypeSeen, firmSettingsSeen, optionsSeen } from './fingerprints.ts';
 import type {
   BillingCycle, BillingOptionsPatch, CapStatus, CodedItem, EntryBehaviour, FieldErrors, FirmSettingsPatch,
   LedesClassification, MinuteRounding, RateOverride, StandardRate, TimekeeperClassification, UtbmsCode, WipStatus,
@@ -1245,13 +1246,16 @@ export function createMattersCommands(deps: MattersDeps) {
    * would leave any of them with invalid options, or turn billing off where items remain, is
    * refused naming them. Only future bills are affected.
    */
-  async function updateFirmSettings(trx: Tx, ctx: CommandContext, patch: FirmSettingsPatch, expectedVersion?: number): Promise<FirmSettingsResult> {
+  /**
+   * `expected`: the part of the settings a page's form showed (firmSettingsSeen): changed since
+   * (another tab, another admin), the save is refused (409) rather than putting back what the
+   * form showed. Read in this transaction, under the settings row's update guard below.
+   */
+  async function updateFirmSettings(trx: Tx, ctx: CommandContext, patch: FirmSettingsPatch, expected?: { part: 'general' | readonly BillingOptionSection[]; seen: string }): Promise<FirmSettingsResult> {
     if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) throw invalid({ settings: 'must be an object of billing settings' });
-    if (expectedVersion !== undefined && (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0)) throw invalid({ expectedVersion: 'must be a whole number of 0 or more' });
     const stored = await ensureFirm(trx, ctx);
-    // The settings as the form (or the API client) read them: a save made against older ones would put back what someone else changed.
-    if (expectedVersion !== undefined && expectedVersion !== stored.version) {
-      throw conflict('The billing settings were changed by someone else since you opened them: reload them and make your change again');
+    if (expected && firmSettingsSeen(stored.settings, expected.part) !== expected.seen) {
+      throw conflict('These billing settings were changed by someone else since you opened them: the form below still holds what you typed; check it against the current settings (reload to see them) and save again');
     }
     const before = stored.settings;
     const after = patchFirmSettings(before, patch);
@@ -1918,6 +1922,8 @@ export function createMattersCommands(deps: MattersDeps) {
     const firm = (await loadFirm(trx)).settings;
     if (!e.taxCode && patch.taxCode !== undefined) Object.assign(e, taxCodeErrors(opt(patch.taxCode), firm.taxRates.map((r) => r.code)));
     fail(e);
+    // Postgres: the row held while it is compared and written, so two saves of one form are checked one after the other.
+    await store.lockChargeType(trx, id);
     const before = await store.findChargeType(trx, id);
     if (!before) throw notFound('Charge type');
     if (seen !== undefined && seen !== chargeTypeSeen(before)) {
@@ -2114,7 +2120,7 @@ export function createMattersCommands(deps: MattersDeps) {
         setWipStatusMany(trx, moves, status, opts),
       // Firm settings and matter billing options.
       ensureFirmSettings: (ctx: CommandContext) => ensureFirm(trx, ctx),
-      updateFirmSettings: (ctx: CommandContext, patch: FirmSettingsPatch, expectedVersion?: number) => updateFirmSettings(trx, ctx, patch, expectedVersion),
+      updateFirmSettings: (ctx: CommandContext, patch: FirmSettingsPatch, expected?: { part: 'general' | readonly BillingOptionSection[]; seen: string }) => updateFirmSettings(trx, ctx, patch, expected),
       setBillingOptions: (ctx: CommandContext, matterId: string, input: SetBillingOptionsInput) => setBillingOptions(trx, ctx, matterId, input),
       /** Many matters at once (imports, seeding): multi-row writes; a 422 names fields as `items.3.discount.kind`. */
       setBillingOptionsMany: (ctx: CommandContext, items: readonly (SetBillingOptionsInput & { matterId: string })[]) => applyOptions(trx, ctx, items, false),

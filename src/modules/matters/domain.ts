@@ -2,7 +2,6 @@
  * The matters domain: pure rules for rates, time rounding, WIP amounts, file numbers,
  * WIP caps and input validation. No I/O; money goes through src/shared/money.ts.
  */
-import { createHash } from 'node:crypto';
 import { assert, AssertionError, assertSafeInteger } from '../../shared/assert.ts';
 import { csvLineFields } from '../../shared/csv.ts';
 import { isEmailAddress } from '../../shared/email.ts';
@@ -1333,19 +1332,3 @@ export function validateFixedCharge(i: FixedChargeFields, opts: { partial?: bool
 
 /** Fixed charge total: quantity (thousandths) x unit price, rounded half up once. */
 export const fixedChargeAmountMinor = disbursementAmountMinor;
-
-/**
- * A fingerprint of some sections of a matter's billing options as a page showed them (their
- * effective values, and whether the matter overrides each): the page's form carries it, and a
- * save is refused when those sections changed since (another tab, another clerk, the firm's
- * defaults they follow), rather than silently putting back what the page showed.
- */
-export function optionsSeen(effective: MatterBillingOptions, overridden: readonly string[], sections: readonly BillingOptionSection[]): string {
-  const view = sections.map((s) => [s, effective[s] ?? null, overridden.includes(s)]);
-  return createHash('sha256').update(JSON.stringify(view)).digest('hex').slice(0, 24);
-}
-
-/** A fingerprint of a charge type as a page showed it (its fields): the edit form carries it, and a save made since it changed is refused. */
-export function chargeTypeSeen(t: { code: string; name: string; defaultPriceMinor: number; taxCode: string | null; taskCode: string | null; activityCode: string | null; active: boolean }): string {
-  return createHash('sha256').update(JSON.stringify([t.code, t.name, t.defaultPriceMinor, t.taxCode, t.taskCode, t.activityCode, t.active])).digest('hex').slice(0, 24);
-}

@@ -23,9 +23,10 @@ import type { AppEnv, Role } from '../../shared/web/types.ts';
 import { parseForm } from '../../shared/web/validate.ts';
 import type { MattersCommands, UpdateDisbursementInput, UpdateFixedChargeInput, UpdateTimeEntryInput } from './commands.ts';
 import type { FirmSettingsPatch } from './domain.ts';
+import { chargeTypeSeen, firmSettingsSeen, optionsSeen } from './fingerprints.ts';
 import {
   BILLING_CYCLES, BILLING_OPTION_SECTIONS, capStatus, ENTRY_BEHAVIOURS, isIsoDate, LEDES_CLASSIFICATIONS, LIMITS, MINUTE_ROUNDING,
-  chargeTypeSeen, optionsSeen, optionWarnings, splitEmailList, TIMEKEEPER_CLASSIFICATIONS, UTBMS_ACTIVITIES, UTBMS_EXPENSES, UTBMS_TASKS,
+  optionWarnings, splitEmailList, TIMEKEEPER_CLASSIFICATIONS, UTBMS_ACTIVITIES, UTBMS_EXPENSES, UTBMS_TASKS,
 } from './domain.ts';
 import type { BillingOptionSection, FirmBillingSettings, FixedFeeRow, MatterBillingOptions } from './events.ts';
 import { createImportPages } from './import-routes.ts';
@@ -918,7 +919,8 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     const seen = typeof raw.seen === 'string' && raw.seen !== '' ? raw.seen : undefined;
     const { seen: _seen, ...fields } = raw;
     const r = await attempt(async () => cmds.updateChargeType(c.get('command'), id, await chargeTypeInput({ ...fields, active: raw.active === 'on' ? 'on' : 'false' }), seen), { defaultPriceMinor: 'defaultPrice' });
-    if (!r.ok) return page(c, { page: 'matters/charge_types.njk', fragment: 'matters/_charge_types.njk' }, await chargeTypesContext(c, { editId: id, editForm: formValues(fields), editErrors: r.errors, editConflict: r.status === 409 ? r.message : null }), r.status);
+    // A refusal of what was typed keeps the fingerprint the form carried; a 409 shows the type as it is now.
+    if (!r.ok) return page(c, { page: 'matters/charge_types.njk', fragment: 'matters/_charge_types.njk' }, await chargeTypesContext(c, { editId: id, editForm: formValues(fields), editErrors: r.errors, editConflict: r.status === 409 ? r.message : null, editSeen: r.status === 409 ? null : seen ?? null }), r.status);
     return redirectAfterPost(c, '/matters/charge-types');
   });
 
@@ -1074,6 +1076,8 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     return {
       ...common(c), matter, timekeepers: tks, activeTimekeepers: activeTks, ...codes, firmCurrency: firm.currency,
       taxRates: firm.taxRates.map((t) => ({ code: t.code, name: t.name })), taxCodes: firm.taxRates.map((t) => t.code),
+      // An item without a tax code is taxed at the firm's default code when billed: its blank choice says so.
+      defaultTaxCode: firm.defaultFeeTaxCode,
       time: visible(time).map((e) => ({ ...e, hours: formatHours(e.billedMinutes), rawHours: formatHours(e.rawMinutes), tk: tks.get(e.timekeeperId) })),
       disbursements: visible(disbursements).map((d) => ({ ...d, quantity: quantityText(d.quantityMilli) })),
       fixedCharges: visible(fixed).map((f) => ({ ...f, quantity: quantityText(f.quantityMilli), type: types.get(f.chargeTypeId) })),
@@ -1451,6 +1455,8 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   // ---- billing options (seed 002) -------------------------------------------------------
 
   interface GroupOverride {
+    /** The fingerprint the form carried, kept when it is shown again without a save (see GeneralState). */
+    seen?: string;
     fv?: Record<string, string>;
     rows?: RowView[];
     errors?: Errors;
@@ -1480,7 +1486,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
       known: groupFieldNames(group, fv, rows.length), scheduleTotal,
       // The matter's own rates: only a matter's page has them (the firm's defaults have no matter to post to).
       showRates: scope === 'matter' && group === 'custom-rates' && effective.customRatesEnabled,
-      rateForm: o.rateForm ?? {}, rateErrors: o.rateErrors ?? {}, seen,
+      rateForm: o.rateForm ?? {}, rateErrors: o.rateErrors ?? {}, seen: o.seen ?? seen,
     };
   }
 
@@ -1553,7 +1559,9 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     const raw = await c.req.parseBody({ all: true }) as RawAll;
     const action = one(raw, '_action') || 'save';
     const saved = (await cmds.getBillingOptions(matter.id)).effective;
-    const typed = { fv: formStrings(raw), rows: rowsFromForm(raw, saved.fixedFee.schedule, matter.currency) };
+    // Shown again without a save (rows added or deleted, a refusal of what was typed): at the fingerprint the form carried.
+    const seen = one(raw, 'seen');
+    const typed = { fv: formStrings(raw), rows: rowsFromForm(raw, saved.fixedFee.schedule, matter.currency), ...(seen ? { seen } : {}) };
 
     // Schedule rows are added and deleted in the form; Save keeps them.
     if (action === 'add-row' || action.startsWith('delete-row:')) {
@@ -1587,12 +1595,12 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     if (Object.keys(errors).length > 0) return optionsResponse(c, matter, group, { ...typed, errors }, 422);
 
     const r = await attempt(() => cmds.batch(async (tx) => {
-      const seen = one(raw, 'seen');
       const result = await tx.setBillingOptions(c.get('command'), matter.id, { set: values, ...(seen ? { expected: { sections: BO_GROUPS[group].keys, seen } } : {}) });
       if (firstAmountMinor === null) return result;
       return tx.autoFillSchedule(c.get('command'), matter.id, { firstAmountMinor });
     }));
-    if (!r.ok) return optionsResponse(c, matter, group, { ...typed, errors: inPercent(r.errors), error: r.status === 409 ? r.message : null }, r.status);
+    // Refused as changed meanwhile (409): the typed form at what is current now, so a second Save applies it knowingly.
+    if (!r.ok) return optionsResponse(c, matter, group, { ...typed, ...(r.status === 409 ? { seen: undefined } : {}), errors: inPercent(r.errors), error: r.status === 409 ? r.message : null }, r.status);
     const flash = firstAmountMinor !== null ? `Auto-filled: ${r.value.effective.fixedFee.schedule.length} instalments.` : 'Saved: this section is now overridden for this matter.';
     if (!isHtmx(c)) return c.redirect(optionsAddress(c, matter, group, { flash, warnings: r.value.warnings }), 303);
     return optionsResponse(c, matter, group, { flash, warnings: r.value.warnings });
@@ -1601,7 +1609,10 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   pages.post(`/:id${ID}/billing-options/:group/reset`, allow(WRITERS), async (c) => {
     const matter = await loadMatter(c.req.param('id'));
     const group = groupParam(c);
-    const r = await attempt(() => cmds.setBillingOptions(c.get('command'), matter.id, { inherit: [...BO_GROUPS[group].keys] }));
+    const raw = await c.req.parseBody({ all: true }) as RawAll;
+    const seen = one(raw, 'seen');
+    // As the page showed the section: one changed meanwhile (another tab) is not thrown away unseen.
+    const r = await attempt(() => cmds.setBillingOptions(c.get('command'), matter.id, { inherit: [...BO_GROUPS[group].keys], ...(seen ? { expected: { sections: BO_GROUPS[group].keys, seen } } : {}) }));
     if (!r.ok) return optionsResponse(c, matter, group, { errors: r.errors, error: r.status === 409 ? r.message : Object.values(r.errors).join('; ') }, r.status);
     if (!isHtmx(c)) return c.redirect(optionsAddress(c, matter, group, { flash: "Now following the firm's default.", warnings: r.value.warnings }), 303);
     return optionsResponse(c, matter, group, { flash: "Now following the firm's default.", warnings: r.value.warnings });
@@ -1630,7 +1641,8 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
 
   /** A tax row of the form; `saved` is the code the row had when the page was shown ('' for a new row). */
   interface TaxRow { code: string; name: string; rate: string; saved: string }
-  interface GeneralState { fv?: Record<string, string>; taxRows?: TaxRow[]; errors?: Errors; flash?: string | null; mattersChanged?: number }
+  /** `seen`: the fingerprint the form carried, kept when it is shown again without a save (a refusal of what was typed), so a change made meanwhile is still caught. */
+  interface GeneralState { fv?: Record<string, string>; taxRows?: TaxRow[]; errors?: Errors; flash?: string | null; mattersChanged?: number; seen?: string }
 
   function generalState(s: FirmBillingSettings, o: GeneralState = {}) {
     const fv: Record<string, string> = o.fv ?? {
@@ -1642,20 +1654,17 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     const taxRows: TaxRow[] = [...(o.taxRows ?? s.taxRates.map((t) => ({ code: t.code, name: t.name, rate: percentText(t.basisPoints), saved: t.code }))), { code: '', name: '', rate: '', saved: '' }];
     const errors = o.errors ?? {};
     const known = [...Object.keys(fv), 'taxRates', 'generalRetainersEnabled', 'interest.enabled', ...taxRows.flatMap((_, i) => [`taxRates.${i}`, `taxRates.${i}.code`, `taxRates.${i}.name`, `taxRates.${i}.basisPoints`])];
-    return { fv, taxRows, errors, flash: o.flash ?? null, mattersChanged: o.mattersChanged ?? 0, known };
+    return { fv, taxRows, errors, flash: o.flash ?? null, mattersChanged: o.mattersChanged ?? 0, known, seen: o.seen ?? firmSettingsSeen(s, 'general') };
   }
 
   async function settingsContext(c: Context<AppEnv>, o: { general?: GeneralState; group?: BoGroup; groupState?: GroupOverride } = {}) {
-    // The version is read before the settings (once they exist: the first read stores the defaults): should a save land
-    // in between, the forms are stale and refused, never silently applied.
-    await cmds.getFirmSettings();
-    const version = await cmds.firmSettingsVersion();
+    // Each form carries a fingerprint of the part it shows (firmSettingsSeen): saving one does not make the others stale.
     const [settings, tks] = await inOrder([() => cmds.getFirmSettings(), () => cmds.listTimekeepers()]);
     const groupStates: Record<string, ReturnType<typeof groupState>> = {};
-    for (const g of BO_GROUP_KEYS) groupStates[g] = groupState('firm', g, settings.matterDefaults, [], settings.currency, o.group === g ? o.groupState : undefined, `v${version}`);
+    for (const g of BO_GROUP_KEYS) groupStates[g] = groupState('firm', g, settings.matterDefaults, [], settings.currency, o.group === g ? o.groupState : undefined, firmSettingsSeen(settings, BO_GROUPS[g].keys));
     const base = common(c);
     return {
-      ...base, can: { ...base.can, write: base.can.admin }, settings, general: generalState(settings, o.general), settingsVersion: version,
+      ...base, can: { ...base.can, write: base.can.admin }, settings, general: generalState(settings, o.general),
       groups: BO_GROUP_KEYS, groupStates, scope: 'firm', base: '/matters/settings/defaults',
       timekeeperList: tks.filter((t) => t.active), codeSets: codeSets(), generalRetainersEnabled: settings.generalRetainersEnabled,
       clientEmail: '', rateRows: [], currency: settings.currency, firmCurrency: settings.currency,
@@ -1668,8 +1677,6 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   });
 
   const SETTINGS_TEMPLATES = { page: 'matters/settings.njk', fragment: 'matters/_settings_general.njk' };
-  /** The settings version a form carried (none: a form from before versions, or a script: not checked; not a number: refused). */
-  const settingsVersionOf = (text: string): number | undefined => (text === '' ? undefined : /^\d{1,9}$/.test(text) ? Number(text) : -1);
 
   pages.post('/settings/general', allow(ADMIN), async (c) => {
     const raw = await c.req.parseBody({ all: true }) as RawAll;
@@ -1711,10 +1718,13 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
         graceDays: int('interest.graceDays'),
       },
     };
-    const typed: GeneralState = { fv, taxRows };
+    const seen = one(raw, 'seen');
+    // Shown again without a save: at the fingerprint it carried (a change made meanwhile is still caught by the next Save).
+    const typed: GeneralState = { fv, taxRows, ...(seen ? { seen } : {}) };
     if (Object.keys(errors).length > 0) return page(c, SETTINGS_TEMPLATES, await settingsContext(c, { general: { ...typed, errors } }), 422);
-    const r = await attempt(() => cmds.updateFirmSettings(c.get('command'), patch, settingsVersionOf(one(raw, 'version'))));
-    if (!r.ok) return page(c, SETTINGS_TEMPLATES, await settingsContext(c, { general: { ...typed, errors: inPercent(r.errors), flash: r.status === 409 ? r.message : null } }), r.status);
+    const r = await attempt(() => cmds.updateFirmSettings(c.get('command'), patch, seen ? { part: 'general', seen } : undefined));
+    // Refused as changed meanwhile (409): the typed form at what is current now, so a second Save applies it knowingly.
+    if (!r.ok) return page(c, SETTINGS_TEMPLATES, await settingsContext(c, { general: { ...typed, ...(r.status === 409 ? { seen: undefined } : {}), errors: inPercent(r.errors), flash: r.status === 409 ? r.message : null } }), r.status);
     if (!isHtmx(c)) return c.redirect(`/matters/settings?done=${settingsSaid.keep(c, { general: { flash: 'Saved.', mattersChanged: r.value.mattersChanged } })}#firm-general`, 303);
     return page(c, SETTINGS_TEMPLATES, await settingsContext(c, { general: { flash: 'Saved.', mattersChanged: r.value.mattersChanged } }));
   });
@@ -1723,16 +1733,17 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     const group = groupParam(c);
     const raw = await c.req.parseBody({ all: true }) as RawAll;
     const settings = await cmds.getFirmSettings();
-    const typed = { fv: formStrings(raw), rows: [] as RowView[] };
+    const seen = one(raw, 'seen');
+    const typed = { fv: formStrings(raw), rows: [] as RowView[], ...(seen ? { seen } : {}) };
     const { values, errors } = groupFromForm(group, raw, settings.currency, settings.matterDefaults);
     const templates = { page: 'matters/settings.njk', fragment: 'matters/_bo_section.njk' };
     if (Object.keys(errors).length > 0) return page(c, templates, { ...await settingsContext(c, { group, groupState: { ...typed, errors } }), g: group }, 422);
-    const r = await attempt(() => cmds.updateFirmSettings(c.get('command'), { matterDefaults: values as FirmSettingsPatch['matterDefaults'] }, settingsVersionOf(one(raw, 'seen').replace(/^v/, ''))));
+    const r = await attempt(() => cmds.updateFirmSettings(c.get('command'), { matterDefaults: values as FirmSettingsPatch['matterDefaults'] }, seen ? { part: BO_GROUPS[group].keys, seen } : undefined));
     if (!r.ok) {
       // The command names matter-default fields `matterDefaults.section.field`: show them by the section's inputs.
       const errs: Errors = {};
       for (const [k, v] of Object.entries(r.errors)) errs[k.replace(/^matterDefaults\./, '')] = v;
-      return page(c, templates, { ...await settingsContext(c, { group, groupState: { ...typed, errors: inPercent(errs), error: r.status === 409 ? r.message : null } }), g: group }, r.status);
+      return page(c, templates, { ...await settingsContext(c, { group, groupState: { ...typed, ...(r.status === 409 ? { seen: undefined } : {}), errors: inPercent(errs), error: r.status === 409 ? r.message : null } }), g: group }, r.status);
     }
     const n = r.value.mattersChanged;
     const flash = `Saved.${n ? ` ${n} matter${n === 1 ? '' : 's'} following the firm's defaults changed.` : ''}`;

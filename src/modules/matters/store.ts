@@ -379,6 +379,12 @@ export async function takeBillingDateMove(db: Executor, billId: string): Promise
  * COMMITTED its read is then the latest committed row, and a concurrent change waits rather
  * than being overwritten with what was read before it.
  */
+/** Hold a charge type's row until the transaction ends (Postgres; SQLite's writers are serialised already). */
+export async function lockChargeType(trx: Executor, id: string): Promise<void> {
+  if (writersSerialised(trx)) return;
+  await trx.selectFrom('matters_charge_type').select('id').where('id', '=', id).forUpdate().execute();
+}
+
 export async function lockMatters(trx: Executor, ids: readonly string[]): Promise<void> {
   if (ids.length === 0 || writersSerialised(trx)) return;
   const sorted = [...new Set(ids)].sort();
