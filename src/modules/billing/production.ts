@@ -307,7 +307,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     // from the item it bills (when its quantity times its cost is the amount recorded).
     // So does a fixed charge (3 x $333.33): a figure like $0.02 otherwise says nothing of how it was reached.
     const disbLines = bill.lines.filter((l) => l.kind === 'disbursement' || l.kind === 'adhoc_disbursement');
-    const units = await store.disbursementUnits(db, [...disbLines, ...chargeLines].flatMap((l) => (l.itemId !== null ? [l.itemId] : [])));
+    const units = await store.itemUnits(db, [...disbLines, ...chargeLines].flatMap((l) => (l.itemId !== null ? [l.itemId] : [])));
     const withUnits = (l: BillLineData) => {
       const u = l.itemId !== null ? units.get(l.itemId) : undefined;
       const shown = u !== undefined && u.quantityMilli !== 1_000 && mulDiv(u.unitCostMinor, u.quantityMilli, 1_000, 'half_up') === l.recordedMinor;

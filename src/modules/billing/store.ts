@@ -628,11 +628,11 @@ export async function unbilledWip(db: Executor, matterId: string, upTo?: string)
 }
 
 /**
- * The quantity and unit cost of these disbursements (a bill's PDF shows them), by item id: one
- * narrow read of the items asked for, not their whole rows. Items without both are left out.
+ * The quantity and unit cost (a fixed charge's unit price) of these disbursements and fixed
+ * charges (a bill's PDF shows them), by item id: one narrow read of the items asked for, not
+ * their whole rows. Items without both are left out.
  */
-/** The quantity and unit cost (a fixed charge's unit price) of disbursements and fixed charges, by item id. */
-export async function disbursementUnits(db: Executor, itemIds: readonly string[]): Promise<Map<string, { quantityMilli: number; unitCostMinor: number }>> {
+export async function itemUnits(db: Executor, itemIds: readonly string[]): Promise<Map<string, { quantityMilli: number; unitCostMinor: number }>> {
   const out = new Map<string, { quantityMilli: number; unitCostMinor: number }>();
   for (let i = 0; i < itemIds.length; i += 500) {
     const rows = await db.selectFrom('billing_wip').select(['id', 'quantity_milli', 'unit_cost_minor'])

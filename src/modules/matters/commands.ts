@@ -1267,6 +1267,9 @@ export function createMattersCommands(deps: MattersDeps) {
       const uses = await store.firmCurrencyUses(trx);
       const said = [[uses.timekeeperRates, 'standard rate'], [uses.clientRates, 'client rate'], [uses.chargeTypes, 'charge type'], [uses.matters, 'matter']]
         .filter(([n]) => (n as number) > 0).map(([n, what]) => `${n} ${what}${n === 1 ? '' : 's'}`);
+      // The firm's own matter defaults hold amounts too (a quote, a fixed discount, retainer figures).
+      const d = before.matterDefaults;
+      if ([d.quote.amountMinor, d.discount.amountMinor, d.retainerReplenishment.minimumBalanceMinor, d.retainerReplenishment.triggerMinor].some((m) => (m ?? 0) !== 0)) said.push('amounts in the matter defaults');
       if (said.length > 0) {
         throw invalid({ currency: `cannot change from ${before.currency} once amounts are kept in it (${said.join(', ')}): their amounts would be read in ${after.currency} unconverted. The currency is set before rates, charge types and matters are recorded` });
       }

@@ -600,9 +600,10 @@ export async function lockItemIds(trx: Executor, ids: readonly string[]): Promis
 }
 
 /**
- * What is priced in the firm's currency already: standard and client rates, charge types, and
- * matters (each in a currency of its own, compared with the firm's). A firm's currency is set
- * before any of them: changed after, their stored minor units would be read in the new one.
+ * What is priced in the firm's currency already: standard and client rates and charge types;
+ * and matters, whatever their own currency (a matter in the firm's is read in the new one, and
+ * one in another is compared with the firm's for its rates). A firm's currency is set before
+ * any of them: changed after, their stored minor units would be read in the new one.
  */
 export async function firmCurrencyUses(db: Executor): Promise<{ timekeeperRates: number; clientRates: number; chargeTypes: number; matters: number }> {
   const count = async (table: string) => Number(((await db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()) as { n: unknown }).n);
