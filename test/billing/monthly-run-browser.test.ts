@@ -133,7 +133,7 @@ eachDialect('the monthly billing run in Chromium: mass billing, approve, produce
     // The billing index leads to the run's pages.
     await page.goto(`${server.url}/billing`);
     const nav = await page.$$eval('#billing-nav a', (els) => els.map((e) => [e.getAttribute('data-nav'), e.getAttribute('href')]));
-    assert.deepEqual(nav, [['mass', '/billing/mass'], ['drafts', '/billing/drafts'], ['production', '/billing/production'], ['settings', '/billing/settings']]);
+    assert.deepEqual(nav, [['mass', '/billing/mass'], ['drafts', '/billing/drafts'], ['production', '/billing/production'], ['bills', '/billing/bills'], ['settings', '/billing/settings']]);
     await click(page, '#billing-nav a[data-nav="mass"]');
 
     // ---- Mass billing: the dates, then the eligible list as the rules say ------------------------
