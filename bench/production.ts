@@ -228,6 +228,8 @@ export async function productionBench(o: ProductionBenchOptions): Promise<void> 
  * benchmark (a throwaway Postgres on 127.0.0.1, SQLite in a temp folder), for tuning it.
  */
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  // As the app's process and bench/run.ts do.
+  (await import('../src/shared/heap.ts')).keepHeapSmall();
   const { values } = parseArgs({ options: { runs: { type: 'string' }, json: { type: 'string' }, only: { type: 'string' } } });
   if (values.only !== undefined && values.only !== 'sqlite' && values.only !== 'postgres') throw new Error('--only takes sqlite or postgres');
   const runs = Number(values.runs ?? MAX_RUNS);
