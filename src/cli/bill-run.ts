@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util';
 import type { Runtime } from '../main.ts';
 import { isParseArgsError, repeatedOptions } from './args.ts';
 // filterErrors, MAX_PAYMENT_TERMS_DAYS: the run's own checks of its choices, applied before anything is delivered or written.
-import { ALREADY_PRODUCED, capChoice, createBillingCommands, createMassBilling, filterErrors, MAX_PAYMENT_TERMS_DAYS, produceBills, RUN_HEARTBEAT_STALE_MS, RunDraftingElsewhere, runDraftingElsewhere } from '../modules/billing/index.ts';
+import { ALREADY_PRODUCED, capChoice, createBillingCommands, createMassBilling, filterErrors, MAX_PAYMENT_TERMS_DAYS, produceBills, RUN_HEARTBEAT_STALE_MS, RunDraftingElsewhere, runDraftingElsewhere, RunQueuedElsewhere } from '../modules/billing/index.ts';
 import { isoDate } from '../shared/clock.ts';
 import { systemContext } from '../shared/events.ts';
 import { formatMoney } from '../shared/money.ts';
@@ -223,7 +223,15 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
       const status = noRun(await mass.matterFiltersOf(runFilters), await mass.itemFiltersOf(runFilters), stopped);
       return stopped.length > 0 ? 1 : status;
     }
-    created = await mass.createRun(ctx, input);
+    try {
+      created = await mass.createRun(ctx, input);
+    } catch (e) {
+      // Two scheduled runs started at once (two servers, a retry): the other queued every matter between this one's
+      // list and its run. Those matters are being billed there: said per matter, and not a failure (exit 0), unless
+      // that run stopped part way (then exit 1, as for a stopped run holding matters).
+      if (!(e instanceof RunQueuedElsewhere)) throw e;
+      return await queuedElsewhere(e.runId, candidates.filter((r) => r.eligible));
+    }
   } catch (e) {
     throw asUsage(e);
   }
@@ -313,6 +321,24 @@ export async function billRun(rt: Runtime, args: string[], out: (line: string) =
   }
 
   /** Nothing eligible: said, with why each matter is left out; no run, nothing written. Exit 0. */
+  /** Every eligible matter queued in another run meanwhile: each reported skipped, with that run; exit 0 while it is being billed. */
+  async function queuedElsewhere(runId: string, queued: typeof notListed): Promise<number> {
+    const run = await mass.findBatch(runId);
+    const nowMs = rt.clock.now().getTime();
+    const stopped = run !== null && run.status !== 'done' && !runDraftingElsewhere(run, nowMs) && !(run.status === 'pending' && nowMs - Date.parse(run.updatedAt) < RUN_HEARTBEAT_STALE_MS);
+    const reason = `queued in bill run ${runId}, which ${stopped ? 'stopped part way: take it up again on its page, or with --run-id' : 'another process is billing'}`;
+    if (v.json) {
+      out(JSON.stringify({ runId: null, queuedIn: runId, status: 'done', drafted: 0, skipped: queued.length, items: 0, notEligible: notEligibleJson(notListed),
+        matters: queued.map((r) => ({ matterId: r.matterId, fileNumber: r.fileNumber, state: 'skipped', billId: null, items: 0, totalMinor: null, currency: null, reason })) }));
+    } else {
+      out(`No bill run made here: every matter these choices would bill is queued in bill run ${runId}.`);
+      for (const r of queued) out(`skipped  ${r.fileNumber}  ${reason}`);
+      printIneligible(notListed, { upTo: v['up-to']!, draftedCount: 0, itemCount: 0, skippedCount: queued.length });
+    }
+    if (stopped) err(`lexbill: bill run ${runId} holds these matters and stopped part way: take it up again on its page, or with the command that made it and --run-id ${runId}`);
+    return stopped ? 1 : 0;
+  }
+
   function noRun(matterFilters: string | null, itemFilters: string | null, stoppedRuns: readonly unknown[]): number {
     if (v.json) out(JSON.stringify({ runId: null, status: 'done', matterFilters, itemFilters, stoppedRuns, drafted: 0, skipped: 0, items: 0, notEligible: notEligibleJson(notListed), matters: [] }));
     else {

@@ -31,7 +31,7 @@ export { createProduction, LEASE_MS, PRODUCE_CONCURRENCY } from './production.ts
 export { ALREADY_PRODUCED } from './production-store.ts';
 export type { Production, ProductionDeps, ProduceOptions, ProductionSummary, RunView } from './production.ts';
 export { productionActions } from './domain/production.ts';
-export { capChoice, createMassBilling, filterErrors, RUN_HEARTBEAT_STALE_MS, RunDraftingElsewhere, runDraftingElsewhere } from './mass-commands.ts';
+export { capChoice, createMassBilling, filterErrors, RUN_HEARTBEAT_STALE_MS, RunDraftingElsewhere, runDraftingElsewhere, RunQueuedElsewhere } from './mass-commands.ts';
 export { MAX_PAYMENT_TERMS_DAYS } from './domain/lifecycle.ts';
 export type { MassBilling, DraftOutcome, ApproveOutcome, RunInput } from './mass-commands.ts';
 export type { ProductionAction } from './domain/production.ts';
