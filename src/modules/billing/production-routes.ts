@@ -24,7 +24,7 @@ import type { BillingCommands } from './commands.ts';
 import { PRODUCTION_ACTION_LABELS, addressesToReach, emailAwaitsDecision, manualEmailCovering, manualEmailsOfCycle, previewPdfGroups, productionActions } from './domain/production.ts';
 import type { ManualEmail, ProductionAction } from './domain/production.ts';
 import { BILL_LAYOUT_LABELS, BILL_LAYOUTS, MERGE_FIELD_HELP, MERGE_FIELDS } from './domain/templates.ts';
-import type { BillLayout } from './domain/templates.ts';
+import type { BillLayout, BillTemplate, EmailTemplate } from './domain/templates.ts';
 import { EMAIL_UNCONFIRMED, MAX_RUN_BILLS, PRODUCED_SINCE } from './production.ts';
 import type { Production, TemplateSaveMode } from './production.ts';
 
@@ -499,22 +499,13 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     return /^\d{1,9}$/.test(v) ? { expectedVersion: Number(v) } : null;
   }
 
-  async function settingsPost(c: Context<AppEnv>, run: () => Promise<string>, onError: (fields: Record<string, string>, message: string, status: 409 | 422) => Record<string, unknown>): Promise<Response> {
+  async function settingsPost(c: Context<AppEnv>, run: () => Promise<string>, onError: (fields: Record<string, string>, message: string, status: 409 | 422) => Record<string, unknown> | Promise<Record<string, unknown>>): Promise<Response> {
     try {
       const done = await run();
       return redirectAfterPost(c, `/billing/settings?done=${keepFlash(c, done)}`);
     } catch (e) {
       if (!(e instanceof HttpError) || (e.status !== 409 && e.status !== 422)) throw e;
-      const shown = onError(e.fields ?? {}, e.message, e.status);
-      // A template edit refused as changed meanwhile: the form comes back at the version stored now.
-      for (const key of ['billEdit', 'emailEdit'] as const) {
-        const edit = shown[key] as { name: string; version: number | 'current' } | null | undefined;
-        if (edit && edit.version === 'current') {
-          const now2 = key === 'billEdit' ? await production.billTemplateForEdit(edit.name) : await production.emailTemplateForEdit(edit.name);
-          shown[key] = now2 ? { name: edit.name, version: now2.version } : null;
-        }
-      }
-      return render(c, 'billing/settings.njk', await settingsContext(c, { ...shown, error: e.message }), e.status);
+      return render(c, 'billing/settings.njk', await settingsContext(c, { ...await onError(e.fields ?? {}, e.message, e.status), error: e.message }), e.status);
     }
   }
 
@@ -534,36 +525,32 @@ export function createProductionPages(cmds: BillingCommands, production: Product
       (fields) => ({ letterhead: input, letterheadErrors: fields }));
   });
 
-  pages.post('/settings/bill-templates', allow(WRITERS), async (c) => {
+  /**
+   * A bill or email template's form saved: a new one (its name free), or an edit at the version
+   * it showed. Refused, the form comes back with what was typed; after a 409 at the version
+   * stored now, so Save again applies it knowingly.
+   */
+  async function templatePost(c: Context<AppEnv>, kind: 'bill' | 'email'): Promise<Response> {
     const raw = await c.req.parseBody() as Raw;
-    const t = { name: str(raw, 'name'), layout: str(raw, 'layout') as BillLayout, title: str(raw, 'title'), footer: str(raw, 'footer') };
+    const t: BillTemplate | EmailTemplate = kind === 'bill'
+      ? { name: str(raw, 'name'), layout: str(raw, 'layout') as BillLayout, title: str(raw, 'title'), footer: str(raw, 'footer') }
+      : { name: str(raw, 'name'), subject: str(raw, 'subject'), body: str(raw, 'body') };
     const mode = templateMode(raw);
-    const billEdit = mode && 'expectedVersion' in mode ? { name: t.name.trim(), version: mode.expectedVersion } : null;
+    const edit = mode && 'expectedVersion' in mode ? { name: t.name.trim(), version: mode.expectedVersion } : null;
     return settingsPost(c, async () => {
       if (!mode) throw invalid({ version: 'is missing or not a version number: reload the page and try again' });
-      await production.saveBillTemplate(c.get('command'), t, mode);
-      return `Bill template ${t.name.trim()} saved`;
-    }, (fields, message, status) => ({
-      billForm: t, billErrors: fields,
-      // After a 409 the form holds what was typed, at the template's version now: saved again, knowingly, it applies.
-      billEdit: status === 409 && billEdit ? { ...billEdit, version: 'current' } : billEdit,
-    }));
-  });
+      if ('layout' in t) await production.saveBillTemplate(c.get('command'), t, mode);
+      else await production.saveEmailTemplate(c.get('command'), t, mode);
+      return `${kind === 'bill' ? 'Bill' : 'Email'} template ${t.name.trim()} saved`;
+    }, async (fields, _message, status) => {
+      const current = status === 409 && edit ? await (kind === 'bill' ? production.billTemplateForEdit(edit.name) : production.emailTemplateForEdit(edit.name)) : undefined;
+      const shownEdit = current === undefined ? edit : current ? { name: current.template.name, version: current.version } : null;
+      return { [`${kind}Form`]: t, [`${kind}Errors`]: fields, [`${kind}Edit`]: shownEdit };
+    });
+  }
 
-  pages.post('/settings/email-templates', allow(WRITERS), async (c) => {
-    const raw = await c.req.parseBody() as Raw;
-    const t = { name: str(raw, 'name'), subject: str(raw, 'subject'), body: str(raw, 'body') };
-    const mode = templateMode(raw);
-    const emailEdit = mode && 'expectedVersion' in mode ? { name: t.name.trim(), version: mode.expectedVersion } : null;
-    return settingsPost(c, async () => {
-      if (!mode) throw invalid({ version: 'is missing or not a version number: reload the page and try again' });
-      await production.saveEmailTemplate(c.get('command'), t, mode);
-      return `Email template ${t.name.trim()} saved`;
-    }, (fields, message, status) => ({
-      emailForm: t, emailErrors: fields,
-      emailEdit: status === 409 && emailEdit ? { ...emailEdit, version: 'current' } : emailEdit,
-    }));
-  });
+  pages.post('/settings/bill-templates', allow(WRITERS), (c) => templatePost(c, 'bill'));
+  pages.post('/settings/email-templates', allow(WRITERS), (c) => templatePost(c, 'email'));
 
   // The mail transport: admins only (it holds the SMTP server's password).
   pages.post('/settings/mail-transport', allow(['admin']), async (c) => {
