@@ -16,6 +16,12 @@ export interface PdfRenderOptions {
    * no page counters, no rule for the first page only. Final bills are; watermarked previews are not.
    */
   combinable?: boolean;
+  /**
+   * Number the pages of a document of more than one page ("Page 2 of 3" at the foot of each,
+   * after this label: "Tax invoice 2026.14"); a one-page document is left as printed. Absent:
+   * no page numbers.
+   */
+  pageLabel?: string;
 }
 
 /** Renders a self-contained HTML document (inline CSS, no network) to PDF bytes. */

@@ -10,6 +10,7 @@ import { after, test } from 'node:test';
 import { COMBINE_MAX_DOCS, combineDocuments, createCombiner, documentParts, documentTitle, sameShape, unescapeHtml } from '../../src/adapters/pdf/combine.ts';
 import { createChromiumPdf } from '../../src/adapters/pdf/chromium.ts';
 import { chromiumPath } from '../support/browser.ts';
+import { pageFooterText } from '../../src/adapters/pdf/page-numbers.ts';
 import { pdfText } from './pdf.ts';
 
 const STYLE = '<style>@page { size: A4; margin: 15mm; } body { font-family: "Liberation Sans", sans-serif; font-size: 10pt; margin: 0; } h1 { margin: 0 0 4mm; } td { padding: 1mm; }</style>';
@@ -188,6 +189,47 @@ test('a browser that dies during a combined render: its documents are printed on
     }
     assert.deepEqual({ crashes: pdf.stats.crashes, launches: pdf.stats.launches, fellBack: pdf.stats.combineFellBack, combined: pdf.stats.combined }, { crashes: 1, launches: 2, fellBack: 1, combined: 0 });
     assert.notEqual(pdf.pid(), pid);
+  } finally {
+    await pdf.close();
+  }
+});
+
+test('page numbers: each page of a document of several says which of how many, after its label; a one-page document says nothing', () => {
+  const cases: [string | null | undefined, number, number, string][] = [
+    ['Tax invoice 2026.14', 1, 3, 'Tax invoice 2026.14  ·  Page 1 of 3'],
+    ['  Tax   invoice\n7.1 ', 3, 3, 'Tax invoice 7.1  ·  Page 3 of 3'],
+    // The standard font has no glyphs for these: the page number alone.
+    ['請求書 7.1', 2, 2, 'Page 2 of 2'],
+    ['Facture é', 1, 2, 'Page 1 of 2'],
+    ['x'.repeat(81), 1, 2, 'Page 1 of 2'],
+    ['', 1, 2, 'Page 1 of 2'],
+    [null, 2, 4, 'Page 2 of 4'],
+    [undefined, 4, 4, 'Page 4 of 4'],
+  ];
+  for (const [label, n, of, want] of cases) assert.equal(pageFooterText(label, n, of), want, `${label} ${n}/${of}`);
+  for (const [n, of] of [[0, 2], [3, 2], [1.5, 2], [1, 0]] as const) assert.throws(() => pageFooterText('x', n, of), /page/);
+});
+
+test('page numbers on the real Chromium: alone and printed together, each document numbered on its own; none unless asked', async () => {
+  const pdf = createChromiumPdf({ executablePath: chromiumPath(), poolSize: 1, combineMax: 10 });
+  try {
+    const pageLines = (bytes: Uint8Array) => pdfText(bytes).split('\n').map((l) => l.replace(/\s+/g, ' ').trim()).filter((l) => /Page \d+ of \d+/.test(l));
+    // Alone: three pages numbered; one page, and no label asked, left exactly as printed.
+    const long = await pdf.render(doc('Tax invoice 2.1', 'Bravo', 110), { pageLabel: 'Tax invoice 2.1' });
+    assert.equal(pdfInfo(long).pages, 3);
+    assert.deepEqual(pageLines(long), ['Tax invoice 2.1 · Page 1 of 3', 'Tax invoice 2.1 · Page 2 of 3', 'Tax invoice 2.1 · Page 3 of 3']);
+    assert.ok(pdfText(long).includes('Bravo line 110'), 'the document\'s own text is all there');
+    assert.deepEqual(pageLines(await pdf.render(doc('Tax invoice 1.1', 'Alpha', 3), { pageLabel: 'Tax invoice 1.1' })), []);
+    assert.deepEqual(pageLines(await pdf.render(doc('Tax invoice 2.1', 'Bravo', 110))), [], 'no page numbers unless asked');
+    // Printed together (the first alone, the other three combined): each numbered by its own pages.
+    const docs: [string, number][] = [['Tax invoice 5.1', 60], ['Tax invoice 6.1', 110], ['Tax invoice 7.1', 1], ['Tax invoice 8.1', 60]];
+    const before = pdf.stats.combined;
+    const outs = await Promise.all(docs.map(([t, rows]) => pdf.render(doc(t, t, rows), { combinable: true, pageLabel: t })));
+    assert.equal(pdf.stats.combined - before, 1, 'three printed together');
+    assert.deepEqual(outs.map((o) => pdfInfo(o).pages), [2, 3, 1, 2]);
+    assert.deepEqual(outs.map((o) => pageLines(o).length), [2, 3, 0, 2]);
+    assert.ok(pageLines(outs[1]!).every((l, i) => l === `Tax invoice 6.1 · Page ${i + 1} of 3`), pageLines(outs[1]!).join(' | '));
+    assert.ok(pageLines(outs[3]!).every((l, i) => l === `Tax invoice 8.1 · Page ${i + 1} of 2`), pageLines(outs[3]!).join(' | '));
   } finally {
     await pdf.close();
   }

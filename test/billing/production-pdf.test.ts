@@ -155,20 +155,27 @@ eachDialect('a bill PDF never splits its totals box across pages, nor leaves a s
     await s.matters.recordDisbursement(ctx, { matterId: f.matter.id, incurredOn: '2026-02-12', code: 'COPY', quantityMilli: 3_000, unitCostMinor: 35, description: 'Copies' });
     await s.drain();
     const splits: string[] = [];
+    const pageCounts = new Set<number>();
     // Enough line counts that the page ends at every row of the totals and at the disbursements' heading.
     for (let n = 14; n <= 30; n++) {
       const d = await s.billing.createDraft(ctx, { matterId: f.matter.id, invoiceDate: '2026-03-01', upTo: '2026-02-28', request: { excludedIds: entries.slice(n).map((e) => e.id) } });
       const pages = pdfText((await s.production.previewPdf(d.billId)).pdf).split('\f').filter((p) => p.trim() !== '');
+      pageCounts.add(pages.length);
       const totalOn = pages.findIndex((p) => /Total due/.test(p));
       const firstRowOn = pages.findIndex((p) => /Professional fees\s+\$[\d,]+\.\d\d/.test(p));
       if (totalOn !== firstRowOn) splits.push(`${n} lines: the totals start on page ${firstRowOn + 1} and end on page ${totalOn + 1}`);
+      // Each page of a bill of several is numbered at its foot (below the page's own text: not its last line here).
+      const numbered = pages.map((p) => /Tax invoice \S+ · Page (\d+) of (\d+)/.exec(p.replace(/[ \t]+/g, ' ')));
+      if (pages.length > 1 && numbered.some((m, i) => !m || m[1] !== String(i + 1) || m[2] !== String(pages.length))) splits.push(`${n} lines: pages not numbered 1 to ${pages.length}`);
+      if (pages.length === 1 && numbered[0]) splits.push(`${n} lines: a one-page bill numbered`);
       pages.slice(0, -1).forEach((p, i) => {
-        const last = p.trim().split('\n').at(-1)!.trim();
+        const last = p.trim().split('\n').filter((l) => !/Page \d+ of \d+/.test(l)).at(-1)!.trim();
         if (/^(Professional fees|Disbursements|Fixed charges)$/.test(last)) splits.push(`${n} lines: the heading "${last}" ends page ${i + 1}`);
       });
       await s.billing.deleteBill(ctx, d.billId);
     }
     assert.deepEqual(splits, []);
+    assert.ok(pageCounts.has(1) && pageCounts.has(2), `bills of one page and of two among them: ${[...pageCounts].join(', ')}`);
   } finally {
     await s.stop();
     removeDirs(dirs);

@@ -23,6 +23,7 @@ import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import puppeteer from 'puppeteer-core';
 import type { Browser, CDPSession, Page } from 'puppeteer-core';
+import { numberPages } from './page-numbers.ts';
 import type { PdfRenderOptions, PdfRenderer } from '../../shared/ports.ts';
 import { createGate } from '../../shared/gate.ts';
 import { COMBINE_MAX_DOCS, createCombiner } from './combine.ts';
@@ -469,18 +470,21 @@ export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRende
 
   async function renderAlone(html: string, opts: PdfRenderOptions, timeoutMs: number, documents = 1): Promise<Uint8Array> {
     const releaseSlot = await slots.acquire();
+    let pdf: Uint8Array;
     try {
       try {
-        return await renderOnce(html, opts, timeoutMs, documents);
+        pdf = await renderOnce(html, opts, timeoutMs, documents);
       } catch (err) {
         // The browser died under us: retry once on a fresh one. (Not documents printed together:
         // they are printed one by one next, so a document that crashes the browser does it once more, not twice.)
         if (closing || !isCrash(err) || documents > 1) throw err;
-        return await renderOnce(html, opts, timeoutMs, documents);
+        pdf = await renderOnce(html, opts, timeoutMs, documents);
       }
     } finally {
       releaseSlot();
     }
+    // Page numbers of one document (documents printed together are numbered as they are cut apart: splitCombined).
+    return documents === 1 && opts.pageLabel !== undefined ? numberPages(pdf, opts.pageLabel) : pdf;
   }
 
   // As many combined renders at once as there are tabs: documents arriving meanwhile wait and go together.

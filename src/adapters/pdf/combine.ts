@@ -20,6 +20,7 @@
 import { randomBytes } from 'node:crypto';
 import { PDFArray, PDFDict, PDFDocument, PDFName, PDFRef, PDFString } from 'pdf-lib';
 import type { PdfRenderOptions } from '../../shared/ports.ts';
+import { stampPageNumbers } from './page-numbers.ts';
 
 /** The most documents printed as one (a limit on everything). */
 export const COMBINE_MAX_DOCS = 32;
@@ -110,11 +111,13 @@ function destinationPages(doc: PDFDocument, anchors: readonly string[]): number[
 
 /**
  * The PDF of each section of a combined document: its pages, with the combined PDF's document
- * information (creator, producer, dates, language) and the section's own `titles[i]`.
+ * information (creator, producer, dates, language) and the section's own `titles[i]`; its pages
+ * numbered after `pageLabels[i]` when that is given (page-numbers.ts: a one-page section is not).
  * Throws (nothing is guessed) unless every section starts on a page after the one before.
  */
-export async function splitCombined(pdf: Uint8Array, anchors: readonly string[], titles: readonly string[]): Promise<Uint8Array[]> {
+export async function splitCombined(pdf: Uint8Array, anchors: readonly string[], titles: readonly string[], pageLabels?: readonly (string | undefined)[]): Promise<Uint8Array[]> {
   if (anchors.length !== titles.length) throw new Error('one title per section');
+  if (pageLabels && pageLabels.length !== titles.length) throw new Error('one page label (or none) per section');
   const src = await PDFDocument.load(pdf, { updateMetadata: false });
   const pageCount = src.getPageCount();
   const starts = destinationPages(src, anchors);
@@ -140,6 +143,8 @@ export async function splitCombined(pdf: Uint8Array, anchors: readonly string[],
     if (created !== undefined) part.setCreationDate(created);
     if (modified !== undefined) part.setModificationDate(modified);
     if (lang instanceof PDFString) part.catalog.set(PDFName.of('Lang'), PDFString.of(lang.asString()));
+    const label = pageLabels?.[i];
+    if (label !== undefined) await stampPageNumbers(part, label);
     out.push(await part.save({ useObjectStreams: false }));
   }
   return out;
@@ -215,7 +220,7 @@ export function createCombiner(
       const timeouts = batch.map((j) => j.opts.timeoutMs ?? limits.defaultTimeoutMs);
       const opts: PdfRenderOptions = { ...(batch[0]!.opts.format ? { format: batch[0]!.opts.format } : {}), ...(batch[0]!.opts.landscape ? { landscape: true } : {}), timeoutMs: 2 * Math.max(...timeouts) };
       const pdf = await renderOne(html, opts, batch.length);
-      const pdfs = await splitCombined(pdf, anchors, batch.map((j) => documentTitle(j.parts!)));
+      const pdfs = await splitCombined(pdf, anchors, batch.map((j) => documentTitle(j.parts!)), batch.map((j) => j.opts.pageLabel));
       stats.combined++;
       stats.documents += batch.length;
       batch.forEach((j, i) => j.resolve(pdfs[i]!));

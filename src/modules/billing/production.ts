@@ -363,22 +363,23 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     };
   }
 
-  async function billHtml(bill: Bill, opts: { preview: boolean; settings?: BillingSettings; templates?: BillTemplate[]; matter?: MatterCopy | null; initials?: Map<string, string | null>; taxRounding?: string | null }): Promise<{ html: string; template: string }> {
+  /** `pageLabel`: what the foot of each page of a bill of several names before its page number ("Tax invoice 2026.14"). */
+  async function billHtml(bill: Bill, opts: { preview: boolean; settings?: BillingSettings; templates?: BillTemplate[]; matter?: MatterCopy | null; initials?: Map<string, string | null>; taxRounding?: string | null }): Promise<{ html: string; template: string; pageLabel: string }> {
     const matter = opts.matter !== undefined ? opts.matter : await store.getMatterCopy(db, bill.matterId);
     const watermark = opts.preview ? (bill.status === 'draft' ? 'DRAFT' : 'PREVIEW') : null;
     const v = await billView(bill, matter, {
       watermark, ...(opts.settings ? { settings: opts.settings } : {}), ...(opts.templates ? { templates: opts.templates } : {}), ...(opts.initials ? { initials: opts.initials } : {}),
       ...(opts.taxRounding !== undefined ? { taxRounding: opts.taxRounding } : {}),
     });
-    return { html: views.render(`billing/pdf/${v.template}.njk`, v.ctx), template: v.template };
+    return { html: views.render(`billing/pdf/${v.template}.njk`, v.ctx), template: v.template, pageLabel: `${v.ctx.title} ${bill.number ?? (watermark ?? 'draft')}` };
   }
 
   /** A watermarked PDF of any bill (drafts too), rendered now and kept nowhere. */
   async function previewPdf(billId: string): Promise<{ pdf: Uint8Array; filename: string }> {
     const bill = await cmds.findBill(billId);
     if (!bill || bill.status === 'deleted') throw notFound('Bill');
-    const { html } = await billHtml(bill, { preview: true });
-    return { pdf: await outputs.pdf.render(html), filename: pdfFileName(bill.number, bill.billId, true, bill.fileNumber) };
+    const { html, pageLabel } = await billHtml(bill, { preview: true });
+    return { pdf: await outputs.pdf.render(html, { pageLabel }), filename: pdfFileName(bill.number, bill.billId, true, bill.fileNumber) };
   }
 
   /**
@@ -621,9 +622,9 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         step = 'pdf';
         const noTemplate = missingTemplate(cache.billTemplates, 'bill', bill.request.template, matter?.options?.billTemplate);
         if (noTemplate) throw conflict(noTemplate);
-        const { html, template } = await billHtml(bill, { preview: false, settings: cache.settings, templates: cache.billTemplates, matter, initials: cache.initials, taxRounding: cache.taxRounding });
+        const { html, template, pageLabel } = await billHtml(bill, { preview: false, settings: cache.settings, templates: cache.billTemplates, matter, initials: cache.initials, taxRounding: cache.taxRounding });
         // A final bill (no watermark, one shape for all): printed with others waiting for a tab, when there are.
-        const bytes = await outputs.pdf.render(html, { combinable: true });
+        const bytes = await outputs.pdf.render(html, { combinable: true, pageLabel });
         const sha256 = createHash('sha256').update(bytes).digest('hex');
         // The print folder skips a job whose files exist, so printing before the commit that
         // records the PDF and the copies cannot print twice after a crash in between.
@@ -1457,7 +1458,11 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     if (bill.status === 'draft') throw conflict('A draft cannot be emailed: approve it first (Preview shows it)');
     if (await ps.manualEmailSent(db, input.key)) return { messageId: '', refused: [] };
     const stored = await currentPdf(bill);
-    const pdf = stored?.pdf ?? await outputs.pdf.render((await billHtml(bill, { preview: false })).html);
+    let pdf = stored?.pdf;
+    if (!pdf) {
+      const doc = await billHtml(bill, { preview: false });
+      pdf = await outputs.pdf.render(doc.html, { pageLabel: doc.pageLabel });
+    }
     const settings = await ps.getSettings(db);
     const message: MailMessage = {
       messageKey: `manual:${input.key}`, from: await mailFrom(settings), to, ...(cc.length > 0 ? { cc } : {}),

@@ -69,7 +69,7 @@ export function reportHtml(r: Report, generatedAt: string): string {
   const head = r.columns.map((c) => `<th class="${c.kind}">${esc(c.label)}</th>`).join('');
   const row = (cells: Record<string, unknown>, cls = '') => `<tr class="${cls}">${r.columns.map((c) => `<td class="${c.kind}">${esc(cellText(r, c, (cells[c.key] ?? null) as string | number | null))}</td>`).join('')}</tr>`;
   return `<!doctype html><html><head><meta charset="utf-8"><title>${esc(r.title)}</title><style>
-body{font-family:sans-serif;font-size:10pt;margin:1.5cm}h1{font-size:16pt;margin:0}p.sub{color:#444;margin:.2em 0 1em}
+@page{margin:15mm 15mm 18mm 15mm}body{font-family:sans-serif;font-size:10pt;margin:0}h1{font-size:16pt;margin:0}p.sub{color:#444;margin:.2em 0 1em}
 table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ccc;padding:3px 5px;text-align:left}td.money,th.money,td.number,th.number{text-align:right}
 tr.total td{font-weight:bold;border-top:2px solid #000}.notes{margin-top:1em}svg{margin:1em 0}</style></head><body>
 <h1>${esc(r.title)}</h1><p class="sub">${esc(r.subtitle)} · ${esc(r.currency)} · generated ${esc(generatedAt)}</p>
@@ -591,7 +591,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
       return c.body(reportToCsv(r));
     }
     if (q.format === 'pdf') {
-      const pdf = await deps.outputs.pdf.render(reportHtml(r, deps.clock.now().toISOString()), { landscape: r.columns.length > 6, timeoutMs: 60_000 });
+      const pdf = await deps.outputs.pdf.render(reportHtml(r, deps.clock.now().toISOString()), { landscape: r.columns.length > 6, timeoutMs: 60_000, pageLabel: `${r.title} to ${r.params.to}` });
       c.header('Content-Type', 'application/pdf');
       c.header('Content-Disposition', `attachment; filename="${file}.pdf"`);
       return c.body(pdf as Uint8Array<ArrayBuffer>);
