@@ -2,7 +2,7 @@
  * Property, on both databases: random sequences of billing operations (draft, approve,
  * revert, finalise, re-draft, delete: the REAL billing commands, time-sensitive discounts
  * included) and ledger operations (receipts against a bill or on account in every allocation
- * order, on time or late, reversals, credit allocation, write-offs, discount decisions,
+ * order, on time or late, reversals, credit allocation, refunds of credit and their reversals, write-offs, discount decisions,
  * closing and reopening a period, redelivering every event past the inbox). After EVERY step
  * (with the relay drained):
  *  - every journal and the trial balance balance; debtors control = the sum of open bills'
@@ -37,6 +37,8 @@ const opArb = fc.oneof(
   { weight: 2, arbitrary: fc.record({ op: fc.constant('reverseReceipt' as const), k: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('allocate' as const), k: fc.nat(), b: fc.option(fc.nat(), { nil: null }) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('release' as const), k: fc.nat() }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('refund' as const), k: fc.nat(), amount: fc.option(fc.integer({ min: 1, max: 150_000 }), { nil: undefined }), day: marchDay }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('reverseRefund' as const), k: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('writeOff' as const), b: fc.nat(), amount: fc.option(fc.integer({ min: 1, max: 6_000 }), { nil: undefined }) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('discount' as const), b: fc.nat(), decision: fc.constantFrom('honour' as const, 'reverse' as const) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('period' as const), closed: fc.boolean() }) },
@@ -47,7 +49,7 @@ eachDialect('property: the books balance, debtors equal open bills, nothing post
   const s = await setup(db);
   const t = await firm(s.cmds);
   const tks = [t.partner.id, t.associate.id];
-  const stats = { ok: 0, refused: 0, receipts: 0, approved: 0, closedRefusals: 0, redeliveries: 0 };
+  const stats = { ok: 0, refused: 0, receipts: 0, approved: 0, closedRefusals: 0, redeliveries: 0, refunds: 0 };
   let run = 0;
   const countJournals = async () => Number((await db.db.selectFrom('ledger_journal').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
   const books = async () => ({
@@ -55,6 +57,7 @@ eachDialect('property: the books balance, debtors equal open bills, nothing post
     bills: await db.db.selectFrom('ledger_bill').selectAll().orderBy('id').execute(),
     receipts: await db.db.selectFrom('ledger_receipt').selectAll().orderBy('id').execute(),
     allocations: await db.db.selectFrom('ledger_allocation').selectAll().orderBy('id').execute(),
+    refunds: await db.db.selectFrom('ledger_refund').selectAll().orderBy('id').execute(),
   });
   await fc.assert(fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 16 }), async (ops) => {
     run++;
@@ -137,6 +140,20 @@ eachDialect('property: the books balance, debtors equal open bills, nothing post
             await s.ledger.releaseAllocation(ctx, live[op.k % live.length]!, '2026-03-24');
             break;
           }
+          case 'refund': {
+            const rs = await receipts();
+            if (!rs.length) continue;
+            await s.ledger.refundCredit(ctx, { receiptId: rs[op.k % rs.length]!, ...(op.amount ? { amountMinor: op.amount } : {}), on: op.day, reason: 'Overpaid', confirmOutsidePeriod: true });
+            stats.refunds++;
+            break;
+          }
+          case 'reverseRefund': {
+            const live = (await db.db.selectFrom('ledger_refund as x').innerJoin('ledger_receipt as r', 'r.id', 'x.receipt_id').select('x.id')
+              .where('r.client_id', '=', client.id).where('x.reversal_journal_id', 'is', null).orderBy('x.id').execute()).map((r) => String(r.id));
+            if (!live.length) continue;
+            await s.ledger.reverseRefund(ctx, { refundId: live[op.k % live.length]!, on: '2026-03-31', confirmOutsidePeriod: true });
+            break;
+          }
           case 'writeOff': {
             const open = await openBills();
             if (!open.length) continue;
@@ -189,13 +206,15 @@ eachDialect('property: the books balance, debtors equal open bills, nothing post
       { op: 'writeOff', b: 0, amount: undefined },
       { op: 'approve', m: 0 },
       { op: 'redeliver' },
+      { op: 'refund', k: 1, amount: 2_500, day: '2026-03-25' },
       { op: 'reverseReceipt', k: 0 },
       { op: 'allocate', k: 1, b: null },
       { op: 'delete', m: 1 },
+      { op: 'reverseRefund', k: 0 },
     ]]],
   });
   if (process.env.LEDGER_STATS) console.log(JSON.stringify(stats));
   // Not vacuous: the example above alone approves three bills; random runs add more or fewer
   // (the runs are unseeded, so a bound above the example's would fail now and then).
-  assert.ok(stats.receipts >= 5 && stats.approved >= 3 && stats.closedRefusals >= 1 && stats.redeliveries >= 1, `the runs did things (${JSON.stringify(stats)})`);
+  assert.ok(stats.receipts >= 5 && stats.approved >= 3 && stats.closedRefusals >= 1 && stats.redeliveries >= 1 && stats.refunds >= 1, `the runs did things (${JSON.stringify(stats)})`);
 }, { timeout: 900_000 });

@@ -61,8 +61,8 @@ export async function balanceOf(db: Executor, code: string): Promise<number> {
  * The ledger's invariants, from its tables:
  *  - every journal balances (lines and header), and so does the whole ledger (trial balance);
  *  - debtors control = the sum of open bills' outstanding, and per bill the debtors lines equal its outstanding;
- *  - office bank = receipts less reversed ones; unallocated receipts = the receipts' credit;
- *  - every receipt's credit = its amount less its live allocations; every bill's paid = its live allocations;
+ *  - office bank = receipts less reversed ones and less refunds standing; unallocated receipts = the receipts' credit;
+ *  - every receipt's credit = its amount less its live allocations and refunds standing; every bill's paid = its live allocations;
  *  - journals are unique per source and a journal is reversed at most once (the database says so too).
  * With `billing`, also: the open bills are exactly billing's approved and finalised bills, at the same totals.
  */
@@ -97,17 +97,19 @@ export async function assertLedgerInvariants(db: Executor, opts: { billing?: boo
   let bank = 0;
   for (const r of receipts) {
     const live = await db.selectFrom('ledger_allocation').select((eb) => eb.fn.sum<number>('amount_minor').as('s')).where('receipt_id', '=', String(r.id)).where('released_on', 'is', null).executeTakeFirstOrThrow();
+    const refunded = await db.selectFrom('ledger_refund').select((eb) => eb.fn.sum<number>('amount_minor').as('s')).where('receipt_id', '=', String(r.id)).where('reversal_journal_id', 'is', null).executeTakeFirstOrThrow();
     if (r.status === 'posted') {
-      assert.equal(n(r.unallocated_minor), n(r.amount_minor) - n(live.s), `receipt ${r.number}: credit = amount - live allocations`);
+      assert.equal(n(r.unallocated_minor), n(r.amount_minor) - n(live.s) - n(refunded.s), `receipt ${r.number}: credit = amount - live allocations - refunds not taken back`);
       credit += n(r.unallocated_minor);
-      bank += n(r.amount_minor);
+      bank += n(r.amount_minor) - n(refunded.s);
     } else {
+      assert.equal(n(refunded.s), 0, `reversed receipt ${r.number} has no refund standing`);
       assert.equal(n(live.s), 0, `reversed receipt ${r.number} has no live allocation`);
       assert.equal(n(r.unallocated_minor), 0);
     }
   }
   assert.equal(await balanceOf(db, '2100'), 0 - credit, 'unallocated receipts = the receipts\' credit');
-  assert.equal(await balanceOf(db, '1000'), bank, 'office bank = the receipts not reversed');
+  assert.equal(await balanceOf(db, '1000'), bank, 'office bank = the receipts not reversed, less refunds standing');
   if (opts.billing) {
     const posted = await db.selectFrom('billing_bill').select(['id', 'total_minor', 'number']).where('status', 'in', ['approved', 'finalised']).execute();
     const open = bills.filter((b) => b.status === 'open');

@@ -331,7 +331,8 @@ export async function postBill(b: Books, eventId: string, data: BillData): Promi
     const current = (await store.findBill(b.trx, data.billId))!;
     const amount = Math.min(r.amountMinor, receipt.unallocatedMinor, store.outstandingOf(current));
     if (amount <= 0) continue;
-    const allocs = await store.allocations(b.trx, { receiptId: receipt.id });
+    // Its allocations and refunds: the credit's ups and downs by date.
+    const allocs = await store.creditMovements(b.trx, receipt.id);
     let on = [receipt.receivedOn, r.allocatedOn, data.invoiceDate, countsFrom ?? data.invoiceDate].sort().at(-1)!;
     if (creditFloorFrom(receipt.amountMinor, allocs, on) < amount) {
       on = [on, ...allocs.flatMap((a) => [a.allocatedOn, ...(a.releasedOn ? [a.releasedOn] : [])])].sort().at(-1)!;

@@ -65,6 +65,8 @@ export interface ReceiptResult {
 
 const METHODS = ['bank_transfer', 'cheque', 'card', 'cash', 'trust_transfer', 'other'] as const;
 export const RECEIPT_METHODS: readonly string[] = METHODS;
+/** How credit is paid back to a client (not from trust: a refund leaves the office bank). */
+export const REFUND_METHODS = ['bank_transfer', 'cheque', 'card', 'cash', 'other'] as const;
 const ID_RE = /^[0-9a-zA-Z-]{1,64}$/;
 
 export function createLedgerCommands(deps: LedgerDeps) {
@@ -253,7 +255,7 @@ export function createLedgerCommands(deps: LedgerDeps) {
     if (named && on < named.invoiceDate) throw invalid({ on: `must be on or after bill ${named.number}'s date (${named.invoiceDate})` });
     const open = all.filter((x) => x.invoiceDate <= on);
     // No more than the credit stood at on that day and every day since (else that money would pay two bills for a while).
-    const floor = creditFloorFrom(receipt.amountMinor, await store.allocations(trx, { receiptId: receipt.id }), on);
+    const floor = creditFloorFrom(receipt.amountMinor, await store.creditMovements(trx, receipt.id), on);
     if (floor <= 0) throw invalid({ on: `the receipt's credit was in use on ${on}: choose the day it came back or later` });
     const byId = new Map(open.map((x) => [x.id, x]));
     // Each bill takes no more than it owed on that day and every day since (its balance may have risen later).
@@ -311,8 +313,14 @@ export function createLedgerCommands(deps: LedgerDeps) {
     // Not before its money went to the bills it pays: those bills would owe it twice for a while.
     const lastAllocated = live.map((a) => a.allocatedOn).sort().at(-1);
     if (lastAllocated !== undefined && on < lastAllocated) throw invalid({ on: `must be on or after ${lastAllocated}, when the receipt last paid a bill` });
-    // Nor before its credit came back from a bill it paid (a released allocation): the credit taken out would not be there yet.
-    const everAllocated = await store.allocations(trx, { receiptId: receipt.id });
+    // Nor while some of its credit stands refunded to the client: that money left the bank already (take the refund back first).
+    const refunded = await store.refunds(trx, receipt.id, true);
+    if (refunded.length > 0) {
+      const total = refunded.reduce((t, x) => t + x.amountMinor, 0);
+      throw conflict(`${formatMoney(total, receipt.currency)} of receipt ${receipt.number} was refunded to the client (${refunded.map((x) => x.refundedOn).join(', ')}): reverse the refund${refunded.length > 1 ? 's' : ''} first`);
+    }
+    // Nor before its credit came back from a bill it paid (a released allocation) or from a refund taken back: the credit taken out would not be there yet.
+    const everAllocated = await store.creditMovements(trx, receipt.id);
     if (creditFloorFrom(receipt.amountMinor, everAllocated, on) < receipt.unallocatedMinor) {
       const back = [...new Set(everAllocated.flatMap((a) => (a.releasedOn !== null && a.releasedOn > on ? [a.releasedOn] : [])))].sort()
         .find((d) => creditFloorFrom(receipt.amountMinor, everAllocated, d) >= receipt.unallocatedMinor);
@@ -346,6 +354,114 @@ export function createLedgerCommands(deps: LedgerDeps) {
     await store.updateReceipt(trx, receipt.id, { unallocatedMinor: 0, status: 'reversed', reversalJournalId: journal.id, reversedOn: on, reversalReason: reason });
     await emit(b, 'ledger.receipt_reversed', { receiptId: receipt.id, number: receipt.number, clientId: receipt.clientId, reversedOn: on, amountMinor: receipt.amountMinor, currency: receipt.currency, reason });
     await audit(trx, clock, ctx, { action: 'ledger.receipt_reversed', entityType: 'ledger_receipt', entityId: receipt.id, before: receipt, after: { status: 'reversed', on, reason } });
+    return (await store.findReceipt(trx, receipt.id))!;
+  }
+
+  /**
+   * Pay part or all of a receipt's unallocated credit back to the client (RJ: the unallocated
+   * receipts account debited, the office bank credited). Not more than the credit stood at on
+   * that day and every day since (money paying a bill then cannot also be refunded), not before
+   * the receipt; period rules as for any posting. `refundId` is the idempotency key: the same
+   * refund again is the one already made.
+   */
+  async function refundCredit(trx: Tx, ctx: CommandContext, input: { receiptId: string; refundId?: string; amountMinor?: number; on?: string; method?: string; reference?: string; reason?: string; confirmOutsidePeriod?: boolean }) {
+    const e: Record<string, string> = {};
+    const reason = (input.reason ?? '').trim();
+    if (reason === '') e.reason = 'is required (e.g. "Overpayment returned to the client")';
+    else if (reason.length > 500) e.reason = 'must be at most 500 characters';
+    const method = input.method ?? 'bank_transfer';
+    if (!(REFUND_METHODS as readonly string[]).includes(method)) e.method = `must be one of: ${REFUND_METHODS.join(', ')}`;
+    const reference = input.reference?.trim() || null;
+    if (reference !== null && reference.length > 100) e.reference = 'must be at most 100 characters';
+    if (input.on !== undefined && !isDate(input.on)) e.on = 'must be a date (YYYY-MM-DD)';
+    if (input.amountMinor !== undefined && (!Number.isSafeInteger(input.amountMinor) || input.amountMinor <= 0 || input.amountMinor > MAX_AMOUNT_MINOR)) e.amount = 'must be more than zero';
+    if (input.refundId !== undefined && !ID_RE.test(input.refundId)) e.refundId = 'must be an id';
+    if (!ID_RE.test(input.receiptId)) throw notFound('Receipt');
+    const found = await store.findReceipt(trx, input.receiptId);
+    if (!found) throw notFound('Receipt');
+    await store.lockClientBills(trx, found.clientId);
+    await store.lockReceipt(trx, found.id);
+    const receipt = (await store.findReceipt(trx, input.receiptId))!;
+    if (input.refundId !== undefined && Object.keys(e).length === 0) {
+      const already = await store.findRefund(trx, input.refundId);
+      if (already) {
+        if (already.receiptId !== receipt.id || (input.amountMinor !== undefined && already.amountMinor !== input.amountMinor)) throw conflict('A different refund was already made under this id: reload to refund again');
+        return receipt;
+      }
+    }
+    if (Object.keys(e).length) throw invalid(e);
+    if (receipt.status !== 'posted') throw conflict(`Receipt ${receipt.number} was reversed: nothing to refund`);
+    if (receipt.unallocatedMinor === 0) throw conflict(`Receipt ${receipt.number} has no unallocated credit to refund`);
+    const amount = input.amountMinor ?? receipt.unallocatedMinor;
+    if (amount > receipt.unallocatedMinor) throw invalid({ amount: `must be at most the receipt's unallocated credit (${formatMoney(receipt.unallocatedMinor, receipt.currency)})` });
+    // Today, unless the receipt is dated later (entered ahead of its date).
+    const on = input.on ?? latest(today(clock), receipt.receivedOn);
+    if (on < receipt.receivedOn) throw invalid({ on: `must be on or after the receipt's date (${receipt.receivedOn})` });
+    const b = booksOf(trx, ctx);
+    await checkCommandDate(b, on, input.confirmOutsidePeriod ?? false);
+    // No more than the credit stood at on that day and every day since.
+    const floor = creditFloorFrom(receipt.amountMinor, await store.creditMovements(trx, receipt.id), on);
+    if (floor < amount) {
+      throw invalid({ on: floor <= 0
+        ? `the receipt's credit was in use on ${on}: choose the day it came back or later`
+        : `only ${formatMoney(floor, receipt.currency)} of the receipt's credit was free on ${on} and every day since (the rest paid a bill for a while): refund at most that then, or choose a later day` });
+    }
+    const id = input.refundId ?? newId(clock);
+    const { journal } = await postJournal(b, {
+      prefix: 'RJ', sourceKey: `refund:${id}`, sourceType: 'ledger.credit_refunded', date: on,
+      memo: `Refund of receipt ${receipt.number} credit${reference ? ` (${reference})` : ''}: ${reason}`, currency: receipt.currency,
+      mode: 'command', confirmOutsidePeriod: input.confirmOutsidePeriod ?? false, receiptId: receipt.id, clientId: receipt.clientId,
+      lines: [
+        { account: { role: 'unallocated' }, amountMinor: amount, memo: `Receipt ${receipt.number} credit refunded` },
+        { account: { role: 'office_bank' }, amountMinor: 0 - amount, memo: `Refund to the client of receipt ${receipt.number} credit` },
+      ],
+    });
+    const createdAt = clock.now().toISOString();
+    await store.insertRefund(trx, { id, receiptId: receipt.id, amountMinor: amount, refundedOn: on, method, reference, reason, journalId: journal.id, reversalJournalId: null, reversedOn: null, createdAt, createdBy: ctx.actorLabel });
+    const left = receipt.unallocatedMinor - amount;
+    assert(left >= 0, 'a refund never takes more than the unallocated credit');
+    await store.updateReceipt(trx, receipt.id, { unallocatedMinor: left });
+    await emit(b, 'ledger.credit_refunded', { refundId: id, receiptId: receipt.id, receiptNumber: receipt.number, clientId: receipt.clientId, on, amountMinor: amount, currency: receipt.currency, unallocatedMinor: left, reversed: false });
+    await audit(trx, clock, ctx, { action: 'ledger.credit_refunded', entityType: 'ledger_receipt', entityId: receipt.id, before: { unallocatedMinor: receipt.unallocatedMinor }, after: { refundId: id, amountMinor: amount, on, method, reference, reason, journal: journal.number, unallocatedMinor: left } });
+    return (await store.findReceipt(trx, receipt.id))!;
+  }
+
+  /**
+   * Take a refund back (the payment to the client was returned or never made): its journal
+   * reversed exactly, on `on` (default today; not before the refund), the money back in the
+   * receipt's unallocated credit. Once only (409 the second time).
+   */
+  async function reverseRefund(trx: Tx, ctx: CommandContext, input: { refundId: string; on?: string; reason?: string; confirmOutsidePeriod?: boolean }) {
+    if (!ID_RE.test(input.refundId)) throw notFound('Refund');
+    const e: Record<string, string> = {};
+    if (input.on !== undefined && !isDate(input.on)) e.on = 'must be a date (YYYY-MM-DD)';
+    const reason = (input.reason ?? '').trim() || 'Refund reversed';
+    if (reason.length > 500) e.reason = 'must be at most 500 characters';
+    const first = await store.findRefund(trx, input.refundId);
+    if (!first) throw notFound('Refund');
+    const found = (await store.findReceipt(trx, first.receiptId))!;
+    await store.lockClientBills(trx, found.clientId);
+    await store.lockReceipt(trx, found.id);
+    const refund = (await store.findRefund(trx, input.refundId))!;
+    const receipt = (await store.findReceipt(trx, refund.receiptId))!;
+    const on = input.on ?? latest(today(clock), refund.refundedOn);
+    if (Object.keys(e).length === 0 && on < refund.refundedOn) e.on = `must be on or after the day it was refunded (${refund.refundedOn})`;
+    if (Object.keys(e).length) throw invalid(e);
+    if (refund.reversalJournalId !== null) throw conflict(`This refund was reversed already (on ${refund.reversedOn})`);
+    const b = booksOf(trx, ctx);
+    await checkCommandDate(b, on, input.confirmOutsidePeriod ?? false);
+    const original = await store.findJournal(trx, refund.journalId);
+    const r = await reverseJournal(b, refund.journalId, {
+      sourceKey: `refund-reversal:${refund.id}`, sourceType: 'ledger.refund_reversed', date: on, mode: 'command', confirmOutsidePeriod: input.confirmOutsidePeriod ?? false,
+      memo: `Reversal of ${original?.number ?? 'the refund'} (refund of receipt ${receipt.number} credit reversed: ${reason})`,
+    });
+    if (!r) throw conflict('This refund was reversed already');
+    await store.markRefundReversed(trx, refund.id, r.id, on);
+    const left = receipt.unallocatedMinor + refund.amountMinor;
+    assert(left <= receipt.amountMinor, 'credit never above the receipt');
+    await store.updateReceipt(trx, receipt.id, { unallocatedMinor: left });
+    await emit(b, 'ledger.credit_refunded', { refundId: refund.id, receiptId: receipt.id, receiptNumber: receipt.number, clientId: receipt.clientId, on, amountMinor: refund.amountMinor, currency: receipt.currency, unallocatedMinor: left, reversed: true });
+    await audit(trx, clock, ctx, { action: 'ledger.refund_reversed', entityType: 'ledger_receipt', entityId: receipt.id, before: refund, after: { reversedOn: on, reason, journal: r.number, unallocatedMinor: left } });
     return (await store.findReceipt(trx, receipt.id))!;
   }
 
@@ -652,6 +768,8 @@ export function createLedgerCommands(deps: LedgerDeps) {
     },
     allocateCredit: own(allocateCredit),
     reverseReceipt: own(reverseReceipt),
+    refundCredit: own(refundCredit),
+    reverseRefund: own(reverseRefund),
     writeOff: own(writeOff),
     reverseWriteOff: own(reverseWriteOff),
     writeOffSmallBalances: own(writeOffSmallBalances),

@@ -58,6 +58,21 @@ export interface ReceiptReversed {
   reason: string;
 }
 
+/** A receipt's unallocated credit paid back to the client (a refund), or such a refund taken back (`reversed`). */
+export interface CreditRefunded {
+  refundId: string;
+  receiptId: string;
+  receiptNumber: string;
+  clientId: string;
+  /** The day the money left (or, reversed, came back). */
+  on: string;
+  amountMinor: number;
+  currency: string;
+  /** The receipt's unallocated credit after it. */
+  unallocatedMinor: number;
+  reversed: boolean;
+}
+
 export interface JournalPosted {
   journalId: string;
   number: string;
@@ -90,6 +105,7 @@ export type LedgerEvents = {
   'ledger.bill_balance_changed': BillBalanceChanged;
   'ledger.receipt_recorded': ReceiptRecorded;
   'ledger.receipt_reversed': ReceiptReversed;
+  'ledger.credit_refunded': CreditRefunded;
   'ledger.journal_posted': JournalPosted;
   'ledger.periods_changed': PeriodsChanged;
 };

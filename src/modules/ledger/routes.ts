@@ -21,7 +21,7 @@ import { isHtmx, redirectAfterPost, render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import { periodSettings, writeOffLimitFor } from './books.ts';
 import type { LedgerCommands } from './commands.ts';
-import { RECEIPT_METHODS } from './commands.ts';
+import { RECEIPT_METHODS, REFUND_METHODS } from './commands.ts';
 import { AGE_LABELS, receiptCurrencies } from './domain.ts';
 import type { AllocationOrder, DiscountChoice } from './domain.ts';
 import { cellText, createLedgerReports, isReportName, REPORT_NAMES, REPORT_TAKES_CLIENT, REPORT_TAKES_FROM, REPORT_TITLES, ReportParamError, reportToCsv } from './reports.ts';
@@ -379,7 +379,18 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     for (const a of allocs) { const b = await store.findBill(db, a.billId); if (b) bills.set(b.id, b); }
     const names = await store.namesOf(db, { clients: [r.clientId] });
     const open = (await store.listBills(db, { clientId: r.clientId, status: 'open' })).filter((b) => store.outstandingOf(b) > 0).map((b) => billView(b, today()));
+    const refunds = await store.refunds(db, id);
+    const journalNumbers: Record<string, string> = {};
+    for (const jid of refunds.flatMap((x) => [x.journalId, ...(x.reversalJournalId ? [x.reversalJournalId] : [])])) {
+      const j = await store.findJournal(db, jid);
+      if (j) journalNumbers[jid] = j.number;
+    }
+    const fv = (shown.fv ?? {}) as Record<string, string>;
     return render(c, 'ledger/receipt.njk', {
+      refunds, journalNumbers, refundMethods: REFUND_METHODS.map((m) => [m, m.replace('_', ' ')]),
+      // The refund form's idempotency key: fresh when shown, kept when shown again after a refusal.
+      refundId: (fv.form === 'refund' && fv.refundId) || newId(deps.clock),
+      refundAmount: toDecimalString(r.unallocatedMinor, r.currency),
       notices: notesFor(c, id),
       r, allocs: allocs.map((a) => ({ ...a, bill: bills.get(a.billId) })), client: names.clients.get(r.clientId) ?? null, open, can: can(c), today: today(),
       error: shown.error ?? null, errors: shown.errors ?? {}, fv: shown.fv ?? {},
@@ -395,6 +406,39 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
       return done(c, `/ledger/receipts/${c.req.param('id')}`);
     } catch (e) {
       if (refusal(e) && e.status !== 404) return receiptPage(c, c.req.param('id'), refused(e, fv), refusedStatus(e));
+      throw e;
+    }
+  });
+  pages.post(`/receipts/:id${ID}/refund`, allow(WRITERS), async (c) => {
+    const raw = await c.req.parseBody() as Raw;
+    const r = await store.findReceipt(db, c.req.param('id'));
+    if (!r) throw notFound('Receipt');
+    const fv = { form: 'refund', amount: str(raw, 'amount'), on: str(raw, 'on'), method: str(raw, 'method'), reference: str(raw, 'reference'), reason: str(raw, 'reason'), confirm: str(raw, 'confirm'), refundId: str(raw, 'refundId') };
+    try {
+      const e: Record<string, string> = {};
+      const amount = moneyField(e, 'amount', fv.amount, r.currency);
+      if (amount === undefined) throw invalid(e);
+      const after = await cmds.refundCredit(c.get('command'), {
+        receiptId: r.id, ...(fv.refundId ? { refundId: fv.refundId } : {}), amountMinor: amount, on: fv.on || undefined, method: fv.method || undefined,
+        reference: fv.reference || undefined, reason: fv.reason, confirmOutsidePeriod: fv.confirm !== '',
+      });
+      const ahead = fv.on && fv.on > today() ? [`Refunded with the date ${fv.on}, after today: reports as at an earlier date do not count it`] : [];
+      return doneSaying(c, `/ledger/receipts/${r.id}`, [`${formatMoney(amount, r.currency)} of the credit was refunded to the client; ${formatMoney(after.unallocatedMinor, r.currency)} is left unallocated.`, ...ahead], r.id);
+    } catch (e) {
+      if (refusal(e) && e.status !== 404) return receiptPage(c, r.id, refused(e, fv), refusedStatus(e));
+      throw e;
+    }
+  });
+  pages.post(`/refunds/:rid${ID}/reverse`, allow(WRITERS), async (c) => {
+    const raw = await c.req.parseBody() as Raw;
+    const x = await store.findRefund(db, c.req.param('rid'));
+    if (!x) throw notFound('Refund');
+    const fv = { form: `reverse-refund-${x.id}`, on: str(raw, 'on'), reason: str(raw, 'reason'), confirm: str(raw, 'confirm') };
+    try {
+      const after = await cmds.reverseRefund(c.get('command'), { refundId: x.id, on: fv.on || undefined, reason: fv.reason || undefined, confirmOutsidePeriod: fv.confirm !== '' });
+      return doneSaying(c, `/ledger/receipts/${x.receiptId}`, [`The refund of ${formatMoney(x.amountMinor, after.currency)} (${x.refundedOn}) was reversed: it is unallocated credit again.`], x.receiptId);
+    } catch (e) {
+      if (refusal(e) && e.status !== 404) return receiptPage(c, x.receiptId, refused(e, fv), refusedStatus(e));
       throw e;
     }
   });

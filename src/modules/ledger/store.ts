@@ -669,6 +669,64 @@ export async function markWriteOffReversed(ex: Executor, id: string, journalId: 
   await ex.updateTable('ledger_write_off').set({ reversal_journal_id: journalId }).where('id', '=', id).execute();
 }
 
+export interface Refund {
+  id: string;
+  receiptId: string;
+  amountMinor: number;
+  refundedOn: string;
+  method: string;
+  reference: string | null;
+  reason: string;
+  journalId: string;
+  reversalJournalId: string | null;
+  reversedOn: string | null;
+  createdAt: string;
+  createdBy: string;
+}
+
+function toRefund(r: Record<string, unknown>): Refund {
+  return {
+    id: String(r.id), receiptId: String(r.receipt_id), amountMinor: n(r.amount_minor), refundedOn: String(r.refunded_on), method: String(r.method),
+    reference: (r.reference as string | null) ?? null, reason: String(r.reason), journalId: String(r.journal_id),
+    reversalJournalId: (r.reversal_journal_id as string | null) ?? null, reversedOn: (r.reversed_on as string | null) ?? null,
+    createdAt: String(r.created_at), createdBy: String(r.created_by),
+  };
+}
+
+export async function insertRefund(ex: Executor, r: Refund): Promise<void> {
+  await ex.insertInto('ledger_refund').values({
+    id: r.id, receipt_id: r.receiptId, amount_minor: r.amountMinor, refunded_on: r.refundedOn, method: r.method, reference: r.reference, reason: r.reason,
+    journal_id: r.journalId, reversal_journal_id: null, reversed_on: null, created_at: r.createdAt, created_by: r.createdBy,
+  }).execute();
+}
+
+export async function findRefund(ex: Executor, id: string): Promise<Refund | null> {
+  const r = await ex.selectFrom('ledger_refund').selectAll().where('id', '=', id).executeTakeFirst();
+  return r ? toRefund(r) : null;
+}
+
+/** A receipt's refunds, oldest first (`live`: those not taken back). */
+export async function refunds(ex: Executor, receiptId: string, live = false): Promise<Refund[]> {
+  let q = ex.selectFrom('ledger_refund').selectAll().where('receipt_id', '=', receiptId);
+  if (live) q = q.where('reversal_journal_id', 'is', null);
+  return (await q.orderBy('refunded_on').orderBy('created_at').orderBy('id').execute()).map(toRefund);
+}
+
+export async function markRefundReversed(ex: Executor, id: string, journalId: string, on: string): Promise<void> {
+  const r = await ex.updateTable('ledger_refund').set({ reversal_journal_id: journalId, reversed_on: on }).where('id', '=', id).where('reversal_journal_id', 'is', null).executeTakeFirst();
+  if (Number(r.numUpdatedRows) !== 1) throw new Error(`refund ${id} was already reversed`);
+}
+
+/**
+ * What took a receipt's credit and when, for creditFloorFrom: its allocations, and its refunds as
+ * money that left on the day refunded (and came back on the day a refund was taken back).
+ */
+export async function creditMovements(ex: Executor, receiptId: string): Promise<{ amountMinor: number; allocatedOn: string; releasedOn: string | null }[]> {
+  const allocs = await allocations(ex, { receiptId });
+  const back = await refunds(ex, receiptId);
+  return [...allocs, ...back.map((r) => ({ amountMinor: r.amountMinor, allocatedOn: r.refundedOn, releasedOn: r.reversedOn }))];
+}
+
 // ---- copies of matters -------------------------------------------------------------------
 
 export type CopyTable = 'ledger_timekeeper' | 'ledger_client' | 'ledger_matter' | 'ledger_charge_type' | 'ledger_wip';
