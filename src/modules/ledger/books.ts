@@ -443,12 +443,17 @@ export async function reverseBill(b: Books, eventId: string, eventType: string, 
   // every piece before that day (else the books would show, for a while, part of the bill undone and part not).
   const s = await periodSettings(b);
   let movedTo: string | null = null;
-  for (const p of pieces) {
-    const period = periodOf(p.date);
-    if (!s.closed.has(period)) continue;
-    const to = `${firstOpenPeriod(period, s.closed)}-01`;
+  const notBefore = (d: string) => {
+    const period = periodOf(d);
+    const to = s.closed.has(period) ? `${firstOpenPeriod(period, s.closed)}-01` : d;
     if (movedTo === null || to > movedTo) movedTo = to;
-  }
+  };
+  for (const p of pieces) if (s.closed.has(periodOf(p.date))) notBefore(p.date);
+  // A piece of this posting already undone on a later day than its own (a write-off reversed, an allocation released
+  // by hand or by its receipt's reversal) shows on the bill between the two days. Undoing the bill before the later
+  // one would leave that piece alone on it then (the bill below zero as at those days, review 58 F2): so the bill is
+  // undone on that day, every piece with it, and a re-approval counts from it (previousPostingUndoneOn).
+  for (const d of await undoneLater(b, bill.id)) notBefore(d);
   const dateFor = (d: string): string => (movedTo !== null && d < movedTo ? movedTo : d);
   for (const p of pieces) {
     if (p.kind !== 'allocation') continue;
@@ -467,21 +472,50 @@ export async function reverseBill(b: Books, eventId: string, eventType: string, 
   await saveAndEmit(b, after, on);
 }
 
+/**
+ * The days on which pieces of the bill's current posting (its live BJ and what came after it) were undone later than
+ * they counted from: reversed write-offs and discount reversals (WJ, DJ), allocations released. The bill showed each
+ * such piece between the two days.
+ */
+async function undoneLater(b: Books, billId: string): Promise<string[]> {
+  const current = await b.trx.selectFrom('ledger_journal as j').select(['j.posted_at']).where('j.bill_id', '=', billId).where('j.prefix', '=', 'BJ')
+    .where('j.reverses_journal_id', 'is', null).where((eb) => eb.not(eb.exists(eb.selectFrom('ledger_journal as r').select('r.id').whereRef('r.reverses_journal_id', '=', 'j.id'))))
+    .orderBy('j.posted_at', 'desc').limit(1).executeTakeFirst() as { posted_at: string } | undefined;
+  if (!current) return [];
+  const since = String(current.posted_at);
+  const days: string[] = [];
+  const pairs = await b.trx.selectFrom('ledger_journal as o').innerJoin('ledger_journal as r', 'r.reverses_journal_id', 'o.id')
+    .innerJoin('ledger_journal_line as ol', 'ol.journal_id', 'o.id').innerJoin('ledger_journal_line as rl', 'rl.journal_id', 'r.id')
+    .select((eb) => [eb.fn.min<string>('ol.date').as('counted'), eb.fn.max<string>('rl.date').as('undone')])
+    .where('o.bill_id', '=', billId).where('o.prefix', 'in', ['DJ', 'WJ']).where('o.reverses_journal_id', 'is', null).where('o.posted_at', '>=', since)
+    .groupBy('o.id').execute() as { counted: string; undone: string }[];
+  for (const x of pairs) if (String(x.undone) > String(x.counted)) days.push(String(x.undone));
+  const released = await b.trx.selectFrom('ledger_allocation as a').innerJoin('ledger_journal as j', 'j.id', 'a.journal_id')
+    .innerJoin('ledger_journal_line as l', 'l.journal_id', 'a.journal_id')
+    .innerJoin('ledger_journal_line as rl', 'rl.journal_id', 'a.release_journal_id')
+    .select((eb) => [eb.fn.min<string>('l.date').as('counted'), eb.fn.max<string>('rl.date').as('undone')])
+    .where('a.bill_id', '=', billId).where('a.released_on', 'is not', null).where('j.posted_at', '>=', since)
+    .groupBy('a.id').execute() as { counted: string; undone: string }[];
+  for (const x of released) if (String(x.undone) > String(x.counted)) days.push(String(x.undone));
+  return days;
+}
+
 // ---- receipts and allocations -------------------------------------------------------------
 
 /** Release a live allocation: the money goes back to the receipt's credit (AJ: debit debtors, credit unallocated). */
 export async function releaseAllocation(b: Books, a: Allocation, bill: LedgerBill, on: string, sourceKey: string, reason: string, mode: 'event' | 'command', confirmOutsidePeriod = false): Promise<void> {
+  const receipt = await store.findReceipt(b.trx, a.receiptId);
+  assert(receipt, 'allocation without receipt');
   const { journal } = await postJournal(b, {
     prefix: 'AJ', sourceKey, sourceType: 'ledger.allocation_released', date: on, memo: `Receipt allocation to bill ${bill.number} released`,
     currency: bill.currency, mode, confirmOutsidePeriod, billId: bill.id, receiptId: a.receiptId, clientId: bill.clientId, matterId: bill.matterId,
     lines: [
       { account: { role: 'debtors' }, amountMinor: a.amountMinor, memo: `Bill ${bill.number}: allocation released`, billId: bill.id },
-      { account: { role: 'unallocated' }, amountMinor: 0 - a.amountMinor, memo: 'Receipt credit' },
+      // Whose credit came back, as the allocating line named it (review 53, L2).
+      { account: { role: 'unallocated' }, amountMinor: 0 - a.amountMinor, memo: `Receipt ${receipt.number} credit back from bill ${bill.number}` },
     ],
   });
   await store.releaseAllocation(b.trx, a.id, on, journal.id, reason);
-  const receipt = await store.findReceipt(b.trx, a.receiptId);
-  assert(receipt, 'allocation without receipt');
   await store.updateReceipt(b.trx, receipt.id, { unallocatedMinor: receipt.unallocatedMinor + a.amountMinor });
   bill.paidMinor -= a.amountMinor;
 }
