@@ -140,3 +140,60 @@ eachDialect('bills register: every bill with its balance, filters, number order,
     assert.equal((await tk.get('/billing/bills')).status, 403);
   }, { start: '2026-03-02T09:00:00Z' });
 });
+
+eachDialect('bills register (review 58): the total as the ledger has it, "paid in full" is paid, accents aside in search, file numbers as numbers, past the last page said', async (db) => {
+  await withApp(db, async (t) => {
+    const matters = createMattersCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
+    const billing = createBillingCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
+    const ledger = createLedgerCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
+    const f = await firm(matters);
+    const emile = await matters.createClient(ctx, { name: 'Émile Müller ÅS' });
+    const m = await matters.openMatter(ctx, { clientId: emile.id, name: 'Lease', responsibleTimekeeperId: f.partner.id, openedOn: '2025-06-01' });
+    // Matters 1.2 to 1.10: the bill on 1.10 sorts after the one on 1.2 by file number (as numbers, not text).
+    const more = [];
+    for (let i = 2; i <= 10; i++) more.push(await matters.openMatter(ctx, { clientId: f.client.id, name: `Matter ${i}`, responsibleTimekeeperId: f.partner.id, openedOn: '2025-06-01' }));
+    for (const x of [m, more[0]!, more[8]!]) await work(matters, x.id, f);
+    await t.runtime.relay.drain();
+    const dates = { invoiceDate: '2026-02-28', upTo: '2026-02-28' };
+    // A 10% discount valid until 10 March, reversed on the 20th: the bill then asks for its undiscounted total.
+    const d = await billing.approve(ctx, (await billing.createDraft(ctx, { matterId: m.id, ...dates, request: { discount: { kind: 'percentage', percentBasisPoints: 1_000, amountMinor: 0, validUntil: '2026-03-10' } } })).billId);
+    const two = await billing.approve(ctx, (await billing.createDraft(ctx, { matterId: more[0]!.id, ...dates })).billId);
+    const ten = await billing.approve(ctx, (await billing.createDraft(ctx, { matterId: more[8]!.id, ...dates })).billId);
+    await t.runtime.relay.drain();
+    t.clock.set('2026-03-20T09:00:00Z');
+    await ledger.decideDiscount(ctx, { billId: d.billId, decision: 'reverse', on: '2026-03-20' });
+    // 1.2.1 paid all but 5.00, the 5.00 written off; 1.10.1 paid in full.
+    await ledger.recordReceipt(ctx, { billId: two.billId, receivedOn: '2026-03-05', amountMinor: two.totals.totalMinor - 500 });
+    await ledger.setWriteOffLimit(ctx, 1_000);
+    await ledger.writeOff(ctx, { billId: two.billId, on: '2026-03-06' });
+    await ledger.recordReceipt(ctx, { billId: ten.billId, receivedOn: '2026-03-05', amountMinor: ten.totals.totalMinor });
+    await t.runtime.relay.drain();
+    const reversed = Number((await db.db.selectFrom('ledger_bill').select(['total_minor', 'discount_reversed_minor']).where('id', '=', d.billId).executeTakeFirstOrThrow()).discount_reversed_minor);
+    assert.ok(reversed > 0);
+
+    const page = await listRegister(db.db, { sort: 'number', dir: 'asc' }, '2026-03-20');
+    const row = page.rows.find((r) => r.billId === d.billId)!;
+    assert.equal(row.totalMinor, d.totals.totalMinor + reversed, 'the total the ledger asks for');
+    assert.equal(row.totalMinor - row.balance!.paidMinor - row.balance!.writtenOffMinor, row.balance!.outstandingMinor, 'the row adds up');
+    const usd = page.totals.find((x) => x.currency === 'USD')!;
+    assert.equal(usd.totalMinor - usd.paidMinor - usd.writtenOffMinor, usd.outstandingMinor, 'the totals add up');
+
+    const numbers = async (q: Parameters<typeof listRegister>[1]) => (await listRegister(db.db, { sort: 'number', dir: 'asc', ...q }, '2026-03-20')).rows.map((r) => r.number);
+    assert.deepEqual(await numbers({ balance: 'paid' }), [ten.number], 'written off is not paid');
+    assert.deepEqual(await numbers({ balance: 'settled' }), [two.number, ten.number]);
+    assert.deepEqual(await numbers({ balance: 'written_off' }), [two.number]);
+    for (const q of ['Émile', 'émile', 'emile', 'EMILE', 'muller', 'Müller', 'ÅS']) assert.deepEqual(await numbers({ q }), [d.number], q);
+    assert.deepEqual((await listRegister(db.db, { sort: 'matter', dir: 'asc' }, '2026-03-20')).rows.map((r) => r.fileNumber), ['1.2', '1.10', '2.1']);
+
+    await t.user('billing');
+    const clerk = t.browser();
+    await clerk.login('billing@firm.test');
+    const past = await clerk.get('/billing/bills?offset=200');
+    assert.equal(past.status, 200);
+    assert.match(past.text, /Past the last of 3/);
+    assert.doesNotMatch(past.text, /201–/);
+    const badOffset = await clerk.get('/billing/bills?offset=abc');
+    assert.equal(badOffset.status, 422);
+    assert.match(badOffset.text, /offset/i, 'the refusal says which part of the address was wrong');
+  }, { start: '2026-03-02T09:00:00Z' });
+});

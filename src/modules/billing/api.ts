@@ -113,7 +113,8 @@ const RegisterSchema = Type.Object({
   items: Type.Array(Type.Object({
     id: Type.String(), number: Type.Union([Type.String(), Type.Null()]), status: Type.String({ description: 'draft, approved, finalised, or deleted (void)' }), onHold: Type.Boolean(),
     matterId: Type.String(), fileNumber: Type.String(), matterName: Type.String(), clientId: Type.String(), clientName: Type.String(),
-    invoiceDate: Type.String(), dueDate: Type.String(), currency: Type.String(), total: Amount,
+    invoiceDate: Type.String(), dueDate: Type.String(), currency: Type.String(),
+    total: Type.String({ description: 'What the bill asks for, as the ledger last reported it once posted (a time-sensitive discount reversed counts back in); a void bill (status deleted) shows what it was issued for, owes nothing and counts in no total' }),
     paid: Type.Union([Amount, Type.Null()], { description: 'Null until the ledger has posted the bill (drafts, void bills)' }),
     writtenOff: Type.Union([Amount, Type.Null()]), outstanding: Type.Union([Amount, Type.Null()]), overdue: Type.Boolean(),
   })),

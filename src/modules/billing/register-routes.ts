@@ -93,7 +93,8 @@ export function createRegisterPages(deps: { db: Executor; clock: Clock }): Hono<
     const offset = filters.offset ?? 0;
     const limit = filters.limit ?? REGISTER_PAGE_ROWS;
     const pager = {
-      total: result.total, from: result.total === 0 ? 0 : offset + 1, to: Math.min(offset + limit, result.total),
+      // Past the end (an old link after bills went): no rows, said as such rather than "201–109 of 109".
+      total: result.total, from: result.total === 0 || offset >= result.total ? 0 : offset + 1, to: offset >= result.total ? 0 : Math.min(offset + limit, result.total),
       prevUrl: offset > 0 ? `/billing/bills${queryString({ ...params, offset: Math.max(0, offset - limit) || undefined })}` : null,
       nextUrl: offset + limit < result.total ? `/billing/bills${queryString({ ...params, offset: offset + limit })}` : null,
     };
@@ -101,7 +102,8 @@ export function createRegisterPages(deps: { db: Executor; clock: Clock }): Hono<
     if (isHtmx(c)) c.header('HX-Replace-Url', `/billing/bills${queryString({ ...params, offset: offset || undefined })}`);
     return page(c, { page: 'billing/register.njk', fragment: 'billing/_register.njk' }, {
       rows: result.rows, totals: result.totals, pager, errors, filterFields: FILTER_FIELDS, oob: isHtmx(c), today,
-      otherErrors: Object.entries(errors).filter(([k]) => !(FILTER_FIELDS as readonly string[]).includes(k)).map(([name, message]) => ({ name, message })),
+      // Errors no input on the form shows (the offset rides in the pager's links, not in an input) listed above the list.
+      otherErrors: Object.entries(errors).filter(([k]) => k === 'offset' || !(FILTER_FIELDS as readonly string[]).includes(k)).map(([name, message]) => ({ name, message })),
       f: { ...params, status: filters.status, balance: filters.balance, sort: filters.sort, dir: filters.dir },
       statuses: REGISTER_STATUSES.map((s) => ({ value: s, label: REGISTER_STATUS_LABELS[s] })),
       balances: REGISTER_BALANCES.map((s) => ({ value: s, label: REGISTER_BALANCE_LABELS[s] })),

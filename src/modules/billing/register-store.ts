@@ -4,6 +4,7 @@
  * `billing_bill_balance`): paid, written off, outstanding. Filtered, sorted, paged, with
  * totals per currency over everything the filters take (not only the page shown).
  */
+import { foldName } from '../../shared/client-names.ts';
 import { literalLike } from '../../shared/clients.ts';
 import type { Executor } from '../../shared/db.ts';
 import { selectRaw } from '../../shared/sql.ts';
@@ -13,17 +14,18 @@ export type RegisterStatus = (typeof REGISTER_STATUSES)[number];
 export const REGISTER_STATUS_LABELS: Record<RegisterStatus, string> = {
   all: 'All', draft: 'Draft', approved: 'Approved', finalised: 'Finalised', issued: 'Approved or finalised', void: 'Void',
 };
-export const REGISTER_BALANCES = ['any', 'outstanding', 'overdue', 'paid'] as const;
+export const REGISTER_BALANCES = ['any', 'outstanding', 'overdue', 'paid', 'settled', 'written_off'] as const;
 export type RegisterBalance = (typeof REGISTER_BALANCES)[number];
+/** "Paid in full" is paid: nothing outstanding and nothing written off (review 58 F3: a bill written off in full is not paid). */
 export const REGISTER_BALANCE_LABELS: Record<RegisterBalance, string> = {
-  any: 'Any', outstanding: 'Outstanding', overdue: 'Overdue', paid: 'Paid in full',
+  any: 'Any', outstanding: 'Outstanding', overdue: 'Overdue', paid: 'Paid in full', settled: 'Nothing outstanding (paid or written off)', written_off: 'Written off (in part or in full)',
 };
 /** An unnumbered draft sorts after its matter's numbered bills (both databases: they put nulls at opposite ends). */
 const UNNUMBERED_LAST = 2_000_000_000;
 /** Sort keys, each a list of SQL expressions (the bill number sorts as numbers: client, matter, sequence). */
 export const REGISTER_SORTS = {
   invoice: ['b.invoice_date'], number: ['m.client_number', 'm.matter_number', `coalesce(b.sequence, ${UNNUMBERED_LAST})`], due: ['b.due_date'],
-  client: ['m.client_name'], matter: ['b.file_number'], total: ['b.total_minor'], outstanding: ['coalesce(bb.outstanding_minor, 0)'],
+  client: ['m.client_name'], matter: ['m.client_number', 'm.matter_number'], total: ['b.currency', 'coalesce(bb.total_minor, b.total_minor)'], outstanding: ['b.currency', 'coalesce(bb.outstanding_minor, 0)'],
 } as const;
 export type RegisterSort = keyof typeof REGISTER_SORTS;
 export const REGISTER_SORT_LABELS: Record<RegisterSort, string> = {
@@ -61,6 +63,7 @@ export interface RegisterRow {
   invoiceDate: string;
   dueDate: string;
   currency: string;
+  /** What the bill asks for: as the ledger last reported it once posted (a time-sensitive discount reversed counts back), else as composed. */
   totalMinor: number;
   /** The ledger's balance (posted bills only; null for drafts, void bills, or before the ledger has reported it). */
   balance: { paidMinor: number; writtenOffMinor: number; outstandingMinor: number } | null;
@@ -94,7 +97,9 @@ function registerFrom(f: RegisterFilters, today: string): { from: string; params
   switch (f.balance ?? 'any') {
     case 'outstanding': where.push('bb.outstanding_minor > 0'); break;
     case 'overdue': where.push('bb.outstanding_minor > 0 and b.due_date < ?'); params.push(today); break;
-    case 'paid': where.push("b.status in ('approved', 'finalised') and bb.outstanding_minor = 0"); break;
+    case 'paid': where.push("b.status in ('approved', 'finalised') and bb.outstanding_minor = 0 and bb.written_off_minor = 0"); break;
+    case 'settled': where.push("b.status in ('approved', 'finalised') and bb.outstanding_minor = 0"); break;
+    case 'written_off': where.push("b.status in ('approved', 'finalised') and bb.written_off_minor > 0"); break;
     case 'any': break;
   }
   if (f.clientId) { where.push('b.client_id = ?'); params.push(f.clientId); }
@@ -102,10 +107,12 @@ function registerFrom(f: RegisterFilters, today: string): { from: string; params
   if (f.from) { where.push('b.invoice_date >= ?'); params.push(f.from); }
   if (f.to) { where.push('b.invoice_date <= ?'); params.push(f.to); }
   if (f.q) {
-    // The text as typed: % and _ are searched for, not wildcards (both databases take ESCAPE).
+    // The text as typed: % and _ are searched for, not wildcards (both databases take ESCAPE). The client's name
+    // through its folded copy (case and accents aside, as every client look-up: review 58 F9): SQLite's lower() folds ASCII only.
     const like = `%${literalLike(f.q.toLowerCase())}%`;
-    where.push("(lower(coalesce(b.number, '')) like ? escape '\\' or lower(b.file_number) like ? escape '\\' or lower(coalesce(m.name, '')) like ? escape '\\' or lower(coalesce(m.client_name, '')) like ? escape '\\')");
-    params.push(like, like, like, like);
+    const folded = `%${literalLike(foldName(f.q))}%`;
+    where.push("(lower(coalesce(b.number, '')) like ? escape '\\' or lower(b.file_number) like ? escape '\\' or lower(coalesce(m.name, '')) like ? escape '\\' or lower(coalesce(m.client_name, '')) like ? escape '\\' or b.client_id in (select c.id from billing_client c where c.name_fold like ? escape '\\'))");
+    params.push(like, like, like, like, folded);
   }
   return {
     from: `from billing_bill b left join billing_matter m on m.id = b.matter_id
@@ -124,10 +131,10 @@ export async function listRegister(ex: Executor, f: RegisterFilters, today: stri
   const limit = Math.max(1, Math.min(REGISTER_MAX_ROWS, Math.floor(f.limit ?? REGISTER_PAGE_ROWS)));
   const offset = Math.max(0, Math.floor(f.offset ?? 0));
   const rows = await selectRaw<Record<string, unknown>>(ex, `select b.id, b.number, b.status, b.on_hold, b.matter_id, b.file_number, m.name as matter_name,
-      b.client_id, m.client_name, b.invoice_date, b.due_date, b.currency, b.total_minor,
+      b.client_id, m.client_name, b.invoice_date, b.due_date, b.currency, coalesce(bb.total_minor, b.total_minor) as total_minor,
       bb.bill_id as balance_of, bb.paid_minor, bb.written_off_minor, bb.outstanding_minor
     ${from} order by ${order} limit ${limit} offset ${offset}`, params);
-  const totals = await selectRaw<Record<string, unknown>>(ex, `select b.currency, count(*) as n, sum(b.total_minor) as total, sum(coalesce(bb.paid_minor, 0)) as paid,
+  const totals = await selectRaw<Record<string, unknown>>(ex, `select b.currency, count(*) as n, sum(coalesce(bb.total_minor, b.total_minor)) as total, sum(coalesce(bb.paid_minor, 0)) as paid,
       sum(coalesce(bb.written_off_minor, 0)) as written_off, sum(coalesce(bb.outstanding_minor, 0)) as outstanding
     ${from} and b.status in ('approved', 'finalised') group by b.currency order by b.currency`, params);
   return {
