@@ -179,8 +179,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   // Authentication: an API token (Bearer) or the session cookie.
   app.use('*', async (c, next) => {
     const authz = c.req.header('authorization');
-    if (authz?.startsWith('Bearer ')) {
-      const user = await resolveApiToken(authDeps, authz.slice(7).trim());
+    // The scheme is case-insensitive (RFC 9110 11.1): "bearer" as some clients send it (review 57 F8).
+    const bearer = authz !== undefined ? /^bearer\s+(.*)$/is.exec(authz) : null;
+    if (bearer) {
+      const user = await resolveApiToken(authDeps, bearer[1]!.trim());
       if (!user) throw new HttpError(401, 'unauthenticated', 'The API token is unknown or revoked');
       c.set('user', user);
       c.set('authVia', 'token');
@@ -361,7 +363,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
 
   app.onError((err, c) => {
-    const wantsJson = c.req.path.startsWith('/api/') || c.get('authVia') === 'token' || (c.req.header('authorization') ?? '').startsWith('Bearer ') || (c.req.header('accept') ?? '').startsWith('application/json');
+    const wantsJson = c.req.path.startsWith('/api/') || c.get('authVia') === 'token' || /^bearer\s/i.test(c.req.header('authorization') ?? '') || (c.req.header('accept') ?? '').startsWith('application/json');
     if (err instanceof HttpError) {
       if (err.status === 401 && !wantsJson) {
         if (isHtmx(c)) {
@@ -379,7 +381,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
         }
         return c.redirect(`/login?next=${encodeURIComponent(safeNext(back))}`, 303);
       }
-      if (wantsJson) return c.json(errorBody(err), err.status);
+      if (wantsJson) {
+        // What to send instead (RFC 9110 11.6.1): a token, as "Authorization: Bearer <token>".
+        if (err.status === 401) c.header('WWW-Authenticate', 'Bearer realm="lexbill"');
+        return c.json(errorBody(err), err.status);
+      }
       return render(c, isHtmx(c) ? 'errors/_error.njk' : 'errors/error.njk', { status: err.status, title: err.code.replaceAll('_', ' '), message: err.message, fields: err.fields }, err.status as 400);
     }
     const log = c.get('log') ?? logger;

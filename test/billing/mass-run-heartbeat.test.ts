@@ -64,9 +64,13 @@ eachDialect('a bill run another server process is drafting (fresh heartbeat) sho
     const unmoved = await t.db.db.selectFrom('billing_batch').select(['status', 'drafted_count', 'updated_at']).where('id', '=', run.id).executeTakeFirstOrThrow();
     assert.deepEqual([unmoved.status, Number(unmoved.drafted_count)], ['running', 0]);
     assert.equal((await t.db.db.selectFrom('audit_log').select('action').where('entity_id', '=', run.id).where('action', 'in', ['billing.bill_run_started', 'billing.bill_run_resumed', 'billing.bill_run_failed']).execute()).length, 0, 'no start, resume or failure recorded');
+    // The API says what the page says: drafted elsewhere, not stalled (review 57 F11).
+    const runApi = async () => (await b.get(`/api/v1/bill-runs/${run.id}`, { authorization: `Bearer ${token}` })).json();
+    assert.deepEqual([(await runApi()).status, (await runApi()).stalled], ['running', false]);
 
     // The heartbeat goes stale: stopped. Resume is offered, and finishes the run here (which beats as it drafts).
     t.clock.advanceMs(RUN_HEARTBEAT_STALE_MS + 1_000);
+    assert.deepEqual([(await runApi()).status, (await runApi()).stalled], ['running', true], 'no process drafts it: stalled');
     page = ok(await b.get(`/billing/mass/runs/${run.id}`));
     assert.match(page, /data-action="resume"/);
     assert.equal((await b.post(`/billing/mass/runs/${run.id}/resume`, {})).status, 303);
@@ -78,6 +82,7 @@ eachDialect('a bill run another server process is drafting (fresh heartbeat) sho
     const done = await t.db.db.selectFrom('billing_batch').select(['drafted_count', 'heartbeat_at']).where('id', '=', run.id).executeTakeFirstOrThrow();
     assert.equal(Number(done.drafted_count), 1);
     assert.equal(done.heartbeat_at, t.clock.now().toISOString(), 'this process said it was drafting it');
+    assert.deepEqual([(await runApi()).status, (await runApi()).stalled], ['done', false]);
   });
 });
 
@@ -88,11 +93,12 @@ eachDialect('two takers of one bill run at once (two server processes, a double 
     const [one, two] = [massOf(), massOf()];
     const run = await one.createRun(ctx, { id: 'twin-run-0001', invoiceDate: DATE, upTo: DATE });
     const outcomes = await Promise.allSettled([one.runBatch(ctx, run.id), two.runBatch(ctx, run.id)]);
-    const done = outcomes.filter((o) => o.status === 'fulfilled');
+    const done = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
     const refused = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as unknown] : []));
-    assert.equal(done.length, 1, 'one drafts it');
-    assert.equal(refused.length, 1);
-    assert.ok(refused[0] instanceof RunDraftingElsewhere, String(refused[0]));
+    // The other is refused while the first drafts it, or (on a busy machine, the first done before the second reads it)
+    // finds it done and changes nothing: either way it is drafted once, started once.
+    assert.ok(done.length >= 1 && done.every((b) => b.status === 'done'), 'one drafts it');
+    for (const r of refused) assert.ok(r instanceof RunDraftingElsewhere, String(r));
     const started = await t.db.db.selectFrom('audit_log').select('action').where('entity_id', '=', run.id).where('action', '=', 'billing.bill_run_started').execute();
     assert.equal(started.length, 1, 'started once');
     const row = await t.db.db.selectFrom('billing_batch').select(['status', 'drafted_count']).where('id', '=', run.id).executeTakeFirstOrThrow();

@@ -8,7 +8,9 @@
 import assert from 'node:assert/strict';
 import { eachDialect } from '../support/db.ts';
 import { withApp } from '../support/app.ts';
+import { createBillingCommands } from '../../src/modules/billing/index.ts';
 import { createLedgerCommands } from '../../src/modules/ledger/index.ts';
+import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { approvedBill, assertLedgerInvariants } from './support.ts';
 import { ctx } from '../billing/support.ts';
 import { HttpError } from '../../src/shared/web/errors.ts';
@@ -58,6 +60,8 @@ eachDialect('write-offs: not while the client holds credit (left and said), date
 
     // The write-off taken back on its own (review 53, M1: only reverting the whole bill undid it): the bill owes it again.
     const [w] = await db.db.selectFrom('ledger_write_off').select(['id', 'journal_id']).where('bill_id', '=', bill.billId).execute();
+    // Dated ahead of today, its reverse form offers its own date, not today's, which would be refused (review 58 F5).
+    assert.match((await admin.get(`/ledger/bills/${bill.billId}`)).text, new RegExp(`data-reverse-write-off="${w!.id}">[^]*?name="on" value="2026-03-11"`));
     const early = await admin.post(`/ledger/write-offs/${w!.id}/reverse`, { on: '2026-03-10', reason: 'Paid after all' });
     assert.equal(early.status, 422, 'not before it was written off');
     assert.match(early.text, /must be on or after the day it was written off \(2026-03-11\)/);
@@ -85,5 +89,44 @@ eachDialect('write-offs: not while the client holds credit (left and said), date
     await ledger.setPeriod(ctx, { period: '2026-01', status: 'closed' });
     const audits = await db.db.selectFrom('audit_log').select('id').where('action', '=', 'ledger.period_closed').where('entity_id', '=', '2026-01').execute();
     assert.equal(audits.length, 1);
+  });
+});
+
+eachDialect('write off small balances leaves a bill whose discount expired undecided, and one whose write-off was reversed, naming each (review 58 F8, F10)', async (db) => {
+  await withApp(db, async (t) => {
+    const { f, bill } = await approvedBill({ db: db.db, clock: t.clock, relay: t.runtime.relay });
+    const ledger = createLedgerCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
+    t.clock.set('2026-03-10T09:00:00Z');
+    await ledger.setWriteOffLimit(ctx, 5_000);
+    // Paid all but 20.00; written off, and the write-off reversed on purpose.
+    await ledger.recordReceipt(ctx, { billId: bill.billId, receivedOn: '2026-03-05', amountMinor: bill.totals.totalMinor - 2_000, order: 'this_bill_only' });
+    await ledger.writeOff(ctx, { billId: bill.billId, on: '2026-03-06' });
+    const [w] = await db.db.selectFrom('ledger_write_off').select('id').where('bill_id', '=', bill.billId).execute();
+    await ledger.reverseWriteOff(ctx, { writeOffId: String(w!.id), on: '2026-03-07', reason: 'Client will pay' });
+    // A second matter's bill with a 10% discount valid until 8 March, paid on time all but 5.00: undecided after the 8th.
+    const matters = createMattersCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
+    const billing = createBillingCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
+    const other = await matters.openMatter(ctx, { clientId: f.client.id, name: 'Second', responsibleTimekeeperId: f.partner.id, openedOn: '2025-06-01' });
+    await matters.recordTimeEntry(ctx, { matterId: other.id, timekeeperId: f.partner.id, workDate: '2026-03-01', rawMinutes: 60, narrative: 'Advice' });
+    await t.runtime.relay.drain();
+    const d = await billing.approve(ctx, (await billing.createDraft(ctx, { matterId: other.id, invoiceDate: '2026-03-02', upTo: '2026-03-02', request: { discount: { kind: 'percentage', percentBasisPoints: 1_000, amountMinor: 0, validUntil: '2026-03-08' } } })).billId);
+    await t.runtime.relay.drain();
+    await ledger.recordReceipt(ctx, { billId: d.billId, receivedOn: '2026-03-04', amountMinor: d.totals.totalMinor - 500, order: 'this_bill_only' });
+    await t.runtime.relay.drain();
+
+    const r = await ledger.writeOffSmallBalances(ctx, { maxMinor: 5_000, on: '2026-03-10' });
+    assert.deepEqual(r.written.map((b) => b.number), [], 'nothing written off');
+    assert.deepEqual(r.leftAlone.map((l) => [l.bill.number, l.why, l.on]).sort(), [[bill.number, 'write_off_reversed', '2026-03-06'], [d.number, 'discount_expired', '2026-03-08']].sort());
+    assert.equal((await db.db.selectFrom('ledger_write_off').select('id').execute()).length, 1);
+    // Said on the page the form leads to.
+    await t.user('admin');
+    const admin = t.browser();
+    await admin.login('admin@firm.test');
+    await admin.get('/ledger/periods');
+    const run = await admin.post('/ledger/write-offs', { max: '50.00', on: '2026-03-10' });
+    const page = (await admin.get(run.location!)).text;
+    assert.match(page, new RegExp(`data-notice>Left alone: bill ${d.number!.replaceAll('.', '\\.')} owes \\$5\\.00, but its discount expired on 2026-03-08 undecided`));
+    assert.match(page, new RegExp(`data-notice>Left alone: bill ${bill.number!.replaceAll('.', '\\.')} owes \\$20\\.00; its write-off of 2026-03-06 was reversed`));
+    await assertLedgerInvariants(db.db);
   });
 });

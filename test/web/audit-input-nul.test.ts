@@ -26,6 +26,12 @@ eachDialect('text holding NUL, a __proto__ key, or JSON sent to a page is refuse
     res = await b.request('POST', '/api/v1/clients', { headers: { 'content-type': 'application/json', ...auth }, body: '{"__proto__":{"x":1},"name":"P"}' });
     assert.equal(res.status, 422, res.text);
     assert.equal(res.json().error.fields.__proto__, 'is not a known field');
+    // Keys named like Object's own members are unknown fields too (review 57 F1: they passed unnamed).
+    for (const key of ['constructor', 'toString', 'hasOwnProperty', 'valueOf']) {
+      res = await b.request('POST', '/api/v1/clients', { headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ name: 'P', [key]: 1 }) });
+      assert.equal(res.status, 422, `${key}: ${res.text}`);
+      assert.deepEqual(res.json().error.fields, { [key]: 'is not a known field' });
+    }
 
     // A page's form: the field is named on the page.
     await b.get('/matters/clients');

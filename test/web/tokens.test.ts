@@ -31,6 +31,11 @@ eachDialect('a password reset revokes the user\'s API tokens, and a revoked toke
     const me = (t: string) => client.get('/api/v1/me', { authorization: `Bearer ${t}` });
     assert.equal((await me(t1)).status, 200);
     assert.equal((await me(t2)).status, 200);
+    // The scheme in any case (review 57 F8); a refusal says what to send.
+    for (const scheme of ['bearer', 'BEARER']) assert.equal((await client.get('/api/v1/me', { authorization: `${scheme} ${t1}` })).status, 200, scheme);
+    const none = await client.get('/api/v1/me', { authorization: 'bearer lbt_not-a-token' });
+    assert.equal(none.status, 401);
+    assert.equal(none.headers.get('www-authenticate'), 'Bearer realm="lexbill"');
 
     clock.advanceMs(60_000);
     await resetPassword({ db: db.db, clock }, systemContext('reset-test', 'cli:reset-password'), u.email, 'a brand new long password');

@@ -371,7 +371,7 @@ export function createBillingApi(deps: ModuleDeps, cmds: BillingCommands, produc
   api.route({ method: 'get', path: '/bills/:id', summary: 'One bill with its lines, totals, fee allocation and the actions allowed now', tag: TAG, audience: READ, response: BillSchema },
     async (c) => out(await billOr404(param(c, 'id'))));
 
-  api.route({ method: 'patch', path: '/bills/:id', summary: 'Change a draft: new dates or choices, recomposed (items toggled out are released)', tag: TAG, audience: WRITE, body: ChangeBody, response: BillSchema },
+  api.route({ method: 'patch', path: '/bills/:id', summary: 'Change a draft: new dates or choices, recomposed (items toggled out are released). `options`, when sent, replaces the draft\'s choices whole (a choice left out is dropped: send back every choice to keep, as GET /bills/{id} gives them); left out, the choices stay as they are', tag: TAG, audience: WRITE, body: ChangeBody, response: BillSchema },
     async (c, { body }) => {
       const b = await billOr404(param(c, 'id'));
       const change = {

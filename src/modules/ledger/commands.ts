@@ -562,8 +562,7 @@ export function createLedgerCommands(deps: LedgerDeps) {
   async function reverseWriteOff(trx: Tx, ctx: CommandContext, input: { writeOffId: string; on?: string; reason?: string; confirmOutsidePeriod?: boolean }) {
     const e: Record<string, string> = {};
     if (!ID_RE.test(input.writeOffId)) throw notFound('Write-off');
-    const on = input.on ?? today(clock);
-    if (!isDate(on)) e.on = 'must be a date (YYYY-MM-DD)';
+    if (input.on !== undefined && !isDate(input.on)) e.on = 'must be a date (YYYY-MM-DD)';
     const reason = (input.reason ?? '').trim() || 'Write-off reversed';
     if (reason.length > 500) e.reason = 'must be at most 500 characters';
     const first = await store.findWriteOff(trx, input.writeOffId);
@@ -572,6 +571,8 @@ export function createLedgerCommands(deps: LedgerDeps) {
     const w = (await store.findWriteOff(trx, input.writeOffId))!;
     const bill = await store.findBill(trx, w.billId);
     if (!bill) throw notFound('Bill');
+    // Today, unless it was written off with a later date (review 58 F5: the default was refused then).
+    const on = input.on ?? latest(today(clock), w.writtenOffOn);
     if (Object.keys(e).length === 0 && on < w.writtenOffOn) e.on = `must be on or after the day it was written off (${w.writtenOffOn})`;
     if (Object.keys(e).length) throw invalid(e);
     if (w.reversalJournalId !== null) throw conflict('This write-off was reversed already');
@@ -610,6 +611,11 @@ export function createLedgerCommands(deps: LedgerDeps) {
     const done: LedgerBill[] = [];
     /** Small balances left alone: their client holds unallocated credit in the bill's currency (allocate it instead). */
     const heldCredit: { bill: LedgerBill; creditMinor: number }[] = [];
+    /**
+     * Left alone too (review 58 F8, F10): a bill whose time-sensitive discount expired by `on` undecided (the client
+     * may owe the whole discount again: decide it first), and one with a write-off the bookkeeper took back (on purpose).
+     */
+    const leftAlone: { bill: LedgerBill; why: 'discount_expired' | 'write_off_reversed'; on: string }[] = [];
     const creditOf = new Map<string, Map<string, number>>();
     await trx.updateTable('ledger_bill').set({ updated_at: sql`updated_at` }).where('status', '=', 'open').execute();
     for (const bill of await store.listBills(trx, { status: 'open' })) {
@@ -620,11 +626,17 @@ export function createLedgerCommands(deps: LedgerDeps) {
         if (!creditOf.has(bill.clientId)) creditOf.set(bill.clientId, await store.clientCreditByCurrency(trx, bill.clientId));
         const credit = creditOf.get(bill.clientId)!.get(bill.currency) ?? 0;
         if (credit > 0) { heldCredit.push({ bill, creditMinor: credit }); continue; }
+        if (bill.discountStatus === 'pending' && bill.discountValidUntil !== null && bill.discountValidUntil < on) {
+          leftAlone.push({ bill, why: 'discount_expired', on: bill.discountValidUntil });
+          continue;
+        }
+        const reversed = (await store.writeOffs(trx, bill.id)).filter((w) => w.reversalJournalId !== null).at(-1);
+        if (reversed) { leftAlone.push({ bill, why: 'write_off_reversed', on: reversed.writtenOffOn }); continue; }
         await writeOffOne(trx, ctx, bill, o, on, reason, input.confirmOutsidePeriod ?? false);
         done.push(bill);
       }
     }
-    return { written: done, heldCredit };
+    return { written: done, heldCredit, leftAlone };
   }
 
   /** Seed 003 way 2: decide a bill's time-sensitive discount (reverse it, or honour it). */

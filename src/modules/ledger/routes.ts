@@ -590,6 +590,12 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
       for (const h of r.heldCredit) {
         notes.push(`Left alone: bill ${h.bill.number} owes ${formatMoney(store.outstandingOf(h.bill), h.bill.currency)}, and its client holds ${formatMoney(h.creditMinor, h.bill.currency)} of unallocated credit: allocate that to it (the client's receipts) rather than writing it off.`);
       }
+      for (const l of r.leftAlone) {
+        const owes = formatMoney(store.outstandingOf(l.bill), l.bill.currency);
+        notes.push(l.why === 'discount_expired'
+          ? `Left alone: bill ${l.bill.number} owes ${owes}, but its discount expired on ${l.on} undecided (the client may owe ${formatMoney(l.bill.discountDebtorsMinor, l.bill.currency)} more): decide the discount on the bill's page first.`
+          : `Left alone: bill ${l.bill.number} owes ${owes}; its write-off of ${l.on} was reversed, so it is not written off again here (write it off on the bill's page if meant).`);
+      }
       return doneSaying(c, '/ledger/reports/aged-debtors', notes, 'aged-debtors');
     } catch (err) {
       if (refusal(err)) return periodsPage(c, refused(err, fv), refusedStatus(err));

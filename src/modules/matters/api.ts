@@ -83,7 +83,8 @@ const Email = Nullable(Type.String({ maxLength: 254, pattern: '^$|^[^\\s@]+@[^\\
 
 const PagingQuery = {
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, description: 'Page size, 1 to 200 (default 50)' })),
-  offset: Type.Optional(Type.Integer({ minimum: 0, description: 'Rows to skip (default 0)' })),
+  // Bounded: a number past what the databases' integers hold was a 500 (review 57 F10).
+  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000_000, description: 'Rows to skip (default 0, at most 10,000,000)' })),
 };
 const PageFields = { total: Type.Integer(), limit: Type.Integer(), offset: Type.Integer() };
 const page = <T extends TSchema>(item: T) => Type.Object({ items: Type.Array(item), ...PageFields });

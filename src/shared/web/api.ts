@@ -6,7 +6,7 @@ import { Hono } from 'hono';
 import type { Context } from 'hono';
 import type { Static, TSchema } from 'typebox';
 import Type from 'typebox';
-import { HttpError } from './errors.ts';
+import { HttpError, invalid } from './errors.ts';
 import { allow } from './guard.ts';
 import type { Audience } from './guard.ts';
 import type { AppEnv } from './types.ts';
@@ -98,7 +98,22 @@ export function createApi(registry: ApiRegistry) {
   ): void {
     registry.specs.push(spec as unknown as ApiSpec);
     app.on(spec.method.toUpperCase(), spec.path, allow(spec.audience), async (c) => {
+      // A query key or a body the route does not take is named, not ignored (review 57 F4: "?expectedVersion=1", the
+      // matters API's name for billing's "version", approved a bill that had changed, the check silently skipped).
+      const known = new Set(Object.keys((spec.query as { properties?: Record<string, unknown> } | undefined)?.properties ?? {}));
+      const strangers = Object.keys(c.req.queries()).filter((k) => !known.has(k));
+      if (strangers.length > 0) throw invalid(Object.fromEntries(strangers.slice(0, 20).map((k) => [k, 'is not a known field'])));
       let body: unknown = undefined;
+      if (!spec.body && c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+        const raw = await c.req.text();
+        if (raw.trim() !== '') {
+          let sent: unknown;
+          try { sent = JSON.parse(raw); } catch { throw new HttpError(400, 'unexpected_body', 'This request takes no body'); }
+          if (sent === null || typeof sent !== 'object' || Array.isArray(sent)) throw new HttpError(400, 'unexpected_body', 'This request takes no body');
+          const keys = Object.keys(sent);
+          if (keys.length > 0) throw invalid(Object.fromEntries(keys.slice(0, 20).map((k) => [k, 'is not a known field (this request takes no body)'])));
+        }
+      }
       if (spec.body) {
         const type = c.req.header('content-type') ?? '';
         if (!type.includes('application/json')) throw new HttpError(415, 'unsupported_media_type', 'Send the body as application/json');

@@ -49,7 +49,9 @@ export function unsafeInput(value: unknown, path = '', out: Record<string, strin
 
 /** Map of field to a message a person can act on; empty when valid. */
 export function fieldErrors(schema: TSchema, value: unknown): Record<string, string> {
-  const out: Record<string, string> = unsafeInput(value);
+  // No prototype while collecting: a field named like an Object member ("constructor", "toString") is not already
+  // "set" to it, so its error is kept (review 57 F1: such a key passed additionalProperties: false unnamed).
+  const out: Record<string, string> = Object.assign(Object.create(null) as Record<string, string>, unsafeInput(value));
   for (const e of Value.Errors(schema, value)) {
     if (e.keyword === 'boolean' && e.message === 'schema is false') continue;
     if (e.keyword === 'additionalProperties') {
@@ -73,7 +75,10 @@ export function fieldErrors(schema: TSchema, value: unknown): Record<string, str
     const custom = (schemaAt(schema, e.instancePath) as { errorMessage?: string } | undefined)?.errorMessage;
     out[field] ??= custom ?? e.message;
   }
-  return out;
+  // A plain object again for the JSON answer (each key its own data property, "__proto__" and "constructor" included).
+  const plain: Record<string, string> = {};
+  for (const k of Object.keys(out)) Object.defineProperty(plain, k, { value: out[k], enumerable: true, writable: true, configurable: true });
+  return plain;
 }
 
 /** Validate a JSON body or other structured value; throws 422 naming each bad field. */
