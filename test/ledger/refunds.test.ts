@@ -90,8 +90,13 @@ eachDialect('refunds: credit paid back to the client and taken back, never more 
     assert.match((await refusedWith(ledger.reverseRefund(ctx, { refundId, on: '2026-03-14' }), 409)).message, /reversed already/);
     assert.equal(await credit(), 40_000);
     const original = await db.db.selectFrom('ledger_journal').select(['id']).where('source_key', '=', `refund:${refundId}`).executeTakeFirstOrThrow();
-    const reversal = await db.db.selectFrom('ledger_journal').select(['prefix', 'date']).where('reverses_journal_id', '=', original.id).executeTakeFirstOrThrow();
+    const reversal = await db.db.selectFrom('ledger_journal').select(['id', 'prefix', 'date']).where('reverses_journal_id', '=', original.id).executeTakeFirstOrThrow();
     assert.deepEqual([reversal.prefix, reversal.date], ['RJ', '2026-03-14']);
+    // Its lines say they reverse (review 58 F7), the original's amounts the other way round.
+    const lines = await db.db.selectFrom('ledger_journal_line as l').innerJoin('ledger_account as a', 'a.id', 'l.account_id').select(['a.code', 'l.memo', 'l.debit_minor', 'l.credit_minor'])
+      .where('l.journal_id', '=', reversal.id).orderBy('l.line_no').execute();
+    assert.deepEqual(lines.map((l) => [l.code, Number(l.debit_minor), Number(l.credit_minor)]), [['2100', 0, 40_000], ['1000', 40_000, 0]]);
+    assert.ok(lines.every((l) => String(l.memo).startsWith('Reversed: ')), lines.map((l) => l.memo).join(' | '));
     await assertLedgerInvariants(db.db, { billing: true });
     // Allocating that credit on a day before it came back: refused (it was not there yet); on the day, it pays what the bill owes.
     await refusedWith(ledger.allocateCredit(ctx, { receiptId: receipt.id, billId: bill.billId, on: '2026-03-13' }), 422);

@@ -212,7 +212,8 @@ export async function reverseJournal(b: Books, journalId: string, r: { sourceKey
   if (await store.isReversed(b.trx, journalId)) return null;
   const lines = await store.journalLines(b.trx, journalId);
   const book: BookLine[] = reverseLines(lines.map((l) => ({
-    account: { role: 'debtors' }, accountId: l.accountId, amountMinor: l.debitMinor - l.creditMinor, memo: l.memo, billId: l.billId,
+    // Each line says it is a reversal (review 58 F7: GL detail showed a write-off's reversal as "written off" again).
+    account: { role: 'debtors' }, accountId: l.accountId, amountMinor: l.debitMinor - l.creditMinor, memo: `Reversed: ${l.memo}`.slice(0, 500), billId: l.billId,
     timekeeperId: l.timekeeperId, clientId: l.clientId, matterId: l.matterId,
   }))).map((l) => l as BookLine);
   const { journal } = await postJournal(b, {
