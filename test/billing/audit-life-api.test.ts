@@ -94,3 +94,20 @@ eachDialect('API: a bill action at a stale version is refused (409 bill_changed)
     await t.runtime.relay.drain();
   });
 });
+
+eachDialect('API: approving many drafts with the versions reviewed refuses a draft changed since (review 57 F9)', async (db) => {
+  await withApp(db, async (t) => {
+    const { f, a } = await seed(t);
+    const draft = ok(await a.post('/bills', { matterId: f.matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28' }), 201);
+    const seen = draft.version as number;
+    ok(await a.patch(`/bills/${draft.id}`, { upTo: '2026-02-27', version: seen }));
+    const stale = ok(await a.post('/bills/approve', { billIds: [draft.id], versions: [{ billId: draft.id, version: seen }] }));
+    assert.deepEqual([stale.approved, stale.refused], [0, 1]);
+    assert.equal(ok(await a.get(`/bills/${draft.id}`)).status, 'draft', 'not approved');
+    const stray = await a.post('/bills/approve', { billIds: [draft.id], versions: [{ billId: f.matter.id, version: 1 }] });
+    assert.equal(stray.status, 422, stray.text);
+    assert.deepEqual(Object.keys(stray.json().error.fields), ['versions.0.billId']);
+    const now = ok(await a.post('/bills/approve', { billIds: [draft.id], versions: [{ billId: draft.id, version: seen + 1 }] }));
+    assert.deepEqual([now.approved, now.refused], [1, 0]);
+  });
+});

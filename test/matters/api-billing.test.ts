@@ -383,3 +383,38 @@ eachDialect('the OpenAPI document lists the change, contact, options, settings a
     assert.ok(settings.properties.matterDefaults.properties.retainerReplenishment.properties.minimumBalance);
   });
 });
+
+eachDialect('a change sent with the `seen` of what was read is refused (409) once someone changed it since: billing options, firm settings, charge types (review 57 F9)', async (db) => {
+  await withApp(db, async (t) => {
+    const api = await apiAs(t, 'admin');
+    const client = ok(await api.post('/clients', { name: 'Seen Ltd' }), 201);
+    const tk = ok(await api.post('/timekeepers', { initials: 'SN', name: 'Sam Seen', classification: 'partner' }), 201);
+    const matter = ok(await api.post('/matters', { clientId: client.id, name: 'Seen matter', responsibleTimekeeperId: tk.id, openedOn: '2025-06-01' }), 201);
+
+    // Billing options: A reads; B adds an instalment; A's change against what it read is refused, B's instalment kept.
+    const read = ok(await api.get(`/matters/${matter.id}/billing-options`));
+    assert.match(read.seen, /^[0-9a-f]{24}$/);
+    const schedule = [{ amount: '1000.00', description: 'Stage 1', billOn: '2027-02-01' }];
+    const b = ok(await api.patch(`/matters/${matter.id}/billing-options`, { set: { quote: { amount: '5000.00' }, fixedFee: { mode: 'custom_schedule', schedule: [...schedule, { amount: '2000.00', description: 'Stage 2', billOn: '2027-03-01' }] } }, seen: read.seen }));
+    assert.notEqual(b.seen, read.seen, 'the fingerprint moves with the options');
+    const stale = await api.patch(`/matters/${matter.id}/billing-options`, { set: { fixedFee: { schedule: [{ ...schedule[0]!, amount: '1200.00' }] } }, seen: read.seen });
+    assert.equal(stale.status, 409, stale.text);
+    assert.deepEqual(ok(await api.get(`/matters/${matter.id}/billing-options`)).effective.fixedFee.schedule.map((r: any) => r.amount), ['1000.00', '2000.00']);
+    // Without `seen`, as before: the last change wins.
+    ok(await api.patch(`/matters/${matter.id}/billing-options`, { inherit: ['discount'] }));
+
+    // Firm settings.
+    const s = ok(await api.get('/settings/billing'));
+    ok(await api.patch('/settings/billing', { paymentTermsDays: 21, seen: s.seen }));
+    const staleSettings = await api.patch('/settings/billing', { paymentTermsDays: 45, seen: s.seen });
+    assert.equal(staleSettings.status, 409, staleSettings.text);
+    assert.equal(ok(await api.get('/settings/billing')).paymentTermsDays, 21);
+
+    // Charge types.
+    const ct = ok(await api.post('/charge-types', { code: 'LEASE', name: 'Lease review', defaultPrice: '750.00' }), 201);
+    ok(await api.patch(`/charge-types/${ct.id}`, { defaultPrice: '800.00', seen: ct.seen }));
+    const staleType = await api.patch(`/charge-types/${ct.id}`, { name: 'Lease check', seen: ct.seen });
+    assert.equal(staleType.status, 409, staleType.text);
+    assert.deepEqual([ok(await api.get(`/charge-types/${ct.id}`)).name, ok(await api.get(`/charge-types/${ct.id}`)).defaultPrice], ['Lease review', '800.00']);
+  });
+});

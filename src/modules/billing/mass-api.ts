@@ -66,7 +66,12 @@ const RunSchema = Type.Object({
   })),
 });
 
-const ApproveBody = Type.Object({ billIds: Type.Array(Id, { minItems: 1, maxItems: 100_000 }) }, { additionalProperties: false });
+const ApproveBody = Type.Object({
+  billIds: Type.Array(Id, { minItems: 1, maxItems: 100_000 }),
+  versions: Type.Optional(Type.Array(Type.Object({ billId: Id, version: Type.Integer({ minimum: 1, maximum: 1_000_000_000 }) }, { additionalProperties: false }), {
+    maxItems: 100_000, description: 'The version of each draft as you reviewed it (GET /bills/{id}): a draft changed since is refused, not approved (as the drafts page does)',
+  })),
+}, { additionalProperties: false });
 const ApproveSchema = Type.Object({
   approved: Type.Integer(), refused: Type.Integer(),
   results: Type.Array(Type.Object({ billId: Type.String(), ok: Type.Boolean(), number: Type.Optional(Type.String()), reason: Type.Optional(Type.String()) })),
@@ -147,7 +152,11 @@ export function createMassApi(deps: ModuleDeps, mass: MassBilling): Hono<AppEnv>
 
   api.route({ method: 'post', path: '/bills/approve', summary: 'Approve many drafts; each one refused (on hold, invalid) says why', tag: TAG, audience: WRITE, body: ApproveBody, response: ApproveSchema },
     async (c, { body }) => {
-      const results = await mass.approveMany(c.get('command'), body.billIds);
+      const listed = new Set(body.billIds);
+      const strays = (body.versions ?? []).flatMap((v, i) => (listed.has(v.billId) ? [] : [[`versions.${i}.billId`, 'is not among billIds'] as const]));
+      if (strays.length > 0) throw invalid(Object.fromEntries(strays.slice(0, 20)));
+      const expectedVersions = body.versions ? new Map(body.versions.map((v) => [v.billId, v.version])) : undefined;
+      const results = await mass.approveMany(c.get('command'), body.billIds, expectedVersions ? { expectedVersions } : {});
       return {
         approved: results.filter((r) => r.ok).length, refused: results.filter((r) => !r.ok).length,
         results: results.map((r) => (r.ok ? { billId: r.billId, ok: true, number: r.number } : { billId: r.billId, ok: false, reason: r.reason })),

@@ -45,6 +45,7 @@ import {
   runImport,
 } from './import.ts';
 import type { BillingOptionSection, FirmBillingSettings, MatterBillingOptions, MatterChanged } from './events.ts';
+import { chargeTypeSeen, firmSettingsSeen, optionsSeen } from './fingerprints.ts';
 import type { ImportOutcome, Parsed } from './import.ts';
 import * as store from './store.ts';
 import { ownTime } from './own-time.ts';
@@ -279,6 +280,7 @@ const ParticipantsSet = Type.Object({
 const ChargeTypeSchema = Type.Object({
   id: Type.String(), code: Type.String(), name: Type.String(), defaultPrice: Type.String({ description: 'Firm currency' }), currency: Type.String(),
   taxCode: Nullable(Type.String()), taskCode: Nullable(Type.String()), activityCode: Nullable(Type.String()), active: Type.Boolean(), ...Stamps,
+  seen: Type.String({ description: 'A fingerprint of the charge type as read: send it back with a change to have a change made since refused (409)' }),
 });
 const ChargeTypeFields = {
   taxCode: Type.Optional(NullableText(20)), taskCode: Type.Optional(NullableText(10)), activityCode: Type.Optional(NullableText(10)),
@@ -290,6 +292,7 @@ const ChargeTypeCreate = Type.Object({
 const ChargeTypeChange = Type.Object({
   code: Type.Optional(Text(20, { minLength: 1 })), name: Type.Optional(Text(LIMITS.nameChars, { minLength: 1 })),
   defaultPrice: Type.Optional(Money('Default unit price, firm currency')), ...ChargeTypeFields,
+  seen: Type.Optional(Type.String({ maxLength: 64, description: 'The `seen` of what you read: a change made by someone else since is refused (409), not overwritten' })),
 }, { additionalProperties: false });
 const ChargeTypeQuery = Type.Object({ active: Type.Optional(Type.Boolean({ description: 'true: active ones only' })) }, { additionalProperties: false });
 
@@ -387,10 +390,12 @@ const BillingOptionsSchema = Type.Object({
   matterId: Type.String(), currency: Type.String({ description: 'Of every amount here' }), effective: OptionsOut,
   overridden: Type.Array(literals(SECTION_NAMES)), inherited: Type.Array(literals(SECTION_NAMES)),
   warnings: Type.Optional(Type.Array(Type.String())),
+  seen: Type.String({ description: 'A fingerprint of the options as read (every section, and whether each is the matter\'s own): send it back with a change to have a change made since refused (409)' }),
 });
 const BillingOptionsChange = Type.Object({
   set: Type.Optional(OptionsPatch),
   inherit: Type.Optional(Type.Array(literals(SECTION_NAMES), { description: 'Sections to stop overriding: they follow the firm defaults again' })),
+  seen: Type.Optional(Type.String({ maxLength: 64, description: 'The `seen` of what you read: a change made by someone else since is refused (409), not overwritten' })),
 }, { additionalProperties: false });
 const AutoFillBody = Type.Object({
   firstAmount: Money('The first instalment: as many as fit in the quote, then the remainder'),
@@ -414,8 +419,11 @@ function settingsSchema(partial: boolean) {
     matterDefaults: partial ? OptionsPatch : OptionsOut,
   }, partial);
 }
-const SettingsOut = settingsSchema(false);
-const SettingsPatch = settingsSchema(true);
+const SettingsOut = Type.Object({
+  ...settingsSchema(false).properties,
+  seen: Type.String({ description: 'A fingerprint of the settings as read: send it back with a change to have a change made since refused (409)' }),
+}, { additionalProperties: false });
+const SettingsPatch = Type.Object({ ...settingsSchema(true).properties, seen: Type.Optional(Type.String({ maxLength: 64, description: 'The `seen` of what you read: a change made by someone else since is refused (409), not overwritten' })) }, { additionalProperties: false });
 
 /** Domain field names to wire names, segment by segment (`quote.amountMinor` -> `quote.amount`). */
 const WIRE_NAMES: Readonly<Record<string, string>> = {
@@ -499,6 +507,7 @@ function optionsPatchIn(p: Json, currency: string, errors: FieldErrors, prefix: 
 function settingsOut(s: FirmBillingSettings) {
   return {
     ...s,
+    seen: firmSettingsSeen(s, 'all'),
     taxRates: s.taxRates.map((t) => ({ code: t.code, name: t.name, percent: percentText(t.basisPoints) })),
     interest: { enabled: s.interest.enabled, annualRatePercent: percentText(s.interest.annualRateBasisPoints), graceDays: s.interest.graceDays },
     matterDefaults: optionsOut(s.matterDefaults, s.currency),
@@ -1187,6 +1196,7 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
       matterId: m.id, currency: m.currency, effective: optionsOut(v.effective, m.currency),
       overridden: v.overridden as (typeof SECTION_NAMES)[number][], inherited: v.inherited as (typeof SECTION_NAMES)[number][],
       ...(v.warnings ? { warnings: v.warnings } : {}),
+      seen: optionsSeen(v.effective, v.overridden, SECTION_NAMES),
     };
   }
 
@@ -1206,6 +1216,8 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
     failIf(errors);
     const r = await wireNamed(() => cmds.setBillingOptions(ctxOf(c), m.id, {
       ...(set ? { set: set as BillingOptionsPatch } : {}), ...(body.inherit ? { inherit: body.inherit as BillingOptionSection[] } : {}),
+      // Review 57 F9: as the pages' forms, a change against options someone changed since they were read is refused.
+      ...(body.seen !== undefined ? { expected: { sections: SECTION_NAMES, seen: body.seen } } : {}),
     }), setPrefix);
     return optionsOutFor(m, r);
   });
@@ -1230,9 +1242,10 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
   async (c, { body }) => {
     const current = await cmds.getFirmSettings();
     const errors: FieldErrors = {};
-    const patch = settingsPatchIn(body as Json, (body as { currency?: string }).currency ?? current.currency, errors);
+    const { seen, ...sent } = body;
+    const patch = settingsPatchIn(sent as Json, (sent as { currency?: string }).currency ?? current.currency, errors);
     failIf(errors);
-    const r = await wireNamed(() => cmds.updateFirmSettings(ctxOf(c), patch as FirmSettingsPatch));
+    const r = await wireNamed(() => cmds.updateFirmSettings(ctxOf(c), patch as FirmSettingsPatch, seen !== undefined ? { part: 'all', seen } : undefined));
     return { ...settingsOut(r.settings), mattersChanged: r.mattersChanged };
   });
 
@@ -1240,7 +1253,7 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
 
   const chargeTypeView = (t: ChargeType, currency: string) => ({
     id: t.id, code: t.code, name: t.name, defaultPrice: moneyText(t.defaultPriceMinor, currency), currency, taxCode: t.taxCode,
-    taskCode: t.taskCode, activityCode: t.activityCode, active: t.active, createdAt: t.createdAt, updatedAt: t.updatedAt,
+    taskCode: t.taskCode, activityCode: t.activityCode, active: t.active, createdAt: t.createdAt, updatedAt: t.updatedAt, seen: chargeTypeSeen(t),
   });
   async function chargeTypeOr404(id: string): Promise<ChargeType> {
     const t = await cmds.findChargeType(id);
@@ -1274,11 +1287,11 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
       const t = await chargeTypeOr404(param(c, 'id'));
       const currency = await firmCurrency();
       const errors: FieldErrors = {};
-      const { defaultPrice, ...rest } = body;
+      const { defaultPrice, seen, ...rest } = body;
       const patch: UpdateChargeTypeInput = { ...rest };
       if (defaultPrice !== undefined) patch.defaultPriceMinor = take(errors, 'defaultPrice', limited(parseMoneyText(defaultPrice, currency), LIMITS.unitCostMinor, currency));
       failIf(errors);
-      return chargeTypeView(await named(CHARGE_TYPE_FIELDS, () => cmds.updateChargeType(ctxOf(c), t.id, patch)), currency);
+      return chargeTypeView(await named(CHARGE_TYPE_FIELDS, () => cmds.updateChargeType(ctxOf(c), t.id, patch, seen)), currency);
     });
 
   function fixedChargeView(f: FixedCharge, m: { currency: string; fileNumber: string }, version: number) {

@@ -1251,7 +1251,7 @@ export function createMattersCommands(deps: MattersDeps) {
    * (another tab, another admin), the save is refused (409) rather than putting back what the
    * form showed. Read in this transaction, under the settings row's update guard below.
    */
-  async function updateFirmSettings(trx: Tx, ctx: CommandContext, patch: FirmSettingsPatch, expected?: { part: 'general' | readonly BillingOptionSection[]; seen: string }): Promise<FirmSettingsResult> {
+  async function updateFirmSettings(trx: Tx, ctx: CommandContext, patch: FirmSettingsPatch, expected?: { part: 'general' | 'all' | readonly BillingOptionSection[]; seen: string }): Promise<FirmSettingsResult> {
     if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) throw invalid({ settings: 'must be an object of billing settings' });
     const stored = await ensureFirm(trx, ctx);
     if (expected && firmSettingsSeen(stored.settings, expected.part) !== expected.seen) {
@@ -2123,7 +2123,7 @@ export function createMattersCommands(deps: MattersDeps) {
         setWipStatusMany(trx, moves, status, opts),
       // Firm settings and matter billing options.
       ensureFirmSettings: (ctx: CommandContext) => ensureFirm(trx, ctx),
-      updateFirmSettings: (ctx: CommandContext, patch: FirmSettingsPatch, expected?: { part: 'general' | readonly BillingOptionSection[]; seen: string }) => updateFirmSettings(trx, ctx, patch, expected),
+      updateFirmSettings: (ctx: CommandContext, patch: FirmSettingsPatch, expected?: { part: 'general' | 'all' | readonly BillingOptionSection[]; seen: string }) => updateFirmSettings(trx, ctx, patch, expected),
       setBillingOptions: (ctx: CommandContext, matterId: string, input: SetBillingOptionsInput) => setBillingOptions(trx, ctx, matterId, input),
       /** Many matters at once (imports, seeding): multi-row writes; a 422 names fields as `items.3.discount.kind`. */
       setBillingOptionsMany: (ctx: CommandContext, items: readonly (SetBillingOptionsInput & { matterId: string })[]) => applyOptions(trx, ctx, items, false),

@@ -31,8 +31,8 @@ function canonicalJson(v: unknown): string {
  * defaults. Each form on the page carries its own, so saving one form does not make the others
  * stale, while a change to the part a form shows (another tab, another admin) refuses its save.
  */
-export function firmSettingsSeen(settings: FirmBillingSettings, part: 'general' | readonly BillingOptionSection[]): string {
-  const view = part === 'general' ? { ...settings, matterDefaults: null } : part.map((s) => [s, settings.matterDefaults[s] ?? null]);
+export function firmSettingsSeen(settings: FirmBillingSettings, part: 'general' | 'all' | readonly BillingOptionSection[]): string {
+  const view = part === 'all' ? settings : part === 'general' ? { ...settings, matterDefaults: null } : part.map((s) => [s, settings.matterDefaults[s] ?? null]);
   return createHash('sha256').update(canonicalJson(view)).digest('hex').slice(0, 24);
 }
 
