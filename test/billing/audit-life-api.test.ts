@@ -111,3 +111,18 @@ eachDialect('API: approving many drafts with the versions reviewed refuses a dra
     assert.deepEqual([now.approved, now.refused], [1, 0]);
   });
 });
+
+eachDialect('API: a time filter naming no timekeeper is refused naming it, not a bill without time (review 57 F6)', async (db) => {
+  await withApp(db, async (t) => {
+    const { f, a } = await seed(t);
+    const body = (ids: string[]) => ({ matterId: f.matter.id, invoiceDate: '2026-02-28', upTo: '2026-02-28', options: { filters: { time: { timekeeperIds: ids } } } });
+    for (const path of ['/bills/preview', '/bills']) {
+      const res = await a.post(path, body([f.partner.id, f.matter.id]));
+      assert.equal(res.status, 422, res.text);
+      assert.deepEqual(Object.keys(res.json().error.fields).map((k) => k.replace(/^options\./, '')), ['filters.time.timekeeperIds.1'], res.text);
+    }
+    assert.equal((await t.db.db.selectFrom('billing_bill').select('id').execute()).length, 0, 'nothing drafted');
+    const fine = ok(await a.post('/bills/preview', body([f.partner.id])));
+    assert.ok(fine.lines.some((l: { kind: string }) => l.kind === 'time'), 'the partner\'s time');
+  });
+});

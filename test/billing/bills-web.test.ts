@@ -148,6 +148,7 @@ eachDialect('API: compose a draft, read it, change it, carry it through its life
     // Retainer balance.
     assert.equal((await api.get(`/matters/${matter.id}/retainer-balance`)).status, 404);
     assert.deepEqual(fields(await api.put(`/matters/${matter.id}/retainer-balance`, { balance: 'lots', asOf: '2026-02-28' })), ['balance']);
+    assert.deepEqual(fields(await api.put(`/matters/${matter.id}/retainer-balance`, { balance: '-5.00', asOf: '2026-02-28' })), ['balance'], 'not below zero, as the document says');
     const r = ok(await api.put(`/matters/${matter.id}/retainer-balance`, { balance: '6000.00', asOf: '2026-02-28' }));
     assert.deepEqual([r.balance, r.version], ['6000.00', 1]);
     assert.equal(ok(await api.get(`/matters/${matter.id}/retainer-balance`)).balance, '6000.00');

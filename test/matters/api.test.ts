@@ -426,5 +426,10 @@ eachDialect('the OpenAPI document lists every matters route with its roles and d
     const list = doc.paths['/api/v1/time-entries'].get.parameters.map((p: any) => p.name).sort();
     assert.deepEqual(list, ['from', 'id', 'limit', 'matterId', 'offset', 'status', 'timekeeperId', 'to'].filter((n) => n !== 'id'));
     assert.ok(doc.paths['/api/v1/imports/{kind}'].post.parameters.some((p: any) => p.name === 'dryRun'));
+    // As the import answers (review 57 F3): 200 for a dry run, 201 applied; CSV bodies; the kinds there are.
+    const imp = doc.paths['/api/v1/imports/{kind}'].post;
+    assert.deepEqual(Object.keys(imp.responses).sort(), ['200', '201', 'default']);
+    assert.deepEqual(Object.keys(imp.requestBody.content).sort(), ['application/json', 'text/csv', 'text/plain']);
+    assert.deepEqual(imp.parameters.find((p: any) => p.name === 'kind').schema.enum, ['clients', 'matters', 'time-entries', 'disbursements']);
   });
 });

@@ -103,7 +103,7 @@ const VersionField = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER
 const VersionQuery = Type.Object({ version: Type.Optional(VersionField) });
 const HoldBody = Type.Object({ onHold: Type.Boolean(), version: Type.Optional(VersionField) }, { additionalProperties: false });
 const RetainerBody = Type.Object({
-  balance: SignedMoney('The retainer balance held for the matter'), asOf: IsoDate(), note: Type.Optional(Nullable(Type.String({ maxLength: 500 }))),
+  balance: Money('The retainer balance held for the matter (zero or more)'), asOf: IsoDate(), note: Type.Optional(Nullable(Type.String({ maxLength: 500 }))),
   version: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000_000, description: 'The version of the balance you read (0: none recorded): a balance recorded since is refused (409), not overwritten' })),
 }, { additionalProperties: false });
 const ListQuery = Type.Object({ includeDeleted: Type.Optional(Type.Boolean()) });

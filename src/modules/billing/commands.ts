@@ -505,6 +505,12 @@ export function createBillingCommands(deps: BillingDeps) {
         errors[`adHoc.${i}.timekeeperId`] = 'must be one of the firm\'s timekeepers (or none: an adjustment, split by the matter\'s rule)';
       }
     }
+    // A time filter naming no timekeeper billed no time without a word (review 57 F6).
+    const tks = request.filters?.time?.timekeeperIds ?? [];
+    for (let i = 0; i < tks.length && i < 500; i++) {
+      const id = tks[i];
+      if (typeof id !== 'string' || id.length > 100 || !await store.getTimekeeperCopy(ex, id)) errors[`filters.time.timekeeperIds.${i}`] = 'is not one of the firm\'s timekeepers';
+    }
     try {
       requestCheck(m, invoiceDate, upTo, request);
     } catch (e) {

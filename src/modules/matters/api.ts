@@ -1377,7 +1377,9 @@ export function createMattersApi(deps: ModuleDeps, cmds: MattersCommands): Hono<
 
   const importSpec: ApiSpec = {
     method: 'post', path: '/imports/:kind', tag: TAG, audience: WRITE, query: ImportQuery, body: ImportBody, response: ImportResultSchema,
-    summary: `Import a CSV of ${IMPORT_KINDS.join(', ')} (one kind per file; body text/csv or JSON {csv}). All or nothing: `
+    // As the handler answers (review 57 F3): 200 for a dry run, 201 once applied (422 with the result beside the error when a row is refused).
+    otherStatuses: [{ status: 201, description: 'Applied: every row imported' }], otherBodyTypes: ['text/csv', 'text/plain'], pathValues: { kind: IMPORT_KINDS },
+    summary: `Import a CSV of ${IMPORT_KINDS.join(', ')} (one kind per file; body text/csv or JSON {csv}). A dry run answers 200, an applied import 201; a refused row 422, the error beside the result (\`rows\`, \`rejected\`). All or nothing: `
       + `any rejected row imports nothing. Limits: ${IMPORT_LIMITS.maxRows} rows, ${IMPORT_LIMITS.maxBytes / (1024 * 1024)} MB. `
       + `Columns: ${IMPORT_KINDS.map((k) => `${k}: ${IMPORT_FORMATS[k].columns.map((col) => col.name + (col.required ? '' : '?')).join(',')}`).join('; ')}.`,
   };

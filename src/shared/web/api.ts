@@ -26,6 +26,12 @@ export interface ApiSpec<B extends TSchema = TSchema, Q extends TSchema = TSchem
   response: R;
   /** Success status; 200 unless given. */
   status?: 200 | 201 | 202 | 204;
+  /** Other answers with the response schema (a route registered by hand that answers 200 or 201), described. */
+  otherStatuses?: readonly { status: 200 | 201 | 202; description: string }[];
+  /** Media types the body is taken in besides JSON (described as text). */
+  otherBodyTypes?: readonly string[];
+  /** A path parameter's only values. */
+  pathValues?: Readonly<Record<string, readonly string[]>>;
 }
 
 export interface ApiRegistry {
@@ -49,7 +55,9 @@ export function createApiRegistry(info: { title: string; version: string }): Api
       const paths: Record<string, Record<string, unknown>> = {};
       for (const s of specs) {
         const p = '/api/v1' + s.path.replace(/:([A-Za-z_]+)/g, '{$1}');
-        const params = [...s.path.matchAll(/:([A-Za-z_]+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+        const params = [...s.path.matchAll(/:([A-Za-z_]+)/g)].map((m) => ({
+          name: m[1], in: 'path', required: true, schema: { type: 'string', ...(s.pathValues?.[m[1]!] ? { enum: [...s.pathValues[m[1]!]!] } : {}) },
+        }));
         const query = s.query ? Object.entries((s.query as { properties?: Record<string, unknown> }).properties ?? {}).map(([name, schema]) => ({
           name, in: 'query', required: ((s.query as { required?: string[] }).required ?? []).includes(name), schema,
         })) : [];
@@ -60,9 +68,10 @@ export function createApiRegistry(info: { title: string; version: string }): Api
           tags: [s.tag],
           'x-roles': s.audience,
           parameters: [...params, ...query],
-          ...(s.body ? { requestBody: { required: true, content: { 'application/json': { schema: s.body } } } } : {}),
+          ...(s.body ? { requestBody: { required: true, content: { 'application/json': { schema: s.body }, ...Object.fromEntries((s.otherBodyTypes ?? []).map((t) => [t, { schema: { type: 'string' } }])) } } } : {}),
           responses: {
             [ok]: ok === '204' ? { description: 'No content' } : { description: 'OK', content: { 'application/json': { schema: s.response } } },
+            ...Object.fromEntries((s.otherStatuses ?? []).map((o) => [String(o.status), { description: o.description, content: { 'application/json': { schema: s.response } } }])),
             default: { description: 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
           },
           security: s.audience === 'public' ? [] : [{ bearer: [] }, { session: [] }],
