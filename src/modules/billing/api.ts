@@ -149,7 +149,13 @@ const BillSchema = Type.Object({
   options: Type.Unsafe<ApiOptions>({ ...OptionsSchema, description: 'The clerk\'s choices the bill was composed with (what PATCH takes)' }),
   actions: Type.Object(Object.fromEntries(BILL_ACTIONS.map((a) => [a, VerdictSchema])) as Record<BillAction, typeof VerdictSchema>),
 });
-const PreviewSchema = Type.Object({ matterId: Out(), ...composedFields });
+const PreviewSchema = Type.Object({
+  matterId: Out(), ...composedFields,
+  interestCharges: Type.Array(Type.Object({
+    overdueBillId: Out(), overdueBillNumber: Out(), from: Out(), through: Out(), balance: Out('The overdue balance charged on'), amount: Out('The interest, in the bill\'s currency'),
+  }), { description: 'Interest the bill charges on the client\'s overdue bills (the firm\'s policy)' }),
+  expiredDiscounts: Type.Array(Type.Object({ billId: Out(), billNumber: Out(), validUntil: Out(), outstanding: Out() }), { description: 'Earlier bills whose time-sensitive discount expired unpaid' }),
+});
 const RetainerSchema = Type.Object({ matterId: Out(), balance: Out(), currency: Out(), asOf: Out(), note: Nullable(Out()), version: Type.Integer(), updatedAt: Out() });
 
 // ---------------------------------------------------------------------------------------
