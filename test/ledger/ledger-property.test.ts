@@ -141,7 +141,9 @@ eachDialect('property: the books balance, debtors equal open bills, nothing post
             break;
           }
           case 'refund': {
-            const rs = await receipts();
+            // Among the client's receipts holding credit (ids made at one instant do not sort by when).
+            const rs = (await db.db.selectFrom('ledger_receipt').select(['id']).where('client_id', '=', client.id).where('status', '=', 'posted')
+              .where('unallocated_minor', '>', 0).orderBy('number').execute()).map((r) => String(r.id));
             if (!rs.length) continue;
             await s.ledger.refundCredit(ctx, { receiptId: rs[op.k % rs.length]!, ...(op.amount ? { amountMinor: op.amount } : {}), on: op.day, reason: 'Overpaid', confirmOutsidePeriod: true });
             stats.refunds++;
@@ -206,7 +208,8 @@ eachDialect('property: the books balance, debtors equal open bills, nothing post
       { op: 'writeOff', b: 0, amount: undefined },
       { op: 'approve', m: 0 },
       { op: 'redeliver' },
-      { op: 'refund', k: 1, amount: 2_500, day: '2026-03-25' },
+      { op: 'receipt', b: null, amount: 3_000, order: 'on_account', day: '2026-03-24', discount: 'auto' },
+      { op: 'refund', k: 0, amount: undefined, day: '2026-03-25' },
       { op: 'reverseReceipt', k: 0 },
       { op: 'allocate', k: 1, b: null },
       { op: 'delete', m: 1 },

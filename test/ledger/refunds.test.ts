@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { eachDialect } from '../support/db.ts';
 import { withApp } from '../support/app.ts';
 import { createLedgerCommands } from '../../src/modules/ledger/index.ts';
+import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { HttpError } from '../../src/shared/web/errors.ts';
 import { ctx } from '../billing/support.ts';
 import { approvedBill, assertBooksAsAt, assertLedgerInvariants, balanceOf } from './support.ts';
@@ -62,10 +63,15 @@ eachDialect('refunds: credit paid back to the client and taken back, never more 
 
     // 400.00 on the 10th is free then and since; then the rest but 50.00 on the 12th.
     const refundId = '01J8REFUND0000000000000001';
-    await ledger.refundCredit(ctx, { receiptId: receipt.id, refundId, amountMinor: 40_000, on: '2026-03-10', method: 'cheque', reference: 'CHQ 881', reason: 'Overpayment returned' });
-    await ledger.refundCredit(ctx, { receiptId: receipt.id, refundId, amountMinor: 40_000, on: '2026-03-10', reason: 'Overpayment returned' });
+    const form = { receiptId: receipt.id, refundId, amountMinor: 40_000, on: '2026-03-10', method: 'cheque', reference: 'CHQ 881', reason: 'Overpayment returned' };
+    await ledger.refundCredit(ctx, form);
+    await ledger.refundCredit(ctx, { ...form });
     assert.equal(await credit(), 10_000, 'the same refund id twice refunds once');
-    await refusedWith(ledger.refundCredit(ctx, { receiptId: receipt.id, refundId, amountMinor: 5_000, reason: 'x' }), 409);
+    // The id again with anything else changed is not that refund, and makes none (review 60 F3).
+    for (const changed of [{ amountMinor: 5_000 }, { on: '2026-03-11' }, { method: 'cash' }, { reference: 'CHQ 882' }, { reason: 'Other' }]) {
+      await refusedWith(ledger.refundCredit(ctx, { ...form, ...changed }), 409);
+    }
+    assert.equal(await credit(), 10_000);
     await ledger.refundCredit(ctx, { receiptId: receipt.id, amountMinor: 5_000, on: '2026-03-12', reason: 'Second instalment back' });
     assert.equal(await credit(), 5_000);
     assert.equal(await balanceOf(db.db, '1000'), bank0 - 45_000, 'the bank paid out 450.00');
@@ -173,5 +179,16 @@ eachDialect('refunds on the receipt page: the form offers the credit, a refusal 
     assert.equal((await reader.post(`/ledger/receipts/${receipt.id}/refund`, { amount: '1.00', reason: 'x' })).status, 403);
     assert.equal((await db.db.selectFrom('ledger_refund').select('id').execute()).length, 1);
     await assertLedgerInvariants(db.db);
+
+    // The forms offer to confirm a posting outside the current period only where the firm allows it (review 53 L9).
+    assert.match((await clerk.get(`/ledger/receipts/${receipt.id}`)).text, /Confirm posting outside the current period/);
+    const matters = createMattersCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
+    await matters.updateFirmSettings(ctx, { postingOutsideCurrentPeriod: 'refuse' });
+    await t.runtime.relay.drain();
+    for (const path of [`/ledger/receipts/${receipt.id}`, '/ledger/receipts/new', '/ledger/periods']) {
+      const p = await clerk.get(path);
+      assert.equal(p.status, 200, path);
+      assert.doesNotMatch(p.text, /Confirm posting outside the current period/, path);
+    }
   });
 });

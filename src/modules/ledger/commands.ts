@@ -385,7 +385,11 @@ export function createLedgerCommands(deps: LedgerDeps) {
     if (input.refundId !== undefined && Object.keys(e).length === 0) {
       const already = await store.findRefund(trx, input.refundId);
       if (already) {
-        if (already.receiptId !== receipt.id || (input.amountMinor !== undefined && already.amountMinor !== input.amountMinor)) throw conflict('A different refund was already made under this id: reload to refund again');
+        // The same form again (a double post, Back and send): the refund made then, only if everything matches; a form
+        // changed since (another date, method, amount) is not that refund, and is not made either (review 60 F3).
+        const same = already.receiptId === receipt.id && (input.amountMinor === undefined || already.amountMinor === input.amountMinor)
+          && (input.on === undefined || already.refundedOn === input.on) && already.method === method && already.reference === reference && already.reason === reason;
+        if (!same) throw conflict('A different refund was already made under this form (it was sent before with other details): nothing more was refunded; reload to make another refund');
         return receipt;
       }
     }

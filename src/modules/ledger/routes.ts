@@ -22,7 +22,7 @@ import type { AppEnv, Role } from '../../shared/web/types.ts';
 import { periodSettings, writeOffLimitFor } from './books.ts';
 import type { LedgerCommands } from './commands.ts';
 import { RECEIPT_METHODS, REFUND_METHODS } from './commands.ts';
-import { AGE_LABELS, receiptCurrencies } from './domain.ts';
+import { AGE_LABELS, isDate, receiptCurrencies } from './domain.ts';
 import type { AllocationOrder, DiscountChoice } from './domain.ts';
 import { cellText, createLedgerReports, isReportName, REPORT_NAMES, REPORT_TAKES_CLIENT, REPORT_TAKES_FROM, REPORT_TITLES, ReportParamError, reportToCsv } from './reports.ts';
 import type { Report } from './reports.ts';
@@ -36,6 +36,9 @@ const ID = '{[0-9a-zA-Z-]{1,64}}';
 
 type Raw = Record<string, string | File>;
 const str = (raw: Raw, k: string): string => (typeof raw[k] === 'string' ? (raw[k] as string).trim() : '');
+
+/** Receipts a page of the receipts list shows. */
+const RECEIPTS_PAGE = 100;
 
 const ORDER_LABELS: Record<AllocationOrder, string> = {
   this_bill_first: 'This bill first, then the oldest', oldest_first: 'Oldest bill first', this_bill_only: 'This bill only (rest held as credit)', on_account: 'On account (held as credit)',
@@ -231,6 +234,8 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
       changed: rows.find((r) => r.period === p) ?? null,
     }));
     return render(c, 'ledger/periods.njk', {
+      // Under "refuse", no form offers to confirm a posting outside the current period (review 53 L9): it would be refused.
+      confirmOffered: s.policy !== 'refuse',
       s, periods, noted: await store.notedJournals(db, 200), error: shown.error ?? null, errors: shown.errors ?? {}, fv: shown.fv ?? {}, can: can(c),
       writeOffLimit: toDecimalString(s.writeOffLimitMinor, s.currency),
       // Every currency the books hold bills in, with its limit (none set: its bills are not written off).
@@ -293,10 +298,36 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
 
   // ---- receipts --------------------------------------------------------------------------
 
+  /**
+   * The receipts, newest first, RECEIPTS_PAGE a page, filtered by dates received, number or reference, and unallocated
+   * credit, with what those not reversed received per currency over every page: a bank statement's receipts are found
+   * and totalled (review 53 L8). Bad filters are named at their inputs (422) and left out.
+   */
   pages.get('/receipts', allow(READERS), async (c) => {
-    const receipts = await store.listReceipts(db, { limit: 200 });
+    const q = c.req.query();
+    const fv = { from: (q.from ?? '').trim(), to: (q.to ?? '').trim(), q: (q.q ?? '').trim(), credit: q.credit === '1' ? '1' : '', offset: (q.offset ?? '').trim() };
+    const errors: Record<string, string> = {};
+    if (fv.from && !isDate(fv.from)) errors.from = 'must be a date (YYYY-MM-DD)';
+    if (fv.to && !isDate(fv.to)) errors.to = 'must be a date (YYYY-MM-DD)';
+    if (!errors.from && !errors.to && fv.from && fv.to && fv.to < fv.from) errors.to = `must be on or after the date from (${fv.from})`;
+    if (fv.q.length > 100) errors.q = 'must be at most 100 characters';
+    const offset = fv.offset === '' ? 0 : /^\d{1,8}$/.test(fv.offset) ? Number(fv.offset) : null;
+    if (offset === null) errors.offset = 'must be a whole number from 0';
+    const filter: store.ReceiptFilter = {
+      ...(fv.from && !errors.from ? { from: fv.from } : {}), ...(fv.to && !errors.to ? { to: fv.to } : {}),
+      ...(fv.q && !errors.q ? { text: fv.q } : {}), ...(fv.credit ? { withCredit: true } : {}),
+    };
+    const at = offset ?? 0;
+    const receipts = await store.listReceipts(db, { ...filter, limit: RECEIPTS_PAGE, offset: at });
+    const totals = await store.receiptTotals(db, filter);
     const names = await store.namesOf(db, { clients: receipts.map((r) => r.clientId) });
-    return render(c, 'ledger/receipts.njk', { receipts, names, can: can(c) });
+    const keep = Object.entries({ from: filter.from, to: filter.to, q: filter.text, credit: fv.credit || undefined }).filter(([, v]) => v) as [string, string][];
+    const link = (o: number) => `/ledger/receipts?${new URLSearchParams([...keep, ...(o > 0 ? [['offset', String(o)] as [string, string]] : [])]).toString()}`;
+    const pager = {
+      total: totals.count, from: totals.count === 0 || at >= totals.count ? 0 : at + 1, to: at >= totals.count ? 0 : Math.min(at + RECEIPTS_PAGE, totals.count),
+      prevUrl: at > 0 ? link(Math.max(0, at - RECEIPTS_PAGE)) : null, nextUrl: at + RECEIPTS_PAGE < totals.count ? link(at + RECEIPTS_PAGE) : null,
+    };
+    return render(c, 'ledger/receipts.njk', { receipts, names, can: can(c), fv, errors, totals: totals.perCurrency, pager }, Object.keys(errors).length ? 422 : 200);
   });
 
   async function receiptForm(c: Context<AppEnv>, fv: Record<string, string>, extra: { errors?: Record<string, string>; error?: string | null } = {}, status: 200 | 404 | 409 | 422 = 200) {
@@ -313,6 +344,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const currencies = bill ? [bill.currency] : receiptCurrencies(s.currency, await store.clientCurrencies(db, clientId || null));
     const currency = bill?.currency ?? (fv.currency && currencies.includes(fv.currency) ? fv.currency : s.currency);
     return render(c, 'ledger/receipt_new.njk', {
+      confirmOffered: s.policy !== 'refuse',
       // A fresh idempotency key each time the form is shown, kept when it is shown again after
       // a refusal: submitting the same form twice (or five times at once) is one receipt.
       // The client found is carried on as its number (the field shows what the pages show); one not found, as typed.
@@ -387,9 +419,11 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     }
     const fv = (shown.fv ?? {}) as Record<string, string>;
     return render(c, 'ledger/receipt.njk', {
+      confirmOffered: (await settings()).policy !== 'refuse',
       refunds, journalNumbers, refundMethods: REFUND_METHODS.map((m) => [m, m.replace('_', ' ')]),
       // The refund form's idempotency key: fresh when shown, kept when shown again after a refusal.
-      refundId: (fv.form === 'refund' && fv.refundId) || newId(deps.clock),
+      // (A fresh one after a 409: that id's refund was made, so sending the form again under it would only repeat the 409.)
+      refundId: (fv.form === 'refund' && status !== 409 && fv.refundId) || newId(deps.clock),
       refundAmount: toDecimalString(r.unallocatedMinor, r.currency),
       notices: notesFor(c, id),
       r, allocs: allocs.map((a) => ({ ...a, bill: bills.get(a.billId) })), client: names.clients.get(r.clientId) ?? null, open, can: can(c), today: today(),
@@ -422,8 +456,15 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
         receiptId: r.id, ...(fv.refundId ? { refundId: fv.refundId } : {}), amountMinor: amount, on: fv.on || undefined, method: fv.method || undefined,
         reference: fv.reference || undefined, reason: fv.reason, confirmOutsidePeriod: fv.confirm !== '',
       });
-      const ahead = fv.on && fv.on > today() ? [`Refunded with the date ${fv.on}, after today: reports as at an earlier date do not count it`] : [];
-      return doneSaying(c, `/ledger/receipts/${r.id}`, [`${formatMoney(amount, r.currency)} of the credit was refunded to the client; ${formatMoney(after.unallocatedMinor, r.currency)} is left unallocated.`, ...ahead], r.id);
+      // Said from the refund as stored (the form sent again is the refund made then: review 60 F3).
+      const made = fv.refundId ? await store.findRefund(db, fv.refundId) : null;
+      const amountMinor = made?.amountMinor ?? amount;
+      const on = made?.refundedOn ?? fv.on;
+      const notes = made?.reversalJournalId
+        ? [`This refund form was sent before: its refund of ${formatMoney(amountMinor, r.currency)} (${on}) was made then, and reversed on ${made.reversedOn}; nothing more was refunded.`]
+        : [`${formatMoney(amountMinor, r.currency)} of the credit was refunded to the client; ${formatMoney(after.unallocatedMinor, r.currency)} is left unallocated.`,
+          ...(on && on > today() ? [`Refunded with the date ${on}, after today: reports as at an earlier date do not count it`] : [])];
+      return doneSaying(c, `/ledger/receipts/${r.id}`, notes, r.id);
     } catch (e) {
       if (refusal(e) && e.status !== 404) return receiptPage(c, r.id, refused(e, fv), refusedStatus(e));
       throw e;
@@ -491,6 +532,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
       if (!journalNumbers[jid]) { const j = await store.findJournal(db, jid); if (j) journalNumbers[jid] = j.number; }
     }
     return render(c, 'ledger/bill.njk', {
+      confirmOffered: (await settings()).policy !== 'refuse',
       b: billView(b, today()), client: names.clients.get(b.clientId) ?? null, matter: names.matters.get(b.matterId) ?? null, allocs: allocs.map((a) => ({ ...a, receipt: receipts.get(a.receiptId) })),
       writeOffs, journalNumbers, journals, can: can(c), today: today(),
       error: shown.error ?? null, errors: shown.errors ?? {}, fv: shown.fv ?? {},

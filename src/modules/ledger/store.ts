@@ -3,6 +3,7 @@
  * module's tables.
  */
 import { sql } from 'kysely';
+import type { SelectQueryBuilder } from 'kysely';
 import { assert } from '../../shared/assert.ts';
 import type { Executor } from '../../shared/db.ts';
 import { selectIn, writersSerialised } from '../../shared/sql.ts';
@@ -568,11 +569,44 @@ export async function findReceipt(ex: Executor, id: string): Promise<Receipt | n
   return r ? toReceipt(r) : null;
 }
 
-export async function listReceipts(ex: Executor, f: { clientId?: string; withCredit?: boolean; limit: number }): Promise<Receipt[]> {
-  let q = ex.selectFrom('ledger_receipt').selectAll();
-  if (f.clientId) q = q.where('client_id', '=', f.clientId);
-  if (f.withCredit) q = q.where('unallocated_minor', '>', 0).where('status', '=', 'posted');
-  return (await q.orderBy('received_on', 'desc').orderBy('number', 'desc').limit(f.limit).execute()).map(toReceipt);
+export interface ReceiptFilter {
+  clientId?: string;
+  withCredit?: boolean;
+  /** Received on or after / on or before (YYYY-MM-DD). */
+  from?: string;
+  to?: string;
+  /** Part of the receipt's number or reference, any case. */
+  text?: string;
+}
+
+function receiptsWhere<Q extends SelectQueryBuilder<any, any, any>>(q: Q, f: ReceiptFilter): Q {
+  let out = q;
+  if (f.clientId) out = out.where('client_id', '=', f.clientId) as Q;
+  if (f.withCredit) out = out.where('unallocated_minor', '>', 0).where('status', '=', 'posted') as Q;
+  if (f.from) out = out.where('received_on', '>=', f.from) as Q;
+  if (f.to) out = out.where('received_on', '<=', f.to) as Q;
+  if (f.text) {
+    // As typed: % and _ are searched for, not wildcards.
+    const like = `%${clients.literalLike(f.text)}%`;
+    out = out.where((eb: any) => eb.or([
+      sql<boolean>`lower(number) like ${like} escape '\\'`, sql<boolean>`lower(coalesce(reference, '')) like ${like} escape '\\'`,
+    ])) as Q;
+  }
+  return out;
+}
+
+export async function listReceipts(ex: Executor, f: ReceiptFilter & { limit: number; offset?: number }): Promise<Receipt[]> {
+  const q = receiptsWhere(ex.selectFrom('ledger_receipt').selectAll(), f);
+  return (await q.orderBy('received_on', 'desc').orderBy('number', 'desc').limit(f.limit).offset(f.offset ?? 0).execute()).map(toReceipt);
+}
+
+/** How many receipts the filter takes, and per currency what those not reversed received and still hold unallocated. */
+export async function receiptTotals(ex: Executor, f: ReceiptFilter): Promise<{ count: number; perCurrency: { currency: string; receipts: number; amountMinor: number; unallocatedMinor: number }[] }> {
+  const count = await receiptsWhere(ex.selectFrom('ledger_receipt').select((eb) => eb.fn.countAll().as('n')), f).executeTakeFirstOrThrow() as { n: unknown };
+  const rows = await receiptsWhere(ex.selectFrom('ledger_receipt').select(['currency'])
+    .select((eb) => [eb.fn.countAll().as('n'), eb.fn.sum('amount_minor').as('amount'), eb.fn.sum('unallocated_minor').as('unallocated')]), f)
+    .where('status', '=', 'posted').groupBy('currency').orderBy('currency').execute() as { currency: string; n: unknown; amount: unknown; unallocated: unknown }[];
+  return { count: n(count.n), perCurrency: rows.map((r) => ({ currency: String(r.currency), receipts: n(r.n), amountMinor: n(r.amount), unallocatedMinor: n(r.unallocated) })) };
 }
 
 /** A client's unallocated receipt credit per currency, over all its receipts not reversed (not only those a page lists). */
