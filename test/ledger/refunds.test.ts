@@ -88,7 +88,7 @@ eachDialect('refunds: credit paid back to the client and taken back, never more 
 
     // The receipt is not reversed while its refunds stand.
     assert.match((await refusedWith(ledger.reverseReceipt(ctx, { receiptId: receipt.id, reason: 'Dishonoured', on: '2026-03-14' }), 409)).message,
-      /\$450\.00 of receipt .* was refunded to the client \(2026-03-10, 2026-03-12\): reverse the refunds first/);
+      /\$450\.00 of receipt .* was refunded to the client \(2026-03-10, 2026-03-12\)\. If the refunds were returned to the firm, reverse them first/);
 
     // A refund taken back: not before it was made, once only; the credit comes back.
     await refusedWith(ledger.reverseRefund(ctx, { refundId, on: '2026-03-09' }), 422);
@@ -190,5 +190,38 @@ eachDialect('refunds on the receipt page: the form offers the credit, a refusal 
       assert.equal(p.status, 200, path);
       assert.doesNotMatch(p.text, /Confirm posting outside the current period/, path);
     }
+  });
+});
+
+eachDialect('refunds through the API: made, shown on the receipt, taken back; bad input named; read-only refused (review 60 F1)', async (db) => {
+  await withApp(db, async (t) => {
+    const { f } = await approvedBill({ db: db.db, clock: t.clock, relay: t.runtime.relay });
+    const ledger = createLedgerCommands({ db: db.db, clock: t.clock, relay: t.runtime.relay });
+    t.clock.set('2026-03-14T09:00:00Z');
+    const { receipt } = await ledger.recordReceipt(ctx, { clientId: f.client.id, receivedOn: '2026-03-06', amountMinor: 5_000, order: 'on_account' });
+    await t.user('billing');
+    await t.user('readonly');
+    const auth = { authorization: `Bearer ${await t.token('billing@firm.test')}` };
+    const b = t.browser();
+    const post = (path: string, body: unknown, headers = auth) => b.postJson(`/api/v1${path}`, body, { headers });
+    const bad = await post(`/receipts/${receipt.id}/refunds`, { amount: '60.00', reason: 'Overpaid' });
+    assert.equal(bad.status, 422, bad.text);
+    assert.deepEqual(Object.keys(bad.json().error.fields), ['amount']);
+    const made = await post(`/receipts/${receipt.id}/refunds`, { refundId: '01J8REFUNDAPI0000000000001', amount: '12.50', on: '2026-03-14', method: 'cheque', reference: 'CHQ 7', reason: 'Overpaid' });
+    assert.equal(made.status, 201, made.text);
+    const body = made.json();
+    assert.equal(body.unallocated, '37.50');
+    assert.deepEqual(body.refunds.map((x: { amount: string; refundedOn: string; method: string; reversedOn: string | null }) => [x.amount, x.refundedOn, x.method, x.reversedOn]), [['12.50', '2026-03-14', 'cheque', null]]);
+    const again = await post(`/receipts/${receipt.id}/refunds`, { refundId: '01J8REFUNDAPI0000000000001', amount: '12.50', on: '2026-03-14', method: 'cheque', reference: 'CHQ 7', reason: 'Overpaid' });
+    assert.equal(again.status, 201);
+    assert.equal(again.json().refunds.length, 1, 'the same refund id is the same refund');
+    const ro = await post(`/receipts/${receipt.id}/refunds`, { amount: '1.00', reason: 'x' }, { authorization: `Bearer ${await t.token('readonly@firm.test')}` });
+    assert.equal(ro.status, 403);
+    const back = await post(`/refunds/${body.refunds[0].id}/reverse`, { on: '2026-03-14', reason: 'Returned' });
+    assert.equal(back.status, 200, back.text);
+    assert.deepEqual([back.json().unallocated, back.json().refunds[0].reversedOn], ['50.00', '2026-03-14']);
+    const got = await b.get(`/api/v1/receipts/${receipt.id}`, auth);
+    assert.equal(got.json().refunds.length, 1);
+    await assertLedgerInvariants(db.db);
   });
 });

@@ -14,7 +14,7 @@ import type { ModuleDeps } from '../../shared/web/module.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
 import { periodSettings } from './books.ts';
 import type { LedgerCommands } from './commands.ts';
-import { RECEIPT_METHODS } from './commands.ts';
+import { RECEIPT_METHODS, REFUND_METHODS } from './commands.ts';
 import { ALLOCATION_ORDERS } from './domain.ts';
 import type { AllocationOrder, DiscountChoice } from './domain.ts';
 import { createLedgerReports, isReportName, REPORT_NAMES, ReportParamError } from './reports.ts';
@@ -46,9 +46,14 @@ const ReceiptBody = Type.Object({
 }, { additionalProperties: false });
 
 const AllocationOut = Type.Object({ billId: Type.String(), amount: Type.String(), allocatedOn: Type.String(), released: Type.Boolean() });
+const RefundOut = Type.Object({
+  id: Type.String(), amount: Type.String(), refundedOn: Type.String(), method: Type.String(), reference: Type.Union([Type.String(), Type.Null()]), reason: Type.String(),
+  reversedOn: Type.Union([Type.String(), Type.Null()], { description: 'Set once the refund was taken back (the money returned): its amount is unallocated credit again' }),
+});
 const ReceiptOut = Type.Object({
   id: Type.String(), number: Type.String(), clientId: Type.String(), billId: Type.Union([Type.String(), Type.Null()]), receivedOn: Type.String(),
   amount: Type.String(), currency: Type.String(), unallocated: Type.String(), status: Type.String(), allocations: Type.Array(AllocationOut),
+  refunds: Type.Array(RefundOut, { description: 'Credit paid back to the client: amount = unallocated + live allocations + refunds not reversed' }),
   warning: Type.Optional(Type.Union([Type.String(), Type.Null()])),
 });
 const BillOut = Type.Object({
@@ -75,6 +80,7 @@ export function createLedgerApi(deps: ModuleDeps, cmds: LedgerCommands): Hono<Ap
       id: r.id, number: r.number, clientId: r.clientId, billId: r.billId, receivedOn: r.receivedOn, amount: d(r.amountMinor), currency: r.currency,
       unallocated: d(r.unallocatedMinor), status: r.status, warning,
       allocations: allocs.map((a) => ({ billId: a.billId, amount: d(a.amountMinor), allocatedOn: a.allocatedOn, released: a.releasedOn !== null })),
+      refunds: (await store.refunds(db, r.id)).map((x) => ({ id: x.id, amount: d(x.amountMinor), refundedOn: x.refundedOn, method: x.method, reference: x.reference, reason: x.reason, reversedOn: x.reversedOn })),
     };
   }
   const billOut = (b: LedgerBill) => {
@@ -116,6 +122,40 @@ export function createLedgerApi(deps: ModuleDeps, cmds: LedgerCommands): Hono<Ap
   }, async (c, { body }) => {
     const r = await cmds.reverseReceipt(c.get('command'), { receiptId: c.req.param('id')!, reason: body.reason, ...(body.on ? { on: body.on } : {}), confirmOutsidePeriod: body.confirmOutsidePeriod ?? false });
     return receiptOut(r);
+  });
+
+  route({
+    method: 'post', path: '/receipts/:id/refunds', summary: 'Refund part or all of a receipt\'s unallocated credit to the client (never more than was free on that day and every day since); `refundId` makes it idempotent', tag: TAG, audience: WRITE,
+    body: Type.Object({
+      refundId: Type.Optional(Id), amount: Type.Optional(Money('The amount to refund (default: all the unallocated credit)')), on: Type.Optional(IsoDate('The day the money is paid out (default: today, or the receipt\'s date if later)')),
+      method: Type.Optional(literals(REFUND_METHODS)), reference: Type.Optional(Nullable(Type.String({ maxLength: 100 }))), reason: Type.String({ minLength: 1, maxLength: 500 }),
+      confirmOutsidePeriod: Type.Optional(Type.Boolean()),
+    }, { additionalProperties: false }),
+    response: ReceiptOut, status: 201,
+  }, async (c, { body }) => {
+    const r = await store.findReceipt(db, c.req.param('id')!);
+    if (!r) throw notFound('Receipt');
+    let amountMinor: number | undefined;
+    if (body.amount !== undefined) {
+      try { amountMinor = parseAmount(body.amount, r.currency); } catch (e) {
+        if (e instanceof MoneyParseError) throw invalid({ amount: e.message });
+        throw e;
+      }
+    }
+    const after = await cmds.refundCredit(c.get('command'), {
+      receiptId: r.id, ...(body.refundId ? { refundId: body.refundId } : {}), ...(amountMinor !== undefined ? { amountMinor } : {}), ...(body.on ? { on: body.on } : {}),
+      ...(body.method ? { method: body.method } : {}), ...(body.reference ? { reference: body.reference } : {}), reason: body.reason, confirmOutsidePeriod: body.confirmOutsidePeriod ?? false,
+    });
+    return receiptOut(after);
+  });
+
+  route({
+    method: 'post', path: '/refunds/:id/reverse', summary: 'Take a refund back (the payment to the client was returned or never made): its credit is unallocated again', tag: TAG, audience: WRITE,
+    body: Type.Object({ on: Type.Optional(IsoDate()), reason: Type.Optional(Type.String({ maxLength: 500 })), confirmOutsidePeriod: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
+    response: ReceiptOut,
+  }, async (c, { body }) => {
+    const after = await cmds.reverseRefund(c.get('command'), { refundId: c.req.param('id')!, ...(body.on ? { on: body.on } : {}), ...(body.reason ? { reason: body.reason } : {}), confirmOutsidePeriod: body.confirmOutsidePeriod ?? false });
+    return receiptOut(after);
   });
 
   route({ method: 'get', path: '/ledger/bills/:id', summary: 'A bill\'s balance on the debtors ledger', tag: TAG, audience: READ, response: BillOut }, async (c) => {

@@ -317,7 +317,11 @@ export function createLedgerCommands(deps: LedgerDeps) {
     const refunded = await store.refunds(trx, receipt.id, true);
     if (refunded.length > 0) {
       const total = refunded.reduce((t, x) => t + x.amountMinor, 0);
-      throw conflict(`${formatMoney(total, receipt.currency)} of receipt ${receipt.number} was refunded to the client (${refunded.map((x) => x.refundedOn).join(', ')}): reverse the refund${refunded.length > 1 ? 's' : ''} first`);
+      // (Review 60 F9: a cheque dishonoured after its excess was refunded leaves the client owing the refund; the ledger
+      // has no debtors item but bills to record that, so it is refused, said plainly, rather than booked as money returned.)
+      throw conflict(`${formatMoney(total, receipt.currency)} of receipt ${receipt.number} was refunded to the client (${refunded.map((x) => x.refundedOn).join(', ')}). `
+        + `If the refund${refunded.length > 1 ? 's were' : ' was'} returned to the firm, reverse ${refunded.length > 1 ? 'them' : 'it'} first, then the receipt. `
+        + 'If the payment was dishonoured after the refund was paid out, the client owes the refund: the ledger cannot record that debt, so leave the receipt as it is and record the debt with your accountant');
     }
     // Nor before its credit came back from a bill it paid (a released allocation) or from a refund taken back: the credit taken out would not be there yet.
     const everAllocated = await store.creditMovements(trx, receipt.id);
