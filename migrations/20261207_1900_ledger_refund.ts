@@ -18,6 +18,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('journal_id', 'text', (c) => c.notNull())
     .addColumn('reversal_journal_id', 'text')
     .addColumn('reversed_on', 'text')
+    .addColumn('reversal_reason', 'text')
     .addColumn('created_at', 'text', (c) => c.notNull())
     .addColumn('created_by', 'text', (c) => c.notNull())
     .execute();

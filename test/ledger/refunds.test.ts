@@ -137,6 +137,7 @@ eachDialect('refunds on the receipt page: the form offers the credit, a refusal 
     assert.equal(page.status, 200);
     assert.match(page.text, /<h2>Refund the credit to the client<\/h2>/);
     assert.match(page.text, /name="amount" value="123\.45"/, 'the credit offered');
+    assert.match(page.text, /data-owes>The client still owes \$[\d,.]+ on bill 1\.1\.1: allocating the credit to that bill/, 'said when the client owes (review 60 F7)');
     const refundId = /name="refundId" value="([^"]+)"/.exec(page.text)![1]!;
 
     const bad = await clerk.post(`/ledger/receipts/${receipt.id}/refund`, { refundId, amount: '200.00', on: '2026-03-14', method: 'cheque', reference: 'CHQ 9', reason: 'Overpaid' });
@@ -222,6 +223,13 @@ eachDialect('refunds through the API: made, shown on the receipt, taken back; ba
     assert.deepEqual([back.json().unallocated, back.json().refunds[0].reversedOn], ['50.00', '2026-03-14']);
     const got = await b.get(`/api/v1/receipts/${receipt.id}`, auth);
     assert.equal(got.json().refunds.length, 1);
+    // Credit that came from trust is not paid out of the office bank (review 60 F6).
+    const { receipt: fromTrust } = await ledger.recordReceipt(ctx, { clientId: f.client.id, receivedOn: '2026-03-07', amountMinor: 1_000, order: 'on_account', method: 'trust_transfer' });
+    const trust = await post(`/receipts/${fromTrust.id}/refunds`, { reason: 'Overpaid' });
+    assert.equal(trust.status, 409, trust.text);
+    assert.match(trust.json().error.message, /came by trust transfer/);
+    // A refund taken back keeps why.
+    assert.equal((await db.db.selectFrom('ledger_refund').select('reversal_reason').executeTakeFirstOrThrow()).reversal_reason, 'Returned');
     await assertLedgerInvariants(db.db);
   });
 });

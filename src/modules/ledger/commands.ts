@@ -400,6 +400,8 @@ export function createLedgerCommands(deps: LedgerDeps) {
     if (Object.keys(e).length) throw invalid(e);
     if (receipt.status !== 'posted') throw conflict(`Receipt ${receipt.number} was reversed: nothing to refund`);
     if (receipt.unallocatedMinor === 0) throw conflict(`Receipt ${receipt.number} has no unallocated credit to refund`);
+    // Money that came from trust goes back to trust, not out of the office bank (review 60 F6); the trust ledger is not built yet.
+    if (receipt.method === 'trust_transfer') throw conflict(`Receipt ${receipt.number} came by trust transfer: its unallocated credit goes back to the client's trust account, which is done in trust accounting, not refunded from the office bank here`);
     const amount = input.amountMinor ?? receipt.unallocatedMinor;
     if (amount > receipt.unallocatedMinor) throw invalid({ amount: `must be at most the receipt's unallocated credit (${formatMoney(receipt.unallocatedMinor, receipt.currency)})` });
     // Today, unless the receipt is dated later (entered ahead of its date).
@@ -425,7 +427,7 @@ export function createLedgerCommands(deps: LedgerDeps) {
       ],
     });
     const createdAt = clock.now().toISOString();
-    await store.insertRefund(trx, { id, receiptId: receipt.id, amountMinor: amount, refundedOn: on, method, reference, reason, journalId: journal.id, reversalJournalId: null, reversedOn: null, createdAt, createdBy: ctx.actorLabel });
+    await store.insertRefund(trx, { id, receiptId: receipt.id, amountMinor: amount, refundedOn: on, method, reference, reason, journalId: journal.id, reversalJournalId: null, reversedOn: null, reversalReason: null, createdAt, createdBy: ctx.actorLabel });
     const left = receipt.unallocatedMinor - amount;
     assert(left >= 0, 'a refund never takes more than the unallocated credit');
     await store.updateReceipt(trx, receipt.id, { unallocatedMinor: left });
@@ -464,7 +466,7 @@ export function createLedgerCommands(deps: LedgerDeps) {
       memo: `Reversal of ${original?.number ?? 'the refund'} (refund of receipt ${receipt.number} credit reversed: ${reason})`,
     });
     if (!r) throw conflict('This refund was reversed already');
-    await store.markRefundReversed(trx, refund.id, r.id, on);
+    await store.markRefundReversed(trx, refund.id, r.id, on, reason);
     const left = receipt.unallocatedMinor + refund.amountMinor;
     assert(left <= receipt.amountMinor, 'credit never above the receipt');
     await store.updateReceipt(trx, receipt.id, { unallocatedMinor: left });

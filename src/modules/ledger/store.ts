@@ -714,6 +714,7 @@ export interface Refund {
   journalId: string;
   reversalJournalId: string | null;
   reversedOn: string | null;
+  reversalReason: string | null;
   createdAt: string;
   createdBy: string;
 }
@@ -723,14 +724,14 @@ function toRefund(r: Record<string, unknown>): Refund {
     id: String(r.id), receiptId: String(r.receipt_id), amountMinor: n(r.amount_minor), refundedOn: String(r.refunded_on), method: String(r.method),
     reference: (r.reference as string | null) ?? null, reason: String(r.reason), journalId: String(r.journal_id),
     reversalJournalId: (r.reversal_journal_id as string | null) ?? null, reversedOn: (r.reversed_on as string | null) ?? null,
-    createdAt: String(r.created_at), createdBy: String(r.created_by),
+    reversalReason: (r.reversal_reason as string | null) ?? null, createdAt: String(r.created_at), createdBy: String(r.created_by),
   };
 }
 
 export async function insertRefund(ex: Executor, r: Refund): Promise<void> {
   await ex.insertInto('ledger_refund').values({
     id: r.id, receipt_id: r.receiptId, amount_minor: r.amountMinor, refunded_on: r.refundedOn, method: r.method, reference: r.reference, reason: r.reason,
-    journal_id: r.journalId, reversal_journal_id: null, reversed_on: null, created_at: r.createdAt, created_by: r.createdBy,
+    journal_id: r.journalId, reversal_journal_id: null, reversed_on: null, reversal_reason: null, created_at: r.createdAt, created_by: r.createdBy,
   }).execute();
 }
 
@@ -746,8 +747,8 @@ export async function refunds(ex: Executor, receiptId: string, live = false): Pr
   return (await q.orderBy('refunded_on').orderBy('created_at').orderBy('id').execute()).map(toRefund);
 }
 
-export async function markRefundReversed(ex: Executor, id: string, journalId: string, on: string): Promise<void> {
-  const r = await ex.updateTable('ledger_refund').set({ reversal_journal_id: journalId, reversed_on: on }).where('id', '=', id).where('reversal_journal_id', 'is', null).executeTakeFirst();
+export async function markRefundReversed(ex: Executor, id: string, journalId: string, on: string, reason: string): Promise<void> {
+  const r = await ex.updateTable('ledger_refund').set({ reversal_journal_id: journalId, reversed_on: on, reversal_reason: reason }).where('id', '=', id).where('reversal_journal_id', 'is', null).executeTakeFirst();
   if (Number(r.numUpdatedRows) !== 1) throw new Error(`refund ${id} was already reversed`);
 }
 
