@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { HttpError } from '../../src/shared/web/errors.ts';
 import { eachDialect } from '../support/db.ts';
-import { assertLedgerInvariants, ctx, firm, setup } from './support.ts';
+import { assertBooksAsAt, assertLedgerInvariants, ctx, firm, setup } from './support.ts';
 
 const marchDay = fc.integer({ min: 1, max: 31 }).map((d) => `2026-03-${String(d).padStart(2, '0')}`);
 const opArb = fc.oneof(
@@ -191,6 +191,8 @@ eachDialect('property: the books balance, debtors equal open bills, nothing post
       }
       await s.drain();
       await assertLedgerInvariants(db.db, { billing: true });
+      // And as at the days the runs date things (each bill and each receipt never below zero then).
+      await assertBooksAsAt(db.db, ['2026-02-20', '2026-02-28', '2026-03-05', '2026-03-10', '2026-03-15', '2026-03-20', '2026-03-21', '2026-03-22', '2026-03-24', '2026-03-25', '2026-03-31']);
     }
   }), {
     numRuns: Number(process.env.LEDGER_PROPERTY_RUNS ?? 25),

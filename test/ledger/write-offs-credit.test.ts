@@ -128,5 +128,16 @@ eachDialect('write off small balances leaves a bill whose discount expired undec
     assert.match(page, new RegExp(`data-notice>Left alone: bill ${d.number!.replaceAll('.', '\\.')} owes \\$5\\.00, but its discount expired on 2026-03-08 undecided`));
     assert.match(page, new RegExp(`data-notice>Left alone: bill ${bill.number!.replaceAll('.', '\\.')} owes \\$20\\.00; its write-off of 2026-03-06 was reversed`));
     await assertLedgerInvariants(db.db);
+    // Re-drafted and approved again (a new posting): that reversal was of the old posting and no longer holds it back (review 59 F1).
+    t.clock.advanceMs(60_000);
+    await billing.finalise(ctx, bill.billId);
+    await billing.redraft(ctx, bill.billId);
+    await t.runtime.relay.drain();
+    await billing.approve(ctx, bill.billId);
+    await t.runtime.relay.drain();
+    const again = await ledger.writeOffSmallBalances(ctx, { maxMinor: 5_000, on: '2026-03-10', confirmOutsidePeriod: true });
+    assert.deepEqual(again.written.map((b) => b.number), [bill.number]);
+    assert.deepEqual(again.leftAlone.map((l) => l.bill.number), [d.number]);
+    await assertLedgerInvariants(db.db);
   });
 });

@@ -483,8 +483,9 @@ export function createChromiumPdf(options: ChromiumPdfOptions): ChromiumPdfRende
     } finally {
       releaseSlot();
     }
-    // Page numbers of one document (documents printed together are numbered as they are cut apart: splitCombined).
-    return documents === 1 && opts.pageLabel !== undefined ? numberPages(pdf, opts.pageLabel) : pdf;
+    // Page numbers of one document (documents printed together are numbered as they are cut apart: splitCombined). Not
+    // in a tagged PDF: drawn text outside its structure tree would fail the accessibility checks it is made for (review 59 F4).
+    return documents === 1 && opts.pageLabel !== undefined && !tagged ? numberPages(pdf, opts.pageLabel) : pdf;
   }
 
   // As many combined renders at once as there are tabs: documents arriving meanwhile wait and go together.

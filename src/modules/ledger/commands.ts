@@ -328,7 +328,7 @@ export function createLedgerCommands(deps: LedgerDeps) {
     if (creditFloorFrom(receipt.amountMinor, everAllocated, on) < receipt.unallocatedMinor) {
       const back = [...new Set(everAllocated.flatMap((a) => (a.releasedOn !== null && a.releasedOn > on ? [a.releasedOn] : [])))].sort()
         .find((d) => creditFloorFrom(receipt.amountMinor, everAllocated, d) >= receipt.unallocatedMinor);
-      throw invalid({ on: `must be on or after ${back ?? 'the day'}, when the receipt's credit came back from the bill it paid` });
+      throw invalid({ on: `must be on or after ${back ?? 'the day'}, when the receipt's credit came back (an allocation released, or a refund taken back)` });
     }
     const lines: BookLine[] = [{ account: { role: 'office_bank' }, amountMinor: 0 - receipt.amountMinor, memo: `Receipt ${receipt.number} reversed` }];
     const bills = new Map<string, LedgerBill>();
@@ -417,6 +417,8 @@ export function createLedgerCommands(deps: LedgerDeps) {
         : `only ${formatMoney(floor, receipt.currency)} of the receipt's credit was free on ${on} and every day since (the rest paid a bill for a while): refund at most that then, or choose a later day` });
     }
     const id = input.refundId ?? newId(clock);
+    // Postgres: the same id sent at once for two receipts that share no lock (two clients): the second meets the first's
+    // unique keys (a 409 as any other refund under a used id, not a 500; review 59 F8).
     const { journal } = await postJournal(b, {
       prefix: 'RJ', sourceKey: `refund:${id}`, sourceType: 'ledger.credit_refunded', date: on,
       memo: `Refund of receipt ${receipt.number} credit${reference ? ` (${reference})` : ''}: ${reason}`, currency: receipt.currency,
@@ -640,13 +642,28 @@ export function createLedgerCommands(deps: LedgerDeps) {
           leftAlone.push({ bill, why: 'discount_expired', on: bill.discountValidUntil });
           continue;
         }
-        const reversed = (await store.writeOffs(trx, bill.id)).filter((w) => w.reversalJournalId !== null).at(-1);
-        if (reversed) { leftAlone.push({ bill, why: 'write_off_reversed', on: reversed.writtenOffOn }); continue; }
+        // Only a write-off the bookkeeper took back (its reversal is the command's, not a revert's), of this posting.
+        const reversed = await bookkeeperReversedWriteOff(trx, bill.id);
+        if (reversed) { leftAlone.push({ bill, why: 'write_off_reversed', on: reversed }); continue; }
         await writeOffOne(trx, ctx, bill, o, on, reason, input.confirmOutsidePeriod ?? false);
         done.push(bill);
       }
     }
     return { written: done, heldCredit, leftAlone };
+  }
+
+  /**
+   * The day of the latest write-off of the bill's current posting that was reversed by hand (reverseWriteOff), or null.
+   * A write-off undone with the whole bill (revert, re-draft: review 59 F1) does not count, nor one of an earlier posting.
+   */
+  async function bookkeeperReversedWriteOff(trx: Tx, billId: string): Promise<string | null> {
+    const posting = await trx.selectFrom('ledger_journal').select((eb) => eb.fn.max('posted_at').as('p'))
+      .where('bill_id', '=', billId).where('prefix', '=', 'BJ').where('reverses_journal_id', 'is', null).executeTakeFirst() as { p: string | null } | undefined;
+    if (!posting?.p) return null;
+    const r = await trx.selectFrom('ledger_write_off as w').innerJoin('ledger_journal as wj', 'wj.id', 'w.journal_id').innerJoin('ledger_journal as rj', 'rj.id', 'w.reversal_journal_id')
+      .select(['w.written_off_on']).where('w.bill_id', '=', billId).where('rj.source_type', '=', 'ledger.write_off_reversed').where('wj.posted_at', '>=', String(posting.p))
+      .orderBy('w.written_off_on', 'desc').limit(1).executeTakeFirst() as { written_off_on: string } | undefined;
+    return r ? String(r.written_off_on) : null;
   }
 
   /** Seed 003 way 2: decide a bill's time-sensitive discount (reverse it, or honour it). */
@@ -790,7 +807,14 @@ export function createLedgerCommands(deps: LedgerDeps) {
     },
     allocateCredit: own(allocateCredit),
     reverseReceipt: own(reverseReceipt),
-    refundCredit: own(refundCredit),
+    refundCredit: async (ctx: CommandContext, input: Parameters<typeof refundCredit>[2]) => {
+      try {
+        return await inTransaction((trx) => refundCredit(trx, ctx, input));
+      } catch (err) {
+        if (isUniqueViolation(err)) throw conflict('A refund was made under this form at the same moment: nothing more was refunded; reload to see it');
+        throw err;
+      }
+    },
     reverseRefund: own(reverseRefund),
     writeOff: own(writeOff),
     reverseWriteOff: own(reverseWriteOff),

@@ -115,10 +115,15 @@ export function createApi(registry: ApiRegistry) {
       let body: unknown = undefined;
       if (!spec.body && c.req.method !== 'GET' && c.req.method !== 'HEAD') {
         const raw = await c.req.text();
-        if (raw.trim() !== '') {
+        const type = (c.req.header('content-type') ?? '').toLowerCase();
+        // A form of the session's CSRF token alone (a browser client's way to send it) is no body; nor is JSON null.
+        const formKeys = type.startsWith('application/x-www-form-urlencoded') ? [...new URLSearchParams(raw).keys()].filter((k) => k !== '_csrf') : null;
+        if (formKeys !== null) {
+          if (formKeys.length > 0) throw invalid(Object.fromEntries(formKeys.slice(0, 20).map((k) => [k, 'is not a known field (this request takes no body)'])));
+        } else if (raw.trim() !== '' && raw.trim() !== 'null') {
           let sent: unknown;
-          try { sent = JSON.parse(raw); } catch { throw new HttpError(400, 'unexpected_body', 'This request takes no body'); }
-          if (sent === null || typeof sent !== 'object' || Array.isArray(sent)) throw new HttpError(400, 'unexpected_body', 'This request takes no body');
+          try { sent = JSON.parse(raw); } catch { throw new HttpError(400, 'unexpected_body', 'This request takes no body (send none, or {})'); }
+          if (sent === null || typeof sent !== 'object' || Array.isArray(sent)) throw new HttpError(400, 'unexpected_body', 'This request takes no body (send none, or {})');
           const keys = Object.keys(sent);
           if (keys.length > 0) throw invalid(Object.fromEntries(keys.slice(0, 20).map((k) => [k, 'is not a known field (this request takes no body)'])));
         }
