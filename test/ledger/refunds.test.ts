@@ -50,7 +50,7 @@ eachDialect('refunds: credit paid back to the client and taken back, never more 
       [{ receiptId: receipt.id, amountMinor: 1_000, reason: 'x', on: '2026-02-30' }, 422, 'on', /must be a date/],
       [{ receiptId: receipt.id, amountMinor: 1_000, reason: 'x', on: '2026-03-05' }, 422, 'on', /on or after the receipt's date \(2026-03-06\)/],
       // On the 10th, 100.00 of the credit was paying the bill (until the 12th): only 400.00 was free then.
-      [{ receiptId: receipt.id, amountMinor: 45_000, reason: 'x', on: '2026-03-10' }, 422, 'on', /only \$400\.00 of the receipt's credit was free on 2026-03-10/],
+      [{ receiptId: receipt.id, amountMinor: 45_000, reason: 'x', on: '2026-03-10' }, 422, 'on', /only \$400\.00 of the receipt's credit was free on 2026-03-10 and every day since \(it paid a bill or was refunded for a while\): refund \$450\.00 on or after 2026-03-12, or at most \$400\.00 on 2026-03-10/],
       [{ receiptId: receipt.id, amountMinor: 1_000, reason: 'x', refundId: 'not an id!' }, 422, 'refundId', /must be an id/],
     ];
     for (const [input, status, field, message] of cases) {

@@ -409,12 +409,14 @@ export function createLedgerCommands(deps: LedgerDeps) {
     if (on < receipt.receivedOn) throw invalid({ on: `must be on or after the receipt's date (${receipt.receivedOn})` });
     const b = booksOf(trx, ctx);
     await checkCommandDate(b, on, input.confirmOutsidePeriod ?? false);
-    // No more than the credit stood at on that day and every day since.
-    const floor = creditFloorFrom(receipt.amountMinor, await store.creditMovements(trx, receipt.id), on);
+    // No more than the credit stood at on that day and every day since; else the first day it does is named (review 60 F5).
+    const moves = await store.creditMovements(trx, receipt.id);
+    const floor = creditFloorFrom(receipt.amountMinor, moves, on);
     if (floor < amount) {
-      throw invalid({ on: floor <= 0
-        ? `the receipt's credit was in use on ${on}: choose the day it came back or later`
-        : `only ${formatMoney(floor, receipt.currency)} of the receipt's credit was free on ${on} and every day since (the rest paid a bill for a while): refund at most that then, or choose a later day` });
+      const from = [...new Set(moves.flatMap((x) => [x.allocatedOn, ...(x.releasedOn ? [x.releasedOn] : [])]).filter((d) => d > on))].sort()
+        .find((d) => creditFloorFrom(receipt.amountMinor, moves, d) >= amount);
+      const then = floor <= 0 ? `none of the receipt's credit was free on ${on} and every day since` : `only ${formatMoney(floor, receipt.currency)} of the receipt's credit was free on ${on} and every day since`;
+      throw invalid({ on: `${then} (it paid a bill or was refunded for a while)${from ? `: refund ${formatMoney(amount, receipt.currency)} on or after ${from}` : ''}${floor > 0 ? `, or at most ${formatMoney(floor, receipt.currency)} on ${on}` : ''}` });
     }
     const id = input.refundId ?? newId(clock);
     // Postgres: the same id sent at once for two receipts that share no lock (two clients): the second meets the first's

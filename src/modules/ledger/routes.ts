@@ -477,7 +477,8 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const fv = { form: `reverse-refund-${x.id}`, on: str(raw, 'on'), reason: str(raw, 'reason'), confirm: str(raw, 'confirm') };
     try {
       const after = await cmds.reverseRefund(c.get('command'), { refundId: x.id, on: fv.on || undefined, reason: fv.reason || undefined, confirmOutsidePeriod: fv.confirm !== '' });
-      return doneSaying(c, `/ledger/receipts/${x.receiptId}`, [`The refund of ${formatMoney(x.amountMinor, after.currency)} (${x.refundedOn}) was reversed: it is unallocated credit again.`], x.receiptId);
+      const back = (await store.findRefund(db, x.id))?.reversedOn ?? null;
+      return doneSaying(c, `/ledger/receipts/${x.receiptId}`, [`The refund of ${formatMoney(x.amountMinor, after.currency)} (${x.refundedOn}) was reversed: it is unallocated credit again${back && back > today() ? ` from ${back} (after today: until then it cannot be allocated or refunded, and reports as at an earlier date do not count it)` : ''}.`], x.receiptId);
     } catch (e) {
       if (refusal(e) && e.status !== 404) return receiptPage(c, x.receiptId, refused(e, fv), refusedStatus(e));
       throw e;
