@@ -11,14 +11,8 @@ import { eachDialect } from '../support/db.ts';
 import { withApp } from '../support/app.ts';
 import { createLedgerCommands } from '../../src/modules/ledger/index.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
-import { HttpError } from '../../src/shared/web/errors.ts';
 import { ctx } from '../billing/support.ts';
-import { approvedBill, assertBooksAsAt, assertLedgerInvariants, balanceOf } from './support.ts';
-
-async function refusedWith(p: Promise<unknown>, status: number): Promise<HttpError> {
-  try { await p; } catch (e) { if (e instanceof HttpError && e.status === status) return e; throw e; }
-  assert.fail(`expected ${status}`);
-}
+import { approvedBill, assertBooksAsAt, assertLedgerInvariants, balanceOf, refusedWith } from './support.ts';
 
 eachDialect('refunds: credit paid back to the client and taken back, never more than was free that day and since, the receipt kept until the refund is undone', async (db) => {
   await withApp(db, async (t) => {

@@ -11,14 +11,8 @@ import { withApp } from '../support/app.ts';
 import { createBillingCommands } from '../../src/modules/billing/index.ts';
 import { createLedgerCommands } from '../../src/modules/ledger/index.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
-import { approvedBill, assertLedgerInvariants } from './support.ts';
+import { approvedBill, assertLedgerInvariants, refusedWith } from './support.ts';
 import { ctx } from '../billing/support.ts';
-import { HttpError } from '../../src/shared/web/errors.ts';
-
-async function refusedWith(p: Promise<unknown>, status: number): Promise<HttpError> {
-  try { await p; } catch (e) { if (e instanceof HttpError && e.status === status) return e; throw e; }
-  assert.fail(`expected ${status}`);
-}
 
 eachDialect('write-offs: not while the client holds credit (left and said), dated ahead said, nothing outstanding said as such; periods: no future month closed, a closed one closed again changes nothing', async (db) => {
   await withApp(db, async (t) => {
