@@ -155,6 +155,8 @@ eachDialect('refunds on the receipt page: the form offers the credit, a refusal 
     assert.match(after.text, /data-refund="[^"]+"><td>2026-03-14<\/td><td class="num" data-minor="10000">\$100\.00<\/td>\s*<td>cheque \(CHQ 9\)<\/td><td>Overpaid<\/td>/);
     const refunds = await db.db.selectFrom('ledger_refund').select(['id', 'amount_minor']).execute();
     assert.deepEqual(refunds.map((r) => [String(r.id), Number(r.amount_minor)]), [[refundId, 10_000]]);
+    // The client's page says what stands refunded of each receipt (review 60 F1).
+    assert.match((await clerk.get(`/ledger/clients/${f.client.id}`)).text, new RegExp(`${receipt.number}</a>[^]*?data-refunded="10000">\\$100\\.00<`));
 
     // Taken back from the page.
     const back = await clerk.post(`/ledger/refunds/${refundId}/reverse`, { on: '2026-03-14', reason: 'Returned by the bank' });

@@ -613,6 +613,8 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
     const others = [...byCurrency].filter(([cur, t]) => cur !== s.currency && (t.outstandingMinor !== 0 || t.creditMinor !== 0 || t.forecastMinor !== 0))
       .sort(([x], [y]) => (x < y ? -1 : 1)).map(([cur, t]) => ({ currency: cur, ...t }));
     return render(c, 'ledger/client.njk', {
+      // What stands refunded of each receipt: its credit fell by that (review 60 F1: refunds showed only on the receipt).
+      refunded: await store.refundedOf(db, receipts.map((r) => r.id)),
       id, client, bills, receipts, currency: s.currency, can: can(c), asOf,
       outstandingMinor: firm.outstandingMinor, creditMinor: firm.creditMinor, forecastMinor: firm.forecastMinor, otherCurrencies: others,
     });

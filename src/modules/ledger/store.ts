@@ -747,6 +747,17 @@ export async function refunds(ex: Executor, receiptId: string, live = false): Pr
   return (await q.orderBy('refunded_on').orderBy('created_at').orderBy('id').execute()).map(toRefund);
 }
 
+/** What stands refunded of each of these receipts (refunds not taken back), by receipt id; one query. */
+export async function refundedOf(ex: Executor, receiptIds: readonly string[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  if (receiptIds.length === 0) return out;
+  assert(receiptIds.length <= 1_000, 'refundedOf: at most 1,000 receipts at once');
+  const rows = await ex.selectFrom('ledger_refund').select(['receipt_id']).select((eb) => eb.fn.sum('amount_minor').as('s'))
+    .where('receipt_id', 'in', [...receiptIds]).where('reversal_journal_id', 'is', null).groupBy('receipt_id').execute() as { receipt_id: string; s: unknown }[];
+  for (const r of rows) out.set(String(r.receipt_id), n(r.s));
+  return out;
+}
+
 export async function markRefundReversed(ex: Executor, id: string, journalId: string, on: string, reason: string): Promise<void> {
   const r = await ex.updateTable('ledger_refund').set({ reversal_journal_id: journalId, reversed_on: on, reversal_reason: reason }).where('id', '=', id).where('reversal_journal_id', 'is', null).executeTakeFirst();
   if (Number(r.numUpdatedRows) !== 1) throw new Error(`refund ${id} was already reversed`);
