@@ -125,5 +125,10 @@ eachDialect('API: a time filter naming no timekeeper is refused naming it, not a
     assert.equal((await t.db.db.selectFrom('billing_bill').select('id').execute()).length, 0, 'nothing drafted');
     const fine = ok(await a.post('/bills/preview', body([f.partner.id])));
     assert.ok(fine.lines.some((l: { kind: string }) => l.kind === 'time'), 'the partner\'s time');
+    // With a draft on the matter, the preview is refused as creating would be, not an empty bill (review 57 F12).
+    const draft = ok(await a.post('/bills', body([f.partner.id])), 201);
+    const held = await a.post('/bills/preview', body([f.partner.id]));
+    assert.equal(held.status, 409, held.text);
+    assert.match(held.json().error.message, new RegExp(`already has a draft bill: change or delete it \\(GET /bills/${draft.id}\\)`));
   });
 });

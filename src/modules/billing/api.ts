@@ -370,6 +370,9 @@ export function createBillingApi(deps: ModuleDeps, cmds: BillingCommands, produc
     async (_c, { body }) => {
       const currency = await currencyOf(body.matterId);
       const request = requestFromApi(body.options, currency);
+      // A matter with a draft: said as POST /bills says it, not an empty bill (the draft holds the items; review 57 F12).
+      const draft = (await cmds.matterState(body.matterId))?.draft ?? null;
+      if (draft) throw conflict(`The matter already has a draft bill${draft.number ? ` (${draft.number})` : ''}: change or delete it (GET /bills/${draft.id})`);
       const p = await run(() => cmds.preview({ matterId: body.matterId, invoiceDate: body.invoiceDate, upTo: body.upTo, request }));
       return previewOut(body.matterId, currency, body.invoiceDate, body.upTo, p);
     });
