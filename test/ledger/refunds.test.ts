@@ -12,7 +12,7 @@ import { withApp } from '../support/app.ts';
 import { createLedgerCommands } from '../../src/modules/ledger/index.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
 import { ctx } from '../billing/support.ts';
-import { approvedBill, assertBooksAsAt, assertLedgerInvariants, balanceOf, refusedWith } from './support.ts';
+import { approvedBill, assertBooksAsAt, assertLedgerInvariants, balanceOf, refused } from './support.ts';
 
 eachDialect('refunds: credit paid back to the client and taken back, never more than was free that day and since, the receipt kept until the refund is undone', async (db) => {
   await withApp(db, async (t) => {
@@ -34,7 +34,7 @@ eachDialect('refunds: credit paid back to the client and taken back, never more 
     const before = await counts();
 
     // Refused, naming the field, changing nothing.
-    const cases: [Parameters<typeof ledger.refundCredit>[1], number, string, RegExp][] = [
+    const cases: [Parameters<typeof ledger.refundCredit>[1], 404 | 409 | 422, string, RegExp][] = [
       [{ receiptId: receipt.id, amountMinor: 50_001, reason: 'x', on: '2026-03-13' }, 422, 'amount', /at most the receipt's unallocated credit \(\$500\.00\)/],
       [{ receiptId: receipt.id, amountMinor: 0, reason: 'x' }, 422, 'amount', /more than zero/],
       [{ receiptId: receipt.id, amountMinor: 1.5, reason: 'x' }, 422, 'amount', /more than zero/],
@@ -48,10 +48,10 @@ eachDialect('refunds: credit paid back to the client and taken back, never more 
       [{ receiptId: receipt.id, amountMinor: 1_000, reason: 'x', refundId: 'not an id!' }, 422, 'refundId', /must be an id/],
     ];
     for (const [input, status, field, message] of cases) {
-      const e = await refusedWith(ledger.refundCredit(ctx, input), status);
+      const e = await refused(ledger.refundCredit(ctx, input), status);
       assert.match(e.fields[field] ?? '', message, `${field}: ${JSON.stringify(e.fields)}`);
     }
-    await refusedWith(ledger.refundCredit(ctx, { receiptId: '01J0000000000000000000000Z', amountMinor: 1, reason: 'x' }), 404);
+    await refused(ledger.refundCredit(ctx, { receiptId: '01J0000000000000000000000Z', amountMinor: 1, reason: 'x' }), 404);
     assert.deepEqual(await counts(), before, 'nothing changed');
     assert.equal(await credit(), 50_000);
 
@@ -63,7 +63,7 @@ eachDialect('refunds: credit paid back to the client and taken back, never more 
     assert.equal(await credit(), 10_000, 'the same refund id twice refunds once');
     // The id again with anything else changed is not that refund, and makes none (review 60 F3).
     for (const changed of [{ amountMinor: 5_000 }, { on: '2026-03-11' }, { method: 'cash' }, { reference: 'CHQ 882' }, { reason: 'Other' }]) {
-      await refusedWith(ledger.refundCredit(ctx, { ...form, ...changed }), 409);
+      await refused(ledger.refundCredit(ctx, { ...form, ...changed }), 409);
     }
     assert.equal(await credit(), 10_000);
     await ledger.refundCredit(ctx, { receiptId: receipt.id, amountMinor: 5_000, on: '2026-03-12', reason: 'Second instalment back' });
@@ -78,16 +78,16 @@ eachDialect('refunds: credit paid back to the client and taken back, never more 
     // The credit left (50.00) pays the bill's 100.00 in part; nothing is left to refund then.
     await ledger.allocateCredit(ctx, { receiptId: receipt.id, billId: bill.billId, on: '2026-03-13' });
     assert.equal(await credit(), 0);
-    assert.match((await refusedWith(ledger.refundCredit(ctx, { receiptId: receipt.id, reason: 'x' }), 409)).message, /no unallocated credit to refund/);
+    assert.match((await refused(ledger.refundCredit(ctx, { receiptId: receipt.id, reason: 'x' }), 409)).message, /no unallocated credit to refund/);
 
     // The receipt is not reversed while its refunds stand.
-    assert.match((await refusedWith(ledger.reverseReceipt(ctx, { receiptId: receipt.id, reason: 'Dishonoured', on: '2026-03-14' }), 409)).message,
+    assert.match((await refused(ledger.reverseReceipt(ctx, { receiptId: receipt.id, reason: 'Dishonoured', on: '2026-03-14' }), 409)).message,
       /\$450\.00 of receipt .* was refunded to the client \(2026-03-10, 2026-03-12\)\. If the refunds were returned to the firm, reverse them first/);
 
     // A refund taken back: not before it was made, once only; the credit comes back.
-    await refusedWith(ledger.reverseRefund(ctx, { refundId, on: '2026-03-09' }), 422);
+    await refused(ledger.reverseRefund(ctx, { refundId, on: '2026-03-09' }), 422);
     await ledger.reverseRefund(ctx, { refundId, on: '2026-03-14', reason: 'Cheque never cashed' });
-    assert.match((await refusedWith(ledger.reverseRefund(ctx, { refundId, on: '2026-03-14' }), 409)).message, /reversed already/);
+    assert.match((await refused(ledger.reverseRefund(ctx, { refundId, on: '2026-03-14' }), 409)).message, /reversed already/);
     assert.equal(await credit(), 40_000);
     const original = await db.db.selectFrom('ledger_journal').select(['id']).where('source_key', '=', `refund:${refundId}`).executeTakeFirstOrThrow();
     const reversal = await db.db.selectFrom('ledger_journal').select(['id', 'prefix', 'date']).where('reverses_journal_id', '=', original.id).executeTakeFirstOrThrow();
@@ -99,7 +99,7 @@ eachDialect('refunds: credit paid back to the client and taken back, never more 
     assert.ok(lines.every((l) => String(l.memo).startsWith('Reversed: ')), lines.map((l) => l.memo).join(' | '));
     await assertLedgerInvariants(db.db, { billing: true });
     // Allocating that credit on a day before it came back: refused (it was not there yet); on the day, it pays what the bill owes.
-    await refusedWith(ledger.allocateCredit(ctx, { receiptId: receipt.id, billId: bill.billId, on: '2026-03-13' }), 422);
+    await refused(ledger.allocateCredit(ctx, { receiptId: receipt.id, billId: bill.billId, on: '2026-03-13' }), 422);
     await ledger.allocateCredit(ctx, { receiptId: receipt.id, billId: bill.billId, on: '2026-03-14' });
     assert.equal(await credit(), 35_000);
 

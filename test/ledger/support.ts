@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { createLedgerCommands, createLedgerReports } from '../../src/modules/ledger/index.ts';
 import type { Executor } from '../../src/shared/db.ts';
-import { HttpError } from '../../src/shared/web/errors.ts';
 import type { TestDb } from '../support/db.ts';
 import { setup as billingSetup } from '../billing/support.ts';
 import { ctx as billingCtx, firm as billingFirm, work as billingWork } from '../billing/support.ts';
@@ -248,10 +247,4 @@ export async function interestFirm(db: TestDb) {
   await billingWork(s.cmds, t.matter.id, t);
   await s.drain();
   return { s, t };
-}
-
-/** The HttpError `p` is refused with, failing unless it is refused with `status`. */
-export async function refusedWith(p: Promise<unknown>, status: number): Promise<HttpError> {
-  try { await p; } catch (e) { if (e instanceof HttpError && e.status === status) return e; throw e; }
-  assert.fail(`expected ${status}`);
 }

@@ -11,7 +11,7 @@ import { withApp } from '../support/app.ts';
 import { createBillingCommands } from '../../src/modules/billing/index.ts';
 import { createLedgerCommands } from '../../src/modules/ledger/index.ts';
 import { createMattersCommands } from '../../src/modules/matters/index.ts';
-import { approvedBill, assertLedgerInvariants, refusedWith } from './support.ts';
+import { approvedBill, assertLedgerInvariants, refused } from './support.ts';
 import { ctx } from '../billing/support.ts';
 
 eachDialect('write-offs: not while the client holds credit (left and said), dated ahead said, nothing outstanding said as such; periods: no future month closed, a closed one closed again changes nothing', async (db) => {
@@ -49,7 +49,7 @@ eachDialect('write-offs: not while the client holds credit (left and said), date
     assert.match((await admin.get(ahead.location!)).text, /data-notice>Written off with the date 2026-03-11, after today: reports as at an earlier date do not count it/);
     assert.doesNotMatch((await admin.get(ahead.location!)).text, /data-notice>/, 'said once');
     assert.equal(await outstanding(), 0);
-    const nothing = await refusedWith(ledger.writeOff(ctx, { billId: bill.billId, on: '2026-03-11' }), 409);
+    const nothing = await refused(ledger.writeOff(ctx, { billId: bill.billId, on: '2026-03-11' }), 409);
     assert.match(nothing.message, new RegExp(`^Nothing is outstanding on bill ${bill.number!.replaceAll('.', '\\.')}`));
 
     // The write-off taken back on its own (review 53, M1: only reverting the whole bill undid it): the bill owes it again.
@@ -77,7 +77,7 @@ eachDialect('write-offs: not while the client holds credit (left and said), date
     assert.equal((await db.db.selectFrom('audit_log').select('id').where('action', '=', 'ledger.write_off_reversed').execute()).length, 1);
 
     // Periods: April has not begun (today is 10 March); February closed twice is one change, one audit row.
-    const future = await refusedWith(ledger.setPeriod(ctx, { period: '2026-04', status: 'closed' }), 409);
+    const future = await refused(ledger.setPeriod(ctx, { period: '2026-04', status: 'closed' }), 409);
     assert.match(future.message, /2026-04 has not begun/);
     await ledger.setPeriod(ctx, { period: '2026-01', status: 'closed' });
     await ledger.setPeriod(ctx, { period: '2026-01', status: 'closed' });

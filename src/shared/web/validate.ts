@@ -75,10 +75,8 @@ export function fieldErrors(schema: TSchema, value: unknown): Record<string, str
     const custom = (schemaAt(schema, e.instancePath) as { errorMessage?: string } | undefined)?.errorMessage;
     out[field] ??= custom ?? e.message;
   }
-  // A plain object again for the JSON answer (each key its own data property, "__proto__" and "constructor" included).
-  const plain: Record<string, string> = {};
-  for (const k of Object.keys(out)) Object.defineProperty(plain, k, { value: out[k], enumerable: true, writable: true, configurable: true });
-  return plain;
+  // A plain object again for the JSON answer: spreading defines each key as its own property ("__proto__" included).
+  return { ...out };
 }
 
 /** Validate a JSON body or other structured value; throws 422 naming each bad field. */
