@@ -120,6 +120,31 @@ eachDialect('GL detail: every account with an opening balance is listed with it 
   assert.deepEqual(closing.map((r) => [r.code, r.balance]), tb.map((r) => [r.code, net(r)]), 'closing balances are the trial balance at the end date');
 });
 
+eachDialect('GL detail: a day\'s lines run in the order they were posted, not by journal number (review 53 L1)', async (db) => {
+  const { s, f, bill } = await setupWithApprovedBill(db);
+  // 10 March: a payment on account (RJ000001 puts 300.00 of credit in 2100), then, later that day, its credit pays
+  // the bill (AJ000001 takes it out). AJ numbers before RJ, but it was posted after.
+  s.clock.set('2026-03-10T09:00:00Z');
+  const r = await s.ledger.recordReceipt(ctx, { clientId: f.client.id, receivedOn: '2026-03-10', amountMinor: 30_000, order: 'on_account' });
+  assert.equal(r.receipt.unallocatedMinor, 30_000);
+  s.clock.set('2026-03-10T15:00:00Z');
+  await s.ledger.allocateCredit(ctx, { receiptId: r.receipt.id, billId: bill.billId, on: '2026-03-10' });
+  const gl = await s.reports.run('gl-detail', { from: '2026-03-10', to: '2026-03-10' });
+  const of = (code: string) => gl.rows.filter((x) => x.code === code).map((x) => [x.journal, x.debit, x.credit, x.balance]);
+  // The credit is there before it is used: the liability never shows a debit balance.
+  assert.deepEqual(of('2100'), [['', null, null, 0], ['RJ000001', null, 30_000, -30_000], ['AJ000001', 30_000, null, 0], ['', null, null, 0]]);
+  assert.deepEqual(of('1100').map((x) => x[0]), ['', 'AJ000001', '']);
+  // Posted the other way round on another day (the allocation of older credit first), they list that way round.
+  s.clock.set('2026-03-12T09:00:00Z');
+  const older = await s.ledger.recordReceipt(ctx, { clientId: f.client.id, receivedOn: '2026-03-11', amountMinor: 1_000, order: 'on_account' });
+  await s.ledger.allocateCredit(ctx, { receiptId: older.receipt.id, billId: bill.billId, on: '2026-03-12' });
+  s.clock.set('2026-03-12T10:00:00Z');
+  await s.ledger.recordReceipt(ctx, { clientId: f.client.id, receivedOn: '2026-03-12', amountMinor: 2_000, order: 'on_account' });
+  const gl12 = await s.reports.run('gl-detail', { from: '2026-03-12', to: '2026-03-12' });
+  assert.deepEqual(gl12.rows.filter((x) => x.code === '2100').map((x) => [x.journal, x.balance]), [['', -1_000], ['AJ000002', 0], ['RJ000003', -2_000], ['', -2_000]]);
+  await assertLedgerInvariants(db.db, { billing: true });
+});
+
 eachDialect('money in messages is money: write-off refusals and an out-of-balance trial balance', async (db) => {
   const { s, bill } = await setupWithApprovedBill(db);
   await s.ledger.recordReceipt(ctx, { billId: bill.billId, receivedOn: '2026-03-05', amountMinor: bill.totals.totalMinor - 300 });

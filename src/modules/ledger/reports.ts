@@ -164,7 +164,10 @@ export function createLedgerReports(db: Executor, clock: Clock) {
       const ordered = [...lines].sort((a, b) => {
         const ca = byId.get(a.accountId)!.code;
         const cb = byId.get(b.accountId)!.code;
-        return ca < cb ? -1 : ca > cb ? 1 : a.date < b.date ? -1 : a.date > b.date ? 1 : a.number < b.number ? -1 : a.number > b.number ? 1 : a.lineNo - b.lineNo;
+        // Each account's lines by date and, within a day, as they were posted (store.linesBetween), so the running balance
+        // passes only through balances the account had.
+        return ca < cb ? -1 : ca > cb ? 1 : a.date < b.date ? -1 : a.date > b.date ? 1 : a.postedAt < b.postedAt ? -1 : a.postedAt > b.postedAt ? 1
+          : a.number < b.number ? -1 : a.number > b.number ? 1 : a.lineNo - b.lineNo;
       });
       const perAccount = new Map<string, typeof ordered>();
       for (const l of ordered.slice(0, MAX_REPORT_ROWS)) {

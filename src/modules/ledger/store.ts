@@ -242,14 +242,16 @@ export async function accountBalances(ex: Executor, f: { from?: string; to?: str
 
 export async function linesBetween(ex: Executor, f: { from?: string; to?: string; accountId?: string; clientId?: string; currency?: string; limit: number }) {
   let q = ex.selectFrom('ledger_journal_line as l').innerJoin('ledger_journal as j', 'j.id', 'l.journal_id')
-    .select(['l.journal_id', 'l.line_no', 'l.account_id', 'l.debit_minor', 'l.credit_minor', 'l.date', 'l.memo', 'l.bill_id', 'l.client_id', 'l.matter_id', 'l.timekeeper_id', 'j.number', 'j.period']);
+    .select(['l.journal_id', 'l.line_no', 'l.account_id', 'l.debit_minor', 'l.credit_minor', 'l.date', 'l.memo', 'l.bill_id', 'l.client_id', 'l.matter_id', 'l.timekeeper_id', 'j.number', 'j.period', 'j.posted_at']);
   if (f.from) q = q.where('l.date', '>=', f.from);
   if (f.to) q = q.where('l.date', '<=', f.to);
   if (f.accountId) q = q.where('l.account_id', '=', f.accountId);
   if (f.clientId) q = q.where('l.client_id', '=', f.clientId);
   if (f.currency) q = q.where('j.currency', '=', f.currency);
-  const rows = await q.orderBy('l.account_id').orderBy('l.date').orderBy('j.number').orderBy('l.line_no').limit(f.limit).execute();
-  return rows.map((r) => ({ ...toLine(r), number: String(r.number), period: String(r.period) }));
+  // Within a day, in the order the journals were posted (a receipt before the allocation of its credit), not by
+  // journal number: numbers run per prefix, so an AJ posted after an RJ numbers before it (review 53 L1).
+  const rows = await q.orderBy('l.account_id').orderBy('l.date').orderBy('j.posted_at').orderBy('j.number').orderBy('l.line_no').limit(f.limit).execute();
+  return rows.map((r) => ({ ...toLine(r), number: String(r.number), period: String(r.period), postedAt: String(r.posted_at) }));
 }
 
 /** Every currency the books hold amounts in (journals posted, or WIP recorded), sorted. */
