@@ -168,6 +168,10 @@ eachDialect('API: compose a draft, read it, change it, carry it through its life
       assert.ok(doc.paths[p], `${p} documented`);
     }
     assert.ok(doc.paths['/api/v1/bills/{id}'].delete && doc.paths['/api/v1/bills/{id}'].patch);
+    // The register's status filter says its words and what a void bill's row says.
+    const statusParam = doc.paths['/api/v1/bills'].get.parameters.find((p: { name: string }) => p.name === 'status');
+    assert.deepEqual(statusParam.schema.anyOf.map((x: { const: string }) => x.const), ['all', 'draft', 'approved', 'finalised', 'issued', 'void']);
+    assert.match(statusParam.schema.description, /void \(bills deleted: their rows say status "deleted"\)/);
   }, { outputs: testOutputs(dirs) });
   removeDirs(dirs);
 });

@@ -56,6 +56,17 @@ eachDialect('API and pages: settings, export by number, refusals listed by line,
     res = await api.postJson('/api/v1/ledes/exports', { billNumbers: ['99.9.9'] }, { headers: auth });
     assert.deepEqual(Object.keys(res.json().error.fields), ['billNumbers']);
 
+    // The request id is a UUID, as documented (review 57 F7): anything else is named, nothing written.
+    res = await api.postJson('/api/v1/ledes/exports', { billNumbers: [bill.number], format: 'LEDES1998BI', requestId: 'req-abc-1' }, { headers: auth });
+    assert.equal(res.status, 422, res.text);
+    assert.deepEqual(Object.keys(res.json().error.fields), ['requestId']);
+    assert.equal((await db.db.selectFrom('ebilling_export').select('id').execute()).length, 0);
+    const apiDoc = (await api.get('/api/openapi.json')).json();
+    const requestIdDoc = apiDoc.paths['/api/v1/ledes/exports'].post.requestBody.content['application/json'].schema.properties.requestId;
+    assert.equal(requestIdDoc.format, 'uuid');
+    assert.match(requestIdDoc.description, /Idempotency key/);
+    assert.ok(new RegExp(requestIdDoc.pattern).test('01937a4e-0000-7000-8000-0000000000a1') && !new RegExp(requestIdDoc.pattern).test('req-abc-1'));
+
     res = await api.postJson('/api/v1/ledes/exports', { billNumbers: [bill.number], format: 'LEDES1998BI' }, { headers: auth });
     assert.equal(res.status, 201, res.text);
     const exported = res.json().exports[0];

@@ -428,7 +428,8 @@ eachDialect('the OpenAPI document lists every matters route with its roles and d
     assert.ok(doc.paths['/api/v1/imports/{kind}'].post.parameters.some((p: any) => p.name === 'dryRun'));
     // As the import answers (review 57 F3): 200 for a dry run, 201 applied; CSV bodies; the kinds there are.
     const imp = doc.paths['/api/v1/imports/{kind}'].post;
-    assert.deepEqual(Object.keys(imp.responses).sort(), ['200', '201', 'default']);
+    assert.deepEqual(Object.keys(imp.responses).sort(), ['200', '201', '400', '401', '403', '404', '409', '413', '415', '422', 'default']);
+    assert.equal(imp.responses['415'].description, 'The body is not sent as application/json or text/csv or text/plain');
     assert.deepEqual(Object.keys(imp.requestBody.content).sort(), ['application/json', 'text/csv', 'text/plain']);
     assert.deepEqual(imp.parameters.find((p: any) => p.name === 'kind').schema.enum, ['clients', 'matters', 'time-entries', 'disbursements']);
   });

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { eachDialect } from '../support/db.ts';
 import type { TestDb } from '../support/db.ts';
 import { withApp } from '../support/app.ts';
+import { errorStatuses } from '../../src/shared/web/api.ts';
 
 async function userCount(db: TestDb): Promise<number> {
   const r = await db.db.selectFrom('auth_user').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
@@ -188,6 +189,17 @@ eachDialect('/api/openapi.json is an OpenAPI 3.1 document listing the user and m
     const me = doc.paths['/api/v1/me'].get;
     assert.ok(me.responses['200'].content['application/json'].schema.properties.email);
     assert.equal(me.requestBody, undefined);
+
+    // The error answers each route can give are listed (review 57 F7), each an Error body: what a write with a body, a
+    // path id and an admin-only audience meets, and what a signed-in read of no id meets.
+    const codes = (op: { responses: Record<string, unknown> }) => Object.keys(op.responses).sort();
+    assert.deepEqual(codes(create), ['201', '400', '401', '403', '409', '413', '415', '422', 'default']);
+    assert.deepEqual(codes(patch), ['200', '400', '401', '403', '404', '409', '413', '415', '422', 'default']);
+    assert.deepEqual(codes(me), ['200', '401', '422', 'default']);
+    assert.equal(create.responses['403'].content['application/json'].schema.$ref, '#/components/schemas/Error');
+    assert.match(create.responses['403'].description, /admin/);
+    // A public read (none is in the API yet) would list no 401 or 403.
+    assert.deepEqual(errorStatuses({ method: 'get', path: '/x', audience: 'public' }).map(([status]) => status), [422]);
 
     assert.ok(doc.components.schemas.Error.properties.error);
     assert.deepEqual(Object.keys(doc.components.securitySchemes).sort(), ['bearer', 'session']);

@@ -27,11 +27,12 @@ const READERS: readonly Role[] = ['admin', 'billing', 'readonly'];
 const WRITERS: readonly Role[] = ['admin', 'billing'];
 const STATUS_LABELS: Record<string, string> = { draft: 'Draft', approved: 'Approved', finalised: 'Finalised', deleted: 'Void' };
 
-const lit = <T extends string>(values: readonly T[]) => Type.Union(values.map((v) => Type.Literal(v)));
+const lit = <T extends string>(values: readonly T[], description?: string) => Type.Union(values.map((v) => Type.Literal(v)), description ? { description } : {});
 const dateText = Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$', errorMessage: 'must be a date (YYYY-MM-DD)' });
 export const RegisterQuery = Type.Object({
   q: Type.Optional(Type.String({ maxLength: 100 })),
-  status: Type.Optional(lit(REGISTER_STATUSES)),
+  // The filter's words are the page's; the rows' status says `deleted` for a void bill (review 57 F7).
+  status: Type.Optional(lit(REGISTER_STATUSES, 'all (the default); draft; approved; finalised; issued (approved or finalised); void (bills deleted: their rows say status "deleted")')),
   balance: Type.Optional(lit(REGISTER_BALANCES)),
   from: Type.Optional(dateText),
   to: Type.Optional(dateText),

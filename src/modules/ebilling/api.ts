@@ -29,7 +29,10 @@ const ExportBody = Type.Object({
   billNumbers: Type.Optional(Type.Array(Type.String({ maxLength: 40 }), { maxItems: 5_000 })),
   format: Type.Optional(Nullable(Format)),
   mode: Type.Optional(literals(['single', 'per_bill'] as const)),
-  requestId: Type.Optional(Type.String({ maxLength: 36 })),
+  requestId: Type.Optional(Type.String({
+    maxLength: 36, format: 'uuid', pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
+    description: 'Idempotency key, a UUID of lower-case hex: the same id again answers the files it made then (replayed: true) and makes none',
+  })),
 }, { additionalProperties: false });
 
 const ExportBill = Type.Object({ billId: Type.String(), number: Type.String(), billVersion: Type.Integer(), total: Type.String(), currency: Type.String() });
@@ -49,7 +52,12 @@ const ValidateResult = Type.Object({
   violations: Type.Array(Type.Object({ line: Type.Integer(), field: Type.String(), message: Type.String() })),
   invoices: Type.Array(Type.Object({
     number: Type.String(), clientId: Type.String(), lawFirmMatterId: Type.String(), currency: Nullable(Type.String()), lineCount: Type.Integer(),
-    totalMinor: Type.Integer(), linesTotalMinor: Type.Integer(), taxMinor: Type.Integer(), netMinor: Type.Integer(),
+    // Integers of minor units, unlike the API's other money (decimal strings): a file being checked may carry no
+    // currency, or one that is not valid, to format them in (review 57 F7).
+    totalMinor: Type.Integer({ description: 'INVOICE_TOTAL as the file states it, in minor units (cents) of the invoice\'s currency' }),
+    linesTotalMinor: Type.Integer({ description: 'The sum of the invoice\'s LINE_ITEM_TOTALs, in minor units' }),
+    taxMinor: Type.Integer({ description: 'INVOICE_TAX_TOTAL (1998BI; 0 for 1998B), in minor units' }),
+    netMinor: Type.Integer({ description: 'INVOICE_NET_TOTAL (1998BI; INVOICE_TOTAL for 1998B), in minor units' }),
   })),
 });
 

@@ -47,6 +47,23 @@ export const ErrorSchema = Type.Object({
   }),
 }, { $id: 'Error' });
 
+/**
+ * The error answers a route can give, from what it declares (review 57 F7): the shell's and createApi's own
+ * refusals, and the ones every write may meet. Each is an `Error` body; `default` stays for the rest (a 500).
+ */
+export function errorStatuses(s: Pick<ApiSpec, 'method' | 'path' | 'audience' | 'body' | 'otherBodyTypes'>): [number, string][] {
+  const out: [number, string][] = [];
+  const writes = s.method !== 'get';
+  if (writes) out.push([400, s.body ? 'The body is not valid JSON' : 'A body was sent to a request that takes none']);
+  if (s.audience !== 'public') out.push([401, 'Not signed in: no session, or no valid API token']);
+  if (Array.isArray(s.audience)) out.push([403, `Signed in without one of the roles: ${(s.audience as readonly string[]).join(', ')}`]);
+  if (/:[A-Za-z_]+/.test(s.path)) out.push([404, 'No such record (or a path value the route does not take)']);
+  if (writes) out.push([409, 'Refused as things stand: the record changed since it was read, or its state does not allow this (the message says which)']);
+  if (s.body) out.push([413, 'The body is larger than the server takes'], [415, `The body is not sent as ${['application/json', ...(s.otherBodyTypes ?? [])].join(' or ')}`]);
+  out.push([422, writes ? 'A field (of the query or the body) is missing, unknown or invalid: `fields` names each' : 'A query field is unknown or invalid: `fields` names each']);
+  return out;
+}
+
 export function createApiRegistry(info: { title: string; version: string }): ApiRegistry {
   const specs: ApiSpec[] = [];
   return {
@@ -72,6 +89,7 @@ export function createApiRegistry(info: { title: string; version: string }): Api
           responses: {
             [ok]: ok === '204' ? { description: 'No content' } : { description: 'OK', content: { 'application/json': { schema: s.response } } },
             ...Object.fromEntries((s.otherStatuses ?? []).map((o) => [String(o.status), { description: o.description, content: { 'application/json': { schema: s.response } } }])),
+            ...Object.fromEntries(errorStatuses(s).map(([status, description]) => [String(status), { description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }])),
             default: { description: 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
           },
           security: s.audience === 'public' ? [] : [{ bearer: [] }, { session: [] }],
