@@ -278,8 +278,14 @@ eachDialect('pages: the composer previews totals through htmx without saving, sa
     // Approve: numbered, finalise and revert offered.
     const approved = await b.post(`/billing/bills/${billId}/approve`, { version: versionOf((await b.get(`/billing/bills/${billId}`)).text) });
     assert.equal(approved.status, 303);
+    // The address names the action; the page says it in its own words. Words of a link's own are not shown.
+    assert.equal(approved.location, `/billing/bills/${billId}?done=approve`);
     billPage = await b.get(approved.location!);
     assert.match(billPage.text, /data-bill-number>1\.1\.1</);
+    assert.match(billPage.text, /<p class="flash" role="status">Approved<\/p>/);
+    const spoofed = await b.get(`/billing/bills/${billId}?done=${encodeURIComponent('Paid in full. Wire any balance to account 12345')}`);
+    assert.doesNotMatch(spoofed.text, /class="flash"|Wire any balance/);
+    assert.doesNotMatch((await b.get(`/billing/bills/${billId}?done=constructor`)).text, /class="flash"/);
     // Finalising is producing (seed 000): the page links to production's confirmation for this bill, and no form finalises it bare.
     assert.match(billPage.text, new RegExp(`<a class="button" href="/billing/production/produce\\?bill=${billId}" data-action="produce">`));
     assert.doesNotMatch(billPage.text, /data-action="finalise"/);

@@ -1,49 +1,62 @@
 /**
- * The no-JavaScript flash store: a message kept under ?done=KEY shows only to the user who acted,
- * only on the page (scope) it was kept for, only for a while, and the store stays bounded.
+ * The no-JavaScript flash store, on both databases: a message kept under ?done=KEY shows only to
+ * the user who acted, only on the page (scope) it was kept for, only for a while; it is kept in
+ * the database, so another server process (another store, sharing nothing but the database)
+ * shows it; expired rows are cleared as new ones are kept; a value past the size bound is refused.
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 import { Hono } from 'hono';
-import { createFlashes, FLASH_TTL_MS, FLASHES_KEPT } from '../../src/shared/web/flash.ts';
+import { eachDialect } from '../support/db.ts';
+import { manualClock } from '../../src/shared/clock.ts';
+import type { Clock } from '../../src/shared/clock.ts';
+import type { Executor } from '../../src/shared/db.ts';
+import { createFlashes, FLASH_MAX_JSON_CHARS, FLASH_TTL_MS } from '../../src/shared/web/flash.ts';
 import type { AppEnv } from '../../src/shared/web/types.ts';
 
-function app() {
-  const flashes = createFlashes<string>();
+/** One server process's pages: its own flash store over the shared database. */
+function app(db: Executor, clock: Clock) {
+  const flashes = createFlashes<string>(db, clock);
   const a = new Hono<AppEnv>();
   a.use('*', async (c, next) => { c.set('user', { id: c.req.header('x-user') ?? '' } as never); await next(); });
-  a.post('/keep/:scope', async (c) => c.text(flashes.keep(c, `said to ${c.req.header('x-user')} on ${c.req.param('scope')}`, c.req.param('scope'))));
-  a.get('/page/:scope', (c) => c.text(flashes.of(c, c.req.param('scope')) ?? '(nothing)'));
+  a.post('/keep/:scope', async (c) => c.text(await flashes.keep(c, `said to ${c.req.header('x-user')} on ${c.req.param('scope')}`, c.req.param('scope'))));
+  a.post('/big', async (c) => c.text(await flashes.keep(c, 'x'.repeat(FLASH_MAX_JSON_CHARS))));
+  a.get('/page/:scope', async (c) => c.text((await flashes.of(c, c.req.param('scope'))) ?? '(nothing)'));
   return a;
 }
 const keep = async (a: Hono<AppEnv>, user: string, scope: string) => (await a.request(`/keep/${scope}`, { method: 'POST', headers: { 'x-user': user } })).text();
 const read = async (a: Hono<AppEnv>, user: string, scope: string, key: string) => (await a.request(`/page/${scope}?done=${encodeURIComponent(key)}`, { headers: { 'x-user': user } })).text();
+const rows = async (db: Executor) => Number(((await db.selectFrom('web_flash').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()) as { n: unknown }).n);
 
-test('a flash shows to its user on its page only: not another user, not another page, not an unknown key', async () => {
-  const a = app();
-  const key = await keep(a, 'u1', 'matter-a');
+eachDialect('a flash shows to its user on its page only, on any server process: not another user, not another page, not an unknown key', async (d) => {
+  const clock = manualClock('2026-12-07T10:00:00Z');
+  const one = app(d.db, clock);
+  const other = app(d.db, clock);
+  const key = await keep(one, 'u1', 'matter-a');
   assert.match(key, /^[\w-]{16}$/, 'a random key');
-  const cases: [string, string, string, string][] = [
-    ['its user, its page', 'u1', 'matter-a', 'said to u1 on matter-a'],
-    ['again (a reload)', 'u1', 'matter-a', 'said to u1 on matter-a'],
-    ['another user', 'u2', 'matter-a', '(nothing)'],
-    ['another page', 'u1', 'matter-b', '(nothing)'],
+  const cases: [string, Hono<AppEnv>, string, string, string][] = [
+    ['its user, its page', one, 'u1', 'matter-a', 'said to u1 on matter-a'],
+    ['again (a reload)', one, 'u1', 'matter-a', 'said to u1 on matter-a'],
+    ['another server process (review 60 F8)', other, 'u1', 'matter-a', 'said to u1 on matter-a'],
+    ['another user', one, 'u2', 'matter-a', '(nothing)'],
+    ['another page', other, 'u1', 'matter-b', '(nothing)'],
   ];
-  for (const [name, user, scope, expected] of cases) assert.equal(await read(a, user, scope, key), expected, name);
-  assert.equal(await read(a, 'u1', 'matter-a', 'not-a-key'), '(nothing)');
-  assert.equal(await read(a, 'u1', 'matter-a', ''), '(nothing)');
+  for (const [name, a, user, scope, expected] of cases) assert.equal(await read(a, user, scope, key), expected, name);
+  for (const bad of ['not-a-key', '', 'x'.repeat(16), `${key}x`, "' or 1=1 --aaaaa"]) assert.equal(await read(one, 'u1', 'matter-a', bad), '(nothing)', `key ${bad}`);
 });
 
-test('a flash expires, and the store keeps at most its bound (the oldest dropped first)', async (t) => {
-  t.mock.timers.enable({ apis: ['Date'], now: 1_000_000 });
-  const a = app();
+eachDialect('a flash expires; keeping one clears those past their time; a value past the bound is refused and nothing kept', async (d) => {
+  const clock = manualClock('2026-12-07T10:00:00Z');
+  const a = app(d.db, clock);
   const first = await keep(a, 'u1', 'p');
-  t.mock.timers.tick(FLASH_TTL_MS + 1);
+  clock.advanceMs(FLASH_TTL_MS);
+  assert.equal(await read(a, 'u1', 'p', first), 'said to u1 on p', 'at its time still');
+  clock.advanceMs(1);
   assert.equal(await read(a, 'u1', 'p', first), '(nothing)', 'past its time');
-  const keys: string[] = [];
-  for (let i = 0; i < FLASHES_KEPT + 5; i++) keys.push(await keep(a, 'u1', 'p'));
-  assert.equal(await read(a, 'u1', 'p', keys[0]!), '(nothing)', 'the oldest dropped');
-  assert.equal(await read(a, 'u1', 'p', keys[4]!), '(nothing)');
-  assert.equal(await read(a, 'u1', 'p', keys.at(-1)!), 'said to u1 on p', 'the newest kept');
-  assert.equal(await read(a, 'u1', 'p', keys[5]!), 'said to u1 on p', 'exactly the bound kept');
+  assert.equal(await rows(d.db), 1, 'read, not cleared');
+  const second = await keep(a, 'u2', 'p');
+  assert.equal(await rows(d.db), 1, 'the expired one cleared as another is kept');
+  assert.equal(await read(a, 'u2', 'p', second), 'said to u2 on p');
+  const big = await a.request('/big', { method: 'POST', headers: { 'x-user': 'u1' } });
+  assert.equal(big.status, 500);
+  assert.equal(await rows(d.db), 1, 'nothing kept');
 });

@@ -10,6 +10,7 @@ import { createBillingPages } from './routes.ts';
 import { createProduction } from './production.ts';
 import type { ProduceOptions, ProductionSummary } from './production.ts';
 import { createProductionPages } from './production-routes.ts';
+import { createFlashes } from '../../shared/web/flash.ts';
 import { createMassBilling } from './mass-commands.ts';
 import { createMassPages } from './mass-routes.ts';
 import { createDraftsPages } from './drafts-routes.ts';
@@ -56,7 +57,7 @@ export function createBillingModule(deps: ModuleDeps): WebModule {
   const cmds = createBillingCommands({ db: deps.db, clock: deps.clock, relay: deps.relay });
   const production = createProduction({ db: deps.db, clock: deps.clock, logger: deps.logger, outputs: deps.outputs }, cmds);
   const pages = new Hono<AppEnv>();
-  pages.route('/', createProductionPages(cmds, production));
+  pages.route('/', createProductionPages(cmds, production, createFlashes<string>(deps.db, deps.clock)));
   const mass = createMassBilling({ db: deps.db, clock: deps.clock, relay: deps.relay }, cmds);
   pages.route('/mass', createMassPages(deps, mass));
   pages.route('/drafts', createDraftsPages(deps, mass));

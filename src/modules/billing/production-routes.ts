@@ -16,7 +16,7 @@ import type { Context } from 'hono';
 import { displayTime } from '../../shared/clock.ts';
 import type { MailRefusal } from '../../shared/ports.ts';
 import { HttpError, invalid, notFound } from '../../shared/web/errors.ts';
-import { createFlashes } from '../../shared/web/flash.ts';
+import type { Flashes } from '../../shared/web/flash.ts';
 import { allow } from '../../shared/web/guard.ts';
 import { isHtmx, redirectAfterPost, render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
@@ -80,12 +80,11 @@ const ACTION_TARGETS: Record<ProductionAction, string> = {
   ebilling: '/ebilling/export', email_manually: '/billing/production/email', create_payment: '/ledger/receipts/new',
 };
 
-export function createProductionPages(cmds: BillingCommands, production: Production): Hono<AppEnv> {
+/** `flashes`: the message an action's redirect shows (?done=KEY), kept for the user who acted (src/shared/web/flash.ts). */
+export function createProductionPages(cmds: BillingCommands, production: Production, flashes: Flashes<string>): Hono<AppEnv> {
   const pages = new Hono<AppEnv>();
-  // The message an action's redirect shows (?done=KEY), kept for the user who acted (src/shared/web/flash.ts).
-  const flashes = createFlashes<string>();
-  const keepFlash = (c: Context<AppEnv>, text: string): string => flashes.keep(c, text);
-  const flashOf = (c: Context<AppEnv>): string | null => flashes.of(c);
+  const keepFlash = (c: Context<AppEnv>, text: string): Promise<string> => flashes.keep(c, text);
+  const flashOf = (c: Context<AppEnv>): Promise<string | null> => flashes.of(c);
   const canWrite = (c: Context<AppEnv>) => WRITERS.includes(c.get('user')?.role as Role);
 
 
@@ -181,7 +180,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
 
   pages.get('/production', allow(READERS), async (c) => {
     const selected = selectedIds(c.req.queries('bill') ?? []);
-    const ctx = await listContext(c, selected, { flash: flashOf(c) });
+    const ctx = await listContext(c, selected, { flash: await flashOf(c) });
     return render(c, 'billing/production.njk', ctx);
   });
 
@@ -400,7 +399,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     if (failures.length > 0) {
       return render(c, 'billing/production.njk', await listContext(c, [], { error: `Reverted ${reverted}; not reverted: ${failures.join('; ')}` }, str(raw, 'page')), 409);
     }
-    return redirectAfterPost(c, `/billing/production?done=${keepFlash(c, `Reverted ${reverted} bill${reverted === 1 ? '' : 's'} to draft`)}`);
+    return redirectAfterPost(c, `/billing/production?done=${await keepFlash(c, `Reverted ${reverted} bill${reverted === 1 ? '' : 's'} to draft`)}`);
   });
 
   // ---- email manually ------------------------------------------------------------------------------
@@ -414,7 +413,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
   pages.get(`/bills/:id${ID}/email`, allow(WRITERS), async (c) => {
     const d = await production.manualDraft(c.req.param('id'));
     return render(c, 'billing/email_compose.njk', {
-      ...d, form: { to: d.to.join(', '), cc: '', subject: d.subject, text: d.text, key: d.key, seen: d.seen }, errors: {}, flash: flashOf(c),
+      ...d, form: { to: d.to.join(', '), cc: '', subject: d.subject, text: d.text, key: d.key, seen: d.seen }, errors: {}, flash: await flashOf(c),
     });
   });
 
@@ -424,7 +423,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const form = { key: str(raw, 'key'), to: str(raw, 'to'), cc: str(raw, 'cc'), subject: str(raw, 'subject'), text: str(raw, 'text'), seen: str(raw, 'seen') };
     try {
       const sent = await production.sendManual(c.get('command'), id, form);
-      return redirectAfterPost(c, `/billing/bills/${id}/email?done=${keepFlash(c, `Email sent${refusedText(sent.refused)}`)}`);
+      return redirectAfterPost(c, `/billing/bills/${id}/email?done=${await keepFlash(c, `Email sent${refusedText(sent.refused)}`)}`);
     } catch (e) {
       if (!(e instanceof HttpError) || (e.status !== 409 && e.status !== 422)) throw e;
       const d = await production.manualDraft(id);
@@ -470,7 +469,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
       mail, mailForm: { transport: mail.transport, host: mail.host ?? '', port: mail.port === null ? '587' : String(mail.port), secure: mail.secure, user: mail.user ?? '' }, mailErrors: {},
       billForm: { name: '', layout: 'itemised', title: 'Tax invoice', footer: '' }, billErrors: {},
       emailForm: { name: '', subject: '', body: '' }, emailErrors: {}, testErrors: {}, testTo: '',
-      flash: flashOf(c), error: null, ...extra,
+      flash: await flashOf(c), error: null, ...extra,
     };
   }
 
@@ -502,7 +501,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
   async function settingsPost(c: Context<AppEnv>, run: () => Promise<string>, onError: (fields: Record<string, string>, message: string, status: 409 | 422) => Record<string, unknown> | Promise<Record<string, unknown>>): Promise<Response> {
     try {
       const done = await run();
-      return redirectAfterPost(c, `/billing/settings?done=${keepFlash(c, done)}`);
+      return redirectAfterPost(c, `/billing/settings?done=${await keepFlash(c, done)}`);
     } catch (e) {
       if (!(e instanceof HttpError) || (e.status !== 409 && e.status !== 422)) throw e;
       return render(c, 'billing/settings.njk', await settingsContext(c, { ...await onError(e.fields ?? {}, e.message, e.status), error: e.message }), e.status);
@@ -571,7 +570,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const to = str(raw, 'to');
     try {
       const r = await production.sendTestEmail(c.get('command'), to);
-      return redirectAfterPost(c, `/billing/settings?done=${keepFlash(c, `Test email sent (${r.detail || r.messageId})${refusedText(r.refused)}`)}`);
+      return redirectAfterPost(c, `/billing/settings?done=${await keepFlash(c, `Test email sent (${r.detail || r.messageId})${refusedText(r.refused)}`)}`);
     } catch (e) {
       if (e instanceof HttpError && e.status === 422) {
         return render(c, 'billing/settings.njk', await settingsContext(c, { testErrors: e.fields, testTo: to, error: e.message }), 422);

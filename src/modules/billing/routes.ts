@@ -310,6 +310,13 @@ function hours(minutes: number): string {
   return `${h}:${String(m).padStart(2, '0')}`;
 }
 
+/**
+ * What the bill page says after each action's redirect (`?done=approve`): the action's name in the address, its words
+ * from this table, so a link cannot put words of its own on the page as the firm's message.
+ */
+const BILL_DONE_TEXTS = { approve: 'Approved', revert: 'Reverted to draft', redraft: 'Re-drafted', delete: 'Deleted', hold: 'Hold changed' } as const;
+const doneText = (name: string | undefined): string | null => (name !== undefined && Object.hasOwn(BILL_DONE_TEXTS, name) ? BILL_DONE_TEXTS[name as keyof typeof BILL_DONE_TEXTS] : null);
+
 export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hono<AppEnv> {
   const pages = new Hono<AppEnv>();
   const reads = createBillingReads(deps.db);
@@ -699,7 +706,7 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
       bill: b, matter, actions, reasons, can: can(c), statusLabels: STATUS_LABELS, kindLabels: KIND_LABELS, currency: b.currency,
       groups: { ...groups, time: groups.time.map((g) => ({ ...g, hours: hours(g.minutes) })) },
       allocations: b.allocations.map((a) => ({ ...a, label: tkLabel(tks.get(a.timekeeperId), a.timekeeperId) })),
-      error: extra.error ?? null, errors: extra.errors ?? {}, flash: extra.flash ?? c.req.query('done') ?? null,
+      error: extra.error ?? null, errors: extra.errors ?? {}, flash: extra.flash ?? doneText(c.req.query('done')),
       // The template its PDF uses: its own (the composer or the run chose it), else the matter's.
       template: b.request.template?.trim() || null, matterTemplate: matter?.options?.billTemplate ?? null,
       // A name that is not one of the firm's templates: production refuses the bill until it is put right (said here first).
@@ -737,17 +744,16 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
   // page links to production's confirmation), never bare from a page.
   // A form without its version, or with one (or a hold choice) that does not parse, is
   // refused naming the field (422) before anything is done.
-  const transitions: Record<string, { run: (ctx: AppEnv['Variables']['command'], id: string, raw: Raw) => Promise<Bill>; done: string }> = {
-    approve: { run: (ctx, id, raw) => cmds.approve(ctx, id, billActionForm(raw).version), done: 'Approved' },
-    revert: { run: (ctx, id, raw) => cmds.revert(ctx, id, billActionForm(raw).version), done: 'Reverted to draft' },
-    redraft: { run: (ctx, id, raw) => cmds.redraft(ctx, id, billActionForm(raw).version), done: 'Re-drafted' },
-    delete: { run: (ctx, id, raw) => cmds.deleteBill(ctx, id, billActionForm(raw).version), done: 'Deleted' },
+  const transitions: Record<keyof typeof BILL_DONE_TEXTS, { run: (ctx: AppEnv['Variables']['command'], id: string, raw: Raw) => Promise<Bill> }> = {
+    approve: { run: (ctx, id, raw) => cmds.approve(ctx, id, billActionForm(raw).version) },
+    revert: { run: (ctx, id, raw) => cmds.revert(ctx, id, billActionForm(raw).version) },
+    redraft: { run: (ctx, id, raw) => cmds.redraft(ctx, id, billActionForm(raw).version) },
+    delete: { run: (ctx, id, raw) => cmds.deleteBill(ctx, id, billActionForm(raw).version) },
     hold: {
       run: (ctx, id, raw) => {
         const f = billActionForm(raw, { hold: true });
         return cmds.setOnHold(ctx, id, f.onHold, f.version);
       },
-      done: 'Hold changed',
     },
   };
   /**
@@ -816,7 +822,7 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
       }
       try {
         const after = await t.run(c.get('command'), b.billId, raw);
-        return redirectAfterPost(c, `/billing/bills/${after.billId}?done=${encodeURIComponent(t.done)}`);
+        return redirectAfterPost(c, `/billing/bills/${after.billId}?done=${name}`);
       } catch (e) {
         if (!(e instanceof HttpError) || (e.status !== 409 && e.status !== 422)) throw e;
         return render(c, 'billing/bill.njk', await billContext(c, (await cmds.findBill(b.billId)) ?? b, { error: e.message, errors: e.status === 422 ? e.fields : {} }), e.status);

@@ -16,6 +16,7 @@ import type { ClientChoice } from '../../shared/client-names.ts';
 import { formatMoney, isCurrencyCode, MoneyParseError, parseAmount, toDecimalString } from '../../shared/money.ts';
 import { HttpError, fieldLabel, invalid, notFound } from '../../shared/web/errors.ts';
 import { allow } from '../../shared/web/guard.ts';
+import { createFlashes } from '../../shared/web/flash.ts';
 import type { ModuleDeps } from '../../shared/web/module.ts';
 import { isHtmx, redirectAfterPost, render } from '../../shared/web/render.ts';
 import type { AppEnv, Role } from '../../shared/web/types.ts';
@@ -101,26 +102,19 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
   const done = redirectAfterPost;
   /**
    * What a post has to say on the page it leads to (a receipt's warnings, a bulk write-off's bills
-   * left alone, a write-off dated ahead), kept for that user and page and shown once, on its next
-   * view (the page's address stays as it is).
+   * left alone, a write-off dated ahead), kept for that user and page under `?done=KEY`
+   * (src/shared/web/flash.ts): shown on that address, on whichever server process serves it, and
+   * on no other tab or later visit of the page (review 56 L5, review 60 F8).
    */
-  const NOTES_KEPT = 1_000;
-  const NOTES_TTL_MS = 30 * 60_000;
-  const pendingNotes = new Map<string, { notes: string[]; atMs: number }>();
-  const noteKey = (c: Context<AppEnv>, scope: string) => `${c.get('user')?.id ?? ''}\u0000${scope}`;
-  const doneSaying = (c: Context<AppEnv>, url: string, notes: readonly string[], scope: string) => {
-    if (notes.length > 0) {
-      while (pendingNotes.size >= NOTES_KEPT) pendingNotes.delete(pendingNotes.keys().next().value!);
-      pendingNotes.set(noteKey(c, scope), { notes: [...notes], atMs: Date.now() });
-    }
-    return done(c, url);
+  const postNotes = createFlashes<string[]>(db, deps.clock);
+  const doneSaying = async (c: Context<AppEnv>, url: string, notes: readonly string[], scope: string) => {
+    if (notes.length === 0) return done(c, url);
+    const key = await postNotes.keep(c, [...notes], scope);
+    const hashAt = url.indexOf('#');
+    const [path, hash] = hashAt < 0 ? [url, ''] : [url.slice(0, hashAt), url.slice(hashAt)];
+    return done(c, `${path}${path.includes('?') ? '&' : '?'}done=${key}${hash}`);
   };
-  const notesFor = (c: Context<AppEnv>, scope: string): string[] => {
-    const key = noteKey(c, scope);
-    const kept = pendingNotes.get(key);
-    pendingNotes.delete(key);
-    return kept && Date.now() - kept.atMs <= NOTES_TTL_MS ? kept.notes : [];
-  };
+  const notesFor = async (c: Context<AppEnv>, scope: string): Promise<string[]> => (await postNotes.of(c, scope)) ?? [];
   const refusal = (e: unknown): e is HttpError => e instanceof HttpError && (e.status === 409 || e.status === 422 || e.status === 404);
   /** A refused form shown again: the reason, each field's error under the form's own name for it, and what was typed. */
   const refused = (e: HttpError, fv: Record<string, string>, names: Record<string, string> = {}): Shown => ({
@@ -425,7 +419,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
       // (A fresh one after a 409: that id's refund was made, so sending the form again under it would only repeat the 409.)
       refundId: (fv.form === 'refund' && status !== 409 && fv.refundId) || newId(deps.clock),
       refundAmount: toDecimalString(r.unallocatedMinor, r.currency),
-      notices: notesFor(c, id),
+      notices: await notesFor(c, id),
       r, allocs: allocs.map((a) => ({ ...a, bill: bills.get(a.billId) })), client: names.clients.get(r.clientId) ?? null, open, can: can(c), today: today(),
       error: shown.error ?? null, errors: shown.errors ?? {}, fv: shown.fv ?? {},
       journal: await store.findJournal(db, r.journalId), reversal: r.reversalJournalId ? await store.findJournal(db, r.reversalJournalId) : null,
@@ -541,7 +535,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
       // The write-off form's idempotency key: fresh when shown, kept when shown again after a refusal.
       writeOffId: (shown.fv as Record<string, string> | undefined)?.writeOffId || newId(deps.clock),
       expired: b.discountValidUntil !== null && b.discountValidUntil < today(),
-      notices: status === 200 ? notesFor(c, id) : [],
+      notices: status === 200 ? await notesFor(c, id) : [],
       // The client's own money not yet allocated, in the bill's currency: to allocate before anything is written off.
       clientCreditMinor: (await store.clientCreditByCurrency(db, b.clientId)).get(b.currency) ?? 0,
     }, status);
@@ -692,7 +686,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
       return c.body(pdf as Uint8Array<ArrayBuffer>);
     }
     return render(c, 'ledger/report.njk', {
-      notices: notesFor(c, name),
+      notices: await notesFor(c, name),
       r, qs, currencies, takesClient, takesFrom, clientText, clientChosen: typed?.client ?? null, ageLabels: AGE_LABELS, errors: {}, error: null,
       cells: r.rows.map((row) => r.columns.map((col) => ({ kind: col.kind, text: cellText(r, col, row[col.key] ?? null) }))),
       totals: r.totals ? r.columns.map((col) => ({ kind: col.kind, text: cellText(r, col, r.totals![col.key] ?? null) })) : null,

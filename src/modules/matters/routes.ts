@@ -532,11 +532,11 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   // What a save said (its message and warnings: a WIP cap passed, items without UTBMS codes), kept for the page a
   // browser without JavaScript is sent back to (?done=KEY); the htmx path swaps it in directly.
   type Said = { flash: string; warnings: readonly string[] };
-  const wipSaid = createFlashes<Said>();
-  const optionsSaid = createFlashes<Said & { group: BoGroup }>();
-  const settingsSaid = createFlashes<{ general: GeneralState } | { group: BoGroup; flash: string }>();
+  const wipSaid = createFlashes<Said>(db, deps.clock);
+  const optionsSaid = createFlashes<Said & { group: BoGroup }>(db, deps.clock);
+  const settingsSaid = createFlashes<{ general: GeneralState } | { group: BoGroup; flash: string }>(db, deps.clock);
   /** The quick time entry's warnings (a date after today, a WIP cap passed), for the page a browser without JavaScript is sent back to. */
-  const timeSaid = createFlashes<readonly string[]>();
+  const timeSaid = createFlashes<readonly string[]>(db, deps.clock);
   const today = () => isoDate(deps.clock.now());
   /**
    * A create form's hidden id (idempotency key): fresh each time the form is shown, kept when
@@ -941,7 +941,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   }
 
   pages.get('/time', allow(READERS), async (c) =>
-    page(c, { page: 'matters/time.njk', fragment: 'matters/_time.njk' }, await timeContext(c, c.req.query('tk'), { warnings: timeSaid.of(c, 'time') ?? [] })));
+    page(c, { page: 'matters/time.njk', fragment: 'matters/_time.njk' }, await timeContext(c, c.req.query('tk'), { warnings: (await timeSaid.of(c, 'time')) ?? [] })));
 
   pages.post('/time', allow(ENTRY), async (c) => {
     const raw = await c.req.parseBody();
@@ -965,7 +965,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     }
     const entry = r.value.item;
     if (!isHtmx(c)) {
-      const done = r.value.warnings.length > 0 ? timeSaid.keep(c, r.value.warnings, 'time') : undefined;
+      const done = r.value.warnings.length > 0 ? await timeSaid.keep(c, r.value.warnings, 'time') : undefined;
       return c.redirect(`/matters/time${queryString({ tk: entry.timekeeperId, recorded: entry.id, done })}`, 303);
     }
     const ctx = await timeContext(c, entry.timekeeperId);
@@ -1167,7 +1167,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
 
   pages.get(`/:id${ID}`, allow(READERS), async (c) => {
     const matter = await loadMatter(c.req.param('id'));
-    const said = wipSaid.of(c, matter.id);
+    const said = await wipSaid.of(c, matter.id);
     return wipResponse(c, matter, said ? { flash: said.flash, warnings: [...said.warnings] } : {});
   });
 
@@ -1178,7 +1178,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
 
   /** After a WIP change: the section for htmx (with any WIP-cap warning), a 303 back to the matter otherwise (its header shows the cap). */
   async function wipDone(c: Context<AppEnv>, matter: Matter, flash: string, warnings: readonly string[] = []): Promise<Response> {
-    if (!isHtmx(c)) return c.redirect(`/matters/${matter.id}?done=${wipSaid.keep(c, { flash, warnings }, matter.id)}#wip`, 303);
+    if (!isHtmx(c)) return c.redirect(`/matters/${matter.id}?done=${await wipSaid.keep(c, { flash, warnings }, matter.id)}#wip`, 303);
     return wipResponse(c, matter, { flash, warnings: [...warnings] });
   }
 
@@ -1535,9 +1535,9 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   }
 
   /** The billing options page a browser without JavaScript is sent back to after a save, showing what the save said. */
-  function optionsAddress(c: Context<AppEnv>, matter: Matter, group: BoGroup, said: Said): string {
+  async function optionsAddress(c: Context<AppEnv>, matter: Matter, group: BoGroup, said: Said): Promise<string> {
     const back = backOf(c).backQuery;
-    const done = `done=${optionsSaid.keep(c, { ...said, group }, matter.id)}`;
+    const done = `done=${await optionsSaid.keep(c, { ...said, group }, matter.id)}`;
     return `/matters/${matter.id}/billing-options${back ? `${back}&${done}` : `?${done}`}#bo-${group}`;
   }
 
@@ -1549,7 +1549,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
 
   pages.get(`/:id${ID}/billing-options`, allow(READERS), async (c) => {
     const matter = await loadMatter(c.req.param('id'));
-    const said = optionsSaid.of(c, matter.id);
+    const said = await optionsSaid.of(c, matter.id);
     return render(c, BO_TEMPLATES.page, await optionsContext(c, matter, said ? { [said.group]: { flash: said.flash, warnings: [...said.warnings] } } : {}));
   });
 
@@ -1602,7 +1602,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     // Refused as changed meanwhile (409): the typed form at what is current now, so a second Save applies it knowingly.
     if (!r.ok) return optionsResponse(c, matter, group, { ...typed, ...(r.status === 409 ? { seen: undefined } : {}), errors: inPercent(r.errors), error: r.status === 409 ? r.message : null }, r.status);
     const flash = firstAmountMinor !== null ? `Auto-filled: ${r.value.effective.fixedFee.schedule.length} instalments.` : 'Saved: this section is now overridden for this matter.';
-    if (!isHtmx(c)) return c.redirect(optionsAddress(c, matter, group, { flash, warnings: r.value.warnings }), 303);
+    if (!isHtmx(c)) return c.redirect(await optionsAddress(c, matter, group, { flash, warnings: r.value.warnings }), 303);
     return optionsResponse(c, matter, group, { flash, warnings: r.value.warnings });
   });
 
@@ -1614,7 +1614,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     // As the page showed the section: one changed meanwhile (another tab) is not thrown away unseen.
     const r = await attempt(() => cmds.setBillingOptions(c.get('command'), matter.id, { inherit: [...BO_GROUPS[group].keys], ...(seen ? { expected: { sections: BO_GROUPS[group].keys, seen } } : {}) }));
     if (!r.ok) return optionsResponse(c, matter, group, { errors: r.errors, error: r.status === 409 ? r.message : Object.values(r.errors).join('; ') }, r.status);
-    if (!isHtmx(c)) return c.redirect(optionsAddress(c, matter, group, { flash: "Now following the firm's default.", warnings: r.value.warnings }), 303);
+    if (!isHtmx(c)) return c.redirect(await optionsAddress(c, matter, group, { flash: "Now following the firm's default.", warnings: r.value.warnings }), 303);
     return optionsResponse(c, matter, group, { flash: "Now following the firm's default.", warnings: r.value.warnings });
   });
 
@@ -1672,7 +1672,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   }
 
   pages.get('/settings', allow(SETTINGS_READERS), async (c) => {
-    const said = settingsSaid.of(c);
+    const said = await settingsSaid.of(c);
     return render(c, 'matters/settings.njk', await settingsContext(c, !said ? {} : 'general' in said ? { general: said.general } : { group: said.group, groupState: { flash: said.flash } }));
   });
 
@@ -1725,7 +1725,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     const r = await attempt(() => cmds.updateFirmSettings(c.get('command'), patch, seen ? { part: 'general', seen } : undefined));
     // Refused as changed meanwhile (409): the typed form at what is current now, so a second Save applies it knowingly.
     if (!r.ok) return page(c, SETTINGS_TEMPLATES, await settingsContext(c, { general: { ...typed, ...(r.status === 409 ? { seen: undefined } : {}), errors: inPercent(r.errors), flash: r.status === 409 ? r.message : null } }), r.status);
-    if (!isHtmx(c)) return c.redirect(`/matters/settings?done=${settingsSaid.keep(c, { general: { flash: 'Saved.', mattersChanged: r.value.mattersChanged } })}#firm-general`, 303);
+    if (!isHtmx(c)) return c.redirect(`/matters/settings?done=${await settingsSaid.keep(c, { general: { flash: 'Saved.', mattersChanged: r.value.mattersChanged } })}#firm-general`, 303);
     return page(c, SETTINGS_TEMPLATES, await settingsContext(c, { general: { flash: 'Saved.', mattersChanged: r.value.mattersChanged } }));
   });
 
@@ -1747,7 +1747,7 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
     }
     const n = r.value.mattersChanged;
     const flash = `Saved.${n ? ` ${n} matter${n === 1 ? '' : 's'} following the firm's defaults changed.` : ''}`;
-    if (!isHtmx(c)) return c.redirect(`/matters/settings?done=${settingsSaid.keep(c, { group, flash })}#bo-${group}`, 303);
+    if (!isHtmx(c)) return c.redirect(`/matters/settings?done=${await settingsSaid.keep(c, { group, flash })}#bo-${group}`, 303);
     return page(c, templates, { ...await settingsContext(c, { group, groupState: { flash } }), g: group });
   });
 

@@ -1,40 +1,57 @@
 /**
- * What an action's redirect shows (a message, warnings), kept in this process under a random
- * key for the user who acted and named in the address as `?done=KEY` (a page without
- * JavaScript follows the redirect; the htmx path swaps the fragment with them directly).
- * Text in the address itself would let any link show any words as the firm's message.
- * Bounded (FLASHES_KEPT, the oldest dropped first) and short-lived (FLASH_TTL_MS); a key of
- * another user, another page (its scope), another process, or past its time shows nothing.
+ * What an action's redirect shows (a message, warnings, notes), kept in the database (web_flash)
+ * under a random key for the user who acted and named in the address as `?done=KEY` (a page
+ * without JavaScript follows the redirect; the htmx path swaps the fragment with them directly).
+ * Text in the address itself would let any link show any words as the firm's message. Kept in
+ * the database, not in one process's memory, so that behind one address with several server
+ * processes the page after the redirect shows it whichever process serves it (review 60 F8).
+ * Short-lived (FLASH_TTL_MS: each new one clears those past their time) and bounded in size
+ * (FLASH_MAX_JSON_CHARS); a key of another user, another page (its scope), or past its time
+ * shows nothing. Shown again on a reload of that address, as the page it was said on.
  */
 import type { Context } from 'hono';
+import { assert } from '../assert.ts';
+import type { Clock } from '../clock.ts';
+import type { Executor } from '../db.ts';
 import { newToken } from '../ids.ts';
 import type { AppEnv } from './types.ts';
 
-export const FLASHES_KEPT = 500;
 export const FLASH_TTL_MS = 30 * 60_000;
+/** A flash is a few sentences; anything near this is a bug (a list of every bill, say), refused loudly. */
+export const FLASH_MAX_JSON_CHARS = 32_000;
+/** Keys are newToken(12): 16 URL-safe characters. */
+const KEY_RE = /^[A-Za-z0-9_-]{16}$/;
 
 export interface Flashes<T> {
   /** Keeps `value` for the acting user and the page it is for (`scope`: a matter's id, say); the key for `?done=`. */
-  keep(c: Context<AppEnv>, value: T, scope?: string): string;
+  keep(c: Context<AppEnv>, value: T, scope?: string): Promise<string>;
   /** The value kept under this request's `?done=KEY` for its user and this page's scope, or null. */
-  of(c: Context<AppEnv>, scope?: string): T | null;
+  of(c: Context<AppEnv>, scope?: string): Promise<T | null>;
 }
 
-export function createFlashes<T>(): Flashes<T> {
-  const kept = new Map<string, { userId: string; scope: string; atMs: number; value: T }>();
+export function createFlashes<T>(db: Executor, clock: Clock): Flashes<T> {
+  const userOf = (c: Context<AppEnv>): string => c.get('user')?.id ?? '';
   return {
-    keep(c, value, scope = '') {
-      const nowMs = Date.now();
-      // Oldest first (insertion order): drop the expired, and the oldest while full.
-      for (const [k, v] of kept) if (kept.size >= FLASHES_KEPT || nowMs - v.atMs > FLASH_TTL_MS) kept.delete(k); else break;
+    async keep(c, value, scope = '') {
+      const json = JSON.stringify(value);
+      assert(json.length <= FLASH_MAX_JSON_CHARS, `a flash is at most ${FLASH_MAX_JSON_CHARS} characters of JSON`);
+      assert(scope.length <= 200, 'a flash scope is at most 200 characters');
+      const now = clock.now();
       const key = newToken(12);
-      kept.set(key, { userId: c.get('user')?.id ?? '', scope, atMs: nowMs, value });
+      // One statement each, no transaction: the action it reports has committed already, and a flash lost to a crash
+      // between them loses only the message.
+      await db.deleteFrom('web_flash').where('created_at', '<', new Date(now.getTime() - FLASH_TTL_MS).toISOString()).execute();
+      await db.insertInto('web_flash').values({ key, user_id: userOf(c), scope, value_json: json, created_at: now.toISOString() }).execute();
       return key;
     },
-    of(c, scope = '') {
+    async of(c, scope = '') {
       const key = c.req.query('done');
-      const f = key ? kept.get(key) : undefined;
-      return f && f.userId === (c.get('user')?.id ?? '') && f.scope === scope && Date.now() - f.atMs <= FLASH_TTL_MS ? f.value : null;
+      if (!key || !KEY_RE.test(key)) return null;
+      const f = await db.selectFrom('web_flash').select(['user_id', 'scope', 'value_json', 'created_at']).where('key', '=', key).executeTakeFirst() as
+        { user_id: string; scope: string; value_json: string; created_at: string } | undefined;
+      if (!f || f.user_id !== userOf(c) || f.scope !== scope) return null;
+      if (clock.now().getTime() - Date.parse(f.created_at) > FLASH_TTL_MS) return null;
+      return JSON.parse(f.value_json) as T;
     },
   };
 }
