@@ -145,6 +145,49 @@ eachDialect('GL detail: a day\'s lines run in the order they were posted, not by
   await assertLedgerInvariants(db.db, { billing: true });
 });
 
+eachDialect('a bill reverted, changed and approved again: an earlier date\'s (a closed month\'s) debtors reports age and describe the posting that stood then (review 62 F1, F2)', async (db) => {
+  const { s, bill } = await setupWithApprovedBill(db);
+  // 1.1.1: 28 February, its whole total owing. February and March are closed; on 10 April it is reverted (undone on
+  // 1 April, the first open day), given a 500.00 credit line and a new date (5 April), and approved again.
+  const total = bill.totals.totalMinor;
+  const asAt = async (to: string) => {
+    const aged = await s.reports.run('aged-debtors', { to });
+    const st = await s.reports.run('debtor-statement', { to });
+    const br = await s.reports.run('debtor-breakdown', { to });
+    const row = br.rows[0]!;
+    return {
+      aged: aged.rows.map((r) => [r.current, r.d30, r.d60, r.total]), oldest: st.rows.map((r) => r.oldest),
+      breakdown: br.rows.map((r) => [r.bill, r.date, r.products, r.disbursements, r.interest, r.other, r.total, r.outstanding]),
+      adds: br.rows.length === 0 || Number(row.products) + Number(row.disbursements) + Number(row.interest) + Number(row.other) === Number(row.total),
+    };
+  };
+  const before = { march31: await asAt('2026-03-31'), feb28: await asAt('2026-02-28') };
+  assert.deepEqual(before.march31.aged, [[0, total, 0, total]], '30 days old on 31 March');
+  assert.deepEqual(before.march31.oldest, ['2026-02-28']);
+  assert.ok(before.march31.adds);
+  s.clock.set('2026-04-10T09:00:00Z');
+  await s.ledger.setPeriod(ctx, { period: '2026-02', status: 'closed' });
+  await s.ledger.setPeriod(ctx, { period: '2026-03', status: 'closed' });
+  const reverted = await s.billing.revert(ctx, bill.billId);
+  await s.drain();
+  await s.billing.updateDraft(ctx, bill.billId, {
+    invoiceDate: '2026-04-05', upTo: '2026-02-28', request: { ...reverted.request, adHoc: [{ kind: 'fee', description: 'Courtesy credit', amountMinor: -50_000, taxCode: null, timekeeperId: null }] },
+  });
+  const again = await s.billing.approve(ctx, bill.billId);
+  await s.drain();
+  assert.ok(again.totals.totalMinor < total && again.invoiceDate === '2026-04-05');
+  // Before the re-approval's day nothing changed: the same ages, dates and parts, and the breakdown row adds up.
+  assert.deepEqual(await asAt('2026-03-31'), before.march31);
+  assert.deepEqual(await asAt('2026-02-28'), before.feb28);
+  // From it, the new posting: its date, its parts.
+  const april = await asAt('2026-04-30');
+  assert.deepEqual(april.oldest, ['2026-04-05']);
+  assert.deepEqual(april.aged, [[again.totals.totalMinor, 0, 0, again.totals.totalMinor]]);
+  assert.equal(april.breakdown[0]![1], '2026-04-05');
+  assert.ok(april.adds, 'the new posting\'s parts add up to its total');
+  await assertLedgerInvariants(db.db, { billing: true });
+});
+
 eachDialect('money in messages is money: write-off refusals and an out-of-balance trial balance', async (db) => {
   const { s, bill } = await setupWithApprovedBill(db);
   await s.ledger.recordReceipt(ctx, { billId: bill.billId, receivedOn: '2026-03-05', amountMinor: bill.totals.totalMinor - 300 });

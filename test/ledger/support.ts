@@ -132,6 +132,8 @@ export async function assertBooksAsAt(db: Executor, dates: readonly string[]): P
   for (const l of lines) {
     if (l.code === '1100' && l.prefix === 'BJ' && l.bill_id) postedAt.set(String(l.bill_id), Math.max(postedAt.get(String(l.bill_id)) ?? 0, n(l.debit_minor)));
   }
+  // Each bill's postings as posted (review 62 F1): the reports as at a date describe the one standing then.
+  const postings = await db.selectFrom('ledger_bill_posting').select(['bill_id', 'counts_from', 'undone_on']).execute();
   for (const d of dates) {
     const upTo = lines.filter((l) => String(l.date) <= d);
     const perBill = new Map<string, number>();
@@ -139,7 +141,11 @@ export async function assertBooksAsAt(db: Executor, dates: readonly string[]): P
     for (const [bill, v] of perBill) {
       assert.ok(v >= 0, `as at ${d}: bill ${bill} has debtors ${v}, below zero`);
       assert.ok(v <= (postedAt.get(bill) ?? 0), `as at ${d}: bill ${bill} has debtors ${v}, over its posted total ${postedAt.get(bill)}`);
+      if (v > 0) assert.ok(postings.some((p) => String(p.bill_id) === bill && String(p.counts_from) <= d), `as at ${d}: bill ${bill} owes with no posting of it by then`);
     }
+    const standing = new Map<string, number>();
+    for (const p of postings) if (String(p.counts_from) <= d && (p.undone_on === null || String(p.undone_on) > d)) standing.set(String(p.bill_id), (standing.get(String(p.bill_id)) ?? 0) + 1);
+    for (const [bill, k] of standing) assert.ok(k === 1, `as at ${d}: ${k} postings of bill ${bill} stand at once`);
     const credit = upTo.filter((x) => x.code === '2100').reduce((s, l) => s + n(l.credit_minor) - n(l.debit_minor), 0);
     assert.ok(credit >= 0, `as at ${d}: unallocated receipts ${credit}, below zero`);
   }

@@ -295,6 +295,14 @@ export async function postBill(b: Books, eventId: string, data: BillData): Promi
       currency: data.currency, lines: posting.lines, mode: 'event', billId: data.billId, clientId: data.clientId, matterId: data.matterId, eventId, countsFrom,
     });
     journalId = journal.id;
+    // As posted, for the debtors reports as at a date while it stands (a later approval posts again: review 62 F1, F2).
+    const counted = await b.trx.selectFrom('ledger_journal_line').select((eb) => eb.fn.min<string>('date').as('d')).where('journal_id', '=', journal.id).executeTakeFirstOrThrow() as { d: string | null };
+    const t = data.totals;
+    await store.insertBillPosting(b.trx, {
+      journalId: journal.id, billId: data.billId, invoiceDate: data.invoiceDate, dueDate: data.dueDate, feesMinor: t.feesMinor, fixedChargesMinor: t.fixedChargesMinor,
+      disbursementsMinor: t.disbursementsMinor, interestMinor: t.interestMinor, taxMinor: t.taxMinor, discountMinor: t.discountMinor, totalMinor: t.totalMinor,
+      countsFrom: counted.d ?? data.invoiceDate, undoneOn: null,
+    });
   }
   const timeSensitive = data.discount !== null && data.discount.validUntil !== null && posting.discountDebtorsMinor !== 0;
   // A time-sensitive discount decided before the bill was re-drafted or reverted keeps that decision when the bill comes back
@@ -467,6 +475,7 @@ export async function reverseBill(b: Books, eventId: string, eventType: string, 
     if (r && j.prefix === 'WJ') {
       await b.trx.updateTable('ledger_write_off').set({ reversal_journal_id: r.id }).where('journal_id', '=', j.id).execute();
     }
+    if (r && j.prefix === 'BJ') await store.markPostingUndone(b.trx, j.id, await lineDate(r.id));
   }
   await b.trx.deleteFrom('ledger_wip_billed').where('bill_id', '=', bill.id).execute();
   const after: LedgerBill = { ...bill, status: 'reversed', paidMinor: 0, writtenOffMinor: 0, discountReversedMinor: 0 };

@@ -22,6 +22,7 @@ import { barChart } from './charts.ts';
 import { AGE_BUCKETS, AGE_LABELS, ageBucket, compareNumbers, isDate, periodOf } from './domain.ts';
 import type { AgeBucket } from './domain.ts';
 import * as store from './store.ts';
+import type { BillPosting, LedgerBill } from './store.ts';
 
 export const REPORT_NAMES = ['trial-balance', 'gl-detail', 'aged-debtors', 'debtor-statement', 'debtor-breakdown', 'fee-allocation', 'wip-by-timekeeper'] as const;
 export type ReportName = (typeof REPORT_NAMES)[number];
@@ -94,6 +95,22 @@ function sumBy<T>(rows: readonly T[], f: (r: T) => number): number {
   return s;
 }
 
+
+/**
+ * The bill as its posting that stood at `to` (counting from on or before it, not undone by it); with none standing
+ * then (its balance is what a reversal left over), the latest posted by then; with none at all, the bill as it is.
+ */
+export function asPostedAt(b: LedgerBill, postings: readonly BillPosting[], to: string): LedgerBill {
+  const byThen = postings.filter((p) => p.countsFrom <= to);
+  const standing = byThen.filter((p) => p.undoneOn === null || p.undoneOn > to);
+  const p = (standing.length > 0 ? standing : byThen).reduce<BillPosting | null>((best, x) => (best === null || x.countsFrom >= best.countsFrom ? x : best), null);
+  if (p === null || p.journalId === b.postingJournalId) return b;
+  return {
+    ...b, invoiceDate: p.invoiceDate, dueDate: p.dueDate, feesMinor: p.feesMinor, fixedChargesMinor: p.fixedChargesMinor, disbursementsMinor: p.disbursementsMinor,
+    interestMinor: p.interestMinor, taxMinor: p.taxMinor, discountMinor: p.discountMinor, totalMinor: p.totalMinor,
+  };
+}
+
 export function createLedgerReports(db: Executor, clock: Clock) {
   async function currency(): Promise<string> {
     const firm = JSON.parse((await store.getSetting(db, 'firm')) ?? '{}') as { currency?: string };
@@ -124,13 +141,16 @@ export function createLedgerReports(db: Executor, clock: Clock) {
    * (bills posted on or before it, less receipts, credits and write-offs dated on or before it):
    * the same journal lines the aged debtors and the trial balance's debtors sum.
    */
+  /**
+   * The bills owing at `to`, each as its posting that stood then (review 62 F1, F2): a bill reverted, changed and
+   * approved again since is aged and described by that day's posting (its invoice date, its parts), so a closed
+   * month's reports stay as they were. Its balance is the journals' at the date (debtorsByBillAsAt).
+   */
   async function billsOwingAt(to: string, clientId: string | null, cur: string) {
     const asAt = await store.debtorsByBillAsAt(db, await debtorsAccountId(), to, cur);
-    const bills = (await store.listBills(db, clientId ? { clientId } : {})).filter((b) => b.currency === cur);
-    return bills.flatMap((b) => {
-      const d = asAt.get(b.id);
-      return d && d.outstandingMinor !== 0 ? [{ b, d }] : [];
-    });
+    const owing = (await store.listBills(db, clientId ? { clientId } : {})).filter((b) => b.currency === cur && (asAt.get(b.id)?.outstandingMinor ?? 0) !== 0);
+    const postings = await store.postingsOf(db, owing.map((b) => b.id));
+    return owing.map((b) => ({ b: asPostedAt(b, postings.get(b.id) ?? [], to), d: asAt.get(b.id)! }));
   }
 
   const builders: Record<ReportName, (p: { from: string | null; to: string; clientId: string | null }, cur: string) => Promise<Omit<Report, 'name' | 'title' | 'params' | 'currency'>>> = {
@@ -204,11 +224,13 @@ export function createLedgerReports(db: Executor, clock: Clock) {
       const byBill = await store.debtorsByBill(db, await debtorsAccountId(), p.to, cur);
       const bills = new Map((await store.listBills(db, p.clientId ? { clientId: p.clientId } : {})).filter((b) => b.currency === cur).map((b) => [b.id, b]));
       const perClient = new Map<string, Record<AgeBucket, number>>();
+      // Aged from the invoice date of the posting that stood at the date (asPostedAt): a bill re-dated later keeps its age then.
+      const postings = await store.postingsOf(db, [...byBill].filter(([id, amount]) => amount !== 0 && bills.has(id)).map(([id]) => id));
       for (const [billId, amount] of byBill) {
         const b = bills.get(billId);
         if (!b || amount === 0) continue;
         const row = perClient.get(b.clientId) ?? { current: 0, d30: 0, d60: 0, d90: 0, d120: 0 };
-        row[ageBucket(b.invoiceDate, p.to)] += amount;
+        row[ageBucket(asPostedAt(b, postings.get(billId) ?? [], p.to).invoiceDate, p.to)] += amount;
         perClient.set(b.clientId, row);
       }
       const names = await store.namesOf(db, { clients: perClient.keys() });

@@ -489,6 +489,50 @@ export async function saveBill(ex: Executor, b: LedgerBill): Promise<void> {
   await ex.insertInto('ledger_bill').values({ id: b.id, ...cols }).onConflict((oc) => oc.column('id').doUpdateSet(cols)).execute();
 }
 
+/**
+ * One posting of a bill (its BJ journal) as posted: its dates, the parts of its total, the day its debtors line
+ * counts from and the day it was undone (null while it stands). The debtors reports as at a date describe the
+ * posting that stood then (a bill approved again later has a newer one).
+ */
+export interface BillPosting {
+  journalId: string; billId: string; invoiceDate: string; dueDate: string;
+  feesMinor: number; fixedChargesMinor: number; disbursementsMinor: number; interestMinor: number; taxMinor: number; discountMinor: number; totalMinor: number;
+  countsFrom: string; undoneOn: string | null;
+}
+
+/** Record a posting (once: a replayed event records nothing more). */
+export async function insertBillPosting(ex: Executor, p: BillPosting): Promise<void> {
+  await ex.insertInto('ledger_bill_posting').values({
+    journal_id: p.journalId, bill_id: p.billId, invoice_date: p.invoiceDate, due_date: p.dueDate, fees_minor: p.feesMinor, fixed_charges_minor: p.fixedChargesMinor,
+    disbursements_minor: p.disbursementsMinor, interest_minor: p.interestMinor, tax_minor: p.taxMinor, discount_minor: p.discountMinor, total_minor: p.totalMinor,
+    counts_from: p.countsFrom, undone_on: p.undoneOn,
+  }).onConflict((oc) => oc.column('journal_id').doNothing()).execute();
+}
+
+/** The posting of this BJ journal was undone (the bill reverted, re-drafted or deleted), counting from `on`. */
+export async function markPostingUndone(ex: Executor, journalId: string, on: string): Promise<void> {
+  await ex.updateTable('ledger_bill_posting').set({ undone_on: on }).where('journal_id', '=', journalId).where('undone_on', 'is', null).execute();
+}
+
+/** The postings of these bills, oldest first per bill. */
+export async function postingsOf(ex: Executor, billIds: readonly string[]): Promise<Map<string, BillPosting[]>> {
+  const out = new Map<string, BillPosting[]>();
+  for (let i = 0; i < billIds.length; i += 1_000) {
+    const rows = await ex.selectFrom('ledger_bill_posting').selectAll().where('bill_id', 'in', billIds.slice(i, i + 1_000)).orderBy('bill_id').orderBy('counts_from').orderBy('journal_id').execute();
+    for (const r of rows) {
+      const p: BillPosting = {
+        journalId: String(r.journal_id), billId: String(r.bill_id), invoiceDate: String(r.invoice_date), dueDate: String(r.due_date),
+        feesMinor: n(r.fees_minor), fixedChargesMinor: n(r.fixed_charges_minor), disbursementsMinor: n(r.disbursements_minor), interestMinor: n(r.interest_minor),
+        taxMinor: n(r.tax_minor), discountMinor: n(r.discount_minor), totalMinor: n(r.total_minor), countsFrom: String(r.counts_from), undoneOn: r.undone_on === null ? null : String(r.undone_on),
+      };
+      const list = out.get(p.billId) ?? [];
+      list.push(p);
+      out.set(p.billId, list);
+    }
+  }
+  return out;
+}
+
 /** A bill's posted lines and fee allocation (JSON), for one read in a list. */
 export async function billLinesJson(ex: Executor, id: string): Promise<string> {
   const r = await ex.selectFrom('ledger_bill').select('lines_json').where('id', '=', id).executeTakeFirst();
