@@ -786,3 +786,42 @@ eachDialect('a production run whose process stopped: its page says when it can b
   }, { outputs: testOutputs(dirs) });
   removeDirs(dirs);
 });
+
+eachDialect('a Produce or Revert confirmation of a bill approved again since is refused whole: nothing produced or reverted (review 61 F1)', async (db) => {
+  const dirs = outputDirs();
+  await withApp(db, async (t) => {
+    const s = setupFrom(t);
+    const [a, b] = await approvedBills(s, 2, { copiesToPrint: 1, useClientAddress: false, sendTo: ['ap@northwind.example'] });
+    await t.user('billing');
+    const clerk = t.browser();
+    assert.equal((await clerk.login('billing@firm.test')).status, 303);
+    // Both confirmations shown for a and b; then a is reverted, changed (a new invoice date) and approved again.
+    const fieldsOf = (html: string, action: string): [string, string][] => {
+      const form = new RegExp(`<form method="post" action="${action}"[\\s\\S]*?</form>`).exec(unescapeHtml(html))![0];
+      return [...form.matchAll(/<input type="hidden" name="([a-zA-Z_]+)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]);
+    };
+    const produceForm = fieldsOf((await clerk.get(`/billing/production/produce?bill=${a!.billId}&bill=${b!.billId}`)).text, '/billing/production/runs');
+    assert.deepEqual(produceForm.filter(([k]) => k === 'seen').map(([, v]) => v), [a!, b!].map((x) => `${x.billId} ${x.approvedAt}`));
+    const revertForm = fieldsOf((await clerk.get(`/billing/production/revert?bill=${a!.billId}&bill=${b!.billId}`)).text, '/billing/production/revert');
+    t.clock.advanceMs(60_000);
+    await s.billing.revert(ctx, a!.billId);
+    await s.billing.updateDraft(ctx, a!.billId, { invoiceDate: a!.invoiceDate < '2026-03-01' ? '2026-03-01' : a!.invoiceDate });
+    await s.billing.approve(ctx, a!.billId);
+    await s.drain();
+    const runsBefore = (await t.db.db.selectFrom('billing_production_run').select('id').execute()).length;
+    const produced = await postMany(clerk, '/billing/production/runs', produceForm.filter(([k]) => k !== '_csrf'));
+    assert.equal(produced.status, 409);
+    assert.match(unescapeHtml(produced.text), new RegExp(`Bill ${a!.number!.replace(/\./g, '\\.')} was approved again since you confirmed \\(changed, perhaps\\): nothing was produced`));
+    assert.equal((await t.db.db.selectFrom('billing_production_run').select('id').execute()).length, runsBefore, 'no run');
+    assert.equal(filesIn(dirs.print).length + filesIn(dirs.mail).length, 0, 'nothing printed or emailed');
+    const reverted = await postMany(clerk, '/billing/production/revert', revertForm.filter(([k]) => k !== '_csrf'));
+    assert.equal(reverted.status, 409);
+    assert.match(unescapeHtml(reverted.text), /approved again since you confirmed \(changed, perhaps\): nothing was reverted/);
+    assert.deepEqual((await s.billing.findBills([a!.billId, b!.billId])).size, 2);
+    for (const x of [a!, b!]) assert.equal((await s.billing.findBill(x.billId))!.status, 'approved', 'neither reverted');
+    // Confirmed again (the new approval), it is produced.
+    const fresh = fieldsOf((await clerk.get(`/billing/production/produce?bill=${a!.billId}`)).text, '/billing/production/runs');
+    assert.equal((await postMany(clerk, '/billing/production/runs', fresh.filter(([k]) => k !== '_csrf'))).status, 303);
+  }, { outputs: testOutputs(dirs) });
+  removeDirs(dirs);
+});

@@ -85,6 +85,26 @@ export function createProductionPages(cmds: BillingCommands, production: Product
   const pages = new Hono<AppEnv>();
   const keepFlash = (c: Context<AppEnv>, text: string): Promise<string> => flashes.keep(c, text);
   const flashOf = (c: Context<AppEnv>): Promise<string | null> => flashes.of(c);
+  /**
+   * The bills a confirmation listed that were approved again since (reverted, changed and approved: review 61 F1): each
+   * form carries `seen` = "<bill id> <its approval time>" per bill, and a bill approved at another time since is not the
+   * bill the clerk confirmed. The numbers of those bills, or none. (A bill reverted and not approved again fails on its own.)
+   */
+  async function approvedAgainSince(raw: Raw): Promise<string[]> {
+    const seen = new Map<string, string>();
+    for (const v of all(raw, 'seen').slice(0, MAX_RUN_BILLS)) {
+      const [id, at] = v.split(' ');
+      if (id && at) seen.set(id, at);
+    }
+    if (seen.size === 0) return [];
+    const heads = await production.billHeads([...seen.keys()]);
+    return [...seen].flatMap(([id, at]) => {
+      const h = heads.get(id);
+      return h && h.approvedAt !== null && h.approvedAt !== at ? [h.number ?? h.fileNumber] : [];
+    });
+  }
+  const approvedAgainText = (numbers: readonly string[], action: string) =>
+    `${numbers.length === 1 ? `Bill ${numbers[0]} was` : `Bills ${numbers.join(', ')} were`} approved again since you confirmed (changed, perhaps): nothing was ${action}. Look at ${numbers.length === 1 ? 'it' : 'them'} again, then ${action === 'produced' ? 'produce' : 'revert'}`;
   const canWrite = (c: Context<AppEnv>) => WRITERS.includes(c.get('user')?.role as Role);
 
 
@@ -256,6 +276,10 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     if (key === '') {
       return render(c, 'billing/production.njk', await listContext(c, [], { error: 'The form has no key: reload the page', errors: { runId: 'is missing: reload the page' } }, str(raw, 'page')), 422);
     }
+    const again = await approvedAgainSince(raw);
+    if (again.length > 0) {
+      return render(c, 'billing/production.njk', await listContext(c, [], { error: approvedAgainText(again, 'produced') }, str(raw, 'page')), 409);
+    }
     let runId: string;
     try {
       runId = await production.startRun(c.get('command'), ids, { runId: key });
@@ -380,6 +404,10 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     } catch (e) {
       if (!(e instanceof HttpError) || e.status !== 422) throw e;
       return render(c, 'billing/production.njk', await listContext(c, [], { error: e.message, errors: e.fields }, str(raw, 'page')), 422);
+    }
+    const again = await approvedAgainSince(raw);
+    if (again.length > 0) {
+      return render(c, 'billing/production.njk', await listContext(c, [], { error: approvedAgainText(again, 'reverted') }, str(raw, 'page')), 409);
     }
     // Refusals name each bill as the clerk knows it (its number), not by id.
     const found = await cmds.findBills(ids);

@@ -1519,6 +1519,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
   return {
     produceBills, startRun, resumeRun, runView, stoppedRuns, createRun, processRun, decideUnconfirmedEmail, refuseNeverApproved, stopRuns,
     findRun: (id: string) => ps.findRun(db, id),
+    billHeads: (ids: readonly string[]) => ps.billHeads(db, ids),
     previewPdf, previewPdfOf, storedPdf, earlierPdf, billHtml,
     saveSettings, saveBillTemplate, saveEmailTemplate, sendTestEmail,
     manualDraft, sendManual, productionEmailOf,
