@@ -232,3 +232,29 @@ eachDialect('aged debtors lists clients by client number (2 before 10), on the p
   const numbers = aged.rows.map((r) => Number(String(r.client).split(' ')[0]));
   assert.deepEqual(numbers, [2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
 });
+
+eachDialect('a report read while receipts are posted agrees with itself: GL detail\'s running balances reach its closing balances (review 62 F12)', async (db) => {
+  const { s, f, bill } = await setupWithApprovedBill(db);
+  s.clock.set('2026-03-20T09:00:00Z');
+  let posting = true;
+  const writer = (async () => {
+    for (let i = 0; posting && i < 200; i++) {
+      await s.ledger.recordReceipt(ctx, { clientId: f.client.id, receivedOn: '2026-03-10', amountMinor: 100 + i, order: 'on_account' });
+    }
+  })();
+  let reads = 0;
+  try {
+    for (; reads < 40; reads++) {
+      const gl = await s.reports.run('gl-detail', { from: '2026-03-01', to: '2026-03-31' });
+      for (const code of new Set(gl.rows.map((r) => String(r.code)))) {
+        const rows = gl.rows.filter((r) => r.code === code);
+        assert.equal(rows.at(-2)!.balance, rows.at(-1)!.balance, `read ${reads}, account ${code}: the last line's running balance is the closing balance`);
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+  } finally {
+    posting = false;
+    await writer;
+  }
+  assert.ok(bill.totals.totalMinor > 0 && reads === 40);
+});

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { CompiledQuery, Kysely, SqliteAdapter, SqliteDriver, SqliteIntrospector, SqliteQueryCompiler } from 'kysely';
-import type { DatabaseConnection, Dialect as KyselyDialect, Driver } from 'kysely';
+import type { DatabaseConnection, Dialect as KyselyDialect, Driver, TransactionSettings } from 'kysely';
 import type { Database } from '../../shared/db.ts';
 import { ARRAY_ROWS_MARK, EACH_ROW_MARK } from '../../shared/sql.ts';
 
@@ -17,8 +17,13 @@ class ImmediateSqliteDriver extends SqliteDriver {
     super({ database });
     this.#raw = raw;
   }
-  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  /**
+   * A write transaction begins IMMEDIATE (the write lock taken first: no deadlock upgrading a read). One asked for
+   * read only (`setAccessMode('read only')`: a report) begins DEFERRED: one snapshot of the database for all its
+   * reads, without the write lock (another process writes meanwhile; this process's writers wait for the connection).
+   */
+  override async beginTransaction(connection: DatabaseConnection, settings?: TransactionSettings): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw(settings?.accessMode === 'read only' ? 'begin deferred' : 'begin immediate'));
   }
   /**
    * SQLite rolls a transaction back by itself on some errors (a full disk, an I/O error): a

@@ -17,6 +17,8 @@ import { assert } from '../../shared/assert.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { isoDate } from '../../shared/clock.ts';
 import type { Executor } from '../../shared/db.ts';
+import type { Kysely } from 'kysely';
+import { writersSerialised } from '../../shared/sql.ts';
 import { formatMoney, isCurrencyCode, toDecimalString } from '../../shared/money.ts';
 import { barChart } from './charts.ts';
 import { AGE_BUCKETS, AGE_LABELS, ageBucket, compareNumbers, isDate, periodOf } from './domain.ts';
@@ -111,7 +113,7 @@ export function asPostedAt(b: LedgerBill, postings: readonly BillPosting[], to: 
   };
 }
 
-export function createLedgerReports(db: Executor, clock: Clock) {
+function reportsOver(db: Executor, clock: Clock) {
   async function currency(): Promise<string> {
     const firm = JSON.parse((await store.getSetting(db, 'firm')) ?? '{}') as { currency?: string };
     return firm.currency ?? 'USD';
@@ -384,6 +386,8 @@ export function createLedgerReports(db: Executor, clock: Clock) {
   /** The dates and the currency the report is in; a currency the books hold nothing in is refused. */
   async function checkedParams(name: ReportName, params: ReportParams): Promise<{ p: { from: string | null; to: string }; cur: string }> {
     const p = checkParams(name, params);
+    // A client the books do not know is named, not answered with an empty report (review 62 F4: the API took any id).
+    if (params.clientId !== undefined && !(await store.clientExists(db, params.clientId))) throw new ReportParamError({ client: 'is no client of the firm\'s (no client has this id)' });
     const firmCurrency = await currency();
     const cur = params.currency ?? firmCurrency;
     if (cur !== firmCurrency) {
@@ -418,6 +422,22 @@ export function createLedgerReports(db: Executor, clock: Clock) {
         : built.notes;
       return { name, title: REPORT_TITLES[name], params: { ...p, clientId: params.clientId ?? null }, currency: cur, ...built, notes };
     },
+  };
+}
+
+/**
+ * The ledger's reports, each read in one read-only transaction, so that all its queries see the books as at one moment:
+ * read while postings are made, a report's parts (GL detail's lines and its closing balances, the debtors and the bills)
+ * always agree (review 62 F12). PostgreSQL: REPEATABLE READ. SQLite: a deferred transaction (one snapshot, no write lock).
+ */
+export function createLedgerReports(db: Executor, clock: Clock) {
+  const direct = reportsOver(db, clock);
+  if (db.isTransaction) return direct;
+  const kysely = db as Kysely<any>;
+  const readOnly = () => (writersSerialised(db) ? kysely.transaction() : kysely.transaction().setIsolationLevel('repeatable read')).setAccessMode('read only');
+  return {
+    ...direct,
+    run: (name: ReportName, params: ReportParams): Promise<Report> => readOnly().execute((trx) => reportsOver(trx, clock).run(name, params)),
   };
 }
 

@@ -533,6 +533,11 @@ export async function postingsOf(ex: Executor, billIds: readonly string[]): Prom
   return out;
 }
 
+/** Whether the ledger's copy of clients holds this id. */
+export async function clientExists(ex: Executor, id: string): Promise<boolean> {
+  return (await ex.selectFrom('ledger_client').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
+}
+
 /** A bill's posted lines and fee allocation (JSON), for one read in a list. */
 export async function billLinesJson(ex: Executor, id: string): Promise<string> {
   const r = await ex.selectFrom('ledger_bill').select('lines_json').where('id', '=', id).executeTakeFirst();
