@@ -52,15 +52,24 @@ eachDialect('a shutdown mid-production: the bill in flight is finished and recor
     const stopAudit = await db.db.selectFrom('audit_log').select(['action', 'after_json']).where('entity_id', '=', runId).where('action', '=', 'billing.production_run_stopped').execute();
     assert.equal(stopAudit.length, 1, 'the stop is audited');
 
-    // The server started again: Resume produces the rest, each bill's email sent once in all.
+    // Two servers started again, Resume posted to both at once (review 61 F6): one takes the run up, the other leaves it to
+    // that one; Resume produces the rest, each bill's email sent once in all, none shown as another process's.
     const again = createProduction({ db: db.db, clock: s.clock, logger, outputs }, s.billing);
-    await again.resumeRun(ctx, runId);
+    const other = createProduction({ db: db.db, clock: s.clock, logger, outputs }, s.billing);
+    // (The other finds it taken: going on already, a 409 on its page, or taken between its read and its take: nothing to do.)
+    const answers = await Promise.allSettled([again.resumeRun(ctx, runId), other.resumeRun(ctx, runId)]);
+    for (const a of answers) if (a.status === 'rejected') assert.match(String((a.reason as Error).message), /^This run is going on: nothing to resume$/);
+    assert.ok(answers.some((a) => a.status === 'fulfilled'));
+    const resumed = await db.db.selectFrom('audit_log').select('action').where('entity_id', '=', runId).where('action', '=', 'billing.production_run_resumed').execute();
+    assert.equal(resumed.length, 1, 'taken up once, and audited');
     await until('the resumed run to finish', async () => (await again.runView(runId))!.run.status === 'done');
     const done = (await again.runView(runId))!;
     assert.deepEqual(done.items.map((i) => i.outcome), bills.map(() => 'done'));
     assert.equal(smtp.received.length, bills.length, 'each bill emailed once');
     assert.equal(new Set(smtp.received.map((m) => m.messageId)).size, bills.length);
     assert.equal((await db.db.selectFrom('billing_bill').select('status').where('id', 'in', ids).where('status', '=', 'finalised').execute()).length, bills.length);
+    const finished = await db.db.selectFrom('audit_log').select('after_json').where('entity_id', '=', runId).where('action', '=', 'billing.production_run_finished').execute();
+    assert.deepEqual(finished.map((f) => JSON.parse(String(f.after_json))), [{ done: bills.length, failed: 0, busy: 0, pending: 0 }], 'its end audited once');
   } finally {
     open();
     await s.stop();

@@ -480,6 +480,16 @@ export async function setItemOutcome(db: Executor, runId: string, billId: string
   await db.updateTable('billing_production_run_item').set({ outcome, error, updated_at: at }).where('run_id', '=', runId).where('bill_id', '=', billId).execute();
 }
 
+/**
+ * Take up a stopped run (its heartbeat as read, stale): its heartbeat set to now only if no one changed it since, so of
+ * two Resumes at once (two tabs, two server processes: review 61 F6) one takes it and the other finds it taken.
+ */
+export async function takeStoppedRun(db: Executor, runId: string, staleHeartbeatAt: string, at: string): Promise<boolean> {
+  const r = await db.updateTable('billing_production_run').set({ heartbeat_at: at })
+    .where('id', '=', runId).where('status', '=', 'running').where('heartbeat_at', '=', staleHeartbeatAt).executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
 export async function heartbeat(db: Executor, runId: string, at: string): Promise<void> {
   await db.updateTable('billing_production_run').set({ heartbeat_at: at }).where('id', '=', runId).execute();
 }

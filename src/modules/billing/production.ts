@@ -944,7 +944,13 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         });
         logger.info({ runId, left }, 'production run stopped for the shutdown: resume it on its page');
       } else {
-        await ps.finishRun(db, runId, now());
+        // Finished, and audited with what it came to (review 61: a run's end was not in the audit log).
+        await db.transaction().execute(async (trx) => {
+          await ps.finishRun(trx, runId, now());
+          const counts = { done: 0, failed: 0, busy: 0, pending: 0 };
+          for (const i of await ps.runItems(trx, runId)) counts[i.outcome]++;
+          await audit(trx, clock, ctx, { action: 'billing.production_run_finished', entityType: 'billing_production_run', entityId: runId, after: counts });
+        });
       }
       const all = await ps.runItems(db, runId);
       return {
@@ -978,6 +984,14 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     const view = await runView(runId);
     if (view && !view.stale) throw conflict(view.run.status === 'done' ? 'This run has finished: nothing to resume' : 'This run is going on: nothing to resume');
     if (view?.resumableAt) throw conflict(`The process that ran this run stopped; its hold on the bills runs out at ${displayTime(view.resumableAt, true)}: resume it then`);
+    // Taken by this process only if no one took it since it was read (another Resume at once: that one works it), and audited.
+    const took = await db.transaction().execute(async (trx) => {
+      if (!(await ps.takeStoppedRun(trx, runId, run.heartbeatAt, now()))) return false;
+      const pending = (await ps.runItems(trx, runId)).filter((i) => i.outcome === 'pending' || i.outcome === 'busy').length;
+      await audit(trx, clock, ctx, { action: 'billing.production_run_resumed', entityType: 'billing_production_run', entityId: runId, after: { pending } });
+      return true;
+    });
+    if (!took) return;
     processRun(ctx, runId, opts).catch((err) => logger.error({ err, runId }, 'production run failed'));
   }
 
