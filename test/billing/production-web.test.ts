@@ -825,3 +825,23 @@ eachDialect('a Produce or Revert confirmation of a bill approved again since is 
   }, { outputs: testOutputs(dirs) });
   removeDirs(dirs);
 });
+
+eachDialect('a bill another run found held by a stopped process: the list leads to that stopped run, not "Failed: another process is producing" (review 61 F2)', async (db) => {
+  const dirs = outputDirs();
+  await withApp(db, async (t) => {
+    const { a, clerk, runId } = await stoppedRunOfTwo(t, true);
+    // A second run (another server's Produce) over bill a: the stopped process still holds it, so that run leaves it.
+    await clerk.get('/billing/production');
+    const other = await postMany(clerk, '/billing/production/runs', [['bill', a.billId], ['runId', crypto.randomUUID()]]);
+    assert.equal(other.status, 303);
+    await runDone(clerk, other.location!);
+    const outcomes = await t.db.db.selectFrom('billing_production_run_item').select(['run_id', 'outcome']).where('bill_id', '=', a.billId).execute();
+    assert.deepEqual(outcomes.map((o) => o.run_id === runId ? ['stopped run', o.outcome] : ['other run', o.outcome]).sort(), [['other run', 'busy'], ['stopped run', 'pending']]);
+    // A minute on, no heartbeat: the list says the bill's run stopped part way and links to it.
+    t.clock.advanceMs(70_000);
+    const row = new RegExp(`<tr[^>]*>(?:(?!</tr>)[\\s\\S])*?${a.number!.replace(/\./g, '\\.')}(?:(?!</tr>)[\\s\\S])*</tr>`).exec(unescapeHtml((await clerk.get('/billing/production')).text))![0];
+    assert.match(row, new RegExp(`<a href="/billing/production/runs/${runId}" data-producing data-stopped>Its production run stopped part way: see the run to resume it</a>`));
+    assert.doesNotMatch(row, /data-failure|Another process is producing/);
+  }, { outputs: testOutputs(dirs) });
+  removeDirs(dirs);
+});

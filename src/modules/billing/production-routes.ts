@@ -148,6 +148,10 @@ export function createProductionPages(cmds: BillingCommands, production: Product
    */
   async function latestWithStoppedRuns(ids: readonly string[]) {
     const outcomes = await production.latestOutcomes(ids);
+    // "Busy" says only that another process held the bill when a run came to it: the run that process was working (still
+    // holding the bill as pending, going on or stopped with its process) is what the clerk needs (review 61 F2).
+    const busy = [...outcomes.values()].filter((o) => o.outcome === 'busy').map((o) => o.billId);
+    if (busy.length > 0) for (const [id, p] of await production.pendingOutcomes(busy)) outcomes.set(id, p);
     const stopped = await production.stoppedRuns([...outcomes.values()].filter((o) => o.outcome === 'pending').map((o) => o.runId));
     return { outcomes, stopped };
   }

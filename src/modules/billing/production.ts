@@ -1560,6 +1560,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     /** Receipts allocated to each of these bills (billing's copy of the ledger's balances): what a revert releases to credit. */
     receiptsAllocated: (ids: readonly string[]) => receiptsAllocated(db, ids),
     latestOutcomes: (ids: readonly string[]) => ps.latestOutcomes(db, ids),
+    pendingOutcomes: (ids: readonly string[]) => ps.pendingOutcomes(db, ids),
     emailTargets,
     describeOutputs: async () => outputs.describe(choiceOf(await ps.getMailTransport(db))),
     mailTransport, saveMailTransport,
