@@ -1,7 +1,7 @@
 /**
  * The receipts list (review 53 L8), on both databases: found by the dates received, by number
  * or reference, and by unallocated credit; 100 a page with the others reached by Next; the
- * filtered receipts not reversed totalled per currency over every page; bad filters named.
+ * filtered receipts totalled per currency over every page (those reversed since counted, and said apart); bad filters named.
  */
 import assert from 'node:assert/strict';
 import { eachDialect } from '../support/db.ts';
@@ -30,8 +30,9 @@ eachDialect('receipts list: dates, number or reference, credit only, pages of 10
     assert.equal(first.status, 200);
     assert.equal(numbers(first.text).length, 100, 'a page of 100');
     assert.match(first.text, /1–100 of 106/);
-    // Not reversed, all pages: 104 × 1.00 + 50.00.
-    assert.match(first.text, /data-currency="USD"><td colspan="5">105 receipts not reversed \(USD\), all pages<\/td>\s*<td class="num" data-total-amount="15400">/);
+    // Received, all pages: 104 × 1.00 + 50.00 + the 7.00 reversed since (it came in, and went out on its own date: review 62 F6).
+    assert.match(first.text, /data-currency="USD"><td colspan="5">106 receipts received \(USD\), all pages<\/td>\s*<td class="num" data-total-amount="16100">/);
+    assert.match(first.text, /data-reversed-currency="USD"><td colspan="5">of which 1 reversed since, each on its own date \(USD\)<\/td>\s*<td class="num" data-total-reversed="700">/);
     const next = /<a href="([^"]+)" rel="next">/.exec(first.text)![1]!.replaceAll('&amp;', '&');
     const second = await clerk.get(next);
     assert.deepEqual(numbers(second.text).length, 6);
@@ -39,7 +40,9 @@ eachDialect('receipts list: dates, number or reference, credit only, pages of 10
 
     const april = await clerk.get('/ledger/receipts?from=2026-04-01&to=2026-04-30');
     assert.deepEqual(numbers(april.text).sort(), [paid.number, gone.number].sort());
-    assert.match(april.text, /1 receipt not reversed \(USD\), all pages<\/td>\s*<td class="num" data-total-amount="5000">/);
+    assert.match(april.text, /2 receipts received \(USD\), all pages<\/td>\s*<td class="num" data-total-amount="5700">/);
+    // March: nothing reversed among them, no such line.
+    assert.doesNotMatch((await clerk.get('/ledger/receipts?from=2026-03-01&to=2026-03-31')).text, /data-reversed-currency/);
     assert.deepEqual(numbers((await clerk.get(`/ledger/receipts?q=${encodeURIComponent('50%_x')}`)).text), [paid.number], 'the reference, any case, % and _ as typed');
     assert.deepEqual(numbers((await clerk.get('/ledger/receipts?q=%25')).text), [paid.number]);
     assert.deepEqual(numbers((await clerk.get(`/ledger/receipts?q=${paid.number}`)).text), [paid.number], 'the number');

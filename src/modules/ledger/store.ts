@@ -651,13 +651,23 @@ export async function listReceipts(ex: Executor, f: ReceiptFilter & { limit: num
   return (await q.orderBy('received_on', 'desc').orderBy('number', 'desc').limit(f.limit).offset(f.offset ?? 0).execute()).map(toReceipt);
 }
 
-/** How many receipts the filter takes, and per currency what those not reversed received and still hold unallocated. */
-export async function receiptTotals(ex: Executor, f: ReceiptFilter): Promise<{ count: number; perCurrency: { currency: string; receipts: number; amountMinor: number; unallocatedMinor: number }[] }> {
+/**
+ * How many receipts the filter takes, and per currency what they received (every receipt received in the dates, a
+ * reversed one too: the money came in then, and its reversal went out on its own date: review 62 F6), how many of
+ * them and how much were reversed since, and what those not reversed still hold unallocated.
+ */
+export async function receiptTotals(ex: Executor, f: ReceiptFilter): Promise<{ count: number; perCurrency: { currency: string; receipts: number; amountMinor: number; reversed: number; reversedMinor: number; unallocatedMinor: number }[] }> {
   const count = await receiptsWhere(ex.selectFrom('ledger_receipt').select((eb) => eb.fn.countAll().as('n')), f).executeTakeFirstOrThrow() as { n: unknown };
   const rows = await receiptsWhere(ex.selectFrom('ledger_receipt').select(['currency'])
-    .select((eb) => [eb.fn.countAll().as('n'), eb.fn.sum('amount_minor').as('amount'), eb.fn.sum('unallocated_minor').as('unallocated')]), f)
-    .where('status', '=', 'posted').groupBy('currency').orderBy('currency').execute() as { currency: string; n: unknown; amount: unknown; unallocated: unknown }[];
-  return { count: n(count.n), perCurrency: rows.map((r) => ({ currency: String(r.currency), receipts: n(r.n), amountMinor: n(r.amount), unallocatedMinor: n(r.unallocated) })) };
+    .select((eb) => [eb.fn.countAll().as('n'), eb.fn.sum('amount_minor').as('amount'),
+      eb.fn.sum(sql`case when status = 'reversed' then 1 else 0 end`).as('reversed'),
+      eb.fn.sum(sql`case when status = 'reversed' then amount_minor else 0 end`).as('reversed_amount'),
+      eb.fn.sum(sql`case when status = 'posted' then unallocated_minor else 0 end`).as('unallocated')]), f)
+    .groupBy('currency').orderBy('currency').execute() as { currency: string; n: unknown; amount: unknown; reversed: unknown; reversed_amount: unknown; unallocated: unknown }[];
+  return {
+    count: n(count.n),
+    perCurrency: rows.map((r) => ({ currency: String(r.currency), receipts: n(r.n), amountMinor: n(r.amount), reversed: n(r.reversed), reversedMinor: n(r.reversed_amount), unallocatedMinor: n(r.unallocated) })),
+  };
 }
 
 /** A client's unallocated receipt credit per currency, over all its receipts not reversed (not only those a page lists). */
