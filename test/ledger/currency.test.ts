@@ -59,6 +59,11 @@ eachDialect('a bill in another currency posts in that currency and is never adde
   assert.match(aged.notes.join(' '), note);
   const statement = await reports.run('debtor-statement', { to: '2026-03-31', clientId: client.id });
   assert.equal(statement.totals!.outstanding, usd);
+  assert.match(statement.notes.join(' '), note, 'the client has a yen matter: said');
+  // A client with nothing in yen is not told of yen postings (review 62 F9): the note is the client's, not the firm's.
+  const other = await s.cmds.createClient(ctx, { name: 'Dollar Only LLC', email: 'ap@dollar.example' });
+  await s.drain();
+  assert.doesNotMatch((await reports.run('debtor-statement', { to: '2026-03-31', clientId: other.id })).notes.join(' '), /Only amounts in/);
   const breakdown = await reports.run('debtor-breakdown', { to: '2026-03-31' });
   assert.deepEqual(breakdown.rows.map((r) => r.total), [usd]);
   const gl = await reports.run('gl-detail', { from: '2026-02-01', to: '2026-03-31' });

@@ -92,6 +92,8 @@ eachDialect('ledger forms: the client is typed by number or name (case and accen
     const byName = await admin.get(`/ledger/reports/debtor-statement?to=2026-03-31&client=${encodeURIComponent(f.client.name)}&format=csv`);
     assert.equal(byName.status, 200);
     assert.equal(byName.text, byId.text, 'the same statement by name as by id');
+    assert.equal(byId.headers.get('content-disposition'), `attachment; filename="debtor-statement-client-${f.client.clientNumber}-2026-03-31.csv"`, 'named for its client');
+    assert.equal((await admin.get('/ledger/reports/debtor-statement?to=2026-03-31&format=csv')).headers.get('content-disposition'), 'attachment; filename="debtor-statement-2026-03-31.csv"');
     p = await admin.get('/ledger/reports/debtor-statement?to=2026-03-31&client=twin%20peaks%20ltd');
     assert.equal(p.status, 422);
     assert.match(p.text, /data-error-for="client">2 clients have or hold this name/);

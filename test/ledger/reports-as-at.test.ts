@@ -75,6 +75,8 @@ eachDialect('debtor statement and breakdown are as at their date and agree with 
   assert.deepEqual(st.rows.map((r) => [r.file, r.outstanding]), [['1.1', totalA - 20_000]]);
   assert.deepEqual(st.notes, ['Unallocated credit held: 50.00 (to be applied to the balances above)']);
   assert.deepEqual((await s.reports.run('debtor-statement', { to: '2026-03-31', clientId: f.client.id })).notes, []);
+  // The second client owes nothing and holds the credit: said as such, not "to be applied to the balances above" (review 62 F9).
+  assert.deepEqual((await s.reports.run('debtor-statement', { to: '2026-03-31', clientId: f.client2.id })).notes, ['Unallocated credit held: 50.00 (nothing is owing: the client is in credit)']);
   assert.deepEqual((await s.reports.run('debtor-statement', { to: '2026-03-24', clientId: f.client2.id })).notes, [], 'no credit before the overpayment');
   assert.deepEqual(await debtorsFigures(s, '2026-03-31'), { trialBalance: totalA - 20_000, aged: totalA - 20_000 });
   await assertLedgerInvariants(db.db, { billing: true });

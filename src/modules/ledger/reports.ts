@@ -289,7 +289,7 @@ function reportsOver(db: Executor, clock: Clock) {
         totals: { client: 'Total payable', file: '', matter: '', bills: '', oldest: '', outstanding: total, ...(expired !== 0 ? { forecast: total + expired } : {}) },
         notes: [
           ...(expired !== 0 ? [`Forecast: ${toDecimalString(expired, cur)} of time-sensitive discounts expired by ${p.to} and not yet decided is counted back (the books change only when each is decided)`] : []),
-          ...(credit > 0 ? [`Unallocated credit held: ${toDecimalString(credit, cur)} (to be applied to the balances above)`] : []),
+          ...(credit > 0 ? [`Unallocated credit held: ${toDecimalString(credit, cur)} ${rows.length > 0 ? '(to be applied to the balances above)' : '(nothing is owing: the client is in credit)'}`] : []),
         ], chartSvg: null,
       };
     },
@@ -416,7 +416,7 @@ function reportsOver(db: Executor, clock: Clock) {
       const built = await builders[name]({ ...p, clientId: params.clientId ?? null }, cur);
       // Amounts in different currencies are never added together: every report is in one currency (the firm's unless asked) and counts only
       // what was posted (or, for WIP, recorded) in it; what was posted in another currency is named, not added in.
-      const others = await store.otherCurrencies(db, cur);
+      const others = await store.otherCurrencies(db, cur, params.clientId ?? null);
       const notes = others.length > 0
         ? [...built.notes, `Only amounts in ${cur} are counted: postings in ${others.join(', ')} (bills of matters billed in ${others.length === 1 ? 'that currency' : 'those currencies'}) are not added to ${cur} amounts`]
         : built.notes;

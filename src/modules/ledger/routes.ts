@@ -673,7 +673,8 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
         qs, currencies, takesClient, takesFrom, clientText, clientChosen: null, errors: e.fields, error: `Please correct: ${Object.keys(e.fields).map(fieldLabel).join(', ')}`, cells: [], totals: null,
       }, 422);
     }
-    const file = `${name}-${r.params.to}`;
+    // One client's download is named for that client (by number), so two clients' statements of a day are two files (review 62 F9).
+    const file = `${name}${typed?.client ? `-client-${typed.client.clientNumber}` : ''}-${r.params.to}`;
     if (q.format === 'csv') {
       c.header('Content-Type', 'text/csv; charset=utf-8');
       c.header('Content-Disposition', `attachment; filename="${file}.csv"`);

@@ -262,8 +262,11 @@ export async function currenciesHeld(ex: Executor): Promise<string[]> {
 }
 
 /** The currencies journals were posted in other than `currency`, sorted. */
-export async function otherCurrencies(ex: Executor, currency: string): Promise<string[]> {
-  const rows = await ex.selectFrom('ledger_journal').select('currency').distinct().where('currency', '<>', currency).orderBy('currency').execute() as { currency: string }[];
+export async function otherCurrencies(ex: Executor, currency: string, clientId?: string | null): Promise<string[]> {
+  let q = ex.selectFrom('ledger_journal').select('currency').distinct().where('currency', '<>', currency);
+  // One client's report: the currencies of that client's postings only (review 62 F9).
+  if (clientId) q = q.where('client_id', '=', clientId);
+  const rows = await q.orderBy('currency').execute() as { currency: string }[];
   return rows.map((r) => String(r.currency));
 }
 
