@@ -64,3 +64,21 @@ eachDialect('audit: releasing an allocation by hand: the bill\'s balance event n
   assert.deepEqual(await last(), [0, null], 'nothing pays the bill now (before the fix: 2026-03-05)');
   await assertLedgerInvariants(db.db, { billing: true });
 });
+
+eachDialect('a statement as at a day a discount had expired undecided forecasts it back, whatever was decided later (review 62 F5)', async (db) => {
+  const s = await setup(db);
+  // 300.00 less 10% (270.00) if paid by 5 March; nothing paid by then.
+  const { t, bill } = await oneHourBill(s, { bp: 1_000, validUntil: '2026-03-05' });
+  const forecast = async (to: string) => (await s.reports.run('debtor-statement', { to, clientId: t.client.id })).totals!.forecast;
+  s.clock.set('2026-03-08T09:00:00Z');
+  assert.equal(await forecast('2026-03-07'), 30_000, 'expired undecided: the undiscounted 300.00 forecast');
+  assert.equal(await forecast('2026-03-05'), undefined, 'not expired yet');
+  // 10 March: honoured by a person after all. 7 March's statement is as it was; from the 10th, nothing forecast back.
+  s.clock.set('2026-03-10T09:00:00Z');
+  await s.ledger.decideDiscount(ctx, { billId: bill.billId, decision: 'honour', on: '2026-03-10' });
+  assert.equal(await forecast('2026-03-07'), 30_000, 'decided later: 7 March unchanged');
+  assert.equal(await forecast('2026-03-10'), undefined);
+  const row = await db.db.selectFrom('ledger_bill').select(['discount_status', 'discount_decided_on']).where('id', '=', bill.billId).executeTakeFirstOrThrow();
+  assert.deepEqual([row.discount_status, row.discount_decided_on], ['honoured', '2026-03-10']);
+  await assertLedgerInvariants(db.db, { billing: true });
+});

@@ -15,7 +15,7 @@ function bill(id: string, over: Partial<LedgerBill>): LedgerBill {
   return {
     id, matterId: 'm-1', clientId: 'c-1', fileNumber: '1.1', number: `B-${id}`, currency: 'USD', status: 'open', produced: false,
     invoiceDate: '2026-03-01', dueDate: '2026-03-31', feesMinor: 10_000, fixedChargesMinor: 0, disbursementsMinor: 0, interestMinor: 0, taxMinor: 0,
-    discountMinor: 0, totalMinor: 10_000, discountDebtorsMinor: 0, discountValidUntil: null, discountStatus: 'none', discountDecided: false,
+    discountMinor: 0, totalMinor: 10_000, discountDebtorsMinor: 0, discountValidUntil: null, discountStatus: 'none', discountDecided: false, discountDecidedOn: null,
     discountReversedMinor: 0, paidMinor: 0, writtenOffMinor: 0, lastReceiptOn: null, postingJournalId: null,
     linesJson: JSON.stringify({ lines: [{ kind: 'fee', amountMinor: 10_000, id }], allocations: [] }), updatedAt: '2026-03-01T00:00:00.000Z', ...over,
   };

@@ -319,6 +319,8 @@ export async function postBill(b: Books, eventId: string, data: BillData): Promi
     taxMinor: data.totals.taxMinor, discountMinor: data.totals.discountMinor, totalMinor: data.totals.totalMinor,
     discountDebtorsMinor: posting.discountDebtorsMinor, discountValidUntil: timeSensitive ? data.discount!.validUntil : null,
     discountStatus: timeSensitive ? (honoured ? 'honoured' : 'pending') : 'none', discountDecided: honoured && existing!.discountDecided,
+    // Honoured again as it was: on the day it was (a reversal again sets its own day below).
+    discountDecidedOn: honoured ? existing!.discountDecidedOn : null,
     discountReversedMinor: 0, paidMinor: 0, writtenOffMinor: 0, lastReceiptOn: null,
     postingJournalId: journalId, linesJson: JSON.stringify({ lines: data.lines, allocations: data.allocations }), updatedAt: '',
   };
@@ -364,6 +366,7 @@ export async function postBill(b: Books, eventId: string, data: BillData): Promi
 export function unhonourUnpaid(bill: LedgerBill): boolean {
   if (bill.discountStatus !== 'honoured' || bill.discountDecided || store.outstandingOf(bill) <= 0) return false;
   bill.discountStatus = 'pending';
+  bill.discountDecidedOn = null;
   return true;
 }
 
@@ -561,7 +564,10 @@ export async function allocateFromCredit(b: Books, receipt: Receipt, bill: Ledge
   receipt.unallocatedMinor -= amountMinor;
   bill.paidMinor += amountMinor;
   if (bill.lastReceiptOn === null || bill.lastReceiptOn < receipt.receivedOn) bill.lastReceiptOn = receipt.receivedOn;
-  if (bill.discountStatus === 'pending' && store.outstandingOf(bill) === 0) bill.discountStatus = 'honoured';
+  if (bill.discountStatus === 'pending' && store.outstandingOf(bill) === 0) {
+    bill.discountStatus = 'honoured';
+    bill.discountDecidedOn = on;
+  }
   await saveAndEmit(b, bill, on);
 }
 
@@ -578,6 +584,7 @@ export async function reverseDiscount(b: Books, bill: LedgerBill, on: string, so
     lines: discountReversal(bill.id, discountMinor, taxMinor), mode, confirmOutsidePeriod: confirm, billId: bill.id, clientId: bill.clientId, matterId: bill.matterId,
   });
   bill.discountStatus = 'reversed';
+  bill.discountDecidedOn = on;
   bill.discountReversedMinor = bill.discountDebtorsMinor;
 }
 

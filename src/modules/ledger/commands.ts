@@ -171,6 +171,7 @@ export function createLedgerCommands(deps: LedgerDeps) {
         touched.add(lb.id);
       } else if (d === 'honour') {
         lb.discountStatus = 'honoured';
+        lb.discountDecidedOn = input.receivedOn;
         lb.discountDecided = true;
         touched.add(lb.id);
       }
@@ -186,7 +187,10 @@ export function createLedgerCommands(deps: LedgerDeps) {
         left -= a.amountMinor;
         lb.paidMinor += a.amountMinor;
         if (lb.lastReceiptOn === null || lb.lastReceiptOn < input.receivedOn) lb.lastReceiptOn = input.receivedOn;
-        if (lb.discountStatus === 'pending' && store.outstandingOf(lb) === 0) lb.discountStatus = 'honoured';
+        if (lb.discountStatus === 'pending' && store.outstandingOf(lb) === 0) {
+          lb.discountStatus = 'honoured';
+          lb.discountDecidedOn = input.receivedOn;
+        }
         touched.add(lb.id);
       }
     }
@@ -494,7 +498,10 @@ export function createLedgerCommands(deps: LedgerDeps) {
     bill.writtenOffMinor += amountMinor;
     // Settled by the discount's date (paid, the small rest written off): the time-sensitive discount is honoured, as a
     // payment settling the bill in time honours it (undecided again if that payment is taken back: unhonourUnpaid).
-    if (bill.discountStatus === 'pending' && bill.discountValidUntil !== null && on <= bill.discountValidUntil && store.outstandingOf(bill) === 0) bill.discountStatus = 'honoured';
+    if (bill.discountStatus === 'pending' && bill.discountValidUntil !== null && on <= bill.discountValidUntil && store.outstandingOf(bill) === 0) {
+      bill.discountStatus = 'honoured';
+      bill.discountDecidedOn = on;
+    }
     bill.updatedAt = clock.now().toISOString();
     await store.saveBill(trx, bill);
     await emitBalance(b, bill, on);
@@ -687,6 +694,7 @@ export function createLedgerCommands(deps: LedgerDeps) {
       if (bill.discountStatus === 'honoured') throw conflict(`The discount on bill ${bill.number} is already honoured`);
       bill.discountStatus = 'honoured';
       bill.discountDecided = true;
+      bill.discountDecidedOn = on;
     }
     bill.updatedAt = clock.now().toISOString();
     await store.saveBill(trx, bill);

@@ -409,6 +409,8 @@ export interface LedgerBill {
   discountStatus: 'none' | 'pending' | 'honoured' | 'reversed';
   /** True when a person decided the discount (honoured by decision); false when payment in time honoured it. */
   discountDecided: boolean;
+  /** The day the discount was decided (honoured or reversed); null while undecided, or decided on a day not known (before it was kept). */
+  discountDecidedOn: string | null;
   discountReversedMinor: number;
   paidMinor: number;
   writtenOffMinor: number;
@@ -427,8 +429,10 @@ export interface LedgerBill {
  * forecast at the undiscounted amount; the books change only when the discount is decided
  * (a receipt, Reverse or Honour, the next bill's prompt). The amount counted back on `asOf`.
  */
-export function expiredDiscountMinor(b: Pick<LedgerBill, 'status' | 'discountStatus' | 'discountValidUntil' | 'discountDebtorsMinor'>, asOf: string): number {
-  return b.status === 'open' && b.discountStatus === 'pending' && b.discountValidUntil !== null && b.discountValidUntil < asOf ? b.discountDebtorsMinor : 0;
+export function expiredDiscountMinor(b: Pick<LedgerBill, 'status' | 'discountStatus' | 'discountValidUntil' | 'discountDebtorsMinor' | 'discountDecidedOn'>, asOf: string): number {
+  // Undecided as at that day: still pending, or decided only after it (review 62 F5: a later decision does not change an earlier statement).
+  const undecidedThen = b.discountStatus === 'pending' || ((b.discountStatus === 'honoured' || b.discountStatus === 'reversed') && b.discountDecidedOn !== null && b.discountDecidedOn > asOf);
+  return b.status === 'open' && undecidedThen && b.discountValidUntil !== null && b.discountValidUntil < asOf ? b.discountDebtorsMinor : 0;
 }
 
 /** How many bills are open with an amount outstanding (outstandingOf not zero), counted in SQL. */
@@ -450,7 +454,7 @@ function toBill(r: Record<string, unknown>): LedgerBill {
     dueDate: String(r.due_date), feesMinor: n(r.fees_minor), fixedChargesMinor: n(r.fixed_charges_minor), disbursementsMinor: n(r.disbursements_minor),
     interestMinor: n(r.interest_minor), taxMinor: n(r.tax_minor), discountMinor: n(r.discount_minor), totalMinor: n(r.total_minor),
     discountDebtorsMinor: n(r.discount_debtors_minor), discountValidUntil: (r.discount_valid_until as string | null) ?? null,
-    discountStatus: r.discount_status as LedgerBill['discountStatus'], discountDecided: n(r.discount_decided) === 1, discountReversedMinor: n(r.discount_reversed_minor), paidMinor: n(r.paid_minor),
+    discountStatus: r.discount_status as LedgerBill['discountStatus'], discountDecided: n(r.discount_decided) === 1, discountDecidedOn: (r.discount_decided_on as string | null) ?? null, discountReversedMinor: n(r.discount_reversed_minor), paidMinor: n(r.paid_minor),
     writtenOffMinor: n(r.written_off_minor), lastReceiptOn: (r.last_receipt_on as string | null) ?? null,
     postingJournalId: (r.posting_journal_id as string | null) ?? null, linesJson: r.lines_json === undefined ? null : String(r.lines_json), updatedAt: String(r.updated_at),
   };
@@ -470,7 +474,7 @@ function billStateColumns(b: LedgerBill) {
     produced: b.produced ? 1 : 0, invoice_date: b.invoiceDate, due_date: b.dueDate, fees_minor: b.feesMinor, fixed_charges_minor: b.fixedChargesMinor,
     disbursements_minor: b.disbursementsMinor, interest_minor: b.interestMinor, tax_minor: b.taxMinor, discount_minor: b.discountMinor,
     total_minor: b.totalMinor, discount_debtors_minor: b.discountDebtorsMinor, discount_valid_until: b.discountValidUntil,
-    discount_status: b.discountStatus, discount_decided: b.discountDecided ? 1 : 0, discount_reversed_minor: b.discountReversedMinor, paid_minor: b.paidMinor, written_off_minor: b.writtenOffMinor,
+    discount_status: b.discountStatus, discount_decided: b.discountDecided ? 1 : 0, discount_decided_on: b.discountDecidedOn, discount_reversed_minor: b.discountReversedMinor, paid_minor: b.paidMinor, written_off_minor: b.writtenOffMinor,
     last_receipt_on: b.lastReceiptOn, posting_journal_id: b.postingJournalId, updated_at: b.updatedAt,
   };
 }
