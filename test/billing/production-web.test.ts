@@ -543,6 +543,9 @@ eachDialect('producing ids of no bill, or of a bill never approved, is refused n
     const progress = await runDone(clerk, started.location!);
     assert.ok(progress.text.includes('data-done="1"') && progress.text.includes('data-failed="1"'), progress.text);
     assert.match(unescapeHtml(progress.text), /The bill is draft, not approved/);
+    // While it is a draft no Retry is offered (it could only fail again): the page says what to do (review 61 F4).
+    assert.match(unescapeHtml(progress.text), /data-not-approved>Reverted to draft since: approve it again to produce it</);
+    assert.doesNotMatch(progress.text, /data-action="retry"/);
 
     // Approved again, the failed bill's Retry: the form carries its run id, so posting it twice is one run.
     const rowOf = (html: string, id: string) => new RegExp(`<tr data-bill="${id}">[\\s\\S]*?</tr>`).exec(html)?.[0] ?? '';
@@ -552,8 +555,10 @@ eachDialect('producing ids of no bill, or of a bill never approved, is refused n
     const listedRow = rowOf((await clerk.get('/billing/production')).text, a!.billId);
     assert.ok(listedRow, 'listed');
     assert.doesNotMatch(listedRow, /data-failure/);
-    const retry = /<form method="post" action="\/billing\/production\/runs" class="inline">(.*?)<\/form>/s.exec(progress.text);
-    assert.ok(retry && retry[1]!.includes('data-action="retry"'), progress.text);
+    // Approved again: the run's page offers Retry for it.
+    const progressNow = await runDone(clerk, started.location!);
+    const retry = /<form method="post" action="\/billing\/production\/runs" class="inline">(.*?)<\/form>/s.exec(progressNow.text);
+    assert.ok(retry && retry[1]!.includes('data-action="retry"'), progressNow.text);
     const retryFields = [...retry![1]!.matchAll(/<input type="hidden" name="([a-zA-Z_]+)" value="([^"]*)">/g)].map((m) => [m[1]!, m[2]!] as [string, string]);
     assert.ok(retryFields.some(([k, v]) => k === 'runId' && v !== ''), 'the Retry form has a run id');
     const runsBefore = (await rows()).runs;
@@ -842,6 +847,30 @@ eachDialect('a bill another run found held by a stopped process: the list leads 
     const row = new RegExp(`<tr[^>]*>(?:(?!</tr>)[\\s\\S])*?${a.number!.replace(/\./g, '\\.')}(?:(?!</tr>)[\\s\\S])*</tr>`).exec(unescapeHtml((await clerk.get('/billing/production')).text))![0];
     assert.match(row, new RegExp(`<a href="/billing/production/runs/${runId}" data-producing data-stopped>Its production run stopped part way: see the run to resume it</a>`));
     assert.doesNotMatch(row, /data-failure|Another process is producing/);
+  }, { outputs: testOutputs(dirs) });
+  removeDirs(dirs);
+});
+
+eachDialect('a run\'s bill reverted to draft since it was confirmed: failed, no Retry offered, the page says what to do (review 61 F4)', async (db) => {
+  const dirs = outputDirs();
+  await withApp(db, async (t) => {
+    const s = setupFrom(t);
+    const [a] = await approvedBills(s, 1, { copiesToPrint: 1, useClientAddress: false, sendTo: [] });
+    await t.user('billing');
+    const clerk = t.browser();
+    assert.equal((await clerk.login('billing@firm.test')).status, 303);
+    const confirm = unescapeHtml((await clerk.get(`/billing/production/produce?bill=${a!.billId}`)).text);
+    const form = /<form method="post" action="\/billing\/production\/runs"[\s\S]*?<\/form>/.exec(confirm)![0];
+    const fields = [...form.matchAll(/<input type="hidden" name="([a-zA-Z_]+)" value="([^"]*)"/g)].map((m): [string, string] => [m[1]!, m[2]!]).filter(([k]) => k !== '_csrf');
+    await s.billing.revert(ctx, a!.billId);
+    await s.drain();
+    const started = await postMany(clerk, '/billing/production/runs', fields);
+    assert.equal(started.status, 303, started.text.slice(0, 300));
+    const page = unescapeHtml((await runDone(clerk, started.location!)).text);
+    assert.match(page, /data-failed="1"/);
+    assert.match(page, /data-not-approved>Reverted to draft since: approve it again to produce it</);
+    assert.doesNotMatch(page, /data-action="retry"/);
+    assert.equal(filesIn(dirs.print).length, 0);
   }, { outputs: testOutputs(dirs) });
   removeDirs(dirs);
 });

@@ -156,7 +156,7 @@ export interface RunView {
    * pending here but produced since the run began (its stopped process produced it and stopped before recording that, or
    * another run did).
    */
-  items: (RunItem & { emailUnconfirmed: boolean; decisionKey: string | null; retryKey: string | null; already: { at: string | null } | null; producedSince: { at: string } | null; unrecorded: { at: string } | null })[];
+  items: (RunItem & { emailUnconfirmed: boolean; notApproved: string | null; decisionKey: string | null; retryKey: string | null; already: { at: string | null } | null; producedSince: { at: string } | null; unrecorded: { at: string } | null })[];
   /** `already`: of the done, those this run found produced already (it did nothing to them); `unrecorded`: of the pending, those produced (items' `unrecorded`). */
   counts: { pending: number; done: number; failed: number; busy: number; already: number; producedSince: number; unrecorded: number };
   /** Running, but no process has touched it for a while: it was interrupted. */
@@ -1029,8 +1029,13 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     // production record's own finalised time, are written in batches after the bill is finalised in its own commit).
     const pendingIds = stale ? rows.filter((i) => i.outcome === 'pending').map((i) => i.billId) : [];
     const finalised = pendingIds.length > 0 ? await ps.finalisedSince(db, pendingIds, run.createdAt) : new Map<string, string>();
+    // The bills that failed or were busy here and are no longer approved (reverted, re-drafted or deleted since): no Retry
+    // for them, it could only fail again (review 61 F4); the note says what to do.
+    const unsettled = rows.filter((i) => i.outcome === 'failed' || i.outcome === 'busy').map((i) => i.billId);
+    const heads = unsettled.length > 0 ? await ps.billHeads(db, unsettled) : new Map<string, { status: string }>();
     const items = rows.map((i) => {
       const st = states.get(i.billId);
+      const notApproved = heads.has(i.billId) && heads.get(i.billId)!.status !== 'approved' && heads.get(i.billId)!.status !== 'finalised' ? heads.get(i.billId)!.status : null;
       // Still pending in an interrupted run, and finalised (produced: production's last step) since the run began, by its
       // stopped process before it recorded that, or by another run: counted as produced; a Resume finds it produced and sends
       // or prints nothing again. (Reverted, or re-drafted and approved again since: not finalised now; Resume produces it.)
@@ -1040,7 +1045,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       const producedSince = (i.outcome === 'failed' || i.outcome === 'busy') && st !== undefined && st.finalisedAt !== null && st.finalisedAt >= i.updatedAt
         ? { at: st.finalisedAt } : null;
       const emailUnconfirmed = !producedSince && i.outcome === 'failed' && st !== undefined && emailAwaitsDecision(st);
-      const retryable = !emailUnconfirmed && !producedSince && (i.outcome === 'failed' || i.outcome === 'busy');
+      const retryable = !emailUnconfirmed && !producedSince && notApproved === null && (i.outcome === 'failed' || i.outcome === 'busy');
       // What a produced bill's outputs were: copies printed, where it was emailed (or why not by
       // production). Only from the approval this run finalised (finalised no later than the run
       // recorded it): a bill approved again since has another approval's state, not this run's.
@@ -1053,7 +1058,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
         emailedTo: productionEmailOf(st).emailedTo,
         emailNote: st.emailedAt !== null && st.emailMessageId === null ? st.emailDetail : null,
       } : null;
-      return { ...i, done, already, producedSince, unrecorded, emailUnconfirmed, decisionKey: emailUnconfirmed ? newId(clock) : null, retryKey: retryable ? newId(clock) : null };
+      return { ...i, done, already, producedSince, unrecorded, emailUnconfirmed, notApproved, decisionKey: emailUnconfirmed ? newId(clock) : null, retryKey: retryable ? newId(clock) : null };
     });
     // The holds its stopped process still has on the bills it had not finished (a claim or a step renews one between heartbeats).
     const resumableAt = stale ? await ps.heldUntil(db, items.filter((i) => i.outcome === 'pending' && !i.unrecorded).map((i) => i.billId), now()) : null;
