@@ -816,12 +816,12 @@ eachDialect('a Produce or Revert confirmation of a bill approved again since is 
     const runsBefore = (await t.db.db.selectFrom('billing_production_run').select('id').execute()).length;
     const produced = await postMany(clerk, '/billing/production/runs', produceForm.filter(([k]) => k !== '_csrf'));
     assert.equal(produced.status, 409);
-    assert.match(unescapeHtml(produced.text), new RegExp(`Bill ${a!.number!.replace(/\./g, '\\.')} was approved again since you confirmed \\(changed, perhaps\\): nothing was produced`));
+    assert.match(unescapeHtml(produced.text), new RegExp(`Bill ${a!.number!.replace(/\./g, '\\.')} was approved again after this confirmation was shown \\(changed, perhaps\\): nothing was produced`));
     assert.equal((await t.db.db.selectFrom('billing_production_run').select('id').execute()).length, runsBefore, 'no run');
     assert.equal(filesIn(dirs.print).length + filesIn(dirs.mail).length, 0, 'nothing printed or emailed');
     const reverted = await postMany(clerk, '/billing/production/revert', revertForm.filter(([k]) => k !== '_csrf'));
     assert.equal(reverted.status, 409);
-    assert.match(unescapeHtml(reverted.text), /approved again since you confirmed \(changed, perhaps\): nothing was reverted/);
+    assert.match(unescapeHtml(reverted.text), /approved again after this confirmation was shown \(changed, perhaps\): nothing was reverted/);
     assert.deepEqual((await s.billing.findBills([a!.billId, b!.billId])).size, 2);
     for (const x of [a!, b!]) assert.equal((await s.billing.findBill(x.billId))!.status, 'approved', 'neither reverted');
     // Confirmed again (the new approval), it is produced.

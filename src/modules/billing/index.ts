@@ -57,7 +57,7 @@ export function createBillingModule(deps: ModuleDeps): WebModule {
   const cmds = createBillingCommands({ db: deps.db, clock: deps.clock, relay: deps.relay });
   const production = createProduction({ db: deps.db, clock: deps.clock, logger: deps.logger, outputs: deps.outputs }, cmds);
   const pages = new Hono<AppEnv>();
-  pages.route('/', createProductionPages(cmds, production, createFlashes<string>(deps.db, deps.clock)));
+  pages.route('/', createProductionPages(cmds, production, createFlashes<string>(deps.db, deps.clock, 'billing.production')));
   const mass = createMassBilling({ db: deps.db, clock: deps.clock, relay: deps.relay }, cmds);
   pages.route('/mass', createMassPages(deps, mass));
   pages.route('/drafts', createDraftsPages(deps, mass));

@@ -83,8 +83,9 @@ const ACTION_TARGETS: Record<ProductionAction, string> = {
 /** `flashes`: the message an action's redirect shows (?done=KEY), kept for the user who acted (src/shared/web/flash.ts). */
 export function createProductionPages(cmds: BillingCommands, production: Production, flashes: Flashes<string>): Hono<AppEnv> {
   const pages = new Hono<AppEnv>();
-  const keepFlash = (c: Context<AppEnv>, text: string): Promise<string> => flashes.keep(c, text);
-  const flashOf = (c: Context<AppEnv>): Promise<string | null> => flashes.of(c);
+  /** `page`: the page it is for (the list, a bill's email page, the settings), so one page's key shows nothing on another. */
+  const keepFlash = (c: Context<AppEnv>, page: string, text: string): Promise<string> => flashes.keep(c, text, page);
+  const flashOf = (c: Context<AppEnv>, page: string): Promise<string | null> => flashes.of(c, page);
   /**
    * The bills a confirmation listed that were approved again since (reverted, changed and approved: review 61 F1): each
    * form carries `seen` = "<bill id> <its approval time>" per bill, and a bill approved at another time since is not the
@@ -104,7 +105,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     });
   }
   const approvedAgainText = (numbers: readonly string[], action: string) =>
-    `${numbers.length === 1 ? `Bill ${numbers[0]} was` : `Bills ${numbers.join(', ')} were`} approved again since you confirmed (changed, perhaps): nothing was ${action}. Look at ${numbers.length === 1 ? 'it' : 'them'} again, then ${action === 'produced' ? 'produce' : 'revert'}`;
+    `${numbers.length === 1 ? `Bill ${numbers[0]} was` : `Bills ${numbers.join(', ')} were`} approved again after this confirmation was shown (changed, perhaps): nothing was ${action}. Look at ${numbers.length === 1 ? 'it' : 'them'} again, then ${action === 'produced' ? 'produce' : 'revert'}.`;
   const canWrite = (c: Context<AppEnv>) => WRITERS.includes(c.get('user')?.role as Role);
 
 
@@ -204,7 +205,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
 
   pages.get('/production', allow(READERS), async (c) => {
     const selected = selectedIds(c.req.queries('bill') ?? []);
-    const ctx = await listContext(c, selected, { flash: await flashOf(c) });
+    const ctx = await listContext(c, selected, { flash: await flashOf(c, 'list') });
     return render(c, 'billing/production.njk', ctx);
   });
 
@@ -431,7 +432,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     if (failures.length > 0) {
       return render(c, 'billing/production.njk', await listContext(c, [], { error: `Reverted ${reverted}; not reverted: ${failures.join('; ')}` }, str(raw, 'page')), 409);
     }
-    return redirectAfterPost(c, `/billing/production?done=${await keepFlash(c, `Reverted ${reverted} bill${reverted === 1 ? '' : 's'} to draft`)}`);
+    return redirectAfterPost(c, `/billing/production?done=${await keepFlash(c, 'list', `Reverted ${reverted} bill${reverted === 1 ? '' : 's'} to draft`)}`);
   });
 
   // ---- email manually ------------------------------------------------------------------------------
@@ -445,7 +446,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
   pages.get(`/bills/:id${ID}/email`, allow(WRITERS), async (c) => {
     const d = await production.manualDraft(c.req.param('id'));
     return render(c, 'billing/email_compose.njk', {
-      ...d, form: { to: d.to.join(', '), cc: '', subject: d.subject, text: d.text, key: d.key, seen: d.seen }, errors: {}, flash: await flashOf(c),
+      ...d, form: { to: d.to.join(', '), cc: '', subject: d.subject, text: d.text, key: d.key, seen: d.seen }, errors: {}, flash: await flashOf(c, `email:${c.req.param("id")}`),
     });
   });
 
@@ -455,7 +456,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const form = { key: str(raw, 'key'), to: str(raw, 'to'), cc: str(raw, 'cc'), subject: str(raw, 'subject'), text: str(raw, 'text'), seen: str(raw, 'seen') };
     try {
       const sent = await production.sendManual(c.get('command'), id, form);
-      return redirectAfterPost(c, `/billing/bills/${id}/email?done=${await keepFlash(c, `Email sent${refusedText(sent.refused)}`)}`);
+      return redirectAfterPost(c, `/billing/bills/${id}/email?done=${await keepFlash(c, `email:${id}`, `Email sent${refusedText(sent.refused)}`)}`);
     } catch (e) {
       if (!(e instanceof HttpError) || (e.status !== 409 && e.status !== 422)) throw e;
       const d = await production.manualDraft(id);
@@ -501,7 +502,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
       mail, mailForm: { transport: mail.transport, host: mail.host ?? '', port: mail.port === null ? '587' : String(mail.port), secure: mail.secure, user: mail.user ?? '' }, mailErrors: {},
       billForm: { name: '', layout: 'itemised', title: 'Tax invoice', footer: '' }, billErrors: {},
       emailForm: { name: '', subject: '', body: '' }, emailErrors: {}, testErrors: {}, testTo: '',
-      flash: await flashOf(c), error: null, ...extra,
+      flash: await flashOf(c, 'settings'), error: null, ...extra,
     };
   }
 
@@ -533,7 +534,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
   async function settingsPost(c: Context<AppEnv>, run: () => Promise<string>, onError: (fields: Record<string, string>, message: string, status: 409 | 422) => Record<string, unknown> | Promise<Record<string, unknown>>): Promise<Response> {
     try {
       const done = await run();
-      return redirectAfterPost(c, `/billing/settings?done=${await keepFlash(c, done)}`);
+      return redirectAfterPost(c, `/billing/settings?done=${await keepFlash(c, 'settings', done)}`);
     } catch (e) {
       if (!(e instanceof HttpError) || (e.status !== 409 && e.status !== 422)) throw e;
       return render(c, 'billing/settings.njk', await settingsContext(c, { ...await onError(e.fields ?? {}, e.message, e.status), error: e.message }), e.status);
@@ -602,7 +603,7 @@ export function createProductionPages(cmds: BillingCommands, production: Product
     const to = str(raw, 'to');
     try {
       const r = await production.sendTestEmail(c.get('command'), to);
-      return redirectAfterPost(c, `/billing/settings?done=${await keepFlash(c, `Test email sent (${r.detail || r.messageId})${refusedText(r.refused)}`)}`);
+      return redirectAfterPost(c, `/billing/settings?done=${await keepFlash(c, 'settings', `Test email sent (${r.detail || r.messageId})${refusedText(r.refused)}`)}`);
     } catch (e) {
       if (e instanceof HttpError && e.status === 422) {
         return render(c, 'billing/settings.njk', await settingsContext(c, { testErrors: e.fields, testTo: to, error: e.message }), 422);

@@ -106,7 +106,7 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
    * (src/shared/web/flash.ts): shown on that address, on whichever server process serves it, and
    * on no other tab or later visit of the page (review 56 L5, review 60 F8).
    */
-  const postNotes = createFlashes<string[]>(db, deps.clock);
+  const postNotes = createFlashes<string[]>(db, deps.clock, 'ledger.notes');
   const doneSaying = async (c: Context<AppEnv>, url: string, notes: readonly string[], scope: string) => {
     if (notes.length === 0) return done(c, url);
     const key = await postNotes.keep(c, [...notes], scope);

@@ -532,11 +532,11 @@ export function createMattersPages(deps: ModuleDeps, cmds: MattersCommands): Hon
   // What a save said (its message and warnings: a WIP cap passed, items without UTBMS codes), kept for the page a
   // browser without JavaScript is sent back to (?done=KEY); the htmx path swaps it in directly.
   type Said = { flash: string; warnings: readonly string[] };
-  const wipSaid = createFlashes<Said>(db, deps.clock);
-  const optionsSaid = createFlashes<Said & { group: BoGroup }>(db, deps.clock);
-  const settingsSaid = createFlashes<{ general: GeneralState } | { group: BoGroup; flash: string }>(db, deps.clock);
+  const wipSaid = createFlashes<Said>(db, deps.clock, 'matters.wip');
+  const optionsSaid = createFlashes<Said & { group: BoGroup }>(db, deps.clock, 'matters.billing-options');
+  const settingsSaid = createFlashes<{ general: GeneralState } | { group: BoGroup; flash: string }>(db, deps.clock, 'matters.settings');
   /** The quick time entry's warnings (a date after today, a WIP cap passed), for the page a browser without JavaScript is sent back to. */
-  const timeSaid = createFlashes<readonly string[]>(db, deps.clock);
+  const timeSaid = createFlashes<readonly string[]>(db, deps.clock, 'matters.time');
   const today = () => isoDate(deps.clock.now());
   /**
    * A create form's hidden id (idempotency key): fresh each time the form is shown, kept when

@@ -29,13 +29,36 @@ export interface Flashes<T> {
   of(c: Context<AppEnv>, scope?: string): Promise<T | null>;
 }
 
-export function createFlashes<T>(db: Executor, clock: Clock): Flashes<T> {
+/**
+ * A message too long to keep (a bulk action listing thousands of bills) is cut, never refused: the action it reports has
+ * committed, and a refusal here would answer it with an error (review 63 F2). A list keeps its first items and says how
+ * many more there were; a text keeps its start.
+ */
+function fitted(value: unknown): string {
+  const json = JSON.stringify(value);
+  if (json.length <= FLASH_MAX_JSON_CHARS) return json;
+  if (Array.isArray(value)) {
+    let keep = value.length;
+    while (keep > 0 && JSON.stringify([...value.slice(0, keep), `… and ${value.length - keep} more`]).length > FLASH_MAX_JSON_CHARS) keep = Math.floor(keep / 2);
+    return JSON.stringify([...value.slice(0, keep), `… and ${value.length - keep} more`]);
+  }
+  if (typeof value === 'string') return JSON.stringify(`${value.slice(0, FLASH_MAX_JSON_CHARS / 2)}…`);
+  // An object (a page's own small shape) this long is a bug: kept as nothing rather than answered as an error.
+  return JSON.stringify(null);
+}
+
+/**
+ * `name`: the store's own name (one per kind of message): a key kept by one store is never read by another, whose
+ * values have another shape (review 63 F3).
+ */
+export function createFlashes<T>(db: Executor, clock: Clock, name: string): Flashes<T> {
+  assert(/^[a-z][a-z0-9_.-]{0,59}$/.test(name), 'a flash store is named by a short lower-case word');
   const userOf = (c: Context<AppEnv>): string => c.get('user')?.id ?? '';
   return {
-    async keep(c, value, scope = '') {
-      const json = JSON.stringify(value);
-      assert(json.length <= FLASH_MAX_JSON_CHARS, `a flash is at most ${FLASH_MAX_JSON_CHARS} characters of JSON`);
-      assert(scope.length <= 200, 'a flash scope is at most 200 characters');
+    async keep(c, value, pageScope = '') {
+      const json = fitted(value);
+      assert(pageScope.length <= 200, 'a flash scope is at most 200 characters');
+      const scope = `${name}:${pageScope}`;
       const now = clock.now();
       const key = newToken(12);
       // One statement each, no transaction: the action it reports has committed already, and a flash lost to a crash
@@ -44,7 +67,8 @@ export function createFlashes<T>(db: Executor, clock: Clock): Flashes<T> {
       await db.insertInto('web_flash').values({ key, user_id: userOf(c), scope, value_json: json, created_at: now.toISOString() }).execute();
       return key;
     },
-    async of(c, scope = '') {
+    async of(c, pageScope = '') {
+      const scope = `${name}:${pageScope}`;
       const key = c.req.query('done');
       if (!key || !KEY_RE.test(key)) return null;
       const f = await db.selectFrom('web_flash').select(['user_id', 'scope', 'value_json', 'created_at']).where('key', '=', key).executeTakeFirst() as
