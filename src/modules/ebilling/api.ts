@@ -30,7 +30,7 @@ const ExportBody = Type.Object({
   format: Type.Optional(Nullable(Format)),
   mode: Type.Optional(literals(['single', 'per_bill'] as const)),
   requestId: Type.Optional(Type.String({
-    maxLength: 36, format: 'uuid', pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
+    maxLength: 36, format: 'uuid', pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$', errorMessage: 'must be a UUID',
     description: 'Idempotency key, a UUID of lower-case hex: the same id again answers the files it made then (replayed: true) and makes none',
   })),
 }, { additionalProperties: false });

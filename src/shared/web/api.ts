@@ -56,10 +56,14 @@ export function errorStatuses(s: Pick<ApiSpec, 'method' | 'path' | 'audience' | 
   const writes = s.method !== 'get';
   if (writes) out.push([400, s.body ? 'The body is not valid JSON' : 'A body was sent to a request that takes none']);
   if (s.audience !== 'public') out.push([401, 'Not signed in: no session, or no valid API token']);
-  if (Array.isArray(s.audience)) out.push([403, `Signed in without one of the roles: ${(s.audience as readonly string[]).join(', ')}`]);
+  // A write sent with a browser session needs its CSRF token (X-CSRF-Token) whatever the audience (review 63 F7).
+  const roles = Array.isArray(s.audience) ? `signed in without one of the roles: ${(s.audience as readonly string[]).join(', ')}` : null;
+  const csrf = writes && s.audience !== 'public' ? 'a browser session\'s write without its CSRF token (X-CSRF-Token)' : null;
+  if (roles || csrf) out.push([403, [roles, csrf].filter(Boolean).join('; or ').replace(/^./, (ch) => ch.toUpperCase())]);
   if (/:[A-Za-z_]+/.test(s.path)) out.push([404, 'No such record (or a path value the route does not take)']);
   if (writes) out.push([409, 'Refused as things stand: the record changed since it was read, or its state does not allow this (the message says which)']);
-  if (s.body) out.push([413, 'The body is larger than the server takes'], [415, `The body is not sent as ${['application/json', ...(s.otherBodyTypes ?? [])].join(' or ')}`]);
+  if (writes) out.push([413, 'The body is larger than the server takes']);
+  if (s.body) out.push([415, `The body is not sent as ${['application/json', ...(s.otherBodyTypes ?? [])].join(' or ')}`]);
   out.push([422, writes ? 'A field (of the query or the body) is missing, unknown or invalid: `fields` names each' : 'A query field is unknown or invalid: `fields` names each']);
   return out;
 }
