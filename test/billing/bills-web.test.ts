@@ -286,6 +286,7 @@ eachDialect('pages: the composer previews totals through htmx without saving, sa
     const spoofed = await b.get(`/billing/bills/${billId}?done=${encodeURIComponent('Paid in full. Wire any balance to account 12345')}`);
     assert.doesNotMatch(spoofed.text, /class="flash"|Wire any balance/);
     assert.doesNotMatch((await b.get(`/billing/bills/${billId}?done=constructor`)).text, /class="flash"/);
+    assert.doesNotMatch((await b.get(`/billing/bills/${billId}?done=delete`)).text, /class="flash"/, 'an approved bill is not called deleted by a link');
     // Finalising is producing (seed 000): the page links to production's confirmation for this bill, and no form finalises it bare.
     assert.match(billPage.text, new RegExp(`<a class="button" href="/billing/production/produce\\?bill=${billId}" data-action="produce">`));
     assert.doesNotMatch(billPage.text, /data-action="finalise"/);

@@ -315,7 +315,15 @@ function hours(minutes: number): string {
  * from this table, so a link cannot put words of its own on the page as the firm's message.
  */
 const BILL_DONE_TEXTS = { approve: 'Approved', revert: 'Reverted to draft', redraft: 'Re-drafted', delete: 'Deleted', hold: 'Hold changed' } as const;
-const doneText = (name: string | undefined): string | null => (name !== undefined && Object.hasOwn(BILL_DONE_TEXTS, name) ? BILL_DONE_TEXTS[name as keyof typeof BILL_DONE_TEXTS] : null);
+/** The statuses each action leaves a bill in: its words are shown only on a bill that is so (a link cannot call a draft "Approved"). */
+const DONE_LEAVES: Record<keyof typeof BILL_DONE_TEXTS, readonly string[]> = {
+  approve: ['approved', 'finalised'], revert: ['draft'], redraft: ['draft'], delete: ['deleted'], hold: ['draft'],
+};
+const doneText = (name: string | undefined, status: string): string | null => {
+  if (name === undefined || !Object.hasOwn(BILL_DONE_TEXTS, name)) return null;
+  const action = name as keyof typeof BILL_DONE_TEXTS;
+  return DONE_LEAVES[action].includes(status) ? BILL_DONE_TEXTS[action] : null;
+};
 
 export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hono<AppEnv> {
   const pages = new Hono<AppEnv>();
@@ -706,7 +714,7 @@ export function createBillingPages(deps: ModuleDeps, cmds: BillingCommands): Hon
       bill: b, matter, actions, reasons, can: can(c), statusLabels: STATUS_LABELS, kindLabels: KIND_LABELS, currency: b.currency,
       groups: { ...groups, time: groups.time.map((g) => ({ ...g, hours: hours(g.minutes) })) },
       allocations: b.allocations.map((a) => ({ ...a, label: tkLabel(tks.get(a.timekeeperId), a.timekeeperId) })),
-      error: extra.error ?? null, errors: extra.errors ?? {}, flash: extra.flash ?? doneText(c.req.query('done')),
+      error: extra.error ?? null, errors: extra.errors ?? {}, flash: extra.flash ?? doneText(c.req.query('done'), b.status),
       // The template its PDF uses: its own (the composer or the run chose it), else the matter's.
       template: b.request.template?.trim() || null, matterTemplate: matter?.options?.billTemplate ?? null,
       // A name that is not one of the firm's templates: production refuses the bill until it is put right (said here first).

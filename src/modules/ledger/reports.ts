@@ -113,6 +113,8 @@ export function asPostedAt(b: LedgerBill, postings: readonly BillPosting[], to: 
   };
 }
 
+const NO_SUCH_CLIENT = 'is no client of the firm\'s (no client has this id)';
+
 function reportsOver(db: Executor, clock: Clock) {
   async function currency(): Promise<string> {
     const firm = JSON.parse((await store.getSetting(db, 'firm')) ?? '{}') as { currency?: string };
@@ -385,9 +387,17 @@ function reportsOver(db: Executor, clock: Clock) {
 
   /** The dates and the currency the report is in; a currency the books hold nothing in is refused. */
   async function checkedParams(name: ReportName, params: ReportParams): Promise<{ p: { from: string | null; to: string }; cur: string }> {
-    const p = checkParams(name, params);
-    // A client the books do not know is named, not answered with an empty report (review 62 F4: the API took any id).
-    if (params.clientId !== undefined && !(await store.clientExists(db, params.clientId))) throw new ReportParamError({ client: 'is no client of the firm\'s (no client has this id)' });
+    // A client the books do not know is named, not answered with an empty report (review 62 F4: the API took any id),
+    // with whatever else is wrong (review 63 F13).
+    const unknownClient = params.clientId !== undefined && REPORT_TAKES_CLIENT[name] && /^[0-9a-zA-Z-]{1,64}$/.test(params.clientId) && !(await store.clientExists(db, params.clientId));
+    let p: { from: string | null; to: string };
+    try {
+      p = checkParams(name, params);
+    } catch (e) {
+      if (e instanceof ReportParamError && unknownClient) throw new ReportParamError({ ...e.fields, client: NO_SUCH_CLIENT });
+      throw e;
+    }
+    if (unknownClient) throw new ReportParamError({ client: NO_SUCH_CLIENT });
     const firmCurrency = await currency();
     const cur = params.currency ?? firmCurrency;
     if (cur !== firmCurrency) {
