@@ -34,6 +34,7 @@ const READERS: readonly Role[] = ['admin', 'billing', 'readonly'];
 const WRITERS: readonly Role[] = ['admin', 'billing'];
 const ADMIN: readonly Role[] = ['admin'];
 const ID = '{[0-9a-zA-Z-]{1,64}}';
+const JOURNAL_PREFIXES: readonly string[] = ['BJ', 'RJ', 'AJ', 'WJ', 'DJ'];
 
 type Raw = Record<string, string | File>;
 const str = (raw: Raw, k: string): string => (typeof raw[k] === 'string' ? (raw[k] as string).trim() : '');
@@ -273,12 +274,26 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
 
   // ---- journals --------------------------------------------------------------------------
 
+  /**
+   * The journals, newest first, 100 a page, by prefix and dates: a bad prefix, date or page is named at its input (422)
+   * and left out, not silently ignored (review 62 F10).
+   */
   pages.get('/journals', allow(READERS), async (c) => {
     const q = c.req.query();
-    const page = Math.max(0, Math.min(10_000, Number(q.page ?? 0) || 0));
-    const prefix = ['BJ', 'RJ', 'AJ', 'WJ', 'DJ'].includes(q.prefix ?? '') ? q.prefix : undefined;
-    const journals = await store.listJournals(db, { limit: 100, offset: page * 100, ...(prefix ? { prefix } : {}) });
-    return render(c, 'ledger/journals.njk', { journals, prefix: prefix ?? '', page });
+    const fv = { prefix: (q.prefix ?? '').trim(), from: (q.from ?? '').trim(), to: (q.to ?? '').trim(), page: (q.page ?? '').trim() };
+    const errors: Record<string, string> = {};
+    if (fv.prefix && !JOURNAL_PREFIXES.includes(fv.prefix)) errors.prefix = `must be one of ${JOURNAL_PREFIXES.join(', ')}`;
+    if (fv.from && !isDate(fv.from)) errors.from = 'must be a date (YYYY-MM-DD)';
+    if (fv.to && !isDate(fv.to)) errors.to = 'must be a date (YYYY-MM-DD)';
+    if (!errors.from && !errors.to && fv.from && fv.to && fv.to < fv.from) errors.to = `must be on or after the date from (${fv.from})`;
+    if (fv.page && !(/^\d{1,5}$/.test(fv.page) && Number(fv.page) <= 10_000)) errors.page = 'must be a page number from 0 to 10,000';
+    const page = errors.page ? 0 : Number(fv.page || 0);
+    const journals = await store.listJournals(db, {
+      limit: 100, offset: page * 100, ...(fv.prefix && !errors.prefix ? { prefix: fv.prefix } : {}),
+      ...(fv.from && !errors.from ? { from: fv.from } : {}), ...(fv.to && !errors.to ? { to: fv.to } : {}),
+    });
+    const more = new URLSearchParams(Object.entries({ prefix: fv.prefix, from: fv.from, to: fv.to }).filter(([k, v]) => v !== '' && !errors[k])).toString();
+    return render(c, 'ledger/journals.njk', { journals, fv, errors, page, more }, Object.keys(errors).length > 0 ? 422 : 200);
   });
   pages.get(`/journals/:id${ID}`, allow(READERS), async (c) => {
     const j = await store.findJournal(db, c.req.param('id'));
@@ -294,8 +309,8 @@ export function createLedgerPages(deps: ModuleDeps, cmds: LedgerCommands): Hono<
 
   /**
    * The receipts, newest first, RECEIPTS_PAGE a page, filtered by dates received, number or reference, and unallocated
-   * credit, with what those not reversed received per currency over every page: a bank statement's receipts are found
-   * and totalled (review 53 L8). Bad filters are named at their inputs (422) and left out.
+   * credit, with what they received per currency over every page (those reversed since said apart): a bank statement's
+   * receipts are found and totalled (review 53 L8, review 62 F6). Bad filters are named at their inputs (422) and left out.
    */
   pages.get('/receipts', allow(READERS), async (c) => {
     const q = c.req.query();
