@@ -834,6 +834,16 @@ eachDialect('an email the SMTP server took but did not confirm in time is shown 
     const view = (await s.production.runView(retry.runId))!;
     assert.deepEqual(view.items.filter((i) => i.emailUnconfirmed).map((i) => i.billId).sort(), [late1!.billId, late2!.billId].sort());
 
+    // Its matter's send-to emptied since (review 61 F7): the email that may have gone is still the clerk's to decide, the bill
+    // not finalised as if none had gone.
+    await s.matters.setBillingOptions(ctx, late1!.matterId, { set: { sendTo: [] } });
+    await s.drain();
+    const emptied = await s.production.produceBills(ctx, [late1!.billId]);
+    assert.equal(item(emptied, late1!.billId).outcome, 'failed', JSON.stringify(emptied.items));
+    assert.match(item(emptied, late1!.billId).error ?? '', /may have been sent .*not sent again/);
+    assert.equal((await s.billing.findBill(late1!.billId))!.status, 'approved');
+    assert.deepEqual((await s.production.runView(emptied.runId))!.items.map((i) => i.emailUnconfirmed), [true]);
+
     // The clerk marks one as sent: produced without sending; sends the other again: sent once more (same Message-ID).
     await s.production.decideUnconfirmedEmail(ctx, late1!.billId, 'mark_sent');
     await s.production.decideUnconfirmedEmail(ctx, late2!.billId, 'resend');

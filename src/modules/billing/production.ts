@@ -571,7 +571,10 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
       // (the transport may have been changed on the settings page since), into the same folder
       // (the server's MAIL_DROP_DIR may have been changed since: its journal is in the old one).
       const stoppedMidSend = st.emailTriedAt !== null && st.emailedAt === null && st.failedStep !== 'email' && !retryMayResend({ transport: st.emailTransport, target: st.emailTarget }, outputs.mailer.kind, mailer);
-      const unconfirmed = wantEmail && (st.emailUnconfirmedAt !== null || stoppedMidSend);
+      // An email that may have left is decided by the clerk even when the matter has no address now (its send-to emptied
+      // since): the bill is not finalised as if no email had gone (review 61 F7).
+      const mayHaveLeft = st.emailedAt === null && (st.emailUnconfirmedAt !== null || stoppedMidSend);
+      const unconfirmed = (wantEmail || (to.length === 0 && st.finalisedAt === null && bill.status !== 'finalised')) && mayHaveLeft;
       const wantSend = wantEmail && !unconfirmed;
       const holdSmtpSend = async () => {
         if (wantSend && mailer.kind === 'smtp' && !smtpSend.release) smtpSend.release = await smtpSendsOf(mailer).acquire();
@@ -655,7 +658,7 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
           await auditPrinted(trx);
         });
       }
-      if (wantEmail) {
+      if (wantEmail || unconfirmed) {
         step = 'email';
         if (unconfirmed) {
           const why = st.emailUnconfirmedAt !== null ? null : 'an earlier attempt stopped while sending it';
