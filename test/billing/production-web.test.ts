@@ -26,6 +26,11 @@ function postMany(b: Browser, path: string, pairs: [string, string][], csrf = tr
   if (csrf && b.csrf) body.append('_csrf', b.csrf);
   return b.request('POST', path, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: body.toString() });
 }
+/** The hidden fields of the page's form posting to `action` (its `_csrf` left out: postMany adds the session's). */
+function hiddenFields(html: string, action: string): [string, string][] {
+  const form = new RegExp(`<form method="post" action="${action}"[\\s\\S]*?</form>`).exec(unescapeHtml(html))![0];
+  return [...form.matchAll(/<input type="hidden" name="([a-zA-Z_]+)" value="([^"]*)"/g)].map((m): [string, string] => [m[1]!, m[2]!]).filter(([k]) => k !== '_csrf');
+}
 const actionsOn = (html: string): string[] => [...html.matchAll(/data-action="([a-z_]+)"/g)].map((m) => m[1]!);
 
 /** A production run's progress page (the htmx fragment) polled until the run is done (20 s at most): its last answer. */
@@ -801,32 +806,28 @@ eachDialect('a Produce or Revert confirmation of a bill approved again since is 
     const clerk = t.browser();
     assert.equal((await clerk.login('billing@firm.test')).status, 303);
     // Both confirmations shown for a and b; then a is reverted, changed (a new invoice date) and approved again.
-    const fieldsOf = (html: string, action: string): [string, string][] => {
-      const form = new RegExp(`<form method="post" action="${action}"[\\s\\S]*?</form>`).exec(unescapeHtml(html))![0];
-      return [...form.matchAll(/<input type="hidden" name="([a-zA-Z_]+)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]);
-    };
-    const produceForm = fieldsOf((await clerk.get(`/billing/production/produce?bill=${a!.billId}&bill=${b!.billId}`)).text, '/billing/production/runs');
+    const produceForm = hiddenFields((await clerk.get(`/billing/production/produce?bill=${a!.billId}&bill=${b!.billId}`)).text, '/billing/production/runs');
     assert.deepEqual(produceForm.filter(([k]) => k === 'seen').map(([, v]) => v), [a!, b!].map((x) => `${x.billId} ${x.approvedAt}`));
-    const revertForm = fieldsOf((await clerk.get(`/billing/production/revert?bill=${a!.billId}&bill=${b!.billId}`)).text, '/billing/production/revert');
+    const revertForm = hiddenFields((await clerk.get(`/billing/production/revert?bill=${a!.billId}&bill=${b!.billId}`)).text, '/billing/production/revert');
     t.clock.advanceMs(60_000);
     await s.billing.revert(ctx, a!.billId);
     await s.billing.updateDraft(ctx, a!.billId, { invoiceDate: a!.invoiceDate < '2026-03-01' ? '2026-03-01' : a!.invoiceDate });
     await s.billing.approve(ctx, a!.billId);
     await s.drain();
     const runsBefore = (await t.db.db.selectFrom('billing_production_run').select('id').execute()).length;
-    const produced = await postMany(clerk, '/billing/production/runs', produceForm.filter(([k]) => k !== '_csrf'));
+    const produced = await postMany(clerk, '/billing/production/runs', produceForm);
     assert.equal(produced.status, 409);
     assert.match(unescapeHtml(produced.text), new RegExp(`Bill ${a!.number!.replace(/\./g, '\\.')} was approved again after this confirmation was shown \\(changed, perhaps\\): nothing was produced`));
     assert.equal((await t.db.db.selectFrom('billing_production_run').select('id').execute()).length, runsBefore, 'no run');
     assert.equal(filesIn(dirs.print).length + filesIn(dirs.mail).length, 0, 'nothing printed or emailed');
-    const reverted = await postMany(clerk, '/billing/production/revert', revertForm.filter(([k]) => k !== '_csrf'));
+    const reverted = await postMany(clerk, '/billing/production/revert', revertForm);
     assert.equal(reverted.status, 409);
     assert.match(unescapeHtml(reverted.text), /approved again after this confirmation was shown \(changed, perhaps\): nothing was reverted/);
     assert.deepEqual((await s.billing.findBills([a!.billId, b!.billId])).size, 2);
     for (const x of [a!, b!]) assert.equal((await s.billing.findBill(x.billId))!.status, 'approved', 'neither reverted');
     // Confirmed again (the new approval), it is produced.
-    const fresh = fieldsOf((await clerk.get(`/billing/production/produce?bill=${a!.billId}`)).text, '/billing/production/runs');
-    assert.equal((await postMany(clerk, '/billing/production/runs', fresh.filter(([k]) => k !== '_csrf'))).status, 303);
+    const fresh = hiddenFields((await clerk.get(`/billing/production/produce?bill=${a!.billId}`)).text, '/billing/production/runs');
+    assert.equal((await postMany(clerk, '/billing/production/runs', fresh)).status, 303);
   }, { outputs: testOutputs(dirs) });
   removeDirs(dirs);
 });
@@ -859,9 +860,7 @@ eachDialect('a run\'s bill reverted to draft since it was confirmed: failed, no 
     await t.user('billing');
     const clerk = t.browser();
     assert.equal((await clerk.login('billing@firm.test')).status, 303);
-    const confirm = unescapeHtml((await clerk.get(`/billing/production/produce?bill=${a!.billId}`)).text);
-    const form = /<form method="post" action="\/billing\/production\/runs"[\s\S]*?<\/form>/.exec(confirm)![0];
-    const fields = [...form.matchAll(/<input type="hidden" name="([a-zA-Z_]+)" value="([^"]*)"/g)].map((m): [string, string] => [m[1]!, m[2]!]).filter(([k]) => k !== '_csrf');
+    const fields = hiddenFields((await clerk.get(`/billing/production/produce?bill=${a!.billId}`)).text, '/billing/production/runs');
     await s.billing.revert(ctx, a!.billId);
     await s.drain();
     const started = await postMany(clerk, '/billing/production/runs', fields);

@@ -500,19 +500,21 @@ export async function finishRun(db: Executor, runId: string, at: string): Promis
 
 /** The latest outcome of each bill in any run (for the failures column). */
 export async function latestOutcomes(db: Executor, billIds: readonly string[]): Promise<Map<string, RunItem & { runId: string }>> {
-  const out = new Map<string, RunItem & { runId: string }>();
-  for (let i = 0; i < billIds.length; i += 500) {
-    const rows = await db.selectFrom('billing_production_run_item').selectAll().where('bill_id', 'in', billIds.slice(i, i + 500)).orderBy('updated_at').execute() as Record<string, any>[];
-    for (const r of rows) out.set(r.bill_id, { runId: r.run_id, billId: r.bill_id, position: num(r.position), number: r.number, outcome: r.outcome, error: r.error, updatedAt: r.updated_at });
-  }
-  return out;
+  return latestItems(db, billIds, false);
 }
 
 /** Of these bills, each one's latest run item still pending (a run going on, or stopped with its process), by bill. */
 export async function pendingOutcomes(db: Executor, billIds: readonly string[]): Promise<Map<string, RunItem & { runId: string }>> {
+  return latestItems(db, billIds, true);
+}
+
+/** Each bill's latest run item (of those pending only, with `pendingOnly`), 500 bills a query. */
+async function latestItems(db: Executor, billIds: readonly string[], pendingOnly: boolean): Promise<Map<string, RunItem & { runId: string }>> {
   const out = new Map<string, RunItem & { runId: string }>();
   for (let i = 0; i < billIds.length; i += 500) {
-    const rows = await db.selectFrom('billing_production_run_item').selectAll().where('bill_id', 'in', billIds.slice(i, i + 500)).where('outcome', '=', 'pending').orderBy('updated_at').execute() as Record<string, any>[];
+    let q = db.selectFrom('billing_production_run_item').selectAll().where('bill_id', 'in', billIds.slice(i, i + 500));
+    if (pendingOnly) q = q.where('outcome', '=', 'pending');
+    const rows = await q.orderBy('updated_at').execute() as Record<string, any>[];
     for (const r of rows) out.set(r.bill_id, { runId: r.run_id, billId: r.bill_id, position: num(r.position), number: r.number, outcome: r.outcome, error: r.error, updatedAt: r.updated_at });
   }
   return out;

@@ -1038,7 +1038,8 @@ export function createProduction(deps: ProductionDeps, cmds: BillingCommands) {
     const heads = unsettled.length > 0 ? await ps.billHeads(db, unsettled) : new Map<string, { status: string }>();
     const items = rows.map((i) => {
       const st = states.get(i.billId);
-      const notApproved = heads.has(i.billId) && heads.get(i.billId)!.status !== 'approved' && heads.get(i.billId)!.status !== 'finalised' ? heads.get(i.billId)!.status : null;
+      const status = heads.get(i.billId)?.status;
+      const notApproved = status !== undefined && status !== 'approved' && status !== 'finalised' ? status : null;
       // Still pending in an interrupted run, and finalised (produced: production's last step) since the run began, by its
       // stopped process before it recorded that, or by another run: counted as produced; a Resume finds it produced and sends
       // or prints nothing again. (Reverted, or re-drafted and approved again since: not finalised now; Resume produces it.)
